@@ -1,0 +1,350 @@
+//! `finsam`: record and read the decisions and money movements of Finsam förbund.
+//!
+//! The only crate that knows clap and tokio. It maps every failure to an exit code:
+//! 0 ok, 1 a check found problems (or the store could not be read), 2 bad usage or rejected
+//! input (nothing written).
+
+mod demo;
+mod output;
+mod table;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use finsam_domain::input::{parse_batch, INPUT_BYTES_MAX};
+use finsam_domain::Rejection;
+use finsam_store::{Store, StoreError};
+use output::{emit, Failure};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use table::{Align, Table};
+
+const ABOUT: &str = "An event-sourced ledger for Swedish samordningsförbund (Finsam förbund)";
+
+const LONG_ABOUT: &str = "\
+finsam keeps a förbund's board decisions and money movements in an append-only, hash-chained
+log (a JSON Lines file that anyone can read and check), and projects it into books, budget
+positions and an audit trail.
+
+Start with `finsam demo`: it records the seed budgets of the 2024 Västmanland merger into a
+fresh store and prints the 2024 budget.
+
+Exit codes: 0 ok; 1 a check found problems or the store could not be read; 2 bad usage or
+rejected input (nothing was written).";
+
+#[derive(Parser)]
+#[command(name = "finsam", version, about = ABOUT, long_about = LONG_ABOUT)]
+struct Cli {
+    /// The store directory [env: FINSAM_STORE; default: ./finsam-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    store: Option<PathBuf>,
+
+    /// Output for people (table) or for programs (json)
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    format: Format,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new, empty store
+    Init,
+    /// Append a batch of events (JSON Lines) atomically and durably
+    #[command(long_about = "\
+Append a batch of events, one JSON object per line, all or nothing: if any line is refused,
+nothing is written and every refusal names the line, the field, the value and the rule.
+The batch is acknowledged (its seqs printed) only after it is on disk (fdatasync).
+
+An event that repeats an earlier event's `idempotency_key` with identical content is a no-op
+that reports the original seq, so a retry after a lost answer is safe; the same key with
+different content is refused.
+
+Example:
+  echo '{\"type\":\"ContributionReceived\",\"forbund\":\"sf-vastmanland\",\"date\":\"2024-01-31\",\"member\":\"sala\",\"year\":2024,\"amount\":\"97632.75\",\"reference\":\"Bidrag Q1\"}' \\
+    | finsam record --as kansli -")]
+    Record {
+        /// Who records the batch (stored in every envelope) [env: FINSAM_ACTOR]
+        #[arg(long = "as", value_name = "ACTOR")]
+        actor: Option<String>,
+        /// Refuse the batch unless the log's head is still this seq (optimistic concurrency)
+        #[arg(long, value_name = "SEQ")]
+        expect_head: Option<u64>,
+        /// The JSON Lines file to read, or - for standard input
+        #[arg(value_name = "FILE|-")]
+        file: String,
+    },
+    /// Show the recorded envelopes (seq, recording time and actor, event, hashes)
+    Log {
+        /// First seq to show
+        #[arg(long, value_name = "SEQ", default_value_t = 1)]
+        from: u64,
+        /// Last seq to show
+        #[arg(long, value_name = "SEQ")]
+        to: Option<u64>,
+    },
+    /// Rebuild all derived state (indexes, checkpoints) from the log
+    Reindex,
+    /// Record the fixtures into a fresh store and print the main reports
+    #[command(long_about = "\
+Record the fixtures (the seed budgets of Samordningsförbundet Västmanland and the three förbund
+it replaced, plus clearly labelled example data) into a fresh store and print the 2024 budget.
+Without --store (or FINSAM_STORE) the store is a new directory under the system's temp dir;
+its path is printed so you can explore it with `finsam --store PATH log`.")]
+    Demo,
+}
+
+fn store_dir(cli_store: &Option<PathBuf>) -> PathBuf {
+    cli_store
+        .clone()
+        .or_else(|| {
+            std::env::var_os("FINSAM_STORE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("./finsam-data"))
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let format = cli.format;
+    match cli.command {
+        Command::Init => {
+            let dir = store_dir(&cli.store);
+            finsam_store::init(&dir)?;
+            match format {
+                Format::Table => emit(&format!("created an empty store in {}\n", dir.display())),
+                Format::Json => emit(&format!(
+                    "{}\n",
+                    serde_json::json!({"store": dir.display().to_string(), "head": 0})
+                )),
+            }
+        }
+        Command::Record {
+            actor,
+            expect_head,
+            file,
+        } => {
+            let actor = actor
+                .or_else(|| std::env::var("FINSAM_ACTOR").ok().filter(|a| !a.trim().is_empty()))
+                .ok_or_else(|| {
+                    Failure::usage(
+                        "who records? pass --as ACTOR (or set FINSAM_ACTOR); every envelope names who recorded it".into(),
+                    )
+                })?;
+            record(&store_dir(&cli.store), &actor, expect_head, &file, format)?;
+        }
+        Command::Log { from, to } => {
+            log(&store_dir(&cli.store), from, to.unwrap_or(u64::MAX), format)?
+        }
+        Command::Reindex => {
+            let dir = store_dir(&cli.store);
+            let (store, report) = Store::reindex(&dir)?;
+            let head = store.head();
+            match format {
+                Format::Table => emit(&format!(
+                    "rebuilt the derived state of {} from {} events; head {}\n",
+                    dir.display(),
+                    report.events_replayed,
+                    head
+                )),
+                Format::Json => emit(&format!(
+                    "{}\n",
+                    serde_json::json!({"events": report.events_replayed, "head": {"seq": head.seq, "hash": head.hash}})
+                )),
+            }
+        }
+        Command::Demo => demo::run(cli.store.clone(), format)?,
+    }
+    Ok(())
+}
+
+/// Reads the whole input, refusing more than the input limit without reading it all.
+fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::new();
+    let limit = INPUT_BYTES_MAX as u64 + 1;
+    let result = if file == "-" {
+        std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut bytes))
+    };
+    result.map_err(|e| Failure::usage(format!("could not read {file}: {e}")))?;
+    Ok(bytes)
+}
+
+pub fn record_bytes(
+    store: &mut Store<finsam_store::FileLog>,
+    input: &[u8],
+    actor: &str,
+    expect_head: Option<u64>,
+) -> Result<Vec<finsam_store::Recorded>, Failure> {
+    let batch = parse_batch(input).map_err(Failure::rejected)?;
+    Ok(store.record(&batch, actor, expect_head)?)
+}
+
+fn record(
+    dir: &std::path::Path,
+    actor: &str,
+    expect_head: Option<u64>,
+    file: &str,
+    format: Format,
+) -> Result<(), Failure> {
+    let (mut store, report) = Store::open(dir)?;
+    output::report_open(&report);
+    let input = read_input(file)?;
+    let outcome = record_bytes(&mut store, &input, actor, expect_head)?;
+    let head = store.head().clone();
+    match format {
+        Format::Table => {
+            let mut t = Table::new(&[
+                ("line", Align::Right),
+                ("seq", Align::Right),
+                ("", Align::Left),
+            ]);
+            for r in &outcome {
+                let note = if r.duplicate {
+                    "already recorded (same idempotency key and content)"
+                } else {
+                    "recorded"
+                };
+                t.row(vec![
+                    r.line.to_string(),
+                    r.seq.to_string(),
+                    note.to_string(),
+                ]);
+            }
+            let fresh = outcome.iter().filter(|r| !r.duplicate).count();
+            emit(&format!(
+                "{}{fresh} new event(s) recorded by {actor}; head {}\n",
+                t.render(),
+                head
+            ));
+        }
+        Format::Json => {
+            let rows: Vec<_> = outcome
+                .iter()
+                .map(
+                    |r| serde_json::json!({"line": r.line, "seq": r.seq, "duplicate": r.duplicate}),
+                )
+                .collect();
+            emit(&format!(
+                "{}\n",
+                serde_json::json!({"recorded": rows, "head": {"seq": head.seq, "hash": head.hash}})
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn log(dir: &std::path::Path, from: u64, to: u64, format: Format) -> Result<(), Failure> {
+    match format {
+        Format::Table => {
+            let mut t = Table::new(&[
+                ("seq", Align::Right),
+                ("recorded at (UTC)", Align::Left),
+                ("by", Align::Left),
+                ("date", Align::Left),
+                ("förbund", Align::Left),
+                ("type", Align::Left),
+                ("summary", Align::Left),
+                ("hash", Align::Left),
+            ]);
+            let head = finsam_store::read_log(dir, from, to, &mut |e| {
+                t.row(vec![
+                    e.seq.to_string(),
+                    e.recorded_at.chars().take(19).collect(),
+                    e.recorded_by.clone(),
+                    e.event.date.to_string(),
+                    e.event.forbund.to_string(),
+                    e.event.type_name().to_string(),
+                    finsam_projections::summary(&e.event),
+                    e.hash[..12].to_string(),
+                ]);
+                Ok(())
+            })?;
+            emit(&format!("{}head {}\n", t.render(), head));
+        }
+        Format::Json => {
+            let mut out = String::from("[");
+            let mut first = true;
+            finsam_store::read_log(dir, from, to, &mut |e| {
+                out.push_str(if first { "\n" } else { ",\n" });
+                first = false;
+                out.push_str(&serde_json::to_string(&e.to_json()).expect("serialises"));
+                Ok(())
+            })?;
+            out.push_str("\n]\n");
+            emit(&out);
+        }
+    }
+    Ok(())
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        let code = match &e {
+            StoreError::Rejected(_)
+            | StoreError::HeadMoved { .. }
+            | StoreError::Locked { .. }
+            | StoreError::NotAStore { .. }
+            | StoreError::AlreadyAStore { .. } => 2,
+            StoreError::Damaged { .. }
+            | StoreError::Poisoned { .. }
+            | StoreError::Io { .. }
+            | StoreError::Derived { .. } => 1,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Failure {
+    fn rejected(rejections: Vec<Rejection>) -> Failure {
+        let mut message = format!(
+            "rejected, nothing written ({} problem(s)):",
+            rejections.len()
+        );
+        for r in &rejections {
+            message.push_str("\n  ");
+            message.push_str(&r.to_string());
+        }
+        Failure { code: 2, message }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("finsam: could not start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        // The work runs on a blocking thread; the main task watches for Ctrl-C so that an
+        // interrupted run says what became of the batch instead of vanishing silently.
+        let work = tokio::task::spawn_blocking(move || run(cli));
+        tokio::select! {
+            joined = work => match joined {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(failure)) => failure.exit(),
+                Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("finsam: interrupted. A batch is recorded only once its seqs are printed; an unfinished one is cut away when the store is next opened.");
+                std::process::exit(130);
+            }
+        }
+    })
+}

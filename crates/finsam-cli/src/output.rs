@@ -1,0 +1,48 @@
+//! Writing results and failures.
+
+use finsam_store::OpenReport;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// A failure with its exit code (1 problems found / store unreadable, 2 usage or rejected).
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: String) -> Failure {
+        Failure { code: 2, message }
+    }
+
+    pub fn exit(self) -> ExitCode {
+        eprintln!("finsam: {}", self.message);
+        ExitCode::from(self.code)
+    }
+}
+
+/// Writes to standard output; a closed pipe (`finsam log | head`) ends the program quietly.
+pub fn emit(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("finsam: could not write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Tells the user, on standard error, what opening the store repaired.
+pub fn report_open(report: &OpenReport) {
+    if report.torn_bytes_cut > 0 {
+        eprintln!(
+            "finsam: cut {} byte(s) at the end of the log: an unfinished batch from an interrupted run, never acknowledged",
+            report.torn_bytes_cut
+        );
+    }
+}

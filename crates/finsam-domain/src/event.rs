@@ -1,0 +1,1614 @@
+//! The event contract v1: the typed events and their JSON codec.
+//!
+//! Decoding is hand-written over `serde_json::Value` so that every refusal names the field, the
+//! value and the rule (serde's derive stops at the first error with a message meant for
+//! programmers). Encoding writes the canonical form that the log stores: fields in contract
+//! order, amounts as canonical decimal strings.
+
+use crate::money::{Amount, Share};
+use crate::rejection::{Rejection, Rule};
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Effective dates and budget years must lie in this range (Finsam started in 2004).
+pub const YEAR_MIN: i32 = 2000;
+pub const YEAR_MAX: i32 = 2099;
+pub const NAME_CHARS_MAX: usize = 200;
+pub const TEXT_CHARS_MAX: usize = 1000;
+pub const SLUG_CHARS_MAX: usize = 64;
+pub const KEY_CHARS_MAX: usize = 128;
+pub const LINES_PER_BUDGET_MAX: usize = 500;
+pub const MEMBERS_MAX: usize = 100;
+
+/// An identifier such as a förbund id (`sf-vastmanland`), a member id, an insats or a budget
+/// line: lower-case ASCII letters and digits in words joined by single hyphens.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn parse(text: &str) -> Result<Slug, &'static str> {
+        let ok = !text.is_empty()
+            && text.len() <= SLUG_CHARS_MAX
+            && text.split('-').all(|w| {
+                !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
+        if ok {
+            Ok(Slug(text.to_string()))
+        } else {
+            Err("an id is lower-case letters a-z and digits in words joined by single hyphens, at most 64 characters, e.g. \"sf-vastmanland\"")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A board decision as minuted: the body, the meeting date and the paragraph.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub body: String,
+    pub date: NaiveDate,
+    /// The paragraph in the minutes ("§ 5"); optional because several source documents do not
+    /// print it.
+    pub paragraph: Option<String>,
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.body, self.date)?;
+        if let Some(p) = &self.paragraph {
+            write!(f, " {p}")?;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
+            pub fn parse(text: &str) -> Option<$name> { match text { $($text => Some($name::$variant),)+ _ => None } }
+            pub fn allowed() -> String { [$($text),+].map(|t| format!("\"{t}\"")).join(", ") }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+string_enum!(
+    /// The three kinds of member that finance a förbund (Finsam §5: 50 / 25 / 25).
+    MemberKind { Staten => "staten", Region => "region", Kommun => "kommun" }
+);
+string_enum!(
+    /// The categories every budget reports separately.
+    Category { Admin => "admin", Individ => "individ", Struktur => "struktur" }
+);
+string_enum!(
+    /// An adopted budget, or a plan's outlook (forecast) for a later year.
+    BudgetStatus { Adopted => "adopted", Outlook => "outlook" }
+);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: Slug,
+    pub name: String,
+    pub kind: MemberKind,
+    pub share: Share,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomeLine {
+    pub id: Slug,
+    pub name: String,
+    pub amount: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostLine {
+    pub id: Slug,
+    pub name: String,
+    pub category: Category,
+    pub insats: Option<Slug>,
+    /// The subtotal heading the source document prints the line under, when that is not one
+    /// of the three categories (e.g. Västerås' "Styrelsen").
+    pub group: Option<String>,
+    pub amount: Amount,
+    pub note: Option<String>,
+}
+
+/// Equity that a plan expects to receive from another förbund (a merger).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferLine {
+    pub from: Slug,
+    pub name: String,
+    pub amount: Amount,
+}
+
+/// The totals exactly as printed in the adopted document, errors included. The reconciliation
+/// compares them with the sums of the lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stated {
+    pub costs_total: Option<Amount>,
+    pub income_total: Option<Amount>,
+    pub result: Option<Amount>,
+    pub opening_equity: Option<Amount>,
+    pub closing_equity: Option<Amount>,
+    /// "Medel till förfogande": opening equity + income + transfers.
+    pub available: Option<Amount>,
+    /// "Summa direkta insatskostnader": individ + struktur.
+    pub direct_total: Option<Amount>,
+    pub transfers_total: Option<Amount>,
+    pub by_category: Vec<(Category, Amount)>,
+    pub by_group: Vec<(String, Amount)>,
+    /// Printed shares, e.g. `admin_of_costs` = 0.14.
+    pub shares: Vec<(StatedShare, Share)>,
+}
+
+string_enum!(
+    /// The shares the plans print.
+    StatedShare {
+        AdminOfCosts => "admin_of_costs",
+        DirectOfCosts => "direct_of_costs",
+        IndividOfDirect => "individ_of_direct",
+        StrukturOfDirect => "struktur_of_direct",
+    }
+);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EstimatedTransfer {
+    pub from: Slug,
+    pub amount: Amount,
+}
+
+/// What happened, per type; the fields common to all events live in [`Event`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    ForbundRegistered {
+        name: String,
+        org_nr: Option<String>,
+        members: Vec<Member>,
+    },
+    OpeningBalanceRecorded {
+        equity: Amount,
+        bank: Amount,
+    },
+    InsatsCreated {
+        insats: Slug,
+        name: String,
+        category: Category,
+        owner: Option<String>,
+        decision: Decision,
+    },
+    BudgetAdopted {
+        year: i32,
+        decision: Decision,
+        status: BudgetStatus,
+        income: Vec<IncomeLine>,
+        costs: Vec<CostLine>,
+        transfers: Vec<TransferLine>,
+        stated: Option<Stated>,
+    },
+    FundingGranted {
+        insats: Slug,
+        year: i32,
+        amount: Amount,
+        decision: Decision,
+    },
+    FundingChanged {
+        insats: Slug,
+        year: i32,
+        delta: Amount,
+        reason: String,
+        decision: Decision,
+    },
+    ContributionReceived {
+        member: Slug,
+        year: i32,
+        amount: Amount,
+        reference: String,
+    },
+    OtherIncomeRecorded {
+        year: i32,
+        line: Slug,
+        amount: Amount,
+        reference: String,
+    },
+    CostRecorded {
+        year: i32,
+        line: Option<Slug>,
+        insats: Option<Slug>,
+        amount: Amount,
+        reference: String,
+        text: String,
+    },
+    MergerDecided {
+        merging: Vec<Slug>,
+        effective: NaiveDate,
+        estimated_transfers: Vec<EstimatedTransfer>,
+        decision: Decision,
+    },
+    EquityTransferred {
+        from: Slug,
+        amount: Amount,
+        reference: String,
+    },
+    ForbundDissolved {
+        merged_into: Option<Slug>,
+        decision: Decision,
+    },
+    YearClosed {
+        year: i32,
+        decision: Decision,
+    },
+    EventCorrected {
+        corrects: u64,
+        reason: String,
+        decision: Option<Decision>,
+    },
+}
+
+impl EventKind {
+    pub const TYPES: &'static [&'static str] = &[
+        "ForbundRegistered",
+        "OpeningBalanceRecorded",
+        "InsatsCreated",
+        "BudgetAdopted",
+        "FundingGranted",
+        "FundingChanged",
+        "ContributionReceived",
+        "OtherIncomeRecorded",
+        "CostRecorded",
+        "MergerDecided",
+        "EquityTransferred",
+        "ForbundDissolved",
+        "YearClosed",
+        "EventCorrected",
+    ];
+
+    pub fn type_name(&self) -> &'static str {
+        use EventKind::*;
+        match self {
+            ForbundRegistered { .. } => "ForbundRegistered",
+            OpeningBalanceRecorded { .. } => "OpeningBalanceRecorded",
+            InsatsCreated { .. } => "InsatsCreated",
+            BudgetAdopted { .. } => "BudgetAdopted",
+            FundingGranted { .. } => "FundingGranted",
+            FundingChanged { .. } => "FundingChanged",
+            ContributionReceived { .. } => "ContributionReceived",
+            OtherIncomeRecorded { .. } => "OtherIncomeRecorded",
+            CostRecorded { .. } => "CostRecorded",
+            MergerDecided { .. } => "MergerDecided",
+            EquityTransferred { .. } => "EquityTransferred",
+            ForbundDissolved { .. } => "ForbundDissolved",
+            YearClosed { .. } => "YearClosed",
+            EventCorrected { .. } => "EventCorrected",
+        }
+    }
+
+    pub fn decision(&self) -> Option<&Decision> {
+        use EventKind::*;
+        match self {
+            InsatsCreated { decision, .. }
+            | BudgetAdopted { decision, .. }
+            | FundingGranted { decision, .. }
+            | FundingChanged { decision, .. }
+            | MergerDecided { decision, .. }
+            | ForbundDissolved { decision, .. }
+            | YearClosed { decision, .. } => Some(decision),
+            EventCorrected { decision, .. } => decision.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// One event as the contract defines it: the common fields and the typed rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub forbund: Slug,
+    pub date: NaiveDate,
+    pub idempotency_key: Option<String>,
+    /// Free text about where the event comes from (e.g. which document and table).
+    pub note: Option<String>,
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn type_name(&self) -> &'static str {
+        self.kind.type_name()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a JSON float",
+        Value::Number(_) => "a JSON number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Reads one JSON object field by field, remembering which fields were read, so that
+/// `finish` can refuse the first field the contract does not know.
+struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+    seen: Vec<&'static str>,
+}
+
+impl<'a> Obj<'a> {
+    fn new(value: &'a Value, path: &str) -> Result<Obj<'a>, Rejection> {
+        match value {
+            Value::Object(map) => Ok(Obj {
+                map,
+                path: path.to_string(),
+                seen: Vec::new(),
+            }),
+            other => Err(Rejection::new(
+                Rule::NotAnObject,
+                path,
+                json_text(other),
+                format!("expected a JSON object, found {}", json_kind(other)),
+            )),
+        }
+    }
+
+    fn field(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    fn opt(&mut self, name: &'static str) -> Option<&'a Value> {
+        self.seen.push(name);
+        match self.map.get(name) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    fn req(&mut self, name: &'static str) -> Result<&'a Value, Rejection> {
+        self.opt(name).ok_or_else(|| {
+            Rejection::new(
+                Rule::MissingField,
+                self.field(name),
+                "",
+                "this field is required for this event type",
+            )
+        })
+    }
+
+    fn wrong_type(&self, name: &str, value: &Value, expected: &str) -> Rejection {
+        Rejection::new(
+            Rule::WrongJsonType,
+            self.field(name),
+            json_text(value),
+            format!("expected {expected}, found {}", json_kind(value)),
+        )
+    }
+
+    fn str_of(&self, name: &str, value: &'a Value) -> Result<&'a str, Rejection> {
+        value
+            .as_str()
+            .ok_or_else(|| self.wrong_type(name, value, "a string"))
+    }
+
+    fn text_of(&self, name: &str, value: &'a Value, max: usize) -> Result<String, Rejection> {
+        let text = self.str_of(name, value)?;
+        if text.trim().is_empty() {
+            return Err(Rejection::new(
+                Rule::TextEmpty,
+                self.field(name),
+                json_text(value),
+                "this text may not be empty",
+            ));
+        }
+        if text.chars().count() > max {
+            return Err(Rejection::new(
+                Rule::TextTooLong,
+                self.field(name),
+                json_text(value),
+                format!("this text is at most {max} characters"),
+            ));
+        }
+        Ok(text.to_string())
+    }
+
+    fn text(&mut self, name: &'static str, max: usize) -> Result<String, Rejection> {
+        let v = self.req(name)?;
+        self.text_of(name, v, max)
+    }
+
+    fn opt_text(&mut self, name: &'static str, max: usize) -> Result<Option<String>, Rejection> {
+        self.opt(name)
+            .map(|v| self.text_of(name, v, max))
+            .transpose()
+    }
+
+    fn slug_of(&self, name: &str, value: &Value) -> Result<Slug, Rejection> {
+        let text = self.str_of(name, value)?;
+        Slug::parse(text).map_err(|rule| {
+            Rejection::new(
+                Rule::SlugMalformed,
+                self.field(name),
+                json_text(value),
+                rule,
+            )
+        })
+    }
+
+    fn slug(&mut self, name: &'static str) -> Result<Slug, Rejection> {
+        let v = self.req(name)?;
+        self.slug_of(name, v)
+    }
+
+    fn opt_slug(&mut self, name: &'static str) -> Result<Option<Slug>, Rejection> {
+        self.opt(name).map(|v| self.slug_of(name, v)).transpose()
+    }
+
+    fn amount_of(&self, name: &str, value: &Value) -> Result<Amount, Rejection> {
+        match value {
+            Value::String(text) => Amount::parse(text)
+                .map_err(|e| Rejection::new(Rule::AmountMalformed, self.field(name), json_text(value), e.0)),
+            Value::Number(_) => Err(Rejection::new(
+                Rule::AmountMalformed,
+                self.field(name),
+                json_text(value),
+                format!(
+                    "amounts are decimal strings in kronor with at most 2 decimals, e.g. \"1500.50\"; {} is refused because a JSON number can lose öre",
+                    json_kind(value)
+                ),
+            )),
+            other => Err(self.wrong_type(name, other, "a decimal string such as \"1500.50\"")),
+        }
+    }
+
+    fn amount(&mut self, name: &'static str) -> Result<Amount, Rejection> {
+        let v = self.req(name)?;
+        self.amount_of(name, v)
+    }
+
+    fn opt_amount(&mut self, name: &'static str) -> Result<Option<Amount>, Rejection> {
+        self.opt(name).map(|v| self.amount_of(name, v)).transpose()
+    }
+
+    fn share_of(&self, name: &str, value: &Value) -> Result<Share, Rejection> {
+        match value {
+            Value::String(text) => Share::parse(text).map_err(|e| {
+                Rejection::new(
+                    Rule::ShareMalformed,
+                    self.field(name),
+                    json_text(value),
+                    e.0,
+                )
+            }),
+            other => Err(Rejection::new(
+                Rule::ShareMalformed,
+                self.field(name),
+                json_text(other),
+                format!(
+                    "a share is a decimal string such as \"0.25\", found {}",
+                    json_kind(other)
+                ),
+            )),
+        }
+    }
+
+    fn date_of(&self, name: &str, value: &Value) -> Result<NaiveDate, Rejection> {
+        let text = self.str_of(name, value)?;
+        let well_formed = text.len() == 10
+            && text.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        let date = if well_formed {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+        } else {
+            None
+        };
+        let Some(date) = date else {
+            return Err(Rejection::new(
+                Rule::DateInvalid,
+                self.field(name),
+                json_text(value),
+                "a date is a real calendar date written YYYY-MM-DD",
+            ));
+        };
+        if !(YEAR_MIN..=YEAR_MAX).contains(&date.year()) {
+            return Err(Rejection::new(
+                Rule::DateOutOfRange,
+                self.field(name),
+                json_text(value),
+                format!("dates lie between {YEAR_MIN}-01-01 and {YEAR_MAX}-12-31"),
+            ));
+        }
+        Ok(date)
+    }
+
+    fn date(&mut self, name: &'static str) -> Result<NaiveDate, Rejection> {
+        let v = self.req(name)?;
+        self.date_of(name, v)
+    }
+
+    fn year(&mut self, name: &'static str) -> Result<i32, Rejection> {
+        let v = self.req(name)?;
+        let year = v
+            .as_i64()
+            .filter(|_| !v.is_f64())
+            .ok_or_else(|| self.wrong_type(name, v, "a JSON integer year such as 2024"))?;
+        if !(i64::from(YEAR_MIN)..=i64::from(YEAR_MAX)).contains(&year) {
+            return Err(Rejection::new(
+                Rule::YearOutOfRange,
+                self.field(name),
+                json_text(v),
+                format!("a year lies between {YEAR_MIN} and {YEAR_MAX}"),
+            ));
+        }
+        Ok(year as i32)
+    }
+
+    fn seq(&mut self, name: &'static str) -> Result<u64, Rejection> {
+        let v = self.req(name)?;
+        v.as_u64()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| self.wrong_type(name, v, "a JSON integer seq of 1 or more"))
+    }
+
+    fn enum_of<T>(
+        &self,
+        name: &str,
+        value: &Value,
+        parse: fn(&str) -> Option<T>,
+        allowed: String,
+    ) -> Result<T, Rejection> {
+        let text = self.str_of(name, value)?;
+        parse(text).ok_or_else(|| {
+            Rejection::new(
+                Rule::ValueNotAllowed,
+                self.field(name),
+                json_text(value),
+                format!("allowed values are {allowed}"),
+            )
+        })
+    }
+
+    fn array(&mut self, name: &'static str) -> Result<&'a Vec<Value>, Rejection> {
+        let v = self.req(name)?;
+        v.as_array()
+            .ok_or_else(|| self.wrong_type(name, v, "an array"))
+    }
+
+    fn opt_array(&mut self, name: &'static str) -> Result<Option<&'a Vec<Value>>, Rejection> {
+        match self.opt(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_array()
+                .map(Some)
+                .ok_or_else(|| self.wrong_type(name, v, "an array")),
+        }
+    }
+
+    fn item_path(&self, name: &str, index: usize) -> String {
+        format!("{}[{index}]", self.field(name))
+    }
+
+    fn decision(&mut self) -> Result<Decision, Rejection> {
+        let v = self.req("decision")?;
+        decode_decision(v, &self.field("decision"))
+    }
+
+    fn opt_decision(&mut self) -> Result<Option<Decision>, Rejection> {
+        let path = self.field("decision");
+        self.opt("decision")
+            .map(|v| decode_decision(v, &path))
+            .transpose()
+    }
+
+    /// Refuses the first field (in input order) that was not read.
+    fn finish(self) -> Result<(), Rejection> {
+        match self
+            .map
+            .iter()
+            .find(|(k, _)| !self.seen.contains(&k.as_str()))
+        {
+            None => Ok(()),
+            Some((key, value)) => {
+                let mut known: Vec<&str> = self.seen.clone();
+                known.sort_unstable();
+                known.dedup();
+                Err(Rejection::new(
+                    Rule::UnknownField,
+                    self.field(key),
+                    json_text(value),
+                    format!(
+                        "this field is not part of the contract here; known fields are {}",
+                        known.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+fn decode_decision(value: &Value, path: &str) -> Result<Decision, Rejection> {
+    let mut o = Obj::new(value, path)?;
+    let decision = Decision {
+        body: o.text("body", NAME_CHARS_MAX)?,
+        date: o.date("date")?,
+        paragraph: o.opt_text("paragraph", NAME_CHARS_MAX)?,
+    };
+    o.finish()?;
+    Ok(decision)
+}
+
+fn check_positive(field: String, amount: Amount, value: &str) -> Result<(), Rejection> {
+    if amount.is_positive() {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            Rule::AmountMustBePositive,
+            field,
+            value,
+            "this amount must be greater than zero",
+        ))
+    }
+}
+
+fn check_not_negative(field: String, amount: Amount, value: &str) -> Result<(), Rejection> {
+    if amount.is_negative() {
+        Err(Rejection::new(
+            Rule::AmountMustNotBeNegative,
+            field,
+            value,
+            "this amount may not be negative",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks the shape of an org nr (NNNNNN-NNNN) and its Luhn check digit.
+pub fn check_org_nr(text: &str) -> Result<(), Rule> {
+    let bytes = text.as_bytes();
+    let shaped = bytes.len() == 11
+        && bytes[6] == b'-'
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 6 || b.is_ascii_digit());
+    if !shaped {
+        return Err(Rule::OrgNrMalformed);
+    }
+    let digits: Vec<u32> = bytes
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .map(|b| u32::from(b - b'0'))
+        .collect();
+    let sum: u32 = digits
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    if sum % 10 == 0 {
+        Ok(())
+    } else {
+        Err(Rule::OrgNrFailsLuhn)
+    }
+}
+
+impl Event {
+    /// Decodes one JSON value into an event, checking everything that can be checked without
+    /// knowing the ledger: shapes, types, formats, ranges and arithmetic inside the event.
+    pub fn from_json(value: &Value) -> Result<Event, Rejection> {
+        let mut o = Obj::new(value, "")?;
+        let type_value = o.req("type")?;
+        let type_name = o.str_of("type", type_value)?;
+        let forbund = o.slug("forbund")?;
+        let date = o.date("date")?;
+        let idempotency_key = match o.opt("idempotency_key") {
+            None => None,
+            Some(v) => {
+                let key = o.str_of("idempotency_key", v)?;
+                let ok = !key.is_empty()
+                    && key.len() <= KEY_CHARS_MAX
+                    && key.bytes().all(|b| b.is_ascii_graphic());
+                if !ok {
+                    return Err(Rejection::new(
+                        Rule::ValueNotAllowed,
+                        "idempotency_key",
+                        json_text(v),
+                        format!("an idempotency key is 1 to {KEY_CHARS_MAX} printable ASCII characters without spaces"),
+                    ));
+                }
+                Some(key.to_string())
+            }
+        };
+        let note = o.opt_text("note", TEXT_CHARS_MAX)?;
+        let kind = decode_kind(type_name, type_value, &mut o, date)?;
+        o.finish()?;
+        Ok(Event {
+            forbund,
+            date,
+            idempotency_key,
+            note,
+            kind,
+        })
+    }
+
+    /// Decodes one line of JSON text.
+    pub fn from_json_text(text: &str) -> Result<Event, Rejection> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Rejection::new(Rule::NotJson, "", "", format!("not valid JSON: {e}")))?;
+        Event::from_json(&value)
+    }
+}
+
+fn decode_kind(
+    type_name: &str,
+    type_value: &Value,
+    o: &mut Obj<'_>,
+    date: NaiveDate,
+) -> Result<EventKind, Rejection> {
+    use EventKind::*;
+    let kind = match type_name {
+        "ForbundRegistered" => {
+            let name = o.text("name", NAME_CHARS_MAX)?;
+            let org_nr = match o.opt("org_nr") {
+                None => None,
+                Some(v) => {
+                    let text = o.str_of("org_nr", v)?;
+                    check_org_nr(text).map_err(|rule| {
+                        let message = if rule == Rule::OrgNrMalformed {
+                            "an org nr is written NNNNNN-NNNN"
+                        } else {
+                            "this org nr fails the Luhn check: one digit is wrong"
+                        };
+                        Rejection::new(rule, "org_nr", json_text(v), message)
+                    })?;
+                    Some(text.to_string())
+                }
+            };
+            let items = o.array("members")?;
+            if items.is_empty() || items.len() > MEMBERS_MAX {
+                return Err(Rejection::new(
+                    Rule::MemberKindMissing,
+                    "members",
+                    json_text(&Value::Array(items.clone())),
+                    format!("a förbund has between 1 and {MEMBERS_MAX} members"),
+                ));
+            }
+            let mut members: Vec<Member> = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let path = o.item_path("members", i);
+                let mut m = Obj::new(item, &path)?;
+                let member = Member {
+                    id: m.slug("id")?,
+                    name: m.text("name", NAME_CHARS_MAX)?,
+                    kind: {
+                        let v = m.req("kind")?;
+                        m.enum_of("kind", v, MemberKind::parse, MemberKind::allowed())?
+                    },
+                    share: {
+                        let v = m.req("share")?;
+                        m.share_of("share", v)?
+                    },
+                };
+                m.finish()?;
+                if members.iter().any(|x| x.id == member.id) {
+                    return Err(Rejection::new(
+                        Rule::MemberDuplicate,
+                        format!("{path}.id"),
+                        format!("\"{}\"", member.id),
+                        "each member id appears once",
+                    ));
+                }
+                members.push(member);
+            }
+            check_member_shares(&members)?;
+            ForbundRegistered {
+                name,
+                org_nr,
+                members,
+            }
+        }
+        "OpeningBalanceRecorded" => {
+            let equity = o.amount("equity")?;
+            let bank = o.amount("bank")?;
+            check_not_negative(o.field("bank"), bank, &format!("\"{bank}\""))?;
+            OpeningBalanceRecorded { equity, bank }
+        }
+        "InsatsCreated" => InsatsCreated {
+            insats: o.slug("insats")?,
+            name: o.text("name", NAME_CHARS_MAX)?,
+            category: {
+                let v = o.req("category")?;
+                o.enum_of("category", v, Category::parse, Category::allowed())?
+            },
+            owner: o.opt_text("owner", NAME_CHARS_MAX)?,
+            decision: o.decision()?,
+        },
+        "BudgetAdopted" => decode_budget(o)?,
+        "FundingGranted" => {
+            let insats = o.slug("insats")?;
+            let year = o.year("year")?;
+            let amount = o.amount("amount")?;
+            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            FundingGranted {
+                insats,
+                year,
+                amount,
+                decision: o.decision()?,
+            }
+        }
+        "FundingChanged" => {
+            let insats = o.slug("insats")?;
+            let year = o.year("year")?;
+            let delta = o.amount("delta")?;
+            if delta.is_zero() {
+                return Err(Rejection::new(
+                    Rule::AmountMustNotBeZero,
+                    "delta",
+                    "\"0\"",
+                    "a change of zero changes nothing",
+                ));
+            }
+            FundingChanged {
+                insats,
+                year,
+                delta,
+                reason: o.text("reason", TEXT_CHARS_MAX)?,
+                decision: o.decision()?,
+            }
+        }
+        "ContributionReceived" => {
+            let member = o.slug("member")?;
+            let year = o.year("year")?;
+            let amount = o.amount("amount")?;
+            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            check_year_matches_date(year, date)?;
+            ContributionReceived {
+                member,
+                year,
+                amount,
+                reference: o.text("reference", NAME_CHARS_MAX)?,
+            }
+        }
+        "OtherIncomeRecorded" => {
+            let year = o.year("year")?;
+            let line = o.slug("line")?;
+            let amount = o.amount("amount")?;
+            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            check_year_matches_date(year, date)?;
+            OtherIncomeRecorded {
+                year,
+                line,
+                amount,
+                reference: o.text("reference", NAME_CHARS_MAX)?,
+            }
+        }
+        "CostRecorded" => {
+            let year = o.year("year")?;
+            let line = o.opt_slug("line")?;
+            let insats = o.opt_slug("insats")?;
+            if line.is_none() && insats.is_none() {
+                return Err(Rejection::new(
+                    Rule::CostNeedsLineOrInsats,
+                    "line",
+                    "",
+                    "a cost names the budget line it is charged to (`line`), the insats (`insats`), or both",
+                ));
+            }
+            let amount = o.amount("amount")?;
+            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            check_year_matches_date(year, date)?;
+            CostRecorded {
+                year,
+                line,
+                insats,
+                amount,
+                reference: o.text("reference", NAME_CHARS_MAX)?,
+                text: o.text("text", TEXT_CHARS_MAX)?,
+            }
+        }
+        "MergerDecided" => {
+            let items = o.array("merging")?;
+            let mut merging: Vec<Slug> = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let slug = o.slug_of(&format!("merging[{i}]"), item)?;
+                if merging.contains(&slug) {
+                    return Err(Rejection::new(
+                        Rule::MergerListsForbundTwice,
+                        format!("merging[{i}]"),
+                        json_text(item),
+                        "each merging förbund is listed once",
+                    ));
+                }
+                merging.push(slug);
+            }
+            if merging.is_empty() {
+                return Err(Rejection::new(
+                    Rule::MissingField,
+                    "merging",
+                    "[]",
+                    "a merger names at least one förbund",
+                ));
+            }
+            let effective = o.date("effective")?;
+            let mut estimated_transfers = Vec::new();
+            for (i, item) in o.array("estimated_transfers")?.iter().enumerate() {
+                let path = o.item_path("estimated_transfers", i);
+                let mut t = Obj::new(item, &path)?;
+                let from = t.slug("from")?;
+                let amount = t.amount("amount")?;
+                t.finish()?;
+                if !merging.contains(&from) {
+                    return Err(Rejection::new(
+                        Rule::EstimateNotForMergingForbund,
+                        format!("{path}.from"),
+                        format!("\"{from}\""),
+                        "an estimated transfer comes from one of the merging förbund",
+                    ));
+                }
+                estimated_transfers.push(EstimatedTransfer { from, amount });
+            }
+            MergerDecided {
+                merging,
+                effective,
+                estimated_transfers,
+                decision: o.decision()?,
+            }
+        }
+        "EquityTransferred" => {
+            let from = o.slug("from")?;
+            let amount = o.amount("amount")?;
+            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            EquityTransferred {
+                from,
+                amount,
+                reference: o.text("reference", NAME_CHARS_MAX)?,
+            }
+        }
+        "ForbundDissolved" => ForbundDissolved {
+            merged_into: o.opt_slug("merged_into")?,
+            decision: o.decision()?,
+        },
+        "YearClosed" => YearClosed {
+            year: o.year("year")?,
+            decision: o.decision()?,
+        },
+        "EventCorrected" => EventCorrected {
+            corrects: o.seq("corrects")?,
+            reason: o.text("reason", TEXT_CHARS_MAX)?,
+            decision: o.opt_decision()?,
+        },
+        _ => {
+            return Err(Rejection::new(
+                Rule::UnknownEventType,
+                "type",
+                json_text(type_value),
+                format!("known types are {}", EventKind::TYPES.join(", ")),
+            ))
+        }
+    };
+    Ok(kind)
+}
+
+fn check_year_matches_date(year: i32, date: NaiveDate) -> Result<(), Rejection> {
+    if year == date.year() {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            Rule::YearMustMatchDate,
+            "year",
+            year.to_string(),
+            format!("a money event is booked in the year it concerns: `year` must equal the year of `date` ({date})"),
+        ))
+    }
+}
+
+/// Finsam §5: the shares add up to 1, and to 0.50 / 0.25 / 0.25 by kind.
+fn check_member_shares(members: &[Member]) -> Result<(), Rejection> {
+    use rust_decimal::Decimal;
+    let total: Decimal = members.iter().map(|m| m.share.decimal()).sum();
+    if total != Decimal::ONE {
+        return Err(Rejection::new(
+            Rule::SharesMustSumToOne,
+            "members[].share",
+            format!("\"{}\"", total.normalize()),
+            "the members' shares must add up to exactly 1",
+        ));
+    }
+    for (kind, expected) in [
+        (MemberKind::Staten, Decimal::new(50, 2)),
+        (MemberKind::Region, Decimal::new(25, 2)),
+        (MemberKind::Kommun, Decimal::new(25, 2)),
+    ] {
+        let sum: Decimal = members
+            .iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| m.share.decimal())
+            .sum();
+        if !members.iter().any(|m| m.kind == kind) {
+            return Err(Rejection::new(
+                Rule::MemberKindMissing,
+                "members",
+                "",
+                format!("a förbund has at least one member of kind \"{kind}\" (Finsam §5)"),
+            ));
+        }
+        if sum != expected {
+            return Err(Rejection::new(
+                Rule::SharesByKind,
+                format!("members[kind={kind}].share"),
+                format!("\"{}\"", sum.normalize()),
+                format!(
+                    "by Finsam §5 the {kind} members together pay {}; shares are staten 0.50, region 0.25, kommuner 0.25",
+                    expected.normalize()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
+    let year = o.year("year")?;
+    let decision = o.decision()?;
+    let status = match o.opt("status") {
+        None => BudgetStatus::Adopted,
+        Some(v) => o.enum_of("status", v, BudgetStatus::parse, BudgetStatus::allowed())?,
+    };
+    let mut ids: Vec<Slug> = Vec::new();
+    let mut unique = |id: &Slug, path: String| -> Result<(), Rejection> {
+        if ids.contains(id) {
+            return Err(Rejection::new(
+                Rule::BudgetLineDuplicate,
+                path,
+                format!("\"{id}\""),
+                "each line id appears once in a budget (income and costs together)",
+            ));
+        }
+        ids.push(id.clone());
+        Ok(())
+    };
+    let mut income = Vec::new();
+    let income_items = o.array("income")?;
+    let cost_items = o.array("costs")?;
+    if income_items.len() + cost_items.len() > LINES_PER_BUDGET_MAX {
+        return Err(Rejection::new(
+            Rule::BatchTooLarge,
+            "costs",
+            "",
+            format!("a budget has at most {LINES_PER_BUDGET_MAX} lines"),
+        ));
+    }
+    for (i, item) in income_items.iter().enumerate() {
+        let path = o.item_path("income", i);
+        let mut l = Obj::new(item, &path)?;
+        let line = IncomeLine {
+            id: l.slug("id")?,
+            name: l.text("name", NAME_CHARS_MAX)?,
+            amount: l.amount("amount")?,
+        };
+        check_not_negative(
+            l.field("amount"),
+            line.amount,
+            &format!("\"{}\"", line.amount),
+        )?;
+        l.finish()?;
+        unique(&line.id, format!("{path}.id"))?;
+        income.push(line);
+    }
+    let mut costs = Vec::new();
+    for (i, item) in cost_items.iter().enumerate() {
+        let path = o.item_path("costs", i);
+        let mut l = Obj::new(item, &path)?;
+        let line = CostLine {
+            id: l.slug("id")?,
+            name: l.text("name", NAME_CHARS_MAX)?,
+            category: {
+                let v = l.req("category")?;
+                l.enum_of("category", v, Category::parse, Category::allowed())?
+            },
+            insats: l.opt_slug("insats")?,
+            group: l.opt_text("group", NAME_CHARS_MAX)?,
+            amount: l.amount("amount")?,
+            note: l.opt_text("note", TEXT_CHARS_MAX)?,
+        };
+        check_not_negative(
+            l.field("amount"),
+            line.amount,
+            &format!("\"{}\"", line.amount),
+        )?;
+        l.finish()?;
+        unique(&line.id, format!("{path}.id"))?;
+        costs.push(line);
+    }
+    let mut transfers = Vec::new();
+    for (i, item) in o.opt_array("transfers")?.into_iter().flatten().enumerate() {
+        let path = o.item_path("transfers", i);
+        let mut l = Obj::new(item, &path)?;
+        let line = TransferLine {
+            from: l.slug("from")?,
+            name: l.text("name", NAME_CHARS_MAX)?,
+            amount: l.amount("amount")?,
+        };
+        check_not_negative(
+            l.field("amount"),
+            line.amount,
+            &format!("\"{}\"", line.amount),
+        )?;
+        l.finish()?;
+        transfers.push(line);
+    }
+    let stated = match o.opt("stated") {
+        None => None,
+        Some(v) => Some(decode_stated(v, &o.field("stated"))?),
+    };
+    Ok(EventKind::BudgetAdopted {
+        year,
+        decision,
+        status,
+        income,
+        costs,
+        transfers,
+        stated,
+    })
+}
+
+fn decode_stated(value: &Value, path: &str) -> Result<Stated, Rejection> {
+    let mut s = Obj::new(value, path)?;
+    let mut stated = Stated {
+        costs_total: s.opt_amount("costs_total")?,
+        income_total: s.opt_amount("income_total")?,
+        result: s.opt_amount("result")?,
+        opening_equity: s.opt_amount("opening_equity")?,
+        closing_equity: s.opt_amount("closing_equity")?,
+        available: s.opt_amount("available")?,
+        direct_total: s.opt_amount("direct_total")?,
+        transfers_total: s.opt_amount("transfers_total")?,
+        ..Stated::default()
+    };
+    if let Some(v) = s.opt("by_category") {
+        let mut c = Obj::new(v, &s.field("by_category"))?;
+        for category in Category::ALL {
+            if let Some(amount) = c
+                .opt(category.as_str())
+                .map(|v| c.amount_of(category.as_str(), v))
+                .transpose()?
+            {
+                stated.by_category.push((*category, amount));
+            }
+        }
+        c.finish()?;
+    }
+    if let Some(v) = s.opt("by_group") {
+        let map = v
+            .as_object()
+            .ok_or_else(|| s.wrong_type("by_group", v, "an object of group name to amount"))?;
+        let g = Obj {
+            map,
+            path: s.field("by_group"),
+            seen: Vec::new(),
+        };
+        for (name, v) in map {
+            stated.by_group.push((name.clone(), g.amount_of(name, v)?));
+        }
+    }
+    if let Some(v) = s.opt("shares") {
+        let mut c = Obj::new(v, &s.field("shares"))?;
+        for which in StatedShare::ALL {
+            if let Some(share) = c
+                .opt(which.as_str())
+                .map(|v| c.share_of(which.as_str(), v))
+                .transpose()?
+            {
+                stated.shares.push((*which, share));
+            }
+        }
+        c.finish()?;
+    }
+    s.finish()?;
+    Ok(stated)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+fn put(map: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
+    map.insert(key.to_string(), value.into());
+}
+
+fn put_opt<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
+    if let Some(v) = value {
+        put(map, key, v);
+    }
+}
+
+fn amount_value(a: Amount) -> Value {
+    Value::String(a.canonical())
+}
+
+fn decision_value(d: &Decision) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "body", d.body.clone());
+    put(&mut m, "date", d.date.to_string());
+    put_opt(&mut m, "paragraph", d.paragraph.clone());
+    Value::Object(m)
+}
+
+fn slug_value(s: &Slug) -> Value {
+    Value::String(s.0.clone())
+}
+
+impl Event {
+    /// The canonical JSON the log stores: contract field order, canonical amounts.
+    pub fn to_json(&self) -> Value {
+        use EventKind::*;
+        let mut m = Map::new();
+        put(&mut m, "type", self.type_name());
+        put(&mut m, "forbund", slug_value(&self.forbund));
+        put(&mut m, "date", self.date.to_string());
+        match &self.kind {
+            ForbundRegistered {
+                name,
+                org_nr,
+                members,
+            } => {
+                put(&mut m, "name", name.clone());
+                put_opt(&mut m, "org_nr", org_nr.clone());
+                let list = members
+                    .iter()
+                    .map(|x| {
+                        let mut o = Map::new();
+                        put(&mut o, "id", slug_value(&x.id));
+                        put(&mut o, "name", x.name.clone());
+                        put(&mut o, "kind", x.kind.as_str());
+                        put(&mut o, "share", x.share.canonical());
+                        Value::Object(o)
+                    })
+                    .collect::<Vec<_>>();
+                put(&mut m, "members", list);
+            }
+            OpeningBalanceRecorded { equity, bank } => {
+                put(&mut m, "equity", amount_value(*equity));
+                put(&mut m, "bank", amount_value(*bank));
+            }
+            InsatsCreated {
+                insats,
+                name,
+                category,
+                owner,
+                decision,
+            } => {
+                put(&mut m, "insats", slug_value(insats));
+                put(&mut m, "name", name.clone());
+                put(&mut m, "category", category.as_str());
+                put_opt(&mut m, "owner", owner.clone());
+                put(&mut m, "decision", decision_value(decision));
+            }
+            BudgetAdopted {
+                year,
+                decision,
+                status,
+                income,
+                costs,
+                transfers,
+                stated,
+            } => {
+                put(&mut m, "year", *year);
+                put(&mut m, "status", status.as_str());
+                put(&mut m, "decision", decision_value(decision));
+                let inc = income
+                    .iter()
+                    .map(|l| {
+                        let mut o = Map::new();
+                        put(&mut o, "id", slug_value(&l.id));
+                        put(&mut o, "name", l.name.clone());
+                        put(&mut o, "amount", amount_value(l.amount));
+                        Value::Object(o)
+                    })
+                    .collect::<Vec<_>>();
+                put(&mut m, "income", inc);
+                let cost = costs
+                    .iter()
+                    .map(|l| {
+                        let mut o = Map::new();
+                        put(&mut o, "id", slug_value(&l.id));
+                        put(&mut o, "name", l.name.clone());
+                        put(&mut o, "category", l.category.as_str());
+                        put_opt(&mut o, "insats", l.insats.as_ref().map(slug_value));
+                        put_opt(&mut o, "group", l.group.clone());
+                        put(&mut o, "amount", amount_value(l.amount));
+                        put_opt(&mut o, "note", l.note.clone());
+                        Value::Object(o)
+                    })
+                    .collect::<Vec<_>>();
+                put(&mut m, "costs", cost);
+                if !transfers.is_empty() {
+                    let list = transfers
+                        .iter()
+                        .map(|t| {
+                            let mut o = Map::new();
+                            put(&mut o, "from", slug_value(&t.from));
+                            put(&mut o, "name", t.name.clone());
+                            put(&mut o, "amount", amount_value(t.amount));
+                            Value::Object(o)
+                        })
+                        .collect::<Vec<_>>();
+                    put(&mut m, "transfers", list);
+                }
+                if let Some(s) = stated {
+                    put(&mut m, "stated", stated_value(s));
+                }
+            }
+            FundingGranted {
+                insats,
+                year,
+                amount,
+                decision,
+            } => {
+                put(&mut m, "insats", slug_value(insats));
+                put(&mut m, "year", *year);
+                put(&mut m, "amount", amount_value(*amount));
+                put(&mut m, "decision", decision_value(decision));
+            }
+            FundingChanged {
+                insats,
+                year,
+                delta,
+                reason,
+                decision,
+            } => {
+                put(&mut m, "insats", slug_value(insats));
+                put(&mut m, "year", *year);
+                put(&mut m, "delta", amount_value(*delta));
+                put(&mut m, "reason", reason.clone());
+                put(&mut m, "decision", decision_value(decision));
+            }
+            ContributionReceived {
+                member,
+                year,
+                amount,
+                reference,
+            } => {
+                put(&mut m, "member", slug_value(member));
+                put(&mut m, "year", *year);
+                put(&mut m, "amount", amount_value(*amount));
+                put(&mut m, "reference", reference.clone());
+            }
+            OtherIncomeRecorded {
+                year,
+                line,
+                amount,
+                reference,
+            } => {
+                put(&mut m, "year", *year);
+                put(&mut m, "line", slug_value(line));
+                put(&mut m, "amount", amount_value(*amount));
+                put(&mut m, "reference", reference.clone());
+            }
+            CostRecorded {
+                year,
+                line,
+                insats,
+                amount,
+                reference,
+                text,
+            } => {
+                put(&mut m, "year", *year);
+                put_opt(&mut m, "line", line.as_ref().map(slug_value));
+                put_opt(&mut m, "insats", insats.as_ref().map(slug_value));
+                put(&mut m, "amount", amount_value(*amount));
+                put(&mut m, "reference", reference.clone());
+                put(&mut m, "text", text.clone());
+            }
+            MergerDecided {
+                merging,
+                effective,
+                estimated_transfers,
+                decision,
+            } => {
+                put(
+                    &mut m,
+                    "merging",
+                    merging.iter().map(slug_value).collect::<Vec<_>>(),
+                );
+                put(&mut m, "effective", effective.to_string());
+                let list = estimated_transfers
+                    .iter()
+                    .map(|t| {
+                        let mut o = Map::new();
+                        put(&mut o, "from", slug_value(&t.from));
+                        put(&mut o, "amount", amount_value(t.amount));
+                        Value::Object(o)
+                    })
+                    .collect::<Vec<_>>();
+                put(&mut m, "estimated_transfers", list);
+                put(&mut m, "decision", decision_value(decision));
+            }
+            EquityTransferred {
+                from,
+                amount,
+                reference,
+            } => {
+                put(&mut m, "from", slug_value(from));
+                put(&mut m, "amount", amount_value(*amount));
+                put(&mut m, "reference", reference.clone());
+            }
+            ForbundDissolved {
+                merged_into,
+                decision,
+            } => {
+                put_opt(&mut m, "merged_into", merged_into.as_ref().map(slug_value));
+                put(&mut m, "decision", decision_value(decision));
+            }
+            YearClosed { year, decision } => {
+                put(&mut m, "year", *year);
+                put(&mut m, "decision", decision_value(decision));
+            }
+            EventCorrected {
+                corrects,
+                reason,
+                decision,
+            } => {
+                put(&mut m, "corrects", *corrects);
+                put(&mut m, "reason", reason.clone());
+                put_opt(&mut m, "decision", decision.as_ref().map(decision_value));
+            }
+        }
+        put_opt(&mut m, "idempotency_key", self.idempotency_key.clone());
+        put_opt(&mut m, "note", self.note.clone());
+        Value::Object(m)
+    }
+}
+
+fn stated_value(s: &Stated) -> Value {
+    let mut m = Map::new();
+    for (key, value) in [
+        ("costs_total", s.costs_total),
+        ("income_total", s.income_total),
+        ("result", s.result),
+        ("opening_equity", s.opening_equity),
+        ("closing_equity", s.closing_equity),
+        ("available", s.available),
+        ("direct_total", s.direct_total),
+        ("transfers_total", s.transfers_total),
+    ] {
+        put_opt(&mut m, key, value.map(amount_value));
+    }
+    if !s.by_category.is_empty() {
+        let mut c = Map::new();
+        for (category, amount) in &s.by_category {
+            put(&mut c, category.as_str(), amount_value(*amount));
+        }
+        put(&mut m, "by_category", Value::Object(c));
+    }
+    if !s.by_group.is_empty() {
+        let mut c = Map::new();
+        for (group, amount) in &s.by_group {
+            put(&mut c, group, amount_value(*amount));
+        }
+        put(&mut m, "by_group", Value::Object(c));
+    }
+    if !s.shares.is_empty() {
+        let mut c = Map::new();
+        for (which, share) in &s.shares {
+            put(&mut c, which.as_str(), share.canonical());
+        }
+        put(&mut m, "shares", Value::Object(c));
+    }
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reject(value: Value) -> Rejection {
+        Event::from_json(&value).expect_err("must be rejected")
+    }
+
+    #[test]
+    fn the_org_nr_of_samordningsforbundet_vastmanland_passes_luhn() {
+        assert_eq!(check_org_nr("222000-1974"), Ok(()));
+        assert_eq!(check_org_nr("222000-1975"), Err(Rule::OrgNrFailsLuhn));
+        assert_eq!(check_org_nr("2220001974"), Err(Rule::OrgNrMalformed));
+    }
+
+    #[test]
+    fn a_float_amount_is_refused_with_the_field_and_the_rule() {
+        let r = reject(
+            json!({"type": "ContributionReceived", "forbund": "sf-x", "date": "2024-01-15",
+            "member": "fk", "year": 2024, "amount": 1500.5, "reference": "r"}),
+        );
+        assert_eq!(r.rule, Rule::AmountMalformed);
+        assert_eq!(r.field, "amount");
+        assert_eq!(r.value, "1500.5");
+    }
+
+    #[test]
+    fn an_impossible_date_is_refused() {
+        let r = reject(
+            json!({"type": "YearClosed", "forbund": "sf-x", "date": "2023-02-30", "year": 2022,
+            "decision": {"body": "styrelsen", "date": "2023-02-01"}}),
+        );
+        assert_eq!((r.rule, r.field.as_str()), (Rule::DateInvalid, "date"));
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let r = reject(
+            json!({"type": "EquityTransferred", "forbund": "sf-x", "date": "2024-01-01",
+            "from": "sf-y", "amount": "10", "reference": "r", "amuont": "5"}),
+        );
+        assert_eq!((r.rule, r.field.as_str()), (Rule::UnknownField, "amuont"));
+    }
+
+    #[test]
+    fn shares_must_follow_finsam_paragraph_5() {
+        let r = reject(
+            json!({"type": "ForbundRegistered", "forbund": "sf-x", "date": "2024-01-01", "name": "X",
+            "members": [
+                {"id": "fk", "name": "FK", "kind": "staten", "share": "0.5"},
+                {"id": "region", "name": "R", "kind": "region", "share": "0.3"},
+                {"id": "k", "name": "K", "kind": "kommun", "share": "0.2"}]}),
+        );
+        assert_eq!(r.rule, Rule::SharesByKind);
+    }
+
+    #[test]
+    fn a_decoded_event_encodes_to_the_same_canonical_json() {
+        let input = json!({"type": "BudgetAdopted", "forbund": "sf-x", "date": "2023-11-16", "year": 2024,
+            "status": "adopted", "decision": {"body": "interimsstyrelsen", "date": "2023-11-16", "paragraph": "§ 5"},
+            "income": [{"id": "bidrag", "name": "Medelstilldelning", "amount": "19038000"}],
+            "costs": [{"id": "styrelse", "name": "Styrelse", "category": "admin", "amount": "606000.50"}],
+            "stated": {"costs_total": "606000.50", "by_category": {"admin": "606000.50"}, "shares": {"admin_of_costs": "1"}}});
+        let event = Event::from_json(&input).unwrap();
+        assert_eq!(event.to_json(), input);
+        assert_eq!(Event::from_json(&event.to_json()).unwrap(), event);
+    }
+}

@@ -1,0 +1,13 @@
+//! finsam's domain: the event contract v1, money, dates, and the ledger rules that decide
+//! whether an event may be recorded. Pure: no I/O, no clock, no randomness.
+
+pub mod event;
+pub mod input;
+pub mod ledger;
+pub mod money;
+pub mod rejection;
+
+pub use event::{Category, Decision, Event, EventKind, MemberKind, Slug};
+pub use ledger::Ledger;
+pub use money::{Amount, Share};
+pub use rejection::{Rejection, Rule};

@@ -1,0 +1,208 @@
+//! Rejections: every reason an input is refused is a named rule that reads as a fact.
+//!
+//! A rejection names the line (when the input came from a file), the field, the value and the
+//! rule, so a kansli member can find and fix the mistake without reading code.
+
+use std::fmt;
+
+/// The rules an event or a batch can break. `code()` is the stable machine name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rule {
+    InputNotUtf8,
+    LineTooLong,
+    BatchTooLarge,
+    BatchEmpty,
+    NotJson,
+    NotAnObject,
+    MissingField,
+    UnknownField,
+    WrongJsonType,
+    UnknownEventType,
+    AmountMalformed,
+    AmountMustBePositive,
+    AmountMustNotBeNegative,
+    AmountMustNotBeZero,
+    ShareMalformed,
+    SharesMustSumToOne,
+    SharesByKind,
+    DateInvalid,
+    DateOutOfRange,
+    YearOutOfRange,
+    YearMustMatchDate,
+    SlugMalformed,
+    TextEmpty,
+    TextTooLong,
+    OrgNrMalformed,
+    OrgNrFailsLuhn,
+    ValueNotAllowed,
+    ForbundUnknown,
+    ForbundAlreadyRegistered,
+    ForbundDissolved,
+    EventBeforeRegistration,
+    MemberUnknown,
+    MemberDuplicate,
+    MemberKindMissing,
+    InsatsUnknown,
+    InsatsAlreadyExists,
+    BudgetMissing,
+    BudgetLineUnknown,
+    BudgetLineDuplicate,
+    LineAndInsatsDisagree,
+    CostNeedsLineOrInsats,
+    OpeningBalanceAlreadyRecorded,
+    GrantWouldBecomeNegative,
+    MergerNamesItself,
+    MergerListsForbundTwice,
+    EstimateNotForMergingForbund,
+    TransferWithoutMerger,
+    TransferFromDissolvedForbund,
+    YearClosed,
+    YearAlreadyClosed,
+    YearClosedOutOfOrder,
+    YearNotOver,
+    CorrectionOfUnknownSeq,
+    CorrectionOfCorrection,
+    CorrectionOfOtherForbund,
+    EventAlreadyCorrected,
+    IdempotencyKeyReused,
+    HeadMoved,
+}
+
+impl Rule {
+    /// The stable snake_case name printed in messages and JSON.
+    pub fn code(self) -> &'static str {
+        use Rule::*;
+        match self {
+            InputNotUtf8 => "input_not_utf8",
+            LineTooLong => "line_too_long",
+            BatchTooLarge => "batch_too_large",
+            BatchEmpty => "batch_empty",
+            NotJson => "not_json",
+            NotAnObject => "not_an_object",
+            MissingField => "missing_field",
+            UnknownField => "unknown_field",
+            WrongJsonType => "wrong_json_type",
+            UnknownEventType => "unknown_event_type",
+            AmountMalformed => "amount_malformed",
+            AmountMustBePositive => "amount_must_be_positive",
+            AmountMustNotBeNegative => "amount_must_not_be_negative",
+            AmountMustNotBeZero => "amount_must_not_be_zero",
+            ShareMalformed => "share_malformed",
+            SharesMustSumToOne => "shares_must_sum_to_one",
+            SharesByKind => "shares_by_kind_50_25_25",
+            DateInvalid => "date_invalid",
+            DateOutOfRange => "date_out_of_range",
+            YearOutOfRange => "year_out_of_range",
+            YearMustMatchDate => "year_must_match_date",
+            SlugMalformed => "slug_malformed",
+            TextEmpty => "text_empty",
+            TextTooLong => "text_too_long",
+            OrgNrMalformed => "org_nr_malformed",
+            OrgNrFailsLuhn => "org_nr_fails_luhn",
+            ValueNotAllowed => "value_not_allowed",
+            ForbundUnknown => "forbund_unknown",
+            ForbundAlreadyRegistered => "forbund_already_registered",
+            ForbundDissolved => "forbund_dissolved",
+            EventBeforeRegistration => "event_before_registration",
+            MemberUnknown => "member_unknown",
+            MemberDuplicate => "member_duplicate",
+            MemberKindMissing => "member_kind_missing",
+            InsatsUnknown => "insats_unknown",
+            InsatsAlreadyExists => "insats_already_exists",
+            BudgetMissing => "budget_missing",
+            BudgetLineUnknown => "budget_line_unknown",
+            BudgetLineDuplicate => "budget_line_duplicate",
+            LineAndInsatsDisagree => "line_and_insats_disagree",
+            CostNeedsLineOrInsats => "cost_needs_line_or_insats",
+            OpeningBalanceAlreadyRecorded => "opening_balance_already_recorded",
+            GrantWouldBecomeNegative => "grant_would_become_negative",
+            MergerNamesItself => "merger_names_itself",
+            MergerListsForbundTwice => "merger_lists_forbund_twice",
+            EstimateNotForMergingForbund => "estimate_not_for_merging_forbund",
+            TransferWithoutMerger => "transfer_without_merger",
+            TransferFromDissolvedForbund => "transfer_from_dissolved_forbund",
+            YearClosed => "year_closed",
+            YearAlreadyClosed => "year_already_closed",
+            YearClosedOutOfOrder => "year_closed_out_of_order",
+            YearNotOver => "year_not_over",
+            CorrectionOfUnknownSeq => "correction_of_unknown_seq",
+            CorrectionOfCorrection => "correction_of_correction",
+            CorrectionOfOtherForbund => "correction_of_other_forbund",
+            EventAlreadyCorrected => "event_already_corrected",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            HeadMoved => "head_moved",
+        }
+    }
+}
+
+/// A refused input: where, which field, what value, and which rule it breaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// 1-based line of the input file, when the input came from one.
+    pub line: Option<usize>,
+    /// The field path, e.g. `members[2].share`; empty for the whole line.
+    pub field: String,
+    /// The offending value as JSON text (shortened), or empty.
+    pub value: String,
+    pub rule: Rule,
+    /// The rule in words, specific to this case.
+    pub message: String,
+}
+
+/// How much of an offending value a message repeats.
+const VALUE_CHARS_MAX: usize = 80;
+
+impl Rejection {
+    pub fn new(
+        rule: Rule,
+        field: impl Into<String>,
+        value: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut value: String = value.into();
+        if value.chars().count() > VALUE_CHARS_MAX {
+            value = value.chars().take(VALUE_CHARS_MAX).collect::<String>() + "…";
+        }
+        Rejection {
+            line: None,
+            field: field.into(),
+            value,
+            rule,
+            message: message.into(),
+        }
+    }
+
+    /// The same rejection, placed on a line of the input.
+    pub fn at_line(mut self, line: usize) -> Self {
+        self.line = Some(line);
+        self
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(line) = self.line {
+            parts.push(format!("line {line}"));
+        }
+        if !self.field.is_empty() {
+            parts.push(format!("field `{}`", self.field));
+        }
+        if !self.value.is_empty() {
+            parts.push(format!("value {}", self.value));
+        }
+        if parts.is_empty() {
+            write!(f, "{} [rule {}]", self.message, self.rule.code())
+        } else {
+            write!(
+                f,
+                "{}: {} [rule {}]",
+                parts.join(", "),
+                self.message,
+                self.rule.code()
+            )
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}

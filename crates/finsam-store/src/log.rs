@@ -1,0 +1,322 @@
+//! The narrow storage trait and its two implementations: the durable JSON Lines file and an
+//! in-memory twin for tests.
+
+use crate::envelope::{Envelope, Head};
+use crate::error::StoreError;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// A sealed batch: the lines to append (each ending in a newline) and the head they lead to.
+pub struct SealedBatch {
+    pub envelopes: Vec<Envelope>,
+    pub text: String,
+    pub head: Head,
+}
+
+/// What the store needs from a log: append a sealed batch at an expected head, read a range.
+pub trait LogBackend {
+    fn head(&self) -> &Head;
+    /// Appends the batch as one all-or-nothing, durable step. Refuses (and writes nothing) if
+    /// the log's head is not `expected_seq`.
+    fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError>;
+    /// Calls `each` for every envelope with `from <= seq <= to`, in order.
+    fn read(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+/// The in-memory twin: same contract, no durability.
+#[derive(Default)]
+pub struct MemoryLog {
+    head: Option<Head>,
+    lines: Vec<(Envelope, String)>,
+}
+
+impl MemoryLog {
+    pub fn new() -> MemoryLog {
+        MemoryLog {
+            head: Some(Head::genesis()),
+            lines: Vec::new(),
+        }
+    }
+
+    /// The log as the file would hold it.
+    pub fn text(&self) -> String {
+        self.lines.iter().map(|(_, l)| l.as_str()).collect()
+    }
+}
+
+impl LogBackend for MemoryLog {
+    fn head(&self) -> &Head {
+        self.head.as_ref().expect("MemoryLog::new sets the head")
+    }
+
+    fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+        let actual = self.head().seq;
+        if actual != expected_seq {
+            return Err(StoreError::HeadMoved {
+                expected: expected_seq,
+                actual,
+            });
+        }
+        let mut lines = batch.text.split_inclusive('\n');
+        for envelope in &batch.envelopes {
+            let line = lines.next().expect("one line per envelope");
+            self.lines.push((envelope.clone(), line.to_string()));
+        }
+        self.head = Some(batch.head.clone());
+        Ok(())
+    }
+
+    fn read(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for (envelope, _) in self
+            .lines
+            .iter()
+            .filter(|(e, _)| e.seq >= from && e.seq <= to)
+        {
+            each(envelope.clone())?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a scan of the log file ended.
+#[derive(Debug, Clone)]
+pub struct ScanEnd {
+    /// Head after the last complete batch.
+    pub head: Head,
+    /// Byte length of the log up to the end of the last complete batch.
+    pub valid_len: u64,
+    /// Bytes after `valid_len`: an unfinished batch or a partial line (never acknowledged).
+    pub torn_bytes: u64,
+}
+
+/// Reads the log file from `offset` (which must be the start of a line after a complete
+/// batch whose head is `head`), calls `each` for every envelope of every complete batch, and
+/// reports where the valid log ends. A damaged line that is not part of the torn tail is an
+/// error that names the line.
+pub fn scan_file(
+    path: &Path,
+    offset: u64,
+    head: Head,
+    first_line_no: u64,
+    each: &mut dyn FnMut(Envelope, u64) -> Result<(), StoreError>,
+) -> Result<ScanEnd, StoreError> {
+    let mut file = File::open(path).map_err(|e| StoreError::io(path, "open", e))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| StoreError::io(path, "seek in", e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut pos = offset;
+    let mut line_no = first_line_no;
+    let mut chain = head.clone();
+    let mut end = ScanEnd {
+        head,
+        valid_len: offset,
+        torn_bytes: 0,
+    };
+    // Envelopes of the batch being read, with the byte offset after each line.
+    let mut pending: Vec<(Envelope, u64)> = Vec::new();
+    let mut buf = Vec::with_capacity(4096);
+    // A damaged complete line: damage if anything follows it, torn tail otherwise.
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(crate::envelope::LINE_BYTES_MAX as u64 + 2)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| StoreError::io(path, "read", e))?;
+        if n == 0 {
+            break;
+        }
+        if buf.last() != Some(&b'\n') {
+            if n > crate::envelope::LINE_BYTES_MAX {
+                return Err(StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    line: line_no + 1,
+                    offset: pos,
+                    problem: "a line longer than the 1 MiB limit".into(),
+                });
+            }
+            // A partial last line: the tail of a write that never finished.
+            break;
+        }
+        line_no += 1;
+        let line_start = pos;
+        pos += n as u64;
+        let envelope = match Envelope::open(&buf[..n - 1]) {
+            Ok(e) => e,
+            Err(problem) => {
+                return Err(StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    offset: line_start,
+                    problem: problem.0,
+                })
+            }
+        };
+        let damaged = |problem: String| StoreError::Damaged {
+            path: path.to_path_buf(),
+            line: line_no,
+            offset: line_start,
+            problem,
+        };
+        if envelope.seq != chain.seq + 1 {
+            return Err(damaged(format!(
+                "seq {} follows seq {} (seqs run without gaps)",
+                envelope.seq, chain.seq
+            )));
+        }
+        if envelope.prev_hash != chain.hash {
+            return Err(damaged(format!(
+                "prev_hash {} is not the hash of seq {} ({})",
+                envelope.prev_hash, chain.seq, chain.hash
+            )));
+        }
+        if let Some((first, _)) = pending.first() {
+            if envelope.batch_last != first.batch_last {
+                return Err(damaged(format!(
+                    "batch_last {} inside a batch that ends at {}",
+                    envelope.batch_last, first.batch_last
+                )));
+            }
+        }
+        chain = Head {
+            seq: envelope.seq,
+            hash: envelope.hash.clone(),
+        };
+        let complete = envelope.seq == envelope.batch_last;
+        pending.push((envelope, pos));
+        if complete {
+            for (e, after) in pending.drain(..) {
+                each(e, after)?;
+            }
+            end.head = chain.clone();
+            end.valid_len = pos;
+        }
+    }
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| StoreError::io(path, "stat", e))?
+        .len();
+    end.torn_bytes = file_len - end.valid_len;
+    Ok(end)
+}
+
+/// The durable log file. Appends write the whole batch, then fdatasync; the batch is
+/// acknowledged only after that returns.
+pub struct FileLog {
+    path: PathBuf,
+    file: File,
+    head: Head,
+    len: u64,
+    poisoned: Option<String>,
+}
+
+impl FileLog {
+    /// Opens the log for appending at a scanned end; cuts away a torn tail first.
+    pub fn open_for_append(path: &Path, end: &ScanEnd) -> Result<FileLog, StoreError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::io(path, "open", e))?;
+        if end.torn_bytes > 0 {
+            file.set_len(end.valid_len)
+                .map_err(|e| StoreError::io(path, "cut the torn tail of", e))?;
+            file.sync_all()
+                .map_err(|e| StoreError::io(path, "sync", e))?;
+        }
+        Ok(FileLog {
+            path: path.to_path_buf(),
+            file,
+            head: end.head.clone(),
+            len: end.valid_len,
+            poisoned: None,
+        })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl LogBackend for FileLog {
+    fn head(&self) -> &Head {
+        &self.head
+    }
+
+    fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+        if let Some(reason) = &self.poisoned {
+            return Err(StoreError::Poisoned {
+                reason: reason.clone(),
+            });
+        }
+        if self.head.seq != expected_seq {
+            return Err(StoreError::HeadMoved {
+                expected: expected_seq,
+                actual: self.head.seq,
+            });
+        }
+        let path = self.path.clone();
+        let write = (|| {
+            self.file.seek(SeekFrom::Start(self.len))?;
+            self.file.write_all(batch.text.as_bytes())
+        })();
+        if let Err(e) = write {
+            // Undo the partial write so the file ends on the last acknowledged batch.
+            if let Err(undo) = self
+                .file
+                .set_len(self.len)
+                .and_then(|_| self.file.sync_data())
+            {
+                self.poisoned = Some(format!(
+                    "write failed ({e}) and so did cutting it back ({undo})"
+                ));
+            }
+            return Err(StoreError::io(path, "append to", e));
+        }
+        if let Err(e) = self.file.sync_data() {
+            self.poisoned = Some(format!("fdatasync of {} failed: {e}", self.path.display()));
+            return Err(StoreError::Poisoned {
+                reason: self.poisoned.clone().unwrap_or_default(),
+            });
+        }
+        self.len += batch.text.len() as u64;
+        self.head = batch.head.clone();
+        Ok(())
+    }
+
+    fn read(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let end = scan_file(&self.path, 0, Head::genesis(), 0, &mut |e, _| {
+            if e.seq >= from && e.seq <= to {
+                each(e)?;
+            }
+            Ok(())
+        })?;
+        debug_assert!(
+            end.head.seq >= self.head.seq,
+            "the file holds at least what this writer appended"
+        );
+        Ok(())
+    }
+}

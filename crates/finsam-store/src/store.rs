@@ -1,0 +1,421 @@
+//! The store: a directory with the log (`log.jsonl`, the system of record), the writer lock
+//! (`LOCK`) and the derived state (`derived/`, sled).
+
+use crate::envelope::{content_digest, Envelope, Head, LineProblem};
+use crate::error::StoreError;
+use crate::index::Index;
+use crate::log::{scan_file, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch};
+use finsam_domain::{Event, Ledger, Rejection, Rule};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub const LOG_FILE: &str = "log.jsonl";
+pub const LOCK_FILE: &str = "LOCK";
+pub const DERIVED_DIR: &str = "derived";
+/// The most events one batch may hold; a larger batch is refused whole.
+pub use finsam_domain::input::BATCH_EVENTS_MAX;
+
+/// What happened to one input line of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub line: usize,
+    pub seq: u64,
+    /// True when the line repeated an idempotency key with identical content: nothing new was
+    /// written and `seq` is the original's.
+    pub duplicate: bool,
+}
+
+/// What opening a store for writing found and did.
+#[derive(Clone, Debug, Default)]
+pub struct OpenReport {
+    pub torn_bytes_cut: u64,
+    pub events_replayed: u64,
+    pub derived_rebuilt: bool,
+}
+
+pub struct Store<B: LogBackend> {
+    backend: B,
+    ledger: Ledger,
+    index: Index,
+    log_len: u64,
+    /// Held for the life of the store: the exclusive writer lock.
+    _lock: Option<File>,
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, "sync the directory", e))
+}
+
+/// Creates a new, empty store in `dir` (creating the directory if needed).
+pub fn init(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, "create the directory", e))?;
+    let log = dir.join(LOG_FILE);
+    let file = match OpenOptions::new().write(true).create_new(true).open(&log) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(StoreError::AlreadyAStore {
+                dir: dir.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(StoreError::io(&log, "create", e)),
+    };
+    file.sync_all()
+        .map_err(|e| StoreError::io(&log, "sync", e))?;
+    fsync_dir(dir)?;
+    Ok(())
+}
+
+fn log_path(dir: &Path) -> Result<PathBuf, StoreError> {
+    let log = dir.join(LOG_FILE);
+    if !log.is_file() {
+        return Err(StoreError::NotAStore {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(log)
+}
+
+/// Reads the envelopes with `from <= seq <= to` without taking the writer lock: a reader sees
+/// every complete batch and ignores an unfinished one. Returns the head of the readable log.
+pub fn read_log(
+    dir: &Path,
+    from: u64,
+    to: u64,
+    each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
+) -> Result<Head, StoreError> {
+    let log = log_path(dir)?;
+    let end = scan_file(&log, 0, Head::genesis(), 0, &mut |e, _| {
+        if e.seq >= from && e.seq <= to {
+            each(e)?;
+        }
+        Ok(())
+    })?;
+    Ok(end.head)
+}
+
+fn take_lock(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, "open", e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = if holder.trim().is_empty() {
+                "another process".to_string()
+            } else {
+                holder.trim().to_string()
+            };
+            return Err(StoreError::Locked {
+                dir: dir.to_path_buf(),
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, "lock", e)),
+    }
+    let note = format!(
+        "finsam pid {} since {}",
+        std::process::id(),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let _ = file
+        .set_len(0)
+        .and_then(|_| file.seek(SeekFrom::Start(0)))
+        .and_then(|_| file.write_all(note.as_bytes()));
+    Ok(file)
+}
+
+/// Reads the line that ends at byte `end` of the log.
+fn line_ending_at(log: &Path, end: u64) -> Option<Envelope> {
+    let mut file = File::open(log).ok()?;
+    if end == 0 || file.metadata().ok()?.len() < end {
+        return None;
+    }
+    let start = end.saturating_sub(crate::envelope::LINE_BYTES_MAX as u64 + 1);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = vec![0; (end - start) as usize];
+    file.read_exact(&mut buf).ok()?;
+    if buf.pop() != Some(b'\n') {
+        return None;
+    }
+    let line_start = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if line_start == 0 && start != 0 {
+        return None;
+    }
+    Envelope::open(&buf[line_start..]).ok()
+}
+
+impl Store<FileLog> {
+    /// Opens the store in `dir` as its one writer: takes the lock, cuts a torn tail, and
+    /// catches the derived state up with the log (from the checkpoint, or from the start).
+    pub fn open(dir: &Path) -> Result<(Store<FileLog>, OpenReport), StoreError> {
+        Store::open_with(dir, false)
+    }
+
+    /// Opens the store and rebuilds all derived state from the log.
+    pub fn reindex(dir: &Path) -> Result<(Store<FileLog>, OpenReport), StoreError> {
+        Store::open_with(dir, true)
+    }
+
+    fn open_with(dir: &Path, rebuild: bool) -> Result<(Store<FileLog>, OpenReport), StoreError> {
+        let log = log_path(dir)?;
+        let lock = take_lock(dir)?;
+        let (mut index, recreated) = Index::open_sled(&dir.join(DERIVED_DIR))?;
+        let mut report = OpenReport {
+            derived_rebuilt: recreated || rebuild,
+            ..OpenReport::default()
+        };
+        let checkpoint = if rebuild {
+            None
+        } else {
+            index.load_checkpoint()
+        };
+        let checkpoint = checkpoint.filter(|cp| {
+            cp.seq == 0 && cp.log_len == 0
+                || line_ending_at(&log, cp.log_len)
+                    .is_some_and(|e| e.seq == cp.seq && e.hash == cp.hash)
+        });
+        let (mut ledger, offset, head) = match checkpoint {
+            Some(cp) => (
+                cp.ledger,
+                cp.log_len,
+                Head {
+                    seq: cp.seq,
+                    hash: cp.hash,
+                },
+            ),
+            None => {
+                report.derived_rebuilt = true;
+                index.clear()?;
+                (Ledger::new(), 0, Head::genesis())
+            }
+        };
+        let mut replayed = 0u64;
+        let end: ScanEnd = scan_file(
+            &log,
+            offset,
+            head.clone(),
+            head.seq,
+            &mut |envelope, after| {
+                ledger
+                    .check(&envelope.event)
+                    .map_err(|r| StoreError::Damaged {
+                        path: log.clone(),
+                        line: envelope.seq,
+                        offset: after,
+                        problem: format!("the recorded event breaks a ledger rule: {r}"),
+                    })?;
+                ledger.apply(&envelope.event);
+                index.add(&envelope)?;
+                replayed += 1;
+                Ok(())
+            },
+        )?;
+        assert_eq!(
+            ledger.head(),
+            end.head.seq,
+            "the ledger has applied exactly the log's complete batches"
+        );
+        report.events_replayed = replayed;
+        report.torn_bytes_cut = end.torn_bytes;
+        let backend = FileLog::open_for_append(&log, &end)?;
+        if replayed > 0 || report.derived_rebuilt {
+            index.save_checkpoint(&end.head, end.valid_len, &ledger)?;
+        }
+        let store = Store {
+            backend,
+            ledger,
+            index,
+            log_len: end.valid_len,
+            _lock: Some(lock),
+        };
+        Ok((store, report))
+    }
+}
+
+impl Store<MemoryLog> {
+    /// The in-memory twin: the same rules and chain, no files.
+    pub fn in_memory() -> Store<MemoryLog> {
+        Store {
+            backend: MemoryLog::new(),
+            ledger: Ledger::new(),
+            index: Index::memory(),
+            log_len: 0,
+            _lock: None,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        self.backend.text()
+    }
+}
+
+impl<B: LogBackend> Store<B> {
+    pub fn head(&self) -> &Head {
+        self.backend.head()
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    pub fn read(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.backend.read(from, to, each)
+    }
+
+    /// Records a batch all-or-nothing. `batch` pairs each event with its input line number.
+    /// A repeated idempotency key with identical content is a no-op reporting the original
+    /// seq; with different content it is a rejection. Returns what each line became.
+    pub fn record(
+        &mut self,
+        batch: &[(usize, Event)],
+        actor: &str,
+        expect_head: Option<u64>,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let head = self.backend.head().clone();
+        if let Some(expected) = expect_head {
+            if expected != head.seq {
+                return Err(StoreError::HeadMoved {
+                    expected,
+                    actual: head.seq,
+                });
+            }
+        }
+        if batch.is_empty() {
+            return Err(
+                Rejection::new(Rule::BatchEmpty, "", "", "the input holds no events").into(),
+            );
+        }
+        if batch.len() > BATCH_EVENTS_MAX {
+            return Err(Rejection::new(
+                Rule::BatchTooLarge,
+                "",
+                batch.len().to_string(),
+                format!("a batch holds at most {BATCH_EVENTS_MAX} events; split the input"),
+            )
+            .into());
+        }
+        let actor = actor.trim();
+        if actor.is_empty() || actor.chars().count() > 100 {
+            return Err(Rejection::new(
+                Rule::TextEmpty,
+                "--as",
+                format!("{actor:?}"),
+                "the actor (who records) is 1 to 100 characters",
+            )
+            .into());
+        }
+        let mut next = self.ledger.clone();
+        let mut outcome = Vec::with_capacity(batch.len());
+        let mut fresh: Vec<&Event> = Vec::with_capacity(batch.len());
+        let mut keys_in_batch: HashMap<&str, (u64, String)> = HashMap::new();
+        for (line, event) in batch {
+            if let Some(key) = event.idempotency_key.as_deref() {
+                let digest = content_digest(event);
+                let earlier = match keys_in_batch.get(key) {
+                    Some(found) => Some(found.clone()),
+                    None => self.index.idempotency(key)?,
+                };
+                if let Some((seq, earlier_digest)) = earlier {
+                    if earlier_digest == digest {
+                        outcome.push(Recorded {
+                            line: *line,
+                            seq,
+                            duplicate: true,
+                        });
+                        continue;
+                    }
+                    return Err(Rejection::new(
+                        Rule::IdempotencyKeyReused,
+                        "idempotency_key",
+                        format!("\"{key}\""),
+                        format!("this key was used by event {seq} with different content; a retry must repeat the event exactly, a new event needs a new key"),
+                    )
+                    .at_line(*line)
+                    .into());
+                }
+                keys_in_batch.insert(key, (next.head() + 1, digest));
+            }
+            next.check(event).map_err(|r| r.at_line(*line))?;
+            let seq = next.apply(event);
+            outcome.push(Recorded {
+                line: *line,
+                seq,
+                duplicate: false,
+            });
+            fresh.push(event);
+        }
+        if fresh.is_empty() {
+            return Ok(outcome);
+        }
+        let sealed = seal(&head, &fresh, actor);
+        self.backend.append(head.seq, &sealed)?;
+        self.log_len += sealed.text.len() as u64;
+        self.ledger = next;
+        for envelope in &sealed.envelopes {
+            self.index.add(envelope)?;
+        }
+        self.index
+            .save_checkpoint(&sealed.head, self.log_len, &self.ledger)?;
+        Ok(outcome)
+    }
+}
+
+/// Seals events into envelopes chained onto `head`: one recording time for the batch, a new
+/// UUID per event.
+fn seal(head: &Head, events: &[&Event], actor: &str) -> SealedBatch {
+    let recorded_at = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let batch_last = head.seq + events.len() as u64;
+    let mut prev = head.hash.clone();
+    let mut text = String::new();
+    let mut envelopes = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let (envelope, line) = Envelope::seal(
+            head.seq + 1 + i as u64,
+            uuid::Uuid::new_v4().to_string(),
+            recorded_at.clone(),
+            actor.to_string(),
+            batch_last,
+            (*event).clone(),
+            prev,
+        );
+        prev = envelope.hash.clone();
+        text.push_str(&line);
+        envelopes.push(envelope);
+    }
+    let head = Head {
+        seq: batch_last,
+        hash: prev,
+    };
+    SealedBatch {
+        envelopes,
+        text,
+        head,
+    }
+}
+
+/// Checks one line of the log on its own (hash and shape), for tools that read lines.
+pub fn check_line(line: &[u8]) -> Result<Envelope, LineProblem> {
+    Envelope::open(line)
+}
