@@ -91,6 +91,8 @@ Example:
     },
     /// Rebuild all derived state (indexes, checkpoints) from the log
     Reindex,
+    /// Show the store's head and where each förbund's books stand (from the derived state)
+    Status,
     /// Record the fixtures into a fresh store and print the main reports
     #[command(long_about = "\
 Record the fixtures (the seed budgets of Samordningsförbundet Västmanland and the three förbund
@@ -159,6 +161,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 )),
             }
         }
+        Command::Status => status(&store_dir(&cli.store), format)?,
         Command::Demo => demo::run(cli.store.clone(), format)?,
     }
     Ok(())
@@ -280,6 +283,57 @@ fn log(dir: &std::path::Path, from: u64, to: u64, format: Format) -> Result<(), 
             })?;
             out.push_str("\n]\n");
             emit(&out);
+        }
+    }
+    Ok(())
+}
+
+fn status(dir: &std::path::Path, format: Format) -> Result<(), Failure> {
+    let (store, report) = Store::open(dir)?;
+    output::report_open(&report);
+    let head = store.head().clone();
+    let ledger = store.ledger();
+    let mut rows = Vec::new();
+    for id in ledger.forbund_ids() {
+        let position = store.index().position(id.as_str())?;
+        rows.push((
+            id.clone(),
+            ledger.forbund_name(id).unwrap_or_default().to_string(),
+            position,
+        ));
+    }
+    match format {
+        Format::Table => {
+            let mut t = Table::new(&[
+                ("förbund", Align::Left),
+                ("name", Align::Left),
+                ("events", Align::Right),
+                ("last seq", Align::Right),
+            ]);
+            for (id, name, p) in &rows {
+                t.row(vec![
+                    id.to_string(),
+                    name.clone(),
+                    p.events.to_string(),
+                    p.last_seq.to_string(),
+                ]);
+            }
+            emit(&format!(
+                "store {}\nhead {}\n\n{}",
+                dir.display(),
+                head,
+                t.render()
+            ));
+        }
+        Format::Json => {
+            let list: Vec<_> = rows
+                .iter()
+                .map(|(id, name, p)| serde_json::json!({"forbund": id.as_str(), "name": name, "events": p.events, "last_seq": p.last_seq}))
+                .collect();
+            emit(&format!(
+                "{}\n",
+                serde_json::json!({"head": {"seq": head.seq, "hash": head.hash}, "forbund": list})
+            ));
         }
     }
     Ok(())

@@ -576,6 +576,11 @@ impl Ledger {
         seq
     }
 
+    /// The registered förbund, by id.
+    pub fn forbund_ids(&self) -> impl Iterator<Item = &Slug> {
+        self.forbund.keys()
+    }
+
     /// The name a förbund was registered with.
     pub fn forbund_name(&self, forbund: &Slug) -> Option<&str> {
         self.forbund.get(forbund).map(|s| s.name.as_str())

@@ -23,7 +23,8 @@ pub struct AmountError(pub &'static str);
 impl Amount {
     pub const ZERO: Amount = Amount(Decimal::ZERO);
 
-    /// Parses the strict form `-?D+(.D{1,2})?`: no exponent, no sign `+`, no spaces, no commas.
+    /// Parses the strict form `-?(0|[1-9]D*)(.D{1,2})?`: no exponent, no sign `+`, no spaces,
+    /// no commas, no leading zeros.
     pub fn parse(text: &str) -> Result<Amount, AmountError> {
         let digits = text.strip_prefix('-').unwrap_or(text);
         let (int, frac) = match digits.split_once('.') {
@@ -34,6 +35,11 @@ impl Amount {
         if !all_digits(int) || frac.is_some_and(|f| !all_digits(f)) {
             return Err(AmountError(
                 "an amount is kronor written with digits and an optional point and öre, e.g. \"1500\" or \"1500.50\" (no spaces, exponent or comma)",
+            ));
+        }
+        if int.len() > 1 && int.starts_with('0') {
+            return Err(AmountError(
+                "an amount has no leading zeros (write \"7\", not \"007\")",
             ));
         }
         if frac.is_some_and(|f| f.len() > 2) {

@@ -229,3 +229,96 @@ pub fn content_digest(event: &Event) -> String {
             .as_bytes(),
     )
 }
+
+/// The chain fields of a line, read without decoding the event.
+pub struct ChainLink {
+    pub seq: u64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Reads a line's seq, prev_hash and hash by position and checks the hash over the line's
+/// bytes. Because the hash covers `prev_hash`, a line whose hash checks has an authentic link.
+pub fn chain_link(line: &[u8]) -> Result<ChainLink, LineProblem> {
+    const PREFIX: &[u8] = b"{\"seq\":";
+    const PREV: &[u8] = b",\"prev_hash\":\"";
+    // ...,"prev_hash":"<64>","hash":"<64>"}
+    let tail_len = PREV.len() + 64 + 1 + HASH_MEMBER.len() + 64 + 2;
+    if line.len() < PREFIX.len() + tail_len || !line.starts_with(PREFIX) || !line.ends_with(b"\"}")
+    {
+        return Err(LineProblem("not an envelope line".into()));
+    }
+    let tail = &line[line.len() - tail_len..];
+    let hash_start = tail.len() - 2 - 64;
+    let shape_ok = tail.starts_with(PREV)
+        && tail[PREV.len() + 64] == b'"'
+        && &tail[PREV.len() + 65..hash_start] == HASH_MEMBER;
+    if !shape_ok {
+        return Err(LineProblem(
+            "the line does not end with the prev_hash and hash members".into(),
+        ));
+    }
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let prev_hash = text(&tail[PREV.len()..PREV.len() + 64]);
+    let stated = text(&tail[hash_start..hash_start + 64]);
+    let body_len = line.len() - tail_len + PREV.len() + 65;
+    let mut hasher = Sha256::new();
+    hasher.update(&line[..body_len]);
+    hasher.update(b"}");
+    let computed: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if computed != stated {
+        return Err(LineProblem(format!(
+            "hash mismatch: the line says {stated}, its content hashes to {computed}"
+        )));
+    }
+    let digits = line[PREFIX.len()..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let seq = std::str::from_utf8(&line[PREFIX.len()..PREFIX.len() + digits])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| LineProblem("no seq at the start of the line".into()))?;
+    Ok(ChainLink {
+        seq,
+        prev_hash,
+        hash: stated,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_link_detects_a_changed_byte() {
+        let event = finsam_domain::Event::from_json_text(
+            r#"{"type":"EquityTransferred","forbund":"sf-a","date":"2024-01-01","from":"sf-b","amount":"1000","reference":"r"}"#,
+        )
+        .unwrap();
+        let (env, line) = Envelope::seal(
+            1,
+            "id".into(),
+            "t".into(),
+            "me".into(),
+            1,
+            event,
+            GENESIS_HASH.into(),
+        );
+        let line = line.trim_end().as_bytes().to_vec();
+        let link = chain_link(&line).unwrap();
+        assert_eq!(
+            (link.seq, link.hash.as_str(), link.prev_hash.as_str()),
+            (1, env.hash.as_str(), GENESIS_HASH)
+        );
+        let tampered = String::from_utf8(line)
+            .unwrap()
+            .replace("\"1000\"", "\"9000\"");
+        assert!(chain_link(tampered.as_bytes()).is_err());
+        assert!(Envelope::open(tampered.as_bytes()).is_err());
+    }
+}

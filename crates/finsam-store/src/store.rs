@@ -4,7 +4,9 @@
 use crate::envelope::{content_digest, Envelope, Head, LineProblem};
 use crate::error::StoreError;
 use crate::index::Index;
-use crate::log::{scan_file, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch};
+use crate::log::{
+    scan_file, verify_chain_prefix, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch,
+};
 use finsam_domain::{Event, Ledger, Rejection, Rule};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -185,6 +187,22 @@ impl Store<FileLog> {
                 || line_ending_at(&log, cp.log_len)
                     .is_some_and(|e| e.seq == cp.seq && e.hash == cp.hash)
         });
+        if let Some(cp) = &checkpoint {
+            // The checkpoint stands for the prefix it was computed from: check that prefix's
+            // chain is intact before building on it (a damaged line stops the store).
+            let head = verify_chain_prefix(&log, cp.log_len)?;
+            if head.seq != cp.seq || head.hash != cp.hash {
+                return Err(StoreError::Damaged {
+                    path: log.clone(),
+                    line: head.seq,
+                    offset: cp.log_len,
+                    problem: format!(
+                        "the log's head at byte {} is {head}, but it was {}:{}",
+                        cp.log_len, cp.seq, cp.hash
+                    ),
+                });
+            }
+        }
         let (mut ledger, offset, head) = match checkpoint {
             Some(cp) => (
                 cp.ledger,

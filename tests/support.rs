@@ -1,0 +1,124 @@
+//! Helpers shared by the integration tests.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub const FINSAM: &str = env!("CARGO_BIN_EXE_finsam");
+
+/// The workspace root (fixtures/, events/, README.md).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root exists")
+}
+
+/// A fresh, empty directory under cargo's per-target temp dir, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The store directory inside this temp dir.
+    pub fn store(&self) -> PathBuf {
+        self.0.join("store")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `finsam --store STORE ARGS…` with `stdin` as standard input.
+pub fn finsam(store: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(FINSAM)
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env_remove("FINSAM_STORE")
+        .env_remove("FINSAM_ACTOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("finsam runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("finsam finishes")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing both streams when it differs.
+#[track_caller]
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit code\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// A new store holding the given batches, each recorded as one `finsam record`.
+pub fn store_with(dir: &TempDir, batches: &[&str]) -> PathBuf {
+    let store = dir.store();
+    assert_exit(&finsam(&store, &["init"], ""), 0);
+    for batch in batches {
+        assert_exit(&finsam(&store, &["record", "--as", "test", "-"], batch), 0);
+    }
+    store
+}
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(root().join("fixtures").join(name)).expect("fixture exists")
+}
+
+pub fn log_bytes(store: &Path) -> Vec<u8> {
+    std::fs::read(store.join("log.jsonl")).expect("log exists")
+}
+
+/// The `log --format json` output, parsed.
+pub fn log_json(store: &Path) -> Vec<serde_json::Value> {
+    let o = finsam(store, &["log", "--format", "json"], "");
+    assert_exit(&o, 0);
+    serde_json::from_str::<Vec<serde_json::Value>>(&stdout(&o))
+        .expect("log --format json is a JSON array")
+}
+
+/// A contribution to Samordningsförbundet Västmanland from `member`, as one JSON line.
+pub fn contribution(member: &str, amount: &str, key: Option<&str>) -> String {
+    let mut v = serde_json::json!({"type": "ContributionReceived", "forbund": "sf-vastmanland", "date": "2024-02-15",
+        "member": member, "year": 2024, "amount": amount, "reference": format!("test {member} {amount}")});
+    if let Some(k) = key {
+        v["idempotency_key"] = k.into();
+    }
+    v.to_string()
+}
