@@ -29,10 +29,6 @@ impl TempDir {
         TempDir(dir)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
     /// The store directory inside this temp dir.
     pub fn store(&self) -> PathBuf {
         self.0.join("store")

@@ -203,7 +203,7 @@ pub enum EventKind {
         income: Vec<IncomeLine>,
         costs: Vec<CostLine>,
         transfers: Vec<TransferLine>,
-        stated: Option<Stated>,
+        stated: Option<Box<Stated>>,
     },
     FundingGranted {
         insats: Slug,
@@ -731,7 +731,7 @@ pub fn check_org_nr(text: &str) -> Result<(), Rule> {
             }
         })
         .sum();
-    if sum % 10 == 0 {
+    if sum.is_multiple_of(10) {
         Ok(())
     } else {
         Err(Rule::OrgNrFailsLuhn)
@@ -1185,7 +1185,7 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
     }
     let stated = match o.opt("stated") {
         None => None,
-        Some(v) => Some(decode_stated(v, &o.field("stated"))?),
+        Some(v) => Some(Box::new(decode_stated(v, &o.field("stated"))?)),
     };
     Ok(EventKind::BudgetAdopted {
         year,

@@ -586,3 +586,254 @@ impl Ledger {
         self.forbund.get(forbund).map(|s| s.name.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Given these events, when this one is recorded, then it is accepted or refused by a rule.
+    use super::*;
+    use crate::rejection::Rule;
+    use serde_json::{json, Value};
+
+    fn event(v: Value) -> Event {
+        Event::from_json(&v).unwrap_or_else(|r| panic!("test event is well-formed: {r}"))
+    }
+
+    fn given(events: &[Value]) -> Ledger {
+        let mut ledger = Ledger::new();
+        for (i, v) in events.iter().enumerate() {
+            ledger
+                .record(&event(v.clone()))
+                .unwrap_or_else(|r| panic!("given event {} is accepted: {r}", i + 1));
+        }
+        ledger
+    }
+
+    #[track_caller]
+    fn refused(ledger: &Ledger, when: Value, rule: Rule) {
+        let r = ledger.check(&event(when)).expect_err("must be refused");
+        assert_eq!(r.rule, rule, "{r}");
+    }
+
+    #[track_caller]
+    fn accepted(ledger: &mut Ledger, when: Value) -> u64 {
+        ledger
+            .record(&event(when))
+            .unwrap_or_else(|r| panic!("must be accepted: {r}"))
+    }
+
+    fn decision() -> Value {
+        json!({"body": "styrelsen", "date": "2024-02-01", "paragraph": "§ 3"})
+    }
+
+    fn registered(id: &str) -> Value {
+        json!({"type": "ForbundRegistered", "forbund": id, "date": "2023-11-16", "name": format!("SF {id}"),
+            "members": [
+                {"id": "fk", "name": "Försäkringskassan", "kind": "staten", "share": "0.25"},
+                {"id": "af", "name": "Arbetsförmedlingen", "kind": "staten", "share": "0.25"},
+                {"id": "region", "name": "Region Västmanland", "kind": "region", "share": "0.25"},
+                {"id": "sala", "name": "Sala kommun", "kind": "kommun", "share": "0.25"}]})
+    }
+
+    fn insats(forbund: &str, id: &str) -> Value {
+        json!({"type": "InsatsCreated", "forbund": forbund, "date": "2024-01-10", "insats": id, "name": "Samordningsteam",
+            "category": "individ", "decision": decision()})
+    }
+
+    fn budget(forbund: &str, year: i32) -> Value {
+        json!({"type": "BudgetAdopted", "forbund": forbund, "date": "2024-01-10", "year": year, "decision": decision(),
+            "income": [{"id": "bidrag", "name": "Medlemsbidrag", "amount": "1000000"}],
+            "costs": [{"id": "team", "name": "Samordningsteam", "category": "individ", "insats": "team", "amount": "800000"},
+                      {"id": "kansli", "name": "Kansli", "category": "admin", "amount": "200000"}]})
+    }
+
+    fn cost(forbund: &str, line: &str, date: &str) -> Value {
+        json!({"type": "CostRecorded", "forbund": forbund, "date": date, "year": date[..4].parse::<i32>().unwrap(),
+            "line": line, "amount": "100", "reference": "F1", "text": "faktura"})
+    }
+
+    fn year_closed(forbund: &str, year: i32, date: &str) -> Value {
+        json!({"type": "YearClosed", "forbund": forbund, "date": date, "year": year, "decision": decision()})
+    }
+
+    #[test]
+    fn a_forbund_is_registered_once() {
+        let ledger = given(&[registered("sf-a")]);
+        refused(&ledger, registered("sf-a"), Rule::ForbundAlreadyRegistered);
+    }
+
+    #[test]
+    fn events_need_a_registered_forbund() {
+        let ledger = given(&[registered("sf-a")]);
+        refused(&ledger, insats("sf-b", "team"), Rule::ForbundUnknown);
+    }
+
+    #[test]
+    fn events_before_the_books_begin_are_refused() {
+        let ledger = given(&[registered("sf-a")]);
+        refused(
+            &ledger,
+            cost("sf-a", "team", "2023-01-05"),
+            Rule::EventBeforeRegistration,
+        );
+    }
+
+    #[test]
+    fn contributions_come_from_members() {
+        let mut ledger = given(&[registered("sf-a")]);
+        let c = |m: &str| {
+            json!({"type": "ContributionReceived", "forbund": "sf-a", "date": "2024-01-31",
+            "member": m, "year": 2024, "amount": "250000", "reference": "Q1"})
+        };
+        refused(&ledger, c("uppsala"), Rule::MemberUnknown);
+        accepted(&mut ledger, c("sala"));
+    }
+
+    #[test]
+    fn an_insats_is_created_once_and_must_exist_to_be_granted() {
+        let mut ledger = given(&[registered("sf-a")]);
+        let grant = json!({"type": "FundingGranted", "forbund": "sf-a", "date": "2024-01-15", "insats": "team",
+            "year": 2024, "amount": "800000", "decision": decision()});
+        refused(&ledger, grant.clone(), Rule::InsatsUnknown);
+        accepted(&mut ledger, insats("sf-a", "team"));
+        refused(&ledger, insats("sf-a", "team"), Rule::InsatsAlreadyExists);
+        accepted(&mut ledger, grant);
+    }
+
+    #[test]
+    fn a_grant_may_not_be_changed_below_zero() {
+        let mut ledger = given(&[registered("sf-a"), insats("sf-a", "team")]);
+        accepted(
+            &mut ledger,
+            json!({"type": "FundingGranted", "forbund": "sf-a", "date": "2024-01-15", "insats": "team",
+            "year": 2024, "amount": "1000", "decision": decision()}),
+        );
+        let change = |delta: &str| {
+            json!({"type": "FundingChanged", "forbund": "sf-a", "date": "2024-06-01", "insats": "team",
+            "year": 2024, "delta": delta, "reason": "omprioritering", "decision": decision()})
+        };
+        refused(&ledger, change("-1000.01"), Rule::GrantWouldBecomeNegative);
+        accepted(&mut ledger, change("-1000"));
+    }
+
+    #[test]
+    fn costs_are_charged_to_lines_of_the_years_budget() {
+        let mut ledger = given(&[registered("sf-a"), insats("sf-a", "team")]);
+        refused(
+            &ledger,
+            cost("sf-a", "team", "2024-03-31"),
+            Rule::BudgetMissing,
+        );
+        accepted(&mut ledger, budget("sf-a", 2024));
+        refused(
+            &ledger,
+            cost("sf-a", "styrelse", "2024-03-31"),
+            Rule::BudgetLineUnknown,
+        );
+        accepted(&mut ledger, cost("sf-a", "team", "2024-03-31"));
+        let mut wrong_insats = cost("sf-a", "kansli", "2024-03-31");
+        wrong_insats["insats"] = json!("team");
+        accepted(&mut ledger, wrong_insats);
+        accepted(&mut ledger, insats("sf-a", "other"));
+        let mut disagreeing = cost("sf-a", "team", "2024-03-31");
+        disagreeing["insats"] = json!("other");
+        refused(&ledger, disagreeing, Rule::LineAndInsatsDisagree);
+    }
+
+    #[test]
+    fn a_closed_year_is_locked_and_years_close_in_order() {
+        let mut ledger = given(&[
+            registered("sf-a"),
+            insats("sf-a", "team"),
+            budget("sf-a", 2024),
+            cost("sf-a", "team", "2024-03-31"),
+        ]);
+        refused(
+            &ledger,
+            year_closed("sf-a", 2024, "2025-02-10"),
+            Rule::YearClosedOutOfOrder,
+        );
+        refused(
+            &ledger,
+            year_closed("sf-a", 2023, "2023-12-31"),
+            Rule::YearNotOver,
+        );
+        accepted(&mut ledger, year_closed("sf-a", 2023, "2024-02-10"));
+        refused(
+            &ledger,
+            year_closed("sf-a", 2023, "2024-02-11"),
+            Rule::YearAlreadyClosed,
+        );
+        accepted(&mut ledger, year_closed("sf-a", 2024, "2025-02-10"));
+        let r = ledger
+            .check(&event(cost("sf-a", "team", "2024-12-31")))
+            .unwrap_err();
+        assert_eq!(r.rule, Rule::YearClosed);
+        assert!(
+            r.message.contains("EventCorrected"),
+            "the message says how to correct: {r}"
+        );
+    }
+
+    #[test]
+    fn equity_moves_only_along_a_decided_merger_and_before_dissolution() {
+        let mut ledger = given(&[registered("sf-new"), registered("sf-old")]);
+        let transfer = json!({"type": "EquityTransferred", "forbund": "sf-new", "date": "2024-01-01", "from": "sf-old",
+            "amount": "396000", "reference": "bokslut 2023"});
+        refused(&ledger, transfer.clone(), Rule::TransferWithoutMerger);
+        let merger = |merging: Value| {
+            json!({"type": "MergerDecided", "forbund": "sf-new", "date": "2023-11-16", "merging": merging,
+            "effective": "2024-01-01", "estimated_transfers": [], "decision": decision()})
+        };
+        refused(&ledger, merger(json!(["sf-new"])), Rule::MergerNamesItself);
+        refused(&ledger, merger(json!(["sf-gone"])), Rule::ForbundUnknown);
+        accepted(&mut ledger, merger(json!(["sf-old"])));
+        accepted(&mut ledger, transfer.clone());
+        accepted(
+            &mut ledger,
+            json!({"type": "ForbundDissolved", "forbund": "sf-old", "date": "2024-01-01",
+            "merged_into": "sf-new", "decision": decision()}),
+        );
+        refused(&ledger, transfer, Rule::TransferFromDissolvedForbund);
+        refused(&ledger, insats("sf-old", "team"), Rule::ForbundDissolved);
+    }
+
+    #[test]
+    fn corrections_correct_an_original_of_the_same_books_once() {
+        let mut ledger = given(&[
+            registered("sf-a"),
+            registered("sf-b"),
+            insats("sf-a", "team"),
+        ]);
+        let correction = |forbund: &str, seq: u64| {
+            json!({"type": "EventCorrected", "forbund": forbund, "date": "2024-02-01",
+            "corrects": seq, "reason": "fel insats"})
+        };
+        refused(&ledger, correction("sf-a", 9), Rule::CorrectionOfUnknownSeq);
+        refused(
+            &ledger,
+            correction("sf-b", 3),
+            Rule::CorrectionOfOtherForbund,
+        );
+        let c = accepted(&mut ledger, correction("sf-a", 3));
+        assert_eq!(ledger.corrected_by(3), Some(c));
+        refused(&ledger, correction("sf-a", 3), Rule::EventAlreadyCorrected);
+        refused(&ledger, correction("sf-a", c), Rule::CorrectionOfCorrection);
+    }
+
+    #[test]
+    fn the_forbund_of_every_seq_is_known() {
+        let ledger = given(&[
+            registered("sf-a"),
+            registered("sf-b"),
+            insats("sf-a", "x"),
+            insats("sf-a", "y"),
+            insats("sf-b", "z"),
+        ]);
+        let owners: Vec<&str> = (1..=5)
+            .map(|s| ledger.forbund_of(s).unwrap().as_str())
+            .collect();
+        assert_eq!(owners, ["sf-a", "sf-b", "sf-a", "sf-a", "sf-b"]);
+        assert_eq!(ledger.forbund_of(0), None);
+        assert_eq!(ledger.forbund_of(6), None);
+    }
+}

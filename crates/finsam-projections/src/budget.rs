@@ -20,7 +20,7 @@ pub struct BudgetView {
     pub income: Vec<IncomeLine>,
     pub costs: Vec<CostLine>,
     pub transfers: Vec<TransferLine>,
-    pub stated: Option<Stated>,
+    pub stated: Option<Box<Stated>>,
 }
 
 impl BudgetView {

@@ -69,10 +69,15 @@ impl fmt::Display for LineProblem {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     out
 }
@@ -265,11 +270,7 @@ pub fn chain_link(line: &[u8]) -> Result<ChainLink, LineProblem> {
     let mut hasher = Sha256::new();
     hasher.update(&line[..body_len]);
     hasher.update(b"}");
-    let computed: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let computed = hex(&hasher.finalize());
     if computed != stated {
         return Err(LineProblem(format!(
             "hash mismatch: the line says {stated}, its content hashes to {computed}"

@@ -437,3 +437,174 @@ fn seal(head: &Head, events: &[&Event], actor: &str) -> SealedBatch {
 pub fn check_line(line: &[u8]) -> Result<Envelope, LineProblem> {
     Envelope::open(line)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use finsam_domain::input::parse_batch;
+
+    const REGISTRATION: &str = r#"{"type":"ForbundRegistered","forbund":"sf-a","date":"2024-01-01","name":"SF A","members":[{"id":"fk","name":"FK","kind":"staten","share":"0.5"},{"id":"region","name":"Region","kind":"region","share":"0.25"},{"id":"sala","name":"Sala","kind":"kommun","share":"0.25"}]}"#;
+
+    fn contribution(amount: &str, key: Option<&str>) -> String {
+        let key = key
+            .map(|k| format!(r#","idempotency_key":"{k}""#))
+            .unwrap_or_default();
+        format!(
+            r#"{{"type":"ContributionReceived","forbund":"sf-a","date":"2024-02-01","member":"sala","year":2024,"amount":"{amount}","reference":"r"{key}}}"#
+        )
+    }
+
+    fn batch(lines: &[String]) -> Vec<(usize, Event)> {
+        parse_batch(lines.join("\n").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn every_line_seals_the_one_before_it() {
+        let mut store = Store::in_memory();
+        store
+            .record(&batch(&[REGISTRATION.to_string()]), "kansli", None)
+            .unwrap();
+        store
+            .record(
+                &batch(&[contribution("1", None), contribution("2", None)]),
+                "kansli",
+                None,
+            )
+            .unwrap();
+        let text = store.log_text();
+        let mut prev = crate::GENESIS_HASH.to_string();
+        for (i, line) in text.lines().enumerate() {
+            let e = Envelope::open(line.as_bytes()).unwrap();
+            assert_eq!(e.seq, i as u64 + 1);
+            assert_eq!(e.prev_hash, prev);
+            prev = e.hash;
+        }
+        assert_eq!(store.head().hash, prev);
+        assert_eq!(store.head().seq, 3);
+    }
+
+    #[test]
+    fn a_refused_batch_leaves_the_twin_unchanged() {
+        let mut store = Store::in_memory();
+        store
+            .record(&batch(&[REGISTRATION.to_string()]), "kansli", None)
+            .unwrap();
+        let (head, text, ledger) = (
+            store.head().clone(),
+            store.log_text(),
+            store.ledger().clone(),
+        );
+        let mut lines: Vec<String> = (1..=10)
+            .map(|i| contribution(&i.to_string(), None))
+            .collect();
+        lines[7] = lines[7].replace("sala", "uppsala");
+        let err = store.record(&batch(&lines), "kansli", None).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Rejected(ref r) if r.rule == Rule::MemberUnknown && r.line == Some(8)),
+            "{err}"
+        );
+        assert_eq!(
+            (store.head(), store.log_text(), store.ledger()),
+            (&head, text, &ledger)
+        );
+    }
+
+    #[test]
+    fn a_key_repeated_inside_one_batch_is_recorded_once() {
+        let mut store = Store::in_memory();
+        store
+            .record(&batch(&[REGISTRATION.to_string()]), "kansli", None)
+            .unwrap();
+        let lines = [contribution("5", Some("k1")), contribution("5", Some("k1"))];
+        let outcome = store.record(&batch(&lines), "kansli", None).unwrap();
+        assert_eq!(
+            outcome[0],
+            Recorded {
+                line: 1,
+                seq: 2,
+                duplicate: false
+            }
+        );
+        assert_eq!(
+            outcome[1],
+            Recorded {
+                line: 2,
+                seq: 2,
+                duplicate: true
+            }
+        );
+        assert_eq!(store.head().seq, 2);
+        let lines = [contribution("5", Some("k2")), contribution("6", Some("k2"))];
+        let err = store.record(&batch(&lines), "kansli", None).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Rejected(ref r) if r.rule == Rule::IdempotencyKeyReused && r.line == Some(2)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_backend_refuses_an_append_at_a_stale_head() {
+        let mut store = Store::in_memory();
+        store
+            .record(&batch(&[REGISTRATION.to_string()]), "kansli", Some(0))
+            .unwrap();
+        let err = store
+            .record(&batch(&[contribution("1", None)]), "kansli", Some(0))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::HeadMoved {
+                    expected: 0,
+                    actual: 1
+                }
+            ),
+            "{err}"
+        );
+        let sealed = seal(
+            &Head::genesis(),
+            &[&batch(&[contribution("1", None)])[0].1],
+            "x",
+        );
+        assert!(matches!(
+            store.backend.append(0, &sealed),
+            Err(StoreError::HeadMoved { .. })
+        ));
+    }
+
+    fn all_events<B: LogBackend>(store: &Store<B>) -> Vec<(u64, u64, Event)> {
+        let mut out = Vec::new();
+        store
+            .read(1, u64::MAX, &mut |e| {
+                out.push((e.seq, e.batch_last, e.event));
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn the_file_store_and_its_twin_record_the_same_events() {
+        let dir = std::env::temp_dir().join(format!("finsam-twin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        init(&dir).unwrap();
+        let (mut file, _) = Store::open(&dir).unwrap();
+        let mut twin = Store::in_memory();
+        let batches = [
+            batch(&[REGISTRATION.to_string()]),
+            batch(&[contribution("1.50", None), contribution("2", Some("k"))]),
+        ];
+        for b in &batches {
+            assert_eq!(
+                file.record(b, "kansli", None).unwrap(),
+                twin.record(b, "kansli", None).unwrap()
+            );
+        }
+        let from_file = all_events(&file);
+        let from_twin = all_events(&twin);
+        assert_eq!(from_file, from_twin);
+        assert_eq!(from_file.len(), 3);
+        drop(file);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

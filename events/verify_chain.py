@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Check a finsam log (log.jsonl) with nothing but Python's standard library.
+
+Usage: python3 verify_chain.py LOG [--digest SEQ:HASH ...]
+
+Every line is one JSON envelope. Its `hash` is the SHA-256 (hex) of the line's own bytes with
+the `,"hash":"..."` member cut out (i.e. of line[:line.rindex(b',"hash":"')] + b"}"), and its
+`prev_hash` is the previous line's hash (64 zeros for the first line). Seqs run 1, 2, 3 ...
+without gaps. A batch is complete when its line with seq == batch_last is present; lines after
+the last complete batch were never acknowledged and are reported, not counted.
+
+A digest SEQ:HASH (from `finsam audit digest`, or copied from board minutes) proves that the log
+still begins with exactly the history it described: line SEQ must carry HASH.
+
+Prints the verdict and the head; exits 0 when the chain is intact, 1 otherwise.
+"""
+import hashlib
+import json
+import sys
+
+GENESIS = "0" * 64
+MEMBERS = ["seq", "id", "recorded_at", "recorded_by", "batch_last", "event", "prev_hash", "hash"]
+
+
+def verify(path, digests):
+    problems = []
+    prev, seq, head, complete_head = GENESIS, 0, (0, GENESIS), (0, GENESIS)
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    torn = lines.pop()  # bytes after the last newline: a partial line, or b""
+    for number, line in enumerate(lines, start=1):
+        try:
+            cut = line.rindex(b',"hash":"')
+            body = line[:cut] + b"}"
+            env = json.loads(line)
+        except ValueError as e:
+            problems.append((number, f"not an envelope: {e}"))
+            break
+        if list(env.keys()) != MEMBERS:
+            problems.append((number, f"members {list(env.keys())} are not {MEMBERS}"))
+            break
+        if hashlib.sha256(body).hexdigest() != env["hash"]:
+            problems.append((number, "hash mismatch: the line's content was changed"))
+            break
+        if env["seq"] != seq + 1:
+            problems.append((number, f"seq {env['seq']} follows seq {seq}"))
+            break
+        if env["prev_hash"] != prev:
+            problems.append((number, f"prev_hash does not match the hash of seq {seq}"))
+            break
+        seq, prev = env["seq"], env["hash"]
+        head = (seq, prev)
+        if env["seq"] == env["batch_last"]:
+            complete_head = head
+    for d in digests:
+        want_seq, want_hash = d.split(":", 1)
+        want_seq = int(want_seq)
+        if want_seq > head[0] or want_seq < 1:
+            problems.append((want_seq, f"digest {d}: the log has no seq {want_seq}"))
+            continue
+        env = json.loads(lines[want_seq - 1])
+        if env["hash"] != want_hash:
+            problems.append((want_seq, f"digest {d}: seq {want_seq} now has hash {env['hash']}: history was rewritten"))
+    unfinished = head[0] - complete_head[0]
+    return problems, complete_head, unfinished, len(torn)
+
+
+def main(argv):
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 2
+    path, digests = argv[0], []
+    rest = argv[1:]
+    while rest:
+        if rest[0] == "--digest" and len(rest) > 1:
+            digests.append(rest[1])
+            rest = rest[2:]
+        else:
+            print(f"unknown argument {rest[0]!r}", file=sys.stderr)
+            return 2
+    problems, head, unfinished, torn = verify(path, digests)
+    for seq, problem in problems:
+        print(f"BAD line {seq}: {problem}")
+    if unfinished or torn:
+        print(f"note: an unfinished batch at the end ({unfinished} complete line(s), {torn} byte(s) of a partial line), never acknowledged")
+    verdict = "OK" if not problems else "BAD"
+    print(f"{verdict} events={head[0]} head={head[0]}:{head[1]}")
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
