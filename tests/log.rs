@@ -13,10 +13,7 @@ fn registrations() -> String {
 #[test]
 fn recorded_events_come_back_from_the_log_exactly_as_given() {
     let dir = TempDir::new("round-trip");
-    let store = store_with(
-        &dir,
-        &[&registrations(), &fixture("30-vastmanland-2024.jsonl")],
-    );
+    let store = store_with(&dir, &[&registrations(), &fixture("30-vastmanland-2024.jsonl")]);
     let given: Vec<serde_json::Value> = [registrations(), fixture("30-vastmanland-2024.jsonl")]
         .concat()
         .lines()
@@ -26,12 +23,7 @@ fn recorded_events_come_back_from_the_log_exactly_as_given() {
     assert_eq!(log.len(), given.len());
     for (i, (envelope, event)) in log.iter().zip(&given).enumerate() {
         assert_eq!(envelope["seq"], (i + 1) as u64);
-        assert_eq!(
-            &envelope["event"],
-            event,
-            "seq {} holds the event as given",
-            i + 1
-        );
+        assert_eq!(&envelope["event"], event, "seq {} holds the event as given", i + 1);
         assert_eq!(envelope["recorded_by"], "test");
     }
     // The two batches: the first ends at seq 4, the second at the last seq.
@@ -43,16 +35,8 @@ fn recorded_events_come_back_from_the_log_exactly_as_given() {
 fn record_prints_the_assigned_seqs() {
     let dir = TempDir::new("seqs");
     let store = store_with(&dir, &[&registrations()]);
-    let batch = [
-        contribution("sala", "1000", None),
-        contribution("fagersta", "2000.50", None),
-    ]
-    .join("\n");
-    let o = finsam(
-        &store,
-        &["record", "--as", "kansli", "--format", "json", "-"],
-        &batch,
-    );
+    let batch = [contribution("sala", "1000", None), contribution("fagersta", "2000.50", None)].join("\n");
+    let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], &batch);
     assert_exit(&o, 0);
     let out: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(out["recorded"][0]["seq"], 5);
@@ -65,16 +49,10 @@ fn one_bad_event_in_a_batch_of_100_writes_nothing() {
     let dir = TempDir::new("atomic");
     let store = store_with(&dir, &[&registrations()]);
     let before = log_bytes(&store);
-    let mut lines: Vec<String> = (0..100)
-        .map(|i| contribution("sala", &format!("{}", 1000 + i), None))
-        .collect();
+    let mut lines: Vec<String> = (0..100).map(|i| contribution("sala", &format!("{}", 1000 + i), None)).collect();
     // Line 57 names a member Samordningsförbundet Västmanland does not have.
     lines[56] = contribution("uppsala", "1000", None);
-    let o = finsam(
-        &store,
-        &["record", "--as", "kansli", "-"],
-        &lines.join("\n"),
-    );
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &lines.join("\n"));
     assert_exit(&o, 2);
     let err = stderr(&o);
     assert!(err.contains("line 57"), "names the line: {err}");
@@ -82,11 +60,7 @@ fn one_bad_event_in_a_batch_of_100_writes_nothing() {
     assert!(err.contains("\"uppsala\""), "names the value: {err}");
     assert!(err.contains("member_unknown"), "names the rule: {err}");
     assert!(err.contains("nothing written"), "{err}");
-    assert_eq!(
-        log_bytes(&store),
-        before,
-        "the log is byte-for-byte unchanged"
-    );
+    assert_eq!(log_bytes(&store), before, "the log is byte-for-byte unchanged");
 }
 
 #[test]
@@ -94,18 +68,11 @@ fn a_malformed_line_is_refused_with_line_field_value_and_rule() {
     let dir = TempDir::new("malformed");
     let store = store_with(&dir, &[&registrations()]);
     let before = log_bytes(&store);
-    let batch = format!(
-        "{}\n{}\n",
-        contribution("sala", "1000", None),
-        contribution("sala", "12.345", None)
-    );
+    let batch = format!("{}\n{}\n", contribution("sala", "1000", None), contribution("sala", "12.345", None));
     let o = finsam(&store, &["record", "--as", "kansli", "-"], &batch);
     assert_exit(&o, 2);
     let err = stderr(&o);
-    assert!(
-        err.contains("line 2, field `amount`, value \"12.345\""),
-        "{err}"
-    );
+    assert!(err.contains("line 2, field `amount`, value \"12.345\""), "{err}");
     assert!(err.contains("amount_malformed"), "{err}");
     assert_eq!(log_bytes(&store), before);
 }
@@ -115,21 +82,13 @@ fn a_retry_with_the_same_idempotency_key_and_content_is_a_no_op() {
     let dir = TempDir::new("idempotent");
     let store = store_with(&dir, &[&registrations()]);
     let event = contribution("sala", "97632.75", Some("sala-2024-q1"));
-    let first = finsam(
-        &store,
-        &["record", "--as", "kansli", "--format", "json", "-"],
-        &event,
-    );
+    let first = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], &event);
     assert_exit(&first, 0);
     let first: serde_json::Value = serde_json::from_str(&stdout(&first)).unwrap();
     assert_eq!(first["recorded"][0]["seq"], 5);
     let after_first = log_bytes(&store);
 
-    let retry = finsam(
-        &store,
-        &["record", "--as", "kansli", "--format", "json", "-"],
-        &event,
-    );
+    let retry = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], &event);
     assert_exit(&retry, 0);
     let retry: serde_json::Value = serde_json::from_str(&stdout(&retry)).unwrap();
     assert_eq!(retry["recorded"][0]["seq"], 5, "reports the original seq");
@@ -140,11 +99,7 @@ fn a_retry_with_the_same_idempotency_key_and_content_is_a_no_op() {
     let changed = contribution("sala", "97632.76", Some("sala-2024-q1"));
     let o = finsam(&store, &["record", "--as", "kansli", "-"], &changed);
     assert_exit(&o, 2);
-    assert!(
-        stderr(&o).contains("idempotency_key_reused"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("idempotency_key_reused"), "{}", stderr(&o));
     assert!(stderr(&o).contains("event 5"), "{}", stderr(&o));
     assert_eq!(log_bytes(&store), after_first);
 }
@@ -154,20 +109,12 @@ fn expect_head_refuses_a_batch_when_the_log_has_moved_on() {
     let dir = TempDir::new("expect-head");
     let store = store_with(&dir, &[&registrations()]);
     let before = log_bytes(&store);
-    let o = finsam(
-        &store,
-        &["record", "--as", "kansli", "--expect-head", "3", "-"],
-        &contribution("sala", "10", None),
-    );
+    let o = finsam(&store, &["record", "--as", "kansli", "--expect-head", "3", "-"], &contribution("sala", "10", None));
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("head is 4"), "{}", stderr(&o));
     assert!(stderr(&o).contains("head_moved"), "{}", stderr(&o));
     assert_eq!(log_bytes(&store), before);
-    let o = finsam(
-        &store,
-        &["record", "--as", "kansli", "--expect-head", "4", "-"],
-        &contribution("sala", "10", None),
-    );
+    let o = finsam(&store, &["record", "--as", "kansli", "--expect-head", "4", "-"], &contribution("sala", "10", None));
     assert_exit(&o, 0);
 }
 
@@ -188,35 +135,16 @@ fn a_second_writer_is_refused_while_the_first_holds_the_store() {
     let lock = store.join("LOCK");
     let pid = a.id().to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&lock)
-        .unwrap_or_default()
-        .contains(&pid)
-    {
+    while !std::fs::read_to_string(&lock).unwrap_or_default().contains(&pid) {
         assert!(Instant::now() < deadline, "writer A never took the lock");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let b = finsam(
-        &store,
-        &["record", "--as", "writer-b", "-"],
-        &contribution("sala", "1", None),
-    );
+    let b = finsam(&store, &["record", "--as", "writer-b", "-"], &contribution("sala", "1", None));
     assert_exit(&b, 2);
-    assert!(
-        stderr(&b).contains("in use by another writer"),
-        "{}",
-        stderr(&b)
-    );
-    assert!(
-        stderr(&b).contains(&pid),
-        "names the holder: {}",
-        stderr(&b)
-    );
+    assert!(stderr(&b).contains("in use by another writer"), "{}", stderr(&b));
+    assert!(stderr(&b).contains(&pid), "names the holder: {}", stderr(&b));
 
-    a.stdin
-        .take()
-        .unwrap()
-        .write_all(contribution("sala", "2", None).as_bytes())
-        .unwrap();
+    a.stdin.take().unwrap().write_all(contribution("sala", "2", None).as_bytes()).unwrap();
     let a = a.wait_with_output().unwrap();
     assert_exit(&a, 0);
     let log = log_json(&store);
@@ -236,33 +164,15 @@ fn a_torn_last_line_is_ignored_by_readers_and_cut_by_the_next_writer() {
     damaged.extend_from_slice(torn_tail);
     std::fs::write(store.join("log.jsonl"), &damaged).unwrap();
 
-    assert_eq!(
-        log_json(&store).len(),
-        4,
-        "a reader sees the acknowledged events only"
-    );
-    let o = finsam(
-        &store,
-        &["record", "--as", "kansli", "-"],
-        &contribution("sala", "5", None),
-    );
+    assert_eq!(log_json(&store).len(), 4, "a reader sees the acknowledged events only");
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "5", None));
     assert_exit(&o, 0);
-    assert!(
-        stderr(&o).contains(&format!("cut {} byte(s)", torn_tail.len())),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains(&format!("cut {} byte(s)", torn_tail.len())), "{}", stderr(&o));
     let after = log_bytes(&store);
-    assert!(
-        after.starts_with(&good),
-        "the acknowledged prefix is untouched"
-    );
+    assert!(after.starts_with(&good), "the acknowledged prefix is untouched");
     let log = log_json(&store);
     assert_eq!(log.len(), 5);
-    assert_eq!(
-        log[4]["prev_hash"], log[3]["hash"],
-        "the new event chains onto the last acknowledged one"
-    );
+    assert_eq!(log[4]["prev_hash"], log[3]["hash"], "the new event chains onto the last acknowledged one");
 }
 
 #[test]
@@ -271,19 +181,11 @@ fn an_unfinished_batch_is_cut_whole_even_when_its_lines_are_complete() {
     let dir = TempDir::new("torn-batch");
     let full = store_with(&dir, &[&registrations()]);
     let before = log_bytes(&full);
-    let three = (1..=3)
-        .map(|i| contribution("sala", &i.to_string(), None))
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert_exit(
-        &finsam(&full, &["record", "--as", "kansli", "-"], &three),
-        0,
-    );
+    let three = (1..=3).map(|i| contribution("sala", &i.to_string(), None)).collect::<Vec<_>>().join("\n");
+    assert_exit(&finsam(&full, &["record", "--as", "kansli", "-"], &three), 0);
     let after = log_bytes(&full);
     // A crash after two of its three lines reached the disk: complete lines, unfinished batch.
-    let batch_lines: Vec<&[u8]> = after[before.len()..]
-        .split_inclusive(|b| *b == b'\n')
-        .collect();
+    let batch_lines: Vec<&[u8]> = after[before.len()..].split_inclusive(|b| *b == b'\n').collect();
     assert_eq!(batch_lines.len(), 3);
     let dir2 = TempDir::new("torn-batch-copy");
     let store = dir2.store();
@@ -293,16 +195,8 @@ fn an_unfinished_batch_is_cut_whole_even_when_its_lines_are_complete() {
     crashed.extend_from_slice(batch_lines[1]);
     std::fs::write(store.join("log.jsonl"), &crashed).unwrap();
 
-    assert_eq!(
-        log_json(&store).len(),
-        4,
-        "readers skip the unfinished batch"
-    );
-    let o = finsam(
-        &store,
-        &["record", "--as", "kansli", "-"],
-        &contribution("sala", "9", None),
-    );
+    assert_eq!(log_json(&store).len(), 4, "readers skip the unfinished batch");
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "9", None));
     assert_exit(&o, 0);
     assert!(stderr(&o).contains("cut"), "{}", stderr(&o));
     let log = log_json(&store);
@@ -313,22 +207,12 @@ fn an_unfinished_batch_is_cut_whole_even_when_its_lines_are_complete() {
 #[test]
 fn a_damaged_line_in_the_middle_stops_the_store_and_is_named() {
     let dir = TempDir::new("damaged");
-    let store = store_with(
-        &dir,
-        &[&registrations(), &contribution("sala", "1000", None)],
-    );
+    let store = store_with(&dir, &[&registrations(), &contribution("sala", "1000", None)]);
     let text = String::from_utf8(log_bytes(&store)).unwrap();
     // Change one digit of one amount in line 5 (the contribution)… then add another line after it
     // so that the damage is not at the tail.
     let lines: Vec<&str> = text.lines().collect();
-    assert_exit(
-        &finsam(
-            &store,
-            &["record", "--as", "kansli", "-"],
-            &contribution("sala", "2000", None),
-        ),
-        0,
-    );
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "2000", None)), 0);
     let text = String::from_utf8(log_bytes(&store)).unwrap();
     let tampered = text.replacen(r#""amount":"1000""#, r#""amount":"9000""#, 1);
     assert_ne!(tampered, text);
@@ -339,11 +223,7 @@ fn a_damaged_line_in_the_middle_stops_the_store_and_is_named() {
     assert_exit(&o, 1);
     assert!(stderr(&o).contains("damaged at line 5"), "{}", stderr(&o));
     assert!(stderr(&o).contains("hash mismatch"), "{}", stderr(&o));
-    let o = finsam(
-        &store,
-        &["record", "--as", "kansli", "-"],
-        &contribution("sala", "1", None),
-    );
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "1", None));
     assert_exit(&o, 1);
     assert_eq!(
         std::fs::read_to_string(store.join("log.jsonl")).unwrap(),
@@ -357,11 +237,7 @@ fn reindex_and_lost_derived_state_give_the_same_answers() {
     let dir = TempDir::new("reindex");
     let store = store_with(
         &dir,
-        &[
-            &registrations(),
-            &fixture("30-vastmanland-2024.jsonl"),
-            &fixture("40-vastmanland-2024-example.jsonl"),
-        ],
+        &[&registrations(), &fixture("30-vastmanland-2024.jsonl"), &fixture("40-vastmanland-2024-example.jsonl")],
     );
     let status = |store: &std::path::Path| {
         let o = finsam(store, &["status", "--format", "json"], "");
@@ -373,22 +249,10 @@ fn reindex_and_lost_derived_state_give_the_same_answers() {
     assert_exit(&finsam(&store, &["reindex"], ""), 0);
     assert_eq!(status(&store), before);
     std::fs::remove_dir_all(store.join("derived")).unwrap();
-    assert_eq!(
-        status(&store),
-        before,
-        "derived state is rebuilt from the log"
-    );
+    assert_eq!(status(&store), before, "derived state is rebuilt from the log");
     // The idempotency index came back too: a retry of a fixture line is still a no-op.
-    let line = fixture("40-vastmanland-2024-example.jsonl")
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
-    let o = finsam(
-        &store,
-        &["record", "--as", "kansli", "--format", "json", "-"],
-        &line,
-    );
+    let line = fixture("40-vastmanland-2024-example.jsonl").lines().next().unwrap().to_string();
+    let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], &line);
     assert_exit(&o, 0);
     assert!(stdout(&o).contains("\"duplicate\":true"), "{}", stdout(&o));
 }
@@ -403,13 +267,16 @@ fn record_refuses_to_write_without_an_actor() {
 }
 
 #[test]
-fn the_demo_prints_the_2024_budget_of_samordningsforbundet_vastmanland() {
+fn the_demo_prints_the_2024_budget_position_and_year_end_balances_of_samordningsforbundet_vastmanland() {
     let dir = TempDir::new("demo");
     let o = finsam(&dir.store(), &["demo"], "");
     assert_exit(&o, 0);
     let out = stdout(&o);
     for expected in [
-        "Budget 2024 for sf-vastmanland",
+        "Budget position 2024 of sf-vastmanland",
+        "as of 2024-12-31",
+        "Shares: admin 13.58 % of costs; individ 76.79 % and struktur 23.21 % of direct costs",
+        "Balances of Samordningsförbundet Västmanland (sf-vastmanland)",
         "Samordningsteam Västerås",
         "6 200 000,00 kr",
         "Summa admin",
@@ -420,10 +287,7 @@ fn the_demo_prints_the_2024_budget_of_samordningsforbundet_vastmanland() {
         "-1 945 000,00 kr",
         "1 918 000,00 kr",
     ] {
-        assert!(
-            out.contains(expected),
-            "the demo shows {expected:?}:\n{out}"
-        );
+        assert!(out.contains(expected), "the demo shows {expected:?}:\n{out}");
     }
     let o = finsam(&dir.store(), &["demo"], "");
     assert_exit(&o, 2);

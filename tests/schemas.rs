@@ -24,54 +24,30 @@ fn schemas() -> Schemas {
         if !name.ends_with(".schema.json") {
             continue;
         }
-        let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-            .expect("schema files are JSON");
-        assert_eq!(
-            value["$id"],
-            format!("{BASE}{name}"),
-            "{name} names itself in $id"
-        );
-        compiler
-            .add_resource(&format!("{BASE}{name}"), value)
-            .expect("schema loads");
+        let value: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).expect("schema files are JSON");
+        assert_eq!(value["$id"], format!("{BASE}{name}"), "{name} names itself in $id");
+        compiler.add_resource(&format!("{BASE}{name}"), value).expect("schema loads");
         files += 1;
     }
-    assert_eq!(
-        files, 17,
-        "one schema per type (14), the shared definitions, the union and the envelope"
-    );
+    assert_eq!(files, 17, "one schema per type (14), the shared definitions, the union and the envelope");
     let mut schemas = boon::Schemas::new();
-    let event = compiler
-        .compile(&format!("{BASE}event.schema.json"), &mut schemas)
-        .expect("event schema compiles");
-    let envelope = compiler
-        .compile(&format!("{BASE}envelope.schema.json"), &mut schemas)
-        .expect("envelope schema compiles");
-    Schemas {
-        schemas,
-        event,
-        envelope,
-    }
+    let event = compiler.compile(&format!("{BASE}event.schema.json"), &mut schemas).expect("event schema compiles");
+    let envelope =
+        compiler.compile(&format!("{BASE}envelope.schema.json"), &mut schemas).expect("envelope schema compiles");
+    Schemas { schemas, event, envelope }
 }
 
 impl Schemas {
     fn check_event(&self, v: &Value) -> Result<(), String> {
-        self.schemas
-            .validate(v, self.event)
-            .map_err(|e| format!("{e:#}"))
+        self.schemas.validate(v, self.event).map_err(|e| format!("{e:#}"))
     }
 }
 
 #[test]
 fn there_is_one_schema_per_event_type() {
     for t in finsam_types() {
-        assert!(
-            root()
-                .join("events")
-                .join(format!("{t}.schema.json"))
-                .is_file(),
-            "events/{t}.schema.json"
-        );
+        assert!(root().join("events").join(format!("{t}.schema.json")).is_file(), "events/{t}.schema.json");
     }
 }
 
@@ -79,22 +55,10 @@ fn finsam_types() -> Vec<String> {
     // The types as the binary's contract lists them in its refusal of an unknown type.
     let dir = TempDir::new("types");
     let store = store_with(&dir, &[]);
-    let o = finsam(
-        &store,
-        &["record", "--as", "t", "-"],
-        r#"{"type":"Nope","forbund":"sf-x","date":"2024-01-01"}"#,
-    );
+    let o = finsam(&store, &["record", "--as", "t", "-"], r#"{"type":"Nope","forbund":"sf-x","date":"2024-01-01"}"#);
     let err = stderr(&o);
-    let list = err
-        .split("known types are ")
-        .nth(1)
-        .expect("the refusal lists the types");
-    list.split(" [rule")
-        .next()
-        .unwrap()
-        .split(", ")
-        .map(|s| s.trim().to_string())
-        .collect()
+    let list = err.split("known types are ").nth(1).expect("the refusal lists the types");
+    list.split(" [rule").next().unwrap().split(", ").map(|s| s.trim().to_string()).collect()
 }
 
 #[test]
@@ -129,10 +93,9 @@ fn every_readme_example_validates() {
             continue;
         }
         if in_block && !line.trim().is_empty() {
-            let v: Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("README example is not JSON: {e}: {line}"));
-            s.check_event(&v)
-                .unwrap_or_else(|e| panic!("README example: {e}\n{line}"));
+            let v: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("README example is not JSON: {e}: {line}"));
+            s.check_event(&v).unwrap_or_else(|e| panic!("README example: {e}\n{line}"));
             n += 1;
         }
     }
@@ -143,18 +106,10 @@ fn every_readme_example_validates() {
 fn every_envelope_the_store_writes_validates() {
     let s = schemas();
     let dir = TempDir::new("envelopes");
-    let store = store_with(
-        &dir,
-        &[
-            &fixture("00-forbund.jsonl"),
-            &fixture("30-vastmanland-2024.jsonl"),
-        ],
-    );
+    let store = store_with(&dir, &[&fixture("00-forbund.jsonl"), &fixture("30-vastmanland-2024.jsonl")]);
     for line in String::from_utf8(log_bytes(&store)).unwrap().lines() {
         let v: Value = serde_json::from_str(line).unwrap();
-        s.schemas
-            .validate(&v, s.envelope)
-            .unwrap_or_else(|e| panic!("{e:#}\n{line}"));
+        s.schemas.validate(&v, s.envelope).unwrap_or_else(|e| panic!("{e:#}\n{line}"));
     }
 }
 
@@ -179,10 +134,7 @@ fn events_the_contract_refuses_fail_the_schemas_too() {
                 v.as_object_mut().unwrap().remove("reference");
             }),
         ),
-        (
-            "unknown type",
-            Box::new(|v| v["type"] = json!("ContributionReceivd")),
-        ),
+        ("unknown type", Box::new(|v| v["type"] = json!("ContributionReceivd"))),
         ("bad month", Box::new(|v| v["date"] = json!("2024-13-01"))),
         ("year out of range", Box::new(|v| v["year"] = json!(1899))),
         ("year as string", Box::new(|v| v["year"] = json!("2024"))),
@@ -192,9 +144,6 @@ fn events_the_contract_refuses_fail_the_schemas_too() {
         let mut bad = good.clone();
         mutate(&mut bad);
         assert!(s.check_event(&bad).is_err(), "the schema refuses: {what}");
-        assert!(
-            finsam_domain::Event::from_json(&bad).is_err(),
-            "the contract refuses: {what}"
-        );
+        assert!(finsam_domain::Event::from_json(&bad).is_err(), "the contract refuses: {what}");
     }
 }

@@ -9,10 +9,7 @@ pub const FINSAM: &str = env!("CARGO_BIN_EXE_finsam");
 
 /// The workspace root (fixtures/, events/, README.md).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the workspace root exists")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the workspace root exists")
 }
 
 /// A fresh, empty directory under cargo's per-target temp dir, removed when dropped.
@@ -22,8 +19,7 @@ impl TempDir {
     pub fn new(name: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("{name}-{}-{n}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
@@ -54,12 +50,7 @@ pub fn finsam(store: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("finsam runs");
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
+    child.stdin.take().expect("piped").write_all(stdin.as_bytes()).expect("write stdin");
     child.wait_with_output().expect("finsam finishes")
 }
 
@@ -74,13 +65,7 @@ pub fn stderr(o: &Output) -> String {
 /// Asserts the exit code, showing both streams when it differs.
 #[track_caller]
 pub fn assert_exit(o: &Output, code: i32) {
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "exit code\n--- stdout\n{}\n--- stderr\n{}",
-        stdout(o),
-        stderr(o)
-    );
+    assert_eq!(o.status.code(), Some(code), "exit code\n--- stdout\n{}\n--- stderr\n{}", stdout(o), stderr(o));
 }
 
 /// A new store holding the given batches, each recorded as one `finsam record`.
@@ -105,8 +90,7 @@ pub fn log_bytes(store: &Path) -> Vec<u8> {
 pub fn log_json(store: &Path) -> Vec<serde_json::Value> {
     let o = finsam(store, &["log", "--format", "json"], "");
     assert_exit(&o, 0);
-    serde_json::from_str::<Vec<serde_json::Value>>(&stdout(&o))
-        .expect("log --format json is a JSON array")
+    serde_json::from_str::<Vec<serde_json::Value>>(&stdout(&o)).expect("log --format json is a JSON array")
 }
 
 /// A contribution to Samordningsförbundet Västmanland from `member`, as one JSON line.

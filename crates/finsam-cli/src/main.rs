@@ -6,6 +6,7 @@
 
 mod demo;
 mod output;
+mod reports;
 mod table;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -50,6 +51,65 @@ struct Cli {
 pub enum Format {
     Table,
     Json,
+    /// Comma-separated values (the reports only)
+    Csv,
+}
+
+fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
+    let ok = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+    ok.then(|| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| format!("{text:?} is not a calendar date written YYYY-MM-DD"))
+}
+
+/// The two time axes every report takes.
+#[derive(clap::Args)]
+struct AxesArgs {
+    /// Effective date: count what is dated on or before it [default: today]
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    as_of: Option<chrono::NaiveDate>,
+    /// Replay the log only up to this seq: what the books said at that moment [default: the head]
+    #[arg(long, value_name = "SEQ")]
+    known_at: Option<u64>,
+}
+
+impl From<AxesArgs> for reports::Axes {
+    fn from(a: AxesArgs) -> reports::Axes {
+        reports::Axes { as_of: a.as_of, known_at: a.known_at }
+    }
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// One row per event in registration order: who recorded what when, the decision, the
+    /// voucher, the hash
+    Trail {
+        /// Only events in this förbund's books
+        #[arg(long, value_name = "F")]
+        forbund: Option<String>,
+        /// Only events that concern this insats
+        #[arg(long, value_name = "I")]
+        insats: Option<String>,
+        /// Only events with an effective date on or after this one
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        from: Option<chrono::NaiveDate>,
+        /// Only events with an effective date on or before this one
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        to: Option<chrono::NaiveDate>,
+    },
+    /// The vouchers and events behind one account's balance, with the running balance
+    Explain {
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// The account number, e.g. 1930
+        #[arg(long, value_name = "A")]
+        account: String,
+        #[command(flatten)]
+        axes: AxesArgs,
+        /// A chart of accounts file (JSON) [default: STORE/charts/F.json, else the built-in chart]
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +149,35 @@ Example:
         #[arg(long, value_name = "SEQ")]
         to: Option<u64>,
     },
+    /// The trial balance and key figures (bank, equity, income, costs, result) of one förbund
+    #[command(long_about = "\
+The trial balance (each account's balance, debit positive; it sums to zero) and the key
+figures: bank, equity (positive when the förbund has capital, including the year's result so
+far), and the income, costs and result of the year of --as-of.
+
+Two time axes: --as-of DATE counts what is dated on or before DATE (default today);
+--known-at SEQ replays the log only up to SEQ, so you see exactly what the books said then.")]
+    Balances {
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        #[command(flatten)]
+        axes: AxesArgs,
+        /// A chart of accounts file (JSON) [default: STORE/charts/F.json, else the built-in chart]
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
+    },
+    /// Where a year's budget stands: per line budget, granted, spent, remaining, uncommitted
+    Budget {
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        #[arg(long, value_name = "YEAR")]
+        year: i32,
+        #[command(flatten)]
+        axes: AxesArgs,
+    },
+    /// What a revisor reads: the audit trail, and the vouchers behind a balance
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Rebuild all derived state (indexes, checkpoints) from the log
     Reindex,
     /// Show the store's head and where each förbund's books stand (from the derived state)
@@ -105,51 +194,47 @@ its path is printed so you can explore it with `finsam --store PATH log`.")]
 fn store_dir(cli_store: &Option<PathBuf>) -> PathBuf {
     cli_store
         .clone()
-        .or_else(|| {
-            std::env::var_os("FINSAM_STORE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
+        .or_else(|| std::env::var_os("FINSAM_STORE").filter(|v| !v.is_empty()).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("./finsam-data"))
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let format = cli.format;
+    let reports_only = !matches!(cli.command, Command::Balances { .. } | Command::Budget { .. } | Command::Audit(_));
+    if format == Format::Csv && reports_only {
+        return Err(Failure::usage(
+            "--format csv is offered by the reports (balances, budget, audit trail, audit explain)".into(),
+        ));
+    }
     match cli.command {
         Command::Init => {
             let dir = store_dir(&cli.store);
             finsam_store::init(&dir)?;
             match format {
-                Format::Table => emit(&format!("created an empty store in {}\n", dir.display())),
-                Format::Json => emit(&format!(
-                    "{}\n",
-                    serde_json::json!({"store": dir.display().to_string(), "head": 0})
-                )),
+                Format::Table | Format::Csv => emit(&format!("created an empty store in {}\n", dir.display())),
+                Format::Json => {
+                    emit(&format!("{}\n", serde_json::json!({"store": dir.display().to_string(), "head": 0})))
+                }
             }
         }
-        Command::Record {
-            actor,
-            expect_head,
-            file,
-        } => {
+        Command::Record { actor, expect_head, file } => {
             let actor = actor
                 .or_else(|| std::env::var("FINSAM_ACTOR").ok().filter(|a| !a.trim().is_empty()))
                 .ok_or_else(|| {
                     Failure::usage(
-                        "who records? pass --as ACTOR (or set FINSAM_ACTOR); every envelope names who recorded it".into(),
+                        "who records? pass --as ACTOR (or set FINSAM_ACTOR); every envelope names who recorded it"
+                            .into(),
                     )
                 })?;
             record(&store_dir(&cli.store), &actor, expect_head, &file, format)?;
         }
-        Command::Log { from, to } => {
-            log(&store_dir(&cli.store), from, to.unwrap_or(u64::MAX), format)?
-        }
+        Command::Log { from, to } => log(&store_dir(&cli.store), from, to.unwrap_or(u64::MAX), format)?,
         Command::Reindex => {
             let dir = store_dir(&cli.store);
             let (store, report) = Store::reindex(&dir)?;
             let head = store.head();
             match format {
-                Format::Table => emit(&format!(
+                Format::Table | Format::Csv => emit(&format!(
                     "rebuilt the derived state of {} from {} events; head {}\n",
                     dir.display(),
                     report.events_replayed,
@@ -162,6 +247,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Status => status(&store_dir(&cli.store), format)?,
+        Command::Balances { forbund, axes, chart } => {
+            reports::balances(&store_dir(&cli.store), &forbund, axes.into(), chart.as_ref(), format)?
+        }
+        Command::Budget { forbund, year, axes } => {
+            reports::budget(&store_dir(&cli.store), &forbund, year, axes.into(), format)?
+        }
+        Command::Audit(AuditCommand::Trail { forbund, insats, from, to }) => {
+            reports::trail(&store_dir(&cli.store), reports::TrailFilter { forbund, insats, from, to }, format)?
+        }
+        Command::Audit(AuditCommand::Explain { forbund, account, axes, chart }) => {
+            reports::explain(&store_dir(&cli.store), &forbund, &account, axes.into(), chart.as_ref(), format)?
+        }
         Command::Demo => demo::run(cli.store.clone(), format)?,
     }
     Ok(())
@@ -203,42 +300,21 @@ fn record(
     let outcome = record_bytes(&mut store, &input, actor, expect_head)?;
     let head = store.head().clone();
     match format {
-        Format::Table => {
-            let mut t = Table::new(&[
-                ("line", Align::Right),
-                ("seq", Align::Right),
-                ("", Align::Left),
-            ]);
+        Format::Table | Format::Csv => {
+            let mut t = Table::new(&[("line", Align::Right), ("seq", Align::Right), ("", Align::Left)]);
             for r in &outcome {
-                let note = if r.duplicate {
-                    "already recorded (same idempotency key and content)"
-                } else {
-                    "recorded"
-                };
-                t.row(vec![
-                    r.line.to_string(),
-                    r.seq.to_string(),
-                    note.to_string(),
-                ]);
+                let note = if r.duplicate { "already recorded (same idempotency key and content)" } else { "recorded" };
+                t.row(vec![r.line.to_string(), r.seq.to_string(), note.to_string()]);
             }
             let fresh = outcome.iter().filter(|r| !r.duplicate).count();
-            emit(&format!(
-                "{}{fresh} new event(s) recorded by {actor}; head {}\n",
-                t.render(),
-                head
-            ));
+            emit(&format!("{}{fresh} new event(s) recorded by {actor}; head {}\n", t.render(), head));
         }
         Format::Json => {
             let rows: Vec<_> = outcome
                 .iter()
-                .map(
-                    |r| serde_json::json!({"line": r.line, "seq": r.seq, "duplicate": r.duplicate}),
-                )
+                .map(|r| serde_json::json!({"line": r.line, "seq": r.seq, "duplicate": r.duplicate}))
                 .collect();
-            emit(&format!(
-                "{}\n",
-                serde_json::json!({"recorded": rows, "head": {"seq": head.seq, "hash": head.hash}})
-            ));
+            emit(&format!("{}\n", serde_json::json!({"recorded": rows, "head": {"seq": head.seq, "hash": head.hash}})));
         }
     }
     Ok(())
@@ -246,7 +322,7 @@ fn record(
 
 fn log(dir: &std::path::Path, from: u64, to: u64, format: Format) -> Result<(), Failure> {
     match format {
-        Format::Table => {
+        Format::Table | Format::Csv => {
             let mut t = Table::new(&[
                 ("seq", Align::Right),
                 ("recorded at (UTC)", Align::Left),
@@ -296,14 +372,10 @@ fn status(dir: &std::path::Path, format: Format) -> Result<(), Failure> {
     let mut rows = Vec::new();
     for id in ledger.forbund_ids() {
         let position = store.index().position(id.as_str())?;
-        rows.push((
-            id.clone(),
-            ledger.forbund_name(id).unwrap_or_default().to_string(),
-            position,
-        ));
+        rows.push((id.clone(), ledger.forbund_name(id).unwrap_or_default().to_string(), position));
     }
     match format {
-        Format::Table => {
+        Format::Table | Format::Csv => {
             let mut t = Table::new(&[
                 ("förbund", Align::Left),
                 ("name", Align::Left),
@@ -311,29 +383,16 @@ fn status(dir: &std::path::Path, format: Format) -> Result<(), Failure> {
                 ("last seq", Align::Right),
             ]);
             for (id, name, p) in &rows {
-                t.row(vec![
-                    id.to_string(),
-                    name.clone(),
-                    p.events.to_string(),
-                    p.last_seq.to_string(),
-                ]);
+                t.row(vec![id.to_string(), name.clone(), p.events.to_string(), p.last_seq.to_string()]);
             }
-            emit(&format!(
-                "store {}\nhead {}\n\n{}",
-                dir.display(),
-                head,
-                t.render()
-            ));
+            emit(&format!("store {}\nhead {}\n\n{}", dir.display(), head, t.render()));
         }
         Format::Json => {
             let list: Vec<_> = rows
                 .iter()
                 .map(|(id, name, p)| serde_json::json!({"forbund": id.as_str(), "name": name, "events": p.events, "last_seq": p.last_seq}))
                 .collect();
-            emit(&format!(
-                "{}\n",
-                serde_json::json!({"head": {"seq": head.seq, "hash": head.hash}, "forbund": list})
-            ));
+            emit(&format!("{}\n", serde_json::json!({"head": {"seq": head.seq, "hash": head.hash}, "forbund": list})));
         }
     }
     Ok(())
@@ -352,19 +411,13 @@ impl From<StoreError> for Failure {
             | StoreError::Io { .. }
             | StoreError::Derived { .. } => 1,
         };
-        Failure {
-            code,
-            message: e.to_string(),
-        }
+        Failure { code, message: e.to_string() }
     }
 }
 
 impl Failure {
     fn rejected(rejections: Vec<Rejection>) -> Failure {
-        let mut message = format!(
-            "rejected, nothing written ({} problem(s)):",
-            rejections.len()
-        );
+        let mut message = format!("rejected, nothing written ({} problem(s)):", rejections.len());
         for r in &rejections {
             message.push_str("\n  ");
             message.push_str(&r.to_string());
@@ -375,10 +428,7 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("finsam: could not start: {e}");

@@ -25,10 +25,7 @@ impl Failure {
 /// Writes to standard output; a closed pipe (`finsam log | head`) ends the program quietly.
 pub fn emit(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
+    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }

@@ -27,11 +27,7 @@ impl Table {
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
-        assert_eq!(
-            cells.len(),
-            self.headers.len(),
-            "a row has one cell per column"
-        );
+        assert_eq!(cells.len(), self.headers.len(), "a row has one cell per column");
         self.rows.push(Row::Cells(cells));
     }
 

@@ -32,11 +32,9 @@ impl Slug {
     pub fn parse(text: &str) -> Result<Slug, &'static str> {
         let ok = !text.is_empty()
             && text.len() <= SLUG_CHARS_MAX
-            && text.split('-').all(|w| {
-                !w.is_empty()
-                    && w.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            });
+            && text
+                .split('-')
+                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         if ok {
             Ok(Slug(text.to_string()))
         } else {
@@ -365,11 +363,7 @@ struct Obj<'a> {
 impl<'a> Obj<'a> {
     fn new(value: &'a Value, path: &str) -> Result<Obj<'a>, Rejection> {
         match value {
-            Value::Object(map) => Ok(Obj {
-                map,
-                path: path.to_string(),
-                seen: Vec::new(),
-            }),
+            Value::Object(map) => Ok(Obj { map, path: path.to_string(), seen: Vec::new() }),
             other => Err(Rejection::new(
                 Rule::NotAnObject,
                 path,
@@ -397,12 +391,7 @@ impl<'a> Obj<'a> {
 
     fn req(&mut self, name: &'static str) -> Result<&'a Value, Rejection> {
         self.opt(name).ok_or_else(|| {
-            Rejection::new(
-                Rule::MissingField,
-                self.field(name),
-                "",
-                "this field is required for this event type",
-            )
+            Rejection::new(Rule::MissingField, self.field(name), "", "this field is required for this event type")
         })
     }
 
@@ -416,9 +405,7 @@ impl<'a> Obj<'a> {
     }
 
     fn str_of(&self, name: &str, value: &'a Value) -> Result<&'a str, Rejection> {
-        value
-            .as_str()
-            .ok_or_else(|| self.wrong_type(name, value, "a string"))
+        value.as_str().ok_or_else(|| self.wrong_type(name, value, "a string"))
     }
 
     fn text_of(&self, name: &str, value: &'a Value, max: usize) -> Result<String, Rejection> {
@@ -448,21 +435,12 @@ impl<'a> Obj<'a> {
     }
 
     fn opt_text(&mut self, name: &'static str, max: usize) -> Result<Option<String>, Rejection> {
-        self.opt(name)
-            .map(|v| self.text_of(name, v, max))
-            .transpose()
+        self.opt(name).map(|v| self.text_of(name, v, max)).transpose()
     }
 
     fn slug_of(&self, name: &str, value: &Value) -> Result<Slug, Rejection> {
         let text = self.str_of(name, value)?;
-        Slug::parse(text).map_err(|rule| {
-            Rejection::new(
-                Rule::SlugMalformed,
-                self.field(name),
-                json_text(value),
-                rule,
-            )
-        })
+        Slug::parse(text).map_err(|rule| Rejection::new(Rule::SlugMalformed, self.field(name), json_text(value), rule))
     }
 
     fn slug(&mut self, name: &'static str) -> Result<Slug, Rejection> {
@@ -502,22 +480,13 @@ impl<'a> Obj<'a> {
 
     fn share_of(&self, name: &str, value: &Value) -> Result<Share, Rejection> {
         match value {
-            Value::String(text) => Share::parse(text).map_err(|e| {
-                Rejection::new(
-                    Rule::ShareMalformed,
-                    self.field(name),
-                    json_text(value),
-                    e.0,
-                )
-            }),
+            Value::String(text) => Share::parse(text)
+                .map_err(|e| Rejection::new(Rule::ShareMalformed, self.field(name), json_text(value), e.0)),
             other => Err(Rejection::new(
                 Rule::ShareMalformed,
                 self.field(name),
                 json_text(other),
-                format!(
-                    "a share is a decimal string such as \"0.25\", found {}",
-                    json_kind(other)
-                ),
+                format!("a share is a decimal string such as \"0.25\", found {}", json_kind(other)),
             )),
         }
     }
@@ -525,18 +494,8 @@ impl<'a> Obj<'a> {
     fn date_of(&self, name: &str, value: &Value) -> Result<NaiveDate, Rejection> {
         let text = self.str_of(name, value)?;
         let well_formed = text.len() == 10
-            && text.bytes().enumerate().all(|(i, b)| {
-                if i == 4 || i == 7 {
-                    b == b'-'
-                } else {
-                    b.is_ascii_digit()
-                }
-            });
-        let date = if well_formed {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
-        } else {
-            None
-        };
+            && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        let date = if well_formed { NaiveDate::parse_from_str(text, "%Y-%m-%d").ok() } else { None };
         let Some(date) = date else {
             return Err(Rejection::new(
                 Rule::DateInvalid,
@@ -580,9 +539,7 @@ impl<'a> Obj<'a> {
 
     fn seq(&mut self, name: &'static str) -> Result<u64, Rejection> {
         let v = self.req(name)?;
-        v.as_u64()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| self.wrong_type(name, v, "a JSON integer seq of 1 or more"))
+        v.as_u64().filter(|n| *n >= 1).ok_or_else(|| self.wrong_type(name, v, "a JSON integer seq of 1 or more"))
     }
 
     fn enum_of<T>(
@@ -605,17 +562,13 @@ impl<'a> Obj<'a> {
 
     fn array(&mut self, name: &'static str) -> Result<&'a Vec<Value>, Rejection> {
         let v = self.req(name)?;
-        v.as_array()
-            .ok_or_else(|| self.wrong_type(name, v, "an array"))
+        v.as_array().ok_or_else(|| self.wrong_type(name, v, "an array"))
     }
 
     fn opt_array(&mut self, name: &'static str) -> Result<Option<&'a Vec<Value>>, Rejection> {
         match self.opt(name) {
             None => Ok(None),
-            Some(v) => v
-                .as_array()
-                .map(Some)
-                .ok_or_else(|| self.wrong_type(name, v, "an array")),
+            Some(v) => v.as_array().map(Some).ok_or_else(|| self.wrong_type(name, v, "an array")),
         }
     }
 
@@ -630,18 +583,12 @@ impl<'a> Obj<'a> {
 
     fn opt_decision(&mut self) -> Result<Option<Decision>, Rejection> {
         let path = self.field("decision");
-        self.opt("decision")
-            .map(|v| decode_decision(v, &path))
-            .transpose()
+        self.opt("decision").map(|v| decode_decision(v, &path)).transpose()
     }
 
     /// Refuses the first field (in input order) that was not read.
     fn finish(self) -> Result<(), Rejection> {
-        match self
-            .map
-            .iter()
-            .find(|(k, _)| !self.seen.contains(&k.as_str()))
-        {
+        match self.map.iter().find(|(k, _)| !self.seen.contains(&k.as_str())) {
             None => Ok(()),
             Some((key, value)) => {
                 let mut known: Vec<&str> = self.seen.clone();
@@ -651,10 +598,7 @@ impl<'a> Obj<'a> {
                     Rule::UnknownField,
                     self.field(key),
                     json_text(value),
-                    format!(
-                        "this field is not part of the contract here; known fields are {}",
-                        known.join(", ")
-                    ),
+                    format!("this field is not part of the contract here; known fields are {}", known.join(", ")),
                 ))
             }
         }
@@ -676,23 +620,13 @@ fn check_positive(field: String, amount: Amount, value: &str) -> Result<(), Reje
     if amount.is_positive() {
         Ok(())
     } else {
-        Err(Rejection::new(
-            Rule::AmountMustBePositive,
-            field,
-            value,
-            "this amount must be greater than zero",
-        ))
+        Err(Rejection::new(Rule::AmountMustBePositive, field, value, "this amount must be greater than zero"))
     }
 }
 
 fn check_not_negative(field: String, amount: Amount, value: &str) -> Result<(), Rejection> {
     if amount.is_negative() {
-        Err(Rejection::new(
-            Rule::AmountMustNotBeNegative,
-            field,
-            value,
-            "this amount may not be negative",
-        ))
+        Err(Rejection::new(Rule::AmountMustNotBeNegative, field, value, "this amount may not be negative"))
     } else {
         Ok(())
     }
@@ -701,20 +635,12 @@ fn check_not_negative(field: String, amount: Amount, value: &str) -> Result<(), 
 /// Checks the shape of an org nr (NNNNNN-NNNN) and its Luhn check digit.
 pub fn check_org_nr(text: &str) -> Result<(), Rule> {
     let bytes = text.as_bytes();
-    let shaped = bytes.len() == 11
-        && bytes[6] == b'-'
-        && bytes
-            .iter()
-            .enumerate()
-            .all(|(i, b)| i == 6 || b.is_ascii_digit());
+    let shaped =
+        bytes.len() == 11 && bytes[6] == b'-' && bytes.iter().enumerate().all(|(i, b)| i == 6 || b.is_ascii_digit());
     if !shaped {
         return Err(Rule::OrgNrMalformed);
     }
-    let digits: Vec<u32> = bytes
-        .iter()
-        .filter(|b| b.is_ascii_digit())
-        .map(|b| u32::from(b - b'0'))
-        .collect();
+    let digits: Vec<u32> = bytes.iter().filter(|b| b.is_ascii_digit()).map(|b| u32::from(b - b'0')).collect();
     let sum: u32 = digits
         .iter()
         .enumerate()
@@ -751,9 +677,7 @@ impl Event {
             None => None,
             Some(v) => {
                 let key = o.str_of("idempotency_key", v)?;
-                let ok = !key.is_empty()
-                    && key.len() <= KEY_CHARS_MAX
-                    && key.bytes().all(|b| b.is_ascii_graphic());
+                let ok = !key.is_empty() && key.len() <= KEY_CHARS_MAX && key.bytes().all(|b| b.is_ascii_graphic());
                 if !ok {
                     return Err(Rejection::new(
                         Rule::ValueNotAllowed,
@@ -768,13 +692,7 @@ impl Event {
         let note = o.opt_text("note", TEXT_CHARS_MAX)?;
         let kind = decode_kind(type_name, type_value, &mut o, date)?;
         o.finish()?;
-        Ok(Event {
-            forbund,
-            date,
-            idempotency_key,
-            note,
-            kind,
-        })
+        Ok(Event { forbund, date, idempotency_key, note, kind })
     }
 
     /// Decodes one line of JSON text.
@@ -785,12 +703,7 @@ impl Event {
     }
 }
 
-fn decode_kind(
-    type_name: &str,
-    type_value: &Value,
-    o: &mut Obj<'_>,
-    date: NaiveDate,
-) -> Result<EventKind, Rejection> {
+fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: NaiveDate) -> Result<EventKind, Rejection> {
     use EventKind::*;
     let kind = match type_name {
         "ForbundRegistered" => {
@@ -847,11 +760,7 @@ fn decode_kind(
                 members.push(member);
             }
             check_member_shares(&members)?;
-            ForbundRegistered {
-                name,
-                org_nr,
-                members,
-            }
+            ForbundRegistered { name, org_nr, members }
         }
         "OpeningBalanceRecorded" => {
             let equity = o.amount("equity")?;
@@ -875,12 +784,7 @@ fn decode_kind(
             let year = o.year("year")?;
             let amount = o.amount("amount")?;
             check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
-            FundingGranted {
-                insats,
-                year,
-                amount,
-                decision: o.decision()?,
-            }
+            FundingGranted { insats, year, amount, decision: o.decision()? }
         }
         "FundingChanged" => {
             let insats = o.slug("insats")?;
@@ -894,13 +798,7 @@ fn decode_kind(
                     "a change of zero changes nothing",
                 ));
             }
-            FundingChanged {
-                insats,
-                year,
-                delta,
-                reason: o.text("reason", TEXT_CHARS_MAX)?,
-                decision: o.decision()?,
-            }
+            FundingChanged { insats, year, delta, reason: o.text("reason", TEXT_CHARS_MAX)?, decision: o.decision()? }
         }
         "ContributionReceived" => {
             let member = o.slug("member")?;
@@ -908,12 +806,7 @@ fn decode_kind(
             let amount = o.amount("amount")?;
             check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
             check_year_matches_date(year, date)?;
-            ContributionReceived {
-                member,
-                year,
-                amount,
-                reference: o.text("reference", NAME_CHARS_MAX)?,
-            }
+            ContributionReceived { member, year, amount, reference: o.text("reference", NAME_CHARS_MAX)? }
         }
         "OtherIncomeRecorded" => {
             let year = o.year("year")?;
@@ -921,12 +814,7 @@ fn decode_kind(
             let amount = o.amount("amount")?;
             check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
             check_year_matches_date(year, date)?;
-            OtherIncomeRecorded {
-                year,
-                line,
-                amount,
-                reference: o.text("reference", NAME_CHARS_MAX)?,
-            }
+            OtherIncomeRecorded { year, line, amount, reference: o.text("reference", NAME_CHARS_MAX)? }
         }
         "CostRecorded" => {
             let year = o.year("year")?;
@@ -968,12 +856,7 @@ fn decode_kind(
                 merging.push(slug);
             }
             if merging.is_empty() {
-                return Err(Rejection::new(
-                    Rule::MissingField,
-                    "merging",
-                    "[]",
-                    "a merger names at least one förbund",
-                ));
+                return Err(Rejection::new(Rule::MissingField, "merging", "[]", "a merger names at least one förbund"));
             }
             let effective = o.date("effective")?;
             let mut estimated_transfers = Vec::new();
@@ -993,31 +876,16 @@ fn decode_kind(
                 }
                 estimated_transfers.push(EstimatedTransfer { from, amount });
             }
-            MergerDecided {
-                merging,
-                effective,
-                estimated_transfers,
-                decision: o.decision()?,
-            }
+            MergerDecided { merging, effective, estimated_transfers, decision: o.decision()? }
         }
         "EquityTransferred" => {
             let from = o.slug("from")?;
             let amount = o.amount("amount")?;
             check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
-            EquityTransferred {
-                from,
-                amount,
-                reference: o.text("reference", NAME_CHARS_MAX)?,
-            }
+            EquityTransferred { from, amount, reference: o.text("reference", NAME_CHARS_MAX)? }
         }
-        "ForbundDissolved" => ForbundDissolved {
-            merged_into: o.opt_slug("merged_into")?,
-            decision: o.decision()?,
-        },
-        "YearClosed" => YearClosed {
-            year: o.year("year")?,
-            decision: o.decision()?,
-        },
+        "ForbundDissolved" => ForbundDissolved { merged_into: o.opt_slug("merged_into")?, decision: o.decision()? },
+        "YearClosed" => YearClosed { year: o.year("year")?, decision: o.decision()? },
         "EventCorrected" => EventCorrected {
             corrects: o.seq("corrects")?,
             reason: o.text("reason", TEXT_CHARS_MAX)?,
@@ -1065,11 +933,7 @@ fn check_member_shares(members: &[Member]) -> Result<(), Rejection> {
         (MemberKind::Region, Decimal::new(25, 2)),
         (MemberKind::Kommun, Decimal::new(25, 2)),
     ] {
-        let sum: Decimal = members
-            .iter()
-            .filter(|m| m.kind == kind)
-            .map(|m| m.share.decimal())
-            .sum();
+        let sum: Decimal = members.iter().filter(|m| m.kind == kind).map(|m| m.share.decimal()).sum();
         if !members.iter().any(|m| m.kind == kind) {
             return Err(Rejection::new(
                 Rule::MemberKindMissing,
@@ -1127,16 +991,8 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
     for (i, item) in income_items.iter().enumerate() {
         let path = o.item_path("income", i);
         let mut l = Obj::new(item, &path)?;
-        let line = IncomeLine {
-            id: l.slug("id")?,
-            name: l.text("name", NAME_CHARS_MAX)?,
-            amount: l.amount("amount")?,
-        };
-        check_not_negative(
-            l.field("amount"),
-            line.amount,
-            &format!("\"{}\"", line.amount),
-        )?;
+        let line = IncomeLine { id: l.slug("id")?, name: l.text("name", NAME_CHARS_MAX)?, amount: l.amount("amount")? };
+        check_not_negative(l.field("amount"), line.amount, &format!("\"{}\"", line.amount))?;
         l.finish()?;
         unique(&line.id, format!("{path}.id"))?;
         income.push(line);
@@ -1157,11 +1013,7 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
             amount: l.amount("amount")?,
             note: l.opt_text("note", TEXT_CHARS_MAX)?,
         };
-        check_not_negative(
-            l.field("amount"),
-            line.amount,
-            &format!("\"{}\"", line.amount),
-        )?;
+        check_not_negative(l.field("amount"), line.amount, &format!("\"{}\"", line.amount))?;
         l.finish()?;
         unique(&line.id, format!("{path}.id"))?;
         costs.push(line);
@@ -1170,16 +1022,9 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
     for (i, item) in o.opt_array("transfers")?.into_iter().flatten().enumerate() {
         let path = o.item_path("transfers", i);
         let mut l = Obj::new(item, &path)?;
-        let line = TransferLine {
-            from: l.slug("from")?,
-            name: l.text("name", NAME_CHARS_MAX)?,
-            amount: l.amount("amount")?,
-        };
-        check_not_negative(
-            l.field("amount"),
-            line.amount,
-            &format!("\"{}\"", line.amount),
-        )?;
+        let line =
+            TransferLine { from: l.slug("from")?, name: l.text("name", NAME_CHARS_MAX)?, amount: l.amount("amount")? };
+        check_not_negative(l.field("amount"), line.amount, &format!("\"{}\"", line.amount))?;
         l.finish()?;
         transfers.push(line);
     }
@@ -1187,15 +1032,7 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
         None => None,
         Some(v) => Some(Box::new(decode_stated(v, &o.field("stated"))?)),
     };
-    Ok(EventKind::BudgetAdopted {
-        year,
-        decision,
-        status,
-        income,
-        costs,
-        transfers,
-        stated,
-    })
+    Ok(EventKind::BudgetAdopted { year, decision, status, income, costs, transfers, stated })
 }
 
 fn decode_stated(value: &Value, path: &str) -> Result<Stated, Rejection> {
@@ -1214,25 +1051,15 @@ fn decode_stated(value: &Value, path: &str) -> Result<Stated, Rejection> {
     if let Some(v) = s.opt("by_category") {
         let mut c = Obj::new(v, &s.field("by_category"))?;
         for category in Category::ALL {
-            if let Some(amount) = c
-                .opt(category.as_str())
-                .map(|v| c.amount_of(category.as_str(), v))
-                .transpose()?
-            {
+            if let Some(amount) = c.opt(category.as_str()).map(|v| c.amount_of(category.as_str(), v)).transpose()? {
                 stated.by_category.push((*category, amount));
             }
         }
         c.finish()?;
     }
     if let Some(v) = s.opt("by_group") {
-        let map = v
-            .as_object()
-            .ok_or_else(|| s.wrong_type("by_group", v, "an object of group name to amount"))?;
-        let g = Obj {
-            map,
-            path: s.field("by_group"),
-            seen: Vec::new(),
-        };
+        let map = v.as_object().ok_or_else(|| s.wrong_type("by_group", v, "an object of group name to amount"))?;
+        let g = Obj { map, path: s.field("by_group"), seen: Vec::new() };
         for (name, v) in map {
             stated.by_group.push((name.clone(), g.amount_of(name, v)?));
         }
@@ -1240,11 +1067,7 @@ fn decode_stated(value: &Value, path: &str) -> Result<Stated, Rejection> {
     if let Some(v) = s.opt("shares") {
         let mut c = Obj::new(v, &s.field("shares"))?;
         for which in StatedShare::ALL {
-            if let Some(share) = c
-                .opt(which.as_str())
-                .map(|v| c.share_of(which.as_str(), v))
-                .transpose()?
-            {
+            if let Some(share) = c.opt(which.as_str()).map(|v| c.share_of(which.as_str(), v)).transpose()? {
                 stated.shares.push((*which, share));
             }
         }
@@ -1292,11 +1115,7 @@ impl Event {
         put(&mut m, "forbund", slug_value(&self.forbund));
         put(&mut m, "date", self.date.to_string());
         match &self.kind {
-            ForbundRegistered {
-                name,
-                org_nr,
-                members,
-            } => {
+            ForbundRegistered { name, org_nr, members } => {
                 put(&mut m, "name", name.clone());
                 put_opt(&mut m, "org_nr", org_nr.clone());
                 let list = members
@@ -1316,28 +1135,14 @@ impl Event {
                 put(&mut m, "equity", amount_value(*equity));
                 put(&mut m, "bank", amount_value(*bank));
             }
-            InsatsCreated {
-                insats,
-                name,
-                category,
-                owner,
-                decision,
-            } => {
+            InsatsCreated { insats, name, category, owner, decision } => {
                 put(&mut m, "insats", slug_value(insats));
                 put(&mut m, "name", name.clone());
                 put(&mut m, "category", category.as_str());
                 put_opt(&mut m, "owner", owner.clone());
                 put(&mut m, "decision", decision_value(decision));
             }
-            BudgetAdopted {
-                year,
-                decision,
-                status,
-                income,
-                costs,
-                transfers,
-                stated,
-            } => {
+            BudgetAdopted { year, decision, status, income, costs, transfers, stated } => {
                 put(&mut m, "year", *year);
                 put(&mut m, "status", status.as_str());
                 put(&mut m, "decision", decision_value(decision));
@@ -1384,60 +1189,32 @@ impl Event {
                     put(&mut m, "stated", stated_value(s));
                 }
             }
-            FundingGranted {
-                insats,
-                year,
-                amount,
-                decision,
-            } => {
+            FundingGranted { insats, year, amount, decision } => {
                 put(&mut m, "insats", slug_value(insats));
                 put(&mut m, "year", *year);
                 put(&mut m, "amount", amount_value(*amount));
                 put(&mut m, "decision", decision_value(decision));
             }
-            FundingChanged {
-                insats,
-                year,
-                delta,
-                reason,
-                decision,
-            } => {
+            FundingChanged { insats, year, delta, reason, decision } => {
                 put(&mut m, "insats", slug_value(insats));
                 put(&mut m, "year", *year);
                 put(&mut m, "delta", amount_value(*delta));
                 put(&mut m, "reason", reason.clone());
                 put(&mut m, "decision", decision_value(decision));
             }
-            ContributionReceived {
-                member,
-                year,
-                amount,
-                reference,
-            } => {
+            ContributionReceived { member, year, amount, reference } => {
                 put(&mut m, "member", slug_value(member));
                 put(&mut m, "year", *year);
                 put(&mut m, "amount", amount_value(*amount));
                 put(&mut m, "reference", reference.clone());
             }
-            OtherIncomeRecorded {
-                year,
-                line,
-                amount,
-                reference,
-            } => {
+            OtherIncomeRecorded { year, line, amount, reference } => {
                 put(&mut m, "year", *year);
                 put(&mut m, "line", slug_value(line));
                 put(&mut m, "amount", amount_value(*amount));
                 put(&mut m, "reference", reference.clone());
             }
-            CostRecorded {
-                year,
-                line,
-                insats,
-                amount,
-                reference,
-                text,
-            } => {
+            CostRecorded { year, line, insats, amount, reference, text } => {
                 put(&mut m, "year", *year);
                 put_opt(&mut m, "line", line.as_ref().map(slug_value));
                 put_opt(&mut m, "insats", insats.as_ref().map(slug_value));
@@ -1445,17 +1222,8 @@ impl Event {
                 put(&mut m, "reference", reference.clone());
                 put(&mut m, "text", text.clone());
             }
-            MergerDecided {
-                merging,
-                effective,
-                estimated_transfers,
-                decision,
-            } => {
-                put(
-                    &mut m,
-                    "merging",
-                    merging.iter().map(slug_value).collect::<Vec<_>>(),
-                );
+            MergerDecided { merging, effective, estimated_transfers, decision } => {
+                put(&mut m, "merging", merging.iter().map(slug_value).collect::<Vec<_>>());
                 put(&mut m, "effective", effective.to_string());
                 let list = estimated_transfers
                     .iter()
@@ -1469,19 +1237,12 @@ impl Event {
                 put(&mut m, "estimated_transfers", list);
                 put(&mut m, "decision", decision_value(decision));
             }
-            EquityTransferred {
-                from,
-                amount,
-                reference,
-            } => {
+            EquityTransferred { from, amount, reference } => {
                 put(&mut m, "from", slug_value(from));
                 put(&mut m, "amount", amount_value(*amount));
                 put(&mut m, "reference", reference.clone());
             }
-            ForbundDissolved {
-                merged_into,
-                decision,
-            } => {
+            ForbundDissolved { merged_into, decision } => {
                 put_opt(&mut m, "merged_into", merged_into.as_ref().map(slug_value));
                 put(&mut m, "decision", decision_value(decision));
             }
@@ -1489,11 +1250,7 @@ impl Event {
                 put(&mut m, "year", *year);
                 put(&mut m, "decision", decision_value(decision));
             }
-            EventCorrected {
-                corrects,
-                reason,
-                decision,
-            } => {
+            EventCorrected { corrects, reason, decision } => {
                 put(&mut m, "corrects", *corrects);
                 put(&mut m, "reason", reason.clone());
                 put_opt(&mut m, "decision", decision.as_ref().map(decision_value));
@@ -1561,10 +1318,8 @@ mod tests {
 
     #[test]
     fn a_float_amount_is_refused_with_the_field_and_the_rule() {
-        let r = reject(
-            json!({"type": "ContributionReceived", "forbund": "sf-x", "date": "2024-01-15",
-            "member": "fk", "year": 2024, "amount": 1500.5, "reference": "r"}),
-        );
+        let r = reject(json!({"type": "ContributionReceived", "forbund": "sf-x", "date": "2024-01-15",
+            "member": "fk", "year": 2024, "amount": 1500.5, "reference": "r"}));
         assert_eq!(r.rule, Rule::AmountMalformed);
         assert_eq!(r.field, "amount");
         assert_eq!(r.value, "1500.5");
@@ -1572,31 +1327,25 @@ mod tests {
 
     #[test]
     fn an_impossible_date_is_refused() {
-        let r = reject(
-            json!({"type": "YearClosed", "forbund": "sf-x", "date": "2023-02-30", "year": 2022,
-            "decision": {"body": "styrelsen", "date": "2023-02-01"}}),
-        );
+        let r = reject(json!({"type": "YearClosed", "forbund": "sf-x", "date": "2023-02-30", "year": 2022,
+            "decision": {"body": "styrelsen", "date": "2023-02-01"}}));
         assert_eq!((r.rule, r.field.as_str()), (Rule::DateInvalid, "date"));
     }
 
     #[test]
     fn an_unknown_field_is_named() {
-        let r = reject(
-            json!({"type": "EquityTransferred", "forbund": "sf-x", "date": "2024-01-01",
-            "from": "sf-y", "amount": "10", "reference": "r", "amuont": "5"}),
-        );
+        let r = reject(json!({"type": "EquityTransferred", "forbund": "sf-x", "date": "2024-01-01",
+            "from": "sf-y", "amount": "10", "reference": "r", "amuont": "5"}));
         assert_eq!((r.rule, r.field.as_str()), (Rule::UnknownField, "amuont"));
     }
 
     #[test]
     fn shares_must_follow_finsam_paragraph_5() {
-        let r = reject(
-            json!({"type": "ForbundRegistered", "forbund": "sf-x", "date": "2024-01-01", "name": "X",
+        let r = reject(json!({"type": "ForbundRegistered", "forbund": "sf-x", "date": "2024-01-01", "name": "X",
             "members": [
                 {"id": "fk", "name": "FK", "kind": "staten", "share": "0.5"},
                 {"id": "region", "name": "R", "kind": "region", "share": "0.3"},
-                {"id": "k", "name": "K", "kind": "kommun", "share": "0.2"}]}),
-        );
+                {"id": "k", "name": "K", "kind": "kommun", "share": "0.2"}]}));
         assert_eq!(r.rule, Rule::SharesByKind);
     }
 

@@ -20,10 +20,7 @@ pub fn parse_batch(input: &[u8]) -> Result<Vec<(usize, Event)>, Vec<Rejection>> 
             Rule::BatchTooLarge,
             "",
             format!("{} bytes", input.len()),
-            format!(
-                "an input is at most {} MiB; split it into several batches",
-                INPUT_BYTES_MAX >> 20
-            ),
+            format!("an input is at most {} MiB; split it into several batches", INPUT_BYTES_MAX >> 20),
         )]);
     }
     let lines: Vec<(usize, &[u8])> = input
@@ -41,12 +38,7 @@ pub fn parse_batch(input: &[u8]) -> Result<Vec<(usize, Event)>, Vec<Rejection>> 
         )]);
     }
     if lines.is_empty() {
-        return Err(vec![Rejection::new(
-            Rule::BatchEmpty,
-            "",
-            "",
-            "the input holds no events",
-        )]);
+        return Err(vec![Rejection::new(Rule::BatchEmpty, "", "", "the input holds no events")]);
     }
     let mut events = Vec::with_capacity(lines.len());
     let mut rejections = Vec::new();
@@ -85,14 +77,8 @@ fn parse_line(bytes: &[u8]) -> Result<Event, Rejection> {
             "the input is not UTF-8 text; save the file as UTF-8",
         )
     })?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        Rejection::new(
-            Rule::NotJson,
-            "",
-            "",
-            format!("not valid JSON at column {}: {e}", e.column()),
-        )
-    })?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Rejection::new(Rule::NotJson, "", "", format!("not valid JSON at column {}: {e}", e.column())))?;
     Event::from_json(&value)
 }
 
@@ -113,18 +99,12 @@ mod tests {
     #[test]
     fn invalid_utf8_is_named_by_line() {
         let rejections = parse_batch(b"\n\xff\xfe\n").unwrap_err();
-        assert_eq!(
-            (rejections[0].line, rejections[0].rule),
-            (Some(2), Rule::InputNotUtf8)
-        );
+        assert_eq!((rejections[0].line, rejections[0].rule), (Some(2), Rule::InputNotUtf8));
     }
 
     #[test]
     fn a_batch_over_the_limit_is_refused_whole() {
         let input = "{}\n".repeat(BATCH_EVENTS_MAX + 1);
-        assert_eq!(
-            parse_batch(input.as_bytes()).unwrap_err()[0].rule,
-            Rule::BatchTooLarge
-        );
+        assert_eq!(parse_batch(input.as_bytes()).unwrap_err()[0].rule, Rule::BatchTooLarge);
     }
 }

@@ -62,12 +62,7 @@ fn known<'a>(ids: impl Iterator<Item = &'a Slug>) -> String {
     if ids.is_empty() {
         return "none is recorded yet".to_string();
     }
-    let mut text = ids
-        .iter()
-        .take(KNOWN_LISTED_MAX)
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut text = ids.iter().take(KNOWN_LISTED_MAX).map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
     if ids.len() > KNOWN_LISTED_MAX {
         text.push_str(&format!(" and {} more", ids.len() - KNOWN_LISTED_MAX));
     }
@@ -130,10 +125,7 @@ impl Ledger {
                     Rule::ForbundUnknown,
                     "forbund",
                     quoted(f),
-                    format!(
-                        "no förbund with this id is registered ({})",
-                        known(self.forbund.keys())
-                    ),
+                    format!("no förbund with this id is registered ({})", known(self.forbund.keys())),
                 ))
             }
             (_, Some(state)) => state,
@@ -151,10 +143,7 @@ impl Ledger {
                 Rule::EventBeforeRegistration,
                 "date",
                 format!("\"{}\"", event.date),
-                format!(
-                    "this förbund's books start on {} (its registration)",
-                    state.registered
-                ),
+                format!("this förbund's books start on {} (its registration)", state.registered),
             ));
         }
         if let Some(closed) = state.closed_through {
@@ -184,10 +173,7 @@ impl Ledger {
                     Rule::InsatsUnknown,
                     field,
                     quoted(insats),
-                    format!(
-                        "{f} has no insats with this id ({})",
-                        known(state.insatser.keys())
-                    ),
+                    format!("{f} has no insats with this id ({})", known(state.insatser.keys())),
                 ))
             }
         };
@@ -199,10 +185,7 @@ impl Ledger {
                     Rule::ForbundUnknown,
                     field,
                     quoted(other),
-                    format!(
-                        "no förbund with this id is registered ({})",
-                        known(self.forbund.keys())
-                    ),
+                    format!("no förbund with this id is registered ({})", known(self.forbund.keys())),
                 ))
             }
         };
@@ -234,15 +217,11 @@ impl Ledger {
                         Rule::InsatsAlreadyExists,
                         "insats",
                         quoted(insats),
-                        format!(
-                            "{f} has an insats with this id already; each insats is created once"
-                        ),
+                        format!("{f} has an insats with this id already; each insats is created once"),
                     ));
                 }
             }
-            BudgetAdopted {
-                costs, transfers, ..
-            } => {
+            BudgetAdopted { costs, transfers, .. } => {
                 for (i, line) in costs.iter().enumerate() {
                     if let Some(insats) = &line.insats {
                         insats_known(insats, &format!("costs[{i}].insats"))?;
@@ -253,25 +232,18 @@ impl Ledger {
                 }
             }
             FundingGranted { insats, .. } => insats_known(insats, "insats")?,
-            FundingChanged {
-                insats,
-                year,
-                delta,
-                ..
-            } => {
+            FundingChanged { insats, year, delta, .. } => {
                 insats_known(insats, "insats")?;
-                let granted = state
-                    .granted
-                    .get(insats)
-                    .and_then(|y| y.get(year))
-                    .copied()
-                    .unwrap_or_default();
+                let granted = state.granted.get(insats).and_then(|y| y.get(year)).copied().unwrap_or_default();
                 if (granted + *delta).is_negative() {
                     return Err(Rejection::new(
                         Rule::GrantWouldBecomeNegative,
                         "delta",
                         format!("\"{delta}\""),
-                        format!("{insats} has {} granted for {year}; a change may not take it below zero", granted.human()),
+                        format!(
+                            "{insats} has {} granted for {year}; a change may not take it below zero",
+                            granted.human()
+                        ),
                     ));
                 }
             }
@@ -281,10 +253,7 @@ impl Ledger {
                         Rule::MemberUnknown,
                         "member",
                         quoted(member),
-                        format!(
-                            "{f} has no member with this id ({})",
-                            known(state.members.iter())
-                        ),
+                        format!("{f} has no member with this id ({})", known(state.members.iter())),
                     ));
                 }
             }
@@ -302,9 +271,7 @@ impl Ledger {
                     ));
                 }
             }
-            CostRecorded {
-                year, line, insats, ..
-            } => {
+            CostRecorded { year, line, insats, .. } => {
                 if let Some(insats) = insats {
                     insats_known(insats, "insats")?;
                 }
@@ -399,13 +366,7 @@ impl Ledger {
                 }
                 let first_open = match state.closed_through {
                     Some(c) => c + 1,
-                    None => state
-                        .event_years
-                        .iter()
-                        .next()
-                        .copied()
-                        .unwrap_or(year)
-                        .min(state.registered.year()),
+                    None => state.event_years.iter().next().copied().unwrap_or(year).min(state.registered.year()),
                 };
                 if year != first_open {
                     return Err(Rejection::new(
@@ -492,31 +453,18 @@ impl Ledger {
             let previous = self.forbund.insert(f.clone(), state);
             assert!(previous.is_none(), "apply: {f} registered twice");
         }
-        let state = self
-            .forbund
-            .get_mut(f)
-            .expect("apply: event for an unregistered förbund");
+        let state = self.forbund.get_mut(f).expect("apply: event for an unregistered förbund");
         state.event_years.insert(event.date.year());
         match &event.kind {
             ForbundRegistered { .. } => {}
             OpeningBalanceRecorded { .. } => state.opening_recorded = true,
-            InsatsCreated {
-                insats, category, ..
-            } => {
+            InsatsCreated { insats, category, .. } => {
                 state.insatser.insert(insats.clone(), *category);
             }
-            BudgetAdopted {
-                year,
-                status,
-                income,
-                costs,
-                ..
-            } => {
+            BudgetAdopted { year, status, income, costs, .. } => {
                 let replaces = match state.budgets.get(year) {
                     None => true,
-                    Some(existing) => {
-                        *status == BudgetStatus::Adopted || existing.status == BudgetStatus::Outlook
-                    }
+                    Some(existing) => *status == BudgetStatus::Adopted || existing.status == BudgetStatus::Outlook,
                 };
                 if replaces {
                     state.budgets.insert(
@@ -524,49 +472,23 @@ impl Ledger {
                         BudgetLines {
                             status: *status,
                             income: income.iter().map(|l| l.id.clone()).collect(),
-                            costs: costs
-                                .iter()
-                                .map(|l| (l.id.clone(), l.insats.clone()))
-                                .collect(),
+                            costs: costs.iter().map(|l| (l.id.clone(), l.insats.clone())).collect(),
                         },
                     );
                 }
             }
-            FundingGranted {
-                insats,
-                year,
-                amount,
-                ..
-            } => {
-                *state
-                    .granted
-                    .entry(insats.clone())
-                    .or_default()
-                    .entry(*year)
-                    .or_default() += *amount;
+            FundingGranted { insats, year, amount, .. } => {
+                *state.granted.entry(insats.clone()).or_default().entry(*year).or_default() += *amount;
             }
-            FundingChanged {
-                insats,
-                year,
-                delta,
-                ..
-            } => {
-                *state
-                    .granted
-                    .entry(insats.clone())
-                    .or_default()
-                    .entry(*year)
-                    .or_default() += *delta;
+            FundingChanged { insats, year, delta, .. } => {
+                *state.granted.entry(insats.clone()).or_default().entry(*year).or_default() += *delta;
             }
             MergerDecided { merging, .. } => state.merging_in.extend(merging.iter().cloned()),
             ForbundDissolved { .. } => state.dissolved = Some(event.date),
             YearClosed { year, .. } => state.closed_through = Some(*year),
             EventCorrected { corrects, .. } => {
                 let previous = self.corrected.insert(*corrects, seq);
-                assert!(
-                    previous.is_none(),
-                    "apply: event {corrects} corrected twice"
-                );
+                assert!(previous.is_none(), "apply: event {corrects} corrected twice");
             }
             ContributionReceived { .. }
             | OtherIncomeRecorded { .. }
@@ -601,9 +523,7 @@ mod tests {
     fn given(events: &[Value]) -> Ledger {
         let mut ledger = Ledger::new();
         for (i, v) in events.iter().enumerate() {
-            ledger
-                .record(&event(v.clone()))
-                .unwrap_or_else(|r| panic!("given event {} is accepted: {r}", i + 1));
+            ledger.record(&event(v.clone())).unwrap_or_else(|r| panic!("given event {} is accepted: {r}", i + 1));
         }
         ledger
     }
@@ -616,9 +536,7 @@ mod tests {
 
     #[track_caller]
     fn accepted(ledger: &mut Ledger, when: Value) -> u64 {
-        ledger
-            .record(&event(when))
-            .unwrap_or_else(|r| panic!("must be accepted: {r}"))
+        ledger.record(&event(when)).unwrap_or_else(|r| panic!("must be accepted: {r}"))
     }
 
     fn decision() -> Value {
@@ -670,11 +588,7 @@ mod tests {
     #[test]
     fn events_before_the_books_begin_are_refused() {
         let ledger = given(&[registered("sf-a")]);
-        refused(
-            &ledger,
-            cost("sf-a", "team", "2023-01-05"),
-            Rule::EventBeforeRegistration,
-        );
+        refused(&ledger, cost("sf-a", "team", "2023-01-05"), Rule::EventBeforeRegistration);
     }
 
     #[test]
@@ -718,17 +632,9 @@ mod tests {
     #[test]
     fn costs_are_charged_to_lines_of_the_years_budget() {
         let mut ledger = given(&[registered("sf-a"), insats("sf-a", "team")]);
-        refused(
-            &ledger,
-            cost("sf-a", "team", "2024-03-31"),
-            Rule::BudgetMissing,
-        );
+        refused(&ledger, cost("sf-a", "team", "2024-03-31"), Rule::BudgetMissing);
         accepted(&mut ledger, budget("sf-a", 2024));
-        refused(
-            &ledger,
-            cost("sf-a", "styrelse", "2024-03-31"),
-            Rule::BudgetLineUnknown,
-        );
+        refused(&ledger, cost("sf-a", "styrelse", "2024-03-31"), Rule::BudgetLineUnknown);
         accepted(&mut ledger, cost("sf-a", "team", "2024-03-31"));
         let mut wrong_insats = cost("sf-a", "kansli", "2024-03-31");
         wrong_insats["insats"] = json!("team");
@@ -747,31 +653,14 @@ mod tests {
             budget("sf-a", 2024),
             cost("sf-a", "team", "2024-03-31"),
         ]);
-        refused(
-            &ledger,
-            year_closed("sf-a", 2024, "2025-02-10"),
-            Rule::YearClosedOutOfOrder,
-        );
-        refused(
-            &ledger,
-            year_closed("sf-a", 2023, "2023-12-31"),
-            Rule::YearNotOver,
-        );
+        refused(&ledger, year_closed("sf-a", 2024, "2025-02-10"), Rule::YearClosedOutOfOrder);
+        refused(&ledger, year_closed("sf-a", 2023, "2023-12-31"), Rule::YearNotOver);
         accepted(&mut ledger, year_closed("sf-a", 2023, "2024-02-10"));
-        refused(
-            &ledger,
-            year_closed("sf-a", 2023, "2024-02-11"),
-            Rule::YearAlreadyClosed,
-        );
+        refused(&ledger, year_closed("sf-a", 2023, "2024-02-11"), Rule::YearAlreadyClosed);
         accepted(&mut ledger, year_closed("sf-a", 2024, "2025-02-10"));
-        let r = ledger
-            .check(&event(cost("sf-a", "team", "2024-12-31")))
-            .unwrap_err();
+        let r = ledger.check(&event(cost("sf-a", "team", "2024-12-31"))).unwrap_err();
         assert_eq!(r.rule, Rule::YearClosed);
-        assert!(
-            r.message.contains("EventCorrected"),
-            "the message says how to correct: {r}"
-        );
+        assert!(r.message.contains("EventCorrected"), "the message says how to correct: {r}");
     }
 
     #[test]
@@ -799,21 +688,13 @@ mod tests {
 
     #[test]
     fn corrections_correct_an_original_of_the_same_books_once() {
-        let mut ledger = given(&[
-            registered("sf-a"),
-            registered("sf-b"),
-            insats("sf-a", "team"),
-        ]);
+        let mut ledger = given(&[registered("sf-a"), registered("sf-b"), insats("sf-a", "team")]);
         let correction = |forbund: &str, seq: u64| {
             json!({"type": "EventCorrected", "forbund": forbund, "date": "2024-02-01",
             "corrects": seq, "reason": "fel insats"})
         };
         refused(&ledger, correction("sf-a", 9), Rule::CorrectionOfUnknownSeq);
-        refused(
-            &ledger,
-            correction("sf-b", 3),
-            Rule::CorrectionOfOtherForbund,
-        );
+        refused(&ledger, correction("sf-b", 3), Rule::CorrectionOfOtherForbund);
         let c = accepted(&mut ledger, correction("sf-a", 3));
         assert_eq!(ledger.corrected_by(3), Some(c));
         refused(&ledger, correction("sf-a", 3), Rule::EventAlreadyCorrected);
@@ -829,9 +710,7 @@ mod tests {
             insats("sf-a", "y"),
             insats("sf-b", "z"),
         ]);
-        let owners: Vec<&str> = (1..=5)
-            .map(|s| ledger.forbund_of(s).unwrap().as_str())
-            .collect();
+        let owners: Vec<&str> = (1..=5).map(|s| ledger.forbund_of(s).unwrap().as_str()).collect();
         assert_eq!(owners, ["sf-a", "sf-b", "sf-a", "sf-a", "sf-b"]);
         assert_eq!(ledger.forbund_of(0), None);
         assert_eq!(ledger.forbund_of(6), None);

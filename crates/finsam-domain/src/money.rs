@@ -10,9 +10,7 @@ use std::str::FromStr;
 pub const AMOUNT_KR_MAX: i64 = 100_000_000_000;
 
 /// An amount in kronor with at most two decimals (öre).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Amount(Decimal);
 
@@ -38,9 +36,7 @@ impl Amount {
             ));
         }
         if int.len() > 1 && int.starts_with('0') {
-            return Err(AmountError(
-                "an amount has no leading zeros (write \"7\", not \"007\")",
-            ));
+            return Err(AmountError("an amount has no leading zeros (write \"7\", not \"007\")"));
         }
         if frac.is_some_and(|f| f.len() > 2) {
             return Err(AmountError("an amount has at most 2 decimals (öre)"));
@@ -56,10 +52,7 @@ impl Amount {
     }
 
     pub fn from_decimal(value: Decimal) -> Amount {
-        assert!(
-            value.round_dp(2) == value,
-            "amount {value} has more than 2 decimals"
-        );
+        assert!(value.round_dp(2) == value, "amount {value} has more than 2 decimals");
         Amount(value)
     }
 
@@ -164,9 +157,7 @@ impl std::iter::Sum for Amount {
 
 /// A fraction between 0 and 1 with at most 6 decimals, e.g. a member's share of the yearly
 /// contributions ("0.25").
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Share(Decimal);
 
@@ -176,11 +167,7 @@ impl Share {
     pub fn parse(text: &str) -> Result<Share, AmountError> {
         let (int, frac) = text.split_once('.').unwrap_or((text, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if int.is_empty()
-            || !all_digits(int)
-            || !all_digits(frac)
-            || (text.contains('.') && frac.is_empty())
-        {
+        if int.is_empty() || !all_digits(int) || !all_digits(frac) || (text.contains('.') && frac.is_empty()) {
             return Err(AmountError(
                 "a share is a decimal fraction between 0 and 1 written as a string, e.g. \"0.25\"",
             ));
@@ -225,21 +212,9 @@ mod tests {
         assert_eq!(Amount::parse("1500.5").unwrap().canonical(), "1500.50");
         assert_eq!(Amount::parse("1500.00").unwrap().canonical(), "1500");
         assert_eq!(Amount::parse("-12.30").unwrap().canonical(), "-12.30");
-        for bad in [
-            "",
-            "1e9",
-            "1.234",
-            "+5",
-            " 5",
-            "5 ",
-            "1 000",
-            "1,50",
-            ".5",
-            "5.",
-            "--5",
-            "0x10",
-            "1000000000000000",
-        ] {
+        for bad in
+            ["", "1e9", "1.234", "+5", " 5", "5 ", "1 000", "1,50", ".5", "5.", "--5", "0x10", "1000000000000000"]
+        {
             assert!(Amount::parse(bad).is_err(), "{bad:?} must be rejected");
         }
     }
@@ -247,10 +222,7 @@ mod tests {
     #[test]
     fn amounts_read_like_swedish_kronor() {
         assert_eq!(Amount::kr(1_918_000).human(), "1 918 000,00 kr");
-        assert_eq!(
-            Amount::parse("-1945000").unwrap().human(),
-            "-1 945 000,00 kr"
-        );
+        assert_eq!(Amount::parse("-1945000").unwrap().human(), "-1 945 000,00 kr");
         assert_eq!(Amount::parse("999.5").unwrap().human(), "999,50 kr");
         assert_eq!(Amount::ZERO.human(), "0,00 kr");
     }

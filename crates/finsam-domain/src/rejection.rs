@@ -153,23 +153,12 @@ pub struct Rejection {
 const VALUE_CHARS_MAX: usize = 80;
 
 impl Rejection {
-    pub fn new(
-        rule: Rule,
-        field: impl Into<String>,
-        value: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(rule: Rule, field: impl Into<String>, value: impl Into<String>, message: impl Into<String>) -> Self {
         let mut value: String = value.into();
         if value.chars().count() > VALUE_CHARS_MAX {
             value = value.chars().take(VALUE_CHARS_MAX).collect::<String>() + "…";
         }
-        Rejection {
-            line: None,
-            field: field.into(),
-            value,
-            rule,
-            message: message.into(),
-        }
+        Rejection { line: None, field: field.into(), value, rule, message: message.into() }
     }
 
     /// The same rejection, placed on a line of the input.
@@ -194,13 +183,7 @@ impl fmt::Display for Rejection {
         if parts.is_empty() {
             write!(f, "{} [rule {}]", self.message, self.rule.code())
         } else {
-            write!(
-                f,
-                "{}: {} [rule {}]",
-                parts.join(", "),
-                self.message,
-                self.rule.code()
-            )
+            write!(f, "{}: {} [rule {}]", parts.join(", "), self.message, self.rule.code())
         }
     }
 }

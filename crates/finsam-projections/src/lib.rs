@@ -1,8 +1,17 @@
 //! Projections: pure folds over recorded events. No I/O, no clock: the same events give the
 //! same answer, byte for byte.
 
-pub mod budget;
+pub mod chart;
+pub mod projection;
+pub mod reports;
 pub mod summary;
 
-pub use budget::{BudgetView, CategoryTotal};
+pub use chart::{Chart, Role};
+pub use projection::{Projection, Recorded, Voucher};
+pub use reports::{At, Balances, BudgetPosition};
 pub use summary::summary;
+
+#[cfg(test)]
+mod property;
+#[cfg(test)]
+mod tests;

@@ -19,13 +19,7 @@ fn fresh_store(name: &str) -> (PathBuf, Store<finsam_store::FileLog>) {
     init(&dir).unwrap();
     let (mut store, _) = Store::open(&dir).unwrap();
     let registration = include_str!("../../../fixtures/00-forbund.jsonl");
-    store
-        .record(
-            &parse_batch(registration.as_bytes()).unwrap(),
-            "bench",
-            None,
-        )
-        .unwrap();
+    store.record(&parse_batch(registration.as_bytes()).unwrap(), "bench", None).unwrap();
     (dir, store)
 }
 
@@ -58,13 +52,8 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
 
         let (dir, mut store) = fresh_store(&format!("batch-{run}"));
-        let batches: Vec<Vec<(usize, Event)>> = (0..BATCHES)
-            .map(|b| {
-                (0..BATCH)
-                    .map(|i| (i + 1, contribution(b * BATCH + i)))
-                    .collect()
-            })
-            .collect();
+        let batches: Vec<Vec<(usize, Event)>> =
+            (0..BATCHES).map(|b| (0..BATCH).map(|i| (i + 1, contribution(b * BATCH + i))).collect()).collect();
         let start = Instant::now();
         for batch in &batches {
             store.record(batch, "bench", None).unwrap();
@@ -77,12 +66,6 @@ fn main() {
         "durable appends (fdatasync per batch), median of {RUNS} runs, temp dir {}",
         std::env::temp_dir().display()
     );
-    println!(
-        "  single-event batches: {:>10.0} events/s   ({SINGLES} appends per run)",
-        median(singles)
-    );
-    println!(
-        "  batches of {BATCH}:     {:>10.0} events/s   ({BATCHES} batches per run)",
-        median(batched)
-    );
+    println!("  single-event batches: {:>10.0} events/s   ({SINGLES} appends per run)", median(singles));
+    println!("  batches of {BATCH}:     {:>10.0} events/s   ({BATCHES} batches per run)", median(batched));
 }

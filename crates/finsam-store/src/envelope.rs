@@ -45,10 +45,7 @@ pub struct Head {
 
 impl Head {
     pub fn genesis() -> Head {
-        Head {
-            seq: 0,
-            hash: GENESIS_HASH.to_string(),
-        }
+        Head { seq: 0, hash: GENESIS_HASH.to_string() }
     }
 }
 
@@ -101,51 +98,29 @@ impl Envelope {
         body.insert("batch_last".into(), batch_last.into());
         body.insert("event".into(), event.to_json());
         body.insert("prev_hash".into(), prev_hash.clone().into());
-        let mut text =
-            serde_json::to_string(&Value::Object(body)).expect("a JSON map always serialises");
+        let mut text = serde_json::to_string(&Value::Object(body)).expect("a JSON map always serialises");
         let hash = sha256_hex(text.as_bytes());
         assert_eq!(text.pop(), Some('}'), "a JSON object ends with a brace");
         text.push_str(",\"hash\":\"");
         text.push_str(&hash);
         text.push_str("\"}\n");
-        (
-            Envelope {
-                seq,
-                id,
-                recorded_at,
-                recorded_by,
-                batch_last,
-                event,
-                prev_hash,
-                hash,
-            },
-            text,
-        )
+        (Envelope { seq, id, recorded_at, recorded_by, batch_last, event, prev_hash, hash }, text)
     }
 
     /// Decodes one line (without its newline) and checks its own hash. The chain (seq and
     /// prev_hash against the previous line) is the caller's to check.
     pub fn open(line: &[u8]) -> Result<Envelope, LineProblem> {
         if line.len() > LINE_BYTES_MAX {
-            return Err(LineProblem(format!(
-                "line is {} bytes, more than the limit of {LINE_BYTES_MAX}",
-                line.len()
-            )));
+            return Err(LineProblem(format!("line is {} bytes, more than the limit of {LINE_BYTES_MAX}", line.len())));
         }
         let text = std::str::from_utf8(line).map_err(|e| LineProblem(format!("not UTF-8: {e}")))?;
-        let cut = rfind(line, HASH_MEMBER)
-            .ok_or_else(|| LineProblem("no `hash` member at the end of the line".into()))?;
+        let cut =
+            rfind(line, HASH_MEMBER).ok_or_else(|| LineProblem("no `hash` member at the end of the line".into()))?;
         let tail = &text[cut + HASH_MEMBER.len()..];
         let stated_hash = tail
             .strip_suffix("\"}")
-            .filter(|h| {
-                h.len() == 64
-                    && h.bytes()
-                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-            })
-            .ok_or_else(|| {
-                LineProblem("the line does not end with a 64-hex `hash` member".into())
-            })?;
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .ok_or_else(|| LineProblem("the line does not end with a 64-hex `hash` member".into()))?;
         let mut body = String::with_capacity(cut + 1);
         body.push_str(&text[..cut]);
         body.push('}');
@@ -155,39 +130,19 @@ impl Envelope {
                 "hash mismatch: the line says {stated_hash}, its content hashes to {computed}"
             )));
         }
-        let value: Value =
-            serde_json::from_str(&body).map_err(|e| LineProblem(format!("not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(&body).map_err(|e| LineProblem(format!("not valid JSON: {e}")))?;
         let Value::Object(map) = value else {
             return Err(LineProblem("not a JSON object".into()));
         };
         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-        let expected = [
-            "seq",
-            "id",
-            "recorded_at",
-            "recorded_by",
-            "batch_last",
-            "event",
-            "prev_hash",
-        ];
+        let expected = ["seq", "id", "recorded_at", "recorded_by", "batch_last", "event", "prev_hash"];
         if keys != expected {
-            return Err(LineProblem(format!(
-                "envelope members are {keys:?}, expected {expected:?} in that order"
-            )));
+            return Err(LineProblem(format!("envelope members are {keys:?}, expected {expected:?} in that order")));
         }
-        let uint = |k: &str| {
-            map[k]
-                .as_u64()
-                .ok_or_else(|| LineProblem(format!("`{k}` is not an unsigned integer")))
-        };
-        let string = |k: &str| {
-            map[k]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| LineProblem(format!("`{k}` is not a string")))
-        };
-        let event = Event::from_json(&map["event"])
-            .map_err(|r: Rejection| LineProblem(format!("event: {r}")))?;
+        let uint = |k: &str| map[k].as_u64().ok_or_else(|| LineProblem(format!("`{k}` is not an unsigned integer")));
+        let string =
+            |k: &str| map[k].as_str().map(str::to_string).ok_or_else(|| LineProblem(format!("`{k}` is not a string")));
+        let event = Event::from_json(&map["event"]).map_err(|r: Rejection| LineProblem(format!("event: {r}")))?;
         let envelope = Envelope {
             seq: uint("seq")?,
             id: string("id")?,
@@ -199,10 +154,7 @@ impl Envelope {
             hash: stated_hash.to_string(),
         };
         if envelope.batch_last < envelope.seq {
-            return Err(LineProblem(format!(
-                "batch_last {} lies before seq {}",
-                envelope.batch_last, envelope.seq
-            )));
+            return Err(LineProblem(format!("batch_last {} lies before seq {}", envelope.batch_last, envelope.seq)));
         }
         Ok(envelope)
     }
@@ -228,11 +180,7 @@ fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The digest of an event's canonical content, used to tell an idempotent retry from a reused key.
 pub fn content_digest(event: &Event) -> String {
-    sha256_hex(
-        serde_json::to_string(&event.to_json())
-            .expect("serialises")
-            .as_bytes(),
-    )
+    sha256_hex(serde_json::to_string(&event.to_json()).expect("serialises").as_bytes())
 }
 
 /// The chain fields of a line, read without decoding the event.
@@ -249,19 +197,15 @@ pub fn chain_link(line: &[u8]) -> Result<ChainLink, LineProblem> {
     const PREV: &[u8] = b",\"prev_hash\":\"";
     // ...,"prev_hash":"<64>","hash":"<64>"}
     let tail_len = PREV.len() + 64 + 1 + HASH_MEMBER.len() + 64 + 2;
-    if line.len() < PREFIX.len() + tail_len || !line.starts_with(PREFIX) || !line.ends_with(b"\"}")
-    {
+    if line.len() < PREFIX.len() + tail_len || !line.starts_with(PREFIX) || !line.ends_with(b"\"}") {
         return Err(LineProblem("not an envelope line".into()));
     }
     let tail = &line[line.len() - tail_len..];
     let hash_start = tail.len() - 2 - 64;
-    let shape_ok = tail.starts_with(PREV)
-        && tail[PREV.len() + 64] == b'"'
-        && &tail[PREV.len() + 65..hash_start] == HASH_MEMBER;
+    let shape_ok =
+        tail.starts_with(PREV) && tail[PREV.len() + 64] == b'"' && &tail[PREV.len() + 65..hash_start] == HASH_MEMBER;
     if !shape_ok {
-        return Err(LineProblem(
-            "the line does not end with the prev_hash and hash members".into(),
-        ));
+        return Err(LineProblem("the line does not end with the prev_hash and hash members".into()));
     }
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let prev_hash = text(&tail[PREV.len()..PREV.len() + 64]);
@@ -272,23 +216,14 @@ pub fn chain_link(line: &[u8]) -> Result<ChainLink, LineProblem> {
     hasher.update(b"}");
     let computed = hex(&hasher.finalize());
     if computed != stated {
-        return Err(LineProblem(format!(
-            "hash mismatch: the line says {stated}, its content hashes to {computed}"
-        )));
+        return Err(LineProblem(format!("hash mismatch: the line says {stated}, its content hashes to {computed}")));
     }
-    let digits = line[PREFIX.len()..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
+    let digits = line[PREFIX.len()..].iter().take_while(|b| b.is_ascii_digit()).count();
     let seq = std::str::from_utf8(&line[PREFIX.len()..PREFIX.len() + digits])
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| LineProblem("no seq at the start of the line".into()))?;
-    Ok(ChainLink {
-        seq,
-        prev_hash,
-        hash: stated,
-    })
+    Ok(ChainLink { seq, prev_hash, hash: stated })
 }
 
 #[cfg(test)]
@@ -301,24 +236,11 @@ mod tests {
             r#"{"type":"EquityTransferred","forbund":"sf-a","date":"2024-01-01","from":"sf-b","amount":"1000","reference":"r"}"#,
         )
         .unwrap();
-        let (env, line) = Envelope::seal(
-            1,
-            "id".into(),
-            "t".into(),
-            "me".into(),
-            1,
-            event,
-            GENESIS_HASH.into(),
-        );
+        let (env, line) = Envelope::seal(1, "id".into(), "t".into(), "me".into(), 1, event, GENESIS_HASH.into());
         let line = line.trim_end().as_bytes().to_vec();
         let link = chain_link(&line).unwrap();
-        assert_eq!(
-            (link.seq, link.hash.as_str(), link.prev_hash.as_str()),
-            (1, env.hash.as_str(), GENESIS_HASH)
-        );
-        let tampered = String::from_utf8(line)
-            .unwrap()
-            .replace("\"1000\"", "\"9000\"");
+        assert_eq!((link.seq, link.hash.as_str(), link.prev_hash.as_str()), (1, env.hash.as_str(), GENESIS_HASH));
+        let tampered = String::from_utf8(line).unwrap().replace("\"1000\"", "\"9000\"");
         assert!(chain_link(tampered.as_bytes()).is_err());
         assert!(Envelope::open(tampered.as_bytes()).is_err());
     }

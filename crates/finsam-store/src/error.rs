@@ -47,16 +47,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn io(
-        path: impl Into<PathBuf>,
-        action: &'static str,
-        source: std::io::Error,
-    ) -> StoreError {
-        StoreError::Io {
-            path: path.into(),
-            action,
-            source,
-        }
+    pub fn io(path: impl Into<PathBuf>, action: &'static str, source: std::io::Error) -> StoreError {
+        StoreError::Io { path: path.into(), action, source }
     }
 }
 

@@ -7,6 +7,8 @@ use crate::envelope::{content_digest, Envelope, Head};
 use crate::error::StoreError;
 use finsam_domain::ledger::LEDGER_STATE_VERSION;
 use finsam_domain::Ledger;
+use finsam_projections::projection::PROJECTION_VERSION;
+use finsam_projections::Projection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -20,7 +22,11 @@ pub struct Checkpoint {
     /// The log's length in bytes at `seq`.
     pub log_len: u64,
     pub ledger: Ledger,
+    pub projection: Projection,
 }
+
+/// The version a checkpoint must carry to be trusted: the ledger's and the projection's.
+const CHECKPOINT_VERSION: u32 = LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION;
 
 #[derive(Serialize)]
 struct CheckpointRef<'a> {
@@ -29,6 +35,7 @@ struct CheckpointRef<'a> {
     hash: &'a str,
     log_len: u64,
     ledger: &'a Ledger,
+    projection: &'a Projection,
 }
 
 /// Where a förbund's books stand in the log: its last seq and how many events it has.
@@ -39,32 +46,19 @@ pub struct Position {
 }
 
 pub enum Index {
-    Memory {
-        idem: HashMap<String, (u64, String)>,
-        positions: BTreeMap<String, Position>,
-    },
-    Sled {
-        db: sled::Db,
-        idem: sled::Tree,
-        positions: sled::Tree,
-    },
+    Memory { idem: HashMap<String, (u64, String)>, positions: BTreeMap<String, Position> },
+    Sled { db: sled::Db, idem: sled::Tree, positions: sled::Tree },
 }
 
 fn derived(action: &'static str) -> impl Fn(sled::Error) -> StoreError {
-    move |e| StoreError::Derived {
-        action,
-        detail: e.to_string(),
-    }
+    move |e| StoreError::Derived { action, detail: e.to_string() }
 }
 
 const CHECKPOINT_KEY: &[u8] = b"checkpoint";
 
 impl Index {
     pub fn memory() -> Index {
-        Index::Memory {
-            idem: HashMap::new(),
-            positions: BTreeMap::new(),
-        }
+        Index::Memory { idem: HashMap::new(), positions: BTreeMap::new() }
     }
 
     /// Opens (or recreates, when it cannot be opened) the sled database in `dir`.
@@ -81,14 +75,7 @@ impl Index {
         };
         let idem = db.open_tree("idempotency").map_err(derived("open tree"))?;
         let positions = db.open_tree("positions").map_err(derived("open tree"))?;
-        Ok((
-            Index::Sled {
-                db,
-                idem,
-                positions,
-            },
-            recreated,
-        ))
+        Ok((Index::Sled { db, idem, positions }, recreated))
     }
 
     pub fn clear(&mut self) -> Result<(), StoreError> {
@@ -97,11 +84,7 @@ impl Index {
                 idem.clear();
                 positions.clear();
             }
-            Index::Sled {
-                db,
-                idem,
-                positions,
-            } => {
+            Index::Sled { db, idem, positions } => {
                 idem.clear().map_err(derived("clear"))?;
                 positions.clear().map_err(derived("clear"))?;
                 db.remove(CHECKPOINT_KEY).map_err(derived("clear"))?;
@@ -127,9 +110,7 @@ impl Index {
 
     pub fn position(&self, forbund: &str) -> Result<Position, StoreError> {
         match self {
-            Index::Memory { positions, .. } => {
-                Ok(positions.get(forbund).copied().unwrap_or_default())
-            }
+            Index::Memory { positions, .. } => Ok(positions.get(forbund).copied().unwrap_or_default()),
             Index::Sled { positions, .. } => Ok(positions
                 .get(forbund.as_bytes())
                 .map_err(derived("read"))?
@@ -148,26 +129,18 @@ impl Index {
         match self {
             Index::Memory { idem, positions } => {
                 if let Some(key) = key {
-                    idem.insert(
-                        key.to_string(),
-                        (envelope.seq, content_digest(&envelope.event)),
-                    );
+                    idem.insert(key.to_string(), (envelope.seq, content_digest(&envelope.event)));
                 }
                 positions.insert(forbund.to_string(), position);
             }
-            Index::Sled {
-                idem, positions, ..
-            } => {
+            Index::Sled { idem, positions, .. } => {
                 if let Some(key) = key {
                     let mut value = envelope.seq.to_be_bytes().to_vec();
                     value.extend_from_slice(content_digest(&envelope.event).as_bytes());
-                    idem.insert(key.as_bytes(), value)
-                        .map_err(derived("write"))?;
+                    idem.insert(key.as_bytes(), value).map_err(derived("write"))?;
                 }
                 let bytes = serde_json::to_vec(&position).expect("serialises");
-                positions
-                    .insert(forbund.as_bytes(), bytes)
-                    .map_err(derived("write"))?;
+                positions.insert(forbund.as_bytes(), bytes).map_err(derived("write"))?;
             }
         }
         Ok(())
@@ -178,20 +151,19 @@ impl Index {
         head: &Head,
         log_len: u64,
         ledger: &Ledger,
+        projection: &Projection,
     ) -> Result<(), StoreError> {
         if let Index::Sled { db, .. } = self {
             let checkpoint = CheckpointRef {
-                version: LEDGER_STATE_VERSION,
+                version: CHECKPOINT_VERSION,
                 seq: head.seq,
                 hash: &head.hash,
                 log_len,
                 ledger,
+                projection,
             };
-            db.insert(
-                CHECKPOINT_KEY,
-                serde_json::to_vec(&checkpoint).expect("serialises"),
-            )
-            .map_err(derived("write"))?;
+            db.insert(CHECKPOINT_KEY, serde_json::to_vec(&checkpoint).expect("serialises"))
+                .map_err(derived("write"))?;
             db.flush().map_err(derived("flush"))?;
         }
         Ok(())
@@ -203,6 +175,6 @@ impl Index {
         };
         let bytes = db.get(CHECKPOINT_KEY).ok()??;
         let checkpoint: Checkpoint = serde_json::from_slice(&bytes).ok()?;
-        (checkpoint.version == LEDGER_STATE_VERSION).then_some(checkpoint)
+        (checkpoint.version == CHECKPOINT_VERSION).then_some(checkpoint)
     }
 }

@@ -13,4 +13,4 @@ pub mod store;
 pub use envelope::{Envelope, Head, GENESIS_HASH};
 pub use error::StoreError;
 pub use log::{FileLog, LogBackend, MemoryLog};
-pub use store::{init, read_log, OpenReport, Recorded, Store};
+pub use store::{init, open_view, read_log, OpenReport, Recorded, Store, View};

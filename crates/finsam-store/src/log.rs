@@ -38,10 +38,7 @@ pub struct MemoryLog {
 
 impl MemoryLog {
     pub fn new() -> MemoryLog {
-        MemoryLog {
-            head: Some(Head::genesis()),
-            lines: Vec::new(),
-        }
+        MemoryLog { head: Some(Head::genesis()), lines: Vec::new() }
     }
 
     /// The log as the file would hold it.
@@ -58,10 +55,7 @@ impl LogBackend for MemoryLog {
     fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
         let actual = self.head().seq;
         if actual != expected_seq {
-            return Err(StoreError::HeadMoved {
-                expected: expected_seq,
-                actual,
-            });
+            return Err(StoreError::HeadMoved { expected: expected_seq, actual });
         }
         let mut lines = batch.text.split_inclusive('\n');
         for envelope in &batch.envelopes {
@@ -78,11 +72,7 @@ impl LogBackend for MemoryLog {
         to: u64,
         each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        for (envelope, _) in self
-            .lines
-            .iter()
-            .filter(|(e, _)| e.seq >= from && e.seq <= to)
-        {
+        for (envelope, _) in self.lines.iter().filter(|(e, _)| e.seq >= from && e.seq <= to) {
             each(envelope.clone())?;
         }
         Ok(())
@@ -112,17 +102,12 @@ pub fn scan_file(
     each: &mut dyn FnMut(Envelope, u64) -> Result<(), StoreError>,
 ) -> Result<ScanEnd, StoreError> {
     let mut file = File::open(path).map_err(|e| StoreError::io(path, "open", e))?;
-    file.seek(SeekFrom::Start(offset))
-        .map_err(|e| StoreError::io(path, "seek in", e))?;
+    file.seek(SeekFrom::Start(offset)).map_err(|e| StoreError::io(path, "seek in", e))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut pos = offset;
     let mut line_no = first_line_no;
     let mut chain = head.clone();
-    let mut end = ScanEnd {
-        head,
-        valid_len: offset,
-        torn_bytes: 0,
-    };
+    let mut end = ScanEnd { head, valid_len: offset, torn_bytes: 0 };
     // Envelopes of the batch being read, with the byte offset after each line.
     let mut pending: Vec<(Envelope, u64)> = Vec::new();
     let mut buf = Vec::with_capacity(4096);
@@ -169,10 +154,7 @@ pub fn scan_file(
             problem,
         };
         if envelope.seq != chain.seq + 1 {
-            return Err(damaged(format!(
-                "seq {} follows seq {} (seqs run without gaps)",
-                envelope.seq, chain.seq
-            )));
+            return Err(damaged(format!("seq {} follows seq {} (seqs run without gaps)", envelope.seq, chain.seq)));
         }
         if envelope.prev_hash != chain.hash {
             return Err(damaged(format!(
@@ -188,10 +170,7 @@ pub fn scan_file(
                 )));
             }
         }
-        chain = Head {
-            seq: envelope.seq,
-            hash: envelope.hash.clone(),
-        };
+        chain = Head { seq: envelope.seq, hash: envelope.hash.clone() };
         let complete = envelope.seq == envelope.batch_last;
         pending.push((envelope, pos));
         if complete {
@@ -202,9 +181,7 @@ pub fn scan_file(
             end.valid_len = pos;
         }
     }
-    let file_len = std::fs::metadata(path)
-        .map_err(|e| StoreError::io(path, "stat", e))?
-        .len();
+    let file_len = std::fs::metadata(path).map_err(|e| StoreError::io(path, "stat", e))?.len();
     end.torn_bytes = file_len - end.valid_len;
     Ok(end)
 }
@@ -222,24 +199,12 @@ pub struct FileLog {
 impl FileLog {
     /// Opens the log for appending at a scanned end; cuts away a torn tail first.
     pub fn open_for_append(path: &Path, end: &ScanEnd) -> Result<FileLog, StoreError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| StoreError::io(path, "open", e))?;
+        let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| StoreError::io(path, "open", e))?;
         if end.torn_bytes > 0 {
-            file.set_len(end.valid_len)
-                .map_err(|e| StoreError::io(path, "cut the torn tail of", e))?;
-            file.sync_all()
-                .map_err(|e| StoreError::io(path, "sync", e))?;
+            file.set_len(end.valid_len).map_err(|e| StoreError::io(path, "cut the torn tail of", e))?;
+            file.sync_all().map_err(|e| StoreError::io(path, "sync", e))?;
         }
-        Ok(FileLog {
-            path: path.to_path_buf(),
-            file,
-            head: end.head.clone(),
-            len: end.valid_len,
-            poisoned: None,
-        })
+        Ok(FileLog { path: path.to_path_buf(), file, head: end.head.clone(), len: end.valid_len, poisoned: None })
     }
 
     pub fn len(&self) -> u64 {
@@ -262,15 +227,10 @@ impl LogBackend for FileLog {
 
     fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
         if let Some(reason) = &self.poisoned {
-            return Err(StoreError::Poisoned {
-                reason: reason.clone(),
-            });
+            return Err(StoreError::Poisoned { reason: reason.clone() });
         }
         if self.head.seq != expected_seq {
-            return Err(StoreError::HeadMoved {
-                expected: expected_seq,
-                actual: self.head.seq,
-            });
+            return Err(StoreError::HeadMoved { expected: expected_seq, actual: self.head.seq });
         }
         let path = self.path.clone();
         let write = (|| {
@@ -279,22 +239,14 @@ impl LogBackend for FileLog {
         })();
         if let Err(e) = write {
             // Undo the partial write so the file ends on the last acknowledged batch.
-            if let Err(undo) = self
-                .file
-                .set_len(self.len)
-                .and_then(|_| self.file.sync_data())
-            {
-                self.poisoned = Some(format!(
-                    "write failed ({e}) and so did cutting it back ({undo})"
-                ));
+            if let Err(undo) = self.file.set_len(self.len).and_then(|_| self.file.sync_data()) {
+                self.poisoned = Some(format!("write failed ({e}) and so did cutting it back ({undo})"));
             }
             return Err(StoreError::io(path, "append to", e));
         }
         if let Err(e) = self.file.sync_data() {
             self.poisoned = Some(format!("fdatasync of {} failed: {e}", self.path.display()));
-            return Err(StoreError::Poisoned {
-                reason: self.poisoned.clone().unwrap_or_default(),
-            });
+            return Err(StoreError::Poisoned { reason: self.poisoned.clone().unwrap_or_default() });
         }
         self.len += batch.text.len() as u64;
         self.head = batch.head.clone();
@@ -313,10 +265,7 @@ impl LogBackend for FileLog {
             }
             Ok(())
         })?;
-        debug_assert!(
-            end.head.seq >= self.head.seq,
-            "the file holds at least what this writer appended"
-        );
+        debug_assert!(end.head.seq >= self.head.seq, "the file holds at least what this writer appended");
         Ok(())
     }
 }
@@ -333,31 +282,20 @@ pub fn verify_chain_prefix(path: &Path, len: u64) -> Result<Head, StoreError> {
     let mut pos = 0u64;
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| StoreError::io(path, "read", e))?;
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| StoreError::io(path, "read", e))?;
         if n == 0 {
             break;
         }
         let line_no = chain.seq + 1;
-        let damaged = |problem: String| StoreError::Damaged {
-            path: path.to_path_buf(),
-            line: line_no,
-            offset: pos,
-            problem,
-        };
+        let damaged =
+            |problem: String| StoreError::Damaged { path: path.to_path_buf(), line: line_no, offset: pos, problem };
         if buf.last() != Some(&b'\n') {
-            return Err(damaged(
-                "the checkpointed part of the log ends in the middle of a line".into(),
-            ));
+            return Err(damaged("the checkpointed part of the log ends in the middle of a line".into()));
         }
         let line = &buf[..n - 1];
         let link = crate::envelope::chain_link(line).map_err(|p| damaged(p.0))?;
         if link.seq != line_no {
-            return Err(damaged(format!(
-                "seq {} follows seq {} (seqs run without gaps)",
-                link.seq, chain.seq
-            )));
+            return Err(damaged(format!("seq {} follows seq {} (seqs run without gaps)", link.seq, chain.seq)));
         }
         if link.prev_hash != chain.hash {
             return Err(damaged(format!(
@@ -365,10 +303,7 @@ pub fn verify_chain_prefix(path: &Path, len: u64) -> Result<Head, StoreError> {
                 link.prev_hash, chain.seq, chain.hash
             )));
         }
-        chain = Head {
-            seq: link.seq,
-            hash: link.hash,
-        };
+        chain = Head { seq: link.seq, hash: link.hash };
         pos += n as u64;
     }
     Ok(chain)

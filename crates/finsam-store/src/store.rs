@@ -4,10 +4,10 @@
 use crate::envelope::{content_digest, Envelope, Head, LineProblem};
 use crate::error::StoreError;
 use crate::index::Index;
-use crate::log::{
-    scan_file, verify_chain_prefix, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch,
-};
+use crate::log::{scan_file, verify_chain_prefix, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch};
 use finsam_domain::{Event, Ledger, Rejection, Rule};
+use finsam_projections::projection::Recorded as RecordedEvent;
+use finsam_projections::Projection;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -40,6 +40,7 @@ pub struct OpenReport {
 pub struct Store<B: LogBackend> {
     backend: B,
     ledger: Ledger,
+    projection: Projection,
     index: Index,
     log_len: u64,
     /// Held for the life of the store: the exclusive writer lock.
@@ -47,9 +48,7 @@ pub struct Store<B: LogBackend> {
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io(dir, "sync the directory", e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, "sync the directory", e))
 }
 
 /// Creates a new, empty store in `dir` (creating the directory if needed).
@@ -59,14 +58,11 @@ pub fn init(dir: &Path) -> Result<(), StoreError> {
     let file = match OpenOptions::new().write(true).create_new(true).open(&log) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(StoreError::AlreadyAStore {
-                dir: dir.to_path_buf(),
-            })
+            return Err(StoreError::AlreadyAStore { dir: dir.to_path_buf() })
         }
         Err(e) => return Err(StoreError::io(&log, "create", e)),
     };
-    file.sync_all()
-        .map_err(|e| StoreError::io(&log, "sync", e))?;
+    file.sync_all().map_err(|e| StoreError::io(&log, "sync", e))?;
     fsync_dir(dir)?;
     Ok(())
 }
@@ -74,9 +70,7 @@ pub fn init(dir: &Path) -> Result<(), StoreError> {
 fn log_path(dir: &Path) -> Result<PathBuf, StoreError> {
     let log = dir.join(LOG_FILE);
     if !log.is_file() {
-        return Err(StoreError::NotAStore {
-            dir: dir.to_path_buf(),
-        });
+        return Err(StoreError::NotAStore { dir: dir.to_path_buf() });
     }
     Ok(log)
 }
@@ -113,27 +107,14 @@ fn take_lock(dir: &Path) -> Result<File, StoreError> {
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
-            let holder = if holder.trim().is_empty() {
-                "another process".to_string()
-            } else {
-                holder.trim().to_string()
-            };
-            return Err(StoreError::Locked {
-                dir: dir.to_path_buf(),
-                holder,
-            });
+            let holder =
+                if holder.trim().is_empty() { "another process".to_string() } else { holder.trim().to_string() };
+            return Err(StoreError::Locked { dir: dir.to_path_buf(), holder });
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, "lock", e)),
     }
-    let note = format!(
-        "finsam pid {} since {}",
-        std::process::id(),
-        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-    );
-    let _ = file
-        .set_len(0)
-        .and_then(|_| file.seek(SeekFrom::Start(0)))
-        .and_then(|_| file.write_all(note.as_bytes()));
+    let note = format!("finsam pid {} since {}", std::process::id(), chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
+    let _ = file.set_len(0).and_then(|_| file.seek(SeekFrom::Start(0))).and_then(|_| file.write_all(note.as_bytes()));
     Ok(file)
 }
 
@@ -157,6 +138,105 @@ fn line_ending_at(log: &Path, end: u64) -> Option<Envelope> {
     Envelope::open(&buf[line_start..]).ok()
 }
 
+/// The state derived from the log up to its last complete batch.
+struct CaughtUp {
+    ledger: Ledger,
+    projection: Projection,
+    end: ScanEnd,
+    report: OpenReport,
+}
+
+/// Loads the checkpoint (when it still matches the log) and replays the log's tail into the
+/// ledger, the projection and the index. With `verify_prefix`, the hash chain of the
+/// checkpointed prefix is re-verified first (writers do; readers trust the checkpoint's last
+/// line, so that a report reads only the new tail).
+fn catch_up(log: &Path, index: &mut Index, rebuild: bool, verify_prefix: bool) -> Result<CaughtUp, StoreError> {
+    let mut report = OpenReport { derived_rebuilt: rebuild, ..OpenReport::default() };
+    let checkpoint = if rebuild { None } else { index.load_checkpoint() };
+    let checkpoint = checkpoint.filter(|cp| {
+        cp.seq == 0 && cp.log_len == 0
+            || line_ending_at(log, cp.log_len).is_some_and(|e| e.seq == cp.seq && e.hash == cp.hash)
+    });
+    if let (Some(cp), true) = (&checkpoint, verify_prefix) {
+        // The checkpoint stands for the prefix it was computed from: check that prefix's chain
+        // is intact before building on it (a damaged line stops the store).
+        let head = verify_chain_prefix(log, cp.log_len)?;
+        if head.seq != cp.seq || head.hash != cp.hash {
+            return Err(StoreError::Damaged {
+                path: log.to_path_buf(),
+                line: head.seq,
+                offset: cp.log_len,
+                problem: format!("the log's head at byte {} is {head}, but it was {}:{}", cp.log_len, cp.seq, cp.hash),
+            });
+        }
+    }
+    let (mut ledger, mut projection, offset, head) = match checkpoint {
+        Some(cp) => (cp.ledger, cp.projection, cp.log_len, Head { seq: cp.seq, hash: cp.hash }),
+        None => {
+            report.derived_rebuilt = true;
+            index.clear()?;
+            (Ledger::new(), Projection::new(), 0, Head::genesis())
+        }
+    };
+    let mut replayed = 0u64;
+    let end = scan_file(log, offset, head.clone(), head.seq, &mut |envelope, after| {
+        ledger.check(&envelope.event).map_err(|r| StoreError::Damaged {
+            path: log.to_path_buf(),
+            line: envelope.seq,
+            offset: after,
+            problem: format!("the recorded event breaks a ledger rule: {r}"),
+        })?;
+        ledger.apply(&envelope.event);
+        projection.apply(recorded(&envelope));
+        index.add(&envelope)?;
+        replayed += 1;
+        Ok(())
+    })?;
+    assert_eq!(ledger.head(), end.head.seq, "the ledger has applied exactly the log's complete batches");
+    assert_eq!(projection.head, end.head.seq, "the projection has applied exactly the log's complete batches");
+    report.events_replayed = replayed;
+    report.torn_bytes_cut = end.torn_bytes;
+    if replayed > 0 || report.derived_rebuilt {
+        index.save_checkpoint(&end.head, end.valid_len, &ledger, &projection)?;
+    }
+    Ok(CaughtUp { ledger, projection, end, report })
+}
+
+fn recorded(e: &Envelope) -> RecordedEvent<'_> {
+    RecordedEvent { seq: e.seq, recorded_at: &e.recorded_at, recorded_by: &e.recorded_by, event: &e.event }
+}
+
+/// What a reader sees: the log's head and the state derived from it. Reports use this.
+pub struct View {
+    pub head: Head,
+    pub ledger: Ledger,
+    pub projection: Projection,
+    /// False when another process held the store, so the log was replayed without the
+    /// derived state (slower, same answers).
+    pub used_checkpoint: bool,
+}
+
+/// Opens the store for reading. With the lock free, the checkpoint in `derived/` is used and
+/// brought up to date (only the log's new tail is read); with the lock held by a writer (or
+/// not obtainable, e.g. read-only access), the whole log is replayed in memory. Never writes
+/// to the log.
+pub fn open_view(dir: &Path) -> Result<View, StoreError> {
+    let log = log_path(dir)?;
+    match take_lock(dir) {
+        Ok(_lock) => {
+            let (mut index, recreated) = Index::open_sled(&dir.join(DERIVED_DIR))?;
+            let c = catch_up(&log, &mut index, recreated, false)?;
+            Ok(View { head: c.end.head, ledger: c.ledger, projection: c.projection, used_checkpoint: true })
+        }
+        Err(StoreError::Locked { .. }) | Err(StoreError::Io { .. }) => {
+            let mut index = Index::memory();
+            let c = catch_up(&log, &mut index, true, false)?;
+            Ok(View { head: c.end.head, ledger: c.ledger, projection: c.projection, used_checkpoint: false })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl Store<FileLog> {
     /// Opens the store in `dir` as its one writer: takes the lock, cuts a torn tail, and
     /// catches the derived state up with the log (from the checkpoint, or from the start).
@@ -173,91 +253,17 @@ impl Store<FileLog> {
         let log = log_path(dir)?;
         let lock = take_lock(dir)?;
         let (mut index, recreated) = Index::open_sled(&dir.join(DERIVED_DIR))?;
-        let mut report = OpenReport {
-            derived_rebuilt: recreated || rebuild,
-            ..OpenReport::default()
-        };
-        let checkpoint = if rebuild {
-            None
-        } else {
-            index.load_checkpoint()
-        };
-        let checkpoint = checkpoint.filter(|cp| {
-            cp.seq == 0 && cp.log_len == 0
-                || line_ending_at(&log, cp.log_len)
-                    .is_some_and(|e| e.seq == cp.seq && e.hash == cp.hash)
-        });
-        if let Some(cp) = &checkpoint {
-            // The checkpoint stands for the prefix it was computed from: check that prefix's
-            // chain is intact before building on it (a damaged line stops the store).
-            let head = verify_chain_prefix(&log, cp.log_len)?;
-            if head.seq != cp.seq || head.hash != cp.hash {
-                return Err(StoreError::Damaged {
-                    path: log.clone(),
-                    line: head.seq,
-                    offset: cp.log_len,
-                    problem: format!(
-                        "the log's head at byte {} is {head}, but it was {}:{}",
-                        cp.log_len, cp.seq, cp.hash
-                    ),
-                });
-            }
-        }
-        let (mut ledger, offset, head) = match checkpoint {
-            Some(cp) => (
-                cp.ledger,
-                cp.log_len,
-                Head {
-                    seq: cp.seq,
-                    hash: cp.hash,
-                },
-            ),
-            None => {
-                report.derived_rebuilt = true;
-                index.clear()?;
-                (Ledger::new(), 0, Head::genesis())
-            }
-        };
-        let mut replayed = 0u64;
-        let end: ScanEnd = scan_file(
-            &log,
-            offset,
-            head.clone(),
-            head.seq,
-            &mut |envelope, after| {
-                ledger
-                    .check(&envelope.event)
-                    .map_err(|r| StoreError::Damaged {
-                        path: log.clone(),
-                        line: envelope.seq,
-                        offset: after,
-                        problem: format!("the recorded event breaks a ledger rule: {r}"),
-                    })?;
-                ledger.apply(&envelope.event);
-                index.add(&envelope)?;
-                replayed += 1;
-                Ok(())
-            },
-        )?;
-        assert_eq!(
-            ledger.head(),
-            end.head.seq,
-            "the ledger has applied exactly the log's complete batches"
-        );
-        report.events_replayed = replayed;
-        report.torn_bytes_cut = end.torn_bytes;
-        let backend = FileLog::open_for_append(&log, &end)?;
-        if replayed > 0 || report.derived_rebuilt {
-            index.save_checkpoint(&end.head, end.valid_len, &ledger)?;
-        }
+        let c = catch_up(&log, &mut index, rebuild || recreated, true)?;
+        let backend = FileLog::open_for_append(&log, &c.end)?;
         let store = Store {
             backend,
-            ledger,
+            ledger: c.ledger,
+            projection: c.projection,
             index,
-            log_len: end.valid_len,
+            log_len: c.end.valid_len,
             _lock: Some(lock),
         };
-        Ok((store, report))
+        Ok((store, c.report))
     }
 }
 
@@ -267,6 +273,7 @@ impl Store<MemoryLog> {
         Store {
             backend: MemoryLog::new(),
             ledger: Ledger::new(),
+            projection: Projection::new(),
             index: Index::memory(),
             log_len: 0,
             _lock: None,
@@ -285,6 +292,10 @@ impl<B: LogBackend> Store<B> {
 
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    pub fn projection(&self) -> &Projection {
+        &self.projection
     }
 
     pub fn index(&self) -> &Index {
@@ -312,16 +323,11 @@ impl<B: LogBackend> Store<B> {
         let head = self.backend.head().clone();
         if let Some(expected) = expect_head {
             if expected != head.seq {
-                return Err(StoreError::HeadMoved {
-                    expected,
-                    actual: head.seq,
-                });
+                return Err(StoreError::HeadMoved { expected, actual: head.seq });
             }
         }
         if batch.is_empty() {
-            return Err(
-                Rejection::new(Rule::BatchEmpty, "", "", "the input holds no events").into(),
-            );
+            return Err(Rejection::new(Rule::BatchEmpty, "", "", "the input holds no events").into());
         }
         if batch.len() > BATCH_EVENTS_MAX {
             return Err(Rejection::new(
@@ -355,11 +361,7 @@ impl<B: LogBackend> Store<B> {
                 };
                 if let Some((seq, earlier_digest)) = earlier {
                     if earlier_digest == digest {
-                        outcome.push(Recorded {
-                            line: *line,
-                            seq,
-                            duplicate: true,
-                        });
+                        outcome.push(Recorded { line: *line, seq, duplicate: true });
                         continue;
                     }
                     return Err(Rejection::new(
@@ -375,11 +377,7 @@ impl<B: LogBackend> Store<B> {
             }
             next.check(event).map_err(|r| r.at_line(*line))?;
             let seq = next.apply(event);
-            outcome.push(Recorded {
-                line: *line,
-                seq,
-                duplicate: false,
-            });
+            outcome.push(Recorded { line: *line, seq, duplicate: false });
             fresh.push(event);
         }
         if fresh.is_empty() {
@@ -390,10 +388,10 @@ impl<B: LogBackend> Store<B> {
         self.log_len += sealed.text.len() as u64;
         self.ledger = next;
         for envelope in &sealed.envelopes {
+            self.projection.apply(recorded(envelope));
             self.index.add(envelope)?;
         }
-        self.index
-            .save_checkpoint(&sealed.head, self.log_len, &self.ledger)?;
+        self.index.save_checkpoint(&sealed.head, self.log_len, &self.ledger, &self.projection)?;
         Ok(outcome)
     }
 }
@@ -401,9 +399,7 @@ impl<B: LogBackend> Store<B> {
 /// Seals events into envelopes chained onto `head`: one recording time for the batch, a new
 /// UUID per event.
 fn seal(head: &Head, events: &[&Event], actor: &str) -> SealedBatch {
-    let recorded_at = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string();
+    let recorded_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
     let batch_last = head.seq + events.len() as u64;
     let mut prev = head.hash.clone();
     let mut text = String::new();
@@ -422,15 +418,8 @@ fn seal(head: &Head, events: &[&Event], actor: &str) -> SealedBatch {
         text.push_str(&line);
         envelopes.push(envelope);
     }
-    let head = Head {
-        seq: batch_last,
-        hash: prev,
-    };
-    SealedBatch {
-        envelopes,
-        text,
-        head,
-    }
+    let head = Head { seq: batch_last, hash: prev };
+    SealedBatch { envelopes, text, head }
 }
 
 /// Checks one line of the log on its own (hash and shape), for tools that read lines.
@@ -446,9 +435,7 @@ mod tests {
     const REGISTRATION: &str = r#"{"type":"ForbundRegistered","forbund":"sf-a","date":"2024-01-01","name":"SF A","members":[{"id":"fk","name":"FK","kind":"staten","share":"0.5"},{"id":"region","name":"Region","kind":"region","share":"0.25"},{"id":"sala","name":"Sala","kind":"kommun","share":"0.25"}]}"#;
 
     fn contribution(amount: &str, key: Option<&str>) -> String {
-        let key = key
-            .map(|k| format!(r#","idempotency_key":"{k}""#))
-            .unwrap_or_default();
+        let key = key.map(|k| format!(r#","idempotency_key":"{k}""#)).unwrap_or_default();
         format!(
             r#"{{"type":"ContributionReceived","forbund":"sf-a","date":"2024-02-01","member":"sala","year":2024,"amount":"{amount}","reference":"r"{key}}}"#
         )
@@ -461,16 +448,8 @@ mod tests {
     #[test]
     fn every_line_seals_the_one_before_it() {
         let mut store = Store::in_memory();
-        store
-            .record(&batch(&[REGISTRATION.to_string()]), "kansli", None)
-            .unwrap();
-        store
-            .record(
-                &batch(&[contribution("1", None), contribution("2", None)]),
-                "kansli",
-                None,
-            )
-            .unwrap();
+        store.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
+        store.record(&batch(&[contribution("1", None), contribution("2", None)]), "kansli", None).unwrap();
         let text = store.log_text();
         let mut prev = crate::GENESIS_HASH.to_string();
         for (i, line) in text.lines().enumerate() {
@@ -486,53 +465,26 @@ mod tests {
     #[test]
     fn a_refused_batch_leaves_the_twin_unchanged() {
         let mut store = Store::in_memory();
-        store
-            .record(&batch(&[REGISTRATION.to_string()]), "kansli", None)
-            .unwrap();
-        let (head, text, ledger) = (
-            store.head().clone(),
-            store.log_text(),
-            store.ledger().clone(),
-        );
-        let mut lines: Vec<String> = (1..=10)
-            .map(|i| contribution(&i.to_string(), None))
-            .collect();
+        store.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
+        let (head, text, ledger) = (store.head().clone(), store.log_text(), store.ledger().clone());
+        let mut lines: Vec<String> = (1..=10).map(|i| contribution(&i.to_string(), None)).collect();
         lines[7] = lines[7].replace("sala", "uppsala");
         let err = store.record(&batch(&lines), "kansli", None).unwrap_err();
         assert!(
             matches!(err, StoreError::Rejected(ref r) if r.rule == Rule::MemberUnknown && r.line == Some(8)),
             "{err}"
         );
-        assert_eq!(
-            (store.head(), store.log_text(), store.ledger()),
-            (&head, text, &ledger)
-        );
+        assert_eq!((store.head(), store.log_text(), store.ledger()), (&head, text, &ledger));
     }
 
     #[test]
     fn a_key_repeated_inside_one_batch_is_recorded_once() {
         let mut store = Store::in_memory();
-        store
-            .record(&batch(&[REGISTRATION.to_string()]), "kansli", None)
-            .unwrap();
+        store.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
         let lines = [contribution("5", Some("k1")), contribution("5", Some("k1"))];
         let outcome = store.record(&batch(&lines), "kansli", None).unwrap();
-        assert_eq!(
-            outcome[0],
-            Recorded {
-                line: 1,
-                seq: 2,
-                duplicate: false
-            }
-        );
-        assert_eq!(
-            outcome[1],
-            Recorded {
-                line: 2,
-                seq: 2,
-                duplicate: true
-            }
-        );
+        assert_eq!(outcome[0], Recorded { line: 1, seq: 2, duplicate: false });
+        assert_eq!(outcome[1], Recorded { line: 2, seq: 2, duplicate: true });
         assert_eq!(store.head().seq, 2);
         let lines = [contribution("5", Some("k2")), contribution("6", Some("k2"))];
         let err = store.record(&batch(&lines), "kansli", None).unwrap_err();
@@ -545,31 +497,11 @@ mod tests {
     #[test]
     fn the_backend_refuses_an_append_at_a_stale_head() {
         let mut store = Store::in_memory();
-        store
-            .record(&batch(&[REGISTRATION.to_string()]), "kansli", Some(0))
-            .unwrap();
-        let err = store
-            .record(&batch(&[contribution("1", None)]), "kansli", Some(0))
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StoreError::HeadMoved {
-                    expected: 0,
-                    actual: 1
-                }
-            ),
-            "{err}"
-        );
-        let sealed = seal(
-            &Head::genesis(),
-            &[&batch(&[contribution("1", None)])[0].1],
-            "x",
-        );
-        assert!(matches!(
-            store.backend.append(0, &sealed),
-            Err(StoreError::HeadMoved { .. })
-        ));
+        store.record(&batch(&[REGISTRATION.to_string()]), "kansli", Some(0)).unwrap();
+        let err = store.record(&batch(&[contribution("1", None)]), "kansli", Some(0)).unwrap_err();
+        assert!(matches!(err, StoreError::HeadMoved { expected: 0, actual: 1 }), "{err}");
+        let sealed = seal(&Head::genesis(), &[&batch(&[contribution("1", None)])[0].1], "x");
+        assert!(matches!(store.backend.append(0, &sealed), Err(StoreError::HeadMoved { .. })));
     }
 
     fn all_events<B: LogBackend>(store: &Store<B>) -> Vec<(u64, u64, Event)> {
@@ -590,15 +522,10 @@ mod tests {
         init(&dir).unwrap();
         let (mut file, _) = Store::open(&dir).unwrap();
         let mut twin = Store::in_memory();
-        let batches = [
-            batch(&[REGISTRATION.to_string()]),
-            batch(&[contribution("1.50", None), contribution("2", Some("k"))]),
-        ];
+        let batches =
+            [batch(&[REGISTRATION.to_string()]), batch(&[contribution("1.50", None), contribution("2", Some("k"))])];
         for b in &batches {
-            assert_eq!(
-                file.record(b, "kansli", None).unwrap(),
-                twin.record(b, "kansli", None).unwrap()
-            );
+            assert_eq!(file.record(b, "kansli", None).unwrap(), twin.record(b, "kansli", None).unwrap());
         }
         let from_file = all_events(&file);
         let from_twin = all_events(&twin);

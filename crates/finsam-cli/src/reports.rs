@@ -1,0 +1,675 @@
+//! The report commands: balances, budget position, audit trail, audit explain.
+//! Every report takes both time axes: `--as-of DATE` (effective date, default today) and
+//! `--known-at SEQ` (replay the log only up to that seq, default the head).
+
+use crate::output::{emit, Failure};
+use crate::table::{Align, Table};
+use crate::Format;
+use chrono::NaiveDate;
+use finsam_domain::{Amount, Category, Event, EventKind, Slug};
+use finsam_projections::chart::Chart;
+use finsam_projections::reports::{At, Balances, BudgetPosition};
+use finsam_projections::{summary, Projection};
+use finsam_store::{open_view, Envelope, View};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+
+pub struct Axes {
+    pub as_of: Option<NaiveDate>,
+    pub known_at: Option<u64>,
+}
+
+fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+fn parse_forbund(text: &str) -> Result<Slug, Failure> {
+    Slug::parse(text).map_err(|rule| Failure::usage(format!("--forbund {text:?}: {rule}")))
+}
+
+fn check_forbund(view: &View, f: &Slug) -> Result<(), Failure> {
+    if view.projection.forbund.contains_key(f) {
+        return Ok(());
+    }
+    let known: Vec<&str> = view.projection.forbund.keys().map(Slug::as_str).collect();
+    Err(Failure::usage(format!(
+        "no förbund {f} is registered in this store (known: {})",
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    )))
+}
+
+fn resolve(view: &View, axes: &Axes) -> Result<At, Failure> {
+    let known_at = axes.known_at.unwrap_or(view.head.seq);
+    if known_at > view.head.seq {
+        return Err(Failure::usage(format!(
+            "--known-at {known_at}: the log's head is {}; a report can look back, not ahead",
+            view.head.seq
+        )));
+    }
+    Ok(At { as_of: axes.as_of.unwrap_or_else(today), known_at })
+}
+
+/// The chart for a förbund: `--chart FILE`, else `STORE/charts/<forbund>.json`, else the
+/// built-in Kommun-Bas-style chart.
+fn load_chart(store: &Path, f: &Slug, explicit: Option<&PathBuf>) -> Result<Chart, Failure> {
+    let local = store.join("charts").join(format!("{f}.json"));
+    let path = match explicit {
+        Some(p) => p.clone(),
+        None if local.is_file() => local,
+        None => return Ok(Chart::default_chart()),
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::usage(format!("could not read the chart {}: {e}", path.display())))?;
+    Chart::parse(&text).map_err(|e| Failure::usage(format!("the chart {}: {e}", path.display())))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv_line(fields: &[String]) -> String {
+    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",") + "\n"
+}
+
+fn axes_line(at: At, head: u64) -> String {
+    let known = if at.known_at == head {
+        format!("known at seq {} (the head)", at.known_at)
+    } else {
+        format!("known at seq {} of {head}", at.known_at)
+    };
+    format!("as of {}, {known}", at.as_of)
+}
+
+// --- balances --------------------------------------------------------------------------------
+
+pub fn balances(
+    store: &Path,
+    forbund: &str,
+    axes: Axes,
+    chart: Option<&PathBuf>,
+    format: Format,
+) -> Result<(), Failure> {
+    let f = parse_forbund(forbund)?;
+    let view = open_view(store)?;
+    check_forbund(&view, &f)?;
+    let at = resolve(&view, &axes)?;
+    let chart = load_chart(store, &f, chart)?;
+    let b = view.projection.balances(&f, at, &chart).expect("checked that the förbund exists");
+    emit(&render_balances(&b, &chart, view.head.seq, format));
+    Ok(())
+}
+
+pub fn balances_json(b: &Balances, chart: &Chart) -> Value {
+    let accounts: Vec<Value> = b
+        .accounts
+        .iter()
+        .map(|a| json!({"account": a.account, "name": a.name, "balance": a.balance.canonical()}))
+        .collect();
+    json!({
+        "forbund": b.forbund.as_str(),
+        "name": b.name,
+        "as_of": b.at.as_of.to_string(),
+        "known_at": b.at.known_at,
+        "chart": chart.id,
+        "bank": b.bank.canonical(),
+        "equity": b.equity.canonical(),
+        "income": b.income.canonical(),
+        "costs": b.costs.canonical(),
+        "result": b.result.canonical(),
+        "vouchers": b.vouchers,
+        "accounts": accounts,
+    })
+}
+
+pub fn render_balances(b: &Balances, chart: &Chart, head: u64, format: Format) -> String {
+    match format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&balances_json(b, chart)).expect("serialises")),
+        Format::Csv => {
+            let mut out = csv_line(&["row".into(), "account".into(), "name".into(), "amount".into()]);
+            for a in &b.accounts {
+                out.push_str(&csv_line(&["account".into(), a.account.clone(), a.name.clone(), a.balance.canonical()]));
+            }
+            for (key, amount) in
+                [("bank", b.bank), ("equity", b.equity), ("income", b.income), ("costs", b.costs), ("result", b.result)]
+            {
+                out.push_str(&csv_line(&["key".into(), String::new(), key.into(), amount.canonical()]));
+            }
+            out
+        }
+        Format::Table => {
+            let year = chrono::Datelike::year(&b.at.as_of);
+            let mut out = format!(
+                "Balances of {} ({})\n{}; chart {}; {} voucher(s)\n\n",
+                b.name,
+                b.forbund,
+                axes_line(b.at, head),
+                chart.id,
+                b.vouchers
+            );
+            let mut t =
+                Table::new(&[("account", Align::Left), ("name", Align::Left), ("balance (debit +)", Align::Right)]);
+            for a in &b.accounts {
+                t.row(vec![a.account.clone(), a.name.clone(), a.balance.human()]);
+            }
+            t.rule();
+            t.row(vec!["sum".into(), String::new(), b.accounts.iter().map(|a| a.balance).sum::<Amount>().human()]);
+            out.push_str(&t.render());
+            let mut k = Table::new(&[("key figure", Align::Left), ("amount", Align::Right)]);
+            k.row(vec!["bank".into(), b.bank.human()]);
+            k.row(vec!["equity (incl. the year's result so far)".into(), b.equity.human()]);
+            k.row(vec![format!("income {year}"), b.income.human()]);
+            k.row(vec![format!("costs {year}"), b.costs.human()]);
+            k.row(vec![format!("result {year}"), b.result.human()]);
+            out.push('\n');
+            out.push_str(&k.render());
+            out
+        }
+    }
+}
+
+// --- budget ------------------------------------------------------------------------------------
+
+pub fn budget(store: &Path, forbund: &str, year: i32, axes: Axes, format: Format) -> Result<(), Failure> {
+    let f = parse_forbund(forbund)?;
+    let view = open_view(store)?;
+    check_forbund(&view, &f)?;
+    let at = resolve(&view, &axes)?;
+    let Some(p) = view.projection.budget_position(&f, year, at) else {
+        let years: Vec<String> = view
+            .projection
+            .budgets
+            .iter()
+            .filter(|b| b.forbund == f)
+            .map(|b| b.year.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{f} has no budget for {year} {} (budgets recorded for: {})",
+                axes_line(at, view.head.seq),
+                if years.is_empty() { "none".into() } else { years.join(", ") }
+            ),
+        });
+    };
+    emit(&render_budget(&p, view.head.seq, format));
+    Ok(())
+}
+
+fn pct(share: Option<rust_decimal::Decimal>) -> String {
+    share.map_or("–".into(), |s| format!("{:.2} %", s * rust_decimal::Decimal::from(100)))
+}
+
+fn share_json(share: Option<rust_decimal::Decimal>) -> Value {
+    share.map_or(Value::Null, |s| Value::String(format!("{s:.4}")))
+}
+
+pub fn budget_json(p: &BudgetPosition) -> Value {
+    let lines: Vec<Value> = p
+        .lines
+        .iter()
+        .map(|l| {
+            json!({"id": l.id.as_str(), "name": l.name, "category": l.category.as_str(),
+                "insats": l.insats.as_ref().map(Slug::as_str), "budget": l.budget.canonical(),
+                "granted": l.granted.canonical(), "spent": l.spent.canonical(),
+                "remaining": l.remaining().canonical(), "uncommitted": l.uncommitted().canonical()})
+        })
+        .collect();
+    let mut by_category = Map::new();
+    for c in &p.by_category {
+        by_category.insert(
+            c.category.as_str().into(),
+            json!({"budget": c.budget.canonical(), "granted": c.granted.canonical(), "spent": c.spent.canonical(),
+                "remaining": (c.budget - c.spent).canonical(), "uncommitted": (c.budget - c.granted).canonical()}),
+        );
+    }
+    let granted: Amount = p.lines.iter().map(|l| l.granted).sum();
+    let spent: Amount = p.lines.iter().map(|l| l.spent).sum();
+    json!({
+        "forbund": p.forbund.as_str(),
+        "year": p.year,
+        "as_of": p.at.as_of.to_string(),
+        "known_at": p.at.known_at,
+        "budget_seq": p.budget_seq,
+        "status": p.status.as_str(),
+        "decision": {"body": p.decision.body, "date": p.decision.date.to_string(), "paragraph": p.decision.paragraph},
+        "lines": lines,
+        "costs": {"total": p.costs_total.canonical(), "granted": granted.canonical(), "spent": spent.canonical(),
+            "unbudgeted_spent": p.unbudgeted_spent.canonical(), "by_category": by_category},
+        "income": {"total": p.income_budget.canonical(), "received": p.income_received.canonical()},
+        "result": p.result.canonical(),
+        "opening_equity": {"amount": p.opening_equity.canonical(), "source": p.opening_equity_source},
+        "transfers_in": p.transfers_in.canonical(),
+        "closing_equity": p.closing_equity.canonical(),
+        "shares": {"admin_of_costs": share_json(p.shares.admin_of_costs),
+            "individ_of_direct": share_json(p.shares.individ_of_direct),
+            "struktur_of_direct": share_json(p.shares.struktur_of_direct)},
+    })
+}
+
+fn category_title(c: Category) -> &'static str {
+    match c {
+        Category::Admin => "Administration",
+        Category::Individ => "Individinriktade insatser",
+        Category::Struktur => "Metodutveckling och strukturpåverkande insatser",
+    }
+}
+
+pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
+    match format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&budget_json(p)).expect("serialises")),
+        Format::Csv => {
+            let mut out = csv_line(
+                &["line", "name", "category", "insats", "budget", "granted", "spent", "remaining", "uncommitted"]
+                    .map(String::from),
+            );
+            for l in &p.lines {
+                out.push_str(&csv_line(&[
+                    l.id.to_string(),
+                    l.name.clone(),
+                    l.category.as_str().into(),
+                    l.insats.as_ref().map_or(String::new(), |i| i.to_string()),
+                    l.budget.canonical(),
+                    l.granted.canonical(),
+                    l.spent.canonical(),
+                    l.remaining().canonical(),
+                    l.uncommitted().canonical(),
+                ]));
+            }
+            out
+        }
+        Format::Table => {
+            let mut out = format!(
+                "Budget position {} of {} ({} by {}, seq {})\n{}\n\n",
+                p.year,
+                p.forbund,
+                p.status.as_str(),
+                p.decision,
+                p.budget_seq,
+                axes_line(p.at, head)
+            );
+            let mut t = Table::new(&[
+                ("line", Align::Left),
+                ("budget", Align::Right),
+                ("granted", Align::Right),
+                ("spent", Align::Right),
+                ("remaining", Align::Right),
+                ("uncommitted", Align::Right),
+            ]);
+            let money = |a: Amount| a.human_number();
+            for c in &p.by_category {
+                let lines: Vec<_> = p.lines.iter().filter(|l| l.category == c.category).collect();
+                if lines.is_empty() {
+                    continue;
+                }
+                t.row(vec![
+                    format!("{}:", category_title(c.category)),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]);
+                for l in lines {
+                    t.row(vec![
+                        format!("  {}", l.name),
+                        money(l.budget),
+                        money(l.granted),
+                        money(l.spent),
+                        money(l.remaining()),
+                        money(l.uncommitted()),
+                    ]);
+                }
+                t.row(vec![
+                    format!("  Summa {}", c.category.as_str()),
+                    money(c.budget),
+                    money(c.granted),
+                    money(c.spent),
+                    money(c.budget - c.spent),
+                    money(c.budget - c.granted),
+                ]);
+            }
+            t.rule();
+            let granted: Amount = p.lines.iter().map(|l| l.granted).sum();
+            let spent: Amount = p.lines.iter().map(|l| l.spent).sum();
+            t.row(vec![
+                "Summa kostnader".into(),
+                money(p.costs_total),
+                money(granted),
+                money(spent),
+                money(p.costs_total - spent),
+                money(p.costs_total - granted),
+            ]);
+            out.push_str(&t.render());
+            if !p.unbudgeted_spent.is_zero() {
+                out.push_str(&format!("Costs on no line of this budget: {}\n", p.unbudgeted_spent.human()));
+            }
+            let mut k = Table::new(&[("", Align::Left), ("budget", Align::Right), ("received / booked", Align::Right)]);
+            k.row(vec!["Intäkter".into(), p.income_budget.human(), p.income_received.human()]);
+            k.row(vec!["Resultat (intäkter − kostnader)".into(), p.result.human(), String::new()]);
+            k.row(vec![
+                format!("Ingående eget kapital ({})", p.opening_equity_source),
+                p.opening_equity.human(),
+                String::new(),
+            ]);
+            k.row(vec!["Överfört eget kapital (planerat)".into(), p.transfers_in.human(), String::new()]);
+            k.row(vec!["Utgående eget kapital".into(), p.closing_equity.human(), String::new()]);
+            out.push('\n');
+            out.push_str(&k.render());
+            out.push_str(&format!(
+                "\nShares: admin {} of costs; individ {} and struktur {} of direct costs\n",
+                pct(p.shares.admin_of_costs),
+                pct(p.shares.individ_of_direct),
+                pct(p.shares.struktur_of_direct)
+            ));
+            out
+        }
+    }
+}
+
+// --- audit trail -------------------------------------------------------------------------------
+
+pub struct TrailFilter {
+    pub forbund: Option<String>,
+    pub insats: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+/// Does the event concern the insats (directly, or through a budget line that names it)?
+fn mentions_insats(p: &Projection, event: &Event, insats: &Slug) -> bool {
+    use EventKind::*;
+    match &event.kind {
+        InsatsCreated { insats: i, .. } | FundingGranted { insats: i, .. } | FundingChanged { insats: i, .. } => {
+            i == insats
+        }
+        CostRecorded { insats: i, line, year, .. } => {
+            i.as_ref() == Some(insats)
+                || line.as_ref().is_some_and(|l| {
+                    p.budgets.iter().any(|b| {
+                        b.forbund == event.forbund
+                            && b.year == *year
+                            && b.costs.iter().any(|c| &c.id == l && c.insats.as_ref() == Some(insats))
+                    })
+                })
+        }
+        BudgetAdopted { costs, .. } => costs.iter().any(|c| c.insats.as_ref() == Some(insats)),
+        _ => false,
+    }
+}
+
+pub fn trail(store: &Path, filter: TrailFilter, format: Format) -> Result<(), Failure> {
+    let view = open_view(store)?;
+    let forbund = filter.forbund.as_deref().map(parse_forbund).transpose()?;
+    if let Some(f) = &forbund {
+        check_forbund(&view, f)?;
+    }
+    let insats = filter
+        .insats
+        .as_deref()
+        .map(|i| Slug::parse(i).map_err(|r| Failure::usage(format!("--insats {i:?}: {r}"))))
+        .transpose()?;
+    let p = &view.projection;
+    let mut rows: Vec<Value> = Vec::new();
+    finsam_store::read_log(store, 1, view.head.seq, &mut |e: Envelope| {
+        let ev = &e.event;
+        let in_books =
+            |f: &Slug| &ev.forbund == f || matches!(&ev.kind, EventKind::EquityTransferred { from, .. } if from == f);
+        let keep = forbund.as_ref().is_none_or(in_books)
+            && insats.as_ref().is_none_or(|i| mentions_insats(p, ev, i))
+            && filter.from.is_none_or(|d| ev.date >= d)
+            && filter.to.is_none_or(|d| ev.date <= d);
+        if keep {
+            rows.push(trail_row(p, &e));
+        }
+        Ok(())
+    })?;
+    emit(&render_trail(&rows, format));
+    Ok(())
+}
+
+fn trail_row(p: &Projection, e: &Envelope) -> Value {
+    let vouchers: Vec<Value> =
+        p.vouchers_of(e.seq).iter().map(|v| json!({"forbund": v.forbund.as_str(), "voucher": v.label()})).collect();
+    let decision =
+        e.event.kind.decision().map(|d| json!({"body": d.body, "date": d.date.to_string(), "paragraph": d.paragraph}));
+    let corrects = match e.event.kind {
+        EventKind::EventCorrected { corrects, .. } => Some(corrects),
+        _ => None,
+    };
+    json!({
+        "seq": e.seq,
+        "recorded_at": e.recorded_at,
+        "recorded_by": e.recorded_by,
+        "date": e.event.date.to_string(),
+        "forbund": e.event.forbund.as_str(),
+        "type": e.event.type_name(),
+        "decision": decision,
+        "summary": summary(&e.event),
+        "vouchers": vouchers,
+        "corrected_by": p.corrected.get(&e.seq).map(|(seq, _)| *seq),
+        "corrects": corrects,
+        "hash": e.hash,
+    })
+}
+
+fn decision_text(v: &Value) -> String {
+    match v {
+        Value::Object(d) => {
+            let mut s = format!("{} {}", d["body"].as_str().unwrap_or(""), d["date"].as_str().unwrap_or(""));
+            if let Some(p) = d.get("paragraph").and_then(Value::as_str) {
+                s.push(' ');
+                s.push_str(p);
+            }
+            s
+        }
+        _ => String::new(),
+    }
+}
+
+fn vouchers_text(v: &Value, own: &str) -> String {
+    v.as_array()
+        .map(|list| {
+            list.iter()
+                .map(|x| {
+                    let label = x["voucher"].as_str().unwrap_or("");
+                    if x["forbund"] == own {
+                        label.to_string()
+                    } else {
+                        format!("{} {label}", x["forbund"].as_str().unwrap_or(""))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
+}
+
+fn render_trail(rows: &[Value], format: Format) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let note = |r: &Value| {
+        let mut n = Vec::new();
+        if let Some(c) = r["corrects"].as_u64() {
+            n.push(format!("corrects {c}"));
+        }
+        if let Some(c) = r["corrected_by"].as_u64() {
+            n.push(format!("corrected by {c}"));
+        }
+        n.join("; ")
+    };
+    match format {
+        Format::Json => {
+            format!("{}\n", serde_json::to_string_pretty(&Value::Array(rows.to_vec())).expect("serialises"))
+        }
+        Format::Csv => {
+            let mut out = csv_line(
+                &[
+                    "seq",
+                    "recorded_at",
+                    "recorded_by",
+                    "date",
+                    "forbund",
+                    "type",
+                    "decision",
+                    "summary",
+                    "vouchers",
+                    "corrects",
+                    "corrected_by",
+                    "hash",
+                ]
+                .map(String::from),
+            );
+            for r in rows {
+                out.push_str(&csv_line(&[
+                    r["seq"].to_string(),
+                    s(&r["recorded_at"]),
+                    s(&r["recorded_by"]),
+                    s(&r["date"]),
+                    s(&r["forbund"]),
+                    s(&r["type"]),
+                    decision_text(&r["decision"]),
+                    s(&r["summary"]),
+                    vouchers_text(&r["vouchers"], r["forbund"].as_str().unwrap_or("")),
+                    r["corrects"].as_u64().map_or(String::new(), |c| c.to_string()),
+                    r["corrected_by"].as_u64().map_or(String::new(), |c| c.to_string()),
+                    s(&r["hash"]),
+                ]));
+            }
+            out
+        }
+        Format::Table => {
+            let mut t = Table::new(&[
+                ("seq", Align::Right),
+                ("recorded (UTC) by", Align::Left),
+                ("date", Align::Left),
+                ("förbund", Align::Left),
+                ("type", Align::Left),
+                ("decision", Align::Left),
+                ("summary", Align::Left),
+                ("voucher", Align::Left),
+                ("note", Align::Left),
+                ("hash", Align::Left),
+            ]);
+            for r in rows {
+                t.row(vec![
+                    r["seq"].to_string(),
+                    format!("{} {}", s(&r["recorded_at"]).chars().take(19).collect::<String>(), s(&r["recorded_by"])),
+                    s(&r["date"]),
+                    s(&r["forbund"]),
+                    s(&r["type"]),
+                    decision_text(&r["decision"]),
+                    s(&r["summary"]),
+                    vouchers_text(&r["vouchers"], r["forbund"].as_str().unwrap_or("")),
+                    note(r),
+                    s(&r["hash"]).chars().take(12).collect(),
+                ]);
+            }
+            format!("{}{} event(s)\n", t.render(), rows.len())
+        }
+    }
+}
+
+// --- audit explain -----------------------------------------------------------------------------
+
+pub fn explain(
+    store: &Path,
+    forbund: &str,
+    account: &str,
+    axes: Axes,
+    chart: Option<&PathBuf>,
+    format: Format,
+) -> Result<(), Failure> {
+    let f = parse_forbund(forbund)?;
+    let view = open_view(store)?;
+    check_forbund(&view, &f)?;
+    let at = resolve(&view, &axes)?;
+    let chart = load_chart(store, &f, chart)?;
+    let roles = chart.roles_of(account);
+    if roles.is_empty() {
+        return Err(Failure::usage(format!(
+            "account {account} is not in the chart {} (its accounts are listed by `finsam balances`)",
+            chart.id
+        )));
+    }
+    let name = chart.account(roles[0]).name.clone();
+    let entries = view.projection.explain(&f, account, at, &chart);
+    let seqs: std::collections::BTreeSet<u64> = entries.iter().map(|(v, _, _)| v.seq).collect();
+    let mut events: std::collections::BTreeMap<u64, Event> = std::collections::BTreeMap::new();
+    finsam_store::read_log(store, 1, at.known_at, &mut |e| {
+        if seqs.contains(&e.seq) {
+            events.insert(e.seq, e.event);
+        }
+        Ok(())
+    })?;
+    let rows: Vec<Value> = entries
+        .iter()
+        .map(|(v, amount, running)| {
+            let event = &events[&v.seq];
+            json!({"voucher": v.label(), "date": v.date.to_string(), "seq": v.seq, "type": event.type_name(),
+                "decision": event.kind.decision().map(|d| json!({"body": d.body, "date": d.date.to_string(), "paragraph": d.paragraph})),
+                "text": v.text, "recorded_at": v.recorded_at, "recorded_by": v.recorded_by,
+                "amount": amount.canonical(), "balance": running.canonical()})
+        })
+        .collect();
+    let balance = entries.last().map_or(Amount::ZERO, |(_, _, b)| *b);
+    match format {
+        Format::Json => emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({"forbund": f.as_str(), "account": account, "name": name,
+                "as_of": at.as_of.to_string(), "known_at": at.known_at, "balance": balance.canonical(), "entries": rows}))
+            .expect("serialises")
+        )),
+        Format::Csv => {
+            let mut out = csv_line(&["voucher", "date", "seq", "type", "decision", "text", "amount", "balance"].map(String::from));
+            for r in &rows {
+                out.push_str(&csv_line(&[
+                    r["voucher"].as_str().unwrap_or("").into(),
+                    r["date"].as_str().unwrap_or("").into(),
+                    r["seq"].to_string(),
+                    r["type"].as_str().unwrap_or("").into(),
+                    decision_text(&r["decision"]),
+                    r["text"].as_str().unwrap_or("").into(),
+                    r["amount"].as_str().unwrap_or("").into(),
+                    r["balance"].as_str().unwrap_or("").into(),
+                ]));
+            }
+            emit(&out);
+        }
+        Format::Table => {
+            let mut t = Table::new(&[
+                ("voucher", Align::Left),
+                ("date", Align::Left),
+                ("seq", Align::Right),
+                ("type", Align::Left),
+                ("decision", Align::Left),
+                ("text", Align::Left),
+                ("amount", Align::Right),
+                ("balance", Align::Right),
+            ]);
+            for (r, (_, amount, running)) in rows.iter().zip(&entries) {
+                t.row(vec![
+                    r["voucher"].as_str().unwrap_or("").into(),
+                    r["date"].as_str().unwrap_or("").into(),
+                    r["seq"].to_string(),
+                    r["type"].as_str().unwrap_or("").into(),
+                    decision_text(&r["decision"]),
+                    r["text"].as_str().unwrap_or("").into(),
+                    amount.human_number(),
+                    running.human_number(),
+                ]);
+            }
+            emit(&format!(
+                "Account {account} {name} of {f}, {}\n\n{}balance {}\n",
+                axes_line(at, view.head.seq),
+                t.render(),
+                balance.human()
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The chart of accounts: data, not code. Vouchers post to *roles* (bank, equity, a
+//! contribution by member kind, a cost by category …); a chart maps every role to an account.
+//! Replacing the chart changes the account numbers in the reports, never the books themselves.
+
+use finsam_domain::{Category, MemberKind};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What a voucher row is about, independent of any account number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Bank,
+    OpeningDifferenceAsset,
+    Equity,
+    EquityReceived,
+    OpeningDifferenceLiability,
+    Contribution(MemberKind),
+    OtherIncome,
+    Cost(Category),
+}
+
+/// Where a role sits in the books.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Asset,
+    Liability,
+    Equity,
+    Income,
+    Cost,
+}
+
+impl Role {
+    pub const ALL: [Role; 12] = [
+        Role::OpeningDifferenceAsset,
+        Role::Bank,
+        Role::Equity,
+        Role::EquityReceived,
+        Role::OpeningDifferenceLiability,
+        Role::Contribution(MemberKind::Staten),
+        Role::Contribution(MemberKind::Region),
+        Role::Contribution(MemberKind::Kommun),
+        Role::OtherIncome,
+        Role::Cost(Category::Individ),
+        Role::Cost(Category::Struktur),
+        Role::Cost(Category::Admin),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Bank => "bank",
+            Role::OpeningDifferenceAsset => "opening_difference_asset",
+            Role::Equity => "equity",
+            Role::EquityReceived => "equity_received",
+            Role::OpeningDifferenceLiability => "opening_difference_liability",
+            Role::Contribution(MemberKind::Staten) => "contribution_staten",
+            Role::Contribution(MemberKind::Region) => "contribution_region",
+            Role::Contribution(MemberKind::Kommun) => "contribution_kommun",
+            Role::OtherIncome => "other_income",
+            Role::Cost(Category::Individ) => "cost_individ",
+            Role::Cost(Category::Struktur) => "cost_struktur",
+            Role::Cost(Category::Admin) => "cost_admin",
+        }
+    }
+
+    pub fn side(self) -> Side {
+        match self {
+            Role::Bank | Role::OpeningDifferenceAsset => Side::Asset,
+            Role::OpeningDifferenceLiability => Side::Liability,
+            Role::Equity | Role::EquityReceived => Side::Equity,
+            Role::Contribution(_) | Role::OtherIncome => Side::Income,
+            Role::Cost(_) => Side::Cost,
+        }
+    }
+
+    /// Income and cost roles are closed into equity at year end.
+    pub fn is_result(self) -> bool {
+        matches!(self.side(), Side::Income | Side::Cost)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub number: String,
+    pub name: String,
+}
+
+/// A validated chart: every role mapped to exactly one account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chart {
+    pub id: String,
+    pub name: String,
+    by_role: BTreeMap<Role, Account>,
+}
+
+/// The default chart, compiled in (the file `fixtures/chart-kommunbas.json`).
+pub const DEFAULT_CHART: &str = include_str!("../../../fixtures/chart-kommunbas.json");
+
+impl Chart {
+    pub fn default_chart() -> Chart {
+        Chart::parse(DEFAULT_CHART).expect("the built-in chart is valid")
+    }
+
+    /// Parses and checks a chart file: `{"chart", "name", "accounts": [{"account", "name", "role"}]}`.
+    pub fn parse(text: &str) -> Result<Chart, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("the chart is not valid JSON: {e}"))?;
+        let field = |k: &str| {
+            v.get(k).and_then(Value::as_str).map(str::to_string).ok_or(format!("the chart has no string `{k}`"))
+        };
+        let id = field("chart")?;
+        let name = field("name")?;
+        let accounts = v.get("accounts").and_then(Value::as_array).ok_or("the chart has no `accounts` array")?;
+        let mut by_role = BTreeMap::new();
+        for (i, a) in accounts.iter().enumerate() {
+            let get = |k: &str| a.get(k).and_then(Value::as_str).ok_or(format!("accounts[{i}] has no string `{k}`"));
+            let number = get("account")?;
+            if number.len() != 4 || !number.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("accounts[{i}].account {number:?}: an account number is 4 digits"));
+            }
+            let role_name = get("role")?;
+            let role = Role::ALL.iter().copied().find(|r| r.name() == role_name).ok_or(format!(
+                "accounts[{i}].role {role_name:?} is not a role; roles are {}",
+                Role::ALL.map(Role::name).join(", ")
+            ))?;
+            let account = Account { number: number.to_string(), name: get("name")?.to_string() };
+            if by_role.insert(role, account).is_some() {
+                return Err(format!("accounts[{i}]: role {role_name} is mapped twice"));
+            }
+        }
+        if let Some(missing) = Role::ALL.iter().find(|r| !by_role.contains_key(r)) {
+            return Err(format!("the chart maps no account to role {missing}"));
+        }
+        Ok(Chart { id, name, by_role })
+    }
+
+    pub fn account(&self, role: Role) -> &Account {
+        &self.by_role[&role]
+    }
+
+    /// The roles that post to an account number.
+    pub fn roles_of(&self, number: &str) -> Vec<Role> {
+        self.by_role.iter().filter(|(_, a)| a.number == number).map(|(r, _)| *r).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_chart_maps_every_role() {
+        let chart = Chart::default_chart();
+        assert_eq!(chart.account(Role::Bank).number, "1930");
+        assert_eq!(chart.roles_of("2010"), vec![Role::Equity]);
+    }
+
+    #[test]
+    fn a_chart_missing_a_role_is_refused() {
+        let text = DEFAULT_CHART.replace("\"role\": \"cost_admin\"", "\"role\": \"cost_individ\"");
+        assert!(Chart::parse(&text).unwrap_err().contains("mapped twice"));
+        let text = DEFAULT_CHART.replace("\"1930\"", "\"19300\"");
+        assert!(Chart::parse(&text).unwrap_err().contains("4 digits"));
+    }
+}

@@ -1,0 +1,368 @@
+//! The projection: one pure fold of the recorded events into the books (vouchers), the budget
+//! records, the grants and the insatser. Every entry keeps the seq it came from and its
+//! effective date, so that every report can be asked "as of a date" (effective time) and "as
+//! known at a seq" (recording time) by filtering, without replaying the log again.
+
+use crate::chart::Role;
+use chrono::{Datelike, NaiveDate};
+use finsam_domain::event::{BudgetStatus, CostLine, IncomeLine, Stated, TransferLine};
+use finsam_domain::{Amount, Category, Decision, Event, EventKind, MemberKind, Slug};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
+/// is rebuilt from the log.
+pub const PROJECTION_VERSION: u32 = 1;
+
+/// One recorded event as the projection needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Recorded<'a> {
+    pub seq: u64,
+    pub recorded_at: &'a str,
+    pub recorded_by: &'a str,
+    pub event: &'a Event,
+}
+
+/// One row of a voucher: a role, a signed amount (debit positive) and the objects it concerns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    pub role: Role,
+    pub amount: Amount,
+    pub insats: Option<Slug>,
+    pub line: Option<Slug>,
+    pub member: Option<Slug>,
+}
+
+impl Row {
+    fn new(role: Role, amount: Amount) -> Row {
+        Row { role, amount, insats: None, line: None, member: None }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VoucherKind {
+    /// Booked from a money event.
+    Event,
+    /// Reverses the vouchers of a corrected event.
+    Correction { of: u64 },
+    /// Moves a closed year's result to equity.
+    Closing,
+}
+
+/// A verifikation: numbered in a gapless series per förbund and year, balanced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voucher {
+    pub forbund: Slug,
+    pub year: i32,
+    pub number: u32,
+    pub date: NaiveDate,
+    pub seq: u64,
+    pub recorded_at: String,
+    pub recorded_by: String,
+    pub text: String,
+    pub kind: VoucherKind,
+    pub rows: Vec<Row>,
+}
+
+impl Voucher {
+    /// Asserts the one law of double entry: the rows sum to zero.
+    pub fn assert_balanced(&self) {
+        let sum: Amount = self.rows.iter().map(|r| r.amount).sum();
+        assert!(
+            sum.is_zero(),
+            "voucher {} {} of {} (seq {}) does not balance: rows sum to {sum}",
+            self.year,
+            self.number,
+            self.forbund,
+            self.seq
+        );
+    }
+
+    /// The label a revisor reads: "2024 A 12".
+    pub fn label(&self) -> String {
+        format!("{} A {}", self.year, self.number)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForbundInfo {
+    pub name: String,
+    pub org_nr: Option<String>,
+    pub registered: NaiveDate,
+    pub members: Vec<(Slug, String, MemberKind)>,
+    pub dissolved: Option<NaiveDate>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub date: NaiveDate,
+    pub year: i32,
+    pub status: BudgetStatus,
+    pub decision: Decision,
+    pub income: Vec<IncomeLine>,
+    pub costs: Vec<CostLine>,
+    pub transfers: Vec<TransferLine>,
+    pub stated: Option<Box<Stated>>,
+    /// The correction that withdrew this budget: (its seq, its date).
+    pub corrected: Option<(u64, NaiveDate)>,
+}
+
+/// A grant, a change of a grant, or the reversal of either by a correction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantEntry {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub insats: Slug,
+    pub year: i32,
+    pub date: NaiveDate,
+    pub amount: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsatsRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub insats: Slug,
+    pub name: String,
+    pub category: Category,
+    pub date: NaiveDate,
+}
+
+/// The whole projection. `apply` is the only way it changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Projection {
+    pub head: u64,
+    pub forbund: BTreeMap<Slug, ForbundInfo>,
+    /// In registration order (by seq, then by number).
+    pub vouchers: Vec<Voucher>,
+    pub budgets: Vec<BudgetRecord>,
+    pub grants: Vec<GrantEntry>,
+    pub insatser: Vec<InsatsRecord>,
+    /// The next free voucher number per förbund and year.
+    next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
+    /// Corrected seq -> (correction seq, correction date).
+    pub corrected: BTreeMap<u64, (u64, NaiveDate)>,
+}
+
+impl Projection {
+    pub fn new() -> Projection {
+        Projection::default()
+    }
+
+    /// Folds one event in. The ledger has accepted it: a broken assumption here is a bug.
+    pub fn apply(&mut self, r: Recorded<'_>) {
+        assert_eq!(r.seq, self.head + 1, "the projection applies events in seq order without gaps");
+        self.head = r.seq;
+        let e = r.event;
+        let f = &e.forbund;
+        use EventKind::*;
+        match &e.kind {
+            ForbundRegistered { name, org_nr, members } => {
+                let info = ForbundInfo {
+                    name: name.clone(),
+                    org_nr: org_nr.clone(),
+                    registered: e.date,
+                    members: members.iter().map(|m| (m.id.clone(), m.name.clone(), m.kind)).collect(),
+                    dissolved: None,
+                };
+                self.forbund.insert(f.clone(), info);
+            }
+            OpeningBalanceRecorded { equity, bank } => {
+                let mut rows = vec![Row::new(Role::Bank, *bank), Row::new(Role::Equity, -*equity)];
+                let difference = *equity - *bank;
+                if difference.is_positive() {
+                    rows.push(Row::new(Role::OpeningDifferenceAsset, difference));
+                } else if difference.is_negative() {
+                    rows.push(Row::new(Role::OpeningDifferenceLiability, difference));
+                }
+                self.book(r, f, e.date, "Ingående balans".into(), VoucherKind::Event, rows);
+            }
+            InsatsCreated { insats, name, category, .. } => self.insatser.push(InsatsRecord {
+                seq: r.seq,
+                forbund: f.clone(),
+                insats: insats.clone(),
+                name: name.clone(),
+                category: *category,
+                date: e.date,
+            }),
+            BudgetAdopted { year, decision, status, income, costs, transfers, stated } => {
+                self.budgets.push(BudgetRecord {
+                    seq: r.seq,
+                    forbund: f.clone(),
+                    date: e.date,
+                    year: *year,
+                    status: *status,
+                    decision: decision.clone(),
+                    income: income.clone(),
+                    costs: costs.clone(),
+                    transfers: transfers.clone(),
+                    stated: stated.clone(),
+                    corrected: None,
+                })
+            }
+            FundingGranted { insats, year, amount, .. } => self.grant(r.seq, f, insats, *year, e.date, *amount),
+            FundingChanged { insats, year, delta, .. } => self.grant(r.seq, f, insats, *year, e.date, *delta),
+            ContributionReceived { member, amount, reference, .. } => {
+                let info = &self.forbund[f];
+                let (_, name, kind) =
+                    info.members.iter().find(|(id, _, _)| id == member).expect("the ledger checked the member");
+                let text = format!("Medlemsbidrag {name}: {reference}");
+                let mut income = Row::new(Role::Contribution(*kind), -*amount);
+                income.member = Some(member.clone());
+                self.book(r, f, e.date, text, VoucherKind::Event, vec![Row::new(Role::Bank, *amount), income]);
+            }
+            OtherIncomeRecorded { line, amount, reference, .. } => {
+                let mut income = Row::new(Role::OtherIncome, -*amount);
+                income.line = Some(line.clone());
+                let text = format!("Övrig intäkt: {reference}");
+                self.book(r, f, e.date, text, VoucherKind::Event, vec![Row::new(Role::Bank, *amount), income]);
+            }
+            CostRecorded { year, line, insats, amount, reference, text } => {
+                let budget_line = line.as_ref().and_then(|l| {
+                    self.budget_in_force(f, *year, r.seq, NaiveDate::MAX)
+                        .and_then(|b| b.costs.iter().find(|c| &c.id == l))
+                });
+                let category = match (budget_line, insats) {
+                    (Some(l), _) => l.category,
+                    (None, Some(i)) => self.insats(f, i).expect("the ledger checked the insats").category,
+                    (None, None) => unreachable!("the ledger checked the cost's line"),
+                };
+                let insats = insats.clone().or_else(|| budget_line.and_then(|l| l.insats.clone()));
+                let mut cost = Row::new(Role::Cost(category), *amount);
+                cost.insats = insats;
+                cost.line = line.clone();
+                let text = format!("{text} ({reference})");
+                self.book(r, f, e.date, text, VoucherKind::Event, vec![cost, Row::new(Role::Bank, -*amount)]);
+            }
+            MergerDecided { .. } => {}
+            EquityTransferred { from, amount, reference } => {
+                let to_name = self.forbund[f].name.clone();
+                let from_name = self.forbund[from].name.clone();
+                self.book(
+                    r,
+                    from,
+                    e.date,
+                    format!("Eget kapital överfört till {to_name}: {reference}"),
+                    VoucherKind::Event,
+                    vec![Row::new(Role::Equity, *amount), Row::new(Role::Bank, -*amount)],
+                );
+                self.book(
+                    r,
+                    f,
+                    e.date,
+                    format!("Eget kapital överfört från {from_name}: {reference}"),
+                    VoucherKind::Event,
+                    vec![Row::new(Role::Bank, *amount), Row::new(Role::EquityReceived, -*amount)],
+                );
+            }
+            ForbundDissolved { .. } => {
+                self.forbund.get_mut(f).expect("registered").dissolved = Some(e.date);
+            }
+            YearClosed { year, .. } => {
+                let mut by_role: BTreeMap<Role, Amount> = BTreeMap::new();
+                for v in self.vouchers.iter().filter(|v| &v.forbund == f && v.year == *year) {
+                    for row in v.rows.iter().filter(|row| row.role.is_result()) {
+                        *by_role.entry(row.role).or_default() += row.amount;
+                    }
+                }
+                let mut rows: Vec<Row> =
+                    by_role.iter().filter(|(_, a)| !a.is_zero()).map(|(role, a)| Row::new(*role, -*a)).collect();
+                let to_equity: Amount = by_role.values().copied().sum();
+                if !to_equity.is_zero() || !rows.is_empty() {
+                    rows.push(Row::new(Role::Equity, to_equity));
+                    let date = NaiveDate::from_ymd_opt(*year, 12, 31).expect("a valid year");
+                    self.book(
+                        r,
+                        f,
+                        date,
+                        format!("Årets resultat {year} till eget kapital"),
+                        VoucherKind::Closing,
+                        rows,
+                    );
+                }
+            }
+            EventCorrected { corrects, reason, .. } => {
+                let seq = *corrects;
+                self.corrected.insert(seq, (r.seq, e.date));
+                let originals: Vec<Voucher> = self.vouchers.iter().filter(|v| v.seq == seq).cloned().collect();
+                for original in originals {
+                    let rows = original.rows.iter().map(|row| Row { amount: -row.amount, ..row.clone() }).collect();
+                    let text = format!("Rättelse av {} (seq {seq}): {reason}", original.label());
+                    self.book(r, &original.forbund, e.date, text, VoucherKind::Correction { of: seq }, rows);
+                }
+                let reversals: Vec<GrantEntry> = self
+                    .grants
+                    .iter()
+                    .filter(|g| g.seq == seq)
+                    .map(|g| GrantEntry { seq: r.seq, date: e.date, amount: -g.amount, ..g.clone() })
+                    .collect();
+                self.grants.extend(reversals);
+                for b in self.budgets.iter_mut().filter(|b| b.seq == seq) {
+                    b.corrected = Some((r.seq, e.date));
+                }
+            }
+        }
+    }
+
+    fn grant(&mut self, seq: u64, f: &Slug, insats: &Slug, year: i32, date: NaiveDate, amount: Amount) {
+        self.grants.push(GrantEntry { seq, forbund: f.clone(), insats: insats.clone(), year, date, amount });
+    }
+
+    fn book(&mut self, r: Recorded<'_>, f: &Slug, date: NaiveDate, text: String, kind: VoucherKind, rows: Vec<Row>) {
+        let year = date.year();
+        let next = self.next_number.entry(f.clone()).or_default().entry(year).or_insert(1);
+        let voucher = Voucher {
+            forbund: f.clone(),
+            year,
+            number: *next,
+            date,
+            seq: r.seq,
+            recorded_at: r.recorded_at.to_string(),
+            recorded_by: r.recorded_by.to_string(),
+            text,
+            kind,
+            rows,
+        };
+        voucher.assert_balanced();
+        *next += 1;
+        self.vouchers.push(voucher);
+    }
+
+    pub fn insats(&self, f: &Slug, insats: &Slug) -> Option<&InsatsRecord> {
+        self.insatser.iter().find(|i| &i.forbund == f && &i.insats == insats)
+    }
+
+    /// The budget in force for a year, as known at `known_at` and as of `as_of`: the latest
+    /// adopted budget, else the latest outlook, not withdrawn by a correction.
+    pub fn budget_in_force(&self, f: &Slug, year: i32, known_at: u64, as_of: NaiveDate) -> Option<&BudgetRecord> {
+        let visible = |b: &&BudgetRecord| {
+            &b.forbund == f
+                && b.year == year
+                && b.seq <= known_at
+                && b.date <= as_of
+                && !b.corrected.is_some_and(|(seq, date)| seq <= known_at && date <= as_of)
+        };
+        let latest = |status| self.budgets.iter().filter(visible).filter(|b| b.status == status).max_by_key(|b| b.seq);
+        latest(BudgetStatus::Adopted).or_else(|| latest(BudgetStatus::Outlook))
+    }
+
+    /// The vouchers a report may see: recorded at or before `known_at`, dated on or before `as_of`.
+    pub fn visible_vouchers<'a>(
+        &'a self,
+        f: &'a Slug,
+        known_at: u64,
+        as_of: NaiveDate,
+    ) -> impl Iterator<Item = &'a Voucher> + 'a {
+        let end = self.vouchers.partition_point(|v| v.seq <= known_at);
+        self.vouchers[..end].iter().filter(move |v| &v.forbund == f && v.date <= as_of).inspect(|v| v.assert_balanced())
+    }
+
+    /// The vouchers booked from the event `seq` (one, two for a transfer, none for a decision).
+    pub fn vouchers_of(&self, seq: u64) -> &[Voucher] {
+        let start = self.vouchers.partition_point(|v| v.seq < seq);
+        let end = self.vouchers.partition_point(|v| v.seq <= seq);
+        &self.vouchers[start..end]
+    }
+}

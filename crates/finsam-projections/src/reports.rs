@@ -1,0 +1,321 @@
+//! The reports: pure functions of the projection, a chart, a förbund and the two time axes.
+
+use crate::chart::{Chart, Role, Side};
+use crate::projection::{BudgetRecord, Projection, Voucher, VoucherKind};
+use chrono::{Datelike, NaiveDate};
+use finsam_domain::{Amount, Category, Slug};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// The two time axes of every report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At {
+    /// Effective date: entries dated after it are not counted.
+    pub as_of: NaiveDate,
+    /// Recording position: entries recorded after this seq are not known.
+    pub known_at: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountBalance {
+    pub account: String,
+    pub name: String,
+    pub balance: Amount,
+}
+
+/// The trial balance and key figures of one förbund.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Balances {
+    pub forbund: Slug,
+    pub name: String,
+    pub at: At,
+    pub bank: Amount,
+    /// Net assets: positive when the förbund has capital, including the year's result so far.
+    pub equity: Amount,
+    /// The year of `as_of`, up to `as_of`, closing entries excluded.
+    pub income: Amount,
+    pub costs: Amount,
+    pub result: Amount,
+    /// Debit positive; every account with an entry, by account number. Sums to zero.
+    pub accounts: Vec<AccountBalance>,
+    pub vouchers: usize,
+}
+
+impl Projection {
+    pub fn balances(&self, f: &Slug, at: At, chart: &Chart) -> Option<Balances> {
+        let info = self.forbund.get(f)?;
+        let mut by_role: BTreeMap<Role, Amount> = BTreeMap::new();
+        let (mut income, mut costs) = (Amount::ZERO, Amount::ZERO);
+        let mut vouchers = 0;
+        for v in self.visible_vouchers(f, at.known_at, at.as_of) {
+            vouchers += 1;
+            let this_year = v.date.year() == at.as_of.year() && v.kind != VoucherKind::Closing;
+            for row in &v.rows {
+                *by_role.entry(row.role).or_default() += row.amount;
+                if this_year {
+                    match row.role.side() {
+                        Side::Income => income -= row.amount,
+                        Side::Cost => costs += row.amount,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let mut by_account: BTreeMap<String, AccountBalance> = BTreeMap::new();
+        for (role, amount) in &by_role {
+            let account = chart.account(*role);
+            by_account
+                .entry(account.number.clone())
+                .or_insert_with(|| AccountBalance {
+                    account: account.number.clone(),
+                    name: account.name.clone(),
+                    balance: Amount::ZERO,
+                })
+                .balance += *amount;
+        }
+        let accounts: Vec<AccountBalance> = by_account.into_values().collect();
+        let total: Amount = accounts.iter().map(|a| a.balance).sum();
+        assert!(total.is_zero(), "the trial balance of {f} sums to {total}, not zero");
+        let role_sum = |pred: &dyn Fn(Role) -> bool| -> Amount {
+            by_role.iter().filter(|(r, _)| pred(**r)).map(|(_, a)| *a).sum()
+        };
+        let bank = role_sum(&|r| r == Role::Bank);
+        let equity = -role_sum(&|r| matches!(r.side(), Side::Equity | Side::Income | Side::Cost));
+        Some(Balances {
+            forbund: f.clone(),
+            name: info.name.clone(),
+            at,
+            bank,
+            equity,
+            income,
+            costs,
+            result: income - costs,
+            accounts,
+            vouchers,
+        })
+    }
+
+    /// The vouchers behind one account's balance, with the running balance.
+    pub fn explain<'a>(
+        &'a self,
+        f: &'a Slug,
+        account: &str,
+        at: At,
+        chart: &Chart,
+    ) -> Vec<(&'a Voucher, Amount, Amount)> {
+        let roles = chart.roles_of(account);
+        let mut running = Amount::ZERO;
+        let mut out = Vec::new();
+        for v in self.visible_vouchers(f, at.known_at, at.as_of) {
+            let amount: Amount = v.rows.iter().filter(|r| roles.contains(&r.role)).map(|r| r.amount).sum();
+            if v.rows.iter().any(|r| roles.contains(&r.role)) {
+                running += amount;
+                out.push((v, amount, running));
+            }
+        }
+        out
+    }
+}
+
+/// One cost line of the budget position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinePosition {
+    pub id: Slug,
+    pub name: String,
+    pub category: Category,
+    pub insats: Option<Slug>,
+    pub budget: Amount,
+    pub granted: Amount,
+    pub spent: Amount,
+}
+
+impl LinePosition {
+    pub fn remaining(&self) -> Amount {
+        self.budget - self.spent
+    }
+
+    pub fn uncommitted(&self) -> Amount {
+        self.budget - self.granted
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CategoryPosition {
+    pub category: Category,
+    pub budget: Amount,
+    pub granted: Amount,
+    pub spent: Amount,
+}
+
+/// A printed share, as a fraction rounded to 4 decimals (0.1358 = 13.58 %).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shares {
+    pub admin_of_costs: Option<Decimal>,
+    pub individ_of_direct: Option<Decimal>,
+    pub struktur_of_direct: Option<Decimal>,
+}
+
+/// Where a year's budget stands: per line budget, granted, spent; totals; income; result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetPosition {
+    pub forbund: Slug,
+    pub year: i32,
+    pub at: At,
+    pub budget_seq: u64,
+    pub status: finsam_domain::event::BudgetStatus,
+    pub decision: finsam_domain::Decision,
+    pub lines: Vec<LinePosition>,
+    /// Costs recorded in the year on no line of the budget (by insats only, on an insats no
+    /// line names).
+    pub unbudgeted_spent: Amount,
+    pub by_category: Vec<CategoryPosition>,
+    pub costs_total: Amount,
+    pub income_budget: Amount,
+    pub income_received: Amount,
+    /// Budgeted income − budgeted costs.
+    pub result: Amount,
+    pub opening_equity: Amount,
+    /// Where the opening equity comes from: "stated" (printed in the plan) or "booked".
+    pub opening_equity_source: &'static str,
+    pub transfers_in: Amount,
+    /// opening equity + result + transfers in.
+    pub closing_equity: Amount,
+    pub shares: Shares,
+}
+
+fn share(part: Amount, whole: Amount) -> Option<Decimal> {
+    if whole.is_zero() {
+        None
+    } else {
+        Some((part.decimal() / whole.decimal()).round_dp(4))
+    }
+}
+
+impl Projection {
+    pub fn budget_position(&self, f: &Slug, year: i32, at: At) -> Option<BudgetPosition> {
+        let budget: &BudgetRecord = self.budget_in_force(f, year, at.known_at, at.as_of)?;
+        let grants_of = |insats: &Slug| -> Amount {
+            self.grants
+                .iter()
+                .filter(|g| {
+                    &g.forbund == f
+                        && &g.insats == insats
+                        && g.year == year
+                        && g.seq <= at.known_at
+                        && g.date <= at.as_of
+                })
+                .map(|g| g.amount)
+                .sum()
+        };
+        let mut lines: Vec<LinePosition> = budget
+            .costs
+            .iter()
+            .map(|l| LinePosition {
+                id: l.id.clone(),
+                name: l.name.clone(),
+                category: l.category,
+                insats: l.insats.clone(),
+                budget: l.amount,
+                granted: Amount::ZERO,
+                spent: Amount::ZERO,
+            })
+            .collect();
+        // A grant belongs to the first line that names its insats.
+        let mut granted_seen: Vec<&Slug> = Vec::new();
+        for line in lines.iter_mut() {
+            if let Some(insats) = &line.insats {
+                if !granted_seen.contains(&insats) {
+                    line.granted = grants_of(insats);
+                    granted_seen.push(insats);
+                }
+            }
+        }
+        let mut unbudgeted_spent = Amount::ZERO;
+        let mut income_received = Amount::ZERO;
+        for v in
+            self.visible_vouchers(f, at.known_at, at.as_of).filter(|v| v.year == year && v.kind != VoucherKind::Closing)
+        {
+            for row in &v.rows {
+                match row.role.side() {
+                    Side::Cost => {
+                        let by_line = row.line.as_ref().and_then(|id| lines.iter().position(|l| &l.id == id));
+                        let by_insats = || {
+                            row.insats.as_ref().and_then(|i| lines.iter().position(|l| l.insats.as_ref() == Some(i)))
+                        };
+                        match by_line.or_else(by_insats) {
+                            Some(i) => lines[i].spent += row.amount,
+                            None => unbudgeted_spent += row.amount,
+                        }
+                    }
+                    Side::Income => income_received -= row.amount,
+                    _ => {}
+                }
+            }
+        }
+        let by_category: Vec<CategoryPosition> = Category::ALL
+            .iter()
+            .map(|c| {
+                let of = |pick: fn(&LinePosition) -> Amount| lines.iter().filter(|l| l.category == *c).map(pick).sum();
+                CategoryPosition {
+                    category: *c,
+                    budget: of(|l| l.budget),
+                    granted: of(|l| l.granted),
+                    spent: of(|l| l.spent),
+                }
+            })
+            .collect();
+        let costs_total: Amount = lines.iter().map(|l| l.budget).sum();
+        let income_budget: Amount = budget.income.iter().map(|l| l.amount).sum();
+        let transfers_in: Amount = budget.transfers.iter().map(|t| t.amount).sum();
+        let (opening_equity, opening_equity_source) = match budget.stated.as_ref().and_then(|s| s.opening_equity) {
+            Some(stated) => (stated, "stated"),
+            None => (self.opening_equity_booked(f, year, at), "booked"),
+        };
+        let result = income_budget - costs_total;
+        let category = |c: Category| by_category.iter().find(|p| p.category == c).map_or(Amount::ZERO, |p| p.budget);
+        let direct = category(Category::Individ) + category(Category::Struktur);
+        Some(BudgetPosition {
+            forbund: f.clone(),
+            year,
+            at,
+            budget_seq: budget.seq,
+            status: budget.status,
+            decision: budget.decision.clone(),
+            lines,
+            unbudgeted_spent,
+            costs_total,
+            income_budget,
+            income_received,
+            result,
+            opening_equity,
+            opening_equity_source,
+            transfers_in,
+            closing_equity: opening_equity + result + transfers_in,
+            shares: Shares {
+                admin_of_costs: share(category(Category::Admin), costs_total),
+                individ_of_direct: share(category(Category::Individ), direct),
+                struktur_of_direct: share(category(Category::Struktur), direct),
+            },
+            by_category,
+        })
+    }
+
+    /// Equity booked before the year began, plus opening balances dated within the year (books
+    /// that begin mid-life open with them). Transfers in are left out: the budget counts them.
+    fn opening_equity_booked(&self, f: &Slug, year: i32, at: At) -> Amount {
+        let start = NaiveDate::from_ymd_opt(year, 1, 1).expect("a valid year");
+        let mut equity = Amount::ZERO;
+        for v in self.visible_vouchers(f, at.known_at, NaiveDate::from_ymd_opt(year, 12, 31).expect("valid")) {
+            let opening = v.text == "Ingående balans";
+            if v.date < start || (opening && v.year == year) {
+                equity -= v
+                    .rows
+                    .iter()
+                    .filter(|r| matches!(r.role.side(), Side::Equity | Side::Income | Side::Cost))
+                    .map(|r| r.amount)
+                    .sum();
+            }
+        }
+        equity
+    }
+}

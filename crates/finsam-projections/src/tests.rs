@@ -1,0 +1,272 @@
+//! Given these events, when they are projected, then these vouchers, balances and positions.
+
+use crate::chart::{Chart, Role};
+use crate::projection::{Projection, Recorded, VoucherKind};
+use crate::reports::At;
+use chrono::NaiveDate;
+use finsam_domain::{Amount, Event, Ledger, Slug};
+use serde_json::{json, Value};
+
+pub(crate) fn decision() -> Value {
+    json!({"body": "styrelsen", "date": "2023-11-16", "paragraph": "§ 4"})
+}
+
+pub(crate) fn registered(id: &str) -> Value {
+    json!({"type": "ForbundRegistered", "forbund": id, "date": "2023-11-16", "name": format!("SF {id}"),
+        "members": [
+            {"id": "fk", "name": "Försäkringskassan", "kind": "staten", "share": "0.25"},
+            {"id": "af", "name": "Arbetsförmedlingen", "kind": "staten", "share": "0.25"},
+            {"id": "region", "name": "Region Västmanland", "kind": "region", "share": "0.25"},
+            {"id": "sala", "name": "Sala kommun", "kind": "kommun", "share": "0.25"}]})
+}
+
+fn budget_2024(f: &str) -> Value {
+    json!({"type": "BudgetAdopted", "forbund": f, "date": "2023-11-16", "year": 2024, "decision": decision(),
+        "income": [{"id": "bidrag", "name": "Medlemsbidrag", "amount": "1000000"}, {"id": "ovrigt", "name": "Övrigt", "amount": "10000"}],
+        "costs": [{"id": "team", "name": "Samordningsteam", "category": "individ", "insats": "team", "amount": "700000"},
+                  {"id": "utbildning", "name": "Utbildning", "category": "struktur", "amount": "100000"},
+                  {"id": "kansli", "name": "Kansli", "category": "admin", "amount": "200000"}]})
+}
+
+fn insats(f: &str, id: &str) -> Value {
+    json!({"type": "InsatsCreated", "forbund": f, "date": "2023-11-16", "insats": id, "name": "Samordningsteam",
+        "category": "individ", "decision": decision()})
+}
+
+fn contribution(f: &str, member: &str, date: &str, amount: &str) -> Value {
+    json!({"type": "ContributionReceived", "forbund": f, "date": date, "member": member, "year": 2024, "amount": amount, "reference": "bidrag"})
+}
+
+fn cost(f: &str, line: &str, date: &str, amount: &str) -> Value {
+    json!({"type": "CostRecorded", "forbund": f, "date": date, "year": 2024, "line": line, "amount": amount, "reference": "F", "text": "faktura"})
+}
+
+/// Records the events through the ledger (so they are valid) and projects them.
+pub(crate) fn project(events: &[Value]) -> Projection {
+    let mut ledger = Ledger::new();
+    let mut p = Projection::new();
+    for (i, v) in events.iter().enumerate() {
+        let e = Event::from_json(v).unwrap_or_else(|r| panic!("event {} is well-formed: {r}", i + 1));
+        let seq = ledger.record(&e).unwrap_or_else(|r| panic!("event {} is accepted: {r}", i + 1));
+        p.apply(Recorded { seq, recorded_at: "2024-01-01T00:00:00.000000Z", recorded_by: "test", event: &e });
+    }
+    p
+}
+
+fn slug(s: &str) -> Slug {
+    Slug::parse(s).unwrap()
+}
+
+fn kr(text: &str) -> Amount {
+    Amount::parse(text).unwrap()
+}
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn at_end_of_2024(p: &Projection) -> At {
+    At { as_of: date("2024-12-31"), known_at: p.head }
+}
+
+fn role_sum(p: &Projection, f: &str, role: Role) -> Amount {
+    p.vouchers
+        .iter()
+        .filter(|v| v.forbund.as_str() == f)
+        .flat_map(|v| &v.rows)
+        .filter(|r| r.role == role)
+        .map(|r| r.amount)
+        .sum()
+}
+
+#[test]
+fn a_contribution_debits_the_bank_and_credits_the_members_kind() {
+    let p = project(&[registered("sf-a"), contribution("sf-a", "fk", "2024-01-31", "250000")]);
+    assert_eq!(p.vouchers.len(), 1);
+    let v = &p.vouchers[0];
+    assert_eq!((v.year, v.number, v.date, v.seq), (2024, 1, date("2024-01-31"), 2));
+    assert_eq!(role_sum(&p, "sf-a", Role::Bank), kr("250000"));
+    assert_eq!(role_sum(&p, "sf-a", Role::Contribution(finsam_domain::MemberKind::Staten)), kr("-250000"));
+    assert_eq!(v.rows[1].member.as_ref().map(Slug::as_str), Some("fk"));
+}
+
+#[test]
+fn a_cost_debits_its_category_with_the_insats_as_object() {
+    let p = project(&[
+        registered("sf-a"),
+        insats("sf-a", "team"),
+        budget_2024("sf-a"),
+        cost("sf-a", "team", "2024-03-31", "175000"),
+        cost("sf-a", "kansli", "2024-03-31", "50000.50"),
+    ]);
+    let team = &p.vouchers[0];
+    assert_eq!(team.rows[0].role, Role::Cost(finsam_domain::Category::Individ));
+    assert_eq!(team.rows[0].insats.as_ref().map(Slug::as_str), Some("team"));
+    assert_eq!(p.vouchers[1].rows[0].role, Role::Cost(finsam_domain::Category::Admin));
+    assert_eq!(role_sum(&p, "sf-a", Role::Bank), kr("-225000.50"));
+    assert_eq!(
+        p.vouchers.iter().map(|v| v.number).collect::<Vec<_>>(),
+        vec![1, 2],
+        "a gapless series per förbund and year"
+    );
+}
+
+#[test]
+fn other_income_is_booked_on_its_line() {
+    let p = project(&[
+        registered("sf-a"),
+        insats("sf-a", "team"),
+        budget_2024("sf-a"),
+        json!({"type": "OtherIncomeRecorded", "forbund": "sf-a", "date": "2024-05-02", "year": 2024, "line": "ovrigt", "amount": "10000", "reference": "konsult"}),
+    ]);
+    assert_eq!(role_sum(&p, "sf-a", Role::OtherIncome), kr("-10000"));
+    assert_eq!(role_sum(&p, "sf-a", Role::Bank), kr("10000"));
+}
+
+#[test]
+fn an_opening_balance_puts_any_difference_on_a_balancing_account() {
+    let p = project(&[
+        registered("sf-a"),
+        json!({"type": "OpeningBalanceRecorded", "forbund": "sf-a", "date": "2024-01-01", "equity": "1000000", "bank": "900000"}),
+    ]);
+    assert_eq!(role_sum(&p, "sf-a", Role::Equity), kr("-1000000"));
+    assert_eq!(role_sum(&p, "sf-a", Role::OpeningDifferenceAsset), kr("100000"));
+    let b = p.balances(&slug("sf-a"), at_end_of_2024(&p), &Chart::default_chart()).unwrap();
+    assert_eq!((b.bank, b.equity), (kr("900000"), kr("1000000")));
+}
+
+#[test]
+fn an_equity_transfer_is_a_voucher_in_both_books() {
+    let merger = json!({"type": "MergerDecided", "forbund": "sf-new", "date": "2023-11-16", "merging": ["sf-old"],
+        "effective": "2024-01-01", "estimated_transfers": [{"from": "sf-old", "amount": "396000"}], "decision": decision()});
+    let p = project(&[
+        registered("sf-new"),
+        registered("sf-old"),
+        json!({"type": "OpeningBalanceRecorded", "forbund": "sf-old", "date": "2023-12-31", "equity": "396000", "bank": "396000"}),
+        merger,
+        json!({"type": "EquityTransferred", "forbund": "sf-new", "date": "2024-01-01", "from": "sf-old", "amount": "396000", "reference": "bokslut 2023"}),
+    ]);
+    let transfer: Vec<_> = p.vouchers_of(5).iter().map(|v| (v.forbund.as_str(), v.year, v.number)).collect();
+    assert_eq!(transfer, vec![("sf-old", 2024, 1), ("sf-new", 2024, 1)]);
+    let chart = Chart::default_chart();
+    let old = p.balances(&slug("sf-old"), at_end_of_2024(&p), &chart).unwrap();
+    assert!(
+        old.accounts.iter().all(|a| a.balance.is_zero()),
+        "every account of the old förbund is zero: {:?}",
+        old.accounts
+    );
+    let new = p.balances(&slug("sf-new"), at_end_of_2024(&p), &chart).unwrap();
+    assert_eq!((new.bank, new.equity), (kr("396000"), kr("396000")));
+}
+
+#[test]
+fn closing_a_year_moves_its_result_to_equity() {
+    let p = project(&[
+        registered("sf-a"),
+        insats("sf-a", "team"),
+        budget_2024("sf-a"),
+        contribution("sf-a", "sala", "2024-02-01", "1000"),
+        cost("sf-a", "team", "2024-03-31", "400"),
+        json!({"type": "YearClosed", "forbund": "sf-a", "date": "2025-02-15", "year": 2023, "decision": decision()}),
+        json!({"type": "YearClosed", "forbund": "sf-a", "date": "2025-02-15", "year": 2024, "decision": decision()}),
+    ]);
+    let closing = p.vouchers.last().unwrap();
+    assert_eq!(closing.kind, VoucherKind::Closing);
+    assert_eq!((closing.date, closing.number), (date("2024-12-31"), 3));
+    assert_eq!(role_sum(&p, "sf-a", Role::Equity), kr("-600"), "the year's profit of 600 is now equity");
+    let chart = Chart::default_chart();
+    let b = p.balances(&slug("sf-a"), At { as_of: date("2025-06-30"), known_at: p.head }, &chart).unwrap();
+    assert_eq!((b.equity, b.income, b.costs), (kr("600"), Amount::ZERO, Amount::ZERO));
+    let result_accounts: Amount =
+        b.accounts.iter().filter(|a| a.account.starts_with(['3', '4', '5', '6'])).map(|a| a.balance).sum();
+    assert!(result_accounts.is_zero());
+}
+
+#[test]
+fn a_correction_reverses_the_voucher_and_the_grant_as_of_its_date() {
+    let p = project(&[
+        registered("sf-a"),
+        insats("sf-a", "team"),
+        budget_2024("sf-a"),
+        json!({"type": "FundingGranted", "forbund": "sf-a", "date": "2024-01-10", "insats": "team", "year": 2024, "amount": "700000", "decision": decision()}),
+        cost("sf-a", "team", "2024-03-31", "1000"),
+        json!({"type": "EventCorrected", "forbund": "sf-a", "date": "2024-04-15", "corrects": 5, "reason": "fel belopp"}),
+        json!({"type": "EventCorrected", "forbund": "sf-a", "date": "2024-04-20", "corrects": 4, "reason": "beslutet upphävt", "decision": decision()}),
+    ]);
+    let reversal = &p.vouchers[1];
+    assert_eq!(reversal.kind, VoucherKind::Correction { of: 5 });
+    assert_eq!(reversal.rows[0].amount, kr("-1000"));
+    assert!(reversal.text.contains("2024 A 1"), "{}", reversal.text);
+    assert_eq!(p.corrected.get(&5).map(|c| c.0), Some(6));
+    let f = slug("sf-a");
+    let before = p.budget_position(&f, 2024, At { as_of: date("2024-04-01"), known_at: p.head }).unwrap();
+    assert_eq!((before.lines[0].spent, before.lines[0].granted), (kr("1000"), kr("700000")));
+    let after = p.budget_position(&f, 2024, at_end_of_2024(&p)).unwrap();
+    assert_eq!((after.lines[0].spent, after.lines[0].granted), (Amount::ZERO, Amount::ZERO));
+}
+
+#[test]
+fn the_budget_position_counts_grants_spending_and_income_per_line() {
+    let mut budget = budget_2024("sf-a");
+    budget["transfers"] = json!([{"from": "sf-old", "name": "Överfört", "amount": "50000"}]);
+    let p = project(&[
+        registered("sf-a"),
+        registered("sf-old"),
+        insats("sf-a", "team"),
+        budget,
+        json!({"type": "FundingGranted", "forbund": "sf-a", "date": "2024-01-10", "insats": "team", "year": 2024, "amount": "650000", "decision": decision()}),
+        json!({"type": "FundingChanged", "forbund": "sf-a", "date": "2024-06-10", "insats": "team", "year": 2024, "delta": "50000", "reason": "utökning", "decision": decision()}),
+        cost("sf-a", "team", "2024-03-31", "175000"),
+        json!({"type": "CostRecorded", "forbund": "sf-a", "date": "2024-06-30", "year": 2024, "insats": "team", "amount": "175000", "reference": "F", "text": "by insats only"}),
+        contribution("sf-a", "fk", "2024-01-31", "250000"),
+    ]);
+    let pos = p.budget_position(&slug("sf-a"), 2024, at_end_of_2024(&p)).unwrap();
+    let team = &pos.lines[0];
+    assert_eq!((team.budget, team.granted, team.spent), (kr("700000"), kr("700000"), kr("350000")));
+    assert_eq!((team.remaining(), team.uncommitted()), (kr("350000"), Amount::ZERO));
+    assert_eq!((pos.costs_total, pos.income_budget, pos.income_received), (kr("1000000"), kr("1010000"), kr("250000")));
+    assert_eq!((pos.result, pos.transfers_in, pos.closing_equity), (kr("10000"), kr("50000"), kr("60000")));
+    assert_eq!(pos.shares.admin_of_costs, Some(rust_decimal::Decimal::new(2000, 4)));
+    assert_eq!(pos.shares.individ_of_direct, Some(rust_decimal::Decimal::new(8750, 4)));
+    let mid_year = p.budget_position(&slug("sf-a"), 2024, At { as_of: date("2024-05-01"), known_at: p.head }).unwrap();
+    assert_eq!((mid_year.lines[0].granted, mid_year.lines[0].spent), (kr("650000"), kr("175000")));
+}
+
+#[test]
+fn as_of_and_known_at_are_different_questions() {
+    // A cost dated in March is recorded late, after a contribution dated in May.
+    let p = project(&[
+        registered("sf-a"),
+        insats("sf-a", "team"),
+        budget_2024("sf-a"),
+        contribution("sf-a", "fk", "2024-05-31", "1000"),
+        cost("sf-a", "team", "2024-03-31", "300"),
+    ]);
+    let chart = Chart::default_chart();
+    let f = slug("sf-a");
+    let bank = |as_of: &str, known_at: u64| p.balances(&f, At { as_of: date(as_of), known_at }, &chart).unwrap().bank;
+    assert_eq!(bank("2024-04-30", 5), kr("-300"), "as of April, with everything known: the March cost only");
+    assert_eq!(bank("2024-04-30", 4), Amount::ZERO, "as known before the late cost was recorded: nothing yet in April");
+    assert_eq!(bank("2024-06-30", 4), kr("1000"), "what the books said at seq 4 about June");
+    assert_eq!(bank("2024-06-30", 5), kr("700"));
+}
+
+#[test]
+fn the_budget_in_force_is_the_latest_adopted_one() {
+    let mut revised = budget_2024("sf-a");
+    revised["date"] = json!("2024-06-01");
+    revised["costs"][0]["amount"] = json!("800000");
+    let mut outlook = budget_2024("sf-a");
+    outlook["status"] = json!("outlook");
+    let p = project(&[registered("sf-a"), insats("sf-a", "team"), budget_2024("sf-a"), revised, outlook]);
+    let f = slug("sf-a");
+    let team =
+        |as_of: &str| p.budget_position(&f, 2024, At { as_of: date(as_of), known_at: p.head }).unwrap().lines[0].budget;
+    assert_eq!(team("2024-05-31"), kr("700000"));
+    assert_eq!(
+        team("2024-06-01"),
+        kr("800000"),
+        "the revision is in force from its date; a later outlook does not replace it"
+    );
+    assert!(p.budget_position(&f, 2024, At { as_of: date("2023-11-15"), known_at: p.head }).is_none());
+}
