@@ -1,5 +1,6 @@
 //! Integration tests: the real `finsam` binary against temporary stores.
 
 mod log;
+mod reports;
 mod schemas;
 mod support;

@@ -39,7 +39,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     store: Option<PathBuf>,
 
-    /// Output for people (table) or for programs (json)
+    /// Output for people (table) or for programs (json; csv for the reports)
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     format: Format,
 
@@ -99,6 +99,7 @@ enum AuditCommand {
     },
     /// The vouchers and events behind one account's balance, with the running balance
     Explain {
+        /// The förbund whose books to read, by id (e.g. sf-vastmanland)
         #[arg(long, value_name = "F")]
         forbund: String,
         /// The account number, e.g. 1930
@@ -158,6 +159,7 @@ far), and the income, costs and result of the year of --as-of.
 Two time axes: --as-of DATE counts what is dated on or before DATE (default today);
 --known-at SEQ replays the log only up to SEQ, so you see exactly what the books said then.")]
     Balances {
+        /// The förbund whose books to read, by id (e.g. sf-vastmanland)
         #[arg(long, value_name = "F")]
         forbund: String,
         #[command(flatten)]
@@ -168,8 +170,10 @@ Two time axes: --as-of DATE counts what is dated on or before DATE (default toda
     },
     /// Where a year's budget stands: per line budget, granted, spent, remaining, uncommitted
     Budget {
+        /// The förbund whose books to read, by id (e.g. sf-vastmanland)
         #[arg(long, value_name = "F")]
         forbund: String,
+        /// The budget year
         #[arg(long, value_name = "YEAR")]
         year: i32,
         #[command(flatten)]

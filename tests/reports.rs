@@ -1,0 +1,307 @@
+//! The reports through the `finsam` command: snapshots of the fixtures' reports, the two time
+//! axes, determinism, and refusals.
+
+use crate::support::*;
+use std::path::{Path, PathBuf};
+
+const FIXTURES: [&str; 5] = [
+    "00-forbund.jsonl",
+    "10-vasteras-2021.jsonl",
+    "20-norra-vastmanland-2023.jsonl",
+    "30-vastmanland-2024.jsonl",
+    "40-vastmanland-2024-example.jsonl",
+];
+
+fn fixture_store(dir: &TempDir) -> PathBuf {
+    let texts: Vec<String> = FIXTURES.iter().map(|n| fixture(n)).collect();
+    store_with(dir, &texts.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn run_ok(store: &Path, args: &[&str]) -> String {
+    let o = finsam(store, args, "");
+    assert_exit(&o, 0);
+    stdout(&o)
+}
+
+/// Replaces what differs from run to run (recording times, hashes, UUIDs, temp paths).
+fn normalize(text: &str, store: &Path) -> String {
+    let text = text.replace(&store.display().to_string(), "<store>");
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let is_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+        // A 64-hex hash.
+        if i + 64 <= bytes.len()
+            && bytes[i..i + 64].iter().all(|b| is_hex(*b))
+            && (i + 64 == bytes.len() || !is_hex(bytes[i + 64]))
+        {
+            out.push_str("<hash>");
+            i += 64;
+            continue;
+        }
+        // A recording time: YYYY-MM-DDTHH:MM:SS, with .ffffffZ or not.
+        if i + 19 <= bytes.len()
+            && bytes[i + 10] == b'T'
+            && bytes[i + 13] == b':'
+            && bytes[i + 16] == b':'
+            && bytes[i + 4] == b'-'
+        {
+            let mut end = i + 19;
+            if end + 8 <= bytes.len() && bytes[end] == b'.' && bytes[end + 7] == b'Z' {
+                end += 8;
+            }
+            out.push_str("<recorded_at>");
+            i = end;
+            continue;
+        }
+        out.push(bytes[i] as char);
+        i += 1;
+    }
+    // Characters outside ASCII were pushed byte by byte above; rebuild them.
+    String::from_utf8(out.chars().map(|c| c as u32 as u8).collect()).expect("still UTF-8")
+}
+
+/// Compares with `tests/snapshots/NAME`. `FINSAM_UPDATE_SNAPSHOTS=1` writes the file instead;
+/// review the diff before committing it.
+#[track_caller]
+fn snapshot(name: &str, actual: &str) {
+    let path = root().join("tests/snapshots").join(name);
+    if std::env::var_os("FINSAM_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("no snapshot {}: run with FINSAM_UPDATE_SNAPSHOTS=1 and review it", path.display()));
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "snapshot {name} differs from line {}:\n--- expected\n{}\n--- actual\n{}\n(run with FINSAM_UPDATE_SNAPSHOTS=1 to accept, after review)",
+            first + 1,
+            expected.lines().skip(first).take(5).collect::<Vec<_>>().join("\n"),
+            actual.lines().skip(first).take(5).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_reports_of_the_fixtures_match_their_snapshots() {
+    let dir = TempDir::new("snapshots");
+    let store = fixture_store(&dir);
+    let year_end = ["--as-of", "2024-12-31"];
+    for format in ["table", "json", "csv"] {
+        let ext = if format == "table" { "txt" } else { format };
+        let b =
+            run_ok(&store, &[&["balances", "--forbund", "sf-vastmanland", "--format", format][..], &year_end].concat());
+        snapshot(&format!("balances-sf-vastmanland-2024-12-31.{ext}"), &b);
+        let p = run_ok(
+            &store,
+            &[&["budget", "--forbund", "sf-vastmanland", "--year", "2024", "--format", format][..], &year_end].concat(),
+        );
+        snapshot(&format!("budget-sf-vastmanland-2024.{ext}"), &p);
+    }
+    let p = run_ok(&store, &["budget", "--forbund", "sf-norra-vastmanland", "--year", "2023", "--as-of", "2023-12-31"]);
+    snapshot("budget-sf-norra-vastmanland-2023.txt", &p);
+    let p = run_ok(&store, &["budget", "--forbund", "sf-vasteras", "--year", "2021", "--as-of", "2021-12-31"]);
+    snapshot("budget-sf-vasteras-2021.txt", &p);
+    let e = run_ok(
+        &store,
+        &["audit", "explain", "--forbund", "sf-vastmanland", "--account", "4510", "--as-of", "2024-06-30"],
+    );
+    snapshot("explain-sf-vastmanland-4510-2024-06-30.txt", &normalize(&e, &store));
+    let t = run_ok(
+        &store,
+        &["audit", "trail", "--forbund", "sf-vastmanland", "--insats", "samordningsteam-sala", "--format", "json"],
+    );
+    snapshot("trail-sf-vastmanland-samordningsteam-sala.json", &normalize(&t, &store));
+}
+
+#[test]
+fn the_2024_budget_reproduces_the_plans_figures() {
+    let dir = TempDir::new("plan-figures");
+    let store = fixture_store(&dir);
+    let out = run_ok(
+        &store,
+        &["budget", "--forbund", "sf-vastmanland", "--year", "2024", "--as-of", "2024-12-31", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["costs"]["total"], "20983000");
+    assert_eq!(v["costs"]["by_category"]["admin"]["budget"], "2850000");
+    assert_eq!(v["costs"]["by_category"]["individ"]["budget"], "13925000");
+    assert_eq!(v["costs"]["by_category"]["struktur"]["budget"], "4208000");
+    assert_eq!(v["income"]["total"], "19038000");
+    assert_eq!(v["result"], "-1945000");
+    assert_eq!(v["transfers_in"], "3863000");
+    assert_eq!(v["closing_equity"], "1918000");
+    assert_eq!(v["shares"]["admin_of_costs"], "0.1358");
+    assert_eq!(v["shares"]["individ_of_direct"], "0.7679");
+    assert_eq!(v["shares"]["struktur_of_direct"], "0.2321");
+    for key in ["forbund", "year", "lines", "costs", "income", "result", "transfers_in", "closing_equity", "shares"] {
+        assert!(v.get(key).is_some(), "budget JSON has `{key}`");
+    }
+    let b = run_ok(&store, &["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-12-31", "--format", "json"]);
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    for key in ["forbund", "as_of", "known_at", "bank", "equity", "income", "costs", "result", "accounts"] {
+        assert!(b.get(key).is_some(), "balances JSON has `{key}`");
+    }
+    assert_eq!(b["income"], "19038000", "the example contributions add up to the budgeted contributions");
+}
+
+fn bank(store: &Path, as_of: &str, known_at: Option<&str>) -> String {
+    let mut args = vec!["balances", "--forbund", "sf-vastmanland", "--as-of", as_of, "--format", "json"];
+    if let Some(k) = known_at {
+        args.extend(["--known-at", k]);
+    }
+    let v: serde_json::Value = serde_json::from_str(&run_ok(store, &args)).unwrap();
+    v["bank"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn as_of_looks_at_effective_dates_and_known_at_at_what_was_recorded() {
+    let dir = TempDir::new("two-axes");
+    let store = fixture_store(&dir);
+    let head = log_json(&store).len().to_string();
+    let before = bank(&store, "2024-03-31", None);
+    // An invoice dated in March is recorded now, late.
+    let late = r#"{"type":"CostRecorded","forbund":"sf-vastmanland","date":"2024-03-15","year":2024,"line":"styrelse","amount":"12000","reference":"Faktura 2024-0315","text":"Sent inkommen faktura"}"#;
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], late), 0);
+    let after = bank(&store, "2024-03-31", None);
+    let diff = finsam_domain::Amount::parse(&before).unwrap() - finsam_domain::Amount::parse(&after).unwrap();
+    assert_eq!(diff.canonical(), "12000", "as of March, the late invoice counts now");
+    assert_eq!(
+        bank(&store, "2024-03-31", Some(&head)),
+        before,
+        "as known before it was recorded, March looked as it did then"
+    );
+    assert_eq!(
+        bank(&store, "2024-03-14", None),
+        bank(&store, "2024-03-14", Some(&head)),
+        "before its date, it changes nothing"
+    );
+}
+
+#[test]
+fn the_same_log_gives_byte_identical_reports_by_every_path() {
+    let dir = TempDir::new("deterministic");
+    let store = fixture_store(&dir);
+    let args = ["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-09-30", "--format", "json"];
+    let budget = ["budget", "--forbund", "sf-vastmanland", "--year", "2024", "--as-of", "2024-09-30"];
+    let first = (run_ok(&store, &args), run_ok(&store, &budget));
+    assert_eq!((run_ok(&store, &args), run_ok(&store, &budget)), first, "twice from the checkpoint");
+    assert_exit(&finsam(&store, &["reindex"], ""), 0);
+    assert_eq!((run_ok(&store, &args), run_ok(&store, &budget)), first, "after a reindex");
+    std::fs::remove_dir_all(store.join("derived")).unwrap();
+    assert_eq!((run_ok(&store, &args), run_ok(&store, &budget)), first, "after losing the derived state");
+    // With a writer holding the store, a report replays the log without the derived state.
+    let mut writer = std::process::Command::new(FINSAM)
+        .arg("--store")
+        .arg(&store)
+        .args(["record", "--as", "holder", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = writer.id().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(store.join("LOCK")).unwrap_or_default().contains(&pid) {
+        assert!(std::time::Instant::now() < deadline, "the writer never took the lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!((run_ok(&store, &args), run_ok(&store, &budget)), first, "while a writer holds the store");
+    drop(writer.stdin.take());
+    let _ = writer.wait();
+}
+
+#[test]
+fn explain_adds_up_to_the_balance() {
+    let dir = TempDir::new("explain");
+    let store = fixture_store(&dir);
+    let e = run_ok(
+        &store,
+        &[
+            "audit",
+            "explain",
+            "--forbund",
+            "sf-vastmanland",
+            "--account",
+            "1930",
+            "--as-of",
+            "2024-12-31",
+            "--format",
+            "json",
+        ],
+    );
+    let e: serde_json::Value = serde_json::from_str(&e).unwrap();
+    assert_eq!(e["balance"].as_str().unwrap(), bank(&store, "2024-12-31", None));
+    let entries = e["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 116, "every contribution and cost voucher moves the bank");
+    assert!(entries.iter().all(|r| r["voucher"].as_str().unwrap().starts_with("2024 A ")));
+}
+
+#[test]
+fn the_trail_lists_every_event_with_its_decision_and_voucher() {
+    let dir = TempDir::new("trail");
+    let store = fixture_store(&dir);
+    let t = run_ok(&store, &["audit", "trail", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&t).unwrap();
+    assert_eq!(rows.len(), log_json(&store).len(), "one row per event");
+    let seqs: Vec<u64> = rows.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=rows.len() as u64).collect::<Vec<_>>(), "in registration order, without gaps");
+    let budget = rows.iter().find(|r| r["type"] == "BudgetAdopted" && r["forbund"] == "sf-vastmanland").unwrap();
+    assert_eq!(budget["decision"]["body"], "interimsstyrelsen");
+    assert_eq!(budget["decision"]["date"], "2023-11-16");
+    let cost = rows.iter().find(|r| r["type"] == "CostRecorded").unwrap();
+    assert_eq!(cost["vouchers"][0]["voucher"], "2024 A 53");
+    let dated = run_ok(&store, &["audit", "trail", "--from", "2024-04-01", "--to", "2024-04-30", "--format", "json"]);
+    let dated: Vec<serde_json::Value> = serde_json::from_str(&dated).unwrap();
+    assert_eq!(dated.len(), 13, "the 13 contributions of 30 April");
+    let csv = run_ok(&store, &["audit", "trail", "--forbund", "sf-vasteras", "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 1 + 5, "a header and the five events of Västerås' books");
+}
+
+#[test]
+fn reports_refuse_what_they_cannot_answer() {
+    let dir = TempDir::new("refusals");
+    let store = fixture_store(&dir);
+    let o = finsam(&store, &["balances", "--forbund", "sf-uppsala"], "");
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("no förbund sf-uppsala") && stderr(&o).contains("sf-vastmanland"), "{}", stderr(&o));
+    let o = finsam(&store, &["balances", "--forbund", "sf-vastmanland", "--known-at", "100000"], "");
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("head is 154"), "{}", stderr(&o));
+    let o = finsam(&store, &["budget", "--forbund", "sf-vastmanland", "--year", "2019"], "");
+    assert_exit(&o, 1);
+    assert!(stderr(&o).contains("no budget for 2019") && stderr(&o).contains("2024"), "{}", stderr(&o));
+    let o = finsam(&store, &["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-02-30"], "");
+    assert_exit(&o, 2);
+    let o = finsam(&store, &["log", "--format", "csv"], "");
+    assert_exit(&o, 2);
+    let o = finsam(&store, &["audit", "explain", "--forbund", "sf-vastmanland", "--account", "9999"], "");
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("not in the chart"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_replaced_chart_renumbers_the_accounts_and_changes_no_figure() {
+    let dir = TempDir::new("chart");
+    let store = fixture_store(&dir);
+    let chart = fixture("chart-kommunbas.json").replace("\"1930\"", "\"1920\"");
+    let file = dir.0.join("chart.json");
+    std::fs::write(&file, chart).unwrap();
+    let args = ["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-12-31", "--format", "json"];
+    let default: serde_json::Value = serde_json::from_str(&run_ok(&store, &args)).unwrap();
+    let replaced: serde_json::Value =
+        serde_json::from_str(&run_ok(&store, &[&args[..], &["--chart", file.to_str().unwrap()]].concat())).unwrap();
+    assert_eq!(replaced["accounts"][0]["account"], "1920");
+    assert_eq!(replaced["bank"], default["bank"]);
+    // The same file as the store's own chart for this förbund.
+    std::fs::create_dir_all(store.join("charts")).unwrap();
+    std::fs::copy(&file, store.join("charts/sf-vastmanland.json")).unwrap();
+    let local: serde_json::Value = serde_json::from_str(&run_ok(&store, &args)).unwrap();
+    assert_eq!(local, replaced);
+}
