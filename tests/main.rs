@@ -1,6 +1,7 @@
 //! Integration tests: the real `finsam` binary against temporary stores.
 
 mod log;
+mod reconcile;
 mod reports;
 mod schemas;
 mod support;

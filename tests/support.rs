@@ -82,6 +82,30 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(root().join("fixtures").join(name)).expect("fixture exists")
 }
 
+/// The fixture event files, in recording order (by name).
+pub fn fixture_files() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("fixtures"))
+        .expect("fixtures/ exists")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jsonl"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The fixture texts up to and including the one whose name starts with `last` (e.g. "30").
+pub fn fixtures_through(last: &str) -> Vec<String> {
+    let names = fixture_files();
+    let end = names.iter().position(|n| n.starts_with(last)).expect("a fixture with that prefix") + 1;
+    names[..end].iter().map(|n| fixture(n)).collect()
+}
+
+/// A new store holding every fixture, one `finsam record` per file.
+pub fn fixture_store(dir: &TempDir) -> PathBuf {
+    let texts: Vec<String> = fixture_files().iter().map(|n| fixture(n)).collect();
+    store_with(dir, &texts.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 pub fn log_bytes(store: &Path) -> Vec<u8> {
     std::fs::read(store.join("log.jsonl")).expect("log exists")
 }

@@ -5,8 +5,10 @@ use crate::table::{Align, Table};
 use crate::{reports, Format};
 use chrono::NaiveDate;
 use finsam_domain::Slug;
+use finsam_projections::reconcile::{reconcile, Options};
 use finsam_projections::{At, Chart};
 use finsam_store::Store;
+use rust_decimal::Decimal;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -14,8 +16,10 @@ use std::path::PathBuf;
 pub const FIXTURES: &[(&str, &str)] = &[
     ("fixtures/00-forbund.jsonl", include_str!("../../../fixtures/00-forbund.jsonl")),
     ("fixtures/10-vasteras-2021.jsonl", include_str!("../../../fixtures/10-vasteras-2021.jsonl")),
+    ("fixtures/15-vastra-malardalen.jsonl", include_str!("../../../fixtures/15-vastra-malardalen.jsonl")),
     ("fixtures/20-norra-vastmanland-2023.jsonl", include_str!("../../../fixtures/20-norra-vastmanland-2023.jsonl")),
     ("fixtures/30-vastmanland-2024.jsonl", include_str!("../../../fixtures/30-vastmanland-2024.jsonl")),
+    ("fixtures/35-merger-example.jsonl", include_str!("../../../fixtures/35-merger-example.jsonl")),
     ("fixtures/40-vastmanland-2024-example.jsonl", include_str!("../../../fixtures/40-vastmanland-2024-example.jsonl")),
 ];
 
@@ -62,6 +66,14 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
     let position =
         projection.budget_position(&forbund, 2024, at).expect("the fixtures hold the 2024 budget of sf-vastmanland");
     let balances = projection.balances(&forbund, at, &chart).expect("the fixtures register sf-vastmanland");
+    let mut events = Vec::new();
+    store.read(1, head.seq, &mut |e| {
+        events.push((e.seq, e.event));
+        Ok(())
+    })?;
+    let options = Options { merger: Some(forbund.clone()), at, equity_ceiling: Decimal::new(2, 1) };
+    let reconciliation =
+        reconcile(projection, &events, options).expect("the fixtures decide the merger into sf-vastmanland");
     match format {
         Format::Table | Format::Csv => {
             let mut out = format!("finsam demo: recorded the fixtures into a fresh store at {}\n\n", dir.display());
@@ -74,9 +86,19 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
             out.push_str(&reports::render_budget(&position, head.seq, Format::Table));
             out.push('\n');
             out.push_str(&reports::render_balances(&balances, &chart, head.seq, Format::Table));
+            out.push('\n');
+            out.push_str(&reports::render_reconciliation(
+                &reconciliation,
+                projection,
+                Some(&forbund),
+                at,
+                head.seq,
+                Format::Table,
+            ));
+            out.push_str("(The errors above are the arithmetic the seed documents themselves get wrong: see fixtures/README.md.)\n");
             let d = dir.display();
             out.push_str(&format!(
-                "\nExplore the store:\n  finsam --store {d} log\n  finsam --store {d} budget --forbund sf-vastmanland --year 2024 --as-of 2024-06-30\n  finsam --store {d} audit trail --forbund sf-vastmanland --insats samordningsteam-sala\n  finsam --store {d} audit explain --forbund sf-vastmanland --account 1930 --as-of 2024-12-31\n"
+                "\nExplore the store:\n  finsam --store {d} log\n  finsam --store {d} budget --forbund sf-vastmanland --year 2024 --as-of 2024-06-30\n  finsam --store {d} audit trail --forbund sf-vastmanland --insats samordningsteam-sala\n  finsam --store {d} audit explain --forbund sf-vastmanland --account 1930 --as-of 2024-12-31\n  finsam --store {d} reconcile --merger sf-vastmanland --format json\n"
             ));
             emit(&out);
         }
@@ -91,6 +113,7 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
                 "head": {"seq": head.seq, "hash": head.hash},
                 "budget": reports::budget_json(&position),
                 "balances": reports::balances_json(&balances, &chart),
+                "reconciliation": reports::reconciliation_json(&reconciliation, Some(&forbund), at),
             });
             emit(&format!("{}\n", serde_json::to_string_pretty(&value).expect("serialises")));
         }

@@ -55,6 +55,10 @@ pub enum Format {
     Csv,
 }
 
+fn parse_share(text: &str) -> Result<rust_decimal::Decimal, String> {
+    finsam_domain::Share::parse(text).map(|s| s.decimal()).map_err(|e| format!("{text:?}: {}", e.0))
+}
+
 fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
     let ok = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
     ok.then(|| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
@@ -179,6 +183,36 @@ Two time axes: --as-of DATE counts what is dated on or before DATE (default toda
         #[command(flatten)]
         axes: AxesArgs,
     },
+    /// The merger reconciliation run: do the plans add up, and did every krona arrive?
+    #[command(long_about = "\
+Runs every reconciliation check and prints the findings, grouped per förbund, each with the
+stated and computed amounts, the difference, a one-line explanation and the seqs it rests on:
+
+  budget_arithmetic     every stated total of every budget and outlook against its own lines
+  equity_rollforward    a plan's stated opening equity against the previous year's closing
+  transfer_vs_estimate  the merger's estimate against the actual transfer and the old förbund's
+                        own latest forecast (warning)
+  transfer_vs_books     the old förbund's booked equity the day before the merger against what
+                        it transferred; after dissolution every account must be zero
+  opening_equity        equity received by the new förbund against the transfers; its members
+                        against the union of the old förbund's members
+  contribution_split    contributions by kind against 50/25/25, and each member against its share
+  overspend             spent beyond granted per insats and year; granted beyond budget per line
+  equity_ceiling        closing equity against a share of the year's contributions (warning)
+  missing               a merging förbund without a transfer, events after a dissolution, an old
+                        insats neither carried into the new förbund nor ended
+
+Exit code 0 when no finding is an error, 1 otherwise, 2 on bad usage.")]
+    Reconcile {
+        /// Only the merger into this förbund and the förbund merging into it [default: everything]
+        #[arg(long, value_name = "F")]
+        merger: Option<String>,
+        #[command(flatten)]
+        axes: AxesArgs,
+        /// The equity ceiling as a share of the year's contributions
+        #[arg(long, value_name = "SHARE", default_value = "0.2", value_parser = parse_share)]
+        equity_ceiling: rust_decimal::Decimal,
+    },
     /// What a revisor reads: the audit trail, and the vouchers behind a balance
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -204,7 +238,10 @@ fn store_dir(cli_store: &Option<PathBuf>) -> PathBuf {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let format = cli.format;
-    let reports_only = !matches!(cli.command, Command::Balances { .. } | Command::Budget { .. } | Command::Audit(_));
+    let reports_only = !matches!(
+        cli.command,
+        Command::Balances { .. } | Command::Budget { .. } | Command::Audit(_) | Command::Reconcile { .. }
+    );
     if format == Format::Csv && reports_only {
         return Err(Failure::usage(
             "--format csv is offered by the reports (balances, budget, audit trail, audit explain)".into(),
@@ -256,6 +293,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Budget { forbund, year, axes } => {
             reports::budget(&store_dir(&cli.store), &forbund, year, axes.into(), format)?
+        }
+        Command::Reconcile { merger, axes, equity_ceiling } => {
+            let ok =
+                reports::reconcile(&store_dir(&cli.store), merger.as_deref(), axes.into(), equity_ceiling, format)?;
+            if !ok {
+                return Err(Failure { code: 1, message: "the reconciliation found errors (listed above)".into() });
+            }
         }
         Command::Audit(AuditCommand::Trail { forbund, insats, from, to }) => {
             reports::trail(&store_dir(&cli.store), reports::TrailFilter { forbund, insats, from, to }, format)?

@@ -673,3 +673,131 @@ pub fn explain(
     }
     Ok(())
 }
+
+// --- reconcile -----------------------------------------------------------------------------------
+
+pub fn reconcile(
+    store: &Path,
+    merger: Option<&str>,
+    axes: Axes,
+    ceiling: rust_decimal::Decimal,
+    format: Format,
+) -> Result<bool, Failure> {
+    use finsam_projections::reconcile::{reconcile as run, Options};
+    let merger = merger.map(parse_forbund).transpose()?;
+    let view = open_view(store)?;
+    if let Some(f) = &merger {
+        check_forbund(&view, f)?;
+    }
+    let at = resolve(&view, &axes)?;
+    let mut events = Vec::new();
+    finsam_store::read_log(store, 1, at.known_at, &mut |e| {
+        events.push((e.seq, e.event));
+        Ok(())
+    })?;
+    let result = run(&view.projection, &events, Options { merger: merger.clone(), at, equity_ceiling: ceiling })
+        .map_err(|e| Failure::usage(e.0))?;
+    emit(&render_reconciliation(&result, &view.projection, merger.as_ref(), at, view.head.seq, format));
+    Ok(result.ok())
+}
+
+pub fn reconciliation_json(r: &finsam_projections::reconcile::Reconciliation, merger: Option<&Slug>, at: At) -> Value {
+    let text = |f: Option<finsam_projections::reconcile::Figure>| f.map_or(Value::Null, |f| Value::String(f.text()));
+    let findings: Vec<Value> = r
+        .findings
+        .iter()
+        .map(|f| {
+            json!({"check": f.check, "forbund": f.forbund.as_str(), "subject": f.subject,
+                "stated": text(f.stated), "computed": text(f.computed), "difference": text(f.difference),
+                "severity": f.severity.as_str(), "events": f.events, "explanation": f.explanation})
+        })
+        .collect();
+    json!({
+        "ok": r.ok(),
+        "merger": merger.map(Slug::as_str),
+        "as_of": at.as_of.to_string(),
+        "known_at": at.known_at,
+        "forbund": r.scope.iter().map(Slug::as_str).collect::<Vec<_>>(),
+        "findings": findings,
+    })
+}
+
+pub fn render_reconciliation(
+    r: &finsam_projections::reconcile::Reconciliation,
+    p: &Projection,
+    merger: Option<&Slug>,
+    at: At,
+    head: u64,
+    format: Format,
+) -> String {
+    use finsam_projections::reconcile::{Severity, CHECKS};
+    match format {
+        Format::Json => {
+            format!("{}\n", serde_json::to_string_pretty(&reconciliation_json(r, merger, at)).expect("serialises"))
+        }
+        Format::Csv => {
+            let mut out = csv_line(
+                &[
+                    "check",
+                    "forbund",
+                    "subject",
+                    "stated",
+                    "computed",
+                    "difference",
+                    "severity",
+                    "events",
+                    "explanation",
+                ]
+                .map(String::from),
+            );
+            for f in &r.findings {
+                out.push_str(&csv_line(&[
+                    f.check.into(),
+                    f.forbund.to_string(),
+                    f.subject.clone(),
+                    f.stated.map_or(String::new(), |x| x.text()),
+                    f.computed.map_or(String::new(), |x| x.text()),
+                    f.difference.map_or(String::new(), |x| x.text()),
+                    f.severity.as_str().into(),
+                    f.events.iter().map(u64::to_string).collect::<Vec<_>>().join(" "),
+                    f.explanation.clone(),
+                ]));
+            }
+            out
+        }
+        Format::Table => {
+            let title = match merger {
+                Some(f) => format!("Reconciliation of the merger into {f}"),
+                None => "Reconciliation of every förbund and merger in the log".to_string(),
+            };
+            let mut out = format!("{title}, {}\nchecks: {}\n", axes_line(at, head), CHECKS.join(", "));
+            for f in &r.scope {
+                let name = p.forbund.get(f).map_or("", |i| i.name.as_str());
+                let findings: Vec<_> = r.findings.iter().filter(|x| &x.forbund == f).collect();
+                out.push_str(&format!("\n{f} — {name}\n"));
+                if findings.is_empty() {
+                    out.push_str("  no findings\n");
+                }
+                for x in findings {
+                    let severity = match x.severity {
+                        Severity::Error => "ERROR  ",
+                        Severity::Warning => "warning",
+                    };
+                    let difference = x.difference.map_or(String::new(), |d| format!(" (difference {})", d.human()));
+                    let seqs = x.events.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+                    out.push_str(&format!(
+                        "  {severity} {:<20} {}: {}{difference} [seq {seqs}]\n",
+                        x.check, x.subject, x.explanation
+                    ));
+                }
+            }
+            let errors = r.findings.iter().filter(|x| x.severity == Severity::Error).count();
+            let warnings = r.findings.len() - errors;
+            out.push_str(&format!(
+                "\n{errors} error(s), {warnings} warning(s): {}\n",
+                if errors == 0 { "the reconciliation holds" } else { "the reconciliation does not hold" }
+            ));
+            out
+        }
+    }
+}

@@ -169,6 +169,13 @@ string_enum!(
     }
 );
 
+/// An insats of a named förbund.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsatsRef {
+    pub forbund: Slug,
+    pub insats: Slug,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EstimatedTransfer {
     pub from: Slug,
@@ -192,6 +199,10 @@ pub enum EventKind {
         name: String,
         category: Category,
         owner: Option<String>,
+        /// The insats of another förbund that this one carries on (after a merger).
+        continues: Option<InsatsRef>,
+        /// The last day the insats runs, when decided.
+        end: Option<NaiveDate>,
         decision: Decision,
     },
     BudgetAdopted {
@@ -776,6 +787,16 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
                 o.enum_of("category", v, Category::parse, Category::allowed())?
             },
             owner: o.opt_text("owner", NAME_CHARS_MAX)?,
+            continues: match o.opt("continues") {
+                None => None,
+                Some(v) => {
+                    let mut c = Obj::new(v, "continues")?;
+                    let r = InsatsRef { forbund: c.slug("forbund")?, insats: c.slug("insats")? };
+                    c.finish()?;
+                    Some(r)
+                }
+            },
+            end: o.opt("end").map(|v| o.date_of("end", v)).transpose()?,
             decision: o.decision()?,
         },
         "BudgetAdopted" => decode_budget(o)?,
@@ -1135,11 +1156,18 @@ impl Event {
                 put(&mut m, "equity", amount_value(*equity));
                 put(&mut m, "bank", amount_value(*bank));
             }
-            InsatsCreated { insats, name, category, owner, decision } => {
+            InsatsCreated { insats, name, category, owner, continues, end, decision } => {
                 put(&mut m, "insats", slug_value(insats));
                 put(&mut m, "name", name.clone());
                 put(&mut m, "category", category.as_str());
                 put_opt(&mut m, "owner", owner.clone());
+                if let Some(c) = continues {
+                    let mut o = Map::new();
+                    put(&mut o, "forbund", slug_value(&c.forbund));
+                    put(&mut o, "insats", slug_value(&c.insats));
+                    put(&mut m, "continues", Value::Object(o));
+                }
+                put_opt(&mut m, "end", end.map(|d| d.to_string()));
                 put(&mut m, "decision", decision_value(decision));
             }
             BudgetAdopted { year, decision, status, income, costs, transfers, stated } => {

@@ -211,7 +211,7 @@ impl Ledger {
                     ));
                 }
             }
-            InsatsCreated { insats, .. } => {
+            InsatsCreated { insats, continues, end, .. } => {
                 if state.insatser.contains_key(insats) {
                     return Err(Rejection::new(
                         Rule::InsatsAlreadyExists,
@@ -219,6 +219,39 @@ impl Ledger {
                         quoted(insats),
                         format!("{f} has an insats with this id already; each insats is created once"),
                     ));
+                }
+                if let Some(c) = continues {
+                    forbund_known(&c.forbund, "continues.forbund")?;
+                    if &c.forbund == f {
+                        return Err(Rejection::new(
+                            Rule::MergerNamesItself,
+                            "continues.forbund",
+                            quoted(&c.forbund),
+                            "an insats continues an insats of another förbund",
+                        ));
+                    }
+                    if !self.forbund[&c.forbund].insatser.contains_key(&c.insats) {
+                        return Err(Rejection::new(
+                            Rule::InsatsUnknown,
+                            "continues.insats",
+                            quoted(&c.insats),
+                            format!(
+                                "{} has no insats with this id ({})",
+                                c.forbund,
+                                known(self.forbund[&c.forbund].insatser.keys())
+                            ),
+                        ));
+                    }
+                }
+                if let Some(end) = end {
+                    if *end < event.date {
+                        return Err(Rejection::new(
+                            Rule::DateInvalid,
+                            "end",
+                            format!("\"{end}\""),
+                            format!("an insats cannot end before it is created ({})", event.date),
+                        ));
+                    }
                 }
             }
             BudgetAdopted { costs, transfers, .. } => {
@@ -699,6 +732,23 @@ mod tests {
         assert_eq!(ledger.corrected_by(3), Some(c));
         refused(&ledger, correction("sf-a", 3), Rule::EventAlreadyCorrected);
         refused(&ledger, correction("sf-a", c), Rule::CorrectionOfCorrection);
+    }
+
+    #[test]
+    fn an_insats_continues_an_existing_insats_of_another_forbund_and_ends_after_it_starts() {
+        let mut ledger = given(&[registered("sf-new"), registered("sf-old"), insats("sf-old", "team")]);
+        let carried = |forbund: &str, old_insats: &str| {
+            let mut v = insats("sf-new", "team");
+            v["continues"] = json!({"forbund": forbund, "insats": old_insats});
+            v
+        };
+        refused(&ledger, carried("sf-old", "other"), Rule::InsatsUnknown);
+        refused(&ledger, carried("sf-gone", "team"), Rule::ForbundUnknown);
+        refused(&ledger, carried("sf-new", "team"), Rule::MergerNamesItself);
+        let mut ends_early = insats("sf-new", "x");
+        ends_early["end"] = json!("2024-01-09");
+        refused(&ledger, ends_early, Rule::DateInvalid);
+        accepted(&mut ledger, carried("sf-old", "team"));
     }
 
     #[test]

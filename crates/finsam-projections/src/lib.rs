@@ -3,6 +3,7 @@
 
 pub mod chart;
 pub mod projection;
+pub mod reconcile;
 pub mod reports;
 pub mod summary;
 
@@ -13,5 +14,7 @@ pub use summary::summary;
 
 #[cfg(test)]
 mod property;
+#[cfg(test)]
+mod reconcile_tests;
 #[cfg(test)]
 mod tests;

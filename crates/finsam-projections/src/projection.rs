@@ -5,14 +5,14 @@
 
 use crate::chart::Role;
 use chrono::{Datelike, NaiveDate};
-use finsam_domain::event::{BudgetStatus, CostLine, IncomeLine, Stated, TransferLine};
-use finsam_domain::{Amount, Category, Decision, Event, EventKind, MemberKind, Slug};
+use finsam_domain::event::{BudgetStatus, CostLine, EstimatedTransfer, IncomeLine, InsatsRef, Stated, TransferLine};
+use finsam_domain::{Amount, Category, Decision, Event, EventKind, MemberKind, Share, Slug};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 1;
+pub const PROJECTION_VERSION: u32 = 2;
 
 /// One recorded event as the projection needs it.
 #[derive(Clone, Copy, Debug)]
@@ -89,8 +89,10 @@ pub struct ForbundInfo {
     pub name: String,
     pub org_nr: Option<String>,
     pub registered: NaiveDate,
-    pub members: Vec<(Slug, String, MemberKind)>,
-    pub dissolved: Option<NaiveDate>,
+    pub members: Vec<(Slug, String, MemberKind, Share)>,
+    pub seq: u64,
+    /// The dissolution's date and seq.
+    pub dissolved: Option<(NaiveDate, u64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +130,29 @@ pub struct InsatsRecord {
     pub name: String,
     pub category: Category,
     pub date: NaiveDate,
+    pub continues: Option<InsatsRef>,
+    pub end: Option<NaiveDate>,
+}
+
+/// A decided merger, on the new förbund's books.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergerRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub date: NaiveDate,
+    pub merging: Vec<Slug>,
+    pub effective: NaiveDate,
+    pub estimates: Vec<EstimatedTransfer>,
+}
+
+/// Equity moved from a merging förbund into the new one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRecord {
+    pub seq: u64,
+    pub to: Slug,
+    pub from: Slug,
+    pub date: NaiveDate,
+    pub amount: Amount,
 }
 
 /// The whole projection. `apply` is the only way it changes.
@@ -140,6 +165,8 @@ pub struct Projection {
     pub budgets: Vec<BudgetRecord>,
     pub grants: Vec<GrantEntry>,
     pub insatser: Vec<InsatsRecord>,
+    pub mergers: Vec<MergerRecord>,
+    pub transfers: Vec<TransferRecord>,
     /// The next free voucher number per förbund and year.
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     /// Corrected seq -> (correction seq, correction date).
@@ -164,7 +191,8 @@ impl Projection {
                     name: name.clone(),
                     org_nr: org_nr.clone(),
                     registered: e.date,
-                    members: members.iter().map(|m| (m.id.clone(), m.name.clone(), m.kind)).collect(),
+                    members: members.iter().map(|m| (m.id.clone(), m.name.clone(), m.kind, m.share)).collect(),
+                    seq: r.seq,
                     dissolved: None,
                 };
                 self.forbund.insert(f.clone(), info);
@@ -179,13 +207,15 @@ impl Projection {
                 }
                 self.book(r, f, e.date, "Ingående balans".into(), VoucherKind::Event, rows);
             }
-            InsatsCreated { insats, name, category, .. } => self.insatser.push(InsatsRecord {
+            InsatsCreated { insats, name, category, continues, end, .. } => self.insatser.push(InsatsRecord {
                 seq: r.seq,
                 forbund: f.clone(),
                 insats: insats.clone(),
                 name: name.clone(),
                 category: *category,
                 date: e.date,
+                continues: continues.clone(),
+                end: *end,
             }),
             BudgetAdopted { year, decision, status, income, costs, transfers, stated } => {
                 self.budgets.push(BudgetRecord {
@@ -206,8 +236,8 @@ impl Projection {
             FundingChanged { insats, year, delta, .. } => self.grant(r.seq, f, insats, *year, e.date, *delta),
             ContributionReceived { member, amount, reference, .. } => {
                 let info = &self.forbund[f];
-                let (_, name, kind) =
-                    info.members.iter().find(|(id, _, _)| id == member).expect("the ledger checked the member");
+                let (_, name, kind, _) =
+                    info.members.iter().find(|(id, ..)| id == member).expect("the ledger checked the member");
                 let text = format!("Medlemsbidrag {name}: {reference}");
                 let mut income = Row::new(Role::Contribution(*kind), -*amount);
                 income.member = Some(member.clone());
@@ -236,8 +266,22 @@ impl Projection {
                 let text = format!("{text} ({reference})");
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![cost, Row::new(Role::Bank, -*amount)]);
             }
-            MergerDecided { .. } => {}
+            MergerDecided { merging, effective, estimated_transfers, .. } => self.mergers.push(MergerRecord {
+                seq: r.seq,
+                forbund: f.clone(),
+                date: e.date,
+                merging: merging.clone(),
+                effective: *effective,
+                estimates: estimated_transfers.clone(),
+            }),
             EquityTransferred { from, amount, reference } => {
+                self.transfers.push(TransferRecord {
+                    seq: r.seq,
+                    to: f.clone(),
+                    from: from.clone(),
+                    date: e.date,
+                    amount: *amount,
+                });
                 let to_name = self.forbund[f].name.clone();
                 let from_name = self.forbund[from].name.clone();
                 self.book(
@@ -258,7 +302,7 @@ impl Projection {
                 );
             }
             ForbundDissolved { .. } => {
-                self.forbund.get_mut(f).expect("registered").dissolved = Some(e.date);
+                self.forbund.get_mut(f).expect("registered").dissolved = Some((e.date, r.seq));
             }
             YearClosed { year, .. } => {
                 let mut by_role: BTreeMap<Role, Amount> = BTreeMap::new();

@@ -1,0 +1,932 @@
+//! The merger reconciliation run: every check a revisor needs to show, to the öre, that the
+//! old förbund's money reached the new one and that the plans add up. Pure: it reads the
+//! projection (and, for dates, the events) and returns findings; it decides nothing.
+
+use crate::chart::{Chart, Role};
+use crate::projection::{BudgetRecord, Projection, VoucherKind};
+use crate::reports::At;
+use chrono::{Datelike, Duration, NaiveDate};
+use finsam_domain::event::BudgetStatus;
+use finsam_domain::{Amount, Category, Event, MemberKind, Slug};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// The checks, in the order they run and report.
+pub const CHECKS: [&str; 9] = [
+    "budget_arithmetic",
+    "equity_rollforward",
+    "transfer_vs_estimate",
+    "transfer_vs_books",
+    "opening_equity",
+    "contribution_split",
+    "overspend",
+    "equity_ceiling",
+    "missing",
+];
+
+/// A figure of a finding: kronor, or a share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Figure {
+    Kr(Amount),
+    Fraction(Decimal),
+}
+
+impl Figure {
+    /// Machine form: a decimal string.
+    pub fn text(self) -> String {
+        match self {
+            Figure::Kr(a) => a.canonical(),
+            Figure::Fraction(d) => d.normalize().to_string(),
+        }
+    }
+
+    /// Human form: "1 109 000,00 kr" or "13.58 %".
+    pub fn human(self) -> String {
+        match self {
+            Figure::Kr(a) => a.human(),
+            Figure::Fraction(d) => format!("{} %", (d * Decimal::from(100)).normalize()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub check: &'static str,
+    pub forbund: Slug,
+    pub subject: String,
+    pub stated: Option<Figure>,
+    pub computed: Option<Figure>,
+    /// stated − computed.
+    pub difference: Option<Figure>,
+    pub severity: Severity,
+    /// The seqs the finding rests on, to open in the audit trail.
+    pub events: Vec<u64>,
+    pub explanation: String,
+}
+
+pub struct Options {
+    /// Only the merger into this förbund (and the förbund merging into it).
+    pub merger: Option<Slug>,
+    pub at: At,
+    /// The equity ceiling as a share of the year's contributions (Finsam's recommendation: 0.2).
+    pub equity_ceiling: Decimal,
+}
+
+#[derive(Debug)]
+pub struct Reconciliation {
+    pub findings: Vec<Finding>,
+    /// The förbund the run looked at.
+    pub scope: Vec<Slug>,
+}
+
+impl Reconciliation {
+    pub fn ok(&self) -> bool {
+        !self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+/// Why a run cannot start.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NoSuchMerger(pub String);
+
+struct Run<'a> {
+    p: &'a Projection,
+    events: &'a [(u64, Event)],
+    at: At,
+    ceiling: Decimal,
+    chart: Chart,
+    findings: Vec<Finding>,
+}
+
+/// Öre are rounded half away from zero, as money is.
+const ORE: rust_decimal::RoundingStrategy = rust_decimal::RoundingStrategy::MidpointAwayFromZero;
+
+fn kr(a: Amount) -> Option<Figure> {
+    Some(Figure::Kr(a))
+}
+
+fn year_start(year: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(year, 1, 1).expect("a valid year")
+}
+
+fn year_end(year: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(year, 12, 31).expect("a valid year")
+}
+
+/// Runs every check. `events` are the recorded events `(seq, event)` up to `at.known_at`.
+pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> Result<Reconciliation, NoSuchMerger> {
+    let at = options.at;
+    let mergers: Vec<_> = p
+        .mergers
+        .iter()
+        .filter(|m| m.seq <= at.known_at && m.date <= at.as_of)
+        .filter(|m| options.merger.as_ref().is_none_or(|f| &m.forbund == f))
+        .collect();
+    let scope: Vec<Slug> = match &options.merger {
+        Some(f) => {
+            if mergers.is_empty() {
+                let known: BTreeSet<&str> = p.mergers.iter().map(|m| m.forbund.as_str()).collect();
+                return Err(NoSuchMerger(format!(
+                    "no merger into {f} is recorded {} (mergers recorded into: {})",
+                    if at.known_at < p.head {
+                        format!("as known at seq {}", at.known_at)
+                    } else {
+                        format!("by {}", at.as_of)
+                    },
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.into_iter().collect::<Vec<_>>().join(", ")
+                    }
+                )));
+            }
+            let mut s: BTreeSet<Slug> = mergers.iter().flat_map(|m| m.merging.iter().cloned()).collect();
+            s.insert(f.clone());
+            s.into_iter().collect()
+        }
+        None => p.forbund.iter().filter(|(_, info)| info.seq <= at.known_at).map(|(f, _)| f.clone()).collect(),
+    };
+    let mut run =
+        Run { p, events, at, ceiling: options.equity_ceiling, chart: Chart::default_chart(), findings: Vec::new() };
+    for budget in run.visible_budgets().filter(|b| scope.contains(&b.forbund)).collect::<Vec<_>>() {
+        run.budget_arithmetic(budget);
+        run.equity_rollforward(budget);
+        run.plan_ceiling(budget);
+    }
+    for m in &mergers {
+        for old in &m.merging {
+            run.transfer_vs_estimate(m, old);
+            run.transfer_vs_books(m, old);
+            run.missing_transfer(m, old);
+            run.insatser_carried(m, old);
+        }
+        run.opening_equity(m);
+    }
+    for f in &scope {
+        run.contribution_split(f);
+        run.overspend(f);
+        run.books_ceiling(f);
+        run.dissolved(f);
+    }
+    let order = |c: &str| CHECKS.iter().position(|x| *x == c).unwrap_or(CHECKS.len());
+    run.findings.sort_by(|a, b| {
+        (&a.forbund, order(a.check), a.events.first(), &a.subject).cmp(&(
+            &b.forbund,
+            order(b.check),
+            b.events.first(),
+            &b.subject,
+        ))
+    });
+    Ok(Reconciliation { findings: run.findings, scope })
+}
+
+impl<'a> Run<'a> {
+    // One argument per field of a finding: a struct literal at each of the many call sites
+    // would only add noise.
+    #[allow(clippy::too_many_arguments)]
+    fn find(
+        &mut self,
+        check: &'static str,
+        f: &Slug,
+        severity: Severity,
+        subject: String,
+        stated: Option<Figure>,
+        computed: Option<Figure>,
+        events: Vec<u64>,
+        explanation: String,
+    ) {
+        let difference = match (stated, computed) {
+            (Some(Figure::Kr(s)), Some(Figure::Kr(c))) => kr(s - c),
+            (Some(Figure::Fraction(s)), Some(Figure::Fraction(c))) => Some(Figure::Fraction(s - c)),
+            _ => None,
+        };
+        self.findings.push(Finding {
+            check,
+            forbund: f.clone(),
+            subject,
+            stated,
+            computed,
+            difference,
+            severity,
+            events,
+            explanation,
+        });
+    }
+
+    fn visible_budgets(&self) -> impl Iterator<Item = &'a BudgetRecord> + 'a {
+        let at = self.at;
+        self.p.budgets.iter().filter(move |b| {
+            b.seq <= at.known_at
+                && b.date <= at.as_of
+                && !b.corrected.is_some_and(|(seq, date)| seq <= at.known_at && date <= at.as_of)
+        })
+    }
+
+    fn label(b: &BudgetRecord) -> String {
+        let what = if b.status == BudgetStatus::Adopted { "budget" } else { "outlook" };
+        format!("{what} {} (seq {})", b.year, b.seq)
+    }
+
+    /// The latest visible plan of `f` for `year` that states a closing equity.
+    fn stated_closing(&self, f: &Slug, year: i32) -> Option<(Amount, u64)> {
+        self.visible_budgets()
+            .filter(|b| &b.forbund == f && b.year == year)
+            .filter_map(|b| b.stated.as_ref().and_then(|s| s.closing_equity).map(|c| (c, b.seq)))
+            .max_by_key(|(_, seq)| *seq)
+    }
+
+    /// Booked equity at the start of `year`, when the books cover that moment: the förbund was
+    /// registered before the year began, or its books open on 1 January with an opening balance.
+    fn booked_opening(&self, f: &Slug, year: i32) -> Option<Amount> {
+        let info = self.p.forbund.get(f)?;
+        let opens_on_jan_1 = self
+            .p
+            .visible_vouchers(f, self.at.known_at, year_start(year))
+            .any(|v| v.date == year_start(year) && v.text == "Ingående balans");
+        if info.registered > year_start(year) && !opens_on_jan_1 {
+            return None;
+        }
+        let mut equity = Amount::ZERO;
+        for v in self.p.visible_vouchers(f, self.at.known_at, year_start(year)) {
+            let counts = v.date < year_start(year) || v.text == "Ingående balans";
+            if counts {
+                equity -= v
+                    .rows
+                    .iter()
+                    .filter(|r| {
+                        !matches!(r.role, Role::Bank | Role::OpeningDifferenceAsset | Role::OpeningDifferenceLiability)
+                    })
+                    .map(|r| r.amount)
+                    .sum();
+            }
+        }
+        Some(equity)
+    }
+
+    /// The opening equity a plan builds on: as printed in it, else the previous year's stated
+    /// closing equity, else the booked equity at the start of the year.
+    fn plan_opening(&self, b: &BudgetRecord) -> Option<(Amount, String, Option<u64>)> {
+        if let Some(o) = b.stated.as_ref().and_then(|s| s.opening_equity) {
+            return Some((o, "as stated".into(), None));
+        }
+        if let Some((c, seq)) = self.stated_closing(&b.forbund, b.year - 1) {
+            return Some((c, format!("the stated closing equity of {}", b.year - 1), Some(seq)));
+        }
+        self.booked_opening(&b.forbund, b.year).map(|o| (o, "as booked".into(), None))
+    }
+
+    fn budget_arithmetic(&mut self, b: &'a BudgetRecord) {
+        let Some(stated) = b.stated.as_deref() else { return };
+        let f = &b.forbund;
+        let label = Self::label(b);
+        let sum = |pick: &dyn Fn(&finsam_domain::event::CostLine) -> bool| -> Amount {
+            b.costs.iter().filter(|l| pick(l)).map(|l| l.amount).sum()
+        };
+        let costs = sum(&|_| true);
+        let income: Amount = b.income.iter().map(|l| l.amount).sum();
+        let transfers: Amount = b.transfers.iter().map(|t| t.amount).sum();
+        let direct = sum(&|l| l.category != Category::Admin);
+        // (subject, stated, computed, why, extra seq the computation rests on)
+        let mut checks: Vec<(String, Amount, Amount, String, Option<u64>)> = Vec::new();
+        for (c, s) in &stated.by_category {
+            let lines = sum(&|l| l.category == *c);
+            checks.push((format!("{c} total"), *s, lines, format!("its {c} lines sum to {}", lines.human()), None));
+        }
+        for (g, s) in &stated.by_group {
+            let lines = sum(&|l| l.group.as_deref() == Some(g.as_str()));
+            checks.push((
+                format!("{g} total"),
+                *s,
+                lines,
+                format!("the lines under {g} sum to {}", lines.human()),
+                None,
+            ));
+        }
+        if let Some(s) = stated.costs_total {
+            checks.push(("costs total".into(), s, costs, format!("its cost lines sum to {}", costs.human()), None));
+        }
+        if let Some(s) = stated.income_total {
+            checks.push((
+                "income total".into(),
+                s,
+                income,
+                format!("its income lines sum to {}", income.human()),
+                None,
+            ));
+        }
+        if let Some(s) = stated.direct_total {
+            checks.push((
+                "direct costs total".into(),
+                s,
+                direct,
+                format!("its individ and struktur lines sum to {}", direct.human()),
+                None,
+            ));
+        }
+        if let Some(s) = stated.transfers_total {
+            checks.push((
+                "transfers total".into(),
+                s,
+                transfers,
+                format!("its transfers sum to {}", transfers.human()),
+                None,
+            ));
+        }
+        if let Some(s) = stated.result {
+            let r = income - costs;
+            let why = format!("income {} − costs {} (its lines) = {}", income.human(), costs.human(), r.human());
+            checks.push(("result".into(), s, r, why, None));
+        }
+        let opening = self.plan_opening(b);
+        if let Some((o, source, seq)) = &opening {
+            if let Some(s) = stated.available {
+                let a = *o + income + transfers;
+                checks.push((
+                    "available (opening equity + income + transfers)".into(),
+                    s,
+                    a,
+                    format!(
+                        "opening equity {} ({source}) + income {} + transfers {} = {}",
+                        o.human(),
+                        income.human(),
+                        transfers.human(),
+                        a.human()
+                    ),
+                    *seq,
+                ));
+            }
+            if let Some(s) = stated.closing_equity {
+                let c = *o + income - costs + transfers;
+                let mut why = format!(
+                    "opening equity {} ({source}) + income {} − costs {} (its lines)",
+                    o.human(),
+                    income.human(),
+                    costs.human()
+                );
+                if !transfers.is_zero() {
+                    why.push_str(&format!(" + transfers {}", transfers.human()));
+                }
+                why.push_str(&format!(" = {}", c.human()));
+                if let (Some(si), Some(sc)) = (stated.income_total, stated.costs_total) {
+                    let by_totals = *o + si - sc + transfers;
+                    if by_totals != c {
+                        why.push_str(&format!("; from its stated totals {}", by_totals.human()));
+                    }
+                }
+                checks.push(("closing equity".into(), s, c, why, *seq));
+            }
+        }
+        for (subject, s, computed, why, extra) in checks {
+            if s != computed {
+                let mut events = vec![b.seq];
+                events.extend(extra);
+                self.find(
+                    "budget_arithmetic",
+                    f,
+                    Severity::Error,
+                    format!("{label}: {subject}"),
+                    kr(s),
+                    kr(computed),
+                    events,
+                    format!("Stated {subject} {}; {why}", s.human()),
+                );
+            }
+        }
+        // Shares, compared at the precision they are printed with.
+        let category = |c: Category| sum(&|l| l.category == c);
+        for (which, s) in &stated.shares {
+            use finsam_domain::event::StatedShare::*;
+            let (part, whole) = match which {
+                AdminOfCosts => (category(Category::Admin), costs),
+                DirectOfCosts => (direct, costs),
+                IndividOfDirect => (category(Category::Individ), direct),
+                StrukturOfDirect => (category(Category::Struktur), direct),
+            };
+            if whole.is_zero() {
+                continue;
+            }
+            let exact = part.decimal() / whole.decimal();
+            let printed = s.decimal();
+            if exact.round_dp(printed.scale()) != printed {
+                self.find(
+                    "budget_arithmetic",
+                    f,
+                    Severity::Error,
+                    format!("{label}: share {which}"),
+                    Some(Figure::Fraction(printed)),
+                    Some(Figure::Fraction(exact.round_dp(4))),
+                    vec![b.seq],
+                    format!(
+                        "Stated {which} {}; its lines give {}",
+                        Figure::Fraction(printed).human(),
+                        Figure::Fraction(exact.round_dp(4)).human()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn equity_rollforward(&mut self, b: &BudgetRecord) {
+        let Some(opening) = b.stated.as_ref().and_then(|s| s.opening_equity) else { return };
+        let f = &b.forbund;
+        let (previous, source, mut events) = match self.stated_closing(f, b.year - 1) {
+            Some((c, seq)) => {
+                (c, format!("the closing equity stated for {} (seq {seq})", b.year - 1), vec![b.seq, seq])
+            }
+            None => match self.booked_opening(f, b.year) {
+                Some(o) => (o, format!("the equity booked at the start of {}", b.year), vec![b.seq]),
+                None => return,
+            },
+        };
+        events.dedup();
+        if opening != previous {
+            self.find(
+                "equity_rollforward",
+                f,
+                Severity::Error,
+                format!("{}: opening equity", Self::label(b)),
+                kr(opening),
+                kr(previous),
+                events,
+                format!("Stated opening equity {}; {source} is {}", opening.human(), previous.human()),
+            );
+        }
+    }
+
+    fn transferred(&self, m: &crate::projection::MergerRecord, old: &Slug) -> (Amount, Vec<u64>) {
+        let list: Vec<_> = self
+            .p
+            .transfers
+            .iter()
+            .filter(|t| &t.from == old && t.to == m.forbund && t.seq <= self.at.known_at && t.date <= self.at.as_of)
+            .filter(|t| {
+                !self
+                    .p
+                    .corrected
+                    .get(&t.seq)
+                    .is_some_and(|(seq, date)| *seq <= self.at.known_at && *date <= self.at.as_of)
+            })
+            .collect();
+        (list.iter().map(|t| t.amount).sum(), list.iter().map(|t| t.seq).collect())
+    }
+
+    fn transfer_vs_estimate(&mut self, m: &crate::projection::MergerRecord, old: &Slug) {
+        let estimates: Vec<_> = m.estimates.iter().filter(|e| &e.from == old).collect();
+        if estimates.is_empty() {
+            return;
+        }
+        let estimate: Amount = estimates.iter().map(|e| e.amount).sum();
+        let (actual, seqs) = self.transferred(m, old);
+        if !seqs.is_empty() && actual != estimate {
+            let mut events = vec![m.seq];
+            events.extend(&seqs);
+            self.find(
+                "transfer_vs_estimate",
+                old,
+                Severity::Warning,
+                format!("transfer to {}", m.forbund),
+                kr(estimate),
+                kr(actual),
+                events,
+                format!("Estimated transfer {}; actually transferred {}", estimate.human(), actual.human()),
+            );
+        }
+        let forecast_year = m.effective.year() - 1;
+        if let Some((forecast, seq)) = self.stated_closing(old, forecast_year) {
+            if forecast != estimate {
+                self.find(
+                    "transfer_vs_estimate",
+                    old,
+                    Severity::Warning,
+                    format!("forecast closing equity {forecast_year}"),
+                    kr(estimate),
+                    kr(forecast),
+                    vec![m.seq, seq],
+                    format!(
+                        "Estimated transfer {} in the merger decision; {old}'s own latest forecast of its closing equity {forecast_year} is {}",
+                        estimate.human(),
+                        forecast.human()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn transfer_vs_books(&mut self, m: &crate::projection::MergerRecord, old: &Slug) {
+        let (actual, seqs) = self.transferred(m, old);
+        if !seqs.is_empty() {
+            let day_before = m.effective - Duration::days(1);
+            let at = At { as_of: day_before, known_at: self.at.known_at };
+            if let Some(b) = self.p.balances(old, at, &self.chart) {
+                if b.equity != actual {
+                    let mut events = vec![m.seq];
+                    events.extend(&seqs);
+                    self.find(
+                        "transfer_vs_books",
+                        old,
+                        Severity::Error,
+                        format!("equity {day_before} against the transfer"),
+                        kr(actual),
+                        kr(b.equity),
+                        events,
+                        format!(
+                            "Transferred {} to {}; the books show equity {} on {day_before}",
+                            actual.human(),
+                            m.forbund,
+                            b.equity.human()
+                        ),
+                    );
+                }
+            }
+        }
+        let Some((dissolved, seq)) = self.p.forbund.get(old).and_then(|i| i.dissolved) else { return };
+        if seq > self.at.known_at || dissolved > self.at.as_of {
+            return;
+        }
+        if let Some(b) = self.p.balances(old, self.at, &self.chart) {
+            for a in b.accounts.iter().filter(|a| !a.balance.is_zero()) {
+                self.find(
+                    "transfer_vs_books",
+                    old,
+                    Severity::Error,
+                    format!("account {} after dissolution", a.account),
+                    kr(Amount::ZERO),
+                    kr(a.balance),
+                    vec![seq],
+                    format!(
+                        "{old} was dissolved on {dissolved}, but account {} {} still holds {}",
+                        a.account,
+                        a.name,
+                        a.balance.human()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn missing_transfer(&mut self, m: &crate::projection::MergerRecord, old: &Slug) {
+        let (_, seqs) = self.transferred(m, old);
+        if seqs.is_empty() && self.at.as_of >= m.effective {
+            self.find(
+                "missing",
+                old,
+                Severity::Error,
+                format!("transfer to {}", m.forbund),
+                None,
+                None,
+                vec![m.seq],
+                format!(
+                    "The merger into {} took effect on {}, but no transfer of equity from {old} is recorded",
+                    m.forbund, m.effective
+                ),
+            );
+        }
+    }
+
+    fn insatser_carried(&mut self, m: &crate::projection::MergerRecord, old: &Slug) {
+        let at = self.at;
+        let visible = move |seq: u64, date: NaiveDate| seq <= at.known_at && date <= at.as_of;
+        let p = self.p;
+        let olds: Vec<_> = p.insatser.iter().filter(|i| &i.forbund == old && visible(i.seq, i.date)).collect();
+        for insats in olds {
+            let ended = insats.end.is_some_and(|e| e < m.effective);
+            let carried = p.insatser.iter().any(|n| {
+                n.forbund == m.forbund
+                    && visible(n.seq, n.date)
+                    && n.continues.as_ref().is_some_and(|c| &c.forbund == old && c.insats == insats.insats)
+            });
+            if !ended && !carried && at.as_of >= m.effective {
+                self.find(
+                    "missing",
+                    old,
+                    Severity::Error,
+                    format!("insats {}", insats.insats),
+                    None,
+                    None,
+                    vec![insats.seq, m.seq],
+                    format!(
+                        "Insats {} ({}) of {old} was neither carried into {} (an InsatsCreated with `continues`) nor ended before {}",
+                        insats.insats, insats.name, m.forbund, m.effective
+                    ),
+                );
+            }
+        }
+    }
+
+    fn opening_equity(&mut self, m: &crate::projection::MergerRecord) {
+        let f = &m.forbund;
+        let mut total = Amount::ZERO;
+        let mut events = vec![m.seq];
+        for old in &m.merging {
+            let (a, seqs) = self.transferred(m, old);
+            total += a;
+            events.extend(seqs);
+        }
+        let received: Amount = self
+            .p
+            .visible_vouchers(f, self.at.known_at, self.at.as_of)
+            .flat_map(|v| &v.rows)
+            .filter(|r| r.role == Role::EquityReceived)
+            .map(|r| -r.amount)
+            .sum();
+        if received != total {
+            self.find(
+                "opening_equity",
+                f,
+                Severity::Error,
+                "equity received by transfers".into(),
+                kr(total),
+                kr(received),
+                events,
+                format!(
+                    "The transfers into {f} sum to {}; its books show {} of equity received",
+                    total.human(),
+                    received.human()
+                ),
+            );
+        }
+        let Some(new) = self.p.forbund.get(f) else { return };
+        let new_members: BTreeSet<&Slug> = new.members.iter().map(|(id, ..)| id).collect();
+        let old_members: BTreeSet<&Slug> = m
+            .merging
+            .iter()
+            .filter_map(|o| self.p.forbund.get(o))
+            .flat_map(|i| i.members.iter().map(|(id, ..)| id))
+            .collect();
+        if new_members != old_members {
+            let missing: Vec<&str> = old_members.difference(&new_members).map(|s| s.as_str()).collect();
+            let extra: Vec<&str> = new_members.difference(&old_members).map(|s| s.as_str()).collect();
+            let mut why = format!("{f}'s members are not the union of the merging förbund's members");
+            if !missing.is_empty() {
+                why.push_str(&format!("; missing: {}", missing.join(", ")));
+            }
+            if !extra.is_empty() {
+                why.push_str(&format!("; not in any merging förbund: {}", extra.join(", ")));
+            }
+            self.find("opening_equity", f, Severity::Error, "members".into(), None, None, vec![new.seq, m.seq], why);
+        }
+    }
+
+    fn contribution_split(&mut self, f: &Slug) {
+        let Some(info) = self.p.forbund.get(f) else { return };
+        // year -> member -> (amount, seqs)
+        let mut by_year: BTreeMap<i32, BTreeMap<Slug, (Amount, Vec<u64>)>> = BTreeMap::new();
+        for v in self.p.visible_vouchers(f, self.at.known_at, self.at.as_of).filter(|v| v.kind != VoucherKind::Closing)
+        {
+            for r in v.rows.iter().filter(|r| matches!(r.role, Role::Contribution(_))) {
+                let member = r.member.clone().expect("contribution rows name their member");
+                let entry = by_year.entry(v.year).or_default().entry(member).or_default();
+                entry.0 -= r.amount;
+                entry.1.push(v.seq);
+            }
+        }
+        for (year, members) in by_year {
+            let total: Amount = members.values().map(|(a, _)| *a).sum();
+            if total.is_zero() {
+                continue;
+            }
+            let all_seqs: Vec<u64> =
+                members.values().flat_map(|(_, s)| s.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
+            for (kind, share) in [
+                (MemberKind::Staten, Decimal::new(50, 2)),
+                (MemberKind::Region, Decimal::new(25, 2)),
+                (MemberKind::Kommun, Decimal::new(25, 2)),
+            ] {
+                let received: Amount = info
+                    .members
+                    .iter()
+                    .filter(|(_, _, k, _)| *k == kind)
+                    .filter_map(|(id, ..)| members.get(id).map(|(a, _)| *a))
+                    .sum();
+                let expected = Amount::from_decimal((total.decimal() * share).round_dp_with_strategy(2, ORE));
+                if received != expected {
+                    self.find(
+                        "contribution_split",
+                        f,
+                        Severity::Error,
+                        format!("{year}: contributions from {kind}"),
+                        kr(expected),
+                        kr(received),
+                        all_seqs.clone(),
+                        format!(
+                            "By Finsam §5 {kind} pays {}% of the {} received in {year}, i.e. {}; it paid {}",
+                            share * Decimal::from(100),
+                            total.human(),
+                            expected.human(),
+                            received.human()
+                        ),
+                    );
+                }
+            }
+            for (id, name, _, share) in &info.members {
+                let (received, seqs) = members.get(id).cloned().unwrap_or_default();
+                let expected = Amount::from_decimal((total.decimal() * share.decimal()).round_dp_with_strategy(2, ORE));
+                if received != expected {
+                    self.find(
+                        "contribution_split",
+                        f,
+                        Severity::Error,
+                        format!("{year}: contribution from {id}"),
+                        kr(expected),
+                        kr(received),
+                        if seqs.is_empty() { all_seqs.clone() } else { seqs },
+                        format!(
+                            "{name}'s agreed share {share} of the {} received in {year} is {}; it paid {}",
+                            total.human(),
+                            expected.human(),
+                            received.human()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn overspend(&mut self, f: &Slug) {
+        let at = self.at;
+        let mut granted: BTreeMap<(Slug, i32), (Amount, Vec<u64>)> = BTreeMap::new();
+        for g in self.p.grants.iter().filter(|g| &g.forbund == f && g.seq <= at.known_at && g.date <= at.as_of) {
+            let e = granted.entry((g.insats.clone(), g.year)).or_default();
+            e.0 += g.amount;
+            e.1.push(g.seq);
+        }
+        let mut spent: BTreeMap<(Slug, i32), (Amount, Vec<u64>)> = BTreeMap::new();
+        for v in self.p.visible_vouchers(f, at.known_at, at.as_of).filter(|v| v.kind != VoucherKind::Closing) {
+            for r in v.rows.iter().filter(|r| matches!(r.role, Role::Cost(_))) {
+                if let Some(i) = &r.insats {
+                    let e = spent.entry((i.clone(), v.year)).or_default();
+                    e.0 += r.amount;
+                    e.1.push(v.seq);
+                }
+            }
+        }
+        for ((insats, year), (s, seqs)) in &spent {
+            let (g, grant_seqs) = granted.get(&(insats.clone(), *year)).cloned().unwrap_or_default();
+            if *s > g {
+                let mut events = grant_seqs.clone();
+                events.extend(seqs);
+                self.find(
+                    "overspend",
+                    f,
+                    Severity::Error,
+                    format!("{year}: insats {insats} spent beyond granted"),
+                    kr(g),
+                    kr(*s),
+                    events,
+                    format!("Granted {} to {insats} for {year}; spent {}", g.human(), s.human()),
+                );
+            }
+        }
+        for b in
+            self.visible_budgets().filter(|b| &b.forbund == f && b.status == BudgetStatus::Adopted).collect::<Vec<_>>()
+        {
+            if self.p.budget_in_force(f, b.year, at.known_at, at.as_of).map(|x| x.seq) != Some(b.seq) {
+                continue;
+            }
+            let mut seen = BTreeSet::new();
+            for line in &b.costs {
+                let Some(insats) = &line.insats else { continue };
+                if !seen.insert(insats) {
+                    continue;
+                }
+                let budget: Amount =
+                    b.costs.iter().filter(|l| l.insats.as_ref() == Some(insats)).map(|l| l.amount).sum();
+                let (g, grant_seqs) = granted.get(&(insats.clone(), b.year)).cloned().unwrap_or_default();
+                if g > budget {
+                    let mut events = vec![b.seq];
+                    events.extend(grant_seqs);
+                    self.find(
+                        "overspend",
+                        f,
+                        Severity::Error,
+                        format!("{}: line {} granted beyond budget", b.year, line.id),
+                        kr(budget),
+                        kr(g),
+                        events,
+                        format!("Budget {} for {} in {}; granted {}", budget.human(), line.name, b.year, g.human()),
+                    );
+                }
+            }
+        }
+    }
+
+    fn plan_ceiling(&mut self, b: &BudgetRecord) {
+        let income: Amount = b.income.iter().map(|l| l.amount).sum();
+        if income.is_zero() {
+            return;
+        }
+        let costs: Amount = b.costs.iter().map(|l| l.amount).sum();
+        let transfers: Amount = b.transfers.iter().map(|t| t.amount).sum();
+        let closing = match b.stated.as_ref().and_then(|s| s.closing_equity) {
+            Some(c) => c,
+            None => match self.plan_opening(b) {
+                Some((o, _, _)) => o + income - costs + transfers,
+                None => return,
+            },
+        };
+        let ceiling = Amount::from_decimal((income.decimal() * self.ceiling).round_dp_with_strategy(2, ORE));
+        if closing > ceiling {
+            self.find(
+                "equity_ceiling",
+                &b.forbund,
+                Severity::Warning,
+                format!("{}: planned closing equity", Self::label(b)),
+                kr(ceiling),
+                kr(closing),
+                vec![b.seq],
+                format!(
+                    "Planned closing equity {} exceeds the ceiling {} ({} of the year's budgeted income {})",
+                    closing.human(),
+                    ceiling.human(),
+                    Figure::Fraction(self.ceiling).human(),
+                    income.human()
+                ),
+            );
+        }
+    }
+
+    fn books_ceiling(&mut self, f: &Slug) {
+        let mut contributions: BTreeMap<i32, (Amount, Vec<u64>)> = BTreeMap::new();
+        for v in self.p.visible_vouchers(f, self.at.known_at, self.at.as_of).filter(|v| v.kind != VoucherKind::Closing)
+        {
+            for r in v.rows.iter().filter(|r| matches!(r.role, Role::Contribution(_))) {
+                let e = contributions.entry(v.year).or_default();
+                e.0 -= r.amount;
+                e.1.push(v.seq);
+            }
+        }
+        for (year, (received, seqs)) in contributions {
+            if year_end(year) > self.at.as_of || received.is_zero() {
+                continue;
+            }
+            let at = At { as_of: year_end(year), known_at: self.at.known_at };
+            let Some(b) = self.p.balances(f, at, &self.chart) else { continue };
+            let ceiling = Amount::from_decimal((received.decimal() * self.ceiling).round_dp_with_strategy(2, ORE));
+            if b.equity > ceiling {
+                self.find(
+                    "equity_ceiling",
+                    f,
+                    Severity::Warning,
+                    format!("{year}: booked equity at year end"),
+                    kr(ceiling),
+                    kr(b.equity),
+                    vec![*seqs.last().expect("a year with contributions has vouchers")],
+                    format!(
+                        "Booked equity {} on {} exceeds the ceiling {} ({} of the {} contributions received in {year})",
+                        b.equity.human(),
+                        year_end(year),
+                        ceiling.human(),
+                        Figure::Fraction(self.ceiling).human(),
+                        received.human()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn dissolved(&mut self, f: &Slug) {
+        let Some((dissolved, seq)) = self.p.forbund.get(f).and_then(|i| i.dissolved) else { return };
+        if seq > self.at.known_at {
+            return;
+        }
+        let after: Vec<u64> = self
+            .events
+            .iter()
+            .filter(|(s, e)| *s <= self.at.known_at && &e.forbund == f && e.date > dissolved)
+            .map(|(s, _)| *s)
+            .collect();
+        if !after.is_empty() {
+            let mut events = vec![seq];
+            events.extend(&after);
+            self.find(
+                "missing",
+                f,
+                Severity::Error,
+                "events after dissolution".into(),
+                None,
+                None,
+                events,
+                format!(
+                    "{f} was dissolved on {dissolved}, but {} event(s) of its books are dated later: seq {}",
+                    after.len(),
+                    after.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The merger reconciliation of the fixtures: every arithmetic disagreement of the seed
+//! documents, with the right amounts, and no other error.
+
+use crate::support::*;
+
+/// (förbund, subject without its seq, stated kr, computed kr) of every error the seed
+/// documents contain (see fixtures/README.md).
+const DOCUMENT_ERRORS: &[(&str, &str, &str, &str)] = &[
+    ("sf-norra-vastmanland", "budget 2022: costs total", "7720000", "7685000"),
+    ("sf-norra-vastmanland", "budget 2022: result", "-474000", "-439000"),
+    ("sf-norra-vastmanland", "budget 2022: struktur total", "943000", "908000"),
+    ("sf-norra-vastmanland", "outlook 2022: costs total", "7495000", "7604000"),
+    ("sf-norra-vastmanland", "outlook 2022: individ total", "5362000", "5361000"),
+    ("sf-norra-vastmanland", "outlook 2022: result", "-247000", "-356000"),
+    ("sf-norra-vastmanland", "outlook 2022: struktur total", "845000", "955000"),
+    ("sf-norra-vastmanland", "budget 2023: closing equity", "317000", "343000"),
+    ("sf-norra-vastmanland", "budget 2023: costs total", "7878000", "7853000"),
+    ("sf-norra-vastmanland", "budget 2023: result", "-748000", "-723000"),
+    ("sf-norra-vastmanland", "budget 2023: struktur total", "1109000", "1084000"),
+    ("sf-vasteras", "outlook 2023: available (opening equity + income + transfers)", "12442000", "12123000"),
+    ("sf-vasteras", "outlook 2023: closing equity", "1000000", "681000"),
+    ("sf-vasteras", "outlook 2023: result", "-186000", "-126000"),
+];
+
+fn without_seq(subject: &str) -> String {
+    match (subject.find(" (seq "), subject.find("):")) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", &subject[..a], &subject[b + 1..]),
+        _ => subject.to_string(),
+    }
+}
+
+#[test]
+fn the_fixtures_reconcile_to_exactly_the_documents_own_disagreements() {
+    let dir = TempDir::new("reconcile");
+    let store = fixture_store(&dir);
+    for merger in [Some("sf-vastmanland"), None] {
+        let mut args = vec!["reconcile", "--as-of", "2024-12-31", "--format", "json"];
+        if let Some(m) = merger {
+            args.extend(["--merger", m]);
+        }
+        let o = finsam(&store, &args, "");
+        assert_exit(&o, 1);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["ok"], false);
+        let findings = v["findings"].as_array().unwrap();
+        let mut errors: Vec<(String, String, String, String)> = findings
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .map(|f| {
+                assert_eq!(f["check"], "budget_arithmetic", "{f}");
+                (
+                    f["forbund"].as_str().unwrap().to_string(),
+                    without_seq(f["subject"].as_str().unwrap()),
+                    f["stated"].as_str().unwrap().to_string(),
+                    f["computed"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        errors.sort();
+        let mut expected: Vec<(String, String, String, String)> = DOCUMENT_ERRORS
+            .iter()
+            .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(errors, expected, "merger {merger:?}");
+        for f in findings {
+            for key in ["check", "forbund", "subject", "stated", "computed", "difference", "severity", "events"] {
+                assert!(f.get(key).is_some(), "a finding has `{key}`: {f}");
+            }
+            assert!(!f["events"].as_array().unwrap().is_empty(), "a finding names its events: {f}");
+        }
+        let warnings: Vec<&str> =
+            findings.iter().filter(|f| f["severity"] == "warning").map(|f| f["check"].as_str().unwrap()).collect();
+        assert_eq!(
+            warnings,
+            ["transfer_vs_estimate", "transfer_vs_estimate", "equity_ceiling", "equity_ceiling", "equity_ceiling"]
+        );
+    }
+}
+
+#[test]
+fn the_table_explains_each_finding_in_the_domains_words() {
+    let dir = TempDir::new("reconcile-table");
+    let store = fixture_store(&dir);
+    let o = finsam(&store, &["reconcile", "--merger", "sf-vastmanland", "--as-of", "2024-12-31"], "");
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(out.contains("Stated struktur total 1 109 000,00 kr; its struktur lines sum to 1 084 000,00 kr"), "{out}");
+    assert!(out.contains("sf-vastmanland — Samordningsförbundet Västmanland\n  no findings"), "{out}");
+    assert!(out.contains("14 error(s), 5 warning(s)"), "{out}");
+    // Before the documents' errors were recorded, as known at the registrations, nothing is wrong yet.
+    let o = finsam(&store, &["reconcile", "--known-at", "4", "--as-of", "2024-12-31"], "");
+    assert_exit(&o, 0);
+}
+
+#[test]
+fn reconcile_refuses_a_merger_that_is_not_recorded() {
+    let dir = TempDir::new("reconcile-refuse");
+    let store = fixture_store(&dir);
+    let o = finsam(&store, &["reconcile", "--merger", "sf-vasteras"], "");
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("no merger into sf-vasteras") && stderr(&o).contains("sf-vastmanland"),
+        "{}",
+        stderr(&o)
+    );
+    let o = finsam(&store, &["reconcile", "--equity-ceiling", "1.5"], "");
+    assert_exit(&o, 2);
+}
