@@ -2,6 +2,7 @@
 """Check a finsam log (log.jsonl) with nothing but Python's standard library.
 
 Usage: python3 verify_chain.py LOG [--digest SEQ:HASH ...]
+       python3 verify_chain.py --manifest MANIFEST
 
 Every line is one JSON envelope. Its `hash` is the SHA-256 (hex) of the line's own bytes with
 the `,"hash":"..."` member cut out (i.e. of line[:line.rindex(b',"hash":"')] + b"}"), and its
@@ -12,8 +13,13 @@ the last complete batch were never acknowledged and are reported, not counted.
 A digest SEQ:HASH (from `finsam audit digest`, or copied from board minutes) proves that the log
 still begins with exactly the history it described: line SEQ must carry HASH.
 
-Prints the verdict and the head; exits 0 when the chain is intact, 1 otherwise.
+--manifest checks a revisor's bundle: every file listed in MANIFEST ("SHA256  path" per line,
+paths relative to the MANIFEST's folder) must exist with that SHA-256, and no other file may be
+in the folder.
+
+Prints the verdict; exits 0 when everything holds, 1 otherwise, 2 on bad usage.
 """
+import os
 import hashlib
 import json
 import sys
@@ -66,10 +72,47 @@ def verify(path, digests):
     return problems, complete_head, unfinished, len(torn)
 
 
+def verify_manifest(manifest):
+    base = os.path.dirname(os.path.abspath(manifest))
+    problems, listed = [], set()
+    with open(manifest, "r", encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            want, sep, path = line.partition("  ")
+            if not sep or len(want) != 64:
+                problems.append(f"MANIFEST line {number} is not 'SHA256  path'")
+                continue
+            listed.add(path)
+            full = os.path.join(base, path)
+            if not os.path.isfile(full):
+                problems.append(f"{path}: listed but missing")
+                continue
+            with open(full, "rb") as g:
+                got = hashlib.sha256(g.read()).hexdigest()
+            if got != want:
+                problems.append(f"{path}: SHA-256 {got}, MANIFEST says {want}: the file was changed")
+    for root, _dirs, files in os.walk(base):
+        for name in files:
+            rel = os.path.relpath(os.path.join(root, name), base).replace(os.sep, "/")
+            if rel != "MANIFEST" and rel not in listed:
+                problems.append(f"{rel}: in the folder but not in MANIFEST")
+    for p in problems:
+        print(f"BAD {p}")
+    print(f"{'OK' if not problems else 'BAD'} files={len(listed)} manifest={manifest}")
+    return 0 if not problems else 1
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 2
+    if argv[0] == "--manifest":
+        if len(argv) != 2:
+            print("usage: verify_chain.py --manifest MANIFEST", file=sys.stderr)
+            return 2
+        return verify_manifest(argv[1])
     path, digests = argv[0], []
     rest = argv[1:]
     while rest:

@@ -1,5 +1,6 @@
 //! Integration tests: the real `finsam` binary against temporary stores.
 
+mod audit;
 mod log;
 mod reconcile;
 mod reports;

@@ -28,15 +28,7 @@ const DEMO_ACTOR: &str = "finsam-demo";
 fn fresh_dir(explicit: Option<PathBuf>) -> Result<PathBuf, Failure> {
     let explicit = explicit.or_else(|| std::env::var_os("FINSAM_STORE").filter(|v| !v.is_empty()).map(PathBuf::from));
     match explicit {
-        Some(dir) => {
-            if dir.join(finsam_store::store::LOG_FILE).exists() {
-                return Err(Failure::usage(format!(
-                    "the demo records into a fresh store, but {} holds one already; pass --store with a new directory",
-                    dir.display()
-                )));
-            }
-            Ok(dir)
-        }
+        Some(dir) => Ok(dir),
         None => {
             let nanos =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
@@ -47,7 +39,13 @@ fn fresh_dir(explicit: Option<PathBuf>) -> Result<PathBuf, Failure> {
 
 pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
     let dir = fresh_dir(store)?;
-    finsam_store::init(&dir)?;
+    finsam_store::init(&dir).map_err(|e| match e {
+        finsam_store::StoreError::AlreadyAStore { dir } => Failure::usage(format!(
+            "the demo records into a fresh store, but {} holds one already; pass --store with a new directory",
+            dir.display()
+        )),
+        other => other.into(),
+    })?;
     let (mut store, report) = Store::open(&dir)?;
     report_open(&report);
     let mut recorded = Vec::new();

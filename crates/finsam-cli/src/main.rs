@@ -4,6 +4,7 @@
 //! 0 ok, 1 a check found problems (or the store could not be read), 2 bad usage or rejected
 //! input (nothing written).
 
+mod audit;
 mod demo;
 mod output;
 mod reports;
@@ -85,6 +86,38 @@ impl From<AxesArgs> for reports::Axes {
 
 #[derive(Subcommand)]
 enum AuditCommand {
+    /// Check everything: the whole hash chain, seqs, schemas, rules, vouchers, digests, and the
+    /// derived state against a fresh replay
+    #[command(long_about = "\
+Recomputes the whole hash chain of the log file and checks seq continuity, every event against
+the contract, every event against the ledger rules (by a fresh replay), that every voucher
+balances, that the derived state in sled agrees with the fresh replay, and that the log still
+begins with exactly the history each --digest describes. Any rewrite of the past, even one that
+recomputes every hash, fails against a digest recorded before it.
+
+Exit code 0 when nothing is wrong, 1 otherwise (the first bad seq is named).")]
+    Verify {
+        /// A digest SEQ:HASH recorded earlier (from `finsam audit digest`); repeatable
+        #[arg(long, value_name = "SEQ:HASH")]
+        digest: Vec<String>,
+    },
+    /// Print the head of the log as SEQ:HASH, to copy into the audit report or the minutes
+    Digest,
+    /// Write a self-contained folder a revisor can check with nothing but Python
+    #[command(long_about = "\
+Writes OUT_DIR (new, or empty) with: the log file; the event schemas; the independent verifier
+verify_chain.py; the year's reports as JSON and as text (balances at year end, budget position,
+audit trail, reconciliation); DIGEST (the head as SEQ:HASH); MANIFEST (SHA-256 of every file);
+and LASMIG.txt, a short guide in Swedish for checking it all with Python's standard library.")]
+    Bundle {
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        #[arg(long, value_name = "YEAR")]
+        year: i32,
+        /// The folder to write (must not exist, or be empty)
+        #[arg(value_name = "OUT_DIR")]
+        out: PathBuf,
+    },
     /// One row per event in registration order: who recorded what when, the decision, the
     /// voucher, the hash
     Trail {
@@ -301,6 +334,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 return Err(Failure { code: 1, message: "the reconciliation found errors (listed above)".into() });
             }
         }
+        Command::Audit(AuditCommand::Verify { digest }) => {
+            let ok = audit::verify(&store_dir(&cli.store), &digest, format)?;
+            if !ok {
+                return Err(Failure { code: 1, message: "verification found problems (listed above)".into() });
+            }
+        }
+        Command::Audit(AuditCommand::Digest) => audit::digest(&store_dir(&cli.store), format)?,
+        Command::Audit(AuditCommand::Bundle { forbund, year, out }) => {
+            audit::bundle(&store_dir(&cli.store), &forbund, year, &out, format)?
+        }
         Command::Audit(AuditCommand::Trail { forbund, insats, from, to }) => {
             reports::trail(&store_dir(&cli.store), reports::TrailFilter { forbund, insats, from, to }, format)?
         }
@@ -316,13 +359,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
 fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
     let mut bytes = Vec::new();
     let limit = INPUT_BYTES_MAX as u64 + 1;
-    let result = if file == "-" {
-        std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut bytes))
-    };
-    result.map_err(|e| Failure::usage(format!("could not read {file}: {e}")))?;
-    Ok(bytes)
+    if file == "-" {
+        std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::usage(format!("could not read standard input: {e}")))?;
+        return Ok(bytes);
+    }
+    finsam_store::files::read_limited(std::path::Path::new(file), limit).map_err(|e| Failure::usage(e.to_string()))
 }
 
 pub fn record_bytes(
@@ -453,7 +498,8 @@ impl From<StoreError> for Failure {
             | StoreError::HeadMoved { .. }
             | StoreError::Locked { .. }
             | StoreError::NotAStore { .. }
-            | StoreError::AlreadyAStore { .. } => 2,
+            | StoreError::AlreadyAStore { .. }
+            | StoreError::Refused(_) => 2,
             StoreError::Damaged { .. }
             | StoreError::Poisoned { .. }
             | StoreError::Io { .. }

@@ -23,11 +23,11 @@ fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-fn parse_forbund(text: &str) -> Result<Slug, Failure> {
+pub fn parse_forbund(text: &str) -> Result<Slug, Failure> {
     Slug::parse(text).map_err(|rule| Failure::usage(format!("--forbund {text:?}: {rule}")))
 }
 
-fn check_forbund(view: &View, f: &Slug) -> Result<(), Failure> {
+pub fn check_forbund(view: &View, f: &Slug) -> Result<(), Failure> {
     if view.projection.forbund.contains_key(f) {
         return Ok(());
     }
@@ -52,15 +52,13 @@ fn resolve(view: &View, axes: &Axes) -> Result<At, Failure> {
 /// The chart for a förbund: `--chart FILE`, else `STORE/charts/<forbund>.json`, else the
 /// built-in Kommun-Bas-style chart.
 fn load_chart(store: &Path, f: &Slug, explicit: Option<&PathBuf>) -> Result<Chart, Failure> {
-    let local = store.join("charts").join(format!("{f}.json"));
-    let path = match explicit {
-        Some(p) => p.clone(),
-        None if local.is_file() => local,
-        None => return Ok(Chart::default_chart()),
-    };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Failure::usage(format!("could not read the chart {}: {e}", path.display())))?;
-    Chart::parse(&text).map_err(|e| Failure::usage(format!("the chart {}: {e}", path.display())))
+    match finsam_store::files::chart_text(store, f.as_str(), explicit.map(PathBuf::as_path)) {
+        Ok(None) => Ok(Chart::default_chart()),
+        Ok(Some((path, text))) => {
+            Chart::parse(&text).map_err(|e| Failure::usage(format!("the chart {}: {e}", path.display())))
+        }
+        Err(e) => Err(Failure::usage(format!("the chart: {e}"))),
+    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -405,9 +403,16 @@ fn mentions_insats(p: &Projection, event: &Event, insats: &Slug) -> bool {
 
 pub fn trail(store: &Path, filter: TrailFilter, format: Format) -> Result<(), Failure> {
     let view = open_view(store)?;
+    let rows = trail_rows(store, &view, filter)?;
+    emit(&render_trail(&rows, format));
+    Ok(())
+}
+
+/// The audit trail's rows, one per event that passes the filter, in registration order.
+pub fn trail_rows(store: &Path, view: &View, filter: TrailFilter) -> Result<Vec<Value>, Failure> {
     let forbund = filter.forbund.as_deref().map(parse_forbund).transpose()?;
     if let Some(f) = &forbund {
-        check_forbund(&view, f)?;
+        check_forbund(view, f)?;
     }
     let insats = filter
         .insats
@@ -429,8 +434,7 @@ pub fn trail(store: &Path, filter: TrailFilter, format: Format) -> Result<(), Fa
         }
         Ok(())
     })?;
-    emit(&render_trail(&rows, format));
-    Ok(())
+    Ok(rows)
 }
 
 fn trail_row(p: &Projection, e: &Envelope) -> Value {
@@ -490,7 +494,7 @@ fn vouchers_text(v: &Value, own: &str) -> String {
         .unwrap_or_default()
 }
 
-fn render_trail(rows: &[Value], format: Format) -> String {
+pub fn render_trail(rows: &[Value], format: Format) -> String {
     let s = |v: &Value| v.as_str().unwrap_or("").to_string();
     let note = |r: &Value| {
         let mut n = Vec::new();

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the shape or the meaning of the ledger state changes, so that a checkpoint
 /// written by another version is rebuilt from the log instead of trusted.
-pub const LEDGER_STATE_VERSION: u32 = 1;
+pub const LEDGER_STATE_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
@@ -28,6 +28,12 @@ pub struct Ledger {
     corrections: BTreeSet<u64>,
     /// Corrected seq -> the seq of its correction.
     corrected: BTreeMap<u64, u64>,
+    /// The events a correction may not reverse (no money or budget effect), by type.
+    uncorrectable: BTreeMap<u64, String>,
+    /// Grants and changes of grants, so that a correction can take them back.
+    grants: BTreeMap<u64, (Slug, i32, Amount)>,
+    /// Equity transfers: seq -> the förbund the equity came from.
+    transfers: BTreeMap<u64, Slug>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,8 +42,9 @@ struct ForbundState {
     registered: NaiveDate,
     members: BTreeSet<Slug>,
     insatser: BTreeMap<Slug, Category>,
-    /// Per year: the line ids of the budget in force (the latest adopted, else the latest outlook).
-    budgets: BTreeMap<i32, BudgetLines>,
+    /// Per year: every budget recorded, in order. The one in force is the latest adopted one not
+    /// withdrawn by a correction, else the latest such outlook.
+    budgets: BTreeMap<i32, Vec<(u64, BudgetLines)>>,
     granted: BTreeMap<Slug, BTreeMap<i32, Amount>>,
     opening_recorded: bool,
     /// The förbund whose merger into this one has been decided.
@@ -45,6 +52,16 @@ struct ForbundState {
     dissolved: Option<NaiveDate>,
     closed_through: Option<i32>,
     event_years: BTreeSet<i32>,
+}
+
+impl ForbundState {
+    /// The budget in force for a year: the latest adopted one not withdrawn by a correction,
+    /// else the latest such outlook.
+    fn budget_in_force(&self, year: i32, corrected: &BTreeMap<u64, u64>) -> Option<&BudgetLines> {
+        let list = self.budgets.get(&year)?;
+        let live = || list.iter().rev().filter(|(seq, _)| !corrected.contains_key(seq)).map(|(_, l)| l);
+        live().find(|l| l.status == BudgetStatus::Adopted).or_else(|| live().next())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -190,7 +207,7 @@ impl Ledger {
             }
         };
         let budget = |year: i32, field: &str| -> Result<&BudgetLines, Rejection> {
-            state.budgets.get(&year).ok_or_else(|| {
+            state.budget_in_force(year, &self.corrected).ok_or_else(|| {
                 Rejection::new(
                     Rule::BudgetMissing,
                     field,
@@ -452,6 +469,37 @@ impl Ledger {
                         format!("event {seq} was corrected already by event {by}"),
                     ));
                 }
+                if let Some(kind) = self.uncorrectable.get(&seq) {
+                    return Err(Rejection::new(
+                        Rule::CorrectionNotAllowed,
+                        "corrects",
+                        seq.to_string(),
+                        format!(
+                            "event {seq} is of type {kind}: it moves no money and sets no budget, so there is nothing to reverse; record the decision that changes it instead"
+                        ),
+                    ));
+                }
+                if let Some(from) = self.transfers.get(&seq) {
+                    if let Some(day) = self.forbund.get(from).and_then(|s| s.dissolved) {
+                        return Err(Rejection::new(
+                            Rule::TransferFromDissolvedForbund,
+                            "corrects",
+                            seq.to_string(),
+                            format!("event {seq} moved equity from {from}, which was dissolved on {day}: its books cannot take the money back"),
+                        ));
+                    }
+                }
+                if let Some((insats, year, amount)) = self.grants.get(&seq) {
+                    let granted = state.granted.get(insats).and_then(|y| y.get(year)).copied().unwrap_or_default();
+                    if (granted - *amount).is_negative() {
+                        return Err(Rejection::new(
+                            Rule::GrantWouldBecomeNegative,
+                            "corrects",
+                            seq.to_string(),
+                            format!("reversing event {seq} would take the grant to {insats} for {year} below zero ({} granted now)", granted.human()),
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -495,26 +543,20 @@ impl Ledger {
                 state.insatser.insert(insats.clone(), *category);
             }
             BudgetAdopted { year, status, income, costs, .. } => {
-                let replaces = match state.budgets.get(year) {
-                    None => true,
-                    Some(existing) => *status == BudgetStatus::Adopted || existing.status == BudgetStatus::Outlook,
+                let lines = BudgetLines {
+                    status: *status,
+                    income: income.iter().map(|l| l.id.clone()).collect(),
+                    costs: costs.iter().map(|l| (l.id.clone(), l.insats.clone())).collect(),
                 };
-                if replaces {
-                    state.budgets.insert(
-                        *year,
-                        BudgetLines {
-                            status: *status,
-                            income: income.iter().map(|l| l.id.clone()).collect(),
-                            costs: costs.iter().map(|l| (l.id.clone(), l.insats.clone())).collect(),
-                        },
-                    );
-                }
+                state.budgets.entry(*year).or_default().push((seq, lines));
             }
             FundingGranted { insats, year, amount, .. } => {
                 *state.granted.entry(insats.clone()).or_default().entry(*year).or_default() += *amount;
+                self.grants.insert(seq, (insats.clone(), *year, *amount));
             }
             FundingChanged { insats, year, delta, .. } => {
                 *state.granted.entry(insats.clone()).or_default().entry(*year).or_default() += *delta;
+                self.grants.insert(seq, (insats.clone(), *year, *delta));
             }
             MergerDecided { merging, .. } => state.merging_in.extend(merging.iter().cloned()),
             ForbundDissolved { .. } => state.dissolved = Some(event.date),
@@ -522,11 +564,24 @@ impl Ledger {
             EventCorrected { corrects, .. } => {
                 let previous = self.corrected.insert(*corrects, seq);
                 assert!(previous.is_none(), "apply: event {corrects} corrected twice");
+                if let Some((insats, year, amount)) = self.grants.get(corrects) {
+                    *state.granted.entry(insats.clone()).or_default().entry(*year).or_default() -= *amount;
+                }
             }
-            ContributionReceived { .. }
-            | OtherIncomeRecorded { .. }
-            | CostRecorded { .. }
-            | EquityTransferred { .. } => {}
+            EquityTransferred { from, .. } => {
+                self.transfers.insert(seq, from.clone());
+            }
+            ContributionReceived { .. } | OtherIncomeRecorded { .. } | CostRecorded { .. } => {}
+        }
+        if matches!(
+            event.kind,
+            ForbundRegistered { .. }
+                | InsatsCreated { .. }
+                | MergerDecided { .. }
+                | ForbundDissolved { .. }
+                | YearClosed { .. }
+        ) {
+            self.uncorrectable.insert(seq, event.type_name().to_string());
         }
         seq
     }
@@ -721,17 +776,43 @@ mod tests {
 
     #[test]
     fn corrections_correct_an_original_of_the_same_books_once() {
-        let mut ledger = given(&[registered("sf-a"), registered("sf-b"), insats("sf-a", "team")]);
+        let contribution = json!({"type": "ContributionReceived", "forbund": "sf-a", "date": "2024-01-31",
+            "member": "sala", "year": 2024, "amount": "250000", "reference": "Q1"});
+        let mut ledger = given(&[registered("sf-a"), registered("sf-b"), insats("sf-a", "team"), contribution]);
         let correction = |forbund: &str, seq: u64| {
             json!({"type": "EventCorrected", "forbund": forbund, "date": "2024-02-01",
-            "corrects": seq, "reason": "fel insats"})
+            "corrects": seq, "reason": "fel belopp"})
         };
         refused(&ledger, correction("sf-a", 9), Rule::CorrectionOfUnknownSeq);
-        refused(&ledger, correction("sf-b", 3), Rule::CorrectionOfOtherForbund);
-        let c = accepted(&mut ledger, correction("sf-a", 3));
-        assert_eq!(ledger.corrected_by(3), Some(c));
-        refused(&ledger, correction("sf-a", 3), Rule::EventAlreadyCorrected);
+        refused(&ledger, correction("sf-b", 4), Rule::CorrectionOfOtherForbund);
+        refused(&ledger, correction("sf-a", 3), Rule::CorrectionNotAllowed);
+        refused(&ledger, correction("sf-a", 1), Rule::CorrectionNotAllowed);
+        let c = accepted(&mut ledger, correction("sf-a", 4));
+        assert_eq!(ledger.corrected_by(4), Some(c));
+        refused(&ledger, correction("sf-a", 4), Rule::EventAlreadyCorrected);
         refused(&ledger, correction("sf-a", c), Rule::CorrectionOfCorrection);
+    }
+
+    #[test]
+    fn a_corrected_grant_and_budget_stop_counting() {
+        let grant = json!({"type": "FundingGranted", "forbund": "sf-a", "date": "2024-01-15", "insats": "team",
+            "year": 2024, "amount": "1000", "decision": decision()});
+        let mut ledger = given(&[registered("sf-a"), insats("sf-a", "team"), grant, budget("sf-a", 2024)]);
+        let correction = |seq: u64| {
+            json!({"type": "EventCorrected", "forbund": "sf-a", "date": "2024-02-01",
+            "corrects": seq, "reason": "fel", "decision": decision()})
+        };
+        let change = |delta: &str| {
+            json!({"type": "FundingChanged", "forbund": "sf-a", "date": "2024-06-01", "insats": "team",
+            "year": 2024, "delta": delta, "reason": "minskning", "decision": decision()})
+        };
+        accepted(&mut ledger, change("-600"));
+        refused(&ledger, correction(3), Rule::GrantWouldBecomeNegative);
+        accepted(&mut ledger, change("600"));
+        accepted(&mut ledger, correction(3));
+        refused(&ledger, change("-0.01"), Rule::GrantWouldBecomeNegative);
+        accepted(&mut ledger, correction(4));
+        refused(&ledger, cost("sf-a", "team", "2024-03-31"), Rule::BudgetMissing);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum StoreError {
         action: &'static str,
         detail: String,
     },
+    /// A request the store will not carry out (e.g. writing over an existing folder).
+    Refused(String),
 }
 
 impl StoreError {
@@ -78,6 +80,7 @@ impl fmt::Display for StoreError {
             StoreError::Poisoned { reason } => write!(f, "the writer stopped after a failed sync and will not retry: {reason}"),
             StoreError::Io { path, action, source } => write!(f, "could not {action} {}: {source}", path.display()),
             StoreError::Derived { action, detail } => write!(f, "derived state (sled): could not {action}: {detail}"),
+            StoreError::Refused(why) => write!(f, "refused: {why}"),
         }
     }
 }

@@ -6,11 +6,14 @@
 
 pub mod envelope;
 pub mod error;
+pub mod files;
 pub mod index;
 pub mod log;
 pub mod store;
+pub mod verify;
 
 pub use envelope::{Envelope, Head, GENESIS_HASH};
 pub use error::StoreError;
 pub use log::{FileLog, LogBackend, MemoryLog};
 pub use store::{init, open_view, read_log, OpenReport, Recorded, Store, View};
+pub use verify::{verify, Digest, VerifyReport};

@@ -93,6 +93,11 @@ pub fn read_log(
     Ok(end.head)
 }
 
+/// Takes the writer lock for `audit verify`, which reads the derived state but writes nothing.
+pub(crate) fn take_lock_for_verify(dir: &Path) -> Result<File, StoreError> {
+    take_lock(dir)
+}
+
 fn take_lock(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join(LOCK_FILE);
     let mut file = OpenOptions::new()

@@ -1,0 +1,215 @@
+//! The revisor's commands: verify, digest, bundle.
+
+use crate::output::{emit, Failure};
+use crate::reports::{self, TrailFilter};
+use crate::Format;
+use chrono::NaiveDate;
+use finsam_projections::reconcile::{reconcile, Options};
+use finsam_projections::{At, Chart};
+use finsam_store::{open_view, verify as verify_store, Digest};
+use serde_json::json;
+use std::path::Path;
+
+use finsam_store::files::{write_bundle, BundleFile};
+
+/// What a bundle carries besides the log and the reports: the contract and the verifier.
+const BUNDLED: &[(&str, &str)] = &[
+    ("events/BudgetAdopted.schema.json", include_str!("../../../events/BudgetAdopted.schema.json")),
+    ("events/ContributionReceived.schema.json", include_str!("../../../events/ContributionReceived.schema.json")),
+    ("events/CostRecorded.schema.json", include_str!("../../../events/CostRecorded.schema.json")),
+    ("events/EquityTransferred.schema.json", include_str!("../../../events/EquityTransferred.schema.json")),
+    ("events/EventCorrected.schema.json", include_str!("../../../events/EventCorrected.schema.json")),
+    ("events/ForbundDissolved.schema.json", include_str!("../../../events/ForbundDissolved.schema.json")),
+    ("events/ForbundRegistered.schema.json", include_str!("../../../events/ForbundRegistered.schema.json")),
+    ("events/FundingChanged.schema.json", include_str!("../../../events/FundingChanged.schema.json")),
+    ("events/FundingGranted.schema.json", include_str!("../../../events/FundingGranted.schema.json")),
+    ("events/InsatsCreated.schema.json", include_str!("../../../events/InsatsCreated.schema.json")),
+    ("events/MergerDecided.schema.json", include_str!("../../../events/MergerDecided.schema.json")),
+    ("events/OpeningBalanceRecorded.schema.json", include_str!("../../../events/OpeningBalanceRecorded.schema.json")),
+    ("events/OtherIncomeRecorded.schema.json", include_str!("../../../events/OtherIncomeRecorded.schema.json")),
+    ("events/YearClosed.schema.json", include_str!("../../../events/YearClosed.schema.json")),
+    ("events/common.schema.json", include_str!("../../../events/common.schema.json")),
+    ("events/envelope.schema.json", include_str!("../../../events/envelope.schema.json")),
+    ("events/event.schema.json", include_str!("../../../events/event.schema.json")),
+    ("events/verify_chain.py", include_str!("../../../events/verify_chain.py")),
+];
+
+pub fn verify(store: &Path, digests: &[String], format: Format) -> Result<bool, Failure> {
+    let digests: Vec<Digest> =
+        digests.iter().map(|d| Digest::parse(d)).collect::<Result<_, _>>().map_err(Failure::usage)?;
+    let r = verify_store(store, &digests)?;
+    let head = r.head.clone().unwrap_or_else(finsam_store::Head::genesis);
+    let first_bad = r.problems.first().map(|(seq, _)| *seq);
+    match format {
+        Format::Json => {
+            let problems: Vec<_> = r.problems.iter().map(|(seq, p)| json!({"seq": seq, "problem": p})).collect();
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(
+                    &json!({"ok": r.ok(), "events": r.events, "head": {"seq": head.seq, "hash": head.hash},
+                    "bytes": r.bytes, "first_bad_seq": first_bad, "problems": problems, "notes": r.notes,
+                    "digests_checked": digests.len(), "derived_state_checked": r.derived_checked})
+                )
+                .expect("serialises")
+            ));
+        }
+        Format::Table | Format::Csv => {
+            let mut out =
+                format!("Verified {}: {} event(s) in {} byte(s); head {}\n", store.display(), r.events, r.bytes, head);
+            if r.ok() {
+                out.push_str("  hash chain and seq continuity: ok\n  event schemas and ledger rules (fresh replay): ok\n  every voucher balances: ok\n");
+                out.push_str(&format!("  digests: {} checked, ok\n", digests.len()));
+                out.push_str(if r.derived_checked { "  derived state agrees with the fresh replay: ok\n" } else { "" });
+            }
+            for n in &r.notes {
+                out.push_str(&format!("  note: {n}\n"));
+            }
+            if let Some(seq) = first_bad {
+                out.push_str(&format!("PROBLEMS (first bad seq {seq}):\n"));
+                for (_, p) in &r.problems {
+                    out.push_str(&format!("  {p}\n"));
+                }
+            } else {
+                out.push_str("OK\n");
+            }
+            emit(&out);
+        }
+    }
+    Ok(r.ok())
+}
+
+pub fn digest(store: &Path, format: Format) -> Result<(), Failure> {
+    let head = finsam_store::read_log(store, 1, 0, &mut |_| Ok(()))?;
+    match format {
+        Format::Json => emit(&format!("{}\n", json!({"seq": head.seq, "hash": head.hash}))),
+        Format::Table | Format::Csv => emit(&format!("{head}\n")),
+    }
+    Ok(())
+}
+
+fn lasmig(name: &str, forbund: &str, year: i32, head: &finsam_store::Head, files: &[(String, String)]) -> String {
+    let mut listing = String::new();
+    for (path, why) in files {
+        listing.push_str(&format!("  {path:<44} {why}\n"));
+    }
+    format!(
+        "Revisorns paket: {name} ({forbund}), räkenskapsåret {year}\n\
+         Skapat av finsam {version} ur händelseloggen med huvud {seq}:{hash}\n\
+         \n\
+         Innehåll\n\
+         {listing}\
+         \n\
+         Så kontrollerar du paketet. Det enda som behövs är Python 3 (inga andra program):\n\
+         \n\
+         1. Att ingen fil har ändrats sedan paketet skapades (varje fils SHA-256 mot MANIFEST):\n\
+         \n\
+         \x20    python3 events/verify_chain.py --manifest MANIFEST\n\
+         \n\
+         2. Att loggen är obruten och fortfarande börjar med exakt den historia som DIGEST beskriver:\n\
+         \n\
+         \x20    python3 events/verify_chain.py log.jsonl --digest {seq}:{hash}\n\
+         \n\
+         Varje rad i log.jsonl är en händelse. Dess \"hash\" är SHA-256 av radens egna byte utan\n\
+         hash-fältet, och \"prev_hash\" är föregående rads hash: ändras, tas bort eller flyttas en rad\n\
+         bryts kedjan. Jämför gärna DIGEST med en digest som tidigare antecknats i styrelsens protokoll\n\
+         eller i revisionsberättelsen (kommandot `finsam audit digest`): stämmer den, har ingenting i\n\
+         historien fram till den punkten ändrats, inte ens om någon räknat om alla hashar.\n\
+         \n\
+         Båda kommandona skriver OK eller BAD och avslutas med kod 0 (OK) eller 1 (BAD).\n\
+         Rapporterna i reports/ finns både som JSON (för program) och som text (för läsning);\n\
+         belopp anges i kronor.\n",
+        version = env!("CARGO_PKG_VERSION"),
+        seq = head.seq,
+        hash = head.hash,
+    )
+}
+
+pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Format) -> Result<(), Failure> {
+    let f = reports::parse_forbund(forbund)?;
+    let view = open_view(store)?;
+    reports::check_forbund(&view, &f)?;
+    let year_end =
+        NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| Failure::usage(format!("--year {year} is not a year")))?;
+    let at = At { as_of: year_end, known_at: view.head.seq };
+    let head = view.head.clone();
+    let p = &view.projection;
+    let name = p.forbund[&f].name.clone();
+    let mut files: Vec<BundleFile> = BUNDLED
+        .iter()
+        .map(|(path, text)| BundleFile { path: path.to_string(), bytes: text.as_bytes().to_vec() })
+        .collect();
+    let mut listing: Vec<(String, String)> = vec![
+        ("log.jsonl".into(), "händelseloggen, hashkedjad (en JSON-rad per händelse)".into()),
+        ("DIGEST".into(), "loggens huvud (seq:hash) när paketet skapades".into()),
+        ("MANIFEST".into(), "SHA-256 för varje fil i paketet".into()),
+        ("events/*.schema.json".into(), "händelsernas JSON-scheman (kontraktet v1)".into()),
+        ("events/verify_chain.py".into(), "fristående kontroll av kedjan, digest och MANIFEST".into()),
+    ];
+    let mut report = |stem: &str, why: &str, json_text: String, text: String| {
+        files.push(BundleFile { path: format!("reports/{stem}.json"), bytes: json_text.into_bytes() });
+        files.push(BundleFile { path: format!("reports/{stem}.txt"), bytes: text.into_bytes() });
+        listing.push((format!("reports/{stem}.json, .txt"), why.to_string()));
+    };
+    let chart = Chart::default_chart();
+    let balances = p.balances(&f, at, &chart).expect("checked that the förbund exists");
+    report(
+        &format!("saldon-{year}-12-31"),
+        "saldobalans och nyckeltal per 31 december",
+        reports::render_balances(&balances, &chart, head.seq, Format::Json),
+        reports::render_balances(&balances, &chart, head.seq, Format::Table),
+    );
+    if let Some(position) = p.budget_position(&f, year, at) {
+        report(
+            &format!("budgetlage-{year}"),
+            "budgetläge per rad: budget, beviljat, förbrukat",
+            reports::render_budget(&position, head.seq, Format::Json),
+            reports::render_budget(&position, head.seq, Format::Table),
+        );
+    }
+    let filter = TrailFilter {
+        forbund: Some(f.to_string()),
+        insats: None,
+        from: NaiveDate::from_ymd_opt(year, 1, 1),
+        to: Some(year_end),
+    };
+    let rows = reports::trail_rows(store, &view, filter)?;
+    report(
+        &format!("handelser-{year}"),
+        "årets händelser i registreringsordning med beslut, verifikation och hash (audit trail)",
+        reports::render_trail(&rows, Format::Json),
+        reports::render_trail(&rows, Format::Table),
+    );
+    let mut events = Vec::new();
+    finsam_store::read_log(store, 1, head.seq, &mut |e| {
+        events.push((e.seq, e.event));
+        Ok(())
+    })?;
+    let has_merger = p.mergers.iter().any(|m| m.forbund == f);
+    let options =
+        Options { merger: has_merger.then(|| f.clone()), at, equity_ceiling: rust_decimal::Decimal::new(2, 1) };
+    let mut r = reconcile(p, &events, options).map_err(|e| Failure::usage(e.0))?;
+    if !has_merger {
+        r.findings.retain(|x| x.forbund == f);
+        r.scope.retain(|x| *x == f);
+    }
+    let merger = has_merger.then_some(&f);
+    report(
+        &format!("avstamning-{year}"),
+        "avstämningen (sammanläggning, budgetaritmetik, bidragsfördelning m.m.)",
+        reports::render_reconciliation(&r, p, merger, at, head.seq, Format::Json),
+        reports::render_reconciliation(&r, p, merger, at, head.seq, Format::Table),
+    );
+    listing.push(("LASMIG.txt".into(), "den här texten".into()));
+    files.push(BundleFile {
+        path: "LASMIG.txt".into(),
+        bytes: lasmig(&name, f.as_str(), year, &head, &listing).into_bytes(),
+    });
+    let written = write_bundle(store, out, &head, files)?;
+    emit(&format!(
+        "wrote the revisor's bundle for {name} ({f}), {year}, to {}: {} files and MANIFEST; digest {head}\ncheck it with: cd {} && python3 events/verify_chain.py --manifest MANIFEST && python3 events/verify_chain.py log.jsonl --digest {head}\n",
+        out.display(),
+        written.files.len(),
+        out.display()
+    ));
+    Ok(())
+}
