@@ -300,3 +300,40 @@ fn every_fixture_records_in_order_into_one_store() {
     let expected: usize = fixture_files().iter().map(|n| fixture(n).lines().count()).sum();
     assert_eq!(log_json(&store).len(), expected);
 }
+
+#[test]
+fn a_generated_log_records_in_bulk_and_verifies() {
+    let dir = TempDir::new("bulk");
+    let store = dir.store();
+    assert_exit(&finsam(&store, &["init"], ""), 0);
+    let g = finsam(&store, &["generate", "--forbund", "3", "--years", "2", "--seed", "5"], "");
+    assert_exit(&g, 0);
+    let text = stdout(&g);
+    assert_eq!(
+        text,
+        stdout(&finsam(&store, &["generate", "--forbund", "3", "--years", "2", "--seed", "5"], "")),
+        "deterministic"
+    );
+    let lines = text.lines().count();
+    assert!(lines > 1000, "{lines} events");
+    let o = finsam(&store, &["record", "--as", "bulk", "--batch-size", "500", "--format", "json", "-"], &text);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["events"], lines as u64);
+    assert_eq!(v["batches"].as_array().unwrap().len(), lines.div_ceil(500));
+    let verify = finsam(&store, &["audit", "verify"], "");
+    assert_exit(&verify, 0);
+
+    // A bad line in the third batch: the first two batches stay recorded, the third is refused
+    // whole, and the message names the line of the whole input.
+    let dir2 = TempDir::new("bulk-bad");
+    let store2 = dir2.store();
+    assert_exit(&finsam(&store2, &["init"], ""), 0);
+    let mut bad: Vec<String> = text.lines().map(str::to_string).collect();
+    bad[1100] = bad[1100].replacen("\"amount\":\"", "\"amount\":\"-", 1);
+    let o = finsam(&store2, &["record", "--as", "bulk", "--batch-size", "500", "-"], &(bad.join("\n") + "\n"));
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("line 1101"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the 2 batch(es) before it are recorded"), "{}", stderr(&o));
+    assert_eq!(log_json(&store2).len(), 1000);
+}

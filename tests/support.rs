@@ -50,8 +50,18 @@ pub fn finsam(store: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("finsam runs");
-    child.stdin.take().expect("piped").write_all(stdin.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("finsam finishes")
+    // Written from a thread, so that a large input cannot dead-lock against a full stdout pipe;
+    // a process that stops reading early (a refused batch) closes the pipe, which is fine.
+    let mut pipe = child.stdin.take().expect("piped");
+    let input = stdin.as_bytes().to_vec();
+    let writer = std::thread::spawn(move || {
+        if let Err(e) = pipe.write_all(&input) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
+    });
+    let output = child.wait_with_output().expect("finsam finishes");
+    writer.join().expect("the stdin writer finishes");
+    output
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -56,6 +56,7 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
         let last = outcome.last().map_or(0, |r| r.seq);
         recorded.push((name, outcome.len(), first, last));
     }
+    store.save_checkpoint()?;
     let forbund = Slug::parse("sf-vastmanland").expect("a valid id");
     let head = store.head().clone();
     let at = At { as_of: NaiveDate::from_ymd_opt(2024, 12, 31).expect("valid"), known_at: head.seq };

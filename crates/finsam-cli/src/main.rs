@@ -15,7 +15,7 @@ use finsam_domain::input::{parse_batch, INPUT_BYTES_MAX};
 use finsam_domain::Rejection;
 use finsam_store::{Store, StoreError};
 use output::{emit, Failure};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use table::{Align, Table};
@@ -174,6 +174,10 @@ Example:
         /// Refuse the batch unless the log's head is still this seq (optimistic concurrency)
         #[arg(long, value_name = "SEQ")]
         expect_head: Option<u64>,
+        /// Bulk loading: record the input as consecutive batches of at most N events, each one
+        /// all-or-nothing; stops at the first refused batch (the batches before it stay recorded)
+        #[arg(long, value_name = "N", conflicts_with = "expect_head")]
+        batch_size: Option<usize>,
         /// The JSON Lines file to read, or - for standard input
         #[arg(value_name = "FILE|-")]
         file: String,
@@ -253,6 +257,26 @@ Exit code 0 when no finding is an error, 1 otherwise, 2 on bad usage.")]
     Reindex,
     /// Show the store's head and where each förbund's books stand (from the derived state)
     Status,
+    /// Write a deterministic, valid event log of a realistic shape (JSON Lines) to standard output
+    #[command(long_about = "\
+Writes a deterministic, valid event log to standard output, one event per line: per förbund its
+registration, opening balance and insatser; per year a budget of 10–20 lines with grants,
+monthly contributions from every member, weekly costs per insats and quarterly costs on the
+other lines, a correction every other year or so, and the year-end close; and every 25th förbund
+merges into its neighbour half-way. --forbund 75 --years 20 gives about a million events.
+The same parameters always give the same events. Record them with
+`finsam record --as NAME --batch-size 10000 FILE`.")]
+    Generate {
+        /// How many förbund
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        forbund: u32,
+        /// How many years, from 2005
+        #[arg(long, value_name = "Y", default_value_t = 2)]
+        years: u32,
+        /// The seed: another seed, another (equally valid) log
+        #[arg(long, value_name = "S", default_value_t = 1)]
+        seed: u64,
+    },
     /// Record the fixtures into a fresh store and print the main reports
     #[command(long_about = "\
 Record the fixtures (the seed budgets of Samordningsförbundet Västmanland and the three förbund
@@ -291,7 +315,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
-        Command::Record { actor, expect_head, file } => {
+        Command::Record { actor, expect_head, file, batch_size } => {
             let actor = actor
                 .or_else(|| std::env::var("FINSAM_ACTOR").ok().filter(|a| !a.trim().is_empty()))
                 .ok_or_else(|| {
@@ -300,7 +324,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                             .into(),
                     )
                 })?;
-            record(&store_dir(&cli.store), &actor, expect_head, &file, format)?;
+            match batch_size {
+                None => record(&store_dir(&cli.store), &actor, expect_head, &file, format)?,
+                Some(n) => record_bulk(&store_dir(&cli.store), &actor, n, &file, format)?,
+            }
         }
         Command::Log { from, to } => log(&store_dir(&cli.store), from, to.unwrap_or(u64::MAX), format)?,
         Command::Reindex => {
@@ -351,6 +378,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             reports::explain(&store_dir(&cli.store), &forbund, &account, axes.into(), chart.as_ref(), format)?
         }
         Command::Demo => demo::run(cli.store.clone(), format)?,
+        Command::Generate { forbund, years, seed } => generate(forbund, years, seed)?,
     }
     Ok(())
 }
@@ -380,6 +408,120 @@ pub fn record_bytes(
     Ok(store.record(&batch, actor, expect_head)?)
 }
 
+fn generate(forbund: u32, years: u32, seed: u64) -> Result<(), Failure> {
+    if forbund == 0 || forbund > 999 || years == 0 || years > 90 {
+        return Err(Failure::usage("--forbund takes 1 to 999 and --years 1 to 90 (from 2005)".into()));
+    }
+    let params = finsam_generate::Params { forbund, years, seed };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let mut failed = None;
+    finsam_generate::generate(&params, &mut |e| {
+        if failed.is_none() {
+            let line = serde_json::to_string(&e.to_json()).expect("serialises");
+            if let Err(err) = writeln!(out, "{line}") {
+                failed = Some(err);
+            }
+        }
+    });
+    match failed.map_or_else(|| out.flush().err(), Some) {
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Some(e) => Err(Failure { code: 1, message: format!("could not write the output: {e}") }),
+        None => Ok(()),
+    }
+}
+
+/// A batch's place: (first input line, last input line, first seq, last seq).
+type BatchPlace = (usize, usize, u64, u64);
+
+/// Moves a rejection's line from its place in a chunk to its place in the whole input.
+fn shift(r: Rejection, first_line: usize) -> Rejection {
+    Rejection { line: r.line.map(|l| l + first_line - 1), ..r }
+}
+
+fn record_chunk(
+    store: &mut Store<finsam_store::FileLog>,
+    chunk: &[u8],
+    actor: &str,
+    lines: (usize, usize),
+) -> Result<BatchPlace, Failure> {
+    let batch =
+        parse_batch(chunk).map_err(|rs| Failure::rejected(rs.into_iter().map(|r| shift(r, lines.0)).collect()))?;
+    let outcome = store.record(&batch, actor, None).map_err(|e| match e {
+        StoreError::Rejected(r) => Failure::rejected(vec![shift(r, lines.0)]),
+        other => other.into(),
+    })?;
+    Ok((lines.0, lines.1, outcome.first().map_or(0, |r| r.seq), outcome.last().map_or(0, |r| r.seq)))
+}
+
+/// Records the input as consecutive batches of at most `size` events, streaming it, so that
+/// memory is bounded by one batch whatever the size of the input.
+fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, format: Format) -> Result<(), Failure> {
+    use std::io::BufRead;
+    if size == 0 || size > finsam_domain::input::BATCH_EVENTS_MAX {
+        return Err(Failure::usage(format!("--batch-size takes 1 to {}", finsam_domain::input::BATCH_EVENTS_MAX)));
+    }
+    let (mut store, report) = Store::open(dir)?;
+    output::report_open(&report);
+    let mut reader: Box<dyn BufRead> = if file == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        finsam_store::files::open_reader(std::path::Path::new(file)).map_err(|e| Failure::usage(e.to_string()))?
+    };
+    let mut batches: Vec<BatchPlace> = Vec::new();
+    let result = (|| -> Result<(), Failure> {
+        let (mut chunk, mut events_in_chunk, mut first_line, mut line_no) = (Vec::new(), 0usize, 1usize, 0usize);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let limit = finsam_domain::input::LINE_BYTES_MAX as u64 + 2;
+            let n = (&mut reader)
+                .take(limit)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| Failure::usage(format!("could not read {file}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            if chunk.is_empty() {
+                first_line = line_no;
+            }
+            chunk.extend_from_slice(&line);
+            if line.last() != Some(&b'\n') && n as u64 == limit {
+                // parse_batch names the over-long line; skip the rest of it.
+                break;
+            }
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                events_in_chunk += 1;
+            }
+            if events_in_chunk == size {
+                batches.push(record_chunk(&mut store, &chunk, actor, (first_line, line_no))?);
+                chunk.clear();
+                events_in_chunk = 0;
+            }
+        }
+        if events_in_chunk > 0 || !chunk.is_empty() && batches.is_empty() {
+            batches.push(record_chunk(&mut store, &chunk, actor, (first_line, line_no))?);
+        }
+        Ok(())
+    })();
+    store.save_checkpoint()?;
+    let head = store.head().clone();
+    let events: u64 = batches.iter().map(|(_, _, a, b)| if *a > 0 { b - a + 1 } else { 0 }).sum();
+    let summary = match format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::json!({"batches": batches.iter().map(|(l1, l2, s1, s2)| serde_json::json!({"lines": [l1, l2], "seqs": [s1, s2]})).collect::<Vec<_>>(),
+                "events": events, "head": {"seq": head.seq, "hash": head.hash}})
+        ),
+        _ => format!("recorded {} batch(es), {events} event(s), by {actor}; head {head}\n", batches.len()),
+    };
+    emit(&summary);
+    result.map_err(|f| Failure {
+        code: f.code,
+        message: format!("{}\n(the {} batch(es) before it are recorded; head {head})", f.message, batches.len()),
+    })
+}
+
 fn record(
     dir: &std::path::Path,
     actor: &str,
@@ -391,6 +533,7 @@ fn record(
     output::report_open(&report);
     let input = read_input(file)?;
     let outcome = record_bytes(&mut store, &input, actor, expect_head)?;
+    store.save_checkpoint()?;
     let head = store.head().clone();
     match format {
         Format::Table | Format::Csv => {

@@ -18,6 +18,12 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, StoreError> {
     Ok(bytes)
 }
 
+/// A buffered reader of a file, for inputs read line by line (bulk recording).
+pub fn open_reader(path: &Path) -> Result<Box<dyn std::io::BufRead>, StoreError> {
+    let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, "open", e))?;
+    Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
+}
+
 pub fn read_text(path: &Path) -> Result<String, StoreError> {
     std::fs::read_to_string(path).map_err(|e| StoreError::io(path, "read", e))
 }

@@ -43,6 +43,8 @@ pub struct Store<B: LogBackend> {
     projection: Projection,
     index: Index,
     log_len: u64,
+    /// True when events were recorded since the last checkpoint was saved.
+    checkpoint_behind: bool,
     /// Held for the life of the store: the exclusive writer lock.
     _lock: Option<File>,
 }
@@ -266,6 +268,7 @@ impl Store<FileLog> {
             projection: c.projection,
             index,
             log_len: c.end.valid_len,
+            checkpoint_behind: false,
             _lock: Some(lock),
         };
         Ok((store, c.report))
@@ -281,6 +284,7 @@ impl Store<MemoryLog> {
             projection: Projection::new(),
             index: Index::memory(),
             log_len: 0,
+            checkpoint_behind: false,
             _lock: None,
         }
     }
@@ -396,8 +400,20 @@ impl<B: LogBackend> Store<B> {
             self.projection.apply(recorded(envelope));
             self.index.add(envelope)?;
         }
-        self.index.save_checkpoint(&sealed.head, self.log_len, &self.ledger, &self.projection)?;
+        self.checkpoint_behind = true;
         Ok(outcome)
+    }
+
+    /// Saves the checkpoint of the derived state, if anything was recorded since the last one.
+    /// Call it once a command has recorded what it will record: a command that records many
+    /// batches saves one checkpoint, not one per batch. (Losing it costs only a replay of the
+    /// tail on the next open: the log is already durable.)
+    pub fn save_checkpoint(&mut self) -> Result<(), StoreError> {
+        if self.checkpoint_behind {
+            self.index.save_checkpoint(self.backend.head(), self.log_len, &self.ledger, &self.projection)?;
+            self.checkpoint_behind = false;
+        }
+        Ok(())
     }
 }
 
