@@ -49,6 +49,15 @@ fn resolve(view: &View, axes: &Axes) -> Result<At, Failure> {
     Ok(At { as_of: axes.as_of.unwrap_or_else(today), known_at })
 }
 
+/// The common start of a report on one förbund: its id checked, the store's view, the axes.
+fn open_forbund(store: &Path, forbund: &str, axes: &Axes) -> Result<(Slug, View, At), Failure> {
+    let f = parse_forbund(forbund)?;
+    let view = open_view(store)?;
+    check_forbund(&view, &f)?;
+    let at = resolve(&view, axes)?;
+    Ok((f, view, at))
+}
+
 /// The chart for a förbund: `--chart FILE`, else `STORE/charts/<forbund>.json`, else the
 /// built-in Kommun-Bas-style chart.
 fn load_chart(store: &Path, f: &Slug, explicit: Option<&PathBuf>) -> Result<Chart, Failure> {
@@ -91,10 +100,7 @@ pub fn balances(
     chart: Option<&PathBuf>,
     format: Format,
 ) -> Result<(), Failure> {
-    let f = parse_forbund(forbund)?;
-    let view = open_view(store)?;
-    check_forbund(&view, &f)?;
-    let at = resolve(&view, &axes)?;
+    let (f, view, at) = open_forbund(store, forbund, &axes)?;
     let chart = load_chart(store, &f, chart)?;
     let b = view.projection.balances(&f, at, &chart).expect("checked that the förbund exists");
     emit(&render_balances(&b, &chart, view.head.seq, format));
@@ -172,10 +178,7 @@ pub fn render_balances(b: &Balances, chart: &Chart, head: u64, format: Format) -
 // --- budget ------------------------------------------------------------------------------------
 
 pub fn budget(store: &Path, forbund: &str, year: i32, axes: Axes, format: Format) -> Result<(), Failure> {
-    let f = parse_forbund(forbund)?;
-    let view = open_view(store)?;
-    check_forbund(&view, &f)?;
-    let at = resolve(&view, &axes)?;
+    let (f, view, at) = open_forbund(store, forbund, &axes)?;
     let Some(p) = view.projection.budget_position(&f, year, at) else {
         let years: Vec<String> = view
             .projection
@@ -588,10 +591,7 @@ pub fn explain(
     chart: Option<&PathBuf>,
     format: Format,
 ) -> Result<(), Failure> {
-    let f = parse_forbund(forbund)?;
-    let view = open_view(store)?;
-    check_forbund(&view, &f)?;
-    let at = resolve(&view, &axes)?;
+    let (f, view, at) = open_forbund(store, forbund, &axes)?;
     let chart = load_chart(store, &f, chart)?;
     let roles = chart.roles_of(account);
     if roles.is_empty() {

@@ -17,3 +17,6 @@ pub use error::StoreError;
 pub use log::{FileLog, LogBackend, MemoryLog};
 pub use store::{init, open_view, read_log, OpenReport, Recorded, Store, View};
 pub use verify::{verify, Digest, VerifyReport};
+
+#[cfg(test)]
+mod crash_tests;
