@@ -69,7 +69,7 @@ fn a_log_cut_at_any_byte_of_its_last_batch_opens_as_the_acknowledged_prefix() {
         offsets += 1;
         // A writer cuts the torn tail away and carries on from the acknowledged head (checked
         // on a sample of the offsets: opening sled for every one is slow).
-        if (cut - acknowledged.len()) % 37 != 0 && cut + 3 < full.len() {
+        if !(cut - acknowledged.len()).is_multiple_of(37) && cut + 3 < full.len() {
             continue;
         }
         let (mut w, report) = Store::open(&copy).unwrap();
