@@ -120,9 +120,14 @@ impl Index {
     }
 
     /// Takes one recorded envelope into the indexes.
+    /// Idempotent: an envelope the index holds already (a tail replayed after a writer died
+    /// between appending and saving its checkpoint) changes nothing.
     pub fn add(&mut self, envelope: &Envelope) -> Result<(), StoreError> {
         let forbund = envelope.event.forbund.as_str();
         let mut position = self.position(forbund)?;
+        if envelope.seq <= position.last_seq {
+            return Ok(());
+        }
         position.last_seq = envelope.seq;
         position.events += 1;
         let key = envelope.event.idempotency_key.as_deref();

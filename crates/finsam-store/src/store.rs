@@ -556,3 +556,32 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+    use finsam_domain::input::parse_batch;
+
+    /// A writer that dies after appending but before saving its checkpoint leaves the indexes
+    /// ahead of the checkpoint; the next writer replays that tail, and must not count it twice.
+    #[test]
+    fn a_tail_replayed_over_indexes_that_already_hold_it_counts_once() {
+        let dir = std::env::temp_dir().join(format!("finsam-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        init(&dir).unwrap();
+        let registration = include_str!("../../../fixtures/00-forbund.jsonl");
+        let (mut store, _) = Store::open(&dir).unwrap();
+        store.record(&parse_batch(registration.as_bytes()).unwrap(), "t", None).unwrap();
+        store.save_checkpoint().unwrap();
+        let contribution = r#"{"type":"ContributionReceived","forbund":"sf-vastmanland","date":"2024-02-01","member":"sala","year":2024,"amount":"5","reference":"r"}"#;
+        store.record(&parse_batch(contribution.as_bytes()).unwrap(), "t", None).unwrap();
+        // Dies here: the log and the indexes hold the contribution, the checkpoint does not.
+        drop(store);
+        let (store, report) = Store::open(&dir).unwrap();
+        assert_eq!(report.events_replayed, 1);
+        let position = store.index().position("sf-vastmanland").unwrap();
+        assert_eq!((position.events, position.last_seq), (2, 5));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
