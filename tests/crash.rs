@@ -35,7 +35,7 @@ fn acknowledged_batches_survive_kill_9_at_random_moments() {
     let (mut kills, mut completed, mut runs) = (0u64, 0u64, 0u64);
     while kills < kills_wanted && runs < kills_wanted * 4 {
         runs += 1;
-        let n = if rng.next() % 3 == 0 { 1 } else { 2 + rng.next() % 300 };
+        let n = if rng.next().is_multiple_of(3) { 1 } else { 2 + rng.next() % 300 };
         let events: Vec<String> =
             (0..n).map(|k| contribution("sala", &format!("{}.{:02}", 1 + rng.next() % 9_999, k % 100), None)).collect();
         let events: Vec<String> = events
@@ -76,7 +76,7 @@ fn acknowledged_batches_survive_kill_9_at_random_moments() {
                 acknowledged.push((r["seq"].as_u64().unwrap(), serde_json::from_str(&events[k]).unwrap()));
             }
         }
-        if runs % 40 == 0 {
+        if runs.is_multiple_of(40) {
             check(&store, &acknowledged, seed, runs);
         }
     }
