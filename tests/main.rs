@@ -2,6 +2,7 @@
 
 mod audit;
 mod crash;
+mod hostile;
 mod log;
 mod reconcile;
 mod reports;

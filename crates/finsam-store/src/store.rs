@@ -71,10 +71,14 @@ pub fn init(dir: &Path) -> Result<(), StoreError> {
 
 fn log_path(dir: &Path) -> Result<PathBuf, StoreError> {
     let log = dir.join(LOG_FILE);
-    if !log.is_file() {
-        return Err(StoreError::NotAStore { dir: dir.to_path_buf() });
+    match std::fs::symlink_metadata(&log) {
+        Ok(m) if m.file_type().is_symlink() => Err(StoreError::Refused(format!(
+            "{} is a symbolic link; a store's log must be a regular file in the store's own folder",
+            log.display()
+        ))),
+        Ok(m) if m.is_file() => Ok(log),
+        _ => Err(StoreError::NotAStore { dir: dir.to_path_buf() }),
     }
-    Ok(log)
 }
 
 /// Reads the envelopes with `from <= seq <= to` without taking the writer lock: a reader sees
