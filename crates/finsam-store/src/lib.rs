@@ -20,3 +20,6 @@ pub use verify::{verify, Digest, VerifyReport};
 
 #[cfg(test)]
 mod crash_tests;
+
+#[cfg(test)]
+mod fault_tests;

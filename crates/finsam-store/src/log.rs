@@ -4,7 +4,7 @@
 use crate::envelope::{Envelope, Head};
 use crate::error::StoreError;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// A sealed batch: the lines to append (each ending in a newline) and the head they lead to.
@@ -188,9 +188,30 @@ pub fn scan_file(
 
 /// The durable log file. Appends write the whole batch, then fdatasync; the batch is
 /// acknowledged only after that returns.
-pub struct FileLog {
+/// The three things a log file must do for appends, so that tests can inject faults.
+pub trait LogFile {
+    fn write_all_at(&mut self, bytes: &[u8], offset: u64) -> std::io::Result<()>;
+    fn sync_data(&mut self) -> std::io::Result<()>;
+    fn set_len(&mut self, len: u64) -> std::io::Result<()>;
+}
+
+impl LogFile for File {
+    fn write_all_at(&mut self, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(self, bytes, offset)
+    }
+
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        File::sync_data(self)
+    }
+
+    fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+        File::set_len(self, len)
+    }
+}
+
+pub struct FileLog<F: LogFile = File> {
     path: PathBuf,
-    file: File,
+    file: F,
     head: Head,
     len: u64,
     poisoned: Option<String>,
@@ -207,6 +228,13 @@ impl FileLog {
         Ok(FileLog { path: path.to_path_buf(), file, head: end.head.clone(), len: end.valid_len, poisoned: None })
     }
 
+    /// The same log with its file wrapped (fault injection in tests).
+    pub fn map_file<G: LogFile>(self, wrap: impl FnOnce(File) -> G) -> FileLog<G> {
+        FileLog { path: self.path, file: wrap(self.file), head: self.head, len: self.len, poisoned: self.poisoned }
+    }
+}
+
+impl<F: LogFile> FileLog<F> {
     pub fn len(&self) -> u64 {
         self.len
     }
@@ -220,7 +248,7 @@ impl FileLog {
     }
 }
 
-impl LogBackend for FileLog {
+impl<F: LogFile> LogBackend for FileLog<F> {
     fn head(&self) -> &Head {
         &self.head
     }
@@ -233,11 +261,7 @@ impl LogBackend for FileLog {
             return Err(StoreError::HeadMoved { expected: expected_seq, actual: self.head.seq });
         }
         let path = self.path.clone();
-        let write = (|| {
-            self.file.seek(SeekFrom::Start(self.len))?;
-            self.file.write_all(batch.text.as_bytes())
-        })();
-        if let Err(e) = write {
+        if let Err(e) = self.file.write_all_at(batch.text.as_bytes(), self.len) {
             // Undo the partial write so the file ends on the last acknowledged batch.
             if let Err(undo) = self.file.set_len(self.len).and_then(|_| self.file.sync_data()) {
                 self.poisoned = Some(format!("write failed ({e}) and so did cutting it back ({undo})"));
@@ -245,6 +269,8 @@ impl LogBackend for FileLog {
             return Err(StoreError::io(path, "append to", e));
         }
         if let Err(e) = self.file.sync_data() {
+            // No retry after a failed fdatasync: the kernel may have dropped the dirty pages
+            // and a second fdatasync could report success for data that is gone.
             self.poisoned = Some(format!("fdatasync of {} failed: {e}", self.path.display()));
             return Err(StoreError::Poisoned { reason: self.poisoned.clone().unwrap_or_default() });
         }

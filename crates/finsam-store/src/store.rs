@@ -279,6 +279,21 @@ impl Store<FileLog> {
     }
 }
 
+impl Store<FileLog> {
+    /// The same store with its log file wrapped, e.g. to inject faults in tests.
+    pub fn map_log<G: crate::log::LogFile>(self, wrap: impl FnOnce(File) -> G) -> Store<FileLog<G>> {
+        Store {
+            backend: self.backend.map_file(wrap),
+            ledger: self.ledger,
+            projection: self.projection,
+            index: self.index,
+            log_len: self.log_len,
+            checkpoint_behind: self.checkpoint_behind,
+            _lock: self._lock,
+        }
+    }
+}
+
 impl Store<MemoryLog> {
     /// The in-memory twin: the same rules and chain, no files.
     pub fn in_memory() -> Store<MemoryLog> {
