@@ -269,7 +269,7 @@ fn the_revisors_bundle_checks_out_elsewhere_with_nothing_but_python() {
     assert_exit(&o, 0);
     // Unpack it somewhere else, as a revisor would.
     let elsewhere = TempDir::new("bundle-elsewhere");
-    copy_dir(&out, &elsewhere.0);
+    copy_tree(&out, &elsewhere.0);
     for file in [
         "log.jsonl",
         "DIGEST",
@@ -306,17 +306,4 @@ fn the_revisors_bundle_checks_out_elsewhere_with_nothing_but_python() {
         "",
     );
     assert_exit(&o, 2);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }

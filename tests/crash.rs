@@ -101,3 +101,56 @@ fn check(store: &std::path::Path, acknowledged: &[(u64, serde_json::Value)], see
     let v = finsam(store, &["audit", "verify", "--format", "json"], "");
     assert_exit(&v, 0);
 }
+
+#[test]
+fn damaged_or_lost_derived_state_is_rebuilt_and_every_report_is_unchanged() {
+    let dir = TempDir::new("derived-damage");
+    let store = fixture_store(&dir);
+    let reports = |store: &std::path::Path| -> Vec<String> {
+        [
+            vec!["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-12-31", "--format", "json"],
+            vec![
+                "budget",
+                "--forbund",
+                "sf-vastmanland",
+                "--year",
+                "2024",
+                "--as-of",
+                "2024-09-30",
+                "--format",
+                "json",
+            ],
+            vec!["status", "--format", "json"],
+        ]
+        .iter()
+        .map(|args| {
+            let o = finsam(store, args, "");
+            assert_exit(&o, 0);
+            stdout(&o)
+        })
+        .collect()
+    };
+    let before = reports(&store);
+    let pristine = dir.0.join("pristine-derived");
+    copy_tree(&store.join("derived"), &pristine);
+    let mut files = Vec::new();
+    list_files(&pristine, &mut files);
+    assert!(files.len() >= 2, "sled keeps several files: {files:?}");
+    for file in &files {
+        let rel = file.strip_prefix(&pristine).unwrap();
+        let _ = std::fs::remove_dir_all(store.join("derived"));
+        copy_tree(&pristine, &store.join("derived"));
+        // Scribble over the file every 97 bytes.
+        let target = store.join("derived").join(rel);
+        let mut bytes = std::fs::read(&target).unwrap();
+        for i in (0..bytes.len()).step_by(97) {
+            bytes[i] ^= 0xA5;
+        }
+        std::fs::write(&target, bytes).unwrap();
+        assert_eq!(reports(&store), before, "after damage to derived/{}", rel.display());
+    }
+    std::fs::remove_dir_all(store.join("derived")).unwrap();
+    assert_eq!(reports(&store), before, "after losing derived/");
+    let v = finsam(&store, &["audit", "verify"], "");
+    assert_exit(&v, 0);
+}

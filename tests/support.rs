@@ -136,3 +136,29 @@ pub fn contribution(member: &str, amount: &str, key: Option<&str>) -> String {
     }
     v.to_string()
 }
+
+/// Every file below `dir`.
+pub fn list_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            list_files(&e.path(), out);
+        } else {
+            out.push(e.path());
+        }
+    }
+}
+
+/// Copies a folder with everything in it.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}

@@ -213,6 +213,31 @@ fn catch_up(log: &Path, index: &mut Index, rebuild: bool, verify_prefix: bool) -
     Ok(CaughtUp { ledger, projection, end, report })
 }
 
+/// Opens the derived state and catches it up with the log. Derived state must never be able
+/// to break the store: if sled reports an error on the way (a damaged file), the whole
+/// `derived/` folder is thrown away and rebuilt from the log.
+fn catch_up_derived(
+    dir: &Path,
+    log: &Path,
+    rebuild: bool,
+    verify_prefix: bool,
+) -> Result<(Index, CaughtUp), StoreError> {
+    let derived = dir.join(DERIVED_DIR);
+    let (mut index, recreated) = Index::open_sled(&derived)?;
+    match catch_up(log, &mut index, rebuild || recreated, verify_prefix) {
+        Err(StoreError::Derived { .. }) => {
+            drop(index);
+            std::fs::remove_dir_all(&derived)
+                .map_err(|e| StoreError::io(&derived, "remove the damaged derived state in", e))?;
+            let (mut index, _) = Index::open_sled(&derived)?;
+            let mut c = catch_up(log, &mut index, true, verify_prefix)?;
+            c.report.derived_rebuilt = true;
+            Ok((index, c))
+        }
+        other => other.map(|c| (index, c)),
+    }
+}
+
 fn recorded(e: &Envelope) -> RecordedEvent<'_> {
     RecordedEvent { seq: e.seq, recorded_at: &e.recorded_at, recorded_by: &e.recorded_by, event: &e.event }
 }
@@ -235,8 +260,7 @@ pub fn open_view(dir: &Path) -> Result<View, StoreError> {
     let log = log_path(dir)?;
     match take_lock(dir) {
         Ok(_lock) => {
-            let (mut index, recreated) = Index::open_sled(&dir.join(DERIVED_DIR))?;
-            let c = catch_up(&log, &mut index, recreated, false)?;
+            let (_index, c) = catch_up_derived(dir, &log, false, false)?;
             Ok(View { head: c.end.head, ledger: c.ledger, projection: c.projection, used_checkpoint: true })
         }
         Err(StoreError::Locked { .. }) | Err(StoreError::Io { .. }) => {
@@ -263,8 +287,7 @@ impl Store<FileLog> {
     fn open_with(dir: &Path, rebuild: bool) -> Result<(Store<FileLog>, OpenReport), StoreError> {
         let log = log_path(dir)?;
         let lock = take_lock(dir)?;
-        let (mut index, recreated) = Index::open_sled(&dir.join(DERIVED_DIR))?;
-        let c = catch_up(&log, &mut index, rebuild || recreated, true)?;
+        let (index, c) = catch_up_derived(dir, &log, rebuild, true)?;
         let backend = FileLog::open_for_append(&log, &c.end)?;
         let store = Store {
             backend,
