@@ -183,10 +183,14 @@ fn cases() -> u64 {
 fn random_histories_keep_the_laws_of_the_books() {
     let chart = Chart::default_chart();
     let mut events_total = 0;
+    let mut kinds: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut vouchers_total = 0;
     for seed in 0..cases() {
         let events = history(seed, 80);
         events_total += events.len();
+        for e in &events {
+            *kinds.entry(e.type_name()).or_default() += 1;
+        }
         let full = project(&events);
         vouchers_total += full.vouchers.len();
         for v in &full.vouchers {
@@ -213,6 +217,50 @@ fn random_histories_keep_the_laws_of_the_books() {
                 }
             }
         }
+        // Money is conserved: transfers move it between förbund, so all the banks together hold
+        // what the events brought in and paid out, förbund by förbund, with no transfer counted.
+        let last_day = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        let everything = At { as_of: last_day, known_at: events.len() as u64 };
+        let total_bank: Amount = full.forbund.keys().map(|f| full.balances(f, everything, &chart).unwrap().bank).sum();
+        let naive_total: Amount = full.forbund.keys().map(|f| naive_bank(&events, f, everything)).sum();
+        assert_eq!(total_bank, naive_total, "seed {seed}: money is conserved");
+        let received: Amount = full
+            .vouchers
+            .iter()
+            .flat_map(|v| &v.rows)
+            .filter(|r| r.role == crate::chart::Role::EquityReceived)
+            .map(|r| -r.amount)
+            .sum();
+        let transferred: Amount =
+            full.transfers.iter().filter(|t| !full.corrected.contains_key(&t.seq)).map(|t| t.amount).sum();
+        assert_eq!(received, transferred, "seed {seed}: equity received equals equity transferred");
+        // What the books said at seq k is what a log that ended at k says, and the same log
+        // gives the same reports twice.
+        for k in [events.len() / 4, events.len() / 2, 3 * events.len() / 4] {
+            let ended_there = project(&events[..k]);
+            for f in ended_there.forbund.keys() {
+                for day in days {
+                    let at = At { as_of: NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(), known_at: k as u64 };
+                    assert_eq!(
+                        full.balances(f, at, &chart),
+                        ended_there.balances(f, at, &chart),
+                        "seed {seed}: known at {k}"
+                    );
+                    for year in 2023..=2026 {
+                        assert_eq!(
+                            full.budget_position(f, year, at),
+                            ended_there.budget_position(f, year, at),
+                            "seed {seed}: known at {k}"
+                        );
+                    }
+                }
+            }
+        }
+        let again = project(&events);
+        assert_eq!(
+            format!("{:?}", again.balances(&Slug::parse("sf-a").unwrap(), everything, &chart)),
+            format!("{:?}", full.balances(&Slug::parse("sf-a").unwrap(), everything, &chart))
+        );
         // Checkpoint + tail equals a full replay, for every split point.
         let mut prefix = Projection::new();
         for split in 0..=events.len() {
@@ -227,6 +275,17 @@ fn random_histories_keep_the_laws_of_the_books() {
             }
             assert!(resumed == full, "seed {seed}: checkpoint at {split} + tail differs from the full replay");
         }
+    }
+    for kind in [
+        "MergerDecided",
+        "EquityTransferred",
+        "ForbundDissolved",
+        "YearClosed",
+        "EventCorrected",
+        "FundingChanged",
+        "CostRecorded",
+    ] {
+        assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "the histories hold a {kind}: {kinds:?}");
     }
     assert!(events_total > cases() as usize * 40, "the generator yields substantial histories ({events_total} events)");
     assert!(vouchers_total > events_total / 4, "the histories move money ({vouchers_total} vouchers)");
