@@ -23,3 +23,6 @@ mod crash_tests;
 
 #[cfg(test)]
 mod fault_tests;
+
+#[cfg(test)]
+mod fuzz_tests;
