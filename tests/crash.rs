@@ -81,6 +81,11 @@ fn acknowledged_batches_survive_kill_9_at_random_moments() {
         }
     }
     check(&store, &acknowledged, seed, runs);
+    eprintln!(
+        "kill -9 (seed {seed}): {kills} kills, {completed} runs completed, {} acknowledged events, 0 lost or changed, {} events in the log",
+        acknowledged.len(),
+        log_json(&store).len()
+    );
     assert!(kills >= kills_wanted, "only {kills} of {runs} runs were killed (seed {seed}); {completed} completed");
     assert!(!acknowledged.is_empty(), "some batches were acknowledged (seed {seed})");
 }
