@@ -102,6 +102,55 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// The checks of the `decode_batch` target.
+fn check_decode(input: &[u8]) -> bool {
+    match parse_batch(input) {
+        Ok(batch) => {
+            for (_, e) in &batch {
+                assert_eq!(
+                    &Event::from_json(&e.to_json()).expect("an accepted event re-reads"),
+                    e,
+                    "an accepted event round-trips"
+                );
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// The checks of the `log_line` target.
+fn check_line(input: &[u8]) -> bool {
+    match Envelope::open(input) {
+        Ok(env) => {
+            let link = chain_link(input).expect("a line the reader accepts has a sound link");
+            assert_eq!((link.seq, link.hash.as_str()), (env.seq, env.hash.as_str()));
+            true
+        }
+        Err(_) => {
+            let _ = chain_link(input);
+            false
+        }
+    }
+}
+
+/// The corpus cargo fuzz built (kept in `tests/fuzz/corpus/cargo-fuzz/`), replayed through the
+/// same checks on every test run.
+#[test]
+fn the_cargo_fuzz_corpus_replays_cleanly() {
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz/corpus/cargo-fuzz");
+    let mut inputs = 0;
+    for (target, check) in [("decode_batch", check_decode as fn(&[u8]) -> bool), ("log_line", check_line)] {
+        for entry in std::fs::read_dir(base.join(target)).expect("the kept corpus") {
+            let input = std::fs::read(entry.unwrap().path()).unwrap();
+            let outcome = catch_unwind(AssertUnwindSafe(|| check(&input)));
+            assert!(outcome.is_ok(), "{target}: a panic on {:?}", String::from_utf8_lossy(&input));
+            inputs += 1;
+        }
+    }
+    assert!(inputs > 100, "{inputs} inputs");
+}
+
 #[test]
 fn mutated_events_and_log_lines_never_panic_and_what_is_accepted_round_trips() {
     let iterations = env_number("FINSAM_FUZZ_ITERATIONS", 20_000);
@@ -123,27 +172,15 @@ fn mutated_events_and_log_lines_never_panic_and_what_is_accepted_round_trips() {
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             if is_event {
-                if let Ok(batch) = parse_batch(&input) {
-                    for (_, e) in &batch {
-                        let again = Event::from_json(&e.to_json()).expect("an accepted event re-reads");
-                        assert_eq!(&again, e, "an accepted event round-trips");
-                        let _ = base.check(e);
+                if check_decode(&input) {
+                    for (_, e) in parse_batch(&input).expect("accepted above") {
+                        let _ = base.check(&e);
                     }
                     return (1, 0);
                 }
                 (0, 0)
             } else {
-                match Envelope::open(&input) {
-                    Ok(env) => {
-                        let link = chain_link(&input).expect("a line the reader accepts has a sound link");
-                        assert_eq!((link.seq, link.hash.as_str()), (env.seq, env.hash.as_str()));
-                        (0, 1)
-                    }
-                    Err(_) => {
-                        let _ = chain_link(&input);
-                        (0, 0)
-                    }
-                }
+                (0, u64::from(check_line(&input)))
             }
         }));
         match outcome {
