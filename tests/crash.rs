@@ -4,21 +4,10 @@
 //! failure can be replayed.
 
 use crate::support::*;
+use finsam_generate::Rng;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -28,16 +17,17 @@ fn env_number(name: &str, default: u64) -> u64 {
 fn acknowledged_batches_survive_kill_9_at_random_moments() {
     let kills_wanted = env_number("FINSAM_KILLS", 200);
     let seed = env_number("FINSAM_KILL_SEED", 20_261_123);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let dir = TempDir::new("kill9");
     let store = store_with(&dir, &[&fixture("00-forbund.jsonl")]);
     let mut acknowledged: Vec<(u64, serde_json::Value)> = Vec::new();
     let (mut kills, mut completed, mut runs) = (0u64, 0u64, 0u64);
     while kills < kills_wanted && runs < kills_wanted * 4 {
         runs += 1;
-        let n = if rng.next().is_multiple_of(3) { 1 } else { 2 + rng.next() % 300 };
-        let events: Vec<String> =
-            (0..n).map(|k| contribution("sala", &format!("{}.{:02}", 1 + rng.next() % 9_999, k % 100), None)).collect();
+        let n = if rng.next_u64().is_multiple_of(3) { 1 } else { 2 + rng.next_u64() % 300 };
+        let events: Vec<String> = (0..n)
+            .map(|k| contribution("sala", &format!("{}.{:02}", 1 + rng.next_u64() % 9_999, k % 100), None))
+            .collect();
         let events: Vec<String> = events
             .iter()
             .enumerate()
@@ -54,7 +44,7 @@ fn acknowledged_batches_survive_kill_9_at_random_moments() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(rng.next() % 30_000));
+        std::thread::sleep(Duration::from_micros(rng.next_u64() % 30_000));
         let pid = child.id();
         // SIGKILL, as `kill -9`: no chance to clean up.
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();

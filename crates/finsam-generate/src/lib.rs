@@ -9,11 +9,16 @@ use chrono::{Datelike, Duration, NaiveDate};
 use finsam_domain::{Event, Ledger};
 use serde_json::{json, Value};
 
-/// SplitMix64.
-struct Rng(u64);
+/// SplitMix64: small, fast, seedable, and the same on every machine. Shared by the generator
+/// and by the tests that draw random histories, kills and mutations.
+pub struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -21,8 +26,9 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+    /// A number in 0..n (0 when n is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
     }
 }
 
@@ -63,7 +69,7 @@ fn decision(date: NaiveDate) -> Value {
 
 /// Generates the events, calling `emit` for each one in recording order.
 pub fn generate(params: &Params, emit: &mut dyn FnMut(&Event)) {
-    let mut rng = Rng(params.seed ^ 0x5EED_F1A5);
+    let mut rng = Rng::new(params.seed ^ 0x5EED_F1A5);
     let mut ledger = Ledger::new();
     let mut record = |v: Value, emit: &mut dyn FnMut(&Event)| -> u64 {
         let event = Event::from_json(&v).unwrap_or_else(|r| panic!("generator: malformed event: {r}\n{v}"));

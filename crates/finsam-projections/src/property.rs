@@ -10,28 +10,16 @@ use crate::projection::{Projection, Recorded};
 use crate::reports::At;
 use chrono::{Datelike, Duration, NaiveDate};
 use finsam_domain::{Amount, Event, EventKind, Ledger, Slug};
+use finsam_generate::Rng;
 use serde_json::{json, Value};
 
-/// SplitMix64: small, seedable, good enough to draw test histories.
-pub(crate) struct Rng(u64);
+/// Picks from a list, and draws amounts, with the shared generator.
+trait Draw {
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T;
+    fn amount(&mut self) -> String;
+}
 
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
+impl Draw for Rng {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
