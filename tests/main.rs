@@ -7,4 +7,5 @@ mod log;
 mod reconcile;
 mod reports;
 mod schemas;
+mod sie;
 mod support;

@@ -84,6 +84,42 @@ impl From<AxesArgs> for reports::Axes {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SieKind {
+    /// 4E (.se): accounts, objects, balances, results, budgets and every voucher
+    #[value(name = "4e")]
+    E,
+    /// 4I (.si): the vouchers only, for import into the main books
+    #[value(name = "4i")]
+    I,
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// One förbund's books for one year as a SIE 4 file (CP437, CRLF, #KSUMMA)
+    #[command(long_about = "\
+Writes one förbund's books for one year as SIE 4, the format every Swedish accounting program
+and auditor reads: type 4E (.se) with #KONTO/#KTYP for every account used, #DIM 6 and #OBJEKT for
+every insats, #IB/#UB for this year and the last, #RES, #PBUDGET per cost line (spread over the
+months), and every voucher as #VER with its #TRANS rows; or type 4I (.si) with the vouchers only.
+CP437 (characters it lacks are replaced: dashes by -, curly quotes by \" or ', € by E, others
+by ?; a backslash by /), CRLF, and a #KSUMMA CRC-32. The same log gives the same file.")]
+    Sie {
+        /// The förbund whose books to export, by id
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// The financial year
+        #[arg(long, value_name = "YEAR")]
+        year: i32,
+        /// The SIE type
+        #[arg(long = "type", value_enum, default_value_t = SieKind::E)]
+        kind: SieKind,
+        /// The file to write (must not exist)
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+    },
+}
+
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check everything: the whole hash chain, seqs, schemas, rules, vouchers, digests, and the
@@ -250,6 +286,9 @@ Exit code 0 when no finding is an error, 1 otherwise, 2 on bad usage.")]
         #[arg(long, value_name = "SHARE", default_value = "0.2", value_parser = parse_share)]
         equity_ceiling: rust_decimal::Decimal,
     },
+    /// Write the books in another format
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// What a revisor reads: the audit trail, and the vouchers behind a balance
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -367,6 +406,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 return Err(Failure { code: 1, message: "verification found problems (listed above)".into() });
             }
         }
+        Command::Export(ExportCommand::Sie { forbund, year, kind, out }) => {
+            export_sie(&store_dir(&cli.store), &forbund, year, kind, &out)?
+        }
         Command::Audit(AuditCommand::Digest) => audit::digest(&store_dir(&cli.store), format)?,
         Command::Audit(AuditCommand::Bundle { forbund, year, out }) => {
             audit::bundle(&store_dir(&cli.store), &forbund, year, &out, format)?
@@ -406,6 +448,38 @@ pub fn record_bytes(
 ) -> Result<Vec<finsam_store::Recorded>, Failure> {
     let batch = parse_batch(input).map_err(Failure::rejected)?;
     Ok(store.record(&batch, actor, expect_head)?)
+}
+
+fn export_sie(
+    store: &std::path::Path,
+    forbund: &str,
+    year: i32,
+    kind: SieKind,
+    out: &std::path::Path,
+) -> Result<(), Failure> {
+    let f = reports::parse_forbund(forbund)?;
+    let view = finsam_store::open_view(store)?;
+    reports::check_forbund(&view, &f)?;
+    let mut generated = None;
+    finsam_store::read_log(store, view.head.seq, view.head.seq, &mut |e| {
+        generated = chrono::NaiveDate::parse_from_str(&e.recorded_at[..10], "%Y-%m-%d").ok();
+        Ok(())
+    })?;
+    let chart = reports::chart_for(store, &f)?;
+    let export = finsam_sie::Export {
+        projection: &view.projection,
+        chart: &chart,
+        forbund: &f,
+        year,
+        kind: if kind == SieKind::E { finsam_sie::SieType::E4 } else { finsam_sie::SieType::I4 },
+        generated: generated.unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(year, 12, 31).expect("valid")),
+        program_version: env!("CARGO_PKG_VERSION"),
+    };
+    let bytes = export.render().map_err(Failure::usage)?;
+    finsam_store::files::write_new(out, &bytes)?;
+    let vouchers = view.projection.vouchers.iter().filter(|v| v.forbund == f && v.year == year).count();
+    emit(&format!("wrote {} ({} bytes, {vouchers} voucher(s)) for {f}, {year}\n", out.display(), bytes.len()));
+    Ok(())
 }
 
 fn generate(forbund: u32, years: u32, seed: u64) -> Result<(), Failure> {

@@ -58,6 +58,11 @@ fn open_forbund(store: &Path, forbund: &str, axes: &Axes) -> Result<(Slug, View,
     Ok((f, view, at))
 }
 
+/// The chart a förbund's reports use by default (the store's own, else the built-in one).
+pub fn chart_for(store: &Path, f: &Slug) -> Result<Chart, Failure> {
+    load_chart(store, f, None)
+}
+
 /// The chart for a förbund: `--chart FILE`, else `STORE/charts/<forbund>.json`, else the
 /// built-in Kommun-Bas-style chart.
 fn load_chart(store: &Path, f: &Slug, explicit: Option<&PathBuf>) -> Result<Chart, Failure> {

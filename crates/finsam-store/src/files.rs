@@ -102,3 +102,16 @@ pub fn chart_text(
     let text = read_text(&path)?;
     Ok(Some((path, text)))
 }
+
+/// Writes a new file (an export); refuses to overwrite an existing one.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            StoreError::Refused(format!("{} exists already; an export is written to a new file", path.display()))
+        } else {
+            StoreError::io(path, "create", e)
+        }
+    })?;
+    f.write_all(bytes).map_err(|e| StoreError::io(path, "write", e))
+}
