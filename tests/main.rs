@@ -3,6 +3,7 @@
 mod audit;
 mod crash;
 mod hostile;
+mod journal;
 mod log;
 mod reconcile;
 mod reports;

@@ -96,6 +96,23 @@ enum SieKind {
 
 #[derive(Subcommand)]
 enum ExportCommand {
+    /// The books as a plain-text double-entry journal for ledger-cli and hledger (to stdout)
+    #[command(long_about = "\
+Writes the books to standard output as a double-entry journal that ledger-cli and hledger read:
+one transaction per voucher (date, voucher number as code, text), one posting per account named
+förbund:account, amounts in SEK. `hledger -f J check` and `hledger -f J bal` then check finsam's
+figures independently.")]
+    Journal {
+        /// Only this förbund's books
+        #[arg(long, value_name = "F", required_unless_present = "all", conflicts_with = "all")]
+        forbund: Option<String>,
+        /// Every förbund's books
+        #[arg(long)]
+        all: bool,
+        /// Only this year's vouchers
+        #[arg(long, value_name = "YEAR")]
+        year: Option<i32>,
+    },
     /// One förbund's books for one year as a SIE 4 file (CP437, CRLF, #KSUMMA)
     #[command(long_about = "\
 Writes one förbund's books for one year as SIE 4, the format every Swedish accounting program
@@ -406,6 +423,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 return Err(Failure { code: 1, message: "verification found problems (listed above)".into() });
             }
         }
+        Command::Export(ExportCommand::Journal { forbund, all: _, year }) => {
+            export_journal(&store_dir(&cli.store), forbund.as_deref(), year)?
+        }
         Command::Export(ExportCommand::Sie { forbund, year, kind, out }) => {
             export_sie(&store_dir(&cli.store), &forbund, year, kind, &out)?
         }
@@ -448,6 +468,23 @@ pub fn record_bytes(
 ) -> Result<Vec<finsam_store::Recorded>, Failure> {
     let batch = parse_batch(input).map_err(Failure::rejected)?;
     Ok(store.record(&batch, actor, expect_head)?)
+}
+
+fn export_journal(store: &std::path::Path, forbund: Option<&str>, year: Option<i32>) -> Result<(), Failure> {
+    let view = finsam_store::open_view(store)?;
+    let mut list = Vec::new();
+    if let Some(f) = forbund {
+        let f = reports::parse_forbund(f)?;
+        reports::check_forbund(&view, &f)?;
+        list.push(f);
+    }
+    let mut charts = std::collections::BTreeMap::new();
+    for f in view.projection.forbund.keys() {
+        charts.insert(f.clone(), reports::chart_for(store, f)?);
+    }
+    let default = finsam_projections::Chart::default_chart();
+    emit(&finsam_projections::journal::journal(&view.projection, &charts, &default, &list, year));
+    Ok(())
 }
 
 fn export_sie(

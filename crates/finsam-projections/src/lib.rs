@@ -2,6 +2,7 @@
 //! same answer, byte for byte.
 
 pub mod chart;
+pub mod journal;
 pub mod projection;
 pub mod reconcile;
 pub mod reports;
