@@ -8,13 +8,13 @@ use finsam_sie::format::Field;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-fn shared(path: &str) -> std::path::PathBuf {
-    root().join("..").join("shared").join(path)
+fn reference(path: &str) -> std::path::PathBuf {
+    root().join("tests/sie-reference").join(path.trim_start_matches("sie/"))
 }
 
 fn ksumma_check(file: &Path) -> String {
     let o = std::process::Command::new("python3")
-        .arg(shared("sie/ksumma_check.py"))
+        .arg(reference("sie/ksumma_check.py"))
         .arg(file)
         .output()
         .expect("python3 runs");
@@ -46,7 +46,7 @@ fn kr(text: &str) -> Amount {
 
 #[test]
 fn our_crc_reproduces_the_golden_files_checksum() {
-    let golden = std::fs::read(shared("sie/golden.se")).expect("shared/sie/golden.se");
+    let golden = std::fs::read(reference("sie/golden.se")).expect("shared/sie/golden.se");
     let file = finsam_sie::parse(&golden).unwrap();
     assert_eq!(file.ksumma, Some((1_400_622_401, 1_400_622_401)));
     assert_eq!(file.vers.len(), 1);
@@ -55,7 +55,7 @@ fn our_crc_reproduces_the_golden_files_checksum() {
 #[test]
 fn the_five_sample_files_from_other_programs_read_without_error() {
     let mut read = 0;
-    for entry in std::fs::read_dir(shared("sie/samples")).expect("shared/sie/samples") {
+    for entry in std::fs::read_dir(reference("sie/samples")).expect("shared/sie/samples") {
         let path = entry.unwrap().path();
         let file =
             finsam_sie::parse(&std::fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
