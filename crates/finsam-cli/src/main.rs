@@ -306,7 +306,7 @@ Exit code 0 when no finding is an error, 1 otherwise, 2 on bad usage.")]
     /// Write the books in another format
     #[command(subcommand)]
     Export(ExportCommand),
-    /// What a revisor reads: the audit trail, and the vouchers behind a balance
+    /// For revisorer: verify, digest, the audit trail, the vouchers behind a balance, the bundle
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Rebuild all derived state (indexes, checkpoints) from the log
