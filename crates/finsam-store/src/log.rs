@@ -234,20 +234,6 @@ impl FileLog {
     }
 }
 
-impl<F: LogFile> FileLog<F> {
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 impl<F: LogFile> LogBackend for FileLog<F> {
     fn head(&self) -> &Head {
         &self.head

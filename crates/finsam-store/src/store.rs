@@ -1,7 +1,7 @@
 //! The store: a directory with the log (`log.jsonl`, the system of record), the writer lock
 //! (`LOCK`) and the derived state (`derived/`, sled).
 
-use crate::envelope::{content_digest, Envelope, Head, LineProblem};
+use crate::envelope::{content_digest, Envelope, Head};
 use crate::error::StoreError;
 use crate::index::Index;
 use crate::log::{scan_file, verify_chain_prefix, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch};
@@ -247,9 +247,6 @@ pub struct View {
     pub head: Head,
     pub ledger: Ledger,
     pub projection: Projection,
-    /// False when another process held the store, so the log was replayed without the
-    /// derived state (slower, same answers).
-    pub used_checkpoint: bool,
 }
 
 /// Opens the store for reading. With the lock free, the checkpoint in `derived/` is used and
@@ -261,12 +258,12 @@ pub fn open_view(dir: &Path) -> Result<View, StoreError> {
     match take_lock(dir) {
         Ok(_lock) => {
             let (_index, c) = catch_up_derived(dir, &log, false, false)?;
-            Ok(View { head: c.end.head, ledger: c.ledger, projection: c.projection, used_checkpoint: true })
+            Ok(View { head: c.end.head, ledger: c.ledger, projection: c.projection })
         }
         Err(StoreError::Locked { .. }) | Err(StoreError::Io { .. }) => {
             let mut index = Index::memory();
             let c = catch_up(&log, &mut index, true, false)?;
-            Ok(View { head: c.end.head, ledger: c.ledger, projection: c.projection, used_checkpoint: false })
+            Ok(View { head: c.end.head, ledger: c.ledger, projection: c.projection })
         }
         Err(e) => Err(e),
     }
@@ -483,11 +480,6 @@ fn seal(head: &Head, events: &[&Event], actor: &str) -> SealedBatch {
     }
     let head = Head { seq: batch_last, hash: prev };
     SealedBatch { envelopes, text, head }
-}
-
-/// Checks one line of the log on its own (hash and shape), for tools that read lines.
-pub fn check_line(line: &[u8]) -> Result<Envelope, LineProblem> {
-    Envelope::open(line)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use crate::envelope::{Envelope, Head, GENESIS_HASH, LINE_BYTES_MAX};
 use crate::error::StoreError;
-use crate::index::Index;
+use crate::index::{Checkpoint, Index};
 use crate::store::{take_lock_for_verify, DERIVED_DIR, LOG_FILE};
 use finsam_domain::{Amount, Ledger};
 use finsam_projections::projection::Recorded;
@@ -85,7 +85,18 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     let mut pending: Vec<Envelope> = Vec::new();
     let mut hashes: Vec<String> = Vec::new();
     let mut complete_head = Head::genesis();
-    let checkpoint_seq = derived_checkpoint_seq(dir);
+    // The derived state, opened once: the lock (so that no writer changes it meanwhile), the
+    // index and its checkpoint.
+    let lock = take_lock_for_verify(dir).ok();
+    let derived = match (&lock, dir.join(DERIVED_DIR).exists()) {
+        (Some(_), true) => {
+            let (index, _) = Index::open_sled(&dir.join(DERIVED_DIR))?;
+            let checkpoint = index.load_checkpoint();
+            Some((index, checkpoint))
+        }
+        _ => None,
+    };
+    let checkpoint_seq = derived.as_ref().and_then(|(_, cp)| cp.as_ref().map(|c| c.seq));
     let mut at_checkpoint: Option<(Ledger, Projection)> = None;
     if checkpoint_seq == Some(0) {
         at_checkpoint = Some((Ledger::new(), Projection::new()));
@@ -226,7 +237,8 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
         }
     }
     if chain_intact {
-        check_derived(dir, &mut report, &complete_head, &fresh_index, checkpoint_seq, at_checkpoint)?;
+        let held = lock.is_some();
+        check_derived(&mut report, held, derived, &complete_head, &fresh_index, checkpoint_seq, at_checkpoint)?;
     } else {
         report.notes.push("the derived state was not compared: the chain is broken".into());
     }
@@ -241,31 +253,25 @@ fn stated_hash(line: &[u8]) -> Option<String> {
     Some(text[at + 9..].trim_end_matches("\"}").to_string())
 }
 
-fn derived_checkpoint_seq(dir: &Path) -> Option<u64> {
-    let _lock = take_lock_for_verify(dir).ok()?;
-    let (index, _) = Index::open_sled(&dir.join(DERIVED_DIR)).ok()?;
-    index.load_checkpoint().map(|cp| cp.seq)
-}
-
 fn check_derived(
-    dir: &Path,
     report: &mut VerifyReport,
+    lock_held: bool,
+    derived: Option<(Index, Option<Checkpoint>)>,
     head: &Head,
     fresh: &Index,
     checkpoint_seq: Option<u64>,
     at_checkpoint: Option<(Ledger, Projection)>,
 ) -> Result<(), StoreError> {
-    let Ok(_lock) = take_lock_for_verify(dir) else {
+    if !lock_held {
         report.notes.push("the derived state was not compared: another process holds the store".into());
         return Ok(());
-    };
-    if !dir.join(DERIVED_DIR).exists() {
+    }
+    let Some((index, checkpoint)) = derived else {
         report.notes.push("there is no derived state to compare (it is rebuilt on the next open)".into());
         return Ok(());
-    }
-    let (index, _) = Index::open_sled(&dir.join(DERIVED_DIR))?;
+    };
     report.derived_checked = true;
-    match (index.load_checkpoint(), checkpoint_seq) {
+    match (checkpoint, checkpoint_seq) {
         (None, _) => report
             .notes
             .push("the derived state holds no checkpoint of this version (it is rebuilt on the next open)".into()),
