@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 2;
+pub const PROJECTION_VERSION: u32 = 3;
 
 /// One recorded event as the projection needs it.
 #[derive(Clone, Copy, Debug)]
@@ -157,6 +157,7 @@ pub struct TransferRecord {
 
 /// The whole projection. `apply` is the only way it changes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct Projection {
     pub head: u64,
     pub forbund: BTreeMap<Slug, ForbundInfo>,
@@ -171,11 +172,76 @@ pub struct Projection {
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     /// Corrected seq -> (correction seq, correction date).
     pub corrected: BTreeMap<u64, (u64, NaiveDate)>,
+    /// Indexes into `budgets` per förbund and year, in seq order. This and the next two are
+    /// derived from the lists above: not stored, rebuilt on loading (see `Stored`).
+    #[serde(skip)]
+    budget_index: BTreeMap<(Slug, i32), Vec<usize>>,
+    /// Indexes into `insatser` per förbund and insats.
+    #[serde(skip)]
+    insats_index: BTreeMap<(Slug, Slug), usize>,
+    /// The running sum of the result roles' rows per förbund and year, for the year's close.
+    #[serde(skip)]
+    year_results: BTreeMap<(Slug, i32), BTreeMap<Role, Amount>>,
+}
+
+/// What a checkpoint holds of the projection: everything but the lookup indexes, which
+/// loading rebuilds.
+#[derive(Deserialize)]
+struct Stored {
+    head: u64,
+    forbund: BTreeMap<Slug, ForbundInfo>,
+    vouchers: Vec<Voucher>,
+    budgets: Vec<BudgetRecord>,
+    grants: Vec<GrantEntry>,
+    insatser: Vec<InsatsRecord>,
+    mergers: Vec<MergerRecord>,
+    transfers: Vec<TransferRecord>,
+    next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
+    corrected: BTreeMap<u64, (u64, NaiveDate)>,
+}
+
+impl From<Stored> for Projection {
+    fn from(s: Stored) -> Projection {
+        let mut p = Projection {
+            head: s.head,
+            forbund: s.forbund,
+            vouchers: s.vouchers,
+            budgets: s.budgets,
+            grants: s.grants,
+            insatser: s.insatser,
+            mergers: s.mergers,
+            transfers: s.transfers,
+            next_number: s.next_number,
+            corrected: s.corrected,
+            budget_index: BTreeMap::new(),
+            insats_index: BTreeMap::new(),
+            year_results: BTreeMap::new(),
+        };
+        p.rebuild_indexes();
+        p
+    }
 }
 
 impl Projection {
     pub fn new() -> Projection {
         Projection::default()
+    }
+
+    /// Rebuilds the lookup indexes from the lists (they are not stored in a checkpoint).
+    fn rebuild_indexes(&mut self) {
+        self.budget_index.clear();
+        for (i, b) in self.budgets.iter().enumerate() {
+            self.budget_index.entry((b.forbund.clone(), b.year)).or_default().push(i);
+        }
+        self.insats_index =
+            self.insatser.iter().enumerate().map(|(i, r)| ((r.forbund.clone(), r.insats.clone()), i)).collect();
+        self.year_results.clear();
+        for v in &self.vouchers {
+            let results = self.year_results.entry((v.forbund.clone(), v.year)).or_default();
+            for row in v.rows.iter().filter(|row| row.role.is_result()) {
+                *results.entry(row.role).or_default() += row.amount;
+            }
+        }
     }
 
     /// Folds one event in. The ledger has accepted it: a broken assumption here is a bug.
@@ -207,17 +273,21 @@ impl Projection {
                 }
                 self.book(r, f, e.date, "Ingående balans".into(), VoucherKind::Event, rows);
             }
-            InsatsCreated { insats, name, category, continues, end, .. } => self.insatser.push(InsatsRecord {
-                seq: r.seq,
-                forbund: f.clone(),
-                insats: insats.clone(),
-                name: name.clone(),
-                category: *category,
-                date: e.date,
-                continues: continues.clone(),
-                end: *end,
-            }),
+            InsatsCreated { insats, name, category, continues, end, .. } => {
+                self.insats_index.insert((f.clone(), insats.clone()), self.insatser.len());
+                self.insatser.push(InsatsRecord {
+                    seq: r.seq,
+                    forbund: f.clone(),
+                    insats: insats.clone(),
+                    name: name.clone(),
+                    category: *category,
+                    date: e.date,
+                    continues: continues.clone(),
+                    end: *end,
+                })
+            }
             BudgetAdopted { year, decision, status, income, costs, transfers, stated } => {
+                self.budget_index.entry((f.clone(), *year)).or_default().push(self.budgets.len());
                 self.budgets.push(BudgetRecord {
                     seq: r.seq,
                     forbund: f.clone(),
@@ -305,12 +375,7 @@ impl Projection {
                 self.forbund.get_mut(f).expect("registered").dissolved = Some((e.date, r.seq));
             }
             YearClosed { year, .. } => {
-                let mut by_role: BTreeMap<Role, Amount> = BTreeMap::new();
-                for v in self.vouchers.iter().filter(|v| &v.forbund == f && v.year == *year) {
-                    for row in v.rows.iter().filter(|row| row.role.is_result()) {
-                        *by_role.entry(row.role).or_default() += row.amount;
-                    }
-                }
+                let by_role = self.year_results.get(&(f.clone(), *year)).cloned().unwrap_or_default();
                 let mut rows: Vec<Row> =
                     by_role.iter().filter(|(_, a)| !a.is_zero()).map(|(role, a)| Row::new(*role, -*a)).collect();
                 let to_equity: Amount = by_role.values().copied().sum();
@@ -330,20 +395,21 @@ impl Projection {
             EventCorrected { corrects, reason, .. } => {
                 let seq = *corrects;
                 self.corrected.insert(seq, (r.seq, e.date));
-                let originals: Vec<Voucher> = self.vouchers.iter().filter(|v| v.seq == seq).cloned().collect();
+                let originals: Vec<Voucher> = self.vouchers_of(seq).to_vec();
                 for original in originals {
                     let rows = original.rows.iter().map(|row| Row { amount: -row.amount, ..row.clone() }).collect();
                     let text = format!("Rättelse av {} (seq {seq}): {reason}", original.label());
                     self.book(r, &original.forbund, e.date, text, VoucherKind::Correction { of: seq }, rows);
                 }
-                let reversals: Vec<GrantEntry> = self
-                    .grants
+                let start = self.grants.partition_point(|g| g.seq < seq);
+                let reversals: Vec<GrantEntry> = self.grants[start..]
                     .iter()
-                    .filter(|g| g.seq == seq)
+                    .take_while(|g| g.seq == seq)
                     .map(|g| GrantEntry { seq: r.seq, date: e.date, amount: -g.amount, ..g.clone() })
                     .collect();
                 self.grants.extend(reversals);
-                for b in self.budgets.iter_mut().filter(|b| b.seq == seq) {
+                let start = self.budgets.partition_point(|b| b.seq < seq);
+                for b in self.budgets[start..].iter_mut().take_while(|b| b.seq == seq) {
                     b.corrected = Some((r.seq, e.date));
                 }
             }
@@ -371,11 +437,15 @@ impl Projection {
         };
         voucher.assert_balanced();
         *next += 1;
+        let results = self.year_results.entry((f.clone(), year)).or_default();
+        for row in voucher.rows.iter().filter(|row| row.role.is_result()) {
+            *results.entry(row.role).or_default() += row.amount;
+        }
         self.vouchers.push(voucher);
     }
 
     pub fn insats(&self, f: &Slug, insats: &Slug) -> Option<&InsatsRecord> {
-        self.insatser.iter().find(|i| &i.forbund == f && &i.insats == insats)
+        self.insats_index.get(&(f.clone(), insats.clone())).map(|i| &self.insatser[*i])
     }
 
     /// The budget in force for a year, as known at `known_at` and as of `as_of`: the latest
@@ -388,7 +458,9 @@ impl Projection {
                 && b.date <= as_of
                 && !b.corrected.is_some_and(|(seq, date)| seq <= known_at && date <= as_of)
         };
-        let latest = |status| self.budgets.iter().filter(visible).filter(|b| b.status == status).max_by_key(|b| b.seq);
+        let indexes = self.budget_index.get(&(f.clone(), year)).map(Vec::as_slice).unwrap_or_default();
+        let budgets = || indexes.iter().map(|i| &self.budgets[*i]);
+        let latest = |status| budgets().filter(visible).filter(|b| b.status == status).max_by_key(|b| b.seq);
         latest(BudgetStatus::Adopted).or_else(|| latest(BudgetStatus::Outlook))
     }
 

@@ -45,9 +45,22 @@ pub struct Position {
     pub events: u64,
 }
 
+/// The indexes. Lookups see everything added; with sled behind them, what was added since the
+/// last checkpoint is kept in memory and written with the next checkpoint, in one go (a
+/// replay of a million events writes once, not a million times).
 pub enum Index {
     Memory { idem: HashMap<String, (u64, String)>, positions: BTreeMap<String, Position> },
-    Sled { db: sled::Db, idem: sled::Tree, positions: sled::Tree },
+    Sled(Box<SledIndex>),
+}
+
+pub struct SledIndex {
+    db: sled::Db,
+    idem: sled::Tree,
+    positions_tree: sled::Tree,
+    /// Every förbund's position: read from sled on opening, written back at each checkpoint.
+    positions: BTreeMap<String, Position>,
+    /// Idempotency keys added since the last checkpoint.
+    pending: HashMap<String, (u64, String)>,
 }
 
 fn derived(action: &'static str) -> impl Fn(sled::Error) -> StoreError {
@@ -56,26 +69,42 @@ fn derived(action: &'static str) -> impl Fn(sled::Error) -> StoreError {
 
 const CHECKPOINT_KEY: &[u8] = b"checkpoint";
 
+impl SledIndex {
+    fn open(dir: &Path) -> Result<SledIndex, StoreError> {
+        let db = sled::Config::new().path(dir).open().map_err(derived("open"))?;
+        let idem = db.open_tree("idempotency").map_err(derived("open tree"))?;
+        let positions_tree = db.open_tree("positions").map_err(derived("open tree"))?;
+        let mut positions = BTreeMap::new();
+        for item in positions_tree.iter() {
+            let (key, value) = item.map_err(derived("read"))?;
+            let forbund = String::from_utf8(key.to_vec()).map_err(|e| StoreError::Derived {
+                action: "read",
+                detail: format!("a position key is not UTF-8: {e}"),
+            })?;
+            let position = serde_json::from_slice(&value)
+                .map_err(|e| StoreError::Derived { action: "read", detail: format!("position of {forbund}: {e}") })?;
+            positions.insert(forbund, position);
+        }
+        Ok(SledIndex { db, idem, positions_tree, positions, pending: HashMap::new() })
+    }
+}
+
 impl Index {
     pub fn memory() -> Index {
         Index::Memory { idem: HashMap::new(), positions: BTreeMap::new() }
     }
 
-    /// Opens (or recreates, when it cannot be opened) the sled database in `dir`.
+    /// Opens (or recreates, when it cannot be opened or read) the sled database in `dir`.
     pub fn open_sled(dir: &Path) -> Result<(Index, bool), StoreError> {
-        let open = || sled::Config::new().path(dir).open();
-        let (db, recreated) = match open() {
-            Ok(db) => (db, false),
+        match SledIndex::open(dir) {
+            Ok(index) => Ok((Index::Sled(Box::new(index)), false)),
             Err(_) => {
                 // Derived state only: a database that cannot be opened is thrown away.
                 std::fs::remove_dir_all(dir)
                     .map_err(|e| StoreError::io(dir, "remove the damaged derived state in", e))?;
-                (open().map_err(derived("open"))?, true)
+                Ok((Index::Sled(Box::new(SledIndex::open(dir)?)), true))
             }
-        };
-        let idem = db.open_tree("idempotency").map_err(derived("open tree"))?;
-        let positions = db.open_tree("positions").map_err(derived("open tree"))?;
-        Ok((Index::Sled { db, idem, positions }, recreated))
+        }
     }
 
     pub fn clear(&mut self) -> Result<(), StoreError> {
@@ -84,10 +113,12 @@ impl Index {
                 idem.clear();
                 positions.clear();
             }
-            Index::Sled { db, idem, positions } => {
-                idem.clear().map_err(derived("clear"))?;
-                positions.clear().map_err(derived("clear"))?;
-                db.remove(CHECKPOINT_KEY).map_err(derived("clear"))?;
+            Index::Sled(s) => {
+                s.pending.clear();
+                s.positions.clear();
+                s.idem.clear().map_err(derived("clear"))?;
+                s.positions_tree.clear().map_err(derived("clear"))?;
+                s.db.remove(CHECKPOINT_KEY).map_err(derived("clear"))?;
             }
         }
         Ok(())
@@ -97,8 +128,11 @@ impl Index {
     pub fn idempotency(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
         match self {
             Index::Memory { idem, .. } => Ok(idem.get(key).cloned()),
-            Index::Sled { idem, .. } => {
-                let Some(v) = idem.get(key.as_bytes()).map_err(derived("read"))? else {
+            Index::Sled(s) => {
+                if let Some(found) = s.pending.get(key) {
+                    return Ok(Some(found.clone()));
+                }
+                let Some(v) = s.idem.get(key.as_bytes()).map_err(derived("read"))? else {
                     return Ok(None);
                 };
                 let (seq, digest) = v.split_at(8);
@@ -109,14 +143,11 @@ impl Index {
     }
 
     pub fn position(&self, forbund: &str) -> Result<Position, StoreError> {
-        match self {
-            Index::Memory { positions, .. } => Ok(positions.get(forbund).copied().unwrap_or_default()),
-            Index::Sled { positions, .. } => Ok(positions
-                .get(forbund.as_bytes())
-                .map_err(derived("read"))?
-                .map(|v| serde_json::from_slice(&v).expect("positions are written by this code"))
-                .unwrap_or_default()),
-        }
+        let positions = match self {
+            Index::Memory { positions, .. } => positions,
+            Index::Sled(s) => &s.positions,
+        };
+        Ok(positions.get(forbund).copied().unwrap_or_default())
     }
 
     /// Takes one recorded envelope into the indexes.
@@ -124,41 +155,45 @@ impl Index {
     /// between appending and saving its checkpoint) changes nothing.
     pub fn add(&mut self, envelope: &Envelope) -> Result<(), StoreError> {
         let forbund = envelope.event.forbund.as_str();
-        let mut position = self.position(forbund)?;
+        let (idem, positions) = match self {
+            Index::Memory { idem, positions } => (idem, positions),
+            Index::Sled(s) => (&mut s.pending, &mut s.positions),
+        };
+        let position = match positions.get_mut(forbund) {
+            Some(p) => p,
+            None => positions.entry(forbund.to_string()).or_default(),
+        };
         if envelope.seq <= position.last_seq {
             return Ok(());
         }
         position.last_seq = envelope.seq;
         position.events += 1;
-        let key = envelope.event.idempotency_key.as_deref();
-        match self {
-            Index::Memory { idem, positions } => {
-                if let Some(key) = key {
-                    idem.insert(key.to_string(), (envelope.seq, content_digest(&envelope.event)));
-                }
-                positions.insert(forbund.to_string(), position);
-            }
-            Index::Sled { idem, positions, .. } => {
-                if let Some(key) = key {
-                    let mut value = envelope.seq.to_be_bytes().to_vec();
-                    value.extend_from_slice(content_digest(&envelope.event).as_bytes());
-                    idem.insert(key.as_bytes(), value).map_err(derived("write"))?;
-                }
-                let bytes = serde_json::to_vec(&position).expect("serialises");
-                positions.insert(forbund.as_bytes(), bytes).map_err(derived("write"))?;
-            }
+        if let Some(key) = envelope.event.idempotency_key.as_deref() {
+            idem.insert(key.to_string(), (envelope.seq, content_digest(&envelope.event)));
         }
         Ok(())
     }
 
     pub fn save_checkpoint(
-        &self,
+        &mut self,
         head: &Head,
         log_len: u64,
         ledger: &Ledger,
         projection: &Projection,
     ) -> Result<(), StoreError> {
-        if let Index::Sled { db, .. } = self {
+        if let Index::Sled(s) = self {
+            let mut batch = sled::Batch::default();
+            for (key, (seq, digest)) in s.pending.drain() {
+                let mut value = seq.to_be_bytes().to_vec();
+                value.extend_from_slice(digest.as_bytes());
+                batch.insert(key.as_bytes(), value);
+            }
+            s.idem.apply_batch(batch).map_err(derived("write"))?;
+            let mut batch = sled::Batch::default();
+            for (forbund, position) in &s.positions {
+                batch.insert(forbund.as_bytes(), serde_json::to_vec(position).expect("serialises"));
+            }
+            s.positions_tree.apply_batch(batch).map_err(derived("write"))?;
             let checkpoint = CheckpointRef {
                 version: CHECKPOINT_VERSION,
                 seq: head.seq,
@@ -167,18 +202,18 @@ impl Index {
                 ledger,
                 projection,
             };
-            db.insert(CHECKPOINT_KEY, serde_json::to_vec(&checkpoint).expect("serialises"))
+            s.db.insert(CHECKPOINT_KEY, serde_json::to_vec(&checkpoint).expect("serialises"))
                 .map_err(derived("write"))?;
-            db.flush().map_err(derived("flush"))?;
+            s.db.flush().map_err(derived("flush"))?;
         }
         Ok(())
     }
 
     pub fn load_checkpoint(&self) -> Option<Checkpoint> {
-        let Index::Sled { db, .. } = self else {
+        let Index::Sled(s) = self else {
             return None;
         };
-        let bytes = db.get(CHECKPOINT_KEY).ok()??;
+        let bytes = s.db.get(CHECKPOINT_KEY).ok()??;
         let checkpoint: Checkpoint = serde_json::from_slice(&bytes).ok()?;
         (checkpoint.version == CHECKPOINT_VERSION).then_some(checkpoint)
     }
