@@ -318,3 +318,56 @@ fn a_replaced_chart_renumbers_the_accounts_and_changes_no_figure() {
     let local: serde_json::Value = serde_json::from_str(&run_ok(&store, &args)).unwrap();
     assert_eq!(local, replaced);
 }
+
+#[test]
+fn the_balances_read_from_the_totals_are_those_of_the_vouchers() {
+    let dir = TempDir::new("totals-path");
+    let store = fixture_store(&dir);
+    let totals = store.join("derived").join("totals.json");
+    assert!(totals.exists(), "recording leaves the totals beside the checkpoint");
+    let dates = ["2021-06-30", "2022-12-31", "2023-12-31", "2024-03-31", "2024-12-31"];
+    let read = |store: &Path| -> Vec<String> {
+        let mut out = Vec::new();
+        for date in dates {
+            for format in ["json", "csv", "table"] {
+                out.push(run_ok(store, &["balances", "--all", "--as-of", date, "--format", format]));
+            }
+            out.push(run_ok(store, &["balances", "--forbund", "sf-vastmanland", "--as-of", date]));
+        }
+        out
+    };
+    let from_totals = read(&store);
+    // Without the totals file the same reports come from the whole view (the vouchers).
+    std::fs::remove_file(&totals).unwrap();
+    let from_vouchers = read(&store);
+    assert_eq!(from_totals, from_vouchers);
+    // --all lists every förbund, each as --forbund reports it.
+    let all: serde_json::Value = serde_json::from_str(&from_totals[0]).unwrap();
+    let all = all.as_array().unwrap();
+    assert!(all.len() >= 4, "the fixtures register the merger's four förbund: {all:?}");
+    for b in all {
+        let f = b["forbund"].as_str().unwrap();
+        let one = run_ok(&store, &["balances", "--forbund", f, "--as-of", dates[0], "--format", "json"]);
+        assert_eq!(&serde_json::from_str::<serde_json::Value>(&one).unwrap(), b);
+    }
+}
+
+#[test]
+fn totals_that_no_longer_stand_at_the_head_are_not_used() {
+    let dir = TempDir::new("totals-stale");
+    let store = fixture_store(&dir);
+    let before = run_ok(&store, &["balances", "--forbund", "sf-vastmanland", "--format", "json"]);
+    let saved = std::fs::read(store.join("derived").join("totals.json")).unwrap();
+    // A new contribution, recorded; then the old totals put back, as if the writer had died
+    // before writing the new ones.
+    let o = finsam(&store, &["record", "--as", "test", "-"], &contribution("forsakringskassan", "1000", None));
+    assert_exit(&o, 0);
+    std::fs::write(store.join("derived").join("totals.json"), saved).unwrap();
+    let after = run_ok(&store, &["balances", "--forbund", "sf-vastmanland", "--format", "json"]);
+    assert_ne!(before, after, "the report sees the new contribution, not the stale totals");
+    let bank =
+        |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap()["bank"].as_str().unwrap().to_string();
+    let (b0, b1): (rust_decimal::Decimal, rust_decimal::Decimal) =
+        (bank(&before).parse().unwrap(), bank(&after).parse().unwrap());
+    assert_eq!(b1 - b0, rust_decimal::Decimal::from(1000));
+}

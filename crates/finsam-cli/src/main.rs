@@ -254,8 +254,11 @@ Two time axes: --as-of DATE counts what is dated on or before DATE (default toda
 --known-at SEQ replays the log only up to SEQ, so you see exactly what the books said then.")]
     Balances {
         /// The förbund whose books to read, by id (e.g. sf-vastmanland)
-        #[arg(long, value_name = "F")]
-        forbund: String,
+        #[arg(long, value_name = "F", required_unless_present = "all", conflicts_with = "all")]
+        forbund: Option<String>,
+        /// Every registered förbund, one after the other (JSON: a list)
+        #[arg(long)]
+        all: bool,
         #[command(flatten)]
         axes: AxesArgs,
         /// A chart of accounts file (JSON) [default: STORE/charts/F.json, else the built-in chart]
@@ -404,8 +407,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Status => status(&store_dir(&cli.store), format)?,
-        Command::Balances { forbund, axes, chart } => {
-            reports::balances(&store_dir(&cli.store), &forbund, axes.into(), chart.as_ref(), format)?
+        Command::Balances { forbund, all, axes, chart } => {
+            let scope = match (forbund, all) {
+                (Some(f), false) => reports::Scope::One(f),
+                _ => reports::Scope::All,
+            };
+            reports::balances(&store_dir(&cli.store), scope, axes.into(), chart.as_ref(), format)?
         }
         Command::Budget { forbund, year, axes } => {
             reports::budget(&store_dir(&cli.store), &forbund, year, axes.into(), format)?

@@ -12,6 +12,7 @@ use finsam_projections::reports::{At, Balances, BudgetPosition};
 use finsam_projections::{summary, Projection};
 use finsam_store::{open_view, Envelope, View};
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub struct Axes {
@@ -28,10 +29,14 @@ pub fn parse_forbund(text: &str) -> Result<Slug, Failure> {
 }
 
 pub fn check_forbund(view: &View, f: &Slug) -> Result<(), Failure> {
-    if view.projection.forbund.contains_key(f) {
+    check_registered(&view.projection.forbund, f)
+}
+
+fn check_registered<V>(registered: &BTreeMap<Slug, V>, f: &Slug) -> Result<(), Failure> {
+    if registered.contains_key(f) {
         return Ok(());
     }
-    let known: Vec<&str> = view.projection.forbund.keys().map(Slug::as_str).collect();
+    let known: Vec<&str> = registered.keys().map(Slug::as_str).collect();
     Err(Failure::usage(format!(
         "no förbund {f} is registered in this store (known: {})",
         if known.is_empty() { "none".to_string() } else { known.join(", ") }
@@ -98,17 +103,85 @@ fn axes_line(at: At, head: u64) -> String {
 
 // --- balances --------------------------------------------------------------------------------
 
+/// Which förbund a report covers: one, or every registered one.
+pub enum Scope {
+    One(String),
+    All,
+}
+
+/// The balances. As known at the head, they are read from the totals beside the checkpoint
+/// when those stand at the log's head (no replay, no checkpoint to load); otherwise from the
+/// whole view.
 pub fn balances(
     store: &Path,
-    forbund: &str,
+    scope: Scope,
     axes: Axes,
     chart: Option<&PathBuf>,
     format: Format,
 ) -> Result<(), Failure> {
-    let (f, view, at) = open_forbund(store, forbund, &axes)?;
-    let chart = load_chart(store, &f, chart)?;
-    let b = view.projection.balances(&f, at, &chart).expect("checked that the förbund exists");
-    emit(&render_balances(&b, &chart, view.head.seq, format));
+    let wanted = match &scope {
+        Scope::One(forbund) => Some(parse_forbund(forbund)?),
+        Scope::All => None,
+    };
+    let as_of = axes.as_of.unwrap_or_else(today);
+    let fast = finsam_store::open_totals(store)?
+        .filter(|(head, _)| axes.known_at.is_none_or(|k| k == head.seq))
+        .map(|(head, totals)| (head.seq, totals));
+    let mut all = Vec::new();
+    let head = match fast {
+        Some((head, totals)) => {
+            let list = match wanted {
+                Some(f) => {
+                    check_registered(&totals.forbund, &f)?;
+                    vec![f]
+                }
+                None => totals.forbund.keys().cloned().collect(),
+            };
+            for f in list {
+                let chart = load_chart(store, &f, chart)?;
+                let b = totals.balances(&f, as_of, &chart).expect("checked that the förbund exists");
+                all.push((b, chart));
+            }
+            head
+        }
+        None => {
+            let view = open_view(store)?;
+            let at = resolve(&view, &axes)?;
+            let list = match wanted {
+                Some(f) => {
+                    check_forbund(&view, &f)?;
+                    vec![f]
+                }
+                None => view.projection.forbund.keys().cloned().collect(),
+            };
+            for f in list {
+                let chart = load_chart(store, &f, chart)?;
+                let b = view.projection.balances(&f, at, &chart).expect("checked that the förbund exists");
+                all.push((b, chart));
+            }
+            view.head.seq
+        }
+    };
+    let out = match (scope, format) {
+        (Scope::One(_), _) => render_balances(&all[0].0, &all[0].1, head, format),
+        (Scope::All, Format::Json) => {
+            let list: Vec<Value> = all.iter().map(|(b, chart)| balances_json(b, chart)).collect();
+            format!("{}\n", serde_json::to_string_pretty(&list).expect("serialises"))
+        }
+        (Scope::All, Format::Csv) => {
+            let mut out = csv_line(&["forbund".into(), "row".into(), "account".into(), "name".into(), "amount".into()]);
+            for (b, chart) in &all {
+                for line in render_balances(b, chart, head, Format::Csv).lines().skip(1) {
+                    out.push_str(&format!("{},{line}\n", b.forbund));
+                }
+            }
+            out
+        }
+        (Scope::All, Format::Table) => {
+            all.iter().map(|(b, chart)| render_balances(b, chart, head, Format::Table)).collect::<Vec<_>>().join("\n")
+        }
+    };
+    emit(&out);
     Ok(())
 }
 

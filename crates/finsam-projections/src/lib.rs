@@ -7,6 +7,7 @@ pub mod projection;
 pub mod reconcile;
 pub mod reports;
 pub mod summary;
+pub mod totals;
 
 pub use chart::{Chart, Role};
 pub use projection::{Projection, Recorded, Voucher};

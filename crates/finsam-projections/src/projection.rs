@@ -4,6 +4,7 @@
 //! known at a seq" (recording time) by filtering, without replaying the log again.
 
 use crate::chart::Role;
+use crate::totals::{self, Totals, TotalsRef};
 use chrono::{Datelike, NaiveDate};
 use finsam_domain::event::{BudgetStatus, CostLine, EstimatedTransfer, IncomeLine, InsatsRef, Stated, TransferLine};
 use finsam_domain::{Amount, Category, Decision, Event, EventKind, MemberKind, Share, Slug};
@@ -182,6 +183,9 @@ pub struct Projection {
     /// The running sum of the result roles' rows per förbund and year, for the year's close.
     #[serde(skip)]
     year_results: BTreeMap<(Slug, i32), BTreeMap<Role, Amount>>,
+    /// The vouchers summed per förbund and day (see `totals`).
+    #[serde(skip)]
+    totals: Totals,
 }
 
 /// What a checkpoint holds of the projection: everything but the lookup indexes, which
@@ -216,6 +220,7 @@ impl From<Stored> for Projection {
             budget_index: BTreeMap::new(),
             insats_index: BTreeMap::new(),
             year_results: BTreeMap::new(),
+            totals: Totals::new(),
         };
         p.rebuild_indexes();
         p
@@ -236,7 +241,9 @@ impl Projection {
         self.insats_index =
             self.insatser.iter().enumerate().map(|(i, r)| ((r.forbund.clone(), r.insats.clone()), i)).collect();
         self.year_results.clear();
+        self.totals.clear();
         for v in &self.vouchers {
+            totals::add(&mut self.totals, v);
             let results = self.year_results.entry((v.forbund.clone(), v.year)).or_default();
             for row in v.rows.iter().filter(|row| row.role.is_result()) {
                 *results.entry(row.role).or_default() += row.amount;
@@ -441,7 +448,18 @@ impl Projection {
         for row in voucher.rows.iter().filter(|row| row.role.is_result()) {
             *results.entry(row.role).or_default() += row.amount;
         }
+        totals::add(&mut self.totals, &voucher);
         self.vouchers.push(voucher);
+    }
+
+    /// The vouchers summed per förbund and day.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    /// What the balances at the head need, borrowed, to be stored beside a checkpoint.
+    pub fn totals_ref(&self) -> TotalsRef<'_> {
+        TotalsRef { head: self.head, forbund: &self.forbund, totals: &self.totals }
     }
 
     pub fn insats(&self, f: &Slug, insats: &Slug) -> Option<&InsatsRecord> {

@@ -205,6 +205,22 @@ fn random_histories_keep_the_laws_of_the_books() {
                 }
             }
         }
+        // The totals per day give what the vouchers give, on every day a voucher is dated and
+        // the days around it, and so does the stored totals view read back.
+        let stored: crate::totals::TotalsView =
+            serde_json::from_slice(&serde_json::to_vec(&full.totals_ref()).unwrap()).unwrap();
+        let mut voucher_days: std::collections::BTreeSet<NaiveDate> = full.vouchers.iter().map(|v| v.date).collect();
+        voucher_days.extend(days.iter().map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()));
+        for f in full.forbund.keys() {
+            for day in &voucher_days {
+                for as_of in [day.pred_opt().unwrap(), *day] {
+                    let at = At { as_of, known_at: events.len() as u64 };
+                    let by_vouchers = full.balances_from_vouchers(f, at, &chart);
+                    assert_eq!(full.balances(f, at, &chart), by_vouchers, "seed {seed}: totals of {f} at {as_of}");
+                    assert_eq!(stored.balances(f, as_of, &chart), by_vouchers, "seed {seed}: stored totals of {f}");
+                }
+            }
+        }
         // Money is conserved: transfers move it between förbund, so all the banks together hold
         // what the events brought in and paid out, förbund by förbund, with no transfer counted.
         let last_day = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();

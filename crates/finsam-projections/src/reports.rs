@@ -2,6 +2,7 @@
 
 use crate::chart::{Chart, Role, Side};
 use crate::projection::{BudgetRecord, Projection, Voucher, VoucherKind};
+use crate::totals::{DayTotal, TotalsView};
 use chrono::{Datelike, NaiveDate};
 use finsam_domain::{Amount, Category, Slug};
 use rust_decimal::Decimal;
@@ -41,26 +42,41 @@ pub struct Balances {
     pub vouchers: usize,
 }
 
-impl Projection {
-    pub fn balances(&self, f: &Slug, at: At, chart: &Chart) -> Option<Balances> {
-        let info = self.forbund.get(f)?;
-        let mut by_role: BTreeMap<Role, Amount> = BTreeMap::new();
-        let (mut income, mut costs) = (Amount::ZERO, Amount::ZERO);
-        let mut vouchers = 0;
-        for v in self.visible_vouchers(f, at.known_at, at.as_of) {
-            vouchers += 1;
-            let this_year = v.date.year() == at.as_of.year() && v.kind != VoucherKind::Closing;
-            for row in &v.rows {
-                *by_role.entry(row.role).or_default() += row.amount;
-                if this_year {
-                    match row.role.side() {
-                        Side::Income => income -= row.amount,
-                        Side::Cost => costs += row.amount,
-                        _ => {}
-                    }
-                }
+/// What the balances are made of: every role's sum, the year's income and costs, the vouchers.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    by_role: BTreeMap<Role, Amount>,
+    income: Amount,
+    costs: Amount,
+    vouchers: usize,
+}
+
+impl Tally {
+    fn add(&mut self, role: Role, amount: Amount, this_year: Amount) {
+        *self.by_role.entry(role).or_default() += amount;
+        match role.side() {
+            Side::Income => self.income -= this_year,
+            Side::Cost => self.costs += this_year,
+            _ => {}
+        }
+    }
+
+    /// The tally of the totals per day, up to `as_of`: the same as that of the vouchers known
+    /// at the head (the totals are kept from exactly those vouchers).
+    fn of_totals(days: &BTreeMap<NaiveDate, DayTotal>, as_of: NaiveDate) -> Tally {
+        let mut tally = Tally::default();
+        for (date, day) in days.range(..=as_of) {
+            tally.vouchers += day.vouchers as usize;
+            let this_year = date.year() == as_of.year();
+            for t in &day.roles {
+                tally.add(t.role, t.amount, if this_year { t.amount - t.closing } else { Amount::ZERO });
             }
         }
+        tally
+    }
+
+    fn finish(self, f: &Slug, name: &str, at: At, chart: &Chart) -> Balances {
+        let Tally { by_role, income, costs, vouchers } = self;
         let mut by_account: BTreeMap<String, AccountBalance> = BTreeMap::new();
         for (role, amount) in &by_role {
             let account = chart.account(*role);
@@ -81,9 +97,9 @@ impl Projection {
         };
         let bank = role_sum(&|r| r == Role::Bank);
         let equity = -role_sum(&|r| matches!(r.side(), Side::Equity | Side::Income | Side::Cost));
-        Some(Balances {
+        Balances {
             forbund: f.clone(),
-            name: info.name.clone(),
+            name: name.to_string(),
             at,
             bank,
             equity,
@@ -92,7 +108,48 @@ impl Projection {
             result: income - costs,
             accounts,
             vouchers,
-        })
+        }
+    }
+}
+
+impl TotalsView {
+    /// The balances of a förbund as of a date, as known at the head.
+    pub fn balances(&self, f: &Slug, as_of: NaiveDate, chart: &Chart) -> Option<Balances> {
+        let info = self.forbund.get(f)?;
+        let tally = self.totals.get(f).map(|days| Tally::of_totals(days, as_of)).unwrap_or_default();
+        Some(tally.finish(f, &info.name, At { as_of, known_at: self.head }, chart))
+    }
+}
+
+impl Projection {
+    /// The trial balance and key figures. As known at the head, they come from the totals per
+    /// day; as known at an earlier seq, from the vouchers recorded up to it.
+    pub fn balances(&self, f: &Slug, at: At, chart: &Chart) -> Option<Balances> {
+        let info = self.forbund.get(f)?;
+        let tally = if at.known_at >= self.head {
+            self.totals().get(f).map(|days| Tally::of_totals(days, at.as_of)).unwrap_or_default()
+        } else {
+            self.tally_of_vouchers(f, at)
+        };
+        Some(tally.finish(f, &info.name, at, chart))
+    }
+
+    /// The balances from the vouchers alone, whatever `known_at` (the totals' twin, for tests).
+    pub fn balances_from_vouchers(&self, f: &Slug, at: At, chart: &Chart) -> Option<Balances> {
+        let info = self.forbund.get(f)?;
+        Some(self.tally_of_vouchers(f, at).finish(f, &info.name, at, chart))
+    }
+
+    fn tally_of_vouchers(&self, f: &Slug, at: At) -> Tally {
+        let mut tally = Tally::default();
+        for v in self.visible_vouchers(f, at.known_at, at.as_of) {
+            tally.vouchers += 1;
+            let this_year = v.date.year() == at.as_of.year() && v.kind != VoucherKind::Closing;
+            for row in &v.rows {
+                tally.add(row.role, row.amount, if this_year { row.amount } else { Amount::ZERO });
+            }
+        }
+        tally
     }
 
     /// The vouchers behind one account's balance, with the running balance.

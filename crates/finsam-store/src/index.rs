@@ -3,15 +3,18 @@
 //! log, and is: on a version change, on a checkpoint that does not match the log, or on
 //! `finsam reindex`.
 
-use crate::envelope::{content_digest, Envelope, Head};
+use crate::envelope::{content_digest, hex, Envelope, Head};
 use crate::error::StoreError;
 use finsam_domain::ledger::LEDGER_STATE_VERSION;
 use finsam_domain::Ledger;
 use finsam_projections::projection::PROJECTION_VERSION;
+use finsam_projections::totals::{TotalsRef, TotalsView};
 use finsam_projections::Projection;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 /// A snapshot of the ledger at a point of the log, so that opening reads only the tail.
 #[derive(Deserialize)]
@@ -61,13 +64,94 @@ pub struct SledIndex {
     positions: BTreeMap<String, Position>,
     /// Idempotency keys added since the last checkpoint.
     pending: HashMap<String, (u64, String)>,
+    /// The checkpoint file.
+    checkpoint: PathBuf,
 }
 
 fn derived(action: &'static str) -> impl Fn(sled::Error) -> StoreError {
     move |e| StoreError::Derived { action, detail: e.to_string() }
 }
 
-const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+/// The checkpoint lives beside sled in `derived/`, as a file of its own: sled is made for
+/// small values and reads a large one back whenever it is replaced or removed. The file is the
+/// checkpoint's JSON followed by a trailer line `sha256 <hex of the JSON> <length>`, written to
+/// a temporary file, synced and renamed into place; a file whose trailer does not match is
+/// ignored (and the log replayed), like any other damaged derived state.
+const CHECKPOINT_FILE: &str = "checkpoint.json";
+
+/// A writer that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    sha: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The totals per förbund and day, stored beside the checkpoint (same format) and for the same
+/// seq, so that the balances as known at the head are read without loading the checkpoint.
+pub const TOTALS_FILE: &str = "totals.json";
+
+#[derive(Serialize)]
+struct TotalsFileRef<'a> {
+    version: u32,
+    seq: u64,
+    hash: &'a str,
+    log_len: u64,
+    view: TotalsRef<'a>,
+}
+
+/// The totals file: the view and the point of the log it stands for.
+#[derive(Deserialize)]
+pub struct TotalsFile {
+    version: u32,
+    pub seq: u64,
+    pub hash: String,
+    pub log_len: u64,
+    pub view: TotalsView,
+}
+
+/// The totals in `derived/`, if the file is whole and of this version.
+pub fn read_totals(derived: &Path) -> Option<TotalsFile> {
+    let t: TotalsFile = read_sealed(&derived.join(TOTALS_FILE))?;
+    (t.version == CHECKPOINT_VERSION).then_some(t)
+}
+
+fn write_sealed(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let file = std::fs::File::create(&tmp)?;
+    let mut out = Hashing { inner: BufWriter::with_capacity(1 << 20, file), sha: Sha256::new(), len: 0 };
+    serde_json::to_writer(&mut out, value)?;
+    let (mut inner, digest, len) = (out.inner, out.sha.finalize(), out.len);
+    writeln!(inner, "\nsha256 {} {len}", hex(&digest))?;
+    let file = inner.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The value in a file written by `write_sealed`, if the file is whole.
+fn read_sealed<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
+    let body_end = bytes[..bytes.len().checked_sub(1)?].iter().rposition(|b| *b == b'\n')?;
+    let trailer = std::str::from_utf8(&bytes[body_end + 1..]).ok()?.trim_end();
+    let body = &bytes[..body_end];
+    let expected = format!("sha256 {} {}", hex(&Sha256::digest(body)), body.len());
+    if trailer != expected {
+        return None;
+    }
+    serde_json::from_slice(body).ok()
+}
 
 impl SledIndex {
     fn open(dir: &Path) -> Result<SledIndex, StoreError> {
@@ -85,7 +169,8 @@ impl SledIndex {
                 .map_err(|e| StoreError::Derived { action: "read", detail: format!("position of {forbund}: {e}") })?;
             positions.insert(forbund, position);
         }
-        Ok(SledIndex { db, idem, positions_tree, positions, pending: HashMap::new() })
+        let checkpoint = dir.join(CHECKPOINT_FILE);
+        Ok(SledIndex { db, idem, positions_tree, positions, pending: HashMap::new(), checkpoint })
     }
 }
 
@@ -118,7 +203,14 @@ impl Index {
                 s.positions.clear();
                 s.idem.clear().map_err(derived("clear"))?;
                 s.positions_tree.clear().map_err(derived("clear"))?;
-                s.db.remove(CHECKPOINT_KEY).map_err(derived("clear"))?;
+                for path in [s.checkpoint.clone(), s.checkpoint.with_file_name(TOTALS_FILE)] {
+                    match std::fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(StoreError::io(&path, "remove", e));
+                        }
+                        _ => {}
+                    }
+                }
             }
         }
         Ok(())
@@ -202,9 +294,17 @@ impl Index {
                 ledger,
                 projection,
             };
-            s.db.insert(CHECKPOINT_KEY, serde_json::to_vec(&checkpoint).expect("serialises"))
-                .map_err(derived("write"))?;
             s.db.flush().map_err(derived("flush"))?;
+            write_sealed(&s.checkpoint, &checkpoint).map_err(|e| StoreError::io(&s.checkpoint, "write", e))?;
+            let totals = TotalsFileRef {
+                version: CHECKPOINT_VERSION,
+                seq: head.seq,
+                hash: &head.hash,
+                log_len,
+                view: projection.totals_ref(),
+            };
+            let path = s.checkpoint.with_file_name(TOTALS_FILE);
+            write_sealed(&path, &totals).map_err(|e| StoreError::io(&path, "write", e))?;
         }
         Ok(())
     }
@@ -213,8 +313,7 @@ impl Index {
         let Index::Sled(s) = self else {
             return None;
         };
-        let bytes = s.db.get(CHECKPOINT_KEY).ok()??;
-        let checkpoint: Checkpoint = serde_json::from_slice(&bytes).ok()?;
+        let checkpoint: Checkpoint = read_sealed(&s.checkpoint)?;
         (checkpoint.version == CHECKPOINT_VERSION).then_some(checkpoint)
     }
 }

@@ -7,6 +7,7 @@ use crate::index::Index;
 use crate::log::{scan_file, verify_chain_prefix, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch};
 use finsam_domain::{Event, Ledger, Rejection, Rule};
 use finsam_projections::projection::Recorded as RecordedEvent;
+use finsam_projections::totals::TotalsView;
 use finsam_projections::Projection;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -223,6 +224,11 @@ fn catch_up_derived(
     verify_prefix: bool,
 ) -> Result<(Index, CaughtUp), StoreError> {
     let derived = dir.join(DERIVED_DIR);
+    if rebuild && derived.exists() {
+        // Start from nothing: clearing sled's trees one key at a time (and reading back a large
+        // old value to remove it) costs more than the rebuild.
+        std::fs::remove_dir_all(&derived).map_err(|e| StoreError::io(&derived, "remove the derived state in", e))?;
+    }
     let (mut index, recreated) = Index::open_sled(&derived)?;
     match catch_up(log, &mut index, rebuild || recreated, verify_prefix) {
         Err(StoreError::Derived { .. }) => {
@@ -267,6 +273,28 @@ pub fn open_view(dir: &Path) -> Result<View, StoreError> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// The totals behind the balances, as known at the log's head, read from `derived/` alone:
+/// when the totals there stand for exactly the whole log (its length and last line match;
+/// nothing newer, no torn tail). Otherwise `None`, and the caller opens the whole view. Reads
+/// no lock and writes nothing: a report of the balances loads a few megabytes, not the
+/// checkpoint.
+pub fn open_totals(dir: &Path) -> Result<Option<(Head, TotalsView)>, StoreError> {
+    let log = log_path(dir)?;
+    let Some(t) = crate::index::read_totals(&dir.join(DERIVED_DIR)) else {
+        return Ok(None);
+    };
+    let len = std::fs::metadata(&log).map_err(|e| StoreError::io(&log, "read the length of", e))?.len();
+    if len != t.log_len {
+        return Ok(None);
+    }
+    Ok(match line_ending_at(&log, t.log_len) {
+        Some(e) if e.seq == t.seq && e.hash == t.hash && t.view.head == t.seq => {
+            Some((Head { seq: t.seq, hash: t.hash }, t.view))
+        }
+        _ => None,
+    })
 }
 
 impl Store<FileLog> {

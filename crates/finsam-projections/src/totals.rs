@@ -1,0 +1,71 @@
+//! The books in brief: per förbund and day, the sum of every role's rows and the number of
+//! vouchers. Kept beside the vouchers by the projection, and stored on its own, so that the
+//! balances as known at the head can be read without loading (or replaying) every voucher.
+
+use crate::chart::Role;
+use crate::projection::{ForbundInfo, Voucher, VoucherKind};
+use chrono::NaiveDate;
+use finsam_domain::{Amount, Slug};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One role's rows on one day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleTotal {
+    pub role: Role,
+    /// Every row, debit positive.
+    pub amount: Amount,
+    /// The part of `amount` booked by closing vouchers (which the year's income and costs leave out).
+    pub closing: Amount,
+}
+
+/// One förbund's vouchers dated on one day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTotal {
+    pub vouchers: u32,
+    pub roles: Vec<RoleTotal>,
+}
+
+/// Per förbund, per day.
+pub type Totals = BTreeMap<Slug, BTreeMap<NaiveDate, DayTotal>>;
+
+/// Adds a voucher to the totals of its förbund and day.
+pub fn add(totals: &mut Totals, v: &Voucher) {
+    let day = match totals.get_mut(&v.forbund) {
+        Some(days) => days.entry(v.date).or_default(),
+        None => totals.entry(v.forbund.clone()).or_default().entry(v.date).or_default(),
+    };
+    day.vouchers += 1;
+    let closing = v.kind == VoucherKind::Closing;
+    for row in &v.rows {
+        let at = match day.roles.iter().position(|t| t.role == row.role) {
+            Some(i) => i,
+            None => {
+                day.roles.push(RoleTotal { role: row.role, amount: Amount::ZERO, closing: Amount::ZERO });
+                day.roles.len() - 1
+            }
+        };
+        let t = &mut day.roles[at];
+        t.amount += row.amount;
+        if closing {
+            t.closing += row.amount;
+        }
+    }
+}
+
+/// What the balances report needs of a förbund, as of the head: its registration and totals.
+/// Stored beside the checkpoint; `Projection::totals_view` gives the same from a projection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotalsView {
+    pub head: u64,
+    pub forbund: BTreeMap<Slug, ForbundInfo>,
+    pub totals: Totals,
+}
+
+/// The same, borrowed from a projection, for writing.
+#[derive(Serialize)]
+pub struct TotalsRef<'a> {
+    pub head: u64,
+    pub forbund: &'a BTreeMap<Slug, ForbundInfo>,
+    pub totals: &'a Totals,
+}
