@@ -124,7 +124,7 @@ pub fn balances(
         Scope::All => None,
     };
     let as_of = axes.as_of.unwrap_or_else(today);
-    let fast = finsam_store::open_totals(store)?
+    let fast = finsam_store::open_totals(store, wanted.as_ref())?
         .filter(|(head, _)| axes.known_at.is_none_or(|k| k == head.seq))
         .map(|(head, totals)| (head.seq, totals));
     let mut all = Vec::new();

@@ -7,13 +7,15 @@ use crate::envelope::{content_digest, hex, Envelope, Head};
 use crate::error::StoreError;
 use finsam_domain::ledger::LEDGER_STATE_VERSION;
 use finsam_domain::Ledger;
+use finsam_domain::Slug;
+use finsam_projections::projection::ForbundInfo;
 use finsam_projections::projection::PROJECTION_VERSION;
-use finsam_projections::totals::{TotalsRef, TotalsView};
+use finsam_projections::totals::{Totals, TotalsView};
 use finsam_projections::Projection;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// A snapshot of the ledger at a point of the log, so that opening reads only the tail.
@@ -99,33 +101,99 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// The totals per förbund and day, stored beside the checkpoint (same format) and for the same
-/// seq, so that the balances as known at the head are read without loading the checkpoint.
+/// The totals per förbund and day, stored beside the checkpoint and for the same seq, so that
+/// the balances as known at the head are read without loading the checkpoint. One section per
+/// förbund, so that a report on one förbund reads only its own:
+///
+/// ```text
+/// {"version":…,"seq":…,"hash":…,"log_len":…,"forbund":{…},"sections":[[id,offset,len,sha256],…]}
+/// sha256 <hex of the line above> <its length>
+/// <section of the first förbund: its days as JSON><section of the next>…
+/// ```
+/// Offsets count from the end of the second line. A header or section whose digest does not
+/// match is not used (the report falls back to the whole view).
 pub const TOTALS_FILE: &str = "totals.json";
 
-#[derive(Serialize)]
-struct TotalsFileRef<'a> {
+#[derive(Serialize, Deserialize)]
+struct TotalsHeader<F> {
     version: u32,
     seq: u64,
-    hash: &'a str,
+    hash: String,
     log_len: u64,
-    view: TotalsRef<'a>,
+    forbund: F,
+    sections: Vec<(Slug, u64, u64, String)>,
 }
 
-/// The totals file: the view and the point of the log it stands for.
-#[derive(Deserialize)]
+/// What was read of the totals file: the view (with the days of the förbund asked for) and
+/// the point of the log it stands for.
 pub struct TotalsFile {
-    version: u32,
     pub seq: u64,
     pub hash: String,
     pub log_len: u64,
     pub view: TotalsView,
 }
 
-/// The totals in `derived/`, if the file is whole and of this version.
-pub fn read_totals(derived: &Path) -> Option<TotalsFile> {
-    let t: TotalsFile = read_sealed(&derived.join(TOTALS_FILE))?;
-    (t.version == CHECKPOINT_VERSION).then_some(t)
+fn write_totals(path: &Path, head: &Head, log_len: u64, projection: &Projection) -> std::io::Result<()> {
+    let view = projection.totals_ref();
+    let mut body = Vec::new();
+    let mut sections = Vec::new();
+    for (f, days) in view.totals {
+        let start = body.len();
+        serde_json::to_writer(&mut body, days)?;
+        let section = &body[start..];
+        sections.push((f.clone(), start as u64, section.len() as u64, hex(&Sha256::digest(section))));
+    }
+    let header = TotalsHeader {
+        version: CHECKPOINT_VERSION,
+        seq: head.seq,
+        hash: head.hash.clone(),
+        log_len,
+        forbund: view.forbund,
+        sections,
+    };
+    let header = serde_json::to_vec(&header)?;
+    let tmp = path.with_extension("json.tmp");
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+    out.write_all(&header)?;
+    writeln!(out, "\nsha256 {} {}", hex(&Sha256::digest(&header)), header.len())?;
+    out.write_all(&body)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The totals in `derived/`, with the days of `only` (or of every förbund), if what is read is
+/// whole and of this version.
+pub fn read_totals(derived: &Path, only: Option<&Slug>) -> Option<TotalsFile> {
+    let mut file = BufReader::new(std::fs::File::open(derived.join(TOTALS_FILE)).ok()?);
+    let (mut header, mut seal) = (Vec::new(), String::new());
+    file.by_ref().take(64 << 20).read_until(b'\n', &mut header).ok()?;
+    file.by_ref().take(200).read_line(&mut seal).ok()?;
+    header.pop_if(|b| *b == b'\n')?;
+    if seal.trim_end() != format!("sha256 {} {}", hex(&Sha256::digest(&header)), header.len()) {
+        return None;
+    }
+    let header: TotalsHeader<BTreeMap<Slug, ForbundInfo>> = serde_json::from_slice(&header).ok()?;
+    if header.version != CHECKPOINT_VERSION {
+        return None;
+    }
+    let mut totals = Totals::new();
+    let mut position = 0u64;
+    for (f, offset, len, digest) in &header.sections {
+        if only.is_some_and(|o| o != f) {
+            continue;
+        }
+        file.seek_relative(offset.checked_sub(position)? as i64).ok()?;
+        let mut section = vec![0; usize::try_from(*len).ok()?];
+        file.read_exact(&mut section).ok()?;
+        position = offset + len;
+        if hex(&Sha256::digest(&section)) != *digest {
+            return None;
+        }
+        totals.insert(f.clone(), serde_json::from_slice(&section).ok()?);
+    }
+    let view = TotalsView { head: header.seq, forbund: header.forbund, totals };
+    Some(TotalsFile { seq: header.seq, hash: header.hash, log_len: header.log_len, view })
 }
 
 fn write_sealed(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
@@ -296,15 +364,8 @@ impl Index {
             };
             s.db.flush().map_err(derived("flush"))?;
             write_sealed(&s.checkpoint, &checkpoint).map_err(|e| StoreError::io(&s.checkpoint, "write", e))?;
-            let totals = TotalsFileRef {
-                version: CHECKPOINT_VERSION,
-                seq: head.seq,
-                hash: &head.hash,
-                log_len,
-                view: projection.totals_ref(),
-            };
             let path = s.checkpoint.with_file_name(TOTALS_FILE);
-            write_sealed(&path, &totals).map_err(|e| StoreError::io(&path, "write", e))?;
+            write_totals(&path, head, log_len, projection).map_err(|e| StoreError::io(&path, "write", e))?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ use crate::envelope::{content_digest, Envelope, Head};
 use crate::error::StoreError;
 use crate::index::Index;
 use crate::log::{scan_file, verify_chain_prefix, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch};
+use finsam_domain::Slug;
 use finsam_domain::{Event, Ledger, Rejection, Rule};
 use finsam_projections::projection::Recorded as RecordedEvent;
 use finsam_projections::totals::TotalsView;
@@ -280,9 +281,9 @@ pub fn open_view(dir: &Path) -> Result<View, StoreError> {
 /// nothing newer, no torn tail). Otherwise `None`, and the caller opens the whole view. Reads
 /// no lock and writes nothing: a report of the balances loads a few megabytes, not the
 /// checkpoint.
-pub fn open_totals(dir: &Path) -> Result<Option<(Head, TotalsView)>, StoreError> {
+pub fn open_totals(dir: &Path, only: Option<&Slug>) -> Result<Option<(Head, TotalsView)>, StoreError> {
     let log = log_path(dir)?;
-    let Some(t) = crate::index::read_totals(&dir.join(DERIVED_DIR)) else {
+    let Some(t) = crate::index::read_totals(&dir.join(DERIVED_DIR), only) else {
         return Ok(None);
     };
     let len = std::fs::metadata(&log).map_err(|e| StoreError::io(&log, "read the length of", e))?.len();
@@ -623,6 +624,46 @@ mod tests {
 mod replay_tests {
     use super::*;
     use finsam_domain::input::parse_batch;
+
+    /// The totals file stands for the head it was written at, and only for it; read for one
+    /// förbund or all, it gives the balances the projection gives.
+    #[test]
+    fn the_totals_beside_the_checkpoint_give_the_projections_balances() {
+        let dir = std::env::temp_dir().join(format!("finsam-totals-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        init(&dir).unwrap();
+        let (mut store, _) = Store::open(&dir).unwrap();
+        for name in ["00-forbund", "10-vasteras-2021", "15-vastra-malardalen", "20-norra-vastmanland-2023"] {
+            let path = format!("{}/../../fixtures/{name}.jsonl", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(path).unwrap();
+            store.record(&parse_batch(text.as_bytes()).unwrap(), "t", None).unwrap();
+        }
+        store.save_checkpoint().unwrap();
+        let chart = finsam_projections::Chart::default_chart();
+        let as_of = chrono::NaiveDate::from_ymd_opt(2024, 12, 31).unwrap();
+        let at = finsam_projections::At { as_of, known_at: store.head().seq };
+        let (head, all) = open_totals(&dir, None).unwrap().expect("the totals stand at the head");
+        assert_eq!(head, *store.head());
+        assert_eq!(all.forbund.len(), store.projection().forbund.len());
+        assert!(all.totals.len() >= 2, "the fixtures book vouchers in several förbund");
+        for f in store.projection().forbund.keys() {
+            let expected = store.projection().balances_from_vouchers(f, at, &chart);
+            assert_eq!(all.balances(f, as_of, &chart), expected, "{f}, read with all");
+            let (_, one) = open_totals(&dir, Some(f)).unwrap().unwrap();
+            let sections: Vec<&Slug> = one.totals.keys().collect();
+            let own = if expected.as_ref().unwrap().vouchers > 0 { vec![f] } else { vec![] };
+            assert_eq!(sections, own, "only {f}'s section is read");
+            assert_eq!(one.balances(f, as_of, &chart), expected, "{f}, read alone");
+        }
+        // One more event and the totals no longer stand at the head until the next checkpoint.
+        let contribution = r#"{"type":"ContributionReceived","forbund":"sf-vastmanland","date":"2024-02-01","member":"sala","year":2024,"amount":"5","reference":"r"}"#;
+        store.record(&parse_batch(contribution.as_bytes()).unwrap(), "t", None).unwrap();
+        assert!(open_totals(&dir, None).unwrap().is_none());
+        store.save_checkpoint().unwrap();
+        assert_eq!(open_totals(&dir, None).unwrap().unwrap().0, *store.head());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// A writer that dies after appending but before saving its checkpoint leaves the indexes
     /// ahead of the checkpoint; the next writer replays that tail, and must not count it twice.
