@@ -162,7 +162,10 @@ pub struct TransferRecord {
 pub struct Projection {
     pub head: u64,
     pub forbund: BTreeMap<Slug, ForbundInfo>,
-    /// In registration order (by seq, then by number).
+    /// In registration order (by seq, then by number). Not serialised with the rest: they are
+    /// most of the projection, and the store keeps them apart, appended to in a compact form;
+    /// `with_vouchers` puts them back.
+    #[serde(skip)]
     pub vouchers: Vec<Voucher>,
     pub budgets: Vec<BudgetRecord>,
     pub grants: Vec<GrantEntry>,
@@ -194,7 +197,6 @@ pub struct Projection {
 struct Stored {
     head: u64,
     forbund: BTreeMap<Slug, ForbundInfo>,
-    vouchers: Vec<Voucher>,
     budgets: Vec<BudgetRecord>,
     grants: Vec<GrantEntry>,
     insatser: Vec<InsatsRecord>,
@@ -209,7 +211,7 @@ impl From<Stored> for Projection {
         let mut p = Projection {
             head: s.head,
             forbund: s.forbund,
-            vouchers: s.vouchers,
+            vouchers: Vec::new(),
             budgets: s.budgets,
             grants: s.grants,
             insatser: s.insatser,
@@ -230,6 +232,14 @@ impl From<Stored> for Projection {
 impl Projection {
     pub fn new() -> Projection {
         Projection::default()
+    }
+
+    /// The projection read back from a checkpoint, with the vouchers that were stored apart.
+    pub fn with_vouchers(mut self, vouchers: Vec<Voucher>) -> Projection {
+        assert!(self.vouchers.is_empty(), "a projection read from a checkpoint has no vouchers of its own");
+        self.vouchers = vouchers;
+        self.rebuild_indexes();
+        self
     }
 
     /// Rebuilds the lookup indexes from the lists (they are not stored in a checkpoint).

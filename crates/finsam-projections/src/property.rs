@@ -273,7 +273,8 @@ fn random_histories_keep_the_laws_of_the_books() {
                 prefix.apply(Recorded { seq: split as u64, recorded_at: "t", recorded_by: "prop", event: e });
             }
             let checkpoint = serde_json::to_vec(&prefix).unwrap();
-            let mut resumed: Projection = serde_json::from_slice(&checkpoint).unwrap();
+            let resumed: Projection = serde_json::from_slice(&checkpoint).unwrap();
+            let mut resumed = resumed.with_vouchers(prefix.vouchers.clone());
             for (i, e) in events.iter().enumerate().skip(split) {
                 resumed.apply(Recorded { seq: i as u64 + 1, recorded_at: "t", recorded_by: "prop", event: e });
             }

@@ -1,4 +1,4 @@
-//! Durable appends per second: single-event batches and batches of 1 000, each acknowledged
+//! Durable appends per second: batches of 1, 100, 1 000 and 10 000 events, each acknowledged
 //! only after fdatasync. Run: `cargo bench -p finsam-store --bench appends`.
 //! Prints the median of several runs; the store lives in the system temp dir.
 
@@ -9,9 +9,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const RUNS: usize = 5;
-const SINGLES: usize = 500;
-const BATCHES: usize = 20;
-const BATCH: usize = 1_000;
 
 fn fresh_store(name: &str) -> (PathBuf, Store<finsam_store::FileLog>) {
     let dir = std::env::temp_dir().join(format!("finsam-bench-{name}-{}", std::process::id()));
@@ -37,35 +34,35 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    let mut singles = Vec::new();
-    let mut batched = Vec::new();
-    for run in 0..RUNS {
-        let (dir, mut store) = fresh_store(&format!("single-{run}"));
-        let events: Vec<Event> = (0..SINGLES).map(contribution).collect();
-        let start = Instant::now();
-        for (i, e) in events.into_iter().enumerate() {
-            store.record(&[(i + 1, e)], "bench", None).unwrap();
-        }
-        singles.push(SINGLES as f64 / start.elapsed().as_secs_f64());
-        drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
+/// Events per second for `total` events recorded in batches of `size`, in a fresh store.
+fn run(name: &str, size: usize, total: usize) -> f64 {
+    let (dir, mut store) = fresh_store(name);
+    let batches: Vec<Vec<(usize, Event)>> =
+        (0..total / size).map(|b| (0..size).map(|i| (i + 1, contribution(b * size + i))).collect()).collect();
+    let start = Instant::now();
+    for batch in &batches {
+        store.record(batch, "bench", None).unwrap();
+    }
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    rate
+}
 
-        let (dir, mut store) = fresh_store(&format!("batch-{run}"));
-        let batches: Vec<Vec<(usize, Event)>> =
-            (0..BATCHES).map(|b| (0..BATCH).map(|i| (i + 1, contribution(b * BATCH + i))).collect()).collect();
-        let start = Instant::now();
-        for batch in &batches {
-            store.record(batch, "bench", None).unwrap();
+fn main() {
+    // (batch size, events per run)
+    let sizes = [(1, 500), (100, 20_000), (1_000, 50_000), (10_000, 200_000)];
+    let mut rates = vec![Vec::new(); sizes.len()];
+    for run_no in 0..RUNS {
+        for (i, (size, total)) in sizes.iter().enumerate() {
+            rates[i].push(run(&format!("{size}-{run_no}"), *size, *total));
         }
-        batched.push((BATCHES * BATCH) as f64 / start.elapsed().as_secs_f64());
-        drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
     }
     println!(
         "durable appends (fdatasync per batch), median of {RUNS} runs, temp dir {}",
         std::env::temp_dir().display()
     );
-    println!("  single-event batches: {:>10.0} events/s   ({SINGLES} appends per run)", median(singles));
-    println!("  batches of {BATCH}:     {:>10.0} events/s   ({BATCHES} batches per run)", median(batched));
+    for ((size, total), r) in sizes.iter().zip(rates) {
+        println!("  batches of {size:>6}: {:>10.0} events/s   ({total} events per run)", median(r));
+    }
 }

@@ -8,14 +8,14 @@ use crate::error::StoreError;
 use finsam_domain::ledger::LEDGER_STATE_VERSION;
 use finsam_domain::Ledger;
 use finsam_domain::Slug;
-use finsam_projections::projection::ForbundInfo;
 use finsam_projections::projection::PROJECTION_VERSION;
+use finsam_projections::projection::{ForbundInfo, Voucher};
 use finsam_projections::totals::{Totals, TotalsView};
 use finsam_projections::Projection;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// A snapshot of the ledger at a point of the log, so that opening reads only the tail.
@@ -27,8 +27,35 @@ pub struct Checkpoint {
     /// The log's length in bytes at `seq`.
     pub log_len: u64,
     pub ledger: Ledger,
+    /// Without its vouchers until `load_checkpoint` puts them back from the vouchers file.
     pub projection: Projection,
+    vouchers: SavedVouchers,
 }
+
+/// The vouchers file a checkpoint stands on: how many vouchers, in which chunks.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct SavedVouchers {
+    count: usize,
+    chunks: Vec<Chunk>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Chunk {
+    offset: u64,
+    len: u64,
+    sha256: String,
+}
+
+impl SavedVouchers {
+    fn end(&self) -> u64 {
+        self.chunks.last().map_or(0, |c| c.offset + c.len)
+    }
+}
+
+/// The vouchers file, beside the checkpoint (see `vouchers`).
+const VOUCHERS_FILE: &str = "vouchers.bin";
+/// A chunk is at most this long, so that loading holds one chunk's bytes at a time.
+const CHUNK_BYTES: usize = 16 << 20;
 
 /// The version a checkpoint must carry to be trusted: the ledger's and the projection's.
 const CHECKPOINT_VERSION: u32 = LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION;
@@ -41,6 +68,7 @@ struct CheckpointRef<'a> {
     log_len: u64,
     ledger: &'a Ledger,
     projection: &'a Projection,
+    vouchers: &'a SavedVouchers,
 }
 
 /// Where a förbund's books stand in the log: its last seq and how many events it has.
@@ -68,6 +96,8 @@ pub struct SledIndex {
     pending: HashMap<String, (u64, String)>,
     /// The checkpoint file.
     checkpoint: PathBuf,
+    /// What the vouchers file holds (as of the checkpoint loaded or last saved).
+    saved: SavedVouchers,
 }
 
 fn derived(action: &'static str) -> impl Fn(sled::Error) -> StoreError {
@@ -196,6 +226,63 @@ pub fn read_totals(derived: &Path, only: Option<&Slug>) -> Option<TotalsFile> {
     Some(TotalsFile { seq: header.seq, hash: header.hash, log_len: header.log_len, view })
 }
 
+/// Appends the vouchers booked since the last save (cutting whatever a save that did not finish
+/// left after it), in chunks, synced; `saved` then names them.
+fn append_vouchers(path: &Path, saved: &mut SavedVouchers, vouchers: &[Voucher]) -> std::io::Result<()> {
+    assert!(vouchers.len() >= saved.count, "vouchers are only ever added");
+    if vouchers.len() == saved.count {
+        return Ok(());
+    }
+    let mut file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    let mut end = saved.end();
+    file.set_len(end)?;
+    file.seek(std::io::SeekFrom::Start(end))?;
+    let mut chunks = Vec::new();
+    let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
+    let mut pending = vouchers[saved.count..].iter().peekable();
+    while pending.peek().is_some() {
+        buf.clear();
+        while buf.len() < CHUNK_BYTES {
+            let Some(v) = pending.next() else { break };
+            crate::vouchers::encode(v, &mut buf);
+        }
+        file.write_all(&buf)?;
+        chunks.push(Chunk { offset: end, len: buf.len() as u64, sha256: hex(&Sha256::digest(&buf)) });
+        end += buf.len() as u64;
+    }
+    file.sync_data()?;
+    saved.chunks.extend(chunks);
+    saved.count = vouchers.len();
+    Ok(())
+}
+
+/// The vouchers a checkpoint names, if every chunk is whole and they are as many as it says.
+fn read_vouchers(path: &Path, saved: &SavedVouchers) -> Option<Vec<Voucher>> {
+    if saved.chunks.is_empty() {
+        return (saved.count == 0).then(Vec::new);
+    }
+    let mut file = BufReader::with_capacity(1 << 20, std::fs::File::open(path).ok()?);
+    let mut vouchers = Vec::with_capacity(saved.count);
+    let mut at = 0u64;
+    let mut buf = Vec::new();
+    for chunk in &saved.chunks {
+        if chunk.offset != at {
+            return None;
+        }
+        buf.resize(usize::try_from(chunk.len).ok()?, 0);
+        file.read_exact(&mut buf).ok()?;
+        if hex(&Sha256::digest(&buf)) != chunk.sha256 {
+            return None;
+        }
+        let mut reader = crate::vouchers::Reader::new(&buf);
+        while let Some(v) = reader.next_voucher().ok()? {
+            vouchers.push(v);
+        }
+        at += chunk.len;
+    }
+    (vouchers.len() == saved.count).then_some(vouchers)
+}
+
 fn write_sealed(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     let file = std::fs::File::create(&tmp)?;
@@ -238,7 +325,8 @@ impl SledIndex {
             positions.insert(forbund, position);
         }
         let checkpoint = dir.join(CHECKPOINT_FILE);
-        Ok(SledIndex { db, idem, positions_tree, positions, pending: HashMap::new(), checkpoint })
+        let saved = SavedVouchers::default();
+        Ok(SledIndex { db, idem, positions_tree, positions, pending: HashMap::new(), checkpoint, saved })
     }
 }
 
@@ -271,10 +359,12 @@ impl Index {
                 s.positions.clear();
                 s.idem.clear().map_err(derived("clear"))?;
                 s.positions_tree.clear().map_err(derived("clear"))?;
-                for path in [s.checkpoint.clone(), s.checkpoint.with_file_name(TOTALS_FILE)] {
-                    match std::fs::remove_file(&path) {
+                s.saved = SavedVouchers::default();
+                let files = [TOTALS_FILE, VOUCHERS_FILE].map(|name| s.checkpoint.with_file_name(name));
+                for path in [s.checkpoint.clone()].iter().chain(&files) {
+                    match std::fs::remove_file(path) {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(StoreError::io(&path, "remove", e));
+                            return Err(StoreError::io(path, "remove", e));
                         }
                         _ => {}
                     }
@@ -354,6 +444,9 @@ impl Index {
                 batch.insert(forbund.as_bytes(), serde_json::to_vec(position).expect("serialises"));
             }
             s.positions_tree.apply_batch(batch).map_err(derived("write"))?;
+            let path = s.checkpoint.with_file_name(VOUCHERS_FILE);
+            append_vouchers(&path, &mut s.saved, &projection.vouchers)
+                .map_err(|e| StoreError::io(&path, "write", e))?;
             let checkpoint = CheckpointRef {
                 version: CHECKPOINT_VERSION,
                 seq: head.seq,
@@ -361,6 +454,7 @@ impl Index {
                 log_len,
                 ledger,
                 projection,
+                vouchers: &s.saved,
             };
             s.db.flush().map_err(derived("flush"))?;
             write_sealed(&s.checkpoint, &checkpoint).map_err(|e| StoreError::io(&s.checkpoint, "write", e))?;
@@ -370,11 +464,18 @@ impl Index {
         Ok(())
     }
 
-    pub fn load_checkpoint(&self) -> Option<Checkpoint> {
+    /// The checkpoint, with its vouchers, if it and the vouchers file it stands on are whole.
+    pub fn load_checkpoint(&mut self) -> Option<Checkpoint> {
         let Index::Sled(s) = self else {
             return None;
         };
-        let checkpoint: Checkpoint = read_sealed(&s.checkpoint)?;
-        (checkpoint.version == CHECKPOINT_VERSION).then_some(checkpoint)
+        let mut checkpoint: Checkpoint = read_sealed(&s.checkpoint)?;
+        if checkpoint.version != CHECKPOINT_VERSION {
+            return None;
+        }
+        let vouchers = read_vouchers(&s.checkpoint.with_file_name(VOUCHERS_FILE), &checkpoint.vouchers)?;
+        checkpoint.projection = std::mem::take(&mut checkpoint.projection).with_vouchers(vouchers);
+        s.saved = checkpoint.vouchers.clone();
+        Some(checkpoint)
     }
 }

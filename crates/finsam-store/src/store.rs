@@ -625,6 +625,52 @@ mod replay_tests {
     use super::*;
     use finsam_domain::input::parse_batch;
 
+    /// The vouchers are saved apart from the checkpoint, appended chunk by chunk; reopening
+    /// reads them back as they were, ignores what an unfinished save left after them, and
+    /// replays the log when a chunk is damaged.
+    #[test]
+    fn the_checkpoints_vouchers_are_appended_and_read_back_whole() {
+        let dir = std::env::temp_dir().join(format!("finsam-vouchers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        init(&dir).unwrap();
+        let (mut store, _) = Store::open(&dir).unwrap();
+        let fixtures = [
+            "00-forbund",
+            "10-vasteras-2021",
+            "15-vastra-malardalen",
+            "20-norra-vastmanland-2023",
+            "30-vastmanland-2024",
+            "35-merger-example",
+            "40-vastmanland-2024-example",
+        ];
+        for name in fixtures {
+            let path = format!("{}/../../fixtures/{name}.jsonl", env!("CARGO_MANIFEST_DIR"));
+            let events = parse_batch(std::fs::read_to_string(path).unwrap().as_bytes()).unwrap();
+            store.record(&events, "t", None).unwrap();
+            store.save_checkpoint().unwrap();
+        }
+        let (expected, head) = (store.projection().clone(), store.head().seq);
+        assert!(expected.vouchers.len() > 10, "the fixtures book vouchers");
+        let vouchers = dir.join(DERIVED_DIR).join("vouchers.bin");
+        let reopen = || {
+            let (store, report) = Store::open(&dir).unwrap();
+            assert!(*store.projection() == expected, "the reopened projection is the one saved");
+            report
+        };
+        drop(store);
+        assert_eq!(reopen().events_replayed, 0, "the checkpoint and its vouchers are used");
+        // An unfinished save leaves bytes after the last chunk: they are not read.
+        let mut bytes = std::fs::read(&vouchers).unwrap();
+        let whole = bytes.len();
+        std::fs::write(&vouchers, [bytes.as_slice(), b"half a voucher"].concat()).unwrap();
+        assert_eq!(reopen().events_replayed, 0, "bytes after the last chunk are ignored");
+        // A damaged chunk: the checkpoint is not used, the log is replayed, the books are the same.
+        bytes[whole / 2] ^= 0x5a;
+        std::fs::write(&vouchers, &bytes).unwrap();
+        assert_eq!(reopen().events_replayed, head, "a damaged chunk means a replay");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// The totals file stands for the head it was written at, and only for it; read for one
     /// förbund or all, it gives the balances the projection gives.
     #[test]

@@ -90,7 +90,7 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     let lock = take_lock_for_verify(dir).ok();
     let derived = match (&lock, dir.join(DERIVED_DIR).exists()) {
         (Some(_), true) => {
-            let (index, _) = Index::open_sled(&dir.join(DERIVED_DIR))?;
+            let (mut index, _) = Index::open_sled(&dir.join(DERIVED_DIR))?;
             let checkpoint = index.load_checkpoint();
             Some((index, checkpoint))
         }
