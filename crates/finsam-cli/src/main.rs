@@ -521,7 +521,8 @@ fn export_sie(
     };
     let bytes = export.render().map_err(Failure::usage)?;
     finsam_store::files::write_new(out, &bytes)?;
-    let vouchers = view.projection.vouchers.iter().filter(|v| v.forbund == f && v.year == year).count();
+    let vouchers =
+        view.projection.visible_vouchers(&f, u64::MAX, chrono::NaiveDate::MAX).filter(|v| v.year == year).count();
     emit(&format!("wrote {} ({} bytes, {vouchers} voucher(s)) for {f}, {year}\n", out.display(), bytes.len()));
     Ok(())
 }

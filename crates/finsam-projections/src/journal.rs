@@ -19,7 +19,7 @@ pub fn journal(
 ) -> String {
     let mut out =
         String::from("; finsam journal: one transaction per voucher; accounts are förbund:account; amounts in SEK\n\n");
-    for v in &p.vouchers {
+    for v in p.vouchers() {
         if (!forbund.is_empty() && !forbund.contains(&v.forbund)) || year.is_some_and(|y| v.year != y) {
             continue;
         }

@@ -3,6 +3,7 @@
 //! effective date, so that every report can be asked "as of a date" (effective time) and "as
 //! known at a seq" (recording time) by filtering, without replaying the log again.
 
+use crate::book::Book;
 use crate::chart::Role;
 use crate::totals::{self, Totals, TotalsRef};
 use chrono::{Datelike, NaiveDate};
@@ -162,11 +163,11 @@ pub struct TransferRecord {
 pub struct Projection {
     pub head: u64,
     pub forbund: BTreeMap<Slug, ForbundInfo>,
-    /// In registration order (by seq, then by number). Not serialised with the rest: they are
-    /// most of the projection, and the store keeps them apart, appended to in a compact form;
-    /// `with_vouchers` puts them back.
+    /// The vouchers, in booking order (by seq, then by number), held compactly (see `book`).
+    /// Not serialised with the rest: they are most of the projection, and the store keeps
+    /// their bytes apart, appended to; `with_book` puts them back.
     #[serde(skip)]
-    pub vouchers: Vec<Voucher>,
+    book: Book,
     pub budgets: Vec<BudgetRecord>,
     pub grants: Vec<GrantEntry>,
     pub insatser: Vec<InsatsRecord>,
@@ -211,7 +212,7 @@ impl From<Stored> for Projection {
         let mut p = Projection {
             head: s.head,
             forbund: s.forbund,
-            vouchers: Vec::new(),
+            book: Book::default(),
             budgets: s.budgets,
             grants: s.grants,
             insatser: s.insatser,
@@ -235,11 +236,21 @@ impl Projection {
     }
 
     /// The projection read back from a checkpoint, with the vouchers that were stored apart.
-    pub fn with_vouchers(mut self, vouchers: Vec<Voucher>) -> Projection {
-        assert!(self.vouchers.is_empty(), "a projection read from a checkpoint has no vouchers of its own");
-        self.vouchers = vouchers;
+    pub fn with_book(mut self, book: Book) -> Projection {
+        assert!(self.book.is_empty(), "a projection read from a checkpoint has no vouchers of its own");
+        self.book = book;
         self.rebuild_indexes();
         self
+    }
+
+    /// The vouchers, compactly held.
+    pub fn voucher_book(&self) -> &Book {
+        &self.book
+    }
+
+    /// Every voucher, in booking order, decoded.
+    pub fn vouchers(&self) -> impl DoubleEndedIterator<Item = Voucher> + ExactSizeIterator + '_ {
+        self.book.iter()
     }
 
     /// Rebuilds the lookup indexes from the lists (they are not stored in a checkpoint).
@@ -252,8 +263,8 @@ impl Projection {
             self.insatser.iter().enumerate().map(|(i, r)| ((r.forbund.clone(), r.insats.clone()), i)).collect();
         self.year_results.clear();
         self.totals.clear();
-        for v in &self.vouchers {
-            totals::add(&mut self.totals, v);
+        for v in self.book.iter() {
+            totals::add(&mut self.totals, &v);
             let results = self.year_results.entry((v.forbund.clone(), v.year)).or_default();
             for row in v.rows.iter().filter(|row| row.role.is_result()) {
                 *results.entry(row.role).or_default() += row.amount;
@@ -412,7 +423,7 @@ impl Projection {
             EventCorrected { corrects, reason, .. } => {
                 let seq = *corrects;
                 self.corrected.insert(seq, (r.seq, e.date));
-                let originals: Vec<Voucher> = self.vouchers_of(seq).to_vec();
+                let originals: Vec<Voucher> = self.vouchers_of(seq);
                 for original in originals {
                     let rows = original.rows.iter().map(|row| Row { amount: -row.amount, ..row.clone() }).collect();
                     let text = format!("Rättelse av {} (seq {seq}): {reason}", original.label());
@@ -459,7 +470,7 @@ impl Projection {
             *results.entry(row.role).or_default() += row.amount;
         }
         totals::add(&mut self.totals, &voucher);
-        self.vouchers.push(voucher);
+        self.book.push(&voucher);
     }
 
     /// The vouchers summed per förbund and day.
@@ -498,15 +509,12 @@ impl Projection {
         f: &'a Slug,
         known_at: u64,
         as_of: NaiveDate,
-    ) -> impl Iterator<Item = &'a Voucher> + 'a {
-        let end = self.vouchers.partition_point(|v| v.seq <= known_at);
-        self.vouchers[..end].iter().filter(move |v| &v.forbund == f && v.date <= as_of).inspect(|v| v.assert_balanced())
+    ) -> impl Iterator<Item = Voucher> + 'a {
+        self.book.of_forbund(f, known_at).filter(move |v| v.date <= as_of).inspect(|v| v.assert_balanced())
     }
 
     /// The vouchers booked from the event `seq` (one, two for a transfer, none for a decision).
-    pub fn vouchers_of(&self, seq: u64) -> &[Voucher] {
-        let start = self.vouchers.partition_point(|v| v.seq < seq);
-        let end = self.vouchers.partition_point(|v| v.seq <= seq);
-        &self.vouchers[start..end]
+    pub fn vouchers_of(&self, seq: u64) -> Vec<Voucher> {
+        self.book.of_seq(seq)
     }
 }

@@ -640,7 +640,7 @@ impl<'a> Run<'a> {
         let received: Amount = self
             .p
             .visible_vouchers(f, self.at.known_at, self.at.as_of)
-            .flat_map(|v| &v.rows)
+            .flat_map(|v| v.rows)
             .filter(|r| r.role == Role::EquityReceived)
             .map(|r| -r.amount)
             .sum();

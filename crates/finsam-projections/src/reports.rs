@@ -153,13 +153,7 @@ impl Projection {
     }
 
     /// The vouchers behind one account's balance, with the running balance.
-    pub fn explain<'a>(
-        &'a self,
-        f: &'a Slug,
-        account: &str,
-        at: At,
-        chart: &Chart,
-    ) -> Vec<(&'a Voucher, Amount, Amount)> {
+    pub fn explain(&self, f: &Slug, account: &str, at: At, chart: &Chart) -> Vec<(Voucher, Amount, Amount)> {
         let roles = chart.roles_of(account);
         let mut running = Amount::ZERO;
         let mut out = Vec::new();

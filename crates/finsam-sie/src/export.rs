@@ -73,17 +73,13 @@ impl Export<'_> {
         }
         items.push(Item::Record(Record::new("#FNAMN", vec![item(info.name.clone())])));
         items.push(Item::Record(Record::new("#RAR", vec![item("0"), item(ymd(start)), item(ymd(end))])));
-        let vouchers: Vec<_> = p.vouchers.iter().filter(|v| &v.forbund == f && v.year == y && v.seq <= head).collect();
+        let vouchers: Vec<_> = p.visible_vouchers(f, head, NaiveDate::MAX).filter(|v| v.year == y).collect();
         if self.kind == SieType::E4 {
             items.push(Item::Record(Record::new("#RAR", vec![item("-1"), item(ymd(prev_start)), item(ymd(prev_end))])));
             items.push(Item::Record(Record::new("#KPTYP", vec![item(self.chart.id.clone())])));
             // Every account the books of these two years use, and every budget line's.
-            let mut roles: BTreeSet<Role> = p
-                .vouchers
-                .iter()
-                .filter(|v| &v.forbund == f && v.date <= end)
-                .flat_map(|v| v.rows.iter().map(|r| r.role))
-                .collect();
+            let mut roles: BTreeSet<Role> =
+                p.visible_vouchers(f, u64::MAX, end).flat_map(|v| v.rows.into_iter().map(|r| r.role)).collect();
             let budget = p.budget_in_force(f, y, head, end);
             if let Some(b) = budget {
                 roles.extend(b.costs.iter().map(|l| Role::Cost(l.category)));
@@ -136,9 +132,8 @@ impl Export<'_> {
             for (year_no, year) in [("0", y), ("-1", y - 1)] {
                 let mut res: BTreeMap<String, Amount> = BTreeMap::new();
                 for v in p
-                    .vouchers
-                    .iter()
-                    .filter(|v| &v.forbund == f && v.year == year && v.seq <= head && v.kind != VoucherKind::Closing)
+                    .visible_vouchers(f, head, NaiveDate::MAX)
+                    .filter(|v| v.year == year && v.kind != VoucherKind::Closing)
                 {
                     for r in v.rows.iter().filter(|r| r.role.is_result()) {
                         *res.entry(self.chart.account(r.role).number.clone()).or_default() += r.amount;

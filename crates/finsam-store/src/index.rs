@@ -8,8 +8,9 @@ use crate::error::StoreError;
 use finsam_domain::ledger::LEDGER_STATE_VERSION;
 use finsam_domain::Ledger;
 use finsam_domain::Slug;
+use finsam_projections::book::{Book, BookSymbols};
+use finsam_projections::projection::ForbundInfo;
 use finsam_projections::projection::PROJECTION_VERSION;
-use finsam_projections::projection::{ForbundInfo, Voucher};
 use finsam_projections::totals::{Totals, TotalsView};
 use finsam_projections::Projection;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,7 @@ pub struct Checkpoint {
     /// Without its vouchers until `load_checkpoint` puts them back from the vouchers file.
     pub projection: Projection,
     vouchers: SavedVouchers,
+    symbols: BookSymbols,
 }
 
 /// The vouchers file a checkpoint stands on: how many vouchers, in which chunks.
@@ -54,7 +56,7 @@ impl SavedVouchers {
 
 /// The vouchers file, beside the checkpoint (see `vouchers`).
 const VOUCHERS_FILE: &str = "vouchers.bin";
-/// A chunk is at most this long, so that loading holds one chunk's bytes at a time.
+/// A chunk is at most this long (each is sealed with its own digest).
 const CHUNK_BYTES: usize = 16 << 20;
 
 /// The version a checkpoint must carry to be trusted: the ledger's and the projection's.
@@ -69,6 +71,7 @@ struct CheckpointRef<'a> {
     ledger: &'a Ledger,
     projection: &'a Projection,
     vouchers: &'a SavedVouchers,
+    symbols: BookSymbols,
 }
 
 /// Where a förbund's books stand in the log: its last seq and how many events it has.
@@ -226,11 +229,11 @@ pub fn read_totals(derived: &Path, only: Option<&Slug>) -> Option<TotalsFile> {
     Some(TotalsFile { seq: header.seq, hash: header.hash, log_len: header.log_len, view })
 }
 
-/// Appends the vouchers booked since the last save (cutting whatever a save that did not finish
-/// left after it), in chunks, synced; `saved` then names them.
-fn append_vouchers(path: &Path, saved: &mut SavedVouchers, vouchers: &[Voucher]) -> std::io::Result<()> {
-    assert!(vouchers.len() >= saved.count, "vouchers are only ever added");
-    if vouchers.len() == saved.count {
+/// Appends the bytes of the vouchers booked since the last save (cutting whatever a save that
+/// did not finish left after them), in chunks, synced; `saved` then names them.
+fn append_vouchers(path: &Path, saved: &mut SavedVouchers, book: &Book) -> std::io::Result<()> {
+    assert!(book.len() >= saved.count, "vouchers are only ever added");
+    if book.len() == saved.count {
         return Ok(());
     }
     let mut file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
@@ -238,49 +241,36 @@ fn append_vouchers(path: &Path, saved: &mut SavedVouchers, vouchers: &[Voucher])
     file.set_len(end)?;
     file.seek(std::io::SeekFrom::Start(end))?;
     let mut chunks = Vec::new();
-    let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
-    let mut pending = vouchers[saved.count..].iter().peekable();
-    while pending.peek().is_some() {
-        buf.clear();
-        while buf.len() < CHUNK_BYTES {
-            let Some(v) = pending.next() else { break };
-            crate::vouchers::encode(v, &mut buf);
-        }
-        file.write_all(&buf)?;
-        chunks.push(Chunk { offset: end, len: buf.len() as u64, sha256: hex(&Sha256::digest(&buf)) });
-        end += buf.len() as u64;
+    for chunk in book.bytes_from(saved.count).chunks(CHUNK_BYTES) {
+        file.write_all(chunk)?;
+        chunks.push(Chunk { offset: end, len: chunk.len() as u64, sha256: hex(&Sha256::digest(chunk)) });
+        end += chunk.len() as u64;
     }
     file.sync_data()?;
     saved.chunks.extend(chunks);
-    saved.count = vouchers.len();
+    saved.count = book.len();
     Ok(())
 }
 
 /// The vouchers a checkpoint names, if every chunk is whole and they are as many as it says.
-fn read_vouchers(path: &Path, saved: &SavedVouchers) -> Option<Vec<Voucher>> {
-    if saved.chunks.is_empty() {
-        return (saved.count == 0).then(Vec::new);
+fn read_vouchers(path: &Path, saved: &SavedVouchers, symbols: BookSymbols) -> Option<Book> {
+    let mut bytes = Vec::with_capacity(usize::try_from(saved.end()).ok()?);
+    if !saved.chunks.is_empty() {
+        let mut file = BufReader::with_capacity(1 << 20, std::fs::File::open(path).ok()?);
+        for chunk in &saved.chunks {
+            if chunk.offset != bytes.len() as u64 {
+                return None;
+            }
+            let start = bytes.len();
+            bytes.resize(start + usize::try_from(chunk.len).ok()?, 0);
+            file.read_exact(&mut bytes[start..]).ok()?;
+            if hex(&Sha256::digest(&bytes[start..])) != chunk.sha256 {
+                return None;
+            }
+        }
     }
-    let mut file = BufReader::with_capacity(1 << 20, std::fs::File::open(path).ok()?);
-    let mut vouchers = Vec::with_capacity(saved.count);
-    let mut at = 0u64;
-    let mut buf = Vec::new();
-    for chunk in &saved.chunks {
-        if chunk.offset != at {
-            return None;
-        }
-        buf.resize(usize::try_from(chunk.len).ok()?, 0);
-        file.read_exact(&mut buf).ok()?;
-        if hex(&Sha256::digest(&buf)) != chunk.sha256 {
-            return None;
-        }
-        let mut reader = crate::vouchers::Reader::new(&buf);
-        while let Some(v) = reader.next_voucher().ok()? {
-            vouchers.push(v);
-        }
-        at += chunk.len;
-    }
-    (vouchers.len() == saved.count).then_some(vouchers)
+    let book = Book::from_parts(bytes, symbols).ok()?;
+    (book.len() == saved.count).then_some(book)
 }
 
 fn write_sealed(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
@@ -445,7 +435,7 @@ impl Index {
             }
             s.positions_tree.apply_batch(batch).map_err(derived("write"))?;
             let path = s.checkpoint.with_file_name(VOUCHERS_FILE);
-            append_vouchers(&path, &mut s.saved, &projection.vouchers)
+            append_vouchers(&path, &mut s.saved, projection.voucher_book())
                 .map_err(|e| StoreError::io(&path, "write", e))?;
             let checkpoint = CheckpointRef {
                 version: CHECKPOINT_VERSION,
@@ -455,6 +445,7 @@ impl Index {
                 ledger,
                 projection,
                 vouchers: &s.saved,
+                symbols: projection.voucher_book().symbols(),
             };
             s.db.flush().map_err(derived("flush"))?;
             write_sealed(&s.checkpoint, &checkpoint).map_err(|e| StoreError::io(&s.checkpoint, "write", e))?;
@@ -473,8 +464,9 @@ impl Index {
         if checkpoint.version != CHECKPOINT_VERSION {
             return None;
         }
-        let vouchers = read_vouchers(&s.checkpoint.with_file_name(VOUCHERS_FILE), &checkpoint.vouchers)?;
-        checkpoint.projection = std::mem::take(&mut checkpoint.projection).with_vouchers(vouchers);
+        let symbols = std::mem::take(&mut checkpoint.symbols);
+        let book = read_vouchers(&s.checkpoint.with_file_name(VOUCHERS_FILE), &checkpoint.vouchers, symbols)?;
+        checkpoint.projection = std::mem::take(&mut checkpoint.projection).with_book(book);
         s.saved = checkpoint.vouchers.clone();
         Some(checkpoint)
     }

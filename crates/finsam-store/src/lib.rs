@@ -11,7 +11,6 @@ pub mod index;
 pub mod log;
 pub mod store;
 pub mod verify;
-mod vouchers;
 
 pub use envelope::{Envelope, Head, GENESIS_HASH};
 pub use error::StoreError;

@@ -650,7 +650,7 @@ mod replay_tests {
             store.save_checkpoint().unwrap();
         }
         let (expected, head) = (store.projection().clone(), store.head().seq);
-        assert!(expected.vouchers.len() > 10, "the fixtures book vouchers");
+        assert!(expected.vouchers().len() > 10, "the fixtures book vouchers");
         let vouchers = dir.join(DERIVED_DIR).join("vouchers.bin");
         let reopen = || {
             let (store, report) = Store::open(&dir).unwrap();

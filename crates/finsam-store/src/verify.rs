@@ -203,7 +203,7 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     }
     report.head = Some(complete_head.clone());
     // Every voucher balances (asserted when built; checked again here, as read back).
-    for v in &projection.vouchers {
+    for v in projection.vouchers() {
         let sum: Amount = v.rows.iter().map(|r| r.amount).sum();
         if !sum.is_zero() {
             report.problem(
@@ -296,7 +296,7 @@ fn check_derived(
                         format!("the checkpointed books at seq {} differ from a fresh replay", cp.seq),
                     );
                 }
-                for v in &cp.projection.vouchers {
+                for v in cp.projection.vouchers() {
                     let sum: Amount = v.rows.iter().map(|r| r.amount).sum();
                     if !sum.is_zero() {
                         report.problem(
