@@ -94,7 +94,7 @@ pub fn read_log(
     let log = log_path(dir)?;
     let end = scan_file(&log, 0, Head::genesis(), 0, &mut |e, _| {
         if e.seq >= from && e.seq <= to {
-            each(e)?;
+            each(e.clone())?;
         }
         Ok(())
     })?;
@@ -200,8 +200,8 @@ fn catch_up(log: &Path, index: &mut Index, rebuild: bool, verify_prefix: bool) -
             problem: format!("the recorded event breaks a ledger rule: {r}"),
         })?;
         ledger.apply(&envelope.event);
-        projection.apply(recorded(&envelope));
-        index.add(&envelope)?;
+        projection.apply(recorded(envelope));
+        index.add(envelope)?;
         replayed += 1;
         Ok(())
     })?;
