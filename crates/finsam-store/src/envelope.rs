@@ -121,21 +121,22 @@ impl Envelope {
             .strip_suffix("\"}")
             .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
             .ok_or_else(|| LineProblem("the line does not end with a 64-hex `hash` member".into()))?;
-        let mut body = String::with_capacity(cut + 1);
-        body.push_str(&text[..cut]);
-        body.push('}');
-        let computed = sha256_hex(body.as_bytes());
+        // The hash is of the line without its hash member: the part before it and the brace.
+        let mut sha = Sha256::new();
+        sha.update(&line[..cut]);
+        sha.update(b"}");
+        let computed = hex(&sha.finalize());
         if computed != stated_hash {
             return Err(LineProblem(format!(
                 "hash mismatch: the line says {stated_hash}, its content hashes to {computed}"
             )));
         }
-        let value: Value = serde_json::from_str(&body).map_err(|e| LineProblem(format!("not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| LineProblem(format!("not valid JSON: {e}")))?;
         let Value::Object(map) = value else {
             return Err(LineProblem("not a JSON object".into()));
         };
         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-        let expected = ["seq", "id", "recorded_at", "recorded_by", "batch_last", "event", "prev_hash"];
+        let expected = ["seq", "id", "recorded_at", "recorded_by", "batch_last", "event", "prev_hash", "hash"];
         if keys != expected {
             return Err(LineProblem(format!("envelope members are {keys:?}, expected {expected:?} in that order")));
         }
