@@ -102,9 +102,10 @@ Writes the books to standard output as a double-entry journal that ledger-cli an
 one transaction per voucher (date, voucher number as code, text), one posting per account named
 förbund:account, amounts in SEK. `hledger -f J check` and `hledger -f J bal` then check finsam's
 figures independently.")]
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["forbund", "all"])))]
     Journal {
         /// Only this förbund's books
-        #[arg(long, value_name = "F", required_unless_present = "all", conflicts_with = "all")]
+        #[arg(long, value_name = "F", conflicts_with = "all")]
         forbund: Option<String>,
         /// Every förbund's books
         #[arg(long)]
@@ -244,17 +245,21 @@ Example:
         #[arg(long, value_name = "SEQ")]
         to: Option<u64>,
     },
-    /// The trial balance and key figures (bank, equity, income, costs, result) of one förbund
+    /// The trial balance and key figures (bank, equity, income, costs, result) of one förbund or all
     #[command(long_about = "\
 The trial balance (each account's balance, debit positive; it sums to zero) and the key
 figures: bank, equity (positive when the förbund has capital, including the year's result so
-far), and the income, costs and result of the year of --as-of.
+far), and the income, costs and result of the year of --as-of. --forbund F for one förbund,
+--all for every registered one.
 
 Two time axes: --as-of DATE counts what is dated on or before DATE (default today);
---known-at SEQ replays the log only up to SEQ, so you see exactly what the books said then.")]
+--known-at SEQ replays the log only up to SEQ, so you see exactly what the books said then.
+As known at the head, the balances come from the totals kept beside the checkpoint: a few
+milliseconds however long the log.")]
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["forbund", "all"])))]
     Balances {
         /// The förbund whose books to read, by id (e.g. sf-vastmanland)
-        #[arg(long, value_name = "F", required_unless_present = "all", conflicts_with = "all")]
+        #[arg(long, value_name = "F", conflicts_with = "all")]
         forbund: Option<String>,
         /// Every registered förbund, one after the other (JSON: a list)
         #[arg(long)]
