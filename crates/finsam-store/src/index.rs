@@ -166,7 +166,7 @@ pub struct TotalsFile {
     pub view: TotalsView,
 }
 
-fn write_totals(path: &Path, head: &Head, log_len: u64, projection: &Projection) -> std::io::Result<()> {
+pub(crate) fn write_totals(path: &Path, head: &Head, log_len: u64, projection: &Projection) -> std::io::Result<()> {
     let view = projection.totals_ref();
     let mut body = Vec::new();
     let mut sections = Vec::new();

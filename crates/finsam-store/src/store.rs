@@ -701,6 +701,31 @@ mod replay_tests {
             assert_eq!(sections, own, "only {f}'s section is read");
             assert_eq!(one.balances(f, as_of, &chart), expected, "{f}, read alone");
         }
+        // Totals sealed properly but not those of the books (as if forged): audit verify says so.
+        let mut other = Projection::new();
+        let registration = crate::log::LogBackend::head(&store.backend).clone();
+        let forged_from = parse_batch(include_str!("../../../fixtures/00-forbund.jsonl").as_bytes()).unwrap();
+        for (i, (_, e)) in forged_from.iter().enumerate() {
+            other.apply(finsam_projections::projection::Recorded {
+                seq: i as u64 + 1,
+                recorded_at: "t",
+                recorded_by: "t",
+                event: e,
+            });
+        }
+        let totals_path = dir.join(DERIVED_DIR).join(crate::index::TOTALS_FILE);
+        let genuine = std::fs::read(&totals_path).unwrap();
+        crate::index::write_totals(&totals_path, &registration, store.log_len, &other).unwrap();
+        drop(store);
+        let report = crate::verify::verify(&dir, &[]).unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.1.contains("stored totals")),
+            "forged totals are found: {:?}",
+            report.problems
+        );
+        std::fs::write(&totals_path, genuine).unwrap();
+        assert!(crate::verify::verify(&dir, &[]).unwrap().problems.is_empty(), "the genuine totals pass");
+        let (mut store, _) = Store::open(&dir).unwrap();
         // One more event and the totals no longer stand at the head until the next checkpoint.
         let contribution = r#"{"type":"ContributionReceived","forbund":"sf-vastmanland","date":"2024-02-01","member":"sala","year":2024,"amount":"5","reference":"r"}"#;
         store.record(&parse_batch(contribution.as_bytes()).unwrap(), "t", None).unwrap();

@@ -5,7 +5,7 @@
 
 use crate::envelope::{Envelope, Head, GENESIS_HASH, LINE_BYTES_MAX};
 use crate::error::StoreError;
-use crate::index::{Checkpoint, Index};
+use crate::index::{Checkpoint, Index, TotalsFile};
 use crate::store::{take_lock_for_verify, DERIVED_DIR, LOG_FILE};
 use finsam_domain::{Amount, Ledger};
 use finsam_projections::projection::Recorded;
@@ -92,11 +92,12 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
         (Some(_), true) => {
             let (mut index, _) = Index::open_sled(&dir.join(DERIVED_DIR))?;
             let checkpoint = index.load_checkpoint();
-            Some((index, checkpoint))
+            let totals = crate::index::read_totals(&dir.join(DERIVED_DIR), None);
+            Some((index, checkpoint, totals))
         }
         _ => None,
     };
-    let checkpoint_seq = derived.as_ref().and_then(|(_, cp)| cp.as_ref().map(|c| c.seq));
+    let checkpoint_seq = derived.as_ref().and_then(|(_, cp, _)| cp.as_ref().map(|c| c.seq));
     let mut at_checkpoint: Option<(Ledger, Projection)> = None;
     if checkpoint_seq == Some(0) {
         at_checkpoint = Some((Ledger::new(), Projection::new()));
@@ -256,7 +257,7 @@ fn stated_hash(line: &[u8]) -> Option<String> {
 fn check_derived(
     report: &mut VerifyReport,
     lock_held: bool,
-    derived: Option<(Index, Option<Checkpoint>)>,
+    derived: Option<(Index, Option<Checkpoint>, Option<TotalsFile>)>,
     head: &Head,
     fresh: &Index,
     checkpoint_seq: Option<u64>,
@@ -266,7 +267,7 @@ fn check_derived(
         report.notes.push("the derived state was not compared: another process holds the store".into());
         return Ok(());
     }
-    let Some((index, checkpoint)) = derived else {
+    let Some((index, checkpoint, totals)) = derived else {
         report.notes.push("there is no derived state to compare (it is rebuilt on the next open)".into());
         return Ok(());
     };
@@ -295,6 +296,13 @@ fn check_derived(
                         cp.seq,
                         format!("the checkpointed books at seq {} differ from a fresh replay", cp.seq),
                     );
+                }
+                // The totals the balances read, when they stand at the same seq.
+                if let Some(t) = totals.filter(|t| t.seq == cp.seq) {
+                    if t.view.totals != *p.totals() || t.view.forbund != p.forbund {
+                        report
+                            .problem(cp.seq, format!("the stored totals at seq {} differ from a fresh replay", cp.seq));
+                    }
                 }
                 for v in cp.projection.vouchers() {
                     let sum: Amount = v.rows.iter().map(|r| r.amount).sum();
