@@ -79,7 +79,9 @@ impl Amount {
     /// The canonical text stored in the log: whole kronor without decimals, otherwise exactly
     /// two decimals ("6200000", "1500.50").
     pub fn canonical(self) -> String {
-        if self.0.fract().is_zero() {
+        if self.0.is_zero() {
+            "0".to_string()
+        } else if self.0.fract().is_zero() {
             self.0.trunc().normalize().to_string()
         } else {
             format!("{:.2}", self.0)
@@ -93,7 +95,9 @@ impl Amount {
 
     /// Human form without the unit, for table columns.
     pub fn human_number(self) -> String {
-        let text = format!("{:.2}", self.0);
+        // A zero reached by arithmetic may carry a minus sign; it is printed as zero.
+        let value = if self.0.is_zero() { Decimal::ZERO } else { self.0 };
+        let text = format!("{value:.2}");
         let (sign, rest) = match text.strip_prefix('-') {
             Some(r) => ("-", r),
             None => ("", text.as_str()),
@@ -133,7 +137,12 @@ impl std::ops::Sub for Amount {
 impl std::ops::Neg for Amount {
     type Output = Amount;
     fn neg(self) -> Amount {
-        Amount(-self.0)
+        // No negative zero: -0 would print as "-0,00 kr".
+        if self.0.is_zero() {
+            Amount::ZERO
+        } else {
+            Amount(-self.0)
+        }
     }
 }
 
@@ -225,6 +234,11 @@ mod tests {
         assert_eq!(Amount::parse("-1945000").unwrap().human(), "-1 945 000,00 kr");
         assert_eq!(Amount::parse("999.5").unwrap().human(), "999,50 kr");
         assert_eq!(Amount::ZERO.human(), "0,00 kr");
+        // A sum that comes to nothing, negated, is still nothing: never "-0,00 kr".
+        let nothing = Amount::parse("1066000").unwrap() + -Amount::parse("1066000").unwrap();
+        assert_eq!((-nothing).human(), "0,00 kr");
+        assert_eq!((-nothing).canonical(), "0");
+        assert_eq!((-Amount::parse("0.50").unwrap() + Amount::parse("0.50").unwrap()).human(), "0,00 kr");
     }
 
     #[test]
