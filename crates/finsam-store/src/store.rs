@@ -625,15 +625,32 @@ mod replay_tests {
     use super::*;
     use finsam_domain::input::parse_batch;
 
+    const CONTRIBUTION: &str = r#"{"type":"ContributionReceived","forbund":"sf-vastmanland","date":"2024-02-01","member":"sala","year":2024,"amount":"5","reference":"r"}"#;
+
+    /// A new store in the temp dir, opened as its writer.
+    fn fresh(name: &str) -> (PathBuf, Store<FileLog>) {
+        let dir = std::env::temp_dir().join(format!("finsam-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        init(&dir).unwrap();
+        let (store, _) = Store::open(&dir).unwrap();
+        (dir, store)
+    }
+
+    /// Records a file of `fixtures/` (or any batch text) as one batch.
+    fn record(store: &mut Store<FileLog>, text: &str) {
+        store.record(&parse_batch(text.as_bytes()).unwrap(), "t", None).unwrap();
+    }
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/../../fixtures/{name}.jsonl", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
     /// The vouchers are saved apart from the checkpoint, appended chunk by chunk; reopening
     /// reads them back as they were, ignores what an unfinished save left after them, and
     /// replays the log when a chunk is damaged.
     #[test]
     fn the_checkpoints_vouchers_are_appended_and_read_back_whole() {
-        let dir = std::env::temp_dir().join(format!("finsam-vouchers-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        init(&dir).unwrap();
-        let (mut store, _) = Store::open(&dir).unwrap();
+        let (dir, mut store) = fresh("vouchers");
         let fixtures = [
             "00-forbund",
             "10-vasteras-2021",
@@ -644,9 +661,7 @@ mod replay_tests {
             "40-vastmanland-2024-example",
         ];
         for name in fixtures {
-            let path = format!("{}/../../fixtures/{name}.jsonl", env!("CARGO_MANIFEST_DIR"));
-            let events = parse_batch(std::fs::read_to_string(path).unwrap().as_bytes()).unwrap();
-            store.record(&events, "t", None).unwrap();
+            record(&mut store, &fixture(name));
             store.save_checkpoint().unwrap();
         }
         let (expected, head) = (store.projection().clone(), store.head().seq);
@@ -675,14 +690,9 @@ mod replay_tests {
     /// förbund or all, it gives the balances the projection gives.
     #[test]
     fn the_totals_beside_the_checkpoint_give_the_projections_balances() {
-        let dir = std::env::temp_dir().join(format!("finsam-totals-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        init(&dir).unwrap();
-        let (mut store, _) = Store::open(&dir).unwrap();
+        let (dir, mut store) = fresh("totals");
         for name in ["00-forbund", "10-vasteras-2021", "15-vastra-malardalen", "20-norra-vastmanland-2023"] {
-            let path = format!("{}/../../fixtures/{name}.jsonl", env!("CARGO_MANIFEST_DIR"));
-            let text = std::fs::read_to_string(path).unwrap();
-            store.record(&parse_batch(text.as_bytes()).unwrap(), "t", None).unwrap();
+            record(&mut store, &fixture(name));
         }
         store.save_checkpoint().unwrap();
         let chart = finsam_projections::Chart::default_chart();
@@ -704,7 +714,7 @@ mod replay_tests {
         // Totals sealed properly but not those of the books (as if forged): audit verify says so.
         let mut other = Projection::new();
         let registration = crate::log::LogBackend::head(&store.backend).clone();
-        let forged_from = parse_batch(include_str!("../../../fixtures/00-forbund.jsonl").as_bytes()).unwrap();
+        let forged_from = parse_batch(fixture("00-forbund").as_bytes()).unwrap();
         for (i, (_, e)) in forged_from.iter().enumerate() {
             other.apply(finsam_projections::projection::Recorded {
                 seq: i as u64 + 1,
@@ -727,8 +737,7 @@ mod replay_tests {
         assert!(crate::verify::verify(&dir, &[]).unwrap().problems.is_empty(), "the genuine totals pass");
         let (mut store, _) = Store::open(&dir).unwrap();
         // One more event and the totals no longer stand at the head until the next checkpoint.
-        let contribution = r#"{"type":"ContributionReceived","forbund":"sf-vastmanland","date":"2024-02-01","member":"sala","year":2024,"amount":"5","reference":"r"}"#;
-        store.record(&parse_batch(contribution.as_bytes()).unwrap(), "t", None).unwrap();
+        record(&mut store, CONTRIBUTION);
         assert!(open_totals(&dir, None).unwrap().is_none());
         store.save_checkpoint().unwrap();
         assert_eq!(open_totals(&dir, None).unwrap().unwrap().0, *store.head());
@@ -740,15 +749,10 @@ mod replay_tests {
     /// ahead of the checkpoint; the next writer replays that tail, and must not count it twice.
     #[test]
     fn a_tail_replayed_over_indexes_that_already_hold_it_counts_once() {
-        let dir = std::env::temp_dir().join(format!("finsam-replay-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        init(&dir).unwrap();
-        let registration = include_str!("../../../fixtures/00-forbund.jsonl");
-        let (mut store, _) = Store::open(&dir).unwrap();
-        store.record(&parse_batch(registration.as_bytes()).unwrap(), "t", None).unwrap();
+        let (dir, mut store) = fresh("replay");
+        record(&mut store, &fixture("00-forbund"));
         store.save_checkpoint().unwrap();
-        let contribution = r#"{"type":"ContributionReceived","forbund":"sf-vastmanland","date":"2024-02-01","member":"sala","year":2024,"amount":"5","reference":"r"}"#;
-        store.record(&parse_batch(contribution.as_bytes()).unwrap(), "t", None).unwrap();
+        record(&mut store, CONTRIBUTION);
         // Dies here: the log and the indexes hold the contribution, the checkpoint does not.
         drop(store);
         let (store, report) = Store::open(&dir).unwrap();
