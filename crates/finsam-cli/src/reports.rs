@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use finsam_domain::{Amount, Category, Event, EventKind, Slug};
 use finsam_projections::chart::Chart;
 use finsam_projections::reports::{At, Balances, BudgetPosition};
+use finsam_projections::totals::TotalsView;
 use finsam_projections::{summary, Projection};
 use finsam_store::{open_view, Envelope, View};
 use serde_json::{json, Map, Value};
@@ -125,43 +126,40 @@ pub fn balances(
     };
     let as_of = axes.as_of.unwrap_or_else(today);
     let fast = finsam_store::open_totals(store, wanted.as_ref())?
-        .filter(|(head, _)| axes.known_at.is_none_or(|k| k == head.seq))
-        .map(|(head, totals)| (head.seq, totals));
-    let mut all = Vec::new();
-    let head = match fast {
-        Some((head, totals)) => {
-            let list = match wanted {
-                Some(f) => {
-                    check_registered(&totals.forbund, &f)?;
-                    vec![f]
-                }
-                None => totals.forbund.keys().cloned().collect(),
-            };
-            for f in list {
-                let chart = load_chart(store, &f, chart)?;
-                let b = totals.balances(&f, as_of, &chart).expect("checked that the förbund exists");
-                all.push((b, chart));
-            }
-            head
-        }
+        .filter(|(head, _)| axes.known_at.is_none_or(|k| k == head.seq));
+    // From the totals beside the checkpoint when they stand at the head, else from the view.
+    enum Source {
+        Totals(TotalsView),
+        View(Box<View>, At),
+    }
+    let (head, source) = match fast {
+        Some((head, totals)) => (head.seq, Source::Totals(totals)),
         None => {
             let view = open_view(store)?;
             let at = resolve(&view, &axes)?;
-            let list = match wanted {
-                Some(f) => {
-                    check_forbund(&view, &f)?;
-                    vec![f]
-                }
-                None => view.projection.forbund.keys().cloned().collect(),
-            };
-            for f in list {
-                let chart = load_chart(store, &f, chart)?;
-                let b = view.projection.balances(&f, at, &chart).expect("checked that the förbund exists");
-                all.push((b, chart));
-            }
-            view.head.seq
+            (view.head.seq, Source::View(Box::new(view), at))
         }
     };
+    let registered = match &source {
+        Source::Totals(t) => &t.forbund,
+        Source::View(v, _) => &v.projection.forbund,
+    };
+    let list = match wanted {
+        Some(f) => {
+            check_registered(registered, &f)?;
+            vec![f]
+        }
+        None => registered.keys().cloned().collect(),
+    };
+    let mut all = Vec::new();
+    for f in list {
+        let chart = load_chart(store, &f, chart)?;
+        let b = match &source {
+            Source::Totals(t) => t.balances(&f, as_of, &chart),
+            Source::View(v, at) => v.projection.balances(&f, *at, &chart),
+        };
+        all.push((b.expect("checked that the förbund exists"), chart));
+    }
     let out = match (scope, format) {
         (Scope::One(_), _) => render_balances(&all[0].0, &all[0].1, head, format),
         (Scope::All, Format::Json) => {

@@ -105,11 +105,8 @@ impl Book {
         let mut at = 0usize;
         while at < bytes.len() {
             let mut r = Reader { bytes: &bytes, at };
-            let (_, forbund) = r.head()?;
-            let forbund = u32::try_from(forbund).map_err(|_| format!("symbol {forbund} at byte {at}"))?;
-            book.symbols.get(u64::from(forbund))?;
-            let mut r = Reader { bytes: &bytes, at };
-            r.voucher(&book.symbols)?;
+            let v = r.voucher(&book.symbols)?;
+            let forbund = book.symbols.ids[v.forbund.as_str()];
             book.by_forbund.entry(forbund).or_default().push(book.starts.len() as u32);
             book.starts.push(at as u64);
             at = r.at;
@@ -120,18 +117,15 @@ impl Book {
 
     pub fn push(&mut self, v: &Voucher) {
         debug_assert_eq!(v.year, v.date.year(), "a voucher's year is its date's");
-        let start = self.bytes.len();
-        let forbund = self.symbols.id(v.forbund.as_str());
-        let out = &mut self.bytes;
+        let Book { bytes: out, symbols, .. } = self;
+        let start = out.len();
+        let forbund = symbols.id(v.forbund.as_str());
         out.extend_from_slice(&v.seq.to_le_bytes());
         put(out, u64::from(forbund));
         put(out, u64::from(v.number));
         put(out, u64::try_from(v.date.num_days_from_ce()).expect("dates after year 1"));
-        let recorded_at = self.symbols.id(&v.recorded_at);
-        let recorded_by = self.symbols.id(&v.recorded_by);
-        let out = &mut self.bytes;
-        put(out, u64::from(recorded_at));
-        put(out, u64::from(recorded_by));
+        put(out, u64::from(symbols.id(&v.recorded_at)));
+        put(out, u64::from(symbols.id(&v.recorded_by)));
         put(out, v.text.len() as u64);
         out.extend_from_slice(v.text.as_bytes());
         match v.kind {
@@ -154,17 +148,11 @@ impl Book {
                 | u8::from(row.line.is_some()) << 1
                 | u8::from(row.member.is_some()) << 2
                 | (d.scale() as u8) << 3;
-            let ids: Vec<u32> = [&row.insats, &row.line, &row.member]
-                .into_iter()
-                .flatten()
-                .map(|s| self.symbols.id(s.as_str()))
-                .collect();
-            let out = &mut self.bytes;
             out.push(role as u8);
             out.push(flags);
             put(out, ((mantissa << 1) ^ (mantissa >> 63)) as u64);
-            for id in ids {
-                put(out, u64::from(id));
+            for slug in [&row.insats, &row.line, &row.member].into_iter().flatten() {
+                put(out, u64::from(symbols.id(slug.as_str())));
             }
         }
         self.by_forbund.entry(forbund).or_default().push(self.starts.len() as u32);

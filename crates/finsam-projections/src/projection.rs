@@ -5,7 +5,7 @@
 
 use crate::book::Book;
 use crate::chart::Role;
-use crate::totals::{self, Totals, TotalsRef};
+use crate::totals::{self, Totals};
 use chrono::{Datelike, NaiveDate};
 use finsam_domain::event::{BudgetStatus, CostLine, EstimatedTransfer, IncomeLine, InsatsRef, Stated, TransferLine};
 use finsam_domain::{Amount, Category, Decision, Event, EventKind, MemberKind, Share, Slug};
@@ -177,8 +177,8 @@ pub struct Projection {
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     /// Corrected seq -> (correction seq, correction date).
     pub corrected: BTreeMap<u64, (u64, NaiveDate)>,
-    /// Indexes into `budgets` per förbund and year, in seq order. This and the next two are
-    /// derived from the lists above: not stored, rebuilt on loading (see `Stored`).
+    /// Indexes into `budgets` per förbund and year, in seq order. This and the next three are
+    /// derived from the lists above: not stored, rebuilt on loading (see `Stored`, `with_book`).
     #[serde(skip)]
     budget_index: BTreeMap<(Slug, i32), Vec<usize>>,
     /// Indexes into `insatser` per förbund and insats.
@@ -190,6 +190,16 @@ pub struct Projection {
     /// The vouchers summed per förbund and day (see `totals`).
     #[serde(skip)]
     totals: Totals,
+}
+
+/// Takes a voucher into what is derived from the vouchers: the year's running result (for its
+/// close) and the totals per förbund and day.
+fn index_voucher(year_results: &mut BTreeMap<(Slug, i32), BTreeMap<Role, Amount>>, totals: &mut Totals, v: &Voucher) {
+    let results = year_results.entry((v.forbund.clone(), v.year)).or_default();
+    for row in v.rows.iter().filter(|row| row.role.is_result()) {
+        *results.entry(row.role).or_default() += row.amount;
+    }
+    totals::add(totals, v);
 }
 
 /// What a checkpoint holds of the projection: everything but the lookup indexes, which
@@ -225,7 +235,7 @@ impl From<Stored> for Projection {
             year_results: BTreeMap::new(),
             totals: Totals::new(),
         };
-        p.rebuild_indexes();
+        p.index_lists();
         p
     }
 }
@@ -239,7 +249,9 @@ impl Projection {
     pub fn with_book(mut self, book: Book) -> Projection {
         assert!(self.book.is_empty(), "a projection read from a checkpoint has no vouchers of its own");
         self.book = book;
-        self.rebuild_indexes();
+        for v in self.book.iter() {
+            index_voucher(&mut self.year_results, &mut self.totals, &v);
+        }
         self
     }
 
@@ -253,23 +265,14 @@ impl Projection {
         self.book.iter()
     }
 
-    /// Rebuilds the lookup indexes from the lists (they are not stored in a checkpoint).
-    fn rebuild_indexes(&mut self) {
-        self.budget_index.clear();
+    /// Builds the lookup indexes of the budgets and insatser (they are not stored in a
+    /// checkpoint; those of the vouchers are built by `with_book`).
+    fn index_lists(&mut self) {
         for (i, b) in self.budgets.iter().enumerate() {
             self.budget_index.entry((b.forbund.clone(), b.year)).or_default().push(i);
         }
         self.insats_index =
             self.insatser.iter().enumerate().map(|(i, r)| ((r.forbund.clone(), r.insats.clone()), i)).collect();
-        self.year_results.clear();
-        self.totals.clear();
-        for v in self.book.iter() {
-            totals::add(&mut self.totals, &v);
-            let results = self.year_results.entry((v.forbund.clone(), v.year)).or_default();
-            for row in v.rows.iter().filter(|row| row.role.is_result()) {
-                *results.entry(row.role).or_default() += row.amount;
-            }
-        }
     }
 
     /// Folds one event in. The ledger has accepted it: a broken assumption here is a bug.
@@ -465,22 +468,13 @@ impl Projection {
         };
         voucher.assert_balanced();
         *next += 1;
-        let results = self.year_results.entry((f.clone(), year)).or_default();
-        for row in voucher.rows.iter().filter(|row| row.role.is_result()) {
-            *results.entry(row.role).or_default() += row.amount;
-        }
-        totals::add(&mut self.totals, &voucher);
+        index_voucher(&mut self.year_results, &mut self.totals, &voucher);
         self.book.push(&voucher);
     }
 
     /// The vouchers summed per förbund and day.
     pub fn totals(&self) -> &Totals {
         &self.totals
-    }
-
-    /// What the balances at the head need, borrowed, to be stored beside a checkpoint.
-    pub fn totals_ref(&self) -> TotalsRef<'_> {
-        TotalsRef { head: self.head, forbund: &self.forbund, totals: &self.totals }
     }
 
     pub fn insats(&self, f: &Slug, insats: &Slug) -> Option<&InsatsRecord> {

@@ -2,7 +2,7 @@
 
 use crate::chart::{Chart, Role, Side};
 use crate::projection::{BudgetRecord, Projection, Voucher, VoucherKind};
-use crate::totals::{DayTotal, TotalsView};
+use crate::totals::{Totals, TotalsView};
 use chrono::{Datelike, NaiveDate};
 use finsam_domain::{Amount, Category, Slug};
 use rust_decimal::Decimal;
@@ -61,10 +61,13 @@ impl Tally {
         }
     }
 
-    /// The tally of the totals per day, up to `as_of`: the same as that of the vouchers known
-    /// at the head (the totals are kept from exactly those vouchers).
-    fn of_totals(days: &BTreeMap<NaiveDate, DayTotal>, as_of: NaiveDate) -> Tally {
+    /// The tally of a förbund's totals per day, up to `as_of`: the same as that of its vouchers
+    /// known at the head (the totals are kept from exactly those vouchers).
+    fn of_totals(totals: &Totals, f: &Slug, as_of: NaiveDate) -> Tally {
         let mut tally = Tally::default();
+        let Some(days) = totals.get(f) else {
+            return tally;
+        };
         for (date, day) in days.range(..=as_of) {
             tally.vouchers += day.vouchers as usize;
             let this_year = date.year() == as_of.year();
@@ -116,7 +119,7 @@ impl TotalsView {
     /// The balances of a förbund as of a date, as known at the head.
     pub fn balances(&self, f: &Slug, as_of: NaiveDate, chart: &Chart) -> Option<Balances> {
         let info = self.forbund.get(f)?;
-        let tally = self.totals.get(f).map(|days| Tally::of_totals(days, as_of)).unwrap_or_default();
+        let tally = Tally::of_totals(&self.totals, f, as_of);
         Some(tally.finish(f, &info.name, At { as_of, known_at: self.head }, chart))
     }
 }
@@ -127,7 +130,7 @@ impl Projection {
     pub fn balances(&self, f: &Slug, at: At, chart: &Chart) -> Option<Balances> {
         let info = self.forbund.get(f)?;
         let tally = if at.known_at >= self.head {
-            self.totals().get(f).map(|days| Tally::of_totals(days, at.as_of)).unwrap_or_default()
+            Tally::of_totals(self.totals(), f, at.as_of)
         } else {
             self.tally_of_vouchers(f, at)
         };

@@ -53,19 +53,11 @@ pub fn add(totals: &mut Totals, v: &Voucher) {
     }
 }
 
-/// What the balances report needs of a förbund, as of the head: its registration and totals.
-/// Stored beside the checkpoint; `Projection::totals_view` gives the same from a projection.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What the balances report needs, as of the head: the registered förbund and their totals
+/// (the store reads it back from the file it keeps beside the checkpoint).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TotalsView {
     pub head: u64,
     pub forbund: BTreeMap<Slug, ForbundInfo>,
     pub totals: Totals,
-}
-
-/// The same, borrowed from a projection, for writing.
-#[derive(Serialize)]
-pub struct TotalsRef<'a> {
-    pub head: u64,
-    pub forbund: &'a BTreeMap<Slug, ForbundInfo>,
-    pub totals: &'a Totals,
 }

@@ -3,7 +3,7 @@
 //! log, and is: on a version change, on a checkpoint that does not match the log, or on
 //! `finsam reindex`.
 
-use crate::envelope::{content_digest, hex, Envelope, Head};
+use crate::envelope::{content_digest, hex, sha256_hex, Envelope, Head};
 use crate::error::StoreError;
 use finsam_domain::ledger::LEDGER_STATE_VERSION;
 use finsam_domain::Ledger;
@@ -167,31 +167,40 @@ pub struct TotalsFile {
 }
 
 pub(crate) fn write_totals(path: &Path, head: &Head, log_len: u64, projection: &Projection) -> std::io::Result<()> {
-    let view = projection.totals_ref();
     let mut body = Vec::new();
     let mut sections = Vec::new();
-    for (f, days) in view.totals {
+    for (f, days) in projection.totals() {
         let start = body.len();
         serde_json::to_writer(&mut body, days)?;
         let section = &body[start..];
-        sections.push((f.clone(), start as u64, section.len() as u64, hex(&Sha256::digest(section))));
+        sections.push((f.clone(), start as u64, section.len() as u64, sha256_hex(section)));
     }
     let header = TotalsHeader {
         version: CHECKPOINT_VERSION,
         seq: head.seq,
         hash: head.hash.clone(),
         log_len,
-        forbund: view.forbund,
+        forbund: &projection.forbund,
         sections,
     };
     let header = serde_json::to_vec(&header)?;
+    replace_file(path, |out| {
+        out.write_all(&header)?;
+        writeln!(out, "\nsha256 {} {}", sha256_hex(&header), header.len())?;
+        out.write_all(&body)
+    })
+}
+
+/// Writes a file whole or not at all: into a temporary file beside it, synced, then renamed
+/// over it.
+fn replace_file(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-    out.write_all(&header)?;
-    writeln!(out, "\nsha256 {} {}", hex(&Sha256::digest(&header)), header.len())?;
-    out.write_all(&body)?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
+    write(&mut out)?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     std::fs::rename(&tmp, path)
 }
 
@@ -203,7 +212,7 @@ pub fn read_totals(derived: &Path, only: Option<&Slug>) -> Option<TotalsFile> {
     file.by_ref().take(64 << 20).read_until(b'\n', &mut header).ok()?;
     file.by_ref().take(200).read_line(&mut seal).ok()?;
     header.pop_if(|b| *b == b'\n')?;
-    if seal.trim_end() != format!("sha256 {} {}", hex(&Sha256::digest(&header)), header.len()) {
+    if seal.trim_end() != format!("sha256 {} {}", sha256_hex(&header), header.len()) {
         return None;
     }
     let header: TotalsHeader<BTreeMap<Slug, ForbundInfo>> = serde_json::from_slice(&header).ok()?;
@@ -220,7 +229,7 @@ pub fn read_totals(derived: &Path, only: Option<&Slug>) -> Option<TotalsFile> {
         let mut section = vec![0; usize::try_from(*len).ok()?];
         file.read_exact(&mut section).ok()?;
         position = offset + len;
-        if hex(&Sha256::digest(&section)) != *digest {
+        if sha256_hex(&section) != *digest {
             return None;
         }
         totals.insert(f.clone(), serde_json::from_slice(&section).ok()?);
@@ -243,7 +252,7 @@ fn append_vouchers(path: &Path, saved: &mut SavedVouchers, book: &Book) -> std::
     let mut chunks = Vec::new();
     for chunk in book.bytes_from(saved.count).chunks(CHUNK_BYTES) {
         file.write_all(chunk)?;
-        chunks.push(Chunk { offset: end, len: chunk.len() as u64, sha256: hex(&Sha256::digest(chunk)) });
+        chunks.push(Chunk { offset: end, len: chunk.len() as u64, sha256: sha256_hex(chunk) });
         end += chunk.len() as u64;
     }
     file.sync_data()?;
@@ -264,7 +273,7 @@ fn read_vouchers(path: &Path, saved: &SavedVouchers, symbols: BookSymbols) -> Op
             let start = bytes.len();
             bytes.resize(start + usize::try_from(chunk.len).ok()?, 0);
             file.read_exact(&mut bytes[start..]).ok()?;
-            if hex(&Sha256::digest(&bytes[start..])) != chunk.sha256 {
+            if sha256_hex(&bytes[start..]) != chunk.sha256 {
                 return None;
             }
         }
@@ -274,15 +283,12 @@ fn read_vouchers(path: &Path, saved: &SavedVouchers, symbols: BookSymbols) -> Op
 }
 
 fn write_sealed(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let file = std::fs::File::create(&tmp)?;
-    let mut out = Hashing { inner: BufWriter::with_capacity(1 << 20, file), sha: Sha256::new(), len: 0 };
-    serde_json::to_writer(&mut out, value)?;
-    let (mut inner, digest, len) = (out.inner, out.sha.finalize(), out.len);
-    writeln!(inner, "\nsha256 {} {len}", hex(&digest))?;
-    let file = inner.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    replace_file(path, |file| {
+        let mut out = Hashing { inner: file, sha: Sha256::new(), len: 0 };
+        serde_json::to_writer(&mut out, value)?;
+        let (inner, digest, len) = (out.inner, out.sha.finalize(), out.len);
+        writeln!(inner, "\nsha256 {} {len}", hex(&digest))
+    })
 }
 
 /// The value in a file written by `write_sealed`, if the file is whole.
@@ -291,7 +297,7 @@ fn read_sealed<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     let body_end = bytes[..bytes.len().checked_sub(1)?].iter().rposition(|b| *b == b'\n')?;
     let trailer = std::str::from_utf8(&bytes[body_end + 1..]).ok()?.trim_end();
     let body = &bytes[..body_end];
-    let expected = format!("sha256 {} {}", hex(&Sha256::digest(body)), body.len());
+    let expected = format!("sha256 {} {}", sha256_hex(body), body.len());
     if trailer != expected {
         return None;
     }
@@ -350,11 +356,11 @@ impl Index {
                 s.idem.clear().map_err(derived("clear"))?;
                 s.positions_tree.clear().map_err(derived("clear"))?;
                 s.saved = SavedVouchers::default();
-                let files = [TOTALS_FILE, VOUCHERS_FILE].map(|name| s.checkpoint.with_file_name(name));
-                for path in [s.checkpoint.clone()].iter().chain(&files) {
-                    match std::fs::remove_file(path) {
+                for name in [CHECKPOINT_FILE, TOTALS_FILE, VOUCHERS_FILE] {
+                    let path = s.checkpoint.with_file_name(name);
+                    match std::fs::remove_file(&path) {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(StoreError::io(path, "remove", e));
+                            return Err(StoreError::io(&path, "remove", e));
                         }
                         _ => {}
                     }
