@@ -28,6 +28,59 @@ GENESIS = "0" * 64
 MEMBERS = ["seq", "id", "recorded_at", "recorded_by", "batch_last", "event", "prev_hash", "hash"]
 
 
+LINE_BYTES_MAX = 1 << 20
+
+
+class NotCanonical(ValueError):
+    pass
+
+
+def _no_duplicates(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise NotCanonical(f"duplicate member {key!r}")
+        seen[key] = value
+    return seen
+
+
+def _no_float(text):
+    raise NotCanonical(f"the number {text} is not an integer")
+
+
+def _no_constant(text):
+    raise NotCanonical(f"{text} is not JSON")
+
+
+def canonical_problem(line):
+    """What keeps a line from being a canonical envelope (see CANONICAL.md), or None."""
+    if len(line) > LINE_BYTES_MAX:
+        return f"longer than the limit of {LINE_BYTES_MAX} bytes"
+    try:
+        text = line.decode("utf-8")  # strict: CESU-8 and lone surrogates are refused here
+        env = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_no_float, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError) as e:
+        return f"not an envelope: {e}"
+    if not isinstance(env, dict) or list(env.keys()) != MEMBERS:
+        return f"members {list(env.keys()) if isinstance(env, dict) else env!r} are not {MEMBERS}"
+    for key in ("seq", "batch_last"):
+        if type(env[key]) is not int or env[key] < 0:
+            return f"`{key}` is not an unsigned integer"
+    for key in ("id", "recorded_at", "recorded_by", "prev_hash", "hash"):
+        if type(env[key]) is not str:
+            return f"`{key}` is not a string"
+    if not isinstance(env["event"], dict):
+        return "`event` is not an object"
+    try:
+        again = json.dumps(env, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate written as an escape
+        return f"not an envelope: {e}"
+    if again != line:
+        at = next((i for i, (a, b) in enumerate(zip(again, line)) if a != b), min(len(again), len(line)))
+        return f"not the canonical line: it differs from the compact encoding of its content at byte {at}"
+    return None
+
+
 def verify(path, digests):
     problems = []
     prev, seq, head, complete_head = GENESIS, 0, (0, GENESIS), (0, GENESIS)
@@ -35,18 +88,15 @@ def verify(path, digests):
         data = f.read()
     lines = data.split(b"\n")
     torn = lines.pop()  # bytes after the last newline: a partial line, or b""
+    envelopes = []
     for number, line in enumerate(lines, start=1):
-        try:
-            cut = line.rindex(b',"hash":"')
-            body = line[:cut] + b"}"
-            env = json.loads(line)
-        except ValueError as e:
-            problems.append((number, f"not an envelope: {e}"))
+        problem = canonical_problem(line)
+        if problem:
+            problems.append((number, problem))
             break
-        if list(env.keys()) != MEMBERS:
-            problems.append((number, f"members {list(env.keys())} are not {MEMBERS}"))
-            break
-        if hashlib.sha256(body).hexdigest() != env["hash"]:
+        env = json.loads(line)
+        cut = line.rindex(b',"hash":"')
+        if hashlib.sha256(line[:cut] + b"}").hexdigest() != env["hash"]:
             problems.append((number, "hash mismatch: the line's content was changed"))
             break
         if env["seq"] != seq + 1:
@@ -55,17 +105,24 @@ def verify(path, digests):
         if env["prev_hash"] != prev:
             problems.append((number, f"prev_hash does not match the hash of seq {seq}"))
             break
+        if env["batch_last"] < env["seq"]:
+            problems.append((number, f"batch_last {env['batch_last']} lies before seq {env['seq']}"))
+            break
         seq, prev = env["seq"], env["hash"]
         head = (seq, prev)
+        envelopes.append(env)
         if env["seq"] == env["batch_last"]:
             complete_head = head
+    if not problems and len(torn) > LINE_BYTES_MAX:
+        # A torn write leaves at most one partial line; no line is this long.
+        problems.append((len(lines) + 1, f"longer than the limit of {LINE_BYTES_MAX} bytes"))
     for d in digests:
         want_seq, want_hash = d.split(":", 1)
         want_seq = int(want_seq)
         if want_seq > head[0] or want_seq < 1:
             problems.append((want_seq, f"digest {d}: the log has no seq {want_seq}"))
             continue
-        env = json.loads(lines[want_seq - 1])
+        env = envelopes[want_seq - 1]
         if env["hash"] != want_hash:
             problems.append((want_seq, f"digest {d}: seq {want_seq} now has hash {env['hash']}: history was rewritten"))
     unfinished = head[0] - complete_head[0]

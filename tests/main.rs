@@ -1,6 +1,7 @@
 //! Integration tests: the real `finsam` binary against temporary stores.
 
 mod audit;
+mod canonical;
 mod crash;
 mod hostile;
 mod journal;

@@ -90,15 +90,7 @@ impl Envelope {
         event: Event,
         prev_hash: String,
     ) -> (Envelope, String) {
-        let mut body = Map::new();
-        body.insert("seq".into(), seq.into());
-        body.insert("id".into(), id.clone().into());
-        body.insert("recorded_at".into(), recorded_at.clone().into());
-        body.insert("recorded_by".into(), recorded_by.clone().into());
-        body.insert("batch_last".into(), batch_last.into());
-        body.insert("event".into(), event.to_json());
-        body.insert("prev_hash".into(), prev_hash.clone().into());
-        let mut text = serde_json::to_string(&Value::Object(body)).expect("a JSON map always serialises");
+        let mut text = canonical_body(seq, &id, &recorded_at, &recorded_by, batch_last, &event, &prev_hash);
         let hash = sha256_hex(text.as_bytes());
         assert_eq!(text.pop(), Some('}'), "a JSON object ends with a brace");
         text.push_str(",\"hash\":\"");
@@ -157,6 +149,24 @@ impl Envelope {
         if envelope.batch_last < envelope.seq {
             return Err(LineProblem(format!("batch_last {} lies before seq {}", envelope.batch_last, envelope.seq)));
         }
+        // The canonical line rule (events/CANONICAL.md): a line is exactly the bytes finsam
+        // writes for what it holds. Anything else (a space, an escaped key, 294.0 for 294, a
+        // duplicate member, an amount not in canonical form) is damage, whatever its hash.
+        let canonical = canonical_body(
+            envelope.seq,
+            &envelope.id,
+            &envelope.recorded_at,
+            &envelope.recorded_by,
+            envelope.batch_last,
+            &envelope.event,
+            &envelope.prev_hash,
+        );
+        if canonical.as_bytes()[..canonical.len() - 1] != line[..cut] {
+            let at = canonical.bytes().zip(line.iter()).position(|(a, b)| a != *b).unwrap_or(cut.min(canonical.len()));
+            return Err(LineProblem(format!(
+                "not the canonical line (events/CANONICAL.md): it differs from finsam's encoding of its content at byte {at}"
+            )));
+        }
         Ok(envelope)
     }
 
@@ -173,6 +183,28 @@ impl Envelope {
         m.insert("hash".into(), self.hash.clone().into());
         Value::Object(m)
     }
+}
+
+/// The envelope without its hash member, as finsam writes it: compact JSON, members in the
+/// contract's order, the event in its canonical form. `hash` is the SHA-256 of these bytes.
+fn canonical_body(
+    seq: u64,
+    id: &str,
+    recorded_at: &str,
+    recorded_by: &str,
+    batch_last: u64,
+    event: &Event,
+    prev_hash: &str,
+) -> String {
+    let mut body = Map::new();
+    body.insert("seq".into(), seq.into());
+    body.insert("id".into(), id.into());
+    body.insert("recorded_at".into(), recorded_at.into());
+    body.insert("recorded_by".into(), recorded_by.into());
+    body.insert("batch_last".into(), batch_last.into());
+    body.insert("event".into(), event.to_json());
+    body.insert("prev_hash".into(), prev_hash.into());
+    serde_json::to_string(&Value::Object(body)).expect("a JSON map always serialises")
 }
 
 fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {

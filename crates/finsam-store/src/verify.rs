@@ -113,6 +113,16 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
             break;
         }
         if buf.last() != Some(&b'\n') {
+            if n > LINE_BYTES_MAX {
+                // Not a torn write: no line finsam writes is this long, and reading stopped at
+                // the limit, not at the end of the file.
+                report.problem(
+                    line_no + 1,
+                    format!("line {}: longer than the limit of {LINE_BYTES_MAX} bytes: damage", line_no + 1),
+                );
+                chain_intact = false;
+                break;
+            }
             report.notes.push(format!(
                 "the log ends in a partial line of {n} byte(s): an unfinished write, never acknowledged"
             ));
@@ -195,7 +205,7 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
             }
         }
     }
-    if !pending.is_empty() {
+    if !pending.is_empty() && chain_intact {
         report.notes.push(format!(
             "the log ends in an unfinished batch ({} complete line(s) of a batch ending at seq {}), never acknowledged",
             pending.len(),
