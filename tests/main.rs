@@ -11,3 +11,4 @@ mod reports;
 mod schemas;
 mod sie;
 mod support;
+mod trust;

@@ -585,6 +585,7 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
         return Err(Failure::usage(format!("--batch-size takes 1 to {}", finsam_domain::input::BATCH_EVENTS_MAX)));
     }
     let (mut store, report) = Store::open(dir)?;
+    store.stop_when(&STOP);
     output::report_open(&report);
     let mut reader: Box<dyn BufRead> = if file == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
@@ -628,7 +629,7 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
         }
         Ok(())
     })();
-    store.save_checkpoint()?;
+    output::save_derived(&mut store);
     let head = store.head().clone();
     let events: u64 = batches.iter().map(|(_, _, a, b)| if *a > 0 { b - a + 1 } else { 0 }).sum();
     let summary = match format {
@@ -654,10 +655,12 @@ fn record(
     format: Format,
 ) -> Result<(), Failure> {
     let (mut store, report) = Store::open(dir)?;
+    store.stop_when(&STOP);
     output::report_open(&report);
     let input = read_input(file)?;
     let outcome = record_bytes(&mut store, &input, actor, expect_head)?;
-    store.save_checkpoint()?;
+    // Durable from here on: whatever happens to the derived state, the batch is recorded.
+    output::save_derived(&mut store);
     let head = store.head().clone();
     match format {
         Format::Table | Format::Csv => {
@@ -725,13 +728,12 @@ fn log(dir: &std::path::Path, from: u64, to: u64, format: Format) -> Result<(), 
 }
 
 fn status(dir: &std::path::Path, format: Format) -> Result<(), Failure> {
-    let (store, report) = Store::open(dir)?;
-    output::report_open(&report);
-    let head = store.head().clone();
-    let ledger = store.ledger();
+    let view = finsam_store::open_view(dir)?;
+    let head = view.head.clone();
+    let ledger = &view.ledger;
     let mut rows = Vec::new();
     for id in ledger.forbund_ids() {
-        let position = store.index().position(id.as_str())?;
+        let position = view.index.position(id.as_str());
         rows.push((id.clone(), ledger.forbund_name(id).unwrap_or_default().to_string(), position));
     }
     match format {
@@ -767,6 +769,7 @@ impl From<StoreError> for Failure {
             | StoreError::NotAStore { .. }
             | StoreError::AlreadyAStore { .. }
             | StoreError::Refused(_) => 2,
+            StoreError::Interrupted => 130,
             StoreError::Damaged { .. }
             | StoreError::Poisoned { .. }
             | StoreError::Io { .. }
@@ -787,8 +790,31 @@ impl Failure {
     }
 }
 
+/// Thrown when a signal (Ctrl-C, SIGTERM, SIGHUP) asks finsam to stop. A command that records
+/// hands it to the store, which checks it before every append and never during one.
+static STOP: finsam_store::StopSwitch = finsam_store::StopSwitch::new();
+
+/// Resolves when the process is asked to stop.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (term, hup) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()));
+    let (Ok(mut term), Ok(mut hup)) = (term, hup) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Only `record` writes what must never be half-acknowledged; every other command may stop
+    // at once (what they write — derived state, a new empty store, an export — is replaced
+    // whole or made again).
+    let records = matches!(cli.command, Command::Record { .. });
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -797,19 +823,40 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        // The work runs on a blocking thread; the main task watches for Ctrl-C so that an
-        // interrupted run says what became of the batch instead of vanishing silently.
-        let work = tokio::task::spawn_blocking(move || run(cli));
-        tokio::select! {
-            joined = work => match joined {
-                Ok(Ok(())) => ExitCode::SUCCESS,
-                Ok(Err(failure)) => failure.exit(),
-                Err(panic) => std::panic::resume_unwind(panic.into_panic()),
-            },
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("finsam: interrupted. A batch is recorded only once its seqs are printed; an unfinished one is cut away when the store is next opened.");
-                std::process::exit(130);
+        // The work runs on a blocking thread; the main task watches for signals.
+        let mut work = tokio::task::spawn_blocking(move || run(cli));
+        let outcome = tokio::select! {
+            joined = &mut work => joined,
+            _ = stop_signal() => {
+                if !records {
+                    eprintln!("finsam: interrupted.");
+                    std::process::exit(130);
+                }
+                // Ask the store to write nothing more. With an append under way, wait for it:
+                // the batch is durable before the store stops, its seqs are printed, exit 0.
+                // With none, nothing more is written; give the command a moment to say what it
+                // recorded before (bulk loading), then stop with 130.
+                if STOP.request_stop() {
+                    match tokio::time::timeout(std::time::Duration::from_secs(2), &mut work).await {
+                        Ok(joined) => joined,
+                        Err(_) => {
+                            eprintln!("finsam: interrupted before the batch was written: nothing was recorded.");
+                            std::process::exit(130);
+                        }
+                    }
+                } else {
+                    let joined = work.await;
+                    if matches!(joined, Ok(Ok(()))) {
+                        eprintln!("finsam: interrupted after the batch was durable: it is recorded (seqs above).");
+                    }
+                    joined
+                }
             }
+        };
+        match outcome {
+            Ok(Ok(())) => ExitCode::SUCCESS,
+            Ok(Err(failure)) => failure.exit(),
+            Err(panic) => std::panic::resume_unwind(panic.into_panic()),
         }
     })
 }

@@ -34,8 +34,20 @@ pub fn emit(text: &str) {
     }
 }
 
+/// Saves the derived state after recording. The batch is durable already, so a failure here
+/// (a full disk, a folder that cannot be written) is a warning, never an error: the next open
+/// replays what the checkpoint lacks.
+pub fn save_derived(store: &mut finsam_store::Store<finsam_store::FileLog>) {
+    if let Err(e) = store.save_checkpoint() {
+        eprintln!("finsam: warning: the events are recorded, but {e}; it is rebuilt from the log when the store is next opened");
+    }
+}
+
 /// Tells the user, on standard error, what opening the store repaired.
 pub fn report_open(report: &OpenReport) {
+    for w in &report.warnings {
+        eprintln!("finsam: warning: {w}");
+    }
     if report.torn_bytes_cut > 0 {
         eprintln!(
             "finsam: cut {} byte(s) at the end of the log: an unfinished batch from an interrupted run, never acknowledged",

@@ -46,6 +46,8 @@ pub enum StoreError {
     },
     /// A request the store will not carry out (e.g. writing over an existing folder).
     Refused(String),
+    /// Asked to stop (a signal) before the batch was written: nothing was.
+    Interrupted,
 }
 
 impl StoreError {
@@ -79,6 +81,9 @@ impl fmt::Display for StoreError {
             ),
             StoreError::Poisoned { reason } => write!(f, "the writer stopped after a failed sync and will not retry: {reason}"),
             StoreError::Io { path, action, source } => write!(f, "could not {action} {}: {source}", path.display()),
+            StoreError::Interrupted => {
+                write!(f, "interrupted before the batch was written: nothing was recorded")
+            }
             StoreError::Derived { action, detail } => write!(f, "derived state (sled): could not {action}: {detail}"),
             StoreError::Refused(why) => write!(f, "refused: {why}"),
         }

@@ -1,10 +1,14 @@
-//! Derived state: the idempotency keys, per-förbund positions and the ledger checkpoint.
-//! Kept in sled on disk (or in memory for the twin). Everything here can be rebuilt from the
-//! log, and is: on a version change, on a checkpoint that does not match the log, or on
-//! `finsam reindex`.
+//! Derived state, all of it in `derived/` and all of it a cache of the log: the checkpoint
+//! (ledger state, books without their vouchers, idempotency keys, per-förbund positions), the
+//! vouchers file it stands on, and the totals file the balances read.
+//!
+//! Trust rule: a derived file is used only when it is sealed with this user's key (see `key`)
+//! and stands for exactly the log beside it (its head seq, hash and length match the log's
+//! line at that length). Anything else is ignored and rebuilt from the log. Nothing a writer
+//! decides with (ledger state, idempotency keys, positions) lives anywhere else.
 
-use crate::envelope::{content_digest, hex, sha256_hex, Envelope, Head};
-use crate::error::StoreError;
+use crate::envelope::{content_digest, sha256_hex, Envelope, Head};
+use crate::key::Key;
 use finsam_domain::ledger::LEDGER_STATE_VERSION;
 use finsam_domain::Ledger;
 use finsam_domain::Slug;
@@ -14,9 +18,9 @@ use finsam_projections::projection::PROJECTION_VERSION;
 use finsam_projections::totals::{Totals, TotalsView};
 use finsam_projections::Projection;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// A snapshot of the ledger at a point of the log, so that opening reads only the tail.
@@ -30,6 +34,7 @@ pub struct Checkpoint {
     pub ledger: Ledger,
     /// Without its vouchers until `load_checkpoint` puts them back from the vouchers file.
     pub projection: Projection,
+    pub index: Index,
     vouchers: SavedVouchers,
     symbols: BookSymbols,
 }
@@ -60,7 +65,7 @@ const VOUCHERS_FILE: &str = "vouchers.bin";
 const CHUNK_BYTES: usize = 16 << 20;
 
 /// The version a checkpoint must carry to be trusted: the ledger's and the projection's.
-const CHECKPOINT_VERSION: u32 = LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION;
+const CHECKPOINT_VERSION: u32 = (LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION) * 10 + 2;
 
 #[derive(Serialize)]
 struct CheckpointRef<'a> {
@@ -70,6 +75,7 @@ struct CheckpointRef<'a> {
     log_len: u64,
     ledger: &'a Ledger,
     projection: &'a Projection,
+    index: &'a Index,
     vouchers: &'a SavedVouchers,
     symbols: BookSymbols,
 }
@@ -81,56 +87,203 @@ pub struct Position {
     pub events: u64,
 }
 
-/// The indexes. Lookups see everything added; with sled behind them, what was added since the
-/// last checkpoint is kept in memory and written with the next checkpoint, in one go (a
-/// replay of a million events writes once, not a million times).
-pub enum Index {
-    Memory { idem: HashMap<String, (u64, String)>, positions: BTreeMap<String, Position> },
-    Sled(Box<SledIndex>),
+/// The indexes a writer decides with: every idempotency key with the seq and content digest of
+/// the event that used it, and where each förbund's books stand. Held in memory, saved inside
+/// the checkpoint (never apart from it), so that they always stand for the same head.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    idempotency: BTreeMap<String, (u64, String)>,
+    positions: BTreeMap<String, Position>,
 }
 
-pub struct SledIndex {
-    db: sled::Db,
-    idem: sled::Tree,
-    positions_tree: sled::Tree,
-    /// Every förbund's position: read from sled on opening, written back at each checkpoint.
-    positions: BTreeMap<String, Position>,
-    /// Idempotency keys added since the last checkpoint.
-    pending: HashMap<String, (u64, String)>,
-    /// The checkpoint file.
-    checkpoint: PathBuf,
+impl Index {
+    pub fn new() -> Index {
+        Index::default()
+    }
+
+    /// The seq and content digest recorded under an idempotency key.
+    pub fn idempotency(&self, key: &str) -> Option<&(u64, String)> {
+        self.idempotency.get(key)
+    }
+
+    pub fn position(&self, forbund: &str) -> Position {
+        self.positions.get(forbund).copied().unwrap_or_default()
+    }
+
+    /// How many idempotency keys are held.
+    pub fn keys(&self) -> usize {
+        self.idempotency.len()
+    }
+
+    /// Takes the next recorded envelope into the indexes. Returns the seq of an earlier event
+    /// that used the same idempotency key, if one did (a log that holds such a pair was not
+    /// written by finsam's rules: `audit verify` reports it).
+    pub fn add(&mut self, envelope: &Envelope) -> Option<u64> {
+        let forbund = envelope.event.forbund.as_str();
+        let position = match self.positions.get_mut(forbund) {
+            Some(p) => p,
+            None => self.positions.entry(forbund.to_string()).or_default(),
+        };
+        position.last_seq = envelope.seq;
+        position.events += 1;
+        let key = envelope.event.idempotency_key.as_deref()?;
+        let earlier = self.idempotency.get(key).map(|(seq, _)| *seq);
+        if earlier.is_none() {
+            self.idempotency.insert(key.to_string(), (envelope.seq, content_digest(&envelope.event)));
+        }
+        earlier
+    }
+
+    /// Whether the indexes can stand for a log whose head is `seq`: every position and key
+    /// points at or before it, and the positions count `seq` events in all. A cheap check that
+    /// a checkpoint's parts belong together.
+    fn consistent_with(&self, seq: u64) -> bool {
+        let events: u64 = self.positions.values().map(|p| p.events).sum();
+        events == seq
+            && self.positions.values().all(|p| p.last_seq <= seq && p.events <= seq)
+            && self.idempotency.values().all(|(s, _)| *s <= seq)
+    }
+}
+
+/// The files of the derived state and the key they are sealed with. `key` is `None` when this
+/// user has no key: then nothing is read or written.
+pub struct Derived {
+    dir: PathBuf,
+    key: Option<&'static Key>,
     /// What the vouchers file holds (as of the checkpoint loaded or last saved).
     saved: SavedVouchers,
 }
 
-fn derived(action: &'static str) -> impl Fn(sled::Error) -> StoreError {
-    move |e| StoreError::Derived { action, detail: e.to_string() }
+/// The largest derived file finsam reads (a checkpoint of tens of millions of events).
+const DERIVED_BYTES_MAX: u64 = 8 << 30;
+
+/// Opens a file for reading without following a symbolic link, if it is a regular file of at
+/// most `limit` bytes.
+pub(crate) fn open_regular(path: &Path, limit: u64) -> std::io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} bytes, more than the limit of {limit}", meta.len()),
+        ));
+    }
+    Ok(file)
 }
 
-/// The checkpoint lives beside sled in `derived/`, as a file of its own: sled is made for
-/// small values and reads a large one back whenever it is replaced or removed. The file is the
-/// checkpoint's JSON followed by a trailer line `sha256 <hex of the JSON> <length>`, written to
-/// a temporary file, synced and renamed into place; a file whose trailer does not match is
-/// ignored (and the log replayed), like any other damaged derived state.
+fn read_all(path: &Path) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    open_regular(path, DERIVED_BYTES_MAX).ok()?.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
 const CHECKPOINT_FILE: &str = "checkpoint.json";
 
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    sha: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
+impl Derived {
+    pub fn new(dir: PathBuf, key: Option<&'static Key>) -> Derived {
+        Derived { dir, key, saved: SavedVouchers::default() }
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The checkpoint, with its vouchers, if it carries this key's seal and is whole, and the
+    /// vouchers file it stands on is whole. Whether it stands for the log is the caller's to
+    /// check (`seq`, `hash`, `log_len`).
+    pub fn load_checkpoint(&mut self) -> Option<Checkpoint> {
+        let key = self.key?;
+        let bytes = read_all(&self.dir.join(CHECKPOINT_FILE))?;
+        let body = unseal(key, &bytes)?;
+        let mut checkpoint: Checkpoint = serde_json::from_slice(body).ok()?;
+        if checkpoint.version != CHECKPOINT_VERSION
+            || checkpoint.ledger.head() != checkpoint.seq
+            || checkpoint.projection.head != checkpoint.seq
+            || !checkpoint.index.consistent_with(checkpoint.seq)
+        {
+            return None;
+        }
+        let symbols = std::mem::take(&mut checkpoint.symbols);
+        let book = read_vouchers(&self.dir.join(VOUCHERS_FILE), &checkpoint.vouchers, symbols)?;
+        checkpoint.projection = std::mem::take(&mut checkpoint.projection).with_book(book);
+        self.saved = checkpoint.vouchers.clone();
+        Some(checkpoint)
+    }
+
+    /// Forgets the files (after a rebuild starts from nothing): the next save writes the
+    /// vouchers file from its start.
+    pub fn forget(&mut self) {
+        self.saved = SavedVouchers::default();
+    }
+
+    /// Saves the checkpoint, its vouchers and the totals for `head`. Each file is written whole
+    /// or not at all (a failure leaves the previous one, and no temporary file, behind).
+    pub fn save(
+        &mut self,
+        head: &Head,
+        log_len: u64,
+        ledger: &Ledger,
+        projection: &Projection,
+        index: &Index,
+    ) -> std::io::Result<()> {
+        let Some(key) = self.key else {
+            return Ok(());
+        };
+        let path = self.dir.join(VOUCHERS_FILE);
+        let mut saved = self.saved.clone();
+        append_vouchers(&path, &mut saved, projection.voucher_book())?;
+        self.saved = saved;
+        let checkpoint = CheckpointRef {
+            version: CHECKPOINT_VERSION,
+            seq: head.seq,
+            hash: &head.hash,
+            log_len,
+            ledger,
+            projection,
+            index,
+            vouchers: &self.saved,
+            symbols: projection.voucher_book().symbols(),
+        };
+        let body = serde_json::to_vec(&checkpoint).map_err(std::io::Error::other)?;
+        replace_file(&self.dir.join(CHECKPOINT_FILE), |out| {
+            out.write_all(&body)?;
+            writeln!(out, "\n{}", seal_line(key, &body))
+        })?;
+        write_totals(&self.dir.join(TOTALS_FILE), key, head, log_len, projection)
+    }
+
+    /// The totals, with the days of `only` (or of every förbund), if they carry this key's
+    /// seal and are whole and of this version.
+    pub fn read_totals(&self, only: Option<&Slug>) -> Option<TotalsFile> {
+        read_totals(&self.dir, self.key?, only)
+    }
+}
+
+/// The trailer line of a sealed file: `hmac-sha256 <hex> <length of the body>`.
+fn seal_line(key: &Key, body: &[u8]) -> String {
+    format!("hmac-sha256 {} {}", key.seal(body), body.len())
+}
+
+/// The body of a file written as body, newline, seal line, newline — if the seal is right.
+fn unseal<'a>(key: &Key, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    let body_end = bytes[..bytes.len().checked_sub(1)?].iter().rposition(|b| *b == b'\n')?;
+    let trailer = std::str::from_utf8(&bytes[body_end + 1..]).ok()?.trim_end_matches('\n');
+    let body = &bytes[..body_end];
+    check_seal(key, body, trailer).then_some(body)
+}
+
+fn check_seal(key: &Key, body: &[u8], trailer: &str) -> bool {
+    let mut parts = trailer.split(' ');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("hmac-sha256"), Some(seal), Some(len), None) => len == body.len().to_string() && key.verify(body, seal),
+        _ => false,
     }
 }
 
@@ -140,11 +293,11 @@ impl<W: Write> Write for Hashing<W> {
 ///
 /// ```text
 /// {"version":…,"seq":…,"hash":…,"log_len":…,"forbund":{…},"sections":[[id,offset,len,sha256],…]}
-/// sha256 <hex of the line above> <its length>
+/// hmac-sha256 <seal of the line above> <its length>
 /// <section of the first förbund: its days as JSON><section of the next>…
 /// ```
-/// Offsets count from the end of the second line. A header or section whose digest does not
-/// match is not used (the report falls back to the whole view).
+/// Offsets count from the end of the second line. A header whose seal or a section whose digest does
+/// not match is not used (the report falls back to the whole view).
 pub const TOTALS_FILE: &str = "totals.json";
 
 #[derive(Serialize, Deserialize)]
@@ -166,7 +319,13 @@ pub struct TotalsFile {
     pub view: TotalsView,
 }
 
-pub(crate) fn write_totals(path: &Path, head: &Head, log_len: u64, projection: &Projection) -> std::io::Result<()> {
+pub(crate) fn write_totals(
+    path: &Path,
+    key: &Key,
+    head: &Head,
+    log_len: u64,
+    projection: &Projection,
+) -> std::io::Result<()> {
     let mut body = Vec::new();
     let mut sections = Vec::new();
     for (f, days) in projection.totals() {
@@ -186,33 +345,48 @@ pub(crate) fn write_totals(path: &Path, head: &Head, log_len: u64, projection: &
     let header = serde_json::to_vec(&header)?;
     replace_file(path, |out| {
         out.write_all(&header)?;
-        writeln!(out, "\nsha256 {} {}", sha256_hex(&header), header.len())?;
+        writeln!(out, "\n{}", seal_line(key, &header))?;
         out.write_all(&body)
     })
 }
 
-/// Writes a file whole or not at all: into a temporary file beside it, synced, then renamed
-/// over it.
+/// Writes a file whole or not at all: into a new temporary file beside it (a name of its own,
+/// created exclusively and never through a symbolic link), synced, then renamed over it. On any
+/// failure the temporary file is removed and the old file stays as it was.
 fn replace_file(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-    write(&mut out)?;
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("derived");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let tmp = path.with_file_name(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+    let result = (|| {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        write(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// The totals in `derived/`, with the days of `only` (or of every förbund), if what is read is
-/// whole and of this version.
-pub fn read_totals(derived: &Path, only: Option<&Slug>) -> Option<TotalsFile> {
-    let mut file = BufReader::new(std::fs::File::open(derived.join(TOTALS_FILE)).ok()?);
+/// sealed with `key`, whole and of this version.
+fn read_totals(derived: &Path, key: &Key, only: Option<&Slug>) -> Option<TotalsFile> {
+    let mut file = BufReader::new(open_regular(&derived.join(TOTALS_FILE), DERIVED_BYTES_MAX).ok()?);
     let (mut header, mut seal) = (Vec::new(), String::new());
     file.by_ref().take(64 << 20).read_until(b'\n', &mut header).ok()?;
     file.by_ref().take(200).read_line(&mut seal).ok()?;
     header.pop_if(|b| *b == b'\n')?;
-    if seal.trim_end() != format!("sha256 {} {}", sha256_hex(&header), header.len()) {
+    if !check_seal(key, &header, seal.trim_end_matches('\n')) {
         return None;
     }
     let header: TotalsHeader<BTreeMap<Slug, ForbundInfo>> = serde_json::from_slice(&header).ok()?;
@@ -245,7 +419,13 @@ fn append_vouchers(path: &Path, saved: &mut SavedVouchers, book: &Book) -> std::
     if book.len() == saved.count {
         return Ok(());
     }
-    let mut file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
     let mut end = saved.end();
     file.set_len(end)?;
     file.seek(std::io::SeekFrom::Start(end))?;
@@ -265,7 +445,7 @@ fn append_vouchers(path: &Path, saved: &mut SavedVouchers, book: &Book) -> std::
 fn read_vouchers(path: &Path, saved: &SavedVouchers, symbols: BookSymbols) -> Option<Book> {
     let mut bytes = Vec::with_capacity(usize::try_from(saved.end()).ok()?);
     if !saved.chunks.is_empty() {
-        let mut file = BufReader::with_capacity(1 << 20, std::fs::File::open(path).ok()?);
+        let mut file = BufReader::with_capacity(1 << 20, open_regular(path, DERIVED_BYTES_MAX).ok()?);
         for chunk in &saved.chunks {
             if chunk.offset != bytes.len() as u64 {
                 return None;
@@ -280,200 +460,4 @@ fn read_vouchers(path: &Path, saved: &SavedVouchers, symbols: BookSymbols) -> Op
     }
     let book = Book::from_parts(bytes, symbols).ok()?;
     (book.len() == saved.count).then_some(book)
-}
-
-fn write_sealed(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
-    replace_file(path, |file| {
-        let mut out = Hashing { inner: file, sha: Sha256::new(), len: 0 };
-        serde_json::to_writer(&mut out, value)?;
-        let (inner, digest, len) = (out.inner, out.sha.finalize(), out.len);
-        writeln!(inner, "\nsha256 {} {len}", hex(&digest))
-    })
-}
-
-/// The value in a file written by `write_sealed`, if the file is whole.
-fn read_sealed<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
-    let bytes = std::fs::read(path).ok()?;
-    let body_end = bytes[..bytes.len().checked_sub(1)?].iter().rposition(|b| *b == b'\n')?;
-    let trailer = std::str::from_utf8(&bytes[body_end + 1..]).ok()?.trim_end();
-    let body = &bytes[..body_end];
-    let expected = format!("sha256 {} {}", sha256_hex(body), body.len());
-    if trailer != expected {
-        return None;
-    }
-    serde_json::from_slice(body).ok()
-}
-
-impl SledIndex {
-    fn open(dir: &Path) -> Result<SledIndex, StoreError> {
-        let db = sled::Config::new().path(dir).open().map_err(derived("open"))?;
-        let idem = db.open_tree("idempotency").map_err(derived("open tree"))?;
-        let positions_tree = db.open_tree("positions").map_err(derived("open tree"))?;
-        let mut positions = BTreeMap::new();
-        for item in positions_tree.iter() {
-            let (key, value) = item.map_err(derived("read"))?;
-            let forbund = String::from_utf8(key.to_vec()).map_err(|e| StoreError::Derived {
-                action: "read",
-                detail: format!("a position key is not UTF-8: {e}"),
-            })?;
-            let position = serde_json::from_slice(&value)
-                .map_err(|e| StoreError::Derived { action: "read", detail: format!("position of {forbund}: {e}") })?;
-            positions.insert(forbund, position);
-        }
-        let checkpoint = dir.join(CHECKPOINT_FILE);
-        let saved = SavedVouchers::default();
-        Ok(SledIndex { db, idem, positions_tree, positions, pending: HashMap::new(), checkpoint, saved })
-    }
-}
-
-impl Index {
-    pub fn memory() -> Index {
-        Index::Memory { idem: HashMap::new(), positions: BTreeMap::new() }
-    }
-
-    /// Opens (or recreates, when it cannot be opened or read) the sled database in `dir`.
-    pub fn open_sled(dir: &Path) -> Result<(Index, bool), StoreError> {
-        match SledIndex::open(dir) {
-            Ok(index) => Ok((Index::Sled(Box::new(index)), false)),
-            Err(_) => {
-                // Derived state only: a database that cannot be opened is thrown away.
-                std::fs::remove_dir_all(dir)
-                    .map_err(|e| StoreError::io(dir, "remove the damaged derived state in", e))?;
-                Ok((Index::Sled(Box::new(SledIndex::open(dir)?)), true))
-            }
-        }
-    }
-
-    pub fn clear(&mut self) -> Result<(), StoreError> {
-        match self {
-            Index::Memory { idem, positions } => {
-                idem.clear();
-                positions.clear();
-            }
-            Index::Sled(s) => {
-                s.pending.clear();
-                s.positions.clear();
-                s.idem.clear().map_err(derived("clear"))?;
-                s.positions_tree.clear().map_err(derived("clear"))?;
-                s.saved = SavedVouchers::default();
-                for name in [CHECKPOINT_FILE, TOTALS_FILE, VOUCHERS_FILE] {
-                    let path = s.checkpoint.with_file_name(name);
-                    match std::fs::remove_file(&path) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(StoreError::io(&path, "remove", e));
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The seq and content digest recorded under an idempotency key.
-    pub fn idempotency(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
-        match self {
-            Index::Memory { idem, .. } => Ok(idem.get(key).cloned()),
-            Index::Sled(s) => {
-                if let Some(found) = s.pending.get(key) {
-                    return Ok(Some(found.clone()));
-                }
-                let Some(v) = s.idem.get(key.as_bytes()).map_err(derived("read"))? else {
-                    return Ok(None);
-                };
-                let (seq, digest) = v.split_at(8);
-                let seq = u64::from_be_bytes(seq.try_into().expect("8 bytes"));
-                Ok(Some((seq, String::from_utf8_lossy(digest).into_owned())))
-            }
-        }
-    }
-
-    pub fn position(&self, forbund: &str) -> Result<Position, StoreError> {
-        let positions = match self {
-            Index::Memory { positions, .. } => positions,
-            Index::Sled(s) => &s.positions,
-        };
-        Ok(positions.get(forbund).copied().unwrap_or_default())
-    }
-
-    /// Takes one recorded envelope into the indexes.
-    /// Idempotent: an envelope the index holds already (a tail replayed after a writer died
-    /// between appending and saving its checkpoint) changes nothing.
-    pub fn add(&mut self, envelope: &Envelope) -> Result<(), StoreError> {
-        let forbund = envelope.event.forbund.as_str();
-        let (idem, positions) = match self {
-            Index::Memory { idem, positions } => (idem, positions),
-            Index::Sled(s) => (&mut s.pending, &mut s.positions),
-        };
-        let position = match positions.get_mut(forbund) {
-            Some(p) => p,
-            None => positions.entry(forbund.to_string()).or_default(),
-        };
-        if envelope.seq <= position.last_seq {
-            return Ok(());
-        }
-        position.last_seq = envelope.seq;
-        position.events += 1;
-        if let Some(key) = envelope.event.idempotency_key.as_deref() {
-            idem.insert(key.to_string(), (envelope.seq, content_digest(&envelope.event)));
-        }
-        Ok(())
-    }
-
-    pub fn save_checkpoint(
-        &mut self,
-        head: &Head,
-        log_len: u64,
-        ledger: &Ledger,
-        projection: &Projection,
-    ) -> Result<(), StoreError> {
-        if let Index::Sled(s) = self {
-            let mut batch = sled::Batch::default();
-            for (key, (seq, digest)) in s.pending.drain() {
-                let mut value = seq.to_be_bytes().to_vec();
-                value.extend_from_slice(digest.as_bytes());
-                batch.insert(key.as_bytes(), value);
-            }
-            s.idem.apply_batch(batch).map_err(derived("write"))?;
-            let mut batch = sled::Batch::default();
-            for (forbund, position) in &s.positions {
-                batch.insert(forbund.as_bytes(), serde_json::to_vec(position).expect("serialises"));
-            }
-            s.positions_tree.apply_batch(batch).map_err(derived("write"))?;
-            let path = s.checkpoint.with_file_name(VOUCHERS_FILE);
-            append_vouchers(&path, &mut s.saved, projection.voucher_book())
-                .map_err(|e| StoreError::io(&path, "write", e))?;
-            let checkpoint = CheckpointRef {
-                version: CHECKPOINT_VERSION,
-                seq: head.seq,
-                hash: &head.hash,
-                log_len,
-                ledger,
-                projection,
-                vouchers: &s.saved,
-                symbols: projection.voucher_book().symbols(),
-            };
-            s.db.flush().map_err(derived("flush"))?;
-            write_sealed(&s.checkpoint, &checkpoint).map_err(|e| StoreError::io(&s.checkpoint, "write", e))?;
-            let path = s.checkpoint.with_file_name(TOTALS_FILE);
-            write_totals(&path, head, log_len, projection).map_err(|e| StoreError::io(&path, "write", e))?;
-        }
-        Ok(())
-    }
-
-    /// The checkpoint, with its vouchers, if it and the vouchers file it stands on are whole.
-    pub fn load_checkpoint(&mut self) -> Option<Checkpoint> {
-        let Index::Sled(s) = self else {
-            return None;
-        };
-        let mut checkpoint: Checkpoint = read_sealed(&s.checkpoint)?;
-        if checkpoint.version != CHECKPOINT_VERSION {
-            return None;
-        }
-        let symbols = std::mem::take(&mut checkpoint.symbols);
-        let book = read_vouchers(&s.checkpoint.with_file_name(VOUCHERS_FILE), &checkpoint.vouchers, symbols)?;
-        checkpoint.projection = std::mem::take(&mut checkpoint.projection).with_book(book);
-        s.saved = checkpoint.vouchers.clone();
-        Some(checkpoint)
-    }
 }

@@ -1,13 +1,14 @@
-//! finsam's storage. The only crate that touches files and sled.
+//! finsam's storage. The only crate that touches files.
 //!
-//! The log file is the system of record; sled holds only state derived from it (indexes and
-//! checkpoints), because sled 0.34's `flush()` does not fully fsync on Linux and its on-disk
-//! format is not frozen. Everything in `derived/` can be deleted and is rebuilt on open.
+//! The log file is the system of record. `derived/` holds only a cache of it (the checkpoint,
+//! its vouchers, the totals), each file sealed with a key kept outside the store and bound to
+//! the log's head: anything that does not match is ignored and rebuilt from the log.
 
 pub mod envelope;
 pub mod error;
 pub mod files;
 pub mod index;
+pub mod key;
 pub mod log;
 pub mod store;
 pub mod verify;
@@ -15,7 +16,7 @@ pub mod verify;
 pub use envelope::{Envelope, Head, GENESIS_HASH};
 pub use error::StoreError;
 pub use log::{FileLog, LogBackend, MemoryLog};
-pub use store::{init, open_totals, open_view, read_log, OpenReport, Recorded, Store, View};
+pub use store::{init, open_totals, open_view, read_log, OpenReport, Recorded, StopSwitch, Store, View};
 pub use verify::{verify, Digest, VerifyReport};
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! `audit verify`: everything a revisor can check about a store, without trusting its derived
-//! state: the whole hash chain of the log file, seq continuity, the event schemas, the ledger
-//! rules, the balance of every voucher, digests recorded earlier, and that the derived state
-//! in sled agrees with a fresh replay.
+//! state: the whole hash chain of the log file, the canonical form of every line, seq
+//! continuity, the event schemas, the ledger rules, that no idempotency key was used twice, the
+//! balance of every voucher, digests recorded earlier, and that every derived file a report or
+//! a writer would read agrees with a fresh replay.
 
 use crate::envelope::{Envelope, Head, GENESIS_HASH, LINE_BYTES_MAX};
 use crate::error::StoreError;
-use crate::index::{Checkpoint, Index, TotalsFile};
-use crate::store::{take_lock_for_verify, DERIVED_DIR, LOG_FILE};
+use crate::index::{Checkpoint, Derived, Index, TotalsFile};
+use crate::store::{DERIVED_DIR, LOG_FILE};
 use finsam_domain::{Amount, Ledger};
 use finsam_projections::projection::Recorded;
 use finsam_projections::Projection;
@@ -81,26 +82,21 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     let mut chain_intact = true;
     let mut ledger = Ledger::new();
     let mut projection = Projection::new();
-    let mut fresh_index = Index::memory();
+    let mut fresh_index = Index::new();
     let mut pending: Vec<Envelope> = Vec::new();
     let mut hashes: Vec<String> = Vec::new();
     let mut complete_head = Head::genesis();
-    // The derived state, opened once: the lock (so that no writer changes it meanwhile), the
-    // index and its checkpoint.
-    let lock = take_lock_for_verify(dir).ok();
-    let derived = match (&lock, dir.join(DERIVED_DIR).exists()) {
-        (Some(_), true) => {
-            let (mut index, _) = Index::open_sled(&dir.join(DERIVED_DIR))?;
-            let checkpoint = index.load_checkpoint();
-            let totals = crate::index::read_totals(&dir.join(DERIVED_DIR), None);
-            Some((index, checkpoint, totals))
-        }
-        _ => None,
-    };
-    let checkpoint_seq = derived.as_ref().and_then(|(_, cp, _)| cp.as_ref().map(|c| c.seq));
-    let mut at_checkpoint: Option<(Ledger, Projection)> = None;
-    if checkpoint_seq == Some(0) {
-        at_checkpoint = Some((Ledger::new(), Projection::new()));
+    // The derived state is read before the log and without a lock: every file in it is
+    // replaced whole, so a writer recording meanwhile only makes the log longer than what was
+    // read here, never different.
+    let derived = read_derived(dir, &mut report);
+    let mut wanted: Vec<u64> =
+        derived.checkpoint.iter().map(|c| c.seq).chain(derived.totals.iter().map(|t| t.seq)).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut snapshots: Vec<Snapshot> = Vec::new();
+    if wanted.first() == Some(&0) {
+        snapshots.push(Snapshot { seq: 0, ledger: Ledger::new(), projection: Projection::new(), index: Index::new() });
     }
     loop {
         buf.clear();
@@ -193,15 +189,29 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
                         recorded_by: &e.recorded_by,
                         event: &e.event,
                     });
-                    fresh_index.add(&e)?;
+                    if let Some(earlier) = fresh_index.add(&e) {
+                        report.problem(
+                            e.seq,
+                            format!(
+                                "seq {}: idempotency key {:?} was already used by seq {earlier}: the same key may stand for one event only (a retry records nothing)",
+                                e.seq,
+                                e.event.idempotency_key.as_deref().unwrap_or_default()
+                            ),
+                        );
+                    }
                 }
                 Err(r) => {
                     report.problem(e.seq, format!("seq {}: the recorded event breaks a ledger rule: {r}", e.seq));
                     chain_intact = false;
                 }
             }
-            if checkpoint_seq == Some(e.seq) && chain_intact {
-                at_checkpoint = Some((ledger.clone(), projection.clone()));
+            if chain_intact && wanted.binary_search(&e.seq).is_ok() {
+                snapshots.push(Snapshot {
+                    seq: e.seq,
+                    ledger: ledger.clone(),
+                    projection: projection.clone(),
+                    index: fresh_index.clone(),
+                });
             }
         }
     }
@@ -248,8 +258,8 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
         }
     }
     if chain_intact {
-        let held = lock.is_some();
-        check_derived(&mut report, held, derived, &complete_head, &fresh_index, checkpoint_seq, at_checkpoint)?;
+        snapshots.push(Snapshot { seq: complete_head.seq, ledger, projection, index: fresh_index });
+        check_derived(&mut report, derived, &complete_head, &snapshots);
     } else {
         report.notes.push("the derived state was not compared: the chain is broken".into());
     }
@@ -264,55 +274,82 @@ fn stated_hash(line: &[u8]) -> Option<String> {
     Some(text[at + 9..].trim_end_matches("\"}").to_string())
 }
 
-fn check_derived(
-    report: &mut VerifyReport,
-    lock_held: bool,
-    derived: Option<(Index, Option<Checkpoint>, Option<TotalsFile>)>,
-    head: &Head,
-    fresh: &Index,
-    checkpoint_seq: Option<u64>,
-    at_checkpoint: Option<(Ledger, Projection)>,
-) -> Result<(), StoreError> {
-    if !lock_held {
-        report.notes.push("the derived state was not compared: another process holds the store".into());
-        return Ok(());
-    }
-    let Some((index, checkpoint, totals)) = derived else {
+/// The state of a fresh replay at one seq.
+struct Snapshot {
+    seq: u64,
+    ledger: Ledger,
+    projection: Projection,
+    index: Index,
+}
+
+/// What `derived/` holds that a report or a writer would read.
+struct DerivedFiles {
+    checkpoint: Option<Checkpoint>,
+    totals: Option<TotalsFile>,
+}
+
+fn read_derived(dir: &Path, report: &mut VerifyReport) -> DerivedFiles {
+    let mut none = DerivedFiles { checkpoint: None, totals: None };
+    let path = dir.join(DERIVED_DIR);
+    if !path.exists() {
         report.notes.push("there is no derived state to compare (it is rebuilt on the next open)".into());
-        return Ok(());
+        return none;
+    }
+    let key = match crate::key::machine_key() {
+        Ok(k) => k,
+        Err(why) => {
+            report.notes.push(format!("the derived state was not compared: {why}"));
+            return none;
+        }
     };
-    report.derived_checked = true;
-    match (checkpoint, checkpoint_seq) {
-        (None, _) => report
-            .notes
-            .push("the derived state holds no checkpoint of this version (it is rebuilt on the next open)".into()),
-        (Some(cp), _) if cp.seq > head.seq => report.problem(
-            head.seq,
-            format!(
-                "the derived state was computed at seq {}, but the log ends at seq {}: the log lost events after that",
-                cp.seq, head.seq
+    let mut derived = Derived::new(path.clone(), Some(key));
+    none.checkpoint = derived.load_checkpoint();
+    none.totals = derived.read_totals(None);
+    for (name, found) in [("checkpoint.json", none.checkpoint.is_some()), ("totals.json", none.totals.is_some())] {
+        if !found && path.join(name).exists() {
+            report.notes.push(format!(
+                "derived/{name} is damaged or not sealed with this user's key: no report or writer reads it (the next writer replaces it)"
+            ));
+        }
+    }
+    none
+}
+
+fn check_derived(report: &mut VerifyReport, derived: DerivedFiles, head: &Head, snapshots: &[Snapshot]) {
+    let at = |seq: u64| snapshots.iter().find(|s| s.seq == seq);
+    if let Some(cp) = &derived.checkpoint {
+        report.derived_checked = true;
+        match at(cp.seq) {
+            _ if cp.seq > head.seq => report.problem(
+                head.seq,
+                format!(
+                    "the derived state was computed at seq {}, but the log ends at seq {}: the log lost events after that",
+                    cp.seq, head.seq
+                ),
             ),
-        ),
-        (Some(cp), _) => match at_checkpoint {
-            Some((l, p)) => {
-                if cp.ledger != l {
+            None => report
+                .problem(cp.seq, format!("the derived state claims seq {}, which the replay never reached", cp.seq)),
+            Some(s) => {
+                if cp.ledger != s.ledger {
                     report.problem(
                         cp.seq,
                         format!("the checkpointed ledger state at seq {} differs from a fresh replay", cp.seq),
                     );
                 }
-                if cp.projection != p {
+                if cp.projection != s.projection {
                     report.problem(
                         cp.seq,
                         format!("the checkpointed books at seq {} differ from a fresh replay", cp.seq),
                     );
                 }
-                // The totals the balances read, when they stand at the same seq.
-                if let Some(t) = totals.filter(|t| t.seq == cp.seq) {
-                    if t.view.totals != *p.totals() || t.view.forbund != p.forbund {
-                        report
-                            .problem(cp.seq, format!("the stored totals at seq {} differ from a fresh replay", cp.seq));
-                    }
+                if cp.index != s.index {
+                    report.problem(
+                        cp.seq,
+                        format!(
+                            "the checkpointed idempotency keys or positions at seq {} differ from a fresh replay",
+                            cp.seq
+                        ),
+                    );
                 }
                 for v in cp.projection.vouchers() {
                     let sum: Amount = v.rows.iter().map(|r| r.amount).sum();
@@ -328,26 +365,20 @@ fn check_derived(
                     }
                 }
             }
-            None => report
-                .problem(cp.seq, format!("the derived state claims seq {}, which the replay never reached", cp.seq)),
-        },
-    }
-    // The indexes must hold exactly what a fresh replay puts in them, up to the checkpoint.
-    // (Only when the derived state stands at the log's head: after a lost tail it cannot.)
-    if let (Index::Memory { idem, positions }, true) = (fresh, checkpoint_seq == Some(head.seq)) {
-        for (key, (seq, digest)) in idem {
-            if index.idempotency(key)?.as_ref() != Some(&(*seq, digest.clone())) {
-                report.problem(
-                    *seq,
-                    format!("the idempotency index does not hold key {key:?} of seq {seq} as the log does"),
-                );
-            }
-        }
-        for (forbund, position) in positions {
-            if index.position(forbund)? != *position {
-                report.problem(position.last_seq, format!("the derived position of {forbund} differs from the log"));
-            }
         }
     }
-    Ok(())
+    // The totals the balances read: compared whatever became of the checkpoint.
+    if let Some(t) = &derived.totals {
+        report.derived_checked = true;
+        match at(t.seq) {
+            Some(s) if t.view.totals == *s.projection.totals() && t.view.forbund == s.projection.forbund => {}
+            Some(_) => report.problem(t.seq, format!("the stored totals at seq {} differ from a fresh replay", t.seq)),
+            // The same loss the checkpoint shows: said once.
+            None if t.seq > head.seq && derived.checkpoint.as_ref().is_some_and(|c| c.seq > head.seq) => {}
+            None => report.problem(
+                t.seq,
+                format!("the stored totals claim seq {}, which the replay of the log never reached", t.seq),
+            ),
+        }
+    }
 }

@@ -1,0 +1,362 @@
+//! Trust boundaries: what `record` acknowledges is in the log exactly once, what it refuses (or
+//! what a signal stops) left nothing behind, and derived state — a cache — can never steer a
+//! writer or a report. Each test plays an attacker with write access to the store folder (but
+//! not to the user's key outside it), a full disk, or a user pressing Ctrl-C.
+
+use crate::support::*;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The body and trailer of a sealed derived file.
+fn split_sealed(bytes: &[u8]) -> (Vec<u8>, String) {
+    let cut = bytes[..bytes.len() - 1].iter().rposition(|b| *b == b'\n').unwrap();
+    (bytes[..cut].to_vec(), String::from_utf8(bytes[cut + 1..].to_vec()).unwrap())
+}
+
+/// Writes `body` resealed as an attacker without the key can: a plain SHA-256 trailer, or an
+/// HMAC under a key of their own.
+fn reseal(path: &Path, body: &[u8], how: &str) {
+    let trailer = match how {
+        "sha256" => format!("sha256 {} {}", hex(&Sha256::digest(body)), body.len()),
+        _ => {
+            // HMAC-SHA-256 under the attacker's own key (all zeros), by hand.
+            let key = [0u8; 64];
+            let inner: Vec<u8> = key.iter().map(|k| k ^ 0x36).chain(body.iter().copied()).collect();
+            let inner = Sha256::digest(&inner);
+            let outer: Vec<u8> = key.iter().map(|k| k ^ 0x5c).chain(inner.iter().copied()).collect();
+            format!("hmac-sha256 {} {}", hex(&Sha256::digest(&outer)), body.len())
+        }
+    };
+    let mut bytes = body.to_vec();
+    bytes.push(b'\n');
+    bytes.extend_from_slice(trailer.as_bytes());
+    bytes.push(b'\n');
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn edit_checkpoint(store: &Path, how: &str, edit: impl Fn(&mut serde_json::Value)) {
+    let path = store.join("derived/checkpoint.json");
+    let (body, trailer) = split_sealed(&std::fs::read(&path).unwrap());
+    assert!(trailer.starts_with("hmac-sha256 "), "the checkpoint is sealed with the user's key: {trailer}");
+    let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    edit(&mut json);
+    reseal(&path, &serde_json::to_vec(&json).unwrap(), how);
+}
+
+fn head_seq(store: &Path) -> u64 {
+    log_json(store).len() as u64
+}
+
+#[test]
+fn a_resealed_checkpoint_with_a_forged_member_never_steers_a_writer() {
+    for how in ["sha256", "hmac-own-key"] {
+        let dir = TempDir::new("forged-member");
+        let store = fixture_store(&dir);
+        let before = head_seq(&store);
+        edit_checkpoint(&store, how, |cp| {
+            let members = cp["ledger"]["forbund"]["sf-vastmanland"]["members"].as_array_mut().unwrap();
+            members.push("mallory".into());
+        });
+        let o = finsam(&store, &["record", "--as", "kansli", "-"], &contribution("mallory", "1000", None));
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains("member_unknown"), "{how}: refused by the log's own rules: {}", stderr(&o));
+        assert_eq!(head_seq(&store), before, "{how}: nothing written");
+        // The store goes on: a real member's contribution is recorded, and everything verifies.
+        assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "1000", None)), 0);
+        let v = finsam(&store, &["audit", "verify"], "");
+        assert_exit(&v, 0);
+        assert_exit(&finsam(&store, &["reindex"], ""), 0);
+        assert_exit(&finsam(&store, &["balances", "--forbund", "sf-vastmanland"], ""), 0);
+    }
+}
+
+#[test]
+fn a_deleted_idempotency_key_or_a_moved_position_never_lets_a_retry_record_twice() {
+    let dir = TempDir::new("forged-keys");
+    let store = fixture_store(&dir);
+    let event = contribution("sala", "97569.75", Some("bidrag-sala-2024-02"));
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &event), 0);
+    let after_first = head_seq(&store);
+    for how in ["sha256", "hmac-own-key"] {
+        edit_checkpoint(&store, how, |cp| {
+            cp["index"]["idempotency"].as_object_mut().unwrap().clear();
+            cp["index"]["positions"]["sf-vastmanland"]["last_seq"] = 1_000_000.into();
+        });
+        for _ in 0..3 {
+            let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], &event);
+            assert_exit(&o, 0);
+            let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            assert_eq!(v["recorded"][0]["duplicate"], true, "{how}: a retry is a duplicate: {v}");
+            assert_eq!(v["recorded"][0]["seq"], after_first, "{how}: {v}");
+        }
+        assert_eq!(head_seq(&store), after_first, "{how}: the retries recorded nothing");
+    }
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+}
+
+#[test]
+fn audit_verify_finds_an_idempotency_key_used_twice_in_the_log_itself() {
+    let dir = TempDir::new("key-twice");
+    let store = fixture_store(&dir);
+    assert_exit(&finsam(&store, &["record", "--as", "k", "-"], &contribution("sala", "5", Some("k-1"))), 0);
+    assert_exit(&finsam(&store, &["record", "--as", "k", "-"], &contribution("sala", "6", Some("k-2"))), 0);
+    // Rewrite the last line to reuse k-1, rehashed, as if a writer had trusted a damaged index.
+    let text = String::from_utf8(log_bytes(&store)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let last = lines.pop().unwrap().replace("\"k-2\"", "\"k-1\"");
+    let body = &last[..last.rfind(",\"hash\":\"").unwrap()];
+    let hash = hex(&Sha256::digest(format!("{body}}}").as_bytes()));
+    lines.push(format!("{body},\"hash\":\"{hash}\"}}"));
+    std::fs::write(store.join("log.jsonl"), lines.join("\n") + "\n").unwrap();
+    let o = finsam(&store, &["audit", "verify"], "");
+    assert_exit(&o, 1);
+    let n = lines.len();
+    assert!(
+        stdout(&o).contains(&format!("seq {n}: idempotency key \"k-1\" was already used by seq {}", n - 1)),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn forged_totals_and_a_flipped_voucher_byte_never_reach_a_report() {
+    let dir = TempDir::new("forged-totals");
+    let store = fixture_store(&dir);
+    let balances = |store: &Path| {
+        let o = finsam(store, &["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-12-31"], "");
+        assert_exit(&o, 0);
+        stdout(&o)
+    };
+    let before = balances(&store);
+    // Totals: the header resealed without the key, a figure changed (2 → 7 in the millions).
+    let path = store.join("derived/totals.json");
+    let bytes = std::fs::read(&path).unwrap();
+    let first = bytes.iter().position(|b| *b == b'\n').unwrap();
+    let second = first + 1 + bytes[first + 1..].iter().position(|b| *b == b'\n').unwrap();
+    let header = &bytes[..first];
+    let mut sections = bytes[second + 1..].to_vec();
+    let at = sections.windows(3).position(|w| w == b"\"22").expect("a figure starting with 22 in the totals");
+    sections[at + 1] = b'7';
+    let mut forged = header.to_vec();
+    forged.extend_from_slice(format!("\nsha256 {} {}\n", hex(&Sha256::digest(header)), header.len()).as_bytes());
+    forged.extend_from_slice(&sections);
+    std::fs::write(&path, forged).unwrap();
+    let vouchers = store.join("derived/vouchers.bin");
+    let mut v = std::fs::read(&vouchers).unwrap();
+    let mid = v.len() / 2;
+    v[mid] ^= 0x01;
+    std::fs::write(&vouchers, v).unwrap();
+    assert_eq!(balances(&store), before, "the report's figures come from the log, not from the forgery");
+    let o = finsam(&store, &["audit", "verify"], "");
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("derived/totals.json is damaged or not sealed"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("derived/checkpoint.json is damaged or not sealed"), "{}", stdout(&o));
+}
+
+/// A `derived` that is a regular file, or a `checkpoint.json` that is a folder (so that saving
+/// it fails): the batch is recorded, exit 0, with a warning; no temporary file stays behind.
+#[test]
+fn derived_state_that_cannot_be_saved_never_fails_a_durable_batch() {
+    let dir = TempDir::new("derived-broken");
+    let store = fixture_store(&dir);
+    let before = head_seq(&store);
+    std::fs::remove_file(store.join("derived/checkpoint.json")).unwrap();
+    std::fs::create_dir(store.join("derived/checkpoint.json")).unwrap();
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "10", None));
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains(&format!("{}", before + 1)), "the seq is printed: {}", stdout(&o));
+    assert!(stderr(&o).contains("warning: the events are recorded"), "{}", stderr(&o));
+    assert_eq!(head_seq(&store), before + 1);
+    let mut files = Vec::new();
+    list_files(&store.join("derived"), &mut files);
+    assert!(files.iter().all(|f| !f.to_string_lossy().ends_with(".tmp")), "no temporary file left: {files:?}");
+    // `derived` a regular file: moved aside, rebuilt, and the store goes on.
+    std::fs::remove_dir_all(store.join("derived")).unwrap();
+    std::fs::write(store.join("derived"), b"not a folder").unwrap();
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "11", None));
+    assert_exit(&o, 0);
+    assert!(stderr(&o).contains("moved aside"), "{}", stderr(&o));
+    assert!(store.join("derived").is_dir());
+    assert_eq!(head_seq(&store), before + 2);
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+}
+
+/// Mounts a small tmpfs (the test machine runs as root); `None` where mounting is not allowed.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, bytes: u64) -> Option<SmallDisk> {
+        let point = dir.join("small-disk");
+        std::fs::create_dir_all(&point).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .arg("tmpfs")
+            .arg(&point)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(point))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_after_the_fdatasync_is_a_warning_and_the_batch_is_recorded_once() {
+    let dir = TempDir::new("disk-full");
+    let Some(disk) = SmallDisk::mount(&dir.0, 4 << 20) else {
+        panic!("this test needs `mount -t tmpfs` (root, as on every machine of this project and in CI)");
+    };
+    let store = disk.0.join("store");
+    assert_exit(&finsam(&store, &["init"], ""), 0);
+    assert_exit(&finsam(&store, &["record", "--as", "t", "-"], &fixture("00-forbund.jsonl")), 0);
+    let batch: Vec<String> = (0..200).map(|i| contribution("sala", &format!("{}.50", 100 + i), None)).collect();
+    let batch = batch.join("\n");
+    // How many bytes the batch adds to the log (the same in any store: fixed-width fields).
+    let scratch = TempDir::new("disk-full-scratch");
+    let s = store_with(&scratch, &[&fixture("00-forbund.jsonl")]);
+    let len0 = log_bytes(&s).len();
+    assert_exit(&finsam(&s, &["record", "--as", "t", "-"], &batch), 0);
+    let append = (log_bytes(&s).len() - len0) as u64;
+    // Fill the disk so that the append fits and the checkpoint after it does not.
+    let free = || {
+        let o = Command::new("df").args(["--output=avail", "-B1"]).arg(&disk.0).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap().trim().parse::<u64>().unwrap()
+    };
+    let want = append.div_ceil(4096) * 4096 + 4096;
+    let filler = disk.0.join("filler");
+    std::fs::write(&filler, vec![0u8; (free() - want) as usize]).unwrap();
+    let before = head_seq(&store);
+    let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], &batch);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("the seqs are printed as JSON");
+    assert_eq!(v["recorded"].as_array().unwrap().len(), 200);
+    assert!(stderr(&o).contains("No space left on device"), "the warning says why: {}", stderr(&o));
+    assert_eq!(head_seq(&store), before + 200, "recorded once");
+    let mut files = Vec::new();
+    list_files(&store.join("derived"), &mut files);
+    assert!(files.iter().all(|f| !f.to_string_lossy().ends_with(".tmp")), "no temporary file left: {files:?}");
+    std::fs::remove_file(&filler).unwrap();
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "1", None)), 0);
+    assert_eq!(head_seq(&store), before + 201);
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+}
+
+#[test]
+fn symbolic_links_in_the_store_are_never_followed() {
+    let dir = TempDir::new("symlinks");
+    let store = fixture_store(&dir);
+    let victim = dir.0.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    // LOCK as a link: a report takes no lock and touches nothing; a writer refuses.
+    std::fs::remove_file(store.join("LOCK")).unwrap();
+    std::os::unix::fs::symlink(&victim, store.join("LOCK")).unwrap();
+    assert_exit(&finsam(&store, &["budget", "--forbund", "sf-vastmanland", "--year", "2024"], ""), 0);
+    let o = finsam(&store, &["record", "--as", "k", "-"], &contribution("sala", "1", None));
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    std::fs::remove_file(store.join("LOCK")).unwrap();
+    // A derived file as a link: replaced by a real file, the target untouched.
+    std::fs::remove_file(store.join("derived/checkpoint.json")).unwrap();
+    std::os::unix::fs::symlink(&victim, store.join("derived/checkpoint.json")).unwrap();
+    std::fs::remove_file(store.join("derived/vouchers.bin")).unwrap();
+    std::os::unix::fs::symlink(&victim, store.join("derived/vouchers.bin")).unwrap();
+    assert_exit(&finsam(&store, &["record", "--as", "k", "-"], &contribution("sala", "2", None)), 0);
+    assert_exit(&finsam(&store, &["record", "--as", "k", "-"], &contribution("sala", "3", None)), 0);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+}
+
+#[test]
+fn a_report_never_takes_the_writer_lock() {
+    let dir = TempDir::new("report-lock");
+    let store = fixture_store(&dir);
+    // A writer holds the lock (flock), as a long `record` would.
+    let lock = std::fs::File::open(store.join("LOCK")).unwrap();
+    lock.lock().unwrap();
+    for args in [
+        vec!["budget", "--forbund", "sf-vastmanland", "--year", "2024"],
+        vec!["balances", "--forbund", "sf-vastmanland"],
+        vec!["status"],
+        vec!["audit", "verify"],
+        vec!["reconcile"],
+    ] {
+        let o = finsam(&store, &args, "");
+        assert!(o.status.code() == Some(0) || o.status.code() == Some(1), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("in use"), "{args:?} waited for or was refused the lock: {}", stderr(&o));
+    }
+    // And while reports run in a loop, the writer is never refused.
+    drop(lock);
+    let reader = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                finsam(&store, &["budget", "--forbund", "sf-vastmanland", "--year", "2024"], "");
+            }
+        })
+    };
+    for i in 0..20 {
+        let o = finsam(&store, &["record", "--as", "k", "-"], &contribution("sala", &format!("{}", i + 1), None));
+        assert_exit(&o, 0);
+    }
+    reader.join().unwrap();
+}
+
+/// Ctrl-C at several moments of a 5 000-event `record`: either every event is recorded and its
+/// seqs printed (exit 0), or nothing is (exit 130, or killed before finsam could start) — and the
+/// next open agrees.
+#[test]
+fn ctrl_c_during_a_large_record_leaves_all_or_nothing_and_says_which() {
+    let dir = TempDir::new("sigint");
+    let store = fixture_store(&dir);
+    let batch: Vec<String> = (0..5000).map(|i| contribution("sala", &format!("{}.25", i + 1), None)).collect();
+    let input = dir.0.join("batch.jsonl");
+    std::fs::write(&input, batch.join("\n")).unwrap();
+    let (mut all, mut nothing) = (0, 0);
+    for delay_ms in [0u64, 5, 20, 50, 100, 200, 400, 800, 1500] {
+        let before = head_seq(&store);
+        let child = Command::new(FINSAM)
+            .arg("--store")
+            .arg(&store)
+            .args(["record", "--as", "k", "--format", "json"])
+            .arg(&input)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let out = child.wait_with_output().unwrap();
+        let after = head_seq(&store);
+        let err = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert_eq!(v["recorded"].as_array().unwrap().len(), 5000, "{delay_ms} ms");
+                assert_eq!(after, before + 5000, "{delay_ms} ms: acknowledged means recorded");
+                all += 1;
+            }
+            Some(130) | None => {
+                assert_eq!(after, before, "{delay_ms} ms: interrupted means nothing recorded: {err}");
+                assert!(out.stdout.is_empty(), "{delay_ms} ms: no seqs printed");
+                if out.status.code() == Some(130) {
+                    assert!(err.contains("nothing was recorded"), "{delay_ms} ms: the message says which: {err}");
+                }
+                nothing += 1;
+            }
+            other => panic!("{delay_ms} ms: exit {other:?}: {err}"),
+        }
+    }
+    eprintln!("Ctrl-C during record: {all} run(s) recorded everything, {nothing} recorded nothing, 0 in between");
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+}
