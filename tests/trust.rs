@@ -360,3 +360,86 @@ fn ctrl_c_during_a_large_record_leaves_all_or_nothing_and_says_which() {
     eprintln!("Ctrl-C during record: {all} run(s) recorded everything, {nothing} recorded nothing, 0 in between");
     assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
 }
+
+/// A log recorded before texts were checked on input can hold a line break, an escape sequence
+/// or a SIE record in a text: every output shows it escaped or replaced, never raw.
+#[test]
+fn unprintable_characters_in_an_old_log_never_reach_an_output_raw() {
+    let dir = TempDir::new("unprintable-out");
+    let store = fixture_store(&dir);
+    assert_exit(&finsam(&store, &["record", "--as", "MARKER-ACTOR", "-"], &contribution("sala", "5", None)), 0);
+    let evil_reference =
+        "Q1\n  999  2024-01-01  forged row\u{1b}[2J\r\n#TRANS 1930 {} 5000000.00\r\n#VER A 999 20240101\u{0}\u{202e}x\ry";
+    let text = String::from_utf8(log_bytes(&store)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let last = lines.pop().unwrap();
+    let mut env: serde_json::Value = serde_json::from_str(&last).unwrap();
+    env["event"]["reference"] = evil_reference.into();
+    env["recorded_by"] = "=HYPERLINK(\"http://x\")".into();
+    let obj = env.as_object_mut().unwrap();
+    obj.remove("hash");
+    let body = serde_json::to_string(&env).unwrap();
+    let hash = hex(&Sha256::digest(body.as_bytes()));
+    lines.push(format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]));
+    std::fs::write(store.join("log.jsonl"), lines.join("\n") + "\n").unwrap();
+    let _ = std::fs::remove_dir_all(store.join("derived"));
+    let raw_controls = |s: &[u8]| s.iter().filter(|b| **b < 0x20 && **b != b'\n').count();
+    // Tables: one row per event, nothing raw.
+    let o = finsam(&store, &["log", "--from", &lines.len().to_string()], "");
+    assert_exit(&o, 0);
+    assert_eq!(raw_controls(&o.stdout), 0, "{}", stdout(&o));
+    assert_eq!(stdout(&o).lines().count(), 4, "header, rule, one row, head: {}", stdout(&o));
+    assert!(stdout(&o).contains("\\u{000A}"), "the line break is shown escaped: {}", stdout(&o));
+    assert!(!stdout(&o).contains('\u{202e}'));
+    let o = finsam(&store, &["audit", "trail", "--forbund", "sf-vastmanland"], "");
+    assert_exit(&o, 0);
+    assert_eq!(raw_controls(&o.stdout), 0);
+    // CSV: a real CSV reader sees one record per event, the formula neutralised.
+    let o = finsam(&store, &["audit", "trail", "--forbund", "sf-vastmanland", "--format", "csv"], "");
+    assert_exit(&o, 0);
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import csv,sys\nrows=list(csv.reader(open(sys.argv[1],newline='')))\nn={len(r) for r in rows}\nassert len(n)==1,n\nbad=[c for r in rows for c in r if c[:1] in ('=','+','@')]\nassert not bad,bad\nprint(len(rows))",
+        ])
+        .arg({
+            let p = dir.0.join("trail.csv");
+            std::fs::write(&p, &o.stdout).unwrap();
+            p
+        })
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "Python's csv module reads it: {}", String::from_utf8_lossy(&check.stderr));
+    // SIE: no raw control character, no injected record, a checksum that holds.
+    let se = dir.0.join("out.se");
+    assert_exit(
+        &finsam(&store, &["export", "sie", "--forbund", "sf-vastmanland", "--year", "2024", se.to_str().unwrap()], ""),
+        0,
+    );
+    let bytes = std::fs::read(&se).unwrap();
+    let mut stripped = bytes.clone();
+    stripped.retain(|b| *b != b'\r' && *b != b'\n');
+    assert_eq!(stripped.iter().filter(|b| **b < 0x20).count(), 0, "no raw control byte in the SIE file");
+    assert!(!String::from_utf8_lossy(&bytes).contains("\r\n#VER A 999"), "no injected voucher");
+    assert!(!String::from_utf8_lossy(&bytes).contains("\r\n#TRANS 1930 {} 5000000.00"), "no injected row");
+    let ksumma =
+        Command::new("python3").arg(root().join("tests/sie-reference/ksumma_check.py")).arg(&se).output().unwrap();
+    assert!(ksumma.status.success(), "{}", String::from_utf8_lossy(&ksumma.stdout));
+    // The journal: nothing raw either.
+    let o = finsam(&store, &["export", "journal", "--forbund", "sf-vastmanland"], "");
+    assert_exit(&o, 0);
+    assert_eq!(raw_controls(&o.stdout), 0);
+}
+
+#[test]
+fn an_actor_with_a_control_character_is_refused() {
+    let dir = TempDir::new("actor-control");
+    let store = fixture_store(&dir);
+    for actor in ["kansli\u{1b}[31m", "anna\nforged", "=x\u{202e}"] {
+        let o = finsam(&store, &["record", "--as", actor, "-"], &contribution("sala", "1", None));
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains("[rule text_control_character]"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("field `--as`"), "{}", stderr(&o));
+        assert!(!stderr(&o).contains('\u{1b}'), "the message shows the value escaped");
+    }
+}

@@ -81,16 +81,24 @@ fn load_chart(store: &Path, f: &Slug, explicit: Option<&PathBuf>) -> Result<Char
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// A cell as a spreadsheet may safely open it: a text that a spreadsheet would run as a
+/// formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`;
+/// a number (an amount such as `-1500.00`) is left as it is.
+fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let number = s.parse::<rust_decimal::Decimal>().is_ok();
+    if risky && !number {
+        format!("'{s}").into()
     } else {
-        s.to_string()
+        s.into()
     }
 }
 
+/// One CSV record, written by the `csv` crate (which quotes a comma, a quote, CR or LF).
 fn csv_line(fields: &[String]) -> String {
-    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",") + "\n"
+    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    out.write_record(fields.iter().map(|f| csv_cell(f).into_owned())).expect("writing to memory cannot fail");
+    String::from_utf8(out.into_inner().expect("writing to memory cannot fail")).expect("UTF-8 in, UTF-8 out")
 }
 
 fn axes_line(at: At, head: u64) -> String {

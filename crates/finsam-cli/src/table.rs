@@ -26,9 +26,11 @@ impl Table {
         }
     }
 
+    /// Adds a row. Anything unprintable in a cell (a line break, an escape sequence, a direction
+    /// override) is shown escaped, so that no text can forge a row or reach the terminal raw.
     pub fn row(&mut self, cells: Vec<String>) {
         assert_eq!(cells.len(), self.headers.len(), "a row has one cell per column");
-        self.rows.push(Row::Cells(cells));
+        self.rows.push(Row::Cells(cells.iter().map(|c| finsam_domain::text::escaped(c)).collect()));
     }
 
     /// A separator line, e.g. before a total.

@@ -6,6 +6,7 @@ pub mod input;
 pub mod ledger;
 pub mod money;
 pub mod rejection;
+pub mod text;
 
 pub use event::{Category, Decision, Event, EventKind, MemberKind, Slug};
 pub use ledger::Ledger;

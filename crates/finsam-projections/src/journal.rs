@@ -25,9 +25,12 @@ pub fn journal(
         }
         v.assert_balanced();
         let chart = charts.get(&v.forbund).unwrap_or(default);
-        let text = v.text.replace(['\n', '\r', ';'], " ");
+        let clean = |t: &str| -> String {
+            t.chars().map(|c| if c == ';' || finsam_domain::text::is_forbidden(c) { ' ' } else { c }).collect()
+        };
+        let text = clean(&v.text);
         let _ = writeln!(out, "{} * ({} {}) {text}", v.date, v.forbund, v.label());
-        let _ = writeln!(out, "    ; seq {} recorded {} by {}", v.seq, v.recorded_at, v.recorded_by);
+        let _ = writeln!(out, "    ; seq {} recorded {} by {}", v.seq, v.recorded_at, clean(&v.recorded_by));
         // One posting per account: rows of the same account are summed.
         let mut by_account: BTreeMap<&str, finsam_domain::Amount> = BTreeMap::new();
         for r in &v.rows {

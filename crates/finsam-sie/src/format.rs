@@ -47,10 +47,22 @@ pub enum Item {
     Ver(Ver),
 }
 
+/// A text with a backslash written as `/` and anything unprintable (a line break, a control or
+/// direction character) as a space: no text can start a new SIE record.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\\' => '/',
+            c if finsam_domain::text::is_forbidden(c) => ' ',
+            c => c,
+        })
+        .collect()
+}
+
 /// A text as SIE writes it: plain when it is a simple token, else in quotes with `"` escaped
 /// as `\"`. A backslash is written as `/` (so that no reader can mistake it for an escape).
 fn quote(text: &str) -> String {
-    let text = text.replace('\\', "/");
+    let text = printable(text);
     let simple =
         !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '+' | ':'));
     if simple {
@@ -68,7 +80,7 @@ fn render_record(r: &Record, out: &mut String, crc: &mut u32) {
         match f {
             Field::Item(text) => {
                 out.push_str(&quote(text));
-                *crc = crc32(*crc, &encode(&text.replace('\\', "/")));
+                *crc = crc32(*crc, &encode(&printable(text)));
             }
             Field::Objects(list) => {
                 out.push('{');

@@ -474,6 +474,15 @@ impl<B: LogBackend> Store<B> {
             .into());
         }
         let actor = actor.trim();
+        if let Some((at, c)) = finsam_domain::text::first_forbidden(actor) {
+            return Err(Rejection::new(
+                Rule::TextControlCharacter,
+                "--as",
+                format!("\"{}\"", finsam_domain::text::escaped(actor)),
+                finsam_domain::text::forbidden_message(at, c),
+            )
+            .into());
+        }
         if actor.is_empty() || actor.chars().count() > 100 {
             return Err(Rejection::new(
                 Rule::TextEmpty,
