@@ -443,3 +443,39 @@ fn an_actor_with_a_control_character_is_refused() {
         assert!(!stderr(&o).contains('\u{1b}'), "the message shows the value escaped");
     }
 }
+
+#[test]
+fn every_file_finsam_reads_has_a_size_limit() {
+    let dir = TempDir::new("size-limit");
+    let store = fixture_store(&dir);
+    let o = finsam(&store, &["balances", "--forbund", "sf-vastmanland", "--chart", "/dev/zero"], "");
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("larger than the limit of 1048576 bytes"), "{}", stderr(&o));
+    let o = finsam(&store, &["record", "--as", "k", "/dev/zero"], "");
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("batch_too_large"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_bundle_never_writes_through_a_planted_symbolic_link() {
+    let dir = TempDir::new("bundle-link");
+    let store = fixture_store(&dir);
+    let victim = dir.0.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    // A folder of the bundle planted as a link before its files are written.
+    let out = dir.0.join("bundle");
+    std::fs::create_dir(&out).unwrap();
+    let elsewhere = dir.0.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("events")).unwrap();
+    let o = finsam(&store, &["audit", "bundle", "--forbund", "sf-vastmanland", "--year", "2024", out.to_str().unwrap()], "");
+    assert_exit(&o, 2);
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing written through the link");
+    // A file planted as a link: refused, its target untouched.
+    let out = dir.0.join("bundle2");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("MANIFEST")).unwrap();
+    let o = finsam(&store, &["audit", "bundle", "--forbund", "sf-vastmanland", "--year", "2024", out.to_str().unwrap()], "");
+    assert_exit(&o, 2);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}

@@ -24,8 +24,22 @@ pub fn open_reader(path: &Path) -> Result<Box<dyn std::io::BufRead>, StoreError>
     Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
 }
 
-pub fn read_text(path: &Path) -> Result<String, StoreError> {
-    std::fs::read_to_string(path).map_err(|e| StoreError::io(path, "read", e))
+/// The largest chart of accounts finsam reads (a real one is a few kilobytes).
+pub const CHART_BYTES_MAX: u64 = 1 << 20;
+
+/// Reads a text file of at most `limit` bytes; a larger one (or `/dev/zero`) is refused after
+/// reading `limit + 1` bytes, never read to its end.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, StoreError> {
+    let bytes = read_limited(path, limit + 1)?;
+    if bytes.len() as u64 > limit {
+        return Err(StoreError::Refused(format!(
+            "{} is larger than the limit of {limit} bytes for this kind of file",
+            path.display()
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        StoreError::Refused(format!("{} is not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to()))
+    })
 }
 
 /// One file of a bundle, by its path inside the bundle.
@@ -74,15 +88,14 @@ pub fn write_bundle(
     for f in &all {
         let path: PathBuf = out.join(&f.path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, "create", e))?;
+            create_dirs_inside(out, parent)?;
         }
-        std::fs::write(&path, &f.bytes).map_err(|e| StoreError::io(&path, "write", e))?;
+        write_new(&path, &f.bytes)?;
         manifest.push((f.path.clone(), sha256_hex(&f.bytes)));
     }
     manifest.sort();
     let text: String = manifest.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
-    let path = out.join("MANIFEST");
-    std::fs::write(&path, text).map_err(|e| StoreError::io(&path, "write", e))?;
+    write_new(&out.join("MANIFEST"), text.as_bytes())?;
     Ok(BundleWritten { files: manifest })
 }
 
@@ -99,14 +112,44 @@ pub fn chart_text(
         None if local.is_file() => local,
         None => return Ok(None),
     };
-    let text = read_text(&path)?;
+    let text = read_text(&path, CHART_BYTES_MAX)?;
     Ok(Some((path, text)))
 }
 
-/// Writes a new file (an export); refuses to overwrite an existing one.
+/// Creates the folders from `root` down to `dir`, each one new or an existing real folder
+/// (never a symbolic link planted meanwhile).
+fn create_dirs_inside(root: &Path, dir: &Path) -> Result<(), StoreError> {
+    let rel = dir.strip_prefix(root).map_err(|_| StoreError::Refused(format!("{} is outside the bundle", dir.display())))?;
+    let mut at = root.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        match std::fs::create_dir(&at) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if !std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) {
+                    return Err(StoreError::Refused(format!(
+                        "{} appeared while the bundle was written and is not a folder of its own; write the bundle to a new folder",
+                        at.display()
+                    )));
+                }
+            }
+            Err(e) => return Err(StoreError::io(&at, "create", e)),
+        }
+    }
+    Ok(())
+}
+
+/// Writes a new file (an export, a file of a bundle); refuses to overwrite an existing one or
+/// to follow a symbolic link, so that nothing planted meanwhile is written through.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             StoreError::Refused(format!("{} exists already; an export is written to a new file", path.display()))
         } else {
@@ -114,4 +157,30 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         }
     })?;
     f.write_all(bytes).map_err(|e| StoreError::io(path, "write", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the bundle does for every file and folder, so that a link planted between the
+    /// emptiness check and the write is refused rather than followed.
+    #[test]
+    fn a_link_planted_where_a_bundle_file_or_folder_goes_is_refused_not_followed() {
+        let dir = std::env::temp_dir().join(format!("finsam-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+        std::fs::write(dir.join("victim"), "precious").unwrap();
+        std::os::unix::fs::symlink(dir.join("victim"), dir.join("out/MANIFEST")).unwrap();
+        std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("out/events")).unwrap();
+        assert!(write_new(&dir.join("out/MANIFEST"), b"forged").is_err());
+        assert_eq!(std::fs::read_to_string(dir.join("victim")).unwrap(), "precious");
+        let err = create_dirs_inside(&dir.join("out"), &dir.join("out/events/deeper")).unwrap_err();
+        assert!(err.to_string().contains("not a folder of its own"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.join("elsewhere")).unwrap().count(), 0);
+        create_dirs_inside(&dir.join("out"), &dir.join("out/reports/2024")).unwrap();
+        write_new(&dir.join("out/reports/2024/x.json"), b"{}").unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
