@@ -468,14 +468,22 @@ fn a_bundle_never_writes_through_a_planted_symbolic_link() {
     let elsewhere = dir.0.join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, out.join("events")).unwrap();
-    let o = finsam(&store, &["audit", "bundle", "--forbund", "sf-vastmanland", "--year", "2024", out.to_str().unwrap()], "");
+    let o = finsam(
+        &store,
+        &["audit", "bundle", "--forbund", "sf-vastmanland", "--year", "2024", out.to_str().unwrap()],
+        "",
+    );
     assert_exit(&o, 2);
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing written through the link");
     // A file planted as a link: refused, its target untouched.
     let out = dir.0.join("bundle2");
     std::fs::create_dir(&out).unwrap();
     std::os::unix::fs::symlink(&victim, out.join("MANIFEST")).unwrap();
-    let o = finsam(&store, &["audit", "bundle", "--forbund", "sf-vastmanland", "--year", "2024", out.to_str().unwrap()], "");
+    let o = finsam(
+        &store,
+        &["audit", "bundle", "--forbund", "sf-vastmanland", "--year", "2024", out.to_str().unwrap()],
+        "",
+    );
     assert_exit(&o, 2);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }

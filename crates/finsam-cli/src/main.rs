@@ -143,9 +143,11 @@ enum AuditCommand {
     /// Check everything: the whole hash chain, seqs, schemas, rules, vouchers, digests, and the
     /// derived state against a fresh replay
     #[command(long_about = "\
-Recomputes the whole hash chain of the log file and checks seq continuity, every event against
-the contract, every event against the ledger rules (by a fresh replay), that every voucher
-balances, that the derived state in sled agrees with the fresh replay, and that the log still
+Recomputes the whole hash chain of the log file and checks that every line is canonical
+(events/CANONICAL.md), seq continuity, every event against the contract, every event against the
+ledger rules (by a fresh replay), that no idempotency key was used twice, that every voucher
+balances, that every derived file a report or a writer reads (checkpoint, totals) agrees with
+the fresh replay, and that the log still
 begins with exactly the history each --digest describes. Any rewrite of the past, even one that
 recomputes every hash, fails against a digest recorded before it.
 
@@ -212,7 +214,10 @@ enum Command {
     #[command(long_about = "\
 Append a batch of events, one JSON object per line, all or nothing: if any line is refused,
 nothing is written and every refusal names the line, the field, the value and the rule.
-The batch is acknowledged (its seqs printed) only after it is on disk (fdatasync).
+The batch is acknowledged (its seqs printed) only after it is on disk (fdatasync); from then on
+the command has succeeded (exit 0), whatever happens to the derived state afterwards (a warning).
+Ctrl-C never leaves a batch half-acknowledged: an append under way finishes (exit 0, seqs
+printed); otherwise nothing is written (exit 130, \"nothing was recorded\").
 
 An event that repeats an earlier event's `idempotency_key` with identical content is a no-op
 that reports the original seq, so a retry after a lost answer is safe; the same key with

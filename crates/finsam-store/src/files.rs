@@ -84,6 +84,13 @@ pub fn write_bundle(
     let mut all = vec![BundleFile { path: "log.jsonl".into(), bytes: log_bytes }];
     all.extend(files);
     all.push(BundleFile { path: "DIGEST".into(), bytes: format!("{}:{}\n", head.seq, head.hash).into_bytes() });
+    match std::fs::create_dir(out) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(StoreError::io(out, "create", e)),
+        _ => {}
+    }
+    if !std::fs::symlink_metadata(out).is_ok_and(|m| m.is_dir()) {
+        return Err(StoreError::Refused(format!("{} is not a folder of its own", out.display())));
+    }
     let mut manifest: Vec<(String, String)> = Vec::new();
     for f in &all {
         let path: PathBuf = out.join(&f.path);
@@ -119,7 +126,8 @@ pub fn chart_text(
 /// Creates the folders from `root` down to `dir`, each one new or an existing real folder
 /// (never a symbolic link planted meanwhile).
 fn create_dirs_inside(root: &Path, dir: &Path) -> Result<(), StoreError> {
-    let rel = dir.strip_prefix(root).map_err(|_| StoreError::Refused(format!("{} is outside the bundle", dir.display())))?;
+    let rel =
+        dir.strip_prefix(root).map_err(|_| StoreError::Refused(format!("{} is outside the bundle", dir.display())))?;
     let mut at = root.to_path_buf();
     for part in rel.components() {
         at.push(part);
@@ -150,12 +158,12 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            StoreError::Refused(format!("{} exists already; an export is written to a new file", path.display()))
-        } else {
-            StoreError::io(path, "create", e)
-        }
-    })?;
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                StoreError::Refused(format!("{} exists already; an export is written to a new file", path.display()))
+            } else {
+                StoreError::io(path, "create", e)
+            }
+        })?;
     f.write_all(bytes).map_err(|e| StoreError::io(path, "write", e))
 }
 
