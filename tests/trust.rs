@@ -9,10 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The body and trailer of a sealed derived file.
 fn split_sealed(bytes: &[u8]) -> (Vec<u8>, String) {
     let cut = bytes[..bytes.len() - 1].iter().rposition(|b| *b == b'\n').unwrap();
