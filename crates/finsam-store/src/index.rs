@@ -110,11 +110,6 @@ impl Index {
         self.positions.get(forbund).copied().unwrap_or_default()
     }
 
-    /// How many idempotency keys are held.
-    pub fn keys(&self) -> usize {
-        self.idempotency.len()
-    }
-
     /// Takes the next recorded envelope into the indexes. Returns the seq of an earlier event
     /// that used the same idempotency key, if one did (a log that holds such a pair was not
     /// written by finsam's rules: `audit verify` reports it).
@@ -189,10 +184,6 @@ impl Derived {
 
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    pub fn has_key(&self) -> bool {
-        self.key.is_some()
     }
 
     /// The checkpoint, with its vouchers, if it carries this key's seal and is whole, and the
