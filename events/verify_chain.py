@@ -15,14 +15,26 @@ still begins with exactly the history it described: line SEQ must carry HASH.
 
 --manifest checks a revisor's bundle: every file listed in MANIFEST ("SHA256  path" per line,
 paths relative to the MANIFEST's folder) must exist with that SHA-256, and no other file may be
-in the folder.
+in the folder. Then it recomputes the figures of the bundle's reports from its log (which must
+end at DIGEST) with the posting rules of books.py (described in POSTING.md) and the bundled
+chart.json: every account's balance and the key figures at 31 December, each budget line's
+budget / granted / spent / remaining / uncommitted and the budget's totals, and the events of
+the year's trail with their hashes, decisions and vouchers. It compares them with both the JSON
+and the text reports; a difference is BAD and names the figure. A MANIFEST rebuilt after a
+report was changed does not hide the change.
 
 Prints the verdict; exits 0 when everything holds, 1 otherwise, 2 on bad usage.
 """
-import os
 import hashlib
 import json
+import os
+import re
 import sys
+from decimal import Decimal
+
+sys.dont_write_bytecode = True  # a bundle's folder must hold exactly its MANIFEST's files
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import books  # noqa: E402  the posting rules, beside this file
 
 GENESIS = "0" * 64
 MEMBERS = ["seq", "id", "recorded_at", "recorded_by", "batch_last", "event", "prev_hash", "hash"]
@@ -126,7 +138,7 @@ def verify(path, digests):
         if env["hash"] != want_hash:
             problems.append((want_seq, f"digest {d}: seq {want_seq} now has hash {env['hash']}: history was rewritten"))
     unfinished = head[0] - complete_head[0]
-    return problems, complete_head, unfinished, len(torn)
+    return problems, complete_head, unfinished, len(torn), envelopes[: complete_head[0]]
 
 
 def verify_manifest(manifest):
@@ -155,10 +167,273 @@ def verify_manifest(manifest):
             rel = os.path.relpath(os.path.join(root, name), base).replace(os.sep, "/")
             if rel != "MANIFEST" and rel not in listed:
                 problems.append(f"{rel}: in the folder but not in MANIFEST")
+    checked, skipped = 0, []
+    if os.path.isdir(os.path.join(base, "reports")):
+        try:
+            found, checked, skipped = verify_figures(base)
+        except (OSError, ValueError, KeyError) as e:
+            found = [f"the reports could not be recomputed from the log: {e}"]
+        problems.extend(found)
     for p in problems:
         print(f"BAD {p}")
-    print(f"{'OK' if not problems else 'BAD'} files={len(listed)} manifest={manifest}")
+    for name in skipped:
+        print(f"note: {name} is not recomputed by this verifier")
+    verdict = "OK" if not problems else "BAD"
+    print(f"{verdict} files={len(listed)} figures={checked} manifest={manifest}")
     return 0 if not problems else 1
+
+
+AMOUNT = re.compile(r"^[-\u2212]?\d{1,3}(?:[ \u00a0\u202f]\d{3})*,\d{2}$")
+
+
+COLUMNS = ("budget", "granted", "spent", "remaining", "uncommitted")
+
+
+def kr(value):
+    """An amount as a revisor reads it: "-1 638 899,00 kr"."""
+    sign, text = ("-" if value < 0 else ""), f"{abs(value):,.2f}"
+    return sign + text.replace(",", " ").replace(".", ",") + " kr"
+
+
+def swedish(text):
+    """A figure as the text reports print it ("-1 638 899,00"), as a Decimal; None if it is none."""
+    text = text.strip()
+    if text.endswith(" kr"):
+        text = text[:-3]
+    if not AMOUNT.match(text):
+        return None
+    return Decimal(re.sub(r"[ \u00a0\u202f]", "", text).replace("\u2212", "-").replace(",", "."))
+
+
+def trailing_amounts(line, count):
+    """The name before the last `count` figures of a table row, and the figures; None if it has fewer."""
+    parts = re.split(r"\s{2,}", line.strip())
+    if len(parts) < count:
+        return None
+    figures = [swedish(p) for p in parts[-count:]]
+    if any(f is None for f in figures):
+        # a figure may be separated from the name by a single space when the column is full
+        return None
+    return " ".join(parts[:-count]).strip(), figures
+
+
+class Figures:
+    """The figures of a bundle's reports, recomputed from its log and compared (see POSTING.md)."""
+
+    def __init__(self, base, envelopes, head):
+        self.base, self.head, self.problems, self.checked, self.forbund = base, head, [], 0, None
+        self.books = books.Books()
+        for env in envelopes:
+            self.books.apply(env["seq"], env["event"])
+        self.envelopes = envelopes
+        with open(os.path.join(base, "chart.json"), "r", encoding="utf-8") as f:
+            self.chart_id, self.chart = books.read_chart(f.read())
+
+    def compare(self, where, what, said, computed):
+        """One figure: what the report says against what the log gives (amounts are strings)."""
+        self.checked += 1
+        value = said
+        if isinstance(computed, Decimal):
+            try:
+                value = Decimal(said) if isinstance(said, str) else None
+            except ArithmeticError:
+                value = None
+        if value != computed:
+            shown = "nothing" if computed is None else kr(computed) if isinstance(computed, Decimal) else repr(computed)
+            said = kr(value) if isinstance(computed, Decimal) and value is not None else repr(said)
+            self.problems.append(f"{where}: {what} is {said} in the report, the log gives {shown}")
+
+    def axes(self, where, report, as_of):
+        self.compare(where, "known_at", report.get("known_at"), self.head)
+        self.compare(where, "as_of", report.get("as_of"), as_of.isoformat())
+
+    def balances(self, name, report, text):
+        where = f"reports/{name}"
+        f, as_of = self.forbund, books.day(name[len("saldon-"):-len(".json")])
+        self.axes(where, report, as_of)
+        self.compare(where, "chart", report.get("chart"), self.chart_id)
+        b = self.books.balances(f, as_of, self.head, self.chart)
+        self.compare(where, "name", report.get("name"), b["name"])
+        for key in ("bank", "equity", "income", "costs", "result"):
+            self.compare(where, key, report.get(key), b[key])
+        self.compare(where, "vouchers", report.get("vouchers"), b["vouchers"])
+        listed = {a.get("account"): a for a in report.get("accounts", [])}
+        for number, balance in sorted(b["accounts"].items()):
+            account = listed.pop(number, {})
+            self.compare(where, f"the balance of account {number}", account.get("balance"), balance)
+        for number in listed:
+            self.problems.append(f"{where}: account {number} is in the report, the log books nothing on it")
+        # The text a revisor reads: every account row and key figure, by account number and label.
+        seen = set()
+        labels = {"bank": b["bank"], "equity": b["equity"], "eget": b["equity"], "income": b["income"],
+                  "intäkter": b["income"], "costs": b["costs"], "kostnader": b["costs"], "result": b["result"],
+                  "resultat": b["result"], "årets": b["result"], "sum": Decimal(0), "summa": Decimal(0)}
+        for line in text.splitlines():
+            found = trailing_amounts(line, 1)
+            if found is None:
+                continue
+            label, (figure,) = found
+            first = label.split(" ")[0].lower() if label else ""
+            txt = where[:-len(".json")] + ".txt"
+            if first in b["accounts"]:
+                seen.add(first)
+                self.compare(txt, f"the balance of account {first}", str(figure), b["accounts"][first])
+            elif first.isdigit():
+                self.problems.append(f"{txt}: account {first} is in the report, the log books nothing on it")
+            elif first in labels:
+                self.compare(txt, label, str(figure), labels[first])
+            else:
+                self.problems.append(f"{txt}: the row {label!r} is no figure this verifier knows")
+        for number in sorted(set(b["accounts"]) - seen):
+            self.problems.append(f"reports/{name[:-5]}.txt: account {number} is missing")
+
+    def budget(self, name, report, text):
+        where = f"reports/{name}"
+        f, year = self.forbund, int(name[len("budgetlage-"):-len(".json")])
+        self.compare(where, "forbund", report.get("forbund"), f)
+        self.axes(where, report, books.datetime.date(year, 12, 31))
+        self.compare(where, "year", report.get("year"), year)
+        p = self.books.budget_position(f, year, books.datetime.date(year, 12, 31), self.head)
+        if p is None:
+            self.problems.append(f"{where}: the log has no budget in force for {year}")
+            return
+        self.compare(where, "budget_seq", report.get("budget_seq"), p["budget_seq"])
+        self.compare(where, "status", report.get("status"), p["status"])
+        lines = report.get("lines", [])
+        if [l.get("id") for l in lines] != [l["id"] for l in p["lines"]]:
+            self.problems.append(f"{where}: the lines are {[l.get('id') for l in lines]}, the budget in force has {[l['id'] for l in p['lines']]}")
+        tuples = {}
+        for said, l in zip(lines, p["lines"]):
+            figures = {"budget": l["budget"], "granted": l["granted"], "spent": l["spent"],
+                       "remaining": l["budget"] - l["spent"], "uncommitted": l["budget"] - l["granted"]}
+            for key, value in figures.items():
+                self.compare(where, f"line {l['id']}: {key}", said.get(key), value)
+            for key in ("name", "category", "insats"):
+                self.compare(where, f"line {l['id']}: {key}", said.get(key), l[key])
+            tuples.setdefault(l["name"], []).append(list(figures.values()))
+        costs = report.get("costs", {})
+        totals = {"total": p["costs_total"], "granted": sum((l["granted"] for l in p["lines"]), Decimal(0)),
+                  "spent": sum((l["spent"] for l in p["lines"]), Decimal(0)), "unbudgeted_spent": p["unbudgeted_spent"]}
+        for key, value in totals.items():
+            self.compare(where, f"costs {key}", costs.get(key), value)
+        sums = [[totals["total"], totals["granted"], totals["spent"], totals["total"] - totals["spent"], totals["total"] - totals["granted"]]]
+        for c, figures in p["by_category"].items():
+            said = costs.get("by_category", {}).get(c, {})
+            for key, value in figures.items():
+                self.compare(where, f"{c}: {key}", said.get(key), value)
+            sums.append([figures["budget"], figures["granted"], figures["spent"], figures["budget"] - figures["spent"], figures["budget"] - figures["granted"]])
+        income = report.get("income", {})
+        self.compare(where, "income total", income.get("total"), p["income_total"])
+        self.compare(where, "income received", income.get("received"), p["income_received"])
+        for key in ("result", "transfers_in", "closing_equity"):
+            self.compare(where, key, report.get(key), p[key])
+        opening = report.get("opening_equity", {})
+        self.compare(where, "opening equity", opening.get("amount"), p["opening_equity"])
+        self.compare(where, "opening equity source", opening.get("source"), p["opening_equity_source"])
+        for key, value in p["shares"].items():
+            self.compare(where, f"share {key}", report.get("shares", {}).get(key), value)
+        txt = where[:-len(".json")] + ".txt"
+        for line in text.splitlines():
+            found = trailing_amounts(line, 5)
+            if found is None:
+                continue
+            label, figures = found
+            if label in tuples:
+                if figures not in tuples[label]:
+                    want = tuples[label][0]
+                    for column, shown, value in zip(COLUMNS, figures, want):
+                        if shown != value:
+                            self.problems.append(f"{txt}: line {label!r}: {column} is {kr(shown)} in the report, the log gives {kr(value)}")
+                self.checked += 5
+            elif figures in sums:
+                self.checked += 5
+            else:
+                self.problems.append(f"{txt}: the row {label!r} ({figures}) is neither a line nor a sum the log gives")
+        shown = {trailing_amounts(l, 5)[0] for l in text.splitlines() if trailing_amounts(l, 5)}
+        for label in sorted(set(tuples) - shown):
+            self.problems.append(f"{txt}: line {label!r} is missing")
+
+    def trail(self, name, rows, text):
+        where = f"reports/{name}"
+        year, f = int(name[len("handelser-"):-len(".json")]), self.forbund
+
+        def in_books(e):
+            return e["forbund"] == f or (e["type"] == "EquityTransferred" and e["from"] == f)
+
+        first, last = books.datetime.date(year, 1, 1), books.datetime.date(year, 12, 31)
+        expected = [env for env in self.envelopes if in_books(env["event"]) and first <= books.day(env["event"]["date"]) <= last]
+        self.compare(where, "the events listed (seqs)", [r.get("seq") for r in rows], [e["seq"] for e in expected])
+        for said, env in zip(rows, expected):
+            e, at = env["event"], f"seq {env['seq']}"
+            for key in ("hash", "recorded_at", "recorded_by"):
+                self.compare(where, f"{at}: {key}", said.get(key), env[key])
+            for key in ("date", "forbund", "type"):
+                self.compare(where, f"{at}: {key}", said.get(key), e[key])
+            decision = e.get("decision")
+            if decision is not None:
+                decision = {"body": decision["body"], "date": decision["date"], "paragraph": decision.get("paragraph")}
+            self.compare(where, f"{at}: decision", said.get("decision"), decision)
+            vouchers = [self.books.vouchers[i] for i in self.books.by_seq.get(env["seq"], [])]
+            vouchers = [{"forbund": v.forbund, "voucher": v.label()} for v in vouchers]
+            self.compare(where, f"{at}: vouchers", said.get("vouchers"), vouchers)
+            corrected_by = self.books.corrected.get(env["seq"], (None,))[0]
+            self.compare(where, f"{at}: corrected_by", said.get("corrected_by"), corrected_by)
+            self.compare(where, f"{at}: corrects", said.get("corrects"), e.get("corrects"))
+        # A row of the text begins with the seq and the time it was recorded.
+        listed = [int(m.group(1)) for m in re.finditer(r"^\s*(\d+)\s+\d{4}-\d{2}-\d{2}T", text, re.M)]
+        txt = where[: -len(".json")] + ".txt"
+        self.compare(txt, "the events listed (seqs)", listed, [e["seq"] for e in expected])
+
+
+RECOMPUTED = {"saldon-": Figures.balances, "budgetlage-": Figures.budget, "handelser-": Figures.trail}
+
+
+def verify_figures(base):
+    """Recomputes the figures of the bundle's reports from its log: the problems, how many
+    figures were compared, and the reports this verifier does not recompute."""
+    with open(os.path.join(base, "DIGEST"), "r", encoding="utf-8") as f:
+        digest = f.read().strip()
+    problems, head, _unfinished, _torn, envelopes = verify(os.path.join(base, "log.jsonl"), [digest])
+    problems = [f"log.jsonl line {seq}: {p}" for seq, p in problems]
+    if f"{head[0]}:{head[1]}" != digest:
+        problems.append(f"log.jsonl ends at {head[0]}:{head[1]}, DIGEST says {digest}")
+    names = sorted(os.listdir(os.path.join(base, "reports")))
+    balances = [n for n in names if re.fullmatch(r"saldon-\d{4}-12-31\.json", n)]
+    if len(balances) != 1:
+        problems.append(f"reports/ holds {len(balances)} balance reports (saldon-YYYY-12-31.json), not one")
+    if problems:
+        return problems, 0, []
+    year = int(balances[0][len("saldon-"):][:4])
+    figures = Figures(base, envelopes, head[0])
+
+    def read(name):
+        with open(os.path.join(base, "reports", name), "r", encoding="utf-8") as f:
+            text = f.read()
+        return json.loads(text, parse_float=Decimal) if name.endswith(".json") else text
+
+    figures.forbund = read(balances[0]).get("forbund")
+    if figures.forbund not in figures.books.forbund:
+        return [f"reports/{balances[0]}: förbund {figures.forbund!r} is not in the log"], 0, []
+    needed = [balances[0], f"handelser-{year}.json"]
+    if figures.books.budget_position(figures.forbund, year, books.datetime.date(year, 12, 31), head[0]):
+        needed.append(f"budgetlage-{year}.json")
+    for name in needed:
+        for twin in (name, name[:-5] + ".txt"):
+            if twin not in names:
+                figures.problems.append(f"reports/{twin} is missing")
+    skipped = []
+    for name in names:
+        check = next((c for prefix, c in RECOMPUTED.items() if name.startswith(prefix)), None)
+        if not name.endswith(".json") or name[:-5] + ".txt" not in names:
+            continue
+        if check is None or name not in needed:
+            skipped.append(f"reports/{name}")
+            continue
+        try:
+            check(figures, name, read(name), read(name[:-5] + ".txt"))
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
+            figures.problems.append(f"reports/{name}: not a report of the shape finsam writes ({type(e).__name__}: {e})")
+    return figures.problems, figures.checked, skipped
 
 
 def main(argv):
@@ -179,7 +454,7 @@ def main(argv):
         else:
             print(f"unknown argument {rest[0]!r}", file=sys.stderr)
             return 2
-    problems, head, unfinished, torn = verify(path, digests)
+    problems, head, unfinished, torn, _ = verify(path, digests)
     for seq, problem in problems:
         print(f"BAD line {seq}: {problem}")
     if unfinished or torn:

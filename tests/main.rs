@@ -1,6 +1,7 @@
 //! Integration tests: the real `finsam` binary against temporary stores.
 
 mod audit;
+mod bundle;
 mod canonical;
 mod crash;
 mod hostile;

@@ -32,6 +32,9 @@ const BUNDLED: &[(&str, &str)] = &[
     ("events/envelope.schema.json", include_str!("../../../events/envelope.schema.json")),
     ("events/event.schema.json", include_str!("../../../events/event.schema.json")),
     ("events/verify_chain.py", include_str!("../../../events/verify_chain.py")),
+    ("events/books.py", include_str!("../../../events/books.py")),
+    ("events/POSTING.md", include_str!("../../../events/POSTING.md")),
+    ("events/CANONICAL.md", include_str!("../../../events/CANONICAL.md")),
 ];
 
 pub fn verify(store: &Path, digests: &[String], format: Format) -> Result<bool, Failure> {
@@ -101,7 +104,11 @@ fn lasmig(name: &str, forbund: &str, year: i32, head: &finsam_store::Head, files
          \n\
          Så kontrollerar du paketet. Det enda som behövs är Python 3 (inga andra program):\n\
          \n\
-         1. Att ingen fil har ändrats sedan paketet skapades (varje fils SHA-256 mot MANIFEST):\n\
+         1. Att ingen fil har ändrats sedan paketet skapades (varje fils SHA-256 mot MANIFEST), och att\n\
+         \x20  rapporternas belopp stämmer med loggen: kontrollen räknar om varje kontos saldo per\n\
+         \x20  31 december, varje budgetrads budget, beviljat och förbrukat samt årets händelser direkt ur\n\
+         \x20  log.jsonl med konteringsreglerna i events/books.py (beskrivna i events/POSTING.md), och\n\
+         \x20  jämför med både JSON- och textrapporterna. Varje avvikelse skrivs ut med beloppet den gäller:\n\
          \n\
          \x20    python3 events/verify_chain.py --manifest MANIFEST\n\
          \n\
@@ -138,12 +145,21 @@ pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Forma
         .iter()
         .map(|(path, text)| BundleFile { path: path.to_string(), bytes: text.as_bytes().to_vec() })
         .collect();
+    // The chart the reports use: the verifier maps roles to accounts with it.
+    files.push(BundleFile { path: "chart.json".into(), bytes: finsam_projections::chart::DEFAULT_CHART.into() });
     let mut listing: Vec<(String, String)> = vec![
         ("log.jsonl".into(), "händelseloggen, hashkedjad (en JSON-rad per händelse)".into()),
         ("DIGEST".into(), "loggens huvud (seq:hash) när paketet skapades".into()),
         ("MANIFEST".into(), "SHA-256 för varje fil i paketet".into()),
         ("events/*.schema.json".into(), "händelsernas JSON-scheman (kontraktet v1)".into()),
-        ("events/verify_chain.py".into(), "fristående kontroll av kedjan, digest och MANIFEST".into()),
+        (
+            "events/verify_chain.py".into(),
+            "fristående kontroll av kedjan, digest, MANIFEST och rapporternas belopp".into(),
+        ),
+        ("events/books.py".into(), "konteringsreglerna i Python: räknar om rapporternas belopp ur loggen".into()),
+        ("events/POSTING.md".into(), "konteringsreglerna i ord: vilka verifikationer varje händelse ger".into()),
+        ("events/CANONICAL.md".into(), "den kanoniska raden: exakt hur en händelse skrivs i loggen".into()),
+        ("chart.json".into(), "kontoplanen som rapporterna använder (roll → konto)".into()),
     ];
     let mut report = |stem: &str, why: &str, json_text: String, text: String| {
         files.push(BundleFile { path: format!("reports/{stem}.json"), bytes: json_text.into_bytes() });
@@ -184,7 +200,7 @@ pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Forma
         events.push((e.seq, e.event));
         Ok(())
     })?;
-    let has_merger = p.mergers.iter().any(|m| m.forbund == f);
+    let has_merger = p.mergers.iter().any(|m| m.forbund == f && m.date <= year_end);
     let options =
         Options { merger: has_merger.then(|| f.clone()), at, equity_ceiling: rust_decimal::Decimal::new(2, 1) };
     let mut r = reconcile(p, &events, options).map_err(|e| Failure::usage(e.0))?;

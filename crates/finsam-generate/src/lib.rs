@@ -9,6 +9,9 @@ use chrono::{Datelike, Duration, NaiveDate};
 use finsam_domain::{Event, Ledger};
 use serde_json::{json, Value};
 
+mod random;
+pub use random::random_history;
+
 /// SplitMix64: small, fast, seedable, and the same on every machine. Shared by the generator
 /// and by the tests that draw random histories, kills and mutations.
 pub struct Rng(u64);

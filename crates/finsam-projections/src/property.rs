@@ -8,125 +8,9 @@
 use crate::chart::Chart;
 use crate::projection::{Projection, Recorded};
 use crate::reports::At;
-use chrono::{Datelike, Duration, NaiveDate};
-use finsam_domain::{Amount, Event, EventKind, Ledger, Slug};
-use finsam_generate::Rng;
-use serde_json::{json, Value};
-
-/// Picks from a list, and draws amounts, with the shared generator.
-trait Draw {
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T;
-    fn amount(&mut self) -> String;
-}
-
-impl Draw for Rng {
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    fn amount(&mut self) -> String {
-        let kr = 1 + self.below(500_000);
-        match self.below(3) {
-            0 => kr.to_string(),
-            _ => format!("{kr}.{:02}", self.below(100)),
-        }
-    }
-}
-
-const FORBUND: [&str; 3] = ["sf-a", "sf-b", "sf-c"];
-const INSATSER: [&str; 3] = ["team", "utbildning", "kartlaggning"];
-const MEMBERS: [&str; 4] = ["fk", "af", "region", "sala"];
-
-fn decision() -> Value {
-    json!({"body": "styrelsen", "date": "2023-06-01"})
-}
-
-/// Draws one candidate event; many are refused by the ledger, which is the point: what is
-/// kept is a valid history of a realistic mix.
-fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
-    let f = *rng.pick(&FORBUND);
-    let date = day.to_string();
-    let year = day.year();
-    match rng.below(16) {
-        0 => json!({"type": "ForbundRegistered", "forbund": f, "date": "2023-06-01", "name": format!("SF {f}"),
-            "members": [{"id": "fk", "name": "FK", "kind": "staten", "share": "0.25"},
-                        {"id": "af", "name": "AF", "kind": "staten", "share": "0.25"},
-                        {"id": "region", "name": "Region", "kind": "region", "share": "0.25"},
-                        {"id": "sala", "name": "Sala", "kind": "kommun", "share": "0.25"}]}),
-        1 => {
-            json!({"type": "OpeningBalanceRecorded", "forbund": f, "date": date, "equity": rng.amount(), "bank": rng.amount()})
-        }
-        2 => {
-            let i = *rng.pick(&INSATSER);
-            let category = if i == "team" { "individ" } else { "struktur" };
-            json!({"type": "InsatsCreated", "forbund": f, "date": date, "insats": i, "name": i, "category": category, "decision": decision()})
-        }
-        3 => json!({"type": "BudgetAdopted", "forbund": f, "date": date, "year": year, "decision": decision(),
-            "income": [{"id": "bidrag", "name": "Bidrag", "amount": rng.amount()}, {"id": "ovrigt", "name": "Övrigt", "amount": rng.amount()}],
-            "costs": [{"id": "team", "name": "Team", "category": "individ", "insats": "team", "amount": rng.amount()},
-                      {"id": "kansli", "name": "Kansli", "category": "admin", "amount": rng.amount()},
-                      {"id": "utveckling", "name": "Utveckling", "category": "struktur", "amount": rng.amount()}]}),
-        4 => {
-            json!({"type": "FundingGranted", "forbund": f, "date": date, "insats": rng.pick(&INSATSER), "year": year, "amount": rng.amount(), "decision": decision()})
-        }
-        5..=7 => {
-            json!({"type": "ContributionReceived", "forbund": f, "date": date, "member": rng.pick(&MEMBERS), "year": year, "amount": rng.amount(), "reference": "bidrag"})
-        }
-        8 => {
-            json!({"type": "OtherIncomeRecorded", "forbund": f, "date": date, "year": year, "line": "ovrigt", "amount": rng.amount(), "reference": "konsult"})
-        }
-        9 | 10 => {
-            let line = *rng.pick(&["team", "kansli", "utveckling"]);
-            json!({"type": "CostRecorded", "forbund": f, "date": date, "year": year, "line": line, "amount": rng.amount(), "reference": "F", "text": "faktura"})
-        }
-        11 => {
-            json!({"type": "CostRecorded", "forbund": f, "date": date, "year": year, "insats": rng.pick(&INSATSER), "amount": rng.amount(), "reference": "F", "text": "per insats"})
-        }
-        12 => {
-            let other = *rng.pick(&FORBUND);
-            json!({"type": "MergerDecided", "forbund": f, "date": date, "merging": [other], "effective": date,
-                "estimated_transfers": [{"from": other, "amount": rng.amount()}], "decision": decision()})
-        }
-        13 => {
-            json!({"type": "EquityTransferred", "forbund": f, "date": date, "from": rng.pick(&FORBUND), "amount": rng.amount(), "reference": "överföring"})
-        }
-        14 => match rng.below(3) {
-            0 => {
-                json!({"type": "YearClosed", "forbund": f, "date": date, "year": year - 1 - rng.below(2) as i32, "decision": decision()})
-            }
-            1 => {
-                json!({"type": "ForbundDissolved", "forbund": f, "date": date, "merged_into": rng.pick(&FORBUND), "decision": decision()})
-            }
-            _ => {
-                json!({"type": "FundingChanged", "forbund": f, "date": date, "insats": rng.pick(&INSATSER), "year": year, "delta": format!("-{}", rng.amount()), "reason": "minskning", "decision": decision()})
-            }
-        },
-        _ => {
-            json!({"type": "EventCorrected", "forbund": f, "date": date, "corrects": 1 + rng.below(seq_so_far.max(1)), "reason": "rättelse"})
-        }
-    }
-}
-
-/// A valid history of about `len` events, with dates moving forward through 2023–2026.
-pub(crate) fn history(seed: u64, len: usize) -> Vec<Event> {
-    let mut rng = Rng::new(seed);
-    let mut ledger = Ledger::new();
-    let mut events = Vec::new();
-    let mut day = NaiveDate::from_ymd_opt(2023, 6, 1).expect("valid");
-    let mut tries = 0;
-    while events.len() < len && tries < len * 60 {
-        tries += 1;
-        if rng.below(4) == 0 && day.year() < 2026 {
-            day += Duration::days(rng.below(40) as i64);
-        }
-        let v = candidate(&mut rng, day, ledger.head());
-        let Ok(event) = Event::from_json(&v) else { continue };
-        if ledger.record(&event).is_ok() {
-            events.push(event);
-        }
-    }
-    events
-}
+use chrono::NaiveDate;
+use finsam_domain::{Amount, Event, EventKind, Slug};
+use finsam_generate::random_history;
 
 fn project(events: &[Event]) -> Projection {
     let mut p = Projection::new();
@@ -174,7 +58,7 @@ fn random_histories_keep_the_laws_of_the_books() {
     let mut kinds: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut vouchers_total = 0;
     for seed in 0..cases() {
-        let events = history(seed, 80);
+        let events = random_history(seed, 80);
         events_total += events.len();
         for e in &events {
             *kinds.entry(e.type_name()).or_default() += 1;

@@ -1,0 +1,356 @@
+"""The posting rules of finsam, written a second time with nothing but Python's standard library.
+
+finsam (in Rust) folds the events of a log into vouchers, budgets and grants, and computes its
+reports from them. This module does the same from the log alone, following POSTING.md, so that
+a revisor can recompute the figures of a bundle's reports without trusting finsam. It assumes a
+log that verify_chain.py has found whole: every event in it was accepted by finsam's ledger.
+
+Amounts are decimal.Decimal in kronor (never floats); a debit is positive, a credit negative.
+"""
+import datetime
+from decimal import Decimal, ROUND_HALF_EVEN
+
+# The roles a voucher row posts to (a chart maps each to an account), with their side.
+SIDES = {
+    "bank": "asset",
+    "opening_difference_asset": "asset",
+    "equity": "equity",
+    "equity_received": "equity",
+    "opening_difference_liability": "liability",
+    "contribution_staten": "income",
+    "contribution_region": "income",
+    "contribution_kommun": "income",
+    "other_income": "income",
+    "cost_individ": "cost",
+    "cost_struktur": "cost",
+    "cost_admin": "cost",
+}
+CATEGORIES = ["individ", "struktur", "admin"]
+OPENING_TEXT = "Ingående balans"
+
+
+def is_result(role):
+    return SIDES[role] in ("income", "cost")
+
+
+def amount(text):
+    """An amount of the log: a string of kronor with at most 2 decimals."""
+    if isinstance(text, bool) or not isinstance(text, (str, int)):
+        raise ValueError(f"{text!r} is not an amount")
+    value = Decimal(str(text))
+    if not value.is_finite() or value.as_tuple().exponent < -2:
+        raise ValueError(f"{text!r} is not an amount of kronor with at most 2 decimals")
+    return value
+
+
+def day(text):
+    return datetime.date.fromisoformat(text)
+
+
+class Voucher:
+    __slots__ = ("forbund", "year", "number", "date", "seq", "kind", "opening", "rows")
+
+    def __init__(self, forbund, number, date, seq, kind, opening, rows):
+        self.forbund, self.year, self.number, self.date = forbund, date.year, number, date
+        self.seq, self.kind, self.opening, self.rows = seq, kind, opening, rows
+
+    def label(self):
+        return f"{self.year} A {self.number}"
+
+
+def row(role, value, insats=None, line=None, member=None):
+    return {"role": role, "amount": value, "insats": insats, "line": line, "member": member}
+
+
+class Books:
+    """Every event of a log folded in, in seq order: the posting rules of POSTING.md."""
+
+    def __init__(self):
+        self.head = 0
+        self.forbund = {}  # slug -> {"name", "members": {id: kind}}
+        self.vouchers = []
+        self.by_seq = {}  # seq -> [index in vouchers]
+        self.budgets = []  # dicts, in seq order
+        self.grants = []  # dicts, in seq order
+        self.insatser = {}  # (forbund, insats) -> category
+        self.corrected = {}  # corrected seq -> (correcting seq, date)
+        self.next_number = {}  # (forbund, year) -> next voucher number
+        self.year_results = {}  # (forbund, year) -> {role: amount}
+
+    def apply(self, seq, event):
+        if seq != self.head + 1:
+            raise ValueError(f"seq {seq} follows seq {self.head}")
+        self.head = seq
+        kind, f, date = event["type"], event["forbund"], day(event["date"])
+        handler = getattr(self, "_" + kind, None)
+        if handler is None:
+            raise ValueError(f"seq {seq}: no posting rule for the event type {kind!r}")
+        handler(seq, f, date, event)
+
+    # -- one method per event type -------------------------------------------------------------
+
+    def _ForbundRegistered(self, seq, f, date, e):
+        self.forbund[f] = {"name": e["name"], "members": {m["id"]: m["kind"] for m in e["members"]}}
+
+    def _OpeningBalanceRecorded(self, seq, f, date, e):
+        equity, bank = amount(e["equity"]), amount(e["bank"])
+        rows = [row("bank", bank), row("equity", -equity)]
+        difference = equity - bank
+        if difference > 0:
+            rows.append(row("opening_difference_asset", difference))
+        elif difference < 0:
+            rows.append(row("opening_difference_liability", difference))
+        self._book(seq, f, date, "event", rows, opening=True)
+
+    def _InsatsCreated(self, seq, f, date, e):
+        self.insatser[(f, e["insats"])] = e["category"]
+
+    def _BudgetAdopted(self, seq, f, date, e):
+        self.budgets.append({
+            "seq": seq,
+            "forbund": f,
+            "date": date,
+            "year": e["year"],
+            "status": e.get("status") or "adopted",
+            "decision": e["decision"],
+            "income": [{"id": l["id"], "amount": amount(l["amount"])} for l in e["income"]],
+            "costs": [
+                {"id": l["id"], "name": l["name"], "category": l["category"], "insats": l.get("insats"), "amount": amount(l["amount"])}
+                for l in e["costs"]
+            ],
+            "transfers": [amount(t["amount"]) for t in e.get("transfers") or []],
+            "opening_equity": amount(e["stated"]["opening_equity"])
+            if (e.get("stated") or {}).get("opening_equity") is not None
+            else None,
+            "corrected": None,
+        })
+
+    def _FundingGranted(self, seq, f, date, e):
+        self._grant(seq, f, e["insats"], e["year"], date, amount(e["amount"]))
+
+    def _FundingChanged(self, seq, f, date, e):
+        self._grant(seq, f, e["insats"], e["year"], date, amount(e["delta"]))
+
+    def _ContributionReceived(self, seq, f, date, e):
+        value, member = amount(e["amount"]), e["member"]
+        kind = self.forbund[f]["members"][member]
+        self._book(seq, f, date, "event", [row("bank", value), row("contribution_" + kind, -value, member=member)])
+
+    def _OtherIncomeRecorded(self, seq, f, date, e):
+        value = amount(e["amount"])
+        self._book(seq, f, date, "event", [row("bank", value), row("other_income", -value, line=e["line"])])
+
+    def _CostRecorded(self, seq, f, date, e):
+        value, line, insats = amount(e["amount"]), e.get("line"), e.get("insats")
+        budget_line = None
+        if line is not None:
+            # The line of the budget in force for the cost's year when the cost was recorded.
+            budget = self.budget_in_force(f, e["year"], seq, datetime.date.max)
+            if budget is not None:
+                budget_line = next((l for l in budget["costs"] if l["id"] == line), None)
+        if budget_line is not None:
+            category = budget_line["category"]
+        elif insats is not None:
+            category = self.insatser[(f, insats)]
+        else:
+            raise ValueError(f"seq {seq}: a cost on no line of a budget and no insats")
+        if insats is None and budget_line is not None:
+            insats = budget_line["insats"]
+        cost = row("cost_" + category, value, insats=insats, line=line)
+        self._book(seq, f, date, "event", [cost, row("bank", -value)])
+
+    def _MergerDecided(self, seq, f, date, e):
+        pass
+
+    def _EquityTransferred(self, seq, f, date, e):
+        value, source = amount(e["amount"]), e["from"]
+        self._book(seq, source, date, "event", [row("equity", value), row("bank", -value)])
+        self._book(seq, f, date, "event", [row("bank", value), row("equity_received", -value)])
+
+    def _ForbundDissolved(self, seq, f, date, e):
+        pass
+
+    def _YearClosed(self, seq, f, date, e):
+        year = e["year"]
+        by_role = self.year_results.get((f, year), {})
+        rows = [row(role, -value) for role, value in by_role.items() if value != 0]
+        to_equity = sum(by_role.values(), Decimal(0))
+        if to_equity != 0 or rows:
+            rows.append(row("equity", to_equity))
+            self._book(seq, f, datetime.date(year, 12, 31), "closing", rows)
+
+    def _EventCorrected(self, seq, f, date, e):
+        corrects = e["corrects"]
+        self.corrected[corrects] = (seq, date)
+        for i in list(self.by_seq.get(corrects, [])):
+            original = self.vouchers[i]
+            rows = [dict(r, amount=-r["amount"]) for r in original.rows]
+            self._book(seq, original.forbund, date, "correction", rows)
+        for g in [g for g in self.grants if g["seq"] == corrects]:
+            self.grants.append(dict(g, seq=seq, date=date, amount=-g["amount"]))
+        for b in self.budgets:
+            if b["seq"] == corrects:
+                b["corrected"] = (seq, date)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _grant(self, seq, f, insats, year, date, value):
+        self.grants.append({"seq": seq, "forbund": f, "insats": insats, "year": year, "date": date, "amount": value})
+
+    def _book(self, seq, f, date, kind, rows, opening=False):
+        total = sum((r["amount"] for r in rows), Decimal(0))
+        if total != 0:
+            raise ValueError(f"seq {seq}: a voucher of {f} does not balance (its rows sum to {total})")
+        key = (f, date.year)
+        number = self.next_number.get(key, 1)
+        self.next_number[key] = number + 1
+        voucher = Voucher(f, number, date, seq, kind, opening, rows)
+        self.by_seq.setdefault(seq, []).append(len(self.vouchers))
+        self.vouchers.append(voucher)
+        results = self.year_results.setdefault(key, {})
+        for r in rows:
+            if is_result(r["role"]):
+                results[r["role"]] = results.get(r["role"], Decimal(0)) + r["amount"]
+
+    def budget_in_force(self, f, year, known_at, as_of):
+        """The latest adopted budget of the year, else the latest outlook, not withdrawn."""
+        def visible(b):
+            withdrawn = b["corrected"] is not None and b["corrected"][0] <= known_at and b["corrected"][1] <= as_of
+            return b["forbund"] == f and b["year"] == year and b["seq"] <= known_at and b["date"] <= as_of and not withdrawn
+
+        for status in ("adopted", "outlook"):
+            found = [b for b in self.budgets if visible(b) and b["status"] == status]
+            if found:
+                return max(found, key=lambda b: b["seq"])
+        return None
+
+    def visible(self, f, known_at, as_of):
+        return [v for v in self.vouchers if v.forbund == f and v.seq <= known_at and v.date <= as_of]
+
+    # -- the reports ---------------------------------------------------------------------------
+
+    def balances(self, f, as_of, known_at, chart):
+        """The trial balance (every account with an entry) and the key figures."""
+        by_role, income, costs = {}, Decimal(0), Decimal(0)
+        vouchers = self.visible(f, known_at, as_of)
+        for v in vouchers:
+            this_year = v.date.year == as_of.year and v.kind != "closing"
+            for r in v.rows:
+                by_role[r["role"]] = by_role.get(r["role"], Decimal(0)) + r["amount"]
+                if this_year and SIDES[r["role"]] == "income":
+                    income -= r["amount"]
+                elif this_year and SIDES[r["role"]] == "cost":
+                    costs += r["amount"]
+        accounts = {}
+        for role, value in by_role.items():
+            number = chart[role][0]
+            accounts[number] = accounts.get(number, Decimal(0)) + value
+
+        def of(sides):
+            return sum((a for role, a in by_role.items() if SIDES[role] in sides), Decimal(0))
+
+        return {
+            "name": self.forbund[f]["name"],
+            "bank": by_role.get("bank", Decimal(0)),
+            "equity": -of(("equity", "income", "cost")),
+            "income": income,
+            "costs": costs,
+            "result": income - costs,
+            "vouchers": len(vouchers),
+            "accounts": accounts,
+        }
+
+    def budget_position(self, f, year, as_of, known_at):
+        """Where a year's budget stands: per line budget, granted, spent, and the totals."""
+        budget = self.budget_in_force(f, year, known_at, as_of)
+        if budget is None:
+            return None
+        lines = [dict(l, budget=l["amount"], granted=Decimal(0), spent=Decimal(0)) for l in budget["costs"]]
+        seen = set()
+        for l in lines:  # a grant belongs to the first line that names its insats
+            if l["insats"] is not None and l["insats"] not in seen:
+                seen.add(l["insats"])
+                l["granted"] = sum(
+                    (g["amount"] for g in self.grants
+                     if g["forbund"] == f and g["insats"] == l["insats"] and g["year"] == year
+                     and g["seq"] <= known_at and g["date"] <= as_of),
+                    Decimal(0),
+                )
+        unbudgeted, received = Decimal(0), Decimal(0)
+        for v in self.visible(f, known_at, as_of):
+            if v.year != year or v.kind == "closing":
+                continue
+            for r in v.rows:
+                side = SIDES[r["role"]]
+                if side == "cost":
+                    at = next((i for i, l in enumerate(lines) if r["line"] is not None and l["id"] == r["line"]), None)
+                    if at is None and r["insats"] is not None:
+                        at = next((i for i, l in enumerate(lines) if l["insats"] == r["insats"]), None)
+                    if at is None:
+                        unbudgeted += r["amount"]
+                    else:
+                        lines[at]["spent"] += r["amount"]
+                elif side == "income":
+                    received -= r["amount"]
+        by_category = {
+            c: {k: sum((l[k] for l in lines if l["category"] == c), Decimal(0)) for k in ("budget", "granted", "spent")}
+            for c in CATEGORIES
+        }
+        costs_total = sum((l["budget"] for l in lines), Decimal(0))
+        income_total = sum((l["amount"] for l in budget["income"]), Decimal(0))
+        transfers_in = sum(budget["transfers"], Decimal(0))
+        if budget["opening_equity"] is not None:
+            opening, source = budget["opening_equity"], "stated"
+        else:
+            opening, source = self._opening_equity_booked(f, year, known_at), "booked"
+        result = income_total - costs_total
+        direct = by_category["individ"]["budget"] + by_category["struktur"]["budget"]
+        return {
+            "budget_seq": budget["seq"],
+            "status": budget["status"],
+            "lines": lines,
+            "unbudgeted_spent": unbudgeted,
+            "by_category": by_category,
+            "costs_total": costs_total,
+            "income_total": income_total,
+            "income_received": received,
+            "result": result,
+            "opening_equity": opening,
+            "opening_equity_source": source,
+            "transfers_in": transfers_in,
+            "closing_equity": opening + result + transfers_in,
+            "shares": {
+                "admin_of_costs": share(by_category["admin"]["budget"], costs_total),
+                "individ_of_direct": share(by_category["individ"]["budget"], direct),
+                "struktur_of_direct": share(by_category["struktur"]["budget"], direct),
+            },
+        }
+
+    def _opening_equity_booked(self, f, year, known_at):
+        """Equity booked before the year, plus opening balances dated within it."""
+        start = datetime.date(year, 1, 1)
+        equity = Decimal(0)
+        for v in self.visible(f, known_at, datetime.date(year, 12, 31)):
+            if v.date < start or (v.opening and v.year == year):
+                equity -= sum((r["amount"] for r in v.rows if SIDES[r["role"]] in ("equity", "income", "cost")), Decimal(0))
+        return equity
+
+
+def share(part, whole):
+    if whole == 0:
+        return None
+    return (part / whole).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
+
+
+def read_chart(text):
+    """A chart file: every role mapped to (account, name)."""
+    import json
+
+    chart = json.loads(text)
+    by_role = {}
+    for a in chart["accounts"]:
+        by_role[a["role"]] = (a["account"], a["name"])
+    missing = sorted(set(SIDES) - set(by_role))
+    if missing:
+        raise ValueError(f"the chart maps no account to the role(s) {', '.join(missing)}")
+    return chart["chart"], by_role
