@@ -117,9 +117,49 @@ fn the_2024_export_of_samordningsforbundet_vastmanland_passes_every_check() {
         }
     }
     assert!(ub >= 2, "#UB 0 for the bank and the equity received");
-    // #PBUDGET adds up to the cost lines of the 2024 budget.
-    let pbudget: Amount = file.records.iter().filter(|r| r.label == "#PBUDGET").map(|r| kr(r.item(4).unwrap())).sum();
-    assert_eq!(pbudget.canonical(), "20983000");
+    // #PBUDGET: one row per (period, account, objects), so a last-one-wins reader gets the
+    // budget; the account rows ({}) add up to the cost lines and (credit) the income lines; the
+    // rows of each insats to its line.
+    let items = independent_read(&se);
+    let mut keys = std::collections::BTreeSet::new();
+    let (mut costs, mut income) = (Amount::ZERO, Amount::ZERO);
+    let mut by_insats: BTreeMap<String, Amount> = BTreeMap::new();
+    for r in items.iter().filter(|i| i.label == "#PBUDGET") {
+        let objects = match &r.fields[3].value {
+            sie_parser::FieldValue::ObjectList { tokens } => tokens.clone(),
+            other => panic!("#PBUDGET has its object list: {other:?}"),
+        };
+        let key = (field(r, 0), field(r, 1), field(r, 2), objects.clone());
+        assert!(keys.insert(key.clone()), "#PBUDGET {key:?} twice");
+        let a = kr(&field(r, 4));
+        match (objects.as_slice(), field(r, 2).starts_with('3')) {
+            ([], true) => income += a,
+            ([], false) => costs += a,
+            ([dim, insats], _) if dim == "6" => *by_insats.entry(insats.clone()).or_default() += a,
+            (other, _) => panic!("#PBUDGET with objects {other:?}"),
+        }
+    }
+    assert_eq!((costs.canonical(), income.canonical()), ("20983000".into(), "-19038000".into()));
+    let o = finsam(&store, &["budget", "--forbund", "sf-vastmanland", "--year", "2024", "--format", "json"], "");
+    let budget: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for line in budget["lines"].as_array().unwrap().iter().filter(|l| l["insats"].is_string()) {
+        let got = by_insats.get(line["insats"].as_str().unwrap()).copied().unwrap_or_default();
+        assert_eq!(got, kr(line["budget"].as_str().unwrap()), "#PBUDGET of {}", line["insats"]);
+    }
+    // A contribution names its member, as an object of its own dimension (20, Medlem).
+    assert!(items.iter().any(|i| i.label == "#DIM" && field(i, 0) == "20" && field(i, 1) == "Medlem"));
+    let contributions: Vec<&sie_parser::Item> = items
+        .iter()
+        .filter(|i| i.label == "#VER" && field(i, 3).starts_with("Medlemsbidrag"))
+        .flat_map(|v| v.children.iter().filter(|t| field(t, 0).starts_with("35")))
+        .collect();
+    assert!(!contributions.is_empty());
+    for t in contributions {
+        assert!(
+            matches!(&t.fields[1].value, sie_parser::FieldValue::ObjectList { tokens } if tokens.len() == 2 && tokens[0] == "20"),
+            "{t:?}"
+        );
+    }
     // The same log gives the same file.
     let again = dir.0.join("again.se");
     let o = finsam(
@@ -147,6 +187,10 @@ fn a_generated_log_exports_and_checks_too() {
     for year in [2005, 2006, 2007] {
         let se = export(&store, &dir, "sf-gen-001", year, "4e");
         ksumma_check(&se);
+        let figures = sie_figures(&independent_read(&se));
+        for idx in ["0", "-1"] {
+            assert_identities(&figures, idx, &format!("sf-gen-001 {year}"));
+        }
         let file = finsam_sie::parse(&std::fs::read(&se).unwrap()).unwrap();
         for v in &file.vers {
             let sum: Amount = v.trans.iter().map(trans_amount).sum();
@@ -173,4 +217,136 @@ fn names_with_swedish_letters_quotes_and_spaces_round_trip() {
     assert_eq!(fnamn.item(0), Some(r#"Samordningsförbundet "Åre Älvdal Öst" - test"#), "the en dash is CP437's -");
     let objekt = file.records.iter().find(|r| r.label == "#OBJEKT").unwrap();
     assert_eq!((objekt.item(1), objekt.item(2)), (Some("ett-team"), Some(r#"Teamet "Lyftet" i Ölme"#)));
+}
+
+/// An export as the independent SIE reader (the `sie-parser` crate) tokenises it, after
+/// asserting that it reports nothing about the file.
+fn independent_read(path: &Path) -> Vec<sie_parser::Item> {
+    let text = sie_parser::read_file(path).unwrap();
+    let out = sie_parser::parse(&text);
+    let problems: Vec<String> = out.diagnostics.iter().map(|d| format!("{}: {}", d.code, d.message)).collect();
+    assert!(problems.is_empty(), "{}: the independent reader reports {problems:?}", path.display());
+    out.items
+}
+
+fn field(item: &sie_parser::Item, i: usize) -> String {
+    item.fields.get(i).and_then(|f| f.value.as_str()).unwrap_or_default().to_string()
+}
+
+/// What the independent reader read: #IB, #UB and #RES per (year, account), and Σ#TRANS per
+/// account over the vouchers.
+#[derive(Default)]
+struct SieFigures {
+    ib: BTreeMap<(String, String), Amount>,
+    ub: BTreeMap<(String, String), Amount>,
+    res: BTreeMap<(String, String), Amount>,
+    trans: BTreeMap<String, Amount>,
+    texts: Vec<String>,
+}
+
+fn sie_figures(items: &[sie_parser::Item]) -> SieFigures {
+    let mut f = SieFigures::default();
+    for item in items {
+        let key = (field(item, 0), field(item, 1));
+        match item.label.as_str() {
+            "#IB" => *f.ib.entry(key).or_default() += kr(&field(item, 2)),
+            "#UB" => *f.ub.entry(key).or_default() += kr(&field(item, 2)),
+            "#RES" => *f.res.entry(key).or_default() += kr(&field(item, 2)),
+            "#VER" => {
+                f.texts.push(field(item, 3));
+                for t in item.children.iter().filter(|c| c.label == "#TRANS") {
+                    *f.trans.entry(field(t, 0)).or_default() += kr(&field(t, 2));
+                }
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+/// The balance identities of SIE for year `idx` ("0" or "-1") of a file: Σ#IB = 0,
+/// Σ#UB + Σ#RES = 0, and for year 0 (whose vouchers the file holds) #IB + Σ#TRANS = #UB per
+/// balance account and Σ#TRANS = #RES per result account.
+fn assert_identities(f: &SieFigures, idx: &str, what: &str) {
+    let of = |map: &BTreeMap<(String, String), Amount>| -> BTreeMap<String, Amount> {
+        map.iter().filter(|((y, _), _)| y == idx).map(|((_, a), v)| (a.clone(), *v)).collect()
+    };
+    let (ib, ub, res) = (of(&f.ib), of(&f.ub), of(&f.res));
+    let sum = |m: &BTreeMap<String, Amount>| -> Amount { m.values().copied().sum() };
+    assert!(sum(&ib).is_zero(), "{what}: Σ#IB {idx} is {}", sum(&ib));
+    assert!((sum(&ub) + sum(&res)).is_zero(), "{what}: Σ#UB + Σ#RES for year {idx} is {}", sum(&ub) + sum(&res));
+    if idx != "0" {
+        return;
+    }
+    for (account, closing) in &ub {
+        let moved = f.trans.get(account).copied().unwrap_or_default();
+        let opening = ib.get(account).copied().unwrap_or_default();
+        assert_eq!(opening + moved, *closing, "{what}: #IB + Σ#TRANS = #UB for {account}");
+    }
+    for (account, moved) in &f.trans {
+        if !ub.contains_key(account) {
+            assert_eq!(res.get(account).copied().unwrap_or_default(), *moved, "{what}: Σ#TRANS = #RES for {account}");
+        }
+    }
+    for account in res.keys() {
+        assert!(!ub.contains_key(account), "{what}: {account} is both a balance and a result account");
+    }
+}
+
+#[test]
+fn every_year_of_the_fixtures_balances_in_sie_closed_years_included() {
+    let dir = TempDir::new("sie-years");
+    let store = fixture_store(&dir);
+    let mut checked = Vec::new();
+    for (forbund, years) in [
+        ("sf-vasteras", 2021..=2024),
+        ("sf-vastra-malardalen", 2021..=2024),
+        ("sf-norra-vastmanland", 2021..=2024),
+        ("sf-vastmanland", 2024..=2024),
+    ] {
+        for year in years {
+            let se = export(&store, &dir, forbund, year, "4e");
+            ksumma_check(&se);
+            let items = independent_read(&se);
+            assert!(!items.iter().any(|i| i.label == "#KPTYP"), "no #KPTYP: finsam's chart is not a BAS chart");
+            let figures = sie_figures(&items);
+            for idx in ["0", "-1"] {
+                assert_identities(&figures, idx, &format!("{forbund} {year}"));
+            }
+            checked.push(format!("{forbund} {year}"));
+        }
+    }
+    assert_eq!(checked.len(), 13);
+    // Each year's result is in #RES once, equal to finsam's; closed years (Västerås and Norra
+    // Västmanland 2023 among them) export no closing voucher.
+    for name in &checked {
+        let (forbund, year) = name.split_once(' ').unwrap();
+        let f = sie_figures(&independent_read(&dir.0.join(format!("{forbund}-{year}.4e"))));
+        let res: Amount = f.res.iter().filter(|((y, _), _)| y == "0").map(|(_, v)| *v).sum();
+        let o = finsam(
+            &store,
+            &["balances", "--forbund", forbund, "--as-of", &format!("{year}-12-31"), "--format", "json"],
+            "",
+        );
+        let b: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!((-res).canonical(), b["result"].as_str().unwrap(), "{name}: the year's result (income − costs)");
+        assert!(!f.texts.iter().any(|t| t.starts_with("Årets resultat")), "{name}: no closing voucher as #VER");
+    }
+    // An outlook is not an adopted budget: no #PBUDGET for Västerås 2022 (an outlook in the 2021
+    // plan); an adopted one is exported (Norra Västmanland 2022).
+    let pbudgets = |name: &str| independent_read(&dir.0.join(name)).iter().filter(|i| i.label == "#PBUDGET").count();
+    assert_eq!(pbudgets("sf-vasteras-2022.4e"), 0);
+    assert!(pbudgets("sf-norra-vastmanland-2022.4e") > 0);
+    // An opening balance is an #IB, not a voucher: Västerås opens 2021 with 8 241 000 in the bank.
+    let items = independent_read(&dir.0.join("sf-vasteras-2021.4e"));
+    let ib: Vec<(String, String)> =
+        items.iter().filter(|i| i.label == "#IB" && field(i, 0) == "0").map(|i| (field(i, 1), field(i, 2))).collect();
+    assert!(ib.contains(&("1930".into(), "8241000.00".into())), "{ib:?}");
+    assert!(ib.contains(&("2010".into(), "-8241000.00".into())), "{ib:?}");
+    assert!(!sie_figures(&items).texts.iter().any(|t| t == "Ingående balans"));
+    let closed = |forbund: &str| {
+        let o = finsam(&store, &["log", "--format", "json"], "");
+        stdout(&o).contains(&format!("\"type\":\"YearClosed\",\"forbund\":\"{forbund}\""))
+    };
+    assert!(closed("sf-vasteras") && closed("sf-norra-vastmanland"), "the fixtures close years");
 }

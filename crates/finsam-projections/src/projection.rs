@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 /// is rebuilt from the log.
 pub const PROJECTION_VERSION: u32 = 3;
 
+/// The text of an opening balance's voucher (no other voucher has it: the texts of the others
+/// all begin with what they are).
+pub const OPENING_TEXT: &str = "Ingående balans";
+
 /// One recorded event as the projection needs it.
 #[derive(Clone, Copy, Debug)]
 pub struct Recorded<'a> {
@@ -78,6 +82,11 @@ impl Voucher {
             self.forbund,
             self.seq
         );
+    }
+
+    /// Booked from an `OpeningBalanceRecorded`: the books' opening balance (an `#IB` in SIE).
+    pub fn is_opening(&self) -> bool {
+        self.kind == VoucherKind::Event && self.text == OPENING_TEXT
     }
 
     /// The label a revisor reads: "2024 A 12".
@@ -302,7 +311,7 @@ impl Projection {
                 } else if difference.is_negative() {
                     rows.push(Row::new(Role::OpeningDifferenceLiability, difference));
                 }
-                self.book(r, f, e.date, "Ingående balans".into(), VoucherKind::Event, rows);
+                self.book(r, f, e.date, OPENING_TEXT.into(), VoucherKind::Event, rows);
             }
             InsatsCreated { insats, name, category, continues, end, .. } => {
                 self.insats_index.insert((f.clone(), insats.clone()), self.insatser.len());

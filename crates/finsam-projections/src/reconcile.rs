@@ -257,13 +257,13 @@ impl<'a> Run<'a> {
         let opens_on_jan_1 = self
             .p
             .visible_vouchers(f, self.at.known_at, year_start(year))
-            .any(|v| v.date == year_start(year) && v.text == "Ingående balans");
+            .any(|v| v.date == year_start(year) && v.is_opening());
         if info.registered > year_start(year) && !opens_on_jan_1 {
             return None;
         }
         let mut equity = Amount::ZERO;
         for v in self.p.visible_vouchers(f, self.at.known_at, year_start(year)) {
-            let counts = v.date < year_start(year) || v.text == "Ingående balans";
+            let counts = v.date < year_start(year) || v.is_opening();
             if counts {
                 equity -= v
                     .rows

@@ -360,7 +360,7 @@ impl Projection {
         let start = NaiveDate::from_ymd_opt(year, 1, 1).expect("a valid year");
         let mut equity = Amount::ZERO;
         for v in self.visible_vouchers(f, at.known_at, NaiveDate::from_ymd_opt(year, 12, 31).expect("valid")) {
-            let opening = v.text == "Ingående balans";
+            let opening = v.is_opening();
             if v.date < start || (opening && v.year == year) {
                 equity -= v
                     .rows

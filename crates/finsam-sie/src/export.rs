@@ -1,11 +1,13 @@
 //! The books of one förbund and year as SIE 4E (everything) or 4I (the vouchers).
 
 use crate::format::{item, render, Field, Item, Record, Ver};
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
+use finsam_domain::event::{BudgetStatus, IncomeLine};
 use finsam_domain::{Amount, Slug};
 use finsam_projections::chart::{Chart, Role, Side};
-use finsam_projections::projection::VoucherKind;
-use finsam_projections::{At, Projection};
+use finsam_projections::projection::{BudgetRecord, Row, Voucher, VoucherKind};
+use finsam_projections::Projection;
+use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,11 +47,144 @@ fn ktyp(role: Role) -> &'static str {
     }
 }
 
-fn objects(insats: Option<&Slug>) -> Field {
-    Field::Objects(insats.map(|i| vec![("6".to_string(), i.to_string())]).unwrap_or_default())
+/// The SIE dimension of the members a contribution comes from (20 and up are free to use).
+const MEMBER_DIMENSION: &str = "20";
+
+fn objects(row: &Row) -> Field {
+    let mut list = Vec::new();
+    if let Some(i) = &row.insats {
+        list.push(("6".to_string(), i.to_string()));
+    }
+    if let Some(m) = &row.member {
+        list.push((MEMBER_DIMENSION.to_string(), m.to_string()));
+    }
+    Field::Objects(list)
+}
+
+/// One year's figures as SIE states them: the opening balance (`#IB`) of every balance account,
+/// the year's vouchers (`#VER`), and from them the closing balances (`#UB`) and the results
+/// (`#RES`). The year's vouchers are those dated in it, except the opening balance (which is in
+/// `#IB`) and the closing voucher (the result stays on the result accounts, as `#RES` shows it;
+/// the next year's `#IB` carries it in equity). So for every year: Σ`#IB` = 0,
+/// `#IB` + Σ`#TRANS` = `#UB` per balance account, Σ`#TRANS` = `#RES` per result account, and
+/// Σ`#UB` + Σ`#RES` = 0.
+struct YearFigures {
+    ib: BTreeMap<String, Amount>,
+    ub: BTreeMap<String, Amount>,
+    res: BTreeMap<String, Amount>,
+    vouchers: Vec<Voucher>,
 }
 
 impl Export<'_> {
+    fn year_figures(&self, year: i32) -> Result<YearFigures, String> {
+        let start = NaiveDate::from_ymd_opt(year, 1, 1).ok_or("a valid year")?;
+        let equity = self.chart.account(Role::Equity).number.clone();
+        let mut ib: BTreeMap<String, Amount> = BTreeMap::new();
+        let mut vouchers = Vec::new();
+        for v in self.projection.visible_vouchers(self.forbund, self.projection.head, NaiveDate::MAX) {
+            if v.date < start || (v.year == year && v.is_opening()) {
+                for r in &v.rows {
+                    // A result not closed into equity is carried there all the same.
+                    let account = if r.role.is_result() { &equity } else { &self.chart.account(r.role).number };
+                    *ib.entry(account.clone()).or_default() += r.amount;
+                }
+            } else if v.year == year && v.kind != VoucherKind::Closing {
+                vouchers.push(v);
+            }
+        }
+        let (mut ub, mut res) = (ib.clone(), BTreeMap::new());
+        for v in &vouchers {
+            for r in &v.rows {
+                let into = if r.role.is_result() { &mut res } else { &mut ub };
+                *into.entry(self.chart.account(r.role).number.clone()).or_default() += r.amount;
+            }
+        }
+        Ok(YearFigures { ib, ub, res, vouchers })
+    }
+
+    /// The budget as `#PBUDGET` rows: each line spread over the twelve months (December takes the
+    /// öre), costs on their category's account with the insats as object, income on the members'
+    /// contribution accounts by their shares (or on other income, see `income_accounts`), credit
+    /// negative. One row per month, account and object, and one per month and account with `{}`.
+    fn pbudget(&self, b: &BudgetRecord) -> Vec<Item> {
+        let y = self.year;
+        let mut parts: Vec<(String, Option<&Slug>, Amount)> = Vec::new();
+        for line in &b.costs {
+            parts.push((
+                self.chart.account(Role::Cost(line.category)).number.clone(),
+                line.insats.as_ref(),
+                line.amount,
+            ));
+        }
+        for line in &b.income {
+            for (role, amount) in self.income_accounts(line) {
+                parts.push((self.chart.account(role).number.clone(), None, -amount));
+            }
+        }
+        let mut rows: BTreeMap<(u32, String, Option<&Slug>), Amount> = BTreeMap::new();
+        for (account, insats, amount) in parts {
+            let ore = amount.decimal() * Decimal::from(100);
+            let month_ore = (ore / Decimal::from(12)).trunc();
+            for month in 1..=12u32 {
+                let share = if month == 12 { ore - month_ore * Decimal::from(11) } else { month_ore };
+                let a = Amount::from_decimal(share / Decimal::from(100));
+                *rows.entry((month, account.clone(), None)).or_default() += a;
+                if insats.is_some() {
+                    *rows.entry((month, account.clone(), insats)).or_default() += a;
+                }
+            }
+        }
+        rows.into_iter()
+            .filter(|(_, a)| !a.is_zero())
+            .map(|((month, account, insats), a)| {
+                let objects = insats.map(|i| vec![("6".to_string(), i.to_string())]).unwrap_or_default();
+                Item::Record(Record::new(
+                    "#PBUDGET",
+                    vec![
+                        item("0"),
+                        item(format!("{y}{month:02}")),
+                        item(account),
+                        Field::Objects(objects),
+                        item(amount(a)),
+                    ],
+                ))
+            })
+            .collect()
+    }
+
+    /// Where a budgeted income line goes. A line on which other income was booked, or whose name
+    /// begins with "Övrig", is other income; any other income line is the members'
+    /// contributions, split by the shares of the members' kinds (staten, region, kommun; the
+    /// last kind takes the öre).
+    fn income_accounts(&self, line: &IncomeLine) -> Vec<(Role, Amount)> {
+        let p = self.projection;
+        let other = line.name.to_lowercase().starts_with("övrig")
+            || p.visible_vouchers(self.forbund, p.head, NaiveDate::MAX)
+                .any(|v| v.rows.iter().any(|r| r.role == Role::OtherIncome && r.line.as_ref() == Some(&line.id)));
+        let members = p.forbund.get(self.forbund).map(|i| i.members.as_slice()).unwrap_or_default();
+        if other || members.is_empty() {
+            return vec![(Role::OtherIncome, line.amount)];
+        }
+        let mut by_kind: BTreeMap<Role, Decimal> = BTreeMap::new();
+        for (_, _, kind, share) in members {
+            *by_kind.entry(Role::Contribution(*kind)).or_default() += share.decimal();
+        }
+        let whole: Decimal = by_kind.values().sum();
+        let mut out = Vec::new();
+        let mut left = line.amount;
+        let last = by_kind.len() - 1;
+        for (i, (role, share)) in by_kind.into_iter().enumerate() {
+            let a = if i == last {
+                left
+            } else {
+                Amount::from_decimal((line.amount.decimal() * share / whole).round_dp(2))
+            };
+            left -= a;
+            out.push((role, a));
+        }
+        out
+    }
+
     pub fn render(&self) -> Result<Vec<u8>, String> {
         let p = self.projection;
         let f = self.forbund;
@@ -73,16 +208,21 @@ impl Export<'_> {
         }
         items.push(Item::Record(Record::new("#FNAMN", vec![item(info.name.clone())])));
         items.push(Item::Record(Record::new("#RAR", vec![item("0"), item(ymd(start)), item(ymd(end))])));
-        let vouchers: Vec<_> = p.visible_vouchers(f, head, NaiveDate::MAX).filter(|v| v.year == y).collect();
+        let this = self.year_figures(y)?;
         if self.kind == SieType::E4 {
+            let last = self.year_figures(y - 1)?;
             items.push(Item::Record(Record::new("#RAR", vec![item("-1"), item(ymd(prev_start)), item(ymd(prev_end))])));
-            items.push(Item::Record(Record::new("#KPTYP", vec![item(self.chart.id.clone())])));
+            // No #KPTYP: the specification allows only the BAS charts, and finsam's chart is its own.
             // Every account the books of these two years use, and every budget line's.
             let mut roles: BTreeSet<Role> =
                 p.visible_vouchers(f, u64::MAX, end).flat_map(|v| v.rows.into_iter().map(|r| r.role)).collect();
-            let budget = p.budget_in_force(f, y, head, end);
+            let budget = p.budget_in_force(f, y, head, end).filter(|b| b.status == BudgetStatus::Adopted);
             if let Some(b) = budget {
                 roles.extend(b.costs.iter().map(|l| Role::Cost(l.category)));
+                roles.extend(b.income.iter().flat_map(|l| self.income_accounts(l)).map(|(role, _)| role));
+            }
+            if !roles.is_empty() {
+                roles.insert(Role::Equity);
             }
             let mut accounts: BTreeMap<String, (String, Role)> = BTreeMap::new();
             for role in &roles {
@@ -96,30 +236,24 @@ impl Export<'_> {
                 items.push(Item::Record(Record::new("#KTYP", vec![item(number.clone()), item(ktyp(*role))])));
             }
             items.push(Item::Record(Record::new("#DIM", vec![item("6"), item("Projekt")])));
+            items.push(Item::Record(Record::new("#DIM", vec![item(MEMBER_DIMENSION), item("Medlem")])));
             for i in p.insatser.iter().filter(|i| &i.forbund == f && i.seq <= head) {
                 items.push(Item::Record(Record::new(
                     "#OBJEKT",
                     vec![item("6"), item(i.insats.to_string()), item(i.name.clone())],
                 )));
             }
-            // Opening and closing balances of the balance accounts, this year (0) and last (-1).
-            let balance_at = |day: NaiveDate| -> BTreeMap<String, Amount> {
-                let at = At { as_of: day, known_at: head };
-                p.balances(f, at, self.chart)
-                    .map(|b| b.accounts.into_iter().map(|a| (a.account, a.balance)).collect())
-                    .unwrap_or_default()
-            };
-            let before_prev = balance_at(prev_start.pred_opt().ok_or("a valid date")?);
-            let at_prev_end = balance_at(prev_end);
-            let at_end = balance_at(end);
+            for (id, name, ..) in &info.members {
+                items.push(Item::Record(Record::new(
+                    "#OBJEKT",
+                    vec![item(MEMBER_DIMENSION), item(id.to_string()), item(name.clone())],
+                )));
+            }
             let balance_accounts: Vec<&String> =
                 accounts.iter().filter(|(_, (_, r))| !r.is_result()).map(|(n, _)| n).collect();
-            for (label, year_no, map) in [
-                ("#IB", "0", &at_prev_end),
-                ("#UB", "0", &at_end),
-                ("#IB", "-1", &before_prev),
-                ("#UB", "-1", &at_prev_end),
-            ] {
+            for (label, year_no, map) in
+                [("#IB", "0", &this.ib), ("#UB", "0", &this.ub), ("#IB", "-1", &last.ib), ("#UB", "-1", &last.ub)]
+            {
                 for number in &balance_accounts {
                     let a = map.get(*number).copied().unwrap_or_default();
                     items.push(Item::Record(Record::new(
@@ -128,52 +262,19 @@ impl Export<'_> {
                     )));
                 }
             }
-            // The year's result per result account, before any closing entry.
-            for (year_no, year) in [("0", y), ("-1", y - 1)] {
-                let mut res: BTreeMap<String, Amount> = BTreeMap::new();
-                for v in p
-                    .visible_vouchers(f, head, NaiveDate::MAX)
-                    .filter(|v| v.year == year && v.kind != VoucherKind::Closing)
-                {
-                    for r in v.rows.iter().filter(|r| r.role.is_result()) {
-                        *res.entry(self.chart.account(r.role).number.clone()).or_default() += r.amount;
-                    }
-                }
-                for (number, a) in res {
-                    items.push(Item::Record(Record::new("#RES", vec![item(year_no), item(number), item(amount(a))])));
+            for (year_no, figures) in [("0", &this), ("-1", &last)] {
+                for (number, a) in &figures.res {
+                    items.push(Item::Record(Record::new(
+                        "#RES",
+                        vec![item(year_no), item(number.clone()), item(amount(*a))],
+                    )));
                 }
             }
-            // The budget per cost line, spread over the twelve months (December takes the öre).
             if let Some(b) = budget {
-                for line in &b.costs {
-                    let account = self.chart.account(Role::Cost(line.category)).number.clone();
-                    let cents = (line.amount.decimal() * rust_decimal::Decimal::from(100)).trunc();
-                    let month_cents = (cents / rust_decimal::Decimal::from(12)).floor();
-                    for month in 1..=12u32 {
-                        let c = if month == 12 {
-                            cents - month_cents * rust_decimal::Decimal::from(11)
-                        } else {
-                            month_cents
-                        };
-                        let a = Amount::from_decimal(c / rust_decimal::Decimal::from(100));
-                        if a.is_zero() {
-                            continue;
-                        }
-                        items.push(Item::Record(Record::new(
-                            "#PBUDGET",
-                            vec![
-                                item("0"),
-                                item(format!("{y}{month:02}")),
-                                item(account.clone()),
-                                objects(line.insats.as_ref()),
-                                item(amount(a)),
-                            ],
-                        )));
-                    }
-                }
+                items.extend(self.pbudget(b));
             }
         }
-        for v in &vouchers {
+        for v in &this.vouchers {
             let regdate =
                 NaiveDate::parse_from_str(v.recorded_at.get(..10).unwrap_or(""), "%Y-%m-%d").unwrap_or(v.date);
             let head = Record::new(
@@ -193,17 +294,12 @@ impl Export<'_> {
                 .map(|r| {
                     Record::new(
                         "#TRANS",
-                        vec![
-                            item(self.chart.account(r.role).number.clone()),
-                            objects(r.insats.as_ref()),
-                            item(amount(r.amount)),
-                        ],
+                        vec![item(self.chart.account(r.role).number.clone()), objects(r), item(amount(r.amount))],
                     )
                 })
                 .collect();
             items.push(Item::Ver(Ver { head, trans }));
         }
-        let _ = start.year();
         Ok(render(&items))
     }
 }
