@@ -1,6 +1,9 @@
-//! The journal export, checked by hledger: `hledger check` passes and `hledger bal` shows
-//! exactly finsam's trial balance, to the öre, for every förbund. Skipped, with a message, when
-//! hledger is not installed (Debian package `hledger`).
+//! The journal export, checked by hledger: `hledger check --strict ordereddates` passes, and for
+//! every förbund and year `hledger is` gives finsam's income, costs and result and `hledger bs`
+//! its asset and liability accounts and net assets, to the öre — from the whole journal and from
+//! the journal of that year alone. Skipped, with a message, when hledger is not installed
+//! (Debian package `hledger`), unless `FINSAM_REQUIRE_HLEDGER` is set, as CI sets it: then a
+//! missing hledger fails.
 
 use crate::support::*;
 use finsam_domain::Amount;
@@ -9,65 +12,112 @@ use std::path::Path;
 use std::process::Command;
 
 fn hledger_present() -> bool {
-    Command::new("hledger").arg("--version").output().is_ok_and(|o| o.status.success())
+    let present = Command::new("hledger").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(
+        present || std::env::var_os("FINSAM_REQUIRE_HLEDGER").is_none(),
+        "FINSAM_REQUIRE_HLEDGER is set but hledger is not installed (apt-get install hledger)"
+    );
+    present
 }
 
-fn check_against_hledger(store: &Path, dir: &TempDir, name: &str) -> usize {
+fn hledger(journal: &Path, args: &[&str]) -> String {
+    let o = Command::new("hledger").arg("-f").arg(journal).args(args).output().unwrap();
+    assert!(o.status.success(), "hledger {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// hledger's CSV report as (row name, amount) pairs, in order; an empty cell is zero.
+fn rows(csv: &str) -> Vec<(String, Amount)> {
+    csv.lines()
+        .skip(2)
+        .map(|l| {
+            let cells: Vec<&str> = l.split("\",\"").map(|c| c.trim_matches('"')).collect();
+            let text = cells.get(1).copied().unwrap_or("0").trim_end_matches(" SEK").replace(',', "");
+            let amount = if text.is_empty() { Amount::ZERO } else { Amount::parse(&text).unwrap() };
+            (cells[0].to_string(), amount)
+        })
+        .collect()
+}
+
+fn finsam_json(store: &Path, args: &[&str]) -> serde_json::Value {
+    let o = finsam(store, args, "");
+    assert_exit(&o, 0);
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+fn amount(v: &serde_json::Value) -> Amount {
+    Amount::parse(v.as_str().unwrap()).unwrap()
+}
+
+/// Compares one förbund's year in a journal with finsam's balances; `dates` are hledger's
+/// period arguments. Returns the figures compared.
+fn compare_year(journal: &Path, store: &Path, f: &str, year: i32, dates: &[&str], what: &str) -> usize {
+    let ours =
+        finsam_json(store, &["balances", "--forbund", f, "--as-of", &format!("{year}-12-31"), "--format", "json"]);
+    let query = format!("^{f}:");
+    let mut is_args = vec!["is", "-O", "csv", query.as_str()];
+    is_args.extend(dates);
+    let is = rows(&hledger(journal, &is_args));
+    let totals: Vec<Amount> = is.iter().filter(|(name, _)| name == "total").map(|(_, a)| *a).collect();
+    let net = is.iter().find(|(name, _)| name == "Net:").map(|(_, a)| *a).unwrap_or_default();
+    let label = format!("{what}: {f} {year}");
+    assert_eq!(
+        totals,
+        vec![amount(&ours["income"]), amount(&ours["costs"])],
+        "{label}: hledger is (revenues, expenses)"
+    );
+    assert_eq!(net, amount(&ours["result"]), "{label}: hledger is net = finsam's result");
+    // The balance sheet: every asset and liability account, and net assets = finsam's equity.
+    let mut bs_args = vec!["bs", "--flat", "-O", "csv", query.as_str()];
+    bs_args.extend(dates.iter().copied().filter(|d| !d.starts_with("-b")));
+    let bs = rows(&hledger(journal, &bs_args));
+    let theirs: BTreeMap<String, Amount> = bs
+        .iter()
+        .filter(|(name, a)| name.starts_with(f) && !a.is_zero())
+        .map(|(name, a)| (name.trim_start_matches(&format!("{f}:")).to_string(), *a))
+        .collect();
+    let ours_accounts: BTreeMap<String, Amount> = ours["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["account"].as_str().unwrap().starts_with('1'))
+        .map(|a| (a["account"].as_str().unwrap().to_string(), amount(&a["balance"])))
+        .filter(|(_, b)| !b.is_zero())
+        .collect();
+    assert_eq!(theirs, ours_accounts, "{label}: hledger bs's asset accounts");
+    let bs_net = bs.iter().find(|(name, _)| name == "Net:").map(|(_, a)| *a).unwrap_or_default();
+    assert_eq!(bs_net, amount(&ours["equity"]), "{label}: hledger bs net = finsam's net assets");
+    4 + theirs.len()
+}
+
+fn check_against_hledger(store: &Path, dir: &TempDir, name: &str, years: std::ops::RangeInclusive<i32>) -> usize {
     let o = finsam(store, &["export", "journal", "--all"], "");
     assert_exit(&o, 0);
     let journal = dir.0.join(format!("{name}.journal"));
     std::fs::write(&journal, stdout(&o)).unwrap();
-    let check = Command::new("hledger").arg("-f").arg(&journal).arg("check").output().unwrap();
-    assert!(check.status.success(), "hledger check: {}", String::from_utf8_lossy(&check.stderr));
-    let status: serde_json::Value =
-        serde_json::from_str(&stdout(&finsam(store, &["status", "--format", "json"], ""))).unwrap();
+    hledger(&journal, &["check", "--strict", "ordereddates"]);
+    let types = hledger(&journal, &["accounts", "--types"]);
+    assert!(types.lines().all(|l| l.contains("; type: ")), "every account has a type:\n{types}");
+    let status = finsam_json(store, &["status", "--format", "json"]);
     let mut compared = 0;
     for f in status["forbund"].as_array().unwrap() {
         let f = f["forbund"].as_str().unwrap();
-        let ours: serde_json::Value = serde_json::from_str(&stdout(&finsam(
-            store,
-            &["balances", "--forbund", f, "--as-of", "2099-12-31", "--format", "json"],
-            "",
-        )))
-        .unwrap();
-        let ours: BTreeMap<String, Amount> = ours["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                (
-                    format!("{f}:{}", a["account"].as_str().unwrap()),
-                    Amount::parse(a["balance"].as_str().unwrap()).unwrap(),
-                )
-            })
-            .filter(|(_, b)| !b.is_zero())
-            .collect();
-        let bal = Command::new("hledger")
-            .arg("-f")
-            .arg(&journal)
-            .args(["bal", "--flat", "--no-total", "-O", "csv"])
-            .arg(format!("^{f}:"))
-            .output()
-            .unwrap();
-        assert!(bal.status.success(), "{}", String::from_utf8_lossy(&bal.stderr));
-        let theirs: BTreeMap<String, Amount> = String::from_utf8_lossy(&bal.stdout)
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let cells: Vec<&str> = l.split("\",\"").map(|c| c.trim_matches('"')).collect();
-                let amount = cells[1].trim_end_matches(" SEK").replace(',', "");
-                (cells[0].to_string(), Amount::parse(&amount).unwrap_or_else(|e| panic!("{amount:?}: {}", e.0)))
-            })
-            .filter(|(_, b)| !b.is_zero())
-            .collect();
-        assert_eq!(theirs, ours, "{name}: hledger's balance of {f} is finsam's trial balance, to the öre");
-        compared += 1;
+        for year in years.clone() {
+            let (b, e) = (format!("-b{year}-01-01"), format!("-e{}-01-01", year + 1));
+            compared += compare_year(&journal, store, f, year, &[&b, &e], &format!("{name} (whole journal)"));
+            let o = finsam(store, &["export", "journal", "--forbund", f, "--year", &year.to_string()], "");
+            assert_exit(&o, 0);
+            let one = dir.0.join(format!("{name}-{f}-{year}.journal"));
+            std::fs::write(&one, stdout(&o)).unwrap();
+            hledger(&one, &["check", "--strict", "ordereddates"]);
+            compared += compare_year(&one, store, f, year, &[&e], &format!("{name} (--year {year})"));
+        }
     }
     compared
 }
 
 #[test]
-fn hledger_agrees_with_the_trial_balance_of_every_forbund() {
+fn hledger_gives_finsams_income_statement_and_balance_sheet_for_every_year() {
     if !hledger_present() {
         eprintln!(
             "SKIPPED: hledger is not installed (apt-get install hledger); the journal export was not checked by it"
@@ -76,11 +126,27 @@ fn hledger_agrees_with_the_trial_balance_of_every_forbund() {
     }
     let dir = TempDir::new("journal");
     let store = fixture_store(&dir);
-    assert_eq!(check_against_hledger(&store, &dir, "fixtures"), 4);
+    // 4 förbund × 2021–2024, each from the whole journal and from the year's own.
+    assert!(check_against_hledger(&store, &dir, "fixtures", 2021..=2024) >= 4 * 4 * 2 * 4);
     let generated = TempDir::new("journal-generated");
     let store = generated.store();
     assert_exit(&finsam(&store, &["init"], ""), 0);
     let g = finsam(&store, &["generate", "--forbund", "3", "--years", "2", "--seed", "11"], "");
     assert_exit(&finsam(&store, &["record", "--as", "gen", "--batch-size", "5000", "-"], &stdout(&g)), 0);
-    assert_eq!(check_against_hledger(&store, &generated, "generated"), 3);
+    assert!(check_against_hledger(&store, &generated, "generated", 2005..=2006) >= 3 * 2 * 2 * 4);
+}
+
+#[test]
+fn the_journal_is_in_date_order_and_holds_no_closing_voucher() {
+    let dir = TempDir::new("journal-order");
+    let store = fixture_store(&dir);
+    let o = finsam(&store, &["export", "journal", "--all"], "");
+    assert_exit(&o, 0);
+    let text = stdout(&o);
+    let dates: Vec<&str> =
+        text.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit())).map(|l| &l[..10]).collect();
+    assert!(dates.len() > 200);
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]), "transactions in date order");
+    assert!(!text.contains("Årets resultat"), "closing vouchers are left out");
+    assert!(text.contains("account sf-vastmanland:1930  ; type: A, Bank"), "accounts declared with type and name");
 }
