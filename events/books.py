@@ -336,6 +336,11 @@ class Books:
         return equity
 
 
+def takes_grants(line):
+    """Grants are decided against a line that names an insats or is not admin (see POSTING.md)."""
+    return line["insats"] is not None or line["category"] != "admin"
+
+
 def share(part, whole):
     if whole == 0:
         return None

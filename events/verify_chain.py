@@ -190,7 +190,9 @@ COLUMNS = ("budget", "granted", "spent", "remaining", "uncommitted")
 
 
 def kr(value):
-    """An amount as a revisor reads it: "-1 638 899,00 kr"."""
+    """An amount as a revisor reads it: "-1 638 899,00 kr" ("–" when it does not apply)."""
+    if value is None:
+        return "–"
     sign, text = ("-" if value < 0 else ""), f"{abs(value):,.2f}"
     return sign + text.replace(",", " ").replace(".", ",") + " kr"
 
@@ -210,8 +212,9 @@ def trailing_amounts(line, count):
     parts = re.split(r"\s{2,}", line.strip())
     if len(parts) < count:
         return None
-    figures = [swedish(p) for p in parts[-count:]]
-    if any(f is None for f in figures):
+    # "–" is a figure that does not apply (the uncommitted budget of a line that takes no grants)
+    figures = [None if p.strip() == "\u2013" else swedish(p) for p in parts[-count:]]
+    if any(f is None and p.strip() != "\u2013" for f, p in zip(figures, parts[-count:])):
         # a figure may be separated from the name by a single space when the column is full
         return None
     return " ".join(parts[:-count]).strip(), figures
@@ -304,8 +307,10 @@ class Figures:
             self.problems.append(f"{where}: the lines are {[l.get('id') for l in lines]}, the budget in force has {[l['id'] for l in p['lines']]}")
         tuples = {}
         for said, l in zip(lines, p["lines"]):
+            # An admin line without an insats takes no grants: its uncommitted does not apply.
+            uncommitted = l["budget"] - l["granted"] if books.takes_grants(l) else None
             figures = {"budget": l["budget"], "granted": l["granted"], "spent": l["spent"],
-                       "remaining": l["budget"] - l["spent"], "uncommitted": l["budget"] - l["granted"]}
+                       "remaining": l["budget"] - l["spent"], "uncommitted": uncommitted}
             for key, value in figures.items():
                 self.compare(where, f"line {l['id']}: {key}", said.get(key), value)
             for key in ("name", "category", "insats"):
@@ -316,12 +321,19 @@ class Figures:
                   "spent": sum((l["spent"] for l in p["lines"]), Decimal(0)), "unbudgeted_spent": p["unbudgeted_spent"]}
         for key, value in totals.items():
             self.compare(where, f"costs {key}", costs.get(key), value)
-        sums = [[totals["total"], totals["granted"], totals["spent"], totals["total"] - totals["spent"], totals["total"] - totals["granted"]]]
+        def uncommitted(lines):
+            taking = [l["budget"] - l["granted"] for l in lines if books.takes_grants(l)]
+            return sum(taking, Decimal(0)) if taking else None
+
+        all_uncommitted = uncommitted(p["lines"])
+        sums = [[totals["total"], totals["granted"], totals["spent"], totals["total"] - totals["spent"], all_uncommitted]]
         for c, figures in p["by_category"].items():
             said = costs.get("by_category", {}).get(c, {})
             for key, value in figures.items():
                 self.compare(where, f"{c}: {key}", said.get(key), value)
-            sums.append([figures["budget"], figures["granted"], figures["spent"], figures["budget"] - figures["spent"], figures["budget"] - figures["granted"]])
+            of_category = uncommitted([l for l in p["lines"] if l["category"] == c])
+            self.compare(where, f"{c}: uncommitted", said.get("uncommitted"), of_category)
+            sums.append([figures["budget"], figures["granted"], figures["spent"], figures["budget"] - figures["spent"], of_category])
         income = report.get("income", {})
         self.compare(where, "income total", income.get("total"), p["income_total"])
         self.compare(where, "income received", income.get("received"), p["income_received"])

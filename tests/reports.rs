@@ -2,6 +2,7 @@
 //! axes, determinism, and refusals.
 
 use crate::support::*;
+use finsam_domain::Amount;
 use std::path::Path;
 
 fn run_ok(store: &Path, args: &[&str]) -> String {
@@ -288,7 +289,7 @@ fn reports_refuse_what_they_cannot_answer() {
     let head = log_json(&store).len();
     assert!(stderr(&o).contains(&format!("head is {head}")), "{}", stderr(&o));
     let o = finsam(&store, &["budget", "--forbund", "sf-vastmanland", "--year", "2019"], "");
-    assert_exit(&o, 1);
+    assert_exit(&o, 2);
     assert!(stderr(&o).contains("no budget for 2019") && stderr(&o).contains("2024"), "{}", stderr(&o));
     let o = finsam(&store, &["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-02-30"], "");
     assert_exit(&o, 2);
@@ -370,4 +371,144 @@ fn totals_that_no_longer_stand_at_the_head_are_not_used() {
     let (b0, b1): (rust_decimal::Decimal, rust_decimal::Decimal) =
         (bank(&before).parse().unwrap(), bank(&after).parse().unwrap());
     assert_eq!(b1 - b0, rust_decimal::Decimal::from(1000));
+}
+
+#[test]
+fn explain_runs_in_date_order_and_every_row_shows_the_decision_behind_it() {
+    let dir = TempDir::new("explain-order");
+    let store = fixture_store(&dir);
+    let args = ["audit", "explain", "--forbund", "sf-vastmanland", "--account", "1930", "--as-of", "2024-12-31"];
+    let v: serde_json::Value =
+        serde_json::from_str(&run_ok(&store, &[&args[..], &["--format", "json"]].concat())).unwrap();
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 119);
+    // A bank statement's order: by date, registration order within a day; the running balance
+    // follows it, and ends at the account's balance.
+    let key = |e: &serde_json::Value| (e["date"].as_str().unwrap().to_string(), e["seq"].as_u64().unwrap());
+    assert!(entries.windows(2).all(|w| key(&w[0]) <= key(&w[1])), "date order");
+    let mut running = Amount::ZERO;
+    for e in entries {
+        running += Amount::parse(e["amount"].as_str().unwrap()).unwrap();
+        assert_eq!(Amount::parse(e["balance"].as_str().unwrap()).unwrap(), running, "{e}");
+    }
+    assert_eq!(v["balance"], "2224101");
+    // Every row has its decision: the transfers the merger's, the contributions the budget's,
+    // the costs of an insats its grant's.
+    for e in entries {
+        assert!(e["decision"].is_object(), "a row without a decision: {e}");
+    }
+    let via = |ty: &str| {
+        entries.iter().filter(|e| e["type"] == ty).map(|e| e["authorised_by"]["type"].clone()).collect::<Vec<_>>()
+    };
+    assert!(via("EquityTransferred").iter().all(|t| t == "MergerDecided"));
+    assert!(via("ContributionReceived").iter().all(|t| t == "BudgetAdopted"));
+    let costs = via("CostRecorded");
+    assert!(costs.iter().any(|t| t == "FundingGranted") && costs.iter().any(|t| t == "BudgetAdopted"), "{costs:?}");
+}
+
+#[test]
+fn one_voucher_is_shown_whole_with_its_event_and_decision() {
+    let dir = TempDir::new("voucher");
+    let store = fixture_store(&dir);
+    let o = finsam(&store, &["audit", "voucher", "--forbund", "sf-vastmanland", "2024 A 1", "--format", "json"], "");
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["voucher"].as_str(), v["type"].as_str()), (Some("2024 A 1"), Some("EquityTransferred")));
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "both sides");
+    let sum: Amount = rows.iter().map(|r| Amount::parse(r["amount"].as_str().unwrap()).unwrap()).sum();
+    assert!(sum.is_zero());
+    assert_eq!(v["decision"]["body"], "interimsstyrelsen");
+    assert_eq!(v["authorised_by"]["type"], "MergerDecided");
+    assert_eq!(v["hash"].as_str().unwrap().len(), 64);
+    let table = finsam(&store, &["audit", "voucher", "--forbund", "sf-vastmanland", "2024-A-1"], "");
+    assert_exit(&table, 0);
+    let text = stdout(&table);
+    for want in ["Verifikation 2024 A 1", "debet", "kredit", "beslut       interimsstyrelsen 2023-11-16", "summa"] {
+        assert!(text.contains(want), "{want}:\n{text}");
+    }
+    let missing = finsam(&store, &["audit", "voucher", "--forbund", "sf-vastmanland", "2024 A 9999"], "");
+    assert_exit(&missing, 2);
+    assert!(stderr(&missing).contains("no voucher 2024 A 9999"));
+}
+
+#[test]
+fn known_at_takes_a_recording_time_as_well_as_a_seq() {
+    let dir = TempDir::new("known-at-time");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let log = log_json(&store);
+    let (head, recorded) = (log.len() as u64, log.last().unwrap()["recorded_at"].as_str().unwrap().to_string());
+    assert_exit(&finsam(&store, &["record", "--as", "test", "-"], &contribution("fagersta", "1000", None)), 0);
+    let balances = |known_at: &str| {
+        let o = finsam(
+            &store,
+            &[
+                "balances",
+                "--forbund",
+                "sf-vastmanland",
+                "--as-of",
+                "2024-12-31",
+                "--known-at",
+                known_at,
+                "--format",
+                "json",
+            ],
+            "",
+        );
+        assert_exit(&o, 0);
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+    };
+    // The time of the last envelope of the fixtures: as known at its seq, without the new one.
+    let by_time = balances(&recorded);
+    assert_eq!(by_time["known_at"], head);
+    assert_eq!(by_time, balances(&head.to_string()));
+    assert_ne!(by_time["bank"], balances(&(head + 1).to_string())["bank"]);
+    // A date means the end of that day; a day before anything was recorded means seq 0.
+    assert_eq!(balances("2000-01-01")["known_at"], 0);
+    assert_eq!(balances("2999-12-31")["known_at"], head + 1);
+    let bad = finsam(&store, &["balances", "--forbund", "sf-vastmanland", "--known-at", "yesterday"], "");
+    assert_exit(&bad, 2);
+    assert!(stderr(&bad).contains("neither a seq"));
+}
+
+#[test]
+fn uncommitted_is_shown_only_where_grants_apply_and_a_missing_budget_year_is_bad_usage() {
+    let dir = TempDir::new("uncommitted");
+    let store = fixture_store(&dir);
+    let o = finsam(
+        &store,
+        &["budget", "--forbund", "sf-vastmanland", "--year", "2024", "--as-of", "2024-12-31", "--format", "json"],
+        "",
+    );
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for line in v["lines"].as_array().unwrap() {
+        // Admin lines fund no insats and take no grants: spent 2 236 081 of 2 244 000 is not
+        // "2 244 000 uncommitted". Lines for insatser do, even before one is named.
+        let takes = line["insats"].is_string() || line["category"] != "admin";
+        assert_eq!(line["uncommitted"].is_null(), !takes, "{line}");
+    }
+    assert!(v["costs"]["by_category"]["admin"]["uncommitted"].is_null());
+    assert_eq!(v["costs"]["by_category"]["struktur"]["uncommitted"], "500000");
+    let table = stdout(&finsam(
+        &store,
+        &["budget", "--forbund", "sf-vastmanland", "--year", "2024", "--as-of", "2024-12-31"],
+        "",
+    ));
+    let styrelse = table.lines().find(|l| l.trim_start().starts_with("Styrelse")).unwrap();
+    assert!(styrelse.trim_end().ends_with('–'), "{styrelse}");
+    let missing = finsam(&store, &["budget", "--forbund", "sf-vastmanland", "--year", "2030"], "");
+    assert_exit(&missing, 2);
+    assert!(stderr(&missing).contains("no budget for 2030"), "{}", stderr(&missing));
+}
+
+#[test]
+fn the_demo_keeps_its_store_on_purpose_and_leaves_no_stale_lock() {
+    let dir = TempDir::new("demo-lock");
+    let store = dir.0.join("demo-store");
+    let o = finsam(&store, &["demo"], "");
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("The store is kept for you to explore"), "{}", stdout(&o));
+    let lock = std::fs::read_to_string(store.join("LOCK")).unwrap_or_default();
+    assert!(lock.is_empty(), "a LOCK left behind names no process: {lock:?}");
 }

@@ -97,7 +97,7 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
             out.push_str("(The errors above are the arithmetic the seed documents themselves get wrong: see fixtures/README.md.)\n");
             let d = dir.display();
             out.push_str(&format!(
-                "\nExplore the store:\n  finsam --store {d} log\n  finsam --store {d} budget --forbund sf-vastmanland --year 2024 --as-of 2024-06-30\n  finsam --store {d} audit trail --forbund sf-vastmanland --insats samordningsteam-sala\n  finsam --store {d} audit explain --forbund sf-vastmanland --account 1930 --as-of 2024-12-31\n  finsam --store {d} reconcile --merger sf-vastmanland --format json\n"
+                "\nThe store is kept for you to explore (remove it with `rm -r {d}` when done):\n  finsam --store {d} log\n  finsam --store {d} budget --forbund sf-vastmanland --year 2024 --as-of 2024-06-30\n  finsam --store {d} audit trail --forbund sf-vastmanland --insats samordningsteam-sala\n  finsam --store {d} audit explain --forbund sf-vastmanland --account 1930 --as-of 2024-12-31\n  finsam --store {d} reconcile --merger sf-vastmanland --format json\n"
             ));
             emit(&out);
         }

@@ -73,9 +73,11 @@ struct AxesArgs {
     /// Effective date: count what is dated on or before it [default: today]
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     as_of: Option<chrono::NaiveDate>,
-    /// Replay the log only up to this seq: what the books said at that moment [default: the head]
-    #[arg(long, value_name = "SEQ")]
-    known_at: Option<u64>,
+    /// What the books said then: a seq (150), or a recording time (2024-06-12T18:00:00Z) or
+    /// date (2024-06-12, to the end of the day, UTC) meaning the last seq recorded by then
+    /// [default: the head]
+    #[arg(long, value_name = "SEQ|TIME", value_parser = reports::KnownAt::parse)]
+    known_at: Option<reports::KnownAt>,
 }
 
 impl From<AxesArgs> for reports::Axes {
@@ -200,6 +202,24 @@ and LASMIG.txt, a short guide in Swedish for checking it all with Python's stand
         account: String,
         #[command(flatten)]
         axes: AxesArgs,
+        /// A chart of accounts file (JSON) [default: STORE/charts/F.json, else the built-in chart]
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
+    },
+    /// One voucher whole: both sides, its event, its hash and the decision behind it
+    #[command(long_about = "\
+Shows one voucher of a förbund whole: every row (account, name, debit, credit, insats, budget
+line, member), the event it was booked from (seq, type, summary, hash, who recorded it and
+when), the decision that authorised it (its own, or that of the grant, budget or merger behind
+it) and the correction that reversed it or that it is. The voucher is named as the reports name
+it: \"2024 A 5\" (also 2024-A-5 or 2024:5).")]
+    Voucher {
+        /// The förbund whose books to read, by id (e.g. sf-vastmanland)
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// The voucher: year and number, e.g. "2024 A 5"
+        #[arg(value_name = "VOUCHER")]
+        voucher: String,
         /// A chart of accounts file (JSON) [default: STORE/charts/F.json, else the built-in chart]
         #[arg(long, value_name = "FILE")]
         chart: Option<PathBuf>,
@@ -452,6 +472,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Audit(AuditCommand::Trail { forbund, insats, from, to }) => {
             reports::trail(&store_dir(&cli.store), reports::TrailFilter { forbund, insats, from, to }, format)?
+        }
+        Command::Audit(AuditCommand::Voucher { forbund, voucher, chart }) => {
+            reports::voucher(&store_dir(&cli.store), &forbund, &voucher, chart.as_ref(), format)?
         }
         Command::Audit(AuditCommand::Explain { forbund, account, axes, chart }) => {
             reports::explain(&store_dir(&cli.store), &forbund, &account, axes.into(), chart.as_ref(), format)?

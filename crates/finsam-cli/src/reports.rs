@@ -8,7 +8,8 @@ use crate::Format;
 use chrono::NaiveDate;
 use finsam_domain::{Amount, Category, Event, EventKind, Slug};
 use finsam_projections::chart::Chart;
-use finsam_projections::reports::{At, Balances, BudgetPosition};
+use finsam_projections::projection::Voucher;
+use finsam_projections::reports::{uncommitted_of, At, Balances, BudgetPosition};
 use finsam_projections::totals::TotalsView;
 use finsam_projections::{summary, Projection};
 use finsam_store::{open_view, Envelope, View};
@@ -18,7 +19,35 @@ use std::path::{Path, PathBuf};
 
 pub struct Axes {
     pub as_of: Option<NaiveDate>,
-    pub known_at: Option<u64>,
+    pub known_at: Option<KnownAt>,
+}
+
+/// `--known-at`: a seq, or a moment (what had been recorded by then).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnownAt {
+    Seq(u64),
+    /// The last seq recorded at or before this instant (UTC).
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+impl KnownAt {
+    /// A seq (`150`), a recording time (`2024-06-12T18:00:00Z`, any RFC 3339 offset) or a date
+    /// (`2024-06-12`: everything recorded by the end of that day, UTC).
+    pub fn parse(text: &str) -> Result<KnownAt, String> {
+        if let Ok(seq) = text.parse::<u64>() {
+            return Ok(KnownAt::Seq(seq));
+        }
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+            return Ok(KnownAt::Time(t.with_timezone(&chrono::Utc)));
+        }
+        if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            if text.len() == 10 {
+                let end = d.and_hms_nano_opt(23, 59, 59, 999_999_999).expect("a valid time");
+                return Ok(KnownAt::Time(end.and_utc()));
+            }
+        }
+        Err(format!("{text:?} is neither a seq (150), a recording time (2024-06-12T18:00:00Z) nor a date (2024-06-12)"))
+    }
 }
 
 fn today() -> NaiveDate {
@@ -44,8 +73,33 @@ fn check_registered<V>(registered: &BTreeMap<Slug, V>, f: &Slug) -> Result<(), F
     )))
 }
 
-fn resolve(view: &View, axes: &Axes) -> Result<At, Failure> {
-    let known_at = axes.known_at.unwrap_or(view.head.seq);
+/// The last seq of the log's first `head` recorded at or before `t` (0 when none was): the
+/// prefix recorded by then, stopping at the first envelope recorded later.
+fn seq_recorded_by(store: &Path, head: u64, t: chrono::DateTime<chrono::Utc>) -> Result<u64, Failure> {
+    let mut last = 0;
+    let mut done = false;
+    finsam_store::read_log(store, 1, head, &mut |e| {
+        let at = chrono::DateTime::parse_from_rfc3339(&e.recorded_at).map(|d| d.with_timezone(&chrono::Utc));
+        if !done && at.is_ok_and(|at| at <= t) {
+            last = e.seq;
+        } else {
+            done = true;
+        }
+        Ok(())
+    })?;
+    Ok(last)
+}
+
+fn known_seq(store: &Path, head: u64, known_at: Option<KnownAt>) -> Result<Option<u64>, Failure> {
+    match known_at {
+        None => Ok(None),
+        Some(KnownAt::Seq(seq)) => Ok(Some(seq)),
+        Some(KnownAt::Time(t)) => seq_recorded_by(store, head, t).map(Some),
+    }
+}
+
+fn resolve(store: &Path, view: &View, axes: &Axes) -> Result<At, Failure> {
+    let known_at = known_seq(store, view.head.seq, axes.known_at)?.unwrap_or(view.head.seq);
     if known_at > view.head.seq {
         return Err(Failure::usage(format!(
             "--known-at {known_at}: the log's head is {}; a report can look back, not ahead",
@@ -60,7 +114,7 @@ fn open_forbund(store: &Path, forbund: &str, axes: &Axes) -> Result<(Slug, View,
     let f = parse_forbund(forbund)?;
     let view = open_view(store)?;
     check_forbund(&view, &f)?;
-    let at = resolve(&view, axes)?;
+    let at = resolve(store, &view, axes)?;
     Ok((f, view, at))
 }
 
@@ -134,7 +188,7 @@ pub fn balances(
     };
     let as_of = axes.as_of.unwrap_or_else(today);
     let fast = finsam_store::open_totals(store, wanted.as_ref())?
-        .filter(|(head, _)| axes.known_at.is_none_or(|k| k == head.seq));
+        .filter(|(head, _)| axes.known_at.is_none_or(|k| k == KnownAt::Seq(head.seq)));
     // From the totals beside the checkpoint when they stand at the head, else from the view.
     enum Source {
         Totals(TotalsView),
@@ -144,7 +198,7 @@ pub fn balances(
         Some((head, totals)) => (head.seq, Source::Totals(totals)),
         None => {
             let view = open_view(store)?;
-            let at = resolve(&view, &axes)?;
+            let at = resolve(store, &view, &axes)?;
             (view.head.seq, Source::View(Box::new(view), at))
         }
     };
@@ -274,7 +328,7 @@ pub fn budget(store: &Path, forbund: &str, year: i32, axes: Axes, format: Format
             .into_iter()
             .collect();
         return Err(Failure {
-            code: 1,
+            code: 2,
             message: format!(
                 "{f} has no budget for {year} {} (budgets recorded for: {})",
                 axes_line(at, view.head.seq),
@@ -302,15 +356,16 @@ pub fn budget_json(p: &BudgetPosition) -> Value {
             json!({"id": l.id.as_str(), "name": l.name, "category": l.category.as_str(),
                 "insats": l.insats.as_ref().map(Slug::as_str), "budget": l.budget.canonical(),
                 "granted": l.granted.canonical(), "spent": l.spent.canonical(),
-                "remaining": l.remaining().canonical(), "uncommitted": l.uncommitted().canonical()})
+                "remaining": l.remaining().canonical(), "uncommitted": l.uncommitted().map(Amount::canonical)})
         })
         .collect();
     let mut by_category = Map::new();
     for c in &p.by_category {
+        let uncommitted = uncommitted_of(p.lines.iter().filter(|l| l.category == c.category));
         by_category.insert(
             c.category.as_str().into(),
             json!({"budget": c.budget.canonical(), "granted": c.granted.canonical(), "spent": c.spent.canonical(),
-                "remaining": (c.budget - c.spent).canonical(), "uncommitted": (c.budget - c.granted).canonical()}),
+                "remaining": (c.budget - c.spent).canonical(), "uncommitted": uncommitted.map(Amount::canonical)}),
         );
     }
     let granted: Amount = p.lines.iter().map(|l| l.granted).sum();
@@ -363,7 +418,7 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
                     l.granted.canonical(),
                     l.spent.canonical(),
                     l.remaining().canonical(),
-                    l.uncommitted().canonical(),
+                    l.uncommitted().map_or(String::new(), Amount::canonical),
                 ]));
             }
             out
@@ -387,6 +442,8 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
                 ("uncommitted", Align::Right),
             ]);
             let money = |a: Amount| a.human_number();
+            // A line without an insats takes no grants: nothing to commit, shown as –.
+            let maybe = |a: Option<Amount>| a.map_or("–".to_string(), Amount::human_number);
             for c in &p.by_category {
                 let lines: Vec<_> = p.lines.iter().filter(|l| l.category == c.category).collect();
                 if lines.is_empty() {
@@ -400,14 +457,14 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
                     String::new(),
                     String::new(),
                 ]);
-                for l in lines {
+                for l in &lines {
                     t.row(vec![
                         format!("  {}", l.name),
                         money(l.budget),
                         money(l.granted),
                         money(l.spent),
                         money(l.remaining()),
-                        money(l.uncommitted()),
+                        maybe(l.uncommitted()),
                     ]);
                 }
                 t.row(vec![
@@ -416,7 +473,7 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
                     money(c.granted),
                     money(c.spent),
                     money(c.budget - c.spent),
-                    money(c.budget - c.granted),
+                    maybe(uncommitted_of(lines.iter().copied())),
                 ]);
             }
             t.rule();
@@ -428,7 +485,7 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
                 money(granted),
                 money(spent),
                 money(p.costs_total - spent),
-                money(p.costs_total - granted),
+                maybe(uncommitted_of(&p.lines)),
             ]);
             out.push_str(&t.render());
             if !p.unbudgeted_spent.is_zero() {
@@ -563,6 +620,16 @@ fn decision_text(v: &Value) -> String {
     }
 }
 
+/// The decision behind a row, and through which event when not its own: "interimsstyrelsen
+/// 2023-11-16 (via FundingGranted seq 37)".
+fn authority_text(row: &Value) -> String {
+    let mut text = decision_text(&row["decision"]);
+    if let Some(via) = row["authorised_by"].as_object() {
+        text.push_str(&format!(" (via {} seq {})", via["type"].as_str().unwrap_or(""), via["seq"]));
+    }
+    text
+}
+
 fn vouchers_text(v: &Value, own: &str) -> String {
     v.as_array()
         .map(|list| {
@@ -667,6 +734,50 @@ pub fn render_trail(rows: &[Value], format: Format) -> String {
 
 // --- audit explain -----------------------------------------------------------------------------
 
+/// The events behind some vouchers, and the decision that authorised each: its event's own,
+/// else that of the grant, budget or merger the projection names (`authorised_by`).
+struct Authority {
+    events: BTreeMap<u64, Event>,
+    by: BTreeMap<u64, u64>,
+}
+
+impl Authority {
+    fn read(store: &Path, p: &Projection, vouchers: &[&Voucher], known_at: u64) -> Result<Authority, Failure> {
+        let own: std::collections::BTreeSet<u64> = vouchers.iter().map(|v| v.seq).collect();
+        let mut events: BTreeMap<u64, Event> = BTreeMap::new();
+        finsam_store::read_log(store, 1, known_at, &mut |e| {
+            if own.contains(&e.seq) {
+                events.insert(e.seq, e.event);
+            }
+            Ok(())
+        })?;
+        let by: BTreeMap<u64, u64> =
+            vouchers.iter().filter_map(|v| p.authorised_by(v, &events[&v.seq]).map(|a| (v.seq, a))).collect();
+        let wanted: std::collections::BTreeSet<u64> =
+            by.values().copied().filter(|s| !events.contains_key(s)).collect();
+        if let Some(last) = wanted.last() {
+            finsam_store::read_log(store, 1, *last, &mut |e| {
+                if wanted.contains(&e.seq) {
+                    events.insert(e.seq, e.event);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(Authority { events, by })
+    }
+
+    /// A voucher as the reports show it: label, date, event, decision and what authorised it.
+    fn json(&self, v: &Voucher) -> Value {
+        let event = &self.events[&v.seq];
+        let via = self.by.get(&v.seq).map(|seq| (*seq, &self.events[seq]));
+        let decision = event.kind.decision().or_else(|| via.and_then(|(_, e)| e.kind.decision()));
+        json!({"voucher": v.label(), "date": v.date.to_string(), "seq": v.seq, "type": event.type_name(),
+            "decision": decision.map(|d| json!({"body": d.body, "date": d.date.to_string(), "paragraph": d.paragraph})),
+            "authorised_by": via.map(|(seq, e)| json!({"seq": seq, "type": e.type_name()})),
+            "text": v.text, "recorded_at": v.recorded_at, "recorded_by": v.recorded_by})
+    }
+}
+
 pub fn explain(
     store: &Path,
     forbund: &str,
@@ -686,22 +797,15 @@ pub fn explain(
     }
     let name = chart.account(roles[0]).name.clone();
     let entries = view.projection.explain(&f, account, at, &chart);
-    let seqs: std::collections::BTreeSet<u64> = entries.iter().map(|(v, _, _)| v.seq).collect();
-    let mut events: std::collections::BTreeMap<u64, Event> = std::collections::BTreeMap::new();
-    finsam_store::read_log(store, 1, at.known_at, &mut |e| {
-        if seqs.contains(&e.seq) {
-            events.insert(e.seq, e.event);
-        }
-        Ok(())
-    })?;
+    let vouchers: Vec<&Voucher> = entries.iter().map(|(v, _, _)| v).collect();
+    let authority = Authority::read(store, &view.projection, &vouchers, at.known_at)?;
     let rows: Vec<Value> = entries
         .iter()
         .map(|(v, amount, running)| {
-            let event = &events[&v.seq];
-            json!({"voucher": v.label(), "date": v.date.to_string(), "seq": v.seq, "type": event.type_name(),
-                "decision": event.kind.decision().map(|d| json!({"body": d.body, "date": d.date.to_string(), "paragraph": d.paragraph})),
-                "text": v.text, "recorded_at": v.recorded_at, "recorded_by": v.recorded_by,
-                "amount": amount.canonical(), "balance": running.canonical()})
+            let mut row = authority.json(v);
+            row["amount"] = amount.canonical().into();
+            row["balance"] = running.canonical().into();
+            row
         })
         .collect();
     let balance = entries.last().map_or(Amount::ZERO, |(_, _, b)| *b);
@@ -720,7 +824,7 @@ pub fn explain(
                     r["date"].as_str().unwrap_or("").into(),
                     r["seq"].to_string(),
                     r["type"].as_str().unwrap_or("").into(),
-                    decision_text(&r["decision"]),
+                    authority_text(r),
                     r["text"].as_str().unwrap_or("").into(),
                     r["amount"].as_str().unwrap_or("").into(),
                     r["balance"].as_str().unwrap_or("").into(),
@@ -745,7 +849,7 @@ pub fn explain(
                     r["date"].as_str().unwrap_or("").into(),
                     r["seq"].to_string(),
                     r["type"].as_str().unwrap_or("").into(),
-                    decision_text(&r["decision"]),
+                    authority_text(r),
                     r["text"].as_str().unwrap_or("").into(),
                     amount.human_number(),
                     running.human_number(),
@@ -777,7 +881,7 @@ pub fn reconcile(
     if let Some(f) = &merger {
         check_forbund(&view, f)?;
     }
-    let at = resolve(&view, &axes)?;
+    let at = resolve(store, &view, &axes)?;
     let mut events = Vec::new();
     finsam_store::read_log(store, 1, at.known_at, &mut |e| {
         events.push((e.seq, e.event));
@@ -888,4 +992,130 @@ pub fn render_reconciliation(
             out
         }
     }
+}
+
+// --- one voucher ----------------------------------------------------------------------------
+
+/// "2024 A 5", "2024-A-5" or "2024:5" as (year, number).
+fn parse_voucher(text: &str) -> Result<(i32, u32), Failure> {
+    let parts: Vec<&str> = text.split([' ', '-', ':']).filter(|p| !p.is_empty() && *p != "A").collect();
+    match parts.as_slice() {
+        [year, number] => match (year.parse(), number.parse()) {
+            (Ok(y), Ok(n)) => Ok((y, n)),
+            _ => Err(Failure::usage(format!("voucher {text:?}: write the year and the number, e.g. \"2024 A 5\""))),
+        },
+        _ => Err(Failure::usage(format!("voucher {text:?}: write the year and the number, e.g. \"2024 A 5\""))),
+    }
+}
+
+pub fn voucher(
+    store: &Path,
+    forbund: &str,
+    label: &str,
+    chart: Option<&PathBuf>,
+    format: Format,
+) -> Result<(), Failure> {
+    let (year, number) = parse_voucher(label)?;
+    let f = parse_forbund(forbund)?;
+    let view = open_view(store)?;
+    check_forbund(&view, &f)?;
+    let chart = load_chart(store, &f, chart)?;
+    let p = &view.projection;
+    let v = p.voucher_book().of_forbund(&f, view.head.seq).find(|v| v.year == year && v.number == number).ok_or_else(
+        || {
+            Failure::usage(format!(
+                "{f} has no voucher {year} A {number} (its vouchers are listed by `finsam audit explain`)"
+            ))
+        },
+    )?;
+    let authority = Authority::read(store, p, &[&v], view.head.seq)?;
+    let mut envelope = None;
+    finsam_store::read_log(store, v.seq, v.seq, &mut |e| {
+        envelope = Some(e);
+        Ok(())
+    })?;
+    let e = envelope.expect("the voucher's event is in the log");
+    let mut out = authority.json(&v);
+    out["forbund"] = f.as_str().into();
+    out["hash"] = e.hash.clone().into();
+    out["summary"] = summary(&e.event).into();
+    out["corrects"] = match v.kind {
+        finsam_projections::projection::VoucherKind::Correction { of } => of.into(),
+        _ => Value::Null,
+    };
+    out["corrected_by"] = p.corrected.get(&v.seq).map(|(seq, _)| *seq).into();
+    out["rows"] = v
+        .rows
+        .iter()
+        .map(|r| {
+            let a = chart.account(r.role);
+            json!({"account": a.number, "name": a.name, "amount": r.amount.canonical(),
+                "insats": r.insats.as_ref().map(Slug::as_str), "line": r.line.as_ref().map(Slug::as_str),
+                "member": r.member.as_ref().map(Slug::as_str)})
+        })
+        .collect();
+    match format {
+        Format::Json | Format::Csv => emit(&format!("{}\n", serde_json::to_string_pretty(&out).expect("serialises"))),
+        Format::Table => {
+            let name = &p.forbund[&f].name;
+            let mut t = Table::new(&[
+                ("konto", Align::Left),
+                ("namn", Align::Left),
+                ("debet", Align::Right),
+                ("kredit", Align::Right),
+                ("insats", Align::Left),
+                ("budgetrad", Align::Left),
+                ("medlem", Align::Left),
+            ]);
+            let (mut debit, mut credit) = (Amount::ZERO, Amount::ZERO);
+            for r in &v.rows {
+                let a = chart.account(r.role);
+                let (d, c) = if r.amount.is_negative() { (Amount::ZERO, -r.amount) } else { (r.amount, Amount::ZERO) };
+                debit += d;
+                credit += c;
+                let show = |x: Amount| if x.is_zero() { String::new() } else { x.human_number() };
+                let slug = |s: &Option<Slug>| s.as_ref().map_or(String::new(), Slug::to_string);
+                t.row(vec![
+                    a.number.clone(),
+                    a.name.clone(),
+                    show(d),
+                    show(c),
+                    slug(&r.insats),
+                    slug(&r.line),
+                    slug(&r.member),
+                ]);
+            }
+            t.rule();
+            t.row(vec![
+                "summa".into(),
+                String::new(),
+                debit.human_number(),
+                credit.human_number(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+            let mut head = format!("Verifikation {} i {name} ({f})\n\n", v.label());
+            head.push_str(&format!("datum        {}\ntext         {}\n", v.date, v.text));
+            head.push_str(&format!(
+                "händelse     seq {} {}: {}\nregistrerad  {} av {}\nhash         {}\n",
+                v.seq,
+                out["type"].as_str().unwrap_or(""),
+                out["summary"].as_str().unwrap_or(""),
+                v.recorded_at,
+                v.recorded_by,
+                e.hash
+            ));
+            let decision = authority_text(&out);
+            head.push_str(&format!("beslut       {}\n", if decision.is_empty() { "–".to_string() } else { decision }));
+            if let Some(of) = out["corrects"].as_u64() {
+                head.push_str(&format!("rättar       seq {of}\n"));
+            }
+            if let Some(by) = out["corrected_by"].as_u64() {
+                head.push_str(&format!("rättad av    seq {by}\n"));
+            }
+            emit(&format!("{head}\n{}", t.render()));
+        }
+    }
+    Ok(())
 }

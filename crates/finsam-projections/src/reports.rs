@@ -4,7 +4,7 @@ use crate::chart::{Chart, Role, Side};
 use crate::projection::{BudgetRecord, Projection, Voucher, VoucherKind};
 use crate::totals::{Totals, TotalsView};
 use chrono::{Datelike, NaiveDate};
-use finsam_domain::{Amount, Category, Slug};
+use finsam_domain::{Amount, Category, Event, EventKind, Slug};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
@@ -155,19 +155,68 @@ impl Projection {
         tally
     }
 
-    /// The vouchers behind one account's balance, with the running balance.
+    /// The vouchers behind one account's balance, in date order (registration order breaks
+    /// ties, as it does on a bank statement), with the running balance.
     pub fn explain(&self, f: &Slug, account: &str, at: At, chart: &Chart) -> Vec<(Voucher, Amount, Amount)> {
         let roles = chart.roles_of(account);
+        let mut touching: Vec<Voucher> = self
+            .visible_vouchers(f, at.known_at, at.as_of)
+            .filter(|v| v.rows.iter().any(|r| roles.contains(&r.role)))
+            .collect();
+        touching.sort_by_key(|v| v.date); // stable: seq and number order within a day
         let mut running = Amount::ZERO;
-        let mut out = Vec::new();
-        for v in self.visible_vouchers(f, at.known_at, at.as_of) {
-            let amount: Amount = v.rows.iter().filter(|r| roles.contains(&r.role)).map(|r| r.amount).sum();
-            if v.rows.iter().any(|r| roles.contains(&r.role)) {
+        touching
+            .into_iter()
+            .map(|v| {
+                let amount: Amount = v.rows.iter().filter(|r| roles.contains(&r.role)).map(|r| r.amount).sum();
                 running += amount;
-                out.push((v, amount, running));
-            }
+                (v, amount, running)
+            })
+            .collect()
+    }
+
+    /// The event whose decision authorised a voucher booked from `event` (recorded at the
+    /// voucher's seq), when the event carries no decision of its own: for a cost on an insats,
+    /// the latest grant to that insats for the cost's year recorded before it and not
+    /// corrected; for any other cost, a contribution or other income, the budget in force for
+    /// its year when it was recorded; for a transfer of equity, the merger decided into the
+    /// receiving förbund. `None` when the event has its own decision or nothing authorised it
+    /// (an opening balance).
+    pub fn authorised_by(&self, v: &Voucher, event: &Event) -> Option<u64> {
+        use EventKind::*;
+        if event.kind.decision().is_some() {
+            return None;
         }
-        out
+        let f = &event.forbund;
+        let budget = |year: i32| self.budget_in_force(f, year, v.seq, NaiveDate::MAX).map(|b| b.seq);
+        match &event.kind {
+            CostRecorded { year, .. } => {
+                let insats = v.rows.iter().find_map(|r| r.insats.as_ref());
+                let grant = insats.and_then(|i| {
+                    self.grants
+                        .iter()
+                        .filter(|g| {
+                            &g.forbund == f
+                                && &g.insats == i
+                                && g.year == *year
+                                && g.seq < v.seq
+                                && g.amount.is_positive()
+                                && self.corrected.get(&g.seq).is_none_or(|(by, _)| *by >= v.seq)
+                        })
+                        .map(|g| g.seq)
+                        .max()
+                });
+                grant.or_else(|| budget(*year))
+            }
+            ContributionReceived { year, .. } | OtherIncomeRecorded { year, .. } => budget(*year),
+            EquityTransferred { from, .. } => self
+                .mergers
+                .iter()
+                .filter(|m| &m.forbund == f && m.merging.contains(from) && m.seq < v.seq)
+                .map(|m| m.seq)
+                .max(),
+            _ => None,
+        }
     }
 }
 
@@ -188,8 +237,16 @@ impl LinePosition {
         self.budget - self.spent
     }
 
-    pub fn uncommitted(&self) -> Amount {
-        self.budget - self.granted
+    /// Whether grants are decided against this line: a line that names an insats, or any line
+    /// for insatser (individ, struktur — "Ofördelade utvecklingsmedel" are granted later). An
+    /// admin line without an insats (styrelse, kansli) is spent without a grant.
+    pub fn takes_grants(&self) -> bool {
+        self.insats.is_some() || self.category != Category::Admin
+    }
+
+    /// The budget not yet granted, for a line that takes grants; `None` for one that does not.
+    pub fn uncommitted(&self) -> Option<Amount> {
+        self.takes_grants().then(|| self.budget - self.granted)
     }
 }
 
@@ -199,6 +256,11 @@ pub struct CategoryPosition {
     pub budget: Amount,
     pub granted: Amount,
     pub spent: Amount,
+}
+
+/// The sum of the lines' `uncommitted`, over the lines that take grants; `None` when none does.
+pub fn uncommitted_of<'a>(lines: impl IntoIterator<Item = &'a LinePosition>) -> Option<Amount> {
+    lines.into_iter().filter_map(LinePosition::uncommitted).reduce(|a, b| a + b)
 }
 
 /// A printed share, as a fraction rounded to 4 decimals (0.1358 = 13.58 %).

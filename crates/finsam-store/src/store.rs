@@ -57,7 +57,18 @@ pub struct Store<B: LogBackend> {
     /// every append, never during one.
     stop: Option<&'static StopSwitch>,
     /// Held for the life of the store: the exclusive writer lock.
-    _lock: Option<File>,
+    _lock: Option<WriterLock>,
+}
+
+/// The open, locked `LOCK` file. It names the process that holds it while it is held; when the
+/// writer ends it is emptied, so that a `LOCK` left in a store never names a process long gone
+/// (the lock itself goes with the file descriptor, whatever happens).
+struct WriterLock(File);
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        let _ = self.0.set_len(0);
+    }
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
@@ -365,7 +376,7 @@ impl Store<FileLog> {
             log_len: c.end.valid_len,
             checkpoint_behind: c.report.events_replayed > 0 || c.report.derived_rebuilt,
             stop: None,
-            _lock: Some(lock),
+            _lock: Some(WriterLock(lock)),
         };
         // Saving what was replayed is worth it but never required: the log is the record.
         if let Err(e) = store.save_checkpoint() {
