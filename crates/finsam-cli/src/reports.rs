@@ -904,14 +904,75 @@ pub fn reconciliation_json(r: &finsam_projections::reconcile::Reconciliation, me
                 "severity": f.severity.as_str(), "events": f.events, "explanation": f.explanation})
         })
         .collect();
+    let opt = |a: Option<Amount>| a.map(Amount::canonical);
+    let mergers: Vec<Value> = r
+        .mergers
+        .iter()
+        .map(|m| {
+            let rows: Vec<Value> = m
+                .rows
+                .iter()
+                .map(|x| {
+                    json!({"from": x.from.as_str(), "estimate": opt(x.estimate), "forecast": opt(x.forecast),
+                        "booked": opt(x.booked), "transferred": x.transferred.canonical(), "arrived": x.arrived.canonical(),
+                        "transferred_minus_estimate": opt(x.estimate.map(|e| x.transferred - e)),
+                        "transferred_minus_booked": opt(x.booked.map(|b| x.transferred - b)),
+                        "arrived_minus_transferred": (x.arrived - x.transferred).canonical()})
+                })
+                .collect();
+            json!({"into": m.into.as_str(), "effective": m.effective.to_string(), "seq": m.seq, "rows": rows})
+        })
+        .collect();
     json!({
         "ok": r.ok(),
         "merger": merger.map(Slug::as_str),
         "as_of": at.as_of.to_string(),
         "known_at": at.known_at,
         "forbund": r.scope.iter().map(Slug::as_str).collect::<Vec<_>>(),
+        "mergers": mergers,
         "findings": findings,
     })
+}
+
+/// A merger's table: per old förbund the plan's estimate, its own forecast, its booked equity
+/// the day before, what it transferred and what arrived, with the differences — every row,
+/// those that agree too.
+fn merger_table_text(m: &finsam_projections::reconcile::MergerTable, p: &Projection) -> String {
+    let day_before = m.effective.pred_opt().expect("a date after the first");
+    let mut t = Table::new(&[
+        ("from", Align::Left),
+        ("estimate", Align::Right),
+        ("own forecast", Align::Right),
+        ("booked equity", Align::Right),
+        ("transferred", Align::Right),
+        ("arrived", Align::Right),
+        ("tr. − est.", Align::Right),
+        ("tr. − booked", Align::Right),
+        ("arr. − tr.", Align::Right),
+    ]);
+    let show = |a: Option<Amount>| a.map_or("–".to_string(), Amount::human_number);
+    for x in &m.rows {
+        let name = p.forbund.get(&x.from).map_or(x.from.to_string(), |i| i.name.clone());
+        t.row(vec![
+            name,
+            show(x.estimate),
+            show(x.forecast),
+            show(x.booked),
+            x.transferred.human_number(),
+            x.arrived.human_number(),
+            show(x.estimate.map(|e| x.transferred - e)),
+            show(x.booked.map(|b| x.transferred - b)),
+            (x.arrived - x.transferred).human_number(),
+        ]);
+    }
+    format!(
+        "\nThe merger into {} in force {} (seq {}): booked equity on {day_before}, own forecast for {}\n{}",
+        m.into,
+        m.effective,
+        m.seq,
+        chrono::Datelike::year(&m.effective) - 1,
+        t.render()
+    )
 }
 
 pub fn render_reconciliation(
@@ -963,6 +1024,9 @@ pub fn render_reconciliation(
                 None => "Reconciliation of every förbund and merger in the log".to_string(),
             };
             let mut out = format!("{title}, {}\nchecks: {}\n", axes_line(at, head), CHECKS.join(", "));
+            for m in &r.mergers {
+                out.push_str(&merger_table_text(m, p));
+            }
             for f in &r.scope {
                 let name = p.forbund.get(f).map_or("", |i| i.name.as_str());
                 let findings: Vec<_> = r.findings.iter().filter(|x| &x.forbund == f).collect();

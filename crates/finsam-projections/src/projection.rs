@@ -516,6 +516,16 @@ impl Projection {
         self.book.of_forbund(f, known_at).filter(move |v| v.date <= as_of).inspect(|v| v.assert_balanced())
     }
 
+    /// Whether a budgeted income line is other income rather than the members' contributions
+    /// (v1 budgets do not say): other income was booked on it, or its name begins with "Övrig".
+    pub fn is_other_income_line(&self, f: &Slug, line: &IncomeLine) -> bool {
+        line.name.to_lowercase().starts_with("övrig")
+            || self
+                .book
+                .of_forbund(f, self.head)
+                .any(|v| v.rows.iter().any(|r| r.role == Role::OtherIncome && r.line.as_ref() == Some(&line.id)))
+    }
+
     /// The vouchers booked from the event `seq` (one, two for a transfer, none for a decision).
     pub fn vouchers_of(&self, seq: u64) -> Vec<Voucher> {
         self.book.of_seq(seq)

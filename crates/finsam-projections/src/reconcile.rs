@@ -92,6 +92,32 @@ pub struct Reconciliation {
     pub findings: Vec<Finding>,
     /// The förbund the run looked at.
     pub scope: Vec<Slug>,
+    /// Every merger of the run, with every old förbund's figures — those that agree too.
+    pub mergers: Vec<MergerTable>,
+}
+
+/// A merger, old förbund by old förbund: what the plans said and what the books show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergerTable {
+    pub into: Slug,
+    pub effective: NaiveDate,
+    pub seq: u64,
+    pub rows: Vec<MergerRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergerRow {
+    pub from: Slug,
+    /// The merger decision's estimate of the transfer.
+    pub estimate: Option<Amount>,
+    /// The old förbund's own latest forecast of its closing equity the year before the merger.
+    pub forecast: Option<Amount>,
+    /// Its booked equity the day before the merger took effect.
+    pub booked: Option<Amount>,
+    /// What left its books as transfers of equity to the new förbund.
+    pub transferred: Amount,
+    /// What arrived in the new förbund's books as equity from it.
+    pub arrived: Amount,
 }
 
 impl Reconciliation {
@@ -168,6 +194,7 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         run.equity_rollforward(budget);
         run.plan_ceiling(budget);
     }
+    let mut tables = Vec::new();
     for m in &mergers {
         for old in &m.merging {
             run.transfer_vs_estimate(m, old);
@@ -176,6 +203,7 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
             run.insatser_carried(m, old);
         }
         run.opening_equity(m);
+        tables.push(run.merger_table(m));
     }
     for f in &scope {
         run.contribution_split(f);
@@ -192,7 +220,7 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
             &b.subject,
         ))
     });
-    Ok(Reconciliation { findings: run.findings, scope })
+    Ok(Reconciliation { findings: run.findings, scope, mergers: tables })
 }
 
 impl<'a> Run<'a> {
@@ -628,37 +656,73 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn opening_equity(&mut self, m: &crate::projection::MergerRecord) {
-        let f = &m.forbund;
-        let mut total = Amount::ZERO;
-        let mut events = vec![m.seq];
-        for old in &m.merging {
-            let (a, seqs) = self.transferred(m, old);
-            total += a;
-            events.extend(seqs);
-        }
-        let received: Amount = self
-            .p
-            .visible_vouchers(f, self.at.known_at, self.at.as_of)
+    /// What arrived in the new förbund's books as equity from `old`: the rows of equity
+    /// received in its vouchers booked from the transfers out of `old`.
+    fn arrived(&self, m: &crate::projection::MergerRecord, old: &Slug) -> Amount {
+        let (_, seqs) = self.transferred(m, old);
+        seqs.iter()
+            .flat_map(|seq| self.p.vouchers_of(*seq))
+            .filter(|v| v.forbund == m.forbund && v.seq <= self.at.known_at && v.date <= self.at.as_of)
             .flat_map(|v| v.rows)
             .filter(|r| r.role == Role::EquityReceived)
             .map(|r| -r.amount)
-            .sum();
-        if received != total {
-            self.find(
-                "opening_equity",
-                f,
-                Severity::Error,
-                "equity received by transfers".into(),
-                kr(total),
-                kr(received),
-                events,
-                format!(
-                    "The transfers into {f} sum to {}; its books show {} of equity received",
-                    total.human(),
-                    received.human()
-                ),
-            );
+            .sum()
+    }
+
+    /// An old förbund's booked equity the day before the merger took effect.
+    fn booked_before(&self, m: &crate::projection::MergerRecord, old: &Slug) -> Option<Amount> {
+        let at = At { as_of: m.effective - Duration::days(1), known_at: self.at.known_at };
+        self.p.balances(old, at, &self.chart).map(|b| b.equity)
+    }
+
+    fn merger_table(&self, m: &crate::projection::MergerRecord) -> MergerTable {
+        let rows = m
+            .merging
+            .iter()
+            .map(|old| {
+                let estimates: Vec<Amount> = m.estimates.iter().filter(|e| &e.from == old).map(|e| e.amount).collect();
+                MergerRow {
+                    from: old.clone(),
+                    estimate: (!estimates.is_empty()).then(|| estimates.iter().copied().sum()),
+                    forecast: self.stated_closing(old, m.effective.year() - 1).map(|(a, _)| a),
+                    booked: self.booked_before(m, old),
+                    transferred: self.transferred(m, old).0,
+                    arrived: self.arrived(m, old),
+                }
+            })
+            .collect();
+        MergerTable { into: m.forbund.clone(), effective: m.effective, seq: m.seq, rows }
+    }
+
+    /// The new förbund's opening equity from each old one — what arrived in its books — against
+    /// the old förbund's booked closing equity the day before the merger; and its members.
+    fn opening_equity(&mut self, m: &crate::projection::MergerRecord) {
+        let f = &m.forbund;
+        if self.at.as_of >= m.effective {
+            for old in &m.merging {
+                let (_, seqs) = self.transferred(m, old);
+                let (Some(booked), false) = (self.booked_before(m, old), seqs.is_empty()) else { continue };
+                let arrived = self.arrived(m, old);
+                if arrived != booked {
+                    let mut events = vec![m.seq];
+                    events.extend(seqs);
+                    let day_before = m.effective - Duration::days(1);
+                    self.find(
+                        "opening_equity",
+                        f,
+                        Severity::Error,
+                        format!("equity from {old}"),
+                        kr(booked),
+                        kr(arrived),
+                        events,
+                        format!(
+                            "{old}'s books show equity {} on {day_before}; {} arrived in {f}'s books as equity from it",
+                            booked.human(),
+                            arrived.human()
+                        ),
+                    );
+                }
+            }
         }
         let Some(new) = self.p.forbund.get(f) else { return };
         let new_members: BTreeSet<&Slug> = new.members.iter().map(|(id, ..)| id).collect();
@@ -798,6 +862,37 @@ impl<'a> Run<'a> {
             if self.p.budget_in_force(f, b.year, at.known_at, at.as_of).map(|x| x.seq) != Some(b.seq) {
                 continue;
             }
+            // Every line, with or without an insats: spent beyond its budget.
+            if let Some(position) = self.p.budget_position(f, b.year, at) {
+                for line in position.lines.iter().filter(|l| l.spent > l.budget) {
+                    let seqs: Vec<u64> = self
+                        .p
+                        .visible_vouchers(f, at.known_at, at.as_of)
+                        .filter(|v| v.year == b.year && v.kind != VoucherKind::Closing)
+                        .filter(|v| v.rows.iter().any(|r| r.line.as_ref() == Some(&line.id)))
+                        .map(|v| v.seq)
+                        .collect();
+                    let mut events = vec![b.seq];
+                    events.extend(seqs);
+                    self.find(
+                        "overspend",
+                        f,
+                        Severity::Warning,
+                        format!("{}: line {} spent beyond budget", b.year, line.id),
+                        kr(line.budget),
+                        kr(line.spent),
+                        events,
+                        format!(
+                            "Budget {} for {} in {}; spent {}: {} over",
+                            line.budget.human(),
+                            line.name,
+                            b.year,
+                            line.spent.human(),
+                            (line.spent - line.budget).human()
+                        ),
+                    );
+                }
+            }
             let mut seen = BTreeSet::new();
             for line in &b.costs {
                 let Some(insats) = &line.insats else { continue };
@@ -826,8 +921,11 @@ impl<'a> Run<'a> {
     }
 
     fn plan_ceiling(&mut self, b: &BudgetRecord) {
+        // The basis is the members' contributions (medelstilldelning), not other income.
+        let contributions: Amount =
+            b.income.iter().filter(|l| !self.p.is_other_income_line(&b.forbund, l)).map(|l| l.amount).sum();
         let income: Amount = b.income.iter().map(|l| l.amount).sum();
-        if income.is_zero() {
+        if contributions.is_zero() {
             return;
         }
         let costs: Amount = b.costs.iter().map(|l| l.amount).sum();
@@ -839,7 +937,7 @@ impl<'a> Run<'a> {
                 None => return,
             },
         };
-        let ceiling = Amount::from_decimal((income.decimal() * self.ceiling).round_dp_with_strategy(2, ORE));
+        let ceiling = Amount::from_decimal((contributions.decimal() * self.ceiling).round_dp_with_strategy(2, ORE));
         if closing > ceiling {
             self.find(
                 "equity_ceiling",
@@ -850,11 +948,11 @@ impl<'a> Run<'a> {
                 kr(closing),
                 vec![b.seq],
                 format!(
-                    "Planned closing equity {} exceeds the ceiling {} ({} of the year's budgeted income {})",
+                    "Planned closing equity {} exceeds the ceiling {} ({} of the year's budgeted contributions from the members {})",
                     closing.human(),
                     ceiling.human(),
                     Figure::Fraction(self.ceiling).human(),
-                    income.human()
+                    contributions.human()
                 ),
             );
         }

@@ -120,6 +120,10 @@ fn each_check_fires_once_on_a_merger_with_one_fault_per_check() {
         ("equity_ceiling", "sf-gl"),
         ("missing", "sf-gl"),
         ("equity_rollforward", "sf-ny"),
+        // Two faults meet here: the members (Kommun 2 forgotten), and the 20 000 that arrived
+        // against the 21 000 sf-gl booked — the transfer_vs_books fault seen from the receiving
+        // side, as the new förbund's opening equity.
+        ("opening_equity", "sf-ny"),
         ("opening_equity", "sf-ny"),
         ("contribution_split", "sf-ny"),
     ];
@@ -134,7 +138,10 @@ fn each_check_fires_once_on_a_merger_with_one_fault_per_check() {
     assert_eq!(by("transfer_vs_estimate").severity, Severity::Warning);
     assert_eq!(by("equity_ceiling").severity, Severity::Warning);
     assert!(by("missing").explanation.contains("gl-team"));
-    assert!(by("opening_equity").explanation.contains("missing: k2"));
+    let opening: Vec<_> = r.findings.iter().filter(|f| f.check == "opening_equity").collect();
+    assert!(opening.iter().any(|f| f.explanation.contains("missing: k2")));
+    let arrived = opening.iter().find(|f| f.subject == "equity from sf-gl").expect("the arrival is compared");
+    assert_eq!((arrived.stated.unwrap().text(), arrived.computed.unwrap().text()), ("21000".into(), "20000".into()));
     assert!(!r.ok());
     // Every finding names the events it rests on, and they exist.
     let events = merger(true).len() as u64;
@@ -168,4 +175,53 @@ fn before_the_merger_takes_effect_a_missing_transfer_is_no_finding() {
     let r = reconcile(&p, &recorded, options(after)).unwrap();
     let missing: Vec<_> = r.findings.iter().filter(|f| f.check == "missing").map(|f| f.subject.as_str()).collect();
     assert_eq!(missing, ["insats gl-team", "transfer to sf-ny"]);
+}
+
+#[test]
+fn the_merger_table_shows_every_old_forbund_even_when_everything_agrees() {
+    let r = run(&merger(false), Some("sf-ny"));
+    assert!(r.findings.is_empty());
+    assert_eq!(r.mergers.len(), 1);
+    let row = &r.mergers[0].rows[0];
+    assert_eq!(row.from.as_str(), "sf-gl");
+    let kr = |s: &str| finsam_domain::Amount::parse(s).unwrap();
+    assert_eq!((row.estimate, row.booked), (Some(kr("20000")), Some(kr("20000"))));
+    assert_eq!((row.transferred, row.arrived), (kr("20000"), kr("20000")));
+}
+
+#[test]
+fn a_line_without_an_insats_spent_beyond_its_budget_is_an_overspend() {
+    let mut events = merger(false);
+    // Styrelse-like: the admin line "verksamhet" of 950 000 takes a second invoice of 900 000.
+    events.push(
+        json!({"type": "CostRecorded", "forbund": "sf-ny", "date": "2024-12-20", "year": 2024, "line": "verksamhet",
+        "amount": "900000", "reference": "F2", "text": "mer verksamhet"}),
+    );
+    let r = run(&events, Some("sf-ny"));
+    let over: Vec<_> = r.findings.iter().filter(|f| f.check == "overspend").collect();
+    assert_eq!(over.len(), 1, "{:#?}", r.findings);
+    assert_eq!(over[0].subject, "2024: line verksamhet spent beyond budget");
+    assert_eq!((over[0].stated.unwrap().text(), over[0].computed.unwrap().text()), ("950000".into(), "1850000".into()));
+    assert_eq!(over[0].severity, Severity::Warning);
+}
+
+#[test]
+fn the_equity_ceiling_of_a_plan_rests_on_the_members_contributions_not_other_income() {
+    let plan = |other: &str| {
+        vec![
+            json!({"type": "ForbundRegistered", "forbund": "sf-tak", "date": "2023-01-01", "name": "SF Tak", "members": members(false)}),
+            json!({"type": "BudgetAdopted", "forbund": "sf-tak", "date": "2023-01-01", "year": 2023, "decision": d("styrelsen", "2022-12-01"),
+                "income": [{"id": "bidrag", "name": "Medlemsbidrag", "amount": "1000000"}, {"id": "ovrigt", "name": "Övriga intäkter", "amount": other}],
+                "costs": [{"id": "kansli", "name": "Kansli", "category": "admin", "amount": "1000000"}],
+                "stated": {"opening_equity": "0", "closing_equity": "300000"}}),
+        ]
+    };
+    // 20 % of the contributions is 200 000: a closing equity of 300 000 is over it, whatever
+    // other income the plan counts on (counted in, the ceiling would be 400 000).
+    for other in ["0", "1000000"] {
+        let r = run(&plan(other), None);
+        let ceiling: Vec<_> = r.findings.iter().filter(|f| f.check == "equity_ceiling").collect();
+        assert_eq!(ceiling.len(), 1, "other income {other}: {:#?}", r.findings);
+        assert_eq!(ceiling[0].stated.unwrap().text(), "200000");
+    }
 }

@@ -158,9 +158,7 @@ impl Export<'_> {
     /// last kind takes the öre).
     fn income_accounts(&self, line: &IncomeLine) -> Vec<(Role, Amount)> {
         let p = self.projection;
-        let other = line.name.to_lowercase().starts_with("övrig")
-            || p.visible_vouchers(self.forbund, p.head, NaiveDate::MAX)
-                .any(|v| v.rows.iter().any(|r| r.role == Role::OtherIncome && r.line.as_ref() == Some(&line.id)));
+        let other = p.is_other_income_line(self.forbund, line);
         let members = p.forbund.get(self.forbund).map(|i| i.members.as_slice()).unwrap_or_default();
         if other || members.is_empty() {
             return vec![(Role::OtherIncome, line.amount)];
