@@ -272,13 +272,13 @@ fn the_demo_prints_the_2024_budget_position_and_year_end_balances_of_samordnings
     assert_exit(&o, 0);
     let out = stdout(&o);
     for expected in [
-        "Budget position 2024 of sf-vastmanland",
-        "as of 2024-12-31",
-        "Shares: admin 13.58 % of costs; individ 76.79 % and struktur 23.21 % of direct costs",
-        "Balances of Samordningsförbundet Västmanland (sf-vastmanland)",
+        "Budgetläge 2024 för sf-vastmanland",
+        "per 2024-12-31",
+        "Andelar: administration 13,58 % av kostnaderna; individinriktade 76,79 % och strukturinriktade 23,21 % av de direkta kostnaderna",
+        "Saldobalans för Samordningsförbundet Västmanland (sf-vastmanland)",
         "Samordningsteam Västerås",
         "6 200 000,00",
-        "Summa admin",
+        "Summa administration",
         "2 850 000,00",
         "13 925 000,00",
         "4 208 000,00",

@@ -508,7 +508,68 @@ fn the_demo_keeps_its_store_on_purpose_and_leaves_no_stale_lock() {
     let store = dir.0.join("demo-store");
     let o = finsam(&store, &["demo"], "");
     assert_exit(&o, 0);
-    assert!(stdout(&o).contains("The store is kept for you to explore"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Lagret sparas så att du kan utforska det"), "{}", stdout(&o));
     let lock = std::fs::read_to_string(store.join("LOCK")).unwrap_or_default();
     assert!(lock.is_empty(), "a LOCK left behind names no process: {lock:?}");
+}
+
+#[test]
+fn every_report_table_is_in_swedish_with_swedish_numbers() {
+    let dir = TempDir::new("swedish");
+    let store = fixture_store(&dir);
+    let f = ["--forbund", "sf-vastmanland"];
+    let tables: Vec<(&str, Vec<&str>)> = vec![
+        ("balances", [&["balances"][..], &f, &["--as-of", "2024-12-31"]].concat()),
+        ("budget", [&["budget"][..], &f, &["--year", "2024", "--as-of", "2024-12-31"]].concat()),
+        ("explain", [&["audit", "explain"][..], &f, &["--account", "1930", "--as-of", "2024-12-31"]].concat()),
+        ("trail", [&["audit", "trail"][..], &f].concat()),
+        ("voucher", [&["audit", "voucher"][..], &f, &["2024 A 1"]].concat()),
+        ("reconcile", vec!["reconcile", "--merger", "sf-vastmanland", "--as-of", "2024-12-31"]),
+        ("log", vec!["log"]),
+        ("status", vec!["status"]),
+    ];
+    let english = [
+        "as of",
+        "known at",
+        "balance",
+        "granted",
+        "spent",
+        "remaining",
+        "uncommitted",
+        "voucher(s)",
+        "decision",
+        "summary",
+        "error(s)",
+        "warning(s)",
+        "no findings",
+        "Shares",
+        "key figure",
+        "recorded",
+        "estimate",
+        "transferred",
+        "contribution",
+        "cost ",
+        "head ",
+    ];
+    for (name, args) in tables {
+        let o = finsam(&store, &args, "");
+        let out = stdout(&o);
+        assert!(!out.is_empty(), "{name}: {}", stderr(&o));
+        for word in english {
+            assert!(!out.contains(word), "{name} shows the English {word:?}:\n{out}");
+        }
+        // Amounts with a decimal comma; no figure with a decimal point ("13.58").
+        let point = regex_like_decimal_point(&out);
+        assert!(point.is_none(), "{name} prints a decimal point: {point:?}");
+    }
+}
+
+/// The first "digit . digit digit" in a text outside a date or a time, if any.
+fn regex_like_decimal_point(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    (1..b.len().saturating_sub(2)).find_map(|i| {
+        let number =
+            b[i] == b'.' && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit() && b[i + 2].is_ascii_digit();
+        number.then(|| String::from_utf8_lossy(&b[i.saturating_sub(8)..(i + 6).min(b.len())]).into_owned())
+    })
 }

@@ -75,13 +75,14 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
         reconcile(projection, &events, options).expect("the fixtures decide the merger into sf-vastmanland");
     match format {
         Format::Table | Format::Csv => {
-            let mut out = format!("finsam demo: recorded the fixtures into a fresh store at {}\n\n", dir.display());
-            let mut t = Table::new(&[("fixture", Align::Left), ("events", Align::Right), ("seqs", Align::Left)]);
+            let mut out =
+                format!("finsam demo: exempeldata (fixtures) registrerade i ett nytt lager i {}\n\n", dir.display());
+            let mut t = Table::new(&[("fil", Align::Left), ("händelser", Align::Right), ("seq", Align::Left)]);
             for (name, n, first, last) in &recorded {
                 t.row(vec![name.to_string(), n.to_string(), format!("{first}–{last}")]);
             }
             out.push_str(&t.render());
-            out.push_str(&format!("head {head}\n\n"));
+            out.push_str(&format!("loggens huvud {head}\n\n"));
             out.push_str(&reports::render_budget(&position, head.seq, Format::Table));
             out.push('\n');
             out.push_str(&reports::render_balances(&balances, &chart, head.seq, Format::Table));
@@ -94,10 +95,10 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
                 head.seq,
                 Format::Table,
             ));
-            out.push_str("(The errors above are the arithmetic the seed documents themselves get wrong: see fixtures/README.md.)\n");
+            out.push_str("(Felen ovan är de räknefel som källdokumenten själva innehåller: se fixtures/README.md.)\n");
             let d = dir.display();
             out.push_str(&format!(
-                "\nThe store is kept for you to explore (remove it with `rm -r {d}` when done):\n  finsam --store {d} log\n  finsam --store {d} budget --forbund sf-vastmanland --year 2024 --as-of 2024-06-30\n  finsam --store {d} audit trail --forbund sf-vastmanland --insats samordningsteam-sala\n  finsam --store {d} audit explain --forbund sf-vastmanland --account 1930 --as-of 2024-12-31\n  finsam --store {d} reconcile --merger sf-vastmanland --format json\n"
+                "\nLagret sparas så att du kan utforska det (ta bort det med `rm -r {d}` när du är klar):\n  finsam --store {d} log\n  finsam --store {d} budget --forbund sf-vastmanland --year 2024 --as-of 2024-06-30\n  finsam --store {d} audit trail --forbund sf-vastmanland --insats samordningsteam-sala\n  finsam --store {d} audit explain --forbund sf-vastmanland --account 1930 --as-of 2024-12-31\n  finsam --store {d} reconcile --merger sf-vastmanland --format json\n"
             ));
             emit(&out);
         }

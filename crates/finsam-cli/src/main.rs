@@ -692,13 +692,17 @@ fn record(
     let head = store.head().clone();
     match format {
         Format::Table | Format::Csv => {
-            let mut t = Table::new(&[("line", Align::Right), ("seq", Align::Right), ("", Align::Left)]);
+            let mut t = Table::new(&[("rad", Align::Right), ("seq", Align::Right), ("", Align::Left)]);
             for r in &outcome {
-                let note = if r.duplicate { "already recorded (same idempotency key and content)" } else { "recorded" };
+                let note = if r.duplicate {
+                    "redan registrerad (samma idempotensnyckel och innehåll)"
+                } else {
+                    "registrerad"
+                };
                 t.row(vec![r.line.to_string(), r.seq.to_string(), note.to_string()]);
             }
             let fresh = outcome.iter().filter(|r| !r.duplicate).count();
-            emit(&format!("{}{fresh} new event(s) recorded by {actor}; head {}\n", t.render(), head));
+            emit(&format!("{}{fresh} nya händelser registrerade av {actor}; loggens huvud {}\n", t.render(), head));
         }
         Format::Json => {
             let rows: Vec<_> = outcome
@@ -716,12 +720,12 @@ fn log(dir: &std::path::Path, from: u64, to: u64, format: Format) -> Result<(), 
         Format::Table | Format::Csv => {
             let mut t = Table::new(&[
                 ("seq", Align::Right),
-                ("recorded at (UTC)", Align::Left),
-                ("by", Align::Left),
-                ("date", Align::Left),
+                ("registrerad (UTC)", Align::Left),
+                ("av", Align::Left),
+                ("datum", Align::Left),
                 ("förbund", Align::Left),
-                ("type", Align::Left),
-                ("summary", Align::Left),
+                ("händelse", Align::Left),
+                ("sammanfattning", Align::Left),
                 ("hash", Align::Left),
             ]);
             let head = finsam_store::read_log(dir, from, to, &mut |e| {
@@ -731,13 +735,13 @@ fn log(dir: &std::path::Path, from: u64, to: u64, format: Format) -> Result<(), 
                     e.recorded_by.clone(),
                     e.event.date.to_string(),
                     e.event.forbund.to_string(),
-                    e.event.type_name().to_string(),
+                    finsam_projections::summary::type_label(e.event.type_name()).to_string(),
                     finsam_projections::summary(&e.event),
                     e.hash[..12].to_string(),
                 ]);
                 Ok(())
             })?;
-            emit(&format!("{}head {}\n", t.render(), head));
+            emit(&format!("{}loggens huvud {}\n", t.render(), head));
         }
         Format::Json => {
             let mut out = String::from("[");
@@ -768,14 +772,14 @@ fn status(dir: &std::path::Path, format: Format) -> Result<(), Failure> {
         Format::Table | Format::Csv => {
             let mut t = Table::new(&[
                 ("förbund", Align::Left),
-                ("name", Align::Left),
-                ("events", Align::Right),
-                ("last seq", Align::Right),
+                ("namn", Align::Left),
+                ("händelser", Align::Right),
+                ("senaste seq", Align::Right),
             ]);
             for (id, name, p) in &rows {
                 t.row(vec![id.to_string(), name.clone(), p.events.to_string(), p.last_seq.to_string()]);
             }
-            emit(&format!("store {}\nhead {}\n\n{}", dir.display(), head, t.render()));
+            emit(&format!("lager {}\nloggens huvud {}\n\n{}", dir.display(), head, t.render()));
         }
         Format::Json => {
             let list: Vec<_> = rows

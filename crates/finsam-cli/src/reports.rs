@@ -155,13 +155,15 @@ fn csv_line(fields: &[String]) -> String {
     String::from_utf8(out.into_inner().expect("writing to memory cannot fail")).expect("UTF-8 in, UTF-8 out")
 }
 
+/// The two time axes of a report, as its heading states them: "per 2024-12-31, känt vid seq 293
+/// (loggens huvud)".
 fn axes_line(at: At, head: u64) -> String {
     let known = if at.known_at == head {
-        format!("known at seq {} (the head)", at.known_at)
+        format!("känt vid seq {} (loggens huvud)", at.known_at)
     } else {
-        format!("known at seq {} of {head}", at.known_at)
+        format!("känt vid seq {} av {head}", at.known_at)
     };
-    format!("as of {}, {known}", at.as_of)
+    format!("per {}, {known}", at.as_of)
 }
 
 // --- balances --------------------------------------------------------------------------------
@@ -285,27 +287,26 @@ pub fn render_balances(b: &Balances, chart: &Chart, head: u64, format: Format) -
         Format::Table => {
             let year = chrono::Datelike::year(&b.at.as_of);
             let mut out = format!(
-                "Balances of {} ({})\n{}; chart {}; {} voucher(s)\n\n",
+                "Saldobalans för {} ({})\n{}; kontoplan {}; {} verifikationer\n\n",
                 b.name,
                 b.forbund,
                 axes_line(b.at, head),
                 chart.id,
                 b.vouchers
             );
-            let mut t =
-                Table::new(&[("account", Align::Left), ("name", Align::Left), ("balance (debit +)", Align::Right)]);
+            let mut t = Table::new(&[("konto", Align::Left), ("namn", Align::Left), ("saldo (debet +)", Align::Right)]);
             for a in &b.accounts {
                 t.row(vec![a.account.clone(), a.name.clone(), a.balance.human()]);
             }
             t.rule();
-            t.row(vec!["sum".into(), String::new(), b.accounts.iter().map(|a| a.balance).sum::<Amount>().human()]);
+            t.row(vec!["summa".into(), String::new(), b.accounts.iter().map(|a| a.balance).sum::<Amount>().human()]);
             out.push_str(&t.render());
-            let mut k = Table::new(&[("key figure", Align::Left), ("amount", Align::Right)]);
+            let mut k = Table::new(&[("nyckeltal", Align::Left), ("belopp", Align::Right)]);
             k.row(vec!["bank".into(), b.bank.human()]);
-            k.row(vec!["equity (incl. the year's result so far)".into(), b.equity.human()]);
-            k.row(vec![format!("income {year}"), b.income.human()]);
-            k.row(vec![format!("costs {year}"), b.costs.human()]);
-            k.row(vec![format!("result {year}"), b.result.human()]);
+            k.row(vec!["eget kapital (med årets resultat hittills)".into(), b.equity.human()]);
+            k.row(vec![format!("intäkter {year}"), b.income.human()]);
+            k.row(vec![format!("kostnader {year}"), b.costs.human()]);
+            k.row(vec![format!("årets resultat {year}"), b.result.human()]);
             out.push('\n');
             out.push_str(&k.render());
             out
@@ -340,8 +341,9 @@ pub fn budget(store: &Path, forbund: &str, year: i32, axes: Axes, format: Format
     Ok(())
 }
 
+/// A share as a percentage with a decimal comma: "13,58 %".
 fn pct(share: Option<rust_decimal::Decimal>) -> String {
-    share.map_or("–".into(), |s| format!("{:.2} %", s * rust_decimal::Decimal::from(100)))
+    share.map_or("–".into(), |s| format!("{:.2} %", s * rust_decimal::Decimal::from(100)).replace('.', ","))
 }
 
 fn share_json(share: Option<rust_decimal::Decimal>) -> Value {
@@ -424,22 +426,25 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
             out
         }
         Format::Table => {
+            let status = match p.status {
+                finsam_domain::event::BudgetStatus::Adopted => "antagen",
+                finsam_domain::event::BudgetStatus::Outlook => "prognos",
+            };
             let mut out = format!(
-                "Budget position {} of {} ({} by {}, seq {})\n{}\n\n",
+                "Budgetläge {} för {} ({status} av {}, seq {})\n{}\n\n",
                 p.year,
                 p.forbund,
-                p.status.as_str(),
                 p.decision,
                 p.budget_seq,
                 axes_line(p.at, head)
             );
             let mut t = Table::new(&[
-                ("line", Align::Left),
+                ("rad", Align::Left),
                 ("budget", Align::Right),
-                ("granted", Align::Right),
-                ("spent", Align::Right),
-                ("remaining", Align::Right),
-                ("uncommitted", Align::Right),
+                ("beviljat", Align::Right),
+                ("förbrukat", Align::Right),
+                ("kvar", Align::Right),
+                ("ej beviljat", Align::Right),
             ]);
             let money = |a: Amount| a.human_number();
             // A line without an insats takes no grants: nothing to commit, shown as –.
@@ -468,7 +473,7 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
                     ]);
                 }
                 t.row(vec![
-                    format!("  Summa {}", c.category.as_str()),
+                    format!("  Summa {}", category_title(c.category).to_lowercase()),
                     money(c.budget),
                     money(c.granted),
                     money(c.spent),
@@ -489,13 +494,17 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
             ]);
             out.push_str(&t.render());
             if !p.unbudgeted_spent.is_zero() {
-                out.push_str(&format!("Costs on no line of this budget: {}\n", p.unbudgeted_spent.human()));
+                out.push_str(&format!("Kostnader på ingen rad i budgeten: {}\n", p.unbudgeted_spent.human()));
             }
-            let mut k = Table::new(&[("", Align::Left), ("budget", Align::Right), ("received / booked", Align::Right)]);
+            out.push_str("(ej beviljat: budget som styrelsen ännu inte beviljat; – på administrationsrader, som inte tar beslut om beviljande)\n");
+            let mut k = Table::new(&[("", Align::Left), ("budget", Align::Right), ("utfall", Align::Right)]);
             k.row(vec!["Intäkter".into(), p.income_budget.human(), p.income_received.human()]);
             k.row(vec!["Resultat (intäkter − kostnader)".into(), p.result.human(), String::new()]);
             k.row(vec![
-                format!("Ingående eget kapital ({})", p.opening_equity_source),
+                format!(
+                    "Ingående eget kapital ({})",
+                    if p.opening_equity_source == "stated" { "enligt planen" } else { "bokfört" }
+                ),
                 p.opening_equity.human(),
                 String::new(),
             ]);
@@ -504,7 +513,7 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
             out.push('\n');
             out.push_str(&k.render());
             out.push_str(&format!(
-                "\nShares: admin {} of costs; individ {} and struktur {} of direct costs\n",
+                "\nAndelar: administration {} av kostnaderna; individinriktade {} och strukturinriktade {} av de direkta kostnaderna\n",
                 pct(p.shares.admin_of_costs),
                 pct(p.shares.individ_of_direct),
                 pct(p.shares.struktur_of_direct)
@@ -625,7 +634,8 @@ fn decision_text(v: &Value) -> String {
 fn authority_text(row: &Value) -> String {
     let mut text = decision_text(&row["decision"]);
     if let Some(via) = row["authorised_by"].as_object() {
-        text.push_str(&format!(" (via {} seq {})", via["type"].as_str().unwrap_or(""), via["seq"]));
+        let kind = summary::type_label(via["type"].as_str().unwrap_or(""));
+        text.push_str(&format!(" (via {kind} seq {})", via["seq"]));
     }
     text
 }
@@ -653,10 +663,10 @@ pub fn render_trail(rows: &[Value], format: Format) -> String {
     let note = |r: &Value| {
         let mut n = Vec::new();
         if let Some(c) = r["corrects"].as_u64() {
-            n.push(format!("corrects {c}"));
+            n.push(format!("rättar seq {c}"));
         }
         if let Some(c) = r["corrected_by"].as_u64() {
-            n.push(format!("corrected by {c}"));
+            n.push(format!("rättad av seq {c}"));
         }
         n.join("; ")
     };
@@ -703,14 +713,14 @@ pub fn render_trail(rows: &[Value], format: Format) -> String {
         Format::Table => {
             let mut t = Table::new(&[
                 ("seq", Align::Right),
-                ("recorded (UTC) by", Align::Left),
-                ("date", Align::Left),
+                ("registrerad (UTC) av", Align::Left),
+                ("datum", Align::Left),
                 ("förbund", Align::Left),
-                ("type", Align::Left),
-                ("decision", Align::Left),
-                ("summary", Align::Left),
-                ("voucher", Align::Left),
-                ("note", Align::Left),
+                ("händelse", Align::Left),
+                ("beslut", Align::Left),
+                ("sammanfattning", Align::Left),
+                ("verifikation", Align::Left),
+                ("anmärkning", Align::Left),
                 ("hash", Align::Left),
             ]);
             for r in rows {
@@ -719,7 +729,7 @@ pub fn render_trail(rows: &[Value], format: Format) -> String {
                     format!("{} {}", s(&r["recorded_at"]).chars().take(19).collect::<String>(), s(&r["recorded_by"])),
                     s(&r["date"]),
                     s(&r["forbund"]),
-                    s(&r["type"]),
+                    summary::type_label(r["type"].as_str().unwrap_or("")).to_string(),
                     decision_text(&r["decision"]),
                     s(&r["summary"]),
                     vouchers_text(&r["vouchers"], r["forbund"].as_str().unwrap_or("")),
@@ -727,7 +737,7 @@ pub fn render_trail(rows: &[Value], format: Format) -> String {
                     s(&r["hash"]).chars().take(12).collect(),
                 ]);
             }
-            format!("{}{} event(s)\n", t.render(), rows.len())
+            format!("{}{} händelser\n", t.render(), rows.len())
         }
     }
 }
@@ -834,21 +844,21 @@ pub fn explain(
         }
         Format::Table => {
             let mut t = Table::new(&[
-                ("voucher", Align::Left),
-                ("date", Align::Left),
+                ("verifikation", Align::Left),
+                ("datum", Align::Left),
                 ("seq", Align::Right),
-                ("type", Align::Left),
-                ("decision", Align::Left),
+                ("händelse", Align::Left),
+                ("beslut", Align::Left),
                 ("text", Align::Left),
-                ("amount", Align::Right),
-                ("balance", Align::Right),
+                ("belopp", Align::Right),
+                ("saldo", Align::Right),
             ]);
             for (r, (_, amount, running)) in rows.iter().zip(&entries) {
                 t.row(vec![
                     r["voucher"].as_str().unwrap_or("").into(),
                     r["date"].as_str().unwrap_or("").into(),
                     r["seq"].to_string(),
-                    r["type"].as_str().unwrap_or("").into(),
+                    summary::type_label(r["type"].as_str().unwrap_or("")).into(),
                     authority_text(r),
                     r["text"].as_str().unwrap_or("").into(),
                     amount.human_number(),
@@ -856,7 +866,7 @@ pub fn explain(
                 ]);
             }
             emit(&format!(
-                "Account {account} {name} of {f}, {}\n\n{}balance {}\n",
+                "Konto {account} {name} i {f}, {}\n\n{}saldo {}\n",
                 axes_line(at, view.head.seq),
                 t.render(),
                 balance.human()
@@ -940,15 +950,15 @@ pub fn reconciliation_json(r: &finsam_projections::reconcile::Reconciliation, me
 fn merger_table_text(m: &finsam_projections::reconcile::MergerTable, p: &Projection) -> String {
     let day_before = m.effective.pred_opt().expect("a date after the first");
     let mut t = Table::new(&[
-        ("from", Align::Left),
-        ("estimate", Align::Right),
-        ("own forecast", Align::Right),
-        ("booked equity", Align::Right),
-        ("transferred", Align::Right),
-        ("arrived", Align::Right),
-        ("tr. − est.", Align::Right),
-        ("tr. − booked", Align::Right),
-        ("arr. − tr.", Align::Right),
+        ("från", Align::Left),
+        ("beräknat", Align::Right),
+        ("egen prognos", Align::Right),
+        ("bokfört eget kapital", Align::Right),
+        ("överfört", Align::Right),
+        ("mottaget", Align::Right),
+        ("överfört − beräknat", Align::Right),
+        ("överfört − bokfört", Align::Right),
+        ("mottaget − överfört", Align::Right),
     ]);
     let show = |a: Option<Amount>| a.map_or("–".to_string(), Amount::human_number);
     for x in &m.rows {
@@ -966,7 +976,7 @@ fn merger_table_text(m: &finsam_projections::reconcile::MergerTable, p: &Project
         ]);
     }
     format!(
-        "\nThe merger into {} in force {} (seq {}): booked equity on {day_before}, own forecast for {}\n{}",
+        "\nSammanläggningen till {} från {} (seq {}): bokfört eget kapital per {day_before}, egen prognos för {}\n{}",
         m.into,
         m.effective,
         m.seq,
@@ -983,7 +993,7 @@ pub fn render_reconciliation(
     head: u64,
     format: Format,
 ) -> String {
-    use finsam_projections::reconcile::{Severity, CHECKS};
+    use finsam_projections::reconcile::{check_label, Severity, CHECKS};
     match format {
         Format::Json => {
             format!("{}\n", serde_json::to_string_pretty(&reconciliation_json(r, merger, at)).expect("serialises"))
@@ -1020,10 +1030,11 @@ pub fn render_reconciliation(
         }
         Format::Table => {
             let title = match merger {
-                Some(f) => format!("Reconciliation of the merger into {f}"),
-                None => "Reconciliation of every förbund and merger in the log".to_string(),
+                Some(f) => format!("Avstämning av sammanläggningen till {f}"),
+                None => "Avstämning av alla förbund och sammanläggningar i loggen".to_string(),
             };
-            let mut out = format!("{title}, {}\nchecks: {}\n", axes_line(at, head), CHECKS.join(", "));
+            let checks: Vec<&str> = CHECKS.iter().map(|c| check_label(c)).collect();
+            let mut out = format!("{title}, {}\nkontroller: {}\n", axes_line(at, head), checks.join(", "));
             for m in &r.mergers {
                 out.push_str(&merger_table_text(m, p));
             }
@@ -1032,26 +1043,28 @@ pub fn render_reconciliation(
                 let findings: Vec<_> = r.findings.iter().filter(|x| &x.forbund == f).collect();
                 out.push_str(&format!("\n{f} — {name}\n"));
                 if findings.is_empty() {
-                    out.push_str("  no findings\n");
+                    out.push_str("  inga avvikelser\n");
                 }
                 for x in findings {
                     let severity = match x.severity {
-                        Severity::Error => "ERROR  ",
-                        Severity::Warning => "warning",
+                        Severity::Error => "FEL    ",
+                        Severity::Warning => "varning",
                     };
-                    let difference = x.difference.map_or(String::new(), |d| format!(" (difference {})", d.human()));
+                    let difference = x.difference.map_or(String::new(), |d| format!(" (skillnad {})", d.human()));
                     let seqs = x.events.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
                     out.push_str(&format!(
-                        "  {severity} {:<20} {}: {}{difference} [seq {seqs}]\n",
-                        x.check, x.subject, x.explanation
+                        "  {severity} {:<25} {}: {}{difference} [seq {seqs}]\n",
+                        check_label(x.check),
+                        x.subject,
+                        x.explanation
                     ));
                 }
             }
             let errors = r.findings.iter().filter(|x| x.severity == Severity::Error).count();
             let warnings = r.findings.len() - errors;
             out.push_str(&format!(
-                "\n{errors} error(s), {warnings} warning(s): {}\n",
-                if errors == 0 { "the reconciliation holds" } else { "the reconciliation does not hold" }
+                "\n{errors} fel, {warnings} varningar: {}\n",
+                if errors == 0 { "avstämningen håller" } else { "avstämningen håller inte" }
             ));
             out
         }
@@ -1162,11 +1175,11 @@ pub fn voucher(
             let mut head = format!("Verifikation {} i {name} ({f})\n\n", v.label());
             head.push_str(&format!("datum        {}\ntext         {}\n", v.date, v.text));
             head.push_str(&format!(
-                "händelse     seq {} {}: {}\nregistrerad  {} av {}\nhash         {}\n",
+                "händelse     seq {} {}: {}\nregistrerad  {} UTC av {}\nhash         {}\n",
                 v.seq,
-                out["type"].as_str().unwrap_or(""),
+                summary::type_label(out["type"].as_str().unwrap_or("")),
                 out["summary"].as_str().unwrap_or(""),
-                v.recorded_at,
+                v.recorded_at.chars().take(19).collect::<String>().replace('T', " "),
                 v.recorded_by,
                 e.hash
             ));

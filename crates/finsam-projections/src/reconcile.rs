@@ -55,12 +55,28 @@ impl Figure {
         }
     }
 
-    /// Human form: "1 109 000,00 kr" or "13.58 %".
+    /// Human form: "1 109 000,00 kr" or "13,58 %".
     pub fn human(self) -> String {
         match self {
             Figure::Kr(a) => a.human(),
-            Figure::Fraction(d) => format!("{} %", (d * Decimal::from(100)).normalize()),
+            Figure::Fraction(d) => format!("{} %", (d * Decimal::from(100)).normalize()).replace('.', ","),
         }
+    }
+}
+
+/// A check's name as a revisor reads it in a table (the id stays in JSON and CSV).
+pub fn check_label(check: &str) -> &str {
+    match check {
+        "budget_arithmetic" => "budgetens aritmetik",
+        "equity_rollforward" => "eget kapital mellan åren",
+        "transfer_vs_estimate" => "överföring mot beräkning",
+        "transfer_vs_books" => "överföring mot bokföring",
+        "opening_equity" => "ingående eget kapital",
+        "contribution_split" => "bidragens fördelning",
+        "overspend" => "överskridande",
+        "equity_ceiling" => "tak för eget kapital",
+        "missing" => "saknas",
+        other => other,
     }
 }
 
@@ -266,7 +282,7 @@ impl<'a> Run<'a> {
     }
 
     fn label(b: &BudgetRecord) -> String {
-        let what = if b.status == BudgetStatus::Adopted { "budget" } else { "outlook" };
+        let what = if b.status == BudgetStatus::Adopted { "budget" } else { "prognos" };
         format!("{what} {} (seq {})", b.year, b.seq)
     }
 
@@ -310,12 +326,12 @@ impl<'a> Run<'a> {
     /// closing equity, else the booked equity at the start of the year.
     fn plan_opening(&self, b: &BudgetRecord) -> Option<(Amount, String, Option<u64>)> {
         if let Some(o) = b.stated.as_ref().and_then(|s| s.opening_equity) {
-            return Some((o, "as stated".into(), None));
+            return Some((o, "enligt planen".into(), None));
         }
         if let Some((c, seq)) = self.stated_closing(&b.forbund, b.year - 1) {
-            return Some((c, format!("the stated closing equity of {}", b.year - 1), Some(seq)));
+            return Some((c, format!("angivet utgående eget kapital {}", b.year - 1), Some(seq)));
         }
-        self.booked_opening(&b.forbund, b.year).map(|o| (o, "as booked".into(), None))
+        self.booked_opening(&b.forbund, b.year).map(|o| (o, "bokfört".into(), None))
     }
 
     fn budget_arithmetic(&mut self, b: &'a BudgetRecord) {
@@ -333,63 +349,75 @@ impl<'a> Run<'a> {
         let mut checks: Vec<(String, Amount, Amount, String, Option<u64>)> = Vec::new();
         for (c, s) in &stated.by_category {
             let lines = sum(&|l| l.category == *c);
-            checks.push((format!("{c} total"), *s, lines, format!("its {c} lines sum to {}", lines.human()), None));
+            checks.push((
+                format!("summa {c}"),
+                *s,
+                lines,
+                format!("dess rader för {c} summerar till {}", lines.human()),
+                None,
+            ));
         }
         for (g, s) in &stated.by_group {
             let lines = sum(&|l| l.group.as_deref() == Some(g.as_str()));
             checks.push((
-                format!("{g} total"),
+                format!("summa {g}"),
                 *s,
                 lines,
-                format!("the lines under {g} sum to {}", lines.human()),
+                format!("raderna under {g} summerar till {}", lines.human()),
                 None,
             ));
         }
         if let Some(s) = stated.costs_total {
-            checks.push(("costs total".into(), s, costs, format!("its cost lines sum to {}", costs.human()), None));
+            checks.push((
+                "summa kostnader".into(),
+                s,
+                costs,
+                format!("dess kostnadsrader summerar till {}", costs.human()),
+                None,
+            ));
         }
         if let Some(s) = stated.income_total {
             checks.push((
-                "income total".into(),
+                "summa intäkter".into(),
                 s,
                 income,
-                format!("its income lines sum to {}", income.human()),
+                format!("dess intäktsrader summerar till {}", income.human()),
                 None,
             ));
         }
         if let Some(s) = stated.direct_total {
             checks.push((
-                "direct costs total".into(),
+                "summa direkta kostnader".into(),
                 s,
                 direct,
-                format!("its individ and struktur lines sum to {}", direct.human()),
+                format!("dess individ- och strukturrader summerar till {}", direct.human()),
                 None,
             ));
         }
         if let Some(s) = stated.transfers_total {
             checks.push((
-                "transfers total".into(),
+                "summa överföringar".into(),
                 s,
                 transfers,
-                format!("its transfers sum to {}", transfers.human()),
+                format!("dess överföringar summerar till {}", transfers.human()),
                 None,
             ));
         }
         if let Some(s) = stated.result {
             let r = income - costs;
-            let why = format!("income {} − costs {} (its lines) = {}", income.human(), costs.human(), r.human());
-            checks.push(("result".into(), s, r, why, None));
+            let why = format!("intäkter {} − kostnader {} (dess rader) = {}", income.human(), costs.human(), r.human());
+            checks.push(("resultat".into(), s, r, why, None));
         }
         let opening = self.plan_opening(b);
         if let Some((o, source, seq)) = &opening {
             if let Some(s) = stated.available {
                 let a = *o + income + transfers;
                 checks.push((
-                    "available (opening equity + income + transfers)".into(),
+                    "disponibelt (ingående eget kapital + intäkter + överföringar)".into(),
                     s,
                     a,
                     format!(
-                        "opening equity {} ({source}) + income {} + transfers {} = {}",
+                        "ingående eget kapital {} ({source}) + intäkter {} + överföringar {} = {}",
                         o.human(),
                         income.human(),
                         transfers.human(),
@@ -401,22 +429,22 @@ impl<'a> Run<'a> {
             if let Some(s) = stated.closing_equity {
                 let c = *o + income - costs + transfers;
                 let mut why = format!(
-                    "opening equity {} ({source}) + income {} − costs {} (its lines)",
+                    "ingående eget kapital {} ({source}) + intäkter {} − kostnader {} (dess rader)",
                     o.human(),
                     income.human(),
                     costs.human()
                 );
                 if !transfers.is_zero() {
-                    why.push_str(&format!(" + transfers {}", transfers.human()));
+                    why.push_str(&format!(" + överföringar {}", transfers.human()));
                 }
                 why.push_str(&format!(" = {}", c.human()));
                 if let (Some(si), Some(sc)) = (stated.income_total, stated.costs_total) {
                     let by_totals = *o + si - sc + transfers;
                     if by_totals != c {
-                        why.push_str(&format!("; from its stated totals {}", by_totals.human()));
+                        why.push_str(&format!("; enligt dess angivna summor {}", by_totals.human()));
                     }
                 }
-                checks.push(("closing equity".into(), s, c, why, *seq));
+                checks.push(("utgående eget kapital".into(), s, c, why, *seq));
             }
         }
         for (subject, s, computed, why, extra) in checks {
@@ -431,7 +459,7 @@ impl<'a> Run<'a> {
                     kr(s),
                     kr(computed),
                     events,
-                    format!("Stated {subject} {}; {why}", s.human()),
+                    format!("I planen står {subject} {}; {why}", s.human()),
                 );
             }
         }
@@ -455,12 +483,12 @@ impl<'a> Run<'a> {
                     "budget_arithmetic",
                     f,
                     Severity::Error,
-                    format!("{label}: share {which}"),
+                    format!("{label}: andel {which}"),
                     Some(Figure::Fraction(printed)),
                     Some(Figure::Fraction(exact.round_dp(4))),
                     vec![b.seq],
                     format!(
-                        "Stated {which} {}; its lines give {}",
+                        "I planen står andel {which} {}; dess rader ger {}",
                         Figure::Fraction(printed).human(),
                         Figure::Fraction(exact.round_dp(4)).human()
                     ),
@@ -474,10 +502,10 @@ impl<'a> Run<'a> {
         let f = &b.forbund;
         let (previous, source, mut events) = match self.stated_closing(f, b.year - 1) {
             Some((c, seq)) => {
-                (c, format!("the closing equity stated for {} (seq {seq})", b.year - 1), vec![b.seq, seq])
+                (c, format!("det utgående eget kapital som angavs för {} (seq {seq})", b.year - 1), vec![b.seq, seq])
             }
             None => match self.booked_opening(f, b.year) {
-                Some(o) => (o, format!("the equity booked at the start of {}", b.year), vec![b.seq]),
+                Some(o) => (o, format!("det eget kapital som var bokfört vid ingången av {}", b.year), vec![b.seq]),
                 None => return,
             },
         };
@@ -487,11 +515,11 @@ impl<'a> Run<'a> {
                 "equity_rollforward",
                 f,
                 Severity::Error,
-                format!("{}: opening equity", Self::label(b)),
+                format!("{}: ingående eget kapital", Self::label(b)),
                 kr(opening),
                 kr(previous),
                 events,
-                format!("Stated opening equity {}; {source} is {}", opening.human(), previous.human()),
+                format!("I planen står ingående eget kapital {}; {source} är {}", opening.human(), previous.human()),
             );
         }
     }
@@ -527,11 +555,11 @@ impl<'a> Run<'a> {
                 "transfer_vs_estimate",
                 old,
                 Severity::Warning,
-                format!("transfer to {}", m.forbund),
+                format!("överföring till {}", m.forbund),
                 kr(estimate),
                 kr(actual),
                 events,
-                format!("Estimated transfer {}; actually transferred {}", estimate.human(), actual.human()),
+                format!("Beräknad överföring {}; faktiskt överfört {}", estimate.human(), actual.human()),
             );
         }
         let forecast_year = m.effective.year() - 1;
@@ -541,12 +569,12 @@ impl<'a> Run<'a> {
                     "transfer_vs_estimate",
                     old,
                     Severity::Warning,
-                    format!("forecast closing equity {forecast_year}"),
+                    format!("prognos utgående eget kapital {forecast_year}"),
                     kr(estimate),
                     kr(forecast),
                     vec![m.seq, seq],
                     format!(
-                        "Estimated transfer {} in the merger decision; {old}'s own latest forecast of its closing equity {forecast_year} is {}",
+                        "Beräknad överföring {} i beslutet om sammanläggning; {old}s egen senaste prognos för utgående eget kapital {forecast_year} är {}",
                         estimate.human(),
                         forecast.human()
                     ),
@@ -568,12 +596,12 @@ impl<'a> Run<'a> {
                         "transfer_vs_books",
                         old,
                         Severity::Error,
-                        format!("equity {day_before} against the transfer"),
+                        format!("eget kapital {day_before} mot överföringen"),
                         kr(actual),
                         kr(b.equity),
                         events,
                         format!(
-                            "Transferred {} to {}; the books show equity {} on {day_before}",
+                            "Överfört {} till {}; bokföringen visar eget kapital {} per {day_before}",
                             actual.human(),
                             m.forbund,
                             b.equity.human()
@@ -592,12 +620,12 @@ impl<'a> Run<'a> {
                     "transfer_vs_books",
                     old,
                     Severity::Error,
-                    format!("account {} after dissolution", a.account),
+                    format!("konto {} efter upplösningen", a.account),
                     kr(Amount::ZERO),
                     kr(a.balance),
                     vec![seq],
                     format!(
-                        "{old} was dissolved on {dissolved}, but account {} {} still holds {}",
+                        "{old} upplöstes {dissolved}, men konto {} {} har fortfarande {}",
                         a.account,
                         a.name,
                         a.balance.human()
@@ -614,12 +642,12 @@ impl<'a> Run<'a> {
                 "missing",
                 old,
                 Severity::Error,
-                format!("transfer to {}", m.forbund),
+                format!("överföring till {}", m.forbund),
                 None,
                 None,
                 vec![m.seq],
                 format!(
-                    "The merger into {} took effect on {}, but no transfer of equity from {old} is recorded",
+                    "Sammanläggningen till {} gäller från {}, men ingen överföring av eget kapital från {old} är registrerad",
                     m.forbund, m.effective
                 ),
             );
@@ -648,7 +676,7 @@ impl<'a> Run<'a> {
                     None,
                     vec![insats.seq, m.seq],
                     format!(
-                        "Insats {} ({}) of {old} was neither carried into {} (an InsatsCreated with `continues`) nor ended before {}",
+                        "Insats {} ({}) i {old} fördes varken över till {} (ett InsatsCreated med `continues`) eller avslutades före {}",
                         insats.insats, insats.name, m.forbund, m.effective
                     ),
                 );
@@ -711,12 +739,12 @@ impl<'a> Run<'a> {
                         "opening_equity",
                         f,
                         Severity::Error,
-                        format!("equity from {old}"),
+                        format!("eget kapital från {old}"),
                         kr(booked),
                         kr(arrived),
                         events,
                         format!(
-                            "{old}'s books show equity {} on {day_before}; {} arrived in {f}'s books as equity from it",
+                            "{old}s bokföring visar eget kapital {} per {day_before}; {} kom fram i {f}s bokföring som eget kapital därifrån",
                             booked.human(),
                             arrived.human()
                         ),
@@ -735,12 +763,12 @@ impl<'a> Run<'a> {
         if new_members != old_members {
             let missing: Vec<&str> = old_members.difference(&new_members).map(|s| s.as_str()).collect();
             let extra: Vec<&str> = new_members.difference(&old_members).map(|s| s.as_str()).collect();
-            let mut why = format!("{f}'s members are not the union of the merging förbund's members");
+            let mut why = format!("{f}s medlemmar är inte de sammanläggande förbundens medlemmar tillsammans");
             if !missing.is_empty() {
-                why.push_str(&format!("; missing: {}", missing.join(", ")));
+                why.push_str(&format!("; saknas: {}", missing.join(", ")));
             }
             if !extra.is_empty() {
-                why.push_str(&format!("; not in any merging förbund: {}", extra.join(", ")));
+                why.push_str(&format!("; inte med i något av de sammanläggande förbunden: {}", extra.join(", ")));
             }
             self.find("opening_equity", f, Severity::Error, "members".into(), None, None, vec![new.seq, m.seq], why);
         }
@@ -783,12 +811,12 @@ impl<'a> Run<'a> {
                         "contribution_split",
                         f,
                         Severity::Error,
-                        format!("{year}: contributions from {kind}"),
+                        format!("{year}: bidrag från {kind}"),
                         kr(expected),
                         kr(received),
                         all_seqs.clone(),
                         format!(
-                            "By Finsam §5 {kind} pays {}% of the {} received in {year}, i.e. {}; it paid {}",
+                            "Enligt finsamlagen (§ 5) betalar {kind} {} % av de {} som kom in {year}, alltså {}; betalt {}",
                             share * Decimal::from(100),
                             total.human(),
                             expected.human(),
@@ -805,12 +833,12 @@ impl<'a> Run<'a> {
                         "contribution_split",
                         f,
                         Severity::Error,
-                        format!("{year}: contribution from {id}"),
+                        format!("{year}: bidrag från {id}"),
                         kr(expected),
                         kr(received),
                         if seqs.is_empty() { all_seqs.clone() } else { seqs },
                         format!(
-                            "{name}'s agreed share {share} of the {} received in {year} is {}; it paid {}",
+                            "{name}s överenskomna andel {share} av de {} som kom in {year} är {}; betalt {}",
                             total.human(),
                             expected.human(),
                             received.human()
@@ -848,11 +876,11 @@ impl<'a> Run<'a> {
                     "overspend",
                     f,
                     Severity::Error,
-                    format!("{year}: insats {insats} spent beyond granted"),
+                    format!("{year}: insats {insats} förbrukat mer än beviljat"),
                     kr(g),
                     kr(*s),
                     events,
-                    format!("Granted {} to {insats} for {year}; spent {}", g.human(), s.human()),
+                    format!("Beviljat {} till {insats} för {year}; förbrukat {}", g.human(), s.human()),
                 );
             }
         }
@@ -878,12 +906,12 @@ impl<'a> Run<'a> {
                         "overspend",
                         f,
                         Severity::Warning,
-                        format!("{}: line {} spent beyond budget", b.year, line.id),
+                        format!("{}: rad {} förbrukat mer än budget", b.year, line.id),
                         kr(line.budget),
                         kr(line.spent),
                         events,
                         format!(
-                            "Budget {} for {} in {}; spent {}: {} over",
+                            "Budget {} för {} {}; förbrukat {}: {} över",
                             line.budget.human(),
                             line.name,
                             b.year,
@@ -909,11 +937,11 @@ impl<'a> Run<'a> {
                         "overspend",
                         f,
                         Severity::Error,
-                        format!("{}: line {} granted beyond budget", b.year, line.id),
+                        format!("{}: rad {} beviljat mer än budget", b.year, line.id),
                         kr(budget),
                         kr(g),
                         events,
-                        format!("Budget {} for {} in {}; granted {}", budget.human(), line.name, b.year, g.human()),
+                        format!("Budget {} för {} {}; beviljat {}", budget.human(), line.name, b.year, g.human()),
                     );
                 }
             }
@@ -943,12 +971,12 @@ impl<'a> Run<'a> {
                 "equity_ceiling",
                 &b.forbund,
                 Severity::Warning,
-                format!("{}: planned closing equity", Self::label(b)),
+                format!("{}: planerat utgående eget kapital", Self::label(b)),
                 kr(ceiling),
                 kr(closing),
                 vec![b.seq],
                 format!(
-                    "Planned closing equity {} exceeds the ceiling {} ({} of the year's budgeted contributions from the members {})",
+                    "Planerat utgående eget kapital {} överstiger taket {} ({} av årets budgeterade medlemsbidrag {})",
                     closing.human(),
                     ceiling.human(),
                     Figure::Fraction(self.ceiling).human(),
@@ -980,12 +1008,12 @@ impl<'a> Run<'a> {
                     "equity_ceiling",
                     f,
                     Severity::Warning,
-                    format!("{year}: booked equity at year end"),
+                    format!("{year}: bokfört eget kapital vid årets slut"),
                     kr(ceiling),
                     kr(b.equity),
                     vec![*seqs.last().expect("a year with contributions has vouchers")],
                     format!(
-                        "Booked equity {} on {} exceeds the ceiling {} ({} of the {} contributions received in {year})",
+                        "Bokfört eget kapital {} per {} överstiger taket {} ({} av de {} i medlemsbidrag som kom in {year})",
                         b.equity.human(),
                         year_end(year),
                         ceiling.human(),
@@ -1015,12 +1043,12 @@ impl<'a> Run<'a> {
                 "missing",
                 f,
                 Severity::Error,
-                "events after dissolution".into(),
+                "händelser efter upplösningen".into(),
                 None,
                 None,
                 events,
                 format!(
-                    "{f} was dissolved on {dissolved}, but {} event(s) of its books are dated later: seq {}",
+                    "{f} upplöstes {dissolved}, men {} händelse(r) i dess bokföring är daterade senare: seq {}",
                     after.len(),
                     after.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
                 ),

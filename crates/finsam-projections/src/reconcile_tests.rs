@@ -139,8 +139,8 @@ fn each_check_fires_once_on_a_merger_with_one_fault_per_check() {
     assert_eq!(by("equity_ceiling").severity, Severity::Warning);
     assert!(by("missing").explanation.contains("gl-team"));
     let opening: Vec<_> = r.findings.iter().filter(|f| f.check == "opening_equity").collect();
-    assert!(opening.iter().any(|f| f.explanation.contains("missing: k2")));
-    let arrived = opening.iter().find(|f| f.subject == "equity from sf-gl").expect("the arrival is compared");
+    assert!(opening.iter().any(|f| f.explanation.contains("saknas: k2")));
+    let arrived = opening.iter().find(|f| f.subject == "eget kapital från sf-gl").expect("the arrival is compared");
     assert_eq!((arrived.stated.unwrap().text(), arrived.computed.unwrap().text()), ("21000".into(), "20000".into()));
     assert!(!r.ok());
     // Every finding names the events it rests on, and they exist.
@@ -174,7 +174,7 @@ fn before_the_merger_takes_effect_a_missing_transfer_is_no_finding() {
     assert!(reconcile(&p, &recorded, options(before)).unwrap().findings.is_empty());
     let r = reconcile(&p, &recorded, options(after)).unwrap();
     let missing: Vec<_> = r.findings.iter().filter(|f| f.check == "missing").map(|f| f.subject.as_str()).collect();
-    assert_eq!(missing, ["insats gl-team", "transfer to sf-ny"]);
+    assert_eq!(missing, ["insats gl-team", "överföring till sf-ny"]);
 }
 
 #[test]
@@ -200,7 +200,7 @@ fn a_line_without_an_insats_spent_beyond_its_budget_is_an_overspend() {
     let r = run(&events, Some("sf-ny"));
     let over: Vec<_> = r.findings.iter().filter(|f| f.check == "overspend").collect();
     assert_eq!(over.len(), 1, "{:#?}", r.findings);
-    assert_eq!(over[0].subject, "2024: line verksamhet spent beyond budget");
+    assert_eq!(over[0].subject, "2024: rad verksamhet förbrukat mer än budget");
     assert_eq!((over[0].stated.unwrap().text(), over[0].computed.unwrap().text()), ("950000".into(), "1850000".into()));
     assert_eq!(over[0].severity, Severity::Warning);
 }

@@ -1,36 +1,58 @@
-//! One-line, human summaries of events, for the log and the audit trail.
+//! One-line, human summaries of events, for the log and the audit trail, in Swedish.
 
 use finsam_domain::{Event, EventKind};
+
+/// The name of an event type as a revisor reads it in a table (the contract's name,
+/// `ContributionReceived`, stays in JSON and CSV).
+pub fn type_label(type_name: &str) -> &str {
+    match type_name {
+        "ForbundRegistered" => "Förbund registrerat",
+        "OpeningBalanceRecorded" => "Ingående balans",
+        "InsatsCreated" => "Insats inrättad",
+        "BudgetAdopted" => "Budget antagen",
+        "FundingGranted" => "Medel beviljade",
+        "FundingChanged" => "Beviljade medel ändrade",
+        "ContributionReceived" => "Medlemsbidrag",
+        "OtherIncomeRecorded" => "Övrig intäkt",
+        "CostRecorded" => "Kostnad",
+        "MergerDecided" => "Sammanläggning beslutad",
+        "EquityTransferred" => "Eget kapital överfört",
+        "ForbundDissolved" => "Förbund upplöst",
+        "YearClosed" => "Bokslut, året stängt",
+        "EventCorrected" => "Rättelse",
+        other => other,
+    }
+}
 
 /// A one-line description of what the event records, with its amounts.
 pub fn summary(event: &Event) -> String {
     use EventKind::*;
     match &event.kind {
         ForbundRegistered { name, members, .. } => {
-            format!("registered {name} ({} members)", members.len())
+            format!("registrerade {name} ({} medlemmar)", members.len())
         }
         OpeningBalanceRecorded { equity, bank } => {
-            format!("opening balance: equity {}, bank {}", equity.human(), bank.human())
+            format!("ingående balans: eget kapital {}, bank {}", equity.human(), bank.human())
         }
-        InsatsCreated { insats, name, category, .. } => format!("insats {insats} created ({category}): {name}"),
+        InsatsCreated { insats, name, category, .. } => format!("insats {insats} inrättad ({category}): {name}"),
         BudgetAdopted { year, status, income, costs, .. } => {
             let c: finsam_domain::Amount = costs.iter().map(|l| l.amount).sum();
             let i: finsam_domain::Amount = income.iter().map(|l| l.amount).sum();
             let what = match status {
                 finsam_domain::event::BudgetStatus::Adopted => "budget",
-                finsam_domain::event::BudgetStatus::Outlook => "outlook",
+                finsam_domain::event::BudgetStatus::Outlook => "prognos",
             };
-            format!("{what} {year}: {} cost lines {}, income {}", costs.len(), c.human(), i.human())
+            format!("{what} {year}: {} kostnadsrader {}, intäkter {}", costs.len(), c.human(), i.human())
         }
-        FundingGranted { insats, year, amount, .. } => format!("granted {} to {insats} for {year}", amount.human()),
+        FundingGranted { insats, year, amount, .. } => format!("beviljade {} till {insats} för {year}", amount.human()),
         FundingChanged { insats, year, delta, reason, .. } => {
-            format!("grant to {insats} for {year} changed by {}: {reason}", delta.human())
+            format!("beviljade medel till {insats} för {year} ändrade med {}: {reason}", delta.human())
         }
         ContributionReceived { member, year, amount, reference } => {
-            format!("contribution {year} from {member}: {} ({reference})", amount.human())
+            format!("medlemsbidrag {year} från {member}: {} ({reference})", amount.human())
         }
         OtherIncomeRecorded { year, line, amount, reference } => {
-            format!("other income {year} on {line}: {} ({reference})", amount.human())
+            format!("övrig intäkt {year} på {line}: {} ({reference})", amount.human())
         }
         CostRecorded { year, line, insats, amount, text, .. } => {
             let on = match (line, insats) {
@@ -40,21 +62,21 @@ pub fn summary(event: &Event) -> String {
                 (None, Some(i)) => format!("insats {i}"),
                 (None, None) => String::from("?"),
             };
-            format!("cost {year} on {on}: {} — {text}", amount.human())
+            format!("kostnad {year} på {on}: {} — {text}", amount.human())
         }
         MergerDecided { merging, effective, estimated_transfers, .. } => {
             let total: finsam_domain::Amount = estimated_transfers.iter().map(|t| t.amount).sum();
             let names = merging.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-            format!("merger of {names} effective {effective}; estimated transfers {}", total.human())
+            format!("sammanläggning av {names} från {effective}; beräknade överföringar {}", total.human())
         }
         EquityTransferred { from, amount, .. } => {
-            format!("equity {} transferred from {from}", amount.human())
+            format!("eget kapital {} överfört från {from}", amount.human())
         }
         ForbundDissolved { merged_into, .. } => match merged_into {
-            Some(into) => format!("dissolved, merged into {into}"),
-            None => "dissolved".to_string(),
+            Some(into) => format!("upplöst, sammanlagt med {into}"),
+            None => "upplöst".to_string(),
         },
-        YearClosed { year, .. } => format!("year {year} closed"),
-        EventCorrected { corrects, reason, .. } => format!("corrects event {corrects}: {reason}"),
+        YearClosed { year, .. } => format!("år {year} stängt"),
+        EventCorrected { corrects, reason, .. } => format!("rättar händelse {corrects}: {reason}"),
     }
 }
