@@ -24,6 +24,7 @@ SIDES = {
     "cost_individ": "cost",
     "cost_struktur": "cost",
     "cost_admin": "cost",
+    "payable": "liability",
 }
 CATEGORIES = ["individ", "struktur", "admin"]
 OPENING_TEXT = "Ingående balans"
@@ -76,6 +77,7 @@ class Books:
         self.corrected = {}  # corrected seq -> (correcting seq, date)
         self.next_number = {}  # (forbund, year) -> next voucher number
         self.year_results = {}  # (forbund, year) -> {role: amount}
+        self.invoices = {}  # (forbund, invoice) -> {"supplier", "line", "insats", "year"}
 
     def apply(self, seq, event):
         if seq != self.head + 1:
@@ -140,12 +142,12 @@ class Books:
         value = amount(e["amount"])
         self._book(seq, f, date, "event", [row("bank", value), row("other_income", -value, line=e["line"])])
 
-    def _CostRecorded(self, seq, f, date, e):
-        value, line, insats = amount(e["amount"]), e.get("line"), e.get("insats")
+    def _cost_row(self, seq, f, year, line, insats, value):
+        """The cost row: the category of the line in the budget in force for `year` when it was
+        recorded (at `seq`), else the insats'; the insats the event's, else the line's."""
         budget_line = None
         if line is not None:
-            # The line of the budget in force for the cost's year when the cost was recorded.
-            budget = self.budget_in_force(f, e["year"], seq, datetime.date.max)
+            budget = self.budget_in_force(f, year, seq, datetime.date.max)
             if budget is not None:
                 budget_line = next((l for l in budget["costs"] if l["id"] == line), None)
         if budget_line is not None:
@@ -156,8 +158,27 @@ class Books:
             raise ValueError(f"seq {seq}: a cost on no line of a budget and no insats")
         if insats is None and budget_line is not None:
             insats = budget_line["insats"]
-        cost = row("cost_" + category, value, insats=insats, line=line)
+        return row("cost_" + category, value, insats=insats, line=line)
+
+    def _CostRecorded(self, seq, f, date, e):
+        value = amount(e["amount"])
+        cost = self._cost_row(seq, f, e["year"], e.get("line"), e.get("insats"), value)
         self._book(seq, f, date, "event", [cost, row("bank", -value)])
+
+    def _InvoiceReceived(self, seq, f, date, e):
+        value, line, insats, year = amount(e["amount"]), e.get("line"), e.get("insats"), e["year"]
+        credited = self.invoices.get((f, e["credits"])) if e.get("credits") else None
+        if credited is not None:  # a credit note charges what its invoice was charged to
+            line = line if line is not None else credited["line"]
+            insats = insats if insats is not None else credited["insats"]
+            year = credited["year"]
+        self.invoices[(f, e["invoice"])] = {"supplier": e["supplier"], "line": line, "insats": insats, "year": year}
+        cost = self._cost_row(seq, f, year, line, insats, value)
+        self._book(seq, f, date, "event", [cost, row("payable", -value)])
+
+    def _InvoicePaid(self, seq, f, date, e):
+        value = amount(e["amount"])
+        self._book(seq, f, date, "event", [row("payable", value), row("bank", -value)])
 
     def _MergerDecided(self, seq, f, date, e):
         pass

@@ -6,8 +6,9 @@ use crate::support::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// The fixture store, plus a closed year (2023) and a correction for the cases to hit.
-fn hostile_store(dir: &TempDir) -> (PathBuf, u64, u64) {
+/// The fixture store, plus a closed year (2023), a correction, and a supplier invoice F-100 of
+/// 100 000 kr with a payment of 40 000 for the cases to hit.
+fn hostile_store(dir: &TempDir) -> (PathBuf, u64, u64, u64) {
     let store = fixture_store(dir);
     let close = r#"{"type":"YearClosed","forbund":"sf-vastmanland","date":"2024-03-01","year":2023,"decision":{"body":"styrelsen","date":"2024-03-01"}}"#;
     assert_exit(&finsam(&store, &["record", "--as", "setup", "-"], close), 0);
@@ -23,7 +24,10 @@ fn hostile_store(dir: &TempDir) -> (PathBuf, u64, u64) {
         .find(|e| e["event"]["type"] == "InsatsCreated" && e["event"]["forbund"] == "sf-vastmanland")
         .map(|e| e["seq"].as_u64().unwrap())
         .unwrap();
-    (store, head + 1, insats)
+    let invoice = r#"{"type":"InvoiceReceived","forbund":"sf-vastmanland","date":"2024-05-10","year":2024,"invoice":"f-100","supplier":"Konsult AB","line":"styrelse","amount":"100000","due":"2024-06-09","reference":"F-100","text":"arvoden"}
+{"type":"InvoicePaid","forbund":"sf-vastmanland","date":"2024-06-01","invoice":"f-100","amount":"40000","reference":"bank 2024-06-01"}"#;
+    assert_exit(&finsam(&store, &["record", "--as", "setup", "-"], invoice), 0);
+    (store, head + 1, insats, head + 2)
 }
 
 fn generated(kind: &str) -> Vec<u8> {
@@ -71,7 +75,7 @@ fn run_bytes(store: &Path, args: &[String], input: &[u8]) -> std::process::Outpu
 #[test]
 fn every_hostile_input_gets_its_exact_rejection_and_writes_nothing() {
     let dir = TempDir::new("hostile");
-    let (store, correction_seq, insats_seq) = hostile_store(&dir);
+    let (store, correction_seq, insats_seq, invoice_seq) = hostile_store(&dir);
     let cases: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(root().join("tests/hostile/cases.json")).unwrap()).unwrap();
     assert!(cases.len() >= 60, "the corpus holds at least 60 bad inputs ({})", cases.len());
@@ -90,6 +94,7 @@ fn every_hostile_input_gets_its_exact_rejection_and_writes_nothing() {
             (Value::String(text), _) => text
                 .replace("\"CORRECTION_SEQ\"", &correction_seq.to_string())
                 .replace("\"INSATS_SEQ\"", &insats_seq.to_string())
+                .replace("\"INVOICE_SEQ\"", &invoice_seq.to_string())
                 .into_bytes(),
             (_, Value::String(kind)) => generated(kind),
             _ => panic!("{name}: a case has an input or a generator"),

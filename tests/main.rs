@@ -5,6 +5,7 @@ mod bundle;
 mod canonical;
 mod crash;
 mod hostile;
+mod invoices;
 mod journal;
 mod log;
 mod reconcile;

@@ -83,16 +83,7 @@ fn the_2024_export_of_samordningsforbundet_vastmanland_passes_every_check() {
     let (declared, computed) = file.ksumma.unwrap();
     assert_eq!(declared, computed);
     // Every voucher balances, and there is one per voucher of the books.
-    let balances = |as_of: &str| -> BTreeMap<String, Amount> {
-        let o = finsam(&store, &["balances", "--forbund", "sf-vastmanland", "--as-of", as_of, "--format", "json"], "");
-        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-        v["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| (a["account"].as_str().unwrap().to_string(), kr(a["balance"].as_str().unwrap())))
-            .collect()
-    };
+    let balances = |as_of: &str| account_balances(&store, "sf-vastmanland", as_of);
     let year_end = balances("2024-12-31");
     let o =
         finsam(&store, &["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-12-31", "--format", "json"], "");

@@ -167,3 +167,23 @@ pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Every account's balance of a förbund as `finsam balances --format json` gives it.
+pub fn account_balances(
+    store: &Path,
+    forbund: &str,
+    as_of: &str,
+) -> std::collections::BTreeMap<String, finsam_domain::Amount> {
+    let o = finsam(store, &["balances", "--forbund", forbund, "--as-of", as_of, "--format", "json"], "");
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let balance = finsam_domain::Amount::parse(a["balance"].as_str().unwrap()).unwrap();
+            (a["account"].as_str().unwrap().to_string(), balance)
+        })
+        .collect()
+}

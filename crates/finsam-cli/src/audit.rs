@@ -20,6 +20,8 @@ const BUNDLED: &[(&str, &str)] = &[
     ("events/EquityTransferred.schema.json", include_str!("../../../events/EquityTransferred.schema.json")),
     ("events/EventCorrected.schema.json", include_str!("../../../events/EventCorrected.schema.json")),
     ("events/ForbundDissolved.schema.json", include_str!("../../../events/ForbundDissolved.schema.json")),
+    ("events/InvoicePaid.schema.json", include_str!("../../../events/InvoicePaid.schema.json")),
+    ("events/InvoiceReceived.schema.json", include_str!("../../../events/InvoiceReceived.schema.json")),
     ("events/ForbundRegistered.schema.json", include_str!("../../../events/ForbundRegistered.schema.json")),
     ("events/FundingChanged.schema.json", include_str!("../../../events/FundingChanged.schema.json")),
     ("events/FundingGranted.schema.json", include_str!("../../../events/FundingGranted.schema.json")),
@@ -151,7 +153,7 @@ pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Forma
         ("log.jsonl".into(), "händelseloggen, hashkedjad (en JSON-rad per händelse)".into()),
         ("DIGEST".into(), "loggens huvud (seq:hash) när paketet skapades".into()),
         ("MANIFEST".into(), "SHA-256 för varje fil i paketet".into()),
-        ("events/*.schema.json".into(), "händelsernas JSON-scheman (kontraktet v1)".into()),
+        ("events/*.schema.json".into(), "händelsernas JSON-scheman (kontraktet v2)".into()),
         (
             "events/verify_chain.py".into(),
             "fristående kontroll av kedjan, digest, MANIFEST och rapporternas belopp".into(),

@@ -539,7 +539,7 @@ fn mentions_insats(p: &Projection, event: &Event, insats: &Slug) -> bool {
         InsatsCreated { insats: i, .. } | FundingGranted { insats: i, .. } | FundingChanged { insats: i, .. } => {
             i == insats
         }
-        CostRecorded { insats: i, line, year, .. } => {
+        CostRecorded { insats: i, line, year, .. } | InvoiceReceived { insats: i, line, year, .. } => {
             i.as_ref() == Some(insats)
                 || line.as_ref().is_some_and(|l| {
                     p.budgets.iter().any(|b| {

@@ -1,4 +1,4 @@
-//! The event contract v1: the typed events and their JSON codec.
+//! The event contract (v1, and the types v2 adds): the typed events and their JSON codec.
 //!
 //! Decoding is hand-written over `serde_json::Value` so that every refusal names the field, the
 //! value and the rule (serde's derive stops at the first error with a message meant for
@@ -247,6 +247,26 @@ pub enum EventKind {
         reference: String,
         text: String,
     },
+    /// A supplier's invoice (v2): the cost when it arises, owed until paid. A credit note is an
+    /// invoice with a negative amount that `credits` an earlier one.
+    InvoiceReceived {
+        year: i32,
+        invoice: Slug,
+        supplier: String,
+        line: Option<Slug>,
+        insats: Option<Slug>,
+        amount: Amount,
+        credits: Option<Slug>,
+        due: Option<NaiveDate>,
+        reference: String,
+        text: String,
+    },
+    /// A payment, in whole or in part, of a supplier's invoice (v2).
+    InvoicePaid {
+        invoice: Slug,
+        amount: Amount,
+        reference: String,
+    },
     MergerDecided {
         merging: Vec<Slug>,
         effective: NaiveDate,
@@ -284,6 +304,8 @@ impl EventKind {
         "ContributionReceived",
         "OtherIncomeRecorded",
         "CostRecorded",
+        "InvoiceReceived",
+        "InvoicePaid",
         "MergerDecided",
         "EquityTransferred",
         "ForbundDissolved",
@@ -303,6 +325,8 @@ impl EventKind {
             ContributionReceived { .. } => "ContributionReceived",
             OtherIncomeRecorded { .. } => "OtherIncomeRecorded",
             CostRecorded { .. } => "CostRecorded",
+            InvoiceReceived { .. } => "InvoiceReceived",
+            InvoicePaid { .. } => "InvoicePaid",
             MergerDecided { .. } => "MergerDecided",
             EquityTransferred { .. } => "EquityTransferred",
             ForbundDissolved { .. } => "ForbundDissolved",
@@ -861,6 +885,68 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
                 text: o.text("text", TEXT_CHARS_MAX)?,
             }
         }
+        "InvoiceReceived" => {
+            let year = o.year("year")?;
+            let invoice = o.slug("invoice")?;
+            let supplier = o.text("supplier", NAME_CHARS_MAX)?;
+            let line = o.opt_slug("line")?;
+            let insats = o.opt_slug("insats")?;
+            let credits = o.opt_slug("credits")?;
+            let amount = o.amount("amount")?;
+            let shown = format!("\"{amount}\"");
+            match &credits {
+                None => {
+                    if line.is_none() && insats.is_none() {
+                        return Err(Rejection::new(
+                            Rule::CostNeedsLineOrInsats,
+                            "line",
+                            "",
+                            "an invoice names the budget line it is charged to (`line`), the insats (`insats`), or both",
+                        ));
+                    }
+                    check_positive(o.field("amount"), amount, &shown)?;
+                }
+                Some(_) if !amount.is_negative() => {
+                    return Err(Rejection::new(
+                        Rule::CreditNoteSign,
+                        "amount",
+                        shown,
+                        "a credit note (an invoice with `credits`) has a negative amount: what it takes off the invoice it credits",
+                    ))
+                }
+                Some(_) => {}
+            }
+            let due = o.opt("due").map(|v| o.date_of("due", v)).transpose()?;
+            if let Some(due) = due {
+                if due < date {
+                    return Err(Rejection::new(
+                        Rule::DateInvalid,
+                        "due",
+                        format!("\"{due}\""),
+                        format!("an invoice cannot fall due before it is dated ({date})"),
+                    ));
+                }
+            }
+            check_year_matches_date(year, date)?;
+            InvoiceReceived {
+                year,
+                invoice,
+                supplier,
+                line,
+                insats,
+                amount,
+                credits,
+                due,
+                reference: o.text("reference", NAME_CHARS_MAX)?,
+                text: o.text("text", TEXT_CHARS_MAX)?,
+            }
+        }
+        "InvoicePaid" => {
+            let invoice = o.slug("invoice")?;
+            let amount = o.amount("amount")?;
+            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            InvoicePaid { invoice, amount, reference: o.text("reference", NAME_CHARS_MAX)? }
+        }
         "MergerDecided" => {
             let items = o.array("merging")?;
             let mut merging: Vec<Slug> = Vec::new();
@@ -1249,6 +1335,23 @@ impl Event {
                 put(&mut m, "amount", amount_value(*amount));
                 put(&mut m, "reference", reference.clone());
                 put(&mut m, "text", text.clone());
+            }
+            InvoiceReceived { year, invoice, supplier, line, insats, amount, credits, due, reference, text } => {
+                put(&mut m, "year", *year);
+                put(&mut m, "invoice", slug_value(invoice));
+                put(&mut m, "supplier", supplier.clone());
+                put_opt(&mut m, "line", line.as_ref().map(slug_value));
+                put_opt(&mut m, "insats", insats.as_ref().map(slug_value));
+                put(&mut m, "amount", amount_value(*amount));
+                put_opt(&mut m, "credits", credits.as_ref().map(slug_value));
+                put_opt(&mut m, "due", due.map(|d| d.to_string()));
+                put(&mut m, "reference", reference.clone());
+                put(&mut m, "text", text.clone());
+            }
+            InvoicePaid { invoice, amount, reference } => {
+                put(&mut m, "invoice", slug_value(invoice));
+                put(&mut m, "amount", amount_value(*amount));
+                put(&mut m, "reference", reference.clone());
             }
             MergerDecided { merging, effective, estimated_transfers, decision } => {
                 put(&mut m, "merging", merging.iter().map(slug_value).collect::<Vec<_>>());

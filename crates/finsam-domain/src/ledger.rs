@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the shape or the meaning of the ledger state changes, so that a checkpoint
 /// written by another version is rebuilt from the log instead of trusted.
-pub const LEDGER_STATE_VERSION: u32 = 2;
+pub const LEDGER_STATE_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
@@ -34,6 +34,22 @@ pub struct Ledger {
     grants: BTreeMap<u64, (Slug, i32, Amount)>,
     /// Equity transfers: seq -> the förbund the equity came from.
     transfers: BTreeMap<u64, Slug>,
+    /// What each invoice event did to what is owed, so that a correction can take it back:
+    /// seq -> (the invoice whose outstanding amount it changed, by how much).
+    #[serde(default)]
+    invoice_effects: BTreeMap<u64, (Slug, Amount)>,
+}
+
+/// A supplier's invoice as the rules need it: what is still owed, and how many live payments
+/// and credit notes settle it (an invoice with any cannot be corrected).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct InvoiceState {
+    seq: u64,
+    date: NaiveDate,
+    outstanding: Amount,
+    settled_by: u32,
+    credit_note: bool,
+    corrected: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,6 +68,9 @@ struct ForbundState {
     dissolved: Option<NaiveDate>,
     closed_through: Option<i32>,
     event_years: BTreeSet<i32>,
+    /// Supplier invoices and credit notes, by their id.
+    #[serde(default)]
+    invoices: BTreeMap<Slug, InvoiceState>,
 }
 
 impl ForbundState {
@@ -216,6 +235,37 @@ impl Ledger {
                 )
             })
         };
+        // The budget line and the insats a cost is charged to.
+        let cost_target = |year: i32, line: &Option<Slug>, insats: &Option<Slug>| -> Result<(), Rejection> {
+            if let Some(insats) = insats {
+                insats_known(insats, "insats")?;
+            }
+            if let Some(line) = line {
+                let lines = budget(year, "year")?;
+                let Some(line_insats) = lines.costs.get(line) else {
+                    return Err(Rejection::new(
+                        Rule::BudgetLineUnknown,
+                        "line",
+                        quoted(line),
+                        format!(
+                            "the {year} budget of {f} has no cost line with this id ({})",
+                            known(lines.costs.keys())
+                        ),
+                    ));
+                };
+                if let (Some(given), Some(of_line)) = (insats, line_insats) {
+                    if given != of_line {
+                        return Err(Rejection::new(
+                            Rule::LineAndInsatsDisagree,
+                            "insats",
+                            quoted(given),
+                            format!("budget line {line} belongs to insats {of_line}"),
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        };
         match &event.kind {
             ForbundRegistered { .. } => unreachable!("handled in check"),
             OpeningBalanceRecorded { .. } => {
@@ -321,33 +371,79 @@ impl Ledger {
                     ));
                 }
             }
-            CostRecorded { year, line, insats, .. } => {
-                if let Some(insats) = insats {
-                    insats_known(insats, "insats")?;
+            CostRecorded { year, line, insats, .. } => cost_target(*year, line, insats)?,
+            InvoiceReceived { year, invoice, line, insats, amount, credits, .. } => {
+                if state.invoices.contains_key(invoice) {
+                    return Err(Rejection::new(
+                        Rule::InvoiceDuplicate,
+                        "invoice",
+                        quoted(invoice),
+                        format!("{f} has an invoice with this id already; an invoice (or credit note) is recorded once, and a payment is an InvoicePaid"),
+                    ));
                 }
-                if let Some(line) = line {
-                    let lines = budget(*year, "year")?;
-                    let Some(line_insats) = lines.costs.get(line) else {
+                cost_target(*year, line, insats)?;
+                if let Some(original) = credits {
+                    let known_invoice = state.invoices.get(original).filter(|i| !i.corrected && !i.credit_note);
+                    let Some(credited) = known_invoice else {
                         return Err(Rejection::new(
-                            Rule::BudgetLineUnknown,
-                            "line",
-                            quoted(line),
-                            format!(
-                                "the {year} budget of {f} has no cost line with this id ({})",
-                                known(lines.costs.keys())
-                            ),
+                            Rule::InvoiceUnknown,
+                            "credits",
+                            quoted(original),
+                            format!("{f} has no invoice with this id to credit ({})", known(state.invoices.keys())),
                         ));
                     };
-                    if let (Some(given), Some(of_line)) = (insats, line_insats) {
-                        if given != of_line {
-                            return Err(Rejection::new(
-                                Rule::LineAndInsatsDisagree,
-                                "insats",
-                                quoted(given),
-                                format!("budget line {line} belongs to insats {of_line}"),
-                            ));
-                        }
+                    if event.date < credited.date {
+                        return Err(Rejection::new(
+                            Rule::DateInvalid,
+                            "date",
+                            format!("\"{}\"", event.date),
+                            format!(
+                                "invoice {original} is dated {}; a credit note of it cannot be dated earlier",
+                                credited.date
+                            ),
+                        ));
                     }
+                    if (credited.outstanding + *amount).is_negative() {
+                        return Err(Rejection::new(
+                            Rule::CreditNoteExceedsInvoice,
+                            "amount",
+                            format!("\"{amount}\""),
+                            format!(
+                                "invoice {original} has {} outstanding; a credit note takes off at most that",
+                                credited.outstanding.human()
+                            ),
+                        ));
+                    }
+                }
+            }
+            InvoicePaid { invoice, amount, .. } => {
+                let payable = state.invoices.get(invoice).filter(|i| !i.corrected && !i.credit_note);
+                let Some(owed) = payable else {
+                    return Err(Rejection::new(
+                        Rule::InvoiceUnknown,
+                        "invoice",
+                        quoted(invoice),
+                        format!("{f} has no invoice with this id to pay ({})", known(state.invoices.keys())),
+                    ));
+                };
+                if event.date < owed.date {
+                    return Err(Rejection::new(
+                        Rule::DateInvalid,
+                        "date",
+                        format!("\"{}\"", event.date),
+                        format!("invoice {invoice} is dated {}; it cannot be paid before it arrived", owed.date),
+                    ));
+                }
+                if *amount > owed.outstanding {
+                    return Err(Rejection::new(
+                        Rule::InvoiceOverpaid,
+                        "amount",
+                        format!("\"{amount}\""),
+                        format!(
+                            "invoice {invoice} has {} outstanding; a payment settles at most that",
+                            owed.outstanding.human()
+                        ),
+                    ));
                 }
             }
             MergerDecided { merging, .. } => {
@@ -489,6 +585,20 @@ impl Ledger {
                         ));
                     }
                 }
+                if let Some((invoice, _)) = self.invoice_effects.get(&seq) {
+                    let settled = state.invoices.get(invoice).filter(|i| i.seq == seq && i.settled_by > 0);
+                    if let Some(i) = settled {
+                        return Err(Rejection::new(
+                            Rule::InvoiceHasPayments,
+                            "corrects",
+                            seq.to_string(),
+                            format!(
+                                "event {seq} is invoice {invoice}, settled by {} payment(s) or credit note(s): correct those first",
+                                i.settled_by
+                            ),
+                        ));
+                    }
+                }
                 if let Some((insats, year, amount)) = self.grants.get(&seq) {
                     let granted = state.granted.get(insats).and_then(|y| y.get(year)).copied().unwrap_or_default();
                     if (granted - *amount).is_negative() {
@@ -530,6 +640,7 @@ impl Ledger {
                 dissolved: None,
                 closed_through: None,
                 event_years: BTreeSet::new(),
+                invoices: BTreeMap::new(),
             };
             let previous = self.forbund.insert(f.clone(), state);
             assert!(previous.is_none(), "apply: {f} registered twice");
@@ -567,11 +678,45 @@ impl Ledger {
                 if let Some((insats, year, amount)) = self.grants.get(corrects) {
                     *state.granted.entry(insats.clone()).or_default().entry(*year).or_default() -= *amount;
                 }
+                if let Some((invoice, effect)) = self.invoice_effects.get(corrects) {
+                    let owed = state.invoices.get_mut(invoice).expect("apply: an invoice effect names a known invoice");
+                    owed.outstanding -= *effect;
+                    if owed.seq != *corrects {
+                        owed.settled_by -= 1; // a payment or a credit note taken back
+                    }
+                    for i in state.invoices.values_mut().filter(|i| i.seq == *corrects) {
+                        i.corrected = true;
+                    }
+                }
             }
             EquityTransferred { from, .. } => {
                 self.transfers.insert(seq, from.clone());
             }
             ContributionReceived { .. } | OtherIncomeRecorded { .. } | CostRecorded { .. } => {}
+            InvoiceReceived { invoice, amount, credits, .. } => {
+                let own = InvoiceState {
+                    seq,
+                    date: event.date,
+                    outstanding: if credits.is_some() { Amount::ZERO } else { *amount },
+                    settled_by: 0,
+                    credit_note: credits.is_some(),
+                    corrected: false,
+                };
+                state.invoices.insert(invoice.clone(), own);
+                let owed = credits.as_ref().unwrap_or(invoice);
+                if credits.is_some() {
+                    let credited = state.invoices.get_mut(owed).expect("apply: check found the credited invoice");
+                    credited.outstanding += *amount;
+                    credited.settled_by += 1;
+                }
+                self.invoice_effects.insert(seq, (owed.clone(), *amount));
+            }
+            InvoicePaid { invoice, amount, .. } => {
+                let owed = state.invoices.get_mut(invoice).expect("apply: check found the invoice");
+                owed.outstanding -= *amount;
+                owed.settled_by += 1;
+                self.invoice_effects.insert(seq, (invoice.clone(), -*amount));
+            }
         }
         if matches!(
             event.kind,

@@ -68,6 +68,12 @@ pub enum Rule {
     EventAlreadyCorrected,
     IdempotencyKeyReused,
     HeadMoved,
+    InvoiceDuplicate,
+    InvoiceUnknown,
+    InvoiceOverpaid,
+    CreditNoteExceedsInvoice,
+    CreditNoteSign,
+    InvoiceHasPayments,
 }
 
 impl Rule {
@@ -135,6 +141,12 @@ impl Rule {
             EventAlreadyCorrected => "event_already_corrected",
             IdempotencyKeyReused => "idempotency_key_reused",
             HeadMoved => "head_moved",
+            InvoiceDuplicate => "invoice_duplicate",
+            InvoiceUnknown => "invoice_unknown",
+            InvoiceOverpaid => "invoice_overpaid",
+            CreditNoteExceedsInvoice => "credit_note_exceeds_invoice",
+            CreditNoteSign => "credit_note_sign",
+            InvoiceHasPayments => "invoice_has_payments",
         }
     }
 }

@@ -39,7 +39,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
     let f = *rng.pick(&FORBUND);
     let date = day.to_string();
     let year = day.year();
-    match rng.below(16) {
+    match rng.below(19) {
         0 => json!({"type": "ForbundRegistered", "forbund": f, "date": "2023-06-01", "name": format!("SF {f}"),
             "members": [{"id": "fk", "name": "FK", "kind": "staten", "share": "0.25"},
                         {"id": "af", "name": "AF", "kind": "staten", "share": "0.25"},
@@ -93,6 +93,20 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
                 json!({"type": "FundingChanged", "forbund": f, "date": date, "insats": rng.pick(&INSATSER), "year": year, "delta": format!("-{}", rng.amount()), "reason": "minskning", "decision": decision()})
             }
         },
+        16 => {
+            let line = *rng.pick(&["team", "kansli", "utveckling"]);
+            json!({"type": "InvoiceReceived", "forbund": f, "date": date, "year": year, "invoice": format!("inv-{}", rng.below(12)),
+                "supplier": "Leverantör AB", "line": line, "amount": rng.amount(), "reference": "F", "text": "faktura"})
+        }
+        17 => {
+            json!({"type": "InvoicePaid", "forbund": f, "date": date, "invoice": format!("inv-{}", rng.below(12)),
+                "amount": rng.amount(), "reference": "betalning"})
+        }
+        18 => {
+            json!({"type": "InvoiceReceived", "forbund": f, "date": date, "year": year, "invoice": format!("kr-{}", rng.below(12)),
+                "supplier": "Leverantör AB", "credits": format!("inv-{}", rng.below(12)), "amount": format!("-{}", rng.amount()),
+                "reference": "K", "text": "kreditnota"})
+        }
         _ => {
             json!({"type": "EventCorrected", "forbund": f, "date": date, "corrects": 1 + rng.below(seq_so_far.max(1)), "reason": "rättelse"})
         }

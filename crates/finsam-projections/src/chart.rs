@@ -19,6 +19,8 @@ pub enum Role {
     Contribution(MemberKind),
     OtherIncome,
     Cost(Category),
+    /// Leverantörsskulder: supplier invoices not yet paid (v2).
+    Payable,
 }
 
 /// Where a role sits in the books.
@@ -32,7 +34,9 @@ pub enum Side {
 }
 
 impl Role {
-    pub const ALL: [Role; 12] = [
+    /// Every role, in the order their index is stored in the vouchers' bytes: new roles are
+    /// appended, never inserted.
+    pub const ALL: [Role; 13] = [
         Role::OpeningDifferenceAsset,
         Role::Bank,
         Role::Equity,
@@ -45,7 +49,12 @@ impl Role {
         Role::Cost(Category::Individ),
         Role::Cost(Category::Struktur),
         Role::Cost(Category::Admin),
+        Role::Payable,
     ];
+
+    /// The roles of contract v1: a chart must map every one of them. A chart written before a
+    /// later role existed leaves that role to the built-in chart's account.
+    pub const V1: usize = 12;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -61,13 +70,14 @@ impl Role {
             Role::Cost(Category::Individ) => "cost_individ",
             Role::Cost(Category::Struktur) => "cost_struktur",
             Role::Cost(Category::Admin) => "cost_admin",
+            Role::Payable => "payable",
         }
     }
 
     pub fn side(self) -> Side {
         match self {
             Role::Bank | Role::OpeningDifferenceAsset => Side::Asset,
-            Role::OpeningDifferenceLiability => Side::Liability,
+            Role::OpeningDifferenceLiability | Role::Payable => Side::Liability,
             Role::Equity | Role::EquityReceived => Side::Equity,
             Role::Contribution(_) | Role::OtherIncome => Side::Income,
             Role::Cost(_) => Side::Cost,
@@ -134,8 +144,15 @@ impl Chart {
                 return Err(format!("accounts[{i}]: role {role_name} is mapped twice"));
             }
         }
-        if let Some(missing) = Role::ALL.iter().find(|r| !by_role.contains_key(r)) {
+        if let Some(missing) = Role::ALL[..Role::V1].iter().find(|r| !by_role.contains_key(r)) {
             return Err(format!("the chart maps no account to role {missing}"));
+        }
+        if Role::ALL[Role::V1..].iter().any(|r| !by_role.contains_key(r)) {
+            // A chart of contract v1: the roles added since take the built-in chart's accounts.
+            let built_in = Chart::parse(DEFAULT_CHART).expect("the built-in chart is valid");
+            for role in &Role::ALL[Role::V1..] {
+                by_role.entry(*role).or_insert_with(|| built_in.by_role[role].clone());
+            }
         }
         Ok(Chart { id, name, by_role })
     }
@@ -159,6 +176,14 @@ mod tests {
         let chart = Chart::default_chart();
         assert_eq!(chart.account(Role::Bank).number, "1930");
         assert_eq!(chart.roles_of("2010"), vec![Role::Equity]);
+    }
+
+    #[test]
+    fn a_chart_of_contract_v1_takes_the_built_in_account_for_a_later_role() {
+        let v1: String = DEFAULT_CHART.lines().filter(|l| !l.contains("\"payable\"")).collect::<Vec<_>>().join("\n");
+        let chart = Chart::parse(&v1).unwrap();
+        assert_eq!(chart.account(Role::Payable).number, "2440");
+        assert_eq!(chart.account(Role::Bank).number, "1930");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 3;
+pub const PROJECTION_VERSION: u32 = 4;
 
 /// The text of an opening balance's voucher (no other voucher has it: the texts of the others
 /// all begin with what they are).
@@ -145,6 +145,23 @@ pub struct InsatsRecord {
     pub end: Option<NaiveDate>,
 }
 
+/// A supplier's invoice or credit note (v2), with what was charged and what remains owed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub invoice: Slug,
+    pub supplier: String,
+    pub date: NaiveDate,
+    pub due: Option<NaiveDate>,
+    pub year: i32,
+    pub line: Option<Slug>,
+    pub insats: Option<Slug>,
+    pub amount: Amount,
+    /// For a credit note: the invoice it credits.
+    pub credits: Option<Slug>,
+}
+
 /// A decided merger, on the new förbund's books.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergerRecord {
@@ -182,6 +199,8 @@ pub struct Projection {
     pub insatser: Vec<InsatsRecord>,
     pub mergers: Vec<MergerRecord>,
     pub transfers: Vec<TransferRecord>,
+    /// Supplier invoices and credit notes (v2), in seq order.
+    pub invoices: Vec<InvoiceRecord>,
     /// The next free voucher number per förbund and year.
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     /// Corrected seq -> (correction seq, correction date).
@@ -193,6 +212,9 @@ pub struct Projection {
     /// Indexes into `insatser` per förbund and insats.
     #[serde(skip)]
     insats_index: BTreeMap<(Slug, Slug), usize>,
+    /// Indexes into `invoices` per förbund and invoice id.
+    #[serde(skip)]
+    invoice_index: BTreeMap<(Slug, Slug), usize>,
     /// The running sum of the result roles' rows per förbund and year, for the year's close.
     #[serde(skip)]
     year_results: BTreeMap<(Slug, i32), BTreeMap<Role, Amount>>,
@@ -222,6 +244,8 @@ struct Stored {
     insatser: Vec<InsatsRecord>,
     mergers: Vec<MergerRecord>,
     transfers: Vec<TransferRecord>,
+    #[serde(default)]
+    invoices: Vec<InvoiceRecord>,
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     corrected: BTreeMap<u64, (u64, NaiveDate)>,
 }
@@ -237,10 +261,12 @@ impl From<Stored> for Projection {
             insatser: s.insatser,
             mergers: s.mergers,
             transfers: s.transfers,
+            invoices: s.invoices,
             next_number: s.next_number,
             corrected: s.corrected,
             budget_index: BTreeMap::new(),
             insats_index: BTreeMap::new(),
+            invoice_index: BTreeMap::new(),
             year_results: BTreeMap::new(),
             totals: Totals::new(),
         };
@@ -282,6 +308,8 @@ impl Projection {
         }
         self.insats_index =
             self.insatser.iter().enumerate().map(|(i, r)| ((r.forbund.clone(), r.insats.clone()), i)).collect();
+        self.invoice_index =
+            self.invoices.iter().enumerate().map(|(i, r)| ((r.forbund.clone(), r.invoice.clone()), i)).collect();
     }
 
     /// Folds one event in. The ledger has accepted it: a broken assumption here is a bug.
@@ -360,21 +388,42 @@ impl Projection {
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![Row::new(Role::Bank, *amount), income]);
             }
             CostRecorded { year, line, insats, amount, reference, text } => {
-                let budget_line = line.as_ref().and_then(|l| {
-                    self.budget_in_force(f, *year, r.seq, NaiveDate::MAX)
-                        .and_then(|b| b.costs.iter().find(|c| &c.id == l))
-                });
-                let category = match (budget_line, insats) {
-                    (Some(l), _) => l.category,
-                    (None, Some(i)) => self.insats(f, i).expect("the ledger checked the insats").category,
-                    (None, None) => unreachable!("the ledger checked the cost's line"),
-                };
-                let insats = insats.clone().or_else(|| budget_line.and_then(|l| l.insats.clone()));
-                let mut cost = Row::new(Role::Cost(category), *amount);
-                cost.insats = insats;
-                cost.line = line.clone();
+                let cost = self.cost_row(f, *year, line, insats, *amount, r.seq);
                 let text = format!("{text} ({reference})");
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![cost, Row::new(Role::Bank, -*amount)]);
+            }
+            InvoiceReceived { year, invoice, supplier, line, insats, amount, credits, due, reference, text } => {
+                // A credit note charges what the invoice it credits was charged to, unless it says.
+                let credited = credits.as_ref().and_then(|c| self.invoice(f, c)).cloned();
+                let line = line.clone().or_else(|| credited.as_ref().and_then(|i| i.line.clone()));
+                let insats = insats.clone().or_else(|| credited.as_ref().and_then(|i| i.insats.clone()));
+                let year_of_cost = credited.as_ref().map_or(*year, |i| i.year);
+                let cost = self.cost_row(f, year_of_cost, &line, &insats, *amount, r.seq);
+                let text = match credits {
+                    None => format!("Leverantörsfaktura {supplier} {invoice}: {text} ({reference})"),
+                    Some(c) => format!("Kreditnota {supplier} {invoice} på faktura {c}: {text} ({reference})"),
+                };
+                self.invoice_index.insert((f.clone(), invoice.clone()), self.invoices.len());
+                self.invoices.push(InvoiceRecord {
+                    seq: r.seq,
+                    forbund: f.clone(),
+                    invoice: invoice.clone(),
+                    supplier: supplier.clone(),
+                    date: e.date,
+                    due: *due,
+                    year: year_of_cost,
+                    line,
+                    insats,
+                    amount: *amount,
+                    credits: credits.clone(),
+                });
+                self.book(r, f, e.date, text, VoucherKind::Event, vec![cost, Row::new(Role::Payable, -*amount)]);
+            }
+            InvoicePaid { invoice, amount, reference } => {
+                let supplier = self.invoice(f, invoice).map(|i| i.supplier.clone()).unwrap_or_default();
+                let text = format!("Betalning av faktura {invoice} till {supplier}: {reference}");
+                let rows = vec![Row::new(Role::Payable, *amount), Row::new(Role::Bank, -*amount)];
+                self.book(r, f, e.date, text, VoucherKind::Event, rows);
             }
             MergerDecided { merging, effective, estimated_transfers, .. } => self.mergers.push(MergerRecord {
                 seq: r.seq,
@@ -454,6 +503,37 @@ impl Projection {
                 }
             }
         }
+    }
+
+    /// The cost row of a cost or an invoice: the category of the line in the budget in force for
+    /// `year` when it was recorded (at `seq`), else the insats'; the insats the event's, else
+    /// the line's.
+    fn cost_row(
+        &self,
+        f: &Slug,
+        year: i32,
+        line: &Option<Slug>,
+        insats: &Option<Slug>,
+        amount: Amount,
+        seq: u64,
+    ) -> Row {
+        let budget_line = line.as_ref().and_then(|l| {
+            self.budget_in_force(f, year, seq, NaiveDate::MAX).and_then(|b| b.costs.iter().find(|c| &c.id == l))
+        });
+        let category = match (budget_line, insats) {
+            (Some(l), _) => l.category,
+            (None, Some(i)) => self.insats(f, i).expect("the ledger checked the insats").category,
+            (None, None) => unreachable!("the ledger checked the cost's line"),
+        };
+        let mut cost = Row::new(Role::Cost(category), amount);
+        cost.insats = insats.clone().or_else(|| budget_line.and_then(|l| l.insats.clone()));
+        cost.line = line.clone();
+        cost
+    }
+
+    /// A supplier's invoice (or credit note) of a förbund, by its id.
+    pub fn invoice(&self, f: &Slug, invoice: &Slug) -> Option<&InvoiceRecord> {
+        self.invoice_index.get(&(f.clone(), invoice.clone())).map(|i| &self.invoices[*i])
     }
 
     fn grant(&mut self, seq: u64, f: &Slug, insats: &Slug, year: i32, date: NaiveDate, amount: Amount) {

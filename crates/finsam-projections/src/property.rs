@@ -29,6 +29,7 @@ fn naive_bank(events: &[Event], f: &Slug, at: At) -> Amount {
             OpeningBalanceRecorded { bank, .. } if &e.forbund == f => *bank,
             ContributionReceived { amount, .. } | OtherIncomeRecorded { amount, .. } if &e.forbund == f => *amount,
             CostRecorded { amount, .. } if &e.forbund == f => -*amount,
+            InvoicePaid { amount, .. } if &e.forbund == f => -*amount,
             EquityTransferred { amount, .. } if &e.forbund == f => *amount,
             EquityTransferred { from, amount, .. } if from == f => -*amount,
             _ => Amount::ZERO,
@@ -86,6 +87,15 @@ fn random_histories_keep_the_laws_of_the_books() {
                     let sum: Amount = b.accounts.iter().map(|a| a.balance).sum();
                     assert!(sum.is_zero(), "seed {seed}: trial balance of {f} sums to {sum}");
                     assert_eq!(b.bank, naive_bank(&events, f, at), "seed {seed}: bank of {f} at {at:?}");
+                    // What is owed to suppliers is never less than nothing: a payment or a
+                    // credit note settles at most what an invoice has outstanding.
+                    let payable: Amount = full
+                        .visible_vouchers(f, known_at, at.as_of)
+                        .flat_map(|v| v.rows)
+                        .filter(|r| r.role == crate::chart::Role::Payable)
+                        .map(|r| r.amount)
+                        .sum();
+                    assert!(!payable.is_positive(), "seed {seed}: {f} owes its suppliers {} at {at:?}", -payable);
                 }
             }
         }
@@ -175,6 +185,8 @@ fn random_histories_keep_the_laws_of_the_books() {
         "EventCorrected",
         "FundingChanged",
         "CostRecorded",
+        "InvoiceReceived",
+        "InvoicePaid",
     ] {
         assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "the histories hold a {kind}: {kinds:?}");
     }

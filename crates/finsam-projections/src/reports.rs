@@ -190,7 +190,7 @@ impl Projection {
         let f = &event.forbund;
         let budget = |year: i32| self.budget_in_force(f, year, v.seq, NaiveDate::MAX).map(|b| b.seq);
         match &event.kind {
-            CostRecorded { year, .. } => {
+            CostRecorded { year, .. } | InvoiceReceived { year, .. } => {
                 let insats = v.rows.iter().find_map(|r| r.insats.as_ref());
                 let grant = insats.and_then(|i| {
                     self.grants

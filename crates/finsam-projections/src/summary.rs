@@ -15,6 +15,8 @@ pub fn type_label(type_name: &str) -> &str {
         "ContributionReceived" => "Medlemsbidrag",
         "OtherIncomeRecorded" => "Övrig intäkt",
         "CostRecorded" => "Kostnad",
+        "InvoiceReceived" => "Leverantörsfaktura",
+        "InvoicePaid" => "Faktura betald",
         "MergerDecided" => "Sammanläggning beslutad",
         "EquityTransferred" => "Eget kapital överfört",
         "ForbundDissolved" => "Förbund upplöst",
@@ -63,6 +65,16 @@ pub fn summary(event: &Event) -> String {
                 (None, None) => String::from("?"),
             };
             format!("kostnad {year} på {on}: {} — {text}", amount.human())
+        }
+        InvoiceReceived { year, invoice, supplier, amount, credits, due, .. } => match credits {
+            None => {
+                let due = due.map_or(String::new(), |d| format!(", förfaller {d}"));
+                format!("faktura {invoice} från {supplier} {year}: {}{due}", amount.human())
+            }
+            Some(c) => format!("kreditnota {invoice} från {supplier} på faktura {c}: {}", amount.human()),
+        },
+        InvoicePaid { invoice, amount, reference } => {
+            format!("betalning av faktura {invoice}: {} ({reference})", amount.human())
         }
         MergerDecided { merging, effective, estimated_transfers, .. } => {
             let total: finsam_domain::Amount = estimated_transfers.iter().map(|t| t.amount).sum();

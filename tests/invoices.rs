@@ -1,0 +1,152 @@
+//! Supplier invoices (contract v2): a cost when the invoice arrives, a payable until it is
+//! paid, partial payments, credit notes, corrections in the right order — and every figure the
+//! same in finsam, in the Python verifier of the bundle, in SIE and in the journal.
+
+use crate::support::*;
+use finsam_domain::Amount;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn kr(s: &str) -> Amount {
+    Amount::parse(s).unwrap()
+}
+
+/// The 2024 store of Samordningsförbundet Västmanland (fixtures through the plan), and one batch.
+fn record(store: &Path, lines: &[&str]) -> std::process::Output {
+    finsam(store, &["record", "--as", "kansli", "-"], &lines.join("\n"))
+}
+
+fn accounts(store: &Path, as_of: &str) -> BTreeMap<String, Amount> {
+    account_balances(store, "sf-vastmanland", as_of)
+}
+
+const INVOICE: &str = r#"{"type":"InvoiceReceived","forbund":"sf-vastmanland","date":"2024-05-10","year":2024,"invoice":"f-100","supplier":"Konsult AB","line":"styrelse","amount":"100000","due":"2024-06-09","reference":"F-100","text":"arvoden maj"}"#;
+const PART: &str = r#"{"type":"InvoicePaid","forbund":"sf-vastmanland","date":"2024-06-01","invoice":"f-100","amount":"40000","reference":"bank 2024-06-01"}"#;
+const CREDIT: &str = r#"{"type":"InvoiceReceived","forbund":"sf-vastmanland","date":"2024-06-05","year":2024,"invoice":"k-7","supplier":"Konsult AB","amount":"-10000","credits":"f-100","reference":"K-7","text":"för mycket fakturerat"}"#;
+const REST: &str = r#"{"type":"InvoicePaid","forbund":"sf-vastmanland","date":"2024-06-20","invoice":"f-100","amount":"50000","reference":"bank 2024-06-20"}"#;
+
+#[test]
+fn an_invoice_is_a_cost_when_it_arrives_and_a_payable_until_it_is_paid() {
+    let dir = TempDir::new("invoices");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let bank = |as_of: &str| accounts(&store, as_of).get("1930").copied().unwrap_or_default();
+    let bank_before = bank("2024-12-31");
+    assert_exit(&record(&store, &[INVOICE]), 0);
+    // May: the cost is booked (6990, the line's category admin) and owed (2440); no money moved.
+    let may = accounts(&store, "2024-05-31");
+    assert_eq!(may["2440"], kr("-100000"), "{may:?}");
+    assert_eq!(may["6990"], kr("100000"));
+    assert_eq!(bank("2024-12-31"), bank_before);
+    // A partial payment, a credit note, the rest: nothing is owed and the bank paid 90 000.
+    assert_exit(&record(&store, &[PART]), 0);
+    assert_eq!(accounts(&store, "2024-06-02")["2440"], kr("-60000"));
+    assert_exit(&record(&store, &[CREDIT]), 0);
+    assert_eq!(accounts(&store, "2024-06-06")["2440"], kr("-50000"));
+    // What is left cannot be overpaid.
+    let over = record(
+        &store,
+        &[
+            r#"{"type":"InvoicePaid","forbund":"sf-vastmanland","date":"2024-06-20","invoice":"f-100","amount":"50000.01","reference":"x"}"#,
+        ],
+    );
+    assert_exit(&over, 2);
+    assert!(
+        stderr(&over).contains("[rule invoice_overpaid]") && stderr(&over).contains("50 000,00 kr outstanding"),
+        "{}",
+        stderr(&over)
+    );
+    assert_exit(&record(&store, &[REST]), 0);
+    let year_end = accounts(&store, "2024-12-31");
+    assert!(year_end.get("2440").is_none_or(|a| a.is_zero()), "{year_end:?}");
+    assert_eq!(bank("2024-12-31"), bank_before - kr("90000"));
+    // The budget counts the cost net of the credit note on its line.
+    let o = finsam(
+        &store,
+        &["budget", "--forbund", "sf-vastmanland", "--year", "2024", "--as-of", "2024-12-31", "--format", "json"],
+        "",
+    );
+    let b: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let styrelse = b["lines"].as_array().unwrap().iter().find(|l| l["id"] == "styrelse").unwrap();
+    assert_eq!(kr(styrelse["spent"].as_str().unwrap()), kr("90000"));
+    // The trail and explain name them in Swedish; the payable's explanation runs in date order.
+    let explain = stdout(&finsam(
+        &store,
+        &["audit", "explain", "--forbund", "sf-vastmanland", "--account", "2440", "--as-of", "2024-12-31"],
+        "",
+    ));
+    for want in ["Leverantörsfaktura", "Faktura betald", "Kreditnota Konsult AB k-7 på faktura f-100", "saldo 0,00 kr"]
+    {
+        assert!(explain.contains(want), "{want}:\n{explain}");
+    }
+    let verify = finsam(&store, &["audit", "verify"], "");
+    assert_exit(&verify, 0);
+}
+
+#[test]
+fn an_invoice_is_corrected_only_after_its_payments_and_credit_notes() {
+    let dir = TempDir::new("invoice-corrections");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    assert_exit(&record(&store, &[INVOICE, PART, CREDIT]), 0);
+    let head = log_json(&store).len() as u64;
+    let (invoice, part, credit) = (head - 2, head - 1, head);
+    let correct = |seq: u64, date: &str| {
+        format!(
+            r#"{{"type":"EventCorrected","forbund":"sf-vastmanland","date":"{date}","corrects":{seq},"reason":"fel"}}"#
+        )
+    };
+    let refused = record(&store, &[&correct(invoice, "2024-07-01")]);
+    assert_exit(&refused, 2);
+    assert!(stderr(&refused).contains("[rule invoice_has_payments]"), "{}", stderr(&refused));
+    assert_exit(&record(&store, &[&correct(part, "2024-07-01")]), 0);
+    assert_eq!(accounts(&store, "2024-07-01")["2440"], kr("-90000"), "the payment taken back: owed again");
+    assert_exit(&record(&store, &[&correct(credit, "2024-07-02")]), 0);
+    assert_exit(&record(&store, &[&correct(invoice, "2024-07-03")]), 0);
+    let after = accounts(&store, "2024-12-31");
+    assert!(after.get("2440").is_none_or(|a| a.is_zero()), "{after:?}");
+    // Nothing is left to pay.
+    let pay = record(
+        &store,
+        &[
+            r#"{"type":"InvoicePaid","forbund":"sf-vastmanland","date":"2024-08-01","invoice":"f-100","amount":"1","reference":"x"}"#,
+        ],
+    );
+    assert_exit(&pay, 2);
+    assert!(stderr(&pay).contains("[rule invoice_unknown]"), "{}", stderr(&pay));
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+}
+
+#[test]
+fn invoices_reach_the_bundle_sie_and_the_journal_alike() {
+    let dir = TempDir::new("invoice-exports");
+    let mut batches: Vec<String> = fixture_files().iter().map(|n| fixture(n)).collect();
+    batches.push([INVOICE, PART, CREDIT].join("\n"));
+    let store = store_with(&dir, &batches.iter().map(String::as_str).collect::<Vec<_>>());
+    // The Python verifier recomputes the figures with its own posting rules.
+    let out = dir.0.join("bundle");
+    assert_exit(
+        &finsam(
+            &store,
+            &["audit", "bundle", "--forbund", "sf-vastmanland", "--year", "2024", out.to_str().unwrap()],
+            "",
+        ),
+        0,
+    );
+    let check = std::process::Command::new("python3")
+        .args(["events/verify_chain.py", "--manifest", "MANIFEST"])
+        .current_dir(&out)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{said}");
+    let balances = std::fs::read_to_string(out.join("reports/saldon-2024-12-31.json")).unwrap();
+    assert!(balances.contains("\"account\": \"2440\""), "the payable is in the bundle's balances");
+    // SIE declares 2440 as a liability (S) and its #UB is the payable.
+    let se = dir.0.join("v.se");
+    assert_exit(
+        &finsam(&store, &["export", "sie", "--forbund", "sf-vastmanland", "--year", "2024", se.to_str().unwrap()], ""),
+        0,
+    );
+    let text: String = std::fs::read(&se).unwrap().iter().map(|b| *b as char).collect();
+    assert!(text.contains("#KTYP 2440 S"), "{text}");
+    assert!(text.contains("#UB 0 2440 -50000.00"), "{text}");
+}
