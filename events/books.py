@@ -25,6 +25,8 @@ SIDES = {
     "cost_struktur": "cost",
     "cost_admin": "cost",
     "payable": "liability",
+    "accrued_asset": "asset",
+    "accrued_liability": "liability",
 }
 CATEGORIES = ["individ", "struktur", "admin"]
 OPENING_TEXT = "Ingående balans"
@@ -175,6 +177,27 @@ class Books:
         self.invoices[(f, e["invoice"])] = {"supplier": e["supplier"], "line": line, "insats": insats, "year": year}
         cost = self._cost_row(seq, f, year, line, insats, value)
         self._book(seq, f, date, "event", [cost, row("payable", -value)])
+
+    def _AccrualRecorded(self, seq, f, date, e):
+        value, kind, year = amount(e["amount"]), e["kind"], e["year"]
+
+        def moved(sign):  # the cost or income moved between years
+            if kind in ("upplupen_kostnad", "forutbetald_kostnad"):
+                return self._cost_row(seq, f, year, e.get("line"), e.get("insats"), sign)
+            if e.get("member") is not None:
+                member_kind = self.forbund[f]["members"][e["member"]]
+                return row("contribution_" + member_kind, sign, member=e["member"])
+            return row("other_income", sign, line=e.get("line"))
+
+        rows = {
+            "upplupen_kostnad": lambda: [moved(value), row("accrued_liability", -value)],
+            "forutbetald_kostnad": lambda: [row("accrued_asset", value), moved(-value)],
+            "upplupen_intakt": lambda: [row("accrued_asset", value), moved(-value)],
+            "forutbetald_intakt": lambda: [moved(value), row("accrued_liability", -value)],
+        }[kind]()
+        self._book(seq, f, date, "event", rows)
+        reversal = [dict(r, amount=-r["amount"]) for r in rows]
+        self._book(seq, f, datetime.date(year + 1, 1, 1), "event", reversal)
 
     def _InvoicePaid(self, seq, f, date, e):
         value = amount(e["amount"])

@@ -123,21 +123,7 @@ fn invoices_reach_the_bundle_sie_and_the_journal_alike() {
     let store = store_with(&dir, &batches.iter().map(String::as_str).collect::<Vec<_>>());
     // The Python verifier recomputes the figures with its own posting rules.
     let out = dir.0.join("bundle");
-    assert_exit(
-        &finsam(
-            &store,
-            &["audit", "bundle", "--forbund", "sf-vastmanland", "--year", "2024", out.to_str().unwrap()],
-            "",
-        ),
-        0,
-    );
-    let check = std::process::Command::new("python3")
-        .args(["events/verify_chain.py", "--manifest", "MANIFEST"])
-        .current_dir(&out)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "{said}");
+    bundle_checks_out(&store, "sf-vastmanland", 2024, &out);
     let balances = std::fs::read_to_string(out.join("reports/saldon-2024-12-31.json")).unwrap();
     assert!(balances.contains("\"account\": \"2440\""), "the payable is in the bundle's balances");
     // SIE declares 2440 as a liability (S) and its #UB is the payable.

@@ -1,5 +1,6 @@
 //! Integration tests: the real `finsam` binary against temporary stores.
 
+mod accruals;
 mod audit;
 mod bundle;
 mod canonical;

@@ -187,3 +187,23 @@ pub fn account_balances(
         })
         .collect()
 }
+
+/// Writes the revisor's bundle of a förbund and year into `out` and checks it with nothing but
+/// Python: the files against MANIFEST and every figure recomputed from the log. Returns what
+/// the verifier printed.
+pub fn bundle_checks_out(store: &Path, forbund: &str, year: i32, out: &Path) -> String {
+    let o = finsam(
+        store,
+        &["audit", "bundle", "--forbund", forbund, "--year", &year.to_string(), out.to_str().unwrap()],
+        "",
+    );
+    assert_exit(&o, 0);
+    let check = Command::new("python3")
+        .args(["events/verify_chain.py", "--manifest", "MANIFEST"])
+        .current_dir(out)
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(check.status.success(), "the bundle of {forbund} {year} does not check out:\n{said}");
+    said
+}

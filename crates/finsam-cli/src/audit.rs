@@ -14,6 +14,7 @@ use finsam_store::files::{write_bundle, BundleFile};
 
 /// What a bundle carries besides the log and the reports: the contract and the verifier.
 const BUNDLED: &[(&str, &str)] = &[
+    ("events/AccrualRecorded.schema.json", include_str!("../../../events/AccrualRecorded.schema.json")),
     ("events/BudgetAdopted.schema.json", include_str!("../../../events/BudgetAdopted.schema.json")),
     ("events/ContributionReceived.schema.json", include_str!("../../../events/ContributionReceived.schema.json")),
     ("events/CostRecorded.schema.json", include_str!("../../../events/CostRecorded.schema.json")),

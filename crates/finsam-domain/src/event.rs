@@ -102,6 +102,22 @@ string_enum!(
     /// An adopted budget, or a plan's outlook (forecast) for a later year.
     BudgetStatus { Adopted => "adopted", Outlook => "outlook" }
 );
+string_enum!(
+    /// A year-end accrual (periodisering, v2): booked on 31 December, reversed on 1 January.
+    AccrualKind {
+        AccruedCost => "upplupen_kostnad",
+        PrepaidCost => "forutbetald_kostnad",
+        AccruedIncome => "upplupen_intakt",
+        PrepaidIncome => "forutbetald_intakt"
+    }
+);
+
+impl AccrualKind {
+    /// A cost accrual moves a cost between years; the others move income.
+    pub fn is_cost(self) -> bool {
+        matches!(self, AccrualKind::AccruedCost | AccrualKind::PrepaidCost)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
@@ -261,6 +277,18 @@ pub enum EventKind {
         reference: String,
         text: String,
     },
+    /// A year-end accrual (v2): a cost or income of `year` that is invoiced or paid in another
+    /// year, booked on 31 December and reversed on 1 January of the next year.
+    AccrualRecorded {
+        year: i32,
+        kind: AccrualKind,
+        line: Option<Slug>,
+        insats: Option<Slug>,
+        member: Option<Slug>,
+        amount: Amount,
+        reference: String,
+        text: String,
+    },
     /// A payment, in whole or in part, of a supplier's invoice (v2).
     InvoicePaid {
         invoice: Slug,
@@ -306,6 +334,7 @@ impl EventKind {
         "CostRecorded",
         "InvoiceReceived",
         "InvoicePaid",
+        "AccrualRecorded",
         "MergerDecided",
         "EquityTransferred",
         "ForbundDissolved",
@@ -327,6 +356,7 @@ impl EventKind {
             CostRecorded { .. } => "CostRecorded",
             InvoiceReceived { .. } => "InvoiceReceived",
             InvoicePaid { .. } => "InvoicePaid",
+            AccrualRecorded { .. } => "AccrualRecorded",
             MergerDecided { .. } => "MergerDecided",
             EquityTransferred { .. } => "EquityTransferred",
             ForbundDissolved { .. } => "ForbundDissolved",
@@ -941,6 +971,53 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
                 text: o.text("text", TEXT_CHARS_MAX)?,
             }
         }
+        "AccrualRecorded" => {
+            let year = o.year("year")?;
+            let kind = {
+                let v = o.req("kind")?;
+                o.enum_of("kind", v, AccrualKind::parse, AccrualKind::allowed())?
+            };
+            let line = o.opt_slug("line")?;
+            let insats = o.opt_slug("insats")?;
+            let member = o.opt_slug("member")?;
+            let amount = o.amount("amount")?;
+            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            let year_end = NaiveDate::from_ymd_opt(year, 12, 31).expect("a year in range has a 31 December");
+            if date != year_end {
+                return Err(Rejection::new(
+                    Rule::DateInvalid,
+                    "date",
+                    format!("\"{date}\""),
+                    format!("an accrual of {year} is booked on {year_end} (and reversed on 1 January {})", year + 1),
+                ));
+            }
+            if kind.is_cost() && (member.is_some() || (line.is_none() && insats.is_none())) {
+                return Err(Rejection::new(
+                    Rule::CostNeedsLineOrInsats,
+                    if member.is_some() { "member" } else { "line" },
+                    "",
+                    "a cost accrual names the budget line (`line`) and/or the insats (`insats`) the cost belongs to, not a member",
+                ));
+            }
+            if !kind.is_cost() && (insats.is_some() || line.is_some() == member.is_some()) {
+                return Err(Rejection::new(
+                    Rule::AccrualNeedsIncomeLineOrMember,
+                    if insats.is_some() { "insats" } else { "line" },
+                    "",
+                    "an income accrual names either the income line of the budget (`line`) or the member whose contribution it is (`member`)",
+                ));
+            }
+            AccrualRecorded {
+                year,
+                kind,
+                line,
+                insats,
+                member,
+                amount,
+                reference: o.text("reference", NAME_CHARS_MAX)?,
+                text: o.text("text", TEXT_CHARS_MAX)?,
+            }
+        }
         "InvoicePaid" => {
             let invoice = o.slug("invoice")?;
             let amount = o.amount("amount")?;
@@ -1345,6 +1422,16 @@ impl Event {
                 put(&mut m, "amount", amount_value(*amount));
                 put_opt(&mut m, "credits", credits.as_ref().map(slug_value));
                 put_opt(&mut m, "due", due.map(|d| d.to_string()));
+                put(&mut m, "reference", reference.clone());
+                put(&mut m, "text", text.clone());
+            }
+            AccrualRecorded { year, kind, line, insats, member, amount, reference, text } => {
+                put(&mut m, "year", *year);
+                put(&mut m, "kind", kind.as_str());
+                put_opt(&mut m, "line", line.as_ref().map(slug_value));
+                put_opt(&mut m, "insats", insats.as_ref().map(slug_value));
+                put_opt(&mut m, "member", member.as_ref().map(slug_value));
+                put(&mut m, "amount", amount_value(*amount));
                 put(&mut m, "reference", reference.clone());
                 put(&mut m, "text", text.clone());
             }

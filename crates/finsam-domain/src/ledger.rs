@@ -235,6 +235,29 @@ impl Ledger {
                 )
             })
         };
+        let member_known = |member: &Slug| -> Result<(), Rejection> {
+            if state.members.contains(member) {
+                return Ok(());
+            }
+            Err(Rejection::new(
+                Rule::MemberUnknown,
+                "member",
+                quoted(member),
+                format!("{f} has no member with this id ({})", known(state.members.iter())),
+            ))
+        };
+        let income_line_known = |year: i32, line: &Slug| -> Result<(), Rejection> {
+            let lines = budget(year, "year")?;
+            if lines.income.contains(line) {
+                return Ok(());
+            }
+            Err(Rejection::new(
+                Rule::BudgetLineUnknown,
+                "line",
+                quoted(line),
+                format!("the {year} budget of {f} has no income line with this id ({})", known(lines.income.iter())),
+            ))
+        };
         // The budget line and the insats a cost is charged to.
         let cost_target = |year: i32, line: &Option<Slug>, insats: &Option<Slug>| -> Result<(), Rejection> {
             if let Some(insats) = insats {
@@ -347,30 +370,8 @@ impl Ledger {
                     ));
                 }
             }
-            ContributionReceived { member, .. } => {
-                if !state.members.contains(member) {
-                    return Err(Rejection::new(
-                        Rule::MemberUnknown,
-                        "member",
-                        quoted(member),
-                        format!("{f} has no member with this id ({})", known(state.members.iter())),
-                    ));
-                }
-            }
-            OtherIncomeRecorded { year, line, .. } => {
-                let lines = budget(*year, "year")?;
-                if !lines.income.contains(line) {
-                    return Err(Rejection::new(
-                        Rule::BudgetLineUnknown,
-                        "line",
-                        quoted(line),
-                        format!(
-                            "the {year} budget of {f} has no income line with this id ({})",
-                            known(lines.income.iter())
-                        ),
-                    ));
-                }
-            }
+            ContributionReceived { member, .. } => member_known(member)?,
+            OtherIncomeRecorded { year, line, .. } => income_line_known(*year, line)?,
             CostRecorded { year, line, insats, .. } => cost_target(*year, line, insats)?,
             InvoiceReceived { year, invoice, line, insats, amount, credits, .. } => {
                 if state.invoices.contains_key(invoice) {
@@ -414,6 +415,15 @@ impl Ledger {
                             ),
                         ));
                     }
+                }
+            }
+            AccrualRecorded { year, kind, line, insats, member, .. } => {
+                if kind.is_cost() {
+                    cost_target(*year, line, insats)?;
+                } else if let Some(member) = member {
+                    member_known(member)?;
+                } else if let Some(line) = line {
+                    income_line_known(*year, line)?;
                 }
             }
             InvoicePaid { invoice, amount, .. } => {
@@ -692,7 +702,8 @@ impl Ledger {
             EquityTransferred { from, .. } => {
                 self.transfers.insert(seq, from.clone());
             }
-            ContributionReceived { .. } | OtherIncomeRecorded { .. } | CostRecorded { .. } => {}
+            ContributionReceived { .. } | OtherIncomeRecorded { .. } | CostRecorded { .. } | AccrualRecorded { .. } => {
+            }
             InvoiceReceived { invoice, amount, credits, .. } => {
                 let own = InvoiceState {
                     seq,

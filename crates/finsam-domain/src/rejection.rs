@@ -74,6 +74,7 @@ pub enum Rule {
     CreditNoteExceedsInvoice,
     CreditNoteSign,
     InvoiceHasPayments,
+    AccrualNeedsIncomeLineOrMember,
 }
 
 impl Rule {
@@ -147,6 +148,7 @@ impl Rule {
             CreditNoteExceedsInvoice => "credit_note_exceeds_invoice",
             CreditNoteSign => "credit_note_sign",
             InvoiceHasPayments => "invoice_has_payments",
+            AccrualNeedsIncomeLineOrMember => "accrual_needs_income_line_or_member",
         }
     }
 }

@@ -39,7 +39,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
     let f = *rng.pick(&FORBUND);
     let date = day.to_string();
     let year = day.year();
-    match rng.below(19) {
+    match rng.below(20) {
         0 => json!({"type": "ForbundRegistered", "forbund": f, "date": "2023-06-01", "name": format!("SF {f}"),
             "members": [{"id": "fk", "name": "FK", "kind": "staten", "share": "0.25"},
                         {"id": "af", "name": "AF", "kind": "staten", "share": "0.25"},
@@ -106,6 +106,17 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
             json!({"type": "InvoiceReceived", "forbund": f, "date": date, "year": year, "invoice": format!("kr-{}", rng.below(12)),
                 "supplier": "Leverantör AB", "credits": format!("inv-{}", rng.below(12)), "amount": format!("-{}", rng.amount()),
                 "reference": "K", "text": "kreditnota"})
+        }
+        19 => {
+            let kind = *rng.pick(&["upplupen_kostnad", "forutbetald_kostnad", "upplupen_intakt", "forutbetald_intakt"]);
+            let mut v = json!({"type": "AccrualRecorded", "forbund": f, "date": format!("{year}-12-31"), "year": year, "kind": kind,
+                "amount": rng.amount(), "reference": "P", "text": "periodisering"});
+            if kind.ends_with("kostnad") {
+                v["line"] = json!(*rng.pick(&["team", "kansli", "utveckling"]));
+            } else {
+                v["member"] = json!(*rng.pick(&MEMBERS));
+            }
+            v
         }
         _ => {
             json!({"type": "EventCorrected", "forbund": f, "date": date, "corrects": 1 + rng.below(seq_so_far.max(1)), "reason": "rättelse"})

@@ -21,6 +21,10 @@ pub enum Role {
     Cost(Category),
     /// Leverantörsskulder: supplier invoices not yet paid (v2).
     Payable,
+    /// Förutbetalda kostnader och upplupna intäkter (v2 accruals).
+    AccruedAsset,
+    /// Upplupna kostnader och förutbetalda intäkter (v2 accruals).
+    AccruedLiability,
 }
 
 /// Where a role sits in the books.
@@ -36,7 +40,7 @@ pub enum Side {
 impl Role {
     /// Every role, in the order their index is stored in the vouchers' bytes: new roles are
     /// appended, never inserted.
-    pub const ALL: [Role; 13] = [
+    pub const ALL: [Role; 15] = [
         Role::OpeningDifferenceAsset,
         Role::Bank,
         Role::Equity,
@@ -50,6 +54,8 @@ impl Role {
         Role::Cost(Category::Struktur),
         Role::Cost(Category::Admin),
         Role::Payable,
+        Role::AccruedAsset,
+        Role::AccruedLiability,
     ];
 
     /// The roles of contract v1: a chart must map every one of them. A chart written before a
@@ -71,13 +77,15 @@ impl Role {
             Role::Cost(Category::Struktur) => "cost_struktur",
             Role::Cost(Category::Admin) => "cost_admin",
             Role::Payable => "payable",
+            Role::AccruedAsset => "accrued_asset",
+            Role::AccruedLiability => "accrued_liability",
         }
     }
 
     pub fn side(self) -> Side {
         match self {
-            Role::Bank | Role::OpeningDifferenceAsset => Side::Asset,
-            Role::OpeningDifferenceLiability | Role::Payable => Side::Liability,
+            Role::Bank | Role::OpeningDifferenceAsset | Role::AccruedAsset => Side::Asset,
+            Role::OpeningDifferenceLiability | Role::Payable | Role::AccruedLiability => Side::Liability,
             Role::Equity | Role::EquityReceived => Side::Equity,
             Role::Contribution(_) | Role::OtherIncome => Side::Income,
             Role::Cost(_) => Side::Cost,

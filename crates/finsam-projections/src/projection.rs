@@ -419,6 +419,52 @@ impl Projection {
                 });
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![cost, Row::new(Role::Payable, -*amount)]);
             }
+            AccrualRecorded { year, kind, line, insats, member, amount, reference, text } => {
+                use finsam_domain::event::AccrualKind::*;
+                let a = *amount;
+                // The row of the cost or income moved between years, with the sign of a
+                // cost (debit) or of income (credit) for the year the accrual is booked in.
+                let moved = |p: &Projection, sign: Amount| -> Row {
+                    if kind.is_cost() {
+                        p.cost_row(f, *year, line, insats, sign, r.seq)
+                    } else if let Some(m) = member {
+                        let info = &p.forbund[f];
+                        let (_, _, kind, _) =
+                            info.members.iter().find(|(id, ..)| id == m).expect("the ledger checked the member");
+                        let mut row = Row::new(Role::Contribution(*kind), sign);
+                        row.member = Some(m.clone());
+                        row
+                    } else {
+                        let mut row = Row::new(Role::OtherIncome, sign);
+                        row.line = line.clone();
+                        row
+                    }
+                };
+                let rows = match kind {
+                    AccruedCost => vec![moved(self, a), Row::new(Role::AccruedLiability, -a)],
+                    PrepaidCost => vec![Row::new(Role::AccruedAsset, a), moved(self, -a)],
+                    AccruedIncome => vec![Row::new(Role::AccruedAsset, a), moved(self, -a)],
+                    PrepaidIncome => vec![moved(self, a), Row::new(Role::AccruedLiability, -a)],
+                };
+                let what = match kind {
+                    AccruedCost => "upplupen kostnad",
+                    PrepaidCost => "förutbetald kostnad",
+                    AccruedIncome => "upplupen intäkt",
+                    PrepaidIncome => "förutbetald intäkt",
+                };
+                let reversal: Vec<Row> = rows.iter().map(|row| Row { amount: -row.amount, ..row.clone() }).collect();
+                self.book(
+                    r,
+                    f,
+                    e.date,
+                    format!("Periodisering {year}, {what}: {text} ({reference})"),
+                    VoucherKind::Event,
+                    rows,
+                );
+                let next = NaiveDate::from_ymd_opt(year + 1, 1, 1).expect("a year in range");
+                let back = format!("Återföring av periodisering {year}, {what}: {text} ({reference})");
+                self.book(r, f, next, back, VoucherKind::Event, reversal);
+            }
             InvoicePaid { invoice, amount, reference } => {
                 let supplier = self.invoice(f, invoice).map(|i| i.supplier.clone()).unwrap_or_default();
                 let text = format!("Betalning av faktura {invoice} till {supplier}: {reference}");

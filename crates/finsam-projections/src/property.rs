@@ -187,6 +187,7 @@ fn random_histories_keep_the_laws_of_the_books() {
         "CostRecorded",
         "InvoiceReceived",
         "InvoicePaid",
+        "AccrualRecorded",
     ] {
         assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "the histories hold a {kind}: {kinds:?}");
     }

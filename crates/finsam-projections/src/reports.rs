@@ -208,7 +208,9 @@ impl Projection {
                 });
                 grant.or_else(|| budget(*year))
             }
-            ContributionReceived { year, .. } | OtherIncomeRecorded { year, .. } => budget(*year),
+            ContributionReceived { year, .. } | OtherIncomeRecorded { year, .. } | AccrualRecorded { year, .. } => {
+                budget(*year)
+            }
             EquityTransferred { from, .. } => self
                 .mergers
                 .iter()

@@ -17,6 +17,7 @@ pub fn type_label(type_name: &str) -> &str {
         "CostRecorded" => "Kostnad",
         "InvoiceReceived" => "Leverantörsfaktura",
         "InvoicePaid" => "Faktura betald",
+        "AccrualRecorded" => "Periodisering",
         "MergerDecided" => "Sammanläggning beslutad",
         "EquityTransferred" => "Eget kapital överfört",
         "ForbundDissolved" => "Förbund upplöst",
@@ -73,6 +74,9 @@ pub fn summary(event: &Event) -> String {
             }
             Some(c) => format!("kreditnota {invoice} från {supplier} på faktura {c}: {}", amount.human()),
         },
+        AccrualRecorded { year, kind, amount, text, .. } => {
+            format!("periodisering {year} ({kind}): {} — {text}", amount.human())
+        }
         InvoicePaid { invoice, amount, reference } => {
             format!("betalning av faktura {invoice}: {} ({reference})", amount.human())
         }
