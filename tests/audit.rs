@@ -307,3 +307,28 @@ fn the_revisors_bundle_checks_out_elsewhere_with_nothing_but_python() {
     );
     assert_exit(&o, 2);
 }
+
+#[test]
+fn a_dissolved_forbund_can_still_close_its_last_year_and_nothing_else() {
+    let dir = TempDir::new("dissolved-close");
+    let store = fixture_store(&dir);
+    // Västerås was dissolved on 2024-02-29 after transferring its equity; its 2024 is still open.
+    let close = |year: i32, date: &str| {
+        format!(
+            r#"{{"type":"YearClosed","forbund":"sf-vasteras","date":"{date}","year":{year},"decision":{{"body":"styrelsen för Samordningsförbundet Västmanland","date":"{date}"}}}}"#
+        )
+    };
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &close(2024, "2025-03-15")), 0);
+    let later = finsam(&store, &["record", "--as", "kansli", "-"], &close(2025, "2026-03-15"));
+    assert_exit(&later, 2);
+    assert!(stderr(&later).contains("[rule forbund_dissolved]"), "{}", stderr(&later));
+    // Its books stay at zero, and a late cost for the closed year is told where it belongs.
+    let accounts = account_balances(&store, "sf-vasteras", "2025-12-31");
+    assert!(accounts.values().all(|a| a.is_zero()), "{accounts:?}");
+    let late = r#"{"type":"CostRecorded","forbund":"sf-vastmanland","date":"2023-12-20","year":2023,"insats":"samordningsteam-sala","amount":"100","reference":"F","text":"sen faktura"}"#;
+    let close_2023 = r#"{"type":"YearClosed","forbund":"sf-vastmanland","date":"2024-03-01","year":2023,"decision":{"body":"styrelsen","date":"2024-03-01"}}"#;
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], close_2023), 0);
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], late);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("a late invoice or cost belongs in the open year"), "{}", stderr(&o));
+}

@@ -166,7 +166,10 @@ impl Ledger {
             }
             (_, Some(state)) => state,
         };
-        if let Some(dissolved) = state.dissolved {
+        // A dissolved förbund's last year may still be closed (its annual report is still due,
+        // adopted by whoever holds that duty); nothing else enters its books.
+        let closes_its_last_year = matches!(&event.kind, EventKind::YearClosed { year, .. } if state.dissolved.is_some_and(|d| *year <= d.year()));
+        if let Some(dissolved) = state.dissolved.filter(|_| !closes_its_last_year) {
             return Err(Rejection::new(
                 Rule::ForbundDissolved,
                 "forbund",
@@ -189,7 +192,7 @@ impl Ledger {
                     "date",
                     format!("\"{}\"", event.date),
                     format!(
-                        "the year {} is closed for {f} (closed through {closed}); a closed year is locked: record an EventCorrected dated in an open year instead",
+                        "the year {} is closed for {f} (closed through {closed}) and locked: a late invoice or cost belongs in the open year, dated there (or in the accrual booked before the close); to take back an event of the closed year, record an EventCorrected dated in an open year",
                         event.date.year()
                     ),
                 ));
