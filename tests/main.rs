@@ -15,3 +15,4 @@ mod schemas;
 mod sie;
 mod support;
 mod trust;
+mod warnings;

@@ -257,6 +257,11 @@ Example:
         /// all-or-nothing; stops at the first refused batch (the batches before it stay recorded)
         #[arg(long, value_name = "N", conflicts_with = "expect_head")]
         batch_size: Option<usize>,
+        /// Refuse the batch (nothing written, exit 2) if any event draws a warning: a line or an
+        /// insats spent beyond its budget or grant, a grant beyond its line, a contribution
+        /// beyond the member's share, an event like one recorded just before
+        #[arg(long, conflicts_with = "batch_size")]
+        strict: bool,
         /// The JSON Lines file to read, or - for standard input
         #[arg(value_name = "FILE|-")]
         file: String,
@@ -404,7 +409,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
-        Command::Record { actor, expect_head, file, batch_size } => {
+        Command::Record { actor, expect_head, file, batch_size, strict } => {
             let actor = actor
                 .or_else(|| std::env::var("FINSAM_ACTOR").ok().filter(|a| !a.trim().is_empty()))
                 .ok_or_else(|| {
@@ -414,7 +419,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     )
                 })?;
             match batch_size {
-                None => record(&store_dir(&cli.store), &actor, expect_head, &file, format)?,
+                None => record(&store_dir(&cli.store), &actor, expect_head, &file, strict, format)?,
                 Some(n) => record_bulk(&store_dir(&cli.store), &actor, n, &file, format)?,
             }
         }
@@ -675,18 +680,55 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
     })
 }
 
+/// How many of the log's last events a new batch is compared with for likely duplicates.
+const RECENT_EVENTS: u64 = 1000;
+
+/// The warnings for a batch, event by event, as if each earlier one were recorded: (line, warning).
+fn advise(
+    store: &Store<finsam_store::FileLog>,
+    batch: &[(usize, finsam_domain::Event)],
+) -> Result<Vec<(usize, finsam_projections::advice::Warning)>, Failure> {
+    let head = store.head().seq;
+    let mut recent = Vec::new();
+    if head > 0 {
+        store.read(head.saturating_sub(RECENT_EVENTS - 1).max(1), head, &mut |e| {
+            recent.push(e.event);
+            Ok(())
+        })?;
+    }
+    let mut advisor = finsam_projections::advice::Advisor::new(store.projection(), &recent);
+    Ok(batch.iter().flat_map(|(line, e)| advisor.advise(e).into_iter().map(move |w| (*line, w))).collect())
+}
+
 fn record(
     dir: &std::path::Path,
     actor: &str,
     expect_head: Option<u64>,
     file: &str,
+    strict: bool,
     format: Format,
 ) -> Result<(), Failure> {
     let (mut store, report) = Store::open(dir)?;
     store.stop_when(&STOP);
     output::report_open(&report);
     let input = read_input(file)?;
-    let outcome = record_bytes(&mut store, &input, actor, expect_head)?;
+    let batch = parse_batch(&input).map_err(Failure::rejected)?;
+    let warnings = advise(&store, &batch)?;
+    let warning_text = |(line, w): &(usize, finsam_projections::advice::Warning)| {
+        format!("line {line}, field `{}`: {} [warning {}]", w.field, w.message, w.rule)
+    };
+    if strict && !warnings.is_empty() {
+        let mut message = format!("refused under --strict, nothing written ({} warning(s)):", warnings.len());
+        for w in &warnings {
+            message.push_str("\n  ");
+            message.push_str(&warning_text(w));
+        }
+        return Err(Failure { code: 2, message });
+    }
+    let outcome = store.record(&batch, actor, expect_head)?;
+    for w in &warnings {
+        eprintln!("finsam: warning: {}", warning_text(w));
+    }
     // Durable from here on: whatever happens to the derived state, the batch is recorded.
     output::save_derived(&mut store);
     let head = store.head().clone();
@@ -709,7 +751,12 @@ fn record(
                 .iter()
                 .map(|r| serde_json::json!({"line": r.line, "seq": r.seq, "duplicate": r.duplicate}))
                 .collect();
-            emit(&format!("{}\n", serde_json::json!({"recorded": rows, "head": {"seq": head.seq, "hash": head.hash}})));
+            let warnings: Vec<_> = warnings
+                .iter()
+                .map(|(line, w)| serde_json::json!({"line": line, "rule": w.rule, "field": w.field, "message": w.message}))
+                .collect();
+            let out = serde_json::json!({"recorded": rows, "warnings": warnings, "head": {"seq": head.seq, "hash": head.hash}});
+            emit(&format!("{out}\n"));
         }
     }
     Ok(())

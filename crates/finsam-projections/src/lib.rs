@@ -1,6 +1,7 @@
 //! Projections: pure folds over recorded events. No I/O, no clock: the same events give the
 //! same answer, byte for byte.
 
+pub mod advice;
 pub mod book;
 pub mod chart;
 pub mod journal;

@@ -1,0 +1,46 @@
+//! Warnings for likely mistakes: `record` says what looks wrong (stderr, and `warnings` in its
+//! JSON) and records anyway; `record --strict` refuses instead and writes nothing.
+
+use crate::support::*;
+
+const SALA_GRANT_AGAIN: &str = r#"{"type":"FundingGranted","forbund":"sf-vastmanland","date":"2024-01-01","insats":"samordningsteam-sala","year":2024,"amount":"1700000","decision":{"body":"interimsstyrelsen","date":"2023-11-16"}}"#;
+const TEN_TIMES: &str = r#"{"type":"CostRecorded","forbund":"sf-vastmanland","date":"2024-03-31","year":2024,"line":"samordningsteam-sala","amount":"4250000","reference":"Faktura 2024-Q1 sala","text":"Samordningsteam Sala, kvartal 1"}"#;
+
+#[test]
+fn the_same_grant_twice_and_a_cost_ten_times_too_large_are_recorded_with_warnings() {
+    let dir = TempDir::new("warnings");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], SALA_GRANT_AGAIN);
+    assert_exit(&o, 0);
+    let err = stderr(&o);
+    assert!(err.contains("[warning grant_over_budget]") && err.contains("3 400 000,00 kr granted"), "{err}");
+    assert!(err.contains("[warning possible_duplicate]"), "{err}");
+    let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], TEN_TIMES);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rules: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"line_over_budget"), "{rules:?}");
+    // Sala's grant is now 3 400 000 (the duplicate grant went in): 4 250 000 is over it too.
+    assert!(rules.contains(&"insats_over_grant"), "{rules:?}");
+    assert!(v["warnings"][0]["message"].as_str().unwrap().contains("over its budget of 1 700 000,00 kr"), "{v}");
+}
+
+#[test]
+fn strict_refuses_what_draws_a_warning_and_writes_nothing() {
+    let dir = TempDir::new("warnings-strict");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let before = log_bytes(&store);
+    for input in [SALA_GRANT_AGAIN, TEN_TIMES] {
+        let o = finsam(&store, &["record", "--as", "kansli", "--strict", "-"], input);
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains("refused under --strict, nothing written"), "{}", stderr(&o));
+        assert_eq!(log_bytes(&store), before);
+    }
+    // A contribution beyond the member's share of the budgeted contributions (Sala: 0.0205 of
+    // 19 038 000 = 390 279) is refused too; one within it is recorded.
+    let pay = |amount: &str, key: &str| contribution("sala", amount, Some(key));
+    let o = finsam(&store, &["record", "--as", "kansli", "--strict", "-"], &pay("390279.01", "sala-1"));
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("[warning contribution_over_share]"), "{}", stderr(&o));
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "--strict", "-"], &pay("390279", "sala-2")), 0);
+}
