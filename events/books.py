@@ -27,6 +27,7 @@ SIDES = {
     "payable": "liability",
     "accrued_asset": "asset",
     "accrued_liability": "liability",
+    "receivable": "asset",
 }
 CATEGORIES = ["individ", "struktur", "admin"]
 OPENING_TEXT = "Ingående balans"
@@ -80,6 +81,8 @@ class Books:
         self.next_number = {}  # (forbund, year) -> next voucher number
         self.year_results = {}  # (forbund, year) -> {role: amount}
         self.invoices = {}  # (forbund, invoice) -> {"supplier", "line", "insats", "year"}
+        self.owed = {}  # (forbund, member, year) -> [decided, settled]
+        self.contribution_effects = {}  # seq -> (key, decided, settled)
 
     def apply(self, seq, event):
         if seq != self.head + 1:
@@ -138,7 +141,27 @@ class Books:
     def _ContributionReceived(self, seq, f, date, e):
         value, member = amount(e["amount"]), e["member"]
         kind = self.forbund[f]["members"][member]
-        self._book(seq, f, date, "event", [row("bank", value), row("contribution_" + kind, -value, member=member)])
+        # A payment first settles what was decided for the member and year; the rest is income.
+        key = (f, member, e["year"])
+        owed = self.owed.setdefault(key, [Decimal(0), Decimal(0)])
+        outstanding = owed[0] - owed[1]
+        settles = min(value, outstanding) if outstanding > 0 else Decimal(0)
+        owed[1] += settles
+        self.contribution_effects[seq] = (key, Decimal(0), settles)
+        rows = [row("bank", value)]
+        if settles != 0:
+            rows.append(row("receivable", -settles, member=member))
+        if settles < value:
+            rows.append(row("contribution_" + kind, settles - value, member=member))
+        self._book(seq, f, date, "event", rows)
+
+    def _ContributionDecided(self, seq, f, date, e):
+        value, member = amount(e["amount"]), e["member"]
+        kind = self.forbund[f]["members"][member]
+        key = (f, member, e["year"])
+        self.owed.setdefault(key, [Decimal(0), Decimal(0)])[0] += value
+        self.contribution_effects[seq] = (key, value, Decimal(0))
+        self._book(seq, f, date, "event", [row("receivable", value, member=member), row("contribution_" + kind, -value, member=member)])
 
     def _OtherIncomeRecorded(self, seq, f, date, e):
         value = amount(e["amount"])
@@ -230,6 +253,10 @@ class Books:
             original = self.vouchers[i]
             rows = [dict(r, amount=-r["amount"]) for r in original.rows]
             self._book(seq, original.forbund, date, "correction", rows)
+        if corrects in self.contribution_effects:
+            key, decided, settled = self.contribution_effects[corrects]
+            self.owed[key][0] -= decided
+            self.owed[key][1] -= settled
         for g in [g for g in self.grants if g["seq"] == corrects]:
             self.grants.append(dict(g, seq=seq, date=date, amount=-g["amount"]))
         for b in self.budgets:

@@ -4,6 +4,7 @@ mod accruals;
 mod audit;
 mod bundle;
 mod canonical;
+mod contributions;
 mod crash;
 mod hostile;
 mod invoices;

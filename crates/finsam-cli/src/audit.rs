@@ -16,6 +16,7 @@ use finsam_store::files::{write_bundle, BundleFile};
 const BUNDLED: &[(&str, &str)] = &[
     ("events/AccrualRecorded.schema.json", include_str!("../../../events/AccrualRecorded.schema.json")),
     ("events/BudgetAdopted.schema.json", include_str!("../../../events/BudgetAdopted.schema.json")),
+    ("events/ContributionDecided.schema.json", include_str!("../../../events/ContributionDecided.schema.json")),
     ("events/ContributionReceived.schema.json", include_str!("../../../events/ContributionReceived.schema.json")),
     ("events/CostRecorded.schema.json", include_str!("../../../events/CostRecorded.schema.json")),
     ("events/EquityTransferred.schema.json", include_str!("../../../events/EquityTransferred.schema.json")),

@@ -248,6 +248,17 @@ pub enum EventKind {
         year: i32,
         amount: Amount,
         reference: String,
+        /// Who paid, when not the member itself (v2): Försäkringskassan pays the state's whole
+        /// share, Arbetsförmedlingen's part included.
+        payer: Option<Slug>,
+    },
+    /// A member's contribution for a year as decided (v2): owed until paid.
+    ContributionDecided {
+        member: Slug,
+        year: i32,
+        amount: Amount,
+        reference: String,
+        decision: Decision,
     },
     OtherIncomeRecorded {
         year: i32,
@@ -330,6 +341,7 @@ impl EventKind {
         "FundingGranted",
         "FundingChanged",
         "ContributionReceived",
+        "ContributionDecided",
         "OtherIncomeRecorded",
         "CostRecorded",
         "InvoiceReceived",
@@ -352,6 +364,7 @@ impl EventKind {
             FundingGranted { .. } => "FundingGranted",
             FundingChanged { .. } => "FundingChanged",
             ContributionReceived { .. } => "ContributionReceived",
+            ContributionDecided { .. } => "ContributionDecided",
             OtherIncomeRecorded { .. } => "OtherIncomeRecorded",
             CostRecorded { .. } => "CostRecorded",
             InvoiceReceived { .. } => "InvoiceReceived",
@@ -373,6 +386,7 @@ impl EventKind {
             | FundingGranted { decision, .. }
             | FundingChanged { decision, .. }
             | MergerDecided { decision, .. }
+            | ContributionDecided { decision, .. }
             | ForbundDissolved { decision, .. }
             | YearClosed { decision, .. } => Some(decision),
             EventCorrected { decision, .. } => decision.as_ref(),
@@ -875,13 +889,19 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
             }
             FundingChanged { insats, year, delta, reason: o.text("reason", TEXT_CHARS_MAX)?, decision: o.decision()? }
         }
-        "ContributionReceived" => {
+        "ContributionReceived" | "ContributionDecided" => {
+            // A contribution paid, or (v2) decided: the member, the year of its date, an amount.
             let member = o.slug("member")?;
             let year = o.year("year")?;
             let amount = o.amount("amount")?;
             check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
             check_year_matches_date(year, date)?;
-            ContributionReceived { member, year, amount, reference: o.text("reference", NAME_CHARS_MAX)? }
+            let reference = o.text("reference", NAME_CHARS_MAX)?;
+            if type_name == "ContributionDecided" {
+                ContributionDecided { member, year, amount, reference, decision: o.decision()? }
+            } else {
+                ContributionReceived { member, year, amount, reference, payer: o.opt_slug("payer")? }
+            }
         }
         "OtherIncomeRecorded" => {
             let year = o.year("year")?;
@@ -1393,11 +1413,19 @@ impl Event {
                 put(&mut m, "reason", reason.clone());
                 put(&mut m, "decision", decision_value(decision));
             }
-            ContributionReceived { member, year, amount, reference } => {
+            ContributionReceived { member, year, amount, reference, payer } => {
                 put(&mut m, "member", slug_value(member));
                 put(&mut m, "year", *year);
                 put(&mut m, "amount", amount_value(*amount));
                 put(&mut m, "reference", reference.clone());
+                put_opt(&mut m, "payer", payer.as_ref().map(slug_value));
+            }
+            ContributionDecided { member, year, amount, reference, decision } => {
+                put(&mut m, "member", slug_value(member));
+                put(&mut m, "year", *year);
+                put(&mut m, "amount", amount_value(*amount));
+                put(&mut m, "reference", reference.clone());
+                put(&mut m, "decision", decision_value(decision));
             }
             OtherIncomeRecorded { year, line, amount, reference } => {
                 put(&mut m, "year", *year);

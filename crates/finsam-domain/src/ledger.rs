@@ -38,6 +38,29 @@ pub struct Ledger {
     /// seq -> (the invoice whose outstanding amount it changed, by how much).
     #[serde(default)]
     invoice_effects: BTreeMap<u64, (Slug, Amount)>,
+    /// What each contribution event did to what a member owes for a year: seq -> (member, year,
+    /// change of what was decided, change of what was settled).
+    #[serde(default)]
+    contribution_effects: BTreeMap<u64, (Slug, i32, Amount, Amount)>,
+}
+
+/// A member's decided contribution for a year, and how much of it payments have settled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owed {
+    pub decided: Amount,
+    pub settled: Amount,
+}
+
+impl Owed {
+    /// What a payment of `amount` settles: at most what is still owed.
+    pub fn settles(&self, amount: Amount) -> Amount {
+        let outstanding = self.decided - self.settled;
+        if outstanding.is_positive() {
+            amount.min(outstanding)
+        } else {
+            Amount::ZERO
+        }
+    }
 }
 
 /// A supplier's invoice as the rules need it: what is still owed, and how many live payments
@@ -71,6 +94,9 @@ struct ForbundState {
     /// Supplier invoices and credit notes, by their id.
     #[serde(default)]
     invoices: BTreeMap<Slug, InvoiceState>,
+    /// Contributions decided per member and year, and what payments settled.
+    #[serde(default)]
+    owed: BTreeMap<Slug, BTreeMap<i32, Owed>>,
 }
 
 impl ForbundState {
@@ -238,17 +264,18 @@ impl Ledger {
                 )
             })
         };
-        let member_known = |member: &Slug| -> Result<(), Rejection> {
+        let member_known_as = |member: &Slug, field: &str| -> Result<(), Rejection> {
             if state.members.contains(member) {
                 return Ok(());
             }
             Err(Rejection::new(
                 Rule::MemberUnknown,
-                "member",
+                field,
                 quoted(member),
                 format!("{f} has no member with this id ({})", known(state.members.iter())),
             ))
         };
+        let member_known = |member: &Slug| member_known_as(member, "member");
         let income_line_known = |year: i32, line: &Slug| -> Result<(), Rejection> {
             let lines = budget(year, "year")?;
             if lines.income.contains(line) {
@@ -373,7 +400,13 @@ impl Ledger {
                     ));
                 }
             }
-            ContributionReceived { member, .. } => member_known(member)?,
+            ContributionReceived { member, payer, .. } => {
+                member_known(member)?;
+                if let Some(payer) = payer {
+                    member_known_as(payer, "payer")?;
+                }
+            }
+            ContributionDecided { member, .. } => member_known(member)?,
             OtherIncomeRecorded { year, line, .. } => income_line_known(*year, line)?,
             CostRecorded { year, line, insats, .. } => cost_target(*year, line, insats)?,
             InvoiceReceived { year, invoice, line, insats, amount, credits, .. } => {
@@ -598,6 +631,20 @@ impl Ledger {
                         ));
                     }
                 }
+                if let Some((member, year, decided, _)) = self.contribution_effects.get(&seq) {
+                    let owed = state.owed.get(member).and_then(|y| y.get(year)).cloned().unwrap_or_default();
+                    if decided.is_positive() && owed.settled > owed.decided - *decided {
+                        return Err(Rejection::new(
+                            Rule::ContributionHasPayments,
+                            "corrects",
+                            seq.to_string(),
+                            format!(
+                                "event {seq} decided {member}'s contribution for {year}, of which payments have settled {}: correct those payments first",
+                                owed.settled.human()
+                            ),
+                        ));
+                    }
+                }
                 if let Some((invoice, _)) = self.invoice_effects.get(&seq) {
                     let settled = state.invoices.get(invoice).filter(|i| i.seq == seq && i.settled_by > 0);
                     if let Some(i) = settled {
@@ -654,6 +701,7 @@ impl Ledger {
                 closed_through: None,
                 event_years: BTreeSet::new(),
                 invoices: BTreeMap::new(),
+                owed: BTreeMap::new(),
             };
             let previous = self.forbund.insert(f.clone(), state);
             assert!(previous.is_none(), "apply: {f} registered twice");
@@ -691,6 +739,11 @@ impl Ledger {
                 if let Some((insats, year, amount)) = self.grants.get(corrects) {
                     *state.granted.entry(insats.clone()).or_default().entry(*year).or_default() -= *amount;
                 }
+                if let Some((member, year, decided, settled)) = self.contribution_effects.get(corrects) {
+                    let owed = state.owed.entry(member.clone()).or_default().entry(*year).or_default();
+                    owed.decided -= *decided;
+                    owed.settled -= *settled;
+                }
                 if let Some((invoice, effect)) = self.invoice_effects.get(corrects) {
                     let owed = state.invoices.get_mut(invoice).expect("apply: an invoice effect names a known invoice");
                     owed.outstanding -= *effect;
@@ -705,7 +758,16 @@ impl Ledger {
             EquityTransferred { from, .. } => {
                 self.transfers.insert(seq, from.clone());
             }
-            ContributionReceived { .. } | OtherIncomeRecorded { .. } | CostRecorded { .. } | AccrualRecorded { .. } => {
+            OtherIncomeRecorded { .. } | CostRecorded { .. } | AccrualRecorded { .. } => {}
+            ContributionDecided { member, year, amount, .. } => {
+                state.owed.entry(member.clone()).or_default().entry(*year).or_default().decided += *amount;
+                self.contribution_effects.insert(seq, (member.clone(), *year, *amount, Amount::ZERO));
+            }
+            ContributionReceived { member, year, amount, .. } => {
+                let owed = state.owed.entry(member.clone()).or_default().entry(*year).or_default();
+                let settles = owed.settles(*amount);
+                owed.settled += settles;
+                self.contribution_effects.insert(seq, (member.clone(), *year, Amount::ZERO, settles));
             }
             InvoiceReceived { invoice, amount, credits, .. } => {
                 let own = InvoiceState {

@@ -9,6 +9,6 @@ pub mod rejection;
 pub mod text;
 
 pub use event::{Category, Decision, Event, EventKind, MemberKind, Slug};
-pub use ledger::Ledger;
+pub use ledger::{Ledger, Owed};
 pub use money::{Amount, Share};
 pub use rejection::{Rejection, Rule};

@@ -75,6 +75,7 @@ pub enum Rule {
     CreditNoteSign,
     InvoiceHasPayments,
     AccrualNeedsIncomeLineOrMember,
+    ContributionHasPayments,
 }
 
 impl Rule {
@@ -149,6 +150,7 @@ impl Rule {
             CreditNoteSign => "credit_note_sign",
             InvoiceHasPayments => "invoice_has_payments",
             AccrualNeedsIncomeLineOrMember => "accrual_needs_income_line_or_member",
+            ContributionHasPayments => "contribution_has_payments",
         }
     }
 }

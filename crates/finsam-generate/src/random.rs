@@ -39,7 +39,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
     let f = *rng.pick(&FORBUND);
     let date = day.to_string();
     let year = day.year();
-    match rng.below(20) {
+    match rng.below(21) {
         0 => json!({"type": "ForbundRegistered", "forbund": f, "date": "2023-06-01", "name": format!("SF {f}"),
             "members": [{"id": "fk", "name": "FK", "kind": "staten", "share": "0.25"},
                         {"id": "af", "name": "AF", "kind": "staten", "share": "0.25"},
@@ -117,6 +117,10 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
                 v["member"] = json!(*rng.pick(&MEMBERS));
             }
             v
+        }
+        20 => {
+            json!({"type": "ContributionDecided", "forbund": f, "date": date, "member": rng.pick(&MEMBERS), "year": year,
+                "amount": rng.amount(), "reference": "medelstilldelning", "decision": decision()})
         }
         _ => {
             json!({"type": "EventCorrected", "forbund": f, "date": date, "corrects": 1 + rng.below(seq_so_far.max(1)), "reason": "rättelse"})

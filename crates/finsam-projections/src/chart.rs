@@ -25,6 +25,8 @@ pub enum Role {
     AccruedAsset,
     /// Upplupna kostnader och förutbetalda intäkter (v2 accruals).
     AccruedLiability,
+    /// Fordringar hos medlemmar: contributions decided and not yet paid (v2).
+    Receivable,
 }
 
 /// Where a role sits in the books.
@@ -40,7 +42,7 @@ pub enum Side {
 impl Role {
     /// Every role, in the order their index is stored in the vouchers' bytes: new roles are
     /// appended, never inserted.
-    pub const ALL: [Role; 15] = [
+    pub const ALL: [Role; 16] = [
         Role::OpeningDifferenceAsset,
         Role::Bank,
         Role::Equity,
@@ -56,6 +58,7 @@ impl Role {
         Role::Payable,
         Role::AccruedAsset,
         Role::AccruedLiability,
+        Role::Receivable,
     ];
 
     /// The roles of contract v1: a chart must map every one of them. A chart written before a
@@ -79,12 +82,13 @@ impl Role {
             Role::Payable => "payable",
             Role::AccruedAsset => "accrued_asset",
             Role::AccruedLiability => "accrued_liability",
+            Role::Receivable => "receivable",
         }
     }
 
     pub fn side(self) -> Side {
         match self {
-            Role::Bank | Role::OpeningDifferenceAsset | Role::AccruedAsset => Side::Asset,
+            Role::Bank | Role::OpeningDifferenceAsset | Role::AccruedAsset | Role::Receivable => Side::Asset,
             Role::OpeningDifferenceLiability | Role::Payable | Role::AccruedLiability => Side::Liability,
             Role::Equity | Role::EquityReceived => Side::Equity,
             Role::Contribution(_) | Role::OtherIncome => Side::Income,

@@ -8,13 +8,13 @@ use crate::chart::Role;
 use crate::totals::{self, Totals};
 use chrono::{Datelike, NaiveDate};
 use finsam_domain::event::{BudgetStatus, CostLine, EstimatedTransfer, IncomeLine, InsatsRef, Stated, TransferLine};
-use finsam_domain::{Amount, Category, Decision, Event, EventKind, MemberKind, Share, Slug};
+use finsam_domain::{Amount, Category, Decision, Event, EventKind, MemberKind, Owed, Share, Slug};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 4;
+pub const PROJECTION_VERSION: u32 = 5;
 
 /// The text of an opening balance's voucher (no other voucher has it: the texts of the others
 /// all begin with what they are).
@@ -201,6 +201,11 @@ pub struct Projection {
     pub transfers: Vec<TransferRecord>,
     /// Supplier invoices and credit notes (v2), in seq order.
     pub invoices: Vec<InvoiceRecord>,
+    /// Contributions decided per förbund, member and year (v2), and what payments settled.
+    pub owed: BTreeMap<Slug, BTreeMap<Slug, BTreeMap<i32, Owed>>>,
+    /// What each contribution event did to `owed`, for a correction to take back: seq ->
+    /// (förbund, member, year, decided, settled).
+    contribution_effects: BTreeMap<u64, (Slug, Slug, i32, Amount, Amount)>,
     /// The next free voucher number per förbund and year.
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     /// Corrected seq -> (correction seq, correction date).
@@ -246,6 +251,10 @@ struct Stored {
     transfers: Vec<TransferRecord>,
     #[serde(default)]
     invoices: Vec<InvoiceRecord>,
+    #[serde(default)]
+    owed: BTreeMap<Slug, BTreeMap<Slug, BTreeMap<i32, Owed>>>,
+    #[serde(default)]
+    contribution_effects: BTreeMap<u64, (Slug, Slug, i32, Amount, Amount)>,
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     corrected: BTreeMap<u64, (u64, NaiveDate)>,
 }
@@ -262,6 +271,8 @@ impl From<Stored> for Projection {
             mergers: s.mergers,
             transfers: s.transfers,
             invoices: s.invoices,
+            owed: s.owed,
+            contribution_effects: s.contribution_effects,
             next_number: s.next_number,
             corrected: s.corrected,
             budget_index: BTreeMap::new(),
@@ -372,14 +383,46 @@ impl Projection {
             }
             FundingGranted { insats, year, amount, .. } => self.grant(r.seq, f, insats, *year, e.date, *amount),
             FundingChanged { insats, year, delta, .. } => self.grant(r.seq, f, insats, *year, e.date, *delta),
-            ContributionReceived { member, amount, reference, .. } => {
+            ContributionReceived { member, year, amount, reference, payer } => {
                 let info = &self.forbund[f];
                 let (_, name, kind, _) =
                     info.members.iter().find(|(id, ..)| id == member).expect("the ledger checked the member");
-                let text = format!("Medlemsbidrag {name}: {reference}");
+                let (name, kind) = (name.clone(), *kind);
+                let text = match payer.as_ref().filter(|p| *p != member) {
+                    None => format!("Medlemsbidrag {name}: {reference}"),
+                    Some(p) => format!("Medlemsbidrag {name}, betalt av {p}: {reference}"),
+                };
+                // A payment first settles what was decided for the member and year; the rest is
+                // income as in v1.
+                let owed = self.owed_mut(f, member, *year);
+                let settles = owed.settles(*amount);
+                owed.settled += settles;
+                self.contribution_effects.insert(r.seq, (f.clone(), member.clone(), *year, Amount::ZERO, settles));
+                let mut rows = vec![Row::new(Role::Bank, *amount)];
+                if !settles.is_zero() {
+                    let mut settled = Row::new(Role::Receivable, -settles);
+                    settled.member = Some(member.clone());
+                    rows.push(settled);
+                }
+                if settles < *amount {
+                    let mut income = Row::new(Role::Contribution(kind), settles - *amount);
+                    income.member = Some(member.clone());
+                    rows.push(income);
+                }
+                self.book(r, f, e.date, text, VoucherKind::Event, rows);
+            }
+            ContributionDecided { member, year, amount, reference, .. } => {
+                let info = &self.forbund[f];
+                let (_, name, kind, _) =
+                    info.members.iter().find(|(id, ..)| id == member).expect("the ledger checked the member");
+                let text = format!("Medlemsbidrag {year} beslutat, {name}: {reference}");
+                let mut owed = Row::new(Role::Receivable, *amount);
+                owed.member = Some(member.clone());
                 let mut income = Row::new(Role::Contribution(*kind), -*amount);
                 income.member = Some(member.clone());
-                self.book(r, f, e.date, text, VoucherKind::Event, vec![Row::new(Role::Bank, *amount), income]);
+                self.owed_mut(f, member, *year).decided += *amount;
+                self.contribution_effects.insert(r.seq, (f.clone(), member.clone(), *year, *amount, Amount::ZERO));
+                self.book(r, f, e.date, text, VoucherKind::Event, vec![owed, income]);
             }
             OtherIncomeRecorded { line, amount, reference, .. } => {
                 let mut income = Row::new(Role::OtherIncome, -*amount);
@@ -536,6 +579,11 @@ impl Projection {
                     let text = format!("Rättelse av {} (seq {seq}): {reason}", original.label());
                     self.book(r, &original.forbund, e.date, text, VoucherKind::Correction { of: seq }, rows);
                 }
+                if let Some((of, member, year, decided, settled)) = self.contribution_effects.get(&seq).cloned() {
+                    let owed = self.owed_mut(&of, &member, year);
+                    owed.decided -= decided;
+                    owed.settled -= settled;
+                }
                 let start = self.grants.partition_point(|g| g.seq < seq);
                 let reversals: Vec<GrantEntry> = self.grants[start..]
                     .iter()
@@ -575,6 +623,10 @@ impl Projection {
         cost.insats = insats.clone().or_else(|| budget_line.and_then(|l| l.insats.clone()));
         cost.line = line.clone();
         cost
+    }
+
+    fn owed_mut(&mut self, f: &Slug, member: &Slug, year: i32) -> &mut Owed {
+        self.owed.entry(f.clone()).or_default().entry(member.clone()).or_default().entry(year).or_default()
     }
 
     /// A supplier's invoice (or credit note) of a förbund, by its id.

@@ -188,6 +188,7 @@ fn random_histories_keep_the_laws_of_the_books() {
         "InvoiceReceived",
         "InvoicePaid",
         "AccrualRecorded",
+        "ContributionDecided",
     ] {
         assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "the histories hold a {kind}: {kinds:?}");
     }

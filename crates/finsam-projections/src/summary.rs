@@ -13,6 +13,7 @@ pub fn type_label(type_name: &str) -> &str {
         "FundingGranted" => "Medel beviljade",
         "FundingChanged" => "Beviljade medel ändrade",
         "ContributionReceived" => "Medlemsbidrag",
+        "ContributionDecided" => "Medlemsbidrag beslutat",
         "OtherIncomeRecorded" => "Övrig intäkt",
         "CostRecorded" => "Kostnad",
         "InvoiceReceived" => "Leverantörsfaktura",
@@ -51,8 +52,16 @@ pub fn summary(event: &Event) -> String {
         FundingChanged { insats, year, delta, reason, .. } => {
             format!("beviljade medel till {insats} för {year} ändrade med {}: {reason}", delta.human())
         }
-        ContributionReceived { member, year, amount, reference } => {
-            format!("medlemsbidrag {year} från {member}: {} ({reference})", amount.human())
+        ContributionReceived { member, year, amount, reference, payer } => {
+            match payer.as_ref().filter(|p| *p != member) {
+                None => format!("medlemsbidrag {year} från {member}: {} ({reference})", amount.human()),
+                Some(p) => {
+                    format!("medlemsbidrag {year} för {member}, betalt av {p}: {} ({reference})", amount.human())
+                }
+            }
+        }
+        ContributionDecided { member, year, amount, .. } => {
+            format!("medlemsbidrag {year} beslutat för {member}: {}", amount.human())
         }
         OtherIncomeRecorded { year, line, amount, reference } => {
             format!("övrig intäkt {year} på {line}: {} ({reference})", amount.human())
