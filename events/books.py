@@ -279,8 +279,8 @@ class Books:
         self.by_seq.setdefault(seq, []).append(len(self.vouchers))
         self.vouchers.append(voucher)
         results = self.year_results.setdefault(key, {})
-        for r in rows:
-            if is_result(r["role"]):
+        for r in rows:  # the result roles and equity received: a year's close moves both to equity
+            if is_result(r["role"]) or r["role"] == "equity_received":
                 results[r["role"]] = results.get(r["role"], Decimal(0)) + r["amount"]
 
     def budget_in_force(self, f, year, known_at, as_of):

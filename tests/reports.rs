@@ -573,3 +573,21 @@ fn regex_like_decimal_point(text: &str) -> Option<String> {
         number.then(|| String::from_utf8_lossy(&b[i.saturating_sub(8)..(i + 6).min(b.len())]).into_owned())
     })
 }
+
+#[test]
+fn closing_2024_moves_the_result_and_the_equity_received_into_equity() {
+    let dir = TempDir::new("close-2024");
+    let store = fixture_store(&dir);
+    let close = |year: i32| {
+        format!(
+            r#"{{"type":"YearClosed","forbund":"sf-vastmanland","date":"2025-03-01","year":{year},"decision":{{"body":"styrelsen","date":"2025-03-01"}}}}"#
+        )
+    };
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &[close(2023), close(2024)].join("\n")), 0);
+    let accounts = account_balances(&store, "sf-vastmanland", "2024-12-31");
+    // Before: 2015 kept −3 863 000 for ever and 2010 showed a debit of 1 638 899 (the loss).
+    assert!(accounts.get("2015").is_none_or(|a| a.is_zero()), "{accounts:?}");
+    assert_eq!(accounts["2010"], Amount::parse("-2224101").unwrap(), "equity = received 3 863 000 + result −1 638 899");
+    assert_eq!(accounts["1930"], Amount::parse("2224101").unwrap());
+    bundle_checks_out(&store, "sf-vastmanland", 2024, &dir.0.join("bundle"));
+}

@@ -232,7 +232,8 @@ pub struct Projection {
 /// close) and the totals per förbund and day.
 fn index_voucher(year_results: &mut BTreeMap<(Slug, i32), BTreeMap<Role, Amount>>, totals: &mut Totals, v: &Voucher) {
     let results = year_results.entry((v.forbund.clone(), v.year)).or_default();
-    for row in v.rows.iter().filter(|row| row.role.is_result()) {
+    // The result roles, and the equity received in a merger: a year's close moves both to equity.
+    for row in v.rows.iter().filter(|row| row.role.is_result() || row.role == Role::EquityReceived) {
         *results.entry(row.role).or_default() += row.amount;
     }
     totals::add(totals, v);
@@ -564,7 +565,7 @@ impl Projection {
                         r,
                         f,
                         date,
-                        format!("Årets resultat {year} till eget kapital"),
+                        format!("Årets resultat {year} (och mottaget eget kapital) till eget kapital"),
                         VoucherKind::Closing,
                         rows,
                     );
