@@ -294,7 +294,17 @@ impl Ledger {
                 insats_known(insats, "insats")?;
             }
             if let Some(line) = line {
-                let lines = budget(year, "year")?;
+                // Life goes on in January: before the year's budget is adopted, a cost that also
+                // names its insats is booked (outside the budget until a line takes it).
+                if insats.is_some() && state.budget_in_force(year, &self.corrected).is_none() {
+                    return Ok(());
+                }
+                let lines = budget(year, "year").map_err(|r| Rejection {
+                    message: format!(
+                        "{f} has no budget for {year} yet: name the insats (`insats`) as well, and the cost is booked outside the budget until it is adopted; or record the BudgetAdopted first"
+                    ),
+                    ..r
+                })?;
                 let Some(line_insats) = lines.costs.get(line) else {
                     return Err(Rejection::new(
                         Rule::BudgetLineUnknown,
