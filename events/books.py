@@ -24,6 +24,9 @@ SIDES = {
     "cost_individ": "cost",
     "cost_struktur": "cost",
     "cost_admin": "cost",
+    "cost_personal": "cost",
+    "cost_kopta_tjanster": "cost",
+    "cost_ovrigt": "cost",
     "payable": "liability",
     "accrued_asset": "asset",
     "accrued_liability": "liability",
@@ -122,7 +125,8 @@ class Books:
             "decision": e["decision"],
             "income": [{"id": l["id"], "amount": amount(l["amount"])} for l in e["income"]],
             "costs": [
-                {"id": l["id"], "name": l["name"], "category": l["category"], "insats": l.get("insats"), "amount": amount(l["amount"])}
+                {"id": l["id"], "name": l["name"], "category": l["category"], "insats": l.get("insats"),
+                 "amount": amount(l["amount"]), "nature": l.get("nature")}
                 for l in e["costs"]
             ],
             "transfers": [amount(t["amount"]) for t in e.get("transfers") or []],
@@ -167,7 +171,7 @@ class Books:
         value = amount(e["amount"])
         self._book(seq, f, date, "event", [row("bank", value), row("other_income", -value, line=e["line"])])
 
-    def _cost_row(self, seq, f, year, line, insats, value):
+    def _cost_row(self, seq, f, year, line, insats, value, nature=None):
         """The cost row: the category of the line in the budget in force for `year` when it was
         recorded (at `seq`), else the insats'; the insats the event's, else the line's."""
         budget_line = None
@@ -183,11 +187,16 @@ class Books:
             raise ValueError(f"seq {seq}: a cost on no line of a budget and no insats")
         if insats is None and budget_line is not None:
             insats = budget_line["insats"]
-        return row("cost_" + category, value, insats=insats, line=line)
+        if nature is None and budget_line is not None:
+            nature = budget_line["nature"]
+        # The nature's account for the förbund's own staff, purchased services and other costs;
+        # the category's for grants given (and v1).
+        role = "cost_" + nature if nature in ("personal", "kopta_tjanster", "ovrigt") else "cost_" + category
+        return row(role, value, insats=insats, line=line)
 
     def _CostRecorded(self, seq, f, date, e):
         value = amount(e["amount"])
-        cost = self._cost_row(seq, f, e["year"], e.get("line"), e.get("insats"), value)
+        cost = self._cost_row(seq, f, e["year"], e.get("line"), e.get("insats"), value, e.get("nature"))
         self._book(seq, f, date, "event", [cost, row("bank", -value)])
 
     def _InvoiceReceived(self, seq, f, date, e):
@@ -198,7 +207,7 @@ class Books:
             insats = insats if insats is not None else credited["insats"]
             year = credited["year"]
         self.invoices[(f, e["invoice"])] = {"supplier": e["supplier"], "line": line, "insats": insats, "year": year}
-        cost = self._cost_row(seq, f, year, line, insats, value)
+        cost = self._cost_row(seq, f, year, line, insats, value, e.get("nature"))
         self._book(seq, f, date, "event", [cost, row("payable", -value)])
 
     def _AccrualRecorded(self, seq, f, date, e):

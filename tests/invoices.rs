@@ -136,3 +136,28 @@ fn invoices_reach_the_bundle_sie_and_the_journal_alike() {
     assert!(text.contains("#KTYP 2440 S"), "{text}");
     assert!(text.contains("#UB 0 2440 -50000.00"), "{text}");
 }
+
+#[test]
+fn a_cost_books_on_the_account_of_its_nature_when_it_has_one() {
+    let dir = TempDir::new("nature");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    // The förbund's own staff on the line "Processtöd … (egen personal)", said on the event; a
+    // purchased service on an invoice; grants given (and v1 costs) stay on the category's account.
+    let staff = r#"{"type":"CostRecorded","forbund":"sf-vastmanland","date":"2024-01-25","year":2024,"insats":"processtod-samverkansinsatser","amount":"100000","reference":"Lön januari","text":"Processtöd, egen personal","nature":"personal"}"#;
+    let service = r#"{"type":"InvoiceReceived","forbund":"sf-vastmanland","date":"2024-02-10","year":2024,"invoice":"f-200","supplier":"Utvärdering AB","line":"utvarderingsinsatser","amount":"30000","reference":"F-200","text":"utvärdering","nature":"kopta_tjanster"}"#;
+    let grant = r#"{"type":"CostRecorded","forbund":"sf-vastmanland","date":"2024-03-31","year":2024,"line":"samordningsteam-sala","amount":"425000","reference":"F-sala","text":"Samordningsteam Sala Q1"}"#;
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &[staff, service, grant].join("\n"));
+    assert_exit(&o, 0);
+    let a = accounts(&store, "2024-03-31");
+    assert_eq!((a["5010"], a["6550"], a["4510"]), (kr("100000"), kr("30000"), kr("425000")), "{a:?}");
+    // The budget position still counts them on their lines and insatser.
+    let o = finsam(
+        &store,
+        &["budget", "--forbund", "sf-vastmanland", "--year", "2024", "--as-of", "2024-12-31", "--format", "json"],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let spent = |id: &str| v["lines"].as_array().unwrap().iter().find(|l| l["id"] == id).unwrap()["spent"].clone();
+    assert_eq!((spent("utvarderingsinsatser"), spent("samordningsteam-sala")), ("30000".into(), "425000".into()));
+    bundle_checks_out(&store, "sf-vastmanland", 2024, &dir.0.join("bundle"));
+}

@@ -103,6 +103,17 @@ string_enum!(
     BudgetStatus { Adopted => "adopted", Outlook => "outlook" }
 );
 string_enum!(
+    /// What a cost is (kostnadsslag, v2), apart from what it is for (its category): the
+    /// förbund's own staff, purchased services, grants given to insatser run by the members, or
+    /// other costs.
+    Nature {
+        Personnel => "personal",
+        Purchased => "kopta_tjanster",
+        Grants => "lamnade_bidrag",
+        Other => "ovrigt"
+    }
+);
+string_enum!(
     /// A year-end accrual (periodisering, v2): booked on 31 December, reversed on 1 January.
     AccrualKind {
         AccruedCost => "upplupen_kostnad",
@@ -145,6 +156,9 @@ pub struct CostLine {
     pub group: Option<String>,
     pub amount: Amount,
     pub note: Option<String>,
+    /// What the line's costs are (v2); without it, grants given (v1's books).
+    #[serde(default)]
+    pub nature: Option<Nature>,
 }
 
 /// Equity that a plan expects to receive from another förbund (a merger).
@@ -273,6 +287,8 @@ pub enum EventKind {
         amount: Amount,
         reference: String,
         text: String,
+        /// What the cost is (v2), when not its budget line's.
+        nature: Option<Nature>,
     },
     /// A supplier's invoice (v2): the cost when it arises, owed until paid. A credit note is an
     /// invoice with a negative amount that `credits` an earlier one.
@@ -287,6 +303,8 @@ pub enum EventKind {
         due: Option<NaiveDate>,
         reference: String,
         text: String,
+        /// What the cost is (v2), when not its budget line's.
+        nature: Option<Nature>,
     },
     /// A year-end accrual (v2): a cost or income of `year` that is invoiced or paid in another
     /// year, booked on 31 December and reversed on 1 January of the next year.
@@ -933,6 +951,10 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
                 amount,
                 reference: o.text("reference", NAME_CHARS_MAX)?,
                 text: o.text("text", TEXT_CHARS_MAX)?,
+                nature: o
+                    .opt("nature")
+                    .map(|v| o.enum_of("nature", v, Nature::parse, Nature::allowed()))
+                    .transpose()?,
             }
         }
         "InvoiceReceived" => {
@@ -989,6 +1011,10 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
                 due,
                 reference: o.text("reference", NAME_CHARS_MAX)?,
                 text: o.text("text", TEXT_CHARS_MAX)?,
+                nature: o
+                    .opt("nature")
+                    .map(|v| o.enum_of("nature", v, Nature::parse, Nature::allowed()))
+                    .transpose()?,
             }
         }
         "AccrualRecorded" => {
@@ -1216,6 +1242,7 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
             group: l.opt_text("group", NAME_CHARS_MAX)?,
             amount: l.amount("amount")?,
             note: l.opt_text("note", TEXT_CHARS_MAX)?,
+            nature: l.opt("nature").map(|v| l.enum_of("nature", v, Nature::parse, Nature::allowed())).transpose()?,
         };
         check_not_negative(l.field("amount"), line.amount, &format!("\"{}\"", line.amount))?;
         l.finish()?;
@@ -1379,6 +1406,7 @@ impl Event {
                         put_opt(&mut o, "group", l.group.clone());
                         put(&mut o, "amount", amount_value(l.amount));
                         put_opt(&mut o, "note", l.note.clone());
+                        put_opt(&mut o, "nature", l.nature.map(|n| n.as_str()));
                         Value::Object(o)
                     })
                     .collect::<Vec<_>>();
@@ -1433,15 +1461,28 @@ impl Event {
                 put(&mut m, "amount", amount_value(*amount));
                 put(&mut m, "reference", reference.clone());
             }
-            CostRecorded { year, line, insats, amount, reference, text } => {
+            CostRecorded { year, line, insats, amount, reference, text, nature } => {
                 put(&mut m, "year", *year);
                 put_opt(&mut m, "line", line.as_ref().map(slug_value));
                 put_opt(&mut m, "insats", insats.as_ref().map(slug_value));
                 put(&mut m, "amount", amount_value(*amount));
                 put(&mut m, "reference", reference.clone());
                 put(&mut m, "text", text.clone());
+                put_opt(&mut m, "nature", nature.map(|n| n.as_str()));
             }
-            InvoiceReceived { year, invoice, supplier, line, insats, amount, credits, due, reference, text } => {
+            InvoiceReceived {
+                year,
+                invoice,
+                supplier,
+                line,
+                insats,
+                amount,
+                credits,
+                due,
+                reference,
+                text,
+                nature,
+            } => {
                 put(&mut m, "year", *year);
                 put(&mut m, "invoice", slug_value(invoice));
                 put(&mut m, "supplier", supplier.clone());
@@ -1452,6 +1493,7 @@ impl Event {
                 put_opt(&mut m, "due", due.map(|d| d.to_string()));
                 put(&mut m, "reference", reference.clone());
                 put(&mut m, "text", text.clone());
+                put_opt(&mut m, "nature", nature.map(|n| n.as_str()));
             }
             AccrualRecorded { year, kind, line, insats, member, amount, reference, text } => {
                 put(&mut m, "year", *year);

@@ -56,7 +56,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
         3 => json!({"type": "BudgetAdopted", "forbund": f, "date": date, "year": year, "decision": decision(),
             "income": [{"id": "bidrag", "name": "Bidrag", "amount": rng.amount()}, {"id": "ovrigt", "name": "Övrigt", "amount": rng.amount()}],
             "costs": [{"id": "team", "name": "Team", "category": "individ", "insats": "team", "amount": rng.amount()},
-                      {"id": "kansli", "name": "Kansli", "category": "admin", "amount": rng.amount()},
+                      {"id": "kansli", "name": "Kansli", "category": "admin", "nature": "personal", "amount": rng.amount()},
                       {"id": "utveckling", "name": "Utveckling", "category": "struktur", "amount": rng.amount()}]}),
         4 => {
             json!({"type": "FundingGranted", "forbund": f, "date": date, "insats": rng.pick(&INSATSER), "year": year, "amount": rng.amount(), "decision": decision()})
@@ -72,7 +72,8 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
             json!({"type": "CostRecorded", "forbund": f, "date": date, "year": year, "line": line, "amount": rng.amount(), "reference": "F", "text": "faktura"})
         }
         11 => {
-            json!({"type": "CostRecorded", "forbund": f, "date": date, "year": year, "insats": rng.pick(&INSATSER), "amount": rng.amount(), "reference": "F", "text": "per insats"})
+            json!({"type": "CostRecorded", "forbund": f, "date": date, "year": year, "insats": rng.pick(&INSATSER), "amount": rng.amount(), "reference": "F", "text": "per insats",
+                "nature": rng.pick(&["kopta_tjanster", "lamnade_bidrag", "ovrigt"])})
         }
         12 => {
             let other = *rng.pick(&FORBUND);

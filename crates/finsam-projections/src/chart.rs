@@ -2,6 +2,7 @@
 //! contribution by member kind, a cost by category …); a chart maps every role to an account.
 //! Replacing the chart changes the account numbers in the reports, never the books themselves.
 
+use finsam_domain::event::Nature;
 use finsam_domain::{Category, MemberKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,6 +28,9 @@ pub enum Role {
     AccruedLiability,
     /// Fordringar hos medlemmar: contributions decided and not yet paid (v2).
     Receivable,
+    /// A cost by its nature (v2): the förbund's own staff, purchased services, other costs.
+    /// (Grants given stay on the category's account, as in v1.)
+    CostOf(Nature),
 }
 
 /// Where a role sits in the books.
@@ -42,7 +46,7 @@ pub enum Side {
 impl Role {
     /// Every role, in the order their index is stored in the vouchers' bytes: new roles are
     /// appended, never inserted.
-    pub const ALL: [Role; 16] = [
+    pub const ALL: [Role; 19] = [
         Role::OpeningDifferenceAsset,
         Role::Bank,
         Role::Equity,
@@ -59,6 +63,9 @@ impl Role {
         Role::AccruedAsset,
         Role::AccruedLiability,
         Role::Receivable,
+        Role::CostOf(Nature::Personnel),
+        Role::CostOf(Nature::Purchased),
+        Role::CostOf(Nature::Other),
     ];
 
     /// The roles of contract v1: a chart must map every one of them. A chart written before a
@@ -83,6 +90,10 @@ impl Role {
             Role::AccruedAsset => "accrued_asset",
             Role::AccruedLiability => "accrued_liability",
             Role::Receivable => "receivable",
+            Role::CostOf(Nature::Personnel) => "cost_personal",
+            Role::CostOf(Nature::Purchased) => "cost_kopta_tjanster",
+            Role::CostOf(Nature::Other) => "cost_ovrigt",
+            Role::CostOf(Nature::Grants) => unreachable!("grants given post to the category's role"),
         }
     }
 
@@ -92,7 +103,7 @@ impl Role {
             Role::OpeningDifferenceLiability | Role::Payable | Role::AccruedLiability => Side::Liability,
             Role::Equity | Role::EquityReceived => Side::Equity,
             Role::Contribution(_) | Role::OtherIncome => Side::Income,
-            Role::Cost(_) => Side::Cost,
+            Role::Cost(_) | Role::CostOf(_) => Side::Cost,
         }
     }
 

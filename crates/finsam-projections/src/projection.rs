@@ -7,7 +7,9 @@ use crate::book::Book;
 use crate::chart::Role;
 use crate::totals::{self, Totals};
 use chrono::{Datelike, NaiveDate};
-use finsam_domain::event::{BudgetStatus, CostLine, EstimatedTransfer, IncomeLine, InsatsRef, Stated, TransferLine};
+use finsam_domain::event::{
+    BudgetStatus, CostLine, EstimatedTransfer, IncomeLine, InsatsRef, Nature, Stated, TransferLine,
+};
 use finsam_domain::{Amount, Category, Decision, Event, EventKind, MemberKind, Owed, Share, Slug};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -431,18 +433,30 @@ impl Projection {
                 let text = format!("Övrig intäkt: {reference}");
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![Row::new(Role::Bank, *amount), income]);
             }
-            CostRecorded { year, line, insats, amount, reference, text } => {
-                let cost = self.cost_row(f, *year, line, insats, *amount, r.seq);
+            CostRecorded { year, line, insats, amount, reference, text, nature } => {
+                let cost = self.cost_row(f, *year, line, insats, *nature, *amount, r.seq);
                 let text = format!("{text} ({reference})");
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![cost, Row::new(Role::Bank, -*amount)]);
             }
-            InvoiceReceived { year, invoice, supplier, line, insats, amount, credits, due, reference, text } => {
+            InvoiceReceived {
+                year,
+                invoice,
+                supplier,
+                line,
+                insats,
+                amount,
+                credits,
+                due,
+                reference,
+                text,
+                nature,
+            } => {
                 // A credit note charges what the invoice it credits was charged to, unless it says.
                 let credited = credits.as_ref().and_then(|c| self.invoice(f, c)).cloned();
                 let line = line.clone().or_else(|| credited.as_ref().and_then(|i| i.line.clone()));
                 let insats = insats.clone().or_else(|| credited.as_ref().and_then(|i| i.insats.clone()));
                 let year_of_cost = credited.as_ref().map_or(*year, |i| i.year);
-                let cost = self.cost_row(f, year_of_cost, &line, &insats, *amount, r.seq);
+                let cost = self.cost_row(f, year_of_cost, &line, &insats, *nature, *amount, r.seq);
                 let text = match credits {
                     None => format!("Leverantörsfaktura {supplier} {invoice}: {text} ({reference})"),
                     Some(c) => format!("Kreditnota {supplier} {invoice} på faktura {c}: {text} ({reference})"),
@@ -470,7 +484,7 @@ impl Projection {
                 // cost (debit) or of income (credit) for the year the accrual is booked in.
                 let moved = |p: &Projection, sign: Amount| -> Row {
                     if kind.is_cost() {
-                        p.cost_row(f, *year, line, insats, sign, r.seq)
+                        p.cost_row(f, *year, line, insats, None, sign, r.seq)
                     } else if let Some(m) = member {
                         let info = &p.forbund[f];
                         let (_, _, kind, _) =
@@ -603,12 +617,16 @@ impl Projection {
     /// The cost row of a cost or an invoice: the category of the line in the budget in force for
     /// `year` when it was recorded (at `seq`), else the insats'; the insats the event's, else
     /// the line's.
+    /// Its role: the cost's nature (the event's, else its line's) when that is the förbund's own
+    /// staff, purchased services or other costs; else (grants given, and v1) the category's.
+    #[allow(clippy::too_many_arguments)]
     fn cost_row(
         &self,
         f: &Slug,
         year: i32,
         line: &Option<Slug>,
         insats: &Option<Slug>,
+        nature: Option<Nature>,
         amount: Amount,
         seq: u64,
     ) -> Row {
@@ -620,7 +638,11 @@ impl Projection {
             (None, Some(i)) => self.insats(f, i).expect("the ledger checked the insats").category,
             (None, None) => unreachable!("the ledger checked the cost's line"),
         };
-        let mut cost = Row::new(Role::Cost(category), amount);
+        let role = match nature.or_else(|| budget_line.and_then(|l| l.nature)) {
+            Some(n @ (Nature::Personnel | Nature::Purchased | Nature::Other)) => Role::CostOf(n),
+            Some(Nature::Grants) | None => Role::Cost(category),
+        };
+        let mut cost = Row::new(role, amount);
         cost.insats = insats.clone().or_else(|| budget_line.and_then(|l| l.insats.clone()));
         cost.line = line.clone();
         cost
