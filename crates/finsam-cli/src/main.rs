@@ -680,22 +680,16 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
     })
 }
 
-/// How many of the log's last events a new batch is compared with for likely duplicates.
-const RECENT_EVENTS: u64 = 1000;
+/// How much of the log's end a new batch is compared with for likely duplicates: 1 MiB, some
+/// thousands of events, read from the end of the file whatever the log's length.
+const RECENT_BYTES: u64 = 1 << 20;
 
 /// The warnings for a batch, event by event, as if each earlier one were recorded: (line, warning).
 fn advise(
     store: &Store<finsam_store::FileLog>,
     batch: &[(usize, finsam_domain::Event)],
 ) -> Result<Vec<(usize, finsam_projections::advice::Warning)>, Failure> {
-    let head = store.head().seq;
-    let mut recent = Vec::new();
-    if head > 0 {
-        store.read(head.saturating_sub(RECENT_EVENTS - 1).max(1), head, &mut |e| {
-            recent.push(e.event);
-            Ok(())
-        })?;
-    }
+    let recent: Vec<finsam_domain::Event> = store.recent(RECENT_BYTES)?.into_iter().map(|e| e.event).collect();
     let mut advisor = finsam_projections::advice::Advisor::new(store.projection(), &recent);
     Ok(batch.iter().flat_map(|(line, e)| advisor.advise(e).into_iter().map(move |w| (*line, w))).collect())
 }

@@ -639,6 +639,14 @@ impl<'a> Obj<'a> {
         v.as_u64().filter(|n| *n >= 1).ok_or_else(|| self.wrong_type(name, v, "a JSON integer seq of 1 or more"))
     }
 
+    /// The optional `nature` of a cost (v2).
+    fn opt_nature(&mut self) -> Result<Option<Nature>, Rejection> {
+        match self.opt("nature") {
+            None => Ok(None),
+            Some(v) => self.enum_of("nature", v, Nature::parse, Nature::allowed()).map(Some),
+        }
+    }
+
     fn enum_of<T>(
         &self,
         name: &str,
@@ -951,10 +959,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
                 amount,
                 reference: o.text("reference", NAME_CHARS_MAX)?,
                 text: o.text("text", TEXT_CHARS_MAX)?,
-                nature: o
-                    .opt("nature")
-                    .map(|v| o.enum_of("nature", v, Nature::parse, Nature::allowed()))
-                    .transpose()?,
+                nature: o.opt_nature()?,
             }
         }
         "InvoiceReceived" => {
@@ -1011,10 +1016,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
                 due,
                 reference: o.text("reference", NAME_CHARS_MAX)?,
                 text: o.text("text", TEXT_CHARS_MAX)?,
-                nature: o
-                    .opt("nature")
-                    .map(|v| o.enum_of("nature", v, Nature::parse, Nature::allowed()))
-                    .transpose()?,
+                nature: o.opt_nature()?,
             }
         }
         "AccrualRecorded" => {
@@ -1242,7 +1244,7 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
             group: l.opt_text("group", NAME_CHARS_MAX)?,
             amount: l.amount("amount")?,
             note: l.opt_text("note", TEXT_CHARS_MAX)?,
-            nature: l.opt("nature").map(|v| l.enum_of("nature", v, Nature::parse, Nature::allowed())).transpose()?,
+            nature: l.opt_nature()?,
         };
         check_not_negative(l.field("amount"), line.amount, &format!("\"{}\"", line.amount))?;
         l.finish()?;

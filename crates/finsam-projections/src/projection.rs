@@ -12,7 +12,7 @@ use finsam_domain::event::{
 };
 use finsam_domain::{Amount, Category, Decision, Event, EventKind, MemberKind, Owed, Share, Slug};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
@@ -228,11 +228,22 @@ pub struct Projection {
     /// The vouchers summed per förbund and day (see `totals`).
     #[serde(skip)]
     totals: Totals,
+    /// The income lines other income was booked on, per förbund (derived from the vouchers).
+    #[serde(skip)]
+    other_income_lines: BTreeSet<(Slug, Slug)>,
 }
 
 /// Takes a voucher into what is derived from the vouchers: the year's running result (for its
-/// close) and the totals per förbund and day.
-fn index_voucher(year_results: &mut BTreeMap<(Slug, i32), BTreeMap<Role, Amount>>, totals: &mut Totals, v: &Voucher) {
+/// close), the totals per förbund and day, and the income lines other income was booked on.
+fn index_voucher(
+    year_results: &mut BTreeMap<(Slug, i32), BTreeMap<Role, Amount>>,
+    totals: &mut Totals,
+    other_income_lines: &mut BTreeSet<(Slug, Slug)>,
+    v: &Voucher,
+) {
+    for line in v.rows.iter().filter(|r| r.role == Role::OtherIncome).filter_map(|r| r.line.as_ref()) {
+        other_income_lines.insert((v.forbund.clone(), line.clone()));
+    }
     let results = year_results.entry((v.forbund.clone(), v.year)).or_default();
     // The result roles, and the equity received in a merger: a year's close moves both to equity.
     for row in v.rows.iter().filter(|row| row.role.is_result() || row.role == Role::EquityReceived) {
@@ -283,6 +294,7 @@ impl From<Stored> for Projection {
             invoice_index: BTreeMap::new(),
             year_results: BTreeMap::new(),
             totals: Totals::new(),
+            other_income_lines: BTreeSet::new(),
         };
         p.index_lists();
         p
@@ -299,7 +311,7 @@ impl Projection {
         assert!(self.book.is_empty(), "a projection read from a checkpoint has no vouchers of its own");
         self.book = book;
         for v in self.book.iter() {
-            index_voucher(&mut self.year_results, &mut self.totals, &v);
+            index_voucher(&mut self.year_results, &mut self.totals, &mut self.other_income_lines, &v);
         }
         self
     }
@@ -678,7 +690,7 @@ impl Projection {
         };
         voucher.assert_balanced();
         *next += 1;
-        index_voucher(&mut self.year_results, &mut self.totals, &voucher);
+        index_voucher(&mut self.year_results, &mut self.totals, &mut self.other_income_lines, &voucher);
         self.book.push(&voucher);
     }
 
@@ -720,11 +732,7 @@ impl Projection {
     /// Whether a budgeted income line is other income rather than the members' contributions
     /// (v1 budgets do not say): other income was booked on it, or its name begins with "Övrig".
     pub fn is_other_income_line(&self, f: &Slug, line: &IncomeLine) -> bool {
-        line.name.to_lowercase().starts_with("övrig")
-            || self
-                .book
-                .of_forbund(f, self.head)
-                .any(|v| v.rows.iter().any(|r| r.role == Role::OtherIncome && r.line.as_ref() == Some(&line.id)))
+        line.name.to_lowercase().starts_with("övrig") || self.other_income_lines.contains(&(f.clone(), line.id.clone()))
     }
 
     /// The vouchers booked from the event `seq` (one, two for a transfer, none for a decision).

@@ -297,6 +297,22 @@ impl FileLog {
         Ok(FileLog { path: path.to_path_buf(), file, head: end.head.clone(), len: end.valid_len, poisoned: None })
     }
 
+    /// The envelopes in the last `bytes` bytes of the acknowledged log, in order: a bounded read
+    /// of what was recorded recently (the first, partial line is skipped). Lines that do not
+    /// open are skipped too: the chain was verified when the store was opened.
+    pub fn tail(&self, bytes: u64) -> Result<Vec<Envelope>, StoreError> {
+        let start = self.len.saturating_sub(bytes);
+        let mut file = File::open(&self.path).map_err(|e| StoreError::io(&self.path, "open", e))?;
+        file.seek(SeekFrom::Start(start)).map_err(|e| StoreError::io(&self.path, "seek in", e))?;
+        let mut text = Vec::new();
+        file.take(self.len - start).read_to_end(&mut text).map_err(|e| StoreError::io(&self.path, "read", e))?;
+        let mut lines = text.split(|b| *b == b'\n');
+        if start > 0 {
+            lines.next();
+        }
+        Ok(lines.filter(|l| !l.is_empty()).filter_map(|l| Envelope::open(l).ok()).collect())
+    }
+
     /// The same log with its file wrapped (fault injection in tests).
     pub fn map_file<G: LogFile>(self, wrap: impl FnOnce(File) -> G) -> FileLog<G> {
         FileLog { path: self.path, file: wrap(self.file), head: self.head, len: self.len, poisoned: self.poisoned }

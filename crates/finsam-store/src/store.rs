@@ -387,6 +387,11 @@ impl Store<FileLog> {
 }
 
 impl Store<FileLog> {
+    /// The events recorded in the last `bytes` bytes of the log (see `FileLog::tail`).
+    pub fn recent(&self, bytes: u64) -> Result<Vec<Envelope>, StoreError> {
+        self.backend.tail(bytes)
+    }
+
     /// The same store with its log file wrapped, e.g. to inject faults in tests.
     pub fn map_log<G: crate::log::LogFile>(self, wrap: impl FnOnce(File) -> G) -> Store<FileLog<G>> {
         Store {
