@@ -243,6 +243,37 @@ class Books:
         self._book(seq, source, date, "event", [row("equity", value), row("bank", -value)])
         self._book(seq, f, date, "event", [row("bank", value), row("equity_received", -value)])
 
+    def _BalancesTakenOver(self, seq, f, date, e):
+        # Every asset and liability of the old books as they stand, and every income and cost
+        # they carry from the takeover's day on, move role by role; equity takes the difference.
+        # (Income and costs keep the insats, line and member they were about.)
+        source, moved = e["from"], {}
+        for v in self.vouchers:
+            if v.forbund != source:
+                continue
+            for r in v.rows:
+                if SIDES[r["role"]] in ("asset", "liability"):
+                    key = (r["role"], None, None, None)
+                elif is_result(r["role"]) and v.date >= date:
+                    key = (r["role"], r["insats"], r["line"], r["member"])
+                else:
+                    continue
+                moved[key] = moved.get(key, Decimal(0)) + r["amount"]
+        moved = {key: value for key, value in moved.items() if value != 0}
+        net = sum(moved.values(), Decimal(0))
+
+        def rows(sign):
+            return [row(k[0], sign * value, insats=k[1], line=k[2], member=k[3]) for k, value in moved.items()]
+
+        self._book(seq, source, date, "event", rows(-1) + [row("equity", net)])
+        new = rows(1) + [row("equity_received", -net)]
+        self._book(seq, f, date, "event", new)
+        for (owner, member, year), (decided, settled) in list(self.owed.items()):
+            if owner == source:  # what members owe moves with the books
+                into = self.owed.setdefault((f, member, year), [Decimal(0), Decimal(0)])
+                into[0] += decided
+                into[1] += settled
+
     def _ForbundDissolved(self, seq, f, date, e):
         pass
 

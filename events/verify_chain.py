@@ -370,7 +370,7 @@ class Figures:
         year, f = int(name[len("handelser-"):-len(".json")]), self.forbund
 
         def in_books(e):
-            return e["forbund"] == f or (e["type"] == "EquityTransferred" and e["from"] == f)
+            return e["forbund"] == f or (e["type"] in ("EquityTransferred", "BalancesTakenOver") and e["from"] == f)
 
         first, last = books.datetime.date(year, 1, 1), books.datetime.date(year, 12, 31)
         expected = [env for env in self.envelopes if in_books(env["event"]) and first <= books.day(env["event"]["date"]) <= last]

@@ -576,8 +576,10 @@ pub fn trail_rows(store: &Path, view: &View, filter: TrailFilter) -> Result<Vec<
     let mut rows: Vec<Value> = Vec::new();
     finsam_store::read_log(store, 1, view.head.seq, &mut |e: Envelope| {
         let ev = &e.event;
-        let in_books =
-            |f: &Slug| &ev.forbund == f || matches!(&ev.kind, EventKind::EquityTransferred { from, .. } if from == f);
+        let in_books = |f: &Slug| {
+            &ev.forbund == f
+                || matches!(&ev.kind, EventKind::EquityTransferred { from, .. } | EventKind::BalancesTakenOver { from, .. } if from == f)
+        };
         let keep = forbund.as_ref().is_none_or(in_books)
             && insats.as_ref().is_none_or(|i| mentions_insats(p, ev, i))
             && filter.from.is_none_or(|d| ev.date >= d)

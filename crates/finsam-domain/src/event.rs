@@ -335,6 +335,14 @@ pub enum EventKind {
         amount: Amount,
         reference: String,
     },
+    /// The new förbund takes over a merging förbund's books (v2), on the day the merger takes
+    /// effect: every asset and liability, account by account, and the equity they leave. The
+    /// amounts are what the old books say; the old books are zero afterwards (once its last
+    /// year is closed).
+    BalancesTakenOver {
+        from: Slug,
+        reference: String,
+    },
     ForbundDissolved {
         merged_into: Option<Slug>,
         decision: Decision,
@@ -367,6 +375,7 @@ impl EventKind {
         "AccrualRecorded",
         "MergerDecided",
         "EquityTransferred",
+        "BalancesTakenOver",
         "ForbundDissolved",
         "YearClosed",
         "EventCorrected",
@@ -390,6 +399,7 @@ impl EventKind {
             AccrualRecorded { .. } => "AccrualRecorded",
             MergerDecided { .. } => "MergerDecided",
             EquityTransferred { .. } => "EquityTransferred",
+            BalancesTakenOver { .. } => "BalancesTakenOver",
             ForbundDissolved { .. } => "ForbundDissolved",
             YearClosed { .. } => "YearClosed",
             EventCorrected { .. } => "EventCorrected",
@@ -921,7 +931,12 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
             let year = o.year("year")?;
             let amount = o.amount("amount")?;
             check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
-            check_year_matches_date(year, date)?;
+            // A payment in January of what was decided for last year (v2) settles a receivable;
+            // the ledger checks that something is owed for that year.
+            let pays_earlier_year = type_name == "ContributionReceived" && year < date.year();
+            if !pays_earlier_year {
+                check_year_matches_date(year, date)?;
+            }
             let reference = o.text("reference", NAME_CHARS_MAX)?;
             if type_name == "ContributionDecided" {
                 ContributionDecided { member, year, amount, reference, decision: o.decision()? }
@@ -1115,6 +1130,9 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
             let amount = o.amount("amount")?;
             check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
             EquityTransferred { from, amount, reference: o.text("reference", NAME_CHARS_MAX)? }
+        }
+        "BalancesTakenOver" => {
+            BalancesTakenOver { from: o.slug("from")?, reference: o.text("reference", NAME_CHARS_MAX)? }
         }
         "ForbundDissolved" => ForbundDissolved { merged_into: o.opt_slug("merged_into")?, decision: o.decision()? },
         "YearClosed" => YearClosed { year: o.year("year")?, decision: o.decision()? },
@@ -1530,6 +1548,10 @@ impl Event {
             EquityTransferred { from, amount, reference } => {
                 put(&mut m, "from", slug_value(from));
                 put(&mut m, "amount", amount_value(*amount));
+                put(&mut m, "reference", reference.clone());
+            }
+            BalancesTakenOver { from, reference } => {
+                put(&mut m, "from", slug_value(from));
                 put(&mut m, "reference", reference.clone());
             }
             ForbundDissolved { merged_into, decision } => {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the shape or the meaning of the ledger state changes, so that a checkpoint
 /// written by another version is rebuilt from the log instead of trusted.
-pub const LEDGER_STATE_VERSION: u32 = 3;
+pub const LEDGER_STATE_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
@@ -42,6 +42,9 @@ pub struct Ledger {
     /// change of what was decided, change of what was settled).
     #[serde(default)]
     contribution_effects: BTreeMap<u64, (Slug, i32, Amount, Amount)>,
+    /// Takeovers of a merging förbund's books: seq -> the förbund taken over.
+    #[serde(default)]
+    takeovers: BTreeMap<u64, Slug>,
 }
 
 /// A member's decided contribution for a year, and how much of it payments have settled.
@@ -75,6 +78,13 @@ struct InvoiceState {
     corrected: bool,
 }
 
+impl InvoiceState {
+    /// An invoice still owed (or, after a credit note larger than what was left, owed back).
+    fn is_open(&self) -> bool {
+        !self.credit_note && !self.corrected && !self.outstanding.is_zero()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct ForbundState {
     name: String,
@@ -97,6 +107,12 @@ struct ForbundState {
     /// Contributions decided per member and year, and what payments settled.
     #[serde(default)]
     owed: BTreeMap<Slug, BTreeMap<i32, Owed>>,
+    /// The day each merger into this förbund takes effect, by the merging förbund.
+    #[serde(default)]
+    merger_effective: BTreeMap<Slug, NaiveDate>,
+    /// When this förbund's books were taken over: by whom, at which seq, on which day.
+    #[serde(default)]
+    taken_over: Option<(Slug, u64, NaiveDate)>,
 }
 
 impl ForbundState {
@@ -201,6 +217,21 @@ impl Ledger {
                 "forbund",
                 quoted(f),
                 format!("this förbund was dissolved on {dissolved}; its books take no new events"),
+            ));
+        }
+        // Taken over, a förbund's books are final: only its last years' close and its
+        // dissolution may follow.
+        let still_allowed = match &event.kind {
+            EventKind::YearClosed { year, .. } => state.taken_over.as_ref().is_some_and(|(_, _, d)| *year <= d.year()),
+            EventKind::ForbundDissolved { .. } => true,
+            _ => false,
+        };
+        if let Some((by, seq, day)) = state.taken_over.as_ref().filter(|_| !still_allowed) {
+            return Err(Rejection::new(
+                Rule::ForbundTakenOver,
+                "forbund",
+                quoted(f),
+                format!("the books of {f} were taken over by {by} on {day} (event {seq}); record this in {by}'s books (only the close of {f}'s last year and its dissolution still belong here)"),
             ));
         }
         if event.date < state.registered {
@@ -410,8 +441,24 @@ impl Ledger {
                     ));
                 }
             }
-            ContributionReceived { member, payer, .. } => {
+            ContributionReceived { member, payer, year, amount, .. } => {
                 member_known(member)?;
+                if *year != event.date.year() {
+                    let owed = state.owed.get(member).and_then(|y| y.get(year)).cloned().unwrap_or_default();
+                    if owed.settles(*amount) < *amount {
+                        return Err(Rejection::new(
+                            Rule::YearMustMatchDate,
+                            "year",
+                            year.to_string(),
+                            format!(
+                                "a contribution for {year} paid on {} settles what was decided for {member} for {year}, and {} is owed: record it for {} (income of that year), or decide the {year} contribution (ContributionDecided) first",
+                                event.date,
+                                (owed.decided - owed.settled).max(Amount::ZERO).human(),
+                                event.date.year()
+                            ),
+                        ));
+                    }
+                }
                 if let Some(payer) = payer {
                     member_known_as(payer, "payer")?;
                 }
@@ -524,23 +571,29 @@ impl Ledger {
                     }
                 }
             }
-            EquityTransferred { from, .. } => {
+            EquityTransferred { from, .. } | BalancesTakenOver { from, .. } => {
                 forbund_known(from, "from")?;
-                if !state.merging_in.contains(from) {
-                    return Err(Rejection::new(
-                        Rule::TransferWithoutMerger,
-                        "from",
-                        quoted(from),
-                        format!("equity moves into {f} only from a förbund whose merger into it is decided: record the MergerDecided first"),
-                    ));
-                }
-                if let Some(day) = self.forbund[from].dissolved {
+                let takeover = matches!(event.kind, BalancesTakenOver { .. });
+                // A dissolved förbund's bank can pay nothing out; its books can still be taken over.
+                if let Some(day) = self.forbund[from].dissolved.filter(|_| !takeover) {
                     return Err(Rejection::new(
                         Rule::TransferFromDissolvedForbund,
                         "from",
                         quoted(from),
                         format!("this förbund was dissolved on {day}; record the transfer before the dissolution"),
                     ));
+                }
+                self.check_not_settled(from, takeover)?;
+                if !state.merging_in.contains(from) {
+                    return Err(Rejection::new(
+                        Rule::TransferWithoutMerger,
+                        "from",
+                        quoted(from),
+                        format!("equity and books move into {f} only from a förbund whose merger into it is decided: record the MergerDecided first"),
+                    ));
+                }
+                if takeover {
+                    self.check_takeover(state, event, from)?;
                 }
             }
             ForbundDissolved { merged_into, .. } => {
@@ -621,6 +674,14 @@ impl Ledger {
                         format!("event {seq} was corrected already by event {by}"),
                     ));
                 }
+                if let Some(from) = self.takeovers.get(&seq) {
+                    return Err(Rejection::new(
+                        Rule::CorrectionNotAllowed,
+                        "corrects",
+                        seq.to_string(),
+                        format!("event {seq} took over the books of {from}, which are final since: a takeover is not reversed; correct the events it moved in {f}'s books instead"),
+                    ));
+                }
                 if let Some(kind) = self.uncorrectable.get(&seq) {
                     return Err(Rejection::new(
                         Rule::CorrectionNotAllowed,
@@ -685,6 +746,55 @@ impl Ledger {
         Ok(())
     }
 
+    /// A förbund's books are taken over once, and then take no transfer typed by hand; a
+    /// takeover does not follow such transfers (v1, which may be several) either.
+    fn check_not_settled(&self, from: &Slug, takeover: bool) -> Result<(), Rejection> {
+        if let Some((by, seq, _)) = &self.forbund[from].taken_over {
+            return Err(Rejection::new(
+                Rule::TakeoverTwice,
+                "from",
+                quoted(from),
+                format!("the books of {from} were taken over by {by} already (event {seq}); they are zero since"),
+            ));
+        }
+        if let Some((seq, _)) = self.transfers.iter().find(|(_, f)| *f == from).filter(|_| takeover) {
+            return Err(Rejection::new(
+                Rule::TakeoverTwice,
+                "from",
+                quoted(from),
+                format!("equity of {from} was transferred already (EquityTransferred, event {seq}); a förbund's books are handed over once, by a BalancesTakenOver or (v1) by EquityTransferred"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A takeover happens on the day its merger takes effect, and the invoices still open in
+    /// the old books keep their ids in the new ones.
+    fn check_takeover(&self, state: &ForbundState, event: &Event, from: &Slug) -> Result<(), Rejection> {
+        let f = &event.forbund;
+        let effective = state.merger_effective[from];
+        if event.date != effective {
+            return Err(Rejection::new(
+                Rule::TakeoverDate,
+                "date",
+                format!("\"{}\"", event.date),
+                format!("the merger of {from} into {f} takes effect on {effective}: the books are taken over on that day (record the event dated {effective})"),
+            ));
+        }
+        let old = &self.forbund[from];
+        for (id, _) in old.invoices.iter().filter(|(_, i)| i.is_open()) {
+            if state.invoices.contains_key(id) {
+                return Err(Rejection::new(
+                    Rule::InvoiceDuplicate,
+                    "from",
+                    quoted(from),
+                    format!("{from}'s open invoice {id} would be taken over, but {f} has an invoice with this id already; pay or credit it in {from}'s books before the takeover"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Applies an event that passed `check`. Returns its seq.
     pub fn apply(&mut self, event: &Event) -> u64 {
         use EventKind::*;
@@ -712,6 +822,8 @@ impl Ledger {
                 event_years: BTreeSet::new(),
                 invoices: BTreeMap::new(),
                 owed: BTreeMap::new(),
+                merger_effective: BTreeMap::new(),
+                taken_over: None,
             };
             let previous = self.forbund.insert(f.clone(), state);
             assert!(previous.is_none(), "apply: {f} registered twice");
@@ -740,7 +852,10 @@ impl Ledger {
                 *state.granted.entry(insats.clone()).or_default().entry(*year).or_default() += *delta;
                 self.grants.insert(seq, (insats.clone(), *year, *delta));
             }
-            MergerDecided { merging, .. } => state.merging_in.extend(merging.iter().cloned()),
+            MergerDecided { merging, effective, .. } => {
+                state.merging_in.extend(merging.iter().cloned());
+                state.merger_effective.extend(merging.iter().map(|m| (m.clone(), *effective)));
+            }
             ForbundDissolved { .. } => state.dissolved = Some(event.date),
             YearClosed { year, .. } => state.closed_through = Some(*year),
             EventCorrected { corrects, .. } => {
@@ -767,6 +882,26 @@ impl Ledger {
             }
             EquityTransferred { from, .. } => {
                 self.transfers.insert(seq, from.clone());
+            }
+            BalancesTakenOver { from, .. } => {
+                // What is still owed either way moves with the books: the open invoices (paid
+                // from here on by the new förbund) and the members' outstanding contributions.
+                let old = &self.forbund[from];
+                let invoices: Vec<(Slug, InvoiceState)> =
+                    old.invoices.iter().filter(|(_, i)| i.is_open()).map(|(id, i)| (id.clone(), i.clone())).collect();
+                let owed = old.owed.clone();
+                let state = self.forbund.get_mut(f).expect("apply: the new förbund is registered");
+                state.invoices.extend(invoices);
+                for (member, years) in owed {
+                    for (year, o) in years {
+                        let into = state.owed.entry(member.clone()).or_default().entry(year).or_default();
+                        into.decided += o.decided;
+                        into.settled += o.settled;
+                    }
+                }
+                self.forbund.get_mut(from).expect("apply: check found the old förbund").taken_over =
+                    Some((f.clone(), seq, event.date));
+                self.takeovers.insert(seq, from.clone());
             }
             OtherIncomeRecorded { .. } | CostRecorded { .. } | AccrualRecorded { .. } => {}
             ContributionDecided { member, year, amount, .. } => {

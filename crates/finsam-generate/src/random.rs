@@ -62,6 +62,8 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
             json!({"type": "FundingGranted", "forbund": f, "date": date, "insats": rng.pick(&INSATSER), "year": year, "amount": rng.amount(), "decision": decision()})
         }
         5..=7 => {
+            // Now and then a payment of what was decided for last year.
+            let year = if rng.below(4) == 0 { year - 1 } else { year };
             json!({"type": "ContributionReceived", "forbund": f, "date": date, "member": rng.pick(&MEMBERS), "year": year, "amount": rng.amount(), "reference": "bidrag"})
         }
         8 => {
@@ -80,9 +82,14 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
             json!({"type": "MergerDecided", "forbund": f, "date": date, "merging": [other], "effective": date,
                 "estimated_transfers": [{"from": other, "amount": rng.amount()}], "decision": decision()})
         }
-        13 => {
-            json!({"type": "EquityTransferred", "forbund": f, "date": date, "from": rng.pick(&FORBUND), "amount": rng.amount(), "reference": "överföring"})
-        }
+        13 => match rng.below(2) {
+            0 => {
+                json!({"type": "EquityTransferred", "forbund": f, "date": date, "from": rng.pick(&FORBUND), "amount": rng.amount(), "reference": "överföring"})
+            }
+            _ => {
+                json!({"type": "BalancesTakenOver", "forbund": f, "date": date, "from": rng.pick(&FORBUND), "reference": "bokslut"})
+            }
+        },
         14 => match rng.below(3) {
             0 => {
                 json!({"type": "YearClosed", "forbund": f, "date": date, "year": year - 1 - rng.below(2) as i32, "decision": decision()})
@@ -135,6 +142,28 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
 /// history is one the store would accept; the same seed gives the same history.
 /// A valid history of about `len` events, with dates moving forward through 2023–2026.
 pub fn random_history(seed: u64, len: usize) -> Vec<Event> {
+    random_history_of(seed, len, |_| true)
+}
+
+/// The types of contract v1.
+pub const V1_TYPES: [&str; 13] = [
+    "ForbundRegistered",
+    "OpeningBalanceRecorded",
+    "InsatsCreated",
+    "BudgetAdopted",
+    "FundingGranted",
+    "FundingChanged",
+    "ContributionReceived",
+    "OtherIncomeRecorded",
+    "CostRecorded",
+    "MergerDecided",
+    "EquityTransferred",
+    "ForbundDissolved",
+    "YearClosed",
+];
+
+/// A random valid history of the event types `keep` allows (corrections always allowed).
+pub fn random_history_of(seed: u64, len: usize, keep: impl Fn(&str) -> bool) -> Vec<Event> {
     let mut rng = Rng::new(seed);
     let mut ledger = Ledger::new();
     let mut events = Vec::new();
@@ -147,7 +176,8 @@ pub fn random_history(seed: u64, len: usize) -> Vec<Event> {
         }
         let v = candidate(&mut rng, day, ledger.head());
         let Ok(event) = Event::from_json(&v) else { continue };
-        if ledger.record(&event).is_ok() {
+        let kept = matches!(event.kind, finsam_domain::EventKind::EventCorrected { .. }) || keep(event.type_name());
+        if kept && ledger.record(&event).is_ok() {
             events.push(event);
         }
     }

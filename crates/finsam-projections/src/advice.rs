@@ -56,6 +56,7 @@ fn likeness(e: &Event) -> Option<String> {
         FundingGranted { insats, year, amount, .. } => format!("{insats}|{year}|{amount}"),
         FundingChanged { insats, year, delta, .. } => format!("{insats}|{year}|{delta}"),
         EquityTransferred { from, amount, reference } => format!("{from}|{amount}|{reference}"),
+        BalancesTakenOver { from, reference } => format!("{from}|{reference}"),
         _ => return None,
     };
     Some(format!("{}|{}|{}|{what}", e.type_name(), e.forbund, e.date))

@@ -4,7 +4,7 @@
 //! known at a seq" (recording time) by filtering, without replaying the log again.
 
 use crate::book::Book;
-use crate::chart::Role;
+use crate::chart::{Role, Side};
 use crate::totals::{self, Totals};
 use chrono::{Datelike, NaiveDate};
 use finsam_domain::event::{
@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 5;
+pub const PROJECTION_VERSION: u32 = 6;
 
 /// The text of an opening balance's voucher (no other voucher has it: the texts of the others
 /// all begin with what they are).
@@ -576,6 +576,7 @@ impl Projection {
                     vec![Row::new(Role::Bank, *amount), Row::new(Role::EquityReceived, -*amount)],
                 );
             }
+            BalancesTakenOver { from, reference } => self.take_over(r, from, reference),
             ForbundDissolved { .. } => {
                 self.forbund.get_mut(f).expect("registered").dissolved = Some((e.date, r.seq));
             }
@@ -658,6 +659,83 @@ impl Projection {
         cost.insats = insats.clone().or_else(|| budget_line.and_then(|l| l.insats.clone()));
         cost.line = line.clone();
         cost
+    }
+
+    /// The new förbund (the event's) takes over the books of `from` on the event's date: every
+    /// asset and liability, role by role, as the old books hold them now, and every income and
+    /// cost the old books carry from that day on (the reversals of its year-end accruals); the
+    /// old books' equity takes the difference, the new books receive it as equity received.
+    /// What is owed moves with the books: open invoices and members' contributions.
+    fn take_over(&mut self, r: Recorded<'_>, from: &Slug, reference: &str) {
+        let (f, effective) = (&r.event.forbund, r.event.date);
+        // Assets and liabilities role by role (from the totals), income and costs from the day
+        // on with what they were about (insats, line, member), as the old vouchers had them.
+        type Key = (Role, Option<Slug>, Option<Slug>, Option<Slug>);
+        let mut moved: BTreeMap<Key, Amount> = BTreeMap::new();
+        for total in self.totals.get(from).into_iter().flat_map(|days| days.values()) {
+            for t in total.roles.iter().filter(|t| matches!(t.role.side(), Side::Asset | Side::Liability)) {
+                *moved.entry((t.role, None, None, None)).or_default() += t.amount;
+            }
+        }
+        let later: Vec<Row> = self
+            .book
+            .of_forbund(from, u64::MAX)
+            .filter(|v| v.date >= effective)
+            .flat_map(|v| v.rows)
+            .filter(|row| row.role.is_result())
+            .collect();
+        for row in later {
+            *moved.entry((row.role, row.insats, row.line, row.member)).or_default() += row.amount;
+        }
+        moved.retain(|_, a| !a.is_zero());
+        let net: Amount = moved.values().copied().sum();
+        self.transfers.push(TransferRecord {
+            seq: r.seq,
+            to: f.clone(),
+            from: from.clone(),
+            date: effective,
+            amount: net,
+        });
+        let rows = |negate: bool| -> Vec<Row> {
+            moved
+                .iter()
+                .map(|((role, insats, line, member), a)| Row {
+                    role: *role,
+                    amount: if negate { -*a } else { *a },
+                    insats: insats.clone(),
+                    line: line.clone(),
+                    member: member.clone(),
+                })
+                .collect()
+        };
+        let mut old = rows(true);
+        let mut new = rows(false);
+        let to_name = self.forbund[f].name.clone();
+        let from_name = self.forbund[from].name.clone();
+        old.push(Row::new(Role::Equity, net));
+        let text = format!("Tillgångar och skulder övertagna av {to_name} vid sammanläggningen: {reference}");
+        self.book(r, from, effective, text, VoucherKind::Event, old);
+        new.push(Row::new(Role::EquityReceived, -net));
+        let text = format!("Tillgångar och skulder övertagna från {from_name} vid sammanläggningen: {reference}");
+        self.book(r, f, effective, text, VoucherKind::Event, new);
+        let invoices: Vec<InvoiceRecord> = self
+            .invoices
+            .iter()
+            .filter(|i| &i.forbund == from && !self.invoice_index.contains_key(&(f.clone(), i.invoice.clone())))
+            .map(|i| InvoiceRecord { forbund: f.clone(), ..i.clone() })
+            .collect();
+        for i in invoices {
+            self.invoice_index.insert((f.clone(), i.invoice.clone()), self.invoices.len());
+            self.invoices.push(i);
+        }
+        let owed = self.owed.get(from).cloned().unwrap_or_default();
+        for (member, years) in owed {
+            for (year, o) in years {
+                let into = self.owed_mut(f, &member, year);
+                into.decided += o.decided;
+                into.settled += o.settled;
+            }
+        }
     }
 
     fn owed_mut(&mut self, f: &Slug, member: &Slug, year: i32) -> &mut Owed {

@@ -10,7 +10,7 @@ use crate::projection::{Projection, Recorded};
 use crate::reports::At;
 use chrono::NaiveDate;
 use finsam_domain::{Amount, Event, EventKind, Slug};
-use finsam_generate::random_history;
+use finsam_generate::{random_history, random_history_of, V1_TYPES};
 
 fn project(events: &[Event]) -> Projection {
     let mut p = Projection::new();
@@ -32,6 +32,15 @@ fn naive_bank(events: &[Event], f: &Slug, at: At) -> Amount {
             InvoicePaid { amount, .. } if &e.forbund == f => -*amount,
             EquityTransferred { amount, .. } if &e.forbund == f => *amount,
             EquityTransferred { from, amount, .. } if from == f => -*amount,
+            // A takeover moves the old förbund's whole bank, as its events made it (every date).
+            BalancesTakenOver { from, .. } if &e.forbund == f || from == f => {
+                let moved = naive_bank(events, from, At { as_of: NaiveDate::MAX, known_at: seq - 1 });
+                if from == f {
+                    -moved
+                } else {
+                    moved
+                }
+            }
             _ => Amount::ZERO,
         }
     };
@@ -58,6 +67,7 @@ fn random_histories_keep_the_laws_of_the_books() {
     let mut events_total = 0;
     let mut kinds: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut vouchers_total = 0;
+    let mut takeovers = 0;
     for seed in 0..cases() {
         let events = random_history(seed, 80);
         events_total += events.len();
@@ -96,6 +106,23 @@ fn random_histories_keep_the_laws_of_the_books() {
                         .map(|r| r.amount)
                         .sum();
                     assert!(!payable.is_positive(), "seed {seed}: {f} owes its suppliers {} at {at:?}", -payable);
+                    // Nor is what members owe: a payment settles at most what was decided.
+                    let receivable: Amount = full
+                        .visible_vouchers(f, known_at, at.as_of)
+                        .flat_map(|v| v.rows)
+                        .filter(|r| r.role == crate::chart::Role::Receivable)
+                        .map(|r| r.amount)
+                        .sum();
+                    assert!(!receivable.is_negative(), "seed {seed}: {f} owes its members {} at {at:?}", -receivable);
+                    // The balance sheet balances: equity (with the year's result) is what the
+                    // assets are worth less the liabilities.
+                    let net_assets: Amount = full
+                        .visible_vouchers(f, known_at, at.as_of)
+                        .flat_map(|v| v.rows)
+                        .filter(|r| matches!(r.role.side(), crate::chart::Side::Asset | crate::chart::Side::Liability))
+                        .map(|r| r.amount)
+                        .sum();
+                    assert_eq!(b.equity, net_assets, "seed {seed}: balance sheet of {f} at {at:?}");
                 }
             }
         }
@@ -125,6 +152,26 @@ fn random_histories_keep_the_laws_of_the_books() {
         let total_bank: Amount = full.forbund.keys().map(|f| full.balances(f, everything, &chart).unwrap().bank).sum();
         let naive_total: Amount = full.forbund.keys().map(|f| naive_bank(&events, f, everything)).sum();
         assert_eq!(total_bank, naive_total, "seed {seed}: money is conserved");
+        // A takeover conserves the sum of every asset and liability across the förbund: it only
+        // moves them from one book to another.
+        let balance_sum = |p: &Projection| -> Amount {
+            p.vouchers()
+                .flat_map(|v| v.rows)
+                .filter(|r| matches!(r.role.side(), crate::chart::Side::Asset | crate::chart::Side::Liability))
+                .map(|r| r.amount)
+                .sum()
+        };
+        for (i, e) in events.iter().enumerate() {
+            if matches!(e.kind, EventKind::BalancesTakenOver { .. }) {
+                takeovers += 1;
+                assert_eq!(
+                    balance_sum(&project(&events[..i])),
+                    balance_sum(&project(&events[..=i])),
+                    "seed {seed}: the takeover at seq {} conserves the balances",
+                    i + 1
+                );
+            }
+        }
         // (Closing vouchers then move what was received into equity: they are left out here.)
         let received: Amount = full
             .vouchers()
@@ -182,6 +229,7 @@ fn random_histories_keep_the_laws_of_the_books() {
     for kind in [
         "MergerDecided",
         "EquityTransferred",
+        "BalancesTakenOver",
         "ForbundDissolved",
         "YearClosed",
         "EventCorrected",
@@ -195,5 +243,103 @@ fn random_histories_keep_the_laws_of_the_books() {
         assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "the histories hold a {kind}: {kinds:?}");
     }
     assert!(events_total > cases() as usize * 40, "the generator yields substantial histories ({events_total} events)");
+    assert!(takeovers > 0);
     assert!(vouchers_total > events_total / 4, "the histories move money ({vouchers_total} vouchers)");
+}
+
+/// The same history written in contract v2: each cost a supplier's invoice paid the same day,
+/// each contribution decided and paid the same day; a correction of either corrects the payment
+/// first, then the invoice or the decision.
+fn written_in_v2(events: &[Event]) -> Vec<Event> {
+    use finsam_domain::Decision;
+    let mut out: Vec<Event> = Vec::new();
+    // v1 seq -> the v2 seqs it became, in the order a correction must take them back.
+    let mut seqs: Vec<Vec<u64>> = Vec::new();
+    let decision = |date: NaiveDate| Decision { body: "styrelsen".into(), date, paragraph: None };
+    for (i, e) in events.iter().enumerate() {
+        let at = |kind: EventKind| Event { kind, ..e.clone() };
+        let next = out.len() as u64 + 1;
+        let written: Vec<Event> = match &e.kind {
+            EventKind::CostRecorded { year, line, insats, amount, reference, text, nature } => {
+                let invoice = Slug::parse(&format!("v1-{}", i + 1)).unwrap();
+                vec![
+                    at(EventKind::InvoiceReceived {
+                        year: *year,
+                        invoice: invoice.clone(),
+                        supplier: "Leverantör AB".into(),
+                        line: line.clone(),
+                        insats: insats.clone(),
+                        amount: *amount,
+                        credits: None,
+                        due: None,
+                        reference: reference.clone(),
+                        text: text.clone(),
+                        nature: *nature,
+                    }),
+                    at(EventKind::InvoicePaid { invoice, amount: *amount, reference: reference.clone() }),
+                ]
+            }
+            EventKind::ContributionReceived { member, year, amount, reference, payer } => vec![
+                at(EventKind::ContributionDecided {
+                    member: member.clone(),
+                    year: *year,
+                    amount: *amount,
+                    reference: reference.clone(),
+                    decision: decision(e.date),
+                }),
+                at(EventKind::ContributionReceived {
+                    member: member.clone(),
+                    year: *year,
+                    amount: *amount,
+                    reference: reference.clone(),
+                    payer: payer.clone(),
+                }),
+            ],
+            EventKind::EventCorrected { corrects, reason, decision } => seqs[*corrects as usize - 1]
+                .iter()
+                .rev()
+                .map(|s| {
+                    at(EventKind::EventCorrected { corrects: *s, reason: reason.clone(), decision: decision.clone() })
+                })
+                .collect(),
+            _ => vec![e.clone()],
+        };
+        seqs.push((next..next + written.len() as u64).collect());
+        out.extend(written);
+    }
+    out
+}
+
+#[test]
+fn a_history_written_in_v1_and_in_v2_gives_the_same_trial_balance() {
+    let chart = Chart::default_chart();
+    let mut compared = 0;
+    for seed in 0..cases() {
+        let v1 = random_history_of(seed, 80, |t| V1_TYPES.contains(&t));
+        let v2 = written_in_v2(&v1);
+        let mut ledger = finsam_domain::Ledger::new();
+        for (i, e) in v2.iter().enumerate() {
+            ledger.record(e).unwrap_or_else(|r| panic!("seed {seed}: v2 event {} is refused: {r}", i + 1));
+        }
+        assert!(v2.len() > v1.len() || v1.iter().all(|e| !matches!(e.kind, EventKind::CostRecorded { .. })));
+        let (p1, p2) = (project(&v1), project(&v2));
+        for f in p1.forbund.keys() {
+            for day in ["2023-12-31", "2024-03-31", "2024-12-31", "2025-06-30", "2026-12-31"] {
+                let as_of = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+                let trial = |p: &Projection, known_at: u64| {
+                    let b = p.balances(f, At { as_of, known_at }, &chart).unwrap();
+                    let accounts: Vec<_> = b
+                        .accounts
+                        .iter()
+                        .filter(|a| !a.balance.is_zero())
+                        .map(|a| (a.account.clone(), a.balance))
+                        .collect();
+                    (accounts, b.bank, b.equity, b.income, b.costs, b.result)
+                };
+                assert_eq!(trial(&p1, v1.len() as u64), trial(&p2, v2.len() as u64), "seed {seed}: {f} at {day}");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > cases() * 5, "{compared} trial balances compared");
 }

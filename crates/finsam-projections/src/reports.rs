@@ -211,7 +211,7 @@ impl Projection {
             ContributionReceived { year, .. } | OtherIncomeRecorded { year, .. } | AccrualRecorded { year, .. } => {
                 budget(*year)
             }
-            EquityTransferred { from, .. } => self
+            EquityTransferred { from, .. } | BalancesTakenOver { from, .. } => self
                 .mergers
                 .iter()
                 .filter(|m| &m.forbund == f && m.merging.contains(from) && m.seq < v.seq)

@@ -21,6 +21,7 @@ pub fn type_label(type_name: &str) -> &str {
         "AccrualRecorded" => "Periodisering",
         "MergerDecided" => "Sammanläggning beslutad",
         "EquityTransferred" => "Eget kapital överfört",
+        "BalancesTakenOver" => "Tillgångar och skulder övertagna",
         "ForbundDissolved" => "Förbund upplöst",
         "YearClosed" => "Bokslut, året stängt",
         "EventCorrected" => "Rättelse",
@@ -96,6 +97,9 @@ pub fn summary(event: &Event) -> String {
         }
         EquityTransferred { from, amount, .. } => {
             format!("eget kapital {} överfört från {from}", amount.human())
+        }
+        BalancesTakenOver { from, reference } => {
+            format!("tillgångar, skulder och eget kapital övertagna från {from} ({reference})")
         }
         ForbundDissolved { merged_into, .. } => match merged_into {
             Some(into) => format!("upplöst, sammanlagt med {into}"),

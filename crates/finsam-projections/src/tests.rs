@@ -154,6 +154,122 @@ fn an_equity_transfer_is_a_voucher_in_both_books() {
     assert_eq!((new.bank, new.equity), (kr("396000"), kr("396000")));
 }
 
+/// An old förbund with money in the bank, an unpaid supplier invoice, a member's contribution
+/// still owed and a December cost accrued, merging into a new one on 1 January 2024.
+fn merger_with_debts() -> Vec<Value> {
+    let merger = json!({"type": "MergerDecided", "forbund": "sf-new", "date": "2023-11-16", "merging": ["sf-old"],
+        "effective": "2024-01-01", "estimated_transfers": [{"from": "sf-old", "amount": "300000"}], "decision": decision()});
+    let mut budget_2023 = budget_2024("sf-old");
+    budget_2023["year"] = json!(2023);
+    vec![
+        registered("sf-new"),
+        registered("sf-old"),
+        json!({"type": "OpeningBalanceRecorded", "forbund": "sf-old", "date": "2023-11-16", "equity": "400000", "bank": "400000"}),
+        insats("sf-old", "team"),
+        budget_2023,
+        json!({"type": "InvoiceReceived", "forbund": "sf-old", "date": "2023-12-05", "year": 2023, "invoice": "f-1",
+            "supplier": "Konsult AB", "line": "utbildning", "amount": "60000", "due": "2024-01-04", "reference": "F-1", "text": "utbildningsdag"}),
+        json!({"type": "ContributionDecided", "forbund": "sf-old", "date": "2023-11-20", "member": "sala", "year": 2023,
+            "amount": "20000", "reference": "beslut", "decision": decision()}),
+        json!({"type": "AccrualRecorded", "forbund": "sf-old", "date": "2023-12-31", "year": 2023, "kind": "upplupen_kostnad",
+            "line": "kansli", "amount": "15000", "reference": "P-1", "text": "arvoden december"}),
+        merger,
+        json!({"type": "BalancesTakenOver", "forbund": "sf-new", "date": "2024-01-01", "from": "sf-old", "reference": "bokslut 2023"}),
+    ]
+}
+
+#[test]
+fn a_takeover_hands_every_balance_to_the_new_forbund_and_leaves_the_old_books_at_zero() {
+    let mut events = merger_with_debts();
+    events.extend([
+        json!({"type": "YearClosed", "forbund": "sf-old", "date": "2024-02-15", "year": 2023, "decision": decision()}),
+        json!({"type": "InvoicePaid", "forbund": "sf-new", "date": "2024-01-04", "invoice": "f-1", "amount": "60000", "reference": "bank"}),
+        json!({"type": "ContributionReceived", "forbund": "sf-new", "date": "2024-01-20", "member": "sala", "year": 2023, "amount": "20000", "reference": "bidrag 2023"}),
+    ]);
+    let p = project(&events);
+    let chart = Chart::default_chart();
+    let balance = |b: &crate::reports::Balances, role: Role| -> Amount {
+        let number = &chart.account(role).number;
+        b.accounts.iter().filter(|a| &a.account == number).map(|a| a.balance).sum()
+    };
+    // The old books at 31 December 2023: bank 400 000, owed 20 000 by Sala, 60 000 to Konsult AB,
+    // 15 000 accrued; equity 400 000 + 20 000 − 60 000 − 15 000 = 345 000.
+    let old = p.balances(&slug("sf-old"), At { as_of: date("2023-12-31"), known_at: p.head }, &chart).unwrap();
+    assert_eq!(old.equity, kr("345000"));
+    assert_eq!(
+        [Role::Bank, Role::Receivable, Role::Payable, Role::AccruedLiability].map(|r| balance(&old, r)),
+        [kr("400000"), kr("20000"), kr("-60000"), kr("-15000")]
+    );
+    // The takeover is one voucher in each book, dated the day the merger takes effect.
+    let takeover: Vec<_> = p.vouchers_of(10).iter().map(|v| (v.forbund.to_string(), v.date)).collect();
+    assert_eq!(takeover, vec![("sf-old".into(), date("2024-01-01")), ("sf-new".into(), date("2024-01-01"))]);
+    // Afterwards every account of the old förbund is zero, its last year closed.
+    let old = p.balances(&slug("sf-old"), At { as_of: date("2024-12-31"), known_at: p.head }, &chart).unwrap();
+    let left: Vec<_> = old.accounts.iter().filter(|a| !a.balance.is_zero()).collect();
+    assert!(left.is_empty(), "the old books are zero: {left:?}");
+    // The new förbund received the equity the old books say (not a typed figure), paid the
+    // invoice, was paid the contribution, and the accrual's reversal is its January cost.
+    let new = p.balances(&slug("sf-new"), At { as_of: date("2024-01-31"), known_at: p.head }, &chart).unwrap();
+    assert_eq!(balance(&new, Role::EquityReceived), kr("-345000"));
+    assert_eq!(
+        [Role::Bank, Role::Receivable, Role::Payable, Role::AccruedLiability].map(|r| balance(&new, r)),
+        [kr("360000"), Amount::ZERO, Amount::ZERO, Amount::ZERO]
+    );
+    assert_eq!((new.costs, new.income), (kr("-15000"), Amount::ZERO));
+    assert_eq!(p.transfers.last().map(|t| t.amount), Some(kr("345000")));
+    // The sum of every balance across the two förbund is what it was before the takeover (the
+    // accrual's reversal on 1 January included: 345 000 + 15 000).
+    let before = project(&merger_with_debts()[..9]);
+    let sum = |p: &Projection| -> Amount {
+        ["sf-old", "sf-new"]
+            .iter()
+            .flat_map(|f| p.vouchers().filter(move |v| v.forbund.as_str() == *f))
+            .flat_map(|v| v.rows)
+            .filter(|r| matches!(r.role.side(), crate::chart::Side::Asset | crate::chart::Side::Liability))
+            .map(|r| r.amount)
+            .sum()
+    };
+    assert_eq!(sum(&before), kr("360000"));
+    assert_eq!(sum(&project(&merger_with_debts())), kr("360000"));
+}
+
+#[test]
+fn after_a_takeover_the_old_books_take_nothing_but_their_close() {
+    let mut ledger = Ledger::new();
+    for v in merger_with_debts() {
+        ledger.record(&Event::from_json(&v).unwrap()).unwrap();
+    }
+    let refused = |v: Value| ledger.check(&Event::from_json(&v).unwrap()).unwrap_err();
+    let mut late = cost("sf-old", "team", "2023-12-30", "100");
+    late["year"] = json!(2023);
+    let late = refused(late);
+    assert_eq!(late.rule.code(), "forbund_taken_over");
+    assert!(late.message.contains("record this in sf-new's books"), "{}", late.message);
+    let again = refused(
+        json!({"type": "BalancesTakenOver", "forbund": "sf-new", "date": "2024-01-01", "from": "sf-old", "reference": "igen"}),
+    );
+    assert_eq!(again.rule.code(), "takeover_twice");
+    let by_hand = refused(
+        json!({"type": "EquityTransferred", "forbund": "sf-new", "date": "2024-01-01", "from": "sf-old", "amount": "1", "reference": "x"}),
+    );
+    assert_eq!(by_hand.rule.code(), "takeover_twice");
+    let undo = refused(
+        json!({"type": "EventCorrected", "forbund": "sf-new", "date": "2024-03-01", "corrects": 10, "reason": "x"}),
+    );
+    assert_eq!(undo.rule.code(), "correction_not_allowed");
+    let close =
+        json!({"type": "YearClosed", "forbund": "sf-old", "date": "2024-02-15", "year": 2023, "decision": decision()});
+    assert!(ledger.check(&Event::from_json(&close).unwrap()).is_ok());
+    // A takeover is dated the day the merger takes effect.
+    let mut ledger = Ledger::new();
+    for v in &merger_with_debts()[..9] {
+        ledger.record(&Event::from_json(v).unwrap()).unwrap();
+    }
+    let early = json!({"type": "BalancesTakenOver", "forbund": "sf-new", "date": "2023-12-31", "from": "sf-old", "reference": "x"});
+    let r = ledger.check(&Event::from_json(&early).unwrap()).unwrap_err();
+    assert_eq!((r.rule.code(), r.field.as_str()), ("takeover_date", "date"));
+}
+
 #[test]
 fn closing_a_year_moves_its_result_to_equity() {
     let p = project(&[
