@@ -381,6 +381,24 @@ impl EventKind {
         "EventCorrected",
     ];
 
+    /// The types of contract v1 (the rest came with v2).
+    pub const V1_TYPES: &'static [&'static str] = &[
+        "ForbundRegistered",
+        "OpeningBalanceRecorded",
+        "InsatsCreated",
+        "BudgetAdopted",
+        "FundingGranted",
+        "FundingChanged",
+        "ContributionReceived",
+        "OtherIncomeRecorded",
+        "CostRecorded",
+        "MergerDecided",
+        "EquityTransferred",
+        "ForbundDissolved",
+        "YearClosed",
+        "EventCorrected",
+    ];
+
     pub fn type_name(&self) -> &'static str {
         use EventKind::*;
         match self {

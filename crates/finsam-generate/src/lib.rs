@@ -10,7 +10,7 @@ use finsam_domain::{Event, Ledger};
 use serde_json::{json, Value};
 
 mod random;
-pub use random::{random_history, random_history_of, V1_TYPES};
+pub use random::{random_history, random_history_of};
 
 /// SplitMix64: small, fast, seedable, and the same on every machine. Shared by the generator
 /// and by the tests that draw random histories, kills and mutations.

@@ -145,23 +145,6 @@ pub fn random_history(seed: u64, len: usize) -> Vec<Event> {
     random_history_of(seed, len, |_| true)
 }
 
-/// The types of contract v1.
-pub const V1_TYPES: [&str; 13] = [
-    "ForbundRegistered",
-    "OpeningBalanceRecorded",
-    "InsatsCreated",
-    "BudgetAdopted",
-    "FundingGranted",
-    "FundingChanged",
-    "ContributionReceived",
-    "OtherIncomeRecorded",
-    "CostRecorded",
-    "MergerDecided",
-    "EquityTransferred",
-    "ForbundDissolved",
-    "YearClosed",
-];
-
 /// A random valid history of the event types `keep` allows (corrections always allowed).
 pub fn random_history_of(seed: u64, len: usize, keep: impl Fn(&str) -> bool) -> Vec<Event> {
     let mut rng = Rng::new(seed);

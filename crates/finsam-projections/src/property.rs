@@ -10,7 +10,7 @@ use crate::projection::{Projection, Recorded};
 use crate::reports::At;
 use chrono::NaiveDate;
 use finsam_domain::{Amount, Event, EventKind, Slug};
-use finsam_generate::{random_history, random_history_of, V1_TYPES};
+use finsam_generate::{random_history, random_history_of};
 
 fn project(events: &[Event]) -> Projection {
     let mut p = Projection::new();
@@ -97,31 +97,21 @@ fn random_histories_keep_the_laws_of_the_books() {
                     let sum: Amount = b.accounts.iter().map(|a| a.balance).sum();
                     assert!(sum.is_zero(), "seed {seed}: trial balance of {f} sums to {sum}");
                     assert_eq!(b.bank, naive_bank(&events, f, at), "seed {seed}: bank of {f} at {at:?}");
+                    use crate::chart::{Role, Side};
+                    let sum_of = |keep: &dyn Fn(Role) -> bool| -> Amount {
+                        let rows = full.visible_vouchers(f, known_at, at.as_of).flat_map(|v| v.rows);
+                        rows.filter(|r| keep(r.role)).map(|r| r.amount).sum()
+                    };
                     // What is owed to suppliers is never less than nothing: a payment or a
                     // credit note settles at most what an invoice has outstanding.
-                    let payable: Amount = full
-                        .visible_vouchers(f, known_at, at.as_of)
-                        .flat_map(|v| v.rows)
-                        .filter(|r| r.role == crate::chart::Role::Payable)
-                        .map(|r| r.amount)
-                        .sum();
+                    let payable = sum_of(&|r| r == Role::Payable);
                     assert!(!payable.is_positive(), "seed {seed}: {f} owes its suppliers {} at {at:?}", -payable);
                     // Nor is what members owe: a payment settles at most what was decided.
-                    let receivable: Amount = full
-                        .visible_vouchers(f, known_at, at.as_of)
-                        .flat_map(|v| v.rows)
-                        .filter(|r| r.role == crate::chart::Role::Receivable)
-                        .map(|r| r.amount)
-                        .sum();
+                    let receivable = sum_of(&|r| r == Role::Receivable);
                     assert!(!receivable.is_negative(), "seed {seed}: {f} owes its members {} at {at:?}", -receivable);
                     // The balance sheet balances: equity (with the year's result) is what the
                     // assets are worth less the liabilities.
-                    let net_assets: Amount = full
-                        .visible_vouchers(f, known_at, at.as_of)
-                        .flat_map(|v| v.rows)
-                        .filter(|r| matches!(r.role.side(), crate::chart::Side::Asset | crate::chart::Side::Liability))
-                        .map(|r| r.amount)
-                        .sum();
+                    let net_assets = sum_of(&|r| matches!(r.side(), Side::Asset | Side::Liability));
                     assert_eq!(b.equity, net_assets, "seed {seed}: balance sheet of {f} at {at:?}");
                 }
             }
@@ -315,7 +305,7 @@ fn a_history_written_in_v1_and_in_v2_gives_the_same_trial_balance() {
     let chart = Chart::default_chart();
     let mut compared = 0;
     for seed in 0..cases() {
-        let v1 = random_history_of(seed, 80, |t| V1_TYPES.contains(&t));
+        let v1 = random_history_of(seed, 80, |t| EventKind::V1_TYPES.contains(&t));
         let v2 = written_in_v2(&v1);
         let mut ledger = finsam_domain::Ledger::new();
         for (i, e) in v2.iter().enumerate() {
