@@ -191,7 +191,7 @@ fn a_correction_reverses_its_original_which_stays_in_the_trail_with_pointers_bot
     assert_eq!(bank(&store), before, "the correction took the money back");
     let t = finsam(
         &store,
-        &["audit", "trail", "--forbund", "sf-vastmanland", "--from", "2025-01-01", "--format", "json"],
+        &["audit", "trail", "--forbund", "sf-vastmanland", "--from", "2025-02-01", "--format", "json"],
         "",
     );
     let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&t)).unwrap();

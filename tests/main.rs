@@ -2,6 +2,7 @@
 
 mod accruals;
 mod audit;
+mod books;
 mod bundle;
 mod canonical;
 mod contributions;

@@ -179,8 +179,8 @@ impl Projection {
     /// voucher's seq), when the event carries no decision of its own: for a cost on an insats,
     /// the latest grant to that insats for the cost's year recorded before it and not
     /// corrected; for any other cost, a contribution or other income, the budget in force for
-    /// its year when it was recorded; for a transfer of equity, the merger decided into the
-    /// receiving förbund. `None` when the event has its own decision or nothing authorised it
+    /// its year when it was recorded; for a payment of an invoice, what authorised the invoice;
+    /// for a transfer of equity or a takeover, the merger decided into the receiving förbund. `None` when the event has its own decision or nothing authorised it
     /// (an opening balance).
     pub fn authorised_by(&self, v: &Voucher, event: &Event) -> Option<u64> {
         use EventKind::*;
@@ -188,28 +188,20 @@ impl Projection {
             return None;
         }
         let f = &event.forbund;
-        let budget = |year: i32| self.budget_in_force(f, year, v.seq, NaiveDate::MAX).map(|b| b.seq);
         match &event.kind {
             CostRecorded { year, .. } | InvoiceReceived { year, .. } => {
-                let insats = v.rows.iter().find_map(|r| r.insats.as_ref());
-                let grant = insats.and_then(|i| {
-                    self.grants
-                        .iter()
-                        .filter(|g| {
-                            &g.forbund == f
-                                && &g.insats == i
-                                && g.year == *year
-                                && g.seq < v.seq
-                                && g.amount.is_positive()
-                                && self.corrected.get(&g.seq).is_none_or(|(by, _)| *by >= v.seq)
-                        })
-                        .map(|g| g.seq)
-                        .max()
-                });
-                grant.or_else(|| budget(*year))
+                self.cost_authority(f, *year, v.rows.iter().find_map(|r| r.insats.as_ref()), v.seq)
+            }
+            // A payment of an invoice: what authorised the invoice (in the books it arrived in,
+            // which for an invoice taken over in a merger are the old förbund's).
+            InvoicePaid { invoice, .. } => {
+                let arrived = self.invoice(f, invoice)?;
+                let original = self.vouchers_of(arrived.seq).into_iter().next()?;
+                let insats = original.rows.iter().find_map(|r| r.insats.clone());
+                self.cost_authority(&original.forbund, arrived.year, insats.as_ref(), arrived.seq)
             }
             ContributionReceived { year, .. } | OtherIncomeRecorded { year, .. } | AccrualRecorded { year, .. } => {
-                budget(*year)
+                self.budget_in_force(f, *year, v.seq, NaiveDate::MAX).map(|b| b.seq)
             }
             EquityTransferred { from, .. } | BalancesTakenOver { from, .. } => self
                 .mergers
@@ -219,6 +211,27 @@ impl Projection {
                 .max(),
             _ => None,
         }
+    }
+
+    /// What authorised a cost of förbund `f` for `year` recorded at `seq`: the latest grant to
+    /// its insats for the year recorded before it and not corrected then, else the budget in
+    /// force for the year.
+    fn cost_authority(&self, f: &Slug, year: i32, insats: Option<&Slug>, seq: u64) -> Option<u64> {
+        let grant = insats.and_then(|i| {
+            self.grants
+                .iter()
+                .filter(|g| {
+                    &g.forbund == f
+                        && &g.insats == i
+                        && g.year == year
+                        && g.seq < seq
+                        && g.amount.is_positive()
+                        && self.corrected.get(&g.seq).is_none_or(|(by, _)| *by >= seq)
+                })
+                .map(|g| g.seq)
+                .max()
+        });
+        grant.or_else(|| self.budget_in_force(f, year, seq, NaiveDate::MAX).map(|b| b.seq))
     }
 }
 
