@@ -80,6 +80,7 @@ class Books:
         self.budgets = []  # dicts, in seq order
         self.grants = []  # dicts, in seq order
         self.insatser = {}  # (forbund, insats) -> category
+        self.insats_changes = {}  # (forbund, insats) -> [(effective, seq, category or None)]
         self.corrected = {}  # corrected seq -> (correcting seq, date)
         self.next_number = {}  # (forbund, year) -> next voucher number
         self.year_results = {}  # (forbund, year) -> {role: amount}
@@ -171,9 +172,10 @@ class Books:
         value = amount(e["amount"])
         self._book(seq, f, date, "event", [row("bank", value), row("other_income", -value, line=e["line"])])
 
-    def _cost_row(self, seq, f, year, line, insats, value, nature=None):
+    def _cost_row(self, seq, f, date, year, line, insats, value, nature=None):
         """The cost row: the category of the line in the budget in force for `year` when it was
-        recorded (at `seq`), else the insats'; the insats the event's, else the line's."""
+        recorded (at `seq`), else the insats' on the event's date; the insats the event's, else
+        the line's."""
         budget_line = None
         if line is not None:
             budget = self.budget_in_force(f, year, seq, datetime.date.max)
@@ -183,6 +185,9 @@ class Books:
             category = budget_line["category"]
         elif insats is not None:
             category = self.insatser[(f, insats)]
+            changes = sorted(c for c in self.insats_changes.get((f, insats), []) if c[0] <= date)
+            for _, _, changed in changes:  # by date, then in order of record
+                category = changed if changed is not None else category
         else:
             raise ValueError(f"seq {seq}: a cost on no line of a budget and no insats")
         if insats is None and budget_line is not None:
@@ -196,7 +201,7 @@ class Books:
 
     def _CostRecorded(self, seq, f, date, e):
         value = amount(e["amount"])
-        cost = self._cost_row(seq, f, e["year"], e.get("line"), e.get("insats"), value, e.get("nature"))
+        cost = self._cost_row(seq, f, date, e["year"], e.get("line"), e.get("insats"), value, e.get("nature"))
         self._book(seq, f, date, "event", [cost, row("bank", -value)])
 
     def _InvoiceReceived(self, seq, f, date, e):
@@ -207,7 +212,7 @@ class Books:
             insats = insats if insats is not None else credited["insats"]
             year = credited["year"]
         self.invoices[(f, e["invoice"])] = {"supplier": e["supplier"], "line": line, "insats": insats, "year": year}
-        cost = self._cost_row(seq, f, year, line, insats, value, e.get("nature"))
+        cost = self._cost_row(seq, f, date, year, line, insats, value, e.get("nature"))
         self._book(seq, f, date, "event", [cost, row("payable", -value)])
 
     def _AccrualRecorded(self, seq, f, date, e):
@@ -215,7 +220,7 @@ class Books:
 
         def moved(sign):  # the cost or income moved between years
             if kind in ("upplupen_kostnad", "forutbetald_kostnad"):
-                return self._cost_row(seq, f, year, e.get("line"), e.get("insats"), sign)
+                return self._cost_row(seq, f, date, year, e.get("line"), e.get("insats"), sign)
             if e.get("member") is not None:
                 member_kind = self.forbund[f]["members"][e["member"]]
                 return row("contribution_" + member_kind, sign, member=e["member"])
@@ -273,6 +278,18 @@ class Books:
                 into = self.owed.setdefault((f, member, year), [Decimal(0), Decimal(0)])
                 into[0] += decided
                 into[1] += settled
+
+    def _MembersChanged(self, seq, f, date, e):
+        # Every member the förbund has had keeps its kind; new members join the list.
+        self.forbund[f]["members"].update({m["id"]: m["kind"] for m in e["members"]})
+
+    def _InsatsChanged(self, seq, f, date, e):
+        change = (day(e["effective"]), seq, e.get("category"))
+        self.insats_changes.setdefault((f, e["insats"]), []).append(change)
+
+    def _RegistrationCorrected(self, seq, f, date, e):
+        if e.get("name") is not None:
+            self.forbund[f]["name"] = e["name"]
 
     def _ForbundDissolved(self, seq, f, date, e):
         pass

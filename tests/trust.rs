@@ -56,8 +56,9 @@ fn a_resealed_checkpoint_with_a_forged_member_never_steers_a_writer() {
         let store = fixture_store(&dir);
         let before = head_seq(&store);
         edit_checkpoint(&store, how, |cp| {
-            let members = cp["ledger"]["forbund"]["sf-vastmanland"]["members"].as_array_mut().unwrap();
-            members.push("mallory".into());
+            let state = &mut cp["ledger"]["forbund"]["sf-vastmanland"];
+            state["members"].as_object_mut().unwrap().insert("mallory".into(), "kommun".into());
+            state["in_force"][0][1].as_array_mut().unwrap().push("mallory".into());
         });
         let o = finsam(&store, &["record", "--as", "kansli", "-"], &contribution("mallory", "1000", None));
         assert_exit(&o, 2);

@@ -351,6 +351,31 @@ pub enum EventKind {
         year: i32,
         decision: Decision,
     },
+    /// The members in force from a date (v2), by the members' decision: who joins, who leaves,
+    /// whose share changes. The whole list, its shares as Finsam §5 requires.
+    MembersChanged {
+        effective: NaiveDate,
+        members: Vec<Member>,
+        decision: Decision,
+    },
+    /// An insats renamed, moved to another category, or ended, from a date (v2).
+    InsatsChanged {
+        insats: Slug,
+        effective: NaiveDate,
+        name: Option<String>,
+        category: Option<Category>,
+        end: Option<NaiveDate>,
+        decision: Decision,
+    },
+    /// A mistake in the registration corrected (v2): the name, the org nr, or the day the books
+    /// begin.
+    RegistrationCorrected {
+        name: Option<String>,
+        org_nr: Option<String>,
+        registered: Option<NaiveDate>,
+        reason: String,
+        decision: Decision,
+    },
     EventCorrected {
         corrects: u64,
         reason: String,
@@ -378,6 +403,9 @@ impl EventKind {
         "BalancesTakenOver",
         "ForbundDissolved",
         "YearClosed",
+        "MembersChanged",
+        "InsatsChanged",
+        "RegistrationCorrected",
         "EventCorrected",
     ];
 
@@ -420,6 +448,9 @@ impl EventKind {
             BalancesTakenOver { .. } => "BalancesTakenOver",
             ForbundDissolved { .. } => "ForbundDissolved",
             YearClosed { .. } => "YearClosed",
+            MembersChanged { .. } => "MembersChanged",
+            InsatsChanged { .. } => "InsatsChanged",
+            RegistrationCorrected { .. } => "RegistrationCorrected",
             EventCorrected { .. } => "EventCorrected",
         }
     }
@@ -434,6 +465,9 @@ impl EventKind {
             | MergerDecided { decision, .. }
             | ContributionDecided { decision, .. }
             | ForbundDissolved { decision, .. }
+            | MembersChanged { decision, .. }
+            | InsatsChanged { decision, .. }
+            | RegistrationCorrected { decision, .. }
             | YearClosed { decision, .. } => Some(decision),
             EventCorrected { decision, .. } => decision.as_ref(),
             _ => None,
@@ -841,59 +875,59 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
     let kind = match type_name {
         "ForbundRegistered" => {
             let name = o.text("name", NAME_CHARS_MAX)?;
-            let org_nr = match o.opt("org_nr") {
-                None => None,
-                Some(v) => {
-                    let text = o.str_of("org_nr", v)?;
-                    check_org_nr(text).map_err(|rule| {
-                        let message = if rule == Rule::OrgNrMalformed {
-                            "an org nr is written NNNNNN-NNNN"
-                        } else {
-                            "this org nr fails the Luhn check: one digit is wrong"
-                        };
-                        Rejection::new(rule, "org_nr", json_text(v), message)
-                    })?;
-                    Some(text.to_string())
-                }
-            };
-            let items = o.array("members")?;
-            if items.is_empty() || items.len() > MEMBERS_MAX {
+            let org_nr = decode_org_nr(o)?;
+            let members = decode_members(o)?;
+            ForbundRegistered { name, org_nr, members }
+        }
+        "MembersChanged" => {
+            MembersChanged { effective: o.date("effective")?, members: decode_members(o)?, decision: o.decision()? }
+        }
+        "InsatsChanged" => {
+            let insats = o.slug("insats")?;
+            let effective = o.date("effective")?;
+            let name = o.opt_text("name", NAME_CHARS_MAX)?;
+            let category = o
+                .opt("category")
+                .map(|v| o.enum_of("category", v, Category::parse, Category::allowed()))
+                .transpose()?;
+            let end = o.opt("end").map(|v| o.date_of("end", v)).transpose()?;
+            if name.is_none() && category.is_none() && end.is_none() {
                 return Err(Rejection::new(
-                    Rule::MemberKindMissing,
-                    "members",
-                    json_text(&Value::Array(items.clone())),
-                    format!("a förbund has between 1 and {MEMBERS_MAX} members"),
+                    Rule::NothingChanged,
+                    "name",
+                    "",
+                    "an InsatsChanged says what changes: a new `name`, `category` or `end`",
                 ));
             }
-            let mut members: Vec<Member> = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                let path = o.item_path("members", i);
-                let mut m = Obj::new(item, &path)?;
-                let member = Member {
-                    id: m.slug("id")?,
-                    name: m.text("name", NAME_CHARS_MAX)?,
-                    kind: {
-                        let v = m.req("kind")?;
-                        m.enum_of("kind", v, MemberKind::parse, MemberKind::allowed())?
-                    },
-                    share: {
-                        let v = m.req("share")?;
-                        m.share_of("share", v)?
-                    },
-                };
-                m.finish()?;
-                if members.iter().any(|x| x.id == member.id) {
-                    return Err(Rejection::new(
-                        Rule::MemberDuplicate,
-                        format!("{path}.id"),
-                        format!("\"{}\"", member.id),
-                        "each member id appears once",
-                    ));
-                }
-                members.push(member);
+            if end.is_some_and(|e| e < effective) {
+                return Err(Rejection::new(
+                    Rule::DateInvalid,
+                    "end",
+                    format!("\"{}\"", end.unwrap_or(effective)),
+                    format!("an insats cannot end before the change that ends it takes effect ({effective})"),
+                ));
             }
-            check_member_shares(&members)?;
-            ForbundRegistered { name, org_nr, members }
+            InsatsChanged { insats, effective, name, category, end, decision: o.decision()? }
+        }
+        "RegistrationCorrected" => {
+            let name = o.opt_text("name", NAME_CHARS_MAX)?;
+            let org_nr = decode_org_nr(o)?;
+            let registered = o.opt("registered").map(|v| o.date_of("registered", v)).transpose()?;
+            if name.is_none() && org_nr.is_none() && registered.is_none() {
+                return Err(Rejection::new(
+                    Rule::NothingChanged,
+                    "name",
+                    "",
+                    "a RegistrationCorrected says what is corrected: the `name`, the `org_nr` or the day the books begin (`registered`)",
+                ));
+            }
+            RegistrationCorrected {
+                name,
+                org_nr,
+                registered,
+                reason: o.text("reason", TEXT_CHARS_MAX)?,
+                decision: o.decision()?,
+            }
         }
         "OpeningBalanceRecorded" => {
             let equity = o.amount("equity")?;
@@ -1171,6 +1205,67 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
     Ok(kind)
 }
 
+/// An optional org nr, written NNNNNN-NNNN and passing the Luhn check.
+fn decode_org_nr(o: &mut Obj<'_>) -> Result<Option<String>, Rejection> {
+    Ok(match o.opt("org_nr") {
+        None => None,
+        Some(v) => {
+            let text = o.str_of("org_nr", v)?;
+            check_org_nr(text).map_err(|rule| {
+                let message = if rule == Rule::OrgNrMalformed {
+                    "an org nr is written NNNNNN-NNNN"
+                } else {
+                    "this org nr fails the Luhn check: one digit is wrong"
+                };
+                Rejection::new(rule, "org_nr", json_text(v), message)
+            })?;
+            Some(text.to_string())
+        }
+    })
+}
+
+/// The members of a registration or a change of members: ids once, shares per Finsam §5.
+fn decode_members(o: &mut Obj<'_>) -> Result<Vec<Member>, Rejection> {
+    let items = o.array("members")?;
+    if items.is_empty() || items.len() > MEMBERS_MAX {
+        return Err(Rejection::new(
+            Rule::MemberKindMissing,
+            "members",
+            json_text(&Value::Array(items.clone())),
+            format!("a förbund has between 1 and {MEMBERS_MAX} members"),
+        ));
+    }
+    let mut members: Vec<Member> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = o.item_path("members", i);
+        let mut m = Obj::new(item, &path)?;
+        let member = Member {
+            id: m.slug("id")?,
+            name: m.text("name", NAME_CHARS_MAX)?,
+            kind: {
+                let v = m.req("kind")?;
+                m.enum_of("kind", v, MemberKind::parse, MemberKind::allowed())?
+            },
+            share: {
+                let v = m.req("share")?;
+                m.share_of("share", v)?
+            },
+        };
+        m.finish()?;
+        if members.iter().any(|x| x.id == member.id) {
+            return Err(Rejection::new(
+                Rule::MemberDuplicate,
+                format!("{path}.id"),
+                format!("\"{}\"", member.id),
+                "each member id appears once",
+            ));
+        }
+        members.push(member);
+    }
+    check_member_shares(&members)?;
+    Ok(members)
+}
+
 fn check_year_matches_date(year: i32, date: NaiveDate) -> Result<(), Rejection> {
     if year == date.year() {
         Ok(())
@@ -1363,6 +1458,21 @@ fn amount_value(a: Amount) -> Value {
     Value::String(a.canonical())
 }
 
+fn members_value(members: &[Member]) -> Value {
+    let list = members
+        .iter()
+        .map(|x| {
+            let mut o = Map::new();
+            put(&mut o, "id", slug_value(&x.id));
+            put(&mut o, "name", x.name.clone());
+            put(&mut o, "kind", x.kind.as_str());
+            put(&mut o, "share", x.share.canonical());
+            Value::Object(o)
+        })
+        .collect::<Vec<_>>();
+    Value::Array(list)
+}
+
 fn decision_value(d: &Decision) -> Value {
     let mut m = Map::new();
     put(&mut m, "body", d.body.clone());
@@ -1387,18 +1497,27 @@ impl Event {
             ForbundRegistered { name, org_nr, members } => {
                 put(&mut m, "name", name.clone());
                 put_opt(&mut m, "org_nr", org_nr.clone());
-                let list = members
-                    .iter()
-                    .map(|x| {
-                        let mut o = Map::new();
-                        put(&mut o, "id", slug_value(&x.id));
-                        put(&mut o, "name", x.name.clone());
-                        put(&mut o, "kind", x.kind.as_str());
-                        put(&mut o, "share", x.share.canonical());
-                        Value::Object(o)
-                    })
-                    .collect::<Vec<_>>();
-                put(&mut m, "members", list);
+                put(&mut m, "members", members_value(members));
+            }
+            MembersChanged { effective, members, decision } => {
+                put(&mut m, "effective", effective.to_string());
+                put(&mut m, "members", members_value(members));
+                put(&mut m, "decision", decision_value(decision));
+            }
+            InsatsChanged { insats, effective, name, category, end, decision } => {
+                put(&mut m, "insats", slug_value(insats));
+                put(&mut m, "effective", effective.to_string());
+                put_opt(&mut m, "name", name.clone());
+                put_opt(&mut m, "category", category.map(|c| c.as_str()));
+                put_opt(&mut m, "end", end.map(|d| d.to_string()));
+                put(&mut m, "decision", decision_value(decision));
+            }
+            RegistrationCorrected { name, org_nr, registered, reason, decision } => {
+                put_opt(&mut m, "name", name.clone());
+                put_opt(&mut m, "org_nr", org_nr.clone());
+                put_opt(&mut m, "registered", registered.map(|d| d.to_string()));
+                put(&mut m, "reason", reason.clone());
+                put(&mut m, "decision", decision_value(decision));
             }
             OpeningBalanceRecorded { equity, bank } => {
                 put(&mut m, "equity", amount_value(*equity));

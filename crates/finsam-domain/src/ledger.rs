@@ -5,7 +5,7 @@
 //! ids, grants, closed years; one short entry per seq) and serialisable, so the store can keep
 //! a checkpoint of it and replay only the log's tail.
 
-use crate::event::{BudgetStatus, Category, Event, EventKind, Slug};
+use crate::event::{BudgetStatus, Category, Event, EventKind, MemberKind, Slug};
 use crate::money::Amount;
 use crate::rejection::{Rejection, Rule};
 use chrono::{Datelike, NaiveDate};
@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the shape or the meaning of the ledger state changes, so that a checkpoint
 /// written by another version is rebuilt from the log instead of trusted.
-pub const LEDGER_STATE_VERSION: u32 = 4;
+pub const LEDGER_STATE_VERSION: u32 = 5;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
@@ -89,7 +89,14 @@ impl InvoiceState {
 struct ForbundState {
     name: String,
     registered: NaiveDate,
-    members: BTreeSet<Slug>,
+    /// Every member the förbund has had, with its kind.
+    members: BTreeMap<Slug, MemberKind>,
+    /// The members in force from each date on (the registration's first), in order of record.
+    #[serde(default)]
+    in_force: Vec<(NaiveDate, BTreeSet<Slug>)>,
+    /// The earliest date of an event in the books besides the registration.
+    #[serde(default)]
+    earliest: Option<NaiveDate>,
     insatser: BTreeMap<Slug, Category>,
     /// Per year: every budget recorded, in order. The one in force is the latest adopted one not
     /// withdrawn by a correction, else the latest such outlook.
@@ -116,6 +123,18 @@ struct ForbundState {
 }
 
 impl ForbundState {
+    /// The members in force on a day: those of the latest change taking effect by then (the
+    /// latest recorded among changes of the same day).
+    fn members_at(&self, day: NaiveDate) -> Option<&BTreeSet<Slug>> {
+        let mut best: Option<&(NaiveDate, BTreeSet<Slug>)> = None;
+        for entry in self.in_force.iter().filter(|(from, _)| *from <= day) {
+            if best.is_none_or(|b| entry.0 >= b.0) {
+                best = Some(entry);
+            }
+        }
+        best.or(self.in_force.first()).map(|(_, m)| m)
+    }
+
     /// The budget in force for a year: the latest adopted one not withdrawn by a correction,
     /// else the latest such outlook.
     fn budget_in_force(&self, year: i32, corrected: &BTreeMap<u64, u64>) -> Option<&BudgetLines> {
@@ -295,16 +314,21 @@ impl Ledger {
                 )
             })
         };
+        // A member of the förbund on the event's day (one who has left may still pay what it
+        // owes for a year it was a member).
         let member_known_as = |member: &Slug, field: &str| -> Result<(), Rejection> {
-            if state.members.contains(member) {
+            let in_force = state.members_at(event.date).is_none_or(|m| m.contains(member));
+            let owes = || state.owed.get(member).is_some_and(|years| years.values().any(|o| o.decided > o.settled));
+            if state.members.contains_key(member) && (in_force || owes()) {
                 return Ok(());
             }
-            Err(Rejection::new(
-                Rule::MemberUnknown,
-                field,
-                quoted(member),
-                format!("{f} has no member with this id ({})", known(state.members.iter())),
-            ))
+            let now = state.members_at(event.date).map(|m| known(m.iter())).unwrap_or_default();
+            let why = if state.members.contains_key(member) {
+                format!("{member} is not a member of {f} on {} (members then: {now})", event.date)
+            } else {
+                format!("{f} has no member with this id ({now})")
+            };
+            Err(Rejection::new(Rule::MemberUnknown, field, quoted(member), why))
         };
         let member_known = |member: &Slug| member_known_as(member, "member");
         let income_line_known = |year: i32, line: &Slug| -> Result<(), Rejection> {
@@ -609,6 +633,51 @@ impl Ledger {
                     forbund_known(into, "merged_into")?;
                 }
             }
+            MembersChanged { effective, members, .. } => {
+                if *effective < state.registered {
+                    return Err(Rejection::new(
+                        Rule::DateInvalid,
+                        "effective",
+                        format!("\"{effective}\""),
+                        format!(
+                            "{f}'s books begin on {}; a change of members takes effect no earlier",
+                            state.registered
+                        ),
+                    ));
+                }
+                for (i, m) in members.iter().enumerate() {
+                    if let Some(kind) = state.members.get(&m.id).filter(|k| **k != m.kind) {
+                        return Err(Rejection::new(
+                            Rule::MemberKindChanged,
+                            format!("members[{i}].kind"),
+                            format!("\"{}\"", m.kind.as_str()),
+                            format!("{} is a member of kind {} in {f}; a member keeps its kind (a new party is a new member)", m.id, kind.as_str()),
+                        ));
+                    }
+                }
+            }
+            InsatsChanged { insats, effective, .. } => {
+                insats_known(insats, "insats")?;
+                if *effective < state.registered {
+                    return Err(Rejection::new(
+                        Rule::DateInvalid,
+                        "effective",
+                        format!("\"{effective}\""),
+                        format!("{f}'s books begin on {}; a change takes effect no earlier", state.registered),
+                    ));
+                }
+            }
+            RegistrationCorrected { registered: Some(day), .. } => {
+                if let Some(earliest) = state.earliest.filter(|e| e < day) {
+                    return Err(Rejection::new(
+                        Rule::EventBeforeRegistration,
+                        "registered",
+                        format!("\"{day}\""),
+                        format!("{f}'s books hold events from {earliest}; they cannot begin later than that"),
+                    ));
+                }
+            }
+            RegistrationCorrected { .. } => {}
             YearClosed { year, .. } => {
                 let year = *year;
                 if state.closed_through.is_some_and(|c| year <= c) {
@@ -811,7 +880,9 @@ impl Ledger {
             let state = ForbundState {
                 name: name.clone(),
                 registered: event.date,
-                members: members.iter().map(|m| m.id.clone()).collect(),
+                members: members.iter().map(|m| (m.id.clone(), m.kind)).collect(),
+                in_force: vec![(event.date, members.iter().map(|m| m.id.clone()).collect())],
+                earliest: None,
                 insatser: BTreeMap::new(),
                 budgets: BTreeMap::new(),
                 granted: BTreeMap::new(),
@@ -830,6 +901,9 @@ impl Ledger {
         }
         let state = self.forbund.get_mut(f).expect("apply: event for an unregistered förbund");
         state.event_years.insert(event.date.year());
+        if !matches!(event.kind, ForbundRegistered { .. } | RegistrationCorrected { .. }) {
+            state.earliest = Some(state.earliest.map_or(event.date, |d| d.min(event.date)));
+        }
         match &event.kind {
             ForbundRegistered { .. } => {}
             OpeningBalanceRecorded { .. } => state.opening_recorded = true,
@@ -858,6 +932,22 @@ impl Ledger {
             }
             ForbundDissolved { .. } => state.dissolved = Some(event.date),
             YearClosed { year, .. } => state.closed_through = Some(*year),
+            MembersChanged { effective, members, .. } => {
+                state.members.extend(members.iter().map(|m| (m.id.clone(), m.kind)));
+                state.in_force.push((*effective, members.iter().map(|m| m.id.clone()).collect()));
+            }
+            InsatsChanged { insats, category: Some(category), .. } => {
+                state.insatser.insert(insats.clone(), *category);
+            }
+            InsatsChanged { .. } => {}
+            RegistrationCorrected { name, registered, .. } => {
+                if let Some(name) = name {
+                    state.name = name.clone();
+                }
+                if let Some(day) = registered {
+                    state.registered = *day;
+                }
+            }
             EventCorrected { corrects, .. } => {
                 let previous = self.corrected.insert(*corrects, seq);
                 assert!(previous.is_none(), "apply: event {corrects} corrected twice");
@@ -946,6 +1036,9 @@ impl Ledger {
                 | MergerDecided { .. }
                 | ForbundDissolved { .. }
                 | YearClosed { .. }
+                | MembersChanged { .. }
+                | InsatsChanged { .. }
+                | RegistrationCorrected { .. }
         ) {
             self.uncorrectable.insert(seq, event.type_name().to_string());
         }

@@ -27,7 +27,7 @@ impl Draw for Rng {
 
 const FORBUND: [&str; 3] = ["sf-a", "sf-b", "sf-c"];
 const INSATSER: [&str; 3] = ["team", "utbildning", "kartlaggning"];
-const MEMBERS: [&str; 4] = ["fk", "af", "region", "sala"];
+const MEMBERS: [&str; 5] = ["fk", "af", "region", "sala", "koping"];
 
 fn decision() -> Value {
     json!({"body": "styrelsen", "date": "2023-06-01"})
@@ -39,7 +39,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
     let f = *rng.pick(&FORBUND);
     let date = day.to_string();
     let year = day.year();
-    match rng.below(21) {
+    match rng.below(24) {
         0 => json!({"type": "ForbundRegistered", "forbund": f, "date": "2023-06-01", "name": format!("SF {f}"),
             "members": [{"id": "fk", "name": "FK", "kind": "staten", "share": "0.25"},
                         {"id": "af", "name": "AF", "kind": "staten", "share": "0.25"},
@@ -79,7 +79,9 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
         }
         12 => {
             let other = *rng.pick(&FORBUND);
-            json!({"type": "MergerDecided", "forbund": f, "date": date, "merging": [other], "effective": date,
+            // Effective on the first of next month: a takeover in that month is dated then.
+            let next_month = (day.with_day(1).expect("valid") + Duration::days(32)).with_day(1).expect("valid");
+            json!({"type": "MergerDecided", "forbund": f, "date": date, "merging": [other], "effective": next_month.to_string(),
                 "estimated_transfers": [{"from": other, "amount": rng.amount()}], "decision": decision()})
         }
         13 => match rng.below(2) {
@@ -87,7 +89,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
                 json!({"type": "EquityTransferred", "forbund": f, "date": date, "from": rng.pick(&FORBUND), "amount": rng.amount(), "reference": "överföring"})
             }
             _ => {
-                json!({"type": "BalancesTakenOver", "forbund": f, "date": date, "from": rng.pick(&FORBUND), "reference": "bokslut"})
+                json!({"type": "BalancesTakenOver", "forbund": f, "date": day.with_day(1).expect("valid").to_string(), "from": rng.pick(&FORBUND), "reference": "bokslut"})
             }
         },
         14 => match rng.below(3) {
@@ -98,7 +100,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
                 json!({"type": "ForbundDissolved", "forbund": f, "date": date, "merged_into": rng.pick(&FORBUND), "decision": decision()})
             }
             _ => {
-                json!({"type": "FundingChanged", "forbund": f, "date": date, "insats": rng.pick(&INSATSER), "year": year, "delta": format!("-{}", rng.amount()), "reason": "minskning", "decision": decision()})
+                json!({"type": "FundingChanged", "forbund": f, "date": date, "insats": rng.pick(&INSATSER), "year": year, "delta": format!("{}{}", if rng.below(2) == 0 { "-" } else { "" }, rng.amount()), "reason": "ändring", "decision": decision()})
             }
         },
         16 => {
@@ -129,6 +131,31 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
         20 => {
             json!({"type": "ContributionDecided", "forbund": f, "date": date, "member": rng.pick(&MEMBERS), "year": year,
                 "amount": rng.amount(), "reference": "medelstilldelning", "decision": decision()})
+        }
+        21 => {
+            // Sala's share split with Köping, or Köping's taken back by Sala.
+            let (sala, koping) = *rng.pick(&[("0.15", Some("0.10")), ("0.25", None)]);
+            let mut members = vec![
+                json!({"id": "fk", "name": "FK", "kind": "staten", "share": "0.25"}),
+                json!({"id": "af", "name": "AF", "kind": "staten", "share": "0.25"}),
+                json!({"id": "region", "name": "Region", "kind": "region", "share": "0.25"}),
+                json!({"id": "sala", "name": "Sala", "kind": "kommun", "share": sala}),
+            ];
+            if let Some(share) = koping {
+                members.push(json!({"id": "koping", "name": "Köping", "kind": "kommun", "share": share}));
+            }
+            json!({"type": "MembersChanged", "forbund": f, "date": date, "effective": (day + Duration::days(rng.below(60) as i64)).to_string(),
+                "members": members, "decision": decision()})
+        }
+        22 => {
+            let category = *rng.pick(&["individ", "struktur", "admin"]);
+            json!({"type": "InsatsChanged", "forbund": f, "date": date, "insats": rng.pick(&INSATSER),
+                "effective": (day + Duration::days(rng.below(60) as i64)).to_string(), "category": category, "name": format!("{category}-insats"),
+                "decision": decision()})
+        }
+        23 => {
+            json!({"type": "RegistrationCorrected", "forbund": f, "date": date, "name": format!("Samordningsförbundet {f}"),
+            "reason": "stavfel", "decision": decision()})
         }
         _ => {
             json!({"type": "EventCorrected", "forbund": f, "date": date, "corrects": 1 + rng.below(seq_so_far.max(1)), "reason": "rättelse"})

@@ -172,7 +172,8 @@ impl<'a> Advisor<'a> {
                     self.budget(f, *year).filter(|(s, ..)| *s == BudgetStatus::Adopted).and_then(|(_, _, income)| {
                         let contributions: Amount =
                             income.iter().filter(|l| !p.is_other_income_line(f, l)).map(|l| l.amount).sum();
-                        let share = p.forbund.get(f)?.members.iter().find(|(id, ..)| id == member)?.3;
+                        let members = p.forbund.get(f)?.members_at(event.date, p.head);
+                        let share = members.iter().find(|(id, ..)| id == member)?.3;
                         Some(Amount::from_decimal((contributions.decimal() * share.decimal()).round_dp(2)))
                     });
                 let fig = self.figures(f, *year);

@@ -102,10 +102,49 @@ pub struct ForbundInfo {
     pub name: String,
     pub org_nr: Option<String>,
     pub registered: NaiveDate,
+    /// Every member the förbund has had (its name and share as last decided).
     pub members: Vec<(Slug, String, MemberKind, Share)>,
     pub seq: u64,
     /// The dissolution's date and seq.
     pub dissolved: Option<(NaiveDate, u64)>,
+    /// The members in force from a date, by the seq that decided it (the registration's first).
+    #[serde(default)]
+    pub in_force: Vec<MembersInForce>,
+    /// The name as registered and as corrected, by seq.
+    #[serde(default)]
+    pub names: Vec<(u64, String)>,
+}
+
+/// The members of a förbund from a date on, as decided at a seq.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersInForce {
+    pub effective: NaiveDate,
+    pub seq: u64,
+    pub members: Vec<(Slug, String, MemberKind, Share)>,
+}
+
+impl ForbundInfo {
+    /// The name as known at `known_at` (a correction of the registration is known from its seq).
+    pub fn name_known_at(&self, known_at: u64) -> &str {
+        self.names.iter().rev().find(|(seq, _)| *seq <= known_at).map_or(self.name.as_str(), |(_, n)| n)
+    }
+
+    /// The members in force on `day`, as known at `known_at`: those of the latest change taking
+    /// effect by then (the latest recorded among changes of the same day); before any, the
+    /// registration's.
+    pub fn members_at(&self, day: NaiveDate, known_at: u64) -> &[(Slug, String, MemberKind, Share)] {
+        let known = self.in_force.iter().filter(|m| m.seq <= known_at);
+        let mut best: Option<&MembersInForce> = None;
+        for m in known.filter(|m| m.effective <= day) {
+            if best.is_none_or(|b| (m.effective, m.seq) >= (b.effective, b.seq)) {
+                best = Some(m);
+            }
+        }
+        match best.or(self.in_force.first()) {
+            Some(m) => &m.members,
+            None => &self.members,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +184,44 @@ pub struct InsatsRecord {
     pub date: NaiveDate,
     pub continues: Option<InsatsRef>,
     pub end: Option<NaiveDate>,
+    /// Renamings, changes of category and ends decided later (v2), in order of record.
+    #[serde(default)]
+    pub changes: Vec<InsatsChange>,
+}
+
+/// A change of an insats from a date, decided at a seq.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsatsChange {
+    pub seq: u64,
+    pub effective: NaiveDate,
+    pub name: Option<String>,
+    pub category: Option<Category>,
+    pub end: Option<NaiveDate>,
+}
+
+impl InsatsRecord {
+    /// The changes known at `known_at` that took effect by `day`, in the order they apply.
+    fn changes_by(&self, day: NaiveDate, known_at: u64) -> impl Iterator<Item = &InsatsChange> {
+        let mut list: Vec<&InsatsChange> =
+            self.changes.iter().filter(|c| c.seq <= known_at && c.effective <= day).collect();
+        list.sort_by_key(|c| (c.effective, c.seq));
+        list.into_iter()
+    }
+
+    /// The insats' name on `day`, as known at `known_at`.
+    pub fn name_at(&self, day: NaiveDate, known_at: u64) -> &str {
+        self.changes_by(day, known_at).filter_map(|c| c.name.as_deref()).last().unwrap_or(&self.name)
+    }
+
+    /// The insats' category on `day`, as known at `known_at`.
+    pub fn category_at(&self, day: NaiveDate, known_at: u64) -> Category {
+        self.changes_by(day, known_at).filter_map(|c| c.category).last().unwrap_or(self.category)
+    }
+
+    /// The insats' last day as decided by `known_at` (whenever the decision takes effect).
+    pub fn end_known_at(&self, known_at: u64) -> Option<NaiveDate> {
+        self.changes_by(NaiveDate::MAX, known_at).filter_map(|c| c.end).last().or(self.end)
+    }
 }
 
 /// A supplier's invoice or credit note (v2), with what was charged and what remains owed.
@@ -347,15 +424,52 @@ impl Projection {
         use EventKind::*;
         match &e.kind {
             ForbundRegistered { name, org_nr, members } => {
+                let members: Vec<_> = members.iter().map(|m| (m.id.clone(), m.name.clone(), m.kind, m.share)).collect();
                 let info = ForbundInfo {
                     name: name.clone(),
                     org_nr: org_nr.clone(),
                     registered: e.date,
-                    members: members.iter().map(|m| (m.id.clone(), m.name.clone(), m.kind, m.share)).collect(),
+                    members: members.clone(),
                     seq: r.seq,
                     dissolved: None,
+                    in_force: vec![MembersInForce { effective: e.date, seq: r.seq, members }],
+                    names: vec![(r.seq, name.clone())],
                 };
                 self.forbund.insert(f.clone(), info);
+            }
+            MembersChanged { effective, members, .. } => {
+                let members: Vec<_> = members.iter().map(|m| (m.id.clone(), m.name.clone(), m.kind, m.share)).collect();
+                let info = self.forbund.get_mut(f).expect("registered");
+                for m in &members {
+                    match info.members.iter_mut().find(|x| x.0 == m.0) {
+                        Some(known) => *known = m.clone(),
+                        None => info.members.push(m.clone()),
+                    }
+                }
+                info.in_force.push(MembersInForce { effective: *effective, seq: r.seq, members });
+            }
+            InsatsChanged { insats, effective, name, category, end, .. } => {
+                let i = self.insats_index[&(f.clone(), insats.clone())];
+                self.insatser[i].changes.push(InsatsChange {
+                    seq: r.seq,
+                    effective: *effective,
+                    name: name.clone(),
+                    category: *category,
+                    end: *end,
+                });
+            }
+            RegistrationCorrected { name, org_nr, registered, .. } => {
+                let info = self.forbund.get_mut(f).expect("registered");
+                if let Some(name) = name {
+                    info.name = name.clone();
+                    info.names.push((r.seq, name.clone()));
+                }
+                if let Some(org_nr) = org_nr {
+                    info.org_nr = Some(org_nr.clone());
+                }
+                if let Some(day) = registered {
+                    info.registered = *day;
+                }
             }
             OpeningBalanceRecorded { equity, bank } => {
                 let mut rows = vec![Row::new(Role::Bank, *bank), Row::new(Role::Equity, -*equity)];
@@ -378,6 +492,7 @@ impl Projection {
                     date: e.date,
                     continues: continues.clone(),
                     end: *end,
+                    changes: Vec::new(),
                 })
             }
             BudgetAdopted { year, decision, status, income, costs, transfers, stated } => {
@@ -446,7 +561,7 @@ impl Projection {
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![Row::new(Role::Bank, *amount), income]);
             }
             CostRecorded { year, line, insats, amount, reference, text, nature } => {
-                let cost = self.cost_row(f, *year, line, insats, *nature, *amount, r.seq);
+                let cost = self.cost_row(f, *year, line, insats, *nature, *amount, r.seq, e.date);
                 let text = format!("{text} ({reference})");
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![cost, Row::new(Role::Bank, -*amount)]);
             }
@@ -468,7 +583,7 @@ impl Projection {
                 let line = line.clone().or_else(|| credited.as_ref().and_then(|i| i.line.clone()));
                 let insats = insats.clone().or_else(|| credited.as_ref().and_then(|i| i.insats.clone()));
                 let year_of_cost = credited.as_ref().map_or(*year, |i| i.year);
-                let cost = self.cost_row(f, year_of_cost, &line, &insats, *nature, *amount, r.seq);
+                let cost = self.cost_row(f, year_of_cost, &line, &insats, *nature, *amount, r.seq, e.date);
                 let text = match credits {
                     None => format!("Leverantörsfaktura {supplier} {invoice}: {text} ({reference})"),
                     Some(c) => format!("Kreditnota {supplier} {invoice} på faktura {c}: {text} ({reference})"),
@@ -496,7 +611,7 @@ impl Projection {
                 // cost (debit) or of income (credit) for the year the accrual is booked in.
                 let moved = |p: &Projection, sign: Amount| -> Row {
                     if kind.is_cost() {
-                        p.cost_row(f, *year, line, insats, None, sign, r.seq)
+                        p.cost_row(f, *year, line, insats, None, sign, r.seq, e.date)
                     } else if let Some(m) = member {
                         let info = &p.forbund[f];
                         let (_, _, kind, _) =
@@ -642,13 +757,14 @@ impl Projection {
         nature: Option<Nature>,
         amount: Amount,
         seq: u64,
+        date: NaiveDate,
     ) -> Row {
         let budget_line = line.as_ref().and_then(|l| {
             self.budget_in_force(f, year, seq, NaiveDate::MAX).and_then(|b| b.costs.iter().find(|c| &c.id == l))
         });
         let category = match (budget_line, insats) {
             (Some(l), _) => l.category,
-            (None, Some(i)) => self.insats(f, i).expect("the ledger checked the insats").category,
+            (None, Some(i)) => self.insats(f, i).expect("the ledger checked the insats").category_at(date, seq),
             (None, None) => unreachable!("the ledger checked the cost's line"),
         };
         let role = match nature.or_else(|| budget_line.and_then(|l| l.nature)) {

@@ -229,6 +229,9 @@ fn random_histories_keep_the_laws_of_the_books() {
         "InvoicePaid",
         "AccrualRecorded",
         "ContributionDecided",
+        "MembersChanged",
+        "InsatsChanged",
+        "RegistrationCorrected",
     ] {
         assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "the histories hold a {kind}: {kinds:?}");
     }

@@ -660,7 +660,7 @@ impl<'a> Run<'a> {
         let p = self.p;
         let olds: Vec<_> = p.insatser.iter().filter(|i| &i.forbund == old && visible(i.seq, i.date)).collect();
         for insats in olds {
-            let ended = insats.end.is_some_and(|e| e < m.effective);
+            let ended = insats.end_known_at(at.known_at).is_some_and(|e| e < m.effective);
             let carried = p.insatser.iter().any(|n| {
                 n.forbund == m.forbund
                     && visible(n.seq, n.date)
@@ -753,12 +753,15 @@ impl<'a> Run<'a> {
             }
         }
         let Some(new) = self.p.forbund.get(f) else { return };
-        let new_members: BTreeSet<&Slug> = new.members.iter().map(|(id, ..)| id).collect();
+        // The members in force when the merger takes effect (the old förbund's the day before).
+        let known_at = self.at.known_at;
+        let new_members: BTreeSet<&Slug> = new.members_at(m.effective, known_at).iter().map(|(id, ..)| id).collect();
+        let day_before = m.effective.pred_opt().unwrap_or(m.effective);
         let old_members: BTreeSet<&Slug> = m
             .merging
             .iter()
             .filter_map(|o| self.p.forbund.get(o))
-            .flat_map(|i| i.members.iter().map(|(id, ..)| id))
+            .flat_map(|i| i.members_at(day_before, known_at).iter().map(|(id, ..)| id))
             .collect();
         if new_members != old_members {
             let missing: Vec<&str> = old_members.difference(&new_members).map(|s| s.as_str()).collect();
@@ -829,9 +832,12 @@ impl<'a> Run<'a> {
             // whole above: Försäkringskassan pays it all, Arbetsförmedlingen's part included
             // (Statens fördelningsmodell), so neither state member is held to its own share.
             // A kind with one member (the region, a single kommun) is checked by its share above.
-            let of_kind = |kind: MemberKind| info.members.iter().filter(|(_, _, k, _)| *k == kind).count();
+            // The members and shares in force at the year's end.
+            let year_end = NaiveDate::from_ymd_opt(year, 12, 31).expect("a valid year");
+            let in_force = info.members_at(year_end, self.at.known_at);
+            let of_kind = |kind: MemberKind| in_force.iter().filter(|(_, _, k, _)| *k == kind).count();
             for (id, name, _, share) in
-                info.members.iter().filter(|(_, _, k, _)| *k != MemberKind::Staten && of_kind(*k) > 1)
+                in_force.iter().filter(|(_, _, k, _)| *k != MemberKind::Staten && of_kind(*k) > 1)
             {
                 let (received, seqs) = members.get(id).cloned().unwrap_or_default();
                 let expected = Amount::from_decimal((total.decimal() * share.decimal()).round_dp_with_strategy(2, ORE));

@@ -134,13 +134,13 @@ impl Projection {
         } else {
             self.tally_of_vouchers(f, at)
         };
-        Some(tally.finish(f, &info.name, at, chart))
+        Some(tally.finish(f, info.name_known_at(at.known_at), at, chart))
     }
 
     /// The balances from the vouchers alone, whatever `known_at` (the totals' twin, for tests).
     pub fn balances_from_vouchers(&self, f: &Slug, at: At, chart: &Chart) -> Option<Balances> {
         let info = self.forbund.get(f)?;
-        Some(self.tally_of_vouchers(f, at).finish(f, &info.name, at, chart))
+        Some(self.tally_of_vouchers(f, at).finish(f, info.name_known_at(at.known_at), at, chart))
     }
 
     fn tally_of_vouchers(&self, f: &Slug, at: At) -> Tally {

@@ -24,6 +24,9 @@ pub fn type_label(type_name: &str) -> &str {
         "BalancesTakenOver" => "Tillgångar och skulder övertagna",
         "ForbundDissolved" => "Förbund upplöst",
         "YearClosed" => "Bokslut, året stängt",
+        "MembersChanged" => "Medlemmar ändrade",
+        "InsatsChanged" => "Insats ändrad",
+        "RegistrationCorrected" => "Registrering rättad",
         "EventCorrected" => "Rättelse",
         other => other,
     }
@@ -35,6 +38,36 @@ pub fn summary(event: &Event) -> String {
     match &event.kind {
         ForbundRegistered { name, members, .. } => {
             format!("registrerade {name} ({} medlemmar)", members.len())
+        }
+        MembersChanged { effective, members, .. } => {
+            let list = members.iter().map(|m| format!("{} {}", m.id, m.share.canonical())).collect::<Vec<_>>();
+            format!("medlemmar från {effective}: {}", list.join(", "))
+        }
+        InsatsChanged { insats, effective, name, category, end, .. } => {
+            let mut what = Vec::new();
+            if let Some(n) = name {
+                what.push(format!("nytt namn {n}"));
+            }
+            if let Some(c) = category {
+                what.push(format!("kategori {c}"));
+            }
+            if let Some(e) = end {
+                what.push(format!("avslutas {e}"));
+            }
+            format!("insats {insats} från {effective}: {}", what.join(", "))
+        }
+        RegistrationCorrected { name, org_nr, registered, reason, .. } => {
+            let mut what = Vec::new();
+            if let Some(n) = name {
+                what.push(format!("namn {n}"));
+            }
+            if let Some(o) = org_nr {
+                what.push(format!("org.nr {o}"));
+            }
+            if let Some(r) = registered {
+                what.push(format!("böckerna börjar {r}"));
+            }
+            format!("registreringen rättad: {} ({reason})", what.join(", "))
         }
         OpeningBalanceRecorded { equity, bank } => {
             format!("ingående balans: eget kapital {}, bank {}", equity.human(), bank.human())

@@ -270,6 +270,118 @@ fn after_a_takeover_the_old_books_take_nothing_but_their_close() {
     assert_eq!((r.rule.code(), r.field.as_str()), ("takeover_date", "date"));
 }
 
+fn members_from(effective: &str, members: Value) -> Value {
+    json!({"type": "MembersChanged", "forbund": "sf-a", "date": "2024-05-20", "effective": effective,
+        "members": members, "decision": {"body": "förbundsmedlemmarna", "date": "2024-05-20"}})
+}
+
+#[test]
+fn a_member_joins_and_another_leaves_and_reports_use_the_members_in_force() {
+    // Köping joins on 1 July 2024 (Sala's share split with it); Sala leaves on 1 January 2025.
+    let joins = members_from(
+        "2024-07-01",
+        json!([{"id": "fk", "name": "Försäkringskassan", "kind": "staten", "share": "0.25"},
+               {"id": "af", "name": "Arbetsförmedlingen", "kind": "staten", "share": "0.25"},
+               {"id": "region", "name": "Region Västmanland", "kind": "region", "share": "0.25"},
+               {"id": "sala", "name": "Sala kommun", "kind": "kommun", "share": "0.15"},
+               {"id": "koping", "name": "Köpings kommun", "kind": "kommun", "share": "0.10"}]),
+    );
+    let mut leaves = members_from(
+        "2025-01-01",
+        json!([{"id": "fk", "name": "Försäkringskassan", "kind": "staten", "share": "0.25"},
+               {"id": "af", "name": "Arbetsförmedlingen", "kind": "staten", "share": "0.25"},
+               {"id": "region", "name": "Region Västmanland", "kind": "region", "share": "0.25"},
+               {"id": "koping", "name": "Köpings kommun", "kind": "kommun", "share": "0.25"}]),
+    );
+    leaves["date"] = json!("2024-11-20");
+    let events = vec![registered("sf-a"), insats("sf-a", "team"), budget_2024("sf-a"), joins, leaves];
+    let mut ledger = Ledger::new();
+    for v in &events {
+        ledger.record(&Event::from_json(v).unwrap()).unwrap();
+    }
+    let check = |v: Value| ledger.check(&Event::from_json(&v).unwrap());
+    // Köping pays nothing before it is a member, and Sala nothing for a year after it left …
+    let early = check(contribution("sf-a", "koping", "2024-06-30", "1000")).unwrap_err();
+    assert_eq!((early.rule.code(), early.field.as_str()), ("member_unknown", "member"));
+    assert!(early.message.contains("not a member of sf-a on 2024-06-30"), "{}", early.message);
+    assert!(check(contribution("sf-a", "koping", "2024-07-31", "1000")).is_ok());
+    let mut late = contribution("sf-a", "sala", "2025-02-01", "1000");
+    late["year"] = json!(2025);
+    assert_eq!(check(late).unwrap_err().rule.code(), "member_unknown");
+    // … and a member keeps its kind.
+    let mut kind = members_from(
+        "2025-06-01",
+        json!([
+        {"id": "fk", "name": "FK", "kind": "staten", "share": "0.25"},
+        {"id": "af", "name": "AF", "kind": "staten", "share": "0.25"},
+        {"id": "koping", "name": "Köping", "kind": "region", "share": "0.25"},
+        {"id": "sala", "name": "Sala", "kind": "kommun", "share": "0.25"}]),
+    );
+    kind["date"] = json!("2024-12-01");
+    let r = check(kind).unwrap_err();
+    assert_eq!((r.rule.code(), r.field.as_str()), ("member_kind_changed", "members[2].kind"));
+    // The projection: the members in force on a day, as known at a seq.
+    let p = project(&events);
+    let info = &p.forbund[&slug("sf-a")];
+    let ids = |day: &str, known_at: u64| -> Vec<String> {
+        info.members_at(date(day), known_at).iter().map(|m| format!("{} {}", m.0, m.3.canonical())).collect()
+    };
+    assert_eq!(ids("2024-06-30", p.head), ["fk 0.25", "af 0.25", "region 0.25", "sala 0.25"]);
+    assert_eq!(ids("2024-07-01", p.head), ["fk 0.25", "af 0.25", "region 0.25", "sala 0.15", "koping 0.1"]);
+    assert_eq!(ids("2025-01-01", p.head), ["fk 0.25", "af 0.25", "region 0.25", "koping 0.25"]);
+    assert_eq!(
+        ids("2025-01-01", 4),
+        ["fk 0.25", "af 0.25", "region 0.25", "sala 0.15", "koping 0.1"],
+        "as known before Sala left"
+    );
+    assert_eq!(info.members.len(), 5, "every member the förbund has had");
+}
+
+#[test]
+fn an_insats_changes_category_from_a_date_and_its_costs_follow() {
+    let change = json!({"type": "InsatsChanged", "forbund": "sf-a", "date": "2024-06-15", "insats": "team",
+        "effective": "2024-07-01", "name": "Samordningsteam Sala–Heby", "category": "struktur", "decision": decision()});
+    let by_insats = |day: &str| {
+        json!({"type": "CostRecorded", "forbund": "sf-a", "date": day, "year": 2024, "insats": "team",
+            "amount": "1000", "reference": "F", "text": "utan budgetrad"})
+    };
+    let p = project(&[
+        registered("sf-a"),
+        insats("sf-a", "team"),
+        change,
+        by_insats("2024-06-30"),
+        by_insats("2024-07-01"),
+    ]);
+    assert_eq!(role_sum(&p, "sf-a", Role::Cost(finsam_domain::Category::Individ)), kr("1000"));
+    assert_eq!(role_sum(&p, "sf-a", Role::Cost(finsam_domain::Category::Struktur)), kr("1000"));
+    let team = p.insats(&slug("sf-a"), &slug("team")).unwrap();
+    assert_eq!(team.name_at(date("2024-06-30"), p.head), "Samordningsteam");
+    assert_eq!(team.name_at(date("2024-07-01"), p.head), "Samordningsteam Sala–Heby");
+    assert_eq!(team.name_at(date("2024-07-01"), 2), "Samordningsteam", "as known before the change");
+}
+
+#[test]
+fn a_registration_is_corrected_and_the_books_may_begin_earlier_but_not_after_their_first_event() {
+    let correct = |registered: &str| {
+        json!({"type": "RegistrationCorrected", "forbund": "sf-a", "date": "2024-02-01", "registered": registered,
+            "name": "Samordningsförbundet A", "reason": "fel datum vid registreringen", "decision": decision()})
+    };
+    let mut ledger = Ledger::new();
+    let events = [registered("sf-a"), insats("sf-a", "team")];
+    for v in &events {
+        ledger.record(&Event::from_json(v).unwrap()).unwrap();
+    }
+    let late = ledger.check(&Event::from_json(&correct("2023-12-01")).unwrap()).unwrap_err();
+    assert_eq!((late.rule.code(), late.field.as_str()), ("event_before_registration", "registered"));
+    ledger.record(&Event::from_json(&correct("2023-01-01")).unwrap()).unwrap();
+    let opening =
+        json!({"type": "OpeningBalanceRecorded", "forbund": "sf-a", "date": "2023-01-01", "equity": "5", "bank": "5"});
+    assert!(ledger.check(&Event::from_json(&opening).unwrap()).is_ok(), "the books now begin on 1 January 2023");
+    let p = project(&[registered("sf-a"), insats("sf-a", "team"), correct("2023-01-01")]);
+    let info = &p.forbund[&slug("sf-a")];
+    assert_eq!((info.name.as_str(), info.registered), ("Samordningsförbundet A", date("2023-01-01")));
+}
+
 #[test]
 fn closing_a_year_moves_its_result_to_equity() {
     let p = project(&[

@@ -238,7 +238,7 @@ impl Export<'_> {
             for i in p.insatser.iter().filter(|i| &i.forbund == f && i.seq <= head) {
                 items.push(Item::Record(Record::new(
                     "#OBJEKT",
-                    vec![item("6"), item(i.insats.to_string()), item(i.name.clone())],
+                    vec![item("6"), item(i.insats.to_string()), item(i.name_at(end, head).to_string())],
                 )));
             }
             for (id, name, ..) in &info.members {
