@@ -165,3 +165,46 @@ fn a_cost_books_on_the_account_of_its_nature_when_it_has_one() {
     assert_eq!((spent("utvarderingsinsatser"), spent("samordningsteam-sala")), ("30000".into(), "425000".into()));
     bundle_checks_out(&store, "sf-vastmanland", 2024, &dir.0.join("bundle"));
 }
+
+#[test]
+fn a_credit_note_after_full_payment_is_owed_back_until_the_supplier_refunds_it() {
+    let dir = TempDir::new("refund");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let paid = r#"{"type":"InvoicePaid","forbund":"sf-vastmanland","date":"2024-06-01","invoice":"f-100","amount":"100000","reference":"bank 2024-06-01"}"#;
+    assert_exit(&record(&store, &[INVOICE, paid]), 0);
+    let bank_paid = accounts(&store, "2024-06-02")["1930"];
+    // Credited 10 000 after it was paid in full: the supplier owes it back (2440 on the debit side).
+    assert_exit(&record(&store, &[CREDIT]), 0);
+    let june = accounts(&store, "2024-06-06");
+    assert_eq!(june["2440"], kr("10000"), "{june:?}");
+    // A credit note takes off no more than the invoice charged, less its credit notes.
+    let too_much = r#"{"type":"InvoiceReceived","forbund":"sf-vastmanland","date":"2024-06-07","year":2024,"invoice":"k-8","supplier":"Konsult AB","amount":"-90000.01","credits":"f-100","reference":"K-8","text":"x"}"#;
+    let o = record(&store, &[too_much]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("[rule credit_note_exceeds_invoice]") && stderr(&o).contains("90 000,00 kr"),
+        "{}",
+        stderr(&o)
+    );
+    // The refund is a negative payment, at most what is owed back.
+    let refund = |amount: &str| {
+        format!(
+            r#"{{"type":"InvoicePaid","forbund":"sf-vastmanland","date":"2024-06-20","invoice":"f-100","amount":"{amount}","reference":"återbetalning"}}"#
+        )
+    };
+    let o = record(&store, &[&refund("-10000.01")]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("[rule invoice_overpaid]") && stderr(&o).contains("owes 10 000,00 kr back"),
+        "{}",
+        stderr(&o)
+    );
+    assert_exit(&record(&store, &[&refund("-10000")]), 0);
+    let after = accounts(&store, "2024-06-30");
+    assert!(after.get("2440").is_none_or(|a| a.is_zero()), "{after:?}");
+    assert_eq!(after["1930"] - bank_paid, kr("10000"), "the refund came into the bank");
+    let voucher =
+        stdout(&finsam(&store, &["audit", "trail", "--forbund", "sf-vastmanland", "--from", "2024-06-20"], ""));
+    assert!(voucher.contains("f-100"), "{voucher}");
+    bundle_checks_out(&store, "sf-vastmanland", 2024, &dir.0.join("bundle"));
+}

@@ -121,3 +121,37 @@ fn reconcile_refuses_a_merger_that_is_not_recorded() {
     let o = finsam(&store, &["reconcile", "--equity-ceiling", "1.5"], "");
     assert_exit(&o, 2);
 }
+
+#[test]
+fn each_payer_owed_and_paid_and_a_contribution_unpaid_after_the_year_is_a_warning() {
+    let dir = TempDir::new("reconcile-payers");
+    let store = fixture_store(&dir);
+    let run = |as_of: &str| -> serde_json::Value {
+        let o = finsam(&store, &["reconcile", "--merger", "sf-vastmanland", "--as-of", as_of, "--format", "json"], "");
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let r = run("2025-01-10");
+    let payers = r["payers"].as_array().unwrap();
+    // Försäkringskassan pays the state's half for both state members; every other member itself.
+    let fk = payers.iter().find(|x| x["payer"] == "forsakringskassan").unwrap();
+    assert_eq!(fk["members"], serde_json::json!(["arbetsformedlingen", "forsakringskassan"]));
+    assert_eq!((fk["owed"].as_str(), fk["paid"].as_str()), (Some("9519000"), Some("9519000")));
+    assert!(payers.iter().all(|x| x["payer"] != "arbetsformedlingen"), "Arbetsförmedlingen pays nothing itself");
+    assert_eq!(payers.len(), 12, "13 members, 12 payers");
+    // Kungsör's last quarter is still owed on 10 January 2025: a warning, not an error.
+    let kungsor = payers.iter().find(|x| x["payer"] == "kungsor").unwrap();
+    assert_eq!(kungsor["paid_minus_owed"], "-37124.10");
+    let unpaid: Vec<&serde_json::Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "contribution_split" && f["forbund"] == "sf-vastmanland")
+        .collect();
+    assert_eq!(unpaid.len(), 1, "{unpaid:?}");
+    assert_eq!(unpaid[0]["severity"], "warning");
+    assert!(unpaid[0]["explanation"].as_str().unwrap().contains("Kungsörs kommun"), "{}", unpaid[0]);
+    // Paid on 20 January: nothing left to say.
+    let r = run("2025-01-31");
+    let after = r["findings"].as_array().unwrap().iter().filter(|f| f["check"] == "contribution_split").count();
+    assert_eq!(after, 0);
+}

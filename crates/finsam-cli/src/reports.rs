@@ -935,6 +935,15 @@ pub fn reconciliation_json(r: &finsam_projections::reconcile::Reconciliation, me
             json!({"into": m.into.as_str(), "effective": m.effective.to_string(), "seq": m.seq, "rows": rows})
         })
         .collect();
+    let payers: Vec<Value> = r
+        .payers
+        .iter()
+        .map(|x| {
+            json!({"forbund": x.forbund.as_str(), "year": x.year, "payer": x.payer.as_str(),
+                "members": x.members.iter().map(Slug::as_str).collect::<Vec<_>>(),
+                "owed": x.owed.canonical(), "paid": x.paid.canonical(), "paid_minus_owed": (x.paid - x.owed).canonical()})
+        })
+        .collect();
     json!({
         "ok": r.ok(),
         "merger": merger.map(Slug::as_str),
@@ -942,6 +951,7 @@ pub fn reconciliation_json(r: &finsam_projections::reconcile::Reconciliation, me
         "known_at": at.known_at,
         "forbund": r.scope.iter().map(Slug::as_str).collect::<Vec<_>>(),
         "mergers": mergers,
+        "payers": payers,
         "findings": findings,
     })
 }
@@ -985,6 +995,43 @@ fn merger_table_text(m: &finsam_projections::reconcile::MergerTable, p: &Project
         chrono::Datelike::year(&m.effective) - 1,
         t.render()
     )
+}
+
+/// What each payer owed and paid, year by year (only years with contributions decided).
+fn payers_text<'a>(rows: impl Iterator<Item = &'a finsam_projections::reconcile::PayerRow>, p: &Projection) -> String {
+    let mut t = Table::new(&[
+        ("år", Align::Left),
+        ("betalare", Align::Left),
+        ("betalar för", Align::Left),
+        ("beslutat", Align::Right),
+        ("betalt", Align::Right),
+        ("betalt − beslutat", Align::Right),
+    ]);
+    let mut any = false;
+    for x in rows {
+        any = true;
+        let name = |id: &Slug| {
+            p.forbund
+                .get(&x.forbund)
+                .and_then(|i| i.members.iter().find(|m| &m.0 == id))
+                .map_or(id.to_string(), |m| m.1.clone())
+        };
+        let members = x.members.iter().map(name).collect::<Vec<_>>().join(", ");
+        t.row(vec![
+            x.year.to_string(),
+            name(&x.payer),
+            members,
+            x.owed.human_number(),
+            x.paid.human_number(),
+            (x.paid - x.owed).human_number(),
+        ]);
+    }
+    if any {
+        let table: String = t.render().lines().map(|l| format!("  {l}\n")).collect();
+        format!("  beslutade medlemsbidrag och vem som betalat dem:\n{table}")
+    } else {
+        String::new()
+    }
 }
 
 pub fn render_reconciliation(
@@ -1061,6 +1108,7 @@ pub fn render_reconciliation(
                         x.explanation
                     ));
                 }
+                out.push_str(&payers_text(r.payers.iter().filter(|x| &x.forbund == f), p));
             }
             let errors = r.findings.iter().filter(|x| x.severity == Severity::Error).count();
             let warnings = r.findings.len() - errors;

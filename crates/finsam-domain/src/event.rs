@@ -1136,7 +1136,15 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
         "InvoicePaid" => {
             let invoice = o.slug("invoice")?;
             let amount = o.amount("amount")?;
-            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            // Negative: a refund from the supplier, after a credit note larger than what was left.
+            if amount.is_zero() {
+                return Err(Rejection::new(
+                    Rule::AmountMustNotBeZero,
+                    o.field("amount"),
+                    format!("\"{amount}\""),
+                    "a payment moves money: greater than zero, or below zero for a refund from the supplier",
+                ));
+            }
             InvoicePaid { invoice, amount, reference: o.text("reference", NAME_CHARS_MAX)? }
         }
         "MergerDecided" => {

@@ -72,6 +72,11 @@ impl Owed {
 struct InvoiceState {
     seq: u64,
     date: NaiveDate,
+    /// What the invoice charged, less its credit notes.
+    #[serde(default)]
+    invoiced: Amount,
+    /// What is still owed; below zero when credit notes took off more than was left to pay
+    /// (the supplier owes it back).
     outstanding: Amount,
     settled_by: u32,
     credit_note: bool,
@@ -521,14 +526,14 @@ impl Ledger {
                             ),
                         ));
                     }
-                    if (credited.outstanding + *amount).is_negative() {
+                    if (credited.invoiced + *amount).is_negative() {
                         return Err(Rejection::new(
                             Rule::CreditNoteExceedsInvoice,
                             "amount",
                             format!("\"{amount}\""),
                             format!(
-                                "invoice {original} has {} outstanding; a credit note takes off at most that",
-                                credited.outstanding.human()
+                                "invoice {original} charged {} (less its credit notes); a credit note takes off at most that",
+                                credited.invoiced.human()
                             ),
                         ));
                     }
@@ -559,6 +564,17 @@ impl Ledger {
                         "date",
                         format!("\"{}\"", event.date),
                         format!("invoice {invoice} is dated {}; it cannot be paid before it arrived", owed.date),
+                    ));
+                }
+                if amount.is_negative() && *amount < owed.outstanding.min(Amount::ZERO) {
+                    return Err(Rejection::new(
+                        Rule::InvoiceOverpaid,
+                        "amount",
+                        format!("\"{amount}\""),
+                        format!(
+                            "the supplier owes {} back on invoice {invoice}; a refund (a negative payment) brings back at most that",
+                            (-owed.outstanding).max(Amount::ZERO).human()
+                        ),
                     ));
                 }
                 if *amount > owed.outstanding {
@@ -960,8 +976,12 @@ impl Ledger {
                     owed.settled -= *settled;
                 }
                 if let Some((invoice, effect)) = self.invoice_effects.get(corrects) {
+                    let credit_note = state.invoices.values().any(|i| i.seq == *corrects && i.credit_note);
                     let owed = state.invoices.get_mut(invoice).expect("apply: an invoice effect names a known invoice");
                     owed.outstanding -= *effect;
+                    if credit_note {
+                        owed.invoiced -= *effect;
+                    }
                     if owed.seq != *corrects {
                         owed.settled_by -= 1; // a payment or a credit note taken back
                     }
@@ -1008,6 +1028,7 @@ impl Ledger {
                 let own = InvoiceState {
                     seq,
                     date: event.date,
+                    invoiced: if credits.is_some() { Amount::ZERO } else { *amount },
                     outstanding: if credits.is_some() { Amount::ZERO } else { *amount },
                     settled_by: 0,
                     credit_note: credits.is_some(),
@@ -1018,6 +1039,7 @@ impl Ledger {
                 if credits.is_some() {
                     let credited = state.invoices.get_mut(owed).expect("apply: check found the credited invoice");
                     credited.outstanding += *amount;
+                    credited.invoiced += *amount;
                     credited.settled_by += 1;
                 }
                 self.invoice_effects.insert(seq, (owed.clone(), *amount));

@@ -39,7 +39,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
     let f = *rng.pick(&FORBUND);
     let date = day.to_string();
     let year = day.year();
-    match rng.below(24) {
+    match rng.below(25) {
         0 => json!({"type": "ForbundRegistered", "forbund": f, "date": "2023-06-01", "name": format!("SF {f}"),
             "members": [{"id": "fk", "name": "FK", "kind": "staten", "share": "0.25"},
                         {"id": "af", "name": "AF", "kind": "staten", "share": "0.25"},
@@ -84,7 +84,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
             json!({"type": "MergerDecided", "forbund": f, "date": date, "merging": [other], "effective": next_month.to_string(),
                 "estimated_transfers": [{"from": other, "amount": rng.amount()}], "decision": decision()})
         }
-        13 => match rng.below(2) {
+        13 | 24 => match rng.below(3) {
             0 => {
                 json!({"type": "EquityTransferred", "forbund": f, "date": date, "from": rng.pick(&FORBUND), "amount": rng.amount(), "reference": "överföring"})
             }
@@ -109,8 +109,10 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
                 "supplier": "Leverantör AB", "line": line, "amount": rng.amount(), "reference": "F", "text": "faktura"})
         }
         17 => {
+            // Now and then a refund from the supplier (after a credit note on a paid invoice).
+            let sign = if rng.below(5) == 0 { "-" } else { "" };
             json!({"type": "InvoicePaid", "forbund": f, "date": date, "invoice": format!("inv-{}", rng.below(12)),
-                "amount": rng.amount(), "reference": "betalning"})
+                "amount": format!("{sign}{}", rng.amount()), "reference": "betalning"})
         }
         18 => {
             json!({"type": "InvoiceReceived", "forbund": f, "date": date, "year": year, "invoice": format!("kr-{}", rng.below(12)),

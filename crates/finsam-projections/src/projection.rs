@@ -241,6 +241,19 @@ pub struct InvoiceRecord {
     pub credits: Option<Slug>,
 }
 
+/// A member's contribution for a year, decided or paid (v2 decisions, and every payment).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContributionRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub member: Slug,
+    pub year: i32,
+    pub date: NaiveDate,
+    pub amount: Amount,
+    /// `None` for a decision; for a payment, who paid (the member itself unless said).
+    pub paid_by: Option<Slug>,
+}
+
 /// A decided merger, on the new förbund's books.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergerRecord {
@@ -282,6 +295,8 @@ pub struct Projection {
     pub invoices: Vec<InvoiceRecord>,
     /// Contributions decided per förbund, member and year (v2), and what payments settled.
     pub owed: BTreeMap<Slug, BTreeMap<Slug, BTreeMap<i32, Owed>>>,
+    /// Every contribution decided or paid, in seq order.
+    pub contributions: Vec<ContributionRecord>,
     /// What each contribution event did to `owed`, for a correction to take back: seq ->
     /// (förbund, member, year, decided, settled).
     contribution_effects: BTreeMap<u64, (Slug, Slug, i32, Amount, Amount)>,
@@ -346,6 +361,8 @@ struct Stored {
     owed: BTreeMap<Slug, BTreeMap<Slug, BTreeMap<i32, Owed>>>,
     #[serde(default)]
     contribution_effects: BTreeMap<u64, (Slug, Slug, i32, Amount, Amount)>,
+    #[serde(default)]
+    contributions: Vec<ContributionRecord>,
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     corrected: BTreeMap<u64, (u64, NaiveDate)>,
 }
@@ -364,6 +381,7 @@ impl From<Stored> for Projection {
             invoices: s.invoices,
             owed: s.owed,
             contribution_effects: s.contribution_effects,
+            contributions: s.contributions,
             next_number: s.next_number,
             corrected: s.corrected,
             budget_index: BTreeMap::new(),
@@ -528,6 +546,15 @@ impl Projection {
                 let settles = owed.settles(*amount);
                 owed.settled += settles;
                 self.contribution_effects.insert(r.seq, (f.clone(), member.clone(), *year, Amount::ZERO, settles));
+                self.contributions.push(ContributionRecord {
+                    seq: r.seq,
+                    forbund: f.clone(),
+                    member: member.clone(),
+                    year: *year,
+                    date: e.date,
+                    amount: *amount,
+                    paid_by: Some(payer.clone().unwrap_or_else(|| member.clone())),
+                });
                 let mut rows = vec![Row::new(Role::Bank, *amount)];
                 if !settles.is_zero() {
                     let mut settled = Row::new(Role::Receivable, -settles);
@@ -552,6 +579,15 @@ impl Projection {
                 income.member = Some(member.clone());
                 self.owed_mut(f, member, *year).decided += *amount;
                 self.contribution_effects.insert(r.seq, (f.clone(), member.clone(), *year, *amount, Amount::ZERO));
+                self.contributions.push(ContributionRecord {
+                    seq: r.seq,
+                    forbund: f.clone(),
+                    member: member.clone(),
+                    year: *year,
+                    date: e.date,
+                    amount: *amount,
+                    paid_by: None,
+                });
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![owed, income]);
             }
             OtherIncomeRecorded { line, amount, reference, .. } => {
@@ -652,7 +688,11 @@ impl Projection {
             }
             InvoicePaid { invoice, amount, reference } => {
                 let supplier = self.invoice(f, invoice).map(|i| i.supplier.clone()).unwrap_or_default();
-                let text = format!("Betalning av faktura {invoice} till {supplier}: {reference}");
+                let text = if amount.is_negative() {
+                    format!("Återbetalning från {supplier} på faktura {invoice}: {reference}")
+                } else {
+                    format!("Betalning av faktura {invoice} till {supplier}: {reference}")
+                };
                 let rows = vec![Row::new(Role::Payable, *amount), Row::new(Role::Bank, -*amount)];
                 self.book(r, f, e.date, text, VoucherKind::Event, rows);
             }
