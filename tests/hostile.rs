@@ -7,8 +7,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The fixture store, plus a closed year (2023), a correction, and a supplier invoice F-100 of
-/// 100 000 kr with a payment of 40 000 for the cases to hit.
-fn hostile_store(dir: &TempDir) -> (PathBuf, u64, u64, u64) {
+/// 100 000 kr with a payment of 40 000 for the cases to hit. Returns the store and the seqs of
+/// the correction, an insats, the invoice and a contribution decided (and paid since).
+fn hostile_store(dir: &TempDir) -> (PathBuf, u64, u64, u64, u64) {
     let store = fixture_store(dir);
     let close = r#"{"type":"YearClosed","forbund":"sf-vastmanland","date":"2024-03-01","year":2023,"decision":{"body":"styrelsen","date":"2024-03-01"}}"#;
     assert_exit(&finsam(&store, &["record", "--as", "setup", "-"], close), 0);
@@ -27,7 +28,12 @@ fn hostile_store(dir: &TempDir) -> (PathBuf, u64, u64, u64) {
     let invoice = r#"{"type":"InvoiceReceived","forbund":"sf-vastmanland","date":"2024-05-10","year":2024,"invoice":"f-100","supplier":"Konsult AB","line":"styrelse","amount":"100000","due":"2024-06-09","reference":"F-100","text":"arvoden"}
 {"type":"InvoicePaid","forbund":"sf-vastmanland","date":"2024-06-01","invoice":"f-100","amount":"40000","reference":"bank 2024-06-01"}"#;
     assert_exit(&finsam(&store, &["record", "--as", "setup", "-"], invoice), 0);
-    (store, head + 1, insats, head + 2)
+    let decided = log_json(&store)
+        .iter()
+        .find(|e| e["event"]["type"] == "ContributionDecided")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .unwrap();
+    (store, head + 1, insats, head + 2, decided)
 }
 
 fn generated(kind: &str) -> Vec<u8> {
@@ -75,7 +81,7 @@ fn run_bytes(store: &Path, args: &[String], input: &[u8]) -> std::process::Outpu
 #[test]
 fn every_hostile_input_gets_its_exact_rejection_and_writes_nothing() {
     let dir = TempDir::new("hostile");
-    let (store, correction_seq, insats_seq, invoice_seq) = hostile_store(&dir);
+    let (store, correction_seq, insats_seq, invoice_seq, decided_seq) = hostile_store(&dir);
     let cases: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(root().join("tests/hostile/cases.json")).unwrap()).unwrap();
     assert!(cases.len() >= 60, "the corpus holds at least 60 bad inputs ({})", cases.len());
@@ -95,6 +101,7 @@ fn every_hostile_input_gets_its_exact_rejection_and_writes_nothing() {
                 .replace("\"CORRECTION_SEQ\"", &correction_seq.to_string())
                 .replace("\"INSATS_SEQ\"", &insats_seq.to_string())
                 .replace("\"INVOICE_SEQ\"", &invoice_seq.to_string())
+                .replace("\"DECIDED_SEQ\"", &decided_seq.to_string())
                 .into_bytes(),
             (_, Value::String(kind)) => generated(kind),
             _ => panic!("{name}: a case has an input or a generator"),
@@ -116,6 +123,10 @@ fn every_hostile_input_gets_its_exact_rejection_and_writes_nothing() {
         match rule {
             "not_a_store" => assert!(err.contains("is not a finsam store"), "{name}: {err}"),
             "refused" => assert!(err.contains("symbolic link"), "{name}: {err}"),
+            // A warning that `--strict` turns into a refusal.
+            _ if rule.starts_with("warning ") => {
+                assert!(err.contains(&format!("[{rule}]")) && err.contains("refused under --strict"), "{name}: {err}")
+            }
             _ => assert!(err.contains(&format!("[rule {rule}]")), "{name}: the rule {rule}\n{err}"),
         }
         if let Some(line) = case["line"].as_u64() {
