@@ -14,6 +14,7 @@ mod log;
 mod reconcile;
 mod reports;
 mod schemas;
+mod serve;
 mod sie;
 mod support;
 mod trust;

@@ -142,7 +142,7 @@ fn lasmig(name: &str, forbund: &str, year: i32, head: &finsam_store::Head, files
 pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Format) -> Result<(), Failure> {
     let f = reports::parse_forbund(forbund)?;
     let view = open_view(store)?;
-    reports::check_forbund(&view, &f)?;
+    reports::check_forbund((&view).into(), &f)?;
     let year_end =
         NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| Failure::usage(format!("--year {year} is not a year")))?;
     let at = At { as_of: year_end, known_at: view.head.seq };
@@ -196,7 +196,7 @@ pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Forma
         from: NaiveDate::from_ymd_opt(year, 1, 1),
         to: Some(year_end),
     };
-    let rows = reports::trail_rows(store, &view, filter)?;
+    let rows = reports::trail_rows(store, (&view).into(), filter)?;
     report(
         &format!("handelser-{year}"),
         "årets händelser i registreringsordning med beslut, verifikation och hash (audit trail)",

@@ -8,6 +8,7 @@ mod audit;
 mod demo;
 mod output;
 mod reports;
+mod serve;
 mod table;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -378,6 +379,61 @@ it replaced, plus clearly labelled example data) into a fresh store and print th
 Without --store (or FINSAM_STORE) the store is a new directory under the system's temp dir;
 its path is printed so you can explore it with `finsam --store PATH log`.")]
     Demo,
+    /// Serve the store over HTTP to several users (roles, tokens, an access log)
+    #[command(long_about = "\
+Holds the store open (its writer lock, its books in memory) and serves the JSON API under
+/api/v1 to the users added with `finsam user add`: each request carries `Authorization: Bearer
+TOKEN`, is checked against the user's role and förbund, and is written to the hash-chained
+access log (access.jsonl). Listens on loopback unless told otherwise; put a TLS proxy (e.g.
+Caddy or nginx) in front to serve beyond this machine. Stops cleanly on Ctrl-C or SIGTERM:
+requests under way are answered, every acknowledged batch is on disk.
+
+Example:
+  finsam --store /srv/finsam user add anna --role kansli --forbund sf-vastmanland
+  finsam --store /srv/finsam serve --listen 127.0.0.1:8080")]
+    Serve {
+        /// The address to listen on (port 0: any free port, printed on start)
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Users of `finsam serve`: add (prints the token once), revoke, list
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Give a user access; prints the token once (only its hash is kept)
+    #[command(long_about = "\
+Gives NAME access with a role: `admin` (everything, and registering förbund), `kansli` (records
+and reads the books of its förbund), `revisor` (reads, verifies and exports the books of its
+förbund; records nothing) or `read` (reads the books of its förbund, e.g. the board). Prints a
+new token once: hand it to the user. Adding a user again replaces the token. Who granted the
+access and when is recorded (users.jsonl).
+
+Example:
+  finsam user add anna --role kansli --forbund sf-vastmanland --by kansli-chef")]
+    Add {
+        name: String,
+        /// admin, kansli, revisor or read
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// A förbund the role applies to (repeat for several; not for admin)
+        #[arg(long, value_name = "F")]
+        forbund: Vec<String>,
+        /// Who grants the access [env: FINSAM_ACTOR]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Take a user's access away (recorded with who did it and when)
+    Revoke {
+        name: String,
+        /// Who revokes the access [env: FINSAM_ACTOR]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// The users with access, their roles and förbund
+    List,
 }
 
 fn store_dir(cli_store: &Option<PathBuf>) -> PathBuf {
@@ -485,6 +541,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             reports::explain(&store_dir(&cli.store), &forbund, &account, axes.into(), chart.as_ref(), format)?
         }
         Command::Demo => demo::run(cli.store.clone(), format)?,
+        Command::Serve { .. } => unreachable!("main runs the server on its own runtime"),
+        Command::User(command) => user(&store_dir(&cli.store), command, format)?,
         Command::Generate { forbund, years, seed } => generate(forbund, years, seed)?,
     }
     Ok(())
@@ -520,7 +578,7 @@ fn export_journal(store: &std::path::Path, forbund: Option<&str>, year: Option<i
     let mut list = Vec::new();
     if let Some(f) = forbund {
         let f = reports::parse_forbund(f)?;
-        reports::check_forbund(&view, &f)?;
+        reports::check_forbund((&view).into(), &f)?;
         list.push(f);
     }
     let mut charts = std::collections::BTreeMap::new();
@@ -541,7 +599,7 @@ fn export_sie(
 ) -> Result<(), Failure> {
     let f = reports::parse_forbund(forbund)?;
     let view = finsam_store::open_view(store)?;
-    reports::check_forbund(&view, &f)?;
+    reports::check_forbund((&view).into(), &f)?;
     let mut generated = None;
     finsam_store::read_log(store, view.head.seq, view.head.seq, &mut |e| {
         generated = chrono::NaiveDate::parse_from_str(&e.recorded_at[..10], "%Y-%m-%d").ok();
@@ -685,7 +743,90 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
 const RECENT_BYTES: u64 = 1 << 20;
 
 /// The warnings for a batch, event by event, as if each earlier one were recorded: (line, warning).
-fn advise(
+/// Who runs a command that changes access: `--by`, else FINSAM_ACTOR.
+fn granted_by(by: Option<String>) -> Result<String, Failure> {
+    by.or_else(|| std::env::var("FINSAM_ACTOR").ok().filter(|a| !a.trim().is_empty()))
+        .ok_or_else(|| Failure::usage("who grants or revokes access? pass --by NAME (or set FINSAM_ACTOR)".into()))
+}
+
+fn user(dir: &std::path::Path, command: UserCommand, format: Format) -> Result<(), Failure> {
+    use finsam_store::access::{self, Role};
+    finsam_store::open_view(dir)?;
+    match command {
+        UserCommand::Add { name, role, forbund, by } => {
+            let by = granted_by(by)?;
+            let role = Role::parse(&role).ok_or_else(|| {
+                Failure::usage(format!("--role {role:?}: the roles are admin, kansli, revisor and read"))
+            })?;
+            if role != Role::Admin && forbund.is_empty() {
+                return Err(Failure::usage(format!("a {} works for a förbund: pass --forbund F", role.as_str())));
+            }
+            for f in &forbund {
+                reports::parse_forbund(f)?;
+            }
+            let name = finsam_domain::Slug::parse(&name)
+                .map_err(|rule| Failure::usage(format!("the user name {name:?}: {rule}")))?;
+            let token = access::grant(dir, &by, name.as_str(), role, &forbund)?;
+            match format {
+                Format::Json => emit(&format!(
+                    "{}\n",
+                    serde_json::json!({"name": name.as_str(), "role": role.as_str(), "forbund": forbund, "token": token})
+                )),
+                _ => emit(&format!(
+                    "{name} may now use finsam serve as {} {}\ntoken (shown once, keep it safe): {token}\n",
+                    role.as_str(),
+                    if forbund.is_empty() {
+                        "of every förbund".to_string()
+                    } else {
+                        format!("of {}", forbund.join(", "))
+                    }
+                )),
+            }
+        }
+        UserCommand::Revoke { name, by } => {
+            let by = granted_by(by)?;
+            if access::Users::load(dir)?.get(&name).is_none() {
+                return Err(Failure::usage(format!("no user {name:?} has access")));
+            }
+            access::revoke(dir, &by, &name)?;
+            emit(&format!("{name} has no access any more\n"));
+        }
+        UserCommand::List => {
+            let users = access::Users::load(dir)?;
+            let mut t = Table::new(&[("användare", Align::Left), ("roll", Align::Left), ("förbund", Align::Left)]);
+            let mut list = Vec::new();
+            for u in users.iter() {
+                t.row(vec![u.name.clone(), u.role.as_str().to_string(), u.forbund.join(", ")]);
+                list.push(serde_json::json!({"name": u.name, "role": u.role.as_str(), "forbund": u.forbund}));
+            }
+            match format {
+                Format::Json => emit(&format!("{}\n", serde_json::Value::Array(list))),
+                _ => emit(&t.render()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `record --format json` and `POST /api/v1/events` answer.
+pub(crate) fn record_json(
+    outcome: &[finsam_store::Recorded],
+    warnings: &[(usize, finsam_projections::advice::Warning)],
+    head: &finsam_store::Head,
+) -> String {
+    let rows: Vec<_> =
+        outcome.iter().map(|r| serde_json::json!({"line": r.line, "seq": r.seq, "duplicate": r.duplicate})).collect();
+    let warnings: Vec<_> = warnings
+        .iter()
+        .map(|(line, w)| serde_json::json!({"line": line, "rule": w.rule, "field": w.field, "message": w.message}))
+        .collect();
+    format!(
+        "{}\n",
+        serde_json::json!({"recorded": rows, "warnings": warnings, "head": {"seq": head.seq, "hash": head.hash}})
+    )
+}
+
+pub(crate) fn advise(
     store: &Store<finsam_store::FileLog>,
     batch: &[(usize, finsam_domain::Event)],
 ) -> Result<Vec<(usize, finsam_projections::advice::Warning)>, Failure> {
@@ -740,18 +881,7 @@ fn record(
             let fresh = outcome.iter().filter(|r| !r.duplicate).count();
             emit(&format!("{}{fresh} nya händelser registrerade av {actor}; loggens huvud {}\n", t.render(), head));
         }
-        Format::Json => {
-            let rows: Vec<_> = outcome
-                .iter()
-                .map(|r| serde_json::json!({"line": r.line, "seq": r.seq, "duplicate": r.duplicate}))
-                .collect();
-            let warnings: Vec<_> = warnings
-                .iter()
-                .map(|(line, w)| serde_json::json!({"line": line, "rule": w.rule, "field": w.field, "message": w.message}))
-                .collect();
-            let out = serde_json::json!({"recorded": rows, "warnings": warnings, "head": {"seq": head.seq, "hash": head.hash}});
-            emit(&format!("{out}\n"));
-        }
+        Format::Json => emit(&record_json(&outcome, &warnings, &head)),
     }
     Ok(())
 }
@@ -868,7 +998,7 @@ impl Failure {
 static STOP: finsam_store::StopSwitch = finsam_store::StopSwitch::new();
 
 /// Resolves when the process is asked to stop.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (term, hup) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()));
     let (Ok(mut term), Ok(mut hup)) = (term, hup) else {
@@ -884,6 +1014,21 @@ async fn stop_signal() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Serve { listen } = &cli.command {
+        let dir = store_dir(&cli.store);
+        let listen = listen.clone();
+        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("finsam: could not start: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        return match runtime.block_on(serve::serve(dir, listen)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(failure) => failure.exit(),
+        };
+    }
     // Only `record` writes what must never be half-acknowledged; every other command may stop
     // at once (what they write — derived state, a new empty store, an export — is replaced
     // whole or made again).

@@ -58,8 +58,23 @@ pub fn parse_forbund(text: &str) -> Result<Slug, Failure> {
     Slug::parse(text).map_err(|rule| Failure::usage(format!("--forbund {text:?}: {rule}")))
 }
 
-pub fn check_forbund(view: &View, f: &Slug) -> Result<(), Failure> {
-    check_registered(&view.projection.forbund, f)
+/// The books a report reads: the projection as known at the log's head. The CLI opens them
+/// from the store for one report; `finsam serve` holds them in memory. Every report is computed
+/// and rendered from them by the same functions, so the two give the same answer.
+#[derive(Clone, Copy)]
+pub struct Books<'a> {
+    pub head: u64,
+    pub projection: &'a Projection,
+}
+
+impl<'a> From<&'a View> for Books<'a> {
+    fn from(view: &'a View) -> Books<'a> {
+        Books { head: view.head.seq, projection: &view.projection }
+    }
+}
+
+pub fn check_forbund(books: Books<'_>, f: &Slug) -> Result<(), Failure> {
+    check_registered(&books.projection.forbund, f)
 }
 
 fn check_registered<V>(registered: &BTreeMap<Slug, V>, f: &Slug) -> Result<(), Failure> {
@@ -98,12 +113,12 @@ fn known_seq(store: &Path, head: u64, known_at: Option<KnownAt>) -> Result<Optio
     }
 }
 
-fn resolve(store: &Path, view: &View, axes: &Axes) -> Result<At, Failure> {
-    let known_at = known_seq(store, view.head.seq, axes.known_at)?.unwrap_or(view.head.seq);
-    if known_at > view.head.seq {
+fn resolve(store: &Path, books: Books<'_>, axes: &Axes) -> Result<At, Failure> {
+    let known_at = known_seq(store, books.head, axes.known_at)?.unwrap_or(books.head);
+    if known_at > books.head {
         return Err(Failure::usage(format!(
             "--known-at {known_at}: the log's head is {}; a report can look back, not ahead",
-            view.head.seq
+            books.head
         )));
     }
     Ok(At { as_of: axes.as_of.unwrap_or_else(today), known_at })
@@ -113,8 +128,8 @@ fn resolve(store: &Path, view: &View, axes: &Axes) -> Result<At, Failure> {
 fn open_forbund(store: &Path, forbund: &str, axes: &Axes) -> Result<(Slug, View, At), Failure> {
     let f = parse_forbund(forbund)?;
     let view = open_view(store)?;
-    check_forbund(&view, &f)?;
-    let at = resolve(store, &view, axes)?;
+    check_forbund((&view).into(), &f)?;
+    let at = resolve(store, (&view).into(), axes)?;
     Ok((f, view, at))
 }
 
@@ -200,7 +215,7 @@ pub fn balances(
         Some((head, totals)) => (head.seq, Source::Totals(totals)),
         None => {
             let view = open_view(store)?;
-            let at = resolve(store, &view, &axes)?;
+            let at = resolve(store, (&view).into(), &axes)?;
             (view.head.seq, Source::View(Box::new(view), at))
         }
     };
@@ -245,6 +260,22 @@ pub fn balances(
     };
     emit(&out);
     Ok(())
+}
+
+/// One förbund's balances from the books (not the totals' fast path), rendered.
+pub fn balances_out(
+    store: &Path,
+    books: Books<'_>,
+    forbund: &str,
+    axes: &Axes,
+    format: Format,
+) -> Result<String, Failure> {
+    let f = parse_forbund(forbund)?;
+    check_forbund(books, &f)?;
+    let at = resolve(store, books, axes)?;
+    let chart = load_chart(store, &f, None)?;
+    let b = books.projection.balances(&f, at, &chart).expect("checked that the förbund exists");
+    Ok(render_balances(&b, &chart, books.head, format))
 }
 
 pub fn balances_json(b: &Balances, chart: &Chart) -> Value {
@@ -317,9 +348,25 @@ pub fn render_balances(b: &Balances, chart: &Chart, head: u64, format: Format) -
 // --- budget ------------------------------------------------------------------------------------
 
 pub fn budget(store: &Path, forbund: &str, year: i32, axes: Axes, format: Format) -> Result<(), Failure> {
-    let (f, view, at) = open_forbund(store, forbund, &axes)?;
-    let Some(p) = view.projection.budget_position(&f, year, at) else {
-        let years: Vec<String> = view
+    let view = open_view(store)?;
+    emit(&budget_out(store, (&view).into(), forbund, year, &axes, format)?);
+    Ok(())
+}
+
+/// The budget position of a förbund's year, rendered.
+pub fn budget_out(
+    store: &Path,
+    books: Books<'_>,
+    forbund: &str,
+    year: i32,
+    axes: &Axes,
+    format: Format,
+) -> Result<String, Failure> {
+    let f = parse_forbund(forbund)?;
+    check_forbund(books, &f)?;
+    let at = resolve(store, books, axes)?;
+    let Some(p) = books.projection.budget_position(&f, year, at) else {
+        let years: Vec<String> = books
             .projection
             .budgets
             .iter()
@@ -332,13 +379,12 @@ pub fn budget(store: &Path, forbund: &str, year: i32, axes: Axes, format: Format
             code: 2,
             message: format!(
                 "{f} has no budget for {year} {} (budgets recorded for: {})",
-                axes_line(at, view.head.seq),
+                axes_line(at, books.head),
                 if years.is_empty() { "none".into() } else { years.join(", ") }
             ),
         });
     };
-    emit(&render_budget(&p, view.head.seq, format));
-    Ok(())
+    Ok(render_budget(&p, books.head, format))
 }
 
 /// A share as a percentage with a decimal comma: "13,58 %".
@@ -556,25 +602,25 @@ fn mentions_insats(p: &Projection, event: &Event, insats: &Slug) -> bool {
 
 pub fn trail(store: &Path, filter: TrailFilter, format: Format) -> Result<(), Failure> {
     let view = open_view(store)?;
-    let rows = trail_rows(store, &view, filter)?;
+    let rows = trail_rows(store, (&view).into(), filter)?;
     emit(&render_trail(&rows, format));
     Ok(())
 }
 
 /// The audit trail's rows, one per event that passes the filter, in registration order.
-pub fn trail_rows(store: &Path, view: &View, filter: TrailFilter) -> Result<Vec<Value>, Failure> {
+pub fn trail_rows(store: &Path, books: Books<'_>, filter: TrailFilter) -> Result<Vec<Value>, Failure> {
     let forbund = filter.forbund.as_deref().map(parse_forbund).transpose()?;
     if let Some(f) = &forbund {
-        check_forbund(view, f)?;
+        check_forbund(books, f)?;
     }
     let insats = filter
         .insats
         .as_deref()
         .map(|i| Slug::parse(i).map_err(|r| Failure::usage(format!("--insats {i:?}: {r}"))))
         .transpose()?;
-    let p = &view.projection;
+    let p = books.projection;
     let mut rows: Vec<Value> = Vec::new();
-    finsam_store::read_log(store, 1, view.head.seq, &mut |e: Envelope| {
+    finsam_store::read_log(store, 1, books.head, &mut |e: Envelope| {
         let ev = &e.event;
         let in_books = |f: &Slug| {
             &ev.forbund == f
@@ -887,22 +933,35 @@ pub fn reconcile(
     ceiling: rust_decimal::Decimal,
     format: Format,
 ) -> Result<bool, Failure> {
+    let view = open_view(store)?;
+    let (out, ok) = reconcile_out(store, (&view).into(), merger, &axes, ceiling, format)?;
+    emit(&out);
+    Ok(ok)
+}
+
+/// The reconciliation, rendered, and whether it holds (no error found).
+pub fn reconcile_out(
+    store: &Path,
+    books: Books<'_>,
+    merger: Option<&str>,
+    axes: &Axes,
+    ceiling: rust_decimal::Decimal,
+    format: Format,
+) -> Result<(String, bool), Failure> {
     use finsam_projections::reconcile::{reconcile as run, Options};
     let merger = merger.map(parse_forbund).transpose()?;
-    let view = open_view(store)?;
     if let Some(f) = &merger {
-        check_forbund(&view, f)?;
+        check_forbund(books, f)?;
     }
-    let at = resolve(store, &view, &axes)?;
+    let at = resolve(store, books, axes)?;
     let mut events = Vec::new();
     finsam_store::read_log(store, 1, at.known_at, &mut |e| {
         events.push((e.seq, e.event));
         Ok(())
     })?;
-    let result = run(&view.projection, &events, Options { merger: merger.clone(), at, equity_ceiling: ceiling })
+    let result = run(books.projection, &events, Options { merger: merger.clone(), at, equity_ceiling: ceiling })
         .map_err(|e| Failure::usage(e.0))?;
-    emit(&render_reconciliation(&result, &view.projection, merger.as_ref(), at, view.head.seq, format));
-    Ok(result.ok())
+    Ok((render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, format), result.ok()))
 }
 
 pub fn reconciliation_json(r: &finsam_projections::reconcile::Reconciliation, merger: Option<&Slug>, at: At) -> Value {
@@ -1145,7 +1204,7 @@ pub fn voucher(
     let (year, number) = parse_voucher(label)?;
     let f = parse_forbund(forbund)?;
     let view = open_view(store)?;
-    check_forbund(&view, &f)?;
+    check_forbund((&view).into(), &f)?;
     let chart = load_chart(store, &f, chart)?;
     let p = &view.projection;
     let v = p.voucher_book().of_forbund(&f, view.head.seq).find(|v| v.year == year && v.number == number).ok_or_else(

@@ -4,6 +4,7 @@
 //! its vouchers, the totals), each file sealed with a key kept outside the store and bound to
 //! the log's head: anything that does not match is ignored and rebuilt from the log.
 
+pub mod access;
 pub mod envelope;
 pub mod error;
 pub mod files;

@@ -1,0 +1,573 @@
+//! `finsam serve`: the store as a multi-user HTTP service (tokio + axum).
+//!
+//! The server holds the store open for writing (its lock, its projection in memory). Writes go
+//! through one writer task, in order; reports are computed and rendered by the same functions as
+//! the CLI's (`reports::*_out`), from the books in memory, so the CLI and the API give the same
+//! JSON. Every request is authenticated by a bearer token (`finsam user add`), checked against
+//! the user's role and förbund, and written to the hash-chained access log.
+
+use crate::reports::{self, Axes, Books, KnownAt};
+use crate::Format;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use finsam_domain::input::{parse_batch, INPUT_BYTES_MAX};
+use finsam_domain::{Event, EventKind};
+use finsam_store::access::{Access, AccessLog, Role, User, Users};
+use finsam_store::{FileLog, Store, StoreError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// What every handler shares.
+pub struct Shared {
+    dir: PathBuf,
+    /// The store, open for writing. Writers hold the lock while they append (one at a time);
+    /// readers while they compute a report.
+    store: RwLock<Store<FileLog>>,
+    users: RwLock<Users>,
+    access: Mutex<AccessLog>,
+    metrics: Metrics,
+}
+
+#[derive(Default)]
+struct Metrics {
+    events_appended: AtomicU64,
+    batches: AtomicU64,
+    requests: AtomicU64,
+    refused_auth: AtomicU64,
+    append_micros_total: AtomicU64,
+}
+
+/// An answer with its status, and what the access log records of it.
+struct Answer {
+    status: StatusCode,
+    body: String,
+    content_type: &'static str,
+    user: Option<String>,
+    forbund: Option<String>,
+    seqs: Vec<u64>,
+}
+
+impl Answer {
+    fn json(status: StatusCode, body: String) -> Answer {
+        Answer { status, body, content_type: "application/json", user: None, forbund: None, seqs: Vec::new() }
+    }
+
+    fn error(status: StatusCode, message: impl Into<String>) -> Answer {
+        Answer::json(status, format!("{}\n", json!({"error": message.into()})))
+    }
+}
+
+/// What a route needs of the user.
+enum Need<'a> {
+    /// Read the books of one förbund: any role that covers it.
+    Read(&'a str),
+    /// Record events of these förbund: admin, or kansli of every one of them.
+    Write(Vec<String>),
+    /// Store-wide reading (the whole log, verification, every förbund): admin or revisor.
+    Audit,
+}
+
+impl Shared {
+    /// The user of the request's bearer token, and whether the user may do what is needed:
+    /// 401 without a valid token (never from the query string), 403 when the role may not.
+    fn authorize(&self, headers: &HeaderMap, need: Need<'_>) -> Result<User, Answer> {
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let users = self.users.read().expect("the users' lock is never poisoned");
+        let Some(user) = token.and_then(|t| users.authenticate(t)).cloned() else {
+            self.metrics.refused_auth.fetch_add(1, Ordering::Relaxed);
+            return Err(Answer::error(
+                StatusCode::UNAUTHORIZED,
+                "a valid token is needed: `Authorization: Bearer TOKEN` (finsam user add prints one)",
+            ));
+        };
+        let allowed = match &need {
+            Need::Read(f) => user.covers(f),
+            Need::Write(list) => {
+                user.role == Role::Admin || (user.role == Role::Kansli && list.iter().all(|f| user.covers(f)))
+            }
+            Need::Audit => matches!(user.role, Role::Admin | Role::Revisor),
+        };
+        if !allowed {
+            self.metrics.refused_auth.fetch_add(1, Ordering::Relaxed);
+            let what = match &need {
+                Need::Read(f) => format!("read the books of {f}"),
+                Need::Write(list) => format!("record events of {}", list.join(", ")),
+                Need::Audit => "read the whole store (admin or revisor)".to_string(),
+            };
+            let mut a =
+                Answer::error(StatusCode::FORBIDDEN, format!("{} ({}) may not {what}", user.name, user.role.as_str()));
+            a.user = Some(user.name.clone());
+            a.forbund = match need {
+                Need::Read(f) => Some(f.to_string()),
+                Need::Write(list) => Some(list.join(",")),
+                Need::Audit => None,
+            };
+            return Err(a);
+        }
+        Ok(user)
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct AxesQuery {
+    as_of: Option<String>,
+    known_at: Option<String>,
+}
+
+impl AxesQuery {
+    fn axes(&self) -> Result<Axes, Answer> {
+        let as_of = match &self.as_of {
+            None => None,
+            Some(text) => Some(chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+                Answer::error(StatusCode::BAD_REQUEST, format!("as_of {text:?} is not a date (YYYY-MM-DD)"))
+            })?),
+        };
+        let known_at = match &self.known_at {
+            None => None,
+            Some(text) => Some(
+                KnownAt::parse(text).map_err(|e| Answer::error(StatusCode::BAD_REQUEST, format!("known_at: {e}")))?,
+            ),
+        };
+        Ok(Axes { as_of, known_at })
+    }
+}
+
+/// A report's failure as an HTTP answer: an unknown förbund or year is 404, anything else the
+/// caller asked wrongly 400.
+fn failed(f: crate::output::Failure) -> Answer {
+    let status = if f.message.starts_with("no förbund") || f.message.contains(" has no budget for ") {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Answer::error(status, f.message)
+}
+
+type Shared_ = Arc<Shared>;
+
+/// Runs a report on the books in memory (a blocking task: reports may read the log).
+async fn report(
+    shared: Shared_,
+    render: impl FnOnce(&std::path::Path, Books<'_>) -> Result<String, crate::output::Failure> + Send + 'static,
+) -> Answer {
+    let task = tokio::task::spawn_blocking(move || {
+        let store = shared.store.read().expect("the store's lock is never poisoned");
+        let books = Books { head: store.head().seq, projection: store.projection() };
+        render(&shared.dir, books)
+    });
+    match task.await {
+        Ok(Ok(body)) => Answer::json(StatusCode::OK, body),
+        Ok(Err(f)) => failed(f),
+        Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "the report failed"),
+    }
+}
+
+fn finish(mut a: Answer, user: &User, forbund: Option<&str>) -> Answer {
+    a.user.get_or_insert_with(|| user.name.clone());
+    a.forbund = forbund.map(str::to_string);
+    a
+}
+
+async fn balances(
+    State(s): State<Shared_>,
+    headers: HeaderMap,
+    UrlPath(f): UrlPath<String>,
+    Query(q): Query<AxesQuery>,
+) -> Answer {
+    let user = match s.authorize(&headers, Need::Read(&f)) {
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    let axes = match q.axes() {
+        Ok(a) => a,
+        Err(a) => return a,
+    };
+    let id = f.clone();
+    let a = report(s, move |dir, books| reports::balances_out(dir, books, &id, &axes, Format::Json)).await;
+    finish(a, &user, Some(&f))
+}
+
+async fn budget(
+    State(s): State<Shared_>,
+    headers: HeaderMap,
+    UrlPath((f, year)): UrlPath<(String, i32)>,
+    Query(q): Query<AxesQuery>,
+) -> Answer {
+    let user = match s.authorize(&headers, Need::Read(&f)) {
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    let axes = match q.axes() {
+        Ok(a) => a,
+        Err(a) => return a,
+    };
+    let id = f.clone();
+    let a = report(s, move |dir, books| reports::budget_out(dir, books, &id, year, &axes, Format::Json)).await;
+    finish(a, &user, Some(&f))
+}
+
+#[derive(Deserialize, Default)]
+pub struct TrailQuery {
+    insats: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn trail(
+    State(s): State<Shared_>,
+    headers: HeaderMap,
+    UrlPath(f): UrlPath<String>,
+    Query(q): Query<TrailQuery>,
+) -> Answer {
+    let user = match s.authorize(&headers, Need::Read(&f)) {
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    let date = |text: &Option<String>, name: &str| -> Result<Option<chrono::NaiveDate>, Answer> {
+        text.as_ref()
+            .map(|t| {
+                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| {
+                    Answer::error(StatusCode::BAD_REQUEST, format!("{name} {t:?} is not a date (YYYY-MM-DD)"))
+                })
+            })
+            .transpose()
+    };
+    let (from, to) = match (date(&q.from, "from"), date(&q.to, "to")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(a), _) | (_, Err(a)) => return a,
+    };
+    let filter = reports::TrailFilter { forbund: Some(f.clone()), insats: q.insats, from, to };
+    let a = report(s, move |dir, books| {
+        let rows = reports::trail_rows(dir, books, filter)?;
+        Ok(reports::render_trail(&rows, Format::Json))
+    })
+    .await;
+    finish(a, &user, Some(&f))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ReconcileQuery {
+    merger: Option<String>,
+    as_of: Option<String>,
+    known_at: Option<String>,
+    equity_ceiling: Option<String>,
+}
+
+async fn reconcile(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<ReconcileQuery>) -> Answer {
+    let need = match &q.merger {
+        Some(f) => Need::Read(f),
+        None => Need::Audit,
+    };
+    let user = match s.authorize(&headers, need) {
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    let axes = match (AxesQuery { as_of: q.as_of.clone(), known_at: q.known_at.clone() }).axes() {
+        Ok(a) => a,
+        Err(a) => return a,
+    };
+    let ceiling = match q.equity_ceiling.as_deref().map(finsam_domain::Share::parse) {
+        None => rust_decimal::Decimal::new(2, 1),
+        Some(Ok(s)) => s.decimal(),
+        Some(Err(e)) => return Answer::error(StatusCode::BAD_REQUEST, format!("equity_ceiling: {}", e.0)),
+    };
+    let merger = q.merger.clone();
+    let a = report(s, move |dir, books| {
+        reports::reconcile_out(dir, books, merger.as_deref(), &axes, ceiling, Format::Json).map(|(out, _)| out)
+    })
+    .await;
+    finish(a, &user, q.merger.as_deref())
+}
+
+#[derive(Deserialize, Default)]
+pub struct LogQuery {
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+async fn log(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<LogQuery>) -> Answer {
+    let user = match s.authorize(&headers, Need::Audit) {
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    let (from, to) = (q.from.unwrap_or(1), q.to.unwrap_or(u64::MAX));
+    let dir = s.dir.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut out = String::new();
+        finsam_store::read_log(&dir, from, to, &mut |e| {
+            out.push_str(&e.to_json().to_string());
+            out.push('\n');
+            Ok(())
+        })
+        .map(|_| out)
+    });
+    let mut a = match task.await {
+        Ok(Ok(body)) => Answer { content_type: "application/x-ndjson", ..Answer::json(StatusCode::OK, body) },
+        Ok(Err(e)) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "reading the log failed"),
+    };
+    a.user = Some(user.name);
+    a
+}
+
+async fn verify(State(s): State<Shared_>, headers: HeaderMap) -> Answer {
+    let user = match s.authorize(&headers, Need::Audit) {
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    let dir = s.dir.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let events = finsam_store::verify(&dir, &[]);
+        let access = finsam_store::access::verify_access(&dir);
+        (events, access)
+    });
+    let mut a = match task.await {
+        Ok((Ok(r), Ok(access))) => {
+            let head = r.head.clone().unwrap_or_else(finsam_store::Head::genesis);
+            let body = json!({"ok": r.ok() && access.problem.is_none(),
+                "events": r.events, "head": {"seq": head.seq, "hash": head.hash},
+                "problems": r.problems.iter().map(|(at, what)| json!({"at": at, "problem": what})).collect::<Vec<_>>(),
+                "access_log": {"lines": access.lines, "head": access.head, "problem": access.problem}});
+            Answer::json(StatusCode::OK, format!("{body}\n"))
+        }
+        Ok((Err(e), _)) | Ok((_, Err(e))) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "verification failed"),
+    };
+    a.user = Some(user.name);
+    a
+}
+
+#[derive(Deserialize, Default)]
+pub struct EventsQuery {
+    expect_head: Option<u64>,
+}
+
+/// The förbund whose books an event touches: its own, and the other side of a transfer, a
+/// takeover, a merger or a dissolution into another.
+fn touched(e: &Event) -> Vec<String> {
+    let mut list = vec![e.forbund.to_string()];
+    match &e.kind {
+        EventKind::EquityTransferred { from, .. } | EventKind::BalancesTakenOver { from, .. } => {
+            list.push(from.to_string())
+        }
+        EventKind::MergerDecided { merging, .. } => list.extend(merging.iter().map(|m| m.to_string())),
+        EventKind::ForbundDissolved { merged_into: Some(into), .. } => list.push(into.to_string()),
+        _ => {}
+    }
+    list
+}
+
+/// `POST /api/v1/events`: a batch (JSON Lines, or a JSON array of events), all or nothing,
+/// recorded by the authenticated user.
+async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<EventsQuery>, body: Bytes) -> Answer {
+    // A JSON array is taken as the same events, one per line.
+    let text: Vec<u8> = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(items)) => items.iter().map(|v| format!("{v}\n")).collect::<String>().into_bytes(),
+        _ => body.to_vec(),
+    };
+    let batch = match parse_batch(&text) {
+        Ok(b) => b,
+        Err(problems) => {
+            // Who asked is still checked first: an unknown caller learns nothing about the input.
+            if let Err(a) = s.authorize(&headers, Need::Write(Vec::new())) {
+                return a;
+            }
+            return problems_answer(StatusCode::UNPROCESSABLE_ENTITY, &problems);
+        }
+    };
+    let mut forbund: Vec<String> = batch.iter().flat_map(|(_, e)| touched(e)).collect();
+    forbund.sort();
+    forbund.dedup();
+    let registers = batch.iter().any(|(_, e)| matches!(e.kind, EventKind::ForbundRegistered { .. }));
+    let user = match s.authorize(&headers, Need::Write(forbund.clone())) {
+        Ok(u) if registers && u.role != Role::Admin => {
+            let mut a =
+                Answer::error(StatusCode::FORBIDDEN, format!("{} may not register a förbund (admin only)", u.name));
+            a.user = Some(u.name);
+            return a;
+        }
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    let name = user.name.clone();
+    let shared = s.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut store = shared.store.write().expect("the store's lock is never poisoned");
+        let warnings = crate::advise(&store, &batch).unwrap_or_default();
+        let started = Instant::now();
+        let outcome = store.record(&batch, &name, q.expect_head);
+        if outcome.is_ok() {
+            shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
+            let micros = started.elapsed().as_micros() as u64;
+            shared.metrics.append_micros_total.fetch_add(micros, Ordering::Relaxed);
+        }
+        (outcome, warnings, store.head().clone())
+    });
+    let (outcome, warnings, head) = match task.await {
+        Ok(x) => x,
+        Err(_) => return Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "recording failed"),
+    };
+    let mut a = match outcome {
+        Ok(recorded) => {
+            let fresh = recorded.iter().filter(|r| !r.duplicate).count() as u64;
+            s.metrics.events_appended.fetch_add(fresh, Ordering::Relaxed);
+            let mut a = Answer::json(StatusCode::CREATED, crate::record_json(&recorded, &warnings, &head));
+            a.seqs = recorded.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect();
+            a
+        }
+        Err(StoreError::Rejected(r)) => problems_answer(StatusCode::UNPROCESSABLE_ENTITY, &[r]),
+        Err(StoreError::HeadMoved { expected, actual }) => Answer::error(
+            StatusCode::CONFLICT,
+            format!("the log's head is {actual}, not {expected}: read what was recorded since and try again"),
+        ),
+        Err(e) => Answer::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    a.user = Some(user.name);
+    a.forbund = Some(forbund.join(","));
+    a
+}
+
+fn problems_answer(status: StatusCode, problems: &[finsam_domain::Rejection]) -> Answer {
+    let list: Vec<Value> = problems
+        .iter()
+        .map(|r| json!({"line": r.line, "field": r.field, "value": r.value, "rule": r.rule.code(), "message": r.message}))
+        .collect();
+    Answer::json(
+        status,
+        format!("{}\n", json!({"error": "the batch is refused; nothing was recorded", "problems": list})),
+    )
+}
+
+async fn healthz(State(s): State<Shared_>) -> Answer {
+    let head = s.store.read().expect("the store's lock is never poisoned").head().seq;
+    Answer::json(StatusCode::OK, format!("{}\n", json!({"ok": true, "head": head})))
+}
+
+async fn metrics(State(s): State<Shared_>) -> Answer {
+    let m = &s.metrics;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let body = format!(
+        "# TYPE finsam_events_appended_total counter\nfinsam_events_appended_total {}\n\
+         # TYPE finsam_batches_total counter\nfinsam_batches_total {}\n\
+         # TYPE finsam_append_seconds_total counter\nfinsam_append_seconds_total {:.6}\n\
+         # TYPE finsam_requests_total counter\nfinsam_requests_total {}\n\
+         # TYPE finsam_refused_auth_total counter\nfinsam_refused_auth_total {}\n",
+        get(&m.events_appended),
+        get(&m.batches),
+        get(&m.append_micros_total) as f64 / 1e6,
+        get(&m.requests),
+        get(&m.refused_auth),
+    );
+    Answer { content_type: "text/plain; version=0.0.4", ..Answer::json(StatusCode::OK, body) }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, self.body).into_response();
+        r.headers_mut()
+            .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(self.content_type));
+        // What the access log needs travels with the response to the middleware.
+        r.extensions_mut().insert(AccessNote { user: self.user, forbund: self.forbund, seqs: self.seqs });
+        r
+    }
+}
+
+#[derive(Clone)]
+struct AccessNote {
+    user: Option<String>,
+    forbund: Option<String>,
+    seqs: Vec<u64>,
+}
+
+/// Writes every request to the access log: who, the route (its pattern, not the raw path),
+/// the förbund, the status, the seqs written.
+async fn access_log(State(s): State<Shared_>, request: Request, next: Next) -> Response {
+    s.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let method: Method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "(no route)".to_string(), |m| m.as_str().to_string());
+    let response = next.run(request).await;
+    let note = response.extensions().get::<AccessNote>().cloned();
+    let (user, forbund, seqs) = note.map_or((None, None, Vec::new()), |n| (n.user, n.forbund, n.seqs));
+    let entry = Access { user, method: method.to_string(), route, forbund, status: response.status().as_u16(), seqs };
+    if let Err(e) = s.access.lock().expect("the access log's lock is never poisoned").append(&entry) {
+        eprintln!("finsam serve: the access log could not be written: {e}");
+    }
+    response
+}
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/events", post(events))
+        .route("/api/v1/log", get(log))
+        .route("/api/v1/forbund/{id}/balances", get(balances))
+        .route("/api/v1/forbund/{id}/budget/{year}", get(budget))
+        .route("/api/v1/forbund/{id}/audit/trail", get(trail))
+        .route("/api/v1/reconcile", get(reconcile))
+        .route("/api/v1/audit/verify", get(verify))
+        .layer(DefaultBodyLimit::max(INPUT_BYTES_MAX))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), access_log))
+        .with_state(shared)
+}
+
+/// Opens the store for writing and serves it until a stop signal; then saves the derived
+/// state and makes the access log durable.
+pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Failure> {
+    use crate::output::Failure;
+    let (store, report) = Store::open(&dir)?;
+    crate::output::report_open(&report);
+    let users = Users::load(&dir)?;
+    if users.iter().next().is_none() {
+        eprintln!(
+            "finsam serve: warning: no users yet; add one with `finsam --store {} user add NAME --role admin`",
+            dir.display()
+        );
+    }
+    let access = AccessLog::open(&dir)?;
+    let shared = Arc::new(Shared {
+        dir: dir.clone(),
+        store: RwLock::new(store),
+        users: RwLock::new(users),
+        access: Mutex::new(access),
+        metrics: Metrics::default(),
+    });
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| Failure::usage(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| Failure::usage(e.to_string()))?;
+    println!("finsam serve: listening on http://{addr} (store {})", dir.display());
+    // The access log is made durable every second, and at the end.
+    let syncer = shared.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = syncer.access.lock().expect("the access log's lock is never poisoned").sync();
+        }
+    });
+    axum::serve(listener, router(shared.clone()))
+        .with_graceful_shutdown(crate::stop_signal())
+        .await
+        .map_err(|e| Failure { code: 1, message: format!("the server stopped: {e}") })?;
+    let mut store = shared.store.write().expect("the store's lock is never poisoned");
+    crate::output::save_derived(&mut store);
+    let _ = shared.access.lock().expect("the access log's lock is never poisoned").sync();
+    eprintln!("finsam serve: stopped; every acknowledged batch is on disk");
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! Who may use a store through `finsam serve`, and what they did.
+//!
+//! `users.jsonl` — one line per grant or revocation of access, appended and fsynced, each with
+//! who did it and when. A user's token is never stored: only its SHA-256.
+//!
+//! `access.jsonl` — one line per request the service answered: who, when, the route, the
+//! förbund, the status, the seqs written. Hash-chained like the event log (each line's `hash`
+//! is the SHA-256 of the line with `,"hash":"…"` cut out; `prev_hash` the previous line's), so
+//! a revisor can verify that nothing was removed or changed.
+
+use crate::error::StoreError;
+use crate::GENESIS_HASH;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+pub const USERS_FILE: &str = "users.jsonl";
+pub const ACCESS_FILE: &str = "access.jsonl";
+
+/// What a user may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Registers förbund and manages users; reads and records everything.
+    Admin,
+    /// Records the events of its förbund and reads their books.
+    Kansli,
+    /// Reads, verifies, downloads bundles and exports of its förbund; records nothing.
+    Revisor,
+    /// Reads the books of its förbund (e.g. the board).
+    Read,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "admin" => Some(Role::Admin),
+            "kansli" => Some(Role::Kansli),
+            "revisor" => Some(Role::Revisor),
+            "read" => Some(Role::Read),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Kansli => "kansli",
+            Role::Revisor => "revisor",
+            Role::Read => "read",
+        }
+    }
+}
+
+/// A user with access, as the grants and revocations leave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    /// The förbund the user's role applies to (empty for an admin: all of them).
+    pub forbund: Vec<String>,
+    token_sha256: String,
+}
+
+impl User {
+    /// Whether the user's role covers this förbund.
+    pub fn covers(&self, forbund: &str) -> bool {
+        self.role == Role::Admin || self.forbund.iter().any(|f| f == forbund)
+    }
+}
+
+/// The users in force: every grant not revoked since.
+#[derive(Clone, Debug, Default)]
+pub struct Users {
+    by_name: BTreeMap<String, User>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equal in time independent of where two strings of the same length differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn io(path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Io { path: path.to_path_buf(), action: "use", source: e }
+}
+
+/// A file of access that finsam cannot read: named, with its line and what is wrong.
+fn broken(path: &Path, what: String) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        action: "read",
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, what),
+    }
+}
+
+fn now_utc() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Appends one line and makes it durable.
+fn append_durably(path: &Path, line: &str) -> Result<(), StoreError> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| io(path, e))?;
+    file.write_all(line.as_bytes()).and_then(|_| file.write_all(b"\n")).map_err(|e| io(path, e))?;
+    file.sync_data().map_err(|e| io(path, e))
+}
+
+impl Users {
+    /// The users of a store (none when no user was ever added).
+    pub fn load(dir: &Path) -> Result<Users, StoreError> {
+        let path = dir.join(USERS_FILE);
+        let mut users = Users::default();
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(users),
+            Err(e) => return Err(io(&path, e)),
+        };
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|e| io(&path, e))?;
+            let bad = |what: &str| broken(&path, format!("line {}: {what}", i + 1));
+            let v: Value = serde_json::from_str(&line).map_err(|e| bad(&e.to_string()))?;
+            let name = v["name"].as_str().ok_or_else(|| bad("no name"))?.to_string();
+            match v["action"].as_str() {
+                Some("grant") => {
+                    let role = v["role"].as_str().and_then(Role::parse).ok_or_else(|| bad("no role"))?;
+                    let forbund = v["forbund"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default();
+                    let token_sha256 = v["token_sha256"].as_str().ok_or_else(|| bad("no token hash"))?.to_string();
+                    users.by_name.insert(name.clone(), User { name, role, forbund, token_sha256 });
+                }
+                Some("revoke") => {
+                    users.by_name.remove(&name);
+                }
+                _ => return Err(bad("the action is neither grant nor revoke")),
+            }
+        }
+        Ok(users)
+    }
+
+    /// The user a bearer token belongs to. Every user's hash is compared, in constant time.
+    pub fn authenticate(&self, token: &str) -> Option<&User> {
+        let hash = sha256_hex(token.as_bytes());
+        let mut found = None;
+        for u in self.by_name.values() {
+            if same(&u.token_sha256, &hash) {
+                found = Some(u);
+            }
+        }
+        found
+    }
+
+    pub fn get(&self, name: &str) -> Option<&User> {
+        self.by_name.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &User> {
+        self.by_name.values()
+    }
+}
+
+/// Grants access: records the grant (with who granted it, and when) and returns the token,
+/// which is shown once and never stored. A user granted again gets a new token.
+pub fn grant(dir: &Path, by: &str, name: &str, role: Role, forbund: &[String]) -> Result<String, StoreError> {
+    let token = format!("fs_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let line = json!({"at": now_utc(), "by": by, "action": "grant", "name": name,
+        "role": role.as_str(), "forbund": forbund, "token_sha256": sha256_hex(token.as_bytes())});
+    append_durably(&dir.join(USERS_FILE), &line.to_string())?;
+    Ok(token)
+}
+
+/// Revokes a user's access, recording who did it and when.
+pub fn revoke(dir: &Path, by: &str, name: &str) -> Result<(), StoreError> {
+    let line = json!({"at": now_utc(), "by": by, "action": "revoke", "name": name});
+    append_durably(&dir.join(USERS_FILE), &line.to_string())
+}
+
+/// One request answered by the service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub user: Option<String>,
+    pub method: String,
+    pub route: String,
+    pub forbund: Option<String>,
+    pub status: u16,
+    pub seqs: Vec<u64>,
+}
+
+/// The access log, open for appending.
+pub struct AccessLog {
+    path: PathBuf,
+    file: File,
+    seq: u64,
+    last_hash: String,
+}
+
+/// A line's hash: the SHA-256 of its bytes without the `hash` member.
+fn line_hash(without_hash: &str) -> String {
+    sha256_hex(without_hash.as_bytes())
+}
+
+impl AccessLog {
+    /// Opens the access log, verifying the chain so far (a broken chain is refused: nothing is
+    /// appended to a log that does not verify).
+    pub fn open(dir: &Path) -> Result<AccessLog, StoreError> {
+        let path = dir.join(ACCESS_FILE);
+        let report = verify_access(dir)?;
+        if let Some(problem) = report.problem {
+            return Err(broken(&path, format!("{problem}; nothing is appended to it")));
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io(&path, e))?;
+        Ok(AccessLog { path, file, seq: report.lines, last_hash: report.head })
+    }
+
+    /// Appends one line (written at once; made durable by `sync`, which the service calls
+    /// periodically and on stopping).
+    pub fn append(&mut self, a: &Access) -> Result<u64, StoreError> {
+        let seq = self.seq + 1;
+        let body = json!({"seq": seq, "at": now_utc(), "user": a.user, "method": a.method,
+            "route": a.route, "forbund": a.forbund, "status": a.status, "seqs": a.seqs, "prev_hash": self.last_hash});
+        let without = body.to_string();
+        let hash = line_hash(&without);
+        let line = format!("{},\"hash\":\"{hash}\"}}\n", &without[..without.len() - 1]);
+        self.file.write_all(line.as_bytes()).map_err(|e| io(&self.path, e))?;
+        self.seq = seq;
+        self.last_hash = hash;
+        Ok(seq)
+    }
+
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        self.file.sync_data().map_err(|e| io(&self.path, e))
+    }
+}
+
+/// What verifying the access log found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessReport {
+    pub lines: u64,
+    pub head: String,
+    /// The first problem, if any: which line, and what.
+    pub problem: Option<String>,
+}
+
+/// Verifies the access log's chain: seqs 1, 2, 3 …, each `prev_hash` the previous line's hash,
+/// each `hash` the line's own.
+pub fn verify_access(dir: &Path) -> Result<AccessReport, StoreError> {
+    let path = dir.join(ACCESS_FILE);
+    let mut report = AccessReport { lines: 0, head: GENESIS_HASH.to_string(), problem: None };
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(e) => return Err(io(&path, e)),
+    };
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let n = i as u64 + 1;
+        let fail = |what: String| Some(format!("line {n}: {what}"));
+        let Ok(line) = line else {
+            report.problem = fail("not UTF-8".into());
+            break;
+        };
+        let Some(cut) = line.rfind(",\"hash\":\"") else {
+            report.problem = fail("no hash".into());
+            break;
+        };
+        let without = format!("{}}}", &line[..cut]);
+        let stated = line[cut + 9..].trim_end_matches("\"}");
+        let v: Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                report.problem = fail(format!("not JSON: {e}"));
+                break;
+            }
+        };
+        if v["seq"].as_u64() != Some(n) {
+            report.problem = fail(format!("seq {} where {n} was due", v["seq"]));
+            break;
+        }
+        if v["prev_hash"].as_str() != Some(report.head.as_str()) {
+            report.problem = fail("its prev_hash is not the previous line's hash".into());
+            break;
+        }
+        if line_hash(&without) != stated {
+            report.problem = fail("its hash is not the hash of its contents (the line was changed)".into());
+            break;
+        }
+        report.lines = n;
+        report.head = stated.to_string();
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("finsam-access-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_token_authenticates_its_user_until_revoked_and_only_its_hash_is_kept() {
+        let d = dir("users");
+        let token = grant(&d, "admin", "anna", Role::Kansli, &["sf-vastmanland".into()]).unwrap();
+        let users = Users::load(&d).unwrap();
+        let anna = users.authenticate(&token).unwrap();
+        assert_eq!((anna.name.as_str(), anna.role), ("anna", Role::Kansli));
+        assert!(anna.covers("sf-vastmanland") && !anna.covers("sf-vasteras"));
+        assert!(users.authenticate("fs_wrong").is_none());
+        let kept = std::fs::read_to_string(d.join(USERS_FILE)).unwrap();
+        assert!(!kept.contains(&token) && kept.contains("\"by\":\"admin\""), "{kept}");
+        revoke(&d, "admin", "anna").unwrap();
+        assert!(Users::load(&d).unwrap().authenticate(&token).is_none());
+    }
+
+    #[test]
+    fn the_access_log_is_a_chain_and_a_changed_line_breaks_it() {
+        let d = dir("chain");
+        let mut log = AccessLog::open(&d).unwrap();
+        for status in [200, 403, 201] {
+            let a = Access {
+                user: Some("anna".into()),
+                method: "GET".into(),
+                route: "/api/v1/forbund/{id}/balances".into(),
+                forbund: Some("sf-vastmanland".into()),
+                status,
+                seqs: vec![],
+            };
+            log.append(&a).unwrap();
+        }
+        log.sync().unwrap();
+        drop(log);
+        let r = verify_access(&d).unwrap();
+        assert_eq!((r.lines, r.problem.clone()), (3, None));
+        // Reopened, it goes on from the head.
+        let mut log = AccessLog::open(&d).unwrap();
+        log.append(&Access {
+            user: None,
+            method: "GET".into(),
+            route: "/healthz".into(),
+            forbund: None,
+            status: 200,
+            seqs: vec![],
+        })
+        .unwrap();
+        drop(log);
+        assert_eq!(verify_access(&d).unwrap().lines, 4);
+        let text = std::fs::read_to_string(d.join(ACCESS_FILE)).unwrap();
+        std::fs::write(d.join(ACCESS_FILE), text.replacen("\"status\":403", "\"status\":200", 1)).unwrap();
+        let r = verify_access(&d).unwrap();
+        assert!(r.problem.as_deref().is_some_and(|p| p.starts_with("line 2:")), "{r:?}");
+        assert!(AccessLog::open(&d).is_err(), "nothing is appended to a broken chain");
+    }
+}

@@ -1,0 +1,244 @@
+//! `finsam serve`: the store as a service. Every route with every role, the same JSON as the
+//! CLI, recorded_by the authenticated user, the access log a verifiable chain, a clean stop.
+
+use crate::support::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A running server on a free port of the loopback.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(store: &Path) -> Server {
+        let mut child = Command::new(FINSAM)
+            .arg("--store")
+            .arg(store)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("FINSAM_STORE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("finsam serve runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("the server says where it listens: {line:?}"))
+            .to_string();
+        Server { child, addr }
+    }
+
+    /// One HTTP/1.1 request; the status and the body.
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        s.write_all(request.as_bytes()).unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let status: u16 = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status line");
+        let (head, rest) = raw.split_once("\r\n\r\n").expect("headers end");
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        };
+        (status, body)
+    }
+
+    /// SIGTERM, as a service manager stops it; the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = &after[n + 2..];
+    }
+    out
+}
+
+fn token(store: &Path, name: &str, role: &str, forbund: &[&str]) -> String {
+    let mut args = vec!["--format", "json", "user", "add", name, "--role", role, "--by", "test"];
+    for f in forbund {
+        args.extend(["--forbund", f]);
+    }
+    let o = finsam(store, &args, "");
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+fn contribution_line(n: usize) -> String {
+    format!(
+        r#"{{"type":"ContributionReceived","forbund":"sf-vastmanland","date":"2024-12-20","member":"sala","year":2024,"amount":"1","reference":"serve {n}","idempotency_key":"serve-{n}"}}"#
+    )
+}
+
+#[test]
+fn every_route_answers_every_role_as_its_rights_say_and_every_request_is_in_the_access_log() {
+    let dir = TempDir::new("serve-matrix");
+    let store = fixture_store(&dir);
+    let users = [
+        ("admin", token(&store, "admin", "admin", &[])),
+        ("kansli", token(&store, "anna", "kansli", &["sf-vastmanland"])),
+        ("kansli-other", token(&store, "olle", "kansli", &["sf-vasteras"])),
+        ("revisor", token(&store, "rut", "revisor", &["sf-vastmanland"])),
+        ("read", token(&store, "styrelsen", "read", &["sf-vastmanland"])),
+    ];
+    let server = Server::start(&store);
+    let f = "/api/v1/forbund/sf-vastmanland";
+    let routes: Vec<(&str, String)> = vec![
+        ("GET", "/healthz".into()),
+        ("GET", format!("{f}/balances?as_of=2024-12-31")),
+        ("GET", format!("{f}/budget/2024?as_of=2024-12-31")),
+        ("GET", format!("{f}/audit/trail?from=2024-12-01")),
+        ("GET", "/api/v1/reconcile?merger=sf-vastmanland&as_of=2024-12-31".into()),
+        ("GET", "/api/v1/reconcile?as_of=2024-12-31".into()),
+        ("GET", "/api/v1/log?from=1&to=3".into()),
+        ("GET", "/api/v1/audit/verify".into()),
+        ("POST", "/api/v1/events".into()),
+    ];
+    // Expected status per route, for: none, a bad token, admin, kansli, kansli of another
+    // förbund, revisor, read-only.
+    let expected: [[u16; 7]; 9] = [
+        [200, 200, 200, 200, 200, 200, 200],
+        [401, 401, 200, 200, 403, 200, 200],
+        [401, 401, 200, 200, 403, 200, 200],
+        [401, 401, 200, 200, 403, 200, 200],
+        [401, 401, 200, 200, 403, 200, 200],
+        [401, 401, 200, 403, 403, 200, 403],
+        [401, 401, 200, 403, 403, 200, 403],
+        [401, 401, 200, 403, 403, 200, 403],
+        [401, 401, 201, 201, 403, 403, 403],
+    ];
+    let mut who: Vec<(&str, Option<String>)> = vec![("none", None), ("bad", Some("fs_not-a-token".into()))];
+    who.extend(users.iter().map(|(n, t)| (*n, Some(t.clone()))));
+    let mut calls = 0;
+    for (r, (method, path)) in routes.iter().enumerate() {
+        for (u, (name, tok)) in who.iter().enumerate() {
+            calls += 1;
+            let body = if *method == "POST" { contribution_line(calls) } else { String::new() };
+            let (status, text) = server.call(method, path, tok.as_deref(), &body);
+            assert_eq!(status, expected[r][u], "{method} {path} as {name}: {text}");
+            if status >= 400 {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: {text}"));
+                assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{path} as {name}: {text}");
+            }
+        }
+    }
+    // A token in the query string is not a token.
+    let (status, _) = server.call("GET", &format!("{f}/balances?access_token={}", users[1].1), None, "");
+    assert_eq!(status, 401);
+    calls += 1;
+    // Ids that are not slugs, and paths that climb, never reach a report.
+    for path in
+        ["/api/v1/forbund/..%2F..%2Fetc/balances", "/api/v1/forbund/SF%20X/balances", "/api/v1/forbund/sf-x/budget/abc"]
+    {
+        let (status, _) = server.call("GET", path, Some(&users[0].1), "");
+        assert!((400..500).contains(&status), "{path}: {status}");
+        calls += 1;
+    }
+    // Every request is in the access log, which verifies.
+    let (status, v) = server.call("GET", "/api/v1/audit/verify", Some(&users[0].1), "");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["access_log"]["lines"], calls, "{v}");
+    let access = std::fs::read_to_string(store.join("access.jsonl")).unwrap();
+    let refused = access.lines().filter(|l| l.contains("\"status\":403") && l.contains("\"user\":\"olle\"")).count();
+    assert_eq!(refused, 8, "olle's refusals are logged with his name");
+    assert!(access
+        .lines()
+        .any(|l| l.contains("\"user\":\"anna\"") && l.contains("\"status\":201") && l.contains("\"seqs\":[")));
+    assert!(server.stop().success(), "a clean stop");
+}
+
+#[test]
+fn the_api_gives_the_cli_json_and_records_as_the_authenticated_user() {
+    let dir = TempDir::new("serve-same");
+    let store = fixture_store(&dir);
+    let anna = token(&store, "anna", "kansli", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    // Recorded by anna, whatever the request says; a refused batch names line, field and rule.
+    let (status, body) = server.call("POST", "/api/v1/events", Some(&anna), &contribution_line(1));
+    assert_eq!(status, 201, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let seq = v["recorded"][0]["seq"].as_u64().unwrap();
+    let bad = r#"[{"type":"ContributionReceived","forbund":"sf-vastmanland","date":"2024-12-20","member":"nobody","year":2024,"amount":"1","reference":"x"}]"#;
+    let (status, body) = server.call("POST", "/api/v1/events", Some(&anna), bad);
+    assert_eq!(status, 422, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["problems"][0]["line"].as_u64(), v["problems"][0]["rule"].as_str()),
+        (Some(1), Some("member_unknown"))
+    );
+    let (status, _) = server.call("POST", "/api/v1/events?expect_head=3", Some(&anna), &contribution_line(2));
+    assert_eq!(status, 409);
+    let log = log_json(&store);
+    assert_eq!(log[seq as usize - 1]["recorded_by"], "anna");
+    // Every report: the API's body is the CLI's output, byte for byte.
+    let f = "sf-vastmanland";
+    let pairs: Vec<(String, Vec<&str>)> = vec![
+        (
+            format!("/api/v1/forbund/{f}/balances?as_of=2024-12-31"),
+            vec!["balances", "--forbund", f, "--as-of", "2024-12-31"],
+        ),
+        (
+            format!("/api/v1/forbund/{f}/balances?as_of=2024-06-30&known_at=200"),
+            vec!["balances", "--forbund", f, "--as-of", "2024-06-30", "--known-at", "200"],
+        ),
+        (
+            format!("/api/v1/forbund/{f}/budget/2024?as_of=2024-12-31"),
+            vec!["budget", "--forbund", f, "--year", "2024", "--as-of", "2024-12-31"],
+        ),
+        (
+            format!("/api/v1/forbund/{f}/audit/trail?from=2024-03-01&to=2024-03-31"),
+            vec!["audit", "trail", "--forbund", f, "--from", "2024-03-01", "--to", "2024-03-31"],
+        ),
+        (
+            format!("/api/v1/reconcile?merger={f}&as_of=2024-12-31"),
+            vec!["reconcile", "--merger", f, "--as-of", "2024-12-31"],
+        ),
+    ];
+    for (path, args) in pairs {
+        let (status, body) = server.call("GET", &path, Some(&anna), "");
+        assert_eq!(status, 200, "{path}: {body}");
+        let cli = finsam(&store, &[&["--format", "json"], &args[..]].concat(), "");
+        assert_eq!(body, stdout(&cli), "{path} and `finsam {}`", args.join(" "));
+    }
+    // An unknown förbund or year is 404, a malformed date 400.
+    assert_eq!(server.call("GET", &format!("/api/v1/forbund/{f}/budget/2031"), Some(&anna), "").0, 404);
+    assert_eq!(server.call("GET", &format!("/api/v1/forbund/{f}/balances?as_of=2024-02-30"), Some(&anna), "").0, 400);
+    assert!(server.stop().success());
+    // After the stop the store opens, and the event recorded through the API is in it once.
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+    assert_eq!(log_json(&store).iter().filter(|e| e["recorded_by"] == "anna").count(), 1);
+}
