@@ -35,8 +35,14 @@ impl Server {
         Server { child, addr }
     }
 
-    /// One HTTP/1.1 request; the status and the body.
+    /// One HTTP/1.1 request; the status and the body (as text).
     fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+        let (status, bytes) = self.call_bytes(method, path, token, body);
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// One HTTP/1.1 request; the status and the body's bytes.
+    fn call_bytes(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Vec<u8>) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
         let request = format!(
@@ -45,15 +51,13 @@ impl Server {
             body.len()
         );
         s.write_all(request.as_bytes()).unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
-        let status: u16 = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status line");
-        let (head, rest) = raw.split_once("\r\n\r\n").expect("headers end");
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunk(rest)
-        } else {
-            rest.to_string()
-        };
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("headers end");
+        let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+        let status: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status line");
+        let rest = &raw[end + 4..];
+        let body = if head.contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_vec() };
         (status, body)
     }
 
@@ -72,14 +76,15 @@ impl Drop for Server {
     }
 }
 
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(at) = rest.windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(String::from_utf8_lossy(&rest[..at]).trim(), 16).unwrap_or(0);
         if n == 0 {
             break;
         }
-        out.push_str(&after[..n]);
+        let after = &rest[at + 2..];
+        out.extend_from_slice(&after[..n]);
         rest = &after[n + 2..];
     }
     out
@@ -125,10 +130,14 @@ fn every_route_answers_every_role_as_its_rights_say_and_every_request_is_in_the_
         ("GET", "/api/v1/log?from=1&to=3".into()),
         ("GET", "/api/v1/audit/verify".into()),
         ("POST", "/api/v1/events".into()),
+        ("GET", format!("{f}/audit/explain?account=1930&as_of=2024-12-31")),
+        ("GET", format!("{f}/export/sie/2024")),
+        ("GET", format!("{f}/export/journal?year=2024")),
+        ("GET", "/api/v1/audit/digest".into()),
     ];
     // Expected status per route, for: none, a bad token, admin, kansli, kansli of another
     // förbund, revisor, read-only.
-    let expected: [[u16; 7]; 9] = [
+    let expected: [[u16; 7]; 13] = [
         [200, 200, 200, 200, 200, 200, 200],
         [401, 401, 200, 200, 403, 200, 200],
         [401, 401, 200, 200, 403, 200, 200],
@@ -138,6 +147,10 @@ fn every_route_answers_every_role_as_its_rights_say_and_every_request_is_in_the_
         [401, 401, 200, 403, 403, 200, 403],
         [401, 401, 200, 403, 403, 200, 403],
         [401, 401, 201, 201, 403, 403, 403],
+        [401, 401, 200, 200, 403, 200, 200],
+        [401, 401, 200, 200, 403, 200, 403],
+        [401, 401, 200, 200, 403, 200, 403],
+        [401, 401, 200, 403, 403, 200, 403],
     ];
     let mut who: Vec<(&str, Option<String>)> = vec![("none", None), ("bad", Some("fs_not-a-token".into()))];
     who.extend(users.iter().map(|(n, t)| (*n, Some(t.clone()))));
@@ -174,7 +187,7 @@ fn every_route_answers_every_role_as_its_rights_say_and_every_request_is_in_the_
     assert_eq!(v["access_log"]["lines"], calls, "{v}");
     let access = std::fs::read_to_string(store.join("access.jsonl")).unwrap();
     let refused = access.lines().filter(|l| l.contains("\"status\":403") && l.contains("\"user\":\"olle\"")).count();
-    assert_eq!(refused, 8, "olle's refusals are logged with his name");
+    assert_eq!(refused, 12, "olle's refusals are logged with his name");
     assert!(access
         .lines()
         .any(|l| l.contains("\"user\":\"anna\"") && l.contains("\"status\":201") && l.contains("\"seqs\":[")));
@@ -234,6 +247,29 @@ fn the_api_gives_the_cli_json_and_records_as_the_authenticated_user() {
         let cli = finsam(&store, &[&["--format", "json"], &args[..]].concat(), "");
         assert_eq!(body, stdout(&cli), "{path} and `finsam {}`", args.join(" "));
     }
+    let (status, body) = server.call(
+        "GET",
+        &format!("/api/v1/forbund/{f}/audit/explain?account=1930&as_of=2024-12-31"),
+        Some(&anna),
+        "",
+    );
+    assert_eq!(status, 200);
+    let cli = finsam(
+        &store,
+        &["--format", "json", "audit", "explain", "--forbund", f, "--account", "1930", "--as-of", "2024-12-31"],
+        "",
+    );
+    assert_eq!(body, stdout(&cli), "explain");
+    let (status, body) = server.call("GET", &format!("/api/v1/forbund/{f}/export/journal"), Some(&anna), "");
+    assert_eq!(status, 200);
+    assert_eq!(body, stdout(&finsam(&store, &["export", "journal", "--forbund", f], "")), "journal");
+    let (status, sie) = server.call_bytes("GET", &format!("/api/v1/forbund/{f}/export/sie/2024"), Some(&anna), "");
+    assert_eq!(status, 200);
+    let file = dir.0.join("v.se");
+    assert_exit(&finsam(&store, &["export", "sie", "--forbund", f, "--year", "2024", file.to_str().unwrap()], ""), 0);
+    assert_eq!(sie, std::fs::read(&file).unwrap(), "SIE, byte for byte");
+    let (status, _) = server.call("GET", "/api/v1/audit/digest", Some(&anna), "");
+    assert_eq!(status, 403, "the digest is the revisor's");
     // An unknown förbund or year is 404, a malformed date 400.
     assert_eq!(server.call("GET", &format!("/api/v1/forbund/{f}/budget/2031"), Some(&anna), "").0, 404);
     assert_eq!(server.call("GET", &format!("/api/v1/forbund/{f}/balances?as_of=2024-02-30"), Some(&anna), "").0, 400);
@@ -241,4 +277,68 @@ fn the_api_gives_the_cli_json_and_records_as_the_authenticated_user() {
     // After the stop the store opens, and the event recorded through the API is in it once.
     assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
     assert_eq!(log_json(&store).iter().filter(|e| e["recorded_by"] == "anna").count(), 1);
+}
+
+/// Reads Server-Sent Events from a raw connection until `count` ids have come.
+fn read_events(s: &mut BufReader<TcpStream>, count: usize) -> Vec<(u64, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut id = None;
+    let mut line = String::new();
+    while out.len() < count {
+        line.clear();
+        assert!(s.read_line(&mut line).unwrap() > 0, "the stream ended early");
+        let l = line.trim_end();
+        // Chunk sizes of the transfer encoding are lines of hex digits: skip them.
+        if let Some(v) = l.strip_prefix("id:") {
+            id = Some(v.trim().parse::<u64>().unwrap());
+        } else if let Some(data) = l.strip_prefix("data:") {
+            out.push((id.take().expect("an id before the data"), serde_json::from_str(data.trim()).unwrap()));
+        }
+    }
+    out
+}
+
+fn open_subscription(server: &Server, token: &str, query: &str, last_id: Option<u64>) -> BufReader<TcpStream> {
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    let resume = last_id.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
+    let request = format!(
+        "GET /api/v1/subscribe{query} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{resume}Accept: text/event-stream\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(s);
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    r
+}
+
+#[test]
+fn a_subscriber_catches_up_then_follows_live_and_resumes_without_gap_or_duplicate() {
+    let dir = TempDir::new("serve-subscribe");
+    let store = fixture_store(&dir);
+    let head = log_json(&store).len() as u64;
+    let rut = token(&store, "rut", "revisor", &["sf-vastmanland"]);
+    let anna = token(&store, "anna", "kansli", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    // From the last three recorded events on, then live.
+    let mut sub = open_subscription(&server, &rut, &format!("?from={}", head - 2), None);
+    let caught_up = read_events(&mut sub, 3);
+    assert_eq!(caught_up.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![head - 2, head - 1, head]);
+    assert_eq!(caught_up[2].1["seq"], head);
+    for n in 1..=2 {
+        assert_eq!(server.call("POST", "/api/v1/events", Some(&anna), &contribution_line(n)).0, 201);
+    }
+    let live = read_events(&mut sub, 2);
+    assert_eq!(live.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![head + 1, head + 2]);
+    assert_eq!(live[1].1["recorded_by"], "anna");
+    drop(sub);
+    // Disconnected after head + 1; one more is recorded meanwhile; resuming gives head + 2 and
+    // head + 3, nothing twice and nothing missing.
+    assert_eq!(server.call("POST", "/api/v1/events", Some(&anna), &contribution_line(3)).0, 201);
+    let mut again = open_subscription(&server, &rut, "", Some(head + 1));
+    let resumed = read_events(&mut again, 2);
+    assert_eq!(resumed.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![head + 2, head + 3]);
+    // A subscription does not keep the server from stopping.
+    assert!(server.stop().success());
 }

@@ -575,19 +575,29 @@ pub fn record_bytes(
 
 fn export_journal(store: &std::path::Path, forbund: Option<&str>, year: Option<i32>) -> Result<(), Failure> {
     let view = finsam_store::open_view(store)?;
+    emit(&journal_out(store, (&view).into(), forbund, year)?);
+    Ok(())
+}
+
+/// The journal (ledger-cli/hledger) of one förbund or all, for a year or all years.
+pub(crate) fn journal_out(
+    store: &std::path::Path,
+    books: reports::Books<'_>,
+    forbund: Option<&str>,
+    year: Option<i32>,
+) -> Result<String, Failure> {
     let mut list = Vec::new();
     if let Some(f) = forbund {
         let f = reports::parse_forbund(f)?;
-        reports::check_forbund((&view).into(), &f)?;
+        reports::check_forbund(books, &f)?;
         list.push(f);
     }
     let mut charts = std::collections::BTreeMap::new();
-    for f in view.projection.forbund.keys() {
+    for f in books.projection.forbund.keys() {
         charts.insert(f.clone(), reports::chart_for(store, f)?);
     }
     let default = finsam_projections::Chart::default_chart();
-    emit(&finsam_projections::journal::journal(&view.projection, &charts, &default, &list, year));
-    Ok(())
+    Ok(finsam_projections::journal::journal(books.projection, &charts, &default, &list, year))
 }
 
 fn export_sie(
@@ -599,28 +609,40 @@ fn export_sie(
 ) -> Result<(), Failure> {
     let f = reports::parse_forbund(forbund)?;
     let view = finsam_store::open_view(store)?;
-    reports::check_forbund((&view).into(), &f)?;
-    let mut generated = None;
-    finsam_store::read_log(store, view.head.seq, view.head.seq, &mut |e| {
-        generated = chrono::NaiveDate::parse_from_str(&e.recorded_at[..10], "%Y-%m-%d").ok();
-        Ok(())
-    })?;
-    let chart = reports::chart_for(store, &f)?;
-    let export = finsam_sie::Export {
-        projection: &view.projection,
-        chart: &chart,
-        forbund: &f,
-        year,
-        kind: if kind == SieKind::E { finsam_sie::SieType::E4 } else { finsam_sie::SieType::I4 },
-        generated: generated.unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(year, 12, 31).expect("valid")),
-        program_version: env!("CARGO_PKG_VERSION"),
-    };
-    let bytes = export.render().map_err(Failure::usage)?;
+    let bytes = sie_out(store, (&view).into(), forbund, year, kind == SieKind::E)?;
     finsam_store::files::write_new(out, &bytes)?;
     let vouchers =
         view.projection.visible_vouchers(&f, u64::MAX, chrono::NaiveDate::MAX).filter(|v| v.year == year).count();
     emit(&format!("wrote {} ({} bytes, {vouchers} voucher(s)) for {f}, {year}\n", out.display(), bytes.len()));
     Ok(())
+}
+
+/// A förbund's year as an SIE 4 file (4E, or 4I for a transfer of vouchers), its bytes.
+pub(crate) fn sie_out(
+    store: &std::path::Path,
+    books: reports::Books<'_>,
+    forbund: &str,
+    year: i32,
+    e4: bool,
+) -> Result<Vec<u8>, Failure> {
+    let f = reports::parse_forbund(forbund)?;
+    reports::check_forbund(books, &f)?;
+    let mut generated = None;
+    finsam_store::read_log(store, books.head, books.head, &mut |e| {
+        generated = chrono::NaiveDate::parse_from_str(&e.recorded_at[..10], "%Y-%m-%d").ok();
+        Ok(())
+    })?;
+    let chart = reports::chart_for(store, &f)?;
+    let export = finsam_sie::Export {
+        projection: books.projection,
+        chart: &chart,
+        forbund: &f,
+        year,
+        kind: if e4 { finsam_sie::SieType::E4 } else { finsam_sie::SieType::I4 },
+        generated: generated.unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(year, 12, 31).expect("valid")),
+        program_version: env!("CARGO_PKG_VERSION"),
+    };
+    export.render().map_err(Failure::usage)
 }
 
 fn generate(forbund: u32, years: u32, seed: u64) -> Result<(), Failure> {

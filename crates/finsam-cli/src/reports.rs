@@ -124,15 +124,6 @@ fn resolve(store: &Path, books: Books<'_>, axes: &Axes) -> Result<At, Failure> {
     Ok(At { as_of: axes.as_of.unwrap_or_else(today), known_at })
 }
 
-/// The common start of a report on one förbund: its id checked, the store's view, the axes.
-fn open_forbund(store: &Path, forbund: &str, axes: &Axes) -> Result<(Slug, View, At), Failure> {
-    let f = parse_forbund(forbund)?;
-    let view = open_view(store)?;
-    check_forbund((&view).into(), &f)?;
-    let at = resolve(store, (&view).into(), axes)?;
-    Ok((f, view, at))
-}
-
 /// The chart a förbund's reports use by default (the store's own, else the built-in one).
 pub fn chart_for(store: &Path, f: &Slug) -> Result<Chart, Failure> {
     load_chart(store, f, None)
@@ -844,7 +835,24 @@ pub fn explain(
     chart: Option<&PathBuf>,
     format: Format,
 ) -> Result<(), Failure> {
-    let (f, view, at) = open_forbund(store, forbund, &axes)?;
+    let view = open_view(store)?;
+    emit(&explain_out(store, (&view).into(), forbund, account, &axes, chart, format)?);
+    Ok(())
+}
+
+/// The rows behind an account's balance, rendered.
+pub fn explain_out(
+    store: &Path,
+    books: Books<'_>,
+    forbund: &str,
+    account: &str,
+    axes: &Axes,
+    chart: Option<&PathBuf>,
+    format: Format,
+) -> Result<String, Failure> {
+    let f = parse_forbund(forbund)?;
+    check_forbund(books, &f)?;
+    let at = resolve(store, books, axes)?;
     let chart = load_chart(store, &f, chart)?;
     let roles = chart.roles_of(account);
     if roles.is_empty() {
@@ -854,9 +862,9 @@ pub fn explain(
         )));
     }
     let name = chart.account(roles[0]).name.clone();
-    let entries = view.projection.explain(&f, account, at, &chart);
+    let entries = books.projection.explain(&f, account, at, &chart);
     let vouchers: Vec<&Voucher> = entries.iter().map(|(v, _, _)| v).collect();
-    let authority = Authority::read(store, &view.projection, &vouchers, at.known_at)?;
+    let authority = Authority::read(store, books.projection, &vouchers, at.known_at)?;
     let rows: Vec<Value> = entries
         .iter()
         .map(|(v, amount, running)| {
@@ -867,13 +875,13 @@ pub fn explain(
         })
         .collect();
     let balance = entries.last().map_or(Amount::ZERO, |(_, _, b)| *b);
-    match format {
-        Format::Json => emit(&format!(
+    Ok(match format {
+        Format::Json => format!(
             "{}\n",
             serde_json::to_string_pretty(&json!({"forbund": f.as_str(), "account": account, "name": name,
                 "as_of": at.as_of.to_string(), "known_at": at.known_at, "balance": balance.canonical(), "entries": rows}))
             .expect("serialises")
-        )),
+        ),
         Format::Csv => {
             let mut out = csv_line(&["voucher", "date", "seq", "type", "decision", "text", "amount", "balance"].map(String::from));
             for r in &rows {
@@ -888,7 +896,7 @@ pub fn explain(
                     r["balance"].as_str().unwrap_or("").into(),
                 ]));
             }
-            emit(&out);
+            out
         }
         Format::Table => {
             let mut t = Table::new(&[
@@ -913,15 +921,9 @@ pub fn explain(
                     running.human_number(),
                 ]);
             }
-            emit(&format!(
-                "Konto {account} {name} i {f}, {}\n\n{}saldo {}\n",
-                axes_line(at, view.head.seq),
-                t.render(),
-                balance.human()
-            ));
+            format!("Konto {account} {name} i {f}, {}\n\n{}saldo {}\n", axes_line(at, books.head), t.render(), balance.human())
         }
-    }
-    Ok(())
+    })
 }
 
 // --- reconcile -----------------------------------------------------------------------------------

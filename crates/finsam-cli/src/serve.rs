@@ -35,6 +35,9 @@ pub struct Shared {
     users: RwLock<Users>,
     access: Mutex<AccessLog>,
     metrics: Metrics,
+    /// The head after every batch recorded, for the subscribers. Sending never waits: a
+    /// subscriber that falls behind misses heads and is disconnected (it resumes from the log).
+    heads: tokio::sync::broadcast::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -49,7 +52,7 @@ struct Metrics {
 /// An answer with its status, and what the access log records of it.
 struct Answer {
     status: StatusCode,
-    body: String,
+    body: Vec<u8>,
     content_type: &'static str,
     user: Option<String>,
     forbund: Option<String>,
@@ -58,7 +61,14 @@ struct Answer {
 
 impl Answer {
     fn json(status: StatusCode, body: String) -> Answer {
-        Answer { status, body, content_type: "application/json", user: None, forbund: None, seqs: Vec::new() }
+        Answer {
+            status,
+            body: body.into_bytes(),
+            content_type: "application/json",
+            user: None,
+            forbund: None,
+            seqs: Vec::new(),
+        }
     }
 
     fn error(status: StatusCode, message: impl Into<String>) -> Answer {
@@ -158,6 +168,9 @@ fn failed(f: crate::output::Failure) -> Answer {
 
 type Shared_ = Arc<Shared>;
 
+/// Sent to the subscribers instead of a head when the server stops.
+const STOPPING: u64 = u64::MAX;
+
 /// Runs a report on the books in memory (a blocking task: reports may read the log).
 async fn report(
     shared: Shared_,
@@ -256,6 +269,130 @@ async fn trail(
     })
     .await;
     finish(a, &user, Some(&f))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ExplainQuery {
+    account: Option<String>,
+    as_of: Option<String>,
+    known_at: Option<String>,
+}
+
+async fn explain(
+    State(s): State<Shared_>,
+    headers: HeaderMap,
+    UrlPath(f): UrlPath<String>,
+    Query(q): Query<ExplainQuery>,
+) -> Answer {
+    let user = match s.authorize(&headers, Need::Read(&f)) {
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    let axes = match (AxesQuery { as_of: q.as_of, known_at: q.known_at }).axes() {
+        Ok(a) => a,
+        Err(a) => return a,
+    };
+    let Some(account) = q.account else {
+        return finish(Answer::error(StatusCode::BAD_REQUEST, "which account? ?account=1930"), &user, Some(&f));
+    };
+    let id = f.clone();
+    let a =
+        report(s, move |dir, books| reports::explain_out(dir, books, &id, &account, &axes, None, Format::Json)).await;
+    finish(a, &user, Some(&f))
+}
+
+#[derive(Deserialize, Default)]
+pub struct SieQuery {
+    kind: Option<String>,
+}
+
+/// A förbund's year as SIE 4 (`kind=e`, the default, or `i`): for revisorer and the kansli.
+async fn export_sie(
+    State(s): State<Shared_>,
+    headers: HeaderMap,
+    UrlPath((f, year)): UrlPath<(String, i32)>,
+    Query(q): Query<SieQuery>,
+) -> Answer {
+    let user = match s.authorize(&headers, Need::Read(&f)) {
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    if user.role == Role::Read {
+        return finish(
+            Answer::error(StatusCode::FORBIDDEN, format!("{} (read) may not export the books", user.name)),
+            &user,
+            Some(&f),
+        );
+    }
+    let e4 = match q.kind.as_deref() {
+        None | Some("e") => true,
+        Some("i") => false,
+        Some(other) => {
+            return finish(Answer::error(StatusCode::BAD_REQUEST, format!("kind {other:?}: e or i")), &user, Some(&f))
+        }
+    };
+    let id = f.clone();
+    let shared = s.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let store = shared.store.read().expect("the store's lock is never poisoned");
+        let books = Books { head: store.head().seq, projection: store.projection() };
+        crate::sie_out(&shared.dir, books, &id, year, e4)
+    });
+    let a = match task.await {
+        Ok(Ok(bytes)) => Answer {
+            status: StatusCode::OK,
+            body: bytes,
+            content_type: "application/octet-stream",
+            ..Answer::json(StatusCode::OK, String::new())
+        },
+        Ok(Err(e)) => failed(e),
+        Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "the export failed"),
+    };
+    finish(a, &user, Some(&f))
+}
+
+#[derive(Deserialize, Default)]
+pub struct JournalQuery {
+    year: Option<i32>,
+}
+
+/// A förbund's books as a ledger-cli/hledger journal.
+async fn export_journal(
+    State(s): State<Shared_>,
+    headers: HeaderMap,
+    UrlPath(f): UrlPath<String>,
+    Query(q): Query<JournalQuery>,
+) -> Answer {
+    let user = match s.authorize(&headers, Need::Read(&f)) {
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    if user.role == Role::Read {
+        return finish(
+            Answer::error(StatusCode::FORBIDDEN, format!("{} (read) may not export the books", user.name)),
+            &user,
+            Some(&f),
+        );
+    }
+    let id = f.clone();
+    let a = report(s, move |dir, books| crate::journal_out(dir, books, Some(&id), q.year)).await;
+    let a = Answer {
+        content_type: if a.status == StatusCode::OK { "text/plain; charset=utf-8" } else { a.content_type },
+        ..a
+    };
+    finish(a, &user, Some(&f))
+}
+
+/// The log's head (seq and hash), to keep outside the store.
+async fn digest(State(s): State<Shared_>, headers: HeaderMap) -> Answer {
+    let user = match s.authorize(&headers, Need::Audit) {
+        Ok(u) => u,
+        Err(a) => return a,
+    };
+    let head = s.store.read().expect("the store's lock is never poisoned").head().clone();
+    let mut a = Answer::json(StatusCode::OK, format!("{}\n", json!({"seq": head.seq, "hash": head.hash})));
+    a.user = Some(user.name);
+    a
 }
 
 #[derive(Deserialize, Default)]
@@ -424,6 +561,9 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
         Ok(recorded) => {
             let fresh = recorded.iter().filter(|r| !r.duplicate).count() as u64;
             s.metrics.events_appended.fetch_add(fresh, Ordering::Relaxed);
+            if fresh > 0 {
+                let _ = s.heads.send(head.seq);
+            }
             let mut a = Answer::json(StatusCode::CREATED, crate::record_json(&recorded, &warnings, &head));
             a.seqs = recorded.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect();
             a
@@ -449,6 +589,82 @@ fn problems_answer(status: StatusCode, problems: &[finsam_domain::Rejection]) ->
         status,
         format!("{}\n", json!({"error": "the batch is refused; nothing was recorded", "problems": list})),
     )
+}
+
+#[derive(Deserialize, Default)]
+pub struct SubscribeQuery {
+    from: Option<u64>,
+    forbund: Option<String>,
+}
+
+/// `GET /api/v1/subscribe?from=SEQ[&forbund=F]`: Server-Sent Events, one per envelope (its seq
+/// the event id), from SEQ on and then live as batches are recorded. Reconnecting with
+/// `Last-Event-ID` resumes after that seq: no gap, no duplicate. A subscriber that falls more
+/// than 1 024 batches behind is disconnected; it resumes the same way.
+async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<SubscribeQuery>) -> Response {
+    use axum::response::sse::{Event as Sse, KeepAlive};
+    let need = match &q.forbund {
+        Some(f) => Need::Read(f),
+        None => Need::Audit,
+    };
+    let user = match s.authorize(&headers, need) {
+        Ok(u) => u,
+        Err(a) => return a.into_response(),
+    };
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let next = resume.map_or(q.from.unwrap_or(1), |seen| seen + 1).max(1);
+    let heads = s.heads.subscribe();
+    let head = s.store.read().expect("the store's lock is never poisoned").head().seq;
+    let only = q.forbund.clone();
+    // The state of the stream: the next seq to send, the head known, the batch being sent.
+    struct Feed {
+        shared: Shared_,
+        heads: tokio::sync::broadcast::Receiver<u64>,
+        next: u64,
+        head: u64,
+        pending: std::collections::VecDeque<(u64, String)>,
+        only: Option<String>,
+    }
+    let feed = Feed { shared: s.clone(), heads, next, head, pending: Default::default(), only };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        loop {
+            if let Some((seq, data)) = feed.pending.pop_front() {
+                let event = Sse::default().id(seq.to_string()).data(data);
+                return Some((Ok::<_, std::convert::Infallible>(event), feed));
+            }
+            if feed.next <= feed.head {
+                let (dir, from, to, only) = (feed.shared.dir.clone(), feed.next, feed.head, feed.only.clone());
+                let read = tokio::task::spawn_blocking(move || {
+                    let mut out = Vec::new();
+                    finsam_store::read_log(&dir, from, to, &mut |e| {
+                        if only.as_ref().is_none_or(|f| touched(&e.event).contains(f)) {
+                            out.push((e.seq, e.to_json().to_string()));
+                        }
+                        Ok(())
+                    })
+                    .map(|_| out)
+                })
+                .await;
+                match read {
+                    Ok(Ok(list)) => {
+                        feed.pending.extend(list);
+                        feed.next = feed.head + 1;
+                        continue;
+                    }
+                    _ => return None,
+                }
+            }
+            match feed.heads.recv().await {
+                Ok(STOPPING) => return None,
+                Ok(h) => feed.head = feed.head.max(h),
+                // Fallen behind, or the server stops: the subscriber resumes with Last-Event-ID.
+                Err(_) => return None,
+            }
+        }
+    });
+    let mut r = axum::response::sse::Sse::new(stream).keep_alive(KeepAlive::default()).into_response();
+    r.extensions_mut().insert(AccessNote { user: Some(user.name), forbund: q.forbund, seqs: Vec::new() });
+    r
 }
 
 async fn healthz(State(s): State<Shared_>) -> Answer {
@@ -520,8 +736,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/forbund/{id}/balances", get(balances))
         .route("/api/v1/forbund/{id}/budget/{year}", get(budget))
         .route("/api/v1/forbund/{id}/audit/trail", get(trail))
+        .route("/api/v1/forbund/{id}/audit/explain", get(explain))
+        .route("/api/v1/forbund/{id}/export/sie/{year}", get(export_sie))
+        .route("/api/v1/forbund/{id}/export/journal", get(export_journal))
+        .route("/api/v1/audit/digest", get(digest))
         .route("/api/v1/reconcile", get(reconcile))
         .route("/api/v1/audit/verify", get(verify))
+        .route("/api/v1/subscribe", get(subscribe))
         .layer(DefaultBodyLimit::max(INPUT_BYTES_MAX))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), access_log))
         .with_state(shared)
@@ -547,6 +768,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
         users: RwLock::new(users),
         access: Mutex::new(access),
         metrics: Metrics::default(),
+        heads: tokio::sync::broadcast::channel(1024).0,
     });
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -561,8 +783,14 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
             let _ = syncer.access.lock().expect("the access log's lock is never poisoned").sync();
         }
     });
+    let stopping = shared.clone();
     axum::serve(listener, router(shared.clone()))
-        .with_graceful_shutdown(crate::stop_signal())
+        .with_graceful_shutdown(async move {
+            crate::stop_signal().await;
+            // Subscriptions end (their clients resume elsewhere or later); requests under way
+            // are answered.
+            let _ = stopping.heads.send(STOPPING);
+        })
         .await
         .map_err(|e| Failure { code: 1, message: format!("the server stopped: {e}") })?;
     let mut store = shared.store.write().expect("the store's lock is never poisoned");
