@@ -848,13 +848,27 @@ pub(crate) fn record_json(
     )
 }
 
-pub(crate) fn advise(
+fn advise(
     store: &Store<finsam_store::FileLog>,
     batch: &[(usize, finsam_domain::Event)],
 ) -> Result<Vec<(usize, finsam_projections::advice::Warning)>, Failure> {
+    Ok(advise_group(store, &[batch])?.pop().unwrap_or_default())
+}
+
+/// The warnings of several batches about to be recorded one after the other (a group commit):
+/// the recent events read once, each batch advised as the ones before it leave the books.
+pub(crate) fn advise_group(
+    store: &Store<finsam_store::FileLog>,
+    batches: &[&[(usize, finsam_domain::Event)]],
+) -> Result<Vec<Vec<(usize, finsam_projections::advice::Warning)>>, Failure> {
     let recent: Vec<finsam_domain::Event> = store.recent(RECENT_BYTES)?.into_iter().map(|e| e.event).collect();
     let mut advisor = finsam_projections::advice::Advisor::new(store.projection(), &recent);
-    Ok(batch.iter().flat_map(|(line, e)| advisor.advise(e).into_iter().map(move |w| (*line, w))).collect())
+    Ok(batches
+        .iter()
+        .map(|batch| {
+            batch.iter().flat_map(|(line, e)| advisor.advise(e).into_iter().map(move |w| (*line, w))).collect()
+        })
+        .collect())
 }
 
 fn record(

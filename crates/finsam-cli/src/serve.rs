@@ -38,12 +38,79 @@ pub struct Shared {
     /// The head after every batch recorded, for the subscribers. Sending never waits: a
     /// subscriber that falls behind misses heads and is disconnected (it resumes from the log).
     heads: tokio::sync::broadcast::Sender<u64>,
+    /// The writer task's queue: every write goes through it, in order.
+    writes: tokio::sync::mpsc::Sender<WriteJob>,
+}
+
+type Warnings = Vec<(usize, finsam_projections::advice::Warning)>;
+
+/// A batch for the writer, and where to send its outcome.
+struct WriteJob {
+    batch: Vec<(usize, Event)>,
+    actor: String,
+    expect_head: Option<u64>,
+    reply:
+        tokio::sync::oneshot::Sender<(Result<Vec<finsam_store::Recorded>, StoreError>, Warnings, finsam_store::Head)>,
+}
+
+/// How many batches one group commit takes at most.
+const GROUP_MAX: usize = 512;
+
+/// The writer: takes what is queued (at least one batch, at most `GROUP_MAX`), records it as one
+/// group — one write, one fdatasync — and answers each batch with its own outcome. Requests that
+/// arrive while a group is being made durable wait in the queue and go into the next one.
+async fn writer(shared: Shared_, mut queue: tokio::sync::mpsc::Receiver<WriteJob>) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let s = shared.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut store = s.store.write().expect("the store's lock is never poisoned");
+            let batches: Vec<&[(usize, Event)]> = jobs.iter().map(|j| j.batch.as_slice()).collect();
+            let warnings = crate::advise_group(&store, &batches).unwrap_or_default();
+            let requests: Vec<finsam_store::GroupRequest<'_>> = jobs
+                .iter()
+                .map(|j| finsam_store::GroupRequest { batch: &j.batch, actor: &j.actor, expect_head: j.expect_head })
+                .collect();
+            let started = Instant::now();
+            let results = store.record_group(&requests);
+            s.metrics.append_micros_total.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            s.metrics.groups.fetch_add(1, Ordering::Relaxed);
+            let head = store.head().clone();
+            drop(store);
+            (jobs, warnings, results, head)
+        })
+        .await;
+        let Ok((jobs, mut warnings, results, head)) = done else {
+            eprintln!("finsam serve: the writer failed; stopping");
+            std::process::exit(1);
+        };
+        let mut fresh = 0;
+        for (i, (job, result)) in jobs.into_iter().zip(results).enumerate() {
+            if let Ok(recorded) = &result {
+                fresh += recorded.iter().filter(|r| !r.duplicate).count() as u64;
+                shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
+            }
+            let w = std::mem::take(warnings.get_mut(i).unwrap_or(&mut Vec::new()));
+            let _ = job.reply.send((result, w, head.clone()));
+        }
+        if fresh > 0 {
+            shared.metrics.events_appended.fetch_add(fresh, Ordering::Relaxed);
+            let _ = shared.heads.send(head.seq);
+        }
+    }
 }
 
 #[derive(Default)]
 struct Metrics {
     events_appended: AtomicU64,
     batches: AtomicU64,
+    groups: AtomicU64,
     requests: AtomicU64,
     refused_auth: AtomicU64,
     append_micros_total: AtomicU64,
@@ -539,31 +606,17 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
         Ok(u) => u,
         Err(a) => return a,
     };
-    let name = user.name.clone();
-    let shared = s.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        let mut store = shared.store.write().expect("the store's lock is never poisoned");
-        let warnings = crate::advise(&store, &batch).unwrap_or_default();
-        let started = Instant::now();
-        let outcome = store.record(&batch, &name, q.expect_head);
-        if outcome.is_ok() {
-            shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
-            let micros = started.elapsed().as_micros() as u64;
-            shared.metrics.append_micros_total.fetch_add(micros, Ordering::Relaxed);
-        }
-        (outcome, warnings, store.head().clone())
-    });
-    let (outcome, warnings, head) = match task.await {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = WriteJob { batch, actor: user.name.clone(), expect_head: q.expect_head, reply };
+    if s.writes.send(job).await.is_err() {
+        return Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping; nothing was recorded");
+    }
+    let (outcome, warnings, head) = match answer.await {
         Ok(x) => x,
-        Err(_) => return Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "recording failed"),
+        Err(_) => return Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped; nothing was recorded"),
     };
     let mut a = match outcome {
         Ok(recorded) => {
-            let fresh = recorded.iter().filter(|r| !r.duplicate).count() as u64;
-            s.metrics.events_appended.fetch_add(fresh, Ordering::Relaxed);
-            if fresh > 0 {
-                let _ = s.heads.send(head.seq);
-            }
             let mut a = Answer::json(StatusCode::CREATED, crate::record_json(&recorded, &warnings, &head));
             a.seqs = recorded.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect();
             a
@@ -678,11 +731,13 @@ async fn metrics(State(s): State<Shared_>) -> Answer {
     let body = format!(
         "# TYPE finsam_events_appended_total counter\nfinsam_events_appended_total {}\n\
          # TYPE finsam_batches_total counter\nfinsam_batches_total {}\n\
+         # TYPE finsam_group_commits_total counter\nfinsam_group_commits_total {}\n\
          # TYPE finsam_append_seconds_total counter\nfinsam_append_seconds_total {:.6}\n\
          # TYPE finsam_requests_total counter\nfinsam_requests_total {}\n\
          # TYPE finsam_refused_auth_total counter\nfinsam_refused_auth_total {}\n",
         get(&m.events_appended),
         get(&m.batches),
+        get(&m.groups),
         get(&m.append_micros_total) as f64 / 1e6,
         get(&m.requests),
         get(&m.refused_auth),
@@ -762,6 +817,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
         );
     }
     let access = AccessLog::open(&dir)?;
+    let (writes, queue) = tokio::sync::mpsc::channel(4096);
     let shared = Arc::new(Shared {
         dir: dir.clone(),
         store: RwLock::new(store),
@@ -769,7 +825,9 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
         access: Mutex::new(access),
         metrics: Metrics::default(),
         heads: tokio::sync::broadcast::channel(1024).0,
+        writes,
     });
+    tokio::spawn(writer(shared.clone(), queue));
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| Failure::usage(format!("cannot listen on {listen}: {e}")))?;

@@ -33,6 +33,22 @@ pub struct Recorded {
     pub duplicate: bool,
 }
 
+/// One batch of a group commit: the events, who records them, the head it expects.
+pub struct GroupRequest<'a> {
+    pub batch: &'a [(usize, Event)],
+    pub actor: &'a str,
+    pub expect_head: Option<u64>,
+}
+
+/// A batch that passed its checks: what to answer, the events to write, the ledger after them,
+/// and the idempotency keys they bring.
+struct Prepared {
+    outcome: Vec<Recorded>,
+    fresh: Vec<Event>,
+    next: Ledger,
+    keys: HashMap<String, (u64, String)>,
+}
+
 /// What opening a store for writing found and did.
 #[derive(Clone, Debug, Default)]
 pub struct OpenReport {
@@ -472,6 +488,91 @@ impl<B: LogBackend> Store<B> {
         expect_head: Option<u64>,
     ) -> Result<Vec<Recorded>, StoreError> {
         let head = self.backend.head().clone();
+        let p = self.prepare(&self.ledger, &head, &HashMap::new(), batch, actor, expect_head)?;
+        if p.fresh.is_empty() {
+            return Ok(p.outcome);
+        }
+        let sealed = seal(&head, p.fresh, actor.trim());
+        self.append_sealed(head.seq, sealed, p.next)?;
+        Ok(p.outcome)
+    }
+
+    /// Group commit: records several batches, each all or nothing and each checked against the
+    /// log as the batches before it leave it, with one write and one fdatasync for all of them.
+    /// A refused batch is answered with its refusal and changes nothing for the others. If the
+    /// write fails, none is recorded and every batch that passed its checks gets the failure.
+    pub fn record_group(&mut self, requests: &[GroupRequest<'_>]) -> Vec<Result<Vec<Recorded>, StoreError>> {
+        let start = self.backend.head().clone();
+        let mut head = start.clone();
+        let mut ledger: Option<Ledger> = None;
+        let mut keys: HashMap<String, (u64, String)> = HashMap::new();
+        let mut results = Vec::with_capacity(requests.len());
+        let mut sealed: Vec<SealedBatch> = Vec::new();
+        for r in requests {
+            let current = ledger.as_ref().unwrap_or(&self.ledger);
+            match self.prepare(current, &head, &keys, r.batch, r.actor, r.expect_head) {
+                Ok(p) => {
+                    if !p.fresh.is_empty() {
+                        let batch = seal(&head, p.fresh, r.actor.trim());
+                        head = batch.head.clone();
+                        keys.extend(p.keys);
+                        ledger = Some(p.next);
+                        sealed.push(batch);
+                    }
+                    results.push(Ok(p.outcome));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let Some(next) = ledger else { return results };
+        let mut all = SealedBatch { envelopes: Vec::new(), text: String::new(), head };
+        for b in sealed {
+            all.envelopes.extend(b.envelopes);
+            all.text.push_str(&b.text);
+        }
+        if let Err(e) = self.append_sealed(start.seq, all, next) {
+            let reason = e.to_string();
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(StoreError::Refused(format!("nothing was recorded: {reason}")));
+            }
+        }
+        results
+    }
+
+    /// Appends sealed envelopes durably and takes them into the ledger (already checked: `next`),
+    /// the projection and the index.
+    fn append_sealed(&mut self, expected: u64, sealed: SealedBatch, next: Ledger) -> Result<(), StoreError> {
+        // The last moment to stop: after this the batch is either durable (and acknowledged)
+        // or, if the process dies first, an unfinished tail that the next open cuts away.
+        if self.stop.is_some_and(|s| !s.begin_append()) {
+            return Err(StoreError::Interrupted);
+        }
+        let appended = self.backend.append(expected, &sealed);
+        if let Some(s) = self.stop {
+            s.end_append();
+        }
+        appended?;
+        self.log_len += sealed.text.len() as u64;
+        self.ledger = next;
+        for envelope in &sealed.envelopes {
+            self.projection.apply(recorded(envelope));
+            self.index.add(envelope);
+        }
+        self.checkpoint_behind = true;
+        Ok(())
+    }
+
+    /// Every check of a batch against `ledger` and the log's `head`, with the idempotency keys
+    /// of the index and of the batches before it in a group (`pending`). Changes nothing.
+    fn prepare(
+        &self,
+        ledger: &Ledger,
+        head: &Head,
+        pending: &HashMap<String, (u64, String)>,
+        batch: &[(usize, Event)],
+        actor: &str,
+        expect_head: Option<u64>,
+    ) -> Result<Prepared, StoreError> {
         if let Some(expected) = expect_head {
             if expected != head.seq {
                 return Err(StoreError::HeadMoved { expected, actual: head.seq });
@@ -508,14 +609,18 @@ impl<B: LogBackend> Store<B> {
             )
             .into());
         }
-        let mut next = self.ledger.clone();
+        let mut next = ledger.clone();
         let mut outcome = Vec::with_capacity(batch.len());
-        let mut fresh: Vec<&Event> = Vec::with_capacity(batch.len());
-        let mut keys_in_batch: HashMap<&str, (u64, String)> = HashMap::new();
+        let mut fresh: Vec<Event> = Vec::with_capacity(batch.len());
+        let mut keys: HashMap<String, (u64, String)> = HashMap::new();
         for (line, event) in batch {
             if let Some(key) = event.idempotency_key.as_deref() {
                 let digest = content_digest(event);
-                let earlier = keys_in_batch.get(key).or_else(|| self.index.idempotency(key)).cloned();
+                let earlier = keys
+                    .get(key)
+                    .or_else(|| pending.get(key))
+                    .cloned()
+                    .or_else(|| self.index.idempotency(key).cloned());
                 if let Some((seq, earlier_digest)) = earlier {
                     if earlier_digest == digest {
                         outcome.push(Recorded { line: *line, seq, duplicate: true });
@@ -530,35 +635,14 @@ impl<B: LogBackend> Store<B> {
                     .at_line(*line)
                     .into());
                 }
-                keys_in_batch.insert(key, (next.head() + 1, digest));
+                keys.insert(key.to_string(), (next.head() + 1, digest));
             }
             next.check(event).map_err(|r| r.at_line(*line))?;
             let seq = next.apply(event);
             outcome.push(Recorded { line: *line, seq, duplicate: false });
-            fresh.push(event);
+            fresh.push(event.clone());
         }
-        if fresh.is_empty() {
-            return Ok(outcome);
-        }
-        let sealed = seal(&head, &fresh, actor);
-        // The last moment to stop: after this the batch is either durable (and acknowledged)
-        // or, if the process dies first, an unfinished tail that the next open cuts away.
-        if self.stop.is_some_and(|s| !s.begin_append()) {
-            return Err(StoreError::Interrupted);
-        }
-        let appended = self.backend.append(head.seq, &sealed);
-        if let Some(s) = self.stop {
-            s.end_append();
-        }
-        appended?;
-        self.log_len += sealed.text.len() as u64;
-        self.ledger = next;
-        for envelope in &sealed.envelopes {
-            self.projection.apply(recorded(envelope));
-            self.index.add(envelope);
-        }
-        self.checkpoint_behind = true;
-        Ok(outcome)
+        Ok(Prepared { outcome, fresh, next, keys })
     }
 
     /// Saves the checkpoint of the derived state, if anything was recorded since the last one.
@@ -630,20 +714,20 @@ impl StopSwitch {
 
 /// Seals events into envelopes chained onto `head`: one recording time for the batch, a new
 /// UUID per event.
-fn seal(head: &Head, events: &[&Event], actor: &str) -> SealedBatch {
+fn seal(head: &Head, events: Vec<Event>, actor: &str) -> SealedBatch {
     let recorded_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
     let batch_last = head.seq + events.len() as u64;
     let mut prev = head.hash.clone();
     let mut text = String::new();
     let mut envelopes = Vec::with_capacity(events.len());
-    for (i, event) in events.iter().enumerate() {
+    for (i, event) in events.into_iter().enumerate() {
         let (envelope, line) = Envelope::seal(
             head.seq + 1 + i as u64,
             uuid::Uuid::new_v4().to_string(),
             recorded_at.clone(),
             actor.to_string(),
             batch_last,
-            (*event).clone(),
+            event,
             prev,
         );
         prev = envelope.hash.clone();
@@ -722,12 +806,51 @@ mod tests {
     }
 
     #[test]
+    fn a_group_commit_records_each_batch_alone_and_a_refused_one_changes_nothing_for_the_others() {
+        let mut store = Store::in_memory();
+        store.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
+        let a = batch(&[contribution("1", Some("a"))]);
+        let refused =
+            batch(&[contribution("2", None), contribution("3", None).replace("\"member\":\"", "\"member\":\"no-")]);
+        let b = batch(&[contribution("4", Some("b")), contribution("5", None)]);
+        let again = batch(&[contribution("1", Some("a"))]);
+        let stale = batch(&[contribution("6", None)]);
+        let requests = [
+            GroupRequest { batch: &a, actor: "anna", expect_head: Some(1) },
+            GroupRequest { batch: &refused, actor: "anna", expect_head: None },
+            GroupRequest { batch: &b, actor: "olle", expect_head: Some(2) },
+            GroupRequest { batch: &again, actor: "anna", expect_head: None },
+            GroupRequest { batch: &stale, actor: "anna", expect_head: Some(2) },
+        ];
+        let results = store.record_group(&requests);
+        assert_eq!(results[0].as_ref().unwrap(), &vec![Recorded { line: 1, seq: 2, duplicate: false }]);
+        assert!(matches!(results[1], Err(StoreError::Rejected(ref r)) if r.line == Some(2)), "{:?}", results[1]);
+        let seqs: Vec<u64> = results[2].as_ref().unwrap().iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [3, 4], "checked against the log as the batches before it leave it");
+        assert_eq!(results[3].as_ref().unwrap(), &vec![Recorded { line: 1, seq: 2, duplicate: true }]);
+        assert!(matches!(results[4], Err(StoreError::HeadMoved { expected: 2, actual: 4 })));
+        // Each batch keeps its own actor and its own batch_last; the log is as if recorded one by one.
+        let events = all_events(&store);
+        assert_eq!(
+            events.iter().map(|(seq, last, _)| (*seq, *last)).collect::<Vec<_>>(),
+            [(1, 1), (2, 2), (3, 4), (4, 4)]
+        );
+        assert!(store.log_text().lines().nth(2).unwrap().contains("\"recorded_by\":\"olle\""));
+        let mut one_by_one = Store::in_memory();
+        one_by_one.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
+        one_by_one.record(&a, "anna", None).unwrap();
+        one_by_one.record(&b, "olle", None).unwrap();
+        assert_eq!(one_by_one.ledger(), store.ledger());
+        assert_eq!(one_by_one.projection().totals(), store.projection().totals());
+    }
+
+    #[test]
     fn the_backend_refuses_an_append_at_a_stale_head() {
         let mut store = Store::in_memory();
         store.record(&batch(&[REGISTRATION.to_string()]), "kansli", Some(0)).unwrap();
         let err = store.record(&batch(&[contribution("1", None)]), "kansli", Some(0)).unwrap_err();
         assert!(matches!(err, StoreError::HeadMoved { expected: 0, actual: 1 }), "{err}");
-        let sealed = seal(&Head::genesis(), &[&batch(&[contribution("1", None)])[0].1], "x");
+        let sealed = seal(&Head::genesis(), vec![batch(&[contribution("1", None)])[0].1.clone()], "x");
         assert!(matches!(store.backend.append(0, &sealed), Err(StoreError::HeadMoved { .. })));
     }
 
