@@ -342,3 +342,90 @@ fn a_subscriber_catches_up_then_follows_live_and_resumes_without_gap_or_duplicat
     // A subscription does not keep the server from stopping.
     assert!(server.stop().success());
 }
+
+/// One request, or `None` when the connection failed or broke (the server was killed).
+fn try_call(addr: &str, body: &str, token: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok()?;
+    let request = format!(
+        "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    String::from_utf8_lossy(&raw).split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn killed_under_load_the_server_loses_nothing_acknowledged_and_retries_never_duplicate() {
+    let dir = TempDir::new("serve-kill");
+    let store = fixture_store(&dir);
+    let anna = token(&store, "anna", "kansli", &["sf-vastmanland"]);
+    let rounds = std::env::var("FINSAM_KILL_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5u64);
+    let mut acknowledged: std::collections::BTreeSet<String> = Default::default();
+    let mut unanswered: Vec<String> = Vec::new();
+    for round in 0..rounds {
+        let server = Server::start(&store);
+        // Retries first: every request left unanswered by the last kill, with its own key.
+        for key in std::mem::take(&mut unanswered) {
+            let n: usize = key.trim_start_matches("serve-").parse().unwrap();
+            assert_eq!(try_call(&server.addr, &contribution_line(n), &anna), Some(201), "a retry of {key}");
+            acknowledged.insert(key);
+        }
+        // Eight clients record as fast as they are answered; the server is killed at a moment
+        // that differs from round to round.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients: Vec<_> = (0..8)
+            .map(|c| {
+                let (addr, token, stop) = (server.addr.clone(), anna.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let (mut ok, mut lost) = (Vec::new(), Vec::new());
+                    let mut i = 0;
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        i += 1;
+                        let n = 1_000_000 * (round as usize + 1) + 1000 * c + i;
+                        match try_call(&addr, &contribution_line(n), &token) {
+                            Some(201) => ok.push(format!("serve-{n}")),
+                            Some(status) => panic!("status {status} for serve-{n}"),
+                            None => {
+                                lost.push(format!("serve-{n}"));
+                                break;
+                            }
+                        }
+                    }
+                    (ok, lost)
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(150 + 97 * round % 400));
+        let mut server = server;
+        server.child.kill().unwrap(); // SIGKILL: no chance to save anything
+        server.child.wait().unwrap();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for c in clients {
+            let (ok, lost) = c.join().unwrap();
+            acknowledged.extend(ok);
+            unanswered.extend(lost);
+        }
+    }
+    // Every acknowledged event is in the log exactly once; the chain and the access log verify.
+    let server = Server::start(&store);
+    for key in std::mem::take(&mut unanswered) {
+        let n: usize = key.trim_start_matches("serve-").parse().unwrap();
+        assert_eq!(try_call(&server.addr, &contribution_line(n), &anna), Some(201));
+        acknowledged.insert(key);
+    }
+    assert!(server.stop().success());
+    let keys: Vec<String> =
+        log_json(&store).iter().filter_map(|e| e["event"]["idempotency_key"].as_str().map(str::to_string)).collect();
+    let in_log: std::collections::BTreeSet<&String> = keys.iter().filter(|k| k.starts_with("serve-")).collect();
+    assert_eq!(in_log.len(), keys.iter().filter(|k| k.starts_with("serve-")).count(), "no key twice");
+    for key in &acknowledged {
+        assert!(in_log.contains(key), "acknowledged {key} is in the log");
+    }
+    assert!(acknowledged.len() as u64 > rounds * 8, "the clients recorded under load ({})", acknowledged.len());
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+    let report = finsam_store::access::verify_access(&store).unwrap();
+    assert_eq!(report.problem, None);
+}

@@ -44,3 +44,24 @@ fn strict_refuses_what_draws_a_warning_and_writes_nothing() {
     assert!(stderr(&o).contains("[warning contribution_over_share]"), "{}", stderr(&o));
     assert_exit(&finsam(&store, &["record", "--as", "kansli", "--strict", "-"], &pay("390279", "sala-2")), 0);
 }
+
+#[test]
+fn the_forbunds_own_staff_count_against_their_line_and_grant_like_any_cost() {
+    let dir = TempDir::new("warnings-staff");
+    let store = fixture_store(&dir);
+    // The plan's own staff (nature personal, booked on 5010): 1 453 000 budgeted and granted,
+    // a year's costs recorded; 200 000 more takes the line and the insats over.
+    let more = r#"{"type":"CostRecorded","forbund":"sf-vastmanland","date":"2024-12-30","year":2024,"line":"processtod-samverkansinsatser","amount":"200000","reference":"Lön december","text":"Processtöd, egen personal"}"#;
+    let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], more);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rules: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"line_over_budget") && rules.contains(&"insats_over_grant"), "{rules:?}");
+    let o =
+        finsam(&store, &["reconcile", "--merger", "sf-vastmanland", "--as-of", "2024-12-31", "--format", "json"], "");
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let over = r["findings"].as_array().unwrap().iter().any(|f| {
+        f["check"] == "overspend" && f["subject"].as_str().unwrap_or("").contains("processtod-samverkansinsatser")
+    });
+    assert!(over, "{}", r["findings"]);
+}

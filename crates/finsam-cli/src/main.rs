@@ -852,23 +852,28 @@ fn advise(
     store: &Store<finsam_store::FileLog>,
     batch: &[(usize, finsam_domain::Event)],
 ) -> Result<Vec<(usize, finsam_projections::advice::Warning)>, Failure> {
-    Ok(advise_group(store, &[batch])?.pop().unwrap_or_default())
+    Ok(advise_group(store.projection(), &recent_events(store)?, &[batch]).pop().unwrap_or_default())
 }
 
-/// The warnings of several batches about to be recorded one after the other (a group commit):
-/// the recent events read once, each batch advised as the ones before it leave the books.
+/// The events recorded last (the last MiB of the log), for the duplicate warning.
+pub(crate) fn recent_events(store: &Store<finsam_store::FileLog>) -> Result<Vec<finsam_domain::Event>, Failure> {
+    Ok(store.recent(RECENT_BYTES)?.into_iter().map(|e| e.event).collect())
+}
+
+/// The warnings of several batches about to be recorded one after the other (a group commit),
+/// each batch advised as the ones before it leave the books.
 pub(crate) fn advise_group(
-    store: &Store<finsam_store::FileLog>,
+    projection: &finsam_projections::Projection,
+    recent: &[finsam_domain::Event],
     batches: &[&[(usize, finsam_domain::Event)]],
-) -> Result<Vec<Vec<(usize, finsam_projections::advice::Warning)>>, Failure> {
-    let recent: Vec<finsam_domain::Event> = store.recent(RECENT_BYTES)?.into_iter().map(|e| e.event).collect();
-    let mut advisor = finsam_projections::advice::Advisor::new(store.projection(), &recent);
-    Ok(batches
+) -> Vec<Vec<(usize, finsam_projections::advice::Warning)>> {
+    let mut advisor = finsam_projections::advice::Advisor::new(projection, recent);
+    batches
         .iter()
         .map(|batch| {
             batch.iter().flat_map(|(line, e)| advisor.advise(e).into_iter().map(move |w| (*line, w))).collect()
         })
-        .collect())
+        .collect()
 }
 
 fn record(

@@ -53,6 +53,9 @@ struct WriteJob {
         tokio::sync::oneshot::Sender<(Result<Vec<finsam_store::Recorded>, StoreError>, Warnings, finsam_store::Head)>,
 }
 
+/// How many of the events recorded last the writer keeps for the duplicate warning.
+const RECENT_EVENTS: usize = 4096;
+
 /// How many batches one group commit takes at most.
 const GROUP_MAX: usize = 512;
 
@@ -60,6 +63,12 @@ const GROUP_MAX: usize = 512;
 /// group — one write, one fdatasync — and answers each batch with its own outcome. Requests that
 /// arrive while a group is being made durable wait in the queue and go into the next one.
 async fn writer(shared: Shared_, mut queue: tokio::sync::mpsc::Receiver<WriteJob>) {
+    // The events recorded last, for the duplicate warning: read from the log once, then kept.
+    let recent = {
+        let store = shared.store.read().expect("the store's lock is never poisoned");
+        crate::recent_events(&store).unwrap_or_default()
+    };
+    let mut recent: std::collections::VecDeque<Event> = recent.into();
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX {
@@ -72,7 +81,7 @@ async fn writer(shared: Shared_, mut queue: tokio::sync::mpsc::Receiver<WriteJob
         let done = tokio::task::spawn_blocking(move || {
             let mut store = s.store.write().expect("the store's lock is never poisoned");
             let batches: Vec<&[(usize, Event)]> = jobs.iter().map(|j| j.batch.as_slice()).collect();
-            let warnings = crate::advise_group(&store, &batches).unwrap_or_default();
+            let warnings = crate::advise_group(store.projection(), recent.make_contiguous(), &batches);
             let requests: Vec<finsam_store::GroupRequest<'_>> = jobs
                 .iter()
                 .map(|j| finsam_store::GroupRequest { batch: &j.batch, actor: &j.actor, expect_head: j.expect_head })
@@ -83,13 +92,22 @@ async fn writer(shared: Shared_, mut queue: tokio::sync::mpsc::Receiver<WriteJob
             s.metrics.groups.fetch_add(1, Ordering::Relaxed);
             let head = store.head().clone();
             drop(store);
-            (jobs, warnings, results, head)
+            for (job, result) in jobs.iter().zip(&results) {
+                if result.is_ok() {
+                    recent.extend(job.batch.iter().map(|(_, e)| e.clone()));
+                }
+            }
+            while recent.len() > RECENT_EVENTS {
+                recent.pop_front();
+            }
+            (jobs, warnings, results, head, recent)
         })
         .await;
-        let Ok((jobs, mut warnings, results, head)) = done else {
+        let Ok((jobs, mut warnings, results, head, kept)) = done else {
             eprintln!("finsam serve: the writer failed; stopping");
             std::process::exit(1);
         };
+        recent = kept;
         let mut fresh = 0;
         for (i, (job, result)) in jobs.into_iter().zip(results).enumerate() {
             if let Ok(recorded) = &result {

@@ -89,7 +89,7 @@ impl<'a> Advisor<'a> {
             let mut fig = Figures::default();
             for v in p.voucher_book().of_forbund(f, p.head).filter(|v| v.year == year && v.kind != VoucherKind::Closing)
             {
-                for r in v.rows.iter().filter(|r| matches!(r.role, Role::Cost(_))) {
+                for r in v.rows.iter().filter(|r| r.role.side() == crate::chart::Side::Cost) {
                     if let Some(l) = &r.line {
                         *fig.spent_by_line.entry(l.clone()).or_default() += r.amount;
                     }

@@ -889,7 +889,7 @@ impl<'a> Run<'a> {
         }
         let mut spent: BTreeMap<(Slug, i32), (Amount, Vec<u64>)> = BTreeMap::new();
         for v in self.p.visible_vouchers(f, at.known_at, at.as_of).filter(|v| v.kind != VoucherKind::Closing) {
-            for r in v.rows.iter().filter(|r| matches!(r.role, Role::Cost(_))) {
+            for r in v.rows.iter().filter(|r| r.role.side() == crate::chart::Side::Cost) {
                 if let Some(i) = &r.insats {
                     let e = spent.entry((i.clone(), v.year)).or_default();
                     e.0 += r.amount;

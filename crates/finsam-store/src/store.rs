@@ -40,12 +40,11 @@ pub struct GroupRequest<'a> {
     pub expect_head: Option<u64>,
 }
 
-/// A batch that passed its checks: what to answer, the events to write, the ledger after them,
-/// and the idempotency keys they bring.
+/// A batch that passed its checks (and is applied to the ledger it was checked against): what to
+/// answer, the events to write, and the idempotency keys they bring.
 struct Prepared {
     outcome: Vec<Recorded>,
     fresh: Vec<Event>,
-    next: Ledger,
     keys: HashMap<String, (u64, String)>,
 }
 
@@ -74,6 +73,9 @@ pub struct Store<B: LogBackend> {
     stop: Option<&'static StopSwitch>,
     /// Held for the life of the store: the exclusive writer lock.
     _lock: Option<WriterLock>,
+    /// Set when a group commit's write failed after its batches were taken into the ledger:
+    /// the books in memory are ahead of the log, so the store writes nothing more (reopen it).
+    poisoned: Option<String>,
 }
 
 /// The open, locked `LOCK` file. It names the process that holds it while it is held; when the
@@ -393,6 +395,7 @@ impl Store<FileLog> {
             checkpoint_behind: c.report.events_replayed > 0 || c.report.derived_rebuilt,
             stop: None,
             _lock: Some(WriterLock(lock)),
+            poisoned: None,
         };
         // Saving what was replayed is worth it but never required: the log is the record.
         if let Err(e) = store.save_checkpoint() {
@@ -420,6 +423,7 @@ impl Store<FileLog> {
             checkpoint_behind: self.checkpoint_behind,
             stop: self.stop,
             _lock: self._lock,
+            poisoned: None,
         }
     }
 }
@@ -437,6 +441,7 @@ impl Store<MemoryLog> {
             checkpoint_behind: false,
             stop: None,
             _lock: None,
+            poisoned: None,
         }
     }
 
@@ -487,13 +492,17 @@ impl<B: LogBackend> Store<B> {
         actor: &str,
         expect_head: Option<u64>,
     ) -> Result<Vec<Recorded>, StoreError> {
+        if let Some(reason) = &self.poisoned {
+            return Err(StoreError::Poisoned { reason: reason.clone() });
+        }
         let head = self.backend.head().clone();
-        let p = self.prepare(&self.ledger, &head, &HashMap::new(), batch, actor, expect_head)?;
+        let mut next = self.ledger.clone();
+        let p = self.prepare(&mut next, &head, &HashMap::new(), batch, actor, expect_head)?;
         if p.fresh.is_empty() {
             return Ok(p.outcome);
         }
         let sealed = seal(&head, p.fresh, actor.trim());
-        self.append_sealed(head.seq, sealed, p.next)?;
+        self.append_sealed(head.seq, sealed, Some(next))?;
         Ok(p.outcome)
     }
 
@@ -501,22 +510,27 @@ impl<B: LogBackend> Store<B> {
     /// log as the batches before it leave it, with one write and one fdatasync for all of them.
     /// A refused batch is answered with its refusal and changes nothing for the others. If the
     /// write fails, none is recorded and every batch that passed its checks gets the failure.
+    ///
+    /// The ledger is not copied for each batch (that would cost as much as the ledger is big):
+    /// a batch of one event is checked and applied in place, a larger one on a copy that
+    /// replaces the ledger when the whole batch passes.
     pub fn record_group(&mut self, requests: &[GroupRequest<'_>]) -> Vec<Result<Vec<Recorded>, StoreError>> {
+        if let Some(reason) = &self.poisoned {
+            return requests.iter().map(|_| Err(StoreError::Poisoned { reason: reason.clone() })).collect();
+        }
         let start = self.backend.head().clone();
         let mut head = start.clone();
-        let mut ledger: Option<Ledger> = None;
         let mut keys: HashMap<String, (u64, String)> = HashMap::new();
         let mut results = Vec::with_capacity(requests.len());
         let mut sealed: Vec<SealedBatch> = Vec::new();
+        let mut ledger = std::mem::take(&mut self.ledger);
         for r in requests {
-            let current = ledger.as_ref().unwrap_or(&self.ledger);
-            match self.prepare(current, &head, &keys, r.batch, r.actor, r.expect_head) {
+            match self.prepare(&mut ledger, &head, &keys, r.batch, r.actor, r.expect_head) {
                 Ok(p) => {
                     if !p.fresh.is_empty() {
                         let batch = seal(&head, p.fresh, r.actor.trim());
                         head = batch.head.clone();
                         keys.extend(p.keys);
-                        ledger = Some(p.next);
                         sealed.push(batch);
                     }
                     results.push(Ok(p.outcome));
@@ -524,14 +538,18 @@ impl<B: LogBackend> Store<B> {
                 Err(e) => results.push(Err(e)),
             }
         }
-        let Some(next) = ledger else { return results };
+        self.ledger = ledger;
+        if sealed.is_empty() {
+            return results;
+        }
         let mut all = SealedBatch { envelopes: Vec::new(), text: String::new(), head };
         for b in sealed {
             all.envelopes.extend(b.envelopes);
             all.text.push_str(&b.text);
         }
-        if let Err(e) = self.append_sealed(start.seq, all, next) {
+        if let Err(e) = self.append_sealed(start.seq, all, None) {
             let reason = e.to_string();
+            self.poisoned = Some(format!("a group commit failed ({reason}); reopen the store"));
             for r in results.iter_mut().filter(|r| r.is_ok()) {
                 *r = Err(StoreError::Refused(format!("nothing was recorded: {reason}")));
             }
@@ -539,9 +557,9 @@ impl<B: LogBackend> Store<B> {
         results
     }
 
-    /// Appends sealed envelopes durably and takes them into the ledger (already checked: `next`),
-    /// the projection and the index.
-    fn append_sealed(&mut self, expected: u64, sealed: SealedBatch, next: Ledger) -> Result<(), StoreError> {
+    /// Appends sealed envelopes durably and takes them into the ledger (`next`, already checked
+    /// and applied; `None` when the ledger was updated in place), the projection and the index.
+    fn append_sealed(&mut self, expected: u64, sealed: SealedBatch, next: Option<Ledger>) -> Result<(), StoreError> {
         // The last moment to stop: after this the batch is either durable (and acknowledged)
         // or, if the process dies first, an unfinished tail that the next open cuts away.
         if self.stop.is_some_and(|s| !s.begin_append()) {
@@ -553,7 +571,9 @@ impl<B: LogBackend> Store<B> {
         }
         appended?;
         self.log_len += sealed.text.len() as u64;
-        self.ledger = next;
+        if let Some(next) = next {
+            self.ledger = next;
+        }
         for envelope in &sealed.envelopes {
             self.projection.apply(recorded(envelope));
             self.index.add(envelope);
@@ -566,7 +586,7 @@ impl<B: LogBackend> Store<B> {
     /// of the index and of the batches before it in a group (`pending`). Changes nothing.
     fn prepare(
         &self,
-        ledger: &Ledger,
+        ledger: &mut Ledger,
         head: &Head,
         pending: &HashMap<String, (u64, String)>,
         batch: &[(usize, Event)],
@@ -609,7 +629,13 @@ impl<B: LogBackend> Store<B> {
             )
             .into());
         }
-        let mut next = ledger.clone();
+        // One event: checked, then applied in place (a refusal leaves the ledger as it was).
+        // More: on a copy, which replaces the ledger when every event passes.
+        let mut copy = (batch.len() > 1).then(|| ledger.clone());
+        let next: &mut Ledger = match copy.as_mut() {
+            Some(c) => c,
+            None => ledger,
+        };
         let mut outcome = Vec::with_capacity(batch.len());
         let mut fresh: Vec<Event> = Vec::with_capacity(batch.len());
         let mut keys: HashMap<String, (u64, String)> = HashMap::new();
@@ -642,7 +668,10 @@ impl<B: LogBackend> Store<B> {
             outcome.push(Recorded { line: *line, seq, duplicate: false });
             fresh.push(event.clone());
         }
-        Ok(Prepared { outcome, fresh, next, keys })
+        if let Some(c) = copy {
+            *ledger = c;
+        }
+        Ok(Prepared { outcome, fresh, keys })
     }
 
     /// Saves the checkpoint of the derived state, if anything was recorded since the last one.
