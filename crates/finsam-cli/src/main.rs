@@ -852,7 +852,9 @@ fn advise(
     store: &Store<finsam_store::FileLog>,
     batch: &[(usize, finsam_domain::Event)],
 ) -> Result<Vec<(usize, finsam_projections::advice::Warning)>, Failure> {
-    Ok(advise_group(store.projection(), &recent_events(store)?, &[batch]).pop().unwrap_or_default())
+    let recent = recent_events(store)?;
+    let mut advisor = finsam_projections::advice::Advisor::new(store.projection(), &recent);
+    Ok(advise_group(&mut advisor, &[batch]).pop().unwrap_or_default())
 }
 
 /// The events recorded last (the last MiB of the log), for the duplicate warning.
@@ -863,11 +865,9 @@ pub(crate) fn recent_events(store: &Store<finsam_store::FileLog>) -> Result<Vec<
 /// The warnings of several batches about to be recorded one after the other (a group commit),
 /// each batch advised as the ones before it leave the books.
 pub(crate) fn advise_group(
-    projection: &finsam_projections::Projection,
-    recent: &[finsam_domain::Event],
+    advisor: &mut finsam_projections::advice::Advisor<'_>,
     batches: &[&[(usize, finsam_domain::Event)]],
 ) -> Vec<Vec<(usize, finsam_projections::advice::Warning)>> {
-    let mut advisor = finsam_projections::advice::Advisor::new(projection, recent);
     batches
         .iter()
         .map(|batch| {

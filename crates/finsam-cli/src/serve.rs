@@ -69,6 +69,8 @@ async fn writer(shared: Shared_, mut queue: tokio::sync::mpsc::Receiver<WriteJob
         crate::recent_events(&store).unwrap_or_default()
     };
     let mut recent: std::collections::VecDeque<Event> = recent.into();
+    // What the advisor learnt, kept from group to group while it stays right (see AdviceCache).
+    let mut cache: Option<finsam_projections::advice::AdviceCache> = None;
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX {
@@ -81,7 +83,12 @@ async fn writer(shared: Shared_, mut queue: tokio::sync::mpsc::Receiver<WriteJob
         let done = tokio::task::spawn_blocking(move || {
             let mut store = s.store.write().expect("the store's lock is never poisoned");
             let batches: Vec<&[(usize, Event)]> = jobs.iter().map(|j| j.batch.as_slice()).collect();
-            let warnings = crate::advise_group(store.projection(), recent.make_contiguous(), &batches);
+            let mut advisor = match cache.take() {
+                Some(c) => finsam_projections::advice::Advisor::resume(store.projection(), c),
+                None => finsam_projections::advice::Advisor::new(store.projection(), recent.make_contiguous()),
+            };
+            let warnings = crate::advise_group(&mut advisor, &batches);
+            let learnt = advisor.into_cache();
             let requests: Vec<finsam_store::GroupRequest<'_>> = jobs
                 .iter()
                 .map(|j| finsam_store::GroupRequest { batch: &j.batch, actor: &j.actor, expect_head: j.expect_head })
@@ -100,14 +107,21 @@ async fn writer(shared: Shared_, mut queue: tokio::sync::mpsc::Receiver<WriteJob
             while recent.len() > RECENT_EVENTS {
                 recent.pop_front();
             }
-            (jobs, warnings, results, head, recent)
+            // The cache stays right only if every batch it advised was recorded and it followed
+            // every event's effect exactly; and it is renewed before it recognises far more
+            // events than the recent ones.
+            let exact = results.iter().all(|r| r.is_ok())
+                && jobs.iter().all(|j| j.batch.iter().all(|(_, e)| finsam_projections::advice::tracks_exactly(e)));
+            let cache = (exact && learnt.seen() <= 2 * RECENT_EVENTS).then_some(learnt);
+            (jobs, warnings, results, head, recent, cache)
         })
         .await;
-        let Ok((jobs, mut warnings, results, head, kept)) = done else {
+        let Ok((jobs, mut warnings, results, head, kept, learnt)) = done else {
             eprintln!("finsam serve: the writer failed; stopping");
             std::process::exit(1);
         };
         recent = kept;
+        cache = learnt;
         let mut fresh = 0;
         for (i, (job, result)) in jobs.into_iter().zip(results).enumerate() {
             if let Ok(recorded) = &result {

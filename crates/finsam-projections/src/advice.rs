@@ -62,6 +62,39 @@ fn likeness(e: &Event) -> Option<String> {
     Some(format!("{}|{}|{}|{what}", e.type_name(), e.forbund, e.date))
 }
 
+/// What an advisor learnt, kept between batches by a long-running writer (`finsam serve`):
+/// the figures it computed from the vouchers and what identifies the recent events. Valid as
+/// long as every event recorded since went through the advisor and each one's effect on the
+/// figures is tracked exactly (`tracks_exactly`), and no batch it advised was refused.
+pub struct AdviceCache {
+    figures: BTreeMap<(Slug, i32), Figures>,
+    seen: BTreeSet<String>,
+}
+
+impl AdviceCache {
+    /// How many events the cache recognises as recent.
+    pub fn seen(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// Whether the advisor follows the event's effect on its figures exactly, so that a cache
+/// stays right after it is recorded (other events — corrections, accruals, credit notes,
+/// decisions — are left to a fresh computation from the vouchers).
+pub fn tracks_exactly(e: &Event) -> bool {
+    use EventKind::*;
+    matches!(
+        &e.kind,
+        ContributionReceived { .. }
+            | CostRecorded { .. }
+            | InvoiceReceived { credits: None, .. }
+            | InvoicePaid { .. }
+            | FundingGranted { .. }
+            | FundingChanged { .. }
+            | OtherIncomeRecorded { .. }
+    )
+}
+
 impl<'a> Advisor<'a> {
     /// `recent`: the last events of the log, to recognise one recorded again.
     pub fn new(p: &'a Projection, recent: &[Event]) -> Advisor<'a> {
@@ -71,6 +104,16 @@ impl<'a> Advisor<'a> {
             seen: recent.iter().filter_map(likeness).collect(),
             batch_budgets: BTreeMap::new(),
         }
+    }
+
+    /// An advisor that goes on from what an earlier one learnt (see `AdviceCache`).
+    pub fn resume(p: &'a Projection, cache: AdviceCache) -> Advisor<'a> {
+        Advisor { p, figures: cache.figures, seen: cache.seen, batch_budgets: BTreeMap::new() }
+    }
+
+    /// What this advisor learnt, for the next one.
+    pub fn into_cache(self) -> AdviceCache {
+        AdviceCache { figures: self.figures, seen: self.seen }
     }
 
     /// The budget in force for a year: one adopted earlier in the batch, else the recorded one.
