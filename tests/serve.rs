@@ -429,3 +429,53 @@ fn killed_under_load_the_server_loses_nothing_acknowledged_and_retries_never_dup
     let report = finsam_store::access::verify_access(&store).unwrap();
     assert_eq!(report.problem, None);
 }
+
+#[test]
+fn the_openapi_document_names_exactly_the_routes_the_server_serves() {
+    let dir = TempDir::new("serve-openapi");
+    let store = fixture_store(&dir);
+    let server = Server::start(&store);
+    let (status, body) = server.call("GET", "/api/v1/openapi.json", None, "");
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(root().join("events/openapi.json")).unwrap()
+        )
+        .unwrap()
+    );
+    let documented: std::collections::BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    let source = std::fs::read_to_string(root().join("crates/finsam-cli/src/serve.rs")).unwrap();
+    let served: std::collections::BTreeSet<String> = source
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(".route(\""))
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect();
+    assert_eq!(documented, served);
+    // Every documented route answers (with a token where one is needed) — none is a 404 of the router.
+    let admin = token(&store, "admin", "admin", &[]);
+    for path in &documented {
+        let concrete = path.replace("{id}", "sf-vastmanland").replace("{year}", "2024");
+        let query = if concrete.ends_with("explain") { "?account=1930" } else { "" };
+        if concrete.ends_with("/events") || concrete.ends_with("/subscribe") {
+            continue;
+        }
+        let (status, body) = server.call("GET", &format!("{concrete}{query}"), Some(&admin), "");
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+}
+
+#[test]
+fn a_user_added_or_revoked_while_the_server_runs_counts_from_the_next_request() {
+    let dir = TempDir::new("serve-users");
+    let store = fixture_store(&dir);
+    let server = Server::start(&store);
+    let path = "/api/v1/forbund/sf-vastmanland/balances";
+    let anna = token(&store, "anna", "kansli", &["sf-vastmanland"]);
+    assert_eq!(server.call("GET", path, Some(&anna), "").0, 200);
+    assert_exit(&finsam(&store, &["user", "revoke", "anna", "--by", "test"], ""), 0);
+    assert_eq!(server.call("GET", path, Some(&anna), "").0, 401);
+    let users = std::fs::read_to_string(store.join("users.jsonl")).unwrap();
+    assert!(users.contains("\"action\":\"revoke\"") && users.contains("\"by\":\"test\"") && !users.contains(&anna));
+}

@@ -194,6 +194,13 @@ impl Shared {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
+        // Users added or revoked (`finsam user`) while the server runs count from their next request.
+        if self.users.read().expect("the users' lock is never poisoned").changed(&self.dir) {
+            match Users::load(&self.dir) {
+                Ok(fresh) => *self.users.write().expect("the users' lock is never poisoned") = fresh,
+                Err(e) => eprintln!("finsam serve: users.jsonl could not be read again: {e}"),
+            }
+        }
         let users = self.users.read().expect("the users' lock is never poisoned");
         let Some(user) = token.and_then(|t| users.authenticate(t)).cloned() else {
             self.metrics.refused_auth.fetch_add(1, Ordering::Relaxed);
@@ -752,6 +759,11 @@ async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
     r
 }
 
+/// The OpenAPI document of this API (kept in `events/openapi.json`).
+async fn openapi() -> Answer {
+    Answer::json(StatusCode::OK, include_str!("../../../events/openapi.json").to_string())
+}
+
 async fn healthz(State(s): State<Shared_>) -> Answer {
     let head = s.store.read().expect("the store's lock is never poisoned").head().seq;
     Answer::json(StatusCode::OK, format!("{}\n", json!({"ok": true, "head": head})))
@@ -818,6 +830,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/events", post(events))
         .route("/api/v1/log", get(log))
         .route("/api/v1/forbund/{id}/balances", get(balances))

@@ -75,6 +75,13 @@ impl User {
 #[derive(Clone, Debug, Default)]
 pub struct Users {
     by_name: BTreeMap<String, User>,
+    /// The length and modification time of `users.jsonl` when it was read.
+    stamp: Option<(u64, std::time::SystemTime)>,
+}
+
+fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -114,7 +121,7 @@ impl Users {
     /// The users of a store (none when no user was ever added).
     pub fn load(dir: &Path) -> Result<Users, StoreError> {
         let path = dir.join(USERS_FILE);
-        let mut users = Users::default();
+        let mut users = Users { stamp: stamp(&path), ..Users::default() };
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(users),
@@ -142,6 +149,11 @@ impl Users {
             }
         }
         Ok(users)
+    }
+
+    /// Whether `users.jsonl` changed since it was read (a user added or revoked meanwhile).
+    pub fn changed(&self, dir: &Path) -> bool {
+        stamp(&dir.join(USERS_FILE)) != self.stamp
     }
 
     /// The user a bearer token belongs to. Every user's hash is compared, in constant time.
