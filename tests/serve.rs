@@ -15,7 +15,12 @@ struct Server {
 
 impl Server {
     fn start(store: &Path) -> Server {
+        Server::start_with(store, &[])
+    }
+
+    fn start_with(store: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(FINSAM)
+            .envs(env.iter().copied())
             .arg("--store")
             .arg(store)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -478,4 +483,41 @@ fn a_user_added_or_revoked_while_the_server_runs_counts_from_the_next_request() 
     assert_eq!(server.call("GET", path, Some(&anna), "").0, 401);
     let users = std::fs::read_to_string(store.join("users.jsonl")).unwrap();
     assert!(users.contains("\"action\":\"revoke\"") && users.contains("\"by\":\"test\"") && !users.contains(&anna));
+}
+
+#[test]
+fn slow_clients_idle_connections_and_huge_bodies_never_block_the_others() {
+    let dir = TempDir::new("serve-hostile");
+    let store = fixture_store(&dir);
+    let anna = token(&store, "anna", "kansli", &["sf-vastmanland"]);
+    let server = Server::start_with(&store, &[("FINSAM_REQUEST_TIMEOUT", "1")]);
+    // A thousand connections that say nothing.
+    let idle: Vec<TcpStream> = (0..1000).filter_map(|_| TcpStream::connect(&server.addr).ok()).collect();
+    assert!(idle.len() >= 900, "{} idle connections", idle.len());
+    // A body that trickles in: a tenth of it, then nothing.
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    let head = format!(
+        "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {anna}\r\nContent-Length: 1000\r\n\r\n{{\"type\""
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    // Meanwhile everyone else is answered.
+    let started = std::time::Instant::now();
+    let (status, _) = server.call("GET", "/api/v1/forbund/sf-vastmanland/balances", Some(&anna), "");
+    assert_eq!(status, 200);
+    assert_eq!(server.call("POST", "/api/v1/events", Some(&anna), &contribution_line(1)).0, 201);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "not held up by the slow client");
+    // The slow one is answered 408 once its time is up, and nothing of it is recorded.
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // A body over the limit (64 MiB) is refused with 413, nothing recorded.
+    let head_before = log_json(&store).len();
+    let line = format!("{}\n", contribution_line(2));
+    let huge = line.repeat((65 << 20) / line.len() + 1);
+    let (status, body) = server.call("POST", "/api/v1/events", Some(&anna), &huge);
+    assert_eq!(status, 413, "{} bytes: {}", huge.len(), &body[..body.len().min(300)]);
+    assert_eq!(log_json(&store).len(), head_before);
+    drop(idle);
+    assert!(server.stop().success());
 }

@@ -826,6 +826,25 @@ async fn access_log(State(s): State<Shared_>, request: Request, next: Next) -> R
     response
 }
 
+/// How long a request may take, body included, before it is answered 408 (subscriptions
+/// excepted): `FINSAM_REQUEST_TIMEOUT` seconds, default 30. A client that trickles its body in
+/// holds nothing but its own connection, and not for longer than this.
+fn request_timeout() -> Duration {
+    let seconds = std::env::var("FINSAM_REQUEST_TIMEOUT").ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| *s > 0.0);
+    Duration::from_secs_f64(seconds.unwrap_or(30.0))
+}
+
+async fn timeout(request: Request, next: Next) -> Response {
+    if request.uri().path() == "/api/v1/subscribe" {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(request_timeout(), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Answer::error(StatusCode::REQUEST_TIMEOUT, "the request took too long (its body came too slowly)")
+            .into_response(),
+    }
+}
+
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -844,6 +863,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/audit/verify", get(verify))
         .route("/api/v1/subscribe", get(subscribe))
         .layer(DefaultBodyLimit::max(INPUT_BYTES_MAX))
+        .layer(axum::middleware::from_fn(timeout))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), access_log))
         .with_state(shared)
 }
