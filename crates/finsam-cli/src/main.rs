@@ -414,6 +414,8 @@ access and when is recorded (users.jsonl).
 Example:
   finsam user add anna --role kansli --forbund sf-vastmanland --by kansli-chef")]
     Add {
+        /// The user's name, as the access log and `recorded_by` will show it (lower-case words
+        /// joined by hyphens, e.g. anna or kansli-sala)
         name: String,
         /// admin, kansli, revisor or read
         #[arg(long, value_name = "ROLE")]
@@ -427,6 +429,7 @@ Example:
     },
     /// Take a user's access away (recorded with who did it and when)
     Revoke {
+        /// The user whose access ends
         name: String,
         /// Who revokes the access [env: FINSAM_ACTOR]
         #[arg(long, value_name = "NAME")]
