@@ -124,6 +124,13 @@ fn resolve(store: &Path, books: Books<'_>, axes: &Axes) -> Result<At, Failure> {
     Ok(At { as_of: axes.as_of.unwrap_or_else(today), known_at })
 }
 
+/// The common start of a report on one förbund: its id parsed and checked, the axes resolved.
+fn forbund_at(store: &Path, books: Books<'_>, forbund: &str, axes: &Axes) -> Result<(Slug, At), Failure> {
+    let f = parse_forbund(forbund)?;
+    check_forbund(books, &f)?;
+    Ok((f, resolve(store, books, axes)?))
+}
+
 /// The chart a förbund's reports use by default (the store's own, else the built-in one).
 pub fn chart_for(store: &Path, f: &Slug) -> Result<Chart, Failure> {
     load_chart(store, f, None)
@@ -261,9 +268,7 @@ pub fn balances_out(
     axes: &Axes,
     format: Format,
 ) -> Result<String, Failure> {
-    let f = parse_forbund(forbund)?;
-    check_forbund(books, &f)?;
-    let at = resolve(store, books, axes)?;
+    let (f, at) = forbund_at(store, books, forbund, axes)?;
     let chart = load_chart(store, &f, None)?;
     let b = books.projection.balances(&f, at, &chart).expect("checked that the förbund exists");
     Ok(render_balances(&b, &chart, books.head, format))
@@ -353,9 +358,7 @@ pub fn budget_out(
     axes: &Axes,
     format: Format,
 ) -> Result<String, Failure> {
-    let f = parse_forbund(forbund)?;
-    check_forbund(books, &f)?;
-    let at = resolve(store, books, axes)?;
+    let (f, at) = forbund_at(store, books, forbund, axes)?;
     let Some(p) = books.projection.budget_position(&f, year, at) else {
         let years: Vec<String> = books
             .projection
@@ -850,9 +853,7 @@ pub fn explain_out(
     chart: Option<&PathBuf>,
     format: Format,
 ) -> Result<String, Failure> {
-    let f = parse_forbund(forbund)?;
-    check_forbund(books, &f)?;
-    let at = resolve(store, books, axes)?;
+    let (f, at) = forbund_at(store, books, forbund, axes)?;
     let chart = load_chart(store, &f, chart)?;
     let roles = chart.roles_of(account);
     if roles.is_empty() {

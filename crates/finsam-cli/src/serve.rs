@@ -243,14 +243,19 @@ pub struct AxesQuery {
     known_at: Option<String>,
 }
 
+/// An optional date parameter (YYYY-MM-DD); a malformed one is 400, naming the parameter.
+fn date_param(name: &str, text: &Option<String>) -> Result<Option<chrono::NaiveDate>, Answer> {
+    text.as_ref()
+        .map(|t| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .map_err(|_| Answer::error(StatusCode::BAD_REQUEST, format!("{name} {t:?} is not a date (YYYY-MM-DD)")))
+        })
+        .transpose()
+}
+
 impl AxesQuery {
     fn axes(&self) -> Result<Axes, Answer> {
-        let as_of = match &self.as_of {
-            None => None,
-            Some(text) => Some(chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-                Answer::error(StatusCode::BAD_REQUEST, format!("as_of {text:?} is not a date (YYYY-MM-DD)"))
-            })?),
-        };
+        let as_of = date_param("as_of", &self.as_of)?;
         let known_at = match &self.known_at {
             None => None,
             Some(text) => Some(
@@ -274,6 +279,9 @@ fn failed(f: crate::output::Failure) -> Answer {
 
 type Shared_ = Arc<Shared>;
 
+/// A handler's answer: `Err` for one that stops early (refused, or asked wrongly).
+type Reply = Result<Answer, Answer>;
+
 /// Sent to the subscribers instead of a head when the server stops.
 const STOPPING: u64 = u64::MAX;
 
@@ -294,10 +302,10 @@ async fn report(
     }
 }
 
-fn finish(mut a: Answer, user: &User, forbund: Option<&str>) -> Answer {
+fn finish(mut a: Answer, user: &User, forbund: Option<&str>) -> Reply {
     a.user.get_or_insert_with(|| user.name.clone());
     a.forbund = forbund.map(str::to_string);
-    a
+    Ok(a)
 }
 
 async fn balances(
@@ -305,15 +313,9 @@ async fn balances(
     headers: HeaderMap,
     UrlPath(f): UrlPath<String>,
     Query(q): Query<AxesQuery>,
-) -> Answer {
-    let user = match s.authorize(&headers, Need::Read(&f)) {
-        Ok(u) => u,
-        Err(a) => return a,
-    };
-    let axes = match q.axes() {
-        Ok(a) => a,
-        Err(a) => return a,
-    };
+) -> Reply {
+    let user = s.authorize(&headers, Need::Read(&f))?;
+    let axes = q.axes()?;
     let id = f.clone();
     let a = report(s, move |dir, books| reports::balances_out(dir, books, &id, &axes, Format::Json)).await;
     finish(a, &user, Some(&f))
@@ -324,15 +326,9 @@ async fn budget(
     headers: HeaderMap,
     UrlPath((f, year)): UrlPath<(String, i32)>,
     Query(q): Query<AxesQuery>,
-) -> Answer {
-    let user = match s.authorize(&headers, Need::Read(&f)) {
-        Ok(u) => u,
-        Err(a) => return a,
-    };
-    let axes = match q.axes() {
-        Ok(a) => a,
-        Err(a) => return a,
-    };
+) -> Reply {
+    let user = s.authorize(&headers, Need::Read(&f))?;
+    let axes = q.axes()?;
     let id = f.clone();
     let a = report(s, move |dir, books| reports::budget_out(dir, books, &id, year, &axes, Format::Json)).await;
     finish(a, &user, Some(&f))
@@ -350,24 +346,9 @@ async fn trail(
     headers: HeaderMap,
     UrlPath(f): UrlPath<String>,
     Query(q): Query<TrailQuery>,
-) -> Answer {
-    let user = match s.authorize(&headers, Need::Read(&f)) {
-        Ok(u) => u,
-        Err(a) => return a,
-    };
-    let date = |text: &Option<String>, name: &str| -> Result<Option<chrono::NaiveDate>, Answer> {
-        text.as_ref()
-            .map(|t| {
-                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| {
-                    Answer::error(StatusCode::BAD_REQUEST, format!("{name} {t:?} is not a date (YYYY-MM-DD)"))
-                })
-            })
-            .transpose()
-    };
-    let (from, to) = match (date(&q.from, "from"), date(&q.to, "to")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(a), _) | (_, Err(a)) => return a,
-    };
+) -> Reply {
+    let user = s.authorize(&headers, Need::Read(&f))?;
+    let (from, to) = (date_param("from", &q.from)?, date_param("to", &q.to)?);
     let filter = reports::TrailFilter { forbund: Some(f.clone()), insats: q.insats, from, to };
     let a = report(s, move |dir, books| {
         let rows = reports::trail_rows(dir, books, filter)?;
@@ -389,15 +370,9 @@ async fn explain(
     headers: HeaderMap,
     UrlPath(f): UrlPath<String>,
     Query(q): Query<ExplainQuery>,
-) -> Answer {
-    let user = match s.authorize(&headers, Need::Read(&f)) {
-        Ok(u) => u,
-        Err(a) => return a,
-    };
-    let axes = match (AxesQuery { as_of: q.as_of, known_at: q.known_at }).axes() {
-        Ok(a) => a,
-        Err(a) => return a,
-    };
+) -> Reply {
+    let user = s.authorize(&headers, Need::Read(&f))?;
+    let axes = (AxesQuery { as_of: q.as_of, known_at: q.known_at }).axes()?;
     let Some(account) = q.account else {
         return finish(Answer::error(StatusCode::BAD_REQUEST, "which account? ?account=1930"), &user, Some(&f));
     };
@@ -418,11 +393,8 @@ async fn export_sie(
     headers: HeaderMap,
     UrlPath((f, year)): UrlPath<(String, i32)>,
     Query(q): Query<SieQuery>,
-) -> Answer {
-    let user = match s.authorize(&headers, Need::Read(&f)) {
-        Ok(u) => u,
-        Err(a) => return a,
-    };
+) -> Reply {
+    let user = s.authorize(&headers, Need::Read(&f))?;
     if user.role == Role::Read {
         return finish(
             Answer::error(StatusCode::FORBIDDEN, format!("{} (read) may not export the books", user.name)),
@@ -468,11 +440,8 @@ async fn export_journal(
     headers: HeaderMap,
     UrlPath(f): UrlPath<String>,
     Query(q): Query<JournalQuery>,
-) -> Answer {
-    let user = match s.authorize(&headers, Need::Read(&f)) {
-        Ok(u) => u,
-        Err(a) => return a,
-    };
+) -> Reply {
+    let user = s.authorize(&headers, Need::Read(&f))?;
     if user.role == Role::Read {
         return finish(
             Answer::error(StatusCode::FORBIDDEN, format!("{} (read) may not export the books", user.name)),
@@ -490,15 +459,11 @@ async fn export_journal(
 }
 
 /// The log's head (seq and hash), to keep outside the store.
-async fn digest(State(s): State<Shared_>, headers: HeaderMap) -> Answer {
-    let user = match s.authorize(&headers, Need::Audit) {
-        Ok(u) => u,
-        Err(a) => return a,
-    };
+async fn digest(State(s): State<Shared_>, headers: HeaderMap) -> Reply {
+    let user = s.authorize(&headers, Need::Audit)?;
     let head = s.store.read().expect("the store's lock is never poisoned").head().clone();
-    let mut a = Answer::json(StatusCode::OK, format!("{}\n", json!({"seq": head.seq, "hash": head.hash})));
-    a.user = Some(user.name);
-    a
+    let a = Answer::json(StatusCode::OK, format!("{}\n", json!({"seq": head.seq, "hash": head.hash})));
+    finish(a, &user, None)
 }
 
 #[derive(Deserialize, Default)]
@@ -509,23 +474,17 @@ pub struct ReconcileQuery {
     equity_ceiling: Option<String>,
 }
 
-async fn reconcile(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<ReconcileQuery>) -> Answer {
+async fn reconcile(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<ReconcileQuery>) -> Reply {
     let need = match &q.merger {
         Some(f) => Need::Read(f),
         None => Need::Audit,
     };
-    let user = match s.authorize(&headers, need) {
-        Ok(u) => u,
-        Err(a) => return a,
-    };
-    let axes = match (AxesQuery { as_of: q.as_of.clone(), known_at: q.known_at.clone() }).axes() {
-        Ok(a) => a,
-        Err(a) => return a,
-    };
+    let user = s.authorize(&headers, need)?;
+    let axes = (AxesQuery { as_of: q.as_of.clone(), known_at: q.known_at.clone() }).axes()?;
     let ceiling = match q.equity_ceiling.as_deref().map(finsam_domain::Share::parse) {
         None => rust_decimal::Decimal::new(2, 1),
         Some(Ok(s)) => s.decimal(),
-        Some(Err(e)) => return Answer::error(StatusCode::BAD_REQUEST, format!("equity_ceiling: {}", e.0)),
+        Some(Err(e)) => return Err(Answer::error(StatusCode::BAD_REQUEST, format!("equity_ceiling: {}", e.0))),
     };
     let merger = q.merger.clone();
     let a = report(s, move |dir, books| {
@@ -541,11 +500,8 @@ pub struct LogQuery {
     to: Option<u64>,
 }
 
-async fn log(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<LogQuery>) -> Answer {
-    let user = match s.authorize(&headers, Need::Audit) {
-        Ok(u) => u,
-        Err(a) => return a,
-    };
+async fn log(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<LogQuery>) -> Reply {
+    let user = s.authorize(&headers, Need::Audit)?;
     let (from, to) = (q.from.unwrap_or(1), q.to.unwrap_or(u64::MAX));
     let dir = s.dir.clone();
     let task = tokio::task::spawn_blocking(move || {
@@ -557,27 +513,23 @@ async fn log(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<LogQu
         })
         .map(|_| out)
     });
-    let mut a = match task.await {
+    let a = match task.await {
         Ok(Ok(body)) => Answer { content_type: "application/x-ndjson", ..Answer::json(StatusCode::OK, body) },
         Ok(Err(e)) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "reading the log failed"),
     };
-    a.user = Some(user.name);
-    a
+    finish(a, &user, None)
 }
 
-async fn verify(State(s): State<Shared_>, headers: HeaderMap) -> Answer {
-    let user = match s.authorize(&headers, Need::Audit) {
-        Ok(u) => u,
-        Err(a) => return a,
-    };
+async fn verify(State(s): State<Shared_>, headers: HeaderMap) -> Reply {
+    let user = s.authorize(&headers, Need::Audit)?;
     let dir = s.dir.clone();
     let task = tokio::task::spawn_blocking(move || {
         let events = finsam_store::verify(&dir, &[]);
         let access = finsam_store::access::verify_access(&dir);
         (events, access)
     });
-    let mut a = match task.await {
+    let a = match task.await {
         Ok((Ok(r), Ok(access))) => {
             let head = r.head.clone().unwrap_or_else(finsam_store::Head::genesis);
             let body = json!({"ok": r.ok() && access.problem.is_none(),
@@ -589,8 +541,7 @@ async fn verify(State(s): State<Shared_>, headers: HeaderMap) -> Answer {
         Ok((Err(e), _)) | Ok((_, Err(e))) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "verification failed"),
     };
-    a.user = Some(user.name);
-    a
+    finish(a, &user, None)
 }
 
 #[derive(Deserialize, Default)]
@@ -615,7 +566,7 @@ fn touched(e: &Event) -> Vec<String> {
 
 /// `POST /api/v1/events`: a batch (JSON Lines, or a JSON array of events), all or nothing,
 /// recorded by the authenticated user.
-async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<EventsQuery>, body: Bytes) -> Answer {
+async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<EventsQuery>, body: Bytes) -> Reply {
     // A JSON array is taken as the same events, one per line.
     let text: Vec<u8> = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Array(items)) => items.iter().map(|v| format!("{v}\n")).collect::<String>().into_bytes(),
@@ -625,36 +576,32 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
         Ok(b) => b,
         Err(problems) => {
             // Who asked is still checked first: an unknown caller learns nothing about the input.
-            if let Err(a) = s.authorize(&headers, Need::Write(Vec::new())) {
-                return a;
-            }
-            return problems_answer(StatusCode::UNPROCESSABLE_ENTITY, &problems);
+            let user = s.authorize(&headers, Need::Write(Vec::new()))?;
+            return finish(problems_answer(StatusCode::UNPROCESSABLE_ENTITY, &problems), &user, None);
         }
     };
     let mut forbund: Vec<String> = batch.iter().flat_map(|(_, e)| touched(e)).collect();
     forbund.sort();
     forbund.dedup();
     let registers = batch.iter().any(|(_, e)| matches!(e.kind, EventKind::ForbundRegistered { .. }));
-    let user = match s.authorize(&headers, Need::Write(forbund.clone())) {
-        Ok(u) if registers && u.role != Role::Admin => {
-            let mut a =
-                Answer::error(StatusCode::FORBIDDEN, format!("{} may not register a förbund (admin only)", u.name));
-            a.user = Some(u.name);
-            return a;
-        }
-        Ok(u) => u,
-        Err(a) => return a,
-    };
+    let user = s.authorize(&headers, Need::Write(forbund.clone()))?;
+    if registers && user.role != Role::Admin {
+        let refused =
+            Answer::error(StatusCode::FORBIDDEN, format!("{} may not register a förbund (admin only)", user.name));
+        return finish(refused, &user, Some(&forbund.join(",")));
+    }
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job = WriteJob { batch, actor: user.name.clone(), expect_head: q.expect_head, reply };
     if s.writes.send(job).await.is_err() {
-        return Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping; nothing was recorded");
+        return Err(Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping; nothing was recorded"));
     }
     let (outcome, warnings, head) = match answer.await {
         Ok(x) => x,
-        Err(_) => return Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped; nothing was recorded"),
+        Err(_) => {
+            return Err(Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped; nothing was recorded"))
+        }
     };
-    let mut a = match outcome {
+    let a = match outcome {
         Ok(recorded) => {
             let mut a = Answer::json(StatusCode::CREATED, crate::record_json(&recorded, &warnings, &head));
             a.seqs = recorded.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect();
@@ -667,9 +614,7 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
         ),
         Err(e) => Answer::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
-    a.user = Some(user.name);
-    a.forbund = Some(forbund.join(","));
-    a
+    finish(a, &user, Some(&forbund.join(",")))
 }
 
 fn problems_answer(status: StatusCode, problems: &[finsam_domain::Rejection]) -> Answer {
