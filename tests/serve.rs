@@ -344,6 +344,22 @@ fn a_subscriber_catches_up_then_follows_live_and_resumes_without_gap_or_duplicat
     let mut again = open_subscription(&server, &rut, "", Some(head + 1));
     let resumed = read_events(&mut again, 2);
     assert_eq!(resumed.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![head + 2, head + 3]);
+    // The metrics count what happened: three events, each made durable by an fdatasync, three
+    // answered POSTs, and the subscription still open.
+    let (status, metrics) = server.call("GET", "/metrics", None, "");
+    assert_eq!(status, 200);
+    let value = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(name) && !l.starts_with('#'));
+        let line = line.unwrap_or_else(|| panic!("{name} in the metrics:\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("finsam_events_appended_total "), 3.0);
+    assert_eq!(value("finsam_batches_total "), 3.0);
+    let syncs = value("finsam_fdatasync_seconds_count ");
+    assert!((1.0..=3.0).contains(&syncs), "one fdatasync per group, 1 to 3 groups: {syncs}");
+    assert_eq!(value("finsam_group_commits_total "), syncs);
+    assert_eq!(value("finsam_request_seconds_count{method=\"POST\",route=\"/api/v1/events\",status=\"201\"} "), 3.0);
+    assert!(value("finsam_subscribers ") >= 1.0, "the open subscription counts");
     // A subscription does not keep the server from stopping.
     assert!(server.stop().success());
 }

@@ -18,39 +18,59 @@ use axum::Router;
 use finsam_domain::input::{parse_batch, INPUT_BYTES_MAX};
 use finsam_domain::{Event, EventKind};
 use finsam_store::access::{Access, AccessLog, Role, User, Users};
-use finsam_store::{FileLog, Store, StoreError};
+use finsam_store::{FileLog, Snapshot, Store, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// What every handler shares.
 pub struct Shared {
     dir: PathBuf,
-    /// The store, open for writing. Writers hold the lock while they append (one at a time);
-    /// readers while they compute a report.
-    store: RwLock<Store<FileLog>>,
+    /// The store, open for writing: the writer thread holds it while it checks and writes a
+    /// group; nothing else does until the server stops.
+    store: Mutex<Store<FileLog>>,
+    /// What readers see: the head and the projection as of the last group made durable. A
+    /// reader takes the `Arc` (the lock is held for no longer than that) and never waits for a
+    /// write or an fdatasync.
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Set when an fdatasync failed: nothing more is acknowledged; the store must be reopened.
+    failed: Mutex<Option<String>>,
     users: RwLock<Users>,
     access: Mutex<AccessLog>,
     metrics: Metrics,
     /// The head after every batch recorded, for the subscribers. Sending never waits: a
     /// subscriber that falls behind misses heads and is disconnected (it resumes from the log).
     heads: tokio::sync::broadcast::Sender<u64>,
-    /// The writer task's queue: every write goes through it, in order.
+    /// The writer's queue: every write goes through it, in order.
     writes: tokio::sync::mpsc::Sender<WriteJob>,
 }
 
+impl Shared {
+    /// The books as of the last durable group.
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().expect("the snapshot's lock is never poisoned").clone()
+    }
+}
+
 type Warnings = Vec<(usize, finsam_projections::advice::Warning)>;
+type Outcome = (Result<Vec<finsam_store::Recorded>, StoreError>, Warnings, finsam_store::Head);
 
 /// A batch for the writer, and where to send its outcome.
 struct WriteJob {
     batch: Vec<(usize, Event)>,
     actor: String,
     expect_head: Option<u64>,
-    reply:
-        tokio::sync::oneshot::Sender<(Result<Vec<finsam_store::Recorded>, StoreError>, Warnings, finsam_store::Head)>,
+    reply: tokio::sync::oneshot::Sender<Outcome>,
+}
+
+/// A group written but not yet durable, on its way from the writer to the syncer.
+struct Written {
+    jobs: Vec<WriteJob>,
+    outcomes: Vec<(Result<Vec<finsam_store::Recorded>, StoreError>, Warnings)>,
+    head: finsam_store::Head,
+    envelopes: Vec<finsam_store::Envelope>,
 }
 
 /// How many of the events recorded last the writer keeps for the duplicate warning.
@@ -59,19 +79,25 @@ const RECENT_EVENTS: usize = 4096;
 /// How many batches one group commit takes at most.
 const GROUP_MAX: usize = 512;
 
-/// The writer: takes what is queued (at least one batch, at most `GROUP_MAX`), records it as one
-/// group — one write, one fdatasync — and answers each batch with its own outcome. Requests that
-/// arrive while a group is being made durable wait in the queue and go into the next one.
-async fn writer(shared: Shared_, mut queue: tokio::sync::mpsc::Receiver<WriteJob>) {
+/// The writer (a thread of its own): takes what is queued (at least one batch, at most
+/// `GROUP_MAX`), checks it and writes it as one group — one write — and hands it to the syncer.
+/// While the syncer makes one group durable the writer checks and writes the next, so the
+/// fdatasync's wait and the checks overlap; requests that arrive meanwhile go into the group
+/// after. Nothing is acknowledged here.
+fn writer(
+    shared: Shared_,
+    mut queue: tokio::sync::mpsc::Receiver<WriteJob>,
+    syncer: std::sync::mpsc::SyncSender<Written>,
+) {
     // The events recorded last, for the duplicate warning: read from the log once, then kept.
     let recent = {
-        let store = shared.store.read().expect("the store's lock is never poisoned");
+        let store = shared.store.lock().expect("the store's lock is never poisoned");
         crate::recent_events(&store).unwrap_or_default()
     };
     let mut recent: std::collections::VecDeque<Event> = recent.into();
     // What the advisor learnt, kept from group to group while it stays right (see AdviceCache).
     let mut cache: Option<finsam_projections::advice::AdviceCache> = None;
-    while let Some(first) = queue.recv().await {
+    while let Some(first) = queue.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX {
             match queue.try_recv() {
@@ -79,73 +105,198 @@ async fn writer(shared: Shared_, mut queue: tokio::sync::mpsc::Receiver<WriteJob
                 Err(_) => break,
             }
         }
-        let s = shared.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let mut store = s.store.write().expect("the store's lock is never poisoned");
-            let batches: Vec<&[(usize, Event)]> = jobs.iter().map(|j| j.batch.as_slice()).collect();
-            let mut advisor = match cache.take() {
-                Some(c) => finsam_projections::advice::Advisor::resume(store.projection(), c),
-                None => finsam_projections::advice::Advisor::new(store.projection(), recent.make_contiguous()),
-            };
-            let warnings = crate::advise_group(&mut advisor, &batches);
-            let learnt = advisor.into_cache();
-            let requests: Vec<finsam_store::GroupRequest<'_>> = jobs
-                .iter()
-                .map(|j| finsam_store::GroupRequest { batch: &j.batch, actor: &j.actor, expect_head: j.expect_head })
-                .collect();
-            let started = Instant::now();
-            let results = store.record_group(&requests);
-            s.metrics.append_micros_total.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-            s.metrics.groups.fetch_add(1, Ordering::Relaxed);
-            let head = store.head().clone();
-            drop(store);
-            for (job, result) in jobs.iter().zip(&results) {
-                if result.is_ok() {
-                    recent.extend(job.batch.iter().map(|(_, e)| e.clone()));
-                }
+        if let Some(reason) = shared.failed.lock().expect("the lock is never poisoned").clone() {
+            for job in jobs {
+                let refused = Err(StoreError::Poisoned { reason: reason.clone() });
+                let _ = job.reply.send((refused, Vec::new(), shared.snapshot().head.clone()));
             }
-            while recent.len() > RECENT_EVENTS {
-                recent.pop_front();
-            }
-            // The cache stays right only if every batch it advised was recorded and it followed
-            // every event's effect exactly; and it is renewed before it recognises far more
-            // events than the recent ones.
-            let exact = results.iter().all(|r| r.is_ok())
-                && jobs.iter().all(|j| j.batch.iter().all(|(_, e)| finsam_projections::advice::tracks_exactly(e)));
-            let cache = (exact && learnt.seen() <= 2 * RECENT_EVENTS).then_some(learnt);
-            (jobs, warnings, results, head, recent, cache)
-        })
-        .await;
-        let Ok((jobs, mut warnings, results, head, kept, learnt)) = done else {
-            eprintln!("finsam serve: the writer failed; stopping");
-            std::process::exit(1);
-        };
-        recent = kept;
-        cache = learnt;
-        let mut fresh = 0;
-        for (i, (job, result)) in jobs.into_iter().zip(results).enumerate() {
-            if let Ok(recorded) = &result {
-                fresh += recorded.iter().filter(|r| !r.duplicate).count() as u64;
-                shared.metrics.batches.fetch_add(1, Ordering::Relaxed);
-            }
-            let w = std::mem::take(warnings.get_mut(i).unwrap_or(&mut Vec::new()));
-            let _ = job.reply.send((result, w, head.clone()));
+            continue;
         }
-        if fresh > 0 {
-            shared.metrics.events_appended.fetch_add(fresh, Ordering::Relaxed);
-            let _ = shared.heads.send(head.seq);
+        let mut store = shared.store.lock().expect("the store's lock is never poisoned");
+        let batches: Vec<&[(usize, Event)]> = jobs.iter().map(|j| j.batch.as_slice()).collect();
+        let mut advisor = match cache.take() {
+            Some(c) => finsam_projections::advice::Advisor::resume(store.projection(), c),
+            None => finsam_projections::advice::Advisor::new(store.projection(), recent.make_contiguous()),
+        };
+        let warnings = crate::advise_group(&mut advisor, &batches);
+        let learnt = advisor.into_cache();
+        let requests: Vec<finsam_store::GroupRequest<'_>> = jobs
+            .iter()
+            .map(|j| finsam_store::GroupRequest { batch: &j.batch, actor: &j.actor, expect_head: j.expect_head })
+            .collect();
+        let started = Instant::now();
+        let (results, envelopes) = store.write_group(&requests);
+        shared.metrics.write.observe(started.elapsed());
+        let head = store.head().clone();
+        drop(store);
+        for (job, result) in jobs.iter().zip(&results) {
+            if result.is_ok() {
+                recent.extend(job.batch.iter().map(|(_, e)| e.clone()));
+            }
+        }
+        while recent.len() > RECENT_EVENTS {
+            recent.pop_front();
+        }
+        // The cache stays right only if every batch it advised was recorded and it followed
+        // every event's effect exactly; and it is renewed before it recognises far more
+        // events than the recent ones.
+        let exact = results.iter().all(|r| r.is_ok())
+            && jobs.iter().all(|j| j.batch.iter().all(|(_, e)| finsam_projections::advice::tracks_exactly(e)));
+        cache = (exact && learnt.seen() <= 2 * RECENT_EVENTS).then_some(learnt);
+        let outcomes = results.into_iter().zip(warnings).collect();
+        if syncer.send(Written { jobs, outcomes, head, envelopes }).is_err() {
+            return;
         }
     }
 }
 
-#[derive(Default)]
+/// How many snapshots the syncer keeps besides the one readers see, to bring up to date while
+/// readers finish with the older ones. When all are in use it makes one more.
+const SNAPSHOTS_SPARE: usize = 2;
+
+/// The syncer (a thread of its own): makes the groups the writer wrote durable — every group
+/// waiting shares one fdatasync — then shows them to readers (a new snapshot) and answers each
+/// batch. If an fdatasync fails, it answers every batch it holds with the failure, and nothing
+/// is acknowledged from then on.
+fn syncer(shared: Shared_, file: std::fs::File, written: std::sync::mpsc::Receiver<Written>) {
+    let mut spares: Vec<Arc<Snapshot>> = Vec::new();
+    // The envelopes the oldest spare lacks.
+    let mut tail: std::collections::VecDeque<finsam_store::Envelope> = Default::default();
+    while let Ok(first) = written.recv() {
+        let mut groups = vec![first];
+        while let Ok(g) = written.try_recv() {
+            groups.push(g);
+        }
+        let fresh: usize = groups.iter().map(|g| g.envelopes.len()).sum();
+        let mut failure = shared.failed.lock().expect("the lock is never poisoned").clone();
+        if fresh > 0 && failure.is_none() {
+            let started = Instant::now();
+            if let Err(e) = file.sync_data() {
+                // No retry: the kernel may have dropped the dirty pages (see FileLog::append).
+                let reason =
+                    format!("fdatasync of the log failed ({e}); nothing more is recorded until the store is reopened");
+                eprintln!("finsam serve: {reason}");
+                *shared.failed.lock().expect("the lock is never poisoned") = Some(reason.clone());
+                failure = Some(reason);
+            }
+            shared.metrics.fdatasync.observe(started.elapsed());
+            shared.metrics.groups.inc();
+        }
+        if failure.is_none() && fresh > 0 {
+            tail.extend(groups.iter_mut().flat_map(|g| std::mem::take(&mut g.envelopes)));
+            // A spare no reader holds any more, or a new one.
+            let mut next = match spares.iter_mut().position(|s| Arc::get_mut(s).is_some()) {
+                Some(i) => spares.swap_remove(i),
+                None => shared.snapshot(),
+            };
+            if Arc::get_mut(&mut next).is_none() {
+                next = Arc::new((*next).clone());
+            }
+            Arc::get_mut(&mut next).expect("no reader holds a spare").advance(tail.iter());
+            let old = std::mem::replace(&mut *shared.snapshot.write().expect("never poisoned"), next);
+            spares.push(old);
+            // Keep the newest spares; a reader still holding a dropped one frees it when done.
+            spares.sort_by_key(|s| std::cmp::Reverse(s.head.seq));
+            spares.truncate(SNAPSHOTS_SPARE);
+            let oldest = spares.iter().map(|s| s.head.seq).min().unwrap_or(u64::MAX);
+            while tail.front().is_some_and(|e| e.seq <= oldest) {
+                tail.pop_front();
+            }
+        }
+        let mut recorded = 0;
+        let mut head = 0;
+        for g in groups {
+            head = g.head.seq;
+            for (job, (result, warnings)) in g.jobs.into_iter().zip(g.outcomes) {
+                let result = match (&failure, result) {
+                    (Some(reason), Ok(_)) => Err(StoreError::Poisoned { reason: reason.clone() }),
+                    (_, r) => r,
+                };
+                if let Ok(list) = &result {
+                    recorded += list.iter().filter(|r| !r.duplicate).count() as u64;
+                    shared.metrics.batches.inc();
+                }
+                let _ = job.reply.send((result, warnings, g.head.clone()));
+            }
+        }
+        if recorded > 0 {
+            shared.metrics.events_appended.inc_by(recorded);
+            let _ = shared.heads.send(head);
+        }
+    }
+}
+
+/// What `/metrics` shows, in the Prometheus text format.
 struct Metrics {
-    events_appended: AtomicU64,
-    batches: AtomicU64,
-    groups: AtomicU64,
-    requests: AtomicU64,
-    refused_auth: AtomicU64,
-    append_micros_total: AtomicU64,
+    registry: prometheus_client::registry::Registry,
+    events_appended: Counter,
+    batches: Counter,
+    groups: Counter,
+    refused_auth: Counter,
+    /// Checking and writing a group (the writer).
+    write: Seconds,
+    /// Making the groups written durable (the syncer): one fdatasync.
+    fdatasync: Seconds,
+    /// Every request, by method, route and status class, from its first byte to its answer.
+    requests: Family<RouteLabels, Histogram>,
+    subscribers: Gauge,
+}
+
+type Counter = prometheus_client::metrics::counter::Counter;
+type Gauge = prometheus_client::metrics::gauge::Gauge;
+type Histogram = prometheus_client::metrics::histogram::Histogram;
+type Family<L, M> = prometheus_client::metrics::family::Family<L, M, fn() -> M>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+    status: String,
+}
+
+/// A latency histogram in seconds: 50 µs to about 13 s.
+#[derive(Clone)]
+struct Seconds(Histogram);
+
+impl Seconds {
+    fn observe(&self, d: Duration) {
+        self.0.observe(d.as_secs_f64());
+    }
+}
+
+fn latency() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.00005, 2.0, 19))
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let events_appended = Counter::default();
+        registry.register(
+            "finsam_events_appended",
+            "Events recorded (not counting idempotent retries)",
+            events_appended.clone(),
+        );
+        let batches = Counter::default();
+        registry.register("finsam_batches", "Batches recorded", batches.clone());
+        let groups = Counter::default();
+        registry.register("finsam_group_commits", "Groups made durable, each with one fdatasync", groups.clone());
+        let refused_auth = Counter::default();
+        registry.register("finsam_refused_auth", "Requests answered 401 or 403", refused_auth.clone());
+        let write = Seconds(latency());
+        registry.register("finsam_group_write_seconds", "Checking and writing one group", write.0.clone());
+        let fdatasync = Seconds(latency());
+        registry.register("finsam_fdatasync_seconds", "One fdatasync of the log", fdatasync.0.clone());
+        let requests: Family<RouteLabels, Histogram> = Family::new_with_constructor(latency);
+        registry.register(
+            "finsam_request_seconds",
+            "Requests by route, from the first byte to the answer",
+            requests.clone(),
+        );
+        let subscribers = Gauge::default();
+        registry.register("finsam_subscribers", "Subscriptions open now", subscribers.clone());
+        Metrics { registry, events_appended, batches, groups, refused_auth, write, fdatasync, requests, subscribers }
+    }
 }
 
 /// An answer with its status, and what the access log records of it.
@@ -203,7 +354,7 @@ impl Shared {
         }
         let users = self.users.read().expect("the users' lock is never poisoned");
         let Some(user) = token.and_then(|t| users.authenticate(t)).cloned() else {
-            self.metrics.refused_auth.fetch_add(1, Ordering::Relaxed);
+            self.metrics.refused_auth.inc();
             return Err(Answer::error(
                 StatusCode::UNAUTHORIZED,
                 "a valid token is needed: `Authorization: Bearer TOKEN` (finsam user add prints one)",
@@ -217,7 +368,7 @@ impl Shared {
             Need::Audit => matches!(user.role, Role::Admin | Role::Revisor),
         };
         if !allowed {
-            self.metrics.refused_auth.fetch_add(1, Ordering::Relaxed);
+            self.metrics.refused_auth.inc();
             let what = match &need {
                 Need::Read(f) => format!("read the books of {f}"),
                 Need::Write(list) => format!("record events of {}", list.join(", ")),
@@ -291,8 +442,8 @@ async fn report(
     render: impl FnOnce(&std::path::Path, Books<'_>) -> Result<String, crate::output::Failure> + Send + 'static,
 ) -> Answer {
     let task = tokio::task::spawn_blocking(move || {
-        let store = shared.store.read().expect("the store's lock is never poisoned");
-        let books = Books { head: store.head().seq, projection: store.projection() };
+        let snapshot = shared.snapshot();
+        let books = Books { head: snapshot.head.seq, projection: &snapshot.projection };
         render(&shared.dir, books)
     });
     match task.await {
@@ -412,8 +563,8 @@ async fn export_sie(
     let id = f.clone();
     let shared = s.clone();
     let task = tokio::task::spawn_blocking(move || {
-        let store = shared.store.read().expect("the store's lock is never poisoned");
-        let books = Books { head: store.head().seq, projection: store.projection() };
+        let snapshot = shared.snapshot();
+        let books = Books { head: snapshot.head.seq, projection: &snapshot.projection };
         crate::sie_out(&shared.dir, books, &id, year, e4)
     });
     let a = match task.await {
@@ -461,7 +612,7 @@ async fn export_journal(
 /// The log's head (seq and hash), to keep outside the store.
 async fn digest(State(s): State<Shared_>, headers: HeaderMap) -> Reply {
     let user = s.authorize(&headers, Need::Audit)?;
-    let head = s.store.read().expect("the store's lock is never poisoned").head().clone();
+    let head = s.snapshot().head.clone();
     let a = Answer::json(StatusCode::OK, format!("{}\n", json!({"seq": head.seq, "hash": head.hash})));
     finish(a, &user, None)
 }
@@ -502,7 +653,8 @@ pub struct LogQuery {
 
 async fn log(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<LogQuery>) -> Reply {
     let user = s.authorize(&headers, Need::Audit)?;
-    let (from, to) = (q.from.unwrap_or(1), q.to.unwrap_or(u64::MAX));
+    // Up to the last durable group: what is written but not yet durable is not shown.
+    let (from, to) = (q.from.unwrap_or(1), q.to.unwrap_or(u64::MAX).min(s.snapshot().head.seq));
     let dir = s.dir.clone();
     let task = tokio::task::spawn_blocking(move || {
         let mut out = String::new();
@@ -568,9 +720,10 @@ fn touched(e: &Event) -> Vec<String> {
 /// recorded by the authenticated user.
 async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<EventsQuery>, body: Bytes) -> Reply {
     // A JSON array is taken as the same events, one per line.
-    let text: Vec<u8> = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Array(items)) => items.iter().map(|v| format!("{v}\n")).collect::<String>().into_bytes(),
-        _ => body.to_vec(),
+    let array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let text: std::borrow::Cow<'_, [u8]> = match array.then(|| serde_json::from_slice::<Value>(&body)) {
+        Some(Ok(Value::Array(items))) => items.iter().map(|v| format!("{v}\n")).collect::<String>().into_bytes().into(),
+        _ => body.as_ref().into(),
     };
     let batch = match parse_batch(&text) {
         Ok(b) => b,
@@ -651,7 +804,7 @@ async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let next = resume.map_or(q.from.unwrap_or(1), |seen| seen + 1).max(1);
     let heads = s.heads.subscribe();
-    let head = s.store.read().expect("the store's lock is never poisoned").head().seq;
+    let head = s.snapshot().head.seq;
     let only = q.forbund.clone();
     // The state of the stream: the next seq to send, the head known, the batch being sent.
     struct Feed {
@@ -661,8 +814,18 @@ async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
         head: u64,
         pending: std::collections::VecDeque<(u64, String)>,
         only: Option<String>,
+        _counted: Subscriber,
     }
-    let feed = Feed { shared: s.clone(), heads, next, head, pending: Default::default(), only };
+    /// Counts the open subscriptions: one more while the feed lives.
+    struct Subscriber(Gauge);
+    impl Drop for Subscriber {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
+    s.metrics.subscribers.inc();
+    let counted = Subscriber(s.metrics.subscribers.clone());
+    let feed = Feed { shared: s.clone(), heads, next, head, pending: Default::default(), only, _counted: counted };
     let stream = futures_util::stream::unfold(feed, |mut feed| async move {
         loop {
             if let Some((seq, data)) = feed.pending.pop_front() {
@@ -710,28 +873,25 @@ async fn openapi() -> Answer {
 }
 
 async fn healthz(State(s): State<Shared_>) -> Answer {
-    let head = s.store.read().expect("the store's lock is never poisoned").head().seq;
-    Answer::json(StatusCode::OK, format!("{}\n", json!({"ok": true, "head": head})))
+    let head = s.snapshot().head.seq;
+    match s.failed.lock().expect("the lock is never poisoned").clone() {
+        None => Answer::json(StatusCode::OK, format!("{}\n", json!({"ok": true, "head": head}))),
+        Some(reason) => Answer::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", json!({"ok": false, "head": head, "problem": reason})),
+        ),
+    }
 }
 
 async fn metrics(State(s): State<Shared_>) -> Answer {
-    let m = &s.metrics;
-    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let body = format!(
-        "# TYPE finsam_events_appended_total counter\nfinsam_events_appended_total {}\n\
-         # TYPE finsam_batches_total counter\nfinsam_batches_total {}\n\
-         # TYPE finsam_group_commits_total counter\nfinsam_group_commits_total {}\n\
-         # TYPE finsam_append_seconds_total counter\nfinsam_append_seconds_total {:.6}\n\
-         # TYPE finsam_requests_total counter\nfinsam_requests_total {}\n\
-         # TYPE finsam_refused_auth_total counter\nfinsam_refused_auth_total {}\n",
-        get(&m.events_appended),
-        get(&m.batches),
-        get(&m.groups),
-        get(&m.append_micros_total) as f64 / 1e6,
-        get(&m.requests),
-        get(&m.refused_auth),
-    );
-    Answer { content_type: "text/plain; version=0.0.4", ..Answer::json(StatusCode::OK, body) }
+    let mut body = String::new();
+    if prometheus_client::encoding::text::encode(&mut body, &s.metrics.registry).is_err() {
+        return Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "the metrics could not be written");
+    }
+    Answer {
+        content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ..Answer::json(StatusCode::OK, body)
+    }
 }
 
 impl IntoResponse for Answer {
@@ -755,7 +915,7 @@ struct AccessNote {
 /// Writes every request to the access log: who, the route (its pattern, not the raw path),
 /// the förbund, the status, the seqs written.
 async fn access_log(State(s): State<Shared_>, request: Request, next: Next) -> Response {
-    s.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
     let method: Method = request.method().clone();
     let route = request
         .extensions()
@@ -764,6 +924,12 @@ async fn access_log(State(s): State<Shared_>, request: Request, next: Next) -> R
     let response = next.run(request).await;
     let note = response.extensions().get::<AccessNote>().cloned();
     let (user, forbund, seqs) = note.map_or((None, None, Vec::new()), |n| (n.user, n.forbund, n.seqs));
+    let labels = RouteLabels {
+        method: method.to_string(),
+        route: route.clone(),
+        status: response.status().as_str().to_string(),
+    };
+    s.metrics.requests.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     let entry = Access { user, method: method.to_string(), route, forbund, status: response.status().as_u16(), seqs };
     if let Err(e) = s.access.lock().expect("the access log's lock is never poisoned").append(&entry) {
         eprintln!("finsam serve: the access log could not be written: {e}");
@@ -828,16 +994,31 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
     }
     let access = AccessLog::open(&dir)?;
     let (writes, queue) = tokio::sync::mpsc::channel(4096);
+    let file = store.log_sync_handle()?;
     let shared = Arc::new(Shared {
         dir: dir.clone(),
-        store: RwLock::new(store),
+        snapshot: RwLock::new(Arc::new(Snapshot::of(&store))),
+        store: Mutex::new(store),
+        failed: Mutex::new(None),
         users: RwLock::new(users),
         access: Mutex::new(access),
-        metrics: Metrics::default(),
+        metrics: Metrics::new(),
         heads: tokio::sync::broadcast::channel(1024).0,
         writes,
     });
-    tokio::spawn(writer(shared.clone(), queue));
+    // At most two groups wait for the syncer: then the writer waits, and requests gather into
+    // bigger groups.
+    let (written, durable) = std::sync::mpsc::sync_channel(2);
+    let w = shared.clone();
+    std::thread::Builder::new()
+        .name("finsam-writer".into())
+        .spawn(move || writer(w, queue, written))
+        .map_err(|e| Failure { code: 1, message: format!("cannot start the writer: {e}") })?;
+    let d = shared.clone();
+    std::thread::Builder::new()
+        .name("finsam-syncer".into())
+        .spawn(move || syncer(d, file, durable))
+        .map_err(|e| Failure { code: 1, message: format!("cannot start the syncer: {e}") })?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| Failure::usage(format!("cannot listen on {listen}: {e}")))?;
@@ -861,7 +1042,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
         })
         .await
         .map_err(|e| Failure { code: 1, message: format!("the server stopped: {e}") })?;
-    let mut store = shared.store.write().expect("the store's lock is never poisoned");
+    let mut store = shared.store.lock().expect("the store's lock is never poisoned");
     crate::output::save_derived(&mut store);
     let _ = shared.access.lock().expect("the access log's lock is never poisoned").sync();
     eprintln!("finsam serve: stopped; every acknowledged batch is on disk");

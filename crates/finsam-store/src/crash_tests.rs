@@ -112,3 +112,40 @@ fn a_log_cut_at_any_byte_of_its_last_batch_opens_as_the_acknowledged_prefix() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&copy);
 }
+
+/// The server's group commit in two steps: `write_group` checks and writes (a refused batch
+/// changes nothing for the others), the caller makes the bytes durable, and a snapshot taken
+/// before catches up with the envelopes written — the same projection as the writer's own.
+#[test]
+fn a_group_written_then_synced_reaches_a_snapshot_exactly_as_the_writer_sees_it() {
+    use crate::store::{GroupRequest, Snapshot};
+    let dir = temp("group");
+    init(&dir).unwrap();
+    let (mut store, _) = Store::open(&dir).unwrap();
+    store.record(&parse_batch(REGISTRATION.as_bytes()).unwrap(), "t", None).unwrap();
+    let mut readers = Snapshot::of(&store);
+    let stale = readers.clone();
+    let good = parse_batch(contribution(1).as_bytes()).unwrap();
+    let unknown_member = parse_batch(contribution(2).replace("sala", "nowhere").as_bytes()).unwrap();
+    let two: Vec<String> = (3..5).map(contribution).collect();
+    let pair = parse_batch(two.join("\n").as_bytes()).unwrap();
+    let requests = [
+        GroupRequest { batch: &good, actor: "a", expect_head: None },
+        GroupRequest { batch: &unknown_member, actor: "b", expect_head: None },
+        GroupRequest { batch: &pair, actor: "c", expect_head: None },
+    ];
+    let (results, envelopes) = store.write_group(&requests);
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert!(matches!(&results[1], Err(StoreError::Rejected(r)) if r.field == "member"), "{:?}", results[1]);
+    assert_eq!(envelopes.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5, 6, 7], "the registration holds four events");
+    store.log_sync_handle().unwrap().sync_data().unwrap();
+    readers.advance(&envelopes);
+    assert_eq!(readers.head, *store.head());
+    assert!(readers.projection == *store.projection());
+    assert!(stale.projection != readers.projection, "the snapshot taken before did not change");
+    // Envelopes a snapshot already holds are skipped: advancing twice changes nothing.
+    readers.advance(&envelopes);
+    assert!(readers.projection == *store.projection());
+    drop(store);
+    assert_eq!(bank(&dir).unwrap().0, 7, "the log holds the two groups' events after a reopen");
+}

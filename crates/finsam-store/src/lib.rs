@@ -17,7 +17,9 @@ pub mod verify;
 pub use envelope::{Envelope, Head, GENESIS_HASH};
 pub use error::StoreError;
 pub use log::{FileLog, LogBackend, MemoryLog};
-pub use store::{init, open_totals, open_view, read_log, GroupRequest, OpenReport, Recorded, StopSwitch, Store, View};
+pub use store::{
+    init, open_totals, open_view, read_log, GroupRequest, OpenReport, Recorded, Snapshot, StopSwitch, Store, View,
+};
 pub use verify::{verify, Digest, VerifyReport};
 
 #[cfg(test)]

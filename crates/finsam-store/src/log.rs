@@ -20,6 +20,11 @@ pub trait LogBackend {
     /// Appends the batch as one all-or-nothing, durable step. Refuses (and writes nothing) if
     /// the log's head is not `expected_seq`.
     fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError>;
+    /// Appends the batch like `append`, but leaves making it durable to the caller (see
+    /// `Store::write_group`). A backend without a separate sync makes it durable here.
+    fn append_unsynced(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+        self.append(expected_seq, batch)
+    }
     /// Calls `each` for every envelope with `from <= seq <= to`, in order.
     fn read(
         &self,
@@ -319,32 +324,54 @@ impl FileLog {
     }
 }
 
-impl<F: LogFile> LogBackend for FileLog<F> {
-    fn head(&self) -> &Head {
-        &self.head
-    }
-
-    fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+impl<F: LogFile> FileLog<F> {
+    /// Writes the batch after the last one, without fdatasync; a failed write is cut back.
+    fn write_at_end(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
         if let Some(reason) = &self.poisoned {
             return Err(StoreError::Poisoned { reason: reason.clone() });
         }
         if self.head.seq != expected_seq {
             return Err(StoreError::HeadMoved { expected: expected_seq, actual: self.head.seq });
         }
-        let path = self.path.clone();
         if let Err(e) = self.file.write_all_at(batch.text.as_bytes(), self.len) {
-            // Undo the partial write so the file ends on the last acknowledged batch.
+            // Undo the partial write so the file ends on the last batch written whole.
             if let Err(undo) = self.file.set_len(self.len).and_then(|_| self.file.sync_data()) {
                 self.poisoned = Some(format!("write failed ({e}) and so did cutting it back ({undo})"));
             }
-            return Err(StoreError::io(path, "append to", e));
+            return Err(StoreError::io(self.path.clone(), "append to", e));
         }
+        Ok(())
+    }
+}
+
+impl FileLog {
+    /// A second handle on the log file: a thread that makes written groups durable calls
+    /// `sync_data` on it while the writer goes on (see `Store::write_group`).
+    pub fn sync_handle(&self) -> Result<File, StoreError> {
+        self.file.try_clone().map_err(|e| StoreError::io(&self.path, "open a second handle on", e))
+    }
+}
+
+impl<F: LogFile> LogBackend for FileLog<F> {
+    fn head(&self) -> &Head {
+        &self.head
+    }
+
+    fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+        self.write_at_end(expected_seq, batch)?;
         if let Err(e) = self.file.sync_data() {
             // No retry after a failed fdatasync: the kernel may have dropped the dirty pages
             // and a second fdatasync could report success for data that is gone.
             self.poisoned = Some(format!("fdatasync of {} failed: {e}", self.path.display()));
             return Err(StoreError::Poisoned { reason: self.poisoned.clone().unwrap_or_default() });
         }
+        self.len += batch.text.len() as u64;
+        self.head = batch.head.clone();
+        Ok(())
+    }
+
+    fn append_unsynced(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+        self.write_at_end(expected_seq, batch)?;
         self.len += batch.text.len() as u64;
         self.head = batch.head.clone();
         Ok(())

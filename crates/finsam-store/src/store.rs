@@ -314,6 +314,33 @@ fn recorded(e: &Envelope) -> RecordedEvent<'_> {
     RecordedEvent { seq: e.seq, recorded_at: &e.recorded_at, recorded_by: &e.recorded_by, event: &e.event }
 }
 
+/// What a report needs, kept by a server for its readers: the head and the projection at it.
+/// A server keeps a few and brings each up to date with the envelopes made durable since
+/// (`advance`), so that readers never wait for a write and never see what is not yet durable.
+#[derive(Clone)]
+pub struct Snapshot {
+    pub head: Head,
+    pub projection: Projection,
+}
+
+impl Snapshot {
+    pub fn of<B: LogBackend>(store: &Store<B>) -> Snapshot {
+        Snapshot { head: store.head().clone(), projection: store.projection().clone() }
+    }
+
+    /// Takes the envelopes after its head (those at or before it are skipped), in order.
+    pub fn advance<'a>(&mut self, envelopes: impl IntoIterator<Item = &'a Envelope>) {
+        for e in envelopes {
+            if e.seq == self.head.seq + 1 {
+                self.projection.apply(recorded(e));
+                self.head = Head { seq: e.seq, hash: e.hash.clone() };
+            } else {
+                assert!(e.seq <= self.head.seq, "a snapshot takes the envelopes in order, without gaps");
+            }
+        }
+    }
+}
+
 /// What a reader sees: the log's head and the state derived from it. Reports use this.
 pub struct View {
     pub head: Head,
@@ -406,6 +433,11 @@ impl Store<FileLog> {
 }
 
 impl Store<FileLog> {
+    /// A second handle on the log file, for the thread that makes `write_group`'s groups durable.
+    pub fn log_sync_handle(&self) -> Result<File, StoreError> {
+        self.backend.sync_handle()
+    }
+
     /// The events recorded in the last `bytes` bytes of the log (see `FileLog::tail`).
     pub fn recent(&self, bytes: u64) -> Result<Vec<Envelope>, StoreError> {
         self.backend.tail(bytes)
@@ -502,7 +534,7 @@ impl<B: LogBackend> Store<B> {
             return Ok(p.outcome);
         }
         let sealed = seal(&head, p.fresh, actor.trim());
-        self.append_sealed(head.seq, sealed, Some(next))?;
+        self.append_sealed(head.seq, sealed, Some(next), true)?;
         Ok(p.outcome)
     }
 
@@ -515,8 +547,29 @@ impl<B: LogBackend> Store<B> {
     /// a batch of one event is checked and applied in place, a larger one on a copy that
     /// replaces the ledger when the whole batch passes.
     pub fn record_group(&mut self, requests: &[GroupRequest<'_>]) -> Vec<Result<Vec<Recorded>, StoreError>> {
+        self.group(requests, true).0
+    }
+
+    /// Group commit without the fdatasync, for a writer that checks and writes the next group
+    /// while the last one is being made durable: as `record_group`, but the caller must call
+    /// `sync_data` on `log_sync_handle()` before it acknowledges any of these batches, and must
+    /// stop (and acknowledge none) if that fails. Returns the envelopes written, in order, for
+    /// the readers' `Snapshot`s, which take them once they are durable.
+    pub fn write_group(
+        &mut self,
+        requests: &[GroupRequest<'_>],
+    ) -> (Vec<Result<Vec<Recorded>, StoreError>>, Vec<Envelope>) {
+        self.group(requests, false)
+    }
+
+    fn group(
+        &mut self,
+        requests: &[GroupRequest<'_>],
+        durable: bool,
+    ) -> (Vec<Result<Vec<Recorded>, StoreError>>, Vec<Envelope>) {
         if let Some(reason) = &self.poisoned {
-            return requests.iter().map(|_| Err(StoreError::Poisoned { reason: reason.clone() })).collect();
+            let refused = requests.iter().map(|_| Err(StoreError::Poisoned { reason: reason.clone() })).collect();
+            return (refused, Vec::new());
         }
         let start = self.backend.head().clone();
         let mut head = start.clone();
@@ -540,32 +593,44 @@ impl<B: LogBackend> Store<B> {
         }
         self.ledger = ledger;
         if sealed.is_empty() {
-            return results;
+            return (results, Vec::new());
         }
         let mut all = SealedBatch { envelopes: Vec::new(), text: String::new(), head };
         for b in sealed {
             all.envelopes.extend(b.envelopes);
             all.text.push_str(&b.text);
         }
-        if let Err(e) = self.append_sealed(start.seq, all, None) {
-            let reason = e.to_string();
-            self.poisoned = Some(format!("a group commit failed ({reason}); reopen the store"));
-            for r in results.iter_mut().filter(|r| r.is_ok()) {
-                *r = Err(StoreError::Refused(format!("nothing was recorded: {reason}")));
+        match self.append_sealed(start.seq, all, None, durable) {
+            Ok(envelopes) => (results, envelopes),
+            Err(e) => {
+                let reason = e.to_string();
+                self.poisoned = Some(format!("a group commit failed ({reason}); reopen the store"));
+                for r in results.iter_mut().filter(|r| r.is_ok()) {
+                    *r = Err(StoreError::Refused(format!("nothing was recorded: {reason}")));
+                }
+                (results, Vec::new())
             }
         }
-        results
     }
 
     /// Appends sealed envelopes durably and takes them into the ledger (`next`, already checked
     /// and applied; `None` when the ledger was updated in place), the projection and the index.
-    fn append_sealed(&mut self, expected: u64, sealed: SealedBatch, next: Option<Ledger>) -> Result<(), StoreError> {
+    fn append_sealed(
+        &mut self,
+        expected: u64,
+        sealed: SealedBatch,
+        next: Option<Ledger>,
+        durable: bool,
+    ) -> Result<Vec<Envelope>, StoreError> {
         // The last moment to stop: after this the batch is either durable (and acknowledged)
         // or, if the process dies first, an unfinished tail that the next open cuts away.
         if self.stop.is_some_and(|s| !s.begin_append()) {
             return Err(StoreError::Interrupted);
         }
-        let appended = self.backend.append(expected, &sealed);
+        let appended = match durable {
+            true => self.backend.append(expected, &sealed),
+            false => self.backend.append_unsynced(expected, &sealed),
+        };
         if let Some(s) = self.stop {
             s.end_append();
         }
@@ -579,7 +644,7 @@ impl<B: LogBackend> Store<B> {
             self.index.add(envelope);
         }
         self.checkpoint_behind = true;
-        Ok(())
+        Ok(sealed.envelopes)
     }
 
     /// Every check of a batch against `ledger` and the log's `head`, with the idempotency keys
