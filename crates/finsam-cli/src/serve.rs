@@ -39,6 +39,9 @@ pub struct Shared {
     failed: Mutex<Option<String>>,
     users: RwLock<Users>,
     access: Mutex<AccessLog>,
+    /// The access log's writer thread: a request's line is written (with the lines of the
+    /// requests that finished with it, in one write) before its answer goes out.
+    access_lines: std::sync::mpsc::Sender<(Access, tokio::sync::oneshot::Sender<()>)>,
     metrics: Metrics,
     /// The head after every batch recorded, for the subscribers. Sending never waits: a
     /// subscriber that falls behind misses heads and is disconnected (it resumes from the log).
@@ -931,10 +934,30 @@ async fn access_log(State(s): State<Shared_>, request: Request, next: Next) -> R
     };
     s.metrics.requests.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     let entry = Access { user, method: method.to_string(), route, forbund, status: response.status().as_u16(), seqs };
-    if let Err(e) = s.access.lock().expect("the access log's lock is never poisoned").append(&entry) {
-        eprintln!("finsam serve: the access log could not be written: {e}");
+    let (written, done) = tokio::sync::oneshot::channel();
+    if s.access_lines.send((entry, written)).is_err() || done.await.is_err() {
+        eprintln!("finsam serve: the access log's writer stopped");
     }
     response
+}
+
+/// The access log's writer (a thread of its own): writes the lines waiting, one write for all,
+/// then lets their answers go.
+fn access_writer(shared: Shared_, lines: std::sync::mpsc::Receiver<(Access, tokio::sync::oneshot::Sender<()>)>) {
+    while let Ok(first) = lines.recv() {
+        let mut waiting = vec![first];
+        while let Ok(more) = lines.try_recv() {
+            waiting.push(more);
+        }
+        let (entries, answers): (Vec<Access>, Vec<_>) = waiting.into_iter().unzip();
+        let written = shared.access.lock().expect("the access log's lock is never poisoned").append_all(&entries);
+        if let Err(e) = written {
+            eprintln!("finsam serve: the access log could not be written: {e}");
+        }
+        for a in answers {
+            let _ = a.send(());
+        }
+    }
 }
 
 /// How long a request may take, body included, before it is answered 408 (subscriptions
@@ -994,6 +1017,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
     }
     let access = AccessLog::open(&dir)?;
     let (writes, queue) = tokio::sync::mpsc::channel(4096);
+    let (access_lines, to_write) = std::sync::mpsc::channel();
     let file = store.log_sync_handle()?;
     let shared = Arc::new(Shared {
         dir: dir.clone(),
@@ -1002,6 +1026,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
         failed: Mutex::new(None),
         users: RwLock::new(users),
         access: Mutex::new(access),
+        access_lines,
         metrics: Metrics::new(),
         heads: tokio::sync::broadcast::channel(1024).0,
         writes,
@@ -1019,6 +1044,11 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
         .name("finsam-syncer".into())
         .spawn(move || syncer(d, file, durable))
         .map_err(|e| Failure { code: 1, message: format!("cannot start the syncer: {e}") })?;
+    let a = shared.clone();
+    std::thread::Builder::new()
+        .name("finsam-access".into())
+        .spawn(move || access_writer(a, to_write))
+        .map_err(|e| Failure { code: 1, message: format!("cannot start the access log's writer: {e}") })?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| Failure::usage(format!("cannot listen on {listen}: {e}")))?;

@@ -233,15 +233,29 @@ impl AccessLog {
     /// Appends one line (written at once; made durable by `sync`, which the service calls
     /// periodically and on stopping).
     pub fn append(&mut self, a: &Access) -> Result<u64, StoreError> {
-        let seq = self.seq + 1;
-        let body = json!({"seq": seq, "at": now_utc(), "user": a.user, "method": a.method,
-            "route": a.route, "forbund": a.forbund, "status": a.status, "seqs": a.seqs, "prev_hash": self.last_hash});
-        let without = body.to_string();
-        let hash = line_hash(&without);
-        let line = format!("{},\"hash\":\"{hash}\"}}\n", &without[..without.len() - 1]);
-        self.file.write_all(line.as_bytes()).map_err(|e| io(&self.path, e))?;
+        self.append_all(std::slice::from_ref(a))
+    }
+
+    /// Appends several lines with one write (a server's requests that finished together).
+    /// Returns the seq of the last.
+    pub fn append_all(&mut self, entries: &[Access]) -> Result<u64, StoreError> {
+        let (mut seq, mut last_hash) = (self.seq, self.last_hash.clone());
+        let at = now_utc();
+        let mut text = String::new();
+        for a in entries {
+            seq += 1;
+            let body = json!({"seq": seq, "at": at, "user": a.user, "method": a.method,
+                "route": a.route, "forbund": a.forbund, "status": a.status, "seqs": a.seqs, "prev_hash": last_hash});
+            let without = body.to_string();
+            last_hash = line_hash(&without);
+            text.push_str(&without[..without.len() - 1]);
+            text.push_str(",\"hash\":\"");
+            text.push_str(&last_hash);
+            text.push_str("\"}\n");
+        }
+        self.file.write_all(text.as_bytes()).map_err(|e| io(&self.path, e))?;
         self.seq = seq;
-        self.last_hash = hash;
+        self.last_hash = last_hash;
         Ok(seq)
     }
 

@@ -137,7 +137,11 @@ fn a_group_written_then_synced_reaches_a_snapshot_exactly_as_the_writer_sees_it(
     let (results, envelopes) = store.write_group(&requests);
     assert!(results[0].is_ok() && results[2].is_ok());
     assert!(matches!(&results[1], Err(StoreError::Rejected(r)) if r.field == "member"), "{:?}", results[1]);
-    assert_eq!(envelopes.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5, 6, 7], "the registration holds four events");
+    assert_eq!(
+        envelopes.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![5, 6, 7],
+        "the registration holds four events"
+    );
     store.log_sync_handle().unwrap().sync_data().unwrap();
     readers.advance(&envelopes);
     assert_eq!(readers.head, *store.head());
