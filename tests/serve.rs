@@ -139,10 +139,11 @@ fn every_route_answers_every_role_as_its_rights_say_and_every_request_is_in_the_
         ("GET", format!("{f}/export/sie/2024")),
         ("GET", format!("{f}/export/journal?year=2024")),
         ("GET", "/api/v1/audit/digest".into()),
+        ("GET", format!("{f}/bundle/2024")),
     ];
     // Expected status per route, for: none, a bad token, admin, kansli, kansli of another
     // förbund, revisor, read-only.
-    let expected: [[u16; 7]; 13] = [
+    let expected: [[u16; 7]; 14] = [
         [200, 200, 200, 200, 200, 200, 200],
         [401, 401, 200, 200, 403, 200, 200],
         [401, 401, 200, 200, 403, 200, 200],
@@ -156,6 +157,7 @@ fn every_route_answers_every_role_as_its_rights_say_and_every_request_is_in_the_
         [401, 401, 200, 200, 403, 200, 403],
         [401, 401, 200, 200, 403, 200, 403],
         [401, 401, 200, 403, 403, 200, 403],
+        [401, 401, 200, 200, 403, 200, 403],
     ];
     let mut who: Vec<(&str, Option<String>)> = vec![("none", None), ("bad", Some("fs_not-a-token".into()))];
     who.extend(users.iter().map(|(n, t)| (*n, Some(t.clone()))));
@@ -192,7 +194,7 @@ fn every_route_answers_every_role_as_its_rights_say_and_every_request_is_in_the_
     assert_eq!(v["access_log"]["lines"], calls, "{v}");
     let access = std::fs::read_to_string(store.join("access.jsonl")).unwrap();
     let refused = access.lines().filter(|l| l.contains("\"status\":403") && l.contains("\"user\":\"olle\"")).count();
-    assert_eq!(refused, 12, "olle's refusals are logged with his name");
+    assert_eq!(refused, 13, "olle's refusals are logged with his name");
     assert!(access
         .lines()
         .any(|l| l.contains("\"user\":\"anna\"") && l.contains("\"status\":201") && l.contains("\"seqs\":[")));
@@ -273,6 +275,45 @@ fn the_api_gives_the_cli_json_and_records_as_the_authenticated_user() {
     let file = dir.0.join("v.se");
     assert_exit(&finsam(&store, &["export", "sie", "--forbund", f, "--year", "2024", file.to_str().unwrap()], ""), 0);
     assert_eq!(sie, std::fs::read(&file).unwrap(), "SIE, byte for byte");
+    // The bundle: the zip holds the files `finsam audit bundle` writes, byte for byte, in a
+    // folder named after the förbund, the year and the head; asked twice, the same zip.
+    let path = format!("/api/v1/forbund/{f}/bundle/2024");
+    let (status, zipped) = server.call_bytes("GET", &path, Some(&anna), "");
+    assert_eq!(status, 200);
+    assert_eq!(server.call_bytes("GET", &path, Some(&anna), "").1, zipped, "the same log gives the same zip");
+    let folder = dir.0.join("bundle");
+    assert_exit(
+        &finsam(&store, &["audit", "bundle", "--forbund", f, "--year", "2024", folder.to_str().unwrap()], ""),
+        0,
+    );
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zipped)).expect("a zip file");
+    let head = log_json(&store).len();
+    let top = format!("finsam-{f}-2024-{head}/");
+    let mut names = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().expect("a UTF-8 name").to_string();
+        let inside = name.strip_prefix(&top).unwrap_or_else(|| panic!("{name} is under {top}"));
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, std::fs::read(folder.join(inside)).unwrap(), "{inside} as the CLI writes it");
+        names.push(inside.to_string());
+    }
+    let mut on_disk = Vec::new();
+    let mut stack = vec![folder.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                on_disk.push(p.strip_prefix(&folder).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    names.sort();
+    on_disk.sort();
+    assert_eq!(names, on_disk, "the same files");
     let (status, _) = server.call("GET", "/api/v1/audit/digest", Some(&anna), "");
     assert_eq!(status, 403, "the digest is the revisor's");
     // An unknown förbund or year is 404, a malformed date 400.

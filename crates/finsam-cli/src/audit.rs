@@ -10,6 +10,7 @@ use finsam_store::{open_view, verify as verify_store, Digest};
 use serde_json::json;
 use std::path::Path;
 
+use crate::reports::Books;
 use finsam_store::files::{write_bundle, BundleFile};
 
 /// What a bundle carries besides the log and the reports: the contract and the verifier.
@@ -140,14 +141,48 @@ fn lasmig(name: &str, forbund: &str, year: i32, head: &finsam_store::Head, files
 }
 
 pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Format) -> Result<(), Failure> {
-    let f = reports::parse_forbund(forbund)?;
     let view = open_view(store)?;
-    reports::check_forbund((&view).into(), &f)?;
+    let (files, name, f) = bundle_files(store, &view.head, (&view).into(), forbund, year)?;
+    let head = &view.head;
+    let written = write_bundle(store, out, head, files)?;
+    emit(&format!(
+        "wrote the revisor's bundle for {name} ({f}), {year}, to {}: {} files and MANIFEST; digest {head}\ncheck it with: cd {} && python3 events/verify_chain.py --manifest MANIFEST && python3 events/verify_chain.py log.jsonl --digest {head}\n",
+        out.display(),
+        written.files.len(),
+        out.display()
+    ));
+    Ok(())
+}
+
+/// The bundle as one zip file (the service's download): the same files as `bundle` writes,
+/// in a folder named after the förbund, the year and the head's seq; and that name.
+pub fn bundle_zip(
+    store: &Path,
+    head: &finsam_store::Head,
+    books: Books<'_>,
+    forbund: &str,
+    year: i32,
+) -> Result<(Vec<u8>, String), Failure> {
+    let (files, _, f) = bundle_files(store, head, books, forbund, year)?;
+    let top = format!("finsam-{f}-{year}-{}", head.seq);
+    Ok((finsam_store::files::zip_bundle(store, &top, head, files)?, top))
+}
+
+/// The files of a bundle besides the log, DIGEST and MANIFEST; the förbund's name and id.
+fn bundle_files(
+    store: &Path,
+    head: &finsam_store::Head,
+    books: Books<'_>,
+    forbund: &str,
+    year: i32,
+) -> Result<(Vec<BundleFile>, String, finsam_domain::Slug), Failure> {
+    let f = reports::parse_forbund(forbund)?;
+    reports::check_forbund(books, &f)?;
     let year_end =
         NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| Failure::usage(format!("--year {year} is not a year")))?;
-    let at = At { as_of: year_end, known_at: view.head.seq };
-    let head = view.head.clone();
-    let p = &view.projection;
+    let at = At { as_of: year_end, known_at: head.seq };
+    let head = head.clone();
+    let p = books.projection;
     let name = p.forbund[&f].name.clone();
     let mut files: Vec<BundleFile> = BUNDLED
         .iter()
@@ -196,7 +231,7 @@ pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Forma
         from: NaiveDate::from_ymd_opt(year, 1, 1),
         to: Some(year_end),
     };
-    let rows = reports::trail_rows(store, (&view).into(), filter)?;
+    let rows = reports::trail_rows(store, books, filter)?;
     report(
         &format!("handelser-{year}"),
         "årets händelser i registreringsordning med beslut, verifikation och hash (audit trail)",
@@ -228,12 +263,5 @@ pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Forma
         path: "LASMIG.txt".into(),
         bytes: lasmig(&name, f.as_str(), year, &head, &listing).into_bytes(),
     });
-    let written = write_bundle(store, out, &head, files)?;
-    emit(&format!(
-        "wrote the revisor's bundle for {name} ({f}), {year}, to {}: {} files and MANIFEST; digest {head}\ncheck it with: cd {} && python3 events/verify_chain.py --manifest MANIFEST && python3 events/verify_chain.py log.jsonl --digest {head}\n",
-        out.display(),
-        written.files.len(),
-        out.display()
-    ));
-    Ok(())
+    Ok((files, name, f))
 }

@@ -307,6 +307,8 @@ struct Answer {
     status: StatusCode,
     body: Vec<u8>,
     content_type: &'static str,
+    /// A download's file name (`Content-Disposition: attachment`).
+    download: Option<String>,
     user: Option<String>,
     forbund: Option<String>,
     seqs: Vec<u64>,
@@ -318,6 +320,7 @@ impl Answer {
             status,
             body: body.into_bytes(),
             content_type: "application/json",
+            download: None,
             user: None,
             forbund: None,
             seqs: Vec::new(),
@@ -333,6 +336,9 @@ impl Answer {
 enum Need<'a> {
     /// Read the books of one förbund: any role that covers it.
     Read(&'a str),
+    /// Export the books of one förbund (SIE, journal, the bundle): any role that covers it but
+    /// read-only.
+    Export(&'a str),
     /// Record events of these förbund: admin, or kansli of every one of them.
     Write(Vec<String>),
     /// Store-wide reading (the whole log, verification, every förbund): admin or revisor.
@@ -365,6 +371,7 @@ impl Shared {
         };
         let allowed = match &need {
             Need::Read(f) => user.covers(f),
+            Need::Export(f) => user.covers(f) && user.role != Role::Read,
             Need::Write(list) => {
                 user.role == Role::Admin || (user.role == Role::Kansli && list.iter().all(|f| user.covers(f)))
             }
@@ -374,6 +381,8 @@ impl Shared {
             self.metrics.refused_auth.inc();
             let what = match &need {
                 Need::Read(f) => format!("read the books of {f}"),
+                Need::Export(f) if user.covers(f) => "export the books".to_string(),
+                Need::Export(f) => format!("export the books of {f}"),
                 Need::Write(list) => format!("record events of {}", list.join(", ")),
                 Need::Audit => "read the whole store (admin or revisor)".to_string(),
             };
@@ -381,7 +390,7 @@ impl Shared {
                 Answer::error(StatusCode::FORBIDDEN, format!("{} ({}) may not {what}", user.name, user.role.as_str()));
             a.user = Some(user.name.clone());
             a.forbund = match need {
-                Need::Read(f) => Some(f.to_string()),
+                Need::Read(f) | Need::Export(f) => Some(f.to_string()),
                 Need::Write(list) => Some(list.join(",")),
                 Need::Audit => None,
             };
@@ -548,14 +557,7 @@ async fn export_sie(
     UrlPath((f, year)): UrlPath<(String, i32)>,
     Query(q): Query<SieQuery>,
 ) -> Reply {
-    let user = s.authorize(&headers, Need::Read(&f))?;
-    if user.role == Role::Read {
-        return finish(
-            Answer::error(StatusCode::FORBIDDEN, format!("{} (read) may not export the books", user.name)),
-            &user,
-            Some(&f),
-        );
-    }
+    let user = s.authorize(&headers, Need::Export(&f))?;
     let e4 = match q.kind.as_deref() {
         None | Some("e") => true,
         Some("i") => false,
@@ -595,19 +597,36 @@ async fn export_journal(
     UrlPath(f): UrlPath<String>,
     Query(q): Query<JournalQuery>,
 ) -> Reply {
-    let user = s.authorize(&headers, Need::Read(&f))?;
-    if user.role == Role::Read {
-        return finish(
-            Answer::error(StatusCode::FORBIDDEN, format!("{} (read) may not export the books", user.name)),
-            &user,
-            Some(&f),
-        );
-    }
+    let user = s.authorize(&headers, Need::Export(&f))?;
     let id = f.clone();
     let a = report(s, move |dir, books| crate::journal_out(dir, books, Some(&id), q.year)).await;
     let a = Answer {
         content_type: if a.status == StatusCode::OK { "text/plain; charset=utf-8" } else { a.content_type },
         ..a
+    };
+    finish(a, &user, Some(&f))
+}
+
+/// A förbund's revisor's bundle for a year, as one zip file: the same files as `finsam audit
+/// bundle` writes (the log, the reports, the verifier, DIGEST, MANIFEST).
+async fn bundle(State(s): State<Shared_>, headers: HeaderMap, UrlPath((f, year)): UrlPath<(String, i32)>) -> Reply {
+    let user = s.authorize(&headers, Need::Export(&f))?;
+    let id = f.clone();
+    let shared = s.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let snapshot = shared.snapshot();
+        let books = Books { head: snapshot.head.seq, projection: &snapshot.projection };
+        crate::audit::bundle_zip(&shared.dir, &snapshot.head, books, &id, year)
+    });
+    let a = match task.await {
+        Ok(Ok((bytes, name))) => Answer {
+            body: bytes,
+            content_type: "application/zip",
+            download: Some(format!("{name}.zip")),
+            ..Answer::json(StatusCode::OK, String::new())
+        },
+        Ok(Err(e)) => failed(e),
+        Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "the bundle failed"),
     };
     finish(a, &user, Some(&f))
 }
@@ -902,6 +921,10 @@ impl IntoResponse for Answer {
         let mut r = (self.status, self.body).into_response();
         r.headers_mut()
             .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(self.content_type));
+        let disposition = self.download.map(|name| format!("attachment; filename=\"{name}\""));
+        if let Some(value) = disposition.and_then(|d| axum::http::HeaderValue::from_str(&d).ok()) {
+            r.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, value);
+        }
         // What the access log needs travels with the response to the middleware.
         r.extensions_mut().insert(AccessNote { user: self.user, forbund: self.forbund, seqs: self.seqs });
         r
@@ -992,6 +1015,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/forbund/{id}/audit/explain", get(explain))
         .route("/api/v1/forbund/{id}/export/sie/{year}", get(export_sie))
         .route("/api/v1/forbund/{id}/export/journal", get(export_journal))
+        .route("/api/v1/forbund/{id}/bundle/{year}", get(bundle))
         .route("/api/v1/audit/digest", get(digest))
         .route("/api/v1/reconcile", get(reconcile))
         .route("/api/v1/audit/verify", get(verify))

@@ -53,8 +53,30 @@ pub struct BundleWritten {
     pub files: Vec<(String, String)>,
 }
 
-/// Writes a revisor's bundle to `out`: the log up to `head`, the given files, `DIGEST` and a
-/// `MANIFEST` of the SHA-256 of every file (sha256sum's format, sorted by path).
+/// A revisor's bundle, complete: the log up to `head`, the given files, `DIGEST`, and last a
+/// `MANIFEST` of the SHA-256 of every other file (sha256sum's format, sorted by path).
+pub fn bundle_contents(store: &Path, head: &Head, files: Vec<BundleFile>) -> Result<Vec<BundleFile>, StoreError> {
+    let log = store.join(LOG_FILE);
+    // The log up to the end of `head`: read exactly the acknowledged prefix the reports used.
+    let mut end = 0u64;
+    scan_file(&log, 0, Head::genesis(), 0, &mut |e, after| {
+        if e.seq <= head.seq {
+            end = after;
+        }
+        Ok(())
+    })?;
+    let log_bytes = read_limited(&log, end)?;
+    let mut all = vec![BundleFile { path: "log.jsonl".into(), bytes: log_bytes }];
+    all.extend(files);
+    all.push(BundleFile { path: "DIGEST".into(), bytes: format!("{}:{}\n", head.seq, head.hash).into_bytes() });
+    let mut manifest: Vec<(String, String)> = all.iter().map(|f| (f.path.clone(), sha256_hex(&f.bytes))).collect();
+    manifest.sort();
+    let text: String = manifest.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
+    all.push(BundleFile { path: "MANIFEST".into(), bytes: text.into_bytes() });
+    Ok(all)
+}
+
+/// Writes a revisor's bundle (see `bundle_contents`) to the folder `out`, new or empty.
 pub fn write_bundle(
     store: &Path,
     out: &Path,
@@ -71,19 +93,7 @@ pub fn write_bundle(
             )));
         }
     }
-    let log = store.join(LOG_FILE);
-    // The log up to the end of `head`: read exactly the acknowledged prefix the reports used.
-    let mut end = 0u64;
-    scan_file(&log, 0, Head::genesis(), 0, &mut |e, after| {
-        if e.seq <= head.seq {
-            end = after;
-        }
-        Ok(())
-    })?;
-    let log_bytes = read_limited(&log, end)?;
-    let mut all = vec![BundleFile { path: "log.jsonl".into(), bytes: log_bytes }];
-    all.extend(files);
-    all.push(BundleFile { path: "DIGEST".into(), bytes: format!("{}:{}\n", head.seq, head.hash).into_bytes() });
+    let all = bundle_contents(store, head, files)?;
     match std::fs::create_dir(out) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(StoreError::io(out, "create", e)),
         _ => {}
@@ -91,19 +101,38 @@ pub fn write_bundle(
     if !std::fs::symlink_metadata(out).is_ok_and(|m| m.is_dir()) {
         return Err(StoreError::Refused(format!("{} is not a folder of its own", out.display())));
     }
-    let mut manifest: Vec<(String, String)> = Vec::new();
+    let mut written: Vec<(String, String)> = Vec::new();
     for f in &all {
         let path: PathBuf = out.join(&f.path);
         if let Some(parent) = path.parent() {
             create_dirs_inside(out, parent)?;
         }
         write_new(&path, &f.bytes)?;
-        manifest.push((f.path.clone(), sha256_hex(&f.bytes)));
+        if f.path != "MANIFEST" {
+            written.push((f.path.clone(), sha256_hex(&f.bytes)));
+        }
     }
-    manifest.sort();
-    let text: String = manifest.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
-    write_new(&out.join("MANIFEST"), text.as_bytes())?;
-    Ok(BundleWritten { files: manifest })
+    written.sort();
+    Ok(BundleWritten { files: written })
+}
+
+/// A revisor's bundle (see `bundle_contents`) as one zip file, under the folder `top`: the same
+/// files, byte for byte, as `write_bundle` writes. The same log gives the same zip, byte for
+/// byte (every file dated 1980-01-01, the zip format's first day).
+pub fn zip_bundle(store: &Path, top: &str, head: &Head, files: Vec<BundleFile>) -> Result<Vec<u8>, StoreError> {
+    use std::io::Write;
+    let all = bundle_contents(store, head, files)?;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    let failed = |e: String| StoreError::Refused(format!("the bundle could not be zipped: {e}"));
+    for f in &all {
+        zip.start_file(format!("{top}/{}", f.path), options).map_err(|e| failed(e.to_string()))?;
+        zip.write_all(&f.bytes).map_err(|e| failed(e.to_string()))?;
+    }
+    Ok(zip.finish().map_err(|e| failed(e.to_string()))?.into_inner())
 }
 
 /// The chart of accounts text for a förbund: `explicit`, else `STORE/charts/<forbund>.json`
