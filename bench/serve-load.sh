@@ -29,7 +29,11 @@ for run in 1 2 3; do
 done | python3 -c 'import sys; v=sorted(float(l) for l in sys.stdin); print(f"baseline, finsam record of single events (one process each): {v[1]} events/s (median of 3 × 100)")'
 "$bin/finsam" --store "$work/store" serve --listen 127.0.0.1:18977 >"$work/serve.out" 2>&1 &
 server=$!
-sleep 1
+for _ in $(seq 100); do
+  curl -sf http://127.0.0.1:18977/healthz >/dev/null && break
+  kill -0 "$server" 2>/dev/null || { echo "the server did not start:"; cat "$work/serve.out"; exit 1; }
+  sleep 0.1
+done
 median() {
   python3 -c '
 import json, sys

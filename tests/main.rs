@@ -1,6 +1,7 @@
 //! Integration tests: the real `finsam` binary against temporary stores.
 
 mod accruals;
+mod annual;
 mod audit;
 mod books;
 mod bundle;

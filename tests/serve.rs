@@ -578,3 +578,48 @@ fn slow_clients_idle_connections_and_huge_bodies_never_block_the_others() {
     drop(idle);
     assert!(server.stop().success());
 }
+
+/// Schemathesis (from PyPI) generates requests from the OpenAPI document — valid ones and
+/// broken ones, for every route — and checks each answer: never a server error, only the
+/// documented statuses and content types, bodies as documented. A short run here (30 s, a fixed
+/// seed; `FINSAM_FUZZ_SECONDS` and `FINSAM_FUZZ_SEED` for a long one by hand). Skipped when
+/// schemathesis is not installed, unless `FINSAM_REQUIRE_SCHEMATHESIS` is set, as CI sets it
+/// (`.ci/run` installs it); `FINSAM_SCHEMATHESIS` names the program.
+#[test]
+fn the_api_answers_whatever_schemathesis_generates_from_its_openapi_document() {
+    let program = std::env::var("FINSAM_SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".into());
+    let present = Command::new(&program).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(
+            std::env::var_os("FINSAM_REQUIRE_SCHEMATHESIS").is_none(),
+            "FINSAM_REQUIRE_SCHEMATHESIS is set but {program} does not run (pip install schemathesis)"
+        );
+        eprintln!("schemathesis is not installed; the API fuzz test did not run");
+        return;
+    }
+    let dir = TempDir::new("serve-fuzz");
+    let store = fixture_store(&dir);
+    let admin = token(&store, "admin", "admin", &[]);
+    let server = Server::start(&store);
+    let seconds = std::env::var("FINSAM_FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
+    let seed = std::env::var("FINSAM_FUZZ_SEED").unwrap_or_else(|_| "1".into());
+    let base = format!("http://{}", server.addr);
+    let out = Command::new(&program)
+        .args(["run", &format!("{base}/api/v1/openapi.json"), "--url", &base])
+        .args(["-H", &format!("Authorization: Bearer {admin}")])
+        .args(["--max-time", &seconds, "--seed", &seed, "--workers", "1", "--no-color"])
+        .args(["-c", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
+        .env("SCHEMATHESIS_HOOKS", "")
+        .current_dir(&dir.0)
+        .output()
+        .expect("schemathesis runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "schemathesis found problems:\n{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("generated"), "a run that generated test cases:\n{report}");
+    // Still serving, and what it wrote verifies.
+    assert_eq!(server.call("GET", "/healthz", None, "").0, 200);
+    let (status, v) = server.call("GET", "/api/v1/audit/verify", Some(&admin), "");
+    assert_eq!(status, 200);
+    assert!(v.contains("\"ok\":true"), "{v}");
+    assert!(server.stop().success());
+}

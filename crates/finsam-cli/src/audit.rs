@@ -14,7 +14,7 @@ use crate::reports::Books;
 use finsam_store::files::{write_bundle, BundleFile};
 
 /// What a bundle carries besides the log and the reports: the contract and the verifier.
-const BUNDLED: &[(&str, &str)] = &[
+pub const BUNDLED: &[(&str, &str)] = &[
     ("events/AccrualRecorded.schema.json", include_str!("../../../events/AccrualRecorded.schema.json")),
     ("events/BalancesTakenOver.schema.json", include_str!("../../../events/BalancesTakenOver.schema.json")),
     ("events/BudgetAdopted.schema.json", include_str!("../../../events/BudgetAdopted.schema.json")),

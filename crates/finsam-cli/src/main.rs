@@ -4,6 +4,7 @@
 //! 0 ok, 1 a check found problems (or the store could not be read), 2 bad usage or rejected
 //! input (nothing written).
 
+mod annual;
 mod audit;
 mod demo;
 mod output;
@@ -85,6 +86,41 @@ impl From<AxesArgs> for reports::Axes {
     fn from(a: AxesArgs) -> reports::Axes {
         reports::Axes { as_of: a.as_of, known_at: a.known_at }
     }
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// The statements of a förbund's annual report for a year, with the year before beside
+    /// them: resultaträkning, balansräkning, kassaflödesanalys
+    #[command(long_about = "\
+The statements of an annual report (LKBR) for a förbund's year, from the books alone, with the
+previous year beside each figure (in the first year after a merger: the merged förbund's
+figures added together, and labelled so):
+
+  resultaträkning    the members' contributions per part (staten, region, kommunerna), other
+                     income; costs by nature (personnel, purchased services, grants given to
+                     insatser, other); the year's result
+  balansräkning      receivables, prepaid costs and accrued income, cash and bank; equity (at
+                     the start, received at a merger, the result) and liabilities, at 31 Dec
+  kassaflödesanalys  indirect: the result, the changes in receivables and liabilities, equity
+                     received; the bank at the start and at the end of the year
+
+The statements check themselves: the balance sheet balances, the result is the change in equity
+less what was received, the cash flow ends at the bank balance. In JSON and CSV every figure
+names the accounts it sums (finsam audit explain --account shows the vouchers behind them).
+
+Example: finsam report annual --forbund sf-vastmanland --year 2024")]
+    Annual {
+        /// The förbund, by id (e.g. sf-vastmanland)
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// The financial year (a calendar year)
+        #[arg(long, value_name = "YEAR")]
+        year: i32,
+        /// What the books said then: a seq, or a recording time or date [default: the head]
+        #[arg(long, value_name = "SEQ|TIME", value_parser = reports::KnownAt::parse)]
+        known_at: Option<reports::KnownAt>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -348,6 +384,9 @@ Exit code 0 when no finding is an error, 1 otherwise, 2 on bad usage.")]
     /// For revisorer: verify, digest, the audit trail, the vouchers behind a balance, the bundle
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// For the board and the annual report: the statements of a year (annual)
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Rebuild all derived state (indexes, checkpoints) from the log
     Reindex,
     /// Show the store's head and where each förbund's books stand (from the derived state)
@@ -450,7 +489,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let format = cli.format;
     let reports_only = !matches!(
         cli.command,
-        Command::Balances { .. } | Command::Budget { .. } | Command::Audit(_) | Command::Reconcile { .. }
+        Command::Balances { .. }
+            | Command::Budget { .. }
+            | Command::Audit(_)
+            | Command::Reconcile { .. }
+            | Command::Report(_)
     );
     if format == Format::Csv && reports_only {
         return Err(Failure::usage(
@@ -510,6 +553,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Budget { forbund, year, axes } => {
             reports::budget(&store_dir(&cli.store), &forbund, year, axes.into(), format)?
+        }
+        Command::Report(ReportCommand::Annual { forbund, year, known_at }) => {
+            let dir = store_dir(&cli.store);
+            let view = finsam_store::open_view(&dir)?;
+            emit(&annual::annual_out(&dir, (&view).into(), &forbund, year, known_at, format)?)
         }
         Command::Reconcile { merger, axes, equity_ceiling } => {
             let ok =

@@ -125,7 +125,7 @@ fn resolve(store: &Path, books: Books<'_>, axes: &Axes) -> Result<At, Failure> {
 }
 
 /// The common start of a report on one förbund: its id parsed and checked, the axes resolved.
-fn forbund_at(store: &Path, books: Books<'_>, forbund: &str, axes: &Axes) -> Result<(Slug, At), Failure> {
+pub(crate) fn forbund_at(store: &Path, books: Books<'_>, forbund: &str, axes: &Axes) -> Result<(Slug, At), Failure> {
     let f = parse_forbund(forbund)?;
     check_forbund(books, &f)?;
     Ok((f, resolve(store, books, axes)?))
@@ -162,7 +162,7 @@ fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// One CSV record, written by the `csv` crate (which quotes a comma, a quote, CR or LF).
-fn csv_line(fields: &[String]) -> String {
+pub(crate) fn csv_line(fields: &[String]) -> String {
     let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
     out.write_record(fields.iter().map(|f| csv_cell(f).into_owned())).expect("writing to memory cannot fail");
     String::from_utf8(out.into_inner().expect("writing to memory cannot fail")).expect("UTF-8 in, UTF-8 out")

@@ -155,7 +155,10 @@ fn writer(
 
 /// How many snapshots the syncer keeps besides the one readers see, to bring up to date while
 /// readers finish with the older ones. When all are in use it makes one more.
-const SNAPSHOTS_SPARE: usize = 2;
+const SNAPSHOTS_SPARE: usize = 3;
+
+/// How long the syncer waits for a reader to let go of a spare snapshot before it makes one.
+const SPARE_WAIT: Duration = Duration::from_millis(20);
 
 /// The syncer (a thread of its own): makes the groups the writer wrote durable — every group
 /// waiting shares one fdatasync — then shows them to readers (a new snapshot) and answers each
@@ -187,14 +190,20 @@ fn syncer(shared: Shared_, file: std::fs::File, written: std::sync::mpsc::Receiv
         }
         if failure.is_none() && fresh > 0 {
             tail.extend(groups.iter_mut().flat_map(|g| std::mem::take(&mut g.envelopes)));
-            // A spare no reader holds any more, or a new one.
-            let mut next = match spares.iter_mut().position(|s| Arc::get_mut(s).is_some()) {
-                Some(i) => spares.swap_remove(i),
-                None => shared.snapshot(),
+            // A spare no reader holds any more: readers hold one only while they compute, so
+            // one is soon free; only if none is within SPARE_WAIT is a new one made (a copy of
+            // the books, which costs as much as the books are big).
+            let started = Instant::now();
+            let free = loop {
+                if let Some(i) = spares.iter_mut().position(|s| Arc::get_mut(s).is_some()) {
+                    break Some(spares.swap_remove(i));
+                }
+                if spares.is_empty() || started.elapsed() > SPARE_WAIT {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_micros(50));
             };
-            if Arc::get_mut(&mut next).is_none() {
-                next = Arc::new((*next).clone());
-            }
+            let mut next = free.unwrap_or_else(|| Arc::new((*shared.snapshot()).clone()));
             Arc::get_mut(&mut next).expect("no reader holds a spare").advance(tail.iter());
             let old = std::mem::replace(&mut *shared.snapshot.write().expect("never poisoned"), next);
             spares.push(old);
@@ -308,10 +317,10 @@ struct Answer {
     body: Vec<u8>,
     content_type: &'static str,
     /// A download's file name (`Content-Disposition: attachment`).
-    download: Option<String>,
+    download: Option<Box<str>>,
     user: Option<String>,
-    forbund: Option<String>,
-    seqs: Vec<u64>,
+    forbund: Option<Box<str>>,
+    seqs: Box<[u64]>,
 }
 
 impl Answer {
@@ -323,7 +332,7 @@ impl Answer {
             download: None,
             user: None,
             forbund: None,
-            seqs: Vec::new(),
+            seqs: Box::new([]),
         }
     }
 
@@ -390,8 +399,8 @@ impl Shared {
                 Answer::error(StatusCode::FORBIDDEN, format!("{} ({}) may not {what}", user.name, user.role.as_str()));
             a.user = Some(user.name.clone());
             a.forbund = match need {
-                Need::Read(f) | Need::Export(f) => Some(f.to_string()),
-                Need::Write(list) => Some(list.join(",")),
+                Need::Read(f) | Need::Export(f) => Some(f.into()),
+                Need::Write(list) => Some(list.join(",").into()),
                 Need::Audit => None,
             };
             return Err(a);
@@ -467,7 +476,7 @@ async fn report(
 
 fn finish(mut a: Answer, user: &User, forbund: Option<&str>) -> Reply {
     a.user.get_or_insert_with(|| user.name.clone());
-    a.forbund = forbund.map(str::to_string);
+    a.forbund = forbund.map(Into::into);
     Ok(a)
 }
 
@@ -622,7 +631,7 @@ async fn bundle(State(s): State<Shared_>, headers: HeaderMap, UrlPath((f, year))
         Ok(Ok((bytes, name))) => Answer {
             body: bytes,
             content_type: "application/zip",
-            download: Some(format!("{name}.zip")),
+            download: Some(format!("{name}.zip").into()),
             ..Answer::json(StatusCode::OK, String::new())
         },
         Ok(Err(e)) => failed(e),
@@ -894,6 +903,22 @@ async fn openapi() -> Answer {
     Answer::json(StatusCode::OK, include_str!("../../../events/openapi.json").to_string())
 }
 
+/// The event schemas the OpenAPI document refers to (`schemas/event.schema.json` and the files
+/// it refers to), as kept in `events/`.
+async fn schema(UrlPath(name): UrlPath<String>) -> Answer {
+    let found = crate::audit::BUNDLED
+        .iter()
+        .find(|(path, _)| path.strip_prefix("events/") == Some(name.as_str()) && name.ends_with(".schema.json"));
+    match found {
+        Some((_, text)) => {
+            Answer { content_type: "application/schema+json", ..Answer::json(StatusCode::OK, text.to_string()) }
+        }
+        None => {
+            Answer::error(StatusCode::NOT_FOUND, format!("no schema {name:?}; the events' schema is event.schema.json"))
+        }
+    }
+}
+
 async fn healthz(State(s): State<Shared_>) -> Answer {
     let head = s.snapshot().head.seq;
     match s.failed.lock().expect("the lock is never poisoned").clone() {
@@ -926,7 +951,11 @@ impl IntoResponse for Answer {
             r.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, value);
         }
         // What the access log needs travels with the response to the middleware.
-        r.extensions_mut().insert(AccessNote { user: self.user, forbund: self.forbund, seqs: self.seqs });
+        r.extensions_mut().insert(AccessNote {
+            user: self.user,
+            forbund: self.forbund.map(String::from),
+            seqs: self.seqs.into_vec(),
+        });
         r
     }
 }
@@ -991,6 +1020,28 @@ fn request_timeout() -> Duration {
     Duration::from_secs_f64(seconds.unwrap_or(30.0))
 }
 
+/// Answers the router's and the extractors' own refusals (a path or a query that does not
+/// parse, a missing route, a wrong method) as every other refusal: `{"error": …}` in JSON.
+async fn json_refusals(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|v| v.to_str().is_ok_and(|t| t.starts_with("text/plain")));
+    if !(response.status().is_client_error() || response.status().is_server_error()) || !plain {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let message = match String::from_utf8_lossy(&text).trim() {
+        "" => parts.status.canonical_reason().unwrap_or("refused").to_lowercase(),
+        t => t.to_string(),
+    };
+    let mut answer = Answer::error(parts.status, message).into_response();
+    answer.extensions_mut().extend(parts.extensions);
+    answer
+}
+
 async fn timeout(request: Request, next: Next) -> Response {
     if request.uri().path() == "/api/v1/subscribe" {
         return next.run(request).await;
@@ -1007,6 +1058,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/schemas/{name}", get(schema))
         .route("/api/v1/events", post(events))
         .route("/api/v1/log", get(log))
         .route("/api/v1/forbund/{id}/balances", get(balances))
@@ -1021,6 +1073,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/audit/verify", get(verify))
         .route("/api/v1/subscribe", get(subscribe))
         .layer(DefaultBodyLimit::max(INPUT_BYTES_MAX))
+        .layer(axum::middleware::from_fn(json_refusals))
         .layer(axum::middleware::from_fn(timeout))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), access_log))
         .with_state(shared)

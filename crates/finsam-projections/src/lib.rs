@@ -2,6 +2,7 @@
 //! same answer, byte for byte.
 
 pub mod advice;
+pub mod annual;
 pub mod book;
 pub mod chart;
 pub mod journal;

@@ -123,6 +123,22 @@ fn random_histories_keep_the_laws_of_the_books() {
                 }
             }
         }
+        // The annual statements of every förbund and year check themselves (the balance sheet
+        // balances, the result is the change in equity less what was received, the cash flow
+        // ends at the bank) and agree with the trial balance at the year's end.
+        for f in full.forbund.keys() {
+            for year in 2023..=2026 {
+                let known_at = events.len() as u64;
+                let a = full.annual(f, year, known_at).unwrap();
+                let at = At { as_of: NaiveDate::from_ymd_opt(year, 12, 31).unwrap(), known_at };
+                let b = full.balances(f, at, &chart).unwrap();
+                assert_eq!(a.current.balance.bank.amount, b.bank, "seed {seed}: bank of {f} {year}");
+                assert_eq!(a.current.balance.equity.closing.amount, b.equity, "seed {seed}: equity of {f} {year}");
+                if let Some((_, previous)) = &a.previous {
+                    previous.check();
+                }
+            }
+        }
         // The totals per day give what the vouchers give, on every day a voucher is dated and
         // the days around it, and so does the stored totals view read back.
         let stored = crate::totals::TotalsView {

@@ -1,0 +1,372 @@
+//! The statements of a förbund's annual report (LKBR's resultaträkning, balansräkning and
+//! kassaflödesanalys, and the note on equity), computed from the vouchers alone.
+//!
+//! Every figure carries the roles it sums, so that a reader (and `audit explain`) can reach the
+//! vouchers behind it. The statements check themselves: the balance sheet balances, the result
+//! equals the change in equity less what was received, and the cash flow ends at the bank.
+
+use crate::chart::{Chart, Role, Side};
+use crate::projection::{Projection, VoucherKind};
+use chrono::{Datelike, NaiveDate};
+use finsam_domain::event::Nature;
+use finsam_domain::{Amount, Category, MemberKind, Slug};
+use std::collections::BTreeMap;
+
+/// One line of a statement: its amount and the roles (accounts) it sums.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Figure {
+    pub amount: Amount,
+    pub roles: Vec<Role>,
+}
+
+impl Figure {
+    fn of(roles: &[Role], sum: impl Fn(Role) -> Amount) -> Figure {
+        Figure { amount: roles.iter().map(|r| sum(*r)).sum(), roles: roles.to_vec() }
+    }
+
+    fn total(parts: &[&Figure]) -> Figure {
+        let mut roles: Vec<Role> = parts.iter().flat_map(|p| p.roles.iter().copied()).collect();
+        roles.sort();
+        roles.dedup();
+        Figure { amount: parts.iter().map(|p| p.amount).sum(), roles }
+    }
+
+    /// The accounts this figure sums, as the chart numbers them.
+    pub fn accounts(&self, chart: &Chart) -> Vec<String> {
+        let mut list: Vec<String> = self.roles.iter().map(|r| chart.account(*r).number.clone()).collect();
+        list.sort();
+        list.dedup();
+        list
+    }
+}
+
+/// Resultaträkning: income positive, costs negative (as LKBR prints them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Income {
+    pub staten: Figure,
+    pub region: Figure,
+    pub kommuner: Figure,
+    pub other: Figure,
+    pub total: Figure,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Costs {
+    pub personnel: Figure,
+    pub purchased: Figure,
+    /// Lämnade bidrag till insatser (and costs recorded without a nature, as in contract v1).
+    pub grants: Figure,
+    pub other: Figure,
+    pub total: Figure,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultStatement {
+    pub income: Income,
+    pub costs: Costs,
+    /// Verksamhetens nettokostnader / resultat före finansiella poster.
+    pub operating: Figure,
+    /// Finansiella poster: none in finsam's books (no interest is recorded); always zero.
+    pub financial: Figure,
+    pub result: Figure,
+}
+
+/// Balansräkning at the year's last day (or the day the books end).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceSheet {
+    /// Kortfristiga fordringar: members' contributions decided and unpaid, and other receivables.
+    pub receivables: Figure,
+    /// Förutbetalda kostnader och upplupna intäkter.
+    pub accrued_assets: Figure,
+    pub bank: Figure,
+    pub assets: Figure,
+    pub equity: EquityNote,
+    /// Leverantörsskulder and other short-term liabilities.
+    pub payables: Figure,
+    /// Upplupna kostnader och förutbetalda intäkter.
+    pub accrued_liabilities: Figure,
+    pub liabilities: Figure,
+    pub equity_and_liabilities: Figure,
+}
+
+/// The movement of equity over the year.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EquityNote {
+    pub opening: Figure,
+    /// Received from förbund that merged into this one (transfers and takeovers).
+    pub received: Figure,
+    /// Other movements booked straight to equity: opening balances recorded, and equity given
+    /// to the förbund this one merged into (negative).
+    pub other: Figure,
+    pub result: Figure,
+    pub closing: Figure,
+}
+
+/// Kassaflödesanalys by the indirect method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CashFlow {
+    pub result: Figure,
+    /// Minskning (+) / ökning (−) av kortfristiga fordringar och upplupna intäkter.
+    pub change_receivables: Figure,
+    /// Ökning (+) / minskning (−) av kortfristiga skulder och upplupna kostnader.
+    pub change_liabilities: Figure,
+    pub operating: Figure,
+    /// Finansieringsverksamheten: equity received at a merger, and the other movements of
+    /// equity (opening balances recorded, equity given away).
+    pub received: Figure,
+    pub change: Figure,
+    pub bank_opening: Figure,
+    pub bank_closing: Figure,
+}
+
+/// One year's statements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statements {
+    pub year: i32,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub result: ResultStatement,
+    pub balance: BalanceSheet,
+    pub cash_flow: CashFlow,
+    pub vouchers: usize,
+}
+
+/// What the comparison column holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// The förbund's own previous year.
+    Own,
+    /// The first year after a merger: the predecessors' previous year, added together.
+    Predecessors(Vec<Slug>),
+}
+
+/// An annual report's statements: the year, and the year before beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Annual {
+    pub forbund: Slug,
+    pub name: String,
+    pub org_nr: Option<String>,
+    pub known_at: u64,
+    pub current: Statements,
+    pub previous: Option<(Comparison, Statements)>,
+}
+
+const RECEIVABLES: &[Role] = &[Role::Receivable, Role::OpeningDifferenceAsset];
+const ACCRUED_ASSETS: &[Role] = &[Role::AccruedAsset];
+const PAYABLES: &[Role] = &[Role::Payable, Role::OpeningDifferenceLiability];
+const ACCRUED_LIABILITIES: &[Role] = &[Role::AccruedLiability];
+const GRANTS: &[Role] = &[Role::Cost(Category::Individ), Role::Cost(Category::Struktur), Role::Cost(Category::Admin)];
+
+/// Debit-positive sums per role: the balances at a day, and the year's flows.
+#[derive(Default)]
+struct Sums {
+    opening: BTreeMap<Role, Amount>,
+    closing: BTreeMap<Role, Amount>,
+    /// The year's entries, closing vouchers excluded.
+    flows: BTreeMap<Role, Amount>,
+    vouchers: usize,
+}
+
+impl Sums {
+    fn of(p: &Projection, f: &Slug, from: NaiveDate, to: NaiveDate, known_at: u64) -> Sums {
+        let mut s = Sums::default();
+        for v in p.visible_vouchers(f, known_at, to) {
+            let before = v.date < from;
+            if !before && v.kind != VoucherKind::Closing {
+                s.vouchers += 1;
+            }
+            for row in &v.rows {
+                *s.closing.entry(row.role).or_default() += row.amount;
+                if before {
+                    *s.opening.entry(row.role).or_default() += row.amount;
+                } else if v.kind != VoucherKind::Closing {
+                    *s.flows.entry(row.role).or_default() += row.amount;
+                }
+            }
+        }
+        s
+    }
+
+    fn add(&mut self, other: Sums) {
+        for (mine, theirs) in
+            [(&mut self.opening, other.opening), (&mut self.closing, other.closing), (&mut self.flows, other.flows)]
+        {
+            for (role, amount) in theirs {
+                *mine.entry(role).or_default() += amount;
+            }
+        }
+        self.vouchers += other.vouchers;
+    }
+
+    fn get(map: &BTreeMap<Role, Amount>, role: Role) -> Amount {
+        map.get(&role).copied().unwrap_or_default()
+    }
+
+    fn statements(&self, year: i32, from: NaiveDate, to: NaiveDate) -> Statements {
+        let flow = |r: Role| Sums::get(&self.flows, r);
+        // Income: credit-positive; costs: negative, as printed.
+        let income = |roles: &[Role]| Figure::of(roles, |r| -flow(r));
+        let cost = |roles: &[Role]| Figure::of(roles, |r| -flow(r));
+        let staten = income(&[Role::Contribution(MemberKind::Staten)]);
+        let region = income(&[Role::Contribution(MemberKind::Region)]);
+        let kommuner = income(&[Role::Contribution(MemberKind::Kommun)]);
+        let other = income(&[Role::OtherIncome]);
+        let income_total = Figure::total(&[&staten, &region, &kommuner, &other]);
+        let personnel = cost(&[Role::CostOf(Nature::Personnel)]);
+        let purchased = cost(&[Role::CostOf(Nature::Purchased)]);
+        let grants = cost(GRANTS);
+        let other_costs = cost(&[Role::CostOf(Nature::Other)]);
+        let costs_total = Figure::total(&[&personnel, &purchased, &grants, &other_costs]);
+        let operating = Figure::total(&[&income_total, &costs_total]);
+        let financial = Figure { amount: Amount::ZERO, roles: Vec::new() };
+        let result = Figure::total(&[&operating, &financial]);
+        // Every result role is in the statement: nothing of the year's result is left out.
+        let all_result: Amount = self.flows.iter().filter(|(r, _)| r.is_result()).map(|(_, a)| -*a).sum();
+        assert_eq!(all_result, result.amount, "the resultaträkning holds every income and cost of {year}");
+
+        // Assets as they stand (debit), liabilities and equity credit-positive.
+        let signed = |a: Amount, credit: bool| if credit { -a } else { a };
+        let at_close =
+            |roles: &[Role], credit: bool| Figure::of(roles, |r| signed(Sums::get(&self.closing, r), credit));
+        let at_open = |roles: &[Role], credit: bool| Figure::of(roles, |r| signed(Sums::get(&self.opening, r), credit));
+        let receivables = at_close(RECEIVABLES, false);
+        let accrued_assets = at_close(ACCRUED_ASSETS, false);
+        let bank = at_close(&[Role::Bank], false);
+        let assets = Figure::total(&[&receivables, &accrued_assets, &bank]);
+        // Equity at the start: the equity accounts and every earlier year's result not yet
+        // closed into them.
+        let opening_roles: Vec<Role> = Role::ALL
+            .iter()
+            .copied()
+            .filter(|r| matches!(r.side(), Side::Equity | Side::Income | Side::Cost))
+            .collect();
+        let opening = at_open(&opening_roles, true);
+        let received = Figure::of(&[Role::EquityReceived], |r| -flow(r));
+        let other_equity = Figure::of(&[Role::Equity], |r| -flow(r));
+        let closing = Figure::total(&[&opening, &received, &other_equity, &result]);
+        let equity = EquityNote { opening, received, other: other_equity, result: result.clone(), closing };
+        let payables = at_close(PAYABLES, true);
+        let accrued_liabilities = at_close(ACCRUED_LIABILITIES, true);
+        let liabilities = Figure::total(&[&payables, &accrued_liabilities]);
+        let equity_and_liabilities = Figure::total(&[&equity.closing, &liabilities]);
+
+        // A change in the cash flow: what it did to the bank (an asset that grew took cash, a
+        // liability that grew gave it) — minus the debit change either way.
+        let change = |roles: &[Role]| Figure::of(roles, |r| Sums::get(&self.opening, r) - Sums::get(&self.closing, r));
+        let mut non_cash: Vec<Role> = RECEIVABLES.to_vec();
+        non_cash.extend_from_slice(ACCRUED_ASSETS);
+        let change_receivables = change(&non_cash);
+        let mut short: Vec<Role> = PAYABLES.to_vec();
+        short.extend_from_slice(ACCRUED_LIABILITIES);
+        let change_liabilities = change(&short);
+        let operating_cash = Figure::total(&[&result, &change_receivables, &change_liabilities]);
+        let received_cash = Figure::total(&[&equity.received, &equity.other]);
+        let cash_change = Figure::total(&[&operating_cash, &received_cash]);
+        let bank_opening = at_open(&[Role::Bank], false);
+        let bank_closing = Figure::total(&[&bank_opening, &cash_change]);
+        let balance = BalanceSheet {
+            receivables,
+            accrued_assets,
+            bank,
+            assets,
+            equity,
+            payables,
+            accrued_liabilities,
+            liabilities,
+            equity_and_liabilities,
+        };
+        let cash_flow = CashFlow {
+            result: result.clone(),
+            change_receivables,
+            change_liabilities,
+            operating: operating_cash,
+            received: received_cash,
+            change: cash_change,
+            bank_opening,
+            bank_closing,
+        };
+        let s = Statements {
+            year,
+            from,
+            to,
+            result: ResultStatement {
+                income: Income { staten, region, kommuner, other, total: income_total },
+                costs: Costs { personnel, purchased, grants, other: other_costs, total: costs_total },
+                operating,
+                financial,
+                result,
+            },
+            balance,
+            cash_flow,
+            vouchers: self.vouchers,
+        };
+        s.check();
+        s
+    }
+}
+
+impl Statements {
+    /// The checks every set of statements passes; a failure is a bug in the books.
+    pub fn check(&self) {
+        let b = &self.balance;
+        assert_eq!(
+            b.assets.amount, b.equity_and_liabilities.amount,
+            "the balance sheet of {} balances: assets {} against equity and liabilities {}",
+            self.year, b.assets.amount, b.equity_and_liabilities.amount
+        );
+        assert_eq!(
+            self.result.result.amount,
+            b.equity.closing.amount - b.equity.opening.amount - b.equity.received.amount - b.equity.other.amount,
+            "the result of {} is the change in equity less what was received",
+            self.year
+        );
+        assert_eq!(
+            self.cash_flow.bank_closing.amount, b.bank.amount,
+            "the cash flow of {} ends at the bank balance",
+            self.year
+        );
+    }
+}
+
+impl Projection {
+    /// A förbund's annual statements for `year` as known at `known_at`, with the previous year
+    /// beside them: its own, or — in its first year after a merger, when it has no books of the
+    /// year before — its predecessors' added together. `None` for an unknown förbund.
+    pub fn annual(&self, f: &Slug, year: i32, known_at: u64) -> Option<Annual> {
+        let info = self.forbund.get(f)?;
+        let span = |y: i32| (NaiveDate::from_ymd_opt(y, 1, 1), NaiveDate::from_ymd_opt(y, 12, 31));
+        let (Some(from), Some(to)) = span(year) else {
+            return None;
+        };
+        let current = Sums::of(self, f, from, to, known_at).statements(year, from, to);
+        let (Some(prev_from), Some(prev_to)) = span(year - 1) else {
+            return None;
+        };
+        let own = Sums::of(self, f, prev_from, prev_to, known_at);
+        let merged_this_year: Vec<Slug> = self
+            .mergers
+            .iter()
+            .filter(|m| &m.forbund == f && m.seq <= known_at && m.effective.year() == year)
+            .flat_map(|m| m.merging.iter().cloned())
+            .collect();
+        let previous = if own.vouchers == 0 && !merged_this_year.is_empty() {
+            let mut sums = Sums::default();
+            for old in &merged_this_year {
+                sums.add(Sums::of(self, old, prev_from, prev_to, known_at));
+            }
+            Some((Comparison::Predecessors(merged_this_year), sums.statements(year - 1, prev_from, prev_to)))
+        } else if own.vouchers > 0 || own.closing.values().any(|a| !a.is_zero()) {
+            Some((Comparison::Own, own.statements(year - 1, prev_from, prev_to)))
+        } else {
+            None
+        };
+        Some(Annual {
+            forbund: f.clone(),
+            name: info.name_known_at(known_at).to_string(),
+            org_nr: info.org_nr.clone(),
+            known_at,
+            current,
+            previous,
+        })
+    }
+}
