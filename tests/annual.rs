@@ -64,6 +64,27 @@ fn the_annual_statements_of_the_merger_year_agree_with_the_books_and_with_the_pr
             assert!(zero || !accounts.is_empty(), "{statement} {}: {l}", l["key"]);
         }
     }
+    // The driftredovisning's utfall is the resultaträkning's costs; its budget the budget
+    // report's; the plan prints administration as 13,58 % of the costs.
+    let d = &r["driftredovisning"];
+    let money = |v: &Value| cents(v.as_str().unwrap().parse::<f64>().unwrap());
+    assert_eq!(money(&d["summa"]["utfall"]), -now(&rr, "summa_kostnader"));
+    let o = finsam(
+        &store,
+        &["--format", "json", "budget", "--forbund", "sf-vastmanland", "--year", "2024", "--as-of", "2024-12-31"],
+        "",
+    );
+    let budget: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(money(&d["summa"]["budget"]), money(&budget["costs"]["total"]));
+    assert_eq!(money(&d["summa"]["utfall"]), money(&budget["costs"]["spent"]));
+    assert_eq!(d["andelar"]["budget"]["administration_av_kostnader"], "0.1358");
+    // The note on the members' contributions adds up to the contributions in the statement.
+    let members: i64 = r["noter"]["medlemsbidrag"].as_array().unwrap().iter().map(|m| money(&m["amount"])).sum();
+    assert_eq!(
+        members,
+        now(&rr, "medlemsbidrag_staten") + now(&rr, "medlemsbidrag_region") + now(&rr, "medlemsbidrag_kommuner")
+    );
+    assert_eq!(r["noter"]["eget_kapital_mot_taket"]["within"], true);
     // The comparison column of the first year after the merger: the three predecessors' 2023,
     // added together — each of which is that förbund's own annual report for 2023.
     assert_eq!(r["previous"]["kind"], "predecessors");

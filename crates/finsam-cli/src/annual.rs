@@ -5,7 +5,8 @@
 use crate::reports::{self, Books};
 use crate::table::{Align, Table};
 use crate::Format;
-use finsam_projections::annual::{Annual, Comparison, Figure, Statements};
+use finsam_domain::Amount;
+use finsam_projections::annual::{Annual, Comparison, Figure, Operations, Statements};
 use finsam_projections::chart::Chart;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -117,12 +118,13 @@ pub fn annual_out(
     forbund: &str,
     year: i32,
     known_at: Option<reports::KnownAt>,
+    ceiling: rust_decimal::Decimal,
     format: Format,
 ) -> Result<String, crate::output::Failure> {
     let axes = reports::Axes { as_of: chrono::NaiveDate::from_ymd_opt(year, 12, 31), known_at };
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
     let chart = reports::chart_for(store, &f)?;
-    let annual = books.projection.annual(&f, year, at.known_at).expect("checked that the förbund exists");
+    let annual = books.projection.annual(&f, year, at.known_at, ceiling).expect("checked that the förbund exists");
     Ok(render(&annual, &chart, books.head, format))
 }
 
@@ -134,6 +136,47 @@ fn comparison_label(c: &Comparison) -> String {
             list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         ),
     }
+}
+
+fn operations_json(o: &Operations) -> Value {
+    let shares = |s: &finsam_projections::reports::Shares| {
+        json!({
+            "administration_av_kostnader": reports::share_json(s.admin_of_costs),
+            "individ_av_direkta": reports::share_json(s.individ_of_direct),
+            "struktur_av_direkta": reports::share_json(s.struktur_of_direct),
+        })
+    };
+    json!({
+        "budget_seq": o.budget_seq,
+        "per_rad": o.lines.iter().map(|l| json!({
+            "line": l.id.as_str(), "name": l.name, "category": l.category.as_str(),
+            "insats": l.insats.as_ref().map(|i| i.as_str()),
+            "budget": l.budget.canonical(), "utfall": l.spent.canonical(), "avvikelse": (l.budget - l.spent).canonical(),
+        })).collect::<Vec<_>>(),
+        "per_kategori": o.by_category.iter().map(|c| json!({
+            "category": c.category.as_str(),
+            "budget": c.budget.canonical(), "utfall": c.spent.canonical(), "avvikelse": (c.budget - c.spent).canonical(),
+        })).collect::<Vec<_>>(),
+        "ej_budgeterat": o.unbudgeted.canonical(),
+        "summa": {"budget": o.budget_total.canonical(), "utfall": o.utfall_total.canonical(),
+            "avvikelse": (o.budget_total - o.utfall_total).canonical()},
+        "andelar": {"budget": shares(&o.shares_budget), "utfall": shares(&o.shares_utfall)},
+    })
+}
+
+fn notes_json(a: &Annual) -> Value {
+    let c = &a.equity_ceiling;
+    json!({
+        "medlemsbidrag": a.members.iter().map(|m| json!({
+            "member": m.member.as_str(), "name": m.name, "kind": m.kind.as_str(),
+            "share": format!("{:.4}", m.share), "amount": m.amount.canonical(),
+            "actual_share": reports::share_json(m.actual_share),
+        })).collect::<Vec<_>>(),
+        "eget_kapital_mot_taket": {
+            "ceiling": format!("{:.4}", c.ceiling), "contributions": c.contributions.canonical(),
+            "limit": c.limit.canonical(), "equity": c.equity.canonical(), "within": c.within,
+        },
+    })
 }
 
 fn figure_json(f: &Figure, chart: &Chart) -> Value {
@@ -175,6 +218,8 @@ pub fn render(a: &Annual, chart: &Chart, head: u64, format: Format) -> String {
                     "forbund": match c { Comparison::Own => vec![a.forbund.to_string()], Comparison::Predecessors(l) => l.iter().map(|s| s.to_string()).collect() },
                 })),
                 "statements": statements,
+                "driftredovisning": a.operations.as_ref().map(operations_json),
+                "noter": notes_json(a),
             });
             format!("{}\n", serde_json::to_string_pretty(&body).expect("serialises"))
         }
@@ -229,7 +274,75 @@ pub fn render(a: &Annual, chart: &Chart, head: u64, format: Format) -> String {
                 }
                 out.push_str(&t.render());
             }
+            out.push_str(&operations_table(a));
+            out.push_str(&notes_table(a));
             out
         }
     }
+}
+
+fn operations_table(a: &Annual) -> String {
+    let Some(o) = &a.operations else {
+        return format!("\nDriftredovisning\nIngen budget antagen för {}.\n", a.current.year);
+    };
+    let mut out =
+        format!("\nDriftredovisning {} (kr; budgeten i kraft vid årets slut, seq {})\n", a.current.year, o.budget_seq);
+    let mut t = Table::new(&[
+        ("", Align::Left),
+        ("budget", Align::Right),
+        ("utfall", Align::Right),
+        ("avvikelse", Align::Right),
+    ]);
+    let row = |label: String, budget: Amount, utfall: Amount| {
+        vec![label, budget.human_number(), utfall.human_number(), (budget - utfall).human_number()]
+    };
+    for c in &o.by_category {
+        let lines: Vec<_> = o.lines.iter().filter(|l| l.category == c.category).collect();
+        if lines.is_empty() {
+            continue;
+        }
+        t.row(row(reports::category_title(c.category).to_string(), c.budget, c.spent));
+        for l in lines {
+            let insats = l.insats.as_ref().map_or(String::new(), |i| format!(" ({i})"));
+            t.row(row(format!("  {}{insats}", l.name), l.budget, l.spent));
+        }
+    }
+    if !o.unbudgeted.is_zero() {
+        t.row(row("Kostnader utanför budgeten".into(), Amount::ZERO, o.unbudgeted));
+    }
+    t.rule();
+    t.row(row("Summa kostnader".into(), o.budget_total, o.utfall_total));
+    out.push_str(&t.render());
+    let (b, u) = (&o.shares_budget, &o.shares_utfall);
+    out.push_str(&format!(
+        "Andelar (budget / utfall): administration av kostnaderna {} / {}; individinriktade av de direkta {} / {}; strukturinriktade av de direkta {} / {}\n",
+        reports::pct(b.admin_of_costs), reports::pct(u.admin_of_costs),
+        reports::pct(b.individ_of_direct), reports::pct(u.individ_of_direct),
+        reports::pct(b.struktur_of_direct), reports::pct(u.struktur_of_direct),
+    ));
+    out
+}
+
+fn notes_table(a: &Annual) -> String {
+    let mut out = format!("\nNot: Medlemsbidrag {} per medlem (kr)\n", a.current.year);
+    let mut t = Table::new(&[
+        ("medlem", Align::Left),
+        ("andel enligt beslut", Align::Right),
+        ("bidrag", Align::Right),
+        ("andel av bidragen", Align::Right),
+    ]);
+    for m in &a.members {
+        t.row(vec![m.name.clone(), reports::pct(Some(m.share)), m.amount.human_number(), reports::pct(m.actual_share)]);
+    }
+    out.push_str(&t.render());
+    let c = &a.equity_ceiling;
+    out.push_str(&format!(
+        "\nNot: Eget kapital mot taket\nEget kapital vid årets slut {} kr; taket {} av årets medlemsbidrag ({} kr) är {} kr: {}.\n",
+        c.equity.human_number(),
+        reports::pct(Some(c.ceiling)),
+        c.contributions.human_number(),
+        c.limit.human_number(),
+        if c.within { "inom taket" } else { "över taket" }
+    ));
+    out
 }

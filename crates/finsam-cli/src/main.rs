@@ -120,6 +120,9 @@ Example: finsam report annual --forbund sf-vastmanland --year 2024")]
         /// What the books said then: a seq, or a recording time or date [default: the head]
         #[arg(long, value_name = "SEQ|TIME", value_parser = reports::KnownAt::parse)]
         known_at: Option<reports::KnownAt>,
+        /// The plans' ceiling on equity, as a share of the year's contributions
+        #[arg(long, value_name = "SHARE", default_value = "0.2", value_parser = parse_share)]
+        equity_ceiling: rust_decimal::Decimal,
     },
 }
 
@@ -554,10 +557,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Budget { forbund, year, axes } => {
             reports::budget(&store_dir(&cli.store), &forbund, year, axes.into(), format)?
         }
-        Command::Report(ReportCommand::Annual { forbund, year, known_at }) => {
+        Command::Report(ReportCommand::Annual { forbund, year, known_at, equity_ceiling }) => {
             let dir = store_dir(&cli.store);
             let view = finsam_store::open_view(&dir)?;
-            emit(&annual::annual_out(&dir, (&view).into(), &forbund, year, known_at, format)?)
+            emit(&annual::annual_out(&dir, (&view).into(), &forbund, year, known_at, equity_ceiling, format)?)
         }
         Command::Reconcile { merger, axes, equity_ceiling } => {
             let ok =

@@ -382,11 +382,11 @@ pub fn budget_out(
 }
 
 /// A share as a percentage with a decimal comma: "13,58 %".
-fn pct(share: Option<rust_decimal::Decimal>) -> String {
+pub(crate) fn pct(share: Option<rust_decimal::Decimal>) -> String {
     share.map_or("–".into(), |s| format!("{:.2} %", s * rust_decimal::Decimal::from(100)).replace('.', ","))
 }
 
-fn share_json(share: Option<rust_decimal::Decimal>) -> Value {
+pub(crate) fn share_json(share: Option<rust_decimal::Decimal>) -> Value {
     share.map_or(Value::Null, |s| Value::String(format!("{s:.4}")))
 }
 
@@ -434,7 +434,7 @@ pub fn budget_json(p: &BudgetPosition) -> Value {
     })
 }
 
-fn category_title(c: Category) -> &'static str {
+pub(crate) fn category_title(c: Category) -> &'static str {
     match c {
         Category::Admin => "Administration",
         Category::Individ => "Individinriktade insatser",

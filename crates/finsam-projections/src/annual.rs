@@ -7,9 +7,11 @@
 
 use crate::chart::{Chart, Role, Side};
 use crate::projection::{Projection, VoucherKind};
+use crate::reports::{At, CategoryPosition, LinePosition, Shares};
 use chrono::{Datelike, NaiveDate};
 use finsam_domain::event::Nature;
 use finsam_domain::{Amount, Category, MemberKind, Slug};
+use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 /// One line of a statement: its amount and the roles (accounts) it sums.
@@ -140,7 +142,8 @@ pub enum Comparison {
     Predecessors(Vec<Slug>),
 }
 
-/// An annual report's statements: the year, and the year before beside it.
+/// An annual report's statements: the year, and the year before beside it; the
+/// driftredovisning and the notes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Annual {
     pub forbund: Slug,
@@ -149,6 +152,48 @@ pub struct Annual {
     pub known_at: u64,
     pub current: Statements,
     pub previous: Option<(Comparison, Statements)>,
+    /// Budget against utfall: `None` when no budget was adopted for the year.
+    pub operations: Option<Operations>,
+    pub members: Vec<MemberContribution>,
+    pub equity_ceiling: EquityCeiling,
+}
+
+/// Driftredovisning: the budget in force at the year's end against the utfall (the year's
+/// costs), per line (and so per insats) and per category, with the shares the plans print.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operations {
+    pub budget_seq: u64,
+    pub lines: Vec<LinePosition>,
+    pub by_category: Vec<CategoryPosition>,
+    /// Costs of the year on no line of the budget.
+    pub unbudgeted: Amount,
+    pub budget_total: Amount,
+    /// Every cost of the year: the lines' and the unbudgeted.
+    pub utfall_total: Amount,
+    pub shares_budget: Shares,
+    pub shares_utfall: Shares,
+}
+
+/// A member's contributions of the year (as booked, accruals included) against its share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberContribution {
+    pub member: Slug,
+    pub name: String,
+    pub kind: MemberKind,
+    pub share: Decimal,
+    pub amount: Amount,
+    /// Its part of all the members' contributions of the year; `None` when there were none.
+    pub actual_share: Option<Decimal>,
+}
+
+/// The equity at the year's end against the plans' ceiling (a share of the contributions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EquityCeiling {
+    pub ceiling: Decimal,
+    pub contributions: Amount,
+    pub limit: Amount,
+    pub equity: Amount,
+    pub within: bool,
 }
 
 const RECEIVABLES: &[Role] = &[Role::Receivable, Role::OpeningDifferenceAsset];
@@ -305,6 +350,10 @@ impl Sums {
     }
 }
 
+fn share(part: Amount, whole: Amount) -> Option<Decimal> {
+    (!whole.is_zero()).then(|| (part.decimal() / whole.decimal()).round_dp(4))
+}
+
 impl Statements {
     /// The checks every set of statements passes; a failure is a bug in the books.
     pub fn check(&self) {
@@ -331,8 +380,10 @@ impl Statements {
 impl Projection {
     /// A förbund's annual statements for `year` as known at `known_at`, with the previous year
     /// beside them: its own, or — in its first year after a merger, when it has no books of the
-    /// year before — its predecessors' added together. `None` for an unknown förbund.
-    pub fn annual(&self, f: &Slug, year: i32, known_at: u64) -> Option<Annual> {
+    /// year before — its predecessors' added together. `ceiling` is the plans' ceiling on
+    /// equity as a share of the year's contributions (0.2 in Västerås' plan). `None` for an
+    /// unknown förbund.
+    pub fn annual(&self, f: &Slug, year: i32, known_at: u64, ceiling: Decimal) -> Option<Annual> {
         let info = self.forbund.get(f)?;
         let span = |y: i32| (NaiveDate::from_ymd_opt(y, 1, 1), NaiveDate::from_ymd_opt(y, 12, 31));
         let (Some(from), Some(to)) = span(year) else {
@@ -360,6 +411,74 @@ impl Projection {
         } else {
             None
         };
+        let at = At { as_of: to, known_at };
+        let operations = self.budget_position(f, year, at).map(|p| {
+            let costs = |c: Category| p.by_category.iter().find(|x| x.category == c).map_or(Amount::ZERO, |x| x.spent);
+            let utfall_total: Amount = p.lines.iter().map(|l| l.spent).sum::<Amount>() + p.unbudgeted_spent;
+            let direct = costs(Category::Individ) + costs(Category::Struktur);
+            Operations {
+                budget_seq: p.budget_seq,
+                budget_total: p.costs_total,
+                utfall_total,
+                unbudgeted: p.unbudgeted_spent,
+                shares_budget: p.shares.clone(),
+                shares_utfall: Shares {
+                    admin_of_costs: share(costs(Category::Admin), utfall_total),
+                    individ_of_direct: share(costs(Category::Individ), direct),
+                    struktur_of_direct: share(costs(Category::Struktur), direct),
+                },
+                lines: p.lines,
+                by_category: p.by_category,
+            }
+        });
+        if let Some(o) = &operations {
+            assert_eq!(
+                o.utfall_total, -current.result.costs.total.amount,
+                "the driftredovisning's utfall of {f} {year} is the resultaträkning's costs"
+            );
+        }
+        // The members' contributions, by the member each voucher row names.
+        let mut by_member: BTreeMap<Slug, Amount> = BTreeMap::new();
+        for v in self.visible_vouchers(f, known_at, to).filter(|v| v.date >= from && v.kind != VoucherKind::Closing) {
+            for row in v.rows.iter().filter(|r| matches!(r.role, Role::Contribution(_))) {
+                if let Some(m) = &row.member {
+                    *by_member.entry(m.clone()).or_default() -= row.amount;
+                }
+            }
+        }
+        let contributions: Amount = current.result.income.staten.amount
+            + current.result.income.region.amount
+            + current.result.income.kommuner.amount;
+        let mut members: Vec<MemberContribution> = info
+            .members_at(to, known_at)
+            .iter()
+            .map(|(id, name, kind, s)| {
+                let amount = by_member.remove(id).unwrap_or_default();
+                MemberContribution {
+                    member: id.clone(),
+                    name: name.clone(),
+                    kind: *kind,
+                    share: s.decimal(),
+                    amount,
+                    actual_share: share(amount, contributions),
+                }
+            })
+            .collect();
+        // Members who left during the year but paid for it.
+        for (id, amount) in by_member {
+            let known = info.members.iter().find(|m| m.0 == id);
+            members.push(MemberContribution {
+                member: id.clone(),
+                name: known.map_or(id.to_string(), |m| m.1.clone()),
+                kind: known.map_or(MemberKind::Kommun, |m| m.2),
+                share: Decimal::ZERO,
+                amount,
+                actual_share: share(amount, contributions),
+            });
+        }
+        let limit = Amount::from_decimal((contributions.decimal() * ceiling).round_dp(2));
+        let equity = current.balance.equity.closing.amount;
+        let equity_ceiling = EquityCeiling { ceiling, contributions, limit, equity, within: equity <= limit };
         Some(Annual {
             forbund: f.clone(),
             name: info.name_known_at(known_at).to_string(),
@@ -367,6 +486,9 @@ impl Projection {
             known_at,
             current,
             previous,
+            operations,
+            members,
+            equity_ceiling,
         })
     }
 }
