@@ -133,3 +133,116 @@ fn the_annual_report_reads_as_a_swedish_annual_report_and_refuses_what_it_cannot
     let unknown = finsam(&store, &["report", "annual", "--forbund", "sf-nowhere", "--year", "2024"], "");
     assert_exit(&unknown, 2);
 }
+
+#[test]
+fn the_annual_report_as_html_is_one_self_contained_page_that_names_its_log() {
+    let dir = TempDir::new("annual-html");
+    let store = fixture_store(&dir);
+    let args = ["--format", "html", "report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"];
+    let o = finsam(&store, &args, "");
+    assert_exit(&o, 0);
+    let page = stdout(&o);
+    assert_eq!(page, stdout(&finsam(&store, &args, "")), "the same log gives the same page, byte for byte");
+    assert!(page.starts_with("<!DOCTYPE html><html lang=\"sv\">"), "{}", &page[..80]);
+    // Self-contained: no script, no stylesheet or font or image from elsewhere; the only URL
+    // is SVG's namespace.
+    for forbidden in ["<script", "<link", "@import", "url(", "<img"] {
+        assert!(!page.contains(forbidden), "{forbidden} in the page");
+    }
+    let urls: Vec<&str> = page.match_indices("http").map(|(i, _)| &page[i..(i + 30).min(page.len())]).collect();
+    assert!(urls.iter().all(|u| u.starts_with("http://www.w3.org/2000/svg")), "{urls:?}");
+    for heading in ["Resultaträkning", "Balansräkning", "Kassaflödesanalys", "Driftredovisning", "Noter"] {
+        assert!(page.contains(&format!("<h2>{heading}</h2>")), "{heading}");
+    }
+    // Every chart has a title and a table with its numbers beside it.
+    let charts = page.matches("<svg class=\"chart\"").count();
+    assert!(charts >= 4, "{charts} charts");
+    assert_eq!(page.matches("<figcaption>").count(), charts);
+    assert!(page.contains("-1 638 899,00") && page.contains("13,58 %"), "Swedish number formatting");
+    // The footer names the förbund, the org nr, the year, the log's head and finsam's version.
+    let head = log_json(&store).last().unwrap().clone();
+    let footer = format!("loggens huvud {}:{}", head["seq"], head["hash"].as_str().unwrap());
+    assert!(page.contains(&footer), "{footer}");
+    assert!(page.contains(&format!("finsam {}", env!("CARGO_PKG_VERSION"))));
+    assert!(page.contains("@page { size: A4"), "a print stylesheet for A4");
+    // Other commands do not take html.
+    assert_exit(&finsam(&store, &["--format", "html", "balances", "--forbund", "sf-vastmanland"], ""), 2);
+}
+
+/// Whether a program runs; when `require` names a variable that is set (as CI sets it), a
+/// missing program fails the test instead of skipping it.
+fn tool(program: &str, version: &str, require: &str) -> bool {
+    let present = std::process::Command::new(program).arg(version).output().is_ok_and(|o| o.status.success());
+    assert!(present || std::env::var_os(require).is_none(), "{require} is set but {program} does not run");
+    if !present {
+        eprintln!("{program} is not installed; this test did not run");
+    }
+    present
+}
+
+/// The PDF is the browser's print of the page: Debian's Chromium prints it headless, poppler
+/// reads it back. Every page carries the footer (förbund, year, the log's head, finsam's
+/// version, the page number), and the statements begin on pages of their own.
+#[test]
+fn the_annual_report_prints_to_a4_pages_that_each_say_which_log_they_came_from() {
+    if !tool("chromium", "--version", "FINSAM_REQUIRE_CHROMIUM") || !tool("pdftotext", "-v", "FINSAM_REQUIRE_CHROMIUM")
+    {
+        return;
+    }
+    let dir = TempDir::new("annual-pdf");
+    let store = fixture_store(&dir);
+    let o =
+        finsam(&store, &["--format", "html", "report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"], "");
+    assert_exit(&o, 0);
+    let page = dir.0.join("arsredovisning.html");
+    std::fs::write(&page, stdout(&o)).unwrap();
+    let pdf = dir.0.join("arsredovisning.pdf");
+    let out = std::process::Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", dir.0.join("profile").display()))
+        .arg("--no-pdf-header-footer")
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(pdf.is_file(), "chromium printed no PDF: {}", String::from_utf8_lossy(&out.stderr));
+    let text = |first: usize| -> String {
+        let o = std::process::Command::new("pdftotext")
+            .args(["-f", &first.to_string(), "-l", &first.to_string(), "-layout"])
+            .arg(&pdf)
+            .arg("-")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let info = std::process::Command::new("pdfinfo").arg(&pdf).output().unwrap();
+    let pages: usize = String::from_utf8_lossy(&info.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:").map(|n| n.trim().parse().unwrap()))
+        .expect("pdfinfo tells the pages");
+    assert!(pages >= 5, "{pages} pages");
+    let head = log_json(&store).last().unwrap()["seq"].as_u64().unwrap();
+    let mut starts = Vec::new();
+    for n in 1..=pages {
+        let t = text(n);
+        assert!(t.contains(&format!("sida {n} av {pages}")), "page {n} is numbered:\n{t}");
+        assert!(t.contains(&format!("loggens huvud {head}:")), "page {n} names the log's head:\n{t}");
+        assert!(t.contains("Samordningsförbundet Västmanland"), "page {n} names the förbund");
+        for heading in ["Resultaträkning", "Balansräkning", "Kassaflödesanalys", "Driftredovisning", "Noter"] {
+            if t.lines().any(|l| l.trim() == heading) {
+                starts.push((heading, n));
+            }
+        }
+    }
+    // Each statement begins a page of its own, in order.
+    let order: Vec<&str> = starts.iter().map(|(h, _)| *h).collect();
+    assert_eq!(
+        order,
+        ["Resultaträkning", "Balansräkning", "Kassaflödesanalys", "Driftredovisning", "Noter"],
+        "{starts:?}"
+    );
+    let numbers: Vec<usize> = starts.iter().map(|(_, n)| *n).collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
+    assert!(text(1).contains("-1 638 899,00"), "the printed result");
+}

@@ -4,10 +4,11 @@
 
 use crate::reports::{self, Books};
 use crate::table::{Align, Table};
-use crate::Format;
+use crate::{charts, Format};
 use finsam_domain::Amount;
 use finsam_projections::annual::{Annual, Comparison, Figure, Operations, Statements};
 use finsam_projections::chart::Chart;
+use maud::{html, Markup};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -125,7 +126,8 @@ pub fn annual_out(
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
     let chart = reports::chart_for(store, &f)?;
     let annual = books.projection.annual(&f, year, at.known_at, ceiling).expect("checked that the förbund exists");
-    Ok(render(&annual, &chart, books.head, format))
+    let head = reports::head_at(store, books, at.known_at)?;
+    Ok(render(&annual, &chart, &head, format))
 }
 
 fn comparison_label(c: &Comparison) -> String {
@@ -183,9 +185,11 @@ fn figure_json(f: &Figure, chart: &Chart) -> Value {
     json!({"amount": f.amount.canonical(), "accounts": f.accounts(chart)})
 }
 
-pub fn render(a: &Annual, chart: &Chart, head: u64, format: Format) -> String {
+pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Format) -> String {
     let previous = a.previous.as_ref().map(|(_, s)| s);
+    let head_seq = head.seq;
     match format {
+        Format::Html => html_page(a, chart, head).into_string(),
         Format::Json => {
             let mut statements = serde_json::Map::new();
             for (key, _, lines) in STATEMENTS {
@@ -210,7 +214,7 @@ pub fn render(a: &Annual, chart: &Chart, head: u64, format: Format) -> String {
                 "org_nr": a.org_nr,
                 "year": a.current.year,
                 "known_at": a.known_at,
-                "head": head,
+                "head": head_seq,
                 "vouchers": a.current.vouchers,
                 "previous": a.previous.as_ref().map(|(c, s)| json!({
                     "year": s.year,
@@ -249,7 +253,7 @@ pub fn render(a: &Annual, chart: &Chart, head: u64, format: Format) -> String {
         Format::Table => {
             let org = a.org_nr.as_deref().map_or(String::new(), |o| format!(", org.nr {o}"));
             let mut out = format!(
-                "Årsredovisning {} för {}{org}\nRäkenskapsåret {} – {}, känt vid seq {} av {head}\n",
+                "Årsredovisning {} för {}{org}\nRäkenskapsåret {} – {}, känt vid seq {} av {head_seq}\n",
                 a.current.year, a.name, a.current.from, a.current.to, a.known_at
             );
             if let Some((c, _)) = &a.previous {
@@ -345,4 +349,230 @@ fn notes_table(a: &Annual) -> String {
         if c.within { "inom taket" } else { "över taket" }
     ));
     out
+}
+
+const CSS: &str = "
+body { font-family: 'DejaVu Sans', 'Liberation Sans', Arial, sans-serif; color: #1a1a1a; max-width: 60rem; margin: 2rem auto; padding: 0 1rem 4rem; line-height: 1.4; }
+h1 { font-size: 1.6rem; margin-bottom: 0.2rem; } h2 { font-size: 1.25rem; border-bottom: 2px solid #1f4e79; padding-bottom: 0.2rem; margin-top: 2rem; }
+.meta { color: #444; margin-top: 0; }
+table { border-collapse: collapse; width: 100%; margin: 0.5rem 0 1rem; font-size: 0.92rem; }
+th, td { padding: 0.2rem 0.5rem; text-align: left; vertical-align: top; } th { border-bottom: 1px solid #777; }
+td.n, th.n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+tr.sum td { font-weight: bold; border-top: 1px solid #999; } tr.head td { font-weight: bold; padding-top: 0.6rem; }
+caption { text-align: left; font-weight: bold; padding-bottom: 0.2rem; }
+figure { margin: 1rem 0; } figcaption { font-weight: bold; margin-bottom: 0.3rem; }
+svg.chart { max-width: 100%; height: auto; font-size: 11px; }
+svg .a { fill: #9dc3e6; } svg .b { fill: #1f4e79; } svg .v { fill: #333; font-size: 10px; }
+svg .line { fill: none; stroke: #1f4e79; stroke-width: 2; } svg .axis { stroke: #999; }
+.chart-and-table { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1rem; align-items: start; }
+.note { color: #444; font-size: 0.9rem; }
+footer { margin-top: 3rem; font-size: 0.8rem; color: #555; border-top: 1px solid #ccc; padding-top: 0.3rem; }
+@media print {
+  @page { size: A4; margin: 16mm 14mm 20mm 14mm; }
+  body { max-width: none; margin: 0; padding: 0; font-size: 10pt; }
+  section { break-before: page; } section:first-of-type { break-before: auto; }
+  table, figure { break-inside: avoid; }
+  .chart-and-table { grid-template-columns: 1fr; }
+  footer { display: none; }
+}
+";
+
+/// The footer of every printed page (the page's own footer is for the screen): which förbund,
+/// which year, which log, which finsam; and the page number.
+fn print_footer(text: &str) -> String {
+    // A CSS string inside <style>: quotes and backslashes escaped, and '<' too, so that no
+    // name can close the style element.
+    let quoted: String = text
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => format!("\\{c}"),
+            '<' => "\\3C ".to_string(),
+            c if c.is_control() => " ".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    // Two lines: who, what and which page; then which log and which finsam.
+    let (first, second) = quoted.split_once(" · loggens huvud ").unwrap_or((quoted.as_str(), ""));
+    format!(
+        "@media print {{ @page {{ @bottom-left {{ content: \"{first} · sida \" counter(page) \" av \" counter(pages) \"\\A loggens huvud {second}\"; white-space: pre; font-family: 'DejaVu Sans', 'Liberation Sans', Arial, sans-serif; font-size: 7pt; color: #555; width: 100%; }} }} }}"
+    )
+}
+
+fn money_cell(a: Amount) -> Markup {
+    html! { td.n { (a.human_number()) } }
+}
+
+fn statement_table(title: &str, lines: &[Line], a: &Annual) -> Markup {
+    let previous = a.previous.as_ref().map(|(_, s)| s);
+    html! {
+        table {
+            caption { (title) " (kr)" }
+            thead { tr { th { "" } th.n { (a.current.year) } th.n { (previous.map_or("–".to_string(), |p| p.year.to_string())) } } }
+            tbody {
+                @for l in lines {
+                    @match (l.kind, l.figure) {
+                        (Kind::Heading, _) | (_, None) => { tr.head { td colspan="3" { (l.label) } } }
+                        (kind, Some(get)) => {
+                            tr class=(if kind == Kind::Sum { "sum" } else { "item" }) {
+                                td { (l.label) }
+                                (money_cell(get(&a.current).amount))
+                                @match previous { Some(p) => (money_cell(get(p).amount)), None => td.n { "–" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
+    let year = a.current.year;
+    let org = a.org_nr.clone().unwrap_or_else(|| "–".into());
+    let footer = format!(
+        "{} · org.nr {org} · årsredovisning {year} · loggens huvud {}:{} · finsam {}",
+        a.name,
+        head.seq,
+        head.hash,
+        env!("CARGO_PKG_VERSION")
+    );
+    let months = ["jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"];
+    let bank_points: Vec<(String, Amount)> =
+        a.months.iter().map(|m| (months[m.month as usize - 1].to_string(), m.bank)).collect();
+    html! {
+        (maud::DOCTYPE)
+        html lang="sv" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Årsredovisning " (year) " – " (a.name) }
+                style { (maud::PreEscaped(CSS)) (maud::PreEscaped(print_footer(&footer))) }
+            }
+            body {
+                header {
+                    h1 { "Årsredovisning " (year) }
+                    p.meta { (a.name) ", org.nr " (org) ". Räkenskapsåret " (a.current.from) " – " (a.current.to) "." }
+                    @if let Some((c, _)) = &a.previous {
+                        p.note { "Jämförelsekolumnen visar " (comparison_label(c)) "." }
+                    }
+                    p.note { "Alla belopp i kronor, ur händelseloggen fram till seq " (a.known_at) ". Varje siffra kan spåras till sina verifikationer med "
+                        code { "finsam audit explain" } "; de konton varje rad summerar står i rapportens JSON-form." }
+                }
+                @for (_, title, lines) in STATEMENTS {
+                    section { h2 { (title) } (statement_table(title, lines, a)) }
+                }
+                section {
+                    h2 { "Driftredovisning" }
+                    @match &a.operations {
+                        None => p { "Ingen budget antagen för " (year) "." }
+                        Some(o) => (operations_html(o, year))
+                    }
+                    div.chart-and-table {
+                        figure {
+                            figcaption { "Kassa och bank vid varje månads slut " (year) }
+                            (charts::line("bank", &format!("Kassa och bank vid varje månads slut {year}"), &bank_points))
+                        }
+                        table {
+                            caption { "Kassa och bank per månad (kr)" }
+                            thead { tr { th { "månad" } th.n { "saldo" } th.n { "kostnader" } } }
+                            tbody { @for m in &a.months { tr { td { (months[m.month as usize - 1]) } (money_cell(m.bank)) (money_cell(m.costs)) } } }
+                        }
+                    }
+                }
+                section {
+                    h2 { "Noter" }
+                    (members_html(a))
+                    h3 { "Eget kapital mot taket" }
+                    @let c = &a.equity_ceiling;
+                    p { "Eget kapital vid årets slut " (c.equity.human_number()) " kr. Taket, "
+                        (reports::pct(Some(c.ceiling))) " av årets medlemsbidrag (" (c.contributions.human_number()) " kr), är "
+                        (c.limit.human_number()) " kr: " strong { (if c.within { "inom taket" } else { "över taket" }) } "." }
+                }
+                footer { (footer) }
+            }
+        }
+    }
+}
+
+fn operations_html(o: &Operations, year: i32) -> Markup {
+    let by_category: Vec<(String, Amount, Amount)> = o
+        .by_category
+        .iter()
+        .filter(|c| !c.budget.is_zero() || !c.spent.is_zero())
+        .map(|c| (reports::category_title(c.category).to_string(), c.budget, c.spent))
+        .collect();
+    let by_line: Vec<(String, Amount, Amount)> = o.lines.iter().map(|l| (l.name.clone(), l.budget, l.spent)).collect();
+    html! {
+        p.note { "Budgeten i kraft vid årets slut (seq " (o.budget_seq) ") mot årets kostnader." }
+        div.chart-and-table {
+            figure {
+                figcaption { "Budget och utfall per kategori " (year) }
+                (charts::paired_bars("per-kategori", &format!("Budget och utfall per kategori {year}"), ("budget", "utfall"), &by_category))
+            }
+            table {
+                caption { "Per kategori (kr)" }
+                thead { tr { th { "kategori" } th.n { "budget" } th.n { "utfall" } th.n { "avvikelse" } } }
+                tbody {
+                    @for (name, b, u) in &by_category { tr { td { (name) } (money_cell(*b)) (money_cell(*u)) (money_cell(*b - *u)) } }
+                    tr.sum { td { "Summa" } (money_cell(o.budget_total)) (money_cell(o.utfall_total)) (money_cell(o.budget_total - o.utfall_total)) }
+                }
+            }
+        }
+        figure {
+            figcaption { "Budget och utfall per rad och insats " (year) }
+            (charts::paired_bars("per-rad", &format!("Budget och utfall per rad och insats {year}"), ("budget", "utfall"), &by_line))
+        }
+        table {
+            caption { "Per rad och insats (kr)" }
+            thead { tr { th { "rad" } th { "insats" } th.n { "budget" } th.n { "utfall" } th.n { "avvikelse" } } }
+            tbody {
+                @for l in &o.lines {
+                    tr { td { (l.name) } td { (l.insats.as_ref().map_or("–".to_string(), |i| i.to_string())) } (money_cell(l.budget)) (money_cell(l.spent)) (money_cell(l.budget - l.spent)) }
+                }
+                @if !o.unbudgeted.is_zero() {
+                    tr { td { "Kostnader utanför budgeten" } td { "–" } (money_cell(Amount::ZERO)) (money_cell(o.unbudgeted)) (money_cell(-o.unbudgeted)) }
+                }
+            }
+        }
+        table {
+            caption { "Andelar" }
+            thead { tr { th { "" } th.n { "budget" } th.n { "utfall" } } }
+            tbody {
+                tr { td { "Administration av kostnaderna" } td.n { (reports::pct(o.shares_budget.admin_of_costs)) } td.n { (reports::pct(o.shares_utfall.admin_of_costs)) } }
+                tr { td { "Individinriktade av de direkta kostnaderna" } td.n { (reports::pct(o.shares_budget.individ_of_direct)) } td.n { (reports::pct(o.shares_utfall.individ_of_direct)) } }
+                tr { td { "Strukturinriktade av de direkta kostnaderna" } td.n { (reports::pct(o.shares_budget.struktur_of_direct)) } td.n { (reports::pct(o.shares_utfall.struktur_of_direct)) } }
+            }
+        }
+    }
+}
+
+fn members_html(a: &Annual) -> Markup {
+    let total: Amount = a.members.iter().map(|m| m.amount).sum();
+    let rows: Vec<(String, Amount, Amount)> = a
+        .members
+        .iter()
+        .map(|m| {
+            let by_share = Amount::from_decimal((total.decimal() * m.share).round_dp(2));
+            (m.name.clone(), by_share, m.amount)
+        })
+        .collect();
+    html! {
+        h3 { "Medlemsbidrag per medlem" }
+        div.chart-and-table {
+            figure {
+                figcaption { "Medlemsbidrag enligt andel och bokfört " (a.current.year) }
+                (charts::paired_bars("medlemmar", &format!("Medlemsbidrag enligt andel och bokfört {}", a.current.year), ("enligt andel", "bokfört"), &rows))
+            }
+            table {
+                caption { "Medlemsbidrag " (a.current.year) " (kr)" }
+                thead { tr { th { "medlem" } th.n { "andel" } th.n { "enligt andel" } th.n { "bokfört" } } }
+                tbody {
+                    @for (m, (_, by_share, _)) in a.members.iter().zip(&rows) {
+                        tr { td { (m.name) } td.n { (reports::pct(Some(m.share))) } (money_cell(*by_share)) (money_cell(m.amount)) }
+                    }
+                    tr.sum { td { "Summa" } td.n { "" } td.n { "" } (money_cell(total)) }
+                }
+            }
+        }
+    }
 }

@@ -65,7 +65,7 @@ pub fn verify(store: &Path, digests: &[String], format: Format) -> Result<bool, 
                 .expect("serialises")
             ));
         }
-        Format::Table | Format::Csv => {
+        Format::Table | Format::Csv | Format::Html => {
             let mut out =
                 format!("Verified {}: {} event(s) in {} byte(s); head {}\n", store.display(), r.events, r.bytes, head);
             if r.ok() {
@@ -94,7 +94,7 @@ pub fn digest(store: &Path, format: Format) -> Result<(), Failure> {
     let head = finsam_store::read_log(store, 1, 0, &mut |_| Ok(()))?;
     match format {
         Format::Json => emit(&format!("{}\n", json!({"seq": head.seq, "hash": head.hash}))),
-        Format::Table | Format::Csv => emit(&format!("{head}\n")),
+        Format::Table | Format::Csv | Format::Html => emit(&format!("{head}\n")),
     }
     Ok(())
 }

@@ -73,8 +73,14 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
     let options = Options { merger: Some(forbund.clone()), at, equity_ceiling: Decimal::new(2, 1) };
     let reconciliation =
         reconcile(projection, &events, options).expect("the fixtures decide the merger into sf-vastmanland");
+    // The annual report 2024 of the new förbund, as a page to open, print or archive.
+    let annual =
+        projection.annual(&forbund, 2024, head.seq, Decimal::new(2, 1)).expect("the fixtures register sf-vastmanland");
+    let page = crate::annual::render(&annual, &chart, &head, Format::Html);
+    let annual_path = dir.join("arsredovisning-sf-vastmanland-2024.html");
+    finsam_store::files::write_new(&annual_path, page.as_bytes())?;
     match format {
-        Format::Table | Format::Csv => {
+        Format::Table | Format::Csv | Format::Html => {
             let mut out =
                 format!("finsam demo: exempeldata (fixtures) registrerade i ett nytt lager i {}\n\n", dir.display());
             let mut t = Table::new(&[("fil", Align::Left), ("händelser", Align::Right), ("seq", Align::Left)]);
@@ -98,7 +104,11 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
             out.push_str("(Felen ovan är de räknefel som källdokumenten själva innehåller: se fixtures/README.md.)\n");
             let d = dir.display();
             out.push_str(&format!(
-                "\nLagret sparas så att du kan utforska det (ta bort det med `rm -r {d}` när du är klar):\n  finsam --store {d} log\n  finsam --store {d} budget --forbund sf-vastmanland --year 2024 --as-of 2024-06-30\n  finsam --store {d} audit trail --forbund sf-vastmanland --insats samordningsteam-sala\n  finsam --store {d} audit explain --forbund sf-vastmanland --account 1930 --as-of 2024-12-31\n  finsam --store {d} reconcile --merger sf-vastmanland --format json\n"
+                "\nLagret sparas så att du kan utforska det (ta bort det med `rm -r {d}` när du är klar):\n  finsam --store {d} log\n  finsam --store {d} budget --forbund sf-vastmanland --year 2024 --as-of 2024-06-30\n  finsam --store {d} audit trail --forbund sf-vastmanland --insats samordningsteam-sala\n  finsam --store {d} audit explain --forbund sf-vastmanland --account 1930 --as-of 2024-12-31\n  finsam --store {d} reconcile --merger sf-vastmanland --format json\n  finsam --store {d} report annual --forbund sf-vastmanland --year 2024\n"
+            ));
+            out.push_str(&format!(
+                "\nÅrsredovisningen 2024 för Samordningsförbundet Västmanland (resultaträkning, balansräkning,\nkassaflödesanalys, driftredovisning, noter, diagram) finns i\n  {}\nÖppna den i en webbläsare; skriv ut den som PDF (A4) därifrån.\n",
+                annual_path.display()
             ));
             emit(&out);
         }
@@ -114,6 +124,7 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
                 "budget": reports::budget_json(&position),
                 "balances": reports::balances_json(&balances, &chart),
                 "reconciliation": reports::reconciliation_json(&reconciliation, Some(&forbund), at),
+                "annual_report": annual_path.display().to_string(),
             });
             emit(&format!("{}\n", serde_json::to_string_pretty(&value).expect("serialises")));
         }

@@ -6,6 +6,7 @@
 
 mod annual;
 mod audit;
+mod charts;
 mod demo;
 mod output;
 mod reports;
@@ -56,6 +57,8 @@ pub enum Format {
     Json,
     /// Comma-separated values (the reports only)
     Csv,
+    /// One self-contained HTML page with charts, to read, print or archive (finsam report)
+    Html,
 }
 
 fn parse_share(text: &str) -> Result<rust_decimal::Decimal, String> {
@@ -498,6 +501,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Reconcile { .. }
             | Command::Report(_)
     );
+    if format == Format::Html && !matches!(cli.command, Command::Report(_)) {
+        return Err(Failure::usage("--format html is offered by finsam report (annual)".into()));
+    }
     if format == Format::Csv && reports_only {
         return Err(Failure::usage(
             "--format csv is offered by the reports (balances, budget, audit trail, audit explain)".into(),
@@ -508,7 +514,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let dir = store_dir(&cli.store);
             finsam_store::init(&dir)?;
             match format {
-                Format::Table | Format::Csv => emit(&format!("created an empty store in {}\n", dir.display())),
+                Format::Table | Format::Csv | Format::Html => {
+                    emit(&format!("created an empty store in {}\n", dir.display()))
+                }
                 Format::Json => {
                     emit(&format!("{}\n", serde_json::json!({"store": dir.display().to_string(), "head": 0})))
                 }
@@ -534,7 +542,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let (store, report) = Store::reindex(&dir)?;
             let head = store.head();
             match format {
-                Format::Table | Format::Csv => emit(&format!(
+                Format::Table | Format::Csv | Format::Html => emit(&format!(
                     "rebuilt the derived state of {} from {} events; head {}\n",
                     dir.display(),
                     report.events_replayed,
@@ -963,7 +971,7 @@ fn record(
     output::save_derived(&mut store);
     let head = store.head().clone();
     match format {
-        Format::Table | Format::Csv => {
+        Format::Table | Format::Csv | Format::Html => {
             let mut t = Table::new(&[("rad", Align::Right), ("seq", Align::Right), ("", Align::Left)]);
             for r in &outcome {
                 let note = if r.duplicate {
@@ -983,7 +991,7 @@ fn record(
 
 fn log(dir: &std::path::Path, from: u64, to: u64, format: Format) -> Result<(), Failure> {
     match format {
-        Format::Table | Format::Csv => {
+        Format::Table | Format::Csv | Format::Html => {
             let mut t = Table::new(&[
                 ("seq", Align::Right),
                 ("registrerad (UTC)", Align::Left),
@@ -1035,7 +1043,7 @@ fn status(dir: &std::path::Path, format: Format) -> Result<(), Failure> {
         rows.push((id.clone(), ledger.forbund_name(id).unwrap_or_default().to_string(), position));
     }
     match format {
-        Format::Table | Format::Csv => {
+        Format::Table | Format::Csv | Format::Html => {
             let mut t = Table::new(&[
                 ("förbund", Align::Left),
                 ("namn", Align::Left),

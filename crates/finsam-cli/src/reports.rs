@@ -105,6 +105,19 @@ fn seq_recorded_by(store: &Path, head: u64, t: chrono::DateTime<chrono::Utc>) ->
     Ok(last)
 }
 
+/// The log's head as it was at `seq` (its seq and hash), for a report's footer.
+pub(crate) fn head_at(store: &Path, books: Books<'_>, seq: u64) -> Result<finsam_store::Head, Failure> {
+    let mut head = finsam_store::Head::genesis();
+    let seq = seq.min(books.head);
+    if seq > 0 {
+        finsam_store::read_log(store, seq, seq, &mut |e| {
+            head = finsam_store::Head { seq: e.seq, hash: e.hash };
+            Ok(())
+        })?;
+    }
+    Ok(head)
+}
+
 fn known_seq(store: &Path, head: u64, known_at: Option<KnownAt>) -> Result<Option<u64>, Failure> {
     match known_at {
         None => Ok(None),
@@ -252,7 +265,7 @@ pub fn balances(
             }
             out
         }
-        (Scope::All, Format::Table) => {
+        (Scope::All, Format::Table | Format::Html) => {
             all.iter().map(|(b, chart)| render_balances(b, chart, head, Format::Table)).collect::<Vec<_>>().join("\n")
         }
     };
@@ -311,7 +324,7 @@ pub fn render_balances(b: &Balances, chart: &Chart, head: u64, format: Format) -
             }
             out
         }
-        Format::Table => {
+        Format::Table | Format::Html => {
             let year = chrono::Datelike::year(&b.at.as_of);
             let mut out = format!(
                 "Saldobalans för {} ({})\n{}; kontoplan {}; {} verifikationer\n\n",
@@ -465,7 +478,7 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
             }
             out
         }
-        Format::Table => {
+        Format::Table | Format::Html => {
             let status = match p.status {
                 finsam_domain::event::BudgetStatus::Adopted => "antagen",
                 finsam_domain::event::BudgetStatus::Outlook => "prognos",
@@ -752,7 +765,7 @@ pub fn render_trail(rows: &[Value], format: Format) -> String {
             }
             out
         }
-        Format::Table => {
+        Format::Table | Format::Html => {
             let mut t = Table::new(&[
                 ("seq", Align::Right),
                 ("registrerad (UTC) av", Align::Left),
@@ -899,7 +912,7 @@ pub fn explain_out(
             }
             out
         }
-        Format::Table => {
+        Format::Table | Format::Html => {
             let mut t = Table::new(&[
                 ("verifikation", Align::Left),
                 ("datum", Align::Left),
@@ -1139,7 +1152,7 @@ pub fn render_reconciliation(
             }
             out
         }
-        Format::Table => {
+        Format::Table | Format::Html => {
             let title = match merger {
                 Some(f) => format!("Avstämning av sammanläggningen till {f}"),
                 None => "Avstämning av alla förbund och sammanläggningar i loggen".to_string(),
@@ -1245,7 +1258,7 @@ pub fn voucher(
         .collect();
     match format {
         Format::Json | Format::Csv => emit(&format!("{}\n", serde_json::to_string_pretty(&out).expect("serialises"))),
-        Format::Table => {
+        Format::Table | Format::Html => {
             let name = &p.forbund[&f].name;
             let mut t = Table::new(&[
                 ("konto", Align::Left),

@@ -156,6 +156,17 @@ pub struct Annual {
     pub operations: Option<Operations>,
     pub members: Vec<MemberContribution>,
     pub equity_ceiling: EquityCeiling,
+    /// Month by month: the bank at the month's end, the month's costs and income.
+    pub months: Vec<Month>,
+}
+
+/// One month of the year.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Month {
+    pub month: u32,
+    pub bank: Amount,
+    pub costs: Amount,
+    pub income: Amount,
 }
 
 /// Driftredovisning: the budget in force at the year's end against the utfall (the year's
@@ -476,6 +487,28 @@ impl Projection {
                 actual_share: share(amount, contributions),
             });
         }
+        let mut months: Vec<Month> = (1..=12)
+            .map(|month| Month { month, bank: Amount::ZERO, costs: Amount::ZERO, income: Amount::ZERO })
+            .collect();
+        // The vouchers come in recording order: the bank is summed per month, then run.
+        let mut moved = [Amount::ZERO; 12];
+        for v in self.visible_vouchers(f, known_at, to).filter(|v| v.date >= from && v.kind != VoucherKind::Closing) {
+            let i = v.date.month0() as usize;
+            for row in &v.rows {
+                match row.role.side() {
+                    Side::Cost => months[i].costs += row.amount,
+                    Side::Income => months[i].income -= row.amount,
+                    _ if row.role == Role::Bank => moved[i] += row.amount,
+                    _ => {}
+                }
+            }
+        }
+        let mut last = current.cash_flow.bank_opening.amount;
+        for (m, change) in months.iter_mut().zip(moved) {
+            last += change;
+            m.bank = last;
+        }
+        assert_eq!(last, current.balance.bank.amount, "the months of {f} {year} end at the bank balance");
         let limit = Amount::from_decimal((contributions.decimal() * ceiling).round_dp(2));
         let equity = current.balance.equity.closing.amount;
         let equity_ceiling = EquityCeiling { ceiling, contributions, limit, equity, within: equity <= limit };
@@ -489,6 +522,7 @@ impl Projection {
             operations,
             members,
             equity_ceiling,
+            months,
         })
     }
 }
