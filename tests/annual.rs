@@ -246,3 +246,57 @@ fn the_annual_report_prints_to_a4_pages_that_each_say_which_log_they_came_from()
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
     assert!(text(1).contains("-1 638 899,00"), "the printed result");
 }
+
+#[test]
+fn the_member_statement_shows_what_each_member_and_payer_owes_and_agrees_with_the_reconciliation() {
+    let dir = TempDir::new("members");
+    let store = fixture_store(&dir);
+    let o =
+        finsam(&store, &["--format", "json", "report", "members", "--forbund", "sf-vastmanland", "--year", "2024"], "");
+    assert_exit(&o, 0);
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let money = |v: &Value| cents(v.as_str().unwrap().parse::<f64>().unwrap());
+    let members = r["members"].as_array().unwrap();
+    assert_eq!(members.len(), 13, "the thirteen members of 2024");
+    for m in members {
+        assert_eq!(money(&m["outstanding"]), money(&m["decided"]) - money(&m["paid"]), "{m}");
+    }
+    // The payers are the reconciliation's payer table for 2024, row by row.
+    let o =
+        finsam(&store, &["--format", "json", "reconcile", "--merger", "sf-vastmanland", "--as-of", "2024-12-31"], "");
+    let rec: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let theirs: Vec<(String, i64, i64)> = rec["payers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["forbund"] == "sf-vastmanland" && p["year"] == 2024)
+        .map(|p| (p["payer"].as_str().unwrap().to_string(), money(&p["owed"]), money(&p["paid"])))
+        .collect();
+    let ours: Vec<(String, i64, i64)> = r["payers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["payer"].as_str().unwrap().to_string(), money(&p["owed"]), money(&p["paid"])))
+        .collect();
+    assert!(!ours.is_empty());
+    assert_eq!(ours, theirs);
+    // What was paid is what the annual report's note says was contributed... for members paying
+    // in the year; and the totals add up.
+    let paid: i64 = members.iter().map(|m| money(&m["paid"])).sum();
+    assert_eq!(paid, money(&r["totals"]["paid"]));
+    let table = finsam(&store, &["report", "members", "--forbund", "sf-vastmanland", "--year", "2024"], "");
+    assert_exit(&table, 0);
+    assert!(
+        stdout(&table).contains("kvar att betala") && stdout(&table).contains("Per betalare"),
+        "{}",
+        stdout(&table)
+    );
+    assert_exit(
+        &finsam(
+            &store,
+            &["--format", "html", "report", "members", "--forbund", "sf-vastmanland", "--year", "2024"],
+            "",
+        ),
+        2,
+    );
+}

@@ -576,3 +576,119 @@ fn members_html(a: &Annual) -> Markup {
         }
     }
 }
+
+/// `finsam report members`: each member's and each payer's contributions for a year.
+pub fn members_out(
+    store: &Path,
+    books: Books<'_>,
+    forbund: &str,
+    year: i32,
+    axes: &reports::Axes,
+    format: Format,
+) -> Result<String, crate::output::Failure> {
+    let axes =
+        reports::Axes { as_of: axes.as_of.or(chrono::NaiveDate::from_ymd_opt(year, 12, 31)), known_at: axes.known_at };
+    let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
+    let c = books.projection.contributions_of(&f, year, at).expect("checked that the förbund exists");
+    let name = books.projection.forbund[&f].name_known_at(at.known_at).to_string();
+    Ok(render_members(&c, &name, books.head, format))
+}
+
+pub fn render_members(c: &finsam_projections::members::Contributions, name: &str, head: u64, format: Format) -> String {
+    let total =
+        |pick: fn(&finsam_projections::members::MemberRow) -> Amount| c.members.iter().map(pick).sum::<Amount>();
+    match format {
+        Format::Json => {
+            let body = json!({
+                "forbund": c.forbund.as_str(), "year": c.year, "as_of": c.at.as_of.to_string(), "known_at": c.at.known_at,
+                "members": c.members.iter().map(|m| json!({
+                    "member": m.member.as_str(), "name": m.name, "kind": m.kind.as_str(),
+                    "share": format!("{:.4}", m.share), "decided": m.decided.canonical(), "paid": m.paid.canonical(),
+                    "outstanding": m.outstanding().canonical(), "paid_by": m.paid_by.as_ref().map(|p| p.as_str()),
+                    "seqs": m.seqs,
+                })).collect::<Vec<_>>(),
+                "payers": c.payers.iter().map(|p| json!({
+                    "payer": p.payer.as_str(), "members": p.members.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                    "owed": p.owed.canonical(), "paid": p.paid.canonical(), "outstanding": (p.owed - p.paid).canonical(),
+                })).collect::<Vec<_>>(),
+                "totals": {"decided": total(|m| m.decided).canonical(), "paid": total(|m| m.paid).canonical(),
+                    "outstanding": total(|m| m.outstanding()).canonical()},
+            });
+            format!("{}\n", serde_json::to_string_pretty(&body).expect("serialises"))
+        }
+        Format::Csv => {
+            let mut out = reports::csv_line(
+                &["member", "name", "kind", "share", "decided", "paid", "outstanding", "paid_by"].map(String::from),
+            );
+            for m in &c.members {
+                out.push_str(&reports::csv_line(&[
+                    m.member.to_string(),
+                    m.name.clone(),
+                    m.kind.as_str().to_string(),
+                    format!("{:.4}", m.share),
+                    m.decided.canonical(),
+                    m.paid.canonical(),
+                    m.outstanding().canonical(),
+                    m.paid_by.as_ref().map_or(String::new(), |p| p.to_string()),
+                ]));
+            }
+            out
+        }
+        Format::Table | Format::Html => {
+            let mut out =
+                format!("Medlemsbidrag {} för {name} ({})\n{}\n\n", c.year, c.forbund, reports::axes_line(c.at, head));
+            let mut t = Table::new(&[
+                ("medlem", Align::Left),
+                ("andel", Align::Right),
+                ("beslutat", Align::Right),
+                ("betalt", Align::Right),
+                ("kvar att betala", Align::Right),
+                ("betalt av", Align::Left),
+            ]);
+            for m in &c.members {
+                t.row(vec![
+                    m.name.clone(),
+                    reports::pct(Some(m.share)),
+                    m.decided.human_number(),
+                    m.paid.human_number(),
+                    m.outstanding().human_number(),
+                    m.paid_by.as_ref().map_or(String::new(), |p| p.to_string()),
+                ]);
+            }
+            t.rule();
+            t.row(vec![
+                "Summa".into(),
+                String::new(),
+                total(|m| m.decided).human_number(),
+                total(|m| m.paid).human_number(),
+                total(|m| m.outstanding()).human_number(),
+                String::new(),
+            ]);
+            out.push_str(&t.render());
+            if !c.payers.is_empty() {
+                out.push_str("\nPer betalare\n");
+                let mut t = Table::new(&[
+                    ("betalare", Align::Left),
+                    ("för", Align::Left),
+                    ("beslutat", Align::Right),
+                    ("betalt", Align::Right),
+                    ("kvar att betala", Align::Right),
+                ]);
+                for p in &c.payers {
+                    let list: Vec<&str> = p.members.iter().map(|m| m.as_str()).collect();
+                    t.row(vec![
+                        p.payer.to_string(),
+                        list.join(", "),
+                        p.owed.human_number(),
+                        p.paid.human_number(),
+                        (p.owed - p.paid).human_number(),
+                    ]);
+                }
+                out.push_str(&t.render());
+            } else {
+                out.push_str(&format!("\nInga bidrag beslutade för {} (bara betalningar bokförda).\n", c.year));
+            }
+            out
+        }
+    }
+}

@@ -127,6 +127,26 @@ Example: finsam report annual --forbund sf-vastmanland --year 2024")]
         #[arg(long, value_name = "SHARE", default_value = "0.2", value_parser = parse_share)]
         equity_ceiling: rust_decimal::Decimal,
     },
+    /// Each member's contributions for a year — share, decided, paid, outstanding — and each
+    /// payer's (Försäkringskassan pays for Arbetsförmedlingen)
+    #[command(long_about = "\
+Each member's contributions for a year: its share, what was decided (the förbund's claim on the
+member, which is what is invoiced), what was paid, what is still owed, and who paid when it was
+not the member itself; then per payer: the members it pays for, owed, paid, outstanding. Members
+are those in force at the year's end, then any other with a decision or a payment for the year.
+As of the year's end unless --as-of says otherwise (e.g. the board's meeting day).
+
+Example: finsam report members --forbund sf-vastmanland --year 2024 --as-of 2024-06-30")]
+    Members {
+        /// The förbund, by id (e.g. sf-vastmanland)
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// The year the contributions are for
+        #[arg(long, value_name = "YEAR")]
+        year: i32,
+        #[command(flatten)]
+        axes: AxesArgs,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -501,8 +521,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Reconcile { .. }
             | Command::Report(_)
     );
-    if format == Format::Html && !matches!(cli.command, Command::Report(_)) {
-        return Err(Failure::usage("--format html is offered by finsam report (annual)".into()));
+    if format == Format::Html && !matches!(cli.command, Command::Report(ReportCommand::Annual { .. })) {
+        return Err(Failure::usage("--format html is offered by finsam report annual".into()));
     }
     if format == Format::Csv && reports_only {
         return Err(Failure::usage(
@@ -569,6 +589,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let dir = store_dir(&cli.store);
             let view = finsam_store::open_view(&dir)?;
             emit(&annual::annual_out(&dir, (&view).into(), &forbund, year, known_at, equity_ceiling, format)?)
+        }
+        Command::Report(ReportCommand::Members { forbund, year, axes }) => {
+            let dir = store_dir(&cli.store);
+            let view = finsam_store::open_view(&dir)?;
+            emit(&annual::members_out(&dir, (&view).into(), &forbund, year, &axes.into(), format)?)
         }
         Command::Reconcile { merger, axes, equity_ceiling } => {
             let ok =

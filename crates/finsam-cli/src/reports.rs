@@ -183,7 +183,7 @@ pub(crate) fn csv_line(fields: &[String]) -> String {
 
 /// The two time axes of a report, as its heading states them: "per 2024-12-31, känt vid seq 293
 /// (loggens huvud)".
-fn axes_line(at: At, head: u64) -> String {
+pub(crate) fn axes_line(at: At, head: u64) -> String {
     let known = if at.known_at == head {
         format!("känt vid seq {} (loggens huvud)", at.known_at)
     } else {

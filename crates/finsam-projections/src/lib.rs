@@ -6,6 +6,7 @@ pub mod annual;
 pub mod book;
 pub mod chart;
 pub mod journal;
+pub mod members;
 pub mod projection;
 pub mod reconcile;
 pub mod reports;

@@ -114,18 +114,7 @@ pub struct Reconciliation {
     pub payers: Vec<PayerRow>,
 }
 
-/// One payer's contributions for a year: the members it pays for (itself, or — as
-/// Försäkringskassan does for Arbetsförmedlingen — others), what was decided for them, and
-/// what it paid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PayerRow {
-    pub forbund: Slug,
-    pub year: i32,
-    pub payer: Slug,
-    pub members: Vec<Slug>,
-    pub owed: Amount,
-    pub paid: Amount,
-}
+pub use crate::members::PayerRow;
 
 /// A merger, old förbund by old förbund: what the plans said and what the books show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1059,50 +1048,15 @@ impl<'a> Run<'a> {
     /// over, a warning for every member whose payments fall short of or exceed the decision.
     fn payers(&mut self, f: &Slug) -> Vec<PayerRow> {
         let at = self.at;
-        let live = |seq: u64, date: NaiveDate| {
-            seq <= at.known_at
-                && date <= at.as_of
-                && self.p.corrected.get(&seq).is_none_or(|(by, day)| *by > at.known_at || *day > at.as_of)
-        };
-        let records: Vec<_> = self.p.contributions.iter().filter(|c| &c.forbund == f && live(c.seq, c.date)).collect();
-        let years: BTreeSet<i32> = records.iter().filter(|c| c.paid_by.is_none()).map(|c| c.year).collect();
         let mut rows = Vec::new();
-        for year in years {
-            // Per member: decided, paid, the seqs, and who paid last.
-            type Member<'m> = (Amount, Amount, Vec<u64>, Option<&'m Slug>);
-            let mut members: BTreeMap<&Slug, Member> = BTreeMap::new();
-            let mut paid_by: BTreeMap<&Slug, Amount> = BTreeMap::new();
-            for c in records.iter().filter(|c| c.year == year) {
-                let m = members.entry(&c.member).or_default();
-                m.2.push(c.seq);
-                match &c.paid_by {
-                    None => m.0 += c.amount,
-                    Some(payer) => {
-                        m.1 += c.amount;
-                        m.3 = Some(payer);
-                        *paid_by.entry(payer).or_default() += c.amount;
-                    }
-                }
-            }
-            let mut by_payer: BTreeMap<&Slug, (Vec<Slug>, Amount)> = BTreeMap::new();
-            for (member, (decided, _, _, payer)) in &members {
-                let entry = by_payer.entry(payer.unwrap_or(member)).or_default();
-                entry.0.push((*member).clone());
-                entry.1 += *decided;
-            }
-            for payer in paid_by.keys() {
-                by_payer.entry(payer).or_default();
-            }
-            for (payer, (list, owed)) in by_payer {
-                let paid = paid_by.get(payer).copied().unwrap_or_default();
-                rows.push(PayerRow { forbund: f.clone(), year, payer: payer.clone(), members: list, owed, paid });
-            }
+        for year in self.p.contribution_years(f, at) {
+            let Some(c) = self.p.contributions_of(f, year, at) else { continue };
+            rows.extend(c.payers);
             if at.as_of <= year_end(year) {
                 continue;
             }
-            let info = &self.p.forbund[f];
-            for (member, (decided, paid, seqs, _)) in members {
-                let member = info.members.iter().find(|m| &m.0 == member).map_or(member.as_str(), |m| m.1.as_str());
+            for m in c.members.into_iter().filter(|m| !m.seqs.is_empty()) {
+                let (decided, paid, member) = (m.decided, m.paid, m.name.as_str());
                 if decided != paid && !decided.is_zero() {
                     let why = if paid < decided {
                         format!(
@@ -1127,7 +1081,7 @@ impl<'a> Run<'a> {
                         format!("{year}: beslutat bidrag från {member}"),
                         kr(decided),
                         kr(paid),
-                        seqs,
+                        m.seqs,
                         why,
                     );
                 }

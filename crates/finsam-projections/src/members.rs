@@ -1,0 +1,156 @@
+//! The members' contributions of a year, member by member and payer by payer: what was decided
+//! (and so invoiced: a decision is the förbund's claim on the member), what was paid, what is
+//! outstanding. The reconciliation's payer table and `finsam report members` both read it.
+
+use crate::projection::Projection;
+use crate::reports::At;
+use chrono::NaiveDate;
+use finsam_domain::{Amount, MemberKind, Slug};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// One member's contributions for a year.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub member: Slug,
+    pub name: String,
+    pub kind: MemberKind,
+    /// Its share as last decided (zero for one no longer a member at the year's end).
+    pub share: Decimal,
+    pub decided: Amount,
+    pub paid: Amount,
+    /// Who paid for it last, when not the member itself (Försäkringskassan pays for
+    /// Arbetsförmedlingen).
+    pub paid_by: Option<Slug>,
+    /// The seqs of its decisions and payments.
+    pub seqs: Vec<u64>,
+}
+
+impl MemberRow {
+    /// Decided less paid: what the member still owes (negative: paid more than decided).
+    pub fn outstanding(&self) -> Amount {
+        self.decided - self.paid
+    }
+}
+
+/// One payer's contributions for a year: the members it pays for (itself, or — as
+/// Försäkringskassan does for Arbetsförmedlingen — others), what was decided for them, and
+/// what it paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayerRow {
+    pub forbund: Slug,
+    pub year: i32,
+    pub payer: Slug,
+    pub members: Vec<Slug>,
+    pub owed: Amount,
+    pub paid: Amount,
+}
+
+/// A förbund's contributions for a year, as of a day, as known at a seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contributions {
+    pub forbund: Slug,
+    pub year: i32,
+    pub at: At,
+    pub members: Vec<MemberRow>,
+    pub payers: Vec<PayerRow>,
+}
+
+impl Projection {
+    /// The years for which a förbund's contributions were decided (as of `at`).
+    pub fn contribution_years(&self, f: &Slug, at: At) -> Vec<i32> {
+        let mut years: Vec<i32> = self
+            .contributions
+            .iter()
+            .filter(|c| &c.forbund == f && c.paid_by.is_none() && self.live(c.seq, c.date, at))
+            .map(|c| c.year)
+            .collect();
+        years.sort();
+        years.dedup();
+        years
+    }
+
+    /// Whether a record counts as of `at`: recorded by then, dated by then, and not corrected
+    /// by then.
+    fn live(&self, seq: u64, date: NaiveDate, at: At) -> bool {
+        seq <= at.known_at
+            && date <= at.as_of
+            && self.corrected.get(&seq).is_none_or(|(by, day)| *by > at.known_at || *day > at.as_of)
+    }
+
+    /// Member by member and payer by payer: the contributions of `year`. The members are those
+    /// in force at the year's end (or at `as_of`, if earlier), then any other with a decision
+    /// or a payment for the year. `None` for an unknown förbund.
+    pub fn contributions_of(&self, f: &Slug, year: i32, at: At) -> Option<Contributions> {
+        let info = self.forbund.get(f)?;
+        let mut rows: BTreeMap<Slug, MemberRow> = BTreeMap::new();
+        let mut order: Vec<Slug> = Vec::new();
+        let year_end = NaiveDate::from_ymd_opt(year, 12, 31)?;
+        for (id, name, kind, share) in info.members_at(year_end.min(at.as_of), at.known_at) {
+            order.push(id.clone());
+            rows.insert(
+                id.clone(),
+                MemberRow {
+                    member: id.clone(),
+                    name: name.clone(),
+                    kind: *kind,
+                    share: share.decimal(),
+                    decided: Amount::ZERO,
+                    paid: Amount::ZERO,
+                    paid_by: None,
+                    seqs: Vec::new(),
+                },
+            );
+        }
+        let mut paid_by: BTreeMap<Slug, Amount> = BTreeMap::new();
+        let mut decided_years = false;
+        for c in self.contributions.iter().filter(|c| &c.forbund == f && c.year == year && self.live(c.seq, c.date, at))
+        {
+            let row = rows.entry(c.member.clone()).or_insert_with(|| {
+                order.push(c.member.clone());
+                let known = info.members.iter().find(|m| m.0 == c.member);
+                MemberRow {
+                    member: c.member.clone(),
+                    name: known.map_or(c.member.to_string(), |m| m.1.clone()),
+                    kind: known.map_or(MemberKind::Kommun, |m| m.2),
+                    share: Decimal::ZERO,
+                    decided: Amount::ZERO,
+                    paid: Amount::ZERO,
+                    paid_by: None,
+                    seqs: Vec::new(),
+                }
+            });
+            row.seqs.push(c.seq);
+            match &c.paid_by {
+                None => {
+                    row.decided += c.amount;
+                    decided_years = true;
+                }
+                Some(payer) => {
+                    row.paid += c.amount;
+                    row.paid_by = (payer != &c.member).then(|| payer.clone());
+                    *paid_by.entry(payer.clone()).or_default() += c.amount;
+                }
+            }
+        }
+        let members: Vec<MemberRow> = order.iter().filter_map(|id| rows.remove(id)).collect();
+        let mut payers = Vec::new();
+        if decided_years {
+            let mut by_payer: BTreeMap<Slug, (Vec<Slug>, Amount)> = BTreeMap::new();
+            for m in members.iter().filter(|m| !m.seqs.is_empty()) {
+                let entry = by_payer.entry(m.paid_by.clone().unwrap_or_else(|| m.member.clone())).or_default();
+                entry.0.push(m.member.clone());
+                entry.1 += m.decided;
+            }
+            for payer in paid_by.keys() {
+                by_payer.entry(payer.clone()).or_default();
+            }
+            for (payer, (mut list, owed)) in by_payer {
+                list.sort();
+                let paid = paid_by.get(&payer).copied().unwrap_or_default();
+                payers.push(PayerRow { forbund: f.clone(), year, payer, members: list, owed, paid });
+            }
+        }
+        Some(Contributions { forbund: f.clone(), year, at, members, payers })
+    }
+}
