@@ -300,3 +300,66 @@ fn the_member_statement_shows_what_each_member_and_payer_owes_and_agrees_with_th
         2,
     );
 }
+
+#[test]
+fn the_boards_follow_up_runs_through_a_month_and_through_december_is_the_driftredovisning() {
+    let dir = TempDir::new("period");
+    let store = fixture_store(&dir);
+    let period = |through: &str| -> Value {
+        let args = [
+            "--format",
+            "json",
+            "report",
+            "period",
+            "--forbund",
+            "sf-vastmanland",
+            "--year",
+            "2024",
+            "--through",
+            through,
+        ];
+        let o = finsam(&store, &args, "");
+        assert_exit(&o, 0);
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let money = |v: &Value| cents(v.as_str().unwrap().parse::<f64>().unwrap());
+    // A delårsrapport at 30 June: half the year's budget, the months adding up to the totals.
+    let june = period("2024-06");
+    assert_eq!(june["through"], "2024-06-30");
+    let total = &june["total"];
+    let lines = june["lines"].as_array().unwrap();
+    let sum = |key: &str| lines.iter().map(|l| money(&l[key])).sum::<i64>();
+    assert_eq!(sum("budget_to_date"), money(&total["budget_to_date"]));
+    assert_eq!(sum("utfall_to_date") + money(&june["unbudgeted"]["utfall_to_date"]), money(&total["utfall_to_date"]));
+    let months = june["per_month"].as_array().unwrap();
+    assert_eq!(months.len(), 6);
+    assert_eq!(months.iter().map(|m| money(&m["budget"])).sum::<i64>(), money(&total["budget_to_date"]));
+    assert_eq!(months.iter().map(|m| money(&m["utfall"])).sum::<i64>(), money(&total["utfall_to_date"]));
+    assert!((money(&total["budget_to_date"]) - money(&total["budget_year"]) / 2).abs() <= lines.len() as i64);
+    // The forecast is the utfall extrapolated, and says so.
+    assert_eq!(total["forecast_kind"], "extrapolated");
+    assert_eq!(money(&total["forecast"]), money(&total["utfall_to_date"]) * 2);
+    // Through December: the annual report's driftredovisning.
+    let december = period("2024-12");
+    let o =
+        finsam(&store, &["--format", "json", "report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"], "");
+    let annual: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let d = &annual["driftredovisning"]["summa"];
+    assert_eq!(money(&december["total"]["budget_to_date"]), money(&d["budget"]));
+    assert_eq!(money(&december["total"]["utfall_to_date"]), money(&d["utfall"]));
+    // The table labels the forecast; a month outside the year, or not a month, is refused.
+    let table = finsam(
+        &store,
+        &["report", "period", "--forbund", "sf-vastmanland", "--year", "2024", "--through", "2024-08"],
+        "",
+    );
+    assert!(stdout(&table).contains("framskrivet till tolv månader"), "{}", stdout(&table));
+    for bad in ["2023-08", "2024-13", "2024-8", "augusti"] {
+        let o = finsam(
+            &store,
+            &["report", "period", "--forbund", "sf-vastmanland", "--year", "2024", "--through", bad],
+            "",
+        );
+        assert_exit(&o, 2);
+    }
+}

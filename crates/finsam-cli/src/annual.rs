@@ -692,3 +692,150 @@ pub fn render_members(c: &finsam_projections::members::Contributions, name: &str
         }
     }
 }
+
+/// `finsam report period`: the board's follow-up of a year through a month.
+pub fn period_out(
+    store: &Path,
+    books: Books<'_>,
+    forbund: &str,
+    year: i32,
+    through: (i32, u32),
+    known_at: Option<reports::KnownAt>,
+    format: Format,
+) -> Result<String, crate::output::Failure> {
+    use crate::output::Failure;
+    if through.0 != year {
+        return Err(Failure::usage(format!(
+            "--through {}-{:02}: the follow-up of {year} runs through a month of {year}",
+            through.0, through.1
+        )));
+    }
+    let axes = reports::Axes { as_of: None, known_at };
+    let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
+    let Some(p) = books.projection.period(&f, year, through.1, at.known_at) else {
+        return Err(Failure {
+            code: 2,
+            message: format!("{f} has no budget for {year} in force at the end of {year}-{:02}", through.1),
+        });
+    };
+    let name = books.projection.forbund[&f].name_known_at(at.known_at).to_string();
+    Ok(render_period(&p, &name, books.head, format))
+}
+
+const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"];
+
+fn follow_json(x: &finsam_projections::period::FollowUp) -> Value {
+    json!({
+        "budget_year": x.budget_year.canonical(), "budget_to_date": x.budget_to_date.canonical(),
+        "utfall_to_date": x.utfall_to_date.canonical(), "deviation": x.deviation().canonical(),
+        "forecast": x.forecast.canonical(), "forecast_kind": x.forecast_kind.as_str(),
+    })
+}
+
+pub fn render_period(p: &finsam_projections::period::Period, name: &str, head: u64, format: Format) -> String {
+    match format {
+        Format::Json => {
+            let body = json!({
+                "forbund": p.forbund.as_str(), "year": p.year, "through": p.through.to_string(), "months": p.months,
+                "known_at": p.at.known_at, "budget_seq": p.budget_seq,
+                "lines": p.lines.iter().map(|l| {
+                    let mut v = follow_json(&l.figures);
+                    v["line"] = json!(l.id.as_str());
+                    v["name"] = json!(l.name);
+                    v["category"] = json!(l.category.as_str());
+                    v["insats"] = json!(l.insats.as_ref().map(|i| i.as_str()));
+                    v
+                }).collect::<Vec<_>>(),
+                "by_category": p.by_category.iter().map(|(c, x)| {
+                    let mut v = follow_json(x);
+                    v["category"] = json!(c.as_str());
+                    v
+                }).collect::<Vec<_>>(),
+                "unbudgeted": follow_json(&p.unbudgeted),
+                "total": follow_json(&p.total),
+                "per_month": p.per_month.iter().map(|m| json!({"month": m.month, "budget": m.budget.canonical(), "utfall": m.utfall.canonical()})).collect::<Vec<_>>(),
+            });
+            format!("{}\n", serde_json::to_string_pretty(&body).expect("serialises"))
+        }
+        Format::Csv => {
+            let mut out = reports::csv_line(
+                &[
+                    "line",
+                    "name",
+                    "category",
+                    "insats",
+                    "budget_year",
+                    "budget_to_date",
+                    "utfall_to_date",
+                    "deviation",
+                    "forecast",
+                    "forecast_kind",
+                ]
+                .map(String::from),
+            );
+            for l in &p.lines {
+                let x = &l.figures;
+                out.push_str(&reports::csv_line(&[
+                    l.id.to_string(),
+                    l.name.clone(),
+                    l.category.as_str().to_string(),
+                    l.insats.as_ref().map_or(String::new(), |i| i.to_string()),
+                    x.budget_year.canonical(),
+                    x.budget_to_date.canonical(),
+                    x.utfall_to_date.canonical(),
+                    x.deviation().canonical(),
+                    x.forecast.canonical(),
+                    x.forecast_kind.as_str().to_string(),
+                ]));
+            }
+            out
+        }
+        Format::Table | Format::Html => {
+            let mut out = format!(
+                "Ekonomisk uppföljning {} för {name} ({}), januari–{} ({} av 12 månader)\nBudgeten i kraft den {} (seq {}), känt vid seq {} av {head}\n\n",
+                p.year, p.forbund, MONTHS[p.months as usize - 1], p.months, p.through, p.budget_seq, p.at.known_at
+            );
+            let mut t = Table::new(&[
+                ("", Align::Left),
+                ("budget helår", Align::Right),
+                ("budget hittills", Align::Right),
+                ("utfall hittills", Align::Right),
+                ("avvikelse", Align::Right),
+                ("prognos helår*", Align::Right),
+            ]);
+            let row = |label: String, x: &finsam_projections::period::FollowUp| {
+                vec![
+                    label,
+                    x.budget_year.human_number(),
+                    x.budget_to_date.human_number(),
+                    x.utfall_to_date.human_number(),
+                    x.deviation().human_number(),
+                    x.forecast.human_number(),
+                ]
+            };
+            for (c, x) in &p.by_category {
+                let lines: Vec<_> = p.lines.iter().filter(|l| l.category == *c).collect();
+                if lines.is_empty() {
+                    continue;
+                }
+                t.row(row(reports::category_title(*c).to_string(), x));
+                for l in lines {
+                    t.row(row(format!("  {}", l.name), &l.figures));
+                }
+            }
+            if !p.unbudgeted.utfall_to_date.is_zero() {
+                t.row(row("Kostnader utanför budgeten".into(), &p.unbudgeted));
+            }
+            t.rule();
+            t.row(row("Summa kostnader".into(), &p.total));
+            out.push_str(&t.render());
+            out.push_str("* Prognosen är utfallet hittills framskrivet till tolv månader (ingen prognos registrerad).\n\nPer månad\n");
+            let mut m = Table::new(&[("månad", Align::Left), ("budget", Align::Right), ("utfall", Align::Right)]);
+            for x in &p.per_month {
+                m.row(vec![MONTHS[x.month as usize - 1].to_string(), x.budget.human_number(), x.utfall.human_number()]);
+            }
+            out.push_str(&m.render());
+            out
+        }
+    }
+}

@@ -43,7 +43,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     store: Option<PathBuf>,
 
-    /// Output for people (table) or for programs (json; csv for the reports)
+    /// Output for people (table; html for finsam report annual) or for programs (json; csv for the reports)
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     format: Format,
 
@@ -63,6 +63,17 @@ pub enum Format {
 
 fn parse_share(text: &str) -> Result<rust_decimal::Decimal, String> {
     finsam_domain::Share::parse(text).map(|s| s.decimal()).map_err(|e| format!("{text:?}: {}", e.0))
+}
+
+/// `--through 2024-06`: a year and a month.
+fn parse_month(text: &str) -> Result<(i32, u32), String> {
+    let bad = || format!("{text:?} is not a month as YYYY-MM (e.g. 2024-06)");
+    let (y, m) = text.split_once('-').ok_or_else(bad)?;
+    let (year, month) = (y.parse::<i32>().map_err(|_| bad())?, m.parse::<u32>().map_err(|_| bad())?);
+    if y.len() != 4 || m.len() != 2 || !(1..=12).contains(&month) {
+        return Err(bad());
+    }
+    Ok((year, month))
 }
 
 fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
@@ -126,6 +137,30 @@ Example: finsam report annual --forbund sf-vastmanland --year 2024")]
         /// The plans' ceiling on equity, as a share of the year's contributions
         #[arg(long, value_name = "SHARE", default_value = "0.2", value_parser = parse_share)]
         equity_ceiling: rust_decimal::Decimal,
+    },
+    /// The board's follow-up: utfall through a month against the budget to date, per line,
+    /// category and month, with a full-year forecast
+    #[command(long_about = "\
+The economic follow-up for a board meeting, or a delårsrapport (--through 2024-06 or 2024-08):
+the utfall from January through the month against the budget to date — the year's budget in
+force at the month's end, spread evenly over the twelve months — per budget line (and insats),
+per category and in total, with the deviation; then month by month. The full-year forecast is
+the utfall to date extrapolated to twelve months, and is labelled so.
+
+Example: finsam report period --forbund sf-vastmanland --year 2024 --through 2024-08")]
+    Period {
+        /// The förbund, by id (e.g. sf-vastmanland)
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// The budget year
+        #[arg(long, value_name = "YEAR")]
+        year: i32,
+        /// The last month counted, e.g. 2024-06 for a delårsrapport at 30 June
+        #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+        through: (i32, u32),
+        /// What the books said then: a seq, or a recording time or date [default: the head]
+        #[arg(long, value_name = "SEQ|TIME", value_parser = reports::KnownAt::parse)]
+        known_at: Option<reports::KnownAt>,
     },
     /// Each member's contributions for a year — share, decided, paid, outstanding — and each
     /// payer's (Försäkringskassan pays for Arbetsförmedlingen)
@@ -589,6 +624,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let dir = store_dir(&cli.store);
             let view = finsam_store::open_view(&dir)?;
             emit(&annual::annual_out(&dir, (&view).into(), &forbund, year, known_at, equity_ceiling, format)?)
+        }
+        Command::Report(ReportCommand::Period { forbund, year, through, known_at }) => {
+            let dir = store_dir(&cli.store);
+            let view = finsam_store::open_view(&dir)?;
+            emit(&annual::period_out(&dir, (&view).into(), &forbund, year, through, known_at, format)?)
         }
         Command::Report(ReportCommand::Members { forbund, year, axes }) => {
             let dir = store_dir(&cli.store);

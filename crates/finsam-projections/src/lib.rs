@@ -7,6 +7,7 @@ pub mod book;
 pub mod chart;
 pub mod journal;
 pub mod members;
+pub mod period;
 pub mod projection;
 pub mod reconcile;
 pub mod reports;

@@ -137,6 +137,20 @@ fn random_histories_keep_the_laws_of_the_books() {
                 if let Some((_, previous)) = &a.previous {
                     previous.check();
                 }
+                // The follow-up through any month adds up (checked inside), and through December
+                // it is the driftredovisning: the whole budget against the whole utfall.
+                for months in [1, 6, 8, 12] {
+                    if let Some(p) = full.period(f, year, months, known_at) {
+                        // (Before December the budget in force then may be revised, or
+                        // corrected away, later.)
+                        if months == 12 {
+                            let o = a.operations.as_ref().expect("a year with a budget has a driftredovisning");
+                            assert_eq!(p.total.budget_year, o.budget_total, "seed {seed}: {f} {year}");
+                            assert_eq!(p.total.budget_to_date, o.budget_total, "seed {seed}: {f} {year}");
+                            assert_eq!(p.total.utfall_to_date, o.utfall_total, "seed {seed}: {f} {year}");
+                        }
+                    }
+                }
             }
         }
         // The totals per day give what the vouchers give, on every day a voucher is dated and
