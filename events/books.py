@@ -388,6 +388,76 @@ class Books:
             "accounts": accounts,
         }
 
+    def annual(self, fs, year, known_at):
+        """The statements of an annual report (as `finsam report annual` prints them) for the
+        förbund `fs` added together (one, or a merger's predecessors): per statement, per key,
+        the amount of the year."""
+        start, end = datetime.date(year, 1, 1), datetime.date(year, 12, 31)
+        opening, closing, flows = {}, {}, {}
+
+        def add(sums, role, value):
+            sums[role] = sums.get(role, Decimal(0)) + value
+
+        for f in fs:
+            for v in self.visible(f, known_at, end):
+                for r in v.rows:
+                    add(closing, r["role"], r["amount"])
+                    if v.date < start:
+                        add(opening, r["role"], r["amount"])
+                    elif v.kind != "closing":
+                        add(flows, r["role"], r["amount"])
+
+        def of(sums, *roles):
+            return sum((sums.get(role, Decimal(0)) for role in roles), Decimal(0))
+
+        rr = {
+            "medlemsbidrag_staten": -of(flows, "contribution_staten"),
+            "medlemsbidrag_region": -of(flows, "contribution_region"),
+            "medlemsbidrag_kommuner": -of(flows, "contribution_kommun"),
+            "ovriga_intakter": -of(flows, "other_income"),
+            "personalkostnader": -of(flows, "cost_personal"),
+            "kopta_tjanster": -of(flows, "cost_kopta_tjanster"),
+            "lamnade_bidrag": -of(flows, "cost_individ", "cost_struktur", "cost_admin"),
+            "ovriga_kostnader": -of(flows, "cost_ovrigt"),
+            "finansiella_poster": Decimal(0),
+        }
+        rr["summa_intakter"] = sum((rr[k] for k in ("medlemsbidrag_staten", "medlemsbidrag_region",
+                                                    "medlemsbidrag_kommuner", "ovriga_intakter")), Decimal(0))
+        rr["summa_kostnader"] = sum((rr[k] for k in ("personalkostnader", "kopta_tjanster", "lamnade_bidrag",
+                                                     "ovriga_kostnader")), Decimal(0))
+        rr["verksamhetens_resultat"] = rr["summa_intakter"] + rr["summa_kostnader"]
+        rr["arets_resultat"] = rr["verksamhetens_resultat"] + rr["finansiella_poster"]
+        equity_roles = [role for role, side in SIDES.items() if side in ("equity", "income", "cost")]
+        br = {
+            "fordringar": of(closing, "receivable", "opening_difference_asset"),
+            "forutbetalda_kostnader": of(closing, "accrued_asset"),
+            "kassa_och_bank": of(closing, "bank"),
+            "ingaende_eget_kapital": -of(opening, *equity_roles),
+            "mottaget_eget_kapital": -of(flows, "equity_received"),
+            "ovriga_forandringar": -of(flows, "equity"),
+            "arets_resultat": rr["arets_resultat"],
+            "kortfristiga_skulder": -of(closing, "payable", "opening_difference_liability"),
+            "upplupna_kostnader": -of(closing, "accrued_liability"),
+        }
+        br["summa_tillgangar"] = br["fordringar"] + br["forutbetalda_kostnader"] + br["kassa_och_bank"]
+        br["eget_kapital"] = (br["ingaende_eget_kapital"] + br["mottaget_eget_kapital"] + br["ovriga_forandringar"]
+                              + br["arets_resultat"])
+        br["summa_skulder"] = br["kortfristiga_skulder"] + br["upplupna_kostnader"]
+        br["summa_eget_kapital_och_skulder"] = br["eget_kapital"] + br["summa_skulder"]
+        non_cash = ("receivable", "opening_difference_asset", "accrued_asset")
+        short = ("payable", "opening_difference_liability", "accrued_liability")
+        kf = {
+            "arets_resultat": rr["arets_resultat"],
+            "forandring_fordringar": of(opening, *non_cash) - of(closing, *non_cash),
+            "forandring_skulder": of(opening, *short) - of(closing, *short),
+            "mottaget_eget_kapital": br["mottaget_eget_kapital"] + br["ovriga_forandringar"],
+            "likvida_medel_vid_arets_borjan": of(opening, "bank"),
+        }
+        kf["kassaflode_verksamheten"] = kf["arets_resultat"] + kf["forandring_fordringar"] + kf["forandring_skulder"]
+        kf["arets_kassaflode"] = kf["kassaflode_verksamheten"] + kf["mottaget_eget_kapital"]
+        kf["likvida_medel_vid_arets_slut"] = kf["likvida_medel_vid_arets_borjan"] + kf["arets_kassaflode"]
+        return {"resultatrakning": rr, "balansrakning": br, "kassaflodesanalys": kf}
+
     def budget_position(self, f, year, as_of, known_at):
         """Where a year's budget stands: per line budget, granted, spent, and the totals."""
         budget = self.budget_in_force(f, year, known_at, as_of)

@@ -397,7 +397,56 @@ class Figures:
         self.compare(txt, "the events listed (seqs)", listed, [e["seq"] for e in expected])
 
 
-RECOMPUTED = {"saldon-": Figures.balances, "budgetlage-": Figures.budget, "handelser-": Figures.trail}
+def _annual(self, name, report, text):
+    """The annual report's statements, this year and the comparison column (the förbund's own
+    previous year, or in a merger's first year its predecessors' added together)."""
+    where = f"reports/{name}"
+    f, year = self.forbund, int(name[len("arsredovisning-"):-len(".json")])
+    self.compare(where, "forbund", report.get("forbund"), f)
+    self.compare(where, "year", report.get("year"), year)
+    self.compare(where, "known_at", report.get("known_at"), self.head)
+    current = self.books.annual([f], year, self.head)
+    previous_of = report.get("previous")
+    previous = None
+    if previous_of is not None:
+        self.compare(where, "the comparison year", previous_of.get("year"), year - 1)
+        previous = self.books.annual(previous_of.get("forbund", []), year - 1, self.head)
+    rows = {}
+    for statement, figures in current.items():
+        lines = {l.get("key"): l for l in report["statements"][statement]}
+        for key, value in figures.items():
+            line = lines.pop(key, None)
+            if line is None:
+                self.problems.append(f"{where}: {statement} {key} is missing")
+                continue
+            self.compare(where, f"{statement} {key}", line["current"]["amount"], value)
+            if previous is not None:
+                self.compare(where, f"{statement} {key} (the year before)", line["previous"]["amount"],
+                             previous[statement][key])
+            rows.setdefault(line.get("label"), []).append(value)
+        for key in lines:
+            self.problems.append(f"{where}: {statement} {key} is no figure this verifier knows")
+    # The text a revisor reads: every row of the statements, by its label, this year's figure.
+    txt = where[:-len(".json")] + ".txt"
+    seen = {}
+    for line in text.splitlines():
+        found = trailing_amounts(line, 2)
+        if found is None or found[0] not in rows:
+            continue
+        label, (figure, _) = found
+        i = seen.get(label, 0)
+        seen[label] = i + 1
+        if i < len(rows[label]):
+            self.compare(txt, label, str(figure), rows[label][i])
+    for label, values in rows.items():
+        if seen.get(label, 0) < len(values):
+            self.problems.append(f"{txt}: the row {label!r} is missing")
+
+
+Figures.annual = _annual
+
+RECOMPUTED = {"saldon-": Figures.balances, "budgetlage-": Figures.budget, "handelser-": Figures.trail,
+              "arsredovisning-": Figures.annual}
 
 
 def verify_figures(base):
@@ -426,7 +475,7 @@ def verify_figures(base):
     figures.forbund = read(balances[0]).get("forbund")
     if figures.forbund not in figures.books.forbund:
         return [f"reports/{balances[0]}: förbund {figures.forbund!r} is not in the log"], 0, []
-    needed = [balances[0], f"handelser-{year}.json"]
+    needed = [balances[0], f"handelser-{year}.json", f"arsredovisning-{year}.json"]
     if figures.books.budget_position(figures.forbund, year, books.datetime.date(year, 12, 31), head[0]):
         needed.append(f"budgetlage-{year}.json")
     for name in needed:

@@ -198,6 +198,18 @@ fn a_report_changed_with_its_manifest_rebuilt_is_bad_and_the_figure_is_named() {
             "reports/handelser-2024.json: seq 35: decision",
         ),
         (
+            "equity-received-in-annual-json",
+            "reports/arsredovisning-2024.json",
+            Box::new(|t| t.replacen("\"amount\": \"3863000\"", "\"amount\": \"3963000\"", 1)),
+            "reports/arsredovisning-2024.json: balansrakning mottaget_eget_kapital is 3 963 000,00 kr in the report, the log gives 3 863 000,00 kr",
+        ),
+        (
+            "result-in-annual-text",
+            "reports/arsredovisning-2024.txt",
+            Box::new(|t| t.replacen("-1 638 899,00", "-1 538 899,00", 1)),
+            "reports/arsredovisning-2024.txt: Verksamhetens resultat is -1 538 899,00 kr in the report, the log gives -1 638 899,00 kr",
+        ),
+        (
             "chart-renumbered",
             "chart.json",
             Box::new(|t| t.replace("\"account\": \"1930\"", "\"account\": \"1931\"")),

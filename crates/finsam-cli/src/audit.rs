@@ -258,6 +258,24 @@ fn bundle_files(
         reports::render_reconciliation(&r, p, merger, at, head.seq, Format::Json),
         reports::render_reconciliation(&r, p, merger, at, head.seq, Format::Table),
     );
+    // The annual report's statements: as JSON and text for the verifier, as a page to read.
+    if let Some(annual) = p.annual(&f, year, head.seq, rust_decimal::Decimal::new(2, 1)) {
+        let chart = Chart::default_chart();
+        report(
+            &format!("arsredovisning-{year}"),
+            "årsredovisningens resultaträkning, balansräkning, kassaflödesanalys, driftredovisning och noter",
+            crate::annual::render(&annual, &chart, &head, Format::Json),
+            crate::annual::render(&annual, &chart, &head, Format::Table),
+        );
+        files.push(BundleFile {
+            path: format!("reports/arsredovisning-{year}.html"),
+            bytes: crate::annual::render(&annual, &chart, &head, Format::Html).into_bytes(),
+        });
+        listing.push((
+            format!("reports/arsredovisning-{year}.html"),
+            "årsredovisningen som sida med diagram, att läsa, skriva ut (A4) eller arkivera".into(),
+        ));
+    }
     listing.push(("LASMIG.txt".into(), "den här texten".into()));
     files.push(BundleFile {
         path: "LASMIG.txt".into(),
