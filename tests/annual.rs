@@ -85,6 +85,12 @@ fn the_annual_statements_of_the_merger_year_agree_with_the_books_and_with_the_pr
         now(&rr, "medlemsbidrag_staten") + now(&rr, "medlemsbidrag_region") + now(&rr, "medlemsbidrag_kommuner")
     );
     assert_eq!(r["noter"]["eget_kapital_mot_taket"]["within"], true);
+    // The note on accruals lists the year's entries; the books began this year, so they add up
+    // to the balance sheet's accrued liabilities (the board's December fees, paid in January).
+    let accruals = r["noter"]["periodiseringar"].as_array().unwrap();
+    assert!(!accruals.is_empty());
+    let liabilities: i64 = accruals.iter().map(|e| money(&e["upplupna_kostnader_forutbetalda_intakter"])).sum();
+    assert_eq!(liabilities, now(&br, "upplupna_kostnader"));
     // The comparison column of the first year after the merger: the three predecessors' 2023,
     // added together — each of which is that förbund's own annual report for 2023.
     assert_eq!(r["previous"]["kind"], "predecessors");

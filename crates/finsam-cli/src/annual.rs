@@ -174,6 +174,11 @@ fn notes_json(a: &Annual) -> Value {
             "share": format!("{:.4}", m.share), "amount": m.amount.canonical(),
             "actual_share": reports::share_json(m.actual_share),
         })).collect::<Vec<_>>(),
+        "periodiseringar": a.accruals.iter().map(|e| json!({
+            "date": e.date.to_string(), "voucher": e.voucher, "seq": e.seq, "text": e.text,
+            "forutbetalda_kostnader_upplupna_intakter": e.asset.canonical(),
+            "upplupna_kostnader_forutbetalda_intakter": e.liability.canonical(),
+        })).collect::<Vec<_>>(),
         "eget_kapital_mot_taket": {
             "ceiling": format!("{:.4}", c.ceiling), "contributions": c.contributions.canonical(),
             "limit": c.limit.canonical(), "equity": c.equity.canonical(), "within": c.within,
@@ -339,6 +344,7 @@ fn notes_table(a: &Annual) -> String {
         t.row(vec![m.name.clone(), reports::pct(Some(m.share)), m.amount.human_number(), reports::pct(m.actual_share)]);
     }
     out.push_str(&t.render());
+    out.push_str(&accruals_table(a));
     let c = &a.equity_ceiling;
     out.push_str(&format!(
         "\nNot: Eget kapital mot taket\nEget kapital vid årets slut {} kr; taket {} av årets medlemsbidrag ({} kr) är {} kr: {}.\n",
@@ -467,6 +473,29 @@ fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
                         None => p { "Ingen budget antagen för " (year) "." }
                         Some(o) => (operations_html(o, year))
                     }
+                    @if let Some(o) = &a.operations {
+                        @let budget_month: Vec<(String, Amount, Amount)> = a.months.iter().map(|m| {
+                            let to_date = |k: u32| Amount::from_decimal((o.budget_total.decimal() * rust_decimal::Decimal::from(k) / rust_decimal::Decimal::from(12)).round_dp(2));
+                            (months[m.month as usize - 1].to_string(), to_date(m.month) - to_date(m.month - 1), m.costs)
+                        }).collect();
+                        div.chart-and-table {
+                            figure {
+                                figcaption { "Kostnader per månad mot budgeten " (year) }
+                                (charts::paired_bars("per-manad", &format!("Kostnader per månad mot budgeten {year}"), ("budget", "kostnader"), &budget_month))
+                            }
+                            table {
+                                caption { "Kostnader per månad (kr)" }
+                                thead { tr { th { "månad" } th.n { "budget" } th.n { "kostnader" } th.n { "budget hittills" } th.n { "kostnader hittills" } } }
+                                tbody {
+                                    @for (i, (label, b, c)) in budget_month.iter().enumerate() {
+                                        @let b_sum: Amount = budget_month[..=i].iter().map(|x| x.1).sum();
+                                        @let c_sum: Amount = budget_month[..=i].iter().map(|x| x.2).sum();
+                                        tr { td { (label) } (money_cell(*b)) (money_cell(*c)) (money_cell(b_sum)) (money_cell(c_sum)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
                     div.chart-and-table {
                         figure {
                             figcaption { "Kassa och bank vid varje månads slut " (year) }
@@ -482,6 +511,21 @@ fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
                 section {
                     h2 { "Noter" }
                     (members_html(a))
+                    h3 { "Periodiseringar" }
+                    @if a.accruals.is_empty() {
+                        p { "Inga periodiseringar under året." }
+                    } @else {
+                        table {
+                            caption { "Periodiseringar " (year) " (kr)" }
+                            thead { tr { th { "datum" } th { "verifikation" } th { "text" } th.n { "förutbetalda kostnader och upplupna intäkter" } th.n { "upplupna kostnader och förutbetalda intäkter" } } }
+                            tbody {
+                                @for e in &a.accruals {
+                                    tr { td { (e.date) } td { (e.voucher) } td { (e.text) } (money_cell(e.asset)) (money_cell(e.liability)) }
+                                }
+                                tr.sum { td colspan="3" { "Vid årets slut" } (money_cell(a.current.balance.accrued_assets.amount)) (money_cell(a.current.balance.accrued_liabilities.amount)) }
+                            }
+                        }
+                    }
                     h3 { "Eget kapital mot taket" }
                     @let c = &a.equity_ceiling;
                     p { "Eget kapital vid årets slut " (c.equity.human_number()) " kr. Taket, "
@@ -838,4 +882,39 @@ pub fn render_period(p: &finsam_projections::period::Period, name: &str, head: u
             out
         }
     }
+}
+
+/// The note on accruals: the year's entries on the accrual accounts, and where they stand.
+fn accruals_table(a: &Annual) -> String {
+    let mut out = format!("\nNot: Periodiseringar {} (kr)\n", a.current.year);
+    if a.accruals.is_empty() {
+        out.push_str("Inga periodiseringar under året.\n");
+        return out;
+    }
+    let mut t = Table::new(&[
+        ("datum", Align::Left),
+        ("verifikation", Align::Left),
+        ("text", Align::Left),
+        ("förutbet. kostn./uppl. intäkter", Align::Right),
+        ("uppl. kostn./förutbet. intäkter", Align::Right),
+    ]);
+    for e in &a.accruals {
+        t.row(vec![
+            e.date.to_string(),
+            e.voucher.clone(),
+            e.text.clone(),
+            e.asset.human_number(),
+            e.liability.human_number(),
+        ]);
+    }
+    t.rule();
+    t.row(vec![
+        "Vid årets slut".into(),
+        String::new(),
+        String::new(),
+        a.current.balance.accrued_assets.amount.human_number(),
+        a.current.balance.accrued_liabilities.amount.human_number(),
+    ]);
+    out.push_str(&t.render());
+    out
 }

@@ -158,6 +158,21 @@ pub struct Annual {
     pub equity_ceiling: EquityCeiling,
     /// Month by month: the bank at the month's end, the month's costs and income.
     pub months: Vec<Month>,
+    /// The year's entries on the accrual accounts (förutbetalda kostnader och upplupna intäkter,
+    /// upplupna kostnader och förutbetalda intäkter), in date order.
+    pub accruals: Vec<AccrualEntry>,
+}
+
+/// One voucher of the year on the accrual accounts: what it put on them (assets debit-positive,
+/// liabilities credit-positive).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccrualEntry {
+    pub date: NaiveDate,
+    pub voucher: String,
+    pub seq: u64,
+    pub text: String,
+    pub asset: Amount,
+    pub liability: Amount,
 }
 
 /// One month of the year.
@@ -490,10 +505,23 @@ impl Projection {
         let mut months: Vec<Month> = (1..=12)
             .map(|month| Month { month, bank: Amount::ZERO, costs: Amount::ZERO, income: Amount::ZERO })
             .collect();
+        let mut accruals: Vec<AccrualEntry> = Vec::new();
         // The vouchers come in recording order: the bank is summed per month, then run.
         let mut moved = [Amount::ZERO; 12];
         for v in self.visible_vouchers(f, known_at, to).filter(|v| v.date >= from && v.kind != VoucherKind::Closing) {
             let i = v.date.month0() as usize;
+            let on = |role: Role| v.rows.iter().filter(|r| r.role == role).map(|r| r.amount).sum::<Amount>();
+            let (asset, liability) = (on(Role::AccruedAsset), -on(Role::AccruedLiability));
+            if !asset.is_zero() || !liability.is_zero() {
+                accruals.push(AccrualEntry {
+                    date: v.date,
+                    voucher: v.label(),
+                    seq: v.seq,
+                    text: v.text.clone(),
+                    asset,
+                    liability,
+                });
+            }
             for row in &v.rows {
                 match row.role.side() {
                     Side::Cost => months[i].costs += row.amount,
@@ -509,6 +537,8 @@ impl Projection {
             m.bank = last;
         }
         assert_eq!(last, current.balance.bank.amount, "the months of {f} {year} end at the bank balance");
+        accruals.sort_by_key(|e| (e.date, e.seq));
+
         let limit = Amount::from_decimal((contributions.decimal() * ceiling).round_dp(2));
         let equity = current.balance.equity.closing.amount;
         let equity_ceiling = EquityCeiling { ceiling, contributions, limit, equity, within: equity <= limit };
@@ -523,6 +553,7 @@ impl Projection {
             members,
             equity_ceiling,
             months,
+            accruals,
         })
     }
 }
