@@ -57,7 +57,7 @@ pub enum Format {
     Json,
     /// Comma-separated values (the reports only)
     Csv,
-    /// One self-contained HTML page with charts, to read, print or archive (finsam report)
+    /// One self-contained HTML page with charts, to read, print or archive (finsam report annual)
     Html,
 }
 
@@ -445,7 +445,8 @@ Exit code 0 when no finding is an error, 1 otherwise, 2 on bad usage.")]
     /// For revisorer: verify, digest, the audit trail, the vouchers behind a balance, the bundle
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// For the board and the annual report: the statements of a year (annual)
+    /// For the board and the annual report: the statements of a year (annual), the follow-up
+    /// through a month (period), the members' contributions (members)
     #[command(subcommand)]
     Report(ReportCommand),
     /// Rebuild all derived state (indexes, checkpoints) from the log
