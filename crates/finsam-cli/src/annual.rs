@@ -473,11 +473,9 @@ fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
                         None => p { "Ingen budget antagen för " (year) "." }
                         Some(o) => (operations_html(o, year))
                     }
-                    @if let Some(o) = &a.operations {
-                        @let budget_month: Vec<(String, Amount, Amount)> = a.months.iter().map(|m| {
-                            let to_date = |k: u32| Amount::from_decimal((o.budget_total.decimal() * rust_decimal::Decimal::from(k) / rust_decimal::Decimal::from(12)).round_dp(2));
-                            (months[m.month as usize - 1].to_string(), to_date(m.month) - to_date(m.month - 1), m.costs)
-                        }).collect();
+                    @if a.operations.is_some() {
+                        @let budget_month: Vec<(String, Amount, Amount)> = a.months.iter()
+                            .map(|m| (months[m.month as usize - 1].to_string(), m.budget, m.costs)).collect();
                         div.chart-and-table {
                             figure {
                                 figcaption { "Kostnader per månad mot budgeten " (year) }
@@ -592,14 +590,8 @@ fn operations_html(o: &Operations, year: i32) -> Markup {
 
 fn members_html(a: &Annual) -> Markup {
     let total: Amount = a.members.iter().map(|m| m.amount).sum();
-    let rows: Vec<(String, Amount, Amount)> = a
-        .members
-        .iter()
-        .map(|m| {
-            let by_share = Amount::from_decimal((total.decimal() * m.share).round_dp(2));
-            (m.name.clone(), by_share, m.amount)
-        })
-        .collect();
+    let rows: Vec<(String, Amount, Amount)> =
+        a.members.iter().map(|m| (m.name.clone(), m.by_share, m.amount)).collect();
     html! {
         h3 { "Medlemsbidrag per medlem" }
         div.chart-and-table {

@@ -142,7 +142,7 @@ fn lasmig(name: &str, forbund: &str, year: i32, head: &finsam_store::Head, files
 
 pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Format) -> Result<(), Failure> {
     let view = open_view(store)?;
-    let (files, name, f) = bundle_files(store, &view.head, (&view).into(), forbund, year)?;
+    let (files, name, f) = bundle_files(store, (&view).into(), forbund, year)?;
     let head = &view.head;
     let written = write_bundle(store, out, head, files)?;
     emit(&format!(
@@ -156,22 +156,16 @@ pub fn bundle(store: &Path, forbund: &str, year: i32, out: &Path, _format: Forma
 
 /// The bundle as one zip file (the service's download): the same files as `bundle` writes,
 /// in a folder named after the förbund, the year and the head's seq; and that name.
-pub fn bundle_zip(
-    store: &Path,
-    head: &finsam_store::Head,
-    books: Books<'_>,
-    forbund: &str,
-    year: i32,
-) -> Result<(Vec<u8>, String), Failure> {
-    let (files, _, f) = bundle_files(store, head, books, forbund, year)?;
+pub fn bundle_zip(store: &Path, books: Books<'_>, forbund: &str, year: i32) -> Result<(Vec<u8>, String), Failure> {
+    let (files, _, f) = bundle_files(store, books, forbund, year)?;
+    let head = finsam_store::Head { seq: books.head, hash: books.head_hash.to_string() };
     let top = format!("finsam-{f}-{year}-{}", head.seq);
-    Ok((finsam_store::files::zip_bundle(store, &top, head, files)?, top))
+    Ok((finsam_store::files::zip_bundle(store, &top, &head, files)?, top))
 }
 
 /// The files of a bundle besides the log, DIGEST and MANIFEST; the förbund's name and id.
 fn bundle_files(
     store: &Path,
-    head: &finsam_store::Head,
     books: Books<'_>,
     forbund: &str,
     year: i32,
@@ -180,8 +174,8 @@ fn bundle_files(
     reports::check_forbund(books, &f)?;
     let year_end =
         NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| Failure::usage(format!("--year {year} is not a year")))?;
-    let at = At { as_of: year_end, known_at: head.seq };
-    let head = head.clone();
+    let at = At { as_of: year_end, known_at: books.head };
+    let head = finsam_store::Head { seq: books.head, hash: books.head_hash.to_string() };
     let p = books.projection;
     let name = p.forbund[&f].name.clone();
     let mut files: Vec<BundleFile> = BUNDLED

@@ -64,12 +64,20 @@ pub fn parse_forbund(text: &str) -> Result<Slug, Failure> {
 #[derive(Clone, Copy)]
 pub struct Books<'a> {
     pub head: u64,
+    /// The hash of the head's line (for a report that names the log it came from).
+    pub head_hash: &'a str,
     pub projection: &'a Projection,
 }
 
 impl<'a> From<&'a View> for Books<'a> {
     fn from(view: &'a View) -> Books<'a> {
-        Books { head: view.head.seq, projection: &view.projection }
+        Books { head: view.head.seq, head_hash: &view.head.hash, projection: &view.projection }
+    }
+}
+
+impl<'a> From<&'a finsam_store::Snapshot> for Books<'a> {
+    fn from(s: &'a finsam_store::Snapshot) -> Books<'a> {
+        Books { head: s.head.seq, head_hash: &s.head.hash, projection: &s.projection }
     }
 }
 
@@ -105,10 +113,13 @@ fn seq_recorded_by(store: &Path, head: u64, t: chrono::DateTime<chrono::Utc>) ->
     Ok(last)
 }
 
-/// The log's head as it was at `seq` (its seq and hash), for a report's footer.
+/// The log's head as it was at `seq` (its seq and hash), for a report's footer: the books'
+/// own head, or read from the log for an earlier seq.
 pub(crate) fn head_at(store: &Path, books: Books<'_>, seq: u64) -> Result<finsam_store::Head, Failure> {
+    if seq >= books.head {
+        return Ok(finsam_store::Head { seq: books.head, hash: books.head_hash.to_string() });
+    }
     let mut head = finsam_store::Head::genesis();
-    let seq = seq.min(books.head);
     if seq > 0 {
         finsam_store::read_log(store, seq, seq, &mut |e| {
             head = finsam_store::Head { seq: e.seq, hash: e.hash };

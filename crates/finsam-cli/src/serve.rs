@@ -457,21 +457,29 @@ type Reply = Result<Answer, Answer>;
 /// Sent to the subscribers instead of a head when the server stops.
 const STOPPING: u64 = u64::MAX;
 
-/// Runs a report on the books in memory (a blocking task: reports may read the log).
+/// Runs `work` on the books of the last durable group (a blocking task: reports may read the
+/// log); a failure is answered as `failed` says.
+async fn on_books<T: Send + 'static>(
+    shared: Shared_,
+    work: impl FnOnce(&std::path::Path, Books<'_>) -> Result<T, crate::output::Failure> + Send + 'static,
+) -> Result<T, Answer> {
+    let task = tokio::task::spawn_blocking(move || {
+        let snapshot = shared.snapshot();
+        work(&shared.dir, Books::from(&*snapshot))
+    });
+    match task.await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(f)) => Err(failed(f)),
+        Err(_) => Err(Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "the request failed")),
+    }
+}
+
+/// A report as JSON, rendered on the books in memory.
 async fn report(
     shared: Shared_,
     render: impl FnOnce(&std::path::Path, Books<'_>) -> Result<String, crate::output::Failure> + Send + 'static,
 ) -> Answer {
-    let task = tokio::task::spawn_blocking(move || {
-        let snapshot = shared.snapshot();
-        let books = Books { head: snapshot.head.seq, projection: &snapshot.projection };
-        render(&shared.dir, books)
-    });
-    match task.await {
-        Ok(Ok(body)) => Answer::json(StatusCode::OK, body),
-        Ok(Err(f)) => failed(f),
-        Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "the report failed"),
-    }
+    on_books(shared, render).await.map_or_else(|refused| refused, |body| Answer::json(StatusCode::OK, body))
 }
 
 fn finish(mut a: Answer, user: &User, forbund: Option<&str>) -> Reply {
@@ -575,22 +583,11 @@ async fn export_sie(
         }
     };
     let id = f.clone();
-    let shared = s.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        let snapshot = shared.snapshot();
-        let books = Books { head: snapshot.head.seq, projection: &snapshot.projection };
-        crate::sie_out(&shared.dir, books, &id, year, e4)
-    });
-    let a = match task.await {
-        Ok(Ok(bytes)) => Answer {
-            status: StatusCode::OK,
-            body: bytes,
-            content_type: "application/octet-stream",
-            ..Answer::json(StatusCode::OK, String::new())
-        },
-        Ok(Err(e)) => failed(e),
-        Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "the export failed"),
-    };
+    let bytes = on_books(s, move |dir, books| crate::sie_out(dir, books, &id, year, e4)).await;
+    let a = bytes.map_or_else(
+        |refused| refused,
+        |body| Answer { body, content_type: "application/octet-stream", ..Answer::json(StatusCode::OK, String::new()) },
+    );
     finish(a, &user, Some(&f))
 }
 
@@ -621,22 +618,16 @@ async fn export_journal(
 async fn bundle(State(s): State<Shared_>, headers: HeaderMap, UrlPath((f, year)): UrlPath<(String, i32)>) -> Reply {
     let user = s.authorize(&headers, Need::Export(&f))?;
     let id = f.clone();
-    let shared = s.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        let snapshot = shared.snapshot();
-        let books = Books { head: snapshot.head.seq, projection: &snapshot.projection };
-        crate::audit::bundle_zip(&shared.dir, &snapshot.head, books, &id, year)
-    });
-    let a = match task.await {
-        Ok(Ok((bytes, name))) => Answer {
-            body: bytes,
+    let zipped = on_books(s, move |dir, books| crate::audit::bundle_zip(dir, books, &id, year)).await;
+    let a = zipped.map_or_else(
+        |refused| refused,
+        |(body, name)| Answer {
+            body,
             content_type: "application/zip",
             download: Some(format!("{name}.zip").into()),
             ..Answer::json(StatusCode::OK, String::new())
         },
-        Ok(Err(e)) => failed(e),
-        Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "the bundle failed"),
-    };
+    );
     finish(a, &user, Some(&f))
 }
 

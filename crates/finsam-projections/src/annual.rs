@@ -7,7 +7,7 @@
 
 use crate::chart::{Chart, Role, Side};
 use crate::projection::{Projection, VoucherKind};
-use crate::reports::{At, CategoryPosition, LinePosition, Shares};
+use crate::reports::{share, At, CategoryPosition, LinePosition, Shares};
 use chrono::{Datelike, NaiveDate};
 use finsam_domain::event::Nature;
 use finsam_domain::{Amount, Category, MemberKind, Slug};
@@ -182,6 +182,8 @@ pub struct Month {
     pub bank: Amount,
     pub costs: Amount,
     pub income: Amount,
+    /// The month's part of the year's budget for costs (spread evenly; zero without a budget).
+    pub budget: Amount,
 }
 
 /// Driftredovisning: the budget in force at the year's end against the utfall (the year's
@@ -210,6 +212,8 @@ pub struct MemberContribution {
     pub amount: Amount,
     /// Its part of all the members' contributions of the year; `None` when there were none.
     pub actual_share: Option<Decimal>,
+    /// What its share of all the members' contributions comes to.
+    pub by_share: Amount,
 }
 
 /// The equity at the year's end against the plans' ceiling (a share of the contributions).
@@ -376,10 +380,6 @@ impl Sums {
     }
 }
 
-fn share(part: Amount, whole: Amount) -> Option<Decimal> {
-    (!whole.is_zero()).then(|| (part.decimal() / whole.decimal()).round_dp(4))
-}
-
 impl Statements {
     /// The checks every set of statements passes; a failure is a bug in the books.
     pub fn check(&self) {
@@ -487,6 +487,7 @@ impl Projection {
                     share: s.decimal(),
                     amount,
                     actual_share: share(amount, contributions),
+                    by_share: Amount::ZERO,
                 }
             })
             .collect();
@@ -500,10 +501,23 @@ impl Projection {
                 share: Decimal::ZERO,
                 amount,
                 actual_share: share(amount, contributions),
+                by_share: Amount::ZERO,
             });
         }
+        let paid_in: Amount = members.iter().map(|m| m.amount).sum();
+        for m in members.iter_mut() {
+            m.by_share = Amount::from_decimal((paid_in.decimal() * m.share).round_dp(2));
+        }
+        let budget = operations.as_ref().map_or(Amount::ZERO, |o| o.budget_total);
+        let to_date = |m: u32| crate::period::prorate(budget, m, 12);
         let mut months: Vec<Month> = (1..=12)
-            .map(|month| Month { month, bank: Amount::ZERO, costs: Amount::ZERO, income: Amount::ZERO })
+            .map(|month| Month {
+                month,
+                bank: Amount::ZERO,
+                costs: Amount::ZERO,
+                income: Amount::ZERO,
+                budget: to_date(month) - to_date(month - 1),
+            })
             .collect();
         let mut accruals: Vec<AccrualEntry> = Vec::new();
         // The vouchers come in recording order: the bank is summed per month, then run.

@@ -27,6 +27,19 @@ pub struct MemberRow {
 }
 
 impl MemberRow {
+    fn new(member: &Slug, name: &str, kind: MemberKind, share: Decimal) -> MemberRow {
+        MemberRow {
+            member: member.clone(),
+            name: name.to_string(),
+            kind,
+            share,
+            decided: Amount::ZERO,
+            paid: Amount::ZERO,
+            paid_by: None,
+            seqs: Vec::new(),
+        }
+    }
+
     /// Decided less paid: what the member still owes (negative: paid more than decided).
     pub fn outstanding(&self) -> Amount {
         self.decided - self.paid
@@ -88,19 +101,7 @@ impl Projection {
         let year_end = NaiveDate::from_ymd_opt(year, 12, 31)?;
         for (id, name, kind, share) in info.members_at(year_end.min(at.as_of), at.known_at) {
             order.push(id.clone());
-            rows.insert(
-                id.clone(),
-                MemberRow {
-                    member: id.clone(),
-                    name: name.clone(),
-                    kind: *kind,
-                    share: share.decimal(),
-                    decided: Amount::ZERO,
-                    paid: Amount::ZERO,
-                    paid_by: None,
-                    seqs: Vec::new(),
-                },
-            );
+            rows.insert(id.clone(), MemberRow::new(id, name, *kind, share.decimal()));
         }
         let mut paid_by: BTreeMap<Slug, Amount> = BTreeMap::new();
         let mut decided_years = false;
@@ -109,16 +110,8 @@ impl Projection {
             let row = rows.entry(c.member.clone()).or_insert_with(|| {
                 order.push(c.member.clone());
                 let known = info.members.iter().find(|m| m.0 == c.member);
-                MemberRow {
-                    member: c.member.clone(),
-                    name: known.map_or(c.member.to_string(), |m| m.1.clone()),
-                    kind: known.map_or(MemberKind::Kommun, |m| m.2),
-                    share: Decimal::ZERO,
-                    decided: Amount::ZERO,
-                    paid: Amount::ZERO,
-                    paid_by: None,
-                    seqs: Vec::new(),
-                }
+                let name = known.map_or(c.member.as_str(), |m| m.1.as_str());
+                MemberRow::new(&c.member, name, known.map_or(MemberKind::Kommun, |m| m.2), Decimal::ZERO)
             });
             row.seqs.push(c.seq);
             match &c.paid_by {

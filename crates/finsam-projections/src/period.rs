@@ -95,7 +95,7 @@ pub struct Period {
 }
 
 /// `amount` × `part` / `whole`, to the öre.
-fn prorate(amount: Amount, part: u32, whole: u32) -> Amount {
+pub(crate) fn prorate(amount: Amount, part: u32, whole: u32) -> Amount {
     Amount::from_decimal((amount.decimal() * Decimal::from(part) / Decimal::from(whole)).round_dp(2))
 }
 

@@ -314,7 +314,7 @@ pub struct BudgetPosition {
     pub shares: Shares,
 }
 
-fn share(part: Amount, whole: Amount) -> Option<Decimal> {
+pub(crate) fn share(part: Amount, whole: Amount) -> Option<Decimal> {
     if whole.is_zero() {
         None
     } else {
