@@ -291,6 +291,9 @@ class Books:
         if e.get("name") is not None:
             self.forbund[f]["name"] = e["name"]
 
+    def _ForecastRecorded(self, seq, f, date, e):
+        pass  # a forecast moves no money: the follow-up reads it, the books do not
+
     def _ForbundDissolved(self, seq, f, date, e):
         pass
 

@@ -144,11 +144,25 @@ fn the_annual_report_reads_as_a_swedish_annual_report_and_refuses_what_it_cannot
 fn the_annual_report_as_html_is_one_self_contained_page_that_names_its_log() {
     let dir = TempDir::new("annual-html");
     let store = fixture_store(&dir);
-    let args = ["--format", "html", "report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"];
-    let o = finsam(&store, &args, "");
+    let page = html_page(&store, &["report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"], 4);
+    for heading in ["Resultaträkning", "Balansräkning", "Kassaflödesanalys", "Driftredovisning", "Noter"] {
+        assert!(page.contains(&format!("<h2>{heading}</h2>")), "{heading}");
+    }
+    assert!(page.contains("-1 638 899,00") && page.contains("13,58 %"), "Swedish number formatting");
+    // Other commands do not take html.
+    assert_exit(&finsam(&store, &["--format", "html", "balances", "--forbund", "sf-vastmanland"], ""), 2);
+}
+
+/// A report as a page (`--format html`): the same bytes each time, self-contained, at least
+/// `charts` charts each with its title, and a footer that names the log's head, finsam's version
+/// and the A4 print style. Returns the page.
+fn html_page(store: &std::path::Path, report: &[&str], charts: usize) -> String {
+    let mut args = vec!["--format", "html"];
+    args.extend_from_slice(report);
+    let o = finsam(store, &args, "");
     assert_exit(&o, 0);
     let page = stdout(&o);
-    assert_eq!(page, stdout(&finsam(&store, &args, "")), "the same log gives the same page, byte for byte");
+    assert_eq!(page, stdout(&finsam(store, &args, "")), "the same log gives the same page, byte for byte");
     assert!(page.starts_with("<!DOCTYPE html><html lang=\"sv\">"), "{}", &page[..80]);
     // Self-contained: no script, no stylesheet or font or image from elsewhere; the only URL
     // is SVG's namespace.
@@ -157,22 +171,43 @@ fn the_annual_report_as_html_is_one_self_contained_page_that_names_its_log() {
     }
     let urls: Vec<&str> = page.match_indices("http").map(|(i, _)| &page[i..(i + 30).min(page.len())]).collect();
     assert!(urls.iter().all(|u| u.starts_with("http://www.w3.org/2000/svg")), "{urls:?}");
-    for heading in ["Resultaträkning", "Balansräkning", "Kassaflödesanalys", "Driftredovisning", "Noter"] {
-        assert!(page.contains(&format!("<h2>{heading}</h2>")), "{heading}");
-    }
     // Every chart has a title and a table with its numbers beside it.
-    let charts = page.matches("<svg class=\"chart\"").count();
-    assert!(charts >= 4, "{charts} charts");
-    assert_eq!(page.matches("<figcaption>").count(), charts);
-    assert!(page.contains("-1 638 899,00") && page.contains("13,58 %"), "Swedish number formatting");
-    // The footer names the förbund, the org nr, the year, the log's head and finsam's version.
-    let head = log_json(&store).last().unwrap().clone();
+    let found = page.matches("<svg class=\"chart\"").count();
+    assert!(found >= charts, "{found} charts in {report:?}");
+    assert_eq!(page.matches("<figcaption>").count(), found);
+    assert_eq!(page.matches("<title id=").count(), found);
+    // The footer names the förbund, the org nr, the log's head and finsam's version.
+    let head = log_json(store).last().unwrap().clone();
     let footer = format!("loggens huvud {}:{}", head["seq"], head["hash"].as_str().unwrap());
     assert!(page.contains(&footer), "{footer}");
     assert!(page.contains(&format!("finsam {}", env!("CARGO_PKG_VERSION"))));
     assert!(page.contains("@page { size: A4"), "a print stylesheet for A4");
-    // Other commands do not take html.
-    assert_exit(&finsam(&store, &["--format", "html", "balances", "--forbund", "sf-vastmanland"], ""), 2);
+    page
+}
+
+#[test]
+fn the_follow_up_and_the_member_statement_are_pages_too() {
+    let dir = TempDir::new("period-html");
+    let store = fixture_store(&dir);
+    let report = ["report", "period", "--forbund", "sf-vastmanland", "--year", "2024", "--through", "2024-08"];
+    let page = html_page(&store, &report, 2);
+    for heading in ["Per kategori", "Per rad och insats", "Per månad"] {
+        assert!(page.contains(&format!("<h2>{heading}</h2>")), "{heading}");
+    }
+    assert!(page.contains("januari–augusti 2024"), "the period is named in Swedish");
+    // The figures of the page are the JSON's, in Swedish form.
+    let json = period_json(&store, "2024-08", &[]);
+    for key in ["budget_year", "budget_to_date", "utfall_to_date", "forecast"] {
+        let canonical = json["total"][key].as_str().unwrap();
+        let (kr, ore) = canonical.split_once('.').unwrap_or((canonical, "00"));
+        let grouped: Vec<String> =
+            kr.as_bytes().rchunks(3).rev().map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
+        let swedish = format!("{},{ore:0<2}", grouped.join(" "));
+        assert!(page.contains(&swedish), "{key}: {swedish} on the page");
+    }
+    let page = html_page(&store, &["report", "members", "--forbund", "sf-vastmanland", "--year", "2024"], 1);
+    assert!(page.contains("<h2>Per medlem</h2>") && page.contains("<h2>Per betalare</h2>"));
+    assert!(page.contains("37 124,10"), "Kungsör's outstanding contribution");
 }
 
 /// Whether a program runs; when `require` names a variable that is set (as CI sets it), a
@@ -297,37 +332,33 @@ fn the_member_statement_shows_what_each_member_and_payer_owes_and_agrees_with_th
         "{}",
         stdout(&table)
     );
-    assert_exit(
-        &finsam(
-            &store,
-            &["--format", "html", "report", "members", "--forbund", "sf-vastmanland", "--year", "2024"],
-            "",
-        ),
-        2,
-    );
+}
+
+/// Samordningsförbundet Västmanland's follow-up of 2024 through a month, as JSON.
+fn period_json(store: &std::path::Path, through: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "--format",
+        "json",
+        "report",
+        "period",
+        "--forbund",
+        "sf-vastmanland",
+        "--year",
+        "2024",
+        "--through",
+        through,
+    ];
+    args.extend_from_slice(extra);
+    let o = finsam(store, &args, "");
+    assert_exit(&o, 0);
+    serde_json::from_str(&stdout(&o)).unwrap()
 }
 
 #[test]
 fn the_boards_follow_up_runs_through_a_month_and_through_december_is_the_driftredovisning() {
     let dir = TempDir::new("period");
     let store = fixture_store(&dir);
-    let period = |through: &str| -> Value {
-        let args = [
-            "--format",
-            "json",
-            "report",
-            "period",
-            "--forbund",
-            "sf-vastmanland",
-            "--year",
-            "2024",
-            "--through",
-            through,
-        ];
-        let o = finsam(&store, &args, "");
-        assert_exit(&o, 0);
-        serde_json::from_str(&stdout(&o)).unwrap()
-    };
+    let period = |through: &str| period_json(&store, through, &[]);
     let money = |v: &Value| cents(v.as_str().unwrap().parse::<f64>().unwrap());
     // A delårsrapport at 30 June: half the year's budget, the months adding up to the totals.
     let june = period("2024-06");
@@ -368,4 +399,128 @@ fn the_boards_follow_up_runs_through_a_month_and_through_december_is_the_driftre
         );
         assert_exit(&o, 2);
     }
+}
+
+#[test]
+fn the_kanslis_forecast_replaces_the_extrapolation_of_its_line_and_a_profile_spreads_the_budget() {
+    let dir = TempDir::new("forecast");
+    let store = fixture_store(&dir);
+    let period = |through: &str, extra: &[&str]| period_json(&store, through, extra);
+    let money = |v: &Value| cents(v.as_str().unwrap().parse::<f64>().unwrap());
+    let line = |p: &Value, id: &str| p["lines"].as_array().unwrap().iter().find(|l| l["line"] == id).unwrap().clone();
+    let before = period("2024-08", &[]);
+    let styrelse = line(&before, "styrelse");
+    assert_eq!(styrelse["forecast_kind"], "extrapolated");
+    // The kansli forecasts the board's line in September; the August follow-up does not see it
+    // (it is dated after the month's end), the September one does — and only for that line.
+    let forecast = r#"{"type":"ForecastRecorded","forbund":"sf-vastmanland","date":"2024-09-15","year":2024,"line":"styrelse","amount":"612 345,67","text":"Arvoden och resor enligt beslut, två extra möten"}"#;
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], forecast);
+    assert_exit(&o, 2); // an amount is written the canonical way in the log's JSON
+    let forecast = forecast.replace("612 345,67", "612345.67");
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &forecast), 0);
+    let seq = log_json(&store).len() as u64;
+    assert_eq!(line(&period("2024-08", &[]), "styrelse"), styrelse);
+    let september = period("2024-09", &[]);
+    let s = line(&september, "styrelse");
+    assert_eq!(s["forecast_kind"], "recorded");
+    assert_eq!(s["forecast"], "612345.67");
+    assert_eq!(s["forecast_recorded"]["seq"], seq);
+    assert_eq!(s["forecast_recorded"]["date"], "2024-09-15");
+    let others = september["lines"].as_array().unwrap().iter().filter(|l| l["line"] != "styrelse");
+    assert!(others.clone().count() > 5);
+    assert!(others.into_iter().all(|l| l["forecast_kind"] == "extrapolated"));
+    let admin = september["by_category"].as_array().unwrap().iter().find(|c| c["category"] == "admin").unwrap();
+    assert_eq!(admin["forecast_kind"], "mixed");
+    assert_eq!(september["total"]["forecast_kind"], "mixed");
+    let lines = september["lines"].as_array().unwrap();
+    assert_eq!(
+        lines.iter().map(|l| money(&l["forecast"])).sum::<i64>() + money(&september["unbudgeted"]["forecast"]),
+        money(&september["total"]["forecast"])
+    );
+    // The table marks it and lists it with its reasoning; CSV carries its seq.
+    let table = stdout(&finsam(
+        &store,
+        &["report", "period", "--forbund", "sf-vastmanland", "--year", "2024", "--through", "2024-09"],
+        "",
+    ));
+    assert!(table.contains("612 345,67 r"), "{table}");
+    assert!(table.contains("Registrerade prognoser") && table.contains("två extra möten"), "{table}");
+    let csv = stdout(&finsam(
+        &store,
+        &[
+            "--format",
+            "csv",
+            "report",
+            "period",
+            "--forbund",
+            "sf-vastmanland",
+            "--year",
+            "2024",
+            "--through",
+            "2024-09",
+        ],
+        "",
+    ));
+    assert!(csv.lines().any(|l| l.starts_with("styrelse,") && l.ends_with(&format!(",recorded,{seq}"))), "{csv}");
+    // Corrected, the forecast is gone from the follow-up again.
+    let correction = format!(
+        r#"{{"type":"EventCorrected","forbund":"sf-vastmanland","date":"2024-09-20","corrects":{seq},"reason":"fel rad"}}"#
+    );
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &correction), 0);
+    assert_eq!(line(&period("2024-09", &[]), "styrelse")["forecast_kind"], "extrapolated");
+    assert_eq!(line(&period("2024-09", &["--known-at", &seq.to_string()]), "styrelse")["forecast_kind"], "recorded");
+    // A profile with a quiet July: the budget to date through June is the profile's share of
+    // the year, and the months follow the weights.
+    let profile = "9,9,9,9,9,9,2,5,9,9,9,12";
+    let even = period("2024-07", &[]);
+    let shaped = period("2024-07", &["--profile", profile]);
+    assert_eq!(shaped["profile"][6], "2");
+    let year = money(&shaped["total"]["budget_year"]);
+    let to_date = money(&shaped["total"]["budget_to_date"]);
+    assert!((to_date - year * 56 / 100).abs() <= lines.len() as i64, "{to_date} of {year}");
+    let months = shaped["per_month"].as_array().unwrap();
+    assert_eq!(months.iter().map(|m| money(&m["budget"])).sum::<i64>(), to_date);
+    assert!(money(&months[6]["budget"]) * 4 < money(&months[5]["budget"]), "July carries 2 of 9");
+    assert_ne!(even["total"]["budget_to_date"], shaped["total"]["budget_to_date"]);
+    let extrapolated = money(&shaped["total"]["utfall_to_date"]) * 100 / 56;
+    assert!((money(&shaped["total"]["forecast"]) - extrapolated).abs() <= lines.len() as i64);
+    // A profile that is not twelve weights, or gives the months so far nothing, is refused.
+    for bad in ["1,2,3", "1,1,1,1,1,1,1,1,1,1,1,-1", "0,0,0,0,0,0,0,0,0,0,0,0", "a,1,1,1,1,1,1,1,1,1,1,1"] {
+        let o = finsam(
+            &store,
+            &[
+                "report",
+                "period",
+                "--forbund",
+                "sf-vastmanland",
+                "--year",
+                "2024",
+                "--through",
+                "2024-07",
+                "--profile",
+                bad,
+            ],
+            "",
+        );
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains("--profile"), "{}", stderr(&o));
+    }
+    let o = finsam(
+        &store,
+        &[
+            "report",
+            "period",
+            "--forbund",
+            "sf-vastmanland",
+            "--year",
+            "2024",
+            "--through",
+            "2024-02",
+            "--profile",
+            "0,0,1,1,1,1,1,1,1,1,1,1",
+        ],
+        "",
+    );
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("no weight"), "{}", stderr(&o));
 }

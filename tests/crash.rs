@@ -22,6 +22,10 @@ fn acknowledged_batches_survive_kill_9_at_random_moments() {
     let store = store_with(&dir, &[&fixture("00-forbund.jsonl")]);
     let mut acknowledged: Vec<(u64, serde_json::Value)> = Vec::new();
     let (mut kills, mut completed, mut runs) = (0u64, 0u64, 0u64);
+    // The moments are drawn from a window that starts at 30 ms and doubles after ten kills in a
+    // row (up to 2 s), so that on a loaded machine, where a run takes longer, runs still both
+    // complete and die at every stage.
+    let (mut window_us, mut kills_in_a_row) = (30_000u64, 0u64);
     while kills < kills_wanted && runs < kills_wanted * 4 {
         runs += 1;
         let n = if rng.next_u64().is_multiple_of(3) { 1 } else { 2 + rng.next_u64() % 300 };
@@ -44,13 +48,19 @@ fn acknowledged_batches_survive_kill_9_at_random_moments() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(rng.next_u64() % 30_000));
+        std::thread::sleep(Duration::from_micros(rng.next_u64() % window_us));
         let pid = child.id();
         // SIGKILL, as `kill -9`: no chance to clean up.
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         let out = child.wait_with_output().unwrap();
         match out.status.signal() {
-            Some(9) => kills += 1,
+            Some(9) => {
+                kills += 1;
+                kills_in_a_row += 1;
+                if kills_in_a_row == 10 && window_us < 2_000_000 {
+                    (window_us, kills_in_a_row) = (window_us * 2, 0);
+                }
+            }
             _ => {
                 assert!(
                     out.status.success(),
@@ -58,6 +68,7 @@ fn acknowledged_batches_survive_kill_9_at_random_moments() {
                     String::from_utf8_lossy(&out.stderr)
                 );
                 completed += 1;
+                kills_in_a_row = 0;
             }
         }
         // Printed means acknowledged (the seqs are printed only after fdatasync).
@@ -72,9 +83,10 @@ fn acknowledged_batches_survive_kill_9_at_random_moments() {
     }
     check(&store, &acknowledged, seed, runs);
     eprintln!(
-        "kill -9 (seed {seed}): {kills} kills, {completed} runs completed, {} acknowledged events, 0 lost or changed, {} events in the log",
+        "kill -9 (seed {seed}): {kills} kills, {completed} runs completed, {} acknowledged events, 0 lost or changed, {} events in the log; kill moments drawn from 0–{} ms at the end",
         acknowledged.len(),
-        log_json(&store).len()
+        log_json(&store).len(),
+        window_us / 1000
     );
     assert!(kills >= kills_wanted, "only {kills} of {runs} runs were killed (seed {seed}); {completed} completed");
     assert!(!acknowledged.is_empty(), "some batches were acknowledged (seed {seed})");

@@ -2,12 +2,14 @@
 //! (a table in Swedish), for programs (JSON, CSV with stable keys). The figures come from
 //! `Projection::annual` (pure); this module only lays them out, for the CLI and the service.
 
+use crate::pages::{self, money_cell, MONTHS};
 use crate::reports::{self, Books};
 use crate::table::{Align, Table};
 use crate::{charts, Format};
 use finsam_domain::Amount;
 use finsam_projections::annual::{Annual, Comparison, Figure, Operations, Statements};
 use finsam_projections::chart::Chart;
+use finsam_projections::period::ForecastKind;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -357,57 +359,6 @@ fn notes_table(a: &Annual) -> String {
     out
 }
 
-const CSS: &str = "
-body { font-family: 'DejaVu Sans', 'Liberation Sans', Arial, sans-serif; color: #1a1a1a; max-width: 60rem; margin: 2rem auto; padding: 0 1rem 4rem; line-height: 1.4; }
-h1 { font-size: 1.6rem; margin-bottom: 0.2rem; } h2 { font-size: 1.25rem; border-bottom: 2px solid #1f4e79; padding-bottom: 0.2rem; margin-top: 2rem; }
-.meta { color: #444; margin-top: 0; }
-table { border-collapse: collapse; width: 100%; margin: 0.5rem 0 1rem; font-size: 0.92rem; }
-th, td { padding: 0.2rem 0.5rem; text-align: left; vertical-align: top; } th { border-bottom: 1px solid #777; }
-td.n, th.n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-tr.sum td { font-weight: bold; border-top: 1px solid #999; } tr.head td { font-weight: bold; padding-top: 0.6rem; }
-caption { text-align: left; font-weight: bold; padding-bottom: 0.2rem; }
-figure { margin: 1rem 0; } figcaption { font-weight: bold; margin-bottom: 0.3rem; }
-svg.chart { max-width: 100%; height: auto; font-size: 11px; }
-svg .a { fill: #9dc3e6; } svg .b { fill: #1f4e79; } svg .v { fill: #333; font-size: 10px; }
-svg .line { fill: none; stroke: #1f4e79; stroke-width: 2; } svg .axis { stroke: #999; }
-.chart-and-table { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1rem; align-items: start; }
-.note { color: #444; font-size: 0.9rem; }
-footer { margin-top: 3rem; font-size: 0.8rem; color: #555; border-top: 1px solid #ccc; padding-top: 0.3rem; }
-@media print {
-  @page { size: A4; margin: 16mm 14mm 20mm 14mm; }
-  body { max-width: none; margin: 0; padding: 0; font-size: 10pt; }
-  section { break-before: page; } section:first-of-type { break-before: auto; }
-  table, figure { break-inside: avoid; }
-  .chart-and-table { grid-template-columns: 1fr; }
-  footer { display: none; }
-}
-";
-
-/// The footer of every printed page (the page's own footer is for the screen): which förbund,
-/// which year, which log, which finsam; and the page number.
-fn print_footer(text: &str) -> String {
-    // A CSS string inside <style>: quotes and backslashes escaped, and '<' too, so that no
-    // name can close the style element.
-    let quoted: String = text
-        .chars()
-        .map(|c| match c {
-            '"' | '\\' => format!("\\{c}"),
-            '<' => "\\3C ".to_string(),
-            c if c.is_control() => " ".to_string(),
-            c => c.to_string(),
-        })
-        .collect();
-    // Two lines: who, what and which page; then which log and which finsam.
-    let (first, second) = quoted.split_once(" · loggens huvud ").unwrap_or((quoted.as_str(), ""));
-    format!(
-        "@media print {{ @page {{ @bottom-left {{ content: \"{first} · sida \" counter(page) \" av \" counter(pages) \"\\A loggens huvud {second}\"; white-space: pre; font-family: 'DejaVu Sans', 'Liberation Sans', Arial, sans-serif; font-size: 7pt; color: #555; width: 100%; }} }} }}"
-    )
-}
-
-fn money_cell(a: Amount) -> Markup {
-    html! { td.n { (a.human_number()) } }
-}
-
 fn statement_table(title: &str, lines: &[Line], a: &Annual) -> Markup {
     let previous = a.previous.as_ref().map(|(_, s)| s);
     html! {
@@ -435,26 +386,11 @@ fn statement_table(title: &str, lines: &[Line], a: &Annual) -> Markup {
 fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
     let year = a.current.year;
     let org = a.org_nr.clone().unwrap_or_else(|| "–".into());
-    let footer = format!(
-        "{} · org.nr {org} · årsredovisning {year} · loggens huvud {}:{} · finsam {}",
-        a.name,
-        head.seq,
-        head.hash,
-        env!("CARGO_PKG_VERSION")
-    );
-    let months = ["jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"];
+    let footer = pages::footer_text(&a.name, a.org_nr.as_deref(), &format!("årsredovisning {year}"), head);
+    let months = MONTHS;
     let bank_points: Vec<(String, Amount)> =
         a.months.iter().map(|m| (months[m.month as usize - 1].to_string(), m.bank)).collect();
-    html! {
-        (maud::DOCTYPE)
-        html lang="sv" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Årsredovisning " (year) " – " (a.name) }
-                style { (maud::PreEscaped(CSS)) (maud::PreEscaped(print_footer(&footer))) }
-            }
-            body {
+    let body = html! {
                 header {
                     h1 { "Årsredovisning " (year) }
                     p.meta { (a.name) ", org.nr " (org) ". Räkenskapsåret " (a.current.from) " – " (a.current.to) "." }
@@ -476,23 +412,7 @@ fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
                     @if a.operations.is_some() {
                         @let budget_month: Vec<(String, Amount, Amount)> = a.months.iter()
                             .map(|m| (months[m.month as usize - 1].to_string(), m.budget, m.costs)).collect();
-                        div.chart-and-table {
-                            figure {
-                                figcaption { "Kostnader per månad mot budgeten " (year) }
-                                (charts::paired_bars("per-manad", &format!("Kostnader per månad mot budgeten {year}"), ("budget", "kostnader"), &budget_month))
-                            }
-                            table {
-                                caption { "Kostnader per månad (kr)" }
-                                thead { tr { th { "månad" } th.n { "budget" } th.n { "kostnader" } th.n { "budget hittills" } th.n { "kostnader hittills" } } }
-                                tbody {
-                                    @for (i, (label, b, c)) in budget_month.iter().enumerate() {
-                                        @let b_sum: Amount = budget_month[..=i].iter().map(|x| x.1).sum();
-                                        @let c_sum: Amount = budget_month[..=i].iter().map(|x| x.2).sum();
-                                        tr { td { (label) } (money_cell(*b)) (money_cell(*c)) (money_cell(b_sum)) (money_cell(c_sum)) }
-                                    }
-                                }
-                            }
-                        }
+                        (pages::by_month("per-manad", &format!("Kostnader per månad mot budgeten {year}"), "kostnader", &budget_month))
                     }
                     div.chart-and-table {
                         figure {
@@ -530,10 +450,8 @@ fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
                         (reports::pct(Some(c.ceiling))) " av årets medlemsbidrag (" (c.contributions.human_number()) " kr), är "
                         (c.limit.human_number()) " kr: " strong { (if c.within { "inom taket" } else { "över taket" }) } "." }
                 }
-                footer { (footer) }
-            }
-        }
-    }
+    };
+    pages::document(&format!("Årsredovisning {year} – {}", a.name), &footer, body)
 }
 
 fn operations_html(o: &Operations, year: i32) -> Markup {
@@ -626,11 +544,21 @@ pub fn members_out(
         reports::Axes { as_of: axes.as_of.or(chrono::NaiveDate::from_ymd_opt(year, 12, 31)), known_at: axes.known_at };
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
     let c = books.projection.contributions_of(&f, year, at).expect("checked that the förbund exists");
-    let name = books.projection.forbund[&f].name_known_at(at.known_at).to_string();
-    Ok(render_members(&c, &name, books.head, format))
+    let info = &books.projection.forbund[&f];
+    let head = reports::head_at(store, books, at.known_at)?;
+    Ok(render_members(&c, (info.name_known_at(at.known_at), info.org_nr.as_deref()), &head, books.head, format))
 }
 
-pub fn render_members(c: &finsam_projections::members::Contributions, name: &str, head: u64, format: Format) -> String {
+/// `who`: the förbund's name and org nr; `head`: the log's head the statement was made at;
+/// `latest`: the log's head now.
+pub fn render_members(
+    c: &finsam_projections::members::Contributions,
+    who: (&str, Option<&str>),
+    head: &finsam_store::Head,
+    latest: u64,
+    format: Format,
+) -> String {
+    let name = who.0;
     let total =
         |pick: fn(&finsam_projections::members::MemberRow) -> Amount| c.members.iter().map(pick).sum::<Amount>();
     match format {
@@ -670,9 +598,14 @@ pub fn render_members(c: &finsam_projections::members::Contributions, name: &str
             }
             out
         }
-        Format::Table | Format::Html => {
-            let mut out =
-                format!("Medlemsbidrag {} för {name} ({})\n{}\n\n", c.year, c.forbund, reports::axes_line(c.at, head));
+        Format::Html => pages::members_page(c, name, who.1, head).into_string(),
+        Format::Table => {
+            let mut out = format!(
+                "Medlemsbidrag {} för {name} ({})\n{}\n\n",
+                c.year,
+                c.forbund,
+                reports::axes_line(c.at, latest)
+            );
             let mut t = Table::new(&[
                 ("medlem", Align::Left),
                 ("andel", Align::Right),
@@ -729,17 +662,26 @@ pub fn render_members(c: &finsam_projections::members::Contributions, name: &str
     }
 }
 
+/// What `finsam report period` is asked for.
+pub struct PeriodAsked {
+    pub year: i32,
+    /// The last month counted: (year, month).
+    pub through: (i32, u32),
+    pub known_at: Option<reports::KnownAt>,
+    pub profile: finsam_projections::period::Profile,
+}
+
 /// `finsam report period`: the board's follow-up of a year through a month.
 pub fn period_out(
     store: &Path,
     books: Books<'_>,
     forbund: &str,
-    year: i32,
-    through: (i32, u32),
-    known_at: Option<reports::KnownAt>,
+    asked: &PeriodAsked,
     format: Format,
 ) -> Result<String, crate::output::Failure> {
     use crate::output::Failure;
+    let PeriodAsked { year, through, known_at, profile } = asked;
+    let (year, through, known_at) = (*year, *through, *known_at);
     if through.0 != year {
         return Err(Failure::usage(format!(
             "--through {}-{:02}: the follow-up of {year} runs through a month of {year}",
@@ -748,17 +690,22 @@ pub fn period_out(
     }
     let axes = reports::Axes { as_of: None, known_at };
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
-    let Some(p) = books.projection.period(&f, year, through.1, at.known_at) else {
+    if profile.weights()[..through.1 as usize].iter().all(|w| w.is_zero()) {
+        return Err(Failure::usage(format!(
+            "--profile gives {year}-01 through {year}-{:02} no weight: the budget to date would be zero, and nothing can be extrapolated from it",
+            through.1
+        )));
+    }
+    let Some(p) = books.projection.period(&f, year, through.1, at.known_at, profile) else {
         return Err(Failure {
             code: 2,
             message: format!("{f} has no budget for {year} in force at the end of {year}-{:02}", through.1),
         });
     };
-    let name = books.projection.forbund[&f].name_known_at(at.known_at).to_string();
-    Ok(render_period(&p, &name, books.head, format))
+    let info = &books.projection.forbund[&f];
+    let head = reports::head_at(store, books, at.known_at)?;
+    Ok(render_period(&p, (info.name_known_at(at.known_at), info.org_nr.as_deref()), &head, books.head, format))
 }
-
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"];
 
 fn follow_json(x: &finsam_projections::period::FollowUp) -> Value {
     json!({
@@ -768,18 +715,29 @@ fn follow_json(x: &finsam_projections::period::FollowUp) -> Value {
     })
 }
 
-pub fn render_period(p: &finsam_projections::period::Period, name: &str, head: u64, format: Format) -> String {
+/// `who`: the förbund's name and org nr; `head`: the log's head the follow-up was made at;
+/// `latest`: the log's head now.
+pub fn render_period(
+    p: &finsam_projections::period::Period,
+    who: (&str, Option<&str>),
+    head: &finsam_store::Head,
+    latest: u64,
+    format: Format,
+) -> String {
+    let name = who.0;
     match format {
         Format::Json => {
             let body = json!({
                 "forbund": p.forbund.as_str(), "year": p.year, "through": p.through.to_string(), "months": p.months,
                 "known_at": p.at.known_at, "budget_seq": p.budget_seq,
+                "profile": p.profile.weights().iter().map(|w| w.normalize().to_string()).collect::<Vec<_>>(),
                 "lines": p.lines.iter().map(|l| {
                     let mut v = follow_json(&l.figures);
                     v["line"] = json!(l.id.as_str());
                     v["name"] = json!(l.name);
                     v["category"] = json!(l.category.as_str());
                     v["insats"] = json!(l.insats.as_ref().map(|i| i.as_str()));
+                    v["forecast_recorded"] = json!(l.recorded.as_ref().map(|r| json!({"seq": r.seq, "date": r.date.to_string(), "text": r.text})));
                     v
                 }).collect::<Vec<_>>(),
                 "by_category": p.by_category.iter().map(|(c, x)| {
@@ -806,6 +764,7 @@ pub fn render_period(p: &finsam_projections::period::Period, name: &str, head: u
                     "deviation",
                     "forecast",
                     "forecast_kind",
+                    "forecast_seq",
                 ]
                 .map(String::from),
             );
@@ -822,14 +781,23 @@ pub fn render_period(p: &finsam_projections::period::Period, name: &str, head: u
                     x.deviation().canonical(),
                     x.forecast.canonical(),
                     x.forecast_kind.as_str().to_string(),
+                    l.recorded.as_ref().map_or(String::new(), |r| r.seq.to_string()),
                 ]));
             }
             out
         }
-        Format::Table | Format::Html => {
+        Format::Html => pages::period_page(p, name, who.1, head).into_string(),
+        Format::Table => {
+            let spread = if p.profile.is_even() {
+                String::from("jämnt över årets tolv månader")
+            } else {
+                let weights: Vec<String> =
+                    p.profile.weights().iter().map(|w| w.normalize().to_string().replace('.', ",")).collect();
+                format!("efter profilen {} (jan–dec)", weights.join(" : "))
+            };
             let mut out = format!(
-                "Ekonomisk uppföljning {} för {name} ({}), januari–{} ({} av 12 månader)\nBudgeten i kraft den {} (seq {}), känt vid seq {} av {head}\n\n",
-                p.year, p.forbund, MONTHS[p.months as usize - 1], p.months, p.through, p.budget_seq, p.at.known_at
+                "Ekonomisk uppföljning {} för {name} ({}), januari–{} ({} av 12 månader)\nBudgeten i kraft den {} (seq {}), fördelad {spread}; känt vid seq {} av {latest}\n\n",
+                p.year, p.forbund, pages::MONTH_NAMES[p.months as usize - 1], p.months, p.through, p.budget_seq, p.at.known_at
             );
             let mut t = Table::new(&[
                 ("", Align::Left),
@@ -840,13 +808,18 @@ pub fn render_period(p: &finsam_projections::period::Period, name: &str, head: u
                 ("prognos helår*", Align::Right),
             ]);
             let row = |label: String, x: &finsam_projections::period::FollowUp| {
+                let mark = match x.forecast_kind {
+                    ForecastKind::Recorded => " r",
+                    ForecastKind::Mixed => " d",
+                    ForecastKind::Extrapolated => "  ",
+                };
                 vec![
                     label,
                     x.budget_year.human_number(),
                     x.budget_to_date.human_number(),
                     x.utfall_to_date.human_number(),
                     x.deviation().human_number(),
-                    x.forecast.human_number(),
+                    format!("{}{mark}", x.forecast.human_number()),
                 ]
             };
             for (c, x) in &p.by_category {
@@ -865,7 +838,36 @@ pub fn render_period(p: &finsam_projections::period::Period, name: &str, head: u
             t.rule();
             t.row(row("Summa kostnader".into(), &p.total));
             out.push_str(&t.render());
-            out.push_str("* Prognosen är utfallet hittills framskrivet till tolv månader (ingen prognos registrerad).\n\nPer månad\n");
+            let extrapolation = if p.profile.is_even() {
+                "framskrivet till tolv månader"
+            } else {
+                "framskrivet efter profilens andel av året"
+            };
+            out.push_str(&format!(
+                "* Prognos: r = kansliets registrerade prognos för raden, d = delvis registrerad; annars utfallet hittills {extrapolation}.\n"
+            ));
+            let recorded: Vec<_> = p.lines.iter().filter_map(|l| l.recorded.as_ref().map(|r| (l, r))).collect();
+            if !recorded.is_empty() {
+                out.push_str("\nRegistrerade prognoser\n");
+                let mut t = Table::new(&[
+                    ("rad", Align::Left),
+                    ("prognos helår", Align::Right),
+                    ("datum", Align::Left),
+                    ("seq", Align::Right),
+                    ("motivering", Align::Left),
+                ]);
+                for (l, r) in recorded {
+                    t.row(vec![
+                        l.name.clone(),
+                        l.figures.forecast.human_number(),
+                        r.date.to_string(),
+                        r.seq.to_string(),
+                        r.text.clone(),
+                    ]);
+                }
+                out.push_str(&t.render());
+            }
+            out.push_str("\nPer månad\n");
             let mut m = Table::new(&[("månad", Align::Left), ("budget", Align::Right), ("utfall", Align::Right)]);
             for x in &p.per_month {
                 m.row(vec![MONTHS[x.month as usize - 1].to_string(), x.budget.human_number(), x.utfall.human_number()]);

@@ -16,6 +16,7 @@ use finsam_store::files::{write_bundle, BundleFile};
 /// What a bundle carries besides the log and the reports: the contract and the verifier.
 pub const BUNDLED: &[(&str, &str)] = &[
     ("events/AccrualRecorded.schema.json", include_str!("../../../events/AccrualRecorded.schema.json")),
+    ("events/ForecastRecorded.schema.json", include_str!("../../../events/ForecastRecorded.schema.json")),
     ("events/BalancesTakenOver.schema.json", include_str!("../../../events/BalancesTakenOver.schema.json")),
     ("events/BudgetAdopted.schema.json", include_str!("../../../events/BudgetAdopted.schema.json")),
     ("events/ContributionDecided.schema.json", include_str!("../../../events/ContributionDecided.schema.json")),

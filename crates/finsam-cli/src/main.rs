@@ -9,6 +9,7 @@ mod audit;
 mod charts;
 mod demo;
 mod output;
+mod pages;
 mod reports;
 mod serve;
 mod table;
@@ -43,7 +44,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     store: Option<PathBuf>,
 
-    /// Output for people (table; html for finsam report annual) or for programs (json; csv for the reports)
+    /// Output for people (table; html for finsam report annual, period and members) or for programs (json; csv for the reports)
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     format: Format,
 
@@ -57,7 +58,7 @@ pub enum Format {
     Json,
     /// Comma-separated values (the reports only)
     Csv,
-    /// One self-contained HTML page with charts, to read, print or archive (finsam report annual)
+    /// One self-contained HTML page with charts, to read, print or archive (finsam report annual, period, members)
     Html,
 }
 
@@ -143,11 +144,18 @@ Example: finsam report annual --forbund sf-vastmanland --year 2024")]
     #[command(long_about = "\
 The economic follow-up for a board meeting, or a delårsrapport (--through 2024-06 or 2024-08):
 the utfall from January through the month against the budget to date — the year's budget in
-force at the month's end, spread evenly over the twelve months — per budget line (and insats),
-per category and in total, with the deviation; then month by month. The full-year forecast is
-the utfall to date extrapolated to twelve months, and is labelled so.
+force at the month's end, spread evenly over the twelve months, or by --profile — per budget
+line (and insats), per category and in total, with the deviation; then month by month.
 
-Example: finsam report period --forbund sf-vastmanland --year 2024 --through 2024-08")]
+The full-year forecast of a line is the kansli's own where one is recorded (a ForecastRecorded
+event of the line, dated by the month's end; the latest counts), else the utfall to date
+extrapolated to the whole year (× 12 / the months gone, or by the profile's share). Each
+forecast says which it is: \"r\" beside it in the table, forecast_kind in JSON and CSV.
+
+Examples:
+  finsam report period --forbund sf-vastmanland --year 2024 --through 2024-08
+  finsam report period --forbund sf-vastmanland --year 2024 --through 2024-06 \\
+      --profile 9,9,9,9,9,9,2,8,9,9,9,9      (a quiet July)")]
     Period {
         /// The förbund, by id (e.g. sf-vastmanland)
         #[arg(long, value_name = "F")]
@@ -161,6 +169,10 @@ Example: finsam report period --forbund sf-vastmanland --year 2024 --through 202
         /// What the books said then: a seq, or a recording time or date [default: the head]
         #[arg(long, value_name = "SEQ|TIME", value_parser = reports::KnownAt::parse)]
         known_at: Option<reports::KnownAt>,
+        /// How the budget is spread over the months: twelve weights from January, separated
+        /// by commas (a decimal with a point) [default: every month the same]
+        #[arg(long, value_name = "W1,…,W12", value_parser = finsam_projections::period::Profile::parse)]
+        profile: Option<finsam_projections::period::Profile>,
     },
     /// Each member's contributions for a year — share, decided, paid, outstanding — and each
     /// payer's (Försäkringskassan pays for Arbetsförmedlingen)
@@ -557,8 +569,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Reconcile { .. }
             | Command::Report(_)
     );
-    if format == Format::Html && !matches!(cli.command, Command::Report(ReportCommand::Annual { .. })) {
-        return Err(Failure::usage("--format html is offered by finsam report annual".into()));
+    if format == Format::Html && !matches!(cli.command, Command::Report(_)) {
+        return Err(Failure::usage(
+            "--format html is offered by finsam report annual, period and members (one self-contained page each)"
+                .into(),
+        ));
     }
     if format == Format::Csv && reports_only {
         return Err(Failure::usage(
@@ -626,10 +641,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let view = finsam_store::open_view(&dir)?;
             emit(&annual::annual_out(&dir, (&view).into(), &forbund, year, known_at, equity_ceiling, format)?)
         }
-        Command::Report(ReportCommand::Period { forbund, year, through, known_at }) => {
+        Command::Report(ReportCommand::Period { forbund, year, through, known_at, profile }) => {
             let dir = store_dir(&cli.store);
             let view = finsam_store::open_view(&dir)?;
-            emit(&annual::period_out(&dir, (&view).into(), &forbund, year, through, known_at, format)?)
+            let profile = profile.unwrap_or_else(finsam_projections::period::Profile::even);
+            let asked = annual::PeriodAsked { year, through, known_at, profile };
+            emit(&annual::period_out(&dir, (&view).into(), &forbund, &asked, format)?)
         }
         Command::Report(ReportCommand::Members { forbund, year, axes }) => {
             let dir = store_dir(&cli.store);

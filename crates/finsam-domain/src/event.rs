@@ -318,6 +318,15 @@ pub enum EventKind {
         reference: String,
         text: String,
     },
+    /// The kansli's forecast of what a cost line of the year's budget will come to for the whole
+    /// year (v2). No money moves: the board's follow-up shows it as the line's helårsprognos from
+    /// its date on, until a later forecast of the line replaces it.
+    ForecastRecorded {
+        year: i32,
+        line: Slug,
+        amount: Amount,
+        text: String,
+    },
     /// A payment, in whole or in part, of a supplier's invoice (v2).
     InvoicePaid {
         invoice: Slug,
@@ -398,6 +407,7 @@ impl EventKind {
         "InvoiceReceived",
         "InvoicePaid",
         "AccrualRecorded",
+        "ForecastRecorded",
         "MergerDecided",
         "EquityTransferred",
         "BalancesTakenOver",
@@ -443,6 +453,7 @@ impl EventKind {
             InvoiceReceived { .. } => "InvoiceReceived",
             InvoicePaid { .. } => "InvoicePaid",
             AccrualRecorded { .. } => "AccrualRecorded",
+            ForecastRecorded { .. } => "ForecastRecorded",
             MergerDecided { .. } => "MergerDecided",
             EquityTransferred { .. } => "EquityTransferred",
             BalancesTakenOver { .. } => "BalancesTakenOver",
@@ -1086,6 +1097,14 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
                 nature: o.opt_nature()?,
             }
         }
+        "ForecastRecorded" => {
+            let year = o.year("year")?;
+            let line = o.slug("line")?;
+            let amount = o.amount("amount")?;
+            check_not_negative(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            check_year_matches_date(year, date)?;
+            ForecastRecorded { year, line, amount, text: o.text("text", TEXT_CHARS_MAX)? }
+        }
         "AccrualRecorded" => {
             let year = o.year("year")?;
             let kind = {
@@ -1625,6 +1644,12 @@ impl Event {
                 put(&mut m, "line", slug_value(line));
                 put(&mut m, "amount", amount_value(*amount));
                 put(&mut m, "reference", reference.clone());
+            }
+            ForecastRecorded { year, line, amount, text } => {
+                put(&mut m, "year", *year);
+                put(&mut m, "line", slug_value(line));
+                put(&mut m, "amount", amount_value(*amount));
+                put(&mut m, "text", text.clone());
             }
             CostRecorded { year, line, insats, amount, reference, text, nature } => {
                 put(&mut m, "year", *year);

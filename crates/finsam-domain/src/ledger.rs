@@ -494,6 +494,20 @@ impl Ledger {
             }
             ContributionDecided { member, .. } => member_known(member)?,
             OtherIncomeRecorded { year, line, .. } => income_line_known(*year, line)?,
+            ForecastRecorded { year, line, .. } => {
+                let lines = budget(*year, "year")?;
+                if !lines.costs.contains_key(line) {
+                    return Err(Rejection::new(
+                        Rule::BudgetLineUnknown,
+                        "line",
+                        quoted(line),
+                        format!(
+                            "the {year} budget of {f} has no cost line with this id ({}); a forecast is of a cost line",
+                            known(lines.costs.keys())
+                        ),
+                    ));
+                }
+            }
             CostRecorded { year, line, insats, .. } => cost_target(*year, line, insats)?,
             InvoiceReceived { year, invoice, line, insats, amount, credits, .. } => {
                 if state.invoices.contains_key(invoice) {
@@ -1013,7 +1027,7 @@ impl Ledger {
                     Some((f.clone(), seq, event.date));
                 self.takeovers.insert(seq, from.clone());
             }
-            OtherIncomeRecorded { .. } | CostRecorded { .. } | AccrualRecorded { .. } => {}
+            OtherIncomeRecorded { .. } | CostRecorded { .. } | AccrualRecorded { .. } | ForecastRecorded { .. } => {}
             ContributionDecided { member, year, amount, .. } => {
                 state.owed.entry(member.clone()).or_default().entry(*year).or_default().decided += *amount;
                 self.contribution_effects.insert(seq, (member.clone(), *year, *amount, Amount::ZERO));

@@ -155,10 +155,14 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
                 "effective": (day + Duration::days(rng.below(60) as i64)).to_string(), "category": category, "name": format!("{category}-insats"),
                 "decision": decision()})
         }
-        23 => {
-            json!({"type": "RegistrationCorrected", "forbund": f, "date": date, "name": format!("Samordningsförbundet {f}"),
-            "reason": "stavfel", "decision": decision()})
-        }
+        23 => match rng.below(2) {
+            0 => {
+                json!({"type": "RegistrationCorrected", "forbund": f, "date": date, "name": format!("Samordningsförbundet {f}"),
+                "reason": "stavfel", "decision": decision()})
+            }
+            _ => json!({"type": "ForecastRecorded", "forbund": f, "date": date, "year": year,
+                "line": rng.pick(&["team", "kansli", "utveckling"]), "amount": rng.amount(), "text": "prognos"}),
+        },
         _ => {
             json!({"type": "EventCorrected", "forbund": f, "date": date, "corrects": 1 + rng.below(seq_so_far.max(1)), "reason": "rättelse"})
         }

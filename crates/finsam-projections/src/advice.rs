@@ -92,6 +92,7 @@ pub fn tracks_exactly(e: &Event) -> bool {
             | FundingGranted { .. }
             | FundingChanged { .. }
             | OtherIncomeRecorded { .. }
+            | ForecastRecorded { .. }
     )
 }
 

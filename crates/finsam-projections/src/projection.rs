@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 6;
+pub const PROJECTION_VERSION: u32 = 7;
 
 /// The text of an opening balance's voucher (no other voucher has it: the texts of the others
 /// all begin with what they are).
@@ -265,6 +265,18 @@ pub struct MergerRecord {
     pub estimates: Vec<EstimatedTransfer>,
 }
 
+/// The kansli's forecast of a cost line's utfall for a year (v2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForecastRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub date: NaiveDate,
+    pub year: i32,
+    pub line: Slug,
+    pub amount: Amount,
+    pub text: String,
+}
+
 /// Equity moved from a merging förbund into the new one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRecord {
@@ -297,6 +309,8 @@ pub struct Projection {
     pub owed: BTreeMap<Slug, BTreeMap<Slug, BTreeMap<i32, Owed>>>,
     /// Every contribution decided or paid, in seq order.
     pub contributions: Vec<ContributionRecord>,
+    /// The kansli's forecasts (v2), in seq order.
+    pub forecasts: Vec<ForecastRecord>,
     /// What each contribution event did to `owed`, for a correction to take back: seq ->
     /// (förbund, member, year, decided, settled).
     contribution_effects: BTreeMap<u64, (Slug, Slug, i32, Amount, Amount)>,
@@ -363,6 +377,8 @@ struct Stored {
     contribution_effects: BTreeMap<u64, (Slug, Slug, i32, Amount, Amount)>,
     #[serde(default)]
     contributions: Vec<ContributionRecord>,
+    #[serde(default)]
+    forecasts: Vec<ForecastRecord>,
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     corrected: BTreeMap<u64, (u64, NaiveDate)>,
 }
@@ -382,6 +398,7 @@ impl From<Stored> for Projection {
             owed: s.owed,
             contribution_effects: s.contribution_effects,
             contributions: s.contributions,
+            forecasts: s.forecasts,
             next_number: s.next_number,
             corrected: s.corrected,
             budget_index: BTreeMap::new(),
@@ -590,6 +607,15 @@ impl Projection {
                 });
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![owed, income]);
             }
+            ForecastRecorded { year, line, amount, text } => self.forecasts.push(ForecastRecord {
+                seq: r.seq,
+                forbund: f.clone(),
+                date: e.date,
+                year: *year,
+                line: line.clone(),
+                amount: *amount,
+                text: text.clone(),
+            }),
             OtherIncomeRecorded { line, amount, reference, .. } => {
                 let mut income = Row::new(Role::OtherIncome, -*amount);
                 income.line = Some(line.clone());

@@ -57,6 +57,51 @@ fn naive_bank(events: &[Event], f: &Slug, at: At) -> Amount {
     bank
 }
 
+/// The follow-up's forecasts against the events themselves: a line's forecast is the kansli's
+/// latest (by date, then seq) uncorrected `ForecastRecorded` of the line dated by the period's
+/// end, else the utfall to date scaled up by the profile; the totals are the lines' sums.
+/// Returns how many lines show a recorded forecast.
+fn check_forecasts(events: &[Event], p: &crate::period::Period, profile: &crate::period::Profile) -> usize {
+    use crate::period::ForecastKind;
+    let corrected = |seq: u64| {
+        events.iter().any(|e| {
+            matches!(&e.kind, EventKind::EventCorrected { corrects, .. } if *corrects == seq) && e.date <= p.through
+        })
+    };
+    let weights = profile.weights();
+    let (so_far, whole): (rust_decimal::Decimal, rust_decimal::Decimal) =
+        (weights[..p.months as usize].iter().sum(), weights.iter().sum());
+    let mut sum = Amount::ZERO;
+    let mut recorded = 0;
+    for l in &p.lines {
+        let latest = events
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| {
+                e.forbund == p.forbund
+                    && e.date <= p.through
+                    && !corrected(*i as u64 + 1)
+                    && matches!(&e.kind, EventKind::ForecastRecorded { year, line, .. } if *year == p.year && *line == l.id)
+            })
+            .max_by_key(|(i, e)| (e.date, *i));
+        match latest.map(|(_, e)| &e.kind) {
+            Some(EventKind::ForecastRecorded { amount, .. }) => {
+                assert_eq!(l.figures.forecast_kind, ForecastKind::Recorded, "{} {} {}", p.forbund, p.year, l.id);
+                assert_eq!(l.figures.forecast, *amount, "{} {} {}", p.forbund, p.year, l.id);
+                recorded += 1;
+            }
+            _ => {
+                assert_eq!(l.figures.forecast_kind, ForecastKind::Extrapolated, "{} {} {}", p.forbund, p.year, l.id);
+                let scaled = (l.figures.utfall_to_date.decimal() * whole / so_far).round_dp(2);
+                assert_eq!(l.figures.forecast.decimal(), scaled, "{} {} {}", p.forbund, p.year, l.id);
+            }
+        }
+        sum += l.figures.forecast;
+    }
+    assert_eq!(p.total.forecast, sum + p.unbudgeted.forecast, "{} {}: the forecasts add up", p.forbund, p.year);
+    recorded
+}
+
 fn cases() -> u64 {
     std::env::var("FINSAM_PROPERTY_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(60)
 }
@@ -68,6 +113,7 @@ fn random_histories_keep_the_laws_of_the_books() {
     let mut kinds: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut vouchers_total = 0;
     let mut takeovers = 0;
+    let mut forecasts_shown = 0;
     for seed in 0..cases() {
         let events = random_history(seed, 80);
         events_total += events.len();
@@ -139,8 +185,16 @@ fn random_histories_keep_the_laws_of_the_books() {
                 }
                 // The follow-up through any month adds up (checked inside), and through December
                 // it is the driftredovisning: the whole budget against the whole utfall.
+                // A quiet summer profile spreads the budget otherwise, and the months still add up.
+                let summer = crate::period::Profile::parse("9,9,9,9,9,9,2,5,9,9,9,12").unwrap();
+                for months in [1, 6, 8] {
+                    if let Some(p) = full.period(f, year, months, known_at, &summer) {
+                        forecasts_shown += check_forecasts(&events, &p, &summer);
+                    }
+                }
                 for months in [1, 6, 8, 12] {
-                    if let Some(p) = full.period(f, year, months, known_at) {
+                    if let Some(p) = full.period(f, year, months, known_at, &crate::period::Profile::even()) {
+                        forecasts_shown += check_forecasts(&events, &p, &crate::period::Profile::even());
                         // (Before December the budget in force then may be revised, or
                         // corrected away, later.)
                         if months == 12 {
@@ -269,11 +323,13 @@ fn random_histories_keep_the_laws_of_the_books() {
         "MembersChanged",
         "InsatsChanged",
         "RegistrationCorrected",
+        "ForecastRecorded",
     ] {
         assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "the histories hold a {kind}: {kinds:?}");
     }
     assert!(events_total > cases() as usize * 40, "the generator yields substantial histories ({events_total} events)");
     assert!(takeovers > 0);
+    assert!(forecasts_shown > 0, "some follow-up shows a recorded forecast");
     assert!(vouchers_total > events_total / 4, "the histories move money ({vouchers_total} vouchers)");
 }
 

@@ -19,6 +19,7 @@ pub fn type_label(type_name: &str) -> &str {
         "InvoiceReceived" => "Leverantörsfaktura",
         "InvoicePaid" => "Faktura betald",
         "AccrualRecorded" => "Periodisering",
+        "ForecastRecorded" => "Prognos",
         "MergerDecided" => "Sammanläggning beslutad",
         "EquityTransferred" => "Eget kapital överfört",
         "BalancesTakenOver" => "Tillgångar och skulder övertagna",
@@ -119,6 +120,9 @@ pub fn summary(event: &Event) -> String {
         },
         AccrualRecorded { year, kind, amount, text, .. } => {
             format!("periodisering {year} ({kind}): {} — {text}", amount.human())
+        }
+        ForecastRecorded { year, line, amount, text } => {
+            format!("helårsprognos {year} för {line}: {} — {text}", amount.human())
         }
         InvoicePaid { invoice, amount, reference } => {
             format!("betalning av faktura {invoice}: {} ({reference})", amount.human())
