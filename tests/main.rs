@@ -20,3 +20,4 @@ mod sie;
 mod support;
 mod trust;
 mod warnings;
+mod web;

@@ -8,13 +8,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 /// A running server on a free port of the loopback.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Server {
-    fn start(store: &Path) -> Server {
+    pub(crate) fn start(store: &Path) -> Server {
         Server::start_with(store, &[])
     }
 
@@ -95,7 +95,7 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
     out
 }
 
-fn token(store: &Path, name: &str, role: &str, forbund: &[&str]) -> String {
+pub(crate) fn token(store: &Path, name: &str, role: &str, forbund: &[&str]) -> String {
     let mut args = vec!["--format", "json", "user", "add", name, "--role", role, "--by", "test"];
     for f in forbund {
         args.extend(["--forbund", f]);

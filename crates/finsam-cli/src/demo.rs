@@ -79,6 +79,11 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
     let page = crate::annual::render(&annual, &chart, &head, Format::Html);
     let annual_path = dir.join("arsredovisning-sf-vastmanland-2024.html");
     finsam_store::files::write_new(&annual_path, page.as_bytes())?;
+    // Two users for the web app: the förbund's kansli (records) and a revisor (reads, traces,
+    // verifies).
+    use finsam_store::access::{grant, Role};
+    let kansli = grant(&dir, "demo", "kansli", Role::Kansli, &["sf-vastmanland".to_string()])?;
+    let revisor = grant(&dir, "demo", "revisor", Role::Revisor, &["sf-vastmanland".to_string()])?;
     match format {
         Format::Table | Format::Csv | Format::Html => {
             let mut out =
@@ -110,6 +115,9 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
                 "\nÅrsredovisningen 2024 för Samordningsförbundet Västmanland (resultaträkning, balansräkning,\nkassaflödesanalys, driftredovisning, noter, diagram) finns i\n  {}\nÖppna den i en webbläsare; skriv ut den som PDF (A4) därifrån.\n",
                 annual_path.display()
             ));
+            out.push_str(&format!(
+                "\nWebbappen: starta servern och öppna http://127.0.0.1:8080 i en webbläsare:\n  finsam --store {d} serve --listen 127.0.0.1:8080\nLogga in med koden för\n  kansliet (registrerar):          {kansli}\n  revisorn (läser, spårar, verifierar): {revisor}\n"
+            ));
             emit(&out);
         }
         Format::Json => {
@@ -125,6 +133,8 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
                 "balances": reports::balances_json(&balances, &chart),
                 "reconciliation": reports::reconciliation_json(&reconciliation, Some(&forbund), at),
                 "annual_report": annual_path.display().to_string(),
+                "web": {"serve": format!("finsam --store {} serve --listen 127.0.0.1:8080", dir.display()),
+                    "url": "http://127.0.0.1:8080", "tokens": {"kansli": kansli, "revisor": revisor}},
             });
             emit(&format!("{}\n", serde_json::to_string_pretty(&value).expect("serialises")));
         }

@@ -92,6 +92,11 @@ pub fn footer_text(name: &str, org_nr: Option<&str>, what: &str, head: &finsam_s
 
 /// One self-contained page: the shell, the style (screen and A4 print), the body and the footer.
 pub fn document(title: &str, footer: &str, body: Markup) -> Markup {
+    shell(title, &print_footer(footer), html! { (body) footer { (footer) } })
+}
+
+/// A page in Swedish with the reports' style and `style` after it (inline: nothing fetched).
+pub fn shell(title: &str, style: &str, body: Markup) -> Markup {
     html! {
         (maud::DOCTYPE)
         html lang="sv" {
@@ -99,12 +104,9 @@ pub fn document(title: &str, footer: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
-                style { (maud::PreEscaped(CSS)) (maud::PreEscaped(print_footer(footer))) }
+                style { (maud::PreEscaped(CSS)) (maud::PreEscaped(style)) }
             }
-            body {
-                (body)
-                footer { (footer) }
-            }
+            body { (body) }
         }
     }
 }

@@ -25,6 +25,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+#[path = "web.rs"]
+mod web;
+
 /// What every handler shares.
 pub struct Shared {
     dir: PathBuf,
@@ -48,6 +51,8 @@ pub struct Shared {
     heads: tokio::sync::broadcast::Sender<u64>,
     /// The writer's queue: every write goes through it, in order.
     writes: tokio::sync::mpsc::Sender<WriteJob>,
+    /// The web app's signed-in users, by session id.
+    sessions: Mutex<web::Sessions>,
 }
 
 impl Shared {
@@ -65,6 +70,9 @@ struct WriteJob {
     batch: Vec<(usize, Event)>,
     actor: String,
     expect_head: Option<u64>,
+    /// Only check (the ledger's rules and the warnings) and write nothing: the web app's forms
+    /// show what would be recorded, with its warnings, before the user confirms.
+    check_only: bool,
     reply: tokio::sync::oneshot::Sender<Outcome>,
 }
 
@@ -107,6 +115,24 @@ fn writer(
                 Ok(job) => jobs.push(job),
                 Err(_) => break,
             }
+        }
+        // Checks only: answered against the books as they stand, in queue order, nothing written.
+        let (checks, writes): (Vec<WriteJob>, Vec<WriteJob>) = jobs.into_iter().partition(|j| j.check_only);
+        if !checks.is_empty() {
+            let store = shared.store.lock().expect("the store's lock is never poisoned");
+            for job in checks {
+                let checked = job.batch.iter().try_for_each(|(line, e)| {
+                    store.ledger().check(e).map_err(|r| StoreError::Rejected(r.at_line(*line)))
+                });
+                let mut advisor =
+                    finsam_projections::advice::Advisor::new(store.projection(), recent.make_contiguous());
+                let warnings = crate::advise_group(&mut advisor, &[job.batch.as_slice()]).pop().unwrap_or_default();
+                let _ = job.reply.send((checked.map(|()| Vec::new()), warnings, store.head().clone()));
+            }
+        }
+        let jobs = writes;
+        if jobs.is_empty() {
+            continue;
         }
         if let Some(reason) = shared.failed.lock().expect("the lock is never poisoned").clone() {
             for job in jobs {
@@ -355,7 +381,18 @@ enum Need<'a> {
 }
 
 impl Shared {
-    /// The user of the request's bearer token, and whether the user may do what is needed:
+    /// Users added or revoked (`finsam user`) while the server runs count from their next request.
+    fn refresh_users(&self) {
+        if self.users.read().expect("the users' lock is never poisoned").changed(&self.dir) {
+            match Users::load(&self.dir) {
+                Ok(fresh) => *self.users.write().expect("the users' lock is never poisoned") = fresh,
+                Err(e) => eprintln!("finsam serve: users.jsonl could not be read again: {e}"),
+            }
+        }
+    }
+
+    /// The user of the request's bearer token — or, for reading and downloads (never for a
+    /// write), of the web app's session cookie — and whether the user may do what is needed:
     /// 401 without a valid token (never from the query string), 403 when the role may not.
     fn authorize(&self, headers: &HeaderMap, need: Need<'_>) -> Result<User, Answer> {
         let token = headers
@@ -363,15 +400,13 @@ impl Shared {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        // Users added or revoked (`finsam user`) while the server runs count from their next request.
-        if self.users.read().expect("the users' lock is never poisoned").changed(&self.dir) {
-            match Users::load(&self.dir) {
-                Ok(fresh) => *self.users.write().expect("the users' lock is never poisoned") = fresh,
-                Err(e) => eprintln!("finsam serve: users.jsonl could not be read again: {e}"),
-            }
-        }
+        self.refresh_users();
+        let session = match (&need, token) {
+            (Need::Write(_), _) | (_, Some(_)) => None,
+            _ => web::session_user(self, headers),
+        };
         let users = self.users.read().expect("the users' lock is never poisoned");
-        let Some(user) = token.and_then(|t| users.authenticate(t)).cloned() else {
+        let Some(user) = token.and_then(|t| users.authenticate(t)).cloned().or(session) else {
             self.metrics.refused_auth.inc();
             return Err(Answer::error(
                 StatusCode::UNAUTHORIZED,
@@ -766,7 +801,7 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
         return finish(refused, &user, Some(&forbund.join(",")));
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let job = WriteJob { batch, actor: user.name.clone(), expect_head: q.expect_head, reply };
+    let job = WriteJob { batch, actor: user.name.clone(), expect_head: q.expect_head, check_only: false, reply };
     if s.writes.send(job).await.is_err() {
         return Err(Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping; nothing was recorded"));
     }
@@ -1063,6 +1098,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/reconcile", get(reconcile))
         .route("/api/v1/audit/verify", get(verify))
         .route("/api/v1/subscribe", get(subscribe))
+        .merge(web::routes())
         .layer(DefaultBodyLimit::max(INPUT_BYTES_MAX))
         .layer(axum::middleware::from_fn(json_refusals))
         .layer(axum::middleware::from_fn(timeout))
@@ -1098,6 +1134,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
         metrics: Metrics::new(),
         heads: tokio::sync::broadcast::channel(1024).0,
         writes,
+        sessions: Mutex::new(web::Sessions::default()),
     });
     // At most two groups wait for the syncer: then the writer waits, and requests gather into
     // bigger groups.

@@ -17,6 +17,8 @@ pub struct Warning {
     pub rule: &'static str,
     pub field: &'static str,
     pub message: String,
+    /// The same in Swedish, for the web app's users.
+    pub swedish: String,
 }
 
 /// The running figures of one förbund and year that the warnings compare against.
@@ -170,6 +172,12 @@ impl<'a> Advisor<'a> {
                             event.forbund,
                             event.date
                         ),
+                        swedish: format!(
+                            "En likadan händelse ({}, {}, {}) registrerades nyss. Är det samma, registrera den inte igen.",
+                            crate::summary::type_label(event.type_name()).to_lowercase(),
+                            event.forbund,
+                            event.date
+                        ),
                     });
                 }
             }
@@ -207,6 +215,12 @@ impl<'a> Advisor<'a> {
                             budget.human(),
                             (*granted - budget).human()
                         ),
+                        swedish: format!(
+                            "Insatsen {insats} skulle få {} beviljat för {year}, {} över sin budget på {}.",
+                            granted.human(),
+                            (*granted - budget).human(),
+                            budget.human()
+                        ),
                     });
                 }
             }
@@ -229,6 +243,11 @@ impl<'a> Advisor<'a> {
                         field: "amount",
                         message: format!(
                             "{member} would have paid {} for {year}, more than its share of the budgeted contributions, {}",
+                            received.human(),
+                            owed.human()
+                        ),
+                        swedish: format!(
+                            "{member} skulle ha betalat {} för {year}, mer än sin andel av de budgeterade medlemsbidragen, {}.",
                             received.human(),
                             owed.human()
                         ),
@@ -267,6 +286,13 @@ impl<'a> Advisor<'a> {
                         bl.amount.human(),
                         (*spent - bl.amount).human()
                     ),
+                    swedish: format!(
+                        "Budgetraden {} skulle ha {} i utfall {year}, {} över sin budget på {}.",
+                        bl.name,
+                        spent.human(),
+                        (*spent - bl.amount).human(),
+                        bl.amount.human()
+                    ),
                 });
             }
         }
@@ -283,6 +309,12 @@ impl<'a> Advisor<'a> {
                         spent.human(),
                         granted.human(),
                         (*spent - granted).human()
+                    ),
+                    swedish: format!(
+                        "Insatsen {i} skulle ha {} i utfall {year}, {} mer än de {} som beviljats den.",
+                        spent.human(),
+                        (*spent - granted).human(),
+                        granted.human()
                     ),
                 });
             }

@@ -185,6 +185,19 @@ fn random_histories_keep_the_laws_of_the_books() {
                 }
                 // The follow-up through any month adds up (checked inside), and through December
                 // it is the driftredovisning: the whole budget against the whole utfall.
+                // The vouchers behind each budget line's utfall sum to it (checked inside).
+                let year_end = At { as_of: NaiveDate::from_ymd_opt(year, 12, 31).unwrap(), known_at };
+                if let Some(bp) = full.budget_position(f, year, year_end) {
+                    for l in &bp.lines {
+                        let entries = full.line_vouchers(f, year, &l.id, year_end).expect("the line is in the budget");
+                        assert_eq!(
+                            entries.last().map_or(Amount::ZERO, |e| e.2),
+                            l.spent,
+                            "seed {seed}: {f} {year} {}",
+                            l.id
+                        );
+                    }
+                }
                 // A quiet summer profile spreads the budget otherwise, and the months still add up.
                 let summer = crate::period::Profile::parse("9,9,9,9,9,9,2,5,9,9,9,12").unwrap();
                 for months in [1, 6, 8] {

@@ -323,6 +323,37 @@ pub(crate) fn share(part: Amount, whole: Amount) -> Option<Decimal> {
 }
 
 impl Projection {
+    /// The vouchers behind a budget line's utfall (`BudgetPosition`'s `spent`): the year's
+    /// vouchers with cost rows on the line, in date order, with the line's amount in each and the
+    /// running sum, which ends at the line's utfall. `None` when the year has no budget in force
+    /// or the budget no such line.
+    pub fn line_vouchers(&self, f: &Slug, year: i32, line: &Slug, at: At) -> Option<Vec<(Voucher, Amount, Amount)>> {
+        let position = self.budget_position(f, year, at)?;
+        let index = position.lines.iter().position(|l| &l.id == line)?;
+        let mut touching: Vec<(Voucher, Amount)> = self
+            .visible_vouchers(f, at.known_at, at.as_of)
+            .filter(|v| v.year == year && v.kind != VoucherKind::Closing)
+            .filter_map(|v| {
+                let on_line = |r: &&crate::projection::Row| {
+                    r.role.side() == Side::Cost && line_of(r, &position.lines) == Some(index)
+                };
+                let amount: Amount = v.rows.iter().filter(on_line).map(|r| r.amount).sum();
+                v.rows.iter().any(|r| on_line(&r)).then_some((v, amount))
+            })
+            .collect();
+        touching.sort_by_key(|(v, _)| v.date); // stable: seq and number order within a day
+        let mut running = Amount::ZERO;
+        let entries: Vec<(Voucher, Amount, Amount)> = touching
+            .into_iter()
+            .map(|(v, amount)| {
+                running += amount;
+                (v, amount, running)
+            })
+            .collect();
+        assert_eq!(running, position.lines[index].spent, "the vouchers of {line} sum to its utfall");
+        Some(entries)
+    }
+
     pub fn budget_position(&self, f: &Slug, year: i32, at: At) -> Option<BudgetPosition> {
         let budget: &BudgetRecord = self.budget_in_force(f, year, at.known_at, at.as_of)?;
         let grants_of = |insats: &Slug| -> Amount {
@@ -368,16 +399,10 @@ impl Projection {
         {
             for row in &v.rows {
                 match row.role.side() {
-                    Side::Cost => {
-                        let by_line = row.line.as_ref().and_then(|id| lines.iter().position(|l| &l.id == id));
-                        let by_insats = || {
-                            row.insats.as_ref().and_then(|i| lines.iter().position(|l| l.insats.as_ref() == Some(i)))
-                        };
-                        match by_line.or_else(by_insats) {
-                            Some(i) => lines[i].spent += row.amount,
-                            None => unbudgeted_spent += row.amount,
-                        }
-                    }
+                    Side::Cost => match line_of(row, &lines) {
+                        Some(i) => lines[i].spent += row.amount,
+                        None => unbudgeted_spent += row.amount,
+                    },
                     Side::Income => income_received -= row.amount,
                     _ => {}
                 }
@@ -449,4 +474,10 @@ impl Projection {
         }
         equity
     }
+}
+
+/// The budget line a cost row counts on: its own line, else the line that names its insats.
+fn line_of(row: &crate::projection::Row, lines: &[LinePosition]) -> Option<usize> {
+    let by_line = row.line.as_ref().and_then(|id| lines.iter().position(|l| &l.id == id));
+    by_line.or_else(|| row.insats.as_ref().and_then(|i| lines.iter().position(|l| l.insats.as_ref() == Some(i))))
 }

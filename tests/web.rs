@@ -1,0 +1,300 @@
+//! The web app in a real browser: Debian's Chromium, headless, driven through ChromeDriver
+//! (WebDriver) against `finsam serve` on the loopback. A kansli signs in, records a member's
+//! contribution typed the Swedish way — first wrongly, and sees why next to the field — and the
+//! start page's bank figure moves by exactly that amount; a revisor follows a budget line's
+//! utfall to the decision behind a cost in clicks, and never sees a form. Without the browser
+//! the same server refuses a form posted without its CSRF token and records a double submit
+//! once. Screenshots of the main pages go to target/screenshots/ (not in git), to look at.
+
+use crate::serve::{token, Server};
+use crate::support::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Whether ChromeDriver and Chromium run; with FINSAM_REQUIRE_CHROMIUM set (as CI sets it), a
+/// missing one fails the test instead of skipping it.
+fn browser_present() -> bool {
+    let runs = |p: &str| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success());
+    let present = runs("chromedriver") && runs("chromium");
+    assert!(
+        present || std::env::var_os("FINSAM_REQUIRE_CHROMIUM").is_none(),
+        "FINSAM_REQUIRE_CHROMIUM is set but chromedriver or chromium does not run"
+    );
+    if !present {
+        eprintln!("chromedriver or chromium is not installed; the browser test did not run");
+    }
+    present
+}
+
+/// ChromeDriver on a free port of the loopback, stopped when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        // Dropped (and so stopped) whether it comes up or not.
+        let driver = Driver { child, port };
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return driver;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("chromedriver did not listen on port {port}");
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A new headless Chromium session, with a profile of its own.
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,1600", format!("--user-data-dir={}", profile.display())],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a browser session")
+}
+
+fn screenshots() -> PathBuf {
+    let dir = root().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap().text().await.unwrap()
+}
+
+/// A Swedish amount as shown ("2 274 601,00 kr") in öre.
+fn ore(text: &str) -> i64 {
+    let digits: String = text.chars().filter(|c| c.is_ascii_digit() || *c == '-' || *c == '−').collect();
+    let negative = digits.starts_with('-') || digits.starts_with('−');
+    let n: i64 = digits.trim_start_matches(['-', '−']).parse().unwrap_or_else(|_| panic!("an amount: {text:?}"));
+    assert!(text.contains(','), "two decimals: {text:?}");
+    if negative {
+        -n
+    } else {
+        n
+    }
+}
+
+async fn sign_in(c: &Client, base: &str, token: &str) {
+    c.goto(&format!("{base}/logga-in")).await.unwrap();
+    c.find(Locator::Css("#token")).await.unwrap().send_keys(token).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("nav.top")).await.unwrap();
+}
+
+/// One raw HTTP request with a cookie and a form body: the status and the Location header.
+fn post_form(addr: &str, path: &str, cookie: &str, body: &str) -> (u16, String) {
+    request(addr, "POST", path, cookie, body)
+}
+
+fn request(addr: &str, method: &str, path: &str, cookie: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    s.read_to_end(&mut bytes).unwrap();
+    let answer = String::from_utf8_lossy(&bytes);
+    let status = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let location = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    (status, location)
+}
+
+#[test]
+fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_a_real_browser() {
+    if !browser_present() {
+        return;
+    }
+    let dir = TempDir::new("web");
+    let store = fixture_store(&dir);
+    let kansli = token(&store, "kansli", "kansli", &["sf-vastmanland"]);
+    let revisor = token(&store, "revisor", "revisor", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    let base = format!("http://{}", server.addr);
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        // --- the kansli --------------------------------------------------------------------
+        let c = browser(&driver, &dir.0.join("profile-kansli")).await;
+        // Not signed in: every page leads to the sign-in page.
+        c.goto(&format!("{base}/f/sf-vastmanland")).await.unwrap();
+        assert!(c.current_url().await.unwrap().path().starts_with("/logga-in"));
+        screenshot(&c, "01-logga-in").await;
+        sign_in(&c, &base, &kansli).await;
+        // One förbund: straight to its start page.
+        assert_eq!(c.current_url().await.unwrap().path(), "/f/sf-vastmanland");
+        let bank_before = ore(&text_of(&c, "#nyckeltal-bank").await);
+        screenshot(&c, "02-oversikt-kansli").await;
+        // A contribution, the amount written with a point: refused next to the field, nothing recorded.
+        let head_before = log_json(&store).len();
+        c.find(Locator::LinkText("Registrera")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::LinkText("Inbetalt medlemsbidrag")).await.unwrap().click().await.unwrap();
+        let form = c.wait().for_element(Locator::Css("form.event")).await.unwrap();
+        form.find(Locator::Css("#member")).await.unwrap().select_by_value("sala").await.unwrap();
+        form.find(Locator::Css("#amount")).await.unwrap().send_keys("1.500,50").await.unwrap();
+        form.find(Locator::Css("#reference")).await.unwrap().send_keys("Bankgiro 2026-12").await.unwrap();
+        c.find(Locator::Css("button.primary")).await.unwrap().click().await.unwrap();
+        let error = text_of(&c, "#fel-amount").await;
+        assert!(error.contains("decimalkomma"), "the error is next to the amount: {error}");
+        screenshot(&c, "03-formular-fel").await;
+        assert_eq!(log_json(&store).len(), head_before, "nothing recorded while a problem remains");
+        // Written the Swedish way: shown back for confirmation, canonically, then recorded.
+        let amount = c.find(Locator::Css("#amount")).await.unwrap();
+        amount.clear().await.unwrap();
+        amount.send_keys("1 500,50").await.unwrap();
+        c.find(Locator::Css("button.primary")).await.unwrap().click().await.unwrap();
+        assert_eq!(text_of(&c, "#granska-amount").await, "1 500,50 kr");
+        assert!(text_of(&c, "#granskning").await.contains("Sala kommun"), "the member by name");
+        screenshot(&c, "04-granska").await;
+        assert_eq!(log_json(&store).len(), head_before, "nothing recorded before the confirmation");
+        if let Ok(seen) = c.find(Locator::Css("input[name=sett_varningar]")).await {
+            seen.click().await.unwrap();
+        }
+        c.find(Locator::Css("button[value=registrera]")).await.unwrap().click().await.unwrap();
+        let notice = text_of(&c, "#registrerad").await;
+        let log = log_json(&store);
+        assert_eq!(log.len(), head_before + 1, "one event recorded");
+        let recorded = log.last().unwrap();
+        assert_eq!(recorded["event"]["amount"], "1500.50");
+        assert_eq!(recorded["event"]["member"], "sala");
+        assert_eq!(recorded["recorded_by"], "kansli");
+        let seq = recorded["seq"].as_u64().unwrap();
+        assert!(notice.contains(&seq.to_string()) && notice.contains("verifikation"), "{notice}");
+        screenshot(&c, "05-registrerad").await;
+        // The start page's figure moved by exactly that amount.
+        c.find(Locator::LinkText("Översikt")).await.unwrap().click().await.unwrap();
+        let bank_after = ore(&text_of(&c, "#nyckeltal-bank").await);
+        assert_eq!(bank_after - bank_before, 150_050, "the bank moved by 1 500,50 kr");
+        // Pressing twice, or a browser retrying, records once: the same form again, with the
+        // same idempotency key, leads to the same event.
+        let cookie = c.get_named_cookie("finsam_session").await.unwrap();
+        let session = format!("finsam_session={}", cookie.value());
+        c.goto(&format!("{base}/f/sf-vastmanland/registrera/medlemsbidrag")).await.unwrap();
+        let csrf = c.find(Locator::Css("input[name=csrf]")).await.unwrap().attr("value").await.unwrap().unwrap();
+        let key = c.find(Locator::Css("input[name=idempotency_key]")).await.unwrap().attr("value").await.unwrap().unwrap();
+        let today = chrono::Utc::now().date_naive();
+        let body = format!(
+            "csrf={csrf}&idempotency_key={key}&date={today}&member=sala&year={}&amount=200&reference=Bankgiro+2&steg=registrera&sett_varningar=1",
+            chrono::Datelike::year(&today)
+        );
+        let path = "/f/sf-vastmanland/registrera/medlemsbidrag";
+        let first = post_form(&server.addr, path, &session, &body);
+        let second = post_form(&server.addr, path, &session, &body);
+        assert_eq!(first.0, 303, "{first:?}");
+        assert_eq!(first, second, "the second press leads to the same event");
+        assert_eq!(log_json(&store).len(), head_before + 2, "recorded once");
+        // A form posted without its CSRF token is refused, and nothing is written.
+        let forged = body.replace(&format!("csrf={csrf}&"), "");
+        assert_eq!(post_form(&server.addr, path, &session, &forged).0, 403);
+        let other_key = forged.replace(&key, "webb-another-key");
+        assert_eq!(post_form(&server.addr, path, &session, &other_key).0, 403);
+        assert_eq!(log_json(&store).len(), head_before + 2, "nothing written by a forged form");
+        c.close().await.unwrap();
+
+        // --- the revisor ------------------------------------------------------------------
+        let c = browser(&driver, &dir.0.join("profile-revisor")).await;
+        sign_in(&c, &base, &revisor).await;
+        // No form anywhere: no Registrera in the menu, and the form's address is refused.
+        assert!(c.find_all(Locator::LinkText("Registrera")).await.unwrap().is_empty());
+        c.goto(&format!("{base}/f/sf-vastmanland/registrera/medlemsbidrag")).await.unwrap();
+        assert!(text_of(&c, "main").await.contains("Ingen behörighet"));
+        assert!(c.find_all(Locator::Css("form.event")).await.unwrap().is_empty());
+        screenshot(&c, "06-revisor-ingen-behorighet").await;
+        // The year 2024 as of its end, by the time bar: the URL says what is seen.
+        c.goto(&format!("{base}/f/sf-vastmanland")).await.unwrap();
+        // (The date picker's value set as the picker sets it: typing into it depends on the locale.)
+        c.execute("document.querySelector('input[name=per]').value = '2024-12-31'", vec![]).await.unwrap();
+        c.find(Locator::Css("form.timebar button")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("#utfall-samordningsteam-sala")).await.unwrap();
+        let url = c.current_url().await.unwrap();
+        assert_eq!(url.query_pairs().find(|(k, _)| k == "per").map(|(_, v)| v.to_string()), Some("2024-12-31".into()), "{url}");
+        screenshot(&c, "07-oversikt-2024").await;
+        // The budget's utfall is the year's costs (the demo year has no cost outside the budget).
+        let costs = ore(&text_of(&c, "#nyckeltal-kostnader").await);
+        assert_eq!(ore(&text_of(&c, "#utfall-summa").await), costs);
+        assert_eq!(costs, 2_067_689_900, "the 2024 costs of the annual report");
+        // A budget line's utfall → the vouchers behind it → a cost → the grant decision behind it.
+        let utfall = text_of(&c, "#utfall-samordningsteam-sala").await;
+        c.find(Locator::Css("#utfall-samordningsteam-sala")).await.unwrap().click().await.unwrap();
+        assert_eq!(text_of(&c, "#utfall").await, format!("{utfall} kr"), "the line's page sums to the figure clicked");
+        screenshot(&c, "08-budgetrad").await;
+        c.find(Locator::Css("table tbody tr td a")).await.unwrap().click().await.unwrap();
+        let via = text_of(&c, "#beslut-via").await;
+        assert!(via.contains("beslutet i händelse"), "{via}");
+        screenshot(&c, "09-kostnad").await;
+        c.find(Locator::Css("#beslutet")).await.unwrap().click().await.unwrap();
+        let decision = text_of(&c, "#beslut").await;
+        assert!(decision.starts_with("Beslutat av ") && decision.contains("2023"), "{decision}");
+        assert!(text_of(&c, "h1").await.contains("Medel beviljade"), "the decision is a grant");
+        screenshot(&c, "10-beslut").await;
+        // The annual report and the follow-up, in the app.
+        c.goto(&format!("{base}/f/sf-vastmanland/arsredovisning/2024")).await.unwrap();
+        assert!(text_of(&c, "main").await.contains("Resultaträkning"));
+        screenshot(&c, "11-arsredovisning").await;
+        c.goto(&format!("{base}/f/sf-vastmanland/uppfoljning/2024?till=2024-08")).await.unwrap();
+        assert!(text_of(&c, "main").await.contains("januari–augusti 2024"));
+        screenshot(&c, "12-uppfoljning").await;
+        c.goto(&format!("{base}/verifiera?kor=1")).await.unwrap();
+        assert!(text_of(&c, "#verifiering").await.starts_with("Loggen är hel"));
+        screenshot(&c, "13-verifiera").await;
+        // The downloads are the API's, reached with the session; the API's writes never are.
+        let cookie = c.get_named_cookie("finsam_session").await.unwrap();
+        let session = format!("finsam_session={}", cookie.value());
+        let sie = request(&server.addr, "GET", "/api/v1/forbund/sf-vastmanland/export/sie/2024", &session, "");
+        assert_eq!(sie.0, 200);
+        let event = contribution("sala", "1", None);
+        assert_eq!(request(&server.addr, "POST", "/api/v1/events", &session, &event).0, 401);
+        // Signed out, the session is gone.
+        c.goto(&format!("{base}/f/sf-vastmanland")).await.unwrap();
+        c.find(Locator::Css("nav.top button.link")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("#token")).await.unwrap();
+        let after = request(&server.addr, "GET", "/f/sf-vastmanland", &session, "");
+        assert_eq!(after.0, 303, "the old session leads to the sign-in page");
+        assert!(after.1.starts_with("/logga-in"), "{after:?}");
+        c.close().await.unwrap();
+    });
+}
