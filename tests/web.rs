@@ -233,6 +233,40 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         let other_key = forged.replace(&key, "webb-another-key");
         assert_eq!(post_form(&server.addr, path, &session, &other_key).0, 403);
         assert_eq!(log_json(&store).len(), head_before + 2, "nothing written by a forged form");
+        c.goto(&format!("{base}/f/sf-vastmanland")).await.unwrap();
+        // A budget for 2027 pasted from a spreadsheet (tab-separated rows, a heading first):
+        // taken into the table, a wrong amount shown next to its cell, then recorded.
+        c.goto(&format!("{base}/f/sf-vastmanland/registrera/budget?ar=2027")).await.unwrap();
+        let rows = "id\tnamn\tkategori\tinsats\tart\tbelopp\nstyrelse\tStyrelse\tadmin\t\tpersonal\t610 000\nkansli\tKansli\tadmin\t\t\t2 300 000\nteam-sala\tSamordningsteam Sala\tindivid\tsamordningsteam-sala\t\t1 750 000,505";
+        c.execute(
+            "document.querySelector('#klistra-kostnader').value = arguments[0]; document.querySelector('#klistra-intakter').value = arguments[1];",
+            vec![serde_json::json!(rows), serde_json::json!("bidrag\tMedelstilldelning 2027\t4 660 000")],
+        )
+        .await
+        .unwrap();
+        c.execute("document.querySelector('#decision-body').value = 'styrelsen'; document.querySelector('#decision-date').value = '2026-11-20';", vec![]).await.unwrap();
+        c.find(Locator::Css("form.event.wide button.primary")).await.unwrap().click().await.unwrap();
+        let cell = c.wait().for_element(Locator::Css("input[name='costs[2].amount']")).await.unwrap();
+        assert_eq!(cell.attr("value").await.unwrap().as_deref(), Some("1 750 000,505"), "the pasted row is in the table");
+        assert!(text_of(&c, "td.invalid .error").await.contains("två decimaler"), "the wrong amount's reason is next to it");
+        screenshot(&c, "05b-budget-fel").await;
+        cell.clear().await.unwrap();
+        cell.send_keys("1 750 000").await.unwrap();
+        c.find(Locator::Css("form.event.wide button.primary")).await.unwrap().click().await.unwrap();
+        assert_eq!(text_of(&c, "#summa-kostnader").await, "4 660 000,00 kr");
+        assert_eq!(text_of(&c, "#summa-intakter").await, "4 660 000,00 kr");
+        screenshot(&c, "05c-budget-granska").await;
+        let before = log_json(&store).len();
+        c.find(Locator::Css("#granskning button.primary")).await.unwrap().click().await.unwrap();
+        text_of(&c, "#registrerad").await;
+        let log = log_json(&store);
+        assert_eq!(log.len(), before + 1);
+        let budget = &log.last().unwrap()["event"];
+        assert_eq!(budget["type"], "BudgetAdopted");
+        assert_eq!(budget["year"], 2027);
+        assert_eq!(budget["costs"].as_array().unwrap().len(), 3);
+        assert_eq!(budget["costs"][2]["insats"], "samordningsteam-sala");
+        assert_eq!(budget["costs"][0]["nature"], "personal");
         c.close().await.unwrap();
 
         // --- the revisor ------------------------------------------------------------------

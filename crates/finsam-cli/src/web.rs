@@ -163,7 +163,7 @@ form.timebar { display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; align-items: en
 form.timebar label { display: flex; flex-direction: column; font-size: 0.85rem; }
 .figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr)); gap: 0.8rem; margin: 1rem 0; }
 .figure { border: 1px solid #c8d6e5; border-radius: 4px; padding: 0.6rem 0.8rem; } .figure .label { color: #444; font-size: 0.9rem; } .figure .value { font-size: 1.3rem; font-weight: bold; font-variant-numeric: tabular-nums; }
-form.event { max-width: 40rem; } form.event .field { margin: 0.8rem 0; } form.event label { display: block; font-weight: bold; }
+form.event { max-width: 40rem; } form.event.wide { max-width: none; } table.budget td { padding: 0.1rem 0.2rem; } table.budget input, table.budget select { width: 100%; } form.event .field { margin: 0.8rem 0; } form.event label { display: block; font-weight: bold; }
 form.event input, form.event select, form.event textarea { font: inherit; padding: 0.3rem; border: 1px solid #777; border-radius: 3px; width: 100%; box-sizing: border-box; }
 form.event input[type=checkbox] { width: auto; } .help { color: #444; font-size: 0.85rem; }
 .error { color: #a30000; font-weight: bold; } .field.invalid input, .field.invalid select, .field.invalid textarea { border: 2px solid #a30000; }
@@ -1461,6 +1461,8 @@ enum Input {
     LongText,
     Choice(&'static [(&'static str, &'static str)]),
     Seq,
+    /// Another förbund of the store.
+    OtherForbund,
 }
 
 struct Field {
@@ -1495,6 +1497,7 @@ const ACCRUALS: &[(&str, &str)] = &[
 ];
 
 const DATE: Field = field("date", "Datum", Input::Date, true, "Dagen händelsen gäller (t.ex. betalningsdagen).");
+const BANK_REFERENCE: Field = field("reference", "Referens", Input::Text, true, "T.ex. bankens verifikation.");
 const AMOUNT: Field = field("amount", "Belopp (kr)", Input::Amount, true, "Skriv som på svenska, t.ex. 1 500,50.");
 const YEAR: Field = field("year", "År", Input::Year, true, "Räkenskapsåret det gäller.");
 const DECISION: [Field; 3] = [
@@ -1594,12 +1597,7 @@ const FORMS: &[FormSpec] = &[
         event: "InvoicePaid",
         title: "Betalning av faktura",
         intro: "En betalning, hel eller del, av en leverantörsfaktura.",
-        fields: &[&[
-            DATE,
-            field("invoice", "Faktura", Input::OpenInvoice, true, ""),
-            AMOUNT,
-            field("reference", "Referens", Input::Text, true, "T.ex. bankens verifikation."),
-        ]],
+        fields: &[&[DATE, field("invoice", "Faktura", Input::OpenInvoice, true, ""), AMOUNT, BANK_REFERENCE]],
     },
     FormSpec {
         slug: "medel",
@@ -1681,6 +1679,49 @@ const FORMS: &[FormSpec] = &[
         ]],
     },
     FormSpec {
+        slug: "sammanlaggning",
+        event: "MergerDecided",
+        title: "Beslut om sammanläggning",
+        intro: "Förbund som går upp i detta förbund, från ett datum, med planens beräknade överföringar.",
+        fields: &[
+            &[
+                DATE,
+                field(
+                    "effective",
+                    "Gäller från",
+                    Input::Date,
+                    true,
+                    "Dagen sammanläggningen träder i kraft, t.ex. 2024-01-01.",
+                ),
+                field("merging[0]", "Förbund som går upp", Input::OtherForbund, true, ""),
+                field("estimate[0]", "Beräknad överföring (kr)", Input::Amount, false, "Som planen anger."),
+                field("merging[1]", "Förbund som går upp", Input::OtherForbund, false, ""),
+                field("estimate[1]", "Beräknad överföring (kr)", Input::Amount, false, ""),
+                field("merging[2]", "Förbund som går upp", Input::OtherForbund, false, ""),
+                field("estimate[2]", "Beräknad överföring (kr)", Input::Amount, false, ""),
+            ],
+            &DECISION,
+        ],
+    },
+    FormSpec {
+        slug: "overforing",
+        event: "EquityTransferred",
+        title: "Överfört eget kapital",
+        intro: "Pengar som ett förbund som gått upp i detta har fört över.",
+        fields: &[&[DATE, field("from", "Från förbund", Input::OtherForbund, true, ""), AMOUNT, BANK_REFERENCE]],
+    },
+    FormSpec {
+        slug: "overtagande",
+        event: "BalancesTakenOver",
+        title: "Övertagna tillgångar och skulder",
+        intro: "Dagen sammanläggningen träder i kraft: det gamla förbundets alla saldon flyttas hit, konto för konto.",
+        fields: &[&[
+            DATE,
+            field("from", "Från förbund", Input::OtherForbund, true, ""),
+            field("reference", "Referens", Input::Text, true, "T.ex. det gamla förbundets bokslut."),
+        ]],
+    },
+    FormSpec {
         slug: "rattelse",
         event: "EventCorrected",
         title: "Rättelse",
@@ -1718,6 +1759,7 @@ struct Choices {
     income_lines: Vec<(String, String)>,
     insatser: Vec<(String, String)>,
     invoices: Vec<(String, String)>,
+    others: Vec<(String, String)>,
 }
 
 fn choices(books: reports::Books<'_>, f: &Slug) -> Choices {
@@ -1747,7 +1789,9 @@ fn choices(books: reports::Books<'_>, f: &Slug) -> Choices {
         .filter(|i| &i.forbund == f && i.credits.is_none() && !p.corrected.contains_key(&i.seq))
         .map(|i| (i.invoice.to_string(), format!("{} – {} {}", i.invoice, i.supplier, i.amount.human())))
         .collect();
+    let others = p.forbund.iter().filter(|(id, _)| *id != f).map(|(id, i)| (id.to_string(), i.name.clone())).collect();
     Choices {
+        others,
         name: info.name.clone(),
         members,
         cost_lines: cost_lines.into_iter().collect(),
@@ -1838,6 +1882,18 @@ fn event_of(spec: &FormSpec, f: &str, values: &Values) -> Result<(Event, Value),
             }
             _ => json!(raw),
         };
+        // A merger's rows: the förbund merging in (`merging[i]`) and the plan's estimate of what
+        // each brings (`estimate[i]`).
+        if let Some(i) = field.name.strip_prefix("estimate[").and_then(|r| r.strip_suffix(']')) {
+            let from = values.get(&format!("merging[{i}]")).map(|v| v.trim()).unwrap_or("");
+            let list = object.entry("estimated_transfers").or_insert_with(|| json!([]));
+            list.as_array_mut().expect("a list").push(json!({"from": from, "amount": value}));
+            continue;
+        }
+        if field.name.starts_with("merging[") {
+            object.entry("merging").or_insert_with(|| json!([])).as_array_mut().expect("a list").push(value);
+            continue;
+        }
         match field.name.split_once('.') {
             Some((outer, inner)) => {
                 let nested = object.entry(outer.to_string()).or_insert_with(|| json!({}));
@@ -1850,6 +1906,9 @@ fn event_of(spec: &FormSpec, f: &str, values: &Values) -> Result<(Event, Value),
     }
     if !problems.is_empty() {
         return Err(problems);
+    }
+    if spec.event == "MergerDecided" {
+        object.entry("estimated_transfers").or_insert_with(|| json!([]));
     }
     let value = Value::Object(object);
     Event::from_json(&value).map(|e| (e, value)).map_err(|r| rejection_problems(spec, &r))
@@ -1885,8 +1944,11 @@ async fn forms_index(State(s): State<Shared_>, headers: HeaderMap, UrlPath(f): U
     let body = html! {
         h1 { "Registrera" }
         p { "Välj vad du vill registrera. Varje uppgift kontrolleras med samma regler som i kommandoraden och API:t, och du får se den innan den registreras." }
-        ul { @for x in FORMS { li { a href={"/f/" (f) "/registrera/" (x.slug)} { (x.title) } " – " (x.intro) } } }
-        p.note { "Budget och sammanläggningens händelser registreras än så länge med " code { "finsam record" } " eller API:t." }
+        ul {
+            li { a href={"/f/" (f) "/registrera/budget"} { "Budget" } " – en antagen budget (eller plan), raderna i en tabell eller inklistrade från ett kalkylblad." }
+            @for x in FORMS { li { a href={"/f/" (f) "/registrera/" (x.slug)} { (x.title) } " – " (x.intro) } }
+        }
+        p.note { "Ett förbund registreras, och dess ingående balans och medlemmar ändras, med " code { "finsam record" } " eller API:t (administratören)." }
     };
     html_response(
         StatusCode::OK,
@@ -2012,6 +2074,7 @@ fn input_control(x: &Field, id: &str, value: &str, c: &Choices, described: &str)
         Input::IncomeLine => select(&c.income_lines, "– välj intäktsrad –"),
         Input::Insats => select(&c.insatser, "– välj insats –"),
         Input::OpenInvoice => select(&c.invoices, "– välj faktura –"),
+        Input::OtherForbund => select(&c.others, "– välj förbund –"),
         Input::Choice(options) => {
             let options: Vec<(String, String)> = options.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
             html! {
@@ -2101,20 +2164,7 @@ async fn form_post(
             "Inget registrerades. Försök igen om en stund.",
         );
     };
-    match outcome {
-        Ok(recorded) => {
-            let seq = recorded.first().map_or(0, |r| r.seq);
-            let mut r = see_other(&format!("/f/{f}/handelse/{seq}?registrerad=1"));
-            r.extensions_mut().insert(AccessNote {
-                user: Some(v.user.name.clone()),
-                forbund: Some(f.clone()),
-                seqs: recorded.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect(),
-            });
-            r
-        }
-        Err(StoreError::Rejected(r)) => again(&rejection_problems(spec, &r)),
-        Err(e) => problem_page(Some(&v), StatusCode::SERVICE_UNAVAILABLE, "Inget registrerades", &e.to_string()),
-    }
+    recorded_answer(&v, &f, outcome, |r| again(&rejection_problems(spec, r)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -2141,6 +2191,7 @@ fn confirm_page(
             Input::IncomeLine => pick(&c.income_lines).unwrap_or(raw),
             Input::Insats => pick(&c.insatser).unwrap_or(raw),
             Input::OpenInvoice => pick(&c.invoices).unwrap_or(raw),
+            Input::OtherForbund => pick(&c.others).unwrap_or(raw),
             Input::Choice(options) => {
                 options.iter().find(|(id, _)| *id == raw).map_or(raw.clone(), |(_, l)| l.to_string())
             }
@@ -2179,6 +2230,448 @@ fn confirm_page(
     layout(v, Some((f, &c.name)), "Registrera", &format!("Granska: {}", spec.title), body)
 }
 
+// --- the budget: lines in a table, or pasted from a spreadsheet -------------------------------
+
+/// The columns of a budget's cost lines and income lines, in the form and in pasted rows.
+const COST_COLUMNS: [&str; 6] = ["id", "name", "category", "insats", "nature", "amount"];
+const INCOME_COLUMNS: [&str; 3] = ["id", "name", "amount"];
+
+/// Empty rows the budget form offers beyond those filled in.
+const SPARE_ROWS: usize = 6;
+
+#[derive(Deserialize, Default)]
+struct BudgetQuery {
+    #[serde(default)]
+    ar: Option<i32>,
+}
+
+/// The form's values of a budget: the one in force for `year`, if any, to start from.
+fn budget_values(books: reports::Books<'_>, f: &Slug, year: i32) -> Values {
+    let today = chrono::Utc::now().date_naive();
+    let mut values = Values::new();
+    values.insert("date".into(), today.to_string());
+    values.insert("year".into(), year.to_string());
+    values.insert("status".into(), "adopted".into());
+    values.insert("idempotency_key".into(), format!("webb-{}", uuid::Uuid::new_v4().simple()));
+    let at = finsam_projections::reports::At { as_of: NaiveDate::MAX, known_at: books.head };
+    if let Some(p) = books.projection.budget_position(f, year, at) {
+        let record =
+            books.projection.budgets.iter().find(|b| b.seq == p.budget_seq).expect("the budget in force is recorded");
+        for (i, l) in record.costs.iter().enumerate() {
+            values.insert(format!("costs[{i}].id"), l.id.to_string());
+            values.insert(format!("costs[{i}].name"), l.name.clone());
+            values.insert(format!("costs[{i}].category"), l.category.as_str().to_string());
+            values.insert(format!("costs[{i}].insats"), l.insats.as_ref().map_or(String::new(), |x| x.to_string()));
+            values.insert(format!("costs[{i}].nature"), l.nature.map_or(String::new(), |n| n.as_str().to_string()));
+            values.insert(format!("costs[{i}].amount"), l.amount.human_number());
+        }
+        for (i, l) in record.income.iter().enumerate() {
+            values.insert(format!("income[{i}].id"), l.id.to_string());
+            values.insert(format!("income[{i}].name"), l.name.clone());
+            values.insert(format!("income[{i}].amount"), l.amount.human_number());
+        }
+    }
+    values
+}
+
+/// How many rows of `list` the values hold (the highest index with a value, plus one).
+fn rows_in(values: &Values, list: &str) -> usize {
+    values
+        .keys()
+        .filter_map(|k| k.strip_prefix(list)?.strip_prefix('[')?.split_once(']')?.0.parse::<usize>().ok())
+        .map(|i| i + 1)
+        .max()
+        .unwrap_or(0)
+}
+
+fn row_is_empty(values: &Values, list: &str, i: usize, columns: &[&str]) -> bool {
+    columns.iter().all(|c| values.get(&format!("{list}[{i}].{c}")).is_none_or(|v| v.trim().is_empty()))
+}
+
+/// Rows pasted from a spreadsheet (tab-separated, as a spreadsheet copies them; a heading row
+/// is recognised and skipped) taken into the table's rows after those filled in; the paste box
+/// is emptied. Returns a problem when a row has the wrong number of columns.
+fn take_pasted(values: &mut Values, list: &str, columns: &[&str], paste: &str) -> Option<String> {
+    let text = values.remove(paste).unwrap_or_default();
+    let mut next = (0..rows_in(values, list)).filter(|i| !row_is_empty(values, list, *i, columns)).count();
+    // Compact the filled rows first, so pasted ones follow them.
+    let filled: Vec<Vec<String>> = (0..rows_in(values, list))
+        .filter(|i| !row_is_empty(values, list, *i, columns))
+        .map(|i| columns.iter().map(|c| values.get(&format!("{list}[{i}].{c}")).cloned().unwrap_or_default()).collect())
+        .collect();
+    values.retain(|k, _| !k.starts_with(&format!("{list}[")));
+    for (i, row) in filled.iter().enumerate() {
+        for (c, v) in columns.iter().zip(row) {
+            values.insert(format!("{list}[{i}].{c}"), v.clone());
+        }
+    }
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split('\t').map(str::trim).collect();
+        if n == 0 && cells.first().is_some_and(|c| c.eq_ignore_ascii_case("id")) {
+            continue;
+        }
+        if cells.len() != columns.len() {
+            return Some(format!(
+                "Inklistrad rad {} har {} kolumner; det ska vara {} ({}), åtskilda med tabb som när man kopierar från ett kalkylblad.",
+                n + 1,
+                cells.len(),
+                columns.len(),
+                columns.iter().map(|c| column_label(c)).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        for (c, v) in columns.iter().zip(cells) {
+            values.insert(format!("{list}[{next}].{c}"), v.to_string());
+        }
+        next += 1;
+    }
+    None
+}
+
+fn column_label(c: &str) -> &'static str {
+    match c {
+        "id" => "id",
+        "name" => "namn",
+        "category" => "kategori",
+        "insats" => "insats",
+        "nature" => "art",
+        "amount" => "belopp",
+        "from" => "från förbund",
+        _ => "",
+    }
+}
+
+/// The budget the form's values describe, or the problems to show next to their cells.
+fn budget_event(f: &str, values: &Values) -> Result<(Event, Value), Problems> {
+    let mut problems = Problems::new();
+    let mut get = |name: &str, required: bool| -> Option<String> {
+        let v = values.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        if v.is_none() && required {
+            problems.insert(name.to_string(), "Uppgiften saknas och måste fyllas i.".into());
+        }
+        v
+    };
+    let date = get("date", true);
+    let year = get("year", true);
+    let status = get("status", true);
+    let body = get("decision.body", true);
+    let decision_date = get("decision.date", true);
+    let paragraph = get("decision.paragraph", false);
+    let lines = |list: &str, columns: &[&str], problems: &mut Problems| -> Vec<Value> {
+        let mut out = Vec::new();
+        for i in (0..rows_in(values, list)).filter(|i| !row_is_empty(values, list, *i, columns)) {
+            let mut row = Map::new();
+            for c in columns {
+                let name = format!("{list}[{i}].{c}");
+                let v = values.get(&name).map(|v| v.trim()).unwrap_or("");
+                if v.is_empty() {
+                    if matches!(*c, "id" | "name" | "category" | "amount") {
+                        problems.insert(name, "Uppgiften saknas och måste fyllas i.".into());
+                    }
+                    continue;
+                }
+                if *c == "amount" {
+                    match swedish_amount(v) {
+                        Ok(a) => row.insert("amount".into(), json!(a)),
+                        Err(e) => {
+                            problems.insert(name, e.into());
+                            continue;
+                        }
+                    };
+                } else {
+                    row.insert(c.to_string(), json!(v));
+                }
+            }
+            out.push(Value::Object(row));
+        }
+        out
+    };
+    let costs = lines("costs", &COST_COLUMNS, &mut problems);
+    let income = lines("income", &INCOME_COLUMNS, &mut problems);
+    let year: Option<i32> = match year.map(|y| y.parse()) {
+        Some(Ok(y)) => Some(y),
+        Some(Err(_)) => {
+            problems.insert("year".into(), "Skriv året med fyra siffror, t.ex. 2025.".into());
+            None
+        }
+        None => None,
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut decision = json!({"body": body, "date": decision_date});
+    if let Some(p) = paragraph {
+        decision["paragraph"] = json!(p);
+    }
+    let mut value = json!({"type": "BudgetAdopted", "forbund": f, "date": date, "year": year, "status": status,
+        "decision": decision, "income": income, "costs": costs});
+    if let Some(key) = values.get("idempotency_key").filter(|k| !k.is_empty()) {
+        value["idempotency_key"] = json!(key);
+    }
+    Event::from_json(&value).map(|e| (e, value)).map_err(|r| {
+        let mut p = Problems::new();
+        let known = values.contains_key(&r.field);
+        p.insert(if known { r.field.clone() } else { String::new() }, r.rule.swedish().to_string());
+        p
+    })
+}
+
+fn budget_form(
+    v: &Visitor,
+    f: &str,
+    c: &Choices,
+    values: &Values,
+    problems: &Problems,
+    confirm: Option<Markup>,
+) -> Markup {
+    let value = |name: &str| values.get(name).cloned().unwrap_or_default();
+    let cell = |name: String, kind: &str| -> Markup {
+        let problem = problems.get(&name);
+        let current = value(&name);
+        html! {
+            td class=(if problem.is_some() { "field invalid" } else { "field" }) {
+                @match kind {
+                    "category" => select name=(name) aria-label="kategori" {
+                        option value="" { "–" }
+                        @for (id, label) in CATEGORIES { option value=(id) selected[current == *id] { (label) } }
+                    },
+                    "nature" => select name=(name) aria-label="art" {
+                        @for (id, label) in NATURES { option value=(id) selected[current == *id] { (label) } }
+                    },
+                    "insats" => select name=(name) aria-label="insats" {
+                        option value="" { "–" }
+                        @for (id, label) in &c.insatser { option value=(id) selected[current == *id] { (label) } }
+                    },
+                    "amount" => input type="text" name=(name) value=(current) inputmode="decimal" aria-label="belopp" size="12";,
+                    other => input type="text" name=(name) value=(current) aria-label=(column_label(other));,
+                }
+                @if let Some(p) = problem { div.error role="alert" { (p) } }
+            }
+        }
+    };
+    let cost_rows = rows_in(values, "costs") + SPARE_ROWS;
+    let income_rows = rows_in(values, "income") + 2;
+    let single = |name: &str, label: &str, control: Markup| {
+        let problem = problems.get(name);
+        html! {
+            div class=(if problem.is_some() { "field invalid" } else { "field" }) {
+                label for=(name.replace('.', "-")) { (label) }
+                (control)
+                @if let Some(p) = problem { div.error id={"fel-" (name.replace('.', "-"))} role="alert" { (p) } }
+            }
+        }
+    };
+    let body = html! {
+        h1 { "Budget" }
+        p { "En budget som styrelsen antagit (eller en plan för ett senare år). Raderna skrivs i tabellen eller klistras in från ett kalkylblad. "
+            "Finns redan en budget för året står dess rader här att ändra: den nya ersätter den." }
+        @if let Some(general) = problems.get("") { div.problem role="alert" #fel { "Inget har registrerats: " (general) } }
+        @else if !problems.is_empty() { div.problem role="alert" #fel { "Inget har registrerats. Rätta det som är markerat." } }
+        @if let Some(c) = confirm { (c) }
+        form.event.wide method="post" action={"/f/" (f) "/registrera/budget"} novalidate {
+            input type="hidden" name="csrf" value=(v.csrf);
+            input type="hidden" name="idempotency_key" value=(value("idempotency_key"));
+            (single("date", "Datum", html! { input #date type="date" name="date" value=(value("date")); }))
+            (single("year", "Budgetår", html! { input #year type="number" name="year" value=(value("year")) min="2000" max="2100"; }))
+            (single("status", "Slag", html! { select #status name="status" {
+                option value="adopted" selected[value("status") == "adopted"] { "antagen budget" }
+                option value="outlook" selected[value("status") == "outlook"] { "plan för ett senare år" }
+            } }))
+            (single("decision.body", "Beslutande organ", html! { input #decision-body type="text" name="decision.body" value=(value("decision.body")); }))
+            (single("decision.date", "Beslutsdatum", html! { input #decision-date type="date" name="decision.date" value=(value("decision.date")); }))
+            (single("decision.paragraph", "Paragraf (frivilligt)", html! { input #decision-paragraph type="text" name="decision.paragraph" value=(value("decision.paragraph")); }))
+            h2 { "Kostnadsrader" }
+            table.budget {
+                caption { "Kostnader (kr)" }
+                thead { tr { th { "id" } th { "namn" } th { "kategori" } th { "insats" } th { "art" } th { "belopp" } } }
+                tbody {
+                    @for i in 0..cost_rows {
+                        tr { @for col in COST_COLUMNS { (cell(format!("costs[{i}].{col}"), col)) } }
+                    }
+                }
+            }
+            div.field {
+                label for="klistra-kostnader" { "Klistra in kostnadsrader från ett kalkylblad (frivilligt)" }
+                textarea #klistra-kostnader name="klistra_kostnader" rows="4" aria-describedby="klistra-kostnader-hjalp" {}
+                div.help #klistra-kostnader-hjalp { "Kolumner: id, namn, kategori (individ, struktur, admin), insats (id eller tomt), art (tomt, personal, kopta_tjanster, lamnade_bidrag, ovrigt), belopp. "
+                    "Raderna läggs till i tabellen när du granskar." }
+            }
+            h2 { "Intäktsrader" }
+            table.budget {
+                caption { "Intäkter (kr)" }
+                thead { tr { th { "id" } th { "namn" } th { "belopp" } } }
+                tbody {
+                    @for i in 0..income_rows {
+                        tr { @for col in INCOME_COLUMNS { (cell(format!("income[{i}].{col}"), col)) } }
+                    }
+                }
+            }
+            div.field {
+                label for="klistra-intakter" { "Klistra in intäktsrader (frivilligt)" }
+                textarea #klistra-intakter name="klistra_intakter" rows="2" {}
+                div.help { "Kolumner: id, namn, belopp." }
+            }
+            input type="hidden" name="steg" value="granska";
+            button.primary type="submit" { "Granska" }
+        }
+    };
+    layout(v, Some((f, &c.name)), "Registrera", "Budget", body)
+}
+
+async fn budget_get(
+    State(s): State<Shared_>,
+    headers: HeaderMap,
+    UrlPath(f): UrlPath<String>,
+    Query(q): Query<BudgetQuery>,
+) -> Response {
+    let v = match recorder(&s, &headers, &f, &format!("/f/{f}/registrera/budget")) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let Some(c) = form_choices(&s, &f) else {
+        return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
+    };
+    let snapshot = s.snapshot();
+    let slug = Slug::parse(&f).expect("form_choices found the förbund");
+    let year = q.ar.unwrap_or_else(|| chrono::Utc::now().date_naive().year());
+    let values = budget_values(reports::Books::from(&*snapshot), &slug, year);
+    html_response(StatusCode::OK, budget_form(&v, &f, &c, &values, &Problems::new(), None), Some(&v.user), Some(&f))
+}
+
+async fn budget_post(
+    State(s): State<Shared_>,
+    headers: HeaderMap,
+    UrlPath(f): UrlPath<String>,
+    Form(mut values): Form<Values>,
+) -> Response {
+    let v = match recorder(&s, &headers, &f, &format!("/f/{f}/registrera/budget")) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    if !values.get("csrf").is_some_and(|c| same_secret(c, &v.csrf)) {
+        return csrf_refused(Some(&v.user));
+    }
+    let Some(c) = form_choices(&s, &f) else {
+        return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
+    };
+    let mut problems = Problems::new();
+    for (list, columns, paste) in
+        [("costs", &COST_COLUMNS[..], "klistra_kostnader"), ("income", &INCOME_COLUMNS[..], "klistra_intakter")]
+    {
+        if let Some(p) = take_pasted(&mut values, list, columns, paste) {
+            problems.insert(String::new(), p);
+        }
+    }
+    let again = |problems: &Problems, values: &Values| {
+        html_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            budget_form(&v, &f, &c, values, problems, None),
+            Some(&v.user),
+            Some(&f),
+        )
+    };
+    if !problems.is_empty() {
+        return again(&problems, &values);
+    }
+    let step = values.get("steg").cloned().unwrap_or_default();
+    let (event, _) = match budget_event(&f, &values) {
+        Ok(x) => x,
+        Err(problems) => return again(&problems, &values),
+    };
+    let Some((checked, warnings, _)) = through_writer(&s, event.clone(), &v.user.name, true).await else {
+        return problem_page(
+            Some(&v),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Servern stängs",
+            "Inget registrerades. Försök igen om en stund.",
+        );
+    };
+    match checked {
+        Err(StoreError::Rejected(r)) => {
+            let mut p = Problems::new();
+            p.insert(
+                if values.contains_key(&r.field) { r.field.clone() } else { String::new() },
+                r.rule.swedish().to_string(),
+            );
+            return again(&p, &values);
+        }
+        Err(e) => {
+            return problem_page(Some(&v), StatusCode::SERVICE_UNAVAILABLE, "Inget registrerades", &e.to_string())
+        }
+        Ok(_) => {}
+    }
+    let acknowledged = values.contains_key("sett_varningar");
+    if step != "registrera" || (!warnings.is_empty() && !acknowledged) {
+        let finsam_domain::EventKind::BudgetAdopted { costs, income, .. } = &event.kind else {
+            unreachable!("budget_event makes a BudgetAdopted")
+        };
+        let cost_total: Amount = costs.iter().map(|l| l.amount).sum();
+        let income_total: Amount = income.iter().map(|l| l.amount).sum();
+        let confirm = html! {
+            section.notice #granskning {
+                h2 { "Granska" }
+                p #sammanfattning { (finsam_projections::summary::summary(&event)) }
+                p { (costs.len()) " kostnadsrader, summa " strong #summa-kostnader { (cost_total.human()) } "; "
+                    (income.len()) " intäktsrader, summa " strong #summa-intakter { (income_total.human()) } "; resultat "
+                    strong { ((income_total - cost_total).human()) } "." }
+                @for (_, w) in &warnings { p.warning role="alert" { (w.swedish) } }
+                p { "Stämmer det? Registrera nedan, eller ändra i tabellen och granska igen." }
+                form method="post" action={"/f/" (f) "/registrera/budget"} {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    @for (k, val) in &values {
+                        @if !matches!(k.as_str(), "csrf" | "steg" | "sett_varningar") { input type="hidden" name=(k) value=(val); }
+                    }
+                    @if !warnings.is_empty() {
+                        label { input type="checkbox" name="sett_varningar" value="1" required; " Jag har sett varningarna och vill registrera ändå." }
+                    }
+                    button.primary type="submit" name="steg" value="registrera" { "Registrera budgeten" }
+                }
+            }
+        };
+        return html_response(
+            StatusCode::OK,
+            budget_form(&v, &f, &c, &values, &Problems::new(), Some(confirm)),
+            Some(&v.user),
+            Some(&f),
+        );
+    }
+    let Some((outcome, _, _)) = through_writer(&s, event, &v.user.name, false).await else {
+        return problem_page(
+            Some(&v),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Servern stängs",
+            "Inget registrerades. Försök igen om en stund.",
+        );
+    };
+    recorded_answer(&v, &f, outcome, |r| {
+        let mut p = Problems::new();
+        p.insert(String::new(), r.rule.swedish().to_string());
+        again(&p, &values)
+    })
+}
+
+/// After recording: to the new event's page (a reload there records nothing again).
+fn recorded_answer(
+    v: &Visitor,
+    f: &str,
+    outcome: Result<Vec<finsam_store::Recorded>, StoreError>,
+    refused: impl FnOnce(&finsam_domain::Rejection) -> Response,
+) -> Response {
+    match outcome {
+        Ok(recorded) => {
+            let seq = recorded.first().map_or(0, |r| r.seq);
+            let mut r = see_other(&format!("/f/{f}/handelse/{seq}?registrerad=1"));
+            r.extensions_mut().insert(AccessNote {
+                user: Some(v.user.name.clone()),
+                forbund: Some(f.to_string()),
+                seqs: recorded.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect(),
+            });
+            r
+        }
+        Err(StoreError::Rejected(r)) => refused(&r),
+        Err(e) => problem_page(Some(v), StatusCode::SERVICE_UNAVAILABLE, "Inget registrerades", &e.to_string()),
+    }
+}
+
 pub fn routes() -> Router<Shared_> {
     Router::new()
         .route("/", get(index))
@@ -2198,12 +2691,75 @@ pub fn routes() -> Router<Shared_> {
         .route("/f/{id}/ladda-ner", get(downloads))
         .route("/f/{id}/ladda-ner/saldon.csv", get(balances_csv))
         .route("/f/{id}/registrera", get(forms_index))
+        .route("/f/{id}/registrera/budget", get(budget_get).post(budget_post))
         .route("/f/{id}/registrera/{form}", get(form_get).post(form_post))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::swedish_amount;
+    use super::{budget_event, event_of, form_spec, swedish_amount, take_pasted, Values, COST_COLUMNS};
+
+    fn values(pairs: &[(&str, &str)]) -> Values {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_merger_form_names_the_forbund_and_the_plans_estimates() {
+        let spec = form_spec("sammanlaggning").unwrap();
+        let v = values(&[
+            ("date", "2023-11-16"),
+            ("effective", "2024-01-01"),
+            ("merging[0]", "sf-vasteras"),
+            ("estimate[0]", "2 817 000"),
+            ("merging[1]", "sf-norra-vastmanland"),
+            ("estimate[1]", ""),
+            ("decision.body", "interimsstyrelsen"),
+            ("decision.date", "2023-11-16"),
+        ]);
+        let (_, json) = event_of(spec, "sf-vastmanland", &v).unwrap();
+        assert_eq!(json["merging"], serde_json::json!(["sf-vasteras", "sf-norra-vastmanland"]));
+        assert_eq!(json["estimated_transfers"], serde_json::json!([{"from": "sf-vasteras", "amount": "2817000"}]));
+        // Without a förbund merging in, the field says so.
+        let mut v = v;
+        v.remove("merging[0]");
+        let problems = event_of(spec, "sf-vastmanland", &v).unwrap_err();
+        assert!(problems.contains_key("merging[0]"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_budget_pasted_from_a_spreadsheet_joins_the_rows_typed_in_the_table() {
+        let mut v = values(&[
+            ("date", "2026-11-20"),
+            ("year", "2027"),
+            ("status", "adopted"),
+            ("decision.body", "styrelsen"),
+            ("decision.date", "2026-11-20"),
+            ("costs[0].id", "styrelse"),
+            ("costs[0].name", "Styrelse"),
+            ("costs[0].category", "admin"),
+            ("costs[0].amount", "600 000"),
+            ("costs[1].id", ""),
+            ("klistra", "id\tnamn\tkategori\tinsats\tart\tbelopp\nkansli\tKansli\tadmin\t\t\t2 300 000,50\n"),
+            ("income[0].id", "bidrag"),
+            ("income[0].name", "Medelstilldelning"),
+            ("income[0].amount", "2 900 000,50"),
+        ]);
+        assert_eq!(take_pasted(&mut v, "costs", &COST_COLUMNS, "klistra"), None);
+        let (_, json) = budget_event("sf-vastmanland", &v).unwrap();
+        assert_eq!(json["costs"][0]["amount"], "600000");
+        assert_eq!(json["costs"][1]["id"], "kansli");
+        assert_eq!(json["costs"][1]["amount"], "2300000.50");
+        assert_eq!(json["costs"].as_array().unwrap().len(), 2);
+        // A row with a column missing is refused, naming the row and the columns.
+        let mut bad = v.clone();
+        bad.insert("klistra".into(), "x\tX\tadmin\t100".into());
+        let problem = take_pasted(&mut bad, "costs", &COST_COLUMNS, "klistra").unwrap();
+        assert!(problem.contains("rad 1 har 4 kolumner"), "{problem}");
+        // A cell that is wrong is named by its row and column.
+        v.insert("costs[1].amount".into(), "2.300.000".into());
+        let problems = budget_event("sf-vastmanland", &v).unwrap_err();
+        assert!(problems.contains_key("costs[1].amount"), "{problems:?}");
+    }
 
     #[test]
     fn amounts_are_typed_the_swedish_way() {
