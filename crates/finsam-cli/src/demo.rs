@@ -116,7 +116,7 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
                 annual_path.display()
             ));
             out.push_str(&format!(
-                "\nWebbappen: starta servern och öppna http://127.0.0.1:8080 i en webbläsare:\n  finsam --store {d} serve --listen 127.0.0.1:8080\nLogga in med koden för\n  kansliet (registrerar):          {kansli}\n  revisorn (läser, spårar, verifierar): {revisor}\n"
+                "\nWebbappen: starta servern och öppna http://127.0.0.1:8080 i en webbläsare:\n  finsam --store {d} serve --listen 127.0.0.1:8080\nLogga in med koden för\n  kansliet (registrerar):               {kansli}\n  revisorn (läser, spårar, verifierar): {revisor}\n"
             ));
             emit(&out);
         }

@@ -625,6 +625,7 @@ fn budget_section(f: &str, bp: &finsam_projections::reports::BudgetPosition, kee
         .filter(|c| !c.budget.is_zero() || !c.spent.is_zero())
         .map(|c| (reports::category_title(c.category).to_string(), c.budget, c.spent))
         .collect();
+    let by_line: Vec<(String, Amount, Amount)> = bp.lines.iter().map(|l| (l.name.clone(), l.budget, l.spent)).collect();
     let year = bp.year;
     let budget_total: Amount = bp.lines.iter().map(|l| l.budget).sum();
     let utfall_total: Amount = bp.lines.iter().map(|l| l.spent).sum::<Amount>() + bp.unbudgeted_spent;
@@ -644,6 +645,10 @@ fn budget_section(f: &str, bp: &finsam_projections::reports::BudgetPosition, kee
                     @if !bp.unbudgeted_spent.is_zero() { tr { td { "Utanför budgeten" } (money_cell(Amount::ZERO)) (money_cell(bp.unbudgeted_spent)) (money_cell(-bp.unbudgeted_spent)) } }
                     tr.sum { td { "Summa" } (money_cell(budget_total)) td.n #utfall-summa { (utfall_total.human_number()) } (money_cell(budget_total - utfall_total)) }
                 }
+            }
+            figure {
+                figcaption { "Budget och utfall per budgetrad och insats " (year) }
+                (crate::charts::paired_bars("start-rad", &format!("Budget och utfall per budgetrad och insats {year}"), ("budget", "utfall"), &by_line))
             }
             table {
                 caption { "Per budgetrad och insats (kr)" }
