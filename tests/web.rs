@@ -322,6 +322,15 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         assert_eq!(sie.0, 200);
         let event = contribution("sala", "1", None);
         assert_eq!(request(&server.addr, "POST", "/api/v1/events", &session, &event).0, 401);
+        // An address that is no page gets a page saying so; one under /api gets JSON.
+        c.goto(&format!("{base}/f/sf-vastmanland/ingen-sadan-sida")).await.unwrap();
+        assert!(text_of(&c, "h1").await.contains("Sidan finns inte"));
+        let api = request(&server.addr, "GET", "/api/v1/ingen-sadan", &session, "");
+        assert_eq!(api.0, 404);
+        // The reconciliation page lists its findings, each with its events.
+        c.goto(&format!("{base}/f/sf-vastmanland/avstamning?per=2024-12-31")).await.unwrap();
+        assert!(text_of(&c, "main").await.contains("Hela avstämningen"));
+        screenshot(&c, "14-avstamning").await;
         // Signed out, the session is gone.
         c.goto(&format!("{base}/f/sf-vastmanland")).await.unwrap();
         c.find(Locator::Css("nav.top button.link")).await.unwrap().click().await.unwrap();

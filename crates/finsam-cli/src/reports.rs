@@ -975,6 +975,19 @@ pub fn reconcile_out(
     ceiling: rust_decimal::Decimal,
     format: Format,
 ) -> Result<(String, bool), Failure> {
+    let (result, merger, at) = reconciliation(store, books, merger, axes, ceiling)?;
+    Ok((render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, format), result.ok()))
+}
+
+/// The reconciliation run (of one merger, or of the whole store), with the merger and the axes
+/// it ran at.
+pub fn reconciliation(
+    store: &Path,
+    books: Books<'_>,
+    merger: Option<&str>,
+    axes: &Axes,
+    ceiling: rust_decimal::Decimal,
+) -> Result<(finsam_projections::reconcile::Reconciliation, Option<Slug>, At), Failure> {
     use finsam_projections::reconcile::{reconcile as run, Options};
     let merger = merger.map(parse_forbund).transpose()?;
     if let Some(f) = &merger {
@@ -988,7 +1001,7 @@ pub fn reconcile_out(
     })?;
     let result = run(books.projection, &events, Options { merger: merger.clone(), at, equity_ceiling: ceiling })
         .map_err(|e| Failure::usage(e.0))?;
-    Ok((render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, format), result.ok()))
+    Ok((result, merger, at))
 }
 
 pub fn reconciliation_json(r: &finsam_projections::reconcile::Reconciliation, merger: Option<&Slug>, at: At) -> Value {

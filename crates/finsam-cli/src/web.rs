@@ -172,7 +172,7 @@ form.event input[type=checkbox] { width: auto; } .help { color: #444; font-size:
 .problem { background: #fde8e8; border-left: 4px solid #a30000; padding: 0.5rem 0.8rem; margin: 0.5rem 0 1rem; }
 button.primary { background: #1f4e79; color: #fff; border: none; padding: 0.5rem 1.2rem; border-radius: 3px; font: inherit; cursor: pointer; }
 button.secondary { background: #fff; color: #1f4e79; border: 1px solid #1f4e79; padding: 0.5rem 1.2rem; border-radius: 3px; font: inherit; cursor: pointer; }
-dl.event { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; } dl.event dt { font-weight: bold; }
+pre { overflow-x: auto; } dl.event { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; } dl.event dt { font-weight: bold; }
 ";
 
 /// What a report page's time bar shows: as of a date, as known at a seq or a time. Both are in
@@ -1276,6 +1276,18 @@ async fn members_page(
     report_in_frame(&v, &f, found, "Medlemsbidrag", &format!("Medlemsbidrag {year}"), time_bar(&path, &q))
 }
 
+/// A reconciliation finding as the page shows it (figures in Swedish form).
+struct Finding {
+    forbund: String,
+    subject: String,
+    stated: String,
+    computed: String,
+    difference: String,
+    error: bool,
+    explanation: String,
+    events: Vec<u64>,
+}
+
 async fn reconciliation(
     State(s): State<Shared_>,
     headers: HeaderMap,
@@ -1298,11 +1310,28 @@ async fn reconciliation(
         // The merger into this förbund, if there is one; else the whole store's checks.
         let merger = books.projection.mergers.iter().any(|m| m.forbund == slug).then_some(forbund.as_str());
         let ceiling = rust_decimal::Decimal::new(2, 1);
-        let (table, ok) = reports::reconcile_out(store, books, merger, &axes, ceiling, Format::Table)?;
-        Ok((table, ok, books.projection.forbund[&slug].name.clone()))
+        let (result, merger, at) = reports::reconciliation(store, books, merger, &axes, ceiling)?;
+        let table =
+            reports::render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, Format::Table);
+        let human = |x: Option<finsam_projections::reconcile::Figure>| x.map_or(String::new(), |x| x.human());
+        let findings: Vec<Finding> = result
+            .findings
+            .iter()
+            .map(|x| Finding {
+                forbund: x.forbund.to_string(),
+                subject: x.subject.clone(),
+                stated: human(x.stated),
+                computed: human(x.computed),
+                difference: human(x.difference),
+                error: x.severity.as_str() == "error",
+                explanation: x.explanation.clone(),
+                events: x.events.clone(),
+            })
+            .collect();
+        Ok((table, result.ok(), books.projection.forbund[&slug].name.clone(), findings))
     })
     .await;
-    let (table, ok, name) = match found {
+    let (table, ok, name, findings) = match found {
         Ok(x) => x,
         Err(a) => return failure_page(&v, a),
     };
@@ -1310,6 +1339,28 @@ async fn reconciliation(
         h1 { "Avstämning" }
         (time_bar(&path, &q))
         p class=(if ok { "notice" } else { "warning" }) { @if ok { "Avstämningen går ihop." } @else { "Avstämningen har anmärkningar; se nedan." } }
+        @if !findings.is_empty() {
+            table {
+                caption { "Anmärkningar" }
+                thead { tr { th { "förbund" } th { "vad" } th.n { "angivet" } th.n { "beräknat" } th.n { "skillnad" } th { "förklaring" } th { "händelser" } } }
+                tbody {
+                    @for x in &findings {
+                        tr class=(if x.error { "problem" } else { "warning" }) {
+                            td { (x.forbund) }
+                            td { (x.subject) }
+                            td.n { (x.stated) }
+                            td.n { (x.computed) }
+                            td.n { (x.difference) }
+                            td { (x.explanation) }
+                            td { @for seq in &x.events {
+                                @if x.forbund == f { a href={"/f/" (f) "/handelse/" (seq)} { (seq) } " " } @else { (seq) " " }
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Hela avstämningen" }
         pre { (table) }
     };
     html_response(
@@ -2677,8 +2728,21 @@ fn recorded_answer(
     }
 }
 
+/// An address that is no page (or no API route): a page in Swedish for a person, JSON for a
+/// program under /api.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return super::Answer::error(StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    let body = html! {
+        main { h1 { "Sidan finns inte" } p.problem { "Det finns ingen sida på den adressen." } p { a href="/" { "Till startsidan" } } }
+    };
+    html_response(StatusCode::NOT_FOUND, page_shell("Sidan finns inte", body), None, None)
+}
+
 pub fn routes() -> Router<Shared_> {
     Router::new()
+        .fallback(not_found)
         .route("/", get(index))
         .route("/logga-in", get(login_form).post(login))
         .route("/logga-ut", axum::routing::post(logout))
