@@ -101,11 +101,22 @@ impl Book {
 
     /// The book read back from its bytes and symbols; every voucher is decoded once to check it.
     pub fn from_parts(bytes: Vec<u8>, symbols: BookSymbols) -> Result<Book, String> {
+        Book::from_parts_each(bytes, symbols, |_| {})
+    }
+
+    /// As `from_parts`, handing each voucher decoded on the way to `each` (one pass, for what is
+    /// derived from the vouchers).
+    pub fn from_parts_each(
+        bytes: Vec<u8>,
+        symbols: BookSymbols,
+        mut each: impl FnMut(&Voucher),
+    ) -> Result<Book, String> {
         let mut book = Book { bytes: Vec::new(), starts: Vec::new(), symbols: symbols.0, by_forbund: BTreeMap::new() };
         let mut at = 0usize;
         while at < bytes.len() {
             let mut r = Reader { bytes: &bytes, at };
             let v = r.voucher(&book.symbols)?;
+            each(&v);
             let forbund = book.symbols.ids[v.forbund.as_str()];
             book.by_forbund.entry(forbund).or_default().push(book.starts.len() as u32);
             book.starts.push(at as u64);

@@ -428,6 +428,19 @@ impl Projection {
         self
     }
 
+    /// As `with_book`, from the vouchers' bytes (as a checkpoint stores them), decoding each
+    /// voucher once for the book and for what is derived from it.
+    pub fn with_voucher_bytes(
+        mut self,
+        bytes: Vec<u8>,
+        symbols: crate::book::BookSymbols,
+    ) -> Result<Projection, String> {
+        assert!(self.book.is_empty(), "a projection read from a checkpoint has no vouchers of its own");
+        let (years, totals, lines) = (&mut self.year_results, &mut self.totals, &mut self.other_income_lines);
+        self.book = Book::from_parts_each(bytes, symbols, |v| index_voucher(years, totals, lines, v))?;
+        Ok(self)
+    }
+
     /// The vouchers, compactly held.
     pub fn voucher_book(&self) -> &Book {
         &self.book

@@ -202,8 +202,12 @@ impl Derived {
             return None;
         }
         let symbols = std::mem::take(&mut checkpoint.symbols);
-        let book = read_vouchers(&self.dir.join(VOUCHERS_FILE), &checkpoint.vouchers, symbols)?;
-        checkpoint.projection = std::mem::take(&mut checkpoint.projection).with_book(book);
+        let bytes = read_vouchers(&self.dir.join(VOUCHERS_FILE), &checkpoint.vouchers)?;
+        let projection = std::mem::take(&mut checkpoint.projection).with_voucher_bytes(bytes, symbols).ok()?;
+        if projection.voucher_book().len() != checkpoint.vouchers.count {
+            return None;
+        }
+        checkpoint.projection = projection;
         self.saved = checkpoint.vouchers.clone();
         Some(checkpoint)
     }
@@ -432,8 +436,9 @@ fn append_vouchers(path: &Path, saved: &mut SavedVouchers, book: &Book) -> std::
     Ok(())
 }
 
-/// The vouchers a checkpoint names, if every chunk is whole and they are as many as it says.
-fn read_vouchers(path: &Path, saved: &SavedVouchers, symbols: BookSymbols) -> Option<Book> {
+/// The bytes of the vouchers a checkpoint names, if every chunk is whole (their count is the
+/// caller's to check).
+fn read_vouchers(path: &Path, saved: &SavedVouchers) -> Option<Vec<u8>> {
     let mut bytes = Vec::with_capacity(usize::try_from(saved.end()).ok()?);
     if !saved.chunks.is_empty() {
         let mut file = BufReader::with_capacity(1 << 20, open_regular(path, DERIVED_BYTES_MAX).ok()?);
@@ -449,6 +454,5 @@ fn read_vouchers(path: &Path, saved: &SavedVouchers, symbols: BookSymbols) -> Op
             }
         }
     }
-    let book = Book::from_parts(bytes, symbols).ok()?;
-    (book.len() == saved.count).then_some(book)
+    Some(bytes)
 }

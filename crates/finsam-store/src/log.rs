@@ -399,36 +399,158 @@ impl<F: LogFile> LogBackend for FileLog<F> {
 /// trust a checkpoint's ledger state: the prefix it was computed from is still intact.
 /// Returns the head at `len`.
 pub fn verify_chain_prefix(path: &Path, len: u64) -> Result<Head, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, "open", e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file.take(len));
+    verify_chain_in_blocks(path, len, CHAIN_BLOCK)
+}
+
+/// `verify_chain_prefix`, reading `block` bytes at a time (a line longer than that is read whole).
+fn verify_chain_in_blocks(path: &Path, len: u64, block_size: usize) -> Result<Head, StoreError> {
+    let mut file = File::open(path).map_err(|e| StoreError::io(path, "open", e))?.take(len);
     let mut chain = Head::genesis();
-    let mut buf = Vec::with_capacity(4096);
+    // Read in blocks; each block's lines are hashed on two threads (each half's lines checked
+    // on their own), then the links are followed in order on this one.
+    let mut block: Vec<u8> = Vec::with_capacity(block_size);
     let mut pos = 0u64;
     loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| StoreError::io(path, "read", e))?;
-        if n == 0 {
+        let start = block.len();
+        block.resize(start + block_size, 0);
+        let n = read_full(&mut file, &mut block[start..]).map_err(|e| StoreError::io(path, "read", e))?;
+        block.truncate(start + n);
+        let at_end = n == 0;
+        if block.is_empty() {
             break;
         }
-        let line_no = chain.seq + 1;
-        let damaged =
-            |problem: String| StoreError::Damaged { path: path.to_path_buf(), line: line_no, offset: pos, problem };
-        if buf.last() != Some(&b'\n') {
-            return Err(damaged("the checkpointed part of the log ends in the middle of a line".into()));
+        // Whole lines only; the rest waits for the next block.
+        let whole = match block.iter().rposition(|b| *b == b'\n') {
+            Some(i) => i + 1,
+            None if at_end => {
+                let damaged = StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    line: chain.seq + 1,
+                    offset: pos,
+                    problem: "the checkpointed part of the log ends in the middle of a line".into(),
+                };
+                return Err(damaged);
+            }
+            None => continue,
+        };
+        // Every line (an empty one too: it is damage, and says where).
+        let lines: Vec<&[u8]> = block[..whole - 1].split(|b| *b == b'\n').collect();
+        let middle = lines.len() / 2;
+        let (first, second) = lines.split_at(middle);
+        let links = |part: &[&[u8]]| -> Vec<Result<crate::envelope::ChainLink, String>> {
+            part.iter().map(|l| crate::envelope::chain_link(l).map_err(|p| p.0)).collect()
+        };
+        let (a, b) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| links(second));
+            (links(first), other.join().expect("a hashing thread does not panic"))
+        });
+        for (line, link) in lines.iter().zip(a.into_iter().chain(b)) {
+            let line_no = chain.seq + 1;
+            let damaged =
+                |problem: String| StoreError::Damaged { path: path.to_path_buf(), line: line_no, offset: pos, problem };
+            let link = link.map_err(damaged)?;
+            if link.seq != line_no {
+                return Err(damaged(format!("seq {} follows seq {} (seqs run without gaps)", link.seq, chain.seq)));
+            }
+            if link.prev_hash != chain.hash {
+                return Err(damaged(format!(
+                    "prev_hash {} is not the hash of seq {} ({})",
+                    link.prev_hash, chain.seq, chain.hash
+                )));
+            }
+            chain = Head { seq: link.seq, hash: link.hash };
+            pos += line.len() as u64 + 1;
         }
-        let line = &buf[..n - 1];
-        let link = crate::envelope::chain_link(line).map_err(|p| damaged(p.0))?;
-        if link.seq != line_no {
-            return Err(damaged(format!("seq {} follows seq {} (seqs run without gaps)", link.seq, chain.seq)));
+        block.drain(..whole);
+        if at_end {
+            if !block.is_empty() {
+                return Err(StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    line: chain.seq + 1,
+                    offset: pos,
+                    problem: "the checkpointed part of the log ends in the middle of a line".into(),
+                });
+            }
+            break;
         }
-        if link.prev_hash != chain.hash {
-            return Err(damaged(format!(
-                "prev_hash {} is not the hash of seq {} ({})",
-                link.prev_hash, chain.seq, chain.hash
-            )));
-        }
-        chain = Head { seq: link.seq, hash: link.hash };
-        pos += n as u64;
     }
     Ok(chain)
+}
+
+/// How much of the log `verify_chain_prefix` reads at a time.
+const CHAIN_BLOCK: usize = 8 << 20;
+
+/// Reads until `buf` is full or the reader ends; how much was read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// A log of a random history, written to a file; its text and the file.
+    fn log_file(name: &str) -> (String, PathBuf) {
+        let mut store = Store::in_memory();
+        let events = finsam_generate::random_history(7, 120);
+        for (i, e) in events.iter().enumerate() {
+            store.record(&[(i + 1, e.clone())], "test", None).unwrap();
+        }
+        let text = store.log_text();
+        let path = std::env::temp_dir().join(format!("finsam-chain-{name}-{}.jsonl", std::process::id()));
+        std::fs::write(&path, &text).unwrap();
+        (text, path)
+    }
+
+    #[test]
+    fn the_chain_is_checked_alike_whatever_the_blocks_and_damage_is_named_where_it_is() {
+        let (text, path) = log_file("blocks");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() > 100);
+        let len = text.len() as u64;
+        let whole = verify_chain_in_blocks(&path, len, CHAIN_BLOCK).unwrap();
+        assert_eq!(whole.seq, lines.len() as u64);
+        // Blocks smaller than a line, of a few lines, and odd sizes give the same head.
+        for block in [50, 333, 1000, 4096, 65_536] {
+            assert_eq!(verify_chain_in_blocks(&path, len, block).unwrap(), whole, "blocks of {block}");
+        }
+        // A prefix that ends with a whole line gives that line's head.
+        let prefix: usize = lines[..40].iter().map(|l| l.len() + 1).sum();
+        assert_eq!(verify_chain_in_blocks(&path, prefix as u64, 333).unwrap().seq, 40);
+        // One changed byte in line 57: named, with its offset, in every block size.
+        let offset: usize = lines[..56].iter().map(|l| l.len() + 1).sum();
+        let mut bytes = text.clone().into_bytes();
+        let at = offset + lines[56].len() / 2;
+        bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+        std::fs::write(&path, &bytes).unwrap();
+        for block in [50, 333, 4096, CHAIN_BLOCK] {
+            match verify_chain_in_blocks(&path, len, block) {
+                Err(StoreError::Damaged { line, offset: o, .. }) => {
+                    assert_eq!((line, o), (57, offset as u64), "blocks of {block}")
+                }
+                other => panic!("blocks of {block}: {other:?}"),
+            }
+        }
+        // An empty line, and a prefix that ends inside a line, are damage too.
+        let mut with_gap = text.clone().into_bytes();
+        with_gap.insert(offset, b'\n');
+        std::fs::write(&path, &with_gap).unwrap();
+        assert!(matches!(verify_chain_in_blocks(&path, len + 1, 333), Err(StoreError::Damaged { line: 57, .. })));
+        std::fs::write(&path, &text).unwrap();
+        assert!(matches!(
+            verify_chain_in_blocks(&path, prefix as u64 - 5, 333),
+            Err(StoreError::Damaged { line: 40, .. })
+        ));
+        let _ = std::fs::remove_file(&path);
+    }
 }
