@@ -867,16 +867,25 @@ pub fn explain(
     Ok(())
 }
 
-/// The rows behind an account's balance, rendered.
-pub fn explain_out(
+/// The vouchers behind an account's balance, with the amount on the account and the running
+/// balance, as of the axes.
+pub struct Explained {
+    pub forbund: Slug,
+    pub at: At,
+    /// The account's name in the förbund's chart.
+    pub name: String,
+    pub entries: Vec<(Voucher, Amount, Amount)>,
+}
+
+/// The vouchers behind an account's balance (an account of the förbund's chart, else refused).
+pub fn explain_entries(
     store: &Path,
     books: Books<'_>,
     forbund: &str,
     account: &str,
     axes: &Axes,
     chart: Option<&PathBuf>,
-    format: Format,
-) -> Result<String, Failure> {
+) -> Result<Explained, Failure> {
     let (f, at) = forbund_at(store, books, forbund, axes)?;
     let chart = load_chart(store, &f, chart)?;
     let roles = chart.roles_of(account);
@@ -888,6 +897,20 @@ pub fn explain_out(
     }
     let name = chart.account(roles[0]).name.clone();
     let entries = books.projection.explain(&f, account, at, &chart);
+    Ok(Explained { forbund: f, at, name, entries })
+}
+
+/// The rows behind an account's balance, rendered.
+pub fn explain_out(
+    store: &Path,
+    books: Books<'_>,
+    forbund: &str,
+    account: &str,
+    axes: &Axes,
+    chart: Option<&PathBuf>,
+    format: Format,
+) -> Result<String, Failure> {
+    let Explained { forbund: f, at, name, entries } = explain_entries(store, books, forbund, account, axes, chart)?;
     let vouchers: Vec<&Voucher> = entries.iter().map(|(v, _, _)| v).collect();
     let authority = Authority::read(store, books.projection, &vouchers, at.known_at)?;
     let rows: Vec<Value> = entries

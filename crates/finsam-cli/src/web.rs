@@ -329,6 +329,23 @@ fn reader(s: &Shared, headers: &HeaderMap, path: &str, f: &str) -> Result<Visito
     Ok(v)
 }
 
+/// The visitor, if the user may read the förbund's books, and the axes the time bar asks for
+/// (a malformed one is a page saying why). `path` without its query; the sign-in page returns to
+/// it with the query.
+fn report_reader(
+    s: &Shared,
+    headers: &HeaderMap,
+    path: &str,
+    f: &str,
+    q: &TimeQuery,
+) -> Result<(Visitor, Axes), Refusal> {
+    let v = reader(s, headers, &format!("{path}{}", q.query()), f)?;
+    match q.axes() {
+        Ok(axes) => Ok((v, axes)),
+        Err(e) => Err(Box::new(problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e))),
+    }
+}
+
 /// A report's failure as a page: unknown förbund or year → 404; anything else asked wrongly → 400.
 fn failure_page(v: &Visitor, a: super::Answer) -> Response {
     let detail = serde_json::from_slice::<Value>(&a.body)
@@ -486,7 +503,7 @@ struct Overview {
     bank_account: String,
     budget: Option<finsam_projections::reports::BudgetPosition>,
     months: Vec<(String, Amount)>,
-    findings: Vec<Value>,
+    findings: Vec<Finding>,
 }
 
 async fn start(
@@ -496,13 +513,9 @@ async fn start(
     Query(q): Query<TimeQuery>,
 ) -> Response {
     let path = format!("/f/{f}");
-    let v = match reader(&s, &headers, &format!("{path}{}", q.query()), &f) {
-        Ok(v) => v,
+    let (v, axes) = match report_reader(&s, &headers, &path, &f, &q) {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let axes = match q.axes() {
-        Ok(a) => a,
-        Err(e) => return problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e),
     };
     let forbund = f.clone();
     let overview = on_books(s.clone(), move |store, books| {
@@ -524,13 +537,8 @@ async fn start(
                 Some((pages::MONTHS[m as usize - 1].to_string(), b.bank))
             })
             .collect();
-        let (text, _) =
-            reports::reconcile_out(store, books, None, &axes, rust_decimal::Decimal::new(2, 1), Format::Json)?;
-        let all: Value = serde_json::from_str(&text).expect("the reconciliation's JSON parses");
-        let findings = all["findings"]
-            .as_array()
-            .map(|list| list.iter().filter(|x| x["forbund"] == slug.as_str()).cloned().collect())
-            .unwrap_or_default();
+        let (result, ..) = reports::reconciliation(store, books, None, &axes, rust_decimal::Decimal::new(2, 1))?;
+        let findings = result.findings.iter().filter(|x| x.forbund == slug).map(Finding::from).collect();
         Ok(Overview {
             name: p.forbund[&slug].name_known_at(at.known_at).to_string(),
             at,
@@ -589,9 +597,9 @@ async fn start(
             } @else {
                 ul {
                     @for x in &o.findings {
-                        li class=(if x["severity"] == "error" { "problem" } else { "warning" }) {
-                            strong { (x["subject"].as_str().unwrap_or("")) } ": " (x["explanation"].as_str().unwrap_or(""))
-                            @for seq in x["events"].as_array().into_iter().flatten() {
+                        li class=(if x.error { "problem" } else { "warning" }) {
+                            strong { (x.subject) } ": " (x.explanation)
+                            @for seq in &x.events {
                                 " " a href={"/f/" (f) "/handelse/" (seq)} { "händelse " (seq) }
                             }
                         }
@@ -671,19 +679,24 @@ fn budget_section(f: &str, bp: &finsam_projections::reports::BudgetPosition, kee
 
 // --- the vouchers behind a figure ---------------------------------------------------------------
 
-/// A table of vouchers with the running balance, each leading to its event.
-fn voucher_table(f: &str, caption: &str, rows: &[(String, NaiveDate, u64, String, String, Amount, Amount)]) -> Markup {
+/// A table of vouchers with the amount and the running balance, each leading to its event.
+fn voucher_table(f: &str, caption: &str, rows: &[(finsam_projections::projection::Voucher, Amount, Amount)]) -> Markup {
+    use finsam_projections::projection::VoucherKind;
     html! {
         table {
             caption { (caption) }
-            thead { tr { th { "datum" } th { "verifikation" } th { "händelse" } th { "text" } th.n { "belopp" } th.n { "saldo" } } }
+            thead { tr { th { "datum" } th { "verifikation" } th { "slag" } th { "text" } th.n { "belopp" } th.n { "saldo" } } }
             tbody {
-                @for (voucher, date, seq, kind, text, amount, running) in rows {
+                @for (voucher, amount, running) in rows {
                     tr {
-                        td { (date) }
-                        td { a href={"/f/" (f) "/handelse/" (seq)} { (voucher) } }
-                        td { (kind) }
-                        td { (text) }
+                        td { (voucher.date) }
+                        td { a href={"/f/" (f) "/handelse/" (voucher.seq)} { (voucher.label()) } }
+                        td { @match voucher.kind {
+                            VoucherKind::Event => "händelse",
+                            VoucherKind::Correction { of } => { "rättelse av " (of) },
+                            VoucherKind::Closing => "bokslut",
+                        } }
+                        td { (voucher.text) }
                         (money_cell(*amount))
                         (money_cell(*running))
                     }
@@ -693,6 +706,11 @@ fn voucher_table(f: &str, caption: &str, rows: &[(String, NaiveDate, u64, String
     }
 }
 
+/// Reports and the förbund's name (as known at the head) from the same books.
+fn forbund_name(books: reports::Books<'_>, f: &str) -> Result<String, crate::output::Failure> {
+    Ok(books.projection.forbund[&reports::parse_forbund(f)?].name.clone())
+}
+
 async fn account(
     State(s): State<Shared_>,
     headers: HeaderMap,
@@ -700,55 +718,30 @@ async fn account(
     Query(q): Query<TimeQuery>,
 ) -> Response {
     let path = format!("/f/{f}/konto/{number}");
-    let v = match reader(&s, &headers, &format!("{path}{}", q.query()), &f) {
-        Ok(v) => v,
+    let (v, axes) = match report_reader(&s, &headers, &path, &f, &q) {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let axes = match q.axes() {
-        Ok(a) => a,
-        Err(e) => return problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e),
     };
     let (forbund, acct) = (f.clone(), number.clone());
     let found = on_books(s.clone(), move |store, books| {
-        let json = reports::explain_out(store, books, &forbund, &acct, &axes, None, Format::Json)?;
-        let name = books.projection.forbund[&reports::parse_forbund(&forbund)?].name.clone();
-        Ok((serde_json::from_str::<Value>(&json).expect("explain's JSON parses"), name))
+        let explained = reports::explain_entries(store, books, &forbund, &acct, &axes, None)?;
+        Ok((explained, forbund_name(books, &forbund)?))
     })
     .await;
     let (x, name) = match found {
         Ok(x) => x,
         Err(a) => return failure_page(&v, a),
     };
-    let rows: Vec<_> = x["entries"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["voucher"].as_str().unwrap_or("").to_string(),
-                e["date"].as_str().and_then(|d| d.parse().ok()).unwrap_or_default(),
-                e["seq"].as_u64().unwrap_or(0),
-                finsam_projections::summary::type_label(e["type"].as_str().unwrap_or("")).to_string(),
-                e["text"].as_str().unwrap_or("").to_string(),
-                amount_of(&e["amount"]),
-                amount_of(&e["balance"]),
-            )
-        })
-        .collect();
-    let title = format!("Konto {number} {}", x["name"].as_str().unwrap_or(""));
+    let balance = x.entries.last().map_or(Amount::ZERO, |e| e.2);
+    let title = format!("Konto {number} {}", x.name);
     let body = html! {
         h1 { (title) }
-        p.meta { "Per " (x["as_of"].as_str().unwrap_or("")) ", känt vid händelse " (x["known_at"]) ". Saldo "
-            strong #saldo { (amount_of(&x["balance"]).human()) } "." }
+        p.meta { "Per " (x.at.as_of) ", känt vid händelse " (x.at.known_at) ". Saldo " strong #saldo { (balance.human()) } "." }
         (time_bar(&path, &q))
         p.note { "Verifikationerna bakom saldot i datumordning, med löpande saldo. Klicka på en verifikation för händelsen och beslutet bakom den." }
-        (voucher_table(&f, &format!("Verifikationer på konto {number} (kr)"), &rows))
+        (voucher_table(&f, &format!("Verifikationer på konto {number} (kr)"), &x.entries))
     };
     html_response(StatusCode::OK, layout(&v, Some((&f, &name)), "", &title, body), Some(&v.user), Some(&f))
-}
-
-fn amount_of(v: &Value) -> Amount {
-    v.as_str().and_then(|t| Amount::parse(t).ok()).unwrap_or(Amount::ZERO)
 }
 
 async fn budget_line(
@@ -758,13 +751,9 @@ async fn budget_line(
     Query(q): Query<TimeQuery>,
 ) -> Response {
     let path = format!("/f/{f}/rad/{year}/{line}");
-    let v = match reader(&s, &headers, &format!("{path}{}", q.query()), &f) {
-        Ok(v) => v,
+    let (v, axes) = match report_reader(&s, &headers, &path, &f, &q) {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let axes = match q.axes() {
-        Ok(a) => a,
-        Err(e) => return problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e),
     };
     let (forbund, line_id) = (f.clone(), line.clone());
     let found = on_books(s.clone(), move |store, books| {
@@ -780,20 +769,13 @@ async fn budget_line(
         };
         let position = p.budget_position(&slug, year, at).expect("line_vouchers found the budget");
         let l = position.lines.iter().find(|l| l.id == id).expect("line_vouchers found the line").clone();
-        let rows: Vec<_> = entries
-            .iter()
-            .map(|(vo, amount, running)| {
-                (vo.label(), vo.date, vo.seq, vo.text.clone(), String::new(), *amount, *running)
-            })
-            .collect();
-        Ok((p.forbund[&slug].name.clone(), l, rows, at))
+        Ok((p.forbund[&slug].name.clone(), l, entries, at))
     })
     .await;
     let (name, l, rows, at) = match found {
         Ok(x) => x,
         Err(a) => return failure_page(&v, a),
     };
-    let rows: Vec<_> = rows.into_iter().map(|(a, b, c, text, _, e, g)| (a, b, c, String::new(), text, e, g)).collect();
     let title = format!("{} {year}", l.name);
     let body = html! {
         h1 { (title) }
@@ -1016,7 +998,7 @@ async fn trail(
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
         let rows = reports::trail_rows(store, books, filter)?;
-        let name = books.projection.forbund[&reports::parse_forbund(&forbund)?].name.clone();
+        let name = forbund_name(books, &forbund)?;
         let insatser: Vec<(String, String)> = books
             .projection
             .insatser
@@ -1106,13 +1088,9 @@ async fn annual_page(
     Query(q): Query<TimeQuery>,
 ) -> Response {
     let path = format!("/f/{f}/arsredovisning/{year}");
-    let v = match reader(&s, &headers, &path, &f) {
-        Ok(v) => v,
+    let (v, known_at) = match report_reader(&s, &headers, &path, &f, &q) {
+        Ok((v, axes)) => (v, axes.known_at),
         Err(r) => return *r,
-    };
-    let known_at = match q.axes() {
-        Ok(a) => a.known_at,
-        Err(e) => return problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e),
     };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
@@ -1125,7 +1103,7 @@ async fn annual_page(
             rust_decimal::Decimal::new(2, 1),
             Format::Html,
         )?;
-        Ok((page, books.projection.forbund[&reports::parse_forbund(&forbund)?].name.clone()))
+        Ok((page, forbund_name(books, &forbund)?))
     })
     .await;
     report_in_frame(
@@ -1225,7 +1203,7 @@ async fn period_page(
             profile: finsam_projections::period::Profile::even(),
         };
         let page = crate::annual::period_out(store, books, &forbund, &asked, Format::Html)?;
-        Ok((page, books.projection.forbund[&reports::parse_forbund(&forbund)?].name.clone()))
+        Ok((page, forbund_name(books, &forbund)?))
     })
     .await;
     let selected = format!("{year}-{month:02}");
@@ -1259,24 +1237,36 @@ async fn members_page(
     Query(q): Query<TimeQuery>,
 ) -> Response {
     let path = format!("/f/{f}/medlemsbidrag/{year}");
-    let v = match reader(&s, &headers, &path, &f) {
-        Ok(v) => v,
+    let (v, axes) = match report_reader(&s, &headers, &path, &f, &q) {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let axes = match q.axes() {
-        Ok(a) => a,
-        Err(e) => return problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e),
     };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
         let page = crate::annual::members_out(store, books, &forbund, year, &axes, Format::Html)?;
-        Ok((page, books.projection.forbund[&reports::parse_forbund(&forbund)?].name.clone()))
+        Ok((page, forbund_name(books, &forbund)?))
     })
     .await;
     report_in_frame(&v, &f, found, "Medlemsbidrag", &format!("Medlemsbidrag {year}"), time_bar(&path, &q))
 }
 
-/// A reconciliation finding as the page shows it (figures in Swedish form).
+impl From<&finsam_projections::reconcile::Finding> for Finding {
+    fn from(x: &finsam_projections::reconcile::Finding) -> Finding {
+        let human = |x: Option<finsam_projections::reconcile::Figure>| x.map_or(String::new(), |x| x.human());
+        Finding {
+            forbund: x.forbund.to_string(),
+            subject: x.subject.clone(),
+            stated: human(x.stated),
+            computed: human(x.computed),
+            difference: human(x.difference),
+            error: x.severity.as_str() == "error",
+            explanation: x.explanation.clone(),
+            events: x.events.clone(),
+        }
+    }
+}
+
+/// A reconciliation finding as the pages show it (figures in Swedish form).
 struct Finding {
     forbund: String,
     subject: String,
@@ -1295,13 +1285,9 @@ async fn reconciliation(
     Query(q): Query<TimeQuery>,
 ) -> Response {
     let path = format!("/f/{f}/avstamning");
-    let v = match reader(&s, &headers, &path, &f) {
-        Ok(v) => v,
+    let (v, axes) = match report_reader(&s, &headers, &path, &f, &q) {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let axes = match q.axes() {
-        Ok(a) => a,
-        Err(e) => return problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e),
     };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
@@ -1313,21 +1299,7 @@ async fn reconciliation(
         let (result, merger, at) = reports::reconciliation(store, books, merger, &axes, ceiling)?;
         let table =
             reports::render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, Format::Table);
-        let human = |x: Option<finsam_projections::reconcile::Figure>| x.map_or(String::new(), |x| x.human());
-        let findings: Vec<Finding> = result
-            .findings
-            .iter()
-            .map(|x| Finding {
-                forbund: x.forbund.to_string(),
-                subject: x.subject.clone(),
-                stated: human(x.stated),
-                computed: human(x.computed),
-                difference: human(x.difference),
-                error: x.severity.as_str() == "error",
-                explanation: x.explanation.clone(),
-                events: x.events.clone(),
-            })
-            .collect();
+        let findings: Vec<Finding> = result.findings.iter().map(Finding::from).collect();
         Ok((table, result.ok(), books.projection.forbund[&slug].name.clone(), findings))
     })
     .await;
@@ -1421,13 +1393,9 @@ async fn balances_csv(
     UrlPath(f): UrlPath<String>,
     Query(q): Query<TimeQuery>,
 ) -> Response {
-    let v = match reader(&s, &headers, &format!("/f/{f}/ladda-ner/saldon.csv"), &f) {
-        Ok(v) => v,
+    let (v, axes) = match report_reader(&s, &headers, &format!("/f/{f}/ladda-ner/saldon.csv"), &f, &q) {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    let axes = match q.axes() {
-        Ok(a) => a,
-        Err(e) => return problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e),
     };
     let forbund = f.clone();
     match on_books(s.clone(), move |store, books| reports::balances_out(store, books, &forbund, &axes, Format::Csv))
