@@ -5,11 +5,12 @@
 //! programmers). Encoding writes the canonical form that the log stores: fields in contract
 //! order, amounts as canonical decimal strings.
 
+use crate::json::{Json, Members};
 use crate::money::{Amount, Share};
 use crate::rejection::{Rejection, Rule};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 
 /// Effective dates and budget years must lie in this range (Finsam started in 2004).
@@ -506,34 +507,34 @@ impl Event {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-fn json_text(value: &Value) -> String {
-    serde_json::to_string(value).unwrap_or_default()
+fn json_text(value: &Json<'_>) -> String {
+    value.text()
 }
 
-fn json_kind(value: &Value) -> &'static str {
+fn json_kind(value: &Json<'_>) -> &'static str {
     match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a JSON float",
-        Value::Number(_) => "a JSON number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(n) if n.is_f64() => "a JSON float",
+        Json::Number(_) => "a JSON number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
     }
 }
 
 /// Reads one JSON object field by field, remembering which fields were read, so that
 /// `finish` can refuse the first field the contract does not know.
 struct Obj<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a Members<'a>,
     path: String,
     seen: Vec<&'static str>,
 }
 
 impl<'a> Obj<'a> {
-    fn new(value: &'a Value, path: &str) -> Result<Obj<'a>, Rejection> {
+    fn new(value: &'a Json<'a>, path: &str) -> Result<Obj<'a>, Rejection> {
         match value {
-            Value::Object(map) => Ok(Obj { map, path: path.to_string(), seen: Vec::new() }),
+            Json::Object(map) => Ok(Obj { map, path: path.to_string(), seen: Vec::new() }),
             other => Err(Rejection::new(
                 Rule::NotAnObject,
                 path,
@@ -551,21 +552,21 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn opt(&mut self, name: &'static str) -> Option<&'a Value> {
+    fn opt(&mut self, name: &'static str) -> Option<&'a Json<'a>> {
         self.seen.push(name);
         match self.map.get(name) {
-            None | Some(Value::Null) => None,
+            None | Some(Json::Null) => None,
             Some(v) => Some(v),
         }
     }
 
-    fn req(&mut self, name: &'static str) -> Result<&'a Value, Rejection> {
+    fn req(&mut self, name: &'static str) -> Result<&'a Json<'a>, Rejection> {
         self.opt(name).ok_or_else(|| {
             Rejection::new(Rule::MissingField, self.field(name), "", "this field is required for this event type")
         })
     }
 
-    fn wrong_type(&self, name: &str, value: &Value, expected: &str) -> Rejection {
+    fn wrong_type(&self, name: &str, value: &Json<'_>, expected: &str) -> Rejection {
         Rejection::new(
             Rule::WrongJsonType,
             self.field(name),
@@ -574,11 +575,11 @@ impl<'a> Obj<'a> {
         )
     }
 
-    fn str_of(&self, name: &str, value: &'a Value) -> Result<&'a str, Rejection> {
+    fn str_of(&self, name: &str, value: &'a Json<'a>) -> Result<&'a str, Rejection> {
         value.as_str().ok_or_else(|| self.wrong_type(name, value, "a string"))
     }
 
-    fn text_of(&self, name: &str, value: &'a Value, max: usize) -> Result<String, Rejection> {
+    fn text_of(&self, name: &str, value: &'a Json<'a>, max: usize) -> Result<String, Rejection> {
         let text = self.str_of(name, value)?;
         if text.trim().is_empty() {
             return Err(Rejection::new(
@@ -608,7 +609,7 @@ impl<'a> Obj<'a> {
         self.opt(name).map(|v| self.text_of(name, v, max)).transpose()
     }
 
-    fn slug_of(&self, name: &str, value: &Value) -> Result<Slug, Rejection> {
+    fn slug_of(&self, name: &str, value: &Json<'_>) -> Result<Slug, Rejection> {
         let text = self.str_of(name, value)?;
         Slug::parse(text).map_err(|rule| Rejection::new(Rule::SlugMalformed, self.field(name), json_text(value), rule))
     }
@@ -622,11 +623,11 @@ impl<'a> Obj<'a> {
         self.opt(name).map(|v| self.slug_of(name, v)).transpose()
     }
 
-    fn amount_of(&self, name: &str, value: &Value) -> Result<Amount, Rejection> {
+    fn amount_of(&self, name: &str, value: &Json<'_>) -> Result<Amount, Rejection> {
         match value {
-            Value::String(text) => Amount::parse(text)
+            Json::String(text) => Amount::parse(text)
                 .map_err(|e| Rejection::new(Rule::AmountMalformed, self.field(name), json_text(value), e.0)),
-            Value::Number(_) => Err(Rejection::new(
+            Json::Number(_) => Err(Rejection::new(
                 Rule::AmountMalformed,
                 self.field(name),
                 json_text(value),
@@ -648,9 +649,9 @@ impl<'a> Obj<'a> {
         self.opt(name).map(|v| self.amount_of(name, v)).transpose()
     }
 
-    fn share_of(&self, name: &str, value: &Value) -> Result<Share, Rejection> {
+    fn share_of(&self, name: &str, value: &Json<'_>) -> Result<Share, Rejection> {
         match value {
-            Value::String(text) => Share::parse(text)
+            Json::String(text) => Share::parse(text)
                 .map_err(|e| Rejection::new(Rule::ShareMalformed, self.field(name), json_text(value), e.0)),
             other => Err(Rejection::new(
                 Rule::ShareMalformed,
@@ -661,11 +662,19 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn date_of(&self, name: &str, value: &Value) -> Result<NaiveDate, Rejection> {
+    fn date_of(&self, name: &str, value: &Json<'_>) -> Result<NaiveDate, Rejection> {
         let text = self.str_of(name, value)?;
         let well_formed = text.len() == 10
             && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
-        let date = if well_formed { NaiveDate::parse_from_str(text, "%Y-%m-%d").ok() } else { None };
+        let date = if well_formed {
+            let n = |range: std::ops::Range<usize>| text[range].parse::<u32>().ok();
+            match (n(0..4), n(5..7), n(8..10)) {
+                (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y as i32, m, d),
+                _ => None,
+            }
+        } else {
+            None
+        };
         let Some(date) = date else {
             return Err(Rejection::new(
                 Rule::DateInvalid,
@@ -723,7 +732,7 @@ impl<'a> Obj<'a> {
     fn enum_of<T>(
         &self,
         name: &str,
-        value: &Value,
+        value: &Json<'_>,
         parse: fn(&str) -> Option<T>,
         allowed: String,
     ) -> Result<T, Rejection> {
@@ -738,12 +747,12 @@ impl<'a> Obj<'a> {
         })
     }
 
-    fn array(&mut self, name: &'static str) -> Result<&'a Vec<Value>, Rejection> {
+    fn array(&mut self, name: &'static str) -> Result<&'a [Json<'a>], Rejection> {
         let v = self.req(name)?;
         v.as_array().ok_or_else(|| self.wrong_type(name, v, "an array"))
     }
 
-    fn opt_array(&mut self, name: &'static str) -> Result<Option<&'a Vec<Value>>, Rejection> {
+    fn opt_array(&mut self, name: &'static str) -> Result<Option<&'a [Json<'a>]>, Rejection> {
         match self.opt(name) {
             None => Ok(None),
             Some(v) => v.as_array().map(Some).ok_or_else(|| self.wrong_type(name, v, "an array")),
@@ -764,9 +773,35 @@ impl<'a> Obj<'a> {
         self.opt("decision").map(|v| decode_decision(v, &path)).transpose()
     }
 
+    fn positive(&self, name: &str, amount: Amount) -> Result<(), Rejection> {
+        if amount.is_positive() {
+            Ok(())
+        } else {
+            Err(Rejection::new(
+                Rule::AmountMustBePositive,
+                self.field(name),
+                format!("\"{amount}\""),
+                "this amount must be greater than zero",
+            ))
+        }
+    }
+
+    fn not_negative(&self, name: &str, amount: Amount) -> Result<(), Rejection> {
+        if amount.is_negative() {
+            Err(Rejection::new(
+                Rule::AmountMustNotBeNegative,
+                self.field(name),
+                format!("\"{amount}\""),
+                "this amount may not be negative",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Refuses the first field (in input order) that was not read.
     fn finish(self) -> Result<(), Rejection> {
-        match self.map.iter().find(|(k, _)| !self.seen.contains(&k.as_str())) {
+        match self.map.iter().find(|(k, _)| !self.seen.iter().any(|s| s == k)) {
             None => Ok(()),
             Some((key, value)) => {
                 let mut known: Vec<&str> = self.seen.clone();
@@ -783,7 +818,7 @@ impl<'a> Obj<'a> {
     }
 }
 
-fn decode_decision(value: &Value, path: &str) -> Result<Decision, Rejection> {
+fn decode_decision(value: &Json<'_>, path: &str) -> Result<Decision, Rejection> {
     let mut o = Obj::new(value, path)?;
     let decision = Decision {
         body: o.text("body", NAME_CHARS_MAX)?,
@@ -792,22 +827,6 @@ fn decode_decision(value: &Value, path: &str) -> Result<Decision, Rejection> {
     };
     o.finish()?;
     Ok(decision)
-}
-
-fn check_positive(field: String, amount: Amount, value: &str) -> Result<(), Rejection> {
-    if amount.is_positive() {
-        Ok(())
-    } else {
-        Err(Rejection::new(Rule::AmountMustBePositive, field, value, "this amount must be greater than zero"))
-    }
-}
-
-fn check_not_negative(field: String, amount: Amount, value: &str) -> Result<(), Rejection> {
-    if amount.is_negative() {
-        Err(Rejection::new(Rule::AmountMustNotBeNegative, field, value, "this amount may not be negative"))
-    } else {
-        Ok(())
-    }
 }
 
 /// Checks the shape of an org nr (NNNNNN-NNNN) and its Luhn check digit.
@@ -846,6 +865,11 @@ impl Event {
     /// Decodes one JSON value into an event, checking everything that can be checked without
     /// knowing the ledger: shapes, types, formats, ranges and arithmetic inside the event.
     pub fn from_json(value: &Value) -> Result<Event, Rejection> {
+        Event::from_tree(&Json::of(value))
+    }
+
+    /// `from_json` over a borrowed JSON tree (the log's reader parses its lines into one).
+    pub fn from_tree(value: &Json<'_>) -> Result<Event, Rejection> {
         let mut o = Obj::new(value, "")?;
         let type_value = o.req("type")?;
         let type_name = o.str_of("type", type_value)?;
@@ -881,7 +905,12 @@ impl Event {
     }
 }
 
-fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: NaiveDate) -> Result<EventKind, Rejection> {
+fn decode_kind(
+    type_name: &str,
+    type_value: &Json<'_>,
+    o: &mut Obj<'_>,
+    date: NaiveDate,
+) -> Result<EventKind, Rejection> {
     use EventKind::*;
     let kind = match type_name {
         "ForbundRegistered" => {
@@ -943,7 +972,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
         "OpeningBalanceRecorded" => {
             let equity = o.amount("equity")?;
             let bank = o.amount("bank")?;
-            check_not_negative(o.field("bank"), bank, &format!("\"{bank}\""))?;
+            o.not_negative("bank", bank)?;
             OpeningBalanceRecorded { equity, bank }
         }
         "InsatsCreated" => InsatsCreated {
@@ -971,7 +1000,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
             let insats = o.slug("insats")?;
             let year = o.year("year")?;
             let amount = o.amount("amount")?;
-            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            o.positive("amount", amount)?;
             FundingGranted { insats, year, amount, decision: o.decision()? }
         }
         "FundingChanged" => {
@@ -993,7 +1022,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
             let member = o.slug("member")?;
             let year = o.year("year")?;
             let amount = o.amount("amount")?;
-            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            o.positive("amount", amount)?;
             // A payment in January of what was decided for last year (v2) settles a receivable;
             // the ledger checks that something is owed for that year.
             let pays_earlier_year = type_name == "ContributionReceived" && year < date.year();
@@ -1011,7 +1040,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
             let year = o.year("year")?;
             let line = o.slug("line")?;
             let amount = o.amount("amount")?;
-            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            o.positive("amount", amount)?;
             check_year_matches_date(year, date)?;
             OtherIncomeRecorded { year, line, amount, reference: o.text("reference", NAME_CHARS_MAX)? }
         }
@@ -1028,7 +1057,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
                 ));
             }
             let amount = o.amount("amount")?;
-            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            o.positive("amount", amount)?;
             check_year_matches_date(year, date)?;
             CostRecorded {
                 year,
@@ -1059,7 +1088,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
                             "an invoice names the budget line it is charged to (`line`), the insats (`insats`), or both",
                         ));
                     }
-                    check_positive(o.field("amount"), amount, &shown)?;
+                    o.positive("amount", amount)?;
                 }
                 Some(_) if !amount.is_negative() => {
                     return Err(Rejection::new(
@@ -1101,7 +1130,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
             let year = o.year("year")?;
             let line = o.slug("line")?;
             let amount = o.amount("amount")?;
-            check_not_negative(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            o.not_negative("amount", amount)?;
             check_year_matches_date(year, date)?;
             ForecastRecorded { year, line, amount, text: o.text("text", TEXT_CHARS_MAX)? }
         }
@@ -1115,7 +1144,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
             let insats = o.opt_slug("insats")?;
             let member = o.opt_slug("member")?;
             let amount = o.amount("amount")?;
-            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            o.positive("amount", amount)?;
             let year_end = NaiveDate::from_ymd_opt(year, 12, 31).expect("a year in range has a 31 December");
             if date != year_end {
                 return Err(Rejection::new(
@@ -1207,7 +1236,7 @@ fn decode_kind(type_name: &str, type_value: &Value, o: &mut Obj<'_>, date: Naive
         "EquityTransferred" => {
             let from = o.slug("from")?;
             let amount = o.amount("amount")?;
-            check_positive(o.field("amount"), amount, &format!("\"{amount}\""))?;
+            o.positive("amount", amount)?;
             EquityTransferred { from, amount, reference: o.text("reference", NAME_CHARS_MAX)? }
         }
         "BalancesTakenOver" => {
@@ -1258,7 +1287,7 @@ fn decode_members(o: &mut Obj<'_>) -> Result<Vec<Member>, Rejection> {
         return Err(Rejection::new(
             Rule::MemberKindMissing,
             "members",
-            json_text(&Value::Array(items.clone())),
+            json_text(&Json::Array(items.to_vec())),
             format!("a förbund has between 1 and {MEMBERS_MAX} members"),
         ));
     }
@@ -1382,7 +1411,7 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
         let path = o.item_path("income", i);
         let mut l = Obj::new(item, &path)?;
         let line = IncomeLine { id: l.slug("id")?, name: l.text("name", NAME_CHARS_MAX)?, amount: l.amount("amount")? };
-        check_not_negative(l.field("amount"), line.amount, &format!("\"{}\"", line.amount))?;
+        l.not_negative("amount", line.amount)?;
         l.finish()?;
         unique(&line.id, format!("{path}.id"))?;
         income.push(line);
@@ -1404,7 +1433,7 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
             note: l.opt_text("note", TEXT_CHARS_MAX)?,
             nature: l.opt_nature()?,
         };
-        check_not_negative(l.field("amount"), line.amount, &format!("\"{}\"", line.amount))?;
+        l.not_negative("amount", line.amount)?;
         l.finish()?;
         unique(&line.id, format!("{path}.id"))?;
         costs.push(line);
@@ -1415,7 +1444,7 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
         let mut l = Obj::new(item, &path)?;
         let line =
             TransferLine { from: l.slug("from")?, name: l.text("name", NAME_CHARS_MAX)?, amount: l.amount("amount")? };
-        check_not_negative(l.field("amount"), line.amount, &format!("\"{}\"", line.amount))?;
+        l.not_negative("amount", line.amount)?;
         l.finish()?;
         transfers.push(line);
     }
@@ -1426,7 +1455,7 @@ fn decode_budget(o: &mut Obj<'_>) -> Result<EventKind, Rejection> {
     Ok(EventKind::BudgetAdopted { year, decision, status, income, costs, transfers, stated })
 }
 
-fn decode_stated(value: &Value, path: &str) -> Result<Stated, Rejection> {
+fn decode_stated(value: &Json<'_>, path: &str) -> Result<Stated, Rejection> {
     let mut s = Obj::new(value, path)?;
     let mut stated = Stated {
         costs_total: s.opt_amount("costs_total")?,
@@ -1451,8 +1480,18 @@ fn decode_stated(value: &Value, path: &str) -> Result<Stated, Rejection> {
     if let Some(v) = s.opt("by_group") {
         let map = v.as_object().ok_or_else(|| s.wrong_type("by_group", v, "an object of group name to amount"))?;
         let g = Obj { map, path: s.field("by_group"), seen: Vec::new() };
-        for (name, v) in map {
-            stated.by_group.push((name.clone(), g.amount_of(name, v)?));
+        for (name, v) in map.iter() {
+            if stated.by_group.iter().any(|(seen, _)| seen == name) {
+                // JSON input keeps the last of repeated members before this reads it; a log
+                // line read as a tree keeps both, and finsam never writes such a line.
+                return Err(Rejection::new(
+                    Rule::ValueNotAllowed,
+                    g.field(name),
+                    json_text(v),
+                    "each group appears once in `by_group`",
+                ));
+            }
+            stated.by_group.push((name.to_string(), g.amount_of(name, v)?));
         }
     }
     if let Some(v) = s.opt("shares") {
@@ -1471,194 +1510,259 @@ fn decode_stated(value: &Value, path: &str) -> Result<Stated, Rejection> {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-fn put(map: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
-    map.insert(key.to_string(), value.into());
+/// Writes the members of one JSON object as finsam's canonical JSON: compact, in the order they
+/// are written, strings escaped as `serde_json` escapes them.
+struct Out<'a> {
+    buf: &'a mut Vec<u8>,
+    first: bool,
 }
 
-fn put_opt<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
-    if let Some(v) = value {
-        put(map, key, v);
+impl<'a> Out<'a> {
+    fn object(buf: &'a mut Vec<u8>, members: impl FnOnce(&mut Out<'_>)) {
+        buf.push(b'{');
+        members(&mut Out { buf, first: true });
+        buf.push(b'}');
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        string(self.buf, key);
+        self.buf.push(b':');
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        string(self.buf, value);
+    }
+
+    fn opt_str(&mut self, key: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.str(key, v);
+        }
+    }
+
+    fn date(&mut self, key: &str, date: NaiveDate) {
+        self.key(key);
+        // A date between YEAR_MIN and YEAR_MAX prints as YYYY-MM-DD: nothing to escape.
+        use std::io::Write;
+        let _ = write!(self.buf, "\"{date}\"");
+    }
+
+    fn opt_date(&mut self, key: &str, date: Option<NaiveDate>) {
+        if let Some(d) = date {
+            self.date(key, d);
+        }
+    }
+
+    fn int(&mut self, key: &str, value: impl fmt::Display) {
+        self.key(key);
+        use std::io::Write;
+        let _ = write!(self.buf, "{value}");
+    }
+
+    fn amount(&mut self, key: &str, amount: Amount) {
+        self.str(key, &amount.canonical());
+    }
+
+    fn slug(&mut self, key: &str, slug: &Slug) {
+        self.str(key, &slug.0);
+    }
+
+    fn opt_slug(&mut self, key: &str, slug: Option<&Slug>) {
+        if let Some(s) = slug {
+            self.slug(key, s);
+        }
+    }
+
+    fn object_in(&mut self, key: &str, members: impl FnOnce(&mut Out<'_>)) {
+        self.key(key);
+        Out::object(self.buf, members);
+    }
+
+    /// An array of objects, one per item.
+    fn objects<T>(&mut self, key: &str, items: &[T], members: impl Fn(&mut Out<'_>, &T)) {
+        self.key(key);
+        self.buf.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            Out::object(self.buf, |o| members(o, item));
+        }
+        self.buf.push(b']');
+    }
+
+    fn decision(&mut self, d: &Decision) {
+        self.object_in("decision", |o| {
+            o.str("body", &d.body);
+            o.date("date", d.date);
+            o.opt_str("paragraph", d.paragraph.as_deref());
+        });
+    }
+
+    fn members(&mut self, members: &[Member]) {
+        self.objects("members", members, |o, x| {
+            o.slug("id", &x.id);
+            o.str("name", &x.name);
+            o.str("kind", x.kind.as_str());
+            o.str("share", &x.share.canonical());
+        });
     }
 }
 
-fn amount_value(a: Amount) -> Value {
-    Value::String(a.canonical())
-}
-
-fn members_value(members: &[Member]) -> Value {
-    let list = members
-        .iter()
-        .map(|x| {
-            let mut o = Map::new();
-            put(&mut o, "id", slug_value(&x.id));
-            put(&mut o, "name", x.name.clone());
-            put(&mut o, "kind", x.kind.as_str());
-            put(&mut o, "share", x.share.canonical());
-            Value::Object(o)
-        })
-        .collect::<Vec<_>>();
-    Value::Array(list)
-}
-
-fn decision_value(d: &Decision) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "body", d.body.clone());
-    put(&mut m, "date", d.date.to_string());
-    put_opt(&mut m, "paragraph", d.paragraph.clone());
-    Value::Object(m)
-}
-
-fn slug_value(s: &Slug) -> Value {
-    Value::String(s.0.clone())
+/// A JSON string, escaped by `serde_json`.
+fn string(buf: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(&mut *buf, text).expect("writing to memory cannot fail");
 }
 
 impl Event {
-    /// The canonical JSON the log stores: contract field order, canonical amounts.
+    /// The canonical JSON the log stores: contract field order, canonical amounts, compact.
+    /// The one encoder of an event: `to_json` reads these bytes back.
+    pub fn write_canonical(&self, buf: &mut Vec<u8>) {
+        Out::object(buf, |o| self.members(o));
+    }
+
+    /// `write_canonical` as a string.
+    pub fn canonical(&self) -> String {
+        let mut buf = Vec::with_capacity(512);
+        self.write_canonical(&mut buf);
+        String::from_utf8(buf).expect("JSON text written from strings is UTF-8")
+    }
+
+    /// The canonical JSON as a value (members in the canonical order).
     pub fn to_json(&self) -> Value {
+        serde_json::from_str(&self.canonical()).expect("finsam's own JSON reads back")
+    }
+
+    fn members(&self, m: &mut Out<'_>) {
         use EventKind::*;
-        let mut m = Map::new();
-        put(&mut m, "type", self.type_name());
-        put(&mut m, "forbund", slug_value(&self.forbund));
-        put(&mut m, "date", self.date.to_string());
+        m.str("type", self.type_name());
+        m.slug("forbund", &self.forbund);
+        m.date("date", self.date);
         match &self.kind {
             ForbundRegistered { name, org_nr, members } => {
-                put(&mut m, "name", name.clone());
-                put_opt(&mut m, "org_nr", org_nr.clone());
-                put(&mut m, "members", members_value(members));
+                m.str("name", name);
+                m.opt_str("org_nr", org_nr.as_deref());
+                m.members(members);
             }
             MembersChanged { effective, members, decision } => {
-                put(&mut m, "effective", effective.to_string());
-                put(&mut m, "members", members_value(members));
-                put(&mut m, "decision", decision_value(decision));
+                m.date("effective", *effective);
+                m.members(members);
+                m.decision(decision);
             }
             InsatsChanged { insats, effective, name, category, end, decision } => {
-                put(&mut m, "insats", slug_value(insats));
-                put(&mut m, "effective", effective.to_string());
-                put_opt(&mut m, "name", name.clone());
-                put_opt(&mut m, "category", category.map(|c| c.as_str()));
-                put_opt(&mut m, "end", end.map(|d| d.to_string()));
-                put(&mut m, "decision", decision_value(decision));
+                m.slug("insats", insats);
+                m.date("effective", *effective);
+                m.opt_str("name", name.as_deref());
+                m.opt_str("category", category.map(|c| c.as_str()));
+                m.opt_date("end", *end);
+                m.decision(decision);
             }
             RegistrationCorrected { name, org_nr, registered, reason, decision } => {
-                put_opt(&mut m, "name", name.clone());
-                put_opt(&mut m, "org_nr", org_nr.clone());
-                put_opt(&mut m, "registered", registered.map(|d| d.to_string()));
-                put(&mut m, "reason", reason.clone());
-                put(&mut m, "decision", decision_value(decision));
+                m.opt_str("name", name.as_deref());
+                m.opt_str("org_nr", org_nr.as_deref());
+                m.opt_date("registered", *registered);
+                m.str("reason", reason);
+                m.decision(decision);
             }
             OpeningBalanceRecorded { equity, bank } => {
-                put(&mut m, "equity", amount_value(*equity));
-                put(&mut m, "bank", amount_value(*bank));
+                m.amount("equity", *equity);
+                m.amount("bank", *bank);
             }
             InsatsCreated { insats, name, category, owner, continues, end, decision } => {
-                put(&mut m, "insats", slug_value(insats));
-                put(&mut m, "name", name.clone());
-                put(&mut m, "category", category.as_str());
-                put_opt(&mut m, "owner", owner.clone());
+                m.slug("insats", insats);
+                m.str("name", name);
+                m.str("category", category.as_str());
+                m.opt_str("owner", owner.as_deref());
                 if let Some(c) = continues {
-                    let mut o = Map::new();
-                    put(&mut o, "forbund", slug_value(&c.forbund));
-                    put(&mut o, "insats", slug_value(&c.insats));
-                    put(&mut m, "continues", Value::Object(o));
+                    m.object_in("continues", |o| {
+                        o.slug("forbund", &c.forbund);
+                        o.slug("insats", &c.insats);
+                    });
                 }
-                put_opt(&mut m, "end", end.map(|d| d.to_string()));
-                put(&mut m, "decision", decision_value(decision));
+                m.opt_date("end", *end);
+                m.decision(decision);
             }
             BudgetAdopted { year, decision, status, income, costs, transfers, stated } => {
-                put(&mut m, "year", *year);
-                put(&mut m, "status", status.as_str());
-                put(&mut m, "decision", decision_value(decision));
-                let inc = income
-                    .iter()
-                    .map(|l| {
-                        let mut o = Map::new();
-                        put(&mut o, "id", slug_value(&l.id));
-                        put(&mut o, "name", l.name.clone());
-                        put(&mut o, "amount", amount_value(l.amount));
-                        Value::Object(o)
-                    })
-                    .collect::<Vec<_>>();
-                put(&mut m, "income", inc);
-                let cost = costs
-                    .iter()
-                    .map(|l| {
-                        let mut o = Map::new();
-                        put(&mut o, "id", slug_value(&l.id));
-                        put(&mut o, "name", l.name.clone());
-                        put(&mut o, "category", l.category.as_str());
-                        put_opt(&mut o, "insats", l.insats.as_ref().map(slug_value));
-                        put_opt(&mut o, "group", l.group.clone());
-                        put(&mut o, "amount", amount_value(l.amount));
-                        put_opt(&mut o, "note", l.note.clone());
-                        put_opt(&mut o, "nature", l.nature.map(|n| n.as_str()));
-                        Value::Object(o)
-                    })
-                    .collect::<Vec<_>>();
-                put(&mut m, "costs", cost);
+                m.int("year", year);
+                m.str("status", status.as_str());
+                m.decision(decision);
+                m.objects("income", income, |o, l| {
+                    o.slug("id", &l.id);
+                    o.str("name", &l.name);
+                    o.amount("amount", l.amount);
+                });
+                m.objects("costs", costs, |o, l| {
+                    o.slug("id", &l.id);
+                    o.str("name", &l.name);
+                    o.str("category", l.category.as_str());
+                    o.opt_slug("insats", l.insats.as_ref());
+                    o.opt_str("group", l.group.as_deref());
+                    o.amount("amount", l.amount);
+                    o.opt_str("note", l.note.as_deref());
+                    o.opt_str("nature", l.nature.map(|n| n.as_str()));
+                });
                 if !transfers.is_empty() {
-                    let list = transfers
-                        .iter()
-                        .map(|t| {
-                            let mut o = Map::new();
-                            put(&mut o, "from", slug_value(&t.from));
-                            put(&mut o, "name", t.name.clone());
-                            put(&mut o, "amount", amount_value(t.amount));
-                            Value::Object(o)
-                        })
-                        .collect::<Vec<_>>();
-                    put(&mut m, "transfers", list);
+                    m.objects("transfers", transfers, |o, t| {
+                        o.slug("from", &t.from);
+                        o.str("name", &t.name);
+                        o.amount("amount", t.amount);
+                    });
                 }
                 if let Some(s) = stated {
-                    put(&mut m, "stated", stated_value(s));
+                    m.object_in("stated", |o| stated_members(o, s));
                 }
             }
             FundingGranted { insats, year, amount, decision } => {
-                put(&mut m, "insats", slug_value(insats));
-                put(&mut m, "year", *year);
-                put(&mut m, "amount", amount_value(*amount));
-                put(&mut m, "decision", decision_value(decision));
+                m.slug("insats", insats);
+                m.int("year", year);
+                m.amount("amount", *amount);
+                m.decision(decision);
             }
             FundingChanged { insats, year, delta, reason, decision } => {
-                put(&mut m, "insats", slug_value(insats));
-                put(&mut m, "year", *year);
-                put(&mut m, "delta", amount_value(*delta));
-                put(&mut m, "reason", reason.clone());
-                put(&mut m, "decision", decision_value(decision));
+                m.slug("insats", insats);
+                m.int("year", year);
+                m.amount("delta", *delta);
+                m.str("reason", reason);
+                m.decision(decision);
             }
             ContributionReceived { member, year, amount, reference, payer } => {
-                put(&mut m, "member", slug_value(member));
-                put(&mut m, "year", *year);
-                put(&mut m, "amount", amount_value(*amount));
-                put(&mut m, "reference", reference.clone());
-                put_opt(&mut m, "payer", payer.as_ref().map(slug_value));
+                m.slug("member", member);
+                m.int("year", year);
+                m.amount("amount", *amount);
+                m.str("reference", reference);
+                m.opt_slug("payer", payer.as_ref());
             }
             ContributionDecided { member, year, amount, reference, decision } => {
-                put(&mut m, "member", slug_value(member));
-                put(&mut m, "year", *year);
-                put(&mut m, "amount", amount_value(*amount));
-                put(&mut m, "reference", reference.clone());
-                put(&mut m, "decision", decision_value(decision));
+                m.slug("member", member);
+                m.int("year", year);
+                m.amount("amount", *amount);
+                m.str("reference", reference);
+                m.decision(decision);
             }
             OtherIncomeRecorded { year, line, amount, reference } => {
-                put(&mut m, "year", *year);
-                put(&mut m, "line", slug_value(line));
-                put(&mut m, "amount", amount_value(*amount));
-                put(&mut m, "reference", reference.clone());
+                m.int("year", year);
+                m.slug("line", line);
+                m.amount("amount", *amount);
+                m.str("reference", reference);
             }
             ForecastRecorded { year, line, amount, text } => {
-                put(&mut m, "year", *year);
-                put(&mut m, "line", slug_value(line));
-                put(&mut m, "amount", amount_value(*amount));
-                put(&mut m, "text", text.clone());
+                m.int("year", year);
+                m.slug("line", line);
+                m.amount("amount", *amount);
+                m.str("text", text);
             }
             CostRecorded { year, line, insats, amount, reference, text, nature } => {
-                put(&mut m, "year", *year);
-                put_opt(&mut m, "line", line.as_ref().map(slug_value));
-                put_opt(&mut m, "insats", insats.as_ref().map(slug_value));
-                put(&mut m, "amount", amount_value(*amount));
-                put(&mut m, "reference", reference.clone());
-                put(&mut m, "text", text.clone());
-                put_opt(&mut m, "nature", nature.map(|n| n.as_str()));
+                m.int("year", year);
+                m.opt_slug("line", line.as_ref());
+                m.opt_slug("insats", insats.as_ref());
+                m.amount("amount", *amount);
+                m.str("reference", reference);
+                m.str("text", text);
+                m.opt_str("nature", nature.map(|n| n.as_str()));
             }
             InvoiceReceived {
                 year,
@@ -1673,79 +1777,81 @@ impl Event {
                 text,
                 nature,
             } => {
-                put(&mut m, "year", *year);
-                put(&mut m, "invoice", slug_value(invoice));
-                put(&mut m, "supplier", supplier.clone());
-                put_opt(&mut m, "line", line.as_ref().map(slug_value));
-                put_opt(&mut m, "insats", insats.as_ref().map(slug_value));
-                put(&mut m, "amount", amount_value(*amount));
-                put_opt(&mut m, "credits", credits.as_ref().map(slug_value));
-                put_opt(&mut m, "due", due.map(|d| d.to_string()));
-                put(&mut m, "reference", reference.clone());
-                put(&mut m, "text", text.clone());
-                put_opt(&mut m, "nature", nature.map(|n| n.as_str()));
+                m.int("year", year);
+                m.slug("invoice", invoice);
+                m.str("supplier", supplier);
+                m.opt_slug("line", line.as_ref());
+                m.opt_slug("insats", insats.as_ref());
+                m.amount("amount", *amount);
+                m.opt_slug("credits", credits.as_ref());
+                m.opt_date("due", *due);
+                m.str("reference", reference);
+                m.str("text", text);
+                m.opt_str("nature", nature.map(|n| n.as_str()));
             }
             AccrualRecorded { year, kind, line, insats, member, amount, reference, text } => {
-                put(&mut m, "year", *year);
-                put(&mut m, "kind", kind.as_str());
-                put_opt(&mut m, "line", line.as_ref().map(slug_value));
-                put_opt(&mut m, "insats", insats.as_ref().map(slug_value));
-                put_opt(&mut m, "member", member.as_ref().map(slug_value));
-                put(&mut m, "amount", amount_value(*amount));
-                put(&mut m, "reference", reference.clone());
-                put(&mut m, "text", text.clone());
+                m.int("year", year);
+                m.str("kind", kind.as_str());
+                m.opt_slug("line", line.as_ref());
+                m.opt_slug("insats", insats.as_ref());
+                m.opt_slug("member", member.as_ref());
+                m.amount("amount", *amount);
+                m.str("reference", reference);
+                m.str("text", text);
             }
             InvoicePaid { invoice, amount, reference } => {
-                put(&mut m, "invoice", slug_value(invoice));
-                put(&mut m, "amount", amount_value(*amount));
-                put(&mut m, "reference", reference.clone());
+                m.slug("invoice", invoice);
+                m.amount("amount", *amount);
+                m.str("reference", reference);
             }
             MergerDecided { merging, effective, estimated_transfers, decision } => {
-                put(&mut m, "merging", merging.iter().map(slug_value).collect::<Vec<_>>());
-                put(&mut m, "effective", effective.to_string());
-                let list = estimated_transfers
-                    .iter()
-                    .map(|t| {
-                        let mut o = Map::new();
-                        put(&mut o, "from", slug_value(&t.from));
-                        put(&mut o, "amount", amount_value(t.amount));
-                        Value::Object(o)
-                    })
-                    .collect::<Vec<_>>();
-                put(&mut m, "estimated_transfers", list);
-                put(&mut m, "decision", decision_value(decision));
+                m.key("merging");
+                m.buf.push(b'[');
+                for (i, s) in merging.iter().enumerate() {
+                    if i > 0 {
+                        m.buf.push(b',');
+                    }
+                    string(m.buf, &s.0);
+                }
+                m.buf.push(b']');
+                m.date("effective", *effective);
+                m.objects("estimated_transfers", estimated_transfers, |o, t| {
+                    o.slug("from", &t.from);
+                    o.amount("amount", t.amount);
+                });
+                m.decision(decision);
             }
             EquityTransferred { from, amount, reference } => {
-                put(&mut m, "from", slug_value(from));
-                put(&mut m, "amount", amount_value(*amount));
-                put(&mut m, "reference", reference.clone());
+                m.slug("from", from);
+                m.amount("amount", *amount);
+                m.str("reference", reference);
             }
             BalancesTakenOver { from, reference } => {
-                put(&mut m, "from", slug_value(from));
-                put(&mut m, "reference", reference.clone());
+                m.slug("from", from);
+                m.str("reference", reference);
             }
             ForbundDissolved { merged_into, decision } => {
-                put_opt(&mut m, "merged_into", merged_into.as_ref().map(slug_value));
-                put(&mut m, "decision", decision_value(decision));
+                m.opt_slug("merged_into", merged_into.as_ref());
+                m.decision(decision);
             }
             YearClosed { year, decision } => {
-                put(&mut m, "year", *year);
-                put(&mut m, "decision", decision_value(decision));
+                m.int("year", year);
+                m.decision(decision);
             }
             EventCorrected { corrects, reason, decision } => {
-                put(&mut m, "corrects", *corrects);
-                put(&mut m, "reason", reason.clone());
-                put_opt(&mut m, "decision", decision.as_ref().map(decision_value));
+                m.int("corrects", corrects);
+                m.str("reason", reason);
+                if let Some(d) = decision {
+                    m.decision(d);
+                }
             }
         }
-        put_opt(&mut m, "idempotency_key", self.idempotency_key.clone());
-        put_opt(&mut m, "note", self.note.clone());
-        Value::Object(m)
+        m.opt_str("idempotency_key", self.idempotency_key.as_deref());
+        m.opt_str("note", self.note.as_deref());
     }
 }
 
-fn stated_value(s: &Stated) -> Value {
-    let mut m = Map::new();
+fn stated_members(m: &mut Out<'_>, s: &Stated) {
     for (key, value) in [
         ("costs_total", s.costs_total),
         ("income_total", s.income_total),
@@ -1756,30 +1862,31 @@ fn stated_value(s: &Stated) -> Value {
         ("direct_total", s.direct_total),
         ("transfers_total", s.transfers_total),
     ] {
-        put_opt(&mut m, key, value.map(amount_value));
+        if let Some(v) = value {
+            m.amount(key, v);
+        }
     }
     if !s.by_category.is_empty() {
-        let mut c = Map::new();
-        for (category, amount) in &s.by_category {
-            put(&mut c, category.as_str(), amount_value(*amount));
-        }
-        put(&mut m, "by_category", Value::Object(c));
+        m.object_in("by_category", |c| {
+            for (category, amount) in &s.by_category {
+                c.amount(category.as_str(), *amount);
+            }
+        });
     }
     if !s.by_group.is_empty() {
-        let mut c = Map::new();
-        for (group, amount) in &s.by_group {
-            put(&mut c, group, amount_value(*amount));
-        }
-        put(&mut m, "by_group", Value::Object(c));
+        m.object_in("by_group", |c| {
+            for (group, amount) in &s.by_group {
+                c.amount(group, *amount);
+            }
+        });
     }
     if !s.shares.is_empty() {
-        let mut c = Map::new();
-        for (which, share) in &s.shares {
-            put(&mut c, which.as_str(), share.canonical());
-        }
-        put(&mut m, "shares", Value::Object(c));
+        m.object_in("shares", |c| {
+            for (which, share) in &s.shares {
+                c.str(which.as_str(), &share.canonical());
+            }
+        });
     }
-    Value::Object(m)
 }
 
 #[cfg(test)]

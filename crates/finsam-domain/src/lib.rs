@@ -3,6 +3,7 @@
 
 pub mod event;
 pub mod input;
+pub mod json;
 pub mod ledger;
 pub mod money;
 pub mod rejection;

@@ -7,9 +7,11 @@
 //! bytes, each line seals everything before it. Checking it needs no canonical JSON: a few
 //! lines of Python with `hashlib` do (see `events/verify_chain.py`).
 
+use finsam_domain::json::Json;
 use finsam_domain::{Event, Rejection};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fmt;
 
 /// The `prev_hash` of the first line.
@@ -90,8 +92,10 @@ impl Envelope {
         event: Event,
         prev_hash: String,
     ) -> (Envelope, String) {
-        let mut text = canonical_body(seq, &id, &recorded_at, &recorded_by, batch_last, &event, &prev_hash);
-        let hash = sha256_hex(text.as_bytes());
+        let mut body = Vec::with_capacity(512);
+        write_body(&mut body, seq, &id, &recorded_at, &recorded_by, batch_last, &event, &prev_hash);
+        let hash = sha256_hex(&body);
+        let mut text = String::from_utf8(body).expect("JSON text written from strings is UTF-8");
         assert_eq!(text.pop(), Some('}'), "a JSON object ends with a brace");
         text.push_str(",\"hash\":\"");
         text.push_str(&hash);
@@ -106,8 +110,13 @@ impl Envelope {
             return Err(LineProblem(format!("line is {} bytes, more than the limit of {LINE_BYTES_MAX}", line.len())));
         }
         let text = std::str::from_utf8(line).map_err(|e| LineProblem(format!("not UTF-8: {e}")))?;
-        let cut =
-            rfind(line, HASH_MEMBER).ok_or_else(|| LineProblem("no `hash` member at the end of the line".into()))?;
+        // Where finsam puts it: before 64 hex digits, a quote and the closing brace.
+        let cut = match line.len().checked_sub(HASH_MEMBER.len() + 64 + 2) {
+            Some(at) if line[at..].starts_with(HASH_MEMBER) => at,
+            _ => {
+                rfind(line, HASH_MEMBER).ok_or_else(|| LineProblem("no `hash` member at the end of the line".into()))?
+            }
+        };
         let tail = &text[cut + HASH_MEMBER.len()..];
         let stated_hash = tail
             .strip_suffix("\"}")
@@ -123,27 +132,17 @@ impl Envelope {
                 "hash mismatch: the line says {stated_hash}, its content hashes to {computed}"
             )));
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| LineProblem(format!("not valid JSON: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(LineProblem("not a JSON object".into()));
-        };
-        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-        let expected = ["seq", "id", "recorded_at", "recorded_by", "batch_last", "event", "prev_hash", "hash"];
-        if keys != expected {
-            return Err(LineProblem(format!("envelope members are {keys:?}, expected {expected:?} in that order")));
-        }
-        let uint = |k: &str| map[k].as_u64().ok_or_else(|| LineProblem(format!("`{k}` is not an unsigned integer")));
-        let string =
-            |k: &str| map[k].as_str().map(str::to_string).ok_or_else(|| LineProblem(format!("`{k}` is not a string")));
-        let event = Event::from_json(&map["event"]).map_err(|r: Rejection| LineProblem(format!("event: {r}")))?;
+        let line_value: Line<'_> =
+            serde_json::from_str(text).map_err(|e| LineProblem(format!("not an envelope line: {e}")))?;
+        let event = Event::from_tree(&line_value.event).map_err(|r: Rejection| LineProblem(format!("event: {r}")))?;
         let envelope = Envelope {
-            seq: uint("seq")?,
-            id: string("id")?,
-            recorded_at: string("recorded_at")?,
-            recorded_by: string("recorded_by")?,
-            batch_last: uint("batch_last")?,
+            seq: line_value.seq,
+            id: line_value.id.into_owned(),
+            recorded_at: line_value.recorded_at.into_owned(),
+            recorded_by: line_value.recorded_by.into_owned(),
+            batch_last: line_value.batch_last,
             event,
-            prev_hash: string("prev_hash")?,
+            prev_hash: line_value.prev_hash.into_owned(),
             hash: stated_hash.to_string(),
         };
         if envelope.batch_last < envelope.seq {
@@ -152,7 +151,9 @@ impl Envelope {
         // The canonical line rule (events/CANONICAL.md): a line is exactly the bytes finsam
         // writes for what it holds. Anything else (a space, an escaped key, 294.0 for 294, a
         // duplicate member, an amount not in canonical form) is damage, whatever its hash.
-        let canonical = canonical_body(
+        let mut canonical = Vec::with_capacity(line.len());
+        write_body(
+            &mut canonical,
             envelope.seq,
             &envelope.id,
             &envelope.recorded_at,
@@ -161,8 +162,8 @@ impl Envelope {
             &envelope.event,
             &envelope.prev_hash,
         );
-        if canonical.as_bytes()[..canonical.len() - 1] != line[..cut] {
-            let at = canonical.bytes().zip(line.iter()).position(|(a, b)| a != *b).unwrap_or(cut.min(canonical.len()));
+        if canonical[..canonical.len() - 1] != line[..cut] {
+            let at = canonical.iter().zip(line.iter()).position(|(a, b)| a != b).unwrap_or(cut.min(canonical.len()));
             return Err(LineProblem(format!(
                 "not the canonical line (events/CANONICAL.md): it differs from finsam's encoding of its content at byte {at}"
             )));
@@ -185,9 +186,33 @@ impl Envelope {
     }
 }
 
+/// The members of a log line as they are read: the event as a borrowed tree for the strict
+/// decoder, the rest typed. A member missing, unknown or repeated fails here; one out of order,
+/// or anything else not written the way finsam writes it, fails the canonical comparison after.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    recorded_at: Cow<'a, str>,
+    #[serde(borrow)]
+    recorded_by: Cow<'a, str>,
+    batch_last: u64,
+    #[serde(borrow)]
+    event: Json<'a>,
+    #[serde(borrow)]
+    prev_hash: Cow<'a, str>,
+    #[serde(borrow, rename = "hash")]
+    _hash: Cow<'a, str>,
+}
+
 /// The envelope without its hash member, as finsam writes it: compact JSON, members in the
 /// contract's order, the event in its canonical form. `hash` is the SHA-256 of these bytes.
-fn canonical_body(
+#[allow(clippy::too_many_arguments)]
+fn write_body(
+    buf: &mut Vec<u8>,
     seq: u64,
     id: &str,
     recorded_at: &str,
@@ -195,16 +220,20 @@ fn canonical_body(
     batch_last: u64,
     event: &Event,
     prev_hash: &str,
-) -> String {
-    let mut body = Map::new();
-    body.insert("seq".into(), seq.into());
-    body.insert("id".into(), id.into());
-    body.insert("recorded_at".into(), recorded_at.into());
-    body.insert("recorded_by".into(), recorded_by.into());
-    body.insert("batch_last".into(), batch_last.into());
-    body.insert("event".into(), event.to_json());
-    body.insert("prev_hash".into(), prev_hash.into());
-    serde_json::to_string(&Value::Object(body)).expect("a JSON map always serialises")
+) {
+    use std::io::Write;
+    let string = |buf: &mut Vec<u8>, text: &str| serde_json::to_writer(buf, text).expect("writing to memory");
+    let _ = write!(buf, "{{\"seq\":{seq},\"id\":");
+    string(buf, id);
+    buf.extend_from_slice(b",\"recorded_at\":");
+    string(buf, recorded_at);
+    buf.extend_from_slice(b",\"recorded_by\":");
+    string(buf, recorded_by);
+    let _ = write!(buf, ",\"batch_last\":{batch_last},\"event\":");
+    event.write_canonical(buf);
+    buf.extend_from_slice(b",\"prev_hash\":");
+    string(buf, prev_hash);
+    buf.push(b'}');
 }
 
 fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -213,7 +242,7 @@ fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The digest of an event's canonical content, used to tell an idempotent retry from a reused key.
 pub fn content_digest(event: &Event) -> String {
-    sha256_hex(serde_json::to_string(&event.to_json()).expect("serialises").as_bytes())
+    sha256_hex(event.canonical().as_bytes())
 }
 
 /// The chain fields of a line, read without decoding the event.
