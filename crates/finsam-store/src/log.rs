@@ -4,7 +4,7 @@
 use crate::envelope::{Envelope, Head, LineProblem};
 use crate::error::StoreError;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// A sealed batch: the lines to append (each ending in a newline) and the head they lead to.
@@ -95,33 +95,50 @@ pub struct ScanEnd {
     pub torn_bytes: u64,
 }
 
-/// One line as the decoding thread hands it over. Nearly every item is a `Line`, so its size
+/// One line as the decoding threads hand it over. Nearly every item is a `Line`, so its size
 /// is the enum's size anyway (boxing it would cost an allocation a line).
 #[allow(clippy::large_enum_variant)]
-enum Decoded {
+pub enum Decoded {
+    /// A whole line of `n` bytes with its newline: its envelope, or what is wrong with it.
     Line {
-        envelope: Result<Envelope, LineProblem>,
+        envelope: Result<Envelope, BadLine>,
         n: u64,
     },
-    /// The file ends in a partial line; `too_long` if it is over the line limit.
+    /// The file ends in a partial line of `n` bytes; `too_long` if it is over the line limit.
     Partial {
+        n: u64,
         too_long: bool,
     },
     Failed(std::io::Error),
 }
 
-/// Lines per message between the threads.
-const DECODED_PER_MESSAGE: usize = 512;
+/// A line that does not open, and the hash it states (to follow the chain past it).
+pub struct BadLine {
+    pub problem: LineProblem,
+    pub stated_hash: Option<String>,
+}
+
+/// The `hash` member a line states, if it has one.
+fn stated_hash(line: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(line).ok()?;
+    let at = text.rfind(",\"hash\":\"")?;
+    Some(text[at + 9..].trim_end_matches("\"}").to_string())
+}
+
+/// Bytes read at a time; each block, cut at its last newline, is decoded by one thread.
+const BLOCK_BYTES: usize = 1 << 20;
+/// Most decoding threads, whatever the machine has.
+const DECODERS_MAX: usize = 8;
 
 /// Reads the log file from `offset` (which must be the start of a line after a complete
 /// batch whose head is `head`), calls `each` for every envelope of every complete batch, and
 /// reports where the valid log ends. A damaged line that is not part of the torn tail is an
 /// error that names the line.
 ///
-/// Reading, hashing and decoding the lines runs on a thread of its own, a few hundred lines
-/// ahead of `each` (which folds them into the ledger and the projection): on a machine with two
-/// cores a replay takes about as long as the longer of the two halves, not their sum. The
-/// order, the checks and the errors are those of one thread.
+/// One thread reads the file in blocks cut at line ends; as many decoding threads as the
+/// machine has cores hash and decode the blocks' lines, taking the blocks in turn; `each`
+/// (which folds them into the ledger and the projection) takes the decoded lines in the log's
+/// order, block by block. The order, the checks and the errors are those of one thread.
 pub fn scan_file(
     path: &Path,
     offset: u64,
@@ -129,54 +146,180 @@ pub fn scan_file(
     first_line_no: u64,
     each: &mut dyn FnMut(&Envelope, u64) -> Result<(), StoreError>,
 ) -> Result<ScanEnd, StoreError> {
-    let mut file = File::open(path).map_err(|e| StoreError::io(path, "open", e))?;
-    file.seek(SeekFrom::Start(offset)).map_err(|e| StoreError::io(path, "seek in", e))?;
-    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(8);
-    // The envelopes go back to be dropped where they were allocated: freeing memory of
-    // another thread's malloc arena takes that arena's lock, and costs more than the decoding.
-    let (give_back, returned) = std::sync::mpsc::channel::<Vec<(Envelope, u64)>>();
-    std::thread::scope(|scope| {
-        scope.spawn(move || decode_lines(file, send, returned));
-        fold_lines(path, offset, head, first_line_no, receive, give_back, each)
-    })
+    scan_file_in_blocks(path, offset, head, first_line_no, each, BLOCK_BYTES, decoders())
 }
 
-/// The decoding half of `scan_file`: reads lines and opens them, until the end of the file or
-/// until the folding half stops listening.
-fn decode_lines(
-    file: File,
+/// `scan_file` with the block size and the number of decoding threads given.
+fn scan_file_in_blocks(
+    path: &Path,
+    offset: u64,
+    head: Head,
+    first_line_no: u64,
+    each: &mut dyn FnMut(&Envelope, u64) -> Result<(), StoreError>,
+    block_bytes: usize,
+    decoders: usize,
+) -> Result<ScanEnd, StoreError> {
+    with_lines(path, offset, block_bytes, decoders, |lines| fold_lines(path, offset, head, first_line_no, lines, each))?
+}
+
+/// Reads the log file from `offset` (the start of a line) and lets `body` take its lines, in
+/// order, from `Lines`: one thread reads the file in blocks cut at line ends; `decoders`
+/// threads hash and decode the blocks' lines, taking the blocks in turn.
+pub fn read_lines<T>(path: &Path, offset: u64, body: impl FnOnce(&mut Lines) -> T) -> Result<T, StoreError> {
+    with_lines(path, offset, BLOCK_BYTES, decoders(), body)
+}
+
+/// As many decoding threads as the machine has cores (at most `DECODERS_MAX`).
+fn decoders() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, DECODERS_MAX)
+}
+
+fn with_lines<T>(
+    path: &Path,
+    offset: u64,
+    block_bytes: usize,
+    decoders: usize,
+    body: impl FnOnce(&mut Lines) -> T,
+) -> Result<T, StoreError> {
+    let mut file = File::open(path).map_err(|e| StoreError::io(path, "open", e))?;
+    file.seek(SeekFrom::Start(offset)).map_err(|e| StoreError::io(path, "seek in", e))?;
+    Ok(std::thread::scope(|scope| {
+        // Made inside the scope, so that when `body` stops early (at damage) the channels
+        // close and the other threads end before the scope waits for them.
+        let mut to_decoders = Vec::with_capacity(decoders);
+        let mut lines = Lines { from: Vec::with_capacity(decoders), give_back: Vec::new(), turn: 0, message: None };
+        for _ in 0..decoders {
+            let (send_block, blocks) = std::sync::mpsc::sync_channel::<Block>(2);
+            let (send_decoded, decoded) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(2);
+            // The envelopes go back to be dropped where they were allocated: freeing memory of
+            // another thread's malloc arena takes that arena's lock, and costs more than the
+            // decoding.
+            let (send_back, returned) = std::sync::mpsc::channel::<Vec<Envelope>>();
+            scope.spawn(move || decode_blocks(blocks, send_decoded, returned));
+            to_decoders.push(send_block);
+            lines.from.push(decoded);
+            lines.give_back.push((send_back, Vec::new()));
+        }
+        scope.spawn(move || read_blocks(file, to_decoders, block_bytes));
+        body(&mut lines)
+    }))
+}
+
+/// The decoded lines of the log, in its order (see `read_lines`).
+pub struct Lines {
+    from: Vec<std::sync::mpsc::Receiver<Vec<Decoded>>>,
+    give_back: Vec<(std::sync::mpsc::Sender<Vec<Envelope>>, Vec<Envelope>)>,
+    turn: usize,
+    message: Option<(std::vec::IntoIter<Decoded>, usize)>,
+}
+
+impl Lines {
+    /// The next line, and which decoding thread made it (for `done_with`); `None` at the end.
+    pub fn next_line(&mut self) -> Option<(Decoded, usize)> {
+        loop {
+            if let Some((message, from)) = &mut self.message {
+                if let Some(decoded) = message.next() {
+                    return Some((decoded, *from));
+                }
+            }
+            // The blocks come back in the order they were read: from each thread in turn.
+            let from = self.turn % self.from.len();
+            let message = self.from[from].recv().ok()?;
+            self.turn += 1;
+            self.message = Some((message.into_iter(), from));
+        }
+    }
+
+    /// Hands an envelope back to the thread that made it, to be freed there.
+    pub fn done_with(&mut self, envelope: Envelope, from: usize) {
+        let (to, envelopes) = &mut self.give_back[from];
+        envelopes.push(envelope);
+        if envelopes.len() >= 256 {
+            // The receiver is gone only when the decoding thread has finished; then the
+            // envelopes are simply dropped here.
+            let _ = to.send(std::mem::take(envelopes));
+        }
+    }
+}
+
+/// What the reading thread hands a decoding thread: whole lines, and after the last of them
+/// perhaps a partial line (the file's end), or the error that stopped the reading.
+struct Block {
+    bytes: Vec<u8>,
+    /// `bytes` ends in a line without its newline: the end of the file.
+    partial_tail: bool,
+    failed: Option<std::io::Error>,
+}
+
+/// The reading half of `scan_file`: reads blocks, cuts them after their last newline, and
+/// hands them to the decoding threads in turn, until the end of the file or until nobody
+/// listens.
+fn read_blocks(mut file: File, decoders: Vec<std::sync::mpsc::SyncSender<Block>>, block_bytes: usize) {
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * block_bytes);
+    for turn in 0.. {
+        let to = &decoders[turn % decoders.len()];
+        let block = loop {
+            let start = buf.len();
+            buf.resize(start + block_bytes, 0);
+            let read = read_full(&mut file, &mut buf[start..]);
+            let n = *read.as_ref().unwrap_or(&0);
+            buf.truncate(start + n);
+            if let Err(e) = read {
+                break Block { bytes: Vec::new(), partial_tail: false, failed: Some(e) };
+            }
+            if n == 0 {
+                if buf.is_empty() {
+                    return;
+                }
+                break Block { bytes: std::mem::take(&mut buf), partial_tail: true, failed: None };
+            }
+            match buf.iter().rposition(|b| *b == b'\n') {
+                Some(last) => {
+                    let rest = buf.split_off(last + 1);
+                    break Block { bytes: std::mem::replace(&mut buf, rest), partial_tail: false, failed: None };
+                }
+                // A line longer than any line may be: it is damage, whatever follows.
+                None if buf.len() > crate::envelope::LINE_BYTES_MAX + 1 => {
+                    break Block { bytes: std::mem::take(&mut buf), partial_tail: true, failed: None };
+                }
+                None => {}
+            }
+        };
+        let last = block.partial_tail || block.failed.is_some();
+        if to.send(block).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// A decoding half of `scan_file`: opens every line of every block it is given, and hands the
+/// block's lines on as one message.
+fn decode_blocks(
+    blocks: std::sync::mpsc::Receiver<Block>,
     send: std::sync::mpsc::SyncSender<Vec<Decoded>>,
-    returned: std::sync::mpsc::Receiver<Vec<(Envelope, u64)>>,
+    returned: std::sync::mpsc::Receiver<Vec<Envelope>>,
 ) {
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::with_capacity(4096);
-    let mut out = Vec::with_capacity(DECODED_PER_MESSAGE);
-    loop {
+    for block in blocks {
         while let Ok(done) = returned.try_recv() {
             drop(done);
         }
-        buf.clear();
-        let read = (&mut reader).take(crate::envelope::LINE_BYTES_MAX as u64 + 2).read_until(b'\n', &mut buf);
-        let last = match read {
-            Err(e) => Some(Decoded::Failed(e)),
-            Ok(0) => None,
-            Ok(n) if buf.last() != Some(&b'\n') => {
-                Some(Decoded::Partial { too_long: n > crate::envelope::LINE_BYTES_MAX })
+        let mut out = Vec::with_capacity(block.bytes.len() / 256 + 1);
+        let mut lines = block.bytes.split_inclusive(|b| *b == b'\n').peekable();
+        while let Some(line) = lines.next() {
+            if block.partial_tail && lines.peek().is_none() {
+                let n = line.len();
+                out.push(Decoded::Partial { n: n as u64, too_long: n > crate::envelope::LINE_BYTES_MAX });
+            } else {
+                let body = &line[..line.len() - 1];
+                let envelope =
+                    Envelope::open(body).map_err(|problem| BadLine { problem, stated_hash: stated_hash(body) });
+                out.push(Decoded::Line { envelope, n: line.len() as u64 });
             }
-            Ok(n) => {
-                out.push(Decoded::Line { envelope: Envelope::open(&buf[..n - 1]), n: n as u64 });
-                if out.len() < DECODED_PER_MESSAGE {
-                    continue;
-                }
-                if send.send(std::mem::replace(&mut out, Vec::with_capacity(DECODED_PER_MESSAGE))).is_err() {
-                    return;
-                }
-                continue;
-            }
-        };
-        out.extend(last);
-        let _ = send.send(out);
-        return;
+        }
+        out.extend(block.failed.map(Decoded::Failed));
+        if send.send(out).is_err() {
+            return;
+        }
     }
 }
 
@@ -187,21 +330,21 @@ fn fold_lines(
     offset: u64,
     head: Head,
     first_line_no: u64,
-    receive: std::sync::mpsc::Receiver<Vec<Decoded>>,
-    give_back: std::sync::mpsc::Sender<Vec<(Envelope, u64)>>,
+    lines: &mut Lines,
     each: &mut dyn FnMut(&Envelope, u64) -> Result<(), StoreError>,
 ) -> Result<ScanEnd, StoreError> {
     let mut pos = offset;
     let mut line_no = first_line_no;
     let mut chain = head.clone();
     let mut end = ScanEnd { head, valid_len: offset, torn_bytes: 0 };
-    // Envelopes of the batch being read, with the byte offset after each line.
-    let mut pending: Vec<(Envelope, u64)> = Vec::new();
-    'lines: for message in receive {
-        for decoded in message {
+    // Envelopes of the batch being read, with the byte offset after each line and the
+    // decoding thread that made it.
+    let mut pending: Vec<(Envelope, u64, usize)> = Vec::new();
+    while let Some((decoded, from)) = lines.next_line() {
+        {
             let (envelope, n) = match decoded {
                 Decoded::Failed(e) => return Err(StoreError::io(path, "read", e)),
-                Decoded::Partial { too_long: true } => {
+                Decoded::Partial { too_long: true, .. } => {
                     return Err(StoreError::Damaged {
                         path: path.to_path_buf(),
                         line: line_no + 1,
@@ -210,7 +353,7 @@ fn fold_lines(
                     });
                 }
                 // A partial last line: the tail of a write that never finished.
-                Decoded::Partial { too_long: false } => break 'lines,
+                Decoded::Partial { too_long: false, .. } => break,
                 Decoded::Line { envelope, n } => (envelope, n),
             };
             line_no += 1;
@@ -222,7 +365,7 @@ fn fold_lines(
                 offset: line_start,
                 problem,
             };
-            let envelope = envelope.map_err(|problem| damaged(problem.0))?;
+            let envelope = envelope.map_err(|bad| damaged(bad.problem.0))?;
             if envelope.seq != chain.seq + 1 {
                 return Err(damaged(format!("seq {} follows seq {} (seqs run without gaps)", envelope.seq, chain.seq)));
             }
@@ -232,7 +375,7 @@ fn fold_lines(
                     envelope.prev_hash, chain.seq, chain.hash
                 )));
             }
-            if let Some((first, _)) = pending.first() {
+            if let Some((first, _, _)) = pending.first() {
                 if envelope.batch_last != first.batch_last {
                     return Err(damaged(format!(
                         "batch_last {} inside a batch that ends at {}",
@@ -242,14 +385,14 @@ fn fold_lines(
             }
             chain = Head { seq: envelope.seq, hash: envelope.hash.clone() };
             let complete = envelope.seq == envelope.batch_last;
-            pending.push((envelope, pos));
+            pending.push((envelope, pos, from));
             if complete {
-                for (e, after) in &pending {
+                for (e, after, _) in &pending {
                     each(e, *after)?;
                 }
-                // The receiver is gone only when the decoding thread has finished; then the
-                // envelopes are simply dropped here.
-                let _ = give_back.send(std::mem::take(&mut pending));
+                for (e, _, from) in pending.drain(..) {
+                    lines.done_with(e, from);
+                }
                 end.head = chain.clone();
                 end.valid_len = pos;
             }
@@ -551,6 +694,72 @@ mod chain_tests {
             verify_chain_in_blocks(&path, prefix as u64 - 5, 333),
             Err(StoreError::Damaged { line: 40, .. })
         ));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// The seqs and byte ends `scan_file_in_blocks` hands over, the valid length and the torn bytes.
+    type Scanned = (Vec<(u64, u64)>, u64, u64);
+
+    /// What `scan_file_in_blocks` hands over and where it ends, or its error.
+    fn scan(path: &Path, block: usize, decoders: usize) -> Result<Scanned, String> {
+        let mut seen = Vec::new();
+        let end = scan_file_in_blocks(
+            path,
+            0,
+            Head::genesis(),
+            0,
+            &mut |e, after| {
+                seen.push((e.seq, after));
+                Ok(())
+            },
+            block,
+            decoders,
+        )
+        .map_err(|e| match e {
+            StoreError::Damaged { line, offset, problem, .. } => format!("line {line} at {offset}: {problem}"),
+            other => other.to_string(),
+        })?;
+        Ok((seen, end.valid_len, end.torn_bytes))
+    }
+
+    #[test]
+    fn the_log_is_read_alike_whatever_the_blocks_and_the_decoding_threads() {
+        let (text, path) = log_file("scan");
+        let lines: Vec<&str> = text.lines().collect();
+        let whole = scan(&path, BLOCK_BYTES, 1).unwrap();
+        assert_eq!(whole.0.len(), lines.len());
+        assert_eq!((whole.1, whole.2), (text.len() as u64, 0));
+        assert!(whole.0.iter().enumerate().all(|(i, (seq, _))| *seq == i as u64 + 1), "in the log's order");
+        let ways = [(50, 2), (333, 3), (1000, 2), (4096, 4), (BLOCK_BYTES, 2)];
+        for (block, decoders) in ways {
+            assert_eq!(scan(&path, block, decoders), Ok(whole.clone()), "blocks of {block}, {decoders} threads");
+        }
+        // A torn last line: the same valid end and torn bytes, however it is read.
+        let half = lines.last().unwrap().len() / 2;
+        std::fs::write(&path, format!("{text}{}", &lines.last().unwrap()[..half])).unwrap();
+        let torn = scan(&path, BLOCK_BYTES, 1).unwrap();
+        assert_eq!((torn.1, torn.2), (text.len() as u64, half as u64));
+        for (block, decoders) in ways {
+            assert_eq!(scan(&path, block, decoders), Ok(torn.clone()), "torn, blocks of {block}, {decoders} threads");
+        }
+        // One changed byte in line 57 is named with its line and offset, however it is read.
+        let offset: usize = lines[..56].iter().map(|l| l.len() + 1).sum();
+        let mut bytes = text.clone().into_bytes();
+        let at = offset + lines[56].len() / 2;
+        bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+        std::fs::write(&path, &bytes).unwrap();
+        let damaged = scan(&path, BLOCK_BYTES, 1).unwrap_err();
+        assert!(damaged.starts_with(&format!("line 57 at {offset}: ")), "{damaged}");
+        for (block, decoders) in ways {
+            assert_eq!(scan(&path, block, decoders), Err(damaged.clone()), "damaged, blocks of {block}");
+        }
+        // A last line longer than any line may be is damage, not a torn tail.
+        let long = format!("{text}{}", "x".repeat(crate::envelope::LINE_BYTES_MAX + 10));
+        std::fs::write(&path, long).unwrap();
+        for (block, decoders) in [(333, 2), (BLOCK_BYTES, 2)] {
+            let e = scan(&path, block, decoders).unwrap_err();
+            assert!(e.contains(&format!("line {}", lines.len() + 1)) && e.contains("1 MiB limit"), "{e}");
+        }
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -7,12 +7,12 @@
 use crate::envelope::{Envelope, Head, GENESIS_HASH, LINE_BYTES_MAX};
 use crate::error::StoreError;
 use crate::index::{Checkpoint, Derived, Index, TotalsFile};
+use crate::log::{read_lines, Decoded};
 use crate::store::{DERIVED_DIR, LOG_FILE};
 use finsam_domain::{Amount, Ledger};
 use finsam_projections::projection::Recorded;
 use finsam_projections::Projection;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 /// How many problems a run lists before it stops listing.
@@ -74,8 +74,7 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     let mut report = VerifyReport::default();
     let file = File::open(&log).map_err(|e| StoreError::io(&log, "open", e))?;
     report.bytes = file.metadata().map_err(|e| StoreError::io(&log, "stat", e))?.len();
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::new();
+    drop(file);
     let mut line_no = 0u64;
     // The last line's stated hash (whether or not the line was sound), for the next link.
     let mut prev_hash = GENESIS_HASH.to_string();
@@ -83,7 +82,8 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     let mut ledger = Ledger::new();
     let mut projection = Projection::new();
     let mut fresh_index = Index::new();
-    let mut pending: Vec<Envelope> = Vec::new();
+    // The envelopes of the batch being read, each with the decoding thread that made it.
+    let mut pending: Vec<(Envelope, usize)> = Vec::new();
     let mut hashes: Vec<String> = Vec::new();
     let mut complete_head = Head::genesis();
     // The derived state is read before the log and without a lock: every file in it is
@@ -98,128 +98,133 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     if wanted.first() == Some(&0) {
         snapshots.push(Snapshot { seq: 0, ledger: Ledger::new(), projection: Projection::new(), index: Index::new() });
     }
-    loop {
-        buf.clear();
-        use std::io::Read;
-        let n = (&mut reader)
-            .take(LINE_BYTES_MAX as u64 + 2)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| StoreError::io(&log, "read", e))?;
-        if n == 0 {
-            break;
-        }
-        if buf.last() != Some(&b'\n') {
-            if n > LINE_BYTES_MAX {
-                // Not a torn write: no line finsam writes is this long, and reading stopped at
-                // the limit, not at the end of the file.
+    // A wanted seq's state is copied only when another event is about to change it: the
+    // derived files usually stand for the head, whose state is the replay's own at the end.
+    let mut snapshot_due: Option<u64> = None;
+    read_lines(&log, 0, |lines| -> Result<(), StoreError> {
+        while let Some((decoded, from)) = lines.next_line() {
+            let envelope = match decoded {
+                Decoded::Failed(e) => return Err(StoreError::io(&log, "read", e)),
+                Decoded::Partial { too_long: true, .. } => {
+                    // Not a torn write: no line finsam writes is this long.
+                    report.problem(
+                        line_no + 1,
+                        format!("line {}: longer than the limit of {LINE_BYTES_MAX} bytes: damage", line_no + 1),
+                    );
+                    chain_intact = false;
+                    break;
+                }
+                Decoded::Partial { n, too_long: false } => {
+                    report.notes.push(format!(
+                        "the log ends in a partial line of {n} byte(s): an unfinished write, never acknowledged"
+                    ));
+                    break;
+                }
+                Decoded::Line { envelope, .. } => envelope,
+            };
+            line_no += 1;
+            let envelope = match envelope {
+                Ok(e) => e,
+                Err(bad) => {
+                    report.problem(line_no, format!("line {line_no}: {}", bad.problem));
+                    chain_intact = false;
+                    // Keep following the chain with whatever hash the line states.
+                    prev_hash = bad.stated_hash.unwrap_or_default();
+                    hashes.push(prev_hash.clone());
+                    continue;
+                }
+            };
+            if envelope.seq != line_no {
                 report.problem(
-                    line_no + 1,
-                    format!("line {}: longer than the limit of {LINE_BYTES_MAX} bytes: damage", line_no + 1),
+                    line_no,
+                    format!("line {line_no} carries seq {} (expected {line_no}): a line was removed, inserted, duplicated or moved", envelope.seq),
                 );
                 chain_intact = false;
-                break;
             }
-            report.notes.push(format!(
-                "the log ends in a partial line of {n} byte(s): an unfinished write, never acknowledged"
-            ));
-            break;
-        }
-        line_no += 1;
-        let envelope = match Envelope::open(&buf[..n - 1]) {
-            Ok(e) => e,
-            Err(problem) => {
-                report.problem(line_no, format!("line {line_no}: {problem}"));
-                chain_intact = false;
-                // Keep following the chain with whatever hash the line states.
-                prev_hash = stated_hash(&buf[..n - 1]).unwrap_or_default();
-                hashes.push(prev_hash.clone());
-                continue;
-            }
-        };
-        if envelope.seq != line_no {
-            report.problem(
-                line_no,
-                format!("line {line_no} carries seq {} (expected {line_no}): a line was removed, inserted, duplicated or moved", envelope.seq),
-            );
-            chain_intact = false;
-        }
-        if envelope.prev_hash != prev_hash {
-            report.problem(
-                line_no,
-                format!(
-                    "line {line_no}: prev_hash {} does not match the hash of the line before ({prev_hash})",
-                    envelope.prev_hash
-                ),
-            );
-            chain_intact = false;
-        }
-        prev_hash = envelope.hash.clone();
-        hashes.push(envelope.hash.clone());
-        if let Some(first) = pending.first() {
-            if first.batch_last != envelope.batch_last {
+            if envelope.prev_hash != prev_hash {
                 report.problem(
                     line_no,
                     format!(
-                        "line {line_no}: batch_last {} inside a batch that ends at {}",
-                        envelope.batch_last, first.batch_last
+                        "line {line_no}: prev_hash {} does not match the hash of the line before ({prev_hash})",
+                        envelope.prev_hash
                     ),
                 );
                 chain_intact = false;
             }
-        }
-        let complete = envelope.seq == envelope.batch_last;
-        pending.push(envelope);
-        if !complete {
-            continue;
-        }
-        for e in pending.drain(..) {
-            complete_head = Head { seq: e.seq, hash: e.hash.clone() };
-            report.events += 1;
-            if !chain_intact {
-                continue;
-            }
-            // The rules and the books: replayed only while the chain is intact, since after a
-            // break the order of events can no longer be trusted.
-            match ledger.check(&e.event) {
-                Ok(()) => {
-                    ledger.apply(&e.event);
-                    projection.apply(Recorded {
-                        seq: e.seq,
-                        recorded_at: &e.recorded_at,
-                        recorded_by: &e.recorded_by,
-                        event: &e.event,
-                    });
-                    if let Some(earlier) = fresh_index.add(&e) {
-                        report.problem(
-                            e.seq,
-                            format!(
-                                "seq {}: idempotency key {:?} was already used by seq {earlier}: the same key may stand for one event only (a retry records nothing)",
-                                e.seq,
-                                e.event.idempotency_key.as_deref().unwrap_or_default()
-                            ),
-                        );
-                    }
-                }
-                Err(r) => {
-                    report.problem(e.seq, format!("seq {}: the recorded event breaks a ledger rule: {r}", e.seq));
+            prev_hash = envelope.hash.clone();
+            hashes.push(envelope.hash.clone());
+            if let Some((first, _)) = pending.first() {
+                if first.batch_last != envelope.batch_last {
+                    report.problem(
+                        line_no,
+                        format!(
+                            "line {line_no}: batch_last {} inside a batch that ends at {}",
+                            envelope.batch_last, first.batch_last
+                        ),
+                    );
                     chain_intact = false;
                 }
             }
-            if chain_intact && wanted.binary_search(&e.seq).is_ok() {
-                snapshots.push(Snapshot {
-                    seq: e.seq,
-                    ledger: ledger.clone(),
-                    projection: projection.clone(),
-                    index: fresh_index.clone(),
-                });
+            let complete = envelope.seq == envelope.batch_last;
+            pending.push((envelope, from));
+            if !complete {
+                continue;
+            }
+            for (e, from) in pending.drain(..) {
+                complete_head = Head { seq: e.seq, hash: e.hash.clone() };
+                report.events += 1;
+                if !chain_intact {
+                    lines.done_with(e, from);
+                    continue;
+                }
+                if let Some(seq) = snapshot_due.take() {
+                    snapshots.push(Snapshot {
+                        seq,
+                        ledger: ledger.clone(),
+                        projection: projection.clone(),
+                        index: fresh_index.clone(),
+                    });
+                }
+                // The rules and the books: replayed only while the chain is intact, since after a
+                // break the order of events can no longer be trusted.
+                match ledger.check(&e.event) {
+                    Ok(()) => {
+                        ledger.apply(&e.event);
+                        projection.apply(Recorded {
+                            seq: e.seq,
+                            recorded_at: &e.recorded_at,
+                            recorded_by: &e.recorded_by,
+                            event: &e.event,
+                        });
+                        if let Some(earlier) = fresh_index.add(&e) {
+                            report.problem(
+                                e.seq,
+                                format!(
+                                    "seq {}: idempotency key {:?} was already used by seq {earlier}: the same key may stand for one event only (a retry records nothing)",
+                                    e.seq,
+                                    e.event.idempotency_key.as_deref().unwrap_or_default()
+                                ),
+                            );
+                        }
+                    }
+                    Err(r) => {
+                        report.problem(e.seq, format!("seq {}: the recorded event breaks a ledger rule: {r}", e.seq));
+                        chain_intact = false;
+                    }
+                }
+                if chain_intact && wanted.binary_search(&e.seq).is_ok() {
+                    snapshot_due = Some(e.seq);
+                }
+                lines.done_with(e, from);
             }
         }
-    }
+        Ok(())
+    })??;
     if !pending.is_empty() && chain_intact {
         report.notes.push(format!(
             "the log ends in an unfinished batch ({} complete line(s) of a batch ending at seq {}), never acknowledged",
             pending.len(),
-            pending[0].batch_last
+            pending[0].0.batch_last
         ));
     }
     report.head = Some(complete_head.clone());
@@ -265,13 +270,6 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     }
     report.problems.sort_by_key(|(seq, _)| *seq);
     Ok(report)
-}
-
-/// The `hash` member a damaged line states, if it has one.
-fn stated_hash(line: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(line).ok()?;
-    let at = text.rfind(",\"hash\":\"")?;
-    Some(text[at + 9..].trim_end_matches("\"}").to_string())
 }
 
 /// The state of a fresh replay at one seq.
