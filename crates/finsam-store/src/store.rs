@@ -214,18 +214,25 @@ fn catch_up(
     verify_prefix: bool,
 ) -> Result<CaughtUp, StoreError> {
     let mut report = OpenReport { derived_rebuilt: rebuild, ..OpenReport::default() };
-    let checkpoint = match derived {
-        Some(d) if !rebuild => d.load_checkpoint(),
+    // A writer checks the chain of the prefix the checkpoint stands for while its vouchers load.
+    let loaded = match derived {
+        Some(d) if !rebuild => {
+            d.load_checkpoint_meanwhile(|log_len| verify_prefix.then(|| verify_chain_prefix(log, log_len)))
+        }
         _ => None,
+    };
+    let (checkpoint, prefix) = match loaded {
+        Some((cp, prefix)) => (Some(cp), prefix),
+        None => (None, None),
     };
     let checkpoint = checkpoint.filter(|cp| {
         cp.seq == 0 && cp.log_len == 0
             || line_ending_at(log, cp.log_len).is_some_and(|e| e.seq == cp.seq && e.hash == cp.hash)
     });
-    if let (Some(cp), true) = (&checkpoint, verify_prefix) {
-        // The checkpoint stands for the prefix it was computed from: check that prefix's chain
-        // is intact before building on it (a damaged line stops the store).
-        let head = verify_chain_prefix(log, cp.log_len)?;
+    if let (Some(cp), Some(prefix)) = (&checkpoint, prefix) {
+        // The checkpoint stands for the prefix it was computed from: its chain must be intact
+        // before anything is built on it (a damaged line stops the store).
+        let head = prefix?;
         if head.seq != cp.seq || head.hash != cp.hash {
             return Err(StoreError::Damaged {
                 path: log.to_path_buf(),
