@@ -328,6 +328,9 @@ pub struct Projection {
     /// Indexes into `invoices` per förbund and invoice id.
     #[serde(skip)]
     invoice_index: BTreeMap<(Slug, Slug), usize>,
+    /// Indexes into `grants` per förbund, insats and year, in seq order.
+    #[serde(skip)]
+    grant_index: BTreeMap<(Slug, Slug, i32), Vec<usize>>,
     /// The running sum of the result roles' rows per förbund and year, for the year's close.
     #[serde(skip)]
     year_results: BTreeMap<(Slug, i32), BTreeMap<Role, Amount>>,
@@ -404,6 +407,7 @@ impl From<Stored> for Projection {
             budget_index: BTreeMap::new(),
             insats_index: BTreeMap::new(),
             invoice_index: BTreeMap::new(),
+            grant_index: BTreeMap::new(),
             year_results: BTreeMap::new(),
             totals: Totals::new(),
             other_income_lines: BTreeSet::new(),
@@ -461,6 +465,20 @@ impl Projection {
             self.insatser.iter().enumerate().map(|(i, r)| ((r.forbund.clone(), r.insats.clone()), i)).collect();
         self.invoice_index =
             self.invoices.iter().enumerate().map(|(i, r)| ((r.forbund.clone(), r.invoice.clone()), i)).collect();
+        for (i, g) in self.grants.iter().enumerate() {
+            self.grant_index.entry((g.forbund.clone(), g.insats.clone(), g.year)).or_default().push(i);
+        }
+    }
+
+    /// The grants (and changes and reversals of grants) of one insats for one year, in seq order.
+    pub fn grants_of(&self, f: &Slug, insats: &Slug, year: i32) -> impl Iterator<Item = &GrantEntry> + '_ {
+        let at = self.grant_index.get(&(f.clone(), insats.clone(), year));
+        at.into_iter().flatten().map(|i| &self.grants[*i])
+    }
+
+    fn push_grant(&mut self, g: GrantEntry) {
+        self.grant_index.entry((g.forbund.clone(), g.insats.clone(), g.year)).or_default().push(self.grants.len());
+        self.grants.push(g);
     }
 
     /// Folds one event in. The ledger has accepted it: a broken assumption here is a bug.
@@ -812,7 +830,9 @@ impl Projection {
                     .take_while(|g| g.seq == seq)
                     .map(|g| GrantEntry { seq: r.seq, date: e.date, amount: -g.amount, ..g.clone() })
                     .collect();
-                self.grants.extend(reversals);
+                for g in reversals {
+                    self.push_grant(g);
+                }
                 let start = self.budgets.partition_point(|b| b.seq < seq);
                 for b in self.budgets[start..].iter_mut().take_while(|b| b.seq == seq) {
                     b.corrected = Some((r.seq, e.date));
@@ -943,7 +963,7 @@ impl Projection {
     }
 
     fn grant(&mut self, seq: u64, f: &Slug, insats: &Slug, year: i32, date: NaiveDate, amount: Amount) {
-        self.grants.push(GrantEntry { seq, forbund: f.clone(), insats: insats.clone(), year, date, amount });
+        self.push_grant(GrantEntry { seq, forbund: f.clone(), insats: insats.clone(), year, date, amount });
     }
 
     fn book(&mut self, r: Recorded<'_>, f: &Slug, date: NaiveDate, text: String, kind: VoucherKind, rows: Vec<Row>) {

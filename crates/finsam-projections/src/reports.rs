@@ -218,15 +218,9 @@ impl Projection {
     /// force for the year.
     fn cost_authority(&self, f: &Slug, year: i32, insats: Option<&Slug>, seq: u64) -> Option<u64> {
         let grant = insats.and_then(|i| {
-            self.grants
-                .iter()
+            self.grants_of(f, i, year)
                 .filter(|g| {
-                    &g.forbund == f
-                        && &g.insats == i
-                        && g.year == year
-                        && g.seq < seq
-                        && g.amount.is_positive()
-                        && self.corrected.get(&g.seq).is_none_or(|(by, _)| *by >= seq)
+                    g.seq < seq && g.amount.is_positive() && self.corrected.get(&g.seq).is_none_or(|(by, _)| *by >= seq)
                 })
                 .map(|g| g.seq)
                 .max()
@@ -357,15 +351,8 @@ impl Projection {
     pub fn budget_position(&self, f: &Slug, year: i32, at: At) -> Option<BudgetPosition> {
         let budget: &BudgetRecord = self.budget_in_force(f, year, at.known_at, at.as_of)?;
         let grants_of = |insats: &Slug| -> Amount {
-            self.grants
-                .iter()
-                .filter(|g| {
-                    &g.forbund == f
-                        && &g.insats == insats
-                        && g.year == year
-                        && g.seq <= at.known_at
-                        && g.date <= at.as_of
-                })
+            self.grants_of(f, insats, year)
+                .filter(|g| g.seq <= at.known_at && g.date <= at.as_of)
                 .map(|g| g.amount)
                 .sum()
         };
