@@ -773,7 +773,7 @@ pub(crate) fn sie_out(
     let f = reports::parse_forbund(forbund)?;
     reports::check_forbund(books, &f)?;
     let mut generated = None;
-    finsam_store::read_log(store, books.head, books.head, &mut |e| {
+    finsam_store::read_events(store, &[books.head], &mut |e| {
         generated = chrono::NaiveDate::parse_from_str(&e.recorded_at[..10], "%Y-%m-%d").ok();
         Ok(())
     })?;

@@ -121,7 +121,7 @@ pub(crate) fn head_at(store: &Path, books: Books<'_>, seq: u64) -> Result<finsam
     }
     let mut head = finsam_store::Head::genesis();
     if seq > 0 {
-        finsam_store::read_log(store, seq, seq, &mut |e| {
+        finsam_store::read_events(store, &[seq], &mut |e| {
             head = finsam_store::Head { seq: e.seq, hash: e.hash };
             Ok(())
         })?;
@@ -819,26 +819,26 @@ struct Authority {
 
 impl Authority {
     fn read(store: &Path, p: &Projection, vouchers: &[&Voucher], known_at: u64) -> Result<Authority, Failure> {
-        let own: std::collections::BTreeSet<u64> = vouchers.iter().map(|v| v.seq).collect();
+        let own: Vec<u64> = vouchers
+            .iter()
+            .map(|v| v.seq)
+            .filter(|s| *s <= known_at)
+            .collect::<std::collections::BTreeSet<u64>>()
+            .into_iter()
+            .collect();
         let mut events: BTreeMap<u64, Event> = BTreeMap::new();
-        finsam_store::read_log(store, 1, known_at, &mut |e| {
-            if own.contains(&e.seq) {
-                events.insert(e.seq, e.event);
-            }
+        finsam_store::read_events(store, &own, &mut |e| {
+            events.insert(e.seq, e.event);
             Ok(())
         })?;
         let by: BTreeMap<u64, u64> =
             vouchers.iter().filter_map(|v| p.authorised_by(v, &events[&v.seq]).map(|a| (v.seq, a))).collect();
         let wanted: std::collections::BTreeSet<u64> =
             by.values().copied().filter(|s| !events.contains_key(s)).collect();
-        if let Some(last) = wanted.last() {
-            finsam_store::read_log(store, 1, *last, &mut |e| {
-                if wanted.contains(&e.seq) {
-                    events.insert(e.seq, e.event);
-                }
-                Ok(())
-            })?;
-        }
+        finsam_store::read_events(store, &wanted.into_iter().collect::<Vec<_>>(), &mut |e| {
+            events.insert(e.seq, e.event);
+            Ok(())
+        })?;
         Ok(Authority { events, by })
     }
 
@@ -1279,7 +1279,7 @@ pub fn voucher(
     )?;
     let authority = Authority::read(store, p, &[&v], view.head.seq)?;
     let mut envelope = None;
-    finsam_store::read_log(store, v.seq, v.seq, &mut |e| {
+    finsam_store::read_events(store, &[v.seq], &mut |e| {
         envelope = Some(e);
         Ok(())
     })?;

@@ -846,7 +846,7 @@ async fn event_page(
             return Err(crate::output::Failure { code: 2, message: format!("no förbund event {seq} in the log") });
         }
         let mut found = None;
-        finsam_store::read_log(store, seq, seq, &mut |e| {
+        finsam_store::read_events(store, &[seq], &mut |e| {
             found = Some(e);
             Ok(())
         })?;

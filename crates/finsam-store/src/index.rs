@@ -65,7 +65,7 @@ const VOUCHERS_FILE: &str = "vouchers.bin";
 const CHUNK_BYTES: usize = 16 << 20;
 
 /// The version a checkpoint must carry to be trusted: the ledger's and the projection's.
-const CHECKPOINT_VERSION: u32 = (LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION) * 10 + 2;
+const CHECKPOINT_VERSION: u32 = (LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION) * 10 + 3;
 
 #[derive(Serialize)]
 struct CheckpointRef<'a> {
@@ -363,7 +363,7 @@ pub(crate) fn write_totals(
 /// Writes a file whole or not at all: into a new temporary file beside it (a name of its own,
 /// created exclusively and never through a symbolic link), synced, then renamed over it. On any
 /// failure the temporary file is removed and the old file stays as it was.
-fn replace_file(
+pub(crate) fn replace_file(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod files;
 pub mod index;
 pub mod key;
+mod lines;
 pub mod log;
 pub mod store;
 pub mod verify;
@@ -18,7 +19,8 @@ pub use envelope::{Envelope, Head, GENESIS_HASH};
 pub use error::StoreError;
 pub use log::{FileLog, LogBackend, MemoryLog};
 pub use store::{
-    init, open_totals, open_view, read_log, GroupRequest, OpenReport, Recorded, Snapshot, StopSwitch, Store, View,
+    init, open_totals, open_view, read_events, read_log, GroupRequest, OpenReport, Recorded, Snapshot, StopSwitch,
+    Store, View,
 };
 pub use verify::{verify, Digest, VerifyReport};
 

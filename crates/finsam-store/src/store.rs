@@ -66,6 +66,9 @@ pub struct Store<B: LogBackend> {
     /// Where the checkpoint is saved; `None` for the twin, or when derived state cannot be kept.
     derived: Option<Derived>,
     log_len: u64,
+    /// Where each line of the log starts (`lines.bin`, saved with the checkpoint); `None` when
+    /// not known for every line (then it is not saved).
+    line_starts: Option<Vec<u64>>,
     /// True when events were recorded since the last checkpoint was saved.
     checkpoint_behind: bool,
     /// Thrown (by a signal handler) to ask the store to write nothing more: checked before
@@ -139,6 +142,31 @@ pub fn read_log(
     Ok(end.head)
 }
 
+/// The envelopes with these seqs (each of a complete batch), in the order given: read where
+/// `derived/lines.bin` says they start, each line checked as it is read, or, when that hint is
+/// missing or wrong, from the whole log.
+pub fn read_events(
+    dir: &Path,
+    seqs: &[u64],
+    each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let log = log_path(dir)?;
+    if let Some(envelopes) = crate::lines::by_offsets(&log, &dir.join(DERIVED_DIR), seqs) {
+        return envelopes.into_iter().try_for_each(each);
+    }
+    let (Some(first), Some(last)) = (seqs.iter().min(), seqs.iter().max()) else {
+        return Ok(());
+    };
+    let mut found: HashMap<u64, Envelope> = HashMap::with_capacity(seqs.len());
+    read_log(dir, *first, *last, &mut |e| {
+        if seqs.contains(&e.seq) {
+            found.insert(e.seq, e);
+        }
+        Ok(())
+    })?;
+    seqs.iter().filter_map(|seq| found.get(seq).cloned()).try_for_each(each)
+}
+
 fn take_lock(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join(LOCK_FILE);
     let mut file = OpenOptions::new()
@@ -199,6 +227,7 @@ struct CaughtUp {
     ledger: Ledger,
     projection: Projection,
     index: Index,
+    line_starts: Option<Vec<u64>>,
     end: ScanEnd,
     report: OpenReport,
 }
@@ -215,6 +244,7 @@ fn catch_up(
 ) -> Result<CaughtUp, StoreError> {
     let mut report = OpenReport { derived_rebuilt: rebuild, ..OpenReport::default() };
     // A writer checks the chain of the prefix the checkpoint stands for while its vouchers load.
+    let derived_dir = derived.as_ref().map(|d| d.dir().to_path_buf());
     let loaded = match derived {
         Some(d) if !rebuild => {
             d.load_checkpoint_meanwhile(|log_len| verify_prefix.then(|| verify_chain_prefix(log, log_len)))
@@ -249,8 +279,20 @@ fn catch_up(
             (Ledger::new(), Projection::new(), Index::new(), 0, Head::genesis())
         }
     };
+    // The line starts known for the prefix (saved with the checkpoint; a hint, checked where
+    // it is used), then those of the tail as it is read.
+    let mut line_starts = match (offset, derived_dir) {
+        (0, _) => Some(Vec::new()),
+        (_, Some(d)) => crate::lines::load(&d).filter(|s| s.len() as u64 == head.seq),
+        _ => None,
+    };
+    let mut line_start = offset;
     let mut replayed = 0u64;
     let end = scan_file(log, offset, head.clone(), head.seq, &mut |envelope, after| {
+        if let Some(starts) = line_starts.as_mut() {
+            starts.push(line_start);
+        }
+        line_start = after;
         ledger.check(&envelope.event).map_err(|r| StoreError::Damaged {
             path: log.to_path_buf(),
             line: envelope.seq,
@@ -267,7 +309,7 @@ fn catch_up(
     assert_eq!(projection.head, end.head.seq, "the projection has applied exactly the log's complete batches");
     report.events_replayed = replayed;
     report.torn_bytes_cut = end.torn_bytes;
-    Ok(CaughtUp { ledger, projection, index, end, report })
+    Ok(CaughtUp { ledger, projection, index, line_starts, end, report })
 }
 
 /// Opens `derived/` for a writer. Derived state can never stop the store: a `derived` that is
@@ -426,6 +468,7 @@ impl Store<FileLog> {
             index: c.index,
             derived,
             log_len: c.end.valid_len,
+            line_starts: c.line_starts,
             checkpoint_behind: c.report.events_replayed > 0 || c.report.derived_rebuilt,
             stop: None,
             _lock: Some(WriterLock(lock)),
@@ -456,6 +499,7 @@ impl Store<FileLog> {
             backend: self.backend.map_file(wrap),
             ledger: self.ledger,
             projection: self.projection,
+            line_starts: self.line_starts,
             index: self.index,
             derived: self.derived,
             log_len: self.log_len,
@@ -477,6 +521,7 @@ impl Store<MemoryLog> {
             index: Index::new(),
             derived: None,
             log_len: 0,
+            line_starts: Some(Vec::new()),
             checkpoint_behind: false,
             stop: None,
             _lock: None,
@@ -642,6 +687,13 @@ impl<B: LogBackend> Store<B> {
             s.end_append();
         }
         appended?;
+        if let Some(starts) = self.line_starts.as_mut() {
+            let mut start = self.log_len;
+            for line in sealed.text.split_inclusive('\n') {
+                starts.push(start);
+                start += line.len() as u64;
+            }
+        }
         self.log_len += sealed.text.len() as u64;
         if let Some(next) = next {
             self.ledger = next;
@@ -760,6 +812,12 @@ impl<B: LogBackend> Store<B> {
         };
         derived
             .save(self.backend.head(), self.log_len, &self.ledger, &self.projection, &self.index)
+            .and_then(|()| match &self.line_starts {
+                Some(starts) if starts.len() as u64 == self.backend.head().seq => {
+                    crate::lines::save(derived.dir(), starts)
+                }
+                _ => Ok(()),
+            })
             .map_err(|e| StoreError::io(derived.dir(), "save the derived state (the log is unaffected) in", e))?;
         self.checkpoint_behind = false;
         Ok(())

@@ -1,0 +1,103 @@
+//! Where each line of the log starts: `derived/lines.bin`, so that a report can read the few
+//! events it shows (the vouchers behind a balance, one event's page) without reading the log.
+//!
+//! The file holds one little-endian u64 per line: the byte offset of line `seq` at index
+//! `seq - 1`. It is a hint, never trusted: every line read through it must open (its own hash,
+//! the canonical line rule) and carry the seq asked for, or the whole request is answered by
+//! reading the log from its start instead. The writer keeps it beside the checkpoint.
+
+use crate::envelope::{Envelope, LINE_BYTES_MAX};
+use crate::index::{open_regular, replace_file};
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+pub(crate) const LINES_FILE: &str = "lines.bin";
+
+/// The line starts saved in `derived`, if the file is there and whole.
+pub(crate) fn load(derived: &Path) -> Option<Vec<u64>> {
+    let mut bytes = Vec::new();
+    open_regular(&derived.join(LINES_FILE), 1 << 33).ok()?.read_to_end(&mut bytes).ok()?;
+    if bytes.len() % 8 != 0 {
+        return None;
+    }
+    Some(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8"))).collect())
+}
+
+/// Saves the line starts, whole or not at all.
+pub(crate) fn save(derived: &Path, starts: &[u64]) -> std::io::Result<()> {
+    replace_file(&derived.join(LINES_FILE), |out| {
+        for start in starts {
+            out.write_all(&start.to_le_bytes())?;
+        }
+        Ok(())
+    })
+}
+
+/// The envelopes with these seqs, read where `lines.bin` says they start; `None` when the file
+/// is missing, does not reach a seq, or any line read is not the one asked for.
+pub(crate) fn by_offsets(log: &Path, derived: &Path, seqs: &[u64]) -> Option<Vec<Envelope>> {
+    let starts = load(derived)?;
+    let file = std::fs::File::open(log).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut out = Vec::with_capacity(seqs.len());
+    let mut buf = Vec::new();
+    for &seq in seqs {
+        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+        let start = *starts.get(i)?;
+        // The next line's start ends this one; for the last line known, read up to a newline.
+        let end = starts.get(i + 1).copied().unwrap_or(len.min(start + LINE_BYTES_MAX as u64 + 1));
+        buf.resize(usize::try_from(end.checked_sub(start)?).ok()?, 0);
+        file.read_exact_at(&mut buf, start).ok()?;
+        let line_end = buf.iter().position(|b| *b == b'\n')?;
+        let envelope = Envelope::open(&buf[..line_end]).ok()?;
+        if envelope.seq != seq {
+            return None;
+        }
+        out.push(envelope);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn events_are_read_where_the_hint_says_and_a_wrong_hint_is_never_believed() {
+        let dir = std::env::temp_dir().join(format!("finsam-lines-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::in_memory();
+        for (i, e) in finsam_generate::random_history(3, 60).iter().enumerate() {
+            store.record(&[(i + 1, e.clone())], "test", None).unwrap();
+        }
+        let text = store.log_text();
+        let log = dir.join("log.jsonl");
+        std::fs::write(&log, &text).unwrap();
+        let mut starts = vec![0u64];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i as u64 + 1));
+        starts.pop();
+        save(&dir, &starts).unwrap();
+        let n = starts.len() as u64;
+        let seqs = [1, 2, n / 2, n - 1, n];
+        let read = by_offsets(&log, &dir, &seqs).expect("every seq is found");
+        assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+        assert_eq!(read[2].hash, text.lines().nth(n as usize / 2 - 1).unwrap().rsplit('"').nth(1).unwrap());
+        // A seq beyond the hint, a hint that points into the middle of a line or at another
+        // line, and a file of odd length: none is believed.
+        assert!(by_offsets(&log, &dir, &[n + 1]).is_none());
+        let mut wrong = starts.clone();
+        wrong[4] += 3;
+        save(&dir, &wrong).unwrap();
+        assert!(by_offsets(&log, &dir, &[5]).is_none());
+        wrong[4] = starts[5];
+        save(&dir, &wrong).unwrap();
+        assert!(by_offsets(&log, &dir, &[5]).is_none());
+        assert!(by_offsets(&log, &dir, &[4]).is_some(), "the lines the hint has right are read");
+        std::fs::write(dir.join(LINES_FILE), [0u8; 12]).unwrap();
+        assert!(by_offsets(&log, &dir, &[1]).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
