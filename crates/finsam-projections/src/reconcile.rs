@@ -157,6 +157,18 @@ struct Run<'a> {
     ceiling: Decimal,
     chart: Chart,
     findings: Vec<Finding>,
+    /// The booked equity per förbund, read from its vouchers once (see `Openings`).
+    openings: std::cell::RefCell<std::collections::HashMap<Slug, std::rc::Rc<Openings>>>,
+}
+
+/// A förbund's booked equity at the start of each year, from one pass over its vouchers: what
+/// each voucher adds, by the first year whose opening it counts in (the year after its date,
+/// or its own year for an opening balance booked on 1 January), and the years whose books open
+/// on 1 January with an opening balance.
+#[derive(Default)]
+struct Openings {
+    from_year: BTreeMap<i32, Amount>,
+    opened_on_jan_1: std::collections::BTreeSet<i32>,
 }
 
 /// Öre are rounded half away from zero, as money is.
@@ -207,8 +219,15 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         }
         None => p.forbund.iter().filter(|(_, info)| info.seq <= at.known_at).map(|(f, _)| f.clone()).collect(),
     };
-    let mut run =
-        Run { p, events, at, ceiling: options.equity_ceiling, chart: Chart::default_chart(), findings: Vec::new() };
+    let mut run = Run {
+        p,
+        events,
+        at,
+        ceiling: options.equity_ceiling,
+        chart: Chart::default_chart(),
+        findings: Vec::new(),
+        openings: Default::default(),
+    };
     for budget in run.visible_budgets().filter(|b| scope.contains(&b.forbund)).collect::<Vec<_>>() {
         run.budget_arithmetic(budget);
         run.equity_rollforward(budget);
@@ -304,28 +323,37 @@ impl<'a> Run<'a> {
     /// registered before the year began, or its books open on 1 January with an opening balance.
     fn booked_opening(&self, f: &Slug, year: i32) -> Option<Amount> {
         let info = self.p.forbund.get(f)?;
-        let opens_on_jan_1 = self
-            .p
-            .visible_vouchers(f, self.at.known_at, year_start(year))
-            .any(|v| v.date == year_start(year) && v.is_opening());
-        if info.registered > year_start(year) && !opens_on_jan_1 {
+        let openings = self.openings_of(f);
+        if info.registered > year_start(year) && !openings.opened_on_jan_1.contains(&year) {
             return None;
         }
-        let mut equity = Amount::ZERO;
-        for v in self.p.visible_vouchers(f, self.at.known_at, year_start(year)) {
-            let counts = v.date < year_start(year) || v.is_opening();
-            if counts {
-                equity -= v
-                    .rows
-                    .iter()
-                    .filter(|r| {
-                        !matches!(r.role, Role::Bank | Role::OpeningDifferenceAsset | Role::OpeningDifferenceLiability)
-                    })
-                    .map(|r| r.amount)
-                    .sum();
-            }
+        Some(openings.from_year.range(..=year).fold(Amount::ZERO, |sum, (_, a)| sum + *a))
+    }
+
+    fn openings_of(&self, f: &Slug) -> std::rc::Rc<Openings> {
+        if let Some(o) = self.openings.borrow().get(f) {
+            return o.clone();
         }
-        Some(equity)
+        let mut o = Openings::default();
+        for v in self.p.visible_vouchers(f, self.at.known_at, NaiveDate::MAX) {
+            let opening_on_jan_1 = v.date == year_start(v.date.year()) && v.is_opening();
+            if opening_on_jan_1 {
+                o.opened_on_jan_1.insert(v.date.year());
+            }
+            let first = if opening_on_jan_1 { v.date.year() } else { v.date.year() + 1 };
+            let equity: Amount = v
+                .rows
+                .iter()
+                .filter(|r| {
+                    !matches!(r.role, Role::Bank | Role::OpeningDifferenceAsset | Role::OpeningDifferenceLiability)
+                })
+                .map(|r| r.amount)
+                .sum();
+            *o.from_year.entry(first).or_insert(Amount::ZERO) -= equity;
+        }
+        let o = std::rc::Rc::new(o);
+        self.openings.borrow_mut().insert(f.clone(), o.clone());
+        o
     }
 
     /// The opening equity a plan builds on: as printed in it, else the previous year's stated
