@@ -715,7 +715,7 @@ async fn log(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<LogQu
     let dir = s.dir.clone();
     let task = tokio::task::spawn_blocking(move || {
         let mut out = String::new();
-        finsam_store::read_log(&dir, from, to, &mut |e| {
+        finsam_store::read_events(&dir, &(from..=to).collect::<Vec<_>>(), &mut |e| {
             out.push_str(&e.to_json().to_string());
             out.push('\n');
             Ok(())
@@ -893,7 +893,7 @@ async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
                 let (dir, from, to, only) = (feed.shared.dir.clone(), feed.next, feed.head, feed.only.clone());
                 let read = tokio::task::spawn_blocking(move || {
                     let mut out = Vec::new();
-                    finsam_store::read_log(&dir, from, to, &mut |e| {
+                    finsam_store::read_events(&dir, &(from..=to).collect::<Vec<_>>(), &mut |e| {
                         if only.as_ref().is_none_or(|f| touched(&e.event).contains(f)) {
                             out.push((e.seq, e.to_json().to_string()));
                         }

@@ -8,6 +8,8 @@
 
 use crate::envelope::{Envelope, LINE_BYTES_MAX};
 use crate::index::{open_regular, replace_file};
+use crate::log::Decoded;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -34,29 +36,50 @@ pub(crate) fn save(derived: &Path, starts: &[u64]) -> std::io::Result<()> {
     })
 }
 
-/// The envelopes with these seqs, read where `lines.bin` says they start; `None` when the file
-/// is missing, does not reach a seq, or any line read is not the one asked for.
+/// The envelopes with these seqs, in the order given: read where `lines.bin` says they start,
+/// and those after the last line it knows by reading on from that line. `None` when the file
+/// is missing, or any line read is not the one expected there.
 pub(crate) fn by_offsets(log: &Path, derived: &Path, seqs: &[u64]) -> Option<Vec<Envelope>> {
     let starts = load(derived)?;
     let file = std::fs::File::open(log).ok()?;
-    let len = file.metadata().ok()?.len();
-    let mut out = Vec::with_capacity(seqs.len());
+    let known = starts.len() as u64;
+    let mut found: HashMap<u64, Envelope> = HashMap::with_capacity(seqs.len());
     let mut buf = Vec::new();
-    for &seq in seqs {
+    for &seq in seqs.iter().filter(|s| **s < known) {
         let i = usize::try_from(seq.checked_sub(1)?).ok()?;
-        let start = *starts.get(i)?;
-        // The next line's start ends this one; for the last line known, read up to a newline.
-        let end = starts.get(i + 1).copied().unwrap_or(len.min(start + LINE_BYTES_MAX as u64 + 1));
-        buf.resize(usize::try_from(end.checked_sub(start)?).ok()?, 0);
+        let (start, end) = (starts[i], starts[i + 1]);
+        buf.resize(usize::try_from(end.checked_sub(start)?).ok()?.min(LINE_BYTES_MAX + 1), 0);
         file.read_exact_at(&mut buf, start).ok()?;
         let line_end = buf.iter().position(|b| *b == b'\n')?;
         let envelope = Envelope::open(&buf[..line_end]).ok()?;
         if envelope.seq != seq {
             return None;
         }
-        out.push(envelope);
+        found.insert(seq, envelope);
     }
-    Some(out)
+    // The last line the hint knows, and what follows it: read on, line by line.
+    if let Some(last) = seqs.iter().copied().filter(|s| *s >= known.max(1)).max() {
+        let wanted: HashSet<u64> = seqs.iter().copied().filter(|s| *s >= known).collect();
+        let (mut expected, start) = if known == 0 { (1, 0) } else { (known, starts[starts.len() - 1]) };
+        let whole = crate::log::read_lines(log, start, |lines| {
+            while expected <= last {
+                let (decoded, from) = lines.next_line()?;
+                let Decoded::Line { envelope: Ok(envelope), .. } = decoded else { return None };
+                if envelope.seq != expected {
+                    return None;
+                }
+                expected += 1;
+                if wanted.contains(&envelope.seq) {
+                    found.insert(envelope.seq, envelope);
+                } else {
+                    lines.done_with(envelope, from);
+                }
+            }
+            Some(())
+        });
+        whole.ok()??;
+    }
+    seqs.iter().map(|seq| found.remove(seq)).collect()
 }
 
 #[cfg(test)]
@@ -87,7 +110,12 @@ mod tests {
         assert_eq!(read[2].hash, text.lines().nth(n as usize / 2 - 1).unwrap().rsplit('"').nth(1).unwrap());
         // A seq beyond the hint, a hint that points into the middle of a line or at another
         // line, and a file of odd length: none is believed.
-        assert!(by_offsets(&log, &dir, &[n + 1]).is_none());
+        assert!(by_offsets(&log, &dir, &[n + 1]).is_none(), "a seq the log does not have");
+        // A hint that knows only the first lines: the rest are read on from its last line.
+        save(&dir, &starts[..10]).unwrap();
+        let read = by_offsets(&log, &dir, &[3, 12, n]).expect("read on past the hint");
+        assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 12, n]);
+        save(&dir, &starts).unwrap();
         let mut wrong = starts.clone();
         wrong[4] += 3;
         save(&dir, &wrong).unwrap();

@@ -157,9 +157,10 @@ pub fn read_events(
     let (Some(first), Some(last)) = (seqs.iter().min(), seqs.iter().max()) else {
         return Ok(());
     };
+    let wanted: std::collections::HashSet<u64> = seqs.iter().copied().collect();
     let mut found: HashMap<u64, Envelope> = HashMap::with_capacity(seqs.len());
     read_log(dir, *first, *last, &mut |e| {
-        if seqs.contains(&e.seq) {
+        if wanted.contains(&e.seq) {
             found.insert(e.seq, e);
         }
         Ok(())
