@@ -246,6 +246,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         .unwrap();
         c.execute("document.querySelector('#decision-body').value = 'styrelsen'; document.querySelector('#decision-date').value = '2026-11-20';", vec![]).await.unwrap();
         c.find(Locator::Css("form.event.wide button.primary")).await.unwrap().click().await.unwrap();
+        // The form page already has empty rows: wait for what only the answer has (the refused
+        // cell), so that the cell found next is the answer's, not the page being left.
+        c.wait().for_element(Locator::Css("td.invalid .error")).await.unwrap();
         let cell = c.wait().for_element(Locator::Css("input[name='costs[2].amount']")).await.unwrap();
         assert_eq!(cell.attr("value").await.unwrap().as_deref(), Some("1 750 000,505"), "the pasted row is in the table");
         assert!(text_of(&c, "td.invalid .error").await.contains("två decimaler"), "the wrong amount's reason is next to it");
