@@ -40,14 +40,33 @@ pub(crate) fn save(derived: &Path, starts: &[u64]) -> std::io::Result<()> {
 /// and those after the last line it knows by reading on from that line. `None` when the file
 /// is missing, or any line read is not the one expected there.
 pub(crate) fn by_offsets(log: &Path, derived: &Path, seqs: &[u64]) -> Option<Vec<Envelope>> {
-    let starts = load(derived)?;
+    let (Some(lowest), Some(highest)) = (seqs.iter().min(), seqs.iter().max()) else {
+        return Some(Vec::new());
+    };
+    // Only the stretch of the hint these seqs need: a line's start and the next one's, and the
+    // start of the last line it knows when reading on past it.
+    let hint = open_regular(&derived.join(LINES_FILE), 1 << 33).ok()?;
+    let hint_len = hint.metadata().ok()?.len();
+    if hint_len % 8 != 0 {
+        return None;
+    }
+    let known = hint_len / 8;
+    // A line's end is the next line's start: index `seq` for line `seq`.
+    let last_index = (*highest).min(known.saturating_sub(1));
+    let first_index = lowest.saturating_sub(1).min(last_index);
+    let mut window = vec![0u8; usize::try_from((last_index + 1 - first_index) * 8).ok()?];
+    if known > 0 {
+        hint.read_exact_at(&mut window, first_index * 8).ok()?;
+    }
+    let start_of = |index: u64| {
+        let at = usize::try_from((index - first_index) * 8).expect("inside the window");
+        u64::from_le_bytes(window[at..at + 8].try_into().expect("8 bytes"))
+    };
     let file = std::fs::File::open(log).ok()?;
-    let known = starts.len() as u64;
     let mut found: HashMap<u64, Envelope> = HashMap::with_capacity(seqs.len());
     let mut buf = Vec::new();
-    for &seq in seqs.iter().filter(|s| **s < known) {
-        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
-        let (start, end) = (starts[i], starts[i + 1]);
+    for &seq in seqs.iter().filter(|s| **s >= 1 && **s < known) {
+        let (start, end) = (start_of(seq - 1), start_of(seq));
         buf.resize(usize::try_from(end.checked_sub(start)?).ok()?.min(LINE_BYTES_MAX + 1), 0);
         file.read_exact_at(&mut buf, start).ok()?;
         let line_end = buf.iter().position(|b| *b == b'\n')?;
@@ -60,7 +79,7 @@ pub(crate) fn by_offsets(log: &Path, derived: &Path, seqs: &[u64]) -> Option<Vec
     // The last line the hint knows, and what follows it: read on, line by line.
     if let Some(last) = seqs.iter().copied().filter(|s| *s >= known.max(1)).max() {
         let wanted: HashSet<u64> = seqs.iter().copied().filter(|s| *s >= known).collect();
-        let (mut expected, start) = if known == 0 { (1, 0) } else { (known, starts[starts.len() - 1]) };
+        let (mut expected, start) = if known == 0 { (1, 0) } else { (known, start_of(known - 1)) };
         let whole = crate::log::read_lines(log, start, |lines| {
             while expected <= last {
                 let (decoded, from) = lines.next_line()?;

@@ -280,9 +280,11 @@ fn catch_up(
             (Ledger::new(), Projection::new(), Index::new(), 0, Head::genesis())
         }
     };
-    // The line starts known for the prefix (saved with the checkpoint; a hint, checked where
-    // it is used), then those of the tail as it is read.
+    // A writer's line starts: those saved with the checkpoint (a hint, checked where it is
+    // used), then those of the tail as it is read. A reader keeps none: it reads the hint
+    // itself when it needs a line.
     let mut line_starts = match (offset, derived_dir) {
+        _ if !verify_prefix => None,
         (0, _) => Some(Vec::new()),
         (_, Some(d)) => crate::lines::load(&d).filter(|s| s.len() as u64 == head.seq),
         _ => None,
