@@ -214,11 +214,7 @@ fn the_follow_up_and_the_member_statement_are_pages_too() {
 /// missing program fails the test instead of skipping it.
 fn tool(program: &str, version: &str, require: &str) -> bool {
     let present = std::process::Command::new(program).arg(version).output().is_ok_and(|o| o.status.success());
-    assert!(present || std::env::var_os(require).is_none(), "{require} is set but {program} does not run");
-    if !present {
-        eprintln!("{program} is not installed; this test did not run");
-    }
-    present
+    tool_present(present, program, require, "apt-get install chromium poppler-utils")
 }
 
 /// The PDF is the browser's print of the page: Debian's Chromium prints it headless, poppler

@@ -89,6 +89,10 @@ fn every_tampering_is_detected_by_both_verifiers_alike() {
     b[at] = if b[at] == b'1' { b'2' } else { b'1' };
     t[k] = String::from_utf8(b).unwrap();
     cases.push(("change one digit of a date", join(t), k as u64 + 1, false));
+    // Changed and resealed alone: its own hash is right, the next line's link is not.
+    let mut t = owned();
+    t[k] = reseal(&change_amount(&t[k]), None);
+    cases.push(("change one line and reseal only it", join(t), k as u64 + 2, false));
     let mut t = owned();
     t.remove(k);
     cases.push(("delete a line", join(t), k as u64 + 1, false));

@@ -13,11 +13,7 @@ use std::process::Command;
 
 fn hledger_present() -> bool {
     let present = Command::new("hledger").arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(
-        present || std::env::var_os("FINSAM_REQUIRE_HLEDGER").is_none(),
-        "FINSAM_REQUIRE_HLEDGER is set but hledger is not installed (apt-get install hledger)"
-    );
-    present
+    tool_present(present, "hledger", "FINSAM_REQUIRE_HLEDGER", "apt-get install hledger")
 }
 
 fn hledger(journal: &Path, args: &[&str]) -> String {

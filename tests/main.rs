@@ -15,6 +15,7 @@ mod log;
 mod reconcile;
 mod reports;
 mod schemas;
+mod security;
 mod serve;
 mod sie;
 mod support;

@@ -207,3 +207,15 @@ pub fn bundle_checks_out(store: &Path, forbund: &str, year: i32, out: &Path) -> 
     assert!(check.status.success(), "the bundle of {forbund} {year} does not check out:\n{said}");
     said
 }
+
+/// Whether a test may go on with an outside tool (`present`). Where the tool is required — in
+/// CI (`CI` is set there) or wherever `require` is set — a missing one fails the test instead
+/// of letting it pass having checked nothing; elsewhere the test says it did not run.
+pub fn tool_present(present: bool, program: &str, require: &str, install: &str) -> bool {
+    let required = std::env::var_os(require).is_some() || std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    assert!(present || !required, "{program} is required here ({require} or CI is set) but does not run ({install})");
+    if !present {
+        eprintln!("{program} is not installed; this test did not run ({install})");
+    }
+    present
+}

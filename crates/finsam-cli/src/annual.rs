@@ -124,6 +124,7 @@ pub fn annual_out(
     ceiling: rust_decimal::Decimal,
     format: Format,
 ) -> Result<String, crate::output::Failure> {
+    reports::check_year(year)?;
     let axes = reports::Axes { as_of: chrono::NaiveDate::from_ymd_opt(year, 12, 31), known_at };
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
     let chart = reports::chart_for(store, &f)?;
@@ -540,6 +541,7 @@ pub fn members_out(
     axes: &reports::Axes,
     format: Format,
 ) -> Result<String, crate::output::Failure> {
+    reports::check_year(year)?;
     let axes =
         reports::Axes { as_of: axes.as_of.or(chrono::NaiveDate::from_ymd_opt(year, 12, 31)), known_at: axes.known_at };
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
@@ -681,7 +683,7 @@ pub fn period_out(
 ) -> Result<String, crate::output::Failure> {
     use crate::output::Failure;
     let PeriodAsked { year, through, known_at, profile } = asked;
-    let (year, through, known_at) = (*year, *through, *known_at);
+    let (year, through, known_at) = (reports::check_year(*year)?, *through, *known_at);
     if through.0 != year {
         return Err(Failure::usage(format!(
             "--through {}-{:02}: the follow-up of {year} runs through a month of {year}",

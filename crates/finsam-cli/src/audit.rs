@@ -171,6 +171,7 @@ fn bundle_files(
     forbund: &str,
     year: i32,
 ) -> Result<(Vec<BundleFile>, String, finsam_domain::Slug), Failure> {
+    reports::check_year(year)?;
     let f = reports::parse_forbund(forbund)?;
     reports::check_forbund(books, &f)?;
     let year_end =

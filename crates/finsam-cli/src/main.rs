@@ -731,6 +731,9 @@ pub(crate) fn journal_out(
     forbund: Option<&str>,
     year: Option<i32>,
 ) -> Result<String, Failure> {
+    if let Some(y) = year {
+        reports::check_year(y)?;
+    }
     let mut list = Vec::new();
     if let Some(f) = forbund {
         let f = reports::parse_forbund(f)?;
@@ -770,6 +773,7 @@ pub(crate) fn sie_out(
     year: i32,
     e4: bool,
 ) -> Result<Vec<u8>, Failure> {
+    reports::check_year(year)?;
     let f = reports::parse_forbund(forbund)?;
     reports::check_forbund(books, &f)?;
     let mut generated = None;
@@ -999,7 +1003,7 @@ fn advise(
 ) -> Result<Vec<(usize, finsam_projections::advice::Warning)>, Failure> {
     let recent = recent_events(store)?;
     let mut advisor = finsam_projections::advice::Advisor::new(store.projection(), &recent);
-    Ok(advise_group(&mut advisor, &[batch]).pop().unwrap_or_default())
+    Ok(advise_group(&mut advisor, store, &[batch]).pop().unwrap_or_default())
 }
 
 /// The events recorded last (the last MiB of the log), for the duplicate warning.
@@ -1008,15 +1012,29 @@ pub(crate) fn recent_events(store: &Store<finsam_store::FileLog>) -> Result<Vec<
 }
 
 /// The warnings of several batches about to be recorded one after the other (a group commit),
-/// each batch advised as the ones before it leave the books.
+/// each batch advised as the ones before it leave the books. A retry — an event whose
+/// idempotency key the log (or an earlier event of the group) already holds — records nothing,
+/// so it is neither warned about nor counted in the figures the later events are warned against.
 pub(crate) fn advise_group(
     advisor: &mut finsam_projections::advice::Advisor<'_>,
+    store: &Store<finsam_store::FileLog>,
     batches: &[&[(usize, finsam_domain::Event)]],
 ) -> Vec<Vec<(usize, finsam_projections::advice::Warning)>> {
+    let mut keys = std::collections::HashSet::new();
     batches
         .iter()
         .map(|batch| {
-            batch.iter().flat_map(|(line, e)| advisor.advise(e).into_iter().map(move |w| (*line, w))).collect()
+            let mut warnings = Vec::new();
+            for (line, e) in batch.iter() {
+                if let Some(key) = e.idempotency_key.as_deref() {
+                    let fresh = keys.insert(finsam_store::index::scoped_key(&e.forbund, key));
+                    if !fresh || store.already_recorded(e).is_some() {
+                        continue;
+                    }
+                }
+                warnings.extend(advisor.advise(e).into_iter().map(|w| (*line, w)));
+            }
+            warnings
         })
         .collect()
 }
@@ -1157,7 +1175,8 @@ impl From<StoreError> for Failure {
             | StoreError::Locked { .. }
             | StoreError::NotAStore { .. }
             | StoreError::AlreadyAStore { .. }
-            | StoreError::Refused(_) => 2,
+            | StoreError::Refused(_)
+            | StoreError::Forbidden { .. } => 2,
             StoreError::Interrupted => 130,
             StoreError::Damaged { .. }
             | StoreError::Poisoned { .. }

@@ -137,7 +137,34 @@ fn known_seq(store: &Path, head: u64, known_at: Option<KnownAt>) -> Result<Optio
     }
 }
 
+/// A year a report is asked for: one the books can hold (`YEAR_MIN`..=`YEAR_MAX`), checked
+/// before anything is computed, for every way in (the CLI, the API, the pages).
+pub fn check_year(year: i32) -> Result<i32, Failure> {
+    use finsam_domain::event::{YEAR_MAX, YEAR_MIN};
+    if (YEAR_MIN..=YEAR_MAX).contains(&year) {
+        return Ok(year);
+    }
+    Err(Failure::usage(format!("the year {year} is outside the years the books can hold ({YEAR_MIN}–{YEAR_MAX})")))
+}
+
+/// A date a report is asked for (`--as-of`): within a century of the years the books can hold,
+/// so that whatever is computed from it (the year's first day, the month's last) exists.
+pub fn check_as_of(date: NaiveDate) -> Result<NaiveDate, Failure> {
+    use finsam_domain::event::{YEAR_MAX, YEAR_MIN};
+    if (YEAR_MIN - 100..=YEAR_MAX + 100).contains(&chrono::Datelike::year(&date)) {
+        return Ok(date);
+    }
+    Err(Failure::usage(format!(
+        "--as-of {date}: a report's date lies between {}-01-01 and {}-12-31",
+        YEAR_MIN - 100,
+        YEAR_MAX + 100
+    )))
+}
+
 fn resolve(store: &Path, books: Books<'_>, axes: &Axes) -> Result<At, Failure> {
+    if let Some(d) = axes.as_of {
+        check_as_of(d)?;
+    }
     let known_at = known_seq(store, books.head, axes.known_at)?.unwrap_or(books.head);
     if known_at > books.head {
         return Err(Failure::usage(format!(
@@ -382,6 +409,7 @@ pub fn budget_out(
     axes: &Axes,
     format: Format,
 ) -> Result<String, Failure> {
+    check_year(year)?;
     let (f, at) = forbund_at(store, books, forbund, axes)?;
     let Some(p) = books.projection.budget_position(&f, year, at) else {
         let years: Vec<String> = books

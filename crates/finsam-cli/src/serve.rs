@@ -28,6 +28,39 @@ use std::time::{Duration, Instant};
 #[path = "web.rs"]
 mod web;
 
+/// Refused credentials (bad tokens, failed sign-ins) per client address: after
+/// `THROTTLE_FAILURES` within `THROTTLE_WINDOW`, that address's credentials are not looked at
+/// until the window is over (429 with Retry-After).
+#[derive(Default)]
+struct Throttle {
+    failures: Mutex<std::collections::HashMap<std::net::IpAddr, (Instant, u32)>>,
+}
+
+const THROTTLE_FAILURES: u32 = 20;
+const THROTTLE_WINDOW: Duration = Duration::from_secs(60);
+
+impl Throttle {
+    /// How long the address must still wait, if it is blocked.
+    fn blocked(&self, ip: std::net::IpAddr) -> Option<Duration> {
+        let failures = self.failures.lock().expect("the throttle's lock is never poisoned");
+        let (since, count) = failures.get(&ip)?;
+        let left = THROTTLE_WINDOW.checked_sub(since.elapsed())?;
+        (*count >= THROTTLE_FAILURES).then_some(left)
+    }
+
+    fn failed(&self, ip: std::net::IpAddr) {
+        let mut failures = self.failures.lock().expect("the throttle's lock is never poisoned");
+        if failures.len() > 100_000 {
+            failures.retain(|_, (since, _)| since.elapsed() < THROTTLE_WINDOW);
+        }
+        let entry = failures.entry(ip).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= THROTTLE_WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+}
+
 /// What every handler shares.
 pub struct Shared {
     dir: PathBuf,
@@ -53,6 +86,7 @@ pub struct Shared {
     writes: tokio::sync::mpsc::Sender<WriteJob>,
     /// The web app's signed-in users, by session id.
     sessions: Mutex<web::Sessions>,
+    throttle: Throttle,
 }
 
 impl Shared {
@@ -69,6 +103,9 @@ type Outcome = (Result<Vec<finsam_store::Recorded>, StoreError>, Warnings, finsa
 struct WriteJob {
     batch: Vec<(usize, Event)>,
     actor: String,
+    /// The user recording: every event is checked, as it is written, against what this user may
+    /// record in each förbund the event touches (`User::may_record`, `Ledger::touched`).
+    user: User,
     expect_head: Option<u64>,
     /// Only check (the ledger's rules and the warnings) and write nothing: the web app's forms
     /// show what would be recorded, with its warnings, before the user confirms.
@@ -121,12 +158,11 @@ fn writer(
         if !checks.is_empty() {
             let store = shared.store.lock().expect("the store's lock is never poisoned");
             for job in checks {
-                let checked = job.batch.iter().try_for_each(|(line, e)| {
-                    store.ledger().check(e).map_err(|r| StoreError::Rejected(r.at_line(*line)))
-                });
+                let checked = store.check(&job.batch, Some(&job.user));
                 let mut advisor =
                     finsam_projections::advice::Advisor::new(store.projection(), recent.make_contiguous());
-                let warnings = crate::advise_group(&mut advisor, &[job.batch.as_slice()]).pop().unwrap_or_default();
+                let warnings =
+                    crate::advise_group(&mut advisor, &store, &[job.batch.as_slice()]).pop().unwrap_or_default();
                 let _ = job.reply.send((checked.map(|()| Vec::new()), warnings, store.head().clone()));
             }
         }
@@ -147,11 +183,16 @@ fn writer(
             Some(c) => finsam_projections::advice::Advisor::resume(store.projection(), c),
             None => finsam_projections::advice::Advisor::new(store.projection(), recent.make_contiguous()),
         };
-        let warnings = crate::advise_group(&mut advisor, &batches);
+        let warnings = crate::advise_group(&mut advisor, &store, &batches);
         let learnt = advisor.into_cache();
         let requests: Vec<finsam_store::GroupRequest<'_>> = jobs
             .iter()
-            .map(|j| finsam_store::GroupRequest { batch: &j.batch, actor: &j.actor, expect_head: j.expect_head })
+            .map(|j| finsam_store::GroupRequest {
+                batch: &j.batch,
+                actor: &j.actor,
+                expect_head: j.expect_head,
+                user: Some(&j.user),
+            })
             .collect();
         let started = Instant::now();
         let (results, envelopes) = store.write_group(&requests);
@@ -365,6 +406,13 @@ impl Answer {
     fn error(status: StatusCode, message: impl Into<String>) -> Answer {
         Answer::json(status, format!("{}\n", json!({"error": message.into()})))
     }
+
+    fn unauthorized() -> Answer {
+        Answer::error(
+            StatusCode::UNAUTHORIZED,
+            "a valid token is needed: `Authorization: Bearer TOKEN` (finsam user add prints one)",
+        )
+    }
 }
 
 /// What a route needs of the user.
@@ -391,6 +439,17 @@ impl Shared {
         }
     }
 
+    /// The user of the request's bearer token, if it is valid.
+    fn bearer_user(&self, headers: &HeaderMap) -> Option<User> {
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)?;
+        self.refresh_users();
+        self.users.read().expect("the users' lock is never poisoned").authenticate(token).cloned()
+    }
+
     /// The user of the request's bearer token — or, for reading and downloads (never for a
     /// write), of the web app's session cookie — and whether the user may do what is needed:
     /// 401 without a valid token (never from the query string), 403 when the role may not.
@@ -408,17 +467,12 @@ impl Shared {
         let users = self.users.read().expect("the users' lock is never poisoned");
         let Some(user) = token.and_then(|t| users.authenticate(t)).cloned().or(session) else {
             self.metrics.refused_auth.inc();
-            return Err(Answer::error(
-                StatusCode::UNAUTHORIZED,
-                "a valid token is needed: `Authorization: Bearer TOKEN` (finsam user add prints one)",
-            ));
+            return Err(Answer::unauthorized());
         };
         let allowed = match &need {
             Need::Read(f) => user.covers(f),
             Need::Export(f) => user.covers(f) && user.role != Role::Read,
-            Need::Write(list) => {
-                user.role == Role::Admin || (user.role == Role::Kansli && list.iter().all(|f| user.covers(f)))
-            }
+            Need::Write(list) => user.may_record_all(list),
             Need::Audit => matches!(user.role, Role::Admin | Role::Revisor),
         };
         if !allowed {
@@ -708,26 +762,68 @@ pub struct LogQuery {
     to: Option<u64>,
 }
 
-async fn log(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<LogQuery>) -> Reply {
-    let user = s.authorize(&headers, Need::Audit)?;
-    // Up to the last durable group: what is written but not yet durable is not shown.
-    let (from, to) = (q.from.unwrap_or(1), q.to.unwrap_or(u64::MAX).min(s.snapshot().head.seq));
-    let dir = s.dir.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        let mut out = String::new();
-        finsam_store::read_events(&dir, &(from..=to).collect::<Vec<_>>(), &mut |e| {
-            out.push_str(&e.to_json().to_string());
-            out.push('\n');
-            Ok(())
-        })
-        .map(|_| out)
-    });
-    let a = match task.await {
-        Ok(Ok(body)) => Answer { content_type: "application/x-ndjson", ..Answer::json(StatusCode::OK, body) },
-        Ok(Err(e)) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "reading the log failed"),
+/// How many envelopes a reader of the log (`/api/v1/log`, a subscription's catch-up) holds in
+/// memory at once: the log is read and sent in stretches of this many, each read when the
+/// client has taken the one before, so a slow reader costs one stretch, not the log.
+const LOG_STRETCH: u64 = 256;
+
+/// The log's envelopes `from..=to` (those `keep` lets through), as canonical JSON lines, read a
+/// stretch at a time as the receiver takes them.
+fn log_lines(
+    dir: PathBuf,
+    from: u64,
+    to: u64,
+    keep: impl Fn(&Event) -> bool + Clone + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<Vec<(u64, String)>, String>> {
+    futures_util::stream::unfold(Some(from), move |next| {
+        let (dir, keep) = (dir.clone(), keep.clone());
+        async move {
+            let next = next.filter(|n| *n <= to && *n > 0)?;
+            let last = to.min(next.saturating_add(LOG_STRETCH - 1));
+            let read = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                finsam_store::read_events(&dir, &(next..=last).collect::<Vec<_>>(), &mut |e| {
+                    if keep(&e.event) {
+                        out.push((e.seq, e.to_json().to_string()));
+                    }
+                    Ok(())
+                })
+                .map(|_| out)
+                .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|_| Err("reading the log failed".to_string()));
+            // After a failure, nothing more: the reader gets the error and the end.
+            let after = if read.is_ok() { last.checked_add(1) } else { None };
+            Some((read, after))
+        }
+    })
+}
+
+/// `GET /api/v1/log?from=SEQ&to=SEQ`: the envelopes as JSON Lines, streamed from the log.
+async fn log(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<LogQuery>) -> Response {
+    let user = match s.authorize(&headers, Need::Audit) {
+        Ok(u) => u,
+        Err(a) => return a.into_response(),
     };
-    finish(a, &user, None)
+    // Up to the last durable group: what is written but not yet durable is not shown.
+    let (from, to) = (q.from.unwrap_or(1).max(1), q.to.unwrap_or(u64::MAX).min(s.snapshot().head.seq));
+    let body = futures_util::StreamExt::map(log_lines(s.dir.clone(), from, to, |_| true), |read| {
+        read.map(|lines| {
+            let mut text = String::new();
+            for (_, line) in lines {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            Bytes::from(text)
+        })
+        .map_err(std::io::Error::other)
+    });
+    let mut r = Response::new(axum::body::Body::from_stream(body));
+    r.headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/x-ndjson"));
+    r.extensions_mut().insert(AccessNote { user: Some(user.name), forbund: None, seqs: Vec::new() });
+    r
 }
 
 async fn verify(State(s): State<Shared_>, headers: HeaderMap) -> Reply {
@@ -801,7 +897,14 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
         return finish(refused, &user, Some(&forbund.join(",")));
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let job = WriteJob { batch, actor: user.name.clone(), expect_head: q.expect_head, check_only: false, reply };
+    let job = WriteJob {
+        batch,
+        actor: user.name.clone(),
+        user: user.clone(),
+        expect_head: q.expect_head,
+        check_only: false,
+        reply,
+    };
     if s.writes.send(job).await.is_err() {
         return Err(Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping; nothing was recorded"));
     }
@@ -818,6 +921,7 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
             a
         }
         Err(StoreError::Rejected(r)) => problems_answer(StatusCode::UNPROCESSABLE_ENTITY, &[r]),
+        Err(e @ StoreError::Forbidden { .. }) => Answer::error(StatusCode::FORBIDDEN, e.to_string()),
         Err(StoreError::HeadMoved { expected, actual }) => Answer::error(
             StatusCode::CONFLICT,
             format!("the log's head is {actual}, not {expected}: read what was recorded since and try again"),
@@ -859,7 +963,8 @@ async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
         Err(a) => return a.into_response(),
     };
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    let next = resume.map_or(q.from.unwrap_or(1), |seen| seen + 1).max(1);
+    // After the last seq the log can hold, nothing more is sent (never wrapped round to 1).
+    let next = resume.map_or(q.from.unwrap_or(1), |seen| seen.saturating_add(1)).max(1);
     let heads = s.heads.subscribe();
     let head = s.snapshot().head.seq;
     let only = q.forbund.clone();
@@ -890,22 +995,15 @@ async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
                 return Some((Ok::<_, std::convert::Infallible>(event), feed));
             }
             if feed.next <= feed.head {
-                let (dir, from, to, only) = (feed.shared.dir.clone(), feed.next, feed.head, feed.only.clone());
-                let read = tokio::task::spawn_blocking(move || {
-                    let mut out = Vec::new();
-                    finsam_store::read_events(&dir, &(from..=to).collect::<Vec<_>>(), &mut |e| {
-                        if only.as_ref().is_none_or(|f| touched(&e.event).contains(f)) {
-                            out.push((e.seq, e.to_json().to_string()));
-                        }
-                        Ok(())
-                    })
-                    .map(|_| out)
-                })
-                .await;
-                match read {
-                    Ok(Ok(list)) => {
+                // One stretch at a time: a subscriber that does not read holds one stretch.
+                let (from, to) = (feed.next, feed.head.min(feed.next.saturating_add(LOG_STRETCH - 1)));
+                let only = feed.only.clone();
+                let keep = move |e: &Event| only.as_ref().is_none_or(|f| touched(e).contains(f));
+                let mut lines = std::pin::pin!(log_lines(feed.shared.dir.clone(), from, to, keep));
+                match futures_util::StreamExt::next(&mut lines).await {
+                    Some(Ok(list)) => {
                         feed.pending.extend(list);
-                        feed.next = feed.head + 1;
+                        feed.next = to.saturating_add(1);
                         continue;
                     }
                     _ => return None,
@@ -972,6 +1070,12 @@ impl IntoResponse for Answer {
         let mut r = (self.status, self.body).into_response();
         r.headers_mut()
             .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(self.content_type));
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"finsam\""),
+            );
+        }
         let disposition = self.download.map(|name| format!("attachment; filename=\"{name}\""));
         if let Some(value) = disposition.and_then(|d| axum::http::HeaderValue::from_str(&d).ok()) {
             r.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, value);
@@ -1079,6 +1183,103 @@ async fn timeout(request: Request, next: Next) -> Response {
     }
 }
 
+/// The largest body the sign-in form may have (a token and two short fields).
+const SIGN_IN_BYTES_MAX: usize = 16 << 10;
+
+/// Before anything of a body is read: a declared length over the limit is refused at once
+/// (413), and a body is taken only from someone known — a valid bearer token for the API, a
+/// session for the web app's forms (the sign-in form alone is open, with a small limit).
+/// Nobody unknown can make the server buffer anything.
+async fn gate(State(s): State<Shared_>, request: Request, next: Next) -> Response {
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let sign_in = request.uri().path() == "/logga-in" && request.method() == Method::POST;
+    let credentials = sign_in || request.headers().contains_key(axum::http::header::AUTHORIZATION);
+    if let (true, Some(ip)) = (credentials, peer) {
+        if let Some(wait) = s.throttle.blocked(ip) {
+            let mut r = Answer::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many refused tokens or sign-ins from {ip}: try again in {} s", wait.as_secs() + 1),
+            )
+            .into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&(wait.as_secs() + 1).to_string()) {
+                r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+    }
+    let r = admit(&s, request, next, sign_in).await;
+    if let (true, Some(ip)) = (credentials, peer) {
+        if r.status() == StatusCode::UNAUTHORIZED || r.extensions().get::<web::SignInRefused>().is_some() {
+            s.throttle.failed(ip);
+        }
+    }
+    r
+}
+
+/// The body rules of `gate`.
+async fn admit(s: &Shared, request: Request, next: Next, sign_in: bool) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let path = request.uri().path();
+    let limit = if sign_in { SIGN_IN_BYTES_MAX } else { INPUT_BYTES_MAX };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        let mut r = Answer::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is {} bytes; at most {limit} are taken: split the batch", declared.unwrap_or_default()),
+        )
+        .into_response();
+        r.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        return r;
+    }
+    if sign_in {
+        return next.run(request).await;
+    }
+    let known = if path.starts_with("/api/") {
+        s.bearer_user(request.headers()).is_some()
+    } else {
+        web::session_user(s, request.headers()).is_some()
+    };
+    if known {
+        return next.run(request).await;
+    }
+    // Refused without reading the body: the connection is closed after the answer.
+    let mut r = if path.starts_with("/api/") {
+        s.metrics.refused_auth.inc();
+        Answer::unauthorized().into_response()
+    } else {
+        web::sign_in_again(path)
+    };
+    r.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    r
+}
+
+/// What every answer carries: never framed by another site, no scripts or styles from
+/// elsewhere, nothing kept in a cache (the pages and downloads hold money and names).
+async fn security_headers(request: Request, next: Next) -> Response {
+    use axum::http::{header, HeaderValue};
+    let mut r = next.run(request).await;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -1102,8 +1303,90 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .layer(DefaultBodyLimit::max(INPUT_BYTES_MAX))
         .layer(axum::middleware::from_fn(json_refusals))
         .layer(axum::middleware::from_fn(timeout))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), gate))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), access_log))
         .with_state(shared)
+}
+
+/// How long a client has to send a request's headers — on a new connection, and between the
+/// requests of one kept alive — before the connection is closed (`FINSAM_HEADER_TIMEOUT`,
+/// seconds; default 10).
+fn header_timeout() -> Duration {
+    let seconds = std::env::var("FINSAM_HEADER_TIMEOUT").ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| *s > 0.0);
+    Duration::from_secs_f64(seconds.unwrap_or(10.0))
+}
+
+/// How many connections are open at most: a connection over the cap is closed at once, so that
+/// the server keeps file descriptors for its store and for the clients it serves. The soft limit
+/// on open files is raised to the hard one first.
+fn connections_max() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the struct passed, nothing else.
+    let files = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            1024
+        } else {
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit.rlim_cur = limit.rlim_max;
+                }
+            }
+            limit.rlim_cur
+        }
+    };
+    (files.saturating_sub(256) as usize).clamp(64, 16_384)
+}
+
+/// Accepts connections and serves each with hyper's HTTP/1 (a header-read timeout, under a cap
+/// on open connections), each request knowing its peer's address; on `stop`, stops accepting
+/// and waits (at most 30 s) for the requests under way.
+async fn connections(listener: tokio::net::TcpListener, app: Router, stop: impl std::future::Future<Output = ()>) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(connections_max()));
+    let timeout = header_timeout();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was taken: wait
+                    // a moment rather than spin.
+                    eprintln!("finsam serve: accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = tower::ServiceExt::map_request(app.clone(), move |mut r: Request<hyper::body::Incoming>| {
+            r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            r
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(timeout)
+            .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {
+            eprintln!("finsam serve: requests still under way after 30 s are cut off");
+        }
+    }
 }
 
 /// Opens the store for writing and serves it until a stop signal; then saves the derived
@@ -1135,6 +1418,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
         heads: tokio::sync::broadcast::channel(1024).0,
         writes,
         sessions: Mutex::new(web::Sessions::default()),
+        throttle: Throttle::default(),
     });
     // At most two groups wait for the syncer: then the writer waits, and requests gather into
     // bigger groups.
@@ -1168,15 +1452,13 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
         }
     });
     let stopping = shared.clone();
-    axum::serve(listener, router(shared.clone()))
-        .with_graceful_shutdown(async move {
-            crate::stop_signal().await;
-            // Subscriptions end (their clients resume elsewhere or later); requests under way
-            // are answered.
-            let _ = stopping.heads.send(STOPPING);
-        })
-        .await
-        .map_err(|e| Failure { code: 1, message: format!("the server stopped: {e}") })?;
+    connections(listener, router(shared.clone()), async move {
+        crate::stop_signal().await;
+        // Subscriptions end (their clients resume elsewhere or later); requests under way
+        // are answered.
+        let _ = stopping.heads.send(STOPPING);
+    })
+    .await;
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
     crate::output::save_derived(&mut store);
     let _ = shared.access.lock().expect("the access log's lock is never poisoned").sync();

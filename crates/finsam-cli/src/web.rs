@@ -14,7 +14,7 @@ use super::{on_books, AccessNote, Shared, Shared_, WriteJob};
 use crate::pages::{self, money_cell};
 use crate::reports::{self, Axes, KnownAt};
 use crate::Format;
-use axum::extract::{Form, Path as UrlPath, Query, State};
+use axum::extract::{DefaultBodyLimit, Form, Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -42,13 +42,16 @@ pub struct Sessions {
 
 struct Session {
     user: String,
+    /// The grant the user signed in under (`User::grant_id`): a rotated token or a revocation
+    /// ends the session, and access given again needs a new sign-in.
+    grant: String,
     csrf: String,
     started: Instant,
 }
 
-/// 256 random bits, as hex (from two version-4 UUIDs' random bits, the OS's random source).
+/// 256 random bits from the operating system, as hex.
 fn random_token() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+    finsam_store::access::random_hex()
 }
 
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -77,20 +80,27 @@ type VoucherRows = (String, Vec<(String, String, Amount)>);
 /// the session is over, or the user has been revoked since.
 fn session(s: &Shared, headers: &HeaderMap) -> Option<(User, String)> {
     let id = cookie(headers, COOKIE)?;
-    let (name, csrf) = {
-        let mut sessions = s.sessions.lock().expect("the sessions' lock is never poisoned");
-        let found = sessions.map.get(id).filter(|x| x.started.elapsed() < SESSION_LIFETIME);
-        match found {
-            Some(x) => (x.user.clone(), x.csrf.clone()),
-            None => {
-                sessions.map.remove(id);
-                return None;
-            }
-        }
-    };
     s.refresh_users();
-    let user = s.users.read().expect("the users' lock is never poisoned").get(&name).cloned()?;
-    Some((user, csrf))
+    let users = s.users.read().expect("the users' lock is never poisoned");
+    let mut sessions = s.sessions.lock().expect("the sessions' lock is never poisoned");
+    let found = sessions.map.get(id).filter(|x| x.started.elapsed() < SESSION_LIFETIME).and_then(|x| {
+        let user = users.get(&x.user).filter(|u| u.grant_id() == x.grant)?;
+        Some((user.clone(), x.csrf.clone()))
+    });
+    if found.is_none() {
+        sessions.map.remove(id);
+    }
+    found
+}
+
+/// Marks the answer to a sign-in with a code that is not valid (counted against the address).
+#[derive(Clone, Copy)]
+pub struct SignInRefused;
+
+/// The way to the sign-in page for a form posted without a valid session (nothing of it read),
+/// back to the page the form came from.
+pub fn sign_in_again(path: &str) -> Response {
+    see_other(&format!("/logga-in?tillbaka={}", encode(path)))
 }
 
 /// The user of the session cookie, for the API's downloads and reads (see `authorize`).
@@ -106,7 +116,7 @@ struct Visitor {
 
 impl Visitor {
     fn may_record(&self, f: &str) -> bool {
-        self.user.role == Role::Admin || (self.user.role == Role::Kansli && self.user.covers(f))
+        self.user.may_record(f)
     }
 
     fn role_sv(&self) -> &'static str {
@@ -368,7 +378,18 @@ struct Back {
 
 /// Only a path of this site is a place to go back to.
 fn back_path(p: Option<&str>) -> &str {
-    p.filter(|p| p.starts_with('/') && !p.starts_with("//")).unwrap_or("/")
+    p.filter(|p| is_local_path(p)).unwrap_or("/")
+}
+
+/// A path on this site: it starts with one `/` followed by something a browser cannot take
+/// for another host. Browsers read `\` as `/` and drop tabs and newlines, so `/\evil`,
+/// `/\t/evil` and `//evil` all lead elsewhere; any backslash, control character or space is
+/// refused, and so is a second `/` at the start.
+fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p[1..].starts_with('/')
+        && !p.bytes().any(|b| b == b'\\' || b.is_ascii_control() || b == b' ')
+        && p.len() <= 2048
 }
 
 async fn login_form(headers: HeaderMap, Query(q): Query<Back>) -> Response {
@@ -414,16 +435,27 @@ async fn login(State(s): State<Shared_>, headers: HeaderMap, Form(form): Form<Lo
     let Some(user) = user else {
         s.metrics.refused_auth.inc();
         let mut r = see_other(&format!("/logga-in?fel=1&tillbaka={}", encode(back_path(form.tillbaka.as_deref()))));
+        // The form's CSRF pair serves one try: the next needs the form again.
+        if let Ok(v) = HeaderValue::from_str(&format!("{LOGIN_COOKIE}=; Max-Age=0{}", cookie_attributes(&headers))) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
         r.extensions_mut().insert(AccessNote { user: None, forbund: None, seqs: Vec::new() });
+        r.extensions_mut().insert(SignInRefused);
         return r;
     };
     let id = random_token();
     {
         let mut sessions = s.sessions.lock().expect("the sessions' lock is never poisoned");
         sessions.map.retain(|_, x| x.started.elapsed() < SESSION_LIFETIME);
-        sessions
-            .map
-            .insert(id.clone(), Session { user: user.name.clone(), csrf: random_token(), started: Instant::now() });
+        sessions.map.insert(
+            id.clone(),
+            Session {
+                user: user.name.clone(),
+                grant: user.grant_id().to_string(),
+                csrf: random_token(),
+                started: Instant::now(),
+            },
+        );
     }
     let mut r = see_other(back_path(form.tillbaka.as_deref()));
     if let Ok(v) = HeaderValue::from_str(&format!("{COOKIE}={id}{}", cookie_attributes(&headers))) {
@@ -1293,10 +1325,12 @@ async fn reconciliation(
     let found = on_books(s.clone(), move |store, books| {
         let slug = reports::parse_forbund(&forbund)?;
         reports::check_forbund(books, &slug)?;
-        // The merger into this förbund, if there is one; else the whole store's checks.
+        // The merger into this förbund, if there is one; else the store's checks, of which the
+        // page shows only what concerns this förbund (the reader may read no other's books).
         let merger = books.projection.mergers.iter().any(|m| m.forbund == slug).then_some(forbund.as_str());
         let ceiling = rust_decimal::Decimal::new(2, 1);
         let (result, merger, at) = reports::reconciliation(store, books, merger, &axes, ceiling)?;
+        let result = if merger.is_some() { result } else { result.restricted_to(&slug) };
         let table =
             reports::render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, Format::Table);
         let findings: Vec<Finding> = result.findings.iter().map(Finding::from).collect();
@@ -1786,7 +1820,10 @@ struct Choices {
     others: Vec<(String, String)>,
 }
 
-fn choices(books: reports::Books<'_>, f: &Slug) -> Choices {
+/// What a form offers to choose from. The other förbund (of a merger, a transfer, a takeover)
+/// are those the user may also record in: an event that touches another förbund's books is
+/// refused unless the user may record there too.
+fn choices(books: reports::Books<'_>, f: &Slug, user: &User) -> Choices {
     let p = books.projection;
     let info = &p.forbund[f];
     let today = chrono::Utc::now().date_naive();
@@ -1813,7 +1850,12 @@ fn choices(books: reports::Books<'_>, f: &Slug) -> Choices {
         .filter(|i| &i.forbund == f && i.credits.is_none() && !p.corrected.contains_key(&i.seq))
         .map(|i| (i.invoice.to_string(), format!("{} – {} {}", i.invoice, i.supplier, i.amount.human())))
         .collect();
-    let others = p.forbund.iter().filter(|(id, _)| *id != f).map(|(id, i)| (id.to_string(), i.name.clone())).collect();
+    let others = p
+        .forbund
+        .iter()
+        .filter(|(id, _)| *id != f && user.may_record(id.as_str()))
+        .map(|(id, i)| (id.to_string(), i.name.clone()))
+        .collect();
     Choices {
         others,
         name: info.name.clone(),
@@ -2009,7 +2051,7 @@ async fn form_get(
     let Some(spec) = form_spec(&slug) else {
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", "Det finns inget sådant formulär.");
     };
-    let Some(c) = form_choices(&s, &f) else {
+    let Some(c) = form_choices(&s, &f, &v.user) else {
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
     };
     let today = chrono::Utc::now().date_naive();
@@ -2024,11 +2066,11 @@ async fn form_get(
     html_response(StatusCode::OK, page, Some(&v.user), Some(&f))
 }
 
-fn form_choices(s: &Shared, f: &str) -> Option<Choices> {
+fn form_choices(s: &Shared, f: &str, user: &User) -> Option<Choices> {
     let snapshot = s.snapshot();
     let slug = Slug::parse(f).ok()?;
     snapshot.projection.forbund.get(&slug)?;
-    Some(choices(reports::Books::from(&*snapshot), &slug))
+    Some(choices(reports::Books::from(&*snapshot), &slug, user))
 }
 
 fn form_page(v: &Visitor, f: &str, spec: &FormSpec, c: &Choices, values: &Values, problems: &Problems) -> Markup {
@@ -2111,9 +2153,16 @@ fn input_control(x: &Field, id: &str, value: &str, c: &Choices, described: &str)
 }
 
 /// Checks (write = false) or records a form's event through the server's writer.
-async fn through_writer(s: &Shared_, event: Event, actor: &str, check_only: bool) -> Option<super::Outcome> {
+async fn through_writer(s: &Shared_, event: Event, user: &User, check_only: bool) -> Option<super::Outcome> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let job = WriteJob { batch: vec![(1, event)], actor: actor.to_string(), expect_head: None, check_only, reply };
+    let job = WriteJob {
+        batch: vec![(1, event)],
+        actor: user.name.clone(),
+        user: user.clone(),
+        expect_head: None,
+        check_only,
+        reply,
+    };
     s.writes.send(job).await.ok()?;
     answer.await.ok()
 }
@@ -2134,7 +2183,7 @@ async fn form_post(
     let Some(spec) = form_spec(&slug) else {
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", "Det finns inget sådant formulär.");
     };
-    let Some(c) = form_choices(&s, &f) else {
+    let Some(c) = form_choices(&s, &f, &v.user) else {
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
     };
     let again = |problems: &Problems| {
@@ -2161,7 +2210,7 @@ async fn form_post(
     let confirmed = step == "registrera";
     let acknowledged = values.contains_key("sett_varningar");
     // First the check (nothing written); then, confirmed, the recording.
-    let Some((checked, warnings, _)) = through_writer(&s, event.clone(), &v.user.name, true).await else {
+    let Some((checked, warnings, _)) = through_writer(&s, event.clone(), &v.user, true).await else {
         return problem_page(
             Some(&v),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -2171,16 +2220,14 @@ async fn form_post(
     };
     match checked {
         Err(StoreError::Rejected(r)) => return again(&rejection_problems(spec, &r)),
-        Err(e) => {
-            return problem_page(Some(&v), StatusCode::SERVICE_UNAVAILABLE, "Inget registrerades", &e.to_string())
-        }
+        Err(e) => return store_failure_page(&v, e),
         Ok(_) => {}
     }
     if !confirmed || (!warnings.is_empty() && !acknowledged) {
         let page = confirm_page(&v, &f, spec, &c, &values, &event, &json, &warnings, confirmed);
         return html_response(StatusCode::OK, page, Some(&v.user), Some(&f));
     }
-    let Some((outcome, _, _)) = through_writer(&s, event, &v.user.name, false).await else {
+    let Some((outcome, _, _)) = through_writer(&s, event, &v.user, false).await else {
         return problem_page(
             Some(&v),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -2551,7 +2598,7 @@ async fn budget_get(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let Some(c) = form_choices(&s, &f) else {
+    let Some(c) = form_choices(&s, &f, &v.user) else {
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
     };
     let snapshot = s.snapshot();
@@ -2574,7 +2621,7 @@ async fn budget_post(
     if !values.get("csrf").is_some_and(|c| same_secret(c, &v.csrf)) {
         return csrf_refused(Some(&v.user));
     }
-    let Some(c) = form_choices(&s, &f) else {
+    let Some(c) = form_choices(&s, &f, &v.user) else {
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
     };
     let mut problems = Problems::new();
@@ -2601,7 +2648,7 @@ async fn budget_post(
         Ok(x) => x,
         Err(problems) => return again(&problems, &values),
     };
-    let Some((checked, warnings, _)) = through_writer(&s, event.clone(), &v.user.name, true).await else {
+    let Some((checked, warnings, _)) = through_writer(&s, event.clone(), &v.user, true).await else {
         return problem_page(
             Some(&v),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -2618,9 +2665,7 @@ async fn budget_post(
             );
             return again(&p, &values);
         }
-        Err(e) => {
-            return problem_page(Some(&v), StatusCode::SERVICE_UNAVAILABLE, "Inget registrerades", &e.to_string())
-        }
+        Err(e) => return store_failure_page(&v, e),
         Ok(_) => {}
     }
     let acknowledged = values.contains_key("sett_varningar");
@@ -2658,7 +2703,7 @@ async fn budget_post(
             Some(&f),
         );
     }
-    let Some((outcome, _, _)) = through_writer(&s, event, &v.user.name, false).await else {
+    let Some((outcome, _, _)) = through_writer(&s, event, &v.user, false).await else {
         return problem_page(
             Some(&v),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -2692,7 +2737,24 @@ fn recorded_answer(
             r
         }
         Err(StoreError::Rejected(r)) => refused(&r),
-        Err(e) => problem_page(Some(v), StatusCode::SERVICE_UNAVAILABLE, "Inget registrerades", &e.to_string()),
+        Err(e) => store_failure_page(v, e),
+    }
+}
+
+/// Why the writer recorded nothing, as a page: a förbund the user may not record in is 403 (the
+/// event touches another förbund's books); anything else is the server's trouble (503).
+fn store_failure_page(v: &Visitor, e: StoreError) -> Response {
+    match e {
+        StoreError::Forbidden { forbund, .. } => problem_page(
+            Some(v),
+            StatusCode::FORBIDDEN,
+            "Ingen behörighet",
+            &format!(
+                "Inget registrerades: händelsen rör förbundet {forbund}s bokföring, och din roll ({}) får inte registrera där.",
+                v.role_sv()
+            ),
+        ),
+        e => problem_page(Some(v), StatusCode::SERVICE_UNAVAILABLE, "Inget registrerades", &e.to_string()),
     }
 }
 
@@ -2712,7 +2774,7 @@ pub fn routes() -> Router<Shared_> {
     Router::new()
         .fallback(not_found)
         .route("/", get(index))
-        .route("/logga-in", get(login_form).post(login))
+        .route("/logga-in", get(login_form).post(login).layer(DefaultBodyLimit::max(super::SIGN_IN_BYTES_MAX)))
         .route("/logga-ut", axum::routing::post(logout))
         .route("/verifiera", get(verify_page))
         .route("/f/{id}", get(start))

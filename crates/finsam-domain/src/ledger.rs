@@ -203,6 +203,32 @@ impl Ledger {
         self.corrected.get(&seq).copied()
     }
 
+    /// The förbund whose books an event's vouchers touch, given what is recorded: its own; the
+    /// other side of an equity transfer or a takeover; the förbund a merger decision names; the
+    /// förbund a dissolution merges into; and for a correction, every förbund whose books the
+    /// corrected event touched (a reversed transfer is booked in both books). Whoever records
+    /// an event must be allowed to record in every one of them.
+    pub fn touched(&self, event: &Event) -> BTreeSet<Slug> {
+        use EventKind::*;
+        let mut list = BTreeSet::from([event.forbund.clone()]);
+        match &event.kind {
+            EquityTransferred { from, .. } | BalancesTakenOver { from, .. } => {
+                list.insert(from.clone());
+            }
+            MergerDecided { merging, .. } => list.extend(merging.iter().cloned()),
+            ForbundDissolved { merged_into: Some(into), .. } => {
+                list.insert(into.clone());
+            }
+            EventCorrected { corrects, .. } => {
+                list.extend(self.forbund_of(*corrects).cloned());
+                list.extend(self.transfers.get(corrects).cloned());
+                list.extend(self.takeovers.get(corrects).cloned());
+            }
+            _ => {}
+        }
+        list
+    }
+
     /// Checks and applies: the event becomes `head() + 1`.
     pub fn record(&mut self, event: &Event) -> Result<u64, Rejection> {
         self.check(event)?;
@@ -1267,6 +1293,39 @@ mod tests {
         );
         refused(&ledger, transfer, Rule::TransferFromDissolvedForbund);
         refused(&ledger, insats("sf-old", "team"), Rule::ForbundDissolved);
+    }
+
+    /// What an event touches is what its vouchers touch: a transfer both förbund's books, and
+    /// so does its correction, though it is recorded in the receiving förbund alone.
+    #[test]
+    fn an_event_touches_the_books_its_vouchers_are_booked_in() {
+        let mut ledger = given(&[registered("sf-new"), registered("sf-old"), registered("sf-other")]);
+        let slugs = |list: &[&str]| list.iter().map(|s| Slug::parse(s).unwrap()).collect::<BTreeSet<_>>();
+        let merger = json!({"type": "MergerDecided", "forbund": "sf-new", "date": "2023-11-16", "merging": ["sf-old"],
+            "effective": "2024-01-01", "estimated_transfers": [], "decision": decision()});
+        assert_eq!(ledger.touched(&event(merger.clone())), slugs(&["sf-new", "sf-old"]));
+        accepted(&mut ledger, merger);
+        let transfer = json!({"type": "EquityTransferred", "forbund": "sf-new", "date": "2024-01-01", "from": "sf-old",
+            "amount": "396000", "reference": "bokslut 2023"});
+        assert_eq!(ledger.touched(&event(transfer.clone())), slugs(&["sf-new", "sf-old"]));
+        let seq = accepted(&mut ledger, transfer);
+        let correction = json!({"type": "EventCorrected", "forbund": "sf-new", "date": "2024-02-01",
+            "corrects": seq, "reason": "fel belopp"});
+        assert_eq!(ledger.touched(&event(correction)), slugs(&["sf-new", "sf-old"]));
+        // A correction naming another förbund's event touches that förbund (and is refused by
+        // the rules besides); one naming no event touches only its own.
+        let other = json!({"type": "EventCorrected", "forbund": "sf-other", "date": "2024-02-01",
+            "corrects": seq, "reason": "fel"});
+        assert_eq!(ledger.touched(&event(other)), slugs(&["sf-new", "sf-old", "sf-other"]));
+        let unknown = json!({"type": "EventCorrected", "forbund": "sf-other", "date": "2024-02-01",
+            "corrects": 999, "reason": "fel"});
+        assert_eq!(ledger.touched(&event(unknown)), slugs(&["sf-other"]));
+        let takeover = json!({"type": "BalancesTakenOver", "forbund": "sf-new", "date": "2024-01-01", "from": "sf-old",
+            "reference": "bokslut"});
+        assert_eq!(ledger.touched(&event(takeover)), slugs(&["sf-new", "sf-old"]));
+        let contribution = json!({"type": "ContributionReceived", "forbund": "sf-other", "date": "2024-01-31",
+            "member": "sala", "year": 2024, "amount": "250000", "reference": "Q1"});
+        assert_eq!(ledger.touched(&event(contribution)), slugs(&["sf-other"]));
     }
 
     #[test]

@@ -228,6 +228,19 @@ mod tests {
         }
     }
 
+    /// The limit itself is an amount; the öre past it, either way, is not — whatever the
+    /// digit-count rule lets through (12 digits before the point pass it).
+    #[test]
+    fn the_amount_limit_is_one_hundred_billion_kronor_to_the_ore() {
+        assert_eq!(Amount::parse("100000000000").unwrap(), Amount::kr(AMOUNT_KR_MAX));
+        assert_eq!(Amount::parse("-100000000000").unwrap(), -Amount::kr(AMOUNT_KR_MAX));
+        assert_eq!(Amount::parse("99999999999.99").unwrap().canonical(), "99999999999.99");
+        for over in ["100000000000.01", "-100000000000.01", "100000000001", "999999999999"] {
+            let e = Amount::parse(over).unwrap_err();
+            assert!(e.0.contains("100 000 000 000"), "{over}: {}", e.0);
+        }
+    }
+
     #[test]
     fn amounts_read_like_swedish_kronor() {
         assert_eq!(Amount::kr(1_918_000).human(), "1 918 000,00 kr");

@@ -319,5 +319,18 @@ mod tests {
         let mut c = Vec::new();
         generate(&Params { seed: 8, ..params }, &mut |e| c.push(serde_json::to_string(&e.to_json()).unwrap()));
         assert_ne!(a, c, "another seed, another log");
+        // "Valid" as a store would see it: each line read back from its text and recorded by a
+        // fresh ledger, in order, with no refusal.
+        for log in [&a, &c] {
+            let mut ledger = Ledger::new();
+            for (i, line) in log.iter().enumerate() {
+                let value: Value = serde_json::from_str(line).unwrap();
+                let event = Event::from_json(&value).unwrap_or_else(|r| panic!("line {}: {r}", i + 1));
+                if let Err(r) = ledger.record(&event) {
+                    panic!("line {} is refused by a fresh ledger: {r}\n{line}", i + 1);
+                }
+            }
+            assert_eq!(ledger.head(), log.len() as u64);
+        }
     }
 }

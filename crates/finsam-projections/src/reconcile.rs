@@ -144,6 +144,17 @@ impl Reconciliation {
     pub fn ok(&self) -> bool {
         !self.findings.iter().any(|f| f.severity == Severity::Error)
     }
+
+    /// The part of a run that concerns one förbund's books: its own findings, the mergers into
+    /// it and its payers. What a user who may read only that förbund is shown of a run over
+    /// the whole store.
+    pub fn restricted_to(mut self, forbund: &Slug) -> Reconciliation {
+        self.findings.retain(|f| &f.forbund == forbund);
+        self.scope.retain(|f| f == forbund);
+        self.mergers.retain(|m| &m.into == forbund);
+        self.payers.retain(|p| &p.forbund == forbund);
+        self
+    }
 }
 
 /// Why a run cannot start.

@@ -69,6 +69,26 @@ impl User {
     pub fn covers(&self, forbund: &str) -> bool {
         self.role == Role::Admin || self.forbund.iter().any(|f| f == forbund)
     }
+
+    /// Whether the user may record events that touch this förbund's books: an admin, or the
+    /// förbund's kansli. The one rule for every way in (the API, the web app's forms); what an
+    /// event touches is `Ledger::touched`, checked by the store against the books as they stand
+    /// when the event is written.
+    pub fn may_record(&self, forbund: &str) -> bool {
+        self.role == Role::Admin || (self.role == Role::Kansli && self.covers(forbund))
+    }
+
+    /// Whether the user may record in every one of these förbund.
+    pub fn may_record_all(&self, forbund: &[String]) -> bool {
+        forbund.iter().all(|f| self.may_record(f))
+    }
+
+    /// The grant this user's access comes from (the hash of its token): a new grant (a rotated
+    /// token, or access given again after a revocation) is another grant, and a web session
+    /// made under the old one ends.
+    pub fn grant_id(&self) -> &str {
+        &self.token_sha256
+    }
 }
 
 /// The users in force: every grant not revoked since.
@@ -177,10 +197,19 @@ impl Users {
     }
 }
 
+/// 256 random bits from the operating system's source, as 64 hex digits: tokens, session ids,
+/// CSRF tokens. A failing random source is a broken machine: finsam stops rather than issue a
+/// guessable secret.
+pub fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Grants access: records the grant (with who granted it, and when) and returns the token,
 /// which is shown once and never stored. A user granted again gets a new token.
 pub fn grant(dir: &Path, by: &str, name: &str, role: Role, forbund: &[String]) -> Result<String, StoreError> {
-    let token = format!("fs_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let token = format!("fs_{}", random_hex());
     let line = json!({"at": now_utc(), "by": by, "action": "grant", "name": name,
         "role": role.as_str(), "forbund": forbund, "token_sha256": sha256_hex(token.as_bytes())});
     append_durably(&dir.join(USERS_FILE), &line.to_string())?;

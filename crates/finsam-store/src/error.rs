@@ -48,6 +48,13 @@ pub enum StoreError {
     Refused(String),
     /// Asked to stop (a signal) before the batch was written: nothing was.
     Interrupted,
+    /// The user recording through the service may not record in a förbund whose books the
+    /// event at `line` would touch; nothing was written.
+    Forbidden {
+        line: usize,
+        user: String,
+        forbund: String,
+    },
 }
 
 impl StoreError {
@@ -86,6 +93,10 @@ impl fmt::Display for StoreError {
             }
             StoreError::Derived { action, detail } => write!(f, "derived state (sled): could not {action}: {detail}"),
             StoreError::Refused(why) => write!(f, "refused: {why}"),
+            StoreError::Forbidden { line, user, forbund } => write!(
+                f,
+                "refused, nothing written: line {line}: {user} may not record events that touch the books of {forbund}"
+            ),
         }
     }
 }

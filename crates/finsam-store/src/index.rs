@@ -65,7 +65,7 @@ const VOUCHERS_FILE: &str = "vouchers.bin";
 const CHUNK_BYTES: usize = 16 << 20;
 
 /// The version a checkpoint must carry to be trusted: the ledger's and the projection's.
-const CHECKPOINT_VERSION: u32 = (LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION) * 10 + 3;
+const CHECKPOINT_VERSION: u32 = (LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION) * 10 + 4;
 
 #[derive(Serialize)]
 struct CheckpointRef<'a> {
@@ -101,9 +101,10 @@ impl Index {
         Index::default()
     }
 
-    /// The seq and content digest recorded under an idempotency key.
-    pub fn idempotency(&self, key: &str) -> Option<&(u64, String)> {
-        self.idempotency.get(key)
+    /// The seq and content digest recorded under an idempotency key, as scoped by
+    /// `scoped_key`.
+    pub fn idempotency(&self, scoped: &str) -> Option<&(u64, String)> {
+        self.idempotency.get(scoped)
     }
 
     pub fn position(&self, forbund: &str) -> Position {
@@ -121,7 +122,7 @@ impl Index {
         };
         position.last_seq = envelope.seq;
         position.events += 1;
-        let key = envelope.event.idempotency_key.as_deref()?;
+        let key = &scoped_key(&envelope.event.forbund, envelope.event.idempotency_key.as_deref()?);
         let earlier = self.idempotency.get(key).map(|(seq, _)| *seq);
         if earlier.is_none() {
             self.idempotency.insert(key.to_string(), (envelope.seq, content_digest(&envelope.event)));
@@ -138,6 +139,12 @@ impl Index {
             && self.positions.values().all(|p| p.last_seq <= seq && p.events <= seq)
             && self.idempotency.values().all(|(s, _)| *s <= seq)
     }
+}
+
+/// An idempotency key as the index holds it: scoped by the förbund of the event, so that two
+/// förbund never share a key, and a key taken in one förbund's books says nothing of another's.
+pub fn scoped_key(forbund: &finsam_domain::Slug, key: &str) -> String {
+    format!("{forbund} {key}")
 }
 
 /// The files of the derived state and the key they are sealed with. `key` is `None` when this

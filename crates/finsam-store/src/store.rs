@@ -33,11 +33,14 @@ pub struct Recorded {
     pub duplicate: bool,
 }
 
-/// One batch of a group commit: the events, who records them, the head it expects.
+/// One batch of a group commit: the events, who records them, the head it expects, and — for
+/// a batch that comes through the service — the user whose rights every event is checked
+/// against (`None`: recorded locally by someone who holds the store's files).
 pub struct GroupRequest<'a> {
     pub batch: &'a [(usize, Event)],
     pub actor: &'a str,
     pub expect_head: Option<u64>,
+    pub user: Option<&'a crate::access::User>,
 }
 
 /// A batch that passed its checks (and is applied to the ledger it was checked against): what to
@@ -584,7 +587,8 @@ impl<B: LogBackend> Store<B> {
         }
         let head = self.backend.head().clone();
         let mut next = self.ledger.clone();
-        let p = self.prepare(&mut next, &head, &HashMap::new(), batch, actor, expect_head)?;
+        let request = GroupRequest { batch, actor, expect_head, user: None };
+        let p = self.prepare(&mut next, &head, &HashMap::new(), &request)?;
         if p.fresh.is_empty() {
             return Ok(p.outcome);
         }
@@ -633,7 +637,7 @@ impl<B: LogBackend> Store<B> {
         let mut sealed: Vec<SealedBatch> = Vec::new();
         let mut ledger = std::mem::take(&mut self.ledger);
         for r in requests {
-            match self.prepare(&mut ledger, &head, &keys, r.batch, r.actor, r.expect_head) {
+            match self.prepare(&mut ledger, &head, &keys, r) {
                 Ok(p) => {
                     if !p.fresh.is_empty() {
                         let batch = seal(&head, p.fresh, r.actor.trim());
@@ -716,10 +720,9 @@ impl<B: LogBackend> Store<B> {
         ledger: &mut Ledger,
         head: &Head,
         pending: &HashMap<String, (u64, String)>,
-        batch: &[(usize, Event)],
-        actor: &str,
-        expect_head: Option<u64>,
+        request: &GroupRequest<'_>,
     ) -> Result<Prepared, StoreError> {
+        let GroupRequest { batch, actor, expect_head, user } = *request;
         if let Some(expected) = expect_head {
             if expected != head.seq {
                 return Err(StoreError::HeadMoved { expected, actual: head.seq });
@@ -767,13 +770,19 @@ impl<B: LogBackend> Store<B> {
         let mut fresh: Vec<Event> = Vec::with_capacity(batch.len());
         let mut keys: HashMap<String, (u64, String)> = HashMap::new();
         for (line, event) in batch {
+            // Who may: before anything else, so that a refusal tells nothing of another
+            // förbund's books (not its keys, not its events).
+            if let Some(user) = user {
+                authorise(next, user, *line, event)?;
+            }
             if let Some(key) = event.idempotency_key.as_deref() {
+                let scoped = crate::index::scoped_key(&event.forbund, key);
                 let digest = content_digest(event);
                 let earlier = keys
-                    .get(key)
-                    .or_else(|| pending.get(key))
+                    .get(&scoped)
+                    .or_else(|| pending.get(&scoped))
                     .cloned()
-                    .or_else(|| self.index.idempotency(key).cloned());
+                    .or_else(|| self.index.idempotency(&scoped).cloned());
                 if let Some((seq, earlier_digest)) = earlier {
                     if earlier_digest == digest {
                         outcome.push(Recorded { line: *line, seq, duplicate: true });
@@ -783,12 +792,12 @@ impl<B: LogBackend> Store<B> {
                         Rule::IdempotencyKeyReused,
                         "idempotency_key",
                         format!("\"{key}\""),
-                        format!("this key was used by event {seq} with different content; a retry must repeat the event exactly, a new event needs a new key"),
+                        format!("this key was used by event {seq} of {} with different content; a retry must repeat the event exactly, a new event needs a new key", event.forbund),
                     )
                     .at_line(*line)
                     .into());
                 }
-                keys.insert(key.to_string(), (next.head() + 1, digest));
+                keys.insert(scoped, (next.head() + 1, digest));
             }
             next.check(event).map_err(|r| r.at_line(*line))?;
             let seq = next.apply(event);
@@ -799,6 +808,27 @@ impl<B: LogBackend> Store<B> {
             *ledger = c;
         }
         Ok(Prepared { outcome, fresh, keys })
+    }
+
+    /// The seq of an event already in the log under this event's idempotency key with the same
+    /// content: recording it again is a no-op (and warns about nothing, since it changes nothing).
+    pub fn already_recorded(&self, event: &Event) -> Option<u64> {
+        let key = event.idempotency_key.as_deref()?;
+        let (seq, digest) = self.index.idempotency(&crate::index::scoped_key(&event.forbund, key))?;
+        (*digest == content_digest(event)).then_some(*seq)
+    }
+
+    /// Checks a batch without recording it: the ledger's rules for each event against the books
+    /// as they stand (not against the events before it in the batch), and, for a user of the
+    /// service, that the user may record in every förbund each event touches.
+    pub fn check(&self, batch: &[(usize, Event)], user: Option<&crate::access::User>) -> Result<(), StoreError> {
+        for (line, event) in batch {
+            if let Some(user) = user {
+                authorise(&self.ledger, user, *line, event)?;
+            }
+            self.ledger.check(event).map_err(|r| StoreError::Rejected(r.at_line(*line)))?;
+        }
+        Ok(())
     }
 
     /// Saves the checkpoint of the derived state, if anything was recorded since the last one.
@@ -824,6 +854,15 @@ impl<B: LogBackend> Store<B> {
             .map_err(|e| StoreError::io(derived.dir(), "save the derived state (the log is unaffected) in", e))?;
         self.checkpoint_behind = false;
         Ok(())
+    }
+}
+
+/// Whether `user` may record `event`: every förbund whose books it touches, given the books as
+/// they stand, must be one the user may record in.
+fn authorise(ledger: &Ledger, user: &crate::access::User, line: usize, event: &Event) -> Result<(), StoreError> {
+    match ledger.touched(event).into_iter().find(|f| !user.may_record(f.as_str())) {
+        Some(f) => Err(StoreError::Forbidden { line, user: user.name.clone(), forbund: f.to_string() }),
+        None => Ok(()),
     }
 }
 
@@ -978,11 +1017,11 @@ mod tests {
         let again = batch(&[contribution("1", Some("a"))]);
         let stale = batch(&[contribution("6", None)]);
         let requests = [
-            GroupRequest { batch: &a, actor: "anna", expect_head: Some(1) },
-            GroupRequest { batch: &refused, actor: "anna", expect_head: None },
-            GroupRequest { batch: &b, actor: "olle", expect_head: Some(2) },
-            GroupRequest { batch: &again, actor: "anna", expect_head: None },
-            GroupRequest { batch: &stale, actor: "anna", expect_head: Some(2) },
+            GroupRequest { batch: &a, actor: "anna", expect_head: Some(1), user: None },
+            GroupRequest { batch: &refused, actor: "anna", expect_head: None, user: None },
+            GroupRequest { batch: &b, actor: "olle", expect_head: Some(2), user: None },
+            GroupRequest { batch: &again, actor: "anna", expect_head: None, user: None },
+            GroupRequest { batch: &stale, actor: "anna", expect_head: Some(2), user: None },
         ];
         let results = store.record_group(&requests);
         assert_eq!(results[0].as_ref().unwrap(), &vec![Recorded { line: 1, seq: 2, duplicate: false }]);
