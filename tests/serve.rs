@@ -508,7 +508,7 @@ fn the_openapi_document_names_exactly_the_routes_the_server_serves() {
         .unwrap()
     );
     let documented: std::collections::BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
-    let source = std::fs::read_to_string(root().join("crates/finsam-cli/src/serve.rs")).unwrap();
+    let source = std::fs::read_to_string(root().join("crates/finsam-server/src/lib.rs")).unwrap();
     let served: std::collections::BTreeSet<String> = source
         .lines()
         .filter_map(|l| l.trim().strip_prefix(".route(\""))

@@ -1,9 +1,9 @@
 //! `finsam demo`: the fixtures recorded into a fresh store, and the main reports.
 
-use crate::output::{emit, report_open, Failure};
-use crate::table::{Align, Table};
-use crate::{reports, Format};
 use chrono::NaiveDate;
+use finsam_app::output::{emit, report_open, Failure};
+use finsam_app::table::{Align, Table};
+use finsam_app::{reports, Format};
 use finsam_domain::Slug;
 use finsam_projections::reconcile::{reconcile, Options};
 use finsam_projections::{At, Chart};
@@ -50,7 +50,7 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
     report_open(&report);
     let mut recorded = Vec::new();
     for (name, text) in FIXTURES {
-        let outcome = crate::record_bytes(&mut store, text.as_bytes(), DEMO_ACTOR, None)
+        let outcome = finsam_app::record::record_bytes(&mut store, text.as_bytes(), DEMO_ACTOR, None)
             .map_err(|f| Failure { code: f.code, message: format!("{name}: {}", f.message) })?;
         let first = outcome.first().map_or(0, |r| r.seq);
         let last = outcome.last().map_or(0, |r| r.seq);
@@ -76,7 +76,7 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
     // The annual report 2024 of the new förbund, as a page to open, print or archive.
     let annual =
         projection.annual(&forbund, 2024, head.seq, Decimal::new(2, 1)).expect("the fixtures register sf-vastmanland");
-    let page = crate::annual::render(&annual, &chart, &head, Format::Html);
+    let page = finsam_app::annual::render(&annual, &chart, &head, Format::Html);
     let annual_path = dir.join("arsredovisning-sf-vastmanland-2024.html");
     finsam_store::files::write_new(&annual_path, page.as_bytes())?;
     // Two users for the web app: the förbund's kansli (records) and a revisor (reads, traces,

@@ -4,25 +4,19 @@
 //! 0 ok, 1 a check found problems (or the store could not be read), 2 bad usage or rejected
 //! input (nothing written).
 
-mod annual;
-mod audit;
-mod charts;
 mod demo;
-mod output;
-mod pages;
-mod reports;
-mod serve;
-mod table;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use finsam_app::output::{self, emit, Failure};
+use finsam_app::record::{advise, record_json};
+use finsam_app::table::{Align, Table};
+use finsam_app::{annual, audit, exports, reports, Format};
 use finsam_domain::input::{parse_batch, INPUT_BYTES_MAX};
 use finsam_domain::Rejection;
 use finsam_store::{Store, StoreError};
-use output::{emit, Failure};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use table::{Align, Table};
 
 const ABOUT: &str = "An event-sourced ledger for Swedish samordningsförbund (Finsam förbund)";
 
@@ -45,21 +39,33 @@ struct Cli {
     store: Option<PathBuf>,
 
     /// Output for people (table; html for finsam report annual, period and members) or for programs (json; csv for the reports)
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
 
     #[command(subcommand)]
     command: Command,
 }
 
+/// How a command writes its result (`--format`): clap's side of `finsam_app::Format`.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum FormatArg {
     Table,
     Json,
     /// Comma-separated values (the reports only)
     Csv,
     /// One self-contained HTML page with charts, to read, print or archive (finsam report annual, period, members)
     Html,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Html => Format::Html,
+        }
+    }
 }
 
 fn parse_share(text: &str) -> Result<rust_decimal::Decimal, String> {
@@ -560,7 +566,7 @@ fn store_dir(cli_store: &Option<PathBuf>) -> PathBuf {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let format = cli.format;
+    let format: Format = cli.format.into();
     let reports_only = !matches!(
         cli.command,
         Command::Balances { .. }
@@ -708,44 +714,10 @@ fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
     finsam_store::files::read_limited(std::path::Path::new(file), limit).map_err(|e| Failure::usage(e.to_string()))
 }
 
-pub fn record_bytes(
-    store: &mut Store<finsam_store::FileLog>,
-    input: &[u8],
-    actor: &str,
-    expect_head: Option<u64>,
-) -> Result<Vec<finsam_store::Recorded>, Failure> {
-    let batch = parse_batch(input).map_err(Failure::rejected)?;
-    Ok(store.record(&batch, actor, expect_head)?)
-}
-
 fn export_journal(store: &std::path::Path, forbund: Option<&str>, year: Option<i32>) -> Result<(), Failure> {
     let view = finsam_store::open_view(store)?;
-    emit(&journal_out(store, (&view).into(), forbund, year)?);
+    emit(&exports::journal_out(store, (&view).into(), forbund, year)?);
     Ok(())
-}
-
-/// The journal (ledger-cli/hledger) of one förbund or all, for a year or all years.
-pub(crate) fn journal_out(
-    store: &std::path::Path,
-    books: reports::Books<'_>,
-    forbund: Option<&str>,
-    year: Option<i32>,
-) -> Result<String, Failure> {
-    if let Some(y) = year {
-        reports::check_year(y)?;
-    }
-    let mut list = Vec::new();
-    if let Some(f) = forbund {
-        let f = reports::parse_forbund(f)?;
-        reports::check_forbund(books, &f)?;
-        list.push(f);
-    }
-    let mut charts = std::collections::BTreeMap::new();
-    for f in books.projection.forbund.keys() {
-        charts.insert(f.clone(), reports::chart_for(store, f)?);
-    }
-    let default = finsam_projections::Chart::default_chart();
-    Ok(finsam_projections::journal::journal(books.projection, &charts, &default, &list, year))
 }
 
 fn export_sie(
@@ -757,41 +729,12 @@ fn export_sie(
 ) -> Result<(), Failure> {
     let f = reports::parse_forbund(forbund)?;
     let view = finsam_store::open_view(store)?;
-    let bytes = sie_out(store, (&view).into(), forbund, year, kind == SieKind::E)?;
+    let bytes = exports::sie_out(store, (&view).into(), forbund, year, kind == SieKind::E)?;
     finsam_store::files::write_new(out, &bytes)?;
     let vouchers =
         view.projection.visible_vouchers(&f, u64::MAX, chrono::NaiveDate::MAX).filter(|v| v.year == year).count();
     emit(&format!("wrote {} ({} bytes, {vouchers} voucher(s)) for {f}, {year}\n", out.display(), bytes.len()));
     Ok(())
-}
-
-/// A förbund's year as an SIE 4 file (4E, or 4I for a transfer of vouchers), its bytes.
-pub(crate) fn sie_out(
-    store: &std::path::Path,
-    books: reports::Books<'_>,
-    forbund: &str,
-    year: i32,
-    e4: bool,
-) -> Result<Vec<u8>, Failure> {
-    reports::check_year(year)?;
-    let f = reports::parse_forbund(forbund)?;
-    reports::check_forbund(books, &f)?;
-    let mut generated = None;
-    finsam_store::read_events(store, &[books.head], &mut |e| {
-        generated = chrono::NaiveDate::parse_from_str(&e.recorded_at[..10], "%Y-%m-%d").ok();
-        Ok(())
-    })?;
-    let chart = reports::chart_for(store, &f)?;
-    let export = finsam_sie::Export {
-        projection: books.projection,
-        chart: &chart,
-        forbund: &f,
-        year,
-        kind: if e4 { finsam_sie::SieType::E4 } else { finsam_sie::SieType::I4 },
-        generated: generated.unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(year, 12, 31).expect("valid")),
-        program_version: env!("CARGO_PKG_VERSION"),
-    };
-    export.render().map_err(Failure::usage)
 }
 
 fn generate(forbund: u32, years: u32, seed: u64) -> Result<(), Failure> {
@@ -909,10 +852,6 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
     })
 }
 
-/// How much of the log's end a new batch is compared with for likely duplicates: 1 MiB, some
-/// thousands of events, read from the end of the file whatever the log's length.
-const RECENT_BYTES: u64 = 1 << 20;
-
 /// The warnings for a batch, event by event, as if each earlier one were recorded: (line, warning).
 /// Who runs a command that changes access: `--by`, else FINSAM_ACTOR.
 fn granted_by(by: Option<String>) -> Result<String, Failure> {
@@ -977,66 +916,6 @@ fn user(dir: &std::path::Path, command: UserCommand, format: Format) -> Result<(
         }
     }
     Ok(())
-}
-
-/// What `record --format json` and `POST /api/v1/events` answer.
-pub(crate) fn record_json(
-    outcome: &[finsam_store::Recorded],
-    warnings: &[(usize, finsam_projections::advice::Warning)],
-    head: &finsam_store::Head,
-) -> String {
-    let rows: Vec<_> =
-        outcome.iter().map(|r| serde_json::json!({"line": r.line, "seq": r.seq, "duplicate": r.duplicate})).collect();
-    let warnings: Vec<_> = warnings
-        .iter()
-        .map(|(line, w)| serde_json::json!({"line": line, "rule": w.rule, "field": w.field, "message": w.message}))
-        .collect();
-    format!(
-        "{}\n",
-        serde_json::json!({"recorded": rows, "warnings": warnings, "head": {"seq": head.seq, "hash": head.hash}})
-    )
-}
-
-fn advise(
-    store: &Store<finsam_store::FileLog>,
-    batch: &[(usize, finsam_domain::Event)],
-) -> Result<Vec<(usize, finsam_projections::advice::Warning)>, Failure> {
-    let recent = recent_events(store)?;
-    let mut advisor = finsam_projections::advice::Advisor::new(store.projection(), &recent);
-    Ok(advise_group(&mut advisor, store, &[batch]).pop().unwrap_or_default())
-}
-
-/// The events recorded last (the last MiB of the log), for the duplicate warning.
-pub(crate) fn recent_events(store: &Store<finsam_store::FileLog>) -> Result<Vec<finsam_domain::Event>, Failure> {
-    Ok(store.recent(RECENT_BYTES)?.into_iter().map(|e| e.event).collect())
-}
-
-/// The warnings of several batches about to be recorded one after the other (a group commit),
-/// each batch advised as the ones before it leave the books. A retry — an event whose
-/// idempotency key the log (or an earlier event of the group) already holds — records nothing,
-/// so it is neither warned about nor counted in the figures the later events are warned against.
-pub(crate) fn advise_group(
-    advisor: &mut finsam_projections::advice::Advisor<'_>,
-    store: &Store<finsam_store::FileLog>,
-    batches: &[&[(usize, finsam_domain::Event)]],
-) -> Vec<Vec<(usize, finsam_projections::advice::Warning)>> {
-    let mut keys = std::collections::HashSet::new();
-    batches
-        .iter()
-        .map(|batch| {
-            let mut warnings = Vec::new();
-            for (line, e) in batch.iter() {
-                if let Some(key) = e.idempotency_key.as_deref() {
-                    let fresh = keys.insert(finsam_store::index::scoped_key(&e.forbund, key));
-                    if !fresh || store.already_recorded(e).is_some() {
-                        continue;
-                    }
-                }
-                warnings.extend(advisor.advise(e).into_iter().map(|w| (*line, w)));
-            }
-            warnings
-        })
-        .collect()
 }
 
 fn record(
@@ -1167,55 +1046,9 @@ fn status(dir: &std::path::Path, format: Format) -> Result<(), Failure> {
     Ok(())
 }
 
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
-        let code = match &e {
-            StoreError::Rejected(_)
-            | StoreError::HeadMoved { .. }
-            | StoreError::Locked { .. }
-            | StoreError::NotAStore { .. }
-            | StoreError::AlreadyAStore { .. }
-            | StoreError::Refused(_)
-            | StoreError::Forbidden { .. } => 2,
-            StoreError::Interrupted => 130,
-            StoreError::Damaged { .. }
-            | StoreError::Poisoned { .. }
-            | StoreError::Io { .. }
-            | StoreError::Derived { .. } => 1,
-        };
-        Failure { code, message: e.to_string() }
-    }
-}
-
-impl Failure {
-    fn rejected(rejections: Vec<Rejection>) -> Failure {
-        let mut message = format!("rejected, nothing written ({} problem(s)):", rejections.len());
-        for r in &rejections {
-            message.push_str("\n  ");
-            message.push_str(&r.to_string());
-        }
-        Failure { code: 2, message }
-    }
-}
-
 /// Thrown when a signal (Ctrl-C, SIGTERM, SIGHUP) asks finsam to stop. A command that records
 /// hands it to the store, which checks it before every append and never during one.
 static STOP: finsam_store::StopSwitch = finsam_store::StopSwitch::new();
-
-/// Resolves when the process is asked to stop.
-pub(crate) async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (term, hup) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()));
-    let (Ok(mut term), Ok(mut hup)) = (term, hup) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        _ = hup.recv() => {}
-    }
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -1229,7 +1062,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        return match runtime.block_on(serve::serve(dir, listen)) {
+        return match runtime.block_on(finsam_server::serve(dir, listen)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(failure) => failure.exit(),
         };
@@ -1250,7 +1083,7 @@ fn main() -> ExitCode {
         let mut work = tokio::task::spawn_blocking(move || run(cli));
         let outcome = tokio::select! {
             joined = &mut work => joined,
-            _ = stop_signal() => {
+            _ = finsam_server::stop_signal() => {
                 if !records {
                     eprintln!("finsam: interrupted.");
                     std::process::exit(130);

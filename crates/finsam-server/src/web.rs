@@ -11,15 +11,15 @@
 //! made when the form was drawn, so a second press records nothing twice.
 
 use super::{on_books, AccessNote, Shared, Shared_, WriteJob};
-use crate::pages::{self, money_cell};
-use crate::reports::{self, Axes, KnownAt};
-use crate::Format;
 use axum::extract::{DefaultBodyLimit, Form, Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{Datelike, NaiveDate};
+use finsam_app::pages::{self, money_cell};
+use finsam_app::reports::{self, Axes, KnownAt};
+use finsam_app::Format;
 use finsam_domain::{Amount, Event, Slug};
 use finsam_store::access::{Role, User};
 use finsam_store::StoreError;
@@ -614,7 +614,7 @@ async fn start(
             h2 { "Kassa och bank " (year) }
             figure {
                 figcaption { "Kassa och bank vid varje månads slut " (year) }
-                (crate::charts::line("bank", &format!("Kassa och bank vid varje månads slut {year}"), &o.months))
+                (finsam_app::charts::line("bank", &format!("Kassa och bank vid varje månads slut {year}"), &o.months))
             }
             table {
                 caption { "Kassa och bank per månad (kr)" }
@@ -675,7 +675,7 @@ fn budget_section(f: &str, bp: &finsam_projections::reports::BudgetPosition, kee
             p.note { "Budgeten i kraft: " a href={"/f/" (f) "/handelse/" (bp.budget_seq)} { "beslutet (händelse " (bp.budget_seq) ")" } ". Klicka på ett utfall för att se verifikationerna bakom det." }
             figure {
                 figcaption { "Budget och utfall per kategori " (year) }
-                (crate::charts::paired_bars("start-kategori", &format!("Budget och utfall per kategori {year}"), ("budget", "utfall"), &bars))
+                (finsam_app::charts::paired_bars("start-kategori", &format!("Budget och utfall per kategori {year}"), ("budget", "utfall"), &bars))
             }
             table {
                 caption { "Per kategori (kr)" }
@@ -688,7 +688,7 @@ fn budget_section(f: &str, bp: &finsam_projections::reports::BudgetPosition, kee
             }
             figure {
                 figcaption { "Budget och utfall per budgetrad och insats " (year) }
-                (crate::charts::paired_bars("start-rad", &format!("Budget och utfall per budgetrad och insats {year}"), ("budget", "utfall"), &by_line))
+                (finsam_app::charts::paired_bars("start-rad", &format!("Budget och utfall per budgetrad och insats {year}"), ("budget", "utfall"), &by_line))
             }
             table {
                 caption { "Per budgetrad och insats (kr)" }
@@ -739,7 +739,7 @@ fn voucher_table(f: &str, caption: &str, rows: &[(finsam_projections::projection
 }
 
 /// Reports and the förbund's name (as known at the head) from the same books.
-fn forbund_name(books: reports::Books<'_>, f: &str) -> Result<String, crate::output::Failure> {
+fn forbund_name(books: reports::Books<'_>, f: &str) -> Result<String, finsam_app::output::Failure> {
     Ok(books.projection.forbund[&reports::parse_forbund(f)?].name.clone())
 }
 
@@ -791,10 +791,10 @@ async fn budget_line(
     let found = on_books(s.clone(), move |store, books| {
         let axes = Axes { as_of: axes.as_of.or(NaiveDate::from_ymd_opt(year, 12, 31)), known_at: axes.known_at };
         let (slug, at) = reports::forbund_at(store, books, &forbund, &axes)?;
-        let id = Slug::parse(&line_id).map_err(|r| crate::output::Failure::usage(r.to_string()))?;
+        let id = Slug::parse(&line_id).map_err(|r| finsam_app::output::Failure::usage(r.to_string()))?;
         let p = books.projection;
         let Some(entries) = p.line_vouchers(&slug, year, &id, at) else {
-            return Err(crate::output::Failure {
+            return Err(finsam_app::output::Failure {
                 code: 2,
                 message: format!("{slug} has no budget for {year} with a line {id}"),
             });
@@ -875,14 +875,17 @@ async fn event_page(
         let slug = reports::parse_forbund(&forbund)?;
         reports::check_forbund(books, &slug)?;
         if seq == 0 || seq > books.head {
-            return Err(crate::output::Failure { code: 2, message: format!("no förbund event {seq} in the log") });
+            return Err(finsam_app::output::Failure {
+                code: 2, message: format!("no förbund event {seq} in the log")
+            });
         }
         let mut found = None;
         finsam_store::read_events(store, &[seq], &mut |e| {
             found = Some(e);
             Ok(())
         })?;
-        let e = found.ok_or_else(|| crate::output::Failure { code: 2, message: format!("no förbund event {seq}") })?;
+        let e = found
+            .ok_or_else(|| finsam_app::output::Failure { code: 2, message: format!("no förbund event {seq}") })?;
         let p = books.projection;
         let chart = reports::chart_for(store, &slug)?;
         let vouchers = p.vouchers_of(seq);
@@ -903,7 +906,7 @@ async fn event_page(
             .collect();
         let touches = e.event.forbund == slug || super::touched(&e.event).iter().any(|t| t == slug.as_str());
         if !touches {
-            return Err(crate::output::Failure {
+            return Err(finsam_app::output::Failure {
                 code: 2,
                 message: format!("no förbund event {seq} in {slug}'s books"),
             });
@@ -1126,7 +1129,7 @@ async fn annual_page(
     };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
-        let page = crate::annual::annual_out(
+        let page = finsam_app::annual::annual_out(
             store,
             books,
             &forbund,
@@ -1165,7 +1168,15 @@ async fn annual_print(
     };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
-        crate::annual::annual_out(store, books, &forbund, year, None, rust_decimal::Decimal::new(2, 1), Format::Html)
+        finsam_app::annual::annual_out(
+            store,
+            books,
+            &forbund,
+            year,
+            None,
+            rust_decimal::Decimal::new(2, 1),
+            Format::Html,
+        )
     })
     .await;
     match found {
@@ -1228,13 +1239,13 @@ async fn period_page(
     };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
-        let asked = crate::annual::PeriodAsked {
+        let asked = finsam_app::annual::PeriodAsked {
             year,
             through: (year, month),
             known_at,
             profile: finsam_projections::period::Profile::even(),
         };
-        let page = crate::annual::period_out(store, books, &forbund, &asked, Format::Html)?;
+        let page = finsam_app::annual::period_out(store, books, &forbund, &asked, Format::Html)?;
         Ok((page, forbund_name(books, &forbund)?))
     })
     .await;
@@ -1275,7 +1286,7 @@ async fn members_page(
     };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
-        let page = crate::annual::members_out(store, books, &forbund, year, &axes, Format::Html)?;
+        let page = finsam_app::annual::members_out(store, books, &forbund, year, &axes, Format::Html)?;
         Ok((page, forbund_name(books, &forbund)?))
     })
     .await;

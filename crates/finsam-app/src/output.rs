@@ -1,6 +1,7 @@
 //! Writing results and failures.
 
-use finsam_store::OpenReport;
+use finsam_domain::Rejection;
+use finsam_store::{OpenReport, StoreError};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -53,5 +54,37 @@ pub fn report_open(report: &OpenReport) {
             "finsam: cut {} byte(s) at the end of the log: an unfinished batch from an interrupted run, never acknowledged",
             report.torn_bytes_cut
         );
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        let code = match &e {
+            StoreError::Rejected(_)
+            | StoreError::HeadMoved { .. }
+            | StoreError::Locked { .. }
+            | StoreError::NotAStore { .. }
+            | StoreError::AlreadyAStore { .. }
+            | StoreError::Refused(_)
+            | StoreError::Forbidden { .. } => 2,
+            StoreError::Interrupted => 130,
+            StoreError::Damaged { .. }
+            | StoreError::Poisoned { .. }
+            | StoreError::Io { .. }
+            | StoreError::Derived { .. } => 1,
+        };
+        Failure { code, message: e.to_string() }
+    }
+}
+
+impl Failure {
+    /// Every refusal of a batch, one per line: exit 2, nothing written.
+    pub fn rejected(rejections: Vec<Rejection>) -> Failure {
+        let mut message = format!("rejected, nothing written ({} problem(s)):", rejections.len());
+        for r in &rejections {
+            message.push_str("\n  ");
+            message.push_str(&r.to_string());
+        }
+        Failure { code: 2, message }
     }
 }

@@ -115,7 +115,7 @@ fn seq_recorded_by(store: &Path, head: u64, t: chrono::DateTime<chrono::Utc>) ->
 
 /// The log's head as it was at `seq` (its seq and hash), for a report's footer: the books'
 /// own head, or read from the log for an earlier seq.
-pub(crate) fn head_at(store: &Path, books: Books<'_>, seq: u64) -> Result<finsam_store::Head, Failure> {
+pub fn head_at(store: &Path, books: Books<'_>, seq: u64) -> Result<finsam_store::Head, Failure> {
     if seq >= books.head {
         return Ok(finsam_store::Head { seq: books.head, hash: books.head_hash.to_string() });
     }
@@ -176,7 +176,7 @@ fn resolve(store: &Path, books: Books<'_>, axes: &Axes) -> Result<At, Failure> {
 }
 
 /// The common start of a report on one förbund: its id parsed and checked, the axes resolved.
-pub(crate) fn forbund_at(store: &Path, books: Books<'_>, forbund: &str, axes: &Axes) -> Result<(Slug, At), Failure> {
+pub fn forbund_at(store: &Path, books: Books<'_>, forbund: &str, axes: &Axes) -> Result<(Slug, At), Failure> {
     let f = parse_forbund(forbund)?;
     check_forbund(books, &f)?;
     Ok((f, resolve(store, books, axes)?))
@@ -213,7 +213,7 @@ fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// One CSV record, written by the `csv` crate (which quotes a comma, a quote, CR or LF).
-pub(crate) fn csv_line(fields: &[String]) -> String {
+pub fn csv_line(fields: &[String]) -> String {
     let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
     out.write_record(fields.iter().map(|f| csv_cell(f).into_owned())).expect("writing to memory cannot fail");
     String::from_utf8(out.into_inner().expect("writing to memory cannot fail")).expect("UTF-8 in, UTF-8 out")
@@ -221,7 +221,7 @@ pub(crate) fn csv_line(fields: &[String]) -> String {
 
 /// The two time axes of a report, as its heading states them: "per 2024-12-31, känt vid seq 293
 /// (loggens huvud)".
-pub(crate) fn axes_line(at: At, head: u64) -> String {
+pub fn axes_line(at: At, head: u64) -> String {
     let known = if at.known_at == head {
         format!("känt vid seq {} (loggens huvud)", at.known_at)
     } else {
@@ -434,11 +434,11 @@ pub fn budget_out(
 }
 
 /// A share as a percentage with a decimal comma: "13,58 %".
-pub(crate) fn pct(share: Option<rust_decimal::Decimal>) -> String {
+pub fn pct(share: Option<rust_decimal::Decimal>) -> String {
     share.map_or("–".into(), |s| format!("{:.2} %", s * rust_decimal::Decimal::from(100)).replace('.', ","))
 }
 
-pub(crate) fn share_json(share: Option<rust_decimal::Decimal>) -> Value {
+pub fn share_json(share: Option<rust_decimal::Decimal>) -> Value {
     share.map_or(Value::Null, |s| Value::String(format!("{s:.4}")))
 }
 
@@ -486,7 +486,7 @@ pub fn budget_json(p: &BudgetPosition) -> Value {
     })
 }
 
-pub(crate) fn category_title(c: Category) -> &'static str {
+pub fn category_title(c: Category) -> &'static str {
     match c {
         Category::Admin => "Administration",
         Category::Individ => "Individinriktade insatser",

@@ -6,8 +6,6 @@
 //! JSON. Every request is authenticated by a bearer token (`finsam user add`), checked against
 //! the user's role and förbund, and written to the hash-chained access log.
 
-use crate::reports::{self, Axes, Books, KnownAt};
-use crate::Format;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -15,6 +13,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use finsam_app::reports::{self, Axes, Books, KnownAt};
+use finsam_app::Format;
 use finsam_domain::input::{parse_batch, INPUT_BYTES_MAX};
 use finsam_domain::{Event, EventKind};
 use finsam_store::access::{Access, AccessLog, Role, User, Users};
@@ -25,7 +25,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-#[path = "web.rs"]
 mod web;
 
 /// Refused credentials (bad tokens, failed sign-ins) per client address: after
@@ -140,7 +139,7 @@ fn writer(
     // The events recorded last, for the duplicate warning: read from the log once, then kept.
     let recent = {
         let store = shared.store.lock().expect("the store's lock is never poisoned");
-        crate::recent_events(&store).unwrap_or_default()
+        finsam_app::record::recent_events(&store).unwrap_or_default()
     };
     let mut recent: std::collections::VecDeque<Event> = recent.into();
     // What the advisor learnt, kept from group to group while it stays right (see AdviceCache).
@@ -161,8 +160,9 @@ fn writer(
                 let checked = store.check(&job.batch, Some(&job.user));
                 let mut advisor =
                     finsam_projections::advice::Advisor::new(store.projection(), recent.make_contiguous());
-                let warnings =
-                    crate::advise_group(&mut advisor, &store, &[job.batch.as_slice()]).pop().unwrap_or_default();
+                let warnings = finsam_app::record::advise_group(&mut advisor, &store, &[job.batch.as_slice()])
+                    .pop()
+                    .unwrap_or_default();
                 let _ = job.reply.send((checked.map(|()| Vec::new()), warnings, store.head().clone()));
             }
         }
@@ -183,7 +183,7 @@ fn writer(
             Some(c) => finsam_projections::advice::Advisor::resume(store.projection(), c),
             None => finsam_projections::advice::Advisor::new(store.projection(), recent.make_contiguous()),
         };
-        let warnings = crate::advise_group(&mut advisor, &store, &batches);
+        let warnings = finsam_app::record::advise_group(&mut advisor, &store, &batches);
         let learnt = advisor.into_cache();
         let requests: Vec<finsam_store::GroupRequest<'_>> = jobs
             .iter()
@@ -529,7 +529,7 @@ impl AxesQuery {
 
 /// A report's failure as an HTTP answer: an unknown förbund or year is 404, anything else the
 /// caller asked wrongly 400.
-fn failed(f: crate::output::Failure) -> Answer {
+fn failed(f: finsam_app::output::Failure) -> Answer {
     let status = if f.message.starts_with("no förbund") || f.message.contains(" has no budget for ") {
         StatusCode::NOT_FOUND
     } else {
@@ -550,7 +550,7 @@ const STOPPING: u64 = u64::MAX;
 /// log); a failure is answered as `failed` says.
 async fn on_books<T: Send + 'static>(
     shared: Shared_,
-    work: impl FnOnce(&std::path::Path, Books<'_>) -> Result<T, crate::output::Failure> + Send + 'static,
+    work: impl FnOnce(&std::path::Path, Books<'_>) -> Result<T, finsam_app::output::Failure> + Send + 'static,
 ) -> Result<T, Answer> {
     let task = tokio::task::spawn_blocking(move || {
         let snapshot = shared.snapshot();
@@ -566,7 +566,7 @@ async fn on_books<T: Send + 'static>(
 /// A report as JSON, rendered on the books in memory.
 async fn report(
     shared: Shared_,
-    render: impl FnOnce(&std::path::Path, Books<'_>) -> Result<String, crate::output::Failure> + Send + 'static,
+    render: impl FnOnce(&std::path::Path, Books<'_>) -> Result<String, finsam_app::output::Failure> + Send + 'static,
 ) -> Answer {
     on_books(shared, render).await.map_or_else(|refused| refused, |body| Answer::json(StatusCode::OK, body))
 }
@@ -672,7 +672,7 @@ async fn export_sie(
         }
     };
     let id = f.clone();
-    let bytes = on_books(s, move |dir, books| crate::sie_out(dir, books, &id, year, e4)).await;
+    let bytes = on_books(s, move |dir, books| finsam_app::exports::sie_out(dir, books, &id, year, e4)).await;
     let a = bytes.map_or_else(
         |refused| refused,
         |body| Answer { body, content_type: "application/octet-stream", ..Answer::json(StatusCode::OK, String::new()) },
@@ -694,7 +694,7 @@ async fn export_journal(
 ) -> Reply {
     let user = s.authorize(&headers, Need::Export(&f))?;
     let id = f.clone();
-    let a = report(s, move |dir, books| crate::journal_out(dir, books, Some(&id), q.year)).await;
+    let a = report(s, move |dir, books| finsam_app::exports::journal_out(dir, books, Some(&id), q.year)).await;
     let a = Answer {
         content_type: if a.status == StatusCode::OK { "text/plain; charset=utf-8" } else { a.content_type },
         ..a
@@ -707,7 +707,7 @@ async fn export_journal(
 async fn bundle(State(s): State<Shared_>, headers: HeaderMap, UrlPath((f, year)): UrlPath<(String, i32)>) -> Reply {
     let user = s.authorize(&headers, Need::Export(&f))?;
     let id = f.clone();
-    let zipped = on_books(s, move |dir, books| crate::audit::bundle_zip(dir, books, &id, year)).await;
+    let zipped = on_books(s, move |dir, books| finsam_app::audit::bundle_zip(dir, books, &id, year)).await;
     let a = zipped.map_or_else(
         |refused| refused,
         |(body, name)| Answer {
@@ -916,7 +916,7 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
     };
     let a = match outcome {
         Ok(recorded) => {
-            let mut a = Answer::json(StatusCode::CREATED, crate::record_json(&recorded, &warnings, &head));
+            let mut a = Answer::json(StatusCode::CREATED, finsam_app::record::record_json(&recorded, &warnings, &head));
             a.seqs = recorded.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect();
             a
         }
@@ -1030,7 +1030,7 @@ async fn openapi() -> Answer {
 /// The event schemas the OpenAPI document refers to (`schemas/event.schema.json` and the files
 /// it refers to), as kept in `events/`.
 async fn schema(UrlPath(name): UrlPath<String>) -> Answer {
-    let found = crate::audit::BUNDLED
+    let found = finsam_app::audit::BUNDLED
         .iter()
         .find(|(path, _)| path.strip_prefix("events/") == Some(name.as_str()) && name.ends_with(".schema.json"));
     match found {
@@ -1391,10 +1391,10 @@ async fn connections(listener: tokio::net::TcpListener, app: Router, stop: impl 
 
 /// Opens the store for writing and serves it until a stop signal; then saves the derived
 /// state and makes the access log durable.
-pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Failure> {
-    use crate::output::Failure;
+pub async fn serve(dir: PathBuf, listen: String) -> Result<(), finsam_app::output::Failure> {
+    use finsam_app::output::Failure;
     let (store, report) = Store::open(&dir)?;
-    crate::output::report_open(&report);
+    finsam_app::output::report_open(&report);
     let users = Users::load(&dir)?;
     if users.iter().next().is_none() {
         eprintln!(
@@ -1453,15 +1453,30 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), crate::output::Fa
     });
     let stopping = shared.clone();
     connections(listener, router(shared.clone()), async move {
-        crate::stop_signal().await;
+        stop_signal().await;
         // Subscriptions end (their clients resume elsewhere or later); requests under way
         // are answered.
         let _ = stopping.heads.send(STOPPING);
     })
     .await;
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
-    crate::output::save_derived(&mut store);
+    finsam_app::output::save_derived(&mut store);
     let _ = shared.access.lock().expect("the access log's lock is never poisoned").sync();
     eprintln!("finsam serve: stopped; every acknowledged batch is on disk");
     Ok(())
+}
+
+/// Resolves when the process is asked to stop.
+pub async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (term, hup) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()));
+    let (Ok(mut term), Ok(mut hup)) = (term, hup) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
 }
