@@ -7,7 +7,7 @@
 //! the user's role and förbund, and written to the hash-chained access log.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -577,14 +577,70 @@ fn finish(mut a: Answer, user: &User, forbund: Option<&str>) -> Reply {
     Ok(a)
 }
 
-async fn balances(
-    State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath(f): UrlPath<String>,
-    Query(q): Query<AxesQuery>,
-) -> Reply {
-    let user = s.authorize(&headers, Need::Read(&f))?;
-    let axes = q.axes()?;
+/// The förbund of a route: its path's `{id}`, decoded (empty where the route has none).
+pub(crate) async fn path_forbund<S: Send + Sync>(parts: &mut axum::http::request::Parts, s: &S) -> String {
+    match axum::extract::RawPathParams::from_request_parts(parts, s).await {
+        Ok(params) => params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_string()).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The user of a request that reads one förbund's books (any role that covers it).
+struct Reader {
+    user: User,
+    f: String,
+}
+
+impl FromRequestParts<Shared_> for Reader {
+    type Rejection = Answer;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Answer> {
+        let f = path_forbund(parts, s).await;
+        Ok(Reader { user: s.authorize(&parts.headers, Need::Read(&f))?, f })
+    }
+}
+
+/// The user of a request that exports one förbund's books (any role that covers it but `read`).
+struct Exporter {
+    user: User,
+    f: String,
+}
+
+impl FromRequestParts<Shared_> for Exporter {
+    type Rejection = Answer;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Answer> {
+        let f = path_forbund(parts, s).await;
+        Ok(Exporter { user: s.authorize(&parts.headers, Need::Export(&f))?, f })
+    }
+}
+
+/// The user of a request about the whole store (admin or revisor).
+struct Auditor(User);
+
+impl FromRequestParts<Shared_> for Auditor {
+    type Rejection = Answer;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Answer> {
+        Ok(Auditor(s.authorize(&parts.headers, Need::Audit)?))
+    }
+}
+
+/// The two time axes of a report (`as_of`, `known_at`); a malformed one is 400.
+struct TimeAxes(Axes);
+
+impl<S: Send + Sync> FromRequestParts<S> for TimeAxes {
+    type Rejection = Answer;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &S) -> Result<Self, Answer> {
+        let Query(q) = Query::<AxesQuery>::from_request_parts(parts, s)
+            .await
+            .map_err(|e| Answer::error(StatusCode::BAD_REQUEST, e.body_text()))?;
+        Ok(TimeAxes(q.axes()?))
+    }
+}
+
+async fn balances(State(s): State<Shared_>, Reader { user, f }: Reader, TimeAxes(axes): TimeAxes) -> Reply {
     let id = f.clone();
     let a = report(s, move |dir, books| reports::balances_out(dir, books, &id, &axes, Format::Json)).await;
     finish(a, &user, Some(&f))
@@ -592,12 +648,10 @@ async fn balances(
 
 async fn budget(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, year)): UrlPath<(String, i32)>,
-    Query(q): Query<AxesQuery>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Reader { user, f }: Reader,
+    TimeAxes(axes): TimeAxes,
 ) -> Reply {
-    let user = s.authorize(&headers, Need::Read(&f))?;
-    let axes = q.axes()?;
     let id = f.clone();
     let a = report(s, move |dir, books| reports::budget_out(dir, books, &id, year, &axes, Format::Json)).await;
     finish(a, &user, Some(&f))
@@ -610,13 +664,7 @@ pub struct TrailQuery {
     to: Option<String>,
 }
 
-async fn trail(
-    State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath(f): UrlPath<String>,
-    Query(q): Query<TrailQuery>,
-) -> Reply {
-    let user = s.authorize(&headers, Need::Read(&f))?;
+async fn trail(State(s): State<Shared_>, Reader { user, f }: Reader, Query(q): Query<TrailQuery>) -> Reply {
     let (from, to) = (date_param("from", &q.from)?, date_param("to", &q.to)?);
     let filter = reports::TrailFilter { forbund: Some(f.clone()), insats: q.insats, from, to };
     let a = report(s, move |dir, books| {
@@ -634,13 +682,7 @@ pub struct ExplainQuery {
     known_at: Option<String>,
 }
 
-async fn explain(
-    State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath(f): UrlPath<String>,
-    Query(q): Query<ExplainQuery>,
-) -> Reply {
-    let user = s.authorize(&headers, Need::Read(&f))?;
+async fn explain(State(s): State<Shared_>, Reader { user, f }: Reader, Query(q): Query<ExplainQuery>) -> Reply {
     let axes = (AxesQuery { as_of: q.as_of, known_at: q.known_at }).axes()?;
     let Some(account) = q.account else {
         return finish(Answer::error(StatusCode::BAD_REQUEST, "which account? ?account=1930"), &user, Some(&f));
@@ -659,11 +701,10 @@ pub struct SieQuery {
 /// A förbund's year as SIE 4 (`kind=e`, the default, or `i`): for revisorer and the kansli.
 async fn export_sie(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, year)): UrlPath<(String, i32)>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Exporter { user, f }: Exporter,
     Query(q): Query<SieQuery>,
 ) -> Reply {
-    let user = s.authorize(&headers, Need::Export(&f))?;
     let e4 = match q.kind.as_deref() {
         None | Some("e") => true,
         Some("i") => false,
@@ -688,11 +729,9 @@ pub struct JournalQuery {
 /// A förbund's books as a ledger-cli/hledger journal.
 async fn export_journal(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath(f): UrlPath<String>,
+    Exporter { user, f }: Exporter,
     Query(q): Query<JournalQuery>,
 ) -> Reply {
-    let user = s.authorize(&headers, Need::Export(&f))?;
     let id = f.clone();
     let a = report(s, move |dir, books| finsam_app::exports::journal_out(dir, books, Some(&id), q.year)).await;
     let a = Answer {
@@ -704,8 +743,11 @@ async fn export_journal(
 
 /// A förbund's revisor's bundle for a year, as one zip file: the same files as `finsam audit
 /// bundle` writes (the log, the reports, the verifier, DIGEST, MANIFEST).
-async fn bundle(State(s): State<Shared_>, headers: HeaderMap, UrlPath((f, year)): UrlPath<(String, i32)>) -> Reply {
-    let user = s.authorize(&headers, Need::Export(&f))?;
+async fn bundle(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Exporter { user, f }: Exporter,
+) -> Reply {
     let id = f.clone();
     let zipped = on_books(s, move |dir, books| finsam_app::audit::bundle_zip(dir, books, &id, year)).await;
     let a = zipped.map_or_else(
@@ -721,8 +763,7 @@ async fn bundle(State(s): State<Shared_>, headers: HeaderMap, UrlPath((f, year))
 }
 
 /// The log's head (seq and hash), to keep outside the store.
-async fn digest(State(s): State<Shared_>, headers: HeaderMap) -> Reply {
-    let user = s.authorize(&headers, Need::Audit)?;
+async fn digest(State(s): State<Shared_>, Auditor(user): Auditor) -> Reply {
     let head = s.snapshot().head.clone();
     let a = Answer::json(StatusCode::OK, format!("{}\n", json!({"seq": head.seq, "hash": head.hash})));
     finish(a, &user, None)
@@ -801,11 +842,7 @@ fn log_lines(
 }
 
 /// `GET /api/v1/log?from=SEQ&to=SEQ`: the envelopes as JSON Lines, streamed from the log.
-async fn log(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<LogQuery>) -> Response {
-    let user = match s.authorize(&headers, Need::Audit) {
-        Ok(u) => u,
-        Err(a) => return a.into_response(),
-    };
+async fn log(State(s): State<Shared_>, Auditor(user): Auditor, Query(q): Query<LogQuery>) -> Response {
     // Up to the last durable group: what is written but not yet durable is not shown.
     let (from, to) = (q.from.unwrap_or(1).max(1), q.to.unwrap_or(u64::MAX).min(s.snapshot().head.seq));
     let body = futures_util::StreamExt::map(log_lines(s.dir.clone(), from, to, |_| true), |read| {
@@ -826,8 +863,7 @@ async fn log(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<LogQu
     r
 }
 
-async fn verify(State(s): State<Shared_>, headers: HeaderMap) -> Reply {
-    let user = s.authorize(&headers, Need::Audit)?;
+async fn verify(State(s): State<Shared_>, Auditor(user): Auditor) -> Reply {
     let dir = s.dir.clone();
     let task = tokio::task::spawn_blocking(move || {
         let events = finsam_store::verify(&dir, &[]);

@@ -11,7 +11,7 @@
 //! made when the form was drawn, so a second press records nothing twice.
 
 use super::{on_books, AccessNote, Shared, Shared_, WriteJob};
-use axum::extract::{DefaultBodyLimit, Form, Path as UrlPath, Query, State};
+use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -366,6 +366,63 @@ fn failure_page(v: &Visitor, a: super::Answer) -> Response {
     problem_page(Some(v), a.status, heading, &format!("Underlaget saknas eller frågan kan inte besvaras ({detail})."))
 }
 
+// --- who is asking, taken from the request before a handler runs --------------------------------
+
+/// A signed-in reader of a förbund's books (its page's path and the förbund); else the sign-in
+/// page or a refusal.
+struct Reads {
+    v: Visitor,
+    f: String,
+    path: String,
+}
+
+impl FromRequestParts<Shared_> for Reads {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Response> {
+        let (f, path) = (super::path_forbund(parts, s).await, parts.uri.path().to_string());
+        let v = reader(s, &parts.headers, &path, &f).map_err(|r| *r)?;
+        Ok(Reads { v, f, path })
+    }
+}
+
+/// A reader of a report page: as `Reads`, with the time bar's query and the axes it asks for (a
+/// malformed one is a page saying why).
+struct Reports {
+    v: Visitor,
+    f: String,
+    path: String,
+    q: TimeQuery,
+    axes: Axes,
+}
+
+impl FromRequestParts<Shared_> for Reports {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Response> {
+        let (f, path) = (super::path_forbund(parts, s).await, parts.uri.path().to_string());
+        let Query(q) = Query::<TimeQuery>::from_request_parts(parts, s).await.map_err(IntoResponse::into_response)?;
+        let (v, axes) = report_reader(s, &parts.headers, &path, &f, &q).map_err(|r| *r)?;
+        Ok(Reports { v, f, path, q, axes })
+    }
+}
+
+/// A user who may record in the förbund of the page (admin, or its kansli).
+struct Records {
+    v: Visitor,
+    f: String,
+}
+
+impl FromRequestParts<Shared_> for Records {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Response> {
+        let (f, path) = (super::path_forbund(parts, s).await, parts.uri.path().to_string());
+        let v = recorder(s, &parts.headers, &f, &path).map_err(|r| *r)?;
+        Ok(Records { v, f })
+    }
+}
+
 // --- signing in and out -------------------------------------------------------------------------
 
 #[derive(Deserialize, Default)]
@@ -538,17 +595,7 @@ struct Overview {
     findings: Vec<Finding>,
 }
 
-async fn start(
-    State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath(f): UrlPath<String>,
-    Query(q): Query<TimeQuery>,
-) -> Response {
-    let path = format!("/f/{f}");
-    let (v, axes) = match report_reader(&s, &headers, &path, &f, &q) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
+async fn start(State(s): State<Shared_>, Reports { v, f, path, q, axes }: Reports) -> Response {
     let forbund = f.clone();
     let overview = on_books(s.clone(), move |store, books| {
         let (slug, at) = reports::forbund_at(store, books, &forbund, &axes)?;
@@ -745,15 +792,9 @@ fn forbund_name(books: reports::Books<'_>, f: &str) -> Result<String, finsam_app
 
 async fn account(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, number)): UrlPath<(String, String)>,
-    Query(q): Query<TimeQuery>,
+    UrlPath((_, number)): UrlPath<(String, String)>,
+    Reports { v, f, path, q, axes }: Reports,
 ) -> Response {
-    let path = format!("/f/{f}/konto/{number}");
-    let (v, axes) = match report_reader(&s, &headers, &path, &f, &q) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
     let (forbund, acct) = (f.clone(), number.clone());
     let found = on_books(s.clone(), move |store, books| {
         let explained = reports::explain_entries(store, books, &forbund, &acct, &axes, None)?;
@@ -778,15 +819,9 @@ async fn account(
 
 async fn budget_line(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, year, line)): UrlPath<(String, i32, String)>,
-    Query(q): Query<TimeQuery>,
+    UrlPath((_, year, line)): UrlPath<(String, i32, String)>,
+    Reports { v, f, path, q, axes }: Reports,
 ) -> Response {
-    let path = format!("/f/{f}/rad/{year}/{line}");
-    let (v, axes) = match report_reader(&s, &headers, &path, &f, &q) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
     let (forbund, line_id) = (f.clone(), line.clone());
     let found = on_books(s.clone(), move |store, books| {
         let axes = Axes { as_of: axes.as_of.or(NaiveDate::from_ymd_opt(year, 12, 31)), known_at: axes.known_at };
@@ -861,15 +896,10 @@ struct EventQuery {
 
 async fn event_page(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, seq)): UrlPath<(String, u64)>,
+    UrlPath((_, seq)): UrlPath<(String, u64)>,
     Query(q): Query<EventQuery>,
+    Reads { v, f, .. }: Reads,
 ) -> Response {
-    let path = format!("/f/{f}/handelse/{seq}");
-    let v = match reader(&s, &headers, &path, &f) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
         let slug = reports::parse_forbund(&forbund)?;
@@ -1004,17 +1034,7 @@ struct TrailQuery {
     sort: Option<String>,
 }
 
-async fn trail(
-    State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath(f): UrlPath<String>,
-    Query(q): Query<TrailQuery>,
-) -> Response {
-    let path = format!("/f/{f}/handelser");
-    let v = match reader(&s, &headers, &path, &f) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+async fn trail(State(s): State<Shared_>, Query(q): Query<TrailQuery>, Reads { v, f, path }: Reads) -> Response {
     let date =
         |t: &Option<String>| t.as_deref().filter(|t| !t.is_empty()).map(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d"));
     let (from, to) = match (date(&q.fran).transpose(), date(&q.till).transpose()) {
@@ -1118,15 +1138,10 @@ fn inner(document: &str) -> &str {
 
 async fn annual_page(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, year)): UrlPath<(String, i32)>,
-    Query(q): Query<TimeQuery>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Reports { v, f, path, q, axes }: Reports,
 ) -> Response {
-    let path = format!("/f/{f}/arsredovisning/{year}");
-    let (v, known_at) = match report_reader(&s, &headers, &path, &f, &q) {
-        Ok((v, axes)) => (v, axes.known_at),
-        Err(r) => return *r,
-    };
+    let known_at = axes.known_at;
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
         let page = finsam_app::annual::annual_out(
@@ -1159,13 +1174,9 @@ async fn annual_page(
 
 async fn annual_print(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, year)): UrlPath<(String, i32)>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Reads { v, f, .. }: Reads,
 ) -> Response {
-    let v = match reader(&s, &headers, &format!("/f/{f}/arsredovisning/{year}/utskrift"), &f) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
         finsam_app::annual::annual_out(
@@ -1208,15 +1219,10 @@ fn report_in_frame(
 
 async fn period_page(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, year)): UrlPath<(String, i32)>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
     Query(q): Query<PeriodQuery>,
+    Reads { v, f, path }: Reads,
 ) -> Response {
-    let path = format!("/f/{f}/uppfoljning/{year}");
-    let v = match reader(&s, &headers, &path, &f) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     let today = chrono::Utc::now().date_naive();
     let default_month = if today.year() == year { today.month() } else { 12 };
     let month = match q.till.as_deref().filter(|t| !t.is_empty()) {
@@ -1275,15 +1281,9 @@ async fn period_page(
 
 async fn members_page(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, year)): UrlPath<(String, i32)>,
-    Query(q): Query<TimeQuery>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Reports { v, f, path, q, axes }: Reports,
 ) -> Response {
-    let path = format!("/f/{f}/medlemsbidrag/{year}");
-    let (v, axes) = match report_reader(&s, &headers, &path, &f, &q) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
         let page = finsam_app::annual::members_out(store, books, &forbund, year, &axes, Format::Html)?;
@@ -1321,17 +1321,7 @@ struct Finding {
     events: Vec<u64>,
 }
 
-async fn reconciliation(
-    State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath(f): UrlPath<String>,
-    Query(q): Query<TimeQuery>,
-) -> Response {
-    let path = format!("/f/{f}/avstamning");
-    let (v, axes) = match report_reader(&s, &headers, &path, &f, &q) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
+async fn reconciliation(State(s): State<Shared_>, Reports { v, f, path, q, axes }: Reports) -> Response {
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
         let slug = reports::parse_forbund(&forbund)?;
@@ -1388,11 +1378,7 @@ async fn reconciliation(
     )
 }
 
-async fn downloads(State(s): State<Shared_>, headers: HeaderMap, UrlPath(f): UrlPath<String>) -> Response {
-    let v = match reader(&s, &headers, &format!("/f/{f}/ladda-ner"), &f) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Reads) -> Response {
     let snapshot = s.snapshot();
     let Some(info) = Slug::parse(&f).ok().and_then(|slug| snapshot.projection.forbund.get(&slug)) else {
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
@@ -1432,16 +1418,7 @@ async fn downloads(State(s): State<Shared_>, headers: HeaderMap, UrlPath(f): Url
     )
 }
 
-async fn balances_csv(
-    State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath(f): UrlPath<String>,
-    Query(q): Query<TimeQuery>,
-) -> Response {
-    let (v, axes) = match report_reader(&s, &headers, &format!("/f/{f}/ladda-ner/saldon.csv"), &f, &q) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
+async fn balances_csv(State(s): State<Shared_>, Reports { v, f, axes, .. }: Reports) -> Response {
     let forbund = f.clone();
     match on_books(s.clone(), move |store, books| reports::balances_out(store, books, &forbund, &axes, Format::Csv))
         .await
@@ -2006,11 +1983,7 @@ struct FormQuery {
     seq: Option<String>,
 }
 
-async fn forms_index(State(s): State<Shared_>, headers: HeaderMap, UrlPath(f): UrlPath<String>) -> Response {
-    let v = match recorder(&s, &headers, &f, &format!("/f/{f}/registrera")) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+async fn forms_index(State(s): State<Shared_>, Records { v, f }: Records) -> Response {
     let name = s
         .snapshot()
         .projection
@@ -2051,14 +2024,10 @@ fn recorder(s: &Shared, headers: &HeaderMap, f: &str, path: &str) -> Result<Visi
 
 async fn form_get(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, slug)): UrlPath<(String, String)>,
+    UrlPath((_, slug)): UrlPath<(String, String)>,
+    Records { v, f }: Records,
     Query(q): Query<FormQuery>,
 ) -> Response {
-    let v = match recorder(&s, &headers, &f, &format!("/f/{f}/registrera/{slug}")) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     let Some(spec) = form_spec(&slug) else {
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", "Det finns inget sådant formulär.");
     };
@@ -2180,14 +2149,10 @@ async fn through_writer(s: &Shared_, event: Event, user: &User, check_only: bool
 
 async fn form_post(
     State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath((f, slug)): UrlPath<(String, String)>,
+    UrlPath((_, slug)): UrlPath<(String, String)>,
+    Records { v, f }: Records,
     Form(values): Form<Values>,
 ) -> Response {
-    let v = match recorder(&s, &headers, &f, &format!("/f/{f}/registrera/{slug}")) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     if !values.get("csrf").is_some_and(|c| same_secret(c, &v.csrf)) {
         return csrf_refused(Some(&v.user));
     }
@@ -2599,16 +2564,7 @@ fn budget_form(
     layout(v, Some((f, &c.name)), "Registrera", "Budget", body)
 }
 
-async fn budget_get(
-    State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath(f): UrlPath<String>,
-    Query(q): Query<BudgetQuery>,
-) -> Response {
-    let v = match recorder(&s, &headers, &f, &format!("/f/{f}/registrera/budget")) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+async fn budget_get(State(s): State<Shared_>, Records { v, f }: Records, Query(q): Query<BudgetQuery>) -> Response {
     let Some(c) = form_choices(&s, &f, &v.user) else {
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
     };
@@ -2619,16 +2575,7 @@ async fn budget_get(
     html_response(StatusCode::OK, budget_form(&v, &f, &c, &values, &Problems::new(), None), Some(&v.user), Some(&f))
 }
 
-async fn budget_post(
-    State(s): State<Shared_>,
-    headers: HeaderMap,
-    UrlPath(f): UrlPath<String>,
-    Form(mut values): Form<Values>,
-) -> Response {
-    let v = match recorder(&s, &headers, &f, &format!("/f/{f}/registrera/budget")) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+async fn budget_post(State(s): State<Shared_>, Records { v, f }: Records, Form(mut values): Form<Values>) -> Response {
     if !values.get("csrf").is_some_and(|c| same_secret(c, &v.csrf)) {
         return csrf_refused(Some(&v.user));
     }
