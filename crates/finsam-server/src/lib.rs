@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+mod openapi;
 mod web;
 
 /// Refused credentials (bad tokens, failed sign-ins) per client address: after
@@ -1058,9 +1059,9 @@ async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
     r
 }
 
-/// The OpenAPI document of this API (kept in `events/openapi.json`).
+/// The OpenAPI document of this API: `events/openapi.json` with the event schemas bundled in.
 async fn openapi() -> Answer {
-    Answer::json(StatusCode::OK, include_str!("../../../events/openapi.json").to_string())
+    Answer::json(StatusCode::OK, openapi::document().to_string())
 }
 
 /// The event schemas the OpenAPI document refers to (`schemas/event.schema.json` and the files

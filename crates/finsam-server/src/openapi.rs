@@ -1,0 +1,141 @@
+//! The OpenAPI document as served: `events/openapi.json` with the event contract's JSON Schemas
+//! (`events/*.schema.json`) bundled into its components, so that the document is whole — no
+//! reference leads outside it, and a client generator sees every operation (`POST /events`
+//! included) with the event types it takes.
+
+use serde_json::{Map, Value};
+use std::sync::OnceLock;
+
+/// The bundled document, made once.
+pub fn document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let doc: Value = serde_json::from_str(include_str!("../../../events/openapi.json"))
+            .expect("events/openapi.json is JSON (a test holds it)");
+        let schemas = finsam_app::audit::BUNDLED
+            .iter()
+            .filter_map(|(path, text)| Some((path.strip_prefix("events/")?.strip_suffix(".schema.json")?, *text)));
+        let bundled = bundle(doc, schemas);
+        format!("{}\n", serde_json::to_string_pretty(&bundled).expect("a JSON value serialises"))
+    })
+}
+
+/// A component's name for a schema file or one of `common`'s definitions: `event` → `Event`,
+/// `amount_positive` → `AmountPositive`.
+fn component(name: &str) -> String {
+    name.split('_')
+        .map(|part| {
+            let mut c = part.chars();
+            c.next().map_or(String::new(), |first| first.to_uppercase().chain(c).collect())
+        })
+        .collect()
+}
+
+/// Where a reference inside a schema file points once the files are components.
+fn rewrite(reference: &str) -> Option<String> {
+    let to = |name: &str| Some(format!("#/components/schemas/{}", component(name)));
+    if let Some(def) =
+        reference.strip_prefix("common.schema.json#/$defs/").or_else(|| reference.strip_prefix("#/$defs/"))
+    {
+        return to(def);
+    }
+    reference.strip_suffix(".schema.json").and_then(to)
+}
+
+/// Rewrites every `$ref` below `value` (and drops `$schema` and `$id`, which belong to files).
+fn relink(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove("$schema");
+            map.remove("$id");
+            if let Some(Value::String(reference)) = map.get_mut("$ref") {
+                if let Some(local) = rewrite(reference) {
+                    *reference = local;
+                }
+            }
+            map.values_mut().for_each(relink);
+        }
+        Value::Array(items) => items.iter_mut().for_each(relink),
+        _ => {}
+    }
+}
+
+/// The document with the schema files (name without `.schema.json`, text) as components:
+/// `common`'s definitions one component each, every other file one component.
+fn bundle<'a>(mut doc: Value, files: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
+    let mut added = Map::new();
+    for (name, text) in files {
+        let mut schema: Value = serde_json::from_str(text).expect("the bundled schemas are JSON (a test holds it)");
+        if name == "common" {
+            if let Some(Value::Object(defs)) = schema.get_mut("$defs").map(Value::take) {
+                for (def, mut s) in defs {
+                    relink(&mut s);
+                    added.insert(component(&def), s);
+                }
+            }
+            continue;
+        }
+        relink(&mut schema);
+        added.insert(component(name), schema);
+    }
+    // Short titles (a client generator names its types after them): the component's name; the
+    // file's own title, a sentence, goes before its description.
+    for (name, schema) in added.iter_mut() {
+        let Some(map) = schema.as_object_mut() else { continue };
+        if let Some(Value::String(title)) = map.insert("title".into(), Value::String(name.clone())) {
+            let text = match map.get("description").and_then(Value::as_str) {
+                Some(d) => format!("{title}. {d}"),
+                None => title,
+            };
+            map.insert("description".into(), Value::String(text));
+        }
+    }
+    let schemas = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .expect("the document has components.schemas");
+    for (name, schema) in added {
+        assert!(!schemas.contains_key(&name), "the component {name} is defined twice");
+        schemas.insert(name, schema);
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reference in the served document points into it, and to a component it has.
+    #[test]
+    fn the_served_document_is_whole() {
+        let doc: Value = serde_json::from_str(document()).unwrap();
+        let mut refs = Vec::new();
+        fn collect(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        out.push(r.clone());
+                    }
+                    m.values().for_each(|x| collect(x, out));
+                }
+                Value::Array(a) => a.iter().for_each(|x| collect(x, out)),
+                _ => {}
+            }
+        }
+        collect(&doc, &mut refs);
+        assert!(refs.len() > 100, "{} references", refs.len());
+        for r in refs {
+            let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("{r} leads outside the document"));
+            assert!(doc.pointer(pointer).is_some(), "{r} points at nothing");
+        }
+        for name in ["Event", "ContributionReceived", "Amount", "Slug", "Recorded", "Balances"] {
+            assert!(doc.pointer(&format!("/components/schemas/{name}")).is_some(), "{name}");
+        }
+        // Every operation has an id.
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                assert!(op["operationId"].is_string(), "{method} {path}");
+            }
+        }
+    }
+}
