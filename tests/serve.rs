@@ -504,10 +504,13 @@ fn the_openapi_document_names_exactly_the_routes_the_server_serves() {
     let source: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("events/openapi.json")).unwrap()).unwrap();
     assert_eq!(doc["paths"], source["paths"]);
-    assert!(
-        !body.contains("\"$ref\": \"schemas/") && !body.contains(".schema.json\""),
-        "no reference leads outside it"
-    );
+    let outside: Vec<&str> = body
+        .split("\"$ref\": \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|r| !r.starts_with('#'))
+        .collect();
+    assert!(outside.is_empty(), "no reference leads outside the document: {outside:?}");
     let documented: std::collections::BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
     let source = std::fs::read_to_string(root().join("crates/finsam-server/src/lib.rs")).unwrap();
     let served: std::collections::BTreeSet<String> = source

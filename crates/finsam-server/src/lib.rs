@@ -20,7 +20,7 @@ use finsam_domain::{Event, EventKind};
 use finsam_store::access::{Access, AccessLog, Role, User, Users};
 use finsam_store::{FileLog, Snapshot, Store, StoreError};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -404,8 +404,27 @@ impl Answer {
         }
     }
 
+    /// A refusal as RFC 9457 `application/problem+json`: `type`, `title` (the status's reason),
+    /// `status` and `detail`, and — for the clients written before — `error`, the same text as
+    /// `detail`.
     fn error(status: StatusCode, message: impl Into<String>) -> Answer {
-        Answer::json(status, format!("{}\n", json!({"error": message.into()})))
+        Answer::problem(status, message, Map::new())
+    }
+
+    /// A problem with extension members (e.g. `problems`, every refused line).
+    fn problem(status: StatusCode, message: impl Into<String>, extensions: Map<String, Value>) -> Answer {
+        let message = message.into();
+        let mut body = Map::new();
+        body.insert("type".into(), json!("about:blank"));
+        body.insert("title".into(), json!(status.canonical_reason().unwrap_or("Error")));
+        body.insert("status".into(), json!(status.as_u16()));
+        body.insert("detail".into(), json!(message));
+        body.insert("error".into(), json!(message));
+        body.extend(extensions);
+        Answer {
+            content_type: "application/problem+json",
+            ..Answer::json(status, format!("{}\n", Value::Object(body)))
+        }
     }
 
     fn unauthorized() -> Answer {
@@ -973,10 +992,9 @@ fn problems_answer(status: StatusCode, problems: &[finsam_domain::Rejection]) ->
         .iter()
         .map(|r| json!({"line": r.line, "field": r.field, "value": r.value, "rule": r.rule.code(), "message": r.message}))
         .collect();
-    Answer::json(
-        status,
-        format!("{}\n", json!({"error": "the batch is refused; nothing was recorded", "problems": list})),
-    )
+    let mut extensions = Map::new();
+    extensions.insert("problems".into(), Value::Array(list));
+    Answer::problem(status, "the batch is refused; nothing was recorded", extensions)
 }
 
 #[derive(Deserialize, Default)]
