@@ -579,3 +579,41 @@ fn bad_tokens_are_rate_limited() {
     // Without credentials nothing is counted or limited: the health check answers.
     assert_eq!(http(&server.addr, "GET", "/healthz", &[], "").status, 200);
 }
+
+/// Optimistic concurrency per förbund: `If-Match: "F:SEQ"` refuses a batch (412, nothing
+/// written) once another batch has recorded in F's books, while a write to another förbund's
+/// books moves nothing for it — unlike `expect_head`, which any write anywhere moves.
+#[test]
+fn if_match_expects_a_forbunds_version_not_the_whole_stores() {
+    let dir = TempDir::new("security-if-match");
+    let (store, _) = merger_store(&dir);
+    let admin = token(&store, "admin", "admin", &[]);
+    let server = Server::start(&store);
+    let versions = |r: &Reply| serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["versions"].clone();
+    let post = |body: &str, if_match: Option<&str>| {
+        let mut headers = vec![("Authorization".to_string(), format!("Bearer {admin}"))];
+        if let Some(m) = if_match {
+            headers.push(("If-Match".to_string(), m.to_string()));
+        }
+        let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        http(&server.addr, "POST", "/api/v1/events", &refs, body)
+    };
+    let vm = |n: u32| contribution_line("sf-vastmanland").replace("\"R\"", &format!("\"R{n}\""));
+    let first = post(&vm(1), None);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let v = versions(&first)["sf-vastmanland"].as_u64().unwrap();
+    // Another förbund's write does not move sf-vastmanland's version.
+    let other = contribution_line("sf-vasteras").replace("2024", "2023");
+    assert_eq!(post(&other, None).status, 201);
+    let ok = post(&vm(2), Some(&format!("\"sf-vastmanland:{v}\"")));
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    let before = log_bytes(&store);
+    let stale = post(&vm(3), Some(&format!("\"sf-vastmanland:{v}\"")));
+    assert_eq!(stale.status, 412, "{}", stale.body);
+    assert!(stale.header("content-type").is_some_and(|c| c.starts_with("application/problem+json")));
+    assert_eq!(log_bytes(&store), before, "nothing written");
+    let malformed = post(&vm(4), Some("sf-vastmanland"));
+    assert_eq!(malformed.status, 400, "{}", malformed.body);
+    // expect_head, by contrast, is moved by any write.
+    assert_eq!(api(&server.addr, "POST", &format!("/api/v1/events?expect_head={v}"), &admin, &vm(5)).status, 409);
+}

@@ -62,6 +62,7 @@ impl From<StoreError> for Failure {
         let code = match &e {
             StoreError::Rejected(_)
             | StoreError::HeadMoved { .. }
+            | StoreError::VersionMoved { .. }
             | StoreError::Locked { .. }
             | StoreError::NotAStore { .. }
             | StoreError::AlreadyAStore { .. }

@@ -19,8 +19,12 @@ pub fn record_bytes(
     Ok(store.record(&batch, actor, expect_head)?)
 }
 
-/// What `record --format json` and `POST /api/v1/events` answer.
+/// What `record --format json` and `POST /api/v1/events` answer: a row per line (its seq, and
+/// whether it repeated an event already recorded), the warnings, the log's head, and per förbund
+/// recorded in its new version (the seq of its last event) — what the next batch may expect
+/// (`If-Match`). `forbund` is the förbund of each event of the batch, in the order of `outcome`.
 pub fn record_json(
+    forbund: &[finsam_domain::Slug],
     outcome: &[finsam_store::Recorded],
     warnings: &[(usize, finsam_projections::advice::Warning)],
     head: &finsam_store::Head,
@@ -31,9 +35,14 @@ pub fn record_json(
         .iter()
         .map(|(line, w)| serde_json::json!({"line": line, "rule": w.rule, "field": w.field, "message": w.message}))
         .collect();
+    let mut versions = serde_json::Map::new();
+    for (f, r) in forbund.iter().zip(outcome).filter(|(_, r)| !r.duplicate) {
+        versions.insert(f.to_string(), serde_json::json!(r.seq));
+    }
     format!(
         "{}\n",
-        serde_json::json!({"recorded": rows, "warnings": warnings, "head": {"seq": head.seq, "hash": head.hash}})
+        serde_json::json!({"recorded": rows, "warnings": warnings, "head": {"seq": head.seq, "hash": head.hash},
+            "versions": versions})
     )
 }
 

@@ -964,7 +964,10 @@ fn record(
             let fresh = outcome.iter().filter(|r| !r.duplicate).count();
             emit(&format!("{}{fresh} nya händelser registrerade av {actor}; loggens huvud {}\n", t.render(), head));
         }
-        Format::Json => emit(&record_json(&outcome, &warnings, &head)),
+        Format::Json => {
+            let forbund: Vec<_> = batch.iter().map(|(_, e)| e.forbund.clone()).collect();
+            emit(&record_json(&forbund, &outcome, &warnings, &head))
+        }
     }
     Ok(())
 }

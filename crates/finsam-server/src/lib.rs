@@ -107,6 +107,8 @@ struct WriteJob {
     /// record in each förbund the event touches (`User::may_record`, `Ledger::touched`).
     user: User,
     expect_head: Option<u64>,
+    /// Per förbund, the version its books must be at (`If-Match`).
+    expect_versions: Vec<(String, u64)>,
     /// Only check (the ledger's rules and the warnings) and write nothing: the web app's forms
     /// show what would be recorded, with its warnings, before the user confirms.
     check_only: bool,
@@ -192,6 +194,7 @@ fn writer(
                 batch: &j.batch,
                 actor: &j.actor,
                 expect_head: j.expect_head,
+                expect_versions: &j.expect_versions,
                 user: Some(&j.user),
             })
             .collect();
@@ -905,6 +908,25 @@ async fn verify(State(s): State<Shared_>, Auditor(user): Auditor) -> Reply {
     finish(a, &user, None)
 }
 
+/// The versions a batch expects its förbund's books to be at: `If-Match: "F:SEQ", "G:SEQ"` (the
+/// seq of the förbund's last event, as the last answer's `versions` says; 0 for books with no
+/// event yet). A malformed one is refused, naming it.
+fn if_match(headers: &HeaderMap) -> Result<Vec<(String, u64)>, String> {
+    let mut list = Vec::new();
+    for value in headers.get_all(axum::http::header::IF_MATCH) {
+        let text = value.to_str().map_err(|_| "If-Match is not text".to_string())?;
+        for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let bad = || format!("If-Match {tag}: a version is \"FORBUND:SEQ\", e.g. \"sf-vastmanland:317\"");
+            let inner = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).ok_or_else(bad)?;
+            let (forbund, seq) = inner.rsplit_once(':').ok_or_else(bad)?;
+            let seq = seq.parse::<u64>().map_err(|_| bad())?;
+            finsam_domain::Slug::parse(forbund).map_err(|_| bad())?;
+            list.push((forbund.to_string(), seq));
+        }
+    }
+    Ok(list)
+}
+
 #[derive(Deserialize, Default)]
 pub struct EventsQuery {
     expect_head: Option<u64>,
@@ -952,12 +974,18 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
             Answer::error(StatusCode::FORBIDDEN, format!("{} may not register a förbund (admin only)", user.name));
         return finish(refused, &user, Some(&forbund.join(",")));
     }
+    let expect_versions = match if_match(&headers) {
+        Ok(v) => v,
+        Err(why) => return finish(Answer::error(StatusCode::BAD_REQUEST, why), &user, Some(&forbund.join(","))),
+    };
+    let lines: Vec<finsam_domain::Slug> = batch.iter().map(|(_, e)| e.forbund.clone()).collect();
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job = WriteJob {
         batch,
         actor: user.name.clone(),
         user: user.clone(),
         expect_head: q.expect_head,
+        expect_versions,
         check_only: false,
         reply,
     };
@@ -972,7 +1000,8 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
     };
     let a = match outcome {
         Ok(recorded) => {
-            let mut a = Answer::json(StatusCode::CREATED, finsam_app::record::record_json(&recorded, &warnings, &head));
+            let body = finsam_app::record::record_json(&lines, &recorded, &warnings, &head);
+            let mut a = Answer::json(StatusCode::CREATED, body);
             a.seqs = recorded.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect();
             a
         }
@@ -981,6 +1010,10 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
         Err(StoreError::HeadMoved { expected, actual }) => Answer::error(
             StatusCode::CONFLICT,
             format!("the log's head is {actual}, not {expected}: read what was recorded since and try again"),
+        ),
+        Err(StoreError::VersionMoved { forbund, expected, actual }) => Answer::error(
+            StatusCode::PRECONDITION_FAILED,
+            format!("the books of {forbund} are at version {actual}, not {expected} (If-Match): read what was recorded since and try again"),
         ),
         Err(e) => Answer::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };

@@ -21,7 +21,7 @@ use finsam_app::pages::{self, money_cell};
 use finsam_app::reports::{self, Axes, KnownAt};
 use finsam_app::Format;
 use finsam_domain::{Amount, Event, Slug};
-use finsam_store::access::{Role, User};
+use finsam_store::access::{same_secret, Role, User};
 use finsam_store::StoreError;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
@@ -63,11 +63,6 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
-}
-
-/// Whether two secrets are equal, in time that does not depend on where they differ.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A page instead of the one asked for: the sign-in page, or a refusal.
@@ -2140,6 +2135,7 @@ async fn through_writer(s: &Shared_, event: Event, user: &User, check_only: bool
         actor: user.name.clone(),
         user: user.clone(),
         expect_head: None,
+        expect_versions: Vec::new(),
         check_only,
         reply,
     };

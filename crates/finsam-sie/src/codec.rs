@@ -31,25 +31,11 @@ pub fn decode(bytes: &[u8]) -> String {
 }
 
 /// CRC-32 as SIE 4B §10 prescribes (and zlib computes): polynomial EDB88320, preset to
-/// FFFFFFFF, inverted at the end. `crc` carries a running value (start with 0).
+/// FFFFFFFF, inverted at the end — crc32fast's. `crc` carries a running value (start with 0).
 pub fn crc32(crc: u32, bytes: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (i, entry) in t.iter_mut().enumerate() {
-            let mut c = i as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            }
-            *entry = c;
-        }
-        t
-    });
-    let mut c = !crc;
-    for b in bytes {
-        c = table[((c ^ u32::from(*b)) & 0xFF) as usize] ^ (c >> 8);
-    }
-    !c
+    let mut h = crc32fast::Hasher::new_with_initial(crc);
+    h.update(bytes);
+    h.finalize()
 }
 
 #[cfg(test)]

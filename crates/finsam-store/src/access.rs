@@ -108,9 +108,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Equal in time independent of where two strings of the same length differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether two secrets are equal, in time that does not depend on where they differ (subtle's
+/// constant-time comparison; only the length may show).
+pub fn same_secret(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 fn io(path: &Path, e: std::io::Error) -> StoreError {
@@ -181,7 +183,7 @@ impl Users {
         let hash = sha256_hex(token.as_bytes());
         let mut found = None;
         for u in self.by_name.values() {
-            if same(&u.token_sha256, &hash) {
+            if same_secret(&u.token_sha256, &hash) {
                 found = Some(u);
             }
         }

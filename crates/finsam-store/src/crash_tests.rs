@@ -130,9 +130,9 @@ fn a_group_written_then_synced_reaches_a_snapshot_exactly_as_the_writer_sees_it(
     let two: Vec<String> = (3..5).map(contribution).collect();
     let pair = parse_batch(two.join("\n").as_bytes()).unwrap();
     let requests = [
-        GroupRequest { batch: &good, actor: "a", expect_head: None, user: None },
-        GroupRequest { batch: &unknown_member, actor: "b", expect_head: None, user: None },
-        GroupRequest { batch: &pair, actor: "c", expect_head: None, user: None },
+        GroupRequest { batch: &good, actor: "a", expect_head: None, expect_versions: &[], user: None },
+        GroupRequest { batch: &unknown_member, actor: "b", expect_head: None, expect_versions: &[], user: None },
+        GroupRequest { batch: &pair, actor: "c", expect_head: None, expect_versions: &[], user: None },
     ];
     let (results, envelopes) = store.write_group(&requests);
     assert!(results[0].is_ok() && results[2].is_ok());

@@ -40,6 +40,10 @@ pub struct GroupRequest<'a> {
     pub batch: &'a [(usize, Event)],
     pub actor: &'a str,
     pub expect_head: Option<u64>,
+    /// Per förbund, the version (the seq of its last event; 0 before any) the batch expects its
+    /// books to be at: refused if another batch has recorded in them since — optimistic
+    /// concurrency per förbund, beside the store-wide `expect_head`.
+    pub expect_versions: &'a [(String, u64)],
     pub user: Option<&'a crate::access::User>,
 }
 
@@ -587,8 +591,8 @@ impl<B: LogBackend> Store<B> {
         }
         let head = self.backend.head().clone();
         let mut next = self.ledger.clone();
-        let request = GroupRequest { batch, actor, expect_head, user: None };
-        let p = self.prepare(&mut next, &head, &HashMap::new(), &request)?;
+        let request = GroupRequest { batch, actor, expect_head, expect_versions: &[], user: None };
+        let p = self.prepare(&mut next, &head, &HashMap::new(), &HashMap::new(), &request)?;
         if p.fresh.is_empty() {
             return Ok(p.outcome);
         }
@@ -633,12 +637,17 @@ impl<B: LogBackend> Store<B> {
         let start = self.backend.head().clone();
         let mut head = start.clone();
         let mut keys: HashMap<String, (u64, String)> = HashMap::new();
+        // The förbund the batches before this one in the group recorded in: their new version.
+        let mut versions: HashMap<String, u64> = HashMap::new();
         let mut results = Vec::with_capacity(requests.len());
         let mut sealed: Vec<SealedBatch> = Vec::new();
         let mut ledger = std::mem::take(&mut self.ledger);
         for r in requests {
-            match self.prepare(&mut ledger, &head, &keys, r) {
+            match self.prepare(&mut ledger, &head, &keys, &versions, r) {
                 Ok(p) => {
+                    for (e, outcome) in p.fresh.iter().zip(p.outcome.iter().filter(|o| !o.duplicate)) {
+                        versions.insert(e.forbund.to_string(), outcome.seq);
+                    }
                     if !p.fresh.is_empty() {
                         let batch = seal(&head, p.fresh, r.actor.trim());
                         head = batch.head.clone();
@@ -720,12 +729,19 @@ impl<B: LogBackend> Store<B> {
         ledger: &mut Ledger,
         head: &Head,
         pending: &HashMap<String, (u64, String)>,
+        versions: &HashMap<String, u64>,
         request: &GroupRequest<'_>,
     ) -> Result<Prepared, StoreError> {
-        let GroupRequest { batch, actor, expect_head, user } = *request;
+        let GroupRequest { batch, actor, expect_head, expect_versions, user } = *request;
         if let Some(expected) = expect_head {
             if expected != head.seq {
                 return Err(StoreError::HeadMoved { expected, actual: head.seq });
+            }
+        }
+        for (forbund, expected) in expect_versions {
+            let actual = versions.get(forbund).copied().unwrap_or_else(|| self.index.position(forbund).last_seq);
+            if actual != *expected {
+                return Err(StoreError::VersionMoved { forbund: forbund.clone(), expected: *expected, actual });
             }
         }
         if batch.is_empty() {
@@ -1017,11 +1033,11 @@ mod tests {
         let again = batch(&[contribution("1", Some("a"))]);
         let stale = batch(&[contribution("6", None)]);
         let requests = [
-            GroupRequest { batch: &a, actor: "anna", expect_head: Some(1), user: None },
-            GroupRequest { batch: &refused, actor: "anna", expect_head: None, user: None },
-            GroupRequest { batch: &b, actor: "olle", expect_head: Some(2), user: None },
-            GroupRequest { batch: &again, actor: "anna", expect_head: None, user: None },
-            GroupRequest { batch: &stale, actor: "anna", expect_head: Some(2), user: None },
+            GroupRequest { batch: &a, actor: "anna", expect_head: Some(1), expect_versions: &[], user: None },
+            GroupRequest { batch: &refused, actor: "anna", expect_head: None, expect_versions: &[], user: None },
+            GroupRequest { batch: &b, actor: "olle", expect_head: Some(2), expect_versions: &[], user: None },
+            GroupRequest { batch: &again, actor: "anna", expect_head: None, expect_versions: &[], user: None },
+            GroupRequest { batch: &stale, actor: "anna", expect_head: Some(2), expect_versions: &[], user: None },
         ];
         let results = store.record_group(&requests);
         assert_eq!(results[0].as_ref().unwrap(), &vec![Recorded { line: 1, seq: 2, duplicate: false }]);
