@@ -617,3 +617,68 @@ fn if_match_expects_a_forbunds_version_not_the_whole_stores() {
     // expect_head, by contrast, is moved by any write.
     assert_eq!(api(&server.addr, "POST", &format!("/api/v1/events?expect_head={v}"), &admin, &vm(5)).status, 409);
 }
+
+/// The log and the trail come in pages, each linking the next (`Link: <…>; rel="next"`), and
+/// the pages together are the whole; a client that asks for gzip gets it.
+#[test]
+fn the_log_and_the_trail_come_in_linked_pages_and_gzipped_when_asked() {
+    let dir = TempDir::new("security-pages");
+    let store = fixture_store(&dir);
+    let admin = token(&store, "admin", "admin", &[]);
+    let server = Server::start(&store);
+    let next_of =
+        |r: &Reply| r.header("link").map(|l| l.trim_start_matches('<').split('>').next().unwrap().to_string());
+    let whole = api(&server.addr, "GET", "/api/v1/log", &admin, "").body;
+    let mut pages = Vec::new();
+    let mut next = Some("/api/v1/log?limit=100".to_string());
+    while let Some(path) = next {
+        let r = api(&server.addr, "GET", &path, &admin, "");
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert!(r.body.lines().count() <= 100);
+        next = next_of(&r);
+        pages.push(r.body);
+    }
+    assert!(pages.len() > 2, "{} pages", pages.len());
+    assert_eq!(pages.concat(), whole, "the pages together are the log");
+    let whole: Vec<serde_json::Value> =
+        serde_json::from_str(&api(&server.addr, "GET", "/api/v1/forbund/sf-vastmanland/audit/trail", &admin, "").body)
+            .unwrap();
+    let mut rows = Vec::new();
+    let mut next = Some("/api/v1/forbund/sf-vastmanland/audit/trail?limit=40".to_string());
+    while let Some(path) = next {
+        let r = api(&server.addr, "GET", &path, &admin, "");
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        let page: Vec<serde_json::Value> = serde_json::from_str(&r.body).unwrap();
+        assert!(page.len() <= 40);
+        rows.extend(page);
+        next = next_of(&r);
+    }
+    assert_eq!(rows, whole, "the trail's pages together are the trail");
+    for bad in ["/api/v1/log?limit=0", "/api/v1/forbund/sf-vastmanland/audit/trail?limit=100001"] {
+        assert_eq!(api(&server.addr, "GET", bad, &admin, "").status, 400, "{bad}");
+    }
+    // gzip, when asked for: a report, and the log streamed stretch by stretch.
+    let gzipped = |path: &str| {
+        let mut s = TcpStream::connect(&server.addr).unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(request.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+        assert!(head.contains("content-encoding: gzip"), "{head}");
+        let body = if head.contains("transfer-encoding: chunked") {
+            dechunk(&raw[end + 4..])
+        } else {
+            raw[end + 4..].to_vec()
+        };
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut text).unwrap();
+        text
+    };
+    let trail = gzipped("/api/v1/forbund/sf-vastmanland/audit/trail");
+    assert_eq!(serde_json::from_str::<Vec<serde_json::Value>>(&trail).unwrap(), whole);
+    assert_eq!(gzipped("/api/v1/log"), pages.concat(), "the whole log, gzipped as it streams");
+}

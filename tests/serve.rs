@@ -401,6 +401,12 @@ fn a_subscriber_catches_up_then_follows_live_and_resumes_without_gap_or_duplicat
     assert_eq!(value("finsam_group_commits_total "), syncs);
     assert_eq!(value("finsam_request_seconds_count{method=\"POST\",route=\"/api/v1/events\",status=\"201\"} "), 3.0);
     assert!(value("finsam_subscribers ") >= 1.0, "the open subscription counts");
+    assert!(value("finsam_connections ") >= 2.0, "the subscriptions' connections and this one");
+    assert_eq!(value("finsam_log_head ") as u64, head + 3, "the head readers see");
+    assert_eq!(value(&format!("finsam_build_info{{version=\"{}\"}} ", env!("CARGO_PKG_VERSION"))), 1.0);
+    assert!(value("process_cpu_seconds ") > 0.0);
+    assert!(value("process_max_resident_memory_bytes ") > 1_000_000.0);
+    assert!(value("process_start_time_seconds ") > 1.7e9);
     // A subscription does not keep the server from stopping.
     assert!(server.stop().success());
 }

@@ -323,12 +323,25 @@ struct Metrics {
     /// Every request, by method, route and status class, from its first byte to its answer.
     requests: Family<RouteLabels, Histogram>,
     subscribers: Gauge,
+    /// Connections open now.
+    connections: Gauge,
+    /// The log's head as readers see it (set when the metrics are read).
+    head: Gauge,
+    /// The process: CPU seconds (user and system) and peak resident memory, from getrusage,
+    /// set when the metrics are read.
+    cpu_seconds: prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
+    max_resident_bytes: Gauge,
 }
 
 type Counter = prometheus_client::metrics::counter::Counter;
 type Gauge = prometheus_client::metrics::gauge::Gauge;
 type Histogram = prometheus_client::metrics::histogram::Histogram;
 type Family<L, M> = prometheus_client::metrics::family::Family<L, M, fn() -> M>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
 struct RouteLabels {
@@ -378,7 +391,39 @@ impl Metrics {
         );
         let subscribers = Gauge::default();
         registry.register("finsam_subscribers", "Subscriptions open now", subscribers.clone());
-        Metrics { registry, events_appended, batches, groups, refused_auth, write, fdatasync, requests, subscribers }
+        let connections = Gauge::default();
+        registry.register("finsam_connections", "Connections open now", connections.clone());
+        let head = Gauge::default();
+        registry.register("finsam_log_head", "The seq of the log's last durable event", head.clone());
+        let build: Family<BuildLabels, Gauge> = Family::new_with_constructor(Gauge::default);
+        build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").to_string() }).set(1);
+        registry.register("finsam_build_info", "The finsam version serving (always 1)", build);
+        let cpu_seconds = prometheus_client::metrics::gauge::Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register("process_cpu_seconds", "CPU time used by the process (user and system)", cpu_seconds.clone());
+        let max_resident_bytes = Gauge::default();
+        registry.register(
+            "process_max_resident_memory_bytes",
+            "The peak resident memory of the process",
+            max_resident_bytes.clone(),
+        );
+        let start = Gauge::default();
+        start.set(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64));
+        registry.register("process_start_time_seconds", "When the process started (Unix time)", start);
+        Metrics {
+            registry,
+            events_appended,
+            batches,
+            groups,
+            refused_auth,
+            write,
+            fdatasync,
+            requests,
+            subscribers,
+            connections,
+            head,
+            cpu_seconds,
+            max_resident_bytes,
+        }
     }
 }
 
@@ -389,6 +434,8 @@ struct Answer {
     content_type: &'static str,
     /// A download's file name (`Content-Disposition: attachment`).
     download: Option<Box<str>>,
+    /// The next page (`Link: <…>; rel="next"`).
+    link: Option<Box<str>>,
     user: Option<String>,
     forbund: Option<Box<str>>,
     seqs: Box<[u64]>,
@@ -401,6 +448,7 @@ impl Answer {
             body: body.into_bytes(),
             content_type: "application/json",
             download: None,
+            link: None,
             user: None,
             forbund: None,
             seqs: Box::new([]),
@@ -685,16 +733,44 @@ pub struct TrailQuery {
     insats: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    /// Only rows after this seq (the cursor of the next page).
+    after: Option<u64>,
+    limit: Option<u64>,
 }
 
+/// `GET /api/v1/forbund/{id}/audit/trail`: a row per event; with `limit`, a page of at most N
+/// rows after `after` (a seq), and `Link: <…>; rel="next"` while more follow.
 async fn trail(State(s): State<Shared_>, Reader { user, f }: Reader, Query(q): Query<TrailQuery>) -> Reply {
     let (from, to) = (date_param("from", &q.from)?, date_param("to", &q.to)?);
-    let filter = reports::TrailFilter { forbund: Some(f.clone()), insats: q.insats, from, to };
-    let a = report(s, move |dir, books| {
+    let limit = page_limit(q.limit)?;
+    let filter = reports::TrailFilter { forbund: Some(f.clone()), insats: q.insats.clone(), from, to };
+    let after = q.after.unwrap_or(0);
+    let paged = on_books(s, move |dir, books| {
         let rows = reports::trail_rows(dir, books, filter)?;
-        Ok(reports::render_trail(&rows, Format::Json))
+        let seq = |r: &Value| r["seq"].as_u64().unwrap_or(0);
+        let mut rows: Vec<Value> = rows.into_iter().filter(|r| seq(r) > after).collect();
+        let more = limit.is_some_and(|n| rows.len() as u64 > n);
+        if let Some(n) = limit {
+            rows.truncate(n as usize);
+        }
+        let last = rows.last().map(seq);
+        Ok((reports::render_trail(&rows, Format::Json), more.then_some(last).flatten()))
     })
     .await;
+    let (body, next_after) = match paged {
+        Ok(x) => x,
+        Err(a) => return finish(a, &user, Some(&f)),
+    };
+    let mut a = Answer::json(StatusCode::OK, body);
+    if let (Some(after), Some(n)) = (next_after, limit) {
+        let mut link = format!("/api/v1/forbund/{f}/audit/trail?after={after}&limit={n}");
+        for (k, v) in [("insats", &q.insats), ("from", &q.from), ("to", &q.to)] {
+            if let Some(v) = v {
+                link.push_str(&format!("&{k}={}", web::encode(v)));
+            }
+        }
+        a.link = Some(link.into());
+    }
     finish(a, &user, Some(&f))
 }
 
@@ -824,6 +900,27 @@ async fn reconcile(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
 pub struct LogQuery {
     from: Option<u64>,
     to: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// The most a page of the log or the trail holds (`limit`).
+const PAGE_MAX: u64 = 100_000;
+
+/// A page's `limit`: 1 to `PAGE_MAX`; a bad one is 400.
+fn page_limit(limit: Option<u64>) -> Result<Option<u64>, Answer> {
+    match limit {
+        Some(n) if n == 0 || n > PAGE_MAX => {
+            Err(Answer::error(StatusCode::BAD_REQUEST, format!("limit {n}: a page holds 1 to {PAGE_MAX}")))
+        }
+        other => Ok(other),
+    }
+}
+
+/// `Link: <…>; rel="next"` for the page after this one.
+fn link_next(next: &str) -> (axum::http::HeaderName, axum::http::HeaderValue) {
+    let value = axum::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static(""));
+    (axum::http::header::LINK, value)
 }
 
 /// How many envelopes a reader of the log (`/api/v1/log`, a subscription's catch-up) holds in
@@ -839,7 +936,7 @@ fn log_lines(
     to: u64,
     keep: impl Fn(&Event) -> bool + Clone + Send + 'static,
 ) -> impl futures_util::Stream<Item = Result<Vec<(u64, String)>, String>> {
-    futures_util::stream::unfold(Some(from), move |next| {
+    let lines = futures_util::stream::unfold(Some(from), move |next| {
         let (dir, keep) = (dir.clone(), keep.clone());
         async move {
             let next = next.filter(|n| *n <= to && *n > 0)?;
@@ -861,13 +958,30 @@ fn log_lines(
             let after = if read.is_ok() { last.checked_add(1) } else { None };
             Some((read, after))
         }
-    })
+    });
+    // A body may be polled again after its end (the gzip encoder does): fused, it stays ended.
+    futures_util::StreamExt::fuse(lines)
 }
 
 /// `GET /api/v1/log?from=SEQ&to=SEQ`: the envelopes as JSON Lines, streamed from the log.
+/// `GET /api/v1/log?from=SEQ&to=SEQ&limit=N`: the envelopes as JSON Lines, streamed from the
+/// log; with `limit`, at most N of them, and `Link: <…>; rel="next"` while more follow (the
+/// cursor is the next seq).
 async fn log(State(s): State<Shared_>, Auditor(user): Auditor, Query(q): Query<LogQuery>) -> Response {
+    let limit = match page_limit(q.limit) {
+        Ok(l) => l,
+        Err(a) => return finish(a, &user, None).into_response(),
+    };
     // Up to the last durable group: what is written but not yet durable is not shown.
-    let (from, to) = (q.from.unwrap_or(1).max(1), q.to.unwrap_or(u64::MAX).min(s.snapshot().head.seq));
+    let (from, last) = (q.from.unwrap_or(1).max(1), q.to.unwrap_or(u64::MAX).min(s.snapshot().head.seq));
+    let to = limit.map_or(last, |n| last.min(from.saturating_add(n - 1)));
+    let next = (to < last).then(|| {
+        let mut link = format!("/api/v1/log?from={}&limit={}", to + 1, limit.unwrap_or(PAGE_MAX));
+        if let Some(t) = q.to {
+            link.push_str(&format!("&to={t}"));
+        }
+        link
+    });
     let body = futures_util::StreamExt::map(log_lines(s.dir.clone(), from, to, |_| true), |read| {
         read.map(|lines| {
             let mut text = String::new();
@@ -882,6 +996,10 @@ async fn log(State(s): State<Shared_>, Auditor(user): Auditor, Query(q): Query<L
     let mut r = Response::new(axum::body::Body::from_stream(body));
     r.headers_mut()
         .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/x-ndjson"));
+    if let Some(next) = next {
+        let (k, v) = link_next(&next);
+        r.headers_mut().insert(k, v);
+    }
     r.extensions_mut().insert(AccessNote { user: Some(user.name), forbund: None, seqs: Vec::new() });
     r
 }
@@ -1143,6 +1261,16 @@ async fn healthz(State(s): State<Shared_>) -> Answer {
 }
 
 async fn metrics(State(s): State<Shared_>) -> Answer {
+    s.metrics.head.set(i64::try_from(s.snapshot().head.seq).unwrap_or(i64::MAX));
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given and nothing else.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0 {
+        // SAFETY: filled by the successful call above.
+        let usage = unsafe { usage.assume_init() };
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        s.metrics.cpu_seconds.set(seconds(usage.ru_utime) + seconds(usage.ru_stime));
+        s.metrics.max_resident_bytes.set(usage.ru_maxrss * 1024);
+    }
     let mut body = String::new();
     if prometheus_client::encoding::text::encode(&mut body, &s.metrics.registry).is_err() {
         return Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "the metrics could not be written");
@@ -1163,6 +1291,10 @@ impl IntoResponse for Answer {
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer realm=\"finsam\""),
             );
+        }
+        if let Some(next) = self.link {
+            let (k, v) = link_next(&next);
+            r.headers_mut().insert(k, v);
         }
         let disposition = self.download.map(|name| format!("attachment; filename=\"{name}\""));
         if let Some(value) = disposition.and_then(|d| axum::http::HeaderValue::from_str(&d).ok()) {
@@ -1392,6 +1524,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .layer(axum::middleware::from_fn(json_refusals))
         .layer(axum::middleware::from_fn(timeout))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), gate))
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), access_log))
         .with_state(shared)
@@ -1430,7 +1563,12 @@ fn connections_max() -> usize {
 /// Accepts connections and serves each with hyper's HTTP/1 (a header-read timeout, under a cap
 /// on open connections), each request knowing its peer's address; on `stop`, stops accepting
 /// and waits (at most 30 s) for the requests under way.
-async fn connections(listener: tokio::net::TcpListener, app: Router, stop: impl std::future::Future<Output = ()>) {
+async fn connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    open: Gauge,
+    stop: impl std::future::Future<Output = ()>,
+) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(tokio::sync::Semaphore::new(connections_max()));
@@ -1464,8 +1602,11 @@ async fn connections(listener: tokio::net::TcpListener, app: Router, stop: impl 
             .header_read_timeout(timeout)
             .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
+        let open = open.clone();
+        open.inc();
         tokio::spawn(async move {
             let _ = connection.await;
+            open.dec();
             drop(permit);
         });
     }
@@ -1540,7 +1681,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), finsam_app::outpu
         }
     });
     let stopping = shared.clone();
-    connections(listener, router(shared.clone()), async move {
+    connections(listener, router(shared.clone()), shared.metrics.connections.clone(), async move {
         stop_signal().await;
         // Subscriptions end (their clients resume elsewhere or later); requests under way
         // are answered.
