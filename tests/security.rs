@@ -534,6 +534,17 @@ fn every_answer_forbids_framing_and_caching() {
         assert_eq!(r.header("cache-control"), Some("no-store"));
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     }
+    // Downloads say what to save them as.
+    for (path, name) in [
+        ("/api/v1/forbund/sf-vastmanland/export/sie/2024", "sf-vastmanland-2024.se"),
+        ("/api/v1/forbund/sf-vastmanland/export/sie/2024?kind=i", "sf-vastmanland-2024.si"),
+        ("/api/v1/forbund/sf-vastmanland/export/journal?year=2024", "sf-vastmanland-2024.journal"),
+        ("/api/v1/forbund/sf-vastmanland/export/journal", "sf-vastmanland.journal"),
+    ] {
+        let r = api(&server.addr, "GET", path, &admin, "");
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-disposition"), Some(format!("attachment; filename=\"{name}\"").as_str()));
+    }
 }
 
 /// A client that never finishes its headers is disconnected; the server answers others meanwhile.

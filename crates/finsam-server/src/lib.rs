@@ -432,11 +432,10 @@ struct Answer {
     status: StatusCode,
     body: Vec<u8>,
     content_type: &'static str,
-    /// A download's file name (`Content-Disposition: attachment`).
-    download: Option<Box<str>>,
-    /// The next page (`Link: <…>; rel="next"`).
-    link: Option<Box<str>>,
-    user: Option<String>,
+    /// Headers of its own: a download's file name (`Content-Disposition`), the next page
+    /// (`Link`).
+    headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
+    user: Option<Box<str>>,
     forbund: Option<Box<str>>,
     seqs: Box<[u64]>,
 }
@@ -447,12 +446,20 @@ impl Answer {
             status,
             body: body.into_bytes(),
             content_type: "application/json",
-            download: None,
-            link: None,
+            headers: Vec::new(),
             user: None,
             forbund: None,
             seqs: Box::new([]),
         }
+    }
+
+    /// A download: its file name for the browser to save it under (`Content-Disposition`).
+    fn download(mut self, name: &str) -> Answer {
+        let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+            self.headers.push((axum::http::header::CONTENT_DISPOSITION, v));
+        }
+        self
     }
 
     /// A refusal as RFC 9457 `application/problem+json`: `type`, `title` (the status's reason),
@@ -557,7 +564,7 @@ impl Shared {
             };
             let mut a =
                 Answer::error(StatusCode::FORBIDDEN, format!("{} ({}) may not {what}", user.name, user.role.as_str()));
-            a.user = Some(user.name.clone());
+            a.user = Some(user.name.as_str().into());
             a.forbund = match need {
                 Need::Read(f) | Need::Export(f) => Some(f.into()),
                 Need::Write(list) => Some(list.join(",").into()),
@@ -643,7 +650,7 @@ async fn report(
 }
 
 fn finish(mut a: Answer, user: &User, forbund: Option<&str>) -> Reply {
-    a.user.get_or_insert_with(|| user.name.clone());
+    a.user.get_or_insert_with(|| user.name.as_str().into());
     a.forbund = forbund.map(Into::into);
     Ok(a)
 }
@@ -769,7 +776,7 @@ async fn trail(State(s): State<Shared_>, Reader { user, f }: Reader, Query(q): Q
                 link.push_str(&format!("&{k}={}", web::encode(v)));
             }
         }
-        a.link = Some(link.into());
+        a.headers.push(link_next(&link));
     }
     finish(a, &user, Some(&f))
 }
@@ -813,9 +820,13 @@ async fn export_sie(
     };
     let id = f.clone();
     let bytes = on_books(s, move |dir, books| finsam_app::exports::sie_out(dir, books, &id, year, e4)).await;
+    let name = format!("{f}-{year}.{}", if e4 { "se" } else { "si" });
     let a = bytes.map_or_else(
         |refused| refused,
-        |body| Answer { body, content_type: "application/octet-stream", ..Answer::json(StatusCode::OK, String::new()) },
+        |body| {
+            Answer { body, content_type: "application/octet-stream", ..Answer::json(StatusCode::OK, String::new()) }
+                .download(&name)
+        },
     );
     finish(a, &user, Some(&f))
 }
@@ -833,9 +844,12 @@ async fn export_journal(
 ) -> Reply {
     let id = f.clone();
     let a = report(s, move |dir, books| finsam_app::exports::journal_out(dir, books, Some(&id), q.year)).await;
-    let a = Answer {
-        content_type: if a.status == StatusCode::OK { "text/plain; charset=utf-8" } else { a.content_type },
-        ..a
+    let a = match a.status {
+        StatusCode::OK => {
+            let name = q.year.map_or_else(|| format!("{f}.journal"), |y| format!("{f}-{y}.journal"));
+            Answer { content_type: "text/plain; charset=utf-8", ..a }.download(&name)
+        }
+        _ => a,
     };
     finish(a, &user, Some(&f))
 }
@@ -851,11 +865,9 @@ async fn bundle(
     let zipped = on_books(s, move |dir, books| finsam_app::audit::bundle_zip(dir, books, &id, year)).await;
     let a = zipped.map_or_else(
         |refused| refused,
-        |(body, name)| Answer {
-            body,
-            content_type: "application/zip",
-            download: Some(format!("{name}.zip").into()),
-            ..Answer::json(StatusCode::OK, String::new())
+        |(body, name)| {
+            Answer { body, content_type: "application/zip", ..Answer::json(StatusCode::OK, String::new()) }
+                .download(&format!("{name}.zip"))
         },
     );
     finish(a, &user, Some(&f))
@@ -1292,17 +1304,12 @@ impl IntoResponse for Answer {
                 axum::http::HeaderValue::from_static("Bearer realm=\"finsam\""),
             );
         }
-        if let Some(next) = self.link {
-            let (k, v) = link_next(&next);
+        for (k, v) in self.headers {
             r.headers_mut().insert(k, v);
-        }
-        let disposition = self.download.map(|name| format!("attachment; filename=\"{name}\""));
-        if let Some(value) = disposition.and_then(|d| axum::http::HeaderValue::from_str(&d).ok()) {
-            r.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, value);
         }
         // What the access log needs travels with the response to the middleware.
         r.extensions_mut().insert(AccessNote {
-            user: self.user,
+            user: self.user.map(String::from),
             forbund: self.forbund.map(String::from),
             seqs: self.seqs.into_vec(),
         });
