@@ -693,3 +693,30 @@ fn the_log_and_the_trail_come_in_linked_pages_and_gzipped_when_asked() {
     assert_eq!(serde_json::from_str::<Vec<serde_json::Value>>(&trail).unwrap(), whole);
     assert_eq!(gzipped("/api/v1/log"), pages.concat(), "the whole log, gzipped as it streams");
 }
+
+/// An answer pinned by `known_at` and `as_of` never changes: its ETag stays while the log grows,
+/// and `If-None-Match` with it is answered 304 with no body; an answer at the head changes tag.
+#[test]
+fn answers_pinned_by_known_at_keep_their_etag_and_revalidate_with_304() {
+    let dir = TempDir::new("security-etag");
+    let store = fixture_store(&dir);
+    let admin = token(&store, "admin", "admin", &[]);
+    let server = Server::start(&store);
+    let pinned = "/api/v1/forbund/sf-vastmanland/balances?as_of=2024-12-31&known_at=300";
+    let head = "/api/v1/forbund/sf-vastmanland/balances?as_of=2024-12-31";
+    let first = api(&server.addr, "GET", pinned, &admin, "");
+    let tag = first.header("etag").expect("an ETag").to_string();
+    let at_head = api(&server.addr, "GET", head, &admin, "").header("etag").unwrap().to_string();
+    let auth = format!("Bearer {admin}");
+    let again = http(&server.addr, "GET", pinned, &[("Authorization", &auth), ("If-None-Match", &tag)], "");
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    let line = r#"{"type":"ContributionReceived","forbund":"sf-vastmanland","date":"2024-12-20","member":"sala","year":2024,"amount":"5","reference":"ETag"}"#;
+    assert_eq!(api(&server.addr, "POST", "/api/v1/events", &admin, line).status, 201);
+    let later = api(&server.addr, "GET", pinned, &admin, "");
+    assert_eq!(later.header("etag"), Some(tag.as_str()), "the pinned answer is the same");
+    assert_eq!(later.body, first.body);
+    let moved = http(&server.addr, "GET", head, &[("Authorization", &auth), ("If-None-Match", &at_head)], "");
+    assert_eq!(moved.status, 200, "the head's answer changed");
+    assert_ne!(moved.header("etag"), Some(at_head.as_str()));
+}

@@ -21,6 +21,7 @@ use finsam_store::access::{Access, AccessLog, Role, User, Users};
 use finsam_store::{FileLog, Snapshot, Store, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use sha2::Digest as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -1486,6 +1487,42 @@ async fn admit(s: &Shared, request: Request, next: Next, sign_in: bool) -> Respo
     r
 }
 
+/// `ETag` on every whole JSON or download answer of the API (the SHA-256 of its body, so the same
+/// answer always has the same tag), and `304 Not Modified` when the request's `If-None-Match`
+/// names it: an answer pinned by `known_at` (and `as_of`) never changes, so a client that has it
+/// need never fetch it again. The streamed log and the live feed have none.
+async fn etags(request: Request, next: Next) -> Response {
+    use axum::http::{header, HeaderValue};
+    let path = request.uri().path();
+    let tagged = request.method() == Method::GET
+        && path.starts_with("/api/v1/")
+        && !matches!(path, "/api/v1/log" | "/api/v1/subscribe");
+    let asked = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let response = next.run(request).await;
+    if !tagged || response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "the answer could not be read").into_response();
+    };
+    let digest = sha2::Sha256::digest(&bytes);
+    // Weak: the same content under another coding (gzip) is the same answer.
+    let tag = format!("W/\"{}\"", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>());
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        parts.headers.insert(header::ETAG, v);
+    }
+    let weak = |t: &str| t.trim_start_matches("W/").to_string();
+    let matches = asked.is_some_and(|a| a.split(',').map(str::trim).any(|t| weak(t) == weak(&tag) || t == "*"));
+    if matches {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::CONTENT_DISPOSITION);
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 /// What every answer carries: never framed by another site, no scripts or styles from
 /// elsewhere, nothing kept in a cache (the pages and downloads hold money and names).
 async fn security_headers(request: Request, next: Next) -> Response {
@@ -1531,6 +1568,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .layer(axum::middleware::from_fn(json_refusals))
         .layer(axum::middleware::from_fn(timeout))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), gate))
+        .layer(axum::middleware::from_fn(etags))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), access_log))
