@@ -7,6 +7,7 @@
 
 use crate::serve::{dechunk, token, Server};
 use crate::support::*;
+use finsam_store::envelope::sha256_hex;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -311,6 +312,33 @@ fn sessions_end_with_their_grant() {
     let _third = token(&store, "anna", "admin", &[]);
     assert_eq!(web.get("/f/sf-vastmanland").status, 303, "not revived by a new grant");
     assert_eq!(web.get("/api/v1/forbund/sf-vastmanland/balances").status, 401, "nor for the API's reads");
+}
+
+/// Sessions are kept in the store: a restart of the service signs nobody out, and a session
+/// signed out stays out after it.
+#[test]
+fn a_restart_signs_nobody_out_and_a_sign_out_lasts() {
+    let dir = TempDir::new("security-restart");
+    let store = fixture_store(&dir);
+    let reader = token(&store, "anna", "read", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    let stays = Browser::sign_in(&server.addr, &reader);
+    let leaves = Browser::sign_in(&server.addr, &reader);
+    let out = leaves.post("/logga-ut", &format!("csrf={}", leaves.csrf));
+    assert_eq!(out.status, 303);
+    drop(server);
+    let server = Server::start(&store);
+    let stays = Browser { addr: server.addr.clone(), ..stays };
+    let leaves = Browser { addr: server.addr.clone(), ..leaves };
+    assert_eq!(stays.get("/f/sf-vastmanland").status, 200, "still signed in after the restart");
+    let r = stays.get("/f/sf-vastmanland/registrera/kostnad");
+    assert_eq!(r.status, 403, "with the same rights (a reader records nothing)");
+    assert_eq!(leaves.get("/f/sf-vastmanland").status, 303, "signed out stays out");
+    // The cookie's value is not in the store: only its hash.
+    let kept = std::fs::read_to_string(store.join("sessions.jsonl")).unwrap();
+    let cookie_value = stays.cookie.trim_start_matches("finsam_session=");
+    assert!(!kept.contains(cookie_value));
+    assert!(kept.contains(&sha256_hex(cookie_value.as_bytes())));
 }
 
 /// Idempotency keys are per förbund: a key taken in one förbund's books neither blocks nor

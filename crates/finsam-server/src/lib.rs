@@ -1691,7 +1691,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), finsam_app::outpu
         metrics: Metrics::new(),
         heads: tokio::sync::broadcast::channel(1024).0,
         writes,
-        sessions: Mutex::new(web::Sessions::default()),
+        sessions: Mutex::new(web::Sessions::load(&dir)?),
         throttle: Throttle::default(),
     });
     // At most two groups wait for the syncer: then the writer waits, and requests gather into

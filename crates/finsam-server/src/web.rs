@@ -21,32 +21,42 @@ use finsam_app::pages::{self, money_cell};
 use finsam_app::reports::{self, Axes, KnownAt};
 use finsam_app::Format;
 use finsam_domain::{Amount, Event, Slug};
-use finsam_store::access::{same_secret, Role, User};
+use finsam_store::access::{same_secret, session_key, Role, StoredSession, User};
 use finsam_store::StoreError;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const COOKIE: &str = "finsam_session";
 /// The cookie that carries the sign-in form's own CSRF token (there is no session yet).
 const LOGIN_COOKIE: &str = "finsam_login";
 const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
-/// The signed-in users, by session id (kept in memory: a restart signs everyone out).
+/// The signed-in users, by the SHA-256 of their session id; kept in the store too
+/// (`sessions.jsonl`), so that a restart of the service signs nobody out.
 #[derive(Default)]
 pub struct Sessions {
-    map: HashMap<String, Session>,
+    map: HashMap<String, StoredSession>,
 }
 
-struct Session {
-    user: String,
-    /// The grant the user signed in under (`User::grant_id`): a rotated token or a revocation
-    /// ends the session, and access given again needs a new sign-in.
-    grant: String,
-    csrf: String,
-    started: Instant,
+impl Sessions {
+    /// The sessions still open, from the store.
+    pub fn load(dir: &std::path::Path) -> Result<Sessions, finsam_store::StoreError> {
+        let open = finsam_store::access::sessions_open(dir, now_unix(), SESSION_LIFETIME.as_secs())?;
+        Ok(Sessions { map: open.into_iter().map(|s| (s.id_sha256.clone(), s)).collect() })
+    }
+}
+
+/// Seconds since 1970 (a session's age survives a restart, so no `Instant`).
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Whether a session is still within its lifetime.
+fn fresh(x: &StoredSession) -> bool {
+    now_unix().saturating_sub(x.started) < SESSION_LIFETIME.as_secs()
 }
 
 /// 256 random bits from the operating system, as hex.
@@ -74,16 +84,16 @@ type VoucherRows = (String, Vec<(String, String, Amount)>);
 /// The signed-in user of a request and the session's CSRF token; `None` when not signed in,
 /// the session is over, or the user has been revoked since.
 fn session(s: &Shared, headers: &HeaderMap) -> Option<(User, String)> {
-    let id = cookie(headers, COOKIE)?;
+    let key = session_key(cookie(headers, COOKIE)?);
     s.refresh_users();
     let users = s.users.read().expect("the users' lock is never poisoned");
     let mut sessions = s.sessions.lock().expect("the sessions' lock is never poisoned");
-    let found = sessions.map.get(id).filter(|x| x.started.elapsed() < SESSION_LIFETIME).and_then(|x| {
+    let found = sessions.map.get(&key).filter(|x| fresh(x)).and_then(|x| {
         let user = users.get(&x.user).filter(|u| u.grant_id() == x.grant)?;
         Some((user.clone(), x.csrf.clone()))
     });
     if found.is_none() {
-        sessions.map.remove(id);
+        sessions.map.remove(&key);
     }
     found
 }
@@ -496,18 +506,26 @@ async fn login(State(s): State<Shared_>, headers: HeaderMap, Form(form): Form<Lo
         return r;
     };
     let id = random_token();
+    let kept = StoredSession {
+        id_sha256: session_key(&id),
+        user: user.name.clone(),
+        grant: user.grant_id().to_string(),
+        csrf: random_token(),
+        started: now_unix(),
+    };
+    // Kept durably before the cookie is given out: a restart does not sign this user out.
+    if let Err(e) = finsam_store::access::session_begun(&s.dir, &kept) {
+        return problem_page(
+            None,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Inloggningen kunde inte sparas",
+            &format!("Försök igen om en stund. ({e})"),
+        );
+    }
     {
         let mut sessions = s.sessions.lock().expect("the sessions' lock is never poisoned");
-        sessions.map.retain(|_, x| x.started.elapsed() < SESSION_LIFETIME);
-        sessions.map.insert(
-            id.clone(),
-            Session {
-                user: user.name.clone(),
-                grant: user.grant_id().to_string(),
-                csrf: random_token(),
-                started: Instant::now(),
-            },
-        );
+        sessions.map.retain(|_, x| fresh(x));
+        sessions.map.insert(kept.id_sha256.clone(), kept);
     }
     let mut r = see_other(back_path(form.tillbaka.as_deref()));
     if let Ok(v) = HeaderValue::from_str(&format!("{COOKIE}={id}{}", cookie_attributes(&headers))) {
@@ -534,7 +552,11 @@ async fn logout(State(s): State<Shared_>, headers: HeaderMap, Form(form): Form<C
         return csrf_refused(Some(&user));
     }
     if let Some(id) = cookie(&headers, COOKIE) {
-        s.sessions.lock().expect("the sessions' lock is never poisoned").map.remove(id);
+        let key = session_key(id);
+        s.sessions.lock().expect("the sessions' lock is never poisoned").map.remove(&key);
+        if let Err(e) = finsam_store::access::session_ended(&s.dir, &key) {
+            eprintln!("finsam serve: warning: a sign-out could not be kept ({e}); the session ends with its lifetime");
+        }
     }
     let mut r = see_other("/logga-in");
     if let Ok(v) = HeaderValue::from_str(&format!("{COOKIE}=; Max-Age=0{}", cookie_attributes(&headers))) {

@@ -417,3 +417,111 @@ mod tests {
         assert!(AccessLog::open(&d).is_err(), "nothing is appended to a broken chain");
     }
 }
+
+/// The web app's sessions, kept so that a restart of the service signs nobody out.
+pub const SESSIONS_FILE: &str = "sessions.jsonl";
+
+/// A signed-in session as kept: the SHA-256 of its id (the cookie's value is never stored), the
+/// user and the grant it was made under, its CSRF token and when it began (Unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSession {
+    pub id_sha256: String,
+    pub user: String,
+    pub grant: String,
+    pub csrf: String,
+    pub started: u64,
+}
+
+/// The SHA-256 of a session id, as sessions are kept and looked up.
+pub fn session_key(id: &str) -> String {
+    sha256_hex(id.as_bytes())
+}
+
+/// Keeps a new session (one line, made durable before the cookie is given out).
+pub fn session_begun(dir: &Path, s: &StoredSession) -> Result<(), StoreError> {
+    let line = json!({"action": "begin", "id_sha256": s.id_sha256, "user": s.user, "grant": s.grant,
+        "csrf": s.csrf, "started": s.started});
+    append_private(&dir.join(SESSIONS_FILE), &line.to_string())
+}
+
+/// Ends a session (signed out): it is not valid after a restart either.
+pub fn session_ended(dir: &Path, id_sha256: &str) -> Result<(), StoreError> {
+    append_private(&dir.join(SESSIONS_FILE), &json!({"action": "end", "id_sha256": id_sha256}).to_string())
+}
+
+/// The sessions still open at `now` (Unix seconds) that began less than `lifetime` seconds ago;
+/// the file is rewritten with just those (a new file, synced, renamed over the old), so that it
+/// does not grow without end. A line that cannot be read is a damaged file: refused, named.
+pub fn sessions_open(dir: &Path, now: u64, lifetime: u64) -> Result<Vec<StoredSession>, StoreError> {
+    let path = dir.join(SESSIONS_FILE);
+    let file = match crate::index::open_regular(&path, 64 << 20) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&path, e)),
+    };
+    let mut open: BTreeMap<String, StoredSession> = BTreeMap::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| io(&path, e))?;
+        let bad = |what: &str| broken(&path, format!("line {}: {what}", i + 1));
+        let v: Value = serde_json::from_str(&line).map_err(|e| bad(&e.to_string()))?;
+        let text = |k: &str| v[k].as_str().map(str::to_string).ok_or_else(|| bad(&format!("no {k}")));
+        let key = text("id_sha256")?;
+        match v["action"].as_str() {
+            Some("begin") => {
+                let started = v["started"].as_u64().ok_or_else(|| bad("no start"))?;
+                let s = StoredSession {
+                    id_sha256: key.clone(),
+                    user: text("user")?,
+                    grant: text("grant")?,
+                    csrf: text("csrf")?,
+                    started,
+                };
+                open.insert(key, s);
+            }
+            Some("end") => {
+                open.remove(&key);
+            }
+            _ => return Err(bad("the action is neither begin nor end")),
+        }
+    }
+    let live: Vec<StoredSession> =
+        open.into_values().filter(|s| s.started <= now && now - s.started < lifetime).collect();
+    let tmp = dir.join(format!("{SESSIONS_FILE}.tmp"));
+    let mut text = String::new();
+    for s in &live {
+        text.push_str(
+            &json!({"action": "begin", "id_sha256": s.id_sha256, "user": s.user, "grant": s.grant,
+                "csrf": s.csrf, "started": s.started})
+            .to_string(),
+        );
+        text.push('\n');
+    }
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(|e| io(&tmp, e))?;
+        f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+    Ok(live)
+}
+
+/// Appends one line to a file only its owner may read, and makes it durable.
+fn append_private(path: &Path, line: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| io(path, e))?;
+    file.write_all(format!("{line}\n").as_bytes()).map_err(|e| io(path, e))?;
+    file.sync_data().map_err(|e| io(path, e))
+}
