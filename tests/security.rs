@@ -562,6 +562,14 @@ fn every_answer_forbids_framing_and_caching() {
         assert_eq!(r.header("cache-control"), Some("no-store"));
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     }
+    // Every answer has a request id: the client's own when it gives a plain one, else a new one.
+    let ids: Vec<String> = answers.iter().map(|r| r.header("x-request-id").expect("an id").to_string()).collect();
+    assert!(ids.iter().all(|id| id.len() == 16), "{ids:?}");
+    assert_eq!(ids.iter().collect::<std::collections::BTreeSet<_>>().len(), ids.len(), "each its own");
+    let given = http(&server.addr, "GET", "/healthz", &[("X-Request-Id", "kansli-42")], "");
+    assert_eq!(given.header("x-request-id"), Some("kansli-42"));
+    let odd = http(&server.addr, "GET", "/healthz", &[("X-Request-Id", "a b<c>")], "");
+    assert_ne!(odd.header("x-request-id"), Some("a b<c>"));
     // Downloads say what to save them as.
     for (path, name) in [
         ("/api/v1/forbund/sf-vastmanland/export/sie/2024", "sf-vastmanland-2024.se"),

@@ -253,7 +253,7 @@ fn syncer(shared: Shared_, file: std::fs::File, written: std::sync::mpsc::Receiv
                 // No retry: the kernel may have dropped the dirty pages (see FileLog::append).
                 let reason =
                     format!("fdatasync of the log failed ({e}); nothing more is recorded until the store is reopened");
-                eprintln!("finsam serve: {reason}");
+                tracing::error!("{reason}");
                 *shared.failed.lock().expect("the lock is never poisoned") = Some(reason.clone());
                 failure = Some(reason);
             }
@@ -513,7 +513,7 @@ impl Shared {
         if self.users.read().expect("the users' lock is never poisoned").changed(&self.dir) {
             match Users::load(&self.dir) {
                 Ok(fresh) => *self.users.write().expect("the users' lock is never poisoned") = fresh,
-                Err(e) => eprintln!("finsam serve: users.jsonl could not be read again: {e}"),
+                Err(e) => tracing::error!("users.jsonl could not be read again: {e}"),
             }
         }
     }
@@ -1346,7 +1346,7 @@ async fn access_log(State(s): State<Shared_>, request: Request, next: Next) -> R
     let entry = Access { user, method: method.to_string(), route, forbund, status: response.status().as_u16(), seqs };
     let (written, done) = tokio::sync::oneshot::channel();
     if s.access_lines.send((entry, written)).is_err() || done.await.is_err() {
-        eprintln!("finsam serve: the access log's writer stopped");
+        tracing::error!("the access log's writer stopped");
     }
     response
 }
@@ -1362,7 +1362,7 @@ fn access_writer(shared: Shared_, lines: std::sync::mpsc::Receiver<(Access, toki
         let (entries, answers): (Vec<Access>, Vec<_>) = waiting.into_iter().unzip();
         let written = shared.access.lock().expect("the access log's lock is never poisoned").append_all(&entries);
         if let Err(e) = written {
-            eprintln!("finsam serve: the access log could not be written: {e}");
+            tracing::error!("the access log could not be written: {e}");
         }
         for a in answers {
             let _ = a.send(());
@@ -1572,6 +1572,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), access_log))
+        .layer(axum::middleware::from_fn(request_id))
         .with_state(shared)
 }
 
@@ -1626,7 +1627,7 @@ async fn connections(
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before it was taken: wait
                     // a moment rather than spin.
-                    eprintln!("finsam serve: accepting a connection failed: {e}");
+                    tracing::warn!("accepting a connection failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -1658,23 +1659,64 @@ async fn connections(
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(30)) => {
-            eprintln!("finsam serve: requests still under way after 30 s are cut off");
+            tracing::warn!("requests still under way after 30 s are cut off");
         }
     }
+}
+
+/// What the service says of itself goes to standard error, at the level `FINSAM_LOG` names
+/// (error, warn, info — the default — debug: every request with its id, status and time).
+fn init_logging() {
+    let level = match std::env::var("FINSAM_LOG").unwrap_or_default().to_ascii_lowercase().as_str() {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}
+
+/// Each request gets an id — the client's `X-Request-Id` if it is a short plain token, else a
+/// new one — answered in `X-Request-Id` and carried by the request's span, so that what the
+/// service logs of a request can be found by it.
+async fn request_id(request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_string);
+    let id = given.unwrap_or_else(|| finsam_store::access::random_hex()[..16].to_string());
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+    let started = Instant::now();
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "answered")
+    });
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
 }
 
 /// Opens the store for writing and serves it until a stop signal; then saves the derived
 /// state and makes the access log durable.
 pub async fn serve(dir: PathBuf, listen: String) -> Result<(), finsam_app::output::Failure> {
     use finsam_app::output::Failure;
+    init_logging();
     let (store, report) = Store::open(&dir)?;
     finsam_app::output::report_open(&report);
     let users = Users::load(&dir)?;
     if users.iter().next().is_none() {
-        eprintln!(
-            "finsam serve: warning: no users yet; add one with `finsam --store {} user add NAME --role admin`",
-            dir.display()
-        );
+        tracing::warn!("no users yet; add one with `finsam --store {} user add NAME --role admin`", dir.display());
     }
     let access = AccessLog::open(&dir)?;
     let (writes, queue) = tokio::sync::mpsc::channel(4096);
@@ -1736,7 +1778,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), finsam_app::outpu
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
     finsam_app::output::save_derived(&mut store);
     let _ = shared.access.lock().expect("the access log's lock is never poisoned").sync();
-    eprintln!("finsam serve: stopped; every acknowledged batch is on disk");
+    tracing::info!("stopped; every acknowledged batch is on disk");
     Ok(())
 }
 

@@ -555,7 +555,7 @@ async fn logout(State(s): State<Shared_>, headers: HeaderMap, Form(form): Form<C
         let key = session_key(id);
         s.sessions.lock().expect("the sessions' lock is never poisoned").map.remove(&key);
         if let Err(e) = finsam_store::access::session_ended(&s.dir, &key) {
-            eprintln!("finsam serve: warning: a sign-out could not be kept ({e}); the session ends with its lifetime");
+            tracing::warn!("a sign-out could not be kept ({e}); the session ends with its lifetime");
         }
     }
     let mut r = see_other("/logga-in");
