@@ -191,8 +191,17 @@ fn every_route_answers_every_role_as_its_rights_say_and_every_request_is_in_the_
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&v).unwrap();
     assert_eq!(v["ok"], true, "{v}");
-    assert_eq!(v["access_log"]["lines"], calls, "{v}");
     let access = std::fs::read_to_string(store.join("access.jsonl")).unwrap();
+    // A line per request, and before each batch's events were written, a line naming who
+    // records which seqs (202); each is followed by its request's own line (201, the same seqs).
+    let lines: Vec<serde_json::Value> = access.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let intents: Vec<&serde_json::Value> = lines.iter().filter(|l| l["status"] == 202).collect();
+    assert_eq!(v["access_log"]["lines"], calls + intents.len(), "{v}");
+    assert!(!intents.is_empty());
+    for i in intents {
+        let answered = lines.iter().find(|l| l["status"] == 201 && l["seqs"] == i["seqs"]);
+        assert!(answered.is_some_and(|a| a["seq"].as_u64() > i["seq"].as_u64() && a["user"] == i["user"]), "{i}");
+    }
     let refused = access.lines().filter(|l| l.contains("\"status\":403") && l.contains("\"user\":\"olle\"")).count();
     assert_eq!(refused, 13, "olle's refusals are logged with his name");
     assert!(access
@@ -496,6 +505,19 @@ fn killed_under_load_the_server_loses_nothing_acknowledged_and_retries_never_dup
     assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
     let report = finsam_store::access::verify_access(&store).unwrap();
     assert_eq!(report.problem, None);
+    // Every event the service recorded — acknowledged or cut off by a kill — has a line in the
+    // access log naming who recorded it: that line is written before the event is.
+    let access = std::fs::read_to_string(store.join("access.jsonl")).unwrap();
+    let logged: std::collections::BTreeSet<u64> = access
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["user"] == "anna")
+        .flat_map(|l| l["seqs"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect::<Vec<_>>())
+        .collect();
+    for e in log_json(&store).iter().filter(|e| e["recorded_by"] == "anna") {
+        let seq = e["seq"].as_u64().unwrap();
+        assert!(logged.contains(&seq), "event {seq}, recorded by anna, has its line in the access log");
+    }
 }
 
 #[test]

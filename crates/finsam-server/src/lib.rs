@@ -110,6 +110,8 @@ struct WriteJob {
     expect_head: Option<u64>,
     /// Per förbund, the version its books must be at (`If-Match`).
     expect_versions: Vec<(String, u64)>,
+    /// The route it came through, for its access-log line.
+    route: &'static str,
     /// Only check (the ledger's rules and the warnings) and write nothing: the web app's forms
     /// show what would be recorded, with its warnings, before the user confirms.
     check_only: bool,
@@ -200,7 +202,18 @@ fn writer(
             })
             .collect();
         let started = Instant::now();
-        let (results, envelopes) = store.write_group(&requests);
+        // Before a byte of the group is written, the access log says who records which seqs
+        // (status 202: written, to be made durable): no event is in the log, even after a
+        // kill -9, without a line naming who recorded it. The request's own line (its status,
+        // 201 once durable) follows when it is answered.
+        let (results, envelopes) = store.write_group_with(&requests, |results| {
+            let intents: Vec<Access> = jobs.iter().zip(results).filter_map(|(j, r)| intent(j, r)).collect();
+            if intents.is_empty() {
+                return Ok(());
+            }
+            let mut access = shared.access.lock().expect("the access log's lock is never poisoned");
+            access.append_all(&intents).map(|_| ()).map_err(|e| e.to_string())
+        });
         shared.metrics.write.observe(started.elapsed());
         let head = store.head().clone();
         drop(store);
@@ -223,6 +236,27 @@ fn writer(
             return;
         }
     }
+}
+
+/// The access-log line written before a batch's events are: who, through which route, in which
+/// förbund's books, the seqs (202: written, to be made durable). None for a batch refused or
+/// only repeating events already recorded.
+fn intent(job: &WriteJob, outcome: &Result<Vec<finsam_store::Recorded>, StoreError>) -> Option<Access> {
+    let seqs: Vec<u64> = outcome.as_ref().ok()?.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect();
+    if seqs.is_empty() {
+        return None;
+    }
+    let mut forbund: Vec<&str> = job.batch.iter().map(|(_, e)| e.forbund.as_str()).collect();
+    forbund.sort_unstable();
+    forbund.dedup();
+    Some(Access {
+        user: Some(job.actor.clone()),
+        method: "POST".into(),
+        route: job.route.into(),
+        forbund: Some(forbund.join(",")),
+        status: 202,
+        seqs,
+    })
 }
 
 /// How many snapshots the syncer keeps besides the one readers see, to bring up to date while
@@ -1117,6 +1151,7 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
         user: user.clone(),
         expect_head: q.expect_head,
         expect_versions,
+        route: "/api/v1/events",
         check_only: false,
         reply,
     };

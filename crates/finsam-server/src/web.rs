@@ -2150,7 +2150,13 @@ fn input_control(x: &Field, id: &str, value: &str, c: &Choices, described: &str)
 }
 
 /// Checks (write = false) or records a form's event through the server's writer.
-async fn through_writer(s: &Shared_, event: Event, user: &User, check_only: bool) -> Option<super::Outcome> {
+async fn through_writer(
+    s: &Shared_,
+    event: Event,
+    user: &User,
+    route: &'static str,
+    check_only: bool,
+) -> Option<super::Outcome> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job = WriteJob {
         batch: vec![(1, event)],
@@ -2158,6 +2164,7 @@ async fn through_writer(s: &Shared_, event: Event, user: &User, check_only: bool
         user: user.clone(),
         expect_head: None,
         expect_versions: Vec::new(),
+        route,
         check_only,
         reply,
     };
@@ -2204,7 +2211,9 @@ async fn form_post(
     let confirmed = step == "registrera";
     let acknowledged = values.contains_key("sett_varningar");
     // First the check (nothing written); then, confirmed, the recording.
-    let Some((checked, warnings, _)) = through_writer(&s, event.clone(), &v.user, true).await else {
+    let Some((checked, warnings, _)) =
+        through_writer(&s, event.clone(), &v.user, "/f/{id}/registrera/{form}", true).await
+    else {
         return problem_page(
             Some(&v),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -2221,7 +2230,7 @@ async fn form_post(
         let page = confirm_page(&v, &f, spec, &c, &values, &event, &json, &warnings, confirmed);
         return html_response(StatusCode::OK, page, Some(&v.user), Some(&f));
     }
-    let Some((outcome, _, _)) = through_writer(&s, event, &v.user, false).await else {
+    let Some((outcome, _, _)) = through_writer(&s, event, &v.user, "/f/{id}/registrera/{form}", false).await else {
         return problem_page(
             Some(&v),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -2624,7 +2633,9 @@ async fn budget_post(State(s): State<Shared_>, Records { v, f }: Records, Form(m
         Ok(x) => x,
         Err(problems) => return again(&problems, &values),
     };
-    let Some((checked, warnings, _)) = through_writer(&s, event.clone(), &v.user, true).await else {
+    let Some((checked, warnings, _)) =
+        through_writer(&s, event.clone(), &v.user, "/f/{id}/registrera/budget", true).await
+    else {
         return problem_page(
             Some(&v),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -2679,7 +2690,7 @@ async fn budget_post(State(s): State<Shared_>, Records { v, f }: Records, Form(m
             Some(&f),
         );
     }
-    let Some((outcome, _, _)) = through_writer(&s, event, &v.user, false).await else {
+    let Some((outcome, _, _)) = through_writer(&s, event, &v.user, "/f/{id}/registrera/budget", false).await else {
         return problem_page(
             Some(&v),
             StatusCode::SERVICE_UNAVAILABLE,

@@ -610,7 +610,7 @@ impl<B: LogBackend> Store<B> {
     /// a batch of one event is checked and applied in place, a larger one on a copy that
     /// replaces the ledger when the whole batch passes.
     pub fn record_group(&mut self, requests: &[GroupRequest<'_>]) -> Vec<Result<Vec<Recorded>, StoreError>> {
-        self.group(requests, true).0
+        self.group(requests, true, |_| Ok(())).0
     }
 
     /// Group commit without the fdatasync, for a writer that checks and writes the next group
@@ -622,13 +622,26 @@ impl<B: LogBackend> Store<B> {
         &mut self,
         requests: &[GroupRequest<'_>],
     ) -> (Vec<Result<Vec<Recorded>, StoreError>>, Vec<Envelope>) {
-        self.group(requests, false)
+        self.group(requests, false, |_| Ok(()))
+    }
+
+    /// As `write_group`, with `before_write` called once every batch is checked and before a
+    /// byte of the group is written, with each batch's outcome: the service writes there who
+    /// recorded which seqs, so that no event is ever in the log without that line. If it fails,
+    /// nothing is written and the store is poisoned (the ledger has taken the group already).
+    pub fn write_group_with(
+        &mut self,
+        requests: &[GroupRequest<'_>],
+        before_write: impl FnOnce(&[Result<Vec<Recorded>, StoreError>]) -> Result<(), String>,
+    ) -> (Vec<Result<Vec<Recorded>, StoreError>>, Vec<Envelope>) {
+        self.group(requests, false, before_write)
     }
 
     fn group(
         &mut self,
         requests: &[GroupRequest<'_>],
         durable: bool,
+        before_write: impl FnOnce(&[Result<Vec<Recorded>, StoreError>]) -> Result<(), String>,
     ) -> (Vec<Result<Vec<Recorded>, StoreError>>, Vec<Envelope>) {
         if let Some(reason) = &self.poisoned {
             let refused = requests.iter().map(|_| Err(StoreError::Poisoned { reason: reason.clone() })).collect();
@@ -668,7 +681,10 @@ impl<B: LogBackend> Store<B> {
             all.envelopes.extend(b.envelopes);
             all.text.push_str(&b.text);
         }
-        match self.append_sealed(start.seq, all, None, durable) {
+        let appended = before_write(&results)
+            .map_err(|why| StoreError::Refused(format!("the line before the write failed: {why}")))
+            .and_then(|()| self.append_sealed(start.seq, all, None, durable));
+        match appended {
             Ok(envelopes) => (results, envelopes),
             Err(e) => {
                 let reason = e.to_string();
