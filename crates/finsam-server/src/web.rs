@@ -2149,27 +2149,36 @@ fn input_control(x: &Field, id: &str, value: &str, c: &Choices, described: &str)
     }
 }
 
-/// Checks (write = false) or records a form's event through the server's writer.
+/// Checks (`check_only`) or records a form's event through the server's writer, as the
+/// signed-in user; a page saying nothing was recorded when the server is stopping.
 async fn through_writer(
     s: &Shared_,
     event: Event,
-    user: &User,
+    v: &Visitor,
     route: &'static str,
     check_only: bool,
-) -> Option<super::Outcome> {
+) -> Result<super::Outcome, Response> {
+    let stopping = || {
+        problem_page(
+            Some(v),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Servern stängs",
+            "Inget registrerades. Försök igen om en stund.",
+        )
+    };
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job = WriteJob {
         batch: vec![(1, event)],
-        actor: user.name.clone(),
-        user: user.clone(),
+        actor: v.user.name.clone(),
+        user: v.user.clone(),
         expect_head: None,
         expect_versions: Vec::new(),
         route,
         check_only,
         reply,
     };
-    s.writes.send(job).await.ok()?;
-    answer.await.ok()
+    s.writes.send(job).await.map_err(|_| stopping())?;
+    answer.await.map_err(|_| stopping())
 }
 
 async fn form_post(
@@ -2211,15 +2220,9 @@ async fn form_post(
     let confirmed = step == "registrera";
     let acknowledged = values.contains_key("sett_varningar");
     // First the check (nothing written); then, confirmed, the recording.
-    let Some((checked, warnings, _)) =
-        through_writer(&s, event.clone(), &v.user, "/f/{id}/registrera/{form}", true).await
-    else {
-        return problem_page(
-            Some(&v),
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Servern stängs",
-            "Inget registrerades. Försök igen om en stund.",
-        );
+    let (checked, warnings, _) = match through_writer(&s, event.clone(), &v, "/f/{id}/registrera/{form}", true).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     match checked {
         Err(StoreError::Rejected(r)) => return again(&rejection_problems(spec, &r)),
@@ -2230,13 +2233,9 @@ async fn form_post(
         let page = confirm_page(&v, &f, spec, &c, &values, &event, &json, &warnings, confirmed);
         return html_response(StatusCode::OK, page, Some(&v.user), Some(&f));
     }
-    let Some((outcome, _, _)) = through_writer(&s, event, &v.user, "/f/{id}/registrera/{form}", false).await else {
-        return problem_page(
-            Some(&v),
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Servern stängs",
-            "Inget registrerades. Försök igen om en stund.",
-        );
+    let (outcome, _, _) = match through_writer(&s, event, &v, "/f/{id}/registrera/{form}", false).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     recorded_answer(&v, &f, outcome, |r| again(&rejection_problems(spec, r)))
 }
@@ -2633,15 +2632,9 @@ async fn budget_post(State(s): State<Shared_>, Records { v, f }: Records, Form(m
         Ok(x) => x,
         Err(problems) => return again(&problems, &values),
     };
-    let Some((checked, warnings, _)) =
-        through_writer(&s, event.clone(), &v.user, "/f/{id}/registrera/budget", true).await
-    else {
-        return problem_page(
-            Some(&v),
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Servern stängs",
-            "Inget registrerades. Försök igen om en stund.",
-        );
+    let (checked, warnings, _) = match through_writer(&s, event.clone(), &v, "/f/{id}/registrera/budget", true).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     match checked {
         Err(StoreError::Rejected(r)) => {
@@ -2690,13 +2683,9 @@ async fn budget_post(State(s): State<Shared_>, Records { v, f }: Records, Form(m
             Some(&f),
         );
     }
-    let Some((outcome, _, _)) = through_writer(&s, event, &v.user, "/f/{id}/registrera/budget", false).await else {
-        return problem_page(
-            Some(&v),
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Servern stängs",
-            "Inget registrerades. Försök igen om en stund.",
-        );
+    let (outcome, _, _) = match through_writer(&s, event, &v, "/f/{id}/registrera/budget", false).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     recorded_answer(&v, &f, outcome, |r| {
         let mut p = Problems::new();
