@@ -40,6 +40,11 @@ impl Server {
         Server { child, addr }
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// One HTTP/1.1 request; the status and the body (as text).
     fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
         let (status, bytes) = self.call_bytes(method, path, token, body);

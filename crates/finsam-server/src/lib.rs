@@ -1641,6 +1641,9 @@ fn connections_max() -> usize {
     (files.saturating_sub(256) as usize).clamp(64, 16_384)
 }
 
+/// The most one connection buffers in hyper (and so the longest request head it takes).
+const CONNECTION_BUFFER_BYTES: usize = 64 << 10;
+
 /// Accepts connections and serves each with hyper's HTTP/1 (a header-read timeout, under a cap
 /// on open connections), each request knowing its peer's address; on `stop`, stops accepting
 /// and waits (at most 30 s) for the requests under way.
@@ -1681,6 +1684,9 @@ async fn connections(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(timeout)
+            // What one connection buffers (its request's head, an answer not yet taken by a
+            // slow reader): 64 KiB, not hyper's 400 KiB.
+            .max_buf_size(CONNECTION_BUFFER_BYTES)
             .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         let open = open.clone();
