@@ -29,21 +29,27 @@ pub fn record_json(
     warnings: &[(usize, finsam_projections::advice::Warning)],
     head: &finsam_store::Head,
 ) -> String {
-    let rows: Vec<_> =
-        outcome.iter().map(|r| serde_json::json!({"line": r.line, "seq": r.seq, "duplicate": r.duplicate})).collect();
-    let warnings: Vec<_> = warnings
-        .iter()
-        .map(|(line, w)| serde_json::json!({"line": line, "rule": w.rule, "field": w.field, "message": w.message}))
-        .collect();
-    let mut versions = serde_json::Map::new();
-    for (f, r) in forbund.iter().zip(outcome).filter(|(_, r)| !r.duplicate) {
-        versions.insert(f.to_string(), serde_json::json!(r.seq));
-    }
-    format!(
-        "{}\n",
-        serde_json::json!({"recorded": rows, "warnings": warnings, "head": {"seq": head.seq, "hash": head.hash},
-            "versions": versions})
-    )
+    use crate::answers::{Recorded, RecordedLine, WarningLine};
+    let answer = Recorded {
+        recorded: outcome.iter().map(|r| RecordedLine { line: r.line, seq: r.seq, duplicate: r.duplicate }).collect(),
+        warnings: warnings
+            .iter()
+            .map(|(line, w)| WarningLine {
+                line: *line,
+                rule: w.rule.to_string(),
+                field: w.field.to_string(),
+                message: w.message.clone(),
+            })
+            .collect(),
+        head: head.into(),
+        versions: forbund
+            .iter()
+            .zip(outcome)
+            .filter(|(_, r)| !r.duplicate)
+            .map(|(f, r)| (f.to_string(), r.seq))
+            .collect(),
+    };
+    format!("{}\n", serde_json::to_string(&answer).expect("an answer serialises"))
 }
 
 /// The warnings for a batch, event by event, as if each earlier one were recorded: (line, warning).

@@ -326,25 +326,29 @@ pub fn balances_out(
 }
 
 pub fn balances_json(b: &Balances, chart: &Chart) -> Value {
-    let accounts: Vec<Value> = b
-        .accounts
-        .iter()
-        .map(|a| json!({"account": a.account, "name": a.name, "balance": a.balance.canonical()}))
-        .collect();
-    json!({
-        "forbund": b.forbund.as_str(),
-        "name": b.name,
-        "as_of": b.at.as_of.to_string(),
-        "known_at": b.at.known_at,
-        "chart": chart.id,
-        "bank": b.bank.canonical(),
-        "equity": b.equity.canonical(),
-        "income": b.income.canonical(),
-        "costs": b.costs.canonical(),
-        "result": b.result.canonical(),
-        "vouchers": b.vouchers,
-        "accounts": accounts,
-    })
+    let answer = crate::answers::Balances {
+        forbund: b.forbund.to_string(),
+        name: b.name.clone(),
+        as_of: b.at.as_of.to_string(),
+        known_at: b.at.known_at,
+        chart: chart.id.to_string(),
+        bank: b.bank.canonical(),
+        equity: b.equity.canonical(),
+        income: b.income.canonical(),
+        costs: b.costs.canonical(),
+        result: b.result.canonical(),
+        vouchers: b.vouchers,
+        accounts: b
+            .accounts
+            .iter()
+            .map(|a| crate::answers::AccountBalance {
+                account: a.account.to_string(),
+                name: a.name.to_string(),
+                balance: a.balance.canonical(),
+            })
+            .collect(),
+    };
+    serde_json::to_value(answer).expect("an answer serialises")
 }
 
 pub fn render_balances(b: &Balances, chart: &Chart, head: u64, format: Format) -> String {

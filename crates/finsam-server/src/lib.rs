@@ -910,8 +910,8 @@ async fn bundle(
 
 /// The log's head (seq and hash), to keep outside the store.
 async fn digest(State(s): State<Shared_>, Auditor(user): Auditor) -> Reply {
-    let head = s.snapshot().head.clone();
-    let a = Answer::json(StatusCode::OK, format!("{}\n", json!({"seq": head.seq, "hash": head.hash})));
+    let head = finsam_app::answers::Head::from(&s.snapshot().head);
+    let a = Answer::json(StatusCode::OK, format!("{}\n", serde_json::to_string(&head).expect("an answer serialises")));
     finish(a, &user, None)
 }
 
@@ -1061,11 +1061,18 @@ async fn verify(State(s): State<Shared_>, Auditor(user): Auditor) -> Reply {
     let a = match task.await {
         Ok((Ok(r), Ok(access))) => {
             let head = r.head.clone().unwrap_or_else(finsam_store::Head::genesis);
-            let body = json!({"ok": r.ok() && access.problem.is_none(),
-                "events": r.events, "head": {"seq": head.seq, "hash": head.hash},
-                "problems": r.problems.iter().map(|(at, what)| json!({"at": at, "problem": what})).collect::<Vec<_>>(),
-                "access_log": {"lines": access.lines, "head": access.head, "problem": access.problem}});
-            Answer::json(StatusCode::OK, format!("{body}\n"))
+            let body = openapi::Verification {
+                ok: r.ok() && access.problem.is_none(),
+                events: r.events,
+                head: (&head).into(),
+                problems: r
+                    .problems
+                    .iter()
+                    .map(|(at, what)| openapi::Problem { at: *at, problem: what.clone() })
+                    .collect(),
+                access_log: openapi::AccessLogCheck { lines: access.lines, head: access.head, problem: access.problem },
+            };
+            Answer::json(StatusCode::OK, format!("{}\n", serde_json::to_string(&body).expect("an answer serialises")))
         }
         Ok((Err(e), _)) | Ok((_, Err(e))) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(_) => Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "verification failed"),
@@ -1299,13 +1306,10 @@ async fn schema(UrlPath(name): UrlPath<String>) -> Answer {
 
 async fn healthz(State(s): State<Shared_>) -> Answer {
     let head = s.snapshot().head.seq;
-    match s.failed.lock().expect("the lock is never poisoned").clone() {
-        None => Answer::json(StatusCode::OK, format!("{}\n", json!({"ok": true, "head": head}))),
-        Some(reason) => Answer::json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{}\n", json!({"ok": false, "head": head, "problem": reason})),
-        ),
-    }
+    let problem = s.failed.lock().expect("the lock is never poisoned").clone();
+    let status = if problem.is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let body = openapi::Health { ok: problem.is_none(), head, problem };
+    Answer::json(status, format!("{}\n", serde_json::to_string(&body).expect("an answer serialises")))
 }
 
 async fn metrics(State(s): State<Shared_>) -> Answer {

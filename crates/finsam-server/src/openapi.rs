@@ -3,8 +3,69 @@
 //! reference leads outside it, and a client generator sees every operation (`POST /events`
 //! included) with the event types it takes.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
+use utoipa::ToSchema;
+
+/// `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub ok: bool,
+    /// The seq of the last durable event.
+    pub head: u64,
+    /// Why nothing more is acknowledged (after a failed fdatasync).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// One problem `GET /api/v1/audit/verify` found: at which seq, and what.
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    pub at: u64,
+    pub problem: String,
+}
+
+/// The access log's chain, checked.
+#[derive(Serialize, ToSchema)]
+pub struct AccessLogCheck {
+    pub lines: u64,
+    pub head: String,
+    pub problem: Option<String>,
+}
+
+/// `GET /api/v1/audit/verify`: the event log's chain, rules and derived state, and the access
+/// log's chain.
+#[derive(Serialize, ToSchema)]
+pub struct Verification {
+    pub ok: bool,
+    pub events: u64,
+    pub head: finsam_app::answers::Head,
+    pub problems: Vec<Problem>,
+    pub access_log: AccessLogCheck,
+}
+
+/// The answers whose schemas are derived from their types.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(
+    finsam_app::answers::Head,
+    finsam_app::answers::Recorded,
+    finsam_app::answers::RecordedLine,
+    finsam_app::answers::WarningLine,
+    finsam_app::answers::Balances,
+    finsam_app::answers::AccountBalance,
+    Health,
+    Verification,
+    Problem,
+    AccessLogCheck
+)))]
+struct Derived;
+
+/// The derived schemas, as the document's components.
+fn derived_schemas() -> Map<String, Value> {
+    let doc = serde_json::to_value(<Derived as utoipa::OpenApi>::openapi()).expect("the document serialises");
+    doc.pointer("/components/schemas").and_then(Value::as_object).cloned().unwrap_or_default()
+}
 
 /// The bundled document, made once.
 pub fn document() -> &'static str {
@@ -89,6 +150,9 @@ fn bundle<'a>(mut doc: Value, files: impl Iterator<Item = (&'a str, &'a str)>) -
             };
             map.insert("description".into(), Value::String(text));
         }
+    }
+    for (name, schema) in derived_schemas() {
+        added.insert(name, schema);
     }
     let schemas = doc
         .pointer_mut("/components/schemas")
