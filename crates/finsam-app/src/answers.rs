@@ -80,3 +80,41 @@ pub struct Balances {
     pub vouchers: usize,
     pub accounts: Vec<AccountBalance>,
 }
+
+/// A board decision as minuted.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MinutedDecision {
+    pub body: String,
+    /// YYYY-MM-DD.
+    pub date: String,
+    pub paragraph: Option<String>,
+}
+
+/// A voucher an event booked: in which förbund's books, and its label (`2024 A 5`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct VoucherRef {
+    pub forbund: String,
+    pub voucher: String,
+}
+
+/// One event of the audit trail (`finsam audit trail`, `GET …/audit/trail`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TrailRow {
+    pub seq: u64,
+    /// When it was recorded (UTC, RFC 3339).
+    pub recorded_at: String,
+    pub recorded_by: String,
+    /// Its effective date (YYYY-MM-DD).
+    pub date: String,
+    pub forbund: String,
+    /// The event's type, as in the contract (`ContributionReceived`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub decision: Option<MinutedDecision>,
+    /// One line in Swedish.
+    pub summary: String,
+    pub vouchers: Vec<VoucherRef>,
+    pub corrected_by: Option<u64>,
+    pub corrects: Option<u64>,
+    pub hash: String,
+}

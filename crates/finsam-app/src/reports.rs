@@ -689,28 +689,33 @@ pub fn trail_rows(store: &Path, books: Books<'_>, filter: TrailFilter) -> Result
 }
 
 fn trail_row(p: &Projection, e: &Envelope) -> Value {
-    let vouchers: Vec<Value> =
-        p.vouchers_of(e.seq).iter().map(|v| json!({"forbund": v.forbund.as_str(), "voucher": v.label()})).collect();
-    let decision =
-        e.event.kind.decision().map(|d| json!({"body": d.body, "date": d.date.to_string(), "paragraph": d.paragraph}));
-    let corrects = match e.event.kind {
-        EventKind::EventCorrected { corrects, .. } => Some(corrects),
-        _ => None,
+    use crate::answers::{MinutedDecision, TrailRow, VoucherRef};
+    let row = TrailRow {
+        seq: e.seq,
+        recorded_at: e.recorded_at.clone(),
+        recorded_by: e.recorded_by.clone(),
+        date: e.event.date.to_string(),
+        forbund: e.event.forbund.to_string(),
+        kind: e.event.type_name().to_string(),
+        decision: e.event.kind.decision().map(|d| MinutedDecision {
+            body: d.body.to_string(),
+            date: d.date.to_string(),
+            paragraph: d.paragraph.as_ref().map(|x| x.to_string()),
+        }),
+        summary: summary(&e.event),
+        vouchers: p
+            .vouchers_of(e.seq)
+            .iter()
+            .map(|v| VoucherRef { forbund: v.forbund.to_string(), voucher: v.label() })
+            .collect(),
+        corrected_by: p.corrected.get(&e.seq).map(|(seq, _)| *seq),
+        corrects: match e.event.kind {
+            EventKind::EventCorrected { corrects, .. } => Some(corrects),
+            _ => None,
+        },
+        hash: e.hash.clone(),
     };
-    json!({
-        "seq": e.seq,
-        "recorded_at": e.recorded_at,
-        "recorded_by": e.recorded_by,
-        "date": e.event.date.to_string(),
-        "forbund": e.event.forbund.as_str(),
-        "type": e.event.type_name(),
-        "decision": decision,
-        "summary": summary(&e.event),
-        "vouchers": vouchers,
-        "corrected_by": p.corrected.get(&e.seq).map(|(seq, _)| *seq),
-        "corrects": corrects,
-        "hash": e.hash,
-    })
+    serde_json::to_value(row).expect("an answer serialises")
 }
 
 fn decision_text(v: &Value) -> String {

@@ -54,6 +54,9 @@ pub struct Verification {
     finsam_app::answers::WarningLine,
     finsam_app::answers::Balances,
     finsam_app::answers::AccountBalance,
+    finsam_app::answers::TrailRow,
+    finsam_app::answers::MinutedDecision,
+    finsam_app::answers::VoucherRef,
     Health,
     Verification,
     Problem,
@@ -152,7 +155,8 @@ fn bundle<'a>(mut doc: Value, files: impl Iterator<Item = (&'a str, &'a str)>) -
         }
     }
     for (name, schema) in derived_schemas() {
-        added.insert(name, schema);
+        let before = added.insert(name.clone(), schema);
+        assert!(before.is_none(), "the component {name} is both a schema file's and a type's");
     }
     let schemas = doc
         .pointer_mut("/components/schemas")
