@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::Digest as _;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 mod openapi;
@@ -567,18 +567,30 @@ impl Shared {
     /// write), of the web app's session cookie — and whether the user may do what is needed:
     /// 401 without a valid token (never from the query string), 403 when the role may not.
     fn authorize(&self, headers: &HeaderMap, need: Need<'_>) -> Result<User, Answer> {
-        let token = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        self.refresh_users();
-        let session = match (&need, token) {
-            (Need::Write(_), _) | (_, Some(_)) => None,
-            _ => web::session_user(self, headers),
+        self.authorize_known(None, headers, need)
+    }
+
+    /// As `authorize`, with the user the gate already authenticated by the request's bearer
+    /// token (`Authenticated`), if it did: the token is not looked up twice.
+    fn authorize_known(&self, known: Option<&User>, headers: &HeaderMap, need: Need<'_>) -> Result<User, Answer> {
+        let user = match known {
+            Some(u) => Some(u.clone()),
+            None => {
+                let token = headers
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(str::trim);
+                self.refresh_users();
+                let session = match (&need, token) {
+                    (Need::Write(_), _) | (_, Some(_)) => None,
+                    _ => web::session_user(self, headers),
+                };
+                let users = self.users.read().expect("the users' lock is never poisoned");
+                token.and_then(|t| users.authenticate(t)).cloned().or(session)
+            }
         };
-        let users = self.users.read().expect("the users' lock is never poisoned");
-        let Some(user) = token.and_then(|t| users.authenticate(t)).cloned().or(session) else {
+        let Some(user) = user else {
             self.metrics.refused_auth.inc();
             return Err(Answer::unauthorized());
         };
@@ -698,6 +710,14 @@ pub(crate) async fn path_forbund<S: Send + Sync>(parts: &mut axum::http::request
     }
 }
 
+/// The user the gate authenticated by the request's bearer token.
+#[derive(Clone)]
+struct Authenticated(User);
+
+fn known(parts: &axum::http::request::Parts) -> Option<&User> {
+    parts.extensions.get::<Authenticated>().map(|a| &a.0)
+}
+
 /// The user of a request that reads one förbund's books (any role that covers it).
 struct Reader {
     user: User,
@@ -709,7 +729,7 @@ impl FromRequestParts<Shared_> for Reader {
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Answer> {
         let f = path_forbund(parts, s).await;
-        Ok(Reader { user: s.authorize(&parts.headers, Need::Read(&f))?, f })
+        Ok(Reader { user: s.authorize_known(known(parts), &parts.headers, Need::Read(&f))?, f })
     }
 }
 
@@ -724,7 +744,7 @@ impl FromRequestParts<Shared_> for Exporter {
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Answer> {
         let f = path_forbund(parts, s).await;
-        Ok(Exporter { user: s.authorize(&parts.headers, Need::Export(&f))?, f })
+        Ok(Exporter { user: s.authorize_known(known(parts), &parts.headers, Need::Export(&f))?, f })
     }
 }
 
@@ -735,7 +755,7 @@ impl FromRequestParts<Shared_> for Auditor {
     type Rejection = Answer;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Answer> {
-        Ok(Auditor(s.authorize(&parts.headers, Need::Audit)?))
+        Ok(Auditor(s.authorize_known(known(parts), &parts.headers, Need::Audit)?))
     }
 }
 
@@ -1121,7 +1141,14 @@ fn touched(e: &Event) -> Vec<String> {
 
 /// `POST /api/v1/events`: a batch (JSON Lines, or a JSON array of events), all or nothing,
 /// recorded by the authenticated user.
-async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<EventsQuery>, body: Bytes) -> Reply {
+async fn events(
+    State(s): State<Shared_>,
+    headers: HeaderMap,
+    known: Option<axum::Extension<Authenticated>>,
+    Query(q): Query<EventsQuery>,
+    body: Bytes,
+) -> Reply {
+    let known = known.as_ref().map(|k| &k.0 .0);
     // A JSON array is taken as the same events, one per line.
     let array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let text: std::borrow::Cow<'_, [u8]> = match array.then(|| serde_json::from_slice::<Value>(&body)) {
@@ -1132,7 +1159,7 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
         Ok(b) => b,
         Err(problems) => {
             // Who asked is still checked first: an unknown caller learns nothing about the input.
-            let user = s.authorize(&headers, Need::Write(Vec::new()))?;
+            let user = s.authorize_known(known, &headers, Need::Write(Vec::new()))?;
             return finish(problems_answer(StatusCode::UNPROCESSABLE_ENTITY, &problems), &user, None);
         }
     };
@@ -1140,7 +1167,7 @@ async fn events(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Ev
     forbund.sort();
     forbund.dedup();
     let registers = batch.iter().any(|(_, e)| matches!(e.kind, EventKind::ForbundRegistered { .. }));
-    let user = s.authorize(&headers, Need::Write(forbund.clone()))?;
+    let user = s.authorize_known(known, &headers, Need::Write(forbund.clone()))?;
     if registers && user.role != Role::Admin {
         let refused =
             Answer::error(StatusCode::FORBIDDEN, format!("{} may not register a förbund (admin only)", user.name));
@@ -1474,6 +1501,12 @@ async fn gate(State(s): State<Shared_>, request: Request, next: Next) -> Respons
             return r;
         }
     }
+    let mut request = request;
+    if request.uri().path().starts_with("/api/") {
+        if let Some(user) = s.bearer_user(request.headers()) {
+            request.extensions_mut().insert(Authenticated(user));
+        }
+    }
     let r = admit(&s, request, next, sign_in).await;
     if let (true, Some(ip)) = (credentials, peer) {
         if r.status() == StatusCode::UNAUTHORIZED || r.extensions().get::<web::SignInRefused>().is_some() {
@@ -1508,7 +1541,7 @@ async fn admit(s: &Shared, request: Request, next: Next, sign_in: bool) -> Respo
         return next.run(request).await;
     }
     let known = if path.starts_with("/api/") {
-        s.bearer_user(request.headers()).is_some()
+        request.extensions().get::<Authenticated>().is_some()
     } else {
         web::session_user(s, request.headers()).is_some()
     };
@@ -1727,6 +1760,17 @@ fn init_logging() {
         .try_init();
 }
 
+/// A new request id: 16 hex digits, a counter under a random start (one per process), so ids
+/// do not repeat and cost no system call.
+fn next_request_id() -> String {
+    static NEXT: OnceLock<std::sync::atomic::AtomicU64> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let start = u64::from_str_radix(&finsam_store::access::random_hex()[..16], 16).unwrap_or_default();
+        std::sync::atomic::AtomicU64::new(start)
+    });
+    format!("{:016x}", next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 /// Each request gets an id — the client's `X-Request-Id` if it is a short plain token, else a
 /// new one — answered in `X-Request-Id` and carried by the request's span, so that what the
 /// service logs of a request can be found by it.
@@ -1739,7 +1783,7 @@ async fn request_id(request: Request, next: Next) -> Response {
             !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_string);
-    let id = given.unwrap_or_else(|| finsam_store::access::random_hex()[..16].to_string());
+    let id = given.unwrap_or_else(next_request_id);
     let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
     let started = Instant::now();
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
