@@ -502,6 +502,20 @@ impl Event {
     pub fn type_name(&self) -> &'static str {
         self.kind.type_name()
     }
+
+    /// The förbund the event names: its own, and the other side of a transfer or a takeover, the
+    /// förbund a merger decision names, the förbund a dissolution merges into. (What a correction
+    /// touches besides needs the log: `Ledger::touched`.)
+    pub fn forbund_named(&self) -> Vec<&Slug> {
+        let mut list = vec![&self.forbund];
+        match &self.kind {
+            EventKind::EquityTransferred { from, .. } | EventKind::BalancesTakenOver { from, .. } => list.push(from),
+            EventKind::MergerDecided { merging, .. } => list.extend(merging),
+            EventKind::ForbundDissolved { merged_into: Some(into), .. } => list.push(into),
+            _ => {}
+        }
+        list
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -209,22 +209,11 @@ impl Ledger {
     /// corrected event touched (a reversed transfer is booked in both books). Whoever records
     /// an event must be allowed to record in every one of them.
     pub fn touched(&self, event: &Event) -> BTreeSet<Slug> {
-        use EventKind::*;
-        let mut list = BTreeSet::from([event.forbund.clone()]);
-        match &event.kind {
-            EquityTransferred { from, .. } | BalancesTakenOver { from, .. } => {
-                list.insert(from.clone());
-            }
-            MergerDecided { merging, .. } => list.extend(merging.iter().cloned()),
-            ForbundDissolved { merged_into: Some(into), .. } => {
-                list.insert(into.clone());
-            }
-            EventCorrected { corrects, .. } => {
-                list.extend(self.forbund_of(*corrects).cloned());
-                list.extend(self.transfers.get(corrects).cloned());
-                list.extend(self.takeovers.get(corrects).cloned());
-            }
-            _ => {}
+        let mut list: BTreeSet<Slug> = event.forbund_named().into_iter().cloned().collect();
+        if let EventKind::EventCorrected { corrects, .. } = &event.kind {
+            list.extend(self.forbund_of(*corrects).cloned());
+            list.extend(self.transfers.get(corrects).cloned());
+            list.extend(self.takeovers.get(corrects).cloned());
         }
         list
     }

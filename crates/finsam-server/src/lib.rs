@@ -554,41 +554,21 @@ impl Shared {
 
     /// The user of the request's bearer token, if it is valid.
     fn bearer_user(&self, headers: &HeaderMap) -> Option<User> {
-        let token = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)?;
+        let token = bearer_token(headers)?;
         self.refresh_users();
         self.users.read().expect("the users' lock is never poisoned").authenticate(token).cloned()
     }
 
-    /// The user of the request's bearer token — or, for reading and downloads (never for a
-    /// write), of the web app's session cookie — and whether the user may do what is needed:
-    /// 401 without a valid token (never from the query string), 403 when the role may not.
-    fn authorize(&self, headers: &HeaderMap, need: Need<'_>) -> Result<User, Answer> {
-        self.authorize_known(None, headers, need)
-    }
-
-    /// As `authorize`, with the user the gate already authenticated by the request's bearer
-    /// token (`Authenticated`), if it did: the token is not looked up twice.
-    fn authorize_known(&self, known: Option<&User>, headers: &HeaderMap, need: Need<'_>) -> Result<User, Answer> {
-        let user = match known {
-            Some(u) => Some(u.clone()),
-            None => {
-                let token = headers
-                    .get(axum::http::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .map(str::trim);
-                self.refresh_users();
-                let session = match (&need, token) {
-                    (Need::Write(_), _) | (_, Some(_)) => None,
-                    _ => web::session_user(self, headers),
-                };
-                let users = self.users.read().expect("the users' lock is never poisoned");
-                token.and_then(|t| users.authenticate(t)).cloned().or(session)
-            }
+    /// The user of the request — the one the gate already authenticated by its bearer token
+    /// (`known`), else its bearer token's, else, for reading and downloads (never for a write),
+    /// the web app's session cookie's — and whether the user may do what is needed: 401 without
+    /// a valid token (never from the query string), 403 when the role may not.
+    fn authorize(&self, known: Option<&User>, headers: &HeaderMap, need: Need<'_>) -> Result<User, Answer> {
+        let user = match (known, bearer_token(headers)) {
+            (Some(u), _) => Some(u.clone()),
+            (None, Some(_)) => self.bearer_user(headers),
+            (None, None) if matches!(need, Need::Write(_)) => None,
+            (None, None) => web::session_user(self, headers),
         };
         let Some(user) = user else {
             self.metrics.refused_auth.inc();
@@ -710,6 +690,15 @@ pub(crate) async fn path_forbund<S: Send + Sync>(parts: &mut axum::http::request
     }
 }
 
+/// The bearer token of a request (`Authorization: Bearer TOKEN`; never the query string).
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// The user the gate authenticated by the request's bearer token.
 #[derive(Clone)]
 struct Authenticated(User);
@@ -729,7 +718,7 @@ impl FromRequestParts<Shared_> for Reader {
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Answer> {
         let f = path_forbund(parts, s).await;
-        Ok(Reader { user: s.authorize_known(known(parts), &parts.headers, Need::Read(&f))?, f })
+        Ok(Reader { user: s.authorize(known(parts), &parts.headers, Need::Read(&f))?, f })
     }
 }
 
@@ -744,7 +733,7 @@ impl FromRequestParts<Shared_> for Exporter {
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Answer> {
         let f = path_forbund(parts, s).await;
-        Ok(Exporter { user: s.authorize_known(known(parts), &parts.headers, Need::Export(&f))?, f })
+        Ok(Exporter { user: s.authorize(known(parts), &parts.headers, Need::Export(&f))?, f })
     }
 }
 
@@ -755,7 +744,7 @@ impl FromRequestParts<Shared_> for Auditor {
     type Rejection = Answer;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &Shared_) -> Result<Self, Answer> {
-        Ok(Auditor(s.authorize_known(known(parts), &parts.headers, Need::Audit)?))
+        Ok(Auditor(s.authorize(known(parts), &parts.headers, Need::Audit)?))
     }
 }
 
@@ -948,7 +937,7 @@ async fn reconcile(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
         Some(f) => Need::Read(f),
         None => Need::Audit,
     };
-    let user = s.authorize(&headers, need)?;
+    let user = s.authorize(None, &headers, need)?;
     let axes = (AxesQuery { as_of: q.as_of.clone(), known_at: q.known_at.clone() }).axes()?;
     let ceiling = match q.equity_ceiling.as_deref().map(finsam_domain::Share::parse) {
         None => rust_decimal::Decimal::new(2, 1),
@@ -1124,21 +1113,6 @@ pub struct EventsQuery {
     expect_head: Option<u64>,
 }
 
-/// The förbund whose books an event touches: its own, and the other side of a transfer, a
-/// takeover, a merger or a dissolution into another.
-fn touched(e: &Event) -> Vec<String> {
-    let mut list = vec![e.forbund.to_string()];
-    match &e.kind {
-        EventKind::EquityTransferred { from, .. } | EventKind::BalancesTakenOver { from, .. } => {
-            list.push(from.to_string())
-        }
-        EventKind::MergerDecided { merging, .. } => list.extend(merging.iter().map(|m| m.to_string())),
-        EventKind::ForbundDissolved { merged_into: Some(into), .. } => list.push(into.to_string()),
-        _ => {}
-    }
-    list
-}
-
 /// `POST /api/v1/events`: a batch (JSON Lines, or a JSON array of events), all or nothing,
 /// recorded by the authenticated user.
 async fn events(
@@ -1159,15 +1133,15 @@ async fn events(
         Ok(b) => b,
         Err(problems) => {
             // Who asked is still checked first: an unknown caller learns nothing about the input.
-            let user = s.authorize_known(known, &headers, Need::Write(Vec::new()))?;
+            let user = s.authorize(known, &headers, Need::Write(Vec::new()))?;
             return finish(problems_answer(StatusCode::UNPROCESSABLE_ENTITY, &problems), &user, None);
         }
     };
-    let mut forbund: Vec<String> = batch.iter().flat_map(|(_, e)| touched(e)).collect();
+    let mut forbund: Vec<String> = batch.iter().flat_map(|(_, e)| e.forbund_named()).map(|f| f.to_string()).collect();
     forbund.sort();
     forbund.dedup();
     let registers = batch.iter().any(|(_, e)| matches!(e.kind, EventKind::ForbundRegistered { .. }));
-    let user = s.authorize_known(known, &headers, Need::Write(forbund.clone()))?;
+    let user = s.authorize(known, &headers, Need::Write(forbund.clone()))?;
     if registers && user.role != Role::Admin {
         let refused =
             Answer::error(StatusCode::FORBIDDEN, format!("{} may not register a förbund (admin only)", user.name));
@@ -1246,7 +1220,7 @@ async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
         Some(f) => Need::Read(f),
         None => Need::Audit,
     };
-    let user = match s.authorize(&headers, need) {
+    let user = match s.authorize(None, &headers, need) {
         Ok(u) => u,
         Err(a) => return a.into_response(),
     };
@@ -1286,7 +1260,8 @@ async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
                 // One stretch at a time: a subscriber that does not read holds one stretch.
                 let (from, to) = (feed.next, feed.head.min(feed.next.saturating_add(LOG_STRETCH - 1)));
                 let only = feed.only.clone();
-                let keep = move |e: &Event| only.as_ref().is_none_or(|f| touched(e).contains(f));
+                let keep =
+                    move |e: &Event| only.as_ref().is_none_or(|f| e.forbund_named().iter().any(|t| t.as_str() == f));
                 let mut lines = std::pin::pin!(log_lines(feed.shared.dir.clone(), from, to, keep));
                 match futures_util::StreamExt::next(&mut lines).await {
                     Some(Ok(list)) => {

@@ -21,7 +21,7 @@ use finsam_app::pages::{self, money_cell};
 use finsam_app::reports::{self, Axes, KnownAt};
 use finsam_app::Format;
 use finsam_domain::{Amount, Event, Slug};
-use finsam_store::access::{same_secret, session_key, Role, StoredSession, User};
+use finsam_store::access::{random_hex, same_secret, session_key, Role, StoredSession, User};
 use finsam_store::StoreError;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
@@ -57,11 +57,6 @@ fn now_unix() -> u64 {
 /// Whether a session is still within its lifetime.
 fn fresh(x: &StoredSession) -> bool {
     now_unix().saturating_sub(x.started) < SESSION_LIFETIME.as_secs()
-}
-
-/// 256 random bits from the operating system, as hex.
-fn random_token() -> String {
-    finsam_store::access::random_hex()
 }
 
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -326,7 +321,7 @@ fn problem_page(v: Option<&Visitor>, status: StatusCode, heading: &str, text: &s
 fn signed_in(s: &Shared, headers: &HeaderMap, path: &str) -> Result<Visitor, Refusal> {
     match session(s, headers) {
         Some((user, csrf)) => Ok(Visitor { user, csrf }),
-        None => Err(Box::new(see_other(&format!("/logga-in?tillbaka={}", encode(path))))),
+        None => Err(Box::new(sign_in_again(path))),
     }
 }
 
@@ -455,7 +450,7 @@ fn is_local_path(p: &str) -> bool {
 }
 
 async fn login_form(headers: HeaderMap, Query(q): Query<Back>) -> Response {
-    let token = random_token();
+    let token = random_hex();
     let body = html! {
         main {
             h1 { "Logga in i finsam" }
@@ -505,12 +500,12 @@ async fn login(State(s): State<Shared_>, headers: HeaderMap, Form(form): Form<Lo
         r.extensions_mut().insert(SignInRefused);
         return r;
     };
-    let id = random_token();
+    let id = random_hex();
     let kept = StoredSession {
         id_sha256: session_key(&id),
         user: user.name.clone(),
         grant: user.grant_id().to_string(),
-        csrf: random_token(),
+        csrf: random_hex(),
         started: now_unix(),
     };
     // Kept durably before the cookie is given out: a restart does not sign this user out.
@@ -951,7 +946,7 @@ async fn event_page(
                 (format!("{} ({}, {})", vo.label(), vo.date, vo.forbund), rows)
             })
             .collect();
-        let touches = e.event.forbund == slug || super::touched(&e.event).iter().any(|t| t == slug.as_str());
+        let touches = e.event.forbund == slug || e.event.forbund_named().contains(&&slug);
         if !touches {
             return Err(finsam_app::output::Failure {
                 code: 2,

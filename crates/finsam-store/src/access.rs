@@ -132,10 +132,17 @@ fn now_utc() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-/// Appends one line and makes it durable.
-fn append_durably(path: &Path, line: &str) -> Result<(), StoreError> {
-    let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| io(path, e))?;
-    file.write_all(line.as_bytes()).and_then(|_| file.write_all(b"\n")).map_err(|e| io(path, e))?;
+/// Appends one line and makes it durable; a file it creates gets `mode`.
+fn append_durably(path: &Path, line: &str, mode: u32) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| io(path, e))?;
+    file.write_all(format!("{line}\n").as_bytes()).map_err(|e| io(path, e))?;
     file.sync_data().map_err(|e| io(path, e))
 }
 
@@ -225,14 +232,14 @@ pub fn grant(dir: &Path, by: &str, name: &str, role: Role, forbund: &[String]) -
     let token = format!("fs_{}", random_hex());
     let line = json!({"at": now_utc(), "by": by, "action": "grant", "name": name,
         "role": role.as_str(), "forbund": forbund, "token_sha256": sha256_hex(token.as_bytes())});
-    append_durably(&dir.join(USERS_FILE), &line.to_string())?;
+    append_durably(&dir.join(USERS_FILE), &line.to_string(), 0o644)?;
     Ok(token)
 }
 
 /// Revokes a user's access, recording who did it and when.
 pub fn revoke(dir: &Path, by: &str, name: &str) -> Result<(), StoreError> {
     let line = json!({"at": now_utc(), "by": by, "action": "revoke", "name": name});
-    append_durably(&dir.join(USERS_FILE), &line.to_string())
+    append_durably(&dir.join(USERS_FILE), &line.to_string(), 0o644)
 }
 
 /// One request answered by the service.
@@ -450,14 +457,19 @@ pub fn session_key(id: &str) -> String {
 
 /// Keeps a new session (one line, made durable before the cookie is given out).
 pub fn session_begun(dir: &Path, s: &StoredSession) -> Result<(), StoreError> {
-    let line = json!({"action": "begin", "id_sha256": s.id_sha256, "user": s.user, "grant": s.grant,
-        "csrf": s.csrf, "started": s.started});
-    append_private(&dir.join(SESSIONS_FILE), &line.to_string())
+    append_durably(&dir.join(SESSIONS_FILE), &begin_line(s), 0o600)
+}
+
+/// A session's `begin` line.
+fn begin_line(s: &StoredSession) -> String {
+    json!({"action": "begin", "id_sha256": s.id_sha256, "user": s.user, "grant": s.grant,
+        "csrf": s.csrf, "started": s.started})
+    .to_string()
 }
 
 /// Ends a session (signed out): it is not valid after a restart either.
 pub fn session_ended(dir: &Path, id_sha256: &str) -> Result<(), StoreError> {
-    append_private(&dir.join(SESSIONS_FILE), &json!({"action": "end", "id_sha256": id_sha256}).to_string())
+    append_durably(&dir.join(SESSIONS_FILE), &json!({"action": "end", "id_sha256": id_sha256}).to_string(), 0o600)
 }
 
 /// The sessions still open at `now` (Unix seconds) that began less than `lifetime` seconds ago;
@@ -500,11 +512,7 @@ pub fn sessions_open(dir: &Path, now: u64, lifetime: u64) -> Result<Vec<StoredSe
     let tmp = dir.join(format!("{SESSIONS_FILE}.tmp"));
     let mut text = String::new();
     for s in &live {
-        text.push_str(
-            &json!({"action": "begin", "id_sha256": s.id_sha256, "user": s.user, "grant": s.grant,
-                "csrf": s.csrf, "started": s.started})
-            .to_string(),
-        );
+        text.push_str(&begin_line(s));
         text.push('\n');
     }
     {
@@ -521,18 +529,4 @@ pub fn sessions_open(dir: &Path, now: u64, lifetime: u64) -> Result<Vec<StoredSe
     }
     std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
     Ok(live)
-}
-
-/// Appends one line to a file only its owner may read, and makes it durable.
-fn append_private(path: &Path, line: &str) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| io(path, e))?;
-    file.write_all(format!("{line}\n").as_bytes()).map_err(|e| io(path, e))?;
-    file.sync_data().map_err(|e| io(path, e))
 }
