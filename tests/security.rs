@@ -378,6 +378,35 @@ fn idempotency_keys_are_kept_per_forbund() {
     assert!(r.body.contains("sf-vasteras"), "{}", r.body);
 }
 
+/// The sign-in form's CSRF pair serves one try: after a wrong code, the same pair is refused
+/// (403) even with the right code; the form drawn again works.
+#[test]
+fn a_sign_in_form_serves_one_try() {
+    let dir = TempDir::new("security-one-try");
+    let store = fixture_store(&dir);
+    let reader = token(&store, "anna", "read", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    let form = http(&server.addr, "GET", "/logga-in", &[], "");
+    let login = set_cookie(&form, "finsam_login").unwrap();
+    let csrf = hidden(&form.body, "csrf");
+    let post = |code: &str| {
+        http(
+            &server.addr,
+            "POST",
+            "/logga-in",
+            &[("Cookie", &format!("finsam_login={login}")), ("Content-Type", "application/x-www-form-urlencoded")],
+            &format!("token={code}&csrf={csrf}&tillbaka=%2F"),
+        )
+    };
+    let wrong = post("fs_wrong");
+    assert_eq!(wrong.status, 303);
+    assert!(wrong.header("location").unwrap().contains("fel=1"));
+    assert_eq!(set_cookie(&wrong, "finsam_login").as_deref(), Some(""), "the pair is withdrawn");
+    // A client that keeps the old cookie anyway: the server no longer takes the pair.
+    assert_eq!(post(&reader).status, 403, "the same pair does not serve a second try");
+    Browser::sign_in(&server.addr, &reader);
+}
+
 /// After sign-in the browser goes back only to a path of this site.
 #[test]
 fn sign_in_goes_back_only_to_this_site() {

@@ -27,7 +27,7 @@ use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const COOKIE: &str = "finsam_session";
 /// The cookie that carries the sign-in form's own CSRF token (there is no session yet).
@@ -39,13 +39,40 @@ const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 #[derive(Default)]
 pub struct Sessions {
     map: HashMap<String, StoredSession>,
+    /// The sign-in forms drawn and not yet posted: their CSRF token and when. A post takes its
+    /// token away, right code or wrong, so one form serves one try.
+    forms: HashMap<String, Instant>,
+}
+
+/// How long a sign-in form may wait to be posted.
+const SIGN_IN_FORM_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// How many sign-in forms may wait at once (the oldest gives way).
+const SIGN_IN_FORMS_MAX: usize = 10_000;
+
+impl Sessions {
+    /// Remembers a sign-in form drawn.
+    fn form_drawn(&mut self, token: &str) {
+        self.forms.retain(|_, at| at.elapsed() < SIGN_IN_FORM_LIFETIME);
+        if self.forms.len() >= SIGN_IN_FORMS_MAX {
+            if let Some(oldest) = self.forms.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
+                self.forms.remove(&oldest);
+            }
+        }
+        self.forms.insert(token.to_string(), Instant::now());
+    }
+
+    /// Takes a posted sign-in form's token away: whether it was drawn here, and not too long ago.
+    fn form_posted(&mut self, token: &str) -> bool {
+        self.forms.remove(token).is_some_and(|at| at.elapsed() < SIGN_IN_FORM_LIFETIME)
+    }
 }
 
 impl Sessions {
     /// The sessions still open, from the store.
     pub fn load(dir: &std::path::Path) -> Result<Sessions, finsam_store::StoreError> {
         let open = finsam_store::access::sessions_open(dir, now_unix(), SESSION_LIFETIME.as_secs())?;
-        Ok(Sessions { map: open.into_iter().map(|s| (s.id_sha256.clone(), s)).collect() })
+        Ok(Sessions { map: open.into_iter().map(|s| (s.id_sha256.clone(), s)).collect(), forms: HashMap::new() })
     }
 }
 
@@ -449,8 +476,9 @@ fn is_local_path(p: &str) -> bool {
         && p.len() <= 2048
 }
 
-async fn login_form(headers: HeaderMap, Query(q): Query<Back>) -> Response {
+async fn login_form(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<Back>) -> Response {
     let token = random_hex();
+    s.sessions.lock().expect("the sessions' lock is never poisoned").form_drawn(&token);
     let body = html! {
         main {
             h1 { "Logga in i finsam" }
@@ -484,7 +512,8 @@ struct LoginForm {
 }
 
 async fn login(State(s): State<Shared_>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
-    if !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same_secret(c, &form.csrf)) {
+    let drawn = s.sessions.lock().expect("the sessions' lock is never poisoned").form_posted(&form.csrf);
+    if !drawn || !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same_secret(c, &form.csrf)) {
         return csrf_refused(None);
     }
     s.refresh_users();
@@ -492,7 +521,7 @@ async fn login(State(s): State<Shared_>, headers: HeaderMap, Form(form): Form<Lo
     let Some(user) = user else {
         s.metrics.refused_auth.inc();
         let mut r = see_other(&format!("/logga-in?fel=1&tillbaka={}", encode(back_path(form.tillbaka.as_deref()))));
-        // The form's CSRF pair serves one try: the next needs the form again.
+        // The form's CSRF pair served its one try (taken away above): the browser drops it too.
         if let Ok(v) = HeaderValue::from_str(&format!("{LOGIN_COOKIE}=; Max-Age=0{}", cookie_attributes(&headers))) {
             r.headers_mut().append(header::SET_COOKIE, v);
         }
