@@ -2,7 +2,8 @@
 
 Run by tests/serve.rs: python3 openapi_client.py CLIENT_DIR BASE_URL TOKEN. Records a member's
 contribution through the generated `record_events` operation, reads it back through
-`get_trail` and `get_balances`, and prints what it saw as one JSON line.
+`get_trail` and `get_balances`, reads a budget position and a reconciliation through their
+typed models, and prints what it saw as one JSON line.
 """
 
 import datetime
@@ -12,7 +13,9 @@ import sys
 sys.path.insert(0, sys.argv[1])
 
 from client import AuthenticatedClient  # noqa: E402
-from client.api.default import get_balances, get_trail, record_events  # noqa: E402
+from client.api.audit import get_trail  # noqa: E402
+from client.api.books import get_balances, get_budget_position, reconcile  # noqa: E402
+from client.api.log import record_events  # noqa: E402
 from client.models import ContributionReceived  # noqa: E402
 
 base, token = sys.argv[2], sys.argv[3]
@@ -34,7 +37,12 @@ trail = get_trail.sync_detailed("sf-vastmanland", client=api, from_=datetime.dat
 row = [r for r in trail.parsed if r.seq == seq][0]
 balances = get_balances.sync_detailed("sf-vastmanland", client=api, as_of=datetime.date(2024, 12, 31))
 bank = [a.balance for a in balances.parsed.accounts if a.account == "1930"][0]
+budget = get_budget_position.sync_detailed("sf-vastmanland", 2024, client=api, as_of=datetime.date(2024, 12, 31))
+reconciled = reconcile.sync_detailed(client=api, merger="sf-vastmanland", as_of=datetime.date(2024, 12, 31))
 print(json.dumps({
+    "budget_result": budget.parsed.result,
+    "budget_admin_spent": budget.parsed.costs.by_category.admin.spent,
+    "reconcile_rows": [r.from_ for r in reconciled.parsed.mergers[0].rows],
     "record_status": int(recorded.status_code),
     "seq": seq,
     "trail_type": row.type_,

@@ -836,3 +836,35 @@ fn clients_that_never_read_cost_a_stretch_each_not_the_log() {
     assert_eq!(http(&server.addr, "GET", "/healthz", &[], "").status, 200);
     drop(held);
 }
+
+/// What hyper refuses before any handler sees it — an address over 64 KiB, header lines over
+/// its buffer, bytes that are not HTTP — is a problem (`application/problem+json`) like every
+/// other refusal, and the server serves on.
+#[test]
+fn refusals_of_unreadable_requests_are_problems_too() {
+    let dir = TempDir::new("security-unreadable");
+    let store = fixture_store(&dir);
+    let server = Server::start(&store);
+    let raw = |request: &[u8]| {
+        let mut s = TcpStream::connect(&server.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(request);
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        parse(&answer)
+    };
+    let long_uri = format!("GET /healthz?{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let huge_header = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(200_000));
+    for (request, status) in
+        [(long_uri.as_bytes(), 414), (huge_header.as_bytes(), 431), (&b"\x00\x01 not http\r\n\r\n"[..], 400)]
+    {
+        let r = raw(request);
+        assert_eq!(r.status, status, "{}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["status"], status);
+        assert!(!v["detail"].as_str().unwrap().is_empty(), "{v}");
+        assert_eq!(r.header("content-length"), Some(r.body.len().to_string().as_str()));
+    }
+    assert_eq!(http(&server.addr, "GET", "/healthz", &[], "").status, 200);
+}

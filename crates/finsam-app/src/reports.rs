@@ -2,6 +2,7 @@
 //! Every report takes both time axes: `--as-of DATE` (effective date, default today) and
 //! `--known-at SEQ` (replay the log only up to that seq, default the head).
 
+use crate::answers;
 use crate::output::{emit, Failure};
 use crate::table::{Align, Table};
 use crate::Format;
@@ -13,7 +14,7 @@ use finsam_projections::reports::{uncommitted_of, At, Balances, BudgetPosition};
 use finsam_projections::totals::TotalsView;
 use finsam_projections::{summary, Projection};
 use finsam_store::{open_view, Envelope, View};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -442,52 +443,80 @@ pub fn pct(share: Option<rust_decimal::Decimal>) -> String {
     share.map_or("–".into(), |s| format!("{:.2} %", s * rust_decimal::Decimal::from(100)).replace('.', ","))
 }
 
-pub fn share_json(share: Option<rust_decimal::Decimal>) -> Value {
-    share.map_or(Value::Null, |s| Value::String(format!("{s:.4}")))
+/// A share as programs read it: a fraction with four decimals.
+pub fn share_text(share: Option<rust_decimal::Decimal>) -> Option<String> {
+    share.map(|s| format!("{s:.4}"))
 }
 
-pub fn budget_json(p: &BudgetPosition) -> Value {
-    let lines: Vec<Value> = p
+pub fn share_json(share: Option<rust_decimal::Decimal>) -> Value {
+    share_text(share).map_or(Value::Null, Value::String)
+}
+
+/// A budget position as programs read it.
+pub fn budget_answer(p: &BudgetPosition) -> answers::BudgetPosition {
+    let lines = p
         .lines
         .iter()
-        .map(|l| {
-            json!({"id": l.id.as_str(), "name": l.name, "category": l.category.as_str(),
-                "insats": l.insats.as_ref().map(Slug::as_str), "budget": l.budget.canonical(),
-                "granted": l.granted.canonical(), "spent": l.spent.canonical(),
-                "remaining": l.remaining().canonical(), "uncommitted": l.uncommitted().map(Amount::canonical)})
+        .map(|l| answers::BudgetLinePosition {
+            id: l.id.to_string(),
+            name: l.name.clone(),
+            category: l.category.as_str().into(),
+            insats: l.insats.as_ref().map(Slug::to_string),
+            figures: answers::BudgetFigures {
+                budget: l.budget.canonical(),
+                granted: l.granted.canonical(),
+                spent: l.spent.canonical(),
+                remaining: l.remaining().canonical(),
+                uncommitted: l.uncommitted().map(Amount::canonical),
+            },
         })
         .collect();
-    let mut by_category = Map::new();
-    for c in &p.by_category {
-        let uncommitted = uncommitted_of(p.lines.iter().filter(|l| l.category == c.category));
-        by_category.insert(
-            c.category.as_str().into(),
-            json!({"budget": c.budget.canonical(), "granted": c.granted.canonical(), "spent": c.spent.canonical(),
-                "remaining": (c.budget - c.spent).canonical(), "uncommitted": uncommitted.map(Amount::canonical)}),
-        );
-    }
+    let category = |category: Category| {
+        let c = p.by_category.iter().find(|c| c.category == category).expect("every category has its position");
+        answers::BudgetFigures {
+            budget: c.budget.canonical(),
+            granted: c.granted.canonical(),
+            spent: c.spent.canonical(),
+            remaining: (c.budget - c.spent).canonical(),
+            uncommitted: uncommitted_of(p.lines.iter().filter(|l| l.category == c.category)).map(Amount::canonical),
+        }
+    };
     let granted: Amount = p.lines.iter().map(|l| l.granted).sum();
     let spent: Amount = p.lines.iter().map(|l| l.spent).sum();
-    json!({
-        "forbund": p.forbund.as_str(),
-        "year": p.year,
-        "as_of": p.at.as_of.to_string(),
-        "known_at": p.at.known_at,
-        "budget_seq": p.budget_seq,
-        "status": p.status.as_str(),
-        "decision": {"body": p.decision.body, "date": p.decision.date.to_string(), "paragraph": p.decision.paragraph},
-        "lines": lines,
-        "costs": {"total": p.costs_total.canonical(), "granted": granted.canonical(), "spent": spent.canonical(),
-            "unbudgeted_spent": p.unbudgeted_spent.canonical(), "by_category": by_category},
-        "income": {"total": p.income_budget.canonical(), "received": p.income_received.canonical()},
-        "result": p.result.canonical(),
-        "opening_equity": {"amount": p.opening_equity.canonical(), "source": p.opening_equity_source},
-        "transfers_in": p.transfers_in.canonical(),
-        "closing_equity": p.closing_equity.canonical(),
-        "shares": {"admin_of_costs": share_json(p.shares.admin_of_costs),
-            "individ_of_direct": share_json(p.shares.individ_of_direct),
-            "struktur_of_direct": share_json(p.shares.struktur_of_direct)},
-    })
+    answers::BudgetPosition {
+        forbund: p.forbund.to_string(),
+        year: p.year,
+        as_of: p.at.as_of.to_string(),
+        known_at: p.at.known_at,
+        budget_seq: p.budget_seq,
+        status: p.status.as_str().into(),
+        decision: answers::MinutedDecision::from(&p.decision),
+        lines,
+        costs: answers::BudgetCosts {
+            total: p.costs_total.canonical(),
+            granted: granted.canonical(),
+            spent: spent.canonical(),
+            unbudgeted_spent: p.unbudgeted_spent.canonical(),
+            by_category: answers::ByCategory {
+                admin: category(Category::Admin),
+                individ: category(Category::Individ),
+                struktur: category(Category::Struktur),
+            },
+        },
+        income: answers::BudgetIncome { total: p.income_budget.canonical(), received: p.income_received.canonical() },
+        result: p.result.canonical(),
+        opening_equity: answers::OpeningEquity {
+            amount: p.opening_equity.canonical(),
+            source: p.opening_equity_source.into(),
+        },
+        transfers_in: p.transfers_in.canonical(),
+        closing_equity: p.closing_equity.canonical(),
+        shares: answers::BudgetShares {
+            admin_of_costs: share_text(p.shares.admin_of_costs),
+            individ_of_direct: share_text(p.shares.individ_of_direct),
+            struktur_of_direct: share_text(p.shares.struktur_of_direct),
+        },
+    }
 }
 
 pub fn category_title(c: Category) -> &'static str {
@@ -500,7 +529,7 @@ pub fn category_title(c: Category) -> &'static str {
 
 pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
     match format {
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(&budget_json(p)).expect("serialises")),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&budget_answer(p)).expect("serialises")),
         Format::Csv => {
             let mut out = csv_line(
                 &["line", "name", "category", "insats", "budget", "granted", "spent", "remaining", "uncommitted"]
@@ -697,11 +726,7 @@ fn trail_row(p: &Projection, e: &Envelope) -> Value {
         date: e.event.date.to_string(),
         forbund: e.event.forbund.to_string(),
         kind: e.event.type_name().to_string(),
-        decision: e.event.kind.decision().map(|d| MinutedDecision {
-            body: d.body.to_string(),
-            date: d.date.to_string(),
-            paragraph: d.paragraph.as_ref().map(|x| x.to_string()),
-        }),
+        decision: e.event.kind.decision().map(MinutedDecision::from),
         summary: summary(&e.event),
         vouchers: p
             .vouchers_of(e.seq)
@@ -880,14 +905,25 @@ impl Authority {
     }
 
     /// A voucher as the reports show it: label, date, event, decision and what authorised it.
-    fn json(&self, v: &Voucher) -> Value {
+    fn trace(&self, v: &Voucher) -> answers::VoucherTrace {
         let event = &self.events[&v.seq];
         let via = self.by.get(&v.seq).map(|seq| (*seq, &self.events[seq]));
         let decision = event.kind.decision().or_else(|| via.and_then(|(_, e)| e.kind.decision()));
-        json!({"voucher": v.label(), "date": v.date.to_string(), "seq": v.seq, "type": event.type_name(),
-            "decision": decision.map(|d| json!({"body": d.body, "date": d.date.to_string(), "paragraph": d.paragraph})),
-            "authorised_by": via.map(|(seq, e)| json!({"seq": seq, "type": e.type_name()})),
-            "text": v.text, "recorded_at": v.recorded_at, "recorded_by": v.recorded_by})
+        answers::VoucherTrace {
+            voucher: v.label(),
+            date: v.date.to_string(),
+            seq: v.seq,
+            kind: event.type_name().into(),
+            decision: decision.map(answers::MinutedDecision::from),
+            authorised_by: via.map(|(seq, e)| answers::AuthorisedBy { seq, kind: e.type_name().into() }),
+            text: v.text.clone(),
+            recorded_at: v.recorded_at.clone(),
+            recorded_by: v.recorded_by.clone(),
+        }
+    }
+
+    fn json(&self, v: &Voucher) -> Value {
+        serde_json::to_value(self.trace(v)).expect("a trace serialises")
     }
 }
 
@@ -950,25 +986,31 @@ pub fn explain_out(
     let Explained { forbund: f, at, name, entries } = explain_entries(store, books, forbund, account, axes, chart)?;
     let vouchers: Vec<&Voucher> = entries.iter().map(|(v, _, _)| v).collect();
     let authority = Authority::read(store, books.projection, &vouchers, at.known_at)?;
-    let rows: Vec<Value> = entries
-        .iter()
-        .map(|(v, amount, running)| {
-            let mut row = authority.json(v);
-            row["amount"] = amount.canonical().into();
-            row["balance"] = running.canonical().into();
-            row
-        })
-        .collect();
     let balance = entries.last().map_or(Amount::ZERO, |(_, _, b)| *b);
+    let answer = answers::Explanation {
+        forbund: f.to_string(),
+        account: account.to_string(),
+        name: name.to_string(),
+        as_of: at.as_of.to_string(),
+        known_at: at.known_at,
+        balance: balance.canonical(),
+        entries: entries
+            .iter()
+            .map(|(v, amount, running)| answers::ExplainEntry {
+                voucher: authority.trace(v),
+                amount: amount.canonical(),
+                balance: running.canonical(),
+            })
+            .collect(),
+    };
+    let rows: Vec<Value> =
+        answer.entries.iter().map(|e| serde_json::to_value(e).expect("an entry serialises")).collect();
     Ok(match format {
-        Format::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&json!({"forbund": f.as_str(), "account": account, "name": name,
-                "as_of": at.as_of.to_string(), "known_at": at.known_at, "balance": balance.canonical(), "entries": rows}))
-            .expect("serialises")
-        ),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&answer).expect("serialises")),
         Format::Csv => {
-            let mut out = csv_line(&["voucher", "date", "seq", "type", "decision", "text", "amount", "balance"].map(String::from));
+            let mut out = csv_line(
+                &["voucher", "date", "seq", "type", "decision", "text", "amount", "balance"].map(String::from),
+            );
             for r in &rows {
                 out.push_str(&csv_line(&[
                     r["voucher"].as_str().unwrap_or("").into(),
@@ -1006,7 +1048,12 @@ pub fn explain_out(
                     running.human_number(),
                 ]);
             }
-            format!("Konto {account} {name} i {f}, {}\n\n{}saldo {}\n", axes_line(at, books.head), t.render(), balance.human())
+            format!(
+                "Konto {account} {name} i {f}, {}\n\n{}saldo {}\n",
+                axes_line(at, books.head),
+                t.render(),
+                balance.human()
+            )
         }
     })
 }
@@ -1064,55 +1111,73 @@ pub fn reconciliation(
     Ok((result, merger, at))
 }
 
-pub fn reconciliation_json(r: &finsam_projections::reconcile::Reconciliation, merger: Option<&Slug>, at: At) -> Value {
-    let text = |f: Option<finsam_projections::reconcile::Figure>| f.map_or(Value::Null, |f| Value::String(f.text()));
-    let findings: Vec<Value> = r
-        .findings
-        .iter()
-        .map(|f| {
-            json!({"check": f.check, "forbund": f.forbund.as_str(), "subject": f.subject,
-                "stated": text(f.stated), "computed": text(f.computed), "difference": text(f.difference),
-                "severity": f.severity.as_str(), "events": f.events, "explanation": f.explanation})
-        })
-        .collect();
+/// A reconciliation run as programs read it.
+pub fn reconciliation_answer(
+    r: &finsam_projections::reconcile::Reconciliation,
+    merger: Option<&Slug>,
+    at: At,
+) -> answers::Reconciliation {
+    let text = |f: Option<finsam_projections::reconcile::Figure>| f.map(|f| f.text());
     let opt = |a: Option<Amount>| a.map(Amount::canonical);
-    let mergers: Vec<Value> = r
-        .mergers
-        .iter()
-        .map(|m| {
-            let rows: Vec<Value> = m
-                .rows
-                .iter()
-                .map(|x| {
-                    json!({"from": x.from.as_str(), "estimate": opt(x.estimate), "forecast": opt(x.forecast),
-                        "booked": opt(x.booked), "transferred": x.transferred.canonical(), "arrived": x.arrived.canonical(),
-                        "transferred_minus_estimate": opt(x.estimate.map(|e| x.transferred - e)),
-                        "transferred_minus_booked": opt(x.booked.map(|b| x.transferred - b)),
-                        "arrived_minus_transferred": (x.arrived - x.transferred).canonical()})
-                })
-                .collect();
-            json!({"into": m.into.as_str(), "effective": m.effective.to_string(), "seq": m.seq, "rows": rows})
-        })
-        .collect();
-    let payers: Vec<Value> = r
-        .payers
-        .iter()
-        .map(|x| {
-            json!({"forbund": x.forbund.as_str(), "year": x.year, "payer": x.payer.as_str(),
-                "members": x.members.iter().map(Slug::as_str).collect::<Vec<_>>(),
-                "owed": x.owed.canonical(), "paid": x.paid.canonical(), "paid_minus_owed": (x.paid - x.owed).canonical()})
-        })
-        .collect();
-    json!({
-        "ok": r.ok(),
-        "merger": merger.map(Slug::as_str),
-        "as_of": at.as_of.to_string(),
-        "known_at": at.known_at,
-        "forbund": r.scope.iter().map(Slug::as_str).collect::<Vec<_>>(),
-        "mergers": mergers,
-        "payers": payers,
-        "findings": findings,
-    })
+    answers::Reconciliation {
+        ok: r.ok(),
+        merger: merger.map(Slug::to_string),
+        as_of: at.as_of.to_string(),
+        known_at: at.known_at,
+        forbund: r.scope.iter().map(Slug::to_string).collect(),
+        mergers: r
+            .mergers
+            .iter()
+            .map(|m| answers::MergerTable {
+                into: m.into.to_string(),
+                effective: m.effective.to_string(),
+                seq: m.seq,
+                rows: m
+                    .rows
+                    .iter()
+                    .map(|x| answers::MergerRow {
+                        from: x.from.to_string(),
+                        estimate: opt(x.estimate),
+                        forecast: opt(x.forecast),
+                        booked: opt(x.booked),
+                        transferred: x.transferred.canonical(),
+                        arrived: x.arrived.canonical(),
+                        transferred_minus_estimate: opt(x.estimate.map(|e| x.transferred - e)),
+                        transferred_minus_booked: opt(x.booked.map(|b| x.transferred - b)),
+                        arrived_minus_transferred: (x.arrived - x.transferred).canonical(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        payers: r
+            .payers
+            .iter()
+            .map(|x| answers::PayerRow {
+                forbund: x.forbund.to_string(),
+                year: x.year,
+                payer: x.payer.to_string(),
+                members: x.members.iter().map(Slug::to_string).collect(),
+                owed: x.owed.canonical(),
+                paid: x.paid.canonical(),
+                paid_minus_owed: (x.paid - x.owed).canonical(),
+            })
+            .collect(),
+        findings: r
+            .findings
+            .iter()
+            .map(|f| answers::Finding {
+                check: f.check.into(),
+                forbund: f.forbund.to_string(),
+                subject: f.subject.clone(),
+                stated: text(f.stated),
+                computed: text(f.computed),
+                difference: text(f.difference),
+                severity: f.severity.as_str().into(),
+                events: f.events.clone(),
+                explanation: f.explanation.clone(),
+            })
+            .collect(),
+    }
 }
 
 /// A merger's table: per old förbund the plan's estimate, its own forecast, its booked equity
@@ -1204,7 +1269,7 @@ pub fn render_reconciliation(
     use finsam_projections::reconcile::{check_label, Severity, CHECKS};
     match format {
         Format::Json => {
-            format!("{}\n", serde_json::to_string_pretty(&reconciliation_json(r, merger, at)).expect("serialises"))
+            format!("{}\n", serde_json::to_string_pretty(&reconciliation_answer(r, merger, at)).expect("serialises"))
         }
         Format::Csv => {
             let mut out = csv_line(

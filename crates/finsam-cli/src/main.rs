@@ -509,11 +509,15 @@ requests under way are answered, every acknowledged batch is on disk.
 
 Example:
   finsam --store /srv/finsam user add anna --role kansli --forbund sf-vastmanland
-  finsam --store /srv/finsam serve --listen 127.0.0.1:8080")]
+  finsam --store /srv/finsam serve --listen 127.0.0.1:8080
+  finsam serve --openapi > openapi.json     # the API's document, for a client generator")]
     Serve {
         /// The address to listen on (port 0: any free port, printed on start)
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Print the API's OpenAPI document (as served at /api/v1/openapi.json) and stop
+        #[arg(long)]
+        openapi: bool,
     },
     /// Users of `finsam serve`: add (prints the token once), revoke, list
     #[command(subcommand)]
@@ -1055,7 +1059,11 @@ static STOP: finsam_store::StopSwitch = finsam_store::StopSwitch::new();
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Serve { listen } = &cli.command {
+    if let Command::Serve { openapi: true, .. } = &cli.command {
+        print!("{}", finsam_server::openapi_document());
+        return ExitCode::SUCCESS;
+    }
+    if let Command::Serve { listen, .. } = &cli.command {
         let dir = store_dir(&cli.store);
         let listen = listen.clone();
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

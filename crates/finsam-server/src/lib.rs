@@ -20,13 +20,19 @@ use finsam_domain::{Event, EventKind};
 use finsam_store::access::{Access, AccessLog, Role, User, Users};
 use finsam_store::{FileLog, Snapshot, Store, StoreError};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use sha2::Digest as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 mod openapi;
+mod refusals;
+
+/// The OpenAPI document of the API `serve` serves (JSON, pretty, with a final newline).
+pub fn openapi_document() -> &'static str {
+    openapi::document()
+}
 mod web;
 
 /// Refused credentials (bad tokens, failed sign-ins) per client address: after
@@ -501,22 +507,23 @@ impl Answer {
     /// `status` and `detail`, and — for the clients written before — `error`, the same text as
     /// `detail`.
     fn error(status: StatusCode, message: impl Into<String>) -> Answer {
-        Answer::problem(status, message, Map::new())
+        Answer::problem(status, message, None)
     }
 
-    /// A problem with extension members (e.g. `problems`, every refused line).
-    fn problem(status: StatusCode, message: impl Into<String>, extensions: Map<String, Value>) -> Answer {
+    /// An RFC 9457 problem; `problems`, every refused line of a batch.
+    fn problem(status: StatusCode, message: impl Into<String>, problems: Option<Vec<openapi::RefusedLine>>) -> Answer {
         let message = message.into();
-        let mut body = Map::new();
-        body.insert("type".into(), json!("about:blank"));
-        body.insert("title".into(), json!(status.canonical_reason().unwrap_or("Error")));
-        body.insert("status".into(), json!(status.as_u16()));
-        body.insert("detail".into(), json!(message));
-        body.insert("error".into(), json!(message));
-        body.extend(extensions);
+        let body = openapi::Error {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: message.clone(),
+            error: message,
+            problems,
+        };
         Answer {
             content_type: "application/problem+json",
-            ..Answer::json(status, format!("{}\n", Value::Object(body)))
+            ..Answer::json(status, format!("{}\n", serde_json::to_string(&body).expect("a problem serialises")))
         }
     }
 
@@ -603,9 +610,13 @@ impl Shared {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AxesQuery {
+    /// count what is dated on or before this day (default today)
+    #[param(format = Date)]
     as_of: Option<String>,
+    /// replay the log only up to this seq, recording time (RFC 3339) or date
     known_at: Option<String>,
 }
 
@@ -762,12 +773,30 @@ impl<S: Send + Sync> FromRequestParts<S> for TimeAxes {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/balances", operation_id = "getBalances", tag = "books",
+    summary = "The trial balance and key figures",
+    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), AxesQuery),
+    responses(
+        (status = 200, description = "as `finsam balances --format json`", body = finsam_app::answers::Balances),
+        openapi::ReportRefusals,
+    )
+)]
 async fn balances(State(s): State<Shared_>, Reader { user, f }: Reader, TimeAxes(axes): TimeAxes) -> Reply {
     let id = f.clone();
     let a = report(s, move |dir, books| reports::balances_out(dir, books, &id, &axes, Format::Json)).await;
     finish(a, &user, Some(&f))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/budget/{year}", operation_id = "getBudgetPosition", tag = "books",
+    summary = "The budget position of a year",
+    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), ("year" = i32, Path, description = "the financial year", example = 2024, minimum = 2000, maximum = 2099), AxesQuery),
+    responses(
+        (status = 200, description = "as `finsam budget --format json`", body = finsam_app::answers::BudgetPosition),
+        openapi::ReportRefusals,
+    )
+)]
 async fn budget(
     State(s): State<Shared_>,
     UrlPath((_, year)): UrlPath<(String, i32)>,
@@ -779,18 +808,36 @@ async fn budget(
     finish(a, &user, Some(&f))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrailQuery {
+    /// only the events of this insats
     insats: Option<String>,
+    /// only events dated on or after this day
+    #[param(format = Date)]
     from: Option<String>,
+    /// only events dated on or before this day
+    #[param(format = Date)]
     to: Option<String>,
-    /// Only rows after this seq (the cursor of the next page).
+    /// only rows after this seq (the cursor of a page)
     after: Option<u64>,
+    /// at most this many rows; the answer links the next page
+    #[param(minimum = 1, maximum = 100000)]
     limit: Option<u64>,
 }
 
 /// `GET /api/v1/forbund/{id}/audit/trail`: a row per event; with `limit`, a page of at most N
 /// rows after `after` (a seq), and `Link: <…>; rel="next"` while more follow.
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/audit/trail", operation_id = "getTrail", tag = "audit",
+    summary = "The audit trail",
+    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), TrailQuery),
+    responses(
+        (status = 200, description = "as `finsam audit trail --format json`", body = Vec<finsam_app::answers::TrailRow>,
+            headers(("Link" = String, description = "the next page, `<…>; rel=\"next\"`, while more follow"))),
+        openapi::ReportRefusals,
+    )
+)]
 async fn trail(State(s): State<Shared_>, Reader { user, f }: Reader, Query(q): Query<TrailQuery>) -> Reply {
     let (from, to) = (date_param("from", &q.from)?, date_param("to", &q.to)?);
     let limit = page_limit(q.limit)?;
@@ -825,13 +872,28 @@ async fn trail(State(s): State<Shared_>, Reader { user, f }: Reader, Query(q): Q
     finish(a, &user, Some(&f))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExplainQuery {
+    /// the account's number in the förbund's chart, e.g. 1930
+    #[param(required = true, example = "1930")]
     account: Option<String>,
+    /// count what is dated on or before this day (default today)
+    #[param(format = Date)]
     as_of: Option<String>,
+    /// replay the log only up to this seq, recording time (RFC 3339) or date
     known_at: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/audit/explain", operation_id = "explainAccount", tag = "books",
+    summary = "The vouchers behind an account's balance",
+    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), ExplainQuery),
+    responses(
+        (status = 200, description = "as `finsam audit explain --format json`", body = finsam_app::answers::Explanation),
+        openapi::ReportRefusals,
+    )
+)]
 async fn explain(State(s): State<Shared_>, Reader { user, f }: Reader, Query(q): Query<ExplainQuery>) -> Reply {
     let axes = (AxesQuery { as_of: q.as_of, known_at: q.known_at }).axes()?;
     let Some(account) = q.account else {
@@ -843,12 +905,24 @@ async fn explain(State(s): State<Shared_>, Reader { user, f }: Reader, Query(q):
     finish(a, &user, Some(&f))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SieQuery {
+    /// `e` (4E, with vouchers; the default) or `i` (4I, balances per object)
+    #[param(pattern = "^[ei]$")]
     kind: Option<String>,
 }
 
 /// A förbund's year as SIE 4 (`kind=e`, the default, or `i`): for revisorer and the kansli.
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/export/sie/{year}", operation_id = "exportSie", tag = "exports",
+    summary = "The year as SIE 4 (not for the read-only role)",
+    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), ("year" = i32, Path, description = "the financial year", example = 2024, minimum = 2000, maximum = 2099), SieQuery),
+    responses(
+        (status = 200, description = "the SIE file (PC8 / CP437; Content-Disposition names it)", body = Vec<u8>, content_type = "application/octet-stream"),
+        openapi::ReportRefusals,
+    )
+)]
 async fn export_sie(
     State(s): State<Shared_>,
     UrlPath((_, year)): UrlPath<(String, i32)>,
@@ -875,12 +949,24 @@ async fn export_sie(
     finish(a, &user, Some(&f))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JournalQuery {
+    /// only this financial year (default: every year)
+    #[param(minimum = 2000, maximum = 2099)]
     year: Option<i32>,
 }
 
 /// A förbund's books as a ledger-cli/hledger journal.
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/export/journal", operation_id = "exportJournal", tag = "exports",
+    summary = "The books as a ledger-cli/hledger journal (not for the read-only role)",
+    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), JournalQuery),
+    responses(
+        (status = 200, description = "the journal (Content-Disposition names it)", body = String, content_type = "text/plain"),
+        openapi::ReportRefusals,
+    )
+)]
 async fn export_journal(
     State(s): State<Shared_>,
     Exporter { user, f }: Exporter,
@@ -900,6 +986,15 @@ async fn export_journal(
 
 /// A förbund's revisor's bundle for a year, as one zip file: the same files as `finsam audit
 /// bundle` writes (the log, the reports, the verifier, DIGEST, MANIFEST).
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/bundle/{year}", operation_id = "getBundle", tag = "exports",
+    summary = "The revisor's bundle for a year as one zip file: the log, the year's reports, the independent verifier, DIGEST and MANIFEST; the same files as `finsam audit bundle` (not for the read-only role)",
+    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), ("year" = i32, Path, description = "the financial year", example = 2024, minimum = 2000, maximum = 2099)),
+    responses(
+        (status = 200, description = "the bundle (a zip file; Content-Disposition names it)", body = Vec<u8>, content_type = "application/zip"),
+        openapi::ReportRefusals,
+    )
+)]
 async fn bundle(
     State(s): State<Shared_>,
     UrlPath((_, year)): UrlPath<(String, i32)>,
@@ -918,20 +1013,44 @@ async fn bundle(
 }
 
 /// The log's head (seq and hash), to keep outside the store.
+#[utoipa::path(
+    get, path = "/api/v1/audit/digest", operation_id = "getDigest", tag = "audit",
+    summary = "The log's head, to keep outside the store (admin, revisor)",
+    responses(
+        (status = 200, description = "seq and hash", body = finsam_app::answers::Head),
+        openapi::AuditRefusals,
+    )
+)]
 async fn digest(State(s): State<Shared_>, Auditor(user): Auditor) -> Reply {
     let head = finsam_app::answers::Head::from(&s.snapshot().head);
     let a = Answer::json(StatusCode::OK, format!("{}\n", serde_json::to_string(&head).expect("an answer serialises")));
     finish(a, &user, None)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReconcileQuery {
+    /// the förbund a merger formed (default: every förbund, admin and revisor only)
     merger: Option<String>,
+    /// count what is dated on or before this day (default today)
+    #[param(format = Date)]
     as_of: Option<String>,
+    /// replay the log only up to this seq, recording time (RFC 3339) or date
     known_at: Option<String>,
+    /// the equity ceiling as a share of the year's contributions (default 0.2)
+    #[param(example = "0.2")]
     equity_ceiling: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/reconcile", operation_id = "reconcile", tag = "books",
+    summary = "The merger reconciliation run (with merger: whoever reads that förbund; without: admin, revisor)",
+    params(ReconcileQuery),
+    responses(
+        (status = 200, description = "as `finsam reconcile --format json`", body = finsam_app::answers::Reconciliation),
+        openapi::ReportRefusals,
+    )
+)]
 async fn reconcile(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<ReconcileQuery>) -> Reply {
     let need = match &q.merger {
         Some(f) => Need::Read(f),
@@ -952,10 +1071,16 @@ async fn reconcile(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
     finish(a, &user, q.merger.as_deref())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
+    /// the first seq (default 1)
+    #[param(minimum = 1)]
     from: Option<u64>,
+    /// the last seq (default the head)
     to: Option<u64>,
+    /// at most this many envelopes; the answer links the next page
+    #[param(minimum = 1, maximum = 100000)]
     limit: Option<u64>,
 }
 
@@ -1023,6 +1148,17 @@ fn log_lines(
 /// `GET /api/v1/log?from=SEQ&to=SEQ&limit=N`: the envelopes as JSON Lines, streamed from the
 /// log; with `limit`, at most N of them, and `Link: <…>; rel="next"` while more follow (the
 /// cursor is the next seq).
+#[utoipa::path(
+    get, path = "/api/v1/log", operation_id = "getLog", tag = "log",
+    summary = "The envelopes, as JSON Lines (admin, revisor)",
+    params(LogQuery),
+    responses(
+        (status = 200, description = "the envelopes, one per line", body = String, content_type = "application/x-ndjson",
+            headers(("Link" = String, description = "the next page, `<…>; rel=\"next\"`, while more follow"))),
+        (status = 400, response = openapi::BadRequest),
+        openapi::AuditRefusals,
+    )
+)]
 async fn log(State(s): State<Shared_>, Auditor(user): Auditor, Query(q): Query<LogQuery>) -> Response {
     let limit = match page_limit(q.limit) {
         Ok(l) => l,
@@ -1060,6 +1196,14 @@ async fn log(State(s): State<Shared_>, Auditor(user): Auditor, Query(q): Query<L
     r
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/audit/verify", operation_id = "verify", tag = "audit",
+    summary = "Verify the event log's chain and the access log's (admin, revisor)",
+    responses(
+        (status = 200, description = "the verdict", body = openapi::Verification),
+        openapi::AuditRefusals,
+    )
+)]
 async fn verify(State(s): State<Shared_>, Auditor(user): Auditor) -> Reply {
     let dir = s.dir.clone();
     let task = tokio::task::spawn_blocking(move || {
@@ -1108,13 +1252,37 @@ fn if_match(headers: &HeaderMap) -> Result<Vec<(String, u64)>, String> {
     Ok(list)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// refuse (409) unless the log's head is still this seq
     expect_head: Option<u64>,
 }
 
 /// `POST /api/v1/events`: a batch (JSON Lines, or a JSON array of events), all or nothing,
 /// recorded by the authenticated user.
+#[utoipa::path(
+    post, path = "/api/v1/events", operation_id = "recordEvents", tag = "log",
+    summary = "Record a batch, all or nothing (admin, or kansli of every förbund it touches)",
+    params(
+        EventsQuery,
+        ("If-Match" = Option<String>, Header, description = "optimistic concurrency per förbund: \"FORBUND:SEQ\", comma-separated; refused (412) unless each förbund's books are still at that version (the seq of its last event, as the last answer's `versions` says; 0 before any)"),
+    ),
+    request_body(description = "the events: JSON Lines, or a JSON array", content(
+        (Vec<openapi::EventRef> = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
+    responses(
+        (status = 201, description = "recorded: the seqs (as `finsam record --format json`)", body = finsam_app::answers::Recorded),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 409, description = "the head moved (expect_head)", body = openapi::Error, content_type = "application/problem+json"),
+        (status = 412, description = "a förbund's books moved past the version If-Match expects", body = openapi::Error, content_type = "application/problem+json"),
+        (status = 413, description = "over the size limit", body = openapi::Error, content_type = "application/problem+json"),
+        (status = 422, description = "refused: every problem with its line, field, value and rule", body = openapi::Error, content_type = "application/problem+json"),
+    )
+)]
 async fn events(
     State(s): State<Shared_>,
     headers: HeaderMap,
@@ -1195,18 +1363,26 @@ async fn events(
 }
 
 fn problems_answer(status: StatusCode, problems: &[finsam_domain::Rejection]) -> Answer {
-    let list: Vec<Value> = problems
+    let lines = problems
         .iter()
-        .map(|r| json!({"line": r.line, "field": r.field, "value": r.value, "rule": r.rule.code(), "message": r.message}))
+        .map(|r| openapi::RefusedLine {
+            line: r.line,
+            field: r.field.clone(),
+            value: r.value.clone(),
+            rule: r.rule.code().to_string(),
+            message: r.message.clone(),
+        })
         .collect();
-    let mut extensions = Map::new();
-    extensions.insert("problems".into(), Value::Array(list));
-    Answer::problem(status, "the batch is refused; nothing was recorded", extensions)
+    Answer::problem(status, "the batch is refused; nothing was recorded", Some(lines))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubscribeQuery {
+    /// the first seq to send (default 1)
+    #[param(minimum = 1)]
     from: Option<u64>,
+    /// only the events that touch this förbund (default every event, admin and revisor only)
     forbund: Option<String>,
 }
 
@@ -1214,6 +1390,19 @@ pub struct SubscribeQuery {
 /// the event id), from SEQ on and then live as batches are recorded. Reconnecting with
 /// `Last-Event-ID` resumes after that seq: no gap, no duplicate. A subscriber that falls more
 /// than 1 024 batches behind is disconnected; it resumes the same way.
+#[utoipa::path(
+    get, path = "/api/v1/subscribe", operation_id = "subscribe", tag = "log",
+    summary = "Server-Sent Events: every envelope from a seq on, then live; Last-Event-ID resumes",
+    params(
+        SubscribeQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "resume after this seq"),
+    ),
+    responses(
+        (status = 200, description = "the stream", body = openapi::ServerSentEvent, content_type = "text/event-stream"),
+        (status = 400, response = openapi::BadRequest),
+        openapi::AuditRefusals,
+    )
+)]
 async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<SubscribeQuery>) -> Response {
     use axum::response::sse::{Event as Sse, KeepAlive};
     let need = match &q.forbund {
@@ -1286,12 +1475,27 @@ async fn subscribe(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query
 }
 
 /// The OpenAPI document of this API: `events/openapi.json` with the event schemas bundled in.
+#[utoipa::path(
+    get, path = "/api/v1/openapi.json", operation_id = "getOpenApi", tag = "service", security(()),
+    summary = "This document",
+    responses((status = 200, description = "the OpenAPI document", body = Object))
+)]
 async fn openapi() -> Answer {
     Answer::json(StatusCode::OK, openapi::document().to_string())
 }
 
 /// The event schemas the OpenAPI document refers to (`schemas/event.schema.json` and the files
 /// it refers to), as kept in `events/`.
+#[utoipa::path(
+    get, path = "/api/v1/schemas/{name}", operation_id = "getEventSchema", tag = "service", security(()),
+    summary = "The event schemas (JSON Schema) the batch of POST /api/v1/events follows: event.schema.json and the files it refers to",
+    params(("name" = String, Path, description = "e.g. event.schema.json", example = "event.schema.json", pattern = r"^[A-Za-z]+\.schema\.json$")),
+    responses(
+        (status = 200, description = "the schema", body = Object, content_type = "application/schema+json"),
+        (status = 400, response = openapi::BadRequest),
+        (status = 404, response = openapi::NotFound),
+    )
+)]
 async fn schema(UrlPath(name): UrlPath<String>) -> Answer {
     let found = finsam_app::audit::BUNDLED
         .iter()
@@ -1306,6 +1510,14 @@ async fn schema(UrlPath(name): UrlPath<String>) -> Answer {
     }
 }
 
+#[utoipa::path(
+    get, path = "/healthz", operation_id = "getHealth", tag = "service", security(()),
+    summary = "Whether the server is up, and the log's head",
+    responses(
+        (status = 200, description = "up", body = openapi::Health),
+        (status = 503, description = "up, but acknowledging nothing more (a failed fdatasync)", body = openapi::Health),
+    )
+)]
 async fn healthz(State(s): State<Shared_>) -> Answer {
     let head = s.snapshot().head.seq;
     let problem = s.failed.lock().expect("the lock is never poisoned").clone();
@@ -1314,6 +1526,11 @@ async fn healthz(State(s): State<Shared_>) -> Answer {
     Answer::json(status, format!("{}\n", serde_json::to_string(&body).expect("an answer serialises")))
 }
 
+#[utoipa::path(
+    get, path = "/metrics", operation_id = "getMetrics", tag = "service", security(()),
+    summary = "Counters, gauges and latency histograms (group writes, fdatasync, every route) in the OpenMetrics text format, which Prometheus reads",
+    responses((status = 200, description = "metrics", body = String, content_type = "application/openmetrics-text"))
+)]
 async fn metrics(State(s): State<Shared_>) -> Answer {
     s.metrics.head.set(i64::try_from(s.snapshot().head.seq).unwrap_or(i64::MAX));
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -1699,7 +1916,10 @@ async fn connections(
             // What one connection buffers (its request's head, an answer not yet taken by a
             // slow reader): 64 KiB, not hyper's 400 KiB.
             .max_buf_size(CONNECTION_BUFFER_BYTES)
-            .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+            .serve_connection(
+                TokioIo::new(refusals::ProblemBodies::new(stream)),
+                hyper_util::service::TowerToHyperService::new(service),
+            );
         let connection = graceful.watch(connection);
         let open = open.clone();
         open.inc();

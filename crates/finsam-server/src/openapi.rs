@@ -1,12 +1,117 @@
-//! The OpenAPI document as served: `events/openapi.json` with the event contract's JSON Schemas
-//! (`events/*.schema.json`) bundled into its components, so that the document is whole — no
-//! reference leads outside it, and a client generator sees every operation (`POST /events`
-//! included) with the event types it takes.
+//! The OpenAPI document as served, generated: the operations from the handlers' `#[utoipa::path]`
+//! attributes, the answers' schemas from their types (utoipa), and the event contract's JSON
+//! Schemas (`events/*.schema.json`) bundled into its components — so that the document is whole
+//! (no reference leads outside it) and a client generator sees every operation (`POST /events`
+//! included) with the event types it takes. A copy is kept in `events/openapi.json` for readers
+//! of the repository; a test holds it equal to what is served.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::OnceLock;
-use utoipa::ToSchema;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{ToResponse, ToSchema};
+
+/// An RFC 9457 problem (`application/problem+json`); `problems` lists every refused line of a
+/// batch.
+#[derive(Serialize, ToSchema)]
+pub struct Error {
+    /// RFC 9457: a URI naming the kind of problem (about:blank: the status says it).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason phrase.
+    pub title: String,
+    pub status: u16,
+    /// What is wrong, and what to do.
+    pub detail: String,
+    /// The same text as detail (kept for clients written before RFC 9457).
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<RefusedLine>>,
+}
+
+/// A line of a batch refused: which line, which field, the value and the rule it breaks.
+#[derive(Serialize, ToSchema)]
+pub struct RefusedLine {
+    /// 1-based; null for what concerns the batch as a whole.
+    pub line: Option<usize>,
+    pub field: String,
+    pub value: String,
+    /// The rule's code, e.g. `amount_decimals`.
+    pub rule: String,
+    pub message: String,
+}
+
+/// A malformed parameter.
+#[derive(ToResponse)]
+#[response(description = "a malformed parameter", content_type = "application/problem+json")]
+pub struct BadRequest(#[allow(dead_code)] Error);
+
+/// No valid bearer token (`WWW-Authenticate: Bearer`).
+#[derive(ToResponse)]
+#[response(description = "no valid bearer token", content_type = "application/problem+json")]
+pub struct Unauthorized(#[allow(dead_code)] Error);
+
+/// The user's role or förbund may not do this.
+#[derive(ToResponse)]
+#[response(description = "the user's role or förbund may not do this", content_type = "application/problem+json")]
+pub struct Forbidden(#[allow(dead_code)] Error);
+
+/// No such förbund, budget year or account.
+#[derive(ToResponse)]
+#[response(description = "no such förbund, budget year or account", content_type = "application/problem+json")]
+pub struct NotFound(#[allow(dead_code)] Error);
+
+/// How a report of a förbund's books may be refused (every `GET …/forbund/{id}/…`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ReportRefusals {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+}
+
+/// How a request for the whole store (admin, revisor) may be refused.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum AuditRefusals {
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+}
+
+/// An event of the contract: its schema is the contract's `event.schema.json`, bundled as the
+/// component `Event` (this type only names it).
+pub struct EventRef;
+
+impl utoipa::PartialSchema for EventRef {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::Ref::from_schema_name("Event").into()
+    }
+}
+
+impl ToSchema for EventRef {
+    fn name() -> Cow<'static, str> {
+        "Event".into()
+    }
+}
+
+/// One Server-Sent Event per envelope.
+#[derive(Serialize, ToSchema)]
+pub struct ServerSentEvent {
+    /// The envelope's seq.
+    #[schema(pattern = "^[0-9]+$")]
+    pub id: Option<String>,
+    pub event: Option<String>,
+    /// The envelope as one JSON line.
+    pub data: String,
+}
 
 /// `GET /healthz`.
 #[derive(Serialize, ToSchema)]
@@ -45,37 +150,64 @@ pub struct Verification {
     pub access_log: AccessLogCheck,
 }
 
-/// The answers whose schemas are derived from their types.
+/// The API: every operation (from the handlers' attributes) and the components they use.
 #[derive(utoipa::OpenApi)]
-#[openapi(components(schemas(
-    finsam_app::answers::Head,
-    finsam_app::answers::Recorded,
-    finsam_app::answers::RecordedLine,
-    finsam_app::answers::WarningLine,
-    finsam_app::answers::Balances,
-    finsam_app::answers::AccountBalance,
-    finsam_app::answers::TrailRow,
-    finsam_app::answers::MinutedDecision,
-    finsam_app::answers::VoucherRef,
-    Health,
-    Verification,
-    Problem,
-    AccessLogCheck
-)))]
-struct Derived;
+#[openapi(
+    info(
+        title = "finsam",
+        version = "1",
+        description = "The JSON API of `finsam serve`: the decisions and money of Finsam förbund as an append-only, hash-chained event log, and the reports computed from it. Every request but /healthz, /metrics, this document and the schemas carries `Authorization: Bearer TOKEN` (`finsam user add`); every request is written to the hash-chained access log. Reports give exactly the JSON of the CLI's `--format json`. Errors are RFC 9457 problems (`application/problem+json`)."
+    ),
+    servers((url = "http://127.0.0.1:8080")),
+    tags(
+        (name = "log", description = "The event log: record a batch, read it, follow it"),
+        (name = "books", description = "A förbund's books and budget, replayed to any date"),
+        (name = "audit", description = "For revisorer: the trail, the chain verified, the head"),
+        (name = "exports", description = "SIE 4, the journal and the revisor's bundle"),
+        (name = "service", description = "The service itself: health, metrics, this document"),
+    ),
+    security(("bearer" = [])),
+    modifiers(&Bearer),
+    paths(
+        crate::healthz,
+        crate::metrics,
+        crate::openapi,
+        crate::schema,
+        crate::events,
+        crate::log,
+        crate::subscribe,
+        crate::balances,
+        crate::budget,
+        crate::trail,
+        crate::explain,
+        crate::export_sie,
+        crate::export_journal,
+        crate::bundle,
+        crate::reconcile,
+        crate::verify,
+        crate::digest,
+    ),
+    components(responses(BadRequest, Unauthorized, Forbidden, NotFound))
+)]
+struct Api;
 
-/// The derived schemas, as the document's components.
-fn derived_schemas() -> Map<String, Value> {
-    let doc = serde_json::to_value(<Derived as utoipa::OpenApi>::openapi()).expect("the document serialises");
-    doc.pointer("/components/schemas").and_then(Value::as_object).cloned().unwrap_or_default()
+/// The security scheme the document's `security` names.
+struct Bearer;
+
+impl utoipa::Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .security_schemes
+            .insert("bearer".into(), SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
 }
 
 /// The bundled document, made once.
 pub fn document() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let doc: Value = serde_json::from_str(include_str!("../../../events/openapi.json"))
-            .expect("events/openapi.json is JSON (a test holds it)");
+        let doc = serde_json::to_value(<Api as utoipa::OpenApi>::openapi()).expect("the document serialises");
         let schemas = finsam_app::audit::BUNDLED
             .iter()
             .filter_map(|(path, text)| Some((path.strip_prefix("events/")?.strip_suffix(".schema.json")?, *text)));
@@ -154,16 +286,19 @@ fn bundle<'a>(mut doc: Value, files: impl Iterator<Item = (&'a str, &'a str)>) -
             map.insert("description".into(), Value::String(text));
         }
     }
-    for (name, schema) in derived_schemas() {
-        let before = added.insert(name.clone(), schema);
-        assert!(before.is_none(), "the component {name} is both a schema file's and a type's");
-    }
     let schemas = doc
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
         .expect("the document has components.schemas");
     for (name, schema) in added {
-        assert!(!schemas.contains_key(&name), "the component {name} is defined twice");
+        // A type that only names a schema file's component (`EventRef`) is a reference to itself.
+        let placeholder = schemas
+            .get(&name)
+            .is_some_and(|s| s.get("$ref").and_then(Value::as_str) == Some(&format!("#/components/schemas/{name}")));
+        assert!(
+            !schemas.contains_key(&name) || placeholder,
+            "the component {name} is both a schema file's and a type's"
+        );
         schemas.insert(name, schema);
     }
     doc
