@@ -1,0 +1,119 @@
+//! A förbund's books: balances, the budget position, an account explained, the reconciliation.
+
+use crate::*;
+
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/balances", operation_id = "getBalances", tag = "books",
+    summary = "The trial balance and key figures",
+    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), AxesQuery),
+    responses(
+        (status = 200, description = "as `finsam balances --format json`", body = finsam_app::answers::Balances),
+        openapi::ReportRefusals,
+    )
+)]
+pub(crate) async fn balances(State(s): State<Shared_>, Reader { user, f }: Reader, TimeAxes(axes): TimeAxes) -> Reply {
+    let id = f.clone();
+    let a = report(s, move |dir, books| reports::balances_out(dir, books, &id, &axes, Format::Json)).await;
+    finish(a, &user, Some(&f))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/budget/{year}", operation_id = "getBudgetPosition", tag = "books",
+    summary = "The budget position of a year",
+    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), ("year" = i32, Path, description = "the financial year", example = 2024, minimum = 2000, maximum = 2099), AxesQuery),
+    responses(
+        (status = 200, description = "as `finsam budget --format json`", body = finsam_app::answers::BudgetPosition),
+        openapi::ReportRefusals,
+    )
+)]
+pub(crate) async fn budget(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Reader { user, f }: Reader,
+    TimeAxes(axes): TimeAxes,
+) -> Reply {
+    let id = f.clone();
+    let a = report(s, move |dir, books| reports::budget_out(dir, books, &id, year, &axes, Format::Json)).await;
+    finish(a, &user, Some(&f))
+}
+
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExplainQuery {
+    /// the account's number in the förbund's chart, e.g. 1930
+    #[param(required = true, example = "1930")]
+    pub(crate) account: Option<String>,
+    /// count what is dated on or before this day (default today)
+    #[param(format = Date)]
+    pub(crate) as_of: Option<String>,
+    /// replay the log only up to this seq, recording time (RFC 3339) or date
+    pub(crate) known_at: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/audit/explain", operation_id = "explainAccount", tag = "books",
+    summary = "The vouchers behind an account's balance",
+    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), ExplainQuery),
+    responses(
+        (status = 200, description = "as `finsam audit explain --format json`", body = finsam_app::answers::Explanation),
+        openapi::ReportRefusals,
+    )
+)]
+pub(crate) async fn explain(
+    State(s): State<Shared_>,
+    Reader { user, f }: Reader,
+    Query(q): Query<ExplainQuery>,
+) -> Reply {
+    let axes = (AxesQuery { as_of: q.as_of, known_at: q.known_at }).axes()?;
+    let Some(account) = q.account else {
+        return finish(Answer::error(StatusCode::BAD_REQUEST, "which account? ?account=1930"), &user, Some(&f));
+    };
+    let id = f.clone();
+    let a =
+        report(s, move |dir, books| reports::explain_out(dir, books, &id, &account, &axes, None, Format::Json)).await;
+    finish(a, &user, Some(&f))
+}
+
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReconcileQuery {
+    /// the förbund a merger formed (default: every förbund, admin and revisor only)
+    pub(crate) merger: Option<String>,
+    /// count what is dated on or before this day (default today)
+    #[param(format = Date)]
+    pub(crate) as_of: Option<String>,
+    /// replay the log only up to this seq, recording time (RFC 3339) or date
+    pub(crate) known_at: Option<String>,
+    /// the equity ceiling as a share of the year's contributions (default 0.2)
+    #[param(example = "0.2")]
+    pub(crate) equity_ceiling: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/reconcile", operation_id = "reconcile", tag = "books",
+    summary = "The merger reconciliation run (with merger: whoever reads that förbund; without: admin, revisor)",
+    params(ReconcileQuery),
+    responses(
+        (status = 200, description = "as `finsam reconcile --format json`", body = finsam_app::answers::Reconciliation),
+        openapi::ReportRefusals,
+    )
+)]
+pub(crate) async fn reconcile(State(s): State<Shared_>, headers: HeaderMap, Query(q): Query<ReconcileQuery>) -> Reply {
+    let need = match &q.merger {
+        Some(f) => Need::Read(f),
+        None => Need::Audit,
+    };
+    let user = s.authorize(None, &headers, need)?;
+    let axes = (AxesQuery { as_of: q.as_of.clone(), known_at: q.known_at.clone() }).axes()?;
+    let ceiling = match q.equity_ceiling.as_deref().map(finsam_domain::Share::parse) {
+        None => rust_decimal::Decimal::new(2, 1),
+        Some(Ok(s)) => s.decimal(),
+        Some(Err(e)) => return Err(Answer::error(StatusCode::BAD_REQUEST, format!("equity_ceiling: {}", e.0))),
+    };
+    let merger = q.merger.clone();
+    let a = report(s, move |dir, books| {
+        reports::reconcile_out(dir, books, merger.as_deref(), &axes, ceiling, Format::Json).map(|(out, _)| out)
+    })
+    .await;
+    finish(a, &user, q.merger.as_deref())
+}

@@ -1,0 +1,377 @@
+//! The reports inside the app: the annual report, the follow-up, the members, the
+//! reconciliation, the downloads and the verification.
+
+use super::*;
+
+#[derive(Deserialize, Default)]
+pub(crate) struct PeriodQuery {
+    #[serde(default)]
+    pub(crate) till: Option<String>,
+    #[serde(default)]
+    pub(crate) kant: Option<String>,
+}
+
+/// A page made by `pages` (the annual report, the follow-up, the member statement), in the
+/// app's frame: its body without its own shell.
+pub(crate) fn inner(document: &str) -> &str {
+    let start = document.find("<body>").map_or(0, |i| i + "<body>".len());
+    let end = document.rfind("</body>").unwrap_or(document.len());
+    &document[start..end]
+}
+
+pub(crate) async fn annual_page(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Reports { v, f, path, q, axes }: Reports,
+) -> Response {
+    let known_at = axes.known_at;
+    let forbund = f.clone();
+    let found = on_books(s.clone(), move |store, books| {
+        let page = finsam_app::annual::annual_out(
+            store,
+            books,
+            &forbund,
+            year,
+            known_at,
+            rust_decimal::Decimal::new(2, 1),
+            Format::Html,
+        )?;
+        Ok((page, forbund_name(books, &forbund)?))
+    })
+    .await;
+    report_in_frame(
+        &v,
+        &f,
+        found,
+        "Årsredovisning",
+        &format!("Årsredovisning {year}"),
+        html! {
+            p.note { "Vill du skriva ut? " a href={"/f/" (f) "/arsredovisning/" (year) "/utskrift"} { "Öppna utskriftsversionen" } " och skriv ut som PDF (A4)." }
+            form.timebar method="get" action=(path) {
+                label { "Känt vid (seq eller tidpunkt)" input type="text" name="kant" value=(q.known_at().unwrap_or("")) placeholder="senaste"; }
+                button.secondary type="submit" { "Visa" }
+            }
+        },
+    )
+}
+
+pub(crate) async fn annual_print(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Reads { v, f, .. }: Reads,
+) -> Response {
+    let forbund = f.clone();
+    let found = on_books(s.clone(), move |store, books| {
+        finsam_app::annual::annual_out(
+            store,
+            books,
+            &forbund,
+            year,
+            None,
+            rust_decimal::Decimal::new(2, 1),
+            Format::Html,
+        )
+    })
+    .await;
+    match found {
+        Ok(page) => {
+            let mut r = html_response(StatusCode::OK, PreEscaped(page), Some(&v.user), Some(&f));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            r
+        }
+        Err(a) => failure_page(&v, a),
+    }
+}
+
+pub(crate) fn report_in_frame(
+    v: &Visitor,
+    f: &str,
+    found: Result<(String, String), crate::Answer>,
+    current: &str,
+    title: &str,
+    before: Markup,
+) -> Response {
+    match found {
+        Ok((page, name)) => {
+            let body = html! { (before) (PreEscaped(inner(&page))) };
+            html_response(StatusCode::OK, layout(v, Some((f, &name)), current, title, body), Some(&v.user), Some(f))
+        }
+        Err(a) => failure_page(v, a),
+    }
+}
+
+pub(crate) async fn period_page(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Query(q): Query<PeriodQuery>,
+    Reads { v, f, path }: Reads,
+) -> Response {
+    let today = chrono::Utc::now().date_naive();
+    let default_month = if today.year() == year { today.month() } else { 12 };
+    let month = match q.till.as_deref().filter(|t| !t.is_empty()) {
+        None => default_month,
+        Some(t) => match t.split_once('-').and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<u32>().ok()?))) {
+            Some((y, m)) if y == year && (1..=12).contains(&m) => m,
+            _ => {
+                return problem_page(
+                    Some(&v),
+                    StatusCode::BAD_REQUEST,
+                    "Månaden kan inte läsas",
+                    &format!("Ange en månad i {year} som ÅÅÅÅ-MM, t.ex. {year}-08."),
+                )
+            }
+        },
+    };
+    let known_at = match (TimeQuery { per: None, kant: q.kant.clone() }).axes() {
+        Ok(a) => a.known_at,
+        Err(e) => return problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e),
+    };
+    let forbund = f.clone();
+    let found = on_books(s.clone(), move |store, books| {
+        let asked = finsam_app::annual::PeriodAsked {
+            year,
+            through: (year, month),
+            known_at,
+            profile: finsam_projections::period::Profile::even(),
+        };
+        let page = finsam_app::annual::period_out(store, books, &forbund, &asked, Format::Html)?;
+        Ok((page, forbund_name(books, &forbund)?))
+    })
+    .await;
+    let selected = format!("{year}-{month:02}");
+    report_in_frame(
+        &v,
+        &f,
+        found,
+        "Uppföljning",
+        &format!("Ekonomisk uppföljning {year}"),
+        html! {
+            form.timebar method="get" action=(path) {
+                label { "Till och med månad"
+                    select name="till" {
+                        @for m in 1..=12u32 {
+                            @let value = format!("{year}-{m:02}");
+                            option value=(value) selected[value == selected] { (pages::MONTH_NAMES[m as usize - 1]) " " (year) }
+                        }
+                    }
+                }
+                label { "Känt vid (seq eller tidpunkt)" input type="text" name="kant" value=(q.kant.as_deref().unwrap_or("")) placeholder="senaste"; }
+                button.secondary type="submit" { "Visa" }
+            }
+        },
+    )
+}
+
+pub(crate) async fn members_page(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Reports { v, f, path, q, axes }: Reports,
+) -> Response {
+    let forbund = f.clone();
+    let found = on_books(s.clone(), move |store, books| {
+        let page = finsam_app::annual::members_out(store, books, &forbund, year, &axes, Format::Html)?;
+        Ok((page, forbund_name(books, &forbund)?))
+    })
+    .await;
+    report_in_frame(&v, &f, found, "Medlemsbidrag", &format!("Medlemsbidrag {year}"), time_bar(&path, &q))
+}
+
+impl From<&finsam_projections::reconcile::Finding> for Finding {
+    fn from(x: &finsam_projections::reconcile::Finding) -> Finding {
+        let human = |x: Option<finsam_projections::reconcile::Figure>| x.map_or(String::new(), |x| x.human());
+        Finding {
+            forbund: x.forbund.to_string(),
+            subject: x.subject.clone(),
+            stated: human(x.stated),
+            computed: human(x.computed),
+            difference: human(x.difference),
+            error: x.severity.as_str() == "error",
+            explanation: x.explanation.clone(),
+            events: x.events.clone(),
+        }
+    }
+}
+
+/// A reconciliation finding as the pages show it (figures in Swedish form).
+pub(crate) struct Finding {
+    pub(crate) forbund: String,
+    pub(crate) subject: String,
+    pub(crate) stated: String,
+    pub(crate) computed: String,
+    pub(crate) difference: String,
+    pub(crate) error: bool,
+    pub(crate) explanation: String,
+    pub(crate) events: Vec<u64>,
+}
+
+pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, path, q, axes }: Reports) -> Response {
+    let forbund = f.clone();
+    let found = on_books(s.clone(), move |store, books| {
+        let slug = reports::parse_forbund(&forbund)?;
+        reports::check_forbund(books, &slug)?;
+        // The merger into this förbund, if there is one; else the store's checks, of which the
+        // page shows only what concerns this förbund (the reader may read no other's books).
+        let merger = books.projection.mergers.iter().any(|m| m.forbund == slug).then_some(forbund.as_str());
+        let ceiling = rust_decimal::Decimal::new(2, 1);
+        let (result, merger, at) = reports::reconciliation(store, books, merger, &axes, ceiling)?;
+        let result = if merger.is_some() { result } else { result.restricted_to(&slug) };
+        let table =
+            reports::render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, Format::Table);
+        let findings: Vec<Finding> = result.findings.iter().map(Finding::from).collect();
+        Ok((table, result.ok(), books.projection.forbund[&slug].name.clone(), findings))
+    })
+    .await;
+    let (table, ok, name, findings) = match found {
+        Ok(x) => x,
+        Err(a) => return failure_page(&v, a),
+    };
+    let body = html! {
+        h1 { "Avstämning" }
+        (time_bar(&path, &q))
+        p class=(if ok { "notice" } else { "warning" }) { @if ok { "Avstämningen går ihop." } @else { "Avstämningen har anmärkningar; se nedan." } }
+        @if !findings.is_empty() {
+            table {
+                caption { "Anmärkningar" }
+                thead { tr { th { "förbund" } th { "vad" } th.n { "angivet" } th.n { "beräknat" } th.n { "skillnad" } th { "förklaring" } th { "händelser" } } }
+                tbody {
+                    @for x in &findings {
+                        tr class=(if x.error { "problem" } else { "warning" }) {
+                            td { (x.forbund) }
+                            td { (x.subject) }
+                            td.n { (x.stated) }
+                            td.n { (x.computed) }
+                            td.n { (x.difference) }
+                            td { (x.explanation) }
+                            td { @for seq in &x.events {
+                                @if x.forbund == f { a href={"/f/" (f) "/handelse/" (seq)} { (seq) } " " } @else { (seq) " " }
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Hela avstämningen" }
+        pre { (table) }
+    };
+    html_response(
+        StatusCode::OK,
+        layout(&v, Some((&f, &name)), "Avstämning", "Avstämning", body),
+        Some(&v.user),
+        Some(&f),
+    )
+}
+
+pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Reads) -> Response {
+    let snapshot = s.snapshot();
+    let Some(info) = Slug::parse(&f).ok().and_then(|slug| snapshot.projection.forbund.get(&slug)) else {
+        return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
+    };
+    let name = info.name.clone();
+    let this_year = chrono::Utc::now().date_naive().year();
+    let years: Vec<i32> = (info.registered.year()..=this_year).rev().collect();
+    let api = format!("/api/v1/forbund/{f}");
+    let exports = v.user.role != Role::Read;
+    let body = html! {
+        h1 { "Ladda ner" }
+        @if !exports {
+            p { "Din roll (läsare) får se rapporterna men inte ladda ner bokföringen." }
+        } @else {
+            table {
+                caption { "Per räkenskapsår" }
+                thead { tr { th { "år" } th { "revisorns paket" } th { "SIE 4" } th { "huvudbok (ledger)" } } }
+                tbody {
+                    @for y in &years {
+                        tr {
+                            td { (y) }
+                            td { a href={(api) "/bundle/" (y)} download { "paket-" (y) ".zip" } }
+                            td { a href={(api) "/export/sie/" (y)} download { "sie-" (y) ".se" } }
+                            td { a href={(api) "/export/journal?year=" (y)} download { "journal-" (y) ".ledger" } }
+                        }
+                    }
+                }
+            }
+        }
+        p { "Som CSV: " a href={"/f/" (f) "/ladda-ner/saldon.csv"} download { "saldon per konto" } "." }
+    };
+    html_response(
+        StatusCode::OK,
+        layout(&v, Some((&f, &name)), "Ladda ner", "Ladda ner", body),
+        Some(&v.user),
+        Some(&f),
+    )
+}
+
+pub(crate) async fn balances_csv(State(s): State<Shared_>, Reports { v, f, axes, .. }: Reports) -> Response {
+    let forbund = f.clone();
+    match on_books(s.clone(), move |store, books| reports::balances_out(store, books, &forbund, &axes, Format::Csv))
+        .await
+    {
+        Ok(csv) => {
+            let mut r = html_response(StatusCode::OK, PreEscaped(csv), Some(&v.user), Some(&f));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"saldon-{f}.csv\"")) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+            }
+            r
+        }
+        Err(a) => failure_page(&v, a),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct VerifyQuery {
+    #[serde(default)]
+    pub(crate) kor: Option<String>,
+}
+
+pub(crate) async fn verify_page(
+    State(s): State<Shared_>,
+    headers: HeaderMap,
+    Query(q): Query<VerifyQuery>,
+) -> Response {
+    let v = match signed_in(&s, &headers, "/verifiera") {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    if !matches!(v.user.role, Role::Admin | Role::Revisor) {
+        return problem_page(
+            Some(&v),
+            StatusCode::FORBIDDEN,
+            "Ingen behörighet",
+            "Verifieringen av hela loggen är för revisorer och administratörer.",
+        );
+    }
+    let result = if q.kor.is_some() {
+        let dir = s.dir.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            (finsam_store::verify(&dir, &[]), finsam_store::access::verify_access(&dir))
+        });
+        task.await.ok()
+    } else {
+        None
+    };
+    let body = html! {
+        h1 { "Verifiera loggen" }
+        p { "Verifieringen läser hela händelseloggen från början, räknar om varje rads hash i kedjan och kontrollerar att "
+            "varje händelse följer reglerna, och läser åtkomstloggen på samma sätt. Loggens huvud kan jämföras med ett tidigare." }
+        form method="get" action="/verifiera" { input type="hidden" name="kor" value="1"; button.primary type="submit" { "Verifiera nu" } }
+        @if let Some((events, access)) = &result {
+            @match (events, access) {
+                (Ok(r), Ok(a)) => {
+                    @let ok = r.ok() && a.problem.is_none();
+                    p class=(if ok { "notice" } else { "problem" }) #verifiering {
+                        @if ok { "Loggen är hel: " (r.events) " händelser, kedjan obruten." } @else { "Loggen har fel: se nedan." }
+                    }
+                    @if let Some(h) = &r.head {
+                        h2 { "Sammanfattning (digest)" }
+                        p { "Loggens huvud: " code #digest { (h.seq) ":" (h.hash) } ". Samma huvud som vid förra granskningen betyder att inget före det har ändrats." }
+                    }
+                    ul { @for (at, what) in &r.problems { li.error { "Vid " (at) ": " (what) } } }
+                    p { "Åtkomstloggen: " (a.lines) " rader" @if let Some(pr) = &a.problem { ", fel: " (pr) } "." }
+                }
+                (Err(e), _) | (_, Err(e)) => p.problem { "Verifieringen kunde inte köras: " (e.to_string()) },
+            }
+        }
+    };
+    html_response(StatusCode::OK, layout(&v, None, "", "Verifiera loggen", body), Some(&v.user), None)
+}

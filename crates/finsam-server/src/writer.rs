@@ -1,0 +1,251 @@
+//! The writer and the syncer: batches grouped, written, made durable, and their outcomes sent
+//! back to the requests that wait for them.
+
+use crate::*;
+
+pub(crate) type Warnings = Vec<(usize, finsam_projections::advice::Warning)>;
+pub(crate) type Outcome = (Result<Vec<finsam_store::Recorded>, StoreError>, Warnings, finsam_store::Head);
+
+/// A batch for the writer, and where to send its outcome.
+pub(crate) struct WriteJob {
+    pub(crate) batch: Vec<(usize, Event)>,
+    pub(crate) actor: String,
+    /// The user recording: every event is checked, as it is written, against what this user may
+    /// record in each förbund the event touches (`User::may_record`, `Ledger::touched`).
+    pub(crate) user: User,
+    pub(crate) expect_head: Option<u64>,
+    /// Per förbund, the version its books must be at (`If-Match`).
+    pub(crate) expect_versions: Vec<(String, u64)>,
+    /// The route it came through, for its access-log line.
+    pub(crate) route: &'static str,
+    /// Only check (the ledger's rules and the warnings) and write nothing: the web app's forms
+    /// show what would be recorded, with its warnings, before the user confirms.
+    pub(crate) check_only: bool,
+    pub(crate) reply: tokio::sync::oneshot::Sender<Outcome>,
+}
+
+/// A group written but not yet durable, on its way from the writer to the syncer.
+pub(crate) struct Written {
+    pub(crate) jobs: Vec<WriteJob>,
+    pub(crate) outcomes: Vec<(Result<Vec<finsam_store::Recorded>, StoreError>, Warnings)>,
+    pub(crate) head: finsam_store::Head,
+    pub(crate) envelopes: Vec<finsam_store::Envelope>,
+}
+
+/// How many of the events recorded last the writer keeps for the duplicate warning.
+pub(crate) const RECENT_EVENTS: usize = 4096;
+
+/// How many batches one group commit takes at most.
+pub(crate) const GROUP_MAX: usize = 512;
+
+/// The writer (a thread of its own): takes what is queued (at least one batch, at most
+/// `GROUP_MAX`), checks it and writes it as one group — one write — and hands it to the syncer.
+/// While the syncer makes one group durable the writer checks and writes the next, so the
+/// fdatasync's wait and the checks overlap; requests that arrive meanwhile go into the group
+/// after. Nothing is acknowledged here.
+pub(crate) fn writer(
+    shared: Shared_,
+    mut queue: tokio::sync::mpsc::Receiver<WriteJob>,
+    syncer: std::sync::mpsc::SyncSender<Written>,
+) {
+    // The events recorded last, for the duplicate warning: read from the log once, then kept.
+    let recent = {
+        let store = shared.store.lock().expect("the store's lock is never poisoned");
+        finsam_app::record::recent_events(&store).unwrap_or_default()
+    };
+    let mut recent: std::collections::VecDeque<Event> = recent.into();
+    // What the advisor learnt, kept from group to group while it stays right (see AdviceCache).
+    let mut cache: Option<finsam_projections::advice::AdviceCache> = None;
+    while let Some(first) = queue.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        // Checks only: answered against the books as they stand, in queue order, nothing written.
+        let (checks, writes): (Vec<WriteJob>, Vec<WriteJob>) = jobs.into_iter().partition(|j| j.check_only);
+        if !checks.is_empty() {
+            let store = shared.store.lock().expect("the store's lock is never poisoned");
+            for job in checks {
+                let checked = store.check(&job.batch, Some(&job.user));
+                let mut advisor =
+                    finsam_projections::advice::Advisor::new(store.projection(), recent.make_contiguous());
+                let warnings = finsam_app::record::advise_group(&mut advisor, &store, &[job.batch.as_slice()])
+                    .pop()
+                    .unwrap_or_default();
+                let _ = job.reply.send((checked.map(|()| Vec::new()), warnings, store.head().clone()));
+            }
+        }
+        let jobs = writes;
+        if jobs.is_empty() {
+            continue;
+        }
+        if let Some(reason) = shared.failed.lock().expect("the lock is never poisoned").clone() {
+            for job in jobs {
+                let refused = Err(StoreError::Poisoned { reason: reason.clone() });
+                let _ = job.reply.send((refused, Vec::new(), shared.snapshot().head.clone()));
+            }
+            continue;
+        }
+        let mut store = shared.store.lock().expect("the store's lock is never poisoned");
+        let batches: Vec<&[(usize, Event)]> = jobs.iter().map(|j| j.batch.as_slice()).collect();
+        let mut advisor = match cache.take() {
+            Some(c) => finsam_projections::advice::Advisor::resume(store.projection(), c),
+            None => finsam_projections::advice::Advisor::new(store.projection(), recent.make_contiguous()),
+        };
+        let warnings = finsam_app::record::advise_group(&mut advisor, &store, &batches);
+        let learnt = advisor.into_cache();
+        let requests: Vec<finsam_store::GroupRequest<'_>> = jobs
+            .iter()
+            .map(|j| finsam_store::GroupRequest {
+                batch: &j.batch,
+                actor: &j.actor,
+                expect_head: j.expect_head,
+                expect_versions: &j.expect_versions,
+                user: Some(&j.user),
+            })
+            .collect();
+        let started = Instant::now();
+        // Before a byte of the group is written, the access log says who records which seqs
+        // (status 202: written, to be made durable): no event is in the log, even after a
+        // kill -9, without a line naming who recorded it. The request's own line (its status,
+        // 201 once durable) follows when it is answered.
+        let (results, envelopes) = store.write_group_with(&requests, |results| {
+            let intents: Vec<Access> = jobs.iter().zip(results).filter_map(|(j, r)| intent(j, r)).collect();
+            if intents.is_empty() {
+                return Ok(());
+            }
+            let mut access = shared.access.lock().expect("the access log's lock is never poisoned");
+            access.append_all(&intents).map(|_| ()).map_err(|e| e.to_string())
+        });
+        shared.metrics.write.observe(started.elapsed());
+        let head = store.head().clone();
+        drop(store);
+        for (job, result) in jobs.iter().zip(&results) {
+            if result.is_ok() {
+                recent.extend(job.batch.iter().map(|(_, e)| e.clone()));
+            }
+        }
+        while recent.len() > RECENT_EVENTS {
+            recent.pop_front();
+        }
+        // The cache stays right only if every batch it advised was recorded and it followed
+        // every event's effect exactly; and it is renewed before it recognises far more
+        // events than the recent ones.
+        let exact = results.iter().all(|r| r.is_ok())
+            && jobs.iter().all(|j| j.batch.iter().all(|(_, e)| finsam_projections::advice::tracks_exactly(e)));
+        cache = (exact && learnt.seen() <= 2 * RECENT_EVENTS).then_some(learnt);
+        let outcomes = results.into_iter().zip(warnings).collect();
+        if syncer.send(Written { jobs, outcomes, head, envelopes }).is_err() {
+            return;
+        }
+    }
+}
+
+/// The access-log line written before a batch's events are: who, through which route, in which
+/// förbund's books, the seqs (202: written, to be made durable). None for a batch refused or
+/// only repeating events already recorded.
+pub(crate) fn intent(job: &WriteJob, outcome: &Result<Vec<finsam_store::Recorded>, StoreError>) -> Option<Access> {
+    let seqs: Vec<u64> = outcome.as_ref().ok()?.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect();
+    if seqs.is_empty() {
+        return None;
+    }
+    let mut forbund: Vec<&str> = job.batch.iter().map(|(_, e)| e.forbund.as_str()).collect();
+    forbund.sort_unstable();
+    forbund.dedup();
+    Some(Access {
+        user: Some(job.actor.clone()),
+        method: "POST".into(),
+        route: job.route.into(),
+        forbund: Some(forbund.join(",")),
+        status: 202,
+        seqs,
+    })
+}
+
+/// How many snapshots the syncer keeps besides the one readers see, to bring up to date while
+/// readers finish with the older ones. When all are in use it makes one more.
+pub(crate) const SNAPSHOTS_SPARE: usize = 3;
+
+/// How long the syncer waits for a reader to let go of a spare snapshot before it makes one.
+pub(crate) const SPARE_WAIT: Duration = Duration::from_millis(20);
+
+/// The syncer (a thread of its own): makes the groups the writer wrote durable — every group
+/// waiting shares one fdatasync — then shows them to readers (a new snapshot) and answers each
+/// batch. If an fdatasync fails, it answers every batch it holds with the failure, and nothing
+/// is acknowledged from then on.
+pub(crate) fn syncer(shared: Shared_, file: std::fs::File, written: std::sync::mpsc::Receiver<Written>) {
+    let mut spares: Vec<Arc<Snapshot>> = Vec::new();
+    // The envelopes the oldest spare lacks.
+    let mut tail: std::collections::VecDeque<finsam_store::Envelope> = Default::default();
+    while let Ok(first) = written.recv() {
+        let mut groups = vec![first];
+        while let Ok(g) = written.try_recv() {
+            groups.push(g);
+        }
+        let fresh: usize = groups.iter().map(|g| g.envelopes.len()).sum();
+        let mut failure = shared.failed.lock().expect("the lock is never poisoned").clone();
+        if fresh > 0 && failure.is_none() {
+            let started = Instant::now();
+            if let Err(e) = file.sync_data() {
+                // No retry: the kernel may have dropped the dirty pages (see FileLog::append).
+                let reason =
+                    format!("fdatasync of the log failed ({e}); nothing more is recorded until the store is reopened");
+                tracing::error!("{reason}");
+                *shared.failed.lock().expect("the lock is never poisoned") = Some(reason.clone());
+                failure = Some(reason);
+            }
+            shared.metrics.fdatasync.observe(started.elapsed());
+            shared.metrics.groups.inc();
+        }
+        if failure.is_none() && fresh > 0 {
+            tail.extend(groups.iter_mut().flat_map(|g| std::mem::take(&mut g.envelopes)));
+            // A spare no reader holds any more: readers hold one only while they compute, so
+            // one is soon free; only if none is within SPARE_WAIT is a new one made (a copy of
+            // the books, which costs as much as the books are big).
+            let started = Instant::now();
+            let free = loop {
+                if let Some(i) = spares.iter_mut().position(|s| Arc::get_mut(s).is_some()) {
+                    break Some(spares.swap_remove(i));
+                }
+                if spares.is_empty() || started.elapsed() > SPARE_WAIT {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            };
+            let mut next = free.unwrap_or_else(|| Arc::new((*shared.snapshot()).clone()));
+            Arc::get_mut(&mut next).expect("no reader holds a spare").advance(tail.iter());
+            let old = std::mem::replace(&mut *shared.snapshot.write().expect("never poisoned"), next);
+            spares.push(old);
+            // Keep the newest spares; a reader still holding a dropped one frees it when done.
+            spares.sort_by_key(|s| std::cmp::Reverse(s.head.seq));
+            spares.truncate(SNAPSHOTS_SPARE);
+            let oldest = spares.iter().map(|s| s.head.seq).min().unwrap_or(u64::MAX);
+            while tail.front().is_some_and(|e| e.seq <= oldest) {
+                tail.pop_front();
+            }
+        }
+        let mut recorded = 0;
+        let mut head = 0;
+        for g in groups {
+            head = g.head.seq;
+            for (job, (result, warnings)) in g.jobs.into_iter().zip(g.outcomes) {
+                let result = match (&failure, result) {
+                    (Some(reason), Ok(_)) => Err(StoreError::Poisoned { reason: reason.clone() }),
+                    (_, r) => r,
+                };
+                if let Ok(list) = &result {
+                    recorded += list.iter().filter(|r| !r.duplicate).count() as u64;
+                    shared.metrics.batches.inc();
+                }
+                let _ = job.reply.send((result, warnings, g.head.clone()));
+            }
+        }
+        if recorded > 0 {
+            shared.metrics.events_appended.inc_by(recorded);
+            let _ = shared.heads.send(head);
+        }
+    }
+}
