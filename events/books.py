@@ -55,11 +55,13 @@ def day(text):
 
 
 class Voucher:
-    __slots__ = ("forbund", "year", "number", "date", "seq", "kind", "opening", "rows")
+    __slots__ = ("forbund", "year", "number", "date", "seq", "kind", "opening", "rows", "reverses_opening")
 
-    def __init__(self, forbund, number, date, seq, kind, opening, rows):
+    def __init__(self, forbund, number, date, seq, kind, opening, rows, reverses_opening=False):
         self.forbund, self.year, self.number, self.date = forbund, date.year, number, date
         self.seq, self.kind, self.opening, self.rows = seq, kind, opening, rows
+        # A correction of an opening balance: it moves what that moved, the other way.
+        self.reverses_opening = reverses_opening
 
     def label(self):
         return f"{self.year} A {self.number}"
@@ -312,7 +314,7 @@ class Books:
         for i in list(self.by_seq.get(corrects, [])):
             original = self.vouchers[i]
             rows = [dict(r, amount=-r["amount"]) for r in original.rows]
-            self._book(seq, original.forbund, date, "correction", rows)
+            self._book(seq, original.forbund, date, "correction", rows, reverses_opening=original.opening)
         if corrects in self.contribution_effects:
             key, decided, settled = self.contribution_effects[corrects]
             self.owed[key][0] -= decided
@@ -328,14 +330,14 @@ class Books:
     def _grant(self, seq, f, insats, year, date, value):
         self.grants.append({"seq": seq, "forbund": f, "insats": insats, "year": year, "date": date, "amount": value})
 
-    def _book(self, seq, f, date, kind, rows, opening=False):
+    def _book(self, seq, f, date, kind, rows, opening=False, reverses_opening=False):
         total = sum((r["amount"] for r in rows), Decimal(0))
         if total != 0:
             raise ValueError(f"seq {seq}: a voucher of {f} does not balance (its rows sum to {total})")
         key = (f, date.year)
         number = self.next_number.get(key, 1)
         self.next_number[key] = number + 1
-        voucher = Voucher(f, number, date, seq, kind, opening, rows)
+        voucher = Voucher(f, number, date, seq, kind, opening, rows, reverses_opening)
         self.by_seq.setdefault(seq, []).append(len(self.vouchers))
         self.vouchers.append(voucher)
         results = self.year_results.setdefault(key, {})
@@ -396,19 +398,32 @@ class Books:
         förbund `fs` added together (one, or a merger's predecessors): per statement, per key,
         the amount of the year."""
         start, end = datetime.date(year, 1, 1), datetime.date(year, 12, 31)
-        opening, closing, flows = {}, {}, {}
+        # capital: the rows of vouchers that move equity other than by the result (books opened
+        # during the year, equity received or handed over at a merger); opened: the equity and
+        # cash of books opened during the year.
+        opening, closing, flows, capital = {}, {}, {}, {}
+        opened = {"equity": Decimal(0), "bank": Decimal(0)}
 
         def add(sums, role, value):
             sums[role] = sums.get(role, Decimal(0)) + value
 
         for f in fs:
             for v in self.visible(f, known_at, end):
+                # An opening balance dated 1 January is where the year begins.
+                before = v.date < start or (v.date == start and v.opening)
+                books_opened = v.opening or v.reverses_opening
+                is_capital = (not before and v.kind in ("event", "correction")
+                              and (books_opened or any(r["role"] in ("equity", "equity_received") for r in v.rows)))
                 for r in v.rows:
                     add(closing, r["role"], r["amount"])
-                    if v.date < start:
+                    if before:
                         add(opening, r["role"], r["amount"])
                     elif v.kind != "closing":
                         add(flows, r["role"], r["amount"])
+                        if is_capital:
+                            add(capital, r["role"], r["amount"])
+                        if is_capital and books_opened and r["role"] in ("equity", "bank"):
+                            opened[r["role"]] += r["amount"]
 
         def of(sums, *roles):
             return sum((sums.get(role, Decimal(0)) for role in roles), Decimal(0))
@@ -436,28 +451,41 @@ class Books:
             "forutbetalda_kostnader": of(closing, "accrued_asset"),
             "kassa_och_bank": of(closing, "bank"),
             "ingaende_eget_kapital": -of(opening, *equity_roles),
+            "bokforingen_borjade": -opened["equity"],
             "mottaget_eget_kapital": -of(flows, "equity_received"),
-            "ovriga_forandringar": -of(flows, "equity"),
+            "ovriga_forandringar": -of(flows, "equity") + opened["equity"],
             "arets_resultat": rr["arets_resultat"],
             "kortfristiga_skulder": -of(closing, "payable", "opening_difference_liability"),
             "upplupna_kostnader": -of(closing, "accrued_liability"),
         }
         br["summa_tillgangar"] = br["fordringar"] + br["forutbetalda_kostnader"] + br["kassa_och_bank"]
-        br["eget_kapital"] = (br["ingaende_eget_kapital"] + br["mottaget_eget_kapital"] + br["ovriga_forandringar"]
-                              + br["arets_resultat"])
+        br["eget_kapital"] = (br["ingaende_eget_kapital"] + br["bokforingen_borjade"] + br["mottaget_eget_kapital"]
+                              + br["ovriga_forandringar"] + br["arets_resultat"])
         br["summa_skulder"] = br["kortfristiga_skulder"] + br["upplupna_kostnader"]
         br["summa_eget_kapital_och_skulder"] = br["eget_kapital"] + br["summa_skulder"]
         non_cash = ("receivable", "opening_difference_asset", "accrued_asset")
         short = ("payable", "opening_difference_liability", "accrued_liability")
+        result_roles = [role for role, side in SIDES.items() if side in ("income", "cost")]
+
+        def change(*roles):
+            # What the year's operations did to the bank through these accounts: what came or
+            # left with equity is left out.
+            return of(opening, *roles) - (of(closing, *roles) - of(capital, *roles))
+
         kf = {
             "arets_resultat": rr["arets_resultat"],
-            "forandring_fordringar": of(opening, *non_cash) - of(closing, *non_cash),
-            "forandring_skulder": of(opening, *short) - of(closing, *short),
-            "mottaget_eget_kapital": br["mottaget_eget_kapital"] + br["ovriga_forandringar"],
+            "forandring_fordringar": change(*non_cash),
+            "forandring_skulder": change(*short),
+            "overtagna_intakter_och_kostnader": of(capital, *result_roles),
+            "likvida_medel_vid_sammanlaggning": of(capital, "bank") - opened["bank"],
+            "likvida_medel_nar_bokforingen_borjade": opened["bank"],
             "likvida_medel_vid_arets_borjan": of(opening, "bank"),
         }
-        kf["kassaflode_verksamheten"] = kf["arets_resultat"] + kf["forandring_fordringar"] + kf["forandring_skulder"]
-        kf["arets_kassaflode"] = kf["kassaflode_verksamheten"] + kf["mottaget_eget_kapital"]
+        kf["kassaflode_verksamheten"] = (kf["arets_resultat"] + kf["forandring_fordringar"] + kf["forandring_skulder"]
+                                         + kf["overtagna_intakter_och_kostnader"])
+        kf["kassaflode_finansiering"] = (kf["likvida_medel_vid_sammanlaggning"]
+                                         + kf["likvida_medel_nar_bokforingen_borjade"])
+        kf["arets_kassaflode"] = kf["kassaflode_verksamheten"] + kf["kassaflode_finansiering"]
         kf["likvida_medel_vid_arets_slut"] = kf["likvida_medel_vid_arets_borjan"] + kf["arets_kassaflode"]
         return {"resultatrakning": rr, "balansrakning": br, "kassaflodesanalys": kf}
 

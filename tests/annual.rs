@@ -26,6 +26,67 @@ fn cents(x: f64) -> i64 {
     (x * 100.0).round() as i64
 }
 
+/// An opening balance dated 1 January is the year's opening, not a movement of it; books that
+/// begin during the year say so; what a merger brought is cash and balances apart from the
+/// year's operations (the statements a revisor signs, issue 27 points 1 and 2).
+#[test]
+fn an_opening_balance_opens_the_year_and_a_merger_brings_cash_not_operations() {
+    let dir = TempDir::new("annual-opening");
+    let store = fixture_store(&dir);
+    let kr = |m: &BTreeMap<String, (f64, Option<f64>)>, k: &str| cents(m.get(k).unwrap_or_else(|| panic!("{k}")).0);
+    let was = |m: &BTreeMap<String, (f64, Option<f64>)>, k: &str| cents(m[k].1.unwrap());
+    // Västerås 2021: the books open on 1 January with 8 241 000.
+    let r = annual(&store, "sf-vasteras", "2021");
+    let (br, kf) = (figures(&r, "balansrakning"), figures(&r, "kassaflodesanalys"));
+    assert_eq!(kr(&br, "ingaende_eget_kapital"), cents(8_241_000.0));
+    assert_eq!(kr(&br, "bokforingen_borjade"), 0);
+    assert_eq!(kr(&br, "ovriga_forandringar"), 0);
+    assert_eq!(kr(&kf, "likvida_medel_vid_arets_borjan"), cents(8_241_000.0));
+    assert_eq!(kr(&kf, "arets_kassaflode"), cents(-5_196_000.0));
+    assert_eq!(kr(&kf, "kassaflode_finansiering"), 0);
+    // Norra Västmanland 2023 the same: opening 1 066 000, årets kassaflöde −640 000.
+    let r = annual(&store, "sf-norra-vastmanland", "2023");
+    let (br, kf) = (figures(&r, "balansrakning"), figures(&r, "kassaflodesanalys"));
+    assert_eq!(kr(&br, "ingaende_eget_kapital"), cents(1_066_000.0));
+    assert_eq!(kr(&kf, "arets_kassaflode"), cents(-640_000.0));
+    // The merger year: the takeover brought 3 893 000 in cash and a 30 000 payable (paid on
+    // 12 January, so an outflow of the year's operations); equity received 3 863 000.
+    let r = annual(&store, "sf-vastmanland", "2024");
+    let (br, kf) = (figures(&r, "balansrakning"), figures(&r, "kassaflodesanalys"));
+    assert_eq!(kr(&kf, "kassaflode_verksamheten"), cents(-1_535_970.10));
+    assert_eq!(kr(&kf, "likvida_medel_vid_sammanlaggning"), cents(3_893_000.0));
+    assert_eq!(kr(&kf, "kassaflode_finansiering"), cents(3_893_000.0));
+    assert_eq!(kr(&br, "mottaget_eget_kapital"), cents(3_863_000.0));
+    // Its comparison column (the predecessors' 2023): 807 000 + 1 066 000 at the start, and
+    // Västra Mälardalen's books, which began on 2023-11-16, as the one inflow of financing.
+    assert_eq!(was(&br, "ingaende_eget_kapital"), cents(1_873_000.0));
+    assert_eq!(was(&br, "bokforingen_borjade"), cents(650_000.0));
+    assert_eq!(was(&kf, "likvida_medel_nar_bokforingen_borjade"), cents(650_000.0));
+    assert_eq!(was(&kf, "likvida_medel_vid_arets_slut"), cents(3_893_000.0));
+    let moved = r["noter"]["kapitalrorelser"].as_array().unwrap();
+    let opened: Vec<&Value> = moved.iter().filter(|m| m["kind"] == "books_opened").collect();
+    assert_eq!(opened.len(), 1, "{moved:?}");
+    assert_eq!(
+        (opened[0]["forbund"].as_str(), opened[0]["date"].as_str()),
+        (Some("sf-vastra-malardalen"), Some("2023-11-16"))
+    );
+    let received: Vec<&Value> = moved.iter().filter(|m| m["kind"] == "received").collect();
+    let sum = |k: &str| received.iter().map(|m| cents(m[k].as_str().unwrap().parse().unwrap())).sum::<i64>();
+    assert_eq!((sum("cash"), sum("other"), sum("equity")), (cents(3_893_000.0), cents(-30_000.0), cents(3_863_000.0)));
+    // The page a revisor reads says what came over, and hides the rare line where it is zero.
+    let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"], ""));
+    assert!(
+        text.contains("Not: Eget kapital och likvida medel som kom eller gick utanför den löpande verksamheten"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Samordningsförbundet Västra Mälardalens bokföring började med en ingående balans (2023-11-16"),
+        "{text}"
+    );
+    let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-vasteras", "--year", "2021"], ""));
+    assert!(!text.contains("när bokföringen började"), "{text}");
+}
+
 #[test]
 fn the_annual_statements_of_the_merger_year_agree_with_the_books_and_with_the_predecessors() {
     let dir = TempDir::new("annual");
@@ -42,6 +103,7 @@ fn the_annual_statements_of_the_merger_year_agree_with_the_books_and_with_the_pr
         now(&rr, "arets_resultat"),
         now(&br, "eget_kapital")
             - now(&br, "ingaende_eget_kapital")
+            - now(&br, "bokforingen_borjade")
             - now(&br, "mottaget_eget_kapital")
             - now(&br, "ovriga_forandringar")
     );

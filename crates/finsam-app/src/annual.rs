@@ -7,7 +7,7 @@ use crate::reports::{self, Books};
 use crate::table::{Align, Table};
 use crate::{charts, Format};
 use finsam_domain::Amount;
-use finsam_projections::annual::{Annual, Comparison, Figure, Operations, Statements};
+use finsam_projections::annual::{Annual, CapitalKind, Comparison, Figure, Operations, Statements};
 use finsam_projections::chart::Chart;
 use finsam_projections::period::ForecastKind;
 use maud::{html, Markup};
@@ -19,6 +19,8 @@ use std::path::Path;
 enum Kind {
     Heading,
     Item,
+    /// An item a person sees only in a year where it is not zero (programs always get it).
+    Rare,
     Sum,
 }
 
@@ -36,6 +38,20 @@ const fn heading(key: &'static str, label: &'static str) -> Line {
 
 const fn item(key: &'static str, label: &'static str, figure: fn(&Statements) -> &Figure) -> Line {
     Line { key, label, kind: Kind::Item, figure: Some(figure) }
+}
+
+const fn rare(key: &'static str, label: &'static str, figure: fn(&Statements) -> &Figure) -> Line {
+    Line { key, label, kind: Kind::Rare, figure: Some(figure) }
+}
+
+/// Whether a person sees the line: a rare one only when one of the columns has it.
+fn shown(l: &Line, a: &Annual) -> bool {
+    match (l.kind, l.figure) {
+        (Kind::Rare, Some(get)) => {
+            !get(&a.current).amount.is_zero() || a.previous.as_ref().is_some_and(|(_, p)| !get(p).amount.is_zero())
+        }
+        _ => true,
+    }
 }
 
 const fn sum(key: &'static str, label: &'static str, figure: fn(&Statements) -> &Figure) -> Line {
@@ -78,8 +94,11 @@ const STATEMENTS: &[(&str, &str, &[Line])] = &[
             sum("summa_tillgangar", "Summa tillgångar", |s| &s.balance.assets),
             heading("eget_kapital_och_skulder", "Eget kapital och skulder"),
             item("ingaende_eget_kapital", "Eget kapital vid årets början", |s| &s.balance.equity.opening),
+            rare("bokforingen_borjade", "Ingående eget kapital när bokföringen började under året", |s| {
+                &s.balance.equity.opened
+            }),
             item("mottaget_eget_kapital", "Eget kapital mottaget vid sammanläggning", |s| &s.balance.equity.received),
-            item("ovriga_forandringar", "Övriga förändringar av eget kapital", |s| &s.balance.equity.other),
+            item("ovriga_forandringar", "Eget kapital överlämnat vid sammanläggning", |s| &s.balance.equity.other),
             item("arets_resultat", "Årets resultat", |s| &s.balance.equity.result),
             sum("eget_kapital", "Summa eget kapital", |s| &s.balance.equity.closing),
             item("kortfristiga_skulder", "Kortfristiga skulder", |s| &s.balance.payables),
@@ -104,9 +123,22 @@ const STATEMENTS: &[(&str, &str, &[Line])] = &[
             item("forandring_skulder", "Ökning (+) / minskning (−) av kortfristiga skulder", |s| {
                 &s.cash_flow.change_liabilities
             }),
+            rare("overtagna_intakter_och_kostnader", "Intäkter och kostnader övertagna vid sammanläggning", |s| {
+                &s.cash_flow.taken_over_result
+            }),
             sum("kassaflode_verksamheten", "Kassaflöde från den löpande verksamheten", |s| &s.cash_flow.operating),
             heading("finansieringsverksamheten", "Finansieringsverksamheten"),
-            item("mottaget_eget_kapital", "Eget kapital mottaget och överfört", |s| &s.cash_flow.received),
+            item(
+                "likvida_medel_vid_sammanlaggning",
+                "Likvida medel mottagna (+) / överlämnade (−) vid sammanläggning",
+                |s| &s.cash_flow.merger_cash,
+            ),
+            rare(
+                "likvida_medel_nar_bokforingen_borjade",
+                "Likvida medel när bokföringen började under året",
+                |s| &s.cash_flow.opened_cash,
+            ),
+            sum("kassaflode_finansiering", "Kassaflöde från finansieringsverksamheten", |s| &s.cash_flow.financing),
             sum("arets_kassaflode", "Årets kassaflöde", |s| &s.cash_flow.change),
             item("likvida_medel_vid_arets_borjan", "Likvida medel vid årets början", |s| &s.cash_flow.bank_opening),
             sum("likvida_medel_vid_arets_slut", "Likvida medel vid årets slut", |s| &s.cash_flow.bank_closing),
@@ -169,6 +201,27 @@ fn operations_json(o: &Operations) -> Value {
     })
 }
 
+/// What came or left through equity, both columns, for programs.
+fn capital_json(a: &Annual) -> Vec<Value> {
+    let columns = std::iter::once(&a.current).chain(a.previous.as_ref().map(|(_, p)| p));
+    columns
+        .flat_map(|s| {
+            s.capital.iter().map(move |c| {
+                let kind = match c.kind {
+                    CapitalKind::BooksOpened => "books_opened",
+                    CapitalKind::Received => "received",
+                    CapitalKind::HandedOver => "handed_over",
+                };
+                json!({
+                    "year": s.year, "forbund": c.forbund.as_str(), "name": c.name, "date": c.date.to_string(),
+                    "kind": kind, "voucher": c.voucher, "text": c.text, "cash": c.cash.canonical(),
+                    "other": c.other.canonical(), "equity": c.equity.canonical(),
+                })
+            })
+        })
+        .collect()
+}
+
 fn notes_json(a: &Annual) -> Value {
     let c = &a.equity_ceiling;
     json!({
@@ -177,6 +230,7 @@ fn notes_json(a: &Annual) -> Value {
             "share": format!("{:.4}", m.share), "amount": m.amount.canonical(),
             "actual_share": reports::share_json(m.actual_share),
         })).collect::<Vec<_>>(),
+        "kapitalrorelser": capital_json(a),
         "periodiseringar": a.accruals.iter().map(|e| json!({
             "date": e.date.to_string(), "voucher": e.voucher, "seq": e.seq, "text": e.text,
             "forutbetalda_kostnader_upplupna_intakter": e.asset.canonical(),
@@ -272,7 +326,7 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
                 out.push_str(&format!("\n{title} (kr)\n"));
                 let now_year = a.current.year.to_string();
                 let mut t = Table::new(&[("", Align::Left), (&now_year, Align::Right), (&prev_year, Align::Right)]);
-                for l in *lines {
+                for l in lines.iter().filter(|l| shown(l, a)) {
                     match (l.kind, l.figure) {
                         (Kind::Heading, _) | (_, None) => {
                             t.row(vec![l.label.to_string(), String::new(), String::new()]);
@@ -335,8 +389,59 @@ fn operations_table(a: &Annual) -> String {
     out
 }
 
+/// What came or left through equity in a column's year, one sentence each: books opened during
+/// the year, equity and balances received at a merger or handed over.
+fn capital_sentences(s: &Statements) -> Vec<String> {
+    s.capital
+        .iter()
+        .map(|c| {
+            let what = match c.kind {
+                CapitalKind::BooksOpened => format!("{}s bokföring började med en ingående balans", c.name),
+                CapitalKind::Received | CapitalKind::HandedOver => format!("{}: {}", c.name, c.text),
+            };
+            format!(
+                "{} ({}, {}): likvida medel {} kr, övriga tillgångar och skulder {} kr, eget kapital {} kr",
+                what,
+                c.date,
+                c.voucher,
+                c.cash.human_number(),
+                c.other.human_number(),
+                c.equity.human_number()
+            )
+        })
+        .collect()
+}
+
+/// The columns with what came or left through equity: (heading, sentences).
+fn capital_notes(a: &Annual) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let current = capital_sentences(&a.current);
+    if !current.is_empty() {
+        out.push((a.current.year.to_string(), current));
+    }
+    if let Some((_, p)) = &a.previous {
+        let previous = capital_sentences(p);
+        if !previous.is_empty() {
+            out.push((format!("{} (jämförelsekolumnen)", p.year), previous));
+        }
+    }
+    out
+}
+
+const CAPITAL_NOTE: &str = "Eget kapital och likvida medel som kom eller gick utanför den löpande verksamheten";
+
 fn notes_table(a: &Annual) -> String {
-    let mut out = format!("\nNot: Medlemsbidrag {} per medlem (kr)\n", a.current.year);
+    let mut out = String::new();
+    let capital = capital_notes(a);
+    if !capital.is_empty() {
+        out.push_str(&format!("\nNot: {CAPITAL_NOTE}\n"));
+        for (year, sentences) in capital {
+            for sentence in sentences {
+                out.push_str(&format!("{year}: {sentence}.\n"));
+            }
+        }
+    }
+    out.push_str(&format!("\nNot: Medlemsbidrag {} per medlem (kr)\n", a.current.year));
     let mut t = Table::new(&[
         ("medlem", Align::Left),
         ("andel enligt beslut", Align::Right),
@@ -367,7 +472,7 @@ fn statement_table(title: &str, lines: &[Line], a: &Annual) -> Markup {
             caption { (title) " (kr)" }
             thead { tr { th { "" } th.n { (a.current.year) } th.n { (previous.map_or("–".to_string(), |p| p.year.to_string())) } } }
             tbody {
-                @for l in lines {
+                @for l in lines.iter().filter(|l| shown(l, a)) {
                     @match (l.kind, l.figure) {
                         (Kind::Heading, _) | (_, None) => { tr.head { td colspan="3" { (l.label) } } }
                         (kind, Some(get)) => {
@@ -429,6 +534,15 @@ fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
                 }
                 section {
                     h2 { "Noter" }
+                    @let capital = capital_notes(a);
+                    @if !capital.is_empty() {
+                        h3 { (CAPITAL_NOTE) }
+                        ul {
+                            @for (year, sentences) in &capital {
+                                @for sentence in sentences { li { (year) ": " (sentence) "." } }
+                            }
+                        }
+                    }
                     (members_html(a))
                     h3 { "Periodiseringar" }
                     @if a.accruals.is_empty() {

@@ -46,6 +46,9 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
                         {"id": "region", "name": "Region", "kind": "region", "share": "0.25"},
                         {"id": "sala", "name": "Sala", "kind": "kommun", "share": "0.25"}]}),
         1 => {
+            // Books that open on 1 January (the year's opening) as often as books that open
+            // during it (an inflow of the year).
+            let date = if rng.below(2) == 0 { format!("{year}-01-01") } else { date };
             json!({"type": "OpeningBalanceRecorded", "forbund": f, "date": date, "equity": rng.amount(), "bank": rng.amount()})
         }
         2 => {

@@ -94,11 +94,15 @@ pub struct BalanceSheet {
 /// The movement of equity over the year.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EquityNote {
+    /// At the year's first day: the equity accounts, every earlier year's result not yet closed
+    /// into them, and an opening balance recorded on that day (books that begin on 1 January).
     pub opening: Figure,
+    /// An opening balance recorded during the year: books that began after 1 January.
+    pub opened: Figure,
     /// Received from förbund that merged into this one (transfers and takeovers).
     pub received: Figure,
-    /// Other movements booked straight to equity: opening balances recorded, and equity given
-    /// to the förbund this one merged into (negative).
+    /// Equity given to the förbund this one merged into (negative), and any other movement
+    /// booked straight to equity.
     pub other: Figure,
     pub result: Figure,
     pub closing: Figure,
@@ -108,17 +112,58 @@ pub struct EquityNote {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CashFlow {
     pub result: Figure,
-    /// Minskning (+) / ökning (−) av kortfristiga fordringar och upplupna intäkter.
+    /// Minskning (+) / ökning (−) av kortfristiga fordringar och upplupna intäkter — those
+    /// taken over or handed over at a merger left out (they came with the equity, not from the
+    /// year's operations).
     pub change_receivables: Figure,
-    /// Ökning (+) / minskning (−) av kortfristiga skulder och upplupna kostnader.
+    /// Ökning (+) / minskning (−) av kortfristiga skulder och upplupna kostnader, likewise.
     pub change_liabilities: Figure,
+    /// Income and costs that came with a takeover (booked in the old förbund's books after the
+    /// merger took effect): in the result, but not the year's cash. Zero but for such a merger.
+    pub taken_over_result: Figure,
     pub operating: Figure,
-    /// Finansieringsverksamheten: equity received at a merger, and the other movements of
-    /// equity (opening balances recorded, equity given away).
-    pub received: Figure,
+    /// Finansieringsverksamheten: the cash that came in (+) or went out (−) with equity at a
+    /// merger — what the bank received, not the equity figure.
+    pub merger_cash: Figure,
+    /// The cash an opening balance recorded during the year brought in (books that began
+    /// after 1 January).
+    pub opened_cash: Figure,
+    /// Kassaflöde från finansieringsverksamheten: `merger_cash` + `opened_cash`.
+    pub financing: Figure,
     pub change: Figure,
     pub bank_opening: Figure,
     pub bank_closing: Figure,
+}
+
+/// What came into the books (or left them) through equity during the year rather than through
+/// operations: books opened after 1 January, equity received from a förbund that merged into
+/// this one, equity handed over to the förbund this one merged into. One per voucher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapitalMovement {
+    pub forbund: Slug,
+    /// The förbund's name (as it is now known).
+    pub name: String,
+    pub date: NaiveDate,
+    pub kind: CapitalKind,
+    /// The voucher's label (`2024 A 1`) and text (which names the other förbund).
+    pub voucher: String,
+    pub text: String,
+    /// What the bank received (+) or paid out (−).
+    pub cash: Amount,
+    /// The other assets and liabilities that came (+ an asset, − a liability) or left.
+    pub other: Amount,
+    /// The equity it brought (+) or took away (−).
+    pub equity: Amount,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapitalKind {
+    /// An opening balance recorded after the year's first day.
+    BooksOpened,
+    /// Equity received from a förbund that merged into this one.
+    Received,
+    /// Equity handed over to the förbund this one merged into (or any other movement of equity).
+    HandedOver,
 }
 
 /// One year's statements.
@@ -130,6 +175,8 @@ pub struct Statements {
     pub result: ResultStatement,
     pub balance: BalanceSheet,
     pub cash_flow: CashFlow,
+    /// What came or left through equity, in date order (empty in most years).
+    pub capital: Vec<CapitalMovement>,
     pub vouchers: usize,
 }
 
@@ -239,6 +286,10 @@ struct Sums {
     closing: BTreeMap<Role, Amount>,
     /// The year's entries, closing vouchers excluded.
     flows: BTreeMap<Role, Amount>,
+    /// The part of `flows` booked by capital vouchers (opening balances during the year, equity
+    /// received or handed over at a merger).
+    capital_flows: BTreeMap<Role, Amount>,
+    capital: Vec<CapitalMovement>,
     vouchers: usize,
 }
 
@@ -246,16 +297,21 @@ impl Sums {
     fn of(p: &Projection, f: &Slug, from: NaiveDate, to: NaiveDate, known_at: u64) -> Sums {
         let mut s = Sums::default();
         for v in p.visible_vouchers(f, known_at, to) {
-            let before = v.date < from;
+            let before = !of_year(&v, from);
             if !before && v.kind != VoucherKind::Closing {
                 s.vouchers += 1;
             }
+            let capital =
+                !before && capital_kind(p, &v).map(|kind| s.capital.push(CapitalMovement::of(p, &v, kind))).is_some();
             for row in &v.rows {
                 *s.closing.entry(row.role).or_default() += row.amount;
                 if before {
                     *s.opening.entry(row.role).or_default() += row.amount;
                 } else if v.kind != VoucherKind::Closing {
                     *s.flows.entry(row.role).or_default() += row.amount;
+                    if capital {
+                        *s.capital_flows.entry(row.role).or_default() += row.amount;
+                    }
                 }
             }
         }
@@ -263,13 +319,18 @@ impl Sums {
     }
 
     fn add(&mut self, other: Sums) {
-        for (mine, theirs) in
-            [(&mut self.opening, other.opening), (&mut self.closing, other.closing), (&mut self.flows, other.flows)]
-        {
+        for (mine, theirs) in [
+            (&mut self.opening, other.opening),
+            (&mut self.closing, other.closing),
+            (&mut self.flows, other.flows),
+            (&mut self.capital_flows, other.capital_flows),
+        ] {
             for (role, amount) in theirs {
                 *mine.entry(role).or_default() += amount;
             }
         }
+        self.capital.extend(other.capital);
+        self.capital.sort_by(|a, b| (a.date, &a.forbund).cmp(&(b.date, &b.forbund)));
         self.vouchers += other.vouchers;
     }
 
@@ -316,27 +377,42 @@ impl Sums {
             .filter(|r| matches!(r.side(), Side::Equity | Side::Income | Side::Cost))
             .collect();
         let opening = at_open(&opening_roles, true);
+        let opened_equity: Amount =
+            self.capital.iter().filter(|c| c.kind == CapitalKind::BooksOpened).map(|c| c.equity).sum();
+        let opened = Figure { amount: opened_equity, roles: vec![Role::Equity] };
         let received = Figure::of(&[Role::EquityReceived], |r| -flow(r));
-        let other_equity = Figure::of(&[Role::Equity], |r| -flow(r));
-        let closing = Figure::total(&[&opening, &received, &other_equity, &result]);
-        let equity = EquityNote { opening, received, other: other_equity, result: result.clone(), closing };
+        let other_equity = Figure { amount: -flow(Role::Equity) - opened_equity, roles: vec![Role::Equity] };
+        let closing = Figure::total(&[&opening, &opened, &received, &other_equity, &result]);
+        let equity = EquityNote { opening, opened, received, other: other_equity, result: result.clone(), closing };
         let payables = at_close(PAYABLES, true);
         let accrued_liabilities = at_close(ACCRUED_LIABILITIES, true);
         let liabilities = Figure::total(&[&payables, &accrued_liabilities]);
         let equity_and_liabilities = Figure::total(&[&equity.closing, &liabilities]);
 
         // A change in the cash flow: what it did to the bank (an asset that grew took cash, a
-        // liability that grew gave it) — minus the debit change either way.
-        let change = |roles: &[Role]| Figure::of(roles, |r| Sums::get(&self.opening, r) - Sums::get(&self.closing, r));
+        // liability that grew gave it) — minus the debit change either way; what came or left
+        // with equity is not the year's operations and is left out.
+        let capital = |r: Role| Sums::get(&self.capital_flows, r);
+        let change = |roles: &[Role]| {
+            Figure::of(roles, |r| Sums::get(&self.opening, r) - (Sums::get(&self.closing, r) - capital(r)))
+        };
         let mut non_cash: Vec<Role> = RECEIVABLES.to_vec();
         non_cash.extend_from_slice(ACCRUED_ASSETS);
         let change_receivables = change(&non_cash);
         let mut short: Vec<Role> = PAYABLES.to_vec();
         short.extend_from_slice(ACCRUED_LIABILITIES);
         let change_liabilities = change(&short);
-        let operating_cash = Figure::total(&[&result, &change_receivables, &change_liabilities]);
-        let received_cash = Figure::total(&[&equity.received, &equity.other]);
-        let cash_change = Figure::total(&[&operating_cash, &received_cash]);
+        let result_roles: Vec<Role> = Role::ALL.iter().copied().filter(|r| r.is_result()).collect();
+        let taken_over_result = Figure::of(&result_roles, capital);
+        let operating_cash = Figure::total(&[&result, &change_receivables, &change_liabilities, &taken_over_result]);
+        let cash_of = |kinds: &[CapitalKind]| Figure {
+            amount: self.capital.iter().filter(|c| kinds.contains(&c.kind)).map(|c| c.cash).sum(),
+            roles: vec![Role::Bank],
+        };
+        let merger_cash = cash_of(&[CapitalKind::Received, CapitalKind::HandedOver]);
+        let opened_cash = cash_of(&[CapitalKind::BooksOpened]);
+        let financing = Figure::total(&[&merger_cash, &opened_cash]);
+        let cash_change = Figure::total(&[&operating_cash, &financing]);
         let bank_opening = at_open(&[Role::Bank], false);
         let bank_closing = Figure::total(&[&bank_opening, &cash_change]);
         let balance = BalanceSheet {
@@ -354,8 +430,11 @@ impl Sums {
             result: result.clone(),
             change_receivables,
             change_liabilities,
+            taken_over_result,
             operating: operating_cash,
-            received: received_cash,
+            merger_cash,
+            opened_cash,
+            financing,
             change: cash_change,
             bank_opening,
             bank_closing,
@@ -373,10 +452,59 @@ impl Sums {
             },
             balance,
             cash_flow,
+            capital: self.capital.clone(),
             vouchers: self.vouchers,
         };
         s.check();
         s
+    }
+}
+
+/// Whether a voucher is a movement of the year that begins on `from`: dated on or after it, and
+/// not an opening balance dated that day (which is where the year begins, not a movement of
+/// it).
+fn of_year(v: &crate::projection::Voucher, from: NaiveDate) -> bool {
+    v.date > from || (v.date == from && !v.is_opening())
+}
+
+/// Whether a voucher moves equity other than by the year's result: an opening balance, equity
+/// received at a merger, equity handed over.
+fn capital_kind(p: &Projection, v: &crate::projection::Voucher) -> Option<CapitalKind> {
+    match v.kind {
+        VoucherKind::Closing => return None,
+        VoucherKind::Event if v.is_opening() => return Some(CapitalKind::BooksOpened),
+        // A correction moves what the voucher it reverses moved, the other way.
+        VoucherKind::Correction { of } => {
+            if p.vouchers_of(of).iter().any(|o| o.forbund == v.forbund && o.is_opening()) {
+                return Some(CapitalKind::BooksOpened);
+            }
+        }
+        VoucherKind::Event => {}
+    }
+    if v.rows.iter().any(|r| r.role == Role::EquityReceived) {
+        return Some(CapitalKind::Received);
+    }
+    v.rows.iter().any(|r| r.role == Role::Equity).then_some(CapitalKind::HandedOver)
+}
+
+impl CapitalMovement {
+    fn of(p: &Projection, v: &crate::projection::Voucher, kind: CapitalKind) -> CapitalMovement {
+        let sum =
+            |keep: &dyn Fn(Role) -> bool| -> Amount { v.rows.iter().filter(|r| keep(r.role)).map(|r| r.amount).sum() };
+        let cash = sum(&|r| r == Role::Bank);
+        let equity = -sum(&|r| matches!(r, Role::Equity | Role::EquityReceived));
+        let other = sum(&|r| r != Role::Bank && matches!(r.side(), Side::Asset | Side::Liability));
+        CapitalMovement {
+            forbund: v.forbund.clone(),
+            name: p.forbund.get(&v.forbund).map_or_else(|| v.forbund.to_string(), |i| i.name.clone()),
+            date: v.date,
+            kind,
+            voucher: v.label(),
+            text: v.text.clone(),
+            cash,
+            other,
+            equity,
+        }
     }
 }
 
@@ -391,13 +519,23 @@ impl Statements {
         );
         assert_eq!(
             self.result.result.amount,
-            b.equity.closing.amount - b.equity.opening.amount - b.equity.received.amount - b.equity.other.amount,
+            b.equity.closing.amount
+                - b.equity.opening.amount
+                - b.equity.opened.amount
+                - b.equity.received.amount
+                - b.equity.other.amount,
             "the result of {} is the change in equity less what was received",
             self.year
         );
         assert_eq!(
             self.cash_flow.bank_closing.amount, b.bank.amount,
             "the cash flow of {} ends at the bank balance",
+            self.year
+        );
+        let financing: Amount = self.capital.iter().map(|c| c.cash).sum();
+        assert_eq!(
+            self.cash_flow.financing.amount, financing,
+            "the financing of {} is the cash that came and went with equity",
             self.year
         );
     }
@@ -465,7 +603,7 @@ impl Projection {
         }
         // The members' contributions, by the member each voucher row names.
         let mut by_member: BTreeMap<Slug, Amount> = BTreeMap::new();
-        for v in self.visible_vouchers(f, known_at, to).filter(|v| v.date >= from && v.kind != VoucherKind::Closing) {
+        for v in self.visible_vouchers(f, known_at, to).filter(|v| of_year(v, from) && v.kind != VoucherKind::Closing) {
             for row in v.rows.iter().filter(|r| matches!(r.role, Role::Contribution(_))) {
                 if let Some(m) = &row.member {
                     *by_member.entry(m.clone()).or_default() -= row.amount;
@@ -522,7 +660,7 @@ impl Projection {
         let mut accruals: Vec<AccrualEntry> = Vec::new();
         // The vouchers come in recording order: the bank is summed per month, then run.
         let mut moved = [Amount::ZERO; 12];
-        for v in self.visible_vouchers(f, known_at, to).filter(|v| v.date >= from && v.kind != VoucherKind::Closing) {
+        for v in self.visible_vouchers(f, known_at, to).filter(|v| of_year(v, from) && v.kind != VoucherKind::Closing) {
             let i = v.date.month0() as usize;
             let on = |role: Role| v.rows.iter().filter(|r| r.role == role).map(|r| r.amount).sum::<Amount>();
             let (asset, liability) = (on(Role::AccruedAsset), -on(Role::AccruedLiability));

@@ -114,6 +114,9 @@ fn random_histories_keep_the_laws_of_the_books() {
     let mut vouchers_total = 0;
     let mut takeovers = 0;
     let mut forecasts_shown = 0;
+    // Opening balances seen by the statements: on 1 January (the year's opening) and during
+    // a year (an inflow, said so).
+    let (mut opened_on_new_year, mut opened_during_year) = (0, 0);
     for seed in 0..cases() {
         let events = random_history(seed, 80);
         events_total += events.len();
@@ -180,6 +183,28 @@ fn random_histories_keep_the_laws_of_the_books() {
                 let b = full.balances(f, at, &chart).unwrap();
                 assert_eq!(a.current.balance.bank.amount, b.bank, "seed {seed}: bank of {f} {year}");
                 assert_eq!(a.current.balance.equity.closing.amount, b.equity, "seed {seed}: equity of {f} {year}");
+                let first = NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
+                let opened_at_start = full.vouchers().any(|v| &v.forbund == f && v.date == first && v.is_opening());
+                if opened_at_start {
+                    opened_on_new_year += 1;
+                    assert!(
+                        !a.current.balance.equity.opening.amount.is_zero()
+                            || !a.current.cash_flow.bank_opening.amount.is_zero(),
+                        "seed {seed}: the opening balance of {f} on {first} opens the year"
+                    );
+                }
+                let during: Amount = a
+                    .current
+                    .capital
+                    .iter()
+                    .filter(|c| c.kind == crate::annual::CapitalKind::BooksOpened)
+                    .map(|c| c.cash)
+                    .sum();
+                assert_eq!(during, a.current.cash_flow.opened_cash.amount, "seed {seed}: {f} {year}");
+                if a.current.capital.iter().any(|c| c.kind == crate::annual::CapitalKind::BooksOpened && c.date > first)
+                {
+                    opened_during_year += 1;
+                }
                 if let Some((_, previous)) = &a.previous {
                     previous.check();
                 }
@@ -342,6 +367,8 @@ fn random_histories_keep_the_laws_of_the_books() {
     }
     assert!(events_total > cases() as usize * 40, "the generator yields substantial histories ({events_total} events)");
     assert!(takeovers > 0);
+    assert!(opened_on_new_year > 0, "some history opens its books on 1 January");
+    assert!(opened_during_year > 0, "some history opens its books during a year");
     assert!(forecasts_shown > 0, "some follow-up shows a recorded forecast");
     assert!(vouchers_total > events_total / 4, "the histories move money ({vouchers_total} vouchers)");
 }
