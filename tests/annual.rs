@@ -582,3 +582,30 @@ fn the_kanslis_forecast_replaces_the_extrapolation_of_its_line_and_a_profile_spr
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("no weight"), "{}", stderr(&o));
 }
+
+/// A plan's outlook for a later year is never called the budget: the driftredovisning and the
+/// follow-up say which they measure against (issue 27, point 9).
+#[test]
+fn an_outlook_is_never_called_the_budget() {
+    let dir = TempDir::new("annual-outlook");
+    let store = fixture_store(&dir);
+    // Västerås 2023 has no adopted budget: the 2020 plan's outlook for 2023 stands in.
+    let r = annual(&store, "sf-vasteras", "2023");
+    let d = &r["driftredovisning"];
+    assert_eq!(d["budget_status"], "outlook", "{d}");
+    let seq = d["budget_seq"].as_u64().unwrap();
+    let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-vasteras", "--year", "2023"], ""));
+    assert!(text.contains(&format!("mot planens prognos för året (seq {seq}), ingen antagen budget")), "{text}");
+    assert!(!text.contains("budgeten i kraft"), "{text}");
+    let period = stdout(&finsam(
+        &store,
+        &["report", "period", "--forbund", "sf-vasteras", "--year", "2023", "--through", "2023-06"],
+        "",
+    ));
+    assert!(period.contains("Mot planens prognos för året"), "{period}");
+    // An adopted budget is called so.
+    let r = annual(&store, "sf-vastmanland", "2024");
+    assert_eq!(r["driftredovisning"]["budget_status"], "adopted");
+    let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"], ""));
+    assert!(text.contains("mot budgeten i kraft vid årets slut (seq "), "{text}");
+}

@@ -185,6 +185,7 @@ fn operations_json(o: &Operations) -> Value {
     };
     json!({
         "budget_seq": o.budget_seq,
+        "budget_status": o.budget_status.as_str(),
         "per_rad": o.lines.iter().map(|l| json!({
             "line": l.id.as_str(), "name": l.name, "category": l.category.as_str(),
             "insats": l.insats.as_ref().map(|i| i.as_str()),
@@ -351,11 +352,14 @@ fn operations_table(a: &Annual) -> String {
     let Some(o) = &a.operations else {
         return format!("\nDriftredovisning\nIngen budget antagen för {}.\n", a.current.year);
     };
-    let mut out =
-        format!("\nDriftredovisning {} (kr; budgeten i kraft vid årets slut, seq {})\n", a.current.year, o.budget_seq);
+    let mut out = format!(
+        "\nDriftredovisning {} (kr; mot {})\n",
+        a.current.year,
+        reports::measured_against(o.budget_status, o.budget_seq, "vid årets slut")
+    );
     let mut t = Table::new(&[
         ("", Align::Left),
-        ("budget", Align::Right),
+        (reports::budget_column(o.budget_status), Align::Right),
         ("utfall", Align::Right),
         ("avvikelse", Align::Right),
     ]);
@@ -578,7 +582,7 @@ fn operations_html(o: &Operations, year: i32) -> Markup {
         .collect();
     let by_line: Vec<(String, Amount, Amount)> = o.lines.iter().map(|l| (l.name.clone(), l.budget, l.spent)).collect();
     html! {
-        p.note { "Budgeten i kraft vid årets slut (seq " (o.budget_seq) ") mot årets kostnader." }
+        p.note { "Årets kostnader mot " (reports::measured_against(o.budget_status, o.budget_seq, "vid årets slut")) "." }
         div.chart-and-table {
             figure {
                 figcaption { "Budget och utfall per kategori " (year) }
@@ -845,7 +849,7 @@ pub fn render_period(
         Format::Json => {
             let body = json!({
                 "forbund": p.forbund.as_str(), "year": p.year, "through": p.through.to_string(), "months": p.months,
-                "known_at": p.at.known_at, "budget_seq": p.budget_seq,
+                "known_at": p.at.known_at, "budget_seq": p.budget_seq, "budget_status": p.budget_status.as_str(),
                 "profile": p.profile.weights().iter().map(|w| w.normalize().to_string()).collect::<Vec<_>>(),
                 "lines": p.lines.iter().map(|l| {
                     let mut v = follow_json(&l.figures);
@@ -912,8 +916,9 @@ pub fn render_period(
                 format!("efter profilen {} (jan–dec)", weights.join(" : "))
             };
             let mut out = format!(
-                "Ekonomisk uppföljning {} för {name} ({}), januari–{} ({} av 12 månader)\nBudgeten i kraft den {} (seq {}), fördelad {spread}; känt vid seq {} av {latest}\n\n",
-                p.year, p.forbund, pages::MONTH_NAMES[p.months as usize - 1], p.months, p.through, p.budget_seq, p.at.known_at
+                "Ekonomisk uppföljning {} för {name} ({}), januari–{} ({} av 12 månader)\nMot {}, fördelad {spread}; känt vid seq {} av {latest}\n\n",
+                p.year, p.forbund, pages::MONTH_NAMES[p.months as usize - 1], p.months,
+                reports::measured_against(p.budget_status, p.budget_seq, &format!("den {}", p.through)), p.at.known_at
             );
             let mut t = Table::new(&[
                 ("", Align::Left),

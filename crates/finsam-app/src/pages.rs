@@ -185,7 +185,7 @@ pub fn period_page(p: &Period, name: &str, org_nr: Option<&str>, head: &finsam_s
         header {
             h1 { "Ekonomisk uppföljning " (p.year) }
             p.meta { (name) ", januari–" (month) " " (p.year) " (" (p.months) " av 12 månader, till och med " (p.through) ")." }
-            p.note { "Utfallet hittills mot budgeten hittills: budgeten i kraft den " (p.through) " (seq " (p.budget_seq) "), fördelad "
+            p.note { "Utfallet hittills mot " (reports::measured_against(p.budget_status, p.budget_seq, &format!("den {}", p.through))) ", fördelad "
                 (spread) ". Ur händelseloggen fram till seq " (p.at.known_at) ". Alla belopp i kronor; avvikelse = budget hittills − utfall hittills." }
         }
         section {

@@ -519,6 +519,26 @@ pub fn budget_answer(p: &BudgetPosition) -> answers::BudgetPosition {
     }
 }
 
+/// What a driftredovisning or a follow-up measures the utfall against, in words: the budget in
+/// force `when`, or — in a year no budget was adopted for — the plan's outlook for it, which is
+/// never called the budget.
+pub fn measured_against(status: finsam_domain::event::BudgetStatus, seq: u64, when: &str) -> String {
+    match status {
+        finsam_domain::event::BudgetStatus::Adopted => format!("budgeten i kraft {when} (seq {seq})"),
+        finsam_domain::event::BudgetStatus::Outlook => {
+            format!("planens prognos för året (seq {seq}), ingen antagen budget")
+        }
+    }
+}
+
+/// The column of the figures measured against: "budget", or "prognos" for a plan's outlook.
+pub fn budget_column(status: finsam_domain::event::BudgetStatus) -> &'static str {
+    match status {
+        finsam_domain::event::BudgetStatus::Adopted => "budget",
+        finsam_domain::event::BudgetStatus::Outlook => "prognos",
+    }
+}
+
 pub fn category_title(c: Category) -> &'static str {
     match c {
         Category::Admin => "Administration",

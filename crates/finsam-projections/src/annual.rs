@@ -238,6 +238,9 @@ pub struct Month {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operations {
     pub budget_seq: u64,
+    /// An adopted budget, or only a plan's outlook for the year (then it is never called the
+    /// budget).
+    pub budget_status: finsam_domain::event::BudgetStatus,
     pub lines: Vec<LinePosition>,
     pub by_category: Vec<CategoryPosition>,
     /// Costs of the year on no line of the budget.
@@ -582,6 +585,7 @@ impl Projection {
             let direct = costs(Category::Individ) + costs(Category::Struktur);
             Operations {
                 budget_seq: p.budget_seq,
+                budget_status: p.status,
                 budget_total: p.costs_total,
                 utfall_total,
                 unbudgeted: p.unbudgeted_spent,

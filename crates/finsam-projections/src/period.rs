@@ -171,6 +171,8 @@ pub struct Period {
     pub months: u32,
     pub at: At,
     pub budget_seq: u64,
+    /// An adopted budget, or only a plan's outlook for the year.
+    pub budget_status: finsam_domain::event::BudgetStatus,
     pub profile: Profile,
     pub lines: Vec<PeriodLine>,
     pub by_category: Vec<(Category, FollowUp)>,
@@ -271,6 +273,7 @@ impl Projection {
             months,
             at,
             budget_seq: position.budget_seq,
+            budget_status: position.status,
             profile: profile.clone(),
             lines,
             by_category,

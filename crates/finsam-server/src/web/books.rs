@@ -162,7 +162,13 @@ pub(crate) fn budget_section(f: &str, bp: &finsam_projections::reports::BudgetPo
     html! {
         section {
             h2 { "Budget och utfall " (year) }
-            p.note { "Budgeten i kraft: " a href={"/f/" (f) "/handelse/" (bp.budget_seq)} { "beslutet (händelse " (bp.budget_seq) ")" } ". Klicka på ett utfall för att se verifikationerna bakom det." }
+            p.note {
+                @match bp.status {
+                    finsam_domain::event::BudgetStatus::Adopted => { "Budgeten i kraft: " }
+                    finsam_domain::event::BudgetStatus::Outlook => { "Ingen budget antagen för året; siffrorna är planens prognos: " }
+                }
+                a href={"/f/" (f) "/handelse/" (bp.budget_seq)} { "beslutet (händelse " (bp.budget_seq) ")" } ". Klicka på ett utfall för att se verifikationerna bakom det."
+            }
             figure {
                 figcaption { "Budget och utfall per kategori " (year) }
                 (finsam_app::charts::paired_bars("start-kategori", &format!("Budget och utfall per kategori {year}"), ("budget", "utfall"), &bars))
