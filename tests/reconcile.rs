@@ -74,11 +74,50 @@ fn the_fixtures_reconcile_to_exactly_the_documents_own_disagreements() {
             }
             assert!(!f["events"].as_array().unwrap().is_empty(), "a finding names its events: {f}");
         }
-        let warnings: Vec<&str> =
-            findings.iter().filter(|f| f["severity"] == "warning").map(|f| f["check"].as_str().unwrap()).collect();
+        let warnings: Vec<&str> = findings
+            .iter()
+            .filter(|f| f["severity"] == "warning" && f["check"] != "spent_without_grant")
+            .map(|f| f["check"].as_str().unwrap())
+            .collect();
         assert_eq!(
             warnings,
             ["transfer_vs_estimate", "transfer_vs_estimate", "equity_ceiling", "equity_ceiling", "equity_ceiling"]
+        );
+        // Spending on individ and struktur lines that no grant decision in the log stands
+        // behind (internkontroll): the fixtures book the old förbund's development money on
+        // its lines as the plans' utfall, and Västmanland's 2024 evaluations and unallocated
+        // development money were spent without a grant.
+        let ungranted: Vec<(&str, &str)> = findings
+            .iter()
+            .filter(|f| f["check"] == "spent_without_grant")
+            .map(|f| {
+                assert_eq!(f["severity"], "warning", "{f}");
+                let subject = f["subject"].as_str().unwrap();
+                (f["forbund"].as_str().unwrap(), subject.split_whitespace().nth(2).unwrap())
+            })
+            .collect();
+        assert_eq!(
+            ungranted,
+            [
+                ("sf-norra-vastmanland", "andra-utbildningar-seminarier"),
+                ("sf-norra-vastmanland", "brukarrevision-individinsats"),
+                ("sf-norra-vastmanland", "insatskatalogen"),
+                ("sf-norra-vastmanland", "lansgemensamma-aktiviteter"),
+                ("sf-norra-vastmanland", "processtod-samverkan"),
+                ("sf-norra-vastmanland", "samverkansmedel-ofordelat"),
+                ("sf-norra-vastmanland", "utbildning-losningsfokuserat"),
+                ("sf-norra-vastmanland", "utvardering"),
+                ("sf-norra-vastmanland", "utvecklingsdagar-samordningsteam"),
+                ("sf-vasteras", "insatskatalog-indikatorer-gronkvist"),
+                ("sf-vasteras", "kartlaggning-utvardering"),
+                ("sf-vasteras", "lansgemensamma-utbildningsinsatser"),
+                ("sf-vasteras", "lokala-utbildningsinsatser"),
+                ("sf-vasteras", "sim-genomforandestudie"),
+                ("sf-vasteras", "utvecklingsmedel"),
+                ("sf-vastmanland", "ofordelade-utvecklingsmedel"),
+                ("sf-vastmanland", "utvarderingsinsatser"),
+            ],
+            "merger {merger:?}"
         );
     }
 }
@@ -96,8 +135,16 @@ fn the_table_explains_each_finding_in_the_domains_words() {
         ),
         "{out}"
     );
-    assert!(out.contains("sf-vastmanland — Samordningsförbundet Västmanland\n  inga avvikelser"), "{out}");
-    assert!(out.contains("14 fel, 5 varningar: avstämningen håller inte"), "{out}");
+    let vastmanland = out.split("sf-vastmanland — Samordningsförbundet Västmanland\n").nth(1).expect("its section");
+    let first = vastmanland.lines().next().unwrap();
+    assert!(first.contains("varning utgifter utan beviljade medel 2024: rad ofordelade-utvecklingsmedel"), "{first}");
+    assert!(
+        first.contains(
+            "Ofördelade/sökbara utvecklingsmedel (strukturinriktad 2024): förbrukat 370 000,00 kr, beviljat 0,00 kr"
+        ),
+        "{first}"
+    );
+    assert!(out.contains("14 fel, 22 varningar: avstämningen håller inte"), "{out}");
     // The merger is shown whole, Västra Mälardalen too, though nothing about it deviates.
     assert!(out.contains("Sammanläggningen till sf-vastmanland från 2024-01-01 (seq 21)"), "{out}");
     let row = out.lines().find(|l| l.starts_with("Samordningsförbundet Västra Mälardalen ")).expect("its row");

@@ -65,3 +65,48 @@ fn the_forbunds_own_staff_count_against_their_line_and_grant_like_any_cost() {
     });
     assert!(over, "{}", r["findings"]);
 }
+
+/// Internkontroll: money spent on an individ or struktur line with no grant behind it is a
+/// finding of the reconciliation, with the budget and the vouchers' events (issue 27, point 10).
+#[test]
+fn spending_without_a_grant_is_a_finding_with_its_events() {
+    let dir = TempDir::new("warnings-ungranted");
+    let store = fixture_store(&dir);
+    let o =
+        finsam(&store, &["reconcile", "--merger", "sf-vastmanland", "--as-of", "2024-12-31", "--format", "json"], "");
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let found: Vec<&serde_json::Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "spent_without_grant" && f["forbund"] == "sf-vastmanland")
+        .collect();
+    let figures: Vec<(&str, &str, &str)> = found
+        .iter()
+        .map(|f| (f["subject"].as_str().unwrap(), f["stated"].as_str().unwrap(), f["computed"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            ("2024: rad ofordelade-utvecklingsmedel förbrukat utan beviljade medel", "0", "370000"),
+            ("2024: rad utvarderingsinsatser förbrukat utan beviljade medel", "0", "92500"),
+        ],
+        "{found:?}"
+    );
+    let log: Vec<serde_json::Value> = std::fs::read_to_string(store.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for f in &found {
+        assert_eq!(f["severity"], "warning");
+        let events: Vec<u64> = f["events"].as_array().unwrap().iter().map(|e| e.as_u64().unwrap()).collect();
+        assert_eq!(log[events[0] as usize - 1]["event"]["type"], "BudgetAdopted", "{f}");
+        let line = f["subject"].as_str().unwrap().split_whitespace().nth(2).unwrap();
+        for seq in &events[1..] {
+            let e = &log[*seq as usize - 1]["event"];
+            assert_eq!(e["line"], line, "event {seq} is a cost on the line: {e}");
+        }
+        assert!(events.len() > 1, "{f}");
+    }
+}

@@ -27,7 +27,7 @@ impl Severity {
 }
 
 /// The checks, in the order they run and report.
-pub const CHECKS: [&str; 9] = [
+pub const CHECKS: [&str; 10] = [
     "budget_arithmetic",
     "equity_rollforward",
     "transfer_vs_estimate",
@@ -35,6 +35,7 @@ pub const CHECKS: [&str; 9] = [
     "opening_equity",
     "contribution_split",
     "overspend",
+    "spent_without_grant",
     "equity_ceiling",
     "missing",
 ];
@@ -74,6 +75,7 @@ pub fn check_label(check: &str) -> &str {
         "opening_equity" => "ingående eget kapital",
         "contribution_split" => "bidragens fördelning",
         "overspend" => "överskridande",
+        "spent_without_grant" => "utgifter utan beviljade medel",
         "equity_ceiling" => "tak för eget kapital",
         "missing" => "saknas",
         other => other,
@@ -185,6 +187,15 @@ struct Openings {
 /// Öre are rounded half away from zero, as money is.
 const ORE: rust_decimal::RoundingStrategy = rust_decimal::RoundingStrategy::MidpointAwayFromZero;
 
+/// A category as a word in a finding.
+fn category_word(c: Category) -> &'static str {
+    match c {
+        Category::Admin => "administration",
+        Category::Individ => "individinriktad",
+        Category::Struktur => "strukturinriktad",
+    }
+}
+
 fn kr(a: Amount) -> Option<Figure> {
     Some(Figure::Kr(a))
 }
@@ -260,6 +271,7 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         payers.extend(run.payers(f));
         run.contribution_split(f);
         run.overspend(f);
+        run.spent_without_grant(f);
         run.books_ceiling(f);
         run.dissolved(f);
     }
@@ -1002,6 +1014,53 @@ impl<'a> Run<'a> {
                         format!("Budget {} för {} {}; beviljat {}", budget.human(), line.name, b.year, g.human()),
                     );
                 }
+            }
+        }
+    }
+
+    /// Internkontroll: money spent on an individ or struktur line that is not an insats's (the
+    /// board grants its money to insatser) beyond what was granted from it — spending no grant
+    /// decision stands behind. The budget and the vouchers are the finding's events.
+    fn spent_without_grant(&mut self, f: &Slug) {
+        let at = self.at;
+        for b in
+            self.visible_budgets().filter(|b| &b.forbund == f && b.status == BudgetStatus::Adopted).collect::<Vec<_>>()
+        {
+            if self.p.budget_in_force(f, b.year, at.known_at, at.as_of).map(|x| x.seq) != Some(b.seq) {
+                continue;
+            }
+            let Some(position) = self.p.budget_position(f, b.year, at) else { continue };
+            let ungranted = position
+                .lines
+                .iter()
+                .filter(|l| l.category != Category::Admin && l.insats.is_none() && l.spent > l.granted);
+            for line in ungranted.collect::<Vec<_>>() {
+                let mut events = vec![b.seq];
+                events.extend(
+                    self.p
+                        .visible_vouchers(f, at.known_at, at.as_of)
+                        .filter(|v| v.year == b.year && v.kind != VoucherKind::Closing)
+                        .filter(|v| v.rows.iter().any(|r| r.line.as_ref() == Some(&line.id)))
+                        .map(|v| v.seq),
+                );
+                self.find(
+                    "spent_without_grant",
+                    f,
+                    Severity::Warning,
+                    format!("{}: rad {} förbrukat utan beviljade medel", b.year, line.id),
+                    kr(line.granted),
+                    kr(line.spent),
+                    events,
+                    format!(
+                        "{} ({} {}): förbrukat {}, beviljat {} — {} utan beslut om medel (internkontroll)",
+                        line.name,
+                        category_word(line.category),
+                        b.year,
+                        line.spent.human(),
+                        line.granted.human(),
+                        (line.spent - line.granted).human()
+                    ),
+                );
             }
         }
     }
