@@ -183,6 +183,20 @@ class Books:
             budget = self.budget_in_force(f, year, seq, datetime.date.max)
             if budget is not None:
                 budget_line = next((l for l in budget["costs"] if l["id"] == line), None)
+            else:
+                # Before its year's budget: the line as the latest earlier budget had it (the
+                # account only; the cost counts against the line once a budget adopts it).
+                for earlier_year in range(year - 1, 1999, -1):
+                    earlier = self.budget_in_force(f, earlier_year, seq, datetime.date.max)
+                    found = next((l for l in earlier["costs"] if l["id"] == line), None) if earlier else None
+                    if found is not None:
+                        category, earlier_nature = found["category"], found["nature"]
+                        nature = nature if nature is not None else earlier_nature
+                        own = nature in ("personal", "kopta_tjanster", "ovrigt")
+                        role = "cost_" + nature if own else "cost_" + category
+                        return row(role, value, insats=insats, line=line)
+        if budget_line is None and insats is None and nature in ("personal", "kopta_tjanster", "ovrigt"):
+            return row("cost_" + nature, value, insats=insats, line=line)
         if budget_line is not None:
             category = budget_line["category"]
         elif insats is not None:

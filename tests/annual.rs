@@ -609,3 +609,43 @@ fn an_outlook_is_never_called_the_budget() {
     let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"], ""));
     assert!(text.contains("mot budgeten i kraft vid årets slut (seq "), "{text}");
 }
+
+/// The member statement: a year with nothing decided shows what was paid, not a negative debt;
+/// payers by name; each member's netting — what it paid in against what the förbund paid for
+/// the insatser it runs (issue 27, point 8).
+#[test]
+fn the_member_statement_shows_no_debt_without_a_decision_and_each_members_netting() {
+    let dir = TempDir::new("annual-members");
+    let store = fixture_store(&dir);
+    let json = |f: &str, year: &str| -> Value {
+        let o = finsam(&store, &["--format", "json", "report", "members", "--forbund", f, "--year", year], "");
+        assert_exit(&o, 0);
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    // Norra Västmanland 2023: paid, nothing decided, nothing owed.
+    let r = json("sf-norra-vastmanland", "2023");
+    for m in r["members"].as_array().unwrap() {
+        assert_eq!(m["outstanding"], Value::Null, "{m}");
+        assert_eq!(m["decided"], "0", "{m}");
+    }
+    assert_eq!(r["totals"]["outstanding"], Value::Null);
+    assert_eq!(r["totals"]["paid"], "7030000");
+    let text =
+        stdout(&finsam(&store, &["report", "members", "--forbund", "sf-norra-vastmanland", "--year", "2023"], ""));
+    assert!(!text.contains("-1 757 500"), "{text}");
+    // Västmanland 2024: Sala pays 390 279 and the förbund paid 1 668 324 for Samordningsteam Sala.
+    let r = json("sf-vastmanland", "2024");
+    let sala = r["members"].as_array().unwrap().iter().find(|m| m["member"] == "sala").unwrap();
+    assert_eq!(sala["paid"], "390279");
+    assert_eq!(sala["received"], "1668324");
+    assert_eq!(sala["net"], "-1278045");
+    assert_eq!(sala["runs"][0]["insats"], "samordningsteam-sala");
+    assert_eq!(sala["outstanding"], "0");
+    let kungsor = r["members"].as_array().unwrap().iter().find(|m| m["member"] == "kungsor").unwrap();
+    assert_eq!(kungsor["outstanding"], "37124.10", "paid on 2025-01-20, after the year's end");
+    // People read names: the payer table says Försäkringskassan pays for Arbetsförmedlingen.
+    let text = stdout(&finsam(&store, &["report", "members", "--forbund", "sf-vastmanland", "--year", "2024"], ""));
+    assert!(text.contains("Försäkringskassan        Arbetsförmedlingen, Försäkringskassan"), "{text}");
+    let sala_row = text.lines().find(|l| l.starts_with("Sala kommun ") && l.contains("Samordningsteam Sala")).unwrap();
+    assert!(sala_row.contains("1 668 324,00") && sala_row.trim_end().ends_with("-1 278 045,00"), "{sala_row}");
+}

@@ -606,15 +606,18 @@ fn closing_2024_moves_the_result_and_the_equity_received_into_equity() {
 fn a_cost_in_january_before_the_budget_is_adopted_is_booked_outside_the_budget() {
     let dir = TempDir::new("january");
     let store = fixture_store(&dir);
-    // No 2025 budget yet. A cost on a line and its insats is booked; one on a line alone is told how.
+    // No 2025 budget yet. A cost on a line and its insats is booked; so is one on a line alone
+    // that last year's budget had (its account known from there), with a warning.
     let both = r#"{"type":"CostRecorded","forbund":"sf-vastmanland","date":"2025-01-20","year":2025,"line":"samordningsteam-sala","insats":"samordningsteam-sala","amount":"100000","reference":"F-2025-1","text":"januari"}"#;
     assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], both), 0);
     let balances = account_balances(&store, "sf-vastmanland", "2025-01-31");
     assert_eq!(balances["4510"], Amount::parse("13867835").unwrap(), "individ: 13 767 835 of 2024 + 100 000");
     let alone = both.replace(",\"insats\":\"samordningsteam-sala\"", "").replace("F-2025-1", "F-2025-2");
     let o = finsam(&store, &["record", "--as", "kansli", "-"], &alone);
-    assert_exit(&o, 2);
-    assert!(stderr(&o).contains("no budget for 2025 yet: name the insats"), "{}", stderr(&o));
+    assert_exit(&o, 0);
+    assert!(stderr(&o).contains("[warning cost_outside_budget]"), "{}", stderr(&o));
+    let balances = account_balances(&store, "sf-vastmanland", "2025-01-31");
+    assert_eq!(balances["4510"], Amount::parse("13967835").unwrap(), "on the individ account, as the line was");
     // Once the budget is adopted, the cost counts on its line.
     let budget = r#"{"type":"BudgetAdopted","forbund":"sf-vastmanland","date":"2025-02-15","year":2025,"decision":{"body":"styrelsen","date":"2025-02-15"},"income":[{"id":"bidrag","name":"Medlemsbidrag","amount":"19000000"}],"costs":[{"id":"samordningsteam-sala","name":"Samordningsteam Sala","category":"individ","insats":"samordningsteam-sala","amount":"1700000"}]}"#;
     assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], budget), 0);
@@ -624,5 +627,5 @@ fn a_cost_in_january_before_the_budget_is_adopted_is_booked_outside_the_budget()
         "",
     );
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["lines"][0]["spent"], "100000", "{v}");
+    assert_eq!(v["lines"][0]["spent"], "200000", "{v}");
 }

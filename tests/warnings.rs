@@ -110,3 +110,108 @@ fn spending_without_a_grant_is_a_finding_with_its_events() {
         assert!(events.len() > 1, "{f}");
     }
 }
+
+/// Life goes on in January: before the year's budget is adopted, a cost is booked on the line id
+/// it will have (a warning says it is outside the budget), and counts against the line once a
+/// budget adopts it; a cost whose account cannot be known is refused (issue 27, point 11). The
+/// board's December fees, accrued at 2024's end and paid in January 2025, leave 2025 with no
+/// cost (point 7).
+#[test]
+fn a_january_cost_before_the_budget_counts_against_its_line_once_one_is_adopted() {
+    let dir = TempDir::new("warnings-january");
+    let store = fixture_store(&dir);
+    // The fixtures' January payment of the accrued fees: 2025 shows no personnel cost.
+    let o =
+        finsam(&store, &["--format", "json", "report", "annual", "--forbund", "sf-vastmanland", "--year", "2025"], "");
+    assert_exit(&o, 0);
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let line = |key: &str| {
+        r["statements"]["resultatrakning"].as_array().unwrap().iter().find(|l| l["key"] == key).unwrap()["current"]
+            ["amount"]
+            .clone()
+    };
+    assert_eq!(line("personalkostnader"), "0");
+    assert_eq!(line("arets_resultat"), "0");
+    // A January cost on a line of last year's budget: recorded, with a warning.
+    let cost = r#"{"type":"CostRecorded","forbund":"sf-vastmanland","date":"2025-01-28","year":2025,"line":"gemensam-administration","amount":"12345.60","reference":"Hyra januari","text":"Lokalhyra januari 2025"}"#;
+    let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], cost);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rules: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, ["cost_outside_budget"], "{v}");
+    // Once a budget adopts the line, the cost counts against it.
+    let budget = r#"{"type":"BudgetAdopted","forbund":"sf-vastmanland","date":"2025-02-10","year":2025,"decision":{"body":"styrelsen","date":"2025-02-10"},"income":[{"id":"bidrag","name":"Medlemsbidrag","amount":"19038000"}],"costs":[{"id":"gemensam-administration","name":"Gemensam administration","category":"admin","amount":"2300000"},{"id":"styrelse","name":"Styrelse","category":"admin","amount":"610000"}]}"#;
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], budget), 0);
+    let o = finsam(
+        &store,
+        &["--format", "json", "budget", "--forbund", "sf-vastmanland", "--year", "2025", "--as-of", "2025-12-31"],
+        "",
+    );
+    let b: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let spent = |id: &str| b["lines"].as_array().unwrap().iter().find(|l| l["id"] == id).unwrap()["spent"].clone();
+    assert_eq!(spent("gemensam-administration"), "12345.60", "{b}");
+    // The accrued fees' reversal (−50 500) and their payment (+50 500) on styrelse.
+    assert_eq!(spent("styrelse"), "0", "{b}");
+    assert_eq!(b["costs"]["unbudgeted_spent"], "0", "{b}");
+    // A line no budget has had, with neither insats nor nature: its account cannot be known.
+    let unknown = r#"{"type":"CostRecorded","forbund":"sf-vastmanland","date":"2026-01-15","year":2026,"line":"ny-rad","amount":"100","reference":"x","text":"y"}"#;
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], unknown);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("no earlier budget of sf-vastmanland has a cost line ny-rad"), "{}", stderr(&o));
+    // With its nature it is booked.
+    let with_nature = unknown.replace(r#""text":"y""#, r#""text":"y","nature":"kopta_tjanster""#);
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &with_nature), 0);
+}
+
+/// A cost accrued at the year's end and never met by the cost itself within the chosen time
+/// after the new year is a finding; met, it is not (issue 27, point 7).
+#[test]
+fn an_accrual_not_met_by_its_cost_after_the_new_year_is_a_finding() {
+    let dir = TempDir::new("warnings-accrual");
+    let store = fixture_store(&dir);
+    let findings = |extra: &[&str]| {
+        let mut args = vec!["reconcile", "--merger", "sf-vastmanland", "--as-of", "2025-06-30", "--format", "json"];
+        args.extend(extra);
+        let o = finsam(&store, &args, "");
+        let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check"] == "accrual_unsettled")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    // The fees were paid on 24 January: nothing to find.
+    assert_eq!(findings(&[]), Vec::<serde_json::Value>::new());
+    // As known before the payment was recorded, the reversal stands alone.
+    let log = std::fs::read_to_string(store.join("log.jsonl")).unwrap();
+    let payment = log.lines().position(|l| l.contains("sfv-2025-arvoden-styrelse-december-2024")).unwrap() + 1;
+    let before = (payment - 1).to_string();
+    let found = findings(&["--known-at", &before]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0]["stated"].as_str(), found[0]["computed"].as_str()), (Some("50500"), Some("0")));
+    assert_eq!(found[0]["severity"], "warning");
+    let accrual = log.lines().position(|l| l.contains("sfv-2024-periodisering-styrelse-december")).unwrap() + 1;
+    assert_eq!(found[0]["events"][0], accrual as u64);
+    // With a shorter time than the payment took (24 days), the payment is too late to count.
+    assert_eq!(findings(&["--accrual-days", "20"]).len(), 1);
+    // Within the time, nothing is found yet.
+    let o = finsam(
+        &store,
+        &[
+            "reconcile",
+            "--merger",
+            "sf-vastmanland",
+            "--as-of",
+            "2025-01-15",
+            "--known-at",
+            &before,
+            "--format",
+            "json",
+        ],
+        "",
+    );
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(!r["findings"].as_array().unwrap().iter().any(|f| f["check"] == "accrual_unsettled"), "{r}");
+}

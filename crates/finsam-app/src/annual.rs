@@ -681,6 +681,16 @@ pub fn render_members(
     let name = who.0;
     let total =
         |pick: fn(&finsam_projections::members::MemberRow) -> Amount| c.members.iter().map(pick).sum::<Amount>();
+    // Nothing is owed in a year nothing was decided: no total of what is left either.
+    let outstanding_total = c
+        .members
+        .iter()
+        .any(|m| m.decided_any)
+        .then(|| c.members.iter().filter_map(|m| m.outstanding()).sum::<Amount>());
+    let name_of = |id: &finsam_domain::Slug| -> String {
+        c.members.iter().find(|m| &m.member == id).map_or_else(|| id.to_string(), |m| m.name.clone())
+    };
+    let money = |a: Option<Amount>| a.map_or("–".to_string(), |a| a.human_number());
     match format {
         Format::Json => {
             let body = json!({
@@ -688,7 +698,9 @@ pub fn render_members(
                 "members": c.members.iter().map(|m| json!({
                     "member": m.member.as_str(), "name": m.name, "kind": m.kind.as_str(),
                     "share": format!("{:.4}", m.share), "decided": m.decided.canonical(), "paid": m.paid.canonical(),
-                    "outstanding": m.outstanding().canonical(), "paid_by": m.paid_by.as_ref().map(|p| p.as_str()),
+                    "outstanding": m.outstanding().map(Amount::canonical), "paid_by": m.paid_by.as_ref().map(|p| p.as_str()),
+                    "runs": m.runs.iter().map(|(i, n, a)| json!({"insats": i.as_str(), "name": n, "charged": a.canonical()})).collect::<Vec<_>>(),
+                    "received": m.received().canonical(), "net": m.net().canonical(),
                     "seqs": m.seqs,
                 })).collect::<Vec<_>>(),
                 "payers": c.payers.iter().map(|p| json!({
@@ -696,13 +708,15 @@ pub fn render_members(
                     "owed": p.owed.canonical(), "paid": p.paid.canonical(), "outstanding": (p.owed - p.paid).canonical(),
                 })).collect::<Vec<_>>(),
                 "totals": {"decided": total(|m| m.decided).canonical(), "paid": total(|m| m.paid).canonical(),
-                    "outstanding": total(|m| m.outstanding()).canonical()},
+                    "outstanding": outstanding_total.map(Amount::canonical),
+                    "received": total(|m| m.received()).canonical(), "net": total(|m| m.net()).canonical()},
             });
             format!("{}\n", serde_json::to_string_pretty(&body).expect("serialises"))
         }
         Format::Csv => {
             let mut out = reports::csv_line(
-                &["member", "name", "kind", "share", "decided", "paid", "outstanding", "paid_by"].map(String::from),
+                &["member", "name", "kind", "share", "decided", "paid", "outstanding", "paid_by", "received", "net"]
+                    .map(String::from),
             );
             for m in &c.members {
                 out.push_str(&reports::csv_line(&[
@@ -712,8 +726,10 @@ pub fn render_members(
                     format!("{:.4}", m.share),
                     m.decided.canonical(),
                     m.paid.canonical(),
-                    m.outstanding().canonical(),
+                    m.outstanding().map_or(String::new(), Amount::canonical),
                     m.paid_by.as_ref().map_or(String::new(), |p| p.to_string()),
+                    m.received().canonical(),
+                    m.net().canonical(),
                 ]));
             }
             out
@@ -740,8 +756,8 @@ pub fn render_members(
                     reports::pct(Some(m.share)),
                     m.decided.human_number(),
                     m.paid.human_number(),
-                    m.outstanding().human_number(),
-                    m.paid_by.as_ref().map_or(String::new(), |p| p.to_string()),
+                    money(m.outstanding()),
+                    m.paid_by.as_ref().map_or(String::new(), name_of),
                 ]);
             }
             t.rule();
@@ -750,10 +766,11 @@ pub fn render_members(
                 String::new(),
                 total(|m| m.decided).human_number(),
                 total(|m| m.paid).human_number(),
-                total(|m| m.outstanding()).human_number(),
+                money(outstanding_total),
                 String::new(),
             ]);
             out.push_str(&t.render());
+            out.push_str(&netting_table(c));
             if !c.payers.is_empty() {
                 out.push_str("\nPer betalare\n");
                 let mut t = Table::new(&[
@@ -764,9 +781,9 @@ pub fn render_members(
                     ("kvar att betala", Align::Right),
                 ]);
                 for p in &c.payers {
-                    let list: Vec<&str> = p.members.iter().map(|m| m.as_str()).collect();
+                    let list: Vec<String> = p.members.iter().map(name_of).collect();
                     t.row(vec![
-                        p.payer.to_string(),
+                        name_of(&p.payer),
                         list.join(", "),
                         p.owed.human_number(),
                         p.paid.human_number(),
@@ -780,6 +797,32 @@ pub fn render_members(
             out
         }
     }
+}
+
+/// Each member's netting: what it paid in, what the förbund paid for the insatser it runs
+/// (which it needs for its own year-end), and the difference.
+fn netting_table(c: &finsam_projections::members::Contributions) -> String {
+    let mut out = String::from("\nNetto per medlem: inbetalt och kostnader för insatser som medlemmen driver\n");
+    let mut t = Table::new(&[
+        ("medlem", Align::Left),
+        ("betalt", Align::Right),
+        ("insatser medlemmen driver", Align::Left),
+        ("förbundets kostnader för dem", Align::Right),
+        ("netto", Align::Right),
+    ]);
+    for m in &c.members {
+        let runs: Vec<&str> = m.runs.iter().map(|(_, n, _)| n.as_str()).collect();
+        t.row(vec![
+            m.name.clone(),
+            m.paid.human_number(),
+            if runs.is_empty() { "–".into() } else { runs.join(", ") },
+            m.received().human_number(),
+            m.net().human_number(),
+        ]);
+    }
+    out.push_str(&t.render());
+    out.push_str("(netto: betalt − förbundets kostnader för insatser medlemmen driver; insatsens ägare enligt beslutet om insatsen)\n");
+    out
 }
 
 /// What `finsam report period` is asked for.

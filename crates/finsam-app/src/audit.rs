@@ -240,8 +240,7 @@ fn bundle_files(
         Ok(())
     })?;
     let has_merger = p.mergers.iter().any(|m| m.forbund == f && m.date <= year_end);
-    let options =
-        Options { merger: has_merger.then(|| f.clone()), at, equity_ceiling: rust_decimal::Decimal::new(2, 1) };
+    let options = Options { merger: has_merger.then(|| f.clone()), at, rules: Default::default() };
     let mut r = reconcile(p, &events, options).map_err(|e| Failure::usage(e.0))?;
     if !has_merger {
         r.findings.retain(|x| x.forbund == f);

@@ -271,12 +271,32 @@ pub fn members_page(c: &Contributions, name: &str, org_nr: Option<&str>, head: &
                     tbody {
                         @for m in &c.members {
                             tr { td { (m.name) } td.n { (reports::pct(Some(m.share))) } (money_cell(m.decided)) (money_cell(m.paid))
-                                (money_cell(m.outstanding())) td { (m.paid_by.as_ref().map_or(String::new(), name_of)) } }
+                                @match m.outstanding() { Some(a) => (money_cell(a)), None => td.n { "–" } }
+                                td { (m.paid_by.as_ref().map_or(String::new(), name_of)) } }
                         }
-                        tr.sum { td { "Summa" } td.n { "" } (money_cell(total(|m| m.decided))) (money_cell(total(|m| m.paid))) (money_cell(total(|m| m.outstanding()))) td { "" } }
+                        tr.sum { td { "Summa" } td.n { "" } (money_cell(total(|m| m.decided))) (money_cell(total(|m| m.paid)))
+                            @match c.members.iter().any(|m| m.decided_any).then(|| c.members.iter().filter_map(|m| m.outstanding()).sum::<Amount>()) {
+                                Some(a) => (money_cell(a)), None => td.n { "–" }
+                            }
+                            td { "" } }
                     }
                 }
             }
+        }
+        section {
+            h2 { "Netto per medlem" }
+            table {
+                caption { "Inbetalt och förbundets kostnader för insatser som medlemmen driver " (c.year) " (kr)" }
+                thead { tr { th { "medlem" } th.n { "betalt" } th { "insatser medlemmen driver" } th.n { "förbundets kostnader för dem" } th.n { "netto" } } }
+                tbody {
+                    @for m in &c.members {
+                        tr { td { (m.name) } (money_cell(m.paid))
+                            td { @if m.runs.is_empty() { "–" } @else { (m.runs.iter().map(|(_, n, _)| n.as_str()).collect::<Vec<_>>().join(", ")) } }
+                            (money_cell(m.received())) (money_cell(m.net())) }
+                    }
+                }
+            }
+            p.note { "Netto = betalt − förbundets kostnader för de insatser medlemmen driver (insatsens ägare enligt beslutet om insatsen)." }
         }
         @if !c.payers.is_empty() {
             section {

@@ -1084,11 +1084,11 @@ pub fn reconcile(
     store: &Path,
     merger: Option<&str>,
     axes: Axes,
-    ceiling: rust_decimal::Decimal,
+    rules: finsam_projections::reconcile::Rules,
     format: Format,
 ) -> Result<bool, Failure> {
     let view = open_view(store)?;
-    let (out, ok) = reconcile_out(store, (&view).into(), merger, &axes, ceiling, format)?;
+    let (out, ok) = reconcile_out(store, (&view).into(), merger, &axes, rules, format)?;
     emit(&out);
     Ok(ok)
 }
@@ -1099,10 +1099,10 @@ pub fn reconcile_out(
     books: Books<'_>,
     merger: Option<&str>,
     axes: &Axes,
-    ceiling: rust_decimal::Decimal,
+    rules: finsam_projections::reconcile::Rules,
     format: Format,
 ) -> Result<(String, bool), Failure> {
-    let (result, merger, at) = reconciliation(store, books, merger, axes, ceiling)?;
+    let (result, merger, at) = reconciliation(store, books, merger, axes, rules)?;
     Ok((render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, format), result.ok()))
 }
 
@@ -1113,7 +1113,7 @@ pub fn reconciliation(
     books: Books<'_>,
     merger: Option<&str>,
     axes: &Axes,
-    ceiling: rust_decimal::Decimal,
+    rules: finsam_projections::reconcile::Rules,
 ) -> Result<(finsam_projections::reconcile::Reconciliation, Option<Slug>, At), Failure> {
     use finsam_projections::reconcile::{reconcile as run, Options};
     let merger = merger.map(parse_forbund).transpose()?;
@@ -1126,7 +1126,7 @@ pub fn reconciliation(
         events.push((e.seq, e.event));
         Ok(())
     })?;
-    let result = run(books.projection, &events, Options { merger: merger.clone(), at, equity_ceiling: ceiling })
+    let result = run(books.projection, &events, Options { merger: merger.clone(), at, rules })
         .map_err(|e| Failure::usage(e.0))?;
     Ok((result, merger, at))
 }

@@ -456,6 +456,10 @@ Exit code 0 when no finding is an error, 1 otherwise, 2 on bad usage.")]
         /// The equity ceiling as a share of the year's contributions
         #[arg(long, value_name = "SHARE", default_value = "0.2", value_parser = parse_share)]
         equity_ceiling: rust_decimal::Decimal,
+        /// Days after the new year within which a cost accrued at the year's end must be met by
+        /// the cost itself (the invoice, the salary) on its line or insats
+        #[arg(long, value_name = "DAYS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=366))]
+        accrual_days: u32,
     },
     /// Write the books in another format
     #[command(subcommand)]
@@ -663,9 +667,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let view = finsam_store::open_view(&dir)?;
             emit(&annual::members_out(&dir, (&view).into(), &forbund, year, &axes.into(), format)?)
         }
-        Command::Reconcile { merger, axes, equity_ceiling } => {
-            let ok =
-                reports::reconcile(&store_dir(&cli.store), merger.as_deref(), axes.into(), equity_ceiling, format)?;
+        Command::Reconcile { merger, axes, equity_ceiling, accrual_days } => {
+            let rules = finsam_projections::reconcile::Rules { equity_ceiling, accrual_days };
+            let ok = reports::reconcile(&store_dir(&cli.store), merger.as_deref(), axes.into(), rules, format)?;
             if !ok {
                 return Err(Failure { code: 1, message: "the reconciliation found errors (listed above)".into() });
             }

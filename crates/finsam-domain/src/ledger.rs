@@ -5,7 +5,7 @@
 //! ids, grants, closed years; one short entry per seq) and serialisable, so the store can keep
 //! a checkpoint of it and replay only the log's tail.
 
-use crate::event::{BudgetStatus, Category, Event, EventKind, MemberKind, Slug};
+use crate::event::{BudgetStatus, Category, Event, EventKind, MemberKind, Nature, Slug};
 use crate::money::Amount;
 use crate::rejection::{Rejection, Rule};
 use chrono::{Datelike, NaiveDate};
@@ -146,6 +146,15 @@ impl ForbundState {
         let list = self.budgets.get(&year)?;
         let live = || list.iter().rev().filter(|(seq, _)| !corrected.contains_key(seq)).map(|(_, l)| l);
         live().find(|l| l.status == BudgetStatus::Adopted).or_else(|| live().next())
+    }
+
+    /// Whether the budget in force of an earlier year has a cost line with this id (the line a
+    /// cost booked before its year's budget will most likely have again).
+    fn earlier_cost_line(&self, year: i32, line: &Slug, corrected: &BTreeMap<u64, u64>) -> bool {
+        self.budgets
+            .range(..year)
+            .rev()
+            .any(|(y, _)| self.budget_in_force(*y, corrected).is_some_and(|b| b.costs.contains_key(line)))
     }
 }
 
@@ -364,19 +373,30 @@ impl Ledger {
             ))
         };
         // The budget line and the insats a cost is charged to.
-        let cost_target = |year: i32, line: &Option<Slug>, insats: &Option<Slug>| -> Result<(), Rejection> {
+        let cost_target = |year: i32,
+                           line: &Option<Slug>,
+                           insats: &Option<Slug>,
+                           nature: Option<Nature>|
+         -> Result<(), Rejection> {
             if let Some(insats) = insats {
                 insats_known(insats, "insats")?;
             }
             if let Some(line) = line {
-                // Life goes on in January: before the year's budget is adopted, a cost that also
-                // names its insats is booked (outside the budget until a line takes it).
-                if insats.is_some() && state.budget_in_force(year, &self.corrected).is_none() {
-                    return Ok(());
+                // Life goes on in January: before the year's budget is adopted, a cost is booked
+                // on the line id it will have, outside the budget until a budget adopts the line
+                // (a warning says so) — when its account is known: by its insats, by the line
+                // in an earlier year's budget, or by its nature.
+                if state.budget_in_force(year, &self.corrected).is_none() {
+                    let own_account = matches!(nature, Some(Nature::Personnel | Nature::Purchased | Nature::Other));
+                    if insats.is_some() || own_account || state.earlier_cost_line(year, line, &self.corrected) {
+                        return Ok(());
+                    }
                 }
                 let lines = budget(year, "year").map_err(|r| Rejection {
+                    field: "line".into(),
+                    value: quoted(line),
                     message: format!(
-                        "{f} has no budget for {year} yet: name the insats (`insats`) as well, and the cost is booked outside the budget until it is adopted; or record the BudgetAdopted first"
+                        "{f} has no budget for {year} yet, and no earlier budget of {f} has a cost line {line}: name its insats (`insats`) or its nature (`nature`: personal, kopta_tjanster or ovrigt), and the cost is booked on the line outside the budget until a budget adopts it; or record the BudgetAdopted first"
                     ),
                     ..r
                 })?;
@@ -523,8 +543,8 @@ impl Ledger {
                     ));
                 }
             }
-            CostRecorded { year, line, insats, .. } => cost_target(*year, line, insats)?,
-            InvoiceReceived { year, invoice, line, insats, amount, credits, .. } => {
+            CostRecorded { year, line, insats, nature, .. } => cost_target(*year, line, insats, *nature)?,
+            InvoiceReceived { year, invoice, line, insats, amount, credits, nature, .. } => {
                 if state.invoices.contains_key(invoice) {
                     return Err(Rejection::new(
                         Rule::InvoiceDuplicate,
@@ -533,7 +553,7 @@ impl Ledger {
                         format!("{f} has an invoice with this id already; an invoice (or credit note) is recorded once, and a payment is an InvoicePaid"),
                     ));
                 }
-                cost_target(*year, line, insats)?;
+                cost_target(*year, line, insats, *nature)?;
                 if let Some(original) = credits {
                     let known_invoice = state.invoices.get(original).filter(|i| !i.corrected && !i.credit_note);
                     let Some(credited) = known_invoice else {
@@ -570,7 +590,7 @@ impl Ledger {
             }
             AccrualRecorded { year, kind, line, insats, member, .. } => {
                 if kind.is_cost() {
-                    cost_target(*year, line, insats)?;
+                    cost_target(*year, line, insats, None)?;
                 } else if let Some(member) = member {
                     member_known(member)?;
                 } else if let Some(line) = line {

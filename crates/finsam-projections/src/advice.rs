@@ -268,6 +268,18 @@ impl<'a> Advisor<'a> {
         amount: Amount,
         out: &mut Vec<Warning>,
     ) {
+        if let (Some(l), None) = (line, self.budget(f, year)) {
+            out.push(Warning {
+                rule: "cost_outside_budget",
+                field: "line",
+                message: format!(
+                    "{f} has no budget for {year} yet: the cost is booked on line {l} outside the budget, and counts against the line once a budget adopts it"
+                ),
+                swedish: format!(
+                    "Det finns ingen budget för {year} ännu: kostnaden bokförs på raden {l} utanför budgeten och räknas mot raden när en budget antar den."
+                ),
+            });
+        }
         let budget_line = line
             .as_ref()
             .and_then(|l| self.budget(f, year).and_then(|(_, costs, _)| costs.iter().find(|c| &c.id == l)).cloned());

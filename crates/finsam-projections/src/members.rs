@@ -22,6 +22,12 @@ pub struct MemberRow {
     /// Who paid for it last, when not the member itself (Försäkringskassan pays for
     /// Arbetsförmedlingen).
     pub paid_by: Option<Slug>,
+    /// Whether any contribution was decided for it for the year (without one, nothing is owed
+    /// and a payment is not a negative debt).
+    pub decided_any: bool,
+    /// The insatser it runs (the decision names it their owner), with what the förbund's books
+    /// charged to each in the year: what the förbund paid it back for its work.
+    pub runs: Vec<(Slug, String, Amount)>,
     /// The seqs of its decisions and payments.
     pub seqs: Vec<u64>,
 }
@@ -36,13 +42,27 @@ impl MemberRow {
             decided: Amount::ZERO,
             paid: Amount::ZERO,
             paid_by: None,
+            decided_any: false,
+            runs: Vec::new(),
             seqs: Vec::new(),
         }
     }
 
-    /// Decided less paid: what the member still owes (negative: paid more than decided).
-    pub fn outstanding(&self) -> Amount {
-        self.decided - self.paid
+    /// Decided less paid: what the member still owes (negative: paid more than decided);
+    /// `None` in a year nothing was decided for it (then nothing is owed).
+    pub fn outstanding(&self) -> Option<Amount> {
+        self.decided_any.then(|| self.decided - self.paid)
+    }
+
+    /// What the förbund paid for the insatser the member runs.
+    pub fn received(&self) -> Amount {
+        self.runs.iter().map(|(.., a)| *a).sum()
+    }
+
+    /// Its netting for the year: what it paid in less what it got back for the insatser it runs
+    /// (positive: it paid in more).
+    pub fn net(&self) -> Amount {
+        self.paid - self.received()
     }
 }
 
@@ -117,6 +137,7 @@ impl Projection {
             match &c.paid_by {
                 None => {
                     row.decided += c.amount;
+                    row.decided_any = true;
                     decided_years = true;
                 }
                 Some(payer) => {
@@ -124,6 +145,27 @@ impl Projection {
                     row.paid_by = (payer != &c.member).then(|| payer.clone());
                     *paid_by.entry(payer.clone()).or_default() += c.amount;
                 }
+            }
+        }
+        // What the förbund's books charged in the year to each insats a member runs.
+        let year_start = NaiveDate::from_ymd_opt(year, 1, 1)?;
+        let mut charged: BTreeMap<Slug, Amount> = BTreeMap::new();
+        for v in self.visible_vouchers(f, at.known_at, year_end.min(at.as_of)).filter(|v| v.date >= year_start) {
+            if v.kind == crate::projection::VoucherKind::Closing {
+                continue;
+            }
+            for r in v.rows.iter().filter(|r| r.role.side() == crate::chart::Side::Cost) {
+                if let Some(i) = &r.insats {
+                    *charged.entry(i.clone()).or_default() += r.amount;
+                }
+            }
+        }
+        for i in self.insatser.iter().filter(|i| &i.forbund == f && i.seq <= at.known_at) {
+            let Some(owner) = &i.owner else { continue };
+            let amount = charged.get(&i.insats).copied().unwrap_or_default();
+            let active = i.date <= year_end && i.end.is_none_or(|e| e >= year_start);
+            if let (Some(row), true) = (rows.values_mut().find(|m| &m.name == owner), active || !amount.is_zero()) {
+                row.runs.push((i.insats.clone(), i.name.clone(), amount));
             }
         }
         let members: Vec<MemberRow> = order.iter().filter_map(|id| rows.remove(id)).collect();

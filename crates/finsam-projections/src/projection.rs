@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 7;
+pub const PROJECTION_VERSION: u32 = 8;
 
 /// The text of an opening balance's voucher (no other voucher has it: the texts of the others
 /// all begin with what they are).
@@ -184,6 +184,9 @@ pub struct InsatsRecord {
     pub date: NaiveDate,
     pub continues: Option<InsatsRef>,
     pub end: Option<NaiveDate>,
+    /// Who runs it, as the decision names it ("Sala kommun").
+    #[serde(default)]
+    pub owner: Option<String>,
     /// Renamings, changes of category and ends decided later (v2), in order of record.
     #[serde(default)]
     pub changes: Vec<InsatsChange>,
@@ -547,7 +550,7 @@ impl Projection {
                 }
                 self.book(r, f, e.date, OPENING_TEXT.into(), VoucherKind::Event, rows);
             }
-            InsatsCreated { insats, name, category, continues, end, .. } => {
+            InsatsCreated { insats, name, category, continues, end, owner, .. } => {
                 self.insats_index.insert((f.clone(), insats.clone()), self.insatser.len());
                 self.insatser.push(InsatsRecord {
                     seq: r.seq,
@@ -558,6 +561,7 @@ impl Projection {
                     date: e.date,
                     continues: continues.clone(),
                     end: *end,
+                    owner: owner.clone(),
                     changes: Vec::new(),
                 })
             }
@@ -861,14 +865,22 @@ impl Projection {
         let budget_line = line.as_ref().and_then(|l| {
             self.budget_in_force(f, year, seq, NaiveDate::MAX).and_then(|b| b.costs.iter().find(|c| &c.id == l))
         });
-        let category = match (budget_line, insats) {
+        // Before its year's budget: the line as the latest earlier budget had it, for its
+        // account (the cost counts against the line once a budget adopts it).
+        let earlier_line = match (budget_line, line) {
+            (None, Some(l)) if self.budget_in_force(f, year, seq, NaiveDate::MAX).is_none() => (2000..year)
+                .rev()
+                .find_map(|y| self.budget_in_force(f, y, seq, NaiveDate::MAX)?.costs.iter().find(|c| &c.id == l)),
+            _ => None,
+        };
+        let category = || match (budget_line.or(earlier_line), insats) {
             (Some(l), _) => l.category,
             (None, Some(i)) => self.insats(f, i).expect("the ledger checked the insats").category_at(date, seq),
-            (None, None) => unreachable!("the ledger checked the cost's line"),
+            (None, None) => unreachable!("the ledger checked that the cost's account is known"),
         };
-        let role = match nature.or_else(|| budget_line.and_then(|l| l.nature)) {
+        let role = match nature.or_else(|| budget_line.or(earlier_line).and_then(|l| l.nature)) {
             Some(n @ (Nature::Personnel | Nature::Purchased | Nature::Other)) => Role::CostOf(n),
-            Some(Nature::Grants) | None => Role::Cost(category),
+            Some(Nature::Grants) | None => Role::Cost(category()),
         };
         let mut cost = Row::new(role, amount);
         cost.insats = insats.clone().or_else(|| budget_line.and_then(|l| l.insats.clone()));

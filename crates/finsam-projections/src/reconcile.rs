@@ -7,7 +7,7 @@ use crate::projection::{BudgetRecord, Projection, VoucherKind};
 use crate::reports::At;
 use chrono::{Datelike, Duration, NaiveDate};
 use finsam_domain::event::BudgetStatus;
-use finsam_domain::{Amount, Category, Event, MemberKind, Slug};
+use finsam_domain::{Amount, Category, Event, EventKind, MemberKind, Slug};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,7 +27,7 @@ impl Severity {
 }
 
 /// The checks, in the order they run and report.
-pub const CHECKS: [&str; 10] = [
+pub const CHECKS: [&str; 11] = [
     "budget_arithmetic",
     "equity_rollforward",
     "transfer_vs_estimate",
@@ -36,6 +36,7 @@ pub const CHECKS: [&str; 10] = [
     "contribution_split",
     "overspend",
     "spent_without_grant",
+    "accrual_unsettled",
     "equity_ceiling",
     "missing",
 ];
@@ -76,6 +77,7 @@ pub fn check_label(check: &str) -> &str {
         "contribution_split" => "bidragens fördelning",
         "overspend" => "överskridande",
         "spent_without_grant" => "utgifter utan beviljade medel",
+        "accrual_unsettled" => "periodisering utan motsvarande kostnad",
         "equity_ceiling" => "tak för eget kapital",
         "missing" => "saknas",
         other => other,
@@ -101,8 +103,23 @@ pub struct Options {
     /// Only the merger into this förbund (and the förbund merging into it).
     pub merger: Option<Slug>,
     pub at: At,
+    pub rules: Rules,
+}
+
+/// The limits the checks apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
     /// The equity ceiling as a share of the year's contributions (Finsam's recommendation: 0.2).
     pub equity_ceiling: Decimal,
+    /// How many days after the new year a cost accrued at the year's end must be met by the
+    /// cost itself (the invoice, the salary) before its reversal is a finding.
+    pub accrual_days: u32,
+}
+
+impl Default for Rules {
+    fn default() -> Rules {
+        Rules { equity_ceiling: Decimal::new(2, 1), accrual_days: 60 }
+    }
 }
 
 #[derive(Debug)]
@@ -168,6 +185,7 @@ struct Run<'a> {
     events: &'a [(u64, Event)],
     at: At,
     ceiling: Decimal,
+    accrual_days: u32,
     chart: Chart,
     findings: Vec<Finding>,
     /// The booked equity per förbund, read from its vouchers once (see `Openings`).
@@ -245,7 +263,8 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         p,
         events,
         at,
-        ceiling: options.equity_ceiling,
+        ceiling: options.rules.equity_ceiling,
+        accrual_days: options.rules.accrual_days,
         chart: Chart::default_chart(),
         findings: Vec::new(),
         openings: Default::default(),
@@ -272,6 +291,7 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         run.contribution_split(f);
         run.overspend(f);
         run.spent_without_grant(f);
+        run.accrual_unsettled(f);
         run.books_ceiling(f);
         run.dissolved(f);
     }
@@ -1059,6 +1079,95 @@ impl<'a> Run<'a> {
                         line.spent.human(),
                         line.granted.human(),
                         (line.spent - line.granted).human()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A cost accrued at a year's end is reversed on 1 January, when the cost itself (the
+    /// invoice, the salary) is expected on the same line or insats. Not met by such costs within
+    /// `accrual_days`, the reversal leaves the new year with a cost credited and nothing against
+    /// it: a finding (the accrual may have been wrong, or the cost is not yet recorded).
+    fn accrual_unsettled(&mut self, f: &Slug) {
+        use finsam_domain::event::AccrualKind;
+        let at = self.at;
+        struct Accrued {
+            seq: u64,
+            date: NaiveDate,
+            year: i32,
+            line: Option<Slug>,
+            insats: Option<Slug>,
+            amount: Amount,
+            text: String,
+        }
+        let accruals: Vec<Accrued> = self
+            .events
+            .iter()
+            .filter(|(seq, e)| {
+                let withdrawn = self.p.corrected.get(seq).is_some_and(|(by, _)| *by <= at.known_at);
+                &e.forbund == f && *seq <= at.known_at && !withdrawn
+            })
+            .filter_map(|(seq, e)| match &e.kind {
+                EventKind::AccrualRecorded {
+                    year, kind: AccrualKind::AccruedCost, line, insats, amount, text, ..
+                } => Some(Accrued {
+                    seq: *seq,
+                    date: e.date,
+                    year: *year,
+                    line: line.clone(),
+                    insats: insats.clone(),
+                    amount: *amount,
+                    text: text.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        for Accrued { seq, date, year, line, insats, amount, text } in accruals {
+            let reversed = year_start(year + 1);
+            let deadline = reversed + Duration::days(i64::from(self.accrual_days));
+            if at.as_of < deadline || date > at.as_of {
+                continue;
+            }
+            // The costs of the new year, within the time, on the accrual's line (or insats):
+            // every voucher but the accruals' own.
+            let same = |r: &crate::projection::Row| match (&line, &insats) {
+                (Some(l), _) => r.line.as_ref() == Some(l),
+                (None, Some(i)) => r.insats.as_ref() == Some(i),
+                (None, None) => false,
+            };
+            let mut met = Amount::ZERO;
+            let mut seqs = vec![seq];
+            for v in self.p.visible_vouchers(f, at.known_at, deadline).filter(|v| v.date >= reversed) {
+                if v.kind == VoucherKind::Closing || v.rows.iter().any(|r| r.role == Role::AccruedLiability) {
+                    continue;
+                }
+                let cost: Amount = v
+                    .rows
+                    .iter()
+                    .filter(|r| r.role.side() == crate::chart::Side::Cost && same(r))
+                    .map(|r| r.amount)
+                    .sum();
+                if !cost.is_zero() {
+                    met += cost;
+                    seqs.push(v.seq);
+                }
+            }
+            if met < amount {
+                let what = line.as_ref().or(insats.as_ref()).map_or(String::new(), |x| x.to_string());
+                self.find(
+                    "accrual_unsettled",
+                    f,
+                    Severity::Warning,
+                    format!("{year}: upplupen kostnad på {what} utan kostnad efter årsskiftet"),
+                    kr(amount),
+                    kr(met),
+                    seqs,
+                    format!(
+                        "Upplupen kostnad {} ({text}) bokförd {date} och återförd {reversed}; kostnader på {what} {reversed} – {deadline}: {} — {} av den återförda kostnaden möts inte av någon kostnad",
+                        amount.human(),
+                        met.human(),
+                        (amount - met).human()
                     ),
                 );
             }

@@ -6,7 +6,6 @@ use crate::reports::At;
 use crate::tests::project;
 use chrono::NaiveDate;
 use finsam_domain::{Event, Slug};
-use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 fn d(body: &str, date: &str) -> Value {
@@ -93,12 +92,8 @@ fn run(events: &[Value], merger: Option<&str>) -> crate::reconcile::Reconciliati
     let recorded: Vec<(u64, Event)> =
         events.iter().enumerate().map(|(i, v)| (i as u64 + 1, Event::from_json(v).unwrap())).collect();
     let at = At { as_of: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(), known_at: p.head };
-    reconcile(
-        &p,
-        &recorded,
-        Options { merger: merger.map(|m| Slug::parse(m).unwrap()), at, equity_ceiling: Decimal::new(2, 1) },
-    )
-    .unwrap()
+    reconcile(&p, &recorded, Options { merger: merger.map(|m| Slug::parse(m).unwrap()), at, rules: Default::default() })
+        .unwrap()
 }
 
 #[test]
@@ -157,12 +152,9 @@ fn a_merger_that_is_not_recorded_is_refused() {
     let events = merger(false);
     let p = project(&events);
     let at = At { as_of: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(), known_at: p.head };
-    let err = reconcile(
-        &p,
-        &[],
-        Options { merger: Some(Slug::parse("sf-gl").unwrap()), at, equity_ceiling: Decimal::new(2, 1) },
-    )
-    .unwrap_err();
+    let err =
+        reconcile(&p, &[], Options { merger: Some(Slug::parse("sf-gl").unwrap()), at, rules: Default::default() })
+            .unwrap_err();
     assert!(err.0.contains("no merger into sf-gl") && err.0.contains("sf-ny"), "{}", err.0);
 }
 
@@ -174,7 +166,7 @@ fn before_the_merger_takes_effect_a_missing_transfer_is_no_finding() {
         events.iter().enumerate().map(|(i, v)| (i as u64 + 1, Event::from_json(v).unwrap())).collect();
     let before = At { as_of: NaiveDate::from_ymd_opt(2023, 12, 31).unwrap(), known_at: p.head };
     let after = At { as_of: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(), known_at: p.head };
-    let options = |at| Options { merger: None, at, equity_ceiling: Decimal::new(2, 1) };
+    let options = |at| Options { merger: None, at, rules: Default::default() };
     assert!(reconcile(&p, &recorded, options(before)).unwrap().findings.is_empty());
     let r = reconcile(&p, &recorded, options(after)).unwrap();
     let missing: Vec<_> = r.findings.iter().filter(|f| f.check == "missing").map(|f| f.subject.as_str()).collect();

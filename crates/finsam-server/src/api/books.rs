@@ -87,6 +87,10 @@ pub struct ReconcileQuery {
     /// the equity ceiling as a share of the year's contributions (default 0.2)
     #[param(example = "0.2")]
     pub(crate) equity_ceiling: Option<String>,
+    /// days after the new year within which a cost accrued at the year's end must be met by the
+    /// cost itself (default 60)
+    #[param(minimum = 1, maximum = 366)]
+    pub(crate) accrual_days: Option<u32>,
 }
 
 #[utoipa::path(
@@ -105,14 +109,22 @@ pub(crate) async fn reconcile(State(s): State<Shared_>, headers: HeaderMap, Quer
     };
     let user = s.authorize(None, &headers, need)?;
     let axes = (AxesQuery { as_of: q.as_of.clone(), known_at: q.known_at.clone() }).axes()?;
-    let ceiling = match q.equity_ceiling.as_deref().map(finsam_domain::Share::parse) {
-        None => rust_decimal::Decimal::new(2, 1),
-        Some(Ok(s)) => s.decimal(),
+    let mut rules = finsam_projections::reconcile::Rules::default();
+    match q.equity_ceiling.as_deref().map(finsam_domain::Share::parse) {
+        None => {}
+        Some(Ok(s)) => rules.equity_ceiling = s.decimal(),
         Some(Err(e)) => return Err(Answer::error(StatusCode::BAD_REQUEST, format!("equity_ceiling: {}", e.0))),
     };
+    match q.accrual_days {
+        None => {}
+        Some(days @ 1..=366) => rules.accrual_days = days,
+        Some(days) => {
+            return Err(Answer::error(StatusCode::BAD_REQUEST, format!("accrual_days {days}: 1 to 366 days")))
+        }
+    }
     let merger = q.merger.clone();
     let a = report(s, move |dir, books| {
-        reports::reconcile_out(dir, books, merger.as_deref(), &axes, ceiling, Format::Json).map(|(out, _)| out)
+        reports::reconcile_out(dir, books, merger.as_deref(), &axes, rules, Format::Json).map(|(out, _)| out)
     })
     .await;
     finish(a, &user, q.merger.as_deref())
