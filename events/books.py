@@ -449,8 +449,10 @@ class Books:
             "ovriga_intakter": -of(flows, "other_income"),
             "personalkostnader": -of(flows, "cost_personal"),
             "kopta_tjanster": -of(flows, "cost_kopta_tjanster"),
-            "lamnade_bidrag": -of(flows, "cost_individ", "cost_struktur", "cost_admin"),
-            "ovriga_kostnader": -of(flows, "cost_ovrigt"),
+            # Lämnade bidrag are grants to insatser; administration without a nature is an
+            # other cost (administration is a category, never a nature).
+            "lamnade_bidrag": -of(flows, "cost_individ", "cost_struktur"),
+            "ovriga_kostnader": -of(flows, "cost_ovrigt", "cost_admin"),
             "finansiella_poster": Decimal(0),
         }
         rr["summa_intakter"] = sum((rr[k] for k in ("medlemsbidrag_staten", "medlemsbidrag_region",

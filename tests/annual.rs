@@ -649,3 +649,60 @@ fn the_member_statement_shows_no_debt_without_a_decision_and_each_members_nettin
     let sala_row = text.lines().find(|l| l.starts_with("Sala kommun ") && l.contains("Samordningsteam Sala")).unwrap();
     assert!(sala_row.contains("1 668 324,00") && sala_row.trim_end().ends_with("-1 278 045,00"), "{sala_row}");
 }
+
+/// Costs by nature beside their category: lämnade bidrag are grants to insatser only, and
+/// administration is never a nature (issue 27, point 3).
+#[test]
+fn costs_stand_by_their_nature_and_administration_is_never_lamnade_bidrag() {
+    let dir = TempDir::new("annual-nature");
+    let store = fixture_store(&dir);
+    let r = annual(&store, "sf-vastmanland", "2024");
+    let rr = figures(&r, "resultatrakning");
+    let (now, was) = (|k: &str| cents(rr[k].0), |k: &str| cents(rr[k].1.unwrap()));
+    // The 2023 column (the predecessors): 14 345 000 of grants and 2 761 000 of administration,
+    // by nature.
+    assert_eq!(was("lamnade_bidrag"), cents(-14_345_000.0));
+    assert_eq!(was("personalkostnader"), cents(-924_700.0));
+    assert_eq!(was("kopta_tjanster"), cents(-1_659_300.0));
+    assert_eq!(was("ovriga_kostnader"), cents(-177_000.0));
+    assert_eq!(
+        was("personalkostnader") + was("kopta_tjanster") + was("ovriga_kostnader"),
+        cents(-2_761_000.0),
+        "the administration of 2023, all of it by nature"
+    );
+    // 2024: the evaluator's and the course centre's invoices are purchases.
+    assert_eq!(now("kopta_tjanster"), cents(-194_553.0));
+    // No statement line of lämnade bidrag sums an administration account.
+    let grants =
+        r["statements"]["resultatrakning"].as_array().unwrap().iter().find(|l| l["key"] == "lamnade_bidrag").unwrap();
+    let accounts: Vec<&str> =
+        grants["current"]["accounts"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(!accounts.contains(&"6990"), "{accounts:?}");
+    // Västerås' förbundssamordnartjänst, bought from Servicepartner, is köpta tjänster (6550).
+    let o = finsam(
+        &store,
+        &[
+            "--format",
+            "json",
+            "audit",
+            "explain",
+            "--forbund",
+            "sf-vasteras",
+            "--account",
+            "6550",
+            "--as-of",
+            "2021-12-31",
+        ],
+        "",
+    );
+    assert_exit(&o, 0);
+    let e: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        e["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["text"].as_str().unwrap_or("").starts_with("Förbundssamordnartjänst")),
+        "{e}"
+    );
+}

@@ -280,7 +280,11 @@ const RECEIVABLES: &[Role] = &[Role::Receivable, Role::OpeningDifferenceAsset];
 const ACCRUED_ASSETS: &[Role] = &[Role::AccruedAsset];
 const PAYABLES: &[Role] = &[Role::Payable, Role::OpeningDifferenceLiability];
 const ACCRUED_LIABILITIES: &[Role] = &[Role::AccruedLiability];
-const GRANTS: &[Role] = &[Role::Cost(Category::Individ), Role::Cost(Category::Struktur), Role::Cost(Category::Admin)];
+/// Lämnade bidrag: what the förbund gives to insatser (individ and struktur) — never its own
+/// administration, which is a category, not a nature.
+const GRANTS: &[Role] = &[Role::Cost(Category::Individ), Role::Cost(Category::Struktur)];
+/// Övriga kostnader: other costs, and administration recorded without a nature (contract v1).
+const OTHER_COSTS: &[Role] = &[Role::CostOf(Nature::Other), Role::Cost(Category::Admin)];
 
 /// Debit-positive sums per role: the balances at a day, and the year's flows.
 #[derive(Default)]
@@ -354,7 +358,7 @@ impl Sums {
         let personnel = cost(&[Role::CostOf(Nature::Personnel)]);
         let purchased = cost(&[Role::CostOf(Nature::Purchased)]);
         let grants = cost(GRANTS);
-        let other_costs = cost(&[Role::CostOf(Nature::Other)]);
+        let other_costs = cost(OTHER_COSTS);
         let costs_total = Figure::total(&[&personnel, &purchased, &grants, &other_costs]);
         let operating = Figure::total(&[&income_total, &costs_total]);
         let financial = Figure { amount: Amount::ZERO, roles: Vec::new() };
