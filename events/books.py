@@ -27,12 +27,16 @@ SIDES = {
     "cost_personal": "cost",
     "cost_kopta_tjanster": "cost",
     "cost_ovrigt": "cost",
+    "cost_finansiell": "cost",
+    "financial_income": "income",
     "payable": "liability",
     "accrued_asset": "asset",
     "accrued_liability": "liability",
     "receivable": "asset",
 }
 CATEGORIES = ["individ", "struktur", "admin"]
+# The natures whose costs post to an account of their own (grants given post to the category's).
+OWN_ACCOUNT_NATURES = ("personal", "kopta_tjanster", "ovrigt", "finansiell")
 OPENING_TEXT = "Ingående balans"
 
 
@@ -172,7 +176,9 @@ class Books:
 
     def _OtherIncomeRecorded(self, seq, f, date, e):
         value = amount(e["amount"])
-        self._book(seq, f, date, "event", [row("bank", value), row("other_income", -value, line=e["line"])])
+        # Interest and other financial income (nature `finansiell`) is a finansiell post.
+        role = "financial_income" if e.get("nature") == "finansiell" else "other_income"
+        self._book(seq, f, date, "event", [row("bank", value), row(role, -value, line=e["line"])])
 
     def _cost_row(self, seq, f, date, year, line, insats, value, nature=None):
         """The cost row: the category of the line in the budget in force for `year` when it was
@@ -192,10 +198,10 @@ class Books:
                     if found is not None:
                         category, earlier_nature = found["category"], found["nature"]
                         nature = nature if nature is not None else earlier_nature
-                        own = nature in ("personal", "kopta_tjanster", "ovrigt")
+                        own = nature in OWN_ACCOUNT_NATURES
                         role = "cost_" + nature if own else "cost_" + category
                         return row(role, value, insats=insats, line=line)
-        if budget_line is None and insats is None and nature in ("personal", "kopta_tjanster", "ovrigt"):
+        if budget_line is None and insats is None and nature in OWN_ACCOUNT_NATURES:
             return row("cost_" + nature, value, insats=insats, line=line)
         if budget_line is not None:
             category = budget_line["category"]
@@ -212,7 +218,7 @@ class Books:
             nature = budget_line["nature"]
         # The nature's account for the förbund's own staff, purchased services and other costs;
         # the category's for grants given (and v1).
-        role = "cost_" + nature if nature in ("personal", "kopta_tjanster", "ovrigt") else "cost_" + category
+        role = "cost_" + nature if nature in OWN_ACCOUNT_NATURES else "cost_" + category
         return row(role, value, insats=insats, line=line)
 
     def _CostRecorded(self, seq, f, date, e):
@@ -453,8 +459,10 @@ class Books:
             # other cost (administration is a category, never a nature).
             "lamnade_bidrag": -of(flows, "cost_individ", "cost_struktur"),
             "ovriga_kostnader": -of(flows, "cost_ovrigt", "cost_admin"),
-            "finansiella_poster": Decimal(0),
+            "finansiella_intakter": -of(flows, "financial_income"),
+            "finansiella_kostnader": -of(flows, "cost_finansiell"),
         }
+        rr["finansiella_poster"] = rr["finansiella_intakter"] + rr["finansiella_kostnader"]
         rr["summa_intakter"] = sum((rr[k] for k in ("medlemsbidrag_staten", "medlemsbidrag_region",
                                                     "medlemsbidrag_kommuner", "ovriga_intakter")), Decimal(0))
         rr["summa_kostnader"] = sum((rr[k] for k in ("personalkostnader", "kopta_tjanster", "lamnade_bidrag",

@@ -706,3 +706,41 @@ fn costs_stand_by_their_nature_and_administration_is_never_lamnade_bidrag() {
         "{e}"
     );
 }
+
+/// Finansiella poster: interest received (other income of nature `finansiell`) and bank charges
+/// (a cost of nature `finansiell`) stand below the operations' result, on accounts of class 8
+/// (issue 27, point 5).
+#[test]
+fn interest_and_bank_charges_are_finansiella_poster() {
+    let dir = TempDir::new("annual-financial");
+    let store = fixture_store(&dir);
+    let before = annual(&store, "sf-vastmanland", "2024");
+    let batch = [
+        r#"{"type":"OtherIncomeRecorded","forbund":"sf-vastmanland","date":"2024-12-31","year":2024,"line":"medelstilldelning","amount":"1234.56","reference":"Ränta på bankkontot 2024","nature":"finansiell"}"#,
+        r#"{"type":"CostRecorded","forbund":"sf-vastmanland","date":"2024-12-31","year":2024,"line":"gemensam-administration","amount":"99","reference":"Bankavgift","text":"Bankavgifter 2024","nature":"finansiell"}"#,
+    ]
+    .join("\n");
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &batch), 0);
+    let r = annual(&store, "sf-vastmanland", "2024");
+    let (rr, was) = (figures(&r, "resultatrakning"), figures(&before, "resultatrakning"));
+    let now = |k: &str| cents(rr[k].0);
+    assert_eq!(now("finansiella_intakter"), cents(1_234.56));
+    assert_eq!(now("finansiella_kostnader"), cents(-99.0));
+    assert_eq!(now("finansiella_poster"), cents(1_135.56));
+    // The operations are as before; the result moves by the financial items alone.
+    assert_eq!(now("verksamhetens_resultat"), cents(was["verksamhetens_resultat"].0));
+    assert_eq!(now("arets_resultat"), now("verksamhetens_resultat") + now("finansiella_poster"));
+    let accounts = |key: &str| {
+        let line = r["statements"]["resultatrakning"].as_array().unwrap().iter().find(|l| l["key"] == key).unwrap();
+        line["current"]["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(accounts("finansiella_intakter"), ["8310"]);
+    assert_eq!(accounts("finansiella_kostnader"), ["8490"]);
+    // The revisor's bundle recomputes them with Python alone.
+    bundle_checks_out(&store, "sf-vastmanland", 2024, &dir.0.join("bundle"));
+}

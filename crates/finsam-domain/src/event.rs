@@ -105,13 +105,22 @@ string_enum!(
 );
 string_enum!(
     /// What a cost is (kostnadsslag, v2), apart from what it is for (its category): the
-    /// förbund's own staff, purchased services, grants given to insatser run by the members, or
-    /// other costs.
+    /// förbund's own staff, purchased services, grants given to insatser run by the members,
+    /// other costs, or a financial cost (interest paid, bank charges: a finansiell post).
     Nature {
         Personnel => "personal",
         Purchased => "kopta_tjanster",
         Grants => "lamnade_bidrag",
-        Other => "ovrigt"
+        Other => "ovrigt",
+        Financial => "finansiell"
+    }
+);
+string_enum!(
+    /// What other income is: income of the operations (the default), or financial income
+    /// (interest received on the bank balance: a finansiell post).
+    IncomeNature {
+        Operating => "verksamhet",
+        Financial => "finansiell"
     }
 );
 string_enum!(
@@ -280,6 +289,8 @@ pub enum EventKind {
         line: Slug,
         amount: Amount,
         reference: String,
+        /// `finansiell`: interest and other financial income (v2; absent: the operations').
+        nature: Option<IncomeNature>,
     },
     CostRecorded {
         year: i32,
@@ -1056,7 +1067,12 @@ fn decode_kind(
             let amount = o.amount("amount")?;
             o.positive("amount", amount)?;
             check_year_matches_date(year, date)?;
-            OtherIncomeRecorded { year, line, amount, reference: o.text("reference", NAME_CHARS_MAX)? }
+            let reference = o.text("reference", NAME_CHARS_MAX)?;
+            let nature = match o.opt("nature") {
+                None => None,
+                Some(v) => Some(o.enum_of("nature", v, IncomeNature::parse, IncomeNature::allowed())?),
+            };
+            OtherIncomeRecorded { year, line, amount, reference, nature }
         }
         "CostRecorded" => {
             let year = o.year("year")?;
@@ -1757,11 +1773,12 @@ impl Event {
                 m.str("reference", reference);
                 m.decision(decision);
             }
-            OtherIncomeRecorded { year, line, amount, reference } => {
+            OtherIncomeRecorded { year, line, amount, reference, nature } => {
                 m.int("year", year);
                 m.slug("line", line);
                 m.amount("amount", *amount);
                 m.str("reference", reference);
+                m.opt_str("nature", nature.map(|n| n.as_str()));
             }
             ForecastRecorded { year, line, amount, text } => {
                 m.int("year", year);

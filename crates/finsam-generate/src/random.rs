@@ -70,7 +70,13 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
             json!({"type": "ContributionReceived", "forbund": f, "date": date, "member": rng.pick(&MEMBERS), "year": year, "amount": rng.amount(), "reference": "bidrag"})
         }
         8 => {
-            json!({"type": "OtherIncomeRecorded", "forbund": f, "date": date, "year": year, "line": "ovrigt", "amount": rng.amount(), "reference": "konsult"})
+            // Interest on the bank balance (a finansiell post) now and then, else other income
+            // (chosen by the history's length, so that the draws that follow stay the same).
+            if seq_so_far % 3 == 0 {
+                json!({"type": "OtherIncomeRecorded", "forbund": f, "date": date, "year": year, "line": "ovrigt", "amount": rng.amount(), "reference": "ränta", "nature": "finansiell"})
+            } else {
+                json!({"type": "OtherIncomeRecorded", "forbund": f, "date": date, "year": year, "line": "ovrigt", "amount": rng.amount(), "reference": "konsult"})
+            }
         }
         9 | 10 => {
             let line = *rng.pick(&["team", "kansli", "utveckling"]);
@@ -78,7 +84,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
         }
         11 => {
             json!({"type": "CostRecorded", "forbund": f, "date": date, "year": year, "insats": rng.pick(&INSATSER), "amount": rng.amount(), "reference": "F", "text": "per insats",
-                "nature": rng.pick(&["kopta_tjanster", "lamnade_bidrag", "ovrigt"])})
+                "nature": rng.pick(&["kopta_tjanster", "lamnade_bidrag", "ovrigt", "finansiell"])})
         }
         12 => {
             let other = *rng.pick(&FORBUND);

@@ -68,7 +68,11 @@ pub struct ResultStatement {
     pub costs: Costs,
     /// Verksamhetens nettokostnader / resultat före finansiella poster.
     pub operating: Figure,
-    /// Finansiella poster: none in finsam's books (no interest is recorded); always zero.
+    /// Finansiella intäkter: interest received (other income of nature `finansiell`).
+    pub financial_income: Figure,
+    /// Finansiella kostnader: interest paid, bank charges (costs of nature `finansiell`).
+    pub financial_costs: Figure,
+    /// Finansiella poster: financial income less financial costs.
     pub financial: Figure,
     pub result: Figure,
 }
@@ -361,7 +365,9 @@ impl Sums {
         let other_costs = cost(OTHER_COSTS);
         let costs_total = Figure::total(&[&personnel, &purchased, &grants, &other_costs]);
         let operating = Figure::total(&[&income_total, &costs_total]);
-        let financial = Figure { amount: Amount::ZERO, roles: Vec::new() };
+        let financial_income = income(&[Role::FinancialIncome]);
+        let financial_costs = cost(&[Role::CostOf(Nature::Financial)]);
+        let financial = Figure::total(&[&financial_income, &financial_costs]);
         let result = Figure::total(&[&operating, &financial]);
         // Every result role is in the statement: nothing of the year's result is left out.
         let all_result: Amount = self.flows.iter().filter(|(r, _)| r.is_result()).map(|(_, a)| -*a).sum();
@@ -454,6 +460,8 @@ impl Sums {
                 income: Income { staten, region, kommuner, other, total: income_total },
                 costs: Costs { personnel, purchased, grants, other: other_costs, total: costs_total },
                 operating,
+                financial_income,
+                financial_costs,
                 financial,
                 result,
             },
@@ -605,8 +613,9 @@ impl Projection {
         });
         if let Some(o) = &operations {
             assert_eq!(
-                o.utfall_total, -current.result.costs.total.amount,
-                "the driftredovisning's utfall of {f} {year} is the resultaträkning's costs"
+                o.utfall_total,
+                -(current.result.costs.total.amount + current.result.financial_costs.amount),
+                "the driftredovisning's utfall of {f} {year} is the resultaträkning's costs, financial ones included"
             );
         }
         // The members' contributions, by the member each voucher row names.

@@ -28,9 +28,11 @@ pub enum Role {
     AccruedLiability,
     /// Fordringar hos medlemmar: contributions decided and not yet paid (v2).
     Receivable,
-    /// A cost by its nature (v2): the förbund's own staff, purchased services, other costs.
-    /// (Grants given stay on the category's account, as in v1.)
+    /// A cost by its nature (v2): the förbund's own staff, purchased services, other costs,
+    /// financial costs. (Grants given stay on the category's account, as in v1.)
     CostOf(Nature),
+    /// Finansiella intäkter: interest received and other financial income (v2).
+    FinancialIncome,
 }
 
 /// Where a role sits in the books.
@@ -46,7 +48,7 @@ pub enum Side {
 impl Role {
     /// Every role, in the order their index is stored in the vouchers' bytes: new roles are
     /// appended, never inserted.
-    pub const ALL: [Role; 19] = [
+    pub const ALL: [Role; 21] = [
         Role::OpeningDifferenceAsset,
         Role::Bank,
         Role::Equity,
@@ -66,6 +68,8 @@ impl Role {
         Role::CostOf(Nature::Personnel),
         Role::CostOf(Nature::Purchased),
         Role::CostOf(Nature::Other),
+        Role::CostOf(Nature::Financial),
+        Role::FinancialIncome,
     ];
 
     /// The roles of contract v1: a chart must map every one of them. A chart written before a
@@ -93,6 +97,8 @@ impl Role {
             Role::CostOf(Nature::Personnel) => "cost_personal",
             Role::CostOf(Nature::Purchased) => "cost_kopta_tjanster",
             Role::CostOf(Nature::Other) => "cost_ovrigt",
+            Role::CostOf(Nature::Financial) => "cost_finansiell",
+            Role::FinancialIncome => "financial_income",
             Role::CostOf(Nature::Grants) => unreachable!("grants given post to the category's role"),
         }
     }
@@ -102,7 +108,7 @@ impl Role {
             Role::Bank | Role::OpeningDifferenceAsset | Role::AccruedAsset | Role::Receivable => Side::Asset,
             Role::OpeningDifferenceLiability | Role::Payable | Role::AccruedLiability => Side::Liability,
             Role::Equity | Role::EquityReceived => Side::Equity,
-            Role::Contribution(_) | Role::OtherIncome => Side::Income,
+            Role::Contribution(_) | Role::OtherIncome | Role::FinancialIncome => Side::Income,
             Role::Cost(_) | Role::CostOf(_) => Side::Cost,
         }
     }

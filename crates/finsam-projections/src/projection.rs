@@ -651,10 +651,14 @@ impl Projection {
                 amount: *amount,
                 text: text.clone(),
             }),
-            OtherIncomeRecorded { line, amount, reference, .. } => {
-                let mut income = Row::new(Role::OtherIncome, -*amount);
+            OtherIncomeRecorded { line, amount, reference, nature, .. } => {
+                let (role, what) = match nature {
+                    Some(finsam_domain::event::IncomeNature::Financial) => (Role::FinancialIncome, "Finansiell intäkt"),
+                    _ => (Role::OtherIncome, "Övrig intäkt"),
+                };
+                let mut income = Row::new(role, -*amount);
                 income.line = Some(line.clone());
-                let text = format!("Övrig intäkt: {reference}");
+                let text = format!("{what}: {reference}");
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![Row::new(Role::Bank, *amount), income]);
             }
             CostRecorded { year, line, insats, amount, reference, text, nature } => {
@@ -879,7 +883,7 @@ impl Projection {
             (None, None) => unreachable!("the ledger checked that the cost's account is known"),
         };
         let role = match nature.or_else(|| budget_line.or(earlier_line).and_then(|l| l.nature)) {
-            Some(n @ (Nature::Personnel | Nature::Purchased | Nature::Other)) => Role::CostOf(n),
+            Some(n @ (Nature::Personnel | Nature::Purchased | Nature::Other | Nature::Financial)) => Role::CostOf(n),
             Some(Nature::Grants) | None => Role::Cost(category()),
         };
         let mut cost = Row::new(role, amount);

@@ -117,6 +117,8 @@ fn random_histories_keep_the_laws_of_the_books() {
     // Opening balances seen by the statements: on 1 January (the year's opening) and during
     // a year (an inflow, said so).
     let (mut opened_on_new_year, mut opened_during_year) = (0, 0);
+    // Years whose statements carry financial income and financial costs (finansiella poster).
+    let (mut with_interest, mut with_financial_costs) = (0, 0);
     for seed in 0..cases() {
         let events = random_history(seed, 80);
         events_total += events.len();
@@ -183,6 +185,13 @@ fn random_histories_keep_the_laws_of_the_books() {
                 let b = full.balances(f, at, &chart).unwrap();
                 assert_eq!(a.current.balance.bank.amount, b.bank, "seed {seed}: bank of {f} {year}");
                 assert_eq!(a.current.balance.equity.closing.amount, b.equity, "seed {seed}: equity of {f} {year}");
+                with_interest += usize::from(!a.current.result.financial_income.amount.is_zero());
+                with_financial_costs += usize::from(!a.current.result.financial_costs.amount.is_zero());
+                assert_eq!(
+                    a.current.result.result.amount,
+                    a.current.result.operating.amount + a.current.result.financial.amount,
+                    "seed {seed}: {f} {year}"
+                );
                 let first = NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
                 let opened_at_start = full.vouchers().any(|v| &v.forbund == f && v.date == first && v.is_opening());
                 if opened_at_start {
@@ -369,6 +378,10 @@ fn random_histories_keep_the_laws_of_the_books() {
     assert!(takeovers > 0);
     assert!(opened_on_new_year > 0, "some history opens its books on 1 January");
     assert!(opened_during_year > 0, "some history opens its books during a year");
+    assert!(
+        with_interest > 0 && with_financial_costs > 0,
+        "{with_interest} years with interest, {with_financial_costs} with financial costs"
+    );
     assert!(forecasts_shown > 0, "some follow-up shows a recorded forecast");
     assert!(vouchers_total > events_total / 4, "the histories move money ({vouchers_total} vouchers)");
 }

@@ -98,8 +98,12 @@ pub fn summary(event: &Event) -> String {
         ContributionDecided { member, year, amount, .. } => {
             format!("medlemsbidrag {year} beslutat för {member}: {}", amount.human())
         }
-        OtherIncomeRecorded { year, line, amount, reference } => {
-            format!("övrig intäkt {year} på {line}: {} ({reference})", amount.human())
+        OtherIncomeRecorded { year, line, amount, reference, nature } => {
+            let what = match nature {
+                Some(finsam_domain::event::IncomeNature::Financial) => "finansiell intäkt",
+                _ => "övrig intäkt",
+            };
+            format!("{what} {year} på {line}: {} ({reference})", amount.human())
         }
         CostRecorded { year, line, insats, amount, text, .. } => {
             let on = match (line, insats) {
