@@ -72,7 +72,7 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
         8 => {
             // Interest on the bank balance (a finansiell post) now and then, else other income
             // (chosen by the history's length, so that the draws that follow stay the same).
-            if seq_so_far % 3 == 0 {
+            if seq_so_far.is_multiple_of(3) {
                 json!({"type": "OtherIncomeRecorded", "forbund": f, "date": date, "year": year, "line": "ovrigt", "amount": rng.amount(), "reference": "ränta", "nature": "finansiell"})
             } else {
                 json!({"type": "OtherIncomeRecorded", "forbund": f, "date": date, "year": year, "line": "ovrigt", "amount": rng.amount(), "reference": "konsult"})
