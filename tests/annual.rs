@@ -744,3 +744,72 @@ fn interest_and_bank_charges_are_finansiella_poster() {
     // The revisor's bundle recomputes them with Python alone.
     bundle_checks_out(&store, "sf-vastmanland", 2024, &dir.0.join("bundle"));
 }
+
+/// The ceiling on equity is data: a schedule by the förbund's size with its source — the
+/// built-in rule (the step the Västerås plan states), the förbund's own in the store, or a file
+/// given (issue 27, point 12).
+#[test]
+fn the_equity_ceiling_is_a_schedule_with_its_source() {
+    let dir = TempDir::new("annual-ceiling");
+    let store = fixture_store(&dir);
+    let note = |r: &Value| r["noter"]["eget_kapital_mot_taket"].clone();
+    // The built-in rule: 20 %, and where it comes from.
+    let r = annual(&store, "sf-vastmanland", "2024");
+    assert_eq!(note(&r)["ceiling"], "0.2000");
+    assert!(note(&r)["source"].as_str().unwrap().contains("2 662 tkr"), "{}", note(&r));
+    // A sliding scale: 19 038 000 kr of contributions falls in the second step, 15 %.
+    let scale = r#"{"source": "En skala för prov", "steps": [{"up_to": "10000000", "share": "0.2"}, {"up_to": "20000000", "share": "0.15"}, {"up_to": null, "share": "0.1"}]}"#;
+    let file = dir.0.join("scale.json");
+    std::fs::write(&file, scale).unwrap();
+    let o = finsam(
+        &store,
+        &[
+            "--format",
+            "json",
+            "report",
+            "annual",
+            "--forbund",
+            "sf-vastmanland",
+            "--year",
+            "2024",
+            "--equity-ceiling-rule",
+            file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_exit(&o, 0);
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(note(&r)["ceiling"], "0.1500");
+    assert_eq!(note(&r)["limit"], "2855700");
+    assert_eq!(note(&r)["source"], "En skala för prov");
+    // The förbund's own rule, kept in the store, is used without asking.
+    std::fs::create_dir_all(store.join("ceilings")).unwrap();
+    std::fs::write(
+        store.join("ceilings/sf-vastmanland.json"),
+        scale.replace("En skala för prov", "Förbundets egen regel"),
+    )
+    .unwrap();
+    let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"], ""));
+    assert!(
+        text.contains("taket 15,00 % av årets medlemsbidrag") && text.contains("Taket enligt: Förbundets egen regel."),
+        "{text}"
+    );
+    // A schedule that leaves a size without a share is refused, naming why.
+    std::fs::write(&file, r#"{"source": "x", "steps": [{"up_to": "10000000", "share": "0.2"}]}"#).unwrap();
+    let o = finsam(
+        &store,
+        &[
+            "report",
+            "annual",
+            "--forbund",
+            "sf-vastmanland",
+            "--year",
+            "2024",
+            "--equity-ceiling-rule",
+            file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("the last step is open"), "{}", stderr(&o));
+}

@@ -7,7 +7,7 @@ use crate::reports::{self, Books};
 use crate::table::{Align, Table};
 use crate::{charts, Format};
 use finsam_domain::Amount;
-use finsam_projections::annual::{Annual, CapitalKind, Comparison, Figure, Operations, Statements};
+use finsam_projections::annual::{Annual, CapitalKind, CeilingRule, Comparison, Figure, Operations, Statements};
 use finsam_projections::chart::Chart;
 use finsam_projections::period::ForecastKind;
 use maud::{html, Markup};
@@ -155,16 +155,47 @@ pub fn annual_out(
     forbund: &str,
     year: i32,
     known_at: Option<reports::KnownAt>,
-    ceiling: rust_decimal::Decimal,
+    ceiling: &Ceiling,
     format: Format,
 ) -> Result<String, crate::output::Failure> {
     reports::check_year(year)?;
     let axes = reports::Axes { as_of: chrono::NaiveDate::from_ymd_opt(year, 12, 31), known_at };
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
     let chart = reports::chart_for(store, &f)?;
-    let annual = books.projection.annual(&f, year, at.known_at, ceiling).expect("checked that the förbund exists");
+    let rule = ceiling_rule(store, &f, ceiling)?;
+    let annual = books.projection.annual(&f, year, at.known_at, &rule).expect("checked that the förbund exists");
     let head = reports::head_at(store, books, at.known_at)?;
     Ok(render(&annual, &chart, &head, format))
+}
+
+/// Which ceiling on equity the annual report measures against.
+#[derive(Clone, Debug, Default)]
+pub struct Ceiling {
+    /// One share for every size (`--equity-ceiling`).
+    pub flat: Option<rust_decimal::Decimal>,
+    /// A rule file (`--equity-ceiling-rule`); else the förbund's own in the store
+    /// (`ceilings/<forbund>.json`), else the built-in one.
+    pub rule_file: Option<std::path::PathBuf>,
+}
+
+/// The ceiling rule for a förbund, as asked.
+pub fn ceiling_rule(
+    store: &Path,
+    f: &finsam_domain::Slug,
+    asked: &Ceiling,
+) -> Result<CeilingRule, crate::output::Failure> {
+    use crate::output::Failure;
+    if let Some(share) = asked.flat {
+        let percent = reports::pct(Some(share));
+        return Ok(CeilingRule::flat(share, format!("angivet vid körningen (--equity-ceiling): {percent}")));
+    }
+    match finsam_store::files::ceiling_rule_text(store, f.as_str(), asked.rule_file.as_deref()) {
+        Ok(None) => Ok(CeilingRule::default_rule()),
+        Ok(Some((path, text))) => {
+            CeilingRule::parse(&text).map_err(|e| Failure::usage(format!("the ceiling rule {}: {e}", path.display())))
+        }
+        Err(e) => Err(Failure::usage(format!("the ceiling rule: {e}"))),
+    }
 }
 
 fn comparison_label(c: &Comparison) -> String {
@@ -240,7 +271,7 @@ fn notes_json(a: &Annual) -> Value {
             "upplupna_kostnader_forutbetalda_intakter": e.liability.canonical(),
         })).collect::<Vec<_>>(),
         "eget_kapital_mot_taket": {
-            "ceiling": format!("{:.4}", c.ceiling), "contributions": c.contributions.canonical(),
+            "ceiling": format!("{:.4}", c.ceiling), "source": c.source, "contributions": c.contributions.canonical(),
             "limit": c.limit.canonical(), "equity": c.equity.canonical(), "within": c.within,
         },
     })
@@ -461,12 +492,13 @@ fn notes_table(a: &Annual) -> String {
     out.push_str(&accruals_table(a));
     let c = &a.equity_ceiling;
     out.push_str(&format!(
-        "\nNot: Eget kapital mot taket\nEget kapital vid årets slut {} kr; taket {} av årets medlemsbidrag ({} kr) är {} kr: {}.\n",
+        "\nNot: Eget kapital mot taket\nEget kapital vid årets slut {} kr; taket {} av årets medlemsbidrag ({} kr) är {} kr: {}.\nTaket enligt: {}.\n",
         c.equity.human_number(),
         reports::pct(Some(c.ceiling)),
         c.contributions.human_number(),
         c.limit.human_number(),
-        if c.within { "inom taket" } else { "över taket" }
+        if c.within { "inom taket" } else { "över taket" },
+        c.source
     ));
     out
 }
@@ -570,6 +602,7 @@ fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
                     p { "Eget kapital vid årets slut " (c.equity.human_number()) " kr. Taket, "
                         (reports::pct(Some(c.ceiling))) " av årets medlemsbidrag (" (c.contributions.human_number()) " kr), är "
                         (c.limit.human_number()) " kr: " strong { (if c.within { "inom taket" } else { "över taket" }) } "." }
+                    p.note { "Taket enligt: " (c.source) "." }
                 }
     };
     pages::document(&format!("Årsredovisning {year} – {}", a.name), &footer, body)

@@ -254,7 +254,7 @@ fn bundle_files(
         reports::render_reconciliation(&r, p, merger, at, head.seq, Format::Table),
     );
     // The annual report's statements: as JSON and text for the verifier, as a page to read.
-    if let Some(annual) = p.annual(&f, year, head.seq, rust_decimal::Decimal::new(2, 1)) {
+    if let Some(annual) = p.annual(&f, year, head.seq, &finsam_projections::annual::CeilingRule::default_rule()) {
         let chart = Chart::default_chart();
         report(
             &format!("arsredovisning-{year}"),

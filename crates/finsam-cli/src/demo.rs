@@ -8,7 +8,6 @@ use finsam_domain::Slug;
 use finsam_projections::reconcile::{reconcile, Options};
 use finsam_projections::{At, Chart};
 use finsam_store::Store;
-use rust_decimal::Decimal;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -74,8 +73,9 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
     let reconciliation =
         reconcile(projection, &events, options).expect("the fixtures decide the merger into sf-vastmanland");
     // The annual report 2024 of the new förbund, as a page to open, print or archive.
-    let annual =
-        projection.annual(&forbund, 2024, head.seq, Decimal::new(2, 1)).expect("the fixtures register sf-vastmanland");
+    let annual = projection
+        .annual(&forbund, 2024, head.seq, &finsam_projections::annual::CeilingRule::default_rule())
+        .expect("the fixtures register sf-vastmanland");
     let page = finsam_app::annual::render(&annual, &chart, &head, Format::Html);
     let annual_path = dir.join("arsredovisning-sf-vastmanland-2024.html");
     finsam_store::files::write_new(&annual_path, page.as_bytes())?;

@@ -141,9 +141,14 @@ Example: finsam report annual --forbund sf-vastmanland --year 2024")]
         /// What the books said then: a seq, or a recording time or date [default: the head]
         #[arg(long, value_name = "SEQ|TIME", value_parser = reports::KnownAt::parse)]
         known_at: Option<reports::KnownAt>,
-        /// The plans' ceiling on equity, as a share of the year's contributions
-        #[arg(long, value_name = "SHARE", default_value = "0.2", value_parser = parse_share)]
-        equity_ceiling: rust_decimal::Decimal,
+        /// One ceiling on equity for every size, as a share of the year's contributions
+        /// [default: the förbund's rule, STORE/ceilings/<forbund>.json, else the built-in one]
+        #[arg(long, value_name = "SHARE", value_parser = parse_share, conflicts_with = "equity_ceiling_rule")]
+        equity_ceiling: Option<rust_decimal::Decimal>,
+        /// The ceiling on equity as a schedule by the förbund's size (a JSON file like
+        /// fixtures/equity-ceiling.json: thresholds, shares and the rule's source)
+        #[arg(long, value_name = "FILE")]
+        equity_ceiling_rule: Option<PathBuf>,
     },
     /// The board's follow-up: utfall through a month against the budget to date, per line,
     /// category and month, with a full-year forecast
@@ -453,9 +458,10 @@ Exit code 0 when no finding is an error, 1 otherwise, 2 on bad usage.")]
         merger: Option<String>,
         #[command(flatten)]
         axes: AxesArgs,
-        /// The equity ceiling as a share of the year's contributions
-        #[arg(long, value_name = "SHARE", default_value = "0.2", value_parser = parse_share)]
-        equity_ceiling: rust_decimal::Decimal,
+        /// One ceiling on equity for every size, as a share of the year's contributions
+        /// [default: the built-in rule, fixtures/equity-ceiling.json]
+        #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+        equity_ceiling: Option<rust_decimal::Decimal>,
         /// Days after the new year within which a cost accrued at the year's end must be met by
         /// the cost itself (the invoice, the salary) on its line or insats
         #[arg(long, value_name = "DAYS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=366))]
@@ -650,10 +656,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Budget { forbund, year, axes } => {
             reports::budget(&store_dir(&cli.store), &forbund, year, axes.into(), format)?
         }
-        Command::Report(ReportCommand::Annual { forbund, year, known_at, equity_ceiling }) => {
+        Command::Report(ReportCommand::Annual { forbund, year, known_at, equity_ceiling, equity_ceiling_rule }) => {
             let dir = store_dir(&cli.store);
             let view = finsam_store::open_view(&dir)?;
-            emit(&annual::annual_out(&dir, (&view).into(), &forbund, year, known_at, equity_ceiling, format)?)
+            let ceiling = annual::Ceiling { flat: equity_ceiling, rule_file: equity_ceiling_rule };
+            emit(&annual::annual_out(&dir, (&view).into(), &forbund, year, known_at, &ceiling, format)?)
         }
         Command::Report(ReportCommand::Period { forbund, year, through, known_at, profile }) => {
             let dir = store_dir(&cli.store);
@@ -668,6 +675,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             emit(&annual::members_out(&dir, (&view).into(), &forbund, year, &axes.into(), format)?)
         }
         Command::Reconcile { merger, axes, equity_ceiling, accrual_days } => {
+            let equity_ceiling = match equity_ceiling {
+                None => finsam_projections::annual::CeilingRule::default_rule(),
+                Some(share) => finsam_projections::annual::CeilingRule::flat(
+                    share,
+                    format!("angivet vid körningen (--equity-ceiling): {}", reports::pct(Some(share))),
+                ),
+            };
             let rules = finsam_projections::reconcile::Rules { equity_ceiling, accrual_days };
             let ok = reports::reconcile(&store_dir(&cli.store), merger.as_deref(), axes.into(), rules, format)?;
             if !ok {

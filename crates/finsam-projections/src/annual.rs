@@ -270,10 +270,84 @@ pub struct MemberContribution {
     pub by_share: Amount,
 }
 
-/// The equity at the year's end against the plans' ceiling (a share of the contributions).
+/// The ceiling on equity as data: by the förbund's size (the year's contributions), the share
+/// of them equity may be — a schedule of thresholds and shares (the national recommendation is
+/// a sliding scale; a förbund may have its own rule) — and where the rule comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CeilingRule {
+    /// (for contributions up to this, or above every threshold when `None`; the share), the
+    /// thresholds rising.
+    pub steps: Vec<(Option<Amount>, Decimal)>,
+    /// Where the rule comes from, for the reader of the report.
+    pub source: String,
+}
+
+/// The built-in rule (the file `fixtures/equity-ceiling.json`).
+pub const DEFAULT_CEILING_RULE: &str = include_str!("../../../fixtures/equity-ceiling.json");
+
+impl CeilingRule {
+    /// One share for every size.
+    pub fn flat(share: Decimal, source: impl Into<String>) -> CeilingRule {
+        CeilingRule { steps: vec![(None, share)], source: source.into() }
+    }
+
+    pub fn default_rule() -> CeilingRule {
+        CeilingRule::parse(DEFAULT_CEILING_RULE).expect("the built-in ceiling rule is valid")
+    }
+
+    /// Parses and checks a rule file: `{"source", "steps": [{"up_to": "KR" | null, "share": "0.2"}]}`
+    /// — thresholds rising, the last one open (`null`), each share from 0 to 1.
+    pub fn parse(text: &str) -> Result<CeilingRule, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("the ceiling rule is not valid JSON: {e}"))?;
+        let source = v.get("source").and_then(|s| s.as_str()).ok_or("the ceiling rule has no string `source`")?;
+        let steps = v.get("steps").and_then(|s| s.as_array()).ok_or("the ceiling rule has no `steps` array")?;
+        let mut out = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            let up_to = match step.get("up_to") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(s)) => {
+                    Some(Amount::parse(s).map_err(|e| format!("steps[{i}].up_to {s:?}: {}", e.0))?)
+                }
+                Some(other) => return Err(format!("steps[{i}].up_to {other}: kronor as a string, or null")),
+            };
+            let share_text =
+                step.get("share").and_then(|s| s.as_str()).ok_or(format!("steps[{i}] has no string `share`"))?;
+            let share = finsam_domain::Share::parse(share_text)
+                .map_err(|e| format!("steps[{i}].share {share_text:?}: {}", e.0))?
+                .decimal();
+            if let (Some((Some(before), _)), Some(now)) = (out.last(), up_to) {
+                if now <= *before {
+                    return Err(format!("steps[{i}].up_to {now}: the thresholds rise"));
+                }
+            }
+            if matches!(out.last(), Some((None, _))) {
+                return Err(format!("steps[{i}]: the step before it is open (up_to null) and must be the last"));
+            }
+            out.push((up_to, share));
+        }
+        if !matches!(out.last(), Some((None, _))) {
+            return Err("the last step is open (up_to null), so that every size has a share".into());
+        }
+        Ok(CeilingRule { steps: out, source: source.to_string() })
+    }
+
+    /// The share for a förbund whose year's contributions are `contributions`.
+    pub fn share_for(&self, contributions: Amount) -> Decimal {
+        self.steps
+            .iter()
+            .find(|(up_to, _)| up_to.is_none_or(|t| contributions <= t))
+            .map(|(_, share)| *share)
+            .expect("a parsed rule ends with an open step")
+    }
+}
+
+/// The equity at the year's end against the ceiling (a share of the contributions, by the rule).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EquityCeiling {
+    /// The share that applied, and where the rule comes from.
     pub ceiling: Decimal,
+    pub source: String,
     pub contributions: Amount,
     pub limit: Amount,
     pub equity: Amount,
@@ -562,7 +636,7 @@ impl Projection {
     /// year before — its predecessors' added together. `ceiling` is the plans' ceiling on
     /// equity as a share of the year's contributions (0.2 in Västerås' plan). `None` for an
     /// unknown förbund.
-    pub fn annual(&self, f: &Slug, year: i32, known_at: u64, ceiling: Decimal) -> Option<Annual> {
+    pub fn annual(&self, f: &Slug, year: i32, known_at: u64, rule: &CeilingRule) -> Option<Annual> {
         let info = self.forbund.get(f)?;
         let span = |y: i32| (NaiveDate::from_ymd_opt(y, 1, 1), NaiveDate::from_ymd_opt(y, 12, 31));
         let (Some(from), Some(to)) = span(year) else {
@@ -708,9 +782,11 @@ impl Projection {
         assert_eq!(last, current.balance.bank.amount, "the months of {f} {year} end at the bank balance");
         accruals.sort_by_key(|e| (e.date, e.seq));
 
+        let ceiling = rule.share_for(contributions);
         let limit = Amount::from_decimal((contributions.decimal() * ceiling).round_dp(2));
         let equity = current.balance.equity.closing.amount;
-        let equity_ceiling = EquityCeiling { ceiling, contributions, limit, equity, within: equity <= limit };
+        let source = rule.source.clone();
+        let equity_ceiling = EquityCeiling { ceiling, source, contributions, limit, equity, within: equity <= limit };
         Some(Annual {
             forbund: f.clone(),
             name: info.name_known_at(known_at).to_string(),

@@ -180,7 +180,7 @@ fn random_histories_keep_the_laws_of_the_books() {
         for f in full.forbund.keys() {
             for year in 2023..=2026 {
                 let known_at = events.len() as u64;
-                let a = full.annual(f, year, known_at, rust_decimal::Decimal::new(2, 1)).unwrap();
+                let a = full.annual(f, year, known_at, &crate::annual::CeilingRule::default_rule()).unwrap();
                 let at = At { as_of: NaiveDate::from_ymd_opt(year, 12, 31).unwrap(), known_at };
                 let b = full.balances(f, at, &chart).unwrap();
                 assert_eq!(a.current.balance.bank.amount, b.bank, "seed {seed}: bank of {f} {year}");

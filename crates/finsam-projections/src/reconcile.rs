@@ -107,10 +107,10 @@ pub struct Options {
 }
 
 /// The limits the checks apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rules {
-    /// The equity ceiling as a share of the year's contributions (Finsam's recommendation: 0.2).
-    pub equity_ceiling: Decimal,
+    /// The ceiling on equity: by the förbund's size, a share of the year's contributions.
+    pub equity_ceiling: crate::annual::CeilingRule,
     /// How many days after the new year a cost accrued at the year's end must be met by the
     /// cost itself (the invoice, the salary) before its reversal is a finding.
     pub accrual_days: u32,
@@ -118,7 +118,7 @@ pub struct Rules {
 
 impl Default for Rules {
     fn default() -> Rules {
-        Rules { equity_ceiling: Decimal::new(2, 1), accrual_days: 60 }
+        Rules { equity_ceiling: crate::annual::CeilingRule::default_rule(), accrual_days: 60 }
     }
 }
 
@@ -184,7 +184,7 @@ struct Run<'a> {
     p: &'a Projection,
     events: &'a [(u64, Event)],
     at: At,
-    ceiling: Decimal,
+    ceiling: crate::annual::CeilingRule,
     accrual_days: u32,
     chart: Chart,
     findings: Vec<Finding>,
@@ -263,7 +263,7 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         p,
         events,
         at,
-        ceiling: options.rules.equity_ceiling,
+        ceiling: options.rules.equity_ceiling.clone(),
         accrual_days: options.rules.accrual_days,
         chart: Chart::default_chart(),
         findings: Vec::new(),
@@ -1191,7 +1191,8 @@ impl<'a> Run<'a> {
                 None => return,
             },
         };
-        let ceiling = Amount::from_decimal((contributions.decimal() * self.ceiling).round_dp_with_strategy(2, ORE));
+        let share = self.ceiling.share_for(contributions);
+        let ceiling = Amount::from_decimal((contributions.decimal() * share).round_dp_with_strategy(2, ORE));
         if closing > ceiling {
             self.find(
                 "equity_ceiling",
@@ -1202,11 +1203,12 @@ impl<'a> Run<'a> {
                 kr(closing),
                 vec![b.seq],
                 format!(
-                    "Planerat utgående eget kapital {} överstiger taket {} ({} av årets budgeterade medlemsbidrag {})",
+                    "Planerat utgående eget kapital {} överstiger taket {} ({} av årets budgeterade medlemsbidrag {}; taket enligt {})",
                     closing.human(),
                     ceiling.human(),
-                    Figure::Fraction(self.ceiling).human(),
-                    contributions.human()
+                    Figure::Fraction(share).human(),
+                    contributions.human(),
+                    self.ceiling.source
                 ),
             );
         }
@@ -1228,7 +1230,8 @@ impl<'a> Run<'a> {
             }
             let at = At { as_of: year_end(year), known_at: self.at.known_at };
             let Some(b) = self.p.balances(f, at, &self.chart) else { continue };
-            let ceiling = Amount::from_decimal((received.decimal() * self.ceiling).round_dp_with_strategy(2, ORE));
+            let share = self.ceiling.share_for(received);
+            let ceiling = Amount::from_decimal((received.decimal() * share).round_dp_with_strategy(2, ORE));
             if b.equity > ceiling {
                 self.find(
                     "equity_ceiling",
@@ -1239,12 +1242,13 @@ impl<'a> Run<'a> {
                     kr(b.equity),
                     vec![*seqs.last().expect("a year with contributions has vouchers")],
                     format!(
-                        "Bokfört eget kapital {} per {} överstiger taket {} ({} av de {} i medlemsbidrag som kom in {year})",
+                        "Bokfört eget kapital {} per {} överstiger taket {} ({} av de {} i medlemsbidrag som kom in {year}; taket enligt {})",
                         b.equity.human(),
                         year_end(year),
                         ceiling.human(),
-                        Figure::Fraction(self.ceiling).human(),
-                        received.human()
+                        Figure::Fraction(share).human(),
+                        received.human(),
+                        self.ceiling.source
                     ),
                 );
             }

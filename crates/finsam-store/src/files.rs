@@ -142,7 +142,28 @@ pub fn chart_text(
     forbund: &str,
     explicit: Option<&Path>,
 ) -> Result<Option<(PathBuf, String)>, StoreError> {
-    let local = store.join("charts").join(format!("{forbund}.json"));
+    forbund_file_text(store, "charts", forbund, explicit)
+}
+
+/// The text of a förbund's equity ceiling rule: `explicit` if given, else
+/// `STORE/ceilings/<forbund>.json` if there is one, else `None` (the built-in rule).
+pub fn ceiling_rule_text(
+    store: &Path,
+    forbund: &str,
+    explicit: Option<&Path>,
+) -> Result<Option<(PathBuf, String)>, StoreError> {
+    forbund_file_text(store, "ceilings", forbund, explicit)
+}
+
+/// A förbund's data file: `explicit` if given, else `STORE/<folder>/<forbund>.json` if there is
+/// one, else `None`.
+fn forbund_file_text(
+    store: &Path,
+    folder: &str,
+    forbund: &str,
+    explicit: Option<&Path>,
+) -> Result<Option<(PathBuf, String)>, StoreError> {
+    let local = store.join(folder).join(format!("{forbund}.json"));
     let path = match explicit {
         Some(p) => p.to_path_buf(),
         None if local.is_file() => local,

@@ -112,7 +112,10 @@ pub(crate) async fn reconcile(State(s): State<Shared_>, headers: HeaderMap, Quer
     let mut rules = finsam_projections::reconcile::Rules::default();
     match q.equity_ceiling.as_deref().map(finsam_domain::Share::parse) {
         None => {}
-        Some(Ok(s)) => rules.equity_ceiling = s.decimal(),
+        Some(Ok(s)) => {
+            let share = s.decimal();
+            rules.equity_ceiling = finsam_projections::annual::CeilingRule::flat(share, "equity_ceiling i frågan")
+        }
         Some(Err(e)) => return Err(Answer::error(StatusCode::BAD_REQUEST, format!("equity_ceiling: {}", e.0))),
     };
     match q.accrual_days {

@@ -27,15 +27,8 @@ pub(crate) async fn annual_page(
     let known_at = axes.known_at;
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
-        let page = finsam_app::annual::annual_out(
-            store,
-            books,
-            &forbund,
-            year,
-            known_at,
-            rust_decimal::Decimal::new(2, 1),
-            Format::Html,
-        )?;
+        let page =
+            finsam_app::annual::annual_out(store, books, &forbund, year, known_at, &Default::default(), Format::Html)?;
         Ok((page, forbund_name(books, &forbund)?))
     })
     .await;
@@ -62,15 +55,7 @@ pub(crate) async fn annual_print(
 ) -> Response {
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
-        finsam_app::annual::annual_out(
-            store,
-            books,
-            &forbund,
-            year,
-            None,
-            rust_decimal::Decimal::new(2, 1),
-            Format::Html,
-        )
+        finsam_app::annual::annual_out(store, books, &forbund, year, None, &Default::default(), Format::Html)
     })
     .await;
     match found {
