@@ -202,3 +202,62 @@ fn each_payer_owed_and_paid_and_a_contribution_unpaid_after_the_year_is_a_warnin
     let after = r["findings"].as_array().unwrap().iter().filter(|f| f["check"] == "contribution_split").count();
     assert_eq!(after, 0);
 }
+
+/// A merger by absorption (finsam.se's other form): one förbund continues — its org nr, its
+/// books, its comparison column — and takes over the other; the reconciliation holds, its own
+/// members counted among those the merger brings together (issue 27, point 13).
+#[test]
+fn a_merger_by_absorption_keeps_the_continuing_forbunds_books_and_comparison_column() {
+    let dir = TempDir::new("reconcile-absorption");
+    let store = dir.0.join("store");
+    assert_exit(&finsam(&store, &["init"], ""), 0);
+    let members = |kommuner: &str| {
+        format!(
+            r#"[{{"id": "fk", "name": "Försäkringskassan", "kind": "staten", "share": "0.25"}}, {{"id": "af", "name": "Arbetsförmedlingen", "kind": "staten", "share": "0.25"}}, {{"id": "region", "name": "Region X", "kind": "region", "share": "0.25"}}, {kommuner}]"#
+        )
+    };
+    let a = r#"{"id": "kommun-a", "name": "A kommun", "kind": "kommun", "share": "0.25"}"#;
+    let b = r#"{"id": "kommun-b", "name": "B kommun", "kind": "kommun", "share": "0.25"}"#;
+    let both = r#"{"id": "kommun-a", "name": "A kommun", "kind": "kommun", "share": "0.125"}, {"id": "kommun-b", "name": "B kommun", "kind": "kommun", "share": "0.125"}"#;
+    let decision = r#"{"body": "styrelsen", "date": "2023-10-01"}"#;
+    let lines = [
+        format!(r#"{{"type": "ForbundRegistered", "forbund": "sf-a", "date": "2022-01-01", "name": "Samordningsförbundet A", "org_nr": "222000-0000", "members": {}}}"#, members(a)),
+        format!(r#"{{"type": "ForbundRegistered", "forbund": "sf-b", "date": "2022-01-01", "name": "Samordningsförbundet B", "org_nr": "222000-0018", "members": {}}}"#, members(b)),
+        r#"{"type": "OpeningBalanceRecorded", "forbund": "sf-a", "date": "2023-01-01", "equity": "500000", "bank": "500000"}"#.into(),
+        r#"{"type": "OpeningBalanceRecorded", "forbund": "sf-b", "date": "2023-01-01", "equity": "300000", "bank": "300000"}"#.into(),
+        format!(r#"{{"type": "MergerDecided", "forbund": "sf-a", "date": "2023-10-01", "merging": ["sf-b"], "effective": "2024-01-01", "estimated_transfers": [{{"from": "sf-b", "amount": "300000"}}], "decision": {decision}}}"#),
+        format!(r#"{{"type": "MembersChanged", "forbund": "sf-a", "date": "2023-10-01", "effective": "2024-01-01", "members": {}, "decision": {decision}}}"#, members(both)),
+        r#"{"type": "BalancesTakenOver", "forbund": "sf-a", "date": "2024-01-01", "from": "sf-b", "reference": "Bokslut 2023 SF B"}"#.into(),
+        format!(r#"{{"type": "ForbundDissolved", "forbund": "sf-b", "date": "2024-01-01", "merged_into": "sf-a", "decision": {decision}}}"#),
+    ];
+    assert_exit(&finsam(&store, &["record", "--as", "admin", "-"], &lines.join("\n")), 0);
+    // The reconciliation holds: the continuing förbund's members and the absorbed one's are
+    // those of the förbund after the merger.
+    let o = finsam(&store, &["reconcile", "--merger", "sf-a", "--as-of", "2024-12-31", "--format", "json"], "");
+    assert_exit(&o, 0);
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(r["findings"], serde_json::json!([]), "{r}");
+    // The annual report keeps its own org nr and comparison column: 500 000 at the start of
+    // 2024 (its own), 300 000 received from B.
+    let o = finsam(&store, &["--format", "json", "report", "annual", "--forbund", "sf-a", "--year", "2024"], "");
+    assert_exit(&o, 0);
+    let a: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(a["org_nr"], "222000-0000");
+    assert_eq!(a["previous"]["kind"], "own", "{}", a["previous"]);
+    let line = |key: &str| {
+        a["statements"]["balansrakning"].as_array().unwrap().iter().find(|l| l["key"] == key).unwrap().clone()
+    };
+    assert_eq!(line("ingaende_eget_kapital")["current"]["amount"], "500000");
+    assert_eq!(line("mottaget_eget_kapital")["current"]["amount"], "300000");
+    assert_eq!(line("kassa_och_bank")["previous"]["amount"], "500000");
+    // A merger that forms a new förbund compares with its predecessors (the fixtures' form).
+    let dir2 = TempDir::new("reconcile-absorption-fixtures");
+    let fixtures = fixture_store(&dir2);
+    let o = finsam(
+        &fixtures,
+        &["--format", "json", "report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["previous"]["kind"], "predecessors");
+}

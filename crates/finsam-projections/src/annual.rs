@@ -653,7 +653,11 @@ impl Projection {
             .filter(|m| &m.forbund == f && m.seq <= known_at && m.effective.year() == year)
             .flat_map(|m| m.merging.iter().cloned())
             .collect();
-        let previous = if own.vouchers == 0 && !merged_this_year.is_empty() {
+        // A förbund formed by the merger has no books of the year before: its predecessors'
+        // stand in. One that continues and absorbs the others (merger by absorption) keeps its
+        // own column.
+        let formed_by_merger = own.vouchers == 0 && own.closing.values().all(|a| a.is_zero());
+        let previous = if formed_by_merger && !merged_this_year.is_empty() {
             let mut sums = Sums::default();
             for old in &merged_this_year {
                 sums.add(Sums::of(self, old, prev_from, prev_to, known_at));

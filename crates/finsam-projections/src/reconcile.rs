@@ -834,9 +834,13 @@ impl<'a> Run<'a> {
         let known_at = self.at.known_at;
         let new_members: BTreeSet<&Slug> = new.members_at(m.effective, known_at).iter().map(|(id, ..)| id).collect();
         let day_before = m.effective.pred_opt().unwrap_or(m.effective);
+        // In a merger by absorption the förbund that continues (it kept books before the merger)
+        // brings its own members too.
+        let continues = self.p.visible_vouchers(f, known_at, day_before).next().is_some();
         let old_members: BTreeSet<&Slug> = m
             .merging
             .iter()
+            .chain(continues.then_some(f))
             .filter_map(|o| self.p.forbund.get(o))
             .flat_map(|i| i.members_at(day_before, known_at).iter().map(|(id, ..)| id))
             .collect();
