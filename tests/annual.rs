@@ -813,3 +813,36 @@ fn the_equity_ceiling_is_a_schedule_with_its_source() {
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("the last step is open"), "{}", stderr(&o));
 }
+
+/// Inside a year the balances periodise the year's decided contributions by month and show the
+/// rest as not yet earned; the booked trial balance and the year's figures do not change
+/// (issue 27, point 6).
+#[test]
+fn balances_inside_a_year_periodise_the_contributions_by_month() {
+    let dir = TempDir::new("annual-periodised");
+    let store = fixture_store(&dir);
+    let balances = |as_of: &str| -> Value {
+        let o = finsam(&store, &["--format", "json", "balances", "--forbund", "sf-vastmanland", "--as-of", as_of], "");
+        assert_exit(&o, 0);
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let b = balances("2024-08-31");
+    // As booked: the whole year's contributions are income from their decision on 2 January.
+    assert_eq!((b["income"].as_str(), b["result"].as_str()), (Some("19038000"), Some("8546500")));
+    let p = &b["periodised"];
+    assert_eq!(p["months"], 8);
+    assert_eq!(p["decided"], "19038000");
+    assert_eq!(p["earned"], "12692000");
+    assert_eq!(p["unearned"], "6346000");
+    assert_eq!(p["income"], "12692000");
+    assert_eq!(p["result"], "2200500");
+    // A date inside a month counts the months before it.
+    assert_eq!(balances("2024-08-15")["periodised"]["months"], 7);
+    // At the year's end everything is earned: nothing to periodise, the annual figures as before.
+    let end = balances("2024-12-31");
+    assert_eq!(end["periodised"], Value::Null);
+    assert_eq!(end["income"], "19038000");
+    // The table a person reads says so.
+    let text = stdout(&finsam(&store, &["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-08-31"], ""));
+    assert!(text.contains("ej intjänade (förutbetalda intäkter)   6 346 000,00 kr"), "{text}");
+}

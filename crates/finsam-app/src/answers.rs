@@ -79,6 +79,30 @@ pub struct Balances {
     pub result: String,
     pub vouchers: usize,
     pub accounts: Vec<AccountBalance>,
+    /// Inside a year: the year's decided contributions periodised by month (what a
+    /// delårsrapport shows); null at the year's end or when none were decided.
+    pub periodised: Option<PeriodisedContributions>,
+}
+
+/// The year's decided contributions periodised by month through the date: earned, and not yet
+/// earned (förutbetalda intäkter); income and result of the period with it. The trial balance
+/// itself stays as booked.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PeriodisedContributions {
+    pub year: i32,
+    pub months: u32,
+    #[schema(schema_with = amount)]
+    pub decided: String,
+    #[schema(schema_with = amount)]
+    pub earned: String,
+    #[schema(schema_with = amount)]
+    pub unearned: String,
+    /// The year's income with the contributions periodised.
+    #[schema(schema_with = amount)]
+    pub income: String,
+    /// The year's result with the contributions periodised.
+    #[schema(schema_with = amount)]
+    pub result: String,
 }
 
 /// A board decision as minuted.

@@ -210,8 +210,8 @@ fn bundle_files(
     report(
         &format!("saldon-{year}-12-31"),
         "saldobalans och nyckeltal per 31 december",
-        reports::render_balances(&balances, &chart, head.seq, Format::Json),
-        reports::render_balances(&balances, &chart, head.seq, Format::Table),
+        reports::render_balances(&balances, &chart, head.seq, None, Format::Json),
+        reports::render_balances(&balances, &chart, head.seq, None, Format::Table),
     );
     if let Some(position) = p.budget_position(&f, year, at) {
         report(

@@ -254,8 +254,18 @@ pub fn balances(
         Scope::All => None,
     };
     let as_of = axes.as_of.unwrap_or_else(today);
-    let fast = finsam_store::open_totals(store, wanted.as_ref())?
+    let mut fast = finsam_store::open_totals(store, wanted.as_ref())?
         .filter(|(head, _)| axes.known_at.is_none_or(|k| k == KnownAt::Seq(head.seq)));
+    // Inside a year with income booked, the year's contributions are periodised by month, which
+    // needs the decisions: the whole view, not the totals alone.
+    let year_end = chrono::Datelike::ordinal(&as_of) == if as_of.leap_year() { 366 } else { 365 };
+    if let (false, Some((_, totals))) = (year_end, &fast) {
+        let chart = Chart::default_chart();
+        let ids: Vec<Slug> = wanted.iter().cloned().chain(totals.forbund.keys().cloned()).collect();
+        if ids.iter().any(|f| totals.balances(f, as_of, &chart).is_some_and(|b| !b.income.is_zero())) {
+            fast = None;
+        }
+    }
     // From the totals beside the checkpoint when they stand at the head, else from the view.
     enum Source {
         Totals(TotalsView),
@@ -287,26 +297,32 @@ pub fn balances(
             Source::Totals(t) => t.balances(&f, as_of, &chart),
             Source::View(v, at) => v.projection.balances(&f, *at, &chart),
         };
-        all.push((b.expect("checked that the förbund exists"), chart));
+        let periodised = match &source {
+            Source::Totals(_) => None,
+            Source::View(v, at) => Some(v.projection.periodised_contributions(&f, *at)),
+        };
+        all.push((b.expect("checked that the förbund exists"), chart, periodised));
     }
     let out = match (scope, format) {
-        (Scope::One(_), _) => render_balances(&all[0].0, &all[0].1, head, format),
+        (Scope::One(_), _) => render_balances(&all[0].0, &all[0].1, head, all[0].2.as_ref(), format),
         (Scope::All, Format::Json) => {
-            let list: Vec<Value> = all.iter().map(|(b, chart)| balances_json(b, chart)).collect();
+            let list: Vec<Value> = all.iter().map(|(b, chart, p)| balances_json_with(b, chart, p.as_ref())).collect();
             format!("{}\n", serde_json::to_string_pretty(&list).expect("serialises"))
         }
         (Scope::All, Format::Csv) => {
             let mut out = csv_line(&["forbund".into(), "row".into(), "account".into(), "name".into(), "amount".into()]);
-            for (b, chart) in &all {
-                for line in render_balances(b, chart, head, Format::Csv).lines().skip(1) {
+            for (b, chart, p) in &all {
+                for line in render_balances(b, chart, head, p.as_ref(), Format::Csv).lines().skip(1) {
                     out.push_str(&format!("{},{line}\n", b.forbund));
                 }
             }
             out
         }
-        (Scope::All, Format::Table | Format::Html) => {
-            all.iter().map(|(b, chart)| render_balances(b, chart, head, Format::Table)).collect::<Vec<_>>().join("\n")
-        }
+        (Scope::All, Format::Table | Format::Html) => all
+            .iter()
+            .map(|(b, chart, p)| render_balances(b, chart, head, p.as_ref(), Format::Table))
+            .collect::<Vec<_>>()
+            .join("\n"),
     };
     emit(&out);
     Ok(())
@@ -323,10 +339,27 @@ pub fn balances_out(
     let (f, at) = forbund_at(store, books, forbund, axes)?;
     let chart = load_chart(store, &f, None)?;
     let b = books.projection.balances(&f, at, &chart).expect("checked that the förbund exists");
-    Ok(render_balances(&b, &chart, books.head, format))
+    let periodised = books.projection.periodised_contributions(&f, at);
+    Ok(render_balances(&b, &chart, books.head, Some(&periodised), format))
+}
+
+/// The periodisation a period's figures show: only inside a year, and only when something
+/// decided for it is not yet earned.
+fn period_part(
+    p: Option<&finsam_projections::members::Periodised>,
+) -> Option<&finsam_projections::members::Periodised> {
+    p.filter(|p| !p.unearned.is_zero())
 }
 
 pub fn balances_json(b: &Balances, chart: &Chart) -> Value {
+    balances_json_with(b, chart, None)
+}
+
+fn balances_json_with(
+    b: &Balances,
+    chart: &Chart,
+    periodised: Option<&finsam_projections::members::Periodised>,
+) -> Value {
     let answer = crate::answers::Balances {
         forbund: b.forbund.to_string(),
         name: b.name.clone(),
@@ -348,13 +381,34 @@ pub fn balances_json(b: &Balances, chart: &Chart) -> Value {
                 balance: a.balance.canonical(),
             })
             .collect(),
+        periodised: period_part(periodised).map(|p| crate::answers::PeriodisedContributions {
+            year: p.year,
+            months: p.months,
+            decided: p.decided.canonical(),
+            earned: p.earned.canonical(),
+            unearned: p.unearned.canonical(),
+            income: (b.income - p.unearned).canonical(),
+            result: (b.result - p.unearned).canonical(),
+        }),
     };
     serde_json::to_value(answer).expect("an answer serialises")
 }
 
-pub fn render_balances(b: &Balances, chart: &Chart, head: u64, format: Format) -> String {
+pub fn render_balances(
+    b: &Balances,
+    chart: &Chart,
+    head: u64,
+    periodised: Option<&finsam_projections::members::Periodised>,
+    format: Format,
+) -> String {
+    let periodised = period_part(periodised);
     match format {
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(&balances_json(b, chart)).expect("serialises")),
+        Format::Json => {
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&balances_json_with(b, chart, periodised)).expect("serialises")
+            )
+        }
         Format::Csv => {
             let mut out = csv_line(&["row".into(), "account".into(), "name".into(), "amount".into()]);
             for a in &b.accounts {
@@ -364,6 +418,17 @@ pub fn render_balances(b: &Balances, chart: &Chart, head: u64, format: Format) -
                 [("bank", b.bank), ("equity", b.equity), ("income", b.income), ("costs", b.costs), ("result", b.result)]
             {
                 out.push_str(&csv_line(&["key".into(), String::new(), key.into(), amount.canonical()]));
+            }
+            if let Some(p) = periodised {
+                for (key, amount) in [
+                    ("periodised_decided", p.decided),
+                    ("periodised_earned", p.earned),
+                    ("periodised_unearned", p.unearned),
+                    ("periodised_income", b.income - p.unearned),
+                    ("periodised_result", b.result - p.unearned),
+                ] {
+                    out.push_str(&csv_line(&["key".into(), String::new(), key.into(), amount.canonical()]));
+                }
             }
             out
         }
@@ -392,6 +457,20 @@ pub fn render_balances(b: &Balances, chart: &Chart, head: u64, format: Format) -
             k.row(vec![format!("årets resultat {year}"), b.result.human()]);
             out.push('\n');
             out.push_str(&k.render());
+            if let Some(p) = periodised {
+                out.push_str(&format!(
+                    "\nPeriodisering per {} ({} av 12 månader): årets medlemsbidrag räknas som intäkt månad för månad\n",
+                    b.at.as_of, p.months
+                ));
+                let mut t = Table::new(&[("", Align::Left), ("belopp", Align::Right)]);
+                t.row(vec![format!("medlemsbidrag beslutade för {year}"), p.decided.human()]);
+                t.row(vec![format!("intjänade t.o.m. {} ({}/12)", b.at.as_of, p.months), p.earned.human()]);
+                t.row(vec!["ej intjänade (förutbetalda intäkter)".into(), p.unearned.human()]);
+                t.row(vec![format!("intäkter {year}, periodiserade"), (b.income - p.unearned).human()]);
+                t.row(vec![format!("årets resultat {year}, periodiserat"), (b.result - p.unearned).human()]);
+                out.push_str(&t.render());
+                out.push_str("(Saldobalansen ovan är den bokförda; periodiseringen är ingen verifikation. Helårets siffror ändras inte.)\n");
+            }
             out
         }
     }

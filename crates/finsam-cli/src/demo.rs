@@ -96,7 +96,7 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
             out.push_str(&format!("loggens huvud {head}\n\n"));
             out.push_str(&reports::render_budget(&position, head.seq, Format::Table));
             out.push('\n');
-            out.push_str(&reports::render_balances(&balances, &chart, head.seq, Format::Table));
+            out.push_str(&reports::render_balances(&balances, &chart, head.seq, None, Format::Table));
             out.push('\n');
             out.push_str(&reports::render_reconciliation(
                 &reconciliation,

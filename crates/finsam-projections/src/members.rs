@@ -189,3 +189,38 @@ impl Projection {
         Some(Contributions { forbund: f.clone(), year, at, members, payers })
     }
 }
+
+/// A period's view of the year's contributions (a delårsrapport's): what was decided for the
+/// year — booked as income when decided — earned month by month, and the rest not yet earned
+/// (förutbetalda intäkter). At the year's end all of it is earned: the annual figures do not
+/// change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Periodised {
+    pub year: i32,
+    /// Whole months through the date (a date inside a month counts the months before it).
+    pub months: u32,
+    /// Decided for the year and booked in it, as of the date.
+    pub decided: Amount,
+    /// decided × months / 12, to the öre.
+    pub earned: Amount,
+    pub unearned: Amount,
+}
+
+impl Projection {
+    /// The year's decided contributions of a förbund, periodised by month through `at.as_of`.
+    pub fn periodised_contributions(&self, f: &Slug, at: At) -> Periodised {
+        use chrono::Datelike;
+        let year = at.as_of.year();
+        let month_end = at.as_of.succ_opt().is_none_or(|next| next.month() != at.as_of.month());
+        let months = if month_end { at.as_of.month() } else { at.as_of.month() - 1 };
+        let decided: Amount = self
+            .contributions
+            .iter()
+            .filter(|c| &c.forbund == f && c.paid_by.is_none() && c.year == year && c.date.year() == year)
+            .filter(|c| self.live(c.seq, c.date, at))
+            .map(|c| c.amount)
+            .sum();
+        let earned = crate::period::prorate(decided, months, 12);
+        Periodised { year, months, decided, earned, unearned: decided - earned }
+    }
+}
