@@ -846,3 +846,64 @@ fn balances_inside_a_year_periodise_the_contributions_by_month() {
     let text = stdout(&finsam(&store, &["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-08-31"], ""));
     assert!(text.contains("ej intjänade (förutbetalda intäkter)   6 346 000,00 kr"), "{text}");
 }
+
+/// The board's follow-up through a month shows the year's contributions periodised the same way
+/// (issue 27, point 6).
+#[test]
+fn the_follow_up_periodises_the_contributions_through_its_month() {
+    let dir = TempDir::new("annual-period-contributions");
+    let store = fixture_store(&dir);
+    let o = finsam(
+        &store,
+        &[
+            "--format",
+            "json",
+            "report",
+            "period",
+            "--forbund",
+            "sf-vastmanland",
+            "--year",
+            "2024",
+            "--through",
+            "2024-08",
+        ],
+        "",
+    );
+    assert_exit(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let c = &v["contributions"];
+    assert_eq!(
+        (c["months"].as_u64(), c["earned"].as_str(), c["unearned"].as_str()),
+        (Some(8), Some("12692000"), Some("6346000"))
+    );
+    let text = stdout(&finsam(
+        &store,
+        &["report", "period", "--forbund", "sf-vastmanland", "--year", "2024", "--through", "2024-08"],
+        "",
+    ));
+    assert!(
+        text.contains(
+            "intjänade t.o.m. augusti (8/12) 12 692 000,00 kr; ej intjänade (förutbetalda intäkter) 6 346 000,00 kr"
+        ),
+        "{text}"
+    );
+    // Through December everything is earned.
+    let o = finsam(
+        &store,
+        &[
+            "--format",
+            "json",
+            "report",
+            "period",
+            "--forbund",
+            "sf-vastmanland",
+            "--year",
+            "2024",
+            "--through",
+            "2024-12",
+        ],
+        "",
+    );
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["contributions"]["unearned"], "0");
+}

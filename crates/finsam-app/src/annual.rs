@@ -902,7 +902,24 @@ pub fn period_out(
     };
     let info = &books.projection.forbund[&f];
     let head = reports::head_at(store, books, at.known_at)?;
-    Ok(render_period(&p, (info.name_known_at(at.known_at), info.org_nr.as_deref()), &head, books.head, format))
+    let at_month_end = finsam_projections::reports::At { as_of: p.through, known_at: at.known_at };
+    let contributions = books.projection.periodised_contributions(&f, at_month_end);
+    let who = (info.name_known_at(at.known_at), info.org_nr.as_deref());
+    Ok(render_period(&p, &contributions, who, &head, books.head, format))
+}
+
+/// The period's contributions in words: decided for the year, earned through the month, the
+/// rest not yet earned.
+pub fn contributions_sentence(c: &finsam_projections::members::Periodised) -> String {
+    format!(
+        "Medlemsbidrag: beslutade för {} {} kr; intjänade t.o.m. {} ({}/12) {} kr; ej intjänade (förutbetalda intäkter) {} kr.",
+        c.year,
+        c.decided.human_number(),
+        pages::MONTH_NAMES[(c.months.max(1) - 1) as usize],
+        c.months,
+        c.earned.human_number(),
+        c.unearned.human_number()
+    )
 }
 
 fn follow_json(x: &finsam_projections::period::FollowUp) -> Value {
@@ -917,6 +934,7 @@ fn follow_json(x: &finsam_projections::period::FollowUp) -> Value {
 /// `latest`: the log's head now.
 pub fn render_period(
     p: &finsam_projections::period::Period,
+    contributions: &finsam_projections::members::Periodised,
     who: (&str, Option<&str>),
     head: &finsam_store::Head,
     latest: u64,
@@ -946,6 +964,8 @@ pub fn render_period(
                 "unbudgeted": follow_json(&p.unbudgeted),
                 "total": follow_json(&p.total),
                 "per_month": p.per_month.iter().map(|m| json!({"month": m.month, "budget": m.budget.canonical(), "utfall": m.utfall.canonical()})).collect::<Vec<_>>(),
+                "contributions": {"months": contributions.months, "decided": contributions.decided.canonical(),
+                    "earned": contributions.earned.canonical(), "unearned": contributions.unearned.canonical()},
             });
             format!("{}\n", serde_json::to_string_pretty(&body).expect("serialises"))
         }
@@ -984,7 +1004,11 @@ pub fn render_period(
             }
             out
         }
-        Format::Html => pages::period_page(p, name, who.1, head).into_string(),
+        Format::Html => {
+            let sentence =
+                if contributions.decided.is_zero() { String::new() } else { contributions_sentence(contributions) };
+            pages::period_page(p, &sentence, name, who.1, head).into_string()
+        }
         Format::Table => {
             let spread = if p.profile.is_even() {
                 String::from("jämnt över årets tolv månader")
@@ -1072,6 +1096,9 @@ pub fn render_period(
                 m.row(vec![MONTHS[x.month as usize - 1].to_string(), x.budget.human_number(), x.utfall.human_number()]);
             }
             out.push_str(&m.render());
+            if !contributions.decided.is_zero() {
+                out.push_str(&format!("\n{}\n", contributions_sentence(contributions)));
+            }
             out
         }
     }

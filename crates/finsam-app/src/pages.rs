@@ -147,7 +147,13 @@ fn forecast_cell(x: &finsam_projections::period::FollowUp) -> Markup {
 }
 
 /// The board's follow-up as a page.
-pub fn period_page(p: &Period, name: &str, org_nr: Option<&str>, head: &finsam_store::Head) -> Markup {
+pub fn period_page(
+    p: &Period,
+    contributions: &str,
+    name: &str,
+    org_nr: Option<&str>,
+    head: &finsam_store::Head,
+) -> Markup {
     let month = MONTH_NAMES[p.months as usize - 1];
     let what = format!("ekonomisk uppföljning {} januari–{month}", p.year);
     let footer = footer_text(name, org_nr, &what, head);
@@ -187,6 +193,7 @@ pub fn period_page(p: &Period, name: &str, org_nr: Option<&str>, head: &finsam_s
             p.meta { (name) ", januari–" (month) " " (p.year) " (" (p.months) " av 12 månader, till och med " (p.through) ")." }
             p.note { "Utfallet hittills mot " (reports::measured_against(p.budget_status, p.budget_seq, &format!("den {}", p.through))) ", fördelad "
                 (spread) ". Ur händelseloggen fram till seq " (p.at.known_at) ". Alla belopp i kronor; avvikelse = budget hittills − utfall hittills." }
+            @if !contributions.is_empty() { p.note { (contributions) } }
         }
         section {
             h2 { "Per kategori" }
