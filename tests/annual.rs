@@ -853,11 +853,10 @@ fn balances_inside_a_year_periodise_the_contributions_by_month() {
 fn the_follow_up_periodises_the_contributions_through_its_month() {
     let dir = TempDir::new("annual-period-contributions");
     let store = fixture_store(&dir);
-    let o = finsam(
-        &store,
-        &[
+    let period = |through: &str, format: &str| {
+        let args = [
             "--format",
-            "json",
+            format,
             "report",
             "period",
             "--forbund",
@@ -865,22 +864,19 @@ fn the_follow_up_periodises_the_contributions_through_its_month() {
             "--year",
             "2024",
             "--through",
-            "2024-08",
-        ],
-        "",
-    );
-    assert_exit(&o, 0);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+            through,
+        ];
+        let o = finsam(&store, &args, "");
+        assert_exit(&o, 0);
+        stdout(&o)
+    };
+    let v: Value = serde_json::from_str(&period("2024-08", "json")).unwrap();
     let c = &v["contributions"];
     assert_eq!(
         (c["months"].as_u64(), c["earned"].as_str(), c["unearned"].as_str()),
         (Some(8), Some("12692000"), Some("6346000"))
     );
-    let text = stdout(&finsam(
-        &store,
-        &["report", "period", "--forbund", "sf-vastmanland", "--year", "2024", "--through", "2024-08"],
-        "",
-    ));
+    let text = period("2024-08", "table");
     assert!(
         text.contains(
             "intjänade t.o.m. augusti (8/12) 12 692 000,00 kr; ej intjänade (förutbetalda intäkter) 6 346 000,00 kr"
@@ -888,22 +884,6 @@ fn the_follow_up_periodises_the_contributions_through_its_month() {
         "{text}"
     );
     // Through December everything is earned.
-    let o = finsam(
-        &store,
-        &[
-            "--format",
-            "json",
-            "report",
-            "period",
-            "--forbund",
-            "sf-vastmanland",
-            "--year",
-            "2024",
-            "--through",
-            "2024-12",
-        ],
-        "",
-    );
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v: Value = serde_json::from_str(&period("2024-12", "json")).unwrap();
     assert_eq!(v["contributions"]["unearned"], "0");
 }
