@@ -25,7 +25,7 @@ pub struct TrailQuery {
 #[utoipa::path(
     get, path = "/api/v1/forbund/{id}/audit/trail", operation_id = "getTrail", tag = "audit",
     summary = "The audit trail",
-    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), TrailQuery),
+    params(ForbundPath, TrailQuery),
     responses(
         (status = 200, description = "as `finsam audit trail --format json`", body = Vec<finsam_app::answers::TrailRow>,
             headers(("Link" = String, description = "the next page, `<…>; rel=\"next\"`, while more follow"))),

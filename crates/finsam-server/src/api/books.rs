@@ -5,7 +5,7 @@ use crate::*;
 #[utoipa::path(
     get, path = "/api/v1/forbund/{id}/balances", operation_id = "getBalances", tag = "books",
     summary = "The trial balance and key figures",
-    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), AxesQuery),
+    params(ForbundPath, AxesQuery),
     responses(
         (status = 200, description = "as `finsam balances --format json`", body = finsam_app::answers::Balances),
         openapi::ReportRefusals,
@@ -20,7 +20,7 @@ pub(crate) async fn balances(State(s): State<Shared_>, Reader { user, f }: Reade
 #[utoipa::path(
     get, path = "/api/v1/forbund/{id}/budget/{year}", operation_id = "getBudgetPosition", tag = "books",
     summary = "The budget position of a year",
-    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), ("year" = i32, Path, description = "the financial year", example = 2024, minimum = 2000, maximum = 2099), AxesQuery),
+    params(ForbundYearPath, AxesQuery),
     responses(
         (status = 200, description = "as `finsam budget --format json`", body = finsam_app::answers::BudgetPosition),
         openapi::ReportRefusals,
@@ -53,7 +53,7 @@ pub struct ExplainQuery {
 #[utoipa::path(
     get, path = "/api/v1/forbund/{id}/audit/explain", operation_id = "explainAccount", tag = "books",
     summary = "The vouchers behind an account's balance",
-    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), ExplainQuery),
+    params(ForbundPath, ExplainQuery),
     responses(
         (status = 200, description = "as `finsam audit explain --format json`", body = finsam_app::answers::Explanation),
         openapi::ReportRefusals,

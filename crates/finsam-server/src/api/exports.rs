@@ -14,7 +14,7 @@ pub struct SieQuery {
 #[utoipa::path(
     get, path = "/api/v1/forbund/{id}/export/sie/{year}", operation_id = "exportSie", tag = "exports",
     summary = "The year as SIE 4 (not for the read-only role)",
-    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), ("year" = i32, Path, description = "the financial year", example = 2024, minimum = 2000, maximum = 2099), SieQuery),
+    params(ForbundYearPath, SieQuery),
     responses(
         (status = 200, description = "the SIE file (PC8 / CP437; Content-Disposition names it)", body = Vec<u8>, content_type = "application/octet-stream"),
         openapi::ReportRefusals,
@@ -58,7 +58,7 @@ pub struct JournalQuery {
 #[utoipa::path(
     get, path = "/api/v1/forbund/{id}/export/journal", operation_id = "exportJournal", tag = "exports",
     summary = "The books as a ledger-cli/hledger journal (not for the read-only role)",
-    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), JournalQuery),
+    params(ForbundPath, JournalQuery),
     responses(
         (status = 200, description = "the journal (Content-Disposition names it)", body = String, content_type = "text/plain"),
         openapi::ReportRefusals,
@@ -86,7 +86,7 @@ pub(crate) async fn export_journal(
 #[utoipa::path(
     get, path = "/api/v1/forbund/{id}/bundle/{year}", operation_id = "getBundle", tag = "exports",
     summary = "The revisor's bundle for a year as one zip file: the log, the year's reports, the independent verifier, DIGEST and MANIFEST; the same files as `finsam audit bundle` (not for the read-only role)",
-    params(("id" = String, Path, description = "the förbund's id, e.g. sf-vastmanland", example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), ("year" = i32, Path, description = "the financial year", example = 2024, minimum = 2000, maximum = 2099)),
+    params(ForbundYearPath),
     responses(
         (status = 200, description = "the bundle (a zip file; Content-Disposition names it)", body = Vec<u8>, content_type = "application/zip"),
         openapi::ReportRefusals,

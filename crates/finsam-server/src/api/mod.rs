@@ -14,6 +14,29 @@ pub(crate) use exports::*;
 pub(crate) use records::*;
 pub(crate) use service::*;
 
+/// The förbund a route is about (`{id}`), for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct ForbundPath {
+    /// the förbund's id, e.g. sf-vastmanland
+    #[param(example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+    id: String,
+}
+
+/// The förbund and the financial year a route is about (`{id}`, `{year}`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct ForbundYearPath {
+    /// the förbund's id, e.g. sf-vastmanland
+    #[param(example = "sf-vastmanland", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+    id: String,
+    /// the financial year
+    #[param(example = 2024, minimum = 2000, maximum = 2099)]
+    year: i32,
+}
+
 use crate::*;
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
