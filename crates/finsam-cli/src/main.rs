@@ -444,10 +444,16 @@ stated and computed amounts, the difference, a one-line explanation and the seqs
   transfer_vs_books     the old förbund's booked equity the day before the merger against what
                         it transferred; after dissolution every account must be zero
   opening_equity        equity received by the new förbund against the transfers; its members
-                        against the union of the old förbund's members
+                        against the union of the old förbund's members (and its own, in a
+                        merger by absorption)
   contribution_split    contributions by kind against 50/25/25, and each member against its share
   overspend             spent beyond granted per insats and year; granted beyond budget per line
-  equity_ceiling        closing equity against a share of the year's contributions (warning)
+  spent_without_grant   money spent on an individ or struktur line with no grant behind it
+                        (internkontroll, warning)
+  accrual_unsettled     a cost accrued at a year's end not met by the cost itself within
+                        --accrual-days after the new year (warning)
+  equity_ceiling        closing equity against the ceiling rule's share of the year's
+                        contributions, by the förbund's size (warning)
   missing               a merging förbund without a transfer, events after a dissolution, an old
                         insats neither carried into the new förbund nor ended
 
@@ -1144,4 +1150,21 @@ fn main() -> ExitCode {
             Err(panic) => std::panic::resume_unwind(panic.into_panic()),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `finsam reconcile --help` teaches every check the run makes, by its id.
+    #[test]
+    fn the_reconcile_help_names_every_check() {
+        let cli = Cli::command();
+        let reconcile = cli.find_subcommand("reconcile").expect("reconcile is a command");
+        let help = reconcile.get_long_about().expect("reconcile has a long help").to_string();
+        for check in finsam_projections::reconcile::CHECKS {
+            assert!(help.lines().any(|l| l.trim_start().starts_with(check)), "the help names {check}:\n{help}");
+        }
+    }
 }
