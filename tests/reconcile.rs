@@ -250,6 +250,10 @@ fn a_merger_by_absorption_keeps_the_continuing_forbunds_books_and_comparison_col
     assert_eq!(line("ingaende_eget_kapital")["current"]["amount"], "500000");
     assert_eq!(line("mottaget_eget_kapital")["current"]["amount"], "300000");
     assert_eq!(line("kassa_och_bank")["previous"]["amount"], "500000");
+    // No contributions in the year: no verdict on the ceiling, rather than "över taket" at 0 kr.
+    assert_eq!(a["noter"]["eget_kapital_mot_taket"]["within"], serde_json::Value::Null);
+    let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-a", "--year", "2024"], ""));
+    assert!(text.contains("ingen bedömning, inga medlemsbidrag under året att mäta taket mot"), "{text}");
     // A merger that forms a new förbund compares with its predecessors (the fixtures' form).
     let dir2 = TempDir::new("reconcile-absorption-fixtures");
     let fixtures = fixture_store(&dir2);

@@ -449,6 +449,16 @@ fn capital_sentences(s: &Statements) -> Vec<String> {
         .collect()
 }
 
+/// Equity against the ceiling, in words; without contributions in the year there is nothing to
+/// measure against.
+fn ceiling_verdict(within: Option<bool>) -> &'static str {
+    match within {
+        Some(true) => "inom taket",
+        Some(false) => "över taket",
+        None => "ingen bedömning, inga medlemsbidrag under året att mäta taket mot",
+    }
+}
+
 /// The columns with what came or left through equity: (heading, sentences).
 fn capital_notes(a: &Annual) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
@@ -497,7 +507,7 @@ fn notes_table(a: &Annual) -> String {
         reports::pct(Some(c.ceiling)),
         c.contributions.human_number(),
         c.limit.human_number(),
-        if c.within { "inom taket" } else { "över taket" },
+        ceiling_verdict(c.within),
         c.source
     ));
     out
@@ -601,7 +611,7 @@ fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
                     @let c = &a.equity_ceiling;
                     p { "Eget kapital vid årets slut " (c.equity.human_number()) " kr. Taket, "
                         (reports::pct(Some(c.ceiling))) " av årets medlemsbidrag (" (c.contributions.human_number()) " kr), är "
-                        (c.limit.human_number()) " kr: " strong { (if c.within { "inom taket" } else { "över taket" }) } "." }
+                        (c.limit.human_number()) " kr: " strong { (ceiling_verdict(c.within)) } "." }
                     p.note { "Taket enligt: " (c.source) "." }
                 }
     };

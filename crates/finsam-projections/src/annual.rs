@@ -351,7 +351,9 @@ pub struct EquityCeiling {
     pub contributions: Amount,
     pub limit: Amount,
     pub equity: Amount,
-    pub within: bool,
+    /// Whether equity is within the ceiling; `None` in a year without contributions, when there
+    /// is nothing to measure the ceiling against.
+    pub within: Option<bool>,
 }
 
 const RECEIVABLES: &[Role] = &[Role::Receivable, Role::OpeningDifferenceAsset];
@@ -790,7 +792,8 @@ impl Projection {
         let limit = Amount::from_decimal((contributions.decimal() * ceiling).round_dp(2));
         let equity = current.balance.equity.closing.amount;
         let source = rule.source.clone();
-        let equity_ceiling = EquityCeiling { ceiling, source, contributions, limit, equity, within: equity <= limit };
+        let within = (!contributions.is_zero()).then_some(equity <= limit);
+        let equity_ceiling = EquityCeiling { ceiling, source, contributions, limit, equity, within };
         Some(Annual {
             forbund: f.clone(),
             name: info.name_known_at(known_at).to_string(),
