@@ -178,6 +178,11 @@ pub struct Ceiling {
     pub rule_file: Option<std::path::PathBuf>,
 }
 
+/// One share for every size, given when the report is run (`--equity-ceiling`).
+pub fn flat_ceiling(share: rust_decimal::Decimal) -> CeilingRule {
+    CeilingRule::flat(share, format!("angivet vid körningen (--equity-ceiling): {}", reports::pct(Some(share))))
+}
+
 /// The ceiling rule for a förbund, as asked.
 pub fn ceiling_rule(
     store: &Path,
@@ -186,8 +191,7 @@ pub fn ceiling_rule(
 ) -> Result<CeilingRule, crate::output::Failure> {
     use crate::output::Failure;
     if let Some(share) = asked.flat {
-        let percent = reports::pct(Some(share));
-        return Ok(CeilingRule::flat(share, format!("angivet vid körningen (--equity-ceiling): {percent}")));
+        return Ok(flat_ceiling(share));
     }
     match finsam_store::files::ceiling_rule_text(store, f.as_str(), asked.rule_file.as_deref()) {
         Ok(None) => Ok(CeilingRule::default_rule()),

@@ -9,6 +9,7 @@ use crate::Format;
 use chrono::NaiveDate;
 use finsam_domain::{Amount, Category, Event, EventKind, Slug};
 use finsam_projections::chart::Chart;
+use finsam_projections::members::Periodised;
 use finsam_projections::projection::Voucher;
 use finsam_projections::reports::{uncommitted_of, At, Balances, BudgetPosition};
 use finsam_projections::totals::TotalsView;
@@ -254,54 +255,54 @@ pub fn balances(
         Scope::All => None,
     };
     let as_of = axes.as_of.unwrap_or_else(today);
-    let mut fast = finsam_store::open_totals(store, wanted.as_ref())?
+    let fast = finsam_store::open_totals(store, wanted.as_ref())?
         .filter(|(head, _)| axes.known_at.is_none_or(|k| k == KnownAt::Seq(head.seq)));
-    // Inside a year with income booked, the year's contributions are periodised by month, which
-    // needs the decisions: the whole view, not the totals alone.
-    let year_end = chrono::Datelike::ordinal(&as_of) == if as_of.leap_year() { 366 } else { 365 };
-    if let (false, Some((_, totals))) = (year_end, &fast) {
-        let chart = Chart::default_chart();
-        let ids: Vec<Slug> = wanted.iter().cloned().chain(totals.forbund.keys().cloned()).collect();
-        if ids.iter().any(|f| totals.balances(f, as_of, &chart).is_some_and(|b| !b.income.is_zero())) {
-            fast = None;
-        }
-    }
     // From the totals beside the checkpoint when they stand at the head, else from the view.
     enum Source {
         Totals(TotalsView),
         View(Box<View>, At),
     }
-    let (head, source) = match fast {
+    let from_view = || -> Result<(u64, Source), Failure> {
+        let view = open_view(store)?;
+        let at = resolve(store, (&view).into(), &axes)?;
+        Ok((view.head.seq, Source::View(Box::new(view), at)))
+    };
+    let collect = |source: &Source| -> Result<Vec<(Balances, Chart, Option<Periodised>)>, Failure> {
+        let registered = match source {
+            Source::Totals(t) => &t.forbund,
+            Source::View(v, _) => &v.projection.forbund,
+        };
+        let list = match &wanted {
+            Some(f) => {
+                check_registered(registered, f)?;
+                vec![f.clone()]
+            }
+            None => registered.keys().cloned().collect(),
+        };
+        let mut all = Vec::new();
+        for f in list {
+            let chart = load_chart(store, &f, chart)?;
+            let (b, periodised) = match source {
+                Source::Totals(t) => (t.balances(&f, as_of, &chart), None),
+                Source::View(v, at) => {
+                    (v.projection.balances(&f, *at, &chart), Some(v.projection.periodised_contributions(&f, *at)))
+                }
+            };
+            all.push((b.expect("checked that the förbund exists"), chart, periodised));
+        }
+        Ok(all)
+    };
+    let (mut head, mut source) = match fast {
         Some((head, totals)) => (head.seq, Source::Totals(totals)),
-        None => {
-            let view = open_view(store)?;
-            let at = resolve(store, (&view).into(), &axes)?;
-            (view.head.seq, Source::View(Box::new(view), at))
-        }
+        None => from_view()?,
     };
-    let registered = match &source {
-        Source::Totals(t) => &t.forbund,
-        Source::View(v, _) => &v.projection.forbund,
-    };
-    let list = match wanted {
-        Some(f) => {
-            check_registered(registered, &f)?;
-            vec![f]
-        }
-        None => registered.keys().cloned().collect(),
-    };
-    let mut all = Vec::new();
-    for f in list {
-        let chart = load_chart(store, &f, chart)?;
-        let b = match &source {
-            Source::Totals(t) => t.balances(&f, as_of, &chart),
-            Source::View(v, at) => v.projection.balances(&f, *at, &chart),
-        };
-        let periodised = match &source {
-            Source::Totals(_) => None,
-            Source::View(v, at) => Some(v.projection.periodised_contributions(&f, *at)),
-        };
-        all.push((b.expect("checked that the förbund exists"), chart, periodised));
+    let mut all = collect(&source)?;
+    // Inside a year with income booked, the year's contributions are periodised by month, which
+    // needs the decisions: the whole view, not the totals alone.
+    let year_end = (chrono::Datelike::month(&as_of), chrono::Datelike::day(&as_of)) == (12, 31);
+    if !year_end && matches!(source, Source::Totals(_)) && all.iter().any(|(b, ..)| !b.income.is_zero()) {
+        (head, source) = from_view()?;
+        all = collect(&source)?;
     }
     let out = match (scope, format) {
         (Scope::One(_), _) => render_balances(&all[0].0, &all[0].1, head, all[0].2.as_ref(), format),
@@ -345,9 +346,7 @@ pub fn balances_out(
 
 /// The periodisation a period's figures show: only inside a year, and only when something
 /// decided for it is not yet earned.
-fn period_part(
-    p: Option<&finsam_projections::members::Periodised>,
-) -> Option<&finsam_projections::members::Periodised> {
+fn period_part(p: Option<&Periodised>) -> Option<&Periodised> {
     p.filter(|p| !p.unearned.is_zero())
 }
 
@@ -355,11 +354,7 @@ pub fn balances_json(b: &Balances, chart: &Chart) -> Value {
     balances_json_with(b, chart, None)
 }
 
-fn balances_json_with(
-    b: &Balances,
-    chart: &Chart,
-    periodised: Option<&finsam_projections::members::Periodised>,
-) -> Value {
+fn balances_json_with(b: &Balances, chart: &Chart, periodised: Option<&Periodised>) -> Value {
     let answer = crate::answers::Balances {
         forbund: b.forbund.to_string(),
         name: b.name.clone(),
@@ -398,7 +393,7 @@ pub fn render_balances(
     b: &Balances,
     chart: &Chart,
     head: u64,
-    periodised: Option<&finsam_projections::members::Periodised>,
+    periodised: Option<&Periodised>,
     format: Format,
 ) -> String {
     let periodised = period_part(periodised);

@@ -683,10 +683,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Reconcile { merger, axes, equity_ceiling, accrual_days } => {
             let equity_ceiling = match equity_ceiling {
                 None => finsam_projections::annual::CeilingRule::default_rule(),
-                Some(share) => finsam_projections::annual::CeilingRule::flat(
-                    share,
-                    format!("angivet vid körningen (--equity-ceiling): {}", reports::pct(Some(share))),
-                ),
+                Some(share) => annual::flat_ceiling(share),
             };
             let rules = finsam_projections::reconcile::Rules { equity_ceiling, accrual_days };
             let ok = reports::reconcile(&store_dir(&cli.store), merger.as_deref(), axes.into(), rules, format)?;

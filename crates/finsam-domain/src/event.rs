@@ -115,6 +115,14 @@ string_enum!(
         Financial => "finansiell"
     }
 );
+impl Nature {
+    /// Whether costs of this nature post to an account of their own (grants given post to
+    /// their category's).
+    pub fn has_own_account(self) -> bool {
+        !matches!(self, Nature::Grants)
+    }
+}
+
 string_enum!(
     /// What other income is: income of the operations (the default), or financial income
     /// (interest received on the bank balance: a finansiell post).

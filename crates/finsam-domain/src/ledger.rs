@@ -387,10 +387,7 @@ impl Ledger {
                 // (a warning says so) — when its account is known: by its insats, by the line
                 // in an earlier year's budget, or by its nature.
                 if state.budget_in_force(year, &self.corrected).is_none() {
-                    let own_account = matches!(
-                        nature,
-                        Some(Nature::Personnel | Nature::Purchased | Nature::Other | Nature::Financial)
-                    );
+                    let own_account = nature.is_some_and(Nature::has_own_account);
                     if insats.is_some() || own_account || state.earlier_cost_line(year, line, &self.corrected) {
                         return Ok(());
                     }

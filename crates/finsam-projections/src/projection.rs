@@ -883,8 +883,8 @@ impl Projection {
             (None, None) => unreachable!("the ledger checked that the cost's account is known"),
         };
         let role = match nature.or_else(|| budget_line.or(earlier_line).and_then(|l| l.nature)) {
-            Some(n @ (Nature::Personnel | Nature::Purchased | Nature::Other | Nature::Financial)) => Role::CostOf(n),
-            Some(Nature::Grants) | None => Role::Cost(category()),
+            Some(n) if n.has_own_account() => Role::CostOf(n),
+            _ => Role::Cost(category()),
         };
         let mut cost = Row::new(role, amount);
         cost.insats = insats.clone().or_else(|| budget_line.and_then(|l| l.insats.clone()));

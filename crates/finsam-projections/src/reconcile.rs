@@ -943,6 +943,16 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The seqs of a year's vouchers (closing ones aside) with a row on a budget line.
+    fn line_seqs(&self, f: &Slug, year: i32, line: &Slug) -> Vec<u64> {
+        self.p
+            .visible_vouchers(f, self.at.known_at, self.at.as_of)
+            .filter(|v| v.year == year && v.kind != VoucherKind::Closing)
+            .filter(|v| v.rows.iter().any(|r| r.line.as_ref() == Some(line)))
+            .map(|v| v.seq)
+            .collect()
+    }
+
     fn overspend(&mut self, f: &Slug) {
         let at = self.at;
         let mut granted: BTreeMap<(Slug, i32), (Amount, Vec<u64>)> = BTreeMap::new();
@@ -987,13 +997,7 @@ impl<'a> Run<'a> {
             // Every line, with or without an insats: spent beyond its budget.
             if let Some(position) = self.p.budget_position(f, b.year, at) {
                 for line in position.lines.iter().filter(|l| l.spent > l.budget) {
-                    let seqs: Vec<u64> = self
-                        .p
-                        .visible_vouchers(f, at.known_at, at.as_of)
-                        .filter(|v| v.year == b.year && v.kind != VoucherKind::Closing)
-                        .filter(|v| v.rows.iter().any(|r| r.line.as_ref() == Some(&line.id)))
-                        .map(|v| v.seq)
-                        .collect();
+                    let seqs = self.line_seqs(f, b.year, &line.id);
                     let mut events = vec![b.seq];
                     events.extend(seqs);
                     self.find(
@@ -1060,13 +1064,7 @@ impl<'a> Run<'a> {
                 .filter(|l| l.category != Category::Admin && l.insats.is_none() && l.spent > l.granted);
             for line in ungranted.collect::<Vec<_>>() {
                 let mut events = vec![b.seq];
-                events.extend(
-                    self.p
-                        .visible_vouchers(f, at.known_at, at.as_of)
-                        .filter(|v| v.year == b.year && v.kind != VoucherKind::Closing)
-                        .filter(|v| v.rows.iter().any(|r| r.line.as_ref() == Some(&line.id)))
-                        .map(|v| v.seq),
-                );
+                events.extend(self.line_seqs(f, b.year, &line.id));
                 self.find(
                     "spent_without_grant",
                     f,
