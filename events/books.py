@@ -33,7 +33,34 @@ SIDES = {
     "accrued_asset": "asset",
     "accrued_liability": "liability",
     "receivable": "asset",
+    "cost_loner": "cost",
+    "cost_arvoden": "cost",
+    "cost_arbetsgivaravgifter": "cost",
+    "cost_pension": "cost",
+    "cost_sarskild_loneskatt": "cost",
+    "cost_semesterloneskuld": "cost",
+    "personalens_kallskatt": "liability",
+    "upplupna_arbetsgivaravgifter": "liability",
+    "upplupen_pension": "liability",
+    "upplupen_sarskild_loneskatt": "liability",
+    "semesterloneskuld": "liability",
 }
+# A payroll summary's items, in contract order: (cost role, liability role); salaries and fees
+# are paid from the bank, the tax withheld stays in it (owed to Skatteverket).
+PAYROLL = {
+    "salaries": ("cost_loner", None),
+    "fees": ("cost_arvoden", None),
+    "tax_withheld": (None, "personalens_kallskatt"),
+    "employer_contributions": ("cost_arbetsgivaravgifter", "upplupna_arbetsgivaravgifter"),
+    "pension": ("cost_pension", "upplupen_pension"),
+    "special_payroll_tax": ("cost_sarskild_loneskatt", "upplupen_sarskild_loneskatt"),
+    "vacation_pay_change": ("cost_semesterloneskuld", "semesterloneskuld"),
+    "vacation_pay_contributions": ("cost_arbetsgivaravgifter", "upplupna_arbetsgivaravgifter"),
+}
+PERSONNEL = ("cost_personal", "cost_loner", "cost_arvoden", "cost_arbetsgivaravgifter", "cost_pension",
+             "cost_sarskild_loneskatt", "cost_semesterloneskuld")
+PAYROLL_OWED = ("personalens_kallskatt", "upplupna_arbetsgivaravgifter", "upplupen_pension",
+                "upplupen_sarskild_loneskatt", "semesterloneskuld")
 CATEGORIES = ["individ", "struktur", "admin"]
 # The natures whose costs post to an account of their own (grants given post to the category's).
 OWN_ACCOUNT_NATURES = ("personal", "kopta_tjanster", "ovrigt", "finansiell")
@@ -258,6 +285,41 @@ class Books:
         reversal = [dict(r, amount=-r["amount"]) for r in rows]
         self._book(seq, f, datetime.date(year + 1, 1, 1), "event", reversal)
 
+    def _PayrollRecorded(self, seq, f, date, e):
+        # The cost rows carry what a personnel cost on the line would (its line and insats).
+        target = self._cost_row(seq, f, date, e["year"], e.get("line"), e.get("insats"), Decimal(0), "personal")
+        rows = []
+
+        def add(role, value, on_line):
+            for r in rows:
+                if r["role"] == role:
+                    r["amount"] += value
+                    return
+            rows.append(row(role, value, target["insats"], target["line"]) if on_line else row(role, value))
+
+        for item, (cost, owed) in PAYROLL.items():
+            if e.get(item) is None:
+                continue
+            value = amount(e[item])
+            if cost is not None:
+                add(cost, value, True)
+            if owed is not None:
+                add(owed, -value, False)
+            if cost is None or owed is None:  # paid out (salaries, fees) or kept back (tax)
+                add("bank", -value if owed is None else value, False)
+        rows = [r for r in rows if r["amount"] != 0]
+        if rows:
+            self._book(seq, f, date, "event", rows)
+
+    def _PayrollLiabilitiesPaid(self, seq, f, date, e):
+        rows, total = [], Decimal(0)
+        for item, (_, owed) in PAYROLL.items():
+            if e.get(item) is not None and amount(e[item]) != 0:
+                rows.append(row(owed, amount(e[item])))
+                total += amount(e[item])
+        rows.append(row("bank", -total))
+        self._book(seq, f, date, "event", rows)
+
     def _InvoicePaid(self, seq, f, date, e):
         value = amount(e["amount"])
         self._book(seq, f, date, "event", [row("payable", value), row("bank", -value)])
@@ -453,7 +515,7 @@ class Books:
             "medlemsbidrag_region": -of(flows, "contribution_region"),
             "medlemsbidrag_kommuner": -of(flows, "contribution_kommun"),
             "ovriga_intakter": -of(flows, "other_income"),
-            "personalkostnader": -of(flows, "cost_personal"),
+            "personalkostnader": -of(flows, *PERSONNEL),
             "kopta_tjanster": -of(flows, "cost_kopta_tjanster"),
             # Lämnade bidrag are grants to insatser; administration without a nature is an
             # other cost (administration is a category, never a nature).
@@ -481,14 +543,15 @@ class Books:
             "arets_resultat": rr["arets_resultat"],
             "kortfristiga_skulder": -of(closing, "payable", "opening_difference_liability"),
             "upplupna_kostnader": -of(closing, "accrued_liability"),
+            "personalskulder": -of(closing, *PAYROLL_OWED),
         }
         br["summa_tillgangar"] = br["fordringar"] + br["forutbetalda_kostnader"] + br["kassa_och_bank"]
         br["eget_kapital"] = (br["ingaende_eget_kapital"] + br["bokforingen_borjade"] + br["mottaget_eget_kapital"]
                               + br["ovriga_forandringar"] + br["arets_resultat"])
-        br["summa_skulder"] = br["kortfristiga_skulder"] + br["upplupna_kostnader"]
+        br["summa_skulder"] = br["kortfristiga_skulder"] + br["upplupna_kostnader"] + br["personalskulder"]
         br["summa_eget_kapital_och_skulder"] = br["eget_kapital"] + br["summa_skulder"]
         non_cash = ("receivable", "opening_difference_asset", "accrued_asset")
-        short = ("payable", "opening_difference_liability", "accrued_liability")
+        short = ("payable", "opening_difference_liability", "accrued_liability") + PAYROLL_OWED
         result_roles = [role for role, side in SIDES.items() if side in ("income", "cost")]
 
         def change(*roles):

@@ -868,3 +868,56 @@ fn refusals_of_unreadable_requests_are_problems_too() {
     }
     assert_eq!(http(&server.addr, "GET", "/healthz", &[], "").status, 200);
 }
+
+/// The payroll forms (a month's lönesammandrag, the taxes and pension paid): a kansli records
+/// them for its own förbund, amounts typed the Swedish way, and never in another förbund's books.
+#[test]
+fn the_payroll_forms_record_in_the_kanslis_own_forbund_only() {
+    let dir = TempDir::new("security-payroll");
+    let store = fixture_store(&dir);
+    let kansli = token(&store, "kansli-vm", "kansli", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    let web = Browser::sign_in(&server.addr, &kansli);
+    let month = "date=2025-01-24&year=2025&month=1&line=gemensam-administration&staff=3&salaries=145+000&tax_withheld=43+500&employer_contributions=45+559&pension=6+525&special_payroll_tax=1+582%2C97&reference=L%C3%B6nelista+2025-01&text=januari";
+    let page = web.get("/f/sf-vastmanland/registrera/lonesammandrag");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Avdragen källskatt"), "{}", page.body);
+    let before = log_bytes(&store);
+    let wrong = web.record("/f/sf-vastmanland/registrera/lonesammandrag", &month.replace("month=1&", "month=13&"));
+    assert_ne!(wrong.status, 303);
+    assert!(wrong.body.contains("Skriv ett heltal från 1 till 12"), "{}", wrong.body);
+    assert_eq!(log_bytes(&store), before, "nothing written for a month that is not one");
+    let r = web.record("/f/sf-vastmanland/registrera/lonesammandrag", month);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let paid = "date=2025-02-12&tax_withheld=43+500&employer_contributions=45+559&reference=Skattekonto+2025-02";
+    let r = web.record("/f/sf-vastmanland/registrera/personalskatter", paid);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let log = log_json(&store);
+    let (payroll, taxes) = (&log[log.len() - 2]["event"], &log[log.len() - 1]["event"]);
+    assert_eq!(
+        (&payroll["type"], &payroll["month"], &payroll["salaries"], &payroll["special_payroll_tax"]),
+        (
+            &serde_json::json!("PayrollRecorded"),
+            &serde_json::json!(1),
+            &serde_json::json!("145000"),
+            &serde_json::json!("1582.97")
+        )
+    );
+    assert_eq!(
+        (&taxes["type"], &taxes["tax_withheld"]),
+        (&serde_json::json!("PayrollLiabilitiesPaid"), &serde_json::json!("43500"))
+    );
+
+    // Another förbund's payroll: refused at both steps, nothing written.
+    let before = log_bytes(&store);
+    for step in ["granska", "registrera"] {
+        let body = format!(
+            "csrf={}&{}&steg={step}&sett_varningar=1",
+            web.csrf,
+            month.replace("gemensam-administration", "administration")
+        );
+        let r = web.post("/f/sf-vasteras/registrera/lonesammandrag", &body);
+        assert_eq!(r.status, 403, "{step}: {}", r.body);
+    }
+    assert_eq!(log_bytes(&store), before);
+}

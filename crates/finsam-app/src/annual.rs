@@ -107,6 +107,11 @@ const STATEMENTS: &[(&str, &str, &[Line])] = &[
             item("upplupna_kostnader", "Upplupna kostnader och förutbetalda intäkter", |s| {
                 &s.balance.accrued_liabilities
             }),
+            rare(
+                "personalskulder",
+                "Skulder avseende personal (källskatt, arbetsgivaravgifter, pension, semesterlöneskuld)",
+                |s| &s.balance.payroll_liabilities,
+            ),
             sum("summa_skulder", "Summa skulder", |s| &s.balance.liabilities),
             sum("summa_eget_kapital_och_skulder", "Summa eget kapital och skulder", |s| {
                 &s.balance.equity_and_liabilities
@@ -260,9 +265,86 @@ fn capital_json(a: &Annual) -> Vec<Value> {
         .collect()
 }
 
-fn notes_json(a: &Annual) -> Value {
+/// The note on personnel, row by row: (account, its name, amount), costs and then what is owed
+/// at the year's end; empty when the year has neither.
+type PersonnelRows = (Vec<(String, String, Amount)>, Vec<(String, String, Amount)>);
+
+fn personnel_rows(a: &Annual, chart: &Chart) -> PersonnelRows {
+    let rows = |list: &[(finsam_projections::chart::Role, Amount)]| {
+        let mut rows: Vec<(String, String, Amount)> = Vec::new();
+        for (role, amount) in list {
+            // Several roles may share an account: one row per account, in account order.
+            let account = chart.account(*role);
+            match rows.iter_mut().find(|(number, ..)| *number == account.number) {
+                Some(row) => row.2 += *amount,
+                None => rows.push((account.number.clone(), account.name.clone(), *amount)),
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
+    };
+    (rows(&a.current.personnel.costs), rows(&a.current.personnel.owed))
+}
+
+const PERSONNEL_NOTE: &str = "Personal";
+const PERSONNEL_COSTS: &str = "Personalkostnader";
+const PERSONNEL_OWED: &str = "Skulder avseende personal vid årets slut";
+
+fn personnel_table(a: &Annual, chart: &Chart) -> String {
+    let (costs, owed) = personnel_rows(a, chart);
+    if costs.is_empty() && owed.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\nNot: {PERSONNEL_NOTE} {} (kr)\n", a.current.year);
+    for (title, rows) in [(PERSONNEL_COSTS, &costs), (PERSONNEL_OWED, &owed)] {
+        if rows.is_empty() {
+            continue;
+        }
+        let mut t = Table::new(&[("konto", Align::Left), (title, Align::Left), ("belopp", Align::Right)]);
+        for (number, name, amount) in rows {
+            t.row(vec![number.clone(), name.clone(), amount.human_number()]);
+        }
+        t.rule();
+        let total: Amount = rows.iter().map(|(_, _, a)| *a).sum();
+        t.row(vec![String::new(), "Summa".into(), total.human_number()]);
+        out.push_str(&t.render());
+    }
+    out
+}
+
+fn personnel_html(a: &Annual, chart: &Chart) -> Markup {
+    let (costs, owed) = personnel_rows(a, chart);
+    html! {
+        @if !costs.is_empty() || !owed.is_empty() {
+            h3 { (PERSONNEL_NOTE) }
+            @for (title, rows) in [(PERSONNEL_COSTS, &costs), (PERSONNEL_OWED, &owed)] {
+                @if !rows.is_empty() {
+                    table {
+                        caption { (title) " " (a.current.year) " (kr)" }
+                        thead { tr { th { "konto" } th { "" } th.n { "belopp" } } }
+                        tbody {
+                            @for (number, name, amount) in rows {
+                                tr { td { (number) } td { (name) } (money_cell(*amount)) }
+                            }
+                            tr.sum { td {} td { "Summa" } (money_cell(rows.iter().map(|(_, _, a)| *a).sum())) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn notes_json(a: &Annual, chart: &Chart) -> Value {
     let c = &a.equity_ceiling;
+    let (costs, owed) = personnel_rows(a, chart);
+    let rows = |list: &[(String, String, Amount)]| {
+        list.iter()
+            .map(|(number, name, amount)| json!({"account": number, "name": name, "amount": amount.canonical()}))
+            .collect::<Vec<_>>()
+    };
     json!({
+        "personal": {"costs": rows(&costs), "owed": rows(&owed)},
         "medlemsbidrag": a.members.iter().map(|m| json!({
             "member": m.member.as_str(), "name": m.name, "kind": m.kind.as_str(),
             "share": format!("{:.4}", m.share), "amount": m.amount.canonical(),
@@ -323,7 +405,7 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
                 })),
                 "statements": statements,
                 "driftredovisning": a.operations.as_ref().map(operations_json),
-                "noter": notes_json(a),
+                "noter": notes_json(a, chart),
             });
             format!("{}\n", serde_json::to_string_pretty(&body).expect("serialises"))
         }
@@ -380,6 +462,7 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
             }
             out.push_str(&operations_table(a));
             out.push_str(&notes_table(a));
+            out.push_str(&personnel_table(a, chart));
             out
         }
     }
@@ -541,7 +624,7 @@ fn statement_table(title: &str, lines: &[Line], a: &Annual) -> Markup {
     }
 }
 
-fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
+fn html_page(a: &Annual, chart: &Chart, head: &finsam_store::Head) -> Markup {
     let year = a.current.year;
     let org = a.org_nr.clone().unwrap_or_else(|| "–".into());
     let footer = pages::footer_text(&a.name, a.org_nr.as_deref(), &format!("årsredovisning {year}"), head);
@@ -596,6 +679,7 @@ fn html_page(a: &Annual, _chart: &Chart, head: &finsam_store::Head) -> Markup {
                         }
                     }
                     (members_html(a))
+                    (personnel_html(a, chart))
                     h3 { "Periodiseringar" }
                     @if a.accruals.is_empty() {
                         p { "Inga periodiseringar under året." }

@@ -17,6 +17,8 @@ use finsam_store::files::{write_bundle, BundleFile};
 pub const BUNDLED: &[(&str, &str)] = &[
     ("events/AccrualRecorded.schema.json", include_str!("../../../events/AccrualRecorded.schema.json")),
     ("events/ForecastRecorded.schema.json", include_str!("../../../events/ForecastRecorded.schema.json")),
+    ("events/PayrollRecorded.schema.json", include_str!("../../../events/PayrollRecorded.schema.json")),
+    ("events/PayrollLiabilitiesPaid.schema.json", include_str!("../../../events/PayrollLiabilitiesPaid.schema.json")),
     ("events/BalancesTakenOver.schema.json", include_str!("../../../events/BalancesTakenOver.schema.json")),
     ("events/BudgetAdopted.schema.json", include_str!("../../../events/BudgetAdopted.schema.json")),
     ("events/ContributionDecided.schema.json", include_str!("../../../events/ContributionDecided.schema.json")),

@@ -115,6 +115,50 @@ string_enum!(
         Financial => "finansiell"
     }
 );
+string_enum!(
+    /// An item of a month's payroll summary (lönesammandrag, v2), as its JSON key: gross
+    /// salaries, fees to elected members (arvoden), the tax withheld from them (källskatt), the
+    /// employer's contributions (arbetsgivaravgifter), the pension's individuell del and its
+    /// särskild löneskatt, and at the year end the change in semesterlöneskuld with the
+    /// contributions on it.
+    PayItem {
+        Salaries => "salaries",
+        Fees => "fees",
+        TaxWithheld => "tax_withheld",
+        EmployerContributions => "employer_contributions",
+        Pension => "pension",
+        SpecialPayrollTax => "special_payroll_tax",
+        VacationPayChange => "vacation_pay_change",
+        VacationPayContributions => "vacation_pay_contributions"
+    }
+);
+impl PayItem {
+    /// The items a payroll liability payment settles (to Skatteverket or the pension
+    /// administrator).
+    pub const PAYABLE: &'static [PayItem] =
+        &[PayItem::TaxWithheld, PayItem::EmployerContributions, PayItem::Pension, PayItem::SpecialPayrollTax];
+
+    /// Whether the item may be negative: the change in semesterlöneskuld (and the contributions
+    /// on it) goes down when staff take out more vacation than they earn.
+    pub fn may_be_negative(self) -> bool {
+        matches!(self, PayItem::VacationPayChange | PayItem::VacationPayContributions)
+    }
+
+    /// The item in Swedish, as a payroll summary names it.
+    pub fn swedish(self) -> &'static str {
+        match self {
+            PayItem::Salaries => "bruttolöner",
+            PayItem::Fees => "arvoden",
+            PayItem::TaxWithheld => "avdragen källskatt",
+            PayItem::EmployerContributions => "arbetsgivaravgifter",
+            PayItem::Pension => "pension, individuell del",
+            PayItem::SpecialPayrollTax => "särskild löneskatt",
+            PayItem::VacationPayChange => "förändring av semesterlöneskuld",
+            PayItem::VacationPayContributions => "sociala avgifter på semesterlöneskuld",
+        }
+    }
+}
+
 impl Nature {
     /// Whether costs of this nature post to an account of their own (grants given post to
     /// their category's).
@@ -338,6 +382,30 @@ pub enum EventKind {
         reference: String,
         text: String,
     },
+    /// A month's payroll summary (v2, lönesammandrag): what the förbund's own staff earned and
+    /// what it owes for them, one event per month and cost line, never per person. Net pay
+    /// (salaries and fees less the tax withheld) leaves the bank on the day; the tax withheld,
+    /// the employer's contributions, the pension and its särskild löneskatt are owed until paid
+    /// (`PayrollLiabilitiesPaid`); the change in semesterlöneskuld is owed from the year end.
+    PayrollRecorded {
+        year: i32,
+        month: u32,
+        line: Option<Slug>,
+        insats: Option<Slug>,
+        /// How many people the summary pays (for the förvaltningsberättelse's staff figure).
+        staff: Option<u32>,
+        /// The items present, in `PayItem::ALL` order.
+        items: Vec<(PayItem, Amount)>,
+        reference: String,
+        text: String,
+    },
+    /// Payroll liabilities paid (v2): to Skatteverket (the tax withheld, the employer's
+    /// contributions, the särskild löneskatt) or to the pension administrator.
+    PayrollLiabilitiesPaid {
+        /// The items paid (of `PayItem::PAYABLE`), in `PayItem::ALL` order.
+        items: Vec<(PayItem, Amount)>,
+        reference: String,
+    },
     /// The kansli's forecast of what a cost line of the year's budget will come to for the whole
     /// year (v2). No money moves: the board's follow-up shows it as the line's helårsprognos from
     /// its date on, until a later forecast of the line replaces it.
@@ -428,6 +496,8 @@ impl EventKind {
         "InvoicePaid",
         "AccrualRecorded",
         "ForecastRecorded",
+        "PayrollRecorded",
+        "PayrollLiabilitiesPaid",
         "MergerDecided",
         "EquityTransferred",
         "BalancesTakenOver",
@@ -474,6 +544,8 @@ impl EventKind {
             InvoicePaid { .. } => "InvoicePaid",
             AccrualRecorded { .. } => "AccrualRecorded",
             ForecastRecorded { .. } => "ForecastRecorded",
+            PayrollRecorded { .. } => "PayrollRecorded",
+            PayrollLiabilitiesPaid { .. } => "PayrollLiabilitiesPaid",
             MergerDecided { .. } => "MergerDecided",
             EquityTransferred { .. } => "EquityTransferred",
             BalancesTakenOver { .. } => "BalancesTakenOver",
@@ -752,6 +824,42 @@ impl<'a> Obj<'a> {
     fn seq(&mut self, name: &'static str) -> Result<u64, Rejection> {
         let v = self.req(name)?;
         v.as_u64().filter(|n| *n >= 1).ok_or_else(|| self.wrong_type(name, v, "a JSON integer seq of 1 or more"))
+    }
+
+    /// The payroll items of `allowed` given, each not negative unless it may be, at least one
+    /// not zero.
+    fn pay_items(&mut self, allowed: &[PayItem]) -> Result<Vec<(PayItem, Amount)>, Rejection> {
+        let mut items = Vec::new();
+        for item in PayItem::ALL.iter().copied().filter(|i| allowed.contains(i)) {
+            if let Some(amount) = self.opt_amount(item.as_str())? {
+                if !item.may_be_negative() {
+                    self.not_negative(item.as_str(), amount)?;
+                }
+                items.push((item, amount));
+            }
+        }
+        if items.iter().all(|(_, a)| a.is_zero()) {
+            // An item that belongs to the other payroll event says more than "nothing to pay".
+            if let Some(other) =
+                PayItem::ALL.iter().find(|i| !allowed.contains(i) && self.map.get(i.as_str()).is_some())
+            {
+                let names = allowed.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(", ");
+                return Err(Rejection::new(
+                    Rule::UnknownField,
+                    self.field(other.as_str()),
+                    "",
+                    format!("this field is not part of the contract here; the items paid are {names}"),
+                ));
+            }
+            let names = allowed.iter().map(|i| format!("`{}`", i.as_str())).collect::<Vec<_>>().join(", ");
+            return Err(Rejection::new(
+                Rule::AmountMustNotBeZero,
+                allowed[0].as_str(),
+                items.first().map(|(_, a)| format!("\"{a}\"")).unwrap_or_default(),
+                format!("a payroll event moves money: at least one of {names} is not zero"),
+            ));
+        }
+        Ok(items)
     }
 
     /// The optional `nature` of a cost (v2).
@@ -1218,6 +1326,70 @@ fn decode_kind(
                 reference: o.text("reference", NAME_CHARS_MAX)?,
                 text: o.text("text", TEXT_CHARS_MAX)?,
             }
+        }
+        "PayrollRecorded" => {
+            let year = o.year("year")?;
+            let month = {
+                let v = o.req("month")?;
+                let m = v
+                    .as_u64()
+                    .filter(|_| !v.is_f64())
+                    .ok_or_else(|| o.wrong_type("month", v, "a JSON integer month"))?;
+                if !(1..=12).contains(&m) {
+                    return Err(Rejection::new(
+                        Rule::ValueNotAllowed,
+                        "month",
+                        m.to_string(),
+                        "the month the payroll is for, 1 (January) to 12 (December)",
+                    ));
+                }
+                m as u32
+            };
+            let line = o.opt_slug("line")?;
+            let insats = o.opt_slug("insats")?;
+            if line.is_none() && insats.is_none() {
+                return Err(Rejection::new(
+                    Rule::CostNeedsLineOrInsats,
+                    "line",
+                    "",
+                    "a payroll summary names the budget line its staff are paid from (`line`), the insats (`insats`), or both",
+                ));
+            }
+            let staff = match o.opt("staff") {
+                None => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .filter(|n| !v.is_f64() && *n <= 10_000)
+                        .ok_or_else(|| o.wrong_type("staff", v, "a JSON integer number of people (0–10000)"))?
+                        as u32,
+                ),
+            };
+            let items = o.pay_items(PayItem::ALL)?;
+            let earned = |item: PayItem| items.iter().filter(|(i, _)| *i == item).map(|(_, a)| *a).sum::<Amount>();
+            let (pay, tax) = (earned(PayItem::Salaries) + earned(PayItem::Fees), earned(PayItem::TaxWithheld));
+            if tax > pay {
+                return Err(Rejection::new(
+                    Rule::PayrollTaxExceedsPay,
+                    "tax_withheld",
+                    format!("\"{tax}\""),
+                    format!("the tax withheld is taken from the pay: at most salaries + fees ({})", pay.human()),
+                ));
+            }
+            check_year_matches_date(year, date)?;
+            PayrollRecorded {
+                year,
+                month,
+                line,
+                insats,
+                staff,
+                items,
+                reference: o.text("reference", NAME_CHARS_MAX)?,
+                text: o.text("text", TEXT_CHARS_MAX)?,
+            }
+        }
+        "PayrollLiabilitiesPaid" => {
+            let items = o.pay_items(PayItem::PAYABLE)?;
+            PayrollLiabilitiesPaid { items, reference: o.text("reference", NAME_CHARS_MAX)? }
         }
         "InvoicePaid" => {
             let invoice = o.slug("invoice")?;
@@ -1837,6 +2009,26 @@ impl Event {
                 m.amount("amount", *amount);
                 m.str("reference", reference);
                 m.str("text", text);
+            }
+            PayrollRecorded { year, month, line, insats, staff, items, reference, text } => {
+                m.int("year", year);
+                m.int("month", month);
+                m.opt_slug("line", line.as_ref());
+                m.opt_slug("insats", insats.as_ref());
+                if let Some(n) = staff {
+                    m.int("staff", n);
+                }
+                for (item, amount) in items {
+                    m.amount(item.as_str(), *amount);
+                }
+                m.str("reference", reference);
+                m.str("text", text);
+            }
+            PayrollLiabilitiesPaid { items, reference } => {
+                for (item, amount) in items {
+                    m.amount(item.as_str(), *amount);
+                }
+                m.str("reference", reference);
             }
             InvoicePaid { invoice, amount, reference } => {
                 m.slug("invoice", invoice);

@@ -544,6 +544,9 @@ impl Ledger {
                 }
             }
             CostRecorded { year, line, insats, nature, .. } => cost_target(*year, line, insats, *nature)?,
+            // Staff are paid in January before the year's budget, like any personnel cost.
+            PayrollRecorded { year, line, insats, .. } => cost_target(*year, line, insats, Some(Nature::Personnel))?,
+            PayrollLiabilitiesPaid { .. } => {}
             InvoiceReceived { year, invoice, line, insats, amount, credits, nature, .. } => {
                 if state.invoices.contains_key(invoice) {
                     return Err(Rejection::new(
@@ -1062,7 +1065,12 @@ impl Ledger {
                     Some((f.clone(), seq, event.date));
                 self.takeovers.insert(seq, from.clone());
             }
-            OtherIncomeRecorded { .. } | CostRecorded { .. } | AccrualRecorded { .. } | ForecastRecorded { .. } => {}
+            OtherIncomeRecorded { .. }
+            | CostRecorded { .. }
+            | AccrualRecorded { .. }
+            | ForecastRecorded { .. }
+            | PayrollRecorded { .. }
+            | PayrollLiabilitiesPaid { .. } => {}
             ContributionDecided { member, year, amount, .. } => {
                 state.owed.entry(member.clone()).or_default().entry(*year).or_default().decided += *amount;
                 self.contribution_effects.insert(seq, (member.clone(), *year, *amount, Amount::ZERO));

@@ -81,6 +81,7 @@ pub enum Rule {
     InvoiceHasPayments,
     AccrualNeedsIncomeLineOrMember,
     ContributionHasPayments,
+    PayrollTaxExceedsPay,
 }
 
 impl Rule {
@@ -163,6 +164,7 @@ impl Rule {
             InvoiceHasPayments => "Fakturan har betalningar eller kreditnotor; rätta dem först.",
             AccrualNeedsIncomeLineOrMember => "En intäktsperiodisering anger antingen intäktsrad eller medlem.",
             ContributionHasPayments => "Beslutet har betalningar; rätta dem först.",
+            PayrollTaxExceedsPay => "Den avdragna skatten kan inte vara större än lönerna och arvodena.",
         }
     }
 
@@ -243,6 +245,7 @@ impl Rule {
             InvoiceHasPayments => "invoice_has_payments",
             AccrualNeedsIncomeLineOrMember => "accrual_needs_income_line_or_member",
             ContributionHasPayments => "contribution_has_payments",
+            PayrollTaxExceedsPay => "payroll_tax_exceeds_pay",
         }
     }
 }

@@ -80,7 +80,14 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
         }
         9 | 10 => {
             let line = *rng.pick(&["team", "kansli", "utveckling"]);
-            json!({"type": "CostRecorded", "forbund": f, "date": date, "year": year, "line": line, "amount": rng.amount(), "reference": "F", "text": "faktura"})
+            let amount = rng.amount();
+            // Now and then the month's payroll of the line's staff instead (chosen by the
+            // history's length, so that the draws that follow stay the same).
+            if seq_so_far % 6 == 5 {
+                payroll(f, day, line, &amount)
+            } else {
+                json!({"type": "CostRecorded", "forbund": f, "date": date, "year": year, "line": line, "amount": amount, "reference": "F", "text": "faktura"})
+            }
         }
         11 => {
             json!({"type": "CostRecorded", "forbund": f, "date": date, "year": year, "insats": rng.pick(&INSATSER), "amount": rng.amount(), "reference": "F", "text": "per insats",
@@ -118,10 +125,19 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
                 "supplier": "Leverantör AB", "line": line, "amount": rng.amount(), "reference": "F", "text": "faktura"})
         }
         17 => {
-            // Now and then a refund from the supplier (after a credit note on a paid invoice).
+            // Now and then a refund from the supplier (after a credit note on a paid invoice);
+            // now and then (by the history's length) the payroll's taxes and pension paid.
+            let invoice = format!("inv-{}", rng.below(12));
             let sign = if rng.below(5) == 0 { "-" } else { "" };
-            json!({"type": "InvoicePaid", "forbund": f, "date": date, "invoice": format!("inv-{}", rng.below(12)),
-                "amount": format!("{sign}{}", rng.amount()), "reference": "betalning"})
+            let amount = rng.amount();
+            if seq_so_far % 5 == 4 {
+                let kr = kronor(&amount);
+                json!({"type": "PayrollLiabilitiesPaid", "forbund": f, "date": date, "tax_withheld": amount,
+                    "employer_contributions": (kr / 2).to_string(), "pension": (kr / 20).to_string(), "reference": "skattekonto"})
+            } else {
+                json!({"type": "InvoicePaid", "forbund": f, "date": date, "invoice": invoice,
+                    "amount": format!("{sign}{amount}"), "reference": "betalning"})
+            }
         }
         18 => {
             json!({"type": "InvoiceReceived", "forbund": f, "date": date, "year": year, "invoice": format!("kr-{}", rng.below(12)),
@@ -176,6 +192,29 @@ fn candidate(rng: &mut Rng, day: NaiveDate, seq_so_far: u64) -> Value {
             json!({"type": "EventCorrected", "forbund": f, "date": date, "corrects": 1 + rng.below(seq_so_far.max(1)), "reason": "rättelse"})
         }
     }
+}
+
+/// The whole kronor of a drawn amount.
+fn kronor(amount: &str) -> u64 {
+    amount.split('.').next().and_then(|kr| kr.parse().ok()).expect("a drawn amount")
+}
+
+/// A month's payroll summary on a line: `amount` in gross salaries, the tax withheld, the
+/// employer's contributions, the pension and its särskild löneskatt in round kronor from it;
+/// in December also the change in semesterlöneskuld (up or down) with the contributions on it.
+fn payroll(f: &str, day: NaiveDate, line: &str, amount: &str) -> Value {
+    let kr = kronor(amount);
+    let pension = kr * 45 / 1000;
+    let mut v = json!({"type": "PayrollRecorded", "forbund": f, "date": day.to_string(), "year": day.year(), "month": day.month(),
+        "line": line, "staff": 1 + kr % 4, "salaries": amount, "tax_withheld": (kr * 30 / 100).to_string(),
+        "employer_contributions": (kr * 3142 / 10000).to_string(), "pension": pension.to_string(),
+        "special_payroll_tax": (pension * 2426 / 10000).to_string(), "reference": "lönelista", "text": "månadslön"});
+    if day.month() == 12 && kr >= 100 {
+        let sign = if kr.is_multiple_of(2) { "" } else { "-" };
+        v["vacation_pay_change"] = json!(format!("{sign}{}", kr / 10));
+        v["vacation_pay_contributions"] = json!(format!("{sign}{}", kr * 3142 / 100000));
+    }
+    v
 }
 
 /// A random valid history of about `len` events over three förbund — every event type, corrections

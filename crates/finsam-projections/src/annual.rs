@@ -91,6 +91,9 @@ pub struct BalanceSheet {
     pub payables: Figure,
     /// Upplupna kostnader och förutbetalda intäkter.
     pub accrued_liabilities: Figure,
+    /// What payroll leaves owed: personalens källskatt, upplupna arbetsgivaravgifter, pension
+    /// and särskild löneskatt, semesterlöneskuld.
+    pub payroll_liabilities: Figure,
     pub liabilities: Figure,
     pub equity_and_liabilities: Figure,
 }
@@ -181,7 +184,19 @@ pub struct Statements {
     pub cash_flow: CashFlow,
     /// What came or left through equity, in date order (empty in most years).
     pub capital: Vec<CapitalMovement>,
+    /// The note on personnel: the year's personnel costs by kind and what payroll leaves owed
+    /// at the year's end, role by role (those that are not zero).
+    pub personnel: PersonnelNote,
     pub vouchers: usize,
+}
+
+/// Personalkostnader by kind, and the payroll liabilities at the year's end.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersonnelNote {
+    /// Costs positive, role by role in chart order.
+    pub costs: Vec<(Role, Amount)>,
+    /// Liabilities positive, role by role in chart order.
+    pub owed: Vec<(Role, Amount)>,
 }
 
 /// What the comparison column holds.
@@ -360,6 +375,14 @@ const RECEIVABLES: &[Role] = &[Role::Receivable, Role::OpeningDifferenceAsset];
 const ACCRUED_ASSETS: &[Role] = &[Role::AccruedAsset];
 const PAYABLES: &[Role] = &[Role::Payable, Role::OpeningDifferenceLiability];
 const ACCRUED_LIABILITIES: &[Role] = &[Role::AccruedLiability];
+/// What payroll leaves owed (every payroll liability role, in chart order).
+fn payroll_liability_roles() -> Vec<Role> {
+    Role::ALL.iter().copied().filter(|r| matches!(r, Role::PayrollOwed(_))).collect()
+}
+/// Personalkostnader: personnel costs recorded as costs, and every cost of a payroll summary.
+fn personnel_roles() -> Vec<Role> {
+    Role::ALL.iter().copied().filter(|r| matches!(r, Role::CostOf(Nature::Personnel) | Role::Payroll(_))).collect()
+}
 /// Lämnade bidrag: what the förbund gives to insatser (individ and struktur) — never its own
 /// administration, which is a category, not a nature.
 const GRANTS: &[Role] = &[Role::Cost(Category::Individ), Role::Cost(Category::Struktur)];
@@ -435,7 +458,7 @@ impl Sums {
         let kommuner = income(&[Role::Contribution(MemberKind::Kommun)]);
         let other = income(&[Role::OtherIncome]);
         let income_total = Figure::total(&[&staten, &region, &kommuner, &other]);
-        let personnel = cost(&[Role::CostOf(Nature::Personnel)]);
+        let personnel = cost(&personnel_roles());
         let purchased = cost(&[Role::CostOf(Nature::Purchased)]);
         let grants = cost(GRANTS);
         let other_costs = cost(OTHER_COSTS);
@@ -475,7 +498,8 @@ impl Sums {
         let equity = EquityNote { opening, opened, received, other: other_equity, result: result.clone(), closing };
         let payables = at_close(PAYABLES, true);
         let accrued_liabilities = at_close(ACCRUED_LIABILITIES, true);
-        let liabilities = Figure::total(&[&payables, &accrued_liabilities]);
+        let payroll_liabilities = at_close(&payroll_liability_roles(), true);
+        let liabilities = Figure::total(&[&payables, &accrued_liabilities, &payroll_liabilities]);
         let equity_and_liabilities = Figure::total(&[&equity.closing, &liabilities]);
 
         // A change in the cash flow: what it did to the bank (an asset that grew took cash, a
@@ -490,6 +514,7 @@ impl Sums {
         let change_receivables = change(&non_cash);
         let mut short: Vec<Role> = PAYABLES.to_vec();
         short.extend_from_slice(ACCRUED_LIABILITIES);
+        short.extend(payroll_liability_roles());
         let change_liabilities = change(&short);
         let result_roles: Vec<Role> = Role::ALL.iter().copied().filter(|r| r.is_result()).collect();
         let taken_over_result = Figure::of(&result_roles, capital);
@@ -512,6 +537,7 @@ impl Sums {
             equity,
             payables,
             accrued_liabilities,
+            payroll_liabilities,
             liabilities,
             equity_and_liabilities,
         };
@@ -544,6 +570,14 @@ impl Sums {
             balance,
             cash_flow,
             capital: self.capital.clone(),
+            personnel: PersonnelNote {
+                costs: personnel_roles().into_iter().map(|r| (r, flow(r))).filter(|(_, a)| !a.is_zero()).collect(),
+                owed: payroll_liability_roles()
+                    .into_iter()
+                    .map(|r| (r, -Sums::get(&self.closing, r)))
+                    .filter(|(_, a)| !a.is_zero())
+                    .collect(),
+            },
             vouchers: self.vouchers,
         };
         s.check();

@@ -2,7 +2,7 @@
 //! contribution by member kind, a cost by category …); a chart maps every role to an account.
 //! Replacing the chart changes the account numbers in the reports, never the books themselves.
 
-use finsam_domain::event::Nature;
+use finsam_domain::event::{Nature, PayItem};
 use finsam_domain::{Category, MemberKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -33,6 +33,13 @@ pub enum Role {
     CostOf(Nature),
     /// Finansiella intäkter: interest received and other financial income (v2).
     FinancialIncome,
+    /// A personnel cost of a payroll summary, by its item (v2): löner, arvoden, arbetsgivar-
+    /// avgifter, pension, särskild löneskatt, förändring av semesterlöneskuld. (The tax
+    /// withheld is no cost; the contributions on semesterlöneskuld are arbetsgivaravgifter.)
+    Payroll(PayItem),
+    /// What a payroll summary leaves owed, by its item (v2): personalens källskatt, upplupna
+    /// sociala avgifter, upplupen pension and särskild löneskatt, semesterlöneskuld.
+    PayrollOwed(PayItem),
 }
 
 /// Where a role sits in the books.
@@ -48,7 +55,7 @@ pub enum Side {
 impl Role {
     /// Every role, in the order their index is stored in the vouchers' bytes: new roles are
     /// appended, never inserted.
-    pub const ALL: [Role; 21] = [
+    pub const ALL: [Role; 32] = [
         Role::OpeningDifferenceAsset,
         Role::Bank,
         Role::Equity,
@@ -70,6 +77,17 @@ impl Role {
         Role::CostOf(Nature::Other),
         Role::CostOf(Nature::Financial),
         Role::FinancialIncome,
+        Role::Payroll(PayItem::Salaries),
+        Role::Payroll(PayItem::Fees),
+        Role::Payroll(PayItem::EmployerContributions),
+        Role::Payroll(PayItem::Pension),
+        Role::Payroll(PayItem::SpecialPayrollTax),
+        Role::Payroll(PayItem::VacationPayChange),
+        Role::PayrollOwed(PayItem::TaxWithheld),
+        Role::PayrollOwed(PayItem::EmployerContributions),
+        Role::PayrollOwed(PayItem::Pension),
+        Role::PayrollOwed(PayItem::SpecialPayrollTax),
+        Role::PayrollOwed(PayItem::VacationPayChange),
     ];
 
     /// The roles of contract v1: a chart must map every one of them. A chart written before a
@@ -99,6 +117,18 @@ impl Role {
             Role::CostOf(Nature::Other) => "cost_ovrigt",
             Role::CostOf(Nature::Financial) => "cost_finansiell",
             Role::FinancialIncome => "financial_income",
+            Role::Payroll(PayItem::Salaries) => "cost_loner",
+            Role::Payroll(PayItem::Fees) => "cost_arvoden",
+            Role::Payroll(PayItem::EmployerContributions) => "cost_arbetsgivaravgifter",
+            Role::Payroll(PayItem::Pension) => "cost_pension",
+            Role::Payroll(PayItem::SpecialPayrollTax) => "cost_sarskild_loneskatt",
+            Role::Payroll(PayItem::VacationPayChange) => "cost_semesterloneskuld",
+            Role::PayrollOwed(PayItem::TaxWithheld) => "personalens_kallskatt",
+            Role::PayrollOwed(PayItem::EmployerContributions) => "upplupna_arbetsgivaravgifter",
+            Role::PayrollOwed(PayItem::Pension) => "upplupen_pension",
+            Role::PayrollOwed(PayItem::SpecialPayrollTax) => "upplupen_sarskild_loneskatt",
+            Role::PayrollOwed(PayItem::VacationPayChange) => "semesterloneskuld",
+            Role::Payroll(_) | Role::PayrollOwed(_) => unreachable!("a payroll item without a role of its own"),
             Role::CostOf(Nature::Grants) => unreachable!("grants given post to the category's role"),
         }
     }
@@ -106,16 +136,31 @@ impl Role {
     pub fn side(self) -> Side {
         match self {
             Role::Bank | Role::OpeningDifferenceAsset | Role::AccruedAsset | Role::Receivable => Side::Asset,
-            Role::OpeningDifferenceLiability | Role::Payable | Role::AccruedLiability => Side::Liability,
+            Role::OpeningDifferenceLiability | Role::Payable | Role::AccruedLiability | Role::PayrollOwed(_) => {
+                Side::Liability
+            }
             Role::Equity | Role::EquityReceived => Side::Equity,
             Role::Contribution(_) | Role::OtherIncome | Role::FinancialIncome => Side::Income,
-            Role::Cost(_) | Role::CostOf(_) => Side::Cost,
+            Role::Cost(_) | Role::CostOf(_) | Role::Payroll(_) => Side::Cost,
         }
     }
 
     /// Income and cost roles are closed into equity at year end.
     pub fn is_result(self) -> bool {
         matches!(self.side(), Side::Income | Side::Cost)
+    }
+}
+
+/// The cost role and the liability role a payroll item posts to, when it has them.
+pub fn payroll_roles(item: PayItem) -> (Option<Role>, Option<Role>) {
+    match item {
+        PayItem::Salaries | PayItem::Fees => (Some(Role::Payroll(item)), None),
+        PayItem::TaxWithheld => (None, Some(Role::PayrollOwed(item))),
+        PayItem::VacationPayContributions => (
+            Some(Role::Payroll(PayItem::EmployerContributions)),
+            Some(Role::PayrollOwed(PayItem::EmployerContributions)),
+        ),
+        _ => (Some(Role::Payroll(item)), Some(Role::PayrollOwed(item))),
     }
 }
 

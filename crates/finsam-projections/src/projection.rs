@@ -751,6 +751,65 @@ impl Projection {
                 let back = format!("Återföring av periodisering {year}, {what}: {text} ({reference})");
                 self.book(r, f, next, back, VoucherKind::Event, reversal);
             }
+            PayrollRecorded { year, month, line, insats, items, reference, text, .. } => {
+                // The cost rows carry the line and the insats as a personnel cost on the line
+                // would; the net pay leaves the bank, the rest is owed.
+                let target =
+                    self.cost_row(f, *year, line, insats, Some(Nature::Personnel), Amount::ZERO, r.seq, e.date);
+                let mut rows: Vec<Row> = Vec::new();
+                let mut add = |role: Role, amount: Amount, on_line: bool| {
+                    if let Some(row) = rows.iter_mut().find(|row| row.role == role) {
+                        row.amount += amount;
+                    } else {
+                        let mut row = Row::new(role, amount);
+                        if on_line {
+                            row.line = target.line.clone();
+                            row.insats = target.insats.clone();
+                        }
+                        rows.push(row);
+                    }
+                };
+                for (item, amount) in items {
+                    let (cost, owed) = crate::chart::payroll_roles(*item);
+                    match (cost, owed) {
+                        (Some(cost), Some(owed)) => {
+                            add(cost, *amount, true);
+                            add(owed, -*amount, false);
+                        }
+                        (Some(cost), None) => {
+                            add(cost, *amount, true);
+                            add(Role::Bank, -*amount, false);
+                        }
+                        (None, Some(owed)) => {
+                            add(owed, -*amount, false);
+                            add(Role::Bank, *amount, false);
+                        }
+                        (None, None) => unreachable!("every payroll item posts somewhere"),
+                    }
+                }
+                rows.retain(|row| !row.amount.is_zero());
+                // (Items that cancel out, e.g. contributions on semesterlöneskuld taken back as
+                // much as the month's, book nothing.)
+                if !rows.is_empty() {
+                    let text = format!("Lönesammandrag {year}-{month:02}: {text} ({reference})");
+                    self.book(r, f, e.date, text, VoucherKind::Event, rows);
+                }
+            }
+            PayrollLiabilitiesPaid { items, reference } => {
+                let mut rows: Vec<Row> = items
+                    .iter()
+                    .filter(|(_, a)| !a.is_zero())
+                    .map(|(item, amount)| {
+                        let owed = crate::chart::payroll_roles(*item).1.expect("a payable item is owed");
+                        Row::new(owed, *amount)
+                    })
+                    .collect();
+                let total: Amount = items.iter().map(|(_, a)| *a).sum();
+                rows.push(Row::new(Role::Bank, -total));
+                let what: Vec<&str> = items.iter().map(|(item, _)| item.swedish()).collect();
+                let text = format!("Betalning av {}: {reference}", what.join(", "));
+                self.book(r, f, e.date, text, VoucherKind::Event, rows);
+            }
             InvoicePaid { invoice, amount, reference } => {
                 let supplier = self.invoice(f, invoice).map(|i| i.supplier.clone()).unwrap_or_default();
                 let text = if amount.is_negative() {

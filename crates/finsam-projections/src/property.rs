@@ -9,6 +9,7 @@ use crate::chart::Chart;
 use crate::projection::{Projection, Recorded};
 use crate::reports::At;
 use chrono::NaiveDate;
+use finsam_domain::event::PayItem;
 use finsam_domain::{Amount, Event, EventKind, Slug};
 use finsam_generate::{random_history, random_history_of};
 
@@ -30,6 +31,17 @@ fn naive_bank(events: &[Event], f: &Slug, at: At) -> Amount {
             ContributionReceived { amount, .. } | OtherIncomeRecorded { amount, .. } if &e.forbund == f => *amount,
             CostRecorded { amount, .. } if &e.forbund == f => -*amount,
             InvoicePaid { amount, .. } if &e.forbund == f => -*amount,
+            // Net pay leaves the bank (salaries and fees less the tax withheld); what is paid to
+            // Skatteverket or the pension administrator leaves it later.
+            PayrollRecorded { items, .. } if &e.forbund == f => items
+                .iter()
+                .map(|(item, a)| match item {
+                    PayItem::Salaries | PayItem::Fees => -*a,
+                    PayItem::TaxWithheld => *a,
+                    _ => Amount::ZERO,
+                })
+                .sum(),
+            PayrollLiabilitiesPaid { items, .. } if &e.forbund == f => -items.iter().map(|(_, a)| *a).sum::<Amount>(),
             EquityTransferred { amount, .. } if &e.forbund == f => *amount,
             EquityTransferred { from, amount, .. } if from == f => -*amount,
             // A takeover moves the old förbund's whole bank, as its events made it (every date).
@@ -371,6 +383,8 @@ fn random_histories_keep_the_laws_of_the_books() {
         "InsatsChanged",
         "RegistrationCorrected",
         "ForecastRecorded",
+        "PayrollRecorded",
+        "PayrollLiabilitiesPaid",
     ] {
         assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "the histories hold a {kind}: {kinds:?}");
     }

@@ -20,6 +20,8 @@ pub fn type_label(type_name: &str) -> &str {
         "InvoicePaid" => "Faktura betald",
         "AccrualRecorded" => "Periodisering",
         "ForecastRecorded" => "Prognos",
+        "PayrollRecorded" => "Lönesammandrag",
+        "PayrollLiabilitiesPaid" => "Skatter och avgifter för personal betalda",
         "MergerDecided" => "Sammanläggning beslutad",
         "EquityTransferred" => "Eget kapital överfört",
         "BalancesTakenOver" => "Tillgångar och skulder övertagna",
@@ -127,6 +129,16 @@ pub fn summary(event: &Event) -> String {
         }
         ForecastRecorded { year, line, amount, text } => {
             format!("helårsprognos {year} för {line}: {} — {text}", amount.human())
+        }
+        PayrollRecorded { year, month, line, insats, staff, items, text, .. } => {
+            let on = line.as_ref().or(insats.as_ref()).map_or(String::new(), |l| format!(" på {l}"));
+            let who = staff.map_or(String::new(), |n| format!(", {n} personer"));
+            let list: Vec<String> = items.iter().map(|(i, a)| format!("{} {}", i.swedish(), a.human())).collect();
+            format!("lönesammandrag {year}-{month:02}{on}{who}: {} — {text}", list.join(", "))
+        }
+        PayrollLiabilitiesPaid { items, reference } => {
+            let list: Vec<String> = items.iter().map(|(i, a)| format!("{} {}", i.swedish(), a.human())).collect();
+            format!("betalning av {} ({reference})", list.join(", "))
         }
         InvoicePaid { invoice, amount, reference } => {
             format!("betalning av faktura {invoice}: {} ({reference})", amount.human())

@@ -19,6 +19,8 @@ pub(crate) enum Input {
     LongText,
     Choice(&'static [(&'static str, &'static str)]),
     Seq,
+    /// A whole number from the first to the second (a month, a number of people).
+    Count(u32, u32),
     /// Another förbund of the store.
     OtherForbund,
 }
@@ -217,6 +219,85 @@ pub(crate) const FORMS: &[FormSpec] = &[
             AMOUNT,
             field("reference", "Referens", Input::Text, true, ""),
             field("text", "Text", Input::Text, true, ""),
+        ]],
+    },
+    FormSpec {
+        slug: "lonesammandrag",
+        event: "PayrollRecorded",
+        title: "Lönesammandrag för månaden",
+        intro:
+            "Månadens löner och arvoden för förbundets egen personal, ur lönesystemets sammandrag (inte per person).",
+        fields: &[
+            &[
+                field("date", "Utbetalningsdag", Input::Date, true, "Dagen då nettolönerna betalades ut."),
+                YEAR,
+                field("month", "Månad", Input::Count(1, 12), true, "Månaden lönerna avser, 1–12."),
+                field(
+                    "line",
+                    "Budgetrad",
+                    Input::CostLine,
+                    false,
+                    "Raden lönerna belastar; ange rad, insats eller båda.",
+                ),
+                field("insats", "Insats", Input::Insats, false, ""),
+                field(
+                    "staff",
+                    "Antal personer",
+                    Input::Count(0, 10_000),
+                    false,
+                    "Hur många som fick lön eller arvode.",
+                ),
+            ],
+            &[
+                field("salaries", "Bruttolöner (kr)", Input::Amount, false, ""),
+                field("fees", "Arvoden (kr)", Input::Amount, false, "T.ex. styrelsens arvoden."),
+                field(
+                    "tax_withheld",
+                    "Avdragen källskatt (kr)",
+                    Input::Amount,
+                    false,
+                    "Betalas till Skatteverket nästa månad.",
+                ),
+                field("employer_contributions", "Arbetsgivaravgifter (kr)", Input::Amount, false, ""),
+                field("pension", "Pension, individuell del (kr)", Input::Amount, false, ""),
+                field(
+                    "special_payroll_tax",
+                    "Särskild löneskatt på pension (kr)",
+                    Input::Amount,
+                    false,
+                    "24,26 % av pensionen.",
+                ),
+                field(
+                    "vacation_pay_change",
+                    "Förändring av semesterlöneskuld (kr)",
+                    Input::Amount,
+                    false,
+                    "Vid årets slut; negativt när skulden minskat.",
+                ),
+                field(
+                    "vacation_pay_contributions",
+                    "Sociala avgifter på semesterlöneskulden (kr)",
+                    Input::Amount,
+                    false,
+                    "",
+                ),
+                field("reference", "Referens", Input::Text, true, "T.ex. lönelistans nummer."),
+                field("text", "Text", Input::Text, true, ""),
+            ],
+        ],
+    },
+    FormSpec {
+        slug: "personalskatter",
+        event: "PayrollLiabilitiesPaid",
+        title: "Betalning av skatter, avgifter och pension för personalen",
+        intro: "Till Skatteverket (källskatt, arbetsgivaravgifter, särskild löneskatt) eller till pensionsförvaltaren.",
+        fields: &[&[
+            DATE,
+            field("tax_withheld", "Källskatt (kr)", Input::Amount, false, ""),
+            field("employer_contributions", "Arbetsgivaravgifter (kr)", Input::Amount, false, ""),
+            field("pension", "Pension, individuell del (kr)", Input::Amount, false, ""),
+            field("special_payroll_tax", "Särskild löneskatt (kr)", Input::Amount, false, ""),
+            BANK_REFERENCE,
         ]],
     },
     FormSpec {
@@ -448,6 +529,13 @@ pub(crate) fn event_of(spec: &FormSpec, f: &str, values: &Values) -> Result<(Eve
                     continue;
                 }
             },
+            Input::Count(low, high) => match raw.parse::<u32>().ok().filter(|n| (low..=high).contains(n)) {
+                Some(n) => json!(n),
+                None => {
+                    problems.insert(field.name.into(), format!("Skriv ett heltal från {low} till {high}."));
+                    continue;
+                }
+            },
             Input::Date => {
                 if NaiveDate::parse_from_str(raw, "%Y-%m-%d").is_err() {
                     problems.insert(field.name.into(), "Skriv datumet som ÅÅÅÅ-MM-DD, t.ex. 2024-05-31.".into());
@@ -633,6 +721,9 @@ pub(crate) fn input_control(x: &Field, id: &str, value: &str, c: &Choices, descr
         }
         Input::Amount => {
             html! { input type="text" id=(id) name=(x.name) value=(value) inputmode="decimal" autocomplete="off" aria-describedby=(described) required[x.required]; }
+        }
+        Input::Count(low, high) => {
+            html! { input type="number" id=(id) name=(x.name) value=(value) min=(low) max=(high) aria-describedby=(described) required[x.required]; }
         }
         Input::Seq => {
             html! { input type="text" id=(id) name=(x.name) value=(value) inputmode="numeric" aria-describedby=(described) required[x.required]; }
