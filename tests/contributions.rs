@@ -71,3 +71,64 @@ fn forsakringskassan_can_pay_for_arbetsformedlingen() {
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("field `payer`") && stderr(&o).contains("[rule member_unknown]"), "{}", stderr(&o));
 }
+
+/// The invoicing plan (faktureringsplan) of a decided contribution: inside the year the member
+/// report tells what has fallen due and is unpaid from what is not yet due; the books do not
+/// change with it. The fixtures invoice 2024 quarterly in advance (due 31 January, 30 April,
+/// 31 July, 31 October); Kungsör paid its fourth quarter on 20 January 2025.
+#[test]
+fn the_invoicing_plan_tells_what_is_due_from_what_is_not_yet_due() {
+    let dir = TempDir::new("installments");
+    let store = fixture_store(&dir);
+    // The member report of 2024 as of a day (the year's end without one), in a format.
+    let report = |as_of: Option<&str>, format: &str| -> String {
+        let mut args = vec!["report", "members", "--forbund", "sf-vastmanland", "--year", "2024", "--format", format];
+        if let Some(day) = as_of {
+            args.extend(["--as-of", day]);
+        }
+        let o = finsam(&store, &args, "");
+        assert_exit(&o, 0);
+        stdout(&o)
+    };
+    let members = |as_of: &str| -> serde_json::Value { serde_json::from_str(&report(Some(as_of), "json")).unwrap() };
+    let totals = |v: &serde_json::Value| (v["totals"]["overdue"].clone(), v["totals"]["not_yet_due"].clone());
+    // 31 August: three quarters due and paid, the fourth (4 759 500) not yet due.
+    assert_eq!(totals(&members("2024-08-31")), (serde_json::json!("0"), serde_json::json!("4759500")));
+    // 15 November: everything due; Kungsör's fourth quarter is overdue.
+    let november = members("2024-11-15");
+    assert_eq!(totals(&november), (serde_json::json!("37124.10"), serde_json::json!("0")));
+    let kungsor = november["members"].as_array().unwrap().iter().find(|m| m["member"] == "kungsor").unwrap();
+    assert_eq!(kungsor["overdue"], "37124.10");
+    let text = report(Some("2024-08-31"), "table");
+    assert!(text.contains("Förfallet och ej förfallet per 2024-08-31"), "{text}");
+    let year_end = report(None, "table");
+    assert!(!year_end.contains("Förfallet och ej förfallet"), "at the year's end everything has fallen due");
+    let html = report(Some("2024-08-31"), "html");
+    assert!(html.contains("förfallet, obetalt"), "the page shows it too");
+
+    // A plan that does not add up, or falls due before the decision, is refused; nothing is written.
+    let before = log_bytes(&store);
+    let plan = |parts: &str| {
+        DECIDED
+            .replace("\"decision\"", &format!("\"installments\":[{parts}],\"decision\""))
+            .replace("2024-01-15", "2025-01-15")
+            .replace("2024", "2025")
+    };
+    let o = finsam(
+        &store,
+        &["record", "--as", "kansli", "-"],
+        &plan(r#"{"due":"2025-03-31","amount":"60000"},{"due":"2025-09-30","amount":"30000"}"#),
+    );
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("installments_must_sum_to_amount"), "{}", stderr(&o));
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &plan(r#"{"due":"2025-01-01","amount":"100000"}"#));
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("installments[0].due") && stderr(&o).contains("date_invalid"), "{}", stderr(&o));
+    assert_eq!(log_bytes(&store), before);
+    let o = finsam(
+        &store,
+        &["record", "--as", "kansli", "-"],
+        &plan(r#"{"due":"2025-03-31","amount":"50000"},{"due":"2025-09-30","amount":"50000"}"#),
+    );
+    assert_exit(&o, 0);
+}

@@ -832,6 +832,7 @@ pub fn render_members(
                     "member": m.member.as_str(), "name": m.name, "kind": m.kind.as_str(),
                     "share": format!("{:.4}", m.share), "decided": m.decided.canonical(), "paid": m.paid.canonical(),
                     "outstanding": m.outstanding().map(Amount::canonical), "paid_by": m.paid_by.as_ref().map(|p| p.as_str()),
+                    "not_yet_due": m.not_yet_due.canonical(), "overdue": m.overdue().map(Amount::canonical),
                     "runs": m.runs.iter().map(|(i, n, a)| json!({"insats": i.as_str(), "name": n, "charged": a.canonical()})).collect::<Vec<_>>(),
                     "received": m.received().canonical(), "net": m.net().canonical(),
                     "seqs": m.seqs,
@@ -842,14 +843,29 @@ pub fn render_members(
                 })).collect::<Vec<_>>(),
                 "totals": {"decided": total(|m| m.decided).canonical(), "paid": total(|m| m.paid).canonical(),
                     "outstanding": outstanding_total.map(Amount::canonical),
+                    "not_yet_due": total(|m| m.not_yet_due).canonical(),
+                    "overdue": outstanding_total.map(|_| c.members.iter().filter_map(|m| m.overdue()).sum::<Amount>().canonical()),
                     "received": total(|m| m.received()).canonical(), "net": total(|m| m.net()).canonical()},
             });
             format!("{}\n", serde_json::to_string_pretty(&body).expect("serialises"))
         }
         Format::Csv => {
             let mut out = reports::csv_line(
-                &["member", "name", "kind", "share", "decided", "paid", "outstanding", "paid_by", "received", "net"]
-                    .map(String::from),
+                &[
+                    "member",
+                    "name",
+                    "kind",
+                    "share",
+                    "decided",
+                    "paid",
+                    "outstanding",
+                    "paid_by",
+                    "received",
+                    "net",
+                    "not_yet_due",
+                    "overdue",
+                ]
+                .map(String::from),
             );
             for m in &c.members {
                 out.push_str(&reports::csv_line(&[
@@ -863,6 +879,8 @@ pub fn render_members(
                     m.paid_by.as_ref().map_or(String::new(), |p| p.to_string()),
                     m.received().canonical(),
                     m.net().canonical(),
+                    m.not_yet_due.canonical(),
+                    m.overdue().map_or(String::new(), Amount::canonical),
                 ]));
             }
             out
@@ -903,6 +921,7 @@ pub fn render_members(
                 String::new(),
             ]);
             out.push_str(&t.render());
+            out.push_str(&due_table(c));
             out.push_str(&netting_table(c));
             if !c.payers.is_empty() {
                 out.push_str("\nPer betalare\n");
@@ -930,6 +949,27 @@ pub fn render_members(
             out
         }
     }
+}
+
+/// Inside the year, by the invoicing plans: of what is left to pay, what has fallen due and is
+/// unpaid, and what is not yet due. Nothing at the year's end, when everything has fallen due.
+fn due_table(c: &finsam_projections::members::Contributions) -> String {
+    if !c.inside_year() {
+        return String::new();
+    }
+    let mut out = format!("\nFörfallet och ej förfallet per {} (enligt faktureringsplanerna)\n", c.at.as_of);
+    let mut t =
+        Table::new(&[("medlem", Align::Left), ("förfallet, obetalt", Align::Right), ("ej förfallet", Align::Right)]);
+    let money = |a: Option<Amount>| a.map_or("–".to_string(), |a| a.human_number());
+    for m in &c.members {
+        t.row(vec![m.name.clone(), money(m.overdue()), m.not_yet_due.human_number()]);
+    }
+    t.rule();
+    let overdue: Amount = c.members.iter().filter_map(|m| m.overdue()).sum();
+    let later: Amount = c.members.iter().map(|m| m.not_yet_due).sum();
+    t.row(vec!["Summa".into(), overdue.human_number(), later.human_number()]);
+    out.push_str(&t.render());
+    out
 }
 
 /// Each member's netting: what it paid in, what the förbund paid for the insatser it runs

@@ -290,6 +290,24 @@ pub fn members_page(c: &Contributions, name: &str, org_nr: Option<&str>, head: &
                 }
             }
         }
+        @if c.inside_year() {
+            section {
+                h2 { "Förfallet och ej förfallet" }
+                table {
+                    caption { "Enligt faktureringsplanerna, per " (c.at.as_of) " (kr)" }
+                    thead { tr { th { "medlem" } th.n { "förfallet, obetalt" } th.n { "ej förfallet" } } }
+                    tbody {
+                        @for m in &c.members {
+                            tr { td { (m.name) }
+                                @match m.overdue() { Some(a) => (money_cell(a)), None => td.n { "–" } }
+                                (money_cell(m.not_yet_due)) }
+                        }
+                        tr.sum { td { "Summa" } (money_cell(c.members.iter().filter_map(|m| m.overdue()).sum()))
+                            (money_cell(total(|m| m.not_yet_due))) }
+                    }
+                }
+            }
+        }
         section {
             h2 { "Netto per medlem" }
             table {

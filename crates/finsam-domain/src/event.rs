@@ -268,6 +268,13 @@ pub struct InsatsRef {
     pub insats: Slug,
 }
 
+/// One invoice of a member's contribution (v2): what falls due on a day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installment {
+    pub due: NaiveDate,
+    pub amount: Amount,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EstimatedTransfer {
     pub from: Slug,
@@ -335,6 +342,9 @@ pub enum EventKind {
         amount: Amount,
         reference: String,
         decision: Decision,
+        /// The invoicing plan (faktureringsplan): when each part falls due, in date order,
+        /// summing to `amount`. Empty: the whole amount is due on the decision's date.
+        installments: Vec<Installment>,
     },
     OtherIncomeRecorded {
         year: i32,
@@ -1172,7 +1182,40 @@ fn decode_kind(
             }
             let reference = o.text("reference", NAME_CHARS_MAX)?;
             if type_name == "ContributionDecided" {
-                ContributionDecided { member, year, amount, reference, decision: o.decision()? }
+                let decision = o.decision()?;
+                let mut installments: Vec<Installment> = Vec::new();
+                for (i, item) in o.opt_array("installments")?.unwrap_or_default().iter().enumerate() {
+                    let path = o.item_path("installments", i);
+                    let mut p = Obj::new(item, &path)?;
+                    let due = p.date("due")?;
+                    let part = p.amount("amount")?;
+                    p.positive("amount", part)?;
+                    p.finish()?;
+                    let after = installments.last().map_or(date, |l| l.due);
+                    if due < after {
+                        return Err(Rejection::new(
+                            Rule::DateInvalid,
+                            format!("{path}.due"),
+                            format!("\"{due}\""),
+                            format!("the invoicing plan's parts fall due in date order, none before the decision is dated ({date}) or before the part before it ({after})"),
+                        ));
+                    }
+                    installments.push(Installment { due, amount: part });
+                }
+                let planned: Amount = installments.iter().map(|i| i.amount).sum();
+                if !installments.is_empty() && planned != amount {
+                    return Err(Rejection::new(
+                        Rule::InstallmentsMustSumToAmount,
+                        "installments",
+                        format!("\"{planned}\""),
+                        format!(
+                            "the invoicing plan's parts sum to {}, the contribution is {}: they must be equal",
+                            planned.human(),
+                            amount.human()
+                        ),
+                    ));
+                }
+                ContributionDecided { member, year, amount, reference, decision, installments }
             } else {
                 ContributionReceived { member, year, amount, reference, payer: o.opt_slug("payer")? }
             }
@@ -1946,12 +1989,18 @@ impl Event {
                 m.str("reference", reference);
                 m.opt_slug("payer", payer.as_ref());
             }
-            ContributionDecided { member, year, amount, reference, decision } => {
+            ContributionDecided { member, year, amount, reference, decision, installments } => {
                 m.slug("member", member);
                 m.int("year", year);
                 m.amount("amount", *amount);
                 m.str("reference", reference);
                 m.decision(decision);
+                if !installments.is_empty() {
+                    m.objects("installments", installments, |o, i| {
+                        o.date("due", i.due);
+                        o.amount("amount", i.amount);
+                    });
+                }
             }
             OtherIncomeRecorded { year, line, amount, reference, nature } => {
                 m.int("year", year);

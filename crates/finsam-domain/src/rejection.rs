@@ -82,6 +82,7 @@ pub enum Rule {
     AccrualNeedsIncomeLineOrMember,
     ContributionHasPayments,
     PayrollTaxExceedsPay,
+    InstallmentsMustSumToAmount,
 }
 
 impl Rule {
@@ -165,6 +166,7 @@ impl Rule {
             AccrualNeedsIncomeLineOrMember => "En intäktsperiodisering anger antingen intäktsrad eller medlem.",
             ContributionHasPayments => "Beslutet har betalningar; rätta dem först.",
             PayrollTaxExceedsPay => "Den avdragna skatten kan inte vara större än lönerna och arvodena.",
+            InstallmentsMustSumToAmount => "Faktureringsplanens delar ska tillsammans bli hela bidraget.",
         }
     }
 
@@ -246,6 +248,7 @@ impl Rule {
             AccrualNeedsIncomeLineOrMember => "accrual_needs_income_line_or_member",
             ContributionHasPayments => "contribution_has_payments",
             PayrollTaxExceedsPay => "payroll_tax_exceeds_pay",
+            InstallmentsMustSumToAmount => "installments_must_sum_to_amount",
         }
     }
 }

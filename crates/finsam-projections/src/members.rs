@@ -18,6 +18,9 @@ pub struct MemberRow {
     /// Its share as last decided (zero for one no longer a member at the year's end).
     pub share: Decimal,
     pub decided: Amount,
+    /// Of `decided`, what falls due after the report's date by the invoicing plans (zero at
+    /// the year's end, and for decisions without a plan, due on their date).
+    pub not_yet_due: Amount,
     pub paid: Amount,
     /// Who paid for it last, when not the member itself (Försäkringskassan pays for
     /// Arbetsförmedlingen).
@@ -40,6 +43,7 @@ impl MemberRow {
             kind,
             share,
             decided: Amount::ZERO,
+            not_yet_due: Amount::ZERO,
             paid: Amount::ZERO,
             paid_by: None,
             decided_any: false,
@@ -52,6 +56,12 @@ impl MemberRow {
     /// `None` in a year nothing was decided for it (then nothing is owed).
     pub fn outstanding(&self) -> Option<Amount> {
         self.decided_any.then(|| self.decided - self.paid)
+    }
+
+    /// What has fallen due by the report's date and is not paid (never negative); `None` in a
+    /// year nothing was decided for it.
+    pub fn overdue(&self) -> Option<Amount> {
+        self.decided_any.then(|| (self.decided - self.not_yet_due - self.paid).max(Amount::ZERO))
     }
 
     /// What the förbund paid for the insatser the member runs.
@@ -87,6 +97,15 @@ pub struct Contributions {
     pub at: At,
     pub members: Vec<MemberRow>,
     pub payers: Vec<PayerRow>,
+}
+
+impl Contributions {
+    /// Whether what is due stands apart from what is left to pay: a date inside the year with
+    /// something decided (at the year's end everything has fallen due).
+    pub fn inside_year(&self) -> bool {
+        NaiveDate::from_ymd_opt(self.year, 12, 31).is_some_and(|end| self.at.as_of < end)
+            && self.members.iter().any(|m| m.decided_any)
+    }
 }
 
 impl Projection {
@@ -137,6 +156,7 @@ impl Projection {
             match &c.paid_by {
                 None => {
                     row.decided += c.amount;
+                    row.not_yet_due += c.due_after(at.as_of);
                     row.decided_any = true;
                     decided_years = true;
                 }

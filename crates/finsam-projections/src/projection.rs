@@ -255,6 +255,20 @@ pub struct ContributionRecord {
     pub amount: Amount,
     /// `None` for a decision; for a payment, who paid (the member itself unless said).
     pub paid_by: Option<Slug>,
+    /// A decision's invoicing plan (empty: all due on its date).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub installments: Vec<finsam_domain::event::Installment>,
+}
+
+impl ContributionRecord {
+    /// What of a decision falls due after `day`: by its invoicing plan (without one, the whole
+    /// amount falls due on the decision's date).
+    pub fn due_after(&self, day: NaiveDate) -> Amount {
+        if self.installments.is_empty() {
+            return if self.date > day { self.amount } else { Amount::ZERO };
+        }
+        self.installments.iter().filter(|i| i.due > day).map(|i| i.amount).sum()
+    }
 }
 
 /// A decided merger, on the new förbund's books.
@@ -606,6 +620,7 @@ impl Projection {
                     date: e.date,
                     amount: *amount,
                     paid_by: Some(payer.clone().unwrap_or_else(|| member.clone())),
+                    installments: Vec::new(),
                 });
                 let mut rows = vec![Row::new(Role::Bank, *amount)];
                 if !settles.is_zero() {
@@ -620,7 +635,7 @@ impl Projection {
                 }
                 self.book(r, f, e.date, text, VoucherKind::Event, rows);
             }
-            ContributionDecided { member, year, amount, reference, .. } => {
+            ContributionDecided { member, year, amount, reference, installments, .. } => {
                 let info = &self.forbund[f];
                 let (_, name, kind, _) =
                     info.members.iter().find(|(id, ..)| id == member).expect("the ledger checked the member");
@@ -639,6 +654,7 @@ impl Projection {
                     date: e.date,
                     amount: *amount,
                     paid_by: None,
+                    installments: installments.clone(),
                 });
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![owed, income]);
             }

@@ -439,6 +439,7 @@ fn written_in_v2(events: &[Event]) -> Vec<Event> {
                     amount: *amount,
                     reference: reference.clone(),
                     decision: decision(e.date),
+                    installments: Vec::new(),
                 }),
                 at(EventKind::ContributionReceived {
                     member: member.clone(),
