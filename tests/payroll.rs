@@ -165,3 +165,28 @@ fn a_payroll_summary_that_cannot_be_is_refused_with_its_field_and_rule() {
     assert!(stderr(&o).contains("unknown_field"), "{}", stderr(&o));
     assert_eq!(log_bytes(&store), head, "nothing was written");
 }
+
+#[test]
+fn taxes_paid_twice_are_a_finding_of_the_reconciliation() {
+    let dir = TempDir::new("payroll-overpaid");
+    let store = fixture_store(&dir);
+    let findings = |store: &Path| -> Vec<Value> {
+        let o = finsam(
+            store,
+            &["reconcile", "--merger", "sf-vastmanland", "--as-of", "2025-12-31", "--format", "json"],
+            "",
+        );
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["findings"].as_array().unwrap().iter().filter(|f| f["check"] == "payroll_overpaid").cloned().collect()
+    };
+    let once = lines(&[month(1), taxes_paid(2)]);
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &once), 0);
+    assert!(findings(&store).is_empty(), "January's taxes paid once: nothing to find");
+    let twice = taxes_paid(2).to_string().replace("Skattekonto 2025-02", "Skattekonto 2025-02 igen");
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &twice), 0);
+    let found = findings(&store);
+    assert_eq!(found.len(), 2, "källskatt and arbetsgivaravgifter, each in debit: {found:?}");
+    assert_eq!(found[0]["severity"], "warning");
+    assert!(found.iter().any(|f| f["subject"].as_str().unwrap().contains("2710")), "{found:?}");
+    assert!(found.iter().any(|f| f["computed"] == "-43500"), "the liability, credit-positive, below zero: {found:?}");
+}

@@ -452,6 +452,9 @@ stated and computed amounts, the difference, a one-line explanation and the seqs
                         (internkontroll, warning)
   accrual_unsettled     a cost accrued at a year's end not met by the cost itself within
                         --accrual-days after the new year (warning)
+  payroll_overpaid      a payroll liability (källskatt, arbetsgivaravgifter, pension, särskild
+                        löneskatt, semesterlöneskuld) in debit at a year's end: paid more than
+                        the payroll summaries left owed (warning)
   equity_ceiling        closing equity against the ceiling rule's share of the year's
                         contributions, by the förbund's size (warning)
   missing               a merging förbund without a transfer, events after a dissolution, an old

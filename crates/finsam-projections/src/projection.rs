@@ -822,7 +822,8 @@ impl Projection {
                     .collect();
                 let total: Amount = items.iter().map(|(_, a)| *a).sum();
                 rows.push(Row::new(Role::Bank, -total));
-                let what: Vec<&str> = items.iter().map(|(item, _)| item.swedish()).collect();
+                let what: Vec<&str> =
+                    items.iter().filter(|(_, a)| !a.is_zero()).map(|(item, _)| item.swedish()).collect();
                 let text = format!("Betalning av {}: {reference}", what.join(", "));
                 self.book(r, f, e.date, text, VoucherKind::Event, rows);
             }

@@ -27,7 +27,7 @@ impl Severity {
 }
 
 /// The checks, in the order they run and report.
-pub const CHECKS: [&str; 11] = [
+pub const CHECKS: [&str; 12] = [
     "budget_arithmetic",
     "equity_rollforward",
     "transfer_vs_estimate",
@@ -37,6 +37,7 @@ pub const CHECKS: [&str; 11] = [
     "overspend",
     "spent_without_grant",
     "accrual_unsettled",
+    "payroll_overpaid",
     "equity_ceiling",
     "missing",
 ];
@@ -78,6 +79,7 @@ pub fn check_label(check: &str) -> &str {
         "overspend" => "överskridande",
         "spent_without_grant" => "utgifter utan beviljade medel",
         "accrual_unsettled" => "periodisering utan motsvarande kostnad",
+        "payroll_overpaid" => "personalens skatter och avgifter överbetalda",
         "equity_ceiling" => "tak för eget kapital",
         "missing" => "saknas",
         other => other,
@@ -292,6 +294,7 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         run.overspend(f);
         run.spent_without_grant(f);
         run.accrual_unsettled(f);
+        run.payroll_overpaid(f);
         run.books_ceiling(f);
         run.dissolved(f);
     }
@@ -1173,6 +1176,58 @@ impl<'a> Run<'a> {
                     ),
                 );
             }
+        }
+    }
+
+    /// A payroll liability (källskatt, arbetsgivaravgifter, pension, särskild löneskatt,
+    /// semesterlöneskuld) in debit at a year's end, or at the run's date: more was paid than the
+    /// payroll summaries left owed — paid twice, or a summary not recorded.
+    fn payroll_overpaid(&mut self, f: &Slug) {
+        let at = self.at;
+        let mut owed: BTreeMap<Role, (Amount, Vec<u64>)> = BTreeMap::new();
+        let mut vouchers: Vec<crate::projection::Voucher> = self.p.visible_vouchers(f, at.known_at, at.as_of).collect();
+        vouchers.sort_by_key(|v| (v.date, v.seq));
+        let check = |run: &mut Run, owed: &BTreeMap<Role, (Amount, Vec<u64>)>, day: NaiveDate| {
+            for (role, (balance, seqs)) in owed {
+                if balance.is_positive() {
+                    let account = run.chart.account(*role);
+                    run.find(
+                        "payroll_overpaid",
+                        f,
+                        Severity::Warning,
+                        format!("{day}: {} {} i debet", account.number, account.name),
+                        kr(Amount::ZERO),
+                        kr(-*balance),
+                        seqs.clone(),
+                        format!(
+                            "Skulden på {} {} är {} i debet den {day}: mer har betalats än lönesammandragen lämnat skuldfört (dubbelbetalt, eller ett lönesammandrag saknas)",
+                            account.number,
+                            account.name,
+                            balance.human()
+                        ),
+                    );
+                }
+            }
+        };
+        let mut last_year: Option<i32> = None;
+        for v in &vouchers {
+            if let Some(y) = last_year.filter(|y| *y < v.date.year()) {
+                check(self, &owed, NaiveDate::from_ymd_opt(y, 12, 31).expect("a year end"));
+            }
+            last_year = Some(v.date.year());
+            for r in v.rows.iter().filter(|r| matches!(r.role, Role::PayrollOwed(_))) {
+                let entry = owed.entry(r.role).or_default();
+                entry.0 += r.amount;
+                entry.1.push(v.seq);
+            }
+        }
+        if !owed.is_empty() {
+            check(
+                self,
+                &owed,
+                at.as_of
+                    .min(NaiveDate::from_ymd_opt(last_year.unwrap_or(at.as_of.year()), 12, 31).expect("a year end")),
+            );
         }
     }
 
