@@ -1,0 +1,58 @@
+use super::*;
+use serde_json::json;
+
+fn reject(value: Value) -> Rejection {
+    Event::from_json(&value).expect_err("must be rejected")
+}
+
+#[test]
+fn the_org_nr_of_samordningsforbundet_vastmanland_passes_luhn() {
+    assert_eq!(check_org_nr("222000-1974"), Ok(()));
+    assert_eq!(check_org_nr("222000-1975"), Err(Rule::OrgNrFailsLuhn));
+    assert_eq!(check_org_nr("2220001974"), Err(Rule::OrgNrMalformed));
+}
+
+#[test]
+fn a_float_amount_is_refused_with_the_field_and_the_rule() {
+    let r = reject(json!({"type": "ContributionReceived", "forbund": "sf-x", "date": "2024-01-15",
+        "member": "fk", "year": 2024, "amount": 1500.5, "reference": "r"}));
+    assert_eq!(r.rule, Rule::AmountMalformed);
+    assert_eq!(r.field, "amount");
+    assert_eq!(r.value, "1500.5");
+}
+
+#[test]
+fn an_impossible_date_is_refused() {
+    let r = reject(json!({"type": "YearClosed", "forbund": "sf-x", "date": "2023-02-30", "year": 2022,
+        "decision": {"body": "styrelsen", "date": "2023-02-01"}}));
+    assert_eq!((r.rule, r.field.as_str()), (Rule::DateInvalid, "date"));
+}
+
+#[test]
+fn an_unknown_field_is_named() {
+    let r = reject(json!({"type": "EquityTransferred", "forbund": "sf-x", "date": "2024-01-01",
+        "from": "sf-y", "amount": "10", "reference": "r", "amuont": "5"}));
+    assert_eq!((r.rule, r.field.as_str()), (Rule::UnknownField, "amuont"));
+}
+
+#[test]
+fn shares_must_follow_finsam_paragraph_5() {
+    let r = reject(json!({"type": "ForbundRegistered", "forbund": "sf-x", "date": "2024-01-01", "name": "X",
+        "members": [
+            {"id": "fk", "name": "FK", "kind": "staten", "share": "0.5"},
+            {"id": "region", "name": "R", "kind": "region", "share": "0.3"},
+            {"id": "k", "name": "K", "kind": "kommun", "share": "0.2"}]}));
+    assert_eq!(r.rule, Rule::SharesByKind);
+}
+
+#[test]
+fn a_decoded_event_encodes_to_the_same_canonical_json() {
+    let input = json!({"type": "BudgetAdopted", "forbund": "sf-x", "date": "2023-11-16", "year": 2024,
+        "status": "adopted", "decision": {"body": "interimsstyrelsen", "date": "2023-11-16", "paragraph": "§ 5"},
+        "income": [{"id": "bidrag", "name": "Medelstilldelning", "amount": "19038000"}],
+        "costs": [{"id": "styrelse", "name": "Styrelse", "category": "admin", "amount": "606000.50"}],
+        "stated": {"costs_total": "606000.50", "by_category": {"admin": "606000.50"}, "shares": {"admin_of_costs": "1"}}});
+    let event = Event::from_json(&input).unwrap();
+    assert_eq!(event.to_json(), input);
+    assert_eq!(Event::from_json(&event.to_json()).unwrap(), event);
+}
