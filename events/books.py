@@ -120,6 +120,7 @@ class Books:
         self.invoices = {}  # (forbund, invoice) -> {"supplier", "line", "insats", "year"}
         self.owed = {}  # (forbund, member, year) -> [decided, settled]
         self.contribution_effects = {}  # seq -> (key, decided, settled)
+        self.adoptions = []  # (seq, forbund, year, known_at, figures_sha256)
 
     def apply(self, seq, event):
         if seq != self.head + 1:
@@ -379,6 +380,20 @@ class Books:
         pass  # a forecast moves no money: the follow-up reads it, the books do not
 
     def _ForbundDissolved(self, seq, f, date, e):
+        pass
+
+    # The report's text and the path after the year's end (adopted, audited, discharged) book
+    # nothing; the adoptions are kept, to check what they bind to.
+    def _ReportTextRecorded(self, seq, f, date, e):
+        pass
+
+    def _AnnualReportAdopted(self, seq, f, date, e):
+        self.adoptions.append((seq, f, e["year"], e["known_at"], e["figures_sha256"]))
+
+    def _AuditReportRecorded(self, seq, f, date, e):
+        pass
+
+    def _DischargeDecided(self, seq, f, date, e):
         pass
 
     def _YearClosed(self, seq, f, date, e):

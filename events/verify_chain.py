@@ -25,6 +25,7 @@ report was changed does not hide the change.
 
 Prints the verdict; exits 0 when everything holds, 1 otherwise, 2 on bad usage.
 """
+import datetime
 import hashlib
 import json
 import os
@@ -177,7 +178,10 @@ def verify_manifest(manifest):
     for p in problems:
         print(f"BAD {p}")
     for name in skipped:
-        print(f"note: {name} is not recomputed by this verifier")
+        if name.startswith("reports/"):
+            print(f"note: {name} is not recomputed by this verifier")
+        else:
+            print(f"note: {name}")
     verdict = "OK" if not problems else "BAD"
     print(f"{verdict} files={len(listed)} figures={checked} manifest={manifest}")
     return 0 if not problems else 1
@@ -429,8 +433,46 @@ def _annual(self, name, report, text):
                 figured.add(line.get("label"))
         for key in lines:
             self.problems.append(f"{where}: {statement} {key} is no figure this verifier knows")
-    # The text a revisor reads: every row of the statements, by its label, this year's figure.
+    # The förvaltningsberättelse's year in brief: generated from the statements (this year, the
+    # year before) and the budget in force (its result).
+    rr, br = current["resultatrakning"], current["balansrakning"]
+
+    def brief_of(figures):
+        r, b = figures["resultatrakning"], figures["balansrakning"]
+        return {"intakter": r["summa_intakter"] + r["finansiella_intakter"],
+                "kostnader": r["summa_kostnader"] + r["finansiella_kostnader"],
+                "arets_resultat": r["arets_resultat"], "eget_kapital": b["eget_kapital"]}
+
+    said = {r.get("key"): r for r in report.get("forvaltningsberattelse", {}).get("aret_i_korthet", [])}
+    brief_labels = {"intakter": "Intäkter", "kostnader": "Kostnader", "arets_resultat": "Årets resultat",
+                    "eget_kapital": "Eget kapital vid årets slut"}
+    budget = self.books.budget_position(f, year, datetime.date(year, 12, 31), self.head)
+    for key, value in brief_of(current).items():
+        row = said.get(key)
+        if row is None:
+            self.problems.append(f"{where}: the förvaltningsberättelse has no {key} in its year in brief")
+            continue
+        self.compare(where, f"förvaltningsberättelse {key}", row.get("year"), value)
+        if previous is not None:
+            self.compare(where, f"förvaltningsberättelse {key} (the year before)", row.get("previous"),
+                         brief_of(previous)[key])
+        if key == "arets_resultat" and budget is not None:
+            self.compare(where, "förvaltningsberättelse arets_resultat (the budget)", row.get("budget"), budget["result"])
+    # ... and in the text, the rows of "Året i korthet" (this year's figure first).
     txt = where[:-len(".json")] + ".txt"
+    in_brief = False
+    for line in text.splitlines():
+        if line.startswith("Året i korthet"):
+            in_brief = True
+            continue
+        if in_brief and not line.strip():
+            break
+        for key, label in brief_labels.items():
+            if in_brief and line.startswith(label + "  "):
+                found = trailing_amounts(line, 3)
+                if found is not None and found[0] == label:
+                    self.compare(txt, f"Året i korthet: {label}", str(found[1][0]), brief_of(current)[key])
+    # The text a revisor reads: every row of the statements, by its label, this year's figure.
     seen = {}
     for line in text.splitlines():
         found = trailing_amounts(line, 2)
@@ -449,6 +491,96 @@ def _annual(self, name, report, text):
 
 
 Figures.annual = _annual
+
+# The figures an annual report's digest covers, in finsam's order: (its name, the statement and
+# key books.annual gives it under).
+DIGEST_FIGURES = [
+    ("rr.staten", "resultatrakning", "medlemsbidrag_staten"),
+    ("rr.region", "resultatrakning", "medlemsbidrag_region"),
+    ("rr.kommuner", "resultatrakning", "medlemsbidrag_kommuner"),
+    ("rr.ovriga_intakter", "resultatrakning", "ovriga_intakter"),
+    ("rr.summa_intakter", "resultatrakning", "summa_intakter"),
+    ("rr.personal", "resultatrakning", "personalkostnader"),
+    ("rr.kopta_tjanster", "resultatrakning", "kopta_tjanster"),
+    ("rr.lamnade_bidrag", "resultatrakning", "lamnade_bidrag"),
+    ("rr.ovriga_kostnader", "resultatrakning", "ovriga_kostnader"),
+    ("rr.summa_kostnader", "resultatrakning", "summa_kostnader"),
+    ("rr.verksamhetens_resultat", "resultatrakning", "verksamhetens_resultat"),
+    ("rr.finansiella_intakter", "resultatrakning", "finansiella_intakter"),
+    ("rr.finansiella_kostnader", "resultatrakning", "finansiella_kostnader"),
+    ("rr.arets_resultat", "resultatrakning", "arets_resultat"),
+    ("br.fordringar", "balansrakning", "fordringar"),
+    ("br.forutbetalda", "balansrakning", "forutbetalda_kostnader"),
+    ("br.bank", "balansrakning", "kassa_och_bank"),
+    ("br.tillgangar", "balansrakning", "summa_tillgangar"),
+    ("br.eget_kapital_ingaende", "balansrakning", "ingaende_eget_kapital"),
+    ("br.eget_kapital_bokforingen_borjade", "balansrakning", "bokforingen_borjade"),
+    ("br.eget_kapital_mottaget", "balansrakning", "mottaget_eget_kapital"),
+    ("br.eget_kapital_ovrigt", "balansrakning", "ovriga_forandringar"),
+    ("br.eget_kapital", "balansrakning", "eget_kapital"),
+    ("br.kortfristiga_skulder", "balansrakning", "kortfristiga_skulder"),
+    ("br.upplupna_kostnader", "balansrakning", "upplupna_kostnader"),
+    ("br.personalskulder", "balansrakning", "personalskulder"),
+    ("br.skulder", "balansrakning", "summa_skulder"),
+    ("kf.forandring_fordringar", "kassaflodesanalys", "forandring_fordringar"),
+    ("kf.forandring_skulder", "kassaflodesanalys", "forandring_skulder"),
+    ("kf.overtaget_resultat", "kassaflodesanalys", "overtagna_intakter_och_kostnader"),
+    ("kf.lopande", "kassaflodesanalys", "kassaflode_verksamheten"),
+    ("kf.finansiering", "kassaflodesanalys", "kassaflode_finansiering"),
+    ("kf.likvida_medel_ingaende", "kassaflodesanalys", "likvida_medel_vid_arets_borjan"),
+    ("kf.likvida_medel_utgaende", "kassaflodesanalys", "likvida_medel_vid_arets_slut"),
+]
+
+
+def canonical(value):
+    """An amount as finsam's log writes it: "0", whole kronor without decimals, else two."""
+    if value == 0:
+        return "0"
+    if value == value.to_integral_value():
+        return str(int(value))
+    return f"{value:.2f}"
+
+
+def figures_sha256(log_books, f, year, known_at):
+    """The digest of a förbund's annual report as known at a seq (see Annual::figures_sha256)."""
+    statements = log_books.annual([f], year, known_at)
+    lines = [f"{f} {year}"]
+    lines += [f"{name}={canonical(statements[st][key])}" for name, st, key in DIGEST_FIGURES]
+    start, end = datetime.date(year, 1, 1), datetime.date(year, 12, 31)
+    members, flows, closing = {}, {}, {}
+    for v in log_books.visible(f, known_at, end):
+        for r in v.rows:
+            closing[r["role"]] = closing.get(r["role"], 0) + r["amount"]
+        if v.date < start or (v.date == start and v.opening) or v.kind == "closing":
+            continue
+        for r in v.rows:
+            flows[r["role"]] = flows.get(r["role"], 0) + r["amount"]
+            if r["role"].startswith("contribution_") and r.get("member") is not None:
+                members[r["member"]] = members.get(r["member"], 0) - r["amount"]
+    lines += [f"medlemsbidrag.{m}={canonical(a)}" for m, a in sorted(members.items()) if a != 0]
+    lines += [f"personal.{r}={canonical(flows.get(r, 0))}" for r in books.PERSONNEL if flows.get(r, 0) != 0]
+    lines += [f"personal.{r}={canonical(-closing.get(r, 0))}" for r in books.PAYROLL_OWED if closing.get(r, 0) != 0]
+    return hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest()
+
+
+def check_adoptions(self):
+    """Each adoption of the bundle's förbund binds to the report as known then: its digest must
+    be that report's (a problem if not); a report changed since is said in a note."""
+    notes = []
+    for seq, f, year, known_at, digest in self.books.adoptions:
+        if f != self.forbund or known_at > self.head:
+            continue
+        self.checked += 1
+        then = figures_sha256(self.books, f, year, known_at)
+        if then != digest:
+            self.problems.append(f"log.jsonl line {seq}: the adoption of {year}'s report binds to {digest[:12]}…, "
+                                 f"the report as known at {known_at} is {then[:12]}…")
+        elif figures_sha256(self.books, f, year, self.head) != digest:
+            notes.append(f"the {year} report adopted in event {seq} differs from the books now")
+    return notes
+
+
+Figures.check_adoptions = check_adoptions
 
 RECOMPUTED = {"saldon-": Figures.balances, "budgetlage-": Figures.budget, "handelser-": Figures.trail,
               "arsredovisning-": Figures.annual}
@@ -499,6 +631,8 @@ def verify_figures(base):
             check(figures, name, read(name), read(name[:-5] + ".txt"))
         except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
             figures.problems.append(f"reports/{name}: not a report of the shape finsam writes ({type(e).__name__}: {e})")
+    # The board's adoptions of the förbund's reports, each bound to the books as they stood.
+    skipped.extend(figures.check_adoptions())
     return figures.problems, figures.checked, skipped
 
 

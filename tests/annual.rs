@@ -76,7 +76,8 @@ fn an_opening_balance_opens_the_year_and_a_merger_brings_cash_not_operations() {
     // The page a revisor reads says what came over, and hides the rare line where it is zero.
     let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"], ""));
     assert!(
-        text.contains("Not: Eget kapital och likvida medel som kom eller gick utanför den löpande verksamheten"),
+        text.contains("Not 3: Eget kapital (kr)")
+            && text.contains("Eget kapital och likvida medel som kom eller gick utanför den löpande verksamheten:"),
         "{text}"
     );
     assert!(
@@ -595,7 +596,10 @@ fn an_outlook_is_never_called_the_budget() {
     assert_eq!(d["budget_status"], "outlook", "{d}");
     let seq = d["budget_seq"].as_u64().unwrap();
     let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-vasteras", "--year", "2023"], ""));
-    assert!(text.contains(&format!("mot planens prognos för året (seq {seq}), ingen antagen budget")), "{text}");
+    assert!(
+        text.contains(&format!("mot planens prognos för året (händelse nr {seq}), ingen antagen budget")),
+        "{text}"
+    );
     assert!(!text.contains("budgeten i kraft"), "{text}");
     let period = stdout(&finsam(
         &store,
@@ -607,7 +611,7 @@ fn an_outlook_is_never_called_the_budget() {
     let r = annual(&store, "sf-vastmanland", "2024");
     assert_eq!(r["driftredovisning"]["budget_status"], "adopted");
     let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"], ""));
-    assert!(text.contains("mot budgeten i kraft vid årets slut (seq "), "{text}");
+    assert!(text.contains("mot budgeten i kraft vid årets slut (beslutet är händelse nr "), "{text}");
 }
 
 /// The member statement: a year with nothing decided shows what was paid, not a negative debt;

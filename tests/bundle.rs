@@ -219,7 +219,7 @@ fn a_report_changed_with_its_manifest_rebuilt_is_bad_and_the_figure_is_named() {
             "result-in-annual-text",
             "reports/arsredovisning-2024.txt",
             Box::new(|t| t.replacen("-1 638 899,00", "-1 538 899,00", 1)),
-            "reports/arsredovisning-2024.txt: Verksamhetens resultat is -1 538 899,00 kr in the report, the log gives -1 638 899,00 kr",
+            "reports/arsredovisning-2024.txt: Året i korthet: Årets resultat is -1 538 899,00 kr in the report, the log gives -1 638 899,00 kr",
         ),
         (
             "chart-renumbered",

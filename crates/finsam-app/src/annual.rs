@@ -2,6 +2,7 @@
 //! (a table in Swedish), for programs (JSON, CSV with stable keys). The figures come from
 //! `Projection::annual` (pure); this module only lays them out, for the CLI and the service.
 
+use crate::annual_parts::NoteKind;
 use crate::pages::{self, money_cell, MONTHS};
 use crate::reports::{self, Books};
 use crate::table::{Align, Table};
@@ -207,14 +208,19 @@ pub fn ceiling_rule(
     }
 }
 
-fn comparison_label(c: &Comparison) -> String {
+fn comparison_label(c: &Comparison, a: &Annual) -> String {
     match c {
         Comparison::Own => "föregående år".into(),
         Comparison::Predecessors(list) => format!(
-            "föregående år: de sammanlagda förbundens ({}) siffror tillsammans",
-            list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            "föregående år: de sammanlagda förbundens siffror tillsammans ({})",
+            list.iter().map(|s| name_of(a, s)).collect::<Vec<_>>().join(", ")
         ),
     }
+}
+
+/// The name a person reads for an id of the report (a förbund, an insats).
+fn name_of(a: &Annual, id: &finsam_domain::Slug) -> String {
+    a.names.get(id).cloned().unwrap_or_else(|| id.to_string())
 }
 
 fn operations_json(o: &Operations) -> Value {
@@ -271,31 +277,20 @@ type PersonnelRows = (Vec<(String, String, Amount)>, Vec<(String, String, Amount
 
 fn personnel_rows(a: &Annual, chart: &Chart) -> PersonnelRows {
     let rows = |list: &[(finsam_projections::chart::Role, Amount)]| {
-        let mut rows: Vec<(String, String, Amount)> = Vec::new();
-        for (role, amount) in list {
-            // Several roles may share an account: one row per account, in account order.
-            let account = chart.account(*role);
-            match rows.iter_mut().find(|(number, ..)| *number == account.number) {
-                Some(row) => row.2 += *amount,
-                None => rows.push((account.number.clone(), account.name.clone(), *amount)),
-            }
-        }
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        rows
+        crate::annual_parts::per_account(chart, list.iter().copied())
     };
     (rows(&a.current.personnel.costs), rows(&a.current.personnel.owed))
 }
 
-const PERSONNEL_NOTE: &str = "Personal";
 const PERSONNEL_COSTS: &str = "Personalkostnader";
 const PERSONNEL_OWED: &str = "Skulder avseende personal vid årets slut";
 
-fn personnel_table(a: &Annual, chart: &Chart) -> String {
+fn personnel_table(a: &Annual, chart: &Chart, title: &str) -> String {
     let (costs, owed) = personnel_rows(a, chart);
     if costs.is_empty() && owed.is_empty() {
         return String::new();
     }
-    let mut out = format!("\nNot: {PERSONNEL_NOTE} {} (kr)\n", a.current.year);
+    let mut out = format!("\n{title} {} (kr)\n", a.current.year);
     for (title, rows) in [(PERSONNEL_COSTS, &costs), (PERSONNEL_OWED, &owed)] {
         if rows.is_empty() {
             continue;
@@ -312,11 +307,11 @@ fn personnel_table(a: &Annual, chart: &Chart) -> String {
     out
 }
 
-fn personnel_html(a: &Annual, chart: &Chart) -> Markup {
+fn personnel_html(a: &Annual, chart: &Chart, title: &str) -> Markup {
     let (costs, owed) = personnel_rows(a, chart);
     html! {
         @if !costs.is_empty() || !owed.is_empty() {
-            h3 { (PERSONNEL_NOTE) }
+            h3 { (title) }
             @for (title, rows) in [(PERSONNEL_COSTS, &costs), (PERSONNEL_OWED, &owed)] {
                 @if !rows.is_empty() {
                     table {
@@ -343,7 +338,14 @@ fn notes_json(a: &Annual, chart: &Chart) -> Value {
             .map(|(number, name, amount)| json!({"account": number, "name": name, "amount": amount.canonical()}))
             .collect::<Vec<_>>()
     };
+    let accounts = |kind: NoteKind| rows(&crate::annual_parts::by_account(a, chart, kind));
     json!({
+        "numbers": crate::annual_parts::notes(a).iter().map(|(n, k)| json!({"number": n, "key": k.key(), "title": k.title()})).collect::<Vec<_>>(),
+        "fordringar": accounts(NoteKind::Receivables),
+        "kortfristiga_skulder": accounts(NoteKind::Liabilities),
+        "eget_kapital": crate::annual_parts::equity_rows(a).iter().map(|(label, now, before)| json!({
+            "label": label, "amount": now.canonical(), "previous": before.map(Amount::canonical),
+        })).collect::<Vec<_>>(),
         "personal": {"costs": rows(&costs), "owed": rows(&owed)},
         "medlemsbidrag": a.members.iter().map(|m| json!({
             "member": m.member.as_str(), "name": m.name, "kind": m.kind.as_str(),
@@ -374,6 +376,7 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
         Format::Html => html_page(a, chart, head).into_string(),
         Format::Json => {
             let mut statements = serde_json::Map::new();
+            let notes = crate::annual_parts::notes(a);
             for (key, _, lines) in STATEMENTS {
                 let rows: Vec<Value> = lines
                     .iter()
@@ -383,6 +386,7 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
                             "key": l.key,
                             "label": l.label,
                             "sum": l.kind == Kind::Sum,
+                            "note": crate::annual_parts::note_number(&notes, key, l.key),
                             "current": figure_json(get(&a.current), chart),
                             "previous": previous.map(|p| figure_json(get(p), chart)),
                         })
@@ -398,6 +402,7 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
                 "known_at": a.known_at,
                 "head": head_seq,
                 "vouchers": a.current.vouchers,
+                "figures_sha256": a.figures_sha256(),
                 "previous": a.previous.as_ref().map(|(c, s)| json!({
                     "year": s.year,
                     "kind": match c { Comparison::Own => "own", Comparison::Predecessors(_) => "predecessors" },
@@ -407,6 +412,12 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
                 "driftredovisning": a.operations.as_ref().map(operations_json),
                 "noter": notes_json(a, chart),
             });
+            let mut body = body;
+            if let (Value::Object(into), Value::Object(more)) =
+                (&mut body, crate::annual_parts::json(a, &crate::annual_parts::parts(a, chart)))
+            {
+                into.extend(more);
+            }
             format!("{}\n", serde_json::to_string_pretty(&body).expect("serialises"))
         }
         Format::Csv => {
@@ -439,9 +450,11 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
                 a.current.year, a.name, a.current.from, a.current.to, a.known_at
             );
             if let Some((c, _)) = &a.previous {
-                out.push_str(&format!("Jämförelsekolumnen: {}\n", comparison_label(c)));
+                out.push_str(&format!("Jämförelsekolumnen: {}\n", comparison_label(c, a)));
             }
             let prev_year = previous.map_or("–".to_string(), |p| p.year.to_string());
+            let parts = crate::annual_parts::parts(a, chart);
+            out.push_str(&crate::annual_parts::text(a, &parts));
             for (_, title, lines) in STATEMENTS {
                 out.push_str(&format!("\n{title} (kr)\n"));
                 let now_year = a.current.year.to_string();
@@ -461,8 +474,8 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
                 out.push_str(&t.render());
             }
             out.push_str(&operations_table(a));
-            out.push_str(&notes_table(a));
-            out.push_str(&personnel_table(a, chart));
+            out.push_str(&notes_table(a, chart));
+            out.push_str(&crate::annual_parts::path_text(&parts));
             out
         }
     }
@@ -564,55 +577,106 @@ fn capital_notes(a: &Annual) -> Vec<(String, Vec<String>)> {
 
 const CAPITAL_NOTE: &str = "Eget kapital och likvida medel som kom eller gick utanför den löpande verksamheten";
 
-fn notes_table(a: &Annual) -> String {
+fn notes_table(a: &Annual, chart: &Chart) -> String {
     let mut out = String::new();
-    let capital = capital_notes(a);
-    if !capital.is_empty() {
-        out.push_str(&format!("\nNot: {CAPITAL_NOTE}\n"));
-        for (year, sentences) in capital {
-            for sentence in sentences {
-                out.push_str(&format!("{year}: {sentence}.\n"));
-            }
-        }
+    for (n, kind) in crate::annual_parts::notes(a) {
+        let title = format!("Not {n}: {}", kind.title());
+        out.push_str(&note_text(a, chart, kind, &title));
     }
-    out.push_str(&format!("\nNot: Medlemsbidrag {} per medlem (kr)\n", a.current.year));
-    let mut t = Table::new(&[
-        ("medlem", Align::Left),
-        ("andel enligt beslut", Align::Right),
-        ("bidrag", Align::Right),
-        ("andel av bidragen", Align::Right),
-    ]);
-    for m in &a.members {
-        t.row(vec![m.name.clone(), reports::pct(Some(m.share)), m.amount.human_number(), reports::pct(m.actual_share)]);
-    }
-    out.push_str(&t.render());
-    out.push_str(&accruals_table(a));
-    let c = &a.equity_ceiling;
-    out.push_str(&format!(
-        "\nNot: Eget kapital mot taket\nEget kapital vid årets slut {} kr; taket {} av årets medlemsbidrag ({} kr) är {} kr: {}.\nTaket enligt: {}.\n",
-        c.equity.human_number(),
-        reports::pct(Some(c.ceiling)),
-        c.contributions.human_number(),
-        c.limit.human_number(),
-        ceiling_verdict(c.within),
-        c.source
-    ));
     out
 }
 
-fn statement_table(title: &str, lines: &[Line], a: &Annual) -> Markup {
+/// One numbered note as text.
+fn note_text(a: &Annual, chart: &Chart, kind: NoteKind, title: &str) -> String {
+    let year = a.current.year.to_string();
+    let previous_year = a.previous.as_ref().map_or("–".to_string(), |(_, p)| p.year.to_string());
+    match kind {
+        NoteKind::Members => {
+            let mut out = format!("\n{title} {year} (kr)\n");
+            let mut t = Table::new(&[
+                ("medlem", Align::Left),
+                ("andel enligt beslut", Align::Right),
+                ("bidrag", Align::Right),
+                ("andel av bidragen", Align::Right),
+            ]);
+            for m in &a.members {
+                t.row(vec![
+                    m.name.clone(),
+                    reports::pct(Some(m.share)),
+                    m.amount.human_number(),
+                    reports::pct(m.actual_share),
+                ]);
+            }
+            out.push_str(&t.render());
+            out
+        }
+        NoteKind::Personnel => personnel_table(a, chart, title),
+        NoteKind::Equity => {
+            let mut out = format!("\n{title} (kr)\n");
+            let mut t = Table::new(&[("", Align::Left), (&year, Align::Right), (&previous_year, Align::Right)]);
+            for (label, now, before) in crate::annual_parts::equity_rows(a) {
+                t.row(vec![label.to_string(), now.human_number(), before.map_or("–".into(), |b| b.human_number())]);
+            }
+            out.push_str(&t.render());
+            let capital = capital_notes(a);
+            if !capital.is_empty() {
+                out.push_str(&format!("{CAPITAL_NOTE}:\n"));
+                for (year, sentences) in capital {
+                    for sentence in sentences {
+                        out.push_str(&format!("{year}: {sentence}.\n"));
+                    }
+                }
+            }
+            out
+        }
+        NoteKind::Receivables | NoteKind::Liabilities => {
+            let rows = crate::annual_parts::by_account(a, chart, kind);
+            let mut out = format!("\n{title} vid årets slut (kr)\n");
+            if rows.is_empty() {
+                out.push_str("Inga vid årets slut.\n");
+                return out;
+            }
+            let mut t = Table::new(&[("konto", Align::Left), ("", Align::Left), ("belopp", Align::Right)]);
+            for (number, name, amount) in &rows {
+                t.row(vec![number.clone(), name.clone(), amount.human_number()]);
+            }
+            t.rule();
+            let total: Amount = rows.iter().map(|(.., x)| *x).sum();
+            t.row(vec![String::new(), "Summa".into(), total.human_number()]);
+            out.push_str(&t.render());
+            out
+        }
+        NoteKind::Accruals => accruals_table(a, title),
+        NoteKind::Ceiling => {
+            let c = &a.equity_ceiling;
+            format!(
+                "\n{title}\nEget kapital vid årets slut {} kr; taket {} av årets medlemsbidrag ({} kr) är {} kr: {}.\nTaket enligt: {}.\n",
+                c.equity.human_number(),
+                reports::pct(Some(c.ceiling)),
+                c.contributions.human_number(),
+                c.limit.human_number(),
+                ceiling_verdict(c.within),
+                c.source
+            )
+        }
+    }
+}
+
+fn statement_table(statement: &str, title: &str, lines: &[Line], a: &Annual) -> Markup {
     let previous = a.previous.as_ref().map(|(_, s)| s);
+    let notes = crate::annual_parts::notes(a);
     html! {
         table {
             caption { (title) " (kr)" }
-            thead { tr { th { "" } th.n { (a.current.year) } th.n { (previous.map_or("–".to_string(), |p| p.year.to_string())) } } }
+            thead { tr { th { "" } th.n { "not" } th.n { (a.current.year) } th.n { (previous.map_or("–".to_string(), |p| p.year.to_string())) } } }
             tbody {
                 @for l in lines.iter().filter(|l| shown(l, a)) {
                     @match (l.kind, l.figure) {
-                        (Kind::Heading, _) | (_, None) => { tr.head { td colspan="3" { (l.label) } } }
+                        (Kind::Heading, _) | (_, None) => { tr.head { td colspan="4" { (l.label) } } }
                         (kind, Some(get)) => {
                             tr class=(if kind == Kind::Sum { "sum" } else { "item" }) {
                                 td { (l.label) }
+                                td.n { (crate::annual_parts::note_number(&notes, statement, l.key).map_or(String::new(), |n| n.to_string())) }
                                 (money_cell(get(&a.current).amount))
                                 @match previous { Some(p) => (money_cell(get(p).amount)), None => td.n { "–" } }
                             }
@@ -636,19 +700,21 @@ fn html_page(a: &Annual, chart: &Chart, head: &finsam_store::Head) -> Markup {
                     h1 { "Årsredovisning " (year) }
                     p.meta { (a.name) ", org.nr " (org) ". Räkenskapsåret " (a.current.from) " – " (a.current.to) "." }
                     @if let Some((c, _)) = &a.previous {
-                        p.note { "Jämförelsekolumnen visar " (comparison_label(c)) "." }
+                        p.note { "Jämförelsekolumnen visar " (comparison_label(c, a)) "." }
                     }
-                    p.note { "Alla belopp i kronor, ur händelseloggen fram till seq " (a.known_at) ". Varje siffra kan spåras till sina verifikationer med "
-                        code { "finsam audit explain" } "; de konton varje rad summerar står i rapportens JSON-form." }
+                    p.note { "Alla belopp i kronor, ur händelseloggen med de händelser som registrerats t.o.m. nr " (a.known_at)
+                        ". Varje belopp kan spåras till de verifikationer och beslut det bygger på." }
                 }
-                @for (_, title, lines) in STATEMENTS {
-                    section { h2 { (title) } (statement_table(title, lines, a)) }
+                @let parts = crate::annual_parts::parts(a, chart);
+                (crate::annual_parts::before_statements_html(a, &parts))
+                @for (key, title, lines) in STATEMENTS {
+                    section { h2 { (title) } (statement_table(key, title, lines, a)) }
                 }
                 section {
                     h2 { "Driftredovisning" }
                     @match &a.operations {
                         None => p { "Ingen budget antagen för " (year) "." }
-                        Some(o) => (operations_html(o, year))
+                        Some(o) => (operations_html(a, o, year))
                     }
                     @if a.operations.is_some() {
                         @let budget_month: Vec<(String, Amount, Amount)> = a.months.iter()
@@ -669,44 +735,96 @@ fn html_page(a: &Annual, chart: &Chart, head: &finsam_store::Head) -> Markup {
                 }
                 section {
                     h2 { "Noter" }
-                    @let capital = capital_notes(a);
-                    @if !capital.is_empty() {
-                        h3 { (CAPITAL_NOTE) }
-                        ul {
-                            @for (year, sentences) in &capital {
-                                @for sentence in sentences { li { (year) ": " (sentence) "." } }
-                            }
-                        }
+                    @for (n, kind) in crate::annual_parts::notes(a) {
+                        @let title = format!("Not {n}. {}", kind.title());
+                        (note_html(a, chart, kind, &title))
                     }
-                    (members_html(a))
-                    (personnel_html(a, chart))
-                    h3 { "Periodiseringar" }
-                    @if a.accruals.is_empty() {
-                        p { "Inga periodiseringar under året." }
-                    } @else {
-                        table {
-                            caption { "Periodiseringar " (year) " (kr)" }
-                            thead { tr { th { "datum" } th { "verifikation" } th { "text" } th.n { "förutbetalda kostnader och upplupna intäkter" } th.n { "upplupna kostnader och förutbetalda intäkter" } } }
-                            tbody {
-                                @for e in &a.accruals {
-                                    tr { td { (e.date) } td { (e.voucher) } td { (e.text) } (money_cell(e.asset)) (money_cell(e.liability)) }
-                                }
-                                tr.sum { td colspan="3" { "Vid årets slut" } (money_cell(a.current.balance.accrued_assets.amount)) (money_cell(a.current.balance.accrued_liabilities.amount)) }
-                            }
-                        }
-                    }
-                    h3 { "Eget kapital mot taket" }
-                    @let c = &a.equity_ceiling;
-                    p { "Eget kapital vid årets slut " (c.equity.human_number()) " kr. Taket, "
-                        (reports::pct(Some(c.ceiling))) " av årets medlemsbidrag (" (c.contributions.human_number()) " kr), är "
-                        (c.limit.human_number()) " kr: " strong { (ceiling_verdict(c.within)) } "." }
-                    p.note { "Taket enligt: " (c.source) "." }
                 }
+                (crate::annual_parts::after_notes_html(&parts))
     };
     pages::document(&format!("Årsredovisning {year} – {}", a.name), &footer, body)
 }
 
-fn operations_html(o: &Operations, year: i32) -> Markup {
+/// One numbered note as a page shows it.
+fn note_html(a: &Annual, chart: &Chart, kind: NoteKind, title: &str) -> Markup {
+    let year = a.current.year;
+    let previous_year = a.previous.as_ref().map_or("–".to_string(), |(_, p)| p.year.to_string());
+    match kind {
+        NoteKind::Members => members_html(a, title),
+        NoteKind::Personnel => personnel_html(a, chart, title),
+        NoteKind::Equity => {
+            let capital = capital_notes(a);
+            html! {
+                h3 id="not-eget-kapital" { (title) }
+                table {
+                    caption { "Eget kapital (kr)" }
+                    thead { tr { th { "" } th.n { (year) } th.n { (previous_year) } } }
+                    tbody {
+                        @for (label, now, before) in crate::annual_parts::equity_rows(a) {
+                            tr { td { (label) } (money_cell(now)) @match before { Some(b) => (money_cell(b)), None => td.n { "–" } } }
+                        }
+                    }
+                }
+                @if !capital.is_empty() {
+                    p { (CAPITAL_NOTE) ":" }
+                    ul {
+                        @for (year, sentences) in &capital {
+                            @for sentence in sentences { li { (year) ": " (sentence) "." } }
+                        }
+                    }
+                }
+            }
+        }
+        NoteKind::Receivables | NoteKind::Liabilities => {
+            let rows = crate::annual_parts::by_account(a, chart, kind);
+            let total: Amount = rows.iter().map(|(.., x)| *x).sum();
+            html! {
+                h3 { (title) }
+                @if rows.is_empty() {
+                    p { "Inga vid årets slut." }
+                } @else {
+                    table {
+                        caption { (kind.title()) " vid årets slut (kr)" }
+                        thead { tr { th { "konto" } th { "" } th.n { "belopp" } } }
+                        tbody {
+                            @for (number, name, amount) in &rows { tr { td { (number) } td { (name) } (money_cell(*amount)) } }
+                            tr.sum { td {} td { "Summa" } (money_cell(total)) }
+                        }
+                    }
+                }
+            }
+        }
+        NoteKind::Accruals => html! {
+            h3 { (title) }
+            @if a.accruals.is_empty() {
+                p { "Inga periodiseringar under året." }
+            } @else {
+                table {
+                    caption { "Periodiseringar " (year) " (kr)" }
+                    thead { tr { th { "datum" } th { "verifikation" } th { "text" } th.n { "förutbetalda kostnader och upplupna intäkter" } th.n { "upplupna kostnader och förutbetalda intäkter" } } }
+                    tbody {
+                        @for e in &a.accruals {
+                            tr { td { (e.date) } td { (e.voucher) } td { (e.text) } (money_cell(e.asset)) (money_cell(e.liability)) }
+                        }
+                        tr.sum { td colspan="3" { "Vid årets slut" } (money_cell(a.current.balance.accrued_assets.amount)) (money_cell(a.current.balance.accrued_liabilities.amount)) }
+                    }
+                }
+            }
+        },
+        NoteKind::Ceiling => {
+            let c = &a.equity_ceiling;
+            html! {
+                h3 { (title) }
+                p { "Eget kapital vid årets slut " (c.equity.human_number()) " kr. Taket, "
+                    (reports::pct(Some(c.ceiling))) " av årets medlemsbidrag (" (c.contributions.human_number()) " kr), är "
+                    (c.limit.human_number()) " kr: " strong { (ceiling_verdict(c.within)) } "." }
+                p.note { "Taket enligt: " (c.source) "." }
+            }
+        }
+    }
+}
+
+fn operations_html(a: &Annual, o: &Operations, year: i32) -> Markup {
     let by_category: Vec<(String, Amount, Amount)> = o
         .by_category
         .iter()
@@ -739,7 +857,7 @@ fn operations_html(o: &Operations, year: i32) -> Markup {
             thead { tr { th { "rad" } th { "insats" } th.n { "budget" } th.n { "utfall" } th.n { "avvikelse" } } }
             tbody {
                 @for l in &o.lines {
-                    tr { td { (l.name) } td { (l.insats.as_ref().map_or("–".to_string(), |i| i.to_string())) } (money_cell(l.budget)) (money_cell(l.spent)) (money_cell(l.budget - l.spent)) }
+                    tr { td { (l.name) } td { (l.insats.as_ref().map_or("–".to_string(), |i| name_of(a, i))) } (money_cell(l.budget)) (money_cell(l.spent)) (money_cell(l.budget - l.spent)) }
                 }
                 @if !o.unbudgeted.is_zero() {
                     tr { td { "Kostnader utanför budgeten" } td { "–" } (money_cell(Amount::ZERO)) (money_cell(o.unbudgeted)) (money_cell(-o.unbudgeted)) }
@@ -758,12 +876,12 @@ fn operations_html(o: &Operations, year: i32) -> Markup {
     }
 }
 
-fn members_html(a: &Annual) -> Markup {
+fn members_html(a: &Annual, title: &str) -> Markup {
     let total: Amount = a.members.iter().map(|m| m.amount).sum();
     let rows: Vec<(String, Amount, Amount)> =
         a.members.iter().map(|m| (m.name.clone(), m.by_share, m.amount)).collect();
     html! {
-        h3 { "Medlemsbidrag per medlem" }
+        h3 { (title) }
         div.chart-and-table {
             figure {
                 figcaption { "Medlemsbidrag enligt andel och bokfört " (a.current.year) }
@@ -1243,8 +1361,8 @@ pub fn render_period(
 }
 
 /// The note on accruals: the year's entries on the accrual accounts, and where they stand.
-fn accruals_table(a: &Annual) -> String {
-    let mut out = format!("\nNot: Periodiseringar {} (kr)\n", a.current.year);
+fn accruals_table(a: &Annual, title: &str) -> String {
+    let mut out = format!("\n{title} {} (kr)\n", a.current.year);
     if a.accruals.is_empty() {
         out.push_str("Inga periodiseringar under året.\n");
         return out;

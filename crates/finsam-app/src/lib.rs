@@ -5,6 +5,7 @@
 //! the same bytes. It knows no clap, axum or tokio.
 
 pub mod annual;
+pub mod annual_parts;
 pub mod answers;
 pub mod audit;
 pub mod charts;

@@ -43,6 +43,9 @@ svg .a { fill: #9dc3e6; } svg .b { fill: #1f4e79; } svg .v { fill: #333; font-si
 svg .line { fill: none; stroke: #1f4e79; stroke-width: 2; } svg .axis { stroke: #999; }
 .chart-and-table { display: block; } .chart-and-table figure { max-width: 42rem; }
 .note { color: #444; font-size: 0.9rem; }
+tr.late td { color: #8a1c1c; }
+.signatures { display: grid; grid-template-columns: 1fr 1fr; gap: 2.5rem 3rem; margin-top: 2rem; }
+.signature .line { border-bottom: 1px solid #333; height: 2.5rem; } .signature p { margin: 0.2rem 0 0; }
 footer { margin-top: 3rem; font-size: 0.8rem; color: #555; border-top: 1px solid #ccc; padding-top: 0.3rem; }
 @media print {
   @page { size: A4; margin: 16mm 14mm 20mm 14mm; }

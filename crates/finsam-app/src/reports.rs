@@ -598,9 +598,11 @@ pub fn budget_answer(p: &BudgetPosition) -> answers::BudgetPosition {
 /// never called the budget.
 pub fn measured_against(status: finsam_domain::event::BudgetStatus, seq: u64, when: &str) -> String {
     match status {
-        finsam_domain::event::BudgetStatus::Adopted => format!("budgeten i kraft {when} (seq {seq})"),
+        finsam_domain::event::BudgetStatus::Adopted => {
+            format!("budgeten i kraft {when} (beslutet är händelse nr {seq})")
+        }
         finsam_domain::event::BudgetStatus::Outlook => {
-            format!("planens prognos för året (seq {seq}), ingen antagen budget")
+            format!("planens prognos för året (händelse nr {seq}), ingen antagen budget")
         }
     }
 }

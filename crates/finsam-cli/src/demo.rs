@@ -20,6 +20,10 @@ pub const FIXTURES: &[(&str, &str)] = &[
     ("fixtures/30-vastmanland-2024.jsonl", include_str!("../../../fixtures/30-vastmanland-2024.jsonl")),
     ("fixtures/35-merger-example.jsonl", include_str!("../../../fixtures/35-merger-example.jsonl")),
     ("fixtures/40-vastmanland-2024-example.jsonl", include_str!("../../../fixtures/40-vastmanland-2024-example.jsonl")),
+    (
+        "fixtures/50-vastmanland-2024-arsredovisning.jsonl",
+        include_str!("../../../fixtures/50-vastmanland-2024-arsredovisning.jsonl"),
+    ),
 ];
 
 const DEMO_ACTOR: &str = "finsam-demo";

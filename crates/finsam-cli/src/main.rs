@@ -455,6 +455,9 @@ stated and computed amounts, the difference, a one-line explanation and the seqs
   payroll_overpaid      a payroll liability (källskatt, arbetsgivaravgifter, pension, särskild
                         löneskatt, semesterlöneskuld) in debit at a year's end: paid more than
                         the payroll summaries left owed (warning)
+  report_adoption       an adopted annual report against the books: its figures' digest must be
+                        the report's as known when adopted (error), and a correction since that
+                        changes a figure makes the books differ from it (warning)
   equity_ceiling        closing equity against the ceiling rule's share of the year's
                         contributions, by the förbund's size (warning)
   missing               a merging förbund without a transfer, events after a dissolution, an old

@@ -125,6 +125,11 @@ struct ForbundState {
     /// When this förbund's books were taken over: by whom, at which seq, on which day.
     #[serde(default)]
     taken_over: Option<(Slug, u64, NaiveDate)>,
+    /// The years whose annual report the board has adopted, and those a revisor has reported on.
+    #[serde(default)]
+    adopted: BTreeSet<i32>,
+    #[serde(default)]
+    audited: BTreeSet<i32>,
 }
 
 impl ForbundState {
@@ -182,6 +187,20 @@ fn known<'a>(ids: impl Iterator<Item = &'a Slug>) -> String {
 
 fn quoted(s: &Slug) -> String {
     format!("\"{s}\"")
+}
+
+/// The year a closing step of the path after a year's end concerns: its close, its report's
+/// text and adoption, its audit and the discharge. A dissolved or taken-over förbund's last
+/// years still take them.
+fn path_year(kind: &EventKind) -> Option<i32> {
+    match kind {
+        EventKind::YearClosed { year, .. }
+        | EventKind::ReportTextRecorded { year, .. }
+        | EventKind::AnnualReportAdopted { year, .. }
+        | EventKind::AuditReportRecorded { year, .. }
+        | EventKind::DischargeDecided { year, .. } => Some(*year),
+        _ => None,
+    }
 }
 
 impl Ledger {
@@ -258,7 +277,8 @@ impl Ledger {
         };
         // A dissolved förbund's last year may still be closed (its annual report is still due,
         // adopted by whoever holds that duty); nothing else enters its books.
-        let closes_its_last_year = matches!(&event.kind, EventKind::YearClosed { year, .. } if state.dissolved.is_some_and(|d| *year <= d.year()));
+        let closes_its_last_year =
+            path_year(&event.kind).is_some_and(|year| state.dissolved.is_some_and(|d| year <= d.year()));
         if let Some(dissolved) = state.dissolved.filter(|_| !closes_its_last_year) {
             return Err(Rejection::new(
                 Rule::ForbundDissolved,
@@ -270,7 +290,9 @@ impl Ledger {
         // Taken over, a förbund's books are final: only its last years' close and its
         // dissolution may follow.
         let still_allowed = match &event.kind {
-            EventKind::YearClosed { year, .. } => state.taken_over.as_ref().is_some_and(|(_, _, d)| *year <= d.year()),
+            kind if path_year(kind).is_some() => {
+                state.taken_over.as_ref().is_some_and(|(_, _, d)| path_year(kind).is_some_and(|y| y <= d.year()))
+            }
             EventKind::ForbundDissolved { .. } => true,
             _ => false,
         };
@@ -546,7 +568,48 @@ impl Ledger {
             CostRecorded { year, line, insats, nature, .. } => cost_target(*year, line, insats, *nature)?,
             // Staff are paid in January before the year's budget, like any personnel cost.
             PayrollRecorded { year, line, insats, .. } => cost_target(*year, line, insats, Some(Nature::Personnel))?,
-            PayrollLiabilitiesPaid { .. } => {}
+            PayrollLiabilitiesPaid { .. } | ReportTextRecorded { .. } => {}
+            AnnualReportAdopted { known_at, .. } => {
+                if *known_at > self.head {
+                    return Err(Rejection::new(
+                        Rule::ValueNotAllowed,
+                        "known_at",
+                        known_at.to_string(),
+                        format!(
+                            "the report is adopted as the log stood at an event already recorded: the log's head is {}",
+                            self.head
+                        ),
+                    ));
+                }
+            }
+            AuditReportRecorded { year, .. } => {
+                if !state.adopted.contains(year) {
+                    return Err(Rejection::new(
+                        Rule::ReportNotAdopted,
+                        "year",
+                        year.to_string(),
+                        format!("{f}'s board has not adopted its annual report for {year}: the revisorer report on an adopted report (record AnnualReportAdopted first)"),
+                    ));
+                }
+            }
+            DischargeDecided { year, member, .. } => {
+                if !state.members.contains_key(member) {
+                    return Err(Rejection::new(
+                        Rule::MemberUnknown,
+                        "member",
+                        quoted(member),
+                        format!("{f} has no member with this id ({})", known(state.members.keys())),
+                    ));
+                }
+                if !state.audited.contains(year) {
+                    return Err(Rejection::new(
+                        Rule::AuditReportMissing,
+                        "year",
+                        year.to_string(),
+                        format!("no revisionsberättelse for {f}'s {year} is recorded: a member decides on ansvarsfrihet on the revisorer's report (record AuditReportRecorded first)"),
+                    ));
+                }
+            }
             InvoiceReceived { year, invoice, line, insats, amount, credits, nature, .. } => {
                 if state.invoices.contains_key(invoice) {
                     return Err(Rejection::new(
@@ -963,6 +1026,8 @@ impl Ledger {
                 owed: BTreeMap::new(),
                 merger_effective: BTreeMap::new(),
                 taken_over: None,
+                adopted: BTreeSet::new(),
+                audited: BTreeSet::new(),
             };
             let previous = self.forbund.insert(f.clone(), state);
             assert!(previous.is_none(), "apply: {f} registered twice");
@@ -1070,7 +1135,15 @@ impl Ledger {
             | AccrualRecorded { .. }
             | ForecastRecorded { .. }
             | PayrollRecorded { .. }
-            | PayrollLiabilitiesPaid { .. } => {}
+            | PayrollLiabilitiesPaid { .. }
+            | ReportTextRecorded { .. }
+            | DischargeDecided { .. } => {}
+            AnnualReportAdopted { year, .. } => {
+                state.adopted.insert(*year);
+            }
+            AuditReportRecorded { year, .. } => {
+                state.audited.insert(*year);
+            }
             ContributionDecided { member, year, amount, .. } => {
                 state.owed.entry(member.clone()).or_default().entry(*year).or_default().decided += *amount;
                 self.contribution_effects.insert(seq, (member.clone(), *year, *amount, Amount::ZERO));
@@ -1118,6 +1191,10 @@ impl Ledger {
                 | MembersChanged { .. }
                 | InsatsChanged { .. }
                 | RegistrationCorrected { .. }
+                | ReportTextRecorded { .. }
+                | AnnualReportAdopted { .. }
+                | AuditReportRecorded { .. }
+                | DischargeDecided { .. }
         ) {
             self.uncorrectable.insert(seq, event.type_name().to_string());
         }

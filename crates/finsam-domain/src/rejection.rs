@@ -83,6 +83,8 @@ pub enum Rule {
     ContributionHasPayments,
     PayrollTaxExceedsPay,
     InstallmentsMustSumToAmount,
+    ReportNotAdopted,
+    AuditReportMissing,
 }
 
 impl Rule {
@@ -167,6 +169,8 @@ impl Rule {
             ContributionHasPayments => "Beslutet har betalningar; rätta dem först.",
             PayrollTaxExceedsPay => "Den avdragna skatten kan inte vara större än lönerna och arvodena.",
             InstallmentsMustSumToAmount => "Faktureringsplanens delar ska tillsammans bli hela bidraget.",
+            ReportNotAdopted => "Styrelsen har inte antagit årsredovisningen för året ännu.",
+            AuditReportMissing => "Det finns ingen revisionsberättelse för året ännu.",
         }
     }
 
@@ -249,6 +253,8 @@ impl Rule {
             ContributionHasPayments => "contribution_has_payments",
             PayrollTaxExceedsPay => "payroll_tax_exceeds_pay",
             InstallmentsMustSumToAmount => "installments_must_sum_to_amount",
+            ReportNotAdopted => "report_not_adopted",
+            AuditReportMissing => "audit_report_missing",
         }
     }
 }

@@ -187,6 +187,10 @@ pub struct Statements {
     /// The note on personnel: the year's personnel costs by kind and what payroll leaves owed
     /// at the year's end, role by role (those that are not zero).
     pub personnel: PersonnelNote,
+    /// Every asset and liability at the year's end, role by role (those that are not zero;
+    /// assets debit-positive, liabilities credit-positive), for the notes on receivables and
+    /// liabilities by kind.
+    pub closing_by_role: Vec<(Role, Amount)>,
     pub vouchers: usize,
 }
 
@@ -197,6 +201,85 @@ pub struct PersonnelNote {
     pub costs: Vec<(Role, Amount)>,
     /// Liabilities positive, role by role in chart order.
     pub owed: Vec<(Role, Amount)>,
+}
+
+impl Statements {
+    /// Every figure of the three statements, by key and Swedish label, in a fixed order.
+    pub fn figures(&self) -> Vec<(&'static str, &'static str, Amount)> {
+        let (r, b, c) = (&self.result, &self.balance, &self.cash_flow);
+        vec![
+            ("rr.staten", "Medlemsbidrag från staten", r.income.staten.amount),
+            ("rr.region", "Medlemsbidrag från regionen", r.income.region.amount),
+            ("rr.kommuner", "Medlemsbidrag från kommunerna", r.income.kommuner.amount),
+            ("rr.ovriga_intakter", "Övriga intäkter", r.income.other.amount),
+            ("rr.summa_intakter", "Summa verksamhetens intäkter", r.income.total.amount),
+            ("rr.personal", "Personalkostnader", r.costs.personnel.amount),
+            ("rr.kopta_tjanster", "Köpta tjänster", r.costs.purchased.amount),
+            ("rr.lamnade_bidrag", "Lämnade bidrag till insatser", r.costs.grants.amount),
+            ("rr.ovriga_kostnader", "Övriga kostnader", r.costs.other.amount),
+            ("rr.summa_kostnader", "Summa verksamhetens kostnader", r.costs.total.amount),
+            ("rr.verksamhetens_resultat", "Verksamhetens resultat", r.operating.amount),
+            ("rr.finansiella_intakter", "Finansiella intäkter", r.financial_income.amount),
+            ("rr.finansiella_kostnader", "Finansiella kostnader", r.financial_costs.amount),
+            ("rr.arets_resultat", "Årets resultat", r.result.amount),
+            ("br.fordringar", "Kortfristiga fordringar", b.receivables.amount),
+            ("br.forutbetalda", "Förutbetalda kostnader och upplupna intäkter", b.accrued_assets.amount),
+            ("br.bank", "Kassa och bank", b.bank.amount),
+            ("br.tillgangar", "Summa tillgångar", b.assets.amount),
+            ("br.eget_kapital_ingaende", "Eget kapital vid årets början", b.equity.opening.amount),
+            (
+                "br.eget_kapital_bokforingen_borjade",
+                "Ingående eget kapital när bokföringen började under året",
+                b.equity.opened.amount,
+            ),
+            ("br.eget_kapital_mottaget", "Eget kapital mottaget vid sammanläggning", b.equity.received.amount),
+            ("br.eget_kapital_ovrigt", "Eget kapital överlämnat vid sammanläggning", b.equity.other.amount),
+            ("br.eget_kapital", "Summa eget kapital", b.equity.closing.amount),
+            ("br.kortfristiga_skulder", "Kortfristiga skulder", b.payables.amount),
+            ("br.upplupna_kostnader", "Upplupna kostnader och förutbetalda intäkter", b.accrued_liabilities.amount),
+            ("br.personalskulder", "Skulder avseende personal", b.payroll_liabilities.amount),
+            ("br.skulder", "Summa skulder", b.liabilities.amount),
+            ("kf.forandring_fordringar", "Förändring av fordringar", c.change_receivables.amount),
+            ("kf.forandring_skulder", "Förändring av kortfristiga skulder", c.change_liabilities.amount),
+            (
+                "kf.overtaget_resultat",
+                "Intäkter och kostnader som kom med sammanläggningen",
+                c.taken_over_result.amount,
+            ),
+            ("kf.lopande", "Kassaflöde från den löpande verksamheten", c.operating.amount),
+            ("kf.finansiering", "Kassaflöde från finansieringsverksamheten", c.financing.amount),
+            ("kf.likvida_medel_ingaende", "Likvida medel vid årets början", c.bank_opening.amount),
+            ("kf.likvida_medel_utgaende", "Likvida medel vid årets slut", c.bank_closing.amount),
+        ]
+    }
+}
+
+impl Annual {
+    /// The digest the board's adoption binds to: SHA-256 (lower-case hex) of the year's
+    /// figures — the statements and the notes' amounts (members' contributions, personnel) —
+    /// one `name=amount` line each, so that a correction that changes any of them changes it,
+    /// and nothing else does (not the log's head, not a later year's events). The text, for a
+    /// second implementation (`events/verify_chain.py` recomputes it): `F YEAR`, then each
+    /// figure of `Statements::figures` as `key=amount` (canonical amounts), then
+    /// `medlemsbidrag.MEMBER=amount` for each member with contributions in the year, by id,
+    /// then `personal.ROLE=amount` for the personnel costs and the payroll liabilities, in the
+    /// chart's role order; each line ends with a line feed.
+    pub fn figures_sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut text = format!("{} {}\n", self.forbund, self.current.year);
+        for (name, _, amount) in self.current.figures() {
+            text.push_str(&format!("{name}={}\n", amount.canonical()));
+        }
+        let mut members: Vec<&MemberContribution> = self.members.iter().filter(|m| !m.amount.is_zero()).collect();
+        members.sort_by(|a, b| a.member.cmp(&b.member));
+        for m in members {
+            text.push_str(&format!("medlemsbidrag.{}={}\n", m.member, m.amount.canonical()));
+        }
+        for (role, amount) in self.current.personnel.costs.iter().chain(&self.current.personnel.owed) {
+            text.push_str(&format!("personal.{role}={}\n", amount.canonical()));
+        }
+        Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// What the comparison column holds.
@@ -227,6 +310,31 @@ pub struct Annual {
     /// The year's entries on the accrual accounts (förutbetalda kostnader och upplupna intäkter,
     /// upplupna kostnader och förutbetalda intäkter), in date order.
     pub accruals: Vec<AccrualEntry>,
+    /// The kansli's text of the förvaltningsberättelse, the latest known of each section, in
+    /// the report's order.
+    pub texts: Vec<crate::projection::ReportTextRecord>,
+    /// Where the year's path after its end stands.
+    pub path: AnnualPath,
+    /// The names a person reads for the ids the report refers to: the förbund of the
+    /// comparison column and the insatser of the driftredovisning.
+    pub names: BTreeMap<Slug, String>,
+}
+
+/// The path after the year's end (LKBR, kommunallagen): the board adopts the report within three
+/// months, the revisorer write their revisionsberättelse, each member decides on ansvarsfrihet
+/// before the end of June.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnualPath {
+    /// The board's latest adoption known: the record, and whether the report's figures are
+    /// still the adopted ones.
+    pub adopted: Option<(crate::projection::PathRecord, bool)>,
+    pub audits: Vec<crate::projection::PathRecord>,
+    /// Each member's latest decision, in the members' order, with its name.
+    pub discharges: Vec<(String, crate::projection::PathRecord)>,
+    /// The members of the year without a decision yet, by name.
+    pub pending: Vec<String>,
+    pub adopt_by: NaiveDate,
+    pub discharge_by: NaiveDate,
 }
 
 /// One voucher of the year on the accrual accounts: what it put on them (assets debit-positive,
@@ -265,6 +373,8 @@ pub struct Operations {
     /// Costs of the year on no line of the budget.
     pub unbudgeted: Amount,
     pub budget_total: Amount,
+    /// The budget's result: its income less its costs (a planned use of equity when negative).
+    pub budget_result: Amount,
     /// Every cost of the year: the lines' and the unbudgeted.
     pub utfall_total: Amount,
     pub shares_budget: Shares,
@@ -570,6 +680,17 @@ impl Sums {
             balance,
             cash_flow,
             capital: self.capital.clone(),
+            closing_by_role: Role::ALL
+                .iter()
+                .filter_map(|r| {
+                    let a = Sums::get(&self.closing, *r);
+                    match r.side() {
+                        Side::Asset if !a.is_zero() => Some((*r, a)),
+                        Side::Liability if !a.is_zero() => Some((*r, -a)),
+                        _ => None,
+                    }
+                })
+                .collect(),
             personnel: PersonnelNote {
                 costs: personnel_roles().into_iter().map(|r| (r, flow(r))).filter(|(_, a)| !a.is_zero()).collect(),
                 owed: payroll_liability_roles()
@@ -713,6 +834,7 @@ impl Projection {
                 budget_seq: p.budget_seq,
                 budget_status: p.status,
                 budget_total: p.costs_total,
+                budget_result: p.result,
                 utfall_total,
                 unbudgeted: p.unbudgeted_spent,
                 shares_budget: p.shares.clone(),
@@ -840,6 +962,72 @@ impl Projection {
             equity_ceiling,
             months,
             accruals,
+            texts: self.latest_report_texts(f, year, known_at),
+            names: self
+                .forbund
+                .iter()
+                .map(|(id, info)| (id.clone(), info.name_known_at(known_at).to_string()))
+                .chain(
+                    self.insatser
+                        .iter()
+                        .filter(|i| &i.forbund == f && i.seq <= known_at)
+                        .map(|i| (i.insats.clone(), i.name.clone())),
+                )
+                .collect(),
+            path: AnnualPath {
+                adopted: None,
+                audits: Vec::new(),
+                discharges: Vec::new(),
+                pending: Vec::new(),
+                adopt_by: NaiveDate::from_ymd_opt(year + 1, 3, 31).expect("a date"),
+                discharge_by: NaiveDate::from_ymd_opt(year + 1, 6, 30).expect("a date"),
+            },
         })
+        .map(|mut a| {
+            a.path = self.annual_path(&a, known_at);
+            a
+        })
+    }
+
+    /// The kansli's latest text of each section of a year's report, known at a seq.
+    pub fn latest_report_texts(&self, f: &Slug, year: i32, known_at: u64) -> Vec<crate::projection::ReportTextRecord> {
+        use finsam_domain::event::ReportSection;
+        ReportSection::ALL
+            .iter()
+            .filter_map(|section| {
+                self.report_texts
+                    .iter()
+                    .rev()
+                    .find(|t| &t.forbund == f && t.year == year && t.section == *section && t.seq <= known_at)
+                    .cloned()
+            })
+            .collect()
+    }
+
+    /// Where the path after the year's end stands, as known at a seq.
+    fn annual_path(&self, a: &Annual, known_at: u64) -> AnnualPath {
+        use crate::projection::PathStep;
+        let (f, year) = (&a.forbund, a.current.year);
+        let steps: Vec<&crate::projection::PathRecord> =
+            self.path.iter().filter(|r| &r.forbund == f && r.year == year && r.seq <= known_at).collect();
+        let adopted = steps.iter().rev().find(|r| matches!(r.step, PathStep::Adopted { .. })).map(|r| {
+            let PathStep::Adopted { figures_sha256, .. } = &r.step else { unreachable!("found as an adoption") };
+            ((*r).clone(), *figures_sha256 == a.figures_sha256())
+        });
+        let audits =
+            steps.iter().filter(|r| matches!(r.step, PathStep::Audited { .. })).map(|r| (*r).clone()).collect();
+        let year_end = NaiveDate::from_ymd_opt(year, 12, 31).expect("a year end");
+        let info = &self.forbund[f];
+        let mut discharges = Vec::new();
+        let mut pending = Vec::new();
+        for (id, name, _, _) in info.members_at(year_end, known_at) {
+            let latest =
+                steps.iter().rev().find(|r| matches!(&r.step, PathStep::Discharge { member, .. } if member == id));
+            match latest {
+                Some(r) => discharges.push((name.clone(), (*r).clone())),
+                None => pending.push(name.clone()),
+            }
+        }
+        AnnualPath { adopted, audits, discharges, pending, ..a.path.clone() }
     }
 }

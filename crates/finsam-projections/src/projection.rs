@@ -294,6 +294,50 @@ pub struct ForecastRecord {
     pub text: String,
 }
 
+/// The kansli's text for a section of a year's report (v2), in seq order: the latest known
+/// counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportTextRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub date: NaiveDate,
+    pub year: i32,
+    pub section: finsam_domain::event::ReportSection,
+    pub paragraphs: Vec<String>,
+}
+
+/// A step of a year's path after its end (v2): the board's adoption of the report, a revisor's
+/// revisionsberättelse, a member's decision on ansvarsfrihet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub date: NaiveDate,
+    pub year: i32,
+    pub step: PathStep,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PathStep {
+    Adopted {
+        known_at: u64,
+        figures_sha256: String,
+        decision: Decision,
+    },
+    Audited {
+        auditor: String,
+        role: finsam_domain::event::AuditorRole,
+        appointed_by: Option<String>,
+        verdict: finsam_domain::event::AuditVerdict,
+        remarks: Option<String>,
+    },
+    Discharge {
+        member: Slug,
+        granted: bool,
+        decision: Decision,
+    },
+}
+
 /// Equity moved from a merging förbund into the new one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRecord {
@@ -328,6 +372,10 @@ pub struct Projection {
     pub contributions: Vec<ContributionRecord>,
     /// The kansli's forecasts (v2), in seq order.
     pub forecasts: Vec<ForecastRecord>,
+    /// The report's texts (v2), in seq order.
+    pub report_texts: Vec<ReportTextRecord>,
+    /// The steps after each year's end (v2), in seq order.
+    pub path: Vec<PathRecord>,
     /// What each contribution event did to `owed`, for a correction to take back: seq ->
     /// (förbund, member, year, decided, settled).
     contribution_effects: BTreeMap<u64, (Slug, Slug, i32, Amount, Amount)>,
@@ -399,6 +447,10 @@ struct Stored {
     contributions: Vec<ContributionRecord>,
     #[serde(default)]
     forecasts: Vec<ForecastRecord>,
+    #[serde(default)]
+    report_texts: Vec<ReportTextRecord>,
+    #[serde(default)]
+    path: Vec<PathRecord>,
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     corrected: BTreeMap<u64, (u64, NaiveDate)>,
 }
@@ -419,6 +471,8 @@ impl From<Stored> for Projection {
             contribution_effects: s.contribution_effects,
             contributions: s.contributions,
             forecasts: s.forecasts,
+            report_texts: s.report_texts,
+            path: s.path,
             next_number: s.next_number,
             corrected: s.corrected,
             budget_index: BTreeMap::new(),
@@ -873,6 +927,37 @@ impl Projection {
                 );
             }
             BalancesTakenOver { from, reference } => self.take_over(r, from, reference),
+            ReportTextRecorded { year, section, paragraphs, .. } => self.report_texts.push(ReportTextRecord {
+                seq: r.seq,
+                forbund: f.clone(),
+                date: e.date,
+                year: *year,
+                section: *section,
+                paragraphs: paragraphs.clone(),
+            }),
+            AnnualReportAdopted { year, known_at, figures_sha256, decision } => {
+                let step = PathStep::Adopted {
+                    known_at: *known_at,
+                    figures_sha256: figures_sha256.clone(),
+                    decision: decision.clone(),
+                };
+                self.path.push(PathRecord { seq: r.seq, forbund: f.clone(), date: e.date, year: *year, step });
+            }
+            AuditReportRecorded { year, auditor, role, appointed_by, verdict, remarks } => {
+                let step = PathStep::Audited {
+                    auditor: auditor.clone(),
+                    role: *role,
+                    appointed_by: appointed_by.clone(),
+                    verdict: *verdict,
+                    remarks: remarks.clone(),
+                };
+                self.path.push(PathRecord { seq: r.seq, forbund: f.clone(), date: e.date, year: *year, step });
+            }
+            DischargeDecided { year, member, granted, decision } => {
+                let step =
+                    PathStep::Discharge { member: member.clone(), granted: *granted, decision: decision.clone() };
+                self.path.push(PathRecord { seq: r.seq, forbund: f.clone(), date: e.date, year: *year, step });
+            }
             ForbundDissolved { .. } => {
                 self.forbund.get_mut(f).expect("registered").dissolved = Some((e.date, r.seq));
             }

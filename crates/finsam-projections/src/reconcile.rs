@@ -27,7 +27,7 @@ impl Severity {
 }
 
 /// The checks, in the order they run and report.
-pub const CHECKS: [&str; 12] = [
+pub const CHECKS: [&str; 13] = [
     "budget_arithmetic",
     "equity_rollforward",
     "transfer_vs_estimate",
@@ -38,6 +38,7 @@ pub const CHECKS: [&str; 12] = [
     "spent_without_grant",
     "accrual_unsettled",
     "payroll_overpaid",
+    "report_adoption",
     "equity_ceiling",
     "missing",
 ];
@@ -80,6 +81,7 @@ pub fn check_label(check: &str) -> &str {
         "spent_without_grant" => "utgifter utan beviljade medel",
         "accrual_unsettled" => "periodisering utan motsvarande kostnad",
         "payroll_overpaid" => "personalens skatter och avgifter överbetalda",
+        "report_adoption" => "antagen årsredovisning mot böckerna",
         "equity_ceiling" => "tak för eget kapital",
         "missing" => "saknas",
         other => other,
@@ -295,6 +297,7 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         run.spent_without_grant(f);
         run.accrual_unsettled(f);
         run.payroll_overpaid(f);
+        run.report_adoption(f);
         run.books_ceiling(f);
         run.dissolved(f);
     }
@@ -1228,6 +1231,76 @@ impl<'a> Run<'a> {
                 at.as_of
                     .min(NaiveDate::from_ymd_opt(last_year.unwrap_or(at.as_of.year()), 12, 31).expect("a year end")),
             );
+        }
+    }
+
+    /// The board adopted a year's report as the log stood at a seq, with its figures' digest.
+    /// The digest must be the report's as known then (else the adoption names another report),
+    /// and a correction since that changes a figure makes the books differ from what was
+    /// adopted: both are findings, the first an error.
+    fn report_adoption(&mut self, f: &Slug) {
+        use crate::projection::PathStep;
+        let at = self.at;
+        let rule = crate::annual::CeilingRule::default_rule();
+        let mut latest: BTreeMap<i32, (u64, NaiveDate, u64, String)> = BTreeMap::new();
+        for r in self.p.path.iter().filter(|r| &r.forbund == f && r.seq <= at.known_at && r.date <= at.as_of) {
+            if let PathStep::Adopted { known_at, figures_sha256, .. } = &r.step {
+                latest.insert(r.year, (r.seq, r.date, *known_at, figures_sha256.clone()));
+            }
+        }
+        for (year, (seq, date, known_at, digest)) in latest {
+            let then = self.p.annual(f, year, known_at, &rule).map(|a| a.figures_sha256());
+            if then.as_deref() != Some(digest.as_str()) {
+                self.find(
+                    "report_adoption",
+                    f,
+                    Severity::Error,
+                    format!("årsredovisningen {year}: antagen med andra siffror"),
+                    None,
+                    None,
+                    vec![seq],
+                    format!(
+                        "Styrelsens beslut {date} antar årsredovisningen {year} så som böckerna stod vid händelse {known_at}, men dess kontrollsumma ({}) är inte den årsredovisningens ({}): beslutet gäller en annan rapport",
+                        &digest[..12],
+                        then.as_deref().map_or("ingen rapport", |d| &d[..12])
+                    ),
+                );
+                continue;
+            }
+            let now = self.p.annual(f, year, at.known_at, &rule);
+            if let Some(now) = now.filter(|a| a.figures_sha256() != digest) {
+                let then = self.p.annual(f, year, known_at, &rule).expect("computed above");
+                let changed: Vec<String> = then
+                    .current
+                    .figures()
+                    .into_iter()
+                    .zip(now.current.figures())
+                    .filter(|((.., a), (.., b))| a != b)
+                    .map(|((_, label, a), (.., b))| format!("{label} {} → {}", a.human_number(), b.human_number()))
+                    .collect();
+                let later: Vec<u64> = self
+                    .p
+                    .corrected
+                    .iter()
+                    .filter(|(s, (by, _))| **s <= known_at && *by > known_at && *by <= at.known_at)
+                    .map(|(_, (by, _))| *by)
+                    .collect();
+                let mut seqs = vec![seq];
+                seqs.extend(later);
+                self.find(
+                    "report_adoption",
+                    f,
+                    Severity::Warning,
+                    format!("årsredovisningen {year}: böckerna skiljer sig från den antagna"),
+                    kr(then.current.result.result.amount),
+                    kr(now.current.result.result.amount),
+                    seqs,
+                    format!(
+                        "Den antagna årsredovisningen {year} (beslut {date}, böckerna vid händelse {known_at}) skiljer sig från böckerna nu: {}",
+                        if changed.is_empty() { "noternas belopp".to_string() } else { changed.join("; ") }
+                    ),
+                );
+            }
         }
     }
 

@@ -30,6 +30,10 @@ pub fn type_label(type_name: &str) -> &str {
         "MembersChanged" => "Medlemmar ändrade",
         "InsatsChanged" => "Insats ändrad",
         "RegistrationCorrected" => "Registrering rättad",
+        "ReportTextRecorded" => "Text till årsredovisningen",
+        "AnnualReportAdopted" => "Årsredovisning antagen",
+        "AuditReportRecorded" => "Revisionsberättelse",
+        "DischargeDecided" => "Beslut om ansvarsfrihet",
         "EventCorrected" => "Rättelse",
         other => other,
     }
@@ -159,6 +163,21 @@ pub fn summary(event: &Event) -> String {
             None => "upplöst".to_string(),
         },
         YearClosed { year, .. } => format!("år {year} stängt"),
+        ReportTextRecorded { year, section, paragraphs, .. } => {
+            format!(
+                "text till årsredovisningen {year}, {}: {} stycken",
+                section.heading().to_lowercase(),
+                paragraphs.len()
+            )
+        }
+        AnnualReportAdopted { year, decision, .. } => format!("årsredovisningen {year} antagen av {}", decision.body),
+        AuditReportRecorded { year, auditor, verdict, .. } => {
+            format!("revisionsberättelse {year} av {auditor}: {verdict} ansvarsfrihet")
+        }
+        DischargeDecided { year, member, granted, decision } => {
+            let what = if *granted { "beviljar" } else { "beviljar inte" };
+            format!("{member} ({}) {what} ansvarsfrihet för {year}", decision.body)
+        }
         EventCorrected { corrects, reason, .. } => format!("rättar händelse {corrects}: {reason}"),
     }
 }

@@ -96,6 +96,12 @@ impl<'a> Obj<'a> {
         Ok(text.to_string())
     }
 
+    /// A text at a path of its own (an item of an array).
+    fn text_of_at(&self, path: &str, value: &'a Json<'a>, max: usize) -> Result<String, Rejection> {
+        let bare = Obj { map: self.map, path: String::new(), seen: Vec::new() };
+        bare.text_of(path, value, max)
+    }
+
     fn text(&mut self, name: &'static str, max: usize) -> Result<String, Rejection> {
         let v = self.req(name)?;
         self.text_of(name, v, max)
@@ -878,6 +884,83 @@ fn decode_kind(
         }
         "ForbundDissolved" => ForbundDissolved { merged_into: o.opt_slug("merged_into")?, decision: o.decision()? },
         "YearClosed" => YearClosed { year: o.year("year")?, decision: o.decision()? },
+        "ReportTextRecorded" => {
+            let year = o.year("year")?;
+            let section = {
+                let v = o.req("section")?;
+                o.enum_of("section", v, ReportSection::parse, ReportSection::allowed())?
+            };
+            let items = o.array("paragraphs")?;
+            if items.is_empty() || items.len() > REPORT_PARAGRAPHS_MAX {
+                return Err(Rejection::new(
+                    Rule::ValueNotAllowed,
+                    "paragraphs",
+                    format!("{} paragraphs", items.len()),
+                    format!("a section's text is 1 to {REPORT_PARAGRAPHS_MAX} paragraphs (a paragraph starting \"- \" is a list item)"),
+                ));
+            }
+            let mut paragraphs = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                paragraphs.push(o.text_of_at(&o.item_path("paragraphs", i), item, REPORT_PARAGRAPH_CHARS_MAX)?);
+            }
+            if year > date.year() {
+                return Err(Rejection::new(
+                    Rule::DateInvalid,
+                    "date",
+                    format!("\"{date}\""),
+                    format!("the text of {year}'s report is written during or after {year}"),
+                ));
+            }
+            ReportTextRecorded { year, section, paragraphs, decision: o.opt_decision()? }
+        }
+        "AnnualReportAdopted" => {
+            let year = o.year("year")?;
+            let known_at = o.seq("known_at")?;
+            let figures_sha256 = {
+                let v = o.req("figures_sha256")?;
+                let text = o.str_of("figures_sha256", v)?;
+                if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                    return Err(Rejection::new(
+                        Rule::ValueNotAllowed,
+                        "figures_sha256",
+                        json_text(v),
+                        "the report's figures_sha256: 64 lower-case hexadecimal digits, as the report prints it",
+                    ));
+                }
+                text.to_string()
+            };
+            check_after_year(year, date)?;
+            AnnualReportAdopted { year, known_at, figures_sha256, decision: o.decision()? }
+        }
+        "AuditReportRecorded" => {
+            let year = o.year("year")?;
+            let auditor = o.text("auditor", NAME_CHARS_MAX)?;
+            let role = {
+                let v = o.req("role")?;
+                o.enum_of("role", v, AuditorRole::parse, AuditorRole::allowed())?
+            };
+            let appointed_by = o.opt_text("appointed_by", NAME_CHARS_MAX)?;
+            let verdict = {
+                let v = o.req("verdict")?;
+                o.enum_of("verdict", v, AuditVerdict::parse, AuditVerdict::allowed())?
+            };
+            let remarks = o.opt_text("remarks", TEXT_CHARS_MAX)?;
+            check_after_year(year, date)?;
+            AuditReportRecorded { year, auditor, role, appointed_by, verdict, remarks }
+        }
+        "DischargeDecided" => {
+            let year = o.year("year")?;
+            let member = o.slug("member")?;
+            let granted = {
+                let v = o.req("granted")?;
+                match v {
+                    Json::Bool(b) => *b,
+                    other => return Err(o.wrong_type("granted", other, "true (beviljad) or false (ej beviljad)")),
+                }
+            };
+            check_after_year(year, date)?;
+            DischargeDecided { year, member, granted, decision: o.decision()? }
+        }
         "EventCorrected" => EventCorrected {
             corrects: o.seq("corrects")?,
             reason: o.text("reason", TEXT_CHARS_MAX)?,
@@ -954,6 +1037,23 @@ fn decode_members(o: &mut Obj<'_>) -> Result<Vec<Member>, Rejection> {
     }
     check_member_shares(&members)?;
     Ok(members)
+}
+
+/// A step of the path after the year end is dated after it.
+fn check_after_year(year: i32, date: NaiveDate) -> Result<(), Rejection> {
+    if date.year() > year {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            Rule::YearNotOver,
+            "date",
+            format!("\"{date}\""),
+            format!(
+                "the report of {year}, its audit and the discharge come after the year's end: date it in {} or later",
+                year + 1
+            ),
+        ))
+    }
 }
 
 fn check_year_matches_date(year: i32, date: NaiveDate) -> Result<(), Rejection> {

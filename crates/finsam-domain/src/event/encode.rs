@@ -358,6 +358,43 @@ impl Event {
                 m.int("year", year);
                 m.decision(decision);
             }
+            ReportTextRecorded { year, section, paragraphs, decision } => {
+                m.int("year", year);
+                m.str("section", section.as_str());
+                m.key("paragraphs");
+                m.buf.push(b'[');
+                for (i, p) in paragraphs.iter().enumerate() {
+                    if i > 0 {
+                        m.buf.push(b',');
+                    }
+                    string(m.buf, p);
+                }
+                m.buf.push(b']');
+                if let Some(d) = decision {
+                    m.decision(d);
+                }
+            }
+            AnnualReportAdopted { year, known_at, figures_sha256, decision } => {
+                m.int("year", year);
+                m.int("known_at", known_at);
+                m.str("figures_sha256", figures_sha256);
+                m.decision(decision);
+            }
+            AuditReportRecorded { year, auditor, role, appointed_by, verdict, remarks } => {
+                m.int("year", year);
+                m.str("auditor", auditor);
+                m.str("role", role.as_str());
+                m.opt_str("appointed_by", appointed_by.as_deref());
+                m.str("verdict", verdict.as_str());
+                m.opt_str("remarks", remarks.as_deref());
+            }
+            DischargeDecided { year, member, granted, decision } => {
+                m.int("year", year);
+                m.slug("member", member);
+                m.key("granted");
+                m.buf.extend_from_slice(if *granted { b"true" } else { b"false" });
+                m.decision(decision);
+            }
             EventCorrected { corrects, reason, decision } => {
                 m.int("corrects", corrects);
                 m.str("reason", reason);

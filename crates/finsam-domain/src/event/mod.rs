@@ -29,6 +29,9 @@ pub const SLUG_CHARS_MAX: usize = 64;
 pub const KEY_CHARS_MAX: usize = 128;
 pub const LINES_PER_BUDGET_MAX: usize = 500;
 pub const MEMBERS_MAX: usize = 100;
+/// A section of the report's text: at most this many paragraphs of at most this many characters.
+pub const REPORT_PARAGRAPHS_MAX: usize = 50;
+pub const REPORT_PARAGRAPH_CHARS_MAX: usize = 4000;
 
 /// An identifier such as a förbund id (`sf-vastmanland`), a member id, an insats or a budget
 /// line: lower-case ASCII letters and digits in words joined by single hyphens.
@@ -275,6 +278,42 @@ pub struct InsatsRef {
     pub insats: Slug,
 }
 
+string_enum!(
+    /// A section of the annual report's förvaltningsberättelse that the kansli writes (v2).
+    ReportSection {
+        YearInBrief => "aret_i_korthet",
+        Significant => "vasentliga_handelser",
+        AfterYearEnd => "efter_arets_slut",
+        Insatser => "insatser",
+        Staff => "personal",
+        Outlook => "forvantad_utveckling",
+        Hushallning => "god_ekonomisk_hushallning"
+    }
+);
+impl ReportSection {
+    /// The section's heading in the report.
+    pub fn heading(self) -> &'static str {
+        match self {
+            ReportSection::YearInBrief => "Året i korthet",
+            ReportSection::Significant => "Händelser av väsentlig betydelse",
+            ReportSection::AfterYearEnd => "Händelser efter räkenskapsårets slut",
+            ReportSection::Insatser => "Resultat per insats och kategori",
+            ReportSection::Staff => "Personal",
+            ReportSection::Outlook => "Förväntad utveckling",
+            ReportSection::Hushallning => "God ekonomisk hushållning och balanskrav",
+        }
+    }
+}
+string_enum!(
+    /// The revisorer's verdict on ansvarsfrihet for the board (v2).
+    AuditVerdict { Endorses => "tillstyrker", Opposes => "avstyrker" }
+);
+string_enum!(
+    /// Who an auditor of a förbund is (v2): the authorised auditor the state appoints, or a lay
+    /// auditor appointed by the region or the kommuner.
+    AuditorRole { Authorised => "auktoriserad_revisor", Lay => "lekmannarevisor" }
+);
+
 /// One invoice of a member's contribution (v2): what falls due on a day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Installment {
@@ -465,6 +504,40 @@ pub enum EventKind {
         year: i32,
         decision: Decision,
     },
+    /// The kansli's own text for a section of a year's förvaltningsberättelse (v2): paragraphs
+    /// (a paragraph starting "- " is a list item), versioned: the latest known is used.
+    ReportTextRecorded {
+        year: i32,
+        section: ReportSection,
+        paragraphs: Vec<String>,
+        decision: Option<Decision>,
+    },
+    /// The board adopts a year's annual report (v2), bound to the log as it stood: the report as
+    /// known at `known_at`, whose figures hash to `figures_sha256` (the report's own
+    /// `figures_sha256`). A later correction that changes a figure shows as a difference.
+    AnnualReportAdopted {
+        year: i32,
+        known_at: u64,
+        figures_sha256: String,
+        decision: Decision,
+    },
+    /// A revisor's revisionsberättelse for a year (v2): who, in which role, tillstyrker or
+    /// avstyrker ansvarsfrihet, with remarks. Dated the day it is signed.
+    AuditReportRecorded {
+        year: i32,
+        auditor: String,
+        role: AuditorRole,
+        appointed_by: Option<String>,
+        verdict: AuditVerdict,
+        remarks: Option<String>,
+    },
+    /// A member's decision on ansvarsfrihet for the board for a year (v2).
+    DischargeDecided {
+        year: i32,
+        member: Slug,
+        granted: bool,
+        decision: Decision,
+    },
     /// The members in force from a date (v2), by the members' decision: who joins, who leaves,
     /// whose share changes. The whole list, its shares as Finsam §5 requires.
     MembersChanged {
@@ -523,6 +596,10 @@ impl EventKind {
         "MembersChanged",
         "InsatsChanged",
         "RegistrationCorrected",
+        "ReportTextRecorded",
+        "AnnualReportAdopted",
+        "AuditReportRecorded",
+        "DischargeDecided",
         "EventCorrected",
     ];
 
@@ -568,6 +645,10 @@ impl EventKind {
             BalancesTakenOver { .. } => "BalancesTakenOver",
             ForbundDissolved { .. } => "ForbundDissolved",
             YearClosed { .. } => "YearClosed",
+            ReportTextRecorded { .. } => "ReportTextRecorded",
+            AnnualReportAdopted { .. } => "AnnualReportAdopted",
+            AuditReportRecorded { .. } => "AuditReportRecorded",
+            DischargeDecided { .. } => "DischargeDecided",
             MembersChanged { .. } => "MembersChanged",
             InsatsChanged { .. } => "InsatsChanged",
             RegistrationCorrected { .. } => "RegistrationCorrected",
@@ -588,7 +669,10 @@ impl EventKind {
             | MembersChanged { decision, .. }
             | InsatsChanged { decision, .. }
             | RegistrationCorrected { decision, .. }
-            | YearClosed { decision, .. } => Some(decision),
+            | YearClosed { decision, .. }
+            | AnnualReportAdopted { decision, .. }
+            | DischargeDecided { decision, .. } => Some(decision),
+            ReportTextRecorded { decision, .. } => decision.as_ref(),
             EventCorrected { decision, .. } => decision.as_ref(),
             _ => None,
         }
