@@ -2,6 +2,12 @@
 """The opening and closing figures of every förbund and year of the fixtures, from `finsam report
 annual --format json` on a fresh demo store made by the given binary, as one JSON object: to
 compare two builds (`bench/annual-figures.py old/finsam > a.json; ... new/finsam > b.json`)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
 binary = sys.argv[1]
 d = tempfile.mkdtemp()
 store = os.path.join(d, 's')

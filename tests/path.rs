@@ -122,6 +122,27 @@ fn the_2024_report_has_its_parts_and_its_path_from_adoption_to_every_members_dis
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "in the order LKBR reads: {order:?}");
     let text = annual(&store, "sf-vastmanland", "2024", "table");
+    // Generated from the log: what came with the merger, what settled after the year's end,
+    // and what comes next.
+    let generated = |r: &Value, section: &str| -> Vec<String> {
+        let list = r["generated"].as_array().unwrap();
+        let found = list.iter().find(|g| g["section"] == section);
+        found.map_or(Vec::new(), |g| {
+            g["sentences"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+        })
+    };
+    assert_eq!(generated(&json, "vasentliga_handelser").len(), 3, "the three old förbund taken over");
+    let after = generated(&json, "efter_arets_slut");
+    assert!(
+        after.iter().any(|x| x.starts_with("2025-01-20: ") && x.ends_with("37 124,10 kr")),
+        "Kungsör's late payment: {after:?}"
+    );
+    assert_eq!(generated(&json, "forvantad_utveckling"), ["Ingen budget för 2025 är registrerad ännu."]);
+    let vasteras: Value = serde_json::from_str(&annual(&store, "sf-vasteras", "2023", "json")).unwrap();
+    assert_eq!(
+        generated(&vasteras, "forvantad_utveckling"),
+        ["Förbundet gick upp i Samordningsförbundet Västmanland den 2024-01-01; verksamheten fortsätter där."]
+    );
     let adopted = text.lines().find(|l| l.starts_with("Antagen")).unwrap_or_default();
     assert!(adopted.ends_with(" av styrelsen 2025-03-20 § 12"), "{text}");
 }

@@ -33,6 +33,8 @@ pub struct PathLine {
 
 pub struct Parts {
     pub brief: Vec<BriefRow>,
+    /// Generated sentences per section of the förvaltningsberättelse (before the kansli's text).
+    pub generated: Vec<(ReportSection, Vec<String>)>,
     pub hushallning: Vec<String>,
     pub principles: Vec<String>,
     pub path: Vec<PathLine>,
@@ -235,7 +237,54 @@ pub fn parts(a: &Annual, chart: &Chart) -> Parts {
         let par = decision.paragraph.as_ref().map_or(String::new(), |p| format!(" {p}"));
         format!("Antagen av {} {}{par}", decision.body, decision.date)
     });
-    Parts { brief, hushallning, principles, path, signed }
+    let mut generated = Vec::new();
+    let merger: Vec<String> = s
+        .capital
+        .iter()
+        .filter(|c| c.kind == CapitalKind::Received)
+        .map(|c| {
+            format!(
+                "{}: {} ({}): eget kapital {} kr, varav likvida medel {} kr",
+                c.date,
+                c.text,
+                c.voucher,
+                c.equity.human_number(),
+                c.cash.human_number()
+            )
+        })
+        .collect();
+    if !merger.is_empty() {
+        generated.push((ReportSection::Significant, merger));
+    }
+    let after: Vec<String> = a
+        .after_year_end
+        .iter()
+        .map(|(date, voucher, text, bank)| format!("{date}: {text} ({voucher}), {} kr", bank.human_number()))
+        .collect();
+    if !after.is_empty() {
+        generated.push((ReportSection::AfterYearEnd, after));
+    }
+    generated.push((
+        ReportSection::Outlook,
+        vec![match (&a.merged_into, a.next_budget) {
+            (Some((into, day)), _) => format!("Förbundet gick upp i {into} den {day}; verksamheten fortsätter där."),
+            (None, Some((date, adopted, income, costs))) => format!(
+                "{} för {} ({date}): intäkter {} kr, kostnader {} kr, resultat {} kr.",
+                if adopted { "Budgeten" } else { "Planens utblick" },
+                s.year + 1,
+                income.human_number(),
+                costs.human_number(),
+                (income - costs).human_number()
+            ),
+            (None, None) => format!("Ingen budget för {} är registrerad ännu.", s.year + 1),
+        }],
+    ));
+    Parts { brief, generated, hushallning, principles, path, signed }
+}
+
+/// The generated sentences of a section, if any.
+fn generated_of(parts: &Parts, section: ReportSection) -> Option<&[String]> {
+    parts.generated.iter().find(|(s, _)| *s == section).map(|(_, list)| list.as_slice())
 }
 
 fn section_of(record: &finsam_projections::projection::ReportTextRecord) -> ReportSection {
@@ -283,12 +332,10 @@ pub fn before_statements_html(a: &Annual, parts: &Parts) -> Markup {
             @if let Some(text) = text_of(a, ReportSection::YearInBrief) { (paragraphs_html(text)) }
             @for section in SECTIONS {
                 @let text = text_of(a, section);
-                @let generated = section == ReportSection::Significant && a.current.capital.iter().any(|c| c.kind != CapitalKind::BooksOpened);
-                @if text.is_some() || generated {
+                @let generated = generated_of(parts, section);
+                @if text.is_some() || generated.is_some() {
                     h3 { (section.heading()) }
-                    @if generated {
-                        p { "Sammanläggningen: se noten om eget kapital och likvida medel som kom eller gick utanför den löpande verksamheten." }
-                    }
+                    @if let Some(list) = generated { ul { @for g in list { li { (g) } } } }
                     @if let Some(text) = text { (paragraphs_html(text)) }
                 }
             }
@@ -354,8 +401,15 @@ pub fn text(a: &Annual, parts: &Parts) -> String {
         paragraphs(&mut out, text);
     }
     for section in SECTIONS {
-        if let Some(text) = text_of(a, section) {
-            out.push_str(&format!("\n{}\n", section.heading()));
+        let (text, generated) = (text_of(a, section), generated_of(parts, section));
+        if text.is_none() && generated.is_none() {
+            continue;
+        }
+        out.push_str(&format!("\n{}\n", section.heading()));
+        for g in generated.unwrap_or_default() {
+            out.push_str(&indent(&format!("– {g}")));
+        }
+        if let Some(text) = text {
             paragraphs(&mut out, text);
         }
     }
@@ -396,6 +450,7 @@ pub fn json(a: &Annual, parts: &Parts) -> Value {
                 "seq": t.seq, "date": t.date.to_string(),
             })).collect::<Vec<_>>(),
         },
+        "generated": parts.generated.iter().map(|(section, list)| json!({"section": section.as_str(), "sentences": list})).collect::<Vec<_>>(),
         "god_ekonomisk_hushallning": parts.hushallning,
         "redovisningsprinciper": parts.principles,
         "vag": parts.path.iter().map(|l| json!({"step": l.step, "text": l.text, "late": l.late})).collect::<Vec<_>>(),

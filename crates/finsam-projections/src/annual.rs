@@ -318,6 +318,15 @@ pub struct Annual {
     /// The names a person reads for the ids the report refers to: the förbund of the
     /// comparison column and the insatser of the driftredovisning.
     pub names: BTreeMap<Slug, String>,
+    /// Händelser efter räkenskapsårets slut, from the books: the vouchers after the year's end
+    /// that settle what it left owed either way (a member's late payment, a supplier paid), by
+    /// date: (date, voucher, text, amount moved through the bank).
+    pub after_year_end: Vec<(NaiveDate, String, String, Amount)>,
+    /// Förväntad utveckling, from the log: the next year's budget in force, if recorded —
+    /// (its date, whether adopted, income, costs).
+    pub next_budget: Option<(NaiveDate, bool, Amount, Amount)>,
+    /// The förbund this one merged into by the next year, and when: (its name, the day).
+    pub merged_into: Option<(String, NaiveDate)>,
 }
 
 /// The path after the year's end (LKBR, kommunallagen): the board adopts the report within three
@@ -963,6 +972,30 @@ impl Projection {
             months,
             accruals,
             texts: self.latest_report_texts(f, year, known_at),
+            after_year_end: self
+                .visible_vouchers(f, known_at, NaiveDate::MAX)
+                .filter(|v| v.date > to && v.kind == VoucherKind::Event)
+                .filter(|v| v.rows.iter().any(|r| matches!(r.role, Role::Receivable | Role::Payable)))
+                .filter(|v| v.rows.iter().any(|r| r.role == Role::Bank))
+                .map(|v| {
+                    let bank: Amount = v.rows.iter().filter(|r| r.role == Role::Bank).map(|r| r.amount).sum();
+                    (v.date, v.label(), v.text.clone(), bank)
+                })
+                .collect(),
+            merged_into: self
+                .mergers
+                .iter()
+                .filter(|m| m.seq <= known_at && m.merging.contains(f) && m.effective.year() <= year + 1)
+                .map(|m| (self.forbund[&m.forbund].name_known_at(known_at).to_string(), m.effective))
+                .next(),
+            next_budget: self.budget_in_force(f, year + 1, known_at, NaiveDate::MAX).map(|b| {
+                (
+                    b.date,
+                    b.status == finsam_domain::event::BudgetStatus::Adopted,
+                    b.income.iter().map(|l| l.amount).sum(),
+                    b.costs.iter().map(|l| l.amount).sum(),
+                )
+            }),
             names: self
                 .forbund
                 .iter()
