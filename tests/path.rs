@@ -356,3 +356,50 @@ fn the_notes_are_numbered_referred_to_and_sum_to_their_statement_rows() {
         "numbered on the page"
     );
 }
+
+/// The delårsrapport: through August 2024 two thirds of the year's contributions are earned,
+/// the rest is a liability; through December it is the annual report's result.
+#[test]
+fn the_interim_report_periodises_the_contributions_and_forecasts_the_year() {
+    let dir = TempDir::new("interim");
+    let store = fixture_store(&dir);
+    let interim = |through: &str, format: &str| -> String {
+        let args = [
+            "report",
+            "interim",
+            "--forbund",
+            "sf-vastmanland",
+            "--year",
+            "2024",
+            "--through",
+            through,
+            "--format",
+            format,
+        ];
+        let o = finsam(&store, &args, "");
+        assert_exit(&o, 0);
+        stdout(&o)
+    };
+    let august: Value = serde_json::from_str(&interim("2024-08", "json")).unwrap();
+    let row = |v: &Value, statement: &str, key: &str| -> String {
+        let found = v[statement].as_array().unwrap().iter().find(|r| r["key"] == key).cloned();
+        found.unwrap_or_else(|| panic!("{statement} {key}"))["amount"].as_str().unwrap().to_string()
+    };
+    assert_eq!(row(&august, "resultatrakning", "ej_intjanade_medlemsbidrag"), "-6346000");
+    assert_eq!(row(&august, "resultatrakning", "intakter"), "12692000");
+    assert_eq!(row(&august, "resultatrakning", "periodens_resultat"), "2200500");
+    assert_eq!(row(&august, "balansrakning", "forutbetalda_intakter"), "6346000");
+    let december: Value = serde_json::from_str(&interim("2024-12", "json")).unwrap();
+    assert_eq!(row(&december, "resultatrakning", "periodens_resultat"), "-1638899");
+    assert_eq!(row(&december, "helarsprognos", "resultat"), "-1638899", "through December the forecast is the utfall");
+    let text = interim("2024-08", "table");
+    assert!(text.contains("1 januari – 31 augusti 2024 (8 månader)") && text.contains("Helårsprognos 2024"), "{text}");
+    let csv = interim("2024-08", "csv");
+    assert!(csv.starts_with("statement,key,label,amount,previous\n"), "{csv}");
+    let o = finsam(
+        &store,
+        &["report", "interim", "--forbund", "sf-vastmanland", "--year", "2024", "--through", "2023-08"],
+        "",
+    );
+    assert_exit(&o, 2);
+}

@@ -185,6 +185,37 @@ Examples:
         #[arg(long, value_name = "W1,…,W12", value_parser = finsam_projections::period::Profile::parse)]
         profile: Option<finsam_projections::period::Profile>,
     },
+    /// The delårsrapport: the period's result and balance sheet with the contributions
+    /// periodised, the same months of the year before, and the forecast for the whole year
+    #[command(long_about = "\
+The delårsrapport (RKR R17) from 1 January through a month's end: the period's income (the
+year's decided contributions are earned month by month; what is not yet earned is subtracted and
+shown as förutbetalda intäkter), costs, financial items and result, beside the same months of
+the year before; the balance sheet at the month's end with the unearned contributions as a
+liability; and the forecast for the whole year — income by the budget, costs line by line by the
+kansli's recorded forecast where there is one, else the utfall so far extrapolated (see finsam
+report period), the result against the budgeted result, and equity at the year's end. Through
+December it is the annual report's result.
+
+Example: finsam report interim --forbund sf-vastmanland --year 2024 --through 2024-08")]
+    Interim {
+        /// The förbund, by id (e.g. sf-vastmanland)
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// The year
+        #[arg(long, value_name = "YEAR")]
+        year: i32,
+        /// The last month counted, e.g. 2024-08 for a delårsrapport at 31 August
+        #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+        through: (i32, u32),
+        /// What the books said then: a seq, or a recording time or date [default: the head]
+        #[arg(long, value_name = "SEQ|TIME", value_parser = reports::KnownAt::parse)]
+        known_at: Option<reports::KnownAt>,
+        /// How the budget is spread over the months for the forecast: twelve weights from
+        /// January [default: every month the same]
+        #[arg(long, value_name = "W1,…,W12", value_parser = finsam_projections::period::Profile::parse)]
+        profile: Option<finsam_projections::period::Profile>,
+    },
     /// Each member's contributions for a year — share, decided, paid, outstanding — and each
     /// payer's (Försäkringskassan pays for Arbetsförmedlingen)
     #[command(long_about = "\
@@ -680,6 +711,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let profile = profile.unwrap_or_else(finsam_projections::period::Profile::even);
             let asked = annual::PeriodAsked { year, through, known_at, profile };
             emit(&annual::period_out(&dir, (&view).into(), &forbund, &asked, format)?)
+        }
+        Command::Report(ReportCommand::Interim { forbund, year, through, known_at, profile }) => {
+            let dir = store_dir(&cli.store);
+            let view = finsam_store::open_view(&dir)?;
+            let profile = profile.unwrap_or_else(finsam_projections::period::Profile::even);
+            let asked = annual::PeriodAsked { year, through, known_at, profile };
+            emit(&finsam_app::interim::interim_out(&dir, (&view).into(), &forbund, &asked, format)?)
         }
         Command::Report(ReportCommand::Members { forbund, year, axes }) => {
             let dir = store_dir(&cli.store);

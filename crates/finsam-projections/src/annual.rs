@@ -797,6 +797,19 @@ impl Statements {
 }
 
 impl Projection {
+    /// The statements of a period of a year (a delårsrapport's: 1 January through a month's
+    /// end), from the förbund's own books.
+    pub fn statements_of_period(
+        &self,
+        f: &Slug,
+        year: i32,
+        from: NaiveDate,
+        to: NaiveDate,
+        known_at: u64,
+    ) -> Statements {
+        Sums::of(self, f, from, to, known_at).statements(year, from, to)
+    }
+
     /// A förbund's annual statements for `year` as known at `known_at`, with the previous year
     /// beside them: its own, or — in its first year after a merger, when it has no books of the
     /// year before — its predecessors' added together. `ceiling` is the plans' ceiling on

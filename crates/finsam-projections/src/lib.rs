@@ -5,6 +5,7 @@ pub mod advice;
 pub mod annual;
 pub mod book;
 pub mod chart;
+pub mod interim;
 pub mod journal;
 pub mod members;
 pub mod period;

@@ -497,3 +497,37 @@ fn a_history_written_in_v1_and_in_v2_gives_the_same_trial_balance() {
     }
     assert!(compared > cases() * 5, "{compared} trial balances compared");
 }
+
+/// The delårsrapport through December is the annual report: the same statements, nothing left
+/// unearned, and a forecast that is the year's utfall; through any month its period result is
+/// the booked result less what is not yet earned.
+#[test]
+fn the_interim_report_through_december_is_the_annual_report() {
+    let rule = crate::annual::CeilingRule::default_rule();
+    let profile = crate::period::Profile::even();
+    let mut compared = 0;
+    for seed in 0..cases() {
+        let events = random_history(seed, 120);
+        let p = project(&events);
+        let head = events.len() as u64;
+        for f in p.forbund.keys() {
+            for year in 2023..=2026 {
+                let Some(annual) = p.annual(f, year, head, &rule) else { continue };
+                let interim = p.interim(f, year, 12, head, &profile).expect("a known förbund");
+                assert_eq!(interim.period, annual.current, "seed {seed}: {f} {year}");
+                assert!(interim.contributions.unearned.is_zero(), "seed {seed}: {f} {year}");
+                assert_eq!(interim.result, annual.current.result.result.amount, "seed {seed}: {f} {year}");
+                if let Some(forecast) = &interim.forecast {
+                    assert_eq!(
+                        forecast.result, annual.current.result.result.amount,
+                        "seed {seed}: {f} {year} forecast"
+                    );
+                    compared += 1;
+                }
+                let june = p.interim(f, year, 6, head, &profile).expect("a known förbund");
+                assert_eq!(june.result, june.period.result.result.amount - june.contributions.unearned);
+            }
+        }
+    }
+    assert!(compared > 0, "some year had a budget to forecast from");
+}
