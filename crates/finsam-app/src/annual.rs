@@ -1126,6 +1126,20 @@ pub struct PeriodAsked {
 }
 
 /// `finsam report period`: the board's follow-up of a year through a month.
+impl PeriodAsked {
+    /// The year and the month asked for, checked: the month is one of the year's.
+    pub fn checked(&self, what: &str) -> Result<(i32, (i32, u32)), crate::output::Failure> {
+        let year = reports::check_year(self.year)?;
+        if self.through.0 != year {
+            return Err(crate::output::Failure::usage(format!(
+                "--through {}-{:02}: {what} of {year} runs through a month of {year}",
+                self.through.0, self.through.1
+            )));
+        }
+        Ok((year, self.through))
+    }
+}
+
 pub fn period_out(
     store: &Path,
     books: Books<'_>,
@@ -1134,14 +1148,7 @@ pub fn period_out(
     format: Format,
 ) -> Result<String, crate::output::Failure> {
     use crate::output::Failure;
-    let PeriodAsked { year, through, known_at, profile } = asked;
-    let (year, through, known_at) = (reports::check_year(*year)?, *through, *known_at);
-    if through.0 != year {
-        return Err(Failure::usage(format!(
-            "--through {}-{:02}: the follow-up of {year} runs through a month of {year}",
-            through.0, through.1
-        )));
-    }
+    let ((year, through), known_at, profile) = (asked.checked("the follow-up")?, asked.known_at, &asked.profile);
     let axes = reports::Axes { as_of: None, known_at };
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
     if profile.weights()[..through.1 as usize].iter().all(|w| w.is_zero()) {

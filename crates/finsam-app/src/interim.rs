@@ -180,14 +180,7 @@ pub fn interim_out(
     asked: &crate::annual::PeriodAsked,
     format: Format,
 ) -> Result<String, Failure> {
-    let crate::annual::PeriodAsked { year, through, known_at, profile } = asked;
-    let (year, through, known_at) = (reports::check_year(*year)?, *through, *known_at);
-    if through.0 != year {
-        return Err(Failure::usage(format!(
-            "--through {}-{:02}: the delårsrapport of {year} runs through a month of {year}",
-            through.0, through.1
-        )));
-    }
+    let ((year, through), known_at, profile) = (asked.checked("the delårsrapport")?, asked.known_at, &asked.profile);
     let axes = reports::Axes { as_of: None, known_at };
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
     let Some(i) = books.projection.interim(&f, year, through.1, at.known_at, profile) else {

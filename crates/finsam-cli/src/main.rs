@@ -90,6 +90,35 @@ fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
         .ok_or_else(|| format!("{text:?} is not a calendar date written YYYY-MM-DD"))
 }
 
+/// A period of a year, from January through a month: the follow-up's and the delårsrapport's.
+#[derive(clap::Args)]
+struct PeriodArgs {
+    /// The förbund, by id (e.g. sf-vastmanland)
+    #[arg(long, value_name = "F")]
+    forbund: String,
+    /// The budget year
+    #[arg(long, value_name = "YEAR")]
+    year: i32,
+    /// The last month counted, e.g. 2024-06 for a delårsrapport at 30 June
+    #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+    through: (i32, u32),
+    /// What the books said then: a seq, or a recording time or date [default: the head]
+    #[arg(long, value_name = "SEQ|TIME", value_parser = reports::KnownAt::parse)]
+    known_at: Option<reports::KnownAt>,
+    /// How the budget is spread over the months: twelve weights from January, separated
+    /// by commas (a decimal with a point) [default: every month the same]
+    #[arg(long, value_name = "W1,…,W12", value_parser = finsam_projections::period::Profile::parse)]
+    profile: Option<finsam_projections::period::Profile>,
+}
+
+impl PeriodArgs {
+    fn asked(self) -> (String, annual::PeriodAsked) {
+        let profile = self.profile.unwrap_or_else(finsam_projections::period::Profile::even);
+        let asked = annual::PeriodAsked { year: self.year, through: self.through, known_at: self.known_at, profile };
+        (self.forbund, asked)
+    }
+}
+
 /// The two time axes every report takes.
 #[derive(clap::Args)]
 struct AxesArgs {
@@ -168,22 +197,8 @@ Examples:
   finsam report period --forbund sf-vastmanland --year 2024 --through 2024-06 \\
       --profile 9,9,9,9,9,9,2,8,9,9,9,9      (a quiet July)")]
     Period {
-        /// The förbund, by id (e.g. sf-vastmanland)
-        #[arg(long, value_name = "F")]
-        forbund: String,
-        /// The budget year
-        #[arg(long, value_name = "YEAR")]
-        year: i32,
-        /// The last month counted, e.g. 2024-06 for a delårsrapport at 30 June
-        #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
-        through: (i32, u32),
-        /// What the books said then: a seq, or a recording time or date [default: the head]
-        #[arg(long, value_name = "SEQ|TIME", value_parser = reports::KnownAt::parse)]
-        known_at: Option<reports::KnownAt>,
-        /// How the budget is spread over the months: twelve weights from January, separated
-        /// by commas (a decimal with a point) [default: every month the same]
-        #[arg(long, value_name = "W1,…,W12", value_parser = finsam_projections::period::Profile::parse)]
-        profile: Option<finsam_projections::period::Profile>,
+        #[command(flatten)]
+        period: PeriodArgs,
     },
     /// The delårsrapport: the period's result and balance sheet with the contributions
     /// periodised, the same months of the year before, and the forecast for the whole year
@@ -199,22 +214,8 @@ December it is the annual report's result.
 
 Example: finsam report interim --forbund sf-vastmanland --year 2024 --through 2024-08")]
     Interim {
-        /// The förbund, by id (e.g. sf-vastmanland)
-        #[arg(long, value_name = "F")]
-        forbund: String,
-        /// The year
-        #[arg(long, value_name = "YEAR")]
-        year: i32,
-        /// The last month counted, e.g. 2024-08 for a delårsrapport at 31 August
-        #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
-        through: (i32, u32),
-        /// What the books said then: a seq, or a recording time or date [default: the head]
-        #[arg(long, value_name = "SEQ|TIME", value_parser = reports::KnownAt::parse)]
-        known_at: Option<reports::KnownAt>,
-        /// How the budget is spread over the months for the forecast: twelve weights from
-        /// January [default: every month the same]
-        #[arg(long, value_name = "W1,…,W12", value_parser = finsam_projections::period::Profile::parse)]
-        profile: Option<finsam_projections::period::Profile>,
+        #[command(flatten)]
+        period: PeriodArgs,
     },
     /// Each member's contributions for a year — share, decided, paid, outstanding — and each
     /// payer's (Försäkringskassan pays for Arbetsförmedlingen)
@@ -705,18 +706,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let ceiling = annual::Ceiling { flat: equity_ceiling, rule_file: equity_ceiling_rule };
             emit(&annual::annual_out(&dir, (&view).into(), &forbund, year, known_at, &ceiling, format)?)
         }
-        Command::Report(ReportCommand::Period { forbund, year, through, known_at, profile }) => {
+        Command::Report(ReportCommand::Period { period }) => {
             let dir = store_dir(&cli.store);
             let view = finsam_store::open_view(&dir)?;
-            let profile = profile.unwrap_or_else(finsam_projections::period::Profile::even);
-            let asked = annual::PeriodAsked { year, through, known_at, profile };
+            let (forbund, asked) = period.asked();
             emit(&annual::period_out(&dir, (&view).into(), &forbund, &asked, format)?)
         }
-        Command::Report(ReportCommand::Interim { forbund, year, through, known_at, profile }) => {
+        Command::Report(ReportCommand::Interim { period }) => {
             let dir = store_dir(&cli.store);
             let view = finsam_store::open_view(&dir)?;
-            let profile = profile.unwrap_or_else(finsam_projections::period::Profile::even);
-            let asked = annual::PeriodAsked { year, through, known_at, profile };
+            let (forbund, asked) = period.asked();
             emit(&finsam_app::interim::interim_out(&dir, (&view).into(), &forbund, &asked, format)?)
         }
         Command::Report(ReportCommand::Members { forbund, year, axes }) => {
