@@ -446,7 +446,7 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
         Format::Table => {
             let org = a.org_nr.as_deref().map_or(String::new(), |o| format!(", org.nr {o}"));
             let mut out = format!(
-                "Årsredovisning {} för {}{org}\nRäkenskapsåret {} – {}, känt vid seq {} av {head_seq}\n",
+                "Årsredovisning {} för {}{org}\nRäkenskapsåret {} – {}, ur händelseloggen t.o.m. händelse nr {} (av {head_seq})\n",
                 a.current.year, a.name, a.current.from, a.current.to, a.known_at
             );
             if let Some((c, _)) = &a.previous {

@@ -143,17 +143,25 @@ enum ReportCommand {
     /// The statements of a förbund's annual report for a year, with the year before beside
     /// them: resultaträkning, balansräkning, kassaflödesanalys
     #[command(long_about = "\
-The statements of an annual report (LKBR) for a förbund's year, from the books alone, with the
-previous year beside each figure (in the first year after a merger: the merged förbund's
-figures added together, and labelled so):
+The annual report (LKBR) of a förbund's year, from the log alone, with the previous year beside
+each figure (in the first year after a merger: the merged förbund's figures added together, and
+labelled so), in this order:
 
+  förvaltningsberättelse  the year in brief against the budget and last year; what the log knows
+                     (the merger, what settled after the year's end, the next year's budget);
+                     the kansli's text per section (ReportTextRecorded); god ekonomisk
+                     hushållning (the result against the budgeted result, equity and the ceiling)
+  redovisningsprinciper  generated from what the books do
   resultaträkning    the members' contributions per part (staten, region, kommunerna), other
                      income; costs by nature (personnel, purchased services, grants given to
-                     insatser, other); the year's result
+                     insatser, other); financial items; the year's result
   balansräkning      receivables, prepaid costs and accrued income, cash and bank; equity (at
                      the start, received at a merger, the result) and liabilities, at 31 Dec
-  kassaflödesanalys  indirect: the result, the changes in receivables and liabilities, equity
-                     received; the bank at the start and at the end of the year
+  kassaflödesanalys  indirect: the result, the changes in receivables and liabilities, the cash
+                     that came with a merger; the bank at the start and at the end of the year
+  driftredovisning, numbered notes (referred to from the rows), the path from adoption
+                     (AnnualReportAdopted, bound to figures_sha256 in the JSON) through the
+                     revisionsberättelse to each member's ansvarsfrihet, and the signatures
 
 The statements check themselves: the balance sheet balances, the result is the change in equity
 less what was received, the cash flow ends at the bank balance. In JSON and CSV every figure
