@@ -287,13 +287,9 @@ fn generated_of(parts: &Parts, section: ReportSection) -> Option<&[String]> {
     parts.generated.iter().find(|(s, _)| *s == section).map(|(_, list)| list.as_slice())
 }
 
-fn section_of(record: &finsam_projections::projection::ReportTextRecord) -> ReportSection {
-    record.section
-}
-
 /// The kansli's text of a section, if recorded.
 fn text_of(a: &Annual, section: ReportSection) -> Option<&[String]> {
-    a.texts.iter().find(|t| section_of(t) == section).map(|t| t.paragraphs.as_slice())
+    a.texts.iter().find(|t| t.section == section).map(|t| t.paragraphs.as_slice())
 }
 
 /// The sections of the förvaltningsberättelse that come after the year in brief.

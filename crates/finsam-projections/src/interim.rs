@@ -4,7 +4,7 @@
 
 use crate::annual::Statements;
 use crate::members::Periodised;
-use crate::period::Profile;
+use crate::period::{month_end, Profile};
 use crate::projection::Projection;
 use crate::reports::At;
 use chrono::NaiveDate;
@@ -98,10 +98,4 @@ impl Projection {
             forecast,
         })
     }
-}
-
-fn month_end(year: i32, month: u32) -> Option<NaiveDate> {
-    let next =
-        if month == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1) } else { NaiveDate::from_ymd_opt(year, month + 1, 1) };
-    next?.pred_opt()
 }

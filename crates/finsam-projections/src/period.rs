@@ -204,10 +204,7 @@ impl Projection {
         if so_far.is_zero() {
             return None;
         }
-        let through = match months {
-            12 => NaiveDate::from_ymd_opt(year, 12, 31)?,
-            m => NaiveDate::from_ymd_opt(year, m + 1, 1)?.pred_opt()?,
-        };
+        let through = month_end(year, months)?;
         let at = At { as_of: through, known_at };
         let position = self.budget_position(f, year, at)?;
         let follow = |budget: Amount, utfall: Amount| FollowUp {
@@ -309,5 +306,13 @@ impl Projection {
             }
         }
         latest
+    }
+}
+
+/// The last day of a month of a year (`None` outside 1–12 or the calendar).
+pub fn month_end(year: i32, month: u32) -> Option<NaiveDate> {
+    match month {
+        12 => NaiveDate::from_ymd_opt(year, 12, 31),
+        m => NaiveDate::from_ymd_opt(year, m + 1, 1)?.pred_opt(),
     }
 }

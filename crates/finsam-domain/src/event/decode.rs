@@ -96,12 +96,6 @@ impl<'a> Obj<'a> {
         Ok(text.to_string())
     }
 
-    /// A text at a path of its own (an item of an array).
-    fn text_of_at(&self, path: &str, value: &'a Json<'a>, max: usize) -> Result<String, Rejection> {
-        let bare = Obj { map: self.map, path: String::new(), seen: Vec::new() };
-        bare.text_of(path, value, max)
-    }
-
     fn text(&mut self, name: &'static str, max: usize) -> Result<String, Rejection> {
         let v = self.req(name)?;
         self.text_of(name, v, max)
@@ -901,7 +895,7 @@ fn decode_kind(
             }
             let mut paragraphs = Vec::new();
             for (i, item) in items.iter().enumerate() {
-                paragraphs.push(o.text_of_at(&o.item_path("paragraphs", i), item, REPORT_PARAGRAPH_CHARS_MAX)?);
+                paragraphs.push(o.text_of(&o.item_path("paragraphs", i), item, REPORT_PARAGRAPH_CHARS_MAX)?);
             }
             if year > date.year() {
                 return Err(Rejection::new(

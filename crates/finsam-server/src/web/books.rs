@@ -48,11 +48,7 @@ pub(crate) async fn start(State(s): State<Shared_>, Reports { v, f, path, q, axe
         let year = at.as_of.year();
         let months = (1..=at.as_of.month())
             .filter_map(|m| {
-                let end = if m == 12 {
-                    NaiveDate::from_ymd_opt(year, 12, 31)?
-                } else {
-                    NaiveDate::from_ymd_opt(year, m + 1, 1)?.pred_opt()?
-                };
+                let end = finsam_projections::period::month_end(year, m)?;
                 let day = end.min(at.as_of);
                 let b =
                     p.balances(&slug, finsam_projections::reports::At { as_of: day, known_at: at.known_at }, &chart)?;
