@@ -432,11 +432,38 @@ fn the_boards_follow_up_runs_through_a_month_and_through_december_is_the_driftre
     assert_eq!(months.iter().map(|m| money(&m["budget"])).sum::<i64>(), money(&total["budget_to_date"]));
     assert_eq!(months.iter().map(|m| money(&m["utfall"])).sum::<i64>(), money(&total["utfall_to_date"]));
     assert!((money(&total["budget_to_date"]) - money(&total["budget_year"]) / 2).abs() <= lines.len() as i64);
-    // The forecast is the utfall extrapolated, and says so.
-    assert_eq!(total["forecast_kind"], "extrapolated");
-    assert_eq!(money(&total["forecast"]), money(&total["utfall_to_date"]) * 2);
-    // Through December: the annual report's driftredovisning.
+    // The forecast comes from what is committed, and says so: on the insatser lines what the
+    // board granted, on the rest the budget — not the utfall so far, which arrives quarterly
+    // in arrears. 20 983 000 for 2024 from January on, against an utfall of 20 676 899.
+    for l in lines {
+        let kind = l["forecast_kind"].as_str().unwrap();
+        match l["category"].as_str().unwrap() {
+            "admin" => assert_eq!(kind, "budget", "{l}"),
+            _ if l["line"] == "utvarderingsinsatser" || l["line"] == "ofordelade-utvecklingsmedel" => {
+                assert_eq!(kind, "budget", "{l}")
+            }
+            _ => assert_eq!(kind, "granted", "{l}"),
+        }
+        if kind == "budget" {
+            assert_eq!(l["forecast"], l["budget_year"], "{l}");
+        }
+    }
+    assert_eq!(total["forecast_kind"], "mixed");
+    assert_eq!(money(&total["forecast"]), cents(20_983_000.0));
+    assert_eq!(money(&period("2024-01")["total"]["forecast"]), cents(20_983_000.0));
+    // Below the costs: income from the decided contributions, result and equity.
+    assert_eq!(june["income"]["forecast_kind"], "decided");
+    assert_eq!(money(&june["income"]["forecast"]), cents(19_038_000.0));
+    assert_eq!(money(&june["income"]["utfall_to_date"]), cents(9_519_000.0), "half the year's contributions earned");
+    assert_eq!(money(&june["result"]["forecast"]), cents(-1_945_000.0));
+    assert_eq!(money(&june["equity_before"]), cents(3_863_000.0));
+    assert_eq!(money(&june["equity"]["forecast"]), cents(1_918_000.0));
+    // Through December: the annual report's driftredovisning, and the forecast is the utfall.
     let december = period("2024-12");
+    assert_eq!(december["total"]["forecast"], december["total"]["utfall_to_date"]);
+    assert_eq!(december["total"]["forecast_kind"], "outcome");
+    assert_eq!(money(&december["result"]["forecast"]), cents(-1_638_899.0));
+    assert_eq!(money(&december["equity"]["forecast"]), cents(2_224_101.0));
     let o =
         finsam(&store, &["--format", "json", "report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"], "");
     let annual: Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -449,7 +476,9 @@ fn the_boards_follow_up_runs_through_a_month_and_through_december_is_the_driftre
         &["report", "period", "--forbund", "sf-vastmanland", "--year", "2024", "--through", "2024-08"],
         "",
     );
-    assert!(stdout(&table).contains("framskrivet till tolv månader"), "{}", stdout(&table));
+    let table = stdout(&table);
+    assert!(table.contains("b = beviljade medel för året"), "{table}");
+    assert!(table.contains("20 983 000,00 d") && table.contains("19 038 000,00 m"), "{table}");
     for bad in ["2023-08", "2024-13", "2024-8", "augusti"] {
         let o = finsam(
             &store,
@@ -461,7 +490,7 @@ fn the_boards_follow_up_runs_through_a_month_and_through_december_is_the_driftre
 }
 
 #[test]
-fn the_kanslis_forecast_replaces_the_extrapolation_of_its_line_and_a_profile_spreads_the_budget() {
+fn the_kanslis_forecast_replaces_the_budgets_of_its_line_and_a_profile_spreads_the_budget() {
     let dir = TempDir::new("forecast");
     let store = fixture_store(&dir);
     let period = |through: &str, extra: &[&str]| period_json(&store, through, extra);
@@ -469,7 +498,7 @@ fn the_kanslis_forecast_replaces_the_extrapolation_of_its_line_and_a_profile_spr
     let line = |p: &Value, id: &str| p["lines"].as_array().unwrap().iter().find(|l| l["line"] == id).unwrap().clone();
     let before = period("2024-08", &[]);
     let styrelse = line(&before, "styrelse");
-    assert_eq!(styrelse["forecast_kind"], "extrapolated");
+    assert_eq!(styrelse["forecast_kind"], "budget");
     // The kansli forecasts the board's line in September; the August follow-up does not see it
     // (it is dated after the month's end), the September one does — and only for that line.
     let forecast = r#"{"type":"ForecastRecorded","forbund":"sf-vastmanland","date":"2024-09-15","year":2024,"line":"styrelse","amount":"612 345,67","text":"Arvoden och resor enligt beslut, två extra möten"}"#;
@@ -482,12 +511,12 @@ fn the_kanslis_forecast_replaces_the_extrapolation_of_its_line_and_a_profile_spr
     let september = period("2024-09", &[]);
     let s = line(&september, "styrelse");
     assert_eq!(s["forecast_kind"], "recorded");
-    assert_eq!(s["forecast"], "612345.67");
+    assert_eq!(money(&s["forecast"]), cents(612_345.67));
     assert_eq!(s["forecast_recorded"]["seq"], seq);
     assert_eq!(s["forecast_recorded"]["date"], "2024-09-15");
     let others = september["lines"].as_array().unwrap().iter().filter(|l| l["line"] != "styrelse");
     assert!(others.clone().count() > 5);
-    assert!(others.into_iter().all(|l| l["forecast_kind"] == "extrapolated"));
+    assert!(others.into_iter().all(|l| l["forecast_kind"] != "recorded"));
     let admin = september["by_category"].as_array().unwrap().iter().find(|c| c["category"] == "admin").unwrap();
     assert_eq!(admin["forecast_kind"], "mixed");
     assert_eq!(september["total"]["forecast_kind"], "mixed");
@@ -526,7 +555,7 @@ fn the_kanslis_forecast_replaces_the_extrapolation_of_its_line_and_a_profile_spr
         r#"{{"type":"EventCorrected","forbund":"sf-vastmanland","date":"2024-09-20","corrects":{seq},"reason":"fel rad"}}"#
     );
     assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &correction), 0);
-    assert_eq!(line(&period("2024-09", &[]), "styrelse")["forecast_kind"], "extrapolated");
+    assert_eq!(line(&period("2024-09", &[]), "styrelse")["forecast_kind"], "budget");
     assert_eq!(line(&period("2024-09", &["--known-at", &seq.to_string()]), "styrelse")["forecast_kind"], "recorded");
     // A profile with a quiet July: the budget to date through June is the profile's share of
     // the year, and the months follow the weights.
@@ -541,8 +570,12 @@ fn the_kanslis_forecast_replaces_the_extrapolation_of_its_line_and_a_profile_spr
     assert_eq!(months.iter().map(|m| money(&m["budget"])).sum::<i64>(), to_date);
     assert!(money(&months[6]["budget"]) * 4 < money(&months[5]["budget"]), "July carries 2 of 9");
     assert_ne!(even["total"]["budget_to_date"], shaped["total"]["budget_to_date"]);
-    let extrapolated = money(&shaped["total"]["utfall_to_date"]) * 100 / 56;
-    assert!((money(&shaped["total"]["forecast"]) - extrapolated).abs() <= lines.len() as i64);
+    // A line forecast by the budget adds the budget of the months left by the same weights.
+    for l in shaped["lines"].as_array().unwrap().iter().filter(|l| l["forecast_kind"] == "budget") {
+        let (year, to_date, utfall) =
+            (money(&l["budget_year"]), money(&l["budget_to_date"]), money(&l["utfall_to_date"]));
+        assert_eq!(money(&l["forecast"]), year.max(utfall + year - to_date), "{l}");
+    }
     // A profile that is not twelve weights, or gives the months so far nothing, is refused.
     for bad in ["1,2,3", "1,1,1,1,1,1,1,1,1,1,1,-1", "0,0,0,0,0,0,0,0,0,0,0,0", "a,1,1,1,1,1,1,1,1,1,1,1"] {
         let o = finsam(

@@ -10,7 +10,6 @@ use crate::{charts, Format};
 use finsam_domain::Amount;
 use finsam_projections::annual::{Annual, CapitalKind, CeilingRule, Comparison, Figure, Operations, Statements};
 use finsam_projections::chart::Chart;
-use finsam_projections::period::ForecastKind;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -353,6 +352,7 @@ fn notes_json(a: &Annual, chart: &Chart) -> Value {
             "actual_share": reports::share_json(m.actual_share),
         })).collect::<Vec<_>>(),
         "kapitalrorelser": capital_json(a),
+        "ansvarsforbindelser": crate::annual_parts::contingent(a),
         "periodiseringar": a.accruals.iter().map(|e| json!({
             "date": e.date.to_string(), "voucher": e.voucher, "seq": e.seq, "text": e.text,
             "forutbetalda_kostnader_upplupna_intakter": e.asset.canonical(),
@@ -647,6 +647,13 @@ fn note_text(a: &Annual, chart: &Chart, kind: NoteKind, title: &str) -> String {
             out
         }
         NoteKind::Accruals => accruals_table(a, title),
+        NoteKind::Contingent => {
+            let mut out = format!("\n{title}\n");
+            for p in crate::annual_parts::contingent(a) {
+                out.push_str(&format!("{p}\n"));
+            }
+            out
+        }
         NoteKind::Ceiling => {
             let c = &a.equity_ceiling;
             format!(
@@ -810,6 +817,10 @@ fn note_html(a: &Annual, chart: &Chart, kind: NoteKind, title: &str) -> Markup {
                     }
                 }
             }
+        },
+        NoteKind::Contingent => html! {
+            h3 { (title) }
+            (crate::annual_parts::paragraphs_html(&crate::annual_parts::contingent(a)))
         },
         NoteKind::Ceiling => {
             let c = &a.equity_ceiling;
@@ -1153,7 +1164,7 @@ pub fn period_out(
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
     if profile.weights()[..through.1 as usize].iter().all(|w| w.is_zero()) {
         return Err(Failure::usage(format!(
-            "--profile gives {year}-01 through {year}-{:02} no weight: the budget to date would be zero, and nothing can be extrapolated from it",
+            "--profile gives {year}-01 through {year}-{:02} no weight: the budget to date would be zero, and the follow-up would measure against nothing",
             through.1
         )));
     }
@@ -1183,6 +1194,24 @@ pub fn contributions_sentence(c: &finsam_projections::members::Periodised) -> St
         c.earned.human_number(),
         c.unearned.human_number()
     )
+}
+
+/// The forecast's methods for a program: kind, mark and the Swedish description.
+struct ForecastKindList;
+
+impl ForecastKindList {
+    fn all() -> Value {
+        use finsam_projections::period::ForecastKind;
+        let kinds = ForecastKind::MARKED.iter().chain([&ForecastKind::Budget]);
+        json!(kinds.map(|k| json!({"kind": k.as_str(), "mark": k.mark(), "text": k.swedish()})).collect::<Vec<_>>())
+    }
+}
+
+/// The rows of income, result and equity in the follow-up: (label, figures).
+pub fn bottom_lines(
+    p: &finsam_projections::period::Period,
+) -> [(&'static str, &finsam_projections::period::FollowUp); 3] {
+    [("Intäkter", &p.income), ("Resultat", &p.result), ("Eget kapital vid årets slut", &p.equity)]
 }
 
 fn follow_json(x: &finsam_projections::period::FollowUp) -> Value {
@@ -1226,6 +1255,11 @@ pub fn render_period(
                 }).collect::<Vec<_>>(),
                 "unbudgeted": follow_json(&p.unbudgeted),
                 "total": follow_json(&p.total),
+                "income": follow_json(&p.income),
+                "result": follow_json(&p.result),
+                "equity_before": p.equity_before.canonical(),
+                "equity": follow_json(&p.equity),
+                "forecast_methods": ForecastKindList::all(),
                 "per_month": p.per_month.iter().map(|m| json!({"month": m.month, "budget": m.budget.canonical(), "utfall": m.utfall.canonical()})).collect::<Vec<_>>(),
                 "contributions": {"months": contributions.months, "decided": contributions.decided.canonical(),
                     "earned": contributions.earned.canonical(), "unearned": contributions.unearned.canonical()},
@@ -1294,11 +1328,7 @@ pub fn render_period(
                 ("prognos helår*", Align::Right),
             ]);
             let row = |label: String, x: &finsam_projections::period::FollowUp| {
-                let mark = match x.forecast_kind {
-                    ForecastKind::Recorded => " r",
-                    ForecastKind::Mixed => " d",
-                    ForecastKind::Extrapolated => "  ",
-                };
+                let mark = format!("{:>2}", x.forecast_kind.mark());
                 vec![
                     label,
                     x.budget_year.human_number(),
@@ -1323,14 +1353,17 @@ pub fn render_period(
             }
             t.rule();
             t.row(row("Summa kostnader".into(), &p.total));
+            t.rule();
+            for (label, x) in bottom_lines(p) {
+                let mut r = row(label.to_string(), x);
+                r[4] = x.surplus().human_number();
+                t.row(r);
+            }
             out.push_str(&t.render());
-            let extrapolation = if p.profile.is_even() {
-                "framskrivet till tolv månader"
-            } else {
-                "framskrivet efter profilens andel av året"
-            };
             out.push_str(&format!(
-                "* Prognos: r = kansliets registrerade prognos för raden, d = delvis registrerad; annars utfallet hittills {extrapolation}.\n"
+                "Avvikelse: för kostnaderna budget − utfall, för intäkter, resultat och eget kapital utfall − budget (positivt är bättre än budget). Eget kapital vid årets början {} kr.\n* {}\n",
+                p.equity_before.human_number(),
+                pages::forecast_legend()
             ));
             let recorded: Vec<_> = p.lines.iter().filter_map(|l| l.recorded.as_ref().map(|r| (l, r))).collect();
             if !recorded.is_empty() {

@@ -264,6 +264,71 @@ pub fn parts(a: &Annual, chart: &Chart) -> Parts {
     if !after.is_empty() {
         generated.push((ReportSection::AfterYearEnd, after));
     }
+    if let Some(o) = o {
+        let mut insatser: Vec<String> = o
+            .by_category
+            .iter()
+            .filter(|c| !c.budget.is_zero() || !c.spent.is_zero())
+            .map(|c| {
+                let share = (!c.budget.is_zero()).then(|| c.spent.decimal() / c.budget.decimal());
+                format!(
+                    "{}: utfall {} kr mot budget {} kr ({} av budgeten), {} kr {}",
+                    crate::reports::category_title(c.category),
+                    c.spent.human_number(),
+                    c.budget.human_number(),
+                    crate::reports::pct(share),
+                    Amount::from_decimal((c.budget - c.spent).decimal().abs()).human_number(),
+                    if c.spent > c.budget { "över budget" } else { "under budget" }
+                )
+            })
+            .collect();
+        if let Some(l) =
+            o.lines.iter().max_by_key(|l| ((l.budget - l.spent).decimal().abs(), std::cmp::Reverse(l.id.clone())))
+        {
+            if l.budget != l.spent {
+                insatser.push(format!(
+                    "Störst avvikelse: {}, utfall {} kr mot budget {} kr",
+                    l.name,
+                    l.spent.human_number(),
+                    l.budget.human_number()
+                ));
+            }
+        }
+        if !o.unbudgeted.is_zero() {
+            insatser.push(format!("Kostnader utanför budgetens rader: {} kr", o.unbudgeted.human_number()));
+        }
+        if !insatser.is_empty() {
+            generated.push((ReportSection::Insatser, insatser));
+        }
+    }
+    let personnel: Amount = s.personnel.costs.iter().map(|(_, a)| *a).sum();
+    match &a.staff {
+        Some(staff) => {
+            let mut list = Vec::new();
+            if staff.months > 0 {
+                list.push(format!(
+                    "Förbundet betalade lön till i genomsnitt {} personer per månad under {} månader med lönesammandrag, som mest {}",
+                    staff.average.to_string().replace('.', ","),
+                    staff.months,
+                    staff.most
+                ));
+            }
+            list.push(format!(
+                "Löner, arvoden och avgifter enligt lönesammandragen: {} kr; personalkostnader i resultaträkningen: {} kr",
+                staff.costs.human_number(),
+                personnel.human_number()
+            ));
+            generated.push((ReportSection::Staff, list));
+        }
+        None if !personnel.is_zero() => generated.push((
+            ReportSection::Staff,
+            vec![format!(
+                "Personalkostnader {} kr; inga lönesammandrag är registrerade för året, så antalet anställda framgår inte av bokföringen",
+                personnel.human_number()
+            )],
+        )),
+        None => {}
+    }
     generated.push((
         ReportSection::Outlook,
         vec![match (&a.merged_into, a.next_budget) {
@@ -287,6 +352,15 @@ fn generated_of(parts: &Parts, section: ReportSection) -> Option<&[String]> {
     parts.generated.iter().find(|(s, _)| *s == section).map(|(_, list)| list.as_slice())
 }
 
+/// The note on ansvarsförbindelser: the kansli's text for it, or a sentence saying none was
+/// entered.
+pub fn contingent(a: &Annual) -> Vec<String> {
+    match text_of(a, ReportSection::Contingent) {
+        Some(text) => text.to_vec(),
+        None => vec![format!("Inga ansvarsförbindelser har angetts för {}.", a.current.year)],
+    }
+}
+
 /// The kansli's text of a section, if recorded.
 fn text_of(a: &Annual, section: ReportSection) -> Option<&[String]> {
     a.texts.iter().find(|t| t.section == section).map(|t| t.paragraphs.as_slice())
@@ -301,7 +375,7 @@ const SECTIONS: [ReportSection; 5] = [
     ReportSection::Outlook,
 ];
 
-fn paragraphs_html(paragraphs: &[String]) -> Markup {
+pub fn paragraphs_html(paragraphs: &[String]) -> Markup {
     html! {
         @for (list, items) in blocks(paragraphs) {
             @if list { ul { @for i in items { li { (i) } } } } @else { @for p in items { p { (p) } } }
@@ -491,6 +565,7 @@ pub enum NoteKind {
     Receivables,
     Liabilities,
     Accruals,
+    Contingent,
     Ceiling,
 }
 
@@ -503,6 +578,7 @@ impl NoteKind {
             NoteKind::Receivables => "fordringar",
             NoteKind::Liabilities => "kortfristiga_skulder",
             NoteKind::Accruals => "periodiseringar",
+            NoteKind::Contingent => "ansvarsforbindelser",
             NoteKind::Ceiling => "eget_kapital_mot_taket",
         }
     }
@@ -515,6 +591,7 @@ impl NoteKind {
             NoteKind::Receivables => "Kortfristiga fordringar",
             NoteKind::Liabilities => "Kortfristiga skulder",
             NoteKind::Accruals => "Periodiseringar",
+            NoteKind::Contingent => "Ansvarsförbindelser",
             NoteKind::Ceiling => "Eget kapital mot taket",
         }
     }
@@ -531,6 +608,7 @@ pub fn notes(a: &Annual) -> Vec<(usize, NoteKind)> {
         Some(NoteKind::Receivables),
         Some(NoteKind::Liabilities),
         Some(NoteKind::Accruals),
+        Some(NoteKind::Contingent),
         Some(NoteKind::Ceiling),
     ]
     .into_iter()

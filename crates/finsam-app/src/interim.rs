@@ -58,10 +58,10 @@ fn method(i: &Interim) -> String {
     match &i.forecast {
         None => "Ingen budget i kraft: ingen helårsprognos.".into(),
         Some(_) if i.months == 12 => "Året är slut: prognosen är utfallet.".into(),
-        Some(f) => format!(
-            "Intäkterna enligt budgeten; kostnaderna per budgetrad enligt kansliets registrerade prognos där en finns ({} av {} rader), annars utfallet hittills uppräknat till helår.",
-            f.recorded_lines, f.lines
-        ),
+        Some(f) => {
+            let methods: Vec<&str> = f.methods.iter().map(|k| k.swedish()).collect();
+            format!("Prognosen per budgetrad och för intäkterna efter: {}.", methods.join("; "))
+        }
     }
 }
 

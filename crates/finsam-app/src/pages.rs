@@ -138,15 +138,17 @@ pub fn by_month(id: &str, title: &str, outcome: &str, rows: &[(String, Amount, A
     }
 }
 
-/// A forecast with its kind marked: "r" for the kansli's recorded forecast, "d" for a sum of
-/// recorded and extrapolated ones.
+/// A forecast with its kind marked by a letter (see `ForecastKind::mark`), the method in its
+/// title.
 fn forecast_cell(x: &finsam_projections::period::FollowUp) -> Markup {
-    let (mark, title) = match x.forecast_kind {
-        ForecastKind::Recorded => (" r", "kansliets registrerade prognos"),
-        ForecastKind::Mixed => (" d", "delvis registrerad prognos"),
-        ForecastKind::Extrapolated => ("", "utfallet hittills framskrivet"),
-    };
-    html! { td.n title=(title) { (x.forecast.human_number()) (mark) } }
+    let mark = x.forecast_kind.mark();
+    html! { td.n title=(x.forecast_kind.swedish()) { (x.forecast.human_number()) @if !mark.is_empty() { " " (mark) } } }
+}
+
+/// The legend of the forecast's marks, in a sentence.
+pub fn forecast_legend() -> String {
+    let marks: Vec<String> = ForecastKind::MARKED.iter().map(|k| format!("{} = {}", k.mark(), k.swedish())).collect();
+    format!("Prognos helår: {}; utan bokstav: {}.", marks.join(", "), ForecastKind::Budget.swedish())
 }
 
 /// The board's follow-up as a page.
@@ -215,8 +217,25 @@ pub fn period_page(
                     }
                 }
             }
-            p.note { "Prognos helår: " strong { "r" } " = kansliets registrerade prognos för raden, " strong { "d" } " = delvis registrerad; "
-                "annars utfallet hittills framskrivet " (if p.profile.is_even() { "till tolv månader" } else { "efter profilens andel av året" }) "." }
+            p.note { (forecast_legend()) }
+        }
+        section {
+            h2 { "Intäkter, resultat och eget kapital" }
+            table {
+                caption { "Intäkter, resultat och eget kapital (kr)" }
+                thead { tr { th { "" } (figures_head) } }
+                tbody {
+                    @for (label, x) in crate::annual::bottom_lines(p) {
+                        tr.item {
+                            td { (label) }
+                            (money_cell(x.budget_year)) (money_cell(x.budget_to_date)) (money_cell(x.utfall_to_date))
+                            (money_cell(x.surplus())) (forecast_cell(x))
+                        }
+                    }
+                }
+            }
+            p.note { "Här är avvikelse = utfall hittills − budget hittills: positivt är bättre än budget. Intäkterna hittills med årets medlemsbidrag fördelade per månad. Eget kapital vid årets början "
+                (p.equity_before.human_number()) " kr." }
         }
         section {
             h2 { "Per rad och insats" }

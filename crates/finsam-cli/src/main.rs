@@ -195,10 +195,19 @@ the utfall from January through the month against the budget to date — the yea
 force at the month's end, spread evenly over the twelve months, or by --profile — per budget
 line (and insats), per category and in total, with the deviation; then month by month.
 
-The full-year forecast of a line is the kansli's own where one is recorded (a ForecastRecorded
-event of the line, dated by the month's end; the latest counts), else the utfall to date
-extrapolated to the whole year (× 12 / the months gone, or by the profile's share). Each
-forecast says which it is: \"r\" beside it in the table, forecast_kind in JSON and CSV.
+The full-year forecast of a line, in this order:
+  r  the kansli's own, where one is recorded (a ForecastRecorded event of the line, dated by the
+     month's end; the latest counts);
+  b  on a line for insatser with funding granted for the year: what was granted (the utfall if
+     already more);
+  l  on a line with payroll: the utfall so far and the latest month's payroll for each month left,
+     when that is more than the budget gives;
+     otherwise the budget for the whole year (the utfall so far and the rest of the budget, if a
+     line is ahead of its budget).
+Income is forecast from the contributions decided for the year and other income so far (m), with
+the budget's contributions not yet decided; result and equity at the year's end follow. Through
+December every forecast is the utfall (u). Each forecast says how it was made: the letter
+beside it in the table (d: a sum of lines made in different ways), forecast_kind in JSON and CSV.
 
 Examples:
   finsam report period --forbund sf-vastmanland --year 2024 --through 2024-08
@@ -215,10 +224,10 @@ The delårsrapport (RKR R17) from 1 January through a month's end: the period's 
 year's decided contributions are earned month by month; what is not yet earned is subtracted and
 shown as förutbetalda intäkter), costs, financial items and result, beside the same months of
 the year before; the balance sheet at the month's end with the unearned contributions as a
-liability; and the forecast for the whole year — income by the budget, costs line by line by the
-kansli's recorded forecast where there is one, else the utfall so far extrapolated (see finsam
-report period), the result against the budgeted result, and equity at the year's end. Through
-December it is the annual report's result.
+liability; and the forecast for the whole year — income from the decided contributions, costs line
+by line by the kansli's recorded forecast, what is granted, the payroll's run rate or the budget
+(see finsam report period), the result against the budgeted result, and equity at the year's end.
+Through December it is the annual report's result.
 
 Example: finsam report interim --forbund sf-vastmanland --year 2024 --through 2024-08")]
     Interim {

@@ -327,6 +327,22 @@ pub struct Annual {
     pub next_budget: Option<(NaiveDate, bool, Amount, Amount)>,
     /// The förbund this one merged into by the next year, and when: (its name, the day).
     pub merged_into: Option<(String, NaiveDate)>,
+    /// Who the year's payroll summaries paid, when any were recorded.
+    pub staff: Option<Staff>,
+}
+
+/// The förbund's own staff over a year, from its payroll summaries (`PayrollRecorded`): the
+/// people paid each month, the summaries of a month (one per line) added up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Staff {
+    /// Months with a payroll summary that says how many it paid.
+    pub months: u32,
+    /// The people paid per month on average over those months, to one decimal.
+    pub average: rust_decimal::Decimal,
+    /// The most paid in one month.
+    pub most: u32,
+    /// The summaries' costs over the year (salaries, fees, contributions and pension on them).
+    pub costs: Amount,
 }
 
 /// The path after the year's end (LKBR, kommunallagen): the board adopts the report within three
@@ -1001,6 +1017,7 @@ impl Projection {
                 .filter(|m| m.seq <= known_at && m.merging.contains(f) && m.effective.year() <= year + 1)
                 .map(|m| (self.forbund[&m.forbund].name_known_at(known_at).to_string(), m.effective))
                 .next(),
+            staff: self.staff_of_year(f, year, known_at),
             next_budget: self.budget_in_force(f, year + 1, known_at, NaiveDate::MAX).map(|b| {
                 (
                     b.date,
@@ -1033,6 +1050,33 @@ impl Projection {
             a.path = self.annual_path(&a, known_at);
             a
         })
+    }
+
+    /// The year's staff from its payroll summaries known at `known_at` (and not corrected by
+    /// then): `None` when there are none.
+    pub fn staff_of_year(&self, f: &Slug, year: i32, known_at: u64) -> Option<Staff> {
+        let at = At { as_of: NaiveDate::from_ymd_opt(year + 1, 12, 31)?, known_at };
+        let mut by_month: BTreeMap<u32, u32> = BTreeMap::new();
+        let mut costs = Amount::ZERO;
+        let mut any = false;
+        for r in self.payrolls_at(f, year, at) {
+            any = true;
+            costs += r.costs;
+            if let Some(n) = r.staff {
+                *by_month.entry(r.month).or_default() += n;
+            }
+        }
+        if !any {
+            return None;
+        }
+        let months = by_month.len() as u32;
+        let total: u32 = by_month.values().sum();
+        let average = if months == 0 {
+            rust_decimal::Decimal::ZERO
+        } else {
+            (rust_decimal::Decimal::from(total) / rust_decimal::Decimal::from(months)).round_dp(1)
+        };
+        Some(Staff { months, average, most: by_month.values().copied().max().unwrap_or(0), costs })
     }
 
     /// The kansli's latest text of each section of a year's report, known at a seq.

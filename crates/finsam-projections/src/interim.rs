@@ -10,9 +10,8 @@ use crate::reports::At;
 use chrono::NaiveDate;
 use finsam_domain::{Amount, Slug};
 
-/// The forecast for the whole year: the budget's income, the follow-up's cost forecast (the
-/// kansli's recorded forecasts first, else the utfall extrapolated by the profile, line by line)
-/// and the result and equity they give.
+/// The forecast for the whole year: the follow-up's (`Projection::period`) income, costs,
+/// result and equity, and the methods its lines were forecast by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct YearForecast {
     pub income: Amount,
@@ -22,9 +21,8 @@ pub struct YearForecast {
     /// Equity at the year's start (with what came at a merger or when the books began).
     pub equity_before: Amount,
     pub equity: Amount,
-    /// How many of the budget's cost lines carry a recorded forecast.
-    pub recorded_lines: usize,
-    pub lines: usize,
+    /// The methods the forecast's lines were made by (income's last), each once.
+    pub methods: Vec<crate::period::ForecastKind>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,29 +58,24 @@ impl Projection {
         };
         let contributions = self.periodised_contributions(f, At { as_of: through, known_at });
         let result = period.result.result.amount - contributions.unearned;
-        let forecast = self.period(f, year, months, known_at, profile).and_then(|p| {
-            let budget = self.budget_in_force(f, year, known_at, through)?;
-            let income: Amount = budget.income.iter().map(|l| l.amount).sum();
-            let budget_costs: Amount = budget.costs.iter().map(|l| l.amount).sum();
-            // Through December the year is over: the forecast is what happened.
-            let (income, costs) = if months == 12 {
-                let r = &period.result;
-                (r.income.total.amount + r.financial_income.amount, p.total.utfall_to_date)
-            } else {
-                (income, p.total.forecast)
-            };
-            let e = &period.balance.equity;
-            let equity_before = e.opening.amount + e.opened.amount + e.received.amount + e.other.amount;
-            Some(YearForecast {
-                income,
-                costs,
-                result: income - costs,
-                budget_result: income - budget_costs,
-                equity_before,
-                equity: equity_before + income - costs,
-                recorded_lines: p.lines.iter().filter(|l| l.recorded.is_some()).count(),
-                lines: p.lines.len(),
-            })
+        let forecast = self.period(f, year, months, known_at, profile).map(|p| YearForecast {
+            income: p.income.forecast,
+            costs: p.total.forecast,
+            result: p.result.forecast,
+            budget_result: p.result.budget_year,
+            equity_before: p.equity_before,
+            equity: p.equity.forecast,
+            methods: p
+                .lines
+                .iter()
+                .map(|l| l.figures.forecast_kind)
+                .chain([p.unbudgeted.forecast_kind, p.income.forecast_kind])
+                .fold(Vec::new(), |mut kinds, k| {
+                    if !kinds.contains(&k) {
+                        kinds.push(k);
+                    }
+                    kinds
+                }),
         });
         Some(Interim {
             forbund: f.clone(),

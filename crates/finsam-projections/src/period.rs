@@ -1,7 +1,10 @@
 //! The board's follow-up: the utfall of a year through a month against the budget to date (the
 //! year's budget spread over the months evenly, or by a profile), per line, per category and per
-//! month, with a full-year forecast: the kansli's own (`ForecastRecorded`) where it recorded
-//! one for the line, else the utfall to date extrapolated — and each figure says which.
+//! month, with a full-year forecast that says how it was made: the kansli's own
+//! (`ForecastRecorded`) where it recorded one for the line; else what is committed — the
+//! funding granted to the line's insatser, the payroll's run rate — or the budget for the rest
+//! of the year; through December the utfall itself. Beside the costs: income, result and equity
+//! the same way.
 
 use crate::chart::Side;
 use crate::projection::{Projection, VoucherKind};
@@ -9,27 +12,82 @@ use crate::reports::At;
 use chrono::{Datelike, NaiveDate};
 use finsam_domain::{Amount, Category, Slug};
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 
 /// Where a forecast comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForecastKind {
-    /// The utfall to date scaled up to the whole year: × 12 / the months gone, or by the
-    /// profile's share of the year to date.
-    Extrapolated,
     /// The kansli's forecast of the line, recorded by a `ForecastRecorded`.
     Recorded,
-    /// A sum of lines of both kinds.
+    /// What the board granted the line's insatser for the year (or the utfall so far, if more).
+    Granted,
+    /// The utfall so far and the line's latest monthly payroll for each month left, when that
+    /// is more than the budget would give.
+    Payroll,
+    /// The year's budget, or the utfall so far and the budget of the months left if that is
+    /// more (a line ahead of its budget stays ahead).
+    Budget,
+    /// Income: the members' contributions decided for the year and other income so far, with
+    /// the budget's contributions not yet decided.
+    Decided,
+    /// Through December: the year's utfall.
+    Outcome,
+    /// A sum of lines forecast in different ways.
     Mixed,
 }
 
 impl ForecastKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            ForecastKind::Extrapolated => "extrapolated",
             ForecastKind::Recorded => "recorded",
+            ForecastKind::Granted => "granted",
+            ForecastKind::Payroll => "payroll",
+            ForecastKind::Budget => "budget",
+            ForecastKind::Decided => "decided",
+            ForecastKind::Outcome => "outcome",
             ForecastKind::Mixed => "mixed",
         }
     }
+
+    /// The method in Swedish, for the reader of the follow-up.
+    pub fn swedish(self) -> &'static str {
+        match self {
+            ForecastKind::Recorded => "kansliets registrerade prognos",
+            ForecastKind::Granted => "beviljade medel för året (utfallet om det redan är högre)",
+            ForecastKind::Payroll => "utfallet hittills och senaste månadens lönekostnad för varje återstående månad",
+            ForecastKind::Budget => {
+                "budgeten för helåret (utfallet hittills och återstående månaders budget om det är högre)"
+            }
+            ForecastKind::Decided => {
+                "beslutade medlemsbidrag och övriga intäkter hittills, med budgetens bidrag som ännu inte beslutats"
+            }
+            ForecastKind::Outcome => "årets utfall (året är slut)",
+            ForecastKind::Mixed => "summan av rader med olika metoder",
+        }
+    }
+
+    /// The one-letter mark beside a forecast in tables ("" for the budget, the common case).
+    pub fn mark(self) -> &'static str {
+        match self {
+            ForecastKind::Recorded => "r",
+            ForecastKind::Granted => "b",
+            ForecastKind::Payroll => "l",
+            ForecastKind::Budget => "",
+            ForecastKind::Decided => "m",
+            ForecastKind::Outcome => "u",
+            ForecastKind::Mixed => "d",
+        }
+    }
+
+    /// Every kind with a mark, in the order a legend lists them.
+    pub const MARKED: [ForecastKind; 6] = [
+        ForecastKind::Recorded,
+        ForecastKind::Granted,
+        ForecastKind::Payroll,
+        ForecastKind::Decided,
+        ForecastKind::Outcome,
+        ForecastKind::Mixed,
+    ];
 
     fn and(self, other: ForecastKind) -> ForecastKind {
         if self == other {
@@ -97,6 +155,7 @@ pub struct RecordedForecast {
     pub seq: u64,
     pub date: NaiveDate,
     pub text: String,
+    pub amount: Amount,
 }
 
 /// One line (or category, or the total) of the follow-up.
@@ -113,6 +172,12 @@ impl FollowUp {
     /// Budget to date less utfall to date: positive when under budget.
     pub fn deviation(&self) -> Amount {
         self.budget_to_date - self.utfall_to_date
+    }
+
+    /// Utfall to date less budget to date: positive when income, result or equity is ahead of
+    /// the budget.
+    pub fn surplus(&self) -> Amount {
+        self.utfall_to_date - self.budget_to_date
     }
 
     /// The figures added up; the forecast's kind is the parts' if they agree, else mixed (an
@@ -136,8 +201,30 @@ impl FollowUp {
             budget_to_date: Amount::ZERO,
             utfall_to_date: Amount::ZERO,
             forecast: Amount::ZERO,
-            forecast_kind: ForecastKind::Extrapolated,
+            forecast_kind: ForecastKind::Budget,
         })
+    }
+
+    /// Income less costs, figure by figure (the kind: the parts' if they agree).
+    fn less(&self, costs: &FollowUp) -> FollowUp {
+        FollowUp {
+            budget_year: self.budget_year - costs.budget_year,
+            budget_to_date: self.budget_to_date - costs.budget_to_date,
+            utfall_to_date: self.utfall_to_date - costs.utfall_to_date,
+            forecast: self.forecast - costs.forecast,
+            forecast_kind: self.forecast_kind.and(costs.forecast_kind),
+        }
+    }
+
+    /// Every figure moved by `amount` (equity: what the year started with, plus the result).
+    fn plus(&self, amount: Amount) -> FollowUp {
+        FollowUp {
+            budget_year: self.budget_year + amount,
+            budget_to_date: self.budget_to_date + amount,
+            utfall_to_date: self.utfall_to_date + amount,
+            forecast: self.forecast + amount,
+            forecast_kind: self.forecast_kind,
+        }
     }
 }
 
@@ -178,7 +265,18 @@ pub struct Period {
     pub by_category: Vec<(Category, FollowUp)>,
     /// Costs on no line of the budget.
     pub unbudgeted: FollowUp,
+    /// The costs: the lines and the unbudgeted costs.
     pub total: FollowUp,
+    /// Income: the budget's, booked through the month with the contributions periodised (what
+    /// is not yet earned left out), and forecast (decided contributions, other income so far).
+    pub income: FollowUp,
+    /// Income less costs.
+    pub result: FollowUp,
+    /// Equity at the year's start, with what came at a merger or when the books began by the
+    /// month's end.
+    pub equity_before: Amount,
+    /// Equity: `equity_before` plus the result.
+    pub equity: FollowUp,
     pub per_month: Vec<PeriodMonth>,
 }
 
@@ -207,24 +305,58 @@ impl Projection {
         let through = month_end(year, months)?;
         let at = At { as_of: through, known_at };
         let position = self.budget_position(f, year, at)?;
-        let follow = |budget: Amount, utfall: Amount| FollowUp {
-            budget_year: budget,
-            budget_to_date: scale(budget, so_far, whole),
-            utfall_to_date: utfall,
-            forecast: scale(utfall, whole, so_far),
-            forecast_kind: ForecastKind::Extrapolated,
+        let done = months == 12;
+        let from = NaiveDate::from_ymd_opt(year, 1, 1)?;
+        let mut by_month = [Amount::ZERO; 12];
+        for v in
+            self.visible_vouchers(f, known_at, through).filter(|v| v.date >= from && v.kind != VoucherKind::Closing)
+        {
+            for row in v.rows.iter().filter(|r| r.role.side() == Side::Cost) {
+                by_month[v.date.month0() as usize] += row.amount;
+            }
+        }
+        let left = Decimal::from(12 - months);
+        let follow = |budget: Amount, utfall: Amount| {
+            let to_date = scale(budget, so_far, whole);
+            let (forecast, kind) = if done {
+                (utfall, ForecastKind::Outcome)
+            } else {
+                (budget.max(utfall + budget - to_date), ForecastKind::Budget)
+            };
+            FollowUp {
+                budget_year: budget,
+                budget_to_date: to_date,
+                utfall_to_date: utfall,
+                forecast,
+                forecast_kind: kind,
+            }
         };
         let forecasts = self.forecasts_at(f, year, at);
+        let payroll = self.payroll_run_rates(f, year, at);
         let lines: Vec<PeriodLine> = position
             .lines
             .iter()
             .map(|l| {
                 let mut figures = follow(l.budget, l.spent);
-                let recorded = forecasts.get(&l.id).map(|r| {
-                    figures.forecast = r.amount;
-                    figures.forecast_kind = ForecastKind::Recorded;
-                    RecordedForecast { seq: r.seq, date: r.date, text: r.text.clone() }
+                let recorded = forecasts.get(&l.id).map(|r| RecordedForecast {
+                    seq: r.seq,
+                    date: r.date,
+                    text: r.text.clone(),
+                    amount: r.amount,
                 });
+                if !done {
+                    let run_rate = payroll.get(&l.id).copied();
+                    if let Some(r) = &recorded {
+                        (figures.forecast, figures.forecast_kind) = (r.amount, ForecastKind::Recorded);
+                    } else if l.takes_grants() && l.granted.is_positive() {
+                        (figures.forecast, figures.forecast_kind) = (l.granted.max(l.spent), ForecastKind::Granted);
+                    } else if let Some(rate) = run_rate {
+                        let by_rate = l.spent + Amount::from_decimal(rate.decimal() * left);
+                        if by_rate > figures.forecast {
+                            (figures.forecast, figures.forecast_kind) = (by_rate, ForecastKind::Payroll);
+                        }
+                    }
+                }
                 PeriodLine {
                     id: l.id.clone(),
                     name: l.name.clone(),
@@ -248,21 +380,37 @@ impl Projection {
             let (part, _) = profile.share(m);
             lines.iter().map(|l| scale(l.figures.budget_year, part, whole)).sum()
         };
-        let mut per_month: Vec<PeriodMonth> = (1..=months)
-            .map(|month| PeriodMonth { month, budget: to_date(month) - to_date(month - 1), utfall: Amount::ZERO })
+        let per_month: Vec<PeriodMonth> = (1..=months)
+            .map(|month| PeriodMonth {
+                month,
+                budget: to_date(month) - to_date(month - 1),
+                utfall: by_month[month as usize - 1],
+            })
             .collect();
         let budget_months: Amount = per_month.iter().map(|m| m.budget).sum();
         assert_eq!(budget_months, total.budget_to_date, "the months of {f} {year} add up to the budget to date");
-        let from = NaiveDate::from_ymd_opt(year, 1, 1)?;
-        for v in
-            self.visible_vouchers(f, known_at, through).filter(|v| v.date >= from && v.kind != VoucherKind::Closing)
-        {
-            for row in v.rows.iter().filter(|r| r.role.side() == Side::Cost) {
-                per_month[v.date.month0() as usize].utfall += row.amount;
-            }
+        let utfall_months: Amount = per_month.iter().map(|m| m.utfall).sum();
+        assert_eq!(
+            utfall_months, total.utfall_to_date,
+            "the months of {f} {year} through {through} add up to the utfall"
+        );
+        // Income through the month with the contributions periodised; the forecast from what the
+        // members have been decided to pay, and what else came in so far.
+        let s = self.statements_of_period(f, year, from, through, known_at);
+        let contributions = self.periodised_contributions(f, at);
+        let booked = s.result.income.total.amount + s.result.financial_income.amount;
+        let mut income = follow(position.income_budget, booked - contributions.unearned);
+        if !done && !contributions.decided.is_zero() {
+            let undecided = (position.income_budget - contributions.decided).max(Amount::ZERO);
+            (income.forecast, income.forecast_kind) = (booked + undecided, ForecastKind::Decided);
+        } else if !done {
+            let other = booked - contributions.decided;
+            income.forecast = position.income_budget + other;
         }
-        let by_month: Amount = per_month.iter().map(|m| m.utfall).sum();
-        assert_eq!(by_month, total.utfall_to_date, "the months of {f} {year} through {through} add up to the utfall");
+        let result = income.less(&total);
+        let e = &s.balance.equity;
+        let equity_before = e.opening.amount + e.opened.amount + e.received.amount + e.other.amount;
+        let equity = result.plus(equity_before);
         Some(Period {
             forbund: f.clone(),
             year,
@@ -276,6 +424,10 @@ impl Projection {
             by_category,
             unbudgeted,
             total,
+            income,
+            result,
+            equity_before,
+            equity,
             per_month,
         })
     }
@@ -284,13 +436,8 @@ impl Projection {
 impl Projection {
     /// The latest forecast of each cost line of `f`'s `year` at `at`: recorded by then (seq)
     /// and dated by then, and not corrected by then.
-    fn forecasts_at(
-        &self,
-        f: &Slug,
-        year: i32,
-        at: At,
-    ) -> std::collections::BTreeMap<Slug, &crate::projection::ForecastRecord> {
-        let mut latest = std::collections::BTreeMap::new();
+    fn forecasts_at(&self, f: &Slug, year: i32, at: At) -> BTreeMap<Slug, &crate::projection::ForecastRecord> {
+        let mut latest = BTreeMap::new();
         for r in self.forecasts.iter().take_while(|r| r.seq <= at.known_at) {
             if &r.forbund != f || r.year != year || r.date > at.as_of {
                 continue;
@@ -306,6 +453,41 @@ impl Projection {
             }
         }
         latest
+    }
+}
+
+impl Projection {
+    /// The payroll's run rate per budget line of `f`'s `year` at `at`: the costs of the latest
+    /// month with a payroll summary recorded and dated by then, and not corrected by then (a
+    /// line paid twice in a month adds up).
+    pub fn payroll_run_rates(&self, f: &Slug, year: i32, at: At) -> BTreeMap<Slug, Amount> {
+        let mut latest: BTreeMap<Slug, (u32, Amount)> = BTreeMap::new();
+        for r in self.payrolls_at(f, year, at) {
+            let Some(line) = &r.line else { continue };
+            let entry = latest.entry(line.clone()).or_insert((r.month, Amount::ZERO));
+            if r.month > entry.0 {
+                *entry = (r.month, Amount::ZERO);
+            }
+            if r.month == entry.0 {
+                entry.1 += r.costs;
+            }
+        }
+        latest.into_iter().map(|(line, (_, amount))| (line, amount)).collect()
+    }
+
+    /// The payroll summaries of `f`'s `year` recorded and dated by `at`, not corrected by then.
+    pub fn payrolls_at<'a>(
+        &'a self,
+        f: &'a Slug,
+        year: i32,
+        at: At,
+    ) -> impl Iterator<Item = &'a crate::projection::PayrollRecord> + 'a {
+        self.payrolls.iter().take_while(move |r| r.seq <= at.known_at).filter(move |r| {
+            &r.forbund == f
+                && r.year == year
+                && r.date <= at.as_of
+                && !self.corrected.get(&r.seq).is_some_and(|(by, day)| *by <= at.known_at && *day <= at.as_of)
+        })
     }
 }
 

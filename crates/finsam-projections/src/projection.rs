@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 8;
+pub const PROJECTION_VERSION: u32 = 9;
 
 /// The text of an opening balance's voucher (no other voucher has it: the texts of the others
 /// all begin with what they are).
@@ -282,6 +282,21 @@ pub struct MergerRecord {
     pub estimates: Vec<EstimatedTransfer>,
 }
 
+/// A month's payroll summary (v2): its costs on the line it was booked on, and how many it paid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayrollRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub date: NaiveDate,
+    pub year: i32,
+    pub month: u32,
+    /// The budget line the costs were booked on (the line named, or the insats's line).
+    pub line: Option<Slug>,
+    pub staff: Option<u32>,
+    /// The summary's costs: salaries, fees, the contributions and pension on them.
+    pub costs: Amount,
+}
+
 /// The kansli's forecast of a cost line's utfall for a year (v2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForecastRecord {
@@ -372,6 +387,8 @@ pub struct Projection {
     pub contributions: Vec<ContributionRecord>,
     /// The kansli's forecasts (v2), in seq order.
     pub forecasts: Vec<ForecastRecord>,
+    /// The payroll summaries (v2), in seq order.
+    pub payrolls: Vec<PayrollRecord>,
     /// The report's texts (v2), in seq order.
     pub report_texts: Vec<ReportTextRecord>,
     /// The steps after each year's end (v2), in seq order.
@@ -448,6 +465,8 @@ struct Stored {
     #[serde(default)]
     forecasts: Vec<ForecastRecord>,
     #[serde(default)]
+    payrolls: Vec<PayrollRecord>,
+    #[serde(default)]
     report_texts: Vec<ReportTextRecord>,
     #[serde(default)]
     path: Vec<PathRecord>,
@@ -471,6 +490,7 @@ impl From<Stored> for Projection {
             contribution_effects: s.contribution_effects,
             contributions: s.contributions,
             forecasts: s.forecasts,
+            payrolls: s.payrolls,
             report_texts: s.report_texts,
             path: s.path,
             next_number: s.next_number,
@@ -821,11 +841,25 @@ impl Projection {
                 let back = format!("Återföring av periodisering {year}, {what}: {text} ({reference})");
                 self.book(r, f, next, back, VoucherKind::Event, reversal);
             }
-            PayrollRecorded { year, month, line, insats, items, reference, text, .. } => {
+            PayrollRecorded { year, month, line, insats, items, reference, text, staff } => {
                 // The cost rows carry the line and the insats as a personnel cost on the line
                 // would; the net pay leaves the bank, the rest is owed.
                 let target =
                     self.cost_row(f, *year, line, insats, Some(Nature::Personnel), Amount::ZERO, r.seq, e.date);
+                self.payrolls.push(PayrollRecord {
+                    seq: r.seq,
+                    forbund: f.clone(),
+                    date: e.date,
+                    year: *year,
+                    month: *month,
+                    line: target.line.clone(),
+                    staff: *staff,
+                    costs: items
+                        .iter()
+                        .filter(|(i, _)| crate::chart::payroll_roles(*i).0.is_some())
+                        .map(|(_, a)| *a)
+                        .sum(),
+                });
                 let mut rows: Vec<Row> = Vec::new();
                 let mut add = |role: Role, amount: Amount, on_line: bool| {
                     if let Some(row) = rows.iter_mut().find(|row| row.role == role) {

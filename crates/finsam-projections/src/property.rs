@@ -69,11 +69,20 @@ fn naive_bank(events: &[Event], f: &Slug, at: At) -> Amount {
     bank
 }
 
-/// The follow-up's forecasts against the events themselves: a line's forecast is the kansli's
-/// latest (by date, then seq) uncorrected `ForecastRecorded` of the line dated by the period's
-/// end, else the utfall to date scaled up by the profile; the totals are the lines' sums.
-/// Returns how many lines show a recorded forecast.
-fn check_forecasts(events: &[Event], p: &crate::period::Period, profile: &crate::period::Profile) -> usize {
+/// The follow-up's forecasts against the events themselves. Through December every forecast
+/// is the utfall. Before it, a line's forecast is the kansli's latest (by date, then seq)
+/// uncorrected `ForecastRecorded` of the line dated by the period's end; else, on a line that
+/// takes grants and has some, what was granted (the utfall if more); else the budget — or the
+/// utfall and the rest of the budget, if more — unless the latest month's payroll summaries of
+/// the line, kept up for the months left, come to more. The totals are the lines' sums.
+/// Notes in `seen` the kinds of the lines' forecasts; returns how many lines show a recorded one.
+fn check_forecasts(
+    seen: &mut std::collections::BTreeSet<&'static str>,
+    events: &[Event],
+    projection: &Projection,
+    p: &crate::period::Period,
+    profile: &crate::period::Profile,
+) -> usize {
     use crate::period::ForecastKind;
     let corrected = |seq: u64| {
         events.iter().any(|e| {
@@ -83,9 +92,18 @@ fn check_forecasts(events: &[Event], p: &crate::period::Period, profile: &crate:
     let weights = profile.weights();
     let (so_far, whole): (rust_decimal::Decimal, rust_decimal::Decimal) =
         (weights[..p.months as usize].iter().sum(), weights.iter().sum());
+    let position = projection.budget_position(&p.forbund, p.year, p.at).expect("the follow-up's budget");
     let mut sum = Amount::ZERO;
     let mut recorded = 0;
     for l in &p.lines {
+        let x = &l.figures;
+        seen.insert(x.forecast_kind.as_str());
+        let what = format!("{} {} {} through {}", p.forbund, p.year, l.id, p.months);
+        if p.months == 12 {
+            assert_eq!((x.forecast, x.forecast_kind), (x.utfall_to_date, ForecastKind::Outcome), "{what}");
+            sum += x.forecast;
+            continue;
+        }
         let latest = events
             .iter()
             .enumerate()
@@ -96,21 +114,60 @@ fn check_forecasts(events: &[Event], p: &crate::period::Period, profile: &crate:
                     && matches!(&e.kind, EventKind::ForecastRecorded { year, line, .. } if *year == p.year && *line == l.id)
             })
             .max_by_key(|(i, e)| (e.date, *i));
-        match latest.map(|(_, e)| &e.kind) {
-            Some(EventKind::ForecastRecorded { amount, .. }) => {
-                assert_eq!(l.figures.forecast_kind, ForecastKind::Recorded, "{} {} {}", p.forbund, p.year, l.id);
-                assert_eq!(l.figures.forecast, *amount, "{} {} {}", p.forbund, p.year, l.id);
-                recorded += 1;
-            }
-            _ => {
-                assert_eq!(l.figures.forecast_kind, ForecastKind::Extrapolated, "{} {} {}", p.forbund, p.year, l.id);
-                let scaled = (l.figures.utfall_to_date.decimal() * whole / so_far).round_dp(2);
-                assert_eq!(l.figures.forecast.decimal(), scaled, "{} {} {}", p.forbund, p.year, l.id);
+        let granted = position.lines.iter().find(|b| b.id == l.id).filter(|b| b.takes_grants()).map(|b| b.granted);
+        // The line's payroll summaries, by month: the latest month's costs.
+        let mut by_month: std::collections::BTreeMap<u32, Amount> = Default::default();
+        for (i, e) in events.iter().enumerate() {
+            if let EventKind::PayrollRecorded { year, month, line: Some(line), items, .. } = &e.kind {
+                if e.forbund == p.forbund
+                    && *year == p.year
+                    && *line == l.id
+                    && e.date <= p.through
+                    && !corrected(i as u64 + 1)
+                {
+                    let costs: Amount = items
+                        .iter()
+                        .filter(|(i, _)| crate::chart::payroll_roles(*i).0.is_some())
+                        .map(|(_, a)| *a)
+                        .sum();
+                    *by_month.entry(*month).or_default() += costs;
+                }
             }
         }
-        sum += l.figures.forecast;
+        match latest.map(|(_, e)| &e.kind) {
+            Some(EventKind::ForecastRecorded { amount, .. }) => {
+                assert_eq!((x.forecast, x.forecast_kind), (*amount, ForecastKind::Recorded), "{what}");
+                recorded += 1;
+            }
+            _ if granted.is_some_and(|g| g.is_positive()) => {
+                let g = granted.unwrap();
+                assert_eq!((x.forecast, x.forecast_kind), (g.max(x.utfall_to_date), ForecastKind::Granted), "{what}");
+            }
+            _ => {
+                let to_date = (x.budget_year.decimal() * so_far / whole).round_dp(2);
+                let by_budget =
+                    x.budget_year.decimal().max(x.utfall_to_date.decimal() + x.budget_year.decimal() - to_date);
+                let by_payroll = by_month.last_key_value().map(|(_, rate)| {
+                    x.utfall_to_date.decimal() + rate.decimal() * rust_decimal::Decimal::from(12 - p.months)
+                });
+                match by_payroll.filter(|r| *r > by_budget) {
+                    Some(r) => {
+                        assert_eq!((x.forecast.decimal(), x.forecast_kind), (r, ForecastKind::Payroll), "{what}")
+                    }
+                    None => {
+                        assert_eq!((x.forecast.decimal(), x.forecast_kind), (by_budget, ForecastKind::Budget), "{what}")
+                    }
+                }
+            }
+        }
+        sum += x.forecast;
     }
     assert_eq!(p.total.forecast, sum + p.unbudgeted.forecast, "{} {}: the forecasts add up", p.forbund, p.year);
+    assert_eq!(p.result.forecast, p.income.forecast - p.total.forecast, "{} {}", p.forbund, p.year);
+    assert_eq!(p.equity.forecast, p.equity_before + p.result.forecast, "{} {}", p.forbund, p.year);
+    if p.months == 12 {
+        assert_eq!(p.income.forecast, p.income.utfall_to_date, "{} {}", p.forbund, p.year);
+    }
     recorded
 }
 
@@ -126,6 +183,7 @@ fn random_histories_keep_the_laws_of_the_books() {
     let mut vouchers_total = 0;
     let mut takeovers = 0;
     let mut forecasts_shown = 0;
+    let mut kinds_of_forecast = std::collections::BTreeSet::new();
     // Opening balances seen by the statements: on 1 January (the year's opening) and during
     // a year (an inflow, said so).
     let (mut opened_on_new_year, mut opened_during_year) = (0, 0);
@@ -248,12 +306,18 @@ fn random_histories_keep_the_laws_of_the_books() {
                 let summer = crate::period::Profile::parse("9,9,9,9,9,9,2,5,9,9,9,12").unwrap();
                 for months in [1, 6, 8] {
                     if let Some(p) = full.period(f, year, months, known_at, &summer) {
-                        forecasts_shown += check_forecasts(&events, &p, &summer);
+                        forecasts_shown += check_forecasts(&mut kinds_of_forecast, &events, &full, &p, &summer);
                     }
                 }
                 for months in [1, 6, 8, 12] {
                     if let Some(p) = full.period(f, year, months, known_at, &crate::period::Profile::even()) {
-                        forecasts_shown += check_forecasts(&events, &p, &crate::period::Profile::even());
+                        forecasts_shown += check_forecasts(
+                            &mut kinds_of_forecast,
+                            &events,
+                            &full,
+                            &p,
+                            &crate::period::Profile::even(),
+                        );
                         // (Before December the budget in force then may be revised, or
                         // corrected away, later.)
                         if months == 12 {
@@ -397,6 +461,9 @@ fn random_histories_keep_the_laws_of_the_books() {
         "{with_interest} years with interest, {with_financial_costs} with financial costs"
     );
     assert!(forecasts_shown > 0, "some follow-up shows a recorded forecast");
+    for kind in ["recorded", "granted", "payroll", "budget", "outcome"] {
+        assert!(kinds_of_forecast.contains(kind), "some line is forecast by {kind}: {kinds_of_forecast:?}");
+    }
     assert!(vouchers_total > events_total / 4, "the histories move money ({vouchers_total} vouchers)");
 }
 
@@ -518,9 +585,16 @@ fn the_interim_report_through_december_is_the_annual_report() {
                 assert!(interim.contributions.unearned.is_zero(), "seed {seed}: {f} {year}");
                 assert_eq!(interim.result, annual.current.result.result.amount, "seed {seed}: {f} {year}");
                 if let Some(forecast) = &interim.forecast {
+                    let r = &annual.current.result;
+                    assert_eq!(forecast.result, r.result.amount, "seed {seed}: {f} {year} forecast");
                     assert_eq!(
-                        forecast.result, annual.current.result.result.amount,
+                        forecast.income,
+                        r.income.total.amount + r.financial_income.amount,
                         "seed {seed}: {f} {year} forecast"
+                    );
+                    assert_eq!(
+                        forecast.equity, annual.current.balance.equity.closing.amount,
+                        "seed {seed}: {f} {year}"
                     );
                     compared += 1;
                 }

@@ -279,7 +279,8 @@ pub struct InsatsRef {
 }
 
 string_enum!(
-    /// A section of the annual report's förvaltningsberättelse that the kansli writes (v2).
+    /// A section of the annual report's förvaltningsberättelse that the kansli writes (v2); also
+    /// the note on ansvarsförbindelser, and the delårsrapport's short förvaltningsberättelse.
     ReportSection {
         YearInBrief => "aret_i_korthet",
         Significant => "vasentliga_handelser",
@@ -287,7 +288,9 @@ string_enum!(
         Insatser => "insatser",
         Staff => "personal",
         Outlook => "forvantad_utveckling",
-        Hushallning => "god_ekonomisk_hushallning"
+        Hushallning => "god_ekonomisk_hushallning",
+        Contingent => "ansvarsforbindelser",
+        Interim => "delarsrapport"
     }
 );
 impl ReportSection {
@@ -301,6 +304,8 @@ impl ReportSection {
             ReportSection::Staff => "Personal",
             ReportSection::Outlook => "Förväntad utveckling",
             ReportSection::Hushallning => "God ekonomisk hushållning och balanskrav",
+            ReportSection::Contingent => "Ansvarsförbindelser",
+            ReportSection::Interim => "Förvaltningsberättelse för perioden",
         }
     }
 }
