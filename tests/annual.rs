@@ -924,3 +924,36 @@ fn the_follow_up_periodises_the_contributions_through_its_month() {
     let v: Value = serde_json::from_str(&period("2024-12", "json")).unwrap();
     assert_eq!(v["contributions"]["unearned"], "0");
 }
+
+/// The flerårsplan beside a budget: Västerås' plan for 2021 prints 2022 and 2023 too; each year
+/// is the budget or outlook in force for it, the same figures its own budget position shows.
+#[test]
+fn the_budget_shows_the_plans_later_years_beside_it() {
+    let dir = TempDir::new("plan");
+    let store = fixture_store(&dir);
+    let budget = |year: &str| -> Value {
+        let o = finsam(&store, &["--format", "json", "budget", "--forbund", "sf-vasteras", "--year", year], "");
+        assert_exit(&o, 0);
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let money = |v: &Value| cents(v.as_str().unwrap().parse::<f64>().unwrap());
+    let b2021 = budget("2021");
+    let plan = b2021["plan"].as_array().unwrap();
+    let years: Vec<(i64, &str)> =
+        plan.iter().map(|y| (y["year"].as_i64().unwrap(), y["status"].as_str().unwrap())).collect();
+    assert_eq!(years, [(2021, "adopted"), (2022, "outlook"), (2023, "outlook")]);
+    for y in plan {
+        assert_eq!(money(&y["costs"]), money(&y["admin"]) + money(&y["individ"]) + money(&y["struktur"]), "{y}");
+        assert_eq!(money(&y["result"]), money(&y["income"]) - money(&y["costs"]), "{y}");
+        let own = budget(&y["year"].to_string());
+        assert_eq!(money(&y["costs"]), money(&own["costs"]["total"]), "{y}");
+        assert_eq!(money(&y["result"]), money(&own["result"]), "{y}");
+        assert_eq!(y["seq"], own["budget_seq"], "{y}");
+    }
+    assert_eq!(money(&plan[0]["result"]), cents(-5_196_000.0));
+    // For people: a column per year, the plan's years named as plans; a year without one said.
+    let text = stdout(&finsam(&store, &["budget", "--forbund", "sf-vasteras", "--year", "2021"], ""));
+    assert!(text.contains("Flerårsplan (kr)") && text.contains("budget 2021") && text.contains("plan 2023"), "{text}");
+    let text = stdout(&finsam(&store, &["budget", "--forbund", "sf-vastmanland", "--year", "2024"], ""));
+    assert!(text.contains("Ingen plan registrerad för 2025 och 2026."), "{text}");
+}

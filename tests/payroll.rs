@@ -96,6 +96,11 @@ fn a_year_of_payroll_leaves_the_taxes_pension_and_vacation_pay_owed_at_the_year_
     let text = stdout(&finsam(&store, &["report", "annual", "--forbund", "sf-vastmanland", "--year", "2025"], ""));
     assert!(text.contains("Skulder avseende personal vid årets slut"), "{text}");
     assert!(text.contains("Semesterlöneskuld") && text.contains("38 000,00"), "{text}");
+    // The förvaltningsberättelse counts the staff from the summaries (the year end's has none).
+    assert!(
+        text.contains("Förbundet betalade lön till i genomsnitt 3 personer per månad under 12 månader med lönesammandrag, som mest 3"),
+        "{text}"
+    );
 
     // The trail reads as a payroll summary; the verifier, SIE and the chain agree.
     let voucher = |n: usize| {
@@ -131,6 +136,48 @@ fn payroll_counts_against_its_budget_line() {
     let payroll = r#"{"type":"PayrollRecorded","forbund":"sf-vastmanland","date":"2024-11-25","year":2024,"month":11,"line":"processtod-samverkansinsatser","salaries":"10000","tax_withheld":"3000","employer_contributions":"3142","reference":"Lönelista 2024-11","text":"processtöd, extra timmar"}"#;
     assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], payroll), 0);
     assert_eq!(spent(&store) - before, kr("13142"), "salaries and contributions are spent on the line");
+}
+
+/// Half a year of payroll on the administration line: the follow-up forecasts the line by the
+/// payroll's run rate (the latest month's costs for each month left), since that is more than
+/// its budget would give, and says so.
+#[test]
+fn the_follow_up_forecasts_a_line_with_payroll_by_its_run_rate() {
+    let dir = TempDir::new("payroll-forecast");
+    let store = fixture_store(&dir);
+    let summary = |m: u32| {
+        json!({"type": "PayrollRecorded", "forbund": "sf-vastmanland", "date": format!("2024-{m:02}-25"), "year": 2024,
+            "month": m, "line": "gemensam-administration", "staff": 4, "salaries": "200000", "tax_withheld": "60000",
+            "employer_contributions": "62840", "reference": format!("Lönelista 2024-{m:02}"), "text": "kansliet"})
+    };
+    let events: Vec<Value> = (1..=6).map(summary).collect();
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &lines(&events)), 0);
+    let o = finsam(
+        &store,
+        &[
+            "--format",
+            "json",
+            "report",
+            "period",
+            "--forbund",
+            "sf-vastmanland",
+            "--year",
+            "2024",
+            "--through",
+            "2024-06",
+        ],
+        "",
+    );
+    assert_exit(&o, 0);
+    let p: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let line = p["lines"].as_array().unwrap().iter().find(|l| l["line"] == "gemensam-administration").unwrap();
+    // Utfall 1 122 000 (invoices) + 6 × 262 840; six months left at 262 840.
+    assert_eq!(kr(line["utfall_to_date"].as_str().unwrap()), kr("2699040"), "{line}");
+    assert_eq!(line["forecast_kind"], "payroll", "{line}");
+    assert_eq!(kr(line["forecast"].as_str().unwrap()), kr("4276080"), "{line}");
+    // The board's line has no payroll: the budget.
+    let styrelse = p["lines"].as_array().unwrap().iter().find(|l| l["line"] == "styrelse").unwrap();
+    assert_eq!(styrelse["forecast_kind"], "budget");
 }
 
 #[test]

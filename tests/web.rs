@@ -311,8 +311,15 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         assert!(text_of(&c, "main").await.contains("Resultaträkning"));
         screenshot(&c, "11-arsredovisning").await;
         c.goto(&format!("{base}/f/sf-vastmanland/uppfoljning/2024?till=2024-08")).await.unwrap();
-        assert!(text_of(&c, "main").await.contains("januari–augusti 2024"));
+        let main = text_of(&c, "main").await;
+        assert!(main.contains("januari–augusti 2024") && main.contains("Eget kapital vid årets slut"), "{main}");
         screenshot(&c, "12-uppfoljning").await;
+        // From the follow-up to the delårsrapport of the same month.
+        c.find(Locator::LinkText("Delårsrapport för samma månad")).await.unwrap().click().await.unwrap();
+        let main = text_of(&c, "main").await;
+        assert!(main.contains("Förvaltningsberättelse för perioden") && main.contains("Helårsprognos"), "{main}");
+        assert!(main.contains("1 januari – 31 augusti 2024"), "{main}");
+        screenshot(&c, "12b-delarsrapport").await;
         c.goto(&format!("{base}/verifiera?kor=1")).await.unwrap();
         assert!(text_of(&c, "#verifiering").await.starts_with("Loggen är hel"));
         screenshot(&c, "13-verifiera").await;

@@ -269,6 +269,33 @@ pub struct BudgetPosition {
     #[schema(schema_with = amount)]
     pub closing_equity: String,
     pub shares: BudgetShares,
+    /// The flerårsplan: this year and the two after it, each as the budget or plan's outlook in
+    /// force for it (the years that have one).
+    pub plan: Vec<PlanYear>,
+}
+
+/// One year of the flerårsplan beside a budget.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PlanYear {
+    pub year: i32,
+    /// `adopted` or `outlook`.
+    pub status: String,
+    /// The seq of the budget or outlook, and its date.
+    pub seq: u64,
+    pub date: String,
+    #[schema(schema_with = amount)]
+    pub income: String,
+    #[schema(schema_with = amount)]
+    pub admin: String,
+    #[schema(schema_with = amount)]
+    pub individ: String,
+    #[schema(schema_with = amount)]
+    pub struktur: String,
+    #[schema(schema_with = amount)]
+    pub costs: String,
+    /// Income − costs.
+    #[schema(schema_with = amount)]
+    pub result: String,
 }
 
 /// The event that authorised a voucher whose own event names no decision (a payment by its

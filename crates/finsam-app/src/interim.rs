@@ -54,6 +54,48 @@ fn forecast_rows(i: &Interim) -> Vec<(&'static str, &'static str, Amount)> {
     ]
 }
 
+/// The delårsrapport's short förvaltningsberättelse, generated from the books: the period's
+/// result against the budget's, what came at a merger in the period, the forecast for the year.
+fn story(i: &Interim) -> Vec<String> {
+    let mut out = Vec::new();
+    let booked = i.period.result.result.amount;
+    let mut first = format!(
+        "Periodens resultat är {} kr med årets medlemsbidrag fördelade per månad (bokfört {} kr)",
+        i.result.human_number(),
+        booked.human_number()
+    );
+    if let Some(f) = &i.forecast {
+        first.push_str(&format!(", mot {} kr enligt budgeten för perioden", f.budget_result_to_date.human_number()));
+    }
+    if let Some(p) = &i.previous {
+        first.push_str(&format!("; samma period {} {} kr", i.year - 1, p.result.result.amount.human_number()));
+    }
+    out.push(format!("{first}."));
+    for c in i.period.capital.iter().filter(|c| c.kind == finsam_projections::annual::CapitalKind::Received) {
+        out.push(format!(
+            "{}: {} ({}), eget kapital {} kr, varav likvida medel {} kr.",
+            c.date,
+            c.text,
+            c.voucher,
+            c.equity.human_number(),
+            c.cash.human_number()
+        ));
+    }
+    match &i.forecast {
+        Some(f) if i.months < 12 => out.push(format!(
+            "Helårsprognosen: intäkter {} kr, kostnader {} kr och resultat {} kr mot budgeterat {} kr; eget kapital vid årets slut {} kr.",
+            f.income.human_number(),
+            f.costs.human_number(),
+            f.result.human_number(),
+            f.budget_result.human_number(),
+            f.equity.human_number()
+        )),
+        Some(_) => {}
+        None => out.push(format!("Ingen budget för {} är i kraft: ingen helårsprognos.", i.year)),
+    }
+    out
+}
+
 fn method(i: &Interim) -> String {
     match &i.forecast {
         None => "Ingen budget i kraft: ingen helårsprognos.".into(),
@@ -103,6 +145,10 @@ pub fn render(i: &Interim, head: &finsam_store::Head, format: Format) -> String 
                 "balansrakning": br.iter().map(row).collect::<Vec<_>>(),
                 "medlemsbidrag": {"decided": i.contributions.decided.canonical(), "earned": i.contributions.earned.canonical(),
                     "unearned": i.contributions.unearned.canonical()},
+                "forvaltningsberattelse": {
+                    "generated": story(i),
+                    "text": i.text.as_ref().map(|t| json!({"paragraphs": t.paragraphs, "seq": t.seq, "date": t.date.to_string()})),
+                },
                 "helarsprognos": forecast_rows(i).iter().map(|(k, l, a)| json!({"key": k, "label": l, "amount": a.canonical()})).collect::<Vec<_>>(),
                 "prognosmetod": method(i),
             });
@@ -117,6 +163,13 @@ pub fn render(i: &Interim, head: &finsam_store::Head, format: Format) -> String 
                 i.year,
                 i.months
             );
+            out.push_str("\nFörvaltningsberättelse för perioden\n");
+            for sentence in story(i) {
+                out.push_str(&format!("  – {sentence}\n"));
+            }
+            for p in i.text.iter().flat_map(|t| &t.paragraphs) {
+                out.push_str(&format!("  {p}\n"));
+            }
             let this = format!("t.o.m. {month} {}", i.year);
             let before = format!("samma period {previous_year}");
             for (title, list) in [("Resultaträkning för perioden", &rr), ("Balansräkning vid periodens slut", &br)] {
@@ -143,6 +196,11 @@ pub fn render(i: &Interim, head: &finsam_store::Head, format: Format) -> String 
                     h1 { "Delårsrapport " (i.year) }
                     p.meta { (i.name) ". 1 januari – " (chrono::Datelike::day(&i.through)) " " (month) " " (i.year) " (" (i.months) " månader)." }
                     p.note { "Årets medlemsbidrag är fördelade per månad: det som ännu inte är intjänat redovisas som förutbetalda intäkter." }
+                }
+                section #forvaltningsberattelse {
+                    h2 { "Förvaltningsberättelse för perioden" }
+                    ul { @for sentence in story(i) { li { (sentence) } } }
+                    @if let Some(t) = &i.text { (crate::annual_parts::paragraphs_html(&t.paragraphs)) }
                 }
                 @for (title, list) in [("Resultaträkning för perioden", &rr), ("Balansräkning vid periodens slut", &br)] {
                     section {

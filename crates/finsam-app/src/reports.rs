@@ -590,7 +590,64 @@ pub fn budget_answer(p: &BudgetPosition) -> answers::BudgetPosition {
             individ_of_direct: share_text(p.shares.individ_of_direct),
             struktur_of_direct: share_text(p.shares.struktur_of_direct),
         },
+        plan: p
+            .plan
+            .iter()
+            .map(|y| {
+                let c = |category: Category| {
+                    y.by_category.iter().find(|(c, _)| *c == category).map_or(Amount::ZERO, |(_, a)| *a).canonical()
+                };
+                answers::PlanYear {
+                    year: y.year,
+                    status: y.status.as_str().into(),
+                    seq: y.seq,
+                    date: y.date.to_string(),
+                    income: y.income.canonical(),
+                    admin: c(Category::Admin),
+                    individ: c(Category::Individ),
+                    struktur: c(Category::Struktur),
+                    costs: y.costs.canonical(),
+                    result: y.result().canonical(),
+                }
+            })
+            .collect(),
     }
+}
+
+/// The flerårsplan beside a budget, as a table for people: a column per year (budget or plan),
+/// rows income, costs per category, result.
+pub fn plan_table(p: &BudgetPosition) -> String {
+    let mut out = String::from("\nFlerårsplan (kr)\n");
+    let heads: Vec<String> = p
+        .plan
+        .iter()
+        .map(|y| match y.status {
+            finsam_domain::event::BudgetStatus::Adopted => format!("budget {}", y.year),
+            finsam_domain::event::BudgetStatus::Outlook => format!("plan {}", y.year),
+        })
+        .collect();
+    let mut columns: Vec<(&str, Align)> = vec![("", Align::Left)];
+    columns.extend(heads.iter().map(|h| (h.as_str(), Align::Right)));
+    let mut t = Table::new(&columns);
+    let row = |label: &str, pick: &dyn Fn(&finsam_projections::reports::PlanYear) -> Amount| -> Vec<String> {
+        std::iter::once(label.to_string()).chain(p.plan.iter().map(|y| pick(y).human_number())).collect()
+    };
+    t.row(row("Intäkter", &|y| y.income));
+    for c in Category::ALL.iter().copied() {
+        t.row(row(category_title(c), &|y| {
+            y.by_category.iter().find(|(x, _)| *x == c).map_or(Amount::ZERO, |(_, a)| *a)
+        }));
+    }
+    t.row(row("Summa kostnader", &|y| y.costs));
+    t.rule();
+    t.row(row("Resultat", &|y| y.result()));
+    out.push_str(&t.render());
+    let later: Vec<i32> = (p.year + 1..=p.year + 2).filter(|y| !p.plan.iter().any(|x| x.year == *y)).collect();
+    if !later.is_empty() {
+        let years: Vec<String> = later.iter().map(i32::to_string).collect();
+        out.push_str(&format!("Ingen plan registrerad för {}.\n", years.join(" och ")));
+    }
+    out
 }
 
 /// What a driftredovisning or a follow-up measures the utfall against, in words: the budget in
@@ -739,6 +796,7 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
                 pct(p.shares.individ_of_direct),
                 pct(p.shares.struktur_of_direct)
             ));
+            out.push_str(&plan_table(p));
             out
         }
     }

@@ -1000,7 +1000,11 @@ impl Projection {
             equity_ceiling,
             months,
             accruals,
-            texts: self.latest_report_texts(f, year, known_at),
+            texts: self
+                .latest_report_texts(f, year, known_at)
+                .into_iter()
+                .filter(|t| t.section != finsam_domain::event::ReportSection::Interim)
+                .collect(),
             after_year_end: self
                 .visible_vouchers(f, known_at, NaiveDate::MAX)
                 .filter(|v| v.date > to && v.kind == VoucherKind::Event)

@@ -18,6 +18,8 @@ pub struct YearForecast {
     pub costs: Amount,
     pub result: Amount,
     pub budget_result: Amount,
+    /// The budget's result through the period's months (spread as the follow-up spreads it).
+    pub budget_result_to_date: Amount,
     /// Equity at the year's start (with what came at a merger or when the books began).
     pub equity_before: Amount,
     pub equity: Amount,
@@ -41,6 +43,9 @@ pub struct Interim {
     /// not yet earned.
     pub result: Amount,
     pub forecast: Option<YearForecast>,
+    /// The kansli's text for the delårsrapport's förvaltningsberättelse (the latest known of
+    /// section `delarsrapport` for the year), if recorded.
+    pub text: Option<crate::projection::ReportTextRecord>,
 }
 
 impl Projection {
@@ -63,6 +68,7 @@ impl Projection {
             costs: p.total.forecast,
             result: p.result.forecast,
             budget_result: p.result.budget_year,
+            budget_result_to_date: p.result.budget_to_date,
             equity_before: p.equity_before,
             equity: p.equity.forecast,
             methods: p
@@ -89,6 +95,10 @@ impl Projection {
             contributions,
             result,
             forecast,
+            text: self
+                .latest_report_texts(f, year, known_at)
+                .into_iter()
+                .find(|t| t.section == finsam_domain::event::ReportSection::Interim),
         })
     }
 }

@@ -283,6 +283,9 @@ pub struct Shares {
 /// Where a year's budget stands: per line budget, granted, spent; totals; income; result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BudgetPosition {
+    /// The flerårsplan: this year's budget and the two years after it as planned (the budget or
+    /// the plan's outlook in force for each, as known), the years that have one.
+    pub plan: Vec<PlanYear>,
     pub forbund: Slug,
     pub year: i32,
     pub at: At,
@@ -306,6 +309,25 @@ pub struct BudgetPosition {
     /// opening equity + result + transfers in.
     pub closing_equity: Amount,
     pub shares: Shares,
+}
+
+/// One year of a flerårsplan: its budget or the plan's outlook for it, summed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanYear {
+    pub year: i32,
+    pub status: finsam_domain::event::BudgetStatus,
+    pub seq: u64,
+    pub date: chrono::NaiveDate,
+    pub income: Amount,
+    /// The costs per category, every category in order.
+    pub by_category: Vec<(Category, Amount)>,
+    pub costs: Amount,
+}
+
+impl PlanYear {
+    pub fn result(&self) -> Amount {
+        self.income - self.costs
+    }
 }
 
 pub(crate) fn share(part: Amount, whole: Amount) -> Option<Decimal> {
@@ -417,7 +439,23 @@ impl Projection {
         let result = income_budget - costs_total;
         let category = |c: Category| by_category.iter().find(|p| p.category == c).map_or(Amount::ZERO, |p| p.budget);
         let direct = category(Category::Individ) + category(Category::Struktur);
+        let plan = (year..=year + 2)
+            .filter_map(|y| self.budget_in_force(f, y, at.known_at, at.as_of))
+            .map(|b| PlanYear {
+                year: b.year,
+                status: b.status,
+                seq: b.seq,
+                date: b.date,
+                income: b.income.iter().map(|l| l.amount).sum(),
+                by_category: Category::ALL
+                    .iter()
+                    .map(|c| (*c, b.costs.iter().filter(|l| l.category == *c).map(|l| l.amount).sum()))
+                    .collect(),
+                costs: b.costs.iter().map(|l| l.amount).sum(),
+            })
+            .collect();
         Some(BudgetPosition {
+            plan,
             forbund: f.clone(),
             year,
             at,

@@ -198,6 +198,45 @@ pub(crate) fn budget_section(f: &str, bp: &finsam_projections::reports::BudgetPo
                 }
             }
         }
+        (plan_section(f, bp))
+    }
+}
+
+/// The flerårsplan beside the year's budget: a column per year, the budget or the plan's
+/// outlook in force for it, each leading to its decision.
+fn plan_section(f: &str, bp: &finsam_projections::reports::BudgetPosition) -> Markup {
+    use finsam_domain::event::BudgetStatus;
+    let category = |y: &finsam_projections::reports::PlanYear, c: finsam_domain::Category| {
+        y.by_category.iter().find(|(x, _)| *x == c).map_or(Amount::ZERO, |(_, a)| *a)
+    };
+    let missing: Vec<String> =
+        (bp.year + 1..=bp.year + 2).filter(|y| !bp.plan.iter().any(|x| x.year == *y)).map(|y| y.to_string()).collect();
+    html! {
+        section #flerarsplan {
+            h2 { "Flerårsplan" }
+            table {
+                caption { "Budget och plan för de kommande åren (kr)" }
+                thead {
+                    tr {
+                        th { "" }
+                        @for y in &bp.plan {
+                            th.n { a href={"/f/" (f) "/handelse/" (y.seq)} {
+                                (if y.status == BudgetStatus::Adopted { "budget " } else { "plan " }) (y.year)
+                            } }
+                        }
+                    }
+                }
+                tbody {
+                    tr { td { "Intäkter" } @for y in &bp.plan { (money_cell(y.income)) } }
+                    @for c in finsam_domain::Category::ALL {
+                        tr { td { (reports::category_title(*c)) } @for y in &bp.plan { (money_cell(category(y, *c))) } }
+                    }
+                    tr { td { "Summa kostnader" } @for y in &bp.plan { (money_cell(y.costs)) } }
+                    tr.sum { td { "Resultat" } @for y in &bp.plan { (money_cell(y.result())) } }
+                }
+            }
+            @if !missing.is_empty() { p.note { "Ingen plan registrerad för " (missing.join(" och ")) "." } }
+        }
     }
 }
 

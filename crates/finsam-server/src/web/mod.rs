@@ -528,6 +528,7 @@ pub fn routes() -> Router<Shared_> {
         .route("/f/{id}/arsredovisning/{year}", get(annual_page))
         .route("/f/{id}/arsredovisning/{year}/utskrift", get(annual_print))
         .route("/f/{id}/uppfoljning/{year}", get(period_page))
+        .route("/f/{id}/delarsrapport/{year}", get(interim_page))
         .route("/f/{id}/medlemsbidrag/{year}", get(members_page))
         .route("/f/{id}/avstamning", get(reconciliation))
         .route("/f/{id}/ladda-ner", get(downloads))

@@ -85,12 +85,14 @@ pub(crate) fn report_in_frame(
     }
 }
 
-pub(crate) async fn period_page(
-    State(s): State<Shared_>,
-    UrlPath((_, year)): UrlPath<(String, i32)>,
-    Query(q): Query<PeriodQuery>,
-    Reads { v, f, path }: Reads,
-) -> Response {
+/// The month a follow-up or a delårsrapport runs through: `?till=ÅÅÅÅ-MM` in the year, else
+/// this month in this year and December in another; and the known-at axis. A page explaining
+/// what is wrong when either cannot be read.
+fn month_asked(
+    v: &Visitor,
+    year: i32,
+    q: &PeriodQuery,
+) -> Result<(u32, Option<finsam_app::reports::KnownAt>), Box<Response>> {
     let today = chrono::Utc::now().date_naive();
     let default_month = if today.year() == year { today.month() } else { 12 };
     let month = match q.till.as_deref().filter(|t| !t.is_empty()) {
@@ -98,18 +100,51 @@ pub(crate) async fn period_page(
         Some(t) => match t.split_once('-').and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<u32>().ok()?))) {
             Some((y, m)) if y == year && (1..=12).contains(&m) => m,
             _ => {
-                return problem_page(
-                    Some(&v),
+                return Err(Box::new(problem_page(
+                    Some(v),
                     StatusCode::BAD_REQUEST,
                     "Månaden kan inte läsas",
                     &format!("Ange en månad i {year} som ÅÅÅÅ-MM, t.ex. {year}-08."),
-                )
+                )))
             }
         },
     };
-    let known_at = match (TimeQuery { per: None, kant: q.kant.clone() }).axes() {
-        Ok(a) => a.known_at,
-        Err(e) => return problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e),
+    match (TimeQuery { per: None, kant: q.kant.clone() }).axes() {
+        Ok(a) => Ok((month, a.known_at)),
+        Err(e) => Err(Box::new(problem_page(Some(v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e))),
+    }
+}
+
+/// The month selector and the known-at field above a follow-up or a delårsrapport, with a link
+/// to the other for the same month.
+fn month_bar(path: &str, year: i32, month: u32, kant: Option<&str>, other: (&str, String)) -> Markup {
+    let selected = format!("{year}-{month:02}");
+    html! {
+        form.timebar method="get" action=(path) {
+            label { "Till och med månad"
+                select name="till" {
+                    @for m in 1..=12u32 {
+                        @let value = format!("{year}-{m:02}");
+                        option value=(value) selected[value == selected] { (pages::MONTH_NAMES[m as usize - 1]) " " (year) }
+                    }
+                }
+            }
+            label { "Känt vid (seq eller tidpunkt)" input type="text" name="kant" value=(kant.unwrap_or("")) placeholder="senaste"; }
+            button.secondary type="submit" { "Visa" }
+            a href=(other.1) { (other.0) }
+        }
+    }
+}
+
+pub(crate) async fn period_page(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Query(q): Query<PeriodQuery>,
+    Reads { v, f, path }: Reads,
+) -> Response {
+    let (month, known_at) = match month_asked(&v, year, &q) {
+        Ok(asked) => asked,
+        Err(page) => return *page,
     };
     let forbund = f.clone();
     let found = on_books(s.clone(), move |store, books| {
@@ -123,28 +158,37 @@ pub(crate) async fn period_page(
         Ok((page, forbund_name(books, &forbund)?))
     })
     .await;
-    let selected = format!("{year}-{month:02}");
-    report_in_frame(
-        &v,
-        &f,
-        found,
-        "Uppföljning",
-        &format!("Ekonomisk uppföljning {year}"),
-        html! {
-            form.timebar method="get" action=(path) {
-                label { "Till och med månad"
-                    select name="till" {
-                        @for m in 1..=12u32 {
-                            @let value = format!("{year}-{m:02}");
-                            option value=(value) selected[value == selected] { (pages::MONTH_NAMES[m as usize - 1]) " " (year) }
-                        }
-                    }
-                }
-                label { "Känt vid (seq eller tidpunkt)" input type="text" name="kant" value=(q.kant.as_deref().unwrap_or("")) placeholder="senaste"; }
-                button.secondary type="submit" { "Visa" }
-            }
-        },
-    )
+    let other = ("Delårsrapport för samma månad", format!("/f/{f}/delarsrapport/{year}?till={year}-{month:02}"));
+    let bar = month_bar(&path, year, month, q.kant.as_deref(), other);
+    report_in_frame(&v, &f, found, "Uppföljning", &format!("Ekonomisk uppföljning {year}"), bar)
+}
+
+/// The delårsrapport of a year through a month, as a page (`finsam report interim`).
+pub(crate) async fn interim_page(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Query(q): Query<PeriodQuery>,
+    Reads { v, f, path }: Reads,
+) -> Response {
+    let (month, known_at) = match month_asked(&v, year, &q) {
+        Ok(asked) => asked,
+        Err(page) => return *page,
+    };
+    let forbund = f.clone();
+    let found = on_books(s.clone(), move |store, books| {
+        let asked = finsam_app::annual::PeriodAsked {
+            year,
+            through: (year, month),
+            known_at,
+            profile: finsam_projections::period::Profile::even(),
+        };
+        let page = finsam_app::interim::interim_out(store, books, &forbund, &asked, Format::Html)?;
+        Ok((page, forbund_name(books, &forbund)?))
+    })
+    .await;
+    let other = ("Uppföljning för samma månad", format!("/f/{f}/uppfoljning/{year}?till={year}-{month:02}"));
+    let bar = month_bar(&path, year, month, q.kant.as_deref(), other);
+    report_in_frame(&v, &f, found, "Uppföljning", &format!("Delårsrapport {year}"), bar)
 }
 
 pub(crate) async fn members_page(
