@@ -605,3 +605,52 @@ fn the_interim_report_through_december_is_the_annual_report() {
     }
     assert!(compared > 0, "some year had a budget to forecast from");
 }
+
+/// The notes sum to the statement rows they explain, on random histories: the members' note to
+/// the contributions booked, the receivables and liabilities by account to their rows, the
+/// personnel note's costs and what payroll leaves owed to theirs, and the equity note's movements
+/// to the closing equity.
+#[test]
+fn the_notes_sum_to_their_statement_rows() {
+    let rule = crate::annual::CeilingRule::default_rule();
+    let mut checked = 0;
+    let mut with_personnel = 0;
+    for seed in 0..cases() {
+        let events = random_history(seed, 120);
+        let p = project(&events);
+        let head = events.len() as u64;
+        for f in p.forbund.keys() {
+            for year in 2023..=2026 {
+                let Some(a) = p.annual(f, year, head, &rule) else { continue };
+                let s = &a.current;
+                let what = format!("seed {seed}: {f} {year}");
+                let i = &s.result.income;
+                let members: Amount = a.members.iter().map(|m| m.amount).sum();
+                assert_eq!(members, i.staten.amount + i.region.amount + i.kommuner.amount, "{what}: medlemsbidrag");
+                let of = |wanted: &dyn Fn(crate::chart::Role) -> bool| -> Amount {
+                    s.closing_by_role.iter().filter(|(r, _)| wanted(*r)).map(|(_, a)| *a).sum()
+                };
+                use crate::chart::Role;
+                let receivables = of(&|r| matches!(r, Role::Receivable | Role::OpeningDifferenceAsset));
+                assert_eq!(receivables, s.balance.receivables.amount, "{what}: fordringar");
+                let payables = of(&|r| matches!(r, Role::Payable | Role::OpeningDifferenceLiability));
+                assert_eq!(payables, s.balance.payables.amount, "{what}: kortfristiga skulder");
+                let personnel: Amount = s.personnel.costs.iter().map(|(_, a)| *a).sum();
+                assert_eq!(personnel, -s.result.costs.personnel.amount, "{what}: personalkostnader");
+                let owed: Amount = s.personnel.owed.iter().map(|(_, a)| *a).sum();
+                assert_eq!(owed, s.balance.payroll_liabilities.amount, "{what}: personalskulder");
+                let e = &s.balance.equity;
+                assert_eq!(
+                    e.opening.amount + e.opened.amount + e.received.amount + e.other.amount + e.result.amount,
+                    e.closing.amount,
+                    "{what}: eget kapital"
+                );
+                assert_eq!(e.result.amount, s.result.result.amount, "{what}: årets resultat");
+                checked += 1;
+                with_personnel += usize::from(!s.personnel.costs.is_empty());
+            }
+        }
+    }
+    assert!(checked > cases() as usize, "{checked} reports checked");
+    assert!(with_personnel > 0, "some year had personnel costs");
+}
