@@ -458,6 +458,18 @@ def _annual(self, name, report, text):
                          brief_of(previous)[key])
         if key == "arets_resultat" and budget is not None:
             self.compare(where, "förvaltningsberättelse arets_resultat (the budget)", row.get("budget"), budget["result"])
+    # The result per category against the budget, as the förvaltningsberättelse states it.
+    stated = report.get("forvaltningsberattelse", {}).get("resultat_per_kategori", [])
+    expected = {}
+    if budget is not None:
+        expected = {c: v for c, v in budget["by_category"].items() if v["budget"] != 0 or v["spent"] != 0}
+    self.compare(where, "förvaltningsberättelse: the categories with a budget or an utfall",
+                 sorted(r.get("category") for r in stated), sorted(expected))
+    for r in stated:
+        c = expected.get(r.get("category"))
+        if c is not None:
+            self.compare(where, f"förvaltningsberättelse {r['category']} budget", r.get("budget"), c["budget"])
+            self.compare(where, f"förvaltningsberättelse {r['category']} utfall", r.get("utfall"), c["spent"])
     # ... and in the text, the rows of "Året i korthet" (this year's figure first).
     txt = where[:-len(".json")] + ".txt"
     in_brief = False

@@ -515,6 +515,9 @@ pub fn json(a: &Annual, parts: &Parts) -> Value {
                 "key": r.key, "label": r.label, "year": r.year.canonical(),
                 "budget": r.budget.map(Amount::canonical), "previous": r.previous.map(Amount::canonical),
             })).collect::<Vec<_>>(),
+            "resultat_per_kategori": a.operations.iter().flat_map(|o| o.by_category.iter()).filter(|c| !c.budget.is_zero() || !c.spent.is_zero()).map(|c| json!({
+                "category": c.category.as_str(), "budget": c.budget.canonical(), "utfall": c.spent.canonical(),
+            })).collect::<Vec<_>>(),
             "texts": a.texts.iter().map(|t| json!({
                 "section": t.section.as_str(), "heading": t.section.heading(), "paragraphs": t.paragraphs,
                 "seq": t.seq, "date": t.date.to_string(),
