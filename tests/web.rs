@@ -165,8 +165,24 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         sign_in(&c, &base, &kansli).await;
         // One förbund: straight to its start page.
         assert_eq!(c.current_url().await.unwrap().path(), "/f/sf-vastmanland");
-        let bank_before = ore(&text_of(&c, "#nyckeltal-bank").await);
+        // It opens on the latest year with books (2024), not on today's empty year, and the
+        // menu's reports go to that year.
+        let main = text_of(&c, "main").await;
+        assert!(main.contains("Per 2024-12-31") && main.contains("Budget och utfall 2024"), "{main}");
+        assert!(!main.contains("Ingen budget i kraft"), "{main}");
+        for (link, href) in [
+            ("Årsredovisning", "/f/sf-vastmanland/arsredovisning/2024"),
+            ("Uppföljning", "/f/sf-vastmanland/uppfoljning/2024"),
+            ("Medlemsbidrag", "/f/sf-vastmanland/medlemsbidrag/2024"),
+        ] {
+            let a = c.find(Locator::LinkText(link)).await.unwrap();
+            assert_eq!(a.attr("href").await.unwrap().as_deref(), Some(href), "{link}");
+        }
         screenshot(&c, "02-oversikt-kansli").await;
+        // Today's bank, before the kansli records a payment of today.
+        let today = chrono::Utc::now().date_naive();
+        c.goto(&format!("{base}/f/sf-vastmanland?per={today}")).await.unwrap();
+        let bank_before = ore(&text_of(&c, "#nyckeltal-bank").await);
         // A contribution, the amount written with a point: refused next to the field, nothing recorded.
         let head_before = log_json(&store).len();
         c.find(Locator::LinkText("Registrera")).await.unwrap().click().await.unwrap();
@@ -203,8 +219,10 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         let seq = recorded["seq"].as_u64().unwrap();
         assert!(notice.contains(&seq.to_string()) && notice.contains("verifikation"), "{notice}");
         screenshot(&c, "05-registrerad").await;
-        // The start page's figure moved by exactly that amount.
+        // The start page's figure moved by exactly that amount: with a payment this year, the
+        // menu's overview opens on today.
         c.find(Locator::LinkText("Översikt")).await.unwrap().click().await.unwrap();
+        assert!(text_of(&c, "main").await.contains(&format!("Per {today}")));
         let bank_after = ore(&text_of(&c, "#nyckeltal-bank").await);
         assert_eq!(bank_after - bank_before, 150_050, "the bank moved by 1 500,50 kr");
         // Pressing twice, or a browser retrying, records once: the same form again, with the
@@ -309,6 +327,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         // The annual report and the follow-up, in the app.
         c.goto(&format!("{base}/f/sf-vastmanland/arsredovisning/2024")).await.unwrap();
         assert!(text_of(&c, "main").await.contains("Resultaträkning"));
+        // Every year with books is a link away (2023 is the old förbund's, not this one's).
+        let years = text_of(&c, "nav.years").await;
+        assert!(years.starts_with("År: 2024"), "{years}");
         screenshot(&c, "11-arsredovisning").await;
         c.goto(&format!("{base}/f/sf-vastmanland/uppfoljning/2024?till=2024-08")).await.unwrap();
         let main = text_of(&c, "main").await;

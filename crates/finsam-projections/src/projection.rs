@@ -1207,6 +1207,36 @@ impl Projection {
         self.insats_index.get(&(f.clone(), insats.clone())).map(|i| &self.insatser[*i])
     }
 
+    /// The years a förbund has books in, as a person would pick them: every year with a budget
+    /// (or a plan's outlook) or a voucher, up to `today`'s year, in order; and the year to open
+    /// on — the latest of the latest year with a budget and the latest year with vouchers after
+    /// January (January's vouchers mostly settle the year before: a member's late payment, the
+    /// accruals reversed), neither after `today`'s year; else `today`'s year.
+    pub fn book_years(&self, f: &Slug, today: NaiveDate) -> (Vec<i32>, i32) {
+        let now = today.year();
+        let budgeted: BTreeSet<i32> = self
+            .budget_index
+            .keys()
+            .filter(|(g, _)| g == f)
+            .map(|(_, y)| *y)
+            .filter(|y| self.budget_in_force(f, *y, self.head, NaiveDate::MAX).is_some())
+            .collect();
+        let days = self.totals.get(f);
+        let booked: BTreeSet<i32> = days.map(|d| d.keys().map(|d| d.year()).collect()).unwrap_or_default();
+        let active = days.and_then(|d| d.keys().rev().filter(|d| d.year() <= now).find(|d| d.month() > 1));
+        let open = [budgeted.range(..=now).next_back().copied(), active.map(|d| d.year())]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(now);
+        let mut years: Vec<i32> = budgeted.union(&booked).copied().filter(|y| *y <= now).collect();
+        if !years.contains(&open) {
+            years.push(open);
+            years.sort_unstable();
+        }
+        (years, open)
+    }
+
     /// The budget in force for a year, as known at `known_at` and as of `as_of`: the latest
     /// adopted budget, else the latest outlook, not withdrawn by a correction.
     pub fn budget_in_force(&self, f: &Slug, year: i32, known_at: u64, as_of: NaiveDate) -> Option<&BudgetRecord> {

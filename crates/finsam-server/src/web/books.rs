@@ -38,7 +38,12 @@ pub(crate) struct Overview {
     pub(crate) findings: Vec<Finding>,
 }
 
-pub(crate) async fn start(State(s): State<Shared_>, Reports { v, f, path, q, axes }: Reports) -> Response {
+pub(crate) async fn start(State(s): State<Shared_>, Reports { v, f, path, q, mut axes }: Reports) -> Response {
+    // Without a date asked, the page opens at the end of the latest year with books when that
+    // year is over (a förbund merged away, or one whose new year has no budget yet).
+    if axes.as_of.is_none() && v.year < chrono::Utc::now().date_naive().year() {
+        axes.as_of = NaiveDate::from_ymd_opt(v.year, 12, 31);
+    }
     let forbund = f.clone();
     let overview = on_books(s.clone(), move |store, books| {
         let (slug, at) = reports::forbund_at(store, books, &forbund, &axes)?;

@@ -619,7 +619,7 @@ pub(crate) async fn forms_index(State(s): State<Shared_>, Records { v, f }: Reco
 
 /// The visitor, if the user may record events of the förbund (admin, or its kansli).
 pub(crate) fn recorder(s: &Shared, headers: &HeaderMap, f: &str, path: &str) -> Result<Visitor, Refusal> {
-    let v = signed_in(s, headers, path)?;
+    let v = signed_in(s, headers, path)?.on_forbund(s, f, None);
     if !v.may_record(f) {
         return Err(Box::new(problem_page(
             Some(&v),

@@ -152,9 +152,34 @@ pub fn session_user(s: &Shared, headers: &HeaderMap) -> Option<User> {
 struct Visitor {
     user: User,
     csrf: String,
+    /// The year the menu's reports open on: the time bar's, else the förbund's latest year with
+    /// books (`Projection::book_years`); this year on pages of no förbund.
+    year: i32,
+    /// The förbund's years with books, for the report pages' year links.
+    years: Vec<i32>,
+    /// The time bar's "känt vid", kept across the menu.
+    kant: Option<String>,
 }
 
 impl Visitor {
+    /// The visitor on the pages of förbund `f`: the menu's year and the years with books, from
+    /// the books as they stand; the time bar's date, if one is asked, picks the year.
+    fn on_forbund(mut self, s: &Shared, f: &str, q: Option<&TimeQuery>) -> Visitor {
+        let Ok(slug) = Slug::parse(f) else { return self };
+        let today = chrono::Utc::now().date_naive();
+        let (years, open) = s.snapshot().projection.book_years(&slug, today);
+        let asked = q.and_then(|q| q.as_of()).and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok());
+        self.year = asked.map_or(open, |d| d.year());
+        self.years = years;
+        self.kant = q.and_then(|q| q.known_at()).map(String::from);
+        self
+    }
+
+    /// The query that keeps "känt vid" on the menu's links (empty when none is asked).
+    fn keep_kant(&self) -> String {
+        self.kant.as_ref().map_or(String::new(), |k| format!("?kant={}", urlencoding_min(k)))
+    }
+
     fn may_record(&self, f: &str) -> bool {
         self.user.may_record(f)
     }
@@ -305,13 +330,19 @@ fn time_bar(path: &str, q: &TimeQuery) -> Markup {
 fn layout(v: &Visitor, forbund: Option<(&str, &str)>, current: &str, title: &str, body: Markup) -> Markup {
     let links: Vec<(&str, String)> = match forbund {
         Some((id, _)) => {
-            let year = chrono::Utc::now().date_naive().year();
+            let (year, kant) = (v.year, v.keep_kant());
+            let overview = match (&v.kant, year < chrono::Utc::now().date_naive().year()) {
+                (Some(k), true) => format!("/f/{id}?per={year}-12-31&kant={}", urlencoding_min(k)),
+                (Some(_), false) => format!("/f/{id}{kant}"),
+                (None, true) => format!("/f/{id}?per={year}-12-31"),
+                (None, false) => format!("/f/{id}"),
+            };
             let mut l = vec![
-                ("Översikt", format!("/f/{id}")),
+                ("Översikt", overview),
                 ("Händelser", format!("/f/{id}/handelser")),
-                ("Uppföljning", format!("/f/{id}/uppfoljning/{year}")),
-                ("Årsredovisning", format!("/f/{id}/arsredovisning/{}", year - 1)),
-                ("Medlemsbidrag", format!("/f/{id}/medlemsbidrag/{year}")),
+                ("Uppföljning", format!("/f/{id}/uppfoljning/{year}{kant}")),
+                ("Årsredovisning", format!("/f/{id}/arsredovisning/{year}{kant}")),
+                ("Medlemsbidrag", format!("/f/{id}/medlemsbidrag/{year}{kant}")),
                 ("Avstämning", format!("/f/{id}/avstamning")),
                 ("Ladda ner", format!("/f/{id}/ladda-ner")),
             ];
@@ -343,6 +374,33 @@ fn layout(v: &Visitor, forbund: Option<(&str, &str)>, current: &str, title: &str
     page_shell(title, body)
 }
 
+/// A value made safe for a query string: what is not a letter, a digit or `-._~:` is
+/// percent-encoded (the time bar's values are seqs and timestamps).
+fn urlencoding_min(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Links to the same report for each year the förbund has books in (this one marked).
+fn year_links(v: &Visitor, f: &str, page: &str, year: i32) -> Markup {
+    html! {
+        @if v.years.len() > 1 || !v.years.contains(&year) {
+            nav.years aria-label="År" {
+                "År: "
+                @for y in &v.years {
+                    @if *y == year { strong aria-current="page" { (y) } } @else { a href={"/f/" (f) "/" (page) "/" (y) (v.keep_kant())} { (y) } }
+                    " "
+                }
+            }
+        }
+    }
+}
+
 fn page_shell(title: &str, body: Markup) -> Markup {
     pages::shell(&format!("{title} – finsam"), WEB_CSS, body)
 }
@@ -360,14 +418,16 @@ fn problem_page(v: Option<&Visitor>, status: StatusCode, heading: &str, text: &s
 /// The visitor, or the way to the sign-in page (back to this page afterwards).
 fn signed_in(s: &Shared, headers: &HeaderMap, path: &str) -> Result<Visitor, Refusal> {
     match session(s, headers) {
-        Some((user, csrf)) => Ok(Visitor { user, csrf }),
+        Some((user, csrf)) => {
+            Ok(Visitor { user, csrf, year: chrono::Utc::now().date_naive().year(), years: Vec::new(), kant: None })
+        }
         None => Err(Box::new(sign_in_again(path))),
     }
 }
 
 /// The visitor, if the user may read the förbund's books.
 fn reader(s: &Shared, headers: &HeaderMap, path: &str, f: &str) -> Result<Visitor, Refusal> {
-    let v = signed_in(s, headers, path)?;
+    let v = signed_in(s, headers, path)?.on_forbund(s, f, None);
     if !v.user.covers(f) {
         return Err(Box::new(problem_page(
             Some(&v),
@@ -389,7 +449,7 @@ fn report_reader(
     f: &str,
     q: &TimeQuery,
 ) -> Result<(Visitor, Axes), Refusal> {
-    let v = reader(s, headers, &format!("{path}{}", q.query()), f)?;
+    let v = reader(s, headers, &format!("{path}{}", q.query()), f)?.on_forbund(s, f, Some(q));
     match q.axes() {
         Ok(axes) => Ok((v, axes)),
         Err(e) => Err(Box::new(problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e))),

@@ -39,6 +39,7 @@ pub(crate) async fn annual_page(
         "Årsredovisning",
         &format!("Årsredovisning {year}"),
         html! {
+            (year_links(&v, &f, "arsredovisning", year))
             p.note { "Vill du skriva ut? " a href={"/f/" (f) "/arsredovisning/" (year) "/utskrift"} { "Öppna utskriftsversionen" } " och skriv ut som PDF (A4)." }
             form.timebar method="get" action=(path) {
                 label { "Känt vid (seq eller tidpunkt)" input type="text" name="kant" value=(q.known_at().unwrap_or("")) placeholder="senaste"; }
@@ -159,7 +160,8 @@ pub(crate) async fn period_page(
     })
     .await;
     let other = ("Delårsrapport för samma månad", format!("/f/{f}/delarsrapport/{year}?till={year}-{month:02}"));
-    let bar = month_bar(&path, year, month, q.kant.as_deref(), other);
+    let bar =
+        html! { (year_links(&v, &f, "uppfoljning", year)) (month_bar(&path, year, month, q.kant.as_deref(), other)) };
     report_in_frame(&v, &f, found, "Uppföljning", &format!("Ekonomisk uppföljning {year}"), bar)
 }
 
@@ -187,7 +189,8 @@ pub(crate) async fn interim_page(
     })
     .await;
     let other = ("Uppföljning för samma månad", format!("/f/{f}/uppfoljning/{year}?till={year}-{month:02}"));
-    let bar = month_bar(&path, year, month, q.kant.as_deref(), other);
+    let bar =
+        html! { (year_links(&v, &f, "delarsrapport", year)) (month_bar(&path, year, month, q.kant.as_deref(), other)) };
     report_in_frame(&v, &f, found, "Uppföljning", &format!("Delårsrapport {year}"), bar)
 }
 
@@ -202,7 +205,8 @@ pub(crate) async fn members_page(
         Ok((page, forbund_name(books, &forbund)?))
     })
     .await;
-    report_in_frame(&v, &f, found, "Medlemsbidrag", &format!("Medlemsbidrag {year}"), time_bar(&path, &q))
+    let bar = html! { (year_links(&v, &f, "medlemsbidrag", year)) (time_bar(&path, &q)) };
+    report_in_frame(&v, &f, found, "Medlemsbidrag", &format!("Medlemsbidrag {year}"), bar)
 }
 
 impl From<&finsam_projections::reconcile::Finding> for Finding {
