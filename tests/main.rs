@@ -12,6 +12,7 @@ mod hostile;
 mod invoices;
 mod journal;
 mod log;
+mod pages;
 mod path;
 mod payroll;
 mod reconcile;

@@ -20,7 +20,7 @@ fn adoption_findings(store: &Path) -> Vec<Value> {
 }
 
 /// The text a person reads on a page: without the style sheet and the tags.
-fn visible_text(html: &str) -> String {
+pub(crate) fn visible_text(html: &str) -> String {
     let mut out = String::new();
     let body = html.split("</style>").last().unwrap_or(html);
     let mut in_tag = false;

@@ -14,14 +14,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// An answer: status, headers (names in lower case), body.
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
@@ -83,14 +83,14 @@ fn hidden(page: &str, name: &str) -> String {
 }
 
 /// A person signed in to the web app: the session cookie and the session's CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     addr: String,
     cookie: String,
     csrf: String,
 }
 
 impl Browser {
-    fn sign_in(addr: &str, token: &str) -> Browser {
+    pub(crate) fn sign_in(addr: &str, token: &str) -> Browser {
         let form = http(addr, "GET", "/logga-in", &[], "");
         let login = set_cookie(&form, "finsam_login").expect("the sign-in form sets its CSRF cookie");
         let body = format!("token={token}&csrf={}&tillbaka=%2F", hidden(&form.body, "csrf"));
@@ -115,7 +115,7 @@ impl Browser {
         Browser { addr: addr.to_string(), cookie, csrf }
     }
 
-    fn get(&self, path: &str) -> Reply {
+    pub(crate) fn get(&self, path: &str) -> Reply {
         http(&self.addr, "GET", path, &[("Cookie", &self.cookie)], "")
     }
 

@@ -197,7 +197,7 @@ pub fn period_page(
             h1 { "Ekonomisk uppföljning " (p.year) }
             p.meta { (name) ", januari–" (month) " " (p.year) " (" (p.months) " av 12 månader, till och med " (p.through) ")." }
             p.note { "Utfallet hittills mot " (reports::measured_against(p.budget_status, p.budget_seq, &format!("den {}", p.through))) ", fördelad "
-                (spread) ". Ur händelseloggen fram till seq " (p.at.known_at) ". Alla belopp i kronor; avvikelse = budget hittills − utfall hittills." }
+                (spread) ". Ur händelseloggen till och med händelse nr " (p.at.known_at) ". Alla belopp i kronor; avvikelse = budget hittills − utfall hittills." }
             @if !contributions.is_empty() { p.note { (contributions) } }
         }
         section {
@@ -285,7 +285,7 @@ pub fn members_page(c: &Contributions, name: &str, org_nr: Option<&str>, head: &
             h1 { "Medlemsbidrag " (c.year) }
             p.meta { (name) ", per " (c.at.as_of) "." }
             p.note { "Beslutat är förbundets fordran på medlemmen för året (det som faktureras), betalt det som kommit in, "
-                "kvar att betala skillnaden. Ur händelseloggen fram till seq " (c.at.known_at) ". Alla belopp i kronor." }
+                "kvar att betala skillnaden. Ur händelseloggen till och med händelse nr " (c.at.known_at) ". Alla belopp i kronor." }
         }
         section {
             h2 { "Per medlem" }

@@ -221,6 +221,45 @@ pub fn csv_line(fields: &[String]) -> String {
     String::from_utf8(out.into_inner().expect("writing to memory cannot fail")).expect("UTF-8 in, UTF-8 out")
 }
 
+/// A CSV file for people, as Swedish spreadsheet programs open it: UTF-8 with a byte-order
+/// mark, semicolons between the fields, amounts with a decimal comma and no thousands separator
+/// (so that they are numbers), Swedish headers. Programs keep the API's CSV.
+pub fn swedish_csv(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::from("\u{feff}".as_bytes()));
+    out.write_record(headers).expect("writing to memory cannot fail");
+    for row in rows {
+        // A number with a decimal comma is a number (a negative one too), not a formula.
+        let number = |f: &str| f.replace(',', ".").parse::<rust_decimal::Decimal>().is_ok();
+        out.write_record(row.iter().map(|f| if number(f) { f.clone() } else { csv_cell(f).into_owned() }))
+            .expect("writing to memory cannot fail");
+    }
+    String::from_utf8(out.into_inner().expect("writing to memory cannot fail")).expect("UTF-8 in, UTF-8 out")
+}
+
+/// An amount as a Swedish spreadsheet reads a number: `-1234,50`.
+pub fn spreadsheet_amount(a: Amount) -> String {
+    format!("{:.2}", a.decimal()).replace('.', ",")
+}
+
+/// The balances per account and the key figures as a Swedish CSV file for people.
+pub fn balances_swedish_csv(b: &Balances) -> String {
+    let mut rows: Vec<Vec<String>> =
+        b.accounts.iter().map(|a| vec![a.account.clone(), a.name.clone(), spreadsheet_amount(a.balance)]).collect();
+    for (label, amount) in [
+        ("Kassa och bank", b.bank),
+        ("Eget kapital", b.equity),
+        ("Intäkter", b.income),
+        ("Kostnader", b.costs),
+        ("Resultat", b.result),
+    ] {
+        rows.push(vec![String::new(), label.to_string(), spreadsheet_amount(amount)]);
+    }
+    swedish_csv(&["konto", "namn", &format!("saldo {} (kr)", b.at.as_of)], &rows)
+}
+
 /// The two time axes of a report, as its heading states them: "per 2024-12-31, känt vid seq 293
 /// (loggens huvud)".
 pub fn axes_line(at: At, head: u64) -> String {

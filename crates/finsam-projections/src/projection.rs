@@ -389,6 +389,8 @@ pub struct Projection {
     pub forecasts: Vec<ForecastRecord>,
     /// The payroll summaries (v2), in seq order.
     pub payrolls: Vec<PayrollRecord>,
+    /// The last year each förbund has closed (`YearClosed`): nothing may be dated in it or before.
+    pub closed_through: BTreeMap<Slug, i32>,
     /// The report's texts (v2), in seq order.
     pub report_texts: Vec<ReportTextRecord>,
     /// The steps after each year's end (v2), in seq order.
@@ -467,6 +469,8 @@ struct Stored {
     #[serde(default)]
     payrolls: Vec<PayrollRecord>,
     #[serde(default)]
+    closed_through: BTreeMap<Slug, i32>,
+    #[serde(default)]
     report_texts: Vec<ReportTextRecord>,
     #[serde(default)]
     path: Vec<PathRecord>,
@@ -491,6 +495,7 @@ impl From<Stored> for Projection {
             contributions: s.contributions,
             forecasts: s.forecasts,
             payrolls: s.payrolls,
+            closed_through: s.closed_through,
             report_texts: s.report_texts,
             path: s.path,
             next_number: s.next_number,
@@ -996,6 +1001,8 @@ impl Projection {
                 self.forbund.get_mut(f).expect("registered").dissolved = Some((e.date, r.seq));
             }
             YearClosed { year, .. } => {
+                let through = self.closed_through.entry(f.clone()).or_insert(*year);
+                *through = (*through).max(*year);
                 let by_role = self.year_results.get(&(f.clone(), *year)).cloned().unwrap_or_default();
                 let mut rows: Vec<Row> =
                     by_role.iter().filter(|(_, a)| !a.is_zero()).map(|(role, a)| Row::new(*role, -*a)).collect();
@@ -1019,7 +1026,7 @@ impl Projection {
                 let originals: Vec<Voucher> = self.vouchers_of(seq);
                 for original in originals {
                     let rows = original.rows.iter().map(|row| Row { amount: -row.amount, ..row.clone() }).collect();
-                    let text = format!("Rättelse av {} (seq {seq}): {reason}", original.label());
+                    let text = format!("Rättelse av {} (händelse nr {seq}): {reason}", original.label());
                     self.book(r, &original.forbund, e.date, text, VoucherKind::Correction { of: seq }, rows);
                 }
                 if let Some((of, member, year, decided, settled)) = self.contribution_effects.get(&seq).cloned() {

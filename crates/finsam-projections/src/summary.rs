@@ -129,7 +129,7 @@ pub fn summary(event: &Event) -> String {
             Some(c) => format!("kreditnota {invoice} från {supplier} på faktura {c}: {}", amount.human()),
         },
         AccrualRecorded { year, kind, amount, text, .. } => {
-            format!("periodisering {year} ({kind}): {} — {text}", amount.human())
+            format!("periodisering {year} ({}): {} — {text}", kind.swedish(), amount.human())
         }
         ForecastRecorded { year, line, amount, text } => {
             format!("helårsprognos {year} för {line}: {} — {text}", amount.human())

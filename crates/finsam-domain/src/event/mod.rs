@@ -196,6 +196,16 @@ string_enum!(
 );
 
 impl AccrualKind {
+    /// The kind in Swedish, as a reader writes it.
+    pub fn swedish(self) -> &'static str {
+        match self {
+            AccrualKind::AccruedCost => "upplupen kostnad",
+            AccrualKind::PrepaidCost => "förutbetald kostnad",
+            AccrualKind::AccruedIncome => "upplupen intäkt",
+            AccrualKind::PrepaidIncome => "förutbetald intäkt",
+        }
+    }
+
     /// A cost accrual moves a cost between years; the others move income.
     pub fn is_cost(self) -> bool {
         matches!(self, AccrualKind::AccruedCost | AccrualKind::PrepaidCost)

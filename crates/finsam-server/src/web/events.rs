@@ -3,36 +3,6 @@
 use super::*;
 
 /// Swedish names of the contract's fields, for the event page.
-pub(crate) fn field_label(key: &str) -> &str {
-    match key {
-        "amount" => "Belopp",
-        "date" => "Datum",
-        "year" => "År",
-        "member" => "Medlem",
-        "payer" => "Betalare",
-        "line" => "Budgetrad",
-        "insats" => "Insats",
-        "reference" => "Referens",
-        "text" => "Text",
-        "reason" => "Skäl",
-        "corrects" => "Rättar händelse",
-        "invoice" => "Faktura",
-        "supplier" => "Leverantör",
-        "due" => "Förfallodag",
-        "nature" => "Art",
-        "kind" => "Slag",
-        "name" => "Namn",
-        "category" => "Kategori",
-        "note" => "Anteckning",
-        "from" => "Från förbund",
-        "delta" => "Ändring",
-        "credits" => "Krediterar faktura",
-        "effective" => "Gäller från",
-        "idempotency_key" => "Nyckel mot dubbelregistrering",
-        other => other,
-    }
-}
-
 #[derive(Deserialize, Default)]
 pub(crate) struct EventQuery {
     #[serde(default)]
@@ -51,7 +21,8 @@ pub(crate) async fn event_page(
         reports::check_forbund(books, &slug)?;
         if seq == 0 || seq > books.head {
             return Err(finsam_app::output::Failure {
-                code: 2, message: format!("no förbund event {seq} in the log")
+                code: 2,
+                message: format!("händelse nr {seq} finns inte i loggen (den har {} händelser)", books.head),
             });
         }
         let mut found = None;
@@ -59,8 +30,10 @@ pub(crate) async fn event_page(
             found = Some(e);
             Ok(())
         })?;
-        let e = found
-            .ok_or_else(|| finsam_app::output::Failure { code: 2, message: format!("no förbund event {seq}") })?;
+        let e = found.ok_or_else(|| finsam_app::output::Failure {
+            code: 2,
+            message: format!("händelse nr {seq} finns inte i loggen"),
+        })?;
         let p = books.projection;
         let chart = reports::chart_for(store, &slug)?;
         let vouchers = p.vouchers_of(seq);
@@ -83,13 +56,14 @@ pub(crate) async fn event_page(
         if !touches {
             return Err(finsam_app::output::Failure {
                 code: 2,
-                message: format!("no förbund event {seq} in {slug}'s books"),
+                message: format!("händelse nr {seq} rör inte {}s bokföring", books.projection.forbund[&slug].name),
             });
         }
-        Ok((p.forbund[&slug].name.clone(), e, rows, authority, p.corrected.get(&seq).map(|(c, _)| *c)))
+        let names = super::event_view::Names::of(books, &slug);
+        Ok((p.forbund[&slug].name.clone(), e, rows, authority, p.corrected.get(&seq).map(|(c, _)| *c), names))
     })
     .await;
-    let (name, e, vouchers, authority, corrected_by) = match found {
+    let (name, e, vouchers, authority, corrected_by, names) = match found {
         Ok(x) => x,
         Err(a) => return failure_page(&v, a),
     };
@@ -109,22 +83,16 @@ pub(crate) async fn event_page(
         h1 { (title) }
         p.meta { (finsam_projections::summary::summary(&e.event)) }
         dl.event {
-            dt { "Händelse (seq)" } dd { (seq) }
+            dt { "Händelse" } dd { "nr " (seq) " i loggen" }
             dt { "Sort" } dd { (finsam_projections::summary::type_label(type_name)) " (" code { (type_name) } ")" }
             dt { "Registrerad" } dd { (e.recorded_at) " av " (e.recorded_by) }
-            @if let Value::Object(fields) = &value {
-                @for (k, x) in fields {
-                    @if !matches!(k.as_str(), "type" | "forbund" | "decision") {
-                        dt { (field_label(k)) }
-                        dd { @match x {
-                            Value::String(t) if k == "amount" || k == "delta" => (Amount::parse(t).map(|a| a.human()).unwrap_or_else(|_| t.clone())),
-                            Value::String(t) => (t),
-                            other => (other.to_string()),
-                        } }
-                    }
-                }
-            }
+            (super::event_view::fields_html(&value, &names, &f))
             dt { "Kedjans hash" } dd { code { (e.hash) } }
+        }
+        details.json {
+            summary { "Visa som JSON" }
+            p.note { "Händelsen som den står i loggen (den kanoniska raden som kedjans hash räknas på)." }
+            pre { (serde_json::to_string_pretty(&value).expect("serialises")) }
         }
         section {
             h2 { "Beslut" }

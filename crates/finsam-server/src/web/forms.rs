@@ -373,12 +373,13 @@ pub(crate) const FORMS: &[FormSpec] = &[
         slug: "rattelse",
         event: "EventCorrected",
         title: "Rättelse",
-        intro: "Tar tillbaka en händelse: dess verifikationer vänds med dagens datum. Händelsen finns kvar i loggen.",
+        intro:
+            "Tar tillbaka en händelse: dess verifikationer vänds på rättelsens datum. Händelsen finns kvar i loggen.",
         fields: &[&[
             DATE,
             field(
                 "corrects",
-                "Händelse som rättas (seq)",
+                "Händelse som rättas (nr)",
                 Input::Seq,
                 true,
                 "Välj händelsen i listan Händelser och klicka Rätta.",
@@ -525,7 +526,7 @@ pub(crate) fn event_of(spec: &FormSpec, f: &str, values: &Values) -> Result<(Eve
             Input::Seq => match raw.parse::<u64>() {
                 Ok(n) => json!(n),
                 Err(_) => {
-                    problems.insert(field.name.into(), "Ange händelsens nummer (seq), t.ex. 128.".into());
+                    problems.insert(field.name.into(), "Ange händelsens nummer, t.ex. 128.".into());
                     continue;
                 }
             },
@@ -651,7 +652,11 @@ pub(crate) async fn form_get(
         values.insert("corrects".into(), seq);
     }
     values.insert("idempotency_key".into(), format!("webb-{}", uuid::Uuid::new_v4().simple()));
-    let page = form_page(&v, &f, spec, &c, &values, &Problems::new());
+    let context = correction_context(&s, &f, spec, &values).await;
+    if let Some((_, day)) = &context {
+        values.insert("date".into(), day.to_string());
+    }
+    let page = form_page(&v, &f, spec, &c, &values, &Problems::new(), context.map(|(m, _)| m));
     html_response(StatusCode::OK, page, Some(&v.user), Some(&f))
 }
 
@@ -662,6 +667,64 @@ pub(crate) fn form_choices(s: &Shared, f: &str, user: &User) -> Option<Choices> 
     Some(choices(reports::Books::from(&*snapshot), &slug, user))
 }
 
+/// What a correction corrects, said before the form: the event (its kind, date and summary) and
+/// the year the correction lands in, and why; with the date to default to — the corrected
+/// event's own when its year is open, else the first day of the first open year.
+pub(crate) async fn correction_context(
+    s: &Shared_,
+    f: &str,
+    spec: &FormSpec,
+    values: &Values,
+) -> Option<(Markup, NaiveDate)> {
+    if spec.event != "EventCorrected" {
+        return None;
+    }
+    let seq: u64 = values.get("corrects")?.trim().parse().ok()?;
+    let forbund = f.to_string();
+    let found = on_books(s.clone(), move |store, books| {
+        let slug = reports::parse_forbund(&forbund)?;
+        if seq == 0 || seq > books.head {
+            return Ok(None);
+        }
+        let mut found = None;
+        finsam_store::read_events(store, &[seq], &mut |e| {
+            found = Some(e);
+            Ok(())
+        })?;
+        let closed = books.projection.closed_through.get(&slug).copied();
+        Ok(found.map(|e| (e, closed)))
+    })
+    .await
+    .ok()??;
+    let (e, closed) = found;
+    let event = &e.event;
+    let open = closed.is_none_or(|c| event.date.year() > c);
+    let day = if open { event.date } else { NaiveDate::from_ymd_opt(closed.expect("a closed year") + 1, 1, 1)? };
+    let why = if open {
+        format!(
+            "Rättelsen dateras som händelsen, {}, och bokförs {}: samma år, så att årets siffror blir rätt.",
+            event.date,
+            event.date.year()
+        )
+    } else {
+        format!(
+            "{} är stängt (bokslut för år till och med {}), så rättelsen dateras {day} och bokförs {}, det första öppna året; det stängda årets siffror ändras inte.",
+            event.date.year(),
+            closed.expect("a closed year"),
+            day.year()
+        )
+    };
+    let markup = html! {
+        div.notice #rattar {
+            p { "Du rättar " a href={"/f/" (f) "/handelse/" (seq)} { "händelse " (seq) } ": "
+                strong { (finsam_projections::summary::type_label(event.type_name())) } ", " (event.date) "." }
+            p { (finsam_projections::summary::summary(event)) }
+            p { (why) }
+        }
+    };
+    Some((markup, day))
+}
+
 pub(crate) fn form_page(
     v: &Visitor,
     f: &str,
@@ -669,11 +732,13 @@ pub(crate) fn form_page(
     c: &Choices,
     values: &Values,
     problems: &Problems,
+    context: Option<Markup>,
 ) -> Markup {
     let value = |name: &str| values.get(name).map(String::as_str).unwrap_or("");
     let body = html! {
         h1 { (spec.title) }
         p { (spec.intro) }
+        @if let Some(context) = context { (context) }
         @if !problems.is_empty() {
             div.problem role="alert" #fel {
                 "Inget har registrerats. Rätta det som är markerat"
@@ -798,10 +863,11 @@ pub(crate) async fn form_post(
     let Some(c) = form_choices(&s, &f, &v.user) else {
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
     };
+    let context = correction_context(&s, &f, spec, &values).await.map(|(m, _)| m);
     let again = |problems: &Problems| {
         html_response(
             StatusCode::UNPROCESSABLE_ENTITY,
-            form_page(&v, &f, spec, &c, &values, problems),
+            form_page(&v, &f, spec, &c, &values, problems, context.clone()),
             Some(&v.user),
             Some(&f),
         )
@@ -810,7 +876,7 @@ pub(crate) async fn form_post(
     if step == "andra" {
         return html_response(
             StatusCode::OK,
-            form_page(&v, &f, spec, &c, &values, &Problems::new()),
+            form_page(&v, &f, spec, &c, &values, &Problems::new(), context.clone()),
             Some(&v.user),
             Some(&f),
         );

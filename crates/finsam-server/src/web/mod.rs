@@ -12,6 +12,7 @@
 
 mod books;
 mod budget;
+mod event_view;
 mod events;
 mod forms;
 mod report_pages;
@@ -177,7 +178,7 @@ impl Visitor {
 
     /// The query that keeps "känt vid" on the menu's links (empty when none is asked).
     fn keep_kant(&self) -> String {
-        self.kant.as_ref().map_or(String::new(), |k| format!("?kant={}", urlencoding_min(k)))
+        self.kant.as_ref().map_or(String::new(), |k| format!("?kant={}", encode(k)))
     }
 
     fn may_record(&self, f: &str) -> bool {
@@ -247,6 +248,9 @@ form.event input[type=checkbox] { width: auto; } .help { color: #444; font-size:
 .problem { background: #fde8e8; border-left: 4px solid #a30000; padding: 0.5rem 0.8rem; margin: 0.5rem 0 1rem; }
 button.primary { background: #1f4e79; color: #fff; border: none; padding: 0.5rem 1.2rem; border-radius: 3px; font: inherit; cursor: pointer; }
 button.secondary { background: #fff; color: #1f4e79; border: 1px solid #1f4e79; padding: 0.5rem 1.2rem; border-radius: 3px; font: inherit; cursor: pointer; }
+.amount, .date { white-space: nowrap; } td.date, th.date { white-space: nowrap; } time { white-space: nowrap; }
+.scroll { overflow-x: auto; max-width: 100%; } dl.nested { display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 0.8rem; margin: 0; }
+dl.nested dt { font-weight: normal; color: #444; } details.json { margin: 1rem 0; } nav.years { margin: 0 0 0.8rem; }
 pre { overflow-x: auto; } dl.event { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; } dl.event dt { font-weight: bold; }
 ";
 
@@ -279,7 +283,7 @@ impl TimeQuery {
             .known_at()
             .map(|t| {
                 KnownAt::parse(t).map_err(|_| {
-                    format!("\"Känt vid\" {t:?} är ett händelsenummer (seq) eller en tidpunkt (ÅÅÅÅ-MM-DD eller ÅÅÅÅ-MM-DDTHH:MM:SSZ).")
+                    format!("\"Känt vid\" {t:?} är ett händelsenummer eller en tidpunkt (ÅÅÅÅ-MM-DD eller ÅÅÅÅ-MM-DDTHH:MM:SSZ).")
                 })
             })
             .transpose()?;
@@ -317,7 +321,7 @@ fn time_bar(path: &str, q: &TimeQuery) -> Markup {
     html! {
         form.timebar method="get" action=(path) aria-label="Tidsaxlar" {
             label { "Per datum" input type="date" name="per" value=(q.as_of().unwrap_or("")); }
-            label { "Känt vid (seq eller tidpunkt)" input type="text" name="kant" inputmode="numeric" value=(q.known_at().unwrap_or("")) placeholder="senaste"; }
+            label { "Känt vid (händelse nr eller tidpunkt)" input type="text" name="kant" inputmode="numeric" value=(q.known_at().unwrap_or("")) placeholder="senaste"; }
             button.secondary type="submit" { "Visa" }
             @if q.as_of().is_some() || q.known_at().is_some() {
                 a href=(path) { "Visa senaste" }
@@ -332,7 +336,7 @@ fn layout(v: &Visitor, forbund: Option<(&str, &str)>, current: &str, title: &str
         Some((id, _)) => {
             let (year, kant) = (v.year, v.keep_kant());
             let overview = match (&v.kant, year < chrono::Utc::now().date_naive().year()) {
-                (Some(k), true) => format!("/f/{id}?per={year}-12-31&kant={}", urlencoding_min(k)),
+                (Some(k), true) => format!("/f/{id}?per={year}-12-31&kant={}", encode(k)),
                 (Some(_), false) => format!("/f/{id}{kant}"),
                 (None, true) => format!("/f/{id}?per={year}-12-31"),
                 (None, false) => format!("/f/{id}"),
@@ -372,18 +376,6 @@ fn layout(v: &Visitor, forbund: Option<(&str, &str)>, current: &str, title: &str
         main { (body) }
     };
     page_shell(title, body)
-}
-
-/// A value made safe for a query string: what is not a letter, a digit or `-._~:` is
-/// percent-encoded (the time bar's values are seqs and timestamps).
-fn urlencoding_min(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Links to the same report for each year the förbund has books in (this one marked).
@@ -451,6 +443,15 @@ fn report_reader(
 ) -> Result<(Visitor, Axes), Refusal> {
     let v = reader(s, headers, &format!("{path}{}", q.query()), f)?.on_forbund(s, f, Some(q));
     match q.axes() {
+        Ok(Axes { known_at: Some(KnownAt::Seq(n)), .. }) if n > s.snapshot().head.seq => {
+            let head = s.snapshot().head.seq;
+            Err(Box::new(problem_page(
+                Some(&v),
+                StatusCode::BAD_REQUEST,
+                "Händelsen finns inte än",
+                &format!("Känt vid händelse nr {n}: loggen har {head} händelser. Ange ett nummer till och med {head}, eller lämna fältet tomt för det senaste."),
+            )))
+        }
         Ok(axes) => Ok((v, axes)),
         Err(e) => Err(Box::new(problem_page(Some(&v), StatusCode::BAD_REQUEST, "Tidsaxlarna kan inte läsas", &e))),
     }
@@ -463,7 +464,15 @@ fn failure_page(v: &Visitor, a: super::Answer) -> Response {
         .and_then(|j| j["error"].as_str().map(String::from))
         .unwrap_or_default();
     let heading = if a.status == StatusCode::NOT_FOUND { "Finns inte" } else { "Sidan kunde inte visas" };
-    problem_page(Some(v), a.status, heading, &format!("Underlaget saknas eller frågan kan inte besvaras ({detail})."))
+    // The application layer's messages are the CLI's, in English for now: a Swedish sentence
+    // first, the detail behind it for whoever reports the problem.
+    let body = html! {
+        h1 { (heading) }
+        p.problem { "Underlaget saknas eller frågan kan inte besvaras för förbundet, året eller tidpunkten på sidan." }
+        @if !detail.is_empty() { details { summary { "Teknisk uppgift" } p { code { (detail) } } } }
+        p { a href="/" { "Till startsidan" } }
+    };
+    html_response(a.status, layout(v, None, "", heading, body), Some(&v.user), None)
 }
 
 /// A signed-in reader of a förbund's books (its page's path and the förbund); else the sign-in

@@ -42,7 +42,7 @@ pub(crate) async fn annual_page(
             (year_links(&v, &f, "arsredovisning", year))
             p.note { "Vill du skriva ut? " a href={"/f/" (f) "/arsredovisning/" (year) "/utskrift"} { "Öppna utskriftsversionen" } " och skriv ut som PDF (A4)." }
             form.timebar method="get" action=(path) {
-                label { "Känt vid (seq eller tidpunkt)" input type="text" name="kant" value=(q.known_at().unwrap_or("")) placeholder="senaste"; }
+                label { "Känt vid (händelse nr eller tidpunkt)" input type="text" name="kant" value=(q.known_at().unwrap_or("")) placeholder="senaste"; }
                 button.secondary type="submit" { "Visa" }
             }
         },
@@ -130,7 +130,7 @@ fn month_bar(path: &str, year: i32, month: u32, kant: Option<&str>, other: (&str
                     }
                 }
             }
-            label { "Känt vid (seq eller tidpunkt)" input type="text" name="kant" value=(kant.unwrap_or("")) placeholder="senaste"; }
+            label { "Känt vid (händelse nr eller tidpunkt)" input type="text" name="kant" value=(kant.unwrap_or("")) placeholder="senaste"; }
             button.secondary type="submit" { "Visa" }
             a href=(other.1) { (other.0) }
         }
@@ -323,7 +323,16 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
                 }
             }
         }
-        p { "Som CSV: " a href={"/f/" (f) "/ladda-ner/saldon.csv"} download { "saldon per konto" } "." }
+        p { "För kalkylprogram: " a href={"/f/" (f) "/ladda-ner/saldon.csv"} download { "saldon per konto (CSV)" }
+            " — semikolon mellan fälten och decimalkomma, så att svenska Excel och LibreOffice öppnar filen i kolumner." }
+        section {
+            h2 { "Vad filerna är till för" }
+            dl.event {
+                dt { "Revisorns paket" } dd { "Allt en revisor behöver för att granska året utan finsam: loggen, rapporterna, konteringsreglerna och ett kontrollprogram i Python som räknar om varje belopp ur loggen och visar att inget har ändrats. Läs LÄSMIG.txt i paketet." }
+                dt { "SIE 4" } dd { "Årets bokföring i standardformatet som svenska ekonomiprogram läser (Visma, Fortnox med flera): ingående balanser, verifikationer och utgående saldon." }
+                dt { "Huvudbok (ledger)" } dd { "Samma verifikationer som textfil för programmen ledger och hledger, för den som vill räkna själv." }
+            }
+        }
     };
     html_response(
         StatusCode::OK,
@@ -335,13 +344,18 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
 
 pub(crate) async fn balances_csv(State(s): State<Shared_>, Reports { v, f, axes, .. }: Reports) -> Response {
     let forbund = f.clone();
-    match on_books(s.clone(), move |store, books| reports::balances_out(store, books, &forbund, &axes, Format::Csv))
-        .await
-    {
-        Ok(csv) => {
+    let found = on_books(s.clone(), move |store, books| {
+        let (slug, at) = reports::forbund_at(store, books, &forbund, &axes)?;
+        let chart = reports::chart_for(store, &slug)?;
+        let b = books.projection.balances(&slug, at, &chart).expect("checked that the förbund exists");
+        Ok((reports::balances_swedish_csv(&b), at.as_of))
+    })
+    .await;
+    match found {
+        Ok((csv, day)) => {
             let mut r = html_response(StatusCode::OK, PreEscaped(csv), Some(&v.user), Some(&f));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-            if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"saldon-{f}.csv\"")) {
+            if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"saldon-{f}-{day}.csv\"")) {
                 r.headers_mut().insert(header::CONTENT_DISPOSITION, value);
             }
             r

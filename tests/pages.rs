@@ -1,0 +1,120 @@
+//! The web app's pages as a Swedish reader meets them: every event of the fixtures on its own
+//! page, in Swedish, without the log's raw JSON (which stays behind "Visa som JSON").
+
+use crate::path::visible_text;
+use crate::security::Browser;
+use crate::serve::{token, Server};
+use crate::support::*;
+
+/// What the log's JSON, or a developer, would leave on a page.
+const RAW: [&str; 14] = [
+    "{\"",
+    "[{",
+    "\":",
+    "adopted",
+    "outlook",
+    "true",
+    "false",
+    "null",
+    "kopta_tjanster",
+    "lamnade_bidrag",
+    "auktoriserad_revisor",
+    "(seq)",
+    "upplupen_kostnad",
+    "forvantad_utveckling",
+];
+
+#[test]
+fn every_event_of_the_fixtures_reads_in_swedish_without_raw_json() {
+    let dir = TempDir::new("pages-events");
+    let store = fixture_store(&dir);
+    let admin = token(&store, "admin", "admin", &[]);
+    let server = Server::start(&store);
+    let web = Browser::sign_in(&server.addr, &admin);
+    let mut types = std::collections::BTreeSet::new();
+    for record in log_json(&store) {
+        let seq = record["seq"].as_u64().unwrap();
+        let forbund = record["event"]["forbund"].as_str().unwrap();
+        let r = web.get(&format!("/f/{forbund}/handelse/{seq}"));
+        assert_eq!(r.status, 200, "event {seq}: {}", r.body);
+        // The canonical JSON is there for a revisor, folded away; the rest is for people.
+        assert!(r.body.contains("Visa som JSON"), "event {seq}");
+        let start = r.body.find("<details class=\"json\">").expect("the JSON behind a link");
+        let end = start + r.body[start..].find("</details>").unwrap();
+        let shown = visible_text(&format!("{}{}", &r.body[..start], &r.body[end..]));
+        for raw in RAW {
+            assert!(!shown.contains(raw), "event {seq} ({}) shows {raw:?}: {shown}", record["event"]["type"]);
+        }
+        // Shares as percentages with a decimal comma, never a fraction with a point.
+        let fraction = shown.as_bytes().windows(3).any(|w| w[0] == b'0' && w[1] == b'.' && w[2].is_ascii_digit());
+        assert!(!fraction, "event {seq} shows a fraction: {shown}");
+        types.insert(record["event"]["type"].as_str().unwrap().to_string());
+    }
+    assert!(types.len() >= 15, "every kind of event of the fixtures: {types:?}");
+}
+
+/// The downloads a person saves: the balances as a CSV file Swedish Excel opens in columns, the
+/// exports with their file names; a "känt vid" beyond the log said in Swedish.
+#[test]
+fn downloads_have_their_names_and_the_peoples_csv_is_swedish() {
+    let dir = TempDir::new("pages-downloads");
+    let store = fixture_store(&dir);
+    let admin = token(&store, "admin", "admin", &[]);
+    let server = Server::start(&store);
+    let web = Browser::sign_in(&server.addr, &admin);
+    let r = web.get("/f/sf-vastmanland/ladda-ner/saldon.csv?per=2024-12-31");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-disposition"), Some("attachment; filename=\"saldon-sf-vastmanland-2024-12-31.csv\""));
+    assert!(r.body.starts_with('\u{feff}'), "a byte-order mark, so that Excel reads UTF-8");
+    let lines: Vec<&str> = r.body.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines[0], "konto;namn;saldo 2024-12-31 (kr)");
+    let bank = lines.iter().find(|l| l.starts_with("1930;")).expect("the bank account");
+    assert!(bank.ends_with(";2357029,90"), "a number with a decimal comma: {bank}");
+    assert!(lines.iter().all(|l| l.split(';').count() == 3), "three columns on every line: {lines:?}");
+    assert!(lines.contains(&";Resultat;-1638899,00"), "a negative number stays a number: {lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("2440;") && l.ends_with(";-119553,00")), "{lines:?}");
+    for (path, name) in [
+        ("/api/v1/forbund/sf-vastmanland/export/sie/2024", ".se\""),
+        ("/api/v1/forbund/sf-vastmanland/bundle/2024", ".zip\""),
+    ] {
+        let r = web.get(path);
+        assert_eq!(r.status, 200, "{path}");
+        let disposition = r.header("content-disposition").unwrap_or_default().to_string();
+        assert!(
+            disposition.starts_with("attachment; filename=\"") && disposition.ends_with(name),
+            "{path}: {disposition}"
+        );
+    }
+    let r = web.get("/f/sf-vastmanland?kant=99999");
+    assert_eq!(r.status, 400);
+    let text = visible_text(&r.body);
+    assert!(text.contains("Känt vid händelse nr 99999: loggen har"), "{text}");
+    for english in ["head", "known-at", "the log"] {
+        assert!(!text.contains(english), "{english}: {text}");
+    }
+}
+
+/// A correction opens on the corrected event: what it is, and the day and year it will be
+/// booked in — the event's own, while that year is open.
+#[test]
+fn a_correction_defaults_to_the_corrected_events_date_and_says_where_it_lands() {
+    let dir = TempDir::new("pages-correction");
+    let store = fixture_store(&dir);
+    let admin = token(&store, "admin", "admin", &[]);
+    let server = Server::start(&store);
+    let web = Browser::sign_in(&server.addr, &admin);
+    let log = log_json(&store);
+    let payment = log
+        .iter()
+        .find(|r| r["event"]["type"] == "ContributionReceived" && r["event"]["forbund"] == "sf-vastmanland")
+        .expect("a 2024 payment");
+    let (seq, date) = (payment["seq"].as_u64().unwrap(), payment["event"]["date"].as_str().unwrap());
+    assert!(date.starts_with("2024-"));
+    let r = web.get(&format!("/f/sf-vastmanland/registrera/rattelse?seq={seq}"));
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(&format!("name=\"date\" value=\"{date}\"")), "the event's own date");
+    let text = visible_text(&r.body);
+    assert!(text.contains(&format!("Du rättar  händelse {seq}")), "{text}");
+    assert!(text.contains("Inbetalt medlemsbidrag") || text.contains("Medlemsbidrag"), "{text}");
+    assert!(text.contains("bokförs 2024"), "{text}");
+}
