@@ -295,6 +295,19 @@ fn the_demo_prints_the_2024_budget_position_and_year_end_balances_of_samordnings
     ] {
         assert!(out.contains(expected), "the demo shows {expected:?}:\n{out}");
     }
+    // The commands it prints run as printed (the program as it was started, not a bare
+    // `finsam` that is on no PATH after `cargo run`).
+    let commands: Vec<&str> =
+        out.lines().map(str::trim).filter(|l| l.contains(" --store ") && !l.contains(" serve ")).collect();
+    assert!(commands.len() >= 6, "{out}");
+    for command in commands {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let run = std::process::Command::new(words[0]).args(&words[1..]).output().expect("the printed program runs");
+        // (The reconciliation finds the errors the source documents hold: exit 1, "a check found
+        // problems".)
+        let expected = if command.contains(" reconcile ") { 1 } else { 0 };
+        assert_eq!(run.status.code(), Some(expected), "{command}: {}", String::from_utf8_lossy(&run.stderr));
+    }
     let o = finsam(&dir.store(), &["demo"], "");
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("fresh store"), "{}", stderr(&o));

@@ -28,6 +28,16 @@ pub const MONTH_NAMES: [&str; 12] = [
     "december",
 ];
 
+/// A recording time (RFC 3339, UTC, as the log keeps it) as a Swedish reader reads it: local
+/// time in Sweden to the minute, "2026-12-06 18:48". Programs keep UTC; text that is not a time
+/// is shown as it is.
+pub fn local_time(utc: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(utc) {
+        Ok(t) => t.with_timezone(&chrono_tz::Europe::Stockholm).format("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => utc.to_string(),
+    }
+}
+
 pub const CSS: &str = "
 body { font-family: 'DejaVu Sans', 'Liberation Sans', Arial, sans-serif; color: #1a1a1a; max-width: 60rem; margin: 2rem auto; padding: 0 1rem 4rem; line-height: 1.4; }
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; } h2 { font-size: 1.25rem; border-bottom: 2px solid #1f4e79; padding-bottom: 0.2rem; margin-top: 2rem; }

@@ -112,15 +112,16 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
             ));
             out.push_str("(Felen ovan är de räknefel som källdokumenten själva innehåller: se fixtures/README.md.)\n");
             let d = dir.display();
+            let p = program();
             out.push_str(&format!(
-                "\nLagret sparas så att du kan utforska det (ta bort det med `rm -r {d}` när du är klar):\n  finsam --store {d} log\n  finsam --store {d} budget --forbund sf-vastmanland --year 2024 --as-of 2024-06-30\n  finsam --store {d} audit trail --forbund sf-vastmanland --insats samordningsteam-sala\n  finsam --store {d} audit explain --forbund sf-vastmanland --account 1930 --as-of 2024-12-31\n  finsam --store {d} reconcile --merger sf-vastmanland --format json\n  finsam --store {d} report annual --forbund sf-vastmanland --year 2024\n"
+                "\nLagret sparas så att du kan utforska det (ta bort det med `rm -r {d}` när du är klar):\n  {p} --store {d} log\n  {p} --store {d} budget --forbund sf-vastmanland --year 2024 --as-of 2024-06-30\n  {p} --store {d} audit trail --forbund sf-vastmanland --insats samordningsteam-sala\n  {p} --store {d} audit explain --forbund sf-vastmanland --account 1930 --as-of 2024-12-31\n  {p} --store {d} reconcile --merger sf-vastmanland --format json\n  {p} --store {d} report annual --forbund sf-vastmanland --year 2024\n"
             ));
             out.push_str(&format!(
                 "\nÅrsredovisningen 2024 för Samordningsförbundet Västmanland (resultaträkning, balansräkning,\nkassaflödesanalys, driftredovisning, noter, diagram) finns i\n  {}\nÖppna den i en webbläsare; skriv ut den som PDF (A4) därifrån.\n",
                 annual_path.display()
             ));
             out.push_str(&format!(
-                "\nWebbappen: starta servern och öppna http://127.0.0.1:8080 i en webbläsare:\n  finsam --store {d} serve --listen 127.0.0.1:8080\nLogga in med koden för\n  kansliet (registrerar):               {kansli}\n  revisorn (läser, spårar, verifierar): {revisor}\n"
+                "\nWebbappen: starta servern och öppna http://127.0.0.1:8080 i en webbläsare:\n  {p} --store {d} serve --listen 127.0.0.1:8080\nLogga in med koden för\n  kansliet (registrerar):               {kansli}\n  revisorn (läser, spårar, verifierar): {revisor}\n"
             ));
             emit(&out);
         }
@@ -137,11 +138,23 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
                 "balances": reports::balances_json(&balances, &chart),
                 "reconciliation": reports::reconciliation_answer(&reconciliation, Some(&forbund), at),
                 "annual_report": annual_path.display().to_string(),
-                "web": {"serve": format!("finsam --store {} serve --listen 127.0.0.1:8080", dir.display()),
+                "web": {"serve": format!("{} --store {} serve --listen 127.0.0.1:8080", program(), dir.display()),
                     "url": "http://127.0.0.1:8080", "tokens": {"kansli": kansli, "revisor": revisor}},
             });
             emit(&format!("{}\n", serde_json::to_string_pretty(&value).expect("serialises")));
         }
     }
     Ok(())
+}
+
+/// The program as it was started, so that the commands the demo prints run as printed: `finsam`
+/// when it is on the PATH, `target/release/finsam` after `cargo run --release` (from the same
+/// directory), quoted if it holds a space.
+fn program() -> String {
+    let p = std::env::args().next().unwrap_or_else(|| "finsam".into());
+    if p.contains(' ') {
+        format!("'{p}'")
+    } else {
+        p
+    }
 }

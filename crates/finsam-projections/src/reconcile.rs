@@ -901,13 +901,14 @@ impl<'a> Run<'a> {
                         "contribution_split",
                         f,
                         Severity::Error,
-                        format!("{year}: bidrag från {kind}"),
+                        format!("{year}: bidrag från {}", kind_in_words(kind)),
                         kr(expected),
                         kr(received),
                         all_seqs.clone(),
                         format!(
-                            "Enligt finsamlagen (§ 5) betalar {kind} {} % av de {} som kom in {year}, alltså {}; betalt {}",
-                            share * Decimal::from(100),
+                            "Enligt finsamlagen (§ 5) betalar {} {} av de {} som kom in {year}, alltså {}; betalt {}",
+                            kind_in_words(kind),
+                            percent(share),
                             total.human(),
                             expected.human(),
                             received.human()
@@ -933,12 +934,13 @@ impl<'a> Run<'a> {
                         "contribution_split",
                         f,
                         Severity::Error,
-                        format!("{year}: bidrag från {id}"),
+                        format!("{year}: bidrag från {name}"),
                         kr(expected),
                         kr(received),
                         if seqs.is_empty() { all_seqs.clone() } else { seqs },
                         format!(
-                            "{name}s överenskomna andel {share} av de {} som kom in {year} är {}; betalt {}",
+                            "{name}s överenskomna andel, {}, av de {} som kom in {year} är {}; betalt {}",
+                            percent(share.decimal()),
                             total.human(),
                             expected.human(),
                             received.human()
@@ -1461,4 +1463,18 @@ impl<'a> Run<'a> {
             );
         }
     }
+}
+
+/// Who pays a part of the contributions, in words: "staten", "regionen", "kommunerna tillsammans".
+fn kind_in_words(kind: MemberKind) -> &'static str {
+    match kind {
+        MemberKind::Staten => "staten",
+        MemberKind::Region => "regionen",
+        MemberKind::Kommun => "kommunerna tillsammans",
+    }
+}
+
+/// A share as a Swedish percentage: 0.141 → "14,1 %", 0.5 → "50 %".
+fn percent(share: Decimal) -> String {
+    format!("{} %", (share * Decimal::from(100)).normalize()).replace('.', ",")
 }

@@ -130,7 +130,7 @@ fn each_check_fires_once_on_a_merger_with_one_fault_per_check() {
     assert_eq!(fired, expected, "{:#?}", r.findings);
     let by = |check: &str| r.findings.iter().find(|f| f.check == check).unwrap();
     assert_eq!(by("budget_arithmetic").difference.unwrap().text(), "0.01", "a one-öre difference is found");
-    let region = r.findings.iter().find(|f| f.subject == "2024: bidrag från region").expect("the region's share");
+    let region = r.findings.iter().find(|f| f.subject == "2024: bidrag från regionen").expect("the region's share");
     assert_eq!(region.difference.unwrap().text(), "-0.01", "expected minus paid: one öre too much");
     assert_eq!(region.computed.unwrap().text(), "250000.01");
     assert_eq!(by("transfer_vs_books").difference.unwrap().text(), "-1000");

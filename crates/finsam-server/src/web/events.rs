@@ -85,7 +85,7 @@ pub(crate) async fn event_page(
         dl.event {
             dt { "Händelse" } dd { "nr " (seq) " i loggen" }
             dt { "Sort" } dd { (finsam_projections::summary::type_label(type_name)) " (" code { (type_name) } ")" }
-            dt { "Registrerad" } dd { (e.recorded_at) " av " (e.recorded_by) }
+            dt { "Registrerad" } dd { time datetime=(e.recorded_at) { (pages::local_time(&e.recorded_at)) } " svensk tid, av " (e.recorded_by) }
             (super::event_view::fields_html(&value, &names, &f))
             dt { "Kedjans hash" } dd { code { (e.hash) } }
         }
@@ -209,16 +209,16 @@ pub(crate) async fn trail(
         p.meta { (shown.len()) " händelser." }
         table {
             caption { "Händelser i registreringsordning" }
-            thead { tr { th.n { "seq" } th { "datum" } th { "sort" } th { "vad" } th { "beslut" } th { "registrerad av" } } }
+            thead { tr { th.n { "nr" } th.date { "datum" } th { "sort" } th { "vad" } th { "beslut" } th { "registrerad av" } } }
             tbody {
                 @for r in &shown {
                     tr {
                         td.n { a href={"/f/" (f) "/handelse/" (r["seq"])} { (r["seq"]) } }
-                        td { (r["date"].as_str().unwrap_or("")) }
+                        td.date { (r["date"].as_str().unwrap_or("")) }
                         td { (finsam_projections::summary::type_label(r["type"].as_str().unwrap_or(""))) }
                         td { (r["summary"].as_str().unwrap_or(""))
                             @if let Some(c) = r["corrected_by"].as_u64() { " " span.error { "(rättad av " (c) ")" } } }
-                        td { @if let Some(d) = r["decision"].as_object() { (d["body"].as_str().unwrap_or("")) " " (d["date"].as_str().unwrap_or("")) } }
+                        td { @if let Some(d) = r["decision"].as_object() { (d["body"].as_str().unwrap_or("")) " " span.date { (d["date"].as_str().unwrap_or("")) } } }
                         td { (r["recorded_by"].as_str().unwrap_or("")) }
                     }
                 }
