@@ -118,3 +118,63 @@ fn a_correction_defaults_to_the_corrected_events_date_and_says_where_it_lands() 
     assert!(text.contains("Inbetalt medlemsbidrag") || text.contains("Medlemsbidrag"), "{text}");
     assert!(text.contains("bokförs 2024"), "{text}");
 }
+
+/// Words a Swedish reader of the pages should never meet: the CLI's, the log's, English.
+const DEVELOPER_WORDS: [&str; 14] = [
+    "seq",
+    "known-at",
+    "known_at",
+    "the log",
+    "head is",
+    "JSON-form",
+    "finsam audit",
+    "finsam report",
+    "EXAMPLE DATA",
+    "ASSUMED",
+    "adopted",
+    "outlook",
+    "forbund event",
+    "no such",
+];
+
+/// Every page of the menu, for a kansli and a revisor, on the year the app opens on: in Swedish,
+/// without the developer's words.
+#[test]
+fn the_menus_pages_speak_swedish_to_a_kansli_and_a_revisor() {
+    let dir = TempDir::new("pages-words");
+    let store = fixture_store(&dir);
+    let kansli = token(&store, "kansli", "kansli", &["sf-vastmanland"]);
+    let revisor = token(&store, "revisor", "revisor", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    for (who, role) in [(&kansli, "kansli"), (&revisor, "revisor")] {
+        let web = Browser::sign_in(&server.addr, who);
+        // The first page opens on the latest year with books, not today's empty one.
+        let first = visible_text(&web.get("/f/sf-vastmanland").body);
+        assert!(first.contains("Per 2024-12-31") && first.contains("Budget och utfall 2024"), "{role}: {first}");
+        for page in [
+            "/f/sf-vastmanland",
+            "/f/sf-vastmanland/handelser",
+            "/f/sf-vastmanland/uppfoljning/2024?till=2024-08",
+            "/f/sf-vastmanland/delarsrapport/2024?till=2024-08",
+            "/f/sf-vastmanland/arsredovisning/2024",
+            "/f/sf-vastmanland/medlemsbidrag/2024",
+            "/f/sf-vastmanland/avstamning",
+            "/f/sf-vastmanland/ladda-ner",
+            "/verifiera",
+        ] {
+            let r = web.get(page);
+            // (Verifying the chain is the revisor's.)
+            assert_eq!(r.status, if page == "/verifiera" && role == "kansli" { 403 } else { 200 }, "{page}");
+            let text = visible_text(&r.body);
+            for word in DEVELOPER_WORDS {
+                let found = text.match_indices(word).find(|(i, _)| {
+                    // A word, not a part of one ("seq" in "sequence" is not the point).
+                    let before = text[..*i].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+                    let after = text[i + word.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+                    before && after
+                });
+                assert!(found.is_none(), "{page} says {word:?}: …{}…", &text[found.unwrap().0.saturating_sub(80)..]);
+            }
+        }
+    }
+}

@@ -28,7 +28,7 @@ const DOCUMENT_ERRORS: &[(&str, &str, &str, &str)] = &[
 ];
 
 fn without_seq(subject: &str) -> String {
-    match (subject.find(" (seq "), subject.find("):")) {
+    match (subject.find(" (händelse nr "), subject.find("):")) {
         (Some(a), Some(b)) if a < b => format!("{}{}", &subject[..a], &subject[b + 1..]),
         _ => subject.to_string(),
     }
@@ -146,7 +146,7 @@ fn the_table_explains_each_finding_in_the_domains_words() {
     );
     assert!(out.contains("14 fel, 22 varningar: avstämningen håller inte"), "{out}");
     // The merger is shown whole, Västra Mälardalen too, though nothing about it deviates.
-    assert!(out.contains("Sammanläggningen till sf-vastmanland från 2024-01-01 (seq 21)"), "{out}");
+    assert!(out.contains("Sammanläggningen till sf-vastmanland från 2024-01-01 (händelse nr 21)"), "{out}");
     let row = out.lines().find(|l| l.starts_with("Samordningsförbundet Västra Mälardalen ")).expect("its row");
     assert!(row.contains("650 000,00") && row.trim_end().ends_with("0,00"), "{row}");
     // Before the documents' errors were recorded, as known at the registrations, nothing is wrong yet.

@@ -97,6 +97,17 @@ async fn text_of(c: &Client, css: &str) -> String {
     c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap().text().await.unwrap()
 }
 
+/// The amounts and dates of the page that the browser broke across lines: every figure cell,
+/// amount, date and time whose text takes more than one line box.
+async fn wrapped(c: &Client) -> Vec<String> {
+    let script = "return Array.from(document.querySelectorAll('td.n, .amount, .date, td.date, time, .figure .value'))\
+        .filter(e => { const r = document.createRange(); r.selectNodeContents(e); \
+            const tops = new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))); return tops.size > 1; })\
+        .map(e => e.textContent.trim());";
+    let found = c.execute(script, vec![]).await.unwrap();
+    found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+}
+
 /// A Swedish amount as shown ("2 274 601,00 kr") in öre.
 fn ore(text: &str) -> i64 {
     let digits: String = text.chars().filter(|c| c.is_ascii_digit() || *c == '-' || *c == '−').collect();
@@ -306,6 +317,7 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         let url = c.current_url().await.unwrap();
         assert_eq!(url.query_pairs().find(|(k, _)| k == "per").map(|(_, v)| v.to_string()), Some("2024-12-31".into()), "{url}");
         screenshot(&c, "07-oversikt-2024").await;
+        assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (07-oversikt-2024)");
         // The budget's utfall is the year's costs (the demo year has no cost outside the budget).
         let costs = ore(&text_of(&c, "#nyckeltal-kostnader").await);
         assert_eq!(ore(&text_of(&c, "#utfall-summa").await), costs);
@@ -331,16 +343,19 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         let years = text_of(&c, "nav.years").await;
         assert!(years.starts_with("År: 2024"), "{years}");
         screenshot(&c, "11-arsredovisning").await;
+        assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (11-arsredovisning)");
         c.goto(&format!("{base}/f/sf-vastmanland/uppfoljning/2024?till=2024-08")).await.unwrap();
         let main = text_of(&c, "main").await;
         assert!(main.contains("januari–augusti 2024") && main.contains("Eget kapital vid årets slut"), "{main}");
         screenshot(&c, "12-uppfoljning").await;
+        assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (12-uppfoljning)");
         // From the follow-up to the delårsrapport of the same month.
         c.find(Locator::LinkText("Delårsrapport för samma månad")).await.unwrap().click().await.unwrap();
         let main = text_of(&c, "main").await;
         assert!(main.contains("Förvaltningsberättelse för perioden") && main.contains("Helårsprognos"), "{main}");
         assert!(main.contains("1 januari – 31 augusti 2024"), "{main}");
         screenshot(&c, "12b-delarsrapport").await;
+        assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (12b-delarsrapport)");
         c.goto(&format!("{base}/verifiera?kor=1")).await.unwrap();
         assert!(text_of(&c, "#verifiering").await.starts_with("Loggen är hel"));
         screenshot(&c, "13-verifiera").await;
@@ -360,6 +375,7 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         c.goto(&format!("{base}/f/sf-vastmanland/avstamning?per=2024-12-31")).await.unwrap();
         assert!(text_of(&c, "main").await.contains("Hela avstämningen"));
         screenshot(&c, "14-avstamning").await;
+        assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (14-avstamning)");
         // Signed out, the session is gone.
         c.goto(&format!("{base}/f/sf-vastmanland")).await.unwrap();
         c.find(Locator::Css("nav.top button.link")).await.unwrap().click().await.unwrap();

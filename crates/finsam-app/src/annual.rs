@@ -1315,7 +1315,7 @@ pub fn render_period(
                 format!("efter profilen {} (jan–dec)", weights.join(" : "))
             };
             let mut out = format!(
-                "Ekonomisk uppföljning {} för {name} ({}), januari–{} ({} av 12 månader)\nMot {}, fördelad {spread}; känt vid seq {} av {latest}\n\n",
+                "Ekonomisk uppföljning {} för {name} ({}), januari–{} ({} av 12 månader)\nMot {}, fördelad {spread}; känt vid händelse nr {} av {latest}\n\n",
                 p.year, p.forbund, pages::MONTH_NAMES[p.months as usize - 1], p.months,
                 reports::measured_against(p.budget_status, p.budget_seq, &format!("den {}", p.through)), p.at.known_at
             );

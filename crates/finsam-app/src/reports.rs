@@ -260,13 +260,13 @@ pub fn balances_swedish_csv(b: &Balances) -> String {
     swedish_csv(&["konto", "namn", &format!("saldo {} (kr)", b.at.as_of)], &rows)
 }
 
-/// The two time axes of a report, as its heading states them: "per 2024-12-31, känt vid seq 293
+/// The two time axes of a report, as its heading states them: "per 2024-12-31, känt vid händelse nr 293
 /// (loggens huvud)".
 pub fn axes_line(at: At, head: u64) -> String {
     let known = if at.known_at == head {
-        format!("känt vid seq {} (loggens huvud)", at.known_at)
+        format!("känt vid händelse nr {} (loggens huvud)", at.known_at)
     } else {
-        format!("känt vid seq {} av {head}", at.known_at)
+        format!("känt vid händelse nr {} av {head}", at.known_at)
     };
     format!("per {}, {known}", at.as_of)
 }
@@ -748,7 +748,7 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
                 finsam_domain::event::BudgetStatus::Outlook => "prognos",
             };
             let mut out = format!(
-                "Budgetläge {} för {} ({status} av {}, seq {})\n{}\n\n",
+                "Budgetläge {} för {} ({status} av {}, händelse nr {})\n{}\n\n",
                 p.year,
                 p.forbund,
                 p.decision,
@@ -1405,7 +1405,7 @@ fn merger_table_text(m: &finsam_projections::reconcile::MergerTable, p: &Project
         ]);
     }
     format!(
-        "\nSammanläggningen till {} från {} (seq {}): bokfört eget kapital per {day_before}, egen prognos för {}\n{}",
+        "\nSammanläggningen till {} från {} (händelse nr {}): bokfört eget kapital per {day_before}, egen prognos för {}\n{}",
         m.into,
         m.effective,
         m.seq,
@@ -1518,8 +1518,9 @@ pub fn render_reconciliation(
                     };
                     let difference = x.difference.map_or(String::new(), |d| format!(" (skillnad {})", d.human()));
                     let seqs = x.events.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+                    let events = if x.events.len() == 1 { "händelse" } else { "händelserna" };
                     out.push_str(&format!(
-                        "  {severity} {:<25} {}: {}{difference} [seq {seqs}]\n",
+                        "  {severity} {:<25} {}: {}{difference} [{events} {seqs}]\n",
                         check_label(x.check),
                         x.subject,
                         x.explanation

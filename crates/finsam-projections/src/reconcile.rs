@@ -357,7 +357,7 @@ impl<'a> Run<'a> {
 
     fn label(b: &BudgetRecord) -> String {
         let what = if b.status == BudgetStatus::Adopted { "budget" } else { "prognos" };
-        format!("{what} {} (seq {})", b.year, b.seq)
+        format!("{what} {} (händelse nr {})", b.year, b.seq)
     }
 
     /// The latest visible plan of `f` for `year` that states a closing equity.
@@ -584,9 +584,11 @@ impl<'a> Run<'a> {
         let Some(opening) = b.stated.as_ref().and_then(|s| s.opening_equity) else { return };
         let f = &b.forbund;
         let (previous, source, mut events) = match self.stated_closing(f, b.year - 1) {
-            Some((c, seq)) => {
-                (c, format!("det utgående eget kapital som angavs för {} (seq {seq})", b.year - 1), vec![b.seq, seq])
-            }
+            Some((c, seq)) => (
+                c,
+                format!("det utgående eget kapital som angavs för {} (händelse nr {seq})", b.year - 1),
+                vec![b.seq, seq],
+            ),
             None => match self.booked_opening(f, b.year) {
                 Some(o) => (o, format!("det eget kapital som var bokfört vid ingången av {}", b.year), vec![b.seq]),
                 None => return,
@@ -1456,7 +1458,7 @@ impl<'a> Run<'a> {
                 None,
                 events,
                 format!(
-                    "{f} upplöstes {dissolved}, men {} händelse(r) i dess bokföring är daterade senare: seq {}",
+                    "{f} upplöstes {dissolved}, men {} händelse(r) i dess bokföring är daterade senare: nr {}",
                     after.len(),
                     after.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
                 ),

@@ -237,8 +237,8 @@ nav.top form { display: inline; } button.link { background: none; border: none; 
 a { color: #1f4e79; } a:focus, button:focus, input:focus, select:focus, textarea:focus { outline: 3px solid #f0a500; outline-offset: 1px; }
 form.timebar { display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; align-items: end; background: #eef3f8; padding: 0.5rem 0.8rem; border-radius: 4px; margin-bottom: 1rem; }
 form.timebar label { display: flex; flex-direction: column; font-size: 0.85rem; }
-.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr)); gap: 0.8rem; margin: 1rem 0; }
-.figure { border: 1px solid #c8d6e5; border-radius: 4px; padding: 0.6rem 0.8rem; } .figure .label { color: #444; font-size: 0.9rem; } .figure .value { font-size: 1.3rem; font-weight: bold; font-variant-numeric: tabular-nums; }
+.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(15rem, 1fr)); gap: 0.8rem; margin: 1rem 0; }
+.figure { border: 1px solid #c8d6e5; border-radius: 4px; padding: 0.6rem 0.8rem; } .figure .label { color: #444; font-size: 0.9rem; } .figure .value { font-size: 1.3rem; font-weight: bold; font-variant-numeric: tabular-nums; white-space: nowrap; }
 form.event { max-width: 40rem; } form.event.wide { max-width: none; } table.budget td { padding: 0.1rem 0.2rem; } table.budget input, table.budget select { width: 100%; } form.event .field { margin: 0.8rem 0; } form.event label { display: block; font-weight: bold; }
 form.event input, form.event select, form.event textarea { font: inherit; padding: 0.3rem; border: 1px solid #777; border-radius: 3px; width: 100%; box-sizing: border-box; }
 form.event input[type=checkbox] { width: auto; } .help { color: #444; font-size: 0.85rem; }
