@@ -356,6 +356,17 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         assert!(main.contains("1 januari – 31 augusti 2024"), "{main}");
         screenshot(&c, "12b-delarsrapport").await;
         assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (12b-delarsrapport)");
+        // The budget's and the merger's event pages: tables in Swedish, the page no wider than
+        // the window, the JSON folded away.
+        for (seq, name) in [(34, "15-handelse-budget"), (21, "16-handelse-sammanlaggning")] {
+            c.goto(&format!("{base}/f/sf-vastmanland/handelse/{seq}")).await.unwrap();
+            let main = text_of(&c, "main").await;
+            assert!(!main.contains("{\"") && main.contains("Visa som JSON"), "{main}");
+            let overflow = c.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
+            assert!(overflow.as_i64().unwrap() <= 0, "event {seq} is wider than the window by {overflow}");
+            assert_eq!(wrapped(&c).await, Vec::<String>::new(), "event {seq}");
+            screenshot(&c, name).await;
+        }
         c.goto(&format!("{base}/verifiera?kor=1")).await.unwrap();
         assert!(text_of(&c, "#verifiering").await.starts_with("Loggen är hel"));
         screenshot(&c, "13-verifiera").await;

@@ -42,6 +42,35 @@ impl Names {
         names
     }
 
+    /// A sentence with the ids it names (of förbund, members, insatser; whole words of
+    /// lowercase letters, digits and hyphens) put as the names they stand for.
+    pub(crate) fn in_words(&self, text: &str) -> String {
+        let id_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        let mut out = String::with_capacity(text.len());
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut String| {
+            let w = word.trim_end_matches('-');
+            let tail = &word[w.len()..];
+            let name = self.forbund.get(w).or_else(|| self.members.get(w)).or_else(|| self.insatser.get(w));
+            match name {
+                Some(n) if w.contains('-') || self.members.contains_key(w) => out.push_str(n),
+                _ => out.push_str(w),
+            }
+            out.push_str(tail);
+            word.clear();
+        };
+        for c in text.chars() {
+            if id_char(c) {
+                word.push(c);
+            } else {
+                flush(&mut word, &mut out);
+                out.push(c);
+            }
+        }
+        flush(&mut word, &mut out);
+        out
+    }
+
     fn of_key<'a>(&'a self, key: &str, id: &str) -> Option<&'a String> {
         match key {
             "member" | "payer" => self.members.get(id),
@@ -250,6 +279,11 @@ fn value_html(key: &str, value: &Value, names: &Names, f: &str) -> Markup {
                     }
                 }
             }
+            // A row's code is for programs (other events refer to it by it); a person reads the
+            // name beside it.
+            if columns.contains(&"name") {
+                columns.retain(|c| *c != "id");
+            }
             html! {
                 div.scroll role="region" tabindex="0" aria-label=(field_label(key)) {
                     table {
@@ -298,8 +332,9 @@ pub(crate) fn fields_html(value: &Value, names: &Names, f: &str) -> Markup {
         @if let Value::Object(fields) = value {
             @for (k, x) in fields {
                 @if !matches!(k.as_str(), "type" | "forbund" | "decision") {
-                    dt { (field_label(k)) }
-                    dd { (value_html(k, x, names, f)) }
+                    @let table = x.as_array().is_some_and(|a| a.iter().any(Value::is_object));
+                    dt class=[table.then_some("wide")] { (field_label(k)) }
+                    dd class=[table.then_some("wide")] { (value_html(k, x, names, f)) }
                 }
             }
         }
@@ -330,7 +365,21 @@ mod tests {
         for unsaid in ["adopted", "{\"", "0.14", "\"individ\""] {
             assert!(!page.contains(unsaid), "{unsaid}: {page}");
         }
-        // The insats by its name in the row, the line's code kept as a code.
+        // The insats by its name in the row; the line's code left to programs.
         assert!(page.contains("<td>Samordningsteam Sala</td>"), "{page}");
+        assert!(!page.contains(">sala<"), "{page}");
+    }
+
+    #[test]
+    fn a_summary_names_what_its_ids_stand_for() {
+        let names = Names {
+            forbund: [("sf-vasteras".to_string(), "Samordningsförbundet Västerås".to_string())].into(),
+            members: [("sala".to_string(), "Sala kommun".to_string())].into(),
+            ..Names::default()
+        };
+        assert_eq!(
+            names.in_words("sammanläggning av sf-vasteras från 2024-01-01; bidrag från sala, 2024-"),
+            "sammanläggning av Samordningsförbundet Västerås från 2024-01-01; bidrag från Sala kommun, 2024-"
+        );
     }
 }

@@ -81,7 +81,7 @@ pub(crate) async fn event_page(
                 @if let Some((label, _)) = vouchers.first() { ", verifikation " strong { (label) } } "." }
         }
         h1 { (title) }
-        p.meta { (finsam_projections::summary::summary(&e.event)) }
+        p.meta { (names.in_words(&finsam_projections::summary::summary(&e.event))) }
         dl.event {
             dt { "Händelse" } dd { "nr " (seq) " i loggen" }
             dt { "Sort" } dd { (finsam_projections::summary::type_label(type_name)) " (" code { (type_name) } ")" }
@@ -176,10 +176,11 @@ pub(crate) async fn trail(
             .filter(|i| i.forbund.as_str() == forbund)
             .map(|i| (i.insats.to_string(), i.name.clone()))
             .collect();
-        Ok((rows, name, insatser))
+        let names = super::event_view::Names::of(books, &reports::parse_forbund(&forbund)?);
+        Ok((rows, name, insatser, names))
     })
     .await;
-    let (rows, name, insatser) = match found {
+    let (rows, name, insatser, names) = match found {
         Ok(x) => x,
         Err(a) => return failure_page(&v, a),
     };
@@ -216,7 +217,7 @@ pub(crate) async fn trail(
                         td.n { a href={"/f/" (f) "/handelse/" (r["seq"])} { (r["seq"]) } }
                         td.date { (r["date"].as_str().unwrap_or("")) }
                         td { (finsam_projections::summary::type_label(r["type"].as_str().unwrap_or(""))) }
-                        td { (r["summary"].as_str().unwrap_or(""))
+                        td { (names.in_words(r["summary"].as_str().unwrap_or("")))
                             @if let Some(c) = r["corrected_by"].as_u64() { " " span.error { "(rättad av " (c) ")" } } }
                         td { @if let Some(d) = r["decision"].as_object() { (d["body"].as_str().unwrap_or("")) " " span.date { (d["date"].as_str().unwrap_or("")) } } }
                         td { (r["recorded_by"].as_str().unwrap_or("")) }
