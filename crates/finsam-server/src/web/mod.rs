@@ -251,7 +251,7 @@ button.secondary { background: #fff; color: #1f4e79; border: 1px solid #1f4e79; 
 .amount, .date { white-space: nowrap; } td.date, th.date { white-space: nowrap; } time { white-space: nowrap; }
 .scroll { overflow-x: auto; max-width: 100%; } dl.nested { display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 0.8rem; margin: 0; }
 dl.nested dt { font-weight: normal; color: #444; } dl.event dd, dl.nested dd { min-width: 0; margin: 0; } dl.event .wide { grid-column: 1 / -1; } dl.event dt.wide { margin-top: 0.6rem; } dd code { overflow-wrap: anywhere; } details.json { margin: 1rem 0; } nav.years { margin: 0 0 0.8rem; }
-pre { overflow-x: auto; } dl.event { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; } dl.event dt { font-weight: bold; }
+tbody th { font-weight: normal; border-bottom: none; text-align: left; } pre { overflow-x: auto; } dl.event { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; } dl.event dt { font-weight: bold; }
 ";
 
 /// What a report page's time bar shows: as of a date, as known at a seq or a time. Both are in

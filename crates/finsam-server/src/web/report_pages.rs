@@ -221,6 +221,7 @@ impl From<&finsam_projections::reconcile::Finding> for Finding {
             error: x.severity.as_str() == "error",
             explanation: x.explanation.clone(),
             events: x.events.clone(),
+            check: finsam_projections::reconcile::check_label(x.check).to_string(),
         }
     }
 }
@@ -235,6 +236,8 @@ pub(crate) struct Finding {
     pub(crate) error: bool,
     pub(crate) explanation: String,
     pub(crate) events: Vec<u64>,
+    /// The check that found it, in words.
+    pub(crate) check: String,
 }
 
 pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, path, q, axes }: Reports) -> Response {
@@ -250,33 +253,53 @@ pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, pat
         let table =
             reports::render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, Format::Table);
         let findings: Vec<Finding> = result.findings.iter().map(Finding::from).collect();
-        Ok((table, result.ok(), books.projection.forbund[&slug].name.clone(), findings))
+        let names = super::event_view::Names::of(books, &slug);
+        Ok((table, result.ok(), books.projection.forbund[&slug].name.clone(), findings, names))
     })
     .await;
-    let (table, ok, name, findings) = match found {
+    let (table, ok, name, findings, names) = match found {
         Ok(x) => x,
         Err(a) => return failure_page(&v, a),
     };
+    // The findings grouped by förbund and by the check that found them, errors first: one
+    // mistake often shows in several places, and the group says where to look.
+    let mut groups: Vec<((String, String), Vec<&Finding>)> = Vec::new();
+    for x in &findings {
+        let key = (x.forbund.clone(), x.check.clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(x),
+            None => groups.push((key, vec![x])),
+        }
+    }
+    groups.sort_by_key(|(_, list)| !list.iter().any(|x| x.error));
+    let errors = findings.iter().filter(|x| x.error).count();
     let body = html! {
         h1 { "Avstämning" }
         (time_bar(&path, &q))
-        p class=(if ok { "notice" } else { "warning" }) { @if ok { "Avstämningen går ihop." } @else { "Avstämningen har anmärkningar; se nedan." } }
-        @if !findings.is_empty() {
-            table {
-                caption { "Anmärkningar" }
-                thead { tr { th { "förbund" } th { "vad" } th.n { "angivet" } th.n { "beräknat" } th.n { "skillnad" } th { "förklaring" } th { "händelser" } } }
-                tbody {
-                    @for x in &findings {
-                        tr class=(if x.error { "problem" } else { "warning" }) {
-                            td { (x.forbund) }
-                            td { (x.subject) }
-                            td.n { (x.stated) }
-                            td.n { (x.computed) }
-                            td.n { (x.difference) }
-                            td { (x.explanation) }
-                            td { @for seq in &x.events {
-                                @if x.forbund == f { a href={"/f/" (f) "/handelse/" (seq)} { (seq) } " " } @else { (seq) " " }
-                            } }
+        p class=(if ok { "notice" } else { "warning" }) {
+            @if ok { "Avstämningen går ihop." }
+            @else { "Avstämningen har anmärkningar: " (errors) " fel och " (findings.len() - errors) " varningar, i " (groups.len()) " grupper nedan." }
+        }
+        @for ((forbund, check), list) in &groups {
+            section.findings {
+                h2 { (names.forbund.get(forbund).unwrap_or(forbund)) ": " (check) }
+                div.scroll role="region" tabindex="0" aria-label={ "Anmärkningar, " (check) } {
+                    table {
+                        thead { tr { th scope="col" { "" } th scope="col" { "vad" } th.n scope="col" { "angivet" } th.n scope="col" { "beräknat" } th.n scope="col" { "skillnad" } th scope="col" { "förklaring" } th scope="col" { "händelser" } } }
+                        tbody {
+                            @for x in list {
+                                tr class=(if x.error { "problem" } else { "warning" }) {
+                                    td { strong { (if x.error { "Fel" } else { "Varning" }) } }
+                                    th scope="row" { (names.in_words(&x.subject)) }
+                                    td.n { (x.stated) }
+                                    td.n { (x.computed) }
+                                    td.n { (x.difference) }
+                                    td { (names.in_words(&x.explanation)) }
+                                    td { @for seq in &x.events {
+                                        @if x.forbund == f { a href={"/f/" (f) "/handelse/" (seq)} { (seq) } " " } @else { (seq) " " }
+                                    } }
+                                }
+                            }
                         }
                     }
                 }
