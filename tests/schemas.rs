@@ -81,11 +81,17 @@ fn every_fixture_event_validates() {
     assert!(n > 100, "checked {n} fixture events");
 }
 
-/// The README's examples: every line of a ```jsonl block is an event.
+/// The documentation's examples (the README and `docs/`): every line of a ```jsonl block is an
+/// event.
 #[test]
 fn every_readme_example_validates() {
     let s = schemas();
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut docs: Vec<_> = std::fs::read_dir(root().join("docs")).unwrap().map(|e| e.unwrap().path()).collect();
+    docs.sort();
+    for doc in docs.iter().filter(|p| p.extension().is_some_and(|x| x == "md")) {
+        readme.push_str(&std::fs::read_to_string(doc).unwrap());
+    }
     let mut in_block = false;
     let mut n = 0;
     for line in readme.lines() {
