@@ -178,3 +178,37 @@ fn the_menus_pages_speak_swedish_to_a_kansli_and_a_revisor() {
         }
     }
 }
+
+/// The Verifiera page takes the head noted at an earlier review and says whether everything
+/// before it is unchanged.
+#[test]
+fn the_verify_page_compares_with_an_earlier_head() {
+    let dir = TempDir::new("pages-verify");
+    let store = fixture_store(&dir);
+    let revisor = token(&store, "revisor", "revisor", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    let web = Browser::sign_in(&server.addr, &revisor);
+    let log = log_json(&store);
+    let earlier = &log[199];
+    let (seq, hash) = (earlier["seq"].as_u64().unwrap(), earlier["hash"].as_str().unwrap());
+    let text = visible_text(&web.get(&format!("/verifiera?kor=1&huvud={seq}%3A{hash}")).body);
+    assert!(text.contains(&format!("händelse {seq}, finns kvar oförändrat")), "{text}");
+    let forged: String = hash.chars().rev().collect();
+    let text = visible_text(&web.get(&format!("/verifiera?kor=1&huvud={seq}%3A{forged}")).body);
+    assert!(text.contains(&format!("händelse {seq}, stämmer inte")), "{text}");
+    let r = web.get("/verifiera?kor=1&huvud=inte-ett-huvud");
+    assert_eq!(r.status, 400);
+    assert!(visible_text(&r.body).contains("NR:HASH"));
+}
+
+/// "Känt vid" a day before anything was recorded shows nothing — and says why.
+#[test]
+fn known_at_before_the_first_recording_says_so() {
+    let dir = TempDir::new("pages-known-at");
+    let store = fixture_store(&dir);
+    let admin = token(&store, "admin", "admin", &[]);
+    let server = Server::start(&store);
+    let web = Browser::sign_in(&server.addr, &admin);
+    let text = visible_text(&web.get("/f/sf-vastmanland?per=2024-12-31&kant=2020-01-01").body);
+    assert!(text.contains("känt vid händelse 0") && text.contains("ingen händelse registrerad ännu"), "{text}");
+}

@@ -87,7 +87,8 @@ pub fn summary(event: &Event) -> String {
                 finsam_domain::event::BudgetStatus::Adopted => "budget",
                 finsam_domain::event::BudgetStatus::Outlook => "prognos",
             };
-            format!("{what} {year}: {} kostnadsrader {}, intäkter {}", costs.len(), c.human(), i.human())
+            let rows = if costs.len() == 1 { "kostnadsrad" } else { "kostnadsrader" };
+            format!("{what} {year}: {} {rows} {}, intäkter {}", costs.len(), c.human(), i.human())
         }
         FundingGranted { insats, year, amount, .. } => format!("beviljade {} till {insats} för {year}", amount.human()),
         FundingChanged { insats, year, delta, reason, .. } => {

@@ -86,6 +86,10 @@ pub(crate) async fn start(State(s): State<Shared_>, Reports { v, f, path, q, mut
     let body = html! {
         h1 { (o.name) }
         p.meta { "Per " (o.at.as_of) ", känt vid händelse " (o.at.known_at) "." }
+        @if o.at.known_at == 0 {
+            p.warning { "Vid den tidpunkt du angav under ”Känt vid” var ingen händelse registrerad ännu, så alla belopp är noll. "
+                "Händelserna registreras med dagens datum och tid; ange ett händelsenummer eller en senare tidpunkt." }
+        }
         (time_bar(&path, &q))
         section aria-labelledby="nyckeltal" {
             h2 #nyckeltal { "Nyckeltal" }

@@ -364,8 +364,8 @@ pub(crate) async fn budget_post(
             section.notice #granskning {
                 h2 { "Granska" }
                 p #sammanfattning { (finsam_projections::summary::summary(&event)) }
-                p { (costs.len()) " kostnadsrader, summa " strong #summa-kostnader { (cost_total.human()) } "; "
-                    (income.len()) " intäktsrader, summa " strong #summa-intakter { (income_total.human()) } "; resultat "
+                p { (costs.len()) (if costs.len() == 1 { " kostnadsrad" } else { " kostnadsrader" }) ", summa " strong #summa-kostnader { (cost_total.human()) } "; "
+                    (income.len()) (if income.len() == 1 { " intäktsrad" } else { " intäktsrader" }) ", summa " strong #summa-intakter { (income_total.human()) } "; resultat "
                     strong { ((income_total - cost_total).human()) } "." }
                 @for (_, w) in &warnings { p.warning role="alert" { (w.swedish) } }
                 p { "Stämmer det? Registrera nedan, eller ändra i tabellen och granska igen." }

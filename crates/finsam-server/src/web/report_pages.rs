@@ -391,6 +391,9 @@ pub(crate) async fn balances_csv(State(s): State<Shared_>, Reports { v, f, axes,
 pub(crate) struct VerifyQuery {
     #[serde(default)]
     pub(crate) kor: Option<String>,
+    /// A head noted at an earlier review (SEQ:HASH), to check that nothing before it changed.
+    #[serde(default)]
+    pub(crate) huvud: Option<String>,
 }
 
 pub(crate) async fn verify_page(
@@ -410,10 +413,24 @@ pub(crate) async fn verify_page(
             "Verifieringen av hela loggen är för revisorer och administratörer.",
         );
     }
+    let earlier = q.huvud.as_deref().map(str::trim).filter(|h| !h.is_empty());
+    let digest = match earlier.map(finsam_store::verify::Digest::parse) {
+        Some(Err(_)) => {
+            return problem_page(
+                Some(&v),
+                StatusCode::BAD_REQUEST,
+                "Huvudet kan inte läsas",
+                "Ett huvud skrivs NR:HASH, som sidan visade vid förra granskningen: händelsens nummer, ett kolon och 64 tecken 0–9 och a–f.",
+            )
+        }
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
     let result = if q.kor.is_some() {
         let dir = s.dir.clone();
+        let digests: Vec<_> = digest.iter().cloned().collect();
         let task = tokio::task::spawn_blocking(move || {
-            (finsam_store::verify(&dir, &[]), finsam_store::access::verify_access(&dir))
+            (finsam_store::verify(&dir, &digests), finsam_store::access::verify_access(&dir))
         });
         task.await.ok()
     } else {
@@ -423,7 +440,12 @@ pub(crate) async fn verify_page(
         h1 { "Verifiera loggen" }
         p { "Verifieringen läser hela händelseloggen från början, räknar om varje rads hash i kedjan och kontrollerar att "
             "varje händelse följer reglerna, och läser åtkomstloggen på samma sätt. Loggens huvud kan jämföras med ett tidigare." }
-        form method="get" action="/verifiera" { input type="hidden" name="kor" value="1"; button.primary type="submit" { "Verifiera nu" } }
+        form.timebar method="get" action="/verifiera" {
+            input type="hidden" name="kor" value="1";
+            label { "Huvud från en tidigare granskning (frivilligt)"
+                input type="text" name="huvud" value=(earlier.unwrap_or("")) placeholder="322:7b5e…" size="40"; }
+            button.primary type="submit" { "Verifiera nu" }
+        }
         @if let Some((events, access)) = &result {
             @match (events, access) {
                 (Ok(r), Ok(a)) => {
@@ -433,9 +455,16 @@ pub(crate) async fn verify_page(
                     }
                     @if let Some(h) = &r.head {
                         h2 { "Sammanfattning (digest)" }
-                        p { "Loggens huvud: " code #digest { (h.seq) ":" (h.hash) } ". Samma huvud som vid förra granskningen betyder att inget före det har ändrats." }
+                        p { "Loggens huvud: " code #digest { (h.seq) ":" (h.hash) } ". Spara det: klistra in det här vid nästa granskning, så visar sidan att inget före det har ändrats." }
                     }
-                    ul { @for (at, what) in &r.problems { li.error { "Vid " (at) ": " (what) } } }
+                    @if let Some(d) = &digest {
+                        @let changed = r.problems.iter().any(|(at, what)| *at == d.seq && what.starts_with("digest"));
+                        p class=(if changed { "problem" } else { "notice" }) #jamforelse {
+                            @if changed { "Huvudet från förra granskningen, händelse " (d.seq) ", stämmer inte: loggen har ändrats eller kortats före det." }
+                            @else { "Huvudet från förra granskningen, händelse " (d.seq) ", finns kvar oförändrat: inget före det har ändrats." }
+                        }
+                    }
+                    ul { @for (at, what) in &r.problems { li.error { "Vid händelse " (at) ": " (what) } } }
                     p { "Åtkomstloggen: " (a.lines) " rader" @if let Some(pr) = &a.problem { ", fel: " (pr) } "." }
                 }
                 (Err(e), _) | (_, Err(e)) => p.problem { "Verifieringen kunde inte köras: " (e.to_string()) },
