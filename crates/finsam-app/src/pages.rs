@@ -105,7 +105,7 @@ pub fn footer_text(name: &str, org_nr: Option<&str>, what: &str, head: &finsam_s
 
 /// One self-contained page: the shell, the style (screen and A4 print), the body and the footer.
 pub fn document(title: &str, footer: &str, body: Markup) -> Markup {
-    shell(title, &print_footer(footer), html! { (body) footer { (footer) } })
+    shell(title, &print_footer(footer), html! { main { (body) } footer { (footer) } })
 }
 
 /// A page in Swedish with the reports' style and `style` after it (inline: nothing fetched).

@@ -742,7 +742,14 @@ pub(crate) fn form_page(
         @if !problems.is_empty() {
             div.problem role="alert" #fel {
                 "Inget har registrerats. Rätta det som är markerat"
-                @if let Some(general) = problems.get("") { ": " (general) } @else { "." }
+                @if let Some(general) = problems.get("") { ": " (general) } @else { ":" }
+                ul {
+                    @for x in spec.fields.iter().flat_map(|g| g.iter()) {
+                        @if let Some(p) = problems.get(x.name) {
+                            li { a href={"#" (x.name.replace('.', "-"))} { (x.label) } ": " (p) }
+                        }
+                    }
+                }
             }
         }
         form.event method="post" action={"/f/" (f) "/registrera/" (spec.slug)} novalidate {
@@ -754,8 +761,9 @@ pub(crate) fn form_page(
                     @let problem = problems.get(x.name);
                     div class=(if problem.is_some() { "field invalid" } else { "field" }) {
                         label for=(id) { (x.label) @if !x.required { " (frivilligt)" } }
-                        @let described = format!("{id}-hjalp fel-{id}");
-                        (input_control(x, &id, value(x.name), c, &described))
+                        @let described = [(!x.help.is_empty()).then(|| format!("{id}-hjalp")), problem.map(|_| format!("fel-{id}"))]
+                            .into_iter().flatten().collect::<Vec<_>>().join(" ");
+                        (input_control(x, &id, value(x.name), c, &described, problem.is_some()))
                         @if !x.help.is_empty() { div.help id={(id) "-hjalp"} { (x.help) } }
                         @if let Some(p) = problem { div.error id={"fel-" (id)} role="alert" { (p) } }
                     }
@@ -768,10 +776,14 @@ pub(crate) fn form_page(
     layout(v, Some((f, &c.name)), "Registrera", spec.title, body)
 }
 
-pub(crate) fn input_control(x: &Field, id: &str, value: &str, c: &Choices, described: &str) -> Markup {
+/// A field's input; `described` names the help and the error shown with it (ids that exist),
+/// `invalid` marks it for assistive technology when its value was refused.
+pub(crate) fn input_control(x: &Field, id: &str, value: &str, c: &Choices, described: &str, invalid: bool) -> Markup {
+    let described = (!described.is_empty()).then_some(described);
+    let invalid = invalid.then_some("true");
     let select = |options: &[(String, String)], blank: &str| {
         html! {
-            select id=(id) name=(x.name) aria-describedby=(described) required[x.required] {
+            select id=(id) name=(x.name) aria-describedby=[described] aria-invalid=[invalid] required[x.required] {
                 option value="" { (blank) }
                 @for (v, label) in options { option value=(v) selected[v == value] { (label) } }
             }
@@ -779,25 +791,25 @@ pub(crate) fn input_control(x: &Field, id: &str, value: &str, c: &Choices, descr
     };
     match x.input {
         Input::Date => {
-            html! { input type="date" id=(id) name=(x.name) value=(value) aria-describedby=(described) required[x.required]; }
+            html! { input type="date" id=(id) name=(x.name) value=(value) aria-describedby=[described] aria-invalid=[invalid] required[x.required]; }
         }
         Input::Year => {
-            html! { input type="number" id=(id) name=(x.name) value=(value) min="2000" max="2100" aria-describedby=(described) required[x.required]; }
+            html! { input type="number" id=(id) name=(x.name) value=(value) min="2000" max="2100" aria-describedby=[described] aria-invalid=[invalid] required[x.required]; }
         }
         Input::Amount => {
-            html! { input type="text" id=(id) name=(x.name) value=(value) inputmode="decimal" autocomplete="off" aria-describedby=(described) required[x.required]; }
+            html! { input type="text" id=(id) name=(x.name) value=(value) inputmode="decimal" autocomplete="off" aria-describedby=[described] aria-invalid=[invalid] required[x.required]; }
         }
         Input::Count(low, high) => {
-            html! { input type="number" id=(id) name=(x.name) value=(value) min=(low) max=(high) aria-describedby=(described) required[x.required]; }
+            html! { input type="number" id=(id) name=(x.name) value=(value) min=(low) max=(high) aria-describedby=[described] aria-invalid=[invalid] required[x.required]; }
         }
         Input::Seq => {
-            html! { input type="text" id=(id) name=(x.name) value=(value) inputmode="numeric" aria-describedby=(described) required[x.required]; }
+            html! { input type="text" id=(id) name=(x.name) value=(value) inputmode="numeric" aria-describedby=[described] aria-invalid=[invalid] required[x.required]; }
         }
         Input::Text => {
-            html! { input type="text" id=(id) name=(x.name) value=(value) aria-describedby=(described) required[x.required]; }
+            html! { input type="text" id=(id) name=(x.name) value=(value) aria-describedby=[described] aria-invalid=[invalid] required[x.required]; }
         }
         Input::LongText => {
-            html! { textarea id=(id) name=(x.name) rows="3" aria-describedby=(described) required[x.required] { (value) } }
+            html! { textarea id=(id) name=(x.name) rows="3" aria-describedby=[described] aria-invalid=[invalid] required[x.required] { (value) } }
         }
         Input::Member => select(&c.members, "– välj medlem –"),
         Input::CostLine => select(&c.cost_lines, "– välj budgetrad –"),
@@ -808,7 +820,7 @@ pub(crate) fn input_control(x: &Field, id: &str, value: &str, c: &Choices, descr
         Input::Choice(options) => {
             let options: Vec<(String, String)> = options.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
             html! {
-                select id=(id) name=(x.name) aria-describedby=(described) {
+                select id=(id) name=(x.name) aria-describedby=[described] aria-invalid=[invalid] {
                     @for (v, label) in &options { option value=(v) selected[v == value] { (label) } }
                 }
             }

@@ -234,7 +234,7 @@ nav.top .brand { font-weight: bold; color: #1f4e79; text-decoration: none; margi
 nav.top a { color: #1f4e79; } nav.top a[aria-current] { font-weight: bold; text-decoration: none; }
 nav.top .who { margin-left: auto; color: #444; font-size: 0.9rem; }
 nav.top form { display: inline; } button.link { background: none; border: none; color: #1f4e79; text-decoration: underline; cursor: pointer; font: inherit; padding: 0; }
-a { color: #1f4e79; } a:focus, button:focus, input:focus, select:focus, textarea:focus { outline: 3px solid #f0a500; outline-offset: 1px; }
+a { color: #1f4e79; } a:focus, button:focus, input:focus, select:focus, textarea:focus, [tabindex]:focus, summary:focus { outline: 3px solid #1a1a1a; outline-offset: 2px; box-shadow: 0 0 0 5px #ffd54f; }
 form.timebar { display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; align-items: end; background: #eef3f8; padding: 0.5rem 0.8rem; border-radius: 4px; margin-bottom: 1rem; }
 form.timebar label { display: flex; flex-direction: column; font-size: 0.85rem; }
 .figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(15rem, 1fr)); gap: 0.8rem; margin: 1rem 0; }
@@ -251,7 +251,12 @@ button.secondary { background: #fff; color: #1f4e79; border: 1px solid #1f4e79; 
 .amount, .date { white-space: nowrap; } td.date, th.date { white-space: nowrap; } time { white-space: nowrap; }
 .scroll { overflow-x: auto; max-width: 100%; } dl.nested { display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 0.8rem; margin: 0; }
 dl.nested dt { font-weight: normal; color: #444; } dl.event dd, dl.nested dd { min-width: 0; margin: 0; } dl.event .wide { grid-column: 1 / -1; } dl.event dt.wide { margin-top: 0.6rem; } dd code { overflow-wrap: anywhere; } details.json { margin: 1rem 0; } nav.years { margin: 0 0 0.8rem; }
-tbody th { font-weight: normal; border-bottom: none; text-align: left; } pre { overflow-x: auto; } dl.event { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; } dl.event dt { font-weight: bold; }
+tbody th { font-weight: normal; border-bottom: none; text-align: left; } @media (max-width: 40rem) {
+  table { display: block; overflow-x: auto; max-width: 100%; } dl.event, dl.nested { grid-template-columns: 1fr; }
+  nav.top .who { margin-left: 0; } form.timebar { flex-direction: column; align-items: stretch; } form.timebar input, form.timebar select { max-width: 100%; box-sizing: border-box; }
+  .figures { grid-template-columns: 1fr; } pre { white-space: pre-wrap; overflow-wrap: anywhere; } code { overflow-wrap: anywhere; }
+}
+pre { overflow-x: auto; } dl.event { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; } dl.event dt { font-weight: bold; }
 ";
 
 /// What a report page's time bar shows: as of a date, as known at a seq or a time. Both are in

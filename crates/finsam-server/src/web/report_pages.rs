@@ -14,8 +14,8 @@ pub(crate) struct PeriodQuery {
 /// A page made by `pages` (the annual report, the follow-up, the member statement), in the
 /// app's frame: its body without its own shell.
 pub(crate) fn inner(document: &str) -> &str {
-    let start = document.find("<body>").map_or(0, |i| i + "<body>".len());
-    let end = document.rfind("</body>").unwrap_or(document.len());
+    let start = document.find("<main>").map_or(0, |i| i + "<main>".len());
+    let end = document.rfind("</main>").unwrap_or(document.len());
     &document[start..end]
 }
 
