@@ -965,11 +965,28 @@ fn decode_kind(
                 Rule::UnknownEventType,
                 "type",
                 json_text(type_value),
-                format!("known types are {}", EventKind::TYPES.join(", ")),
+                match closest_type(&type_name) {
+                    Some(t) => {
+                        format!("did you mean {t:?} (menade du {t})? Known types are {}", EventKind::TYPES.join(", "))
+                    }
+                    None => format!("known types are {}", EventKind::TYPES.join(", ")),
+                },
             ))
         }
     };
     Ok(kind)
+}
+
+/// The event type a misspelt one most likely meant: the nearest by edit distance (ignoring
+/// case), if it is near enough to be a slip rather than another word.
+fn closest_type(name: &str) -> Option<&'static str> {
+    let lower = name.to_lowercase();
+    EventKind::TYPES
+        .iter()
+        .map(|t| (strsim::levenshtein(&lower, &t.to_lowercase()), *t))
+        .filter(|(d, t)| *d <= (t.len() / 4).max(2))
+        .min()
+        .map(|(_, t)| t)
 }
 
 /// An optional org nr, written NNNNNN-NNNN and passing the Luhn check.

@@ -56,3 +56,13 @@ fn a_decoded_event_encodes_to_the_same_canonical_json() {
     assert_eq!(event.to_json(), input);
     assert_eq!(Event::from_json(&event.to_json()).unwrap(), event);
 }
+
+#[test]
+fn a_misspelt_type_is_refused_with_the_type_it_most_likely_meant() {
+    let r = reject(json!({"type": "ContributionRecieved", "forbund": "sf-vastmanland", "date": "2024-05-01"}));
+    assert_eq!(r.rule, Rule::UnknownEventType);
+    assert!(r.message.starts_with("did you mean \"ContributionReceived\""), "{}", r.message);
+    // Another word altogether gets the list, and no guess.
+    let r = reject(json!({"type": "Faktura", "forbund": "sf-vastmanland", "date": "2024-05-01"}));
+    assert!(r.message.starts_with("known types are"), "{}", r.message);
+}
