@@ -965,7 +965,7 @@ fn decode_kind(
                 Rule::UnknownEventType,
                 "type",
                 json_text(type_value),
-                match closest_type(&type_name) {
+                match closest_type(type_name) {
                     Some(t) => {
                         format!("did you mean {t:?} (menade du {t})? Known types are {}", EventKind::TYPES.join(", "))
                     }
