@@ -137,11 +137,28 @@ fn month_bar(path: &str, year: i32, month: u32, kant: Option<&str>, other: (&str
     }
 }
 
-pub(crate) async fn period_page(
-    State(s): State<Shared_>,
-    UrlPath((_, year)): UrlPath<(String, i32)>,
-    Query(q): Query<PeriodQuery>,
+/// A report of a year through a month, in the app's frame: the follow-up or the delårsrapport.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MonthReport {
+    FollowUp,
+    Interim,
+}
+
+impl MonthReport {
+    fn page(self) -> &'static str {
+        match self {
+            MonthReport::FollowUp => "uppfoljning",
+            MonthReport::Interim => "delarsrapport",
+        }
+    }
+}
+
+async fn month_report(
+    s: Shared_,
+    year: i32,
+    q: PeriodQuery,
     Reads { v, f, path }: Reads,
+    report: MonthReport,
 ) -> Response {
     let (month, known_at) = match month_asked(&v, year, &q) {
         Ok(asked) => asked,
@@ -155,14 +172,35 @@ pub(crate) async fn period_page(
             known_at,
             profile: finsam_projections::period::Profile::even(),
         };
-        let page = finsam_app::annual::period_out(store, books, &forbund, &asked, Format::Html)?;
+        let page = match report {
+            MonthReport::FollowUp => finsam_app::annual::period_out(store, books, &forbund, &asked, Format::Html)?,
+            MonthReport::Interim => finsam_app::interim::interim_out(store, books, &forbund, &asked, Format::Html)?,
+        };
         Ok((page, forbund_name(books, &forbund)?))
     })
     .await;
-    let other = ("Delårsrapport för samma månad", format!("/f/{f}/delarsrapport/{year}?till={year}-{month:02}"));
+    let (title, other) = match report {
+        MonthReport::FollowUp => {
+            (format!("Ekonomisk uppföljning {year}"), ("Delårsrapport för samma månad", MonthReport::Interim))
+        }
+        MonthReport::Interim => {
+            (format!("Delårsrapport {year}"), ("Uppföljning för samma månad", MonthReport::FollowUp))
+        }
+    };
+    let other = (other.0, format!("/f/{f}/{}/{year}?till={year}-{month:02}", other.1.page()));
     let bar =
-        html! { (year_links(&v, &f, "uppfoljning", year)) (month_bar(&path, year, month, q.kant.as_deref(), other)) };
-    report_in_frame(&v, &f, found, "Uppföljning", &format!("Ekonomisk uppföljning {year}"), bar)
+        html! { (year_links(&v, &f, report.page(), year)) (month_bar(&path, year, month, q.kant.as_deref(), other)) };
+    report_in_frame(&v, &f, found, "Uppföljning", &title, bar)
+}
+
+/// The board's follow-up of a year through a month, as a page (`finsam report period`).
+pub(crate) async fn period_page(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Query(q): Query<PeriodQuery>,
+    reads: Reads,
+) -> Response {
+    month_report(s, year, q, reads, MonthReport::FollowUp).await
 }
 
 /// The delårsrapport of a year through a month, as a page (`finsam report interim`).
@@ -170,28 +208,9 @@ pub(crate) async fn interim_page(
     State(s): State<Shared_>,
     UrlPath((_, year)): UrlPath<(String, i32)>,
     Query(q): Query<PeriodQuery>,
-    Reads { v, f, path }: Reads,
+    reads: Reads,
 ) -> Response {
-    let (month, known_at) = match month_asked(&v, year, &q) {
-        Ok(asked) => asked,
-        Err(page) => return *page,
-    };
-    let forbund = f.clone();
-    let found = on_books(s.clone(), move |store, books| {
-        let asked = finsam_app::annual::PeriodAsked {
-            year,
-            through: (year, month),
-            known_at,
-            profile: finsam_projections::period::Profile::even(),
-        };
-        let page = finsam_app::interim::interim_out(store, books, &forbund, &asked, Format::Html)?;
-        Ok((page, forbund_name(books, &forbund)?))
-    })
-    .await;
-    let other = ("Uppföljning för samma månad", format!("/f/{f}/uppfoljning/{year}?till={year}-{month:02}"));
-    let bar =
-        html! { (year_links(&v, &f, "delarsrapport", year)) (month_bar(&path, year, month, q.kant.as_deref(), other)) };
-    report_in_frame(&v, &f, found, "Uppföljning", &format!("Delårsrapport {year}"), bar)
+    month_report(s, year, q, reads, MonthReport::Interim).await
 }
 
 pub(crate) async fn members_page(
