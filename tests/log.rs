@@ -357,3 +357,22 @@ fn a_generated_log_records_in_bulk_and_verifies() {
     assert!(stderr(&o).contains("the 2 batch(es) before it are recorded"), "{}", stderr(&o));
     assert_eq!(log_json(&store2).len(), 1000);
 }
+
+/// Shell completion and a manual page, from the same definitions as `--help`.
+#[test]
+fn completions_and_the_manual_page_come_from_the_commands_themselves() {
+    let dir = TempDir::new("completions");
+    let o = finsam(&dir.store(), &["completions", "bash"], "");
+    assert_exit(&o, 0);
+    let script = stdout(&o);
+    assert!(script.contains("_finsam()") && script.contains("reconcile") && script.contains("--known-at"));
+    let path = dir.0.join("finsam.bash");
+    std::fs::write(&path, &script).unwrap();
+    let check = std::process::Command::new("bash").arg("-n").arg(&path).output().unwrap();
+    assert!(check.status.success(), "bash reads it: {}", String::from_utf8_lossy(&check.stderr));
+    let o = finsam(&dir.store(), &["man"], "");
+    assert_exit(&o, 0);
+    let page = stdout(&o);
+    assert!(page.contains(".TH finsam 1") && page.contains("samordningsförbund"), "{page}");
+    assert_exit(&finsam(&dir.store(), &["completions", "tcsh"], ""), 2);
+}

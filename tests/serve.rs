@@ -742,3 +742,19 @@ fn the_api_answers_whatever_schemathesis_generates_from_its_openapi_document() {
     assert!(v.contains("\"ok\":true"), "{v}");
     assert!(server.stop().success());
 }
+
+/// While `finsam serve` holds the store, a `finsam record` is refused with the way to record
+/// through the server instead; nothing is written.
+#[test]
+fn a_writer_refused_by_a_running_server_is_told_to_record_through_it() {
+    let dir = TempDir::new("serve-holds");
+    let store = fixture_store(&dir);
+    let before = log_json(&store).len();
+    let server = Server::start(&store);
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "1", None));
+    assert_exit(&o, 2);
+    let said = stderr(&o);
+    assert!(said.contains("held by a running `finsam serve`") && said.contains("POST /api/v1/events"), "{said}");
+    drop(server);
+    assert_eq!(log_json(&store).len(), before, "nothing written");
+}

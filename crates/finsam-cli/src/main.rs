@@ -569,6 +569,25 @@ it replaced, plus clearly labelled example data) into a fresh store and print th
 Without --store (or FINSAM_STORE) the store is a new directory under the system's temp dir;
 its path is printed so you can explore it with `finsam --store PATH log`.")]
     Demo,
+    /// Shell completion for bash, zsh, fish, elvish or PowerShell, to standard output
+    #[command(long_about = "\
+Print the completion script for a shell, so that Tab completes finsam's commands and options.
+
+Examples:
+  finsam completions bash > ~/.local/share/bash-completion/completions/finsam
+  finsam completions zsh > ~/.zfunc/_finsam
+  finsam completions fish > ~/.config/fish/completions/finsam.fish")]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (man 1 finsam), in roff, to standard output
+    #[command(long_about = "\
+Print finsam's manual page in roff, for man(1).
+
+Example:
+  finsam man > ~/.local/share/man/man1/finsam.1 && man finsam")]
+    Man,
     /// Serve the store over HTTP to several users (roles, tokens, an access log)
     #[command(long_about = "\
 Holds the store open (its writer lock, its books in memory) and serves the JSON API under
@@ -579,7 +598,7 @@ Caddy or nginx) in front to serve beyond this machine. Stops cleanly on Ctrl-C o
 requests under way are answered, every acknowledged batch is on disk.
 
 Example:
-  finsam --store /srv/finsam user add anna --role kansli --forbund sf-vastmanland
+  finsam --store /srv/finsam user add anna --role kansli --forbund sf-vastmanland --by kansli-chef
   finsam --store /srv/finsam serve --listen 127.0.0.1:8080
   finsam serve --openapi > openapi.json     # the API's document, for a client generator")]
     Serve {
@@ -777,6 +796,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             reports::explain(&store_dir(&cli.store), &forbund, &account, axes.into(), chart.as_ref(), format)?
         }
         Command::Demo => demo::run(cli.store.clone(), format)?,
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "finsam", &mut out);
+            emit(&String::from_utf8(out).expect("the completion script is UTF-8"));
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .map_err(|e| Failure { code: 1, message: format!("the manual page: {e}") })?;
+            emit(&String::from_utf8(out).expect("the manual page is UTF-8"));
+        }
         Command::Serve { .. } => unreachable!("main runs the server on its own runtime"),
         Command::User(command) => user(&store_dir(&cli.store), command, format)?,
         Command::Generate { forbund, years, seed } => generate(forbund, years, seed)?,

@@ -19,10 +19,7 @@ pub enum StoreError {
     )]
     VersionMoved { forbund: String, expected: u64, actual: u64 },
     /// Another process holds the store's writer lock.
-    #[error(
-        "the store {} is in use by another writer ({holder}); one writer at a time: try again when it has finished",
-        .dir.display()
-    )]
+    #[error("{}", locked(.dir, .holder))]
     Locked { dir: PathBuf, holder: String },
     #[error("{} is not a finsam store (no log.jsonl): create one with `finsam --store {} init`", .dir.display(), .dir.display())]
     NotAStore { dir: PathBuf },
@@ -63,5 +60,21 @@ impl StoreError {
 impl From<Rejection> for StoreError {
     fn from(r: Rejection) -> Self {
         StoreError::Rejected(r)
+    }
+}
+
+/// Why a writer cannot open the store, and what to do: a running `finsam serve` takes the
+/// writes itself (through its API and its forms); another writer will finish.
+fn locked(dir: &std::path::Path, holder: &str) -> String {
+    if holder.contains(" serve") {
+        format!(
+            "the store {} is held by a running `finsam serve` ({holder}): while it runs, record through it — POST /api/v1/events with a kansli's token, or the web app's forms — or stop it (Ctrl-C) and try again",
+            dir.display()
+        )
+    } else {
+        format!(
+            "the store {} is in use by another writer ({holder}); one writer at a time: try again when it has finished",
+            dir.display()
+        )
     }
 }

@@ -205,7 +205,15 @@ fn take_lock(dir: &Path) -> Result<File, StoreError> {
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, "lock", e)),
     }
-    let note = format!("finsam pid {} since {}", std::process::id(), chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
+    // Who holds it, for the message another writer gets: the process, since when, and its
+    // command (no secrets are ever arguments: tokens come from files and the environment).
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    let note = format!(
+        "finsam pid {} since {}: finsam {}",
+        std::process::id(),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+        command.join(" ")
+    );
     let _ = file.set_len(0).and_then(|_| file.seek(SeekFrom::Start(0))).and_then(|_| file.write_all(note.as_bytes()));
     Ok(file)
 }
