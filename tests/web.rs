@@ -108,6 +108,28 @@ async fn wrapped(c: &Client) -> Vec<String> {
     found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
 }
 
+/// axe-core (npm), which checks a page against WCAG 2.1 A and AA: its script, installed by
+/// `.ci/run` under `target/axe` (or where `FINSAM_AXE` points).
+fn axe_source() -> Option<String> {
+    let path = std::env::var_os("FINSAM_AXE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/axe/node_modules/axe-core/axe.min.js"));
+    let present =
+        tool_present(path.is_file(), "axe-core", "FINSAM_REQUIRE_AXE", "npm install --prefix target/axe axe-core@4");
+    present.then(|| std::fs::read_to_string(&path).unwrap())
+}
+
+/// The WCAG 2.1 A and AA violations axe-core finds on the page: "rule: element, …".
+async fn axe(c: &Client, source: &str) -> Vec<String> {
+    c.execute(source, vec![]).await.unwrap();
+    let script = "const done = arguments[arguments.length - 1];\
+        axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] })\
+          .then(r => done(r.violations.map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))\
+          .catch(e => done(['axe failed: ' + e]));";
+    let found = c.execute_async(script, vec![]).await.unwrap();
+    found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+}
+
 /// A Swedish amount as shown ("2 274 601,00 kr") in öre.
 fn ore(text: &str) -> i64 {
     let digits: String = text.chars().filter(|c| c.is_ascii_digit() || *c == '-' || *c == '−').collect();
@@ -158,6 +180,8 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
     if !browser_present() {
         return;
     }
+    // Every page the walk looks at is checked against WCAG 2.1 AA as well.
+    let axe_script = axe_source();
     let dir = TempDir::new("web");
     let store = fixture_store(&dir);
     let kansli = token(&store, "kansli", "kansli", &["sf-vastmanland"]);
@@ -173,6 +197,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         c.goto(&format!("{base}/f/sf-vastmanland")).await.unwrap();
         assert!(c.current_url().await.unwrap().path().starts_with("/logga-in"));
         screenshot(&c, "01-logga-in").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 01-logga-in");
+        }
         sign_in(&c, &base, &kansli).await;
         // One förbund: straight to its start page.
         assert_eq!(c.current_url().await.unwrap().path(), "/f/sf-vastmanland");
@@ -190,6 +217,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
             assert_eq!(a.attr("href").await.unwrap().as_deref(), Some(href), "{link}");
         }
         screenshot(&c, "02-oversikt-kansli").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 02-oversikt-kansli");
+        }
         // Today's bank, before the kansli records a payment of today.
         let today = chrono::Utc::now().date_naive();
         c.goto(&format!("{base}/f/sf-vastmanland?per={today}")).await.unwrap();
@@ -206,6 +236,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         let error = text_of(&c, "#fel-amount").await;
         assert!(error.contains("decimalkomma"), "the error is next to the amount: {error}");
         screenshot(&c, "03-formular-fel").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 03-formular-fel");
+        }
         assert_eq!(log_json(&store).len(), head_before, "nothing recorded while a problem remains");
         // Written the Swedish way: shown back for confirmation, canonically, then recorded.
         let amount = c.find(Locator::Css("#amount")).await.unwrap();
@@ -215,6 +248,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         assert_eq!(text_of(&c, "#granska-amount").await, "1 500,50 kr");
         assert!(text_of(&c, "#granskning").await.contains("Sala kommun"), "the member by name");
         screenshot(&c, "04-granska").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 04-granska");
+        }
         assert_eq!(log_json(&store).len(), head_before, "nothing recorded before the confirmation");
         if let Ok(seen) = c.find(Locator::Css("input[name=sett_varningar]")).await {
             seen.click().await.unwrap();
@@ -230,6 +266,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         let seq = recorded["seq"].as_u64().unwrap();
         assert!(notice.contains(&seq.to_string()) && notice.contains("verifikation"), "{notice}");
         screenshot(&c, "05-registrerad").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 05-registrerad");
+        }
         // The start page's figure moved by exactly that amount: with a payment this year, the
         // menu's overview opens on today.
         c.find(Locator::LinkText("Översikt")).await.unwrap().click().await.unwrap();
@@ -280,12 +319,18 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         assert_eq!(cell.attr("value").await.unwrap().as_deref(), Some("1 750 000,505"), "the pasted row is in the table");
         assert!(text_of(&c, "td.invalid .error").await.contains("två decimaler"), "the wrong amount's reason is next to it");
         screenshot(&c, "05b-budget-fel").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 05b-budget-fel");
+        }
         cell.clear().await.unwrap();
         cell.send_keys("1 750 000").await.unwrap();
         c.find(Locator::Css("form.event.wide button.primary")).await.unwrap().click().await.unwrap();
         assert_eq!(text_of(&c, "#summa-kostnader").await, "4 660 000,00 kr");
         assert_eq!(text_of(&c, "#summa-intakter").await, "4 660 000,00 kr");
         screenshot(&c, "05c-budget-granska").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 05c-budget-granska");
+        }
         let before = log_json(&store).len();
         c.find(Locator::Css("#granskning button.primary")).await.unwrap().click().await.unwrap();
         text_of(&c, "#registrerad").await;
@@ -308,6 +353,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         assert!(text_of(&c, "main").await.contains("Ingen behörighet"));
         assert!(c.find_all(Locator::Css("form.event")).await.unwrap().is_empty());
         screenshot(&c, "06-revisor-ingen-behorighet").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 06-revisor-ingen-behorighet");
+        }
         // The year 2024 as of its end, by the time bar: the URL says what is seen.
         c.goto(&format!("{base}/f/sf-vastmanland")).await.unwrap();
         // (The date picker's value set as the picker sets it: typing into it depends on the locale.)
@@ -317,6 +365,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         let url = c.current_url().await.unwrap();
         assert_eq!(url.query_pairs().find(|(k, _)| k == "per").map(|(_, v)| v.to_string()), Some("2024-12-31".into()), "{url}");
         screenshot(&c, "07-oversikt-2024").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 07-oversikt-2024");
+        }
         assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (07-oversikt-2024)");
         // The budget's utfall is the year's costs (the demo year has no cost outside the budget).
         let costs = ore(&text_of(&c, "#nyckeltal-kostnader").await);
@@ -327,15 +378,24 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         c.find(Locator::Css("#utfall-samordningsteam-sala")).await.unwrap().click().await.unwrap();
         assert_eq!(text_of(&c, "#utfall").await, format!("{utfall} kr"), "the line's page sums to the figure clicked");
         screenshot(&c, "08-budgetrad").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 08-budgetrad");
+        }
         c.find(Locator::Css("table tbody tr td a")).await.unwrap().click().await.unwrap();
         let via = text_of(&c, "#beslut-via").await;
         assert!(via.contains("beslutet i händelse"), "{via}");
         screenshot(&c, "09-kostnad").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 09-kostnad");
+        }
         c.find(Locator::Css("#beslutet")).await.unwrap().click().await.unwrap();
         let decision = text_of(&c, "#beslut").await;
         assert!(decision.starts_with("Beslutat av ") && decision.contains("2023"), "{decision}");
         assert!(text_of(&c, "h1").await.contains("Medel beviljade"), "the decision is a grant");
         screenshot(&c, "10-beslut").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 10-beslut");
+        }
         // The annual report and the follow-up, in the app.
         c.goto(&format!("{base}/f/sf-vastmanland/arsredovisning/2024")).await.unwrap();
         assert!(text_of(&c, "main").await.contains("Resultaträkning"));
@@ -343,11 +403,17 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         let years = text_of(&c, "nav.years").await;
         assert!(years.starts_with("År: 2024"), "{years}");
         screenshot(&c, "11-arsredovisning").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 11-arsredovisning");
+        }
         assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (11-arsredovisning)");
         c.goto(&format!("{base}/f/sf-vastmanland/uppfoljning/2024?till=2024-08")).await.unwrap();
         let main = text_of(&c, "main").await;
         assert!(main.contains("januari–augusti 2024") && main.contains("Eget kapital vid årets slut"), "{main}");
         screenshot(&c, "12-uppfoljning").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 12-uppfoljning");
+        }
         assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (12-uppfoljning)");
         // From the follow-up to the delårsrapport of the same month.
         c.find(Locator::LinkText("Delårsrapport för samma månad")).await.unwrap().click().await.unwrap();
@@ -355,6 +421,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         assert!(main.contains("Förvaltningsberättelse för perioden") && main.contains("Helårsprognos"), "{main}");
         assert!(main.contains("1 januari – 31 augusti 2024"), "{main}");
         screenshot(&c, "12b-delarsrapport").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 12b-delarsrapport");
+        }
         assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (12b-delarsrapport)");
         // The budget's and the merger's event pages: tables in Swedish, the page no wider than
         // the window, the JSON folded away.
@@ -370,6 +439,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         c.goto(&format!("{base}/verifiera?kor=1")).await.unwrap();
         assert!(text_of(&c, "#verifiering").await.starts_with("Loggen är hel"));
         screenshot(&c, "13-verifiera").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 13-verifiera");
+        }
         // The downloads are the API's, reached with the session; the API's writes never are.
         let cookie = c.get_named_cookie("finsam_session").await.unwrap();
         let session = format!("finsam_session={}", cookie.value());
@@ -386,6 +458,9 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         c.goto(&format!("{base}/f/sf-vastmanland/avstamning?per=2024-12-31")).await.unwrap();
         assert!(text_of(&c, "main").await.contains("Hela avstämningen"));
         screenshot(&c, "14-avstamning").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 14-avstamning");
+        }
         assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (14-avstamning)");
         // Signed out, the session is gone.
         c.goto(&format!("{base}/f/sf-vastmanland")).await.unwrap();

@@ -92,7 +92,7 @@ pub(crate) async fn event_page(
         details.json {
             summary { "Visa som JSON" }
             p.note { "Händelsen som den står i loggen (den kanoniska raden som kedjans hash räknas på)." }
-            pre { (serde_json::to_string_pretty(&value).expect("serialises")) }
+            pre tabindex="0" role="region" aria-label="Händelsen som JSON" { (serde_json::to_string_pretty(&value).expect("serialises")) }
         }
         section {
             h2 { "Beslut" }

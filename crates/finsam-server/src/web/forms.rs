@@ -961,7 +961,7 @@ pub(crate) fn confirm_page(
                 @if !text.is_empty() { dt { (x.label) } dd id={"granska-" (x.name.replace('.', "-"))} { (text) } }
             } }
         }
-        details { summary { "Händelsen som den skrivs i loggen" } pre { (serde_json::to_string_pretty(json).expect("serialises")) } }
+        details { summary { "Händelsen som den skrivs i loggen" } pre tabindex="0" role="region" aria-label="Händelsen som JSON" { (serde_json::to_string_pretty(json).expect("serialises")) } }
         form.event method="post" action={"/f/" (f) "/registrera/" (spec.slug)} {
             input type="hidden" name="csrf" value=(v.csrf);
             @for (k, val) in values {

@@ -325,7 +325,7 @@ pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, pat
             }
         }
         h2 { "Hela avstämningen" }
-        pre { (table) }
+        pre tabindex="0" role="region" aria-label="Hela avstämningen som text" { (table) }
     };
     html_response(
         StatusCode::OK,
