@@ -76,6 +76,7 @@ fn downloads_have_their_names_and_the_peoples_csv_is_swedish() {
     for (path, name) in [
         ("/api/v1/forbund/sf-vastmanland/export/sie/2024", ".se\""),
         ("/api/v1/forbund/sf-vastmanland/bundle/2024", ".zip\""),
+        ("/api/v1/forbund/sf-vastmanland/export/journal?year=2024", ".journal\""),
     ] {
         let r = web.get(path);
         assert_eq!(r.status, 200, "{path}");

@@ -462,6 +462,13 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
             assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 14-avstamning");
         }
         assert_eq!(wrapped(&c).await, Vec::<String>::new(), "no amount or date broken across lines at 1280 px (14-avstamning)");
+        // The downloads page says what each file is for.
+        c.goto(&format!("{base}/f/sf-vastmanland/ladda-ner")).await.unwrap();
+        assert!(text_of(&c, "main").await.contains("Vad filerna är till för"));
+        screenshot(&c, "18-ladda-ner").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 18-ladda-ner");
+        }
         // Signed out, the session is gone.
         c.goto(&format!("{base}/f/sf-vastmanland")).await.unwrap();
         c.find(Locator::Css("nav.top button.link")).await.unwrap().click().await.unwrap();

@@ -357,9 +357,9 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
                     @for y in &years {
                         tr {
                             td { (y) }
-                            td { a href={(api) "/bundle/" (y)} download { "paket-" (y) ".zip" } }
-                            td { a href={(api) "/export/sie/" (y)} download { "sie-" (y) ".se" } }
-                            td { a href={(api) "/export/journal?year=" (y)} download { "journal-" (y) ".ledger" } }
+                            td { a href={(api) "/bundle/" (y)} download { "revisorns paket " (y) " (zip)" } }
+                            td { a href={(api) "/export/sie/" (y)} download { (f) "-" (y) ".se" } }
+                            td { a href={(api) "/export/journal?year=" (y)} download { (f) "-" (y) ".journal" } }
                         }
                     }
                 }
