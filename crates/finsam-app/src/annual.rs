@@ -1197,14 +1197,10 @@ pub fn contributions_sentence(c: &finsam_projections::members::Periodised) -> St
 }
 
 /// The forecast's methods for a program: kind, mark and the Swedish description.
-struct ForecastKindList;
-
-impl ForecastKindList {
-    fn all() -> Value {
-        use finsam_projections::period::ForecastKind;
-        let kinds = ForecastKind::MARKED.iter().chain([&ForecastKind::Budget]);
-        json!(kinds.map(|k| json!({"kind": k.as_str(), "mark": k.mark(), "text": k.swedish()})).collect::<Vec<_>>())
-    }
+fn forecast_methods_json() -> Value {
+    use finsam_projections::period::ForecastKind;
+    let kinds = ForecastKind::MARKED.iter().chain([&ForecastKind::Budget]);
+    json!(kinds.map(|k| json!({"kind": k.as_str(), "mark": k.mark(), "text": k.swedish()})).collect::<Vec<_>>())
 }
 
 /// The rows of income, result and equity in the follow-up: (label, figures).
@@ -1259,7 +1255,7 @@ pub fn render_period(
                 "result": follow_json(&p.result),
                 "equity_before": p.equity_before.canonical(),
                 "equity": follow_json(&p.equity),
-                "forecast_methods": ForecastKindList::all(),
+                "forecast_methods": forecast_methods_json(),
                 "per_month": p.per_month.iter().map(|m| json!({"month": m.month, "budget": m.budget.canonical(), "utfall": m.utfall.canonical()})).collect::<Vec<_>>(),
                 "contributions": {"months": contributions.months, "decided": contributions.decided.canonical(),
                     "earned": contributions.earned.canonical(), "unearned": contributions.unearned.canonical()},

@@ -63,7 +63,7 @@ impl Figure {
     pub fn human(self) -> String {
         match self {
             Figure::Kr(a) => a.human(),
-            Figure::Fraction(d) => format!("{} %", (d * Decimal::from(100)).normalize()).replace('.', ","),
+            Figure::Fraction(d) => percent(d),
         }
     }
 }

@@ -424,7 +424,12 @@ fn signed_in(s: &Shared, headers: &HeaderMap, path: &str) -> Result<Visitor, Ref
 
 /// The visitor, if the user may read the förbund's books.
 fn reader(s: &Shared, headers: &HeaderMap, path: &str, f: &str) -> Result<Visitor, Refusal> {
-    let v = signed_in(s, headers, path)?.on_forbund(s, f, None);
+    reader_at(s, headers, path, f, None)
+}
+
+/// As `reader`, the menu's year taken from the time bar's date when one is asked.
+fn reader_at(s: &Shared, headers: &HeaderMap, path: &str, f: &str, q: Option<&TimeQuery>) -> Result<Visitor, Refusal> {
+    let v = signed_in(s, headers, path)?.on_forbund(s, f, q);
     if !v.user.covers(f) {
         return Err(Box::new(problem_page(
             Some(&v),
@@ -446,7 +451,7 @@ fn report_reader(
     f: &str,
     q: &TimeQuery,
 ) -> Result<(Visitor, Axes), Refusal> {
-    let v = reader(s, headers, &format!("{path}{}", q.query()), f)?.on_forbund(s, f, Some(q));
+    let v = reader_at(s, headers, &format!("{path}{}", q.query()), f, Some(q))?;
     match q.axes() {
         Ok(Axes { known_at: Some(KnownAt::Seq(n)), .. }) if n > s.snapshot().head.seq => {
             let head = s.snapshot().head.seq;
