@@ -213,3 +213,21 @@ fn known_at_before_the_first_recording_says_so() {
     let text = visible_text(&web.get("/f/sf-vastmanland?per=2024-12-31&kant=2020-01-01").body);
     assert!(text.contains("känt vid händelse 0") && text.contains("ingen händelse registrerad ännu"), "{text}");
 }
+
+/// A kansli of one förbund sees nothing of another förbund's event through the correction form.
+#[test]
+fn the_correction_form_describes_no_other_forbunds_event() {
+    let dir = TempDir::new("pages-correction-other");
+    let store = fixture_store(&dir);
+    let kansli = token(&store, "kansli", "kansli", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    let web = Browser::sign_in(&server.addr, &kansli);
+    let log = log_json(&store);
+    let other =
+        log.iter().find(|r| r["event"]["forbund"] == "sf-vasteras" && r["event"]["type"] == "CostRecorded").unwrap();
+    let seq = other["seq"].as_u64().unwrap();
+    let r = web.get(&format!("/f/sf-vastmanland/registrera/rattelse?seq={seq}"));
+    assert_eq!(r.status, 200);
+    let text = visible_text(&r.body);
+    assert!(!text.contains("Du rättar"), "{text}");
+}

@@ -692,7 +692,9 @@ pub(crate) async fn correction_context(
             Ok(())
         })?;
         let closed = books.projection.closed_through.get(&slug).copied();
-        Ok(found.map(|e| (e, closed)))
+        // Only an event of this förbund's books is described here (as on its event page).
+        let touches = |e: &finsam_store::Envelope| e.event.forbund == slug || e.event.forbund_named().contains(&&slug);
+        Ok(found.filter(touches).map(|e| (e, closed)))
     })
     .await
     .ok()??;
