@@ -9,6 +9,7 @@ mod canonical;
 mod contributions;
 mod crash;
 mod hostile;
+mod import;
 mod invoices;
 mod journal;
 mod log;

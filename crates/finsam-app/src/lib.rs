@@ -10,6 +10,7 @@ pub mod answers;
 pub mod audit;
 pub mod charts;
 pub mod exports;
+pub mod import;
 pub mod interim;
 pub mod output;
 pub mod pages;

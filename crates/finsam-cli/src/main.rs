@@ -311,6 +311,45 @@ by ?; a backslash by /), CRLF, and a #KSUMMA CRC-32. The same log gives the same
 }
 
 #[derive(Subcommand)]
+enum ImportCommand {
+    /// A bank file: camt.053 or camt.054 (ISO 20022, versions .001.02 and .001.08) or BgMax
+    #[command(long_about = "\
+Reads a bank file — an account statement (camt.053), a notification (camt.054) or Bankgirot's
+file of incoming payments (BgMax) — and matches each booked payment to what the books say is
+owed: money in from a member to its decided contribution (by payer, amount and the invoicing
+plan's due parts; Försäkringskassan pays for Arbetsförmedlingen), money out to an open
+supplier invoice (its id in the reference, or the payee's only open invoice of that amount),
+a supplier's refund to a credit note. Every proposal says why; a payment that fits nothing, or
+more than one thing, waits for the kansli and is never guessed.
+
+Nothing is written with --dry-run. Without it, the proposals are recorded as one batch, all or
+nothing. The same file imported again records nothing new: each payment's key is the account
+and the bank's own reference. A file that is not what it claims to be (not UTF-8 XML, a
+DOCTYPE, a BgMax whose counts or sums disagree) is refused whole, naming the line and rule.
+
+The statement's closing balance is compared with the books' bank account on its date, with
+the proposals counted; a difference is shown.
+
+Example:
+  finsam import bank --forbund sf-vastmanland --dry-run kontoutdrag-2024.xml
+  finsam import bank --forbund sf-vastmanland --as kansli kontoutdrag-2024.xml")]
+    Bank {
+        /// The förbund whose bank account the file is, by id (e.g. sf-vastmanland)
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// Show what would be recorded, and record nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Who records the proposals (stored in every envelope) [env: FINSAM_ACTOR]
+        #[arg(long = "as", value_name = "ACTOR")]
+        actor: Option<String>,
+        /// The bank file
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Check everything: the whole hash chain, seqs, schemas, rules, vouchers, digests, and the
     /// derived state against a fresh replay
@@ -528,6 +567,10 @@ Exit code 0 when no finding is an error, 1 otherwise, 2 on bad usage.")]
         #[arg(long, value_name = "DAYS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=366))]
         accrual_days: u32,
     },
+    /// Bring in what the bank delivers: match each payment to what is owed, show the proposals,
+    /// record them
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Write the books in another format
     #[command(subcommand)]
     Export(ExportCommand),
@@ -694,18 +737,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Record { actor, expect_head, file, batch_size, strict } => {
-            let actor = actor
-                .or_else(|| std::env::var("FINSAM_ACTOR").ok().filter(|a| !a.trim().is_empty()))
-                .ok_or_else(|| {
-                    Failure::usage(
-                        "who records? pass --as ACTOR (or set FINSAM_ACTOR); every envelope names who recorded it"
-                            .into(),
-                    )
-                })?;
+            let actor = actor_of(actor).ok_or_else(|| {
+                Failure::usage(
+                    "who records? pass --as ACTOR (or set FINSAM_ACTOR); every envelope names who recorded it".into(),
+                )
+            })?;
             match batch_size {
                 None => record(&store_dir(&cli.store), &actor, expect_head, &file, strict, format)?,
                 Some(n) => record_bulk(&store_dir(&cli.store), &actor, n, &file, format)?,
             }
+        }
+        Command::Import(ImportCommand::Bank { forbund, dry_run, actor, file }) => {
+            import_bank(&store_dir(&cli.store), &forbund, dry_run, actor, &file, format)?
         }
         Command::Log { from, to } => log(&store_dir(&cli.store), from, to.unwrap_or(u64::MAX), format)?,
         Command::Reindex => {
@@ -816,6 +859,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// Reads the whole input, refusing more than the input limit without reading it all.
+/// Who records: --as, else FINSAM_ACTOR.
+fn actor_of(actor: Option<String>) -> Option<String> {
+    actor.or_else(|| std::env::var("FINSAM_ACTOR").ok().filter(|a| !a.trim().is_empty()))
+}
+
 fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
     let mut bytes = Vec::new();
     let limit = INPUT_BYTES_MAX as u64 + 1;
@@ -1084,6 +1132,48 @@ fn record(
             let forbund: Vec<_> = batch.iter().map(|(_, e)| e.forbund.clone()).collect();
             emit(&record_json(&forbund, &outcome, &warnings, &head))
         }
+    }
+    Ok(())
+}
+
+fn import_bank(
+    dir: &std::path::Path,
+    forbund: &str,
+    dry_run: bool,
+    actor: Option<String>,
+    file: &std::path::Path,
+    format: Format,
+) -> Result<(), Failure> {
+    use finsam_app::import;
+    let forbund = reports::parse_forbund(forbund)?;
+    let actor = match (dry_run, actor_of(actor)) {
+        (true, _) => String::new(),
+        (false, Some(a)) => a,
+        (false, None) => {
+            return Err(Failure::usage(
+                "vem bokför? ange --as NAMN (eller FINSAM_ACTOR); varje händelse säger vem som registrerade den — eller --dry-run för att bara se förslagen"
+                    .into(),
+            ))
+        }
+    };
+    let bytes = finsam_store::files::read_limited(file, import::MAX_FILE_BYTES as u64 + 1)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
+    let (mut store, report) = Store::open(dir)?;
+    store.stop_when(&STOP);
+    output::report_open(&report);
+    let proposal = import::propose_bank(&store, &forbund, &name, &bytes)?;
+    let batch = proposal.batch();
+    let recorded = if dry_run || batch.is_empty() {
+        None
+    } else {
+        let outcome = store.record(&batch, &actor, None)?;
+        output::save_derived(&mut store);
+        Some(outcome)
+    };
+    match format {
+        Format::Json => emit(&import::bank_json(&proposal, recorded.as_deref())),
+        _ => emit(&import::bank_table(&proposal, if dry_run { None } else { recorded.as_deref().or(Some(&[])) })),
     }
     Ok(())
 }

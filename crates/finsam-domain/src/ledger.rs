@@ -1210,6 +1210,15 @@ impl Ledger {
     pub fn forbund_name(&self, forbund: &Slug) -> Option<&str> {
         self.forbund.get(forbund).map(|s| s.name.as_str())
     }
+
+    /// A förbund's supplier invoices still open, with what is outstanding (negative: a credit
+    /// note took off more than was left, and the supplier owes it back), by invoice id.
+    pub fn open_invoices(&self, forbund: &Slug) -> Vec<(&Slug, Amount)> {
+        self.forbund
+            .get(forbund)
+            .map(|s| s.invoices.iter().filter(|(_, i)| i.is_open()).map(|(id, i)| (id, i.outstanding)).collect())
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

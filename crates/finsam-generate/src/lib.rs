@@ -9,6 +9,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use finsam_domain::{Event, Ledger};
 use serde_json::{json, Value};
 
+pub mod bank;
 mod random;
 pub use random::{random_history, random_history_of};
 

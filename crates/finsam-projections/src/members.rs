@@ -244,3 +244,50 @@ impl Projection {
         Periodised { year, months, decided, earned, unearned: decided - earned }
     }
 }
+
+/// One part of a member's decided contribution still to be paid: what a bank payment may settle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenInstallment {
+    pub member: Slug,
+    /// When it falls due (the decision's date, for a decision without an invoicing plan).
+    pub due: NaiveDate,
+    /// What is left of it: its amount less what payments for the year have covered, the
+    /// earliest parts first.
+    pub amount: Amount,
+}
+
+impl Projection {
+    /// The parts of each member's contributions for `year` still unpaid as known at
+    /// `at.known_at`, member by member in due order: the year's payments (whoever paid them)
+    /// settle the earliest parts first. Decisions and payments dated after `at.as_of` do not
+    /// count.
+    pub fn open_installments(&self, f: &Slug, year: i32, at: At) -> Vec<OpenInstallment> {
+        let mut parts: BTreeMap<Slug, Vec<(NaiveDate, Amount)>> = BTreeMap::new();
+        let mut paid: BTreeMap<Slug, Amount> = BTreeMap::new();
+        for c in self.contributions.iter().filter(|c| &c.forbund == f && c.year == year && self.live(c.seq, c.date, at))
+        {
+            match &c.paid_by {
+                None if c.installments.is_empty() => {
+                    parts.entry(c.member.clone()).or_default().push((c.date, c.amount))
+                }
+                None => {
+                    parts.entry(c.member.clone()).or_default().extend(c.installments.iter().map(|i| (i.due, i.amount)))
+                }
+                Some(_) => *paid.entry(c.member.clone()).or_default() += c.amount,
+            }
+        }
+        let mut open = Vec::new();
+        for (member, mut list) in parts {
+            list.sort();
+            let mut covered = paid.get(&member).copied().unwrap_or_default();
+            for (due, amount) in list {
+                let settled = covered.min(amount).max(Amount::ZERO);
+                covered -= settled;
+                if settled < amount {
+                    open.push(OpenInstallment { member: member.clone(), due, amount: amount - settled });
+                }
+            }
+        }
+        open
+    }
+}

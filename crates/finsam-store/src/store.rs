@@ -850,6 +850,12 @@ impl<B: LogBackend> Store<B> {
         Ok(Prepared { outcome, fresh, keys })
     }
 
+    /// The seq of the event a förbund recorded with an idempotency key, whatever its content:
+    /// how an import knows that a bank payment or a voucher of a file was brought in before.
+    pub fn recorded_with_key(&self, forbund: &finsam_domain::Slug, key: &str) -> Option<u64> {
+        self.index.idempotency(&crate::index::scoped_key(forbund, key)).map(|(seq, _)| *seq)
+    }
+
     /// The seq of an event already in the log under this event's idempotency key with the same
     /// content: recording it again is a no-op (and warns about nothing, since it changes nothing).
     pub fn already_recorded(&self, event: &Event) -> Option<u64> {

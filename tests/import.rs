@@ -1,0 +1,322 @@
+//! Imports: the bank's files brought in without retyping — matched to what is owed, proposed,
+//! recorded on confirmation, never twice — and hostile files refused whole.
+
+use crate::support::*;
+use finsam_generate::bank::{bgmax, camt053, Payment};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const ACCOUNT: &str = "SE4550000000058398257466";
+
+/// Whether a fixture line is one of Samordningsförbundet Västmanland's 2024 contributions
+/// received: what the bank files bring in instead.
+fn is_received_2024(line: &str) -> bool {
+    line.contains(r#""type": "ContributionReceived", "forbund": "sf-vastmanland""#) && line.contains(r#""year": 2024"#)
+}
+
+/// The fixtures through the 2024 example without those contributions, and the contributions.
+/// (The annual report's fixture after them names a seq of the whole log: it is recorded after
+/// the import, which brings in as many events as were taken out.)
+fn fixtures_without_received() -> (Vec<String>, Vec<Value>) {
+    let mut received = Vec::new();
+    let texts = fixture_files()
+        .iter()
+        .filter(|n| n.as_str() < "50")
+        .map(|n| {
+            let text = fixture(n);
+            let mut kept = Vec::new();
+            for line in text.lines() {
+                if is_received_2024(line) {
+                    received.push(serde_json::from_str(line).unwrap());
+                } else {
+                    kept.push(line);
+                }
+            }
+            kept.join("\n") + "\n"
+        })
+        .collect();
+    (texts, received)
+}
+
+/// The members' names as registered, by id.
+fn member_names() -> BTreeMap<String, String> {
+    let registration = fixture("00-forbund.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "ForbundRegistered" && v["forbund"] == "sf-vastmanland")
+        .unwrap();
+    registration["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap().to_string(), m["name"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn ore(amount: &str) -> i64 {
+    let (kr, o) = amount.split_once('.').unwrap_or((amount, "0"));
+    kr.parse::<i64>().unwrap() * 100 + format!("{o:0<2}").parse::<i64>().unwrap()
+}
+
+/// What the bank saw: one payment per payer and day — Försäkringskassan pays its own part and
+/// Arbetsförmedlingen's in one transfer — named as the bank names the payer, with a free text.
+fn payments(received: &[Value]) -> Vec<Payment> {
+    let names = member_names();
+    let mut by_payer: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for r in received {
+        let payer = r["payer"].as_str().or(r["member"].as_str()).unwrap().to_string();
+        *by_payer.entry((r["date"].as_str().unwrap().to_string(), payer)).or_default() +=
+            ore(r["amount"].as_str().unwrap());
+    }
+    by_payer
+        .into_iter()
+        .enumerate()
+        .map(|(n, ((date, payer), ore))| Payment {
+            date: date.parse().unwrap(),
+            ore,
+            id: format!("{:012}", 240_000_000 + n),
+            counterparty: names[&payer].to_uppercase(),
+            ocr: None,
+            text: Some(format!("Medlemsbidrag samordningsförbundet {date}")),
+        })
+        .collect()
+}
+
+fn record_the_annual_report(store: &Path) {
+    let name = fixture_files().into_iter().find(|n| n.starts_with("50")).unwrap();
+    assert_exit(&finsam(store, &["record", "--as", "test", "-"], &fixture(&name)), 0);
+}
+
+fn bank_of(store: &Path, as_of: &str) -> i64 {
+    let o = finsam(store, &["balances", "--forbund", "sf-vastmanland", "--as-of", as_of, "--format", "json"], "");
+    assert_exit(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    ore(v["bank"].as_str().unwrap())
+}
+
+fn import(store: &Path, file: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["import", "bank", "--forbund", "sf-vastmanland", "--format", "json"];
+    args.extend_from_slice(extra);
+    args.push(file.to_str().unwrap());
+    finsam(store, &args, "")
+}
+
+fn write(dir: &TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.0.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn statuses(answer: &Value) -> BTreeMap<String, usize> {
+    let mut count = BTreeMap::new();
+    for i in answer["items"].as_array().unwrap() {
+        *count.entry(i["status"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    count
+}
+
+/// The books of the fixtures as they are (the contributions recorded by hand), every account
+/// at the year's end.
+fn books_of_the_fixtures() -> BTreeMap<String, finsam_domain::Amount> {
+    let dir = TempDir::new("import-reference");
+    let store = fixture_store(&dir);
+    account_balances(&store, "sf-vastmanland", "2024-12-31")
+}
+
+#[test]
+fn the_fixtures_2024_contributions_come_in_from_a_camt_053_statement_matched_to_the_last_ore() {
+    let expected = books_of_the_fixtures();
+    let dir = TempDir::new("import-camt");
+    let (texts, received) = fixtures_without_received();
+    let store = store_with(&dir, &texts.iter().map(String::as_str).collect::<Vec<_>>());
+    let pay = payments(&received);
+    // Försäkringskassan's four transfers each pay two members: fewer payments than events.
+    assert_eq!((received.len(), pay.len()), (52, 48));
+    let last = pay.iter().map(|p| p.date).max().unwrap().to_string();
+    let opening = {
+        let full = TempDir::new("import-camt-full");
+        bank_of(&fixture_store(&full), &last) - pay.iter().map(|p| p.ore).sum::<i64>()
+    };
+    let file = write(&dir, "kontoutdrag-2024.xml", camt053("02", ACCOUNT, "STMT-2024", opening, &pay).as_bytes());
+    let before = log_bytes(&store);
+
+    // The dry run proposes every payment, explains each, and writes nothing.
+    let dry = import(&store, &file, &["--dry-run"]);
+    assert_exit(&dry, 0);
+    let answer: Value = serde_json::from_str(&stdout(&dry)).unwrap();
+    assert_eq!(answer["format"], "camt.053.001.02");
+    assert_eq!(statuses(&answer), BTreeMap::from([("proposed".to_string(), 48)]), "{answer:#}");
+    let fk = answer["items"].as_array().unwrap().iter().find(|i| i["counterparty"] == "FÖRSÄKRINGSKASSAN").unwrap();
+    assert_eq!(fk["events"].as_array().unwrap().len(), 2, "{fk:#}");
+    assert!(fk["reason"].as_str().unwrap().contains("Arbetsförmedlingen"), "{fk:#}");
+    assert_eq!(fk["events"][1]["payer"], "forsakringskassan");
+    assert_eq!(answer["balances"][0]["difference"], "0", "{:#}", answer["balances"]);
+    assert_eq!(log_bytes(&store), before, "a dry run writes nothing");
+
+    // Recorded: the books equal the fixtures', account by account.
+    let done = import(&store, &file, &["--as", "kansli"]);
+    assert_exit(&done, 0);
+    let answer: Value = serde_json::from_str(&stdout(&done)).unwrap();
+    assert_eq!(statuses(&answer), BTreeMap::from([("recorded".to_string(), 48)]));
+    record_the_annual_report(&store);
+    assert_eq!(account_balances(&store, "sf-vastmanland", "2024-12-31"), expected);
+
+    // The same file again: nothing new, every payment named as already recorded.
+    let after = log_bytes(&store);
+    let again = import(&store, &file, &["--as", "kansli"]);
+    assert_exit(&again, 0);
+    let answer: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(statuses(&answer), BTreeMap::from([("already_recorded".to_string(), 48)]));
+    assert_eq!(log_bytes(&store), after, "a file imported twice records nothing new");
+
+    // The table for people says the same in Swedish.
+    let table =
+        finsam(&store, &["import", "bank", "--forbund", "sf-vastmanland", "--dry-run", file.to_str().unwrap()], "");
+    assert_exit(&table, 0);
+    assert!(
+        stdout(&table).contains("48 poster: 0 matchade (0 händelser), 48 redan bokförda, 0 väntar på granskning"),
+        "{}",
+        stdout(&table)
+    );
+}
+
+#[test]
+fn the_same_contributions_come_in_from_bgmax_and_camt_053_version_08_and_what_fits_nothing_waits() {
+    let expected = books_of_the_fixtures();
+    let dir = TempDir::new("import-bgmax");
+    let (texts, received) = fixtures_without_received();
+    let store = store_with(&dir, &texts.iter().map(String::as_str).collect::<Vec<_>>());
+    let pay = payments(&received);
+    let (first_half, second_half): (Vec<Payment>, Vec<Payment>) =
+        pay.iter().cloned().partition(|p| p.date < "2024-07-01".parse().unwrap());
+    // The first half year by bankgiro (BgMax), the second on the account statement (v08), with
+    // one payment nobody owes: a member paying twice.
+    let mut extra = second_half.clone();
+    let mut twice = second_half.iter().find(|p| p.counterparty == "SALA KOMMUN").unwrap().clone();
+    twice.id = "999999999999".into();
+    twice.date = "2024-11-15".parse().unwrap();
+    extra.push(twice);
+    let bg = write(&dir, "bgmax-2024h1.txt", &bgmax("53681234", "20240701060000000000", &first_half));
+    let camt = write(&dir, "kontoutdrag-2024h2.xml", camt053("08", ACCOUNT, "STMT-2024H2", 0, &extra).as_bytes());
+
+    let o = import(&store, &bg, &["--as", "kansli"]);
+    assert_exit(&o, 0);
+    let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(answer["format"], "BgMax 01");
+    assert_eq!(statuses(&answer), BTreeMap::from([("recorded".to_string(), first_half.len())]), "{answer:#}");
+
+    let o = import(&store, &camt, &["--as", "kansli"]);
+    assert_exit(&o, 0);
+    let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(answer["format"], "camt.053.001.08");
+    assert_eq!(
+        statuses(&answer),
+        BTreeMap::from([("recorded".to_string(), second_half.len()), ("unmatched".to_string(), 1)]),
+        "{answer:#}"
+    );
+    record_the_annual_report(&store);
+    let waiting = answer["items"].as_array().unwrap().iter().find(|i| i["status"] == "unmatched").unwrap();
+    assert!(
+        waiting["reason"].as_str().unwrap().contains("Sala kommun")
+            && waiting["reason"].as_str().unwrap().contains("obetalt"),
+        "{waiting:#}"
+    );
+    assert_eq!(account_balances(&store, "sf-vastmanland", "2024-12-31"), expected);
+}
+
+#[test]
+fn an_outgoing_payment_settles_the_open_invoice_its_reference_names() {
+    let dir = TempDir::new("import-invoice");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let invoice = r#"{"type":"InvoiceReceived","forbund":"sf-vastmanland","date":"2024-05-10","year":2024,"invoice":"f-100","supplier":"Konsult AB","line":"styrelse","amount":"100000","due":"2024-06-09","reference":"F-100","text":"arvoden maj"}"#;
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], invoice), 0);
+    let out = |date: &str, ore: i64, id: &str, who: &str, text: &str| Payment {
+        date: date.parse().unwrap(),
+        ore,
+        id: id.into(),
+        counterparty: who.into(),
+        ocr: None,
+        text: Some(text.into()),
+    };
+    let pay = [
+        out("2024-06-01", -4_000_000, "A1", "Konsult AB", "Faktura f-100 delbetalning"),
+        out("2024-06-20", -6_000_000, "A2", "KONSULT AB", "betalning"),
+        out("2024-06-21", -1_000_000, "A3", "Okänd mottagare AB", "x"),
+    ];
+    let file = write(&dir, "ut.xml", camt053("02", ACCOUNT, "UT-1", 0, &pay).as_bytes());
+    let o = import(&store, &file, &["--dry-run"]);
+    assert_exit(&o, 0);
+    let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let items = answer["items"].as_array().unwrap();
+    assert_eq!(items[0]["events"][0]["type"], "InvoicePaid", "{answer:#}");
+    assert_eq!(items[0]["events"][0]["amount"], "40000");
+    assert!(items[0]["reason"].as_str().unwrap().contains("f-100"));
+    // The rest, by the payee's only open invoice of exactly that amount.
+    assert_eq!(items[1]["events"][0]["amount"], "60000", "{answer:#}");
+    assert_eq!(items[2]["status"], "unmatched");
+    assert!(items[2]["reason"].as_str().unwrap().contains("ingen öppen leverantörsfaktura"), "{:#}", items[2]);
+}
+
+#[test]
+fn a_bank_file_that_is_not_what_it_claims_is_refused_whole_naming_the_line_and_rule() {
+    let dir = TempDir::new("import-hostile");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let before = log_bytes(&store);
+    let pay = [Payment {
+        date: "2024-01-31".parse().unwrap(),
+        ore: 9_756_975,
+        id: "1".into(),
+        counterparty: "Sala kommun".into(),
+        ocr: None,
+        text: None,
+    }];
+    let good = camt053("02", ACCOUNT, "S", 0, &pay);
+    let bg = bgmax("53681234", "20240701060000000000", &pay);
+    let laughs = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02\"><BkToCstmrStmt>&lol2;</BkToCstmrStmt></Document>\n";
+    let xxe = "<?xml version=\"1.0\"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02\">&x;</Document>\n";
+    let latin1: Vec<u8> = good.replace("Sala kommun", "Sala kommun \u{e5}").chars().map(|c| c as u32 as u8).collect();
+    let bad_count = String::from_utf8_lossy(&bg).replace("7000000001", "7000000002").into_bytes();
+    let bad_sum = {
+        let text = String::from_utf8_lossy(&bg).to_string();
+        let lines: Vec<String> = text
+            .split("\r\n")
+            .map(|l| {
+                if l.starts_with("15") {
+                    format!("{}{}{}", &l[..50], "000000000009756976", &l[68..])
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        lines.join("\r\n").into_bytes()
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("laughs.xml", laughs.as_bytes().to_vec(), "DOCTYPE"),
+        ("xxe.xml", xxe.as_bytes().to_vec(), "DOCTYPE"),
+        ("cut.xml", good.as_bytes()[..good.len() / 2].to_vec(), "rad "),
+        ("latin1.xml", latin1, "UTF-8"),
+        ("camt.052.xml", good.replace("camt.053.001.02", "camt.052.001.02").into_bytes(), "camt.053"),
+        ("v04.xml", good.replace("camt.053.001.02", "camt.053.001.04").into_bytes(), ".001.02 och .001.08"),
+        (
+            "twice.xml",
+            good.replace("</Stmt>", "</Stmt><Stmt><Id>S</Id></Stmt>").into_bytes(),
+            "samma utdrag finns två gånger",
+        ),
+        ("count.txt", bad_count, "antal betalningsposter"),
+        ("sum.txt", bad_sum, "insättningsbelopp"),
+        ("cut.txt", bg[..bg.len() - 82].to_vec(), "slutposten"),
+        ("notes.txt", b"hej hej".to_vec(), "varken"),
+    ];
+    for (name, bytes, expected) in cases {
+        let file = write(&dir, name, &bytes);
+        let o = import(&store, &file, &["--as", "kansli"]);
+        assert_exit(&o, 2);
+        let message = stderr(&o);
+        assert!(
+            message.contains(name) && message.contains("avvisas") && message.contains(expected),
+            "{name}: {message}"
+        );
+        assert_eq!(log_bytes(&store), before, "{name}: nothing written");
+    }
+}
