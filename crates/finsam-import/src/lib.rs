@@ -7,6 +7,7 @@
 pub mod bank;
 pub mod bgmax;
 pub mod camt;
+pub mod cells;
 pub mod matching;
 mod xml;
 

@@ -1,6 +1,7 @@
 //! The budget form: lines in a table, or pasted from a spreadsheet.
 
 use super::*;
+use finsam_import::cells;
 
 /// The columns of a budget's cost lines and income lines, in the form and in pasted rows.
 pub(crate) const COST_COLUMNS: [&str; 6] = ["id", "name", "category", "insats", "nature", "amount"];
@@ -60,8 +61,12 @@ pub(crate) fn row_is_empty(values: &Values, list: &str, i: usize, columns: &[&st
 
 /// Rows pasted from a spreadsheet (tab-separated, as a spreadsheet copies them; a heading row
 /// is recognised and skipped) taken into the table's rows after those filled in; the paste box
-/// is emptied. Returns a problem when a row has the wrong number of columns.
-pub(crate) fn take_pasted(values: &mut Values, list: &str, columns: &[&str], paste: &str) -> Option<String> {
+/// is emptied. A category or nature written in words ("Administration", "köpta tjänster") is
+/// read as the contract's id; a cell that cannot be read keeps its text and is marked with the
+/// reason. Returns the problems by field (the empty name for the paste as a whole: a row with
+/// the wrong number of columns).
+pub(crate) fn take_pasted(values: &mut Values, list: &str, columns: &[&str], paste: &str) -> Problems {
+    let mut problems = Problems::new();
     let text = values.remove(paste).unwrap_or_default();
     let mut next = (0..rows_in(values, list)).filter(|i| !row_is_empty(values, list, *i, columns)).count();
     // Compact the filled rows first, so pasted ones follow them.
@@ -81,20 +86,33 @@ pub(crate) fn take_pasted(values: &mut Values, list: &str, columns: &[&str], pas
             continue;
         }
         if cells.len() != columns.len() {
-            return Some(format!(
+            problems.insert(String::new(), format!(
                 "Inklistrad rad {} har {} kolumner; det ska vara {} ({}), åtskilda med tabb som när man kopierar från ett kalkylblad.",
                 n + 1,
                 cells.len(),
                 columns.len(),
                 columns.iter().map(|c| column_label(c)).collect::<Vec<_>>().join(", ")
             ));
+            return problems;
         }
         for (c, v) in columns.iter().zip(cells) {
-            values.insert(format!("{list}[{next}].{c}"), v.to_string());
+            let name = format!("{list}[{next}].{c}");
+            let read = match *c {
+                "category" if !v.is_empty() => cells::category(v).map(|x| x.as_str().to_string()),
+                "nature" => cells::nature(v).map(|x| x.map_or(String::new(), |n| n.as_str().to_string())),
+                _ => Ok(v.to_string()),
+            };
+            match read {
+                Ok(id) => values.insert(name, id),
+                Err(why) => {
+                    problems.insert(name.clone(), format!("Inklistrad rad {}: {why}.", n + 1));
+                    values.insert(name, v.to_string())
+                }
+            };
         }
         next += 1;
     }
-    None
+    problems
 }
 
 pub(crate) fn column_label(c: &str) -> &'static str {
@@ -136,6 +154,23 @@ pub(crate) fn budget_event(f: &str, values: &Values) -> Result<(Event, Value), P
                 if v.is_empty() {
                     if matches!(*c, "id" | "name" | "category" | "amount") {
                         problems.insert(name, "Uppgiften saknas och måste fyllas i.".into());
+                    }
+                    continue;
+                }
+                if *c == "category" || *c == "nature" {
+                    let read = if *c == "category" {
+                        cells::category(v).map(|x| x.as_str().to_string())
+                    } else {
+                        cells::nature(v).map(|x| x.map_or(String::new(), |n| n.as_str().to_string()))
+                    };
+                    match read {
+                        Ok(id) if id.is_empty() => {}
+                        Ok(id) => {
+                            row.insert(c.to_string(), json!(id));
+                        }
+                        Err(why) => {
+                            problems.insert(name, format!("{why}."));
+                        }
                     }
                     continue;
                 }
@@ -203,9 +238,12 @@ pub(crate) fn budget_form(
                     "category" => select name=(name) aria-label="kategori" {
                         option value="" { "–" }
                         @for (id, label) in CATEGORIES { option value=(id) selected[current == *id] { (label) } }
+                        // A value that is none of the choices is shown as it was written, never as "–".
+                        @if !current.is_empty() && !CATEGORIES.iter().any(|(id, _)| *id == current) { option value=(current) selected { (current) } }
                     },
                     "nature" => select name=(name) aria-label="art" {
                         @for (id, label) in NATURES { option value=(id) selected[current == *id] { (label) } }
+                        @if !current.is_empty() && !NATURES.iter().any(|(id, _)| *id == current) { option value=(current) selected { (current) } }
                     },
                     "insats" => select name=(name) aria-label="insats" {
                         option value="" { "–" }
@@ -317,9 +355,7 @@ pub(crate) async fn budget_post(
     for (list, columns, paste) in
         [("costs", &COST_COLUMNS[..], "klistra_kostnader"), ("income", &INCOME_COLUMNS[..], "klistra_intakter")]
     {
-        if let Some(p) = take_pasted(&mut values, list, columns, paste) {
-            problems.insert(String::new(), p);
-        }
+        problems.extend(take_pasted(&mut values, list, columns, paste));
     }
     let again = |problems: &Problems, values: &Values| {
         html_response(

@@ -458,32 +458,7 @@ pub(crate) fn choices(books: reports::Books<'_>, f: &Slug, user: &User) -> Choic
     }
 }
 
-/// An amount typed the Swedish way — `1 500,50`, `1500`, `-200,5` — as the contract's canonical
-/// text (`1500.50`), or what is wrong with it, in Swedish.
-pub fn swedish_amount(text: &str) -> Result<String, &'static str> {
-    let t: String = text.trim().chars().filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}')).collect();
-    let t = t.strip_suffix("kr").unwrap_or(&t).trim_end();
-    let (negative, digits) = match t.strip_prefix('-').or_else(|| t.strip_prefix('−')) {
-        Some(rest) => (true, rest),
-        None => (false, t),
-    };
-    if digits.is_empty() {
-        return Err("Skriv ett belopp, t.ex. 1 500,50.");
-    }
-    if digits.contains('.') {
-        return Err("Skriv beloppet med decimalkomma och mellanslag mellan tusentalen, t.ex. 1 500,50 (inte punkt).");
-    }
-    let (kronor, ore) = digits.split_once(',').unwrap_or((digits, ""));
-    if kronor.is_empty() || !kronor.bytes().all(|b| b.is_ascii_digit()) || !ore.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("Beloppet får bara innehålla siffror, mellanslag och ett decimalkomma, t.ex. 1 500,50.");
-    }
-    if ore.len() > 2 || digits.ends_with(',') {
-        return Err("Högst två decimaler (ören), t.ex. 1 500,50.");
-    }
-    let canonical = if ore.is_empty() { kronor.to_string() } else { format!("{kronor}.{ore}") };
-    let sign = if negative { "-" } else { "" };
-    Ok(format!("{sign}{canonical}"))
-}
+pub use finsam_import::cells::swedish_amount;
 
 /// A form as submitted: its values by field name.
 pub(crate) type Values = HashMap<String, String>;

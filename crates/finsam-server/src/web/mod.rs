@@ -666,7 +666,7 @@ mod tests {
             ("income[0].name", "Medelstilldelning"),
             ("income[0].amount", "2 900 000,50"),
         ]);
-        assert_eq!(take_pasted(&mut v, "costs", &COST_COLUMNS, "klistra"), None);
+        assert!(take_pasted(&mut v, "costs", &COST_COLUMNS, "klistra").is_empty());
         let (_, json) = budget_event("sf-vastmanland", &v).unwrap();
         assert_eq!(json["costs"][0]["amount"], "600000");
         assert_eq!(json["costs"][1]["id"], "kansli");
@@ -675,12 +675,44 @@ mod tests {
         // A row with a column missing is refused, naming the row and the columns.
         let mut bad = v.clone();
         bad.insert("klistra".into(), "x\tX\tadmin\t100".into());
-        let problem = take_pasted(&mut bad, "costs", &COST_COLUMNS, "klistra").unwrap();
-        assert!(problem.contains("rad 1 har 4 kolumner"), "{problem}");
+        let problems = take_pasted(&mut bad, "costs", &COST_COLUMNS, "klistra");
+        assert!(problems[""].contains("rad 1 har 4 kolumner"), "{problems:?}");
         // A cell that is wrong is named by its row and column.
         v.insert("costs[1].amount".into(), "2.300.000".into());
         let problems = budget_event("sf-vastmanland", &v).unwrap_err();
         assert!(problems.contains_key("costs[1].amount"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_pasted_budget_keeps_the_labels_a_swedish_user_writes_and_marks_every_cell_it_cannot_read() {
+        let mut v = values(&[
+            ("date", "2026-11-20"),
+            ("year", "2027"),
+            ("status", "adopted"),
+            ("decision.body", "styrelsen"),
+            ("decision.date", "2026-11-20"),
+            (
+                "klistra",
+                "kansli\tKansli\tAdministration\t\tköpta tjänster\t1 750 000\nteam\tTeam\tIndividinriktade insatser\t\t\t1 750 000,50\n",
+            ),
+        ]);
+        assert!(take_pasted(&mut v, "costs", &COST_COLUMNS, "klistra").is_empty());
+        let (_, json) = budget_event("sf-vastmanland", &v).unwrap();
+        assert_eq!(json["costs"][0]["category"], "admin");
+        assert_eq!(json["costs"][0]["nature"], "kopta_tjanster");
+        assert_eq!(json["costs"][0]["amount"], "1750000");
+        assert_eq!(json["costs"][1]["category"], "individ");
+        assert_eq!(json["costs"][1]["amount"], "1750000.50");
+        // What cannot be read is marked cell by cell with the reason, and kept as written.
+        let mut bad = values(&[("klistra", "x\tX\tÖvrigt\t\tresor\t1.750.000\n")]);
+        let problems = take_pasted(&mut bad, "costs", &COST_COLUMNS, "klistra");
+        assert!(problems["costs[0].category"].contains("ingen kategori"), "{problems:?}");
+        assert!(problems["costs[0].nature"].contains("ingen kostnadsart"), "{problems:?}");
+        assert_eq!(bad["costs[0].category"], "Övrigt");
+        let problems = budget_event("sf-vastmanland", &bad).unwrap_err();
+        for cell in ["costs[0].category", "costs[0].nature", "costs[0].amount"] {
+            assert!(problems.contains_key(cell), "{cell}: {problems:?}");
+        }
     }
 
     #[test]
