@@ -320,3 +320,308 @@ fn a_bank_file_that_is_not_what_it_claims_is_refused_whole_naming_the_line_and_r
         assert_eq!(log_bytes(&store), before, "{name}: nothing written");
     }
 }
+
+/// Samordningsförbundet Västmanland's 2024 budget as the fixture holds it (underlag 002).
+fn fixture_budget() -> Value {
+    fixture("30-vastmanland-2024.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "BudgetAdopted")
+        .unwrap()
+}
+
+/// The registered names: of the förbund and of the insatser.
+fn names_of(kind: &str, id_key: &str) -> BTreeMap<String, String> {
+    fixture_files()
+        .iter()
+        .flat_map(|n| fixture(n).lines().map(str::to_string).collect::<Vec<_>>())
+        .map(|l| serde_json::from_str::<Value>(&l).unwrap())
+        .filter(|v| v["type"] == kind)
+        .map(|v| (v[id_key].as_str().unwrap().to_string(), v["name"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// The rows of the budget as a kansli writes it: the categories, natures and names in words,
+/// the insatser and the förbund by name, some amounts typed as text.
+fn budget_rows() -> Vec<[String; 7]> {
+    let b = fixture_budget();
+    let insatser = names_of("InsatsCreated", "insats");
+    let forbund = names_of("ForbundRegistered", "forbund");
+    let category = |c: &str| match c {
+        "admin" => "Administration",
+        "individ" => "Individinriktade insatser",
+        _ => "Strukturinriktade insatser",
+    };
+    let nature = |n: Option<&str>| match n {
+        Some("personal") => "Egen personal",
+        Some("kopta_tjanster") => "köpta tjänster",
+        Some(other) => panic!("{other}"),
+        None => "",
+    };
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let mut rows = vec![[
+        "Intäkter".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]];
+    for i in b["income"].as_array().unwrap() {
+        rows.push([
+            s(&i["id"]),
+            s(&i["name"]),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            s(&i["amount"]),
+        ]);
+    }
+    for t in b["transfers"].as_array().unwrap() {
+        rows.push([
+            String::new(),
+            s(&t["name"]),
+            "Överföring".into(),
+            String::new(),
+            String::new(),
+            forbund[t["from"].as_str().unwrap()].clone(),
+            s(&t["amount"]),
+        ]);
+    }
+    rows.push([
+        "Kostnader".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    for c in b["costs"].as_array().unwrap() {
+        let insats = c["insats"].as_str().map(|i| insatser[i].clone()).unwrap_or_default();
+        rows.push([
+            s(&c["id"]),
+            s(&c["name"]),
+            category(c["category"].as_str().unwrap()).into(),
+            insats,
+            nature(c["nature"].as_str()).into(),
+            String::new(),
+            s(&c["amount"]),
+        ]);
+    }
+    rows.push([
+        String::new(),
+        "Summa kostnader".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        b["stated"]["costs_total"].as_str().unwrap().into(),
+    ]);
+    rows
+}
+
+const HEADINGS: [&str; 7] = ["Id", "Benämning", "Kategori", "Insats", "Art", "Från förbund", "Budget 2024"];
+
+/// The rows as an xlsx workbook: a title, the heading row, then the rows; amounts as number
+/// cells, except every third as Swedish text ("1 700 000").
+fn budget_xlsx(rows: &[[String; 7]]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet().set_name("Budget 2024").unwrap();
+    sheet.write_string(0, 0, "Samordningsförbundet Västmanland — budget 2024").unwrap();
+    for (c, h) in HEADINGS.iter().enumerate() {
+        sheet.write_string(2, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        let r = r as u32 + 3;
+        // Section headings ("Intäkter", "Kostnader") stand in the name column.
+        if row[1].is_empty() && !row[0].is_empty() && row[6].is_empty() {
+            sheet.write_string(r, 1, &row[0]).unwrap();
+            continue;
+        }
+        for (c, cell) in row.iter().enumerate().take(6) {
+            if !cell.is_empty() {
+                sheet.write_string(r, c as u16, cell).unwrap();
+            }
+        }
+        if r.is_multiple_of(3) {
+            let kr = finsam_domain::Amount::parse(&row[6]).unwrap();
+            sheet.write_string(r, 6, kr.human_number().replace(",00", "")).unwrap();
+        } else {
+            sheet.write_number(r, 6, row[6].parse::<f64>().unwrap()).unwrap();
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
+/// The fixtures up to the 2024 budget: through Norra Västmanland's 2023, then the merger and
+/// the insatser of 2024.
+fn store_before_the_budget(dir: &TempDir) -> (PathBuf, Vec<String>) {
+    let mut texts = fixtures_through("20");
+    let lines: Vec<String> = fixture("30-vastmanland-2024.jsonl").lines().map(str::to_string).collect();
+    let at = lines.iter().position(|l| l.contains(r#""type": "BudgetAdopted""#)).unwrap();
+    texts.push(lines[..at].join("\n") + "\n");
+    let store = store_with(dir, &texts.iter().map(String::as_str).collect::<Vec<_>>());
+    (store, lines[at + 1..].to_vec())
+}
+
+fn import_budget(store: &Path, file: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "import",
+        "budget",
+        "--forbund",
+        "sf-vastmanland",
+        "--year",
+        "2024",
+        "--decided-by",
+        "interimsstyrelsen",
+        "--decided",
+        "2023-11-16",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    args.push(file.to_str().unwrap());
+    finsam(store, &args, "")
+}
+
+/// The budget's decision and lines, without what only the document's text says (its printed
+/// sums and the note).
+fn decided(event: &Value) -> Value {
+    let mut e = event.clone();
+    for k in ["note", "stated", "idempotency_key"] {
+        e.as_object_mut().unwrap().remove(k);
+    }
+    e
+}
+
+#[test]
+fn a_budget_xlsx_with_the_seed_002_labels_imports_to_the_fixtures_budget_and_then_the_grants_follow() {
+    let dir = TempDir::new("import-budget");
+    let (store, rest) = store_before_the_budget(&dir);
+    let file = write(&dir, "budget-2024.xlsx", &budget_xlsx(&budget_rows()));
+    let before = log_bytes(&store);
+    let dry = import_budget(&store, &file, &["--dry-run"]);
+    assert_exit(&dry, 0);
+    let answer: Value = serde_json::from_str(&stdout(&dry)).unwrap();
+    assert_eq!(decided(&answer["event"]), decided(&fixture_budget()), "{:#}", answer["event"]);
+    assert_eq!(log_bytes(&store), before, "a dry run writes nothing");
+
+    let done = import_budget(&store, &file, &["--as", "kansli"]);
+    assert_exit(&done, 0);
+    let seq = serde_json::from_str::<Value>(&stdout(&done)).unwrap()["recorded"].as_u64().unwrap();
+    // The year's grants are recorded against the imported budget's lines as the fixture has them.
+    assert_exit(&finsam(&store, &["record", "--as", "test", "-"], &(rest.join("\n") + "\n")), 0);
+    let again = import_budget(&store, &file, &["--as", "kansli"]);
+    assert_exit(&again, 0);
+    assert_eq!(serde_json::from_str::<Value>(&stdout(&again)).unwrap()["already_recorded"], seq);
+
+    // The table for people names each line's cell and the totals.
+    let table = finsam(
+        &store,
+        &[
+            "import",
+            "budget",
+            "--forbund",
+            "sf-vastmanland",
+            "--year",
+            "2024",
+            "--decided-by",
+            "interimsstyrelsen",
+            "--decided",
+            "2023-11-16",
+            "--dry-run",
+            file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_exit(&table, 0);
+    let text = stdout(&table);
+    assert!(
+        text.contains("Budget 2024!B5")
+            && text.contains("kostnader 20 983 000,00 kr")
+            && text.contains("redan importerad"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_budget_csv_as_swedish_excel_saves_it_imports_to_the_same_budget() {
+    let dir = TempDir::new("import-budget-csv");
+    let (store, _) = store_before_the_budget(&dir);
+    let mut text = HEADINGS.join(";") + "\r\n";
+    for row in budget_rows() {
+        let mut row = row.clone();
+        if row[1].is_empty() && !row[0].is_empty() {
+            row.swap(0, 1);
+        }
+        row[6] = if row[6].is_empty() {
+            String::new()
+        } else {
+            finsam_domain::Amount::parse(&row[6]).unwrap().human_number()
+        };
+        text.push_str(&row.join(";"));
+        text.push_str("\r\n");
+    }
+    // Windows-1252, as Excel's "CSV (semikolonavgränsad)" writes it.
+    let bytes: Vec<u8> = text.chars().map(|c| u8::try_from(u32::from(c)).expect("Latin-1 text")).collect();
+    let file = write(&dir, "budget-2024.csv", &bytes);
+    let o = import_budget(&store, &file, &["--dry-run"]);
+    assert_exit(&o, 0);
+    let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(decided(&answer["event"]), decided(&fixture_budget()));
+}
+
+#[test]
+fn every_budget_cell_that_cannot_be_read_is_named_with_its_reason_and_nothing_is_recorded() {
+    let dir = TempDir::new("import-budget-bad");
+    let (store, _) = store_before_the_budget(&dir);
+    let before = log_bytes(&store);
+    let mut rows = budget_rows();
+    let cost = rows.iter().position(|r| r[0] == "styrelse").unwrap();
+    rows[cost][2] = "Övrigt".into();
+    rows[cost][4] = "resor".into();
+    rows[cost + 1][3] = "Ingen sådan insats".into();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet().set_name("Budget").unwrap();
+    for (c, h) in HEADINGS.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        let mut row = row.clone();
+        if row[1].is_empty() && !row[0].is_empty() {
+            row.swap(0, 1);
+        }
+        for (c, cell) in row.iter().enumerate().take(6) {
+            sheet.write_string(r as u32 + 1, c as u16, cell).unwrap();
+        }
+        let r = r as u32 + 1;
+        match row[0].as_str() {
+            // A point as thousands separator, and a formula the program never calculated.
+            "gemensam-administration" => sheet.write_string(r, 6, "2.244.000").map(|_| ()).unwrap(),
+            "samordningsteam-sala" => sheet.write_formula(r, 6, "=SUM(H1:H2)").map(|_| ()).unwrap(),
+            _ if !row[6].is_empty() => sheet.write_number(r, 6, row[6].parse::<f64>().unwrap()).map(|_| ()).unwrap(),
+            _ => {}
+        }
+    }
+    let file = write(&dir, "budget-fel.xlsx", &book.save_to_buffer().unwrap());
+    let o = import_budget(&store, &file, &["--as", "kansli"]);
+    assert_exit(&o, 2);
+    let message = stderr(&o);
+    for expected in [
+        "budget-fel.xlsx: filen avvisas",
+        "kategori = \"Övrigt\": \"Övrigt\" är ingen kategori",
+        "art = \"resor\"",
+        "insats = \"Ingen sådan insats\": ingen insats",
+        "belopp = \"2.244.000\"",
+        "en formel utan sparat värde",
+        // The sum row no longer adds up: the unreadable lines are not counted.
+        "Summa kostnader",
+    ] {
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+    assert!(message.contains("Budget!C"), "cells are named: {message}");
+    assert_eq!(log_bytes(&store), before);
+}

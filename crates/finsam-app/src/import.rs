@@ -12,6 +12,7 @@ use finsam_import::matching::{match_file, Books, Item, Outcome, Source};
 use finsam_projections::reports::At;
 use finsam_store::{FileLog, Store};
 
+pub use finsam_import::budget::MAX_BYTES as BUDGET_MAX_BYTES;
 pub use finsam_import::MAX_FILE_BYTES;
 use serde_json::{json, Value};
 
@@ -248,6 +249,190 @@ pub fn bank_json(import: &BankImport, recorded: Option<&[finsam_store::Recorded]
         "recorded": recorded.is_some(),
         "items": items,
         "balances": balances,
+    });
+    format!("{answer}\n")
+}
+
+/// What the board decided about the budget in the spreadsheet: the sheet holds the lines, the
+/// import is told the rest.
+pub struct BudgetDecision {
+    pub year: i32,
+    /// The event's date (default: the decision's).
+    pub date: chrono::NaiveDate,
+    pub outlook: bool,
+    pub body: String,
+    pub decided: chrono::NaiveDate,
+    pub paragraph: Option<String>,
+}
+
+/// A budget spreadsheet read: its lines (with where each is in the sheet) and the event they make.
+pub struct BudgetImport {
+    pub file: String,
+    pub hash: String,
+    pub lines: Vec<finsam_import::budget::Line>,
+    pub event: Event,
+    /// The seq of this file's budget, when it was imported before.
+    pub already: Option<u64>,
+}
+
+/// Reads a budget spreadsheet for `forbund` and proposes its `BudgetAdopted`, checked by the
+/// contract and the ledger's rules; every cell that cannot be read is named.
+pub fn propose_budget(
+    store: &Store<FileLog>,
+    forbund: &Slug,
+    file: &str,
+    bytes: &[u8],
+    decision: &BudgetDecision,
+) -> Result<BudgetImport, Failure> {
+    use finsam_import::budget::Kind;
+    use finsam_import::cells::fold;
+    let projection = store.projection();
+    if !projection.forbund.contains_key(forbund) {
+        return Err(Failure::usage(format!("förbundet {forbund} finns inte i bokföringen")));
+    }
+    let insats = |text: &str| -> Option<String> {
+        let want = fold(text);
+        projection
+            .insatser
+            .iter()
+            .filter(|i| &i.forbund == forbund)
+            .find(|i| i.insats.as_str() == text.trim() || fold(&i.name) == want)
+            .map(|i| i.insats.to_string())
+    };
+    let other = |text: &str| -> Option<String> {
+        let want = fold(text);
+        projection
+            .forbund
+            .iter()
+            .find(|(id, f)| id.as_str() == text.trim() || (!want.is_empty() && fold(&f.name) == want))
+            .map(|(id, _)| id.to_string())
+    };
+    let lines = finsam_import::budget::read(file, bytes, &insats, &other).map_err(refused)?;
+    let hash = finsam_import::file_hash(bytes);
+    let mut costs = Vec::new();
+    let mut income = Vec::new();
+    let mut transfers = Vec::new();
+    // Where each list's entries are in the sheet, for the contract's refusals.
+    let mut places: Vec<(String, String)> = Vec::new();
+    for l in &lines {
+        match &l.kind {
+            Kind::Cost { category, insats, nature } => {
+                let mut c =
+                    json!({"id": l.id, "name": l.name, "category": category.as_str(), "amount": l.amount.canonical()});
+                if let Some(i) = insats {
+                    c["insats"] = json!(i);
+                }
+                if let Some(n) = nature {
+                    c["nature"] = json!(n.as_str());
+                }
+                places.push((format!("costs[{}]", costs.len()), l.place.clone()));
+                costs.push(c);
+            }
+            Kind::Income => {
+                places.push((format!("income[{}]", income.len()), l.place.clone()));
+                income.push(json!({"id": l.id, "name": l.name, "amount": l.amount.canonical()}));
+            }
+            Kind::Transfer { from } => {
+                places.push((format!("transfers[{}]", transfers.len()), l.place.clone()));
+                transfers.push(json!({"from": from, "name": l.name, "amount": l.amount.canonical()}));
+            }
+        }
+    }
+    let mut d = json!({"body": decision.body, "date": decision.decided.to_string()});
+    if let Some(p) = &decision.paragraph {
+        d["paragraph"] = json!(p);
+    }
+    let key = format!("budget:{}:{}", decision.year, &hash[..32]);
+    let mut value = json!({
+        "type": "BudgetAdopted", "forbund": forbund.to_string(), "date": decision.date.to_string(),
+        "year": decision.year, "status": if decision.outlook { "outlook" } else { "adopted" },
+        "decision": d, "income": income, "costs": costs,
+        "idempotency_key": key,
+        "note": format!("Importerad ur kalkylbladet {file} (SHA-256 {})", &hash[..16]),
+    });
+    if !transfers.is_empty() {
+        value["transfers"] = json!(transfers);
+    }
+    let in_sheet = |r: finsam_domain::Rejection| -> Failure {
+        let place = places
+            .iter()
+            .find(|(prefix, _)| r.field.starts_with(&format!("{prefix}.")) || r.field == *prefix)
+            .map_or_else(|| file.to_string(), |(_, p)| format!("{file}, {p}"));
+        Failure { code: 2, message: format!("{file}: budgeten avvisas, inget har bokförts:\n  {place}: {r}") }
+    };
+    let event = Event::from_json(&value).map_err(in_sheet)?;
+    let already = store.recorded_with_key(forbund, &key);
+    if already.is_none() {
+        store.ledger().check(&event).map_err(in_sheet)?;
+    }
+    Ok(BudgetImport { file: file.to_string(), hash, lines, event, already })
+}
+
+/// The budget for people: its lines as the sheet had them, the totals, and what happens next.
+pub fn budget_table(import: &BudgetImport, recorded: Option<u64>, dry_run: bool) -> String {
+    use finsam_import::budget::Kind;
+    let EventKind::BudgetAdopted { year, .. } = &import.event.kind else {
+        unreachable!("a budget import makes a budget")
+    };
+    let mut out =
+        format!("Budget {year} ur {} (SHA-256 {}…) för {}\n\n", import.file, &import.hash[..16], import.event.forbund);
+    let mut t = Table::new(&[
+        ("cell", Align::Left),
+        ("slag", Align::Left),
+        ("id", Align::Left),
+        ("namn", Align::Left),
+        ("insats", Align::Left),
+        ("art", Align::Left),
+        ("belopp", Align::Right),
+    ]);
+    let (mut costs, mut income) = (Amount::ZERO, Amount::ZERO);
+    for l in &import.lines {
+        let (kind, insats, nature) = match &l.kind {
+            Kind::Cost { category, insats, nature } => {
+                costs += l.amount;
+                (
+                    format!("kostnad, {category}"),
+                    insats.clone().unwrap_or_default(),
+                    nature.map(|n| n.as_str().to_string()).unwrap_or_default(),
+                )
+            }
+            Kind::Income => {
+                income += l.amount;
+                ("intäkt".to_string(), String::new(), String::new())
+            }
+            Kind::Transfer { from } => (format!("överföring från {from}"), String::new(), String::new()),
+        };
+        t.row(vec![l.place.clone(), kind, l.id.clone(), l.name.clone(), insats, nature, l.amount.human_number()]);
+    }
+    out.push_str(&t.render());
+    out.push_str(&format!(
+        "\n{} rader: kostnader {}, intäkter {}, resultat {}.\n",
+        import.lines.len(),
+        costs.human(),
+        income.human(),
+        (income - costs).human()
+    ));
+    match (import.already, recorded) {
+        (Some(seq), _) => out.push_str(&format!("Filen är redan importerad (händelse {seq}): inget nytt bokfört.\n")),
+        (None, Some(seq)) => out.push_str(&format!("Budgeten är bokförd som händelse {seq}.\n")),
+        (None, None) if dry_run => {
+            out.push_str("Provkörning: inget är bokfört. Kör utan --dry-run för att bokföra budgeten.\n")
+        }
+        (None, None) => {}
+    }
+    out
+}
+
+/// The budget for programs: the event as canonical JSON, and where it stands.
+pub fn budget_json(import: &BudgetImport, recorded: Option<u64>) -> String {
+    let answer = json!({
+        "file": import.file,
+        "sha256": import.hash,
+        "forbund": import.event.forbund.to_string(),
+        "event": import.event.to_json(),
+        "lines": import.lines.iter().map(|l| json!({"place": l.place, "id": l.id, "amount": l.amount.canonical()})).collect::<Vec<_>>(),
+        "already_recorded": import.already,
+        "recorded": recorded,
     });
     format!("{answer}\n")
 }

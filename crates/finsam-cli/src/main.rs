@@ -347,6 +347,57 @@ Example:
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// A budget from a spreadsheet: xlsx, ods or csv, with the labels a Swedish budget prints
+    #[command(long_about = "\
+Reads a budget from a spreadsheet (xlsx, ods or csv; the first sheet whose name starts with
+\"Budget\", else the first) and proposes the BudgetAdopted it stands for. The sheet has a
+heading row — namn and belopp, and as needed id, kategori, insats, art, från förbund — and one
+row per line. Kategori in the budget's own words: \"Individinriktade insatser\", \"Struktur\",
+\"Administration\"; \"Intäkter\" for an income line (or the rows under a heading row
+\"Intäkter\"); \"Överföring\" with från förbund for equity transferred from another förbund.
+Art: personal, köpta tjänster, lämnade bidrag, övrigt. Amounts as number cells or as text
+\"1 750 000\" or \"1 750 000,50\". A row \"Summa kostnader\" or \"Summa intäkter\" is checked
+against the lines above it. An insats by its id or its name.
+
+Every cell that cannot be read is named — sheet, cell, value and reason — and nothing is
+recorded. The decision (who adopted it, when) is given on the command line. The same file
+imported again records nothing new.
+
+Example:
+  finsam import budget --forbund sf-vastmanland --year 2025 --decided-by styrelsen \\
+    --decided 2024-11-14 --paragraph \"§ 12\" --dry-run budget-2025.xlsx")]
+    Budget {
+        /// The förbund whose budget it is, by id (e.g. sf-vastmanland)
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// The budget year
+        #[arg(long, value_name = "YEAR")]
+        year: i32,
+        /// Who adopted it (e.g. styrelsen, interimsstyrelsen)
+        #[arg(long, value_name = "BODY")]
+        decided_by: String,
+        /// The date of the decision
+        #[arg(long, value_name = "DATE")]
+        decided: chrono::NaiveDate,
+        /// The decision's paragraph in the minutes (e.g. "§ 12")
+        #[arg(long, value_name = "TEXT")]
+        paragraph: Option<String>,
+        /// The event's date [default: the decision's]
+        #[arg(long, value_name = "DATE")]
+        date: Option<chrono::NaiveDate>,
+        /// A plan's outlook for a later year, not an adopted budget
+        #[arg(long)]
+        outlook: bool,
+        /// Show what would be recorded, and record nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Who records it (stored in the envelope) [env: FINSAM_ACTOR]
+        #[arg(long = "as", value_name = "ACTOR")]
+        actor: Option<String>,
+        /// The spreadsheet
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -750,6 +801,28 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Import(ImportCommand::Bank { forbund, dry_run, actor, file }) => {
             import_bank(&store_dir(&cli.store), &forbund, dry_run, actor, &file, format)?
         }
+        Command::Import(ImportCommand::Budget {
+            forbund,
+            year,
+            decided_by,
+            decided,
+            paragraph,
+            date,
+            outlook,
+            dry_run,
+            actor,
+            file,
+        }) => {
+            let decision = finsam_app::import::BudgetDecision {
+                year,
+                date: date.unwrap_or(decided),
+                outlook,
+                body: decided_by,
+                decided,
+                paragraph,
+            };
+            import_budget(&store_dir(&cli.store), &forbund, &decision, dry_run, actor, &file, format)?
+        }
         Command::Log { from, to } => log(&store_dir(&cli.store), from, to.unwrap_or(u64::MAX), format)?,
         Command::Reindex => {
             let dir = store_dir(&cli.store);
@@ -1136,6 +1209,56 @@ fn record(
     Ok(())
 }
 
+/// Who records an import: none is needed for a dry run.
+fn import_actor(dry_run: bool, actor: Option<String>) -> Result<String, Failure> {
+    match (dry_run, actor_of(actor)) {
+        (true, _) => Ok(String::new()),
+        (false, Some(a)) => Ok(a),
+        (false, None) => Err(Failure::usage(
+            "vem bokför? ange --as NAMN (eller FINSAM_ACTOR); varje händelse säger vem som registrerade den — eller --dry-run för att bara se förslagen"
+                .into(),
+        )),
+    }
+}
+
+/// An import's file: its bytes (at most `limit`) and the name the messages give it.
+fn import_file(file: &std::path::Path, limit: usize) -> Result<(Vec<u8>, String), Failure> {
+    let bytes = finsam_store::files::read_limited(file, limit as u64 + 1).map_err(|e| Failure::usage(e.to_string()))?;
+    let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
+    Ok((bytes, name))
+}
+
+fn import_budget(
+    dir: &std::path::Path,
+    forbund: &str,
+    decision: &finsam_app::import::BudgetDecision,
+    dry_run: bool,
+    actor: Option<String>,
+    file: &std::path::Path,
+    format: Format,
+) -> Result<(), Failure> {
+    use finsam_app::import;
+    let forbund = reports::parse_forbund(forbund)?;
+    let actor = import_actor(dry_run, actor)?;
+    let (bytes, name) = import_file(file, import::BUDGET_MAX_BYTES)?;
+    let (mut store, report) = Store::open(dir)?;
+    store.stop_when(&STOP);
+    output::report_open(&report);
+    let proposal = import::propose_budget(&store, &forbund, &name, &bytes, decision)?;
+    let recorded = if dry_run || proposal.already.is_some() {
+        None
+    } else {
+        let outcome = store.record(&[(1, proposal.event.clone())], &actor, None)?;
+        output::save_derived(&mut store);
+        outcome.first().map(|r| r.seq)
+    };
+    match format {
+        Format::Json => emit(&import::budget_json(&proposal, recorded)),
+        _ => emit(&import::budget_table(&proposal, recorded, dry_run)),
+    }
+    Ok(())
+}
+
 fn import_bank(
     dir: &std::path::Path,
     forbund: &str,
@@ -1146,19 +1269,8 @@ fn import_bank(
 ) -> Result<(), Failure> {
     use finsam_app::import;
     let forbund = reports::parse_forbund(forbund)?;
-    let actor = match (dry_run, actor_of(actor)) {
-        (true, _) => String::new(),
-        (false, Some(a)) => a,
-        (false, None) => {
-            return Err(Failure::usage(
-                "vem bokför? ange --as NAMN (eller FINSAM_ACTOR); varje händelse säger vem som registrerade den — eller --dry-run för att bara se förslagen"
-                    .into(),
-            ))
-        }
-    };
-    let bytes = finsam_store::files::read_limited(file, import::MAX_FILE_BYTES as u64 + 1)
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
+    let actor = import_actor(dry_run, actor)?;
+    let (bytes, name) = import_file(file, import::MAX_FILE_BYTES)?;
     let (mut store, report) = Store::open(dir)?;
     store.stop_when(&STOP);
     output::report_open(&report);

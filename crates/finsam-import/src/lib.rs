@@ -6,6 +6,7 @@
 
 pub mod bank;
 pub mod bgmax;
+pub mod budget;
 pub mod camt;
 pub mod cells;
 pub mod matching;
@@ -38,7 +39,7 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.place, self.field)?;
         if !self.value.is_empty() {
-            write!(f, " = {:?}", shorten(&self.value, 60))?;
+            write!(f, " = {:?}", shorten(&self.value, 120))?;
         }
         write!(f, ": {}", self.rule)
     }
