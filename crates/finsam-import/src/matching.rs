@@ -70,21 +70,9 @@ pub fn entry_key(account: &str, id: &str) -> String {
     }
 }
 
-/// Words of a name, lower-case with å, ä, ö folded, without what every kommun's name has.
+/// Words of a name, lower-case with å, ä, ö folded.
 fn words(text: &str) -> Vec<String> {
-    let folded: String = text
-        .to_lowercase()
-        .chars()
-        .map(|c| match c {
-            'å' | 'ä' | 'á' | 'à' => 'a',
-            'ö' | 'ø' | 'ó' => 'o',
-            'é' | 'è' => 'e',
-            'ü' => 'u',
-            c if c.is_ascii_alphanumeric() => c,
-            _ => ' ',
-        })
-        .collect();
-    folded.split_whitespace().map(str::to_string).collect()
+    crate::cells::fold(text).split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
 const GENERIC: [&str; 6] = ["kommun", "kommunen", "stad", "staden", "ab", "kommunstyrelse"];
