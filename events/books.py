@@ -121,6 +121,7 @@ class Books:
         self.owed = {}  # (forbund, member, year) -> [decided, settled]
         self.contribution_effects = {}  # seq -> (key, decided, settled)
         self.adoptions = []  # (seq, forbund, year, known_at, figures_sha256)
+        self.underlag = []  # (seq, forbund, of, file)
 
     def apply(self, seq, event):
         if seq != self.head + 1:
@@ -395,6 +396,10 @@ class Books:
 
     def _DischargeDecided(self, seq, f, date, e):
         pass
+
+    # Underlag books nothing; the files are kept, for the verifier to check their hashes.
+    def _UnderlagAttached(self, seq, f, date, e):
+        self.underlag.append((seq, f, e["of"], e["file"]))
 
     def _YearClosed(self, seq, f, date, e):
         year = e["year"]

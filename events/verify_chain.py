@@ -594,6 +594,27 @@ def check_adoptions(self):
 
 Figures.check_adoptions = check_adoptions
 
+
+def check_underlag(self, base):
+    """Each file attached as underlag to the bundle's förbund is in the bundle under
+    underlag/<sha256>, with the size and SHA-256 its event names."""
+    for seq, f, _of, file in self.books.underlag:
+        if f != self.forbund:
+            continue
+        self.checked += 1
+        path = os.path.join(base, "underlag", file["sha256"])
+        if not os.path.isfile(path):
+            self.problems.append(f"log.jsonl line {seq}: underlag {file['name']!r} ({file['sha256'][:12]}…) is not in the bundle")
+            continue
+        with open(path, "rb") as fh:
+            data = fh.read()
+        if hashlib.sha256(data).hexdigest() != file["sha256"] or len(data) != file["size"]:
+            self.problems.append(f"log.jsonl line {seq}: underlag/{file['sha256']} is not the file the event names "
+                                 f"({len(data)} bytes, SHA-256 {hashlib.sha256(data).hexdigest()[:12]}…)")
+
+
+Figures.check_underlag = check_underlag
+
 RECOMPUTED = {"saldon-": Figures.balances, "budgetlage-": Figures.budget, "handelser-": Figures.trail,
               "arsredovisning-": Figures.annual}
 
@@ -645,6 +666,8 @@ def verify_figures(base):
             figures.problems.append(f"reports/{name}: not a report of the shape finsam writes ({type(e).__name__}: {e})")
     # The board's adoptions of the förbund's reports, each bound to the books as they stood.
     skipped.extend(figures.check_adoptions())
+    # The underlag the log names, byte for byte.
+    figures.check_underlag(base)
     return figures.problems, figures.checked, skipped
 
 

@@ -24,5 +24,6 @@ mod serve;
 mod sie;
 mod support;
 mod trust;
+mod underlag;
 mod warnings;
 mod web;

@@ -921,3 +921,46 @@ fn the_payroll_forms_record_in_the_kanslis_own_forbund_only() {
     }
     assert_eq!(log_bytes(&store), before);
 }
+
+/// The underlag upload, as a way in: a kansli of one förbund attaches nothing to another
+/// förbund's events — neither through the other's address nor by naming its event in its own —
+/// and nothing is written or kept.
+#[test]
+fn a_kansli_of_one_forbund_attaches_no_underlag_to_another_forbunds_events() {
+    let dir = TempDir::new("security-underlag");
+    let (store, transfer_seq) = merger_store(&dir);
+    let kansli = token(&store, "kansli-vm", "kansli", &["sf-vastmanland"]);
+    let vasteras_event = log_json(&store)
+        .iter()
+        .find(|e| e["event"]["forbund"] == "sf-vasteras")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .unwrap();
+    let server = Server::start(&store);
+    let before = log_bytes(&store);
+    let web = Browser::sign_in(&server.addr, &kansli);
+    let upload = |path: &str, seq: u64| {
+        let boundary = "finsamgrans";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"seq\"\r\n\r\n{seq}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"fil\"; filename=\"kvitto.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4 kvitto\r\n--{boundary}--\r\n",
+            web.csrf
+        );
+        http(
+            &server.addr,
+            "POST",
+            path,
+            &[("Cookie", &web.cookie), ("Content-Type", &format!("multipart/form-data; boundary={boundary}"))],
+            &body,
+        )
+    };
+    let r = upload("/f/sf-vasteras/underlag", vasteras_event);
+    assert_eq!(r.status, 403, "through the other förbund's address: {}", r.body);
+    let r = upload("/f/sf-vastmanland/underlag", vasteras_event);
+    assert_eq!(r.status, 422, "naming the other förbund's event: {}", r.body);
+    assert!(r.body.contains("sf-vasteras"), "{}", r.body);
+    assert_eq!(log_bytes(&store), before, "nothing was written");
+    assert!(!store.join("underlag").exists(), "nothing was kept");
+    // Its own förbund's event: attached.
+    let r = upload("/f/sf-vastmanland/underlag", transfer_seq);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(log_json(&store).last().unwrap()["event"]["type"], "UnderlagAttached");
+}

@@ -479,3 +479,93 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         c.close().await.unwrap();
     });
 }
+
+/// A GET with a cookie: the status, the headers (lower-case) and the body's bytes.
+fn download(addr: &str, path: &str, cookie: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut bytes = Vec::new();
+    s.read_to_end(&mut bytes).unwrap();
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block") + 4;
+    let head = String::from_utf8_lossy(&bytes[..end]).to_lowercase();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head, bytes[end..].to_vec())
+}
+
+#[test]
+fn a_kansli_attaches_a_pdf_to_an_invoice_and_downloads_it_again_in_a_real_browser() {
+    if !browser_present() {
+        return;
+    }
+    let axe_script = axe_source();
+    let dir = TempDir::new("web-underlag");
+    let store = fixture_store(&dir);
+    let kansli = token(&store, "kansli", "kansli", &["sf-vastmanland"]);
+    let invoice = log_json(&store)
+        .iter()
+        .find(|e| e["event"]["type"] == "InvoiceReceived" && e["event"]["forbund"] == "sf-vastmanland")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .unwrap();
+    let pdf = b"%PDF-1.4\n% Faktura 2024-Q1 fr\xc3\xa5n Kursg\xc3\xa5rden\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".to_vec();
+    let file = dir.0.join("faktura-kursgården.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let sha = hex(&<sha2::Sha256 as sha2::Digest>::digest(&pdf));
+    let server = Server::start(&store);
+    let base = format!("http://{}", server.addr);
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let c = browser(&driver, &dir.0.join("profile")).await;
+        sign_in(&c, &base, &kansli).await;
+        c.goto(&format!("{base}/f/sf-vastmanland/handelse/{invoice}")).await.unwrap();
+        assert!(text_of(&c, "#underlag").await.contains("Inget underlag är bifogat"));
+        // A file that is not a document is refused, and nothing is recorded.
+        let head = log_json(&store).len();
+        let text_file = dir.0.join("anteckning.txt");
+        std::fs::write(&text_file, "inte en pdf").unwrap();
+        c.find(Locator::Css("#fil")).await.unwrap().send_keys(text_file.to_str().unwrap()).await.unwrap();
+        c.find(Locator::Css("#underlag button[type=submit]")).await.unwrap().click().await.unwrap();
+        assert!(text_of(&c, "main").await.contains("varken en PDF"));
+        assert_eq!(log_json(&store).len(), head);
+        // The PDF: attached, shown on the invoice's page, named in the chain.
+        c.goto(&format!("{base}/f/sf-vastmanland/handelse/{invoice}")).await.unwrap();
+        c.find(Locator::Css("#fil")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
+        c.find(Locator::Css("#underlag button[type=submit]")).await.unwrap().click().await.unwrap();
+        assert_eq!(text_of(&c, "#bifogat").await, "Underlaget är bifogat.");
+        let section = text_of(&c, "#underlag").await;
+        assert!(section.contains("faktura-kursgården.pdf") && section.contains("PDF"), "{section}");
+        let last = log_json(&store).pop().unwrap();
+        assert_eq!(last["event"]["type"], "UnderlagAttached");
+        assert_eq!(last["event"]["of"], serde_json::json!([invoice]));
+        assert_eq!(last["event"]["file"]["sha256"], sha.as_str());
+        assert_eq!(last["recorded_by"], "kansli");
+        screenshot(&c, "20-underlag").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 20-underlag");
+        }
+        // Downloaded again through the link: the same bytes.
+        let link = c.find(Locator::Css("#underlag li a[download]")).await.unwrap();
+        let href = link.attr("href").await.unwrap().unwrap();
+        assert_eq!(href, format!("/f/sf-vastmanland/underlag/{sha}"));
+        // With the browser's session (the page's own policy lets no script fetch).
+        let cookies = c.get_all_cookies().await.unwrap();
+        let cookie: Vec<String> = cookies.iter().map(|k| format!("{}={}", k.name(), k.value())).collect();
+        let (status, headers, bytes) = download(&server.addr.to_string(), &href, &cookie.join("; "));
+        assert_eq!(status, 200);
+        assert!(headers.contains("content-type: application/pdf"), "{headers}");
+        assert!(headers.contains("filename*=utf-8''faktura-kursg%c3%a5rden.pdf"), "{headers}");
+        assert_eq!(bytes, pdf, "the file downloads as it was attached");
+        // The attaching event's own page reads in Swedish and links the invoice.
+        let seq = last["seq"].as_u64().unwrap();
+        c.goto(&format!("{base}/f/sf-vastmanland/handelse/{seq}")).await.unwrap();
+        let fields = text_of(&c, "dl.event").await;
+        assert!(
+            fields.contains("Underlag till")
+                && fields.contains(&format!("händelse {invoice}"))
+                && fields.contains("PDF"),
+            "{fields}"
+        );
+        assert!(!fields.contains("application/pdf") && !fields.contains("media_type"), "{fields}");
+        c.close().await.unwrap();
+    });
+}

@@ -33,6 +33,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("events/InsatsChanged.schema.json", include_str!("../../../events/InsatsChanged.schema.json")),
     ("events/RegistrationCorrected.schema.json", include_str!("../../../events/RegistrationCorrected.schema.json")),
     ("events/EventCorrected.schema.json", include_str!("../../../events/EventCorrected.schema.json")),
+    ("events/UnderlagAttached.schema.json", include_str!("../../../events/UnderlagAttached.schema.json")),
     ("events/ForbundDissolved.schema.json", include_str!("../../../events/ForbundDissolved.schema.json")),
     ("events/InvoicePaid.schema.json", include_str!("../../../events/InvoicePaid.schema.json")),
     ("events/InvoiceReceived.schema.json", include_str!("../../../events/InvoiceReceived.schema.json")),
@@ -275,6 +276,20 @@ fn bundle_files(
         listing.push((
             format!("reports/arsredovisning-{year}.html"),
             "årsredovisningen som sida med diagram, att läsa, skriva ut (A4) eller arkivera".into(),
+        ));
+    }
+    // The underlag of the förbund's events, named by their SHA-256 (the log names the same hash).
+    let mut kept = std::collections::BTreeSet::new();
+    for u in p.underlag.iter().filter(|u| u.forbund == f && u.seq <= head.seq) {
+        if kept.insert(u.file.sha256.clone()) {
+            let bytes = finsam_store::underlag::read(store, &u.file.sha256)?;
+            files.push(BundleFile { path: format!("underlag/{}", u.file.sha256), bytes });
+        }
+    }
+    if !kept.is_empty() {
+        listing.push((
+            "underlag/*".into(),
+            "bifogade underlag (fakturor, protokoll, bankfiler), var och en namngiven efter sin SHA-256 som händelsen i loggen".into(),
         ));
     }
     listing.push(("LASMIG.txt".into(), "den här texten".into()));

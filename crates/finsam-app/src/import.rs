@@ -436,3 +436,108 @@ pub fn budget_json(import: &BudgetImport, recorded: Option<u64>) -> String {
     });
     format!("{answer}\n")
 }
+
+/// What a person may attach as underlag, by its first bytes: a PDF, a PNG or a JPEG.
+pub fn document_type(bytes: &[u8]) -> Option<finsam_domain::event::MediaType> {
+    use finsam_domain::event::MediaType;
+    if bytes.starts_with(b"%PDF-") {
+        Some(MediaType::Pdf)
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(MediaType::Png)
+    } else if bytes.starts_with(b"\xff\xd8\xff") {
+        Some(MediaType::Jpeg)
+    } else {
+        None
+    }
+}
+
+/// The `UnderlagAttached` of a file already kept in the store.
+pub fn underlag_event(
+    forbund: &Slug,
+    of: Vec<u64>,
+    name: &str,
+    media_type: finsam_domain::event::MediaType,
+    bytes: &[u8],
+    key: Option<String>,
+    note: Option<String>,
+) -> Event {
+    let name: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+    Event {
+        forbund: forbund.clone(),
+        date: crate::reports::today(),
+        idempotency_key: key,
+        note,
+        kind: EventKind::UnderlagAttached {
+            of,
+            file: finsam_domain::event::Attachment {
+                name: if name.trim().is_empty() { "underlag".into() } else { name },
+                media_type,
+                size: bytes.len() as u64,
+                sha256: finsam_store::underlag::sha256(bytes),
+            },
+        },
+    }
+}
+
+/// Attaches a document (PDF, PNG, JPEG) to events of a förbund's books: the bytes kept in the
+/// store under their SHA-256, then the event that names them recorded. Returns its seq.
+pub fn attach(
+    store: &mut Store<FileLog>,
+    dir: &std::path::Path,
+    forbund: &Slug,
+    of: Vec<u64>,
+    name: &str,
+    bytes: &[u8],
+    actor: &str,
+) -> Result<finsam_store::Recorded, Failure> {
+    let Some(media_type) = document_type(bytes) else {
+        return Err(Failure::usage(format!(
+            "{name}: underlag är en PDF, PNG eller JPEG; den här filen börjar inte som någon av dem"
+        )));
+    };
+    if bytes.len() as u64 > finsam_domain::event::ATTACHMENT_BYTES_MAX {
+        return Err(Failure::usage(format!("{name}: ett underlag är högst 20 MB; filen är {} byte", bytes.len())));
+    }
+    let event = underlag_event(forbund, of, name, media_type, bytes, None, None);
+    // Checked before the bytes are kept, so that a refused event leaves no file behind.
+    store.check(&[(1, event.clone())], None)?;
+    finsam_store::underlag::put(dir, bytes)?;
+    let outcome = store.record(&[(1, event)], actor, None)?;
+    Ok(outcome.into_iter().next().expect("one event recorded"))
+}
+
+/// The underlag event an import adds to its batch: the file it read, attached to the events it
+/// records (seqs `first..first + count`), so the revisor finds the bank file or the sheet
+/// behind each of them.
+pub fn import_underlag(
+    forbund: &Slug,
+    file: &str,
+    media_type: finsam_domain::event::MediaType,
+    bytes: &[u8],
+    first: u64,
+    count: u64,
+) -> Event {
+    let of: Vec<u64> = (first..first + count).collect();
+    let hash = finsam_import::file_hash(bytes);
+    let key = format!("underlag:{}:{first}", &hash[..40]);
+    underlag_event(forbund, of, file, media_type, bytes, Some(key), Some(format!("Filen som importen läste ({file})")))
+}
+
+/// What an import's file is, for its underlag: XML (camt), text (BgMax), a spreadsheet.
+pub fn import_media_type(bytes: &[u8], name: &str) -> finsam_domain::event::MediaType {
+    use finsam_domain::event::MediaType;
+    let lower = name.to_lowercase();
+    if bytes.starts_with(b"PK\x03\x04") {
+        if lower.ends_with(".ods") {
+            MediaType::Ods
+        } else {
+            MediaType::Xlsx
+        }
+    } else if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') || bytes.starts_with(b"\xef\xbb\xbf<") {
+        MediaType::Xml
+    } else if lower.ends_with(".csv") {
+        MediaType::Csv
+    } else {
+        MediaType::Text
+    }
+}

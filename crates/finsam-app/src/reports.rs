@@ -52,7 +52,7 @@ impl KnownAt {
     }
 }
 
-fn today() -> NaiveDate {
+pub fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
 

@@ -618,6 +618,30 @@ Exit code 0 when no finding is an error, 1 otherwise, 2 on bad usage.")]
         #[arg(long, value_name = "DAYS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=366))]
         accrual_days: u32,
     },
+    /// Attach a document (PDF, PNG, JPEG) as underlag to recorded events
+    #[command(long_about = "\
+Attaches a document — the invoice, the decision's minutes, a receipt — as underlag to events
+already recorded in a förbund's books. The file (a PDF, PNG or JPEG of at most 20 MB) is kept
+in the store under its SHA-256 and an UnderlagAttached event names the hash, so the chain
+covers the bytes. Attachments are never changed: another file is another attachment. The
+event pages show them, `finsam audit voucher` lists them and the revisor's bundle carries them.
+
+Example:
+  finsam attach --forbund sf-vastmanland --to 204 --as kansli faktura-2024-118.pdf")]
+    Attach {
+        /// The förbund whose events the document is underlag for, by id
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// The seq of an event it is underlag for (repeat for several)
+        #[arg(long = "to", value_name = "SEQ", required = true)]
+        to: Vec<u64>,
+        /// Who attaches it (stored in the envelope) [env: FINSAM_ACTOR]
+        #[arg(long = "as", value_name = "ACTOR")]
+        actor: Option<String>,
+        /// The document
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Bring in what the bank delivers: match each payment to what is owed, show the proposals,
     /// record them
     #[command(subcommand)]
@@ -796,6 +820,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
             match batch_size {
                 None => record(&store_dir(&cli.store), &actor, expect_head, &file, strict, format)?,
                 Some(n) => record_bulk(&store_dir(&cli.store), &actor, n, &file, format)?,
+            }
+        }
+        Command::Attach { forbund, to, actor, file } => {
+            let dir = store_dir(&cli.store);
+            let forbund = reports::parse_forbund(&forbund)?;
+            let actor = import_actor(false, actor)?;
+            let (bytes, name) = import_file(&file, finsam_domain::event::ATTACHMENT_BYTES_MAX as usize)?;
+            let (mut store, report) = Store::open(&dir)?;
+            store.stop_when(&STOP);
+            output::report_open(&report);
+            let mut to = to;
+            to.sort();
+            to.dedup();
+            let r = finsam_app::import::attach(&mut store, &dir, &forbund, to, &name, &bytes, &actor)?;
+            output::save_derived(&mut store);
+            match format {
+                Format::Json => emit(&format!(
+                    "{}\n",
+                    serde_json::json!({"seq": r.seq, "sha256": finsam_store::underlag::sha256(&bytes)})
+                )),
+                _ => emit(&format!(
+                    "{name} bifogat som underlag (händelse {}, SHA-256 {})\n",
+                    r.seq,
+                    finsam_store::underlag::sha256(&bytes)
+                )),
             }
         }
         Command::Import(ImportCommand::Bank { forbund, dry_run, actor, file }) => {
@@ -1248,7 +1297,11 @@ fn import_budget(
     let recorded = if dry_run || proposal.already.is_some() {
         None
     } else {
-        let outcome = store.record(&[(1, proposal.event.clone())], &actor, None)?;
+        let media = import::import_media_type(&bytes, &name);
+        let first = store.head().seq + 1;
+        let underlag = import::import_underlag(&forbund, &name, media, &bytes, first, 1);
+        finsam_store::underlag::put(dir, &bytes)?;
+        let outcome = store.record(&[(1, proposal.event.clone()), (2, underlag)], &actor, None)?;
         output::save_derived(&mut store);
         outcome.first().map(|r| r.seq)
     };
@@ -1275,11 +1328,18 @@ fn import_bank(
     store.stop_when(&STOP);
     output::report_open(&report);
     let proposal = import::propose_bank(&store, &forbund, &name, &bytes)?;
-    let batch = proposal.batch();
+    let mut batch = proposal.batch();
     let recorded = if dry_run || batch.is_empty() {
         None
     } else {
-        let outcome = store.record(&batch, &actor, None)?;
+        // The bank file itself, as underlag of what it brought in.
+        let media = import::import_media_type(&bytes, &name);
+        let first = store.head().seq + 1;
+        let underlag = import::import_underlag(&forbund, &name, media, &bytes, first, batch.len() as u64);
+        batch.push((batch.len() + 1, underlag));
+        finsam_store::underlag::put(dir, &bytes)?;
+        let mut outcome = store.record(&batch, &actor, None)?;
+        outcome.pop();
         output::save_derived(&mut store);
         Some(outcome)
     };

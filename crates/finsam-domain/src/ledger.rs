@@ -569,6 +569,21 @@ impl Ledger {
             // Staff are paid in January before the year's budget, like any personnel cost.
             PayrollRecorded { year, line, insats, .. } => cost_target(*year, line, insats, Some(Nature::Personnel))?,
             PayrollLiabilitiesPaid { .. } | ReportTextRecorded { .. } => {}
+            UnderlagAttached { of, .. } => {
+                for (i, seq) in of.iter().enumerate() {
+                    if self.forbund_of(*seq) != Some(f) {
+                        return Err(Rejection::new(
+                            Rule::ValueNotAllowed,
+                            format!("of[{i}]"),
+                            seq.to_string(),
+                            match self.forbund_of(*seq) {
+                                None => format!("no event {seq} in the log (its head is {}): underlag is attached to events already recorded", self.head),
+                                Some(other) => format!("event {seq} is in the books of {other}, not of {f}: underlag is attached to the förbund's own events"),
+                            },
+                        ));
+                    }
+                }
+            }
             AnnualReportAdopted { known_at, .. } => {
                 if *known_at > self.head {
                     return Err(Rejection::new(
@@ -1137,6 +1152,7 @@ impl Ledger {
             | PayrollRecorded { .. }
             | PayrollLiabilitiesPaid { .. }
             | ReportTextRecorded { .. }
+            | UnderlagAttached { .. }
             | DischargeDecided { .. } => {}
             AnnualReportAdopted { year, .. } => {
                 state.adopted.insert(*year);
@@ -1195,6 +1211,7 @@ impl Ledger {
                 | AnnualReportAdopted { .. }
                 | AuditReportRecorded { .. }
                 | DischargeDecided { .. }
+                | UnderlagAttached { .. }
         ) {
             self.uncorrectable.insert(seq, event.type_name().to_string());
         }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 9;
+pub const PROJECTION_VERSION: u32 = 10;
 
 /// The text of an opening balance's voucher (no other voucher has it: the texts of the others
 /// all begin with what they are).
@@ -321,6 +321,16 @@ pub struct ReportTextRecord {
     pub paragraphs: Vec<String>,
 }
 
+/// A file attached as underlag to events of a förbund's books (v2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnderlagRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub date: NaiveDate,
+    pub of: Vec<u64>,
+    pub file: finsam_domain::event::Attachment,
+}
+
 /// A step of a year's path after its end (v2): the board's adoption of the report, a revisor's
 /// revisionsberättelse, a member's decision on ansvarsfrihet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -393,6 +403,8 @@ pub struct Projection {
     pub closed_through: BTreeMap<Slug, i32>,
     /// The report's texts (v2), in seq order.
     pub report_texts: Vec<ReportTextRecord>,
+    /// The files attached as underlag (v2), in seq order.
+    pub underlag: Vec<UnderlagRecord>,
     /// The steps after each year's end (v2), in seq order.
     pub path: Vec<PathRecord>,
     /// What each contribution event did to `owed`, for a correction to take back: seq ->
@@ -473,6 +485,8 @@ struct Stored {
     #[serde(default)]
     report_texts: Vec<ReportTextRecord>,
     #[serde(default)]
+    underlag: Vec<UnderlagRecord>,
+    #[serde(default)]
     path: Vec<PathRecord>,
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     corrected: BTreeMap<u64, (u64, NaiveDate)>,
@@ -497,6 +511,7 @@ impl From<Stored> for Projection {
             payrolls: s.payrolls,
             closed_through: s.closed_through,
             report_texts: s.report_texts,
+            underlag: s.underlag,
             path: s.path,
             next_number: s.next_number,
             corrected: s.corrected,
@@ -973,6 +988,13 @@ impl Projection {
                 year: *year,
                 section: *section,
                 paragraphs: paragraphs.clone(),
+            }),
+            UnderlagAttached { of, file } => self.underlag.push(UnderlagRecord {
+                seq: r.seq,
+                forbund: f.clone(),
+                date: e.date,
+                of: of.clone(),
+                file: file.clone(),
             }),
             AnnualReportAdopted { year, known_at, figures_sha256, decision } => {
                 let step = PathStep::Adopted {

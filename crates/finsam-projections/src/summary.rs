@@ -35,6 +35,7 @@ pub fn type_label(type_name: &str) -> &str {
         "AuditReportRecorded" => "Revisionsberättelse",
         "DischargeDecided" => "Beslut om ansvarsfrihet",
         "EventCorrected" => "Rättelse",
+        "UnderlagAttached" => "Underlag bifogat",
         other => other,
     }
 }
@@ -172,6 +173,15 @@ pub fn summary(event: &Event) -> String {
             )
         }
         AnnualReportAdopted { year, decision, .. } => format!("årsredovisningen {year} antagen av {}", decision.body),
+        UnderlagAttached { of, file } => {
+            let seqs: Vec<String> = of.iter().map(u64::to_string).collect();
+            let to = if of.len() == 1 {
+                format!("händelse {}", seqs[0])
+            } else {
+                format!("händelserna {}", seqs.join(", "))
+            };
+            format!("underlag {} ({} byte) bifogat till {to}", file.name, file.size)
+        }
         AuditReportRecorded { year, auditor, verdict, .. } => {
             format!("revisionsberättelse {year} av {auditor}: {verdict} ansvarsfrihet")
         }

@@ -13,6 +13,7 @@ pub mod key;
 mod lines;
 pub mod log;
 pub mod store;
+pub mod underlag;
 pub mod verify;
 
 pub use envelope::{Envelope, Head, GENESIS_HASH};

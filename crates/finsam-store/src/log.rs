@@ -25,6 +25,12 @@ pub trait LogBackend {
     fn append_unsynced(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
         self.append(expected_seq, batch)
     }
+    /// Whether the store keeps an underlag file with this SHA-256 and size: an
+    /// `UnderlagAttached` is recorded only when the bytes it names are kept. The in-memory twin
+    /// keeps no files and answers yes.
+    fn holds_underlag(&self, _sha256: &str, _size: u64) -> bool {
+        true
+    }
     /// Calls `each` for every envelope with `from <= seq <= to`, in order.
     fn read(
         &self,
@@ -496,6 +502,10 @@ impl FileLog {
 }
 
 impl<F: LogFile> LogBackend for FileLog<F> {
+    fn holds_underlag(&self, sha256: &str, size: u64) -> bool {
+        self.path.parent().is_some_and(|store| crate::underlag::has(store, sha256, size))
+    }
+
     fn head(&self) -> &Head {
         &self.head
     }

@@ -840,6 +840,18 @@ impl<B: LogBackend> Store<B> {
                 keys.insert(scoped, (next.head() + 1, digest));
             }
             next.check(event).map_err(|r| r.at_line(*line))?;
+            if let finsam_domain::EventKind::UnderlagAttached { file, .. } = &event.kind {
+                if !self.backend.holds_underlag(&file.sha256, file.size) {
+                    return Err(Rejection::new(
+                        Rule::ValueNotAllowed,
+                        "file.sha256",
+                        format!("\"{}\"", file.sha256),
+                        format!("the store keeps no file of {} bytes with this SHA-256: the file is kept first (finsam attach does both)", file.size),
+                    )
+                    .at_line(*line)
+                    .into());
+                }
+            }
             let seq = next.apply(event);
             outcome.push(Recorded { line: *line, seq, duplicate: false });
             fresh.push(event.clone());

@@ -955,6 +955,70 @@ fn decode_kind(
             check_after_year(year, date)?;
             DischargeDecided { year, member, granted, decision: o.decision()? }
         }
+        "UnderlagAttached" => {
+            let items = o.array("of")?;
+            if items.is_empty() || items.len() > UNDERLAG_OF_MAX {
+                return Err(Rejection::new(
+                    Rule::ValueNotAllowed,
+                    "of",
+                    format!("{} seqs", items.len()),
+                    format!("underlag is attached to 1 to {UNDERLAG_OF_MAX} events, by their seqs"),
+                ));
+            }
+            let mut of: Vec<u64> = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let seq = item.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+                    Rejection::new(
+                        Rule::WrongJsonType,
+                        o.item_path("of", i),
+                        json_text(item),
+                        "a JSON integer seq of 1 or more",
+                    )
+                })?;
+                if of.last().is_some_and(|l| *l >= seq) {
+                    return Err(Rejection::new(
+                        Rule::ValueNotAllowed,
+                        o.item_path("of", i),
+                        seq.to_string(),
+                        "the seqs are in ascending order, each once",
+                    ));
+                }
+                of.push(seq);
+            }
+            let v = o.req("file")?;
+            let mut f = Obj::new(v, "file")?;
+            let name = f.text("name", NAME_CHARS_MAX)?;
+            let media_type = {
+                let v = f.req("media_type")?;
+                f.enum_of("media_type", v, MediaType::parse, MediaType::allowed())?
+            };
+            let size = {
+                let v = f.req("size")?;
+                v.as_u64().filter(|n| (1..=ATTACHMENT_BYTES_MAX).contains(n)).ok_or_else(|| {
+                    Rejection::new(
+                        Rule::ValueNotAllowed,
+                        "file.size",
+                        json_text(v),
+                        format!("the file's size in bytes: 1 to {ATTACHMENT_BYTES_MAX} (20 MiB)"),
+                    )
+                })?
+            };
+            let sha256 = {
+                let v = f.req("sha256")?;
+                let text = f.str_of("sha256", v)?;
+                if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                    return Err(Rejection::new(
+                        Rule::ValueNotAllowed,
+                        "file.sha256",
+                        json_text(v),
+                        "the file's SHA-256: 64 lower-case hexadecimal digits",
+                    ));
+                }
+                text.to_string()
+            };
+            f.finish()?;
+            UnderlagAttached { of, file: Attachment { name, media_type, size, sha256 } }
+        }
         "EventCorrected" => EventCorrected {
             corrects: o.seq("corrects")?,
             reason: o.text("reason", TEXT_CHARS_MAX)?,

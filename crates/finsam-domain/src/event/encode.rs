@@ -374,6 +374,23 @@ impl Event {
                     m.decision(d);
                 }
             }
+            UnderlagAttached { of, file } => {
+                m.key("of");
+                m.buf.push(b'[');
+                for (i, seq) in of.iter().enumerate() {
+                    if i > 0 {
+                        m.buf.push(b',');
+                    }
+                    m.buf.extend_from_slice(seq.to_string().as_bytes());
+                }
+                m.buf.push(b']');
+                m.object_in("file", |o| {
+                    o.str("name", &file.name);
+                    o.str("media_type", file.media_type.as_str());
+                    o.int("size", file.size);
+                    o.str("sha256", &file.sha256);
+                });
+            }
             AnnualReportAdopted { year, known_at, figures_sha256, decision } => {
                 m.int("year", year);
                 m.int("known_at", known_at);

@@ -32,6 +32,8 @@ pub const MEMBERS_MAX: usize = 100;
 /// A section of the report's text: at most this many paragraphs of at most this many characters.
 pub const REPORT_PARAGRAPHS_MAX: usize = 50;
 pub const REPORT_PARAGRAPH_CHARS_MAX: usize = 4000;
+/// Underlag is attached to at most this many events at once.
+pub const UNDERLAG_OF_MAX: usize = 1000;
 
 /// An identifier such as a förbund id (`sf-vastmanland`), a member id, an insats or a budget
 /// line: lower-case ASCII letters and digits in words joined by single hyphens.
@@ -108,6 +110,20 @@ string_enum!(
 string_enum!(
     /// The categories every budget reports separately.
     Category { Admin => "admin", Individ => "individ", Struktur => "struktur" }
+);
+string_enum!(
+    /// What an attached file is: a document (PDF), a picture of one (PNG, JPEG), or a file an
+    /// import read (a bank file in XML or text, a spreadsheet, a SIE file).
+    MediaType {
+        Pdf => "application/pdf",
+        Png => "image/png",
+        Jpeg => "image/jpeg",
+        Xml => "application/xml",
+        Text => "text/plain",
+        Csv => "text/csv",
+        Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        Ods => "application/vnd.oasis.opendocument.spreadsheet"
+    }
 );
 string_enum!(
     /// An adopted budget, or a plan's outlook (forecast) for a later year.
@@ -583,7 +599,29 @@ pub enum EventKind {
         reason: String,
         decision: Option<Decision>,
     },
+    /// Underlag (v2): a file — the invoice, the minutes, the bank file an import read — attached
+    /// to events of the förbund's books already recorded, by its SHA-256. The chain covers the
+    /// hash; the store keeps the bytes. Attachments are never changed: another file is another
+    /// attachment.
+    UnderlagAttached {
+        /// The seqs of the events it is underlag for, ascending.
+        of: Vec<u64>,
+        file: Attachment,
+    },
 }
+
+/// A file attached as underlag: its name as uploaded, what it is, its size and SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub name: String,
+    pub media_type: MediaType,
+    pub size: u64,
+    /// 64 lower-case hex digits.
+    pub sha256: String,
+}
+
+/// The largest file attached as underlag: 20 MiB (a scanned invoice, a year's bank file).
+pub const ATTACHMENT_BYTES_MAX: u64 = 20 << 20;
 
 impl EventKind {
     pub const TYPES: &'static [&'static str] = &[
@@ -616,6 +654,7 @@ impl EventKind {
         "AuditReportRecorded",
         "DischargeDecided",
         "EventCorrected",
+        "UnderlagAttached",
     ];
 
     /// The types of contract v1 (the rest came with v2).
@@ -668,6 +707,7 @@ impl EventKind {
             InsatsChanged { .. } => "InsatsChanged",
             RegistrationCorrected { .. } => "RegistrationCorrected",
             EventCorrected { .. } => "EventCorrected",
+            UnderlagAttached { .. } => "UnderlagAttached",
         }
     }
 

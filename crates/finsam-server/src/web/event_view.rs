@@ -155,6 +155,11 @@ pub(crate) fn field_label(key: &str) -> &str {
         "paragraphs" => "Text",
         "known_at" => "Upprättad ur händelserna till och med",
         "figures_sha256" => "Siffrornas kontrollsumma (SHA-256)",
+        "of" => "Underlag till",
+        "file" => "Fil",
+        "media_type" => "Filtyp",
+        "size" => "Storlek (byte)",
+        "sha256" => "Kontrollsumma (SHA-256)",
         "auditor" => "Revisor",
         "role" => "Roll",
         "appointed_by" => "Utsedd av",
@@ -213,6 +218,14 @@ fn is_share(key: &str) -> bool {
 fn value_label(key: &str, value: &str) -> Option<&'static str> {
     Some(match (key, value) {
         ("status", "adopted") => "antagen budget",
+        ("media_type", "application/pdf") => "PDF",
+        ("media_type", "image/png") => "PNG-bild",
+        ("media_type", "image/jpeg") => "JPEG-bild",
+        ("media_type", "application/xml") => "bankfil (XML)",
+        ("media_type", "text/plain") => "textfil",
+        ("media_type", "text/csv") => "CSV-fil",
+        ("media_type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet") => "kalkylark (xlsx)",
+        ("media_type", "application/vnd.oasis.opendocument.spreadsheet") => "kalkylark (ods)",
         ("status", "outlook") => "planens prognos (ingen antagen budget)",
         ("category", "admin") => "administration",
         ("category", "individ") => "individinriktad",
@@ -257,7 +270,7 @@ fn scalar(key: &str, value: &Value, names: &Names, f: &str) -> Markup {
         },
         Value::Bool(b) if key == "granted" => html! { (if *b { "beviljad" } else { "inte beviljad" }) },
         Value::Bool(b) => html! { (if *b { "ja" } else { "nej" }) },
-        Value::Number(n) if key == "corrects" || key == "known_at" => {
+        Value::Number(n) if matches!(key, "corrects" | "known_at" | "of") => {
             html! { a href={"/f/" (f) "/handelse/" (n)} { "händelse " (n) } }
         }
         Value::Number(n) => html! { (n) },

@@ -7,6 +7,8 @@ use super::*;
 pub(crate) struct EventQuery {
     #[serde(default)]
     pub(crate) registrerad: Option<String>,
+    #[serde(default)]
+    pub(crate) bifogat: Option<String>,
 }
 
 pub(crate) async fn event_page(
@@ -60,10 +62,21 @@ pub(crate) async fn event_page(
             });
         }
         let names = super::event_view::Names::of(books, &slug);
-        Ok((p.forbund[&slug].name.clone(), e, rows, authority, p.corrected.get(&seq).map(|(c, _)| *c), names))
+        let files = super::underlag::underlag_of(p, &slug, seq);
+        let own = books.projection.forbund.contains_key(&e.event.forbund) && e.event.forbund == slug;
+        Ok((
+            p.forbund[&slug].name.clone(),
+            e,
+            rows,
+            authority,
+            p.corrected.get(&seq).map(|(c, _)| *c),
+            names,
+            files,
+            own,
+        ))
     })
     .await;
-    let (name, e, vouchers, authority, corrected_by, names) = match found {
+    let (name, e, vouchers, authority, corrected_by, names, files, own) = match found {
         Ok(x) => x,
         Err(a) => return failure_page(&v, a),
     };
@@ -76,6 +89,9 @@ pub(crate) async fn event_page(
         _ => None,
     };
     let body = html! {
+        @if q.bifogat.is_some() {
+            p.notice role="status" #bifogat { "Underlaget är bifogat." }
+        }
         @if q.registrerad.is_some() {
             p.notice role="status" #registrerad { "Registrerat som händelse " strong { (seq) }
                 @if let Some((label, _)) = vouchers.first() { ", verifikation " strong { (label) } } "." }
@@ -126,6 +142,7 @@ pub(crate) async fn event_page(
                 }
             }
         }
+        (underlag_section(&v, &f, seq, &files, own && v.may_record(&f) && type_name != "UnderlagAttached"))
         @if v.may_record(&f) && corrected_by.is_none() && corrects.is_none() {
             p { a href={"/f/" (f) "/registrera/rattelse?seq=" (seq)} { "Rätta händelsen" } }
         }

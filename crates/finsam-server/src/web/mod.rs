@@ -17,6 +17,7 @@ mod events;
 mod forms;
 mod report_pages;
 mod sign_in;
+mod underlag;
 
 use super::{on_books, AccessNote, Shared, Shared_, WriteJob};
 use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Path as UrlPath, Query, State};
@@ -42,6 +43,7 @@ use serde_json::{json, Map, Value};
 use sign_in::*;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
+use underlag::*;
 
 const COOKIE: &str = "finsam_session";
 /// The cookie that carries the sign-in form's own CSRF token (there is no session yet).
@@ -603,6 +605,12 @@ pub fn routes() -> Router<Shared_> {
         .route("/f/{id}/konto/{account}", get(account))
         .route("/f/{id}/rad/{year}/{line}", get(budget_line))
         .route("/f/{id}/handelse/{seq}", get(event_page))
+        .route("/f/{id}/underlag/{sha}", get(underlag_download))
+        .route(
+            "/f/{id}/underlag",
+            axum::routing::post(underlag_upload)
+                .layer(DefaultBodyLimit::max(finsam_domain::event::ATTACHMENT_BYTES_MAX as usize + 64 * 1024)),
+        )
         .route("/f/{id}/handelser", get(trail))
         .route("/f/{id}/arsredovisning/{year}", get(annual_page))
         .route("/f/{id}/arsredovisning/{year}/utskrift", get(annual_print))
