@@ -54,6 +54,21 @@ fn a_pdf_attached_to_an_invoice_is_in_the_chain_in_the_store_and_in_the_bundle_b
     assert_eq!(last["event"]["file"]["media_type"], "application/pdf");
     assert_eq!(last["event"]["file"]["size"], bytes.len());
     assert_eq!(std::fs::read(store.join("underlag").join(&sha)).unwrap(), bytes);
+    // `audit voucher` lists it with the invoice's voucher.
+    let trail = finsam(&store, &["audit", "trail", "--forbund", "sf-vastmanland", "--format", "json"], "");
+    let rows: Vec<Value> = serde_json::from_str(&stdout(&trail)).unwrap();
+    let label =
+        rows.iter().find(|r| r["seq"] == invoice).unwrap()["vouchers"][0]["voucher"].as_str().unwrap().to_string();
+    let o = finsam(&store, &["audit", "voucher", "--forbund", "sf-vastmanland", &label], "");
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains(&format!("underlag     faktura-118.pdf ({} byte, SHA-256 {sha}", bytes.len())),
+        "{}",
+        stdout(&o)
+    );
+    let o = finsam(&store, &["audit", "voucher", "--forbund", "sf-vastmanland", &label, "--format", "json"], "");
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["underlag"][0]["sha256"], sha.as_str());
 
     // The revisor's bundle carries it, and the verifier checks it against the log.
     let out = dir.0.join("bundle");

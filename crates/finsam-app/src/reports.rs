@@ -1589,6 +1589,16 @@ pub fn voucher(
         _ => Value::Null,
     };
     out["corrected_by"] = p.corrected.get(&v.seq).map(|(seq, _)| *seq).into();
+    // The files attached as underlag to the voucher's event.
+    out["underlag"] = p
+        .underlag
+        .iter()
+        .filter(|u| u.forbund == f && u.of.contains(&v.seq) && u.seq <= view.head.seq)
+        .map(|u| {
+            json!({"name": u.file.name, "media_type": u.file.media_type.as_str(), "size": u.file.size,
+                "sha256": u.file.sha256, "attached_in": u.seq})
+        })
+        .collect();
     out["rows"] = v
         .rows
         .iter()
@@ -1658,6 +1668,20 @@ pub fn voucher(
             }
             if let Some(by) = out["corrected_by"].as_u64() {
                 head.push_str(&format!("rättad av    seq {by}\n"));
+            }
+            let files = out["underlag"].as_array().cloned().unwrap_or_default();
+            if files.is_empty() {
+                head.push_str("underlag     –\n");
+            }
+            for (i, u) in files.iter().enumerate() {
+                head.push_str(&format!(
+                    "{}{} ({} byte, SHA-256 {}, bifogat i händelse {})\n",
+                    if i == 0 { "underlag     " } else { "             " },
+                    u["name"].as_str().unwrap_or(""),
+                    u["size"],
+                    u["sha256"].as_str().unwrap_or(""),
+                    u["attached_in"]
+                ));
             }
             emit(&format!("{head}\n{}", t.render()));
         }
