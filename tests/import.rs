@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const ACCOUNT: &str = "SE4550000000058398257466";
+pub(crate) const ACCOUNT: &str = "SE4550000000058398257466";
 
 /// Whether a fixture line is one of Samordningsförbundet Västmanland's 2024 contributions
 /// received: what the bank files bring in instead.
@@ -18,7 +18,7 @@ fn is_received_2024(line: &str) -> bool {
 /// The fixtures through the 2024 example without those contributions, and the contributions.
 /// (The annual report's fixture after them names a seq of the whole log: it is recorded after
 /// the import, which brings in as many events as were taken out.)
-fn fixtures_without_received() -> (Vec<String>, Vec<Value>) {
+pub(crate) fn fixtures_without_received() -> (Vec<String>, Vec<Value>) {
     let mut received = Vec::new();
     let texts = fixture_files()
         .iter()
@@ -61,7 +61,7 @@ fn ore(amount: &str) -> i64 {
 
 /// What the bank saw: one payment per payer and day — Försäkringskassan pays its own part and
 /// Arbetsförmedlingen's in one transfer — named as the bank names the payer, with a free text.
-fn payments(received: &[Value]) -> Vec<Payment> {
+pub(crate) fn payments(received: &[Value]) -> Vec<Payment> {
     let names = member_names();
     let mut by_payer: BTreeMap<(String, String), i64> = BTreeMap::new();
     for r in received {

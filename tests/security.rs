@@ -964,3 +964,51 @@ fn a_kansli_of_one_forbund_attaches_no_underlag_to_another_forbunds_events() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(log_json(&store).last().unwrap()["event"]["type"], "UnderlagAttached");
 }
+
+/// The bank import, as a way in: a kansli of one förbund neither uploads to nor records from
+/// another förbund's import pages, and nothing is written or kept.
+#[test]
+fn a_kansli_of_one_forbund_imports_nothing_into_another_forbunds_books() {
+    let dir = TempDir::new("security-import");
+    let (store, _) = merger_store(&dir);
+    let kansli = token(&store, "kansli-vm", "kansli", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    let before = log_bytes(&store);
+    let web = Browser::sign_in(&server.addr, &kansli);
+    let camt = finsam_generate::bank::camt053(
+        "02",
+        crate::import::ACCOUNT,
+        "S-1",
+        0,
+        &[finsam_generate::bank::Payment {
+            date: "2024-03-31".parse().unwrap(),
+            ore: 100_000,
+            id: "X1".into(),
+            counterparty: "Västerås stad".into(),
+            ocr: None,
+            text: None,
+        }],
+    );
+    let boundary = "finsamgrans";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"fil\"; filename=\"k.xml\"\r\nContent-Type: application/xml\r\n\r\n{camt}\r\n--{boundary}--\r\n",
+        web.csrf
+    );
+    let r = http(
+        &server.addr,
+        "POST",
+        "/f/sf-vasteras/importera",
+        &[("Cookie", &web.cookie), ("Content-Type", &format!("multipart/form-data; boundary={boundary}"))],
+        &body,
+    );
+    assert_eq!(r.status, 403, "an upload to the other förbund: {}", r.body);
+    let sha = hex(&<sha2::Sha256 as sha2::Digest>::digest(camt.as_bytes()));
+    let r = web.post(
+        &format!("/f/sf-vasteras/importera/{sha}"),
+        &format!("csrf={}&namn=k.xml&tilldela%3Abank%3AX=medlem%3Avasteras-stad", web.csrf),
+    );
+    assert_eq!(r.status, 403, "a recording from the other förbund's review: {}", r.body);
+    assert_eq!(web.get(&format!("/f/sf-vasteras/importera/{sha}")).status, 403);
+    assert_eq!(log_bytes(&store), before, "nothing was written");
+    assert!(!store.join("underlag").exists(), "nothing was kept");
+}

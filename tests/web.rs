@@ -569,3 +569,77 @@ fn a_kansli_attaches_a_pdf_to_an_invoice_and_downloads_it_again_in_a_real_browse
         c.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_kansli_imports_a_bank_file_assigns_the_payment_that_waits_and_records_in_a_real_browser() {
+    if !browser_present() {
+        return;
+    }
+    let axe_script = axe_source();
+    let dir = TempDir::new("web-import");
+    let (texts, received) = crate::import::fixtures_without_received();
+    let store = store_with(&dir, &texts.iter().map(String::as_str).collect::<Vec<_>>());
+    let kansli = token(&store, "kansli", "kansli", &["sf-vastmanland"]);
+    // The first quarter's payments, and one from someone who is no member: Kungsör's second
+    // quarter, paid through its kommunalförbund.
+    let mut pay: Vec<finsam_generate::bank::Payment> = crate::import::payments(&received)
+        .into_iter()
+        .filter(|p| p.date == chrono::NaiveDate::from_ymd_opt(2024, 1, 31).unwrap())
+        .collect();
+    let matched = pay.len();
+    pay.push(finsam_generate::bank::Payment {
+        date: chrono::NaiveDate::from_ymd_opt(2024, 4, 30).unwrap(),
+        ore: 3_712_410,
+        id: "999000111".into(),
+        counterparty: "Västra Mälardalens kommunalförbund".into(),
+        ocr: None,
+        text: Some("Medlemsbidrag Q2".into()),
+    });
+    let camt = finsam_generate::bank::camt053("02", crate::import::ACCOUNT, "WEB-1", 0, &pay);
+    let file = dir.0.join("kontoutdrag-2024-q1.xml");
+    std::fs::write(&file, camt).unwrap();
+    let server = Server::start(&store);
+    let base = format!("http://{}", server.addr);
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let c = browser(&driver, &dir.0.join("profile")).await;
+        sign_in(&c, &base, &kansli).await;
+        c.find(Locator::LinkText("Importera")).await.unwrap().click().await.unwrap();
+        assert!(text_of(&c, "main").await.contains("Inga bankfiler är importerade ännu"));
+        let head = log_json(&store).len();
+        c.find(Locator::Css("#bankfil")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
+        c.find(Locator::Css("main button[type=submit]")).await.unwrap().click().await.unwrap();
+        // The review: every payment with its match and reason; the one that fits nothing waits.
+        let table = text_of(&c, "#betalningar").await;
+        assert!(table.contains("Försäkringskassan") && table.contains("nästa delbetalning"), "{table}");
+        assert!(table.contains("ingen av förbundets medlemmar"), "{table}");
+        assert_eq!(log_json(&store).len(), head, "nothing recorded before the kansli confirms");
+        screenshot(&c, "21-granska-bankfil").await;
+        if let Some(source) = &axe_script {
+            assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 21-granska-bankfil");
+        }
+        let choice = c.find(Locator::Css("#betalningar select")).await.unwrap();
+        choice.select_by_value("medlem:kungsor").await.unwrap();
+        c.find(Locator::Css("form button.primary")).await.unwrap().click().await.unwrap();
+        let notice = text_of(&c, "#bokfort").await;
+        // Försäkringskassan's transfer pays two members: one event more than payments, plus the
+        // assigned one.
+        assert_eq!(notice, format!("{} händelser bokförda.", matched + 1 + 1), "{notice}");
+        let log = log_json(&store);
+        let last = log.last().unwrap();
+        assert_eq!(last["event"]["type"], "UnderlagAttached");
+        assert_eq!(last["event"]["file"]["name"], "kontoutdrag-2024-q1.xml");
+        let assigned = &log[log.len() - 2]["event"];
+        assert_eq!(assigned["type"], "ContributionReceived");
+        assert_eq!((assigned["member"].as_str(), assigned["amount"].as_str()), (Some("kungsor"), Some("37124.10")));
+        assert_eq!(assigned["idempotency_key"], format!("bank:{}:999000111", crate::import::ACCOUNT));
+        // Everything is now recorded: nothing waits, and the queue says so.
+        let table = text_of(&c, "#betalningar").await;
+        assert!(!table.contains("Väntar"), "{table}");
+        c.find(Locator::LinkText("Tillbaka till kön")).await.unwrap().click().await.unwrap();
+        let queue = text_of(&c, "#ko").await;
+        assert!(queue.contains("kontoutdrag-2024-q1.xml") && queue.trim_end().ends_with('0'), "{queue}");
+        c.close().await.unwrap();
+    });
+}

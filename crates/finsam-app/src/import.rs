@@ -541,3 +541,83 @@ pub fn import_media_type(bytes: &[u8], name: &str) -> finsam_domain::event::Medi
         MediaType::Text
     }
 }
+
+/// What the kansli assigns a payment that waits for review to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Assignment {
+    /// A member's contribution for the year of the payment's date.
+    Member(Slug),
+    /// A supplier invoice the payment settles (money out) or refunds (money in).
+    Invoice(Slug),
+}
+
+impl Assignment {
+    /// The form's value: "medlem:sala", "faktura:f-100".
+    pub fn parse(text: &str) -> Option<Assignment> {
+        let (kind, id) = text.split_once(':')?;
+        let id = Slug::parse(id).ok()?;
+        match kind {
+            "medlem" => Some(Assignment::Member(id)),
+            "faktura" => Some(Assignment::Invoice(id)),
+            _ => None,
+        }
+    }
+}
+
+impl BankImport {
+    /// The batch with the kansli's assignments of waiting payments (by their key) added, each
+    /// under the payment's own key so that a second import knows it; then the file itself as
+    /// underlag of all of them. `first` is the seq the batch's first event will get.
+    pub fn batch_with(
+        &self,
+        assigned: &std::collections::BTreeMap<String, Assignment>,
+        bytes: &[u8],
+        first: u64,
+    ) -> Result<Vec<(usize, Event)>, Failure> {
+        let mut batch = self.batch();
+        let source = Source { file: &self.file, hash: &self.hash, format: &self.format };
+        for (n, item) in self.items.iter().enumerate() {
+            let (Outcome::Unmatched { .. }, Some(a)) = (&item.outcome, assigned.get(&item.key)) else { continue };
+            let e = &item.entry;
+            let reason = "tilldelad av kansliet vid granskningen";
+            let kind = match a {
+                Assignment::Member(member) if e.amount.is_positive() => EventKind::ContributionReceived {
+                    member: member.clone(),
+                    year: chrono::Datelike::year(&e.date),
+                    amount: e.amount,
+                    reference: finsam_import::matching::reference(e),
+                    payer: None,
+                },
+                Assignment::Member(_) => {
+                    return Err(Failure::usage(format!("{}: en utbetalning är inget medlemsbidrag", e.place)))
+                }
+                Assignment::Invoice(invoice) => EventKind::InvoicePaid {
+                    invoice: invoice.clone(),
+                    amount: -e.amount,
+                    reference: finsam_import::matching::reference(e),
+                },
+            };
+            batch.push((
+                n + 1,
+                Event {
+                    forbund: self.forbund.clone(),
+                    date: e.date,
+                    idempotency_key: Some(item.key.clone()),
+                    note: Some(finsam_import::matching::note(&source, e, reason)),
+                    kind,
+                },
+            ));
+        }
+        if !batch.is_empty() {
+            let media = import_media_type(bytes, &self.file);
+            let underlag = import_underlag(&self.forbund, &self.file, media, bytes, first, batch.len() as u64);
+            batch.push((self.items.len() + 1, underlag));
+        }
+        Ok(batch)
+    }
+
+    /// The payments that wait for the kansli.
+    pub fn waiting(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Unmatched { .. }))
+    }
+}

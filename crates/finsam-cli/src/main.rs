@@ -1328,15 +1328,11 @@ fn import_bank(
     store.stop_when(&STOP);
     output::report_open(&report);
     let proposal = import::propose_bank(&store, &forbund, &name, &bytes)?;
-    let mut batch = proposal.batch();
+    // What fits, and the bank file itself as underlag of what it brought in.
+    let batch = proposal.batch_with(&Default::default(), &bytes, store.head().seq + 1)?;
     let recorded = if dry_run || batch.is_empty() {
         None
     } else {
-        // The bank file itself, as underlag of what it brought in.
-        let media = import::import_media_type(&bytes, &name);
-        let first = store.head().seq + 1;
-        let underlag = import::import_underlag(&forbund, &name, media, &bytes, first, batch.len() as u64);
-        batch.push((batch.len() + 1, underlag));
         finsam_store::underlag::put(dir, &bytes)?;
         let mut outcome = store.record(&batch, &actor, None)?;
         outcome.pop();

@@ -138,7 +138,7 @@ pub fn match_file(
     items
 }
 
-fn note(source: &Source<'_>, e: &Entry, reason: &str) -> String {
+pub fn note(source: &Source<'_>, e: &Entry, reason: &str) -> String {
     let text = format!(
         "Importerad ur bankfilen {} ({}, SHA-256 {}), {}: {reason}",
         source.file,
@@ -149,7 +149,7 @@ fn note(source: &Source<'_>, e: &Entry, reason: &str) -> String {
     text.chars().take(1000).collect()
 }
 
-fn reference(e: &Entry) -> String {
+pub fn reference(e: &Entry) -> String {
     let mut text = match (&e.reference, &e.text) {
         (Some(r), Some(t)) => format!("Bank {}: {r} {t}", e.date),
         (Some(x), None) | (None, Some(x)) => format!("Bank {}: {x}", e.date),

@@ -15,6 +15,7 @@ mod budget;
 mod event_view;
 mod events;
 mod forms;
+mod import_pages;
 mod report_pages;
 mod sign_in;
 mod underlag;
@@ -36,6 +37,7 @@ use finsam_domain::{Amount, Event, Slug};
 use finsam_store::access::{random_hex, same_secret, session_key, Role, StoredSession, User};
 use finsam_store::StoreError;
 use forms::*;
+use import_pages::*;
 use maud::{html, Markup, PreEscaped};
 use report_pages::*;
 use serde::Deserialize;
@@ -359,6 +361,7 @@ fn layout(v: &Visitor, forbund: Option<(&str, &str)>, current: &str, title: &str
             ];
             if v.may_record(id) {
                 l.push(("Registrera", format!("/f/{id}/registrera")));
+                l.push(("Importera", format!("/f/{id}/importera")));
             }
             l
         }
@@ -606,6 +609,13 @@ pub fn routes() -> Router<Shared_> {
         .route("/f/{id}/rad/{year}/{line}", get(budget_line))
         .route("/f/{id}/handelse/{seq}", get(event_page))
         .route("/f/{id}/underlag/{sha}", get(underlag_download))
+        .route(
+            "/f/{id}/importera",
+            get(import_page)
+                .post(import_upload)
+                .layer(DefaultBodyLimit::max(finsam_import::MAX_FILE_BYTES + 64 * 1024)),
+        )
+        .route("/f/{id}/importera/{sha}", get(import_review).post(import_record))
         .route(
             "/f/{id}/underlag",
             axum::routing::post(underlag_upload)
