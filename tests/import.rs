@@ -625,3 +625,181 @@ fn every_budget_cell_that_cannot_be_read_is_named_with_its_reason_and_nothing_is
     assert!(message.contains("Budget!C"), "cells are named: {message}");
     assert_eq!(log_bytes(&store), before);
 }
+
+/// Norra Västmanland's decisions (registration, insatser, budgets) without its money: what an
+/// SIE file does not carry.
+fn store_of_nv_decisions(dir: &TempDir) -> PathBuf {
+    let decisions: String = fixture("20-norra-vastmanland-2023.jsonl")
+        .lines()
+        .filter(|l| !l.contains("OpeningBalanceRecorded"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    store_with(dir, &[&fixture("00-forbund.jsonl"), &decisions])
+}
+
+fn nv_accounts(store: &Path, known_at: Option<u64>) -> BTreeMap<String, finsam_domain::Amount> {
+    let mut args = vec!["balances", "--forbund", "sf-norra-vastmanland", "--as-of", "2023-12-31", "--format", "json"];
+    let k = known_at.map(|k| k.to_string());
+    if let Some(k) = &k {
+        args.extend(["--known-at", k.as_str()]);
+    }
+    let o = finsam(store, &args, "");
+    assert_exit(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["account"].as_str().unwrap().to_string(),
+                finsam_domain::Amount::parse(a["balance"].as_str().unwrap()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn norra_vastmanlands_2023_books_exported_as_sie_and_imported_into_a_fresh_store_give_the_same_balances() {
+    let dir = TempDir::new("import-sie");
+    let original = fixture_store(&dir);
+    let se = dir.0.join("nv-2023.se");
+    assert_exit(
+        &finsam(
+            &original,
+            &["export", "sie", "--forbund", "sf-norra-vastmanland", "--year", "2023", se.to_str().unwrap()],
+            "",
+        ),
+        0,
+    );
+    // The books as they stood before 2023 was closed (the export carries no closing entries).
+    let closed = log_json(&original)
+        .iter()
+        .find(|e| {
+            e["event"]["type"] == "YearClosed"
+                && e["event"]["forbund"] == "sf-norra-vastmanland"
+                && e["event"]["year"] == 2023
+        })
+        .map(|e| e["seq"].as_u64().unwrap())
+        .unwrap();
+    let expected = nv_accounts(&original, Some(closed - 1));
+
+    let fresh_dir = TempDir::new("import-sie-fresh");
+    let fresh = store_of_nv_decisions(&fresh_dir);
+    let before = log_bytes(&fresh);
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import", "sie", "--forbund", "sf-norra-vastmanland", "--format", "json"];
+        args.extend_from_slice(extra);
+        args.push(se.to_str().unwrap());
+        finsam(&fresh, &args, "")
+    };
+    let dry = import(&["--dry-run"]);
+    assert_exit(&dry, 0);
+    let answer: Value = serde_json::from_str(&stdout(&dry)).unwrap();
+    assert_eq!(answer["year"], 2023);
+    assert_eq!(answer["events"][0]["event"]["type"], "OpeningBalanceRecorded");
+    assert_eq!(log_bytes(&fresh), before, "a dry run writes nothing");
+    assert_exit(&import(&["--as", "kansli"]), 0);
+    assert_eq!(nv_accounts(&fresh, None), expected, "every account's balance, to the öre");
+    let last = log_json(&fresh).pop().unwrap();
+    assert_eq!(
+        (last["event"]["type"].as_str(), last["event"]["file"]["name"].as_str()),
+        (Some("UnderlagAttached"), Some("nv-2023.se"))
+    );
+    // Again: nothing new.
+    let after = log_bytes(&fresh);
+    let again = import(&["--as", "kansli"]);
+    assert_exit(&again, 0);
+    let answer: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert!(answer["events"].as_array().unwrap().iter().all(|e| e["fresh"] == false), "{answer:#}");
+    assert_eq!(log_bytes(&fresh), after);
+
+    // The 4I file: the same vouchers, without the opening balance.
+    let si = dir.0.join("nv-2023.si");
+    assert_exit(
+        &finsam(
+            &original,
+            &[
+                "export",
+                "sie",
+                "--forbund",
+                "sf-norra-vastmanland",
+                "--year",
+                "2023",
+                "--type",
+                "4i",
+                si.to_str().unwrap(),
+            ],
+            "",
+        ),
+        0,
+    );
+    let other_dir = TempDir::new("import-sie-4i");
+    let other = store_of_nv_decisions(&other_dir);
+    let o = finsam(
+        &other,
+        &["import", "sie", "--forbund", "sf-norra-vastmanland", "--dry-run", "--format", "json", si.to_str().unwrap()],
+        "",
+    );
+    assert_exit(&o, 0);
+    let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let events = answer["events"].as_array().unwrap();
+    assert_eq!(
+        events.len() + 1,
+        serde_json::from_str::<Value>(&stdout(&dry)).unwrap()["events"].as_array().unwrap().len()
+    );
+    assert!(events.iter().all(|e| e["event"]["type"] != "OpeningBalanceRecorded"));
+}
+
+#[test]
+fn an_sie_file_changed_after_its_checksum_or_with_an_account_finsam_does_not_know_is_refused_until_mapped() {
+    let dir = TempDir::new("import-sie-refused");
+    let original = fixture_store(&dir);
+    let se = dir.0.join("nv-2023.se");
+    assert_exit(
+        &finsam(
+            &original,
+            &["export", "sie", "--forbund", "sf-norra-vastmanland", "--year", "2023", se.to_str().unwrap()],
+            "",
+        ),
+        0,
+    );
+    let bytes = std::fs::read(&se).unwrap();
+    let fresh_dir = TempDir::new("import-sie-refused-fresh");
+    let fresh = store_of_nv_decisions(&fresh_dir);
+    let before = log_bytes(&fresh);
+    let write = |name: &str, b: Vec<u8>| {
+        let p = dir.0.join(name);
+        std::fs::write(&p, b).unwrap();
+        p
+    };
+    let run = |file: &Path, extra: &[&str]| {
+        let mut args = vec!["import", "sie", "--forbund", "sf-norra-vastmanland", "--as", "kansli"];
+        args.extend_from_slice(extra);
+        args.push(file.to_str().unwrap());
+        finsam(&fresh, &args, "")
+    };
+    // One amount changed after the checksum was written.
+    let text = String::from_utf8_lossy(&bytes)
+        .replace("#TRANS 3590 {} -100000.00", "#TRANS 3590 {} -100001.00")
+        .replace("#TRANS 1930 {} 100000.00", "#TRANS 1930 {} 100001.00");
+    let o = run(&write("changed.se", text.into_bytes()), &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("#KSUMMA") && stderr(&o).contains("ändrad"), "{}", stderr(&o));
+    // The program's own account for other income (3011), without a checksum: listed, never guessed.
+    let text: String = String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| !l.starts_with("#KSUMMA"))
+        .map(|l| format!("{}\r\n", l.trim_end_matches('\r').replace("3590", "3011")))
+        .collect();
+    let unmapped = write("unmapped.se", text.into_bytes());
+    let o = run(&unmapped, &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("#KONTO 3011") && stderr(&o).contains("kontomappning"), "{}", stderr(&o));
+    assert_eq!(log_bytes(&fresh), before);
+    // Mapped once, it imports.
+    let mapping = write("mapping.json", br#"{"3011": "3590"}"#.to_vec());
+    let o = run(&unmapped, &["--mapping", mapping.to_str().unwrap()]);
+    assert_exit(&o, 0);
+    assert_eq!(nv_accounts(&fresh, None)["3590"], finsam_domain::Amount::parse("-100000").unwrap());
+}

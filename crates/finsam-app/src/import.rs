@@ -621,3 +621,133 @@ impl BankImport {
         self.count(|o| matches!(o, Outcome::Unmatched { .. }))
     }
 }
+
+/// An SIE file read: its events in the file's order (with where each came from and why).
+pub struct SieImport {
+    pub file: String,
+    pub hash: String,
+    pub proposal: finsam_import::sie::SieProposal,
+    /// The events not yet recorded (a second import of the same file has none).
+    pub fresh: Vec<usize>,
+}
+
+/// Reads an SIE 4 file for `forbund` with the account mapping (program account → finsam
+/// account; JSON object text) and proposes its events, each checked by the ledger's rules in
+/// order; a refusal names the voucher.
+pub fn propose_sie(
+    store: &Store<FileLog>,
+    forbund: &Slug,
+    file: &str,
+    bytes: &[u8],
+    mapping: Option<&str>,
+) -> Result<SieImport, Failure> {
+    if !store.ledger().is_registered(forbund) {
+        return Err(Failure::usage(format!("förbundet {forbund} finns inte i bokföringen")));
+    }
+    let mapping: std::collections::BTreeMap<String, String> = match mapping {
+        None => Default::default(),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            Failure::usage(format!(
+                "kontomappningen är inte ett JSON-objekt {{\"programmets konto\": \"finsams konto\"}}: {e}"
+            ))
+        })?,
+    };
+    let chart = finsam_projections::chart::Chart::default_chart();
+    let opening_recorded =
+        store.projection().visible_vouchers(forbund, store.head().seq, chrono::NaiveDate::MAX).next().is_some();
+    let books = finsam_import::sie::SieBooks {
+        projection: store.projection(),
+        chart: &chart,
+        mapping: &mapping,
+        opening_recorded,
+        open_invoices: store.ledger().open_invoices(forbund).into_iter().map(|(id, a)| (id.clone(), a)).collect(),
+    };
+    let proposal = finsam_import::sie::read(file, bytes, forbund, &books).map_err(refused)?;
+    let mut ledger = store.ledger().clone();
+    let mut fresh = Vec::new();
+    for (n, (place, e, _)) in proposal.events.iter().enumerate() {
+        if let Some(key) = e.idempotency_key.as_deref() {
+            if store.recorded_with_key(forbund, key).is_some() {
+                continue;
+            }
+        }
+        ledger.record(e).map_err(|r| Failure {
+            code: 2,
+            message: format!("{file}: filen avvisas, inget har bokförts:\n  {place}: {r}"),
+        })?;
+        fresh.push(n);
+    }
+    Ok(SieImport { file: file.to_string(), hash: finsam_import::file_hash(bytes), proposal, fresh })
+}
+
+impl SieImport {
+    /// The events to record, and the file as their underlag.
+    pub fn batch(&self, bytes: &[u8], first: u64) -> Vec<(usize, Event)> {
+        let mut batch: Vec<(usize, Event)> =
+            self.fresh.iter().map(|n| (n + 1, self.proposal.events[*n].1.clone())).collect();
+        if !batch.is_empty() {
+            let forbund = batch[0].1.forbund.clone();
+            let underlag = import_underlag(
+                &forbund,
+                &self.file,
+                finsam_domain::event::MediaType::Text,
+                bytes,
+                first,
+                batch.len() as u64,
+            );
+            batch.push((self.proposal.events.len() + 1, underlag));
+        }
+        batch
+    }
+}
+
+/// The SIE import for people.
+pub fn sie_table(import: &SieImport, recorded: bool, dry_run: bool) -> String {
+    let p = &import.proposal;
+    let mut out = format!(
+        "SIE-fil {} ({}, räkenskapsår {}, SHA-256 {}…)\n\n",
+        import.file,
+        p.program,
+        p.year,
+        &import.hash[..16]
+    );
+    let mut t =
+        Table::new(&[("plats", Align::Left), ("datum", Align::Left), ("händelse", Align::Left), ("skäl", Align::Left)]);
+    for (n, (place, e, reason)) in p.events.iter().enumerate() {
+        let what = finsam_projections::summary::summary(e);
+        let status = if import.fresh.contains(&n) { reason.clone() } else { "redan bokförd".to_string() };
+        t.row(vec![place.clone(), e.date.to_string(), what, status]);
+    }
+    out.push_str(&t.render());
+    for (place, why) in &p.skipped {
+        out.push_str(&format!("{place}: hoppas över — {why}\n"));
+    }
+    out.push_str(&format!(
+        "\n{} händelser, {} nya.{}\n",
+        p.events.len(),
+        import.fresh.len(),
+        match (recorded, dry_run) {
+            (true, _) => " Bokförda.",
+            (false, true) if !import.fresh.is_empty() => " Provkörning: inget är bokfört.",
+            _ => "",
+        }
+    ));
+    out
+}
+
+/// The SIE import for programs.
+pub fn sie_json(import: &SieImport, recorded: bool) -> String {
+    let p = &import.proposal;
+    let events: Vec<Value> = p
+        .events
+        .iter()
+        .enumerate()
+        .map(|(n, (place, e, reason))| {
+            json!({"place": place, "reason": reason, "fresh": import.fresh.contains(&n), "event": e.to_json()})
+        })
+        .collect();
+    let answer = json!({"file": import.file, "sha256": import.hash, "year": p.year, "program": p.program,
+        "recorded": recorded, "events": events,
+        "skipped": p.skipped.iter().map(|(place, why)| json!({"place": place, "why": why})).collect::<Vec<_>>()});
+    format!("{answer}\n")
+}

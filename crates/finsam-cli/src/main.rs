@@ -347,6 +347,37 @@ Example:
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// An SIE 4 file (4E or 4I) from the accounting program: the opening balance and the vouchers
+    #[command(long_about = "\
+Reads an SIE 4 file (4E or 4I; CP437; #KSUMMA checked when present) and proposes the events its
+year stands for: the opening balance (#IB 0: bank and equity) and each voucher by the roles its
+accounts have in finsam's chart — a member's contribution (object {20 member}), other income,
+a cost paid from the bank or booked as a supplier invoice (on the budget line its text names,
+or the insats of object {6 insats}), an invoice paid. An account finsam's chart does not have
+is mapped with --mapping (a JSON object: program account → finsam account); an unmapped
+account, and a voucher that fits no event, are listed — never guessed — and nothing is
+recorded. The budget and the insatser are decisions, not in an SIE file: record them first.
+The same file again records nothing new (each voucher's key is the year, series and number).
+
+Example:
+  finsam import sie --forbund sf-norra-vastmanland --dry-run nv-2023.se")]
+    Sie {
+        /// The förbund whose books the file holds, by id
+        #[arg(long, value_name = "F")]
+        forbund: String,
+        /// The account mapping: a JSON file {\"3011\": \"3530\", …} from the program's accounts to finsam's
+        #[arg(long, value_name = "FILE")]
+        mapping: Option<PathBuf>,
+        /// Show what would be recorded, and record nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Who records it (stored in every envelope) [env: FINSAM_ACTOR]
+        #[arg(long = "as", value_name = "ACTOR")]
+        actor: Option<String>,
+        /// The SIE file
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// A budget from a spreadsheet: xlsx, ods or csv, with the labels a Swedish budget prints
     #[command(long_about = "\
 Reads a budget from a spreadsheet (xlsx, ods or csv; the first sheet whose name starts with
@@ -872,6 +903,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             import_budget(&store_dir(&cli.store), &forbund, &decision, dry_run, actor, &file, format)?
         }
+        Command::Import(ImportCommand::Sie { forbund, mapping, dry_run, actor, file }) => {
+            import_sie(&store_dir(&cli.store), &forbund, mapping.as_deref(), dry_run, actor, &file, format)?
+        }
         Command::Log { from, to } => log(&store_dir(&cli.store), from, to.unwrap_or(u64::MAX), format)?,
         Command::Reindex => {
             let dir = store_dir(&cli.store);
@@ -1275,6 +1309,41 @@ fn import_file(file: &std::path::Path, limit: usize) -> Result<(Vec<u8>, String)
     let bytes = finsam_store::files::read_limited(file, limit as u64 + 1).map_err(|e| Failure::usage(e.to_string()))?;
     let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
     Ok((bytes, name))
+}
+
+fn import_sie(
+    dir: &std::path::Path,
+    forbund: &str,
+    mapping: Option<&std::path::Path>,
+    dry_run: bool,
+    actor: Option<String>,
+    file: &std::path::Path,
+    format: Format,
+) -> Result<(), Failure> {
+    use finsam_app::import;
+    let forbund = reports::parse_forbund(forbund)?;
+    let actor = import_actor(dry_run, actor)?;
+    let (bytes, name) = import_file(file, import::MAX_FILE_BYTES)?;
+    let mapping = match mapping {
+        Some(m) => Some(finsam_store::files::read_text(m, 1 << 20).map_err(|e| Failure::usage(e.to_string()))?),
+        None => None,
+    };
+    let (mut store, report) = Store::open(dir)?;
+    store.stop_when(&STOP);
+    output::report_open(&report);
+    let proposal = import::propose_sie(&store, &forbund, &name, &bytes, mapping.as_deref())?;
+    let batch = proposal.batch(&bytes, store.head().seq + 1);
+    let recorded = !dry_run && !batch.is_empty();
+    if recorded {
+        finsam_store::underlag::put(dir, &bytes)?;
+        store.record(&batch, &actor, None)?;
+        output::save_derived(&mut store);
+    }
+    match format {
+        Format::Json => emit(&import::sie_json(&proposal, recorded)),
+        _ => emit(&import::sie_table(&proposal, recorded, dry_run)),
+    }
+    Ok(())
 }
 
 fn import_budget(

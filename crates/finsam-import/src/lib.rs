@@ -10,6 +10,7 @@ pub mod budget;
 pub mod camt;
 pub mod cells;
 pub mod matching;
+pub mod sie;
 mod xml;
 
 use std::fmt;
