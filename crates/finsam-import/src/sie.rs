@@ -156,7 +156,8 @@ pub fn read(file: &str, bytes: &[u8], forbund: &Slug, books: &SieBooks<'_>) -> R
             None => {}
         }
     }
-    if !books.opening_recorded && !(bank.is_zero() && equity.is_zero()) {
+    let opening = !bank.is_zero() || !equity.is_zero();
+    if opening && !books.opening_recorded {
         let e = event(forbund, start, Some(key("ib")), file, EventKind::OpeningBalanceRecorded { equity, bank });
         events.push(("#IB 0".into(), e, "årets ingående balans: bank och eget kapital".into()));
     }
@@ -202,7 +203,7 @@ pub fn read(file: &str, bytes: &[u8], forbund: &Slug, books: &SieBooks<'_>) -> R
             continue;
         }
         let serie_key = if serie.is_empty() { number.to_string() } else { format!("{serie}{number}") };
-        match classify(&rows, date, &text, year, forbund, budget, &insatser, &mut open, &serie_key) {
+        match classify(&rows, date, &text, year, budget, &insatser, &mut open, &serie_key) {
             Ok(Some((kind, reason))) => {
                 let e = event(forbund, date, Some(key(&serie_key)), file, kind);
                 events.push((place, e, reason));
@@ -222,7 +223,6 @@ pub fn read(file: &str, bytes: &[u8], forbund: &Slug, books: &SieBooks<'_>) -> R
             )),
         }
     }
-    drop(role_of);
     for (account, name) in &unmapped {
         problems.push(Problem::new(
             format!("#KONTO {account}"),
@@ -268,13 +268,15 @@ fn short(text: &str, max: usize) -> String {
     t.chars().take(max).collect()
 }
 
+/// Where a cost goes: its budget line, its insats, its nature.
+type CostTarget = (Option<Slug>, Option<Slug>, Option<Nature>);
+
 #[allow(clippy::too_many_arguments)]
 fn classify(
     rows: &[Row],
     date: NaiveDate,
     text: &str,
     year: i32,
-    forbund: &Slug,
     budget: Option<&finsam_projections::projection::BudgetRecord>,
     insatser: &[&Slug],
     open: &mut BTreeMap<Slug, Amount>,
@@ -335,7 +337,7 @@ fn classify(
             "övrig intäkt".into(),
         )));
     }
-    let cost_target = |cost: &Row| -> Result<(Option<Slug>, Option<Slug>, Option<Nature>), String> {
+    let cost_target = |cost: &Row| -> Result<CostTarget, String> {
         let insats = cost.objects.iter().find(|(d, _)| d == "6").and_then(|(_, o)| Slug::parse(o).ok());
         if let Some(i) = &insats {
             if !insatser.contains(&i) {
@@ -412,7 +414,6 @@ fn classify(
         )));
     }
     if two(is_bank, |r| *r == Role::Equity).is_some() && date == NaiveDate::from_ymd_opt(year, 1, 1).expect("a day") {
-        let _ = forbund;
         return Ok(None);
     }
     Err("kontona motsvarar ingen händelse finsam kan föra in".into())
