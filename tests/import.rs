@@ -803,3 +803,45 @@ fn an_sie_file_changed_after_its_checksum_or_with_an_account_finsam_does_not_kno
     assert_exit(&o, 0);
     assert_eq!(nv_accounts(&fresh, None)["3590"], finsam_domain::Amount::parse("-100000").unwrap());
 }
+
+#[test]
+fn a_camt_054_notification_is_matched_as_the_statement_is() {
+    let dir = TempDir::new("import-camt054");
+    let (texts, received) = fixtures_without_received();
+    let store = store_with(&dir, &texts.iter().map(String::as_str).collect::<Vec<_>>());
+    let pay: Vec<Payment> = payments(&received).into_iter().filter(|p| p.date.to_string() == "2024-04-30").collect();
+    for version in ["02", "08"] {
+        let file = write(&dir, &format!("avisering-{version}.xml"), finsam_generate::bank::camt054(version, ACCOUNT, "N-1", &pay).as_bytes());
+        let o = import(&store, &file, &["--dry-run"]);
+        assert_exit(&o, 0);
+        let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(answer["format"], format!("camt.054.001.{version}"));
+        assert_eq!(statuses(&answer), BTreeMap::from([("proposed".to_string(), pay.len())]), "{answer:#}");
+        assert_eq!(answer["balances"], serde_json::json!([]), "a notification has no balance to compare");
+    }
+}
+
+#[test]
+fn a_budget_sheet_past_the_limits_is_refused_with_the_limit_not_read_into_memory() {
+    let dir = TempDir::new("import-budget-limits");
+    let (store, _) = store_before_the_budget(&dir);
+    // More rows than a budget has: refused by its row count.
+    let mut text = String::from("Namn;Kategori;Belopp\r\n");
+    for n in 0..10_001 {
+        text.push_str(&format!("Rad {n};Administration;100\r\n"));
+    }
+    let file = write(&dir, "rader.csv", text.as_bytes());
+    let o = import_budget(&store, &file, &["--dry-run"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("högst 10000 rader"), "{}", stderr(&o));
+    // A million rows: refused by the file's size before it is read.
+    let mut big = Vec::with_capacity(30 << 20);
+    big.extend_from_slice(b"Namn;Kategori;Belopp\r\n");
+    for n in 0..1_000_000 {
+        big.extend_from_slice(format!("Rad {n};Administration;100\r\n").as_bytes());
+    }
+    let file = write(&dir, "miljon.csv", &big);
+    let o = import_budget(&store, &file, &["--dry-run"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("miljon.csv") && stderr(&o).contains("5"), "{}", stderr(&o));
+}

@@ -148,3 +148,21 @@ pub fn bgmax(bankgiro: &str, written: &str, payments: &[Payment]) -> Vec<u8> {
     // ISO 8859-1: characters up to U+00FF are their own byte.
     text.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
 }
+
+/// A camt.054 notification of the same payments (no balances: a notification has none).
+pub fn camt054(version: &str, account: &str, id: &str, payments: &[Payment]) -> String {
+    let statement = camt053(version, account, id, 0, payments);
+    let mut out = String::new();
+    let mut rest = statement.as_str();
+    // Without the balances.
+    while let Some(start) = rest.find("      <Bal>") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("</Bal>\n").expect("a closed balance") + start + "</Bal>\n".len();
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out.replace(&format!("camt.053.001.{version}"), &format!("camt.054.001.{version}"))
+        .replace("BkToCstmrStmt>", "BkToCstmrDbtCdtNtfctn>")
+        .replace("<Stmt>", "<Ntfctn>")
+        .replace("</Stmt>", "</Ntfctn>")
+}
