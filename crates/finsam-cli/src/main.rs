@@ -1324,10 +1324,11 @@ fn import_sie(
     let forbund = reports::parse_forbund(forbund)?;
     let actor = import_actor(dry_run, actor)?;
     let (bytes, name) = import_file(file, import::MAX_FILE_BYTES)?;
-    let mapping = match mapping {
-        Some(m) => Some(finsam_store::files::read_text(m, 1 << 20).map_err(|e| Failure::usage(e.to_string()))?),
-        None => None,
-    };
+    // The mapping given, else the one the förbund's last import confirmed.
+    let given = mapping.is_some();
+    let mapping = finsam_store::files::mapping_text(dir, forbund.as_str(), mapping)
+        .map_err(|e| Failure::usage(e.to_string()))?
+        .map(|(_, text)| text);
     let (mut store, report) = Store::open(dir)?;
     store.stop_when(&STOP);
     output::report_open(&report);
@@ -1338,6 +1339,10 @@ fn import_sie(
         finsam_store::underlag::put(dir, &bytes)?;
         store.record(&batch, &actor, None)?;
         output::save_derived(&mut store);
+    }
+    if let (true, false, Some(text)) = (given, dry_run, &mapping) {
+        let path = finsam_store::files::save_mapping(dir, forbund.as_str(), text)?;
+        eprintln!("finsam: kontomappningen sparad som {} och används vid nästa import", path.display());
     }
     match format {
         Format::Json => emit(&import::sie_json(&proposal, recorded)),

@@ -155,6 +155,30 @@ pub fn ceiling_rule_text(
     forbund_file_text(store, "ceilings", forbund, explicit)
 }
 
+/// A förbund's SIE account mapping (program account → finsam account): `explicit` if given,
+/// else `STORE/mappings/<forbund>.json`, the one confirmed by the last import that used one.
+pub fn mapping_text(
+    store: &Path,
+    forbund: &str,
+    explicit: Option<&Path>,
+) -> Result<Option<(PathBuf, String)>, StoreError> {
+    forbund_file_text(store, "mappings", forbund, explicit)
+}
+
+/// Keeps a förbund's account mapping as `STORE/mappings/<forbund>.json` (written to a temporary
+/// file, fsynced and renamed): confirmed once, used by every later import.
+pub fn save_mapping(store: &Path, forbund: &str, text: &str) -> Result<PathBuf, StoreError> {
+    use std::io::Write;
+    let dir = store.join("mappings");
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, "create", e))?;
+    let path = dir.join(format!("{forbund}.json"));
+    let tmp = dir.join(format!(".{forbund}.json.tmp"));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, "create", e))?;
+    f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| StoreError::io(&tmp, "write", e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, "rename", e))?;
+    Ok(path)
+}
+
 /// A förbund's data file: `explicit` if given, else `STORE/<folder>/<forbund>.json` if there is
 /// one, else `None`.
 fn forbund_file_text(
