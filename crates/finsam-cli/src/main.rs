@@ -1292,6 +1292,33 @@ fn record(
     Ok(())
 }
 
+/// What every import starts from: the förbund, who records, the file's bytes and name, and
+/// the store open for writing.
+struct Opened {
+    forbund: finsam_domain::Slug,
+    actor: String,
+    bytes: Vec<u8>,
+    name: String,
+    store: Store<finsam_store::FileLog>,
+}
+
+fn open_import(
+    dir: &std::path::Path,
+    forbund: &str,
+    dry_run: bool,
+    actor: Option<String>,
+    file: &std::path::Path,
+    limit: usize,
+) -> Result<Opened, Failure> {
+    let forbund = reports::parse_forbund(forbund)?;
+    let actor = import_actor(dry_run, actor)?;
+    let (bytes, name) = import_file(file, limit)?;
+    let (mut store, report) = Store::open(dir)?;
+    store.stop_when(&STOP);
+    output::report_open(&report);
+    Ok(Opened { forbund, actor, bytes, name, store })
+}
+
 /// Who records an import: none is needed for a dry run.
 fn import_actor(dry_run: bool, actor: Option<String>) -> Result<String, Failure> {
     match (dry_run, actor_of(actor)) {
@@ -1321,17 +1348,13 @@ fn import_sie(
     format: Format,
 ) -> Result<(), Failure> {
     use finsam_app::import;
-    let forbund = reports::parse_forbund(forbund)?;
-    let actor = import_actor(dry_run, actor)?;
-    let (bytes, name) = import_file(file, import::MAX_FILE_BYTES)?;
+    let Opened { forbund, actor, bytes, name, mut store } =
+        open_import(dir, forbund, dry_run, actor, file, import::MAX_FILE_BYTES)?;
     // The mapping given, else the one the förbund's last import confirmed.
     let given = mapping.is_some();
     let mapping = finsam_store::files::mapping_text(dir, forbund.as_str(), mapping)
         .map_err(|e| Failure::usage(e.to_string()))?
         .map(|(_, text)| text);
-    let (mut store, report) = Store::open(dir)?;
-    store.stop_when(&STOP);
-    output::report_open(&report);
     let proposal = import::propose_sie(&store, &forbund, &name, &bytes, mapping.as_deref())?;
     let batch = proposal.batch(&bytes, store.head().seq + 1);
     let recorded = !dry_run && !batch.is_empty();
@@ -1361,12 +1384,8 @@ fn import_budget(
     format: Format,
 ) -> Result<(), Failure> {
     use finsam_app::import;
-    let forbund = reports::parse_forbund(forbund)?;
-    let actor = import_actor(dry_run, actor)?;
-    let (bytes, name) = import_file(file, import::BUDGET_MAX_BYTES)?;
-    let (mut store, report) = Store::open(dir)?;
-    store.stop_when(&STOP);
-    output::report_open(&report);
+    let Opened { forbund, actor, bytes, name, mut store } =
+        open_import(dir, forbund, dry_run, actor, file, import::BUDGET_MAX_BYTES)?;
     let proposal = import::propose_budget(&store, &forbund, &name, &bytes, decision)?;
     let recorded = if dry_run || proposal.already.is_some() {
         None
@@ -1395,12 +1414,8 @@ fn import_bank(
     format: Format,
 ) -> Result<(), Failure> {
     use finsam_app::import;
-    let forbund = reports::parse_forbund(forbund)?;
-    let actor = import_actor(dry_run, actor)?;
-    let (bytes, name) = import_file(file, import::MAX_FILE_BYTES)?;
-    let (mut store, report) = Store::open(dir)?;
-    store.stop_when(&STOP);
-    output::report_open(&report);
+    let Opened { forbund, actor, bytes, name, mut store } =
+        open_import(dir, forbund, dry_run, actor, file, import::MAX_FILE_BYTES)?;
     let proposal = import::propose_bank(&store, &forbund, &name, &bytes)?;
     // What fits, and the bank file itself as underlag of what it brought in.
     let batch = proposal.batch_with(&Default::default(), &bytes, store.head().seq + 1)?;
