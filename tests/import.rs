@@ -856,3 +856,91 @@ fn a_budget_sheet_past_the_limits_is_refused_with_the_limit_not_read_into_memory
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("miljon.csv") && stderr(&o).contains("5"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_suppliers_refund_of_a_credit_note_is_matched_to_the_invoice_it_left_owed_back() {
+    let dir = TempDir::new("import-refund");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let lines = [
+        r#"{"type":"InvoiceReceived","forbund":"sf-vastmanland","date":"2024-05-10","year":2024,"invoice":"f-100","supplier":"Konsult AB","line":"styrelse","amount":"100000","due":"2024-06-09","reference":"F-100","text":"arvoden maj"}"#,
+        r#"{"type":"InvoicePaid","forbund":"sf-vastmanland","date":"2024-06-01","invoice":"f-100","amount":"100000","reference":"bank"}"#,
+        r#"{"type":"InvoiceReceived","forbund":"sf-vastmanland","date":"2024-06-05","year":2024,"invoice":"k-7","supplier":"Konsult AB","amount":"-10000","credits":"f-100","reference":"K-7","text":"för mycket fakturerat"}"#,
+    ];
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &lines.join("\n")), 0);
+    let pay = [Payment {
+        date: "2024-06-20".parse().unwrap(),
+        ore: 1_000_000,
+        id: "R1".into(),
+        counterparty: "KONSULT AB".into(),
+        ocr: None,
+        text: Some("Återbetalning kreditnota K-7".into()),
+    }];
+    let file = write(&dir, "in.xml", camt053("02", ACCOUNT, "IN-1", 0, &pay).as_bytes());
+    let o = import(&store, &file, &["--as", "kansli"]);
+    assert_exit(&o, 0);
+    let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let item = &answer["items"][0];
+    assert_eq!(item["status"], "recorded", "{answer:#}");
+    assert_eq!(
+        (item["events"][0]["type"].as_str(), item["events"][0]["amount"].as_str()),
+        (Some("InvoicePaid"), Some("-10000"))
+    );
+    assert!(item["reason"].as_str().unwrap().contains("kreditnota"), "{item:#}");
+    // Nothing is owed either way now.
+    assert!(!account_balances(&store, "sf-vastmanland", "2024-12-31").get("2440").is_some_and(|a| !a.is_zero()));
+}
+
+/// A minimal OpenDocument spreadsheet: the rows as cells of one table, amounts as float cells.
+fn ods(rows: &[Vec<(&str, bool)>]) -> Vec<u8> {
+    use std::io::Write;
+    let mut body = String::new();
+    for row in rows {
+        body.push_str("<table:table-row>");
+        for (cell, number) in row {
+            if cell.is_empty() {
+                body.push_str("<table:table-cell/>");
+            } else if *number {
+                body.push_str(&format!(r#"<table:table-cell office:value-type="float" office:value="{cell}"><text:p>{cell}</text:p></table:table-cell>"#));
+            } else {
+                body.push_str(&format!(
+                    r#"<table:table-cell office:value-type="string"><text:p>{cell}</text:p></table:table-cell>"#
+                ));
+            }
+        }
+        body.push_str("</table:table-row>");
+    }
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Budget">{body}</table:table></office:spreadsheet></office:body></office:document-content>"#
+    );
+    let manifest = r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("mimetype", stored).unwrap();
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet").unwrap();
+    zip.start_file("META-INF/manifest.xml", stored).unwrap();
+    zip.write_all(manifest.as_bytes()).unwrap();
+    zip.start_file("content.xml", stored).unwrap();
+    zip.write_all(content.as_bytes()).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+#[test]
+fn a_budget_ods_imports_to_the_same_budget() {
+    let dir = TempDir::new("import-budget-ods");
+    let (store, _) = store_before_the_budget(&dir);
+    let mut rows: Vec<Vec<(&str, bool)>> = vec![HEADINGS.iter().map(|h| (*h, false)).collect()];
+    let budget = budget_rows();
+    for row in &budget {
+        let section = row[1].is_empty() && !row[0].is_empty();
+        let mut cells: Vec<(&str, bool)> = row.iter().enumerate().map(|(c, x)| (x.as_str(), c == 6)).collect();
+        if section {
+            cells.swap(0, 1);
+        }
+        rows.push(cells);
+    }
+    let file = write(&dir, "budget-2024.ods", &ods(&rows));
+    let o = import_budget(&store, &file, &["--dry-run"]);
+    assert_exit(&o, 0);
+    let answer: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(decided(&answer["event"]), decided(&fixture_budget()));
+}
