@@ -303,7 +303,7 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         // A budget for 2027 pasted from a spreadsheet (tab-separated rows, a heading first):
         // taken into the table, a wrong amount shown next to its cell, then recorded.
         c.goto(&format!("{base}/f/sf-vastmanland/registrera/budget?ar=2027")).await.unwrap();
-        let rows = "id\tnamn\tkategori\tinsats\tart\tbelopp\nstyrelse\tStyrelse\tadmin\t\tpersonal\t610 000\nkansli\tKansli\tadmin\t\t\t2 300 000\nteam-sala\tSamordningsteam Sala\tindivid\tsamordningsteam-sala\t\t1 750 000,505";
+        let rows = "id\tnamn\tkategori\tinsats\tart\tbelopp\nstyrelse\tStyrelse\tadmin\t\tpersonal\t610 000\nkansli\tKansli\tAdministration\t\tköpta tjänster\t2 300 000\nteam-sala\tSamordningsteam Sala\tindivid\tsamordningsteam-sala\t\t1 750 000,505";
         c.execute(
             "document.querySelector('#klistra-kostnader').value = arguments[0]; document.querySelector('#klistra-intakter').value = arguments[1];",
             vec![serde_json::json!(rows), serde_json::json!("bidrag\tMedelstilldelning 2027\t4 660 000")],
@@ -318,6 +318,15 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         let cell = c.wait().for_element(Locator::Css("input[name='costs[2].amount']")).await.unwrap();
         assert_eq!(cell.attr("value").await.unwrap().as_deref(), Some("1 750 000,505"), "the pasted row is in the table");
         assert!(text_of(&c, "td.invalid .error").await.contains("två decimaler"), "the wrong amount's reason is next to it");
+        // Tied to its cell for a screen reader, and linked from the summary of problems.
+        assert_eq!(cell.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+        assert_eq!(cell.attr("aria-describedby").await.unwrap().as_deref(), Some("fel-cell-costs-2-amount"));
+        let link = c.find(Locator::Css("#fel a")).await.unwrap();
+        assert_eq!(link.attr("href").await.unwrap().as_deref(), Some("#cell-costs-2-amount"));
+        assert!(link.text().await.unwrap().contains("kostnadsrad 3, belopp"));
+        // The labels a Swedish user pastes are read, not dropped.
+        let category = c.find(Locator::Css("select[name='costs[1].category']")).await.unwrap();
+        assert_eq!(category.prop("value").await.unwrap().as_deref(), Some("admin"));
         screenshot(&c, "05b-budget-fel").await;
         if let Some(source) = &axe_script {
             assert_eq!(axe(&c, source).await, Vec::<String>::new(), "WCAG 2.1 AA on 05b-budget-fel");
@@ -342,6 +351,7 @@ fn a_kansli_records_in_swedish_and_a_revisor_traces_a_figure_to_its_decision_in_
         assert_eq!(budget["costs"].as_array().unwrap().len(), 3);
         assert_eq!(budget["costs"][2]["insats"], "samordningsteam-sala");
         assert_eq!(budget["costs"][0]["nature"], "personal");
+        assert_eq!((budget["costs"][1]["category"].as_str(), budget["costs"][1]["nature"].as_str()), (Some("admin"), Some("kopta_tjanster")));
         c.close().await.unwrap();
 
         // --- the revisor ------------------------------------------------------------------

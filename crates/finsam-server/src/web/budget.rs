@@ -115,6 +115,30 @@ pub(crate) fn take_pasted(values: &mut Values, list: &str, columns: &[&str], pas
     problems
 }
 
+/// The id of a table cell's control: "costs[2].amount" → "cell-costs-2-amount".
+fn cell_id(name: &str) -> String {
+    format!("cell-{}", name.replace(['[', '.'], "-").replace(']', ""))
+}
+
+/// A field in words, for the summary of problems: "kostnadsrad 3, belopp".
+fn field_words(name: &str) -> String {
+    match name.split_once('[').and_then(|(list, rest)| Some((list, rest.split_once("].")?))) {
+        Some((list, (i, column))) => {
+            let row = i.parse::<usize>().map_or(i.to_string(), |n| (n + 1).to_string());
+            let what = if list == "costs" { "kostnadsrad" } else { "intäktsrad" };
+            format!("{what} {row}, {}", column_label(column))
+        }
+        None => match name {
+            "date" => "datum".into(),
+            "year" => "budgetår".into(),
+            "status" => "slag".into(),
+            "decision.body" => "beslutande organ".into(),
+            "decision.date" => "beslutsdatum".into(),
+            other => other.into(),
+        },
+    }
+}
+
 pub(crate) fn column_label(c: &str) -> &'static str {
     match c {
         "id" => "id",
@@ -232,27 +256,33 @@ pub(crate) fn budget_form(
     let cell = |name: String, kind: &str| -> Markup {
         let problem = problems.get(&name);
         let current = value(&name);
+        // Each cell has an id of its own, so that the summary of problems links to it and its
+        // error is tied to it.
+        let id = cell_id(&name);
+        let error_id = format!("fel-{id}");
+        let invalid = problem.is_some().then_some("true");
+        let described = problem.is_some().then_some(error_id.as_str());
         html! {
             td class=(if problem.is_some() { "field invalid" } else { "field" }) {
                 @match kind {
-                    "category" => select name=(name) aria-label="kategori" {
+                    "category" => select id=(id) name=(name) aria-label="kategori" aria-invalid=[invalid] aria-describedby=[described] {
                         option value="" { "–" }
                         @for (id, label) in CATEGORIES { option value=(id) selected[current == *id] { (label) } }
                         // A value that is none of the choices is shown as it was written, never as "–".
                         @if !current.is_empty() && !CATEGORIES.iter().any(|(id, _)| *id == current) { option value=(current) selected { (current) } }
                     },
-                    "nature" => select name=(name) aria-label="art" {
+                    "nature" => select id=(id) name=(name) aria-label="art" aria-invalid=[invalid] aria-describedby=[described] {
                         @for (id, label) in NATURES { option value=(id) selected[current == *id] { (label) } }
                         @if !current.is_empty() && !NATURES.iter().any(|(id, _)| *id == current) { option value=(current) selected { (current) } }
                     },
-                    "insats" => select name=(name) aria-label="insats" {
+                    "insats" => select id=(id) name=(name) aria-label="insats" aria-invalid=[invalid] aria-describedby=[described] {
                         option value="" { "–" }
                         @for (id, label) in &c.insatser { option value=(id) selected[current == *id] { (label) } }
                     },
-                    "amount" => input type="text" name=(name) value=(current) inputmode="decimal" aria-label="belopp" size="12";,
-                    other => input type="text" name=(name) value=(current) aria-label=(column_label(other));,
+                    "amount" => input id=(id) type="text" name=(name) value=(current) inputmode="decimal" aria-label="belopp" size="12" aria-invalid=[invalid] aria-describedby=[described];,
+                    other => input id=(id) type="text" name=(name) value=(current) aria-label=(column_label(other)) aria-invalid=[invalid] aria-describedby=[described];,
                 }
-                @if let Some(p) = problem { div.error role="alert" { (p) } }
+                @if let Some(p) = problem { div.error id=(error_id) role="alert" { (p) } }
             }
         }
     };
@@ -273,7 +303,14 @@ pub(crate) fn budget_form(
         p { "En budget som styrelsen antagit (eller en plan för ett senare år). Raderna skrivs i tabellen eller klistras in från ett kalkylblad. "
             "Finns redan en budget för året står dess rader här att ändra: den nya ersätter den." }
         @if let Some(general) = problems.get("") { div.problem role="alert" #fel { "Inget har registrerats: " (general) } }
-        @else if !problems.is_empty() { div.problem role="alert" #fel { "Inget har registrerats. Rätta det som är markerat." } }
+        @else if !problems.is_empty() {
+            div.problem role="alert" #fel {
+                "Inget har registrerats. Rätta det som är markerat:"
+                ul { @for (field, p) in problems.iter() {
+                    li { a href={"#" (if field.contains('[') { cell_id(field) } else { field.replace('.', "-") })} { (field_words(field)) } ": " (p) }
+                } }
+            }
+        }
         @if let Some(c) = confirm { (c) }
         form.event.wide method="post" action={"/f/" (f) "/registrera/budget"} novalidate {
             input type="hidden" name="csrf" value=(v.csrf);
@@ -300,7 +337,7 @@ pub(crate) fn budget_form(
             div.field {
                 label for="klistra-kostnader" { "Klistra in kostnadsrader från ett kalkylblad (frivilligt)" }
                 textarea #klistra-kostnader name="klistra_kostnader" rows="4" aria-describedby="klistra-kostnader-hjalp" {}
-                div.help #klistra-kostnader-hjalp { "Kolumner: id, namn, kategori (individ, struktur, admin), insats (id eller tomt), art (tomt, personal, kopta_tjanster, lamnade_bidrag, ovrigt), belopp. "
+                div.help #klistra-kostnader-hjalp { "Kolumner: id, namn, kategori (Individinriktade insatser, Strukturinriktade insatser eller Administration), insats (id eller tomt), art (tomt, personal, köpta tjänster, lämnade bidrag eller övrigt), belopp (1 750 000 eller 1 750 000,50). "
                     "Raderna läggs till i tabellen när du granskar." }
             }
             h2 { "Intäktsrader" }
