@@ -86,6 +86,11 @@ fn downloads_have_their_names_and_the_peoples_csv_is_swedish() {
             "{path}: {disposition}"
         );
     }
+    // The downloads page offers the years with books, not every year up to today's.
+    let page = web.get("/f/sf-vastmanland/ladda-ner");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("sf-vastmanland-2024.se"), "{}", page.body);
+    assert!(!page.body.contains("sf-vastmanland-2026.se"), "no empty year to download");
     let r = web.get("/f/sf-vastmanland?kant=99999");
     assert_eq!(r.status, 400);
     let text = visible_text(&r.body);

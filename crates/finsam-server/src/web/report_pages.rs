@@ -341,8 +341,14 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
     };
     let name = info.name.clone();
-    let this_year = chrono::Utc::now().date_naive().year();
-    let years: Vec<i32> = (info.registered.year()..=this_year).rev().collect();
+    // The years with books (as the menu offers them), latest first; a förbund without any yet
+    // has its registration's year to download.
+    let mut years: Vec<i32> = v.years.clone();
+    if years.is_empty() {
+        years.push(info.registered.year());
+    }
+    years.sort_unstable_by(|a, b| b.cmp(a));
+    years.dedup();
     let api = format!("/api/v1/forbund/{f}");
     let exports = v.user.role != Role::Read;
     let body = html! {
