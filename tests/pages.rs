@@ -86,6 +86,9 @@ fn downloads_have_their_names_and_the_peoples_csv_is_swedish() {
             "{path}: {disposition}"
         );
     }
+    // The start page's time bar shows the date it opened on.
+    let start = web.get("/f/sf-vastmanland");
+    assert!(start.body.contains(r#"name="per" value="2024-12-31""#), "the date field says 2024-12-31");
     // The downloads page offers the years with books, not every year up to today's.
     let page = web.get("/f/sf-vastmanland/ladda-ner");
     assert_eq!(page.status, 200);

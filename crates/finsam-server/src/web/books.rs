@@ -90,7 +90,7 @@ pub(crate) async fn start(State(s): State<Shared_>, Reports { v, f, path, q, mut
             p.warning { "Vid den tidpunkt du angav under ”Känt vid” var ingen händelse registrerad ännu, så alla belopp är noll. "
                 "Händelserna registreras med dagens datum och tid; ange ett händelsenummer eller en senare tidpunkt." }
         }
-        (time_bar(&path, &q))
+        (time_bar_at(&path, &q, Some(o.at.as_of)))
         section aria-labelledby="nyckeltal" {
             h2 #nyckeltal { "Nyckeltal" }
             div.figures {

@@ -327,9 +327,16 @@ pub(crate) fn encode(text: &str) -> String {
 }
 
 fn time_bar(path: &str, q: &TimeQuery) -> Markup {
+    time_bar_at(path, q, None)
+}
+
+/// The time bar with the date the page shows filled in (a page that opened on the latest
+/// year's end says so in the field, not only in the text).
+fn time_bar_at(path: &str, q: &TimeQuery, shown: Option<NaiveDate>) -> Markup {
+    let per = q.as_of().map(str::to_string).or_else(|| shown.map(|d| d.to_string())).unwrap_or_default();
     html! {
         form.timebar method="get" action=(path) aria-label="Tidsaxlar" {
-            label { "Per datum" input type="date" name="per" value=(q.as_of().unwrap_or("")); }
+            label { "Per datum" input type="date" name="per" value=(per); }
             label { "Känt vid (händelse nr eller tidpunkt)" input type="text" name="kant" inputmode="numeric" value=(q.known_at().unwrap_or("")) placeholder="senaste"; }
             button.secondary type="submit" { "Visa" }
             @if q.as_of().is_some() || q.known_at().is_some() {
