@@ -48,24 +48,49 @@ fn refused(r: finsam_import::Refusal) -> Failure {
 /// Reads a bank file and proposes the events of its entries for `forbund`. A proposal the
 /// ledger would refuse (say, a year already closed) waits with the rule instead.
 pub fn propose_bank(store: &Store<FileLog>, forbund: &Slug, file: &str, bytes: &[u8]) -> Result<BankImport, Failure> {
+    let parsed = read_bank(file, bytes)?;
+    propose_bank_file(store, forbund, file, &finsam_import::file_hash(bytes), parsed)
+}
+
+/// Reads a bank file, or refuses it whole: no books needed (the web app reads an upload before
+/// it takes the store's lock).
+pub fn read_bank(file: &str, bytes: &[u8]) -> Result<BankFile, Failure> {
+    finsam_import::bank::read(file, bytes).map_err(refused)
+}
+
+/// A bank file already read, matched against the books (`hash`: the file's SHA-256).
+pub fn propose_bank_file(
+    store: &Store<FileLog>,
+    forbund: &Slug,
+    file: &str,
+    hash: &str,
+    parsed: BankFile,
+) -> Result<BankImport, Failure> {
     if !store.ledger().is_registered(forbund) {
         return Err(Failure::usage(format!("förbundet {forbund} finns inte i bokföringen")));
     }
-    let parsed: BankFile = finsam_import::bank::read(file, bytes).map_err(refused)?;
-    let hash = finsam_import::file_hash(bytes);
+    let hash = hash.to_string();
     let books = Books { projection: store.projection(), ledger: store.ledger(), head: store.head().seq };
     let source = Source { file, hash: &hash, format: &parsed.format };
     let mut items = match_file(&parsed, forbund, &books, &source, &|key| store.recorded_with_key(forbund, key));
     let mut ledger = store.ledger().clone();
     for item in &mut items {
         let Outcome::Proposed { events, .. } = &item.outcome else { continue };
-        let mut trial = ledger.clone();
-        let refusal = events.iter().find_map(|e| trial.record(e).err());
-        match refusal {
-            None => ledger = trial,
-            Some(r) => {
-                item.outcome = Outcome::Unmatched { reason: format!("förslaget skulle avvisas: {}", r.message) }
+        // One event: recorded in place (a refusal leaves the ledger as it was). Several (a
+        // transfer paying two members): on a copy, kept only if all pass.
+        let refusal = match events.as_slice() {
+            [one] => ledger.record(one).err(),
+            many => {
+                let mut trial = ledger.clone();
+                let refusal = many.iter().find_map(|e| trial.record(e).err());
+                if refusal.is_none() {
+                    ledger = trial;
+                }
+                refusal
             }
+        };
+        if let Some(r) = refusal {
+            item.outcome = Outcome::Unmatched { reason: format!("förslaget skulle avvisas: {}", r.message) };
         }
     }
     let mut balances = Vec::new();

@@ -310,6 +310,20 @@ by ?; a backslash by /), CRLF, and a #KSUMMA CRC-32. The same log gives the same
     },
 }
 
+/// What every import takes: the förbund, whether only to show, who records.
+#[derive(clap::Args)]
+struct ImportRun {
+    /// The förbund whose books the file is for, by id (e.g. sf-vastmanland)
+    #[arg(long, value_name = "F")]
+    forbund: String,
+    /// Show what would be recorded, and record nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Who records it (stored in every envelope) [env: FINSAM_ACTOR]
+    #[arg(long = "as", value_name = "ACTOR")]
+    actor: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum ImportCommand {
     /// A bank file: camt.053 or camt.054 (ISO 20022, versions .001.02 and .001.08) or BgMax
@@ -334,15 +348,8 @@ Example:
   finsam import bank --forbund sf-vastmanland --dry-run kontoutdrag-2024.xml
   finsam import bank --forbund sf-vastmanland --as kansli kontoutdrag-2024.xml")]
     Bank {
-        /// The förbund whose bank account the file is, by id (e.g. sf-vastmanland)
-        #[arg(long, value_name = "F")]
-        forbund: String,
-        /// Show what would be recorded, and record nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Who records the proposals (stored in every envelope) [env: FINSAM_ACTOR]
-        #[arg(long = "as", value_name = "ACTOR")]
-        actor: Option<String>,
+        #[command(flatten)]
+        run: ImportRun,
         /// The bank file
         #[arg(value_name = "FILE")]
         file: PathBuf,
@@ -362,18 +369,13 @@ The same file again records nothing new (each voucher's key is the year, series 
 Example:
   finsam import sie --forbund sf-norra-vastmanland --dry-run nv-2023.se")]
     Sie {
-        /// The förbund whose books the file holds, by id
-        #[arg(long, value_name = "F")]
-        forbund: String,
-        /// The account mapping: a JSON file {\"3011\": \"3530\", …} from the program's accounts to finsam's
+        #[command(flatten)]
+        run: ImportRun,
+        /// The account mapping: a JSON file {\"3011\": \"3590\", …} from the program's accounts to
+        /// finsam's; kept as STORE/mappings/F.json once an import with it succeeds
+        /// [default: STORE/mappings/F.json]
         #[arg(long, value_name = "FILE")]
         mapping: Option<PathBuf>,
-        /// Show what would be recorded, and record nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Who records it (stored in every envelope) [env: FINSAM_ACTOR]
-        #[arg(long = "as", value_name = "ACTOR")]
-        actor: Option<String>,
         /// The SIE file
         #[arg(value_name = "FILE")]
         file: PathBuf,
@@ -398,9 +400,8 @@ Example:
   finsam import budget --forbund sf-vastmanland --year 2025 --decided-by styrelsen \\
     --decided 2024-11-14 --paragraph \"§ 12\" --dry-run budget-2025.xlsx")]
     Budget {
-        /// The förbund whose budget it is, by id (e.g. sf-vastmanland)
-        #[arg(long, value_name = "F")]
-        forbund: String,
+        #[command(flatten)]
+        run: ImportRun,
         /// The budget year
         #[arg(long, value_name = "YEAR")]
         year: i32,
@@ -419,12 +420,6 @@ Example:
         /// A plan's outlook for a later year, not an adopted budget
         #[arg(long)]
         outlook: bool,
-        /// Show what would be recorded, and record nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Who records it (stored in the envelope) [env: FINSAM_ACTOR]
-        #[arg(long = "as", value_name = "ACTOR")]
-        actor: Option<String>,
         /// The spreadsheet
         #[arg(value_name = "FILE")]
         file: PathBuf,
@@ -878,21 +873,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 )),
             }
         }
-        Command::Import(ImportCommand::Bank { forbund, dry_run, actor, file }) => {
-            import_bank(&store_dir(&cli.store), &forbund, dry_run, actor, &file, format)?
-        }
-        Command::Import(ImportCommand::Budget {
-            forbund,
-            year,
-            decided_by,
-            decided,
-            paragraph,
-            date,
-            outlook,
-            dry_run,
-            actor,
-            file,
-        }) => {
+        Command::Import(ImportCommand::Bank { run, file }) => import_bank(&store_dir(&cli.store), run, &file, format)?,
+        Command::Import(ImportCommand::Budget { run, year, decided_by, decided, paragraph, date, outlook, file }) => {
             let decision = finsam_app::import::BudgetDecision {
                 year,
                 date: date.unwrap_or(decided),
@@ -901,10 +883,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 decided,
                 paragraph,
             };
-            import_budget(&store_dir(&cli.store), &forbund, &decision, dry_run, actor, &file, format)?
+            import_budget(&store_dir(&cli.store), run, &decision, &file, format)?
         }
-        Command::Import(ImportCommand::Sie { forbund, mapping, dry_run, actor, file }) => {
-            import_sie(&store_dir(&cli.store), &forbund, mapping.as_deref(), dry_run, actor, &file, format)?
+        Command::Import(ImportCommand::Sie { run, mapping, file }) => {
+            import_sie(&store_dir(&cli.store), run, mapping.as_deref(), &file, format)?
         }
         Command::Log { from, to } => log(&store_dir(&cli.store), from, to.unwrap_or(u64::MAX), format)?,
         Command::Reindex => {
@@ -1302,16 +1284,9 @@ struct Opened {
     store: Store<finsam_store::FileLog>,
 }
 
-fn open_import(
-    dir: &std::path::Path,
-    forbund: &str,
-    dry_run: bool,
-    actor: Option<String>,
-    file: &std::path::Path,
-    limit: usize,
-) -> Result<Opened, Failure> {
-    let forbund = reports::parse_forbund(forbund)?;
-    let actor = import_actor(dry_run, actor)?;
+fn open_import(dir: &std::path::Path, run: ImportRun, file: &std::path::Path, limit: usize) -> Result<Opened, Failure> {
+    let forbund = reports::parse_forbund(&run.forbund)?;
+    let actor = import_actor(run.dry_run, run.actor)?;
     let (bytes, name) = import_file(file, limit)?;
     let (mut store, report) = Store::open(dir)?;
     store.stop_when(&STOP);
@@ -1340,16 +1315,14 @@ fn import_file(file: &std::path::Path, limit: usize) -> Result<(Vec<u8>, String)
 
 fn import_sie(
     dir: &std::path::Path,
-    forbund: &str,
+    run: ImportRun,
     mapping: Option<&std::path::Path>,
-    dry_run: bool,
-    actor: Option<String>,
     file: &std::path::Path,
     format: Format,
 ) -> Result<(), Failure> {
     use finsam_app::import;
-    let Opened { forbund, actor, bytes, name, mut store } =
-        open_import(dir, forbund, dry_run, actor, file, import::MAX_FILE_BYTES)?;
+    let dry_run = run.dry_run;
+    let Opened { forbund, actor, bytes, name, mut store } = open_import(dir, run, file, import::MAX_FILE_BYTES)?;
     // The mapping given, else the one the förbund's last import confirmed.
     let given = mapping.is_some();
     let mapping = finsam_store::files::mapping_text(dir, forbund.as_str(), mapping)
@@ -1376,16 +1349,14 @@ fn import_sie(
 
 fn import_budget(
     dir: &std::path::Path,
-    forbund: &str,
+    run: ImportRun,
     decision: &finsam_app::import::BudgetDecision,
-    dry_run: bool,
-    actor: Option<String>,
     file: &std::path::Path,
     format: Format,
 ) -> Result<(), Failure> {
     use finsam_app::import;
-    let Opened { forbund, actor, bytes, name, mut store } =
-        open_import(dir, forbund, dry_run, actor, file, import::BUDGET_MAX_BYTES)?;
+    let dry_run = run.dry_run;
+    let Opened { forbund, actor, bytes, name, mut store } = open_import(dir, run, file, import::BUDGET_MAX_BYTES)?;
     let proposal = import::propose_budget(&store, &forbund, &name, &bytes, decision)?;
     let recorded = if dry_run || proposal.already.is_some() {
         None
@@ -1405,17 +1376,10 @@ fn import_budget(
     Ok(())
 }
 
-fn import_bank(
-    dir: &std::path::Path,
-    forbund: &str,
-    dry_run: bool,
-    actor: Option<String>,
-    file: &std::path::Path,
-    format: Format,
-) -> Result<(), Failure> {
+fn import_bank(dir: &std::path::Path, run: ImportRun, file: &std::path::Path, format: Format) -> Result<(), Failure> {
     use finsam_app::import;
-    let Opened { forbund, actor, bytes, name, mut store } =
-        open_import(dir, forbund, dry_run, actor, file, import::MAX_FILE_BYTES)?;
+    let dry_run = run.dry_run;
+    let Opened { forbund, actor, bytes, name, mut store } = open_import(dir, run, file, import::MAX_FILE_BYTES)?;
     let proposal = import::propose_bank(&store, &forbund, &name, &bytes)?;
     // What fits, and the bank file itself as underlag of what it brought in.
     let batch = proposal.batch_with(&Default::default(), &bytes, store.head().seq + 1)?;

@@ -63,7 +63,7 @@ pub(crate) async fn event_page(
         }
         let names = super::event_view::Names::of(books, &slug);
         let files = super::underlag::underlag_of(p, &slug, seq);
-        let own = books.projection.forbund.contains_key(&e.event.forbund) && e.event.forbund == slug;
+        let own = e.event.forbund == slug;
         Ok((
             p.forbund[&slug].name.clone(),
             e,

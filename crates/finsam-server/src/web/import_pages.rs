@@ -23,8 +23,10 @@ fn whole_amounts(text: &str) -> String {
 /// The import of a kept bank file against the books as they stand now.
 fn propose(s: &Shared, f: &Slug, sha: &str, name: &str) -> Result<(BankImport, Vec<u8>), finsam_app::output::Failure> {
     let bytes = finsam_store::underlag::read(&s.dir, sha)?;
+    // Read before the lock: only the matching needs the books the writer keeps.
+    let parsed = finsam_app::import::read_bank(name, &bytes)?;
     let store = s.store.lock().expect("the store's lock is never poisoned");
-    let proposal = finsam_app::import::propose_bank(&store, f, name, &bytes)?;
+    let proposal = finsam_app::import::propose_bank_file(&store, f, name, sha, parsed)?;
     Ok((proposal, bytes))
 }
 
@@ -139,16 +141,12 @@ pub(crate) async fn import_upload(
         return csrf_refused(Some(&v.user));
     }
     let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else { return refused("Välj en bankfil.") };
-    let Ok(slug) = Slug::parse(&f) else { return refused("Förbundet finns inte.") };
     // Read before it is kept: a file that is not a bank file is refused whole and not kept.
-    let shared = s.clone();
-    let (name2, slug2) = (name.clone(), slug.clone());
+    let dir = s.dir.clone();
+    let name2 = name.clone();
     let read = tokio::task::spawn_blocking(move || -> Result<String, finsam_app::output::Failure> {
-        {
-            let store = shared.store.lock().expect("the store's lock is never poisoned");
-            finsam_app::import::propose_bank(&store, &slug2, &name2, &bytes)?;
-        }
-        Ok(finsam_store::underlag::put(&shared.dir, &bytes)?)
+        finsam_app::import::read_bank(&name2, &bytes)?;
+        Ok(finsam_store::underlag::put(&dir, &bytes)?)
     })
     .await;
     match read {
