@@ -535,6 +535,10 @@ fn a_kansli_attaches_a_pdf_to_an_invoice_and_downloads_it_again_in_a_real_browse
         std::fs::write(&text_file, "inte en pdf").unwrap();
         c.find(Locator::Css("#fil")).await.unwrap().send_keys(text_file.to_str().unwrap()).await.unwrap();
         c.find(Locator::Css("#underlag button[type=submit]")).await.unwrap().click().await.unwrap();
+        // Wait for what only the answer has, so that the text read is the answer's, not the
+        // page being left.
+        let refusal = c.wait().for_element(Locator::XPath("//h1[text()='Inget bifogades']")).await.unwrap();
+        assert!(refusal.text().await.is_ok());
         assert!(text_of(&c, "main").await.contains("varken en PDF"));
         assert_eq!(log_json(&store).len(), head);
         // The PDF: attached, shown on the invoice's page, named in the chain.
