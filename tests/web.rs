@@ -657,3 +657,107 @@ fn a_kansli_imports_a_bank_file_assigns_the_payment_that_waits_and_records_in_a_
         c.close().await.unwrap();
     });
 }
+
+/// What keeps a page from reflowing at the window's width: the page's overflow in pixels, the
+/// elements that reach past the window's right edge outside a scrolling container, and the
+/// tables wider than their place that do not scroll in a labelled, focusable region (WCAG 2.1
+/// 1.4.10 Reflow; a region the keyboard can reach, 2.1.1).
+async fn reflow_problems(c: &Client) -> Vec<String> {
+    let script = "const w = window.innerWidth; const out = [];\
+        const over = document.documentElement.scrollWidth - w; if (over > 0) { let widest = null; for (const e of document.querySelectorAll('body *')) { const r = e.getBoundingClientRect(); if (!widest || r.right > widest[1]) widest = [e, r.right]; }          out.push('the page is ' + over + ' px wider than the window' + (widest ? ' (its rightmost element: ' + widest[0].tagName.toLowerCase() + '.' + widest[0].className + ' at ' + Math.round(widest[1]) + ' px, in ' + widest[0].parentElement.tagName.toLowerCase() + '.' + widest[0].parentElement.className + ')' : '')); }\
+        const scrolls = e => { for (let p = e.parentElement; p; p = p.parentElement) { const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll') return p; } return null; };\
+        const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : '');\
+        for (const e of document.body.querySelectorAll('*')) { const r = e.getBoundingClientRect(); if (r.width > 0 && r.right > w + 1 && !scrolls(e)) out.push(name(e) + ' reaches ' + Math.round(r.right) + ' px: ' + (e.textContent || '').trim().slice(0, 40)); }\
+        for (const t of document.querySelectorAll('table')) { const box = scrolls(t) || (getComputedStyle(t).overflowX === 'auto' ? t : null); if (!box || box.scrollWidth <= box.clientWidth) continue;\
+          if (!(box.getAttribute('role') === 'region' && box.getAttribute('aria-label') && box.getAttribute('tabindex') === '0')) out.push('a table that scrolls in ' + name(box) + ' without role=region, aria-label and tabindex=0: ' + (t.textContent || '').trim().slice(0, 40)); }\
+        return out.slice(0, 12);";
+    let found = c.execute(script, vec![]).await.unwrap();
+    found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+}
+
+/// At 320 CSS pixels (a phone, or a page zoomed to 400 %), every page reflows: nothing wider
+/// than the window but what scrolls in a labelled region (WCAG 2.1 1.4.10). The pages are the
+/// kansli's walk: the start page, the trail and its filter, an event page of every type the
+/// fixtures hold, the forms (the budget's wide one too), every report, the reconciliation, the
+/// downloads, the verification and the import page; and the sign-in page before it.
+#[test]
+fn every_page_reflows_at_320_px_with_its_wide_tables_scrolling_in_a_labelled_region() {
+    if !browser_present() {
+        return;
+    }
+    let dir = TempDir::new("web-320");
+    let store = fixture_store(&dir);
+    let kansli = token(&store, "kansli", "kansli", &["sf-vastmanland"]);
+    let revisor = token(&store, "revisor", "revisor", &["sf-vastmanland"]);
+    // An event page of every type the fixtures hold for Samordningsförbundet Västmanland.
+    let mut seen = std::collections::BTreeSet::new();
+    let events: Vec<(String, u64)> = log_json(&store)
+        .iter()
+        .filter(|e| {
+            e["event"]["forbund"] == "sf-vastmanland" && seen.insert(e["event"]["type"].as_str().unwrap().to_string())
+        })
+        .map(|e| (e["event"]["type"].as_str().unwrap().to_string(), e["seq"].as_u64().unwrap()))
+        .collect();
+    assert!(events.len() >= 15, "the fixtures hold many types: {events:?}");
+    let server = Server::start(&store);
+    let base = format!("http://{}", server.addr);
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let c = browser(&driver, &dir.0.join("profile")).await;
+        c.set_window_size(320, 900).await.unwrap();
+        let width = c.execute("return window.innerWidth;", vec![]).await.unwrap();
+        assert!(width.as_i64().unwrap() <= 320, "the window is 320 px wide, not {width}");
+        let mut problems: Vec<String> = Vec::new();
+        c.goto(&format!("{base}/logga-in")).await.unwrap();
+        text_of(&c, "h1").await;
+        problems.extend(reflow_problems(&c).await.into_iter().map(|p| format!("/logga-in: {p}")));
+        sign_in(&c, &base, &kansli).await;
+        let f = "/f/sf-vastmanland";
+        let mut pages: Vec<String> = [
+            "?per=2024-12-31",
+            "/handelser",
+            "/handelser?fran=2024-01-01&till=2024-12-31",
+            "/registrera",
+            "/registrera/medlemsbidrag",
+            "/registrera/budget",
+            "/arsredovisning/2024",
+            "/uppfoljning/2024?till=2024-08",
+            "/delarsrapport/2024?till=2024-08",
+            "/medlemsbidrag/2024",
+            "/avstamning?per=2024-12-31",
+            "/ladda-ner",
+            "/importera",
+            "/konto/1930?per=2024-12-31",
+        ]
+        .iter()
+        .map(|p| format!("{f}{p}"))
+        .collect();
+        pages.extend(events.iter().map(|(_, seq)| format!("{f}/handelse/{seq}")));
+        for page in &pages {
+            c.goto(&format!("{base}{page}")).await.unwrap();
+            let main = text_of(&c, "main").await;
+            // What a person sees of an event is its Swedish view; the JSON stays folded away.
+            if page.contains("/handelse/") {
+                assert!(!main.contains("{\"") && main.contains("Visa som JSON"), "{page}: {main}");
+            }
+            problems.extend(reflow_problems(&c).await.into_iter().map(|p| format!("{page}: {p}")));
+        }
+        for (page, name) in [("?per=2024-12-31", "31-oversikt-320px"), ("/handelse/34", "30-handelse-budget-320px")] {
+            c.goto(&format!("{base}{f}{page}")).await.unwrap();
+            text_of(&c, "main").await;
+            screenshot(&c, name).await;
+        }
+        c.close().await.unwrap();
+        // The revisor's own page: the verification of the whole log.
+        let c = browser(&driver, &dir.0.join("profile-revisor")).await;
+        c.set_window_size(320, 900).await.unwrap();
+        sign_in(&c, &base, &revisor).await;
+        c.goto(&format!("{base}/verifiera?kor=1")).await.unwrap();
+        assert!(text_of(&c, "#verifiering").await.starts_with("Loggen är hel"));
+        problems.extend(reflow_problems(&c).await.into_iter().map(|p| format!("/verifiera?kor=1: {p}")));
+        screenshot(&c, "32-verifiera-320px").await;
+        c.close().await.unwrap();
+        assert_eq!(problems, Vec::<String>::new(), "every page reflows at 320 px ({} pages)", pages.len() + 2);
+    });
+}

@@ -5,6 +5,28 @@
 
 use super::*;
 
+/// A text's amounts kept on one line: the space between digit groups ("19 038 000,00") and
+/// before "kr" becomes a no-break space, so that a narrow screen breaks a sentence between
+/// words, never inside a number (WCAG 1.4.10 reflow without "19 038 / 000,00 kr").
+pub(crate) fn numbers_kept_whole(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let after_digit = i > 0 && chars[i - 1].is_ascii_digit();
+        let group_follows = chars.len() >= i + 4
+            && chars[i + 1..i + 4].iter().all(char::is_ascii_digit)
+            && chars.get(i + 4).is_none_or(|n| !n.is_ascii_digit());
+        let kr_follows =
+            chars.get(i + 1..i + 3) == Some(&['k', 'r'][..]) && chars.get(i + 3).is_none_or(|n| !n.is_alphanumeric());
+        if c == ' ' && after_digit && (group_follows || kr_follows) {
+            out.push('\u{a0}');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The names a person reads for the ids an event refers to.
 #[derive(Default)]
 pub(crate) struct Names {
@@ -68,7 +90,7 @@ impl Names {
             }
         }
         flush(&mut word, &mut out);
-        out
+        numbers_kept_whole(&out)
     }
 
     fn of_key<'a>(&'a self, key: &str, id: &str) -> Option<&'a String> {
@@ -381,6 +403,15 @@ mod tests {
         // The insats by its name in the row; the line's code left to programs.
         assert!(page.contains("<td>Samordningsteam Sala</td>"), "{page}");
         assert!(!page.contains(">sala<"), "{page}");
+    }
+
+    #[test]
+    fn amounts_in_a_text_stay_on_one_line() {
+        assert_eq!(
+            super::numbers_kept_whole("kostnader 20 983 000,00 kr, intäkter 19 038 000,00 kr; 2 rader 125 st"),
+            "kostnader 20\u{a0}983\u{a0}000,00\u{a0}kr, intäkter 19\u{a0}038\u{a0}000,00\u{a0}kr; 2 rader 125 st"
+        );
+        assert_eq!(super::numbers_kept_whole("år 2024 och 2025"), "år 2024 och 2025", "years are no digit groups");
     }
 
     #[test]

@@ -232,7 +232,7 @@ fn cookie_attributes(headers: &HeaderMap) -> &'static str {
 }
 
 const WEB_CSS: &str = "
-body { max-width: 72rem; }
+body { max-width: 72rem; } main { overflow-wrap: break-word; } h1 { hyphens: auto; }
 nav.top { display: flex; flex-wrap: wrap; gap: 0.2rem 1rem; align-items: center; border-bottom: 2px solid #1f4e79; padding: 0.4rem 0; margin-bottom: 1rem; }
 nav.top .brand { font-weight: bold; color: #1f4e79; text-decoration: none; margin-right: 0.5rem; }
 nav.top a { color: #1f4e79; } nav.top a[aria-current] { font-weight: bold; text-decoration: none; }
@@ -255,12 +255,13 @@ button.secondary { background: #fff; color: #1f4e79; border: 1px solid #1f4e79; 
 .amount, .date { white-space: nowrap; } td.date, th.date { white-space: nowrap; } time { white-space: nowrap; }
 .scroll { overflow-x: auto; max-width: 100%; } dl.nested { display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 0.8rem; margin: 0; }
 dl.nested dt { font-weight: normal; color: #444; } dl.event dd, dl.nested dd { min-width: 0; margin: 0; } dl.event .wide { grid-column: 1 / -1; } dl.event dt.wide { margin-top: 0.6rem; } dd code { overflow-wrap: anywhere; } details.json { margin: 1rem 0; } nav.years { margin: 0 0 0.8rem; }
-tbody th { font-weight: normal; border-bottom: none; text-align: left; } @media (max-width: 40rem) {
-  table { display: block; overflow-x: auto; max-width: 100%; } dl.event, dl.nested { grid-template-columns: 1fr; }
-  nav.top .who { margin-left: 0; } form.timebar { flex-direction: column; align-items: stretch; } form.timebar input, form.timebar select { max-width: 100%; box-sizing: border-box; }
+tbody th { font-weight: normal; border-bottom: none; text-align: left; }
+pre { overflow-x: auto; } dl.event { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; } dl.event dt { font-weight: bold; }
+@media (max-width: 40rem) {
+  dl.event, dl.nested { grid-template-columns: minmax(0, 1fr); } dl.event dd, dl.nested dd { overflow-wrap: anywhere; } .signatures { grid-template-columns: minmax(0, 1fr); }
+  nav.top .who { margin-left: 0; } form.timebar { flex-direction: column; align-items: stretch; } form.timebar label { min-width: 0; } form.timebar input, form.timebar select { width: 100%; min-width: 0; max-width: 100%; box-sizing: border-box; }
   .figures { grid-template-columns: 1fr; } pre { white-space: pre-wrap; overflow-wrap: anywhere; } code { overflow-wrap: anywhere; }
 }
-pre { overflow-x: auto; } dl.event { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; } dl.event dt { font-weight: bold; }
 ";
 
 /// What a report page's time bar shows: as of a date, as known at a seq or a time. Both are in
@@ -411,7 +412,77 @@ fn year_links(v: &Visitor, f: &str, page: &str, year: i32) -> Markup {
 }
 
 fn page_shell(title: &str, body: Markup) -> Markup {
+    let body = maud::PreEscaped(tables_in_regions(&body.into_string()));
     pages::shell(&format!("{title} – finsam"), WEB_CSS, body)
+}
+
+/// Puts every table of a page that is not in one already into a region that scrolls
+/// sideways, named by the table's caption and reachable by the keyboard: on a narrow screen
+/// (320 px, or a page zoomed to 400 %) a wide table scrolls in its place instead of widening
+/// the page (WCAG 2.1 1.4.10 Reflow, 2.1.1 Keyboard). The pages' markup is maud's, so its tags
+/// are well formed and a table's caption, if it has one, is its first child.
+fn tables_in_regions(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() + 1024);
+    let mut rest = html;
+    while let Some(at) = rest.find("<table") {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        // The table's end, counting tables inside it.
+        let mut depth = 0usize;
+        let mut end = from.len();
+        let mut i = 0;
+        while i < from.len() {
+            if from[i..].starts_with("<table") {
+                depth += 1;
+                i += 6;
+            } else if from[i..].starts_with("</table>") {
+                depth -= 1;
+                i += 8;
+                if depth == 0 {
+                    end = i;
+                    break;
+                }
+            } else {
+                i += from[i..].chars().next().map_or(1, char::len_utf8);
+            }
+        }
+        let table = &from[..end];
+        let last_tag = out.rfind('<').map(|t| &out[t..]).unwrap_or_default();
+        let in_region = last_tag.starts_with("<div") && last_tag.contains("role=\"region\"");
+        if in_region {
+            out.push_str(table);
+        } else {
+            let caption = table
+                .split_once("<caption>")
+                .filter(|(head, _)| !head.contains("<tr"))
+                .and_then(|(_, c)| c.split_once("</caption>"))
+                .map(|(c, _)| text_of_html(c))
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| "Tabell".to_string());
+            out.push_str(&format!("<div class=\"scroll\" role=\"region\" tabindex=\"0\" aria-label=\"{caption}\">"));
+            out.push_str(table);
+            out.push_str("</div>");
+        }
+        rest = &from[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text of a piece of maud's HTML, tags dropped (entities kept as they are: the text goes
+/// back into an attribute of the same page).
+fn text_of_html(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A page that says what went wrong, in Swedish, with the status it deserves.
@@ -750,5 +821,24 @@ mod tests {
         for bad in ["", "1.500,50", "1500.50", "12a", "1,505", "1,", ",50", "ett tusen"] {
             assert!(swedish_amount(bad).is_err(), "{bad:?} is refused");
         }
+    }
+}
+
+#[cfg(test)]
+mod region_tests {
+    use super::tables_in_regions;
+
+    #[test]
+    fn every_table_scrolls_in_a_region_named_by_its_caption() {
+        let page = "<main><table><caption>Per kategori <small>(kr)</small></caption><tr><td>1</td></tr></table>\
+            <p>text</p><div class=\"scroll\" role=\"region\" tabindex=\"0\" aria-label=\"Redan\"><table><tr><td>2</td></tr></table></div>\
+            <table><tr><td><table><caption>inre</caption></table></td></tr></table></main>";
+        assert_eq!(
+            tables_in_regions(page),
+            "<main><div class=\"scroll\" role=\"region\" tabindex=\"0\" aria-label=\"Per kategori (kr)\"><table><caption>Per kategori <small>(kr)</small></caption><tr><td>1</td></tr></table></div>\
+            <p>text</p><div class=\"scroll\" role=\"region\" tabindex=\"0\" aria-label=\"Redan\"><table><tr><td>2</td></tr></table></div>\
+            <div class=\"scroll\" role=\"region\" tabindex=\"0\" aria-label=\"Tabell\"><table><tr><td><table><caption>inre</caption></table></td></tr></table></div></main>"
+        );
+        assert_eq!(tables_in_regions("<p>ingen tabell</p>"), "<p>ingen tabell</p>");
     }
 }
