@@ -39,7 +39,7 @@ fn acknowledged_batches_survive_kill_9_at_random_moments() {
             .collect();
         let input = dir.0.join(format!("batch-{runs}.jsonl"));
         std::fs::write(&input, events.join("\n")).unwrap();
-        let child = Command::new(FINSAM)
+        let child = crate::support::in_english(&mut Command::new(FINSAM))
             .arg("--store")
             .arg(&store)
             .args(["record", "--as", "killer", "--format", "json"])

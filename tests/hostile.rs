@@ -55,7 +55,7 @@ fn generated(kind: &str) -> Vec<u8> {
 
 fn run_bytes(store: &Path, args: &[String], input: &[u8]) -> std::process::Output {
     use std::io::Write;
-    let mut child = std::process::Command::new(FINSAM)
+    let mut child = crate::support::in_english(&mut std::process::Command::new(FINSAM))
         .arg("--store")
         .arg(store)
         .args(["record", "--as", "hostile"])

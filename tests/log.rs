@@ -76,6 +76,97 @@ fn a_malformed_line_is_refused_with_line_field_value_and_rule() {
     assert_eq!(log_bytes(&store), before);
 }
 
+/// No locale at all (a bare cron job, a container): finsam's own language, Swedish.
+fn no_locale(command: &mut Command) -> &mut Command {
+    command.env_remove("LANG").env_remove("LC_ALL").env_remove("LC_MESSAGES")
+}
+
+#[test]
+fn every_problem_of_a_line_is_told_in_swedish_and_in_english_with_lang_en() {
+    let dir = TempDir::new("every-problem");
+    let store = store_with(&dir, &[&registrations()]);
+    let before = log_bytes(&store);
+    // One line, two mistakes: a date that is no date and an amount with a decimal comma.
+    let line =
+        contribution("sala", "1000", None).replace("2024-02-15", "2024-02-30").replace("\"1000\"", "\"1 000,50\"");
+    for locale in [swedish as fn(&mut Command) -> &mut Command, no_locale] {
+        let o = finsam_with(&store, &["record", "--as", "kansli", "-"], &line, locale);
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        assert!(err.starts_with("finsam: avvisat, inget har skrivits (2 fel):"), "{err}");
+        assert!(
+            err.contains("rad 1, fält `date`, värde \"2024-02-30\": Ett datum skrivs ÅÅÅÅ-MM-DD och ska finnas i almanackan. [regel date_invalid]"),
+            "{err}"
+        );
+        assert!(err.contains("rad 1, fält `amount`, värde \"1 000,50\": Beloppet kan inte läsas"), "{err}");
+        assert!(!err.contains("line 1") && !err.contains("nothing written"), "no English: {err}");
+    }
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &line);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("rejected, nothing written (2 problem(s)):"), "{err}");
+    assert!(err.contains("line 1, field `date`, value \"2024-02-30\""), "{err}");
+    assert!(err.contains("line 1, field `amount`, value \"1 000,50\""), "{err}");
+    assert_eq!(log_bytes(&store), before, "nothing written");
+}
+
+#[test]
+fn the_cli_speaks_swedish_to_a_swedish_user() {
+    let dir = TempDir::new("svenska");
+    let store = store_with(&dir, &[&registrations()]);
+    let misspelt = contribution("sala", "1000", None).replace("ContributionReceived", "ContributionRecieved");
+    let o = finsam_with(&store, &["record", "--as", "kansli", "-"], &misspelt, swedish);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("Okänd sorts händelse. Menade du ContributionReceived? [regel unknown_event_type]"),
+        "{}",
+        stderr(&o)
+    );
+    let o = finsam_with(&store, &["record", "-"], &contribution("sala", "1000", None), swedish);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("vem registrerar? ange --as NAMN"), "{}", stderr(&o));
+    let o = finsam_with(&dir.0.join("finns-inte"), &["log"], "", swedish);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("är inget finsam-lager (ingen log.jsonl): skapa ett med `finsam --store"),
+        "{}",
+        stderr(&o)
+    );
+    let o = finsam_with(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "1000", None), swedish);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("loggens huvud 5"), "{}", stdout(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+#[test]
+fn long_work_shows_its_progress_on_a_terminal_and_never_in_a_pipe() {
+    let dir = TempDir::new("progress");
+    let store = fixture_store(&dir);
+    // `script` (util-linux) runs the command on a terminal, as a person at a terminal has it.
+    let present = Command::new("script").arg("--version").output().is_ok_and(|o| o.status.success());
+    if tool_present(present, "script", "FINSAM_REQUIRE_SCRIPT", "apt-get install bsdutils") {
+        let command = format!("FINSAM_PROGRESS=always LANG=sv_SE.UTF-8 {FINSAM} --store '{}' reindex", store.display());
+        let o = Command::new("script").args(["-qec", &command, "/dev/null"]).output().unwrap();
+        assert!(o.status.success(), "{o:?}");
+        let seen = String::from_utf8_lossy(&o.stdout);
+        assert!(seen.contains("Bygger om från loggen"), "the bar names the work: {seen}");
+        assert!(seen.contains("100 %"), "and reaches its end: {seen}");
+        assert!(seen.contains("byggde om det härledda tillståndet"), "{seen}");
+    }
+    // Piped (as in a script or CI), even when asked for: not a byte of it.
+    let mut command = Command::new(FINSAM);
+    let o = swedish(&mut command)
+        .env("FINSAM_PROGRESS", "always")
+        .arg("--store")
+        .arg(&store)
+        .arg("reindex")
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    assert_eq!(stderr(&o), "", "nothing on standard error");
+    assert!(stdout(&o).starts_with("byggde om det härledda tillståndet"), "{}", stdout(&o));
+}
+
 #[test]
 fn a_retry_with_the_same_idempotency_key_and_content_is_a_no_op() {
     let dir = TempDir::new("idempotent");
@@ -122,7 +213,7 @@ fn a_second_writer_is_refused_while_the_first_holds_the_store() {
     let dir = TempDir::new("two-writers");
     let store = store_with(&dir, &[&registrations()]);
     // Writer A takes the lock, then waits for its input on standard input.
-    let mut a = Command::new(FINSAM)
+    let mut a = crate::support::in_english(&mut Command::new(FINSAM))
         .arg("--store")
         .arg(&store)
         .args(["record", "--as", "writer-a", "-"])

@@ -265,3 +265,86 @@ fn a_merger_by_absorption_keeps_the_continuing_forbunds_books_and_comparison_col
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["previous"]["kind"], "predecessors");
 }
+
+/// One mistake, one cause: a contribution registered twice throws every member's share off,
+/// and the run says so once, with the shares under it as its consequences — which go when the
+/// duplicate is corrected. A mistake of its own is never filed under another's cause.
+#[test]
+fn a_payment_registered_twice_is_the_cause_and_the_shares_it_throws_off_its_consequences() {
+    let dir = TempDir::new("reconcile-duplicate");
+    let store = fixture_store(&dir);
+    let run = || -> serde_json::Value {
+        let o = finsam(
+            &store,
+            &["reconcile", "--merger", "sf-vastmanland", "--as-of", "2025-01-31", "--format", "json"],
+            "",
+        );
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let of = |r: &serde_json::Value, check: &str| -> Vec<serde_json::Value> {
+        r["findings"].as_array().unwrap().iter().filter(|f| f["check"] == check).cloned().collect()
+    };
+    assert!(of(&run(), "contribution_split").is_empty(), "the fixtures' contributions add up");
+    let original = log_json(&store)
+        .iter()
+        .find(|e| e["event"]["idempotency_key"] == "sfv-2024-bidrag-q1-kungsor")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .unwrap();
+    let twice = r#"{"type": "ContributionReceived", "forbund": "sf-vastmanland", "date": "2024-01-31", "member": "kungsor", "year": 2024, "amount": "37124.10", "reference": "Medlemsbidrag 2024 Q1 kungsor"}"#;
+    let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], twice);
+    assert_exit(&o, 0);
+    let duplicate =
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["recorded"][0]["seq"].as_u64().unwrap();
+
+    let r = run();
+    let causes = of(&r, "duplicate_payment");
+    assert_eq!(causes.len(), 1, "{causes:?}");
+    let cause = &causes[0];
+    assert_eq!(cause["severity"], "error");
+    assert_eq!(cause["events"], serde_json::json!([original, duplicate]));
+    assert_eq!((cause["stated"].as_str(), cause["computed"].as_str()), (Some("74248.20"), Some("37124.10")));
+    assert!(cause["subject"].as_str().unwrap().contains("Kungsörs kommun"), "by name: {cause}");
+    assert!(
+        cause["explanation"].as_str().unwrap().contains(&format!("Rätta de extra (händelse {duplicate})")),
+        "{cause}"
+    );
+    assert_eq!(cause["caused_by"], serde_json::Value::Null);
+    let consequences = of(&r, "contribution_split");
+    assert!(consequences.len() >= 13, "the split by kind and every kommun's share: {consequences:?}");
+    for x in &consequences {
+        assert_eq!(x["caused_by"], cause["subject"], "{x}");
+    }
+    // The text shows the cause once, the consequences under it.
+    let o = finsam(&store, &["reconcile", "--merger", "sf-vastmanland", "--as-of", "2025-01-31"], "");
+    let text = stdout(&o);
+    let at = text.find("dubbelbetalning").expect("the cause is shown");
+    assert!(
+        text[at..].contains(&format!("följder av detta ({}), borta när det är rättat:", consequences.len())),
+        "{text}"
+    );
+
+    // A second mistake of its own (Sala pays 1 000 kr too much): removing the duplicate would
+    // not mend the shares now, so none of them is filed under it.
+    let sala = r#"{"type": "ContributionReceived", "forbund": "sf-vastmanland", "date": "2024-06-28", "member": "sala", "year": 2024, "amount": "1000", "reference": "Extra"}"#;
+    let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], sala);
+    assert_exit(&o, 0);
+    let extra = serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["recorded"][0]["seq"].as_u64().unwrap();
+    let r = run();
+    assert_eq!(of(&r, "duplicate_payment").len(), 1);
+    let split = of(&r, "contribution_split");
+    assert!(
+        split.iter().any(|x| x["subject"] == "2024: bidrag från Sala kommun" && x["caused_by"].is_null()),
+        "{split:?}"
+    );
+    assert!(split.iter().filter(|x| x["severity"] == "error").all(|x| x["caused_by"].is_null()), "{split:?}");
+
+    // Corrected, both: no cause and no consequence left.
+    for (seq, reason) in [(extra, "felregistrerad"), (duplicate, "dubbelregistrerad")] {
+        let correction = format!(
+            r#"{{"type":"EventCorrected","forbund":"sf-vastmanland","date":"2024-12-30","corrects":{seq},"reason":"{reason}"}}"#
+        );
+        assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], &correction), 0);
+    }
+    let r = run();
+    assert!(of(&r, "duplicate_payment").is_empty() && of(&r, "contribution_split").is_empty(), "{}", r["findings"]);
+}

@@ -185,7 +185,7 @@ fn the_same_log_gives_byte_identical_reports_by_every_path() {
     std::fs::remove_dir_all(store.join("derived")).unwrap();
     assert_eq!((run_ok(&store, &args), run_ok(&store, &budget)), first, "after losing the derived state");
     // With a writer holding the store, a report replays the log without the derived state.
-    let mut writer = std::process::Command::new(FINSAM)
+    let mut writer = crate::support::in_english(&mut std::process::Command::new(FINSAM))
         .arg("--store")
         .arg(&store)
         .args(["record", "--as", "holder", "-"])

@@ -19,7 +19,7 @@ impl Server {
     }
 
     pub(crate) fn start_with(store: &Path, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(FINSAM)
+        let mut child = crate::support::in_english(&mut Command::new(FINSAM))
             .envs(env.iter().copied())
             .arg("--store")
             .arg(store)

@@ -37,9 +37,26 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs `finsam --store STORE ARGS…` with `stdin` as standard input.
+/// The locale the suite runs finsam in: English messages, which name each case's specifics and
+/// which most assertions read. The Swedish ones (finsam's default) are tested with [`swedish`].
+pub fn in_english(command: &mut Command) -> &mut Command {
+    command.env("LANG", "en_GB.UTF-8").env_remove("LC_ALL").env_remove("LC_MESSAGES")
+}
+
+/// finsam as a Swedish user runs it: `LANG=sv_SE.UTF-8`.
+pub fn swedish(command: &mut Command) -> &mut Command {
+    command.env("LANG", "sv_SE.UTF-8").env_remove("LC_ALL").env_remove("LC_MESSAGES")
+}
+
+/// Runs `finsam --store STORE ARGS…` with `stdin` as standard input (English messages).
 pub fn finsam(store: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(FINSAM)
+    finsam_with(store, args, stdin, in_english)
+}
+
+/// Runs `finsam --store STORE ARGS…` in a locale set by `locale` ([`in_english`], [`swedish`]).
+pub fn finsam_with(store: &Path, args: &[&str], stdin: &str, locale: fn(&mut Command) -> &mut Command) -> Output {
+    let mut command = Command::new(FINSAM);
+    let mut child = locale(&mut command)
         .arg("--store")
         .arg(store)
         .args(args)

@@ -322,7 +322,7 @@ fn ctrl_c_during_a_large_record_leaves_all_or_nothing_and_says_which() {
     let (mut all, mut nothing) = (0, 0);
     for delay_ms in [0u64, 5, 20, 50, 100, 200, 400, 800, 1500] {
         let before = head_seq(&store);
-        let child = Command::new(FINSAM)
+        let child = crate::support::in_english(&mut Command::new(FINSAM))
             .arg("--store")
             .arg(&store)
             .args(["record", "--as", "k", "--format", "json"])

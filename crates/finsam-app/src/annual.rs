@@ -1136,15 +1136,25 @@ pub struct PeriodAsked {
     pub profile: finsam_projections::period::Profile,
 }
 
+/// The report a period is asked for, in Swedish ("the follow-up": "uppföljning").
+fn swedish_what(what: &str) -> &str {
+    match what {
+        "the follow-up" => "uppföljning",
+        "the delårsrapport" => "delårsrapport",
+        other => other,
+    }
+}
+
 /// `finsam report period`: the board's follow-up of a year through a month.
 impl PeriodAsked {
     /// The year and the month asked for, checked: the month is one of the year's.
     pub fn checked(&self, what: &str) -> Result<(i32, (i32, u32)), crate::output::Failure> {
         let year = reports::check_year(self.year)?;
         if self.through.0 != year {
-            return Err(crate::output::Failure::usage(format!(
-                "--through {}-{:02}: {what} of {year} runs through a month of {year}",
-                self.through.0, self.through.1
+            let (y, m) = self.through;
+            return Err(crate::output::Failure::usage(crate::output::say(
+                format!("--through {y}-{m:02}: {year}s {} går till och med en månad {year}", swedish_what(what)),
+                format!("--through {y}-{m:02}: {what} of {year} runs through a month of {year}"),
             )));
         }
         Ok((year, self.through))
@@ -1163,15 +1173,19 @@ pub fn period_out(
     let axes = reports::Axes { as_of: None, known_at };
     let (f, at) = reports::forbund_at(store, books, forbund, &axes)?;
     if profile.weights()[..through.1 as usize].iter().all(|w| w.is_zero()) {
-        return Err(Failure::usage(format!(
-            "--profile gives {year}-01 through {year}-{:02} no weight: the budget to date would be zero, and the follow-up would measure against nothing",
-            through.1
+        let m = through.1;
+        return Err(Failure::usage(crate::output::say(
+            format!("--profile ger {year}-01 till och med {year}-{m:02} ingen vikt: budgeten hittills blir noll, och uppföljningen mäter mot ingenting"),
+            format!("--profile gives {year}-01 through {year}-{m:02} no weight: the budget to date would be zero, and the follow-up would measure against nothing"),
         )));
     }
     let Some(p) = books.projection.period(&f, year, through.1, at.known_at, profile) else {
         return Err(Failure {
             code: 2,
-            message: format!("{f} has no budget for {year} in force at the end of {year}-{:02}", through.1),
+            message: crate::output::say(
+                format!("{f} har ingen budget för {year} i kraft i slutet av {year}-{:02}", through.1),
+                format!("{f} has no budget for {year} in force at the end of {year}-{:02}", through.1),
+            ),
         });
     };
     let info = &books.projection.forbund[&f];

@@ -368,6 +368,9 @@ pub struct Finding {
     pub severity: String,
     pub events: Vec<u64>,
     pub explanation: String,
+    /// The subject of the finding that causes this one (e.g. a payment registered twice);
+    /// null for a finding of its own.
+    pub caused_by: Option<String>,
 }
 
 /// An old förbund in a merger: what the plans said and what the books show.

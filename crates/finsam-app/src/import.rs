@@ -383,7 +383,13 @@ pub fn propose_budget(
             .iter()
             .find(|(prefix, _)| r.field.starts_with(&format!("{prefix}.")) || r.field == *prefix)
             .map_or_else(|| file.to_string(), |(_, p)| format!("{file}, {p}"));
-        Failure { code: 2, message: format!("{file}: budgeten avvisas, inget har bokförts:\n  {place}: {r}") }
+        Failure {
+            code: 2,
+            message: format!(
+                "{file}: budgeten avvisas, inget har bokförts:\n  {place}: {}",
+                crate::output::rejection_text(&r)
+            ),
+        }
     };
     let event = Event::from_json(&value).map_err(in_sheet)?;
     let already = store.recorded_with_key(forbund, &key);
@@ -698,7 +704,10 @@ pub fn propose_sie(
         }
         ledger.record(e).map_err(|r| Failure {
             code: 2,
-            message: format!("{file}: filen avvisas, inget har bokförts:\n  {place}: {r}"),
+            message: format!(
+                "{file}: filen avvisas, inget har bokförts:\n  {place}: {}",
+                crate::output::rejection_text(&r)
+            ),
         })?;
         fresh.push(n);
     }

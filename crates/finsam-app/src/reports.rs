@@ -3,7 +3,7 @@
 //! `--known-at SEQ` (replay the log only up to that seq, default the head).
 
 use crate::answers;
-use crate::output::{emit, Failure};
+use crate::output::{emit, say, Failure};
 use crate::table::{Align, Table};
 use crate::Format;
 use chrono::NaiveDate;
@@ -92,9 +92,15 @@ fn check_registered<V>(registered: &BTreeMap<Slug, V>, f: &Slug) -> Result<(), F
         return Ok(());
     }
     let known: Vec<&str> = registered.keys().map(Slug::as_str).collect();
-    Err(Failure::usage(format!(
-        "no förbund {f} is registered in this store (known: {})",
-        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    Err(Failure::usage(say(
+        format!(
+            "inget förbund {f} är registrerat i det här lagret (kända: {})",
+            if known.is_empty() { "inga".to_string() } else { known.join(", ") }
+        ),
+        format!(
+            "no förbund {f} is registered in this store (known: {})",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        ),
     )))
 }
 
@@ -146,7 +152,10 @@ pub fn check_year(year: i32) -> Result<i32, Failure> {
     if (YEAR_MIN..=YEAR_MAX).contains(&year) {
         return Ok(year);
     }
-    Err(Failure::usage(format!("the year {year} is outside the years the books can hold ({YEAR_MIN}–{YEAR_MAX})")))
+    Err(Failure::usage(say(
+        format!("året {year} ligger utanför de år böckerna kan rymma ({YEAR_MIN}–{YEAR_MAX})"),
+        format!("the year {year} is outside the years the books can hold ({YEAR_MIN}–{YEAR_MAX})"),
+    )))
 }
 
 /// A date a report is asked for (`--as-of`): within a century of the years the books can hold,
@@ -156,10 +165,10 @@ pub fn check_as_of(date: NaiveDate) -> Result<NaiveDate, Failure> {
     if (YEAR_MIN - 100..=YEAR_MAX + 100).contains(&chrono::Datelike::year(&date)) {
         return Ok(date);
     }
-    Err(Failure::usage(format!(
-        "--as-of {date}: a report's date lies between {}-01-01 and {}-12-31",
-        YEAR_MIN - 100,
-        YEAR_MAX + 100
+    let (first, last) = (YEAR_MIN - 100, YEAR_MAX + 100);
+    Err(Failure::usage(say(
+        format!("--as-of {date}: en rapports datum ligger mellan {first}-01-01 och {last}-12-31"),
+        format!("--as-of {date}: a report's date lies between {first}-01-01 and {last}-12-31"),
     )))
 }
 
@@ -169,9 +178,10 @@ fn resolve(store: &Path, books: Books<'_>, axes: &Axes) -> Result<At, Failure> {
     }
     let known_at = known_seq(store, books.head, axes.known_at)?.unwrap_or(books.head);
     if known_at > books.head {
-        return Err(Failure::usage(format!(
-            "--known-at {known_at}: the log's head is {}; a report can look back, not ahead",
-            books.head
+        let head = books.head;
+        return Err(Failure::usage(say(
+            format!("--known-at {known_at}: loggens huvud är händelse {head}; en rapport kan se bakåt, inte framåt"),
+            format!("--known-at {known_at}: the log's head is {head}; a report can look back, not ahead"),
         )));
     }
     Ok(At { as_of: axes.as_of.unwrap_or_else(today), known_at })
@@ -541,10 +551,17 @@ pub fn budget_out(
             .collect();
         return Err(Failure {
             code: 2,
-            message: format!(
-                "{f} has no budget for {year} {} (budgets recorded for: {})",
-                axes_line(at, books.head),
-                if years.is_empty() { "none".into() } else { years.join(", ") }
+            message: say(
+                format!(
+                    "{f} har ingen budget för {year} {} (budgetar finns för: {})",
+                    axes_line(at, books.head),
+                    if years.is_empty() { "inga år".into() } else { years.join(", ") }
+                ),
+                format!(
+                    "{f} has no budget for {year} {} (budgets recorded for: {})",
+                    axes_line(at, books.head),
+                    if years.is_empty() { "none".into() } else { years.join(", ") }
+                ),
             ),
         });
     };
@@ -1156,9 +1173,10 @@ pub fn explain_entries(
     let chart = load_chart(store, &f, chart)?;
     let roles = chart.roles_of(account);
     if roles.is_empty() {
-        return Err(Failure::usage(format!(
-            "account {account} is not in the chart {} (its accounts are listed by `finsam balances`)",
-            chart.id
+        let id = &chart.id;
+        return Err(Failure::usage(say(
+            format!("konto {account} finns inte i kontoplanen {id} (dess konton visas av `finsam balances`)"),
+            format!("account {account} is not in the chart {id} (its accounts are listed by `finsam balances`)"),
         )));
     }
     let name = chart.account(roles[0]).name.clone();
@@ -1368,6 +1386,7 @@ pub fn reconciliation_answer(
                 severity: f.severity.as_str().into(),
                 events: f.events.clone(),
                 explanation: f.explanation.clone(),
+                caused_by: f.caused_by.clone(),
             })
             .collect(),
     }
@@ -1459,7 +1478,7 @@ pub fn render_reconciliation(
     head: u64,
     format: Format,
 ) -> String {
-    use finsam_projections::reconcile::{check_label, Severity, CHECKS};
+    use finsam_projections::reconcile::{check_label, Finding, Severity, CHECKS};
     match format {
         Format::Json => {
             format!("{}\n", serde_json::to_string_pretty(&reconciliation_answer(r, merger, at)).expect("serialises"))
@@ -1476,6 +1495,7 @@ pub fn render_reconciliation(
                     "severity",
                     "events",
                     "explanation",
+                    "caused_by",
                 ]
                 .map(String::from),
             );
@@ -1490,6 +1510,7 @@ pub fn render_reconciliation(
                     f.severity.as_str().into(),
                     f.events.iter().map(u64::to_string).collect::<Vec<_>>().join(" "),
                     f.explanation.clone(),
+                    f.caused_by.clone().unwrap_or_default(),
                 ]));
             }
             out
@@ -1511,7 +1532,8 @@ pub fn render_reconciliation(
                 if findings.is_empty() {
                     out.push_str("  inga avvikelser\n");
                 }
-                for x in findings {
+                // A cause first, its consequences indented under it; then the findings of their own.
+                let line = |x: &Finding, indent: &str| {
                     let severity = match x.severity {
                         Severity::Error => "FEL    ",
                         Severity::Warning => "varning",
@@ -1519,12 +1541,24 @@ pub fn render_reconciliation(
                     let difference = x.difference.map_or(String::new(), |d| format!(" (skillnad {})", d.human()));
                     let seqs = x.events.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
                     let events = if x.events.len() == 1 { "händelse" } else { "händelserna" };
-                    out.push_str(&format!(
-                        "  {severity} {:<25} {}: {}{difference} [{events} {seqs}]\n",
+                    format!(
+                        "  {indent}{severity} {:<25} {}: {}{difference} [{events} {seqs}]\n",
                         check_label(x.check),
                         x.subject,
                         x.explanation
-                    ));
+                    )
+                };
+                for (cause, consequences) in by_cause(&findings) {
+                    out.push_str(&line(cause, ""));
+                    if !consequences.is_empty() {
+                        out.push_str(&format!(
+                            "    följder av detta ({}), borta när det är rättat:\n",
+                            consequences.len()
+                        ));
+                    }
+                    for x in consequences {
+                        out.push_str(&line(x, "  "));
+                    }
                 }
                 out.push_str(&payers_text(r.payers.iter().filter(|x| &x.forbund == f), p));
             }
@@ -1539,7 +1573,35 @@ pub fn render_reconciliation(
     }
 }
 
+/// The findings by cause: each finding of its own with the findings it causes (a payment
+/// registered twice, and every share it throws off), in the run's order.
+pub fn by_cause<'f>(
+    findings: &[&'f finsam_projections::reconcile::Finding],
+) -> Vec<(&'f finsam_projections::reconcile::Finding, Vec<&'f finsam_projections::reconcile::Finding>)> {
+    let causes = |x: &finsam_projections::reconcile::Finding| {
+        findings.iter().any(|c| c.caused_by.is_none() && Some(&c.subject) == x.caused_by.as_ref())
+    };
+    let mut out: Vec<(&finsam_projections::reconcile::Finding, Vec<&finsam_projections::reconcile::Finding>)> =
+        Vec::new();
+    for x in findings.iter().filter(|x| x.caused_by.is_none() || !causes(x)) {
+        out.push((x, Vec::new()));
+    }
+    for x in findings.iter().filter(|x| x.caused_by.is_some() && causes(x)) {
+        if let Some((_, list)) = out.iter_mut().find(|(c, _)| Some(&c.subject) == x.caused_by.as_ref()) {
+            list.push(x);
+        }
+    }
+    out
+}
+
 // --- one voucher ----------------------------------------------------------------------------
+
+fn bad_voucher(text: &str) -> Failure {
+    Failure::usage(say(
+        format!("verifikation {text:?}: skriv året och numret, t.ex. \"2024 A 5\""),
+        format!("voucher {text:?}: write the year and the number, e.g. \"2024 A 5\""),
+    ))
+}
 
 /// "2024 A 5", "2024-A-5" or "2024:5" as (year, number).
 fn parse_voucher(text: &str) -> Result<(i32, u32), Failure> {
@@ -1547,9 +1609,9 @@ fn parse_voucher(text: &str) -> Result<(i32, u32), Failure> {
     match parts.as_slice() {
         [year, number] => match (year.parse(), number.parse()) {
             (Ok(y), Ok(n)) => Ok((y, n)),
-            _ => Err(Failure::usage(format!("voucher {text:?}: write the year and the number, e.g. \"2024 A 5\""))),
+            _ => Err(bad_voucher(text)),
         },
-        _ => Err(Failure::usage(format!("voucher {text:?}: write the year and the number, e.g. \"2024 A 5\""))),
+        _ => Err(bad_voucher(text)),
     }
 }
 
@@ -1568,8 +1630,9 @@ pub fn voucher(
     let p = &view.projection;
     let v = p.voucher_book().of_forbund(&f, view.head.seq).find(|v| v.year == year && v.number == number).ok_or_else(
         || {
-            Failure::usage(format!(
-                "{f} has no voucher {year} A {number} (its vouchers are listed by `finsam audit explain`)"
+            Failure::usage(say(
+                format!("{f} har ingen verifikation {year} A {number} (dess verifikationer visas av `finsam audit explain`)"),
+                format!("{f} has no voucher {year} A {number} (its vouchers are listed by `finsam audit explain`)"),
             ))
         },
     )?;

@@ -5,9 +5,10 @@
 //! input (nothing written).
 
 mod demo;
+mod progress;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use finsam_app::output::{self, emit, Failure};
+use finsam_app::output::{self, emit, say, Failure};
 use finsam_app::record::{advise, record_json};
 use finsam_app::table::{Align, Table};
 use finsam_app::{annual, audit, exports, reports, Format};
@@ -600,7 +601,8 @@ milliseconds however long the log.")]
     /// The merger reconciliation run: do the plans add up, and did every krona arrive?
     #[command(long_about = "\
 Runs every reconciliation check and prints the findings, grouped per förbund, each with the
-stated and computed amounts, the difference, a one-line explanation and the seqs it rests on:
+stated and computed amounts, the difference, a one-line explanation and the seqs it rests on;
+a finding caused by another (`caused_by` in JSON and CSV) is shown under its cause:
 
   budget_arithmetic     every stated total of every budget and outlook against its own lines
   equity_rollforward    a plan's stated opening equity against the previous year's closing
@@ -611,6 +613,8 @@ stated and computed amounts, the difference, a one-line explanation and the seqs
   opening_equity        equity received by the new förbund against the transfers; its members
                         against the union of the old förbund's members (and its own, in a
                         merger by absorption)
+  duplicate_payment     a contribution registered twice (same member, date, amount, reference);
+                        the shares it throws off are listed under it as its consequences
   contribution_split    contributions by kind against 50/25/25, and each member against its share
   overspend             spent beyond granted per insats and year; granted beyond budget per line
   spent_without_grant   money spent on an individ or struktur line with no grant behind it
@@ -805,6 +809,11 @@ fn store_dir(cli_store: &Option<PathBuf>) -> PathBuf {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let format: Format = cli.format.into();
+    progress::watch_the_log(match cli.command {
+        Command::Reindex => "Bygger om från loggen",
+        Command::Audit(AuditCommand::Verify { .. }) => "Verifierar loggen",
+        _ => "Läser loggen",
+    });
     let reports_only = !matches!(
         cli.command,
         Command::Balances { .. }
@@ -814,10 +823,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Report(_)
     );
     if format == Format::Html && !matches!(cli.command, Command::Report(_)) {
-        return Err(Failure::usage(
-            "--format html is offered by finsam report annual, period and members (one self-contained page each)"
-                .into(),
-        ));
+        return Err(Failure::usage(say(
+            "--format html finns för finsam report annual, period och members (en fristående sida var)",
+            "--format html is offered by finsam report annual, period and members (one self-contained page each)",
+        )));
     }
     if format == Format::Csv && reports_only {
         return Err(Failure::usage(
@@ -829,9 +838,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let dir = store_dir(&cli.store);
             finsam_store::init(&dir)?;
             match format {
-                Format::Table | Format::Csv | Format::Html => {
-                    emit(&format!("created an empty store in {}\n", dir.display()))
-                }
+                Format::Table | Format::Csv | Format::Html => emit(&say(
+                    format!("skapade ett tomt lager i {}\n", dir.display()),
+                    format!("created an empty store in {}\n", dir.display()),
+                )),
                 Format::Json => {
                     emit(&format!("{}\n", serde_json::json!({"store": dir.display().to_string(), "head": 0})))
                 }
@@ -839,9 +849,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Record { actor, expect_head, file, batch_size, strict } => {
             let actor = actor_of(actor).ok_or_else(|| {
-                Failure::usage(
-                    "who records? pass --as ACTOR (or set FINSAM_ACTOR); every envelope names who recorded it".into(),
-                )
+                Failure::usage(say(
+                    "vem registrerar? ange --as NAMN (eller FINSAM_ACTOR); varje händelse säger vem som registrerade den",
+                    "who records? pass --as ACTOR (or set FINSAM_ACTOR); every envelope names who recorded it",
+                ))
             })?;
             match batch_size {
                 None => record(&store_dir(&cli.store), &actor, expect_head, &file, strict, format)?,
@@ -894,12 +905,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let (store, report) = Store::reindex(&dir)?;
             let head = store.head();
             match format {
-                Format::Table | Format::Csv | Format::Html => emit(&format!(
-                    "rebuilt the derived state of {} from {} events; head {}\n",
-                    dir.display(),
-                    report.events_replayed,
-                    head
-                )),
+                Format::Table | Format::Csv | Format::Html => {
+                    let (dir, n) = (dir.display(), report.events_replayed);
+                    emit(&say(
+                        format!(
+                            "byggde om det härledda tillståndet i {dir} från {n} händelser; loggens huvud {head}\n"
+                        ),
+                        format!("rebuilt the derived state of {dir} from {n} events; head {head}\n"),
+                    ))
+                }
                 Format::Json => emit(&format!(
                     "{}\n",
                     serde_json::json!({"events": report.events_replayed, "head": {"seq": head.seq, "hash": head.hash}})
@@ -948,13 +962,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let rules = finsam_projections::reconcile::Rules { equity_ceiling, accrual_days };
             let ok = reports::reconcile(&store_dir(&cli.store), merger.as_deref(), axes.into(), rules, format)?;
             if !ok {
-                return Err(Failure { code: 1, message: "the reconciliation found errors (listed above)".into() });
+                return Err(Failure {
+                    code: 1,
+                    message: say("avstämningen fann fel (se ovan)", "the reconciliation found errors (listed above)"),
+                });
             }
         }
         Command::Audit(AuditCommand::Verify { digest }) => {
             let ok = audit::verify(&store_dir(&cli.store), &digest, format)?;
             if !ok {
-                return Err(Failure { code: 1, message: "verification found problems (listed above)".into() });
+                return Err(Failure {
+                    code: 1,
+                    message: say("verifieringen fann problem (se ovan)", "verification found problems (listed above)"),
+                });
             }
         }
         Command::Export(ExportCommand::Journal { forbund, all: _, year }) => {
@@ -1006,11 +1026,12 @@ fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
     let mut bytes = Vec::new();
     let limit = INPUT_BYTES_MAX as u64 + 1;
     if file == "-" {
-        std::io::stdin()
-            .lock()
-            .take(limit)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Failure::usage(format!("could not read standard input: {e}")))?;
+        std::io::stdin().lock().take(limit).read_to_end(&mut bytes).map_err(|e| {
+            Failure::usage(say(
+                format!("kunde inte läsa standard in: {}", output::swedish_io(&e)),
+                format!("could not read standard input: {e}"),
+            ))
+        })?;
         return Ok(bytes);
     }
     finsam_store::files::read_limited(std::path::Path::new(file), limit).map_err(|e| Failure::usage(e.to_string()))
@@ -1035,13 +1056,20 @@ fn export_sie(
     finsam_store::files::write_new(out, &bytes)?;
     let vouchers =
         view.projection.visible_vouchers(&f, u64::MAX, chrono::NaiveDate::MAX).filter(|v| v.year == year).count();
-    emit(&format!("wrote {} ({} bytes, {vouchers} voucher(s)) for {f}, {year}\n", out.display(), bytes.len()));
+    let (path, n) = (out.display(), bytes.len());
+    emit(&say(
+        format!("skrev {path} ({n} byte, {vouchers} verifikationer) för {f}, {year}\n"),
+        format!("wrote {path} ({n} bytes, {vouchers} voucher(s)) for {f}, {year}\n"),
+    ));
     Ok(())
 }
 
 fn generate(forbund: u32, years: u32, seed: u64) -> Result<(), Failure> {
     if forbund == 0 || forbund > 999 || years == 0 || years > 90 {
-        return Err(Failure::usage("--forbund takes 1 to 999 and --years 1 to 90 (from 2005)".into()));
+        return Err(Failure::usage(say(
+            "--forbund tar 1 till 999 och --years 1 till 90 (från 2005)",
+            "--forbund takes 1 to 999 and --years 1 to 90 (from 2005)",
+        )));
     }
     let params = finsam_generate::Params { forbund, years, seed };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
@@ -1056,7 +1084,13 @@ fn generate(forbund: u32, years: u32, seed: u64) -> Result<(), Failure> {
     });
     match failed.map_or_else(|| out.flush().err(), Some) {
         Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Some(e) => Err(Failure { code: 1, message: format!("could not write the output: {e}") }),
+        Some(e) => Err(Failure {
+            code: 1,
+            message: say(
+                format!("kunde inte skriva utdata: {}", output::swedish_io(&e)),
+                format!("could not write the output: {e}"),
+            ),
+        }),
         None => Ok(()),
     }
 }
@@ -1089,7 +1123,11 @@ fn record_chunk(
 fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, format: Format) -> Result<(), Failure> {
     use std::io::BufRead;
     if size == 0 || size > finsam_domain::input::BATCH_EVENTS_MAX {
-        return Err(Failure::usage(format!("--batch-size takes 1 to {}", finsam_domain::input::BATCH_EVENTS_MAX)));
+        let max = finsam_domain::input::BATCH_EVENTS_MAX;
+        return Err(Failure::usage(say(
+            format!("--batch-size tar 1 till {max}"),
+            format!("--batch-size takes 1 to {max}"),
+        )));
     }
     let (mut store, report) = Store::open(dir)?;
     store.stop_when(&STOP);
@@ -1099,6 +1137,13 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
     } else {
         finsam_store::files::open_reader(std::path::Path::new(file)).map_err(|e| Failure::usage(e.to_string()))?
     };
+    // A file's size is known; standard input's is not, and gets no bar.
+    let bar = progress::Bar::new("Registrerar");
+    let size_of_file = (file != "-").then(|| std::fs::metadata(file).map(|m| m.len()).ok()).flatten();
+    if let Some(total) = size_of_file {
+        bar.begin(total);
+    }
+    let mut read = 0u64;
     let mut batches: Vec<BatchPlace> = Vec::new();
     let result = (|| -> Result<(), Failure> {
         let (mut chunk, mut events_in_chunk, mut first_line, mut line_no) = (Vec::new(), 0usize, 1usize, 0usize);
@@ -1106,13 +1151,16 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
         loop {
             line.clear();
             let limit = finsam_domain::input::LINE_BYTES_MAX as u64 + 2;
-            let n = (&mut reader)
-                .take(limit)
-                .read_until(b'\n', &mut line)
-                .map_err(|e| Failure::usage(format!("could not read {file}: {e}")))?;
+            let n = (&mut reader).take(limit).read_until(b'\n', &mut line).map_err(|e| {
+                Failure::usage(say(
+                    format!("kunde inte läsa {file}: {}", output::swedish_io(&e)),
+                    format!("could not read {file}: {e}"),
+                ))
+            })?;
             if n == 0 {
                 break;
             }
+            read += n as u64;
             line_no += 1;
             if chunk.is_empty() {
                 first_line = line_no;
@@ -1129,6 +1177,7 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
                 batches.push(record_chunk(&mut store, &chunk, actor, (first_line, line_no))?);
                 chunk.clear();
                 events_in_chunk = 0;
+                bar.at(read);
             }
         }
         if events_in_chunk > 0 || !chunk.is_empty() && batches.is_empty() {
@@ -1136,6 +1185,7 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
         }
         Ok(())
     })();
+    bar.end();
     output::save_derived(&mut store);
     let head = store.head().clone();
     let events: u64 = batches.iter().map(|(_, _, a, b)| if *a > 0 { b - a + 1 } else { 0 }).sum();
@@ -1145,20 +1195,33 @@ fn record_bulk(dir: &std::path::Path, actor: &str, size: usize, file: &str, form
             serde_json::json!({"batches": batches.iter().map(|(l1, l2, s1, s2)| serde_json::json!({"lines": [l1, l2], "seqs": [s1, s2]})).collect::<Vec<_>>(),
                 "events": events, "head": {"seq": head.seq, "hash": head.hash}})
         ),
-        _ => format!("recorded {} batch(es), {events} event(s), by {actor}; head {head}\n", batches.len()),
+        _ => say(
+            format!(
+                "registrerade {} omgång(ar), {events} händelse(r), av {actor}; loggens huvud {head}\n",
+                batches.len()
+            ),
+            format!("recorded {} batch(es), {events} event(s), by {actor}; head {head}\n", batches.len()),
+        ),
     };
     emit(&summary);
     result.map_err(|f| Failure {
         code: f.code,
-        message: format!("{}\n(the {} batch(es) before it are recorded; head {head})", f.message, batches.len()),
+        message: say(
+            format!("{}\n(de {} omgångarna före den är registrerade; loggens huvud {head})", f.message, batches.len()),
+            format!("{}\n(the {} batch(es) before it are recorded; head {head})", f.message, batches.len()),
+        ),
     })
 }
 
 /// The warnings for a batch, event by event, as if each earlier one were recorded: (line, warning).
 /// Who runs a command that changes access: `--by`, else FINSAM_ACTOR.
 fn granted_by(by: Option<String>) -> Result<String, Failure> {
-    by.or_else(|| std::env::var("FINSAM_ACTOR").ok().filter(|a| !a.trim().is_empty()))
-        .ok_or_else(|| Failure::usage("who grants or revokes access? pass --by NAME (or set FINSAM_ACTOR)".into()))
+    by.or_else(|| std::env::var("FINSAM_ACTOR").ok().filter(|a| !a.trim().is_empty())).ok_or_else(|| {
+        Failure::usage(say(
+            "vem ger eller tar tillbaka behörigheten? ange --by NAMN (eller FINSAM_ACTOR)",
+            "who grants or revokes access? pass --by NAME (or set FINSAM_ACTOR)",
+        ))
+    })
 }
 
 fn user(dir: &std::path::Path, command: UserCommand, format: Format) -> Result<(), Failure> {
@@ -1168,16 +1231,27 @@ fn user(dir: &std::path::Path, command: UserCommand, format: Format) -> Result<(
         UserCommand::Add { name, role, forbund, by } => {
             let by = granted_by(by)?;
             let role = Role::parse(&role).ok_or_else(|| {
-                Failure::usage(format!("--role {role:?}: the roles are admin, kansli, revisor and read"))
+                Failure::usage(say(
+                    format!("--role {role:?}: rollerna är admin, kansli, revisor och read"),
+                    format!("--role {role:?}: the roles are admin, kansli, revisor and read"),
+                ))
             })?;
             if role != Role::Admin && forbund.is_empty() {
-                return Err(Failure::usage(format!("a {} works for a förbund: pass --forbund F", role.as_str())));
+                let role = role.as_str();
+                return Err(Failure::usage(say(
+                    format!("en {role} arbetar för ett förbund: ange --forbund F"),
+                    format!("a {role} works for a förbund: pass --forbund F"),
+                )));
             }
             for f in &forbund {
                 reports::parse_forbund(f)?;
             }
-            let name = finsam_domain::Slug::parse(&name)
-                .map_err(|rule| Failure::usage(format!("the user name {name:?}: {rule}")))?;
+            let name = finsam_domain::Slug::parse(&name).map_err(|rule| {
+                Failure::usage(say(
+                    format!("användarnamnet {name:?}: {rule}"),
+                    format!("the user name {name:?}: {rule}"),
+                ))
+            })?;
             let token = access::grant(dir, &by, name.as_str(), role, &forbund)?;
             match format {
                 Format::Json => emit(&format!(
@@ -1198,10 +1272,16 @@ fn user(dir: &std::path::Path, command: UserCommand, format: Format) -> Result<(
         UserCommand::Revoke { name, by } => {
             let by = granted_by(by)?;
             if access::Users::load(dir)?.get(&name).is_none() {
-                return Err(Failure::usage(format!("no user {name:?} has access")));
+                return Err(Failure::usage(say(
+                    format!("ingen användare {name:?} har behörighet"),
+                    format!("no user {name:?} has access"),
+                )));
             }
             access::revoke(dir, &by, &name)?;
-            emit(&format!("{name} has no access any more\n"));
+            emit(&say(
+                format!("{name} har inte längre någon behörighet\n"),
+                format!("{name} has no access any more\n"),
+            ));
         }
         UserCommand::List => {
             let users = access::Users::load(dir)?;
@@ -1235,10 +1315,17 @@ fn record(
     let batch = parse_batch(&input).map_err(Failure::rejected)?;
     let warnings = advise(&store, &batch)?;
     let warning_text = |(line, w): &(usize, finsam_projections::advice::Warning)| {
-        format!("line {line}, field `{}`: {} [warning {}]", w.field, w.message, w.rule)
+        say(
+            format!("rad {line}, fält `{}`: {} [varning {}]", w.field, w.swedish, w.rule),
+            format!("line {line}, field `{}`: {} [warning {}]", w.field, w.message, w.rule),
+        )
     };
     if strict && !warnings.is_empty() {
-        let mut message = format!("refused under --strict, nothing written ({} warning(s)):", warnings.len());
+        let n = warnings.len();
+        let mut message = say(
+            format!("vägrat under --strict, inget har skrivits ({n} varning(ar)):"),
+            format!("refused under --strict, nothing written ({n} warning(s)):"),
+        );
         for w in &warnings {
             message.push_str("\n  ");
             message.push_str(&warning_text(w));
@@ -1247,7 +1334,7 @@ fn record(
     }
     let outcome = store.record(&batch, actor, expect_head)?;
     for w in &warnings {
-        eprintln!("finsam: warning: {}", warning_text(w));
+        eprintln!("finsam: {} {}", say("varning:", "warning:"), warning_text(w));
     }
     // Durable from here on: whatever happens to the derived state, the batch is recorded.
     output::save_derived(&mut store);
@@ -1264,7 +1351,14 @@ fn record(
                 t.row(vec![r.line.to_string(), r.seq.to_string(), note.to_string()]);
             }
             let fresh = outcome.iter().filter(|r| !r.duplicate).count();
-            emit(&format!("{}{fresh} nya händelser registrerade av {actor}; loggens huvud {}\n", t.render(), head));
+            emit(&format!(
+                "{}{}",
+                t.render(),
+                say(
+                    format!("{fresh} nya händelser registrerade av {actor}; loggens huvud {head}\n"),
+                    format!("{fresh} new event(s) recorded by {actor}; head {head}\n"),
+                )
+            ));
         }
         Format::Json => {
             let forbund: Vec<_> = batch.iter().map(|(_, e)| e.forbund.clone()).collect();
@@ -1300,8 +1394,10 @@ fn import_actor(dry_run: bool, actor: Option<String>) -> Result<String, Failure>
         (true, _) => Ok(String::new()),
         (false, Some(a)) => Ok(a),
         (false, None) => Err(Failure::usage(
-            "vem bokför? ange --as NAMN (eller FINSAM_ACTOR); varje händelse säger vem som registrerade den — eller --dry-run för att bara se förslagen"
-                .into(),
+            say(
+                "vem bokför? ange --as NAMN (eller FINSAM_ACTOR); varje händelse säger vem som registrerade den — eller --dry-run för att bara se förslagen",
+                "who records? pass --as ACTOR (or set FINSAM_ACTOR); every envelope names who recorded it — or --dry-run to see the proposals only",
+            ),
         )),
     }
 }
@@ -1338,7 +1434,14 @@ fn import_sie(
     }
     if let (true, false, Some(text)) = (given, dry_run, &mapping) {
         let path = finsam_store::files::save_mapping(dir, forbund.as_str(), text)?;
-        eprintln!("finsam: kontomappningen sparad som {} och används vid nästa import", path.display());
+        let path = path.display();
+        eprintln!(
+            "finsam: {}",
+            say(
+                format!("kontomappningen sparad som {path} och används vid nästa import"),
+                format!("the account mapping is kept as {path} and used by the next import"),
+            )
+        );
     }
     match format {
         Format::Json => emit(&import::sie_json(&proposal, recorded)),
@@ -1481,7 +1584,12 @@ fn status(dir: &std::path::Path, format: Format) -> Result<(), Failure> {
 static STOP: finsam_store::StopSwitch = finsam_store::StopSwitch::new();
 
 fn main() -> ExitCode {
+    // Messages in Swedish, as on the pages; in English when the locale asks for it (LANG=en_GB…).
+    // (clap's own usage errors stay English.) The service keeps English: its API answers programs, and its pages have their own words.
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        output::speak_swedish(output::swedish_by_locale(|k| std::env::var(k).ok()));
+    }
     if let Command::Serve { openapi: true, .. } = &cli.command {
         print!("{}", finsam_server::openapi_document());
         return ExitCode::SUCCESS;
@@ -1492,7 +1600,7 @@ fn main() -> ExitCode {
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
-                eprintln!("finsam: could not start: {e}");
+                eprintln!("finsam: {}", say(format!("kunde inte starta: {e}"), format!("could not start: {e}")));
                 return ExitCode::from(1);
             }
         };
@@ -1508,7 +1616,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("finsam: could not start: {e}");
+            eprintln!("finsam: {}", say(format!("kunde inte starta: {e}"), format!("could not start: {e}")));
             return ExitCode::from(1);
         }
     };
@@ -1519,7 +1627,7 @@ fn main() -> ExitCode {
             joined = &mut work => joined,
             _ = finsam_server::stop_signal() => {
                 if !records {
-                    eprintln!("finsam: interrupted.");
+                    eprintln!("finsam: {}", say("avbrutet.", "interrupted."));
                     std::process::exit(130);
                 }
                 // Ask the store to write nothing more. With an append under way, wait for it:
@@ -1530,14 +1638,26 @@ fn main() -> ExitCode {
                     match tokio::time::timeout(std::time::Duration::from_secs(2), &mut work).await {
                         Ok(joined) => joined,
                         Err(_) => {
-                            eprintln!("finsam: interrupted before the batch was written: nothing was recorded.");
+                            eprintln!(
+                                "finsam: {}",
+                                say(
+                                    "avbrutet innan händelserna skrevs: inget registrerades.",
+                                    "interrupted before the batch was written: nothing was recorded."
+                                )
+                            );
                             std::process::exit(130);
                         }
                     }
                 } else {
                     let joined = work.await;
                     if matches!(joined, Ok(Ok(()))) {
-                        eprintln!("finsam: interrupted after the batch was durable: it is recorded (seqs above).");
+                        eprintln!(
+                            "finsam: {}",
+                            say(
+                                "avbrutet efter att händelserna sparats varaktigt: de är registrerade (numren ovan).",
+                                "interrupted after the batch was durable: it is recorded (seqs above)."
+                            )
+                        );
                     }
                     joined
                 }

@@ -27,12 +27,13 @@ impl Severity {
 }
 
 /// The checks, in the order they run and report.
-pub const CHECKS: [&str; 13] = [
+pub const CHECKS: [&str; 14] = [
     "budget_arithmetic",
     "equity_rollforward",
     "transfer_vs_estimate",
     "transfer_vs_books",
     "opening_equity",
+    "duplicate_payment",
     "contribution_split",
     "overspend",
     "spent_without_grant",
@@ -76,6 +77,7 @@ pub fn check_label(check: &str) -> &str {
         "transfer_vs_estimate" => "överföring mot beräkning",
         "transfer_vs_books" => "överföring mot bokföring",
         "opening_equity" => "ingående eget kapital",
+        "duplicate_payment" => "dubbelbetalning",
         "contribution_split" => "bidragens fördelning",
         "overspend" => "överskridande",
         "spent_without_grant" => "utgifter utan beviljade medel",
@@ -101,6 +103,10 @@ pub struct Finding {
     /// The seqs the finding rests on, to open in the audit trail.
     pub events: Vec<u64>,
     pub explanation: String,
+    /// The subject of the finding that explains this one (a payment registered twice throws
+    /// every member's share off): this one is its consequence and goes once the cause is
+    /// corrected. `None` for a finding of its own.
+    pub caused_by: Option<String>,
 }
 
 pub struct Options {
@@ -138,6 +144,19 @@ pub struct Reconciliation {
 }
 
 pub use crate::members::PayerRow;
+
+/// A contribution registered more than once (see `Run::duplicate_payments`).
+struct Duplicate {
+    subject: String,
+    member: Slug,
+    name: String,
+    amount: Amount,
+    /// What was paid beyond the one payment.
+    extra: Amount,
+    date: NaiveDate,
+    reference: String,
+    seqs: Vec<u64>,
+}
 
 /// A merger, old förbund by old förbund: what the plans said and what the books show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,6 +362,7 @@ impl<'a> Run<'a> {
             severity,
             events,
             explanation,
+            caused_by: None,
         });
     }
 
@@ -880,9 +900,119 @@ impl<'a> Run<'a> {
             }
         }
         for (year, members) in by_year {
+            let before = self.findings.len();
+            self.split_of_year(f, info, year, &members);
+            let duplicates = self.duplicate_payments(f, info, year);
+            if duplicates.is_empty() {
+                continue;
+            }
+            // Which of the year's findings would stand if each payment registered twice were
+            // there once: those are the year's own; the rest are the duplicates' consequences.
+            let found: Vec<Finding> = self.findings.drain(before..).collect();
+            let mut once = members.clone();
+            for d in &duplicates {
+                if let Some(entry) = once.get_mut(&d.member) {
+                    entry.0 -= d.extra;
+                }
+            }
+            self.split_of_year(f, info, year, &once);
+            let still: Vec<Finding> = self.findings.drain(before..).collect();
+            // Several duplicates in a year: the consequences go under the first of them.
+            let cause = duplicates[0].subject.clone();
+            // The member's payments beyond the decision (found by `payers`, which runs first)
+            // are the duplicate's too when they exceed it by exactly what was paid twice.
+            for d in &duplicates {
+                let subject = format!("{year}: beslutat bidrag från {}", d.name);
+                for x in self.findings.iter_mut().filter(|x| &x.forbund == f && x.subject == subject) {
+                    if x.difference == kr(-d.extra) {
+                        x.caused_by = Some(cause.clone());
+                    }
+                }
+            }
+            for d in duplicates {
+                let explanation = format!(
+                    "{} inbetalningar från {} på {} med samma datum ({}) och referens (\"{}\"): troligen registrerad mer än en gång. Rätta de extra (händelse {}); då går bidragens fördelning ihop{}",
+                    d.seqs.len(),
+                    d.name,
+                    d.amount.human(),
+                    d.date,
+                    d.reference,
+                    d.seqs[1..].iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+                    if still.is_empty() { "" } else { " så långt det beror på dem" }
+                );
+                self.find(
+                    "duplicate_payment",
+                    f,
+                    Severity::Error,
+                    d.subject,
+                    kr(d.amount + d.extra),
+                    kr(d.amount),
+                    d.seqs,
+                    explanation,
+                );
+            }
+            for mut x in found {
+                if !still.iter().any(|s| s.subject == x.subject) {
+                    x.caused_by = Some(cause.clone());
+                }
+                self.findings.push(x);
+            }
+        }
+    }
+
+    /// A year's contributions registered more than once: the same member, date, amount and
+    /// reference, none of them corrected (the record-time warning `possible_duplicate`, found
+    /// again over the whole year).
+    fn duplicate_payments(&self, f: &Slug, info: &crate::projection::ForbundInfo, year: i32) -> Vec<Duplicate> {
+        let at = self.at;
+        let mut groups: BTreeMap<(NaiveDate, &Slug, Amount, &str), Vec<u64>> = BTreeMap::new();
+        for (seq, e) in
+            self.events.iter().filter(|(seq, e)| *seq <= at.known_at && e.date <= at.as_of && &e.forbund == f)
+        {
+            let corrected = self.p.corrected.get(seq).is_some_and(|(c, d)| *c <= at.known_at && *d <= at.as_of);
+            if let EventKind::ContributionReceived { member, year: y, amount, reference, .. } = &e.kind {
+                if *y == year && !corrected {
+                    groups.entry((e.date, member, *amount, reference.as_str())).or_default().push(*seq);
+                }
+            }
+        }
+        groups
+            .into_iter()
+            .filter(|(_, seqs)| seqs.len() > 1)
+            .map(|((date, member, amount, reference), seqs)| {
+                let name = info
+                    .members
+                    .iter()
+                    .find(|(id, ..)| id == member)
+                    .map_or(member.to_string(), |(_, n, ..)| n.clone());
+                let extra = Amount::from_decimal(amount.decimal() * Decimal::from(seqs.len() as u64 - 1));
+                Duplicate {
+                    subject: format!("{year}: {} × {} från {name} den {date}", seqs.len(), amount.human()),
+                    member: member.clone(),
+                    name,
+                    amount,
+                    extra,
+                    date,
+                    reference: reference.to_string(),
+                    seqs,
+                }
+            })
+            .collect()
+    }
+
+    /// The checks of one year's split of the contributions (`contribution_split`): by kind,
+    /// then member by member.
+    fn split_of_year(
+        &mut self,
+        f: &Slug,
+        info: &crate::projection::ForbundInfo,
+        year: i32,
+        members: &BTreeMap<Slug, (Amount, Vec<u64>)>,
+    ) {
+        {
             let total: Amount = members.values().map(|(a, _)| *a).sum();
             if total.is_zero() {
-                continue;
+                return;
             }
             let all_seqs: Vec<u64> =
                 members.values().flat_map(|(_, s)| s.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();

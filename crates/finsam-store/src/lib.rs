@@ -12,6 +12,7 @@ pub mod index;
 pub mod key;
 mod lines;
 pub mod log;
+pub mod progress;
 pub mod store;
 pub mod underlag;
 pub mod verify;

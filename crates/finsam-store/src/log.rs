@@ -189,6 +189,7 @@ fn with_lines<T>(
 ) -> Result<T, StoreError> {
     let mut file = File::open(path).map_err(|e| StoreError::io(path, "open", e))?;
     file.seek(SeekFrom::Start(offset)).map_err(|e| StoreError::io(path, "seek in", e))?;
+    let total = file.metadata().map_or(0, |m| m.len()).saturating_sub(offset);
     Ok(std::thread::scope(|scope| {
         // Made inside the scope, so that when `body` stops early (at damage) the channels
         // close and the other threads end before the scope waits for them.
@@ -206,7 +207,7 @@ fn with_lines<T>(
             lines.from.push(decoded);
             lines.give_back.push((send_back, Vec::new()));
         }
-        scope.spawn(move || read_blocks(file, to_decoders, block_bytes));
+        scope.spawn(move || read_blocks(file, to_decoders, block_bytes, crate::progress::Reading::begin(total)));
         body(&mut lines)
     }))
 }
@@ -260,7 +261,12 @@ struct Block {
 /// The reading half of `scan_file`: reads blocks, cuts them after their last newline, and
 /// hands them to the decoding threads in turn, until the end of the file or until nobody
 /// listens.
-fn read_blocks(mut file: File, decoders: Vec<std::sync::mpsc::SyncSender<Block>>, block_bytes: usize) {
+fn read_blocks(
+    mut file: File,
+    decoders: Vec<std::sync::mpsc::SyncSender<Block>>,
+    block_bytes: usize,
+    mut progress: crate::progress::Reading,
+) {
     let mut buf: Vec<u8> = Vec::with_capacity(2 * block_bytes);
     for turn in 0.. {
         let to = &decoders[turn % decoders.len()];
@@ -270,6 +276,7 @@ fn read_blocks(mut file: File, decoders: Vec<std::sync::mpsc::SyncSender<Block>>
             let read = read_full(&mut file, &mut buf[start..]);
             let n = *read.as_ref().unwrap_or(&0);
             buf.truncate(start + n);
+            progress.advance(n as u64);
             if let Err(e) = read {
                 break Block { bytes: Vec::new(), partial_tail: false, failed: Some(e) };
             }

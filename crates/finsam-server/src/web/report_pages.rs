@@ -241,6 +241,7 @@ impl From<&finsam_projections::reconcile::Finding> for Finding {
             explanation: x.explanation.clone(),
             events: x.events.clone(),
             check: finsam_projections::reconcile::check_label(x.check).to_string(),
+            caused_by: x.caused_by.clone(),
         }
     }
 }
@@ -257,6 +258,8 @@ pub(crate) struct Finding {
     pub(crate) events: Vec<u64>,
     /// The check that found it, in words.
     pub(crate) check: String,
+    /// The subject of the finding that causes this one, if another does.
+    pub(crate) caused_by: Option<String>,
 }
 
 pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, path, q, axes }: Reports) -> Response {
@@ -280,17 +283,30 @@ pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, pat
         Ok(x) => x,
         Err(a) => return failure_page(&v, a),
     };
-    // The findings grouped by förbund and by the check that found them, errors first: one
-    // mistake often shows in several places, and the group says where to look.
+    // One mistake often shows in several places (a payment registered twice throws every
+    // member's share off): a cause comes first, in a group of its own with its consequences
+    // under it; the other findings are grouped by förbund and by the check that found them,
+    // errors first.
+    let is_cause = |x: &Finding| findings.iter().any(|c| c.caused_by.as_ref() == Some(&x.subject));
+    let consequence = |x: &Finding| {
+        x.caused_by.as_ref().is_some_and(|c| findings.iter().any(|y| &y.subject == c && y.caused_by.is_none()))
+    };
     let mut groups: Vec<((String, String), Vec<&Finding>)> = Vec::new();
-    for x in &findings {
+    for x in findings.iter().filter(|x| is_cause(x)) {
+        let mut list = vec![x];
+        list.extend(findings.iter().filter(|y| y.caused_by.as_ref() == Some(&x.subject)));
+        groups.push(((x.forbund.clone(), format!("orsak: {}", names.in_words(&x.subject))), list));
+    }
+    let causes = groups.len();
+    for x in findings.iter().filter(|x| !is_cause(x) && !consequence(x)) {
         let key = (x.forbund.clone(), x.check.clone());
-        match groups.iter_mut().find(|(k, _)| *k == key) {
+        match groups[causes..].iter_mut().find(|(k, _)| *k == key) {
             Some((_, list)) => list.push(x),
             None => groups.push((key, vec![x])),
         }
     }
-    groups.sort_by_key(|(_, list)| !list.iter().any(|x| x.error));
+    groups[causes..].sort_by_key(|(_, list)| !list.iter().any(|x| x.error));
+    let consequences = findings.iter().filter(|x| consequence(x)).count();
     let errors = findings.iter().filter(|x| x.error).count();
     let body = html! {
         h1 { "Avstämning" }
@@ -298,6 +314,9 @@ pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, pat
         p class=(if ok { "notice" } else { "warning" }) {
             @if ok { "Avstämningen går ihop." }
             @else { "Avstämningen har anmärkningar: " (errors) " fel och " (findings.len() - errors) " varningar, i " (groups.len()) " grupper nedan." }
+            @if consequences > 0 {
+                " " (consequences) " av dem är följder av en orsak som står först i sin grupp; de försvinner när orsaken rättas."
+            }
         }
         @for ((forbund, check), list) in &groups {
             section.findings {
@@ -308,7 +327,11 @@ pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, pat
                         tbody {
                             @for x in list {
                                 tr class=(if x.error { "problem" } else { "warning" }) {
-                                    td { strong { (if x.error { "Fel" } else { "Varning" }) } }
+                                    td {
+                                        strong { (if x.error { "Fel" } else { "Varning" }) }
+                                        @if x.caused_by.is_some() && consequence(x) { br; "följd av orsaken" }
+                                        @else if is_cause(x) { br; "orsak" }
+                                    }
                                     th scope="row" { (names.in_words(&x.subject)) }
                                     td.n { (x.stated) }
                                     td.n { (x.computed) }
