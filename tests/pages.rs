@@ -239,3 +239,37 @@ fn the_correction_form_describes_no_other_forbunds_event() {
     let text = visible_text(&r.body);
     assert!(!text.contains("Du rättar"), "{text}");
 }
+
+/// The reconciliation page puts a cause first: a payment registered twice, in a group of its
+/// own, with the shares it throws off under it; and says how many go when it is corrected.
+#[test]
+fn the_reconciliation_page_shows_a_duplicate_payment_as_the_cause_and_the_shares_under_it() {
+    let dir = TempDir::new("pages-cause");
+    let store = fixture_store(&dir);
+    let twice = r#"{"type": "ContributionReceived", "forbund": "sf-vastmanland", "date": "2024-01-31", "member": "kungsor", "year": 2024, "amount": "37124.10", "reference": "Medlemsbidrag 2024 Q1 kungsor"}"#;
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], twice), 0);
+    let revisor = token(&store, "revisor", "revisor", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    let web = Browser::sign_in(&server.addr, &revisor);
+    let r = web.get("/f/sf-vastmanland/avstamning?per=2025-01-31");
+    assert_eq!(r.status, 200);
+    // (Amounts in running text are held together by no-break spaces.)
+    let text = visible_text(&r.body).replace('\u{a0}', " ");
+    let cause = text.find("orsak: 2024: 2 × 37 124,10 kr från Kungsörs kommun den 2024-01-31").expect(&text);
+    let next_group = text[cause..].find("Samordningsförbundet Västmanland: ").map_or(text.len(), |i| cause + i);
+    let group = &text[cause..next_group];
+    assert_eq!(
+        group.matches("följd av orsaken").count(),
+        14,
+        "the 13 shares and the paid-beyond-decided warning: {group}"
+    );
+    assert!(
+        group.contains("bidrag från Sala kommun") && group.contains("bidrag från kommunerna tillsammans"),
+        "{group}"
+    );
+    assert!(text.contains("14 av dem är följder av en orsak som står först i sin grupp"), "{text}");
+    assert!(
+        text.find("orsak: ").unwrap() < text.find("budgetens aritmetik").unwrap_or(usize::MAX),
+        "the cause comes first"
+    );
+}

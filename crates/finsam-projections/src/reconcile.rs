@@ -154,7 +154,6 @@ struct Duplicate {
     /// What was paid beyond the one payment.
     extra: Amount,
     date: NaiveDate,
-    reference: String,
     seqs: Vec<u64>,
 }
 
@@ -931,12 +930,11 @@ impl<'a> Run<'a> {
             }
             for d in duplicates {
                 let explanation = format!(
-                    "{} inbetalningar från {} på {} med samma datum ({}) och referens (\"{}\"): troligen registrerad mer än en gång. Rätta de extra (händelse {}); då går bidragens fördelning ihop{}",
+                    "{} inbetalningar från {} på {} med samma datum ({}) och samma referens: troligen registrerad mer än en gång. Rätta de extra (händelse {}); då går bidragens fördelning ihop{}",
                     d.seqs.len(),
                     d.name,
                     d.amount.human(),
                     d.date,
-                    d.reference,
                     d.seqs[1..].iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
                     if still.is_empty() { "" } else { " så långt det beror på dem" }
                 );
@@ -979,7 +977,7 @@ impl<'a> Run<'a> {
         groups
             .into_iter()
             .filter(|(_, seqs)| seqs.len() > 1)
-            .map(|((date, member, amount, reference), seqs)| {
+            .map(|((date, member, amount, _), seqs)| {
                 let name = info
                     .members
                     .iter()
@@ -993,7 +991,6 @@ impl<'a> Run<'a> {
                     amount,
                     extra,
                     date,
-                    reference: reference.to_string(),
                     seqs,
                 }
             })
