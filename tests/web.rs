@@ -748,6 +748,13 @@ fn every_page_reflows_at_320_px_with_its_wide_tables_scrolling_in_a_labelled_reg
             text_of(&c, "main").await;
             screenshot(&c, name).await;
         }
+        // And each type's page as a desktop shows it, to look at (target/screenshots/40-…).
+        c.set_window_size(1280, 1600).await.unwrap();
+        for (kind, seq) in &events {
+            c.goto(&format!("{base}{f}/handelse/{seq}")).await.unwrap();
+            text_of(&c, "main").await;
+            screenshot(&c, &format!("40-handelse-{kind}")).await;
+        }
         c.close().await.unwrap();
         // The revisor's own page: the verification of the whole log.
         let c = browser(&driver, &dir.0.join("profile-revisor")).await;
