@@ -894,7 +894,10 @@ impl Projection {
         }
         // The members' contributions, by the member each voucher row names.
         let mut by_member: BTreeMap<Slug, Amount> = BTreeMap::new();
-        for v in self.visible_vouchers(f, known_at, to).filter(|v| of_year(v, from) && v.kind != VoucherKind::Closing) {
+        for v in self
+            .visible_vouchers_between(f, known_at, from, to)
+            .filter(|v| of_year(v, from) && v.kind != VoucherKind::Closing)
+        {
             for row in v.rows.iter().filter(|r| matches!(r.role, Role::Contribution(_))) {
                 if let Some(m) = &row.member {
                     *by_member.entry(m.clone()).or_default() -= row.amount;
@@ -951,7 +954,10 @@ impl Projection {
         let mut accruals: Vec<AccrualEntry> = Vec::new();
         // The vouchers come in recording order: the bank is summed per month, then run.
         let mut moved = [Amount::ZERO; 12];
-        for v in self.visible_vouchers(f, known_at, to).filter(|v| of_year(v, from) && v.kind != VoucherKind::Closing) {
+        for v in self
+            .visible_vouchers_between(f, known_at, from, to)
+            .filter(|v| of_year(v, from) && v.kind != VoucherKind::Closing)
+        {
             let i = v.date.month0() as usize;
             let on = |role: Role| v.rows.iter().filter(|r| r.role == role).map(|r| r.amount).sum::<Amount>();
             let (asset, liability) = (on(Role::AccruedAsset), -on(Role::AccruedLiability));

@@ -180,6 +180,18 @@ impl Book {
         u64::from_le_bytes(self.bytes[at..at + 8].try_into().expect("8 bytes"))
     }
 
+    /// The date of the `i`-th voucher, read from its head alone (no text, no rows decoded).
+    fn date(&self, i: usize) -> NaiveDate {
+        let mut r = Reader { bytes: &self.bytes, at: self.starts[i] as usize };
+        let mut read = || -> Result<NaiveDate, String> {
+            r.head()?;
+            r.uint()?;
+            let days = i32::try_from(r.uint()?).map_err(|_| "a day out of range".to_string())?;
+            NaiveDate::from_num_days_from_ce_opt(days).ok_or_else(|| "a day out of range".to_string())
+        };
+        read().expect("the book holds only vouchers it encoded or checked")
+    }
+
     /// Every voucher, in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = Voucher> + ExactSizeIterator + '_ {
         (0..self.len()).map(|i| self.decode(i))
@@ -191,6 +203,21 @@ impl Book {
         let list = list.map(Vec::as_slice).unwrap_or_default();
         let end = list.partition_point(|i| self.seq(*i as usize) <= known_at);
         list[..end].iter().map(|i| self.decode(*i as usize))
+    }
+
+    /// The vouchers of one förbund recorded at or before `known_at` and dated within `dates`,
+    /// in order: a voucher outside the dates is skipped by its head, never decoded whole (a
+    /// report of one year reads that year's vouchers, not the förbund's whole history).
+    pub fn of_forbund_dated<'a>(
+        &'a self,
+        f: &Slug,
+        known_at: u64,
+        dates: std::ops::RangeInclusive<NaiveDate>,
+    ) -> impl Iterator<Item = Voucher> + 'a {
+        let list = self.symbols.ids.get(f.as_str()).and_then(|id| self.by_forbund.get(id));
+        let list = list.map(Vec::as_slice).unwrap_or_default();
+        let end = list.partition_point(|i| self.seq(*i as usize) <= known_at);
+        list[..end].iter().filter(move |i| dates.contains(&self.date(**i as usize))).map(|i| self.decode(*i as usize))
     }
 
     /// The vouchers booked from the event `seq`.

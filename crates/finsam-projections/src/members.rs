@@ -170,7 +170,7 @@ impl Projection {
         // What the förbund's books charged in the year to each insats a member runs.
         let year_start = NaiveDate::from_ymd_opt(year, 1, 1)?;
         let mut charged: BTreeMap<Slug, Amount> = BTreeMap::new();
-        for v in self.visible_vouchers(f, at.known_at, year_end.min(at.as_of)).filter(|v| v.date >= year_start) {
+        for v in self.visible_vouchers_between(f, at.known_at, year_start, year_end.min(at.as_of)) {
             if v.kind == crate::projection::VoucherKind::Closing {
                 continue;
             }

@@ -1289,7 +1289,31 @@ impl Projection {
         known_at: u64,
         as_of: NaiveDate,
     ) -> impl Iterator<Item = Voucher> + 'a {
-        self.book.of_forbund(f, known_at).filter(move |v| v.date <= as_of).inspect(|v| v.assert_balanced())
+        self.visible_vouchers_between(f, known_at, NaiveDate::MIN, as_of)
+    }
+
+    /// The visible vouchers dated `from` through `to`: those outside are skipped by their
+    /// dates, never decoded (a year's report reads its year's vouchers alone).
+    pub fn visible_vouchers_between<'a>(
+        &'a self,
+        f: &'a Slug,
+        known_at: u64,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Iterator<Item = Voucher> + 'a {
+        self.book.of_forbund_dated(f, known_at, from..=to).inspect(|v| v.assert_balanced())
+    }
+
+    /// The visible vouchers of `year` dated on or before `as_of`.
+    pub fn visible_vouchers_of_year<'a>(
+        &'a self,
+        f: &'a Slug,
+        known_at: u64,
+        as_of: NaiveDate,
+        year: i32,
+    ) -> impl Iterator<Item = Voucher> + 'a {
+        let (first, last) = crate::projection::year_bounds(year);
+        self.visible_vouchers_between(f, known_at, first, last.min(as_of))
     }
 
     /// Whether a budgeted income line is other income rather than the members' contributions
@@ -1301,5 +1325,13 @@ impl Projection {
     /// The vouchers booked from the event `seq` (one, two for a transfer, none for a decision).
     pub fn vouchers_of(&self, seq: u64) -> Vec<Voucher> {
         self.book.of_seq(seq)
+    }
+}
+
+/// The first and the last day of `year`; for a year no date has, an empty range.
+pub fn year_bounds(year: i32) -> (NaiveDate, NaiveDate) {
+    match (NaiveDate::from_ymd_opt(year, 1, 1), NaiveDate::from_ymd_opt(year, 12, 31)) {
+        (Some(first), Some(last)) => (first, last),
+        _ => (NaiveDate::MAX, NaiveDate::MIN),
     }
 }

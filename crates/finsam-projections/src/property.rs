@@ -654,3 +654,40 @@ fn the_notes_sum_to_their_statement_rows() {
     assert!(checked > cases() as usize, "{checked} reports checked");
     assert!(with_personnel > 0, "some year had personnel costs");
 }
+
+/// The reading that skips what a report does not need gives what the whole reading gives: a
+/// year's vouchers read by their dates are the vouchers of that year, and the booked opening
+/// equity of every year from one pass is each year's own (so a run over many years, such as the
+/// reconciliation, reads the history once).
+#[test]
+fn reading_by_dates_and_in_one_pass_gives_what_reading_everything_gives() {
+    let (mut compared, mut booked) = (0, 0);
+    for seed in 0..cases() {
+        let events = random_history(seed, 120);
+        let p = project(&events);
+        let head = events.len() as u64;
+        for f in p.forbund.keys() {
+            for known_at in [head / 2, head] {
+                let openings = p.opening_equity_booked_by_year(f, known_at);
+                for year in 2022..=2027 {
+                    let all: Vec<_> =
+                        p.visible_vouchers(f, known_at, NaiveDate::MAX).filter(|v| v.year == year).collect();
+                    let of_year: Vec<_> = p.visible_vouchers_of_year(f, known_at, NaiveDate::MAX, year).collect();
+                    assert_eq!(of_year, all, "seed {seed}: {f} {year} known at {known_at}");
+                    let mid = NaiveDate::from_ymd_opt(year, 6, 30).unwrap();
+                    for as_of in [mid, NaiveDate::from_ymd_opt(year, 12, 31).unwrap()] {
+                        let at = At { as_of, known_at };
+                        let (given, own) = (
+                            p.budget_position_given(f, year, at, Some(openings.at_year(year))),
+                            p.budget_position(f, year, at),
+                        );
+                        assert_eq!(given, own, "seed {seed}: {f} {year} at {as_of}, known at {known_at}");
+                        compared += usize::from(own.is_some());
+                        booked += usize::from(own.is_some_and(|o| o.opening_equity_source == "booked"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 100 && booked > 50, "{compared} budget positions compared, {booked} with booked opening equity");
+}

@@ -212,6 +212,10 @@ struct Run<'a> {
     findings: Vec<Finding>,
     /// The booked equity per förbund, read from its vouchers once (see `Openings`).
     openings: std::cell::RefCell<std::collections::HashMap<Slug, std::rc::Rc<Openings>>>,
+    /// The booked opening equity of a budget position, per förbund, for every year at once.
+    position_openings: std::cell::RefCell<std::collections::HashMap<Slug, std::rc::Rc<crate::reports::OpeningsByYear>>>,
+    /// The events of each förbund (indexes into `events`): a check of one förbund reads its own.
+    by_forbund: std::collections::HashMap<&'a Slug, Vec<usize>>,
 }
 
 /// A förbund's booked equity at the start of each year, from one pass over its vouchers: what
@@ -290,6 +294,14 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         chart: Chart::default_chart(),
         findings: Vec::new(),
         openings: Default::default(),
+        position_openings: Default::default(),
+        by_forbund: {
+            let mut by: std::collections::HashMap<&Slug, Vec<usize>> = Default::default();
+            for (i, (_, e)) in events.iter().enumerate() {
+                by.entry(&e.forbund).or_default().push(i);
+            }
+            by
+        },
     };
     for budget in run.visible_budgets().filter(|b| scope.contains(&b.forbund)).collect::<Vec<_>>() {
         run.budget_arithmetic(budget);
@@ -396,6 +408,24 @@ impl<'a> Run<'a> {
             return None;
         }
         Some(openings.from_year.range(..=year).fold(Amount::ZERO, |sum, (_, a)| sum + *a))
+    }
+
+    /// A year's budget position at the run's axes, its booked opening equity read once for
+    /// every year of the förbund.
+    fn position(&self, f: &Slug, year: i32) -> Option<crate::reports::BudgetPosition> {
+        let openings = self.position_openings.borrow().get(f).cloned();
+        let openings = openings.unwrap_or_else(|| {
+            let o = std::rc::Rc::new(self.p.opening_equity_booked_by_year(f, self.at.known_at));
+            self.position_openings.borrow_mut().insert(f.clone(), o.clone());
+            o
+        });
+        self.p.budget_position_given(f, year, self.at, Some(openings.at_year(year)))
+    }
+
+    /// The events of `f`, in the log's order.
+    fn events_of(&self, f: &Slug) -> impl Iterator<Item = &'a (u64, Event)> + '_ {
+        let events = self.events;
+        self.by_forbund.get(f).into_iter().flatten().map(move |i| &events[*i])
     }
 
     fn openings_of(&self, f: &Slug) -> std::rc::Rc<Openings> {
@@ -898,10 +928,11 @@ impl<'a> Run<'a> {
                 entry.1.push(v.seq);
             }
         }
+        let mut duplicates_by_year = self.duplicate_payments(f, info);
         for (year, members) in by_year {
             let before = self.findings.len();
             self.split_of_year(f, info, year, &members);
-            let duplicates = self.duplicate_payments(f, info, year);
+            let duplicates = duplicates_by_year.remove(&year).unwrap_or_default();
             if duplicates.is_empty() {
                 continue;
             }
@@ -961,40 +992,33 @@ impl<'a> Run<'a> {
     /// A year's contributions registered more than once: the same member, date, amount and
     /// reference, none of them corrected (the record-time warning `possible_duplicate`, found
     /// again over the whole year).
-    fn duplicate_payments(&self, f: &Slug, info: &crate::projection::ForbundInfo, year: i32) -> Vec<Duplicate> {
+    fn duplicate_payments(&self, f: &Slug, info: &crate::projection::ForbundInfo) -> BTreeMap<i32, Vec<Duplicate>> {
         let at = self.at;
-        let mut groups: BTreeMap<(NaiveDate, &Slug, Amount, &str), Vec<u64>> = BTreeMap::new();
-        for (seq, e) in
-            self.events.iter().filter(|(seq, e)| *seq <= at.known_at && e.date <= at.as_of && &e.forbund == f)
-        {
+        let mut groups: BTreeMap<(i32, NaiveDate, &Slug, Amount, &str), Vec<u64>> = BTreeMap::new();
+        for (seq, e) in self.events_of(f).filter(|(seq, e)| *seq <= at.known_at && e.date <= at.as_of) {
             let corrected = self.p.corrected.get(seq).is_some_and(|(c, d)| *c <= at.known_at && *d <= at.as_of);
-            if let EventKind::ContributionReceived { member, year: y, amount, reference, .. } = &e.kind {
-                if *y == year && !corrected {
-                    groups.entry((e.date, member, *amount, reference.as_str())).or_default().push(*seq);
+            if let EventKind::ContributionReceived { member, year, amount, reference, .. } = &e.kind {
+                if !corrected {
+                    groups.entry((*year, e.date, member, *amount, reference.as_str())).or_default().push(*seq);
                 }
             }
         }
-        groups
-            .into_iter()
-            .filter(|(_, seqs)| seqs.len() > 1)
-            .map(|((date, member, amount, _), seqs)| {
-                let name = info
-                    .members
-                    .iter()
-                    .find(|(id, ..)| id == member)
-                    .map_or(member.to_string(), |(_, n, ..)| n.clone());
-                let extra = Amount::from_decimal(amount.decimal() * Decimal::from(seqs.len() as u64 - 1));
-                Duplicate {
-                    subject: format!("{year}: {} × {} från {name} den {date}", seqs.len(), amount.human()),
-                    member: member.clone(),
-                    name,
-                    amount,
-                    extra,
-                    date,
-                    seqs,
-                }
-            })
-            .collect()
+        let mut by_year: BTreeMap<i32, Vec<Duplicate>> = BTreeMap::new();
+        for ((year, date, member, amount, _), seqs) in groups.into_iter().filter(|(_, seqs)| seqs.len() > 1) {
+            let name =
+                info.members.iter().find(|(id, ..)| id == member).map_or(member.to_string(), |(_, n, ..)| n.clone());
+            let extra = Amount::from_decimal(amount.decimal() * Decimal::from(seqs.len() as u64 - 1));
+            by_year.entry(year).or_default().push(Duplicate {
+                subject: format!("{year}: {} × {} från {name} den {date}", seqs.len(), amount.human()),
+                member: member.clone(),
+                name,
+                amount,
+                extra,
+                date,
+                seqs,
+            });
+        }
+        by_year
     }
 
     /// The checks of one year's split of the contributions (`contribution_split`): by kind,
@@ -1083,8 +1107,8 @@ impl<'a> Run<'a> {
     /// The seqs of a year's vouchers (closing ones aside) with a row on a budget line.
     fn line_seqs(&self, f: &Slug, year: i32, line: &Slug) -> Vec<u64> {
         self.p
-            .visible_vouchers(f, self.at.known_at, self.at.as_of)
-            .filter(|v| v.year == year && v.kind != VoucherKind::Closing)
+            .visible_vouchers_of_year(f, self.at.known_at, self.at.as_of, year)
+            .filter(|v| v.kind != VoucherKind::Closing)
             .filter(|v| v.rows.iter().any(|r| r.line.as_ref() == Some(line)))
             .map(|v| v.seq)
             .collect()
@@ -1132,7 +1156,7 @@ impl<'a> Run<'a> {
                 continue;
             }
             // Every line, with or without an insats: spent beyond its budget.
-            if let Some(position) = self.p.budget_position(f, b.year, at) {
+            if let Some(position) = self.position(f, b.year) {
                 for line in position.lines.iter().filter(|l| l.spent > l.budget) {
                     let seqs = self.line_seqs(f, b.year, &line.id);
                     let mut events = vec![b.seq];
@@ -1194,7 +1218,7 @@ impl<'a> Run<'a> {
             if self.p.budget_in_force(f, b.year, at.known_at, at.as_of).map(|x| x.seq) != Some(b.seq) {
                 continue;
             }
-            let Some(position) = self.p.budget_position(f, b.year, at) else { continue };
+            let Some(position) = self.position(f, b.year) else { continue };
             let ungranted = position
                 .lines
                 .iter()
@@ -1241,11 +1265,10 @@ impl<'a> Run<'a> {
             text: String,
         }
         let accruals: Vec<Accrued> = self
-            .events
-            .iter()
-            .filter(|(seq, e)| {
+            .events_of(f)
+            .filter(|(seq, _)| {
                 let withdrawn = self.p.corrected.get(seq).is_some_and(|(by, _)| *by <= at.known_at);
-                &e.forbund == f && *seq <= at.known_at && !withdrawn
+                *seq <= at.known_at && !withdrawn
             })
             .filter_map(|(seq, e)| match &e.kind {
                 EventKind::AccrualRecorded {
@@ -1277,7 +1300,7 @@ impl<'a> Run<'a> {
             };
             let mut met = Amount::ZERO;
             let mut seqs = vec![seq];
-            for v in self.p.visible_vouchers(f, at.known_at, deadline).filter(|v| v.date >= reversed) {
+            for v in self.p.visible_vouchers_between(f, at.known_at, reversed, deadline) {
                 if v.kind == VoucherKind::Closing || v.rows.iter().any(|r| r.role == Role::AccruedLiability) {
                     continue;
                 }
@@ -1567,12 +1590,8 @@ impl<'a> Run<'a> {
         if seq > self.at.known_at {
             return;
         }
-        let after: Vec<u64> = self
-            .events
-            .iter()
-            .filter(|(s, e)| *s <= self.at.known_at && &e.forbund == f && e.date > dissolved)
-            .map(|(s, _)| *s)
-            .collect();
+        let after: Vec<u64> =
+            self.events_of(f).filter(|(s, e)| *s <= self.at.known_at && e.date > dissolved).map(|(s, _)| *s).collect();
         if !after.is_empty() {
             let mut events = vec![seq];
             events.extend(&after);

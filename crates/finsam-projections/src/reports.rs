@@ -347,8 +347,8 @@ impl Projection {
         let position = self.budget_position(f, year, at)?;
         let index = position.lines.iter().position(|l| &l.id == line)?;
         let mut touching: Vec<(Voucher, Amount)> = self
-            .visible_vouchers(f, at.known_at, at.as_of)
-            .filter(|v| v.year == year && v.kind != VoucherKind::Closing)
+            .visible_vouchers_of_year(f, at.known_at, at.as_of, year)
+            .filter(|v| v.kind != VoucherKind::Closing)
             .filter_map(|v| {
                 let on_line = |r: &&crate::projection::Row| {
                     r.role.side() == Side::Cost && line_of(r, &position.lines) == Some(index)
@@ -371,6 +371,19 @@ impl Projection {
     }
 
     pub fn budget_position(&self, f: &Slug, year: i32, at: At) -> Option<BudgetPosition> {
+        self.budget_position_given(f, year, at, None)
+    }
+
+    /// `budget_position` with the booked opening equity given, when the caller has it for
+    /// every year already (`opening_equity_booked_by_year`): a run over many years then reads
+    /// the history once, not once a year.
+    pub fn budget_position_given(
+        &self,
+        f: &Slug,
+        year: i32,
+        at: At,
+        booked_opening: Option<Amount>,
+    ) -> Option<BudgetPosition> {
         let budget: &BudgetRecord = self.budget_in_force(f, year, at.known_at, at.as_of)?;
         let grants_of = |insats: &Slug| -> Amount {
             self.grants_of(f, insats, year)
@@ -404,7 +417,7 @@ impl Projection {
         let mut unbudgeted_spent = Amount::ZERO;
         let mut income_received = Amount::ZERO;
         for v in
-            self.visible_vouchers(f, at.known_at, at.as_of).filter(|v| v.year == year && v.kind != VoucherKind::Closing)
+            self.visible_vouchers_of_year(f, at.known_at, at.as_of, year).filter(|v| v.kind != VoucherKind::Closing)
         {
             for row in &v.rows {
                 match row.role.side() {
@@ -434,7 +447,7 @@ impl Projection {
         let transfers_in: Amount = budget.transfers.iter().map(|t| t.amount).sum();
         let (opening_equity, opening_equity_source) = match budget.stated.as_ref().and_then(|s| s.opening_equity) {
             Some(stated) => (stated, "stated"),
-            None => (self.opening_equity_booked(f, year, at), "booked"),
+            None => (booked_opening.unwrap_or_else(|| self.opening_equity_booked(f, year, at)), "booked"),
         };
         let result = income_budget - costs_total;
         let category = |c: Category| by_category.iter().find(|p| p.category == c).map_or(Amount::ZERO, |p| p.budget);
@@ -481,6 +494,28 @@ impl Projection {
         })
     }
 
+    /// `opening_equity_booked` for every year at once, in one pass over the förbund's vouchers
+    /// as known at `known_at`: a year's figure is what the vouchers of the years before it add,
+    /// plus the opening balances of its own year. (The years between those with vouchers have
+    /// their figure from `at_year`.)
+    pub fn opening_equity_booked_by_year(&self, f: &Slug, known_at: u64) -> OpeningsByYear {
+        let mut of_year: BTreeMap<i32, Amount> = BTreeMap::new();
+        let mut openings: BTreeMap<i32, Amount> = BTreeMap::new();
+        for v in self.visible_vouchers(f, known_at, NaiveDate::MAX) {
+            let equity: Amount = -v
+                .rows
+                .iter()
+                .filter(|r| matches!(r.role.side(), Side::Equity | Side::Income | Side::Cost))
+                .map(|r| r.amount)
+                .sum::<Amount>();
+            *of_year.entry(v.year).or_default() += equity;
+            if v.is_opening() {
+                *openings.entry(v.year).or_default() += equity;
+            }
+        }
+        OpeningsByYear { of_year, openings }
+    }
+
     /// Equity booked before the year began, plus opening balances dated within the year (books
     /// that begin mid-life open with them). Transfers in are left out: the budget counts them.
     fn opening_equity_booked(&self, f: &Slug, year: i32, at: At) -> Amount {
@@ -498,6 +533,20 @@ impl Projection {
             }
         }
         equity
+    }
+}
+
+/// The booked opening equity of every year of a förbund (`opening_equity_booked_by_year`).
+pub struct OpeningsByYear {
+    of_year: BTreeMap<i32, Amount>,
+    openings: BTreeMap<i32, Amount>,
+}
+
+impl OpeningsByYear {
+    /// The equity booked before `year` began plus the opening balances dated within it.
+    pub fn at_year(&self, year: i32) -> Amount {
+        let before: Amount = self.of_year.range(..year).map(|(_, a)| *a).sum();
+        before + self.openings.get(&year).copied().unwrap_or_default()
     }
 }
 
