@@ -74,6 +74,9 @@ pub struct Book {
     symbols: Symbols,
     /// Per förbund (by symbol), the indexes of its vouchers.
     by_forbund: BTreeMap<u32, Vec<u32>>,
+    /// Per förbund and year (by the voucher's date), the indexes of its vouchers: a report of
+    /// one year reads that year's vouchers without looking at the others.
+    by_forbund_year: BTreeMap<(u32, i32), Vec<u32>>,
 }
 
 /// What a checkpoint stores of the book besides its bytes: the symbols.
@@ -111,7 +114,13 @@ impl Book {
         symbols: BookSymbols,
         mut each: impl FnMut(&Voucher),
     ) -> Result<Book, String> {
-        let mut book = Book { bytes: Vec::new(), starts: Vec::new(), symbols: symbols.0, by_forbund: BTreeMap::new() };
+        let mut book = Book {
+            bytes: Vec::new(),
+            starts: Vec::new(),
+            symbols: symbols.0,
+            by_forbund: BTreeMap::new(),
+            by_forbund_year: BTreeMap::new(),
+        };
         let mut at = 0usize;
         while at < bytes.len() {
             let mut r = Reader { bytes: &bytes, at };
@@ -119,6 +128,7 @@ impl Book {
             each(&v);
             let forbund = book.symbols.ids[v.forbund.as_str()];
             book.by_forbund.entry(forbund).or_default().push(book.starts.len() as u32);
+            book.by_forbund_year.entry((forbund, v.date.year())).or_default().push(book.starts.len() as u32);
             book.starts.push(at as u64);
             at = r.at;
         }
@@ -167,6 +177,7 @@ impl Book {
             }
         }
         self.by_forbund.entry(forbund).or_default().push(self.starts.len() as u32);
+        self.by_forbund_year.entry((forbund, v.date.year())).or_default().push(self.starts.len() as u32);
         self.starts.push(start as u64);
     }
 
@@ -214,7 +225,15 @@ impl Book {
         known_at: u64,
         dates: std::ops::RangeInclusive<NaiveDate>,
     ) -> impl Iterator<Item = Voucher> + 'a {
-        let list = self.symbols.ids.get(f.as_str()).and_then(|id| self.by_forbund.get(id));
+        let id = self.symbols.ids.get(f.as_str()).copied();
+        // Within one year, that year's list (in booking order, as the förbund's); across years,
+        // the förbund's, each voucher's date read from its head.
+        let one_year = (dates.start().year() == dates.end().year()).then(|| dates.start().year());
+        let list = match (id, one_year) {
+            (Some(id), Some(year)) => self.by_forbund_year.get(&(id, year)),
+            (Some(id), None) => self.by_forbund.get(&id),
+            (None, _) => None,
+        };
         let list = list.map(Vec::as_slice).unwrap_or_default();
         let end = list.partition_point(|i| self.seq(*i as usize) <= known_at);
         list[..end].iter().filter(move |i| dates.contains(&self.date(**i as usize))).map(|i| self.decode(*i as usize))
