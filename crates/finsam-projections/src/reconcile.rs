@@ -216,6 +216,9 @@ struct Run<'a> {
     position_openings: std::cell::RefCell<std::collections::HashMap<Slug, std::rc::Rc<crate::reports::OpeningsByYear>>>,
     /// The events of each förbund (indexes into `events`): a check of one förbund reads its own.
     by_forbund: std::collections::HashMap<&'a Slug, Vec<usize>>,
+    /// The vouchers of the förbund being checked (all its dates, as known at the run's seq),
+    /// decoded once for its checks instead of once by each.
+    vouchers: std::cell::RefCell<Option<(Slug, std::rc::Rc<Vec<crate::projection::Voucher>>)>>,
 }
 
 /// A förbund's booked equity at the start of each year, from one pass over its vouchers: what
@@ -295,6 +298,7 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         findings: Vec::new(),
         openings: Default::default(),
         position_openings: Default::default(),
+        vouchers: Default::default(),
         by_forbund: {
             let mut by: std::collections::HashMap<&Slug, Vec<usize>> = Default::default();
             for (i, (_, e)) in events.iter().enumerate() {
@@ -422,6 +426,20 @@ impl<'a> Run<'a> {
         self.p.budget_position_given(f, year, self.at, Some(openings.at_year(year)))
     }
 
+    /// The vouchers of `f` as known at the run's seq, every date, in booking order: decoded once
+    /// for the förbund being checked (the one before is let go).
+    fn vouchers_of(&self, f: &Slug) -> std::rc::Rc<Vec<crate::projection::Voucher>> {
+        if let Some((cached, vouchers)) = self.vouchers.borrow().as_ref() {
+            if cached == f {
+                return vouchers.clone();
+            }
+        }
+        let vouchers =
+            std::rc::Rc::new(self.p.visible_vouchers(f, self.at.known_at, NaiveDate::MAX).collect::<Vec<_>>());
+        *self.vouchers.borrow_mut() = Some((f.clone(), vouchers.clone()));
+        vouchers
+    }
+
     /// The events of `f`, in the log's order.
     fn events_of(&self, f: &Slug) -> impl Iterator<Item = &'a (u64, Event)> + '_ {
         let events = self.events;
@@ -433,7 +451,7 @@ impl<'a> Run<'a> {
             return o.clone();
         }
         let mut o = Openings::default();
-        for v in self.p.visible_vouchers(f, self.at.known_at, NaiveDate::MAX) {
+        for v in self.vouchers_of(f).iter() {
             let opening_on_jan_1 = v.date == year_start(v.date.year()) && v.is_opening();
             if opening_on_jan_1 {
                 o.opened_on_jan_1.insert(v.date.year());
@@ -919,8 +937,7 @@ impl<'a> Run<'a> {
         let Some(info) = self.p.forbund.get(f) else { return };
         // year -> member -> (amount, seqs)
         let mut by_year: BTreeMap<i32, BTreeMap<Slug, (Amount, Vec<u64>)>> = BTreeMap::new();
-        for v in self.p.visible_vouchers(f, self.at.known_at, self.at.as_of).filter(|v| v.kind != VoucherKind::Closing)
-        {
+        for v in self.vouchers_of(f).iter().filter(|v| v.date <= self.at.as_of && v.kind != VoucherKind::Closing) {
             for r in v.rows.iter().filter(|r| matches!(r.role, Role::Contribution(_))) {
                 let member = r.member.clone().expect("contribution rows name their member");
                 let entry = by_year.entry(v.year).or_default().entry(member).or_default();
@@ -1123,7 +1140,7 @@ impl<'a> Run<'a> {
             e.1.push(g.seq);
         }
         let mut spent: BTreeMap<(Slug, i32), (Amount, Vec<u64>)> = BTreeMap::new();
-        for v in self.p.visible_vouchers(f, at.known_at, at.as_of).filter(|v| v.kind != VoucherKind::Closing) {
+        for v in self.vouchers_of(f).iter().filter(|v| v.date <= at.as_of && v.kind != VoucherKind::Closing) {
             for r in v.rows.iter().filter(|r| r.role.side() == crate::chart::Side::Cost) {
                 if let Some(i) = &r.insats {
                     let e = spent.entry((i.clone(), v.year)).or_default();
@@ -1300,7 +1317,7 @@ impl<'a> Run<'a> {
             };
             let mut met = Amount::ZERO;
             let mut seqs = vec![seq];
-            for v in self.p.visible_vouchers_between(f, at.known_at, reversed, deadline) {
+            for v in self.vouchers_of(f).iter().filter(|v| (reversed..=deadline).contains(&v.date)) {
                 if v.kind == VoucherKind::Closing || v.rows.iter().any(|r| r.role == Role::AccruedLiability) {
                     continue;
                 }
@@ -1342,7 +1359,8 @@ impl<'a> Run<'a> {
     fn payroll_overpaid(&mut self, f: &Slug) {
         let at = self.at;
         let mut owed: BTreeMap<Role, (Amount, Vec<u64>)> = BTreeMap::new();
-        let mut vouchers: Vec<crate::projection::Voucher> = self.p.visible_vouchers(f, at.known_at, at.as_of).collect();
+        let mut vouchers: Vec<crate::projection::Voucher> =
+            self.vouchers_of(f).iter().filter(|v| v.date <= at.as_of).cloned().collect();
         vouchers.sort_by_key(|v| (v.date, v.seq));
         let check = |run: &mut Run, owed: &BTreeMap<Role, (Amount, Vec<u64>)>, day: NaiveDate| {
             for (role, (balance, seqs)) in owed {
@@ -1500,8 +1518,7 @@ impl<'a> Run<'a> {
 
     fn books_ceiling(&mut self, f: &Slug) {
         let mut contributions: BTreeMap<i32, (Amount, Vec<u64>)> = BTreeMap::new();
-        for v in self.p.visible_vouchers(f, self.at.known_at, self.at.as_of).filter(|v| v.kind != VoucherKind::Closing)
-        {
+        for v in self.vouchers_of(f).iter().filter(|v| v.date <= self.at.as_of && v.kind != VoucherKind::Closing) {
             for r in v.rows.iter().filter(|r| matches!(r.role, Role::Contribution(_))) {
                 let e = contributions.entry(v.year).or_default();
                 e.0 -= r.amount;
