@@ -42,22 +42,7 @@ pub fn rejection_text(r: &Rejection) -> String {
     if !swedish() {
         return r.to_string();
     }
-    let mut parts = Vec::new();
-    if let Some(line) = r.line {
-        parts.push(format!("rad {line}"));
-    }
-    if !r.field.is_empty() {
-        parts.push(format!("fält `{}`", r.field));
-    }
-    if !r.value.is_empty() {
-        parts.push(format!("värde {}", r.value));
-    }
-    let sentence = swedish_sentence(r);
-    if parts.is_empty() {
-        format!("{sentence} [regel {}]", r.rule.code())
-    } else {
-        format!("{}: {sentence} [regel {}]", parts.join(", "), r.rule.code())
-    }
+    r.render(["rad", "fält", "värde", "regel"], &swedish_sentence(r))
 }
 
 /// The rule's Swedish sentence, with what the case adds that a person needs: the type meant

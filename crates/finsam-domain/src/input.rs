@@ -158,14 +158,10 @@ fn put(value: &mut serde_json::Value, field: &str, stand_in: Option<serde_json::
     if field.is_empty() {
         return false;
     }
-    let (parent, key) = match field.rsplit_once('.') {
-        Some((parent, key)) => (at_path(value, parent), key),
-        None => (Some(value), field),
-    };
-    let Some(object) = parent.and_then(serde_json::Value::as_object_mut) else { return false };
+    let (parent, key) = field.rsplit_once('.').unwrap_or(("", field));
     if key.contains('[') {
         // An item of a list: replaced in place, never removed.
-        return match (at_path_in(object, key), stand_in) {
+        return match (value.pointer_mut(&pointer(field)), stand_in) {
             (Some(slot), Some(v)) => {
                 *slot = v;
                 true
@@ -173,6 +169,9 @@ fn put(value: &mut serde_json::Value, field: &str, stand_in: Option<serde_json::
             _ => false,
         };
     }
+    let Some(object) = value.pointer_mut(&pointer(parent)).and_then(serde_json::Value::as_object_mut) else {
+        return false;
+    };
     match stand_in {
         None => object.remove(key).is_some(),
         Some(v) => {
@@ -187,12 +186,11 @@ fn put(value: &mut serde_json::Value, field: &str, stand_in: Option<serde_json::
 fn breaks_on_its_own(original: &serde_json::Value, r: &Rejection) -> bool {
     use crate::event::{Slug, YEAR_MAX, YEAR_MIN};
     use crate::money::{Amount, Share};
-    let mut original = original.clone();
     if matches!(r.rule, Rule::UnknownField | Rule::MissingField | Rule::UnknownEventType) {
         // Which fields an event has depends on its type alone, which is never stood in for.
         return true;
     }
-    let Some(written) = at_path(&mut original, &r.field) else { return false };
+    let Some(written) = original.pointer(&pointer(&r.field)) else { return false };
     let text = written.as_str();
     let date_ok = |t: &str| {
         t.len() == 10
@@ -217,30 +215,17 @@ fn breaks_on_its_own(original: &serde_json::Value, r: &Rejection) -> bool {
     }
 }
 
-/// The value at a rejection's field path (`members[2].share`, `decision.date`), if there is one.
-fn at_path<'v>(value: &'v mut serde_json::Value, path: &str) -> Option<&'v mut serde_json::Value> {
-    let mut here = value;
-    for part in path.split('.') {
-        here = at_path_in(here.as_object_mut()?, part)?;
+/// A rejection's field path (`members[2].share`, `decision.date`; empty for the whole line) as
+/// a JSON pointer (`/members/2/share`), for serde_json's `pointer`.
+fn pointer(path: &str) -> String {
+    let mut out = String::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        for step in part.split('[') {
+            out.push('/');
+            out.push_str(&step.trim_end_matches(']').replace('~', "~0").replace('/', "~1"));
+        }
     }
-    Some(here)
-}
-
-/// One step of a path in an object: `members` or `members[2]` (or `rows[1][0]`).
-fn at_path_in<'v>(
-    object: &'v mut serde_json::Map<String, serde_json::Value>,
-    part: &str,
-) -> Option<&'v mut serde_json::Value> {
-    let (key, indices) = match part.find('[') {
-        Some(at) => (&part[..at], &part[at..]),
-        None => (part, ""),
-    };
-    let mut here = object.get_mut(key)?;
-    for index in indices.split('[').skip(1) {
-        let i: usize = index.strip_suffix(']')?.parse().ok()?;
-        here = here.as_array_mut()?.get_mut(i)?;
-    }
-    Some(here)
+    out
 }
 
 /// Refuses an input whose texts hold a control or direction character (`crate::text`). Checked

@@ -292,23 +292,34 @@ impl Rejection {
     }
 }
 
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Rejection {
+    /// The refusal in one line, its words given: "line 2, field `amount`, value "12.345":
+    /// MESSAGE [rule amount_malformed]" with `words` = ["line", "field", "value", "rule"] (the
+    /// Swedish CLI gives its own words and message).
+    pub fn render(&self, words: [&str; 4], message: &str) -> String {
+        let [line_w, field_w, value_w, rule_w] = words;
         let mut parts = Vec::new();
         if let Some(line) = self.line {
-            parts.push(format!("line {line}"));
+            parts.push(format!("{line_w} {line}"));
         }
         if !self.field.is_empty() {
-            parts.push(format!("field `{}`", self.field));
+            parts.push(format!("{field_w} `{}`", self.field));
         }
         if !self.value.is_empty() {
-            parts.push(format!("value {}", self.value));
+            parts.push(format!("{value_w} {}", self.value));
         }
+        let rule = self.rule.code();
         if parts.is_empty() {
-            write!(f, "{} [rule {}]", self.message, self.rule.code())
+            format!("{message} [{rule_w} {rule}]")
         } else {
-            write!(f, "{}: {} [rule {}]", parts.join(", "), self.message, self.rule.code())
+            format!("{}: {message} [{rule_w} {rule}]", parts.join(", "))
         }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(["line", "field", "value", "rule"], &self.message))
     }
 }
 

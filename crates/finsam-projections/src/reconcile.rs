@@ -419,7 +419,7 @@ impl<'a> Run<'a> {
     fn position(&self, f: &Slug, year: i32) -> Option<crate::reports::BudgetPosition> {
         let openings = self.position_openings.borrow().get(f).cloned();
         let openings = openings.unwrap_or_else(|| {
-            let o = std::rc::Rc::new(self.p.opening_equity_booked_by_year(f, self.at.known_at));
+            let o = std::rc::Rc::new(crate::reports::OpeningsByYear::of(self.vouchers_of(f).iter()));
             self.position_openings.borrow_mut().insert(f.clone(), o.clone());
             o
         });

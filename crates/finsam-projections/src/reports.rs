@@ -499,21 +499,7 @@ impl Projection {
     /// plus the opening balances of its own year. (The years between those with vouchers have
     /// their figure from `at_year`.)
     pub fn opening_equity_booked_by_year(&self, f: &Slug, known_at: u64) -> OpeningsByYear {
-        let mut of_year: BTreeMap<i32, Amount> = BTreeMap::new();
-        let mut openings: BTreeMap<i32, Amount> = BTreeMap::new();
-        for v in self.visible_vouchers(f, known_at, NaiveDate::MAX) {
-            let equity: Amount = -v
-                .rows
-                .iter()
-                .filter(|r| matches!(r.role.side(), Side::Equity | Side::Income | Side::Cost))
-                .map(|r| r.amount)
-                .sum::<Amount>();
-            *of_year.entry(v.year).or_default() += equity;
-            if v.is_opening() {
-                *openings.entry(v.year).or_default() += equity;
-            }
-        }
-        OpeningsByYear { of_year, openings }
+        OpeningsByYear::of(self.visible_vouchers(f, known_at, NaiveDate::MAX))
     }
 
     /// Equity booked before the year began, plus opening balances dated within the year (books
@@ -543,6 +529,27 @@ pub struct OpeningsByYear {
 }
 
 impl OpeningsByYear {
+    /// From a förbund's vouchers as known at a seq, every date (a caller that has decoded them
+    /// already hands them over).
+    pub fn of<V: std::borrow::Borrow<Voucher>>(vouchers: impl IntoIterator<Item = V>) -> OpeningsByYear {
+        let mut of_year: BTreeMap<i32, Amount> = BTreeMap::new();
+        let mut openings: BTreeMap<i32, Amount> = BTreeMap::new();
+        for v in vouchers {
+            let v = v.borrow();
+            let equity: Amount = -v
+                .rows
+                .iter()
+                .filter(|r| matches!(r.role.side(), Side::Equity | Side::Income | Side::Cost))
+                .map(|r| r.amount)
+                .sum::<Amount>();
+            *of_year.entry(v.year).or_default() += equity;
+            if v.is_opening() {
+                *openings.entry(v.year).or_default() += equity;
+            }
+        }
+        OpeningsByYear { of_year, openings }
+    }
+
     /// The equity booked before `year` began plus the opening balances dated within it.
     pub fn at_year(&self, year: i32) -> Amount {
         let before: Amount = self.of_year.range(..year).map(|(_, a)| *a).sum();

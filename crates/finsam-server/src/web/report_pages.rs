@@ -241,7 +241,6 @@ impl From<&finsam_projections::reconcile::Finding> for Finding {
             explanation: x.explanation.clone(),
             events: x.events.clone(),
             check: finsam_projections::reconcile::check_label(x.check).to_string(),
-            caused_by: x.caused_by.clone(),
         }
     }
 }
@@ -258,8 +257,6 @@ pub(crate) struct Finding {
     pub(crate) events: Vec<u64>,
     /// The check that found it, in words.
     pub(crate) check: String,
-    /// The subject of the finding that causes this one, if another does.
-    pub(crate) caused_by: Option<String>,
 }
 
 pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, path, q, axes }: Reports) -> Response {
@@ -274,7 +271,11 @@ pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, pat
         let result = if merger.is_some() { result } else { result.restricted_to(&slug) };
         let table =
             reports::render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, Format::Table);
-        let findings: Vec<Finding> = result.findings.iter().map(Finding::from).collect();
+        // Each finding of its own with the findings it causes (reports::by_cause, as the table).
+        let findings: Vec<(Finding, Vec<Finding>)> = reports::by_cause(&result.findings.iter().collect::<Vec<_>>())
+            .into_iter()
+            .map(|(x, caused)| (Finding::from(x), caused.into_iter().map(Finding::from).collect()))
+            .collect();
         let names = super::event_view::Names::of(books, &slug);
         Ok((table, result.ok(), books.projection.forbund[&slug].name.clone(), findings, names))
     })
@@ -287,18 +288,13 @@ pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, pat
     // member's share off): a cause comes first, in a group of its own with its consequences
     // under it; the other findings are grouped by förbund and by the check that found them,
     // errors first.
-    let is_cause = |x: &Finding| findings.iter().any(|c| c.caused_by.as_ref() == Some(&x.subject));
-    let consequence = |x: &Finding| {
-        x.caused_by.as_ref().is_some_and(|c| findings.iter().any(|y| &y.subject == c && y.caused_by.is_none()))
-    };
     let mut groups: Vec<((String, String), Vec<&Finding>)> = Vec::new();
-    for x in findings.iter().filter(|x| is_cause(x)) {
-        let mut list = vec![x];
-        list.extend(findings.iter().filter(|y| y.caused_by.as_ref() == Some(&x.subject)));
+    for (x, caused) in findings.iter().filter(|(_, caused)| !caused.is_empty()) {
+        let list = std::iter::once(x).chain(caused).collect();
         groups.push(((x.forbund.clone(), format!("orsak: {}", names.in_words(&x.subject))), list));
     }
     let causes = groups.len();
-    for x in findings.iter().filter(|x| !is_cause(x) && !consequence(x)) {
+    for (x, _) in findings.iter().filter(|(_, caused)| caused.is_empty()) {
         let key = (x.forbund.clone(), x.check.clone());
         match groups[causes..].iter_mut().find(|(k, _)| *k == key) {
             Some((_, list)) => list.push(x),
@@ -306,31 +302,32 @@ pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, pat
         }
     }
     groups[causes..].sort_by_key(|(_, list)| !list.iter().any(|x| x.error));
-    let consequences = findings.iter().filter(|x| consequence(x)).count();
-    let errors = findings.iter().filter(|x| x.error).count();
+    let consequences: usize = findings.iter().map(|(_, caused)| caused.len()).sum();
+    let all = findings.len() + consequences;
+    let errors = findings.iter().flat_map(|(x, caused)| std::iter::once(x).chain(caused)).filter(|x| x.error).count();
     let body = html! {
         h1 { "Avstämning" }
         (time_bar(&path, &q))
         p class=(if ok { "notice" } else { "warning" }) {
             @if ok { "Avstämningen går ihop." }
-            @else { "Avstämningen har anmärkningar: " (errors) " fel och " (findings.len() - errors) " varningar, i " (groups.len()) " grupper nedan." }
+            @else { "Avstämningen har anmärkningar: " (errors) " fel och " (all - errors) " varningar, i " (groups.len()) " grupper nedan." }
             @if consequences > 0 {
                 " " (consequences) " av dem är följder av en orsak som står först i sin grupp; de försvinner när orsaken rättas."
             }
         }
-        @for ((forbund, check), list) in &groups {
+        @for (g, ((forbund, check), list)) in groups.iter().enumerate() {
             section.findings {
                 h2 { (names.forbund.get(forbund).unwrap_or(forbund)) ": " (check) }
                 div.scroll role="region" tabindex="0" aria-label={ "Anmärkningar, " (check) } {
                     table {
                         thead { tr { th scope="col" { "" } th scope="col" { "vad" } th.n scope="col" { "angivet" } th.n scope="col" { "beräknat" } th.n scope="col" { "skillnad" } th scope="col" { "förklaring" } th scope="col" { "händelser" } } }
                         tbody {
-                            @for x in list {
+                            @for (i, x) in list.iter().enumerate() {
                                 tr class=(if x.error { "problem" } else { "warning" }) {
                                     td {
                                         strong { (if x.error { "Fel" } else { "Varning" }) }
-                                        @if x.caused_by.is_some() && consequence(x) { br; "följd av orsaken" }
-                                        @else if is_cause(x) { br; "orsak" }
+                                        @if g < causes && i > 0 { br; "följd av orsaken" }
+                                        @else if g < causes { br; "orsak" }
                                     }
                                     th scope="row" { (names.in_words(&x.subject)) }
                                     td.n { (x.stated) }
