@@ -294,6 +294,10 @@ fn an_unfinished_batch_is_cut_whole_even_when_its_lines_are_complete() {
     assert_eq!(log[4]["event"]["amount"], "9");
 }
 
+/// Damage in the middle of the log: every reader that reads the line names it, `audit verify`
+/// names it, and a writer that must read it (no sealed checkpoint stands over it) stops and
+/// writes nothing. A writer whose sealed checkpoint stands over the line does not read it again:
+/// that is the background scrub's of `finsam serve` to find (`serve::the_background_scrub…`).
 #[test]
 fn a_damaged_line_in_the_middle_stops_the_store_and_is_named() {
     let dir = TempDir::new("damaged");
@@ -313,8 +317,14 @@ fn a_damaged_line_in_the_middle_stops_the_store_and_is_named() {
     assert_exit(&o, 1);
     assert!(stderr(&o).contains("damaged at line 5"), "{}", stderr(&o));
     assert!(stderr(&o).contains("hash mismatch"), "{}", stderr(&o));
+    let o = finsam(&store, &["audit", "verify"], "");
+    assert_ne!(o.status.code(), Some(0), "audit verify fails on a damaged log");
+    assert!(stdout(&o).contains("line 5") && stdout(&o).contains("hash mismatch"), "{}", stdout(&o));
+    // Without derived state a writer replays the whole log: it stops at the line.
+    std::fs::remove_dir_all(store.join("derived")).unwrap();
     let o = finsam(&store, &["record", "--as", "kansli", "-"], &contribution("sala", "1", None));
     assert_exit(&o, 1);
+    assert!(stderr(&o).contains("damaged at line 5"), "{}", stderr(&o));
     assert_eq!(
         std::fs::read_to_string(store.join("log.jsonl")).unwrap(),
         tampered,

@@ -758,3 +758,58 @@ fn a_writer_refused_by_a_running_server_is_told_to_record_through_it() {
     drop(server);
     assert_eq!(log_json(&store).len(), before, "nothing written");
 }
+
+/// Polls `path` until `done` holds for its answer (the scrub runs on its own thread); panics
+/// after a minute with the last answer.
+fn wait_for(server: &Server, path: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let mut last = (0, String::new());
+    for _ in 0..600 {
+        last = server.call("GET", path, None, "");
+        if done(last.0, &last.1) {
+            return last;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{path} never answered as awaited; last: {last:?}");
+}
+
+/// A writer opens on its sealed checkpoint without re-hashing the log; the service's background
+/// scrub walks the whole chain at start and on a schedule. On an intact log it counts a pass; on
+/// a log changed in the middle (under the checkpoint, where opening does not look) it stops every
+/// write with the line it found, while reads go on.
+#[test]
+fn the_background_scrub_finds_damage_under_the_checkpoint_and_stops_writes_not_reads() {
+    let dir = TempDir::new("serve-scrub");
+    let store = fixture_store(&dir);
+    let anna = token(&store, "anna", "kansli", &["sf-vastmanland"]);
+    let server = Server::start(&store);
+    let (_, metrics) = wait_for(&server, "/metrics", |_, m| m.contains("finsam_scrub_passes_total 1"));
+    let head = log_json(&store).len();
+    assert!(metrics.contains(&format!("finsam_scrubbed_head {head}")), "{metrics}");
+    let (status, body) = server.call("POST", "/api/v1/events", Some(&anna), &contribution_line(1));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(server.stop().code(), Some(0));
+
+    // One letter of line 10 changed; the checkpoint saved at the stop stands over it.
+    let path = store.join("log.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let event = lines[9].find("\"event\"").unwrap();
+    let at = event + lines[9][event..].find('a').unwrap();
+    lines[9].replace_range(at..at + 1, "b");
+    let tampered = lines.join("\n") + "\n";
+    std::fs::write(&path, &tampered).unwrap();
+
+    let server = Server::start(&store);
+    let (_, health) = wait_for(&server, "/healthz", |status, _| status == 503);
+    assert!(health.contains("the background scrub found the log damaged"), "{health}");
+    assert!(health.contains("line 10") && health.contains("hash mismatch"), "{health}");
+    let (status, body) = server.call("POST", "/api/v1/events", Some(&anna), &contribution_line(2));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("line 10"), "the refusal says why: {body}");
+    let (status, body) =
+        server.call("GET", "/api/v1/forbund/sf-vastmanland/balances?as_of=2024-12-31", Some(&anna), "");
+    assert_eq!(status, 200, "reads go on: {body}");
+    drop(server);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), tampered, "nothing was written after the damage was found");
+}

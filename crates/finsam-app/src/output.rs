@@ -175,7 +175,7 @@ pub fn store_error_text(e: &StoreError) -> String {
             path.display()
         ),
         StoreError::Poisoned { reason } => {
-            format!("skrivningen stoppades efter en misslyckad synkronisering till disk och försöker inte igen: {reason}")
+            format!("skrivningen har stoppats och registrerar inget mer förrän lagret öppnas igen: {reason}")
         }
         StoreError::Io { path, action, source } => {
             format!("kunde inte {} {}: {}", swedish_action(action), path.display(), swedish_io(source))

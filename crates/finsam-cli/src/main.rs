@@ -745,6 +745,11 @@ access log (access.jsonl). Listens on loopback unless told otherwise; put a TLS 
 Caddy or nginx) in front to serve beyond this machine. Stops cleanly on Ctrl-C or SIGTERM:
 requests under way are answered, every acknowledged batch is on disk.
 
+While it serves, a background scrub re-hashes the log's whole chain (at start, then every
+--scrub-every seconds): if it finds a damaged line, nothing more is recorded, /healthz answers
+503 and says which line, and reads go on. The derived state is saved every --save-every seconds
+when anything was recorded, so a start after a crash replays only what came after it.
+
 Example:
   finsam --store /srv/finsam user add anna --role kansli --forbund sf-vastmanland --by kansli-chef
   finsam --store /srv/finsam serve --listen 127.0.0.1:8080
@@ -756,6 +761,14 @@ Example:
         /// Print the API's OpenAPI document (as served at /api/v1/openapi.json) and stop
         #[arg(long)]
         openapi: bool,
+        /// Walk the log's whole hash chain in the background at start and then every SECONDS;
+        /// damage found stops all writes (reads go on) and /healthz says why
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+        scrub_every: u64,
+        /// Save the derived state every SECONDS when events were recorded since the last save
+        /// (and at a clean stop), so that a start after a crash replays only what came after
+        #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+        save_every: u64,
     },
     /// Users of `finsam serve`: add (prints the token once), revoke, list
     #[command(subcommand)]
@@ -1594,9 +1607,13 @@ fn main() -> ExitCode {
         print!("{}", finsam_server::openapi_document());
         return ExitCode::SUCCESS;
     }
-    if let Command::Serve { listen, .. } = &cli.command {
+    if let Command::Serve { listen, scrub_every, save_every, .. } = &cli.command {
         let dir = store_dir(&cli.store);
         let listen = listen.clone();
+        let upkeep = finsam_server::Upkeep {
+            scrub_every: std::time::Duration::from_secs(*scrub_every),
+            save_every: std::time::Duration::from_secs(*save_every),
+        };
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
@@ -1604,7 +1621,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        return match runtime.block_on(finsam_server::serve(dir, listen)) {
+        return match runtime.block_on(finsam_server::serve(dir, listen, upkeep)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(failure) => failure.exit(),
         };

@@ -102,38 +102,49 @@ impl Book {
         BookSymbols(self.symbols.clone())
     }
 
-    /// The book read back from its bytes and symbols; every voucher is decoded once to check it.
+    /// The book read back from its bytes and symbols; every voucher is read once to check it.
     pub fn from_parts(bytes: Vec<u8>, symbols: BookSymbols) -> Result<Book, String> {
-        Book::from_parts_each(bytes, symbols, |_| {})
+        Book::from_parts_briefly(bytes, symbols, |_| {})
     }
 
-    /// As `from_parts`, handing each voucher decoded on the way to `each` (one pass, for what is
-    /// derived from the vouchers).
-    pub fn from_parts_each(
+    /// As `from_parts`, handing `each` every voucher in brief: its förbund (a symbol), date,
+    /// whether it closes a year, and its rows' roles, amounts and lines. Nothing is allocated
+    /// per voucher, so that loading a checkpoint of millions of vouchers costs a pass over their
+    /// bytes. Every voucher is checked as `from_parts` checks it (each symbol once): what
+    /// `iter` decodes later never fails.
+    pub fn from_parts_briefly(
         bytes: Vec<u8>,
         symbols: BookSymbols,
-        mut each: impl FnMut(&Voucher),
+        mut each: impl FnMut(&BriefVoucher<'_>),
     ) -> Result<Book, String> {
+        let symbols = symbols.0;
+        let ids: Vec<bool> = symbols.list.iter().map(|s| Slug::parse(s).is_ok()).collect();
         let mut book = Book {
             bytes: Vec::new(),
             starts: Vec::new(),
-            symbols: symbols.0,
+            symbols,
             by_forbund: BTreeMap::new(),
             by_forbund_year: BTreeMap::new(),
         };
+        let mut rows = Vec::new();
         let mut at = 0usize;
         while at < bytes.len() {
             let mut r = Reader { bytes: &bytes, at };
-            let v = r.voucher(&book.symbols)?;
-            each(&v);
-            let forbund = book.symbols.ids[v.forbund.as_str()];
-            book.by_forbund.entry(forbund).or_default().push(book.starts.len() as u32);
-            book.by_forbund_year.entry((forbund, v.date.year())).or_default().push(book.starts.len() as u32);
+            let (forbund, date, closing) = r.brief(&ids, &mut rows)?;
+            each(&BriefVoucher { forbund, date, closing, rows: &rows });
+            let index = book.starts.len() as u32;
+            book.by_forbund.entry(forbund).or_default().push(index);
+            book.by_forbund_year.entry((forbund, date.year())).or_default().push(index);
             book.starts.push(at as u64);
             at = r.at;
         }
         book.bytes = bytes;
         Ok(book)
+    }
+
+    /// The text of a symbol a brief voucher names (its förbund, a row's line).
+    pub fn symbol(&self, id: u32) -> &str {
+        &self.symbols.list[id as usize]
     }
 
     pub fn push(&mut self, v: &Voucher) {
@@ -254,6 +265,24 @@ impl Book {
     }
 }
 
+/// A voucher as loading reads it (`Book::from_parts_briefly`): symbols, not strings.
+pub struct BriefVoucher<'r> {
+    /// The förbund's symbol (`Book::symbol`).
+    pub forbund: u32,
+    pub date: NaiveDate,
+    /// A voucher that closes a year.
+    pub closing: bool,
+    pub rows: &'r [BriefRow],
+}
+
+/// A row of a brief voucher: its role, amount and budget line's symbol.
+#[derive(Clone, Copy, Debug)]
+pub struct BriefRow {
+    pub role: Role,
+    pub amount: Amount,
+    pub line: Option<u32>,
+}
+
 fn put(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -309,6 +338,74 @@ impl<'a> Reader<'a> {
         Slug::parse(s).map_err(|rule| self.err(&format!("{s:?} is not an id ({rule})")))
     }
 
+    fn kind(&mut self) -> Result<VoucherKind, String> {
+        Ok(match self.byte()? {
+            0 => VoucherKind::Event,
+            1 => VoucherKind::Correction { of: self.uint()? },
+            2 => VoucherKind::Closing,
+            other => return Err(self.err(&format!("voucher kind {other}"))),
+        })
+    }
+
+    /// A row's role, its flags (which ids follow) and its amount.
+    fn row_head(&mut self) -> Result<(Role, u8, Amount), String> {
+        let code = self.byte()?;
+        let role = *Role::ALL.get(code as usize).ok_or_else(|| self.err(&format!("role {code}")))?;
+        let flags = self.byte()?;
+        let scale = u32::from(flags >> 3);
+        if scale > 2 {
+            return Err(self.err(&format!("row flags {flags}")));
+        }
+        let z = self.uint()?;
+        let mantissa = (z >> 1) as i64 ^ -((z & 1) as i64);
+        Ok((role, flags, Amount::from_decimal(Decimal::new(mantissa, scale))))
+    }
+
+    /// A symbol that must be an id (`ids[symbol]` says whether it parses as one).
+    fn id(&mut self, ids: &[bool]) -> Result<u32, String> {
+        let id = self.uint()?;
+        match usize::try_from(id).ok().and_then(|i| ids.get(i)) {
+            Some(true) => Ok(id as u32),
+            Some(false) => Err(self.err(&format!("symbol {id} is not an id"))),
+            None => Err(self.err(&format!("no symbol {id}"))),
+        }
+    }
+
+    /// A voucher read as `voucher` reads it, checked alike, keeping only its förbund, date,
+    /// kind and rows (into `rows`, emptied first).
+    fn brief(&mut self, ids: &[bool], rows: &mut Vec<BriefRow>) -> Result<(u32, NaiveDate, bool), String> {
+        self.take(8)?;
+        let forbund = self.id(ids)?;
+        u32::try_from(self.uint()?).map_err(|_| self.err("a voucher number over 32 bits"))?;
+        let days = i32::try_from(self.uint()?).map_err(|_| self.err("a day out of range"))?;
+        let date = NaiveDate::from_num_days_from_ce_opt(days).ok_or_else(|| self.err("a day out of range"))?;
+        for _ in 0..2 {
+            let symbol = self.uint()?;
+            if usize::try_from(symbol).map_or(true, |s| s >= ids.len()) {
+                return Err(self.err(&format!("no symbol {symbol}")));
+            }
+        }
+        let len = usize::try_from(self.uint()?).map_err(|_| self.err("a text too long"))?;
+        std::str::from_utf8(self.take(len)?).map_err(|e| self.err(&format!("text not UTF-8: {e}")))?;
+        let closing = self.kind()? == VoucherKind::Closing;
+        let count = self.uint()?;
+        rows.clear();
+        for _ in 0..count {
+            let (role, flags, amount) = self.row_head()?;
+            let mut line = None;
+            for bit in [1u8, 2, 4] {
+                if flags & bit != 0 {
+                    let id = self.id(ids)?;
+                    if bit == 2 {
+                        line = Some(id);
+                    }
+                }
+            }
+            rows.push(BriefRow { role, amount, line });
+        }
+        Ok((forbund, date, closing))
+    }
+
     fn voucher(&mut self, symbols: &Symbols) -> Result<Voucher, String> {
         let (seq, forbund) = self.head()?;
         let forbund = Slug::parse(symbols.get(forbund)?).map_err(|rule| self.err(rule))?;
@@ -319,25 +416,11 @@ impl<'a> Reader<'a> {
         let recorded_by = symbols.get(self.uint()?)?.to_string();
         let len = usize::try_from(self.uint()?).map_err(|_| self.err("a text too long"))?;
         let text = std::str::from_utf8(self.take(len)?).map_err(|e| self.err(&format!("text not UTF-8: {e}")))?;
-        let kind = match self.byte()? {
-            0 => VoucherKind::Event,
-            1 => VoucherKind::Correction { of: self.uint()? },
-            2 => VoucherKind::Closing,
-            other => return Err(self.err(&format!("voucher kind {other}"))),
-        };
+        let kind = self.kind()?;
         let count = self.uint()?;
         let mut rows = Vec::with_capacity(count.min(64) as usize);
         for _ in 0..count {
-            let code = self.byte()?;
-            let role = *Role::ALL.get(code as usize).ok_or_else(|| self.err(&format!("role {code}")))?;
-            let flags = self.byte()?;
-            let scale = u32::from(flags >> 3);
-            if scale > 2 {
-                return Err(self.err(&format!("row flags {flags}")));
-            }
-            let z = self.uint()?;
-            let mantissa = (z >> 1) as i64 ^ -((z & 1) as i64);
-            let amount = Amount::from_decimal(Decimal::new(mantissa, scale));
+            let (role, flags, amount) = self.row_head()?;
             let mut slug = |bit: u8| if flags & bit != 0 { self.slug(symbols).map(Some) } else { Ok(None) };
             let (insats, line, member) = (slug(1)?, slug(2)?, slug(4)?);
             rows.push(Row { role, amount, insats, line, member });

@@ -12,7 +12,7 @@ use finsam_domain::event::{
 };
 use finsam_domain::{Amount, Category, Decision, Event, EventKind, MemberKind, Owed, Share, Slug};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
@@ -381,7 +381,7 @@ pub struct Projection {
     pub forbund: BTreeMap<Slug, ForbundInfo>,
     /// The vouchers, in booking order (by seq, then by number), held compactly (see `book`).
     /// Not serialised with the rest: they are most of the projection, and the store keeps
-    /// their bytes apart, appended to; `with_book` puts them back.
+    /// their bytes apart, appended to; `with_voucher_bytes` puts them back.
     #[serde(skip)]
     book: Book,
     pub budgets: Vec<BudgetRecord>,
@@ -415,7 +415,7 @@ pub struct Projection {
     /// Corrected seq -> (correction seq, correction date).
     pub corrected: BTreeMap<u64, (u64, NaiveDate)>,
     /// Indexes into `budgets` per förbund and year, in seq order. This and the next three are
-    /// derived from the lists above: not stored, rebuilt on loading (see `Stored`, `with_book`).
+    /// derived from the lists above: not stored, rebuilt on loading (see `Stored`, `with_voucher_bytes`).
     #[serde(skip)]
     budget_index: BTreeMap<(Slug, i32), Vec<usize>>,
     /// Indexes into `insatser` per förbund and insats.
@@ -450,11 +450,36 @@ fn index_voucher(
         other_income_lines.insert((v.forbund.clone(), line.clone()));
     }
     let results = year_results.entry((v.forbund.clone(), v.year)).or_default();
-    // The result roles, and the equity received in a merger: a year's close moves both to equity.
-    for row in v.rows.iter().filter(|row| row.role.is_result() || row.role == Role::EquityReceived) {
-        *results.entry(row.role).or_default() += row.amount;
-    }
+    add_to_results(results, v.rows.iter().map(|r| (r.role, r.amount)));
     totals::add(totals, v);
+}
+
+/// The result roles, and the equity received in a merger: a year's close moves both to equity.
+fn add_to_results(results: &mut BTreeMap<Role, Amount>, rows: impl Iterator<Item = (Role, Amount)>) {
+    for (role, amount) in rows.filter(|(role, _)| role.is_result() || *role == Role::EquityReceived) {
+        *results.entry(role).or_default() += amount;
+    }
+}
+
+/// What `index_voucher` derives, gathered by the book's symbols while a checkpoint's vouchers
+/// are read in brief (no string is cloned per voucher), then named.
+#[derive(Default)]
+struct BriefIndexes {
+    year_results: HashMap<(u32, i32), BTreeMap<Role, Amount>>,
+    totals: HashMap<u32, BTreeMap<NaiveDate, totals::DayTotal>>,
+    other_income_lines: BTreeSet<(u32, u32)>,
+}
+
+impl BriefIndexes {
+    fn add(&mut self, v: &crate::book::BriefVoucher<'_>) {
+        let rows = || v.rows.iter().map(|r| (r.role, r.amount));
+        for line in v.rows.iter().filter(|r| r.role == Role::OtherIncome).filter_map(|r| r.line) {
+            self.other_income_lines.insert((v.forbund, line));
+        }
+        add_to_results(self.year_results.entry((v.forbund, v.date.year())).or_default(), rows());
+        let day = self.totals.entry(v.forbund).or_default().entry(v.date).or_default();
+        totals::add_to_day(day, v.closing, rows());
+    }
 }
 
 /// What a checkpoint holds of the projection: everything but the lookup indexes, which
@@ -533,26 +558,32 @@ impl Projection {
         Projection::default()
     }
 
-    /// The projection read back from a checkpoint, with the vouchers that were stored apart.
-    pub fn with_book(mut self, book: Book) -> Projection {
-        assert!(self.book.is_empty(), "a projection read from a checkpoint has no vouchers of its own");
-        self.book = book;
-        for v in self.book.iter() {
-            index_voucher(&mut self.year_results, &mut self.totals, &mut self.other_income_lines, &v);
-        }
-        self
-    }
-
-    /// As `with_book`, from the vouchers' bytes (as a checkpoint stores them), decoding each
+    /// The projection read back from a checkpoint, with the vouchers stored apart (their bytes,
+    /// as the store keeps them): each read once in brief, for the book's indexes and what is
+    /// derived from the vouchers.
     /// voucher once for the book and for what is derived from it.
     pub fn with_voucher_bytes(
         mut self,
         bytes: Vec<u8>,
         symbols: crate::book::BookSymbols,
     ) -> Result<Projection, String> {
-        assert!(self.book.is_empty(), "a projection read from a checkpoint has no vouchers of its own");
-        let (years, totals, lines) = (&mut self.year_results, &mut self.totals, &mut self.other_income_lines);
-        self.book = Book::from_parts_each(bytes, symbols, |v| index_voucher(years, totals, lines, v))?;
+        assert!(
+            self.book.is_empty() && self.totals.is_empty() && self.year_results.is_empty(),
+            "a projection read from a checkpoint has no vouchers of its own, nor what is derived from them"
+        );
+        let mut brief = BriefIndexes::default();
+        self.book = Book::from_parts_briefly(bytes, symbols, |v| brief.add(v))?;
+        let slug = |id: u32| Slug::parse(self.book.symbol(id)).expect("the book checked its ids");
+        for ((f, year), roles) in brief.year_results {
+            let results = self.year_results.entry((slug(f), year)).or_default();
+            add_to_results(results, roles.into_iter());
+        }
+        for (f, days) in brief.totals {
+            self.totals.entry(slug(f)).or_default().extend(days);
+        }
+        for (f, line) in brief.other_income_lines {
+            self.other_income_lines.insert((slug(f), slug(line)));
+        }
         Ok(self)
     }
 
@@ -567,7 +598,7 @@ impl Projection {
     }
 
     /// Builds the lookup indexes of the budgets and insatser (they are not stored in a
-    /// checkpoint; those of the vouchers are built by `with_book`).
+    /// checkpoint; those of the vouchers are built by `with_voucher_bytes`).
     fn index_lists(&mut self) {
         for (i, b) in self.budgets.iter().enumerate() {
             self.budget_index.entry((b.forbund.clone(), b.year)).or_default().push(i);

@@ -423,7 +423,8 @@ fn random_histories_keep_the_laws_of_the_books() {
             }
             let checkpoint = serde_json::to_vec(&prefix).unwrap();
             let resumed: Projection = serde_json::from_slice(&checkpoint).unwrap();
-            let mut resumed = resumed.with_book(prefix.voucher_book().clone());
+            let book = prefix.voucher_book();
+            let mut resumed = resumed.with_voucher_bytes(book.bytes_from(0).to_vec(), book.symbols()).unwrap();
             for (i, e) in events.iter().enumerate().skip(split) {
                 resumed.apply(Recorded { seq: i as u64 + 1, recorded_at: "t", recorded_by: "prop", event: e });
             }

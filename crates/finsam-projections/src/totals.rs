@@ -35,20 +35,25 @@ pub fn add(totals: &mut Totals, v: &Voucher) {
         Some(days) => days.entry(v.date).or_default(),
         None => totals.entry(v.forbund.clone()).or_default().entry(v.date).or_default(),
     };
+    add_to_day(day, v.kind == VoucherKind::Closing, v.rows.iter().map(|r| (r.role, r.amount)));
+}
+
+/// Adds one voucher's rows (role, amount) to the totals of its day; `closing` when it closes a
+/// year.
+pub fn add_to_day(day: &mut DayTotal, closing: bool, rows: impl Iterator<Item = (Role, Amount)>) {
     day.vouchers += 1;
-    let closing = v.kind == VoucherKind::Closing;
-    for row in &v.rows {
-        let at = match day.roles.iter().position(|t| t.role == row.role) {
+    for (role, amount) in rows {
+        let at = match day.roles.iter().position(|t| t.role == role) {
             Some(i) => i,
             None => {
-                day.roles.push(RoleTotal { role: row.role, amount: Amount::ZERO, closing: Amount::ZERO });
+                day.roles.push(RoleTotal { role, amount: Amount::ZERO, closing: Amount::ZERO });
                 day.roles.len() - 1
             }
         };
         let t = &mut day.roles[at];
-        t.amount += row.amount;
+        t.amount += amount;
         if closing {
-            t.closing += row.amount;
+            t.closing += amount;
         }
     }
 }

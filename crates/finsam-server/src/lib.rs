@@ -90,6 +90,9 @@ pub struct Shared {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Set when an fdatasync failed: nothing more is acknowledged; the store must be reopened.
     failed: Mutex<Option<String>>,
+    /// Set when the background scrub found the log damaged: the store records nothing more
+    /// (what was acknowledged before stays acknowledged); reads go on.
+    damaged: Mutex<Option<String>>,
     users: RwLock<Users>,
     access: Mutex<AccessLog>,
     /// The access log's writer thread: a request's line is written (with the lines of the
@@ -470,9 +473,73 @@ fn init_logging() {
         .try_init();
 }
 
+/// How the service looks after its store while it runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Upkeep {
+    /// The background scrub walks the log's whole chain once at start and then this often.
+    pub scrub_every: Duration,
+    /// The derived state is saved this often when events were recorded since the last save
+    /// (and always at a clean stop), so that the next start, or a command after a crash,
+    /// replays only what came after it.
+    pub save_every: Duration,
+}
+
+impl Default for Upkeep {
+    fn default() -> Upkeep {
+        Upkeep { scrub_every: Duration::from_secs(3600), save_every: Duration::from_secs(300) }
+    }
+}
+
+/// Walks the log's hash chain up to what the writer has written, at start and then every
+/// `every`. If the chain is broken, or ends anywhere but where the writer wrote, the store
+/// records nothing more and `/healthz` says why; reads go on.
+fn scrubber(shared: Arc<Shared>, every: Duration) {
+    loop {
+        let point = shared.store.lock().expect("the store's lock is never poisoned").scrub_point();
+        let started = Instant::now();
+        match finsam_store::scrub(&shared.dir, &point) {
+            Ok(()) => {
+                shared.metrics.scrub_passes.inc();
+                shared.metrics.scrubbed_head.set(i64::try_from(point.head.seq).unwrap_or(i64::MAX));
+                tracing::info!(
+                    "scrub: the log's chain is intact up to seq {} ({} bytes in {:.2} s)",
+                    point.head.seq,
+                    point.log_len,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Err(e) => {
+                let reason = format!(
+                    "the background scrub found the log damaged: {e}; nothing more is recorded (run `finsam audit verify`)"
+                );
+                tracing::error!("{reason}");
+                *shared.damaged.lock().expect("the lock is never poisoned") = Some(reason.clone());
+                shared.store.lock().expect("the store's lock is never poisoned").refuse_writes(reason);
+                return;
+            }
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Saves the derived state every `every` when events were recorded since the last save. The
+/// writer waits meanwhile (the save reads the books it changes).
+fn saver(shared: Arc<Shared>, every: Duration) {
+    loop {
+        std::thread::sleep(every);
+        let mut store = shared.store.lock().expect("the store's lock is never poisoned");
+        let started = Instant::now();
+        match store.save_checkpoint() {
+            Ok(true) => shared.metrics.checkpoint_save.observe(started.elapsed()),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+}
+
 /// Opens the store for writing and serves it until a stop signal; then saves the derived
 /// state and makes the access log durable.
-pub async fn serve(dir: PathBuf, listen: String) -> Result<(), finsam_app::output::Failure> {
+pub async fn serve(dir: PathBuf, listen: String, upkeep: Upkeep) -> Result<(), finsam_app::output::Failure> {
     use finsam_app::output::Failure;
     init_logging();
     let (store, report) = Store::open(&dir)?;
@@ -490,6 +557,7 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), finsam_app::outpu
         snapshot: RwLock::new(Arc::new(Snapshot::of(&store))),
         store: Mutex::new(store),
         failed: Mutex::new(None),
+        damaged: Mutex::new(None),
         users: RwLock::new(users),
         access: Mutex::new(access),
         access_lines,
@@ -517,6 +585,16 @@ pub async fn serve(dir: PathBuf, listen: String) -> Result<(), finsam_app::outpu
         .name("finsam-access".into())
         .spawn(move || access_writer(a, to_write))
         .map_err(|e| Failure { code: 1, message: format!("cannot start the access log's writer: {e}") })?;
+    let c = shared.clone();
+    std::thread::Builder::new()
+        .name("finsam-scrub".into())
+        .spawn(move || scrubber(c, upkeep.scrub_every))
+        .map_err(|e| Failure { code: 1, message: format!("cannot start the scrub: {e}") })?;
+    let c = shared.clone();
+    std::thread::Builder::new()
+        .name("finsam-saver".into())
+        .spawn(move || saver(c, upkeep.save_every))
+        .map_err(|e| Failure { code: 1, message: format!("cannot start the saver: {e}") })?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| Failure::usage(format!("cannot listen on {listen}: {e}")))?;

@@ -24,6 +24,12 @@ pub(crate) struct Metrics {
     /// set when the metrics are read.
     pub(crate) cpu_seconds: prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
     pub(crate) max_resident_bytes: Gauge,
+    /// Passes of the background scrub that found the chain intact, and the seq the last one
+    /// reached.
+    pub(crate) scrub_passes: Counter,
+    pub(crate) scrubbed_head: Gauge,
+    /// Saving the derived state while serving (the checkpoint, its vouchers, the totals).
+    pub(crate) checkpoint_save: Seconds,
 }
 
 pub(crate) type Counter = prometheus_client::metrics::counter::Counter;
@@ -102,6 +108,20 @@ impl Metrics {
         let start = Gauge::default();
         start.set(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64));
         registry.register("process_start_time_seconds", "When the process started (Unix time)", start);
+        let scrub_passes = Counter::default();
+        registry.register(
+            "finsam_scrub_passes",
+            "Passes of the background scrub that found the log's chain intact",
+            scrub_passes.clone(),
+        );
+        let scrubbed_head = Gauge::default();
+        registry.register("finsam_scrubbed_head", "The seq the last intact scrub reached", scrubbed_head.clone());
+        let checkpoint_save = Seconds(latency());
+        registry.register(
+            "finsam_checkpoint_save_seconds",
+            "Saving the derived state while serving (the writer waits meanwhile)",
+            checkpoint_save.0.clone(),
+        );
         Metrics {
             registry,
             events_appended,
@@ -116,6 +136,9 @@ impl Metrics {
             head,
             cpu_seconds,
             max_resident_bytes,
+            scrub_passes,
+            scrubbed_head,
+            checkpoint_save,
         }
     }
 }

@@ -119,7 +119,7 @@ pub struct Health {
     pub ok: bool,
     /// The seq of the last durable event.
     pub head: u64,
-    /// Why nothing more is acknowledged (after a failed fdatasync).
+    /// Why nothing more is recorded (a failed fdatasync, or damage the background scrub found).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }

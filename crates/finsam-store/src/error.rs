@@ -31,9 +31,10 @@ pub enum StoreError {
         .path.display()
     )]
     Damaged { path: PathBuf, line: u64, offset: u64, problem: String },
-    /// An fsync (or the undo of a failed write) failed earlier: the writer stops for good,
-    /// because after a failed fsync the kernel may have dropped the dirty pages.
-    #[error("the writer stopped after a failed sync and will not retry: {reason}")]
+    /// The writer stopped for good: an fsync (or the undo of a failed write) failed earlier
+    /// (after a failed fsync the kernel may have dropped the dirty pages), or the background
+    /// scrub found the log damaged. `reason` says which.
+    #[error("the writer records nothing more until the store is reopened: {reason}")]
     Poisoned { reason: String },
     #[error("could not {action} {}: {source}", .path.display())]
     Io { path: PathBuf, action: &'static str, source: std::io::Error },

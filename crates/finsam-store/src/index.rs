@@ -197,15 +197,6 @@ impl Derived {
     /// vouchers file it stands on is whole. Whether it stands for the log is the caller's to
     /// check (`seq`, `hash`, `log_len`).
     pub fn load_checkpoint(&mut self) -> Option<Checkpoint> {
-        self.load_checkpoint_meanwhile(|_| ()).map(|(checkpoint, ())| checkpoint)
-    }
-
-    /// `load_checkpoint`, running `meanwhile` with the checkpoint's `log_len` on another thread
-    /// while the vouchers are read (a writer checks the log's chain up to it meanwhile).
-    pub fn load_checkpoint_meanwhile<R: Send>(
-        &mut self,
-        meanwhile: impl FnOnce(u64) -> R + Send,
-    ) -> Option<(Checkpoint, R)> {
         let key = self.key?;
         let bytes = read_all(&self.dir.join(CHECKPOINT_FILE))?;
         let body = unseal(key, &bytes)?;
@@ -217,21 +208,15 @@ impl Derived {
         {
             return None;
         }
-        let log_len = checkpoint.log_len;
-        let (projection, result) = std::thread::scope(|scope| {
-            let other = scope.spawn(move || meanwhile(log_len));
-            let symbols = std::mem::take(&mut checkpoint.symbols);
-            let projection = read_vouchers(&self.dir.join(VOUCHERS_FILE), &checkpoint.vouchers)
-                .and_then(|bytes| std::mem::take(&mut checkpoint.projection).with_voucher_bytes(bytes, symbols).ok());
-            (projection, other.join().expect("the other half of loading a checkpoint does not panic"))
-        });
-        let projection = projection?;
+        let symbols = std::mem::take(&mut checkpoint.symbols);
+        let projection = read_vouchers(&self.dir.join(VOUCHERS_FILE), &checkpoint.vouchers)
+            .and_then(|bytes| std::mem::take(&mut checkpoint.projection).with_voucher_bytes(bytes, symbols).ok())?;
         if projection.voucher_book().len() != checkpoint.vouchers.count {
             return None;
         }
         checkpoint.projection = projection;
         self.saved = checkpoint.vouchers.clone();
-        Some((checkpoint, result))
+        Some(checkpoint)
     }
 
     /// Forgets the files (after a rebuild starts from nothing): the next save writes the

@@ -13,6 +13,7 @@ pub mod key;
 mod lines;
 pub mod log;
 pub mod progress;
+pub mod scrub;
 pub mod store;
 pub mod underlag;
 pub mod verify;
@@ -20,6 +21,7 @@ pub mod verify;
 pub use envelope::{Envelope, Head, GENESIS_HASH};
 pub use error::StoreError;
 pub use log::{FileLog, LogBackend, MemoryLog};
+pub use scrub::{scrub, ScrubPoint};
 pub use store::{
     init, open_totals, open_view, read_events, read_log, GroupRequest, OpenReport, Recorded, Snapshot, StopSwitch,
     Store, View,

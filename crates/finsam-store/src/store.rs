@@ -4,7 +4,7 @@
 use crate::envelope::{content_digest, Envelope, Head};
 use crate::error::StoreError;
 use crate::index::{Derived, Index};
-use crate::log::{scan_file, verify_chain_prefix, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch};
+use crate::log::{scan_file, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch};
 use finsam_domain::Slug;
 use finsam_domain::{Event, Ledger, Rejection, Rule};
 use finsam_projections::projection::Recorded as RecordedEvent;
@@ -249,45 +249,23 @@ struct CaughtUp {
 }
 
 /// Loads the checkpoint — when it carries this user's seal and stands for exactly the log
-/// beside it — and replays the log's tail into the ledger, the projection and the index. With
-/// `verify_prefix`, the hash chain of the checkpointed prefix is re-verified first (writers
-/// do; readers trust the checkpoint's last line, so that a report reads only the new tail).
-fn catch_up(
-    log: &Path,
-    derived: Option<&mut Derived>,
-    rebuild: bool,
-    verify_prefix: bool,
-) -> Result<CaughtUp, StoreError> {
+/// beside it (the line that ends at its `log_len` is its head: same seq, same hash) — and
+/// replays the log's tail into the ledger, the projection and the index. The prefix the
+/// checkpoint stands for is not read again: the seal says this user's finsam computed the
+/// checkpoint from it, and the head binds it to this log. Damage in the middle of the log is
+/// `audit verify`'s to find, and the background scrub's of `finsam serve` (`scrub`). A
+/// `writer` also keeps where each line starts.
+fn catch_up(log: &Path, derived: Option<&mut Derived>, rebuild: bool, writer: bool) -> Result<CaughtUp, StoreError> {
     let mut report = OpenReport { derived_rebuilt: rebuild, ..OpenReport::default() };
-    // A writer checks the chain of the prefix the checkpoint stands for while its vouchers load.
     let derived_dir = derived.as_ref().map(|d| d.dir().to_path_buf());
-    let loaded = match derived {
-        Some(d) if !rebuild => {
-            d.load_checkpoint_meanwhile(|log_len| verify_prefix.then(|| verify_chain_prefix(log, log_len)))
-        }
+    let checkpoint = match derived {
+        Some(d) if !rebuild => d.load_checkpoint(),
         _ => None,
-    };
-    let (checkpoint, prefix) = match loaded {
-        Some((cp, prefix)) => (Some(cp), prefix),
-        None => (None, None),
     };
     let checkpoint = checkpoint.filter(|cp| {
         cp.seq == 0 && cp.log_len == 0
             || line_ending_at(log, cp.log_len).is_some_and(|e| e.seq == cp.seq && e.hash == cp.hash)
     });
-    if let (Some(cp), Some(prefix)) = (&checkpoint, prefix) {
-        // The checkpoint stands for the prefix it was computed from: its chain must be intact
-        // before anything is built on it (a damaged line stops the store).
-        let head = prefix?;
-        if head.seq != cp.seq || head.hash != cp.hash {
-            return Err(StoreError::Damaged {
-                path: log.to_path_buf(),
-                line: head.seq,
-                offset: cp.log_len,
-                problem: format!("the log's head at byte {} is {head}, but it was {}:{}", cp.log_len, cp.seq, cp.hash),
-            });
-        }
-    }
     let (mut ledger, mut projection, mut index, offset, head) = match checkpoint {
         Some(cp) => (cp.ledger, cp.projection, cp.index, cp.log_len, Head { seq: cp.seq, hash: cp.hash }),
         None => {
@@ -299,7 +277,7 @@ fn catch_up(
     // used), then those of the tail as it is read. A reader keeps none: it reads the hint
     // itself when it needs a line.
     let mut line_starts = match (offset, derived_dir) {
-        _ if !verify_prefix => None,
+        _ if !writer => None,
         (0, _) => Some(Vec::new()),
         (_, Some(d)) => crate::lines::load(&d).filter(|s| s.len() as u64 == head.seq),
         _ => None,
@@ -501,6 +479,12 @@ impl Store<FileLog> {
 }
 
 impl Store<FileLog> {
+    /// What the background scrub walks to: the log's length and head as this writer has
+    /// written them (the group last written, durable or about to be).
+    pub fn scrub_point(&self) -> crate::scrub::ScrubPoint {
+        crate::scrub::ScrubPoint { log_len: self.log_len, head: self.backend.head().clone() }
+    }
+
     /// A second handle on the log file, for the thread that makes `write_group`'s groups durable.
     pub fn log_sync_handle(&self) -> Result<File, StoreError> {
         self.backend.sync_handle()
@@ -889,17 +873,23 @@ impl<B: LogBackend> Store<B> {
         Ok(())
     }
 
+    /// Stops the writer for good: every write from now on is refused with `reason` (the
+    /// background scrub found the log damaged). Reopening the store is the only way back.
+    pub fn refuse_writes(&mut self, reason: String) {
+        self.poisoned.get_or_insert(reason);
+    }
+
     /// Saves the checkpoint of the derived state, if anything was recorded since the last one.
     /// Call it once a command has recorded what it will record: a command that records many
     /// batches saves one checkpoint, not one per batch. A failure here is never a failure of
     /// the recording (the log is already durable): the caller reports it as a warning, and the
-    /// next open replays the tail.
-    pub fn save_checkpoint(&mut self) -> Result<(), StoreError> {
+    /// next open replays the tail. True when something was saved.
+    pub fn save_checkpoint(&mut self) -> Result<bool, StoreError> {
         if !self.checkpoint_behind {
-            return Ok(());
+            return Ok(false);
         }
         let Some(derived) = self.derived.as_mut() else {
-            return Ok(());
+            return Ok(false);
         };
         derived
             .save(self.backend.head(), self.log_len, &self.ledger, &self.projection, &self.index)
@@ -911,7 +901,7 @@ impl<B: LogBackend> Store<B> {
             })
             .map_err(|e| StoreError::io(derived.dir(), "save the derived state (the log is unaffected) in", e))?;
         self.checkpoint_behind = false;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -1288,5 +1278,118 @@ mod replay_tests {
         assert_eq!((position.events, position.last_seq), (2, 5));
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod sealed_checkpoint_tests {
+    use super::*;
+    use finsam_domain::input::parse_batch;
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/../../fixtures/{name}.jsonl", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// A store in the temp dir with these fixtures recorded, one batch each, and the derived
+    /// state saved after each.
+    fn store_of(name: &str, fixtures: &[&str]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("finsam-sealed-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        init(&dir).unwrap();
+        let (mut store, _) = Store::open(&dir).unwrap();
+        for f in fixtures {
+            store.record(&parse_batch(fixture(f).as_bytes()).unwrap(), "t", None).unwrap();
+            store.save_checkpoint().unwrap();
+        }
+        dir
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        let _ = std::fs::remove_dir_all(to);
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+
+    /// The line number `Store::open` stops at, or `None` when it opens.
+    fn damage_found_on_open(dir: &Path) -> Option<u64> {
+        match Store::open(dir) {
+            Ok(_) => None,
+            Err(StoreError::Damaged { line, .. }) => Some(line),
+            Err(e) => panic!("opening fails only for damage here: {e}"),
+        }
+    }
+
+    /// A writer trusts the prefix its checkpoint stands for only when the checkpoint carries
+    /// this user's seal and is bound to this log's head; a forged, stale or mismatched one is
+    /// refused, and the log is replayed from its first line (which finds the damage). Damage
+    /// under a good checkpoint is the scrub's to find.
+    #[test]
+    fn a_writer_trusts_only_a_sealed_checkpoint_bound_to_the_head_and_the_scrub_finds_what_it_skips() {
+        let dir = store_of("main", &["00-forbund", "10-vasteras-2021"]);
+        let early = dir.join("derived-early");
+        copy_dir(&dir.join(DERIVED_DIR), &early);
+        let (mut store, _) = Store::open(&dir).unwrap();
+        store.record(&parse_batch(fixture("15-vastra-malardalen").as_bytes()).unwrap(), "t", None).unwrap();
+        store.save_checkpoint().unwrap();
+        let point = store.scrub_point();
+        assert!(crate::scrub::scrub(&dir, &point).is_ok(), "the scrub passes an intact log");
+        drop(store);
+        let good = dir.join("derived-good");
+        copy_dir(&dir.join(DERIVED_DIR), &good);
+
+        // One letter of line 3 changed: the line no longer hashes to the hash it states.
+        let log = dir.join(LOG_FILE);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let event = lines[2].find("\"event\"").unwrap();
+        let at = event + lines[2][event..].find('a').unwrap();
+        lines[2].replace_range(at..at + 1, "b");
+        let tampered = lines.join("\n") + "\n";
+        assert_eq!(tampered.len(), text.len());
+        std::fs::write(&log, &tampered).unwrap();
+
+        // The sealed checkpoint at the head: the writer opens without reading the prefix…
+        let (store, report) = Store::open(&dir).unwrap();
+        assert_eq!(report.events_replayed, 0, "the prefix under the checkpoint is not read again");
+        // …and the scrub finds the line.
+        match crate::scrub::scrub(&dir, &store.scrub_point()) {
+            Err(StoreError::Damaged { line, problem, .. }) => {
+                assert_eq!(line, 3, "{problem}");
+                assert!(problem.contains("hash mismatch"), "{problem}");
+            }
+            other => panic!("the scrub finds the changed line: {other:?}"),
+        }
+        drop(store);
+
+        // Forged: a byte of the checkpoint changed without its seal.
+        let checkpoint = dir.join(DERIVED_DIR).join("checkpoint.json");
+        let mut bytes = std::fs::read(&checkpoint).unwrap();
+        let at = bytes.iter().position(|b| *b == b':').unwrap() + 1;
+        bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+        std::fs::write(&checkpoint, &bytes).unwrap();
+        assert_eq!(damage_found_on_open(&dir), Some(3), "a forged checkpoint is refused: the log is replayed");
+
+        // Mismatched: sealed by this user, but of another log.
+        let other = store_of("other", &["00-forbund", "20-norra-vastmanland-2023"]);
+        copy_dir(&other.join(DERIVED_DIR), &dir.join(DERIVED_DIR));
+        assert_eq!(damage_found_on_open(&dir), Some(3), "another log's checkpoint is refused");
+
+        // Stale: sealed and of this log, but for a head the log no longer has (cut back).
+        copy_dir(&good, &dir.join(DERIVED_DIR));
+        let without_last_line = tampered.trim_end().rfind('\n').unwrap() + 1;
+        std::fs::write(&log, &tampered.as_bytes()[..without_last_line]).unwrap();
+        assert_eq!(damage_found_on_open(&dir), Some(3), "a checkpoint beyond the log's head is refused");
+
+        // An earlier checkpoint still bound to its line is a prefix of this log: it is used, and
+        // only the tail after it is read.
+        std::fs::write(&log, &tampered).unwrap();
+        copy_dir(&early, &dir.join(DERIVED_DIR));
+        let (_, report) = Store::open(&dir).unwrap();
+        assert!(report.events_replayed > 0 && !report.derived_rebuilt, "the tail after the earlier checkpoint");
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&other);
     }
 }

@@ -42,12 +42,13 @@ pub(crate) async fn schema(UrlPath(name): UrlPath<String>) -> Answer {
     summary = "Whether the server is up, and the log's head",
     responses(
         (status = 200, description = "up", body = openapi::Health),
-        (status = 503, description = "up, but acknowledging nothing more (a failed fdatasync)", body = openapi::Health),
+        (status = 503, description = "up, but recording nothing more (a failed fdatasync, or the background scrub found the log damaged); reads go on", body = openapi::Health),
     )
 )]
 pub(crate) async fn healthz(State(s): State<Shared_>) -> Answer {
     let head = s.snapshot().head.seq;
     let problem = s.failed.lock().expect("the lock is never poisoned").clone();
+    let problem = problem.or_else(|| s.damaged.lock().expect("the lock is never poisoned").clone());
     let status = if problem.is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let body = openapi::Health { ok: problem.is_none(), head, problem };
     Answer::json(status, format!("{}\n", serde_json::to_string(&body).expect("an answer serialises")))
