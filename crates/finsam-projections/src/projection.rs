@@ -461,6 +461,23 @@ fn add_to_results(results: &mut BTreeMap<Role, Amount>, rows: impl Iterator<Item
     }
 }
 
+/// A checkpoint's vouchers, read (`Projection::read_vouchers`) and waiting to join the rest of
+/// the projection (`Projection::with_vouchers`).
+pub struct StoredVouchers {
+    book: Book,
+    brief: BriefIndexes,
+}
+
+impl StoredVouchers {
+    pub fn len(&self) -> usize {
+        self.book.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.book.is_empty()
+    }
+}
+
 /// What `index_voucher` derives, gathered by the book's symbols while a checkpoint's vouchers
 /// are read in brief (no string is cloned per voucher), then named.
 #[derive(Default)]
@@ -559,20 +576,29 @@ impl Projection {
     }
 
     /// The projection read back from a checkpoint, with the vouchers stored apart (their bytes,
-    /// as the store keeps them): each read once in brief, for the book's indexes and what is
-    /// derived from the vouchers.
-    /// voucher once for the book and for what is derived from it.
-    pub fn with_voucher_bytes(
-        mut self,
-        bytes: Vec<u8>,
-        symbols: crate::book::BookSymbols,
-    ) -> Result<Projection, String> {
+    /// as the store keeps them): `read_vouchers`, then `with_vouchers`.
+    pub fn with_voucher_bytes(self, bytes: Vec<u8>, symbols: crate::book::BookSymbols) -> Result<Projection, String> {
+        Ok(self.with_vouchers(Projection::read_vouchers(bytes, symbols)?))
+    }
+
+    /// A checkpoint's vouchers read back from their bytes, each once and in brief, into the
+    /// book with its indexes and what is derived from the vouchers (the totals, the year
+    /// results). Needs nothing else of the projection, so that a store reads the vouchers while
+    /// it reads the rest of the checkpoint.
+    pub fn read_vouchers(bytes: Vec<u8>, symbols: crate::book::BookSymbols) -> Result<StoredVouchers, String> {
+        let mut brief = BriefIndexes::default();
+        let book = Book::from_parts_briefly(bytes, symbols, |v| brief.add(v))?;
+        Ok(StoredVouchers { book, brief })
+    }
+
+    /// The projection read back from a checkpoint (without its vouchers) joined with its vouchers.
+    pub fn with_vouchers(mut self, vouchers: StoredVouchers) -> Projection {
         assert!(
             self.book.is_empty() && self.totals.is_empty() && self.year_results.is_empty(),
             "a projection read from a checkpoint has no vouchers of its own, nor what is derived from them"
         );
-        let mut brief = BriefIndexes::default();
-        self.book = Book::from_parts_briefly(bytes, symbols, |v| brief.add(v))?;
+        let StoredVouchers { book, brief } = vouchers;
+        self.book = book;
         let slug = |id: u32| Slug::parse(self.book.symbol(id)).expect("the book checked its ids");
         for ((f, year), roles) in brief.year_results {
             let results = self.year_results.entry((slug(f), year)).or_default();
@@ -584,7 +610,7 @@ impl Projection {
         for (f, line) in brief.other_income_lines {
             self.other_income_lines.insert((slug(f), slug(line)));
         }
-        Ok(self)
+        self
     }
 
     /// The vouchers, compactly held.

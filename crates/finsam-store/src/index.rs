@@ -24,17 +24,31 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// A snapshot of the ledger at a point of the log, so that opening reads only the tail.
-#[derive(Deserialize)]
 pub struct Checkpoint {
-    pub version: u32,
     pub seq: u64,
     pub hash: String,
     /// The log's length in bytes at `seq`.
     pub log_len: u64,
     pub ledger: Ledger,
-    /// Without its vouchers until `load_checkpoint` puts them back from the vouchers file.
+    /// With its vouchers, read back from the vouchers file.
     pub projection: Projection,
     pub index: Index,
+}
+
+/// A checkpoint file as first read: the small members parsed, the large ones still text, so
+/// that they are parsed while the vouchers are read.
+#[derive(Deserialize)]
+struct CheckpointParts<'a> {
+    version: u32,
+    seq: u64,
+    hash: String,
+    log_len: u64,
+    #[serde(borrow)]
+    ledger: &'a serde_json::value::RawValue,
+    #[serde(borrow)]
+    projection: &'a serde_json::value::RawValue,
+    #[serde(borrow)]
+    index: &'a serde_json::value::RawValue,
     vouchers: SavedVouchers,
     symbols: BookSymbols,
 }
@@ -200,23 +214,35 @@ impl Derived {
         let key = self.key?;
         let bytes = read_all(&self.dir.join(CHECKPOINT_FILE))?;
         let body = unseal(key, &bytes)?;
-        let mut checkpoint: Checkpoint = serde_json::from_slice(body).ok()?;
-        if checkpoint.version != CHECKPOINT_VERSION
-            || checkpoint.ledger.head() != checkpoint.seq
-            || checkpoint.projection.head != checkpoint.seq
-            || !checkpoint.index.consistent_with(checkpoint.seq)
-        {
+        let parts: CheckpointParts<'_> = serde_json::from_slice(body).ok()?;
+        if parts.version != CHECKPOINT_VERSION {
             return None;
         }
-        let symbols = std::mem::take(&mut checkpoint.symbols);
-        let projection = read_vouchers(&self.dir.join(VOUCHERS_FILE), &checkpoint.vouchers)
-            .and_then(|bytes| std::mem::take(&mut checkpoint.projection).with_voucher_bytes(bytes, symbols).ok())?;
-        if projection.voucher_book().len() != checkpoint.vouchers.count {
+        // The vouchers on another thread, the ledger, the projection's lists and the indexes on
+        // this one.
+        let path = self.dir.join(VOUCHERS_FILE);
+        let (saved, symbols) = (&parts.vouchers, parts.symbols);
+        let (vouchers, rest) = std::thread::scope(|scope| {
+            let vouchers = scope.spawn(move || Projection::read_vouchers(read_vouchers(&path, saved)?, symbols).ok());
+            let rest = || -> Option<(Ledger, Projection, Index)> {
+                let ledger = serde_json::from_str(parts.ledger.get()).ok()?;
+                let projection = serde_json::from_str(parts.projection.get()).ok()?;
+                Some((ledger, projection, serde_json::from_str(parts.index.get()).ok()?))
+            };
+            let rest = rest();
+            (vouchers.join().expect("reading the vouchers does not panic"), rest)
+        });
+        let ((ledger, projection, index), vouchers) = (rest?, vouchers?);
+        let seq = parts.seq;
+        if ledger.head() != seq || projection.head != seq || !index.consistent_with(seq) {
             return None;
         }
-        checkpoint.projection = projection;
-        self.saved = checkpoint.vouchers.clone();
-        Some(checkpoint)
+        if vouchers.len() != parts.vouchers.count {
+            return None;
+        }
+        let projection = projection.with_vouchers(vouchers);
+        self.saved = parts.vouchers;
+        Some(Checkpoint { seq, hash: parts.hash, log_len: parts.log_len, ledger, projection, index })
     }
 
     /// Forgets the files (after a rebuild starts from nothing): the next save writes the
@@ -238,6 +264,27 @@ impl Derived {
         let Some(key) = self.key else {
             return Ok(());
         };
+        // The totals (bound to the head on their own) on another thread; the vouchers, then the
+        // checkpoint that names them, on this one.
+        let totals = self.dir.join(TOTALS_FILE);
+        let (checkpoint, totals) = std::thread::scope(|scope| {
+            let totals = scope.spawn(|| write_totals(&totals, key, head, log_len, projection));
+            let checkpoint = self.save_checkpoint(key, head, log_len, ledger, projection, index);
+            (checkpoint, totals.join().expect("writing the totals does not panic"))
+        });
+        checkpoint.and(totals)
+    }
+
+    /// Appends the new vouchers, then replaces the checkpoint that names them.
+    fn save_checkpoint(
+        &mut self,
+        key: &Key,
+        head: &Head,
+        log_len: u64,
+        ledger: &Ledger,
+        projection: &Projection,
+        index: &Index,
+    ) -> std::io::Result<()> {
         let path = self.dir.join(VOUCHERS_FILE);
         let mut saved = self.saved.clone();
         append_vouchers(&path, &mut saved, projection.voucher_book())?;
@@ -257,8 +304,7 @@ impl Derived {
         replace_file(&self.dir.join(CHECKPOINT_FILE), |out| {
             out.write_all(&body)?;
             writeln!(out, "\n{}", seal_line(key, &body))
-        })?;
-        write_totals(&self.dir.join(TOTALS_FILE), key, head, log_len, projection)
+        })
     }
 
     /// The totals, with the days of `only` (or of every förbund), if they carry this key's
