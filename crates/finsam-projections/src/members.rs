@@ -111,15 +111,11 @@ impl Contributions {
 impl Projection {
     /// The years for which a förbund's contributions were decided (as of `at`).
     pub fn contribution_years(&self, f: &Slug, at: At) -> Vec<i32> {
-        let mut years: Vec<i32> = self
-            .contributions
-            .iter()
-            .filter(|c| &c.forbund == f && c.paid_by.is_none() && self.live(c.seq, c.date, at))
-            .map(|c| c.year)
-            .collect();
-        years.sort();
-        years.dedup();
-        years
+        self.contribution_years_recorded(f)
+            .filter(|year| {
+                self.contributions_for(f, *year).any(|c| c.paid_by.is_none() && self.live(c.seq, c.date, at))
+            })
+            .collect()
     }
 
     /// Whether a record counts as of `at`: recorded by then, dated by then, and not corrected
@@ -144,8 +140,7 @@ impl Projection {
         }
         let mut paid_by: BTreeMap<Slug, Amount> = BTreeMap::new();
         let mut decided_years = false;
-        for c in self.contributions.iter().filter(|c| &c.forbund == f && c.year == year && self.live(c.seq, c.date, at))
-        {
+        for c in self.contributions_for(f, year).filter(|c| self.live(c.seq, c.date, at)) {
             let row = rows.entry(c.member.clone()).or_insert_with(|| {
                 order.push(c.member.clone());
                 let known = info.members.iter().find(|m| m.0 == c.member);
@@ -234,9 +229,8 @@ impl Projection {
         let month_end = at.as_of.succ_opt().is_none_or(|next| next.month() != at.as_of.month());
         let months = if month_end { at.as_of.month() } else { at.as_of.month() - 1 };
         let decided: Amount = self
-            .contributions
-            .iter()
-            .filter(|c| &c.forbund == f && c.paid_by.is_none() && c.year == year && c.date.year() == year)
+            .contributions_for(f, year)
+            .filter(|c| c.paid_by.is_none() && c.date.year() == year)
             .filter(|c| self.live(c.seq, c.date, at))
             .map(|c| c.amount)
             .sum();
@@ -264,8 +258,7 @@ impl Projection {
     pub fn open_installments(&self, f: &Slug, year: i32, at: At) -> Vec<OpenInstallment> {
         let mut parts: BTreeMap<Slug, Vec<(NaiveDate, Amount)>> = BTreeMap::new();
         let mut paid: BTreeMap<Slug, Amount> = BTreeMap::new();
-        for c in self.contributions.iter().filter(|c| &c.forbund == f && c.year == year && self.live(c.seq, c.date, at))
-        {
+        for c in self.contributions_for(f, year).filter(|c| self.live(c.seq, c.date, at)) {
             match &c.paid_by {
                 None if c.installments.is_empty() => {
                     parts.entry(c.member.clone()).or_default().push((c.date, c.amount))

@@ -427,6 +427,11 @@ pub struct Projection {
     /// Indexes into `grants` per förbund, insats and year, in seq order.
     #[serde(skip)]
     grant_index: BTreeMap<(Slug, Slug, i32), Vec<usize>>,
+    /// Indexes into `contributions` per förbund and year (the year they are for), in seq order:
+    /// a report of one year reads that year's decisions and payments, not every förbund's
+    /// history.
+    #[serde(skip)]
+    contribution_index: BTreeMap<(Slug, i32), Vec<usize>>,
     /// The running sum of the result roles' rows per förbund and year, for the year's close.
     #[serde(skip)]
     year_results: BTreeMap<(Slug, i32), BTreeMap<Role, Amount>>,
@@ -561,6 +566,7 @@ impl From<Stored> for Projection {
             insats_index: BTreeMap::new(),
             invoice_index: BTreeMap::new(),
             grant_index: BTreeMap::new(),
+            contribution_index: BTreeMap::new(),
             year_results: BTreeMap::new(),
             totals: Totals::new(),
             other_income_lines: BTreeSet::new(),
@@ -636,6 +642,26 @@ impl Projection {
         for (i, g) in self.grants.iter().enumerate() {
             self.grant_index.entry((g.forbund.clone(), g.insats.clone(), g.year)).or_default().push(i);
         }
+        for (i, c) in self.contributions.iter().enumerate() {
+            self.contribution_index.entry((c.forbund.clone(), c.year)).or_default().push(i);
+        }
+    }
+
+    fn push_contribution(&mut self, c: ContributionRecord) {
+        self.contribution_index.entry((c.forbund.clone(), c.year)).or_default().push(self.contributions.len());
+        self.contributions.push(c);
+    }
+
+    /// The decisions and payments of one förbund's contributions for one year, in seq order.
+    pub fn contributions_for(&self, f: &Slug, year: i32) -> impl Iterator<Item = &ContributionRecord> + '_ {
+        let at = self.contribution_index.get(&(f.clone(), year));
+        at.into_iter().flatten().map(|i| &self.contributions[*i])
+    }
+
+    /// The years a förbund has contributions for (decided or paid), in order.
+    pub fn contribution_years_recorded(&self, f: &Slug) -> impl Iterator<Item = i32> + '_ {
+        let f = f.clone();
+        self.contribution_index.range((f.clone(), i32::MIN)..=(f, i32::MAX)).map(|((_, year), _)| *year)
     }
 
     /// The grants (and changes and reversals of grants) of one insats for one year, in seq order.
@@ -763,7 +789,7 @@ impl Projection {
                 let settles = owed.settles(*amount);
                 owed.settled += settles;
                 self.contribution_effects.insert(r.seq, (f.clone(), member.clone(), *year, Amount::ZERO, settles));
-                self.contributions.push(ContributionRecord {
+                self.push_contribution(ContributionRecord {
                     seq: r.seq,
                     forbund: f.clone(),
                     member: member.clone(),
@@ -797,7 +823,7 @@ impl Projection {
                 income.member = Some(member.clone());
                 self.owed_mut(f, member, *year).decided += *amount;
                 self.contribution_effects.insert(r.seq, (f.clone(), member.clone(), *year, *amount, Amount::ZERO));
-                self.contributions.push(ContributionRecord {
+                self.push_contribution(ContributionRecord {
                     seq: r.seq,
                     forbund: f.clone(),
                     member: member.clone(),

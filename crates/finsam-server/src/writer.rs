@@ -169,7 +169,10 @@ pub(crate) fn intent(job: &WriteJob, outcome: &Result<Vec<finsam_store::Recorded
 /// readers finish with the older ones. When all are in use it makes one more.
 pub(crate) const SNAPSHOTS_SPARE: usize = 3;
 
-/// How long the syncer waits for a reader to let go of a spare snapshot before it makes one.
+/// How long the syncer waits at least for a reader to let go of a spare snapshot before it
+/// makes one. It waits longer when the last copy took longer: a copy costs as much as the books
+/// are big (a third of a second at half a million events), and the readers holding the spares
+/// finish sooner than that, so waiting is the cheaper way.
 pub(crate) const SPARE_WAIT: Duration = Duration::from_millis(20);
 
 /// The syncer (a thread of its own): makes the groups the writer wrote durable — every group
@@ -178,6 +181,8 @@ pub(crate) const SPARE_WAIT: Duration = Duration::from_millis(20);
 /// is acknowledged from then on.
 pub(crate) fn syncer(shared: Shared_, file: std::fs::File, written: std::sync::mpsc::Receiver<Written>) {
     let mut spares: Vec<Arc<Snapshot>> = Vec::new();
+    // What the last copy of a snapshot took: the longest the syncer waits for a spare.
+    let mut copy_took = SPARE_WAIT;
     // The envelopes the oldest spare lacks.
     let mut tail: std::collections::VecDeque<finsam_store::Envelope> = Default::default();
     while let Ok(first) = written.recv() {
@@ -203,19 +208,25 @@ pub(crate) fn syncer(shared: Shared_, file: std::fs::File, written: std::sync::m
         if failure.is_none() && fresh > 0 {
             tail.extend(groups.iter_mut().flat_map(|g| std::mem::take(&mut g.envelopes)));
             // A spare no reader holds any more: readers hold one only while they compute, so
-            // one is soon free; only if none is within SPARE_WAIT is a new one made (a copy of
-            // the books, which costs as much as the books are big).
+            // one is soon free; only if none is within what the last copy took (at least
+            // SPARE_WAIT) is a new one made (a copy of the books, which costs as much as the books
+            // are big).
             let started = Instant::now();
             let free = loop {
                 if let Some(i) = spares.iter_mut().position(|s| Arc::get_mut(s).is_some()) {
                     break Some(spares.swap_remove(i));
                 }
-                if spares.is_empty() || started.elapsed() > SPARE_WAIT {
+                if spares.is_empty() || started.elapsed() > copy_took {
                     break None;
                 }
                 std::thread::sleep(Duration::from_micros(50));
             };
-            let mut next = free.unwrap_or_else(|| Arc::new((*shared.snapshot()).clone()));
+            let mut next = free.unwrap_or_else(|| {
+                let copying = Instant::now();
+                let copy = Arc::new((*shared.snapshot()).clone());
+                copy_took = copying.elapsed().max(SPARE_WAIT);
+                copy
+            });
             Arc::get_mut(&mut next).expect("no reader holds a spare").advance(tail.iter());
             let old = std::mem::replace(&mut *shared.snapshot.write().expect("never poisoned"), next);
             spares.push(old);
