@@ -142,7 +142,7 @@ fn damaged_or_lost_derived_state_is_rebuilt_and_every_report_is_unchanged() {
     copy_tree(&store.join("derived"), &pristine);
     let mut files = Vec::new();
     list_files(&pristine, &mut files);
-    assert!(files.len() >= 2, "sled keeps several files: {files:?}");
+    assert!(files.len() >= 2, "the derived state is kept in several files: {files:?}");
     for file in &files {
         let rel = file.strip_prefix(&pristine).unwrap();
         let _ = std::fs::remove_dir_all(store.join("derived"));

@@ -68,7 +68,8 @@ fn a_log_cut_at_any_byte_of_its_last_batch_opens_as_the_acknowledged_prefix() {
         assert_eq!(&bank(&copy).unwrap(), expected, "cut at byte {cut}: readers see the acknowledged prefix");
         offsets += 1;
         // A writer cuts the torn tail away and carries on from the acknowledged head (checked
-        // on a sample of the offsets: opening sled for every one is slow).
+        // on a sample of the offsets: opening a writer, which saves its derived state, for every
+        // one is slow).
         if !(cut - acknowledged.len()).is_multiple_of(37) && cut + 3 < full.len() {
             continue;
         }
