@@ -74,7 +74,7 @@ fn set_cookie(r: &Reply, name: &str) -> Option<String> {
 }
 
 /// A hidden input's value on a page.
-fn hidden(page: &str, name: &str) -> String {
+pub(crate) fn hidden(page: &str, name: &str) -> String {
     let at = page.find(&format!("name=\"{name}\"")).unwrap_or_else(|| panic!("the page has an input {name}"));
     let tag_start = page[..at].rfind('<').unwrap();
     let tag = &page[tag_start..at + page[at..].find('>').unwrap()];
@@ -91,6 +91,12 @@ pub(crate) struct Browser {
 
 impl Browser {
     pub(crate) fn sign_in(addr: &str, token: &str) -> Browser {
+        Browser::sign_in_at(addr, token, "/")
+    }
+
+    /// Signed in, with the session's CSRF token read from `page` (the start page, which
+    /// redirects to the förbund's own when there is one).
+    pub(crate) fn sign_in_at(addr: &str, token: &str, page: &str) -> Browser {
         let form = http(addr, "GET", "/logga-in", &[], "");
         let login = set_cookie(&form, "finsam_login").expect("the sign-in form sets its CSRF cookie");
         let body = format!("token={token}&csrf={}&tillbaka=%2F", hidden(&form.body, "csrf"));
@@ -104,7 +110,7 @@ impl Browser {
         assert_eq!(r.status, 303, "signed in: {}", r.body);
         let session = set_cookie(&r, "finsam_session").expect("a session cookie");
         let cookie = format!("finsam_session={session}");
-        let mut start = http(addr, "GET", "/", &[("Cookie", &cookie)], "");
+        let mut start = http(addr, "GET", page, &[("Cookie", &cookie)], "");
         if start.status == 303 {
             // One förbund: its start page.
             let to = start.header("location").unwrap().to_string();
@@ -120,7 +126,7 @@ impl Browser {
     }
 
     /// Posts a form with the session's CSRF token, confirmed (`steg=registrera`, warnings seen).
-    fn record(&self, path: &str, fields: &str) -> Reply {
+    pub(crate) fn record(&self, path: &str, fields: &str) -> Reply {
         let body = format!("csrf={}&{fields}&steg=registrera&sett_varningar=1", self.csrf);
         self.post(path, &body)
     }

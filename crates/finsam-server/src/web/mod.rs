@@ -659,6 +659,14 @@ fn store_failure_page(v: &Visitor, e: StoreError) -> Response {
                 v.role_sv()
             ),
         ),
+        StoreError::Poisoned { reason } => problem_page(
+            Some(v),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Inget registrerades",
+            &format!(
+                "Tjänsten tar inte emot fler registreringar förrän den startas om. Allt som redan registrerats finns kvar och går att läsa. Till den som sköter tjänsten: kör finsam audit verify på lagret. Orsak: {reason}"
+            ),
+        ),
         e => problem_page(Some(v), StatusCode::SERVICE_UNAVAILABLE, "Inget registrerades", &e.to_string()),
     }
 }
