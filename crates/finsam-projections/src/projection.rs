@@ -381,7 +381,7 @@ pub struct Projection {
     pub forbund: BTreeMap<Slug, ForbundInfo>,
     /// The vouchers, in booking order (by seq, then by number), held compactly (see `book`).
     /// Not serialised with the rest: they are most of the projection, and the store keeps
-    /// their bytes apart, appended to; `with_voucher_bytes` puts them back.
+    /// their bytes apart, appended to; `read_vouchers` and `with_vouchers` put them back.
     #[serde(skip)]
     book: Book,
     pub budgets: Vec<BudgetRecord>,
@@ -415,7 +415,7 @@ pub struct Projection {
     /// Corrected seq -> (correction seq, correction date).
     pub corrected: BTreeMap<u64, (u64, NaiveDate)>,
     /// Indexes into `budgets` per förbund and year, in seq order. This and the next three are
-    /// derived from the lists above: not stored, rebuilt on loading (see `Stored`, `with_voucher_bytes`).
+    /// derived from the lists above: not stored, rebuilt on loading (see `Stored`, `with_vouchers`).
     #[serde(skip)]
     budget_index: BTreeMap<(Slug, i32), Vec<usize>>,
     /// Indexes into `insatser` per förbund and insats.
@@ -581,12 +581,6 @@ impl Projection {
         Projection::default()
     }
 
-    /// The projection read back from a checkpoint, with the vouchers stored apart (their bytes,
-    /// as the store keeps them): `read_vouchers`, then `with_vouchers`.
-    pub fn with_voucher_bytes(self, bytes: Vec<u8>, symbols: crate::book::BookSymbols) -> Result<Projection, String> {
-        Ok(self.with_vouchers(Projection::read_vouchers(bytes, symbols)?))
-    }
-
     /// A checkpoint's vouchers read back from their bytes, each once and in brief, into the
     /// book with its indexes and what is derived from the vouchers (the totals, the year
     /// results). Needs nothing else of the projection, so that a store reads the vouchers while
@@ -630,7 +624,7 @@ impl Projection {
     }
 
     /// Builds the lookup indexes of the budgets and insatser (they are not stored in a
-    /// checkpoint; those of the vouchers are built by `with_voucher_bytes`).
+    /// checkpoint; those of the vouchers are built by `read_vouchers`).
     fn index_lists(&mut self) {
         for (i, b) in self.budgets.iter().enumerate() {
             self.budget_index.entry((b.forbund.clone(), b.year)).or_default().push(i);

@@ -424,7 +424,8 @@ fn random_histories_keep_the_laws_of_the_books() {
             let checkpoint = serde_json::to_vec(&prefix).unwrap();
             let resumed: Projection = serde_json::from_slice(&checkpoint).unwrap();
             let book = prefix.voucher_book();
-            let mut resumed = resumed.with_voucher_bytes(book.bytes_from(0).to_vec(), book.symbols()).unwrap();
+            let vouchers = Projection::read_vouchers(book.bytes_from(0).to_vec(), book.symbols()).unwrap();
+            let mut resumed = resumed.with_vouchers(vouchers);
             for (i, e) in events.iter().enumerate().skip(split) {
                 resumed.apply(Recorded { seq: i as u64 + 1, recorded_at: "t", recorded_by: "prop", event: e });
             }
@@ -669,7 +670,7 @@ fn reading_by_dates_and_in_one_pass_gives_what_reading_everything_gives() {
         let head = events.len() as u64;
         for f in p.forbund.keys() {
             for known_at in [head / 2, head] {
-                let openings = p.opening_equity_booked_by_year(f, known_at);
+                let openings = crate::reports::OpeningsByYear::of(p.visible_vouchers(f, known_at, NaiveDate::MAX));
                 for year in 2022..=2027 {
                     let all: Vec<_> =
                         p.visible_vouchers(f, known_at, NaiveDate::MAX).filter(|v| v.year == year).collect();

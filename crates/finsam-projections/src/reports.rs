@@ -375,7 +375,7 @@ impl Projection {
     }
 
     /// `budget_position` with the booked opening equity given, when the caller has it for
-    /// every year already (`opening_equity_booked_by_year`): a run over many years then reads
+    /// every year already (`OpeningsByYear::of`): a run over many years then reads
     /// the history once, not once a year.
     pub fn budget_position_given(
         &self,
@@ -494,14 +494,6 @@ impl Projection {
         })
     }
 
-    /// `opening_equity_booked` for every year at once, in one pass over the förbund's vouchers
-    /// as known at `known_at`: a year's figure is what the vouchers of the years before it add,
-    /// plus the opening balances of its own year. (The years between those with vouchers have
-    /// their figure from `at_year`.)
-    pub fn opening_equity_booked_by_year(&self, f: &Slug, known_at: u64) -> OpeningsByYear {
-        OpeningsByYear::of(self.visible_vouchers(f, known_at, NaiveDate::MAX))
-    }
-
     /// Equity booked before the year began, plus opening balances dated within the year (books
     /// that begin mid-life open with them). Transfers in are left out: the budget counts them.
     fn opening_equity_booked(&self, f: &Slug, year: i32, at: At) -> Amount {
@@ -522,15 +514,18 @@ impl Projection {
     }
 }
 
-/// The booked opening equity of every year of a förbund (`opening_equity_booked_by_year`).
+/// The booked opening equity of every year of a förbund (`OpeningsByYear::of`).
 pub struct OpeningsByYear {
     of_year: BTreeMap<i32, Amount>,
     openings: BTreeMap<i32, Amount>,
 }
 
 impl OpeningsByYear {
-    /// From a förbund's vouchers as known at a seq, every date (a caller that has decoded them
-    /// already hands them over).
+    /// `opening_equity_booked` for every year at once, in one pass over a förbund's vouchers as
+    /// known at a seq, every date (`visible_vouchers(f, known_at, NaiveDate::MAX)`, or what a
+    /// caller has decoded of them already): a year's figure is what the vouchers of the years
+    /// before it add, plus the opening balances of its own year. (The years between those with
+    /// vouchers have their figure from `at_year`.)
     pub fn of<V: std::borrow::Borrow<Voucher>>(vouchers: impl IntoIterator<Item = V>) -> OpeningsByYear {
         let mut of_year: BTreeMap<i32, Amount> = BTreeMap::new();
         let mut openings: BTreeMap<i32, Amount> = BTreeMap::new();

@@ -171,8 +171,8 @@ pub(crate) const SNAPSHOTS_SPARE: usize = 3;
 
 /// How long the syncer waits at least for a reader to let go of a spare snapshot before it
 /// makes one. It waits longer when the last copy took longer: a copy costs as much as the books
-/// are big (a third of a second at half a million events), and the readers holding the spares
-/// finish sooner than that, so waiting is the cheaper way.
+/// are big, and a reader holds a spare only while it computes one answer, so on large books
+/// waiting is the cheaper way.
 pub(crate) const SPARE_WAIT: Duration = Duration::from_millis(20);
 
 /// The syncer (a thread of its own): makes the groups the writer wrote durable — every group

@@ -269,42 +269,30 @@ impl Derived {
         let totals = self.dir.join(TOTALS_FILE);
         let (checkpoint, totals) = std::thread::scope(|scope| {
             let totals = scope.spawn(|| write_totals(&totals, key, head, log_len, projection));
-            let checkpoint = self.save_checkpoint(key, head, log_len, ledger, projection, index);
+            let checkpoint = (|| {
+                let mut saved = self.saved.clone();
+                append_vouchers(&self.dir.join(VOUCHERS_FILE), &mut saved, projection.voucher_book())?;
+                self.saved = saved;
+                let checkpoint = CheckpointRef {
+                    version: CHECKPOINT_VERSION,
+                    seq: head.seq,
+                    hash: &head.hash,
+                    log_len,
+                    ledger,
+                    projection,
+                    index,
+                    vouchers: &self.saved,
+                    symbols: projection.voucher_book().symbols(),
+                };
+                let body = serde_json::to_vec(&checkpoint).map_err(std::io::Error::other)?;
+                replace_file(&self.dir.join(CHECKPOINT_FILE), |out| {
+                    out.write_all(&body)?;
+                    writeln!(out, "\n{}", seal_line(key, &body))
+                })
+            })();
             (checkpoint, totals.join().expect("writing the totals does not panic"))
         });
         checkpoint.and(totals)
-    }
-
-    /// Appends the new vouchers, then replaces the checkpoint that names them.
-    fn save_checkpoint(
-        &mut self,
-        key: &Key,
-        head: &Head,
-        log_len: u64,
-        ledger: &Ledger,
-        projection: &Projection,
-        index: &Index,
-    ) -> std::io::Result<()> {
-        let path = self.dir.join(VOUCHERS_FILE);
-        let mut saved = self.saved.clone();
-        append_vouchers(&path, &mut saved, projection.voucher_book())?;
-        self.saved = saved;
-        let checkpoint = CheckpointRef {
-            version: CHECKPOINT_VERSION,
-            seq: head.seq,
-            hash: &head.hash,
-            log_len,
-            ledger,
-            projection,
-            index,
-            vouchers: &self.saved,
-            symbols: projection.voucher_book().symbols(),
-        };
-        let body = serde_json::to_vec(&checkpoint).map_err(std::io::Error::other)?;
-        replace_file(&self.dir.join(CHECKPOINT_FILE), |out| {
-            out.write_all(&body)?;
-            writeln!(out, "\n{}", seal_line(key, &body))
-        })
     }
 
     /// The totals, with the days of `only` (or of every förbund), if they carry this key's

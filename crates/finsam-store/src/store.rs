@@ -1156,7 +1156,7 @@ mod replay_tests {
         store.record(&parse_batch(text.as_bytes()).unwrap(), "t", None).unwrap();
     }
 
-    fn fixture(name: &str) -> String {
+    pub(super) fn fixture(name: &str) -> String {
         std::fs::read_to_string(format!("{}/../../fixtures/{name}.jsonl", env!("CARGO_MANIFEST_DIR"))).unwrap()
     }
 
@@ -1283,12 +1283,9 @@ mod replay_tests {
 
 #[cfg(test)]
 mod sealed_checkpoint_tests {
+    use super::replay_tests::fixture;
     use super::*;
     use finsam_domain::input::parse_batch;
-
-    fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/../../fixtures/{name}.jsonl", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    }
 
     /// A store in the temp dir with these fixtures recorded, one batch each, and the derived
     /// state saved after each.
