@@ -487,7 +487,24 @@ fn text_of_html(html: &str) -> String {
 
 /// A page that says what went wrong, in Swedish, with the status it deserves.
 fn problem_page(v: Option<&Visitor>, status: StatusCode, heading: &str, text: &str) -> Response {
-    let body = html! { h1 { (heading) } p.problem { (text) } p { a href="/" { "Till startsidan" } } };
+    problem_page_with_detail(v, status, heading, text, "")
+}
+
+/// `problem_page` with a technical detail (the program's own words, for whoever runs the
+/// service) folded away under the Swedish text, as a report's failure shows it.
+fn problem_page_with_detail(
+    v: Option<&Visitor>,
+    status: StatusCode,
+    heading: &str,
+    text: &str,
+    detail: &str,
+) -> Response {
+    let body = html! {
+        h1 { (heading) }
+        p.problem { (text) }
+        (technical_detail(detail))
+        p { a href="/" { "Till startsidan" } }
+    };
     let page = match v {
         Some(v) => layout(v, None, "", heading, body),
         None => page_shell(heading, body),
@@ -562,10 +579,15 @@ fn failure_page(v: &Visitor, a: super::Answer) -> Response {
     let body = html! {
         h1 { (heading) }
         p.problem { "Underlaget saknas eller frågan kan inte besvaras för förbundet, året eller tidpunkten på sidan." }
-        @if !detail.is_empty() { details { summary { "Teknisk uppgift" } p { code { (detail) } } } }
+        (technical_detail(&detail))
         p { a href="/" { "Till startsidan" } }
     };
     html_response(a.status, layout(v, None, "", heading, body), Some(&v.user), None)
+}
+
+/// The program's own words behind a problem, folded away ("Teknisk uppgift"); nothing if none.
+fn technical_detail(detail: &str) -> Markup {
+    html! { @if !detail.is_empty() { details { summary { "Teknisk uppgift" } p { code { (detail) } } } } }
 }
 
 /// A signed-in reader of a förbund's books (its page's path and the förbund); else the sign-in
@@ -659,13 +681,12 @@ fn store_failure_page(v: &Visitor, e: StoreError) -> Response {
                 v.role_sv()
             ),
         ),
-        StoreError::Poisoned { reason } => problem_page(
+        StoreError::Poisoned { reason } => problem_page_with_detail(
             Some(v),
             StatusCode::SERVICE_UNAVAILABLE,
             "Inget registrerades",
-            &format!(
-                "Tjänsten tar inte emot fler registreringar förrän den startas om. Allt som redan registrerats finns kvar och går att läsa. Till den som sköter tjänsten: kör finsam audit verify på lagret. Orsak: {reason}"
-            ),
+            "Tjänsten tar inte emot fler registreringar förrän den startas om. Allt som redan registrerats finns kvar och går att läsa. Be den som sköter tjänsten att läsa den tekniska uppgiften nedan.",
+            &reason,
         ),
         e => problem_page(Some(v), StatusCode::SERVICE_UNAVAILABLE, "Inget registrerades", &e.to_string()),
     }
