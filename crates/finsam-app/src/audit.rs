@@ -241,18 +241,15 @@ fn bundle_files(
         reports::render_trail(&rows, Format::Json),
         reports::render_trail(&rows, Format::Table),
     );
-    let mut events = Vec::new();
-    finsam_store::read_log(store, 1, head.seq, &mut |e| {
-        events.push((e.seq, e.event));
-        Ok(())
-    })?;
+    let events = reports::events_to_reconcile(store, p, at)?;
     let has_merger = p.mergers.iter().any(|m| m.forbund == f && m.date <= year_end);
-    let options = Options { merger: has_merger.then(|| f.clone()), at, rules: Default::default() };
-    let mut r = reconcile(p, &events, options).map_err(|e| Failure::usage(e.0))?;
-    if !has_merger {
-        r.findings.retain(|x| x.forbund == f);
-        r.scope.retain(|x| *x == f);
-    }
+    let options = Options {
+        merger: has_merger.then(|| f.clone()),
+        forbund: (!has_merger).then(|| f.clone()),
+        at,
+        rules: Default::default(),
+    };
+    let r = reconcile(p, &events, options).map_err(|e| Failure::usage(e.0))?;
     let merger = has_merger.then_some(&f);
     report(
         &format!("avstamning-{year}"),

@@ -1293,16 +1293,17 @@ pub fn reconcile_out(
     rules: finsam_projections::reconcile::Rules,
     format: Format,
 ) -> Result<(String, bool), Failure> {
-    let (result, merger, at) = reconciliation(store, books, merger, axes, rules)?;
+    let (result, merger, at) = reconciliation(store, books, merger, None, axes, rules)?;
     Ok((render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, format), result.ok()))
 }
 
-/// The reconciliation run (of one merger, or of the whole store), with the merger and the axes
-/// it ran at.
+/// The reconciliation run (of one merger, or of the whole store; `only` what concerns one
+/// förbund), with the merger and the axes it ran at.
 pub fn reconciliation(
     store: &Path,
     books: Books<'_>,
     merger: Option<&str>,
+    only: Option<&Slug>,
     axes: &Axes,
     rules: finsam_projections::reconcile::Rules,
 ) -> Result<(finsam_projections::reconcile::Reconciliation, Option<Slug>, At), Failure> {
@@ -1312,14 +1313,26 @@ pub fn reconciliation(
         check_forbund(books, f)?;
     }
     let at = resolve(store, books, axes)?;
-    let mut events = Vec::new();
-    finsam_store::read_log(store, 1, at.known_at, &mut |e| {
-        events.push((e.seq, e.event));
-        Ok(())
-    })?;
-    let result = run(books.projection, &events, Options { merger: merger.clone(), at, rules })
-        .map_err(|e| Failure::usage(e.0))?;
+    let events = events_to_reconcile(store, books.projection, at)?;
+    let options = Options { merger: merger.clone(), forbund: only.cloned(), at, rules };
+    let result = run(books.projection, &events, options).map_err(|e| Failure::usage(e.0))?;
     Ok((result, merger, at))
+}
+
+/// The events a reconciliation needs from the log (`reconcile::needs_events`): usually none, so
+/// that a run reads the projection alone; else those of the förbund named, up to `at.known_at`.
+pub fn events_to_reconcile(store: &Path, p: &Projection, at: At) -> Result<Vec<(u64, Event)>, Failure> {
+    let needed = finsam_projections::reconcile::needs_events(p, at);
+    let mut events = Vec::new();
+    if !needed.is_empty() {
+        finsam_store::read_log(store, 1, at.known_at, &mut |e| {
+            if needed.contains(&e.event.forbund) {
+                events.push((e.seq, e.event));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(events)
 }
 
 /// A reconciliation run as programs read it.

@@ -73,7 +73,7 @@ pub fn run(store: Option<PathBuf>, format: Format) -> Result<(), Failure> {
         events.push((e.seq, e.event));
         Ok(())
     })?;
-    let options = Options { merger: Some(forbund.clone()), at, rules: Default::default() };
+    let options = Options { merger: Some(forbund.clone()), forbund: None, at, rules: Default::default() };
     let reconciliation =
         reconcile(projection, &events, options).expect("the fixtures decide the merger into sf-vastmanland");
     // The annual report 2024 of the new förbund, as a page to open, print or archive.

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 10;
+pub const PROJECTION_VERSION: u32 = 11;
 
 /// The text of an opening balance's voucher (no other voucher has it: the texts of the others
 /// all begin with what they are).
@@ -113,6 +113,10 @@ pub struct ForbundInfo {
     /// The name as registered and as corrected, by seq.
     #[serde(default)]
     pub names: Vec<(u64, String)>,
+    /// The latest date of any of its events (corrected or not): a run that looks for events
+    /// dated after the förbund's dissolution reads the log only when this is later.
+    #[serde(default)]
+    pub latest_date: Option<NaiveDate>,
 }
 
 /// The members of a förbund from a date on, as decided at a seq.
@@ -258,6 +262,9 @@ pub struct ContributionRecord {
     /// A decision's invoicing plan (empty: all due on its date).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub installments: Vec<finsam_domain::event::Installment>,
+    /// The decision's or the payment's reference (a payment registered twice has the same).
+    #[serde(default)]
+    pub reference: String,
 }
 
 impl ContributionRecord {
@@ -342,6 +349,20 @@ pub struct PathRecord {
     pub step: PathStep,
 }
 
+/// An accrual at a year's end (v2), as recorded: its reversal on 1 January is in the vouchers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccrualRecord {
+    pub seq: u64,
+    pub forbund: Slug,
+    pub date: NaiveDate,
+    pub year: i32,
+    pub kind: finsam_domain::event::AccrualKind,
+    pub line: Option<Slug>,
+    pub insats: Option<Slug>,
+    pub amount: Amount,
+    pub text: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PathStep {
     Adopted {
@@ -407,6 +428,8 @@ pub struct Projection {
     pub underlag: Vec<UnderlagRecord>,
     /// The steps after each year's end (v2), in seq order.
     pub path: Vec<PathRecord>,
+    /// The accruals at the years' ends (v2), in seq order.
+    pub accruals: Vec<AccrualRecord>,
     /// What each contribution event did to `owed`, for a correction to take back: seq ->
     /// (förbund, member, year, decided, settled).
     contribution_effects: BTreeMap<u64, (Slug, Slug, i32, Amount, Amount)>,
@@ -535,6 +558,8 @@ struct Stored {
     underlag: Vec<UnderlagRecord>,
     #[serde(default)]
     path: Vec<PathRecord>,
+    #[serde(default)]
+    accruals: Vec<AccrualRecord>,
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     corrected: BTreeMap<u64, (u64, NaiveDate)>,
 }
@@ -560,6 +585,7 @@ impl From<Stored> for Projection {
             report_texts: s.report_texts,
             underlag: s.underlag,
             path: s.path,
+            accruals: s.accruals,
             next_number: s.next_number,
             corrected: s.corrected,
             budget_index: BTreeMap::new(),
@@ -688,6 +714,7 @@ impl Projection {
                     dissolved: None,
                     in_force: vec![MembersInForce { effective: e.date, seq: r.seq, members }],
                     names: vec![(r.seq, name.clone())],
+                    latest_date: None,
                 };
                 self.forbund.insert(f.clone(), info);
             }
@@ -792,6 +819,7 @@ impl Projection {
                     amount: *amount,
                     paid_by: Some(payer.clone().unwrap_or_else(|| member.clone())),
                     installments: Vec::new(),
+                    reference: reference.clone(),
                 });
                 let mut rows = vec![Row::new(Role::Bank, *amount)];
                 if !settles.is_zero() {
@@ -826,6 +854,7 @@ impl Projection {
                     amount: *amount,
                     paid_by: None,
                     installments: installments.clone(),
+                    reference: reference.clone(),
                 });
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![owed, income]);
             }
@@ -894,6 +923,17 @@ impl Projection {
             }
             AccrualRecorded { year, kind, line, insats, member, amount, reference, text } => {
                 use finsam_domain::event::AccrualKind::*;
+                self.accruals.push(AccrualRecord {
+                    seq: r.seq,
+                    forbund: f.clone(),
+                    date: e.date,
+                    year: *year,
+                    kind: *kind,
+                    line: line.clone(),
+                    insats: insats.clone(),
+                    amount: *amount,
+                    text: text.clone(),
+                });
                 let a = *amount;
                 // The row of the cost or income moved between years, with the sign of a
                 // cost (debit) or of income (credit) for the year the accrual is booked in.
@@ -1147,6 +1187,9 @@ impl Projection {
                     b.corrected = Some((r.seq, e.date));
                 }
             }
+        }
+        if let Some(info) = self.forbund.get_mut(f) {
+            info.latest_date = info.latest_date.max(Some(e.date));
         }
     }
 

@@ -670,7 +670,8 @@ fn reading_by_dates_and_in_one_pass_gives_what_reading_everything_gives() {
         let head = events.len() as u64;
         for f in p.forbund.keys() {
             for known_at in [head / 2, head] {
-                let openings = crate::reports::OpeningsByYear::of(p.visible_vouchers(f, known_at, NaiveDate::MAX));
+                let vouchers: Vec<_> = p.visible_vouchers(f, known_at, NaiveDate::MAX).collect();
+                let openings = crate::reports::OpeningsByYear::of(vouchers.iter());
                 for year in 2022..=2027 {
                     let all: Vec<_> =
                         p.visible_vouchers(f, known_at, NaiveDate::MAX).filter(|v| v.year == year).collect();
@@ -680,7 +681,12 @@ fn reading_by_dates_and_in_one_pass_gives_what_reading_everything_gives() {
                     for as_of in [mid, NaiveDate::from_ymd_opt(year, 12, 31).unwrap()] {
                         let at = At { as_of, known_at };
                         let (given, own) = (
-                            p.budget_position_given(f, year, at, Some(openings.at_year(year))),
+                            p.budget_position_given(
+                                f,
+                                year,
+                                at,
+                                Some(crate::reports::Given { opening: openings.at_year(year), vouchers: &vouchers }),
+                            ),
                             p.budget_position(f, year, at),
                         );
                         assert_eq!(given, own, "seed {seed}: {f} {year} at {as_of}, known at {known_at}");

@@ -7,7 +7,7 @@ use crate::projection::{BudgetRecord, Projection, VoucherKind};
 use crate::reports::At;
 use chrono::{Datelike, Duration, NaiveDate};
 use finsam_domain::event::BudgetStatus;
-use finsam_domain::{Amount, Category, Event, EventKind, MemberKind, Slug};
+use finsam_domain::{Amount, Category, Event, MemberKind, Slug};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -112,6 +112,9 @@ pub struct Finding {
 pub struct Options {
     /// Only the merger into this förbund (and the förbund merging into it).
     pub merger: Option<Slug>,
+    /// Only what concerns this förbund's books (`Reconciliation::restricted_to`): its own
+    /// checks and those of the mergers it takes part in, not every förbund's.
+    pub forbund: Option<Slug>,
     pub at: At,
     pub rules: Rules,
 }
@@ -255,16 +258,36 @@ fn year_end(year: i32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, 12, 31).expect("a valid year")
 }
 
-/// Runs every check. `events` are the recorded events `(seq, event)` up to `at.known_at`.
+/// Whether a check must read `f`'s events from the log: every other figure a run needs is in
+/// the projection, but not the events of a dissolved förbund dated after its dissolution. Only
+/// when its latest event is dated later are they looked for.
+fn events_after_dissolution(p: &Projection, f: &Slug, at: At) -> bool {
+    p.forbund.get(f).is_some_and(|info| match info.dissolved {
+        Some((day, seq)) => seq <= at.known_at && info.latest_date.is_some_and(|latest| latest > day),
+        None => false,
+    })
+}
+
+/// The förbund whose events a run needs from the log (see `reconcile`): usually none.
+pub fn needs_events(p: &Projection, at: At) -> BTreeSet<Slug> {
+    p.forbund.keys().filter(|f| events_after_dissolution(p, f, at)).cloned().collect()
+}
+
+/// Runs every check. `events` are recorded events `(seq, event)` up to `at.known_at`: at least
+/// those of the förbund `needs_events` names (every event will do).
 pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> Result<Reconciliation, NoSuchMerger> {
     let at = options.at;
+    let concerns = |m: &crate::projection::MergerRecord| {
+        options.forbund.as_ref().is_none_or(|f| &m.forbund == f || m.merging.contains(f))
+    };
     let mergers: Vec<_> = p
         .mergers
         .iter()
         .filter(|m| m.seq <= at.known_at && m.date <= at.as_of)
         .filter(|m| options.merger.as_ref().is_none_or(|f| &m.forbund == f))
+        .filter(|m| concerns(m))
         .collect();
-    let scope: Vec<Slug> = match &options.merger {
+    let mut scope: Vec<Slug> = match &options.merger {
         Some(f) => {
             if mergers.is_empty() {
                 let known: BTreeSet<&str> = p.mergers.iter().map(|m| m.forbund.as_str()).collect();
@@ -288,6 +311,9 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         }
         None => p.forbund.iter().filter(|(_, info)| info.seq <= at.known_at).map(|(f, _)| f.clone()).collect(),
     };
+    if let Some(f) = &options.forbund {
+        scope.retain(|x| x == f);
+    }
     let mut run = Run {
         p,
         events,
@@ -307,10 +333,25 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
             by
         },
     };
-    for budget in run.visible_budgets().filter(|b| scope.contains(&b.forbund)).collect::<Vec<_>>() {
-        run.budget_arithmetic(budget);
-        run.equity_rollforward(budget);
-        run.plan_ceiling(budget);
+    // One förbund at a time, its plans' checks and then its books': its vouchers are decoded
+    // once (`Run::vouchers_of` holds one förbund's). The findings are sorted below.
+    let budgets: Vec<&BudgetRecord> = run.visible_budgets().filter(|b| scope.contains(&b.forbund)).collect();
+    let mut payers = Vec::new();
+    for f in &scope {
+        for budget in budgets.iter().filter(|b| &b.forbund == f) {
+            run.budget_arithmetic(budget);
+            run.equity_rollforward(budget);
+            run.plan_ceiling(budget);
+        }
+        payers.extend(run.payers(f));
+        run.contribution_split(f);
+        run.overspend(f);
+        run.spent_without_grant(f);
+        run.accrual_unsettled(f);
+        run.payroll_overpaid(f);
+        run.report_adoption(f);
+        run.books_ceiling(f);
+        run.dissolved(f);
     }
     let mut tables = Vec::new();
     for m in &mergers {
@@ -323,18 +364,6 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
         run.opening_equity(m);
         tables.push(run.merger_table(m));
     }
-    let mut payers = Vec::new();
-    for f in &scope {
-        payers.extend(run.payers(f));
-        run.contribution_split(f);
-        run.overspend(f);
-        run.spent_without_grant(f);
-        run.accrual_unsettled(f);
-        run.payroll_overpaid(f);
-        run.report_adoption(f);
-        run.books_ceiling(f);
-        run.dissolved(f);
-    }
     let order = |c: &str| CHECKS.iter().position(|x| *x == c).unwrap_or(CHECKS.len());
     run.findings.sort_by(|a, b| {
         (&a.forbund, order(a.check), a.events.first(), &a.subject).cmp(&(
@@ -344,7 +373,11 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
             &b.subject,
         ))
     });
-    Ok(Reconciliation { findings: run.findings, scope, mergers: tables, payers })
+    let result = Reconciliation { findings: run.findings, scope, mergers: tables, payers };
+    Ok(match &options.forbund {
+        Some(f) => result.restricted_to(f),
+        None => result,
+    })
 }
 
 impl<'a> Run<'a> {
@@ -423,7 +456,9 @@ impl<'a> Run<'a> {
             self.position_openings.borrow_mut().insert(f.clone(), o.clone());
             o
         });
-        self.p.budget_position_given(f, year, self.at, Some(openings.at_year(year)))
+        let vouchers = self.vouchers_of(f);
+        let given = crate::reports::Given { opening: openings.at_year(year), vouchers: &vouchers };
+        self.p.budget_position_given(f, year, self.at, Some(given))
     }
 
     /// The vouchers of `f` as known at the run's seq, every date, in booking order: decoded once
@@ -1012,12 +1047,15 @@ impl<'a> Run<'a> {
     fn duplicate_payments(&self, f: &Slug, info: &crate::projection::ForbundInfo) -> BTreeMap<i32, Vec<Duplicate>> {
         let at = self.at;
         let mut groups: BTreeMap<(i32, NaiveDate, &Slug, Amount, &str), Vec<u64>> = BTreeMap::new();
-        for (seq, e) in self.events_of(f).filter(|(seq, e)| *seq <= at.known_at && e.date <= at.as_of) {
-            let corrected = self.p.corrected.get(seq).is_some_and(|(c, d)| *c <= at.known_at && *d <= at.as_of);
-            if let EventKind::ContributionReceived { member, year, amount, reference, .. } = &e.kind {
-                if !corrected {
-                    groups.entry((*year, e.date, member, *amount, reference.as_str())).or_default().push(*seq);
-                }
+        let payments = self
+            .p
+            .contribution_years_recorded(f)
+            .flat_map(|year| self.p.contributions_for(f, year))
+            .filter(|c| c.paid_by.is_some() && c.seq <= at.known_at && c.date <= at.as_of);
+        for c in payments {
+            let corrected = self.p.corrected.get(&c.seq).is_some_and(|(by, d)| *by <= at.known_at && *d <= at.as_of);
+            if !corrected {
+                groups.entry((c.year, c.date, &c.member, c.amount, c.reference.as_str())).or_default().push(c.seq);
             }
         }
         let mut by_year: BTreeMap<i32, Vec<Duplicate>> = BTreeMap::new();
@@ -1123,9 +1161,9 @@ impl<'a> Run<'a> {
 
     /// The seqs of a year's vouchers (closing ones aside) with a row on a budget line.
     fn line_seqs(&self, f: &Slug, year: i32, line: &Slug) -> Vec<u64> {
-        self.p
-            .visible_vouchers_of_year(f, self.at.known_at, self.at.as_of, year)
-            .filter(|v| v.kind != VoucherKind::Closing)
+        self.vouchers_of(f)
+            .iter()
+            .filter(|v| v.date.year() == year && v.date <= self.at.as_of && v.kind != VoucherKind::Closing)
             .filter(|v| v.rows.iter().any(|r| r.line.as_ref() == Some(line)))
             .map(|v| v.seq)
             .collect()
@@ -1282,24 +1320,22 @@ impl<'a> Run<'a> {
             text: String,
         }
         let accruals: Vec<Accrued> = self
-            .events_of(f)
-            .filter(|(seq, _)| {
-                let withdrawn = self.p.corrected.get(seq).is_some_and(|(by, _)| *by <= at.known_at);
-                *seq <= at.known_at && !withdrawn
+            .p
+            .accruals
+            .iter()
+            .filter(|a| &a.forbund == f && a.kind == AccrualKind::AccruedCost)
+            .filter(|a| {
+                let withdrawn = self.p.corrected.get(&a.seq).is_some_and(|(by, _)| *by <= at.known_at);
+                a.seq <= at.known_at && !withdrawn
             })
-            .filter_map(|(seq, e)| match &e.kind {
-                EventKind::AccrualRecorded {
-                    year, kind: AccrualKind::AccruedCost, line, insats, amount, text, ..
-                } => Some(Accrued {
-                    seq: *seq,
-                    date: e.date,
-                    year: *year,
-                    line: line.clone(),
-                    insats: insats.clone(),
-                    amount: *amount,
-                    text: text.clone(),
-                }),
-                _ => None,
+            .map(|a| Accrued {
+                seq: a.seq,
+                date: a.date,
+                year: a.year,
+                line: a.line.clone(),
+                insats: a.insats.clone(),
+                amount: a.amount,
+                text: a.text.clone(),
             })
             .collect();
         for Accrued { seq, date, year, line, insats, amount, text } in accruals {
@@ -1604,7 +1640,7 @@ impl<'a> Run<'a> {
 
     fn dissolved(&mut self, f: &Slug) {
         let Some((dissolved, seq)) = self.p.forbund.get(f).and_then(|i| i.dissolved) else { return };
-        if seq > self.at.known_at {
+        if seq > self.at.known_at || !events_after_dissolution(self.p, f, self.at) {
             return;
         }
         let after: Vec<u64> =

@@ -1,7 +1,7 @@
 //! The reconciliation on a merger invented for the test: clean, nothing fires; with one fault
 //! per check, each check fires exactly once — two of them on a single öre.
 
-use crate::reconcile::{reconcile, Options, Severity, CHECKS};
+use crate::reconcile::{needs_events, reconcile, Options, Severity, CHECKS};
 use crate::reports::At;
 use crate::tests::project;
 use chrono::NaiveDate;
@@ -92,8 +92,12 @@ fn run(events: &[Value], merger: Option<&str>) -> crate::reconcile::Reconciliati
     let recorded: Vec<(u64, Event)> =
         events.iter().enumerate().map(|(i, v)| (i as u64 + 1, Event::from_json(v).unwrap())).collect();
     let at = At { as_of: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(), known_at: p.head };
-    reconcile(&p, &recorded, Options { merger: merger.map(|m| Slug::parse(m).unwrap()), at, rules: Default::default() })
-        .unwrap()
+    reconcile(
+        &p,
+        &recorded,
+        Options { merger: merger.map(|m| Slug::parse(m).unwrap()), forbund: None, at, rules: Default::default() },
+    )
+    .unwrap()
 }
 
 #[test]
@@ -147,14 +151,76 @@ fn each_check_fires_once_on_a_merger_with_one_fault_per_check() {
     assert!(r.findings.iter().all(|f| !f.events.is_empty() && f.events.iter().all(|s| (1..=events).contains(s))));
 }
 
+/// The events `(seq, event)` of a list, as the log holds them.
+fn recorded(events: &[Value]) -> Vec<(u64, Event)> {
+    events.iter().enumerate().map(|(i, v)| (i as u64 + 1, Event::from_json(v).unwrap())).collect()
+}
+
+#[test]
+fn a_run_reads_the_log_only_for_a_dissolved_forbund_with_events_dated_after_its_dissolution() {
+    let at = |p: &crate::Projection| At { as_of: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(), known_at: p.head };
+    let options = |at| Options { merger: None, forbund: None, at, rules: Default::default() };
+    // Every check of the clean merger reads the projection alone: given no event, the run finds
+    // what it finds given every event (nothing).
+    let clean = merger(false);
+    let p = project(&clean);
+    assert!(needs_events(&p, at(&p)).is_empty());
+    let without = reconcile(&p, &[], options(at(&p))).unwrap();
+    assert_eq!(without.findings, reconcile(&p, &recorded(&clean), options(at(&p))).unwrap().findings);
+    assert!(without.findings.is_empty(), "{:#?}", without.findings);
+    // An insats of sf-gl dated after its dissolution, recorded before the dissolution: the run
+    // asks for sf-gl's events, and finds it among them.
+    let mut late = merger(false);
+    let dissolution = late.pop().unwrap();
+    late.push(json!({"type": "InsatsCreated", "forbund": "sf-gl", "date": "2024-03-01", "insats": "gl-sent", "name": "Sent", "category": "individ", "decision": d("styrelsen", "2024-03-01")}));
+    late.push(dissolution);
+    let p = project(&late);
+    let (insats, dissolved) = (late.len() as u64 - 1, late.len() as u64);
+    assert_eq!(needs_events(&p, at(&p)).into_iter().map(|f| f.to_string()).collect::<Vec<_>>(), ["sf-gl"]);
+    let of_gl: Vec<(u64, Event)> = recorded(&late).into_iter().filter(|(_, e)| e.forbund.as_str() == "sf-gl").collect();
+    let r = reconcile(&p, &of_gl, options(at(&p))).unwrap();
+    let after = r.findings.iter().find(|f| f.subject == "händelser efter upplösningen").expect("the late insats");
+    assert_eq!((after.forbund.as_str(), after.events.clone()), ("sf-gl", vec![dissolved, insats]));
+    assert_eq!(r.findings, reconcile(&p, &recorded(&late), options(at(&p))).unwrap().findings);
+    // Known before the dissolution was recorded, nothing is asked for.
+    let before = At { known_at: dissolved - 1, ..at(&p) };
+    assert!(needs_events(&p, before).is_empty());
+}
+
+#[test]
+fn a_run_of_one_forbund_finds_what_the_whole_run_finds_of_it() {
+    for faulty in [false, true] {
+        let events = merger(faulty);
+        let p = project(&events);
+        let at = At { as_of: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(), known_at: p.head };
+        let options = |forbund: Option<&str>| Options {
+            merger: None,
+            forbund: forbund.map(|f| Slug::parse(f).unwrap()),
+            at,
+            rules: Default::default(),
+        };
+        let whole = || reconcile(&p, &recorded(&events), options(None)).unwrap();
+        for f in ["sf-gl", "sf-ny"] {
+            let one = reconcile(&p, &recorded(&events), options(Some(f))).unwrap();
+            let expected = whole().restricted_to(&Slug::parse(f).unwrap());
+            assert_eq!(one.findings, expected.findings, "{f}, faulty {faulty}");
+            assert_eq!((&one.scope, &one.mergers, &one.payers), (&expected.scope, &expected.mergers, &expected.payers));
+            assert!(!faulty || !one.findings.is_empty(), "the faulty merger has findings of {f}");
+        }
+    }
+}
+
 #[test]
 fn a_merger_that_is_not_recorded_is_refused() {
     let events = merger(false);
     let p = project(&events);
     let at = At { as_of: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(), known_at: p.head };
-    let err =
-        reconcile(&p, &[], Options { merger: Some(Slug::parse("sf-gl").unwrap()), at, rules: Default::default() })
-            .unwrap_err();
+    let err = reconcile(
+        &p,
+        &[],
+        Options { merger: Some(Slug::parse("sf-gl").unwrap()), forbund: None, at, rules: Default::default() },
+    )
+    .unwrap_err();
     assert!(err.0.contains("no merger into sf-gl") && err.0.contains("sf-ny"), "{}", err.0);
 }
 
@@ -166,7 +232,7 @@ fn before_the_merger_takes_effect_a_missing_transfer_is_no_finding() {
         events.iter().enumerate().map(|(i, v)| (i as u64 + 1, Event::from_json(v).unwrap())).collect();
     let before = At { as_of: NaiveDate::from_ymd_opt(2023, 12, 31).unwrap(), known_at: p.head };
     let after = At { as_of: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(), known_at: p.head };
-    let options = |at| Options { merger: None, at, rules: Default::default() };
+    let options = |at| Options { merger: None, forbund: None, at, rules: Default::default() };
     assert!(reconcile(&p, &recorded, options(before)).unwrap().findings.is_empty());
     let r = reconcile(&p, &recorded, options(after)).unwrap();
     let missing: Vec<_> = r.findings.iter().filter(|f| f.check == "missing").map(|f| f.subject.as_str()).collect();

@@ -374,15 +374,14 @@ impl Projection {
         self.budget_position_given(f, year, at, None)
     }
 
-    /// `budget_position` with the booked opening equity given, when the caller has it for
-    /// every year already (`OpeningsByYear::of`): a run over many years then reads
-    /// the history once, not once a year.
+    /// `budget_position` with what the caller has read already for every year (`Given`): a run
+    /// over many years then reads the history once, not once a year.
     pub fn budget_position_given(
         &self,
         f: &Slug,
         year: i32,
         at: At,
-        booked_opening: Option<Amount>,
+        given: Option<Given<'_>>,
     ) -> Option<BudgetPosition> {
         let budget: &BudgetRecord = self.budget_in_force(f, year, at.known_at, at.as_of)?;
         let grants_of = |insats: &Slug| -> Amount {
@@ -416,9 +415,10 @@ impl Projection {
         }
         let mut unbudgeted_spent = Amount::ZERO;
         let mut income_received = Amount::ZERO;
-        for v in
-            self.visible_vouchers_of_year(f, at.known_at, at.as_of, year).filter(|v| v.kind != VoucherKind::Closing)
-        {
+        let mut add = |v: &Voucher| {
+            if v.kind == VoucherKind::Closing {
+                return;
+            }
             for row in &v.rows {
                 match row.role.side() {
                     Side::Cost => match line_of(row, &lines) {
@@ -429,6 +429,10 @@ impl Projection {
                     _ => {}
                 }
             }
+        };
+        match &given {
+            Some(g) => g.vouchers.iter().filter(|v| v.date.year() == year && v.date <= at.as_of).for_each(&mut add),
+            None => self.visible_vouchers_of_year(f, at.known_at, at.as_of, year).for_each(|v| add(&v)),
         }
         let by_category: Vec<CategoryPosition> = Category::ALL
             .iter()
@@ -447,7 +451,7 @@ impl Projection {
         let transfers_in: Amount = budget.transfers.iter().map(|t| t.amount).sum();
         let (opening_equity, opening_equity_source) = match budget.stated.as_ref().and_then(|s| s.opening_equity) {
             Some(stated) => (stated, "stated"),
-            None => (booked_opening.unwrap_or_else(|| self.opening_equity_booked(f, year, at)), "booked"),
+            None => (given.map_or_else(|| self.opening_equity_booked(f, year, at), |g| g.opening), "booked"),
         };
         let result = income_budget - costs_total;
         let category = |c: Category| by_category.iter().find(|p| p.category == c).map_or(Amount::ZERO, |p| p.budget);
@@ -556,4 +560,13 @@ impl OpeningsByYear {
 fn line_of(row: &crate::projection::Row, lines: &[LinePosition]) -> Option<usize> {
     let by_line = row.line.as_ref().and_then(|id| lines.iter().position(|l| &l.id == id));
     by_line.or_else(|| row.insats.as_ref().and_then(|i| lines.iter().position(|l| l.insats.as_ref() == Some(i))))
+}
+
+/// What a caller of `budget_position_given` has read already: the förbund's booked opening
+/// equity of the year (`OpeningsByYear::at_year`) and its vouchers as known at the position's
+/// `known_at`, of every date, in booking order.
+#[derive(Clone, Copy)]
+pub struct Given<'v> {
+    pub opening: Amount,
+    pub vouchers: &'v [Voucher],
 }

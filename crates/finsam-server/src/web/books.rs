@@ -60,8 +60,8 @@ pub(crate) async fn start(State(s): State<Shared_>, Reports { v, f, path, q, mut
                 Some((pages::MONTHS[m as usize - 1].to_string(), b.bank))
             })
             .collect();
-        let (result, ..) = reports::reconciliation(store, books, None, &axes, Default::default())?;
-        let findings = result.findings.iter().filter(|x| x.forbund == slug).map(Finding::from).collect();
+        let (result, ..) = reports::reconciliation(store, books, None, Some(&slug), &axes, Default::default())?;
+        let findings = result.findings.iter().map(Finding::from).collect();
         Ok(Overview {
             name: p.forbund[&slug].name_known_at(at.known_at).to_string(),
             at,

@@ -267,8 +267,8 @@ pub(crate) async fn reconciliation(State(s): State<Shared_>, Reports { v, f, pat
         // The merger into this förbund, if there is one; else the store's checks, of which the
         // page shows only what concerns this förbund (the reader may read no other's books).
         let merger = books.projection.mergers.iter().any(|m| m.forbund == slug).then_some(forbund.as_str());
-        let (result, merger, at) = reports::reconciliation(store, books, merger, &axes, Default::default())?;
-        let result = if merger.is_some() { result } else { result.restricted_to(&slug) };
+        let only = merger.is_none().then_some(&slug);
+        let (result, merger, at) = reports::reconciliation(store, books, merger, only, &axes, Default::default())?;
         let table =
             reports::render_reconciliation(&result, books.projection, merger.as_ref(), at, books.head, Format::Table);
         // Each finding of its own with the findings it causes (reports::by_cause, as the table).
