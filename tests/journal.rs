@@ -1,9 +1,11 @@
 //! The journal export, checked by hledger: `hledger check --strict ordereddates` passes, and for
 //! every förbund and year `hledger is` gives finsam's income, costs and result and `hledger bs`
 //! its asset and liability accounts and net assets, to the öre — from the whole journal and from
-//! the journal of that year alone. Skipped, with a message, when hledger is not installed
-//! (Debian package `hledger`), unless `FINSAM_REQUIRE_HLEDGER` is set, as CI sets it: then a
-//! missing hledger fails.
+//! the journal of that year alone. ledger-cli reads the same journals with `--pedantic --strict`
+//! without a warning and gives hledger's balance of every account. Skipped, with a message, when
+//! hledger or ledger is not installed (Debian packages `hledger`, `ledger`), unless
+//! `FINSAM_REQUIRE_HLEDGER` or `FINSAM_REQUIRE_LEDGER` is set, as CI sets them: then a missing tool
+//! fails.
 
 use crate::support::*;
 use finsam_domain::Amount;
@@ -14,6 +16,46 @@ use std::process::Command;
 fn hledger_present() -> bool {
     let present = Command::new("hledger").arg("--version").output().is_ok_and(|o| o.status.success());
     tool_present(present, "hledger", "FINSAM_REQUIRE_HLEDGER", "apt-get install hledger")
+}
+
+fn ledger_present() -> bool {
+    let present = Command::new("ledger").arg("--version").output().is_ok_and(|o| o.status.success());
+    tool_present(present, "ledger", "FINSAM_REQUIRE_LEDGER", "apt-get install ledger")
+}
+
+/// Every account's balance by ledger-cli, reading the journal as strictly as it can: an
+/// undeclared account or commodity is an error (`--pedantic`) and any warning fails the test.
+fn ledger_balances(journal: &Path) -> BTreeMap<String, Amount> {
+    let o = Command::new("ledger")
+        .arg("-f")
+        .arg(journal)
+        .args(["--pedantic", "--strict", "bal", "--flat", "--no-total", "--empty"])
+        .args(["-F", "%(account)\t%(quantity(scrub(display_total)))\n"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && stderr.is_empty(), "ledger --pedantic --strict on {}: {stderr}", journal.display());
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let (account, amount) = l.split_once('\t').unwrap_or_else(|| panic!("ledger's line {l:?}"));
+            (account.to_string(), Amount::parse(amount).unwrap_or_else(|e| panic!("{l:?}: {e:?}")))
+        })
+        .filter(|(_, a)| !a.is_zero())
+        .collect()
+}
+
+/// Every account's balance by hledger.
+fn hledger_balances(journal: &Path) -> BTreeMap<String, Amount> {
+    let csv = hledger(journal, &["bal", "--flat", "--no-total", "-O", "csv"]);
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split("\",\"").map(|c| c.trim_matches('"')).collect();
+            (cells[0].to_string(), Amount::parse(cells[1].trim_end_matches(" SEK")).unwrap())
+        })
+        .filter(|(_, a)| !a.is_zero())
+        .collect()
 }
 
 fn hledger(journal: &Path, args: &[&str]) -> String {
@@ -154,5 +196,55 @@ fn the_journal_is_in_date_order_and_holds_no_closing_voucher() {
     assert!(dates.len() > 200);
     assert!(dates.windows(2).all(|w| w[0] <= w[1]), "transactions in date order");
     assert!(!text.contains("Årets resultat"), "closing vouchers are left out");
-    assert!(text.contains("account sf-vastmanland:1930  ; type: A, Bank"), "accounts declared with type and name");
+    assert!(
+        text.contains("account sf-vastmanland:1930\n    ; type: A, Bank\n"),
+        "accounts declared with type and name"
+    );
+}
+
+/// The journals of a store (the whole, and each förbund's year) read by ledger and by hledger:
+/// the number of account balances compared.
+fn compare_ledger_with_hledger(store: &Path, dir: &TempDir, name: &str, years: std::ops::RangeInclusive<i32>) -> usize {
+    let write = |args: &[&str], file: String| {
+        let o = finsam(store, args, "");
+        assert_exit(&o, 0);
+        let path = dir.0.join(file);
+        std::fs::write(&path, stdout(&o)).unwrap();
+        path
+    };
+    let mut journals = vec![write(&["export", "journal", "--all"], format!("{name}-ledger.journal"))];
+    let status = finsam_json(store, &["status", "--format", "json"]);
+    for f in status["forbund"].as_array().unwrap() {
+        let f = f["forbund"].as_str().unwrap();
+        for year in years.clone() {
+            let args = ["export", "journal", "--forbund", f, "--year", &year.to_string()];
+            journals.push(write(&args, format!("{name}-ledger-{f}-{year}.journal")));
+        }
+    }
+    let mut compared = 0;
+    for j in &journals {
+        let (theirs, hledgers) = (ledger_balances(j), hledger_balances(j));
+        assert_eq!(theirs, hledgers, "{}: ledger's balances against hledger's", j.display());
+        compared += theirs.len();
+    }
+    compared
+}
+
+#[test]
+fn ledger_reads_the_journal_pedantically_and_gives_hledgers_balances() {
+    if !ledger_present() || !hledger_present() {
+        eprintln!("SKIPPED: ledger or hledger is not installed (apt-get install ledger hledger); the journal was not read by ledger");
+        return;
+    }
+    let dir = TempDir::new("journal-ledger");
+    let store = fixture_store(&dir);
+    let n = compare_ledger_with_hledger(&store, &dir, "fixtures", 2021..=2024);
+    assert!(n >= 80, "{n} balances compared");
+    let generated = TempDir::new("journal-ledger-generated");
+    let store = generated.store();
+    assert_exit(&finsam(&store, &["init"], ""), 0);
+    let g = finsam(&store, &["generate", "--forbund", "3", "--years", "2", "--seed", "11"], "");
+    assert_exit(&finsam(&store, &["record", "--as", "gen", "--batch-size", "5000", "-"], &stdout(&g)), 0);
+    let n = compare_ledger_with_hledger(&store, &generated, "generated", 2005..=2006);
+    assert!(n >= 40, "{n} balances compared");
 }

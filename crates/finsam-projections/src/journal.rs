@@ -49,7 +49,7 @@ fn entry(
 /// date, the voucher as code, the text, the seq as a comment, and one posting per account
 /// (`förbund:account`, in SEK). Every account is declared with its name and type (asset,
 /// liability, equity, revenue, expense), and the commodity SEK, so that `hledger check
-/// --strict`, `hledger bs` and `hledger is` work.
+/// --strict`, `hledger bs`, `hledger is` and `ledger --pedantic` work.
 ///
 /// Closing vouchers (a year's result moved to equity) are left out: hledger and ledger compute
 /// the result themselves, and with them an income statement of a closed year would net to
@@ -115,10 +115,12 @@ pub fn journal(
     let mut out = String::from(
         "; finsam journal: one transaction per voucher, in date order; accounts are förbund:account;\n\
          ; amounts in SEK. Closing vouchers are left out: hledger computes each year's result.\n\n\
-         commodity 1000.00 SEK\n\n",
+         commodity SEK\n    format 1000.00 SEK\n\n",
     );
+    // Each account on its own line with its type on an indented comment line: ledger
+    // (`--pedantic`) reads the directive's name alone, hledger the `type:` tag of its comment.
     for ((f, number), (name, side)) in &declared {
-        let _ = writeln!(out, "account {f}:{number}  ; type: {}, {}", account_type(*side), clean(name));
+        let _ = writeln!(out, "account {f}:{number}\n    ; type: {}, {}", account_type(*side), clean(name));
     }
     out.push('\n');
     for e in entries {
