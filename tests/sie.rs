@@ -341,3 +341,125 @@ fn every_year_of_the_fixtures_balances_in_sie_closed_years_included() {
     };
     assert!(closed("sf-vasteras") && closed("sf-norra-vastmanland"), "the fixtures close years");
 }
+
+/// What a file declares and uses of objects, and its `#PSALDO`, as the independent reader reads
+/// them; asserts that every object a `#TRANS` or `#PSALDO` names is declared by an `#OBJEKT` of
+/// a declared `#DIM`. Returns the number of object references checked.
+fn assert_objects_declared(items: &[sie_parser::Item], what: &str) -> usize {
+    let dims: std::collections::BTreeSet<String> =
+        items.iter().filter(|i| i.label == "#DIM").map(|i| field(i, 0)).collect();
+    let declared: std::collections::BTreeSet<(String, String)> =
+        items.iter().filter(|i| i.label == "#OBJEKT").map(|i| (field(i, 0), field(i, 1))).collect();
+    for (dim, id) in &declared {
+        assert!(dims.contains(dim), "{what}: #OBJEKT {dim} {id} of an undeclared #DIM");
+    }
+    let mut used = 0;
+    let records = items.iter().flat_map(|i| std::iter::once(i).chain(i.children.iter()));
+    for r in records.filter(|r| r.label == "#TRANS" || r.label == "#PSALDO") {
+        let at = if r.label == "#TRANS" { 1 } else { 3 };
+        let sie_parser::FieldValue::ObjectList { tokens } = &r.fields[at].value else {
+            panic!("{what}: {} without its object list", r.label)
+        };
+        for pair in tokens.chunks(2) {
+            let object = (pair[0].clone(), pair[1].clone());
+            assert!(declared.contains(&object), "{what}: {} uses {object:?}, which no #OBJEKT declares", r.label);
+            used += 1;
+        }
+    }
+    used
+}
+
+/// `#PSALDO` (the change in a month) against the year's figures: per balance account
+/// `#IB` + Σ`#PSALDO {}` = `#UB`, per result account Σ`#PSALDO {}` = `#RES`, for years 0 and -1;
+/// for year 0 each month's `{}` row is that month's `#TRANS`, and each object's rows are its
+/// `#TRANS`. Returns the number of rows read.
+fn assert_psaldo(items: &[sie_parser::Item], year: i32, what: &str) -> usize {
+    let f = sie_figures(items);
+    // (year, account) -> Σ; (period, account, objects) -> amount
+    let mut by_year: BTreeMap<(String, String), Amount> = BTreeMap::new();
+    let mut rows: BTreeMap<(String, String, Vec<String>), Amount> = BTreeMap::new();
+    for r in items.iter().filter(|i| i.label == "#PSALDO") {
+        let sie_parser::FieldValue::ObjectList { tokens } = &r.fields[3].value else { panic!("{what}: {r:?}") };
+        let (year_no, period, account, a) = (field(r, 0), field(r, 1), field(r, 2), kr(&field(r, 4)));
+        let expected_year = if year_no == "0" { year } else { year - 1 };
+        assert_eq!(period[..4].parse::<i32>().unwrap(), expected_year, "{what}: #PSALDO {year_no} {period}");
+        assert!(rows.insert((period.clone(), account.clone(), tokens.clone()), a).is_none(), "{what}: one row each");
+        if tokens.is_empty() {
+            *by_year.entry((year_no, account)).or_default() += a;
+        }
+    }
+    for year_no in ["0", "-1"] {
+        let of = |m: &BTreeMap<(String, String), Amount>, account: &str| {
+            m.get(&(year_no.to_string(), account.to_string())).copied().unwrap_or_default()
+        };
+        let accounts: std::collections::BTreeSet<String> =
+            f.ub.keys()
+                .chain(f.res.keys())
+                .chain(by_year.keys())
+                .filter(|(y, _)| y == year_no)
+                .map(|(_, a)| a.clone())
+                .collect();
+        for account in accounts {
+            let moved = of(&by_year, &account);
+            if f.ub.contains_key(&(year_no.to_string(), account.clone())) {
+                assert_eq!(
+                    of(&f.ib, &account) + moved,
+                    of(&f.ub, &account),
+                    "{what} {year_no}: #IB + Σ#PSALDO = #UB for {account}"
+                );
+            } else {
+                assert_eq!(moved, of(&f.res, &account), "{what} {year_no}: Σ#PSALDO = #RES for {account}");
+            }
+        }
+    }
+    // Year 0 month by month and object by object, from the vouchers.
+    let mut from_trans: BTreeMap<(String, String, Vec<String>), Amount> = BTreeMap::new();
+    for v in items.iter().filter(|i| i.label == "#VER") {
+        let period = field(v, 2)[..6].to_string();
+        for t in v.children.iter().filter(|c| c.label == "#TRANS") {
+            let sie_parser::FieldValue::ObjectList { tokens } = &t.fields[1].value else { panic!() };
+            let (account, a) = (field(t, 0), kr(&field(t, 2)));
+            *from_trans.entry((period.clone(), account.clone(), Vec::new())).or_default() += a;
+            for pair in tokens.chunks(2) {
+                *from_trans.entry((period.clone(), account.clone(), pair.to_vec())).or_default() += a;
+            }
+        }
+    }
+    from_trans.retain(|_, a| !a.is_zero());
+    let this_year: BTreeMap<_, _> =
+        rows.iter().filter(|((p, ..), _)| p.starts_with(&year.to_string())).map(|(k, v)| (k.clone(), *v)).collect();
+    assert_eq!(this_year, from_trans, "{what}: #PSALDO 0 is the month's #TRANS per account and object");
+    rows.len()
+}
+
+#[test]
+fn every_object_is_declared_in_4e_and_4i_and_psaldo_adds_up_month_by_month() {
+    let dir = TempDir::new("sie-objects");
+    let store = fixture_store(&dir);
+    let (mut objects, mut psaldo) = (0, 0);
+    let mut check = |store: &Path, dir: &TempDir, forbund: &str, year: i32| {
+        let se = export(store, dir, forbund, year, "4e");
+        let si = export(store, dir, forbund, year, "4i");
+        ksumma_check(&se);
+        ksumma_check(&si);
+        let (e, i) = (independent_read(&se), independent_read(&si));
+        objects += assert_objects_declared(&e, &format!("{forbund} {year} 4E"));
+        objects += assert_objects_declared(&i, &format!("{forbund} {year} 4I"));
+        assert!(!i.iter().any(|r| r.label == "#PSALDO" || r.label == "#IB"), "4I holds no balances");
+        psaldo += assert_psaldo(&e, year, &format!("{forbund} {year}"));
+    };
+    for (forbund, years) in
+        [("sf-vasteras", 2021..=2024), ("sf-norra-vastmanland", 2022..=2023), ("sf-vastmanland", 2024..=2024)]
+    {
+        for year in years {
+            check(&store, &dir, forbund, year);
+        }
+    }
+    let generated = TempDir::new("sie-objects-generated");
+    let gstore = generated.store();
+    assert_exit(&finsam(&gstore, &["init"], ""), 0);
+    let g = finsam(&gstore, &["generate", "--forbund", "2", "--years", "2", "--seed", "5"], "");
+    assert_exit(&finsam(&gstore, &["record", "--as", "gen", "--batch-size", "5000", "-"], &stdout(&g)), 0);
+    check(&gstore, &generated, "sf-gen-002", 2006);
+    assert!(objects > 500 && psaldo > 300, "{objects} object references, {psaldo} #PSALDO rows checked");
+}

@@ -50,7 +50,8 @@ fn ktyp(role: Role) -> &'static str {
 /// The SIE dimension of the members a contribution comes from (20 and up are free to use).
 const MEMBER_DIMENSION: &str = "20";
 
-fn objects(row: &Row) -> Field {
+/// A row's objects (dimension, object): its insats as a project (dimension 6), its member.
+fn object_list(row: &Row) -> Vec<(String, String)> {
     let mut list = Vec::new();
     if let Some(i) = &row.insats {
         list.push(("6".to_string(), i.to_string()));
@@ -58,7 +59,40 @@ fn objects(row: &Row) -> Field {
     if let Some(m) = &row.member {
         list.push((MEMBER_DIMENSION.to_string(), m.to_string()));
     }
-    Field::Objects(list)
+    list
+}
+
+fn objects(row: &Row) -> Field {
+    Field::Objects(object_list(row))
+}
+
+/// `#PSALDO` of a year's vouchers: per month, the change on each account (`{}`) and on each of
+/// its objects, debit positive; months without a change are left out, as SIE allows. With the
+/// opening balance in `#IB`, `#IB` + Σ`#PSALDO {}` = `#UB` per balance account and
+/// Σ`#PSALDO {}` = `#RES` per result account.
+fn psaldo(year_no: &str, figures: &YearFigures, chart: &Chart) -> Vec<Item> {
+    // (period, account, objects: none for the account as a whole, else one) -> change
+    type Key = (String, String, Vec<(String, String)>);
+    let mut by: BTreeMap<Key, Amount> = BTreeMap::new();
+    for v in &figures.vouchers {
+        let period = v.date.format("%Y%m").to_string();
+        for r in &v.rows {
+            let account = chart.account(r.role).number.clone();
+            *by.entry((period.clone(), account.clone(), Vec::new())).or_default() += r.amount;
+            for object in object_list(r) {
+                *by.entry((period.clone(), account.clone(), vec![object])).or_default() += r.amount;
+            }
+        }
+    }
+    by.into_iter()
+        .filter(|(_, a)| !a.is_zero())
+        .map(|((period, account, objects), a)| {
+            Item::Record(Record::new(
+                "#PSALDO",
+                vec![item(year_no), item(period), item(account), Field::Objects(objects), item(amount(a))],
+            ))
+        })
+        .collect()
 }
 
 /// One year's figures as SIE states them: the opening balance (`#IB`) of every balance account,
@@ -183,6 +217,43 @@ impl Export<'_> {
         out
     }
 
+    /// `#DIM` for the projects (6, SIE's own) and the members (20), and an `#OBJEKT` for every
+    /// insats and member of the förbund and for any other object the years' vouchers use (the
+    /// insats of a förbund merged into this one, in the vouchers that took its books over), so
+    /// that a reader finds every object of a `#TRANS` or `#PSALDO` declared.
+    fn dimensions_and_objects(&self, years: &[&YearFigures]) -> Vec<Item> {
+        let (p, f, head) = (self.projection, self.forbund, self.projection.head);
+        let end = NaiveDate::from_ymd_opt(self.year, 12, 31).unwrap_or(NaiveDate::MAX);
+        // The förbund's insatser (in the order created), its members, then any other object.
+        let mut objects: Vec<((String, String), String)> = Vec::new();
+        for i in p.insatser.iter().filter(|i| &i.forbund == f && i.seq <= head) {
+            objects.push((("6".into(), i.insats.to_string()), i.name_at(end, head).to_string()));
+        }
+        if let Some(info) = p.forbund.get(f) {
+            for (id, name, ..) in &info.members {
+                objects.push(((MEMBER_DIMENSION.into(), id.to_string()), name.clone()));
+            }
+        }
+        let mut declared: BTreeSet<(String, String)> = objects.iter().map(|(o, _)| o.clone()).collect();
+        for r in years.iter().flat_map(|y| &y.vouchers).flat_map(|v| &v.rows) {
+            for object in object_list(r) {
+                if declared.insert(object.clone()) {
+                    let insats = p.insatser.iter().find(|i| object.0 == "6" && i.insats.as_str() == object.1);
+                    let name = insats.map_or_else(|| object.1.clone(), |i| i.name_at(end, head).to_string());
+                    objects.push((object, name));
+                }
+            }
+        }
+        let mut items = vec![
+            Item::Record(Record::new("#DIM", vec![item("6"), item("Projekt")])),
+            Item::Record(Record::new("#DIM", vec![item(MEMBER_DIMENSION), item("Medlem")])),
+        ];
+        for ((dim, id), name) in objects {
+            items.push(Item::Record(Record::new("#OBJEKT", vec![item(dim), item(id), item(name)])));
+        }
+        items
+    }
+
     pub fn render(&self) -> Result<Vec<u8>, String> {
         let p = self.projection;
         let f = self.forbund;
@@ -233,20 +304,7 @@ impl Export<'_> {
             for (number, (_, role)) in &accounts {
                 items.push(Item::Record(Record::new("#KTYP", vec![item(number.clone()), item(ktyp(*role))])));
             }
-            items.push(Item::Record(Record::new("#DIM", vec![item("6"), item("Projekt")])));
-            items.push(Item::Record(Record::new("#DIM", vec![item(MEMBER_DIMENSION), item("Medlem")])));
-            for i in p.insatser.iter().filter(|i| &i.forbund == f && i.seq <= head) {
-                items.push(Item::Record(Record::new(
-                    "#OBJEKT",
-                    vec![item("6"), item(i.insats.to_string()), item(i.name_at(end, head).to_string())],
-                )));
-            }
-            for (id, name, ..) in &info.members {
-                items.push(Item::Record(Record::new(
-                    "#OBJEKT",
-                    vec![item(MEMBER_DIMENSION), item(id.to_string()), item(name.clone())],
-                )));
-            }
+            items.extend(self.dimensions_and_objects(&[&this, &last]));
             let balance_accounts: Vec<&String> =
                 accounts.iter().filter(|(_, (_, r))| !r.is_result()).map(|(n, _)| n).collect();
             for (label, year_no, map) in
@@ -268,9 +326,24 @@ impl Export<'_> {
                     )));
                 }
             }
+            for (year_no, figures) in [("0", &this), ("-1", &last)] {
+                items.extend(psaldo(year_no, figures, self.chart));
+            }
             if let Some(b) = budget {
                 items.extend(self.pbudget(b));
             }
+        } else {
+            // A 4I file may leave its accounts and objects undeclared, but SIE recommends
+            // declaring what the vouchers use, so that the importing books need not have them.
+            let mut accounts: BTreeMap<String, String> = BTreeMap::new();
+            for r in this.vouchers.iter().flat_map(|v| &v.rows) {
+                let a = self.chart.account(r.role);
+                accounts.entry(a.number.clone()).or_insert(a.name.clone());
+            }
+            for (number, name) in accounts {
+                items.push(Item::Record(Record::new("#KONTO", vec![item(number), item(name)])));
+            }
+            items.extend(self.dimensions_and_objects(&[&this]));
         }
         for v in &this.vouchers {
             let regdate =
