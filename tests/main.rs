@@ -3,11 +3,13 @@
 mod accruals;
 mod annual;
 mod audit;
+mod backup;
 mod books;
 mod bundle;
 mod canonical;
 mod contributions;
 mod crash;
+mod deploy;
 mod hostile;
 mod import;
 mod invoices;

@@ -46,7 +46,7 @@ impl Server {
     }
 
     /// One HTTP/1.1 request; the status and the body (as text).
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    pub(crate) fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
         let (status, bytes) = self.call_bytes(method, path, token, body);
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
@@ -72,7 +72,7 @@ impl Server {
     }
 
     /// SIGTERM, as a service manager stops it; the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         self.child.wait().unwrap()

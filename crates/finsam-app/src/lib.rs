@@ -8,6 +8,7 @@ pub mod annual;
 pub mod annual_parts;
 pub mod answers;
 pub mod audit;
+pub mod backup;
 pub mod charts;
 pub mod exports;
 pub mod import;

@@ -131,11 +131,13 @@ impl From<StoreError> for Failure {
             | StoreError::NotAStore { .. }
             | StoreError::AlreadyAStore { .. }
             | StoreError::Refused(_)
+            | StoreError::Backup { damaged: false, .. }
             | StoreError::Forbidden { .. } => 2,
             StoreError::Interrupted => 130,
             StoreError::Damaged { .. }
             | StoreError::Poisoned { .. }
             | StoreError::Io { .. }
+            | StoreError::Backup { damaged: true, .. }
             | StoreError::Derived { .. } => 1,
         };
         Failure { code, message: store_error_text(&e) }
@@ -182,6 +184,7 @@ pub fn store_error_text(e: &StoreError) -> String {
         }
         StoreError::Derived { action, detail } => format!("härlett tillstånd: kunde inte {action}: {detail}"),
         StoreError::Refused(why) => format!("vägrat: {why}"),
+        StoreError::Backup { sv, .. } => sv.clone(),
         StoreError::Interrupted => "avbrutet innan händelserna skrevs: inget registrerades".to_string(),
         StoreError::Forbidden { line, user, forbund } => format!(
             "vägrat, inget har skrivits: rad {line}: {user} får inte registrera händelser som rör böckerna för {forbund}"

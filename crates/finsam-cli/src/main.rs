@@ -688,6 +688,41 @@ Example:
     Report(ReportCommand),
     /// Rebuild all derived state (indexes, checkpoints) from the log
     Reindex,
+    /// Copy the store's own records to a new folder, also while `finsam serve` records
+    #[command(long_about = "\
+Copies the store's own records to DIR, a new (or empty) folder: the log up to its last durable,
+complete batch, the users and the access log up to their last whole line, every underlag file
+and the förbund's settings (charts/, ceilings/, mappings/), with backup.json naming each file's
+length and SHA-256 and the log's head. It needs no lock and may run while `finsam serve`
+records: what is being written at that moment is left for the next backup. Derived state and
+sessions are not copied (a restored store rebuilds the one; its users sign in again). The
+folder appears only when it is whole.
+
+Example, a dated copy each night (cron or a systemd timer):
+  finsam --store /var/lib/finsam backup /srv/backup/finsam-$(date +%F)
+
+Restore it with `finsam --store NEW restore DIR`.")]
+    Backup {
+        /// The new folder to write the backup to
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Install a backup as a new store, after checking every file and verifying the log
+    #[command(long_about = "\
+Installs the backup in DIR (made by `finsam backup`) as a new store in --store, which must not
+exist or be empty. Every file is checked against backup.json (length and SHA-256; no file
+missing, none added), the log is verified as `finsam audit verify` does (the whole hash chain,
+every line's canonical form, the ledger's rules, the head backup.json names) and the access
+log's chain; only then is the store put in place and its derived state built. A backup that
+does not hold is refused with the file and what is wrong, and nothing is installed.
+
+Example:
+  finsam --store /var/lib/finsam-restored restore /srv/backup/finsam-2026-12-06")]
+    Restore {
+        /// The backup's folder
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Show the store's head and where each förbund's books stand (from the derived state)
     Status,
     /// Write a deterministic, valid event log of a realistic shape (JSON Lines) to standard output
@@ -824,6 +859,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let format: Format = cli.format.into();
     progress::watch_the_log(match cli.command {
         Command::Reindex => "Bygger om från loggen",
+        Command::Restore { .. } => "Verifierar säkerhetskopian",
         Command::Audit(AuditCommand::Verify { .. }) => "Verifierar loggen",
         _ => "Läser loggen",
     });
@@ -913,6 +949,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             import_sie(&store_dir(&cli.store), run, mapping.as_deref(), &file, format)?
         }
         Command::Log { from, to } => log(&store_dir(&cli.store), from, to.unwrap_or(u64::MAX), format)?,
+        Command::Backup { dir } => finsam_app::backup::backup(&store_dir(&cli.store), &dir, format)?,
+        Command::Restore { dir } => finsam_app::backup::restore(&dir, &store_dir(&cli.store), format)?,
         Command::Reindex => {
             let dir = store_dir(&cli.store);
             let (store, report) = Store::reindex(&dir)?;

@@ -43,6 +43,11 @@ pub enum StoreError {
     /// A request the store will not carry out (e.g. writing over an existing folder).
     #[error("refused: {0}")]
     Refused(String),
+    /// A backup cannot be made or restored: `damaged` when a file is not what it should be (the
+    /// store's or the backup's), else a request the store will not carry out. In both languages,
+    /// for the message the user reads.
+    #[error("{en}")]
+    Backup { sv: String, en: String, damaged: bool },
     /// Asked to stop (a signal) before the batch was written: nothing was.
     #[error("interrupted before the batch was written: nothing was recorded")]
     Interrupted,

@@ -5,6 +5,7 @@
 //! the log's head: anything that does not match is ignored and rebuilt from the log.
 
 pub mod access;
+pub mod backup;
 pub mod envelope;
 pub mod error;
 pub mod files;
