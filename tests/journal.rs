@@ -248,3 +248,95 @@ fn ledger_reads_the_journal_pedantically_and_gives_hledgers_balances() {
     let n = compare_ledger_with_hledger(&store, &generated, "generated", 2005..=2006);
     assert!(n >= 40, "{n} balances compared");
 }
+
+/// bean-check, from `FINSAM_BEAN_CHECK` or the PATH; the Python beside it has Beancount's loader.
+fn bean_check() -> Option<(String, String)> {
+    let program = std::env::var("FINSAM_BEAN_CHECK").unwrap_or_else(|_| "bean-check".into());
+    let present = Command::new(&program).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !tool_present(present, &program, "FINSAM_REQUIRE_BEANCOUNT", "pip install beancount") {
+        return None;
+    }
+    let python = Path::new(&program).parent().map(|d| d.join("python3")).filter(|p| p.exists());
+    Some((program.clone(), python.map_or_else(|| "python3".into(), |p| p.display().to_string())))
+}
+
+/// Exports the store's books as Beancount (the whole, and each förbund's year), checks each
+/// with bean-check and compares what Beancount's loader reads with finsam's balances: each
+/// year's income and costs and every asset and liability account at the year's end. Returns
+/// the figures compared.
+fn compare_beancount(
+    store: &Path,
+    dir: &TempDir,
+    name: &str,
+    years: std::ops::RangeInclusive<i32>,
+    (check, python): &(String, String),
+) -> usize {
+    let write = |args: &[&str], file: String| {
+        let o = finsam(store, args, "");
+        assert_exit(&o, 0);
+        let path = dir.0.join(file);
+        std::fs::write(&path, stdout(&o)).unwrap();
+        let o = Command::new(check).arg(&path).output().unwrap();
+        let said = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success() && said.trim().is_empty(), "bean-check {}: {said}", path.display());
+        let o = Command::new(python).arg(root().join("tests/beancount_figures.py")).arg(&path).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let whole = write(&["export", "beancount", "--all"], format!("{name}.beancount"));
+    let status = finsam_json(store, &["status", "--format", "json"]);
+    let mut compared = 0;
+    for f in status["forbund"].as_array().unwrap() {
+        let f = f["forbund"].as_str().unwrap();
+        for year in years.clone() {
+            let args = ["export", "beancount", "--forbund", f, "--year", &year.to_string()];
+            let one = write(&args, format!("{name}-{f}-{year}.beancount"));
+            let ours = finsam_json(
+                store,
+                &["balances", "--forbund", f, "--as-of", &format!("{year}-12-31"), "--format", "json"],
+            );
+            let accounts: BTreeMap<String, String> = ours["accounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| matches!(a["account"].as_str().unwrap().as_bytes(), [b'1', ..] | [b'2', b'1'..=b'9', ..]))
+                .filter(|a| !amount(&a["balance"]).is_zero())
+                .map(|a| (a["account"].as_str().unwrap().to_string(), amount(&a["balance"]).canonical()))
+                .collect();
+            for (theirs, what) in [(&whole, "the whole file"), (&one, "the year's file")] {
+                let label = format!("{name} {f} {year} ({what})");
+                let Some(fig) = theirs.get(f).and_then(|y| y.get(year.to_string())) else {
+                    // No transaction of the förbund up to that year: finsam has none either.
+                    assert!(accounts.is_empty() && amount(&ours["income"]).is_zero(), "{label}: {ours}");
+                    continue;
+                };
+                let kr = |v: &serde_json::Value| Amount::parse(v.as_str().unwrap()).unwrap();
+                assert_eq!(kr(&fig["income"]), amount(&ours["income"]), "{label}: income");
+                assert_eq!(kr(&fig["costs"]), amount(&ours["costs"]), "{label}: costs");
+                let theirs_accounts: BTreeMap<String, String> =
+                    fig["accounts"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), kr(v).canonical())).collect();
+                assert_eq!(theirs_accounts, accounts, "{label}: asset and liability accounts");
+                compared += 2 + accounts.len();
+            }
+        }
+    }
+    compared
+}
+
+#[test]
+fn bean_check_accepts_the_beancount_export_and_beancount_reads_finsams_figures() {
+    let Some(tools) = bean_check() else {
+        return;
+    };
+    let dir = TempDir::new("beancount");
+    let store = fixture_store(&dir);
+    let n = compare_beancount(&store, &dir, "fixtures", 2021..=2024, &tools);
+    assert!(n >= 60, "{n} figures compared");
+    let generated = TempDir::new("beancount-generated");
+    let store = generated.store();
+    assert_exit(&finsam(&store, &["init"], ""), 0);
+    let g = finsam(&store, &["generate", "--forbund", "3", "--years", "2", "--seed", "11"], "");
+    assert_exit(&finsam(&store, &["record", "--as", "gen", "--batch-size", "5000", "-"], &stdout(&g)), 0);
+    let n = compare_beancount(&store, &generated, "generated", 2005..=2006, &tools);
+    assert!(n >= 30, "{n} figures compared");
+}

@@ -611,6 +611,7 @@ fn every_answer_forbids_framing_and_caching() {
         ("/api/v1/forbund/sf-vastmanland/export/sie/2024?kind=i", "sf-vastmanland-2024.si"),
         ("/api/v1/forbund/sf-vastmanland/export/journal?year=2024", "sf-vastmanland-2024.journal"),
         ("/api/v1/forbund/sf-vastmanland/export/journal", "sf-vastmanland.journal"),
+        ("/api/v1/forbund/sf-vastmanland/export/beancount?year=2024", "sf-vastmanland-2024.beancount"),
     ] {
         let r = api(&server.addr, "GET", path, &admin, "");
         assert_eq!(r.status, 200, "{path}");

@@ -1,14 +1,25 @@
-//! The books for other programs: the journal for ledger-cli and hledger, SIE 4.
+//! The books for other programs: the journal for ledger-cli and hledger, the same in Beancount,
+//! SIE 4.
 
 use crate::output::Failure;
 use crate::reports;
 
-/// The journal (ledger-cli/hledger) of one förbund or all, for a year or all years.
+/// The plain-text journal's two dialects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// ledger-cli and hledger
+    Ledger,
+    /// Beancount (and Fava)
+    Beancount,
+}
+
+/// The journal of one förbund or all, for a year or all years, in a dialect.
 pub fn journal_out(
     store: &std::path::Path,
     books: reports::Books<'_>,
     forbund: Option<&str>,
     year: Option<i32>,
+    dialect: Dialect,
 ) -> Result<String, Failure> {
     if let Some(y) = year {
         reports::check_year(y)?;
@@ -24,7 +35,11 @@ pub fn journal_out(
         charts.insert(f.clone(), reports::chart_for(store, f)?);
     }
     let default = finsam_projections::Chart::default_chart();
-    Ok(finsam_projections::journal::journal(books.projection, &charts, &default, &list, year))
+    let write = match dialect {
+        Dialect::Ledger => finsam_projections::journal::journal,
+        Dialect::Beancount => finsam_projections::journal::beancount,
+    };
+    Ok(write(books.projection, &charts, &default, &list, year))
 }
 
 /// A förbund's year as an SIE 4 file (4E, or 4I for a transfer of vouchers), its bytes.

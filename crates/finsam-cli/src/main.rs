@@ -287,6 +287,30 @@ figures independently.")]
         #[arg(long, value_name = "YEAR")]
         year: Option<i32>,
     },
+    /// The books as a Beancount file for bean-check and Fava (to stdout)
+    #[command(long_about = "\
+Writes the books to standard output in Beancount's syntax, the same transactions as `export
+journal`: one per voucher (date, text; the förbund, the voucher, the seq and who recorded it as
+metadata), one posting per account, amounts in SEK. Accounts begin with their type, as
+Beancount requires: Assets:Sf-vastmanland:1930, Income:Sf-vastmanland:3510; each is opened on
+the file's first date with its name. Closing vouchers are left out (Beancount computes each
+year's result); with --year, one opening transaction on 1 January carries the earlier years.
+`bean-check FILE` checks it, and Fava (`fava FILE`) shows it.
+
+Example:
+  finsam export beancount --forbund sf-vastmanland > vastmanland.beancount")]
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["forbund", "all"])))]
+    Beancount {
+        /// Only this förbund's books
+        #[arg(long, value_name = "F", conflicts_with = "all")]
+        forbund: Option<String>,
+        /// Every förbund's books
+        #[arg(long)]
+        all: bool,
+        /// Only this year's vouchers
+        #[arg(long, value_name = "YEAR")]
+        year: Option<i32>,
+    },
     /// One förbund's books for one year as a SIE 4 file (CP437, CRLF, #KSUMMA)
     #[command(long_about = "\
 Writes one förbund's books for one year as SIE 4, the format every Swedish accounting program
@@ -1029,7 +1053,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Export(ExportCommand::Journal { forbund, all: _, year }) => {
-            export_journal(&store_dir(&cli.store), forbund.as_deref(), year)?
+            export_journal(&store_dir(&cli.store), forbund.as_deref(), year, exports::Dialect::Ledger)?
+        }
+        Command::Export(ExportCommand::Beancount { forbund, all: _, year }) => {
+            export_journal(&store_dir(&cli.store), forbund.as_deref(), year, exports::Dialect::Beancount)?
         }
         Command::Export(ExportCommand::Sie { forbund, year, kind, out }) => {
             export_sie(&store_dir(&cli.store), &forbund, year, kind, &out)?
@@ -1088,9 +1115,14 @@ fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
     finsam_store::files::read_limited(std::path::Path::new(file), limit).map_err(|e| Failure::usage(e.to_string()))
 }
 
-fn export_journal(store: &std::path::Path, forbund: Option<&str>, year: Option<i32>) -> Result<(), Failure> {
+fn export_journal(
+    store: &std::path::Path,
+    forbund: Option<&str>,
+    year: Option<i32>,
+    dialect: exports::Dialect,
+) -> Result<(), Failure> {
     let view = finsam_store::open_view(store)?;
-    emit(&exports::journal_out(store, (&view).into(), forbund, year)?);
+    emit(&exports::journal_out(store, (&view).into(), forbund, year, dialect)?);
     Ok(())
 }
 

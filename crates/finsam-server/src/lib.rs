@@ -340,6 +340,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/forbund/{id}/audit/explain", get(explain))
         .route("/api/v1/forbund/{id}/export/sie/{year}", get(export_sie))
         .route("/api/v1/forbund/{id}/export/journal", get(export_journal))
+        .route("/api/v1/forbund/{id}/export/beancount", get(export_beancount))
         .route("/api/v1/forbund/{id}/bundle/{year}", get(bundle))
         .route("/api/v1/audit/digest", get(digest))
         .route("/api/v1/reconcile", get(reconcile))

@@ -182,6 +182,7 @@ pub struct Verification {
         crate::explain,
         crate::export_sie,
         crate::export_journal,
+        crate::export_beancount,
         crate::bundle,
         crate::reconcile,
         crate::verify,

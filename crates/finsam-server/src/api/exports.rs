@@ -66,14 +66,44 @@ pub struct JournalQuery {
 )]
 pub(crate) async fn export_journal(
     State(s): State<Shared_>,
-    Exporter { user, f }: Exporter,
+    exporter: Exporter,
     Query(q): Query<JournalQuery>,
 ) -> Reply {
+    journal_download(s, exporter, q, finsam_app::exports::Dialect::Ledger, "journal").await
+}
+
+/// A förbund's books as a Beancount file (for bean-check and Fava).
+#[utoipa::path(
+    get, path = "/api/v1/forbund/{id}/export/beancount", operation_id = "exportBeancount", tag = "exports",
+    summary = "The books as a Beancount file for bean-check and Fava, the journal's transactions with accounts named Type:Förbund:account (not for the read-only role)",
+    params(ForbundPath, JournalQuery),
+    responses(
+        (status = 200, description = "the Beancount file (Content-Disposition names it)", body = String, content_type = "text/plain"),
+        openapi::ReportRefusals,
+    )
+)]
+pub(crate) async fn export_beancount(
+    State(s): State<Shared_>,
+    exporter: Exporter,
+    Query(q): Query<JournalQuery>,
+) -> Reply {
+    journal_download(s, exporter, q, finsam_app::exports::Dialect::Beancount, "beancount").await
+}
+
+/// The journal in a dialect, as a download named F.EXT or F-YEAR.EXT.
+async fn journal_download(
+    s: Shared_,
+    Exporter { user, f }: Exporter,
+    q: JournalQuery,
+    dialect: finsam_app::exports::Dialect,
+    extension: &str,
+) -> Reply {
     let id = f.clone();
-    let a = report(s, move |dir, books| finsam_app::exports::journal_out(dir, books, Some(&id), q.year)).await;
+    let year = q.year;
+    let a = report(s, move |dir, books| finsam_app::exports::journal_out(dir, books, Some(&id), year, dialect)).await;
     let a = match a.status {
         StatusCode::OK => {
-            let name = q.year.map_or_else(|| format!("{f}.journal"), |y| format!("{f}-{y}.journal"));
+            let name = year.map_or_else(|| format!("{f}.{extension}"), |y| format!("{f}-{y}.{extension}"));
             Answer { content_type: "text/plain; charset=utf-8", ..a }.download(&name)
         }
         _ => a,

@@ -378,7 +378,7 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
         } @else {
             table {
                 caption { "Per räkenskapsår" }
-                thead { tr { th { "år" } th { "revisorns paket" } th { "SIE 4" } th { "huvudbok (ledger)" } } }
+                thead { tr { th { "år" } th { "revisorns paket" } th { "SIE 4" } th { "huvudbok (ledger)" } th { "Beancount (Fava)" } } }
                 tbody {
                     @for y in &years {
                         tr {
@@ -386,6 +386,7 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
                             td { a href={(api) "/bundle/" (y)} download { "revisorns paket " (y) " (zip)" } }
                             td { a href={(api) "/export/sie/" (y)} download { (f) "-" (y) ".se" } }
                             td { a href={(api) "/export/journal?year=" (y)} download { (f) "-" (y) ".journal" } }
+                            td { a href={(api) "/export/beancount?year=" (y)} download { (f) "-" (y) ".beancount" } }
                         }
                     }
                 }
@@ -399,6 +400,7 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
                 dt { "Revisorns paket" } dd { "Allt en revisor behöver för att granska året utan finsam: loggen, rapporterna, konteringsreglerna och ett kontrollprogram i Python som räknar om varje belopp ur loggen och visar att inget har ändrats. Läs LÄSMIG.txt i paketet." }
                 dt { "SIE 4" } dd { "Årets bokföring i standardformatet som svenska ekonomiprogram läser (Visma, Fortnox med flera): ingående balanser, verifikationer och utgående saldon." }
                 dt { "Huvudbok (ledger)" } dd { "Samma verifikationer som textfil för programmen ledger och hledger, för den som vill räkna själv." }
+                dt { "Beancount (Fava)" } dd { "Samma verifikationer för Beancount, som många kassörer läser i Fava: öppna filen med fava och se resultat- och balansräkningen i webbläsaren." }
             }
         }
     };
