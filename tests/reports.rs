@@ -629,3 +629,104 @@ fn a_cost_in_january_before_the_budget_is_adopted_is_booked_outside_the_budget()
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["lines"][0]["spent"], "200000", "{v}");
 }
+
+/// A workbook finsam wrote to standard output, read by an independent reader (calamine).
+fn workbook(store: &Path, args: &[&str]) -> calamine::Xlsx<std::io::Cursor<Vec<u8>>> {
+    let mut all = args.to_vec();
+    all.extend(["--format", "xlsx"]);
+    let o = finsam(store, &all, "");
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{args:?}: {}", stderr(&o));
+    calamine::open_workbook_from_rs(std::io::Cursor::new(o.stdout.clone())).expect("an xlsx workbook")
+}
+
+/// A sheet's rows: the first cell's text, and the numbers of the row.
+fn sheet_rows(book: &mut calamine::Xlsx<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec<(String, Vec<f64>)> {
+    use calamine::{Data, Reader};
+    let range = book.worksheet_range(name).unwrap_or_else(|e| panic!("sheet {name}: {e}"));
+    range
+        .rows()
+        .skip(1)
+        .map(|row| {
+            let label = match &row[0] {
+                Data::String(s) => s.trim().to_string(),
+                Data::Float(f) => f.to_string(),
+                other => other.to_string(),
+            };
+            let numbers =
+                row.iter().skip(1).filter_map(|c| if let Data::Float(f) = c { Some(*f) } else { None }).collect();
+            (label, numbers)
+        })
+        .collect()
+}
+
+fn krona(text: &str) -> f64 {
+    text.parse::<f64>().unwrap()
+}
+
+#[test]
+fn every_report_is_a_workbook_with_its_tables_as_sheets_and_its_figures_as_numbers() {
+    use calamine::Reader;
+    let dir = TempDir::new("reports-xlsx");
+    let store = fixture_store(&dir);
+    // The annual report: one sheet per statement, each figure the number the JSON states.
+    let mut book = workbook(&store, &["report", "annual", "--forbund", "sf-vastmanland", "--year", "2024"]);
+    let names = book.sheet_names();
+    for wanted in ["Resultaträkning", "Balansräkning", "Kassaflödesanalys", "Driftredovisning"] {
+        assert!(names.iter().any(|n| n == wanted), "{wanted} in {names:?}");
+    }
+    let o =
+        finsam(&store, &["report", "annual", "--forbund", "sf-vastmanland", "--year", "2024", "--format", "json"], "");
+    let annual: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let mut compared = 0;
+    for (key, sheet) in [("resultatrakning", "Resultaträkning"), ("balansrakning", "Balansräkning")] {
+        let rows = sheet_rows(&mut book, sheet);
+        for line in annual["statements"][key].as_array().unwrap() {
+            let Some(amount) = line["current"]["amount"].as_str() else { continue };
+            let label = line["label"].as_str().unwrap();
+            // A line without a figure this year or the last is left out of the text, and so of the sheet.
+            let Some(row) = rows.iter().find(|(l, _)| l == label) else {
+                let previous = line["previous"]["amount"].as_str().map_or(0.0, krona);
+                assert!(krona(amount) == 0.0 && previous == 0.0, "{sheet}: a row {label:?}");
+                continue;
+            };
+            assert_eq!(row.1.first().copied(), Some(krona(amount)), "{sheet}: {label}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 20, "{compared} figures of the statements compared");
+    // The balances: every account's balance a number.
+    let mut book = workbook(&store, &["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-12-31"]);
+    let o =
+        finsam(&store, &["balances", "--forbund", "sf-vastmanland", "--as-of", "2024-12-31", "--format", "json"], "");
+    let balances: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rows = sheet_rows(&mut book, "Saldon");
+    for a in balances["accounts"].as_array().unwrap() {
+        let account = a["account"].as_str().unwrap();
+        let row = rows.iter().find(|(l, _)| l == account).unwrap_or_else(|| panic!("account {account}"));
+        assert_eq!(row.1, vec![krona(a["balance"].as_str().unwrap())], "{account}");
+    }
+    let key = sheet_rows(&mut book, "Nyckeltal");
+    assert!(key.iter().any(|(l, n)| l == "bank" && n == &vec![krona(balances["bank"].as_str().unwrap())]), "{key:?}");
+    // The reconciliation: a row per finding, even when it finds errors (exit 1).
+    let mut book = workbook(&store, &["reconcile"]);
+    let o = finsam(&store, &["reconcile", "--format", "json"], "");
+    let findings =
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["findings"].as_array().unwrap().len();
+    assert!(findings > 0);
+    assert_eq!(sheet_rows(&mut book, "Avvikelser").len(), findings);
+    // Each report's workbook opens; a command that is no report is refused.
+    for args in [
+        &["budget", "--forbund", "sf-vastmanland", "--year", "2024"][..],
+        &["report", "period", "--forbund", "sf-vastmanland", "--year", "2024", "--through", "2024-06"],
+        &["report", "interim", "--forbund", "sf-vastmanland", "--year", "2024", "--through", "2024-06"],
+        &["report", "members", "--forbund", "sf-vastmanland", "--year", "2024"],
+        &["audit", "trail", "--forbund", "sf-vastmanland"],
+        &["audit", "explain", "--forbund", "sf-vastmanland", "--account", "1930"],
+    ] {
+        let book = workbook(&store, args);
+        assert!(!book.sheet_names().is_empty(), "{args:?}");
+    }
+    let o = finsam(&store, &["log", "--format", "xlsx"], "");
+    assert_exit(&o, 2);
+    assert!(o.stdout.is_empty());
+}

@@ -295,6 +295,7 @@ fn personnel_table(a: &Annual, chart: &Chart, title: &str) -> String {
             continue;
         }
         let mut t = Table::new(&[("konto", Align::Left), (title, Align::Left), ("belopp", Align::Right)]);
+        t.name_sheet(title);
         for (number, name, amount) in rows {
             t.row(vec![number.clone(), name.clone(), amount.human_number()]);
         }
@@ -459,6 +460,7 @@ pub fn render(a: &Annual, chart: &Chart, head: &finsam_store::Head, format: Form
                 out.push_str(&format!("\n{title} (kr)\n"));
                 let now_year = a.current.year.to_string();
                 let mut t = Table::new(&[("", Align::Left), (&now_year, Align::Right), (&prev_year, Align::Right)]);
+                t.name_sheet(title);
                 for l in lines.iter().filter(|l| shown(l, a)) {
                     match (l.kind, l.figure) {
                         (Kind::Heading, _) | (_, None) => {
@@ -496,6 +498,7 @@ fn operations_table(a: &Annual) -> String {
         ("utfall", Align::Right),
         ("avvikelse", Align::Right),
     ]);
+    t.name_sheet("Driftredovisning");
     let row = |label: String, budget: Amount, utfall: Amount| {
         vec![label, budget.human_number(), utfall.human_number(), (budget - utfall).human_number()]
     };
@@ -599,6 +602,7 @@ fn note_text(a: &Annual, chart: &Chart, kind: NoteKind, title: &str) -> String {
                 ("bidrag", Align::Right),
                 ("andel av bidragen", Align::Right),
             ]);
+            t.name_sheet(title);
             for m in &a.members {
                 t.row(vec![
                     m.name.clone(),
@@ -614,6 +618,7 @@ fn note_text(a: &Annual, chart: &Chart, kind: NoteKind, title: &str) -> String {
         NoteKind::Equity => {
             let mut out = format!("\n{title} (kr)\n");
             let mut t = Table::new(&[("", Align::Left), (&year, Align::Right), (&previous_year, Align::Right)]);
+            t.name_sheet(title);
             for (label, now, before) in crate::annual_parts::equity_rows(a) {
                 t.row(vec![label.to_string(), now.human_number(), before.map_or("–".into(), |b| b.human_number())]);
             }
@@ -637,6 +642,7 @@ fn note_text(a: &Annual, chart: &Chart, kind: NoteKind, title: &str) -> String {
                 return out;
             }
             let mut t = Table::new(&[("konto", Align::Left), ("", Align::Left), ("belopp", Align::Right)]);
+            t.name_sheet(title);
             for (number, name, amount) in &rows {
                 t.row(vec![number.clone(), name.clone(), amount.human_number()]);
             }
@@ -1030,6 +1036,7 @@ pub fn render_members(
                 ("kvar att betala", Align::Right),
                 ("betalt av", Align::Left),
             ]);
+            t.name_sheet("Medlemmarnas bidrag");
             for m in &c.members {
                 t.row(vec![
                     m.name.clone(),
@@ -1061,6 +1068,7 @@ pub fn render_members(
                     ("betalt", Align::Right),
                     ("kvar att betala", Align::Right),
                 ]);
+                t.name_sheet("Per betalare");
                 for p in &c.payers {
                     let list: Vec<String> = p.members.iter().map(name_of).collect();
                     t.row(vec![
@@ -1089,6 +1097,7 @@ fn due_table(c: &finsam_projections::members::Contributions) -> String {
     let mut out = format!("\nFörfallet och ej förfallet per {} (enligt faktureringsplanerna)\n", c.at.as_of);
     let mut t =
         Table::new(&[("medlem", Align::Left), ("förfallet, obetalt", Align::Right), ("ej förfallet", Align::Right)]);
+    t.name_sheet("Förfallet och ej förfallet");
     let money = |a: Option<Amount>| a.map_or("–".to_string(), |a| a.human_number());
     for m in &c.members {
         t.row(vec![m.name.clone(), money(m.overdue()), m.not_yet_due.human_number()]);
@@ -1112,6 +1121,7 @@ fn netting_table(c: &finsam_projections::members::Contributions) -> String {
         ("förbundets kostnader för dem", Align::Right),
         ("netto", Align::Right),
     ]);
+    t.name_sheet("Netto per medlem");
     for m in &c.members {
         let runs: Vec<&str> = m.runs.iter().map(|(_, n, _)| n.as_str()).collect();
         t.row(vec![
@@ -1337,6 +1347,7 @@ pub fn render_period(
                 ("avvikelse", Align::Right),
                 ("prognos helår*", Align::Right),
             ]);
+            t.name_sheet("Uppföljning");
             let row = |label: String, x: &finsam_projections::period::FollowUp| {
                 let mark = format!("{:>2}", x.forecast_kind.mark());
                 vec![
@@ -1385,6 +1396,7 @@ pub fn render_period(
                     ("seq", Align::Right),
                     ("motivering", Align::Left),
                 ]);
+                t.name_sheet("Registrerade prognoser");
                 for (l, r) in recorded {
                     t.row(vec![
                         l.name.clone(),
@@ -1398,6 +1410,7 @@ pub fn render_period(
             }
             out.push_str("\nPer månad\n");
             let mut m = Table::new(&[("månad", Align::Left), ("budget", Align::Right), ("utfall", Align::Right)]);
+            m.name_sheet("Per månad");
             for x in &p.per_month {
                 m.row(vec![MONTHS[x.month as usize - 1].to_string(), x.budget.human_number(), x.utfall.human_number()]);
             }
@@ -1424,6 +1437,7 @@ fn accruals_table(a: &Annual, title: &str) -> String {
         ("förutbet. kostn./uppl. intäkter", Align::Right),
         ("uppl. kostn./förutbet. intäkter", Align::Right),
     ]);
+    t.name_sheet("Periodiseringar");
     for e in &a.accruals {
         t.row(vec![
             e.date.to_string(),

@@ -455,6 +455,7 @@ pub fn text(a: &Annual, parts: &Parts) -> String {
         ("budget", Align::Right),
         (&previous_year, Align::Right),
     ]);
+    t.name_sheet("Året i korthet");
     let money = |x: Option<Amount>| x.map_or("–".to_string(), |v| v.human_number());
     for r in &parts.brief {
         t.row(vec![r.label.to_string(), r.year.human_number(), money(r.budget), money(r.previous)]);
@@ -500,6 +501,7 @@ pub fn text(a: &Annual, parts: &Parts) -> String {
 pub fn path_text(parts: &Parts) -> String {
     let mut out = String::from("\nÅrsredovisningens väg\n");
     let mut t = Table::new(&[("steg", Align::Left), ("", Align::Left)]);
+    t.name_sheet("Årsredovisningens väg");
     for l in &parts.path {
         let late = if l.late { " (avvikelse)" } else { "" };
         t.row(vec![l.step.to_string(), format!("{}{late}", l.text)]);

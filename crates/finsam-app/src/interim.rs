@@ -175,6 +175,7 @@ pub fn render(i: &Interim, head: &finsam_store::Head, format: Format) -> String 
             for (title, list) in [("Resultaträkning för perioden", &rr), ("Balansräkning vid periodens slut", &br)] {
                 out.push_str(&format!("\n{title} (kr)\n"));
                 let mut t = Table::new(&[("", Align::Left), (&this, Align::Right), (&before, Align::Right)]);
+                t.name_sheet(title);
                 for (_, label, now, was) in list.iter() {
                     t.row(vec![label.to_string(), now.human_number(), was.map_or("–".into(), |w| w.human_number())]);
                 }
@@ -182,6 +183,7 @@ pub fn render(i: &Interim, head: &finsam_store::Head, format: Format) -> String 
             }
             out.push_str(&format!("\nHelårsprognos {} (kr)\n", i.year));
             let mut t = Table::new(&[("", Align::Left), ("prognos", Align::Right)]);
+            t.name_sheet("Helårsprognos");
             for (_, label, amount) in forecast_rows(i) {
                 t.row(vec![label.to_string(), amount.human_number()]);
             }

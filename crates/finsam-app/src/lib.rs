@@ -18,6 +18,7 @@ pub mod pages;
 pub mod record;
 pub mod reports;
 pub mod table;
+pub mod xlsx;
 
 pub use output::Failure;
 

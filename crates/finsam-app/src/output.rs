@@ -81,9 +81,18 @@ impl Failure {
 }
 
 /// Writes to standard output; a closed pipe (`finsam log | head`) ends the program quietly.
+/// While a report's tables are collected for a workbook (`table::collect_sheets`), nothing.
 pub fn emit(text: &str) {
+    if crate::table::collecting() {
+        return;
+    }
+    emit_bytes(text.as_bytes());
+}
+
+/// Writes bytes (a workbook) to standard output, as `emit` does.
+pub fn emit_bytes(bytes: &[u8]) {
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+    if let Err(e) = stdout.write_all(bytes).and_then(|_| stdout.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }

@@ -487,6 +487,7 @@ pub fn render_balances(
                 b.vouchers
             );
             let mut t = Table::new(&[("konto", Align::Left), ("namn", Align::Left), ("saldo (debet +)", Align::Right)]);
+            t.name_sheet("Saldon");
             for a in &b.accounts {
                 t.row(vec![a.account.clone(), a.name.clone(), a.balance.human()]);
             }
@@ -494,6 +495,7 @@ pub fn render_balances(
             t.row(vec!["summa".into(), String::new(), b.accounts.iter().map(|a| a.balance).sum::<Amount>().human()]);
             out.push_str(&t.render());
             let mut k = Table::new(&[("nyckeltal", Align::Left), ("belopp", Align::Right)]);
+            k.name_sheet("Nyckeltal");
             k.row(vec!["bank".into(), b.bank.human()]);
             k.row(vec!["eget kapital (med årets resultat hittills)".into(), b.equity.human()]);
             k.row(vec![format!("intäkter {year}"), b.income.human()]);
@@ -507,6 +509,7 @@ pub fn render_balances(
                     b.at.as_of, p.months
                 ));
                 let mut t = Table::new(&[("", Align::Left), ("belopp", Align::Right)]);
+                t.name_sheet("Periodisering");
                 t.row(vec![format!("medlemsbidrag beslutade för {year}"), p.decided.human()]);
                 t.row(vec![format!("intjänade t.o.m. {} ({}/12)", b.at.as_of, p.months), p.earned.human()]);
                 t.row(vec!["ej intjänade (förutbetalda intäkter)".into(), p.unearned.human()]);
@@ -685,6 +688,7 @@ pub fn plan_table(p: &BudgetPosition) -> String {
     let mut columns: Vec<(&str, Align)> = vec![("", Align::Left)];
     columns.extend(heads.iter().map(|h| (h.as_str(), Align::Right)));
     let mut t = Table::new(&columns);
+    t.name_sheet("Flerårsplan");
     let row = |label: &str, pick: &dyn Fn(&finsam_projections::reports::PlanYear) -> Amount| -> Vec<String> {
         std::iter::once(label.to_string()).chain(p.plan.iter().map(|y| pick(y).human_number())).collect()
     };
@@ -780,6 +784,7 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
                 ("kvar", Align::Right),
                 ("ej beviljat", Align::Right),
             ]);
+            t.name_sheet("Budgetrader");
             let money = |a: Amount| a.human_number();
             // A line without an insats takes no grants: nothing to commit, shown as –.
             let maybe = |a: Option<Amount>| a.map_or("–".to_string(), Amount::human_number);
@@ -832,6 +837,7 @@ pub fn render_budget(p: &BudgetPosition, head: u64, format: Format) -> String {
             }
             out.push_str("(ej beviljat: budget som styrelsen ännu inte beviljat; – på administrationsrader, som inte tar beslut om beviljande)\n");
             let mut k = Table::new(&[("", Align::Left), ("budget", Align::Right), ("utfall", Align::Right)]);
+            k.name_sheet("Budget och utfall");
             k.row(vec!["Intäkter".into(), p.income_budget.human(), p.income_received.human()]);
             k.row(vec!["Resultat (intäkter − kostnader)".into(), p.result.human(), String::new()]);
             k.row(vec![
@@ -1061,6 +1067,7 @@ pub fn render_trail(rows: &[Value], format: Format) -> String {
                 ("anmärkning", Align::Left),
                 ("hash", Align::Left),
             ]);
+            t.name_sheet("Händelser");
             for r in rows {
                 t.row(vec![
                     r["seq"].to_string(),
@@ -1247,6 +1254,7 @@ pub fn explain_out(
                 ("belopp", Align::Right),
                 ("saldo", Align::Right),
             ]);
+            t.name_sheet("Verifikationer");
             for (r, (_, amount, running)) in rows.iter().zip(&entries) {
                 t.row(vec![
                     r["voucher"].as_str().unwrap_or("").into(),
@@ -1421,6 +1429,7 @@ fn merger_table_text(m: &finsam_projections::reconcile::MergerTable, p: &Project
         ("överfört − bokfört", Align::Right),
         ("mottaget − överfört", Align::Right),
     ]);
+    t.name_sheet("Sammanläggning");
     let show = |a: Option<Amount>| a.map_or("–".to_string(), Amount::human_number);
     for x in &m.rows {
         let name = p.forbund.get(&x.from).map_or(x.from.to_string(), |i| i.name.clone());
@@ -1456,6 +1465,7 @@ fn payers_text<'a>(rows: impl Iterator<Item = &'a finsam_projections::reconcile:
         ("betalt", Align::Right),
         ("betalt − beslutat", Align::Right),
     ]);
+    t.name_sheet("Betalare");
     let mut any = false;
     for x in rows {
         any = true;
@@ -1535,6 +1545,37 @@ pub fn render_reconciliation(
             };
             let checks: Vec<&str> = CHECKS.iter().map(|c| check_label(c)).collect();
             let mut out = format!("{title}, {}\nkontroller: {}\n", axes_line(at, head), checks.join(", "));
+            // The findings the text lists per förbund, one row each, as a workbook's first sheet.
+            let mut sheet = Table::new(&[
+                ("förbund", Align::Left),
+                ("kontroll", Align::Left),
+                ("allvar", Align::Left),
+                ("gäller", Align::Left),
+                ("angivet", Align::Right),
+                ("beräknat", Align::Right),
+                ("skillnad", Align::Right),
+                ("händelser", Align::Left),
+                ("förklaring", Align::Left),
+                ("följd av", Align::Left),
+            ]);
+            sheet.name_sheet("Avvikelser");
+            for x in &r.findings {
+                let figure =
+                    |f: Option<finsam_projections::reconcile::Figure>| f.map_or(String::new(), |f| f.human_number());
+                sheet.row(vec![
+                    x.forbund.to_string(),
+                    check_label(x.check).to_string(),
+                    if x.severity == Severity::Error { "fel" } else { "varning" }.to_string(),
+                    x.subject.clone(),
+                    figure(x.stated),
+                    figure(x.computed),
+                    figure(x.difference),
+                    x.events.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+                    x.explanation.clone(),
+                    x.caused_by.clone().unwrap_or_default(),
+                ]);
+            }
+            crate::table::sheet(&sheet);
             for m in &r.mergers {
                 out.push_str(&merger_table_text(m, p));
             }
@@ -1698,6 +1739,7 @@ pub fn voucher(
                 ("budgetrad", Align::Left),
                 ("medlem", Align::Left),
             ]);
+            t.name_sheet("Verifikation");
             let (mut debit, mut credit) = (Amount::ZERO, Amount::ZERO);
             for r in &v.rows {
                 let a = chart.account(r.role);

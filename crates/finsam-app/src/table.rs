@@ -1,25 +1,64 @@
 //! Plain-text tables for people: columns padded to their widest cell, numbers right-aligned.
+//! The same tables become the sheets of a workbook (`--format xlsx`): a report renders them as
+//! text inside `collect_sheets`, which keeps each table rendered (see `crate::xlsx`).
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+use std::cell::RefCell;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Align {
     Left,
     Right,
 }
 
+#[derive(Clone)]
 pub struct Table {
+    /// The sheet's name in a workbook (else "Tabell N").
+    title: Option<String>,
     headers: Vec<String>,
     aligns: Vec<Align>,
     rows: Vec<Row>,
 }
 
-enum Row {
+#[derive(Clone)]
+pub enum Row {
     Cells(Vec<String>),
     Rule,
+}
+
+thread_local! {
+    /// The tables rendered while `collect_sheets` runs on this thread.
+    static SHEETS: RefCell<Option<Vec<Table>>> = const { RefCell::new(None) };
+}
+
+/// Runs `report` (which renders its tables as text and emits them) and returns what it returns
+/// with every table it rendered, in order; nothing is emitted meanwhile (`output::emit` holds
+/// back while tables are collected).
+pub fn collect_sheets<T>(report: impl FnOnce() -> T) -> (T, Vec<Table>) {
+    SHEETS.with(|s| *s.borrow_mut() = Some(Vec::new()));
+    let result = report();
+    let sheets = SHEETS.with(|s| s.borrow_mut().take()).unwrap_or_default();
+    (result, sheets)
+}
+
+/// A table the text shows in another shape (the findings of a reconciliation, a line each), given
+/// to a workbook as it is; nothing when no workbook is being made.
+pub fn sheet(table: &Table) {
+    SHEETS.with(|s| {
+        if let Some(sheets) = s.borrow_mut().as_mut() {
+            sheets.push(table.clone());
+        }
+    });
+}
+
+/// Whether tables are being collected on this thread (then nothing is emitted).
+pub fn collecting() -> bool {
+    SHEETS.with(|s| s.borrow().is_some())
 }
 
 impl Table {
     pub fn new(columns: &[(&str, Align)]) -> Table {
         Table {
+            title: None,
             headers: columns.iter().map(|(h, _)| h.to_string()).collect(),
             aligns: columns.iter().map(|(_, a)| *a).collect(),
             rows: Vec::new(),
@@ -38,7 +77,29 @@ impl Table {
         self.rows.push(Row::Rule);
     }
 
+    /// Names the table: its sheet's name in a workbook.
+    pub fn name_sheet(&mut self, title: &str) {
+        self.title = Some(title.to_string());
+    }
+
+    pub fn title(&self) -> Option<&str> {
+        self.title.as_deref()
+    }
+
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    pub fn aligns(&self) -> &[Align] {
+        &self.aligns
+    }
+
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
     pub fn render(&self) -> String {
+        sheet(self);
         let width = |s: &str| s.chars().count();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
         for row in &self.rows {

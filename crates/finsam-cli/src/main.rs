@@ -56,12 +56,16 @@ pub enum FormatArg {
     Csv,
     /// One self-contained HTML page with charts, to read, print or archive (finsam report annual, period, members)
     Html,
+    /// A workbook for Excel or LibreOffice, one sheet per table, figures as numbers (the reports
+    /// only; to a file: `> rapport.xlsx`)
+    Xlsx,
 }
 
 impl From<FormatArg> for Format {
     fn from(f: FormatArg) -> Format {
         match f {
-            FormatArg::Table => Format::Table,
+            // A workbook holds the tables the report draws for people.
+            FormatArg::Table | FormatArg::Xlsx => Format::Table,
             FormatArg::Json => Format::Json,
             FormatArg::Csv => Format::Csv,
             FormatArg::Html => Format::Html,
@@ -906,6 +910,45 @@ fn run(cli: Cli) -> Result<(), Failure> {
             "--format csv is offered by the reports (balances, budget, audit trail, audit explain)".into(),
         ));
     }
+    if cli.format == FormatArg::Xlsx {
+        let report = matches!(
+            cli.command,
+            Command::Balances { .. }
+                | Command::Budget { .. }
+                | Command::Reconcile { .. }
+                | Command::Report(_)
+                | Command::Audit(AuditCommand::Trail { .. } | AuditCommand::Explain { .. })
+        );
+        if !report {
+            return Err(Failure::usage(say(
+                "--format xlsx finns för rapporterna: balances, budget, reconcile, audit trail, audit explain och report",
+                "--format xlsx is offered by the reports: balances, budget, reconcile, audit trail, audit explain and report",
+            )));
+        }
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            return Err(Failure::usage(say(
+                "en arbetsbok skrivs till en fil, inte till terminalen: lägg till > rapport.xlsx",
+                "a workbook is written to a file, not to the terminal: add > report.xlsx",
+            )));
+        }
+        let (result, sheets) = finsam_app::table::collect_sheets(|| dispatch(cli, format));
+        // A refusal (a förbund that is not registered) is said as such; a report that finds
+        // problems (reconcile's exit 1) still gives its workbook.
+        if sheets.is_empty() {
+            return result.and(Err(Failure::usage(say(
+                "rapporten visade ingen tabell att lägga i en arbetsbok",
+                "the report showed no table to put in a workbook",
+            ))));
+        }
+        let book = finsam_app::xlsx::workbook(&sheets)?;
+        finsam_app::output::emit_bytes(&book);
+        return result;
+    }
+    dispatch(cli, format)
+}
+
+/// Runs the command, its output in `format`.
+fn dispatch(cli: Cli, format: Format) -> Result<(), Failure> {
     match cli.command {
         Command::Init => {
             let dir = store_dir(&cli.store);

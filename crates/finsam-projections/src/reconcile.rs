@@ -60,6 +60,14 @@ impl Figure {
         }
     }
 
+    /// A table's form: "1 109 000,00" (kronor without the unit) or "13,58 %".
+    pub fn human_number(self) -> String {
+        match self {
+            Figure::Kr(a) => a.human_number(),
+            Figure::Fraction(d) => percent(d),
+        }
+    }
+
     /// Human form: "1 109 000,00 kr" or "13,58 %".
     pub fn human(self) -> String {
         match self {
