@@ -86,6 +86,28 @@ fn downloads_have_their_names_and_the_peoples_csv_is_swedish() {
             "{path}: {disposition}"
         );
     }
+    // Workbooks of the balances, the annual report and the budget, linked from the downloads page.
+    for (path, name) in [
+        ("/f/sf-vastmanland/ladda-ner/saldon.xlsx?per=2024-12-31", "saldon-sf-vastmanland-2024-12-31.xlsx"),
+        ("/f/sf-vastmanland/ladda-ner/2024/arsredovisning.xlsx", "arsredovisning-sf-vastmanland-2024.xlsx"),
+        ("/f/sf-vastmanland/ladda-ner/2024/budget.xlsx", "budget-sf-vastmanland-2024.xlsx"),
+    ] {
+        let r = web.get(path);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-disposition"), Some(format!("attachment; filename=\"{name}\"").as_str()));
+        assert!(r.header("content-type").is_some_and(|t| t.contains("spreadsheetml")), "{path}");
+        assert!(r.body.starts_with("PK"), "{path}: an xlsx file is a zip");
+    }
+    let downloads = web.get("/f/sf-vastmanland/ladda-ner");
+    for link in ["/ladda-ner/saldon.xlsx", "/ladda-ner/2024/arsredovisning.xlsx", "/ladda-ner/2024/budget.xlsx"] {
+        assert!(downloads.body.contains(link), "the downloads page links {link}");
+    }
+    // Another förbund's kansli gets no workbook of these books.
+    let other = token(&store, "vera", "kansli", &["sf-vasteras"]);
+    let theirs = Browser::sign_in(&server.addr, &other);
+    let r = theirs.get("/f/sf-vastmanland/ladda-ner/2024/arsredovisning.xlsx");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!r.body.starts_with("PK"));
     // The start page's time bar shows the date it opened on.
     let start = web.get("/f/sf-vastmanland");
     assert!(start.body.contains(r#"name="per" value="2024-12-31""#), "the date field says 2024-12-31");

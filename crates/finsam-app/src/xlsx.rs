@@ -57,6 +57,13 @@ fn sheet_name(wanted: &str, taken: &mut Vec<String>) -> String {
     name
 }
 
+/// A report rendered for people (`Format::Table`) as a workbook of the tables it shows.
+pub fn of_report(render: impl FnOnce(crate::Format) -> Result<String, Failure>) -> Result<Vec<u8>, Failure> {
+    let (text, sheets) = crate::table::collect_sheets(|| render(crate::Format::Table));
+    text?;
+    workbook(&sheets)
+}
+
 /// The tables as a workbook, one sheet each (named by its title, else "Tabell N").
 pub fn workbook(tables: &[Table]) -> Result<Vec<u8>, Failure> {
     let failed = |e: rust_xlsxwriter::XlsxError| Failure {
@@ -127,10 +134,12 @@ mod tests {
         assert_eq!(figure("1 109 000,00"), Some((d("1109000.00"), false)));
         assert_eq!(figure("-50,00"), Some((d("-50.00"), false)));
         assert_eq!(figure("2 357 029,90 kr"), Some((d("2357029.90"), false)));
+        assert_eq!(figure("12 kr"), Some((d("12"), false)));
         assert_eq!(figure("0,00"), Some((d("0.00"), false)));
         assert_eq!(figure("42"), Some((d("42"), false)));
         assert_eq!(figure("13,58 %"), Some((d("0.1358"), true)));
-        for text in ["", "–", "2024 A 12", "1 00,00", "12 3456,00", "sf-vastmanland", "1930", "-", "1,2,3", "12 kr"] {
+        for text in ["", "–", "2024 A 12", "1 00,00", "12 3456,00", "sf-vastmanland", "1930", "-", "1,2,3", "12 kronor"]
+        {
             let read = figure(text);
             // An account number is a whole number: read as one (a right-aligned column of
             // account numbers has none; they are left-aligned).

@@ -378,7 +378,7 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
         } @else {
             table {
                 caption { "Per räkenskapsår" }
-                thead { tr { th { "år" } th { "revisorns paket" } th { "SIE 4" } th { "huvudbok (ledger)" } th { "Beancount (Fava)" } } }
+                thead { tr { th { "år" } th { "revisorns paket" } th { "SIE 4" } th { "huvudbok (ledger)" } th { "Beancount (Fava)" } th { "kalkylark (xlsx)" } } }
                 tbody {
                     @for y in &years {
                         tr {
@@ -387,12 +387,15 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
                             td { a href={(api) "/export/sie/" (y)} download { (f) "-" (y) ".se" } }
                             td { a href={(api) "/export/journal?year=" (y)} download { (f) "-" (y) ".journal" } }
                             td { a href={(api) "/export/beancount?year=" (y)} download { (f) "-" (y) ".beancount" } }
+                            td { a href={"/f/" (f) "/ladda-ner/" (y) "/arsredovisning.xlsx"} download { "årsredovisning " (y) } " · "
+                                a href={"/f/" (f) "/ladda-ner/" (y) "/budget.xlsx"} download { "budget " (y) } }
                         }
                     }
                 }
             }
         }
-        p { "För kalkylprogram: " a href={"/f/" (f) "/ladda-ner/saldon.csv"} download { "saldon per konto (CSV)" }
+        p { "För kalkylprogram: " a href={"/f/" (f) "/ladda-ner/saldon.xlsx"} download { "saldon per konto (xlsx)" } ", "
+            a href={"/f/" (f) "/ladda-ner/saldon.csv"} download { "saldon per konto (CSV)" }
             " — semikolon mellan fälten och decimalkomma, så att svenska Excel och LibreOffice öppnar filen i kolumner." }
         section {
             h2 { "Vad filerna är till för" }
@@ -432,6 +435,80 @@ pub(crate) async fn balances_csv(State(s): State<Shared_>, Reports { v, f, axes,
         }
         Err(a) => failure_page(&v, a),
     }
+}
+
+/// A report as a workbook to download (`finsam_app::xlsx`), named `file`.
+async fn workbook_download(
+    s: Shared_,
+    v: Visitor,
+    f: String,
+    file: String,
+    make: impl FnOnce(&std::path::Path, finsam_app::reports::Books<'_>) -> Result<Vec<u8>, finsam_app::output::Failure>
+        + Send
+        + 'static,
+) -> Response {
+    match on_books(s, make).await {
+        Ok(bytes) => {
+            let mut r = (StatusCode::OK, bytes).into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+                h.insert(header::CONTENT_DISPOSITION, value);
+            }
+            r.extensions_mut().insert(AccessNote {
+                user: Some(v.user.name.clone()),
+                forbund: Some(f),
+                seqs: Vec::new(),
+            });
+            r
+        }
+        Err(a) => failure_page(&v, a),
+    }
+}
+
+/// The balances (Saldon, Nyckeltal) as a workbook, at the page's axes.
+pub(crate) async fn balances_xlsx(State(s): State<Shared_>, Reports { v, f, axes, .. }: Reports) -> Response {
+    let (forbund, day) = (f.clone(), axes.as_of.map_or_else(|| "idag".to_string(), |d| d.to_string()));
+    let file = format!("saldon-{f}-{day}.xlsx");
+    workbook_download(s, v, f, file, move |store, books| {
+        finsam_app::xlsx::of_report(|format| reports::balances_out(store, books, &forbund, &axes, format))
+    })
+    .await
+}
+
+/// A year's annual report (the statements, the driftredovisning, the notes) as a workbook.
+pub(crate) async fn annual_xlsx(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Reports { v, f, axes, .. }: Reports,
+) -> Response {
+    let forbund = f.clone();
+    let file = format!("arsredovisning-{f}-{year}.xlsx");
+    workbook_download(s, v, f, file, move |store, books| {
+        finsam_app::xlsx::of_report(|format| {
+            finsam_app::annual::annual_out(store, books, &forbund, year, axes.known_at, &Default::default(), format)
+        })
+    })
+    .await
+}
+
+/// A year's budget position as a workbook.
+pub(crate) async fn budget_xlsx(
+    State(s): State<Shared_>,
+    UrlPath((_, year)): UrlPath<(String, i32)>,
+    Reports { v, f, axes, .. }: Reports,
+) -> Response {
+    let forbund = f.clone();
+    let file = format!("budget-{f}-{year}.xlsx");
+    workbook_download(s, v, f, file, move |store, books| {
+        let axes = Axes { as_of: axes.as_of.or(NaiveDate::from_ymd_opt(year, 12, 31)), known_at: axes.known_at };
+        finsam_app::xlsx::of_report(|format| reports::budget_out(store, books, &forbund, year, &axes, format))
+    })
+    .await
 }
 
 #[derive(Deserialize, Default)]
