@@ -271,6 +271,21 @@ enum SieKind {
     I,
 }
 
+/// Whose books a journal holds, and of which years.
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["forbund", "all"])))]
+struct WhichBooks {
+    /// Only this förbund's books
+    #[arg(long, value_name = "F", conflicts_with = "all")]
+    forbund: Option<String>,
+    /// Every förbund's books
+    #[arg(long)]
+    all: bool,
+    /// Only this year's vouchers
+    #[arg(long, value_name = "YEAR")]
+    year: Option<i32>,
+}
+
 #[derive(Subcommand)]
 enum ExportCommand {
     /// The books as a plain-text double-entry journal for ledger-cli and hledger (to stdout)
@@ -279,18 +294,7 @@ Writes the books to standard output as a double-entry journal that ledger-cli an
 one transaction per voucher (date, voucher number as code, text), one posting per account named
 förbund:account, amounts in SEK. `hledger -f J check` and `hledger -f J bal` then check finsam's
 figures independently.")]
-    #[command(group(clap::ArgGroup::new("which").required(true).args(["forbund", "all"])))]
-    Journal {
-        /// Only this förbund's books
-        #[arg(long, value_name = "F", conflicts_with = "all")]
-        forbund: Option<String>,
-        /// Every förbund's books
-        #[arg(long)]
-        all: bool,
-        /// Only this year's vouchers
-        #[arg(long, value_name = "YEAR")]
-        year: Option<i32>,
-    },
+    Journal(WhichBooks),
     /// The books as a Beancount file for bean-check and Fava (to stdout)
     #[command(long_about = "\
 Writes the books to standard output in Beancount's syntax, the same transactions as `export
@@ -303,18 +307,7 @@ year's result); with --year, one opening transaction on 1 January carries the ea
 
 Example:
   finsam export beancount --forbund sf-vastmanland > vastmanland.beancount")]
-    #[command(group(clap::ArgGroup::new("which").required(true).args(["forbund", "all"])))]
-    Beancount {
-        /// Only this förbund's books
-        #[arg(long, value_name = "F", conflicts_with = "all")]
-        forbund: Option<String>,
-        /// Every förbund's books
-        #[arg(long)]
-        all: bool,
-        /// Only this year's vouchers
-        #[arg(long, value_name = "YEAR")]
-        year: Option<i32>,
-    },
+    Beancount(WhichBooks),
     /// One förbund's books for one year as a SIE 4 file (CP437, CRLF, #KSUMMA)
     #[command(long_about = "\
 Writes one förbund's books for one year as SIE 4, the format every Swedish accounting program
@@ -1095,11 +1088,11 @@ fn dispatch(cli: Cli, format: Format) -> Result<(), Failure> {
                 });
             }
         }
-        Command::Export(ExportCommand::Journal { forbund, all: _, year }) => {
-            export_journal(&store_dir(&cli.store), forbund.as_deref(), year, exports::Dialect::Ledger)?
+        Command::Export(ExportCommand::Journal(which)) => {
+            export_journal(&store_dir(&cli.store), &which, exports::Dialect::Ledger)?
         }
-        Command::Export(ExportCommand::Beancount { forbund, all: _, year }) => {
-            export_journal(&store_dir(&cli.store), forbund.as_deref(), year, exports::Dialect::Beancount)?
+        Command::Export(ExportCommand::Beancount(which)) => {
+            export_journal(&store_dir(&cli.store), &which, exports::Dialect::Beancount)?
         }
         Command::Export(ExportCommand::Sie { forbund, year, kind, out }) => {
             export_sie(&store_dir(&cli.store), &forbund, year, kind, &out)?
@@ -1158,14 +1151,9 @@ fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
     finsam_store::files::read_limited(std::path::Path::new(file), limit).map_err(|e| Failure::usage(e.to_string()))
 }
 
-fn export_journal(
-    store: &std::path::Path,
-    forbund: Option<&str>,
-    year: Option<i32>,
-    dialect: exports::Dialect,
-) -> Result<(), Failure> {
+fn export_journal(store: &std::path::Path, which: &WhichBooks, dialect: exports::Dialect) -> Result<(), Failure> {
     let view = finsam_store::open_view(store)?;
-    emit(&exports::journal_out(store, (&view).into(), forbund, year, dialect)?);
+    emit(&exports::journal_out(store, (&view).into(), which.forbund.as_deref(), which.year, dialect)?);
     Ok(())
 }
 

@@ -167,21 +167,36 @@ pub fn backup(store: &Path, to: &Path) -> Result<BackupReport, StoreError> {
     if !store.join(LOG_FILE).is_file() {
         return Err(StoreError::NotAStore { dir: store.to_path_buf() });
     }
-    if !free(to)? {
-        return Err(refused(
+    let refusal = |to: &Path| {
+        refused(
             format!("{} finns redan och är inte tom: en säkerhetskopia skrivs till en ny mapp", to.display()),
             format!("{} exists and is not empty: a backup is written to a new folder", to.display()),
-        ));
+        )
+    };
+    into_new_folder(to, "backup", refusal, |stage| write_backup(store, stage))
+}
+
+/// Makes the new folder `to` (which must be missing or empty, else `refusal`) by `work` in a
+/// hidden folder beside it, renamed into place when `work` succeeds and removed when it fails:
+/// a folder with the name is always whole.
+fn into_new_folder<T>(
+    to: &Path,
+    what: &str,
+    refusal: impl FnOnce(&Path) -> StoreError,
+    work: impl FnOnce(&Path) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if !free(to)? {
+        return Err(refusal(to));
     }
-    let stage = staging(to, "backup")?;
+    let stage = staging(to, what)?;
     let _ = std::fs::remove_dir_all(&stage);
     create_dir(&stage)?;
-    match write_backup(store, &stage) {
-        Ok(report) => {
+    match work(&stage).and_then(|done| sync_dir(&stage).map(|_| done)) {
+        Ok(done) => {
             let _ = std::fs::remove_dir(to);
             std::fs::rename(&stage, to).map_err(|e| StoreError::io(to, "rename", e))?;
             sync_dir(to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
-            Ok(report)
+            Ok(done)
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&stage);
@@ -347,16 +362,13 @@ pub fn check_backup(from: &Path) -> Result<Manifest, StoreError> {
 /// opens the store (`Store::reindex`) for that.
 pub fn restore(from: &Path, to: &Path) -> Result<RestoreReport, StoreError> {
     let manifest = check_backup(from)?;
-    if !free(to)? {
-        return Err(refused(
+    let refusal = |to: &Path| {
+        refused(
             format!("{} finns redan och är inte tom: en säkerhetskopia återställs till en ny mapp", to.display()),
             format!("{} exists and is not empty: a backup is restored to a new folder", to.display()),
-        ));
-    }
-    let stage = staging(to, "restore")?;
-    let _ = std::fs::remove_dir_all(&stage);
-    create_dir(&stage)?;
-    let installed = (|| -> Result<u64, StoreError> {
+        )
+    };
+    let events = into_new_folder(to, "restore", refusal, |stage| {
         for f in &manifest.files {
             let target = stage.join(&f.path);
             if let Some(dir) = target.parent() {
@@ -367,7 +379,7 @@ pub fn restore(from: &Path, to: &Path) -> Result<RestoreReport, StoreError> {
         }
         let digest = Digest { seq: manifest.head.seq, hash: manifest.head.hash.clone() };
         let digests = if manifest.head.seq == 0 { Vec::new() } else { vec![digest] };
-        let report = verify(&stage, &digests)?;
+        let report = verify(stage, &digests)?;
         let head = report.head.as_ref().map_or(0, |h| h.seq);
         if !report.ok() || head != manifest.head.seq {
             let problems: Vec<String> = report.problems.iter().take(5).map(|(_, p)| p.clone()).collect();
@@ -381,26 +393,14 @@ pub fn restore(from: &Path, to: &Path) -> Result<RestoreReport, StoreError> {
                 format!("the log in {} does not verify: {why}", from.display()),
             ));
         }
-        if let Some(problem) = verify_access(&stage)?.problem {
+        if let Some(problem) = verify_access(stage)?.problem {
             return Err(damaged(
                 format!("åtkomstloggen i {} håller inte: {problem}", from.display()),
                 format!("the access log in {} does not hold: {problem}", from.display()),
             ));
         }
-        Users::load(&stage)?;
-        sync_dir(&stage)?;
+        Users::load(stage)?;
         Ok(report.events)
-    })();
-    match installed {
-        Ok(events) => {
-            let _ = std::fs::remove_dir(to);
-            std::fs::rename(&stage, to).map_err(|e| StoreError::io(to, "rename", e))?;
-            sync_dir(to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
-            Ok(RestoreReport { manifest, events })
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&stage);
-            Err(e)
-        }
-    }
+    })?;
+    Ok(RestoreReport { manifest, events })
 }
