@@ -23,6 +23,7 @@ use crate::store::LOG_FILE;
 use crate::underlag::{sha256, UNDERLAG_DIR};
 use crate::verify::{verify, Digest};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -122,13 +123,6 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, "create the directory", e))
 }
 
-/// The first `len` bytes of a file.
-fn read_prefix(path: &Path, len: u64) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = Vec::new();
-    File::open(path).and_then(|f| f.take(len).read_to_end(&mut bytes)).map_err(|e| StoreError::io(path, "read", e))?;
-    Ok(bytes)
-}
-
 /// An append-only file of lines up to its last whole line (none when it does not exist).
 fn whole_lines(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
     match std::fs::read(path) {
@@ -207,26 +201,33 @@ fn into_new_folder<T>(
 
 fn write_backup(store: &Path, stage: &Path) -> Result<BackupReport, StoreError> {
     let mut files = Vec::new();
-    // The log: synced first, so that every byte read is durable, then cut after its last
-    // complete batch, every line strictly decoded and its chain followed.
+    // The log: its length read, then synced, so that every byte up to that length is durable;
+    // copied (streamed: a national log is half a gigabyte), then cut after its last complete
+    // batch, every line strictly decoded and its chain followed.
     let log = store.join(LOG_FILE);
     let source = File::open(&log).map_err(|e| StoreError::io(&log, "open", e))?;
-    source.sync_all().map_err(|e| StoreError::io(&log, "sync", e))?;
     let len = source.metadata().map_err(|e| StoreError::io(&log, "stat", e))?.len();
-    let mut bytes = read_prefix(&log, len)?;
+    source.sync_all().map_err(|e| StoreError::io(&log, "sync", e))?;
     let copy = stage.join(LOG_FILE);
     let mut written = File::create_new(&copy).map_err(|e| StoreError::io(&copy, "create", e))?;
-    written.write_all(&bytes).map_err(|e| StoreError::io(&copy, "write", e))?;
+    let copied =
+        std::io::copy(&mut (&source).take(len), &mut written).map_err(|e| StoreError::io(&copy, "write", e))?;
+    if copied != len {
+        return Err(StoreError::io(&log, "read", std::io::Error::from(std::io::ErrorKind::UnexpectedEof)));
+    }
     let end = scan_file(&copy, 0, Head::genesis(), 1, &mut |_, _| Ok(())).map_err(|e| match e {
         StoreError::Damaged { line, offset, problem, .. } => {
             StoreError::Damaged { path: log.clone(), line, offset, problem }
         }
         other => other,
     })?;
-    let left_out = bytes.len() as u64 - end.valid_len;
-    bytes.truncate(end.valid_len as usize);
     written.set_len(end.valid_len).and_then(|_| written.sync_all()).map_err(|e| StoreError::io(&copy, "write", e))?;
-    files.push(ManifestFile { path: LOG_FILE.into(), bytes: end.valid_len, sha256: sha256(&bytes) });
+    let mut digest = Sha256::new();
+    std::io::copy(&mut File::open(&copy).map_err(|e| StoreError::io(&copy, "open", e))?, &mut digest)
+        .map_err(|e| StoreError::io(&copy, "read", e))?;
+    let log_sha256 = crate::envelope::hex(&digest.finalize());
+    files.push(ManifestFile { path: LOG_FILE.into(), bytes: end.valid_len, sha256: log_sha256 });
+    let left_out = len - end.valid_len;
     // The users and the access log, up to their last whole line; each must read back as it
     // does in a store.
     for name in [USERS_FILE, ACCESS_FILE] {
