@@ -404,6 +404,7 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
                 dt { "SIE 4" } dd { "Årets bokföring i standardformatet som svenska ekonomiprogram läser (Visma, Fortnox med flera): ingående balanser, verifikationer och utgående saldon." }
                 dt { "Huvudbok (ledger)" } dd { "Samma verifikationer som textfil för programmen ledger och hledger, för den som vill räkna själv." }
                 dt { "Beancount (Fava)" } dd { "Samma verifikationer för Beancount, som många kassörer läser i Fava: öppna filen med fava och se resultat- och balansräkningen i webbläsaren." }
+                dt { "Kalkylark (xlsx)" } dd { "Årsredovisningen, budgeten och saldona för Excel eller LibreOffice: en flik per tabell (resultaträkning, balansräkning, noter …), beloppen som tal som går att summera." }
             }
         }
     };
