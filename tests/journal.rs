@@ -58,6 +58,16 @@ fn hledger_balances(journal: &Path) -> BTreeMap<String, Amount> {
         .collect()
 }
 
+/// A store of a generated log: three förbund, 2005 and 2006.
+fn generated_store(name: &str) -> (TempDir, std::path::PathBuf) {
+    let generated = TempDir::new(name);
+    let store = generated.store();
+    assert_exit(&finsam(&store, &["init"], ""), 0);
+    let g = finsam(&store, &["generate", "--forbund", "3", "--years", "2", "--seed", "11"], "");
+    assert_exit(&finsam(&store, &["record", "--as", "gen", "--batch-size", "5000", "-"], &stdout(&g)), 0);
+    (generated, store)
+}
+
 fn hledger(journal: &Path, args: &[&str]) -> String {
     let o = Command::new("hledger").arg("-f").arg(journal).args(args).output().unwrap();
     assert!(o.status.success(), "hledger {args:?}: {}", String::from_utf8_lossy(&o.stderr));
@@ -176,11 +186,7 @@ fn hledger_gives_finsams_income_statement_and_balance_sheet_for_every_year() {
     let store = fixture_store(&dir);
     // 4 förbund × 2021–2024, each from the whole journal and from the year's own.
     assert!(check_against_hledger(&store, &dir, "fixtures", 2021..=2024) >= 4 * 4 * 2 * 4);
-    let generated = TempDir::new("journal-generated");
-    let store = generated.store();
-    assert_exit(&finsam(&store, &["init"], ""), 0);
-    let g = finsam(&store, &["generate", "--forbund", "3", "--years", "2", "--seed", "11"], "");
-    assert_exit(&finsam(&store, &["record", "--as", "gen", "--batch-size", "5000", "-"], &stdout(&g)), 0);
+    let (generated, store) = generated_store("journal-generated");
     assert!(check_against_hledger(&store, &generated, "generated", 2005..=2006) >= 3 * 2 * 2 * 4);
 }
 
@@ -240,11 +246,7 @@ fn ledger_reads_the_journal_pedantically_and_gives_hledgers_balances() {
     let store = fixture_store(&dir);
     let n = compare_ledger_with_hledger(&store, &dir, "fixtures", 2021..=2024);
     assert!(n >= 80, "{n} balances compared");
-    let generated = TempDir::new("journal-ledger-generated");
-    let store = generated.store();
-    assert_exit(&finsam(&store, &["init"], ""), 0);
-    let g = finsam(&store, &["generate", "--forbund", "3", "--years", "2", "--seed", "11"], "");
-    assert_exit(&finsam(&store, &["record", "--as", "gen", "--batch-size", "5000", "-"], &stdout(&g)), 0);
+    let (generated, store) = generated_store("journal-ledger-generated");
     let n = compare_ledger_with_hledger(&store, &generated, "generated", 2005..=2006);
     assert!(n >= 40, "{n} balances compared");
 }
@@ -332,11 +334,7 @@ fn bean_check_accepts_the_beancount_export_and_beancount_reads_finsams_figures()
     let store = fixture_store(&dir);
     let n = compare_beancount(&store, &dir, "fixtures", 2021..=2024, &tools);
     assert!(n >= 60, "{n} figures compared");
-    let generated = TempDir::new("beancount-generated");
-    let store = generated.store();
-    assert_exit(&finsam(&store, &["init"], ""), 0);
-    let g = finsam(&store, &["generate", "--forbund", "3", "--years", "2", "--seed", "11"], "");
-    assert_exit(&finsam(&store, &["record", "--as", "gen", "--batch-size", "5000", "-"], &stdout(&g)), 0);
+    let (generated, store) = generated_store("beancount-generated");
     let n = compare_beancount(&store, &generated, "generated", 2005..=2006, &tools);
     assert!(n >= 30, "{n} figures compared");
 }

@@ -1545,37 +1545,11 @@ pub fn render_reconciliation(
             };
             let checks: Vec<&str> = CHECKS.iter().map(|c| check_label(c)).collect();
             let mut out = format!("{title}, {}\nkontroller: {}\n", axes_line(at, head), checks.join(", "));
-            // The findings the text lists per förbund, one row each, as a workbook's first sheet.
-            let mut sheet = Table::new(&[
-                ("förbund", Align::Left),
-                ("kontroll", Align::Left),
-                ("allvar", Align::Left),
-                ("gäller", Align::Left),
-                ("angivet", Align::Right),
-                ("beräknat", Align::Right),
-                ("skillnad", Align::Right),
-                ("händelser", Align::Left),
-                ("förklaring", Align::Left),
-                ("följd av", Align::Left),
-            ]);
-            sheet.name_sheet("Avvikelser");
-            for x in &r.findings {
-                let figure =
-                    |f: Option<finsam_projections::reconcile::Figure>| f.map_or(String::new(), |f| f.human_number());
-                sheet.row(vec![
-                    x.forbund.to_string(),
-                    check_label(x.check).to_string(),
-                    if x.severity == Severity::Error { "fel" } else { "varning" }.to_string(),
-                    x.subject.clone(),
-                    figure(x.stated),
-                    figure(x.computed),
-                    figure(x.difference),
-                    x.events.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
-                    x.explanation.clone(),
-                    x.caused_by.clone().unwrap_or_default(),
-                ]);
+            // The findings the text lists per förbund, one row each, as a workbook's first sheet
+            // (built only when a workbook is being made).
+            if crate::table::collecting() {
+                findings_sheet(r);
             }
-            crate::table::sheet(&sheet);
             for m in &r.mergers {
                 out.push_str(&merger_table_text(m, p));
             }
@@ -1625,6 +1599,40 @@ pub fn render_reconciliation(
             out
         }
     }
+}
+
+/// The findings of a run as one table, a row each, given to the workbook being made.
+fn findings_sheet(r: &finsam_projections::reconcile::Reconciliation) {
+    use finsam_projections::reconcile::{check_label, Severity};
+    let mut sheet = Table::new(&[
+        ("förbund", Align::Left),
+        ("kontroll", Align::Left),
+        ("allvar", Align::Left),
+        ("gäller", Align::Left),
+        ("angivet", Align::Right),
+        ("beräknat", Align::Right),
+        ("skillnad", Align::Right),
+        ("händelser", Align::Left),
+        ("förklaring", Align::Left),
+        ("följd av", Align::Left),
+    ]);
+    sheet.name_sheet("Avvikelser");
+    for x in &r.findings {
+        let figure = |f: Option<finsam_projections::reconcile::Figure>| f.map_or(String::new(), |f| f.human_number());
+        sheet.row(vec![
+            x.forbund.to_string(),
+            check_label(x.check).to_string(),
+            if x.severity == Severity::Error { "fel" } else { "varning" }.to_string(),
+            x.subject.clone(),
+            figure(x.stated),
+            figure(x.computed),
+            figure(x.difference),
+            x.events.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            x.explanation.clone(),
+            x.caused_by.clone().unwrap_or_default(),
+        ]);
+    }
+    crate::table::sheet(&sheet);
 }
 
 /// The findings by cause: each finding of its own with the findings it causes (a payment

@@ -100,7 +100,7 @@ pub fn workbook(tables: &[Table]) -> Result<Vec<u8>, Failure> {
                     Some((value, is_share)) => {
                         let format = if is_share {
                             &share
-                        } else if value.scale() == 0 && !cell.contains(',') {
+                        } else if value.scale() == 0 {
                             &whole
                         } else {
                             &kronor

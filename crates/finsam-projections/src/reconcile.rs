@@ -72,7 +72,7 @@ impl Figure {
     pub fn human(self) -> String {
         match self {
             Figure::Kr(a) => a.human(),
-            Figure::Fraction(d) => percent(d),
+            share => share.human_number(),
         }
     }
 }
@@ -1318,16 +1318,7 @@ impl<'a> Run<'a> {
     fn accrual_unsettled(&mut self, f: &Slug) {
         use finsam_domain::event::AccrualKind;
         let at = self.at;
-        struct Accrued {
-            seq: u64,
-            date: NaiveDate,
-            year: i32,
-            line: Option<Slug>,
-            insats: Option<Slug>,
-            amount: Amount,
-            text: String,
-        }
-        let accruals: Vec<Accrued> = self
+        let accruals: Vec<crate::projection::AccrualRecord> = self
             .p
             .accruals
             .iter()
@@ -1336,17 +1327,9 @@ impl<'a> Run<'a> {
                 let withdrawn = self.p.corrected.get(&a.seq).is_some_and(|(by, _)| *by <= at.known_at);
                 a.seq <= at.known_at && !withdrawn
             })
-            .map(|a| Accrued {
-                seq: a.seq,
-                date: a.date,
-                year: a.year,
-                line: a.line.clone(),
-                insats: a.insats.clone(),
-                amount: a.amount,
-                text: a.text.clone(),
-            })
+            .cloned()
             .collect();
-        for Accrued { seq, date, year, line, insats, amount, text } in accruals {
+        for crate::projection::AccrualRecord { seq, date, year, line, insats, amount, text, .. } in accruals {
             let reversed = year_start(year + 1);
             let deadline = reversed + Duration::days(i64::from(self.accrual_days));
             if at.as_of < deadline || date > at.as_of {

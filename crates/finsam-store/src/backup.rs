@@ -271,7 +271,6 @@ fn write_backup(store: &Path, stage: &Path) -> Result<BackupReport, StoreError> 
     };
     let text = serde_json::to_string_pretty(&manifest).expect("a manifest serialises") + "\n";
     write_synced(&stage.join(MANIFEST_FILE), MANIFEST_FILE, text.as_bytes())?;
-    sync_dir(stage)?;
     Ok(BackupReport { manifest, log_bytes_left_out: left_out })
 }
 
@@ -370,13 +369,18 @@ pub fn restore(from: &Path, to: &Path) -> Result<RestoreReport, StoreError> {
         )
     };
     let events = into_new_folder(to, "restore", refusal, |stage| {
+        let mut folders = std::collections::BTreeSet::new();
         for f in &manifest.files {
             let target = stage.join(&f.path);
-            if let Some(dir) = target.parent() {
+            if let Some(dir) = target.parent().filter(|d| *d != stage) {
                 create_dir(dir)?;
+                folders.insert(dir.to_path_buf());
             }
             let bytes = std::fs::read(from.join(&f.path)).map_err(|e| StoreError::io(from.join(&f.path), "read", e))?;
             write_synced(&target, &f.path, &bytes)?;
+        }
+        for dir in &folders {
+            sync_dir(dir)?;
         }
         let digest = Digest { seq: manifest.head.seq, hash: manifest.head.hash.clone() };
         let digests = if manifest.head.seq == 0 { Vec::new() } else { vec![digest] };
