@@ -102,6 +102,7 @@ fn downloads_have_their_names_and_the_peoples_csv_is_swedish() {
     for link in ["/ladda-ner/saldon.xlsx", "/ladda-ner/2024/arsredovisning.xlsx", "/ladda-ner/2024/budget.xlsx"] {
         assert!(downloads.body.contains(link), "the downloads page links {link}");
     }
+    assert!(!downloads.body.contains("/ladda-ner/2025/budget.xlsx"), "no budget workbook for a year without a budget");
     // Another förbund's kansli gets no workbook of these books.
     let other = token(&store, "vera", "kansli", &["sf-vasteras"]);
     let theirs = Browser::sign_in(&server.addr, &other);

@@ -361,6 +361,9 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
         return problem_page(Some(&v), StatusCode::NOT_FOUND, "Finns inte", &format!("Förbundet {f} finns inte."));
     };
     let name = info.name.clone();
+    // The years with a budget, whose budget workbook there is to download.
+    let budgeted: std::collections::BTreeSet<i32> =
+        snapshot.projection.budgets.iter().filter(|b| b.forbund.as_str() == f).map(|b| b.year).collect();
     // The years with books (as the menu offers them), latest first; a förbund without any yet
     // has its registration's year to download.
     let mut years: Vec<i32> = v.years.clone();
@@ -387,8 +390,8 @@ pub(crate) async fn downloads(State(s): State<Shared_>, Reads { v, f, .. }: Read
                             td { a href={(api) "/export/sie/" (y)} download { (f) "-" (y) ".se" } }
                             td { a href={(api) "/export/journal?year=" (y)} download { (f) "-" (y) ".journal" } }
                             td { a href={(api) "/export/beancount?year=" (y)} download { (f) "-" (y) ".beancount" } }
-                            td { a href={"/f/" (f) "/ladda-ner/" (y) "/arsredovisning.xlsx"} download { "årsredovisning " (y) } " · "
-                                a href={"/f/" (f) "/ladda-ner/" (y) "/budget.xlsx"} download { "budget " (y) } }
+                            td { a href={"/f/" (f) "/ladda-ner/" (y) "/arsredovisning.xlsx"} download { "årsredovisning " (y) }
+                                @if budgeted.contains(y) { " · " a href={"/f/" (f) "/ladda-ner/" (y) "/budget.xlsx"} download { "budget " (y) } } }
                         }
                     }
                 }
