@@ -147,6 +147,7 @@ impl From<StoreError> for Failure {
             | StoreError::Poisoned { .. }
             | StoreError::Io { .. }
             | StoreError::Backup { damaged: true, .. }
+            | StoreError::Database { .. }
             | StoreError::Derived { .. } => 1,
         };
         Failure { code, message: store_error_text(&e) }
@@ -192,6 +193,9 @@ pub fn store_error_text(e: &StoreError) -> String {
             format!("kunde inte {} {}: {}", swedish_action(action), path.display(), swedish_io(source))
         }
         StoreError::Derived { action, detail } => format!("härlett tillstånd: kunde inte {action}: {detail}"),
+        StoreError::Database { database, action, detail } => {
+            format!("databasen {database}: {}: {detail}", swedish_database_action(action))
+        }
         StoreError::Refused(why) => format!("vägrat: {why}"),
         StoreError::Backup { sv, .. } => sv.clone(),
         StoreError::Interrupted => "avbrutet innan händelserna skrevs: inget registrerades".to_string(),
@@ -221,6 +225,25 @@ fn swedish_action(action: &str) -> &str {
         "cut the torn tail of" => "klippa bort det avbrutna slutet av",
         "create the directory" => "skapa mappen",
         "append to" => "skriva till slutet av",
+        other => other,
+    }
+}
+
+/// What the store could not do in its database, in Swedish.
+fn swedish_database_action(action: &str) -> &str {
+    match action {
+        "cannot connect" => "kan inte ansluta",
+        "cannot set up the connection" => "kan inte ställa in anslutningen",
+        "cannot begin the migration" | "cannot lock the schema" | "cannot create finsam_schema" | "cannot read finsam_schema" | "cannot apply a migration" | "cannot record a migration" | "cannot commit the migration" => "kan inte uppdatera tabellerna",
+        "its schema is newer than this finsam knows: run a newer finsam" => "tabellerna är av en nyare version än denna finsam känner: kör en nyare finsam",
+        "cannot read the head" | "cannot lock the head" | "cannot begin" => "kan inte läsa loggens huvud",
+        "cannot read the log" => "kan inte läsa loggen",
+        "cannot write the batch" | "cannot write the idempotency keys" | "cannot move the head" => "kan inte skriva omgången (inget registrerades)",
+        "the commit could not be confirmed, so nothing is acknowledged (retry with the same idempotency key)" => "det gick inte att bekräfta att omgången sparades, så inget bekräftas (försök igen med samma idempotensnyckel)",
+        "cannot keep the underlag" => "kan inte spara underlaget",
+        "cannot read the underlag" => "kan inte läsa underlaget",
+        "cannot copy into it" => "kan inte kopiera in loggen",
+        "it holds a log already" => "den har redan en logg; en kopia skrivs bara till en tom databas",
         other => other,
     }
 }

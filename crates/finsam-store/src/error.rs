@@ -48,6 +48,11 @@ pub enum StoreError {
     /// for the message the user reads.
     #[error("{en}")]
     Backup { sv: String, en: String, damaged: bool },
+    /// The database holding the log cannot be reached or refused a statement: nothing was
+    /// recorded (a write whose commit cannot be confirmed is not acknowledged; retry it with
+    /// its idempotency key).
+    #[error("the database {database}: {action}: {detail}")]
+    Database { database: String, action: &'static str, detail: String },
     /// Asked to stop (a signal) before the batch was written: nothing was.
     #[error("interrupted before the batch was written: nothing was recorded")]
     Interrupted,
@@ -58,6 +63,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The same error once more, for every batch of a group it stopped: a database that cannot
+    /// be reached stays that error (the service answers 503); anything else is a refusal.
+    pub fn again(&self) -> StoreError {
+        match self {
+            StoreError::Database { database, action, detail } => {
+                StoreError::Database { database: database.clone(), action, detail: detail.clone() }
+            }
+            StoreError::Poisoned { reason } => StoreError::Poisoned { reason: reason.clone() },
+            other => StoreError::Refused(format!("nothing was recorded: {other}")),
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>, action: &'static str, source: std::io::Error) -> StoreError {
         StoreError::Io { path: path.into(), action, source }
     }

@@ -1,4 +1,4 @@
-//! finsam's storage. The only crate that touches files.
+//! finsam's storage. The only crate that touches files and databases.
 //!
 //! The log file is the system of record. `derived/` holds only a cache of it (the checkpoint,
 //! its vouchers, the totals), each file sealed with a key kept outside the store and bound to
@@ -13,6 +13,9 @@ pub mod index;
 pub mod key;
 mod lines;
 pub mod log;
+pub mod pg;
+#[doc(hidden)]
+pub mod pg_cluster;
 pub mod progress;
 pub mod scrub;
 pub mod store;
@@ -22,6 +25,7 @@ pub mod verify;
 pub use envelope::{Envelope, Head, GENESIS_HASH};
 pub use error::StoreError;
 pub use log::{FileLog, LogBackend, MemoryLog};
+pub use pg::PgLog;
 pub use scrub::{scrub, ScrubPoint};
 pub use store::{
     init, open_totals, open_view, read_events, read_log, GroupRequest, OpenReport, Recorded, Snapshot, StopSwitch,
@@ -37,3 +41,6 @@ mod fault_tests;
 
 #[cfg(test)]
 mod fuzz_tests;
+
+#[cfg(test)]
+mod pg_tests;

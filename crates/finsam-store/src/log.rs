@@ -31,6 +31,21 @@ pub trait LogBackend {
     fn holds_underlag(&self, _sha256: &str, _size: u64) -> bool {
         true
     }
+    /// Before a write: hands `newer` every envelope other writers have appended since this
+    /// one's head (in order, each checked against the chain) and holds them off until the
+    /// append or `unlock`. A log with one writer (the file, behind its writer lock) has none.
+    fn lock_for_append(
+        &mut self,
+        _newer: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Lets other writers go on after `lock_for_append` when nothing is appended.
+    fn unlock(&mut self) {}
+    /// As `lock_for_append`, without holding other writers off: for a reader keeping up.
+    fn newer(&mut self, _each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Calls `each` for every envelope with `from <= seq <= to`, in order.
     fn read(
         &self,
@@ -165,7 +180,32 @@ fn scan_file_in_blocks(
     block_bytes: usize,
     decoders: usize,
 ) -> Result<ScanEnd, StoreError> {
-    with_lines(path, offset, block_bytes, decoders, |lines| fold_lines(path, offset, head, first_line_no, lines, each))?
+    let mut end = with_lines(path, offset, block_bytes, decoders, |lines| {
+        fold_lines(path, offset, head, first_line_no, lines, each)
+    })??;
+    let file_len = std::fs::metadata(path).map_err(|e| StoreError::io(path, "stat", e))?.len();
+    end.torn_bytes = file_len - end.valid_len;
+    Ok(end)
+}
+
+/// `scan_file` for a log that is not a file (a database's table read as lines, see
+/// `pg::PgLines`): `label` names it in errors, `total` (its length, if known) drives the
+/// progress line. Nothing is cut: whatever follows the last complete batch is `torn_bytes`.
+pub fn scan_reader<R: Read + Send>(
+    label: &Path,
+    reader: R,
+    total: u64,
+    each: &mut dyn FnMut(&Envelope, u64) -> Result<(), StoreError>,
+) -> Result<ScanEnd, StoreError> {
+    let mut read = 0u64;
+    let end = with_reader(reader, total, BLOCK_BYTES, decoders(), |lines| {
+        let end = fold_lines(label, 0, Head::genesis(), 0, lines, each);
+        read = lines.bytes_read();
+        end
+    })?;
+    let mut end = end?;
+    end.torn_bytes = read.saturating_sub(end.valid_len);
+    Ok(end)
 }
 
 /// Reads the log file from `offset` (the start of a line) and lets `body` take its lines, in
@@ -190,11 +230,23 @@ fn with_lines<T>(
     let mut file = File::open(path).map_err(|e| StoreError::io(path, "open", e))?;
     file.seek(SeekFrom::Start(offset)).map_err(|e| StoreError::io(path, "seek in", e))?;
     let total = file.metadata().map_or(0, |m| m.len()).saturating_sub(offset);
+    with_reader(file, total, block_bytes, decoders, body)
+}
+
+/// Lets `body` take the decoded lines of `reader` (see `with_lines`).
+fn with_reader<R: Read + Send, T>(
+    file: R,
+    total: u64,
+    block_bytes: usize,
+    decoders: usize,
+    body: impl FnOnce(&mut Lines) -> T,
+) -> Result<T, StoreError> {
     Ok(std::thread::scope(|scope| {
         // Made inside the scope, so that when `body` stops early (at damage) the channels
         // close and the other threads end before the scope waits for them.
         let mut to_decoders = Vec::with_capacity(decoders);
-        let mut lines = Lines { from: Vec::with_capacity(decoders), give_back: Vec::new(), turn: 0, message: None };
+        let mut lines =
+            Lines { from: Vec::with_capacity(decoders), give_back: Vec::new(), turn: 0, message: None, bytes: 0 };
         for _ in 0..decoders {
             let (send_block, blocks) = std::sync::mpsc::sync_channel::<Block>(2);
             let (send_decoded, decoded) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(2);
@@ -218,6 +270,8 @@ pub struct Lines {
     give_back: Vec<(std::sync::mpsc::Sender<Vec<Envelope>>, Vec<Envelope>)>,
     turn: usize,
     message: Option<(std::vec::IntoIter<Decoded>, usize)>,
+    /// Bytes of the lines handed out so far.
+    bytes: u64,
 }
 
 impl Lines {
@@ -226,6 +280,10 @@ impl Lines {
         loop {
             if let Some((message, from)) = &mut self.message {
                 if let Some(decoded) = message.next() {
+                    self.bytes += match &decoded {
+                        Decoded::Line { n, .. } | Decoded::Partial { n, .. } => *n,
+                        Decoded::Failed(_) => 0,
+                    };
                     return Some((decoded, *from));
                 }
             }
@@ -235,6 +293,11 @@ impl Lines {
             self.turn += 1;
             self.message = Some((message.into_iter(), from));
         }
+    }
+
+    /// The bytes of the lines handed out so far, partial lines included.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
     }
 
     /// Hands an envelope back to the thread that made it, to be freed there.
@@ -262,7 +325,7 @@ struct Block {
 /// hands them to the decoding threads in turn, until the end of the file or until nobody
 /// listens.
 fn read_blocks(
-    mut file: File,
+    mut file: impl Read,
     decoders: Vec<std::sync::mpsc::SyncSender<Block>>,
     block_bytes: usize,
     mut progress: crate::progress::Reading,
@@ -411,8 +474,6 @@ fn fold_lines(
             }
         }
     }
-    let file_len = std::fs::metadata(path).map_err(|e| StoreError::io(path, "stat", e))?.len();
-    end.torn_bytes = file_len - end.valid_len;
     Ok(end)
 }
 

@@ -513,6 +513,68 @@ impl Store<FileLog> {
     }
 }
 
+impl Store<crate::pg::PgLog> {
+    /// Opens the log in a PostgreSQL database (creating its tables the first time) as one of
+    /// its writers: reads every line, checked as a file's are, into the books. Other instances
+    /// may write to the same database meanwhile: each write first takes in what they wrote.
+    /// No derived state is kept: the books are built from the log at every start.
+    pub fn open_database(url: &str) -> Result<(Store<crate::pg::PgLog>, OpenReport), StoreError> {
+        let mut backend = crate::pg::PgLog::open(url)?;
+        let mut ledger = Ledger::new();
+        let mut projection = Projection::new();
+        let mut index = Index::new();
+        let label = PathBuf::from(backend.name());
+        let mut replayed = 0u64;
+        let end = crate::log::scan_reader(&label, crate::pg::PgLines::new(url)?, 0, &mut |envelope, after| {
+            ledger.check(&envelope.event).map_err(|r| StoreError::Damaged {
+                path: label.clone(),
+                line: envelope.seq,
+                offset: after,
+                problem: format!("the recorded event breaks a ledger rule: {r}"),
+            })?;
+            ledger.apply(&envelope.event);
+            projection.apply(recorded(envelope));
+            index.add(envelope);
+            replayed += 1;
+            Ok(())
+        })?;
+        if end.torn_bytes > 0 {
+            return Err(StoreError::Damaged {
+                path: label,
+                line: end.head.seq + 1,
+                offset: end.valid_len,
+                problem: "a batch without its last line: a database commits whole batches, so a row was removed".into(),
+            });
+        }
+        backend.set_head(end.head.clone());
+        let report = OpenReport {
+            events_replayed: replayed,
+            derived_rebuilt: true,
+            warnings: Vec::new(),
+            ..OpenReport::default()
+        };
+        let store = Store {
+            backend,
+            ledger,
+            projection,
+            index,
+            derived: None,
+            log_len: end.valid_len,
+            line_starts: None,
+            checkpoint_behind: false,
+            stop: None,
+            _lock: None,
+            poisoned: None,
+        };
+        Ok((store, report))
+    }
+
+    /// The database's address, without its password.
+    pub fn database(&self) -> &str {
+        self.backend.name()
+    }
+}
+
 impl Store<MemoryLog> {
     /// The in-memory twin: the same rules and chain, no files.
     pub fn in_memory() -> Store<MemoryLog> {
@@ -581,13 +643,21 @@ impl<B: LogBackend> Store<B> {
         if let Some(reason) = &self.poisoned {
             return Err(StoreError::Poisoned { reason: reason.clone() });
         }
+        self.take_newer(true)?;
         let head = self.backend.head().clone();
         let mut next = self.ledger.clone();
         let request = GroupRequest { batch, actor, expect_head, expect_versions: &[], user: None };
-        let p = self.prepare(&mut next, &head, &HashMap::new(), &HashMap::new(), &request)?;
-        if p.fresh.is_empty() {
-            return Ok(p.outcome);
-        }
+        let p = match self.prepare(&mut next, &head, &HashMap::new(), &HashMap::new(), &request) {
+            Ok(p) if !p.fresh.is_empty() => p,
+            Ok(p) => {
+                self.backend.unlock();
+                return Ok(p.outcome);
+            }
+            Err(e) => {
+                self.backend.unlock();
+                return Err(e);
+            }
+        };
         let sealed = seal(&head, p.fresh, actor.trim());
         self.append_sealed(head.seq, sealed, Some(next), true)?;
         Ok(p.outcome)
@@ -639,6 +709,10 @@ impl<B: LogBackend> Store<B> {
             let refused = requests.iter().map(|_| Err(StoreError::Poisoned { reason: reason.clone() })).collect();
             return (refused, Vec::new());
         }
+        if let Err(e) = self.take_newer(true) {
+            let refused = requests.iter().map(|_| Err(e.again())).collect();
+            return (refused, Vec::new());
+        }
         let start = self.backend.head().clone();
         let mut head = start.clone();
         let mut keys: HashMap<String, (u64, String)> = HashMap::new();
@@ -666,6 +740,7 @@ impl<B: LogBackend> Store<B> {
         }
         self.ledger = ledger;
         if sealed.is_empty() {
+            self.backend.unlock();
             return (results, Vec::new());
         }
         let mut all = SealedBatch { envelopes: Vec::new(), text: String::new(), head };
@@ -728,6 +803,51 @@ impl<B: LogBackend> Store<B> {
         }
         self.checkpoint_behind = true;
         Ok(sealed.envelopes)
+    }
+
+    /// Takes into the books what other writers appended to the log since this store's head
+    /// (a database with several instances; a file has one writer and never has any), holding
+    /// them off until the next append or `unlock` when `lock`. Returns what was taken.
+    fn take_newer(&mut self, lock: bool) -> Result<Vec<Envelope>, StoreError> {
+        let mut newer = Vec::new();
+        let looked = match lock {
+            true => self.backend.lock_for_append(&mut |e| {
+                newer.push(e);
+                Ok(())
+            }),
+            false => self.backend.newer(&mut |e| {
+                newer.push(e);
+                Ok(())
+            }),
+        };
+        for e in &newer {
+            if let Err(r) = self.ledger.check(&e.event) {
+                self.backend.unlock();
+                let reason = format!("event {} in the log breaks a ledger rule: {r}", e.seq);
+                self.poisoned = Some(reason.clone());
+                return Err(StoreError::Poisoned { reason });
+            }
+            self.ledger.apply(&e.event);
+            self.projection.apply(recorded(e));
+            self.index.add(e);
+        }
+        if !newer.is_empty() {
+            // Where the lines of a database's log start is not known (nor needed).
+            self.line_starts = None;
+            self.checkpoint_behind = true;
+        }
+        looked?;
+        Ok(newer)
+    }
+
+    /// Brings the books up to the log's head: what other instances on the same database
+    /// recorded since this one last looked (never anything for a file store). Returns the
+    /// envelopes taken, for the readers' snapshots.
+    pub fn follow(&mut self) -> Result<Vec<Envelope>, StoreError> {
+        if let Some(reason) = &self.poisoned {
+            return Err(StoreError::Poisoned { reason: reason.clone() });
+        }
+        self.take_newer(false)
     }
 
     /// Every check of a batch against `ledger` and the log's `head`, with the idempotency keys

@@ -1,0 +1,456 @@
+//! The log in PostgreSQL: the same canonical lines as `log.jsonl`, one row per line, the same
+//! hash chain, for a service whose IT department runs the database.
+//!
+//! Order is commit order. An append takes the one row of `finsam_head` `FOR UPDATE`, reads
+//! whatever other writers committed since this writer last looked (and hands it to the store,
+//! which checks and applies it), checks and seals its own batch on top, inserts its lines,
+//! moves the head and commits — all in one transaction that holds the row lock to its commit.
+//! So seqs are gapless and every batch links to the one committed before it, and a reader that
+//! sees seq N+1 sees seq N: N+1's transaction could not begin its insert before N's committed.
+//! The idempotency keys are unique in the database too (`finsam_keys`), whichever instance
+//! recorded them. A commit that cannot be confirmed (the connection dropped) is never
+//! acknowledged: the store learns on its next look whether it landed.
+
+use crate::envelope::{Envelope, Head, GENESIS_HASH};
+use crate::error::StoreError;
+use crate::log::{LogBackend, SealedBatch};
+use postgres::{Client, NoTls};
+use std::cell::RefCell;
+use std::io::Read;
+
+/// The schema, version by version: each applied once, in order, and recorded in
+/// `finsam_schema`.
+const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "the log, its head, the idempotency keys and the underlag", include_str!("../migrations/0001_log.sql"))];
+
+/// The advisory lock that keeps two instances from migrating at once ("finsam" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6669_6e73_616d;
+
+/// Rows read at a time.
+const PAGE_ROWS: i64 = 5_000;
+
+/// Whether a `--store`/`--database` value names a database rather than a folder.
+pub fn is_database(text: &str) -> bool {
+    text.starts_with("postgresql://") || text.starts_with("postgres://")
+}
+
+/// The address without its password, for messages and logs.
+pub fn label(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => format!("{}@{host}", user.split(':').next().unwrap_or_default()),
+        None => authority.to_string(),
+    };
+    let path = path.split('?').next().unwrap_or_default();
+    format!("{scheme}://{authority}/{path}")
+}
+
+fn failed(database: &str, action: &'static str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database { database: database.to_string(), action, detail: e.to_string() }
+}
+
+/// A connection with every commit durable (`synchronous_commit = on`, whatever the server's
+/// default): a batch is acknowledged only once its commit is on the database's disk.
+pub fn connect(url: &str) -> Result<Client, StoreError> {
+    let name = label(url);
+    let mut client = Client::connect(url, NoTls).map_err(|e| failed(&name, "cannot connect", e))?;
+    client
+        .batch_execute("SET synchronous_commit = on; SET application_name = 'finsam'")
+        .map_err(|e| failed(&name, "cannot set up the connection", e))?;
+    Ok(client)
+}
+
+/// Brings the database's schema up to this finsam's, under an advisory lock (two instances
+/// starting together migrate once). Returns the versions applied now.
+pub fn migrate(client: &mut Client, name: &str) -> Result<Vec<i32>, StoreError> {
+    let fail = |what: &'static str, e: postgres::Error| failed(name, what, e);
+    let mut tx = client.transaction().map_err(|e| fail("cannot begin the migration", e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(|e| fail("cannot lock the schema", e))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS finsam_schema (
+            version integer PRIMARY KEY,
+            name text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )",
+    )
+    .map_err(|e| fail("cannot create finsam_schema", e))?;
+    let done: Option<i32> = tx
+        .query_one("SELECT max(version) FROM finsam_schema", &[])
+        .map_err(|e| fail("cannot read finsam_schema", e))?
+        .get(0);
+    let done = done.unwrap_or(0);
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    if done > latest {
+        return Err(failed(
+            name,
+            "its schema is newer than this finsam knows: run a newer finsam",
+            format!("version {done}, this finsam knows up to {latest}"),
+        ));
+    }
+    let mut applied = Vec::new();
+    for (version, what, sql) in MIGRATIONS.iter().filter(|m| m.0 > done) {
+        tx.batch_execute(sql).map_err(|e| fail("cannot apply a migration", e))?;
+        tx.execute("INSERT INTO finsam_schema (version, name) VALUES ($1, $2)", &[version, what])
+            .map_err(|e| fail("cannot record a migration", e))?;
+        applied.push(*version);
+    }
+    tx.commit().map_err(|e| fail("cannot commit the migration", e))?;
+    Ok(applied)
+}
+
+/// The log in a PostgreSQL database (see the module's documentation).
+pub struct PgLog {
+    url: String,
+    name: String,
+    /// A `RefCell` because `holds_underlag` asks the database from `&self`; the store is used
+    /// by one thread at a time.
+    client: RefCell<Client>,
+    /// The last seq this writer has taken into its books, and its hash.
+    head: Head,
+    /// An append's transaction is open: the head's row is locked.
+    locked: bool,
+}
+
+impl PgLog {
+    /// Connects, brings the schema up to date and starts before the first line: the store reads
+    /// the log (`PgLines`) and takes its head from the last complete batch.
+    pub fn open(url: &str) -> Result<PgLog, StoreError> {
+        let name = label(url);
+        let mut client = connect(url)?;
+        migrate(&mut client, &name)?;
+        Ok(PgLog { url: url.to_string(), name, client: RefCell::new(client), head: Head::genesis(), locked: false })
+    }
+
+    /// The database's address without its password.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// After the store has read the log up to `head`.
+    pub(crate) fn set_head(&mut self, head: Head) {
+        self.head = head;
+    }
+
+    /// The head the database has committed (not necessarily read by this writer yet).
+    pub fn committed_head(&self) -> Result<Head, StoreError> {
+        let row = self
+            .client()?
+            .query_one("SELECT seq, hash FROM finsam_head", &[])
+            .map_err(|e| failed(&self.name, "cannot read the head", e))?;
+        Ok(Head { seq: row.get::<_, i64>(0) as u64, hash: row.get(1) })
+    }
+
+    /// The connection, made again if the last one dropped: a database that went away and came
+    /// back is used again without a restart.
+    fn client(&self) -> Result<std::cell::RefMut<'_, Client>, StoreError> {
+        let mut client = self.client.borrow_mut();
+        if client.is_closed() {
+            *client = connect(&self.url)?;
+        }
+        Ok(client)
+    }
+
+    fn rollback(&mut self) {
+        if std::mem::take(&mut self.locked) {
+            if let Ok(mut c) = self.client() {
+                let _ = c.batch_execute("ROLLBACK");
+            }
+        }
+    }
+
+    /// Hands every line after this writer's head to `each`, checked: its own hash, its seq
+    /// after the head and its link to the head's hash. Stops at the end of the table.
+    fn newer_rows(&mut self, each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        loop {
+            let rows = self
+                .client()?
+                .query(
+                    "SELECT seq, line FROM finsam_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    &[&(self.head.seq as i64), &PAGE_ROWS],
+                )
+                .map_err(|e| failed(&self.name, "cannot read the log", e))?;
+            let n = rows.len();
+            for row in rows {
+                let seq = row.get::<_, i64>(0) as u64;
+                let line: &str = row.get(1);
+                let damaged = |problem: String| StoreError::Damaged {
+                    path: self.name.clone().into(),
+                    line: seq,
+                    offset: 0,
+                    problem,
+                };
+                let envelope = Envelope::open(line.as_bytes()).map_err(|p| damaged(p.0))?;
+                if envelope.seq != seq || seq != self.head.seq + 1 {
+                    return Err(damaged(format!("seq {} follows seq {} (seqs run without gaps)", seq, self.head.seq)));
+                }
+                if envelope.prev_hash != self.head.hash {
+                    return Err(damaged(format!(
+                        "prev_hash {} is not the hash of seq {} ({})",
+                        envelope.prev_hash, self.head.seq, self.head.hash
+                    )));
+                }
+                self.head = Head { seq, hash: envelope.hash.clone() };
+                each(envelope)?;
+            }
+            if (n as i64) < PAGE_ROWS {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Keeps an underlag file's bytes in the database (once: the hash names them).
+    pub fn put_underlag(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        let sha256 = crate::underlag::sha256(bytes);
+        self.client()?
+            .execute(
+                "INSERT INTO finsam_underlag (sha256, size, bytes) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+                &[&sha256, &(bytes.len() as i64), &bytes],
+            )
+            .map_err(|e| failed(&self.name, "cannot keep the underlag", e))?;
+        Ok(sha256)
+    }
+}
+
+impl LogBackend for PgLog {
+    fn head(&self) -> &Head {
+        &self.head
+    }
+
+    fn lock_for_append(&mut self, newer: &mut dyn FnMut(Envelope) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        self.rollback();
+        self.client()?.batch_execute("BEGIN").map_err(|e| failed(&self.name, "cannot begin", e))?;
+        self.locked = true;
+        let committed = self
+            .client()?
+            .query_one("SELECT seq, hash FROM finsam_head FOR UPDATE", &[])
+            .map_err(|e| failed(&self.name, "cannot lock the head", e));
+        let committed = match committed {
+            Ok(row) => Head { seq: row.get::<_, i64>(0) as u64, hash: row.get(1) },
+            Err(e) => {
+                self.rollback();
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.newer_rows(newer) {
+            self.rollback();
+            return Err(e);
+        }
+        if committed != self.head {
+            self.rollback();
+            return Err(StoreError::Damaged {
+                path: self.name.clone().into(),
+                line: committed.seq,
+                offset: 0,
+                problem: format!("the head row says {committed} but the log's rows end at {}", self.head),
+            });
+        }
+        Ok(())
+    }
+
+    fn unlock(&mut self) {
+        self.rollback();
+    }
+
+    fn newer(&mut self, each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        if self.locked {
+            return Ok(());
+        }
+        self.newer_rows(each)
+    }
+
+    fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+        if !self.locked {
+            // Not locked by the store first: lock now, and refuse if anything came in between.
+            let before = self.head.clone();
+            let mut moved = false;
+            self.lock_for_append(&mut |_| {
+                moved = true;
+                Ok(())
+            })?;
+            if moved {
+                self.rollback();
+                return Err(StoreError::HeadMoved { expected: expected_seq, actual: self.head.seq.max(before.seq) });
+            }
+        }
+        if self.head.seq != expected_seq {
+            self.rollback();
+            return Err(StoreError::HeadMoved { expected: expected_seq, actual: self.head.seq });
+        }
+        let mut seqs = Vec::with_capacity(batch.envelopes.len());
+        let mut hashes = Vec::with_capacity(batch.envelopes.len());
+        let mut forbund = Vec::with_capacity(batch.envelopes.len());
+        let (mut key_forbund, mut keys, mut key_seqs) = (Vec::new(), Vec::new(), Vec::new());
+        for e in &batch.envelopes {
+            seqs.push(e.seq as i64);
+            hashes.push(e.hash.as_str());
+            forbund.push(e.event.forbund.as_str());
+            if let Some(key) = e.event.idempotency_key.as_deref() {
+                key_forbund.push(e.event.forbund.as_str());
+                keys.push(key);
+                key_seqs.push(e.seq as i64);
+            }
+        }
+        let lines: Vec<&str> = batch.text.split_terminator('\n').collect();
+        assert_eq!(lines.len(), seqs.len(), "a sealed batch has one line per envelope");
+        let name = self.name.clone();
+        let written = (|| -> Result<(), StoreError> {
+            let mut client = self.client()?;
+            client
+                .execute(
+                    "INSERT INTO finsam_log (seq, line, hash, forbund)
+                     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])",
+                    &[&seqs, &lines, &hashes, &forbund],
+                )
+                .map_err(|e| failed(&name, "cannot write the batch", e))?;
+            if !keys.is_empty() {
+                client
+                    .execute(
+                        "INSERT INTO finsam_keys (forbund, key, seq)
+                         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[])",
+                        &[&key_forbund, &keys, &key_seqs],
+                    )
+                    .map_err(|e| failed(&name, "cannot write the idempotency keys", e))?;
+            }
+            client
+                .execute("UPDATE finsam_head SET seq = $1, hash = $2", &[&(batch.head.seq as i64), &batch.head.hash])
+                .map_err(|e| failed(&name, "cannot move the head", e))?;
+            Ok(())
+        })();
+        if let Err(e) = written {
+            self.rollback();
+            return Err(e);
+        }
+        self.locked = false;
+        let committed = self.client()?.batch_execute("COMMIT");
+        if let Err(e) = committed {
+            // Perhaps committed, perhaps not: never acknowledged. The next look at the table
+            // (`newer`) finds out, and a retry with the same idempotency key is answered with
+            // the first seq if it did land.
+            return Err(failed(
+                &self.name,
+                "the commit could not be confirmed, so nothing is acknowledged (retry with the same idempotency key)",
+                e,
+            ));
+        }
+        self.head = batch.head.clone();
+        Ok(())
+    }
+
+    fn holds_underlag(&self, sha256: &str, size: u64) -> bool {
+        let Ok(mut client) = self.client() else {
+            return false;
+        };
+        client
+            .query_opt("SELECT 1 FROM finsam_underlag WHERE sha256 = $1 AND size = $2", &[&sha256, &(size as i64)])
+            .is_ok_and(|row| row.is_some())
+    }
+
+    fn read(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut next = from.max(1);
+        let to = to.min(self.head.seq);
+        while next <= to {
+            let rows = self
+                .client()?
+                .query(
+                    "SELECT line FROM finsam_log WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+                    &[&(next as i64), &(to as i64), &PAGE_ROWS],
+                )
+                .map_err(|e| failed(&self.name, "cannot read the log", e))?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let line: &str = row.get(0);
+                let envelope = Envelope::open(line.as_bytes()).map_err(|p| StoreError::Damaged {
+                    path: self.name.clone().into(),
+                    line: next,
+                    offset: 0,
+                    problem: p.0,
+                })?;
+                next = envelope.seq + 1;
+                each(envelope)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The log's lines, read from the database as `log.jsonl` holds them (each with its
+/// newline), a page at a time: for opening the store, `audit verify` and `store copy`.
+pub struct PgLines {
+    client: Client,
+    name: String,
+    after: u64,
+    buf: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl PgLines {
+    pub fn new(url: &str) -> Result<PgLines, StoreError> {
+        Ok(PgLines { client: connect(url)?, name: label(url), after: 0, buf: Vec::new(), at: 0, done: false })
+    }
+
+    fn fill(&mut self) -> Result<(), StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT seq, line FROM finsam_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&(self.after as i64), &PAGE_ROWS],
+            )
+            .map_err(|e| failed(&self.name, "cannot read the log", e))?;
+        self.done = (rows.len() as i64) < PAGE_ROWS;
+        self.buf.clear();
+        self.at = 0;
+        for row in rows {
+            self.after = row.get::<_, i64>(0) as u64;
+            self.buf.extend_from_slice(row.get::<_, &str>(1).as_bytes());
+            self.buf.push(b'\n');
+        }
+        Ok(())
+    }
+}
+
+impl Read for PgLines {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.buf.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.fill().map_err(std::io::Error::other)?;
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Whether the database holds no log yet (a `store copy` writes only into an empty one).
+pub fn is_empty(client: &mut Client, name: &str) -> Result<bool, StoreError> {
+    let row = client
+        .query_one("SELECT seq, hash FROM finsam_head", &[])
+        .map_err(|e| failed(name, "cannot read the head", e))?;
+    Ok(row.get::<_, i64>(0) == 0 && row.get::<_, &str>(1) == GENESIS_HASH)
+}
+
+/// Every underlag the database keeps, by SHA-256.
+pub fn underlag(client: &mut Client, name: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let rows = client
+        .query("SELECT sha256, bytes FROM finsam_underlag ORDER BY sha256", &[])
+        .map_err(|e| failed(name, "cannot read the underlag", e))?;
+    Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
+}
