@@ -9,6 +9,7 @@ mod bundle;
 mod canonical;
 mod contributions;
 mod crash;
+mod database;
 mod deploy;
 mod hostile;
 mod import;

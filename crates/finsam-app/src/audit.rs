@@ -58,6 +58,18 @@ pub fn verify(store: &Path, digests: &[String], format: Format) -> Result<bool, 
     let digests: Vec<Digest> =
         digests.iter().map(|d| Digest::parse(d)).collect::<Result<_, _>>().map_err(Failure::usage)?;
     let r = verify_store(store, &digests)?;
+    verified(&store.display().to_string(), &r, &digests, format)
+}
+
+/// `finsam --database URL audit verify`: the log a database holds, checked as a file's is.
+pub fn verify_database(url: &str, digests: &[String], format: Format) -> Result<bool, Failure> {
+    let digests: Vec<Digest> =
+        digests.iter().map(|d| Digest::parse(d)).collect::<Result<_, _>>().map_err(Failure::usage)?;
+    let r = finsam_store::verify::verify_database(url, &digests)?;
+    verified(&finsam_store::pg::label(url), &r, &digests, format)
+}
+
+fn verified(store: &str, r: &finsam_store::VerifyReport, digests: &[Digest], format: Format) -> Result<bool, Failure> {
     let head = r.head.clone().unwrap_or_else(finsam_store::Head::genesis);
     let first_bad = r.problems.first().map(|(seq, _)| *seq);
     match format {
@@ -75,7 +87,7 @@ pub fn verify(store: &Path, digests: &[String], format: Format) -> Result<bool, 
         }
         Format::Table | Format::Csv | Format::Html => {
             let mut out =
-                format!("Verified {}: {} event(s) in {} byte(s); head {}\n", store.display(), r.events, r.bytes, head);
+                format!("Verified {store}: {} event(s) in {} byte(s); head {}\n", r.events, r.bytes, head);
             if r.ok() {
                 out.push_str("  hash chain and seq continuity: ok\n  event schemas and ledger rules (fresh replay): ok\n  every voucher balances: ok\n");
                 out.push_str(&format!("  digests: {} checked, ok\n", digests.len()));

@@ -127,3 +127,46 @@ pub fn restore(from: &Path, store: &Path, format: Format) -> Result<(), Failure>
     }
     Ok(())
 }
+
+/// `finsam store copy FROM TO`: a folder's store into an empty database, or a database's into
+/// a new folder (`finsam_store::copy` does the work); each side verified.
+pub fn copy(from: &str, to: &str, format: Format) -> Result<(), Failure> {
+    use finsam_store::pg::{is_database, label};
+    let report = match (is_database(from), is_database(to)) {
+        (false, true) => finsam_store::copy::folder_to_database(Path::new(from), to)?,
+        (true, false) => finsam_store::copy::database_to_folder(from, Path::new(to))?,
+        _ => {
+            return Err(Failure::usage(say(
+                "finsam store copy kopierar mellan en mapp och en databas: den ena av FRÅN och TILL är en mapp, den andra en adress postgresql://…",
+                "finsam store copy copies between a folder and a database: one of FROM and TO is a folder, the other a postgresql://… address",
+            )))
+        }
+    };
+    let name = |s: &str| if is_database(s) { label(s) } else { s.to_string() };
+    let (from, to) = (name(from), name(to));
+    match format {
+        Format::Json => emit(&format!(
+            "{}\n",
+            json!({
+                "from": from,
+                "to": to,
+                "events": report.events,
+                "bytes": report.bytes,
+                "head": {"seq": report.head.seq, "hash": report.head.hash},
+                "underlag": report.underlag,
+                "verified": report.verified.ok(),
+            })
+        )),
+        _ => emit(&say(
+            format!(
+                "kopierade {} händelser ({} byte) och {} underlag från {from} till {to}; loggens huvud {}\nkopian verifierad: hashkedjan, löpnumren, händelserna och bokföringsreglerna stämmer\nanvändare och åtkomstlogg kopieras inte: lägg till användarna i det nya lagret\n",
+                report.events, report.bytes, report.underlag, report.head
+            ),
+            format!(
+                "copied {} events ({} bytes) and {} underlag from {from} to {to}; log head {}\nthe copy verifies: hash chain, seqs, events and ledger rules hold\nusers and the access log are not copied: add the users to the new store\n",
+                report.events, report.bytes, report.underlag, report.head
+            ),
+        )),
+    }
+    Ok(())
+}

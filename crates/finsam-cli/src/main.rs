@@ -39,6 +39,11 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     store: Option<PathBuf>,
 
+    /// A store in PostgreSQL instead of a folder, as postgresql://USER@HOST:PORT/DATABASE (for
+    /// `audit verify`; `store copy` moves a store there)
+    #[arg(long, global = true, value_name = "URL", env = "FINSAM_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+
     /// Output for people (table; html for finsam report annual, period and members) or for programs (json; csv for the reports)
     #[arg(long, global = true, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
@@ -829,6 +834,35 @@ Example:
     /// Users of `finsam serve`: add (prints the token once), revoke, list
     #[command(subcommand)]
     User(UserCommand),
+    /// Move a store between a folder and a PostgreSQL database
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy a store's log and underlag between a folder and a PostgreSQL database, both ways
+    #[command(long_about = "\
+Copies a store between a folder and a PostgreSQL database, either way: FROM and TO are a folder
+and a postgresql://USER@HOST:PORT/DATABASE address (one of each). The source is verified as
+`finsam audit verify` does before anything is copied; the log's lines up to its last complete
+batch, its idempotency keys and its underlag are copied in one transaction (into a database that
+holds no log yet) or into a new, empty folder; then the copy is verified too. The log's bytes
+are the same on both sides, so its digest, its reports and its bundle are.
+
+Users, tokens and the access log are not copied.
+
+Examples:
+  finsam store copy /var/lib/finsam postgresql://finsam@db.example.se/finsam
+  finsam store copy postgresql://finsam@db.example.se/finsam /srv/finsam-kopia")]
+    Copy {
+        /// Where the store is now: a folder or a postgresql:// address
+        #[arg(value_name = "FROM")]
+        from: String,
+        /// Where the copy goes: a new or empty folder, or a database without a log
+        #[arg(value_name = "TO")]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -878,6 +912,20 @@ fn store_dir(cli_store: &Option<PathBuf>) -> PathBuf {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let format: Format = cli.format.into();
+    if let Some(url) = &cli.database {
+        if !finsam_store::pg::is_database(url) {
+            return Err(Failure::usage(say(
+                format!("--database {url:?}: en databas anges som postgresql://ANVÄNDARE@VÄRD:PORT/DATABAS"),
+                format!("--database {url:?}: a database is given as postgresql://USER@HOST:PORT/DATABASE"),
+            )));
+        }
+        if !matches!(cli.command, Command::Audit(AuditCommand::Verify { .. })) {
+            return Err(Failure::usage(say(
+                "--database (FINSAM_DATABASE) används än så länge bara av finsam audit verify; flytta ett lager mellan mapp och databas med finsam store copy",
+                "--database (FINSAM_DATABASE) is used by finsam audit verify so far; move a store between a folder and a database with finsam store copy",
+            )));
+        }
+    }
     progress::watch_the_log(match cli.command {
         Command::Reindex => "Bygger om från loggen",
         Command::Restore { .. } => "Verifierar säkerhetskopian",
@@ -1080,7 +1128,10 @@ fn dispatch(cli: Cli, format: Format) -> Result<(), Failure> {
             }
         }
         Command::Audit(AuditCommand::Verify { digest }) => {
-            let ok = audit::verify(&store_dir(&cli.store), &digest, format)?;
+            let ok = match &cli.database {
+                Some(url) => audit::verify_database(url, &digest, format)?,
+                None => audit::verify(&store_dir(&cli.store), &digest, format)?,
+            };
             if !ok {
                 return Err(Failure {
                     code: 1,
@@ -1125,6 +1176,7 @@ fn dispatch(cli: Cli, format: Format) -> Result<(), Failure> {
         }
         Command::Serve { .. } => unreachable!("main runs the server on its own runtime"),
         Command::User(command) => user(&store_dir(&cli.store), command, format)?,
+        Command::Store(StoreCommand::Copy { from, to }) => finsam_app::backup::copy(&from, &to, format)?,
         Command::Generate { forbund, years, seed } => generate(forbund, years, seed)?,
     }
     Ok(())

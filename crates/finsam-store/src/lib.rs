@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod backup;
+pub mod copy;
 pub mod envelope;
 pub mod error;
 pub mod files;

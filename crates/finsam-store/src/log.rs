@@ -215,6 +215,11 @@ pub fn read_lines<T>(path: &Path, offset: u64, body: impl FnOnce(&mut Lines) -> 
     with_lines(path, offset, BLOCK_BYTES, decoders(), body)
 }
 
+/// `read_lines` for a log that is not a file (a database's table, `pg::PgLines`).
+pub fn read_lines_of<R: Read + Send, T>(reader: R, body: impl FnOnce(&mut Lines) -> T) -> Result<T, StoreError> {
+    with_reader(reader, 0, BLOCK_BYTES, decoders(), body)
+}
+
 /// As many decoding threads as the machine has cores (at most `DECODERS_MAX`).
 fn decoders() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, DECODERS_MAX)

@@ -397,19 +397,33 @@ pub struct PgLines {
     buf: Vec<u8>,
     at: usize,
     done: bool,
+    last: i64,
 }
 
 impl PgLines {
     pub fn new(url: &str) -> Result<PgLines, StoreError> {
-        Ok(PgLines { client: connect(url)?, name: label(url), after: 0, buf: Vec::new(), at: 0, done: false })
+        Ok(PgLines {
+            client: connect(url)?,
+            name: label(url),
+            after: 0,
+            buf: Vec::new(),
+            at: 0,
+            done: false,
+            last: i64::MAX,
+        })
+    }
+
+    /// Only the lines up to `seq` (a head read before: what others append meanwhile is left).
+    pub fn up_to(self, seq: u64) -> PgLines {
+        PgLines { last: seq as i64, ..self }
     }
 
     fn fill(&mut self) -> Result<(), StoreError> {
         let rows = self
             .client
             .query(
-                "SELECT seq, line FROM finsam_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-                &[&(self.after as i64), &PAGE_ROWS],
+                "SELECT seq, line FROM finsam_log WHERE seq > $1 AND seq <= $3 ORDER BY seq LIMIT $2",
+                &[&(self.after as i64), &PAGE_ROWS, &self.last],
             )
             .map_err(|e| failed(&self.name, "cannot read the log", e))?;
         self.done = (rows.len() as i64) < PAGE_ROWS;

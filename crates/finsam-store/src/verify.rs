@@ -7,7 +7,7 @@
 use crate::envelope::{Envelope, Head, GENESIS_HASH, LINE_BYTES_MAX};
 use crate::error::StoreError;
 use crate::index::{Checkpoint, Derived, Index, TotalsFile};
-use crate::log::{read_lines, Decoded};
+use crate::log::{read_lines, read_lines_of, Decoded, Lines};
 use crate::store::{DERIVED_DIR, LOG_FILE};
 use finsam_domain::{Amount, Ledger};
 use finsam_projections::projection::Recorded;
@@ -48,6 +48,8 @@ pub struct VerifyReport {
     /// that could not run).
     pub notes: Vec<String>,
     pub derived_checked: bool,
+    /// Bytes of the lines read (a database's log has no file length to state beforehand).
+    pub bytes_read: u64,
 }
 
 impl VerifyReport {
@@ -64,6 +66,12 @@ impl VerifyReport {
     }
 }
 
+/// Where the log's lines come from: the store's file, or a database's table.
+enum Source {
+    File,
+    Database(crate::pg::PgLines),
+}
+
 /// Verifies the store in `dir`.
 pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError> {
     let log = dir.join(LOG_FILE);
@@ -72,6 +80,32 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     }
     let bytes = std::fs::metadata(&log).map_err(|e| StoreError::io(&log, "stat", e))?.len();
     let mut report = VerifyReport { bytes, ..VerifyReport::default() };
+    // The derived state is read before the log and without a lock: every file in it is
+    // replaced whole, so a writer recording meanwhile only makes the log longer than what was
+    // read here, never different.
+    let derived = read_derived(dir, &mut report);
+    verify_lines(&log, Source::File, derived, report, digests)
+}
+
+/// Verifies the log a database holds, line by line as `verify` reads a file (a database keeps
+/// no derived state to compare).
+pub fn verify_database(url: &str, digests: &[Digest]) -> Result<VerifyReport, StoreError> {
+    let lines = crate::pg::PgLines::new(url)?;
+    let mut report = VerifyReport::default();
+    report.notes.push("a database keeps no derived state: every instance builds its books from the log".into());
+    let derived = DerivedFiles { checkpoint: None, totals: None };
+    let mut r = verify_lines(Path::new(&crate::pg::label(url)), Source::Database(lines), derived, report, digests)?;
+    r.bytes = r.bytes_read;
+    Ok(r)
+}
+
+fn verify_lines(
+    log: &Path,
+    source: Source,
+    derived: DerivedFiles,
+    mut report: VerifyReport,
+    digests: &[Digest],
+) -> Result<VerifyReport, StoreError> {
     let mut line_no = 0u64;
     // The last line's stated hash (whether or not the line was sound), for the next link.
     let mut prev_hash = GENESIS_HASH.to_string();
@@ -83,10 +117,6 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     let mut pending: Vec<(Envelope, usize)> = Vec::new();
     let mut hashes: Vec<String> = Vec::new();
     let mut complete_head = Head::genesis();
-    // The derived state is read before the log and without a lock: every file in it is
-    // replaced whole, so a writer recording meanwhile only makes the log longer than what was
-    // read here, never different.
-    let derived = read_derived(dir, &mut report);
     let mut wanted: Vec<u64> =
         derived.checkpoint.iter().map(|c| c.seq).chain(derived.totals.iter().map(|t| t.seq)).collect();
     wanted.sort_unstable();
@@ -98,10 +128,11 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
     // A wanted seq's state is copied only when another event is about to change it: the
     // derived files usually stand for the head, whose state is the replay's own at the end.
     let mut snapshot_due: Option<u64> = None;
-    read_lines(&log, 0, |lines| -> Result<(), StoreError> {
+    let mut bytes_read = 0;
+    let body = |lines: &mut Lines| -> Result<(), StoreError> {
         while let Some((decoded, from)) = lines.next_line() {
             let envelope = match decoded {
-                Decoded::Failed(e) => return Err(StoreError::io(&log, "read", e)),
+                Decoded::Failed(e) => return Err(StoreError::io(log, "read", e)),
                 Decoded::Partial { too_long: true, .. } => {
                     // Not a torn write: no line finsam writes is this long.
                     report.problem(
@@ -215,8 +246,14 @@ pub fn verify(dir: &Path, digests: &[Digest]) -> Result<VerifyReport, StoreError
                 lines.done_with(e, from);
             }
         }
+        bytes_read = lines.bytes_read();
         Ok(())
-    })??;
+    };
+    match source {
+        Source::File => read_lines(log, 0, body),
+        Source::Database(reader) => read_lines_of(reader, body),
+    }??;
+    report.bytes_read = bytes_read;
     if !pending.is_empty() && chain_intact {
         report.notes.push(format!(
             "the log ends in an unfinished batch ({} complete line(s) of a batch ending at seq {}), never acknowledged",
