@@ -44,7 +44,11 @@ fn a_store_copied_to_a_database_and_back_keeps_its_bytes_its_verification_and_it
     let events = log_json(&store).len();
     assert!(stdout(&o).contains(&format!("copied {events} events")), "{}", stdout(&o));
     assert!(stdout(&o).contains("and 1 underlag"), "{}", stdout(&o));
-    assert_eq!(finsam_store::copy::database_log_bytes(&url).unwrap(), log_bytes(&store), "the table holds the log's bytes");
+    assert_eq!(
+        finsam_store::copy::database_log_bytes(&url).unwrap(),
+        log_bytes(&store),
+        "the table holds the log's bytes"
+    );
     let o = verify_database(&url);
     assert_exit(&o, 0);
     assert!(stdout(&o).contains(&format!("{events} event(s)")), "{}", stdout(&o));
@@ -61,7 +65,8 @@ fn a_store_copied_to_a_database_and_back_keeps_its_bytes_its_verification_and_it
     // The bundle a revisor gets is the same from either.
     let bundle = |s: &Path, out: &str| {
         let out = dir.0.join(out);
-        let o = finsam(s, &["audit", "bundle", "--forbund", "sf-vastmanland", "--year", "2024", out.to_str().unwrap()], "");
+        let o =
+            finsam(s, &["audit", "bundle", "--forbund", "sf-vastmanland", "--year", "2024", out.to_str().unwrap()], "");
         assert_exit(&o, 0);
         files(&out)
     };
@@ -87,8 +92,9 @@ fn a_changed_row_in_the_database_fails_verification_and_is_never_copied() {
     let url = cluster().database("cli_changed");
     assert_exit(&copy(store.to_str().unwrap(), &url), 0);
     let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let changed =
-        client.execute("UPDATE finsam_log SET line = replace(line, '4711.00', '4712.00') WHERE line LIKE '%k-1%'", &[]).unwrap();
+    let changed = client
+        .execute("UPDATE finsam_log SET line = replace(line, '4711.00', '4712.00') WHERE line LIKE '%k-1%'", &[])
+        .unwrap();
     assert_eq!(changed, 1);
     let seq = log_json(&store).len();
     let o = verify_database(&url);
@@ -105,7 +111,8 @@ fn the_database_option_names_what_it_is_for() {
     let o = finsam(Path::new("/nonexistent-store"), &["--database", "/var/lib/finsam", "audit", "verify"], "");
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("postgresql://USER@HOST:PORT/DATABASE"), "{}", stderr(&o));
-    let o = finsam(Path::new("/nonexistent-store"), &["--database", "postgresql://x@localhost/y", "balances", "--all"], "");
+    let o =
+        finsam(Path::new("/nonexistent-store"), &["--database", "postgresql://x@localhost/y", "balances", "--all"], "");
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("finsam store copy"), "{}", stderr(&o));
 }

@@ -86,8 +86,7 @@ fn verified(store: &str, r: &finsam_store::VerifyReport, digests: &[Digest], for
             ));
         }
         Format::Table | Format::Csv | Format::Html => {
-            let mut out =
-                format!("Verified {store}: {} event(s) in {} byte(s); head {}\n", r.events, r.bytes, head);
+            let mut out = format!("Verified {store}: {} event(s) in {} byte(s); head {}\n", r.events, r.bytes, head);
             if r.ok() {
                 out.push_str("  hash chain and seq continuity: ok\n  event schemas and ledger rules (fresh replay): ok\n  every voucher balances: ok\n");
                 out.push_str(&format!("  digests: {} checked, ok\n", digests.len()));

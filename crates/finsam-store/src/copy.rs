@@ -83,9 +83,7 @@ pub fn folder_to_database(dir: &Path, url: &str) -> Result<CopyReport, StoreErro
             }
             let text = std::str::from_utf8(text).expect("a line that opens is UTF-8");
             let forbund = e.event.forbund.as_str();
-            writer
-                .write(&[&(seq as i64), &text, &e.hash.as_str(), &forbund])
-                .map_err(|err| copy_failed(&name, err))?;
+            writer.write(&[&(seq as i64), &text, &e.hash.as_str(), &forbund]).map_err(|err| copy_failed(&name, err))?;
             if let Some(key) = e.event.idempotency_key {
                 keys.push((forbund.to_string(), key, seq as i64));
             }
@@ -93,8 +91,9 @@ pub fn folder_to_database(dir: &Path, url: &str) -> Result<CopyReport, StoreErro
         writer.finish().map_err(|e| copy_failed(&name, e))?;
     }
     {
-        let sink =
-            tx.copy_in("COPY finsam_keys (forbund, key, seq) FROM STDIN (FORMAT binary)").map_err(|e| copy_failed(&name, e))?;
+        let sink = tx
+            .copy_in("COPY finsam_keys (forbund, key, seq) FROM STDIN (FORMAT binary)")
+            .map_err(|e| copy_failed(&name, e))?;
         let mut writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::TEXT, Type::INT8]);
         for (forbund, key, seq) in &keys {
             writer.write(&[forbund, key, seq]).map_err(|e| copy_failed(&name, e))?;
@@ -146,7 +145,9 @@ pub fn database_to_folder(url: &str, dir: &Path) -> Result<CopyReport, StoreErro
     for (sha256, bytes) in &kept {
         let put = crate::underlag::put(dir, bytes)?;
         if put != *sha256 {
-            return Err(StoreError::Refused(format!("the database's underlag {sha256} holds other bytes (SHA-256 {put})")));
+            return Err(StoreError::Refused(format!(
+                "the database's underlag {sha256} holds other bytes (SHA-256 {put})"
+            )));
         }
     }
     let (store, _) = Store::reindex(dir)?;

@@ -289,15 +289,7 @@ fn catch_up(log: &Path, derived: Option<&mut Derived>, rebuild: bool, writer: bo
             starts.push(line_start);
         }
         line_start = after;
-        ledger.check(&envelope.event).map_err(|r| StoreError::Damaged {
-            path: log.to_path_buf(),
-            line: envelope.seq,
-            offset: after,
-            problem: format!("the recorded event breaks a ledger rule: {r}"),
-        })?;
-        ledger.apply(&envelope.event);
-        projection.apply(recorded(envelope));
-        index.add(envelope);
+        take_in(&mut ledger, &mut projection, &mut index, envelope, log, after)?;
         replayed += 1;
         Ok(())
     })?;
@@ -306,6 +298,28 @@ fn catch_up(log: &Path, derived: Option<&mut Derived>, rebuild: bool, writer: bo
     report.events_replayed = replayed;
     report.torn_bytes_cut = end.torn_bytes;
     Ok(CaughtUp { ledger, projection, index, line_starts, end, report })
+}
+
+/// Takes one envelope of the log (`log`, ending at byte `after`) into the books: checked
+/// against the ledger's rules (a recorded event that breaks one is damage), then applied.
+fn take_in(
+    ledger: &mut Ledger,
+    projection: &mut Projection,
+    index: &mut Index,
+    envelope: &Envelope,
+    log: &Path,
+    after: u64,
+) -> Result<(), StoreError> {
+    ledger.check(&envelope.event).map_err(|r| StoreError::Damaged {
+        path: log.to_path_buf(),
+        line: envelope.seq,
+        offset: after,
+        problem: format!("the recorded event breaks a ledger rule: {r}"),
+    })?;
+    ledger.apply(&envelope.event);
+    projection.apply(recorded(envelope));
+    index.add(envelope);
+    Ok(())
 }
 
 /// Opens `derived/` for a writer. Derived state can never stop the store: a `derived` that is
@@ -526,15 +540,7 @@ impl Store<crate::pg::PgLog> {
         let label = PathBuf::from(backend.name());
         let mut replayed = 0u64;
         let end = crate::log::scan_reader(&label, crate::pg::PgLines::new(url)?, 0, &mut |envelope, after| {
-            ledger.check(&envelope.event).map_err(|r| StoreError::Damaged {
-                path: label.clone(),
-                line: envelope.seq,
-                offset: after,
-                problem: format!("the recorded event breaks a ledger rule: {r}"),
-            })?;
-            ledger.apply(&envelope.event);
-            projection.apply(recorded(envelope));
-            index.add(envelope);
+            take_in(&mut ledger, &mut projection, &mut index, envelope, &label, after)?;
             replayed += 1;
             Ok(())
         })?;

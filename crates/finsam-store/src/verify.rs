@@ -69,7 +69,7 @@ impl VerifyReport {
 /// Where the log's lines come from: the store's file, or a database's table.
 enum Source {
     File,
-    Database(crate::pg::PgLines),
+    Database(Box<crate::pg::PgLines>),
 }
 
 /// Verifies the store in `dir`.
@@ -94,7 +94,8 @@ pub fn verify_database(url: &str, digests: &[Digest]) -> Result<VerifyReport, St
     let mut report = VerifyReport::default();
     report.notes.push("a database keeps no derived state: every instance builds its books from the log".into());
     let derived = DerivedFiles { checkpoint: None, totals: None };
-    let mut r = verify_lines(Path::new(&crate::pg::label(url)), Source::Database(lines), derived, report, digests)?;
+    let mut r =
+        verify_lines(Path::new(&crate::pg::label(url)), Source::Database(Box::new(lines)), derived, report, digests)?;
     r.bytes = r.bytes_read;
     Ok(r)
 }
