@@ -116,3 +116,292 @@ fn the_database_option_names_what_it_is_for() {
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("finsam store copy"), "{}", stderr(&o));
 }
+
+// ---------------------------------------------------------------------------------------------
+// `finsam serve --database`: several instances on one database.
+
+use crate::security::Browser;
+use crate::serve::{open_subscription, try_call, Server};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// A user of the database's service; their token.
+fn db_user(url: &str, name: &str, role: &str, forbund: &[&str]) -> String {
+    let mut args = vec!["--database", url, "--format", "json", "user", "add", name, "--role", role, "--by", "test"];
+    for f in forbund {
+        args.extend(["--forbund", f]);
+    }
+    let o = finsam(Path::new("/nonexistent-store"), &args, "");
+    assert_exit(&o, 0);
+    serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["token"].as_str().unwrap().to_string()
+}
+
+/// An instance of the service on the database, with a folder of its own.
+fn instance(folder: &Path, url: &str) -> Server {
+    Server::start_with(folder, &[("FINSAM_DATABASE", url)])
+}
+
+fn keyed(key: &str) -> String {
+    format!(
+        r#"{{"type":"ContributionReceived","forbund":"sf-vastmanland","date":"2024-06-01","member":"sala","year":2024,"amount":"10.00","reference":"{key}","idempotency_key":"{key}"}}"#
+    )
+}
+
+/// Sends the event with `key` to the instances in turn, from `first`, until one acknowledges
+/// it (201); returns the attempts that failed (no answer, or 503 while the database was away).
+fn until_acknowledged(addrs: &[String], first: usize, key: &str, token: &str) -> (u64, u64) {
+    let (mut lost, mut unavailable) = (0, 0);
+    for attempt in 0.. {
+        let addr = &addrs[(first + attempt) % addrs.len()];
+        match try_call(addr, &keyed(key), token) {
+            Some(201) => return (lost, unavailable),
+            Some(503) => unavailable += 1,
+            None => lost += 1,
+            Some(other) => panic!("{key}: answered {other}"),
+        }
+        assert!(attempt < 2_000, "{key} was never acknowledged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unreachable!()
+}
+
+/// Clients writing keyed events (`{prefix}-{client}-{n}`) to the instances in turn, each until
+/// acknowledged, until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    clients: Vec<std::thread::JoinHandle<(Vec<String>, u64, u64)>>,
+}
+
+impl Load {
+    fn start(servers: &[&Server], token: &str, clients: usize, prefix: &str) -> Load {
+        let addrs: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| s.addr.clone()).collect());
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = (0..clients)
+            .map(|c| {
+                let (addrs, token, stop, prefix) = (addrs.clone(), token.to_string(), stop.clone(), prefix.to_string());
+                std::thread::spawn(move || {
+                    let (mut keys, mut lost, mut unavailable) = (Vec::new(), 0, 0);
+                    for i in 0.. {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let key = format!("{prefix}-{c}-{i}");
+                        let (no_answer, busy) = until_acknowledged(&addrs, c + i, &key, &token);
+                        (lost, unavailable) = (lost + no_answer, unavailable + busy);
+                        keys.push(key);
+                    }
+                    (keys, lost, unavailable)
+                })
+            })
+            .collect();
+        Load { stop, clients }
+    }
+
+    /// Stops the clients: every key acknowledged, the attempts unanswered and those answered 503.
+    fn stop(self) -> (BTreeSet<String>, u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        let (mut keys, mut lost, mut unavailable) = (BTreeSet::new(), 0, 0);
+        for c in self.clients {
+            let (k, l, u) = c.join().unwrap();
+            keys.extend(k);
+            (lost, unavailable) = (lost + l, unavailable + u);
+        }
+        (keys, lost, unavailable)
+    }
+}
+
+/// The database's log: one gapless chain, each acknowledged key in it once, no key twice.
+/// Returns its bytes.
+fn check_database(url: &str, acknowledged: &BTreeSet<String>) -> Vec<u8> {
+    let bytes = finsam_store::copy::database_log_bytes(url).unwrap();
+    let mut prev = finsam_store::GENESIS_HASH.to_string();
+    let mut keys: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, line) in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        let e = finsam_store::Envelope::open(line).expect("every line opens");
+        assert_eq!(e.seq, i as u64 + 1, "gapless");
+        assert_eq!(e.prev_hash, prev, "seq {} links to the line before", e.seq);
+        prev = e.hash.clone();
+        if let Some(k) = e.event.idempotency_key {
+            *keys.entry(k).or_default() += 1;
+        }
+    }
+    for key in acknowledged {
+        assert_eq!(keys.get(key), Some(&1), "{key} is in the log once");
+    }
+    assert!(keys.values().all(|n| *n == 1), "no key twice");
+    let o = finsam(Path::new("/nonexistent-store"), &["--database", url, "audit", "verify"], "");
+    assert_exit(&o, 0);
+    bytes
+}
+
+/// The ids of the first `count` events a subscription hears, or as many as it heard within
+/// `within` (its keep-alives and read timeouts give the deadline its turn).
+fn ids_within(
+    sub: &mut std::io::BufReader<std::net::TcpStream>,
+    count: usize,
+    within: std::time::Duration,
+) -> Vec<u64> {
+    use std::io::BufRead;
+    let deadline = std::time::Instant::now() + within;
+    sub.get_ref().set_read_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
+    let mut ids = Vec::new();
+    let mut line = String::new();
+    while ids.len() < count && std::time::Instant::now() < deadline {
+        line.clear();
+        match sub.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => ids.extend(line.trim_end().strip_prefix("id:").and_then(|v| v.trim().parse::<u64>().ok())),
+            Err(_) => {}
+        }
+    }
+    ids
+}
+
+/// Waits until the instance's readers see `head` (its metrics' `finsam_log_head`).
+fn wait_for_head(server: &Server, head: u64) {
+    for _ in 0..200 {
+        let (_, metrics) = server.call("GET", "/metrics", None, "");
+        let seen = metrics
+            .lines()
+            .find(|l| l.starts_with("finsam_log_head "))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64;
+        if seen >= head {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{} never saw head {head}", server.addr);
+}
+
+#[test]
+fn two_instances_on_one_database_make_one_chain_and_share_users_sessions_and_subscribers() {
+    let dir = TempDir::new("database-two");
+    let url = cluster().database("serve_two");
+    let root = db_user(&url, "root", "admin", &[]);
+    let anna = db_user(&url, "anna", "kansli", &["sf-vastmanland"]);
+    let (a_dir, b_dir) = (dir.0.join("a"), dir.0.join("b"));
+    let (a, b) = (instance(&a_dir, &url), instance(&b_dir, &url));
+    assert_eq!(a.call("POST", "/api/v1/events", Some(&root), &fixture("00-forbund.jsonl")).0, 201);
+    let mut subs = [open_subscription(&a, &root, "?from=1", None), open_subscription(&b, &root, "?from=1", None)];
+    // 32 clients, half starting on each instance, each writing 8 events with keys.
+    let addrs = Arc::new([a.addr.clone(), b.addr.clone()]);
+    let clients: Vec<_> = (0..32)
+        .map(|c| {
+            let (addrs, anna) = (addrs.clone(), anna.clone());
+            std::thread::spawn(move || {
+                (0..8)
+                    .map(|i| {
+                        let key = format!("two-{c}-{i}");
+                        let failed = until_acknowledged(&addrs[..], c + i, &key, &anna);
+                        assert_eq!(failed, (0, 0), "nothing fails while both instances and the database run");
+                        key
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let acknowledged: BTreeSet<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    assert_eq!(acknowledged.len(), 32 * 8);
+    let bytes = check_database(&url, &acknowledged);
+    let head = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+    // Every subscriber, on either instance, hears of every event once, in order, within 30 s.
+    for sub in subs.iter_mut() {
+        let ids = ids_within(sub, head as usize, std::time::Duration::from_secs(30));
+        assert_eq!(ids, (1..=head).collect::<Vec<_>>());
+    }
+    // Each instance's folder holds the database's log, byte for byte, and the same books.
+    for (server, folder) in [(&a, &a_dir), (&b, &b_dir)] {
+        wait_for_head(server, head);
+        assert_eq!(log_bytes(folder), bytes);
+    }
+    let balances = "/api/v1/forbund/sf-vastmanland/balances?as_of=2024-12-31";
+    assert_eq!(a.call("GET", balances, Some(&anna), "").1, b.call("GET", balances, Some(&anna), "").1);
+    // A sign-in on one instance is valid on the other.
+    let browser = Browser::sign_in(&a.addr, &anna);
+    let page = browser.at(&b.addr).get("/f/sf-vastmanland");
+    assert_eq!(page.status, 200, "{}", page.body);
+    // A user added while both run can use both.
+    let late = db_user(&url, "sen", "read", &["sf-vastmanland"]);
+    for server in [&a, &b] {
+        let ok = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            server.call("GET", balances, Some(&late), "").0 == 200
+        });
+        assert!(ok, "{} knows the new user", server.addr);
+    }
+}
+
+#[test]
+fn a_kill_of_an_instance_under_load_loses_and_doubles_nothing_acknowledged() {
+    let dir = TempDir::new("database-kill");
+    let url = cluster().database("serve_kill");
+    let root = db_user(&url, "root", "admin", &[]);
+    let anna = db_user(&url, "anna", "kansli", &["sf-vastmanland"]);
+    let (a_dir, b_dir) = (dir.0.join("a"), dir.0.join("b"));
+    let a = instance(&a_dir, &url);
+    let b = instance(&b_dir, &url);
+    assert_eq!(b.call("POST", "/api/v1/events", Some(&root), &fixture("00-forbund.jsonl")).0, 201);
+    let load = Load::start(&[&a, &b], &anna, 16, "kill");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    drop(a); // SIGKILL
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let (acknowledged, lost, _) = load.stop();
+    let bytes = check_database(&url, &acknowledged);
+    assert!(lost > 0, "the kill was felt (requests to the killed instance went unanswered)");
+    eprintln!("kill -9: {} acknowledged, {lost} requests unanswered and retried", acknowledged.len());
+    // The killed instance comes back, takes in what it missed, and holds the same log.
+    let a = instance(&a_dir, &url);
+    let head = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+    wait_for_head(&a, head);
+    assert_eq!(log_bytes(&a_dir), bytes);
+    assert_eq!(a.call("POST", "/api/v1/events", Some(&anna), &keyed("after-the-kill")).0, 201);
+}
+
+#[test]
+fn restarts_of_postgresql_under_the_service_lose_nothing_and_writes_meanwhile_are_503() {
+    let own = finsam_store::pg_cluster::own_cluster("serve-restart");
+    let dir = TempDir::new("database-restart");
+    let url = own.database("serve_restart");
+    let root = db_user(&url, "root", "admin", &[]);
+    let anna = db_user(&url, "anna", "kansli", &["sf-vastmanland"]);
+    let (a_dir, b_dir) = (dir.0.join("a"), dir.0.join("b"));
+    let (a, b) = (instance(&a_dir, &url), instance(&b_dir, &url));
+    assert_eq!(a.call("POST", "/api/v1/events", Some(&root), &fixture("00-forbund.jsonl")).0, 201);
+    let load = Load::start(&[&a, &b], &anna, 8, "restart");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // A fast shutdown, down for two seconds: writes are answered 503, reads go on.
+    let own = Arc::new(own);
+    let restarting = {
+        let own = own.clone();
+        std::thread::spawn(move || own.restart_after(libc::SIGINT, std::time::Duration::from_secs(2)))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let balances = "/api/v1/forbund/sf-vastmanland/balances?as_of=2024-12-31";
+    for server in [&a, &b] {
+        let (status, body) = server.call("POST", "/api/v1/events", Some(&anna), &keyed("while-away"));
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(server.call("GET", balances, Some(&anna), "").0, 200, "reads go on");
+    }
+    restarting.join().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // An immediate shutdown (a crash, as far as PostgreSQL is concerned), back at once.
+    own.restart(libc::SIGQUIT);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (acknowledged, _, unavailable) = load.stop();
+    assert!(unavailable > 0, "the writers met the outage");
+    // Both instances recover by themselves.
+    for (n, server) in [&a, &b].into_iter().enumerate() {
+        assert_eq!(server.call("POST", "/api/v1/events", Some(&anna), &keyed(&format!("after-{n}"))).0, 201);
+    }
+    let mut all = acknowledged.clone();
+    all.extend(["after-0".to_string(), "after-1".to_string()]);
+    let bytes = check_database(&url, &all);
+    let head = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+    for (server, folder) in [(&a, &a_dir), (&b, &b_dir)] {
+        wait_for_head(server, head);
+        assert_eq!(log_bytes(folder), bytes);
+    }
+    eprintln!("restarts: {} acknowledged, {unavailable} writes answered 503 and retried", acknowledged.len());
+}

@@ -121,6 +121,11 @@ impl Browser {
         Browser { addr: addr.to_string(), cookie, csrf }
     }
 
+    /// The same signed-in person at another address (another instance of the service).
+    pub(crate) fn at(&self, addr: &str) -> Browser {
+        Browser { addr: addr.to_string(), cookie: self.cookie.clone(), csrf: self.csrf.clone() }
+    }
+
     pub(crate) fn get(&self, path: &str) -> Reply {
         http(&self.addr, "GET", path, &[("Cookie", &self.cookie)], "")
     }

@@ -362,7 +362,12 @@ fn read_events(s: &mut BufReader<TcpStream>, count: usize) -> Vec<(u64, serde_js
     out
 }
 
-fn open_subscription(server: &Server, token: &str, query: &str, last_id: Option<u64>) -> BufReader<TcpStream> {
+pub(crate) fn open_subscription(
+    server: &Server,
+    token: &str,
+    query: &str,
+    last_id: Option<u64>,
+) -> BufReader<TcpStream> {
     let mut s = TcpStream::connect(&server.addr).unwrap();
     let resume = last_id.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
     let request = format!(
@@ -430,7 +435,7 @@ fn a_subscriber_catches_up_then_follows_live_and_resumes_without_gap_or_duplicat
 }
 
 /// One request, or `None` when the connection failed or broke (the server was killed).
-fn try_call(addr: &str, body: &str, token: &str) -> Option<u16> {
+pub(crate) fn try_call(addr: &str, body: &str, token: &str) -> Option<u16> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok()?;
     let request = format!(

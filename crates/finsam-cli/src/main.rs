@@ -39,8 +39,8 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     store: Option<PathBuf>,
 
-    /// A store in PostgreSQL instead of a folder, as postgresql://USER@HOST:PORT/DATABASE (for
-    /// `audit verify`; `store copy` moves a store there)
+    /// The log in PostgreSQL, as postgresql://USER@HOST:PORT/DATABASE: for `serve` (with --store
+    /// as the instance's own folder), `user` and `audit verify`; `store copy` moves a store there
     #[arg(long, global = true, value_name = "URL", env = "FINSAM_DATABASE", hide_env_values = true)]
     database: Option<String>,
 
@@ -811,9 +811,18 @@ While it serves, a background scrub re-hashes the log's whole chain (at start, t
 503 and says which line, and reads go on. The derived state is saved every --save-every seconds
 when anything was recorded, so a start after a crash replays only what came after it.
 
-Example:
+With --database postgresql://… (or FINSAM_DATABASE) the log is in PostgreSQL and several
+instances may serve it, each with a folder of its own (--store) for its copy of the log and its
+derived state: a batch is acknowledged once the database has committed it, in the database's
+order; each instance takes in what the others commit (at once before each write, within a
+tenth of a second when idle) and its subscribers hear of every event. Users and sessions are
+the database's (`finsam --database … user add`): a token or a sign-in works on every instance.
+While the database cannot be reached, writes are answered 503 and reads go on.
+
+Examples:
   finsam --store /srv/finsam user add anna --role kansli --forbund sf-vastmanland --by kansli-chef
   finsam --store /srv/finsam serve --listen 127.0.0.1:8080
+  finsam --database postgresql://finsam@db/finsam --store /var/lib/finsam-a serve --listen 0.0.0.0:8080
   finsam serve --openapi > openapi.json     # the API's document, for a client generator")]
     Serve {
         /// The address to listen on (port 0: any free port, printed on start)
@@ -919,10 +928,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 format!("--database {url:?}: a database is given as postgresql://USER@HOST:PORT/DATABASE"),
             )));
         }
-        if !matches!(cli.command, Command::Audit(AuditCommand::Verify { .. })) {
+        if !matches!(cli.command, Command::Audit(AuditCommand::Verify { .. }) | Command::User(_)) {
             return Err(Failure::usage(say(
-                "--database (FINSAM_DATABASE) används än så länge bara av finsam audit verify; flytta ett lager mellan mapp och databas med finsam store copy",
-                "--database (FINSAM_DATABASE) is used by finsam audit verify so far; move a store between a folder and a database with finsam store copy",
+                "--database (FINSAM_DATABASE) används av finsam serve, finsam user och finsam audit verify; rapporterna läser en instans mapp (--store); flytta ett lager mellan mapp och databas med finsam store copy",
+                "--database (FINSAM_DATABASE) is used by finsam serve, finsam user and finsam audit verify; the reports read an instance's folder (--store); move a store between a folder and a database with finsam store copy",
             )));
         }
     }
@@ -1175,7 +1184,7 @@ fn dispatch(cli: Cli, format: Format) -> Result<(), Failure> {
             emit(&String::from_utf8(out).expect("the manual page is UTF-8"));
         }
         Command::Serve { .. } => unreachable!("main runs the server on its own runtime"),
-        Command::User(command) => user(&store_dir(&cli.store), command, format)?,
+        Command::User(command) => user(&store_dir(&cli.store), cli.database.as_deref(), command, format)?,
         Command::Store(StoreCommand::Copy { from, to }) => finsam_app::backup::copy(&from, &to, format)?,
         Command::Generate { forbund, years, seed } => generate(forbund, years, seed)?,
     }
@@ -1390,9 +1399,17 @@ fn granted_by(by: Option<String>) -> Result<String, Failure> {
     })
 }
 
-fn user(dir: &std::path::Path, command: UserCommand, format: Format) -> Result<(), Failure> {
+fn user(dir: &std::path::Path, database: Option<&str>, command: UserCommand, format: Format) -> Result<(), Failure> {
     use finsam_store::access::{self, Role};
-    finsam_store::open_view(dir)?;
+    // The users of a service on a database are the database's, shared by every instance.
+    let directory = database.map(finsam_store::pg::Directory::open).transpose()?;
+    if directory.is_none() {
+        finsam_store::open_view(dir)?;
+    }
+    let users = || match &directory {
+        Some(d) => d.users(),
+        None => access::Users::load(dir),
+    };
     match command {
         UserCommand::Add { name, role, forbund, by } => {
             let by = granted_by(by)?;
@@ -1418,7 +1435,14 @@ fn user(dir: &std::path::Path, command: UserCommand, format: Format) -> Result<(
                     format!("the user name {name:?}: {rule}"),
                 ))
             })?;
-            let token = access::grant(dir, &by, name.as_str(), role, &forbund)?;
+            let token = match &directory {
+                Some(d) => {
+                    let (token, line) = access::grant_line(&by, name.as_str(), role, &forbund);
+                    d.add_user_line(&line)?;
+                    token
+                }
+                None => access::grant(dir, &by, name.as_str(), role, &forbund)?,
+            };
             match format {
                 Format::Json => emit(&format!(
                     "{}\n",
@@ -1437,20 +1461,23 @@ fn user(dir: &std::path::Path, command: UserCommand, format: Format) -> Result<(
         }
         UserCommand::Revoke { name, by } => {
             let by = granted_by(by)?;
-            if access::Users::load(dir)?.get(&name).is_none() {
+            if users()?.get(&name).is_none() {
                 return Err(Failure::usage(say(
                     format!("ingen användare {name:?} har behörighet"),
                     format!("no user {name:?} has access"),
                 )));
             }
-            access::revoke(dir, &by, &name)?;
+            match &directory {
+                Some(d) => d.add_user_line(&access::revoke_line(&by, &name))?,
+                None => access::revoke(dir, &by, &name)?,
+            }
             emit(&say(
                 format!("{name} har inte längre någon behörighet\n"),
                 format!("{name} has no access any more\n"),
             ));
         }
         UserCommand::List => {
-            let users = access::Users::load(dir)?;
+            let users = users()?;
             let mut t = Table::new(&[("användare", Align::Left), ("roll", Align::Left), ("förbund", Align::Left)]);
             let mut list = Vec::new();
             for u in users.iter() {
@@ -1762,6 +1789,16 @@ fn main() -> ExitCode {
     }
     if let Command::Serve { listen, scrub_every, save_every, .. } = &cli.command {
         let dir = store_dir(&cli.store);
+        if let Some(url) = cli.database.as_deref().filter(|u| !finsam_store::pg::is_database(u)) {
+            eprintln!(
+                "finsam: {}",
+                say(
+                    format!("--database {url:?}: en databas anges som postgresql://ANVÄNDARE@VÄRD:PORT/DATABAS"),
+                    format!("--database {url:?}: a database is given as postgresql://USER@HOST:PORT/DATABASE"),
+                )
+            );
+            return ExitCode::from(2);
+        }
         let listen = listen.clone();
         let upkeep = finsam_server::Upkeep {
             scrub_every: std::time::Duration::from_secs(*scrub_every),
@@ -1774,7 +1811,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        return match runtime.block_on(finsam_server::serve(dir, listen, upkeep)) {
+        return match runtime.block_on(finsam_server::serve(dir, listen, upkeep, cli.database.clone())) {
             Ok(()) => ExitCode::SUCCESS,
             Err(failure) => failure.exit(),
         };

@@ -107,6 +107,9 @@ pub struct Shared {
     /// The web app's signed-in users, by session id.
     sessions: Mutex<web::Sessions>,
     throttle: Throttle,
+    /// The users and sessions every instance shares, when the log is in PostgreSQL
+    /// (`serve --database`); `None` for a store in a folder.
+    directory: Option<finsam_store::pg::Directory>,
 }
 
 impl Shared {
@@ -538,17 +541,66 @@ fn saver(shared: Arc<Shared>, every: Duration) {
     }
 }
 
+/// How often an instance on a database brings its copy of the users up to the database's.
+const USERS_EVERY: Duration = Duration::from_millis(500);
+
+/// Keeps `users.jsonl` in an instance's folder a copy of the database's users: a user added or
+/// revoked with `finsam --database … user` counts on every instance within `USERS_EVERY`.
+fn users_mirror(shared: Shared_) {
+    let Some(directory) = shared.directory.as_ref() else { return };
+    loop {
+        if let Err(e) = directory.mirror_users(&shared.dir) {
+            tracing::warn!("the users could not be read from the database: {e}");
+        }
+        std::thread::sleep(USERS_EVERY);
+    }
+}
+
 /// Opens the store for writing and serves it until a stop signal; then saves the derived
 /// state and makes the access log durable.
-pub async fn serve(dir: PathBuf, listen: String, upkeep: Upkeep) -> Result<(), finsam_app::output::Failure> {
+pub async fn serve(
+    dir: PathBuf,
+    listen: String,
+    upkeep: Upkeep,
+    database: Option<String>,
+) -> Result<(), finsam_app::output::Failure> {
     use finsam_app::output::Failure;
     init_logging();
-    let (store, report) = Store::open(&dir)?;
+    let (store, report, directory) = match database {
+        // The database's client runs a runtime of its own: opened on a thread of its own.
+        Some(url) => {
+            let folder = dir.clone();
+            std::thread::spawn(move || -> Result<_, StoreError> {
+                let (store, report) = Store::open_mirrored(&folder, &url)?;
+                let directory = finsam_store::pg::Directory::open(&url)?;
+                directory.mirror_users(&folder)?;
+                Ok((store, report, Some(directory)))
+            })
+            .join()
+            .map_err(|_| Failure { code: 1, message: "opening the database failed".into() })??
+        }
+        None => {
+            let (store, report) = Store::open(&dir)?;
+            (store, report, None)
+        }
+    };
     finsam_app::output::report_open(&report);
     let users = Users::load(&dir)?;
     if users.iter().next().is_none() {
-        tracing::warn!("no users yet; add one with `finsam --store {} user add NAME --role admin`", dir.display());
+        match &directory {
+            Some(d) => {
+                tracing::warn!("no users yet; add one with `finsam --database {} user add NAME --role admin`", d.name())
+            }
+            None => tracing::warn!(
+                "no users yet; add one with `finsam --store {} user add NAME --role admin`",
+                dir.display()
+            ),
+        }
     }
+    let sessions = match &directory {
+        Some(d) => tokio::task::block_in_place(|| web::Sessions::load_shared(d))?,
+        None => web::Sessions::load(&dir)?,
+    };
     let access = AccessLog::open(&dir)?;
     let (writes, queue) = tokio::sync::mpsc::channel(4096);
     let (access_lines, to_write) = std::sync::mpsc::channel();
@@ -565,8 +617,9 @@ pub async fn serve(dir: PathBuf, listen: String, upkeep: Upkeep) -> Result<(), f
         metrics: Metrics::new(),
         heads: tokio::sync::broadcast::channel(1024).0,
         writes,
-        sessions: Mutex::new(web::Sessions::load(&dir)?),
+        sessions: Mutex::new(sessions),
         throttle: Throttle::default(),
+        directory,
     });
     // At most two groups wait for the syncer: then the writer waits, and requests gather into
     // bigger groups.
@@ -596,11 +649,26 @@ pub async fn serve(dir: PathBuf, listen: String, upkeep: Upkeep) -> Result<(), f
         .name("finsam-saver".into())
         .spawn(move || saver(c, upkeep.save_every))
         .map_err(|e| Failure { code: 1, message: format!("cannot start the saver: {e}") })?;
+    if shared.directory.is_some() {
+        let c = shared.clone();
+        std::thread::Builder::new()
+            .name("finsam-users".into())
+            .spawn(move || users_mirror(c))
+            .map_err(|e| Failure { code: 1, message: format!("cannot start the users' copy: {e}") })?;
+    }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| Failure::usage(format!("cannot listen on {listen}: {e}")))?;
     let addr = listener.local_addr().map_err(|e| Failure::usage(e.to_string()))?;
-    println!("finsam serve: listening on http://{addr} (store {})", dir.display());
+    match shared.store.lock().expect("the store's lock is never poisoned").upstream() {
+        Some(database) => {
+            println!(
+                "finsam serve: listening on http://{addr} (log in {database}, this instance's copy in {})",
+                dir.display()
+            )
+        }
+        None => println!("finsam serve: listening on http://{addr} (store {})", dir.display()),
+    }
     // The access log is made durable every second, and at the end.
     let syncer = shared.clone();
     tokio::spawn(async move {

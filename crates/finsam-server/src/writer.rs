@@ -56,13 +56,52 @@ pub(crate) fn writer(
     let mut recent: std::collections::VecDeque<Event> = recent.into();
     // What the advisor learnt, kept from group to group while it stays right (see AdviceCache).
     let mut cache: Option<finsam_projections::advice::AdviceCache> = None;
-    while let Some(first) = queue.blocking_recv() {
+    // On a database, the writer also takes in what other instances commit: when it is idle,
+    // every FOLLOW_EVERY, and before each group.
+    let following = shared.directory.is_some();
+    let waiting = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("the writer cannot wait for requests: {e}");
+            return;
+        }
+    };
+    loop {
+        let first = match following {
+            false => queue.blocking_recv(),
+            true => match waiting.block_on(async { tokio::time::timeout(FOLLOW_EVERY, queue.recv()).await }) {
+                Ok(job) => job,
+                Err(_) => {
+                    if !keep_up(&shared, &syncer).unwrap_or(true) {
+                        return;
+                    }
+                    continue;
+                }
+            },
+        };
+        let Some(first) = first else { return };
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX {
             match queue.try_recv() {
                 Ok(job) => jobs.push(job),
                 Err(_) => break,
             }
+        }
+        if following {
+            match keep_up(&shared, &syncer) {
+                Ok(true) => {}
+                Ok(false) => return,
+                // The store cannot be opened again yet (the database is away): answered at once.
+                Err(e) => {
+                    let head = shared.snapshot().head.clone();
+                    for job in jobs {
+                        let _ = job.reply.send((Err(e.again()), Vec::new(), head.clone()));
+                    }
+                    continue;
+                }
+            }
+            // The advisor's cache followed only this instance's events.
+            cache = None;
         }
         // Checks only: answered against the books as they stand, in queue order, nothing written.
         let (checks, writes): (Vec<WriteJob>, Vec<WriteJob>) = jobs.into_iter().partition(|j| j.check_only);
@@ -140,6 +179,51 @@ pub(crate) fn writer(
         let outcomes = results.into_iter().zip(warnings).collect();
         if syncer.send(Written { jobs, outcomes, head, envelopes }).is_err() {
             return;
+        }
+    }
+}
+
+/// How often an idle instance on a database looks for what other instances committed (the
+/// durable cursor is its copy's head; nothing is missed by looking late).
+pub(crate) const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+
+/// Keeps an instance on a database up with it: opens the store again if a commit that could
+/// not be confirmed stopped it, then takes in what other instances committed and hands it to
+/// the syncer, for the readers' snapshots and the subscribers. `Ok(false)` when the syncer is
+/// gone; an error when the store cannot be opened again yet.
+fn keep_up(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> Result<bool, StoreError> {
+    let mut store = shared.store.lock().expect("the store's lock is never poisoned");
+    if store.stopped().is_some() {
+        let seen = shared.snapshot().head.seq;
+        store.reopen_mirrored()?;
+        let head = store.head().clone();
+        tracing::info!("the store was opened again at {head}");
+        // What the readers' snapshots lack (the syncer skips what they have).
+        let mut envelopes = Vec::new();
+        store.read(seen + 1, head.seq, &mut |e| {
+            envelopes.push(e);
+            Ok(())
+        })?;
+        drop(store);
+        if !envelopes.is_empty()
+            && syncer.send(Written { jobs: Vec::new(), outcomes: Vec::new(), head, envelopes }).is_err()
+        {
+            return Ok(false);
+        }
+        return Ok(true);
+    }
+    match store.follow() {
+        Ok(envelopes) if envelopes.is_empty() => Ok(true),
+        Ok(envelopes) => {
+            let head = store.head().clone();
+            drop(store);
+            Ok(syncer.send(Written { jobs: Vec::new(), outcomes: Vec::new(), head, envelopes }).is_ok())
+        }
+        // The database cannot be reached: reads go on from what this instance has; writes are
+        // answered 503 until it can be again (the group's own look at the database says so).
+        Err(e) => {
+            tracing::debug!("{e}");
+            Ok(true)
         }
     }
 }
@@ -256,6 +340,10 @@ pub(crate) fn syncer(shared: Shared_, file: std::fs::File, written: std::sync::m
         }
         if recorded > 0 {
             shared.metrics.events_appended.inc_by(recorded);
+        }
+        // Subscribers hear of every event made durable: this instance's and, on a database,
+        // what other instances committed.
+        if fresh > 0 && failure.is_none() {
             let _ = shared.heads.send(head);
         }
     }

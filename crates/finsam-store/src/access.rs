@@ -150,15 +150,25 @@ impl Users {
     /// The users of a store (none when no user was ever added).
     pub fn load(dir: &Path) -> Result<Users, StoreError> {
         let path = dir.join(USERS_FILE);
-        let mut users = Users { stamp: stamp(&path), ..Users::default() };
+        let stamped = stamp(&path);
         let file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(users),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Users { stamp: stamped, ..Users::default() })
+            }
             Err(e) => return Err(io(&path, e)),
         };
-        for (i, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| io(&path, e))?;
-            let bad = |what: &str| broken(&path, format!("line {}: {what}", i + 1));
+        let mut users = Users::from_lines(&path, BufReader::new(file).lines())?;
+        users.stamp = stamped;
+        Ok(users)
+    }
+
+    /// The users the lines of `users.jsonl` (`path`, for messages) grant access.
+    pub fn from_lines(path: &Path, lines: impl Iterator<Item = std::io::Result<String>>) -> Result<Users, StoreError> {
+        let mut users = Users::default();
+        for (i, line) in lines.enumerate() {
+            let line = line.map_err(|e| io(path, e))?;
+            let bad = |what: &str| broken(path, format!("line {}: {what}", i + 1));
             let v: Value = serde_json::from_str(&line).map_err(|e| bad(&e.to_string()))?;
             let name = v["name"].as_str().ok_or_else(|| bad("no name"))?.to_string();
             match v["action"].as_str() {
@@ -229,17 +239,47 @@ fn hex(bytes: &[u8]) -> String {
 /// Grants access: records the grant (with who granted it, and when) and returns the token,
 /// which is shown once and never stored. A user granted again gets a new token.
 pub fn grant(dir: &Path, by: &str, name: &str, role: Role, forbund: &[String]) -> Result<String, StoreError> {
+    let (token, line) = grant_line(by, name, role, forbund);
+    append_durably(&dir.join(USERS_FILE), &line, 0o644)?;
+    Ok(token)
+}
+
+/// A grant's line of `users.jsonl` (or of a database's `finsam_users`) and its new token.
+pub fn grant_line(by: &str, name: &str, role: Role, forbund: &[String]) -> (String, String) {
     let token = format!("fs_{}", random_hex());
     let line = json!({"at": now_utc(), "by": by, "action": "grant", "name": name,
         "role": role.as_str(), "forbund": forbund, "token_sha256": sha256_hex(token.as_bytes())});
-    append_durably(&dir.join(USERS_FILE), &line.to_string(), 0o644)?;
-    Ok(token)
+    (token, line.to_string())
 }
 
 /// Revokes a user's access, recording who did it and when.
 pub fn revoke(dir: &Path, by: &str, name: &str) -> Result<(), StoreError> {
-    let line = json!({"at": now_utc(), "by": by, "action": "revoke", "name": name});
-    append_durably(&dir.join(USERS_FILE), &line.to_string(), 0o644)
+    append_durably(&dir.join(USERS_FILE), &revoke_line(by, name), 0o644)
+}
+
+/// A revocation's line.
+pub fn revoke_line(by: &str, name: &str) -> String {
+    json!({"at": now_utc(), "by": by, "action": "revoke", "name": name}).to_string()
+}
+
+/// Brings `users.jsonl` in `dir` up to the users a database keeps (an instance of a service on
+/// PostgreSQL keeps a copy, which only this writes): `after(n)` gives the lines after the
+/// first `n`. True when lines were added.
+pub fn mirror_users(
+    dir: &Path,
+    after: impl FnOnce(usize) -> Result<Vec<String>, StoreError>,
+) -> Result<bool, StoreError> {
+    let path = dir.join(USERS_FILE);
+    let have = match std::fs::read_to_string(&path) {
+        Ok(text) => text.lines().count(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(io(&path, e)),
+    };
+    let lines = after(have)?;
+    for line in &lines {
+        append_durably(&path, line, 0o644)?;
+    }
+    Ok(!lines.is_empty())
 }
 
 /// One request answered by the service.
@@ -461,10 +501,22 @@ pub fn session_begun(dir: &Path, s: &StoredSession) -> Result<(), StoreError> {
 }
 
 /// A session's `begin` line.
-fn begin_line(s: &StoredSession) -> String {
+pub fn begin_line(s: &StoredSession) -> String {
     json!({"action": "begin", "id_sha256": s.id_sha256, "user": s.user, "grant": s.grant,
         "csrf": s.csrf, "started": s.started})
     .to_string()
+}
+
+/// The session a `begin` line keeps, or what it lacks.
+pub fn session_of(v: &Value) -> Result<StoredSession, String> {
+    let text = |k: &str| v[k].as_str().map(str::to_string).ok_or_else(|| format!("no {k}"));
+    Ok(StoredSession {
+        id_sha256: text("id_sha256")?,
+        user: text("user")?,
+        grant: text("grant")?,
+        csrf: text("csrf")?,
+        started: v["started"].as_u64().ok_or("no start")?,
+    })
 }
 
 /// Ends a session (signed out): it is not valid after a restart either.
@@ -491,15 +543,7 @@ pub fn sessions_open(dir: &Path, now: u64, lifetime: u64) -> Result<Vec<StoredSe
         let key = text("id_sha256")?;
         match v["action"].as_str() {
             Some("begin") => {
-                let started = v["started"].as_u64().ok_or_else(|| bad("no start"))?;
-                let s = StoredSession {
-                    id_sha256: key.clone(),
-                    user: text("user")?,
-                    grant: text("grant")?,
-                    csrf: text("csrf")?,
-                    started,
-                };
-                open.insert(key, s);
+                open.insert(key, session_of(&v).map_err(|what| bad(&what))?);
             }
             Some("end") => {
                 open.remove(&key);

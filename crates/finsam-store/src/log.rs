@@ -32,19 +32,21 @@ pub trait LogBackend {
         true
     }
     /// Before a write: hands `newer` every envelope other writers have appended since this
-    /// one's head (in order, each checked against the chain) and holds them off until the
-    /// append or `unlock`. A log with one writer (the file, behind its writer lock) has none.
-    fn lock_for_append(
-        &mut self,
-        _newer: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    /// one's head (in order, each checked against the chain, with the bytes of its line and
+    /// newline) and holds them off until the append or `unlock`. A log with one writer (a file
+    /// of its own, behind its writer lock) has none.
+    fn lock_for_append(&mut self, _newer: &mut dyn FnMut(Envelope, u64)) -> Result<(), StoreError> {
         Ok(())
     }
     /// Lets other writers go on after `lock_for_append` when nothing is appended.
     fn unlock(&mut self) {}
     /// As `lock_for_append`, without holding other writers off: for a reader keeping up.
-    fn newer(&mut self, _each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn newer(&mut self, _each: &mut dyn FnMut(Envelope, u64)) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// The log's length in bytes, where it has one (a file).
+    fn log_len(&self) -> Option<u64> {
+        None
     }
     /// Calls `each` for every envelope with `from <= seq <= to`, in order.
     fn read(
@@ -511,6 +513,11 @@ pub struct FileLog<F: LogFile = File> {
     head: Head,
     len: u64,
     poisoned: Option<String>,
+    /// The database this file mirrors, for an instance of a service on PostgreSQL: a batch is
+    /// committed there first (that is what makes it durable and puts it in order), then
+    /// written here; what other instances committed is written here as it is taken in. The
+    /// file is this instance's copy, for its reads and its derived state.
+    upstream: Option<Box<crate::pg::PgLog>>,
 }
 
 impl FileLog {
@@ -521,7 +528,14 @@ impl FileLog {
             file.set_len(end.valid_len).map_err(|e| StoreError::io(path, "cut the torn tail of", e))?;
             file.sync_all().map_err(|e| StoreError::io(path, "sync", e))?;
         }
-        Ok(FileLog { path: path.to_path_buf(), file, head: end.head.clone(), len: end.valid_len, poisoned: None })
+        Ok(FileLog {
+            path: path.to_path_buf(),
+            file,
+            head: end.head.clone(),
+            len: end.valid_len,
+            poisoned: None,
+            upstream: None,
+        })
     }
 
     /// The envelopes in the last `bytes` bytes of the acknowledged log, in order: a bounded read
@@ -542,11 +556,100 @@ impl FileLog {
 
     /// The same log with its file wrapped (fault injection in tests).
     pub fn map_file<G: LogFile>(self, wrap: impl FnOnce(File) -> G) -> FileLog<G> {
-        FileLog { path: self.path, file: wrap(self.file), head: self.head, len: self.len, poisoned: self.poisoned }
+        FileLog {
+            path: self.path,
+            file: wrap(self.file),
+            head: self.head,
+            len: self.len,
+            poisoned: self.poisoned,
+            upstream: self.upstream,
+        }
     }
 }
 
 impl<F: LogFile> FileLog<F> {
+    /// The store's folder.
+    pub fn dir(&self) -> PathBuf {
+        self.path.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
+    /// The address of the database this file mirrors, if it does.
+    pub fn upstream_url(&self) -> Option<String> {
+        self.upstream.as_ref().map(|u| u.url().to_string())
+    }
+
+    /// Makes this file the copy of the log in a database (see `upstream`); its head must be a
+    /// head the database has committed.
+    pub fn mirror(&mut self, upstream: crate::pg::PgLog) {
+        self.upstream = Some(Box::new(upstream));
+    }
+
+    /// Writes lines taken in from the database at the end of the file (no fdatasync: the
+    /// database holds them durably; a torn copy is cut and taken in again at the next open).
+    fn take_line(&mut self, envelope: &Envelope, line: &str) -> Result<u64, StoreError> {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        if let Err(e) = self.file.write_all_at(&bytes, self.len) {
+            self.poisoned = Some(format!("the copy of the database's log could not be written ({e})"));
+            return Err(StoreError::io(self.path.clone(), "append to", e));
+        }
+        self.len += bytes.len() as u64;
+        self.head = Head { seq: envelope.seq, hash: envelope.hash.clone() };
+        Ok(bytes.len() as u64)
+    }
+
+    /// What the database committed since this file's head, written here and handed on.
+    fn follow_upstream(&mut self, lock: bool, newer: &mut dyn FnMut(Envelope, u64)) -> Result<(), StoreError> {
+        if let Some(reason) = &self.poisoned {
+            return Err(StoreError::Poisoned { reason: reason.clone() });
+        }
+        let Some(mut upstream) = self.upstream.take() else {
+            return Ok(());
+        };
+        let mut failed = None;
+        let looked = upstream.take_newer(lock, &mut |e, line| {
+            if failed.is_some() {
+                return;
+            }
+            match self.take_line(&e, line) {
+                Ok(n) => newer(e, n),
+                Err(err) => failed = Some(err),
+            }
+        });
+        if failed.is_some() && lock {
+            upstream.unlock_head();
+        }
+        self.upstream = Some(upstream);
+        match failed {
+            Some(e) => Err(e),
+            None => looked,
+        }
+    }
+
+    /// Commits the batch to the database this file mirrors, if any, before it is written here:
+    /// once committed it is acknowledged whatever happens to this copy, so a copy that then
+    /// cannot be written stops this writer (the next open takes it in from the database).
+    fn commit_upstream(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+        if let Some(reason) = &self.poisoned {
+            return Err(StoreError::Poisoned { reason: reason.clone() });
+        }
+        let Some(upstream) = self.upstream.as_mut() else {
+            return Ok(());
+        };
+        upstream.append(expected_seq, batch)
+    }
+
+    /// `write_at_end` after `commit_upstream`: a batch the database holds that this copy
+    /// cannot hold stops this writer.
+    fn write_committed(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+        let written = self.write_at_end(expected_seq, batch);
+        if let (Err(e), Some(_)) = (&written, &self.upstream) {
+            self.poisoned = Some(format!("the database holds the batch, but its copy could not be written here ({e})"));
+        }
+        written
+    }
+
     /// Writes the batch after the last one, without fdatasync; a failed write is cut back.
     fn write_at_end(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
         if let Some(reason) = &self.poisoned {
@@ -583,8 +686,27 @@ impl<F: LogFile> LogBackend for FileLog<F> {
         &self.head
     }
 
+    fn lock_for_append(&mut self, newer: &mut dyn FnMut(Envelope, u64)) -> Result<(), StoreError> {
+        self.follow_upstream(true, newer)
+    }
+
+    fn unlock(&mut self) {
+        if let Some(upstream) = self.upstream.as_mut() {
+            upstream.unlock_head();
+        }
+    }
+
+    fn newer(&mut self, each: &mut dyn FnMut(Envelope, u64)) -> Result<(), StoreError> {
+        self.follow_upstream(false, each)
+    }
+
+    fn log_len(&self) -> Option<u64> {
+        Some(self.len)
+    }
+
     fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
-        self.write_at_end(expected_seq, batch)?;
+        self.commit_upstream(expected_seq, batch)?;
+        self.write_committed(expected_seq, batch)?;
         if let Err(e) = self.file.sync_data() {
             // No retry after a failed fdatasync: the kernel may have dropped the dirty pages
             // and a second fdatasync could report success for data that is gone.
@@ -597,7 +719,8 @@ impl<F: LogFile> LogBackend for FileLog<F> {
     }
 
     fn append_unsynced(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
-        self.write_at_end(expected_seq, batch)?;
+        self.commit_upstream(expected_seq, batch)?;
+        self.write_committed(expected_seq, batch)?;
         self.len += batch.text.len() as u64;
         self.head = batch.head.clone();
         Ok(())

@@ -20,8 +20,10 @@ use std::io::Read;
 
 /// The schema, version by version: each applied once, in order, and recorded in
 /// `finsam_schema`.
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "the log, its head, the idempotency keys and the underlag", include_str!("../migrations/0001_log.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "the log, its head, the idempotency keys and the underlag", include_str!("../migrations/0001_log.sql")),
+    (2, "the service's users and the web app's sessions", include_str!("../migrations/0002_access.sql")),
+];
 
 /// The advisory lock that keeps two instances from migrating at once ("finsam" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6669_6e73_616d;
@@ -148,6 +150,15 @@ impl PgLog {
         Ok(Head { seq: row.get::<_, i64>(0) as u64, hash: row.get(1) })
     }
 
+    /// The hash of the line with this seq, if the log has it.
+    pub fn hash_at(&self, seq: u64) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()?
+            .query_opt("SELECT hash FROM finsam_log WHERE seq = $1", &[&(seq as i64)])
+            .map_err(|e| failed(&self.name, "cannot read the log", e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     /// The connection, made again if the last one dropped: a database that went away and came
     /// back is used again without a restart.
     fn client(&self) -> Result<std::cell::RefMut<'_, Client>, StoreError> {
@@ -168,7 +179,7 @@ impl PgLog {
 
     /// Hands every line after this writer's head to `each`, checked: its own hash, its seq
     /// after the head and its link to the head's hash. Stops at the end of the table.
-    fn newer_rows(&mut self, each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn newer_rows(&mut self, each: &mut dyn FnMut(Envelope, &str)) -> Result<(), StoreError> {
         loop {
             let rows = self
                 .client()?
@@ -198,7 +209,7 @@ impl PgLog {
                     )));
                 }
                 self.head = Head { seq, hash: envelope.hash.clone() };
-                each(envelope)?;
+                each(envelope, line);
             }
             if (n as i64) < PAGE_ROWS {
                 return Ok(());
@@ -219,12 +230,16 @@ impl PgLog {
     }
 }
 
-impl LogBackend for PgLog {
-    fn head(&self) -> &Head {
-        &self.head
-    }
-
-    fn lock_for_append(&mut self, newer: &mut dyn FnMut(Envelope) -> Result<(), StoreError>) -> Result<(), StoreError> {
+impl PgLog {
+    /// What other writers committed since this one's head, handed to `each` with its line;
+    /// with `lock`, in a transaction that holds the head's row until `append` or `unlock_head`.
+    pub(crate) fn take_newer(&mut self, lock: bool, each: &mut dyn FnMut(Envelope, &str)) -> Result<(), StoreError> {
+        if !lock {
+            if self.locked {
+                return Ok(());
+            }
+            return self.newer_rows(each);
+        }
         self.rollback();
         self.client()?.batch_execute("BEGIN").map_err(|e| failed(&self.name, "cannot begin", e))?;
         self.locked = true;
@@ -239,7 +254,7 @@ impl LogBackend for PgLog {
                 return Err(e);
             }
         };
-        if let Err(e) = self.newer_rows(newer) {
+        if let Err(e) = self.newer_rows(each) {
             self.rollback();
             return Err(e);
         }
@@ -255,26 +270,17 @@ impl LogBackend for PgLog {
         Ok(())
     }
 
-    fn unlock(&mut self) {
+    /// Lets other writers go on (nothing is appended).
+    pub(crate) fn unlock_head(&mut self) {
         self.rollback();
     }
 
-    fn newer(&mut self, each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        if self.locked {
-            return Ok(());
-        }
-        self.newer_rows(each)
-    }
-
-    fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+    fn append_batch(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
         if !self.locked {
             // Not locked by the store first: lock now, and refuse if anything came in between.
             let before = self.head.clone();
             let mut moved = false;
-            self.lock_for_append(&mut |_| {
-                moved = true;
-                Ok(())
-            })?;
+            self.take_newer(true, &mut |_, _| moved = true)?;
             if moved {
                 self.rollback();
                 return Err(StoreError::HeadMoved { expected: expected_seq, actual: self.head.seq.max(before.seq) });
@@ -342,6 +348,28 @@ impl LogBackend for PgLog {
         }
         self.head = batch.head.clone();
         Ok(())
+    }
+}
+
+impl LogBackend for PgLog {
+    fn head(&self) -> &Head {
+        &self.head
+    }
+
+    fn lock_for_append(&mut self, newer: &mut dyn FnMut(Envelope, u64)) -> Result<(), StoreError> {
+        self.take_newer(true, &mut |e, line| newer(e, line.len() as u64 + 1))
+    }
+
+    fn unlock(&mut self) {
+        self.rollback();
+    }
+
+    fn newer(&mut self, each: &mut dyn FnMut(Envelope, u64)) -> Result<(), StoreError> {
+        self.take_newer(false, &mut |e, line| each(e, line.len() as u64 + 1))
+    }
+
+    fn append(&mut self, expected_seq: u64, batch: &SealedBatch) -> Result<(), StoreError> {
+        self.append_batch(expected_seq, batch)
     }
 
     fn holds_underlag(&self, sha256: &str, size: u64) -> bool {
@@ -467,4 +495,111 @@ pub fn underlag(client: &mut Client, name: &str) -> Result<Vec<(String, Vec<u8>)
         .query("SELECT sha256, bytes FROM finsam_underlag ORDER BY sha256", &[])
         .map_err(|e| failed(name, "cannot read the underlag", e))?;
     Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+/// The service's users and the web app's sessions in the database, shared by every instance
+/// (`finsam_users`, `finsam_sessions`). Each instance keeps `users.jsonl` as a copy it brings up
+/// to date (`mirror_users`), so a token works the same on each.
+pub struct Directory {
+    url: String,
+    name: String,
+    client: std::sync::Mutex<Client>,
+}
+
+impl Directory {
+    pub fn open(url: &str) -> Result<Directory, StoreError> {
+        let name = label(url);
+        let mut client = connect(url)?;
+        migrate(&mut client, &name)?;
+        Ok(Directory { url: url.to_string(), name, client: std::sync::Mutex::new(client) })
+    }
+
+    /// The database's address without its password.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn with<T>(
+        &self,
+        action: &'static str,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.client.lock().expect("the directory's lock is never poisoned");
+        if client.is_closed() {
+            *client = connect(&self.url)?;
+        }
+        f(&mut client).map_err(|e| failed(&self.name, action, e))
+    }
+
+    /// Records a line of `users.jsonl` (a grant or a revocation).
+    pub fn add_user_line(&self, line: &str) -> Result<(), StoreError> {
+        self.with("cannot record the user", |c| c.execute("INSERT INTO finsam_users (line) VALUES ($1)", &[&line]))?;
+        Ok(())
+    }
+
+    /// The users' lines after the first `n`, in order.
+    pub fn user_lines_after(&self, n: usize) -> Result<Vec<String>, StoreError> {
+        self.with("cannot read the users", |c| {
+            let rows = c.query("SELECT line FROM finsam_users ORDER BY seq OFFSET $1", &[&(n as i64)])?;
+            Ok(rows.into_iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    /// The users the database grants access.
+    pub fn users(&self) -> Result<crate::access::Users, StoreError> {
+        let lines = self.user_lines_after(0)?;
+        crate::access::Users::from_lines(std::path::Path::new(&self.name), lines.into_iter().map(Ok))
+    }
+
+    /// Brings the copy `dir/users.jsonl` up to the database's users; true when it changed.
+    pub fn mirror_users(&self, dir: &std::path::Path) -> Result<bool, StoreError> {
+        crate::access::mirror_users(dir, |n| self.user_lines_after(n))
+    }
+
+    pub fn session_begun(&self, s: &crate::access::StoredSession) -> Result<(), StoreError> {
+        let line = crate::access::begin_line(s);
+        self.with("cannot keep the session", |c| {
+            c.execute(
+                "INSERT INTO finsam_sessions (id_sha256, line, started) VALUES ($1, $2, $3)",
+                &[&s.id_sha256, &line, &(s.started as i64)],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn session_ended(&self, id_sha256: &str) -> Result<(), StoreError> {
+        self.with("cannot end the session", |c| {
+            c.execute("UPDATE finsam_sessions SET ended = true WHERE id_sha256 = $1", &[&id_sha256])
+        })?;
+        Ok(())
+    }
+
+    /// The sessions not ended that began less than `lifetime` seconds before `now`; older ones
+    /// are deleted.
+    pub fn sessions_open(&self, now: u64, lifetime: u64) -> Result<Vec<crate::access::StoredSession>, StoreError> {
+        let since = now.saturating_sub(lifetime) as i64;
+        let lines: Vec<String> = self.with("cannot read the sessions", |c| {
+            c.execute("DELETE FROM finsam_sessions WHERE ended OR started <= $1", &[&since])?;
+            let rows = c.query("SELECT line FROM finsam_sessions WHERE started <= $1", &[&(now as i64)])?;
+            Ok(rows.into_iter().map(|r| r.get(0)).collect())
+        })?;
+        lines.iter().map(|l| self.session_of(l)).collect()
+    }
+
+    /// A session begun (on any instance) and not ended, by the SHA-256 of its id.
+    pub fn session(&self, id_sha256: &str) -> Result<Option<crate::access::StoredSession>, StoreError> {
+        let line: Option<String> = self.with("cannot read the sessions", |c| {
+            let row =
+                c.query_opt("SELECT line FROM finsam_sessions WHERE id_sha256 = $1 AND NOT ended", &[&id_sha256])?;
+            Ok(row.map(|r| r.get(0)))
+        })?;
+        line.map(|l| self.session_of(&l)).transpose()
+    }
+
+    fn session_of(&self, line: &str) -> Result<crate::access::StoredSession, StoreError> {
+        serde_json::from_str(line)
+            .map_err(|e| e.to_string())
+            .and_then(|v| crate::access::session_of(&v))
+            .map_err(|e| failed(&self.name, "a session's line cannot be read", e))
+    }
 }

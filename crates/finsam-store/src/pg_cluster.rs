@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 pub struct Cluster {
     pub port: u16,
     pub dir: PathBuf,
-    requests: Mutex<Sender<(libc::c_int, Sender<()>)>>,
+    requests: Mutex<Sender<(libc::c_int, Duration, Sender<()>)>>,
     next: std::sync::atomic::AtomicUsize,
 }
 
@@ -177,16 +177,17 @@ fn keep(
     user: Option<(u32, u32)>,
     dir: PathBuf,
     port: u16,
-    requests: Receiver<(libc::c_int, Sender<()>)>,
+    requests: Receiver<(libc::c_int, Duration, Sender<()>)>,
     ready: Sender<()>,
 ) {
     let mut server = spawn_server(&bin, user, &dir, port);
     wait_ready(port, &dir);
     let _ = ready.send(());
-    for (signal, done) in requests {
+    for (signal, pause, done) in requests {
         // SAFETY: a signal to the server this thread started.
         unsafe { libc::kill(server.id() as i32, signal) };
         let _ = server.wait();
+        std::thread::sleep(pause);
         server = spawn_server(&bin, user, &dir, port);
         wait_ready(port, &dir);
         let _ = done.send(());
@@ -214,12 +215,15 @@ impl Cluster {
     /// Stops the server with `signal` (SIGINT: fast shutdown; SIGQUIT: immediate, as a crash)
     /// and starts it again; returns when it accepts connections.
     pub fn restart(&self, signal: libc::c_int) {
+        self.restart_after(signal, Duration::ZERO);
+    }
+
+    /// As `restart`, with the server down for `pause` in between.
+    pub fn restart_after(&self, signal: libc::c_int, pause: Duration) {
         let (done, wait) = channel();
-        self.requests
-            .lock()
-            .expect("the cluster's lock is never poisoned")
-            .send((signal, done))
-            .expect("the keeper runs");
+        let requests = self.requests.lock().expect("the cluster's lock is never poisoned");
+        requests.send((signal, pause, done)).expect("the keeper runs");
+        drop(requests);
         wait.recv().expect("the keeper restarts the server");
     }
 }

@@ -527,6 +527,60 @@ impl Store<FileLog> {
     }
 }
 
+impl Store<FileLog> {
+    /// Opens the store in `dir` as one instance's copy of the log in the database at `url`
+    /// (creating both the first time): the folder's log must be a prefix of the database's,
+    /// line for line; what it lacks is taken in. From then on every batch is committed to the
+    /// database first (that is its order and its durability), then written to the folder, and
+    /// what other instances commit is taken in before each write and by `follow`. The folder
+    /// keeps this instance's derived state as any store's, so a restart replays only the tail.
+    pub fn open_mirrored(dir: &Path, url: &str) -> Result<(Store<FileLog>, OpenReport), StoreError> {
+        if log_path(dir).is_err() {
+            init(dir)?;
+        }
+        let (mut store, mut report) = Store::open(dir)?;
+        let mut upstream = crate::pg::PgLog::open(url)?;
+        let local = store.head().clone();
+        let committed = upstream.committed_head()?;
+        let theirs =
+            if local.seq == 0 { Some(crate::GENESIS_HASH.to_string()) } else { upstream.hash_at(local.seq)? };
+        if theirs.as_deref() != Some(local.hash.as_str()) {
+            return Err(StoreError::Refused(format!(
+                "the log in {} (head {local}) is not a copy of the log in {} (head {committed}): an instance's folder holds the database's log and nothing else; give this instance a new, empty folder",
+                dir.display(),
+                upstream.name()
+            )));
+        }
+        upstream.set_head(local);
+        store.backend.mirror(upstream);
+        let taken = store.follow()?;
+        report.events_replayed += taken.len() as u64;
+        Ok((store, report))
+    }
+}
+
+impl Store<FileLog> {
+    /// Opens a mirrored store (`open_mirrored`) again in place: after a commit to the database
+    /// that could not be confirmed stopped it. The books are rebuilt from the folder and what
+    /// the database committed.
+    pub fn reopen_mirrored(&mut self) -> Result<OpenReport, StoreError> {
+        let url = self.backend.upstream_url().ok_or_else(|| {
+            StoreError::Refused("this store keeps no copy of a database's log: open it again instead".into())
+        })?;
+        let dir = self.backend.dir();
+        // The folder's writer lock goes first: the store opened anew takes it.
+        self._lock = None;
+        let (fresh, report) = Store::open_mirrored(&dir, &url)?;
+        *self = fresh;
+        Ok(report)
+    }
+
+    /// The database whose log this store's folder mirrors, if it does (without its password).
+    pub fn upstream(&self) -> Option<String> {
+        self.backend.upstream_url().map(|u| crate::pg::label(&u))
+    }
+}
+
 impl Store<crate::pg::PgLog> {
     /// Opens the log in a PostgreSQL database (creating its tables the first time) as one of
     /// its writers: reads every line, checked as a file's are, into the books. Other instances
@@ -715,10 +769,15 @@ impl<B: LogBackend> Store<B> {
             let refused = requests.iter().map(|_| Err(StoreError::Poisoned { reason: reason.clone() })).collect();
             return (refused, Vec::new());
         }
-        if let Err(e) = self.take_newer(true) {
-            let refused = requests.iter().map(|_| Err(e.again())).collect();
-            return (refused, Vec::new());
-        }
+        // What other instances committed (a database's log) comes first, for the books and
+        // for the readers' snapshots alike.
+        let newer = match self.take_newer(true) {
+            Ok(newer) => newer,
+            Err(e) => {
+                let refused = requests.iter().map(|_| Err(e.again())).collect();
+                return (refused, Vec::new());
+            }
+        };
         let start = self.backend.head().clone();
         let mut head = start.clone();
         let mut keys: HashMap<String, (u64, String)> = HashMap::new();
@@ -747,7 +806,7 @@ impl<B: LogBackend> Store<B> {
         self.ledger = ledger;
         if sealed.is_empty() {
             self.backend.unlock();
-            return (results, Vec::new());
+            return (results, newer);
         }
         let mut all = SealedBatch { envelopes: Vec::new(), text: String::new(), head };
         for b in sealed {
@@ -758,14 +817,14 @@ impl<B: LogBackend> Store<B> {
             .map_err(|why| StoreError::Refused(format!("the line before the write failed: {why}")))
             .and_then(|()| self.append_sealed(start.seq, all, None, durable));
         match appended {
-            Ok(envelopes) => (results, envelopes),
+            Ok(envelopes) => (results, newer.into_iter().chain(envelopes).collect()),
             Err(e) => {
                 let reason = e.to_string();
                 self.poisoned = Some(format!("a group commit failed ({reason}); reopen the store"));
                 for r in results.iter_mut().filter(|r| r.is_ok()) {
-                    *r = Err(StoreError::Refused(format!("nothing was recorded: {reason}")));
+                    *r = Err(e.again());
                 }
-                (results, Vec::new())
+                (results, newer)
             }
         }
     }
@@ -817,16 +876,14 @@ impl<B: LogBackend> Store<B> {
     fn take_newer(&mut self, lock: bool) -> Result<Vec<Envelope>, StoreError> {
         let mut newer = Vec::new();
         let looked = match lock {
-            true => self.backend.lock_for_append(&mut |e| {
-                newer.push(e);
-                Ok(())
-            }),
-            false => self.backend.newer(&mut |e| {
-                newer.push(e);
-                Ok(())
-            }),
+            true => self.backend.lock_for_append(&mut |e, bytes| newer.push((e, bytes))),
+            false => self.backend.newer(&mut |e, bytes| newer.push((e, bytes))),
         };
-        for e in &newer {
+        for (e, bytes) in &newer {
+            if let Some(starts) = self.line_starts.as_mut() {
+                starts.push(self.log_len);
+            }
+            self.log_len += bytes;
             if let Err(r) = self.ledger.check(&e.event) {
                 self.backend.unlock();
                 let reason = format!("event {} in the log breaks a ledger rule: {r}", e.seq);
@@ -838,12 +895,10 @@ impl<B: LogBackend> Store<B> {
             self.index.add(e);
         }
         if !newer.is_empty() {
-            // Where the lines of a database's log start is not known (nor needed).
-            self.line_starts = None;
             self.checkpoint_behind = true;
         }
         looked?;
-        Ok(newer)
+        Ok(newer.into_iter().map(|(e, _)| e).collect())
     }
 
     /// Brings the books up to the log's head: what other instances on the same database
@@ -997,6 +1052,11 @@ impl<B: LogBackend> Store<B> {
             self.ledger.check(event).map_err(|r| StoreError::Rejected(r.at_line(*line)))?;
         }
         Ok(())
+    }
+
+    /// Why the writer records nothing more, if it stopped (see `Poisoned`).
+    pub fn stopped(&self) -> Option<&str> {
+        self.poisoned.as_deref()
     }
 
     /// Stops the writer for good: every write from now on is refused with `reason` (the

@@ -60,6 +60,8 @@ pub struct Sessions {
     /// The sign-in forms drawn and not yet posted: their CSRF token and when. A post takes its
     /// token away, right code or wrong, so one form serves one try.
     forms: HashMap<String, Instant>,
+    /// On a database: when each session was last looked up there.
+    checked: HashMap<String, Instant>,
 }
 
 /// How long a sign-in form may wait to be posted.
@@ -87,10 +89,16 @@ impl Sessions {
 }
 
 impl Sessions {
+    /// The sessions still open, from the database every instance shares.
+    pub fn load_shared(directory: &finsam_store::pg::Directory) -> Result<Sessions, finsam_store::StoreError> {
+        let open = directory.sessions_open(now_unix(), SESSION_LIFETIME.as_secs())?;
+        Ok(Sessions { map: open.into_iter().map(|s| (s.id_sha256.clone(), s)).collect(), ..Sessions::default() })
+    }
+
     /// The sessions still open, from the store.
     pub fn load(dir: &std::path::Path) -> Result<Sessions, finsam_store::StoreError> {
         let open = finsam_store::access::sessions_open(dir, now_unix(), SESSION_LIFETIME.as_secs())?;
-        Ok(Sessions { map: open.into_iter().map(|s| (s.id_sha256.clone(), s)).collect(), forms: HashMap::new() })
+        Ok(Sessions { map: open.into_iter().map(|s| (s.id_sha256.clone(), s)).collect(), ..Sessions::default() })
     }
 }
 
@@ -126,6 +134,9 @@ type VoucherRows = (String, Vec<(String, String, Amount)>);
 fn session(s: &Shared, headers: &HeaderMap) -> Option<(User, String)> {
     let key = session_key(cookie(headers, COOKIE)?);
     s.refresh_users();
+    if let Some(directory) = &s.directory {
+        shared_session(s, directory, &key);
+    }
     let users = s.users.read().expect("the users' lock is never poisoned");
     let mut sessions = s.sessions.lock().expect("the sessions' lock is never poisoned");
     let found = sessions.map.get(&key).filter(|x| fresh(x)).and_then(|x| {
@@ -136,6 +147,40 @@ fn session(s: &Shared, headers: &HeaderMap) -> Option<(User, String)> {
         sessions.map.remove(&key);
     }
     found
+}
+
+/// How long an instance on a database trusts what it knows of a session before it asks the
+/// database again (a sign-out on another instance counts within this).
+const SESSION_RECHECK: Duration = Duration::from_secs(5);
+
+/// A session as the database every instance shares has it: one begun on another instance is
+/// taken in, one ended there is dropped here.
+fn shared_session(s: &Shared, directory: &finsam_store::pg::Directory, key: &str) {
+    {
+        let sessions = s.sessions.lock().expect("the sessions' lock is never poisoned");
+        if sessions.checked.get(key).is_some_and(|at| at.elapsed() < SESSION_RECHECK) {
+            return;
+        }
+    }
+    let found = tokio::task::block_in_place(|| directory.session(key));
+    let mut sessions = s.sessions.lock().expect("the sessions' lock is never poisoned");
+    match found {
+        Ok(Some(kept)) => {
+            sessions.map.insert(key.to_string(), kept);
+        }
+        Ok(None) => {
+            sessions.map.remove(key);
+        }
+        // The database cannot be asked: what this instance knows stands for now.
+        Err(e) => {
+            tracing::warn!("a session could not be looked up: {e}");
+            return;
+        }
+    }
+    if sessions.checked.len() > 100_000 {
+        sessions.checked.retain(|_, at| at.elapsed() < SESSION_RECHECK);
+    }
+    sessions.checked.insert(key.to_string(), Instant::now());
 }
 
 /// Marks the answer to a sign-in with a code that is not valid (counted against the address).

@@ -89,7 +89,11 @@ pub(crate) async fn login(State(s): State<Shared_>, headers: HeaderMap, Form(for
         started: now_unix(),
     };
     // Kept durably before the cookie is given out: a restart does not sign this user out.
-    if let Err(e) = finsam_store::access::session_begun(&s.dir, &kept) {
+    let begun = match &s.directory {
+        Some(directory) => tokio::task::block_in_place(|| directory.session_begun(&kept)),
+        None => finsam_store::access::session_begun(&s.dir, &kept),
+    };
+    if let Err(e) = begun {
         return problem_page(
             None,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -129,7 +133,11 @@ pub(crate) async fn logout(State(s): State<Shared_>, headers: HeaderMap, Form(fo
     if let Some(id) = cookie(&headers, COOKIE) {
         let key = session_key(id);
         s.sessions.lock().expect("the sessions' lock is never poisoned").map.remove(&key);
-        if let Err(e) = finsam_store::access::session_ended(&s.dir, &key) {
+        let ended = match &s.directory {
+            Some(directory) => tokio::task::block_in_place(|| directory.session_ended(&key)),
+            None => finsam_store::access::session_ended(&s.dir, &key),
+        };
+        if let Err(e) = ended {
             tracing::warn!("a sign-out could not be kept ({e}); the session ends with its lifetime");
         }
     }
