@@ -87,8 +87,9 @@ pub(crate) fn writer(
                 Err(_) => break,
             }
         }
+        // (What other instances committed is taken in by the group's own write.)
         if following {
-            match keep_up(&shared, &syncer) {
+            match reopen_if_stopped(&shared, &syncer) {
                 Ok(true) => {}
                 Ok(false) => return,
                 // The store cannot be opened again yet (the database is away): answered at once.
@@ -192,6 +193,29 @@ pub(crate) const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 /// the syncer, for the readers' snapshots and the subscribers. `Ok(false)` when the syncer is
 /// gone; an error when the store cannot be opened again yet.
 fn keep_up(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> Result<bool, StoreError> {
+    if !reopen_if_stopped(shared, syncer)? {
+        return Ok(false);
+    }
+    let mut store = shared.store.lock().expect("the store's lock is never poisoned");
+    match store.follow() {
+        Ok(envelopes) if envelopes.is_empty() => Ok(true),
+        Ok(envelopes) => {
+            let head = store.head().clone();
+            drop(store);
+            Ok(syncer.send(Written { jobs: Vec::new(), outcomes: Vec::new(), head, envelopes }).is_ok())
+        }
+        // The database cannot be reached: reads go on from what this instance has; writes are
+        // answered 503 until it can be again (the group's own look at the database says so).
+        Err(e) => {
+            tracing::debug!("{e}");
+            Ok(true)
+        }
+    }
+}
+
+/// Opens the store again if a commit that could not be confirmed stopped it, and hands the
+/// readers what they lack. `Ok(false)` when the syncer is gone.
+fn reopen_if_stopped(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> Result<bool, StoreError> {
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
     if store.stopped().is_some() {
         let seen = shared.snapshot().head.seq;
@@ -210,22 +234,8 @@ fn keep_up(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> R
         {
             return Ok(false);
         }
-        return Ok(true);
     }
-    match store.follow() {
-        Ok(envelopes) if envelopes.is_empty() => Ok(true),
-        Ok(envelopes) => {
-            let head = store.head().clone();
-            drop(store);
-            Ok(syncer.send(Written { jobs: Vec::new(), outcomes: Vec::new(), head, envelopes }).is_ok())
-        }
-        // The database cannot be reached: reads go on from what this instance has; writes are
-        // answered 503 until it can be again (the group's own look at the database says so).
-        Err(e) => {
-            tracing::debug!("{e}");
-            Ok(true)
-        }
-    }
+    Ok(true)
 }
 
 /// The access-log line written before a batch's events are: who, through which route, in which
@@ -276,7 +286,9 @@ pub(crate) fn syncer(shared: Shared_, file: std::fs::File, written: std::sync::m
         }
         let fresh: usize = groups.iter().map(|g| g.envelopes.len()).sum();
         let mut failure = shared.failed.lock().expect("the lock is never poisoned").clone();
-        if fresh > 0 && failure.is_none() {
+        // On a database the commit made the group durable; this instance's copy is not
+        // fsynced (a copy cut short by a crash is taken in again from the database).
+        if fresh > 0 && failure.is_none() && shared.directory.is_none() {
             let started = Instant::now();
             if let Err(e) = file.sync_data() {
                 // No retry: the kernel may have dropped the dirty pages (see FileLog::append).

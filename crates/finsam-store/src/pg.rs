@@ -241,19 +241,35 @@ impl PgLog {
             return self.newer_rows(each);
         }
         self.rollback();
-        self.client()?.batch_execute("BEGIN").map_err(|e| failed(&self.name, "cannot begin", e))?;
+        // One round trip: the transaction begins and the head's row is locked.
         self.locked = true;
         let committed = self
             .client()?
-            .query_one("SELECT seq, hash FROM finsam_head FOR UPDATE", &[])
-            .map_err(|e| failed(&self.name, "cannot lock the head", e));
+            .simple_query("BEGIN; SELECT seq, hash FROM finsam_head FOR UPDATE")
+            .map_err(|e| failed(&self.name, "cannot lock the head", e))
+            .and_then(|messages| {
+                let row = messages.iter().find_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(row) => Some(row),
+                    _ => None,
+                });
+                let seq = row.and_then(|r| r.get(0)?.parse::<u64>().ok());
+                let hash = row.and_then(|r| r.get(1));
+                match (seq, hash) {
+                    (Some(seq), Some(hash)) => Ok(Head { seq, hash: hash.to_string() }),
+                    _ => Err(failed(&self.name, "cannot lock the head", "finsam_head has no row")),
+                }
+            });
         let committed = match committed {
-            Ok(row) => Head { seq: row.get::<_, i64>(0) as u64, hash: row.get(1) },
+            Ok(head) => head,
             Err(e) => {
                 self.rollback();
                 return Err(e);
             }
         };
+        // Nothing was committed since this writer's head: no need to look.
+        if committed == self.head {
+            return Ok(());
+        }
         if let Err(e) = self.newer_rows(each) {
             self.rollback();
             return Err(e);
@@ -307,29 +323,36 @@ impl PgLog {
         let lines: Vec<&str> = batch.text.split_terminator('\n').collect();
         assert_eq!(lines.len(), seqs.len(), "a sealed batch has one line per envelope");
         let name = self.name.clone();
-        let written = (|| -> Result<(), StoreError> {
-            let mut client = self.client()?;
-            client
-                .execute(
-                    "INSERT INTO finsam_log (seq, line, hash, forbund)
-                     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])",
-                    &[&seqs, &lines, &hashes, &forbund],
-                )
-                .map_err(|e| failed(&name, "cannot write the batch", e))?;
-            if !keys.is_empty() {
+        // One statement, one round trip: the lines, their keys and the head (the keys' foreign
+        // key is checked at the statement's end, when the lines are in).
+        let written = self
+            .client()
+            .and_then(|mut client| {
                 client
                     .execute(
-                        "INSERT INTO finsam_keys (forbund, key, seq)
-                         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[])",
-                        &[&key_forbund, &keys, &key_seqs],
+                        "WITH lines AS (
+                            INSERT INTO finsam_log (seq, line, hash, forbund)
+                            SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])
+                         ), keys AS (
+                            INSERT INTO finsam_keys (forbund, key, seq)
+                            SELECT * FROM UNNEST($5::text[], $6::text[], $7::bigint[])
+                         )
+                         UPDATE finsam_head SET seq = $8, hash = $9",
+                        &[
+                            &seqs,
+                            &lines,
+                            &hashes,
+                            &forbund,
+                            &key_forbund,
+                            &keys,
+                            &key_seqs,
+                            &(batch.head.seq as i64),
+                            &batch.head.hash,
+                        ],
                     )
-                    .map_err(|e| failed(&name, "cannot write the idempotency keys", e))?;
-            }
-            client
-                .execute("UPDATE finsam_head SET seq = $1, hash = $2", &[&(batch.head.seq as i64), &batch.head.hash])
-                .map_err(|e| failed(&name, "cannot move the head", e))?;
-            Ok(())
-        })();
+                    .map_err(|e| failed(&name, "cannot write the batch", e))
+            })
+            .map(|_| ());
         if let Err(e) = written {
             self.rollback();
             return Err(e);

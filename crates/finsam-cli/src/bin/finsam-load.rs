@@ -4,6 +4,9 @@
 //! connections on the loopback. Prints throughput and latency percentiles as JSON.
 //!
 //!   finsam-load --addr 127.0.0.1:8080 --token TOKEN --writers 64 --readers 8 --seconds 10
+//!
+//! `--addr` may name several instances of one service (`--addr A,B`): the clients are spread
+//! over them in turn.
 
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -47,7 +50,7 @@ fn options() -> Result<Options, String> {
             "--read-path" => o.read_path = value()?,
             "--run" => o.run = value()?,
             "--help" | "-h" => {
-                return Err("usage: finsam-load --addr HOST:PORT --token TOKEN [--writers W] [--readers R] [--seconds S] [--forbund F] [--member M] [--read-path PATH] [--run ID]".into())
+                return Err("usage: finsam-load --addr HOST:PORT[,HOST:PORT…] --token TOKEN [--writers W] [--readers R] [--seconds S] [--forbund F] [--member M] [--read-path PATH] [--run ID]".into())
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -132,7 +135,9 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 async fn client(o: std::sync::Arc<Options>, writer: bool, id: usize, until: Instant) -> Tally {
     let mut t = Tally::default();
-    let Ok(mut conn) = Conn::open(&o.addr).await else {
+    let addrs: Vec<&str> = o.addr.split(',').collect();
+    let addr = addrs[id % addrs.len()].to_string();
+    let Ok(mut conn) = Conn::open(&addr).await else {
         t.failed += 1;
         return t;
     };
@@ -146,12 +151,12 @@ async fn client(o: std::sync::Arc<Options>, writer: bool, id: usize, until: Inst
             );
             format!(
                 "POST /api/v1/events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{body}",
-                o.addr,
+                addr,
                 o.token,
                 body.len()
             )
         } else {
-            format!("GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n", o.read_path, o.addr, o.token)
+            format!("GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n", o.read_path, addr, o.token)
         };
         let started = Instant::now();
         match conn.call(request.as_bytes()).await {
@@ -162,7 +167,7 @@ async fn client(o: std::sync::Arc<Options>, writer: bool, id: usize, until: Inst
             Ok(_) => t.failed += 1,
             Err(_) => {
                 t.failed += 1;
-                match Conn::open(&o.addr).await {
+                match Conn::open(&addr).await {
                     Ok(c) => conn = c,
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                 }
