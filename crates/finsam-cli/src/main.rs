@@ -928,7 +928,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 format!("--database {url:?}: a database is given as postgresql://USER@HOST:PORT/DATABASE"),
             )));
         }
-        if !matches!(cli.command, Command::Audit(AuditCommand::Verify { .. }) | Command::User(_)) {
+        if !matches!(cli.command, Command::Audit(AuditCommand::Verify { .. }) | Command::User(_) | Command::Store(_)) {
             return Err(Failure::usage(say(
                 "--database (FINSAM_DATABASE) används av finsam serve, finsam user och finsam audit verify; rapporterna läser en instans mapp (--store); flytta ett lager mellan mapp och databas med finsam store copy",
                 "--database (FINSAM_DATABASE) is used by finsam serve, finsam user and finsam audit verify; the reports read an instance's folder (--store); move a store between a folder and a database with finsam store copy",
