@@ -351,6 +351,10 @@ fn a_kill_of_an_instance_under_load_loses_and_doubles_nothing_acknowledged() {
     let bytes = check_database(&url, &acknowledged);
     assert!(lost > 0, "the kill was felt (requests to the killed instance went unanswered)");
     eprintln!("kill -9: {} acknowledged, {lost} requests unanswered and retried", acknowledged.len());
+    // Its folder is a copy of the database's log: nothing is recorded there alone.
+    let o = finsam(&a_dir, &["record", "--as", "kansli", "-"], &keyed("only-here"));
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("is an instance's copy of the log in postgresql://"), "{}", stderr(&o));
     // The killed instance comes back, takes in what it missed, and holds the same log.
     let a = instance(&a_dir, &url);
     let head = bytes.iter().filter(|b| **b == b'\n').count() as u64;

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub const LOG_FILE: &str = "log.jsonl";
 pub const LOCK_FILE: &str = "LOCK";
 pub const DERIVED_DIR: &str = "derived";
+/// In an instance's folder (`Store::open_mirrored`): the database whose log it copies.
+pub const MIRROR_FILE: &str = "mirror-of";
 /// The most events one batch may hold; a larger batch is refused whole.
 pub use finsam_domain::input::BATCH_EVENTS_MAX;
 
@@ -450,6 +452,15 @@ impl Store<FileLog> {
     /// Opens the store in `dir` as its one writer: takes the lock, cuts a torn tail, and
     /// catches the derived state up with the log (from the checkpoint, or from the start).
     pub fn open(dir: &Path) -> Result<(Store<FileLog>, OpenReport), StoreError> {
+        // An instance's copy of a database's log is written only through the database: an
+        // event recorded here alone would be in no other instance's books.
+        if let Ok(database) = std::fs::read_to_string(dir.join(MIRROR_FILE)) {
+            return Err(StoreError::Refused(format!(
+                "{} is an instance's copy of the log in {}: record through the service (finsam serve --database), not in the folder",
+                dir.display(),
+                database.trim()
+            )));
+        }
         Store::open_with(dir, false)
     }
 
@@ -538,8 +549,12 @@ impl Store<FileLog> {
         if log_path(dir).is_err() {
             init(dir)?;
         }
-        let (mut store, mut report) = Store::open(dir)?;
+        let (mut store, mut report) = Store::open_with(dir, false)?;
         let mut upstream = crate::pg::PgLog::open(url)?;
+        let mirror = dir.join(MIRROR_FILE);
+        if !mirror.exists() {
+            crate::files::write_new(&mirror, format!("{}\n", upstream.name()).as_bytes())?;
+        }
         let local = store.head().clone();
         let committed = upstream.committed_head()?;
         let theirs =
