@@ -258,16 +258,20 @@ fn ids_within(
     ids
 }
 
+/// A value of the instance's metrics (0 when it has none).
+fn metric(server: &Server, name: &str) -> u64 {
+    let (_, metrics) = server.call("GET", "/metrics", None, "");
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
 /// Waits until the instance's readers see `head` (its metrics' `finsam_log_head`).
 fn wait_for_head(server: &Server, head: u64) {
     for _ in 0..200 {
-        let (_, metrics) = server.call("GET", "/metrics", None, "");
-        let seen = metrics
-            .lines()
-            .find(|l| l.starts_with("finsam_log_head "))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or(0.0) as u64;
-        if seen >= head {
+        if metric(server, "finsam_log_head") >= head {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -318,6 +322,10 @@ fn two_instances_on_one_database_make_one_chain_and_share_users_sessions_and_sub
     }
     let balances = "/api/v1/forbund/sf-vastmanland/balances?as_of=2024-12-31";
     assert_eq!(a.call("GET", balances, Some(&anna), "").1, b.call("GET", balances, Some(&anna), "").1);
+    // Each heard the database's notifications (LISTEN finsam_log), the hint to look at once.
+    for server in [&a, &b] {
+        assert!(metric(server, "finsam_database_notifications_total") > 0, "{} heard no notification", server.addr);
+    }
     // A sign-in on one instance is valid on the other.
     let browser = Browser::sign_in(&a.addr, &anna);
     let page = browser.at(&b.addr).get("/f/sf-vastmanland");

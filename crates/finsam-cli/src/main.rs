@@ -814,8 +814,8 @@ when anything was recorded, so a start after a crash replays only what came afte
 With --database postgresql://… (or FINSAM_DATABASE) the log is in PostgreSQL and several
 instances may serve it, each with a folder of its own (--store) for its copy of the log and its
 derived state: a batch is acknowledged once the database has committed it, in the database's
-order; each instance takes in what the others commit (at once before each write, within a
-tenth of a second when idle) and its subscribers hear of every event. Users and sessions are
+order; each instance takes in what the others commit (before each write; when idle, at once
+on the database's notification, or within a second) and its subscribers hear of every event. Users and sessions are
 the database's (`finsam --database … user add`): a token or a sign-in works on every instance.
 While the database cannot be reached, writes are answered 503 and reads go on.
 

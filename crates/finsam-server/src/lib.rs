@@ -603,6 +603,8 @@ pub async fn serve(
     };
     let access = AccessLog::open(&dir)?;
     let (writes, queue) = tokio::sync::mpsc::channel(4096);
+    // On a database: the listener's wake-up hints for the writer.
+    let (nudge, nudged) = tokio::sync::mpsc::unbounded_channel::<()>();
     let (access_lines, to_write) = std::sync::mpsc::channel();
     let file = store.log_sync_handle()?;
     let shared = Arc::new(Shared {
@@ -627,7 +629,7 @@ pub async fn serve(
     let w = shared.clone();
     std::thread::Builder::new()
         .name("finsam-writer".into())
-        .spawn(move || writer(w, queue, written))
+        .spawn(move || writer(w, queue, nudged, written))
         .map_err(|e| Failure { code: 1, message: format!("cannot start the writer: {e}") })?;
     let d = shared.clone();
     std::thread::Builder::new()
@@ -649,6 +651,18 @@ pub async fn serve(
         .name("finsam-saver".into())
         .spawn(move || saver(c, upkeep.save_every))
         .map_err(|e| Failure { code: 1, message: format!("cannot start the saver: {e}") })?;
+    if let Some(url) = shared.store.lock().expect("the store's lock is never poisoned").upstream_url() {
+        let c = shared.clone();
+        std::thread::Builder::new()
+            .name("finsam-listen".into())
+            .spawn(move || {
+                finsam_store::pg::listen(&url, &mut || {
+                    c.metrics.notifications.inc();
+                    let _ = nudge.send(());
+                })
+            })
+            .map_err(|e| Failure { code: 1, message: format!("cannot start the listener: {e}") })?;
+    }
     if shared.directory.is_some() {
         let c = shared.clone();
         std::thread::Builder::new()

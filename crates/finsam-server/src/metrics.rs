@@ -30,6 +30,10 @@ pub(crate) struct Metrics {
     pub(crate) scrubbed_head: Gauge,
     /// Saving the derived state while serving (the checkpoint, its vouchers, the totals).
     pub(crate) checkpoint_save: Seconds,
+    /// On a database: notifications heard that another instance committed, and the events
+    /// taken in from other instances while idle.
+    pub(crate) notifications: Counter,
+    pub(crate) events_taken_in: Counter,
 }
 
 pub(crate) type Counter = prometheus_client::metrics::counter::Counter;
@@ -122,7 +126,21 @@ impl Metrics {
             "Saving the derived state while serving (the writer waits meanwhile)",
             checkpoint_save.0.clone(),
         );
+        let notifications = Counter::default();
+        registry.register(
+            "finsam_database_notifications",
+            "Notifications heard that another instance committed (a service on a database)",
+            notifications.clone(),
+        );
+        let events_taken_in = Counter::default();
+        registry.register(
+            "finsam_events_taken_in",
+            "Events other instances recorded, taken into this one's books (a service on a database)",
+            events_taken_in.clone(),
+        );
         Metrics {
+            notifications,
+            events_taken_in,
             registry,
             events_appended,
             batches,

@@ -46,6 +46,7 @@ pub(crate) const GROUP_MAX: usize = 512;
 pub(crate) fn writer(
     shared: Shared_,
     mut queue: tokio::sync::mpsc::Receiver<WriteJob>,
+    mut nudged: tokio::sync::mpsc::UnboundedReceiver<()>,
     syncer: std::sync::mpsc::SyncSender<Written>,
 ) {
     // The events recorded last, for the duplicate warning: read from the log once, then kept.
@@ -69,9 +70,17 @@ pub(crate) fn writer(
     loop {
         let first = match following {
             false => queue.blocking_recv(),
-            true => match waiting.block_on(async { tokio::time::timeout(FOLLOW_EVERY, queue.recv()).await }) {
-                Ok(job) => job,
-                Err(_) => {
+            // A request, or a hint that another instance committed, or a second gone by.
+            true => match waiting.block_on(async {
+                tokio::select! {
+                    job = queue.recv() => Some(job),
+                    _ = nudged.recv() => None,
+                    _ = tokio::time::sleep(FOLLOW_EVERY) => None,
+                }
+            }) {
+                Some(job) => job,
+                None => {
+                    while nudged.try_recv().is_ok() {}
                     if !keep_up(&shared, &syncer).unwrap_or(true) {
                         return;
                     }
@@ -184,9 +193,10 @@ pub(crate) fn writer(
     }
 }
 
-/// How often an idle instance on a database looks for what other instances committed (the
-/// durable cursor is its copy's head; nothing is missed by looking late).
-pub(crate) const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+/// How often an idle instance on a database looks for what other instances committed, whether
+/// or not it heard a notification (the durable cursor is its copy's head: a notification lost
+/// makes it look late, never miss anything).
+pub(crate) const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 
 /// Keeps an instance on a database up with it: opens the store again if a commit that could
 /// not be confirmed stopped it, then takes in what other instances committed and hands it to
@@ -202,6 +212,7 @@ fn keep_up(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> R
         Ok(envelopes) => {
             let head = store.head().clone();
             drop(store);
+            shared.metrics.events_taken_in.inc_by(envelopes.len() as u64);
             Ok(syncer.send(Written { jobs: Vec::new(), outcomes: Vec::new(), head, envelopes }).is_ok())
         }
         // The database cannot be reached: reads go on from what this instance has; writes are

@@ -23,7 +23,37 @@ use std::io::Read;
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "the log, its head, the idempotency keys and the underlag", include_str!("../migrations/0001_log.sql")),
     (2, "the service's users and the web app's sessions", include_str!("../migrations/0002_access.sql")),
+    (3, "a notification on the channel finsam_log at every commit", include_str!("../migrations/0003_notify.sql")),
 ];
+
+/// The channel every commit that moves the head notifies (migration 3).
+pub const CHANNEL: &str = "finsam_log";
+
+/// Listens on `CHANNEL` for as long as the process runs and calls `heard` at each notification
+/// (another instance committed), on a connection of its own that is made again whenever it
+/// drops. A hint only: whoever hears it looks at the log itself.
+pub fn listen(url: &str, heard: &mut dyn FnMut()) -> ! {
+    loop {
+        match connect(url).and_then(|mut client| {
+            client.batch_execute(&format!("LISTEN {CHANNEL}")).map_err(|e| failed(&label(url), "cannot listen", e))?;
+            Ok(client)
+        }) {
+            Ok(mut client) => loop {
+                let next = {
+                    let mut notifications = client.notifications();
+                    let mut wait = notifications.timeout_iter(std::time::Duration::from_secs(5));
+                    postgres::fallible_iterator::FallibleIterator::next(&mut wait)
+                };
+                match next {
+                    Ok(Some(_)) => heard(),
+                    Ok(None) if !client.is_closed() => {}
+                    _ => break,
+                }
+            },
+            Err(_) => std::thread::sleep(std::time::Duration::from_secs(1)),
+        }
+    }
+}
 
 /// The advisory lock that keeps two instances from migrating at once ("finsam" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6669_6e73_616d;

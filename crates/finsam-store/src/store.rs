@@ -594,6 +594,12 @@ impl Store<FileLog> {
     pub fn upstream(&self) -> Option<String> {
         self.backend.upstream_url().map(|u| crate::pg::label(&u))
     }
+
+    /// The full address of that database (with its password, if it has one): for a second
+    /// connection, never for a message.
+    pub fn upstream_url(&self) -> Option<String> {
+        self.backend.upstream_url()
+    }
 }
 
 impl Store<crate::pg::PgLog> {
