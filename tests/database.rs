@@ -38,12 +38,17 @@ fn a_store_copied_to_a_database_and_back_keeps_its_bytes_its_verification_and_it
     let args = ["attach", "--forbund", "sf-vastmanland", "--to", &last, "--as", "anna", pdf.to_str().unwrap()];
     assert_exit(&finsam(&store, &args, ""), 0);
     let url = cluster().database("cli_copy");
+    let anna = crate::serve::token(&store, "anna", "kansli", &["sf-vastmanland"]);
 
     let o = copy(store.to_str().unwrap(), &url);
     assert_exit(&o, 0);
     let events = log_json(&store).len();
     assert!(stdout(&o).contains(&format!("copied {events} events")), "{}", stdout(&o));
-    assert!(stdout(&o).contains("and 1 underlag"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(", 1 underlag and 1 user line(s)"), "{}", stdout(&o));
+    // Her token works on the service on the database.
+    let server = instance(&dir.0.join("instance"), &url);
+    assert_eq!(server.call("GET", "/api/v1/forbund/sf-vastmanland/balances", Some(&anna), "").0, 200);
+    drop(server);
     assert_eq!(
         finsam_store::copy::database_log_bytes(&url).unwrap(),
         log_bytes(&store),
@@ -60,8 +65,9 @@ fn a_store_copied_to_a_database_and_back_keeps_its_bytes_its_verification_and_it
     assert_exit(&finsam(&back, &["audit", "verify"], ""), 0);
     let digest = |s: &Path| stdout(&finsam(s, &["audit", "digest"], ""));
     assert_eq!(digest(&back), digest(&store));
-    // The underlag came along, byte for byte.
+    // The underlag and the users came along, byte for byte.
     assert_eq!(files(&back.join("underlag")), files(&store.join("underlag")));
+    assert_eq!(std::fs::read(back.join("users.jsonl")).unwrap(), std::fs::read(store.join("users.jsonl")).unwrap());
     // The bundle a revisor gets is the same from either.
     let bundle = |s: &Path, out: &str| {
         let out = dir.0.join(out);

@@ -154,17 +154,18 @@ pub fn copy(from: &str, to: &str, format: Format) -> Result<(), Failure> {
                 "bytes": report.bytes,
                 "head": {"seq": report.head.seq, "hash": report.head.hash},
                 "underlag": report.underlag,
+                "users": report.users,
                 "verified": report.verified.ok(),
             })
         )),
         _ => emit(&say(
             format!(
-                "kopierade {} händelser ({} byte) och {} underlag från {from} till {to}; loggens huvud {}\nkopian verifierad: hashkedjan, löpnumren, händelserna och bokföringsreglerna stämmer\nanvändare och åtkomstlogg kopieras inte: lägg till användarna i det nya lagret\n",
-                report.events, report.bytes, report.underlag, report.head
+                "kopierade {} händelser ({} byte), {} underlag och {} rad(er) om användare från {from} till {to}; loggens huvud {}\nkopian verifierad: hashkedjan, löpnumren, händelserna och bokföringsreglerna stämmer\nåtkomstloggen kopieras inte: den stannar där den skrevs\n",
+                report.events, report.bytes, report.underlag, report.users, report.head
             ),
             format!(
-                "copied {} events ({} bytes) and {} underlag from {from} to {to}; log head {}\nthe copy verifies: hash chain, seqs, events and ledger rules hold\nusers and the access log are not copied: add the users to the new store\n",
-                report.events, report.bytes, report.underlag, report.head
+                "copied {} events ({} bytes), {} underlag and {} user line(s) from {from} to {to}; log head {}\nthe copy verifies: hash chain, seqs, events and ledger rules hold\nthe access log is not copied: it stays where it was written\n",
+                report.events, report.bytes, report.underlag, report.users, report.head
             ),
         )),
     }

@@ -855,11 +855,12 @@ enum StoreCommand {
 Copies a store between a folder and a PostgreSQL database, either way: FROM and TO are a folder
 and a postgresql://USER@HOST:PORT/DATABASE address (one of each). The source is verified as
 `finsam audit verify` does before anything is copied; the log's lines up to its last complete
-batch, its idempotency keys and its underlag are copied in one transaction (into a database that
+batch, its idempotency keys, its underlag and its users are copied in one transaction (into a database that
 holds no log yet) or into a new, empty folder; then the copy is verified too. The log's bytes
 are the same on both sides, so its digest, its reports and its bundle are.
 
-Users, tokens and the access log are not copied.
+The users (their grants, with their tokens' hashes) are copied too, so every token works on
+the other side; the access log is not (it stays where it was written).
 
 Examples:
   finsam store copy /var/lib/finsam postgresql://finsam@db.example.se/finsam

@@ -20,6 +20,8 @@ pub struct CopyReport {
     pub bytes: u64,
     pub head: Head,
     pub underlag: usize,
+    /// Lines of `users.jsonl` (grants and revocations) copied.
+    pub users: usize,
     /// The copy's own verification.
     pub verified: VerifyReport,
 }
@@ -113,12 +115,22 @@ pub fn folder_to_database(dir: &Path, url: &str) -> Result<CopyReport, StoreErro
         .map_err(|e| copy_failed(&name, e))?;
         underlag += 1;
     }
+    // The users, so that their tokens work on the service on the database.
+    let users_file = dir.join(crate::access::USERS_FILE);
+    let users = match std::fs::read_to_string(&users_file) {
+        Ok(text) => text.lines().map(str::to_string).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(StoreError::io(&users_file, "read", e)),
+    };
+    for line in &users {
+        tx.execute("INSERT INTO finsam_users (line) VALUES ($1)", &[line]).map_err(|e| copy_failed(&name, e))?;
+    }
     tx.execute("UPDATE finsam_head SET seq = $1, hash = $2", &[&(head.seq as i64), &head.hash])
         .map_err(|e| copy_failed(&name, e))?;
     tx.commit().map_err(|e| copy_failed(&name, e))?;
     let verified = verify_database(url, &[])?;
     refuse_unless_sound(&format!("the copy in {name}"), &verified)?;
-    Ok(CopyReport { events: head.seq, bytes, head, underlag, verified })
+    Ok(CopyReport { events: head.seq, bytes, head, underlag, users: users.len(), verified })
 }
 
 /// Copies the log in the database at `url` (up to its head when the copy begins) and its
@@ -150,6 +162,8 @@ pub fn database_to_folder(url: &str, dir: &Path) -> Result<CopyReport, StoreErro
             )));
         }
     }
+    let users = pg::Directory::open(url)?.user_lines_after(0)?;
+    crate::access::mirror_users(dir, |_| Ok(users.clone()))?;
     let (store, _) = Store::reindex(dir)?;
     drop(store);
     let verified = verify(dir, &[])?;
@@ -161,7 +175,7 @@ pub fn database_to_folder(url: &str, dir: &Path) -> Result<CopyReport, StoreErro
             verified.head
         )));
     }
-    Ok(CopyReport { events: head.seq, bytes, head, underlag: kept.len(), verified })
+    Ok(CopyReport { events: head.seq, bytes, head, underlag: kept.len(), users: users.len(), verified })
 }
 
 /// The log's bytes as a database holds them (for comparing a copy with its source).
