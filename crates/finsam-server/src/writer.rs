@@ -73,6 +73,7 @@ pub(crate) fn writer(
             // A request, or a hint that another instance committed, or a second gone by.
             true => match waiting.block_on(async {
                 tokio::select! {
+                    biased;
                     job = queue.recv() => Some(job),
                     _ = nudged.recv() => None,
                     _ = tokio::time::sleep(FOLLOW_EVERY) => None,
@@ -84,6 +85,8 @@ pub(crate) fn writer(
                     if !keep_up(&shared, &syncer).unwrap_or(true) {
                         return;
                     }
+                    // The advisor's cache followed only this instance's events.
+                    cache = None;
                     continue;
                 }
             },
@@ -98,6 +101,9 @@ pub(crate) fn writer(
         }
         // (What other instances committed is taken in by the group's own write.)
         if following {
+            if shared.store.lock().expect("the store's lock is never poisoned").stopped().is_some() {
+                cache = None;
+            }
             match reopen_if_stopped(&shared, &syncer) {
                 Ok(true) => {}
                 Ok(false) => return,
@@ -110,8 +116,6 @@ pub(crate) fn writer(
                     continue;
                 }
             }
-            // The advisor's cache followed only this instance's events.
-            cache = None;
         }
         // Checks only: answered against the books as they stand, in queue order, nothing written.
         let (checks, writes): (Vec<WriteJob>, Vec<WriteJob>) = jobs.into_iter().partition(|j| j.check_only);
@@ -183,7 +187,10 @@ pub(crate) fn writer(
         // The cache stays right only if every batch it advised was recorded and it followed
         // every event's effect exactly; and it is renewed before it recognises far more
         // events than the recent ones.
+        // Events other instances committed, taken in by this group's write, were not followed.
+        let own: usize = results.iter().flatten().map(|r| r.iter().filter(|x| !x.duplicate).count()).sum();
         let exact = results.iter().all(|r| r.is_ok())
+            && envelopes.len() == own
             && jobs.iter().all(|j| j.batch.iter().all(|(_, e)| finsam_projections::advice::tracks_exactly(e)));
         cache = (exact && learnt.seen() <= 2 * RECENT_EVENTS).then_some(learnt);
         let outcomes = results.into_iter().zip(warnings).collect();
