@@ -101,12 +101,11 @@ pub(crate) fn writer(
         }
         // (What other instances committed is taken in by the group's own write.)
         if following {
-            if shared.store.lock().expect("the store's lock is never poisoned").stopped().is_some() {
-                cache = None;
-            }
             match reopen_if_stopped(&shared, &syncer) {
-                Ok(true) => {}
-                Ok(false) => return,
+                Ok(Kept::Open) => {}
+                // The books were built anew: the advisor's cache followed the old ones.
+                Ok(Kept::Reopened) => cache = None,
+                Ok(Kept::SyncerGone) => return,
                 // The store cannot be opened again yet (the database is away): answered at once.
                 Err(e) => {
                     let head = shared.snapshot().head.clone();
@@ -210,7 +209,7 @@ pub(crate) const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 /// the syncer, for the readers' snapshots and the subscribers. `Ok(false)` when the syncer is
 /// gone; an error when the store cannot be opened again yet.
 fn keep_up(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> Result<bool, StoreError> {
-    if !reopen_if_stopped(shared, syncer)? {
+    if let Kept::SyncerGone = reopen_if_stopped(shared, syncer)? {
         return Ok(false);
     }
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
@@ -231,9 +230,19 @@ fn keep_up(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> R
     }
 }
 
+/// What `reopen_if_stopped` found.
+enum Kept {
+    /// The store was open and writing.
+    Open,
+    /// The store had stopped and was opened again.
+    Reopened,
+    /// The syncer is gone: the writer ends.
+    SyncerGone,
+}
+
 /// Opens the store again if a commit that could not be confirmed stopped it, and hands the
-/// readers what they lack. `Ok(false)` when the syncer is gone.
-fn reopen_if_stopped(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> Result<bool, StoreError> {
+/// readers what they lack.
+fn reopen_if_stopped(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> Result<Kept, StoreError> {
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
     if store.stopped().is_some() {
         let seen = shared.snapshot().head.seq;
@@ -250,10 +259,11 @@ fn reopen_if_stopped(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Writ
         if !envelopes.is_empty()
             && syncer.send(Written { jobs: Vec::new(), outcomes: Vec::new(), head, envelopes }).is_err()
         {
-            return Ok(false);
+            return Ok(Kept::SyncerGone);
         }
+        return Ok(Kept::Reopened);
     }
-    Ok(true)
+    Ok(Kept::Open)
 }
 
 /// The access-log line written before a batch's events are: who, through which route, in which

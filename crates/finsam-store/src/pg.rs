@@ -11,7 +11,7 @@
 //! recorded them. A commit that cannot be confirmed (the connection dropped) is never
 //! acknowledged: the store learns on its next look whether it landed.
 
-use crate::envelope::{Envelope, Head, GENESIS_HASH};
+use crate::envelope::{Envelope, Head};
 use crate::error::StoreError;
 use crate::log::{LogBackend, SealedBatch};
 use postgres::{Client, NoTls};
@@ -245,18 +245,6 @@ impl PgLog {
                 return Ok(());
             }
         }
-    }
-
-    /// Keeps an underlag file's bytes in the database (once: the hash names them).
-    pub fn put_underlag(&self, bytes: &[u8]) -> Result<String, StoreError> {
-        let sha256 = crate::underlag::sha256(bytes);
-        self.client()?
-            .execute(
-                "INSERT INTO finsam_underlag (sha256, size, bytes) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
-                &[&sha256, &(bytes.len() as i64), &bytes],
-            )
-            .map_err(|e| failed(&self.name, "cannot keep the underlag", e))?;
-        Ok(sha256)
     }
 }
 
@@ -532,14 +520,6 @@ impl Read for PgLines {
         self.at += n;
         Ok(n)
     }
-}
-
-/// Whether the database holds no log yet (a `store copy` writes only into an empty one).
-pub fn is_empty(client: &mut Client, name: &str) -> Result<bool, StoreError> {
-    let row = client
-        .query_one("SELECT seq, hash FROM finsam_head", &[])
-        .map_err(|e| failed(name, "cannot read the head", e))?;
-    Ok(row.get::<_, i64>(0) == 0 && row.get::<_, &str>(1) == GENESIS_HASH)
 }
 
 /// Every underlag the database keeps, by SHA-256.
