@@ -332,6 +332,11 @@ fn two_instances_on_one_database_make_one_chain_and_share_users_sessions_and_sub
     for server in [&a, &b] {
         assert!(metric(server, "finsam_database_notifications_total") > 0, "{} heard no notification", server.addr);
     }
+    // A kansli of one förbund records nothing in another's books, on either instance.
+    let other = keyed("other-forbund").replace("sf-vastmanland", "sf-vasteras");
+    for server in [&a, &b] {
+        assert_eq!(server.call("POST", "/api/v1/events", Some(&anna), &other).0, 403);
+    }
     // A sign-in on one instance is valid on the other.
     let browser = Browser::sign_in(&a.addr, &anna);
     let page = browser.at(&b.addr).get("/f/sf-vastmanland");
