@@ -14,9 +14,10 @@
 use crate::envelope::{Envelope, Head};
 use crate::error::StoreError;
 use crate::log::{LogBackend, SealedBatch};
-use postgres::{Client, NoTls};
+use postgres::Client;
 use std::cell::RefCell;
 use std::io::Read;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema, version by version: each applied once, in order, and recorded in
 /// `finsam_schema`.
@@ -24,6 +25,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "the log, its head, the idempotency keys and the underlag", include_str!("../migrations/0001_log.sql")),
     (2, "the service's users and the web app's sessions", include_str!("../migrations/0002_access.sql")),
     (3, "a notification on the channel finsam_log at every commit", include_str!("../migrations/0003_notify.sql")),
+    (4, "each service instance's access log", include_str!("../migrations/0004_access_log.sql")),
 ];
 
 /// The channel every commit that moves the head notifies (migration 3).
@@ -84,15 +86,154 @@ fn failed(database: &str, action: &'static str, e: impl std::fmt::Display) -> St
     StoreError::Database { database: database.to_string(), action, detail: e.to_string() }
 }
 
-/// A connection with every commit durable (`synchronous_commit = on`, whatever the server's
-/// default): a batch is acknowledged only once its commit is on the database's disk.
-pub fn connect(url: &str) -> Result<Client, StoreError> {
+/// How finsam reaches a database: the address parsed, with its rule for TLS.
+///
+/// Without `sslmode` (or with `sslmode=disable`) the connection is not encrypted, as on a
+/// database on the same machine or a private network. With `sslmode=require`, `verify-ca` or
+/// `verify-full` it is encrypted with rustls, and the server's certificate is always verified
+/// (libpq's `verify-full`: its chain and its name): against the file `sslrootcert=FILE` names,
+/// else against the system's roots. `prefer` and `allow`, which fall back silently, are refused.
+struct Target {
+    config: postgres::Config,
+    tls: MakeRustlsConnect,
+}
+
+fn target(url: &str) -> Result<Target, StoreError> {
     let name = label(url);
-    let mut client = Client::connect(url, NoTls).map_err(|e| failed(&name, "cannot connect", e))?;
-    client
-        .batch_execute("SET synchronous_commit = on; SET application_name = 'finsam'")
-        .map_err(|e| failed(&name, "cannot set up the connection", e))?;
-    Ok(client)
+    let bad =
+        |detail: String| StoreError::Database { database: name.clone(), action: "cannot read the address", detail };
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (mut mode, mut root) = (None, None);
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", value)) => mode = Some(value.to_string()),
+            Some(("sslrootcert", value)) => root = Some(value.to_string()),
+            _ => kept.push(pair),
+        }
+    }
+    let rest = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    let mut config: postgres::Config = rest.parse().map_err(|e: postgres::Error| bad(e.to_string()))?;
+    let encrypted = match (mode.as_deref(), &root) {
+        (None, None) | (Some("disable"), None) => false,
+        (None, Some(_)) | (Some("require" | "verify-ca" | "verify-full"), _) => true,
+        (Some("disable"), Some(_)) => {
+            return Err(bad("sslrootcert is given but sslmode=disable: say sslmode=verify-full to use it".into()))
+        }
+        (Some(other), _) => {
+            return Err(bad(format!(
+                "sslmode={other} is not used by finsam: a connection is either encrypted with the \
+                 server's certificate verified (sslmode=require, verify-ca or verify-full) or not \
+                 (sslmode=disable)"
+            )))
+        }
+    };
+    let mut options = config.get_options().map(str::to_string).unwrap_or_default();
+    if !options.is_empty() {
+        options.push(' ');
+    }
+    options.push_str("-c synchronous_commit=on");
+    config.options(&options);
+    if config.get_application_name().is_none() {
+        config.application_name("finsam");
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    if encrypted {
+        config.ssl_mode(postgres::config::SslMode::Require);
+        match &root {
+            Some(file) => {
+                use rustls::pki_types::{pem::PemObject, CertificateDer};
+                let certs = CertificateDer::pem_file_iter(file)
+                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| bad(format!("sslrootcert {file}: {e}")))?;
+                let (added, _) = roots.add_parsable_certificates(certs);
+                if added == 0 {
+                    return Err(bad(format!("sslrootcert {file} holds no certificate")));
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                roots.add_parsable_certificates(found.certs);
+                if roots.is_empty() {
+                    return Err(bad("the system has no root certificates to verify the server's with: \
+                         name the server's CA with sslrootcert=FILE"
+                        .into()));
+                }
+            }
+        }
+    } else {
+        config.ssl_mode(postgres::config::SslMode::Disable);
+    }
+    // ring rather than aws-lc-rs (rustls's default): no large C build. rustls deprecates ring's
+    // provider for its lack of post-quantum key exchange, not for any weakness today.
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Target { config, tls: MakeRustlsConnect::new(tls) })
+}
+
+/// A connection of its own (the writer's, which holds the head's row lock through a
+/// transaction; the listener's; a copy's), with every commit durable
+/// (`synchronous_commit = on`, whatever the server's default): a batch is acknowledged only
+/// once its commit is on the database's disk. Shorter uses take one from the `pool`.
+pub fn connect(url: &str) -> Result<Client, StoreError> {
+    let target = target(url)?;
+    target.config.connect(target.tls).map_err(|e| failed(&label(url), "cannot connect", with_causes(&e)))
+}
+
+/// An error's text with the errors under it ("error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer"), as the top one alone rarely says what to fix.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// The connections this process shares for short uses (users, sessions, reading the log).
+pub type Pool = r2d2::Pool<r2d2_postgres::PostgresConnectionManager<MakeRustlsConnect>>;
+
+/// Connections a pool keeps at most.
+const POOL_SIZE: u32 = 8;
+
+/// The pool for this address, made on first use and shared by the whole process. A connection
+/// that broke (the database restarted) is dropped by the pool and a new one made; a pool that
+/// cannot connect within 5 s says why.
+pub fn pool(url: &str) -> Result<Pool, StoreError> {
+    static POOLS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Pool>>> =
+        std::sync::OnceLock::new();
+    let mut pools = POOLS.get_or_init(Default::default).lock().expect("the pools' lock is never poisoned");
+    if let Some(pool) = pools.get(url) {
+        return Ok(pool.clone());
+    }
+    let target = target(url)?;
+    let pool = r2d2::Pool::builder()
+        .max_size(POOL_SIZE)
+        .min_idle(Some(0))
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .error_handler(Box::new(r2d2::NopErrorHandler))
+        .build_unchecked(r2d2_postgres::PostgresConnectionManager::new(target.config, target.tls));
+    pools.insert(url.to_string(), pool.clone());
+    Ok(pool)
+}
+
+/// A connection lent by a pool, given back when dropped.
+pub type Pooled = r2d2::PooledConnection<r2d2_postgres::PostgresConnectionManager<MakeRustlsConnect>>;
+
+/// A connection from the address's pool.
+pub fn pooled(url: &str) -> Result<Pooled, StoreError> {
+    pool(url)?.get().map_err(|e| failed(&label(url), "cannot connect", e))
 }
 
 /// Brings the database's schema up to this finsam's, under an advisory lock (two instances
@@ -460,7 +601,7 @@ impl LogBackend for PgLog {
 /// The log's lines, read from the database as `log.jsonl` holds them (each with its
 /// newline), a page at a time: for opening the store, `audit verify` and `store copy`.
 pub struct PgLines {
-    client: Client,
+    client: Pooled,
     name: String,
     after: u64,
     buf: Vec<u8>,
@@ -472,7 +613,7 @@ pub struct PgLines {
 impl PgLines {
     pub fn new(url: &str) -> Result<PgLines, StoreError> {
         Ok(PgLines {
-            client: connect(url)?,
+            client: pooled(url)?,
             name: label(url),
             after: 0,
             buf: Vec::new(),
@@ -534,17 +675,20 @@ pub fn underlag(client: &mut Client, name: &str) -> Result<Vec<(String, Vec<u8>)
 /// (`finsam_users`, `finsam_sessions`). Each instance keeps `users.jsonl` as a copy it brings up
 /// to date (`mirror_users`), so a token works the same on each.
 pub struct Directory {
-    url: String,
     name: String,
-    client: std::sync::Mutex<Client>,
+    pool: Pool,
 }
 
 impl Directory {
     pub fn open(url: &str) -> Result<Directory, StoreError> {
         let name = label(url);
-        let mut client = connect(url)?;
-        migrate(&mut client, &name)?;
-        Ok(Directory { url: url.to_string(), name, client: std::sync::Mutex::new(client) })
+        migrate(&mut connect(url)?, &name)?;
+        Ok(Directory { name, pool: pool(url)? })
+    }
+
+    /// For reading only: the schema is left as it is (a revisor's `audit verify`).
+    pub fn reading(url: &str) -> Result<Directory, StoreError> {
+        Ok(Directory { name: label(url), pool: pool(url)? })
     }
 
     /// The database's address without its password.
@@ -557,10 +701,7 @@ impl Directory {
         action: &'static str,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        let mut client = self.client.lock().expect("the directory's lock is never poisoned");
-        if client.is_closed() {
-            *client = connect(&self.url)?;
-        }
+        let mut client = self.pool.get().map_err(|e| failed(&self.name, "cannot connect", e))?;
         f(&mut client).map_err(|e| failed(&self.name, action, e))
     }
 
@@ -627,6 +768,74 @@ impl Directory {
             Ok(row.map(|r| r.get(0)))
         })?;
         line.map(|l| self.session_of(&l)).transpose()
+    }
+
+    /// How many lines of this instance's access log the database holds, and the last.
+    pub fn access_head(&self, instance: &str) -> Result<(u64, Option<String>), StoreError> {
+        self.with("cannot read the access log", |c| {
+            let row = c.query_opt(
+                "SELECT seq, line FROM finsam_access WHERE instance = $1 ORDER BY seq DESC LIMIT 1",
+                &[&instance],
+            )?;
+            Ok(row.map_or((0, None), |r| (r.get::<_, i64>(0) as u64, Some(r.get(1)))))
+        })
+    }
+
+    /// Adds lines of this instance's access log, the first with seq `first`, in one statement.
+    /// A seq the database holds already is refused (two folders claiming one instance).
+    pub fn add_access_lines(&self, instance: &str, first: u64, lines: &[String]) -> Result<(), StoreError> {
+        let seqs: Vec<i64> = (0..lines.len() as i64).map(|i| first as i64 + i).collect();
+        self.with("cannot write the access log", |c| {
+            c.execute(
+                "INSERT INTO finsam_access (instance, seq, line) SELECT $1, * FROM unnest($2::bigint[], $3::text[])",
+                &[&instance, &seqs, &lines],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Every instance's access log in the database, checked line by line as a file's is.
+    pub fn verify_access(&self) -> Result<Vec<(String, crate::access::AccessReport)>, StoreError> {
+        let instances: Vec<String> = self.with("cannot read the access log", |c| {
+            // A database from before migration 4 has none.
+            if c.query_one("SELECT to_regclass('finsam_access') IS NULL", &[])?.get(0) {
+                return Ok(Vec::new());
+            }
+            let rows = c.query("SELECT DISTINCT instance FROM finsam_access ORDER BY instance", &[])?;
+            Ok(rows.into_iter().map(|r| r.get(0)).collect())
+        })?;
+        let mut reports = Vec::new();
+        for instance in instances {
+            // Read a page at a time as the check goes (an access log may be long).
+            let (mut after, mut page, mut failure) = (0i64, std::collections::VecDeque::new(), None);
+            let mut done = false;
+            let lines = std::iter::from_fn(|| {
+                if page.is_empty() && !done {
+                    match self.with("cannot read the access log", |c| {
+                        c.query(
+                            "SELECT seq, line FROM finsam_access WHERE instance = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                            &[&instance, &after, &PAGE_ROWS],
+                        )
+                    }) {
+                        Ok(rows) => {
+                            done = (rows.len() as i64) < PAGE_ROWS;
+                            for r in rows {
+                                after = r.get(0);
+                                page.push_back(r.get::<_, String>(1));
+                            }
+                        }
+                        Err(e) => failure = Some(e),
+                    }
+                }
+                page.pop_front().map(Ok)
+            });
+            let report = crate::access::verify_access_lines(lines);
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            reports.push((instance, report));
+        }
+        Ok(reports)
     }
 
     fn session_of(&self, line: &str) -> Result<crate::access::StoredSession, StoreError> {

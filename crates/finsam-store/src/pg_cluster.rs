@@ -23,13 +23,20 @@ pub struct Cluster {
 /// The cluster this test process shares, started by the first test that asks.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| start("shared"))
+    CLUSTER.get_or_init(|| start("shared", false))
 }
 
 /// A cluster of the caller's own, for a test that restarts it (a shared one would fail the
 /// tests using it meanwhile).
 pub fn own_cluster(name: &str) -> Cluster {
-    start(name)
+    start(name, false)
+}
+
+/// A cluster of the caller's own that also accepts TLS (`ssl = on`), with a certificate for
+/// `localhost` and `127.0.0.1` signed by a throwaway CA; the CA's certificate is at
+/// `ca_file()`. Made with the `openssl` program.
+pub fn own_cluster_with_tls(name: &str) -> Cluster {
+    start(name, true)
 }
 
 /// Where the server's programs are: `FINSAM_PG_BIN`, else Debian's newest
@@ -101,7 +108,51 @@ fn sweep(parent: &Path) {
     }
 }
 
-fn start(name: &str) -> Cluster {
+/// A CA and a server certificate signed by it, in `dir` (the key readable by the server only).
+fn make_certificates(dir: &Path, user: Option<(u32, u32)>) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl (Debian: apt-get install openssl)");
+        assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=finsam test CA"],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat());
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("write server.ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    let key = dir.join("server.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod server.key");
+    if let Some((uid, gid)) = user {
+        std::os::unix::fs::chown(&key, Some(uid), Some(gid)).expect("give server.key to the server's user");
+    }
+}
+
+fn start(name: &str, tls: bool) -> Cluster {
     let bin = bin_dir();
     let user = server_user();
     let parent = std::env::temp_dir();
@@ -121,20 +172,27 @@ fn start(name: &str) -> Cluster {
         .output()
         .expect("run initdb");
     assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    if tls {
+        make_certificates(&dir, user);
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let (requests, keeper_requests) = channel();
     let (ready, started) = channel();
     let keeper_dir = dir.clone();
     std::thread::Builder::new()
         .name("finsam-pg-keeper".into())
-        .spawn(move || keep(bin, user, keeper_dir, port, keeper_requests, ready))
+        .spawn(move || keep(bin, user, keeper_dir, port, tls, keeper_requests, ready))
         .expect("start the cluster's keeper");
     started.recv().expect("the keeper says whether the server started");
     Cluster { port, dir, requests: Mutex::new(requests), next: std::sync::atomic::AtomicUsize::new(0) }
 }
 
-fn spawn_server(bin: &Path, user: Option<(u32, u32)>, dir: &Path, port: u16) -> Child {
+fn spawn_server(bin: &Path, user: Option<(u32, u32)>, dir: &Path, port: u16, tls: bool) -> Child {
     let mut command = Command::new(bin.join("postgres"));
+    if tls {
+        command.args(["-c", "ssl=on", "-c"]).arg(format!("ssl_cert_file={}", dir.join("server.crt").display()));
+        command.arg("-c").arg(format!("ssl_key_file={}", dir.join("server.key").display()));
+    }
     as_user(&mut command, user)
         .arg("-D")
         .arg(dir.join("data"))
@@ -177,10 +235,11 @@ fn keep(
     user: Option<(u32, u32)>,
     dir: PathBuf,
     port: u16,
+    tls: bool,
     requests: Receiver<(libc::c_int, Duration, Sender<()>)>,
     ready: Sender<()>,
 ) {
-    let mut server = spawn_server(&bin, user, &dir, port);
+    let mut server = spawn_server(&bin, user, &dir, port, tls);
     wait_ready(port, &dir);
     let _ = ready.send(());
     for (signal, pause, done) in requests {
@@ -188,13 +247,18 @@ fn keep(
         unsafe { libc::kill(server.id() as i32, signal) };
         let _ = server.wait();
         std::thread::sleep(pause);
-        server = spawn_server(&bin, user, &dir, port);
+        server = spawn_server(&bin, user, &dir, port, tls);
         wait_ready(port, &dir);
         let _ = done.send(());
     }
 }
 
 impl Cluster {
+    /// The throwaway CA's certificate, for `sslrootcert` (a cluster from `own_cluster_with_tls`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
     /// A new, empty database of its own, and its address.
     pub fn database(&self, what: &str) -> String {
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -5,7 +5,7 @@
 use crate::envelope::Envelope;
 use crate::log::LogBackend;
 use crate::pg::{PgLines, PgLog};
-use crate::pg_cluster::{cluster, own_cluster};
+use crate::pg_cluster::{cluster, own_cluster, own_cluster_with_tls};
 use crate::store::{Recorded, Store};
 use crate::StoreError;
 use finsam_domain::input::parse_batch;
@@ -276,4 +276,58 @@ fn a_database_log_whose_row_was_changed_does_not_open() {
         Err(e) => panic!("a changed row is damage, not {e}"),
         Ok(_) => panic!("a changed row is damage"),
     }
+}
+
+/// Whether this connection's session is encrypted, as the server sees it.
+fn encrypted(client: &mut postgres::Client) -> bool {
+    client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap().get(0)
+}
+
+#[test]
+fn over_tls_the_server_is_verified_and_every_connection_is_encrypted() {
+    let tls = own_cluster_with_tls("tls");
+    let plain = tls.database("tls");
+    let verified = format!("{plain}?sslmode=verify-full&sslrootcert={}", tls.ca_file().display());
+    // The writer's own connection, the pool's (users) and a reader's (the log's lines), all on
+    // the encrypted address.
+    let (mut store, _) = Store::open_database(&verified).unwrap();
+    for text in &FIXTURES[..5] {
+        record(&mut store, text, None).unwrap();
+    }
+    record(&mut store, &contribution("tls-1", "10.00"), None).unwrap();
+    let directory = crate::pg::Directory::open(&verified).unwrap();
+    let (token, line) =
+        crate::access::grant_line("test", "anna", crate::access::Role::Kansli, &["sf-vastmanland".into()]);
+    directory.add_user_line(&line).unwrap();
+    assert_eq!(directory.users().unwrap().authenticate(&token).map(|u| u.name.as_str()), Some("anna"));
+    assert_eq!(lines(&verified).len() as u64, store.head().seq);
+    let mut client = crate::pg::connect(&verified).unwrap();
+    assert!(encrypted(&mut client));
+    let database = plain.rsplit('/').next().unwrap();
+    let (all, plain_ones): (i64, i64) = {
+        let row = client
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE NOT s.ssl) FROM pg_stat_activity a \
+                 JOIN pg_stat_ssl s USING (pid) WHERE a.datname = $1",
+                &[&database],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert!(all >= 3, "the writer's, the pool's and this connection are open: {all}");
+    assert_eq!(plain_ones, 0, "no connection of the encrypted address is in the clear");
+    // Without sslmode the connection is not encrypted (finsam's default, as on one machine).
+    assert!(!encrypted(&mut crate::pg::connect(&plain).unwrap()));
+    // Encryption always verifies the server: this CA is not among the system's roots.
+    let refused = |url: String| match crate::pg::connect(&url) {
+        Err(StoreError::Database { detail, .. }) => detail,
+        Err(e) => panic!("{url}: a database error, not {e}"),
+        Ok(_) => panic!("{url}: refused"),
+    };
+    let unverified = refused(format!("{plain}?sslmode=require"));
+    assert!(unverified.contains("certificate"), "{unverified}");
+    let fallback = refused(format!("{plain}?sslmode=prefer"));
+    assert!(fallback.contains("sslmode=prefer is not used by finsam"), "{fallback}");
+    let missing = refused(format!("{plain}?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt"));
+    assert!(missing.contains("/nonexistent/ca.crt"), "{missing}");
 }
