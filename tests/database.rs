@@ -264,6 +264,30 @@ fn ids_within(
     ids
 }
 
+/// Waits until the database holds this instance's access log as its folder does, line for
+/// line (the copier writes about every second); returns the instance's name and its lines.
+fn access_in_database(url: &str, folder: &Path) -> (String, usize) {
+    let instance =
+        std::fs::read_to_string(folder.join("instance")).expect("the instance named itself").trim().to_string();
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let (mut rows, mut lines) = (Vec::new(), Vec::new());
+    for _ in 0..150 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        rows = client
+            .query("SELECT line FROM finsam_access WHERE instance = $1 ORDER BY seq", &[&instance])
+            .unwrap()
+            .into_iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        let file = std::fs::read_to_string(folder.join("access.jsonl")).unwrap();
+        lines = file.lines().map(str::to_string).collect();
+        if !rows.is_empty() && rows == lines {
+            return (instance, rows.len());
+        }
+    }
+    panic!("the database holds {} access line(s) of {instance} and its folder {}", rows.len(), lines.len());
+}
+
 /// A value of the instance's metrics (0 when it has none).
 fn metric(server: &Server, name: &str) -> u64 {
     let (_, metrics) = server.call("GET", "/metrics", None, "");
@@ -350,6 +374,37 @@ fn two_instances_on_one_database_make_one_chain_and_share_users_sessions_and_sub
         });
         assert!(ok, "{} knows the new user", server.addr);
     }
+    // Each instance's access log reaches the database under its own name, the same lines, and
+    // `audit verify` checks each chain there; a changed row is found.
+    let (a_name, a_lines) = access_in_database(&url, &a_dir);
+    let (b_name, b_lines) = access_in_database(&url, &b_dir);
+    assert_ne!(a_name, b_name);
+    assert!(a_lines > 50 && b_lines > 50, "{a_lines} and {b_lines} requests logged");
+    let o = finsam(Path::new("/nonexistent-store"), &["--database", &url, "--format", "json", "audit", "verify"], "");
+    assert_exit(&o, 0);
+    let verdict: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let logs = verdict["access_logs"].as_array().unwrap();
+    let names: BTreeSet<&str> = logs.iter().map(|l| l["instance"].as_str().unwrap()).collect();
+    assert_eq!(names, BTreeSet::from([a_name.as_str(), b_name.as_str()]));
+    assert!(logs.iter().all(|l| l["problem"].is_null() && l["lines"].as_u64().unwrap() > 50), "{logs:?}");
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let changed = client
+        .execute(
+            "UPDATE finsam_access SET line = replace(line, '\"status\":201', '\"status\":200') \
+             WHERE instance = $1 AND seq = (SELECT min(seq) FROM finsam_access WHERE instance = $1 AND line LIKE '%\"status\":201%')",
+            &[&a_name],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let o = verify_database(&url);
+    assert_exit(&o, 1);
+    assert!(
+        stdout(&o).contains(&format!("access log of instance {a_name}: PROBLEM, line"))
+            && stdout(&o).contains("the line was changed")
+            && stdout(&o).contains(&format!("access log of instance {b_name}: {b_lines}")),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -380,6 +435,8 @@ fn a_kill_of_an_instance_under_load_loses_and_doubles_nothing_acknowledged() {
     wait_for_head(&a, head);
     assert_eq!(log_bytes(&a_dir), bytes);
     assert_eq!(a.call("POST", "/api/v1/events", Some(&anna), &keyed("after-the-kill")).0, 201);
+    // Its access log in the database goes on where it stopped, the same chain as its folder's.
+    access_in_database(&url, &a_dir);
 }
 
 #[test]
@@ -425,6 +482,10 @@ fn restarts_of_postgresql_under_the_service_lose_nothing_and_writes_meanwhile_ar
     for (server, folder) in [(&a, &a_dir), (&b, &b_dir)] {
         wait_for_head(server, head);
         assert_eq!(log_bytes(folder), bytes);
+    }
+    // The access logs reach the database in the end, whole, in spite of the outage.
+    for folder in [&a_dir, &b_dir] {
+        access_in_database(&url, folder);
     }
     eprintln!("restarts: {} acknowledged, {unavailable} writes answered 503 and retried", acknowledged.len());
 }

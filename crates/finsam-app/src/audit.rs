@@ -1,6 +1,6 @@
 //! The revisor's commands: verify, digest, bundle.
 
-use crate::output::{emit, Failure};
+use crate::output::{emit, say, Failure};
 use crate::reports::{self, TrailFilter};
 use crate::Format;
 use chrono::NaiveDate;
@@ -58,55 +58,96 @@ pub fn verify(store: &Path, digests: &[String], format: Format) -> Result<bool, 
     let digests: Vec<Digest> =
         digests.iter().map(|d| Digest::parse(d)).collect::<Result<_, _>>().map_err(Failure::usage)?;
     let r = verify_store(store, &digests)?;
-    verified(&store.display().to_string(), &r, &digests, format)
+    verified(&store.display().to_string(), &r, &digests, None, format)
 }
 
-/// `finsam --database URL audit verify`: the log a database holds, checked as a file's is.
+/// `finsam --database URL audit verify`: the log a database holds, checked as a file's is, and
+/// each service instance's access log there.
 pub fn verify_database(url: &str, digests: &[String], format: Format) -> Result<bool, Failure> {
     let digests: Vec<Digest> =
         digests.iter().map(|d| Digest::parse(d)).collect::<Result<_, _>>().map_err(Failure::usage)?;
     let r = finsam_store::verify::verify_database(url, &digests)?;
-    verified(&finsam_store::pg::label(url), &r, &digests, format)
+    let access = finsam_store::pg::Directory::reading(url)?.verify_access()?;
+    verified(&finsam_store::pg::label(url), &r, &digests, Some(&access), format)
 }
 
-fn verified(store: &str, r: &finsam_store::VerifyReport, digests: &[Digest], format: Format) -> Result<bool, Failure> {
+fn verified(
+    store: &str,
+    r: &finsam_store::VerifyReport,
+    digests: &[Digest],
+    access: Option<&[(String, finsam_store::access::AccessReport)]>,
+    format: Format,
+) -> Result<bool, Failure> {
     let head = r.head.clone().unwrap_or_else(finsam_store::Head::genesis);
     let first_bad = r.problems.first().map(|(seq, _)| *seq);
+    let access_ok = access.is_none_or(|a| a.iter().all(|(_, report)| report.problem.is_none()));
     match format {
         Format::Json => {
             let problems: Vec<_> = r.problems.iter().map(|(seq, p)| json!({"seq": seq, "problem": p})).collect();
-            emit(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(
-                    &json!({"ok": r.ok(), "events": r.events, "head": {"seq": head.seq, "hash": head.hash},
-                    "bytes": r.bytes, "first_bad_seq": first_bad, "problems": problems, "notes": r.notes,
-                    "digests_checked": digests.len(), "derived_state_checked": r.derived_checked})
-                )
-                .expect("serialises")
-            ));
+            let mut body = json!({"ok": r.ok() && access_ok, "events": r.events, "head": {"seq": head.seq, "hash": head.hash},
+                "bytes": r.bytes, "first_bad_seq": first_bad, "problems": problems, "notes": r.notes,
+                "digests_checked": digests.len(), "derived_state_checked": r.derived_checked});
+            if let Some(access) = access {
+                body["access_logs"] = access
+                    .iter()
+                    .map(|(instance, a)| json!({"instance": instance, "lines": a.lines, "head": a.head, "problem": a.problem}))
+                    .collect();
+            }
+            emit(&format!("{}\n", serde_json::to_string_pretty(&body).expect("serialises")));
         }
         Format::Table | Format::Csv | Format::Html => {
-            let mut out = format!("Verified {store}: {} event(s) in {} byte(s); head {}\n", r.events, r.bytes, head);
+            let mut out = say(
+                format!("Verifierade {store}: {} händelse(r) på {} byte; huvud {}\n", r.events, r.bytes, head),
+                format!("Verified {store}: {} event(s) in {} byte(s); head {}\n", r.events, r.bytes, head),
+            );
             if r.ok() {
-                out.push_str("  hash chain and seq continuity: ok\n  event schemas and ledger rules (fresh replay): ok\n  every voucher balances: ok\n");
-                out.push_str(&format!("  digests: {} checked, ok\n", digests.len()));
-                out.push_str(if r.derived_checked { "  derived state agrees with the fresh replay: ok\n" } else { "" });
+                out.push_str(&say(
+                    "  hashkedjan och löpnumren: ok\n  händelsernas scheman och bokföringsreglerna (ny uppspelning): ok\n  varje verifikation balanserar: ok\n",
+                    "  hash chain and seq continuity: ok\n  event schemas and ledger rules (fresh replay): ok\n  every voucher balances: ok\n",
+                ));
+                out.push_str(&say(
+                    format!("  kontrollsummor (digest): {} kontrollerade, ok\n", digests.len()),
+                    format!("  digests: {} checked, ok\n", digests.len()),
+                ));
+                if r.derived_checked {
+                    out.push_str(&say(
+                        "  det härledda tillståndet stämmer med den nya uppspelningen: ok\n",
+                        "  derived state agrees with the fresh replay: ok\n",
+                    ));
+                }
+            }
+            for (instance, a) in access.unwrap_or_default() {
+                out.push_str(&match &a.problem {
+                    None => say(
+                        format!("  åtkomstloggen från instansen {instance}: {} rad(er), kedjan hel: ok\n", a.lines),
+                        format!("  access log of instance {instance}: {} line(s), chain intact: ok\n", a.lines),
+                    ),
+                    Some(p) => say(
+                        format!("  åtkomstloggen från instansen {instance}: FEL, {p}\n"),
+                        format!("  access log of instance {instance}: PROBLEM, {p}\n"),
+                    ),
+                });
             }
             for n in &r.notes {
-                out.push_str(&format!("  note: {n}\n"));
+                out.push_str(&say(format!("  anm.: {n}\n"), format!("  note: {n}\n")));
             }
             if let Some(seq) = first_bad {
-                out.push_str(&format!("PROBLEMS (first bad seq {seq}):\n"));
+                out.push_str(&say(
+                    format!("PROBLEM (första felaktiga löpnummer {seq}):\n"),
+                    format!("PROBLEMS (first bad seq {seq}):\n"),
+                ));
                 for (_, p) in &r.problems {
                     out.push_str(&format!("  {p}\n"));
                 }
-            } else {
+            } else if access_ok {
                 out.push_str("OK\n");
+            } else {
+                out.push_str(&say("PROBLEM i en åtkomstlogg\n", "PROBLEMS in an access log\n"));
             }
             emit(&out);
         }
     }
-    Ok(r.ok())
+    Ok(r.ok() && access_ok)
 }
 
 pub fn digest(store: &Path, format: Format) -> Result<(), Failure> {

@@ -541,6 +541,56 @@ fn saver(shared: Arc<Shared>, every: Duration) {
     }
 }
 
+/// How often an instance on a database copies its new access log lines there.
+const ACCESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Copies this instance's access log into the database (`finsam_access`, under the instance's
+/// name), about every second: the same lines, so the chain checks the same there. Starts where
+/// the database's copy ends, after checking that its last line is the folder's line at that
+/// seq; lines that could not be written are written at the next try, in order.
+fn access_copier(shared: Shared_, instance: String) {
+    let Some(directory) = shared.directory.as_ref() else { return };
+    'start: loop {
+        let tail = directory.access_head(&instance).and_then(|(seq, last)| {
+            finsam_store::access::AccessTail::after(&shared.dir, seq, last.as_deref()).map(|tail| (seq, tail))
+        });
+        let (mut copied, mut tail) = match tail {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("the access log of instance {instance} cannot be copied to the database: {e}");
+                std::thread::sleep(ACCESS_EVERY * 5);
+                continue 'start;
+            }
+        };
+        let mut pending: Vec<String> = Vec::new();
+        loop {
+            std::thread::sleep(ACCESS_EVERY);
+            match tail.take() {
+                Ok(lines) => pending.extend(lines),
+                Err(e) => {
+                    tracing::warn!("the access log of instance {instance} cannot be read: {e}");
+                    continue 'start;
+                }
+            }
+            if pending.is_empty() {
+                continue;
+            }
+            match directory.add_access_lines(&instance, copied + 1, &pending) {
+                Ok(()) => {
+                    copied += pending.len() as u64;
+                    shared.metrics.access_copied.inc_by(pending.len() as u64);
+                    pending.clear();
+                }
+                Err(e) => {
+                    tracing::warn!("the access log of instance {instance} could not be copied to the database: {e}");
+                    // Look again at what the database holds (the commit may have landed).
+                    continue 'start;
+                }
+            }
+        }
+    }
+}
+
 /// How often an instance on a database brings its copy of the users up to the database's.
 const USERS_EVERY: Duration = Duration::from_millis(500);
 
@@ -663,7 +713,17 @@ pub async fn serve(
             })
             .map_err(|e| Failure { code: 1, message: format!("cannot start the listener: {e}") })?;
     }
-    if shared.directory.is_some() {
+    let instance = match shared.directory.is_some() {
+        true => Some(finsam_store::access::instance_name(&dir)?),
+        false => None,
+    };
+    if let Some(instance) = instance.clone() {
+        tracing::info!("this instance is {instance}; its access log is copied to the database under that name");
+        let c = shared.clone();
+        std::thread::Builder::new()
+            .name("finsam-access-copy".into())
+            .spawn(move || access_copier(c, instance))
+            .map_err(|e| Failure { code: 1, message: format!("cannot start the access log's copier: {e}") })?;
         let c = shared.clone();
         std::thread::Builder::new()
             .name("finsam-users".into())
@@ -702,6 +762,19 @@ pub async fn serve(
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
     finsam_app::output::save_derived(&mut store);
     let _ = shared.access.lock().expect("the access log's lock is never poisoned").sync();
+    if let (Some(directory), Some(instance)) = (&shared.directory, &instance) {
+        // What the copier has not copied yet (at most a second's lines).
+        let rest = tokio::task::block_in_place(|| {
+            let (seq, last) = directory.access_head(instance)?;
+            let lines = finsam_store::access::AccessTail::after(&dir, seq, last.as_deref())?.take()?;
+            directory.add_access_lines(instance, seq + 1, &lines)
+        });
+        if let Err(e) = rest {
+            tracing::warn!(
+                "the access log's last lines are not in the database yet (they are copied at the next start): {e}"
+            );
+        }
+    }
     tracing::info!("stopped; every acknowledged batch is on disk");
     Ok(())
 }

@@ -34,6 +34,8 @@ pub(crate) struct Metrics {
     /// taken in from other instances while idle.
     pub(crate) notifications: Counter,
     pub(crate) events_taken_in: Counter,
+    /// On a database: access log lines copied there.
+    pub(crate) access_copied: Counter,
 }
 
 pub(crate) type Counter = prometheus_client::metrics::counter::Counter;
@@ -138,7 +140,14 @@ impl Metrics {
             "Events other instances recorded, taken into this one's books (a service on a database)",
             events_taken_in.clone(),
         );
+        let access_copied = Counter::default();
+        registry.register(
+            "finsam_access_lines_copied",
+            "Lines of this instance's access log copied to the database (a service on a database)",
+            access_copied.clone(),
+        );
         Metrics {
+            access_copied,
             notifications,
             events_taken_in,
             registry,

@@ -366,13 +366,19 @@ pub struct AccessReport {
 /// each `hash` the line's own.
 pub fn verify_access(dir: &Path) -> Result<AccessReport, StoreError> {
     let path = dir.join(ACCESS_FILE);
-    let mut report = AccessReport { lines: 0, head: GENESIS_HASH.to_string(), problem: None };
     let file = match File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(verify_access_lines(std::iter::empty())),
         Err(e) => return Err(io(&path, e)),
     };
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    Ok(verify_access_lines(BufReader::new(file).lines()))
+}
+
+/// Verifies an access log's chain given its lines (a file's, or an instance's rows in a
+/// database), as `verify_access`.
+pub fn verify_access_lines(lines: impl Iterator<Item = std::io::Result<String>>) -> AccessReport {
+    let mut report = AccessReport { lines: 0, head: GENESIS_HASH.to_string(), problem: None };
+    for (i, line) in lines.enumerate() {
         let n = i as u64 + 1;
         let fail = |what: String| Some(format!("line {n}: {what}"));
         let Ok(line) = line else {
@@ -407,7 +413,85 @@ pub fn verify_access(dir: &Path) -> Result<AccessReport, StoreError> {
         report.lines = n;
         report.head = stated.to_string();
     }
-    Ok(report)
+    report
+}
+
+/// What the access log gains, read from a line on: for copying it elsewhere (a database).
+pub struct AccessTail {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl AccessTail {
+    /// Positioned after the first `lines` lines of `dir`'s access log, of which `last` (when
+    /// given) must be the last: the copy elsewhere and this file are the same chain.
+    pub fn after(dir: &Path, lines: u64, last: Option<&str>) -> Result<AccessTail, StoreError> {
+        let path = dir.join(ACCESS_FILE);
+        let mut offset = 0u64;
+        if lines > 0 {
+            let file = File::open(&path).map_err(|e| io(&path, e))?;
+            let mut reader = BufReader::new(file);
+            let mut line = String::new();
+            for n in 1..=lines {
+                line.clear();
+                let read = reader.read_line(&mut line).map_err(|e| io(&path, e))?;
+                if read == 0 || !line.ends_with('\n') {
+                    return Err(broken(&path, format!("has {} line(s) where its copy has {lines}", n - 1)));
+                }
+                offset += read as u64;
+            }
+            if last.is_some_and(|last| last != line.trim_end_matches('\n')) {
+                return Err(broken(&path, format!("line {lines} is not the line its copy holds at {lines}")));
+            }
+        }
+        Ok(AccessTail { path, offset })
+    }
+
+    /// The complete lines written since the last call (without their newlines).
+    pub fn take(&mut self) -> Result<Vec<String>, StoreError> {
+        use std::io::{Read, Seek};
+        let mut file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.offset == 0 => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.path, e)),
+        };
+        file.seek(std::io::SeekFrom::Start(self.offset)).map_err(|e| io(&self.path, e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| io(&self.path, e))?;
+        let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
+            return Ok(Vec::new());
+        };
+        let text = std::str::from_utf8(&bytes[..end]).map_err(|e| broken(&self.path, format!("not UTF-8: {e}")))?;
+        self.offset += end as u64 + 1;
+        Ok(text.split('\n').map(str::to_string).collect())
+    }
+}
+
+/// The file naming this folder's service instance (for its access log in a database).
+pub const INSTANCE_FILE: &str = "instance";
+
+/// The name of the service instance whose folder this is: the machine's name and a random
+/// part, made on the first start and kept in `instance`, so that the instance's access log in
+/// a database continues its own chain across restarts.
+pub fn instance_name(dir: &Path) -> Result<String, StoreError> {
+    let path = dir.join(INSTANCE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => return Ok(name.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&path, e)),
+    }
+    let mut host = [0u8; 256];
+    // SAFETY: gethostname writes at most `host.len()` bytes into the buffer it is given.
+    let host = if unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len()) } == 0 {
+        let end = host.iter().position(|b| *b == 0).unwrap_or(host.len());
+        String::from_utf8_lossy(&host[..end]).into_owned()
+    } else {
+        "finsam".to_string()
+    };
+    let name = format!("{host}-{}", &random_hex()[..8]);
+    crate::index::replace_file(&path, |out| out.write_all(format!("{name}\n").as_bytes())).map_err(|e| io(&path, e))?;
+    Ok(name)
 }
 
 #[cfg(test)]
