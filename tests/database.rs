@@ -489,3 +489,57 @@ fn restarts_of_postgresql_under_the_service_lose_nothing_and_writes_meanwhile_ar
     }
     eprintln!("restarts: {} acknowledged, {unavailable} writes answered 503 and retried", acknowledged.len());
 }
+
+#[test]
+fn an_underlag_kept_through_one_instance_is_served_by_the_other_and_kept_in_the_database() {
+    let dir = TempDir::new("database-underlag");
+    let url = cluster().database("serve_underlag");
+    let root = db_user(&url, "root", "admin", &[]);
+    let anna = db_user(&url, "anna", "kansli", &["sf-vastmanland"]);
+    let (a_dir, b_dir) = (dir.0.join("a"), dir.0.join("b"));
+    let (a, b) = (instance(&a_dir, &url), instance(&b_dir, &url));
+    assert_eq!(a.call("POST", "/api/v1/events", Some(&root), &fixture("00-forbund.jsonl")).0, 201);
+    assert_eq!(a.call("POST", "/api/v1/events", Some(&anna), &keyed("kvitto-1")).0, 201);
+    let seq = log_json(&a_dir).len();
+    // The kansli attaches a receipt to the contribution through instance A's web app.
+    let web = Browser::sign_in(&a.addr, &anna);
+    let pdf = "%PDF-1.4 kvitto från Sala kommun";
+    let boundary = "finsamgrans";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"seq\"\r\n\r\n{seq}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"fil\"; filename=\"kvitto.pdf\"\r\nContent-Type: application/pdf\r\n\r\n{pdf}\r\n--{boundary}--\r\n",
+        web.csrf
+    );
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let r = crate::security::http(
+        &a.addr,
+        "POST",
+        "/f/sf-vastmanland/underlag",
+        &[("Cookie", &web.cookie), ("Content-Type", &content_type)],
+        &body,
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let sha = finsam_store::underlag::sha256(pdf.as_bytes());
+    // The database keeps the bytes; instance B fetches them and serves them.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let kept: Vec<u8> =
+        client.query_one("SELECT bytes FROM finsam_underlag WHERE sha256 = $1", &[&sha]).unwrap().get(0);
+    assert_eq!(kept, pdf.as_bytes());
+    let on_b = web.at(&b.addr);
+    let path = format!("/f/sf-vastmanland/underlag/{sha}");
+    let mut served = on_b.get(&path);
+    for _ in 0..60 {
+        if served.status == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        served = on_b.get(&path);
+    }
+    assert_eq!(served.status, 200, "{}", served.body);
+    assert_eq!(served.body, pdf);
+    assert_eq!(std::fs::read(b_dir.join("underlag").join(&sha)).unwrap(), pdf.as_bytes());
+    // A copy of the database into a folder carries it too, and that folder verifies.
+    let copied = dir.0.join("copied");
+    assert_exit(&copy(&url, copied.to_str().unwrap()), 0);
+    assert_eq!(std::fs::read(copied.join("underlag").join(&sha)).unwrap(), pdf.as_bytes());
+    assert_exit(&finsam(&copied, &["audit", "verify"], ""), 0);
+}

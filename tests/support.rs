@@ -56,6 +56,12 @@ pub fn finsam(store: &Path, args: &[&str], stdin: &str) -> Output {
 /// Runs `finsam --store STORE ARGS…` in a locale set by `locale` ([`in_english`], [`swedish`]).
 pub fn finsam_with(store: &Path, args: &[&str], stdin: &str, locale: fn(&mut Command) -> &mut Command) -> Output {
     let mut command = Command::new(FINSAM);
+    // On the database (`FINSAM_TEST_DATABASE`): users of a service instance's folder are the
+    // database's.
+    // (`user` is the subcommand, after at most the global `--format FORMAT`.)
+    if let (Some(url), true) = (instance_database(store), args.iter().take(3).any(|a| *a == "user")) {
+        command.args(["--database", &url]);
+    }
     let mut child = locale(&mut command)
         .arg("--store")
         .arg(store)
@@ -235,4 +241,43 @@ pub fn tool_present(present: bool, program: &str, require: &str, install: &str) 
         eprintln!("{program} is not installed; this test did not run ({install})");
     }
     present
+}
+
+/// Whether the service's tests run on PostgreSQL (`FINSAM_TEST_DATABASE=1`, a second pass in
+/// `.ci/run`): each server the tests start copies its folder into a database of its own
+/// (`finsam store copy`) and serves with `--database`, the folder becoming its instance's copy.
+pub fn on_database() -> bool {
+    std::env::var("FINSAM_TEST_DATABASE").is_ok_and(|v| v == "1")
+}
+
+/// The database whose instance's folder this is, when the tests run on databases.
+pub fn instance_database(store: &Path) -> Option<String> {
+    if !on_database() {
+        return None;
+    }
+    std::fs::read_to_string(store.join(finsam_store::MIRROR_FILE)).ok().map(|url| url.trim().to_string())
+}
+
+/// The database a server on `store` is to use when the tests run on databases: the one it
+/// already mirrors, else a new one the folder is copied into.
+pub fn database_for(store: &Path) -> Option<String> {
+    if !on_database() {
+        return None;
+    }
+    if let Some(url) = instance_database(store) {
+        return Some(url);
+    }
+    let url = finsam_store::pg_cluster::cluster().database("suite");
+    if store.join("log.jsonl").exists() {
+        let o = Command::new(FINSAM)
+            .args(["store", "copy"])
+            .arg(store)
+            .arg(&url)
+            .env_remove("FINSAM_STORE")
+            .output()
+            .expect("finsam store copy runs");
+        assert!(o.status.success(), "the folder copies into the database: {}", String::from_utf8_lossy(&o.stderr));
+        // The folder becomes the instance's copy: the log stays; the derived state is rebuilt.
+    }
+    Some(url)
 }

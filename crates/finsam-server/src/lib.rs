@@ -210,11 +210,42 @@ impl Shared {
         }
     }
 
+    /// Keeps an underlag's bytes in this instance's folder and, on a database, there too, so
+    /// that every instance serves it.
+    pub(crate) fn keep_underlag(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        let sha = finsam_store::underlag::put(&self.dir, bytes)?;
+        if let Some(directory) = &self.directory {
+            directory.put_underlag(&sha, bytes)?;
+        }
+        Ok(sha)
+    }
+
     /// The user of the request's bearer token, if it is valid.
     fn bearer_user(&self, headers: &HeaderMap) -> Option<User> {
-        let token = bearer_token(headers)?;
+        self.authenticate(bearer_token(headers)?)
+    }
+
+    /// The user whose token this is, if it is valid. On a database, a token this instance's
+    /// copy of the users does not know is looked up there first: a user added on any instance
+    /// (or with `finsam --database … user add`) counts from their first request.
+    pub(crate) fn authenticate(&self, token: &str) -> Option<User> {
         self.refresh_users();
-        self.users.read().expect("the users' lock is never poisoned").authenticate(token).cloned()
+        let known = self.users.read().expect("the users' lock is never poisoned").authenticate(token).cloned();
+        if known.is_some() {
+            return known;
+        }
+        let directory = self.directory.as_ref()?;
+        match tokio::task::block_in_place(|| directory.mirror_users(&self.dir)) {
+            Ok(true) => {
+                self.refresh_users();
+                self.users.read().expect("the users' lock is never poisoned").authenticate(token).cloned()
+            }
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!("the users could not be read from the database: {e}");
+                None
+            }
+        }
     }
 
     /// The user of the request — the one the gate already authenticated by its bearer token
@@ -594,15 +625,29 @@ fn access_copier(shared: Shared_, instance: String) {
 /// How often an instance on a database brings its copy of the users up to the database's.
 const USERS_EVERY: Duration = Duration::from_millis(500);
 
-/// Keeps `users.jsonl` in an instance's folder a copy of the database's users: a user added or
-/// revoked with `finsam --database … user` counts on every instance within `USERS_EVERY`.
-fn users_mirror(shared: Shared_) {
+/// Keeps `users.jsonl` in an instance's folder a copy of the database's users, and its
+/// underlag a copy of the database's (within `USERS_EVERY`): a user added or
+/// revoked with `finsam --database … user` counts on every instance at once on the database's
+/// notification, and within `USERS_EVERY` in any case.
+fn users_mirror(shared: Shared_, heard: std::sync::mpsc::Receiver<()>) {
     let Some(directory) = shared.directory.as_ref() else { return };
+    let mut underlag_seen = 0;
     loop {
-        if let Err(e) = directory.mirror_users(&shared.dir) {
-            tracing::warn!("the users could not be read from the database: {e}");
+        match directory.mirror_users(&shared.dir) {
+            Ok(true) => shared.refresh_users(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("the users could not be read from the database: {e}"),
         }
-        std::thread::sleep(USERS_EVERY);
+        // The underlag kept through other instances, fetched into this one's folder.
+        if let Err(e) = directory.mirror_underlag(&shared.dir, &mut underlag_seen) {
+            tracing::warn!("the underlag could not be fetched from the database: {e}");
+        }
+        // At once on a notification (a grant or a revocation), else after USERS_EVERY.
+        match heard.recv_timeout(USERS_EVERY) {
+            Ok(()) => while heard.try_recv().is_ok() {},
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(USERS_EVERY),
+        }
     }
 }
 
@@ -701,14 +746,20 @@ pub async fn serve(
         .name("finsam-saver".into())
         .spawn(move || saver(c, upkeep.save_every))
         .map_err(|e| Failure { code: 1, message: format!("cannot start the saver: {e}") })?;
+    // On a database: the listener's hint that a user was added or revoked.
+    let (users_changed, users_heard) = std::sync::mpsc::channel::<()>();
     if let Some(url) = shared.store.lock().expect("the store's lock is never poisoned").upstream_url() {
         let c = shared.clone();
         std::thread::Builder::new()
             .name("finsam-listen".into())
             .spawn(move || {
-                finsam_store::pg::listen(&url, &mut || {
+                finsam_store::pg::listen(&url, &mut |channel| {
                     c.metrics.notifications.inc();
-                    let _ = nudge.send(());
+                    if channel == finsam_store::pg::USERS_CHANNEL {
+                        let _ = users_changed.send(());
+                    } else {
+                        let _ = nudge.send(());
+                    }
                 })
             })
             .map_err(|e| Failure { code: 1, message: format!("cannot start the listener: {e}") })?;
@@ -727,7 +778,7 @@ pub async fn serve(
         let c = shared.clone();
         std::thread::Builder::new()
             .name("finsam-users".into())
-            .spawn(move || users_mirror(c))
+            .spawn(move || users_mirror(c, users_heard))
             .map_err(|e| Failure { code: 1, message: format!("cannot start the users' copy: {e}") })?;
     }
     let listener = tokio::net::TcpListener::bind(&listen)

@@ -81,7 +81,11 @@ impl Metrics {
         let batches = Counter::default();
         registry.register("finsam_batches", "Batches recorded", batches.clone());
         let groups = Counter::default();
-        registry.register("finsam_group_commits", "Groups made durable, each with one fdatasync", groups.clone());
+        registry.register(
+            "finsam_group_commits",
+            "Groups made durable, each with one fdatasync (or, on a database, one commit)",
+            groups.clone(),
+        );
         let refused_auth = Counter::default();
         registry.register("finsam_refused_auth", "Requests answered 401 or 403", refused_auth.clone());
         let write = Seconds(latency());

@@ -244,7 +244,10 @@ enum Kept {
 /// readers what they lack.
 fn reopen_if_stopped(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> Result<Kept, StoreError> {
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
-    if store.stopped().is_some() {
+    // A store stopped by a commit it could not confirm is opened again; one the scrub found
+    // damaged stays stopped (opening it again would trust the checkpoint over the damage).
+    let damaged = shared.damaged.lock().expect("the lock is never poisoned").is_some();
+    if store.stopped().is_some() && !damaged {
         let seen = shared.snapshot().head.seq;
         store.reopen_mirrored()?;
         let head = store.head().clone();
@@ -328,6 +331,14 @@ pub(crate) fn syncer(shared: Shared_, file: std::fs::File, written: std::sync::m
             }
             shared.metrics.fdatasync.observe(started.elapsed());
             shared.metrics.groups.inc();
+        }
+        if shared.directory.is_some() {
+            // Each group in which this instance recorded something new was one commit (what
+            // it took in from other instances comes without outcomes of its own).
+            let committed = groups
+                .iter()
+                .filter(|g| g.outcomes.iter().any(|(o, _)| o.as_ref().is_ok_and(|r| r.iter().any(|r| !r.duplicate))));
+            shared.metrics.groups.inc_by(committed.count() as u64);
         }
         if failure.is_none() && fresh > 0 {
             tail.extend(groups.iter_mut().flat_map(|g| std::mem::take(&mut g.envelopes)));

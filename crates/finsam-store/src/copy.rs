@@ -35,8 +35,8 @@ fn refuse_unless_sound(what: &str, report: &VerifyReport) -> Result<(), StoreErr
     }
 }
 
-fn copy_failed(database: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Database { database: database.to_string(), action: "cannot copy into it", detail: e.to_string() }
+fn copy_failed(database: &str, e: impl pg::Detail) -> StoreError {
+    pg::failed(database, "cannot copy into it", e)
 }
 
 /// Copies the store in `dir` into the empty database at `url` in one transaction: the log's

@@ -30,7 +30,7 @@ pub use pg::PgLog;
 pub use scrub::{scrub, ScrubPoint};
 pub use store::{
     init, open_totals, open_view, read_events, read_log, GroupRequest, OpenReport, Recorded, Snapshot, StopSwitch,
-    Store, View,
+    Store, View, MIRROR_FILE,
 };
 pub use verify::{verify, Digest, VerifyReport};
 

@@ -26,18 +26,30 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "the service's users and the web app's sessions", include_str!("../migrations/0002_access.sql")),
     (3, "a notification on the channel finsam_log at every commit", include_str!("../migrations/0003_notify.sql")),
     (4, "each service instance's access log", include_str!("../migrations/0004_access_log.sql")),
+    (
+        5,
+        "a notification on the channel finsam_users at every grant or revocation",
+        include_str!("../migrations/0005_notify_users.sql"),
+    ),
+    (6, "the underlag in the order they were kept", include_str!("../migrations/0006_underlag_order.sql")),
 ];
 
 /// The channel every commit that moves the head notifies (migration 3).
 pub const CHANNEL: &str = "finsam_log";
 
-/// Listens on `CHANNEL` for as long as the process runs and calls `heard` at each notification
-/// (another instance committed), on a connection of its own that is made again whenever it
-/// drops. A hint only: whoever hears it looks at the log itself.
-pub fn listen(url: &str, heard: &mut dyn FnMut()) -> ! {
+/// The channel every grant or revocation of a user notifies (migration 5).
+pub const USERS_CHANNEL: &str = "finsam_users";
+
+/// Listens on `CHANNEL` and `USERS_CHANNEL` for as long as the process runs and calls `heard`
+/// with the channel at each notification (another instance committed; a user was added or
+/// revoked), on a connection of its own that is made again whenever it drops. A hint only:
+/// whoever hears it looks at the tables themselves.
+pub fn listen(url: &str, heard: &mut dyn FnMut(&str)) -> ! {
     loop {
         match connect(url).and_then(|mut client| {
-            client.batch_execute(&format!("LISTEN {CHANNEL}")).map_err(|e| failed(&label(url), "cannot listen", e))?;
+            client
+                .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {USERS_CHANNEL}"))
+                .map_err(|e| failed(&label(url), "cannot listen", e))?;
             Ok(client)
         }) {
             Ok(mut client) => loop {
@@ -47,7 +59,7 @@ pub fn listen(url: &str, heard: &mut dyn FnMut()) -> ! {
                     postgres::fallible_iterator::FallibleIterator::next(&mut wait)
                 };
                 match next {
-                    Ok(Some(_)) => heard(),
+                    Ok(Some(n)) => heard(n.channel()),
                     Ok(None) if !client.is_closed() => {}
                     _ => break,
                 }
@@ -82,8 +94,38 @@ pub fn label(url: &str) -> String {
     format!("{scheme}://{authority}/{path}")
 }
 
-fn failed(database: &str, action: &'static str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Database { database: database.to_string(), action, detail: e.to_string() }
+pub(crate) fn failed(database: &str, action: &'static str, e: impl Detail) -> StoreError {
+    StoreError::Database { database: database.to_string(), action, detail: e.detail() }
+}
+
+/// What a failure says: for the database's own errors, the server's message under the client's
+/// ("db error: ERROR: relation … does not exist"), which is the part that says what to fix.
+pub(crate) trait Detail {
+    fn detail(self) -> String;
+}
+
+impl Detail for postgres::Error {
+    fn detail(self) -> String {
+        with_causes(&self)
+    }
+}
+
+impl Detail for r2d2::Error {
+    fn detail(self) -> String {
+        self.to_string()
+    }
+}
+
+impl Detail for String {
+    fn detail(self) -> String {
+        self
+    }
+}
+
+impl Detail for &str {
+    fn detail(self) -> String {
+        self.to_string()
+    }
 }
 
 /// How finsam reaches a database: the address parsed, with its rule for TLS.
@@ -182,7 +224,7 @@ fn target(url: &str) -> Result<Target, StoreError> {
 /// once its commit is on the database's disk. Shorter uses take one from the `pool`.
 pub fn connect(url: &str) -> Result<Client, StoreError> {
     let target = target(url)?;
-    target.config.connect(target.tls).map_err(|e| failed(&label(url), "cannot connect", with_causes(&e)))
+    target.config.connect(target.tls).map_err(|e| failed(&label(url), "cannot connect", e))
 }
 
 /// An error's text with the errors under it ("error performing TLS handshake: invalid peer
@@ -770,6 +812,48 @@ impl Directory {
         line.map(|l| self.session_of(&l)).transpose()
     }
 
+    /// Keeps an underlag's bytes in the database (once: a file kept already is left as it is),
+    /// for every instance to serve.
+    pub fn put_underlag(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.with("cannot keep the underlag", |c| {
+            c.execute(
+                "INSERT INTO finsam_underlag (sha256, size, bytes) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+                &[&sha256, &(bytes.len() as i64), &bytes],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Brings the underlag of the folder `dir` up to the database's: each one kept after
+    /// `cursor` (the order they were kept in) that the folder lacks is fetched, checked against
+    /// its hash and kept there. Returns how many were fetched; `cursor` moves past what was seen.
+    pub fn mirror_underlag(&self, dir: &std::path::Path, cursor: &mut i64) -> Result<usize, StoreError> {
+        let seen: Vec<(i64, String)> = self.with("cannot read the underlag", |c| {
+            let rows =
+                c.query("SELECT seq, sha256 FROM finsam_underlag WHERE seq > $1 ORDER BY seq LIMIT 1000", &[&*cursor])?;
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })?;
+        let mut fetched = 0;
+        for (seq, sha) in seen {
+            if !crate::underlag::kept(dir, &sha) {
+                let bytes: Vec<u8> = self.with("cannot read the underlag", |c| {
+                    Ok(c.query_one("SELECT bytes FROM finsam_underlag WHERE sha256 = $1", &[&sha])?.get(0))
+                })?;
+                if crate::underlag::sha256(&bytes) != sha {
+                    return Err(failed(
+                        &self.name,
+                        "an underlag does not match its hash",
+                        format!("{sha} (seq {seq})"),
+                    ));
+                }
+                crate::underlag::put(dir, &bytes)?;
+                fetched += 1;
+            }
+            *cursor = seq;
+        }
+        Ok(fetched)
+    }
+
     /// How many lines of this instance's access log the database holds, and the last.
     pub fn access_head(&self, instance: &str) -> Result<(u64, Option<String>), StoreError> {
         self.with("cannot read the access log", |c| {
@@ -843,5 +927,25 @@ impl Directory {
             .map_err(|e| e.to_string())
             .and_then(|v| crate::access::session_of(&v))
             .map_err(|e| failed(&self.name, "a session's line cannot be read", e))
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    /// Every file in `migrations/` is applied, in the order of its number, and nothing else.
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        files.sort();
+        assert!(!files.is_empty());
+        for (i, file) in files.iter().enumerate() {
+            let (version, _, text) = super::MIGRATIONS.get(i).unwrap_or_else(|| panic!("{file} is not in MIGRATIONS"));
+            assert_eq!(*version as usize, i + 1, "versions run 1, 2, 3 …");
+            assert!(file.starts_with(&format!("{:04}_", i + 1)), "{file} is migration {}", i + 1);
+            assert_eq!(*text, std::fs::read_to_string(dir.join(file)).unwrap(), "{file}");
+        }
+        assert_eq!(files.len(), super::MIGRATIONS.len(), "no migration without its file");
     }
 }

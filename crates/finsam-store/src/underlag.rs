@@ -63,3 +63,8 @@ pub fn read(store: &Path, sha256: &str) -> Result<Vec<u8>, StoreError> {
 pub fn has(store: &Path, sha256: &str, size: u64) -> bool {
     read(store, sha256).is_ok_and(|b| b.len() as u64 == size)
 }
+
+/// Whether a file is kept under this hash (not read: `read` checks its bytes when it is used).
+pub fn kept(store: &Path, sha256: &str) -> bool {
+    path_of(store, sha256).is_ok_and(|p| p.is_file())
+}

@@ -142,11 +142,11 @@ pub(crate) async fn import_upload(
     }
     let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else { return refused("Välj en bankfil.") };
     // Read before it is kept: a file that is not a bank file is refused whole and not kept.
-    let dir = s.dir.clone();
+    let keeper = s.clone();
     let name2 = name.clone();
     let read = tokio::task::spawn_blocking(move || -> Result<String, finsam_app::output::Failure> {
         finsam_app::import::read_bank(&name2, &bytes)?;
-        Ok(finsam_store::underlag::put(&dir, &bytes)?)
+        Ok(keeper.keep_underlag(&bytes)?)
     })
     .await;
     match read {

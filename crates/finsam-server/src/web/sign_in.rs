@@ -67,8 +67,7 @@ pub(crate) async fn login(State(s): State<Shared_>, headers: HeaderMap, Form(for
     if !drawn || !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same_secret(c, &form.csrf)) {
         return csrf_refused(None);
     }
-    s.refresh_users();
-    let user = s.users.read().expect("the users' lock is never poisoned").authenticate(form.token.trim()).cloned();
+    let user = s.authenticate(form.token.trim());
     let Some(user) = user else {
         s.metrics.refused_auth.inc();
         let mut r = see_other(&format!("/logga-in?fel=1&tillbaka={}", encode(back_path(form.tillbaka.as_deref()))));

@@ -178,8 +178,8 @@ pub(crate) async fn underlag_upload(
         Ok((Err(e), _, _)) => return store_failure_page(&v, e),
         Err(r) => return r,
     }
-    let dir = s.dir.clone();
-    let kept = tokio::task::spawn_blocking(move || finsam_store::underlag::put(&dir, &bytes)).await;
+    let keeper = s.clone();
+    let kept = tokio::task::spawn_blocking(move || keeper.keep_underlag(&bytes)).await;
     if !matches!(kept, Ok(Ok(_))) {
         return problem_page(
             Some(&v),
