@@ -121,6 +121,17 @@ fn the_database_option_names_what_it_is_for() {
         finsam(Path::new("/nonexistent-store"), &["--database", "postgresql://x@localhost/y", "balances", "--all"], "");
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("finsam store copy"), "{}", stderr(&o));
+    // An address that would fall back to plain text silently is refused as bad usage, in the
+    // user's language, before any connection is tried.
+    let prefer = "postgresql://x@127.0.0.1:1/y?sslmode=prefer";
+    let o = finsam_with(Path::new("/nonexistent-store"), &["--database", prefer, "audit", "verify"], "", swedish);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("adressen kan inte läsas: sslmode=prefer används inte av finsam"), "{}", stderr(&o));
+    // A server that is not there is named with the reason.
+    let o =
+        finsam(Path::new("/nonexistent-store"), &["--database", "postgresql://x@127.0.0.1:1/y", "audit", "verify"], "");
+    assert_exit(&o, 1);
+    assert!(stderr(&o).contains("cannot connect: error connecting to server: Connection refused"), "{}", stderr(&o));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -142,6 +142,8 @@ impl From<StoreError> for Failure {
             | StoreError::Refused(_)
             | StoreError::Backup { damaged: false, .. }
             | StoreError::Forbidden { .. } => 2,
+            // A database address that cannot be used as written is bad usage.
+            StoreError::Database { action, .. } if *action == "cannot read the address" => 2,
             StoreError::Interrupted => 130,
             StoreError::Damaged { .. }
             | StoreError::Poisoned { .. }
@@ -194,7 +196,7 @@ pub fn store_error_text(e: &StoreError) -> String {
         }
         StoreError::Derived { action, detail } => format!("härlett tillstånd: kunde inte {action}: {detail}"),
         StoreError::Database { database, action, detail } => {
-            format!("databasen {database}: {}: {detail}", swedish_database_action(action))
+            format!("databasen {database}: {}: {}", swedish_database_action(action), swedish_database_detail(detail))
         }
         StoreError::Refused(why) => format!("vägrat: {why}"),
         StoreError::Backup { sv, .. } => sv.clone(),
@@ -243,9 +245,38 @@ fn swedish_database_action(action: &str) -> &str {
         "cannot keep the underlag" => "kan inte spara underlaget",
         "cannot read the underlag" => "kan inte läsa underlaget",
         "cannot copy into it" => "kan inte kopiera in loggen",
+        "cannot read the address" => "adressen kan inte läsas",
+        "cannot listen" => "kan inte lyssna efter databasens meddelanden",
+        "cannot record the user" => "kan inte registrera användaren",
+        "cannot read the users" => "kan inte läsa användarna",
+        "cannot keep the session" | "cannot end the session" | "cannot read the sessions" | "a session's line cannot be read" => "kan inte läsa eller spara inloggningarna",
+        "cannot read the access log" => "kan inte läsa åtkomstloggen",
+        "cannot write the access log" => "kan inte skriva åtkomstloggen",
+        "an underlag does not match its hash" => "ett underlag stämmer inte med sin hash",
         "it holds a log already" => "den har redan en logg; en kopia skrivs bara till en tom databas",
         other => other,
     }
+}
+
+/// finsam's own reasons about a database's address, in Swedish (the database's own messages
+/// are shown as it gives them).
+fn swedish_database_detail(detail: &str) -> String {
+    if let Some(mode) = detail.strip_prefix("sslmode=").and_then(|d| d.split_once(" is not used by finsam")) {
+        return format!(
+            "sslmode={} används inte av finsam: en anslutning är antingen krypterad, med serverns certifikat kontrollerat (sslmode=require, verify-ca eller verify-full), eller inte (sslmode=disable)",
+            mode.0
+        );
+    }
+    if detail.starts_with("the system has no root certificates") {
+        return "systemet har inga rotcertifikat att kontrollera serverns certifikat mot: ange serverns CA med sslrootcert=FIL".into();
+    }
+    if detail.starts_with("sslrootcert is given but sslmode=disable") {
+        return "sslrootcert anges men sslmode=disable: skriv sslmode=verify-full för att använda den".into();
+    }
+    if let Some(file) = detail.strip_prefix("sslrootcert ").and_then(|d| d.strip_suffix(" holds no certificate")) {
+        return format!("sslrootcert {file} innehåller inget certifikat");
+    }
+    detail.to_string()
 }
 
 /// The operating system's reason, in Swedish where it is a common one.

@@ -39,8 +39,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     store: Option<PathBuf>,
 
-    /// The log in PostgreSQL, as postgresql://USER@HOST:PORT/DATABASE: for `serve` (with --store
-    /// as the instance's own folder), `user` and `audit verify`; `store copy` moves a store there
+    /// The log in PostgreSQL, as postgresql://USER@HOST:PORT/DATABASE (add
+    /// ?sslmode=verify-full&sslrootcert=CA.crt to encrypt, the server verified): for `serve`
+    /// (with --store as the instance's own folder), `user` and `audit verify`; `store copy`
+    /// moves a store there
     #[arg(long, global = true, value_name = "URL", env = "FINSAM_DATABASE", hide_env_values = true)]
     database: Option<String>,
 
@@ -815,9 +817,12 @@ With --database postgresql://… (or FINSAM_DATABASE) the log is in PostgreSQL a
 instances may serve it, each with a folder of its own (--store) for its copy of the log and its
 derived state: a batch is acknowledged once the database has committed it, in the database's
 order; each instance takes in what the others commit (before each write; when idle, at once
-on the database's notification, or within a second) and its subscribers hear of every event. Users and sessions are
-the database's (`finsam --database … user add`): a token or a sign-in works on every instance.
-While the database cannot be reached, writes are answered 503 and reads go on.
+on the database's notification, or within a second) and its subscribers hear of every event.
+Users, sessions and underlag are the database's (`finsam --database … user add`): a token, a
+sign-in or an attached file works on every instance; each instance's access log is copied there
+under its name. While the database cannot be reached, writes are answered 503 and reads go on.
+To encrypt the connection: ?sslmode=verify-full&sslrootcert=/etc/finsam/db-ca.crt (the server's
+certificate and name are always verified; sslmode=prefer is refused).
 
 Examples:
   finsam --store /srv/finsam user add anna --role kansli --forbund sf-vastmanland --by kansli-chef

@@ -219,7 +219,7 @@ fn target(url: &str) -> Result<Target, StoreError> {
 }
 
 /// A connection of its own (the writer's, which holds the head's row lock through a
-/// transaction; the listener's; a copy's), with every commit durable
+/// transaction; the listener's; a copy's or a whole read's), with every commit durable
 /// (`synchronous_commit = on`, whatever the server's default): a batch is acknowledged only
 /// once its commit is on the database's disk. Shorter uses take one from the `pool`.
 pub fn connect(url: &str) -> Result<Client, StoreError> {
@@ -243,7 +243,8 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// The connections this process shares for short uses (users, sessions, reading the log).
+/// The connections this process shares for short uses (users, sessions, underlag, the access
+/// log's copy).
 pub type Pool = r2d2::Pool<r2d2_postgres::PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// Connections a pool keeps at most.
@@ -275,7 +276,13 @@ pub type Pooled = r2d2::PooledConnection<r2d2_postgres::PostgresConnectionManage
 
 /// A connection from the address's pool.
 pub fn pooled(url: &str) -> Result<Pooled, StoreError> {
-    pool(url)?.get().map_err(|e| failed(&label(url), "cannot connect", e))
+    pool(url)?.get().map_err(|e| {
+        // The pool says only that it timed out; a connection of its own says why.
+        match connect(url) {
+            Err(direct) => direct,
+            Ok(_) => failed(&label(url), "cannot connect", e),
+        }
+    })
 }
 
 /// Brings the database's schema up to this finsam's, under an advisory lock (two instances
@@ -643,7 +650,7 @@ impl LogBackend for PgLog {
 /// The log's lines, read from the database as `log.jsonl` holds them (each with its
 /// newline), a page at a time: for opening the store, `audit verify` and `store copy`.
 pub struct PgLines {
-    client: Pooled,
+    client: Client,
     name: String,
     after: u64,
     buf: Vec<u8>,
@@ -655,7 +662,7 @@ pub struct PgLines {
 impl PgLines {
     pub fn new(url: &str) -> Result<PgLines, StoreError> {
         Ok(PgLines {
-            client: pooled(url)?,
+            client: connect(url)?,
             name: label(url),
             after: 0,
             buf: Vec::new(),
