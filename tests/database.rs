@@ -554,3 +554,39 @@ fn an_underlag_kept_through_one_instance_is_served_by_the_other_and_kept_in_the_
     assert_eq!(std::fs::read(copied.join("underlag").join(&sha)).unwrap(), pdf.as_bytes());
     assert_exit(&finsam(&copied, &["audit", "verify"], ""), 0);
 }
+
+/// The warnings of one instance count what the others recorded: its advisor's cache follows
+/// the events it takes in (neither missing them nor counting them twice).
+#[test]
+fn an_instance_warns_against_what_the_other_instances_recorded() {
+    let dir = TempDir::new("database-warnings");
+    let url = cluster().database("serve_warnings");
+    let root = db_user(&url, "root", "admin", &[]);
+    let (a_dir, b_dir) = (dir.0.join("a"), dir.0.join("b"));
+    let (a, b) = (instance(&a_dir, &url), instance(&b_dir, &url));
+    let setup = [
+        r#"{"type":"ForbundRegistered","forbund":"sf-test","date":"2023-11-16","name":"SF Test","members":[{"id":"fk","name":"Försäkringskassan","kind":"staten","share":"0.25"},{"id":"af","name":"Arbetsförmedlingen","kind":"staten","share":"0.25"},{"id":"region","name":"Region Västmanland","kind":"region","share":"0.25"},{"id":"sala","name":"Sala kommun","kind":"kommun","share":"0.25"}]}"#,
+        r#"{"type":"BudgetAdopted","forbund":"sf-test","date":"2023-11-16","year":2024,"decision":{"body":"styrelsen","date":"2023-11-16","paragraph":"§ 4"},"income":[{"id":"bidrag","name":"Medlemsbidrag","amount":"200000"}],"costs":[{"id":"kansli","name":"Kansli","category":"admin","amount":"200000"}]}"#,
+    ]
+    .join("\n");
+    assert_eq!(a.call("POST", "/api/v1/events", Some(&root), &setup).0, 201);
+    let cost = |server: &Server, key: &str, amount: &str| -> Vec<String> {
+        let event = format!(
+            r#"{{"type":"CostRecorded","forbund":"sf-test","date":"2024-03-01","year":2024,"line":"kansli","amount":"{amount}","reference":"{key}","text":"Faktura","idempotency_key":"{key}"}}"#
+        );
+        let (status, body) = server.call("POST", "/api/v1/events", Some(&root), &event);
+        assert_eq!(status, 201, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["warnings"].as_array().unwrap().iter().map(|w| w["rule"].as_str().unwrap().to_string()).collect()
+    };
+    let head = |n: u64| log_json(&a_dir).len() as u64 + n;
+    wait_for_head(&b, head(0));
+    assert!(cost(&b, "b-1", "100000").is_empty(), "B: 100 000 of 200 000");
+    assert!(cost(&a, "a-1", "60000").is_empty(), "A: 160 000 of 200 000");
+    wait_for_head(&b, head(0));
+    // B has taken in A's cost: 190 000 is within the budget (counting A's twice would not be),
+    assert!(cost(&b, "b-2", "30000").is_empty(), "B: 190 000 of 200 000");
+    // and 210 000 is over it (missing A's would not be).
+    assert_eq!(cost(&b, "b-3", "20000"), ["line_over_budget"], "B: 210 000 of 200 000");
+    assert_eq!(cost(&a, "a-2", "1"), ["line_over_budget"], "A too: 210 000,01");
+}

@@ -78,6 +78,40 @@ impl AdviceCache {
     pub fn seen(&self) -> usize {
         self.seen.len()
     }
+
+    /// Follows events recorded without the advisor (another instance's), which the projection
+    /// `p` already holds: each one's effect on the figures the cache has computed, and its
+    /// likeness among the recent events. Figures the cache has not computed yet are left to be
+    /// computed from `p`, which counts them. `None` when an event's effect is not tracked
+    /// exactly: the cache is dropped then, and the next advisor starts afresh.
+    pub fn follow<'e>(self, p: &Projection, events: impl IntoIterator<Item = &'e Event>) -> Option<AdviceCache> {
+        let mut advisor = Advisor::resume(p, self);
+        for event in events {
+            if !tracks_exactly(event) {
+                return None;
+            }
+            use EventKind::*;
+            let year = match &event.kind {
+                ContributionReceived { year, .. }
+                | CostRecorded { year, .. }
+                | InvoiceReceived { year, .. }
+                | FundingGranted { year, .. }
+                | FundingChanged { year, .. } => Some(*year),
+                _ => None,
+            };
+            match year {
+                Some(year) if advisor.figures.contains_key(&(event.forbund.clone(), year)) => {
+                    advisor.advise(event);
+                }
+                _ => {
+                    if event.idempotency_key.is_none() {
+                        advisor.seen.extend(likeness(event));
+                    }
+                }
+            }
+        }
+        Some(advisor.into_cache())
+    }
 }
 
 /// Whether the advisor follows the event's effect on its figures exactly, so that a cache

@@ -493,3 +493,50 @@ fn the_budget_in_force_is_the_latest_adopted_one() {
     );
     assert!(p.budget_position(&f, 2024, At { as_of: date("2023-11-15"), known_at: p.head }).is_none());
 }
+
+/// An instance's advisor keeps what it learnt from group to group. When another instance's
+/// events are taken in, the cache follows them: it then warns exactly as a fresh advisor on the
+/// books with those events does (and a cache that did not follow them would not).
+#[test]
+fn an_advice_cache_that_follows_events_recorded_elsewhere_warns_as_a_fresh_advisor() {
+    use crate::advice::Advisor;
+    let f = "sf-a";
+    let event = |v: &Value| Event::from_json(v).unwrap();
+    let base = vec![registered(f), insats(f, "team"), budget_2024(f)];
+    let own = cost(f, "kansli", "2024-03-01", "150000");
+    let elsewhere = [cost(f, "kansli", "2024-03-02", "40000"), contribution(f, "sala", "2024-03-02", "200000")];
+    let next = [cost(f, "kansli", "2024-03-03", "20000"), contribution(f, "sala", "2024-03-03", "60000")];
+
+    // This instance advises and records its own cost.
+    let before = project(&base);
+    let mut advisor = Advisor::new(&before, &[]);
+    advisor.advise(&event(&own));
+    let cache = advisor.into_cache();
+
+    // The other instance's events are taken in.
+    let mut all = base.clone();
+    all.push(own.clone());
+    all.extend(elsewhere.iter().cloned());
+    let after = project(&all);
+    let recent: Vec<Event> = all[base.len()..].iter().map(event).collect();
+    let warnings = |mut a: Advisor<'_>| -> Vec<(String, String)> {
+        next.iter().flat_map(|e| a.advise(&event(e))).map(|w| (w.rule.to_string(), w.message)).collect()
+    };
+    let fresh = warnings(Advisor::new(&after, &recent));
+    let followed = {
+        let mut a = Advisor::new(&before, &[]);
+        a.advise(&event(&own));
+        let cache = a.into_cache().follow(&after, elsewhere.iter().map(event).collect::<Vec<_>>().iter());
+        warnings(Advisor::resume(&after, cache.expect("costs and contributions are followed exactly")))
+    };
+    let rules: Vec<&str> = fresh.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(rules, ["line_over_budget", "contribution_over_share"], "{fresh:?}");
+    assert!(fresh[0].1.contains("210 000"), "150 000 here, 40 000 elsewhere, 20 000 now: {fresh:?}");
+    assert_eq!(followed, fresh);
+    let unfollowed = warnings(Advisor::resume(&after, cache));
+    assert_ne!(unfollowed, fresh, "a cache that did not follow misses the other instance's events");
+    // A budget adopted elsewhere is not followed exactly: the cache is dropped.
+    let mut a = Advisor::new(&before, &[]);
+    a.advise(&event(&own));
+    assert!(a.into_cache().follow(&after, [event(&budget_2024(f))].iter()).is_none());
+}

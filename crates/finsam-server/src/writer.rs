@@ -82,11 +82,9 @@ pub(crate) fn writer(
                 Some(job) => job,
                 None => {
                     while nudged.try_recv().is_ok() {}
-                    if !keep_up(&shared, &syncer).unwrap_or(true) {
+                    if !keep_up(&shared, &syncer, &mut cache).unwrap_or(true) {
                         return;
                     }
-                    // The advisor's cache followed only this instance's events.
-                    cache = None;
                     continue;
                 }
             },
@@ -174,6 +172,19 @@ pub(crate) fn writer(
         });
         shared.metrics.write.observe(started.elapsed());
         let head = store.head().clone();
+        // The cache stays right only if every batch it advised was recorded and it followed
+        // every event's effect exactly: this instance's (advised) and, on a database, those
+        // other instances committed, which this group's write took in first (followed now);
+        // and it is renewed before it recognises far more events than the recent ones.
+        let own: usize = results.iter().flatten().map(|r| r.iter().filter(|x| !x.duplicate).count()).sum();
+        let exact = results.iter().all(|r| r.is_ok())
+            && envelopes.len() >= own
+            && jobs.iter().all(|j| j.batch.iter().all(|(_, e)| finsam_projections::advice::tracks_exactly(e)));
+        let taken_in = &envelopes[..envelopes.len().saturating_sub(own)];
+        cache = exact
+            .then(|| learnt.follow(store.projection(), taken_in.iter().map(|e| &e.event)))
+            .flatten()
+            .filter(|c| c.seen() <= 2 * RECENT_EVENTS);
         drop(store);
         for (job, result) in jobs.iter().zip(&results) {
             if result.is_ok() {
@@ -183,15 +194,6 @@ pub(crate) fn writer(
         while recent.len() > RECENT_EVENTS {
             recent.pop_front();
         }
-        // The cache stays right only if every batch it advised was recorded and it followed
-        // every event's effect exactly; and it is renewed before it recognises far more
-        // events than the recent ones.
-        // Events other instances committed, taken in by this group's write, were not followed.
-        let own: usize = results.iter().flatten().map(|r| r.iter().filter(|x| !x.duplicate).count()).sum();
-        let exact = results.iter().all(|r| r.is_ok())
-            && envelopes.len() == own
-            && jobs.iter().all(|j| j.batch.iter().all(|(_, e)| finsam_projections::advice::tracks_exactly(e)));
-        cache = (exact && learnt.seen() <= 2 * RECENT_EVENTS).then_some(learnt);
         let outcomes = results.into_iter().zip(warnings).collect();
         if syncer.send(Written { jobs, outcomes, head, envelopes }).is_err() {
             return;
@@ -208,14 +210,27 @@ pub(crate) const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 /// not be confirmed stopped it, then takes in what other instances committed and hands it to
 /// the syncer, for the readers' snapshots and the subscribers. `Ok(false)` when the syncer is
 /// gone; an error when the store cannot be opened again yet.
-fn keep_up(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Written>) -> Result<bool, StoreError> {
-    if let Kept::SyncerGone = reopen_if_stopped(shared, syncer)? {
-        return Ok(false);
+fn keep_up(
+    shared: &Shared_,
+    syncer: &std::sync::mpsc::SyncSender<Written>,
+    cache: &mut Option<finsam_projections::advice::AdviceCache>,
+) -> Result<bool, StoreError> {
+    match reopen_if_stopped(shared, syncer) {
+        Ok(Kept::Open) => {}
+        // The books were built anew: the advisor's cache followed the old ones.
+        Ok(Kept::Reopened) => *cache = None,
+        Ok(Kept::SyncerGone) => return Ok(false),
+        Err(e) => {
+            *cache = None;
+            return Err(e);
+        }
     }
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
     match store.follow() {
         Ok(envelopes) if envelopes.is_empty() => Ok(true),
         Ok(envelopes) => {
+            // The advisor's cache follows what other instances committed.
+            *cache = cache.take().and_then(|c| c.follow(store.projection(), envelopes.iter().map(|e| &e.event)));
             let head = store.head().clone();
             drop(store);
             shared.metrics.events_taken_in.inc_by(envelopes.len() as u64);
