@@ -460,21 +460,38 @@ fn restarts_of_postgresql_under_the_service_lose_nothing_and_writes_meanwhile_ar
     let (a_dir, b_dir) = (dir.0.join("a"), dir.0.join("b"));
     let (a, b) = (instance(&a_dir, &url), instance(&b_dir, &url));
     assert_eq!(a.call("POST", "/api/v1/events", Some(&root), &fixture("00-forbund.jsonl")).0, 201);
+    let web = Browser::sign_in(&a.addr, &anna);
     let load = Load::start(&[&a, &b], &anna, 8, "restart");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    // A fast shutdown, down for two seconds: writes are answered 503, reads go on.
+    // A fast shutdown, down for five seconds: writes are answered 503, reads go on.
     let own = Arc::new(own);
     let restarting = {
         let own = own.clone();
-        std::thread::spawn(move || own.restart_after(libc::SIGINT, std::time::Duration::from_secs(2)))
+        std::thread::spawn(move || own.restart_after(libc::SIGINT, std::time::Duration::from_secs(5)))
     };
     std::thread::sleep(std::time::Duration::from_millis(800));
     let balances = "/api/v1/forbund/sf-vastmanland/balances?as_of=2024-12-31";
+    let bearer = format!("Bearer {anna}");
+    let read =
+        |server: &Server| crate::security::http(&server.addr, "GET", balances, &[("Authorization", &bearer)], "");
     for server in [&a, &b] {
         let (status, body) = server.call("POST", "/api/v1/events", Some(&anna), &keyed("while-away"));
         assert_eq!(status, 503, "{body}");
-        assert_eq!(server.call("GET", balances, Some(&anna), "").0, 200, "reads go on");
+        assert_eq!(read(server).status, 200, "reads go on");
     }
+    // After more than three seconds without the database, reads can no longer be proven
+    // current: each answer says so, with the event its books run to, and so does every page.
+    std::thread::sleep(std::time::Duration::from_millis(3_500));
+    for server in [&a, &b] {
+        let r = read(server);
+        assert_eq!(r.status, 200, "reads go on");
+        let said =
+            r.header("finsam-unconfirmed").unwrap_or_else(|| panic!("{} says its books are unconfirmed", server.addr));
+        assert!(said.starts_with("head=") && said.contains("; seconds="), "{said}");
+    }
+    let page = web.get("/f/sf-vastmanland");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Databasen har inte kunnat nås på"), "{}", page.body);
     restarting.join().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     // An immediate shutdown (a crash, as far as PostgreSQL is concerned), back at once.
@@ -482,10 +499,12 @@ fn restarts_of_postgresql_under_the_service_lose_nothing_and_writes_meanwhile_ar
     std::thread::sleep(std::time::Duration::from_millis(500));
     let (acknowledged, _, unavailable) = load.stop();
     assert!(unavailable > 0, "the writers met the outage");
-    // Both instances recover by themselves.
+    // Both instances recover by themselves, and their reads are proven current again.
     for (n, server) in [&a, &b].into_iter().enumerate() {
         assert_eq!(server.call("POST", "/api/v1/events", Some(&anna), &keyed(&format!("after-{n}"))).0, 201);
+        assert_eq!(read(server).header("finsam-unconfirmed"), None);
     }
+    assert!(!web.get("/f/sf-vastmanland").body.contains("Databasen har inte kunnat nås"));
     let mut all = acknowledged.clone();
     all.extend(["after-0".to_string(), "after-1".to_string()]);
     let bytes = check_database(&url, &all);

@@ -217,6 +217,20 @@ pub(crate) async fn etags(request: Request, next: Next) -> Response {
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// On a database that this instance has not reached for a while: every answer says that its
+/// books could not be proven current, and to which event they run (`Finsam-Unconfirmed:
+/// head=H; seconds=N`). Reads go on; what another instance committed meanwhile may be missing.
+pub(crate) async fn unconfirmed(State(s): State<Shared_>, request: Request, next: Next) -> Response {
+    let mut r = next.run(request).await;
+    if let Some(seconds) = s.unconfirmed_for() {
+        let head = s.snapshot().head.seq;
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("head={head}; seconds={seconds}")) {
+            r.headers_mut().insert("finsam-unconfirmed", v);
+        }
+    }
+    r
+}
+
 /// What every answer carries: never framed by another site, no scripts or styles from
 /// elsewhere, nothing kept in a cache (the pages and downloads hold money and names).
 pub(crate) async fn security_headers(request: Request, next: Next) -> Response {

@@ -110,10 +110,31 @@ pub struct Shared {
     /// The users and sessions every instance shares, when the log is in PostgreSQL
     /// (`serve --database`); `None` for a store in a folder.
     directory: Option<finsam_store::pg::Directory>,
+    /// On a database: when this instance last saw the database's head and held everything
+    /// before it (a look that found nothing newer, or a write that took in what was), as
+    /// milliseconds since `started`. Reads are proven current as of then.
+    confirmed_ms: std::sync::atomic::AtomicU64,
+    started: Instant,
 }
 
 impl Shared {
     /// The books as of the last durable group.
+    /// This instance holds everything the database had committed until now.
+    pub(crate) fn confirm_current(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.confirmed_ms.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// On a database whose head this instance has not seen for longer than `CURRENT_WITHIN`:
+    /// for how long, in whole seconds. Its reads cannot be proven current then (another
+    /// instance may have committed what this one has not taken in), so they say so.
+    pub(crate) fn unconfirmed_for(&self) -> Option<u64> {
+        self.directory.as_ref()?;
+        let now = self.started.elapsed().as_millis() as u64;
+        let since = now.saturating_sub(self.confirmed_ms.load(std::sync::atomic::Ordering::Relaxed));
+        (since > CURRENT_WITHIN.as_millis() as u64).then_some(since / 1000)
+    }
+
     fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().expect("the snapshot's lock is never poisoned").clone()
     }
@@ -389,6 +410,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), access_log))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), unconfirmed))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(shared)
 }
@@ -572,6 +594,10 @@ fn saver(shared: Arc<Shared>, every: Duration) {
     }
 }
 
+/// An instance on a database looks at it at least every `writer::FOLLOW_EVERY`; a read is
+/// proven current if the last look that succeeded is at most this old.
+const CURRENT_WITHIN: Duration = Duration::from_secs(3);
+
 /// How often an instance on a database copies its new access log lines there.
 const ACCESS_EVERY: Duration = Duration::from_secs(1);
 
@@ -717,7 +743,11 @@ pub async fn serve(
         sessions: Mutex::new(sessions),
         throttle: Throttle::default(),
         directory,
+        confirmed_ms: std::sync::atomic::AtomicU64::new(0),
+        started: Instant::now(),
     });
+    // Opening took in everything the database had.
+    shared.confirm_current();
     // At most two groups wait for the syncer: then the writer waits, and requests gather into
     // bigger groups.
     let (written, durable) = std::sync::mpsc::sync_channel(2);

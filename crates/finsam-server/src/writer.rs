@@ -171,6 +171,10 @@ pub(crate) fn writer(
             access.append_all(&intents).map(|_| ()).map_err(|e| e.to_string())
         });
         shared.metrics.write.observe(started.elapsed());
+        if following && results.iter().any(|r| r.is_ok()) {
+            // The group's write held the head's lock and took in everything before it.
+            shared.confirm_current();
+        }
         let head = store.head().clone();
         // The cache stays right only if every batch it advised was recorded and it followed
         // every event's effect exactly: this instance's (advised) and, on a database, those
@@ -226,7 +230,11 @@ fn keep_up(
         }
     }
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
-    match store.follow() {
+    let followed = store.follow();
+    if followed.is_ok() {
+        shared.confirm_current();
+    }
+    match followed {
         Ok(envelopes) if envelopes.is_empty() => Ok(true),
         Ok(envelopes) => {
             // The advisor's cache follows what other instances committed.

@@ -209,6 +209,9 @@ struct Visitor {
     years: Vec<i32>,
     /// The time bar's "känt vid", kept across the menu.
     kant: Option<String>,
+    /// On a database this instance has not reached for a while: for how many seconds, and the
+    /// event its books run to (see `Shared::unconfirmed_for`).
+    unconfirmed: Option<(u64, u64)>,
 }
 
 impl Visitor {
@@ -294,6 +297,7 @@ form.event input[type=checkbox] { width: auto; } .help { color: #444; font-size:
 .error { color: #a30000; font-weight: bold; } .field.invalid input, .field.invalid select, .field.invalid textarea { border: 2px solid #a30000; }
 .warning { background: #fff4d6; border-left: 4px solid #c98a00; padding: 0.4rem 0.7rem; margin: 0.5rem 0; }
 .notice { background: #e6f4ea; border-left: 4px solid #2e7d32; padding: 0.5rem 0.8rem; margin: 0.5rem 0 1rem; }
+.notice.unconfirmed { background: #fff4e5; border-left-color: #b26a00; }
 .problem { background: #fde8e8; border-left: 4px solid #a30000; padding: 0.5rem 0.8rem; margin: 0.5rem 0 1rem; }
 button.primary { background: #1f4e79; color: #fff; border: none; padding: 0.5rem 1.2rem; border-radius: 3px; font: inherit; cursor: pointer; }
 button.secondary { background: #fff; color: #1f4e79; border: 1px solid #1f4e79; padding: 0.5rem 1.2rem; border-radius: 3px; font: inherit; cursor: pointer; }
@@ -436,6 +440,12 @@ fn layout(v: &Visitor, forbund: Option<(&str, &str)>, current: &str, title: &str
                 }
             }
         }
+        @if let Some((seconds, head)) = v.unconfirmed {
+            p.notice.unconfirmed role="status" {
+                "Databasen har inte kunnat nås på " (seconds) " sekunder. Sidan visar böckerna till och med händelse "
+                (head) "; det som registrerats på annat håll sedan dess kan saknas. Inget kan registreras förrän databasen nås igen."
+            }
+        }
         main { (body) }
     };
     page_shell(title, body)
@@ -561,7 +571,9 @@ fn problem_page_with_detail(
 fn signed_in(s: &Shared, headers: &HeaderMap, path: &str) -> Result<Visitor, Refusal> {
     match session(s, headers) {
         Some((user, csrf)) => {
-            Ok(Visitor { user, csrf, year: chrono::Utc::now().date_naive().year(), years: Vec::new(), kant: None })
+            let unconfirmed = s.unconfirmed_for().map(|seconds| (seconds, s.snapshot().head.seq));
+            let year = chrono::Utc::now().date_naive().year();
+            Ok(Visitor { user, csrf, year, years: Vec::new(), kant: None, unconfirmed })
         }
         None => Err(Box::new(sign_in_again(path))),
     }
