@@ -1212,92 +1212,127 @@ mod tests {
         parse_batch(lines.join("\n").as_bytes()).unwrap()
     }
 
-    #[test]
-    fn every_line_seals_the_one_before_it() {
-        let mut store = Store::in_memory();
-        store.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
-        store.record(&batch(&[contribution("1", None), contribution("2", None)]), "kansli", None).unwrap();
-        let text = store.log_text();
-        let mut prev = crate::GENESIS_HASH.to_string();
-        for (i, line) in text.lines().enumerate() {
-            let e = Envelope::open(line.as_bytes()).unwrap();
-            assert_eq!(e.seq, i as u64 + 1);
-            assert_eq!(e.prev_hash, prev);
-            prev = e.hash;
-        }
-        assert_eq!(store.head().hash, prev);
-        assert_eq!(store.head().seq, 3);
+    /// Runs `test` on a store of each backend, each with the registration recorded: the
+    /// in-memory twin, a folder, and a PostgreSQL database (a throwaway cluster's): the same
+    /// store tests for every implementation of `LogBackend`.
+    macro_rules! on_every_backend {
+        ($name:literal, $test:ident) => {{
+            let mut twin = Store::in_memory();
+            twin.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
+            $test(twin);
+            let dir = std::env::temp_dir().join(format!("finsam-{}-{}", $name, std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            init(&dir).unwrap();
+            let (mut file, _) = Store::open(&dir).unwrap();
+            file.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
+            $test(file);
+            let _ = std::fs::remove_dir_all(&dir);
+            let (mut db, _) = Store::open_database(&crate::pg_cluster::cluster().database($name)).unwrap();
+            db.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
+            $test(db);
+        }};
+    }
+
+    /// The log's envelopes as the store reads them back.
+    fn envelopes<B: LogBackend>(store: &Store<B>) -> Vec<Envelope> {
+        let mut out = Vec::new();
+        store
+            .read(1, u64::MAX, &mut |e| {
+                out.push(e);
+                Ok(())
+            })
+            .unwrap();
+        out
     }
 
     #[test]
-    fn a_refused_batch_leaves_the_twin_unchanged() {
-        let mut store = Store::in_memory();
-        store.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
-        let (head, text, ledger) = (store.head().clone(), store.log_text(), store.ledger().clone());
-        let mut lines: Vec<String> = (1..=10).map(|i| contribution(&i.to_string(), None)).collect();
-        lines[7] = lines[7].replace("sala", "uppsala");
-        let err = store.record(&batch(&lines), "kansli", None).unwrap_err();
-        assert!(
-            matches!(err, StoreError::Rejected(ref r) if r.rule == Rule::MemberUnknown && r.line == Some(8)),
-            "{err}"
-        );
-        assert_eq!((store.head(), store.log_text(), store.ledger()), (&head, text, &ledger));
+    fn every_line_seals_the_one_before_it() {
+        fn test<B: LogBackend>(mut store: Store<B>) {
+            store.record(&batch(&[contribution("1", None), contribution("2", None)]), "kansli", None).unwrap();
+            let mut prev = crate::GENESIS_HASH.to_string();
+            for (i, e) in envelopes(&store).into_iter().enumerate() {
+                assert_eq!(e.seq, i as u64 + 1);
+                assert_eq!(e.prev_hash, prev);
+                prev = e.hash;
+            }
+            assert_eq!(store.head().hash, prev);
+            assert_eq!(store.head().seq, 3);
+        }
+        on_every_backend!("seals", test);
+    }
+
+    #[test]
+    fn a_refused_batch_leaves_the_store_unchanged() {
+        fn test<B: LogBackend>(mut store: Store<B>) {
+            let (head, before, ledger) = (store.head().clone(), envelopes(&store), store.ledger().clone());
+            let mut lines: Vec<String> = (1..=10).map(|i| contribution(&i.to_string(), None)).collect();
+            lines[7] = lines[7].replace("sala", "uppsala");
+            let err = store.record(&batch(&lines), "kansli", None).unwrap_err();
+            assert!(
+                matches!(err, StoreError::Rejected(ref r) if r.rule == Rule::MemberUnknown && r.line == Some(8)),
+                "{err}"
+            );
+            assert_eq!((store.head(), envelopes(&store), store.ledger()), (&head, before, &ledger));
+        }
+        on_every_backend!("refused", test);
     }
 
     #[test]
     fn a_key_repeated_inside_one_batch_is_recorded_once() {
-        let mut store = Store::in_memory();
-        store.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
-        let lines = [contribution("5", Some("k1")), contribution("5", Some("k1"))];
-        let outcome = store.record(&batch(&lines), "kansli", None).unwrap();
-        assert_eq!(outcome[0], Recorded { line: 1, seq: 2, duplicate: false });
-        assert_eq!(outcome[1], Recorded { line: 2, seq: 2, duplicate: true });
-        assert_eq!(store.head().seq, 2);
-        let lines = [contribution("5", Some("k2")), contribution("6", Some("k2"))];
-        let err = store.record(&batch(&lines), "kansli", None).unwrap_err();
-        assert!(
-            matches!(err, StoreError::Rejected(ref r) if r.rule == Rule::IdempotencyKeyReused && r.line == Some(2)),
-            "{err}"
-        );
+        fn test<B: LogBackend>(mut store: Store<B>) {
+            let lines = [contribution("5", Some("k1")), contribution("5", Some("k1"))];
+            let outcome = store.record(&batch(&lines), "kansli", None).unwrap();
+            assert_eq!(outcome[0], Recorded { line: 1, seq: 2, duplicate: false });
+            assert_eq!(outcome[1], Recorded { line: 2, seq: 2, duplicate: true });
+            assert_eq!(store.head().seq, 2);
+            let lines = [contribution("5", Some("k2")), contribution("6", Some("k2"))];
+            let err = store.record(&batch(&lines), "kansli", None).unwrap_err();
+            assert!(
+                matches!(err, StoreError::Rejected(ref r) if r.rule == Rule::IdempotencyKeyReused && r.line == Some(2)),
+                "{err}"
+            );
+        }
+        on_every_backend!("repeated", test);
     }
 
     #[test]
     fn a_group_commit_records_each_batch_alone_and_a_refused_one_changes_nothing_for_the_others() {
-        let mut store = Store::in_memory();
-        store.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
-        let a = batch(&[contribution("1", Some("a"))]);
-        let refused =
-            batch(&[contribution("2", None), contribution("3", None).replace("\"member\":\"", "\"member\":\"no-")]);
-        let b = batch(&[contribution("4", Some("b")), contribution("5", None)]);
-        let again = batch(&[contribution("1", Some("a"))]);
-        let stale = batch(&[contribution("6", None)]);
-        let requests = [
-            GroupRequest { batch: &a, actor: "anna", expect_head: Some(1), expect_versions: &[], user: None },
-            GroupRequest { batch: &refused, actor: "anna", expect_head: None, expect_versions: &[], user: None },
-            GroupRequest { batch: &b, actor: "olle", expect_head: Some(2), expect_versions: &[], user: None },
-            GroupRequest { batch: &again, actor: "anna", expect_head: None, expect_versions: &[], user: None },
-            GroupRequest { batch: &stale, actor: "anna", expect_head: Some(2), expect_versions: &[], user: None },
-        ];
-        let results = store.record_group(&requests);
-        assert_eq!(results[0].as_ref().unwrap(), &vec![Recorded { line: 1, seq: 2, duplicate: false }]);
-        assert!(matches!(results[1], Err(StoreError::Rejected(ref r)) if r.line == Some(2)), "{:?}", results[1]);
-        let seqs: Vec<u64> = results[2].as_ref().unwrap().iter().map(|r| r.seq).collect();
-        assert_eq!(seqs, [3, 4], "checked against the log as the batches before it leave it");
-        assert_eq!(results[3].as_ref().unwrap(), &vec![Recorded { line: 1, seq: 2, duplicate: true }]);
-        assert!(matches!(results[4], Err(StoreError::HeadMoved { expected: 2, actual: 4 })));
-        // Each batch keeps its own actor and its own batch_last; the log is as if recorded one by one.
-        let events = all_events(&store);
-        assert_eq!(
-            events.iter().map(|(seq, last, _)| (*seq, *last)).collect::<Vec<_>>(),
-            [(1, 1), (2, 2), (3, 4), (4, 4)]
-        );
-        assert!(store.log_text().lines().nth(2).unwrap().contains("\"recorded_by\":\"olle\""));
-        let mut one_by_one = Store::in_memory();
-        one_by_one.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
-        one_by_one.record(&a, "anna", None).unwrap();
-        one_by_one.record(&b, "olle", None).unwrap();
-        assert_eq!(one_by_one.ledger(), store.ledger());
-        assert_eq!(one_by_one.projection().totals(), store.projection().totals());
+        fn test<B: LogBackend>(mut store: Store<B>) {
+            let a = batch(&[contribution("1", Some("a"))]);
+            let refused =
+                batch(&[contribution("2", None), contribution("3", None).replace("\"member\":\"", "\"member\":\"no-")]);
+            let b = batch(&[contribution("4", Some("b")), contribution("5", None)]);
+            let again = batch(&[contribution("1", Some("a"))]);
+            let stale = batch(&[contribution("6", None)]);
+            let requests = [
+                GroupRequest { batch: &a, actor: "anna", expect_head: Some(1), expect_versions: &[], user: None },
+                GroupRequest { batch: &refused, actor: "anna", expect_head: None, expect_versions: &[], user: None },
+                GroupRequest { batch: &b, actor: "olle", expect_head: Some(2), expect_versions: &[], user: None },
+                GroupRequest { batch: &again, actor: "anna", expect_head: None, expect_versions: &[], user: None },
+                GroupRequest { batch: &stale, actor: "anna", expect_head: Some(2), expect_versions: &[], user: None },
+            ];
+            let results = store.record_group(&requests);
+            assert_eq!(results[0].as_ref().unwrap(), &vec![Recorded { line: 1, seq: 2, duplicate: false }]);
+            assert!(matches!(results[1], Err(StoreError::Rejected(ref r)) if r.line == Some(2)), "{:?}", results[1]);
+            let seqs: Vec<u64> = results[2].as_ref().unwrap().iter().map(|r| r.seq).collect();
+            assert_eq!(seqs, [3, 4], "checked against the log as the batches before it leave it");
+            assert_eq!(results[3].as_ref().unwrap(), &vec![Recorded { line: 1, seq: 2, duplicate: true }]);
+            assert!(matches!(results[4], Err(StoreError::HeadMoved { expected: 2, actual: 4 })));
+            // Each batch keeps its own actor and its own batch_last; the log is as if recorded one by one.
+            let events = all_events(&store);
+            assert_eq!(
+                events.iter().map(|(seq, last, _)| (*seq, *last)).collect::<Vec<_>>(),
+                [(1, 1), (2, 2), (3, 4), (4, 4)]
+            );
+            assert_eq!(envelopes(&store)[2].recorded_by, "olle");
+            let mut one_by_one = Store::in_memory();
+            one_by_one.record(&batch(&[REGISTRATION.to_string()]), "kansli", None).unwrap();
+            one_by_one.record(&a, "anna", None).unwrap();
+            one_by_one.record(&b, "olle", None).unwrap();
+            assert_eq!(one_by_one.ledger(), store.ledger());
+            assert_eq!(one_by_one.projection().totals(), store.projection().totals());
+        }
+        on_every_backend!("group", test);
     }
 
     #[test]
