@@ -532,6 +532,10 @@ fn killed_under_load_the_server_loses_nothing_acknowledged_and_retries_never_dup
     }
     assert!(acknowledged.len() as u64 > rounds * 8, "the clients recorded under load ({})", acknowledged.len());
     assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+    if let Some(url) = instance_database(&store) {
+        // On a database the record is the database's: the folder is its copy, byte for byte.
+        assert_eq!(finsam_store::copy::database_log_bytes(&url).unwrap(), log_bytes(&store));
+    }
     let report = finsam_store::access::verify_access(&store).unwrap();
     assert_eq!(report.problem, None);
     // Every event the service recorded — acknowledged or cut off by a kill — has a line in the
