@@ -1454,15 +1454,33 @@ fn user(dir: &std::path::Path, database: Option<&str>, command: UserCommand, for
                     "{}\n",
                     serde_json::json!({"name": name.as_str(), "role": role.as_str(), "forbund": forbund, "token": token})
                 )),
-                _ => emit(&format!(
-                    "{name} may now use finsam serve as {} {}\ntoken (shown once, keep it safe): {token}\n",
-                    role.as_str(),
-                    if forbund.is_empty() {
-                        "of every förbund".to_string()
-                    } else {
-                        format!("of {}", forbund.join(", "))
-                    }
-                )),
+                _ => {
+                    let role_sv = match role {
+                        access::Role::Admin => "administratör",
+                        access::Role::Kansli => "kansli",
+                        access::Role::Revisor => "revisor",
+                        access::Role::Read => "läsare",
+                    };
+                    emit(&say(
+                        format!(
+                            "{name} får nu använda finsam serve som {role_sv} {}\ntoken (visas bara nu, förvara den säkert): {token}\n",
+                            if forbund.is_empty() {
+                                "för alla förbund".to_string()
+                            } else {
+                                format!("för {}", forbund.join(", "))
+                            }
+                        ),
+                        format!(
+                            "{name} may now use finsam serve as {} {}\ntoken (shown once, keep it safe): {token}\n",
+                            role.as_str(),
+                            if forbund.is_empty() {
+                                "of every förbund".to_string()
+                            } else {
+                                format!("of {}", forbund.join(", "))
+                            }
+                        ),
+                    ))
+                }
             }
         }
         UserCommand::Revoke { name, by } => {
