@@ -658,15 +658,25 @@ const USERS_EVERY: Duration = Duration::from_millis(500);
 fn users_mirror(shared: Shared_, heard: std::sync::mpsc::Receiver<()>) {
     let Some(directory) = shared.directory.as_ref() else { return };
     let mut underlag_seen = 0;
+    // Said once when the database goes away, and once when it is back (not every half second).
+    let mut away = false;
     loop {
-        match directory.mirror_users(&shared.dir) {
-            Ok(true) => shared.refresh_users(),
-            Ok(false) => {}
-            Err(e) => tracing::warn!("the users could not be read from the database: {e}"),
+        let users = directory.mirror_users(&shared.dir);
+        if let Ok(true) = users {
+            shared.refresh_users();
         }
         // The underlag kept through other instances, fetched into this one's folder.
-        if let Err(e) = directory.mirror_underlag(&shared.dir, &mut underlag_seen) {
-            tracing::warn!("the underlag could not be fetched from the database: {e}");
+        let underlag = users.and_then(|_| directory.mirror_underlag(&shared.dir, &mut underlag_seen));
+        match underlag {
+            Err(e) if !away => {
+                tracing::warn!("the users and underlag cannot be brought up to the database's: {e}");
+                away = true;
+            }
+            Ok(_) if away => {
+                tracing::info!("the users and underlag are brought up to the database's again");
+                away = false;
+            }
+            _ => {}
         }
         // At once on a notification (a grant or a revocation), else after USERS_EVERY.
         match heard.recv_timeout(USERS_EVERY) {
