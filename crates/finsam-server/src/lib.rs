@@ -118,7 +118,6 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The books as of the last durable group.
     /// This instance holds everything the database had committed until now.
     pub(crate) fn confirm_current(&self) {
         let now = self.started.elapsed().as_millis() as u64;
@@ -135,6 +134,7 @@ impl Shared {
         (since > CURRENT_WITHIN.as_millis() as u64).then_some(since / 1000)
     }
 
+    /// The books as of the last durable group.
     fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().expect("the snapshot's lock is never poisoned").clone()
     }
