@@ -608,10 +608,7 @@ const ACCESS_EVERY: Duration = Duration::from_secs(1);
 fn access_copier(shared: Shared_, instance: String) {
     let Some(directory) = shared.directory.as_ref() else { return };
     'start: loop {
-        let tail = directory.access_head(&instance).and_then(|(seq, last)| {
-            finsam_store::access::AccessTail::after(&shared.dir, seq, last.as_deref()).map(|tail| (seq, tail))
-        });
-        let (mut copied, mut tail) = match tail {
+        let (mut copied, mut tail) = match access_tail(directory, &shared.dir, &instance) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!("the access log of instance {instance} cannot be copied to the database: {e}");
@@ -646,6 +643,17 @@ fn access_copier(shared: Shared_, instance: String) {
             }
         }
     }
+}
+
+/// How many lines of this instance's access log the database holds, and the folder's log from
+/// the line after them (the database's last line checked against the folder's at that seq).
+fn access_tail(
+    directory: &finsam_store::pg::Directory,
+    dir: &std::path::Path,
+    instance: &str,
+) -> Result<(u64, finsam_store::access::AccessTail), StoreError> {
+    let (seq, last) = directory.access_head(instance)?;
+    Ok((seq, finsam_store::access::AccessTail::after(dir, seq, last.as_deref())?))
 }
 
 /// How often an instance on a database brings its copy of the users up to the database's.
@@ -762,64 +770,37 @@ pub async fn serve(
     // bigger groups.
     let (written, durable) = std::sync::mpsc::sync_channel(2);
     let w = shared.clone();
-    std::thread::Builder::new()
-        .name("finsam-writer".into())
-        .spawn(move || writer(w, queue, nudged, written))
-        .map_err(|e| Failure { code: 1, message: format!("cannot start the writer: {e}") })?;
+    start_thread("finsam-writer", "the writer", move || writer(w, queue, nudged, written))?;
     let d = shared.clone();
-    std::thread::Builder::new()
-        .name("finsam-syncer".into())
-        .spawn(move || syncer(d, file, durable))
-        .map_err(|e| Failure { code: 1, message: format!("cannot start the syncer: {e}") })?;
+    start_thread("finsam-syncer", "the syncer", move || syncer(d, file, durable))?;
     let a = shared.clone();
-    std::thread::Builder::new()
-        .name("finsam-access".into())
-        .spawn(move || access_writer(a, to_write))
-        .map_err(|e| Failure { code: 1, message: format!("cannot start the access log's writer: {e}") })?;
+    start_thread("finsam-access", "the access log's writer", move || access_writer(a, to_write))?;
     let c = shared.clone();
-    std::thread::Builder::new()
-        .name("finsam-scrub".into())
-        .spawn(move || scrubber(c, upkeep.scrub_every))
-        .map_err(|e| Failure { code: 1, message: format!("cannot start the scrub: {e}") })?;
+    start_thread("finsam-scrub", "the scrub", move || scrubber(c, upkeep.scrub_every))?;
     let c = shared.clone();
-    std::thread::Builder::new()
-        .name("finsam-saver".into())
-        .spawn(move || saver(c, upkeep.save_every))
-        .map_err(|e| Failure { code: 1, message: format!("cannot start the saver: {e}") })?;
+    start_thread("finsam-saver", "the saver", move || saver(c, upkeep.save_every))?;
     // On a database: the listener's hint that a user was added or revoked.
     let (users_changed, users_heard) = std::sync::mpsc::channel::<()>();
     if let Some(url) = shared.store.lock().expect("the store's lock is never poisoned").upstream_url() {
         let c = shared.clone();
-        std::thread::Builder::new()
-            .name("finsam-listen".into())
-            .spawn(move || {
-                finsam_store::pg::listen(&url, &mut |channel| {
-                    c.metrics.notifications.inc();
-                    if channel == finsam_store::pg::USERS_CHANNEL {
-                        let _ = users_changed.send(());
-                    } else {
-                        let _ = nudge.send(());
-                    }
-                })
+        start_thread("finsam-listen", "the listener", move || {
+            finsam_store::pg::listen(&url, &mut |channel| {
+                c.metrics.notifications.inc();
+                if channel == finsam_store::pg::USERS_CHANNEL {
+                    let _ = users_changed.send(());
+                } else {
+                    let _ = nudge.send(());
+                }
             })
-            .map_err(|e| Failure { code: 1, message: format!("cannot start the listener: {e}") })?;
+        })?;
     }
-    let instance = match shared.directory.is_some() {
-        true => Some(finsam_store::access::instance_name(&dir)?),
-        false => None,
-    };
+    let instance = shared.directory.is_some().then(|| finsam_store::access::instance_name(&dir)).transpose()?;
     if let Some(instance) = instance.clone() {
         tracing::info!("this instance is {instance}; its access log is copied to the database under that name");
         let c = shared.clone();
-        std::thread::Builder::new()
-            .name("finsam-access-copy".into())
-            .spawn(move || access_copier(c, instance))
-            .map_err(|e| Failure { code: 1, message: format!("cannot start the access log's copier: {e}") })?;
+        start_thread("finsam-access-copy", "the access log's copier", move || access_copier(c, instance))?;
         let c = shared.clone();
-        std::thread::Builder::new()
-            .name("finsam-users".into())
-            .spawn(move || users_mirror(c, users_heard))
-            .map_err(|e| Failure { code: 1, message: format!("cannot start the users' copy: {e}") })?;
+        start_thread("finsam-users", "the users' copy", move || users_mirror(c, users_heard))?;
     }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -856,9 +837,8 @@ pub async fn serve(
     if let (Some(directory), Some(instance)) = (&shared.directory, &instance) {
         // What the copier has not copied yet (at most a second's lines).
         let rest = tokio::task::block_in_place(|| {
-            let (seq, last) = directory.access_head(instance)?;
-            let lines = finsam_store::access::AccessTail::after(&dir, seq, last.as_deref())?.take()?;
-            directory.add_access_lines(instance, seq + 1, &lines)
+            let (seq, mut tail) = access_tail(directory, &dir, instance)?;
+            directory.add_access_lines(instance, seq + 1, &tail.take()?)
         });
         if let Err(e) = rest {
             tracing::warn!(
@@ -868,6 +848,19 @@ pub async fn serve(
     }
     tracing::info!("stopped; every acknowledged batch is on disk");
     Ok(())
+}
+
+/// Starts a thread of the service (`what`, for the message if it cannot be started).
+fn start_thread(
+    name: &str,
+    what: &str,
+    run: impl FnOnce() + Send + 'static,
+) -> Result<(), finsam_app::output::Failure> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(run)
+        .map(|_| ())
+        .map_err(|e| finsam_app::output::Failure { code: 1, message: format!("cannot start {what}: {e}") })
 }
 
 /// Resolves when the process is asked to stop.

@@ -269,8 +269,7 @@ fn reopen_if_stopped(shared: &Shared_, syncer: &std::sync::mpsc::SyncSender<Writ
     let mut store = shared.store.lock().expect("the store's lock is never poisoned");
     // A store stopped by a commit it could not confirm is opened again; one the scrub found
     // damaged stays stopped (opening it again would trust the checkpoint over the damage).
-    let damaged = shared.damaged.lock().expect("the lock is never poisoned").is_some();
-    if store.stopped().is_some() && !damaged {
+    if store.stopped().is_some() && shared.damaged.lock().expect("the lock is never poisoned").is_none() {
         let seen = shared.snapshot().head.seq;
         store.reopen_mirrored()?;
         let head = store.head().clone();

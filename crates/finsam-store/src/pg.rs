@@ -243,46 +243,22 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// The connections this process shares for short uses (users, sessions, underlag, the access
-/// log's copy).
-pub type Pool = r2d2::Pool<r2d2_postgres::PostgresConnectionManager<MakeRustlsConnect>>;
+/// A pool of connections for short uses (users, sessions, underlag, the access log's copy).
+type Pool = r2d2::Pool<r2d2_postgres::PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// Connections a pool keeps at most.
 const POOL_SIZE: u32 = 8;
 
-/// The pool for this address, made on first use and shared by the whole process. A connection
-/// that broke (the database restarted) is dropped by the pool and a new one made; a pool that
-/// cannot connect within 5 s says why.
-pub fn pool(url: &str) -> Result<Pool, StoreError> {
-    static POOLS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Pool>>> =
-        std::sync::OnceLock::new();
-    let mut pools = POOLS.get_or_init(Default::default).lock().expect("the pools' lock is never poisoned");
-    if let Some(pool) = pools.get(url) {
-        return Ok(pool.clone());
-    }
+/// A pool for this address, connecting when first asked. A connection that broke (the
+/// database restarted) is dropped by the pool and a new one made.
+fn pool(url: &str) -> Result<Pool, StoreError> {
     let target = target(url)?;
-    let pool = r2d2::Pool::builder()
+    Ok(r2d2::Pool::builder()
         .max_size(POOL_SIZE)
         .min_idle(Some(0))
         .connection_timeout(std::time::Duration::from_secs(5))
         .error_handler(Box::new(r2d2::NopErrorHandler))
-        .build_unchecked(r2d2_postgres::PostgresConnectionManager::new(target.config, target.tls));
-    pools.insert(url.to_string(), pool.clone());
-    Ok(pool)
-}
-
-/// A connection lent by a pool, given back when dropped.
-pub type Pooled = r2d2::PooledConnection<r2d2_postgres::PostgresConnectionManager<MakeRustlsConnect>>;
-
-/// A connection from the address's pool.
-pub fn pooled(url: &str) -> Result<Pooled, StoreError> {
-    pool(url)?.get().map_err(|e| {
-        // The pool says only that it timed out; a connection of its own says why.
-        match connect(url) {
-            Err(direct) => direct,
-            Ok(_) => failed(&label(url), "cannot connect", e),
-        }
-    })
+        .build_unchecked(r2d2_postgres::PostgresConnectionManager::new(target.config, target.tls)))
 }
 
 /// Brings the database's schema up to this finsam's, under an advisory lock (two instances
@@ -724,6 +700,7 @@ pub fn underlag(client: &mut Client, name: &str) -> Result<Vec<(String, Vec<u8>)
 /// (`finsam_users`, `finsam_sessions`). Each instance keeps `users.jsonl` as a copy it brings up
 /// to date (`mirror_users`), so a token works the same on each.
 pub struct Directory {
+    url: String,
     name: String,
     pool: Pool,
 }
@@ -732,12 +709,12 @@ impl Directory {
     pub fn open(url: &str) -> Result<Directory, StoreError> {
         let name = label(url);
         migrate(&mut connect(url)?, &name)?;
-        Ok(Directory { name, pool: pool(url)? })
+        Ok(Directory { url: url.to_string(), name, pool: pool(url)? })
     }
 
     /// For reading only: the schema is left as it is (a revisor's `audit verify`).
     pub fn reading(url: &str) -> Result<Directory, StoreError> {
-        Ok(Directory { name: label(url), pool: pool(url)? })
+        Ok(Directory { url: url.to_string(), name: label(url), pool: pool(url)? })
     }
 
     /// The database's address without its password.
@@ -750,7 +727,13 @@ impl Directory {
         action: &'static str,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        let mut client = self.pool.get().map_err(|e| failed(&self.name, "cannot connect", e))?;
+        let mut client = self.pool.get().map_err(|e| {
+            // The pool says only that it timed out; a connection of its own says why.
+            match connect(&self.url) {
+                Err(direct) => direct,
+                Ok(_) => failed(&self.name, "cannot connect", e),
+            }
+        })?;
         f(&mut client).map_err(|e| failed(&self.name, action, e))
     }
 
