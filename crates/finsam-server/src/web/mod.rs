@@ -171,11 +171,9 @@ fn shared_session(s: &Shared, directory: &finsam_store::pg::Directory, key: &str
         Ok(None) => {
             sessions.map.remove(key);
         }
-        // The database cannot be asked: what this instance knows stands for now.
-        Err(e) => {
-            tracing::warn!("a session could not be looked up: {e}");
-            return;
-        }
+        // The database cannot be asked: what this instance knows stands until the next
+        // recheck (not asked again at every request, each of which would wait for it).
+        Err(e) => tracing::warn!("a session could not be looked up: {e}"),
     }
     if sessions.checked.len() > 100_000 {
         sessions.checked.retain(|_, at| at.elapsed() < SESSION_RECHECK);
