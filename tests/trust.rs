@@ -484,3 +484,93 @@ fn a_bundle_never_writes_through_a_planted_symbolic_link() {
     assert_exit(&o, 2);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }
+
+/// A store of many förbund, as a national service's folder: a writer of one förbund's books
+/// reads only those (`Store::open_for`) and leaves the checkpoint where it was; what it records
+/// is what the whole books record; its reports are the whole view's; `audit verify` checks what
+/// it saved and notices a log that lost its tail behind it; and a runs file resealed without the
+/// key sends the writer back to the whole books, which save everything again.
+#[test]
+fn a_writer_of_one_forbunds_books_records_and_reports_as_the_whole_books() {
+    let dir = TempDir::new("one-forbund");
+    let store = dir.store();
+    assert_exit(&finsam(&store, &["init"], ""), 0);
+    let generated = finsam(&store, &["generate", "--forbund", "10", "--years", "2", "--seed", "4"], "");
+    assert_exit(&generated, 0);
+    let events = stdout(&generated);
+    assert_exit(&finsam(&store, &["record", "--as", "t", "--batch-size", "10000", "-"], &events), 0);
+    let cost = events
+        .lines()
+        .rfind(|l| l.contains("\"CostRecorded\"") && l.contains("\"sf-gen-003\""))
+        .expect("a cost of sf-gen-003");
+    let mut cost: serde_json::Value = serde_json::from_str(cost).unwrap();
+    cost["reference"] = "ett försenat kvitto".into();
+    cost["idempotency_key"] = "kvitto-1".into();
+    let cost = cost.to_string();
+    let checkpoint = std::fs::read(store.join("derived/checkpoint.json")).unwrap();
+    let runs = std::fs::read(store.join("derived/runs.json")).unwrap();
+    let head = head_seq(&store);
+    let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], &cost);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["recorded"][0]["seq"], head + 1, "{v}");
+    assert_eq!(std::fs::read(store.join("derived/checkpoint.json")).unwrap(), checkpoint, "the checkpoint stays");
+    assert_ne!(std::fs::read(store.join("derived/runs.json")).unwrap(), runs, "the runs file moves to the head");
+    // A retry is a duplicate, as for the whole books.
+    let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], &cost);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (v["recorded"][0]["seq"].clone(), v["recorded"][0]["duplicate"].clone()),
+        ((head + 1).into(), true.into())
+    );
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+    // The reports of one förbund, read apart, are the whole view's.
+    let reports = |store: &Path| -> Vec<String> {
+        let mut out = Vec::new();
+        for f in ["sf-gen-003", "sf-gen-007"] {
+            for args in [
+                vec!["budget", "--forbund", f, "--year", "2006", "--as-of", "2006-12-31"],
+                vec![
+                    "audit",
+                    "explain",
+                    "--forbund",
+                    f,
+                    "--account",
+                    "1930",
+                    "--as-of",
+                    "2006-12-31",
+                    "--format",
+                    "json",
+                ],
+                vec!["balances", "--forbund", f, "--as-of", "2006-06-30", "--format", "json"],
+            ] {
+                let o = finsam(store, &args, "");
+                assert_exit(&o, 0);
+                out.push(stdout(&o));
+            }
+        }
+        out
+    };
+    let apart = reports(&store);
+    let whole = TempDir::new("one-forbund-whole");
+    copy_tree(&store, &whole.0.join("store"));
+    std::fs::remove_dir_all(whole.0.join("store/derived")).unwrap();
+    assert_eq!(reports(&whole.0.join("store")), apart);
+    // A log that lost its last line behind the runs file's back.
+    let log = std::fs::read_to_string(store.join("log.jsonl")).unwrap();
+    let cut: String = log.lines().take(log.lines().count() - 1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(whole.0.join("store/log.jsonl"), &cut).unwrap();
+    copy_tree(&store.join("derived"), &whole.0.join("store/derived"));
+    let o = finsam(&whole.0.join("store"), &["audit", "verify"], "");
+    assert_exit(&o, 1);
+    assert!(stdout(&o).contains("the log lost events after that"), "{}", stdout(&o));
+    // The runs file resealed without the key: the whole books, which save everything again.
+    let path = store.join("derived/runs.json");
+    let (body, _) = split_sealed(&std::fs::read(&path).unwrap());
+    reseal(&path, &body, "sha256");
+    let o = finsam(&store, &["record", "--as", "kansli", "-"], &cost.replace("kvitto-1", "kvitto-2"));
+    assert_exit(&o, 0);
+    assert_ne!(std::fs::read(store.join("derived/checkpoint.json")).unwrap(), checkpoint, "the whole books saved");
+    assert_eq!(head_seq(&store), head + 2);
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+}

@@ -77,6 +77,29 @@ impl<'a> From<&'a View> for Books<'a> {
     }
 }
 
+impl<'a> From<&'a finsam_store::BooksOf> for Books<'a> {
+    fn from(b: &'a finsam_store::BooksOf) -> Books<'a> {
+        Books { head: b.head.seq, head_hash: &b.head.hash, projection: &b.projection }
+    }
+}
+
+/// The books a report of one förbund reads: that förbund's own (and those linked to it), or,
+/// for an id that is not a förbund's, the whole view (whose refusal lists the known ones).
+fn books_of(store: &Path, forbund: &str) -> Result<finsam_store::BooksOf, Failure> {
+    let books = match finsam_domain::Slug::parse(forbund) {
+        Ok(f) => finsam_store::open_books_of(store, &f)?,
+        Err(_) => whole_books(store)?,
+    };
+    Ok(books)
+}
+
+/// The whole view's books, as `books_of` gives them.
+fn whole_books(store: &Path) -> Result<finsam_store::BooksOf, Failure> {
+    let mut view = open_view(store)?;
+    let projection = std::mem::take(&mut view.projection);
+    Ok(finsam_store::BooksOf { head: view.head.clone(), projection, whole: true })
+}
+
 impl<'a> From<&'a finsam_store::Snapshot> for Books<'a> {
     fn from(s: &'a finsam_store::Snapshot) -> Books<'a> {
         Books { head: s.head.seq, head_hash: &s.head.hash, projection: &s.projection }
@@ -306,13 +329,17 @@ pub fn balances(
     let as_of = axes.as_of.unwrap_or_else(today);
     let fast = finsam_store::open_totals(store, wanted.as_ref())?
         .filter(|(head, _)| axes.known_at.is_none_or(|k| k == KnownAt::Seq(head.seq)));
-    // From the totals beside the checkpoint when they stand at the head, else from the view.
+    // From the totals beside the checkpoint when they stand at the head, else from the books:
+    // one förbund's own, or the whole view for all.
     enum Source {
         Totals(TotalsView),
-        View(Box<View>, At),
+        View(Box<finsam_store::BooksOf>, At),
     }
     let from_view = || -> Result<(u64, Source), Failure> {
-        let view = open_view(store)?;
+        let view = match &wanted {
+            Some(f) => books_of(store, f.as_str())?,
+            None => whole_books(store)?,
+        };
         let at = resolve(store, (&view).into(), &axes)?;
         Ok((view.head.seq, Source::View(Box::new(view), at)))
     };
@@ -526,8 +553,8 @@ pub fn render_balances(
 // --- budget ------------------------------------------------------------------------------------
 
 pub fn budget(store: &Path, forbund: &str, year: i32, axes: Axes, format: Format) -> Result<(), Failure> {
-    let view = open_view(store)?;
-    emit(&budget_out(store, (&view).into(), forbund, year, &axes, format)?);
+    let books = books_of(store, forbund)?;
+    emit(&budget_out(store, (&books).into(), forbund, year, &axes, format)?);
     Ok(())
 }
 
@@ -1152,8 +1179,8 @@ pub fn explain(
     chart: Option<&PathBuf>,
     format: Format,
 ) -> Result<(), Failure> {
-    let view = open_view(store)?;
-    emit(&explain_out(store, (&view).into(), forbund, account, &axes, chart, format)?);
+    let books = books_of(store, forbund)?;
+    emit(&explain_out(store, (&books).into(), forbund, account, &axes, chart, format)?);
     Ok(())
 }
 
@@ -1813,4 +1840,81 @@ pub fn voucher(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use finsam_domain::Event;
+    use finsam_store::Store;
+
+    /// A store of these events, its derived state saved.
+    fn store_of(name: &str, events: &[Event]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("finsam-books-of-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        finsam_store::init(&dir).unwrap();
+        let (mut store, _) = Store::open(&dir).unwrap();
+        for chunk in events.chunks(1000) {
+            let batch: Vec<(usize, Event)> = chunk.iter().cloned().enumerate().map(|(i, e)| (i + 1, e)).collect();
+            store.record(&batch, "test", None).unwrap();
+        }
+        assert!(store.save_checkpoint().unwrap());
+        dir
+    }
+
+    /// Every budget (each year, each format), the explanation of the bank and of the equity,
+    /// and the balances inside a year and at its end, as the books of one förbund give them
+    /// and as the whole view does.
+    fn reports(dir: &Path, books: Books<'_>, f: &Slug, years: &[i32]) -> Vec<String> {
+        let axes = Axes { as_of: NaiveDate::from_ymd_opt(2030, 12, 31), known_at: None };
+        let mut out = Vec::new();
+        for year in years {
+            for format in [Format::Table, Format::Json] {
+                out.push(budget_out(dir, books, f.as_str(), *year, &axes, format).unwrap_or_else(|e| e.message));
+            }
+        }
+        for account in ["1930", "2081"] {
+            out.push(
+                explain_out(dir, books, f.as_str(), account, &axes, None, Format::Json).unwrap_or_else(|e| e.message),
+            );
+        }
+        for as_of in [NaiveDate::from_ymd_opt(2024, 6, 30), axes.as_of] {
+            let axes = Axes { as_of, known_at: None };
+            out.push(balances_out(dir, books, f.as_str(), &axes, Format::Json).unwrap_or_else(|e| e.message));
+        }
+        out
+    }
+
+    #[test]
+    fn a_report_of_one_forbund_reads_its_own_books_and_shows_what_the_whole_view_shows() {
+        let mut generated = Vec::new();
+        finsam_generate::generate(&finsam_generate::Params { forbund: 5, years: 4, seed: 3 }, &mut |e| {
+            generated.push(e.clone())
+        });
+        // Random books of three förbund with mergers, transfers, takeovers and corrections of
+        // anything: the links between förbund.
+        let random = finsam_generate::random_history(11, 600);
+        for (name, events) in [("generated", generated), ("random", random)] {
+            let dir = store_of(name, &events);
+            let whole = finsam_store::open_view(&dir).unwrap();
+            let mut apart = 0;
+            for f in whole.projection.forbund.keys() {
+                let books = finsam_store::open_books_of_share(&dir, f, 1.0).unwrap();
+                assert!(!books.whole, "{name}: {f}'s books are read without the whole view");
+                assert_eq!(books.head, whole.head);
+                apart += usize::from(books.projection.forbund.len() < whole.projection.forbund.len());
+                let years: std::collections::BTreeSet<i32> = whole.projection.budgets.iter().map(|b| b.year).collect();
+                let years: Vec<i32> = years.into_iter().collect();
+                assert_eq!(
+                    reports(&dir, (&books).into(), f, &years),
+                    reports(&dir, (&whole).into(), f, &years),
+                    "{name}: {f}"
+                );
+            }
+            if name == "generated" {
+                assert!(apart > 0, "some förbund's books were read without the others'");
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }

@@ -1525,11 +1525,13 @@ fn record(
     strict: bool,
     format: Format,
 ) -> Result<(), Failure> {
-    let (mut store, report) = Store::open(dir)?;
-    store.stop_when(&STOP);
-    output::report_open(&report);
+    // The lock, then the batch: the writer opens only the books it touches (`open_for`).
+    let locked = Store::lock(dir)?;
     let input = read_input(file)?;
     let batch = parse_batch(&input).map_err(Failure::rejected)?;
+    let (mut store, report) = Store::open_locked_for(locked, &batch)?;
+    store.stop_when(&STOP);
+    output::report_open(&report);
     let warnings = advise(&store, &batch)?;
     let warning_text = |(line, w): &(usize, finsam_projections::advice::Warning)| {
         say(
@@ -1840,6 +1842,8 @@ fn main() -> ExitCode {
             Err(failure) => failure.exit(),
         };
     }
+    // A command's process ends with it: the books it read are left to the exit, not freed.
+    finsam_store::process_ends_with_command();
     // Only `record` writes what must never be half-acknowledged; every other command may stop
     // at once (what they write — derived state, a new empty store, an export — is replaced
     // whole or made again).

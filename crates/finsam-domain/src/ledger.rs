@@ -222,6 +222,31 @@ impl Ledger {
         Some(&self.runs[run - 1].1)
     }
 
+    /// Which förbund's books each seq is in, as runs: `(first seq of the run, förbund)`, in
+    /// seq order; a run lasts until the next one starts (the last one, until the head).
+    pub fn runs(&self) -> &[(u64, Slug)] {
+        &self.runs
+    }
+
+    /// Leaves out the events before `seq`: they are in the books of förbund this ledger does
+    /// not hold. A ledger of some förbund's books (see the store's `Store::open_for`) applies
+    /// their events with this before each run of them, then takes the whole log's runs and
+    /// head (`of_whole_log`).
+    pub fn skip_to(&mut self, seq: u64) {
+        assert!(seq > self.head, "a ledger only skips ahead");
+        self.head = seq - 1;
+    }
+
+    /// A ledger of some förbund's books takes the whole log's runs (whose books each seq is
+    /// in) and head: it then checks an event of those förbund — one that names no other, and
+    /// refers to no event of another — exactly as the ledger of the whole log does.
+    pub fn of_whole_log(&mut self, runs: Vec<(u64, Slug)>, head: u64) {
+        assert!(head >= self.head, "the whole log's head is at or after the last event applied");
+        assert!(runs.last().is_none_or(|(start, _)| *start <= head), "the runs end at the head");
+        self.runs = runs;
+        self.head = head;
+    }
+
     pub fn is_registered(&self, forbund: &Slug) -> bool {
         self.forbund.contains_key(forbund)
     }

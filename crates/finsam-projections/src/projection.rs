@@ -696,6 +696,16 @@ impl Projection {
     }
 
     /// Folds one event in. The ledger has accepted it: a broken assumption here is a bug.
+    /// Leaves out the events before `seq`: they are in the books of förbund this projection
+    /// does not show. A projection of some förbund's books (see the store's `open_view_of`)
+    /// applies their events with this before each run of them, and before the head; it shows
+    /// those förbund exactly as the whole projection does, and nothing else, so it is never
+    /// saved.
+    pub fn skip_to(&mut self, seq: u64) {
+        assert!(seq > self.head, "a projection only skips ahead");
+        self.head = seq - 1;
+    }
+
     pub fn apply(&mut self, r: Recorded<'_>) {
         assert_eq!(r.seq, self.head + 1, "the projection applies events in seq order without gaps");
         self.head = r.seq;

@@ -18,7 +18,7 @@ use finsam_projections::projection::PROJECTION_VERSION;
 use finsam_projections::totals::{Totals, TotalsView};
 use finsam_projections::Projection;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -79,7 +79,7 @@ const VOUCHERS_FILE: &str = "vouchers.bin";
 const CHUNK_BYTES: usize = 16 << 20;
 
 /// The version a checkpoint must carry to be trusted: the ledger's and the projection's.
-const CHECKPOINT_VERSION: u32 = (LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION) * 10 + 4;
+const CHECKPOINT_VERSION: u32 = (LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION) * 10 + 5;
 
 #[derive(Serialize)]
 struct CheckpointRef<'a> {
@@ -108,6 +108,11 @@ pub struct Position {
 pub struct Index {
     idempotency: BTreeMap<String, (u64, String)>,
     positions: BTreeMap<String, Position>,
+    /// The pairs of förbund one event's vouchers touched together (a merger, a transfer of
+    /// equity, a takeover, a dissolution into another, a correction of another's event), each
+    /// pair once, the lesser id first: whose books a report of one förbund must read (see
+    /// `ForbundRuns`).
+    links: BTreeSet<(String, String)>,
 }
 
 impl Index {
@@ -128,7 +133,21 @@ impl Index {
     /// Takes the next recorded envelope into the indexes. Returns the seq of an earlier event
     /// that used the same idempotency key, if one did (a log that holds such a pair was not
     /// written by finsam's rules: `audit verify` reports it).
-    pub fn add(&mut self, envelope: &Envelope) -> Option<u64> {
+    ///
+    /// `ledger` is the ledger the event is recorded in (before or after it: a correction's
+    /// link is to the förbund of the event it corrects, which never changes).
+    pub fn add(&mut self, envelope: &Envelope, ledger: &Ledger) -> Option<u64> {
+        let event = &envelope.event;
+        let named = event.forbund_named();
+        let corrected = match &event.kind {
+            finsam_domain::EventKind::EventCorrected { corrects, .. } => ledger.forbund_of(*corrects),
+            _ => None,
+        };
+        for other in named.into_iter().skip(1).chain(corrected).filter(|o| **o != event.forbund) {
+            let (a, b) = (event.forbund.as_str(), other.as_str());
+            let (a, b) = if a < b { (a, b) } else { (b, a) };
+            self.links.insert((a.to_string(), b.to_string()));
+        }
         let forbund = envelope.event.forbund.as_str();
         let position = match self.positions.get_mut(forbund) {
             Some(p) => p,
@@ -142,6 +161,11 @@ impl Index {
             self.idempotency.insert(key.to_string(), (envelope.seq, content_digest(&envelope.event)));
         }
         earlier
+    }
+
+    /// The pairs of förbund one event touched together (see the field).
+    pub fn links(&self) -> &BTreeSet<(String, String)> {
+        &self.links
     }
 
     /// Whether the indexes can stand for a log whose head is `seq`: every position and key
@@ -292,7 +316,69 @@ impl Derived {
             })();
             (checkpoint, totals.join().expect("writing the totals does not panic"))
         });
-        checkpoint.and(totals)
+        checkpoint.and(totals)?;
+        let runs = RunsRef {
+            version: CHECKPOINT_VERSION,
+            seq: head.seq,
+            hash: &head.hash,
+            log_len,
+            runs: ledger.runs(),
+            links: &index.links,
+            checkpoint_len: log_len,
+        };
+        write_runs(&self.dir.join(RUNS_FILE), key, &runs)
+    }
+
+    /// What a writer of some förbund's books saves (see `Store::open_for`): the starts of the
+    /// lines it appended, added to `lines.bin` when that file ends where `runs` does, then
+    /// `runs.json` for the new head, with the runs and links of the events appended. The
+    /// checkpoint, the vouchers and the totals stay as they were: the next whole open replays
+    /// what they lack. Returns the runs now saved.
+    pub fn save_runs(
+        &mut self,
+        runs: &ForbundRuns,
+        head: &Head,
+        log_len: u64,
+        appended: &[(u64, Slug, u64)],
+        links: &BTreeSet<(String, String)>,
+    ) -> std::io::Result<ForbundRuns> {
+        let Some(key) = self.key else {
+            return Err(std::io::Error::other("no key to seal the derived state with"));
+        };
+        crate::lines::append(&self.dir, runs.seq, appended.iter().map(|(_, _, start)| *start))?;
+        let mut next = ForbundRuns {
+            version: CHECKPOINT_VERSION,
+            seq: head.seq,
+            hash: head.hash.clone(),
+            log_len,
+            runs: runs.runs.clone(),
+            links: runs.links.union(links).cloned().collect(),
+            checkpoint_len: runs.checkpoint_len,
+        };
+        for (seq, forbund, _) in appended {
+            if next.runs.last().is_none_or(|(_, last)| last != forbund) {
+                next.runs.push((*seq, forbund.clone()));
+            }
+        }
+        let saved = RunsRef {
+            version: next.version,
+            seq: next.seq,
+            hash: &next.hash,
+            log_len,
+            runs: &next.runs,
+            links: &next.links,
+            checkpoint_len: next.checkpoint_len,
+        };
+        write_runs(&self.dir.join(RUNS_FILE), key, &saved)?;
+        Ok(next)
+    }
+
+    /// Whose books each seq is in and which förbund are linked, if the file carries this key's
+    /// seal and is of this version (whether it stands for the log is the caller's to check).
+    pub fn read_runs(&self) -> Option<ForbundRuns> {
+        let bytes = read_all(&self.dir.join(RUNS_FILE))?;
+        let runs: ForbundRuns = serde_json::from_slice(unseal(self.key?, &bytes)?).ok()?;
+        (runs.version == CHECKPOINT_VERSION).then_some(runs)
     }
 
     /// The totals, with the days of `only` (or of every förbund), if they carry this key's
@@ -321,6 +407,101 @@ fn check_seal(key: &Key, body: &[u8], trailer: &str) -> bool {
         (Some("hmac-sha256"), Some(seal), Some(len), None) => len == body.len().to_string() && key.verify(body, seal),
         _ => false,
     }
+}
+
+/// Whose books each seq of the log is in, and which förbund share books, stored beside the
+/// checkpoint and for the same seq: a report of one förbund reads these few kilobytes and then
+/// only the lines of that förbund and of those linked to it, never the checkpoint.
+pub(crate) const RUNS_FILE: &str = "runs.json";
+
+/// What `runs.json` holds (sealed like the checkpoint; see `read_runs`).
+#[derive(Serialize, Deserialize)]
+pub struct ForbundRuns {
+    version: u32,
+    pub seq: u64,
+    pub hash: String,
+    pub log_len: u64,
+    /// `(first seq of the run, förbund)`, in seq order (`Ledger::runs`).
+    pub runs: Vec<(u64, Slug)>,
+    /// The pairs of förbund one event touched together (`Index`'s links).
+    pub links: BTreeSet<(String, String)>,
+    /// The log's length at the last whole checkpoint: a writer of one förbund's books
+    /// updates only this file and `lines.bin`, so the checkpoint is as far behind as the log
+    /// is longer than this (see `Store::open_for`).
+    pub checkpoint_len: u64,
+}
+
+impl ForbundRuns {
+    /// The förbund whose books a report of `forbund` reads: it and every förbund linked to it,
+    /// directly or through others (a merger's förbund, both sides of a transfer). `None` when
+    /// the books have no such förbund.
+    pub fn linked_to(&self, forbund: &Slug) -> Option<BTreeSet<String>> {
+        if !self.runs.iter().any(|(_, f)| f == forbund) {
+            return None;
+        }
+        Some(self.linked_to_all(BTreeSet::from([forbund.to_string()])))
+    }
+
+    /// The förbund whose books hold event `seq`.
+    pub fn forbund_of(&self, seq: u64) -> Option<&Slug> {
+        if seq == 0 || seq > self.seq {
+            return None;
+        }
+        let run = self.runs.partition_point(|(start, _)| *start <= seq);
+        run.checked_sub(1).map(|r| &self.runs[r].1)
+    }
+
+    /// These förbund and every förbund linked to one of them, directly or through others.
+    pub fn linked_to_all(&self, mut found: BTreeSet<String>) -> BTreeSet<String> {
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for (a, b) in &self.links {
+                if found.contains(a) != found.contains(b) {
+                    found.insert(a.clone());
+                    found.insert(b.clone());
+                    grew = true;
+                }
+            }
+        }
+        found
+    }
+
+    /// The seqs of those förbund's books, as inclusive ranges in seq order (adjacent runs
+    /// joined).
+    pub fn ranges_of(&self, forbund: &BTreeSet<String>) -> Vec<(u64, u64)> {
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for (i, (start, f)) in self.runs.iter().enumerate() {
+            if !forbund.contains(f.as_str()) {
+                continue;
+            }
+            let end = self.runs.get(i + 1).map_or(self.seq, |(next, _)| next - 1);
+            match ranges.last_mut() {
+                Some(last) if last.1 + 1 == *start => last.1 = end,
+                _ => ranges.push((*start, end)),
+            }
+        }
+        ranges
+    }
+}
+
+#[derive(Serialize)]
+struct RunsRef<'a> {
+    version: u32,
+    seq: u64,
+    hash: &'a str,
+    log_len: u64,
+    runs: &'a [(u64, Slug)],
+    links: &'a BTreeSet<(String, String)>,
+    checkpoint_len: u64,
+}
+
+fn write_runs(path: &Path, key: &Key, runs: &RunsRef<'_>) -> std::io::Result<()> {
+    let body = serde_json::to_vec(runs)?;
+    replace_file(path, |out| {
+        out.write_all(&body)?;
+        writeln!(out, "\n{}", seal_line(key, &body))
+    })
 }
 
 /// The totals per förbund and day, stored beside the checkpoint and for the same seq, so that

@@ -29,8 +29,8 @@ pub use log::{FileLog, LogBackend, MemoryLog};
 pub use pg::PgLog;
 pub use scrub::{scrub, ScrubPoint};
 pub use store::{
-    init, open_totals, open_view, read_events, read_log, GroupRequest, OpenReport, Recorded, Snapshot, StopSwitch,
-    Store, View, MIRROR_FILE,
+    init, open_books_of, open_books_of_share, open_totals, open_view, process_ends_with_command, read_events, read_log,
+    BooksOf, GroupRequest, Locked, OpenReport, Recorded, Snapshot, StopSwitch, Store, View, MIRROR_FILE,
 };
 pub use verify::{verify, Digest, VerifyReport};
 

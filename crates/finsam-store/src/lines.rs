@@ -11,7 +11,7 @@ use crate::index::{open_regular, replace_file};
 use crate::log::Decoded;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 pub(crate) const LINES_FILE: &str = "lines.bin";
@@ -99,6 +99,70 @@ pub(crate) fn by_offsets(log: &Path, derived: &Path, seqs: &[u64]) -> Option<Vec
         whole.ok()??;
     }
     seqs.iter().map(|seq| found.remove(seq)).collect()
+}
+
+/// Adds the starts of the lines after `seq` to `lines.bin`, synced, when the file ends at line
+/// `seq`; otherwise leaves it as it is (a hint that stops short is read on from, or not used).
+pub(crate) fn append(derived: &Path, seq: u64, starts: impl Iterator<Item = u64>) -> std::io::Result<()> {
+    let path = derived.join(LINES_FILE);
+    let mut file = match std::fs::OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW).open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if file.metadata()?.len() != seq * 8 {
+        return Ok(());
+    }
+    let bytes: Vec<u8> = starts.flat_map(u64::to_le_bytes).collect();
+    file.write_all(&bytes)?;
+    file.sync_data()
+}
+
+/// The envelopes of these inclusive seq ranges, in order, each range read in one piece where
+/// `lines.bin` says it starts and ends. `None` when the file is missing or does not reach that
+/// far, or any line read is not the one expected there: each must open (its own hash, the
+/// canonical line rule), carry the next seq, and name the line before it in its range as its
+/// `prev_hash`.
+pub(crate) fn ranges(log: &Path, derived: &Path, ranges: &[(u64, u64)]) -> Option<Vec<Envelope>> {
+    let hint = open_regular(&derived.join(LINES_FILE), 1 << 33).ok()?;
+    let known = hint.metadata().ok()?.len() / 8;
+    let file = std::fs::File::open(log).ok()?;
+    let log_len = file.metadata().ok()?.len();
+    let start_of = |seq: u64| -> Option<u64> {
+        let mut bytes = [0u8; 8];
+        hint.read_exact_at(&mut bytes, (seq - 1) * 8).ok()?;
+        Some(u64::from_le_bytes(bytes))
+    };
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    for &(first, last) in ranges {
+        if first == 0 || last < first || last > known {
+            return None;
+        }
+        let start = start_of(first)?;
+        let end = if last == known { log_len } else { start_of(last + 1)? };
+        buf.resize(usize::try_from(end.checked_sub(start)?).ok()?, 0);
+        file.read_exact_at(&mut buf, start).ok()?;
+        let mut expected = first;
+        let mut prev: Option<String> = None;
+        for line in buf.split_inclusive(|b| *b == b'\n') {
+            if expected > last {
+                // Past the range: only the last range may run on to the log's end.
+                break;
+            }
+            let envelope = Envelope::open(line.strip_suffix(b"\n")?).ok()?;
+            if envelope.seq != expected || prev.as_ref().is_some_and(|p| *p != envelope.prev_hash) {
+                return None;
+            }
+            prev = Some(envelope.hash.clone());
+            expected += 1;
+            out.push(envelope);
+        }
+        if expected != last + 1 {
+            return None;
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -3,19 +3,19 @@
 
 use crate::envelope::{content_digest, Envelope, Head};
 use crate::error::StoreError;
-use crate::index::{Derived, Index};
+use crate::index::{Derived, ForbundRuns, Index};
 use crate::log::{scan_file, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch};
 use finsam_domain::Slug;
 use finsam_domain::{Event, Ledger, Rejection, Rule};
 use finsam_projections::projection::Recorded as RecordedEvent;
 use finsam_projections::totals::TotalsView;
 use finsam_projections::Projection;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 pub const LOG_FILE: &str = "log.jsonl";
 pub const LOCK_FILE: &str = "LOCK";
@@ -69,17 +69,15 @@ pub struct OpenReport {
 
 pub struct Store<B: LogBackend> {
     backend: B,
-    ledger: Ledger,
-    projection: Projection,
-    index: Index,
+    books: Books,
     /// Where the checkpoint is saved; `None` for the twin, or when derived state cannot be kept.
     derived: Option<Derived>,
     log_len: u64,
-    /// Where each line of the log starts (`lines.bin`, saved with the checkpoint); `None` when
-    /// not known for every line (then it is not saved).
-    line_starts: Option<Vec<u64>>,
     /// True when events were recorded since the last checkpoint was saved.
     checkpoint_behind: bool,
+    /// For a writer of some förbund's books (`open_for`): the runs it started from and the
+    /// lines it appended since, which is all it saves.
+    partial: Option<Partial>,
     /// Thrown (by a signal handler) to ask the store to write nothing more: checked before
     /// every append, never during one.
     stop: Option<&'static StopSwitch>,
@@ -88,6 +86,47 @@ pub struct Store<B: LogBackend> {
     /// Set when a group commit's write failed after its batches were taken into the ledger:
     /// the books in memory are ahead of the log, so the store writes nothing more (reopen it).
     poisoned: Option<String>,
+}
+
+/// A writer's books in memory: the ledger, the projection, the index and, when known for
+/// every line, where each line of the log starts (`lines.bin`, saved with the checkpoint).
+struct Books {
+    ledger: Ledger,
+    projection: Projection,
+    index: Index,
+    line_starts: Option<Vec<u64>>,
+}
+
+/// Set by a process that ends when its command does (the CLI), never by the service: then a
+/// store or a view that is dropped does not free its books one allocation at a time (80 ms at
+/// a million events); the operating system takes the memory back whole when the process exits.
+static ENDS_WITH_COMMAND: AtomicBool = AtomicBool::new(false);
+
+/// Says that this process ends when its command does (see `ENDS_WITH_COMMAND`).
+pub fn process_ends_with_command() {
+    ENDS_WITH_COMMAND.store(true, Ordering::Relaxed);
+}
+
+/// The books of a store or a view that is being dropped: freed, or left to the process's exit.
+fn let_go(ledger: &mut Ledger, projection: &mut Projection, index: &mut Index) {
+    if ENDS_WITH_COMMAND.load(Ordering::Relaxed) {
+        std::mem::forget((std::mem::take(ledger), std::mem::take(projection), std::mem::take(index)));
+    }
+}
+
+impl Drop for Books {
+    fn drop(&mut self) {
+        let_go(&mut self.ledger, &mut self.projection, &mut self.index);
+        if ENDS_WITH_COMMAND.load(Ordering::Relaxed) {
+            std::mem::forget(self.line_starts.take());
+        }
+    }
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        let_go(&mut self.ledger, &mut self.projection, &mut self.index);
+    }
 }
 
 /// The open, locked `LOCK` file. It names the process that holds it while it is held; when the
@@ -281,7 +320,12 @@ fn catch_up(log: &Path, derived: Option<&mut Derived>, rebuild: bool, writer: bo
     let mut line_starts = match (offset, derived_dir) {
         _ if !writer => None,
         (0, _) => Some(Vec::new()),
-        (_, Some(d)) => crate::lines::load(&d).filter(|s| s.len() as u64 == head.seq),
+        // A hint that goes on past the checkpoint (a writer of one förbund's books added to
+        // it) is cut there: the tail's starts are taken as its lines are read.
+        (_, Some(d)) => crate::lines::load(&d).filter(|s| s.len() as u64 >= head.seq).map(|mut s| {
+            s.truncate(head.seq as usize);
+            s
+        }),
         _ => None,
     };
     let mut line_start = offset;
@@ -320,7 +364,7 @@ fn take_in(
     })?;
     ledger.apply(&envelope.event);
     projection.apply(recorded(envelope));
-    index.add(envelope);
+    index.add(envelope, ledger);
     Ok(())
 }
 
@@ -426,6 +470,171 @@ pub fn open_view(dir: &Path) -> Result<View, StoreError> {
     Ok(View { head: c.end.head, ledger: c.ledger, projection: c.projection, index: c.index })
 }
 
+/// The writer lock of a store, taken before its batch is read (`Store::lock`).
+pub struct Locked {
+    dir: PathBuf,
+    lock: WriterLock,
+}
+
+/// A writer of some förbund's books (`Store::open_for`): the runs file it started from (then
+/// the one it last saved), and the lines it appended since: (seq, förbund, where it starts).
+struct Partial {
+    runs: ForbundRuns,
+    appended: Vec<(u64, Slug, u64)>,
+}
+
+/// An instance's copy of a database's log is written only through the database: an event
+/// recorded in the folder alone would be in no other instance's books.
+fn refuse_instance_copy(dir: &Path) -> Result<(), StoreError> {
+    match std::fs::read_to_string(dir.join(MIRROR_FILE)) {
+        Ok(database) => Err(StoreError::Refused(format!(
+            "{} is an instance's copy of the log in {}: record through the service (finsam serve --database), not in the folder",
+            dir.display(),
+            database.trim()
+        ))),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The largest part of the log's events a writer reads apart (`open_for`); above it, the
+/// checkpoint is the cheaper way to the books.
+pub const PARTIAL_SHARE_MAX: f64 = 0.125;
+
+/// How far (in bytes of the log) the checkpoint may fall behind before a writer of one
+/// förbund's books opens the whole books instead, and so saves them.
+pub const PARTIAL_TAIL_MAX: u64 = 16 << 20;
+
+/// The books `batch` touches (see `Store::open_for`), if they can be read apart.
+fn books_for(dir: &Path, log: &Path, batch: &[(usize, Event)], share: f64) -> Option<(Books, ForbundRuns, Derived)> {
+    let key = crate::key::machine_key().ok()?;
+    let derived_dir = dir.join(DERIVED_DIR);
+    if !std::fs::symlink_metadata(&derived_dir).ok()?.is_dir() {
+        return None;
+    }
+    let derived = Derived::new(derived_dir, Some(key));
+    let runs = derived.read_runs()?;
+    if runs.log_len.checked_sub(runs.checkpoint_len)? > PARTIAL_TAIL_MAX || !stands_for_whole_log(log, &runs) {
+        return None;
+    }
+    let mut needed = BTreeSet::new();
+    for (_, event) in batch {
+        if matches!(event.kind, finsam_domain::EventKind::ForbundRegistered { .. }) {
+            return None;
+        }
+        for f in event.forbund_named() {
+            runs.runs.iter().any(|(_, known)| known == f).then_some(())?;
+            needed.insert(f.to_string());
+        }
+        let referred: Vec<u64> = match &event.kind {
+            finsam_domain::EventKind::EventCorrected { corrects, .. } => vec![*corrects],
+            finsam_domain::EventKind::UnderlagAttached { of, .. } => of.clone(),
+            _ => Vec::new(),
+        };
+        for seq in referred {
+            needed.insert(runs.forbund_of(seq)?.to_string());
+        }
+    }
+    let linked = runs.linked_to_all(needed);
+    let ranges = runs.ranges_of(&linked);
+    if !small_part(&ranges, runs.seq, share) {
+        return None;
+    }
+    let envelopes = crate::lines::ranges(log, derived.dir(), &ranges)?;
+    let (mut ledger, mut projection, mut index) = (Ledger::new(), Projection::new(), Index::new());
+    for e in &envelopes {
+        if e.seq != ledger.head() + 1 {
+            ledger.skip_to(e.seq);
+            projection.skip_to(e.seq);
+        }
+        ledger.apply(&e.event);
+        projection.apply(recorded(e));
+        index.add(e, &ledger);
+    }
+    ledger.of_whole_log(runs.runs.clone(), runs.seq);
+    if projection.head < runs.seq {
+        projection.skip_to(runs.seq + 1);
+    }
+    Some((Books { ledger, projection, index, line_starts: None }, runs, derived))
+}
+
+/// Whether these seq ranges hold at most `share` of the log's `head` events. Reading lines
+/// costs several times what reading the checkpoint does, event for event: worth it only for a
+/// small part of the log (a store of one förbund, or of förbund that merged, reads its whole
+/// books from the checkpoint).
+fn small_part(ranges: &[(u64, u64)], head: u64, share: f64) -> bool {
+    let events: u64 = ranges.iter().map(|(first, last)| last - first + 1).sum();
+    events as f64 <= head as f64 * share
+}
+
+/// Whether the runs file stands for exactly the whole log: its length, and its last line.
+fn stands_for_whole_log(log: &Path, runs: &ForbundRuns) -> bool {
+    std::fs::metadata(log).is_ok_and(|m| m.len() == runs.log_len)
+        && (runs.seq == 0
+            || line_ending_at(log, runs.log_len).is_some_and(|e| e.seq == runs.seq && e.hash == runs.hash))
+}
+
+/// The books of one förbund, as a report of that förbund reads them (see `open_books_of`).
+pub struct BooksOf {
+    pub head: Head,
+    /// The projection of the förbund asked for and of those linked to it (the whole
+    /// projection when `whole`): it shows them exactly as the whole projection does.
+    pub projection: Projection,
+    /// True when the whole log's books were read (there was no shorter way).
+    pub whole: bool,
+}
+
+impl Drop for BooksOf {
+    fn drop(&mut self) {
+        let_go(&mut Ledger::new(), &mut self.projection, &mut Index::new());
+    }
+}
+
+/// Opens the books a report of one förbund needs: only the lines of that förbund and of the
+/// förbund linked to it (a merger, a transfer of equity), found through `runs.json` and
+/// `lines.bin` and folded into a projection of their own, so that the cost follows that
+/// förbund's history and not the whole log's. `runs.json` is used only when it carries this
+/// user's seal and stands for exactly the whole log (its length and last line match); every
+/// line read must open and follow the one before it in its run. Otherwise, and for a förbund
+/// the books do not have, this is `open_view`. Takes no lock and never writes.
+pub fn open_books_of(dir: &Path, forbund: &Slug) -> Result<BooksOf, StoreError> {
+    open_books_of_share(dir, forbund, PARTIAL_SHARE_MAX)
+}
+
+/// `open_books_of`, with the books apart when they hold at most `share` of the log's events
+/// (above `PARTIAL_SHARE_MAX` the checkpoint is the cheaper way; the tests take any share).
+pub fn open_books_of_share(dir: &Path, forbund: &Slug, share: f64) -> Result<BooksOf, StoreError> {
+    let log = log_path(dir)?;
+    if let Some(books) = derived_for_reading(dir).and_then(|d| books_of(&log, &d, forbund, share)) {
+        return Ok(books);
+    }
+    let mut view = open_view(dir)?;
+    let projection = std::mem::take(&mut view.projection);
+    Ok(BooksOf { head: view.head.clone(), projection, whole: true })
+}
+
+fn books_of(log: &Path, derived: &Derived, forbund: &Slug, share: f64) -> Option<BooksOf> {
+    let runs = derived.read_runs()?;
+    if !stands_for_whole_log(log, &runs) {
+        return None;
+    }
+    let ranges = runs.ranges_of(&runs.linked_to(forbund)?);
+    if !small_part(&ranges, runs.seq, share) {
+        return None;
+    }
+    let envelopes = crate::lines::ranges(log, derived.dir(), &ranges)?;
+    let mut projection = Projection::new();
+    for e in &envelopes {
+        if e.seq != projection.head + 1 {
+            projection.skip_to(e.seq);
+        }
+        projection.apply(recorded(e));
+    }
+    if projection.head < runs.seq {
+        projection.skip_to(runs.seq + 1);
+    }
+    Some(BooksOf { head: Head { seq: runs.seq, hash: runs.hash }, projection, whole: false })
+}
+
 /// The totals behind the balances, as known at the log's head, read from `derived/` alone:
 /// when the totals there carry this user's seal and stand for exactly the whole log (its
 /// length and last line match; nothing newer, no torn tail). Otherwise `None`, and the caller
@@ -452,26 +661,91 @@ impl Store<FileLog> {
     /// Opens the store in `dir` as its one writer: takes the lock, cuts a torn tail, and
     /// catches the derived state up with the log (from the checkpoint, or from the start).
     pub fn open(dir: &Path) -> Result<(Store<FileLog>, OpenReport), StoreError> {
-        // An instance's copy of a database's log is written only through the database: an
-        // event recorded here alone would be in no other instance's books.
-        if let Ok(database) = std::fs::read_to_string(dir.join(MIRROR_FILE)) {
-            return Err(StoreError::Refused(format!(
-                "{} is an instance's copy of the log in {}: record through the service (finsam serve --database), not in the folder",
-                dir.display(),
-                database.trim()
-            )));
-        }
-        Store::open_with(dir, false)
+        refuse_instance_copy(dir)?;
+        Store::open_with(dir, false, None)
     }
 
     /// Opens the store and rebuilds all derived state from the log.
     pub fn reindex(dir: &Path) -> Result<(Store<FileLog>, OpenReport), StoreError> {
-        Store::open_with(dir, true)
+        Store::open_with(dir, true, None)
     }
 
-    fn open_with(dir: &Path, rebuild: bool) -> Result<(Store<FileLog>, OpenReport), StoreError> {
+    /// Opens the store to record `batch` with only the books it touches: the lines of the
+    /// förbund its events name or refer to, and of those linked to them, read through
+    /// `runs.json` and `lines.bin` and folded into a ledger and a projection of their own
+    /// (`Ledger::of_whole_log`), so that opening costs what those förbund's history costs, not
+    /// the whole log's. Such a writer checks and records exactly as one with the whole books
+    /// (a property test holds this), and saves only `runs.json` and `lines.bin`: the checkpoint
+    /// falls behind by what it records, and the next whole open replays that. The whole books
+    /// are opened instead (`open`) when the runs file is not sealed or does not stand for the
+    /// whole log, when the checkpoint is more than `PARTIAL_TAIL_MAX` bytes behind (that open
+    /// saves it), when an event registers a förbund, names one the books do not have or refers
+    /// to an event the log does not have, and when a line read is not the one expected.
+    pub fn open_for(dir: &Path, batch: &[(usize, Event)]) -> Result<(Store<FileLog>, OpenReport), StoreError> {
+        Store::open_locked_for(Store::lock(dir)?, batch)
+    }
+
+    /// Takes the writer lock of the store in `dir`, to open it with `open_locked_for` once
+    /// the batch is read (a writer holds the lock while it reads its input, as it always has).
+    pub fn lock(dir: &Path) -> Result<Locked, StoreError> {
+        refuse_instance_copy(dir)?;
+        log_path(dir)?;
+        Ok(Locked { dir: dir.to_path_buf(), lock: WriterLock(take_lock(dir)?) })
+    }
+
+    /// `open_for`, under a lock already taken.
+    pub fn open_locked_for(
+        locked: Locked,
+        batch: &[(usize, Event)],
+    ) -> Result<(Store<FileLog>, OpenReport), StoreError> {
+        Store::open_locked_for_share(locked, batch, PARTIAL_SHARE_MAX)
+    }
+
+    /// `open_locked_for`, with the books apart when they hold at most `share` of the log's
+    /// events (the tests take any share, to try the books apart on small logs).
+    fn open_locked_for_share(
+        locked: Locked,
+        batch: &[(usize, Event)],
+        share: f64,
+    ) -> Result<(Store<FileLog>, OpenReport), StoreError> {
+        let Locked { dir, lock } = locked;
+        let dir = dir.as_path();
         let log = log_path(dir)?;
-        let lock = take_lock(dir)?;
+        let Some((books, runs, derived)) = books_for(dir, &log, batch, share) else {
+            return Store::open_with(dir, false, Some(lock));
+        };
+        let end =
+            ScanEnd { head: Head { seq: runs.seq, hash: runs.hash.clone() }, valid_len: runs.log_len, torn_bytes: 0 };
+        let backend = FileLog::open_for_append(&log, &end)?;
+        let store = Store {
+            backend,
+            books,
+            derived: Some(derived),
+            log_len: runs.log_len,
+            checkpoint_behind: false,
+            partial: Some(Partial { runs, appended: Vec::new() }),
+            stop: None,
+            _lock: Some(lock),
+            poisoned: None,
+        };
+        Ok((store, OpenReport::default()))
+    }
+
+    /// Whether this writer holds only some förbund's books (see `open_for`).
+    pub fn holds_some_books(&self) -> bool {
+        self.partial.is_some()
+    }
+
+    fn open_with(
+        dir: &Path,
+        rebuild: bool,
+        lock: Option<WriterLock>,
+    ) -> Result<(Store<FileLog>, OpenReport), StoreError> {
+        let log = log_path(dir)?;
+        let lock = match lock {
+            Some(lock) => lock,
+            None => WriterLock(take_lock(dir)?),
+        };
         let mut report = OpenReport::default();
         let mut derived = open_derived_for_writing(dir, rebuild, &mut report);
         let mut c = catch_up(&log, derived.as_mut(), rebuild, true)?;
@@ -484,15 +758,13 @@ impl Store<FileLog> {
         let backend = FileLog::open_for_append(&log, &c.end)?;
         let mut store = Store {
             backend,
-            ledger: c.ledger,
-            projection: c.projection,
-            index: c.index,
+            books: Books { ledger: c.ledger, projection: c.projection, index: c.index, line_starts: c.line_starts },
             derived,
             log_len: c.end.valid_len,
-            line_starts: c.line_starts,
             checkpoint_behind: c.report.events_replayed > 0 || c.report.derived_rebuilt,
+            partial: None,
             stop: None,
-            _lock: Some(WriterLock(lock)),
+            _lock: Some(lock),
             poisoned: None,
         };
         // Saving what was replayed is worth it but never required: the log is the record.
@@ -524,13 +796,11 @@ impl Store<FileLog> {
     pub fn map_log<G: crate::log::LogFile>(self, wrap: impl FnOnce(File) -> G) -> Store<FileLog<G>> {
         Store {
             backend: self.backend.map_file(wrap),
-            ledger: self.ledger,
-            projection: self.projection,
-            line_starts: self.line_starts,
-            index: self.index,
+            books: self.books,
             derived: self.derived,
             log_len: self.log_len,
             checkpoint_behind: self.checkpoint_behind,
+            partial: self.partial,
             stop: self.stop,
             _lock: self._lock,
             poisoned: None,
@@ -549,7 +819,7 @@ impl Store<FileLog> {
         if log_path(dir).is_err() {
             init(dir)?;
         }
-        let (mut store, mut report) = Store::open_with(dir, false)?;
+        let (mut store, mut report) = Store::open_with(dir, false, None)?;
         let mut upstream = crate::pg::PgLog::open(url)?;
         let mirror = dir.join(MIRROR_FILE);
         if !mirror.exists() {
@@ -636,13 +906,11 @@ impl Store<crate::pg::PgLog> {
         };
         let store = Store {
             backend,
-            ledger,
-            projection,
-            index,
+            books: Books { ledger, projection, index, line_starts: None },
             derived: None,
             log_len: end.valid_len,
-            line_starts: None,
             checkpoint_behind: false,
+            partial: None,
             stop: None,
             _lock: None,
             poisoned: None,
@@ -661,13 +929,16 @@ impl Store<MemoryLog> {
     pub fn in_memory() -> Store<MemoryLog> {
         Store {
             backend: MemoryLog::new(),
-            ledger: Ledger::new(),
-            projection: Projection::new(),
-            index: Index::new(),
+            books: Books {
+                ledger: Ledger::new(),
+                projection: Projection::new(),
+                index: Index::new(),
+                line_starts: Some(Vec::new()),
+            },
             derived: None,
             log_len: 0,
-            line_starts: Some(Vec::new()),
             checkpoint_behind: false,
+            partial: None,
             stop: None,
             _lock: None,
             poisoned: None,
@@ -692,15 +963,15 @@ impl<B: LogBackend> Store<B> {
     }
 
     pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+        &self.books.ledger
     }
 
     pub fn projection(&self) -> &Projection {
-        &self.projection
+        &self.books.projection
     }
 
     pub fn index(&self) -> &Index {
-        &self.index
+        &self.books.index
     }
 
     pub fn read(
@@ -726,9 +997,14 @@ impl<B: LogBackend> Store<B> {
         }
         self.take_newer(true)?;
         let head = self.backend.head().clone();
-        let mut next = self.ledger.clone();
+        // Checked and applied in place (a copy of the ledger costs as much as the ledger is
+        // big): a refused batch leaves it as it was; a batch that passes but cannot be written
+        // leaves the books ahead of the log, and the store writes nothing more.
+        let mut ledger = std::mem::take(&mut self.books.ledger);
         let request = GroupRequest { batch, actor, expect_head, expect_versions: &[], user: None };
-        let p = match self.prepare(&mut next, &head, &HashMap::new(), &HashMap::new(), &request) {
+        let prepared = self.prepare(&mut ledger, &head, &HashMap::new(), &HashMap::new(), &request);
+        self.books.ledger = ledger;
+        let p = match prepared {
             Ok(p) if !p.fresh.is_empty() => p,
             Ok(p) => {
                 self.backend.unlock();
@@ -740,7 +1016,10 @@ impl<B: LogBackend> Store<B> {
             }
         };
         let sealed = seal(&head, p.fresh, actor.trim());
-        self.append_sealed(head.seq, sealed, Some(next), true)?;
+        if let Err(e) = self.append_sealed(head.seq, sealed, true) {
+            self.poisoned = Some(format!("a batch could not be written ({e}); reopen the store"));
+            return Err(e);
+        }
         Ok(p.outcome)
     }
 
@@ -806,7 +1085,7 @@ impl<B: LogBackend> Store<B> {
         let mut versions: HashMap<String, u64> = HashMap::new();
         let mut results = Vec::with_capacity(requests.len());
         let mut sealed: Vec<SealedBatch> = Vec::new();
-        let mut ledger = std::mem::take(&mut self.ledger);
+        let mut ledger = std::mem::take(&mut self.books.ledger);
         for r in requests {
             match self.prepare(&mut ledger, &head, &keys, &versions, r) {
                 Ok(p) => {
@@ -824,7 +1103,7 @@ impl<B: LogBackend> Store<B> {
                 Err(e) => results.push(Err(e)),
             }
         }
-        self.ledger = ledger;
+        self.books.ledger = ledger;
         if sealed.is_empty() {
             self.backend.unlock();
             return (results, newer);
@@ -836,7 +1115,7 @@ impl<B: LogBackend> Store<B> {
         }
         let appended = before_write(&results)
             .map_err(|why| StoreError::Refused(format!("the line before the write failed: {why}")))
-            .and_then(|()| self.append_sealed(start.seq, all, None, durable));
+            .and_then(|()| self.append_sealed(start.seq, all, durable));
         match appended {
             Ok(envelopes) => (results, newer.into_iter().chain(envelopes).collect()),
             Err(e) => {
@@ -850,13 +1129,12 @@ impl<B: LogBackend> Store<B> {
         }
     }
 
-    /// Appends sealed envelopes durably and takes them into the ledger (`next`, already checked
-    /// and applied; `None` when the ledger was updated in place), the projection and the index.
+    /// Appends sealed envelopes durably and takes them into the projection and the index (the
+    /// ledger has taken them already: checked and applied).
     fn append_sealed(
         &mut self,
         expected: u64,
         sealed: SealedBatch,
-        next: Option<Ledger>,
         durable: bool,
     ) -> Result<Vec<Envelope>, StoreError> {
         // The last moment to stop: after this the batch is either durable (and acknowledged)
@@ -872,20 +1150,20 @@ impl<B: LogBackend> Store<B> {
             s.end_append();
         }
         appended?;
-        if let Some(starts) = self.line_starts.as_mut() {
-            let mut start = self.log_len;
-            for line in sealed.text.split_inclusive('\n') {
+        let mut start = self.log_len;
+        for (line, envelope) in sealed.text.split_inclusive('\n').zip(&sealed.envelopes) {
+            if let Some(starts) = self.books.line_starts.as_mut() {
                 starts.push(start);
-                start += line.len() as u64;
             }
+            if let Some(partial) = self.partial.as_mut() {
+                partial.appended.push((envelope.seq, envelope.event.forbund.clone(), start));
+            }
+            start += line.len() as u64;
         }
         self.log_len += sealed.text.len() as u64;
-        if let Some(next) = next {
-            self.ledger = next;
-        }
         for envelope in &sealed.envelopes {
-            self.projection.apply(recorded(envelope));
-            self.index.add(envelope);
+            self.books.projection.apply(recorded(envelope));
+            self.books.index.add(envelope, &self.books.ledger);
         }
         self.checkpoint_behind = true;
         Ok(sealed.envelopes)
@@ -901,19 +1179,19 @@ impl<B: LogBackend> Store<B> {
             false => self.backend.newer(&mut |e, bytes| newer.push((e, bytes))),
         };
         for (e, bytes) in &newer {
-            if let Some(starts) = self.line_starts.as_mut() {
+            if let Some(starts) = self.books.line_starts.as_mut() {
                 starts.push(self.log_len);
             }
             self.log_len += bytes;
-            if let Err(r) = self.ledger.check(&e.event) {
+            if let Err(r) = self.books.ledger.check(&e.event) {
                 self.backend.unlock();
                 let reason = format!("event {} in the log breaks a ledger rule: {r}", e.seq);
                 self.poisoned = Some(reason.clone());
                 return Err(StoreError::Poisoned { reason });
             }
-            self.ledger.apply(&e.event);
-            self.projection.apply(recorded(e));
-            self.index.add(e);
+            self.books.ledger.apply(&e.event);
+            self.books.projection.apply(recorded(e));
+            self.books.index.add(e, &self.books.ledger);
         }
         if !newer.is_empty() {
             self.checkpoint_behind = true;
@@ -949,7 +1227,7 @@ impl<B: LogBackend> Store<B> {
             }
         }
         for (forbund, expected) in expect_versions {
-            let actual = versions.get(forbund).copied().unwrap_or_else(|| self.index.position(forbund).last_seq);
+            let actual = versions.get(forbund).copied().unwrap_or_else(|| self.books.index.position(forbund).last_seq);
             if actual != *expected {
                 return Err(StoreError::VersionMoved { forbund: forbund.clone(), expected: *expected, actual });
             }
@@ -1008,7 +1286,7 @@ impl<B: LogBackend> Store<B> {
                     .get(&scoped)
                     .or_else(|| pending.get(&scoped))
                     .cloned()
-                    .or_else(|| self.index.idempotency(&scoped).cloned());
+                    .or_else(|| self.books.index.idempotency(&scoped).cloned());
                 if let Some((seq, earlier_digest)) = earlier {
                     if earlier_digest == digest {
                         outcome.push(Recorded { line: *line, seq, duplicate: true });
@@ -1051,14 +1329,14 @@ impl<B: LogBackend> Store<B> {
     /// The seq of the event a förbund recorded with an idempotency key, whatever its content:
     /// how an import knows that a bank payment or a voucher of a file was brought in before.
     pub fn recorded_with_key(&self, forbund: &finsam_domain::Slug, key: &str) -> Option<u64> {
-        self.index.idempotency(&crate::index::scoped_key(forbund, key)).map(|(seq, _)| *seq)
+        self.books.index.idempotency(&crate::index::scoped_key(forbund, key)).map(|(seq, _)| *seq)
     }
 
     /// The seq of an event already in the log under this event's idempotency key with the same
     /// content: recording it again is a no-op (and warns about nothing, since it changes nothing).
     pub fn already_recorded(&self, event: &Event) -> Option<u64> {
         let key = event.idempotency_key.as_deref()?;
-        let (seq, digest) = self.index.idempotency(&crate::index::scoped_key(&event.forbund, key))?;
+        let (seq, digest) = self.books.index.idempotency(&crate::index::scoped_key(&event.forbund, key))?;
         (*digest == content_digest(event)).then_some(*seq)
     }
 
@@ -1068,9 +1346,9 @@ impl<B: LogBackend> Store<B> {
     pub fn check(&self, batch: &[(usize, Event)], user: Option<&crate::access::User>) -> Result<(), StoreError> {
         for (line, event) in batch {
             if let Some(user) = user {
-                authorise(&self.ledger, user, *line, event)?;
+                authorise(&self.books.ledger, user, *line, event)?;
             }
-            self.ledger.check(event).map_err(|r| StoreError::Rejected(r.at_line(*line)))?;
+            self.books.ledger.check(event).map_err(|r| StoreError::Rejected(r.at_line(*line)))?;
         }
         Ok(())
     }
@@ -1098,9 +1376,24 @@ impl<B: LogBackend> Store<B> {
         let Some(derived) = self.derived.as_mut() else {
             return Ok(false);
         };
+        if let Some(partial) = self.partial.as_mut() {
+            let saved = derived
+                .save_runs(
+                    &partial.runs,
+                    self.backend.head(),
+                    self.log_len,
+                    &partial.appended,
+                    self.books.index.links(),
+                )
+                .map_err(|e| StoreError::io(derived.dir(), "save the derived state (the log is unaffected) in", e))?;
+            partial.runs = saved;
+            partial.appended.clear();
+            self.checkpoint_behind = false;
+            return Ok(true);
+        }
         derived
-            .save(self.backend.head(), self.log_len, &self.ledger, &self.projection, &self.index)
-            .and_then(|()| match &self.line_starts {
+            .save(self.backend.head(), self.log_len, &self.books.ledger, &self.books.projection, &self.books.index)
+            .and_then(|()| match &self.books.line_starts {
                 Some(starts) if starts.len() as u64 == self.backend.head().seq => {
                     crate::lines::save(derived.dir(), starts)
                 }
@@ -1502,6 +1795,176 @@ mod replay_tests {
         assert_eq!(open_totals(&dir, None).unwrap().unwrap().0, *store.head());
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A report of one förbund reads only its lines through `runs.json` and `lines.bin` when
+    /// both stand for the whole log, and the whole view otherwise: a runs file that is forged,
+    /// stale or of another log, a log with lines after it, a wrong line hint, a förbund the
+    /// books do not have.
+    #[test]
+    fn the_books_of_one_forbund_are_read_apart_only_when_what_leads_to_them_stands_for_the_log() {
+        let (dir, mut store) = fresh("books-of");
+        let mut events = Vec::new();
+        finsam_generate::generate(&finsam_generate::Params { forbund: 3, years: 2, seed: 5 }, &mut |e| {
+            events.push(e.clone())
+        });
+        let batch: Vec<(usize, Event)> = events.into_iter().enumerate().map(|(i, e)| (i + 1, e)).collect();
+        store.record(&batch, "t", None).unwrap();
+        store.save_checkpoint().unwrap();
+        let f = store.projection().forbund.keys().next().unwrap().clone();
+        let of = |f: &Slug| open_books_of_share(&dir, f, 1.0).unwrap();
+        let apart = of(&f);
+        assert!(!apart.whole);
+        assert_eq!(apart.head, *store.head());
+        assert_eq!(apart.projection.forbund.keys().collect::<Vec<_>>(), [&f], "only its own books");
+        assert_eq!(
+            apart.projection.voucher_book().of_forbund(&f, apart.head.seq).collect::<Vec<_>>(),
+            store.projection().voucher_book().of_forbund(&f, apart.head.seq).collect::<Vec<_>>()
+        );
+        assert!(of(&Slug::parse("sf-none").unwrap()).whole, "a förbund the books do not have");
+        let derived = dir.join(DERIVED_DIR);
+        let runs = derived.join(crate::index::RUNS_FILE);
+        let genuine = std::fs::read(&runs).unwrap();
+        // Forged: one byte changed breaks the seal.
+        let mut forged = genuine.clone();
+        let at = forged.iter().position(|b| *b == b'[').unwrap() + 2;
+        forged[at] ^= 1;
+        std::fs::write(&runs, &forged).unwrap();
+        assert!(of(&f).whole, "a forged runs file");
+        std::fs::write(&runs, &genuine).unwrap();
+        // A wrong line hint: every line read through it is checked.
+        let lines = derived.join(crate::lines::LINES_FILE);
+        let hint = std::fs::read(&lines).unwrap();
+        let mut wrong = hint.clone();
+        for start in wrong.chunks_mut(8) {
+            start[0] ^= 4;
+        }
+        std::fs::write(&lines, &wrong).unwrap();
+        assert!(of(&f).whole, "a wrong line hint");
+        std::fs::write(&lines, &hint).unwrap();
+        assert!(!of(&f).whole);
+        // One more event, not yet in the runs file: the whole view, until the next save.
+        record(
+            &mut store,
+            &format!(
+                r#"{{"type":"ContributionReceived","forbund":"{f}","date":"2006-12-30","member":"forsakringskassan","year":2006,"amount":"1","reference":"sist"}}"#
+            ),
+        );
+        assert!(of(&f).whole, "a log with lines after the runs file's head");
+        store.save_checkpoint().unwrap();
+        let after = of(&f);
+        assert!(!after.whole);
+        assert_eq!(after.head, *store.head());
+        // A runs file of another log of the same length is not bound to this one's last line.
+        drop(store);
+        let log = dir.join("log.jsonl");
+        let text = std::fs::read(&log).unwrap();
+        let mut other = text.clone();
+        let end = other.len() - 3;
+        other[end] = if other[end] == b'0' { b'1' } else { b'0' };
+        std::fs::write(&log, &other).unwrap();
+        assert!(
+            matches!(open_books_of_share(&dir, &f, 1.0), Err(StoreError::Damaged { .. })),
+            "a log whose last line is another: the whole log is read, and its damage found"
+        );
+        std::fs::write(&log, &text).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A writer of some förbund's books (`open_for`) checks, warns and records exactly as a
+    /// writer of the whole books: for books of unlinked förbund (generated ones, and random ones
+    /// without mergers or transfers) and of linked ones (random, with everything), at every
+    /// step a set of candidates — the next event, corrections of events of any förbund,
+    /// underlag of any event, events of other books — gets the same answer from both, and the
+    /// next event is then recorded by the writer of some books, alone.
+    #[test]
+    fn a_writer_of_some_forbunds_books_checks_and_records_as_a_writer_of_the_whole_books() {
+        use finsam_domain::EventKind;
+        let mut generated = Vec::new();
+        finsam_generate::generate(&finsam_generate::Params { forbund: 4, years: 2, seed: 9 }, &mut |e| {
+            generated.push(e.clone())
+        });
+        let unlinked = finsam_generate::random_history_of(21, 2000, |t| {
+            !matches!(t, "MergerDecided" | "EquityTransferred" | "BalancesTakenOver" | "ForbundDissolved")
+        });
+        let linked = finsam_generate::random_history(22, 400);
+        let strangers = finsam_generate::random_history(23, 400);
+        let answer = |r: Result<(), StoreError>| r.map_err(|e| e.to_string());
+        for (name, events, start) in [
+            ("generated", &generated, generated.len() - 150),
+            ("unlinked", &unlinked, unlinked.len() / 3),
+            ("linked", &linked, linked.len() / 3),
+        ] {
+            let (dir, mut whole) = fresh(&format!("some-books-{name}"));
+            let first: Vec<(usize, Event)> =
+                events[..start].iter().cloned().enumerate().map(|(i, e)| (i + 1, e)).collect();
+            whole.record(&first, "t", None).unwrap();
+            whole.save_checkpoint().unwrap();
+            drop(whole);
+            let mut twin = Store::in_memory();
+            twin.record(&first, "t", None).unwrap();
+            let mut apart = 0;
+            for (i, next) in events[start..].iter().take(80).enumerate() {
+                let seq = twin.head().seq;
+                let f = &next.forbund;
+                let mut candidates = vec![next.clone(), strangers[(start + i) % strangers.len()].clone()];
+                for corrects in [1 + (i as u64 * 7919) % seq, seq] {
+                    let text = format!(
+                        r#"{{"type":"EventCorrected","forbund":"{f}","date":"{}","corrects":{corrects},"reason":"prov"}}"#,
+                        next.date
+                    );
+                    candidates.push(Event::from_json(&serde_json::from_str(&text).unwrap()).unwrap());
+                }
+                let underlag = format!(
+                    r#"{{"type":"UnderlagAttached","forbund":"{f}","date":"{}","of":[{}],"file":{{"name":"a.pdf","media_type":"application/pdf","size":3,"sha256":"{}"}}}}"#,
+                    next.date,
+                    1 + (i as u64 * 104_729) % seq,
+                    "0".repeat(64)
+                );
+                candidates.push(Event::from_json(&serde_json::from_str(&underlag).unwrap()).unwrap());
+                for c in &candidates {
+                    let (some, _) =
+                        Store::open_locked_for_share(Store::lock(&dir).unwrap(), &[(1, c.clone())], 1.0).unwrap();
+                    assert_eq!(
+                        answer(some.check(&[(1, c.clone())], None)),
+                        answer(twin.check(&[(1, c.clone())], None)),
+                        "{name}, step {i}: {c:?}"
+                    );
+                    if some.holds_some_books() && matches!(c.kind, EventKind::EventCorrected { .. }) {
+                        apart += 1;
+                    }
+                }
+                let batch = [(1, next.clone())];
+                let (mut some, _) = Store::open_locked_for_share(Store::lock(&dir).unwrap(), &batch, 1.0).unwrap();
+                apart += usize::from(
+                    some.holds_some_books() && some.projection().forbund.len() < twin.projection().forbund.len(),
+                );
+                let warn = |p: &Projection| {
+                    finsam_projections::advice::Advisor::new(p, &[])
+                        .advise(next)
+                        .into_iter()
+                        .map(|w| w.message)
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(warn(some.projection()), warn(twin.projection()), "{name}, step {i}: the warnings");
+                let recorded = some.record(&batch, "t", None).map(|r| r[0].seq);
+                assert_eq!(
+                    recorded.map_err(|e| e.to_string()),
+                    twin.record(&batch, "t", None).map(|r| r[0].seq).map_err(|e| e.to_string())
+                );
+                some.save_checkpoint().unwrap();
+            }
+            eprintln!("{name}: {} events, {apart} apart", events.len());
+            assert!(apart > 0, "{name}: some writers held only some förbund's books");
+            // The whole books, opened again, take in what the writers of some books recorded.
+            let (whole, report) = Store::open(&dir).unwrap();
+            assert_eq!(whole.head().seq, twin.head().seq);
+            assert_eq!(whole.ledger().runs(), twin.ledger().runs());
+            assert!(report.events_replayed > 0 || name == "generated");
+            drop(whole);
+            assert!(crate::verify::verify(&dir, &[]).unwrap().ok(), "{name}: the store verifies");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     /// A writer that dies after appending but before saving its checkpoint leaves the indexes

@@ -93,7 +93,7 @@ pub fn verify_database(url: &str, digests: &[Digest]) -> Result<VerifyReport, St
     let lines = crate::pg::PgLines::new(url)?;
     let mut report = VerifyReport::default();
     report.notes.push("a database keeps no derived state: every instance builds its books from the log".into());
-    let derived = DerivedFiles { checkpoint: None, totals: None };
+    let derived = DerivedFiles { checkpoint: None, totals: None, runs: None };
     let mut r =
         verify_lines(Path::new(&crate::pg::label(url)), Source::Database(Box::new(lines)), derived, report, digests)?;
     r.bytes = r.bytes_read;
@@ -118,8 +118,13 @@ fn verify_lines(
     let mut pending: Vec<(Envelope, usize)> = Vec::new();
     let mut hashes: Vec<String> = Vec::new();
     let mut complete_head = Head::genesis();
-    let mut wanted: Vec<u64> =
-        derived.checkpoint.iter().map(|c| c.seq).chain(derived.totals.iter().map(|t| t.seq)).collect();
+    let mut wanted: Vec<u64> = derived
+        .checkpoint
+        .iter()
+        .map(|c| c.seq)
+        .chain(derived.totals.iter().map(|t| t.seq))
+        .chain(derived.runs.iter().map(|r| r.seq))
+        .collect();
     wanted.sort_unstable();
     wanted.dedup();
     let mut snapshots: Vec<Snapshot> = Vec::new();
@@ -225,7 +230,7 @@ fn verify_lines(
                             recorded_by: &e.recorded_by,
                             event: &e.event,
                         });
-                        if let Some(earlier) = fresh_index.add(&e) {
+                        if let Some(earlier) = fresh_index.add(&e, &ledger) {
                             report.problem(
                                 e.seq,
                                 format!(
@@ -319,10 +324,11 @@ struct Snapshot {
 struct DerivedFiles {
     checkpoint: Option<Checkpoint>,
     totals: Option<TotalsFile>,
+    runs: Option<crate::index::ForbundRuns>,
 }
 
 fn read_derived(dir: &Path, report: &mut VerifyReport) -> DerivedFiles {
-    let mut none = DerivedFiles { checkpoint: None, totals: None };
+    let mut none = DerivedFiles { checkpoint: None, totals: None, runs: None };
     let path = dir.join(DERIVED_DIR);
     if !path.exists() {
         report.notes.push("there is no derived state to compare (it is rebuilt on the next open)".into());
@@ -338,7 +344,12 @@ fn read_derived(dir: &Path, report: &mut VerifyReport) -> DerivedFiles {
     let mut derived = Derived::new(path.clone(), Some(key));
     none.checkpoint = derived.load_checkpoint();
     none.totals = derived.read_totals(None);
-    for (name, found) in [("checkpoint.json", none.checkpoint.is_some()), ("totals.json", none.totals.is_some())] {
+    none.runs = derived.read_runs();
+    for (name, found) in [
+        ("checkpoint.json", none.checkpoint.is_some()),
+        ("totals.json", none.totals.is_some()),
+        ("runs.json", none.runs.is_some()),
+    ] {
         if !found && path.join(name).exists() {
             report.notes.push(format!(
                 "derived/{name} is damaged or not sealed with this user's key: no report or writer reads it (the next writer replaces it)"
@@ -398,6 +409,30 @@ fn check_derived(report: &mut VerifyReport, derived: DerivedFiles, head: &Head, 
                     }
                 }
             }
+        }
+    }
+    // Whose books each seq is in, which a report of one förbund and a writer of some förbund's
+    // books go by: it stands for the head (a writer of some books leaves the checkpoint behind).
+    if let Some(r) = &derived.runs {
+        report.derived_checked = true;
+        match at(r.seq) {
+            Some(s) if r.runs.as_slice() == s.ledger.runs() && r.links == *s.index.links() => {}
+            Some(_) => report.problem(
+                r.seq,
+                format!("derived/runs.json at seq {} differs from a fresh replay (whose books each event is in)", r.seq),
+            ),
+            None if r.seq > head.seq && derived.checkpoint.as_ref().is_some_and(|c| c.seq > head.seq) => {}
+            None if r.seq > head.seq => report.problem(
+                head.seq,
+                format!(
+                    "derived/runs.json was written at seq {}, but the log ends at seq {}: the log lost events after that",
+                    r.seq, head.seq
+                ),
+            ),
+            None => report.problem(
+                r.seq,
+                format!("derived/runs.json claims seq {}, which the replay of the log never reached", r.seq),
+            ),
         }
     }
     // The totals the balances read: compared whatever became of the checkpoint.
