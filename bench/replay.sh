@@ -124,7 +124,7 @@ PY
   echo "| \`finsam budget --forbund $FB --year $YEAR\` | $BUDGET s | | $BUDGET_RSS MB |"
   echo "| \`finsam reconcile\` | $RECONCILE s | | |"
   echo "| \`finsam audit explain --forbund $FB --account 1930\` | $EXPLAIN s | | |"
-  echo "| \`finsam balances --forbund $FB\` (the totals alone) | $BALANCES s | | |"
+  echo "| \`finsam balances --forbund $FB\` (the totals, or its own books after a write) | $BALANCES s | | |"
   echo "| \`finsam serve\` until \`/healthz\` answers | $SERVE s | | |"
   rm -rf "$S"
 done
