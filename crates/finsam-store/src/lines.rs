@@ -16,14 +16,29 @@ use std::path::Path;
 
 pub(crate) const LINES_FILE: &str = "lines.bin";
 
-/// The line starts saved in `derived`, if the file is there and whole.
+/// The line starts saved in `derived`, if the file is there: its whole entries (an append cut
+/// short by a crash leaves a part of one at the end, which is dropped; the writer that loads
+/// them saves the file whole again).
 pub(crate) fn load(derived: &Path) -> Option<Vec<u64>> {
     let mut bytes = Vec::new();
     open_regular(&derived.join(LINES_FILE), 1 << 33).ok()?.read_to_end(&mut bytes).ok()?;
-    if bytes.len() % 8 != 0 {
-        return None;
-    }
     Some(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8"))).collect())
+}
+
+/// Where each line of the log's first `len` bytes starts, found from the line ends alone.
+pub(crate) fn scan(log: &Path, len: u64) -> Option<Vec<u64>> {
+    let mut file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(log).ok()?).take(len);
+    let (mut starts, mut at, mut buf) = (vec![0u64], 0u64, vec![0u8; 1 << 20]);
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        starts.extend(buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| at + i as u64 + 1));
+        at += n as u64;
+    }
+    // The last start is the end of the last line, not a line.
+    (starts.pop() == Some(len)).then_some(starts)
 }
 
 /// Saves the line starts, whole or not at all.
@@ -185,6 +200,8 @@ mod tests {
         let mut starts = vec![0u64];
         starts.extend(text.match_indices('\n').map(|(i, _)| i as u64 + 1));
         starts.pop();
+        assert_eq!(scan(&log, text.len() as u64), Some(starts.clone()), "the line ends give the starts");
+        assert_eq!(scan(&log, text.len() as u64 - 1), None, "a length inside a line is no log's end");
         save(&dir, &starts).unwrap();
         let n = starts.len() as u64;
         let seqs = [1, 2, n / 2, n - 1, n];

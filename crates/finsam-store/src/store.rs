@@ -322,10 +322,15 @@ fn catch_up(log: &Path, derived: Option<&mut Derived>, rebuild: bool, writer: bo
         (0, _) => Some(Vec::new()),
         // A hint that goes on past the checkpoint (a writer of one förbund's books added to
         // it) is cut there: the tail's starts are taken as its lines are read.
-        (_, Some(d)) => crate::lines::load(&d).filter(|s| s.len() as u64 >= head.seq).map(|mut s| {
-            s.truncate(head.seq as usize);
-            s
-        }),
+        // One that stops short of it (a writer died between saving the checkpoint and the hint,
+        // in an earlier version) is made again from the log's line ends.
+        (_, Some(d)) => match crate::lines::load(&d).filter(|s| s.len() as u64 >= head.seq) {
+            Some(mut s) => {
+                s.truncate(head.seq as usize);
+                Some(s)
+            }
+            None => crate::lines::scan(log, offset).filter(|s| s.len() as u64 == head.seq),
+        },
         _ => None,
     };
     let mut line_start = offset;
@@ -1391,15 +1396,23 @@ impl<B: LogBackend> Store<B> {
             self.checkpoint_behind = false;
             return Ok(true);
         }
-        derived
-            .save(self.backend.head(), self.log_len, &self.books.ledger, &self.books.projection, &self.books.index)
-            .and_then(|()| match &self.books.line_starts {
-                Some(starts) if starts.len() as u64 == self.backend.head().seq => {
-                    crate::lines::save(derived.dir(), starts)
-                }
-                _ => Ok(()),
-            })
-            .map_err(|e| StoreError::io(derived.dir(), "save the derived state (the log is unaffected) in", e))?;
+        // The line hint first, then the files that name the head: a writer that dies between
+        // them leaves a hint that goes on past the checkpoint (cut on the next open), never
+        // one that stops short of it.
+        match &self.books.line_starts {
+            Some(starts) if starts.len() as u64 == self.backend.head().seq => crate::lines::save(derived.dir(), starts),
+            _ => Ok(()),
+        }
+        .and_then(|()| {
+            derived.save(
+                self.backend.head(),
+                self.log_len,
+                &self.books.ledger,
+                &self.books.projection,
+                &self.books.index,
+            )
+        })
+        .map_err(|e| StoreError::io(derived.dir(), "save the derived state (the log is unaffected) in", e))?;
         self.checkpoint_behind = false;
         Ok(true)
     }
