@@ -27,12 +27,7 @@ fn acknowledged_batches_survive_kill_9_at_random_moments() {
 #[test]
 fn writers_of_one_forbunds_books_survive_kill_9_at_random_moments() {
     let dir = TempDir::new("kill9-apart");
-    let store = dir.store();
-    assert_exit(&finsam(&store, &["init"], ""), 0);
-    let generated = finsam(&store, &["generate", "--forbund", "20", "--years", "1", "--seed", "8"], "");
-    assert_exit(&generated, 0);
-    let events = stdout(&generated);
-    assert_exit(&finsam(&store, &["record", "--as", "t", "--batch-size", "10000", "-"], &events), 0);
+    let (store, events) = generated_store(&dir, 20, 1, 8);
     let paid: serde_json::Value = serde_json::from_str(
         events.lines().rfind(|l| l.contains("\"ContributionReceived\"") && l.contains("\"sf-gen-004\"")).unwrap(),
     )

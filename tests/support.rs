@@ -139,6 +139,19 @@ pub fn fixture_store(dir: &TempDir) -> PathBuf {
     store_with(dir, &texts.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
+/// A store of `finsam generate`d books (`forbund` förbund over `years` years), and the events
+/// as generated.
+pub fn generated_store(dir: &TempDir, forbund: u32, years: u32, seed: u64) -> (PathBuf, String) {
+    let store = dir.store();
+    assert_exit(&finsam(&store, &["init"], ""), 0);
+    let (forbund, years, seed) = (forbund.to_string(), years.to_string(), seed.to_string());
+    let generated = finsam(&store, &["generate", "--forbund", &forbund, "--years", &years, "--seed", &seed], "");
+    assert_exit(&generated, 0);
+    let events = stdout(&generated);
+    assert_exit(&finsam(&store, &["record", "--as", "t", "--batch-size", "10000", "-"], &events), 0);
+    (store, events)
+}
+
 pub fn log_bytes(store: &Path) -> Vec<u8> {
     std::fs::read(store.join("log.jsonl")).expect("log exists")
 }

@@ -493,12 +493,7 @@ fn a_bundle_never_writes_through_a_planted_symbolic_link() {
 #[test]
 fn a_writer_of_one_forbunds_books_records_and_reports_as_the_whole_books() {
     let dir = TempDir::new("one-forbund");
-    let store = dir.store();
-    assert_exit(&finsam(&store, &["init"], ""), 0);
-    let generated = finsam(&store, &["generate", "--forbund", "10", "--years", "2", "--seed", "4"], "");
-    assert_exit(&generated, 0);
-    let events = stdout(&generated);
-    assert_exit(&finsam(&store, &["record", "--as", "t", "--batch-size", "10000", "-"], &events), 0);
+    let (store, events) = generated_store(&dir, 10, 2, 4);
     let cost = events
         .lines()
         .rfind(|l| l.contains("\"CostRecorded\"") && l.contains("\"sf-gen-003\""))
