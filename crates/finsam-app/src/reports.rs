@@ -88,16 +88,9 @@ impl<'a> From<&'a finsam_store::BooksOf> for Books<'a> {
 fn books_of(store: &Path, forbund: &str) -> Result<finsam_store::BooksOf, Failure> {
     let books = match finsam_domain::Slug::parse(forbund) {
         Ok(f) => finsam_store::open_books_of(store, &f)?,
-        Err(_) => whole_books(store)?,
+        Err(_) => finsam_store::BooksOf::whole(store)?,
     };
     Ok(books)
-}
-
-/// The whole view's books, as `books_of` gives them.
-fn whole_books(store: &Path) -> Result<finsam_store::BooksOf, Failure> {
-    let mut view = open_view(store)?;
-    let projection = std::mem::take(&mut view.projection);
-    Ok(finsam_store::BooksOf { head: view.head.clone(), projection, whole: true })
 }
 
 impl<'a> From<&'a finsam_store::Snapshot> for Books<'a> {
@@ -338,7 +331,7 @@ pub fn balances(
     let from_view = || -> Result<(u64, Source), Failure> {
         let view = match &wanted {
             Some(f) => books_of(store, f.as_str())?,
-            None => whole_books(store)?,
+            None => finsam_store::BooksOf::whole(store)?,
         };
         let at = resolve(store, (&view).into(), &axes)?;
         Ok((view.head.seq, Source::View(Box::new(view), at)))

@@ -432,14 +432,9 @@ pub struct ForbundRuns {
 }
 
 impl ForbundRuns {
-    /// The förbund whose books a report of `forbund` reads: it and every förbund linked to it,
-    /// directly or through others (a merger's förbund, both sides of a transfer). `None` when
-    /// the books have no such förbund.
-    pub fn linked_to(&self, forbund: &Slug) -> Option<BTreeSet<String>> {
-        if !self.runs.iter().any(|(_, f)| f == forbund) {
-            return None;
-        }
-        Some(self.linked_to_all(BTreeSet::from([forbund.to_string()])))
+    /// Whether some seq is in the books of `forbund`.
+    pub fn holds(&self, forbund: &Slug) -> bool {
+        self.runs.iter().any(|(_, f)| f == forbund)
     }
 
     /// The förbund whose books hold event `seq`.

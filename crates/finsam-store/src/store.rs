@@ -107,25 +107,28 @@ pub fn process_ends_with_command() {
     ENDS_WITH_COMMAND.store(true, Ordering::Relaxed);
 }
 
-/// The books of a store or a view that is being dropped: freed, or left to the process's exit.
-fn let_go(ledger: &mut Ledger, projection: &mut Projection, index: &mut Index) {
+/// Part of the books of a store or a view that is being dropped: freed, or left to the
+/// process's exit.
+fn let_go<T: Default>(part: &mut T) {
     if ENDS_WITH_COMMAND.load(Ordering::Relaxed) {
-        std::mem::forget((std::mem::take(ledger), std::mem::take(projection), std::mem::take(index)));
+        std::mem::forget(std::mem::take(part));
     }
 }
 
 impl Drop for Books {
     fn drop(&mut self) {
-        let_go(&mut self.ledger, &mut self.projection, &mut self.index);
-        if ENDS_WITH_COMMAND.load(Ordering::Relaxed) {
-            std::mem::forget(self.line_starts.take());
-        }
+        let_go(&mut self.ledger);
+        let_go(&mut self.projection);
+        let_go(&mut self.index);
+        let_go(&mut self.line_starts);
     }
 }
 
 impl Drop for View {
     fn drop(&mut self) {
-        let_go(&mut self.ledger, &mut self.projection, &mut self.index);
+        let_go(&mut self.ledger);
+        let_go(&mut self.projection);
+        let_go(&mut self.index);
     }
 }
 
@@ -517,34 +520,31 @@ fn books_for(dir: &Path, log: &Path, batch: &[(usize, Event)], share: f64) -> Op
         return None;
     }
     let derived = Derived::new(derived_dir, Some(key));
-    let runs = derived.read_runs()?;
-    if runs.log_len.checked_sub(runs.checkpoint_len)? > PARTIAL_TAIL_MAX || !stands_for_whole_log(log, &runs) {
-        return None;
-    }
-    let mut needed = BTreeSet::new();
-    for (_, event) in batch {
-        if matches!(event.kind, finsam_domain::EventKind::ForbundRegistered { .. }) {
+    let needed = |runs: &ForbundRuns| {
+        if runs.log_len.checked_sub(runs.checkpoint_len)? > PARTIAL_TAIL_MAX {
             return None;
         }
-        for f in event.forbund_named() {
-            runs.runs.iter().any(|(_, known)| known == f).then_some(())?;
-            needed.insert(f.to_string());
+        let mut needed = BTreeSet::new();
+        for (_, event) in batch {
+            if matches!(event.kind, finsam_domain::EventKind::ForbundRegistered { .. }) {
+                return None;
+            }
+            for f in event.forbund_named() {
+                runs.holds(f).then_some(())?;
+                needed.insert(f.to_string());
+            }
+            let referred: Vec<u64> = match &event.kind {
+                finsam_domain::EventKind::EventCorrected { corrects, .. } => vec![*corrects],
+                finsam_domain::EventKind::UnderlagAttached { of, .. } => of.clone(),
+                _ => Vec::new(),
+            };
+            for seq in referred {
+                needed.insert(runs.forbund_of(seq)?.to_string());
+            }
         }
-        let referred: Vec<u64> = match &event.kind {
-            finsam_domain::EventKind::EventCorrected { corrects, .. } => vec![*corrects],
-            finsam_domain::EventKind::UnderlagAttached { of, .. } => of.clone(),
-            _ => Vec::new(),
-        };
-        for seq in referred {
-            needed.insert(runs.forbund_of(seq)?.to_string());
-        }
-    }
-    let linked = runs.linked_to_all(needed);
-    let ranges = runs.ranges_of(&linked);
-    if !small_part(&ranges, runs.seq, share) {
-        return None;
-    }
-    let envelopes = crate::lines::ranges(log, derived.dir(), &ranges)?;
+        Some(needed)
+    };
+    let (runs, envelopes) = lines_apart(log, &derived, share, needed)?;
     let (mut ledger, mut projection, mut index) = (Ledger::new(), Projection::new(), Index::new());
     for e in &envelopes {
         if e.seq != ledger.head() + 1 {
@@ -590,7 +590,17 @@ pub struct BooksOf {
 
 impl Drop for BooksOf {
     fn drop(&mut self) {
-        let_go(&mut Ledger::new(), &mut self.projection, &mut Index::new());
+        let_go(&mut self.projection);
+    }
+}
+
+impl BooksOf {
+    /// The whole view's books (`open_view`), as a report of one förbund takes them when there
+    /// is no shorter way.
+    pub fn whole(dir: &Path) -> Result<BooksOf, StoreError> {
+        let mut view = open_view(dir)?;
+        let projection = std::mem::take(&mut view.projection);
+        Ok(BooksOf { head: view.head.clone(), projection, whole: true })
     }
 }
 
@@ -609,24 +619,11 @@ pub fn open_books_of(dir: &Path, forbund: &Slug) -> Result<BooksOf, StoreError> 
 /// (above `PARTIAL_SHARE_MAX` the checkpoint is the cheaper way; the tests take any share).
 pub fn open_books_of_share(dir: &Path, forbund: &Slug, share: f64) -> Result<BooksOf, StoreError> {
     let log = log_path(dir)?;
-    if let Some(books) = derived_for_reading(dir).and_then(|d| books_of(&log, &d, forbund, share)) {
-        return Ok(books);
-    }
-    let mut view = open_view(dir)?;
-    let projection = std::mem::take(&mut view.projection);
-    Ok(BooksOf { head: view.head.clone(), projection, whole: true })
-}
-
-fn books_of(log: &Path, derived: &Derived, forbund: &Slug, share: f64) -> Option<BooksOf> {
-    let runs = derived.read_runs()?;
-    if !stands_for_whole_log(log, &runs) {
-        return None;
-    }
-    let ranges = runs.ranges_of(&runs.linked_to(forbund)?);
-    if !small_part(&ranges, runs.seq, share) {
-        return None;
-    }
-    let envelopes = crate::lines::ranges(log, derived.dir(), &ranges)?;
+    let wanted = |runs: &ForbundRuns| runs.holds(forbund).then(|| BTreeSet::from([forbund.to_string()]));
+    let apart = derived_for_reading(dir).and_then(|d| lines_apart(&log, &d, share, wanted));
+    let Some((runs, envelopes)) = apart else {
+        return BooksOf::whole(dir);
+    };
     let mut projection = Projection::new();
     for e in &envelopes {
         if e.seq != projection.head + 1 {
@@ -637,7 +634,29 @@ fn books_of(log: &Path, derived: &Derived, forbund: &Slug, share: f64) -> Option
     if projection.head < runs.seq {
         projection.skip_to(runs.seq + 1);
     }
-    Some(BooksOf { head: Head { seq: runs.seq, hash: runs.hash }, projection, whole: false })
+    Ok(BooksOf { head: Head { seq: runs.seq, hash: runs.hash }, projection, whole: false })
+}
+
+/// The lines of some förbund's books, read apart (`open_for`, `open_books_of`): `runs.json`,
+/// when it is sealed and stands for the whole log; the förbund `wanted` names from it, with
+/// every förbund linked to them; their lines, when they are at most `share` of the log's, read
+/// where `lines.bin` says and each checked (`lines::ranges`). `None` at the first doubt.
+fn lines_apart(
+    log: &Path,
+    derived: &Derived,
+    share: f64,
+    wanted: impl FnOnce(&ForbundRuns) -> Option<BTreeSet<String>>,
+) -> Option<(ForbundRuns, Vec<Envelope>)> {
+    let runs = derived.read_runs()?;
+    if !stands_for_whole_log(log, &runs) {
+        return None;
+    }
+    let ranges = runs.ranges_of(&runs.linked_to_all(wanted(&runs)?));
+    if !small_part(&ranges, runs.seq, share) {
+        return None;
+    }
+    let envelopes = crate::lines::ranges(log, derived.dir(), &ranges)?;
+    Some((runs, envelopes))
 }
 
 /// The totals behind the balances, as known at the log's head, read from `derived/` alone:
