@@ -1864,6 +1864,24 @@ mod replay_tests {
         std::fs::write(&runs, &forged).unwrap();
         assert!(of(&f).whole, "a forged runs file");
         std::fs::write(&runs, &genuine).unwrap();
+        // Forged by someone who holds the key: the first run said to be another förbund's.
+        // Only `audit verify`, which compares it with a replay, can tell.
+        let mut wrong = Derived::new(derived.clone(), crate::key::machine_key().ok()).read_runs().unwrap();
+        wrong.runs[0].1 = wrong.runs[1].1.clone();
+        let body = serde_json::to_vec(&wrong).unwrap();
+        let key = crate::key::machine_key().unwrap();
+        std::fs::write(
+            &runs,
+            [body.clone(), format!("\nhmac-sha256 {} {}\n", key.seal(&body), body.len()).into_bytes()].concat(),
+        )
+        .unwrap();
+        let report = crate::verify::verify(&dir, &[]).unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.1.contains("derived/runs.json at seq")),
+            "a forged runs file is found: {:?}",
+            report.problems
+        );
+        std::fs::write(&runs, &genuine).unwrap();
         // A wrong line hint: every line read through it is checked.
         let lines = derived.join(crate::lines::LINES_FILE);
         let hint = std::fs::read(&lines).unwrap();
