@@ -131,19 +131,24 @@ fn forged_totals_and_a_flipped_voucher_byte_never_reach_a_report() {
         stdout(&o)
     };
     let before = balances(&store);
-    // Totals: the header resealed without the key, a figure changed (2 → 7 in the millions).
+    // Totals: a figure of the förbund's file changed (2 → 7 in the millions), its digest in the
+    // header changed to match, and the header resealed without the key.
+    let section = store.join("derived/totals/sf-vastmanland.json");
+    let mut days = std::fs::read(&section).unwrap();
+    let at = days.windows(3).position(|w| w == b"\"22").expect("a figure starting with 22 in the totals");
+    days[at + 1] = b'7';
     let path = store.join("derived/totals.json");
     let bytes = std::fs::read(&path).unwrap();
     let first = bytes.iter().position(|b| *b == b'\n').unwrap();
-    let second = first + 1 + bytes[first + 1..].iter().position(|b| *b == b'\n').unwrap();
-    let header = &bytes[..first];
-    let mut sections = bytes[second + 1..].to_vec();
-    let at = sections.windows(3).position(|w| w == b"\"22").expect("a figure starting with 22 in the totals");
-    sections[at + 1] = b'7';
-    let mut forged = header.to_vec();
-    forged.extend_from_slice(format!("\nsha256 {} {}\n", hex(&Sha256::digest(header)), header.len()).as_bytes());
-    forged.extend_from_slice(&sections);
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[..first]).unwrap();
+    let own = header["sections"].as_array_mut().unwrap().iter_mut().find(|s| s[0] == "sf-vastmanland").unwrap();
+    assert_eq!(own[2], hex(&Sha256::digest(std::fs::read(&section).unwrap())), "the header names the file's digest");
+    own[2] = hex(&Sha256::digest(&days)).into();
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut forged = header.clone();
+    forged.extend_from_slice(format!("\nsha256 {} {}\n", hex(&Sha256::digest(&header)), header.len()).as_bytes());
     std::fs::write(&path, forged).unwrap();
+    std::fs::write(&section, days).unwrap();
     let vouchers = store.join("derived/vouchers.bin");
     let mut v = std::fs::read(&vouchers).unwrap();
     let mid = v.len() / 2;
@@ -504,6 +509,8 @@ fn a_writer_of_one_forbunds_books_records_and_reports_as_the_whole_books() {
     let cost = cost.to_string();
     let checkpoint = std::fs::read(store.join("derived/checkpoint.json")).unwrap();
     let runs = std::fs::read(store.join("derived/runs.json")).unwrap();
+    let days = |f: &str| std::fs::read(store.join(format!("derived/totals/{f}.json"))).unwrap();
+    let (own_days, other_days) = (days("sf-gen-003"), days("sf-gen-007"));
     let head = head_seq(&store);
     let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], &cost);
     assert_exit(&o, 0);
@@ -511,6 +518,12 @@ fn a_writer_of_one_forbunds_books_records_and_reports_as_the_whole_books() {
     assert_eq!(v["recorded"][0]["seq"], head + 1, "{v}");
     assert_eq!(std::fs::read(store.join("derived/checkpoint.json")).unwrap(), checkpoint, "the checkpoint stays");
     assert_ne!(std::fs::read(store.join("derived/runs.json")).unwrap(), runs, "the runs file moves to the head");
+    // The totals move to the head too: the writer's förbund's file saved anew, the others kept.
+    let (totals, _) = split_sealed(&std::fs::read(store.join("derived/totals.json")).unwrap());
+    let totals: serde_json::Value = serde_json::from_slice(&totals).unwrap();
+    assert_eq!(totals["seq"], head + 1, "the totals stand at the head");
+    assert_ne!(days("sf-gen-003"), own_days, "the cost is in its förbund's totals");
+    assert_eq!(days("sf-gen-007"), other_days, "another förbund's totals are not written");
     // A retry is a duplicate, as for the whole books.
     let o = finsam(&store, &["record", "--as", "kansli", "--format", "json", "-"], &cost);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();

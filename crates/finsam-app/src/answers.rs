@@ -106,12 +106,22 @@ pub struct PeriodisedContributions {
 }
 
 /// A board decision as minuted.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct MinutedDecision {
     pub body: String,
     /// YYYY-MM-DD.
     pub date: String,
     pub paragraph: Option<String>,
+}
+
+impl MinutedDecision {
+    /// As the tables show it: "interimsstyrelsen 2023-11-16 § 5".
+    pub fn text(&self) -> String {
+        match &self.paragraph {
+            Some(p) => format!("{} {} {p}", self.body, self.date),
+            None => format!("{} {}", self.body, self.date),
+        }
+    }
 }
 
 impl From<&finsam_domain::Decision> for MinutedDecision {
@@ -324,6 +334,18 @@ pub struct VoucherTrace {
     /// UTC, RFC 3339.
     pub recorded_at: String,
     pub recorded_by: String,
+}
+
+impl VoucherTrace {
+    /// The decision behind the voucher, and through which event when not its own:
+    /// "interimsstyrelsen 2023-11-16 (via Beviljad finansiering seq 37)"; empty for none.
+    pub fn authority_text(&self) -> String {
+        let mut text = self.decision.as_ref().map_or(String::new(), MinutedDecision::text);
+        if let Some(via) = &self.authorised_by {
+            text.push_str(&format!(" (via {} seq {})", finsam_projections::summary::type_label(&via.kind), via.seq));
+        }
+        text
+    }
 }
 
 /// One voucher behind an account's balance, with its amount on the account and the running

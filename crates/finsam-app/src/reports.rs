@@ -69,17 +69,20 @@ pub struct Books<'a> {
     /// The hash of the head's line (for a report that names the log it came from).
     pub head_hash: &'a str,
     pub projection: &'a Projection,
+    /// Envelopes already read with the books, in seq order (those of one förbund's books read
+    /// apart; none for the whole view): a report takes the events it shows from here first.
+    pub envelopes: &'a [finsam_store::Envelope],
 }
 
 impl<'a> From<&'a View> for Books<'a> {
     fn from(view: &'a View) -> Books<'a> {
-        Books { head: view.head.seq, head_hash: &view.head.hash, projection: &view.projection }
+        Books { head: view.head.seq, head_hash: &view.head.hash, projection: &view.projection, envelopes: &[] }
     }
 }
 
 impl<'a> From<&'a finsam_store::BooksOf> for Books<'a> {
     fn from(b: &'a finsam_store::BooksOf) -> Books<'a> {
-        Books { head: b.head.seq, head_hash: &b.head.hash, projection: &b.projection }
+        Books { head: b.head.seq, head_hash: &b.head.hash, projection: &b.projection, envelopes: &b.envelopes }
     }
 }
 
@@ -95,7 +98,7 @@ fn books_of(store: &Path, forbund: &str) -> Result<finsam_store::BooksOf, Failur
 
 impl<'a> From<&'a finsam_store::Snapshot> for Books<'a> {
     fn from(s: &'a finsam_store::Snapshot) -> Books<'a> {
-        Books { head: s.head.seq, head_hash: &s.head.hash, projection: &s.projection }
+        Books { head: s.head.seq, head_hash: &s.head.hash, projection: &s.projection, envelopes: &[] }
     }
 }
 
@@ -979,29 +982,9 @@ fn trail_row(p: &Projection, e: &Envelope) -> Value {
     serde_json::to_value(row).expect("an answer serialises")
 }
 
+/// The decision of a row of the event list (`answers::MinutedDecision::text`; empty for none).
 fn decision_text(v: &Value) -> String {
-    match v {
-        Value::Object(d) => {
-            let mut s = format!("{} {}", d["body"].as_str().unwrap_or(""), d["date"].as_str().unwrap_or(""));
-            if let Some(p) = d.get("paragraph").and_then(Value::as_str) {
-                s.push(' ');
-                s.push_str(p);
-            }
-            s
-        }
-        _ => String::new(),
-    }
-}
-
-/// The decision behind a row, and through which event when not its own: "interimsstyrelsen
-/// 2023-11-16 (via FundingGranted seq 37)".
-fn authority_text(row: &Value) -> String {
-    let mut text = decision_text(&row["decision"]);
-    if let Some(via) = row["authorised_by"].as_object() {
-        let kind = summary::type_label(via["type"].as_str().unwrap_or(""));
-        text.push_str(&format!(" (via {kind} seq {})", via["seq"]));
-    }
-    text
+    <answers::MinutedDecision as serde::Deserialize>::deserialize(v).map_or(String::new(), |d| d.text())
 }
 
 fn vouchers_text(v: &Value, own: &str) -> String {
@@ -1111,33 +1094,43 @@ pub fn render_trail(rows: &[Value], format: Format) -> String {
 
 /// The events behind some vouchers, and the decision that authorised each: its event's own,
 /// else that of the grant, budget or merger the projection names (`authorised_by`).
-struct Authority {
-    events: BTreeMap<u64, Event>,
+struct Authority<'a> {
+    events: BTreeMap<u64, std::borrow::Cow<'a, Event>>,
     by: BTreeMap<u64, u64>,
 }
 
-impl Authority {
-    fn read(store: &Path, p: &Projection, vouchers: &[&Voucher], known_at: u64) -> Result<Authority, Failure> {
-        let own: Vec<u64> = vouchers
-            .iter()
-            .map(|v| v.seq)
-            .filter(|s| *s <= known_at)
-            .collect::<std::collections::BTreeSet<u64>>()
-            .into_iter()
-            .collect();
-        let mut events: BTreeMap<u64, Event> = BTreeMap::new();
-        finsam_store::read_events(store, &own, &mut |e| {
-            events.insert(e.seq, e.event);
+impl<'a> Authority<'a> {
+    /// The events behind these vouchers and those that authorised them: taken from the
+    /// envelopes read with the books when they are there, read from the log otherwise.
+    fn read(store: &Path, books: Books<'a>, vouchers: &[&Voucher], known_at: u64) -> Result<Authority<'a>, Failure> {
+        let mut events: BTreeMap<u64, std::borrow::Cow<'a, Event>> = BTreeMap::new();
+        let fetch = |events: &mut BTreeMap<u64, std::borrow::Cow<'a, Event>>,
+                     seqs: &mut dyn Iterator<Item = u64>|
+         -> Result<(), Failure> {
+            let mut missing = Vec::new();
+            for seq in seqs {
+                match books.envelopes.binary_search_by_key(&seq, |e| e.seq) {
+                    Ok(i) => {
+                        events.insert(seq, std::borrow::Cow::Borrowed(&books.envelopes[i].event));
+                    }
+                    Err(_) => missing.push(seq),
+                }
+            }
+            finsam_store::read_events(store, &missing, &mut |e| {
+                events.insert(e.seq, std::borrow::Cow::Owned(e.event));
+                Ok(())
+            })?;
             Ok(())
-        })?;
-        let by: BTreeMap<u64, u64> =
-            vouchers.iter().filter_map(|v| p.authorised_by(v, &events[&v.seq]).map(|a| (v.seq, a))).collect();
+        };
+        let own: std::collections::BTreeSet<u64> = vouchers.iter().map(|v| v.seq).filter(|s| *s <= known_at).collect();
+        fetch(&mut events, &mut own.into_iter())?;
+        let by: BTreeMap<u64, u64> = vouchers
+            .iter()
+            .filter_map(|v| books.projection.authorised_by(v, &events[&v.seq]).map(|a| (v.seq, a)))
+            .collect();
         let wanted: std::collections::BTreeSet<u64> =
             by.values().copied().filter(|s| !events.contains_key(s)).collect();
-        finsam_store::read_events(store, &wanted.into_iter().collect::<Vec<_>>(), &mut |e| {
-            events.insert(e.seq, e.event);
-            Ok(())
-        })?;
+        fetch(&mut events, &mut wanted.into_iter())?;
         Ok(Authority { events, by })
     }
 
@@ -1223,7 +1216,7 @@ pub fn explain_out(
 ) -> Result<String, Failure> {
     let Explained { forbund: f, at, name, entries } = explain_entries(store, books, forbund, account, axes, chart)?;
     let vouchers: Vec<&Voucher> = entries.iter().map(|(v, _, _)| v).collect();
-    let authority = Authority::read(store, books.projection, &vouchers, at.known_at)?;
+    let authority = Authority::read(store, books, &vouchers, at.known_at)?;
     let balance = entries.last().map_or(Amount::ZERO, |(_, _, b)| *b);
     let answer = answers::Explanation {
         forbund: f.to_string(),
@@ -1241,24 +1234,23 @@ pub fn explain_out(
             })
             .collect(),
     };
-    let rows: Vec<Value> =
-        answer.entries.iter().map(|e| serde_json::to_value(e).expect("an entry serialises")).collect();
     Ok(match format {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&answer).expect("serialises")),
         Format::Csv => {
             let mut out = csv_line(
                 &["voucher", "date", "seq", "type", "decision", "text", "amount", "balance"].map(String::from),
             );
-            for r in &rows {
+            for e in &answer.entries {
+                let v = &e.voucher;
                 out.push_str(&csv_line(&[
-                    r["voucher"].as_str().unwrap_or("").into(),
-                    r["date"].as_str().unwrap_or("").into(),
-                    r["seq"].to_string(),
-                    r["type"].as_str().unwrap_or("").into(),
-                    authority_text(r),
-                    r["text"].as_str().unwrap_or("").into(),
-                    r["amount"].as_str().unwrap_or("").into(),
-                    r["balance"].as_str().unwrap_or("").into(),
+                    v.voucher.clone(),
+                    v.date.clone(),
+                    v.seq.to_string(),
+                    v.kind.clone(),
+                    v.authority_text(),
+                    v.text.clone(),
+                    e.amount.clone(),
+                    e.balance.clone(),
                 ]));
             }
             out
@@ -1275,14 +1267,15 @@ pub fn explain_out(
                 ("saldo", Align::Right),
             ]);
             t.name_sheet("Verifikationer");
-            for (r, (_, amount, running)) in rows.iter().zip(&entries) {
+            for (e, (_, amount, running)) in answer.entries.iter().zip(&entries) {
+                let v = &e.voucher;
                 t.row(vec![
-                    r["voucher"].as_str().unwrap_or("").into(),
-                    r["date"].as_str().unwrap_or("").into(),
-                    r["seq"].to_string(),
-                    summary::type_label(r["type"].as_str().unwrap_or("")).into(),
-                    authority_text(r),
-                    r["text"].as_str().unwrap_or("").into(),
+                    v.voucher.clone(),
+                    v.date.clone(),
+                    v.seq.to_string(),
+                    summary::type_label(&v.kind).into(),
+                    v.authority_text(),
+                    v.text.clone(),
                     amount.human_number(),
                     running.human_number(),
                 ]);
@@ -1718,7 +1711,7 @@ pub fn voucher(
             ))
         },
     )?;
-    let authority = Authority::read(store, p, &[&v], view.head.seq)?;
+    let authority = Authority::read(store, (&view).into(), &[&v], view.head.seq)?;
     let mut envelope = None;
     finsam_store::read_events(store, &[v.seq], &mut |e| {
         envelope = Some(e);
@@ -1807,7 +1800,7 @@ pub fn voucher(
                 v.recorded_by,
                 e.hash
             ));
-            let decision = authority_text(&out);
+            let decision = authority.trace(&v).authority_text();
             head.push_str(&format!("beslut       {}\n", if decision.is_empty() { "–".to_string() } else { decision }));
             if let Some(of) = out["corrects"].as_u64() {
                 head.push_str(&format!("rättar       seq {of}\n"));

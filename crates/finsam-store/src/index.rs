@@ -19,7 +19,7 @@ use finsam_projections::totals::{Totals, TotalsView};
 use finsam_projections::Projection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -79,7 +79,7 @@ const VOUCHERS_FILE: &str = "vouchers.bin";
 const CHUNK_BYTES: usize = 16 << 20;
 
 /// The version a checkpoint must carry to be trusted: the ledger's and the projection's.
-const CHECKPOINT_VERSION: u32 = (LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION) * 10 + 5;
+const CHECKPOINT_VERSION: u32 = (LEDGER_STATE_VERSION * 1000 + PROJECTION_VERSION) * 10 + 6;
 
 #[derive(Serialize)]
 struct CheckpointRef<'a> {
@@ -290,9 +290,8 @@ impl Derived {
         };
         // The totals (bound to the head on their own) on another thread; the vouchers, then the
         // checkpoint that names them, on this one.
-        let totals = self.dir.join(TOTALS_FILE);
         let (checkpoint, totals) = std::thread::scope(|scope| {
-            let totals = scope.spawn(|| write_totals(&totals, key, head, log_len, projection));
+            let totals = scope.spawn(|| write_totals(&self.dir, key, head, log_len, projection));
             let checkpoint = (|| {
                 let mut saved = self.saved.clone();
                 append_vouchers(&self.dir.join(VOUCHERS_FILE), &mut saved, projection.voucher_book())?;
@@ -331,9 +330,11 @@ impl Derived {
 
     /// What a writer of some förbund's books saves (see `Store::open_for`): the starts of the
     /// lines it appended, added to `lines.bin` when that file ends where `runs` does, then
-    /// `runs.json` for the new head, with the runs and links of the events appended. The
-    /// checkpoint, the vouchers and the totals stay as they were: the next whole open replays
-    /// what they lack. Returns the runs now saved.
+    /// What a writer of some förbund's books saves after appending: `lines.bin` (appended
+    /// to), the totals of the förbund in its `projection` (`update_totals`), and `runs.json`
+    /// for the new head, with the runs and links of the events appended. The checkpoint and
+    /// the vouchers stay as they were: the next whole open replays what they lack. Returns
+    /// the runs now saved.
     pub fn save_runs(
         &mut self,
         runs: &ForbundRuns,
@@ -341,11 +342,13 @@ impl Derived {
         log_len: u64,
         appended: &[(u64, Slug, u64)],
         links: &BTreeSet<(String, String)>,
+        projection: &Projection,
     ) -> std::io::Result<ForbundRuns> {
         let Some(key) = self.key else {
             return Err(std::io::Error::other("no key to seal the derived state with"));
         };
         crate::lines::append(&self.dir, runs.seq, appended.iter().map(|(_, _, start)| *start))?;
+        update_totals(&self.dir, key, runs, head, log_len, projection)?;
         let mut next = ForbundRuns {
             version: CHECKPOINT_VERSION,
             seq: head.seq,
@@ -500,17 +503,21 @@ fn write_runs(path: &Path, key: &Key, runs: &RunsRef<'_>) -> std::io::Result<()>
 }
 
 /// The totals per förbund and day, stored beside the checkpoint and for the same seq, so that
-/// the balances as known at the head are read without loading the checkpoint. One section per
-/// förbund, so that a report on one förbund reads only its own:
+/// the balances as known at the head are read without loading the checkpoint. One file per
+/// förbund, so that a report on one förbund reads only its own, and a writer of one förbund's
+/// books rewrites only the files of those books:
 ///
 /// ```text
-/// {"version":…,"seq":…,"hash":…,"log_len":…,"forbund":{…},"sections":[[id,offset,len,sha256],…]}
-/// hmac-sha256 <seal of the line above> <its length>
-/// <section of the first förbund: its days as JSON><section of the next>…
+/// totals.json            {"version":…,"seq":…,"hash":…,"log_len":…,"forbund":{…},"sections":[[id,len,sha256],…]}
+///                        hmac-sha256 <seal of the line above> <its length>
+/// totals/<förbund>.json  that förbund's days as JSON
 /// ```
-/// Offsets count from the end of the second line. A header whose seal or a section whose digest does
-/// not match is not used (the report falls back to the whole view).
+/// A header whose seal, or a förbund's file whose length or digest, does not match is not
+/// used (the report falls back to reading the books).
 pub const TOTALS_FILE: &str = "totals.json";
+
+/// The folder of the förbund's totals files, beside `totals.json`.
+pub const TOTALS_DIR: &str = "totals";
 
 #[derive(Serialize, Deserialize)]
 struct TotalsHeader<F> {
@@ -519,7 +526,8 @@ struct TotalsHeader<F> {
     hash: String,
     log_len: u64,
     forbund: F,
-    sections: Vec<(Slug, u64, u64, String)>,
+    /// `(förbund, length of its file, SHA-256 of its file)`, in förbund order.
+    sections: Vec<(Slug, u64, String)>,
 }
 
 /// What was read of the totals file: the view (with the days of the förbund asked for) and
@@ -531,21 +539,17 @@ pub struct TotalsFile {
     pub view: TotalsView,
 }
 
+/// Saves the totals of every förbund of the projection, then the sealed header naming them.
 pub(crate) fn write_totals(
-    path: &Path,
+    derived: &Path,
     key: &Key,
     head: &Head,
     log_len: u64,
     projection: &Projection,
 ) -> std::io::Result<()> {
-    let mut body = Vec::new();
-    let mut sections = Vec::new();
-    for (f, days) in projection.totals() {
-        let start = body.len();
-        serde_json::to_writer(&mut body, days)?;
-        let section = &body[start..];
-        sections.push((f.clone(), start as u64, section.len() as u64, sha256_hex(section)));
-    }
+    let folder = totals_folder(derived)?;
+    let sections =
+        projection.totals().iter().map(|(f, days)| write_section(&folder, f, days)).collect::<Result<_, _>>()?;
     let header = TotalsHeader {
         version: CHECKPOINT_VERSION,
         seq: head.seq,
@@ -554,12 +558,87 @@ pub(crate) fn write_totals(
         forbund: &projection.forbund,
         sections,
     };
-    let header = serde_json::to_vec(&header)?;
-    replace_file(path, |out| {
-        out.write_all(&header)?;
-        writeln!(out, "\n{}", seal_line(key, &header))?;
-        out.write_all(&body)
+    write_header(derived, key, &header)
+}
+
+/// After a writer of some förbund's books appended to the log: the totals of the förbund in its
+/// projection saved anew, the others kept, and the header sealed for the new head. Only when
+/// the totals saved stand for the point `before` the writer started from (else they are left
+/// as they are, behind the log, and the next whole save replaces them). True when saved.
+pub(crate) fn update_totals(
+    derived: &Path,
+    key: &Key,
+    before: &ForbundRuns,
+    head: &Head,
+    log_len: u64,
+    projection: &Projection,
+) -> std::io::Result<bool> {
+    let Some(old) = read_header(derived, key) else {
+        return Ok(false);
+    };
+    if (old.seq, old.hash.as_str(), old.log_len) != (before.seq, before.hash.as_str(), before.log_len) {
+        return Ok(false);
+    }
+    let folder = totals_folder(derived)?;
+    let mut forbund = old.forbund;
+    forbund.extend(projection.forbund.iter().map(|(f, info)| (f.clone(), info.clone())));
+    let mut sections: BTreeMap<Slug, (u64, String)> =
+        old.sections.into_iter().map(|(f, len, digest)| (f, (len, digest))).collect();
+    for (f, days) in projection.totals() {
+        let (f, len, digest) = write_section(&folder, f, days)?;
+        sections.insert(f, (len, digest));
+    }
+    let sections = sections.into_iter().map(|(f, (len, digest))| (f, len, digest)).collect();
+    let header = TotalsHeader {
+        version: CHECKPOINT_VERSION,
+        seq: head.seq,
+        hash: head.hash.clone(),
+        log_len,
+        forbund: &forbund,
+        sections,
+    };
+    write_header(derived, key, &header)?;
+    Ok(true)
+}
+
+/// The folder of the förbund's totals files, made when missing; anything else by that name (a
+/// file, a symbolic link) is removed first, so that no save writes outside `derived/`.
+fn totals_folder(derived: &Path) -> std::io::Result<PathBuf> {
+    let folder = derived.join(TOTALS_DIR);
+    match std::fs::symlink_metadata(&folder) {
+        Ok(m) if m.is_dir() => return Ok(folder),
+        Ok(_) => std::fs::remove_file(&folder)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&folder)?;
+    Ok(folder)
+}
+
+/// Saves one förbund's days; returns what the header says of them.
+fn write_section(
+    folder: &Path,
+    f: &Slug,
+    days: &BTreeMap<chrono::NaiveDate, finsam_projections::totals::DayTotal>,
+) -> std::io::Result<(Slug, u64, String)> {
+    let body = serde_json::to_vec(days)?;
+    replace_file(&folder.join(format!("{f}.json")), |out| out.write_all(&body))?;
+    Ok((f.clone(), body.len() as u64, sha256_hex(&body)))
+}
+
+fn write_header(derived: &Path, key: &Key, header: &TotalsHeader<&BTreeMap<Slug, ForbundInfo>>) -> std::io::Result<()> {
+    let body = serde_json::to_vec(header)?;
+    replace_file(&derived.join(TOTALS_FILE), |out| {
+        out.write_all(&body)?;
+        writeln!(out, "\n{}", seal_line(key, &body))
     })
+}
+
+/// The totals header, if it carries this key's seal and is of this version.
+fn read_header(derived: &Path, key: &Key) -> Option<TotalsHeader<BTreeMap<Slug, ForbundInfo>>> {
+    let bytes = read_all(&derived.join(TOTALS_FILE))?;
+    let header: TotalsHeader<BTreeMap<Slug, ForbundInfo>> = serde_json::from_slice(unseal(key, &bytes)?).ok()?;
+    (header.version == CHECKPOINT_VERSION).then_some(header)
 }
 
 /// Writes a file whole or not at all: into a new temporary file beside it (a name of its own,
@@ -591,31 +670,19 @@ pub(crate) fn replace_file(
 }
 
 /// The totals in `derived/`, with the days of `only` (or of every förbund), if what is read is
-/// sealed with `key`, whole and of this version.
+/// sealed with `key` (the header; each förbund's file by its length and digest there), whole
+/// and of this version.
 fn read_totals(derived: &Path, key: &Key, only: Option<&Slug>) -> Option<TotalsFile> {
-    let mut file = BufReader::new(open_regular(&derived.join(TOTALS_FILE), DERIVED_BYTES_MAX).ok()?);
-    let (mut header, mut seal) = (Vec::new(), String::new());
-    file.by_ref().take(64 << 20).read_until(b'\n', &mut header).ok()?;
-    file.by_ref().take(200).read_line(&mut seal).ok()?;
-    header.pop_if(|b| *b == b'\n')?;
-    if !check_seal(key, &header, seal.trim_end_matches('\n')) {
-        return None;
-    }
-    let header: TotalsHeader<BTreeMap<Slug, ForbundInfo>> = serde_json::from_slice(&header).ok()?;
-    if header.version != CHECKPOINT_VERSION {
-        return None;
-    }
+    let header = read_header(derived, key)?;
+    let folder = derived.join(TOTALS_DIR);
     let mut totals = Totals::new();
-    let mut position = 0u64;
-    for (f, offset, len, digest) in &header.sections {
+    for (f, len, digest) in &header.sections {
         if only.is_some_and(|o| o != f) {
             continue;
         }
-        file.seek_relative(offset.checked_sub(position)? as i64).ok()?;
-        let mut section = vec![0; usize::try_from(*len).ok()?];
-        file.read_exact(&mut section).ok()?;
-        position = offset + len;
-        if sha256_hex(&section) != *digest {
+        let mut section = Vec::with_capacity(usize::try_from(*len).ok()?);
+        open_regular(&folder.join(format!("{f}.json")), *len).ok()?.read_to_end(&mut section).ok()?;
+        if section.len() as u64 != *len || sha256_hex(&section) != *digest {
             return None;
         }
         totals.insert(f.clone(), serde_json::from_slice(&section).ok()?);

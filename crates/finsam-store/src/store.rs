@@ -586,11 +586,16 @@ pub struct BooksOf {
     pub projection: Projection,
     /// True when the whole log's books were read (there was no shorter way).
     pub whole: bool,
+    /// The envelopes the books were read from, in seq order, each checked as it was read
+    /// (empty when `whole`): a report that shows events of these books takes them from here
+    /// instead of reading them again.
+    pub envelopes: Vec<Envelope>,
 }
 
 impl Drop for BooksOf {
     fn drop(&mut self) {
         let_go(&mut self.projection);
+        let_go(&mut self.envelopes);
     }
 }
 
@@ -600,7 +605,7 @@ impl BooksOf {
     pub fn whole(dir: &Path) -> Result<BooksOf, StoreError> {
         let mut view = open_view(dir)?;
         let projection = std::mem::take(&mut view.projection);
-        Ok(BooksOf { head: view.head.clone(), projection, whole: true })
+        Ok(BooksOf { head: view.head.clone(), projection, whole: true, envelopes: Vec::new() })
     }
 }
 
@@ -634,7 +639,7 @@ pub fn open_books_of_share(dir: &Path, forbund: &Slug, share: f64) -> Result<Boo
     if projection.head < runs.seq {
         projection.skip_to(runs.seq + 1);
     }
-    Ok(BooksOf { head: Head { seq: runs.seq, hash: runs.hash }, projection, whole: false })
+    Ok(BooksOf { head: Head { seq: runs.seq, hash: runs.hash }, projection, whole: false, envelopes })
 }
 
 /// The lines of some förbund's books, read apart (`open_for`, `open_books_of`): `runs.json`,
@@ -1408,6 +1413,7 @@ impl<B: LogBackend> Store<B> {
                     self.log_len,
                     &partial.appended,
                     self.books.index.links(),
+                    &self.books.projection,
                 )
                 .map_err(|e| StoreError::io(derived.dir(), "save the derived state (the log is unaffected) in", e))?;
             partial.runs = saved;
@@ -1805,11 +1811,19 @@ mod replay_tests {
                 event: e,
             });
         }
-        let totals_path = dir.join(DERIVED_DIR).join(crate::index::TOTALS_FILE);
+        let derived = dir.join(DERIVED_DIR);
+        let totals_path = derived.join(crate::index::TOTALS_FILE);
         let genuine = std::fs::read(&totals_path).unwrap();
+        let folder = derived.join(crate::index::TOTALS_DIR);
+        let genuine_sections: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+            .collect();
+        assert!(!genuine_sections.is_empty(), "the fixtures have totals");
         // Forged by someone who holds the key, so that only the comparison with a replay finds it.
         let key = crate::key::machine_key().unwrap();
-        crate::index::write_totals(&totals_path, key, &registration, store.log_len, &other).unwrap();
+        crate::index::write_totals(&derived, key, &registration, store.log_len, &other).unwrap();
         drop(store);
         let report = crate::verify::verify(&dir, &[]).unwrap();
         assert!(
@@ -1818,6 +1832,9 @@ mod replay_tests {
             report.problems
         );
         std::fs::write(&totals_path, genuine).unwrap();
+        for (path, bytes) in genuine_sections {
+            std::fs::write(path, bytes).unwrap();
+        }
         assert!(crate::verify::verify(&dir, &[]).unwrap().problems.is_empty(), "the genuine totals pass");
         let (mut store, _) = Store::open(&dir).unwrap();
         // One more event and the totals no longer stand at the head until the next checkpoint.
@@ -2061,7 +2078,11 @@ mod sealed_checkpoint_tests {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
             let entry = entry.unwrap();
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
         }
     }
 
