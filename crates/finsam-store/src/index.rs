@@ -307,11 +307,7 @@ impl Derived {
                     vouchers: &self.saved,
                     symbols: projection.voucher_book().symbols(),
                 };
-                let body = serde_json::to_vec(&checkpoint).map_err(std::io::Error::other)?;
-                replace_file(&self.dir.join(CHECKPOINT_FILE), |out| {
-                    out.write_all(&body)?;
-                    writeln!(out, "\n{}", seal_line(key, &body))
-                })
+                write_sealed(&self.dir.join(CHECKPOINT_FILE), key, &checkpoint)
             })();
             (checkpoint, totals.join().expect("writing the totals does not panic"))
         });
@@ -391,9 +387,38 @@ impl Derived {
     }
 }
 
-/// The trailer line of a sealed file: `hmac-sha256 <hex> <length of the body>`.
-fn seal_line(key: &Key, body: &[u8]) -> String {
-    format!("hmac-sha256 {} {}", key.seal(body), body.len())
+/// Writes `value` as a sealed file, whole or not at all: its JSON (the body), a newline, the
+/// trailer line `hmac-sha256 <hex> <length of the body>`, a newline. The seal is taken as the
+/// body is written, so that the body (40 MB of checkpoint at a million events) is never held
+/// in memory.
+fn write_sealed<T: Serialize + ?Sized>(path: &Path, key: &Key, value: &T) -> std::io::Result<()> {
+    replace_file(path, |out| {
+        let sealing = Sealing { out: &mut *out, sealer: key.sealer(), len: 0 };
+        let mut body = BufWriter::with_capacity(1 << 16, sealing);
+        serde_json::to_writer(&mut body, value)?;
+        let Sealing { sealer, len, .. } = body.into_inner().map_err(|e| e.into_error())?;
+        writeln!(out, "\nhmac-sha256 {} {len}", sealer.finish())
+    })
+}
+
+/// A writer that seals what passes through it (`write_sealed`).
+struct Sealing<W> {
+    out: W,
+    sealer: crate::key::Sealer,
+    len: u64,
+}
+
+impl<W: Write> Write for Sealing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.sealer.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// The body of a file written as body, newline, seal line, newline — if the seal is right.
@@ -495,11 +520,7 @@ struct RunsRef<'a> {
 }
 
 fn write_runs(path: &Path, key: &Key, runs: &RunsRef<'_>) -> std::io::Result<()> {
-    let body = serde_json::to_vec(runs)?;
-    replace_file(path, |out| {
-        out.write_all(&body)?;
-        writeln!(out, "\n{}", seal_line(key, &body))
-    })
+    write_sealed(path, key, runs)
 }
 
 /// The totals per förbund and day, stored beside the checkpoint and for the same seq, so that
@@ -627,11 +648,7 @@ fn write_section(
 }
 
 fn write_header(derived: &Path, key: &Key, header: &TotalsHeader<&BTreeMap<Slug, ForbundInfo>>) -> std::io::Result<()> {
-    let body = serde_json::to_vec(header)?;
-    replace_file(&derived.join(TOTALS_FILE), |out| {
-        out.write_all(&body)?;
-        writeln!(out, "\n{}", seal_line(key, &body))
-    })
+    write_sealed(&derived.join(TOTALS_FILE), key, header)
 }
 
 /// The totals header, if it carries this key's seal and is of this version.

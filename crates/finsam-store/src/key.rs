@@ -21,9 +21,15 @@ pub struct Key([u8; 32]);
 impl Key {
     /// The seal of `bytes`: HMAC-SHA-256, lower-case hex.
     pub fn seal(&self, bytes: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
-        mac.update(bytes);
-        crate::envelope::hex(&mac.finalize().into_bytes())
+        let mut sealer = self.sealer();
+        sealer.update(bytes);
+        sealer.finish()
+    }
+
+    /// A seal taken piece by piece, for a body written as it is made (`Sealer::finish` gives
+    /// what `seal` gives for the pieces together).
+    pub fn sealer(&self) -> Sealer {
+        Sealer(Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length"))
     }
 
     /// Whether `seal` is the seal of `bytes` (compared in constant time).
@@ -39,6 +45,20 @@ impl Key {
     #[cfg(test)]
     pub fn for_tests(byte: u8) -> Key {
         Key([byte; 32])
+    }
+}
+
+/// A seal being taken (`Key::sealer`).
+pub struct Sealer(Hmac<Sha256>);
+
+impl Sealer {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// HMAC-SHA-256 of everything given, lower-case hex.
+    pub fn finish(self) -> String {
+        crate::envelope::hex(&self.0.finalize().into_bytes())
     }
 }
 
