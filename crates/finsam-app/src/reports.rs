@@ -69,20 +69,22 @@ pub struct Books<'a> {
     /// The hash of the head's line (for a report that names the log it came from).
     pub head_hash: &'a str,
     pub projection: &'a Projection,
-    /// Envelopes already read with the books, in seq order (those of one förbund's books read
-    /// apart; none for the whole view): a report takes the events it shows from here first.
-    pub envelopes: &'a [finsam_store::Envelope],
+    /// When the books are one förbund's read apart (`finsam_store::open_books_of`): every
+    /// envelope of those books up to the head, in seq order. A report takes the events it
+    /// shows from here instead of reading the log. `None` for the whole view.
+    pub envelopes: Option<&'a [finsam_store::Envelope]>,
 }
 
 impl<'a> From<&'a View> for Books<'a> {
     fn from(view: &'a View) -> Books<'a> {
-        Books { head: view.head.seq, head_hash: &view.head.hash, projection: &view.projection, envelopes: &[] }
+        Books { head: view.head.seq, head_hash: &view.head.hash, projection: &view.projection, envelopes: None }
     }
 }
 
 impl<'a> From<&'a finsam_store::BooksOf> for Books<'a> {
     fn from(b: &'a finsam_store::BooksOf) -> Books<'a> {
-        Books { head: b.head.seq, head_hash: &b.head.hash, projection: &b.projection, envelopes: &b.envelopes }
+        let envelopes = (!b.whole).then_some(b.envelopes.as_slice());
+        Books { head: b.head.seq, head_hash: &b.head.hash, projection: &b.projection, envelopes }
     }
 }
 
@@ -98,7 +100,7 @@ fn books_of(store: &Path, forbund: &str) -> Result<finsam_store::BooksOf, Failur
 
 impl<'a> From<&'a finsam_store::Snapshot> for Books<'a> {
     fn from(s: &'a finsam_store::Snapshot) -> Books<'a> {
-        Books { head: s.head.seq, head_hash: &s.head.hash, projection: &s.projection, envelopes: &[] }
+        Books { head: s.head.seq, head_hash: &s.head.hash, projection: &s.projection, envelopes: None }
     }
 }
 
@@ -919,8 +921,11 @@ fn mentions_insats(p: &Projection, event: &Event, insats: &Slug) -> bool {
 }
 
 pub fn trail(store: &Path, filter: TrailFilter, format: Format) -> Result<(), Failure> {
-    let view = open_view(store)?;
-    let rows = trail_rows(store, (&view).into(), filter)?;
+    let books = match filter.forbund.as_deref() {
+        Some(f) => books_of(store, f)?,
+        None => finsam_store::BooksOf::whole(store)?,
+    };
+    let rows = trail_rows(store, (&books).into(), filter)?;
     emit(&render_trail(&rows, format));
     Ok(())
 }
@@ -938,7 +943,7 @@ pub fn trail_rows(store: &Path, books: Books<'_>, filter: TrailFilter) -> Result
         .transpose()?;
     let p = books.projection;
     let mut rows: Vec<Value> = Vec::new();
-    finsam_store::read_log(store, 1, books.head, &mut |e: Envelope| {
+    let mut take = |e: &Envelope| {
         let ev = &e.event;
         let in_books = |f: &Slug| {
             &ev.forbund == f
@@ -949,10 +954,20 @@ pub fn trail_rows(store: &Path, books: Books<'_>, filter: TrailFilter) -> Result
             && filter.from.is_none_or(|d| ev.date >= d)
             && filter.to.is_none_or(|d| ev.date <= d);
         if keep {
-            rows.push(trail_row(p, &e));
+            rows.push(trail_row(p, e));
         }
-        Ok(())
-    })?;
+    };
+    // One förbund's books read apart hold every event of that förbund and of those linked to
+    // it (a transfer from it is in the books of the förbund it went to, which is linked).
+    match (books.envelopes, &forbund) {
+        (Some(read), Some(_)) => read.iter().for_each(take),
+        _ => {
+            finsam_store::read_log(store, 1, books.head, &mut |e: Envelope| {
+                take(&e);
+                Ok(())
+            })?;
+        }
+    }
     Ok(rows)
 }
 
@@ -1107,11 +1122,11 @@ impl<'a> Authority<'a> {
         let fetch = |events: &mut BTreeMap<u64, std::borrow::Cow<'a, Event>>,
                      seqs: &mut dyn Iterator<Item = u64>|
          -> Result<(), Failure> {
-            let mut missing = Vec::new();
+            let (mut missing, read) = (Vec::new(), books.envelopes.unwrap_or_default());
             for seq in seqs {
-                match books.envelopes.binary_search_by_key(&seq, |e| e.seq) {
+                match read.binary_search_by_key(&seq, |e| e.seq) {
                     Ok(i) => {
-                        events.insert(seq, std::borrow::Cow::Borrowed(&books.envelopes[i].event));
+                        events.insert(seq, std::borrow::Cow::Borrowed(&read[i].event));
                     }
                     Err(_) => missing.push(seq),
                 }
@@ -1849,8 +1864,8 @@ mod tests {
     }
 
     /// Every budget (each year, each format), the explanation of the bank and of the equity,
-    /// and the balances inside a year and at its end, as the books of one förbund give them
-    /// and as the whole view does.
+    /// the balances inside a year and at its end, and the audit trail (whole, and of one
+    /// year), as the books of one förbund give them and as the whole view does.
     fn reports(dir: &Path, books: Books<'_>, f: &Slug, years: &[i32]) -> Vec<String> {
         let axes = Axes { as_of: NaiveDate::from_ymd_opt(2030, 12, 31), known_at: None };
         let mut out = Vec::new();
@@ -1867,6 +1882,13 @@ mod tests {
         for as_of in [NaiveDate::from_ymd_opt(2024, 6, 30), axes.as_of] {
             let axes = Axes { as_of, known_at: None };
             out.push(balances_out(dir, books, f.as_str(), &axes, Format::Json).unwrap_or_else(|e| e.message));
+        }
+        let year = years.first().map(|y| (NaiveDate::from_ymd_opt(*y, 1, 1), NaiveDate::from_ymd_opt(*y, 12, 31)));
+        for (from, to) in [(None, None), year.unwrap_or_default()] {
+            let filter = TrailFilter { forbund: Some(f.to_string()), insats: None, from, to };
+            let rows = trail_rows(dir, books, filter).unwrap();
+            assert!(from.is_some() || !rows.is_empty(), "{f} has events");
+            out.push(render_trail(&rows, Format::Json));
         }
         out
     }
