@@ -97,13 +97,13 @@ pub(crate) fn writer(
                 Err(_) => break,
             }
         }
-        // (What other instances committed is taken in by the group's own write.)
+        // What other instances committed is taken in before the group is checked and advised,
+        // so that its warnings count every acknowledged event (and again by the group's own
+        // write, under the head's lock, for what commits in between).
         if following {
-            match reopen_if_stopped(&shared, &syncer) {
-                Ok(Kept::Open) => {}
-                // The books were built anew: the advisor's cache followed the old ones.
-                Ok(Kept::Reopened) => cache = None,
-                Ok(Kept::SyncerGone) => return,
+            match keep_up(&shared, &syncer, &mut cache) {
+                Ok(true) => {}
+                Ok(false) => return,
                 // The store cannot be opened again yet (the database is away): answered at once.
                 Err(e) => {
                     let head = shared.snapshot().head.clone();

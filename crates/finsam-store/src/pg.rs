@@ -425,12 +425,17 @@ impl PgLog {
             return self.newer_rows(each);
         }
         self.rollback();
-        // One round trip: the transaction begins and the head's row is locked.
+        // One round trip: the transaction begins and the head's row is locked. Any failure,
+        // even to connect, unlocks again: a writer left locked would not look for what other
+        // instances commit (`newer` waits for its append) and would seem current.
         self.locked = true;
         let committed = self
-            .client()?
-            .simple_query("BEGIN; SELECT seq, hash FROM finsam_head FOR UPDATE")
-            .map_err(|e| failed(&self.name, "cannot lock the head", e))
+            .client()
+            .and_then(|mut client| {
+                client
+                    .simple_query("BEGIN; SELECT seq, hash FROM finsam_head FOR UPDATE")
+                    .map_err(|e| failed(&self.name, "cannot lock the head", e))
+            })
             .and_then(|messages| {
                 let row = messages.iter().find_map(|m| match m {
                     postgres::SimpleQueryMessage::Row(row) => Some(row),
