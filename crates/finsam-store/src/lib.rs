@@ -31,6 +31,7 @@ pub use scrub::{scrub, ScrubPoint};
 pub use store::{
     init, open_books_of, open_books_of_share, open_totals, open_view, process_ends_with_command, read_events, read_log,
     BooksOf, GroupRequest, Locked, OpenReport, Recorded, Snapshot, StopSwitch, Store, View, MIRROR_FILE,
+    PARTIAL_SHARE_MAX,
 };
 pub use verify::{verify, Digest, VerifyReport};
 
