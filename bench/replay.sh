@@ -97,9 +97,10 @@ PY
   RECORD=$(median_prepared "$PREPARE" "$F --store $S record --as bench $WORK/one.jsonl")
   eval "$PREPARE"
   RECORD_RSS=$(rss "$F" --store "$S" record --as bench "$WORK/one.jsonl")
-  read -r BUDGET EXPLAIN BALANCES < <(median \
+  read -r BUDGET EXPLAIN TRAIL BALANCES < <(median \
     "$F --store $S budget --forbund $FB --year $YEAR" \
     "$F --store $S audit explain --forbund $FB --account 1930" \
+    "$F --store $S audit trail --forbund $FB --from $YEAR-01-01" \
     "$F --store $S balances --forbund $FB")
   RECONCILE=$(median "sh -c '$F --store $S reconcile >/dev/null; test \$? -le 1'")
   BUDGET_RSS=$(rss "$F" --store "$S" budget --forbund "$FB" --year "$YEAR")
@@ -124,7 +125,8 @@ PY
   echo "| \`finsam budget --forbund $FB --year $YEAR\` | $BUDGET s | | $BUDGET_RSS MB |"
   echo "| \`finsam reconcile\` | $RECONCILE s | | |"
   echo "| \`finsam audit explain --forbund $FB --account 1930\` | $EXPLAIN s | | |"
-  echo "| \`finsam balances --forbund $FB\` (the totals, or its own books after a write) | $BALANCES s | | |"
+  echo "| \`finsam audit trail --forbund $FB --from $YEAR-01-01\` | $TRAIL s | | |"
+  echo "| \`finsam balances --forbund $FB\` (the totals, which the writer keeps) | $BALANCES s | | |"
   echo "| \`finsam serve\` until \`/healthz\` answers | $SERVE s | | |"
   rm -rf "$S"
 done
