@@ -267,6 +267,11 @@ fn the_api_gives_the_cli_json_and_records_as_the_authenticated_user() {
             format!("/api/v1/forbund/{f}/audit/trail?from=2024-03-01&to=2024-03-31"),
             vec!["audit", "trail", "--forbund", f, "--from", "2024-03-01", "--to", "2024-03-31"],
         ),
+        // With the contribution recorded above (the service's books took it in while serving).
+        (
+            format!("/api/v1/forbund/{f}/audit/trail?from=2024-12-01"),
+            vec!["audit", "trail", "--forbund", f, "--from", "2024-12-01"],
+        ),
         (
             format!("/api/v1/reconcile?merger={f}&as_of=2024-12-31"),
             vec!["reconcile", "--merger", f, "--as-of", "2024-12-31"],

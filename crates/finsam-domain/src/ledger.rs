@@ -203,6 +203,31 @@ fn path_year(kind: &EventKind) -> Option<i32> {
     }
 }
 
+/// Adds event `seq` of `forbund` to runs as `Ledger::runs` keeps them: a new run when the
+/// förbund is not the last run's.
+pub fn extend_runs(runs: &mut Vec<(u64, Slug)>, seq: u64, forbund: &Slug) {
+    if runs.last().is_none_or(|(_, last)| last != forbund) {
+        runs.push((seq, forbund.clone()));
+    }
+}
+
+/// The seqs up to `head` in the books of the förbund `wanted` picks, from runs as
+/// `Ledger::runs` keeps them: inclusive ranges in seq order (adjacent runs joined).
+pub fn run_ranges(runs: &[(u64, Slug)], head: u64, wanted: impl Fn(&Slug) -> bool) -> Vec<(u64, u64)> {
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for (i, (start, f)) in runs.iter().enumerate() {
+        if !wanted(f) || *start > head {
+            continue;
+        }
+        let end = runs.get(i + 1).map_or(head, |(next, _)| (next - 1).min(head));
+        match ranges.last_mut() {
+            Some(last) if last.1 + 1 == *start => last.1 = end,
+            _ => ranges.push((*start, end)),
+        }
+    }
+    ranges
+}
+
 impl Ledger {
     pub fn new() -> Ledger {
         Ledger::default()
@@ -1041,9 +1066,7 @@ impl Ledger {
         let seq = self.head() + 1;
         let f = &event.forbund;
         self.head = seq;
-        if self.runs.last().is_none_or(|(_, last)| last != f) {
-            self.runs.push((seq, f.clone()));
-        }
+        extend_runs(&mut self.runs, seq, f);
         if matches!(event.kind, EventCorrected { .. }) {
             self.corrections.insert(seq);
         }

@@ -355,9 +355,7 @@ impl Derived {
             checkpoint_len: runs.checkpoint_len,
         };
         for (seq, forbund, _) in appended {
-            if next.runs.last().is_none_or(|(_, last)| last != forbund) {
-                next.runs.push((*seq, forbund.clone()));
-            }
+            finsam_domain::ledger::extend_runs(&mut next.runs, *seq, forbund);
         }
         let saved = RunsRef {
             version: next.version,
@@ -493,18 +491,7 @@ impl ForbundRuns {
     /// The seqs of those förbund's books, as inclusive ranges in seq order (adjacent runs
     /// joined).
     pub fn ranges_of(&self, forbund: &BTreeSet<String>) -> Vec<(u64, u64)> {
-        let mut ranges: Vec<(u64, u64)> = Vec::new();
-        for (i, (start, f)) in self.runs.iter().enumerate() {
-            if !forbund.contains(f.as_str()) {
-                continue;
-            }
-            let end = self.runs.get(i + 1).map_or(self.seq, |(next, _)| next - 1);
-            match ranges.last_mut() {
-                Some(last) if last.1 + 1 == *start => last.1 = end,
-                _ => ranges.push((*start, end)),
-            }
-        }
-        ranges
+        finsam_domain::ledger::run_ranges(&self.runs, self.seq, |f| forbund.contains(f.as_str()))
     }
 }
 

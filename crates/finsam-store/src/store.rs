@@ -434,11 +434,18 @@ fn recorded(e: &Envelope) -> RecordedEvent<'_> {
 pub struct Snapshot {
     pub head: Head,
     pub projection: Projection,
+    /// Whose books each seq up to the head is in (`Ledger::runs`): a report of one förbund
+    /// reads just those lines.
+    pub runs: Vec<(u64, finsam_domain::Slug)>,
 }
 
 impl Snapshot {
     pub fn of<B: LogBackend>(store: &Store<B>) -> Snapshot {
-        Snapshot { head: store.head().clone(), projection: store.projection().clone() }
+        Snapshot {
+            head: store.head().clone(),
+            projection: store.projection().clone(),
+            runs: store.ledger().runs().to_vec(),
+        }
     }
 
     /// Takes the envelopes after its head (those at or before it are skipped), in order.
@@ -446,6 +453,7 @@ impl Snapshot {
         for e in envelopes {
             if e.seq == self.head.seq + 1 {
                 self.projection.apply(recorded(e));
+                finsam_domain::ledger::extend_runs(&mut self.runs, e.seq, &e.event.forbund);
                 self.head = Head { seq: e.seq, hash: e.hash.clone() };
             } else {
                 assert!(e.seq <= self.head.seq, "a snapshot takes the envelopes in order, without gaps");
@@ -1731,6 +1739,48 @@ mod replay_tests {
 
     pub(super) fn fixture(name: &str) -> String {
         std::fs::read_to_string(format!("{}/../../fixtures/{name}.jsonl", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// A reader's snapshot, advanced with what is recorded in batches of several förbund,
+    /// knows whose books each seq is in exactly as the writer's ledger does.
+    #[test]
+    fn a_snapshot_keeps_the_runs_of_what_it_takes_in() {
+        let (dir, mut store) = fresh("snapshot-runs");
+        let mut events = Vec::new();
+        finsam_generate::generate(&finsam_generate::Params { forbund: 3, years: 2, seed: 7 }, &mut |e| {
+            events.push(e.clone())
+        });
+        let (first, rest) = events.split_at(events.len() / 2);
+        let batch = |events: &[Event]| -> Vec<(usize, Event)> {
+            events.iter().cloned().enumerate().map(|(i, e)| (i + 1, e)).collect()
+        };
+        store.record(&batch(first), "t", None).unwrap();
+        let mut snapshot = Snapshot::of(&store);
+        assert_eq!(snapshot.runs, store.ledger().runs());
+        // The rest, förbund by förbund in turn, so that the runs change at every batch.
+        let mut turns: Vec<Vec<Event>> = Vec::new();
+        for e in rest {
+            match turns.last_mut() {
+                Some(turn) if turn[0].forbund == e.forbund => turn.push(e.clone()),
+                _ => turns.push(vec![e.clone()]),
+            }
+        }
+        assert!(turns.len() > 3, "the rest changes förbund");
+        for turn in &turns {
+            let seen = snapshot.head.seq;
+            store.record(&batch(turn), "t", None).unwrap();
+            let mut envelopes = Vec::new();
+            store
+                .read(seen + 1, store.head().seq, &mut |e| {
+                    envelopes.push(e);
+                    Ok(())
+                })
+                .unwrap();
+            snapshot.advance(envelopes.iter());
+            assert_eq!(snapshot.runs, store.ledger().runs(), "at seq {}", snapshot.head.seq);
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The vouchers are saved apart from the checkpoint, appended chunk by chunk; reopening
