@@ -988,14 +988,11 @@ pub fn trail_rows(store: &Path, books: Books<'_>, filter: TrailFilter) -> Result
     match (books.envelopes, books.runs, &forbund) {
         (Some(read), _, Some(_)) => read.iter().for_each(take),
         (None, Some(runs), Some(f)) => {
-            let mut seqs: Vec<u64> = finsam_domain::ledger::run_ranges(runs, books.head, |x| x == f)
-                .into_iter()
-                .flat_map(|(first, last)| first..=last)
-                .chain(p.transfers.iter().filter(|t| &t.from == f && t.seq <= books.head).map(|t| t.seq))
-                .collect();
-            seqs.sort_unstable();
-            seqs.dedup();
-            finsam_store::read_events(store, &seqs, &mut |e: Envelope| {
+            let mut ranges: Vec<(u64, u64)> = finsam_domain::ledger::run_ranges(runs, books.head, |x| x == f);
+            ranges.extend(p.transfers.iter().filter(|t| &t.from == f && t.seq <= books.head).map(|t| (t.seq, t.seq)));
+            ranges.sort_unstable();
+            ranges.dedup();
+            finsam_store::read_ranges(store, &ranges, &mut |e: Envelope| {
                 take(&e);
                 Ok(())
             })?;

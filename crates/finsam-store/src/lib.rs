@@ -30,7 +30,7 @@ pub use pg::PgLog;
 pub use scrub::{scrub, ScrubPoint};
 pub use store::{
     init, open_books_of, open_books_of_share, open_totals, open_view, process_ends_with_command, read_events, read_log,
-    BooksOf, GroupRequest, Locked, OpenReport, Recorded, Snapshot, StopSwitch, Store, View, MIRROR_FILE,
+    read_ranges, BooksOf, GroupRequest, Locked, OpenReport, Recorded, Snapshot, StopSwitch, Store, View, MIRROR_FILE,
     PARTIAL_SHARE_MAX,
 };
 pub use verify::{verify, Digest, VerifyReport};

@@ -219,6 +219,22 @@ pub fn read_events(
     seqs.iter().filter_map(|seq| found.get(seq).cloned()).try_for_each(each)
 }
 
+/// The envelopes of these inclusive seq ranges (in seq order, each of complete batches), in
+/// order: each range read in one piece where `lines.bin` says it starts, or, when the hint does
+/// not reach that far or is wrong, line by line as `read_events` reads them.
+pub fn read_ranges(
+    dir: &Path,
+    ranges: &[(u64, u64)],
+    each: &mut dyn FnMut(Envelope) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let log = log_path(dir)?;
+    if let Some(envelopes) = crate::lines::ranges(&log, &dir.join(DERIVED_DIR), ranges) {
+        return envelopes.into_iter().try_for_each(each);
+    }
+    let seqs: Vec<u64> = ranges.iter().flat_map(|(first, last)| *first..=*last).collect();
+    read_events(dir, &seqs, each)
+}
+
 fn take_lock(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join(LOCK_FILE);
     let mut file = OpenOptions::new()
