@@ -325,12 +325,11 @@ impl Derived {
     }
 
     /// What a writer of some förbund's books saves (see `Store::open_for`): the starts of the
-    /// lines it appended, added to `lines.bin` when that file ends where `runs` does, then
-    /// What a writer of some förbund's books saves after appending: `lines.bin` (appended
-    /// to), the totals of the förbund in its `projection` (`update_totals`), and `runs.json`
-    /// for the new head, with the runs and links of the events appended. The checkpoint and
-    /// the vouchers stay as they were: the next whole open replays what they lack. Returns
-    /// the runs now saved.
+    /// lines it appended, added to `lines.bin` when that file ends where `runs` does; the
+    /// totals of the förbund in its `projection` (`update_totals`); then `runs.json` for the
+    /// new head, with the runs and links of the events appended. The checkpoint and the
+    /// vouchers stay as they were: the next whole open replays what they lack. Returns the
+    /// runs now saved.
     pub fn save_runs(
         &mut self,
         runs: &ForbundRuns,
