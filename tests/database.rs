@@ -609,3 +609,41 @@ fn an_instance_warns_against_what_the_other_instances_recorded() {
     assert_eq!(cost(&b, "b-3", "20000"), ["line_over_budget"], "B: 210 000 of 200 000");
     assert_eq!(cost(&a, "a-2", "1"), ["line_over_budget"], "A too: 210 000,01");
 }
+
+/// An instance whose write found the database away, and which then writes nothing more, still
+/// takes in what another instance commits once the database is back (a writer that could not
+/// connect to lock the head must not stay locked: it would never look again, and would call its
+/// stale books current).
+#[test]
+fn an_idle_instance_follows_the_others_after_an_outage_refused_its_write() {
+    let own = finsam_store::pg_cluster::own_cluster("idle-follow");
+    let dir = TempDir::new("database-idle-follow");
+    let url = own.database("idle_follow");
+    let root = db_user(&url, "root", "admin", &[]);
+    let anna = db_user(&url, "anna", "kansli", &["sf-vastmanland"]);
+    let (a_dir, b_dir) = (dir.0.join("a"), dir.0.join("b"));
+    let (a, b) = (instance(&a_dir, &url), instance(&b_dir, &url));
+    assert_eq!(a.call("POST", "/api/v1/events", Some(&root), &fixture("00-forbund.jsonl")).0, 201);
+    let own = Arc::new(own);
+    let restarting = {
+        let own = own.clone();
+        std::thread::spawn(move || own.restart_after(libc::SIGINT, std::time::Duration::from_secs(3)))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let (status, body) = a.call("POST", "/api/v1/events", Some(&anna), &keyed("while-away"));
+    assert_eq!(status, 503, "{body}");
+    restarting.join().unwrap();
+    // B records (retried while it finds its way back to the database); A writes nothing.
+    let recorded = (0..50).any(|_| {
+        let ok = b.call("POST", "/api/v1/events", Some(&anna), &keyed("from-b")).0 == 201;
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        ok
+    });
+    assert!(recorded, "B records once the database is back");
+    let head = log_bytes(&b_dir).iter().filter(|c| **c == b'\n').count() as u64;
+    wait_for_head(&b, head);
+    wait_for_head(&a, head);
+    assert_eq!(log_bytes(&a_dir), log_bytes(&b_dir));
+}
