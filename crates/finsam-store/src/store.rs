@@ -1753,6 +1753,13 @@ mod replay_tests {
         store.record(&parse_batch(text.as_bytes()).unwrap(), "t", None).unwrap();
     }
 
+    /// The events `finsam generate` makes of these förbund, years and seed.
+    fn generated(forbund: u32, years: u32, seed: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        finsam_generate::generate(&finsam_generate::Params { forbund, years, seed }, &mut |e| events.push(e.clone()));
+        events
+    }
+
     pub(super) fn fixture(name: &str) -> String {
         std::fs::read_to_string(format!("{}/../../fixtures/{name}.jsonl", env!("CARGO_MANIFEST_DIR"))).unwrap()
     }
@@ -1762,10 +1769,7 @@ mod replay_tests {
     #[test]
     fn a_snapshot_keeps_the_runs_of_what_it_takes_in() {
         let (dir, mut store) = fresh("snapshot-runs");
-        let mut events = Vec::new();
-        finsam_generate::generate(&finsam_generate::Params { forbund: 3, years: 2, seed: 7 }, &mut |e| {
-            events.push(e.clone())
-        });
+        let events = generated(3, 2, 7);
         let (first, rest) = events.split_at(events.len() / 2);
         let batch = |events: &[Event]| -> Vec<(usize, Event)> {
             events.iter().cloned().enumerate().map(|(i, e)| (i + 1, e)).collect()
@@ -1919,10 +1923,7 @@ mod replay_tests {
     #[test]
     fn the_books_of_one_forbund_are_read_apart_only_when_what_leads_to_them_stands_for_the_log() {
         let (dir, mut store) = fresh("books-of");
-        let mut events = Vec::new();
-        finsam_generate::generate(&finsam_generate::Params { forbund: 3, years: 2, seed: 5 }, &mut |e| {
-            events.push(e.clone())
-        });
+        let events = generated(3, 2, 5);
         let batch: Vec<(usize, Event)> = events.into_iter().enumerate().map(|(i, e)| (i + 1, e)).collect();
         store.record(&batch, "t", None).unwrap();
         store.save_checkpoint().unwrap();
@@ -2013,10 +2014,7 @@ mod replay_tests {
     #[test]
     fn a_writer_of_some_forbunds_books_checks_and_records_as_a_writer_of_the_whole_books() {
         use finsam_domain::EventKind;
-        let mut generated = Vec::new();
-        finsam_generate::generate(&finsam_generate::Params { forbund: 4, years: 2, seed: 9 }, &mut |e| {
-            generated.push(e.clone())
-        });
+        let generated = generated(4, 2, 9);
         let unlinked = finsam_generate::random_history_of(21, 2000, |t| {
             !matches!(t, "MergerDecided" | "EquityTransferred" | "BalancesTakenOver" | "ForbundDissolved")
         });
