@@ -230,6 +230,49 @@ struct Run<'a> {
     /// The vouchers of the förbund being checked (all its dates, as known at the run's seq),
     /// decoded once for its checks instead of once by each.
     vouchers: std::cell::RefCell<Option<(Slug, std::rc::Rc<Vec<crate::projection::Voucher>>)>>,
+    /// The vouchers of the förbund checked next, decoded while this one is checked.
+    ahead: std::cell::RefCell<Ahead>,
+}
+
+type Vouchers = Vec<crate::projection::Voucher>;
+
+/// The other end of the thread that decodes the vouchers of the förbund in scope, one förbund
+/// ahead of the checks, in the order they are checked; the vouchers of the förbund checked
+/// before go back to it to be freed (where they were allocated, see `finsam_store::log`).
+struct Ahead {
+    order: Vec<Slug>,
+    decoded: std::sync::mpsc::Receiver<(Slug, Vouchers)>,
+    next: Option<(Slug, Vouchers)>,
+    give_back: std::sync::mpsc::Sender<Vouchers>,
+}
+
+impl Ahead {
+    /// The vouchers of `f` if the thread decoded them: those of the förbund before it in the
+    /// order are let go on the way; a förbund outside the order, or asked for again after its
+    /// turn, is the caller's to decode.
+    fn take(&mut self, f: &Slug) -> Option<Vouchers> {
+        let want = self.order.iter().position(|x| x == f)?;
+        loop {
+            if self.next.is_none() {
+                self.next = self.decoded.recv().ok();
+            }
+            let (next, vouchers) = self.next.take()?;
+            let at = self.order.iter().position(|x| *x == next).expect("the thread decodes the förbund in the order");
+            if at == want {
+                return Some(vouchers);
+            }
+            if at > want {
+                self.next = Some((next, vouchers));
+                return None;
+            }
+            self.let_go(vouchers);
+        }
+    }
+
+    fn let_go(&self, vouchers: Vouchers) {
+        // Gone only when the thread has ended: then they are freed here.
+        let _ = self.give_back.send(vouchers);
+    }
 }
 
 /// A förbund's booked equity at the start of each year, from one pass over its vouchers: what
@@ -322,69 +365,96 @@ pub fn reconcile(p: &Projection, events: &[(u64, Event)], options: Options) -> R
     if let Some(f) = &options.forbund {
         scope.retain(|x| x == f);
     }
-    let mut run = Run {
-        p,
-        events,
-        at,
-        ceiling: options.rules.equity_ceiling.clone(),
-        accrual_days: options.rules.accrual_days,
-        chart: Chart::default_chart(),
-        findings: Vec::new(),
-        openings: Default::default(),
-        position_openings: Default::default(),
-        vouchers: Default::default(),
-        by_forbund: {
-            let mut by: std::collections::HashMap<&Slug, Vec<usize>> = Default::default();
-            for (i, (_, e)) in events.iter().enumerate() {
-                by.entry(&e.forbund).or_default().push(i);
+    std::thread::scope(|threads| {
+        let (send, decoded) = std::sync::mpsc::sync_channel::<(Slug, Vouchers)>(1);
+        let (give_back, returned) = std::sync::mpsc::channel::<Vouchers>();
+        let order = scope.clone();
+        threads.spawn(move || {
+            for f in &order {
+                while let Ok(done) = returned.try_recv() {
+                    drop(done);
+                }
+                let vouchers = p.visible_vouchers(f, at.known_at, NaiveDate::MAX).collect();
+                if send.send((f.clone(), vouchers)).is_err() {
+                    break;
+                }
             }
-            by
-        },
-    };
-    // One förbund at a time, its plans' checks and then its books': its vouchers are decoded
-    // once (`Run::vouchers_of` holds one förbund's). The findings are sorted below.
-    let budgets: Vec<&BudgetRecord> = run.visible_budgets().filter(|b| scope.contains(&b.forbund)).collect();
-    let mut payers = Vec::new();
-    for f in &scope {
-        for budget in budgets.iter().filter(|b| &b.forbund == f) {
-            run.budget_arithmetic(budget);
-            run.equity_rollforward(budget);
-            run.plan_ceiling(budget);
+            // Until the checks end (and drop their end of the channel).
+            for done in returned {
+                drop(done);
+            }
+        });
+        let ahead = Ahead { order: scope.clone(), decoded, next: None, give_back };
+        let mut run = Run {
+            ahead: std::cell::RefCell::new(ahead),
+            p,
+            events,
+            at,
+            ceiling: options.rules.equity_ceiling.clone(),
+            accrual_days: options.rules.accrual_days,
+            chart: Chart::default_chart(),
+            findings: Vec::new(),
+            openings: Default::default(),
+            position_openings: Default::default(),
+            vouchers: Default::default(),
+            by_forbund: {
+                let mut by: std::collections::HashMap<&Slug, Vec<usize>> = Default::default();
+                for (i, (_, e)) in events.iter().enumerate() {
+                    by.entry(&e.forbund).or_default().push(i);
+                }
+                by
+            },
+        };
+        // One förbund at a time, its plans' checks and then its books': its vouchers are decoded
+        // once (`Run::vouchers_of` holds one förbund's). The findings are sorted below.
+        let budgets: Vec<&BudgetRecord> = run.visible_budgets().filter(|b| scope.contains(&b.forbund)).collect();
+        let mut payers = Vec::new();
+        for f in &scope {
+            for budget in budgets.iter().filter(|b| &b.forbund == f) {
+                run.budget_arithmetic(budget);
+                run.equity_rollforward(budget);
+                run.plan_ceiling(budget);
+            }
+            payers.extend(run.payers(f));
+            run.contribution_split(f);
+            run.overspend(f);
+            run.spent_without_grant(f);
+            run.accrual_unsettled(f);
+            run.payroll_overpaid(f);
+            run.report_adoption(f);
+            run.books_ceiling(f);
+            run.dissolved(f);
         }
-        payers.extend(run.payers(f));
-        run.contribution_split(f);
-        run.overspend(f);
-        run.spent_without_grant(f);
-        run.accrual_unsettled(f);
-        run.payroll_overpaid(f);
-        run.report_adoption(f);
-        run.books_ceiling(f);
-        run.dissolved(f);
-    }
-    let mut tables = Vec::new();
-    for m in &mergers {
-        for old in &m.merging {
-            run.transfer_vs_estimate(m, old);
-            run.transfer_vs_books(m, old);
-            run.missing_transfer(m, old);
-            run.insatser_carried(m, old);
+        let mut tables = Vec::new();
+        for m in &mergers {
+            for old in &m.merging {
+                run.transfer_vs_estimate(m, old);
+                run.transfer_vs_books(m, old);
+                run.missing_transfer(m, old);
+                run.insatser_carried(m, old);
+            }
+            run.opening_equity(m);
+            tables.push(run.merger_table(m));
         }
-        run.opening_equity(m);
-        tables.push(run.merger_table(m));
-    }
-    let order = |c: &str| CHECKS.iter().position(|x| *x == c).unwrap_or(CHECKS.len());
-    run.findings.sort_by(|a, b| {
-        (&a.forbund, order(a.check), a.events.first(), &a.subject).cmp(&(
-            &b.forbund,
-            order(b.check),
-            b.events.first(),
-            &b.subject,
-        ))
-    });
-    let result = Reconciliation { findings: run.findings, scope, mergers: tables, payers };
-    Ok(match &options.forbund {
-        Some(f) => result.restricted_to(f),
-        None => result,
+        let order = |c: &str| CHECKS.iter().position(|x| *x == c).unwrap_or(CHECKS.len());
+        run.findings.sort_by(|a, b| {
+            (&a.forbund, order(a.check), a.events.first(), &a.subject).cmp(&(
+                &b.forbund,
+                order(b.check),
+                b.events.first(),
+                &b.subject,
+            ))
+        });
+        if let Some((_, last)) = run.vouchers.take() {
+            if let Ok(last) = std::rc::Rc::try_unwrap(last) {
+                run.ahead.borrow().let_go(last);
+            }
+        }
+        let result = Reconciliation { findings: run.findings, scope, mergers: tables, payers };
+        Ok(match &options.forbund {
+            Some(f) => result.restricted_to(f),
+            None => result,
+        })
     })
 }
 
@@ -477,9 +547,16 @@ impl<'a> Run<'a> {
                 return vouchers.clone();
             }
         }
-        let vouchers =
-            std::rc::Rc::new(self.p.visible_vouchers(f, self.at.known_at, NaiveDate::MAX).collect::<Vec<_>>());
-        *self.vouchers.borrow_mut() = Some((f.clone(), vouchers.clone()));
+        let mut ahead = self.ahead.borrow_mut();
+        let decoded = ahead
+            .take(f)
+            .unwrap_or_else(|| self.p.visible_vouchers(f, self.at.known_at, NaiveDate::MAX).collect::<Vec<_>>());
+        let vouchers = std::rc::Rc::new(decoded);
+        if let Some((_, before)) = self.vouchers.borrow_mut().replace((f.clone(), vouchers.clone())) {
+            if let Ok(before) = std::rc::Rc::try_unwrap(before) {
+                ahead.let_go(before);
+            }
+        }
         vouchers
     }
 
@@ -1185,18 +1262,19 @@ impl<'a> Run<'a> {
             e.0 += g.amount;
             e.1.push(g.seq);
         }
-        let mut spent: BTreeMap<(Slug, i32), (Amount, Vec<u64>)> = BTreeMap::new();
-        for v in self.vouchers_of(f).iter().filter(|v| v.date <= at.as_of && v.kind != VoucherKind::Closing) {
+        let mut spent: BTreeMap<(&Slug, i32), (Amount, Vec<u64>)> = BTreeMap::new();
+        let vouchers = self.vouchers_of(f);
+        for v in vouchers.iter().filter(|v| v.date <= at.as_of && v.kind != VoucherKind::Closing) {
             for r in v.rows.iter().filter(|r| r.role.side() == crate::chart::Side::Cost) {
                 if let Some(i) = &r.insats {
-                    let e = spent.entry((i.clone(), v.year)).or_default();
+                    let e = spent.entry((i, v.year)).or_default();
                     e.0 += r.amount;
                     e.1.push(v.seq);
                 }
             }
         }
         for ((insats, year), (s, seqs)) in &spent {
-            let (g, grant_seqs) = granted.get(&(insats.clone(), *year)).cloned().unwrap_or_default();
+            let (g, grant_seqs) = granted.get(&((*insats).clone(), *year)).cloned().unwrap_or_default();
             if *s > g {
                 let mut events = grant_seqs.clone();
                 events.extend(seqs);
@@ -1386,8 +1464,8 @@ impl<'a> Run<'a> {
     fn payroll_overpaid(&mut self, f: &Slug) {
         let at = self.at;
         let mut owed: BTreeMap<Role, (Amount, Vec<u64>)> = BTreeMap::new();
-        let mut vouchers: Vec<crate::projection::Voucher> =
-            self.vouchers_of(f).iter().filter(|v| v.date <= at.as_of).cloned().collect();
+        let all = self.vouchers_of(f);
+        let mut vouchers: Vec<&crate::projection::Voucher> = all.iter().filter(|v| v.date <= at.as_of).collect();
         vouchers.sort_by_key(|v| (v.date, v.seq));
         let check = |run: &mut Run, owed: &BTreeMap<Role, (Amount, Vec<u64>)>, day: NaiveDate| {
             for (role, (balance, seqs)) in owed {
@@ -1412,7 +1490,7 @@ impl<'a> Run<'a> {
             }
         };
         let mut last_year: Option<i32> = None;
-        for v in &vouchers {
+        for v in vouchers {
             if let Some(y) = last_year.filter(|y| *y < v.date.year()) {
                 check(self, &owed, NaiveDate::from_ymd_opt(y, 12, 31).expect("a year end"));
             }
@@ -1669,4 +1747,54 @@ fn kind_in_words(kind: MemberKind) -> &'static str {
 /// A share as a Swedish percentage: 0.141 → "14,1 %", 0.5 → "50 %".
 fn percent(share: Decimal) -> String {
     format!("{} %", (share * Decimal::from(100)).normalize()).replace('.', ",")
+}
+
+#[cfg(test)]
+mod ahead_tests {
+    use super::*;
+
+    fn slug(s: &str) -> Slug {
+        Slug::parse(s).expect("a slug")
+    }
+
+    /// One voucher that names the förbund it was decoded for.
+    fn decoded_for(f: &str) -> (Slug, Vouchers) {
+        let voucher = crate::projection::Voucher {
+            forbund: slug(f),
+            year: 2024,
+            number: 1,
+            date: NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date"),
+            seq: 1,
+            recorded_at: String::new(),
+            recorded_by: String::new(),
+            text: String::new(),
+            kind: VoucherKind::Event,
+            rows: Vec::new(),
+        };
+        (slug(f), vec![voucher])
+    }
+
+    #[test]
+    fn the_checks_take_each_forbunds_vouchers_from_the_thread_ahead_or_decode_them_themselves() {
+        let (send, decoded) = std::sync::mpsc::sync_channel(3);
+        let (give_back, returned) = std::sync::mpsc::channel();
+        for f in ["a", "b", "c"] {
+            send.send(decoded_for(f)).expect("room for three");
+        }
+        drop(send);
+        let order = vec![slug("a"), slug("b"), slug("c")];
+        let mut ahead = Ahead { order, decoded, next: None, give_back };
+        let forbund_of = |v: Option<Vouchers>| v.map(|v| v[0].forbund.as_str().to_string());
+        // b is taken: a, skipped on the way, goes back to be freed.
+        assert_eq!(forbund_of(ahead.take(&slug("b"))), Some("b".into()));
+        assert_eq!(returned.try_recv().map(|v| v[0].forbund.clone()), Ok(slug("a")));
+        // a again, after its turn: the caller decodes it; c stays for its turn.
+        assert_eq!(forbund_of(ahead.take(&slug("a"))), None);
+        // A förbund outside the order is the caller's too.
+        assert_eq!(forbund_of(ahead.take(&slug("x"))), None);
+        assert_eq!(forbund_of(ahead.take(&slug("c"))), Some("c".into()));
+        // After the last, the thread has ended: nothing more, nothing hangs.
+        assert_eq!(forbund_of(ahead.take(&slug("c"))), None);
+        assert!(returned.try_recv().is_err(), "only what was skipped went back");
+    }
 }
