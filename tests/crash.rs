@@ -39,7 +39,7 @@ fn writers_of_one_forbunds_books_survive_kill_9_at_random_moments() {
         e["reference"] = "test".into();
         e.to_string()
     };
-    // Small batches, so that sf-gen-004's books stay a small part of the log (an eighth at most,
+    // Small batches, so that sf-gen-004's books stay a small part of the log (a fifth at most,
     // or the writers open the whole books).
     kill_writers(&dir, &store, env_number("FINSAM_KILLS", 200) / 4, 12, &contribution);
     // After the kills (a writer killed before its runs file was replaced sends the next one to

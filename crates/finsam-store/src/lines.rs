@@ -148,36 +148,41 @@ pub(crate) fn ranges(log: &Path, derived: &Path, ranges: &[(u64, u64)]) -> Optio
         hint.read_exact_at(&mut bytes, (seq - 1) * 8).ok()?;
         Some(u64::from_le_bytes(bytes))
     };
-    let mut out = Vec::new();
-    let mut buf = Vec::new();
+    let mut pieces = Vec::with_capacity(ranges.len());
     for &(first, last) in ranges {
         if first == 0 || last < first || last > known {
             return None;
         }
         let start = start_of(first)?;
         let end = if last == known { log_len } else { start_of(last + 1)? };
-        buf.resize(usize::try_from(end.checked_sub(start)?).ok()?, 0);
+        let mut buf = vec![0; usize::try_from(end.checked_sub(start)?).ok()?];
         file.read_exact_at(&mut buf, start).ok()?;
-        let mut expected = first;
-        let mut prev: Option<String> = None;
+        pieces.push((first, last, buf));
+    }
+    // Each line with the seq it must carry, and whether it starts its range.
+    let mut lines: Vec<(&[u8], u64, bool)> = Vec::new();
+    for (first, last, buf) in &pieces {
+        let mut expected = *first;
         for line in buf.split_inclusive(|b| *b == b'\n') {
-            if expected > last {
+            if expected > *last {
                 // Past the range: only the last range may run on to the log's end.
                 break;
             }
-            let envelope = Envelope::open(line.strip_suffix(b"\n")?).ok()?;
-            if envelope.seq != expected || prev.as_ref().is_some_and(|p| *p != envelope.prev_hash) {
-                return None;
-            }
-            prev = Some(envelope.hash.clone());
+            lines.push((line.strip_suffix(b"\n")?, expected, expected == *first));
             expected += 1;
-            out.push(envelope);
         }
         if expected != last + 1 {
             return None;
         }
     }
-    Some(out)
+    let texts: Vec<&[u8]> = lines.iter().map(|(line, _, _)| *line).collect();
+    let opened = crate::log::open_lines(&texts).into_iter().collect::<Result<Vec<_>, _>>().ok()?;
+    for (i, ((_, seq, starts), envelope)) in lines.iter().zip(&opened).enumerate() {
+        if envelope.seq != *seq || !starts && opened[i - 1].hash != envelope.prev_hash {
+            return None;
+        }
+    }
+    Some(opened)
 }
 
 #[cfg(test)]

@@ -227,6 +227,29 @@ fn decoders() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, DECODERS_MAX)
 }
 
+/// Opens each line (see `Envelope::open`), on as many threads as the machine has cores (a few
+/// lines on this one), and answers in the lines' order.
+pub(crate) fn open_lines(lines: &[&[u8]]) -> Vec<Result<Envelope, LineProblem>> {
+    open_lines_on(lines, decoders().min(lines.len() / 1024 + 1))
+}
+
+fn open_lines_on(lines: &[&[u8]], threads: usize) -> Vec<Result<Envelope, LineProblem>> {
+    let open = |part: &[&[u8]]| part.iter().map(|line| Envelope::open(line)).collect::<Vec<_>>();
+    if threads <= 1 || lines.len() < 2 {
+        return open(lines);
+    }
+    let mut parts = lines.chunks(lines.len().div_ceil(threads));
+    let first = parts.next().expect("more than one part");
+    std::thread::scope(|scope| {
+        let others: Vec<_> = parts.map(|part| scope.spawn(move || open(part))).collect();
+        let mut all = open(first);
+        for other in others {
+            all.extend(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        all
+    })
+}
+
 fn with_lines<T>(
     path: &Path,
     offset: u64,
@@ -551,7 +574,8 @@ impl FileLog {
         if start > 0 {
             lines.next();
         }
-        Ok(lines.filter(|l| !l.is_empty()).filter_map(|l| Envelope::open(l).ok()).collect())
+        let lines: Vec<&[u8]> = lines.filter(|l| !l.is_empty()).collect();
+        Ok(open_lines(&lines).into_iter().filter_map(Result::ok).collect())
     }
 
     /// The same log with its file wrapped (fault injection in tests).
@@ -901,6 +925,24 @@ mod chain_tests {
             Err(StoreError::Damaged { line: 40, .. })
         ));
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn lines_opened_on_several_threads_come_back_in_order_with_the_damaged_one_named() {
+        let (text, path) = log_file("open");
+        let _ = std::fs::remove_file(&path);
+        let mut bytes = text.into_bytes();
+        let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        let damaged_at = lines[..56].iter().map(|l| l.len() + 1).sum::<usize>() + 30;
+        bytes[damaged_at] = if bytes[damaged_at] == b'1' { b'2' } else { b'1' };
+        let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        let one_by_one: Vec<_> = lines.iter().map(|l| Envelope::open(l)).collect();
+        assert!(one_by_one[56].is_err() && one_by_one.iter().filter(|o| o.is_err()).count() == 1);
+        for threads in [1, 2, 3, 7] {
+            assert_eq!(open_lines_on(&lines, threads), one_by_one, "on {threads} threads");
+        }
+        assert_eq!(open_lines_on(&lines[..1], 4), one_by_one[..1], "one line on four threads");
+        assert!(open_lines_on(&[], 2).is_empty());
     }
 
     /// The seqs and byte ends `scan_file_in_blocks` hands over, the valid length and the torn bytes.
