@@ -57,6 +57,30 @@ fn a_decided_contribution_is_owed_until_paid_and_what_is_paid_beyond_it_is_incom
     bundle_checks_out(&store, "sf-vastmanland", 2024, &dir.0.join("bundle"));
 }
 
+/// A corrected payment no longer settles the decision: what it settled is owed again, so the
+/// payment that replaces it settles that, and none of it is income.
+#[test]
+fn a_corrected_payment_leaves_the_decision_owed_again() {
+    let dir = TempDir::new("contributions-corrected-payment");
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let record = |text: &str| finsam(&store, &["record", "--as", "kansli", "-"], text);
+    assert_exit(&record(DECIDED), 0);
+    assert_exit(&record(&paid("60000", "2024-03-31")), 0);
+    let log = log_json(&store);
+    let payment = log[log.len() - 1]["seq"].as_u64().unwrap();
+    let correction = format!(
+        r#"{{"type":"EventCorrected","forbund":"sf-vastmanland","date":"2024-04-02","corrects":{payment},"reason":"fel inbetalare"}}"#
+    );
+    assert_exit(&record(&correction), 0);
+    // Whole books (the checkpoint) and one förbund's books (read apart) alike.
+    assert_exit(&finsam(&store, &["reindex"], ""), 0);
+    assert_exit(&record(&paid("100000", "2024-04-30")), 0);
+    let april = account_balances(&store, "sf-vastmanland", "2024-04-30");
+    assert!(april["1510"].is_zero(), "the whole decision settled: {april:?}");
+    assert_eq!(april["3530"], kr("-100000"), "nothing paid beyond the decision: {april:?}");
+    assert_exit(&finsam(&store, &["audit", "verify"], ""), 0);
+}
+
 #[test]
 fn forsakringskassan_can_pay_for_arbetsformedlingen() {
     let dir = TempDir::new("payer");

@@ -265,6 +265,14 @@ pub struct ContributionRecord {
     /// The decision's or the payment's reference (a payment registered twice has the same).
     #[serde(default)]
     pub reference: String,
+    /// For a payment, the part of it that settled what was decided for the member and year
+    /// when it was booked (the rest is income); zero for a decision. A correction takes it back.
+    #[serde(default, skip_serializing_if = "nothing")]
+    pub settles: Amount,
+}
+
+fn nothing(a: &Amount) -> bool {
+    a.is_zero()
 }
 
 impl ContributionRecord {
@@ -430,9 +438,6 @@ pub struct Projection {
     pub path: Vec<PathRecord>,
     /// The accruals at the years' ends (v2), in seq order.
     pub accruals: Vec<AccrualRecord>,
-    /// What each contribution event did to `owed`, for a correction to take back: seq ->
-    /// (förbund, member, year, decided, settled).
-    contribution_effects: BTreeMap<u64, (Slug, Slug, i32, Amount, Amount)>,
     /// The next free voucher number per förbund and year.
     next_number: BTreeMap<Slug, BTreeMap<i32, u32>>,
     /// Corrected seq -> (correction seq, correction date).
@@ -543,8 +548,6 @@ struct Stored {
     #[serde(default)]
     owed: BTreeMap<Slug, BTreeMap<Slug, BTreeMap<i32, Owed>>>,
     #[serde(default)]
-    contribution_effects: BTreeMap<u64, (Slug, Slug, i32, Amount, Amount)>,
-    #[serde(default)]
     contributions: Vec<ContributionRecord>,
     #[serde(default)]
     forecasts: Vec<ForecastRecord>,
@@ -577,7 +580,6 @@ impl From<Stored> for Projection {
             transfers: s.transfers,
             invoices: s.invoices,
             owed: s.owed,
-            contribution_effects: s.contribution_effects,
             contributions: s.contributions,
             forecasts: s.forecasts,
             payrolls: s.payrolls,
@@ -819,7 +821,6 @@ impl Projection {
                 let owed = self.owed_mut(f, member, *year);
                 let settles = owed.settles(*amount);
                 owed.settled += settles;
-                self.contribution_effects.insert(r.seq, (f.clone(), member.clone(), *year, Amount::ZERO, settles));
                 self.push_contribution(ContributionRecord {
                     seq: r.seq,
                     forbund: f.clone(),
@@ -830,6 +831,7 @@ impl Projection {
                     paid_by: Some(payer.clone().unwrap_or_else(|| member.clone())),
                     installments: Vec::new(),
                     reference: reference.clone(),
+                    settles,
                 });
                 let mut rows = vec![Row::new(Role::Bank, *amount)];
                 if !settles.is_zero() {
@@ -854,7 +856,6 @@ impl Projection {
                 let mut income = Row::new(Role::Contribution(*kind), -*amount);
                 income.member = Some(member.clone());
                 self.owed_mut(f, member, *year).decided += *amount;
-                self.contribution_effects.insert(r.seq, (f.clone(), member.clone(), *year, *amount, Amount::ZERO));
                 self.push_contribution(ContributionRecord {
                     seq: r.seq,
                     forbund: f.clone(),
@@ -865,6 +866,7 @@ impl Projection {
                     paid_by: None,
                     installments: installments.clone(),
                     reference: reference.clone(),
+                    settles: Amount::ZERO,
                 });
                 self.book(r, f, e.date, text, VoucherKind::Event, vec![owed, income]);
             }
@@ -1178,7 +1180,11 @@ impl Projection {
                     let text = format!("Rättelse av {} (händelse nr {seq}): {reason}", original.label());
                     self.book(r, &original.forbund, e.date, text, VoucherKind::Correction { of: seq }, rows);
                 }
-                if let Some((of, member, year, decided, settled)) = self.contribution_effects.get(&seq).cloned() {
+                let at = self.contributions.partition_point(|c| c.seq < seq);
+                if let Some(c) = self.contributions.get(at).filter(|c| c.seq == seq) {
+                    let (of, member, year) = (c.forbund.clone(), c.member.clone(), c.year);
+                    let (decided, settled) =
+                        if c.paid_by.is_none() { (c.amount, Amount::ZERO) } else { (Amount::ZERO, c.settles) };
                     let owed = self.owed_mut(&of, &member, year);
                     owed.decided -= decided;
                     owed.settled -= settled;

@@ -37,9 +37,60 @@ pub const UNDERLAG_OF_MAX: usize = 1000;
 
 /// An identifier such as a förbund id (`sf-vastmanland`), a member id, an insats or a budget
 /// line: lower-case ASCII letters and digits in words joined by single hyphens.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Slug(String);
+///
+/// Shared text: a history names the same few ids a million times, so each thread keeps one
+/// copy of each id it has read (`interned`) and a slug is a counted reference to it. Cloning
+/// one allocates nothing, and the books hold a pointer per id instead of a string.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Slug(std::sync::Arc<str>);
+
+/// How many ids a thread keeps shared; past it (ids typed wrongly, refused, and never seen
+/// again, in a long-running service) a slug has its own copy.
+const INTERNED_MAX: usize = 1 << 16;
+
+thread_local! {
+    static INTERNED: std::cell::RefCell<std::collections::HashSet<std::sync::Arc<str>>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// The thread's shared copy of `text`.
+fn interned(text: &str) -> std::sync::Arc<str> {
+    INTERNED.with(|ids| {
+        let mut ids = ids.borrow_mut();
+        if let Some(id) = ids.get(text) {
+            return id.clone();
+        }
+        let id: std::sync::Arc<str> = std::sync::Arc::from(text);
+        if ids.len() < INTERNED_MAX {
+            ids.insert(id.clone());
+        }
+        id
+    })
+}
+
+impl Serialize for Slug {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// As the derived state holds it (sealed, written by finsam); events are read through
+/// `Slug::parse`.
+impl<'de> Deserialize<'de> for Slug {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Slug, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Slug;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an id")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Slug, E> {
+                Ok(Slug(interned(text)))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
 
 impl Slug {
     pub fn parse(text: &str) -> Result<Slug, &'static str> {
@@ -49,7 +100,7 @@ impl Slug {
                 .split('-')
                 .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         if ok {
-            Ok(Slug(text.to_string()))
+            Ok(Slug(interned(text)))
         } else {
             Err("an id is lower-case letters a-z and digits in words joined by single hyphens, at most 64 characters, e.g. \"sf-vastmanland\"")
         }

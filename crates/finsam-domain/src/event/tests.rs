@@ -66,3 +66,32 @@ fn a_misspelt_type_is_refused_with_the_type_it_most_likely_meant() {
     let r = reject(json!({"type": "Faktura", "forbund": "sf-vastmanland", "date": "2024-05-01"}));
     assert!(r.message.starts_with("known types are"), "{}", r.message);
 }
+
+/// A history names the same ids again and again: a thread reads each once and shares it, from
+/// an event's text and from the derived state alike, and an id past the thread's table is
+/// still the same id.
+#[test]
+fn an_id_read_again_shares_the_text_read_first() {
+    let first = Slug::parse("sf-vastmanland").unwrap();
+    let again = Slug::parse("sf-vastmanland").unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first.0, &again.0), "one copy per thread");
+    let stored: Slug = serde_json::from_str("\"sf-vastmanland\"").unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first.0, &stored.0), "the derived state's ids are shared too");
+    assert_eq!(serde_json::to_string(&stored).unwrap(), "\"sf-vastmanland\"");
+    // On another thread, its own copy: equal, not shared.
+    let there = std::thread::spawn(|| Slug::parse("sf-vastmanland").unwrap()).join().unwrap();
+    assert_eq!(there, first);
+    assert!(!std::sync::Arc::ptr_eq(&first.0, &there.0));
+    // A thread that has read more ids than it keeps: the rest have their own copies.
+    std::thread::spawn(|| {
+        for i in 0..super::INTERNED_MAX {
+            Slug::parse(&format!("id-{i}")).unwrap();
+        }
+        let (a, b) = (Slug::parse("one-more").unwrap(), Slug::parse("one-more").unwrap());
+        assert_eq!(a, b);
+        assert!(!std::sync::Arc::ptr_eq(&a.0, &b.0), "past the table, not kept");
+        assert!(std::sync::Arc::ptr_eq(&Slug::parse("id-7").unwrap().0, &Slug::parse("id-7").unwrap().0));
+    })
+    .join()
+    .unwrap();
+}
