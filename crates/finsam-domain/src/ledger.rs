@@ -29,22 +29,66 @@ pub struct Ledger {
     /// Corrected seq -> the seq of its correction.
     corrected: BTreeMap<u64, u64>,
     /// The events a correction may not reverse (no money or budget effect), by type.
-    uncorrectable: BTreeMap<u64, String>,
+    uncorrectable: BySeq<String>,
     /// Grants and changes of grants, so that a correction can take them back.
-    grants: BTreeMap<u64, (Slug, i32, Amount)>,
+    grants: BySeq<(Slug, i32, Amount)>,
     /// Equity transfers: seq -> the förbund the equity came from.
-    transfers: BTreeMap<u64, Slug>,
+    transfers: BySeq<Slug>,
     /// What each invoice event did to what is owed, so that a correction can take it back:
     /// seq -> (the invoice whose outstanding amount it changed, by how much).
     #[serde(default)]
-    invoice_effects: BTreeMap<u64, (Slug, Amount)>,
+    invoice_effects: BySeq<(Slug, Amount)>,
     /// What each contribution event did to what a member owes for a year: seq -> (member, year,
     /// change of what was decided, change of what was settled).
     #[serde(default)]
-    contribution_effects: BTreeMap<u64, (Slug, i32, Amount, Amount)>,
+    contribution_effects: BySeq<(Slug, i32, Amount, Amount)>,
     /// Takeovers of a merging förbund's books: seq -> the förbund taken over.
     #[serde(default)]
-    takeovers: BTreeMap<u64, Slug>,
+    takeovers: BySeq<Slug>,
+}
+
+/// What events of one kind did, by seq, for a correction to take back. The events come in the
+/// log's order, so this is a list sorted by seq (a map filled in order is half empty: its nodes
+/// split in the middle), read by binary search. Stored as the map it replaces, `{"seq": …}`.
+#[derive(Clone, Debug, PartialEq)]
+struct BySeq<V>(Vec<(u64, V)>);
+
+impl<V> Default for BySeq<V> {
+    fn default() -> BySeq<V> {
+        BySeq(Vec::new())
+    }
+}
+
+impl<V> BySeq<V> {
+    fn insert(&mut self, seq: u64, value: V) {
+        match self.0.last() {
+            Some((last, _)) if *last >= seq => match self.0.binary_search_by_key(&seq, |(s, _)| *s) {
+                Ok(at) => self.0[at].1 = value,
+                Err(at) => self.0.insert(at, (seq, value)),
+            },
+            _ => self.0.push((seq, value)),
+        }
+    }
+
+    fn get(&self, seq: &u64) -> Option<&V> {
+        self.0.binary_search_by_key(seq, |(s, _)| *s).ok().map(|at| &self.0[at].1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&u64, &V)> {
+        self.0.iter().map(|(seq, value)| (seq, value))
+    }
+}
+
+impl<V: Serialize> Serialize for BySeq<V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for BySeq<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<BySeq<V>, D::Error> {
+        Ok(BySeq(BTreeMap::<u64, V>::deserialize(deserializer)?.into_iter().collect()))
+    }
 }
 
 /// A member's decided contribution for a year, and how much of it payments have settled.
@@ -1283,6 +1327,29 @@ impl Ledger {
             .get(forbund)
             .map(|s| s.invoices.iter().filter(|(_, i)| i.is_open()).map(|(id, i)| (id, i.outstanding)).collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod by_seq_tests {
+    use super::*;
+
+    /// Read as the map it replaces: the same answers, the same stored JSON, in any order of insertion.
+    #[test]
+    fn a_list_by_seq_answers_and_is_stored_as_the_map_it_replaces() {
+        let inserts = [(3, "c"), (7, "g"), (12, "l"), (5, "e"), (7, "G"), (1, "a"), (20, "t")];
+        let (mut list, mut map) = (BySeq::default(), BTreeMap::new());
+        for (seq, value) in inserts {
+            list.insert(seq, value.to_string());
+            map.insert(seq, value.to_string());
+        }
+        for seq in 0..25 {
+            assert_eq!(list.get(&seq), map.get(&seq), "seq {seq}");
+        }
+        let stored = serde_json::to_string(&list).unwrap();
+        assert_eq!(stored, serde_json::to_string(&map).unwrap());
+        assert_eq!(stored, r#"{"1":"a","3":"c","5":"e","7":"G","12":"l","20":"t"}"#);
+        assert_eq!(serde_json::from_str::<BySeq<String>>(&stored).unwrap(), list);
     }
 }
 
