@@ -12,6 +12,7 @@ use crate::store::{DERIVED_DIR, LOG_FILE};
 use finsam_domain::{Amount, Ledger};
 use finsam_projections::projection::Recorded;
 use finsam_projections::Projection;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// How many problems a run lists before it stops listing.
@@ -116,7 +117,10 @@ fn verify_lines(
     let mut fresh_index = Index::new();
     // The envelopes of the batch being read, each with the decoding thread that made it.
     let mut pending: Vec<(Envelope, usize)> = Vec::new();
-    let mut hashes: Vec<String> = Vec::new();
+    // The hashes the digests name, as the lines state them (a whole log's would be 100 MB at a
+    // million events).
+    let named: BTreeSet<u64> = digests.iter().map(|d| d.seq).collect();
+    let mut hashes: BTreeMap<u64, String> = BTreeMap::new();
     let mut complete_head = Head::genesis();
     let mut wanted: Vec<u64> = derived
         .checkpoint
@@ -164,7 +168,9 @@ fn verify_lines(
                     chain_intact = false;
                     // Keep following the chain with whatever hash the line states.
                     prev_hash = bad.stated_hash.unwrap_or_default();
-                    hashes.push(prev_hash.clone());
+                    if named.contains(&line_no) {
+                        hashes.insert(line_no, prev_hash.clone());
+                    }
                     continue;
                 }
             };
@@ -186,7 +192,9 @@ fn verify_lines(
                 chain_intact = false;
             }
             prev_hash = envelope.hash.clone();
-            hashes.push(envelope.hash.clone());
+            if named.contains(&line_no) {
+                hashes.insert(line_no, envelope.hash.clone());
+            }
             if let Some((first, _)) = pending.first() {
                 if first.batch_last != envelope.batch_last {
                     report.problem(
@@ -284,7 +292,7 @@ fn verify_lines(
         }
     }
     for d in digests {
-        match hashes.get(d.seq as usize - 1) {
+        match hashes.get(&d.seq) {
             None => report.problem(
                 d.seq,
                 format!(
