@@ -16,12 +16,18 @@ fn paid(amount: &str, date: &str) -> String {
     )
 }
 
+/// The fixtures' store with Sala's contribution for 2024 decided (`DECIDED`).
+fn decided(name: &str) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new(name);
+    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    assert_exit(&finsam(&store, &["record", "--as", "kansli", "-"], DECIDED), 0);
+    (dir, store)
+}
+
 #[test]
 fn a_decided_contribution_is_owed_until_paid_and_what_is_paid_beyond_it_is_income() {
-    let dir = TempDir::new("contributions");
-    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let (dir, store) = decided("contributions");
     let record = |text: &str| finsam(&store, &["record", "--as", "kansli", "-"], text);
-    assert_exit(&record(DECIDED), 0);
     let january = account_balances(&store, "sf-vastmanland", "2024-01-31");
     assert_eq!(
         (january["1510"], january["3530"]),
@@ -61,10 +67,8 @@ fn a_decided_contribution_is_owed_until_paid_and_what_is_paid_beyond_it_is_incom
 /// payment that replaces it settles that, and none of it is income.
 #[test]
 fn a_corrected_payment_leaves_the_decision_owed_again() {
-    let dir = TempDir::new("contributions-corrected-payment");
-    let store = store_with(&dir, &fixtures_through("30").iter().map(String::as_str).collect::<Vec<_>>());
+    let (_dir, store) = decided("contributions-corrected-payment");
     let record = |text: &str| finsam(&store, &["record", "--as", "kansli", "-"], text);
-    assert_exit(&record(DECIDED), 0);
     assert_exit(&record(&paid("60000", "2024-03-31")), 0);
     let log = log_json(&store);
     let payment = log[log.len() - 1]["seq"].as_u64().unwrap();
