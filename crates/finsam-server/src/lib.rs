@@ -257,11 +257,12 @@ impl Shared {
         }
         let directory = self.directory.as_ref()?;
         match tokio::task::block_in_place(|| directory.mirror_users(&self.dir)) {
-            Ok(true) => {
+            // Whether this look or the mirror's, which it waited for, brought the copy up to
+            // date: the copy is read again either way.
+            Ok(_) => {
                 self.refresh_users();
                 self.users.read().expect("the users' lock is never poisoned").authenticate(token).cloned()
             }
-            Ok(false) => None,
             Err(e) => {
                 tracing::warn!("the users could not be read from the database: {e}");
                 None

@@ -265,10 +265,18 @@ pub fn revoke_line(by: &str, name: &str) -> String {
 /// Brings `users.jsonl` in `dir` up to the users a database keeps (an instance of a service on
 /// PostgreSQL keeps a copy, which only this writes): `after(n)` gives the lines after the
 /// first `n`. True when lines were added.
+///
+/// One at a time in the process: the copy is brought up to date by counting its lines, so two
+/// at once (the service's mirror woken by a grant's notification, and a request with the new
+/// token that the copy does not know yet) would both append the grant, and the copy, one line
+/// longer than the database's users, would never take in the next line — a revocation.
 pub fn mirror_users(
     dir: &Path,
     after: impl FnOnce(usize) -> Result<Vec<String>, StoreError>,
 ) -> Result<bool, StoreError> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A mirror that panicked left nothing half done that the next cannot see: it counts again.
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let path = dir.join(USERS_FILE);
     let have = match std::fs::read_to_string(&path) {
         Ok(text) => text.lines().count(),
@@ -503,6 +511,32 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    /// Two mirrors at once (a grant's notification and a request with the new token) copy the
+    /// database's lines once, so the revocation that follows is taken in too.
+    #[test]
+    fn two_mirrors_at_once_copy_each_line_once_and_the_revocation_after_them() {
+        let dir = dir("mirror");
+        let (_, grant_admin) = grant_line("test", "admin", Role::Admin, &[]);
+        let (anna, grant_anna) = grant_line("test", "anna", Role::Kansli, &["sf-vastmanland".to_string()]);
+        let mut database = vec![grant_admin, grant_anna];
+        let after = |lines: &[String], n: usize| {
+            // Slow enough for the other mirror to count the copy's lines meanwhile.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            Ok(lines[n.min(lines.len())..].to_vec())
+        };
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| mirror_users(&dir, |n| after(&database, n)).unwrap());
+            }
+        });
+        let copy = std::fs::read_to_string(dir.join(USERS_FILE)).unwrap();
+        assert_eq!(copy.lines().collect::<Vec<_>>(), database, "each line once");
+        database.push(revoke_line("test", "anna"));
+        assert!(mirror_users(&dir, |n| after(&database, n)).unwrap());
+        assert!(Users::load(&dir).unwrap().authenticate(&anna).is_none(), "the revocation counts");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
