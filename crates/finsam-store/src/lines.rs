@@ -148,8 +148,12 @@ pub(crate) fn ranges(log: &Path, derived: &Path, ranges: &[(u64, u64)]) -> Optio
         hint.read_exact_at(&mut bytes, (seq - 1) * 8).ok()?;
         Some(u64::from_le_bytes(bytes))
     };
-    let mut pieces = Vec::with_capacity(ranges.len());
-    for &(first, last) in ranges {
+    let mut out = Vec::new();
+    // The ranges read but not yet opened, opened together once they hold enough lines for
+    // every core, and then let go: the log's bytes are held a few MiB at a time, not whole.
+    let mut pieces = Vec::new();
+    let mut held = 0;
+    for (i, &(first, last)) in ranges.iter().enumerate() {
         if first == 0 || last < first || last > known {
             return None;
         }
@@ -157,11 +161,25 @@ pub(crate) fn ranges(log: &Path, derived: &Path, ranges: &[(u64, u64)]) -> Optio
         let end = if last == known { log_len } else { start_of(last + 1)? };
         let mut buf = vec![0; usize::try_from(end.checked_sub(start)?).ok()?];
         file.read_exact_at(&mut buf, start).ok()?;
+        held += buf.len();
         pieces.push((first, last, buf));
+        if held >= OPEN_TOGETHER_BYTES || i + 1 == ranges.len() {
+            out.extend(open_pieces(&pieces)?);
+            pieces.clear();
+            held = 0;
+        }
     }
+    Some(out)
+}
+
+/// Bytes of ranges opened together (see `ranges`).
+const OPEN_TOGETHER_BYTES: usize = 8 << 20;
+
+/// The envelopes of whole ranges read, `(first seq, last seq, bytes)`, checked as `ranges` says.
+fn open_pieces(pieces: &[(u64, u64, Vec<u8>)]) -> Option<Vec<Envelope>> {
     // Each line with the seq it must carry, and whether it starts its range.
     let mut lines: Vec<(&[u8], u64, bool)> = Vec::new();
-    for (first, last, buf) in &pieces {
+    for (first, last, buf) in pieces {
         let mut expected = *first;
         for line in buf.split_inclusive(|b| *b == b'\n') {
             if expected > *last {
