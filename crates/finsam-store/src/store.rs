@@ -1977,6 +1977,11 @@ mod replay_tests {
         }
         std::fs::write(&lines, &wrong).unwrap();
         assert!(of(&f).whole, "a wrong line hint");
+        // A hint one whole line off: every line it points to opens and follows the one before
+        // it, but carries the seq after the one asked for.
+        let shifted = [&hint[8..], &hint[hint.len() - 8..]].concat();
+        std::fs::write(&lines, &shifted).unwrap();
+        assert!(of(&f).whole, "a line hint one line off");
         std::fs::write(&lines, &hint).unwrap();
         assert!(!of(&f).whole);
         // One more event, not yet in the runs file: the whole view, until the next save.
