@@ -182,12 +182,82 @@ fn scan_file_in_blocks(
     block_bytes: usize,
     decoders: usize,
 ) -> Result<ScanEnd, StoreError> {
-    let mut end = with_lines(path, offset, block_bytes, decoders, |lines| {
-        fold_lines(path, offset, head, first_line_no, lines, each)
+    scan_file_holding(path, offset, head, first_line_no, each, block_bytes, decoders).map(|(end, _)| end)
+}
+
+/// `scan_file_in_blocks`, and the most envelopes it held at once waiting for their batch's last
+/// line (none while it reads up to the last batch end the log's tail shows, see
+/// `last_batch_end`).
+fn scan_file_holding(
+    path: &Path,
+    offset: u64,
+    head: Head,
+    first_line_no: u64,
+    each: &mut dyn FnMut(&Envelope, u64) -> Result<(), StoreError>,
+    block_bytes: usize,
+    decoders: usize,
+) -> Result<(ScanEnd, usize), StoreError> {
+    let complete_until = last_batch_end(path, offset);
+    let (mut end, held) = with_lines(path, offset, block_bytes, decoders, |lines| {
+        fold_lines(path, offset, head, first_line_no, lines, complete_until, each)
     })??;
     let file_len = std::fs::metadata(path).map_err(|e| StoreError::io(path, "stat", e))?.len();
     end.torn_bytes = file_len - end.valid_len;
-    Ok(end)
+    Ok((end, held))
+}
+
+/// How far back from the end of the log `last_batch_end` looks for a line that ends a batch.
+const BATCH_END_SEARCH_BYTES: u64 = 4 << 20;
+
+/// The end of the last line, at or after `offset` and within the last `BATCH_END_SEARCH_BYTES`
+/// of the file, that opens (`Envelope::open`) and ends its batch (`seq == batch_last`); `offset`
+/// when there is none. Every line before it that reads without damage is then part of a
+/// complete batch: the chain runs without gaps and a batch's lines all name its last seq, so a
+/// batch left open before this line would be damage, found as the scan reaches it. That lets
+/// `fold_lines` hand such lines on at once instead of holding a whole batch (an import of ten
+/// thousand events is a batch), and hold only what follows (perhaps a torn batch).
+fn last_batch_end(path: &Path, offset: u64) -> u64 {
+    let Ok(mut file) = File::open(path) else { return offset };
+    let Ok(len) = file.metadata().map(|m| m.len()) else { return offset };
+    let start = len.saturating_sub(BATCH_END_SEARCH_BYTES).max(offset);
+    let mut tail = Vec::new();
+    if len <= start
+        || file.seek(SeekFrom::Start(start)).is_err()
+        || file.take(len - start).read_to_end(&mut tail).is_err()
+    {
+        return offset;
+    }
+    // The lines of the tail that end in a newline, from the last; the first is whole only if
+    // the tail starts at `offset` (the start of a line).
+    let mut end = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    while end > 0 {
+        let line_start = tail[..end - 1].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if line_start == 0 && start != offset {
+            break;
+        }
+        let line = &tail[line_start..end - 1];
+        if looks_like_batch_end(line) && Envelope::open(line).is_ok_and(|e| e.seq == e.batch_last) {
+            return start + end as u64;
+        }
+        end = line_start;
+    }
+    offset
+}
+
+/// Whether a canonical line states `"batch_last"` equal to its `"seq"` (a cheap test before
+/// the line is opened: only a line that opens counts).
+fn looks_like_batch_end(line: &[u8]) -> bool {
+    let digits = |from: &[u8]| from.iter().take_while(|b| b.is_ascii_digit()).count();
+    let Some(rest) = line.strip_prefix(b"{\"seq\":") else { return false };
+    let seq = &rest[..digits(rest)];
+    const MEMBER: &[u8] = b",\"batch_last\":";
+    match rest.windows(MEMBER.len()).position(|w| w == MEMBER) {
+        Some(at) => {
+            let after = &rest[at + MEMBER.len()..];
+            !seq.is_empty() && after[..digits(after)] == *seq
+        }
+        None => false,
+    }
 }
 
 /// `scan_file` for a log that is not a file (a database's table read as lines, see
@@ -201,7 +271,7 @@ pub fn scan_reader<R: Read + Send>(
 ) -> Result<ScanEnd, StoreError> {
     let mut read = 0u64;
     let end = with_reader(reader, total, BLOCK_BYTES, decoders(), |lines| {
-        let end = fold_lines(label, 0, Head::genesis(), 0, lines, each);
+        let end = fold_lines(label, 0, Head::genesis(), 0, lines, 0, each).map(|(end, _)| end);
         read = lines.bytes_read();
         end
     })?;
@@ -430,22 +500,28 @@ fn decode_blocks(
 }
 
 /// The folding half of `scan_file`: checks the chain and the batches, and hands every envelope
-/// of every complete batch to `each`, in order.
+/// of every complete batch to `each`, in order: a line that ends at or before `complete_until`
+/// (a batch's end, see `last_batch_end`) as soon as it is read, a later one when its batch's
+/// last line is read. Returns where the valid log ends and the most envelopes held at once.
 fn fold_lines(
     path: &Path,
     offset: u64,
     head: Head,
     first_line_no: u64,
     lines: &mut Lines,
+    complete_until: u64,
     each: &mut dyn FnMut(&Envelope, u64) -> Result<(), StoreError>,
-) -> Result<ScanEnd, StoreError> {
+) -> Result<(ScanEnd, usize), StoreError> {
     let mut pos = offset;
     let mut line_no = first_line_no;
     let mut chain = head.clone();
     let mut end = ScanEnd { head, valid_len: offset, torn_bytes: 0 };
-    // Envelopes of the batch being read, with the byte offset after each line and the
-    // decoding thread that made it.
+    // The last seq of the batch being read, once its first line is read.
+    let mut batch_last: Option<u64> = None;
+    // Envelopes of the batch being read past `complete_until` (see `last_batch_end`), with the
+    // byte offset after each line and the decoding thread that made it.
     let mut pending: Vec<(Envelope, u64, usize)> = Vec::new();
+    let mut held = 0;
     while let Some((decoded, from)) = lines.next_line() {
         {
             let (envelope, n) = match decoded {
@@ -481,17 +557,24 @@ fn fold_lines(
                     envelope.prev_hash, chain.seq, chain.hash
                 )));
             }
-            if let Some((first, _, _)) = pending.first() {
-                if envelope.batch_last != first.batch_last {
+            match batch_last {
+                Some(last) if envelope.batch_last != last => {
                     return Err(damaged(format!(
-                        "batch_last {} inside a batch that ends at {}",
-                        envelope.batch_last, first.batch_last
+                        "batch_last {} inside a batch that ends at {last}",
+                        envelope.batch_last
                     )));
                 }
+                _ => batch_last = Some(envelope.batch_last),
             }
             chain = Head { seq: envelope.seq, hash: envelope.hash.clone() };
             let complete = envelope.seq == envelope.batch_last;
-            pending.push((envelope, pos, from));
+            if pos <= complete_until {
+                each(&envelope, pos)?;
+                lines.done_with(envelope, from);
+            } else {
+                pending.push((envelope, pos, from));
+                held = held.max(pending.len());
+            }
             if complete {
                 for (e, after, _) in &pending {
                     each(e, *after)?;
@@ -499,12 +582,13 @@ fn fold_lines(
                 for (e, _, from) in pending.drain(..) {
                     lines.done_with(e, from);
                 }
+                batch_last = None;
                 end.head = chain.clone();
                 end.valid_len = pos;
             }
         }
     }
-    Ok(end)
+    Ok((end, held))
 }
 
 /// The durable log file. Appends write the whole batch, then fdatasync; the batch is
@@ -968,6 +1052,62 @@ mod chain_tests {
             other => other.to_string(),
         })?;
         Ok((seen, end.valid_len, end.torn_bytes))
+    }
+
+    #[test]
+    fn a_batch_is_held_only_where_the_log_may_end_in_a_torn_one() {
+        // Batches of five events; the last batch loses its last line (a writer killed mid-batch).
+        let mut store = Store::in_memory();
+        let events = finsam_generate::random_history(11, 60);
+        for (i, batch) in events.chunks(5).enumerate() {
+            let batch: Vec<_> = batch.iter().enumerate().map(|(j, e)| (i * 5 + j + 1, e.clone())).collect();
+            store.record(&batch, "test", None).unwrap();
+        }
+        let text = store.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() >= 20 && lines.len() % 5 == 0, "{} lines", lines.len());
+        let path = std::env::temp_dir().join(format!("finsam-held-{}.jsonl", std::process::id()));
+        let scan_held = |path: &Path| {
+            let mut seen = 0u64;
+            let (end, held) =
+                scan_file_holding(path, 0, Head::genesis(), 0, &mut |_, _| Ok(seen += 1), 333, 2).unwrap();
+            (seen, end.valid_len, end.torn_bytes, held)
+        };
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(scan_held(&path), (lines.len() as u64, text.len() as u64, 0, 0), "whole batches: none held");
+        let kept = lines.len() - 1;
+        let torn: String = lines[..kept].iter().map(|l| format!("{l}\n")).collect();
+        let complete: usize = lines[..kept - 4].iter().map(|l| l.len() + 1).sum();
+        std::fs::write(&path, &torn).unwrap();
+        assert_eq!(last_batch_end(&path, 0), complete as u64);
+        assert_eq!(
+            scan_held(&path),
+            (kept as u64 - 4, complete as u64, (torn.len() - complete) as u64, 4),
+            "the torn batch's four lines are held, and not handed on"
+        );
+        // Read from a line after the batch ends: nothing the search finds there, so the batch
+        // that starts there is held until its end.
+        let from: usize = lines[..kept - 4].iter().map(|l| l.len() + 1).sum();
+        assert_eq!(last_batch_end(&path, from as u64), from as u64);
+        // A batch end whose line is damaged is no batch end: the search goes back to the one
+        // before, and the scan names the damage.
+        let mut bytes = text.clone().into_bytes();
+        let last_start = text.len() - lines[kept].len() - 1;
+        bytes[last_start + lines[kept].len() / 2] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(last_batch_end(&path, 0), complete as u64);
+        let damaged = scan_file_holding(&path, 0, Head::genesis(), 0, &mut |_, _| Ok(()), 333, 2).unwrap_err();
+        assert!(matches!(damaged, StoreError::Damaged { line, .. } if line == lines.len() as u64), "{damaged}");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_batch_end_is_told_by_its_seq_and_batch_last() {
+        assert!(looks_like_batch_end(br#"{"seq":12,"id":"x","batch_last":12,"event":{}}"#));
+        assert!(!looks_like_batch_end(br#"{"seq":12,"id":"x","batch_last":120,"event":{}}"#));
+        assert!(!looks_like_batch_end(br#"{"seq":12,"id":"x","batch_last":13,"event":{}}"#));
+        assert!(!looks_like_batch_end(br#"{"seq":,"batch_last":,"event":{}}"#));
+        assert!(!looks_like_batch_end(br#"{"id":"x","seq":12,"batch_last":12}"#));
     }
 
     #[test]
