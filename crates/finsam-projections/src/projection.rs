@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Bumped whenever the projection's shape or meaning changes; a checkpoint of another version
 /// is rebuilt from the log.
-pub const PROJECTION_VERSION: u32 = 11;
+pub const PROJECTION_VERSION: u32 = 12;
 
 /// The text of an opening balance's voucher (no other voucher has it: the texts of the others
 /// all begin with what they are).

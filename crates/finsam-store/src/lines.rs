@@ -16,35 +16,101 @@ use std::path::Path;
 
 pub(crate) const LINES_FILE: &str = "lines.bin";
 
-/// The line starts saved in `derived`, if the file is there: its whole entries (an append cut
-/// short by a crash leaves a part of one at the end, which is dropped; the writer that loads
-/// them saves the file whole again).
-pub(crate) fn load(derived: &Path) -> Option<Vec<u64>> {
+/// Where each line of the log starts, as a writer keeps them in memory: the first start, and
+/// each line's length (four bytes a line instead of eight: 4 MB less at a million lines).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LineStarts {
+    first: u64,
+    /// The start of the last line.
+    last: u64,
+    /// The length of each line but the last: the distance from its start to the next one's.
+    lengths: Vec<u32>,
+    count: usize,
+}
+
+impl LineStarts {
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Adds the start of the next line; `false` (and nothing added) when it is not after the
+    /// last one by at most 4 GiB, which no line of a log is (the hint is then not worth keeping).
+    #[must_use]
+    pub(crate) fn push(&mut self, start: u64) -> bool {
+        if self.count > 0 {
+            match start.checked_sub(self.last).and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0) {
+                Some(length) => self.lengths.push(length),
+                None => return false,
+            }
+        } else {
+            self.first = start;
+        }
+        self.last = start;
+        self.count += 1;
+        true
+    }
+
+    /// Keeps the first `n` starts.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        if n < self.count {
+            let kept = std::mem::take(self);
+            for start in kept.iter().take(n) {
+                let pushed = self.push(start);
+                debug_assert!(pushed, "starts pushed once are pushed again");
+            }
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        let first = (self.count > 0).then_some(self.first);
+        first.into_iter().chain(self.lengths.iter().scan(self.first, |at, n| {
+            *at += u64::from(*n);
+            Some(*at)
+        }))
+    }
+
+    /// The starts given, if each is after the one before (else `None`: not a hint to keep).
+    fn of(starts: impl IntoIterator<Item = u64>) -> Option<LineStarts> {
+        let mut all = LineStarts::default();
+        starts.into_iter().all(|s| all.push(s)).then_some(all)
+    }
+}
+
+/// The line starts saved in `derived`, if the file is there and each start is after the one
+/// before: its whole entries (an append cut short by a crash leaves a part of one at the end,
+/// which is dropped; the writer that loads them saves the file whole again).
+pub(crate) fn load(derived: &Path) -> Option<LineStarts> {
     let mut bytes = Vec::new();
     open_regular(&derived.join(LINES_FILE), 1 << 33).ok()?.read_to_end(&mut bytes).ok()?;
-    Some(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8"))).collect())
+    LineStarts::of(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8"))))
 }
 
 /// Where each line of the log's first `len` bytes starts, found from the line ends alone.
-pub(crate) fn scan(log: &Path, len: u64) -> Option<Vec<u64>> {
+pub(crate) fn scan(log: &Path, len: u64) -> Option<LineStarts> {
     let mut file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(log).ok()?).take(len);
-    let (mut starts, mut at, mut buf) = (vec![0u64], 0u64, vec![0u8; 1 << 20]);
+    let (mut starts, mut at, mut buf) = (LineStarts::default(), 0u64, vec![0u8; 1 << 20]);
+    let mut next = 0u64;
     loop {
         let n = file.read(&mut buf).ok()?;
         if n == 0 {
             break;
         }
-        starts.extend(buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| at + i as u64 + 1));
+        for end in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| at + i as u64 + 1) {
+            if !starts.push(next) {
+                return None;
+            }
+            next = end;
+        }
         at += n as u64;
     }
-    // The last start is the end of the last line, not a line.
-    (starts.pop() == Some(len)).then_some(starts)
+    // The log's first `len` bytes must end with a whole line.
+    (next == len).then_some(starts)
 }
 
 /// Saves the line starts, whole or not at all.
-pub(crate) fn save(derived: &Path, starts: &[u64]) -> std::io::Result<()> {
+pub(crate) fn save(derived: &Path, starts: &LineStarts) -> std::io::Result<()> {
     replace_file(&derived.join(LINES_FILE), |out| {
-        for start in starts {
+        for start in starts.iter() {
             out.write_all(&start.to_le_bytes())?;
         }
         Ok(())
@@ -223,9 +289,13 @@ mod tests {
         let mut starts = vec![0u64];
         starts.extend(text.match_indices('\n').map(|(i, _)| i as u64 + 1));
         starts.pop();
-        assert_eq!(scan(&log, text.len() as u64), Some(starts.clone()), "the line ends give the starts");
+        assert_eq!(
+            scan(&log, text.len() as u64).map(|s| s.iter().collect::<Vec<_>>()),
+            Some(starts.clone()),
+            "the line ends give the starts"
+        );
         assert_eq!(scan(&log, text.len() as u64 - 1), None, "a length inside a line is no log's end");
-        save(&dir, &starts).unwrap();
+        save(&dir, &LineStarts::of(starts.iter().copied()).unwrap()).unwrap();
         let n = starts.len() as u64;
         let seqs = [1, 2, n / 2, n - 1, n];
         let read = by_offsets(&log, &dir, &seqs).expect("every seq is found");
@@ -235,20 +305,49 @@ mod tests {
         // line, and a file of odd length: none is believed.
         assert!(by_offsets(&log, &dir, &[n + 1]).is_none(), "a seq the log does not have");
         // A hint that knows only the first lines: the rest are read on from its last line.
-        save(&dir, &starts[..10]).unwrap();
+        write_hint(&dir, &starts[..10]);
         let read = by_offsets(&log, &dir, &[3, 12, n]).expect("read on past the hint");
         assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 12, n]);
-        save(&dir, &starts).unwrap();
         let mut wrong = starts.clone();
         wrong[4] += 3;
-        save(&dir, &wrong).unwrap();
+        write_hint(&dir, &wrong);
         assert!(by_offsets(&log, &dir, &[5]).is_none());
         wrong[4] = starts[5];
-        save(&dir, &wrong).unwrap();
+        write_hint(&dir, &wrong);
         assert!(by_offsets(&log, &dir, &[5]).is_none());
         assert!(by_offsets(&log, &dir, &[4]).is_some(), "the lines the hint has right are read");
         std::fs::write(dir.join(LINES_FILE), [0u8; 12]).unwrap();
         assert!(by_offsets(&log, &dir, &[1]).is_none());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A hint as a file may hold it, right or wrong.
+    fn write_hint(dir: &Path, starts: &[u64]) {
+        std::fs::write(dir.join(LINES_FILE), starts.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<_>>()).unwrap();
+    }
+
+    #[test]
+    fn line_starts_kept_as_lengths_give_back_the_starts_and_refuse_a_start_out_of_order() {
+        let starts = [0u64, 480, 961, 2000, 2001, 5_000_000_000];
+        let mut kept = LineStarts::default();
+        assert_eq!(kept.iter().count(), 0);
+        for s in &starts[..5] {
+            assert!(kept.push(*s));
+        }
+        assert_eq!(kept.iter().collect::<Vec<_>>(), starts[..5]);
+        // A start that does not follow the last, or follows it by 4 GiB or more, is refused.
+        for wrong in [2001, 1999, starts[5]] {
+            let mut copy = kept.clone();
+            assert!(!copy.push(wrong), "{wrong}");
+            assert_eq!(copy, kept, "nothing added");
+        }
+        kept.truncate(3);
+        assert_eq!((kept.len(), kept.iter().collect::<Vec<_>>()), (3, starts[..3].to_vec()));
+        assert!(kept.push(1500), "after a cut, the next start follows the kept last");
+        kept.truncate(0);
+        assert_eq!(kept, LineStarts::default());
+        // A hint read from a file counts only when each start follows the one before.
+        assert_eq!(LineStarts::of([7, 9, 30]).map(|s| s.iter().collect::<Vec<_>>()), Some(vec![7, 9, 30]));
+        assert!(LineStarts::of([7, 30, 9]).is_none());
     }
 }

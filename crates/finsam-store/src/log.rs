@@ -1065,12 +1065,15 @@ mod chain_tests {
         }
         let text = store.log_text();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines.len() >= 20 && lines.len() % 5 == 0, "{} lines", lines.len());
+        assert!(lines.len() >= 20 && lines.len().is_multiple_of(5), "{} lines", lines.len());
         let path = std::env::temp_dir().join(format!("finsam-held-{}.jsonl", std::process::id()));
         let scan_held = |path: &Path| {
             let mut seen = 0u64;
-            let (end, held) =
-                scan_file_holding(path, 0, Head::genesis(), 0, &mut |_, _| Ok(seen += 1), 333, 2).unwrap();
+            let mut count = |_: &Envelope, _: u64| {
+                seen += 1;
+                Ok(())
+            };
+            let (end, held) = scan_file_holding(path, 0, Head::genesis(), 0, &mut count, 333, 2).unwrap();
             (seen, end.valid_len, end.torn_bytes, held)
         };
         std::fs::write(&path, &text).unwrap();

@@ -4,6 +4,7 @@
 use crate::envelope::{content_digest, Envelope, Head};
 use crate::error::StoreError;
 use crate::index::{Derived, ForbundRuns, Index};
+use crate::lines::LineStarts;
 use crate::log::{scan_file, FileLog, LogBackend, MemoryLog, ScanEnd, SealedBatch};
 use finsam_domain::Slug;
 use finsam_domain::{Event, Ledger, Rejection, Rule};
@@ -94,7 +95,7 @@ struct Books {
     ledger: Ledger,
     projection: Projection,
     index: Index,
-    line_starts: Option<Vec<u64>>,
+    line_starts: Option<LineStarts>,
 }
 
 /// Set by a process that ends when its command does (the CLI), never by the service: then a
@@ -303,7 +304,7 @@ struct CaughtUp {
     ledger: Ledger,
     projection: Projection,
     index: Index,
-    line_starts: Option<Vec<u64>>,
+    line_starts: Option<LineStarts>,
     end: ScanEnd,
     report: OpenReport,
 }
@@ -338,7 +339,7 @@ fn catch_up(log: &Path, derived: Option<&mut Derived>, rebuild: bool, writer: bo
     // itself when it needs a line.
     let mut line_starts = match (offset, derived_dir) {
         _ if !writer => None,
-        (0, _) => Some(Vec::new()),
+        (0, _) => Some(LineStarts::default()),
         // A hint that goes on past the checkpoint (a writer of one förbund's books added to
         // it) is cut there: the tail's starts are taken as its lines are read.
         // One that stops short of it (a writer died between saving the checkpoint and the hint,
@@ -355,9 +356,7 @@ fn catch_up(log: &Path, derived: Option<&mut Derived>, rebuild: bool, writer: bo
     let mut line_start = offset;
     let mut replayed = 0u64;
     let end = scan_file(log, offset, head.clone(), head.seq, &mut |envelope, after| {
-        if let Some(starts) = line_starts.as_mut() {
-            starts.push(line_start);
-        }
+        keep_start(&mut line_starts, line_start);
         line_start = after;
         take_in(&mut ledger, &mut projection, &mut index, envelope, log, after)?;
         replayed += 1;
@@ -368,6 +367,14 @@ fn catch_up(log: &Path, derived: Option<&mut Derived>, rebuild: bool, writer: bo
     report.events_replayed = replayed;
     report.torn_bytes_cut = end.torn_bytes;
     Ok(CaughtUp { ledger, projection, index, line_starts, end, report })
+}
+
+/// Adds a line's start to the starts kept, or lets them go when it does not follow the last one
+/// (see `LineStarts::push`; a hint is then made again from the log by the next whole open).
+fn keep_start(starts: &mut Option<LineStarts>, start: u64) {
+    if starts.as_mut().is_some_and(|s| !s.push(start)) {
+        *starts = None;
+    }
 }
 
 /// Takes one envelope of the log (`log`, ending at byte `after`) into the books: checked
@@ -988,7 +995,7 @@ impl Store<MemoryLog> {
                 ledger: Ledger::new(),
                 projection: Projection::new(),
                 index: Index::new(),
-                line_starts: Some(Vec::new()),
+                line_starts: Some(LineStarts::default()),
             },
             derived: None,
             log_len: 0,
@@ -1207,9 +1214,7 @@ impl<B: LogBackend> Store<B> {
         appended?;
         let mut start = self.log_len;
         for (line, envelope) in sealed.text.split_inclusive('\n').zip(&sealed.envelopes) {
-            if let Some(starts) = self.books.line_starts.as_mut() {
-                starts.push(start);
-            }
+            keep_start(&mut self.books.line_starts, start);
             if let Some(partial) = self.partial.as_mut() {
                 partial.appended.push((envelope.seq, envelope.event.forbund.clone(), start));
             }
@@ -1234,9 +1239,7 @@ impl<B: LogBackend> Store<B> {
             false => self.backend.newer(&mut |e, bytes| newer.push((e, bytes))),
         };
         for (e, bytes) in &newer {
-            if let Some(starts) = self.books.line_starts.as_mut() {
-                starts.push(self.log_len);
-            }
+            keep_start(&mut self.books.line_starts, self.log_len);
             self.log_len += bytes;
             if let Err(r) = self.books.ledger.check(&e.event) {
                 self.backend.unlock();
