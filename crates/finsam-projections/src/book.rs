@@ -251,6 +251,19 @@ impl Book {
         read().expect("the book holds only vouchers it encoded or checked")
     }
 
+    /// The vouchers whose rows, read back from the bytes, do not sum to zero, in order: none in
+    /// a book `Projection::book` made (it asserts that each balances as it books it), which
+    /// `audit verify` checks as read back. Only these are decoded whole.
+    pub fn unbalanced(&self) -> impl Iterator<Item = Voucher> + '_ {
+        (0..self.len()).filter(|i| self.rows_sum(*i) != 0).map(|i| self.decode(i))
+    }
+
+    /// The sum of the `i`-th voucher's rows in öre, read past everything else.
+    fn rows_sum(&self, i: usize) -> i128 {
+        let mut r = Reader { bytes: &self.bytes, at: self.start(i) };
+        r.rows_sum().expect("the book holds only vouchers it encoded or checked")
+    }
+
     /// Every voucher, in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = Voucher> + ExactSizeIterator + '_ {
         (0..self.len()).map(|i| self.decode(i))
@@ -382,6 +395,33 @@ impl<'a> Reader<'a> {
             2 => VoucherKind::Closing,
             other => return Err(self.err(&format!("voucher kind {other}"))),
         })
+    }
+
+    /// The sum of a voucher's rows in öre, the rest read past.
+    fn rows_sum(&mut self) -> Result<i128, String> {
+        // seq, förbund, number, day, recorded_at, recorded_by; then the text.
+        for _ in 0..6 {
+            self.uint()?;
+        }
+        let len = usize::try_from(self.uint()?).map_err(|_| self.err("a text too long"))?;
+        self.take(len)?;
+        self.kind()?;
+        let mut sum = 0i128;
+        for _ in 0..self.uint()? {
+            self.byte()?;
+            let flags = self.byte()?;
+            let z = self.uint()?;
+            let mantissa = (z >> 1) as i64 ^ -((z & 1) as i64);
+            let scale = u32::from(flags >> 3);
+            if scale > 2 {
+                return Err(self.err(&format!("row flags {flags}")));
+            }
+            sum += i128::from(mantissa) * 10i128.pow(2 - scale);
+            for _ in 0..(flags & 7).count_ones() {
+                self.uint()?;
+            }
+        }
+        Ok(sum)
     }
 
     /// A row's role, its flags (which ids follow) and its amount.
@@ -533,6 +573,16 @@ mod tests {
         let a = Slug::parse("sf-a").unwrap();
         assert_eq!(book.of_forbund(&a, 1).collect::<Vec<_>>(), vec![vouchers[0].clone()]);
         assert_eq!(book.of_forbund(&a, 9).count(), 2);
+        // Only the closing voucher's rows (every role at the same amount) do not sum to zero;
+        // an öre off is off.
+        assert_eq!(book.unbalanced().collect::<Vec<_>>(), vec![vouchers[2].clone()]);
+        let mut off = book.clone();
+        let one_ore =
+            voucher(10, "sf-a", VoucherKind::Event, vec![row(Role::Bank, "1.5"), row(Role::Payable, "-1.49")]);
+        off.push(&one_ore);
+        let mixed = vec![row(Role::Bank, "1.5"), row(Role::Payable, "-1.25"), row(Role::Payable, "-0.25")];
+        off.push(&voucher(11, "sf-a", VoucherKind::Event, mixed));
+        assert_eq!(off.unbalanced().collect::<Vec<_>>(), vec![vouchers[2].clone(), one_ore]);
         // Stored and read back: the same book, and the tail from any voucher on.
         let stored: Vec<String> = book.symbols().0.into();
         let again = Book::from_parts(book.bytes_from(0).to_vec(), BookSymbols(stored.into())).unwrap();

@@ -651,6 +651,11 @@ impl Projection {
         self.book.iter()
     }
 
+    /// The vouchers whose rows do not sum to zero as read back (see `Book::unbalanced`).
+    pub fn unbalanced_vouchers(&self) -> impl Iterator<Item = Voucher> + '_ {
+        self.book.unbalanced()
+    }
+
     /// Builds the lookup indexes of the budgets and insatser (they are not stored in a
     /// checkpoint; those of the vouchers are built by `read_vouchers`).
     fn index_lists(&mut self) {
