@@ -1804,12 +1804,12 @@ static STOP: finsam_store::StopSwitch = finsam_store::StopSwitch::new();
 
 /// glibc's malloc serves a request of 128 KiB or more from pages of its own (mmap), given back
 /// when freed; but each time such a block is freed it raises that threshold to the block's
-/// size, up to 32 MiB. A replay frees many blocks of a few MiB (the log's blocks, the decoded
-/// lines), so the threshold rises, and from then on those blocks come from the heap, between
-/// the books' long-lived allocations, and what they leave when freed is held: 20 MB more peak
-/// memory on a million events (219 → 198 MB with the threshold fixed, same speed; measured with
-/// `/usr/bin/time` on `finsam reindex`, docs/performance.md). Setting it fixes it at its
-/// default. Elsewhere (another libc) this does nothing.
+/// size, up to 32 MiB. Then the books' growing lists come from the heap, and what they leave
+/// when they move is held: a replay of a million events peaked 20 MB higher (219 → 198 MB with
+/// the threshold fixed; `/usr/bin/time` on `finsam reindex`, docs/performance.md). Setting it
+/// fixes it at its default. (The replay reuses its blocks and lists of decoded lines, which
+/// would otherwise cost a page fault per 4 KiB each time.) Elsewhere (another libc) this does
+/// nothing.
 fn fixed_malloc_thresholds() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter of the allocator, before any thread is started.

@@ -345,31 +345,49 @@ fn with_reader<R: Read + Send, T>(
         // Made inside the scope, so that when `body` stops early (at damage) the channels
         // close and the other threads end before the scope waits for them.
         let mut to_decoders = Vec::with_capacity(decoders);
-        let mut lines =
-            Lines { from: Vec::with_capacity(decoders), give_back: Vec::new(), turn: 0, message: None, bytes: 0 };
+        let mut lines = Lines {
+            from: Vec::with_capacity(decoders),
+            give_back: Vec::new(),
+            emptied: Vec::new(),
+            turn: 0,
+            message: None,
+            bytes: 0,
+        };
+        // The blocks' buffers and the messages' lists go back to be filled again: allocating
+        // each anew (a few MiB a block) costs a page fault per 4 KiB (see
+        // `fixed_malloc_thresholds` in the binary).
+        let (read_again, buffers) = std::sync::mpsc::channel::<Vec<u8>>();
         for _ in 0..decoders {
             let (send_block, blocks) = std::sync::mpsc::sync_channel::<Block>(2);
-            let (send_decoded, decoded) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(2);
+            let (send_decoded, decoded) = std::sync::mpsc::sync_channel::<Message>(2);
             // The envelopes go back to be dropped where they were allocated: freeing memory of
             // another thread's malloc arena takes that arena's lock, and costs more than the
             // decoding.
             let (send_back, returned) = std::sync::mpsc::channel::<Vec<Envelope>>();
-            scope.spawn(move || decode_blocks(blocks, send_decoded, returned));
+            let (send_emptied, emptied) = std::sync::mpsc::channel::<Message>();
+            let read_again = read_again.clone();
+            scope.spawn(move || decode_blocks(blocks, send_decoded, returned, emptied, read_again));
             to_decoders.push(send_block);
             lines.from.push(decoded);
             lines.give_back.push((send_back, Vec::new()));
+            lines.emptied.push(send_emptied);
         }
-        scope.spawn(move || read_blocks(file, to_decoders, block_bytes, crate::progress::Reading::begin(total)));
+        drop(read_again);
+        scope.spawn(move || {
+            read_blocks(file, to_decoders, buffers, block_bytes, crate::progress::Reading::begin(total))
+        });
         body(&mut lines)
     }))
 }
 
 /// The decoded lines of the log, in its order (see `read_lines`).
 pub struct Lines {
-    from: Vec<std::sync::mpsc::Receiver<Vec<Decoded>>>,
+    from: Vec<std::sync::mpsc::Receiver<Message>>,
     give_back: Vec<(std::sync::mpsc::Sender<Vec<Envelope>>, Vec<Envelope>)>,
+    /// Where each decoding thread takes back its messages, emptied.
+    emptied: Vec<std::sync::mpsc::Sender<Message>>,
     turn: usize,
-    message: Option<(std::vec::IntoIter<Decoded>, usize)>,
+    message: Option<(Message, usize)>,
     /// Bytes of the lines handed out so far.
     bytes: u64,
 }
@@ -379,7 +397,7 @@ impl Lines {
     pub fn next_line(&mut self) -> Option<(Decoded, usize)> {
         loop {
             if let Some((message, from)) = &mut self.message {
-                if let Some(decoded) = message.next() {
+                if let Some(decoded) = message.pop_front() {
                     self.bytes += match &decoded {
                         Decoded::Line { n, .. } | Decoded::Partial { n, .. } => *n,
                         Decoded::Failed(_) => 0,
@@ -387,11 +405,15 @@ impl Lines {
                     return Some((decoded, *from));
                 }
             }
+            if let Some((message, from)) = self.message.take() {
+                // Gone only when the decoding thread has finished: then it is simply dropped.
+                let _ = self.emptied[from].send(message);
+            }
             // The blocks come back in the order they were read: from each thread in turn.
             let from = self.turn % self.from.len();
             let message = self.from[from].recv().ok()?;
             self.turn += 1;
-            self.message = Some((message.into_iter(), from));
+            self.message = Some((message, from));
         }
     }
 
@@ -412,6 +434,9 @@ impl Lines {
     }
 }
 
+/// The lines of one block, decoded, in order.
+type Message = std::collections::VecDeque<Decoded>;
+
 /// What the reading thread hands a decoding thread: whole lines, and after the last of them
 /// perhaps a partial line (the file's end), or the error that stopped the reading.
 struct Block {
@@ -427,12 +452,19 @@ struct Block {
 fn read_blocks(
     mut file: impl Read,
     decoders: Vec<std::sync::mpsc::SyncSender<Block>>,
+    buffers: std::sync::mpsc::Receiver<Vec<u8>>,
     block_bytes: usize,
     mut progress: crate::progress::Reading,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(2 * block_bytes);
     for turn in 0.. {
         let to = &decoders[turn % decoders.len()];
+        // The lines after the last newline read go into the next buffer, a used one if one is back.
+        let next_buffer = || {
+            let mut next = buffers.try_recv().unwrap_or_else(|_| Vec::with_capacity(2 * block_bytes));
+            next.clear();
+            next
+        };
         let block = loop {
             let start = buf.len();
             buf.resize(start + block_bytes, 0);
@@ -451,8 +483,10 @@ fn read_blocks(
             }
             match buf.iter().rposition(|b| *b == b'\n') {
                 Some(last) => {
-                    let rest = buf.split_off(last + 1);
-                    break Block { bytes: std::mem::replace(&mut buf, rest), partial_tail: false, failed: None };
+                    let mut next = next_buffer();
+                    next.extend_from_slice(&buf[last + 1..]);
+                    buf.truncate(last + 1);
+                    break Block { bytes: std::mem::replace(&mut buf, next), partial_tail: false, failed: None };
                 }
                 // A line longer than any line may be: it is damage, whatever follows.
                 None if buf.len() > crate::envelope::LINE_BYTES_MAX + 1 => {
@@ -472,27 +506,40 @@ fn read_blocks(
 /// block's lines on as one message.
 fn decode_blocks(
     blocks: std::sync::mpsc::Receiver<Block>,
-    send: std::sync::mpsc::SyncSender<Vec<Decoded>>,
+    send: std::sync::mpsc::SyncSender<Message>,
     returned: std::sync::mpsc::Receiver<Vec<Envelope>>,
+    emptied: std::sync::mpsc::Receiver<Message>,
+    read_again: std::sync::mpsc::Sender<Vec<u8>>,
 ) {
     for block in blocks {
         while let Ok(done) = returned.try_recv() {
             drop(done);
         }
-        let mut out = Vec::with_capacity(block.bytes.len() / 256 + 1);
+        // A list used before starts again at its front, so that its pages already written are
+        // the ones written again.
+        let mut out = match emptied.try_recv() {
+            Ok(mut used) => {
+                used.clear();
+                used
+            }
+            Err(_) => Message::new(),
+        };
+        out.reserve(block.bytes.iter().filter(|b| **b == b'\n').count() + 2);
         let mut lines = block.bytes.split_inclusive(|b| *b == b'\n').peekable();
         while let Some(line) = lines.next() {
             if block.partial_tail && lines.peek().is_none() {
                 let n = line.len();
-                out.push(Decoded::Partial { n: n as u64, too_long: n > crate::envelope::LINE_BYTES_MAX });
+                out.push_back(Decoded::Partial { n: n as u64, too_long: n > crate::envelope::LINE_BYTES_MAX });
             } else {
                 let body = &line[..line.len() - 1];
                 let envelope =
                     Envelope::open(body).map_err(|problem| BadLine { problem, stated_hash: stated_hash(body) });
-                out.push(Decoded::Line { envelope, n: line.len() as u64 });
+                out.push_back(Decoded::Line { envelope, n: line.len() as u64 });
             }
         }
         out.extend(block.failed.map(Decoded::Failed));
+        // Gone only when the reader has finished: then the buffer is simply dropped.
+        let _ = read_again.send(block.bytes);
         if send.send(out).is_err() {
             return;
         }
