@@ -169,25 +169,12 @@ pub fn scan_file(
     first_line_no: u64,
     each: &mut dyn FnMut(&Envelope, u64) -> Result<(), StoreError>,
 ) -> Result<ScanEnd, StoreError> {
-    scan_file_in_blocks(path, offset, head, first_line_no, each, BLOCK_BYTES, decoders())
+    scan_file_holding(path, offset, head, first_line_no, each, BLOCK_BYTES, decoders()).map(|(end, _)| end)
 }
 
-/// `scan_file` with the block size and the number of decoding threads given.
-fn scan_file_in_blocks(
-    path: &Path,
-    offset: u64,
-    head: Head,
-    first_line_no: u64,
-    each: &mut dyn FnMut(&Envelope, u64) -> Result<(), StoreError>,
-    block_bytes: usize,
-    decoders: usize,
-) -> Result<ScanEnd, StoreError> {
-    scan_file_holding(path, offset, head, first_line_no, each, block_bytes, decoders).map(|(end, _)| end)
-}
-
-/// `scan_file_in_blocks`, and the most envelopes it held at once waiting for their batch's last
-/// line (none while it reads up to the last batch end the log's tail shows, see
-/// `last_batch_end`).
+/// `scan_file` with the block size and the number of decoding threads given, and the most
+/// envelopes it held at once waiting for their batch's last line (none while it reads up to the
+/// last batch end the log's tail shows, see `last_batch_end`).
 fn scan_file_holding(
     path: &Path,
     offset: u64,
@@ -1076,13 +1063,13 @@ mod chain_tests {
         assert!(open_lines_on(&[], 2).is_empty());
     }
 
-    /// The seqs and byte ends `scan_file_in_blocks` hands over, the valid length and the torn bytes.
+    /// The seqs and byte ends `scan_file_holding` hands over, the valid length and the torn bytes.
     type Scanned = (Vec<(u64, u64)>, u64, u64);
 
-    /// What `scan_file_in_blocks` hands over and where it ends, or its error.
+    /// What `scan_file_holding` hands over and where it ends, or its error.
     fn scan(path: &Path, block: usize, decoders: usize) -> Result<Scanned, String> {
         let mut seen = Vec::new();
-        let end = scan_file_in_blocks(
+        let (end, _) = scan_file_holding(
             path,
             0,
             Head::genesis(),
