@@ -408,14 +408,7 @@ impl<'a> Reader<'a> {
         self.kind()?;
         let mut sum = 0i128;
         for _ in 0..self.uint()? {
-            self.byte()?;
-            let flags = self.byte()?;
-            let z = self.uint()?;
-            let mantissa = (z >> 1) as i64 ^ -((z & 1) as i64);
-            let scale = u32::from(flags >> 3);
-            if scale > 2 {
-                return Err(self.err(&format!("row flags {flags}")));
-            }
+            let (_, flags, mantissa, scale) = self.row_parts()?;
             sum += i128::from(mantissa) * 10i128.pow(2 - scale);
             for _ in 0..(flags & 7).count_ones() {
                 self.uint()?;
@@ -426,16 +419,21 @@ impl<'a> Reader<'a> {
 
     /// A row's role, its flags (which ids follow) and its amount.
     fn row_head(&mut self) -> Result<(Role, u8, Amount), String> {
-        let code = self.byte()?;
+        let (code, flags, mantissa, scale) = self.row_parts()?;
         let role = *Role::ALL.get(code as usize).ok_or_else(|| self.err(&format!("role {code}")))?;
+        Ok((role, flags, Amount::from_decimal(Decimal::new(mantissa, scale))))
+    }
+
+    /// A row's role code, its flags, and its amount's mantissa and scale (at most 2).
+    fn row_parts(&mut self) -> Result<(u8, u8, i64, u32), String> {
+        let code = self.byte()?;
         let flags = self.byte()?;
         let scale = u32::from(flags >> 3);
         if scale > 2 {
             return Err(self.err(&format!("row flags {flags}")));
         }
         let z = self.uint()?;
-        let mantissa = (z >> 1) as i64 ^ -((z & 1) as i64);
-        Ok((role, flags, Amount::from_decimal(Decimal::new(mantissa, scale))))
+        Ok((code, flags, (z >> 1) as i64 ^ -((z & 1) as i64), scale))
     }
 
     /// A symbol that must be an id (`ids[symbol]` says whether it parses as one).

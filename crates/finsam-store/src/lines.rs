@@ -20,50 +20,49 @@ pub(crate) const LINES_FILE: &str = "lines.bin";
 /// each line's length (four bytes a line instead of eight: 4 MB less at a million lines).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LineStarts {
-    first: u64,
+    /// The start of the first line, if there is one.
+    first: Option<u64>,
     /// The start of the last line.
     last: u64,
     /// The length of each line but the last: the distance from its start to the next one's.
     lengths: Vec<u32>,
-    count: usize,
 }
 
 impl LineStarts {
     pub(crate) fn len(&self) -> usize {
-        self.count
+        self.first.map_or(0, |_| self.lengths.len() + 1)
     }
 
     /// Adds the start of the next line; `false` (and nothing added) when it is not after the
     /// last one by at most 4 GiB, which no line of a log is (the hint is then not worth keeping).
     #[must_use]
     pub(crate) fn push(&mut self, start: u64) -> bool {
-        if self.count > 0 {
+        if self.first.is_some() {
             match start.checked_sub(self.last).and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0) {
                 Some(length) => self.lengths.push(length),
                 None => return false,
             }
         } else {
-            self.first = start;
+            self.first = Some(start);
         }
         self.last = start;
-        self.count += 1;
         true
     }
 
     /// Keeps the first `n` starts.
     pub(crate) fn truncate(&mut self, n: usize) {
-        if n < self.count {
-            let kept = std::mem::take(self);
-            for start in kept.iter().take(n) {
-                let pushed = self.push(start);
-                debug_assert!(pushed, "starts pushed once are pushed again");
+        match (n, self.first) {
+            (0, _) => *self = LineStarts::default(),
+            (_, Some(first)) if n < self.len() => {
+                self.lengths.truncate(n - 1);
+                self.last = first + self.lengths.iter().map(|l| u64::from(*l)).sum::<u64>();
             }
+            _ => {}
         }
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        let first = (self.count > 0).then_some(self.first);
-        first.into_iter().chain(self.lengths.iter().scan(self.first, |at, n| {
+        self.first.into_iter().chain(self.lengths.iter().scan(self.first.unwrap_or(0), |at, n| {
             *at += u64::from(*n);
             Some(*at)
         }))

@@ -444,14 +444,14 @@ fn read_blocks(
     mut progress: crate::progress::Reading,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(2 * block_bytes);
+    // The lines after the last newline read go into the next buffer, a used one if one is back.
+    let next_buffer = || {
+        let mut next = buffers.try_recv().unwrap_or_else(|_| Vec::with_capacity(2 * block_bytes));
+        next.clear();
+        next
+    };
     for turn in 0.. {
         let to = &decoders[turn % decoders.len()];
-        // The lines after the last newline read go into the next buffer, a used one if one is back.
-        let next_buffer = || {
-            let mut next = buffers.try_recv().unwrap_or_else(|_| Vec::with_capacity(2 * block_bytes));
-            next.clear();
-            next
-        };
         let block = loop {
             let start = buf.len();
             buf.resize(start + block_bytes, 0);
