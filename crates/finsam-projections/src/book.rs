@@ -581,6 +581,11 @@ mod tests {
         let mixed = vec![row(Role::Bank, "1.5"), row(Role::Payable, "-1.25"), row(Role::Payable, "-0.25")];
         off.push(&voucher(11, "sf-a", VoucherKind::Event, mixed));
         assert_eq!(off.unbalanced().collect::<Vec<_>>(), vec![vouchers[2].clone(), one_ore]);
+        // More vouchers than a group of starts holds: each is read where it starts.
+        let many: Vec<Voucher> = (1..=40).map(|seq| voucher(seq, "sf-a", VoucherKind::Event, vec![])).collect();
+        let mut long = Book::default();
+        many.iter().for_each(|v| long.push(v));
+        assert_eq!(long.iter().collect::<Vec<_>>(), many);
         // Stored and read back: the same book, and the tail from any voucher on.
         let stored: Vec<String> = book.symbols().0.into();
         let again = Book::from_parts(book.bytes_from(0).to_vec(), BookSymbols(stored.into())).unwrap();
